@@ -1,0 +1,312 @@
+//! The C ABI of userops.
+//!
+//! Modeled on SQLite and regex-capi: opaque handles, explicit free functions, status codes plus
+//! a thread-local error message. Every entry point catches panics, so none crosses the boundary;
+//! null pointers and invalid UTF-8 are reported as errors. Structures cross as JSON text.
+//!
+//! Ownership: a `char *` written to an out-parameter belongs to the caller and must be freed with
+//! `userops_string_free`; a `const char *` returned by the library (error message, version) is
+//! owned by the library.
+//!
+//! Thread safety: a `userops_engine` is internally synchronized; any thread may call any function
+//! on it at any time. The last error is per thread.
+#![allow(non_camel_case_types)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::{Mutex, OnceLock};
+
+use userops_core::{Engine, Error, ErrorCode};
+
+/// An engine: the unified user pool. Create with `userops_engine_new`, free with
+/// `userops_engine_free`.
+pub struct userops_engine {
+    inner: Mutex<Engine>,
+}
+
+/// Status codes. `UOPS_OK` (0) is success; every other value is an error, with a message from
+/// `userops_last_error_message`. The numbers are stable.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum userops_status {
+    /// Success.
+    UOPS_OK = 0,
+    /// A malformed argument (bad JSON, wrong shape, a bad field).
+    UOPS_INVALID_ARGUMENT = 1,
+    /// An invalid identifier (bad phone, email, unknown kind).
+    UOPS_INVALID_IDENTIFIER = 2,
+    /// A malformed event.
+    UOPS_INVALID_EVENT = 3,
+    /// An unknown method name.
+    UOPS_UNKNOWN_METHOD = 4,
+    /// An idempotency key reused for different content.
+    UOPS_DUPLICATE_KEY = 5,
+    /// Something referenced does not exist.
+    UOPS_NOT_FOUND = 6,
+    /// A number out of range or overflowing.
+    UOPS_OUT_OF_RANGE = 7,
+    /// A required pointer argument was NULL.
+    UOPS_NULL_POINTER = 20,
+    /// A string argument was not valid UTF-8.
+    UOPS_INVALID_UTF8 = 21,
+    /// A handle that is not live (already freed, or never returned by this library).
+    UOPS_INVALID_HANDLE = 22,
+    /// A bug inside userops (a caught panic included).
+    UOPS_INTERNAL = 99,
+}
+
+fn status_of(code: ErrorCode) -> userops_status {
+    match code {
+        ErrorCode::Ok => userops_status::UOPS_OK,
+        ErrorCode::InvalidArgument => userops_status::UOPS_INVALID_ARGUMENT,
+        ErrorCode::InvalidIdentifier => userops_status::UOPS_INVALID_IDENTIFIER,
+        ErrorCode::InvalidEvent => userops_status::UOPS_INVALID_EVENT,
+        ErrorCode::UnknownMethod => userops_status::UOPS_UNKNOWN_METHOD,
+        ErrorCode::DuplicateKey => userops_status::UOPS_DUPLICATE_KEY,
+        ErrorCode::NotFound => userops_status::UOPS_NOT_FOUND,
+        ErrorCode::OutOfRange => userops_status::UOPS_OUT_OF_RANGE,
+        _ => userops_status::UOPS_INTERNAL,
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<(i32, CString)> = RefCell::new((0, CString::default()));
+}
+
+fn set_error(status: userops_status, message: &str) -> i32 {
+    let msg = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = (status as i32, msg));
+    status as i32
+}
+
+fn clear_error() {
+    LAST_ERROR.with(|e| *e.borrow_mut() = (0, CString::default()));
+}
+
+/// Handles handed out and not yet freed, by address: lets every entry point refuse a freed or
+/// foreign pointer instead of reading freed memory.
+fn live() -> &'static Mutex<HashSet<usize>> {
+    static LIVE: OnceLock<Mutex<HashSet<usize>>> = OnceLock::new();
+    LIVE.get_or_init(Default::default)
+}
+
+fn is_live(engine: *const userops_engine) -> bool {
+    live()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&(engine as usize))
+}
+
+/// Run an entry point body, turning panics into `UOPS_INTERNAL`.
+fn guard(body: impl FnOnce() -> Result<(), (userops_status, String)>) -> i32 {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => {
+            clear_error();
+            userops_status::UOPS_OK as i32
+        }
+        Ok(Err((status, message))) => set_error(status, &message),
+        Err(_) => set_error(userops_status::UOPS_INTERNAL, "panic inside userops"),
+    }
+}
+
+fn engine_error(e: Error) -> (userops_status, String) {
+    (status_of(e.code()), e.to_string())
+}
+
+/// # Safety
+/// `s` is null or points to a NUL-terminated string.
+unsafe fn read_str<'a>(s: *const c_char, name: &str) -> Result<&'a str, (userops_status, String)> {
+    if s.is_null() {
+        return Err((userops_status::UOPS_NULL_POINTER, format!("{name} is NULL")));
+    }
+    // SAFETY: non-null, and the caller promises NUL termination.
+    unsafe { CStr::from_ptr(s) }.to_str().map_err(|e| {
+        (
+            userops_status::UOPS_INVALID_UTF8,
+            format!("{name} is not UTF-8: {e}"),
+        )
+    })
+}
+
+/// # Safety
+/// `engine` is null or a pointer; it is only dereferenced when it is a live handle.
+unsafe fn with_engine<T>(
+    engine: *mut userops_engine,
+    f: impl FnOnce(&mut Engine) -> Result<T, Error>,
+) -> Result<T, (userops_status, String)> {
+    if engine.is_null() {
+        return Err((userops_status::UOPS_NULL_POINTER, "engine is NULL".into()));
+    }
+    if !is_live(engine) {
+        return Err((
+            userops_status::UOPS_INVALID_HANDLE,
+            "engine is not a live handle (freed, or not from userops_engine_new)".into(),
+        ));
+    }
+    // SAFETY: live handles point to a Box<userops_engine> not yet freed.
+    let handle = unsafe { &*engine };
+    let mut guard = handle.inner.lock().unwrap_or_else(|p| p.into_inner());
+    f(&mut guard).map_err(engine_error)
+}
+
+fn write_out(out: *mut *mut c_char, text: String) -> Result<(), (userops_status, String)> {
+    let c = CString::new(text).map_err(|_| {
+        (
+            userops_status::UOPS_INTERNAL,
+            "output holds a NUL byte".to_string(),
+        )
+    })?;
+    // SAFETY: checked non-null by the caller before any work.
+    unsafe { *out = c.into_raw() };
+    Ok(())
+}
+
+fn check_out(out: *mut *mut c_char, name: &str) -> Result<(), (userops_status, String)> {
+    if out.is_null() {
+        return Err((userops_status::UOPS_NULL_POINTER, format!("{name} is NULL")));
+    }
+    // SAFETY: non-null out-parameter; NULL it first so that an error leaves nothing to free.
+    unsafe { *out = ptr::null_mut() };
+    Ok(())
+}
+
+/// Create an engine with the default configuration (business time zone +08:00, monthly
+/// periods). Returns NULL only if allocation fails. Free with `userops_engine_free`.
+#[no_mangle]
+pub extern "C" fn userops_engine_new() -> *mut userops_engine {
+    catch_unwind(|| {
+        let p = Box::into_raw(Box::new(userops_engine {
+            inner: Mutex::new(Engine::default()),
+        }));
+        live()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(p as usize);
+        p
+    })
+    .unwrap_or(ptr::null_mut())
+}
+
+/// Free an engine. NULL is a no-op; freeing a handle twice (or a pointer userops never returned)
+/// is detected and ignored, with `UOPS_INVALID_HANDLE` as the thread's last error.
+///
+/// # Safety
+/// No other thread may be using `engine` while it is freed.
+#[no_mangle]
+pub unsafe extern "C" fn userops_engine_free(engine: *mut userops_engine) {
+    if engine.is_null() {
+        return;
+    }
+    let _ = guard(|| {
+        let was_live = live()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(engine as usize));
+        if !was_live {
+            return Err((
+                userops_status::UOPS_INVALID_HANDLE,
+                "userops_engine_free: not a live handle (double free?)".into(),
+            ));
+        }
+        // SAFETY: it was live, so it came from Box::into_raw in userops_engine_new.
+        drop(unsafe { Box::from_raw(engine) });
+        Ok(())
+    });
+}
+
+/// Ingest one event given as JSON (the wire shape of SPEC §2). On success writes the receipt as
+/// JSON to `*receipt_json` (free it with `userops_string_free`) and returns `UOPS_OK`; on error
+/// writes NULL there and returns the status. A replayed idempotency key is not an error: the
+/// receipt says `"duplicate": true`.
+///
+/// # Safety
+/// `event_json` is NULL or NUL-terminated; `receipt_json` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn userops_engine_ingest_json(
+    engine: *mut userops_engine,
+    event_json: *const c_char,
+    receipt_json: *mut *mut c_char,
+) -> i32 {
+    guard(|| {
+        check_out(receipt_json, "receipt_json")?;
+        // SAFETY: per this function's contract.
+        let event = unsafe { read_str(event_json, "event_json") }?;
+        // SAFETY: with_engine only dereferences live handles.
+        let out = unsafe {
+            with_engine(engine, |e| {
+                let r = e.ingest_json(event)?;
+                serde_json_string(&r)
+            })
+        }?;
+        write_out(receipt_json, out)
+    })
+}
+
+/// Call any engine method by name with its arguments as a JSON object; the method and argument
+/// names are those of the Python `Engine` methods. On success writes the result as JSON to
+/// `*result_json` (free with `userops_string_free`).
+///
+/// # Safety
+/// `method` and `args_json` are NULL or NUL-terminated; `result_json` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn userops_engine_call(
+    engine: *mut userops_engine,
+    method: *const c_char,
+    args_json: *const c_char,
+    result_json: *mut *mut c_char,
+) -> i32 {
+    guard(|| {
+        check_out(result_json, "result_json")?;
+        // SAFETY: per this function's contract.
+        let method = unsafe { read_str(method, "method") }?;
+        // SAFETY: per this function's contract.
+        let args = unsafe { read_str(args_json, "args_json") }?;
+        // SAFETY: with_engine only dereferences live handles.
+        let out = unsafe { with_engine(engine, |e| e.call_json(method, args)) }?;
+        write_out(result_json, out)
+    })
+}
+
+/// The message of the last error on this thread ("" after a success). Owned by the library;
+/// valid until the next userops call on this thread.
+#[no_mangle]
+pub extern "C" fn userops_last_error_message() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().1.as_ptr())
+}
+
+/// The status of the last call on this thread (`UOPS_OK` after a success).
+#[no_mangle]
+pub extern "C" fn userops_last_error_code() -> i32 {
+    LAST_ERROR.with(|e| e.borrow().0)
+}
+
+/// Free a string the library returned through an out-parameter. NULL is a no-op.
+///
+/// # Safety
+/// `s` is NULL or a string from this library not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn userops_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: per this function's contract it came from CString::into_raw.
+        drop(unsafe { CString::from_raw(s) });
+    }
+}
+
+/// The library version, e.g. "0.1.0". Owned by the library, never freed.
+#[no_mangle]
+pub extern "C" fn userops_version() -> *const c_char {
+    static VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => c"",
+        };
+    VERSION.as_ptr()
+}
+
+fn serde_json_string<T: serde::Serialize>(v: &T) -> Result<String, Error> {
+    serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
+}

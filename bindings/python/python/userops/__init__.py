@@ -1,0 +1,91 @@
+"""userops: the core of a customer data platform, from Python.
+
+>>> import userops
+>>> engine = userops.Engine()
+>>> receipt = engine.ingest({
+...     "kind": "identify", "key": "jd-7781", "time": "2026-01-05T10:00:00+08:00",
+...     "source": {"platform": "jd", "program": "brand-a"},
+...     "ids": [{"kind": "phone", "value": "13800138000"}, {"kind": "device_id", "value": "a9f3"}],
+... })
+>>> receipt["oneid"], receipt["duplicate"]
+(1, False)
+>>> engine.resolve(("phone", "+86 138 0013 8000"))
+1
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Mapping, Optional, Union
+
+from . import _convert
+from ._native import NativeEngine as _NativeEngine
+from ._native import __version__
+from .errors import (
+    DuplicateKey,
+    InternalError,
+    InvalidArgument,
+    InvalidEvent,
+    InvalidIdentifier,
+    NotFound,
+    OutOfRange,
+    UnknownMethod,
+    UserOpsError,
+    from_report,
+)
+
+__all__ = [
+    "Engine",
+    "UserOpsError",
+    "InvalidArgument",
+    "InvalidIdentifier",
+    "InvalidEvent",
+    "UnknownMethod",
+    "DuplicateKey",
+    "NotFound",
+    "OutOfRange",
+    "InternalError",
+    "__version__",
+]
+
+
+class Engine:
+    """The unified user pool. Every method builds one engine command and returns its output.
+
+    An engine is safe to share between threads; long calls release the GIL.
+    """
+
+    def __init__(self) -> None:
+        self._native = _NativeEngine()
+
+    def _reply(self, ok: bool, out: str) -> Any:
+        if not ok:
+            raise from_report(json.loads(out))
+        return json.loads(out)
+
+    def call(self, method: str, **args: Any) -> Any:
+        """Execute any engine method by name with keyword arguments (the C ABI's view)."""
+        return self._reply(*self._native.call(method, _convert.dumps(args)))
+
+    def ingest(self, event: Union[Mapping[str, Any], str]) -> Dict[str, Any]:
+        """Ingest one event (a dict in the wire shape of SPEC §2, or its JSON text).
+
+        Returns the receipt: ``key``, ``kind``, ``seq``, ``oneid``, ``absorbed`` and
+        ``duplicate`` (true when the idempotency key was seen before; nothing changed).
+        Raises ``InvalidEvent`` naming the bad field, ``DuplicateKey`` when the key was used for
+        other content.
+        """
+        text = event if isinstance(event, str) else _convert.dumps(event)
+        reply: Dict[str, Any] = self._reply(*self._native.ingest_json(text))
+        return reply
+
+    def resolve(self, user: _convert.UserLike) -> Optional[int]:
+        """The OneID of a user reference, or ``None`` for an unknown identifier. Creates nothing."""
+        out = self.call("resolve", user=_convert.user(user))
+        oneid: Optional[int] = out["oneid"]
+        return oneid
+
+    def stats(self) -> Dict[str, Any]:
+        """Counts of what the engine holds: events (and per kind), persons, identifiers."""
+        out: Dict[str, Any] = self.call("stats")
+        return out

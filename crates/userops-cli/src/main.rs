@@ -1,0 +1,60 @@
+//! The `userops` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod demo;
+mod generate;
+
+/// userops: unify users from every channel into one person, then operate on them.
+#[derive(Parser)]
+#[command(name = "userops", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate a synthetic multi-channel data set, ingest it and print a summary.
+    Demo {
+        /// Number of users to generate.
+        #[arg(long, default_value_t = 20_000)]
+        users: u32,
+        /// Seed of the generator (the same seed gives the same data).
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Keep the engine in a SQLite store at this path (default: in memory).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Demo {
+            users,
+            seed,
+            db,
+            quiet,
+        } => demo::run(&demo::Options {
+            users,
+            seed,
+            db,
+            quiet,
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("userops: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! [`Engine`]: the one façade that routes commands to the domain modules.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{Command, Output, Receipt, Resolved, Stats};
+use crate::config::Config;
+use crate::error::Error;
+use crate::event::{Event, EventBody, UserRef};
+use crate::identity::IdentityGraph;
+use crate::ids::{Identifier, OneId};
+use crate::util::fingerprint;
+
+/// The unified user pool: every person, their identifiers and everything known about them.
+///
+/// All changes go through [`Engine::execute`]; the typed methods ([`Engine::ingest`], ...) are
+/// wrappers over it. A call that returns an error has changed nothing.
+///
+/// ```
+/// use userops::{Engine, Event};
+/// let mut engine = Engine::default();
+/// let event = Event::from_json(r#"{"kind": "identify", "key": "k1",
+///     "time": "2026-01-05T10:00:00+08:00", "source": {"platform": "jd", "program": "brand-a"},
+///     "ids": [{"kind": "phone", "value": "13800138000"}, {"kind": "device_id", "value": "a9f3"}]}"#).unwrap();
+/// let first = engine.ingest(event.clone()).unwrap();
+/// let again = engine.ingest(event).unwrap();
+/// assert!(!first.duplicate && again.duplicate);
+/// assert_eq!(first.oneid, again.oneid);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    config: Config,
+    state: State,
+}
+
+/// Everything the engine knows. Serialized whole for snapshots; every map is ordered so that the
+/// same history always gives the same bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct State {
+    seq: u64,
+    /// Idempotency key → (content fingerprint, first receipt).
+    receipts: BTreeMap<String, (u64, Receipt)>,
+    events_by_kind: BTreeMap<String, u64>,
+    identity: IdentityGraph,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    format: u32,
+    config: Config,
+    state: State,
+}
+
+const SNAPSHOT_FORMAT: u32 = 1;
+
+impl Engine {
+    /// A new, empty engine.
+    pub fn new(config: Config) -> Engine {
+        Engine {
+            config,
+            state: State::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The identity graph (read-only).
+    pub fn identity(&self) -> &IdentityGraph {
+        &self.state.identity
+    }
+
+    /// Execute one command.
+    pub fn execute(&mut self, command: Command) -> Result<Output, Error> {
+        match command {
+            Command::Ingest { event } => self.apply_event(event).map(Output::Receipt),
+            Command::Resolve { user } => Ok(Output::Resolved(Resolved {
+                oneid: self.lookup(&user)?,
+            })),
+            Command::Stats {} => Ok(Output::Stats(self.stats())),
+        }
+    }
+
+    /// Execute a call given as a method name and JSON arguments; the output as JSON.
+    /// This is the path the Python and C bindings take.
+    pub fn call_json(&mut self, method: &str, args_json: &str) -> Result<String, Error> {
+        let command = Command::from_call(method, args_json)?;
+        let output = self.execute(command)?;
+        serde_json::to_string(&output).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Ingest one event. A replayed idempotency key returns the first receipt marked
+    /// `duplicate` and changes nothing; a key reused for other content is an error.
+    pub fn ingest(&mut self, event: Event) -> Result<Receipt, Error> {
+        match self.execute(Command::Ingest { event })? {
+            Output::Receipt(r) => Ok(r),
+            other => Err(Error::Internal(format!("ingest returned {other:?}"))),
+        }
+    }
+
+    /// Parse an event from JSON and ingest it: the path of the bindings' `ingest_json`.
+    pub fn ingest_json(&mut self, event_json: &str) -> Result<Receipt, Error> {
+        self.ingest(Event::from_json(event_json)?)
+    }
+
+    /// Resolve a user reference to a live OneID, creating nothing. `Ok(None)` for an unknown
+    /// identifier; an error for a OneID that never existed.
+    pub fn lookup(&self, user: &UserRef) -> Result<Option<OneId>, Error> {
+        match user {
+            UserRef::Id(id) => {
+                self.check_kind(id)?;
+                Ok(self.state.identity.resolve(id))
+            }
+            UserRef::OneId(o) => {
+                self.state
+                    .identity
+                    .canonical(*o)
+                    .map(Some)
+                    .ok_or(Error::NotFound {
+                        what: "oneid",
+                        id: o.to_string(),
+                    })
+            }
+        }
+    }
+
+    /// Counts of what the engine holds.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            events: self.state.seq,
+            events_by_kind: self.state.events_by_kind.clone(),
+            persons: self.state.identity.person_count() as u64,
+            identifiers: self.state.identity.identifier_count() as u64,
+        }
+    }
+
+    /// The whole state as bytes (JSON), for the store's snapshots.
+    pub fn snapshot(&self) -> Vec<u8> {
+        serde_json::to_vec(&Snapshot {
+            format: SNAPSHOT_FORMAT,
+            config: self.config.clone(),
+            state: self.state.clone(),
+        })
+        .expect("state serializes: every map key is a string or a sequence")
+    }
+
+    /// Rebuild an engine from [`Engine::snapshot`] bytes.
+    pub fn restore(bytes: &[u8]) -> Result<Engine, Error> {
+        let s: Snapshot = serde_json::from_slice(bytes)
+            .map_err(|e| Error::invalid_argument("snapshot", e.to_string()))?;
+        if s.format != SNAPSHOT_FORMAT {
+            return Err(Error::invalid_argument(
+                "snapshot",
+                format!(
+                    "format {} is not supported (expected {SNAPSHOT_FORMAT})",
+                    s.format
+                ),
+            ));
+        }
+        Ok(Engine {
+            config: s.config,
+            state: s.state,
+        })
+    }
+
+    fn check_kind(&self, id: &Identifier) -> Result<(), Error> {
+        if self.config.accepts_kind(id.kind()) {
+            Ok(())
+        } else {
+            Err(Error::InvalidIdentifier(crate::ids::InvalidIdentifier {
+                kind: id.kind().to_string(),
+                value: id.value().to_owned(),
+                reason: "custom identifier kind not registered in the config".into(),
+            }))
+        }
+    }
+
+    /// Every check that can fail runs before the first change, so an error leaves no trace.
+    fn apply_event(&mut self, event: Event) -> Result<Receipt, Error> {
+        event.validate()?;
+        let print =
+            fingerprint(&serde_json::to_vec(&event).map_err(|e| Error::Internal(e.to_string()))?);
+        if let Some((seen, receipt)) = self.state.receipts.get(&event.key) {
+            return if *seen == print {
+                Ok(Receipt {
+                    duplicate: true,
+                    ..receipt.clone()
+                })
+            } else {
+                Err(Error::DuplicateKey { key: event.key })
+            };
+        }
+        match &event.body {
+            EventBody::Identify { ids } => {
+                for (i, id) in ids.iter().enumerate() {
+                    self.check_kind(id)
+                        .map_err(|e| Error::invalid_event(format!("ids[{i}]"), e.to_string()))?;
+                }
+            }
+            _ => {
+                if let Some(user) = event.user() {
+                    self.lookup(user)
+                        .map_err(|e| Error::invalid_event("user", e.to_string()))?;
+                }
+            }
+        }
+        // From here on nothing fails.
+        let (oneid, absorbed) = match &event.body {
+            EventBody::Identify { ids } => {
+                let out = self.state.identity.link(ids);
+                (Some(out.oneid), out.absorbed)
+            }
+            _ => (event.user().map(|u| self.resolve_or_create(u)), Vec::new()),
+        };
+        self.state.seq += 1;
+        let receipt = Receipt {
+            key: event.key.clone(),
+            kind: event.kind_name().to_owned(),
+            seq: self.state.seq,
+            oneid,
+            absorbed,
+            duplicate: false,
+        };
+        *self
+            .state
+            .events_by_kind
+            .entry(receipt.kind.clone())
+            .or_default() += 1;
+        self.state
+            .receipts
+            .insert(event.key, (print, receipt.clone()));
+        Ok(receipt)
+    }
+
+    fn resolve_or_create(&mut self, user: &UserRef) -> OneId {
+        match user {
+            UserRef::Id(id) => self.state.identity.link(std::slice::from_ref(id)).oneid,
+            UserRef::OneId(o) => self
+                .state
+                .identity
+                .canonical(*o)
+                .expect("checked by apply_event before any change"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(json: &str) -> Event {
+        Event::from_json(json).unwrap()
+    }
+
+    const IDENTIFY: &str = r#"{"kind": "identify", "key": "k1", "time": "2026-01-05T10:00:00+08:00",
+        "source": {"platform": "jd", "program": "brand-a"},
+        "ids": [{"kind": "phone", "value": "13800138000"}, {"kind": "device_id", "value": "a9f3"}]}"#;
+
+    #[test]
+    fn replay_is_a_no_op_and_reuse_is_an_error() {
+        let mut e = Engine::default();
+        let r1 = e.ingest(ev(IDENTIFY)).unwrap();
+        let before = e.snapshot();
+        let r2 = e.ingest(ev(IDENTIFY)).unwrap();
+        assert!(r2.duplicate);
+        assert_eq!(r1.seq, r2.seq);
+        assert_eq!(before, e.snapshot());
+        let other = IDENTIFY.replace("a9f3", "zzzz");
+        assert_eq!(
+            e.ingest(ev(&other)).unwrap_err(),
+            Error::DuplicateKey { key: "k1".into() }
+        );
+        assert_eq!(before, e.snapshot());
+    }
+
+    #[test]
+    fn errors_change_nothing() {
+        let mut e = Engine::default();
+        e.ingest(ev(IDENTIFY)).unwrap();
+        let before = e.snapshot();
+        let bad = r#"{"kind": "activity", "key": "k2", "time": "2026-01-05T10:00:00Z",
+            "source": {"platform": "app", "program": "p"}, "user": {"oneid": 77}, "type": "login"}"#;
+        let err = e.ingest(ev(bad)).unwrap_err();
+        assert_eq!(err.field(), Some("user"));
+        let custom = r#"{"kind": "activity", "key": "k3", "time": "2026-01-05T10:00:00Z",
+            "source": {"platform": "app", "program": "p"}, "user": {"kind": "card", "value": "C1"}, "type": "login"}"#;
+        assert!(e.ingest(ev(custom)).is_err());
+        assert!(e
+            .call_json("ingest", r#"{"event": {"kind": "nope"}}"#)
+            .is_err());
+        assert_eq!(before, e.snapshot());
+    }
+
+    #[test]
+    fn call_json_round_trip_and_snapshot_restore() {
+        let mut e = Engine::default();
+        let out = e
+            .call_json("ingest", &format!(r#"{{"event": {IDENTIFY}}}"#))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["oneid"], 1);
+        assert_eq!(v["duplicate"], false);
+        let r = e
+            .call_json(
+                "resolve",
+                r#"{"user": {"kind": "phone", "value": "+86 138 0013 8000"}}"#,
+            )
+            .unwrap();
+        assert_eq!(r, r#"{"oneid":1}"#);
+        assert!(matches!(
+            e.call_json("fly", "{}"),
+            Err(Error::UnknownMethod(_))
+        ));
+        let back = Engine::restore(&e.snapshot()).unwrap();
+        assert_eq!(back.snapshot(), e.snapshot());
+        assert!(Engine::restore(b"garbage").is_err());
+    }
+}

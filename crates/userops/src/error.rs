@@ -1,0 +1,195 @@
+//! The engine's error type and the stable codes the bindings map it to.
+//!
+//! Each domain module has its own error enum; [`Error`] wraps them so that a caller of
+//! [`Engine::execute`](crate::Engine::execute) matches one type. [`ErrorCode`] is the stable,
+//! numbered face of an error: the C ABI returns it as a status, Python picks the exception class
+//! from its name. Codes are never renumbered.
+
+use serde::Serialize;
+
+use crate::ids::InvalidIdentifier;
+
+/// Everything that can go wrong in a call. A call that returns an error changed nothing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A value that is not a valid identifier of its kind.
+    #[error(transparent)]
+    InvalidIdentifier(#[from] InvalidIdentifier),
+    /// An event that is malformed: bad JSON, unknown kind, missing or bad field.
+    #[error("invalid event{}: {reason}", at(field))]
+    InvalidEvent {
+        /// The path of the offending field (`lines[0].price`), empty when it is the whole event.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A call argument that is malformed.
+    #[error("invalid argument{}: {reason}", at(field))]
+    InvalidArgument {
+        /// The path of the offending argument.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A method name that the engine does not know.
+    #[error("unknown method {0:?}")]
+    UnknownMethod(String),
+    /// An idempotency key reused with different content.
+    #[error("idempotency key {key:?} was already used for different content")]
+    DuplicateKey {
+        /// The key.
+        key: String,
+    },
+    /// A reference to something that does not exist.
+    #[error("{what} not found: {id}")]
+    NotFound {
+        /// What was looked for (`"oneid"`, `"program"`, ...).
+        what: &'static str,
+        /// The id that was not found.
+        id: String,
+    },
+    /// A number out of range: a count or amount that would overflow or must be positive.
+    #[error("{field}: {reason}")]
+    OutOfRange {
+        /// The field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// A bug: an invariant the engine relies on did not hold. Never expected; reported rather
+    /// than panicking so that no host process is taken down.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn at(field: &str) -> String {
+    if field.is_empty() {
+        String::new()
+    } else {
+        format!(" at `{field}`")
+    }
+}
+
+impl Error {
+    /// An [`Error::InvalidEvent`].
+    pub fn invalid_event(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidEvent {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::InvalidArgument`].
+    pub fn invalid_argument(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidIdentifier(_) => ErrorCode::InvalidIdentifier,
+            Error::InvalidEvent { .. } => ErrorCode::InvalidEvent,
+            Error::InvalidArgument { .. } => ErrorCode::InvalidArgument,
+            Error::UnknownMethod(_) => ErrorCode::UnknownMethod,
+            Error::DuplicateKey { .. } => ErrorCode::DuplicateKey,
+            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::OutOfRange { .. } => ErrorCode::OutOfRange,
+            Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The field the error is about, where there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::InvalidEvent { field, .. }
+            | Error::InvalidArgument { field, .. }
+            | Error::OutOfRange { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The error as the JSON object the bindings hand to their callers:
+    /// `{"code": "invalid_event", "status": 3, "message": "...", "field": "lines[0].qty"}`.
+    pub fn to_report(&self) -> ErrorReport {
+        let code = self.code();
+        ErrorReport {
+            code: code.name(),
+            status: code as i32,
+            message: self.to_string(),
+            field: self.field().map(str::to_owned),
+        }
+    }
+}
+
+/// The serializable face of an [`Error`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorReport {
+    /// The code's name, e.g. `"invalid_identifier"`.
+    pub code: &'static str,
+    /// The code's number (the C status).
+    pub status: i32,
+    /// A human-readable message.
+    pub message: String,
+    /// The offending field, where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Stable error codes. `0` is success (used only by the C ABI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// Success.
+    Ok = 0,
+    /// A malformed call argument.
+    InvalidArgument = 1,
+    /// An invalid identifier.
+    InvalidIdentifier = 2,
+    /// A malformed event.
+    InvalidEvent = 3,
+    /// An unknown method.
+    UnknownMethod = 4,
+    /// An idempotency key reused with other content.
+    DuplicateKey = 5,
+    /// Something referenced does not exist.
+    NotFound = 6,
+    /// A number out of range or overflowing.
+    OutOfRange = 7,
+    /// A bug inside the engine (or a panic caught at a boundary).
+    Internal = 99,
+}
+
+impl ErrorCode {
+    /// Every code, for the bindings' tables.
+    pub const ALL: [ErrorCode; 9] = [
+        ErrorCode::Ok,
+        ErrorCode::InvalidArgument,
+        ErrorCode::InvalidIdentifier,
+        ErrorCode::InvalidEvent,
+        ErrorCode::UnknownMethod,
+        ErrorCode::DuplicateKey,
+        ErrorCode::NotFound,
+        ErrorCode::OutOfRange,
+        ErrorCode::Internal,
+    ];
+
+    /// The code's snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::Ok => "ok",
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::InvalidIdentifier => "invalid_identifier",
+            ErrorCode::InvalidEvent => "invalid_event",
+            ErrorCode::UnknownMethod => "unknown_method",
+            ErrorCode::DuplicateKey => "duplicate_key",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::OutOfRange => "out_of_range",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}

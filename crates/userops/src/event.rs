@@ -1,0 +1,566 @@
+//! Events: what the channels tell the engine (SPEC §2).
+//!
+//! Every event has an idempotency `key`, a `time` (RFC 3339 with a zone; stored as UTC) and a
+//! `source` (platform and program). The body is one of the [`EventBody`] kinds, tagged on the wire
+//! by `"kind"`. Money travels as decimal strings, never floats.
+//!
+//! ```
+//! use userops::Event;
+//! let e: Event = serde_json::from_str(r#"{
+//!   "kind": "identify", "key": "jd-7781", "time": "2026-01-05T10:00:00+08:00",
+//!   "source": {"platform": "jd", "program": "brand-a"},
+//!   "ids": [{"kind": "phone", "value": "13800138000"}, {"kind": "device_id", "value": "a9f3"}]
+//! }"#).unwrap();
+//! assert_eq!(e.kind_name(), "identify");
+//! assert_eq!(e.time.to_rfc3339(), "2026-01-05T02:00:00+00:00");
+//! ```
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::Error;
+use crate::ids::{Identifier, OneId};
+
+/// Where an event came from: a platform (taobao, jd, app, pos, wechat, ...) and a program (a node
+/// of the org tree: group, brand, dealer or store).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// The platform, e.g. `"jd"`.
+    pub platform: String,
+    /// The program, e.g. `"brand-a"`.
+    pub program: String,
+}
+
+/// A reference to a user: an identifier (resolved through OneID, created if new) or a OneID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UserRef {
+    /// `{"kind": ..., "value": ...}`.
+    Id(Identifier),
+    /// `{"oneid": N}`: must name a known person.
+    OneId(OneId),
+}
+
+impl From<Identifier> for UserRef {
+    fn from(id: Identifier) -> Self {
+        UserRef::Id(id)
+    }
+}
+
+impl From<OneId> for UserRef {
+    fn from(id: OneId) -> Self {
+        UserRef::OneId(id)
+    }
+}
+
+impl Serialize for UserRef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct O {
+            oneid: OneId,
+        }
+        match self {
+            UserRef::Id(id) => id.serialize(s),
+            UserRef::OneId(o) => O { oneid: *o }.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for UserRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A custom shape check instead of `#[serde(untagged)]`, whose only error is "did not match
+        // any variant": a user deserves to hear which field is wrong.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            oneid: Option<u64>,
+            kind: Option<String>,
+            value: Option<String>,
+        }
+        use serde::de::Error as _;
+        let raw = Raw::deserialize(d)?;
+        match (raw.oneid, raw.kind, raw.value) {
+            (Some(n), None, None) => Ok(UserRef::OneId(OneId(n))),
+            (None, Some(k), Some(v)) => Identifier::parse(&k, &v)
+                .map(UserRef::Id)
+                .map_err(D::Error::custom),
+            (None, Some(_), None) => Err(D::Error::missing_field("value")),
+            (None, None, Some(_)) => Err(D::Error::missing_field("kind")),
+            (None, None, None) => Err(D::Error::custom(
+                "a user is {\"kind\": ..., \"value\": ...} or {\"oneid\": N}",
+            )),
+            (Some(_), _, _) => Err(D::Error::custom(
+                "a user is either {\"oneid\": N} or an identifier, not both",
+            )),
+        }
+    }
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLine {
+    /// Stock-keeping unit.
+    pub sku: String,
+    /// Product category.
+    #[serde(default)]
+    pub category: String,
+    /// Unit price (decimal string).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub price: Decimal,
+    /// Quantity, at least 1.
+    pub qty: u32,
+}
+
+/// What happened in a community (a WeChat group, a forum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CommunityAction {
+    /// Joined the community.
+    Join,
+    /// Posted a message.
+    Message,
+    /// Left the community.
+    Leave,
+}
+
+/// The outcome of a touch (a delivery on a channel), in funnel order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TouchOutcome {
+    /// Handed to the channel.
+    Sent,
+    /// The channel confirmed delivery.
+    Delivered,
+    /// The user opened it.
+    Opened,
+    /// The user clicked through.
+    Clicked,
+    /// The user converted (ordered) because of it.
+    Converted,
+}
+
+/// A step in a coupon's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CouponAction {
+    /// Issued to the user.
+    Issued,
+    /// Claimed by the user.
+    Claimed,
+    /// Used on an order.
+    Used,
+    /// Expired unused.
+    Expired,
+}
+
+/// The kind-specific part of an event. On the wire its fields sit beside the envelope's, with
+/// the variant's name in `"kind"` (see [`Event`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum EventBody {
+    /// Identifiers seen together in one record.
+    Identify {
+        /// At least one identifier.
+        ids: Vec<Identifier>,
+    },
+    /// A user registered in the source program.
+    Register {
+        /// Who.
+        user: UserRef,
+    },
+    /// A qualifying activity (login, app open, ...).
+    Activity {
+        /// Who.
+        user: UserRef,
+        /// The activity type, e.g. `"login"`.
+        #[serde(rename = "type")]
+        activity: String,
+    },
+    /// An order.
+    Order {
+        /// Who.
+        user: UserRef,
+        /// The order's id in its platform.
+        order_id: String,
+        /// The amount paid (decimal string, ≥ 0).
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+        /// Sales channel.
+        #[serde(default)]
+        channel: String,
+        /// Region.
+        #[serde(default)]
+        region: String,
+        /// Store, for offline orders.
+        #[serde(default)]
+        store: String,
+        /// The lines.
+        #[serde(default)]
+        lines: Vec<OrderLine>,
+    },
+    /// A refund of (part of) an order.
+    Refund {
+        /// Who.
+        user: UserRef,
+        /// The refunded order.
+        order_id: String,
+        /// The amount refunded (decimal string, ≥ 0).
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    /// A typed behaviour (sign-in, review, share, ...), for growth value and preferences.
+    Behavior {
+        /// Who.
+        user: UserRef,
+        /// The behaviour type.
+        #[serde(rename = "type")]
+        behavior: String,
+        /// The category it concerns, if any.
+        #[serde(default)]
+        category: String,
+        /// The channel or touchpoint, if any.
+        #[serde(default)]
+        channel: String,
+    },
+    /// Community activity.
+    Community {
+        /// Who.
+        user: UserRef,
+        /// Which community.
+        community: String,
+        /// What happened.
+        action: CommunityAction,
+        /// For a message that replies to someone: the user replied to.
+        #[serde(default)]
+        reply_to: Option<UserRef>,
+    },
+    /// A delivery on a channel and its outcome.
+    Touch {
+        /// Who.
+        user: UserRef,
+        /// The channel (push, sms, community, wechat, offline, ...).
+        channel: String,
+        /// The content id.
+        content: String,
+        /// The automation rule that planned it, if any.
+        #[serde(default)]
+        rule: Option<String>,
+        /// The outcome.
+        outcome: TouchOutcome,
+    },
+    /// A coupon step.
+    Coupon {
+        /// Who.
+        user: UserRef,
+        /// The coupon instance id.
+        coupon_id: String,
+        /// The template it came from.
+        #[serde(default)]
+        template: String,
+        /// What happened.
+        action: CouponAction,
+    },
+}
+
+/// An event: envelope plus body.
+///
+/// The wire shape is one flat object: `kind`, `key`, `time`, `source` and the body's fields.
+/// Serde impls are written by hand (not `#[serde(flatten)]` with an internally tagged enum)
+/// because the derived ones buffer the input and lose the path of a bad field; these report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The idempotency key: a replayed key changes nothing.
+    pub key: String,
+    /// When it happened (UTC; written on the wire as RFC 3339 with any zone).
+    pub time: DateTime<Utc>,
+    /// Where it came from.
+    pub source: Source,
+    /// What happened.
+    pub body: EventBody,
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let body = serde_json::to_value(&self.body).map_err(S::Error::custom)?;
+        let mut map = match body {
+            serde_json::Value::Object(outer) => outer
+                .into_iter()
+                .next()
+                .and_then(|(_, inner)| match inner {
+                    serde_json::Value::Object(m) => Some(m),
+                    _ => None,
+                })
+                .ok_or_else(|| S::Error::custom("event body is not a struct variant"))?,
+            _ => return Err(S::Error::custom("event body is not a struct variant")),
+        };
+        map.insert("kind".into(), self.kind_name().into());
+        map.insert("key".into(), self.key.clone().into());
+        map.insert(
+            "time".into(),
+            self.time
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                .into(),
+        );
+        map.insert(
+            "source".into(),
+            serde_json::to_value(&self.source).map_err(S::Error::custom)?,
+        );
+        map.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::deserialize(d)?;
+        Event::from_map(map).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Event {
+    /// The wire name of the event's kind.
+    pub fn kind_name(&self) -> &'static str {
+        match &self.body {
+            EventBody::Identify { .. } => "identify",
+            EventBody::Register { .. } => "register",
+            EventBody::Activity { .. } => "activity",
+            EventBody::Order { .. } => "order",
+            EventBody::Refund { .. } => "refund",
+            EventBody::Behavior { .. } => "behavior",
+            EventBody::Community { .. } => "community",
+            EventBody::Touch { .. } => "touch",
+            EventBody::Coupon { .. } => "coupon",
+        }
+    }
+
+    /// The user the event is about (none for `identify`).
+    pub fn user(&self) -> Option<&UserRef> {
+        match &self.body {
+            EventBody::Identify { .. } => None,
+            EventBody::Register { user }
+            | EventBody::Activity { user, .. }
+            | EventBody::Order { user, .. }
+            | EventBody::Refund { user, .. }
+            | EventBody::Behavior { user, .. }
+            | EventBody::Community { user, .. }
+            | EventBody::Touch { user, .. }
+            | EventBody::Coupon { user, .. } => Some(user),
+        }
+    }
+
+    /// Parse one event from JSON, naming the offending field on error.
+    pub fn from_json(json: &str) -> Result<Event, Error> {
+        let value: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| Error::invalid_event("", format!("not valid JSON: {e}")))?;
+        match value {
+            serde_json::Value::Object(map) => Event::from_map(map),
+            _ => Err(Error::invalid_event("", "an event is a JSON object")),
+        }
+    }
+
+    /// Parse one event from a JSON object, naming the offending field on error, and validate it.
+    pub fn from_map(mut map: serde_json::Map<String, serde_json::Value>) -> Result<Event, Error> {
+        let kind: String = take(&mut map, "kind")?;
+        let key: String = take(&mut map, "key")?;
+        let time: String = take(&mut map, "time")?;
+        let time = rfc3339::parse(&time).map_err(|e| Error::invalid_event("time", e))?;
+        let source: Source = take(&mut map, "source")?;
+        // The body as an externally tagged enum: no buffering, so the path survives.
+        let tagged = serde_json::Value::Object(
+            std::iter::once((kind.clone(), serde_json::Value::Object(map))).collect(),
+        );
+        let body: EventBody = serde_path_to_error::deserialize(tagged).map_err(|e| {
+            let path = e.path().to_string();
+            let reason = e.into_inner().to_string();
+            let field = path
+                .strip_prefix(kind.as_str())
+                .map(|p| p.trim_start_matches('.'))
+                .unwrap_or("kind");
+            Error::invalid_event(field, reason)
+        })?;
+        let event = Event {
+            key,
+            time,
+            source,
+            body,
+        };
+        event.validate()?;
+        Ok(event)
+    }
+
+    /// Check the rules serde cannot express: non-empty keys and names, amounts ≥ 0, qty ≥ 1.
+    pub fn validate(&self) -> Result<(), Error> {
+        fn non_empty(field: &str, v: &str) -> Result<(), Error> {
+            if v.trim().is_empty() {
+                Err(Error::invalid_event(field, "must not be empty"))
+            } else {
+                Ok(())
+            }
+        }
+        fn non_negative(field: &str, v: &Decimal) -> Result<(), Error> {
+            if v.is_sign_negative() && !v.is_zero() {
+                Err(Error::invalid_event(field, format!("must be ≥ 0, got {v}")))
+            } else {
+                Ok(())
+            }
+        }
+        non_empty("key", &self.key)?;
+        non_empty("source.platform", &self.source.platform)?;
+        non_empty("source.program", &self.source.program)?;
+        match &self.body {
+            EventBody::Identify { ids } => {
+                if ids.is_empty() {
+                    return Err(Error::invalid_event("ids", "needs at least one identifier"));
+                }
+            }
+            EventBody::Activity { activity, .. } => non_empty("type", activity)?,
+            EventBody::Behavior { behavior, .. } => non_empty("type", behavior)?,
+            EventBody::Order {
+                order_id,
+                amount,
+                lines,
+                ..
+            } => {
+                non_empty("order_id", order_id)?;
+                non_negative("amount", amount)?;
+                for (i, l) in lines.iter().enumerate() {
+                    non_empty(&format!("lines[{i}].sku"), &l.sku)?;
+                    non_negative(&format!("lines[{i}].price"), &l.price)?;
+                    if l.qty == 0 {
+                        return Err(Error::invalid_event(
+                            format!("lines[{i}].qty"),
+                            "must be ≥ 1",
+                        ));
+                    }
+                }
+            }
+            EventBody::Refund {
+                order_id, amount, ..
+            } => {
+                non_empty("order_id", order_id)?;
+                non_negative("amount", amount)?;
+            }
+            EventBody::Community { community, .. } => non_empty("community", community)?,
+            EventBody::Touch {
+                channel, content, ..
+            } => {
+                non_empty("channel", channel)?;
+                non_empty("content", content)?;
+            }
+            EventBody::Coupon { coupon_id, .. } => non_empty("coupon_id", coupon_id)?,
+            EventBody::Register { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+fn take<T: serde::de::DeserializeOwned>(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<T, Error> {
+    let value = map
+        .remove(name)
+        .ok_or_else(|| Error::invalid_event(name, "missing field"))?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            name.to_owned()
+        } else {
+            format!("{name}.{path}")
+        };
+        Error::invalid_event(field, e.into_inner().to_string())
+    })
+}
+
+/// RFC 3339 timestamps that must carry a zone; stored as UTC.
+pub mod rfc3339 {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Write as RFC 3339 in UTC.
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+
+    /// Read RFC 3339 with a zone (`Z` or `±hh:mm`).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).map_err(serde::de::Error::custom)
+    }
+
+    /// Parse RFC 3339 with a zone, explaining a failure.
+    pub fn parse(s: &str) -> Result<DateTime<Utc>, String> {
+        DateTime::parse_from_rfc3339(s.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| {
+                format!(
+                    "timestamp {s:?} is not RFC 3339 with a zone (e.g. 2026-01-05T10:00:00+08:00): {e}"
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> Error {
+        Event::from_json(json).unwrap_err()
+    }
+
+    #[test]
+    fn spec_examples_parse() {
+        let order = r#"{"kind": "order", "key": "k", "time": "2026-01-05T10:00:00+08:00",
+           "source": {"platform": "app", "program": "brand-a"}, "user": {"oneid": 42},
+           "order_id": "o-1", "amount": "399.00", "channel": "app", "region": "shanghai", "store": "s-01",
+           "lines": [{"sku": "s1", "category": "fruit", "price": "99.50", "qty": 2}]}"#;
+        let e = Event::from_json(order).unwrap();
+        assert_eq!(e.user(), Some(&UserRef::OneId(OneId(42))));
+        match e.body {
+            EventBody::Order { amount, lines, .. } => {
+                assert_eq!(amount.to_string(), "399.00");
+                assert_eq!(lines[0].qty, 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        let act = r#"{"kind": "activity", "key": "a", "time": "2026-01-05T10:00:00Z",
+           "source": {"platform": "app", "program": "p"},
+           "user": {"kind": "member_no", "value": "M1"}, "type": "login"}"#;
+        assert_eq!(Event::from_json(act).unwrap().kind_name(), "activity");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let base = r#""key": "k", "time": "2026-01-05T10:00:00+08:00", "source": {"platform": "p", "program": "q"}"#;
+        let e = err(&format!(r#"{{"kind": "telepathy", {base}}}"#));
+        assert!(e.to_string().contains("telepathy"), "{e}");
+        let e = err(&format!(
+            r#"{{"kind": "activity", {base}, "type": "login"}}"#
+        ));
+        assert!(e.to_string().contains("user"), "{e}");
+        let e = err(
+            r#"{"kind": "activity", "key": "k", "time": "2026-01-05 10:00:00", "source": {"platform": "p", "program": "q"}, "user": {"oneid": 1}, "type": "x"}"#,
+        );
+        assert!(e.to_string().contains("time"), "{e}");
+        let e = err(&format!(
+            r#"{{"kind": "identify", {base}, "ids": [{{"kind": "phone", "value": "12"}}]}}"#
+        ));
+        assert_eq!(e.field(), Some("ids[0]"), "{e}");
+        let e = err(&format!(
+            r#"{{"kind": "order", {base}, "user": {{"oneid": 1}}, "order_id": "o", "amount": "-1"}}"#
+        ));
+        assert_eq!(e.field(), Some("amount"));
+        let e = err(&format!(
+            r#"{{"kind": "order", {base}, "user": {{"oneid": 1}}, "order_id": "o", "amount": 3.5}}"#
+        ));
+        assert!(e.to_string().contains("amount"), "{e}");
+        assert!(matches!(err("{not json"), Error::InvalidEvent { .. }));
+    }
+}

@@ -1,0 +1,392 @@
+//! Identifiers: kinds, per-kind normalization, and the stable person number [`OneId`].
+//!
+//! An identifier is a `(kind, normalized value)` pair. Normalization happens once, at the door,
+//! so that every later comparison is a plain string equality: `" Alice@Example.COM "` and
+//! `"alice@example.com"` are the same email. Values that cannot be normalized are rejected with
+//! an [`InvalidIdentifier`] that says why.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The stable number of one person across every platform.
+///
+/// OneIDs are never reused. When two persons merge, the survivor keeps its number and the absorbed
+/// number maps to it (see the identity module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OneId(pub u64);
+
+impl fmt::Display for OneId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The kind of an identifier.
+///
+/// Serialized as a lower-case string (`"phone"`, `"device_id"`, ...). Any other name made of
+/// lower-case ASCII letters, digits and `_` is a [`IdKind::Custom`] kind; whether a custom kind is
+/// accepted is decided by the engine's [`Config`](crate::Config).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum IdKind {
+    /// A phone number, normalized to `+<country code><digits>`.
+    Phone,
+    /// An email address, trimmed and lower-cased.
+    Email,
+    /// A device identifier (IDFA, OAID, Android id, ...).
+    DeviceId,
+    /// A WeChat openid (one per official account or mini program).
+    OpenId,
+    /// A WeChat unionid (one per WeChat user across a brand's apps).
+    UnionId,
+    /// A membership number issued by the brand.
+    MemberNo,
+    /// A user id on an order platform (taobao nick, jd pin, ...).
+    PlatformUserId,
+    /// A kind defined by the host, registered in the config.
+    Custom(String),
+}
+
+impl IdKind {
+    /// The kinds every engine knows, in their canonical order.
+    pub const BUILT_IN: [IdKind; 7] = [
+        IdKind::Phone,
+        IdKind::Email,
+        IdKind::DeviceId,
+        IdKind::OpenId,
+        IdKind::UnionId,
+        IdKind::MemberNo,
+        IdKind::PlatformUserId,
+    ];
+
+    /// The wire name of the kind.
+    pub fn as_str(&self) -> &str {
+        match self {
+            IdKind::Phone => "phone",
+            IdKind::Email => "email",
+            IdKind::DeviceId => "device_id",
+            IdKind::OpenId => "openid",
+            IdKind::UnionId => "unionid",
+            IdKind::MemberNo => "member_no",
+            IdKind::PlatformUserId => "platform_user_id",
+            IdKind::Custom(name) => name,
+        }
+    }
+}
+
+impl fmt::Display for IdKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IdKind {
+    type Err = InvalidIdentifier;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "phone" => IdKind::Phone,
+            "email" => IdKind::Email,
+            "device_id" => IdKind::DeviceId,
+            "openid" => IdKind::OpenId,
+            "unionid" => IdKind::UnionId,
+            "member_no" => IdKind::MemberNo,
+            "platform_user_id" => IdKind::PlatformUserId,
+            other => {
+                let well_formed = !other.is_empty()
+                    && other.len() <= 64
+                    && other.starts_with(|c: char| c.is_ascii_lowercase())
+                    && other
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                if !well_formed {
+                    return Err(InvalidIdentifier::new(
+                        other,
+                        "",
+                        "unknown identifier kind (a custom kind is lower-case letters, digits and _)",
+                    ));
+                }
+                IdKind::Custom(other.to_owned())
+            }
+        })
+    }
+}
+
+impl Serialize for IdKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for IdKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A value that is not a valid identifier of its kind, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind} {value:?}: {reason}")]
+pub struct InvalidIdentifier {
+    /// The kind the value was given as.
+    pub kind: String,
+    /// The raw value as given.
+    pub value: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+impl InvalidIdentifier {
+    fn new(kind: impl Into<String>, value: impl Into<String>, reason: impl Into<String>) -> Self {
+        InvalidIdentifier {
+            kind: kind.into(),
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// An identifier: a kind and a normalized value.
+///
+/// Construct with [`Identifier::new`], which normalizes; the fields are read-only so a value that
+/// was never normalized cannot exist.
+///
+/// ```
+/// use userops::{Identifier, IdKind};
+/// let a = Identifier::new(IdKind::Email, "  Alice@Example.COM ").unwrap();
+/// assert_eq!(a.value(), "alice@example.com");
+/// let p = Identifier::new(IdKind::Phone, "138-0013-8000").unwrap();
+/// assert_eq!(p.value(), "+8613800138000");
+/// assert!(Identifier::new(IdKind::Email, "not-an-email").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Identifier {
+    kind: IdKind,
+    value: String,
+}
+
+/// The country calling code assumed for phone numbers written without one (China).
+pub const DEFAULT_COUNTRY_CODE: &str = "86";
+
+impl Identifier {
+    /// Normalize `raw` as a value of `kind`.
+    ///
+    /// Rules: phone — separators (space, `-`, `.`, parentheses) removed, `+`/`00` international
+    /// prefix honoured, an 11-digit number starting with `1` is a Chinese mobile (`+86`); the
+    /// result is `+` and 7 to 15 digits (E.164). Email — trimmed and lower-cased, exactly one
+    /// `@`, a non-empty local part and a dotted domain, no white space. Every other kind —
+    /// trimmed, non-empty, at most 256 bytes, no control characters or inner white space.
+    pub fn new(kind: IdKind, raw: &str) -> Result<Self, InvalidIdentifier> {
+        let value = match &kind {
+            IdKind::Phone => normalize_phone(raw),
+            IdKind::Email => normalize_email(raw),
+            _ => normalize_token(raw),
+        }
+        .map_err(|reason| InvalidIdentifier::new(kind.as_str(), raw, reason))?;
+        Ok(Identifier { kind, value })
+    }
+
+    /// Parse the kind by name, then normalize.
+    pub fn parse(kind: &str, raw: &str) -> Result<Self, InvalidIdentifier> {
+        let kind: IdKind = kind
+            .parse()
+            .map_err(|_| InvalidIdentifier::new(kind, raw, "unknown identifier kind"))?;
+        Identifier::new(kind, raw)
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> &IdKind {
+        &self.kind
+    }
+
+    /// The normalized value.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind, self.value)
+    }
+}
+
+impl<'de> Deserialize<'de> for Identifier {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            kind: String,
+            value: String,
+        }
+        let raw = Raw::deserialize(d)?;
+        Identifier::parse(&raw.kind, &raw.value).map_err(serde::de::Error::custom)
+    }
+}
+
+fn normalize_phone(raw: &str) -> Result<String, &'static str> {
+    let t = raw.trim();
+    if t.is_empty() {
+        return Err("empty value");
+    }
+    let mut digits = String::with_capacity(t.len());
+    let mut international = false;
+    for c in t.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '+' if digits.is_empty() && !international => international = true,
+            ' ' | '-' | '.' | '(' | ')' => {}
+            _ => {
+                return Err("a phone number holds only digits, '+', spaces, '-', '.', '(' and ')'")
+            }
+        }
+    }
+    if !international {
+        if let Some(rest) = digits.strip_prefix("00") {
+            international = true;
+            digits = rest.to_owned();
+        }
+    }
+    let e164 = if international {
+        digits
+    } else if digits.len() == 11 && digits.starts_with('1') {
+        format!("{DEFAULT_COUNTRY_CODE}{digits}")
+    } else if digits.len() == 13 && digits.starts_with("861") {
+        digits
+    } else {
+        return Err("a phone number needs a country code (+CC) unless it is an 11-digit mobile starting with 1");
+    };
+    if !(7..=15).contains(&e164.len()) {
+        return Err("a phone number has 7 to 15 digits including the country code");
+    }
+    if e164.starts_with('0') {
+        return Err("a country code never starts with 0");
+    }
+    Ok(format!("+{e164}"))
+}
+
+fn normalize_email(raw: &str) -> Result<String, &'static str> {
+    let t = raw.trim().to_lowercase();
+    if t.is_empty() {
+        return Err("empty value");
+    }
+    if t.len() > 254 {
+        return Err("an email address is at most 254 characters");
+    }
+    if t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("an email address holds no white space");
+    }
+    let mut parts = t.split('@');
+    let (local, domain) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(l), Some(d), None) => (l, d),
+        _ => return Err("an email address has exactly one '@'"),
+    };
+    if local.is_empty() {
+        return Err("the part before '@' is empty");
+    }
+    let labels_ok = domain.contains('.')
+        && domain
+            .split('.')
+            .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+    if !labels_ok {
+        return Err("the domain must be dotted labels such as example.com");
+    }
+    Ok(t)
+}
+
+fn normalize_token(raw: &str) -> Result<String, &'static str> {
+    let t = raw.trim();
+    if t.is_empty() {
+        return Err("empty value");
+    }
+    if t.len() > 256 {
+        return Err("an identifier is at most 256 bytes");
+    }
+    if t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("an identifier holds no white space or control characters");
+    }
+    Ok(t.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_normalize_to_e164() {
+        for raw in [
+            "13800138000",
+            "+86 138 0013 8000",
+            "008613800138000",
+            "(+86)138-0013-8000",
+            "8613800138000",
+        ] {
+            let p = Identifier::new(IdKind::Phone, raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(p.value(), "+8613800138000", "{raw}");
+        }
+        assert_eq!(
+            Identifier::new(IdKind::Phone, "+1 (415) 555-0100")
+                .unwrap()
+                .value(),
+            "+14155550100"
+        );
+    }
+
+    #[test]
+    fn bad_phones_say_why() {
+        for raw in [
+            "",
+            "   ",
+            "abc",
+            "12345",
+            "0211234567",
+            "+0086123",
+            "1380013800a",
+        ] {
+            let e = Identifier::new(IdKind::Phone, raw).unwrap_err();
+            assert_eq!(e.kind, "phone");
+            assert!(!e.reason.is_empty());
+        }
+    }
+
+    #[test]
+    fn emails() {
+        let e = Identifier::new(IdKind::Email, " Bob.Smith@Mail.Example.com ").unwrap();
+        assert_eq!(e.value(), "bob.smith@mail.example.com");
+        for raw in [
+            "",
+            "a@b",
+            "@x.com",
+            "a@@x.com",
+            "a b@x.com",
+            "a@x..com",
+            "a@-x.com",
+        ] {
+            assert!(Identifier::new(IdKind::Email, raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in IdKind::BUILT_IN {
+            assert_eq!(k.as_str().parse::<IdKind>().unwrap(), k);
+        }
+        assert_eq!(
+            "loyalty_card".parse::<IdKind>().unwrap(),
+            IdKind::Custom("loyalty_card".into())
+        );
+        assert!("Bad Kind".parse::<IdKind>().is_err());
+        assert!("".parse::<IdKind>().is_err());
+    }
+
+    #[test]
+    fn deserialize_normalizes() {
+        let id: Identifier = serde_json::from_str(r#"{"kind":"email","value":"X@Y.COM"}"#).unwrap();
+        assert_eq!(id.value(), "x@y.com");
+        assert!(serde_json::from_str::<Identifier>(r#"{"kind":"email","value":"nope"}"#).is_err());
+    }
+}
