@@ -45,7 +45,7 @@ fn journaled_commands_replay_to_identical_state() {
     let event = Event::from_json(&fixture("identify.json")).unwrap();
     let live = {
         let mut store = userops_store::Store::open(&path).unwrap();
-        store.execute(Command::Ingest { event }).unwrap();
+        store.execute(Command::ingest(event)).unwrap();
         store.engine().snapshot()
     };
     let reopened = userops_store::Store::open(&path).unwrap();

@@ -23,7 +23,7 @@ enum Sink {
 
 impl Sink {
     fn ingest(&mut self, event: Event) -> Result<Receipt, String> {
-        let command = Command::Ingest { event };
+        let command = Command::ingest(event);
         let output = match self {
             Sink::Memory(e) => e.execute(command).map_err(|e| e.to_string())?,
             Sink::Store(s) => s.execute(command).map_err(|e| e.to_string())?,

@@ -16,7 +16,7 @@
 //!     "source": {"platform": "app", "program": "brand-a"}, "user": {"kind": "member_no", "value": "M1"}}"#).unwrap();
 //! {
 //!     let mut store = Store::open(&path).unwrap();
-//!     store.execute(Command::Ingest { event }).unwrap();
+//!     store.execute(Command::ingest(event)).unwrap();
 //! }
 //! let store = Store::open(&path).unwrap();
 //! assert_eq!(store.engine().stats().events, 1);
@@ -204,13 +204,13 @@ mod tests {
     use userops::Event;
 
     fn event(key: &str, member: &str) -> Command {
-        Command::Ingest {
-            event: Event::from_json(&format!(
+        Command::ingest(
+            Event::from_json(&format!(
                 r#"{{"kind": "register", "key": "{key}", "time": "2026-01-01T00:00:00Z",
                 "source": {{"platform": "app", "program": "b"}}, "user": {{"kind": "member_no", "value": "{member}"}}}}"#
             ))
             .unwrap(),
-        }
+        )
     }
 
     #[test]

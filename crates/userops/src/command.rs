@@ -5,20 +5,35 @@
 //! name and the arguments as JSON, and [`Command::from_call`] turns them into the same value. The
 //! store journals commands and replays them.
 
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::Error;
 use crate::event::{Event, UserRef};
 use crate::ids::OneId;
 
 /// A call to the engine. On the wire: `{"method": "ingest", "args": {"event": {...}}}`.
-// A command is built, moved once into `execute` and dropped: boxing the event would add an
-// allocation per event and save nothing.
+///
+/// Each domain module owns one command set (an enum adjacently tagged by `method`); this enum
+/// has one variant per set. Method names are unique across sets, so a name alone finds its set.
+// A command is built, moved once into `execute` and dropped: boxing would add an allocation per
+// event and save nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum Command {
+    /// Intake and engine-wide queries.
+    Core(CoreCommand),
+    // ---- module command sets: one variant each (keep a blank line between sets) ----
+}
+
+/// Intake and engine-wide queries.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", content = "args", rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum Command {
+pub enum CoreCommand {
     /// Ingest one event. Output: [`Receipt`].
     Ingest {
         /// The event.
@@ -33,13 +48,55 @@ pub enum Command {
     Stats {},
 }
 
+impl From<CoreCommand> for Command {
+    fn from(c: CoreCommand) -> Self {
+        Command::Core(c)
+    }
+}
+
+/// Try one command set: `Ok(None)` when it has no such method.
+fn parse_in<T: DeserializeOwned>(call: &str, method: &str) -> Result<Option<T>, Error> {
+    let mut de = serde_json::Deserializer::from_str(call);
+    match serde_path_to_error::deserialize(&mut de) {
+        Ok(c) => Ok(Some(c)),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            if matches!(path.as_str(), "." | "method") && inner.starts_with("unknown variant") {
+                return Ok(None);
+            }
+            let field = path.strip_prefix("args.").unwrap_or(&path).to_owned();
+            let field = if field == "." || field == "args" {
+                String::new()
+            } else {
+                field
+            };
+            Err(match field.split('.').next() {
+                Some("event") if method == "ingest" => Error::invalid_event(
+                    field
+                        .strip_prefix("event")
+                        .unwrap_or("")
+                        .trim_start_matches('.'),
+                    inner,
+                ),
+                _ => Error::invalid_argument(field, inner),
+            })
+        }
+    }
+}
+
 impl Command {
+    /// An `ingest` command.
+    pub fn ingest(event: Event) -> Command {
+        Command::Core(CoreCommand::Ingest { event })
+    }
+
     /// Build a command from a method name and its arguments as a JSON object.
     ///
     /// ```
-    /// use userops::Command;
+    /// use userops::{Command, CoreCommand};
     /// let c = Command::from_call("resolve", r#"{"user": {"kind": "member_no", "value": "M1"}}"#).unwrap();
-    /// assert!(matches!(c, Command::Resolve { .. }));
+    /// assert!(matches!(c, Command::Core(CoreCommand::Resolve { .. })));
     /// assert!(Command::from_call("fly", "{}").is_err());
     /// ```
     pub fn from_call(method: &str, args_json: &str) -> Result<Command, Error> {
@@ -59,38 +116,42 @@ impl Command {
             serde_json::Value::from(method),
             args
         );
-        let mut de = serde_json::Deserializer::from_str(&call);
-        serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            if matches!(path.as_str(), "." | "method") && inner.starts_with("unknown variant") {
-                return Error::UnknownMethod(method.to_owned());
-            }
-            let field = path.strip_prefix("args.").unwrap_or(&path).to_owned();
-            match field.split('.').next() {
-                Some("event") => Error::invalid_event(
-                    field.strip_prefix("event.").unwrap_or("").to_owned(),
-                    inner,
-                ),
-                _ => {
-                    Error::invalid_argument(if field == "." { String::new() } else { field }, inner)
-                }
-            }
-        })
+        if let Some(c) = parse_in::<CoreCommand>(&call, method)? {
+            return Ok(Command::Core(c));
+        }
+        // ---- module command sets: one `if let` each, in the order of the enum ----
+        Err(Error::UnknownMethod(method.to_owned()))
     }
 
     /// The method name of this command.
-    pub fn method(&self) -> &'static str {
-        match self {
-            Command::Ingest { .. } => "ingest",
-            Command::Resolve { .. } => "resolve",
-            Command::Stats {} => "stats",
-        }
+    pub fn method(&self) -> String {
+        // Every set is adjacently tagged by "method", so the name is what serde writes there.
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("method").and_then(|m| m.as_str().map(str::to_owned)))
+            .unwrap_or_default()
     }
 
     /// Whether executing this command can change the engine's state (and so must be journaled).
     pub fn mutates(&self) -> bool {
-        !matches!(self, Command::Resolve { .. } | Command::Stats {})
+        match self {
+            Command::Core(c) => matches!(c, CoreCommand::Ingest { .. }),
+            // ---- module command sets: one arm each ----
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            method: String,
+            #[serde(default)]
+            args: Option<serde_json::Value>,
+        }
+        let raw = Raw::deserialize(d)?;
+        let args = raw.args.unwrap_or_else(|| serde_json::json!({}));
+        Command::from_call(&raw.method, &args.to_string()).map_err(serde::de::Error::custom)
     }
 }
 
@@ -142,4 +203,5 @@ pub enum Output {
     Resolved(Resolved),
     /// From `stats`.
     Stats(Stats),
+    // ---- module outputs: one variant each ----
 }

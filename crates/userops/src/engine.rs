@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Command, Output, Receipt, Resolved, Stats};
+use crate::command::{Command, CoreCommand, Output, Receipt, Resolved, Stats};
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{Event, EventBody, UserRef};
@@ -30,19 +30,20 @@ use crate::util::fingerprint;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
-    config: Config,
-    state: State,
+    pub(crate) config: Config,
+    pub(crate) state: State,
 }
 
 /// Everything the engine knows. Serialized whole for snapshots; every map is ordered so that the
 /// same history always gives the same bytes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct State {
-    seq: u64,
+pub(crate) struct State {
+    pub(crate) seq: u64,
     /// Idempotency key → (content fingerprint, first receipt).
-    receipts: BTreeMap<String, (u64, Receipt)>,
-    events_by_kind: BTreeMap<String, u64>,
-    identity: IdentityGraph,
+    pub(crate) receipts: BTreeMap<String, (u64, Receipt)>,
+    pub(crate) events_by_kind: BTreeMap<String, u64>,
+    pub(crate) identity: IdentityGraph,
+    // ---- module state: one field each (keep a blank line between modules) ----
 }
 
 #[derive(Serialize, Deserialize)]
@@ -76,11 +77,15 @@ impl Engine {
     /// Execute one command.
     pub fn execute(&mut self, command: Command) -> Result<Output, Error> {
         match command {
-            Command::Ingest { event } => self.apply_event(event).map(Output::Receipt),
-            Command::Resolve { user } => Ok(Output::Resolved(Resolved {
+            Command::Core(CoreCommand::Ingest { event }) => {
+                self.apply_event(event).map(Output::Receipt)
+            }
+            Command::Core(CoreCommand::Resolve { user }) => Ok(Output::Resolved(Resolved {
                 oneid: self.lookup(&user)?,
             })),
-            Command::Stats {} => Ok(Output::Stats(self.stats())),
+            Command::Core(CoreCommand::Stats {}) => Ok(Output::Stats(self.stats())),
+            // ---- module command sets: one arm each, delegating to `Engine::execute_<module>`
+            //      defined in the module's own file ----
         }
     }
 
@@ -95,7 +100,7 @@ impl Engine {
     /// Ingest one event. A replayed idempotency key returns the first receipt marked
     /// `duplicate` and changes nothing; a key reused for other content is an error.
     pub fn ingest(&mut self, event: Event) -> Result<Receipt, Error> {
-        match self.execute(Command::Ingest { event })? {
+        match self.execute(Command::ingest(event))? {
             Output::Receipt(r) => Ok(r),
             other => Err(Error::Internal(format!("ingest returned {other:?}"))),
         }

@@ -27,7 +27,7 @@ pub mod identity;
 pub mod ids;
 pub mod util;
 
-pub use command::{Command, Output, Receipt, Resolved, Stats};
+pub use command::{Command, CoreCommand, Output, Receipt, Resolved, Stats};
 pub use config::{Config, ConfigBuilder, Period};
 pub use engine::Engine;
 pub use error::{Error, ErrorCode, ErrorReport};
@@ -36,3 +36,8 @@ pub use ids::{IdKind, Identifier, InvalidIdentifier, OneId};
 
 /// Money: an exact decimal (re-exported from `rust_decimal`).
 pub use rust_decimal::Decimal;
+
+/// The README's Rust example, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -15,11 +15,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _convert
-from ._native import NativeEngine as _NativeEngine
+from ._base import EngineBase as _EngineBase
 from ._native import __version__
 from .errors import (
     DuplicateKey,
@@ -31,7 +30,6 @@ from .errors import (
     OutOfRange,
     UnknownMethod,
     UserOpsError,
-    from_report,
 )
 
 __all__ = [
@@ -49,23 +47,14 @@ __all__ = [
 ]
 
 
-class Engine:
+class Engine(
+    _EngineBase,
+    # ---- module mixins: one base class per line, defined in the module's own file ----
+):
     """The unified user pool. Every method builds one engine command and returns its output.
 
     An engine is safe to share between threads; long calls release the GIL.
     """
-
-    def __init__(self) -> None:
-        self._native = _NativeEngine()
-
-    def _reply(self, ok: bool, out: str) -> Any:
-        if not ok:
-            raise from_report(json.loads(out))
-        return json.loads(out)
-
-    def call(self, method: str, **args: Any) -> Any:
-        """Execute any engine method by name with keyword arguments (the C ABI's view)."""
-        return self._reply(*self._native.call(method, _convert.dumps(args)))
 
     def ingest(self, event: Union[Mapping[str, Any], str]) -> Dict[str, Any]:
         """Ingest one event (a dict in the wire shape of SPEC §2, or its JSON text).
