@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod generate;
+mod report;
 
 /// userops: unify users from every channel into one person, then operate on them.
 #[derive(Parser)]
@@ -29,6 +30,9 @@ enum Cmd {
         /// Keep the engine in a SQLite store at this path (default: in memory).
         #[arg(long)]
         db: Option<PathBuf>,
+        /// Directory the HTML report is written to.
+        #[arg(long, default_value = "report")]
+        out: PathBuf,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
@@ -42,11 +46,13 @@ fn main() -> ExitCode {
             users,
             seed,
             db,
+            out,
             quiet,
         } => demo::run(&demo::Options {
             users,
             seed,
             db,
+            out,
             quiet,
         }),
     };
