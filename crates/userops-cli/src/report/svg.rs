@@ -197,7 +197,7 @@ pub fn stacked_bars(title: &str, x: &[String], series: &[Series<'_>], percent: b
     let step = plot_w / x.len().max(1) as f64;
     let bar = step * 0.7;
     x_labels(&mut svg, x, step, step / 2.0);
-    for j in 0..x.len() {
+    for (j, label) in x.iter().enumerate() {
         let mut base = 0.0;
         for (i, s) in series.iter().enumerate() {
             let v = s.values.get(j).copied().unwrap_or(0.0).max(0.0);
@@ -211,7 +211,7 @@ pub fn stacked_bars(title: &str, x: &[String], series: &[Series<'_>], percent: b
                 r#"<rect x="{:.1}" y="{y:.1}" width="{bar:.1}" height="{h:.1}" fill="{}"><title>{}: {}</title></rect>"#,
                 LEFT + step * j as f64 + (step - bar) / 2.0,
                 PALETTE[i % PALETTE.len()],
-                esc(&x[j]),
+                esc(label),
                 esc(&format!("{} {}", s.name, fmt_tick(v, percent)))
             );
             base += v;
