@@ -182,3 +182,28 @@ fn monthly_intake(events: &[Event]) -> MonthlyIntake {
         .collect();
     MonthlyIntake { months, kinds }
 }
+
+/// `userops generate`: write the data set to files, user by user, with a progress bar.
+pub fn generate_files(
+    users: u32,
+    seed: u64,
+    out: &std::path::Path,
+    quiet: bool,
+) -> Result<(), String> {
+    let pb = bar(u64::from(users), quiet, "generate");
+    let t = Instant::now();
+    let written = generate::write(out, users, seed, |u| {
+        if u % 1024 == 0 {
+            pb.set_position(u64::from(u));
+        }
+    })?;
+    pb.finish_and_clear();
+    println!(
+        "wrote {} events ({} identity rows) for {users} users to {} in {:.2?}",
+        written.events,
+        written.identity_rows,
+        out.display(),
+        t.elapsed()
+    );
+    Ok(())
+}
