@@ -409,8 +409,10 @@ mod tests {
 
     #[test]
     fn batch_stop_and_skip() {
-        let bad = ev(r#"{"kind": "activity", "key": "x", "time": "2026-01-05T10:00:00Z",
-            "source": {"platform": "app", "program": "p"}, "user": {"oneid": 77}, "type": "login"}"#);
+        let bad = ev(
+            r#"{"kind": "activity", "key": "x", "time": "2026-01-05T10:00:00Z",
+            "source": {"platform": "app", "program": "p"}, "user": {"oneid": 77}, "type": "login"}"#,
+        );
         let events = vec![register("a", "M1"), bad, register("b", "M2")];
         let mut stop = Engine::default();
         let out = stop.ingest_batch(events.clone(), OnError::Stop).unwrap();
