@@ -300,8 +300,14 @@ impl Plan {
         })
     }
 
-    /// The row's event, or why it cannot be one. `i` is the row within the chunk.
-    fn event(&self, cols: &ChunkColumns, chunk: &Chunk, i: usize) -> Result<Event, RowError> {
+    /// The row's event (and where its user and identifiers came from), or why it cannot be
+    /// one. `i` is the row within the chunk.
+    fn event(
+        &self,
+        cols: &ChunkColumns,
+        chunk: &Chunk,
+        i: usize,
+    ) -> Result<(Event, Sources), RowError> {
         let row = chunk.first_row() + i;
         let kind = cols
             .kind
@@ -408,18 +414,24 @@ impl Plan {
                 map.insert("user".into(), u);
             }
         }
-        Event::from_map(map).map_err(|error| {
-            let column = self.column_of(&error, &id_sources, user_source.as_deref(), cols);
-            RowError::Engine { row, column, error }
-        })
+        let sources = Sources {
+            ids: id_sources,
+            user: user_source,
+        };
+        match Event::from_map(map) {
+            Ok(event) => Ok((event, sources)),
+            Err(error) => {
+                let column = self.column_of(&error, &sources, cols);
+                Err(RowError::Engine { row, column, error })
+            }
+        }
     }
 
     /// The table column behind an event field named in an error.
     fn column_of(
         &self,
         error: &Error,
-        id_sources: &[String],
-        user_source: Option<&str>,
+        sources: &Sources,
         cols: &ChunkColumns,
     ) -> Option<String> {
         let field = error.field()?;
@@ -441,8 +453,9 @@ impl Plan {
                 Some(self.column(f))
             }
             "user" => Some(
-                user_source
-                    .map(str::to_owned)
+                sources
+                    .user
+                    .clone()
                     .unwrap_or_else(|| self.column("user_value")),
             ),
             "ids" => {
@@ -450,7 +463,7 @@ impl Plan {
                     .strip_prefix("ids[")
                     .and_then(|r| r.split(']').next())
                     .and_then(|n| n.parse().ok());
-                n.and_then(|n| id_sources.get(n).cloned())
+                n.and_then(|n| sources.ids.get(n).cloned())
                     .or_else(|| Some("ids".into()))
             }
             other => self
@@ -463,12 +476,22 @@ impl Plan {
     }
 
     /// Convert one chunk: per row, its event or why not.
-    fn convert(&self, chunk: &Chunk) -> Result<Vec<Result<Event, RowError>>, TableError> {
+    fn convert(
+        &self,
+        chunk: &Chunk,
+    ) -> Result<Vec<Result<(Event, Sources), RowError>>, TableError> {
         let cols = self.columns(chunk)?;
         Ok((0..chunk.len())
             .map(|i| self.event(&cols, chunk, i))
             .collect())
     }
+}
+
+/// The columns a row's user and each of its `ids` entries came from, to name them in errors.
+#[derive(Debug, Default)]
+struct Sources {
+    ids: Vec<String>,
+    user: Option<String>,
 }
 
 struct ChunkColumns {
@@ -650,12 +673,14 @@ impl NativeEngine {
                 let cols = plan.columns(chunk)?;
                 let mut rows = Vec::new();
                 let mut events = Vec::new();
+                let mut sources = Vec::new();
                 let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(converted.len());
                 for (i, r) in converted.into_iter().enumerate() {
                     match r {
-                        Ok(e) => {
+                        Ok((e, src)) => {
                             rows.push(i);
                             events.push(e);
+                            sources.push(src);
                             outcomes.push(None);
                         }
                         Err(e) if mode == Errors::Raise => return Err(e),
@@ -672,7 +697,7 @@ impl NativeEngine {
                             error,
                         })?
                 };
-                for (i, result) in rows.iter().zip(out.results) {
+                for ((i, result), src) in rows.iter().zip(out.results).zip(&sources) {
                     outcomes[*i] = Some(match result {
                         BatchResult::Accepted(r) => Outcome::Accepted(r),
                         BatchResult::Rejected(error) => {
@@ -680,7 +705,7 @@ impl NativeEngine {
                             // A refusal without a field is about the event as a whole: for
                             // a reused key, the key column.
                             let column = match error.field() {
-                                Some(_) => plan.column_of(&error, &[], None, &cols),
+                                Some(_) => plan.column_of(&error, src, &cols),
                                 None => Some(plan.column("key")),
                             };
                             if mode == Errors::Raise {
