@@ -375,7 +375,7 @@ impl Plan {
                 .find(|(f, _)| f == "ids")
                 .map(|(_, c)| c.clone())
                 .unwrap_or_else(|| "ids".into());
-            id_sources.extend(std::iter::repeat(ids_column).take(ids.len()));
+            id_sources.extend(std::iter::repeat_n(ids_column, ids.len()));
             if let Some((k, v)) = explicit_user {
                 ids.push(serde_json::json!({"kind": k, "value": v}));
                 id_sources.push(
@@ -428,12 +428,7 @@ impl Plan {
     }
 
     /// The table column behind an event field named in an error.
-    fn column_of(
-        &self,
-        error: &Error,
-        sources: &Sources,
-        cols: &ChunkColumns,
-    ) -> Option<String> {
+    fn column_of(&self, error: &Error, sources: &Sources, cols: &ChunkColumns) -> Option<String> {
         let field = error.field()?;
         let head = field.split(['.', '[']).next().unwrap_or("");
         match head {
@@ -476,16 +471,16 @@ impl Plan {
     }
 
     /// Convert one chunk: per row, its event or why not.
-    fn convert(
-        &self,
-        chunk: &Chunk,
-    ) -> Result<Vec<Result<(Event, Sources), RowError>>, TableError> {
+    fn convert(&self, chunk: &Chunk) -> Result<Vec<RowResult>, TableError> {
         let cols = self.columns(chunk)?;
         Ok((0..chunk.len())
             .map(|i| self.event(&cols, chunk, i))
             .collect())
     }
 }
+
+/// One converted row: its event and where its parts came from, or why it is not an event.
+type RowResult = Result<(Event, Sources), RowError>;
 
 /// The columns a row's user and each of its `ids` entries came from, to name them in errors.
 #[derive(Debug, Default)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import sys
 import threading
 from decimal import Decimal
 from typing import Any, Callable, Dict, List, Optional
@@ -95,7 +96,8 @@ def test_output_kind_and_replay(kind: str) -> None:
     table = make(kind, rows(8))
     e.ingest_table(table, values=SOURCE)
     before = e.stats()
-    for output in KINDS:
+    outputs: List[userops._tables.Kind] = ["pandas", "polars", "arrow"]
+    for output in outputs:
         again = e.ingest_table(table, values=SOURCE, output=output)
         assert userops._tables.kind_of(again) == output
         assert all(r["duplicate"] for r in records(again))
@@ -290,6 +292,32 @@ def test_progress_callback_and_stderr(capsys: pytest.CaptureFixture[str]) -> Non
         assert "ingest: 25/25" in capsys.readouterr().err
 
 
+def test_progress_uses_tqdm_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    bars: List["FakeBar"] = []
+
+    class FakeBar:
+        def __init__(self, total: int, desc: str, unit: str, disable: Optional[bool]) -> None:
+            self.total, self.desc, self.disable, self.n, self.closed = total, desc, disable, 0, False
+            bars.append(self)
+
+        def update(self, k: int) -> None:
+            self.n += k
+
+        def close(self) -> None:
+            self.closed = True
+
+    fake = types.ModuleType("tqdm")
+    setattr(fake, "tqdm", FakeBar)
+    monkeypatch.setitem(sys.modules, "tqdm", fake)
+    e = userops.Engine()
+    e.ingest_table(make("arrow", rows(25)), values=SOURCE, chunk_size=10)
+    e.ingest_table(make("arrow", rows(25)), values=SOURCE, chunk_size=10, progress=True)
+    assert [(b.total, b.n, b.closed, b.desc) for b in bars] == [(25, 25, True, "ingest")] * 2
+    assert [b.disable for b in bars] == [None, False]  # auto: tqdm hides it off a terminal
+
+
 def test_callback_error_stops_the_ingest() -> None:
     e = userops.Engine()
 
@@ -303,7 +331,7 @@ def test_callback_error_stops_the_ingest() -> None:
 
 def test_ctrl_c_interrupts_between_chunks() -> None:
     """SIGINT arriving while native code runs (GIL released) stops the ingest at the next chunk."""
-    n, chunk = 20_000, 100
+    n, chunk = 5_000, 50
     table = pa.table(
         {
             "kind": ["register"] * n,
@@ -313,7 +341,11 @@ def test_ctrl_c_interrupts_between_chunks() -> None:
         }
     )
     first = threading.Event()
-    killer = threading.Thread(target=lambda: (first.wait(10), os.kill(os.getpid(), signal.SIGINT)))
+    def kill_after_first_chunk() -> None:
+        first.wait(10)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    killer = threading.Thread(target=kill_after_first_chunk)
     killer.start()
     e = userops.Engine()
     try:
@@ -326,7 +358,7 @@ def test_ctrl_c_interrupts_between_chunks() -> None:
 
 
 def test_other_threads_run_during_a_long_ingest() -> None:
-    n = 20_000
+    n = 5_000
     table = pa.table(
         {"kind": ["register"] * n, "key": [f"r{i}" for i in range(n)],
          "time": ["2026-01-01T00:00:00Z"] * n, "member_no": [f"M{i}" for i in range(n)]}

@@ -112,3 +112,13 @@ def test_types_survive_the_round_trip() -> None:
     back, _ = _tables.to_arrow(_tables.from_arrow(t, "polars"))
     assert back.column("money").to_pylist() == [Decimal("399.00")]
     assert back.column("when").to_pylist()[0] == dt.datetime(2026, 1, 5, 2, tzinfo=dt.timezone.utc)
+
+
+def test_docstrings_of_the_table_modules() -> None:
+    import doctest
+
+    from userops import _ingest, _progress
+
+    for mod in (_tables, _progress, _ingest):
+        result = doctest.testmod(mod)
+        assert result.failed == 0 and result.attempted > 0, mod
