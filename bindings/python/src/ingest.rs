@@ -224,6 +224,21 @@ impl Plan {
                 (field, c.clone())
             })
             .collect();
+        let body: Vec<(String, String)> = body;
+        if let Some((field, column)) = body
+            .iter()
+            .find(|(f, _)| ENVELOPE.contains(&f.as_str()) || f == "source")
+        {
+            return Err(TableError {
+                column: Some(column.clone()),
+                row: None,
+                message: format!(
+                    "column `{column}` would be read as field `{field}`, which is read from \
+                     column `{}`; rename or exclude one of them",
+                    col(field)
+                ),
+            });
+        }
         Ok(Plan {
             options,
             naive_zone,

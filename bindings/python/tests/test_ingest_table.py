@@ -273,6 +273,9 @@ def test_bad_arguments() -> None:
         e.ingest_table(t, values=SOURCE, columns={"key": "nope"})
     with pytest.raises(userops.TableError):
         e.ingest_table(t, values={"platform": 3, "program": "p"})
+    with pytest.raises(userops.TableError) as info:
+        e.ingest_table(t.append_column("id", t.column("key")), values=SOURCE, columns={"key": "id"})
+    assert info.value.column == "key" and "exclude" in str(info.value)
     assert e.stats()["events"] == 0
     empty = e.ingest_table(t.slice(0, 0), values=SOURCE)
     assert empty.num_rows == 0 and "oneid" in empty.column_names
@@ -411,3 +414,17 @@ def test_datetime_objects_and_dates_as_fields() -> None:
     again = e.ingest({"kind": "register", "key": "d1", "time": "2026-01-05T10:00:00+08:00",
                       "source": SOURCE, "user": {"kind": "member_no", "value": "M1"}})
     assert again["duplicate"] is True
+
+
+def test_duckdb_relation_in_arrow_out() -> None:
+    duckdb = pytest.importorskip("duckdb")
+    rel = duckdb.sql(
+        "select 'register' as kind, 'k' || i::varchar as key, "
+        "TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i) as time, 'M' || i::varchar as member_no "
+        "from range(5) t(i)"
+    )
+    e = userops.Engine()
+    out = e.ingest_table(rel, values=SOURCE)
+    assert isinstance(out, pa.Table)
+    assert out.column("oneid").to_pylist() == [1, 2, 3, 4, 5]
+    assert e.resolve(("member_no", "M4")) == 5
