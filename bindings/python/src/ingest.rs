@@ -437,6 +437,17 @@ impl Plan {
             Ok(event) => Ok((event, sources)),
             Err(error) => {
                 let column = self.column_of(&error, &sources, cols);
+                let error = match (&error, &column) {
+                    (Error::InvalidEvent { field, reason }, Some(c))
+                        if reason.starts_with("unknown field") =>
+                    {
+                        Error::invalid_event(
+                            field.clone(),
+                            format!("{reason} (a column this kind of event does not take: leave it out with exclude=[{c:?}])"),
+                        )
+                    }
+                    _ => error,
+                };
                 Err(RowError::Engine { row, column, error })
             }
         }

@@ -276,6 +276,10 @@ def test_bad_arguments() -> None:
     with pytest.raises(userops.TableError) as info:
         e.ingest_table(t.append_column("id", t.column("key")), values=SOURCE, columns={"key": "id"})
     assert info.value.column == "key" and "exclude" in str(info.value)
+    with pytest.raises(userops.InvalidEvent) as info2:
+        e.ingest_table(t.append_column("junk", t.column("key")), values=SOURCE)
+    assert (info2.value.column, info2.value.row) == ("junk", 0)
+    assert 'exclude=["junk"]' in str(info2.value)
     assert e.stats()["events"] == 0
     empty = e.ingest_table(t.slice(0, 0), values=SOURCE)
     assert empty.num_rows == 0 and "oneid" in empty.column_names
