@@ -8,10 +8,19 @@ use std::sync::Mutex;
 use pyo3::prelude::*;
 use userops::{Engine, Error};
 
+// ---- native modules: one `mod` line each; a module adds its own `#[pymethods] impl
+//      NativeEngine` block (the `multiple-pymethods` feature) and a `register` function ----
+pub mod tables;
+
+mod ingest;
+
 /// The native engine handle. Internally synchronized: one engine may be shared by threads.
+///
+/// Native modules add methods in their own `#[pymethods] impl NativeEngine` block; run long
+/// work inside `py.detach` holding `inner`'s lock only while the engine is needed.
 #[pyclass(module = "userops._native", name = "NativeEngine")]
-struct NativeEngine {
-    inner: Mutex<Engine>,
+pub struct NativeEngine {
+    pub(crate) inner: Mutex<Engine>,
 }
 
 /// `(True, output_json)` on success, `(False, error_report_json)` on failure.
@@ -75,5 +84,8 @@ impl NativeEngine {
 fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeEngine>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // ---- native modules: one registration line each ----
+    tables::register(m)?;
+
     Ok(())
 }

@@ -1,6 +1,7 @@
 import json
 import threading
 from decimal import Decimal
+from typing import Any, Callable, Dict, Type
 
 import pytest
 
@@ -15,7 +16,7 @@ IDENTIFY = {
 }
 
 
-def order(key: str, amount: object = "399.00", qty: int = 2) -> dict:
+def order(key: str, amount: object = "399.00", qty: int = 2) -> Dict[str, Any]:
     return {
         "kind": "order",
         "key": key,
@@ -29,7 +30,7 @@ def order(key: str, amount: object = "399.00", qty: int = 2) -> dict:
     }
 
 
-def test_receipt_and_replay():
+def test_receipt_and_replay() -> None:
     e = userops.Engine()
     r = e.ingest(IDENTIFY)
     assert r == {"key": "jd-7781", "kind": "identify", "seq": 1, "oneid": 1, "absorbed": [], "duplicate": False}
@@ -38,12 +39,12 @@ def test_receipt_and_replay():
     assert e.stats()["events"] == 1
 
 
-def test_json_text_and_dict_agree():
+def test_json_text_and_dict_agree() -> None:
     a, b = userops.Engine(), userops.Engine()
     assert a.ingest(IDENTIFY) == b.ingest(json.dumps(IDENTIFY))
 
 
-def test_order_resolves_user_and_decimal_money():
+def test_order_resolves_user_and_decimal_money() -> None:
     e = userops.Engine()
     e.ingest(IDENTIFY)
     r = e.ingest(order("o1", amount=Decimal("399.00")))
@@ -64,7 +65,9 @@ def test_order_resolves_user_and_decimal_money():
         (lambda ev: ev.update(ids=[]), userops.InvalidEvent, "ids"),
     ],
 )
-def test_bad_events_are_typed_and_change_nothing(mutate, exc, field):
+def test_bad_events_are_typed_and_change_nothing(
+    mutate: Callable[[Dict[str, Any]], Any], exc: Type[userops.UserOpsError], field: str
+) -> None:
     e = userops.Engine()
     e.ingest(dict(IDENTIFY, key="first"))
     before = e.stats()
@@ -79,7 +82,7 @@ def test_bad_events_are_typed_and_change_nothing(mutate, exc, field):
     assert e.stats() == before
 
 
-def test_float_money_and_bad_qty_rejected():
+def test_float_money_and_bad_qty_rejected() -> None:
     e = userops.Engine()
     with pytest.raises(userops.InvalidEvent) as info:
         e.ingest(order("o1", amount=399.0))
@@ -90,7 +93,7 @@ def test_float_money_and_bad_qty_rejected():
     assert e.stats()["events"] == 0
 
 
-def test_malformed_json_text():
+def test_malformed_json_text() -> None:
     e = userops.Engine()
     with pytest.raises(userops.InvalidEvent):
         e.ingest('{"kind": "identify", ')
@@ -98,7 +101,7 @@ def test_malformed_json_text():
         e.ingest({"kind": "identify", "x": object()})
 
 
-def test_reused_key_with_other_content():
+def test_reused_key_with_other_content() -> None:
     e = userops.Engine()
     e.ingest(IDENTIFY)
     other = dict(IDENTIFY, ids=[{"kind": "device_id", "value": "other"}])
@@ -106,7 +109,7 @@ def test_reused_key_with_other_content():
         e.ingest(other)
 
 
-def test_unknown_method_and_bad_user():
+def test_unknown_method_and_bad_user() -> None:
     e = userops.Engine()
     with pytest.raises(userops.UnknownMethod):
         e.call("teleport")
@@ -117,7 +120,7 @@ def test_unknown_method_and_bad_user():
         e.resolve(12345)
 
 
-def test_threads_share_one_engine():
+def test_threads_share_one_engine() -> None:
     e = userops.Engine()
     def work(t: int) -> None:
         for i in range(200):
@@ -131,11 +134,21 @@ def test_threads_share_one_engine():
     assert e.stats()["events"] == 800
 
 
-def test_version():
-    assert userops.__version__ == "0.1.0"
+def test_version() -> None:
+    import pathlib
+    import re
+
+    # The version comes from Cargo (the workspace's version), through maturin.
+    cargo = (pathlib.Path(__file__).resolve().parents[3] / "Cargo.toml").read_text()
+    workspace_version = re.search(r'^version = "([^"]+)"', cargo, re.M)
+    assert workspace_version is not None
+    assert userops.__version__ == workspace_version.group(1)
+    from importlib.metadata import version
+
+    assert version("userops") == userops.__version__
 
 
-def test_receipt_matches_the_shared_fixture():
+def test_receipt_matches_the_shared_fixture() -> None:
     import pathlib
 
     fixtures = pathlib.Path(__file__).resolve().parents[3] / "tests" / "fixtures"
@@ -143,7 +156,7 @@ def test_receipt_matches_the_shared_fixture():
     assert receipt == json.loads((fixtures / "identify.receipt.json").read_text())
 
 
-def test_docstrings():
+def test_docstrings() -> None:
     import doctest
 
     import userops.errors

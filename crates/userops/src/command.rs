@@ -39,6 +39,16 @@ pub enum CoreCommand {
         /// The event.
         event: Event,
     },
+    /// Ingest a batch of events in order, each exactly as [`CoreCommand::Ingest`] would (same
+    /// checks, same receipts). Output: [`BatchReceipts`]. The store journals a batch as one
+    /// command, so a chunk of a table is one transaction.
+    IngestBatch {
+        /// The events, in the order they are applied.
+        events: Vec<Event>,
+        /// What a refused event does to the rest of the batch.
+        #[serde(default)]
+        on_error: OnError,
+    },
     /// Resolve a user reference to its OneID without creating anything. Output: [`Resolved`].
     Resolve {
         /// An identifier or a OneID.
@@ -135,7 +145,10 @@ impl Command {
     /// Whether executing this command can change the engine's state (and so must be journaled).
     pub fn mutates(&self) -> bool {
         match self {
-            Command::Core(c) => matches!(c, CoreCommand::Ingest { .. }),
+            Command::Core(c) => matches!(
+                c,
+                CoreCommand::Ingest { .. } | CoreCommand::IngestBatch { .. }
+            ),
             // ---- module command sets: one arm each ----
         }
     }
@@ -172,6 +185,53 @@ pub struct Receipt {
     pub duplicate: bool,
 }
 
+/// What a refused event does to the rest of a batch ([`CoreCommand::IngestBatch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OnError {
+    /// Stop at the first refused event: the events before it are ingested, it and the events
+    /// after it are not. The last result is then the refusal.
+    #[default]
+    Stop,
+    /// Refuse the bad event and carry on with the next: every event gets a result.
+    Skip,
+}
+
+/// What `ingest_batch` returns: one result per event processed, in input order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchReceipts {
+    /// `results[i]` is the outcome of `events[i]`. With [`OnError::Stop`] the list ends at the
+    /// first refusal (shorter than the input); with [`OnError::Skip`] it is as long as the input.
+    pub results: Vec<BatchResult>,
+}
+
+impl BatchReceipts {
+    /// How many events were accepted (duplicates included: they are accepted no-ops).
+    pub fn accepted(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| matches!(r, BatchResult::Accepted(_)))
+            .count()
+    }
+}
+
+/// The outcome of one event of a batch. On the wire `{"accepted": receipt}` or
+/// `{"rejected": error_report}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BatchResult {
+    /// Ingested (or a duplicate, which changed nothing): its receipt.
+    Accepted(Receipt),
+    /// Refused, having changed nothing: why.
+    Rejected(#[serde(serialize_with = "serialize_report")] Error),
+}
+
+fn serialize_report<S: serde::Serializer>(e: &Error, s: S) -> Result<S::Ok, S::Error> {
+    e.to_report().serialize(s)
+}
+
 /// What `resolve` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resolved {
@@ -199,6 +259,8 @@ pub struct Stats {
 pub enum Output {
     /// From `ingest`.
     Receipt(Receipt),
+    /// From `ingest_batch`.
+    Batch(BatchReceipts),
     /// From `resolve`.
     Resolved(Resolved),
     /// From `stats`.

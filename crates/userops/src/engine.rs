@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Command, CoreCommand, Output, Receipt, Resolved, Stats};
+use crate::command::{
+    BatchReceipts, BatchResult, Command, CoreCommand, OnError, Output, Receipt, Resolved, Stats,
+};
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{Event, EventBody, UserRef};
@@ -80,6 +82,9 @@ impl Engine {
             Command::Core(CoreCommand::Ingest { event }) => {
                 self.apply_event(event).map(Output::Receipt)
             }
+            Command::Core(CoreCommand::IngestBatch { events, on_error }) => {
+                Ok(Output::Batch(self.apply_batch(events, on_error)))
+            }
             Command::Core(CoreCommand::Resolve { user }) => Ok(Output::Resolved(Resolved {
                 oneid: self.lookup(&user)?,
             })),
@@ -103,6 +108,36 @@ impl Engine {
         match self.execute(Command::ingest(event))? {
             Output::Receipt(r) => Ok(r),
             other => Err(Error::Internal(format!("ingest returned {other:?}"))),
+        }
+    }
+
+    /// Ingest events in order, each through the same path as [`Engine::ingest`]: every event
+    /// is all-or-nothing on its own. With [`OnError::Stop`] the batch stops at the first refused
+    /// event (the events before it stay ingested); with [`OnError::Skip`] a refused event is
+    /// reported and the next one is tried.
+    ///
+    /// ```
+    /// use userops::{BatchResult, Engine, Event, OnError};
+    /// let ev = |key: &str, member: &str| Event::from_json(&format!(r#"{{"kind": "register",
+    ///     "key": "{key}", "time": "2026-01-01T00:00:00Z", "source": {{"platform": "app",
+    ///     "program": "brand-a"}}, "user": {{"kind": "member_no", "value": "{member}"}}}}"#)).unwrap();
+    /// let mut engine = Engine::default();
+    /// engine.ingest(ev("r1", "M1"))?;
+    /// // "r1" again with other content is refused; the other two events go in.
+    /// let out = engine.ingest_batch(vec![ev("r2", "M2"), ev("r1", "M9"), ev("r3", "M3")], OnError::Skip)?;
+    /// assert_eq!(out.accepted(), 2);
+    /// assert!(matches!(out.results[1], BatchResult::Rejected(userops::Error::DuplicateKey { .. })));
+    /// assert_eq!(engine.stats().events, 3);
+    /// # Ok::<(), userops::Error>(())
+    /// ```
+    pub fn ingest_batch(
+        &mut self,
+        events: Vec<Event>,
+        on_error: OnError,
+    ) -> Result<BatchReceipts, Error> {
+        match self.execute(Command::Core(CoreCommand::IngestBatch { events, on_error }))? {
+            Output::Batch(b) => Ok(b),
+            other => Err(Error::Internal(format!("ingest_batch returned {other:?}"))),
         }
     }
 
@@ -240,6 +275,22 @@ impl Engine {
         Ok(receipt)
     }
 
+    fn apply_batch(&mut self, events: Vec<Event>, on_error: OnError) -> BatchReceipts {
+        let mut results = Vec::with_capacity(events.len());
+        for event in events {
+            match self.apply_event(event) {
+                Ok(receipt) => results.push(BatchResult::Accepted(receipt)),
+                Err(e) => {
+                    results.push(BatchResult::Rejected(e));
+                    if on_error == OnError::Stop {
+                        break;
+                    }
+                }
+            }
+        }
+        BatchReceipts { results }
+    }
+
     fn resolve_or_create(&mut self, user: &UserRef) -> OneId {
         match user {
             UserRef::Id(id) => self.state.identity.link(std::slice::from_ref(id)).oneid,
@@ -322,5 +373,81 @@ mod tests {
         let back = Engine::restore(&e.snapshot()).unwrap();
         assert_eq!(back.snapshot(), e.snapshot());
         assert!(Engine::restore(b"garbage").is_err());
+    }
+
+    fn register(key: &str, member: &str) -> Event {
+        ev(&format!(
+            r#"{{"kind": "register", "key": "{key}", "time": "2026-01-01T00:00:00Z",
+            "source": {{"platform": "app", "program": "b"}}, "user": {{"kind": "member_no", "value": "{member}"}}}}"#
+        ))
+    }
+
+    #[test]
+    fn batch_matches_one_by_one() {
+        let events: Vec<Event> = (0..50)
+            .map(|i| register(&format!("r{}", i % 40), &format!("M{}", i % 40)))
+            .chain([ev(IDENTIFY)])
+            .collect();
+        let mut one = Engine::default();
+        let receipts: Vec<Receipt> = events
+            .iter()
+            .map(|e| one.ingest(e.clone()).unwrap())
+            .collect();
+        let mut batch = Engine::default();
+        let out = batch.ingest_batch(events, OnError::Stop).unwrap();
+        let got: Vec<Receipt> = out
+            .results
+            .into_iter()
+            .map(|r| match r {
+                BatchResult::Accepted(r) => r,
+                BatchResult::Rejected(e) => panic!("{e}"),
+            })
+            .collect();
+        assert_eq!(got, receipts);
+        assert_eq!(one.snapshot(), batch.snapshot());
+    }
+
+    #[test]
+    fn batch_stop_and_skip() {
+        let bad = ev(
+            r#"{"kind": "activity", "key": "x", "time": "2026-01-05T10:00:00Z",
+            "source": {"platform": "app", "program": "p"}, "user": {"oneid": 77}, "type": "login"}"#,
+        );
+        let events = vec![register("a", "M1"), bad, register("b", "M2")];
+        let mut stop = Engine::default();
+        let out = stop.ingest_batch(events.clone(), OnError::Stop).unwrap();
+        assert_eq!(out.results.len(), 2);
+        assert!(matches!(out.results[1], BatchResult::Rejected(_)));
+        assert_eq!(stop.stats().events, 1);
+        let mut skip = Engine::default();
+        let out = skip.ingest_batch(events, OnError::Skip).unwrap();
+        assert_eq!(out.results.len(), 3);
+        assert_eq!(out.accepted(), 2);
+        assert_eq!(skip.stats().events, 2);
+        match &out.results[1] {
+            BatchResult::Rejected(e) => assert_eq!(e.field(), Some("user")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn batch_over_json() {
+        let mut e = Engine::default();
+        let out = e
+            .call_json(
+                "ingest_batch",
+                &format!(r#"{{"events": [{IDENTIFY}, {IDENTIFY}], "on_error": "skip"}}"#),
+            )
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["results"][0]["accepted"]["oneid"], 1);
+        assert_eq!(v["results"][1]["accepted"]["duplicate"], true);
+        let other = IDENTIFY.replace("a9f3", "zzzz");
+        let out = e
+            .call_json("ingest_batch", &format!(r#"{{"events": [{other}]}}"#))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["results"][0]["rejected"]["code"], "duplicate_key");
+        assert!(Command::from_call("ingest_batch", r#"{"events": [{"kind": "nope"}]}"#).is_err());
     }
 }

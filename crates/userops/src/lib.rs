@@ -27,7 +27,9 @@ pub mod identity;
 pub mod ids;
 pub mod util;
 
-pub use command::{Command, CoreCommand, Output, Receipt, Resolved, Stats};
+pub use command::{
+    BatchReceipts, BatchResult, Command, CoreCommand, OnError, Output, Receipt, Resolved, Stats,
+};
 pub use config::{Config, ConfigBuilder, Period};
 pub use engine::Engine;
 pub use error::{Error, ErrorCode, ErrorReport};

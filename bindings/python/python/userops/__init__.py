@@ -19,6 +19,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _convert
 from ._base import EngineBase as _EngineBase
+from ._ingest import IngestMethods as _IngestMethods
 from ._native import __version__
 from .errors import (
     DuplicateKey,
@@ -26,8 +27,10 @@ from .errors import (
     InvalidArgument,
     InvalidEvent,
     InvalidIdentifier,
+    MissingDependency,
     NotFound,
     OutOfRange,
+    TableError,
     UnknownMethod,
     UserOpsError,
 )
@@ -43,13 +46,17 @@ __all__ = [
     "NotFound",
     "OutOfRange",
     "InternalError",
+    "TableError",
+    "MissingDependency",
     "__version__",
 ]
 
 
 class Engine(
-    _EngineBase,
     # ---- module mixins: one base class per line, defined in the module's own file ----
+    _IngestMethods,
+    # EngineBase comes last: every mixin derives from it, so it must follow them in the MRO.
+    _EngineBase,
 ):
     """The unified user pool. Every method builds one engine command and returns its output.
 

@@ -2,7 +2,8 @@
 
 Every error the engine reports carries a stable ``code`` (for example ``"invalid_identifier"``),
 a numeric ``status`` (the same number the C ABI returns), a ``message`` and, where the error is
-about one field, ``field`` (a path such as ``"lines[0].price"``).
+about one field, ``field`` (a path such as ``"lines[0].price"``). Errors about a row of a table
+also carry ``row`` (0-based position in the table) and ``column``.
 """
 
 from __future__ import annotations
@@ -24,10 +25,21 @@ class UserOpsError(Exception):
     code: str = "internal"
     status: int = 99
 
-    def __init__(self, message: str, *, field: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: Optional[str] = None,
+        row: Optional[int] = None,
+        column: Optional[str] = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        #: For errors about a table: the first bad row (0-based position), when there is one.
+        self.row = row
+        #: For errors about a table: the column at fault, when there is one.
+        self.column = column
 
 
 class InvalidArgument(UserOpsError):
@@ -35,6 +47,29 @@ class InvalidArgument(UserOpsError):
 
     code = "invalid_argument"
     status = 1
+
+
+class TableError(InvalidArgument):
+    """A table handed to userops cannot be read: a missing column, a column of the wrong type,
+    a null where a value is required, a value that cannot be parsed. ``column`` names the
+    column and ``row`` the first bad row (0-based; ``None`` when the whole column is at fault).
+
+    >>> import pyarrow as pa, userops
+    >>> try:
+    ...     userops.Engine().ingest_table(pa.table({"key": ["k1"]}))
+    ... except userops.TableError as e:
+    ...     print(e.column, e.row)
+    kind None
+    """
+
+
+class MissingDependency(UserOpsError, ImportError):
+    """An optional package a function needs is not installed (``pyarrow`` for tables, and
+    ``pandas`` or ``polars`` to hand back tables of those kinds). The message says what to
+    install."""
+
+    code = "missing_dependency"
+    status = 99
 
 
 class InvalidIdentifier(UserOpsError):
@@ -104,4 +139,9 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
 def from_report(report: Dict[str, Any]) -> UserOpsError:
     """Build the exception matching an engine error report."""
     cls = _BY_CODE.get(str(report.get("code")), UserOpsError)
-    return cls(str(report.get("message", "")), field=report.get("field"))
+    return cls(
+        str(report.get("message", "")),
+        field=report.get("field"),
+        row=report.get("row"),
+        column=report.get("column"),
+    )
