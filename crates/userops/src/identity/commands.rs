@@ -148,7 +148,9 @@ fn conflicts_of(g: &IdentityGraph, oneid: Option<OneId>) -> Vec<Conflict> {
     g.conflicts()
         .iter()
         .filter(|c| {
-            oneid.is_none_or(|o| g.canonical(c.kept) == Some(o) || g.canonical(c.other) == Some(o))
+            oneid.map_or(true, |o| {
+                g.canonical(c.kept) == Some(o) || g.canonical(c.other) == Some(o)
+            })
         })
         .cloned()
         .collect()
@@ -363,5 +365,169 @@ impl IdentityGraph {
             }
             GraphCall::Rules {} => IdentityOutput::Rules(self.rules().clone()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Engine, Error};
+    use serde_json::{json, Value};
+
+    fn identify(e: &mut Engine, key: &str, ids: Value) -> Value {
+        let ev = json!({"kind": "identify", "key": key, "time": "2026-01-05T10:00:00+08:00",
+            "source": {"platform": "jd", "program": "brand-a"}, "ids": ids});
+        serde_json::from_str(
+            &e.call_json("ingest", &json!({ "event": ev }).to_string())
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn call(e: &mut Engine, method: &str, args: Value) -> Result<Value, Error> {
+        e.call_json(method, &args.to_string())
+            .map(|s| serde_json::from_str(&s).unwrap())
+    }
+
+    #[test]
+    fn engine_identity_commands() {
+        let mut e = Engine::default();
+        let a = identify(
+            &mut e,
+            "k1",
+            json!([{"kind": "phone", "value": "13800138000"},
+            {"kind": "device_id", "value": "tab"}]),
+        );
+        let b = identify(
+            &mut e,
+            "k2",
+            json!([{"kind": "phone", "value": "13900139000"},
+            {"kind": "device_id", "value": "tab"}]),
+        );
+        assert_ne!(a["oneid"], b["oneid"], "phone cap keeps them apart");
+        let c = call(&mut e, "conflicts", json!({})).unwrap();
+        assert_eq!(c.as_array().unwrap().len(), 1);
+        assert_eq!(c[0]["record"], "k2");
+        let x = call(
+            &mut e,
+            "explain",
+            json!({"a": {"kind": "phone", "value": "13800138000"},
+            "b": {"kind": "device_id", "value": "tab"}}),
+        )
+        .unwrap();
+        assert_eq!(x["joined"], true);
+        assert_eq!(x["chain"][0]["source"], "jd/brand-a");
+        // Errors change nothing.
+        let before = e.snapshot();
+        assert!(
+            call(
+                &mut e,
+                "merge",
+                json!({"a": {"oneid": 1}, "b": {"oneid": 2},
+            "actor": "ops", "reason": "x"})
+            )
+            .is_err(),
+            "two phones"
+        );
+        assert!(call(
+            &mut e,
+            "split",
+            json!({"evidence": ["nope"], "actor": "a", "reason": "r"})
+        )
+        .is_err());
+        assert!(call(
+            &mut e,
+            "set_identity_rules",
+            json!({"rules": {"caps": {"phone": 0}},
+            "actor": "a", "reason": "r"})
+        )
+        .is_err());
+        assert_eq!(before, e.snapshot());
+        call(
+            &mut e,
+            "set_identity_rules",
+            json!({"rules": {"caps": {"phone": 2}},
+            "actor": "ops", "reason": "family phones"}),
+        )
+        .unwrap();
+        let m = call(
+            &mut e,
+            "merge",
+            json!({"a": {"oneid": 2},
+            "b": {"kind": "phone", "value": "13800138000"}, "actor": "ops", "reason": "same"}),
+        )
+        .unwrap();
+        assert_eq!(m["survivor"], 1);
+        assert_eq!(m["absorbed"], json!([2]));
+        assert_eq!(
+            call(&mut e, "canonical", json!({"oneid": 2})).unwrap()["oneid"],
+            1
+        );
+        let ids = call(&mut e, "identifiers", json!({"user": {"oneid": 2}})).unwrap();
+        assert_eq!(ids.as_array().unwrap().len(), 3);
+        assert_eq!(
+            call(&mut e, "merge_history", json!({"oneid": 2})).unwrap()[0]["cause"],
+            "manual"
+        );
+        let s = call(
+            &mut e,
+            "split",
+            json!({"evidence": m["evidence"], "actor": "ops",
+            "reason": "undo"}),
+        )
+        .unwrap();
+        assert_eq!(s["parts"].as_array().unwrap().len(), 2);
+        let audit = call(&mut e, "identity_audit", json!({})).unwrap();
+        let actions: Vec<&str> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, vec!["set_identity_rules", "merge", "split"]);
+        assert!(crate::Command::from_call("merge", "{}")
+            .unwrap_err()
+            .field()
+            .is_some());
+        let back = Engine::restore(&e.snapshot()).unwrap();
+        assert_eq!(back.snapshot(), e.snapshot());
+    }
+
+    #[test]
+    fn blocklisted_user_is_rejected_and_merges_report() {
+        let mut e = Engine::default();
+        call(
+            &mut e,
+            "set_identity_rules",
+            json!({"rules": {"blocklist": [{"kind": "phone",
+            "value": "13800000000"}]}, "actor": "ops", "reason": "test number"}),
+        )
+        .unwrap();
+        let ev = json!({"kind": "activity", "key": "a1", "time": "2026-01-05T10:00:00Z",
+            "source": {"platform": "app", "program": "p"},
+            "user": {"kind": "phone", "value": "13800000000"}, "type": "login"});
+        let err = e
+            .call_json("ingest", &json!({ "event": ev }).to_string())
+            .unwrap_err();
+        assert_eq!(err.field(), Some("user"));
+        identify(&mut e, "k1", json!([{"kind": "email", "value": "a@x.com"}]));
+        identify(
+            &mut e,
+            "k2",
+            json!([{"kind": "phone", "value": "13900139000"}]),
+        );
+        let r = identify(
+            &mut e,
+            "k3",
+            json!([{"kind": "email", "value": "a@x.com"},
+            {"kind": "phone", "value": "13900139000"}]),
+        );
+        assert_eq!(r["oneid"], 1);
+        assert_eq!(r["absorbed"], json!([2]));
+        let all = identify(
+            &mut e,
+            "k4",
+            json!([{"kind": "phone", "value": "13800000000"}]),
+        );
+        assert_eq!(all["oneid"], Value::Null);
     }
 }

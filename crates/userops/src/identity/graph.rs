@@ -85,20 +85,29 @@ impl IdentityGraph {
             .filter(|(_, _, l)| *l)
             .map(|(n, new, _)| (*n, *new))
             .collect();
-        // The anchor is the highest-priority identifier already known (a record joins the
-        // persons it names rather than founding one that would at once be absorbed); failing
-        // that, the highest-priority new one. The others follow in priority order (stable:
-        // equal ranks keep record order).
+        // The anchor is the highest-priority identifier; the others follow in priority order
+        // (stable: equal ranks keep record order).
         linking.sort_by_key(|(n, _)| self.rank_of(*n));
-        if let Some(k) = linking.iter().position(|(_, new)| !*new) {
-            let known = linking.remove(k);
-            linking.insert(0, known);
-        }
         let anchor = match linking.first() {
             Some(&(n, new)) => {
                 if new {
-                    self.new_person(n);
-                    out.created = true;
+                    // A new anchor joins the first known person (in priority order) that can
+                    // take it, rather than founding a person that would at once be absorbed.
+                    let single = self.node_counts(n);
+                    let host = linking[1..]
+                        .iter()
+                        .filter(|(_, new)| !*new)
+                        .map(|(x, _)| self.uf.find(*x))
+                        .find(|&r| self.breach(&self.counts[r as usize], &single).is_none());
+                    match host {
+                        Some(r) => {
+                            self.attach(r, n);
+                        }
+                        None => {
+                            self.new_person(n);
+                            out.created = true;
+                        }
+                    }
                 }
                 n
             }

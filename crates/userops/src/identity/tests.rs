@@ -89,11 +89,12 @@ fn cap_refuses_link_and_reports_both_sides() {
         .oneid
         .unwrap();
     let out = g.link(&rec("r2", vec![phone(2), tablet.clone()]));
-    // The tablet is known, so it anchors the record; phone 2 would be a second phone.
+    // Phone has priority over device: phone 2 cannot join the tablet's person (one phone per
+    // person), so it founds its own and the tablet's person is refused.
     assert_eq!(out.conflicts.len(), 1);
     let c = &out.conflicts[0];
-    assert_eq!(c.identifier, phone(2));
-    assert_eq!(c.kept, a);
+    assert_eq!(c.identifier, tablet);
+    assert_eq!(c.other, a);
     assert_eq!(
         c.reason,
         ConflictReason::Cap {
@@ -103,7 +104,9 @@ fn cap_refuses_link_and_reports_both_sides() {
     );
     let b = g.resolve(&phone(2)).unwrap();
     assert_ne!(a, b, "the record still stands alone");
-    assert_eq!(c.other, b);
+    assert_eq!(c.kept, b);
+    assert_eq!(out.oneid, Some(b));
+    assert!(out.created);
     assert_eq!(g.resolve(&tablet), Some(a));
     assert_eq!(g.conflicts().len(), 1);
     let why = g.explain(&phone(1), &phone(2));
@@ -212,7 +215,7 @@ fn manual_merge_and_split_are_audited_and_reversible() {
     assert_eq!(why.chain.len(), 1);
     assert_eq!(why.chain[0].actor.as_deref(), Some("alice"));
     let ev = why.chain[0].record.clone();
-    assert!(g.split(&[ev.clone()], "bob", "").is_err());
+    assert!(g.split(std::slice::from_ref(&ev), "bob", "").is_err());
     assert!(g.split(&["nope".into()], "bob", "wrong").is_err());
     let s = g.split(&[ev], "bob", "wrong merge").unwrap();
     assert_eq!(s.split, vec![a]);
