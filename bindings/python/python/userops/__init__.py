@@ -19,6 +19,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _convert
 from ._base import EngineBase as _EngineBase
+from ._identity import IdentityGraph, IdentityMethods, resolve_identities
 from ._native import __version__
 from .errors import (
     DuplicateKey,
@@ -34,6 +35,8 @@ from .errors import (
 
 __all__ = [
     "Engine",
+    "IdentityGraph",
+    "resolve_identities",
     "UserOpsError",
     "InvalidArgument",
     "InvalidIdentifier",
@@ -48,8 +51,11 @@ __all__ = [
 
 
 class Engine(
-    _EngineBase,
     # ---- module mixins: one base class per line, defined in the module's own file ----
+    IdentityMethods,
+
+    # The base comes last: mixins subclass it, and Python's MRO needs subclasses first.
+    _EngineBase,
 ):
     """The unified user pool. Every method builds one engine command and returns its output.
 

@@ -1,4 +1,4 @@
-from typing import Tuple
+from typing import List, Optional, Tuple
 
 __version__: str
 
@@ -6,3 +6,15 @@ class NativeEngine:
     def __init__(self) -> None: ...
     def call(self, method: str, args_json: str) -> Tuple[bool, str]: ...
     def ingest_json(self, event_json: str) -> Tuple[bool, str]: ...
+
+class NativeIdentityGraph:
+    def __init__(self) -> None: ...
+    def call(self, method: str, args_json: str) -> Tuple[bool, str]: ...
+    def resolve_columns(
+        self,
+        record_id: List[str],
+        kind: List[str],
+        value: List[str],
+        source: List[str],
+        ts: List[int],
+    ) -> Tuple[bool, Optional[Tuple[List[Optional[int]], str]], str]: ...
