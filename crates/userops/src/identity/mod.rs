@@ -142,7 +142,9 @@ impl Hasher for FxHasher {
         self.add(i as u64);
     }
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply leaves the low bits weak and hashbrown indexes buckets by them: rotate
+        // the strong high bits down (as rustc-hash 2 does).
+        self.0.rotate_left(26)
     }
 }
 
