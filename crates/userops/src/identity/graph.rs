@@ -50,6 +50,8 @@ impl IdentityGraph {
         let src = self.records[rec as usize].source;
         // (node, new?, links?) in record order, duplicates and junk values dropped.
         let mut nodes: Vec<(u32, bool, bool)> = Vec::with_capacity(ids.len());
+        let mut big: Option<std::collections::HashSet<u32, super::FxBuild>> =
+            (ids.len() > 32).then(Default::default);
         for id in ids {
             if let Some(why) = self.rules.blocked(id) {
                 out.blocked.push(why);
@@ -65,7 +67,12 @@ impl IdentityGraph {
             if let Some(v) = nodes_out.as_deref_mut() {
                 v.push(n);
             }
-            if nodes.iter().any(|(m, _, _)| *m == n) {
+            // A linear scan for the usual handful of identifiers; a set for huge records.
+            let dup = match &mut big {
+                Some(set) => !set.insert(n),
+                None => nodes.iter().any(|(m, _, _)| *m == n),
+            };
+            if dup {
                 continue;
             }
             let links = self.rules.links(id.kind()) && !self.junk[n as usize];

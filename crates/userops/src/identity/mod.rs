@@ -155,7 +155,8 @@ impl FxHasher {
     }
 }
 
-pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+pub(crate) type FxMap<K, V> = HashMap<K, V, FxBuild>;
 
 /// Metadata of a record (or of a manual merge, which is evidence too).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -430,3 +430,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn huge_record_dedupes_and_links() {
+    let mut g = IdentityGraph::with_rules(uncapped());
+    let mut ids: Vec<Identifier> = (0..100)
+        .map(|i| id(IdKind::DeviceId, &format!("d{i}")))
+        .collect();
+    ids.extend(ids.clone());
+    let out = g.link(&rec("big", ids));
+    assert_eq!(g.identifier_count(), 100);
+    assert_eq!(g.identifiers(out.oneid.unwrap()).unwrap().len(), 100);
+}
