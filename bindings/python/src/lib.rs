@@ -6,6 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
+use userops::identity::{BatchColumns, IdentityGraph, IdentityRules};
 use userops::{Engine, Error};
 
 // ---- native modules: one `mod` line each; a module adds its own `#[pymethods] impl
@@ -79,10 +80,84 @@ impl NativeEngine {
     }
 }
 
+/// A standalone identity graph (no engine around it): calls by method name with JSON arguments.
+#[pyclass(module = "userops._native", name = "NativeIdentityGraph")]
+struct NativeIdentityGraph {
+    inner: Mutex<IdentityGraph>,
+}
+
+/// `(oneids, rejected_json)`: one OneID (or `None`) per row, and the rejected rows as JSON.
+type BatchReply = (Vec<Option<u64>>, String);
+
+impl NativeIdentityGraph {
+    fn with_graph<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut IdentityGraph) -> Result<T, Error> + Send,
+    ) -> Result<T, String> {
+        py.detach(|| {
+            let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let out = catch_unwind(AssertUnwindSafe(|| f(&mut g)));
+            out.unwrap_or_else(|_| Err(Error::Internal("panic inside the identity graph".into())))
+                .map_err(|e| report(&e))
+        })
+    }
+}
+
+#[pymethods]
+impl NativeIdentityGraph {
+    /// A new graph under the default rules (change them with the `set_rules` call).
+    #[new]
+    fn new() -> Self {
+        NativeIdentityGraph {
+            inner: Mutex::new(IdentityGraph::with_rules(IdentityRules::default())),
+        }
+    }
+
+    /// Execute `method` with JSON `args`: `(True, output_json)` or `(False, error_json)`.
+    fn call(&self, py: Python<'_>, method: &str, args_json: &str) -> Reply {
+        let (method, args) = (method.to_owned(), args_json.to_owned());
+        match self.with_graph(py, move |g| g.call_json(&method, &args)) {
+            Ok(out) => (true, out),
+            Err(e) => (false, e),
+        }
+    }
+
+    /// Resolve identifier rows given as columns; `(True, (oneids, rejected_json))` or
+    /// `(False, error_json)`.
+    fn resolve_columns(
+        &self,
+        py: Python<'_>,
+        record_id: Vec<String>,
+        kind: Vec<String>,
+        value: Vec<String>,
+        source: Vec<String>,
+        ts: Vec<i64>,
+    ) -> (bool, Option<BatchReply>, String) {
+        let out = self.with_graph(py, move |g| {
+            let r = g.resolve_batch(&BatchColumns {
+                record_id: &record_id,
+                kind: &kind,
+                value: &value,
+                source: &source,
+                ts: &ts,
+            })?;
+            let rejected =
+                serde_json::to_string(&r.rejected).map_err(|e| Error::Internal(e.to_string()))?;
+            Ok((r.oneids.iter().map(|o| o.map(|o| o.0)).collect(), rejected))
+        });
+        match out {
+            Ok(reply) => (true, Some(reply), String::new()),
+            Err(e) => (false, None, e),
+        }
+    }
+}
+
 #[pymodule]
 #[pyo3(name = "_native")]
 fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeEngine>()?;
+    m.add_class::<NativeIdentityGraph>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // ---- native modules: one registration line each ----
     tables::register(m)?;

@@ -26,6 +26,8 @@ pub enum Command {
     /// Intake and engine-wide queries.
     Core(CoreCommand),
     // ---- module command sets: one variant each (keep a blank line between sets) ----
+    /// OneID rules, operator merge and split, explanations.
+    Identity(crate::identity::IdentityCommand),
 }
 
 /// Intake and engine-wide queries.
@@ -95,6 +97,28 @@ fn parse_in<T: DeserializeOwned>(call: &str, method: &str) -> Result<Option<T>, 
     }
 }
 
+/// Parse a call of one command set outside the engine (e.g. a standalone identity graph):
+/// `Ok(None)` when the set has no such method.
+pub(crate) fn parse_call<T: DeserializeOwned>(
+    method: &str,
+    args_json: &str,
+) -> Result<Option<T>, Error> {
+    let args: serde_json::Value = serde_json::from_str(args_json)
+        .map_err(|e| Error::invalid_argument("", format!("arguments are not JSON: {e}")))?;
+    if !args.is_object() {
+        return Err(Error::invalid_argument(
+            "",
+            "arguments must be a JSON object of named arguments",
+        ));
+    }
+    let call = format!(
+        r#"{{"method":{},"args":{}}}"#,
+        serde_json::Value::from(method),
+        args
+    );
+    parse_in(&call, method)
+}
+
 impl Command {
     /// An `ingest` command.
     pub fn ingest(event: Event) -> Command {
@@ -130,6 +154,10 @@ impl Command {
             return Ok(Command::Core(c));
         }
         // ---- module command sets: one `if let` each, in the order of the enum ----
+        if let Some(c) = parse_in::<crate::identity::IdentityCommand>(&call, method)? {
+            return Ok(Command::Identity(c));
+        }
+
         Err(Error::UnknownMethod(method.to_owned()))
     }
 
@@ -150,6 +178,7 @@ impl Command {
                 CoreCommand::Ingest { .. } | CoreCommand::IngestBatch { .. }
             ),
             // ---- module command sets: one arm each ----
+            Command::Identity(c) => c.mutates(),
         }
     }
 }
@@ -266,4 +295,6 @@ pub enum Output {
     /// From `stats`.
     Stats(Stats),
     // ---- module outputs: one variant each ----
+    /// From the identity commands.
+    Identity(crate::identity::IdentityOutput),
 }

@@ -10,7 +10,7 @@ use crate::command::{
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{Event, EventBody, UserRef};
-use crate::identity::IdentityGraph;
+use crate::identity::{IdentityGraph, MergeReport, SplitReport};
 use crate::ids::{Identifier, OneId};
 use crate::util::fingerprint;
 
@@ -91,6 +91,7 @@ impl Engine {
             Command::Core(CoreCommand::Stats {}) => Ok(Output::Stats(self.stats())),
             // ---- module command sets: one arm each, delegating to `Engine::execute_<module>`
             //      defined in the module's own file ----
+            Command::Identity(c) => self.execute_identity(c),
         }
     }
 
@@ -244,16 +245,42 @@ impl Engine {
                 if let Some(user) = event.user() {
                     self.lookup(user)
                         .map_err(|e| Error::invalid_event("user", e.to_string()))?;
+                    if let UserRef::Id(id) = user {
+                        if let Some(why) = self.state.identity.blocked(id) {
+                            return Err(Error::invalid_event("user", why));
+                        }
+                    }
                 }
             }
         }
         // From here on nothing fails.
         let (oneid, absorbed) = match &event.body {
             EventBody::Identify { ids } => {
-                let out = self.state.identity.link(ids);
-                (Some(out.oneid), out.absorbed)
+                let mut moved = Vec::new();
+                let out = self.state.identity.link_parts(
+                    &event.key,
+                    &record_source(&event),
+                    event.time.timestamp_millis(),
+                    ids,
+                    Some(&mut moved),
+                    None,
+                );
+                if let Some(survivor) = out.oneid.filter(|_| !out.absorbed.is_empty()) {
+                    let mut report = MergeReport {
+                        survivor,
+                        absorbed: out.absorbed.clone(),
+                        identifiers_moved: moved.into_iter().flat_map(|(_, _, ids)| ids).collect(),
+                        evidence: vec![event.key.clone()],
+                        modules: BTreeMap::new(),
+                    };
+                    self.after_merge(&mut report);
+                }
+                (out.oneid, out.absorbed)
             }
-            _ => (event.user().map(|u| self.resolve_or_create(u)), Vec::new()),
+            _ => (
+                event.user().map(|u| self.resolve_or_create(u, &event)),
+                Vec::new(),
+            ),
         };
         self.state.seq += 1;
         let receipt = Receipt {
@@ -291,9 +318,36 @@ impl Engine {
         BatchReceipts { results }
     }
 
-    fn resolve_or_create(&mut self, user: &UserRef) -> OneId {
+    /// After persons merged (by a record or by an operator): each module owning member state
+    /// merges the absorbed persons' state into the survivor's and says what it did in `report`.
+    /// Must not fail: the merge has happened.
+    pub(crate) fn after_merge(&mut self, report: &mut MergeReport) {
+        // ---- module merge hooks: one call each, e.g.
+        //      `crate::loyalty::on_merge(&mut self.state.loyalty, &self.config, report);` ----
+        let _ = report;
+    }
+
+    /// After an operator split: each module says what member state it could not split back.
+    pub(crate) fn after_split(&mut self, report: &mut SplitReport) {
+        // ---- module split hooks: one call each ----
+        let _ = report;
+    }
+
+    fn resolve_or_create(&mut self, user: &UserRef, event: &Event) -> OneId {
         match user {
-            UserRef::Id(id) => self.state.identity.link(std::slice::from_ref(id)).oneid,
+            UserRef::Id(id) => self
+                .state
+                .identity
+                .link_parts(
+                    &event.key,
+                    &record_source(event),
+                    event.time.timestamp_millis(),
+                    std::slice::from_ref(id),
+                    None,
+                    None,
+                )
+                .oneid
+                .expect("a blocklisted identifier was refused by apply_event's checks"),
             UserRef::OneId(o) => self
                 .state
                 .identity
@@ -301,6 +355,11 @@ impl Engine {
                 .expect("checked by apply_event before any change"),
         }
     }
+}
+
+/// The source an event's identity evidence is recorded under: `platform/program`.
+fn record_source(event: &Event) -> String {
+    format!("{}/{}", event.source.platform, event.source.program)
 }
 
 #[cfg(test)]

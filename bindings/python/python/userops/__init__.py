@@ -20,6 +20,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 from . import _convert
 from ._base import EngineBase as _EngineBase
 from ._ingest import IngestMethods as _IngestMethods
+from ._identity import IdentityGraph, IdentityMethods, resolve_identities
 from ._native import __version__
 from .errors import (
     DuplicateKey,
@@ -37,6 +38,8 @@ from .errors import (
 
 __all__ = [
     "Engine",
+    "IdentityGraph",
+    "resolve_identities",
     "UserOpsError",
     "InvalidArgument",
     "InvalidIdentifier",
@@ -55,6 +58,9 @@ __all__ = [
 class Engine(
     # ---- module mixins: one base class per line, defined in the module's own file ----
     _IngestMethods,
+
+    IdentityMethods,
+
     # EngineBase comes last: every mixin derives from it, so it must follow them in the MRO.
     _EngineBase,
 ):

@@ -1,165 +1,517 @@
-//! OneID: which identifiers belong to one person.
+//! OneID: which identifiers belong to one person (SPEC §3).
 //!
-//! Identifiers seen together in one record are linked; the connected components are persons.
-//! The survivor of a merge is the oldest person (the smallest OneID, since OneIDs are handed out
-//! in order); absorbed OneIDs keep resolving to it through [`IdentityGraph::canonical`].
+//! Identifiers seen together in one record are linked by an evidence edge (which record, from
+//! which source, when); the connected components of accepted links are persons. Links obey
+//! [`IdentityRules`]: kinds that do not link, per-kind caps per person, a blocklist and a junk
+//! threshold. A link that would break a cap is refused and kept as a [`Conflict`]; the refused
+//! identifier keeps (or gets) a person of its own.
+//!
+//! Within a record, identifiers link in the rules' kind priority order: the first one is the
+//! anchor and every other one tries to join the anchor's person, so that when a cap refuses a
+//! link, the higher-priority identifiers are the ones that stay together.
+//!
+//! **Stable OneIDs.** OneIDs are handed out in order, so the smallest is the oldest person. The
+//! survivor of a merge is the oldest person; the absorbed OneIDs keep resolving to it through
+//! [`IdentityGraph::canonical`] and every merge is kept in [`IdentityGraph::merge_history`].
+//! A split gives each part the oldest OneID that was founded (first seen) by an identifier of
+//! that part, so that merge-then-split gives the old numbers back; a part with none gets a new one.
+//!
+//! The batch path ([`IdentityGraph::resolve_batch`]) groups rows by record id in the order of
+//! their first row and links the records in that order: it is exactly the incremental path
+//! ([`IdentityGraph::link`]) record by record.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod batch;
+mod commands;
+mod explain;
+mod graph;
+mod merge;
+mod repr;
+mod rules;
+mod split;
+mod unionfind;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{Identifier, OneId};
+use crate::ids::{IdKind, Identifier, OneId};
 
-/// The result of linking one record.
+pub use batch::{BatchColumns, BatchResult, RejectedRow};
+pub use commands::{GraphCall, IdentityCommand, IdentityOutput};
+pub use explain::{Explanation, Step};
+pub use merge::{AuditEntry, MergeCause, MergeRecord, MergeReport};
+pub use rules::{BlockPattern, IdentityRules};
+pub use split::{SplitPart, SplitReport};
+
+use unionfind::UnionFind;
+
+const NONE: u32 = u32::MAX;
+
+/// One record handed to [`IdentityGraph::link`]: identifiers seen together, and where from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LinkOutcome {
-    /// The person the record's identifiers now belong to.
-    pub oneid: OneId,
-    /// Persons merged into it by this record, oldest first.
-    pub absorbed: Vec<OneId>,
-    /// Whether a new person was created.
-    pub created: bool,
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// The record's id (an event key, an order number, a CRM row id).
+    pub id: String,
+    /// The source (system, app or program) the record came from.
+    #[serde(default)]
+    pub source: String,
+    /// When it was seen, milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub ts: i64,
+    /// The identifiers, already normalized.
+    pub ids: Vec<Identifier>,
 }
 
-/// The identity graph: identifiers, persons and the merge map.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a link was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ConflictReason {
+    /// Joining would give the person more identifiers of `kind` than `cap`.
+    Cap {
+        /// The capped kind.
+        kind: IdKind,
+        /// The cap.
+        cap: u32,
+    },
+    /// The identifier appeared with more persons than the junk threshold and stopped linking.
+    Junk {
+        /// Other persons it appeared with.
+        seen: u32,
+        /// The threshold.
+        threshold: u32,
+    },
+}
+
+/// A link the rules refused, with both sides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The record that asked for the link.
+    pub record: String,
+    /// The identifier that was refused (or found to be junk).
+    pub identifier: Identifier,
+    /// The person the record's anchor belongs to (the side that was kept).
+    pub kept: OneId,
+    /// The person the refused identifier belongs to (the other side).
+    pub other: OneId,
+    /// Why.
+    pub reason: ConflictReason,
+}
+
+/// The result of linking one record.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LinkOutcome {
+    /// The person the record's anchor (highest-priority identifier) belongs to now; `None` when
+    /// every identifier was blocklisted.
+    pub oneid: Option<OneId>,
+    /// Persons merged into `oneid` by this record, in the order they were absorbed.
+    pub absorbed: Vec<OneId>,
+    /// Whether the anchor's person was created by this record.
+    pub created: bool,
+    /// Links the rules refused.
+    pub conflicts: Vec<Conflict>,
+    /// Identifiers skipped as junk (blocklist), with the reason.
+    pub blocked: Vec<String>,
+}
+
+/// FxHash: identifiers are hashed on every row of a batch, and SipHash's DoS resistance buys
+/// nothing for values the brand itself supplies. (Ten lines instead of another dependency.)
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        // The multiply leaves the low bits weak and hashbrown indexes buckets by them: rotate
+        // the strong high bits down (as rustc-hash 2 does).
+        self.0.rotate_left(26)
+    }
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+pub(crate) type FxMap<K, V> = HashMap<K, V, FxBuild>;
+
+/// Metadata of a record (or of a manual merge, which is evidence too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RecordMeta {
+    pub(crate) id: String,
+    pub(crate) source: u32,
+    pub(crate) ts: i64,
+    /// For a manual merge: `(actor, reason)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) manual: Option<(String, String)>,
+}
+
+/// An evidence edge: `a` and `b` were seen together in `record`. Edges of a node are threaded
+/// through `next_a` / `next_b` (the adjacency layout petgraph's `Graph` uses), so no per-node
+/// vector is allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Edge {
+    pub(crate) a: u32,
+    pub(crate) b: u32,
+    pub(crate) record: u32,
+    pub(crate) next_a: u32,
+    pub(crate) next_b: u32,
+    /// False once a split removed it.
+    pub(crate) active: bool,
+}
+
+/// The identity graph: identifier nodes, evidence edges, persons, and the merge map.
+#[derive(Clone)]
 pub struct IdentityGraph {
-    /// Identifier → owning person. A `Vec` of pairs on the wire because JSON keys are strings.
-    #[serde(with = "pairs")]
-    owner: BTreeMap<Identifier, OneId>,
-    /// Person → its identifiers.
-    persons: BTreeMap<OneId, BTreeSet<Identifier>>,
-    /// Absorbed person → the person it was merged into (possibly absorbed itself later).
-    absorbed: BTreeMap<OneId, OneId>,
-    next: u64,
+    rules: IdentityRules,
+    // ---- per node ----
+    ids: Vec<Identifier>,
+    index: FxMap<Identifier, u32>,
+    /// Source index for kinds capped per source, `NONE` otherwise.
+    scope: Vec<u32>,
+    /// Other persons the identifier appeared with (junk check).
+    seen: Vec<u32>,
+    junk: Vec<bool>,
+    /// The OneID this node founded (0 if none): a split gives it back to the node's part.
+    founded: Vec<u64>,
+    /// Head of the node's evidence edge list.
+    first_edge: Vec<u32>,
+    uf: UnionFind,
+    /// Per root: identifiers held per capped (kind, scope).
+    counts: Vec<Vec<(IdKind, u32, u32)>>,
+    /// Per root: its OneID.
+    oneid_of: Vec<u64>,
+    // ---- per OneID (index 0 unused) ----
+    root_of: Vec<u32>,
+    absorbed_into: Vec<u64>,
+    origin: Vec<u32>,
+    // ---- evidence and logs ----
+    edges: Vec<Edge>,
+    records: Vec<RecordMeta>,
+    sources: Vec<String>,
+    source_ix: FxMap<String, u32>,
+    history: Vec<MergeRecord>,
+    conflicts: Vec<Conflict>,
+    audit: Vec<AuditEntry>,
+}
+
+impl Default for IdentityGraph {
+    fn default() -> Self {
+        IdentityGraph::with_rules(IdentityRules::default())
+    }
+}
+
+impl std::fmt::Debug for IdentityGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityGraph")
+            .field("identifiers", &self.identifier_count())
+            .field("persons", &self.person_count())
+            .field("edges", &self.edges.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for IdentityGraph {
+    fn eq(&self, other: &Self) -> bool {
+        repr::Repr::from(self) == repr::Repr::from(other)
+    }
 }
 
 impl IdentityGraph {
+    /// An empty graph under `rules`.
+    pub fn with_rules(rules: IdentityRules) -> IdentityGraph {
+        IdentityGraph {
+            rules,
+            ids: Vec::new(),
+            index: FxMap::default(),
+            scope: Vec::new(),
+            seen: Vec::new(),
+            junk: Vec::new(),
+            founded: Vec::new(),
+            first_edge: Vec::new(),
+            uf: UnionFind::default(),
+            counts: Vec::new(),
+            oneid_of: Vec::new(),
+            // OneID 0 is never handed out: slot 0 keeps the numbering 1-based.
+            root_of: vec![NONE],
+            absorbed_into: vec![0],
+            origin: vec![NONE],
+            edges: Vec::new(),
+            records: Vec::new(),
+            sources: Vec::new(),
+            source_ix: FxMap::default(),
+            history: Vec::new(),
+            conflicts: Vec::new(),
+            audit: Vec::new(),
+        }
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &IdentityRules {
+        &self.rules
+    }
+
+    /// Replace the rules. They apply to links from now on; existing persons are kept as they
+    /// are (a person over a new, lower cap stays whole; split it to enforce the cap).
+    pub fn set_rules(&mut self, rules: IdentityRules) -> Result<(), crate::Error> {
+        rules.validate()?;
+        self.rules = rules;
+        self.recount();
+        Ok(())
+    }
+
     /// The person owning `id`, if known.
     pub fn resolve(&self, id: &Identifier) -> Option<OneId> {
-        self.owner.get(id).copied()
+        self.index.get(id).map(|&n| self.person_of(n))
     }
 
-    /// The live person a OneID stands for now (itself, or the survivor it was merged into).
+    /// The live person a OneID stands for now (itself, or the survivor it was merged into);
+    /// `None` for a number never handed out.
     pub fn canonical(&self, oneid: OneId) -> Option<OneId> {
-        let mut cur = oneid;
-        while let Some(next) = self.absorbed.get(&cur) {
-            cur = *next;
+        let mut cur = usize::try_from(oneid.0).ok()?;
+        if cur == 0 || cur >= self.root_of.len() {
+            return None;
         }
-        self.persons.contains_key(&cur).then_some(cur)
+        while self.absorbed_into[cur] != 0 {
+            cur = self.absorbed_into[cur] as usize;
+        }
+        Some(OneId(cur as u64))
     }
 
-    /// The identifiers of a live person.
-    pub fn identifiers(&self, oneid: OneId) -> Option<&BTreeSet<Identifier>> {
-        self.persons.get(&oneid)
+    /// The identifiers of a live person, in the order they were first seen.
+    pub fn identifiers(&self, oneid: OneId) -> Option<Vec<Identifier>> {
+        let root = self.root(oneid)?;
+        let mut m = self.uf.members(root);
+        m.sort_unstable();
+        Some(
+            m.into_iter()
+                .map(|n| self.ids[n as usize].clone())
+                .collect(),
+        )
     }
 
     /// Number of live persons.
     pub fn person_count(&self) -> usize {
-        self.persons.len()
+        self.root_of.iter().skip(1).filter(|r| **r != NONE).count()
     }
 
     /// Number of known identifiers.
     pub fn identifier_count(&self) -> usize {
-        self.owner.len()
+        self.ids.len()
     }
 
-    /// Link the identifiers of one record: they and every person they touch become one.
-    ///
-    /// # Panics
-    /// Never for a non-empty `ids`; an empty record is rejected by event validation.
-    pub fn link(&mut self, ids: &[Identifier]) -> LinkOutcome {
-        let touched: BTreeSet<OneId> = ids.iter().filter_map(|i| self.resolve(i)).collect();
-        let (oneid, created) = match touched.first() {
-            Some(oldest) => (*oldest, false),
-            None => (self.new_person(), true),
+    /// Links refused by the rules, oldest first.
+    pub fn conflicts(&self) -> &[Conflict] {
+        &self.conflicts
+    }
+
+    /// Operator actions (manual merges and splits, rule changes), oldest first.
+    pub fn audit(&self) -> &[AuditEntry] {
+        &self.audit
+    }
+
+    /// Whether `id` may be used at all (not blocklisted): the reason when it may not.
+    pub fn blocked(&self, id: &Identifier) -> Option<String> {
+        self.rules.blocked(id)
+    }
+
+    // ---- internals shared by the submodules ----
+
+    fn root(&self, oneid: OneId) -> Option<u32> {
+        let i = usize::try_from(oneid.0).ok()?;
+        match self.root_of.get(i) {
+            Some(&r) if r != NONE && i != 0 => Some(r),
+            _ => None,
+        }
+    }
+
+    fn person_of(&self, node: u32) -> OneId {
+        OneId(self.oneid_of[self.uf.find(node) as usize])
+    }
+
+    fn source_index(&mut self, source: &str) -> u32 {
+        if let Some(&i) = self.source_ix.get(source) {
+            return i;
+        }
+        let i = self.sources.len() as u32;
+        self.sources.push(source.to_owned());
+        self.source_ix.insert(source.to_owned(), i);
+        i
+    }
+
+    fn add_record(
+        &mut self,
+        id: &str,
+        source: &str,
+        ts: i64,
+        manual: Option<(String, String)>,
+    ) -> u32 {
+        let source = self.source_index(source);
+        self.records.push(RecordMeta {
+            id: id.to_owned(),
+            source,
+            ts,
+            manual,
+        });
+        (self.records.len() - 1) as u32
+    }
+
+    fn add_node(&mut self, id: Identifier, source: u32) -> u32 {
+        let n = self.uf.push();
+        let scope = if self.rules.per_source_caps.contains(id.kind()) {
+            source
+        } else {
+            NONE
         };
-        let absorbed: Vec<OneId> = touched.iter().skip(1).copied().collect();
-        for other in &absorbed {
-            let moved = self.persons.remove(other).unwrap_or_default();
-            for id in &moved {
-                self.owner.insert(id.clone(), oneid);
+        self.index.insert(id.clone(), n);
+        self.ids.push(id);
+        self.scope.push(scope);
+        self.seen.push(0);
+        self.junk.push(false);
+        self.founded.push(0);
+        self.first_edge.push(NONE);
+        self.counts.push(Vec::new());
+        self.oneid_of.push(0);
+        n
+    }
+
+    /// Found a person on a singleton node.
+    fn new_person(&mut self, node: u32) -> OneId {
+        let id = self.root_of.len() as u64;
+        self.root_of.push(node);
+        self.absorbed_into.push(0);
+        self.origin.push(node);
+        self.founded[node as usize] = id;
+        self.oneid_of[node as usize] = id;
+        self.counts[node as usize] = self.node_counts(node);
+        OneId(id)
+    }
+
+    fn node_counts(&self, node: u32) -> Vec<(IdKind, u32, u32)> {
+        let kind = self.ids[node as usize].kind();
+        if self.rules.cap(kind).is_some() {
+            vec![(kind.clone(), self.scope[node as usize], 1)]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Join the persons of roots `a` and `b`: the oldest OneID survives. Returns
+    /// `(new root, survivor, absorbed)`.
+    fn join(&mut self, a: u32, b: u32, record: u32) -> (u32, OneId, OneId) {
+        let (oa, ob) = (self.oneid_of[a as usize], self.oneid_of[b as usize]);
+        let (survivor, absorbed) = (oa.min(ob), oa.max(ob));
+        let mut counts = std::mem::take(&mut self.counts[a as usize]);
+        for (kind, scope, n) in std::mem::take(&mut self.counts[b as usize]) {
+            match counts
+                .iter_mut()
+                .find(|(k, s, _)| *k == kind && *s == scope)
+            {
+                Some(e) => e.2 += n,
+                None => counts.push((kind, scope, n)),
             }
-            self.persons.entry(oneid).or_default().extend(moved);
-            self.absorbed.insert(*other, oneid);
         }
-        for id in ids {
-            self.owner.insert(id.clone(), oneid);
-            self.persons.entry(oneid).or_default().insert(id.clone());
-        }
-        LinkOutcome {
-            oneid,
-            absorbed,
-            created,
-        }
+        let root = self.uf.union_roots(a, b);
+        self.oneid_of[a as usize] = 0;
+        self.oneid_of[b as usize] = 0;
+        self.oneid_of[root as usize] = survivor;
+        self.counts[root as usize] = counts;
+        self.root_of[survivor as usize] = root;
+        self.root_of[absorbed as usize] = NONE;
+        self.absorbed_into[absorbed as usize] = survivor;
+        self.history.push(MergeRecord {
+            survivor: OneId(survivor),
+            absorbed: OneId(absorbed),
+            cause: if self.records[record as usize].manual.is_some() {
+                MergeCause::Manual
+            } else {
+                MergeCause::Record
+            },
+            record: self.records[record as usize].id.clone(),
+        });
+        (root, OneId(survivor), OneId(absorbed))
     }
 
-    fn new_person(&mut self) -> OneId {
-        self.next += 1;
-        let id = OneId(self.next);
-        self.persons.insert(id, BTreeSet::new());
-        id
-    }
-}
-
-mod pairs {
-    use std::collections::BTreeMap;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::ids::{Identifier, OneId};
-
-    pub fn serialize<S: Serializer>(
-        m: &BTreeMap<Identifier, OneId>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(m.iter())
+    fn add_edge(&mut self, a: u32, b: u32, record: u32) {
+        let e = self.edges.len() as u32;
+        self.edges.push(Edge {
+            a,
+            b,
+            record,
+            next_a: self.first_edge[a as usize],
+            next_b: self.first_edge[b as usize],
+            active: true,
+        });
+        self.first_edge[a as usize] = e;
+        self.first_edge[b as usize] = e;
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<Identifier, OneId>, D::Error> {
-        let v: Vec<(Identifier, OneId)> = Vec::deserialize(d)?;
-        Ok(v.into_iter().collect())
+    /// Active evidence edges at `node`: `(edge, neighbour)`.
+    fn edges_of(&self, node: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let mut e = self.first_edge[node as usize];
+        std::iter::from_fn(move || loop {
+            if e == NONE {
+                return None;
+            }
+            let edge = &self.edges[e as usize];
+            let this = e;
+            let other = if edge.a == node { edge.b } else { edge.a };
+            e = if edge.a == node {
+                edge.next_a
+            } else {
+                edge.next_b
+            };
+            if edge.active {
+                return Some((this, other));
+            }
+        })
+    }
+
+    /// Rebuild every person's cap counts (after a rule change).
+    fn recount(&mut self) {
+        for c in &mut self.counts {
+            c.clear();
+        }
+        for n in 0..self.uf.len() as u32 {
+            let kind = self.ids[n as usize].kind().clone();
+            if self.rules.cap(&kind).is_none() {
+                continue;
+            }
+            let scope = self.scope[n as usize];
+            let root = self.uf.find(n) as usize;
+            match self.counts[root]
+                .iter_mut()
+                .find(|(k, s, _)| *k == kind && *s == scope)
+            {
+                Some(e) => e.2 += 1,
+                None => self.counts[root].push((kind, scope, 1)),
+            }
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ids::IdKind;
-
-    fn id(k: IdKind, v: &str) -> Identifier {
-        Identifier::new(k, v).unwrap()
-    }
-
-    #[test]
-    fn spec_example_three_records_one_person() {
-        let mut g = IdentityGraph::default();
-        let a = g.link(&[id(IdKind::Phone, "13800138000"), id(IdKind::DeviceId, "d1")]);
-        let b = g.link(&[id(IdKind::Email, "b@x.com"), id(IdKind::DeviceId, "d1")]);
-        let c = g.link(&[id(IdKind::Email, "b@x.com"), id(IdKind::OpenId, "o1")]);
-        assert!(a.created && !b.created && !c.created);
-        assert_eq!(a.oneid, c.oneid);
-        assert_eq!(g.person_count(), 1);
-        assert_eq!(g.identifiers(a.oneid).unwrap().len(), 4);
-    }
-
-    #[test]
-    fn oldest_survives_and_absorbed_map_to_it() {
-        let mut g = IdentityGraph::default();
-        let p1 = g.link(&[id(IdKind::Phone, "13800138000")]).oneid;
-        let p2 = g.link(&[id(IdKind::Email, "a@x.com")]).oneid;
-        let out = g.link(&[
-            id(IdKind::Email, "a@x.com"),
-            id(IdKind::Phone, "13800138000"),
-        ]);
-        assert_eq!(out.oneid, p1);
-        assert_eq!(out.absorbed, vec![p2]);
-        assert_eq!(g.canonical(p2), Some(p1));
-        assert_eq!(g.canonical(OneId(999)), None);
-        let json = serde_json::to_string(&g).unwrap();
-        let back: IdentityGraph = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, g);
-    }
-}
+mod tests;

@@ -1,0 +1,279 @@
+"""OneID from Python: engine identity methods, the standalone ``IdentityGraph`` and
+``resolve_identities`` over pandas / polars / pyarrow tables."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from . import _convert
+from ._base import EngineBase
+from ._native import NativeIdentityGraph as _NativeIdentityGraph
+from .errors import InvalidArgument, from_report
+
+#: An identifier: ``{"kind": ..., "value": ...}`` or a ``(kind, value)`` tuple.
+IdLike = Union[Mapping[str, Any], Tuple[str, str]]
+
+
+def _ident(value: IdLike, field: str) -> Dict[str, Any]:
+    if isinstance(value, tuple) and len(value) == 2:
+        return {"kind": value[0], "value": value[1]}
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise InvalidArgument("an identifier is a {kind, value} dict or a (kind, value) tuple", field=field)
+
+
+class IdentityMethods(EngineBase):
+    """Identity commands of the engine: rules, operator merge and split, explanations."""
+
+    def set_identity_rules(self, rules: Mapping[str, Any], actor: str, reason: str) -> Dict[str, Any]:
+        """Replace the identity rules (they apply to links from now on); audited.
+
+        ``rules`` fields: ``non_linking_kinds``, ``caps`` (kind -> max per person),
+        ``per_source_caps``, ``blocklist`` (identifiers), ``block_patterns``
+        (``{"kind", "glob"}``), ``junk_threshold``, ``priority`` (kinds, highest first).
+        Missing fields take the defaults.
+        """
+        out: Dict[str, Any] = self.call("set_identity_rules", rules=dict(rules), actor=actor, reason=reason)
+        return out
+
+    def identity_rules(self) -> Dict[str, Any]:
+        """The identity rules in force."""
+        out: Dict[str, Any] = self.call("identity_rules")
+        return out
+
+    def explain(self, a: IdLike, b: IdLike) -> Dict[str, Any]:
+        """Why two identifiers are one person (``chain`` of evidence) or not (``reasons``)."""
+        out: Dict[str, Any] = self.call("explain", a=_ident(a, "a"), b=_ident(b, "b"))
+        return out
+
+    def merge(self, a: _convert.UserLike, b: _convert.UserLike, actor: str, reason: str) -> Dict[str, Any]:
+        """Merge two persons by hand (audited). The older OneID survives. Returns the merge
+        report: ``survivor``, ``absorbed``, ``identifiers_moved``, ``evidence``, ``modules``."""
+        out: Dict[str, Any] = self.call(
+            "merge", a=_convert.user(a), b=_convert.user(b), actor=actor, reason=reason
+        )
+        return out
+
+    def split(self, evidence: Sequence[str], actor: str, reason: str) -> Dict[str, Any]:
+        """Remove the evidence of the named records (``manual:N`` for a manual merge) and
+        recompute the persons (audited). Returns ``split``, ``parts``, ``not_split_back``."""
+        out: Dict[str, Any] = self.call("split", evidence=list(evidence), actor=actor, reason=reason)
+        return out
+
+    def conflicts(self, oneid: Optional[int] = None) -> List[Dict[str, Any]]:
+        """Links refused by the rules (all, or those involving one person)."""
+        out: List[Dict[str, Any]] = self.call("conflicts", oneid=oneid)
+        return out
+
+    def canonical(self, oneid: int) -> Optional[int]:
+        """The live OneID an old (possibly absorbed) OneID stands for."""
+        out: Optional[int] = self.call("canonical", oneid=oneid)["oneid"]
+        return out
+
+    def identifiers(self, user: _convert.UserLike) -> List[Dict[str, str]]:
+        """A person's identifiers, in the order first seen."""
+        out: List[Dict[str, str]] = self.call("identifiers", user=_convert.user(user))
+        return out
+
+    def merge_history(self, oneid: Optional[int] = None) -> List[Dict[str, Any]]:
+        """Merges (all, or those where ``oneid`` survived or was absorbed)."""
+        out: List[Dict[str, Any]] = self.call("merge_history", oneid=oneid)
+        return out
+
+    def identity_audit(self) -> List[Dict[str, Any]]:
+        """Operator actions on identity: merges, splits, rule changes."""
+        out: List[Dict[str, Any]] = self.call("identity_audit")
+        return out
+
+
+class IdentityGraph:
+    """A standalone identity graph: link records, resolve, explain, merge, split.
+
+    >>> g = IdentityGraph()
+    >>> a = g.link("A", [("phone", "13800138000"), ("device_id", "d1")])["oneid"]
+    >>> _ = g.link("B", [("email", "b@x.com"), ("device_id", "d1")])
+    >>> g.link("C", [("email", "b@x.com"), ("openid", "o1")])["oneid"] == a
+    True
+    >>> [s["record"] for s in g.explain(("phone", "13800138000"), ("openid", "o1"))["chain"]]
+    ['A', 'B', 'C']
+    """
+
+    def __init__(self, rules: Optional[Mapping[str, Any]] = None) -> None:
+        self._native = _NativeIdentityGraph()
+        if rules is not None:
+            self._call("set_rules", rules=dict(rules))
+
+    def _call(self, method: str, **args: Any) -> Any:
+        ok, out = self._native.call(method, _convert.dumps(args))
+        if not ok:
+            raise from_report(json.loads(out))
+        return json.loads(out)
+
+    def link(self, record_id: str, ids: Sequence[IdLike], source: str = "", ts: int = 0) -> Dict[str, Any]:
+        """Link the identifiers of one record. Returns ``oneid``, ``absorbed``, ``created``,
+        ``conflicts`` and ``blocked``."""
+        out: Dict[str, Any] = self._call(
+            "link", id=record_id, ids=[_ident(i, f"ids[{n}]") for n, i in enumerate(ids)], source=source, ts=ts
+        )
+        return out
+
+    def resolve(self, identifier: IdLike) -> Optional[int]:
+        """The OneID of an identifier, or ``None`` when unknown."""
+        out: Optional[int] = self._call("resolve", id=_ident(identifier, "id"))["oneid"]
+        return out
+
+    def explain(self, a: IdLike, b: IdLike) -> Dict[str, Any]:
+        """The shortest evidence chain joining two identifiers, or the reasons they are apart."""
+        out: Dict[str, Any] = self._call("explain", a=_ident(a, "a"), b=_ident(b, "b"))
+        return out
+
+    def merge(self, a: _convert.UserLike, b: _convert.UserLike, actor: str, reason: str) -> Dict[str, Any]:
+        """Merge two persons by hand (audited); returns the merge report."""
+        out: Dict[str, Any] = self._call("merge", a=_convert.user(a), b=_convert.user(b), actor=actor, reason=reason)
+        return out
+
+    def split(self, evidence: Sequence[str], actor: str, reason: str) -> Dict[str, Any]:
+        """Remove the named records' evidence and recompute the persons (audited)."""
+        out: Dict[str, Any] = self._call("split", evidence=list(evidence), actor=actor, reason=reason)
+        return out
+
+    def conflicts(self, oneid: Optional[int] = None) -> List[Dict[str, Any]]:
+        """Links refused by the rules."""
+        out: List[Dict[str, Any]] = self._call("conflicts", oneid=oneid)
+        return out
+
+    def canonical(self, oneid: int) -> Optional[int]:
+        """The live OneID an old OneID stands for."""
+        out: Optional[int] = self._call("canonical", oneid=oneid)["oneid"]
+        return out
+
+    def identifiers(self, user: _convert.UserLike) -> List[Dict[str, str]]:
+        """A person's identifiers."""
+        out: List[Dict[str, str]] = self._call("identifiers", user=_convert.user(user))
+        return out
+
+    def merge_history(self, oneid: Optional[int] = None) -> List[Dict[str, Any]]:
+        """Merges, all or of one person."""
+        out: List[Dict[str, Any]] = self._call("merge_history", oneid=oneid)
+        return out
+
+    def audit(self) -> List[Dict[str, Any]]:
+        """Operator actions."""
+        out: List[Dict[str, Any]] = self._call("audit")
+        return out
+
+    def rules(self) -> Dict[str, Any]:
+        """The rules in force."""
+        out: Dict[str, Any] = self._call("rules")
+        return out
+
+    def resolve_columns(
+        self,
+        record_id: Sequence[str],
+        kind: Sequence[str],
+        value: Sequence[str],
+        source: Optional[Sequence[str]] = None,
+        ts: Optional[Sequence[int]] = None,
+    ) -> Tuple[List[Optional[int]], List[Dict[str, Any]]]:
+        """Resolve identifier rows given as columns: one OneID (``None`` if rejected) per row,
+        and the rejected rows (``row``, ``reason``)."""
+        n = len(record_id)
+        src = list(source) if source is not None else [""] * n
+        times = list(ts) if ts is not None else [0] * n
+        ok, reply, err = self._native.resolve_columns(list(record_id), list(kind), list(value), src, times)
+        if not ok or reply is None:
+            raise from_report(json.loads(err))
+        oneids, rejected = reply
+        return oneids, json.loads(rejected)
+
+
+def _to_arrow(table: Any) -> Tuple[Any, str]:
+    """The table as a pyarrow Table, and which kind it was (``pyarrow``, ``pandas``, ``polars``)."""
+    import pyarrow as pa
+
+    if isinstance(table, pa.Table):
+        return table, "pyarrow"
+    module = type(table).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(table, preserve_index=False), "pandas"
+    if module == "polars":
+        return table.to_arrow(), "polars"
+    if hasattr(table, "__arrow_c_stream__"):
+        # Any Arrow PyCapsule producer (DuckDB, ...); answered as a pyarrow Table.
+        return pa.table(table), "pyarrow"
+    raise InvalidArgument(
+        f"a table is a pandas or polars DataFrame or an Arrow table, not {type(table).__name__}",
+        field="table",
+    )
+
+
+def _strings(t: Any, name: str, required: bool) -> List[str]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if name not in t.column_names:
+        if required:
+            raise InvalidArgument(f"the table has no {name!r} column", field=name)
+        return [""] * t.num_rows
+    col = pc.fill_null(pc.cast(t.column(name), pa.string()), "")
+    out: List[str] = col.to_pylist()
+    return out
+
+
+def _times(t: Any) -> List[int]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if "ts" not in t.column_names:
+        return [0] * t.num_rows
+    col = t.column("ts")
+    if pa.types.is_timestamp(col.type):
+        col = pc.cast(pc.cast(col, pa.timestamp("ms", tz=col.type.tz)), pa.int64())
+    elif not pa.types.is_integer(col.type):
+        raise InvalidArgument("ts is a timestamp or integer milliseconds since the epoch", field="ts")
+    out: List[int] = pc.fill_null(pc.cast(col, pa.int64()), 0).to_pylist()
+    return out
+
+
+def resolve_identities(
+    table: Any, rules: Optional[Mapping[str, Any]] = None, graph: Optional[IdentityGraph] = None
+) -> Any:
+    """Resolve a table of identifier rows to OneIDs.
+
+    Columns: ``record_id``, ``kind``, ``value`` (required), ``source`` and ``ts`` (optional:
+    integer ms or a timestamp). Rows with the same ``record_id`` are one record. Returns the same
+    kind of table (pandas, polars or pyarrow) with two columns added: ``oneid`` (null for a
+    rejected row) and ``reject_reason`` (null for an accepted row). Links go into ``graph`` when
+    given (so later calls see earlier ones), else into a new graph under ``rules``.
+    """
+    t, kind = _to_arrow(table)
+    g = graph if graph is not None else IdentityGraph(rules)
+    oneids, rejected = g.resolve_columns(
+        _strings(t, "record_id", True),
+        _strings(t, "kind", True),
+        _strings(t, "value", True),
+        _strings(t, "source", False),
+        _times(t),
+    )
+    reasons: List[Optional[str]] = [None] * len(oneids)
+    for r in rejected:
+        reasons[r["row"]] = r["reason"]
+    if kind == "pandas":
+        import pandas as pd
+
+        out = table.copy()
+        out["oneid"] = pd.array(oneids, dtype="Int64")
+        out["reject_reason"] = pd.array(reasons, dtype="string")
+        return out
+    if kind == "polars":
+        import polars as pl
+
+        return table.with_columns(
+            pl.Series("oneid", oneids, dtype=pl.UInt64), pl.Series("reject_reason", reasons, dtype=pl.Utf8)
+        )
+    import pyarrow as pa
+
+    return t.append_column("oneid", pa.array(oneids, pa.uint64())).append_column(
+        "reject_reason", pa.array(reasons, pa.string())
+    )

@@ -1,0 +1,533 @@
+//! The identity command sets: [`IdentityCommand`] on the engine, [`GraphCall`] on a standalone
+//! [`IdentityGraph`] (the Python `IdentityGraph` class).
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AuditEntry, Conflict, Explanation, IdentityGraph, IdentityRules, LinkOutcome, MergeRecord,
+    MergeReport, SplitReport,
+};
+use crate::command::Output;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::event::UserRef;
+use crate::ids::{Identifier, OneId};
+
+/// Identity commands on the engine (OneID rules, operator merge / split, explanations).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "args", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum IdentityCommand {
+    /// Replace the identity rules (applies to links from now on). Output: the rules.
+    SetIdentityRules {
+        /// The new rules.
+        rules: IdentityRules,
+        /// Operator.
+        actor: String,
+        /// Why.
+        reason: String,
+    },
+    /// The identity rules in force. Output: the rules.
+    IdentityRules {},
+    /// Why two identifiers are (or are not) one person. Output: [`Explanation`].
+    Explain {
+        /// One identifier.
+        a: Identifier,
+        /// The other.
+        b: Identifier,
+    },
+    /// Merge two persons by hand. Output: [`MergeReport`].
+    Merge {
+        /// One person (a OneID or an identifier of theirs).
+        a: UserRef,
+        /// The other.
+        b: UserRef,
+        /// Operator.
+        actor: String,
+        /// Why.
+        reason: String,
+    },
+    /// Remove evidence (record ids, or `manual:N`) and recompute the persons. Output:
+    /// [`SplitReport`].
+    Split {
+        /// The records whose evidence to remove.
+        evidence: Vec<String>,
+        /// Operator.
+        actor: String,
+        /// Why.
+        reason: String,
+    },
+    /// Links refused by the rules (all, or those involving one person). Output: list.
+    Conflicts {
+        /// Only conflicts whose sides are now this person.
+        #[serde(default)]
+        oneid: Option<OneId>,
+    },
+    /// The live OneID an old OneID stands for. Output: `{"oneid": N | null}`.
+    Canonical {
+        /// Any OneID ever handed out.
+        oneid: OneId,
+    },
+    /// A person's identifiers. Output: list of identifiers.
+    Identifiers {
+        /// The person.
+        user: UserRef,
+    },
+    /// Merges, all or of one person. Output: list of [`MergeRecord`].
+    MergeHistory {
+        /// Only merges where this OneID survived or was absorbed.
+        #[serde(default)]
+        oneid: Option<OneId>,
+    },
+    /// Operator actions on identity (merge, split, rule changes). Output: list.
+    IdentityAudit {},
+}
+
+impl IdentityCommand {
+    /// Whether the command changes state.
+    pub fn mutates(&self) -> bool {
+        matches!(
+            self,
+            IdentityCommand::SetIdentityRules { .. }
+                | IdentityCommand::Merge { .. }
+                | IdentityCommand::Split { .. }
+        )
+    }
+}
+
+/// The outputs of identity commands (serialized untagged, as Python receives them).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum IdentityOutput {
+    /// Rules.
+    Rules(IdentityRules),
+    /// An explanation.
+    Explanation(Explanation),
+    /// A merge report.
+    Merge(MergeReport),
+    /// A split report.
+    Split(SplitReport),
+    /// Conflicts.
+    Conflicts(Vec<Conflict>),
+    /// `{"oneid": ...}`.
+    Canonical {
+        /// The live OneID, or `None` for a number never handed out.
+        oneid: Option<OneId>,
+    },
+    /// Identifiers.
+    Identifiers(Vec<Identifier>),
+    /// Merge history.
+    History(Vec<MergeRecord>),
+    /// Audit entries.
+    Audit(Vec<AuditEntry>),
+    /// A link outcome (standalone graph).
+    Link(LinkOutcome),
+    /// A batch result (standalone graph).
+    Batch(super::BatchResult),
+}
+
+fn not_found(what: &'static str, id: impl ToString) -> Error {
+    Error::NotFound {
+        what,
+        id: id.to_string(),
+    }
+}
+
+/// The live OneID of a user reference, creating nothing.
+fn person(g: &IdentityGraph, user: &UserRef, field: &str) -> Result<OneId, Error> {
+    match user {
+        UserRef::OneId(o) => g.canonical(*o).ok_or_else(|| not_found("oneid", o)),
+        UserRef::Id(id) => g
+            .resolve(id)
+            .ok_or_else(|| Error::invalid_argument(field, format!("{id} is not known"))),
+    }
+}
+
+fn conflicts_of(g: &IdentityGraph, oneid: Option<OneId>) -> Vec<Conflict> {
+    g.conflicts()
+        .iter()
+        .filter(|c| {
+            oneid.map_or(true, |o| {
+                g.canonical(c.kept) == Some(o) || g.canonical(c.other) == Some(o)
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+impl Engine {
+    pub(crate) fn execute_identity(&mut self, c: IdentityCommand) -> Result<Output, Error> {
+        let g = &self.state.identity;
+        let out = match c {
+            IdentityCommand::SetIdentityRules {
+                rules,
+                actor,
+                reason,
+            } => {
+                for (f, v) in [("actor", &actor), ("reason", &reason)] {
+                    if v.trim().is_empty() {
+                        return Err(Error::invalid_argument(
+                            f,
+                            "required (rule changes are audited)",
+                        ));
+                    }
+                }
+                let g = &mut self.state.identity;
+                g.set_rules(rules.clone())?;
+                g.push_audit(
+                    "set_identity_rules",
+                    &actor,
+                    &reason,
+                    serde_json::to_value(&rules).unwrap_or_default(),
+                );
+                IdentityOutput::Rules(rules)
+            }
+            IdentityCommand::IdentityRules {} => IdentityOutput::Rules(g.rules().clone()),
+            IdentityCommand::Explain { a, b } => IdentityOutput::Explanation(g.explain(&a, &b)),
+            IdentityCommand::Merge {
+                a,
+                b,
+                actor,
+                reason,
+            } => {
+                let (pa, pb) = (person(g, &a, "a")?, person(g, &b, "b")?);
+                let mut report = self.state.identity.merge(pa, pb, &actor, &reason, 0)?;
+                self.after_merge(&mut report);
+                IdentityOutput::Merge(report)
+            }
+            IdentityCommand::Split {
+                evidence,
+                actor,
+                reason,
+            } => {
+                let mut report = self.state.identity.split(&evidence, &actor, &reason)?;
+                self.after_split(&mut report);
+                IdentityOutput::Split(report)
+            }
+            IdentityCommand::Conflicts { oneid } => {
+                IdentityOutput::Conflicts(conflicts_of(g, oneid))
+            }
+            IdentityCommand::Canonical { oneid } => IdentityOutput::Canonical {
+                oneid: g.canonical(oneid),
+            },
+            IdentityCommand::Identifiers { user } => {
+                let p = person(g, &user, "user")?;
+                IdentityOutput::Identifiers(g.identifiers(p).unwrap_or_default())
+            }
+            IdentityCommand::MergeHistory { oneid } => {
+                IdentityOutput::History(g.merge_history(oneid))
+            }
+            IdentityCommand::IdentityAudit {} => IdentityOutput::Audit(g.audit().to_vec()),
+        };
+        Ok(Output::Identity(out))
+    }
+}
+
+/// Calls on a standalone [`IdentityGraph`] (the Python `IdentityGraph` class), by method name
+/// with JSON arguments, through [`IdentityGraph::call_json`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "args", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum GraphCall {
+    /// Link one record. Output: [`LinkOutcome`].
+    Link {
+        /// The record id.
+        id: String,
+        /// Its source.
+        #[serde(default)]
+        source: String,
+        /// When, in ms since the Unix epoch.
+        #[serde(default)]
+        ts: i64,
+        /// The identifiers seen together.
+        ids: Vec<Identifier>,
+    },
+    /// The person of an identifier. Output: `{"oneid": N | null}`.
+    Resolve {
+        /// The identifier.
+        id: Identifier,
+    },
+    /// See [`IdentityCommand::Explain`].
+    Explain {
+        /// One identifier.
+        a: Identifier,
+        /// The other.
+        b: Identifier,
+    },
+    /// See [`IdentityCommand::Merge`].
+    Merge {
+        /// One person.
+        a: UserRef,
+        /// The other.
+        b: UserRef,
+        /// Operator.
+        actor: String,
+        /// Why.
+        reason: String,
+    },
+    /// See [`IdentityCommand::Split`].
+    Split {
+        /// Record ids.
+        evidence: Vec<String>,
+        /// Operator.
+        actor: String,
+        /// Why.
+        reason: String,
+    },
+    /// See [`IdentityCommand::Conflicts`].
+    Conflicts {
+        /// Filter.
+        #[serde(default)]
+        oneid: Option<OneId>,
+    },
+    /// See [`IdentityCommand::Canonical`].
+    Canonical {
+        /// Any OneID.
+        oneid: OneId,
+    },
+    /// See [`IdentityCommand::Identifiers`].
+    Identifiers {
+        /// The person.
+        user: UserRef,
+    },
+    /// See [`IdentityCommand::MergeHistory`].
+    MergeHistory {
+        /// Filter.
+        #[serde(default)]
+        oneid: Option<OneId>,
+    },
+    /// Operator actions.
+    Audit {},
+    /// Replace the rules. Output: the rules.
+    SetRules {
+        /// The rules.
+        rules: IdentityRules,
+    },
+    /// The rules. Output: the rules.
+    Rules {},
+}
+
+impl IdentityGraph {
+    /// Execute a [`GraphCall`] given as a method name and JSON arguments; the output as JSON.
+    pub fn call_json(&mut self, method: &str, args_json: &str) -> Result<String, Error> {
+        let call = crate::command::parse_call::<GraphCall>(method, args_json)?
+            .ok_or_else(|| Error::UnknownMethod(method.to_owned()))?;
+        let out = self.call(call)?;
+        serde_json::to_string(&out).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Execute a [`GraphCall`].
+    pub fn call(&mut self, call: GraphCall) -> Result<IdentityOutput, Error> {
+        Ok(match call {
+            GraphCall::Link {
+                id,
+                source,
+                ts,
+                ids,
+            } => IdentityOutput::Link(self.link(&super::Record {
+                id,
+                source,
+                ts,
+                ids,
+            })),
+            GraphCall::Resolve { id } => IdentityOutput::Canonical {
+                oneid: self.resolve(&id),
+            },
+            GraphCall::Explain { a, b } => IdentityOutput::Explanation(self.explain(&a, &b)),
+            GraphCall::Merge {
+                a,
+                b,
+                actor,
+                reason,
+            } => {
+                let (pa, pb) = (person(self, &a, "a")?, person(self, &b, "b")?);
+                IdentityOutput::Merge(self.merge(pa, pb, &actor, &reason, 0)?)
+            }
+            GraphCall::Split {
+                evidence,
+                actor,
+                reason,
+            } => IdentityOutput::Split(self.split(&evidence, &actor, &reason)?),
+            GraphCall::Conflicts { oneid } => IdentityOutput::Conflicts(conflicts_of(self, oneid)),
+            GraphCall::Canonical { oneid } => IdentityOutput::Canonical {
+                oneid: self.canonical(oneid),
+            },
+            GraphCall::Identifiers { user } => {
+                let p = person(self, &user, "user")?;
+                IdentityOutput::Identifiers(self.identifiers(p).unwrap_or_default())
+            }
+            GraphCall::MergeHistory { oneid } => IdentityOutput::History(self.merge_history(oneid)),
+            GraphCall::Audit {} => IdentityOutput::Audit(self.audit().to_vec()),
+            GraphCall::SetRules { rules } => {
+                self.set_rules(rules.clone())?;
+                IdentityOutput::Rules(rules)
+            }
+            GraphCall::Rules {} => IdentityOutput::Rules(self.rules().clone()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Engine, Error};
+    use serde_json::{json, Value};
+
+    fn identify(e: &mut Engine, key: &str, ids: Value) -> Value {
+        let ev = json!({"kind": "identify", "key": key, "time": "2026-01-05T10:00:00+08:00",
+            "source": {"platform": "jd", "program": "brand-a"}, "ids": ids});
+        serde_json::from_str(
+            &e.call_json("ingest", &json!({ "event": ev }).to_string())
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn call(e: &mut Engine, method: &str, args: Value) -> Result<Value, Error> {
+        e.call_json(method, &args.to_string())
+            .map(|s| serde_json::from_str(&s).unwrap())
+    }
+
+    #[test]
+    fn engine_identity_commands() {
+        let mut e = Engine::default();
+        let a = identify(
+            &mut e,
+            "k1",
+            json!([{"kind": "phone", "value": "13800138000"},
+            {"kind": "device_id", "value": "tab"}]),
+        );
+        let b = identify(
+            &mut e,
+            "k2",
+            json!([{"kind": "phone", "value": "13900139000"},
+            {"kind": "device_id", "value": "tab"}]),
+        );
+        assert_ne!(a["oneid"], b["oneid"], "phone cap keeps them apart");
+        let c = call(&mut e, "conflicts", json!({})).unwrap();
+        assert_eq!(c.as_array().unwrap().len(), 1);
+        assert_eq!(c[0]["record"], "k2");
+        let x = call(
+            &mut e,
+            "explain",
+            json!({"a": {"kind": "phone", "value": "13800138000"},
+            "b": {"kind": "device_id", "value": "tab"}}),
+        )
+        .unwrap();
+        assert_eq!(x["joined"], true);
+        assert_eq!(x["chain"][0]["source"], "jd/brand-a");
+        // Errors change nothing.
+        let before = e.snapshot();
+        assert!(
+            call(
+                &mut e,
+                "merge",
+                json!({"a": {"oneid": 1}, "b": {"oneid": 2},
+            "actor": "ops", "reason": "x"})
+            )
+            .is_err(),
+            "two phones"
+        );
+        assert!(call(
+            &mut e,
+            "split",
+            json!({"evidence": ["nope"], "actor": "a", "reason": "r"})
+        )
+        .is_err());
+        assert!(call(
+            &mut e,
+            "set_identity_rules",
+            json!({"rules": {"caps": {"phone": 0}},
+            "actor": "a", "reason": "r"})
+        )
+        .is_err());
+        assert_eq!(before, e.snapshot());
+        call(
+            &mut e,
+            "set_identity_rules",
+            json!({"rules": {"caps": {"phone": 2}},
+            "actor": "ops", "reason": "family phones"}),
+        )
+        .unwrap();
+        let m = call(
+            &mut e,
+            "merge",
+            json!({"a": {"oneid": 2},
+            "b": {"kind": "phone", "value": "13800138000"}, "actor": "ops", "reason": "same"}),
+        )
+        .unwrap();
+        assert_eq!(m["survivor"], 1);
+        assert_eq!(m["absorbed"], json!([2]));
+        assert_eq!(
+            call(&mut e, "canonical", json!({"oneid": 2})).unwrap()["oneid"],
+            1
+        );
+        let ids = call(&mut e, "identifiers", json!({"user": {"oneid": 2}})).unwrap();
+        assert_eq!(ids.as_array().unwrap().len(), 3);
+        assert_eq!(
+            call(&mut e, "merge_history", json!({"oneid": 2})).unwrap()[0]["cause"],
+            "manual"
+        );
+        let s = call(
+            &mut e,
+            "split",
+            json!({"evidence": m["evidence"], "actor": "ops",
+            "reason": "undo"}),
+        )
+        .unwrap();
+        assert_eq!(s["parts"].as_array().unwrap().len(), 2);
+        let audit = call(&mut e, "identity_audit", json!({})).unwrap();
+        let actions: Vec<&str> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, vec!["set_identity_rules", "merge", "split"]);
+        assert!(crate::Command::from_call("merge", "{}")
+            .unwrap_err()
+            .field()
+            .is_some());
+        let back = Engine::restore(&e.snapshot()).unwrap();
+        assert_eq!(back.snapshot(), e.snapshot());
+    }
+
+    #[test]
+    fn blocklisted_user_is_rejected_and_merges_report() {
+        let mut e = Engine::default();
+        call(
+            &mut e,
+            "set_identity_rules",
+            json!({"rules": {"blocklist": [{"kind": "phone",
+            "value": "13800000000"}]}, "actor": "ops", "reason": "test number"}),
+        )
+        .unwrap();
+        let ev = json!({"kind": "activity", "key": "a1", "time": "2026-01-05T10:00:00Z",
+            "source": {"platform": "app", "program": "p"},
+            "user": {"kind": "phone", "value": "13800000000"}, "type": "login"});
+        let err = e
+            .call_json("ingest", &json!({ "event": ev }).to_string())
+            .unwrap_err();
+        assert_eq!(err.field(), Some("user"));
+        identify(&mut e, "k1", json!([{"kind": "email", "value": "a@x.com"}]));
+        identify(
+            &mut e,
+            "k2",
+            json!([{"kind": "phone", "value": "13900139000"}]),
+        );
+        let r = identify(
+            &mut e,
+            "k3",
+            json!([{"kind": "email", "value": "a@x.com"},
+            {"kind": "phone", "value": "13900139000"}]),
+        );
+        assert_eq!(r["oneid"], 1);
+        assert_eq!(r["absorbed"], json!([2]));
+        let all = identify(
+            &mut e,
+            "k4",
+            json!([{"kind": "phone", "value": "13800000000"}]),
+        );
+        assert_eq!(all["oneid"], Value::Null);
+    }
+}

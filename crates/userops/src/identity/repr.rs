@@ -1,0 +1,171 @@
+//! The serialized form of the graph: what cannot be recomputed, in node / OneID order (so the
+//! same history always gives the same bytes). Indexes, union-find, cap counts and adjacency are
+//! rebuilt on load.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{
+    AuditEntry, Conflict, FxMap, IdentityGraph, IdentityRules, MergeRecord, RecordMeta, UnionFind,
+    NONE,
+};
+use crate::ids::Identifier;
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Repr {
+    rules: IdentityRules,
+    ids: Vec<Identifier>,
+    scope: Vec<u32>,
+    seen: Vec<u32>,
+    junk: Vec<u32>,
+    founded: Vec<u64>,
+    /// Per node: the OneID of its person.
+    person: Vec<u64>,
+    /// Per OneID (slot 0 unused).
+    absorbed_into: Vec<u64>,
+    origin: Vec<u32>,
+    /// `(a, b, record, active)`.
+    edges: Vec<(u32, u32, u32, bool)>,
+    records: Vec<RecordMeta>,
+    sources: Vec<String>,
+    history: Vec<MergeRecord>,
+    conflicts: Vec<Conflict>,
+    audit: Vec<AuditEntry>,
+}
+
+impl From<&IdentityGraph> for Repr {
+    fn from(g: &IdentityGraph) -> Repr {
+        Repr {
+            rules: g.rules.clone(),
+            ids: g.ids.clone(),
+            scope: g.scope.clone(),
+            seen: g.seen.clone(),
+            junk: (0..g.junk.len() as u32)
+                .filter(|&n| g.junk[n as usize])
+                .collect(),
+            founded: g.founded.clone(),
+            person: (0..g.ids.len() as u32).map(|n| g.person_of(n).0).collect(),
+            absorbed_into: g.absorbed_into.clone(),
+            origin: g.origin.clone(),
+            edges: g
+                .edges
+                .iter()
+                .map(|e| (e.a, e.b, e.record, e.active))
+                .collect(),
+            records: g.records.clone(),
+            sources: g.sources.clone(),
+            history: g.history.clone(),
+            conflicts: g.conflicts.clone(),
+            audit: g.audit.clone(),
+        }
+    }
+}
+
+impl TryFrom<Repr> for IdentityGraph {
+    type Error = String;
+
+    fn try_from(r: Repr) -> Result<IdentityGraph, String> {
+        let n = r.ids.len();
+        let persons = r.absorbed_into.len();
+        if [r.scope.len(), r.seen.len(), r.founded.len(), r.person.len()]
+            .iter()
+            .any(|&l| l != n)
+            || r.origin.len() != persons
+            || persons == 0
+        {
+            return Err("identity graph: per-node or per-person columns differ in length".into());
+        }
+        let in_range = |o: u64| o >= 1 && (o as usize) < persons;
+        if r.person.iter().any(|&o| !in_range(o))
+            || r.absorbed_into
+                .iter()
+                .skip(1)
+                .any(|&o| o != 0 && !in_range(o))
+            || r.edges.iter().any(|&(a, b, rec, _)| {
+                a as usize >= n || b as usize >= n || rec as usize >= r.records.len()
+            })
+            || r.junk.iter().any(|&j| j as usize >= n)
+            || r.records
+                .iter()
+                .any(|m| m.source as usize >= r.sources.len())
+        {
+            return Err("identity graph: a reference is out of range".into());
+        }
+        r.rules.validate().map_err(|e| e.to_string())?;
+        let mut g = IdentityGraph::with_rules(r.rules);
+        g.root_of = vec![NONE; persons];
+        g.absorbed_into = r.absorbed_into;
+        g.origin = r.origin;
+        g.index = FxMap::default();
+        g.index.reserve(n);
+        g.uf = UnionFind::default();
+        for (i, id) in r.ids.iter().enumerate() {
+            if g.index.insert(id.clone(), i as u32).is_some() {
+                return Err(format!("identity graph: identifier {id} listed twice"));
+            }
+            g.uf.push();
+        }
+        g.ids = r.ids;
+        g.scope = r.scope;
+        g.seen = r.seen;
+        g.founded = r.founded;
+        g.junk = vec![false; n];
+        for j in r.junk {
+            g.junk[j as usize] = true;
+        }
+        g.first_edge = vec![NONE; n];
+        g.counts = vec![Vec::new(); n];
+        g.oneid_of = vec![0; n];
+        for (node, &p) in r.person.iter().enumerate() {
+            let node = node as u32;
+            match g.root_of[p as usize] {
+                NONE => g.root_of[p as usize] = node,
+                first => {
+                    let (ra, rb) = (g.uf.find_mut(first), g.uf.find_mut(node));
+                    let root = g.uf.union_roots(ra, rb);
+                    g.root_of[p as usize] = root;
+                }
+            }
+        }
+        for p in 1..persons {
+            let root = g.root_of[p];
+            if root != NONE {
+                if g.absorbed_into[p] != 0 {
+                    return Err(format!(
+                        "identity graph: person {p} is both live and absorbed"
+                    ));
+                }
+                g.oneid_of[root as usize] = p as u64;
+            }
+        }
+        g.records = r.records;
+        g.sources = r.sources;
+        for (i, s) in g.sources.iter().enumerate() {
+            g.source_ix.insert(s.clone(), i as u32);
+        }
+        g.edges = Vec::with_capacity(r.edges.len());
+        for (a, b, rec, active) in r.edges {
+            g.add_edge(a, b, rec);
+            if let Some(e) = g.edges.last_mut() {
+                e.active = active;
+            }
+        }
+        g.history = r.history;
+        g.conflicts = r.conflicts;
+        g.audit = r.audit;
+        g.recount();
+        Ok(g)
+    }
+}
+
+impl Serialize for IdentityGraph {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Repr::from(self).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for IdentityGraph {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = Repr::deserialize(d)?;
+        IdentityGraph::try_from(r).map_err(serde::de::Error::custom)
+    }
+}
