@@ -26,6 +26,11 @@ pub enum Command {
     /// Intake and engine-wide queries.
     Core(CoreCommand),
     // ---- module command sets: one variant each (keep a blank line between sets) ----
+    /// Profiles: attributes and the 360° view.
+    Profile(crate::profile::ProfileCommand),
+    /// Tags, audiences and exports.
+    Tags(crate::tags::TagsCommand),
+
 }
 
 /// Intake and engine-wide queries.
@@ -120,6 +125,13 @@ impl Command {
             return Ok(Command::Core(c));
         }
         // ---- module command sets: one `if let` each, in the order of the enum ----
+        if let Some(c) = parse_in::<crate::profile::ProfileCommand>(&call, method)? {
+            return Ok(Command::Profile(c));
+        }
+        if let Some(c) = parse_in::<crate::tags::TagsCommand>(&call, method)? {
+            return Ok(Command::Tags(c));
+        }
+
         Err(Error::UnknownMethod(method.to_owned()))
     }
 
@@ -137,6 +149,20 @@ impl Command {
         match self {
             Command::Core(c) => matches!(c, CoreCommand::Ingest { .. }),
             // ---- module command sets: one arm each ----
+            Command::Profile(c) => !matches!(c, crate::profile::ProfileCommand::Profile { .. }),
+            Command::Tags(c) => {
+                use crate::tags::TagsCommand as T;
+                !matches!(
+                    c,
+                    T::Tags {}
+                        | T::Audience { .. }
+                        | T::Audiences {}
+                        | T::AudienceMembers { .. }
+                        | T::ExportAudience { .. }
+                        | T::ExportOneids { .. }
+                )
+            }
+
         }
     }
 }
@@ -204,4 +230,9 @@ pub enum Output {
     /// From `stats`.
     Stats(Stats),
     // ---- module outputs: one variant each ----
+    /// From the profile commands.
+    Profile(crate::profile::ProfileOutput),
+    /// From the tags commands.
+    Tags(crate::tags::TagsOutput),
+
 }

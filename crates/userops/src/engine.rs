@@ -44,6 +44,11 @@ pub(crate) struct State {
     pub(crate) events_by_kind: BTreeMap<String, u64>,
     pub(crate) identity: IdentityGraph,
     // ---- module state: one field each (keep a blank line between modules) ----
+    /// Dense user indexes, profiles, and the tag index with saved audiences (issue 4).
+    pub(crate) users: crate::users::UserIndex,
+    pub(crate) profiles: crate::profile::Profiles,
+    pub(crate) tags: crate::tags::TagState,
+
 }
 
 #[derive(Serialize, Deserialize)]
@@ -86,6 +91,9 @@ impl Engine {
             Command::Core(CoreCommand::Stats {}) => Ok(Output::Stats(self.stats())),
             // ---- module command sets: one arm each, delegating to `Engine::execute_<module>`
             //      defined in the module's own file ----
+            Command::Profile(c) => self.execute_profile(c).map(Output::Profile),
+            Command::Tags(c) => self.execute_tags(c).map(Output::Tags),
+
         }
     }
 
@@ -220,6 +228,8 @@ impl Engine {
             }
             _ => (event.user().map(|u| self.resolve_or_create(u)), Vec::new()),
         };
+        self.profile_on_event(&event, oneid);
+
         self.state.seq += 1;
         let receipt = Receipt {
             key: event.key.clone(),
