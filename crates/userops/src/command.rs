@@ -30,7 +30,6 @@ pub enum Command {
     Profile(crate::profile::ProfileCommand),
     /// Tags, audiences and exports.
     Tags(crate::tags::TagsCommand),
-
 }
 
 /// Intake and engine-wide queries.
@@ -162,7 +161,6 @@ impl Command {
                         | T::ExportOneids { .. }
                 )
             }
-
         }
     }
 }
@@ -234,5 +232,4 @@ pub enum Output {
     Profile(crate::profile::ProfileOutput),
     /// From the tags commands.
     Tags(crate::tags::TagsOutput),
-
 }

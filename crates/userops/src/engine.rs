@@ -48,7 +48,6 @@ pub(crate) struct State {
     pub(crate) users: crate::users::UserIndex,
     pub(crate) profiles: crate::profile::Profiles,
     pub(crate) tags: crate::tags::TagState,
-
 }
 
 #[derive(Serialize, Deserialize)]
@@ -93,7 +92,6 @@ impl Engine {
             //      defined in the module's own file ----
             Command::Profile(c) => self.execute_profile(c).map(Output::Profile),
             Command::Tags(c) => self.execute_tags(c).map(Output::Tags),
-
         }
     }
 

@@ -110,7 +110,9 @@ impl AttrValue {
             AttrValue::String(s) => s.clone().into(),
             AttrValue::Number(x) => (*x).into(),
             AttrValue::Decimal(d) => d.to_string().into(),
-            AttrValue::Date(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true).into(),
+            AttrValue::Date(t) => t
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                .into(),
             AttrValue::Bool(b) => (*b).into(),
             AttrValue::List(l) => l.clone().into(),
         }
@@ -124,7 +126,11 @@ impl AttrValue {
             AttrValue::Decimal(d) => d.to_f64().map(Value::Number).into_iter().collect(),
             AttrValue::Date(t) => vec![Value::Date(*t)],
             AttrValue::Bool(b) => vec![Value::Bool(*b)],
-            AttrValue::List(l) => l.iter().filter(|s| !s.is_empty()).map(|s| Value::Text(s.clone())).collect(),
+            AttrValue::List(l) => l
+                .iter()
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::Text(s.clone()))
+                .collect(),
         }
     }
 }
@@ -189,12 +195,19 @@ mod pairs {
     use super::StoredProfile;
     use crate::ids::OneId;
 
-    pub fn serialize<S: Serializer>(m: &BTreeMap<OneId, StoredProfile>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<OneId, StoredProfile>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.collect_seq(m.iter())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<OneId, StoredProfile>, D::Error> {
-        Ok(Vec::<(OneId, StoredProfile)>::deserialize(d)?.into_iter().collect())
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<OneId, StoredProfile>, D::Error> {
+        Ok(Vec::<(OneId, StoredProfile)>::deserialize(d)?
+            .into_iter()
+            .collect())
     }
 }
 
@@ -302,7 +315,10 @@ fn check_strategy(t: AttrType, m: &MergeStrategy) -> Result<(), Error> {
     let ok = match m {
         MergeStrategy::Latest | MergeStrategy::Earliest | MergeStrategy::SourcePriority(_) => true,
         MergeStrategy::Max | MergeStrategy::Min => {
-            matches!(t, AttrType::Number | AttrType::Decimal | AttrType::Date | AttrType::String)
+            matches!(
+                t,
+                AttrType::Number | AttrType::Decimal | AttrType::Date | AttrType::String
+            )
         }
         MergeStrategy::Sum => matches!(t, AttrType::Number | AttrType::Decimal),
         MergeStrategy::Union => t == AttrType::List,
@@ -310,11 +326,18 @@ fn check_strategy(t: AttrType, m: &MergeStrategy) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid_argument("merge", format!("{m:?} does not apply to a {t:?} attribute")))
+        Err(Error::invalid_argument(
+            "merge",
+            format!("{m:?} does not apply to a {t:?} attribute"),
+        ))
     }
 }
 
-fn attr_value(t: AttrType, v: &serde_json::Value, tz: chrono::FixedOffset) -> Result<AttrValue, String> {
+fn attr_value(
+    t: AttrType,
+    v: &serde_json::Value,
+    tz: chrono::FixedOffset,
+) -> Result<AttrValue, String> {
     use serde_json::Value as J;
     Ok(match (t, v) {
         (AttrType::String, J::String(s)) => AttrValue::String(s.clone()),
@@ -322,9 +345,11 @@ fn attr_value(t: AttrType, v: &serde_json::Value, tz: chrono::FixedOffset) -> Re
             Some(x) if x.is_finite() => AttrValue::Number(x),
             _ => return Err(format!("{n} is not a finite number")),
         },
-        (AttrType::Decimal, J::String(s)) => {
-            AttrValue::Decimal(s.trim().parse().map_err(|e| format!("{s:?} is not a decimal: {e}"))?)
-        }
+        (AttrType::Decimal, J::String(s)) => AttrValue::Decimal(
+            s.trim()
+                .parse()
+                .map_err(|e| format!("{s:?} is not a decimal: {e}"))?,
+        ),
         (AttrType::Decimal, J::Number(n)) if n.is_i64() || n.is_u64() => {
             AttrValue::Decimal(n.to_string().parse().map_err(|e| format!("{n}: {e}"))?)
         }
@@ -350,7 +375,10 @@ fn attr_value(t: AttrType, v: &serde_json::Value, tz: chrono::FixedOffset) -> Re
 }
 
 fn rank(order: &[String], source: &str) -> usize {
-    order.iter().position(|s| s == source).unwrap_or(order.len())
+    order
+        .iter()
+        .position(|s| s == source)
+        .unwrap_or(order.len())
 }
 
 /// Combine the current observation with an incoming one by `strategy`. `Err` when the values
@@ -392,7 +420,9 @@ pub fn combine(
                     }
                     V::Number(s)
                 }
-                (V::Decimal(a), V::Decimal(b)) => V::Decimal(a.checked_add(*b).ok_or("sum overflows")?),
+                (V::Decimal(a), V::Decimal(b)) => {
+                    V::Decimal(a.checked_add(*b).ok_or("sum overflows")?)
+                }
                 (V::List(a), V::List(b)) => {
                     let s: BTreeSet<String> = a.iter().chain(b).cloned().collect();
                     V::List(s.into_iter().collect())
@@ -402,11 +432,19 @@ pub fn combine(
             return Ok(Observation {
                 value,
                 at: current.at.max(incoming.at),
-                source: if incoming.at >= current.at { incoming.source.clone() } else { current.source.clone() },
+                source: if incoming.at >= current.at {
+                    incoming.source.clone()
+                } else {
+                    current.source.clone()
+                },
             });
         }
     };
-    Ok(if take_incoming { incoming.clone() } else { current.clone() })
+    Ok(if take_incoming {
+        incoming.clone()
+    } else {
+        current.clone()
+    })
 }
 
 fn dec_f64(d: Decimal) -> Value {
@@ -416,11 +454,21 @@ fn dec_f64(d: Decimal) -> Value {
 impl Engine {
     /// The 360° view of a person.
     pub fn profile(&self, oneid: OneId) -> Result<ProfileView, Error> {
-        let o = self.state.identity.canonical(oneid).ok_or(Error::NotFound {
-            what: "oneid",
-            id: oneid.to_string(),
-        })?;
-        let stored = self.state.profiles.people.get(&o).cloned().unwrap_or_default();
+        let o = self
+            .state
+            .identity
+            .canonical(oneid)
+            .ok_or(Error::NotFound {
+                what: "oneid",
+                id: oneid.to_string(),
+            })?;
+        let stored = self
+            .state
+            .profiles
+            .people
+            .get(&o)
+            .cloned()
+            .unwrap_or_default();
         let tags = match self.state.users.dense(o) {
             Some(d) => self
                 .state
@@ -434,10 +482,16 @@ impl Engine {
                             Value::Bool(b) => (*b).into(),
                             Value::Text(s) => s.clone().into(),
                             Value::Number(x) => (*x).into(),
-                            Value::Date(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true).into(),
+                            Value::Date(t) => t
+                                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                                .into(),
                         })
                         .collect();
-                    let v = if js.len() == 1 { js.into_iter().next().unwrap_or_default() } else { js.into() };
+                    let v = if js.len() == 1 {
+                        js.into_iter().next().unwrap_or_default()
+                    } else {
+                        js.into()
+                    };
                     (k, v)
                 })
                 .collect(),
@@ -451,11 +505,23 @@ impl Engine {
                 .identifiers(o)
                 .map(|s| s.iter().cloned().collect())
                 .unwrap_or_default(),
-            attributes: stored.attributes.iter().map(|(k, ob)| (k.clone(), ob.value.to_json())).collect(),
+            attributes: stored
+                .attributes
+                .iter()
+                .map(|(k, ob)| (k.clone(), ob.value.to_json()))
+                .collect(),
             attribute_sources: stored
                 .attributes
                 .iter()
-                .map(|(k, ob)| (k.clone(), (ob.source.clone(), ob.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))))
+                .map(|(k, ob)| {
+                    (
+                        k.clone(),
+                        (
+                            ob.source.clone(),
+                            ob.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                        ),
+                    )
+                })
                 .collect(),
             tags,
             aggregates: stored.aggregates,
@@ -465,7 +531,9 @@ impl Engine {
     }
 
     fn index_attribute(&mut self, oneid: OneId, name: &str) {
-        let Some(def) = self.state.profiles.defs.get(name) else { return };
+        let Some(def) = self.state.profiles.defs.get(name) else {
+            return;
+        };
         let t = def.attr_type.column_type();
         let d = self.state.users.dense_or_insert(oneid);
         let vals = self
@@ -481,7 +549,13 @@ impl Engine {
 
     fn index_aggregates(&mut self, oneid: OneId) {
         let d = self.state.users.dense_or_insert(oneid);
-        let a = self.state.profiles.people.get(&oneid).map(|p| p.aggregates.clone()).unwrap_or_default();
+        let a = self
+            .state
+            .profiles
+            .people
+            .get(&oneid)
+            .map(|p| p.aggregates.clone())
+            .unwrap_or_default();
         let vals: [Option<Value>; 6] = [
             (a.orders > 0).then(|| Value::Number(a.orders as f64)),
             (a.orders > 0).then(|| dec_f64(a.gmv)),
@@ -500,7 +574,13 @@ impl Engine {
         let Some(oneid) = oneid else { return };
         self.state.users.dense_or_insert(oneid);
         let touched = {
-            let a = &mut self.state.profiles.people.entry(oneid).or_default().aggregates;
+            let a = &mut self
+                .state
+                .profiles
+                .people
+                .entry(oneid)
+                .or_default()
+                .aggregates;
             let name = |v: &dyn erased::Named| v.name();
             match &event.body {
                 EventBody::Order { amount, .. } => {
@@ -529,7 +609,10 @@ impl Engine {
         };
         if touched {
             self.index_aggregates(oneid);
-            let changed: Vec<String> = AGGREGATE_COLUMNS.iter().map(|(n, _)| n.to_string()).collect();
+            let changed: Vec<String> = AGGREGATE_COLUMNS
+                .iter()
+                .map(|(n, _)| n.to_string())
+                .collect();
             self.refresh_rules(&changed, event.time);
         }
     }
@@ -551,12 +634,20 @@ impl Engine {
         if survivor == absorbed {
             return report;
         }
-        let gone = self.state.profiles.people.remove(&absorbed).unwrap_or_default();
+        let gone = self
+            .state
+            .profiles
+            .people
+            .remove(&absorbed)
+            .unwrap_or_default();
         let defs = self.state.profiles.defs.clone();
         {
             let s = self.state.profiles.people.entry(survivor).or_default();
             for (name, ob) in gone.attributes {
-                let strategy = defs.get(&name).map(|d| d.merge.clone()).unwrap_or(MergeStrategy::Latest);
+                let strategy = defs
+                    .get(&name)
+                    .map(|d| d.merge.clone())
+                    .unwrap_or(MergeStrategy::Latest);
                 match s.attributes.get(&name) {
                     None => {
                         report.attributes.insert(name.clone(), "taken".into());
@@ -564,7 +655,13 @@ impl Engine {
                     }
                     Some(cur) => match combine(&strategy, cur, &ob) {
                         Ok(next) => {
-                            let what = if next == *cur { "kept" } else if next == ob { "taken" } else { "combined" };
+                            let what = if next == *cur {
+                                "kept"
+                            } else if next == ob {
+                                "taken"
+                            } else {
+                                "combined"
+                            };
                             report.attributes.insert(name.clone(), what.into());
                             s.attributes.insert(name, next);
                         }
@@ -576,7 +673,10 @@ impl Engine {
             a.orders = a.orders.saturating_add(b.orders);
             a.gmv = a.gmv.checked_add(b.gmv).unwrap_or(Decimal::MAX);
             a.refunds = a.refunds.saturating_add(b.refunds);
-            a.refund_amount = a.refund_amount.checked_add(b.refund_amount).unwrap_or(Decimal::MAX);
+            a.refund_amount = a
+                .refund_amount
+                .checked_add(b.refund_amount)
+                .unwrap_or(Decimal::MAX);
             a.first_order = a.first_order.into_iter().chain(b.first_order).min();
             a.last_order = a.last_order.into_iter().chain(b.last_order).max();
             for (k, n) in b.touches {
@@ -592,7 +692,13 @@ impl Engine {
         self.index_aggregates(survivor);
         let sd = self.state.users.dense_or_insert(survivor);
         if let Some(ad) = self.state.users.dense(absorbed) {
-            let tag_names: Vec<String> = self.state.tags.defs.iter().map(|d| d.name.clone()).collect();
+            let tag_names: Vec<String> = self
+                .state
+                .tags
+                .defs
+                .iter()
+                .map(|d| d.name.clone())
+                .collect();
             for (name, col) in self.state.tags.columns.0.iter_mut() {
                 let theirs = col.get(ad);
                 let is_tag = tag_names.contains(name);
@@ -623,24 +729,48 @@ impl Engine {
     pub(crate) fn execute_profile(&mut self, c: ProfileCommand) -> Result<ProfileOutput, Error> {
         let tz = self.config.business_tz();
         match c {
-            ProfileCommand::DefineAttribute { name, attr_type, merge } => {
+            ProfileCommand::DefineAttribute {
+                name,
+                attr_type,
+                merge,
+            } => {
                 check_attr_name(&name)?;
-                if self.state.profiles.defs.contains_key(&name) || self.state.tags.columns.0.contains_key(&name) {
-                    return Err(Error::invalid_argument("name", format!("{name:?} already exists")));
+                if self.state.profiles.defs.contains_key(&name)
+                    || self.state.tags.columns.0.contains_key(&name)
+                {
+                    return Err(Error::invalid_argument(
+                        "name",
+                        format!("{name:?} already exists"),
+                    ));
                 }
                 check_strategy(attr_type, &merge)?;
-                let def = AttributeDef { name: name.clone(), attr_type, merge };
+                let def = AttributeDef {
+                    name: name.clone(),
+                    attr_type,
+                    merge,
+                };
                 self.state.profiles.defs.insert(name.clone(), def.clone());
-                self.state.tags.ensure_column(&name, attr_type.column_type());
+                self.state
+                    .tags
+                    .ensure_column(&name, attr_type.column_type());
                 Ok(ProfileOutput::Def(def))
             }
-            ProfileCommand::SetAttribute { user, name, value, source, at } => {
+            ProfileCommand::SetAttribute {
+                user,
+                name,
+                value,
+                source,
+                at,
+            } => {
                 check_attr_name(&name)?;
                 let def = match self.state.profiles.defs.get(&name) {
                     Some(d) => d.clone(),
                     None => {
                         if self.state.tags.columns.0.contains_key(&name) {
-                            return Err(Error::invalid_argument("name", format!("{name:?} is a tag or an aggregate")));
+                            return Err(Error::invalid_argument(
+                                "name",
+                                format!("{name:?} is a tag or an aggregate"),
+                            ));
                         }
                         let attr_type = match &value {
                             serde_json::Value::String(_) => AttrType::String,
@@ -654,28 +784,56 @@ impl Engine {
                                 ))
                             }
                         };
-                        AttributeDef { name: name.clone(), attr_type, merge: MergeStrategy::Latest }
+                        AttributeDef {
+                            name: name.clone(),
+                            attr_type,
+                            merge: MergeStrategy::Latest,
+                        }
                     }
                 };
                 let incoming = match value {
                     serde_json::Value::Null => None,
-                    v => Some(attr_value(def.attr_type, &v, tz).map_err(|r| Error::invalid_argument("value", r))?),
+                    v => Some(
+                        attr_value(def.attr_type, &v, tz)
+                            .map_err(|r| Error::invalid_argument("value", r))?,
+                    ),
                 };
-                self.lookup(&user).map_err(|e| Error::invalid_argument("user", e.to_string()))?;
+                self.lookup(&user)
+                    .map_err(|e| Error::invalid_argument("user", e.to_string()))?;
                 if let UserRef::Id(id) = &user {
                     if !self.config.accepts_kind(id.kind()) {
-                        return Err(Error::invalid_argument("user", "custom identifier kind not registered in the config"));
+                        return Err(Error::invalid_argument(
+                            "user",
+                            "custom identifier kind not registered in the config",
+                        ));
                     }
                 }
                 let current = self.lookup(&user)?.and_then(|o| {
-                    self.state.profiles.people.get(&o).and_then(|p| p.attributes.get(&name)).cloned()
+                    self.state
+                        .profiles
+                        .people
+                        .get(&o)
+                        .and_then(|p| p.attributes.get(&name))
+                        .cloned()
                 });
                 let next = match (incoming, current) {
                     (None, _) => None,
-                    (Some(v), None) => Some(Observation { value: v, at, source }),
+                    (Some(v), None) => Some(Observation {
+                        value: v,
+                        at,
+                        source,
+                    }),
                     (Some(v), Some(cur)) => Some(
-                        combine(&def.merge, &cur, &Observation { value: v, at, source })
-                            .map_err(|r| Error::invalid_argument("value", r))?,
+                        combine(
+                            &def.merge,
+                            &cur,
+                            &Observation {
+                                value: v,
+                                at,
+                                source,
+                            },
+                        )
+                        .map_err(|r| Error::invalid_argument("value", r))?,
                     ),
                 };
                 // From here on nothing fails.
@@ -685,7 +843,9 @@ impl Engine {
                 };
                 if !self.state.profiles.defs.contains_key(&name) {
                     self.state.profiles.defs.insert(name.clone(), def.clone());
-                    self.state.tags.ensure_column(&name, def.attr_type.column_type());
+                    self.state
+                        .tags
+                        .ensure_column(&name, def.attr_type.column_type());
                 }
                 let p = self.state.profiles.people.entry(oneid).or_default();
                 match next {
@@ -697,7 +857,10 @@ impl Engine {
                 Ok(ProfileOutput::View(Box::new(self.profile(oneid)?)))
             }
             ProfileCommand::Profile { user } => {
-                let o = self.lookup(&user)?.ok_or(Error::NotFound { what: "user", id: format!("{user:?}") })?;
+                let o = self.lookup(&user)?.ok_or(Error::NotFound {
+                    what: "user",
+                    id: format!("{user:?}"),
+                })?;
                 Ok(ProfileOutput::View(Box::new(self.profile(o)?)))
             }
         }
@@ -706,17 +869,25 @@ impl Engine {
 
 fn check_attr_name(name: &str) -> Result<(), Error> {
     if AGGREGATE_COLUMNS.iter().any(|(n, _)| *n == name) {
-        return Err(Error::invalid_argument("name", format!("{name:?} is an aggregate")));
+        return Err(Error::invalid_argument(
+            "name",
+            format!("{name:?} is an aggregate"),
+        ));
     }
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_alphanumeric() || c == '_')
-        && !crate::tags::expr::KEYWORDS.iter().any(|k| name.eq_ignore_ascii_case(k));
+        && !crate::tags::expr::KEYWORDS
+            .iter()
+            .any(|k| name.eq_ignore_ascii_case(k));
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid_argument("name", format!("{name:?} is not an attribute name")))
+        Err(Error::invalid_argument(
+            "name",
+            format!("{name:?} is not an attribute name"),
+        ))
     }
 }
 

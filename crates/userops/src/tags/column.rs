@@ -284,7 +284,11 @@ impl Bsi {
     fn memory(&self) -> usize {
         self.dict.len() * 8
             + self.present.serialized_size()
-            + self.slices.iter().map(|s| s.serialized_size()).sum::<usize>()
+            + self
+                .slices
+                .iter()
+                .map(|s| s.serialized_size())
+                .sum::<usize>()
     }
 }
 
@@ -452,7 +456,12 @@ impl Column {
 
     /// Users whose value compares to `bound` by `op` (`<`, `<=`, `=`, `>=`, `>`). Type-checked
     /// by the caller; a mismatched bound matches nobody.
-    pub(crate) fn compare(&self, op: std::cmp::Ordering, inclusive: bool, bound: Bound<'_>) -> RoaringBitmap {
+    pub(crate) fn compare(
+        &self,
+        op: std::cmp::Ordering,
+        inclusive: bool,
+        bound: Bound<'_>,
+    ) -> RoaringBitmap {
         use std::cmp::Ordering::*;
         match (self, bound) {
             (Column::Bool { yes, no }, Bound::Bool(v)) if op == Equal => {
@@ -465,7 +474,9 @@ impl Column {
             (Column::Enum { values }, Bound::Text(t)) if op == Equal => {
                 values.get(t).cloned().unwrap_or_default()
             }
-            (Column::Number(b), Bound::Num(x)) => Self::bsi_compare(b, op, inclusive, number_key(x)),
+            (Column::Number(b), Bound::Num(x)) => {
+                Self::bsi_compare(b, op, inclusive, number_key(x))
+            }
             (Column::Date(b), Bound::Date(t)) => Self::bsi_compare(b, op, inclusive, date_key(t)),
             _ => RoaringBitmap::new(),
         }
@@ -579,7 +590,11 @@ mod tests {
         for (u, v) in vals.iter().enumerate() {
             inc.set(u as u32 * 3, *v);
         }
-        let pairs: Vec<(u32, u64)> = vals.iter().enumerate().map(|(u, v)| (u as u32 * 3, *v)).collect();
+        let pairs: Vec<(u32, u64)> = vals
+            .iter()
+            .enumerate()
+            .map(|(u, v)| (u as u32 * 3, *v))
+            .collect();
         let built = Bsi::build(&pairs);
         assert_eq!(inc.pairs(), pairs);
         assert_eq!(built.pairs(), pairs);
@@ -590,9 +605,15 @@ mod tests {
                     .filter(|p| p.1 >= lo && p.1 <= hi)
                     .map(|p| p.0)
                     .collect();
-                let got: Vec<u32> = inc.range(Some((lo, true)), Some((hi, true))).iter().collect();
+                let got: Vec<u32> = inc
+                    .range(Some((lo, true)), Some((hi, true)))
+                    .iter()
+                    .collect();
                 assert_eq!(got, want, "[{lo},{hi}]");
-                let got: Vec<u32> = built.range(Some((lo, true)), Some((hi, true))).iter().collect();
+                let got: Vec<u32> = built
+                    .range(Some((lo, true)), Some((hi, true)))
+                    .iter()
+                    .collect();
                 assert_eq!(got, want);
             }
         }

@@ -56,6 +56,16 @@ pub(crate) fn parse_date(s: &str, tz: FixedOffset) -> Option<DateTime<Utc>> {
 
 impl Ctx<'_> {
     fn column(&self, n: &Name) -> Result<&Column, ExprError> {
+        static EMPTY: std::sync::OnceLock<[Column; 2]> = std::sync::OnceLock::new();
+        if let Some(c) = self.columns.get(&n.name) {
+            return Ok(c);
+        }
+        // Aggregate columns exist before the first order reaches them.
+        if let Some((_, t)) = super::AGGREGATE_COLUMNS.iter().find(|(a, _)| *a == n.name) {
+            let [num, date] = EMPTY
+                .get_or_init(|| [Column::new(ValueType::Number), Column::new(ValueType::Date)]);
+            return Ok(if *t == ValueType::Date { date } else { num });
+        }
         self.columns.get(&n.name).ok_or_else(|| {
             ExprError::unknown(
                 n.pos,
@@ -185,7 +195,11 @@ impl Ctx<'_> {
                 if !matches!(t, ValueType::Number | ValueType::Date) {
                     return Err(ExprError::new(
                         field.pos,
-                        format!("`{}` is a {} tag: BETWEEN needs a number or date", field.name, t.name()),
+                        format!(
+                            "`{}` is a {} tag: BETWEEN needs a number or date",
+                            field.name,
+                            t.name()
+                        ),
                     ));
                 }
                 let (l, h) = (self.typed(field, t, lo)?, self.typed(field, t, hi)?);

@@ -208,7 +208,11 @@ impl Expr {
 }
 
 fn write_duration(f: &mut fmt::Formatter<'_>, secs: i64) -> fmt::Result {
-    let (sign, abs) = if secs < 0 { ("-", secs.unsigned_abs()) } else { ("+", secs as u64) };
+    let (sign, abs) = if secs < 0 {
+        ("-", secs.unsigned_abs())
+    } else {
+        ("+", secs as u64)
+    };
     for (unit, n) in [("w", 604_800u64), ("d", 86_400), ("h", 3_600), ("m", 60)] {
         if abs % n == 0 {
             return write!(f, " {sign} {}{unit}", abs / n);
@@ -306,7 +310,16 @@ enum Tok {
 
 /// Words that cannot name a tag.
 pub const KEYWORDS: [&str; 10] = [
-    "and", "or", "not", "between", "in", "exists", "true", "false", "now", "in_audience",
+    "and",
+    "or",
+    "not",
+    "between",
+    "in",
+    "exists",
+    "true",
+    "false",
+    "now",
+    "in_audience",
 ];
 
 fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
@@ -382,7 +395,12 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                         Some('\\') => {
                             match chars.get(i + 1) {
                                 Some(e @ ('"' | '\'' | '\\')) => s.push(*e),
-                                _ => return Err(ExprError::new(i, "unknown escape (use \\\" or \\\\)")),
+                                _ => {
+                                    return Err(ExprError::new(
+                                        i,
+                                        "unknown escape (use \\\" or \\\\)",
+                                    ))
+                                }
                             }
                             i += 2;
                         }
@@ -398,7 +416,9 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                 }
                 Tok::Str(s)
             }
-            c if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) => {
+            c if c.is_ascii_digit()
+                || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
+            {
                 while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
                     i += 1;
                 }
@@ -423,16 +443,27 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                         'h' => 3_600,
                         'd' => 86_400,
                         'w' => 604_800,
-                        _ => return Err(ExprError::new(i, format!("unknown duration unit `{u}` (use s, m, h, d or w)"))),
+                        _ => {
+                            return Err(ExprError::new(
+                                i,
+                                format!("unknown duration unit `{u}` (use s, m, h, d or w)"),
+                            ))
+                        }
                     };
-                    if chars.get(i + 1).is_some_and(|c| c.is_alphanumeric() || *c == '_') {
+                    if chars
+                        .get(i + 1)
+                        .is_some_and(|c| c.is_alphanumeric() || *c == '_')
+                    {
                         return Err(ExprError::new(start, "a name cannot start with a digit"));
                     }
                     i += 1;
-                    let n: i64 = text
-                        .parse()
-                        .map_err(|_| ExprError::new(start, "a duration is a whole number, e.g. 30d"))?;
-                    Tok::Dur(n.checked_mul(secs).ok_or_else(|| ExprError::new(start, "duration too long"))?)
+                    let n: i64 = text.parse().map_err(|_| {
+                        ExprError::new(start, "a duration is a whole number, e.g. 30d")
+                    })?;
+                    Tok::Dur(
+                        n.checked_mul(secs)
+                            .ok_or_else(|| ExprError::new(start, "duration too long"))?,
+                    )
                 } else {
                     let x: f64 = text
                         .parse()
@@ -449,7 +480,12 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                 }
                 Tok::Ident(chars[start..i].iter().collect())
             }
-            other => return Err(ExprError::new(start, format!("unexpected character `{other}`"))),
+            other => {
+                return Err(ExprError::new(
+                    start,
+                    format!("unexpected character `{other}`"),
+                ))
+            }
         };
         out.push((tok, start));
     }
@@ -671,7 +707,12 @@ impl Parser {
                 let sign = match self.peek() {
                     Tok::Plus => 1,
                     Tok::Minus => -1,
-                    _ => return Ok(Lit { value: Literal::Now(0), pos }),
+                    _ => {
+                        return Ok(Lit {
+                            value: Literal::Now(0),
+                            pos,
+                        })
+                    }
                 };
                 self.at += 1;
                 match self.peek().clone() {
@@ -783,8 +824,10 @@ mod tests {
         ];
         leaf.prop_recursive(5, 40, 2, |inner| {
             prop_oneof![
-                (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
-                (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
                 inner.prop_map(|a| Expr::Not(Box::new(a))),
             ]
         })

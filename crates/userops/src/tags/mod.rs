@@ -543,7 +543,11 @@ impl Engine {
     }
 
     /// [`Engine::audience`] with relative dates referring to `now`.
-    pub fn audience_at(&self, expression: &str, now: DateTime<Utc>) -> Result<AudienceResult, Error> {
+    pub fn audience_at(
+        &self,
+        expression: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AudienceResult, Error> {
         let (e, members) = self.evaluate(expression, now)?;
         Ok(AudienceResult {
             expression: e.to_string(),
@@ -568,21 +572,33 @@ impl Engine {
             Some(d) if d.value_type != value_type || !matches!(d.kind, TagKind::Model { .. }) => {
                 return Err(Error::invalid_argument(
                     "tag",
-                    format!("{tag:?} exists and is not a {} model tag", value_type.name()),
+                    format!(
+                        "{tag:?} exists and is not a {} model tag",
+                        value_type.name()
+                    ),
                 ))
             }
             None if self.state.tags.columns.0.contains_key(tag) => {
-                return Err(Error::invalid_argument("tag", format!("{tag:?} is an attribute")))
+                return Err(Error::invalid_argument(
+                    "tag",
+                    format!("{tag:?} is an attribute"),
+                ))
             }
             _ => {}
         }
         for (i, (o, v)) in rows.iter().enumerate() {
             if self.state.identity.canonical(*o) != Some(*o) {
-                return Err(Error::invalid_argument(format!("rows[{i}]"), format!("{o} is not a live OneID")));
+                return Err(Error::invalid_argument(
+                    format!("rows[{i}]"),
+                    format!("{o} is not a live OneID"),
+                ));
             }
             if let Some(v) = v {
                 if v.value_type() != value_type {
-                    return Err(Error::invalid_argument(format!("rows[{i}]"), "value of another type"));
+                    return Err(Error::invalid_argument(
+                        format!("rows[{i}]"),
+                        "value of another type",
+                    ));
                 }
             }
         }
@@ -590,7 +606,9 @@ impl Engine {
             self.state.tags.defs.push(TagDef {
                 name: tag.to_owned(),
                 value_type,
-                kind: TagKind::Model { model: model.to_owned() },
+                kind: TagKind::Model {
+                    model: model.to_owned(),
+                },
                 description: String::new(),
             });
         }
@@ -627,10 +645,12 @@ impl Engine {
             })
             .collect();
         for (name, expression) in rules {
-            let Ok(e) = expr::parse(&expression) else { continue };
+            let Ok(e) = expr::parse(&expression) else {
+                continue;
+            };
             let (mut fields, mut auds) = (Vec::new(), Vec::new());
             e.names(&mut fields, &mut auds);
-            if !all && !fields.iter().any(|f| dirty.contains(f)) {
+            if !all && !dirty.contains(&name) && !fields.iter().any(|f| dirty.contains(f)) {
                 continue;
             }
             let members = match self.evaluate(&expression, now) {
@@ -671,7 +691,13 @@ impl Engine {
         })
     }
 
-    fn save(&mut self, name: &str, e: &Expr, members: RoaringBitmap, now: DateTime<Utc>) -> AudienceInfo {
+    fn save(
+        &mut self,
+        name: &str,
+        e: &Expr,
+        members: RoaringBitmap,
+        now: DateTime<Utc>,
+    ) -> AudienceInfo {
         let size = members.len();
         let a = self
             .state
@@ -696,7 +722,10 @@ impl Engine {
                 kind: None,
                 rows: oneids
                     .iter()
-                    .map(|o| ExportRow { oneid: *o, value: o.to_string() })
+                    .map(|o| ExportRow {
+                        oneid: *o,
+                        value: o.to_string(),
+                    })
                     .collect(),
                 missing: vec![],
             });
@@ -739,61 +768,109 @@ impl Engine {
                 now,
             } => {
                 check_name(&name)?;
-                if self.state.tags.columns.0.contains_key(&name) || self.state.tags.def(&name).is_some() {
-                    return Err(Error::invalid_argument("name", format!("{name:?} already exists")));
+                if self.state.tags.columns.0.contains_key(&name)
+                    || self.state.tags.def(&name).is_some()
+                {
+                    return Err(Error::invalid_argument(
+                        "name",
+                        format!("{name:?} already exists"),
+                    ));
                 }
                 let kind = match (rule, model) {
                     (Some(_), Some(_)) => {
-                        return Err(Error::invalid_argument("rule", "a tag has a rule or a model, not both"))
+                        return Err(Error::invalid_argument(
+                            "rule",
+                            "a tag has a rule or a model, not both",
+                        ))
                     }
                     (Some(r), None) => {
                         if value_type != ValueType::Bool {
-                            return Err(Error::invalid_argument("type", "a rule tag is a bool tag"));
+                            return Err(Error::invalid_argument(
+                                "type",
+                                "a rule tag is a bool tag",
+                            ));
                         }
                         let (e, _) = self.evaluate(&r, now)?;
-                        TagKind::Rule { expression: e.to_string() }
+                        TagKind::Rule {
+                            expression: e.to_string(),
+                        }
                     }
                     (None, Some(m)) => TagKind::Model { model: m },
                     (None, None) => TagKind::Manual,
                 };
-                let def = TagDef { name: name.clone(), value_type, kind, description };
+                let def = TagDef {
+                    name: name.clone(),
+                    value_type,
+                    kind,
+                    description,
+                };
                 self.state.tags.defs.push(def.clone());
                 self.state.tags.ensure_column(&name, value_type);
                 self.refresh_rules(&[name], now);
                 Ok(TagsOutput::Def(def))
             }
-            TagsCommand::SetTag { user, tag, value, now } => {
+            TagsCommand::SetTag {
+                user,
+                tag,
+                value,
+                now,
+            } => {
                 let def = self.state.tags.def(&tag).ok_or_else(|| {
-                    let known: Vec<&str> = self.state.tags.defs.iter().map(|d| d.name.as_str()).collect();
+                    let known: Vec<&str> = self
+                        .state
+                        .tags
+                        .defs
+                        .iter()
+                        .map(|d| d.name.as_str())
+                        .collect();
                     Error::invalid_argument(
                         "tag",
                         format!(
                             "unknown tag {tag:?}{}",
-                            expr::nearest(&tag, known).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+                            expr::nearest(&tag, known)
+                                .map(|s| format!(" (did you mean `{s}`?)"))
+                                .unwrap_or_default()
                         ),
                     )
                 })?;
                 if matches!(def.kind, TagKind::Rule { .. }) {
-                    return Err(Error::invalid_argument("tag", format!("{tag:?} is a rule tag: it is computed")));
+                    return Err(Error::invalid_argument(
+                        "tag",
+                        format!("{tag:?} is a rule tag: it is computed"),
+                    ));
                 }
                 let t = def.value_type;
                 let v = value_of(t, &value, tz).map_err(|r| Error::invalid_argument("value", r))?;
                 if let UserRef::Id(id) = &user {
                     if !self.config.accepts_kind(id.kind()) {
-                        return Err(Error::invalid_argument("user", "custom identifier kind not registered in the config"));
+                        return Err(Error::invalid_argument(
+                            "user",
+                            "custom identifier kind not registered in the config",
+                        ));
                     }
                 }
-                self.lookup(&user).map_err(|e| Error::invalid_argument("user", e.to_string()))?;
+                self.lookup(&user)
+                    .map_err(|e| Error::invalid_argument("user", e.to_string()))?;
                 let oneid = self.resolve_or_create_user(&user);
                 let d = self.state.users.dense_or_insert(oneid);
                 self.state.tags.write(&tag, t, d, v.as_slice());
                 self.refresh_rules(&[tag], now);
                 Ok(TagsOutput::User { oneid })
             }
-            TagsCommand::SetTags { kind, users, tags, now } => self.set_tags(&kind, &users, &tags, now),
+            TagsCommand::SetTags {
+                kind,
+                users,
+                tags,
+                now,
+            } => self.set_tags(&kind, &users, &tags, now),
             TagsCommand::RefreshTags { now } => {
                 let rules = self.refresh_rules(&["*".to_owned()], now);
-                Ok(TagsOutput::Counts { rows: 0, created: 0, tags: vec![], rules })
+                Ok(TagsOutput::Counts {
+                    rows: 0,
+                    created: 0,
+                    tags: vec![],
+                    rules,
+                })
             }
             TagsCommand::Tags {} => Ok(TagsOutput::Tags(
                 self.state
@@ -804,7 +881,9 @@ impl Engine {
                         let col = self.state.tags.columns.0.get(&d.name);
                         TagInfo {
                             def: d.clone(),
-                            users: col.map(|c| (c.present() & self.state.users.live()).len()).unwrap_or(0),
+                            users: col
+                                .map(|c| (c.present() & self.state.users.live()).len())
+                                .unwrap_or(0),
                             memory_bytes: col.map(|c| c.memory() as u64).unwrap_or(0),
                         }
                     })
@@ -813,7 +892,11 @@ impl Engine {
             TagsCommand::Audience { expression, now } => {
                 Ok(TagsOutput::Audience(self.audience_at(&expression, now)?))
             }
-            TagsCommand::SaveAudience { name, expression, now } => {
+            TagsCommand::SaveAudience {
+                name,
+                expression,
+                now,
+            } => {
                 check_name(&name)?;
                 let (e, members) = self.evaluate(&expression, now)?;
                 Ok(TagsOutput::Info(self.save(&name, &e, members, now)))
@@ -823,10 +906,18 @@ impl Engine {
                 let (e, members) = self.evaluate(&expression, now)?;
                 Ok(TagsOutput::Info(self.save(&name, &e, members, now)))
             }
-            TagsCommand::CombineAudiences { name, op, audiences, now } => {
+            TagsCommand::CombineAudiences {
+                name,
+                op,
+                audiences,
+                now,
+            } => {
                 check_name(&name)?;
                 if audiences.len() < 2 {
-                    return Err(Error::invalid_argument("audiences", "combine at least two audiences"));
+                    return Err(Error::invalid_argument(
+                        "audiences",
+                        "combine at least two audiences",
+                    ));
                 }
                 let refs: Vec<String> = audiences
                     .iter()
@@ -835,7 +926,9 @@ impl Engine {
                 let text = match op {
                     SetOp::Union => refs.join(" OR "),
                     SetOp::Intersection => refs.join(" AND "),
-                    SetOp::Difference => format!("{} AND NOT ({})", refs[0], refs[1..].join(" OR ")),
+                    SetOp::Difference => {
+                        format!("{} AND NOT ({})", refs[0], refs[1..].join(" OR "))
+                    }
                 };
                 let (e, members) = self.evaluate(&text, now)?;
                 Ok(TagsOutput::Info(self.save(&name, &e, members, now)))
@@ -860,7 +953,10 @@ impl Engine {
             }
             TagsCommand::ExportAudience { name, kind } => {
                 let a = self.saved(&name)?;
-                let oneids = self.state.users.oneids(&(&a.members & self.state.users.live()));
+                let oneids = self
+                    .state
+                    .users
+                    .oneids(&(&a.members & self.state.users.live()));
                 Ok(TagsOutput::Export(self.export(&oneids, kind.as_deref())?))
             }
             TagsCommand::ExportOneids { oneids, kind } => {
@@ -884,11 +980,14 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<TagsOutput, Error> {
         let tz = self.config.business_tz();
-        let k: crate::ids::IdKind = kind
-            .parse()
-            .map_err(|e: crate::ids::InvalidIdentifier| Error::invalid_argument("kind", e.reason))?;
+        let k: crate::ids::IdKind = kind.parse().map_err(|e: crate::ids::InvalidIdentifier| {
+            Error::invalid_argument("kind", e.reason)
+        })?;
         if !self.config.accepts_kind(&k) {
-            return Err(Error::invalid_argument("kind", "custom identifier kind not registered in the config"));
+            return Err(Error::invalid_argument(
+                "kind",
+                "custom identifier kind not registered in the config",
+            ));
         }
         // Check everything first.
         let ids: Vec<Identifier> = users
@@ -903,9 +1002,13 @@ impl Engine {
         let mut typed: Vec<(String, ValueType, bool, Vec<Option<Value>>)> = Vec::new();
         for (j, col) in tags.iter().enumerate() {
             let field = |s: &str| format!("tags[{j}].{s}");
-            check_name(&col.name).map_err(|e| Error::invalid_argument(field("name"), e.to_string()))?;
+            check_name(&col.name)
+                .map_err(|e| Error::invalid_argument(field("name"), e.to_string()))?;
             if !seen_tags.insert(col.name.clone()) {
-                return Err(Error::invalid_argument(field("name"), format!("{:?} given twice", col.name)));
+                return Err(Error::invalid_argument(
+                    field("name"),
+                    format!("{:?} given twice", col.name),
+                ));
             }
             if col.values.len() != users.len() {
                 return Err(Error::invalid_argument(
@@ -915,28 +1018,45 @@ impl Engine {
             }
             let (t, define) = match (self.state.tags.def(&col.name), col.value_type) {
                 (Some(d), _) if matches!(d.kind, TagKind::Rule { .. }) => {
-                    return Err(Error::invalid_argument(field("name"), format!("{:?} is a rule tag: it is computed", col.name)))
+                    return Err(Error::invalid_argument(
+                        field("name"),
+                        format!("{:?} is a rule tag: it is computed", col.name),
+                    ))
                 }
                 (Some(d), Some(t)) if d.value_type != t => {
                     return Err(Error::invalid_argument(
                         field("type"),
-                        format!("{:?} is a {} tag, the column is {}", col.name, d.value_type.name(), t.name()),
+                        format!(
+                            "{:?} is a {} tag, the column is {}",
+                            col.name,
+                            d.value_type.name(),
+                            t.name()
+                        ),
                     ))
                 }
                 (Some(d), _) => (d.value_type, false),
                 (None, _) if self.state.tags.columns.0.contains_key(&col.name) => {
-                    return Err(Error::invalid_argument(field("name"), format!("{:?} is a profile attribute", col.name)))
+                    return Err(Error::invalid_argument(
+                        field("name"),
+                        format!("{:?} is a profile attribute", col.name),
+                    ))
                 }
                 (None, Some(t)) => (t, true),
                 (None, None) => {
-                    return Err(Error::invalid_argument(field("type"), format!("{:?} is not defined: give its type", col.name)))
+                    return Err(Error::invalid_argument(
+                        field("type"),
+                        format!("{:?} is not defined: give its type", col.name),
+                    ))
                 }
             };
             let vals = col
                 .values
                 .iter()
                 .enumerate()
-                .map(|(i, v)| value_of(t, v, tz).map_err(|r| Error::invalid_argument(format!("tags[{j}].values[{i}]"), r)))
+                .map(|(i, v)| {
+                    value_of(t, v, tz)
+                        .map_err(|r| Error::invalid_argument(format!("tags[{j}].values[{i}]"), r))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             typed.push((col.name.clone(), t, define, vals));
         }
@@ -968,7 +1088,14 @@ impl Engine {
             names.push(name);
         }
         let rules = self.refresh_rules(&names, now);
-        Ok(TagsOutput::Counts { rows: users.len() as u64, created, tags: names, rules })
+        Ok(TagsOutput::Counts {
+            rows: users.len() as u64,
+            created,
+            tags: names,
+            rules,
+        })
     }
 }
 
+#[cfg(test)]
+mod tests;
