@@ -20,7 +20,10 @@ from typing import Any, Dict, Mapping, Optional, Union
 from . import _convert
 from ._base import EngineBase as _EngineBase
 from ._native import __version__
+from ._profile import ProfileMethods as _ProfileMethods
+from ._tags import Audience, TagsMethods as _TagsMethods
 from .errors import (
+    AudienceSyntaxError,
     DuplicateKey,
     InternalError,
     InvalidArgument,
@@ -43,6 +46,8 @@ __all__ = [
     "NotFound",
     "OutOfRange",
     "InternalError",
+    "Audience",
+    "AudienceSyntaxError",
     "__version__",
 ]
 
@@ -50,6 +55,9 @@ __all__ = [
 class Engine(
     _EngineBase,
     # ---- module mixins: one base class per line, defined in the module's own file ----
+    _ProfileMethods,
+    _TagsMethods,
+
 ):
     """The unified user pool. Every method builds one engine command and returns its output.
 

@@ -79,6 +79,28 @@ class OutOfRange(UserOpsError):
     status = 7
 
 
+class AudienceSyntaxError(UserOpsError):
+    """An audience expression is wrong: bad syntax, an unknown tag, a type mismatch.
+
+    ``position`` is the 0-based character offset of the mistake in the expression; the message
+    says the (1-based) column and, for a misspelt name, the nearest known one.
+
+    >>> import userops
+    >>> try:
+    ...     userops.Engine().audience("age >")
+    ... except userops.AudienceSyntaxError as e:
+    ...     print(e.position)
+    5
+    """
+
+    code = "audience_syntax"
+    status = 40
+
+    def __init__(self, message: str, *, field: Optional[str] = None, position: Optional[int] = None) -> None:
+        super().__init__(message, field=field)
+        self.position = position
+
+
 class InternalError(UserOpsError):
     """A bug inside userops. Please report it with the message."""
 
@@ -96,6 +118,7 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
         DuplicateKey,
         NotFound,
         OutOfRange,
+        AudienceSyntaxError,
         InternalError,
     )
 }
@@ -104,4 +127,8 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
 def from_report(report: Dict[str, Any]) -> UserOpsError:
     """Build the exception matching an engine error report."""
     cls = _BY_CODE.get(str(report.get("code")), UserOpsError)
+    if cls is AudienceSyntaxError:
+        return AudienceSyntaxError(
+            str(report.get("message", "")), field=report.get("field"), position=report.get("position")
+        )
     return cls(str(report.get("message", "")), field=report.get("field"))

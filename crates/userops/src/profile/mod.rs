@@ -557,9 +557,9 @@ impl Engine {
             .map(|p| p.aggregates.clone())
             .unwrap_or_default();
         let vals: [Option<Value>; 6] = [
-            (a.orders > 0).then(|| Value::Number(a.orders as f64)),
+            (a.orders > 0).then_some(Value::Number(a.orders as f64)),
             (a.orders > 0).then(|| dec_f64(a.gmv)),
-            (a.refunds > 0).then(|| Value::Number(a.refunds as f64)),
+            (a.refunds > 0).then_some(Value::Number(a.refunds as f64)),
             (a.refunds > 0).then(|| dec_f64(a.refund_amount)),
             a.first_order.map(Value::Date),
             a.last_order.map(Value::Date),
