@@ -406,10 +406,15 @@ pub unsafe extern "C" fn userops_audience_oneids(
 ) -> i32 {
     guard(|| {
         if written.is_null() || (buf.is_null() && capacity > 0) {
-            return Err((userops_status::UOPS_NULL_POINTER, "buf or written is NULL".into()));
+            return Err((
+                userops_status::UOPS_NULL_POINTER,
+                "buf or written is NULL".into(),
+            ));
         }
         let a = audience_ref(audience)?;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(a.oneids.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(a.oneids.len());
         let n = capacity.min(a.oneids.len() - start);
         if n > 0 {
             // SAFETY: buf holds `capacity` ≥ n elements per the contract; source is in bounds.

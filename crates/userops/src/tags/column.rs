@@ -233,15 +233,81 @@ impl Bsi {
         if a >= b {
             return RoaringBitmap::new();
         }
-        if b - a == 1 {
-            return self.eq_code(a);
-        }
-        let upper = self.lt(b);
         if a == 0 {
-            upper
-        } else {
-            upper - self.lt(a)
+            return self.lt(b);
         }
+        self.between_codes(a, b - 1)
+    }
+
+    /// Users with `a <= code <= hi` (`a <= hi < 2^slices`), in one walk from the top bit: while
+    /// the bounds share their high bits the candidates narrow with one operation per slice; at
+    /// the first differing bit the candidates split into a "≥ a" and a "≤ hi" walk, each over
+    /// half of them. A narrow range thus costs far less than two full comparisons.
+    fn between_codes(&self, a: usize, hi: usize) -> RoaringBitmap {
+        let mut eq = self.present.clone();
+        let mut top = self.slices.len();
+        while top > 0 {
+            let bit = top - 1;
+            let (x, y) = (a >> bit & 1, hi >> bit & 1);
+            if x != y {
+                break;
+            }
+            if x == 1 {
+                eq &= &self.slices[bit];
+            } else {
+                eq -= &self.slices[bit];
+            }
+            top = bit;
+            if eq.is_empty() {
+                return eq;
+            }
+        }
+        if top == 0 {
+            return eq;
+        }
+        let bit = top - 1;
+        // Here a has 0 and hi has 1 at `bit`.
+        let high = &eq & &self.slices[bit];
+        eq -= &self.slices[bit];
+        let mut out = self.ge_within(eq, a, bit);
+        out |= self.le_within(high, hi, bit);
+        out
+    }
+
+    /// Those of `eq` whose bits below `top` are ≥ those of `p`.
+    fn ge_within(&self, mut eq: RoaringBitmap, p: usize, top: usize) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        for bit in (0..top).rev() {
+            if eq.is_empty() {
+                return out;
+            }
+            if p >> bit & 1 == 0 {
+                out |= &eq & &self.slices[bit];
+                eq -= &self.slices[bit];
+            } else {
+                eq &= &self.slices[bit];
+            }
+        }
+        out |= eq;
+        out
+    }
+
+    /// Those of `eq` whose bits below `top` are ≤ those of `p`.
+    fn le_within(&self, mut eq: RoaringBitmap, p: usize, top: usize) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        for bit in (0..top).rev() {
+            if eq.is_empty() {
+                return out;
+            }
+            if p >> bit & 1 == 1 {
+                out |= &eq - &self.slices[bit];
+                eq &= &self.slices[bit];
+            } else {
+                eq -= &self.slices[bit];
+            }
+        }
+        out |= eq;
+        out
     }
 
     fn eq_key(&self, k: u64) -> RoaringBitmap {
@@ -252,7 +318,7 @@ impl Bsi {
     }
 
     /// Build from `(user, key)` pairs sorted by user, one per user.
-    fn build(pairs: &[(u32, u64)]) -> Bsi {
+    pub(crate) fn build(pairs: &[(u32, u64)]) -> Bsi {
         let mut dict: Vec<u64> = pairs.iter().map(|p| p.1).collect();
         dict.sort_unstable();
         dict.dedup();

@@ -13,6 +13,7 @@
 pub mod column;
 mod eval;
 pub mod expr;
+mod index;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use column::{Value, ValueType};
 pub use expr::{Expr, ExprError};
+pub use index::TagIndex;
 
 use crate::error::Error;
 use crate::event::UserRef;
