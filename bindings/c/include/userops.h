@@ -41,9 +41,16 @@ typedef enum userops_status {
   UOPS_INVALID_UTF8 = 21,
   // A handle that is not live (already freed, or never returned by this library).
   UOPS_INVALID_HANDLE = 22,
+  // An audience expression error (syntax, unknown tag, type mismatch); the message says the
+  // column and suggests the nearest known name.
+  UOPS_AUDIENCE_SYNTAX = 40,
   // A bug inside userops (a caught panic included).
   UOPS_INTERNAL = 99,
 } userops_status;
+
+// The members of an evaluated audience: a typed result for audiences too large for JSON.
+// Create with `userops_audience_eval`, free with `userops_audience_free`.
+typedef struct userops_audience userops_audience;
 
 // An engine: the unified user pool. Create with `userops_engine_new`, free with
 // `userops_engine_free`.
@@ -101,6 +108,39 @@ void userops_string_free(char *s);
 
 // The library version, e.g. "0.1.0". Owned by the library, never freed.
 const char *userops_version(void);
+
+// Evaluate an audience expression now (the same language as the `audience` method) and
+// write a handle to its members to `*out` (free with `userops_audience_free`). On error
+// `*out` is NULL; an expression error is `UOPS_AUDIENCE_SYNTAX`.
+//
+// # Safety
+// `expression` is NULL or NUL-terminated; `out` is NULL or writable.
+int32_t userops_audience_eval(struct userops_engine *engine,
+                              const char *expression,
+                              struct userops_audience **out);
+
+// The number of members (0 for NULL or a dead handle, with the error set).
+//
+// # Safety
+// `audience` is NULL or a pointer; it is only dereferenced when live.
+uint64_t userops_audience_len(const struct userops_audience *audience);
+
+// Copy up to `capacity` member OneIDs (ascending dense order) starting at member `offset`
+// into `buf`; the number copied goes to `*written`. Page through large audiences this way.
+//
+// # Safety
+// `buf` is NULL or holds `capacity` u64; `written` is NULL or writable.
+int32_t userops_audience_oneids(const struct userops_audience *audience,
+                                uint64_t offset,
+                                uint64_t *buf,
+                                uintptr_t capacity,
+                                uintptr_t *written);
+
+// Free an audience handle. NULL is a no-op; a double free is detected and ignored.
+//
+// # Safety
+// No other thread may be using `audience` while it is freed.
+void userops_audience_free(struct userops_audience *audience);
 
 #ifdef __cplusplus
 }  // extern "C"

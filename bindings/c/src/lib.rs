@@ -55,6 +55,9 @@ pub enum userops_status {
     UOPS_INVALID_UTF8 = 21,
     /// A handle that is not live (already freed, or never returned by this library).
     UOPS_INVALID_HANDLE = 22,
+    /// An audience expression error (syntax, unknown tag, type mismatch); the message says the
+    /// column and suggests the nearest known name.
+    UOPS_AUDIENCE_SYNTAX = 40,
     /// A bug inside userops (a caught panic included).
     UOPS_INTERNAL = 99,
 }
@@ -69,6 +72,7 @@ fn status_of(code: ErrorCode) -> userops_status {
         ErrorCode::DuplicateKey => userops_status::UOPS_DUPLICATE_KEY,
         ErrorCode::NotFound => userops_status::UOPS_NOT_FOUND,
         ErrorCode::OutOfRange => userops_status::UOPS_OUT_OF_RANGE,
+        ErrorCode::AudienceSyntax => userops_status::UOPS_AUDIENCE_SYNTAX,
         _ => userops_status::UOPS_INTERNAL,
     }
 }
@@ -305,6 +309,147 @@ pub extern "C" fn userops_version() -> *const c_char {
             Err(_) => c"",
         };
     VERSION.as_ptr()
+}
+
+/// The members of an evaluated audience: a typed result for audiences too large for JSON.
+/// Create with `userops_audience_eval`, free with `userops_audience_free`.
+pub struct userops_audience {
+    oneids: Vec<u64>,
+}
+
+fn live_audiences() -> &'static Mutex<HashSet<usize>> {
+    static LIVE: OnceLock<Mutex<HashSet<usize>>> = OnceLock::new();
+    LIVE.get_or_init(Default::default)
+}
+
+fn audience_ref<'a>(
+    a: *const userops_audience,
+) -> Result<&'a userops_audience, (userops_status, String)> {
+    if a.is_null() {
+        return Err((userops_status::UOPS_NULL_POINTER, "audience is NULL".into()));
+    }
+    let live = live_audiences()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&(a as usize));
+    if !live {
+        return Err((
+            userops_status::UOPS_INVALID_HANDLE,
+            "audience is not a live handle".into(),
+        ));
+    }
+    // SAFETY: live handles point to a Box<userops_audience> not yet freed.
+    Ok(unsafe { &*a })
+}
+
+/// Evaluate an audience expression now (the same language as the `audience` method) and
+/// write a handle to its members to `*out` (free with `userops_audience_free`). On error
+/// `*out` is NULL; an expression error is `UOPS_AUDIENCE_SYNTAX`.
+///
+/// # Safety
+/// `expression` is NULL or NUL-terminated; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn userops_audience_eval(
+    engine: *mut userops_engine,
+    expression: *const c_char,
+    out: *mut *mut userops_audience,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err((userops_status::UOPS_NULL_POINTER, "out is NULL".into()));
+        }
+        // SAFETY: non-null out-parameter.
+        unsafe { *out = ptr::null_mut() };
+        // SAFETY: per this function's contract.
+        let expression = unsafe { read_str(expression, "expression") }?;
+        // SAFETY: with_engine only dereferences live handles.
+        let result = unsafe { with_engine(engine, |e| e.audience(expression)) }?;
+        let p = Box::into_raw(Box::new(userops_audience {
+            oneids: result.oneids.iter().map(|o| o.0).collect(),
+        }));
+        live_audiences()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(p as usize);
+        // SAFETY: checked non-null above.
+        unsafe { *out = p };
+        Ok(())
+    })
+}
+
+/// The number of members (0 for NULL or a dead handle, with the error set).
+///
+/// # Safety
+/// `audience` is NULL or a pointer; it is only dereferenced when live.
+#[no_mangle]
+pub unsafe extern "C" fn userops_audience_len(audience: *const userops_audience) -> u64 {
+    let mut n = 0;
+    guard(|| {
+        n = audience_ref(audience)?.oneids.len() as u64;
+        Ok(())
+    });
+    n
+}
+
+/// Copy up to `capacity` member OneIDs (ascending dense order) starting at member `offset`
+/// into `buf`; the number copied goes to `*written`. Page through large audiences this way.
+///
+/// # Safety
+/// `buf` is NULL or holds `capacity` u64; `written` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn userops_audience_oneids(
+    audience: *const userops_audience,
+    offset: u64,
+    buf: *mut u64,
+    capacity: usize,
+    written: *mut usize,
+) -> i32 {
+    guard(|| {
+        if written.is_null() || (buf.is_null() && capacity > 0) {
+            return Err((
+                userops_status::UOPS_NULL_POINTER,
+                "buf or written is NULL".into(),
+            ));
+        }
+        let a = audience_ref(audience)?;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(a.oneids.len());
+        let n = capacity.min(a.oneids.len() - start);
+        if n > 0 {
+            // SAFETY: buf holds `capacity` ≥ n elements per the contract; source is in bounds.
+            unsafe { ptr::copy_nonoverlapping(a.oneids.as_ptr().add(start), buf, n) };
+        }
+        // SAFETY: checked non-null.
+        unsafe { *written = n };
+        Ok(())
+    })
+}
+
+/// Free an audience handle. NULL is a no-op; a double free is detected and ignored.
+///
+/// # Safety
+/// No other thread may be using `audience` while it is freed.
+#[no_mangle]
+pub unsafe extern "C" fn userops_audience_free(audience: *mut userops_audience) {
+    if audience.is_null() {
+        return;
+    }
+    let _ = guard(|| {
+        let was_live = live_audiences()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(audience as usize));
+        if !was_live {
+            return Err((
+                userops_status::UOPS_INVALID_HANDLE,
+                "userops_audience_free: not a live handle (double free?)".into(),
+            ));
+        }
+        // SAFETY: it was live, so it came from Box::into_raw in userops_audience_eval.
+        drop(unsafe { Box::from_raw(audience) });
+        Ok(())
+    });
 }
 
 fn serde_json_string<T: serde::Serialize>(v: &T) -> Result<String, Error> {

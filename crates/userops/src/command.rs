@@ -28,6 +28,10 @@ pub enum Command {
     // ---- module command sets: one variant each (keep a blank line between sets) ----
     /// OneID rules, operator merge and split, explanations.
     Identity(crate::identity::IdentityCommand),
+    /// Profiles: attributes and the 360° view.
+    Profile(crate::profile::ProfileCommand),
+    /// Tags, audiences and exports.
+    Tags(crate::tags::TagsCommand),
 }
 
 /// Intake and engine-wide queries.
@@ -157,7 +161,12 @@ impl Command {
         if let Some(c) = parse_in::<crate::identity::IdentityCommand>(&call, method)? {
             return Ok(Command::Identity(c));
         }
-
+        if let Some(c) = parse_in::<crate::profile::ProfileCommand>(&call, method)? {
+            return Ok(Command::Profile(c));
+        }
+        if let Some(c) = parse_in::<crate::tags::TagsCommand>(&call, method)? {
+            return Ok(Command::Tags(c));
+        }
         Err(Error::UnknownMethod(method.to_owned()))
     }
 
@@ -179,6 +188,19 @@ impl Command {
             ),
             // ---- module command sets: one arm each ----
             Command::Identity(c) => c.mutates(),
+            Command::Profile(c) => !matches!(c, crate::profile::ProfileCommand::Profile { .. }),
+            Command::Tags(c) => {
+                use crate::tags::TagsCommand as T;
+                !matches!(
+                    c,
+                    T::Tags {}
+                        | T::Audience { .. }
+                        | T::Audiences {}
+                        | T::AudienceMembers { .. }
+                        | T::ExportAudience { .. }
+                        | T::ExportOneids { .. }
+                )
+            }
         }
     }
 }
@@ -297,4 +319,8 @@ pub enum Output {
     // ---- module outputs: one variant each ----
     /// From the identity commands.
     Identity(crate::identity::IdentityOutput),
+    /// From the profile commands.
+    Profile(crate::profile::ProfileOutput),
+    /// From the tags commands.
+    Tags(crate::tags::TagsOutput),
 }

@@ -46,6 +46,10 @@ pub(crate) struct State {
     pub(crate) events_by_kind: BTreeMap<String, u64>,
     pub(crate) identity: IdentityGraph,
     // ---- module state: one field each (keep a blank line between modules) ----
+    /// Dense user indexes, profiles, and the tag index with saved audiences (issue 4).
+    pub(crate) users: crate::users::UserIndex,
+    pub(crate) profiles: crate::profile::Profiles,
+    pub(crate) tags: crate::tags::TagState,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -92,6 +96,8 @@ impl Engine {
             // ---- module command sets: one arm each, delegating to `Engine::execute_<module>`
             //      defined in the module's own file ----
             Command::Identity(c) => self.execute_identity(c),
+            Command::Profile(c) => self.execute_profile(c).map(Output::Profile),
+            Command::Tags(c) => self.execute_tags(c).map(Output::Tags),
         }
     }
 
@@ -282,6 +288,8 @@ impl Engine {
                 Vec::new(),
             ),
         };
+        self.profile_on_event(&event, oneid);
+
         self.state.seq += 1;
         let receipt = Receipt {
             key: event.key.clone(),
@@ -324,7 +332,16 @@ impl Engine {
     pub(crate) fn after_merge(&mut self, report: &mut MergeReport) {
         // ---- module merge hooks: one call each, e.g.
         //      `crate::loyalty::on_merge(&mut self.state.loyalty, &self.config, report);` ----
-        let _ = report;
+        let profiles: Vec<_> = report
+            .absorbed
+            .clone()
+            .into_iter()
+            .map(|a| self.merge_profiles(report.survivor, a))
+            .collect();
+        report.modules.insert(
+            "profile".into(),
+            serde_json::to_value(profiles).unwrap_or(serde_json::Value::Null),
+        );
     }
 
     /// After an operator split: each module says what member state it could not split back.
@@ -353,6 +370,38 @@ impl Engine {
                 .identity
                 .canonical(*o)
                 .expect("checked by apply_event before any change"),
+        }
+    }
+}
+
+impl Engine {
+    /// Check that a user reference given by an operator (a tag table, an attribute) can name a
+    /// person: a known OneID, or an identifier of an accepted kind that is not blocklisted.
+    pub(crate) fn check_user(&self, user: &UserRef) -> Result<(), Error> {
+        self.lookup(user)?;
+        if let UserRef::Id(id) = user {
+            if let Some(why) = self.state.identity.blocked(id) {
+                return Err(Error::invalid_argument("user", why));
+            }
+        }
+        Ok(())
+    }
+
+    /// The person a user reference names, creating one for a new identifier; the evidence is
+    /// recorded under `record` from `source`. Call [`Engine::check_user`] first.
+    pub(crate) fn ensure_user(&mut self, user: &UserRef, record: &str, source: &str) -> OneId {
+        match user {
+            UserRef::Id(id) => self
+                .state
+                .identity
+                .link_parts(record, source, 0, std::slice::from_ref(id), None, None)
+                .oneid
+                .expect("check_user refused blocklisted identifiers before any change"),
+            UserRef::OneId(o) => self
+                .state
+                .identity
+                .canonical(*o)
+                .expect("check_user refused unknown OneIDs before any change"),
         }
     }
 }

@@ -57,6 +57,9 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// An audience expression that does not parse or does not fit the tags it names.
+    #[error("audience expression: {0}")]
+    AudienceSyntax(#[from] crate::tags::ExprError),
     /// A bug: an invariant the engine relies on did not hold. Never expected; reported rather
     /// than panicking so that no host process is taken down.
     #[error("internal error: {0}")]
@@ -98,6 +101,7 @@ impl Error {
             Error::DuplicateKey { .. } => ErrorCode::DuplicateKey,
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::OutOfRange { .. } => ErrorCode::OutOfRange,
+            Error::AudienceSyntax(_) => ErrorCode::AudienceSyntax,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -121,6 +125,10 @@ impl Error {
             status: code as i32,
             message: self.to_string(),
             field: self.field().map(str::to_owned),
+            position: match self {
+                Error::AudienceSyntax(e) => Some(e.position),
+                _ => None,
+            },
         }
     }
 }
@@ -137,6 +145,9 @@ pub struct ErrorReport {
     /// The offending field, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For an audience expression error: the 0-based character position of the mistake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
 }
 
 /// Stable error codes. `0` is success (used only by the C ABI).
@@ -160,13 +171,15 @@ pub enum ErrorCode {
     NotFound = 6,
     /// A number out of range or overflowing.
     OutOfRange = 7,
+    /// An audience expression error (syntax, unknown tag, type mismatch), with a position.
+    AudienceSyntax = 40,
     /// A bug inside the engine (or a panic caught at a boundary).
     Internal = 99,
 }
 
 impl ErrorCode {
     /// Every code, for the bindings' tables.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::Ok,
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidIdentifier,
@@ -175,6 +188,7 @@ impl ErrorCode {
         ErrorCode::DuplicateKey,
         ErrorCode::NotFound,
         ErrorCode::OutOfRange,
+        ErrorCode::AudienceSyntax,
         ErrorCode::Internal,
     ];
 
@@ -189,6 +203,7 @@ impl ErrorCode {
             ErrorCode::DuplicateKey => "duplicate_key",
             ErrorCode::NotFound => "not_found",
             ErrorCode::OutOfRange => "out_of_range",
+            ErrorCode::AudienceSyntax => "audience_syntax",
             ErrorCode::Internal => "internal",
         }
     }

@@ -25,6 +25,9 @@ pub mod error;
 pub mod event;
 pub mod identity;
 pub mod ids;
+pub mod profile;
+pub mod tags;
+pub mod users;
 pub mod util;
 
 pub use command::{
@@ -35,6 +38,8 @@ pub use engine::Engine;
 pub use error::{Error, ErrorCode, ErrorReport};
 pub use event::{Event, EventBody, Source, UserRef};
 pub use ids::{IdKind, Identifier, InvalidIdentifier, OneId};
+pub use profile::{MergeReport, ProfileView};
+pub use tags::{AudienceResult, ExprError};
 
 /// Money: an exact decimal (re-exported from `rust_decimal`).
 pub use rust_decimal::Decimal;

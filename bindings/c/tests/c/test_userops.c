@@ -105,6 +105,32 @@ int main(int argc, char **argv) {
     assert(strstr(out, "\"events\":1") != NULL);
     userops_string_free(out);
 
+    /* audiences: tags through the JSON call, members through the typed handle */
+    {
+        userops_engine *a = userops_engine_new();
+        assert(userops_engine_call(a, "set_tags",
+            "{\"kind\": \"member_no\", \"users\": [\"M1\", \"M2\", \"M3\"], \"tags\": ["
+            "{\"name\": \"age\", \"type\": \"number\", \"values\": [45, 30, 52]}]}", &out) == UOPS_OK);
+        userops_string_free(out);
+        userops_audience *aud = NULL;
+        assert(userops_audience_eval(a, "age BETWEEN 40 AND 60", &aud) == UOPS_OK);
+        assert(userops_audience_len(aud) == 2);
+        uint64_t ids[4] = {0};
+        size_t written = 0;
+        assert(userops_audience_oneids(aud, 0, ids, 4, &written) == UOPS_OK);
+        assert(written == 2 && ids[0] == 1 && ids[1] == 3);
+        assert(userops_audience_oneids(aud, 1, ids, 1, &written) == UOPS_OK);
+        assert(written == 1 && ids[0] == 3);
+        userops_audience_free(aud);
+        userops_audience_free(aud);
+        assert(userops_last_error_code() == UOPS_INVALID_HANDLE);
+        aud = (userops_audience *)0x1;
+        assert(userops_audience_eval(a, "agee > 3", &aud) == UOPS_AUDIENCE_SYNTAX);
+        assert(aud == NULL);
+        assert(strstr(userops_last_error_message(), "did you mean `age`") != NULL);
+        userops_engine_free(a);
+    }
+
     /* several threads on one engine */
     pthread_t t[4];
     struct job jobs[4];

@@ -22,7 +22,10 @@ from ._base import EngineBase as _EngineBase
 from ._ingest import IngestMethods as _IngestMethods
 from ._identity import IdentityGraph, IdentityMethods, resolve_identities
 from ._native import __version__
+from ._profile import ProfileMethods as _ProfileMethods
+from ._tags import Audience, TagsMethods as _TagsMethods
 from .errors import (
+    AudienceSyntaxError,
     DuplicateKey,
     InternalError,
     InvalidArgument,
@@ -51,6 +54,8 @@ __all__ = [
     "InternalError",
     "TableError",
     "MissingDependency",
+    "Audience",
+    "AudienceSyntaxError",
     "__version__",
 ]
 
@@ -60,6 +65,9 @@ class Engine(
     _IngestMethods,
 
     IdentityMethods,
+
+    _ProfileMethods,
+    _TagsMethods,
 
     # EngineBase comes last: every mixin derives from it, so it must follow them in the MRO.
     _EngineBase,

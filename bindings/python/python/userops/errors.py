@@ -114,6 +114,36 @@ class OutOfRange(UserOpsError):
     status = 7
 
 
+class AudienceSyntaxError(UserOpsError):
+    """An audience expression is wrong: bad syntax, an unknown tag, a type mismatch.
+
+    ``position`` is the 0-based character offset of the mistake in the expression; the message
+    says the (1-based) column and, for a misspelt name, the nearest known one.
+
+    >>> import userops
+    >>> try:
+    ...     userops.Engine().audience("age >")
+    ... except userops.AudienceSyntaxError as e:
+    ...     print(e.position)
+    5
+    """
+
+    code = "audience_syntax"
+    status = 40
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: Optional[str] = None,
+        row: Optional[int] = None,
+        column: Optional[str] = None,
+        position: Optional[int] = None,
+    ) -> None:
+        super().__init__(message, field=field, row=row, column=column)
+        self.position = position
+
+
 class InternalError(UserOpsError):
     """A bug inside userops. Please report it with the message."""
 
@@ -131,6 +161,7 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
         DuplicateKey,
         NotFound,
         OutOfRange,
+        AudienceSyntaxError,
         InternalError,
     )
 }
@@ -139,9 +170,11 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
 def from_report(report: Dict[str, Any]) -> UserOpsError:
     """Build the exception matching an engine error report."""
     cls = _BY_CODE.get(str(report.get("code")), UserOpsError)
-    return cls(
-        str(report.get("message", "")),
-        field=report.get("field"),
-        row=report.get("row"),
-        column=report.get("column"),
-    )
+    common: Dict[str, Any] = {
+        "field": report.get("field"),
+        "row": report.get("row"),
+        "column": report.get("column"),
+    }
+    if cls is AudienceSyntaxError:
+        return AudienceSyntaxError(str(report.get("message", "")), position=report.get("position"), **common)
+    return cls(str(report.get("message", "")), **common)

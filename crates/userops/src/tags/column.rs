@@ -1,0 +1,687 @@
+//! One indexed column (a tag or an indexed profile attribute) on roaring bitmaps over dense user
+//! indexes.
+//!
+//! * bool: two bitmaps (`true`, `false`);
+//! * enum: one bitmap per value; a user may hold several values (list attributes);
+//! * number and date: a **bit-sliced index over ranks**. The distinct values are kept sorted in a
+//!   dictionary; a user's value is stored as its rank (code), one bitmap per bit of the code.
+//!   A range predicate becomes a comparison of codes, evaluated with O'Neil's algorithm in
+//!   about two bitmap operations per slice, so its cost depends on `log2(distinct values)` and
+//!   not on how many users match (see `benches/README.md` for why this beat a sorted index).
+
+use chrono::{DateTime, Utc};
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+
+/// The type of a column's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ValueType {
+    /// true / false.
+    Bool,
+    /// A string from a set of values (several at once for list attributes).
+    Enum,
+    /// A number (f64; NaN and infinities are refused).
+    Number,
+    /// A point in time (UTC, second resolution).
+    Date,
+}
+
+impl ValueType {
+    /// The name used in expressions and on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::Bool => "bool",
+            ValueType::Enum => "enum",
+            ValueType::Number => "number",
+            ValueType::Date => "date",
+        }
+    }
+}
+
+/// One value of a column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Value {
+    /// A bool.
+    Bool(bool),
+    /// An enum value.
+    Text(String),
+    /// A number.
+    Number(f64),
+    /// A date.
+    #[serde(with = "crate::event::rfc3339")]
+    Date(DateTime<Utc>),
+}
+
+impl Value {
+    /// The type of this value.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Value::Bool(_) => ValueType::Bool,
+            Value::Text(_) => ValueType::Enum,
+            Value::Number(_) => ValueType::Number,
+            Value::Date(_) => ValueType::Date,
+        }
+    }
+}
+
+/// Order-preserving key of a number: the IEEE bits with the sign handled (NaN never stored).
+pub(crate) fn number_key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | (1 << 63)
+    }
+}
+
+fn number_of_key(k: u64) -> f64 {
+    if k >> 63 == 1 {
+        f64::from_bits(k & !(1 << 63))
+    } else {
+        f64::from_bits(!k)
+    }
+}
+
+/// Order-preserving key of a date (seconds since the epoch, sign bit flipped).
+pub(crate) fn date_key(t: DateTime<Utc>) -> u64 {
+    (t.timestamp() as u64) ^ (1 << 63)
+}
+
+fn date_of_key(k: u64) -> DateTime<Utc> {
+    DateTime::from_timestamp((k ^ (1 << 63)) as i64, 0).unwrap_or_default()
+}
+
+/// A bit-sliced index over dictionary ranks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Bsi {
+    /// Sorted distinct keys; a code is an index into it. May hold keys no user has any more.
+    dict: Vec<u64>,
+    /// Bit `i` of every present user's code.
+    slices: Vec<RoaringBitmap>,
+    /// Users holding a value.
+    present: RoaringBitmap,
+}
+
+impl Bsi {
+    fn bits_for(n: usize) -> usize {
+        (usize::BITS - n.saturating_sub(1).leading_zeros()) as usize
+    }
+
+    fn code_of(&self, user: u32) -> Option<usize> {
+        if !self.present.contains(user) {
+            return None;
+        }
+        Some(
+            self.slices
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.contains(user))
+                .map(|(i, _)| 1usize << i)
+                .sum(),
+        )
+    }
+
+    fn get(&self, user: u32) -> Option<u64> {
+        self.code_of(user).and_then(|c| self.dict.get(c).copied())
+    }
+
+    fn remove(&mut self, user: u32) {
+        self.present.remove(user);
+        for s in &mut self.slices {
+            s.remove(user);
+        }
+    }
+
+    fn set(&mut self, user: u32, key: u64) {
+        let code = match self.dict.binary_search(&key) {
+            Ok(c) => c,
+            Err(pos) => {
+                self.insert_key(pos, key);
+                pos
+            }
+        };
+        self.present.insert(user);
+        for (i, s) in self.slices.iter_mut().enumerate() {
+            if code >> i & 1 == 1 {
+                s.insert(user);
+            } else {
+                s.remove(user);
+            }
+        }
+    }
+
+    /// A new distinct key at rank `pos`: every code ≥ pos moves up by one, done as a bit-sliced
+    /// increment (a ripple carry over the slices) instead of a rebuild.
+    fn insert_key(&mut self, pos: usize, key: u64) {
+        self.dict.insert(pos, key);
+        let need = Self::bits_for(self.dict.len());
+        while self.slices.len() < need {
+            self.slices.push(RoaringBitmap::new());
+        }
+        let mut carry = self.ge(pos);
+        for s in &mut self.slices {
+            if carry.is_empty() {
+                break;
+            }
+            let next = &*s & &carry;
+            *s ^= &carry;
+            carry = next;
+        }
+    }
+
+    /// Users whose code is < `p`.
+    fn lt(&self, p: usize) -> RoaringBitmap {
+        if p == 0 {
+            return RoaringBitmap::new();
+        }
+        if p >= 1usize << self.slices.len() {
+            return self.present.clone();
+        }
+        let mut lt = RoaringBitmap::new();
+        let mut eq = self.present.clone();
+        for i in (0..self.slices.len()).rev() {
+            if eq.is_empty() {
+                break;
+            }
+            if p >> i & 1 == 1 {
+                lt |= &eq - &self.slices[i];
+                eq &= &self.slices[i];
+            } else {
+                eq -= &self.slices[i];
+            }
+        }
+        lt
+    }
+
+    fn ge(&self, p: usize) -> RoaringBitmap {
+        &self.present - &self.lt(p)
+    }
+
+    /// Users whose code is exactly `c`.
+    fn eq_code(&self, c: usize) -> RoaringBitmap {
+        if c >= 1usize << self.slices.len() {
+            return RoaringBitmap::new();
+        }
+        let mut eq = self.present.clone();
+        for (i, s) in self.slices.iter().enumerate().rev() {
+            if c >> i & 1 == 1 {
+                eq &= s;
+            } else {
+                eq -= s;
+            }
+        }
+        eq
+    }
+
+    /// Users whose key lies in `[lo, hi]` (bounds inclusive or exclusive).
+    fn range(&self, lo: Option<(u64, bool)>, hi: Option<(u64, bool)>) -> RoaringBitmap {
+        // Key bounds → code bounds [a, b).
+        let a = match lo {
+            None => 0,
+            Some((k, true)) => self.dict.partition_point(|x| *x < k),
+            Some((k, false)) => self.dict.partition_point(|x| *x <= k),
+        };
+        let b = match hi {
+            None => self.dict.len(),
+            Some((k, true)) => self.dict.partition_point(|x| *x <= k),
+            Some((k, false)) => self.dict.partition_point(|x| *x < k),
+        };
+        if a >= b {
+            return RoaringBitmap::new();
+        }
+        if a == 0 {
+            return self.lt(b);
+        }
+        self.between_codes(a, b - 1)
+    }
+
+    /// Users with `a <= code <= hi` (`a <= hi < 2^slices`), in one walk from the top bit: while
+    /// the bounds share their high bits the candidates narrow with one operation per slice; at
+    /// the first differing bit the candidates split into a "≥ a" and a "≤ hi" walk, each over
+    /// half of them. A narrow range thus costs far less than two full comparisons.
+    fn between_codes(&self, a: usize, hi: usize) -> RoaringBitmap {
+        let mut eq = self.present.clone();
+        let mut top = self.slices.len();
+        while top > 0 {
+            let bit = top - 1;
+            let (x, y) = (a >> bit & 1, hi >> bit & 1);
+            if x != y {
+                break;
+            }
+            if x == 1 {
+                eq &= &self.slices[bit];
+            } else {
+                eq -= &self.slices[bit];
+            }
+            top = bit;
+            if eq.is_empty() {
+                return eq;
+            }
+        }
+        if top == 0 {
+            return eq;
+        }
+        let bit = top - 1;
+        // Here a has 0 and hi has 1 at `bit`.
+        let high = &eq & &self.slices[bit];
+        eq -= &self.slices[bit];
+        let mut out = self.ge_within(eq, a, bit);
+        out |= self.le_within(high, hi, bit);
+        out
+    }
+
+    /// Those of `eq` whose bits below `top` are ≥ those of `p`.
+    fn ge_within(&self, mut eq: RoaringBitmap, p: usize, top: usize) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        for bit in (0..top).rev() {
+            if eq.is_empty() {
+                return out;
+            }
+            if p >> bit & 1 == 0 {
+                out |= &eq & &self.slices[bit];
+                eq -= &self.slices[bit];
+            } else {
+                eq &= &self.slices[bit];
+            }
+        }
+        out |= eq;
+        out
+    }
+
+    /// Those of `eq` whose bits below `top` are ≤ those of `p`.
+    fn le_within(&self, mut eq: RoaringBitmap, p: usize, top: usize) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        for bit in (0..top).rev() {
+            if eq.is_empty() {
+                return out;
+            }
+            if p >> bit & 1 == 1 {
+                out |= &eq - &self.slices[bit];
+                eq &= &self.slices[bit];
+            } else {
+                eq -= &self.slices[bit];
+            }
+        }
+        out |= eq;
+        out
+    }
+
+    fn eq_key(&self, k: u64) -> RoaringBitmap {
+        match self.dict.binary_search(&k) {
+            Ok(c) => self.eq_code(c),
+            Err(_) => RoaringBitmap::new(),
+        }
+    }
+
+    /// Build from `(user, key)` pairs sorted by user, one per user.
+    pub(crate) fn build(pairs: &[(u32, u64)]) -> Bsi {
+        let mut dict: Vec<u64> = pairs.iter().map(|p| p.1).collect();
+        dict.sort_unstable();
+        dict.dedup();
+        let bits = Self::bits_for(dict.len());
+        let mut cols: Vec<Vec<u32>> = vec![Vec::new(); bits];
+        for (u, k) in pairs {
+            let code = dict.partition_point(|x| x < k);
+            for (i, col) in cols.iter_mut().enumerate() {
+                if code >> i & 1 == 1 {
+                    col.push(*u);
+                }
+            }
+        }
+        let from = |v: Vec<u32>| RoaringBitmap::from_sorted_iter(v).unwrap_or_default();
+        Bsi {
+            slices: cols.into_iter().map(from).collect(),
+            present: from(pairs.iter().map(|p| p.0).collect()),
+            dict,
+        }
+    }
+
+    fn pairs(&self) -> Vec<(u32, u64)> {
+        self.present
+            .iter()
+            .filter_map(|u| self.get(u).map(|k| (u, k)))
+            .collect()
+    }
+
+    fn memory(&self) -> usize {
+        self.dict.len() * 8
+            + self.present.serialized_size()
+            + self
+                .slices
+                .iter()
+                .map(|s| s.serialized_size())
+                .sum::<usize>()
+    }
+}
+
+/// The storage of one column, by type.
+#[derive(Debug, Clone)]
+pub(crate) enum Column {
+    Bool {
+        yes: RoaringBitmap,
+        no: RoaringBitmap,
+    },
+    Enum {
+        values: std::collections::BTreeMap<String, RoaringBitmap>,
+    },
+    Number(Bsi),
+    Date(Bsi),
+}
+
+/// A comparison a column can answer with bitmaps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Bound<'a> {
+    Num(f64),
+    Date(DateTime<Utc>),
+    Text(&'a str),
+    Bool(bool),
+}
+
+impl Column {
+    pub(crate) fn new(t: ValueType) -> Column {
+        match t {
+            ValueType::Bool => Column::Bool {
+                yes: RoaringBitmap::new(),
+                no: RoaringBitmap::new(),
+            },
+            ValueType::Enum => Column::Enum {
+                values: Default::default(),
+            },
+            ValueType::Number => Column::Number(Bsi::default()),
+            ValueType::Date => Column::Date(Bsi::default()),
+        }
+    }
+
+    pub(crate) fn value_type(&self) -> ValueType {
+        match self {
+            Column::Bool { .. } => ValueType::Bool,
+            Column::Enum { .. } => ValueType::Enum,
+            Column::Number(_) => ValueType::Number,
+            Column::Date(_) => ValueType::Date,
+        }
+    }
+
+    /// Users holding any value.
+    pub(crate) fn present(&self) -> RoaringBitmap {
+        match self {
+            Column::Bool { yes, no } => yes | no,
+            Column::Enum { values } => values.values().fold(RoaringBitmap::new(), |a, b| a | b),
+            Column::Number(b) | Column::Date(b) => b.present.clone(),
+        }
+    }
+
+    /// The values of one user (several only for a multi-valued enum).
+    pub(crate) fn get(&self, user: u32) -> Vec<Value> {
+        match self {
+            Column::Bool { yes, no } => {
+                if yes.contains(user) {
+                    vec![Value::Bool(true)]
+                } else if no.contains(user) {
+                    vec![Value::Bool(false)]
+                } else {
+                    vec![]
+                }
+            }
+            Column::Enum { values } => values
+                .iter()
+                .filter(|(_, b)| b.contains(user))
+                .map(|(v, _)| Value::Text(v.clone()))
+                .collect(),
+            Column::Number(b) => b
+                .get(user)
+                .map(|k| Value::Number(number_of_key(k)))
+                .into_iter()
+                .collect(),
+            Column::Date(b) => b
+                .get(user)
+                .map(|k| Value::Date(date_of_key(k)))
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// Remove every value of `user`.
+    pub(crate) fn clear(&mut self, user: u32) {
+        match self {
+            Column::Bool { yes, no } => {
+                yes.remove(user);
+                no.remove(user);
+            }
+            Column::Enum { values } => {
+                values.retain(|_, b| {
+                    b.remove(user);
+                    !b.is_empty()
+                });
+            }
+            Column::Number(b) | Column::Date(b) => b.remove(user),
+        }
+    }
+
+    /// Replace the value(s) of `user`. The caller has checked the type (an invariant here).
+    pub(crate) fn set(&mut self, user: u32, values: &[Value]) {
+        self.clear(user);
+        for v in values {
+            match (&mut *self, v) {
+                (Column::Bool { yes, .. }, Value::Bool(true)) => {
+                    yes.insert(user);
+                }
+                (Column::Bool { no, .. }, Value::Bool(false)) => {
+                    no.insert(user);
+                }
+                (Column::Enum { values }, Value::Text(t)) => {
+                    values.entry(t.clone()).or_default().insert(user);
+                }
+                (Column::Number(b), Value::Number(x)) => b.set(user, number_key(*x)),
+                (Column::Date(b), Value::Date(t)) => b.set(user, date_key(*t)),
+                _ => debug_assert!(false, "value type checked before Column::set"),
+            }
+        }
+    }
+
+    /// Replace the values of many users at once; a number/date column is rebuilt in one pass.
+    pub(crate) fn set_many(&mut self, rows: &[(u32, Option<Value>)]) {
+        match self {
+            Column::Number(_) | Column::Date(_) => {
+                let date = matches!(self, Column::Date(_));
+                let (Column::Number(b) | Column::Date(b)) = self else {
+                    return;
+                };
+                let mut next: std::collections::BTreeMap<u32, u64> =
+                    b.pairs().into_iter().collect();
+                for (u, v) in rows {
+                    match v {
+                        None => {
+                            next.remove(u);
+                        }
+                        Some(Value::Number(x)) if !date => {
+                            next.insert(*u, number_key(*x));
+                        }
+                        Some(Value::Date(t)) if date => {
+                            next.insert(*u, date_key(*t));
+                        }
+                        Some(_) => debug_assert!(false, "value type checked before set_many"),
+                    }
+                }
+                let pairs: Vec<(u32, u64)> = next.into_iter().collect();
+                *b = Bsi::build(&pairs);
+            }
+            _ => {
+                for (u, v) in rows {
+                    match v {
+                        Some(v) => self.set(*u, std::slice::from_ref(v)),
+                        None => self.clear(*u),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Users whose value compares to `bound` by `op` (`<`, `<=`, `=`, `>=`, `>`). Type-checked
+    /// by the caller; a mismatched bound matches nobody.
+    pub(crate) fn compare(
+        &self,
+        op: std::cmp::Ordering,
+        inclusive: bool,
+        bound: Bound<'_>,
+    ) -> RoaringBitmap {
+        use std::cmp::Ordering::*;
+        match (self, bound) {
+            (Column::Bool { yes, no }, Bound::Bool(v)) if op == Equal => {
+                if v {
+                    yes.clone()
+                } else {
+                    no.clone()
+                }
+            }
+            (Column::Enum { values }, Bound::Text(t)) if op == Equal => {
+                values.get(t).cloned().unwrap_or_default()
+            }
+            (Column::Number(b), Bound::Num(x)) => {
+                Self::bsi_compare(b, op, inclusive, number_key(x))
+            }
+            (Column::Date(b), Bound::Date(t)) => Self::bsi_compare(b, op, inclusive, date_key(t)),
+            _ => RoaringBitmap::new(),
+        }
+    }
+
+    fn bsi_compare(b: &Bsi, op: std::cmp::Ordering, inclusive: bool, k: u64) -> RoaringBitmap {
+        use std::cmp::Ordering::*;
+        match op {
+            Equal => b.eq_key(k),
+            Less => b.range(None, Some((k, inclusive))),
+            Greater => b.range(Some((k, inclusive)), None),
+        }
+    }
+
+    /// Users whose value lies in `[lo, hi]` (inclusive).
+    pub(crate) fn between(&self, lo: Bound<'_>, hi: Bound<'_>) -> RoaringBitmap {
+        match (self, lo, hi) {
+            (Column::Number(b), Bound::Num(l), Bound::Num(h)) => {
+                b.range(Some((number_key(l), true)), Some((number_key(h), true)))
+            }
+            (Column::Date(b), Bound::Date(l), Bound::Date(h)) => {
+                b.range(Some((date_key(l), true)), Some((date_key(h), true)))
+            }
+            _ => RoaringBitmap::new(),
+        }
+    }
+
+    /// Bytes the index takes (serialized roaring sizes plus dictionaries).
+    pub(crate) fn memory(&self) -> usize {
+        match self {
+            Column::Bool { yes, no } => yes.serialized_size() + no.serialized_size(),
+            Column::Enum { values } => values
+                .iter()
+                .map(|(k, b)| k.len() + b.serialized_size())
+                .sum(),
+            Column::Number(b) | Column::Date(b) => b.memory(),
+        }
+    }
+
+    /// Every `(user, value)` pair, by user then value: the canonical (serialized) form.
+    pub(crate) fn entries(&self) -> Vec<(u32, Value)> {
+        let mut out: Vec<(u32, Value)> = match self {
+            Column::Bool { yes, no } => yes
+                .iter()
+                .map(|u| (u, Value::Bool(true)))
+                .chain(no.iter().map(|u| (u, Value::Bool(false))))
+                .collect(),
+            Column::Enum { values } => values
+                .iter()
+                .flat_map(|(v, b)| b.iter().map(move |u| (u, Value::Text(v.clone()))))
+                .collect(),
+            Column::Number(b) => b
+                .pairs()
+                .into_iter()
+                .map(|(u, k)| (u, Value::Number(number_of_key(k))))
+                .collect(),
+            Column::Date(b) => b
+                .pairs()
+                .into_iter()
+                .map(|(u, k)| (u, Value::Date(date_of_key(k))))
+                .collect(),
+        };
+        // Stable sort keeps enum values in their (sorted) map order within a user.
+        out.sort_by_key(|e| e.0);
+        out
+    }
+
+    /// Rebuild from [`Column::entries`].
+    pub(crate) fn from_entries(t: ValueType, entries: &[(u32, Value)]) -> Column {
+        let mut c = Column::new(t);
+        match &mut c {
+            Column::Number(_) | Column::Date(_) => {
+                let rows: Vec<(u32, Option<Value>)> =
+                    entries.iter().map(|(u, v)| (*u, Some(v.clone()))).collect();
+                c.set_many(&rows);
+            }
+            Column::Enum { values } => {
+                for (u, v) in entries {
+                    if let Value::Text(t) = v {
+                        values.entry(t.clone()).or_default().insert(*u);
+                    }
+                }
+            }
+            Column::Bool { .. } => {
+                for (u, v) in entries {
+                    c.set(*u, std::slice::from_ref(v));
+                }
+            }
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_preserve_order() {
+        let xs = [-1e300, -3.5, -0.0, 0.0, 1e-9, 2.0, 40.0, 1e300];
+        for w in xs.windows(2) {
+            assert!(number_key(w[0]) <= number_key(w[1]), "{w:?}");
+            assert_eq!(number_of_key(number_key(w[0])), w[0]);
+        }
+    }
+
+    #[test]
+    fn bsi_incremental_matches_build() {
+        let vals = [5u64, 3, 9, 3, 1, 7, 7, 2, 100, 0, 50];
+        let mut inc = Bsi::default();
+        for (u, v) in vals.iter().enumerate() {
+            inc.set(u as u32 * 3, *v);
+        }
+        let pairs: Vec<(u32, u64)> = vals
+            .iter()
+            .enumerate()
+            .map(|(u, v)| (u as u32 * 3, *v))
+            .collect();
+        let built = Bsi::build(&pairs);
+        assert_eq!(inc.pairs(), pairs);
+        assert_eq!(built.pairs(), pairs);
+        for lo in 0..=101 {
+            for hi in [lo, lo + 3, 200] {
+                let want: Vec<u32> = pairs
+                    .iter()
+                    .filter(|p| p.1 >= lo && p.1 <= hi)
+                    .map(|p| p.0)
+                    .collect();
+                let got: Vec<u32> = inc
+                    .range(Some((lo, true)), Some((hi, true)))
+                    .iter()
+                    .collect();
+                assert_eq!(got, want, "[{lo},{hi}]");
+                let got: Vec<u32> = built
+                    .range(Some((lo, true)), Some((hi, true)))
+                    .iter()
+                    .collect();
+                assert_eq!(got, want);
+            }
+        }
+    }
+}

@@ -1,0 +1,1104 @@
+//! Tags, the bitmap index and audiences (SPEC §4).
+//!
+//! Every tag and every indexed profile attribute or aggregate is a *column* of a roaring-bitmap
+//! index over dense user indexes ([`crate::users`]). Tags are manual (set by an operator), rule
+//! (a bool tag computed from an audience expression, recomputed when a column it reads changes
+//! and on `refresh_tags`), or model (written by other modules through
+//! [`Engine::write_model_tag`]). Audiences are expressions ([`expr`]) evaluated on the index;
+//! saved audiences keep their members and a size history and can be exported.
+//!
+//! Time: commands that depend on "now" carry it (`now`, defaulting to the wall clock when the
+//! command is made), so a journaled command replays to the same state.
+
+pub mod column;
+mod eval;
+pub mod expr;
+mod index;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+
+pub use column::{Value, ValueType};
+pub use expr::{Expr, ExprError};
+pub use index::TagIndex;
+
+use crate::error::Error;
+use crate::event::UserRef;
+use crate::ids::{Identifier, OneId};
+use crate::Engine;
+use column::Column;
+
+/// The current time: the default of every `now` argument (fixed when the command is built).
+pub fn wall_clock() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// How a tag gets its values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TagKind {
+    /// Set by an operator (`set_tag`, `set_tags`).
+    Manual,
+    /// A bool tag: users matching an audience expression.
+    Rule {
+        /// The expression (canonical form).
+        expression: String,
+    },
+    /// Written by a model (RFM, churn, lifecycle, preference).
+    Model {
+        /// Which model.
+        model: String,
+    },
+}
+
+/// A tag definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagDef {
+    /// The name used in expressions.
+    pub name: String,
+    /// Its value type.
+    #[serde(rename = "type")]
+    pub value_type: ValueType,
+    /// Where values come from.
+    pub kind: TagKind,
+    /// Free text for operators.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// One point of a saved audience's size history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SizePoint {
+    /// When it was evaluated.
+    #[serde(with = "crate::event::rfc3339")]
+    pub at: DateTime<Utc>,
+    /// How many members it had.
+    pub size: u64,
+}
+
+/// A saved audience (audience package).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedAudience {
+    /// Its name.
+    pub name: String,
+    /// Its expression (canonical form).
+    pub expression: String,
+    /// Members as of the last evaluation (dense user indexes).
+    #[serde(with = "bitmap")]
+    pub(crate) members: RoaringBitmap,
+    /// Size at every evaluation, oldest first.
+    pub history: Vec<SizePoint>,
+}
+
+/// Index columns that hold profile aggregates (maintained from events; read-only for commands).
+pub const AGGREGATE_COLUMNS: [(&str, ValueType); 6] = [
+    ("orders", ValueType::Number),
+    ("gmv", ValueType::Number),
+    ("refunds", ValueType::Number),
+    ("refund_amount", ValueType::Number),
+    ("first_order", ValueType::Date),
+    ("last_order", ValueType::Date),
+];
+
+/// Everything the tags module keeps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TagState {
+    /// Tag definitions, in definition order (a rule only reads columns defined before it).
+    pub(crate) defs: Vec<TagDef>,
+    pub(crate) columns: Columns,
+    pub(crate) audiences: BTreeMap<String, SavedAudience>,
+    /// The latest time rules were recomputed at.
+    #[serde(default)]
+    pub(crate) clock: Option<DateTime<Utc>>,
+}
+
+/// The index: column name → column. Serialized as sorted `(user, value)` entries.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Columns(pub(crate) BTreeMap<String, Column>);
+
+type ColumnsWire = BTreeMap<String, (ValueType, Vec<(u32, Value)>)>;
+
+impl Serialize for Columns {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let w: ColumnsWire = self
+            .0
+            .iter()
+            .map(|(k, c)| (k.clone(), (c.value_type(), c.entries())))
+            .collect();
+        w.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Columns {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = ColumnsWire::deserialize(d)?;
+        Ok(Columns(
+            w.into_iter()
+                .map(|(k, (t, e))| (k, Column::from_entries(t, &e)))
+                .collect(),
+        ))
+    }
+}
+
+impl PartialEq for Columns {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.len() == o.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&o.0)
+                .all(|((k1, c1), (k2, c2))| k1 == k2 && c1.entries() == c2.entries())
+    }
+}
+
+mod bitmap {
+    use roaring::RoaringBitmap;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &RoaringBitmap, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(b.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RoaringBitmap, D::Error> {
+        Ok(Vec::<u32>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+/// A column of `set_tags`: one value per row (`null` removes the user's value).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagColumnInput {
+    /// The tag.
+    pub name: String,
+    /// Its type: defines the tag as a manual tag if it does not exist yet.
+    #[serde(rename = "type", default)]
+    pub value_type: Option<ValueType>,
+    /// One value per user row.
+    pub values: Vec<serde_json::Value>,
+}
+
+/// How `combine_audiences` combines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SetOp {
+    /// In any.
+    Union,
+    /// In all.
+    Intersection,
+    /// In the first and none of the others.
+    Difference,
+}
+
+/// Commands of the tags module.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "args", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TagsCommand {
+    /// Define a tag: manual by default, a rule tag when `rule` is given (bool), a model tag when
+    /// `model` is given. Output: the [`TagDef`].
+    DefineTag {
+        /// The name (letters, digits, `_`; not a keyword).
+        name: String,
+        /// The value type (default bool).
+        #[serde(rename = "type", default = "default_bool")]
+        value_type: ValueType,
+        /// For a rule tag: the expression.
+        #[serde(default)]
+        rule: Option<String>,
+        /// For a model tag: the model that writes it.
+        #[serde(default)]
+        model: Option<String>,
+        /// Free text.
+        #[serde(default)]
+        description: String,
+        /// The time relative dates in the rule refer to.
+        #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
+        now: DateTime<Utc>,
+    },
+    /// Set (or with `null`, remove) one user's value of a manual or model tag. Output: the user.
+    SetTag {
+        /// Who (created if new).
+        user: UserRef,
+        /// The tag.
+        tag: String,
+        /// The value (JSON of the tag's type; dates as strings), or null.
+        value: serde_json::Value,
+        /// The time rule tags are recomputed at.
+        #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
+        now: DateTime<Utc>,
+    },
+    /// A wide table: row `i` sets the tags of the user whose identifier of `kind` is `users[i]`
+    /// (created if new). Undefined tags are defined as manual tags of the column's type.
+    /// Output: counts.
+    SetTags {
+        /// The identifier kind of `users`.
+        kind: String,
+        /// Identifier values, one per row.
+        users: Vec<String>,
+        /// The tag columns.
+        tags: Vec<TagColumnInput>,
+        /// The time rule tags are recomputed at.
+        #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
+        now: DateTime<Utc>,
+    },
+    /// Recompute every rule tag at `now` (relative dates move on). Output: counts.
+    RefreshTags {
+        /// The time.
+        #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
+        now: DateTime<Utc>,
+    },
+    /// Tag definitions with their user counts and index memory. Output: list.
+    Tags {},
+    /// Evaluate an expression. Output: [`AudienceResult`].
+    Audience {
+        /// The expression.
+        expression: String,
+        /// The time relative dates refer to.
+        #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
+        now: DateTime<Utc>,
+    },
+    /// Evaluate and save (or re-define) an audience. Output: [`AudienceInfo`].
+    SaveAudience {
+        /// The name.
+        name: String,
+        /// The expression.
+        expression: String,
+        /// The evaluation time (recorded in the size history).
+        #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
+        now: DateTime<Utc>,
+    },
+    /// Re-evaluate a saved audience, appending to its size history. Output: [`AudienceInfo`].
+    RefreshAudience {
+        /// The name.
+        name: String,
+        /// The evaluation time.
+        #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
+        now: DateTime<Utc>,
+    },
+    /// Save an audience combining saved audiences. Output: [`AudienceInfo`].
+    CombineAudiences {
+        /// The new audience's name.
+        name: String,
+        /// How.
+        op: SetOp,
+        /// At least two saved audiences.
+        audiences: Vec<String>,
+        /// The evaluation time.
+        #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
+        now: DateTime<Utc>,
+    },
+    /// Delete a saved audience. Output: its info.
+    DeleteAudience {
+        /// The name.
+        name: String,
+    },
+    /// Saved audiences without members. Output: list of [`AudienceInfo`].
+    Audiences {},
+    /// Members of a saved audience. Output: [`AudienceResult`].
+    AudienceMembers {
+        /// The name.
+        name: String,
+    },
+    /// Export a saved audience: OneIDs, or identifiers of one kind (e.g. phones for SMS).
+    /// Output: [`Export`].
+    ExportAudience {
+        /// The name.
+        name: String,
+        /// An identifier kind, or none for OneIDs.
+        #[serde(default)]
+        kind: Option<String>,
+    },
+    /// Identifiers of one kind for a list of OneIDs. Output: [`Export`].
+    ExportOneids {
+        /// The persons.
+        oneids: Vec<OneId>,
+        /// An identifier kind.
+        kind: String,
+    },
+}
+
+fn default_bool() -> ValueType {
+    ValueType::Bool
+}
+
+/// The result of evaluating an audience.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AudienceResult {
+    /// The expression in canonical form (or the saved audience's).
+    pub expression: String,
+    /// Number of members.
+    pub size: u64,
+    /// Members.
+    pub oneids: Vec<OneId>,
+    /// The evaluation time.
+    #[serde(with = "crate::event::rfc3339")]
+    pub now: DateTime<Utc>,
+}
+
+/// A saved audience without its members.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AudienceInfo {
+    /// The name.
+    pub name: String,
+    /// The expression.
+    pub expression: String,
+    /// Members now.
+    pub size: u64,
+    /// Size history.
+    pub history: Vec<SizePoint>,
+}
+
+/// One exported identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportRow {
+    /// The person.
+    pub oneid: OneId,
+    /// The identifier value (normalized).
+    pub value: String,
+}
+
+/// An export.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Export {
+    /// The kind exported (none: OneIDs).
+    pub kind: Option<String>,
+    /// One row per identifier (or per OneID when `kind` is none).
+    pub rows: Vec<ExportRow>,
+    /// Members without an identifier of that kind.
+    pub missing: Vec<OneId>,
+}
+
+/// A tag with statistics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TagInfo {
+    /// The definition.
+    #[serde(flatten)]
+    pub def: TagDef,
+    /// Users holding a value.
+    pub users: u64,
+    /// Bytes of the index.
+    pub memory_bytes: u64,
+}
+
+/// What the tags commands return.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum TagsOutput {
+    /// A definition.
+    Def(TagDef),
+    /// A user touched.
+    User {
+        /// The person.
+        oneid: OneId,
+    },
+    /// Counts of a batch.
+    Counts {
+        /// Rows (users) processed.
+        rows: u64,
+        /// Users created.
+        created: u64,
+        /// Tags written.
+        tags: Vec<String>,
+        /// Rule tags recomputed.
+        rules: Vec<String>,
+    },
+    /// Tag list.
+    Tags(Vec<TagInfo>),
+    /// An evaluation.
+    Audience(AudienceResult),
+    /// A saved audience.
+    Info(AudienceInfo),
+    /// Saved audiences.
+    Infos(Vec<AudienceInfo>),
+    /// An export.
+    Export(Export),
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+        && !expr::KEYWORDS.iter().any(|k| name.eq_ignore_ascii_case(k));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_argument(
+            "name",
+            format!("{name:?} is not a tag name: letters, digits and _, not starting with a digit, not a keyword"),
+        ))
+    }
+}
+
+/// Convert a JSON value to a column value of type `t`.
+pub(crate) fn value_of(
+    t: ValueType,
+    v: &serde_json::Value,
+    tz: chrono::FixedOffset,
+) -> Result<Option<Value>, String> {
+    use serde_json::Value as J;
+    Ok(Some(match (t, v) {
+        (_, J::Null) => return Ok(None),
+        (ValueType::Bool, J::Bool(b)) => Value::Bool(*b),
+        (ValueType::Enum, J::String(s)) => {
+            if s.is_empty() {
+                return Err("an enum value is a non-empty string".into());
+            }
+            Value::Text(s.clone())
+        }
+        (ValueType::Number, J::Number(n)) => match n.as_f64() {
+            Some(x) if x.is_finite() => Value::Number(x),
+            _ => return Err(format!("{n} is not a finite number")),
+        },
+        (ValueType::Date, J::String(s)) => Value::Date(
+            eval::parse_date(s, tz)
+                .ok_or_else(|| format!("{s:?} is not a date (YYYY-MM-DD or RFC 3339)"))?,
+        ),
+        (t, other) => return Err(format!("expected a {} value, got {other}", t.name())),
+    }))
+}
+
+impl TagState {
+    pub(crate) fn def(&self, name: &str) -> Option<&TagDef> {
+        self.defs.iter().find(|d| d.name == name)
+    }
+
+    /// Ensure an index column exists for an attribute or aggregate.
+    pub(crate) fn ensure_column(&mut self, name: &str, t: ValueType) {
+        self.columns
+            .0
+            .entry(name.to_owned())
+            .or_insert_with(|| Column::new(t));
+    }
+
+    /// Write one user's values of a column (created with type `t` if missing).
+    pub(crate) fn write(&mut self, name: &str, t: ValueType, user: u32, values: &[Value]) {
+        let col = self
+            .columns
+            .0
+            .entry(name.to_owned())
+            .or_insert_with(|| Column::new(t));
+        col.set(user, values);
+    }
+
+    /// The values of every column for one user.
+    pub(crate) fn values_of(&self, user: u32) -> BTreeMap<String, Vec<Value>> {
+        self.columns
+            .0
+            .iter()
+            .filter(|(k, _)| self.def(k).is_some())
+            .map(|(k, c)| (k.clone(), c.get(user)))
+            .filter(|(_, v)| !v.is_empty())
+            .collect()
+    }
+}
+
+impl Engine {
+    fn audience_members(&self) -> BTreeMap<String, RoaringBitmap> {
+        self.state
+            .tags
+            .audiences
+            .iter()
+            .map(|(k, a)| (k.clone(), a.members.clone()))
+            .collect()
+    }
+
+    /// Parse and evaluate an expression at `now`: the canonical text and the members.
+    pub(crate) fn evaluate(
+        &self,
+        expression: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Expr, RoaringBitmap), Error> {
+        let e = expr::parse(expression)?;
+        let aud = self.audience_members();
+        let members = eval::Ctx {
+            columns: &self.state.tags.columns.0,
+            audiences: &aud,
+            universe: self.state.users.live(),
+            now,
+            tz: self.config.business_tz(),
+        }
+        .eval(&e)?;
+        Ok((e, members))
+    }
+
+    /// Evaluate an audience expression (read-only).
+    ///
+    /// ```
+    /// use userops::{Engine, tags::TagsCommand};
+    /// let mut e = Engine::default();
+    /// e.call_json("set_tags", r#"{"kind": "member_no", "users": ["M1", "M2"],
+    ///     "tags": [{"name": "age", "type": "number", "values": [45, 30]}]}"#)?;
+    /// let a = e.audience("age BETWEEN 40 AND 60")?;
+    /// assert_eq!(a.size, 1);
+    /// assert!(e.audience("agee > 3").is_err());
+    /// # Ok::<(), userops::Error>(())
+    /// ```
+    pub fn audience(&self, expression: &str) -> Result<AudienceResult, Error> {
+        self.audience_at(expression, wall_clock())
+    }
+
+    /// [`Engine::audience`] with relative dates referring to `now`.
+    pub fn audience_at(
+        &self,
+        expression: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AudienceResult, Error> {
+        let (e, members) = self.evaluate(expression, now)?;
+        Ok(AudienceResult {
+            expression: e.to_string(),
+            size: members.len(),
+            oneids: self.state.users.oneids(&members),
+            now,
+        })
+    }
+
+    /// Write a model tag (RFM, churn, lifecycle, preference modules): defines it as a model tag
+    /// of `value_type` if needed, then sets each listed user's value (`None` removes it).
+    pub fn write_model_tag(
+        &mut self,
+        model: &str,
+        tag: &str,
+        value_type: ValueType,
+        rows: &[(OneId, Option<Value>)],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        check_name(tag)?;
+        match self.state.tags.def(tag) {
+            Some(d) if d.value_type != value_type || !matches!(d.kind, TagKind::Model { .. }) => {
+                return Err(Error::invalid_argument(
+                    "tag",
+                    format!(
+                        "{tag:?} exists and is not a {} model tag",
+                        value_type.name()
+                    ),
+                ))
+            }
+            None if self.state.tags.columns.0.contains_key(tag) => {
+                return Err(Error::invalid_argument(
+                    "tag",
+                    format!("{tag:?} is an attribute"),
+                ))
+            }
+            _ => {}
+        }
+        for (i, (o, v)) in rows.iter().enumerate() {
+            if self.state.identity.canonical(*o) != Some(*o) {
+                return Err(Error::invalid_argument(
+                    format!("rows[{i}]"),
+                    format!("{o} is not a live OneID"),
+                ));
+            }
+            if let Some(v) = v {
+                if v.value_type() != value_type {
+                    return Err(Error::invalid_argument(
+                        format!("rows[{i}]"),
+                        "value of another type",
+                    ));
+                }
+            }
+        }
+        if self.state.tags.def(tag).is_none() {
+            self.state.tags.defs.push(TagDef {
+                name: tag.to_owned(),
+                value_type,
+                kind: TagKind::Model {
+                    model: model.to_owned(),
+                },
+                description: String::new(),
+            });
+        }
+        let dense: Vec<(u32, Option<Value>)> = rows
+            .iter()
+            .map(|(o, v)| (self.state.users.dense_or_insert(*o), v.clone()))
+            .collect();
+        self.state.tags.ensure_column(tag, value_type);
+        if let Some(c) = self.state.tags.columns.0.get_mut(tag) {
+            c.set_many(&dense);
+        }
+        self.refresh_rules(&[tag.to_owned()], now);
+        Ok(())
+    }
+
+    /// Recompute the rule tags that read any of `changed` (and, transitively, rules reading
+    /// those). Returns the rule tags recomputed. Never fails: rules were checked when defined.
+    pub(crate) fn refresh_rules(&mut self, changed: &[String], now: DateTime<Utc>) -> Vec<String> {
+        // Time only moves forward: an event older than one already seen does not turn back
+        // the clock that relative dates in rules refer to.
+        let now = self.state.tags.clock.map_or(now, |c| c.max(now));
+        self.state.tags.clock = Some(now);
+        let mut dirty: BTreeSet<String> = changed.iter().cloned().collect();
+        let all = changed.iter().any(|c| c == "*");
+        let mut done = Vec::new();
+        let rules: Vec<(String, String)> = self
+            .state
+            .tags
+            .defs
+            .iter()
+            .filter_map(|d| match &d.kind {
+                TagKind::Rule { expression } => Some((d.name.clone(), expression.clone())),
+                _ => None,
+            })
+            .collect();
+        for (name, expression) in rules {
+            let Ok(e) = expr::parse(&expression) else {
+                continue;
+            };
+            let (mut fields, mut auds) = (Vec::new(), Vec::new());
+            e.names(&mut fields, &mut auds);
+            if !all && !dirty.contains(&name) && !fields.iter().any(|f| dirty.contains(f)) {
+                continue;
+            }
+            let members = match self.evaluate(&expression, now) {
+                Ok((_, m)) => m,
+                // A saved audience the rule reads was deleted: the rule keeps its last members.
+                Err(_) => continue,
+            };
+            let col = self
+                .state
+                .tags
+                .columns
+                .0
+                .entry(name.clone())
+                .or_insert_with(|| Column::new(ValueType::Bool));
+            *col = Column::Bool {
+                yes: members,
+                no: RoaringBitmap::new(),
+            };
+            dirty.insert(name.clone());
+            done.push(name);
+        }
+        done
+    }
+
+    fn info(a: &SavedAudience) -> AudienceInfo {
+        AudienceInfo {
+            name: a.name.clone(),
+            expression: a.expression.clone(),
+            size: a.members.len(),
+            history: a.history.clone(),
+        }
+    }
+
+    fn saved(&self, name: &str) -> Result<&SavedAudience, Error> {
+        self.state.tags.audiences.get(name).ok_or(Error::NotFound {
+            what: "audience",
+            id: name.to_owned(),
+        })
+    }
+
+    fn save(
+        &mut self,
+        name: &str,
+        e: &Expr,
+        members: RoaringBitmap,
+        now: DateTime<Utc>,
+    ) -> AudienceInfo {
+        let size = members.len();
+        let a = self
+            .state
+            .tags
+            .audiences
+            .entry(name.to_owned())
+            .or_insert_with(|| SavedAudience {
+                name: name.to_owned(),
+                expression: String::new(),
+                members: RoaringBitmap::new(),
+                history: Vec::new(),
+            });
+        a.expression = e.to_string();
+        a.members = members;
+        a.history.push(SizePoint { at: now, size });
+        Self::info(a)
+    }
+
+    fn export(&self, oneids: &[OneId], kind: Option<&str>) -> Result<Export, Error> {
+        let Some(kind) = kind else {
+            return Ok(Export {
+                kind: None,
+                rows: oneids
+                    .iter()
+                    .map(|o| ExportRow {
+                        oneid: *o,
+                        value: o.to_string(),
+                    })
+                    .collect(),
+                missing: vec![],
+            });
+        };
+        let k: crate::ids::IdKind = kind.parse().map_err(|e: crate::ids::InvalidIdentifier| {
+            Error::invalid_argument("kind", e.reason)
+        })?;
+        let (mut rows, mut missing) = (Vec::new(), Vec::new());
+        for o in oneids {
+            let ids: Vec<Identifier> = self
+                .state
+                .identity
+                .identifiers(*o)
+                .map(|s| s.into_iter().filter(|i| *i.kind() == k).collect())
+                .unwrap_or_default();
+            if ids.is_empty() {
+                missing.push(*o);
+            }
+            rows.extend(ids.into_iter().map(|i| ExportRow {
+                oneid: *o,
+                value: i.value().to_owned(),
+            }));
+        }
+        Ok(Export {
+            kind: Some(kind.to_owned()),
+            rows,
+            missing,
+        })
+    }
+
+    pub(crate) fn execute_tags(&mut self, c: TagsCommand) -> Result<TagsOutput, Error> {
+        let tz = self.config.business_tz();
+        match c {
+            TagsCommand::DefineTag {
+                name,
+                value_type,
+                rule,
+                model,
+                description,
+                now,
+            } => {
+                check_name(&name)?;
+                if self.state.tags.columns.0.contains_key(&name)
+                    || self.state.tags.def(&name).is_some()
+                {
+                    return Err(Error::invalid_argument(
+                        "name",
+                        format!("{name:?} already exists"),
+                    ));
+                }
+                let kind = match (rule, model) {
+                    (Some(_), Some(_)) => {
+                        return Err(Error::invalid_argument(
+                            "rule",
+                            "a tag has a rule or a model, not both",
+                        ))
+                    }
+                    (Some(r), None) => {
+                        if value_type != ValueType::Bool {
+                            return Err(Error::invalid_argument(
+                                "type",
+                                "a rule tag is a bool tag",
+                            ));
+                        }
+                        let (e, _) = self.evaluate(&r, now)?;
+                        TagKind::Rule {
+                            expression: e.to_string(),
+                        }
+                    }
+                    (None, Some(m)) => TagKind::Model { model: m },
+                    (None, None) => TagKind::Manual,
+                };
+                let def = TagDef {
+                    name: name.clone(),
+                    value_type,
+                    kind,
+                    description,
+                };
+                self.state.tags.defs.push(def.clone());
+                self.state.tags.ensure_column(&name, value_type);
+                self.refresh_rules(&[name], now);
+                Ok(TagsOutput::Def(def))
+            }
+            TagsCommand::SetTag {
+                user,
+                tag,
+                value,
+                now,
+            } => {
+                let def = self.state.tags.def(&tag).ok_or_else(|| {
+                    let known: Vec<&str> = self
+                        .state
+                        .tags
+                        .defs
+                        .iter()
+                        .map(|d| d.name.as_str())
+                        .collect();
+                    Error::invalid_argument(
+                        "tag",
+                        format!(
+                            "unknown tag {tag:?}{}",
+                            expr::nearest(&tag, known)
+                                .map(|s| format!(" (did you mean `{s}`?)"))
+                                .unwrap_or_default()
+                        ),
+                    )
+                })?;
+                if matches!(def.kind, TagKind::Rule { .. }) {
+                    return Err(Error::invalid_argument(
+                        "tag",
+                        format!("{tag:?} is a rule tag: it is computed"),
+                    ));
+                }
+                let t = def.value_type;
+                let v = value_of(t, &value, tz).map_err(|r| Error::invalid_argument("value", r))?;
+                if let UserRef::Id(id) = &user {
+                    if !self.config.accepts_kind(id.kind()) {
+                        return Err(Error::invalid_argument(
+                            "user",
+                            "custom identifier kind not registered in the config",
+                        ));
+                    }
+                }
+                self.check_user(&user)
+                    .map_err(|e| Error::invalid_argument("user", e.to_string()))?;
+                let oneid = self.resolve_or_create_user(&user);
+                let d = self.state.users.dense_or_insert(oneid);
+                self.state.tags.write(&tag, t, d, v.as_slice());
+                self.refresh_rules(&[tag], now);
+                Ok(TagsOutput::User { oneid })
+            }
+            TagsCommand::SetTags {
+                kind,
+                users,
+                tags,
+                now,
+            } => self.set_tags(&kind, &users, &tags, now),
+            TagsCommand::RefreshTags { now } => {
+                let rules = self.refresh_rules(&["*".to_owned()], now);
+                Ok(TagsOutput::Counts {
+                    rows: 0,
+                    created: 0,
+                    tags: vec![],
+                    rules,
+                })
+            }
+            TagsCommand::Tags {} => Ok(TagsOutput::Tags(
+                self.state
+                    .tags
+                    .defs
+                    .iter()
+                    .map(|d| {
+                        let col = self.state.tags.columns.0.get(&d.name);
+                        TagInfo {
+                            def: d.clone(),
+                            users: col
+                                .map(|c| (c.present() & self.state.users.live()).len())
+                                .unwrap_or(0),
+                            memory_bytes: col.map(|c| c.memory() as u64).unwrap_or(0),
+                        }
+                    })
+                    .collect(),
+            )),
+            TagsCommand::Audience { expression, now } => {
+                Ok(TagsOutput::Audience(self.audience_at(&expression, now)?))
+            }
+            TagsCommand::SaveAudience {
+                name,
+                expression,
+                now,
+            } => {
+                check_name(&name)?;
+                let (e, members) = self.evaluate(&expression, now)?;
+                Ok(TagsOutput::Info(self.save(&name, &e, members, now)))
+            }
+            TagsCommand::RefreshAudience { name, now } => {
+                let expression = self.saved(&name)?.expression.clone();
+                let (e, members) = self.evaluate(&expression, now)?;
+                Ok(TagsOutput::Info(self.save(&name, &e, members, now)))
+            }
+            TagsCommand::CombineAudiences {
+                name,
+                op,
+                audiences,
+                now,
+            } => {
+                check_name(&name)?;
+                if audiences.len() < 2 {
+                    return Err(Error::invalid_argument(
+                        "audiences",
+                        "combine at least two audiences",
+                    ));
+                }
+                let refs: Vec<String> = audiences
+                    .iter()
+                    .map(|a| format!("in_audience({})", expr::Literal::Str(a.clone())))
+                    .collect();
+                let text = match op {
+                    SetOp::Union => refs.join(" OR "),
+                    SetOp::Intersection => refs.join(" AND "),
+                    SetOp::Difference => {
+                        format!("{} AND NOT ({})", refs[0], refs[1..].join(" OR "))
+                    }
+                };
+                let (e, members) = self.evaluate(&text, now)?;
+                Ok(TagsOutput::Info(self.save(&name, &e, members, now)))
+            }
+            TagsCommand::DeleteAudience { name } => {
+                let info = Self::info(self.saved(&name)?);
+                self.state.tags.audiences.remove(&name);
+                Ok(TagsOutput::Info(info))
+            }
+            TagsCommand::Audiences {} => Ok(TagsOutput::Infos(
+                self.state.tags.audiences.values().map(Self::info).collect(),
+            )),
+            TagsCommand::AudienceMembers { name } => {
+                let a = self.saved(&name)?;
+                let live = &a.members & self.state.users.live();
+                Ok(TagsOutput::Audience(AudienceResult {
+                    expression: a.expression.clone(),
+                    size: live.len(),
+                    oneids: self.state.users.oneids(&live),
+                    now: a.history.last().map(|h| h.at).unwrap_or_default(),
+                }))
+            }
+            TagsCommand::ExportAudience { name, kind } => {
+                let a = self.saved(&name)?;
+                let oneids = self
+                    .state
+                    .users
+                    .oneids(&(&a.members & self.state.users.live()));
+                Ok(TagsOutput::Export(self.export(&oneids, kind.as_deref())?))
+            }
+            TagsCommand::ExportOneids { oneids, kind } => {
+                Ok(TagsOutput::Export(self.export(&oneids, Some(&kind))?))
+            }
+        }
+    }
+
+    fn resolve_or_create_user(&mut self, user: &UserRef) -> OneId {
+        self.ensure_user(user, "set_tag", "operator")
+    }
+
+    fn set_tags(
+        &mut self,
+        kind: &str,
+        users: &[String],
+        tags: &[TagColumnInput],
+        now: DateTime<Utc>,
+    ) -> Result<TagsOutput, Error> {
+        let tz = self.config.business_tz();
+        let k: crate::ids::IdKind = kind.parse().map_err(|e: crate::ids::InvalidIdentifier| {
+            Error::invalid_argument("kind", e.reason)
+        })?;
+        if !self.config.accepts_kind(&k) {
+            return Err(Error::invalid_argument(
+                "kind",
+                "custom identifier kind not registered in the config",
+            ));
+        }
+        // Check everything first.
+        let ids: Vec<Identifier> = users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let id = Identifier::new(k.clone(), u)
+                    .map_err(|e| Error::invalid_argument(format!("users[{i}]"), e.to_string()))?;
+                match self.state.identity.blocked(&id) {
+                    Some(why) => Err(Error::invalid_argument(format!("users[{i}]"), why)),
+                    None => Ok(id),
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let mut seen_tags = BTreeSet::new();
+        let mut typed: Vec<(String, ValueType, bool, Vec<Option<Value>>)> = Vec::new();
+        for (j, col) in tags.iter().enumerate() {
+            let field = |s: &str| format!("tags[{j}].{s}");
+            check_name(&col.name)
+                .map_err(|e| Error::invalid_argument(field("name"), e.to_string()))?;
+            if !seen_tags.insert(col.name.clone()) {
+                return Err(Error::invalid_argument(
+                    field("name"),
+                    format!("{:?} given twice", col.name),
+                ));
+            }
+            if col.values.len() != users.len() {
+                return Err(Error::invalid_argument(
+                    field("values"),
+                    format!("{} values for {} users", col.values.len(), users.len()),
+                ));
+            }
+            let (t, define) = match (self.state.tags.def(&col.name), col.value_type) {
+                (Some(d), _) if matches!(d.kind, TagKind::Rule { .. }) => {
+                    return Err(Error::invalid_argument(
+                        field("name"),
+                        format!("{:?} is a rule tag: it is computed", col.name),
+                    ))
+                }
+                (Some(d), Some(t)) if d.value_type != t => {
+                    return Err(Error::invalid_argument(
+                        field("type"),
+                        format!(
+                            "{:?} is a {} tag, the column is {}",
+                            col.name,
+                            d.value_type.name(),
+                            t.name()
+                        ),
+                    ))
+                }
+                (Some(d), _) => (d.value_type, false),
+                (None, _) if self.state.tags.columns.0.contains_key(&col.name) => {
+                    return Err(Error::invalid_argument(
+                        field("name"),
+                        format!("{:?} is a profile attribute", col.name),
+                    ))
+                }
+                (None, Some(t)) => (t, true),
+                (None, None) => {
+                    return Err(Error::invalid_argument(
+                        field("type"),
+                        format!("{:?} is not defined: give its type", col.name),
+                    ))
+                }
+            };
+            let vals = col
+                .values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    value_of(t, v, tz)
+                        .map_err(|r| Error::invalid_argument(format!("tags[{j}].values[{i}]"), r))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            typed.push((col.name.clone(), t, define, vals));
+        }
+        // From here on nothing fails.
+        let before = self.state.identity.person_count();
+        let dense: Vec<u32> = ids
+            .iter()
+            .map(|id| {
+                let o = self.ensure_user(&UserRef::Id(id.clone()), "set_tags", "operator");
+                self.state.users.dense_or_insert(o)
+            })
+            .collect();
+        let created = self.state.identity.person_count().saturating_sub(before) as u64;
+        let mut names = Vec::new();
+        for (name, t, define, vals) in typed {
+            if define {
+                self.state.tags.defs.push(TagDef {
+                    name: name.clone(),
+                    value_type: t,
+                    kind: TagKind::Manual,
+                    description: String::new(),
+                });
+            }
+            self.state.tags.ensure_column(&name, t);
+            let rows: Vec<(u32, Option<Value>)> = dense.iter().copied().zip(vals).collect();
+            if let Some(c) = self.state.tags.columns.0.get_mut(&name) {
+                c.set_many(&rows);
+            }
+            names.push(name);
+        }
+        let rules = self.refresh_rules(&names, now);
+        Ok(TagsOutput::Counts {
+            rows: users.len() as u64,
+            created,
+            tags: names,
+            rules,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,294 @@
+//! Every operator against a naive row-by-row evaluator on random data.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use proptest::prelude::*;
+use roaring::RoaringBitmap;
+
+use super::column::{Column, Value, ValueType};
+use super::eval::Ctx;
+use super::expr::{CmpOp, Expr, Lit, Literal, Name};
+
+const NUMS: [f64; 8] = [-2.5, 0.0, 1.0, 3.0, 3.5, 10.0, 100.0, 1e12];
+const ENUMS: [&str; 4] = ["a", "b", "c", "d"];
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+}
+
+/// One write: (user, column, values) — empty values clear.
+#[derive(Debug, Clone)]
+struct Write(u32, usize, Vec<Value>);
+
+fn write(n_users: u32) -> impl Strategy<Value = Write> {
+    (
+        0..n_users,
+        0usize..4,
+        0usize..4,
+        proptest::collection::vec(0usize..8, 0..3),
+    )
+        .prop_map(|(u, col, k, picks)| {
+            let vals = if k == 0 {
+                vec![]
+            } else {
+                match col {
+                    0 => vec![Value::Bool(picks.first().copied().unwrap_or(0) % 2 == 0)],
+                    1 => {
+                        let mut v: Vec<String> =
+                            picks.iter().map(|p| ENUMS[p % 4].to_owned()).collect();
+                        v.sort();
+                        v.dedup();
+                        v.into_iter().map(Value::Text).collect()
+                    }
+                    2 => vec![Value::Number(NUMS[picks.first().copied().unwrap_or(3)])],
+                    _ => vec![Value::Date(
+                        now()
+                            + chrono::TimeDelta::days(
+                                picks.first().map_or(0, |p| *p as i64 * 7 - 25),
+                            ),
+                    )],
+                }
+            };
+            Write(u, col, vals)
+        })
+}
+
+const NAMES: [&str; 4] = ["b", "e", "n", "d"];
+
+fn name(i: usize) -> Name {
+    Name {
+        name: NAMES[i].to_owned(),
+        pos: 0,
+    }
+}
+
+fn lit_for(col: usize) -> BoxedStrategy<Lit> {
+    let l = |value| Lit { value, pos: 0 };
+    match col {
+        0 => any::<bool>().prop_map(move |b| l(Literal::Bool(b))).boxed(),
+        1 => (0usize..5)
+            .prop_map(move |i| l(Literal::Str(["a", "b", "c", "d", "zz"][i].to_owned())))
+            .boxed(),
+        2 => prop_oneof![(0usize..8).prop_map(|i| NUMS[i]), (-5.0f64..200.0)]
+            .prop_map(move |x| l(Literal::Number(x)))
+            .boxed(),
+        _ => prop_oneof![
+            (-40i64..40).prop_map(|d| Literal::Now(d * 86_400)),
+            (-40i64..40).prop_map(|d| Literal::Str(
+                (now() + chrono::TimeDelta::days(d))
+                    .format("%Y-%m-%d")
+                    .to_string()
+            )),
+        ]
+        .prop_map(l)
+        .boxed(),
+    }
+}
+
+fn leaf() -> BoxedStrategy<Expr> {
+    (0usize..4)
+        .prop_flat_map(|c| {
+            let ops = if c >= 2 {
+                vec![
+                    CmpOp::Eq,
+                    CmpOp::Ne,
+                    CmpOp::Lt,
+                    CmpOp::Le,
+                    CmpOp::Gt,
+                    CmpOp::Ge,
+                ]
+            } else {
+                vec![CmpOp::Eq, CmpOp::Ne]
+            };
+            let cmp = (proptest::sample::select(ops), lit_for(c)).prop_map(move |(op, value)| {
+                Expr::Compare {
+                    field: name(c),
+                    op,
+                    value,
+                }
+            });
+            let inn =
+                proptest::collection::vec(lit_for(c), 1..4).prop_map(move |values| Expr::In {
+                    field: name(c),
+                    values,
+                });
+            let mut options: Vec<BoxedStrategy<Expr>> = vec![
+                cmp.boxed(),
+                inn.boxed(),
+                Just(Expr::Exists(name(c))).boxed(),
+                Just(Expr::InAudience(Name {
+                    name: "saved".into(),
+                    pos: 0,
+                }))
+                .boxed(),
+            ];
+            if c >= 2 {
+                options.push(
+                    (lit_for(c), lit_for(c))
+                        .prop_map(move |(lo, hi)| Expr::Between {
+                            field: name(c),
+                            lo,
+                            hi,
+                        })
+                        .boxed(),
+                );
+            }
+            if c == 0 {
+                options.push(Just(Expr::Truthy(name(0))).boxed());
+            }
+            proptest::strategy::Union::new(options)
+        })
+        .boxed()
+}
+
+fn expr() -> impl Strategy<Value = Expr> {
+    leaf().prop_recursive(4, 24, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+            inner.prop_map(|a| Expr::Not(Box::new(a))),
+        ]
+    })
+}
+
+/// The naive evaluator: one row at a time, no bitmaps.
+struct Rows {
+    data: Vec<[Vec<Value>; 4]>,
+    live: Vec<bool>,
+    saved: Vec<bool>,
+}
+
+fn lit_value(col: usize, l: &Lit) -> Value {
+    let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    match (&l.value, col) {
+        (Literal::Bool(b), _) => Value::Bool(*b),
+        (Literal::Str(s), 1) => Value::Text(s.clone()),
+        (Literal::Str(s), _) => Value::Date(super::eval::parse_date(s, tz).unwrap()),
+        (Literal::Number(x), _) => Value::Number(*x),
+        (Literal::Now(off), _) => Value::Date(now() + chrono::TimeDelta::seconds(*off)),
+    }
+}
+
+fn cmp(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.partial_cmp(y),
+        (Value::Date(x), Value::Date(y)) => Some(x.cmp(y)),
+        (Value::Text(x), Value::Text(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+impl Rows {
+    fn col(n: &Name) -> usize {
+        NAMES.iter().position(|x| *x == n.name).unwrap()
+    }
+
+    fn row(&self, u: usize, e: &Expr) -> bool {
+        use std::cmp::Ordering::*;
+        match e {
+            Expr::And(a, b) => self.row(u, a) && self.row(u, b),
+            Expr::Or(a, b) => self.row(u, a) || self.row(u, b),
+            Expr::Not(a) => !self.row(u, a),
+            Expr::Exists(n) => !self.data[u][Self::col(n)].is_empty(),
+            Expr::Truthy(n) => self.data[u][Self::col(n)] == vec![Value::Bool(true)],
+            Expr::InAudience(_) => self.saved[u],
+            Expr::Compare { field, op, value } => {
+                let c = Self::col(field);
+                let lit = lit_value(c, value);
+                let vals = &self.data[u][c];
+                let any = |f: &dyn Fn(std::cmp::Ordering) -> bool| {
+                    vals.iter().any(|v| cmp(v, &lit).is_some_and(f))
+                };
+                match op {
+                    CmpOp::Eq => any(&|o| o == Equal),
+                    CmpOp::Ne => !vals.is_empty() && !any(&|o| o == Equal),
+                    CmpOp::Lt => any(&|o| o == Less),
+                    CmpOp::Le => any(&|o| o != Greater),
+                    CmpOp::Gt => any(&|o| o == Greater),
+                    CmpOp::Ge => any(&|o| o != Less),
+                }
+            }
+            Expr::Between { field, lo, hi } => {
+                let c = Self::col(field);
+                let (lo, hi) = (lit_value(c, lo), lit_value(c, hi));
+                self.data[u][c].iter().any(|v| {
+                    cmp(v, &lo).is_some_and(|o| o != Less)
+                        && cmp(v, &hi).is_some_and(|o| o != Greater)
+                })
+            }
+            Expr::In { field, values } => {
+                let c = Self::col(field);
+                values.iter().any(|l| {
+                    let lit = lit_value(c, l);
+                    self.data[u][c].iter().any(|v| cmp(v, &lit) == Some(Equal))
+                })
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn bitmap_evaluation_matches_row_by_row(
+        writes in proptest::collection::vec(write(120), 0..400),
+        batch in proptest::collection::vec((0u32..120, proptest::option::of(0usize..8)), 0..120),
+        retired in proptest::collection::vec(0u32..120, 0..10),
+        saved in proptest::collection::vec(0u32..120, 0..40),
+        e in expr(),
+    ) {
+        let n = 120usize;
+        let types = [ValueType::Bool, ValueType::Enum, ValueType::Number, ValueType::Date];
+        let mut cols: Vec<Column> = types.iter().map(|t| Column::new(*t)).collect();
+        let mut rows = Rows {
+            data: vec![Default::default(); n],
+            live: vec![true; n],
+            saved: vec![false; n],
+        };
+        // Incremental writes (exercise the rank-shifting insert of new values)...
+        for Write(u, c, vals) in &writes {
+            cols[*c].set(*u, vals);
+            rows.data[*u as usize][*c] = vals.clone();
+        }
+        // ...then a batch over the number column (the rebuild path).
+        let batch: Vec<(u32, Option<Value>)> = batch
+            .into_iter()
+            .map(|(u, v)| (u, v.map(|i| Value::Number(NUMS[i]))))
+            .collect();
+        cols[2].set_many(&batch);
+        for (u, v) in &batch {
+            rows.data[*u as usize][2] = v.iter().cloned().collect();
+        }
+        let mut universe: RoaringBitmap = (0..n as u32).collect();
+        for r in &retired {
+            universe.remove(*r);
+            rows.live[*r as usize] = false;
+        }
+        let mut saved_set = RoaringBitmap::new();
+        for s in &saved {
+            saved_set.insert(*s);
+            rows.saved[*s as usize] = true;
+        }
+        let columns: BTreeMap<String, Column> =
+            NAMES.iter().map(|s| s.to_string()).zip(cols).collect();
+        let audiences: BTreeMap<String, RoaringBitmap> = [("saved".to_owned(), saved_set)].into();
+        let ctx = Ctx {
+            columns: &columns,
+            audiences: &audiences,
+            universe: &universe,
+            now: now(),
+            tz: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        };
+        let got: Vec<u32> = ctx.eval(&e).map_err(|err| TestCaseError::fail(format!("{e}: {err}")))?.iter().collect();
+        let want: Vec<u32> = (0..n).filter(|u| rows.live[*u] && rows.row(*u, &e)).map(|u| u as u32).collect();
+        prop_assert_eq!(got, want, "{}", e);
+        // The column's canonical form round-trips through its entries.
+        for (name, c) in &columns {
+            let back = Column::from_entries(c.value_type(), &c.entries());
+            prop_assert_eq!(back.entries(), c.entries(), "{}", name);
+        }
+    }
+}
