@@ -44,6 +44,7 @@ pub(crate) struct State {
     pub(crate) events_by_kind: BTreeMap<String, u64>,
     pub(crate) identity: IdentityGraph,
     // ---- module state: one field each (keep a blank line between modules) ----
+    pub(crate) loyalty: crate::loyalty::Loyalty,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -86,6 +87,7 @@ impl Engine {
             Command::Core(CoreCommand::Stats {}) => Ok(Output::Stats(self.stats())),
             // ---- module command sets: one arm each, delegating to `Engine::execute_<module>`
             //      defined in the module's own file ----
+            Command::Loyalty(c) => self.execute_loyalty(c),
         }
     }
 
