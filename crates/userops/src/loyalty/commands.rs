@@ -261,8 +261,8 @@ pub struct ProgramCreated {
 /// What `expire` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpiryReport {
-    /// Points expired.
-    pub points: Points,
+    /// Points expired (all members together).
+    pub points: i128,
     /// Transfers written (one per member account).
     pub transfers: Vec<u64>,
 }

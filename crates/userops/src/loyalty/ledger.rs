@@ -162,14 +162,15 @@ pub struct Account {
     pub book: BookId,
     /// What it is.
     pub kind: AccountKind,
-    /// Σ posted debits.
-    pub debits_posted: Points,
+    /// Σ posted debits. Counters are `i128` (as TigerBeetle's are `u128`) so that the running
+    /// sums of system accounts never overflow; member balances are kept within `i64`.
+    pub debits_posted: i128,
     /// Σ posted credits.
-    pub credits_posted: Points,
+    pub credits_posted: i128,
     /// Σ pending debits.
-    pub debits_pending: Points,
+    pub debits_pending: i128,
     /// Σ pending credits.
-    pub credits_pending: Points,
+    pub credits_pending: i128,
     /// Points owed (members only).
     pub debt: Points,
     /// Live bucket indexes, earliest expiry first (never-expiring last), then oldest first.
@@ -199,8 +200,13 @@ impl Account {
     }
 
     /// Posted balance, credit-normal: `credits − debits`. System accounts go negative.
-    pub fn balance(&self) -> Points {
+    pub fn balance(&self) -> i128 {
         self.credits_posted - self.debits_posted
+    }
+
+    /// The balance of a member account, which every write keeps within `i64`.
+    pub fn points(&self) -> Points {
+        clamp(self.balance())
     }
 }
 
@@ -485,6 +491,10 @@ fn positive(field: &'static str, points: Points) -> Result<(), LoyaltyError> {
     Ok(())
 }
 
+fn clamp(v: i128) -> Points {
+    v.clamp(i128::from(Points::MIN), i128::from(Points::MAX)) as Points
+}
+
 fn overflow(field: &'static str) -> LoyaltyError {
     LoyaltyError::InvalidAmount {
         field,
@@ -585,13 +595,13 @@ impl Ledger {
     /// A member's posted balance (0 without an account).
     pub fn balance(&self, book: BookId, user: OneId) -> Points {
         self.member_account(book, user)
-            .map_or(0, |a| self.accounts[a.0 as usize].balance())
+            .map_or(0, |a| self.accounts[a.0 as usize].points())
     }
 
     /// A member's pending (not yet posted) points.
     pub fn pending(&self, book: BookId, user: OneId) -> Points {
         self.member_account(book, user)
-            .map_or(0, |a| self.accounts[a.0 as usize].credits_pending)
+            .map_or(0, |a| clamp(self.accounts[a.0 as usize].credits_pending))
     }
 
     /// A member's live buckets, earliest expiry first.
@@ -700,23 +710,27 @@ impl Ledger {
         let (d, c) = (debit.0 as usize, credit.0 as usize);
         match kind {
             TransferKind::PendingEarn => {
+                let amount = i128::from(amount);
                 self.accounts[d].debits_pending += amount;
                 self.accounts[c].credits_pending += amount;
                 self.accounts[c].open_pending.push(id);
             }
             TransferKind::Void => {
+                let amount = i128::from(amount);
                 self.accounts[d].debits_pending -= amount;
                 self.accounts[c].credits_pending -= amount;
                 self.accounts[c].open_pending.retain(|&p| Some(p) != linked);
             }
             TransferKind::Post => {
                 self.accounts[c].open_pending.retain(|&p| Some(p) != linked);
+                let amount = i128::from(amount);
                 self.accounts[d].debits_pending -= amount;
                 self.accounts[c].credits_pending -= amount;
                 self.accounts[d].debits_posted += amount;
                 self.accounts[c].credits_posted += amount;
             }
             _ => {
+                let amount = i128::from(amount);
                 self.accounts[d].debits_posted += amount;
                 self.accounts[c].credits_posted += amount;
             }
@@ -740,17 +754,19 @@ impl Ledger {
     fn can_credit(&self, a: Option<AccountId>, amount: Points) -> bool {
         a.map_or(true, |a| {
             let acc = &self.accounts[a.0 as usize];
-            acc.credits_posted.checked_add(amount).is_some()
-                && acc.credits_pending.checked_add(amount).is_some()
-                && acc.balance().checked_add(amount).is_some()
+            let a = i128::from(amount);
+            let member = matches!(acc.kind, AccountKind::Member(_));
+            // A member's balance and pending credits stay within i64 (its points API).
+            !member
+                || (acc.balance() + acc.credits_pending + a <= i128::from(Points::MAX)
+                    && acc.balance() + a <= i128::from(Points::MAX))
         })
     }
 
     fn can_debit(&self, a: AccountId, amount: Points) -> bool {
         let acc = &self.accounts[a.0 as usize];
-        acc.debits_posted.checked_add(amount).is_some()
-            && acc.debits_pending.checked_add(amount).is_some()
-            && acc.balance().checked_sub(amount).is_some()
+        !matches!(acc.kind, AccountKind::Member(_))
+            || acc.balance() - i128::from(amount) >= -i128::from(Points::MAX)
     }
 
     fn push_op(&mut self, op: Op) -> u32 {
@@ -795,7 +811,7 @@ impl Ledger {
     fn finish_op(&mut self, op: u32, account: Option<AccountId>) -> Posting {
         let first = self.ops[op as usize].first;
         let last = self.transfers.len() as u64;
-        let balance = account.map_or(0, |a| self.accounts[a.0 as usize].balance());
+        let balance = account.map_or(0, |a| self.accounts[a.0 as usize].points());
         let o = &mut self.ops[op as usize];
         o.count = (last + 1 - first) as u32;
         o.result.transfers = (first..=last).collect();
@@ -866,7 +882,7 @@ impl Ledger {
 
     fn live_points(&self, account: AccountId) -> Points {
         let acc = &self.accounts[account.0 as usize];
-        acc.balance() + acc.debt
+        acc.points() + acc.debt
     }
 
     /// Earn points (posted at once, or pending). See [`Earn`].
@@ -965,7 +981,7 @@ impl Ledger {
                     program: self.books[r.book.0 as usize].program.clone(),
                     user: r.user,
                 })?;
-        let balance = self.accounts[account.0 as usize].balance();
+        let balance = self.accounts[account.0 as usize].points();
         let floor = -overdraft;
         if balance
             .checked_sub(r.points)
@@ -1231,8 +1247,10 @@ impl Ledger {
             let owed = p.amount - rem - expired;
             if owed > 0 && clawback != Clawback::None {
                 let taken = self.take_fifo(account, owed);
+                // Debt is capped so that the balance stays within i64; the rest is forgiven.
+                let floor = i128::from(self.accounts[account.0 as usize].points()) + i128::from(Points::MAX);
                 let debt = if clawback == Clawback::Debt {
-                    owed - taken
+                    clamp(i128::from(owed - taken).min(floor).max(0))
                 } else {
                     0
                 };
@@ -1257,10 +1275,11 @@ impl Ledger {
         Ok(self.finish_op(o, last_account))
     }
 
-    /// Expire every bucket whose expiry is at or before `now`. Returns the points expired and
-    /// the transfers written (one per member account).
-    pub fn expire(&mut self, now: DateTime<Utc>) -> (Points, Vec<u64>) {
-        let mut total = 0;
+    /// Expire every bucket whose expiry is at or before `now`. Returns the points expired (all
+    /// members together, so wider than one balance) and the transfers written (one per member
+    /// account).
+    pub fn expire(&mut self, now: DateTime<Utc>) -> (i128, Vec<u64>) {
+        let mut total: i128 = 0;
         let mut written = Vec::new();
         let mut op: Option<u32> = None;
         for a in 0..self.accounts.len() {
@@ -1299,10 +1318,10 @@ impl Ledger {
                 None,
                 None,
             ));
-            total += points;
+            total += i128::from(points);
         }
         if let Some(o) = op {
-            self.ops[o as usize].result.points = total;
+            self.ops[o as usize].result.points = clamp(total);
             self.finish_op(o, None);
         }
         (total, written)
@@ -1370,7 +1389,7 @@ impl Ledger {
             .ok_or_else(|| overflow("points"))?;
         let available = self
             .live_points(account)
-            .min(self.accounts[account.0 as usize].balance());
+            .min(self.accounts[account.0 as usize].points());
         if available < used {
             return Err(LoyaltyError::InsufficientPoints {
                 available,
@@ -1609,7 +1628,7 @@ impl Ledger {
                 continue;
             }
             let acc = &self.accounts[a.0 as usize];
-            let held = i128::from(acc.balance() + acc.debt) + i128::from(acc.credits_pending);
+            let held = acc.balance() + i128::from(acc.debt) + acc.credits_pending;
             *incoming.entry(*book).or_default() += held;
             if let Some((dst, rate)) = convert.get(book) {
                 let out = held / i128::from(rate.from) * i128::from(rate.to);
@@ -1619,7 +1638,7 @@ impl Ledger {
         for (book, add) in incoming {
             let have = self.member_account(book, survivor).map_or(0i128, |a| {
                 let acc = &self.accounts[a.0 as usize];
-                i128::from(acc.credits_posted.max(acc.credits_pending))
+                acc.balance().max(0) + acc.credits_pending
             });
             if have + add > i128::from(Points::MAX) {
                 return Err(overflow("merge"));
@@ -1685,10 +1704,10 @@ impl Ledger {
         let mut live_sum = vec![0i128; n];
         for (i, acc) in self.accounts.iter().enumerate() {
             let got = [
-                i128::from(acc.debits_posted),
-                i128::from(acc.credits_posted),
-                i128::from(acc.debits_pending),
-                i128::from(acc.credits_pending),
+                acc.debits_posted,
+                acc.credits_posted,
+                acc.debits_pending,
+                acc.credits_pending,
             ];
             if got != sums[i] {
                 return Err(format!(
@@ -1696,8 +1715,8 @@ impl Ledger {
                     sums[i]
                 ));
             }
-            total += i128::from(acc.balance());
-            per_book[acc.book.0 as usize] += i128::from(acc.balance());
+            total += acc.balance();
+            per_book[acc.book.0 as usize] += acc.balance();
         }
         if total != 0 || per_book.iter().any(|&s| s != 0) {
             return Err(format!(
@@ -1748,7 +1767,9 @@ impl Ledger {
                     if acc.debt < 0 {
                         return Err(format!("account {i} has negative debt"));
                     }
-                    if i128::from(acc.balance()) != live_sum[i] - i128::from(acc.debt) {
+                    if acc.balance() != live_sum[i] - i128::from(acc.debt)
+                        || acc.balance().abs() > i128::from(Points::MAX)
+                    {
                         return Err(format!(
                             "account {i}: balance {} but buckets hold {} and debt is {}",
                             acc.balance(),

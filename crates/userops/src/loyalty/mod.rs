@@ -26,6 +26,8 @@ pub mod benefits;
 mod commands;
 pub mod ledger;
 pub mod program;
+#[cfg(test)]
+mod sim;
 pub mod tasks;
 pub mod tiers;
 
