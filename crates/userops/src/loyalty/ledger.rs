@@ -1248,7 +1248,8 @@ impl Ledger {
             if owed > 0 && clawback != Clawback::None {
                 let taken = self.take_fifo(account, owed);
                 // Debt is capped so that the balance stays within i64; the rest is forgiven.
-                let floor = i128::from(self.accounts[account.0 as usize].points()) + i128::from(Points::MAX);
+                let floor = i128::from(self.accounts[account.0 as usize].points())
+                    + i128::from(Points::MAX);
                 let debt = if clawback == Clawback::Debt {
                     clamp(i128::from(owed - taken).min(floor).max(0))
                 } else {
