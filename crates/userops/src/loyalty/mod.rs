@@ -29,6 +29,8 @@ pub mod program;
 #[cfg(test)]
 mod sim;
 pub mod tasks;
+#[cfg(test)]
+mod tests;
 pub mod tiers;
 
 use std::collections::BTreeMap;

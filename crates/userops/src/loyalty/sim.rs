@@ -320,7 +320,8 @@ pub(crate) fn run(seed: u64, n: u64, users: u64, strict: bool, full_every: u64) 
                     if s != a {
                         let after = per_book(&l, s);
                         assert_eq!(per_book(&l, a), [0, 0, 0]);
-                        let conv_out: i128 = rep.converted_out.values().map(|&v| i128::from(v)).sum();
+                        let conv_out: i128 =
+                            rep.converted_out.values().map(|&v| i128::from(v)).sum();
                         let conv_in: i128 = rep.converted_in.values().map(|&v| i128::from(v)).sum();
                         assert_eq!(after[1], sb[1] + ab[1], "merge lost points in p1");
                         assert_eq!(
