@@ -20,8 +20,18 @@ from typing import Any, Dict, Mapping, Optional, Union
 from . import _convert
 from ._base import EngineBase as _EngineBase
 from ._native import __version__
+from ._loyalty import LoyaltyMethods as _LoyaltyMethods
 from .errors import (
     DuplicateKey,
+    ExpiryInPast,
+    InsufficientPoints,
+    InvalidAmount,
+    LedgerDuplicateKey,
+    LedgerError,
+    LimitReached,
+    NotEligible,
+    NotPending,
+    UnknownAccount,
     InternalError,
     InvalidArgument,
     InvalidEvent,
@@ -43,6 +53,15 @@ __all__ = [
     "NotFound",
     "OutOfRange",
     "InternalError",
+    "LedgerError",
+    "InsufficientPoints",
+    "LedgerDuplicateKey",
+    "UnknownAccount",
+    "InvalidAmount",
+    "ExpiryInPast",
+    "NotPending",
+    "LimitReached",
+    "NotEligible",
     "__version__",
 ]
 
@@ -50,6 +69,8 @@ __all__ = [
 class Engine(
     _EngineBase,
     # ---- module mixins: one base class per line, defined in the module's own file ----
+    _LoyaltyMethods,
+
 ):
     """The unified user pool. Every method builds one engine command and returns its output.
 

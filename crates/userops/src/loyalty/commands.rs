@@ -1000,58 +1000,17 @@ impl Engine {
     }
 
     fn create_program(&mut self, spec: ProgramSpec) -> Result<ProgramCreated, Error> {
-        spec.validate()?;
-        let lo = &mut self.state.loyalty;
-        if let Some(p) = lo.program(&spec.id) {
-            return if p.spec == spec {
-                Ok(ProgramCreated {
-                    program: spec.id,
-                    duplicate: true,
-                })
-            } else {
-                Err(LoyaltyError::InvalidProgram {
-                    field: "id".into(),
-                    reason: format!("program {:?} exists with another definition", spec.id),
-                }
-                .into())
-            };
-        }
-        if let Some(parent) = &spec.parent {
-            let pp = lo
-                .program(parent)
-                .ok_or_else(|| LoyaltyError::InvalidProgram {
-                    field: "parent".into(),
-                    reason: format!("no program {parent:?}"),
-                })?;
-            if pp.spec.level >= spec.level {
-                return Err(LoyaltyError::InvalidProgram {
-                    field: "parent".into(),
-                    reason: "a parent sits at a higher level of the org tree".into(),
-                }
-                .into());
-            }
-        }
-        for dst in spec.conversions.keys() {
-            if lo.program(dst).is_none() {
-                return Err(LoyaltyError::InvalidProgram {
-                    field: format!("conversions.{dst}"),
-                    reason: "no such program (create the destination first)".into(),
-                }
-                .into());
-            }
-        }
-        let book = lo.ledger.open_book(&spec.id, spec.overdraft, spec.clawback);
-        lo.by_id.insert(spec.id.clone(), lo.programs.len() as u32);
         let id = spec.id.clone();
-        lo.programs.push(Program {
-            spec,
-            book,
-            members: Default::default(),
-        });
+        let created = self.state.loyalty.create_program(spec)?;
         Ok(ProgramCreated {
             program: id,
-            duplicate: false,
+            duplicate: !created,
         })
+    }
+
+    /// The loyalty module's state (read-only): programs, ledger, members.
+    pub fn loyalty(&self) -> &super::Loyalty {
+        &self.state.loyalty
     }
 
     /// Growth and spend totals of the member must not overflow.

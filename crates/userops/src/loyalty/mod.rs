@@ -217,6 +217,84 @@ impl Loyalty {
         self.by_id.get(id).map(|&i| &self.programs[i as usize])
     }
 
+    /// Create a program. `Ok(false)` when it exists with the same definition (nothing changes);
+    /// an error when it exists with another, or the definition is invalid.
+    pub fn create_program(&mut self, spec: ProgramSpec) -> Result<bool, LoyaltyError> {
+        spec.validate()?;
+        if let Some(p) = self.program(&spec.id) {
+            if p.spec == spec {
+                return Ok(false);
+            }
+            return Err(LoyaltyError::InvalidProgram {
+                field: "id".into(),
+                reason: format!("program {:?} exists with another definition", spec.id),
+            });
+        }
+        if let Some(parent) = &spec.parent {
+            let pp = self
+                .program(parent)
+                .ok_or_else(|| LoyaltyError::InvalidProgram {
+                    field: "parent".into(),
+                    reason: format!("no program {parent:?}"),
+                })?;
+            if pp.spec.level >= spec.level {
+                return Err(LoyaltyError::InvalidProgram {
+                    field: "parent".into(),
+                    reason: "a parent sits at a higher level of the org tree".into(),
+                });
+            }
+        }
+        for dst in spec.conversions.keys() {
+            if self.program(dst).is_none() {
+                return Err(LoyaltyError::InvalidProgram {
+                    field: format!("conversions.{dst}"),
+                    reason: "no such program (create the destination first)".into(),
+                });
+            }
+        }
+        let book = self
+            .ledger
+            .open_book(&spec.id, spec.overdraft, spec.clawback);
+        self.by_id
+            .insert(spec.id.clone(), self.programs.len() as u32);
+        self.programs.push(Program {
+            spec,
+            book,
+            members: Default::default(),
+        });
+        Ok(true)
+    }
+
+    /// Record growth value and spend for a member at `time` (no daily caps, no idempotency:
+    /// the bulk path for loaders and benchmarks), upgrading at once. Totals saturate.
+    pub fn record_growth(
+        &mut self,
+        program: &str,
+        user: OneId,
+        growth: i64,
+        spend: rust_decimal::Decimal,
+        time: DateTime<Utc>,
+        tz: FixedOffset,
+    ) -> Result<(), LoyaltyError> {
+        let pi = self.program_ix(program)?;
+        if growth < 0 || spend < rust_decimal::Decimal::ZERO {
+            return Err(LoyaltyError::InvalidAmount {
+                field: "growth",
+                reason: "growth and spend must not be negative".into(),
+            });
+        }
+        let p = &mut self.programs[pi];
+        let m = p.members.entry(user).or_default();
+        m.growth_total = m.growth_total.saturating_add(growth);
+        m.spend_total = m.spend_total.saturating_add(spend);
+        m.record_day(tiers::day_of(time, tz), growth, spend);
+        if let Some(l) = &p.spec.tiers {
+            m.upgrade(l, time, tz);
+        }
+        self.tick(time);
+        Ok(())
+    }
+
     fn program_ix(&self, id: &str) -> Result<usize, LoyaltyError> {
         self.by_id
             .get(id)

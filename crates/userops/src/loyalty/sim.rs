@@ -218,7 +218,7 @@ pub(crate) fn run(seed: u64, n: u64, users: u64, strict: bool, full_every: u64) 
             let post = rng.chance(70);
             match l.resolve(&k, post, time) {
                 Ok(p) => {
-                    assert_eq!(p.pending, false);
+                    assert!(!p.pending);
                     // Resolving again the same way is a replay; the other way an error.
                     let again = l.resolve(&k, post, time).expect("same resolution replays");
                     assert!(again.duplicate);
@@ -245,7 +245,7 @@ pub(crate) fn run(seed: u64, n: u64, users: u64, strict: bool, full_every: u64) 
             match l.refund(&order, &key, time) {
                 Ok(p) => {
                     let total_after: i128 = if !scan {
-                        i128::from(p.points + p.other) * -1
+                        -i128::from(p.points + p.other)
                     } else {
                         l.accounts()
                             .iter()

@@ -68,7 +68,8 @@ pub enum TierWindow {
     /// From January 1st (business time zone) of the evaluation's year.
     #[default]
     CalendarYear,
-    /// The 12 months up to the evaluation.
+    /// The 12 months up to the evaluation (`"rolling_12_months"`).
+    #[serde(rename = "rolling_12_months")]
     Rolling12Months,
 }
 
@@ -285,6 +286,11 @@ impl Member {
     pub fn record(&mut self, day: i32, growth: i64, spend: Decimal) {
         self.growth_total += growth;
         self.spend_total += spend;
+        self.record_day(day, growth, spend);
+    }
+
+    /// Add to a day's totals (saturating) without touching the lifetime totals.
+    pub fn record_day(&mut self, day: i32, growth: i64, spend: Decimal) {
         let i = self.days.partition_point(|d| d.day < day);
         match self.days.get_mut(i) {
             Some(d) if d.day == day => {
