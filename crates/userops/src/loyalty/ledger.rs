@@ -405,6 +405,9 @@ struct Index {
     by_key: HashMap<String, u32>,
     members: HashMap<(BookId, OneId), AccountId>,
     by_order: HashMap<String, Vec<u32>>,
+    /// (earliest live expiry, account) of every account with an expiring live bucket: the
+    /// expiry run visits only accounts that have something due.
+    fronts: std::collections::BTreeSet<(DateTime<Utc>, AccountId)>,
 }
 
 /// The ledger of every program's points. See the module docs for its guarantees.
@@ -535,6 +538,11 @@ impl Ledger {
             }
         }
         self.index = index;
+        for i in 0..self.accounts.len() as u32 {
+            if let Some(f) = self.front(AccountId(i)) {
+                self.index.fronts.insert((f, AccountId(i)));
+            }
+        }
     }
 
     /// Open the books of a program: its four system accounts.
@@ -847,12 +855,40 @@ impl Ledger {
             source,
             moved_to: None,
         });
-        let rank = expiry_rank(expires);
+        self.insert_live(account, b);
+        Some(b)
+    }
+
+    /// The earliest expiry among an account's live buckets.
+    fn front(&self, a: AccountId) -> Option<DateTime<Utc>> {
+        self.accounts[a.0 as usize]
+            .live
+            .first()
+            .and_then(|&b| self.buckets[b as usize].expires)
+    }
+
+    /// Keep the expiry index in step after an account's live buckets changed.
+    fn refront(&mut self, a: AccountId, old: Option<DateTime<Utc>>) {
+        let new = self.front(a);
+        if new != old {
+            if let Some(o) = old {
+                self.index.fronts.remove(&(o, a));
+            }
+            if let Some(n) = new {
+                self.index.fronts.insert((n, a));
+            }
+        }
+    }
+
+    /// Put a bucket among an account's live buckets, in expiry order.
+    fn insert_live(&mut self, account: AccountId, b: u32) {
+        let old = self.front(account);
+        let rank = expiry_rank(self.buckets[b as usize].expires);
         let live = &self.accounts[account.0 as usize].live;
         // Equal expiries keep insertion order (oldest first): insert after them.
         let pos = live.partition_point(|&x| expiry_rank(self.buckets[x as usize].expires) <= rank);
         self.accounts[account.0 as usize].live.insert(pos, b);
-        Some(b)
+        self.refront(account, old);
     }
 
     /// Take up to `points` from the member's buckets, earliest expiry first, as spent.
@@ -860,6 +896,7 @@ impl Ledger {
     fn take_fifo(&mut self, account: AccountId, points: Points) -> Points {
         let mut need = points;
         let mut emptied = 0;
+        let old = self.front(account);
         let live = std::mem::take(&mut self.accounts[account.0 as usize].live);
         for &b in &live {
             if need == 0 {
@@ -877,6 +914,7 @@ impl Ledger {
         // Consumption is from the front, so the emptied buckets are a prefix.
         live.drain(..emptied);
         self.accounts[account.0 as usize].live = live;
+        self.refront(account, old);
         points - need
     }
 
@@ -1229,7 +1267,9 @@ impl Ledger {
                     bucket.reversed += r;
                     if r > 0 {
                         let acc = bucket.account;
+                        let old = self.front(acc);
                         self.accounts[acc.0 as usize].live.retain(|&x| x != b);
+                        self.refront(acc, old);
                     }
                 }
                 self.transfer(
@@ -1283,7 +1323,16 @@ impl Ledger {
         let mut total: i128 = 0;
         let mut written = Vec::new();
         let mut op: Option<u32> = None;
-        for a in 0..self.accounts.len() {
+        let mut accounts: Vec<AccountId> = self
+            .index
+            .fronts
+            .range(..=(now, AccountId(u32::MAX)))
+            .map(|&(_, a)| a)
+            .collect();
+        accounts.sort_unstable();
+        for AccountId(a) in accounts {
+            let a = a as usize;
+            let old = self.front(AccountId(a as u32));
             let acc = &self.accounts[a];
             let due = acc
                 .live
@@ -1294,6 +1343,7 @@ impl Ledger {
                 continue;
             }
             let ids: Vec<u32> = self.accounts[a].live.drain(..due).collect();
+            self.refront(AccountId(a as u32), old);
             let mut points = 0;
             for b in ids {
                 let bucket = &mut self.buckets[b as usize];
@@ -1455,14 +1505,11 @@ impl Ledger {
         if survivor == absorbed {
             return Ok(report);
         }
-        let from: Vec<(BookId, AccountId)> = self
-            .index
-            .members
-            .iter()
-            .filter(|((_, u), _)| *u == absorbed)
-            .map(|((b, _), a)| (*b, *a))
-            .collect::<BTreeMap<_, _>>()
-            .into_iter()
+        let from: Vec<(BookId, AccountId)> = (0..self.books.len() as u32)
+            .filter_map(|b| {
+                self.member_account(BookId(b), absorbed)
+                    .map(|a| (BookId(b), a))
+            })
             .collect();
         if from.is_empty() {
             return Ok(report);
@@ -1477,7 +1524,9 @@ impl Ledger {
             let dst = self.account_or_new(book, survivor);
             let program = self.books[book.0 as usize].program.clone();
             let conv = convert.get(&book).copied();
+            let old = self.front(src);
             let live = std::mem::take(&mut self.accounts[src.0 as usize].live);
+            self.refront(src, old);
             let mut moved_total: Points = 0;
             for b in live {
                 let bucket = self.buckets[b as usize].clone();
@@ -1540,12 +1589,7 @@ impl Ledger {
                         moved_to: None,
                     });
                     self.buckets[b as usize].moved_to = Some(nb);
-                    let rank = expiry_rank(bucket.expires);
-                    let dlive = &self.accounts[dst.0 as usize].live;
-                    let pos = dlive.partition_point(|&x| {
-                        expiry_rank(self.buckets[x as usize].expires) <= rank
-                    });
-                    self.accounts[dst.0 as usize].live.insert(pos, nb);
+                    self.insert_live(dst, nb);
                     moved_total += rest;
                 }
                 report.buckets += 1;
@@ -1624,10 +1668,11 @@ impl Ledger {
         }
         // Upper bound of what each survivor account could receive, checked with i128.
         let mut incoming: BTreeMap<BookId, i128> = BTreeMap::new();
-        for ((book, user), a) in &self.index.members {
-            if *user != absorbed {
+        for b in 0..self.books.len() as u32 {
+            let book = &BookId(b);
+            let Some(a) = self.member_account(*book, absorbed) else {
                 continue;
-            }
+            };
             let acc = &self.accounts[a.0 as usize];
             let held = acc.balance() + i128::from(acc.debt) + acc.credits_pending;
             *incoming.entry(*book).or_default() += held;
@@ -1750,6 +1795,12 @@ impl Ledger {
                 last = Some(rank);
                 live_sum[i] += i128::from(bucket.remaining());
             }
+        }
+        let fronts: std::collections::BTreeSet<(DateTime<Utc>, AccountId)> = (0..n as u32)
+            .filter_map(|a| self.front(AccountId(a)).map(|f| (f, AccountId(a))))
+            .collect();
+        if fronts != self.index.fronts {
+            return Err("the expiry index is out of step with the live buckets".into());
         }
         for (i, b) in self.buckets.iter().enumerate() {
             let listed = self.accounts[b.account.0 as usize]
