@@ -555,9 +555,9 @@ impl Engine {
                 let p = &lo.programs[lo.program_ix(&program)?];
                 let u = self
                     .loyalty_user(&user)?
-                    .ok_or(LoyaltyError::UnknownAccount {
+                    .ok_or_else(|| LoyaltyError::UnknownAccount {
                         program: program.clone(),
-                        user: OneId(0),
+                        user: serde_json::to_string(&user).unwrap_or_default(),
                     })?;
                 let time = lo.now(time);
                 let req = Spend {
@@ -573,16 +573,8 @@ impl Engine {
                 self.state.loyalty.tick(time);
                 Ok(LoyaltyOutput::Posting(out))
             }
-            LoyaltyCommand::Post { key, time } | LoyaltyCommand::Void { key, time } => {
-                let post = print_of(&LoyaltyCommand::Post {
-                    key: key.clone(),
-                    time,
-                })? == print;
-                let time = self.state.loyalty.now(time);
-                let out = self.state.loyalty.ledger.resolve(&key, post, time)?;
-                self.state.loyalty.tick(time);
-                Ok(LoyaltyOutput::Posting(out))
-            }
+            LoyaltyCommand::Post { key, time } => self.resolve_pending(&key, true, time),
+            LoyaltyCommand::Void { key, time } => self.resolve_pending(&key, false, time),
             LoyaltyCommand::Refund {
                 order_key,
                 key,
@@ -617,9 +609,9 @@ impl Engine {
                 })?;
                 let u = self
                     .loyalty_user(&user)?
-                    .ok_or(LoyaltyError::UnknownAccount {
+                    .ok_or_else(|| LoyaltyError::UnknownAccount {
                         program: src.clone(),
-                        user: OneId(0),
+                        user: serde_json::to_string(&user).unwrap_or_default(),
                     })?;
                 let time = lo.now(time);
                 let dst_expires = dp.spec.expiry.expires(time, tz);
@@ -997,6 +989,18 @@ impl Engine {
                 Ok(LoyaltyOutput::Task(result))
             }
         }
+    }
+
+    fn resolve_pending(
+        &mut self,
+        key: &str,
+        post: bool,
+        time: Option<DateTime<Utc>>,
+    ) -> Result<LoyaltyOutput, Error> {
+        let time = self.state.loyalty.now(time);
+        let out = self.state.loyalty.ledger.resolve(key, post, time)?;
+        self.state.loyalty.tick(time);
+        Ok(LoyaltyOutput::Posting(out))
     }
 
     fn create_program(&mut self, spec: ProgramSpec) -> Result<ProgramCreated, Error> {

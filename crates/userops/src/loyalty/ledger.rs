@@ -1017,7 +1017,7 @@ impl Ledger {
             self.member_account(r.book, r.user)
                 .ok_or_else(|| LoyaltyError::UnknownAccount {
                     program: self.books[r.book.0 as usize].program.clone(),
-                    user: r.user,
+                    user: format!("OneID {}", r.user),
                 })?;
         let balance = self.accounts[account.0 as usize].points();
         let floor = -overdraft;
@@ -1422,7 +1422,7 @@ impl Ledger {
             self.member_account(src, user)
                 .ok_or_else(|| LoyaltyError::UnknownAccount {
                     program: sb.program.clone(),
-                    user,
+                    user: format!("OneID {user}"),
                 })?;
         let lots = points / rate.from;
         let used = lots * rate.from;

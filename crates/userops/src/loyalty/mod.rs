@@ -71,12 +71,12 @@ pub enum LoyaltyError {
         key: String,
     },
     /// No points account for this member in this program.
-    #[error("no points account for OneID {user} in program {program:?}")]
+    #[error("no points account for {user} in program {program:?}")]
     UnknownAccount {
         /// The program.
         program: String,
-        /// The member.
-        user: OneId,
+        /// The member as given (`OneID 7`, or the identifier when it names no one).
+        user: String,
     },
     /// A zero, negative or overflowing amount.
     #[error("invalid amount at `{field}`: {reason}")]
