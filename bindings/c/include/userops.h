@@ -44,6 +44,22 @@ typedef enum userops_status {
   // An audience expression error (syntax, unknown tag, type mismatch); the message says the
   // column and suggests the nearest known name.
   UOPS_AUDIENCE_SYNTAX = 40,
+  // Loyalty: a spend above the balance (and overdraft).
+  UOPS_INSUFFICIENT_POINTS = 50,
+  // Loyalty: an idempotency key reused for a different ledger write.
+  UOPS_LEDGER_DUPLICATE_KEY = 51,
+  // Loyalty: no points account for the member in the program.
+  UOPS_UNKNOWN_ACCOUNT = 52,
+  // Loyalty: a zero, negative or overflowing amount.
+  UOPS_INVALID_AMOUNT = 53,
+  // Loyalty: an expiry at or before the posting time.
+  UOPS_EXPIRY_IN_PAST = 54,
+  // Loyalty: not an open pending earn (or nothing left to refund).
+  UOPS_NOT_PENDING = 55,
+  // Loyalty: a benefit or task limit reached.
+  UOPS_LIMIT_REACHED = 56,
+  // Loyalty: a benefit the member's tier does not grant.
+  UOPS_NOT_ELIGIBLE = 57,
   // A bug inside userops (a caught panic included).
   UOPS_INTERNAL = 99,
 } userops_status;

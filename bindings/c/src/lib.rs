@@ -58,6 +58,22 @@ pub enum userops_status {
     /// An audience expression error (syntax, unknown tag, type mismatch); the message says the
     /// column and suggests the nearest known name.
     UOPS_AUDIENCE_SYNTAX = 40,
+    /// Loyalty: a spend above the balance (and overdraft).
+    UOPS_INSUFFICIENT_POINTS = 50,
+    /// Loyalty: an idempotency key reused for a different ledger write.
+    UOPS_LEDGER_DUPLICATE_KEY = 51,
+    /// Loyalty: no points account for the member in the program.
+    UOPS_UNKNOWN_ACCOUNT = 52,
+    /// Loyalty: a zero, negative or overflowing amount.
+    UOPS_INVALID_AMOUNT = 53,
+    /// Loyalty: an expiry at or before the posting time.
+    UOPS_EXPIRY_IN_PAST = 54,
+    /// Loyalty: not an open pending earn (or nothing left to refund).
+    UOPS_NOT_PENDING = 55,
+    /// Loyalty: a benefit or task limit reached.
+    UOPS_LIMIT_REACHED = 56,
+    /// Loyalty: a benefit the member's tier does not grant.
+    UOPS_NOT_ELIGIBLE = 57,
     /// A bug inside userops (a caught panic included).
     UOPS_INTERNAL = 99,
 }
@@ -73,6 +89,14 @@ fn status_of(code: ErrorCode) -> userops_status {
         ErrorCode::NotFound => userops_status::UOPS_NOT_FOUND,
         ErrorCode::OutOfRange => userops_status::UOPS_OUT_OF_RANGE,
         ErrorCode::AudienceSyntax => userops_status::UOPS_AUDIENCE_SYNTAX,
+        ErrorCode::InsufficientPoints => userops_status::UOPS_INSUFFICIENT_POINTS,
+        ErrorCode::LedgerDuplicateKey => userops_status::UOPS_LEDGER_DUPLICATE_KEY,
+        ErrorCode::UnknownAccount => userops_status::UOPS_UNKNOWN_ACCOUNT,
+        ErrorCode::InvalidAmount => userops_status::UOPS_INVALID_AMOUNT,
+        ErrorCode::ExpiryInPast => userops_status::UOPS_EXPIRY_IN_PAST,
+        ErrorCode::NotPending => userops_status::UOPS_NOT_PENDING,
+        ErrorCode::LimitReached => userops_status::UOPS_LIMIT_REACHED,
+        ErrorCode::NotEligible => userops_status::UOPS_NOT_ELIGIBLE,
         _ => userops_status::UOPS_INTERNAL,
     }
 }
@@ -454,4 +478,17 @@ pub unsafe extern "C" fn userops_audience_free(audience: *mut userops_audience) 
 
 fn serde_json_string<T: serde::Serialize>(v: &T) -> Result<String, Error> {
     serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every engine error code has a C status with the same number.
+    #[test]
+    fn statuses_match_error_codes() {
+        for code in ErrorCode::ALL {
+            assert_eq!(status_of(code) as i32, code as i32, "{}", code.name());
+        }
+    }
 }

@@ -32,6 +32,8 @@ pub enum Command {
     Profile(crate::profile::ProfileCommand),
     /// Tags, audiences and exports.
     Tags(crate::tags::TagsCommand),
+    /// Loyalty: points ledger, tiers, growth value, benefits, tasks.
+    Loyalty(crate::loyalty::LoyaltyCommand),
 }
 
 /// Intake and engine-wide queries.
@@ -167,6 +169,10 @@ impl Command {
         if let Some(c) = parse_in::<crate::tags::TagsCommand>(&call, method)? {
             return Ok(Command::Tags(c));
         }
+        if let Some(c) = parse_in::<crate::loyalty::LoyaltyCommand>(&call, method)? {
+            return Ok(Command::Loyalty(c));
+        }
+
         Err(Error::UnknownMethod(method.to_owned()))
     }
 
@@ -201,6 +207,7 @@ impl Command {
                         | T::ExportOneids { .. }
                 )
             }
+            Command::Loyalty(c) => c.mutates(),
         }
     }
 }
@@ -323,4 +330,6 @@ pub enum Output {
     Profile(crate::profile::ProfileOutput),
     /// From the tags commands.
     Tags(crate::tags::TagsOutput),
+    /// From the loyalty commands.
+    Loyalty(crate::loyalty::LoyaltyOutput),
 }

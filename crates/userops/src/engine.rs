@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{
@@ -50,6 +51,7 @@ pub(crate) struct State {
     pub(crate) users: crate::users::UserIndex,
     pub(crate) profiles: crate::profile::Profiles,
     pub(crate) tags: crate::tags::TagState,
+    pub(crate) loyalty: crate::loyalty::Loyalty,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,6 +100,7 @@ impl Engine {
             Command::Identity(c) => self.execute_identity(c),
             Command::Profile(c) => self.execute_profile(c).map(Output::Profile),
             Command::Tags(c) => self.execute_tags(c).map(Output::Tags),
+            Command::Loyalty(c) => self.execute_loyalty(c),
         }
     }
 
@@ -279,7 +282,7 @@ impl Engine {
                         evidence: vec![event.key.clone()],
                         modules: BTreeMap::new(),
                     };
-                    self.after_merge(&mut report);
+                    self.after_merge(&mut report, event.time);
                 }
                 (out.oneid, out.absorbed)
             }
@@ -329,7 +332,7 @@ impl Engine {
     /// After persons merged (by a record or by an operator): each module owning member state
     /// merges the absorbed persons' state into the survivor's and says what it did in `report`.
     /// Must not fail: the merge has happened.
-    pub(crate) fn after_merge(&mut self, report: &mut MergeReport) {
+    pub(crate) fn after_merge(&mut self, report: &mut MergeReport, time: DateTime<Utc>) {
         // ---- module merge hooks: one call each, e.g.
         //      `crate::loyalty::on_merge(&mut self.state.loyalty, &self.config, report);` ----
         let profiles: Vec<_> = report
@@ -342,6 +345,23 @@ impl Engine {
             "profile".into(),
             serde_json::to_value(profiles).unwrap_or(serde_json::Value::Null),
         );
+        // Points move bucket by bucket keeping their expiry. The only failure is an overflow
+        // of the survivor's balance; the absorbed accounts then stay as they are (no point is
+        // lost) and the report says so.
+        let loyalty: Vec<serde_json::Value> = report
+            .absorbed
+            .clone()
+            .into_iter()
+            .map(
+                |a| match self.state.loyalty.merge_accounts(report.survivor, a, time) {
+                    Ok(r) => serde_json::to_value(r).unwrap_or(serde_json::Value::Null),
+                    Err(e) => serde_json::json!({"absorbed": a, "error": e.to_string()}),
+                },
+            )
+            .collect();
+        report
+            .modules
+            .insert("loyalty".into(), serde_json::Value::Array(loyalty));
     }
 
     /// After an operator split: each module says what member state it could not split back.

@@ -60,6 +60,9 @@ pub enum Error {
     /// An audience expression that does not parse or does not fit the tags it names.
     #[error("audience expression: {0}")]
     AudienceSyntax(#[from] crate::tags::ExprError),
+    /// A loyalty error (ledger, tiers, benefits, tasks).
+    #[error(transparent)]
+    Loyalty(#[from] crate::loyalty::LoyaltyError),
     /// A bug: an invariant the engine relies on did not hold. Never expected; reported rather
     /// than panicking so that no host process is taken down.
     #[error("internal error: {0}")]
@@ -102,6 +105,7 @@ impl Error {
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::OutOfRange { .. } => ErrorCode::OutOfRange,
             Error::AudienceSyntax(_) => ErrorCode::AudienceSyntax,
+            Error::Loyalty(e) => e.code(),
             Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -112,6 +116,7 @@ impl Error {
             Error::InvalidEvent { field, .. }
             | Error::InvalidArgument { field, .. }
             | Error::OutOfRange { field, .. } => Some(field),
+            Error::Loyalty(e) => e.field(),
             _ => None,
         }
     }
@@ -173,13 +178,29 @@ pub enum ErrorCode {
     OutOfRange = 7,
     /// An audience expression error (syntax, unknown tag, type mismatch), with a position.
     AudienceSyntax = 40,
+    /// Loyalty: a spend above the balance (and overdraft).
+    InsufficientPoints = 50,
+    /// Loyalty: an idempotency key reused for a different ledger write.
+    LedgerDuplicateKey = 51,
+    /// Loyalty: no points account for the member in the program.
+    UnknownAccount = 52,
+    /// Loyalty: a zero, negative or overflowing amount.
+    InvalidAmount = 53,
+    /// Loyalty: an expiry at or before the posting time.
+    ExpiryInPast = 54,
+    /// Loyalty: not an open pending earn (or nothing left to refund).
+    NotPending = 55,
+    /// Loyalty: a benefit or task limit reached.
+    LimitReached = 56,
+    /// Loyalty: a benefit the member's tier does not grant.
+    NotEligible = 57,
     /// A bug inside the engine (or a panic caught at a boundary).
     Internal = 99,
 }
 
 impl ErrorCode {
     /// Every code, for the bindings' tables.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: &'static [ErrorCode] = &[
         ErrorCode::Ok,
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidIdentifier,
@@ -189,6 +210,14 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::OutOfRange,
         ErrorCode::AudienceSyntax,
+        ErrorCode::InsufficientPoints,
+        ErrorCode::LedgerDuplicateKey,
+        ErrorCode::UnknownAccount,
+        ErrorCode::InvalidAmount,
+        ErrorCode::ExpiryInPast,
+        ErrorCode::NotPending,
+        ErrorCode::LimitReached,
+        ErrorCode::NotEligible,
         ErrorCode::Internal,
     ];
 
@@ -204,6 +233,14 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::OutOfRange => "out_of_range",
             ErrorCode::AudienceSyntax => "audience_syntax",
+            ErrorCode::InsufficientPoints => "insufficient_points",
+            ErrorCode::LedgerDuplicateKey => "ledger_duplicate_key",
+            ErrorCode::UnknownAccount => "unknown_account",
+            ErrorCode::InvalidAmount => "invalid_amount",
+            ErrorCode::ExpiryInPast => "expiry_in_past",
+            ErrorCode::NotPending => "not_pending",
+            ErrorCode::LimitReached => "limit_reached",
+            ErrorCode::NotEligible => "not_eligible",
             ErrorCode::Internal => "internal",
         }
     }

@@ -479,6 +479,27 @@ fn take<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Optional RFC 3339 timestamps (`null` or absent is `None`).
+pub mod rfc3339_opt {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Write as RFC 3339 in UTC, or `null`.
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => super::rfc3339::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Read RFC 3339 with a zone, or `null`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| super::rfc3339::parse(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 /// RFC 3339 timestamps that must carry a zone; stored as UTC.
 pub mod rfc3339 {
     use chrono::{DateTime, SecondsFormat, Utc};

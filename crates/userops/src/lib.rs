@@ -25,6 +25,7 @@ pub mod error;
 pub mod event;
 pub mod identity;
 pub mod ids;
+pub mod loyalty;
 pub mod profile;
 pub mod tags;
 pub mod users;

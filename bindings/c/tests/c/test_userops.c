@@ -93,6 +93,20 @@ int main(int argc, char **argv) {
         &receipt) == UOPS_INVALID_EVENT);
     assert(strstr(userops_last_error_message(), "ids[0]") != NULL);
 
+    /* loyalty through the JSON door: earn, spend, a typed ledger error */
+    assert(userops_engine_call(e, "create_program", "{\"program\": {\"id\": \"brand-a\"}}", &out) == UOPS_OK);
+    userops_string_free(out);
+    assert(userops_engine_call(e, "earn", "{\"user\": {\"oneid\": 1}, \"program\": \"brand-a\", \"points\": 100,"
+        " \"key\": \"o1\", \"time\": \"2026-01-05T10:00:00Z\"}", &out) == UOPS_OK);
+    assert(strstr(out, "\"balance\":100") != NULL);
+    userops_string_free(out);
+    assert(userops_engine_call(e, "spend", "{\"user\": {\"oneid\": 1}, \"program\": \"brand-a\", \"points\": 101,"
+        " \"key\": \"s1\"}", &out) == UOPS_INSUFFICIENT_POINTS);
+    assert(out == NULL);
+    assert(userops_engine_call(e, "balance", "{\"user\": {\"oneid\": 1}, \"program\": \"brand-a\"}", &out) == UOPS_OK);
+    assert(strcmp(out, "100") == 0);
+    userops_string_free(out);
+
     /* null pointers and bad UTF-8 */
     assert(userops_engine_ingest_json(NULL, IDENTIFY, &receipt) == UOPS_NULL_POINTER);
     assert(userops_engine_ingest_json(e, NULL, &receipt) == UOPS_NULL_POINTER);

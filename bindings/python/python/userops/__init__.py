@@ -24,9 +24,19 @@ from ._identity import IdentityGraph, IdentityMethods, resolve_identities
 from ._native import __version__
 from ._profile import ProfileMethods as _ProfileMethods
 from ._tags import Audience, TagsMethods as _TagsMethods
+from ._loyalty import LoyaltyMethods as _LoyaltyMethods
 from .errors import (
     AudienceSyntaxError,
     DuplicateKey,
+    ExpiryInPast,
+    InsufficientPoints,
+    InvalidAmount,
+    LedgerDuplicateKey,
+    LedgerError,
+    LimitReached,
+    NotEligible,
+    NotPending,
+    UnknownAccount,
     InternalError,
     InvalidArgument,
     InvalidEvent,
@@ -56,6 +66,15 @@ __all__ = [
     "MissingDependency",
     "Audience",
     "AudienceSyntaxError",
+    "LedgerError",
+    "InsufficientPoints",
+    "LedgerDuplicateKey",
+    "UnknownAccount",
+    "InvalidAmount",
+    "ExpiryInPast",
+    "NotPending",
+    "LimitReached",
+    "NotEligible",
     "__version__",
 ]
 
@@ -68,6 +87,8 @@ class Engine(
 
     _ProfileMethods,
     _TagsMethods,
+
+    _LoyaltyMethods,
 
     # EngineBase comes last: every mixin derives from it, so it must follow them in the MRO.
     _EngineBase,

@@ -142,6 +142,67 @@ class AudienceSyntaxError(UserOpsError):
     ) -> None:
         super().__init__(message, field=field, row=row, column=column)
         self.position = position
+class LedgerError(UserOpsError):
+    """Base class of the loyalty module's errors (points ledger, tiers, benefits, tasks)."""
+
+    code = "ledger_error"
+    status = 0
+
+
+class InsufficientPoints(LedgerError):
+    """A spend or conversion above the balance (plus the program's overdraft)."""
+
+    code = "insufficient_points"
+    status = 50
+
+
+class LedgerDuplicateKey(LedgerError, DuplicateKey):
+    """An idempotency key reused for a different loyalty write (also a ``DuplicateKey``)."""
+
+    code = "ledger_duplicate_key"
+    status = 51
+
+
+class UnknownAccount(LedgerError, NotFound):
+    """The member has no points account in the program (also a ``NotFound``)."""
+
+    code = "unknown_account"
+    status = 52
+
+
+class InvalidAmount(LedgerError, OutOfRange):
+    """A zero, negative or overflowing amount (also an ``OutOfRange``)."""
+
+    code = "invalid_amount"
+    status = 53
+
+
+class ExpiryInPast(LedgerError):
+    """An expiry at or before the time of the earn."""
+
+    code = "expiry_in_past"
+    status = 54
+
+
+class NotPending(LedgerError):
+    """Posting or voiding what is not an open pending earn; refunding what has nothing left."""
+
+    code = "not_pending"
+    status = 55
+
+
+class LimitReached(LedgerError):
+    """A benefit claimed or a task completed more often than allowed."""
+
+    code = "limit_reached"
+    status = 56
+
+
+class NotEligible(LedgerError):
+    """A benefit the member's tier does not grant."""
+
+    code = "not_eligible"
+    status = 57
 
 
 class InternalError(UserOpsError):
@@ -162,6 +223,14 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
         NotFound,
         OutOfRange,
         AudienceSyntaxError,
+        InsufficientPoints,
+        LedgerDuplicateKey,
+        UnknownAccount,
+        InvalidAmount,
+        ExpiryInPast,
+        NotPending,
+        LimitReached,
+        NotEligible,
         InternalError,
     )
 }

@@ -46,6 +46,10 @@ pub enum IdentityCommand {
         actor: String,
         /// Why.
         reason: String,
+        /// When (RFC 3339): dates the member-state transfers (points keep their own expiry).
+        /// Default: the Unix epoch, so that a replayed journal gives the same state.
+        #[serde(default, with = "crate::event::rfc3339_opt")]
+        time: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Remove evidence (record ids, or `manual:N`) and recompute the persons. Output:
     /// [`SplitReport`].
@@ -190,10 +194,15 @@ impl Engine {
                 b,
                 actor,
                 reason,
+                time,
             } => {
                 let (pa, pb) = (person(g, &a, "a")?, person(g, &b, "b")?);
-                let mut report = self.state.identity.merge(pa, pb, &actor, &reason, 0)?;
-                self.after_merge(&mut report);
+                let time = time.unwrap_or(chrono::DateTime::UNIX_EPOCH);
+                let mut report =
+                    self.state
+                        .identity
+                        .merge(pa, pb, &actor, &reason, time.timestamp_millis())?;
+                self.after_merge(&mut report, time);
                 IdentityOutput::Merge(report)
             }
             IdentityCommand::Split {

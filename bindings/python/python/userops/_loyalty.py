@@ -1,0 +1,216 @@
+"""Loyalty methods of the engine: programs, the points ledger, tiers, growth, benefits, tasks.
+
+Every write takes an idempotency ``key``: replaying it returns the first result (marked
+``duplicate``) and changes nothing; reusing it for other content raises ``LedgerDuplicateKey``.
+Writes happen at ``time`` (default: now, UTC); pass timezone-aware datetimes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
+
+from . import _convert
+from ._base import EngineBase
+
+# `Engine` lists `EngineBase` before the module mixins; a mixin that subclassed it at run time
+# would make that order impossible (Python's MRO), so the base is for type checkers only.
+if TYPE_CHECKING:
+    _Base = EngineBase
+else:
+    _Base = object
+
+Time = Optional[_dt.datetime]
+
+
+def _now(time: Time) -> _dt.datetime:
+    return time if time is not None else _dt.datetime.now(_dt.timezone.utc)
+
+
+class LoyaltyMethods(_Base):
+    """Points ledger, tiers, growth value, benefits and tasks (SPEC §6)."""
+
+    def create_program(self, program: Mapping[str, Any]) -> Dict[str, Any]:
+        """Create a program from its definition (``id``, ``level``, ``parent``, ``expiry``,
+        ``overdraft``, ``clawback``, ``conversions``, ``merge_into``, ``growth``, ``tiers``,
+        ``benefits``, ``tasks``). The same definition again is a no-op (``duplicate``)."""
+        out: Dict[str, Any] = self.call("create_program", program=dict(program))
+        return out
+
+    def earn(
+        self,
+        user: _convert.UserLike,
+        program: str,
+        points: int,
+        key: str,
+        reason: str = "",
+        expires: Optional[_dt.datetime] = None,
+        pending: bool = False,
+        *,
+        order: Optional[str] = None,
+        apply_multiplier: bool = False,
+        actor: str = "",
+        time: Time = None,
+    ) -> Dict[str, Any]:
+        """Earn points into a bucket expiring at ``expires`` (default: the program's policy).
+
+        ``pending`` holds them until :meth:`post` (or :meth:`void`). ``order`` ties the earn to
+        an order for :meth:`refund` (default: ``key``). Returns the posting: ``transfers``,
+        ``points``, ``balance``, ``pending``, ``duplicate``.
+        """
+        out: Dict[str, Any] = self.call(
+            "earn", user=_convert.user(user), program=program, points=points, key=key,
+            reason=reason, expires=expires, pending=pending, order=order,
+            apply_multiplier=apply_multiplier, actor=actor, time=_now(time),
+        )
+        return out
+
+    def spend(
+        self,
+        user: _convert.UserLike,
+        program: str,
+        points: int,
+        key: str,
+        reason: str = "",
+        *,
+        actor: str = "",
+        time: Time = None,
+    ) -> Dict[str, Any]:
+        """Spend points, earliest-expiring first. Raises ``InsufficientPoints`` beyond the
+        balance (plus the program's overdraft)."""
+        out: Dict[str, Any] = self.call(
+            "spend", user=_convert.user(user), program=program, points=points, key=key,
+            reason=reason, actor=actor, time=_now(time),
+        )
+        return out
+
+    def post(self, key: str, *, time: Time = None) -> Dict[str, Any]:
+        """Post the pending earn written with ``key``."""
+        out: Dict[str, Any] = self.call("post", key=key, time=_now(time))
+        return out
+
+    def void(self, key: str, *, time: Time = None) -> Dict[str, Any]:
+        """Void the pending earn written with ``key``."""
+        out: Dict[str, Any] = self.call("void", key=key, time=_now(time))
+        return out
+
+    def refund(self, order_key: str, key: str, *, time: Time = None) -> Dict[str, Any]:
+        """Reverse every earn tied to ``order_key``: pending ones are voided, the unspent rest
+        reversed (``points``), spent points clawed back by the program's policy (``other``)."""
+        out: Dict[str, Any] = self.call("refund", order_key=order_key, key=key, time=_now(time))
+        return out
+
+    def expire(self, now: _dt.datetime) -> Dict[str, Any]:
+        """Expire every bucket due at ``now``: ``{"points": ..., "transfers": [...]}``."""
+        out: Dict[str, Any] = self.call("expire", now=now)
+        return out
+
+    def convert(
+        self,
+        user: _convert.UserLike,
+        src: str,
+        dst: str,
+        points: int,
+        key: str,
+        *,
+        time: Time = None,
+    ) -> Dict[str, Any]:
+        """Convert points from ``src`` to ``dst`` at ``src``'s rate: whole lots only, the
+        remainder stays in ``src``. ``points`` is what was used, ``other`` what was credited."""
+        out: Dict[str, Any] = self.call(
+            "convert", user=_convert.user(user), src=src, dst=dst, points=points, key=key,
+            time=_now(time),
+        )
+        return out
+
+    def balance(self, user: _convert.UserLike, program: str) -> int:
+        """The member's posted balance (0 for a member without points)."""
+        out: int = self.call("balance", user=_convert.user(user), program=program)
+        return out
+
+    def statement(self, user: _convert.UserLike, program: str) -> List[Dict[str, Any]]:
+        """The member's postings, oldest first: ``id``, ``time``, ``kind``, ``key``, ``amount``
+        (signed), ``balance`` (running), ``pending``, ``counterparty``, ``expires``,
+        ``reason``, ``actor``."""
+        out: List[Dict[str, Any]] = self.call(
+            "statement", user=_convert.user(user), program=program
+        )
+        return out
+
+    def tier(
+        self, user: _convert.UserLike, program: str, now: Optional[_dt.datetime] = None
+    ) -> Dict[str, Any]:
+        """The member's tier, window metric, next tier and history."""
+        out: Dict[str, Any] = self.call(
+            "tier", user=_convert.user(user), program=program, now=now
+        )
+        return out
+
+    def evaluate_tiers(self, now: _dt.datetime) -> Dict[str, Any]:
+        """Evaluate every ladder at ``now``: counts of members, upgrades, downgrades, grace."""
+        out: Dict[str, Any] = self.call("evaluate_tiers", now=now)
+        return out
+
+    def add_growth(
+        self,
+        user: _convert.UserLike,
+        program: str,
+        behaviour: str,
+        key: str,
+        count: int = 1,
+        *,
+        time: Time = None,
+    ) -> Dict[str, Any]:
+        """Record a behaviour's growth value (weight × count, after the daily cap); upgrades at
+        once."""
+        out: Dict[str, Any] = self.call(
+            "add_growth", user=_convert.user(user), program=program, behaviour=behaviour,
+            key=key, count=count, time=_now(time),
+        )
+        return out
+
+    def record_spend(
+        self,
+        user: _convert.UserLike,
+        program: str,
+        amount: Union[Decimal, str, int],
+        key: str,
+        *,
+        time: Time = None,
+    ) -> Dict[str, Any]:
+        """Record money spent (for spend-based ladders); upgrades at once."""
+        out: Dict[str, Any] = self.call(
+            "record_spend", user=_convert.user(user), program=program,
+            amount=str(amount), key=key, time=_now(time),
+        )
+        return out
+
+    def benefits(
+        self, user: _convert.UserLike, program: str, now: Optional[_dt.datetime] = None
+    ) -> List[Dict[str, Any]]:
+        """The program's benefits with what the member is granted and may still claim."""
+        out: List[Dict[str, Any]] = self.call(
+            "benefits", user=_convert.user(user), program=program, now=now
+        )
+        return out
+
+    def claim_benefit(
+        self, user: _convert.UserLike, program: str, benefit: str, key: str, *, time: Time = None
+    ) -> Dict[str, Any]:
+        """Claim a benefit. Raises ``NotEligible`` (tier) or ``LimitReached``."""
+        out: Dict[str, Any] = self.call(
+            "claim_benefit", user=_convert.user(user), program=program, benefit=benefit,
+            key=key, time=_now(time),
+        )
+        return out
+
+    def complete_task(
+        self, user: _convert.UserLike, program: str, task: str, key: str, *, time: Time = None
+    ) -> Dict[str, Any]:
+        """Complete a task: its points and growth value. Raises ``LimitReached`` past its cap."""
+        out: Dict[str, Any] = self.call(
+            "complete_task", user=_convert.user(user), program=program, task=task, key=key,
+            time=_now(time),
+        )
+        return out

@@ -1,0 +1,115 @@
+"""Loyalty from Python: programs, the ledger, tiers, benefits, tasks, typed errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+import userops
+
+UTC = dt.timezone.utc
+
+
+def t(day: int, month: int = 1, year: int = 2026) -> dt.datetime:
+    return dt.datetime(year, month, day, tzinfo=UTC)
+
+
+@pytest.fixture()
+def engine() -> userops.Engine:
+    e = userops.Engine()
+    e.create_program({"id": "group", "level": "group"})
+    e.create_program(
+        {
+            "id": "brand-a",
+            "level": "brand",
+            "parent": "group",
+            "conversions": {"group": {"from": 10, "to": 3}},
+            "growth": {"weights": {"order": 10}},
+            "tiers": {
+                "basis": "spend",
+                "window": "rolling_12_months",
+                "levels": [{"name": "silver", "threshold": "0"}, {"name": "gold", "threshold": "1000"}],
+            },
+            "benefits": [{"id": "wash", "kind": "free_service", "tiers": ["gold"], "limit": 1}],
+            "tasks": [{"id": "survey", "kind": "survey", "points": 5}],
+        }
+    )
+    return e
+
+
+def test_user_forms_earn_spend_statement(engine: userops.Engine) -> None:
+    engine.earn({"kind": "member_no", "value": "M1"}, "brand-a", 100, "o1", time=t(1))
+    oneid = engine.resolve(("member_no", "M1"))
+    assert isinstance(oneid, int)
+    engine.earn(("member_no", "M1"), "brand-a", 50, "o2", reason="bonus", expires=t(1, 6), time=t(2))
+    out = engine.spend(oneid, "brand-a", 70, "s1", time=t(3))
+    assert out["balance"] == 80
+    assert engine.balance(("member_no", "M1"), "brand-a") == 80
+    rows = engine.statement(oneid, "brand-a")
+    assert [r["kind"] for r in rows] == ["earn", "earn", "spend"]
+    assert [r["amount"] for r in rows] == [100, 50, -70]
+    assert rows[1]["reason"] == "bonus" and rows[-1]["balance"] == 80
+    # FIFO: the June bucket went first, so expiring in June takes nothing.
+    assert engine.expire(t(2, 6))["points"] == 0
+    assert engine.balance(oneid, "brand-a") == 80
+
+
+def test_pending_refund_convert(engine: userops.Engine) -> None:
+    u = ("member_no", "M2")
+    assert engine.earn(u, "brand-a", 40, "o1", pending=True, time=t(1))["pending"] is True
+    assert engine.balance(u, "brand-a") == 0
+    assert engine.post("o1", time=t(10))["balance"] == 40
+    engine.earn(u, "brand-a", 60, "o2", time=t(11))
+    refund = engine.refund("o2", "r2", time=t(12))
+    assert refund["points"] == 60
+    conv = engine.convert(u, "brand-a", "group", 35, "c1", time=t(13))
+    assert (conv["points"], conv["other"]) == (30, 9)
+    assert engine.balance(u, "brand-a") == 10
+    assert engine.balance(u, "group") == 9
+
+
+def test_typed_errors_change_nothing(engine: userops.Engine) -> None:
+    u = ("member_no", "M3")
+    engine.earn(u, "brand-a", 10, "o1", time=t(1))
+    with pytest.raises(userops.InsufficientPoints) as e:
+        engine.spend(u, "brand-a", 11, "s1", time=t(2))
+    assert isinstance(e.value, userops.LedgerError) and e.value.status == 50
+    with pytest.raises(userops.LedgerDuplicateKey) as d:
+        engine.earn(u, "brand-a", 11, "o1", time=t(1))
+    assert isinstance(d.value, userops.DuplicateKey) and isinstance(d.value, userops.LedgerError)
+    with pytest.raises(userops.InvalidAmount):
+        engine.earn(u, "brand-a", 0, "o2")
+    with pytest.raises(userops.ExpiryInPast):
+        engine.earn(u, "brand-a", 5, "o3", expires=t(1), time=t(2))
+    with pytest.raises(userops.UnknownAccount):
+        engine.spend(("member_no", "NOBODY"), "brand-a", 1, "s2")
+    with pytest.raises(userops.NotPending):
+        engine.post("o1")
+    with pytest.raises(userops.NotFound):
+        engine.balance(u, "nope")
+    assert engine.balance(u, "brand-a") == 10
+    assert len(engine.statement(u, "brand-a")) == 1
+
+
+def test_tiers_benefits_tasks(engine: userops.Engine) -> None:
+    u = ("member_no", "M4")
+    r = engine.record_spend(u, "brand-a", Decimal("999.99"), "p1", time=t(5))
+    assert r["tier"] == "silver" and r["upgraded"] is True
+    with pytest.raises(userops.NotEligible):
+        engine.claim_benefit(u, "brand-a", "wash", "b1", time=t(5))
+    r = engine.record_spend(u, "brand-a", "0.01", "p2", time=t(6))
+    assert r["tier"] == "gold"
+    assert engine.claim_benefit(u, "brand-a", "wash", "b1", time=t(6))["remaining"] == 0
+    with pytest.raises(userops.LimitReached):
+        engine.claim_benefit(u, "brand-a", "wash", "b2", time=t(7))
+    assert engine.complete_task(u, "brand-a", "survey", "k1", time=t(7))["points"] == 5
+    with pytest.raises(userops.LimitReached):
+        engine.complete_task(u, "brand-a", "survey", "k2", time=t(8))
+    # A year later the rolling window is empty: downgrade at evaluation (no grace).
+    ev = engine.evaluate_tiers(t(10, 1, 2027))
+    assert ev["downgraded"] == 1
+    tier = engine.tier(u, "brand-a")
+    assert tier["tier"] == "silver" and [h["reason"] for h in tier["history"]] == ["upgrade", "upgrade", "downgrade"]
+    assert engine.add_growth(u, "brand-a", "order", "g1", 2, time=t(11, 1, 2027))["growth"] == 20

@@ -1,0 +1,1143 @@
+//! The loyalty command set and how the engine executes it.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::ledger::{AccountKind, Earn, Points, Posting, Spend, TransferKind};
+use super::program::ProgramSpec;
+use super::tiers::{day_of, Evaluation, MemberExtras, TierReason};
+use super::{Keyed, LoyaltyError, Program};
+use crate::command::Output;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::event::UserRef;
+use crate::ids::OneId;
+use crate::util::fingerprint;
+
+fn one() -> u32 {
+    1
+}
+
+/// Loyalty commands. The variant names are the Python method names, the fields their keyword
+/// arguments. Every write that names no `time` happens at the latest time the module has seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "args", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LoyaltyCommand {
+    /// Create a program. Creating it again with the same definition is a no-op. Output:
+    /// [`ProgramCreated`].
+    CreateProgram {
+        /// The definition.
+        program: ProgramSpec,
+    },
+    /// Earn points. Output: [`Posting`].
+    Earn {
+        /// The member (an unknown identifier creates the person).
+        user: UserRef,
+        /// The program id.
+        program: String,
+        /// Points (> 0).
+        points: Points,
+        /// Idempotency key (also the order key refunds find it by, unless `order` is given).
+        key: String,
+        /// Why.
+        #[serde(default)]
+        reason: String,
+        /// Expiry (default: the program's policy).
+        #[serde(default)]
+        expires: Option<DateTime<Utc>>,
+        /// Hold the points as pending until `post` (or `void`).
+        #[serde(default)]
+        pending: bool,
+        /// The order this earn belongs to (default: `key`).
+        #[serde(default)]
+        order: Option<String>,
+        /// Multiply by the best points multiplier of the member's tier (rounded down).
+        #[serde(default)]
+        apply_multiplier: bool,
+        /// Who.
+        #[serde(default)]
+        actor: String,
+        /// When.
+        #[serde(default)]
+        time: Option<DateTime<Utc>>,
+    },
+    /// Spend points, earliest-expiring first. Output: [`Posting`].
+    Spend {
+        /// The member.
+        user: UserRef,
+        /// The program id.
+        program: String,
+        /// Points (> 0).
+        points: Points,
+        /// Idempotency key.
+        key: String,
+        /// Why.
+        #[serde(default)]
+        reason: String,
+        /// Who.
+        #[serde(default)]
+        actor: String,
+        /// When.
+        #[serde(default)]
+        time: Option<DateTime<Utc>>,
+    },
+    /// Post a pending earn (by the earn's key). Output: [`Posting`].
+    Post {
+        /// The pending earn's key.
+        key: String,
+        /// When.
+        #[serde(default)]
+        time: Option<DateTime<Utc>>,
+    },
+    /// Void a pending earn (by the earn's key). Output: [`Posting`].
+    Void {
+        /// The pending earn's key.
+        key: String,
+        /// When.
+        #[serde(default)]
+        time: Option<DateTime<Utc>>,
+    },
+    /// Reverse every earn tied to an order (pending ones are voided; spent points are clawed
+    /// back by the program's policy). Output: [`Posting`] (`points` reversed, `other` clawed).
+    Refund {
+        /// The order (an earn's key, or its `order`).
+        order_key: String,
+        /// Idempotency key of the refund.
+        key: String,
+        /// When.
+        #[serde(default)]
+        time: Option<DateTime<Utc>>,
+    },
+    /// Expire every bucket due at `now`. Output: [`ExpiryReport`].
+    Expire {
+        /// The run's time.
+        now: DateTime<Utc>,
+    },
+    /// Convert points between programs at the source program's rate. Output: [`Posting`]
+    /// (`points` used, `other` credited).
+    Convert {
+        /// The member.
+        user: UserRef,
+        /// Source program.
+        src: String,
+        /// Destination program.
+        dst: String,
+        /// Source points offered (whole lots convert; the remainder stays).
+        points: Points,
+        /// Idempotency key.
+        key: String,
+        /// When.
+        #[serde(default)]
+        time: Option<DateTime<Utc>>,
+    },
+    /// A member's posted balance. Output: an integer.
+    Balance {
+        /// The member.
+        user: UserRef,
+        /// The program id.
+        program: String,
+    },
+    /// A member's postings. Output: a list of [`StatementRow`].
+    Statement {
+        /// The member.
+        user: UserRef,
+        /// The program id.
+        program: String,
+    },
+    /// A member's tier. Output: [`TierView`].
+    Tier {
+        /// The member.
+        user: UserRef,
+        /// The program id.
+        program: String,
+        /// The time the window ends (default: the module's clock).
+        #[serde(default)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// Evaluate every ladder at `now`: downgrades after grace periods. Output: [`Evaluation`].
+    EvaluateTiers {
+        /// The evaluation time.
+        now: DateTime<Utc>,
+    },
+    /// Record a behaviour's growth value (weight × count, capped per day). Output:
+    /// [`GrowthResult`].
+    AddGrowth {
+        /// The member.
+        user: UserRef,
+        /// The program id.
+        program: String,
+        /// The behaviour type (a key of the program's growth weights).
+        behaviour: String,
+        /// Idempotency key.
+        key: String,
+        /// Occurrences.
+        #[serde(default = "one")]
+        count: u32,
+        /// When.
+        #[serde(default)]
+        time: Option<DateTime<Utc>>,
+    },
+    /// Record money spent (for spend-based ladders). Output: [`GrowthResult`].
+    RecordSpend {
+        /// The member.
+        user: UserRef,
+        /// The program id.
+        program: String,
+        /// Money (> 0).
+        amount: Decimal,
+        /// Idempotency key.
+        key: String,
+        /// When.
+        #[serde(default)]
+        time: Option<DateTime<Utc>>,
+    },
+    /// The benefits of a program and what the member may claim. Output: a list of
+    /// [`BenefitView`].
+    Benefits {
+        /// The member.
+        user: UserRef,
+        /// The program id.
+        program: String,
+        /// Claim periods are counted at this time (default: the module's clock).
+        #[serde(default)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// Claim a benefit. Output: [`ClaimResult`].
+    ClaimBenefit {
+        /// The member.
+        user: UserRef,
+        /// The program id.
+        program: String,
+        /// The benefit id.
+        benefit: String,
+        /// Idempotency key.
+        key: String,
+        /// When.
+        #[serde(default)]
+        time: Option<DateTime<Utc>>,
+    },
+    /// Complete a task: points and/or growth value, within its completion cap. Output:
+    /// [`TaskResult`].
+    CompleteTask {
+        /// The member.
+        user: UserRef,
+        /// The program id.
+        program: String,
+        /// The task id.
+        task: String,
+        /// Idempotency key.
+        key: String,
+        /// When.
+        #[serde(default)]
+        time: Option<DateTime<Utc>>,
+    },
+}
+
+impl LoyaltyCommand {
+    /// Whether the command can change state.
+    pub fn mutates(&self) -> bool {
+        !matches!(
+            self,
+            LoyaltyCommand::Balance { .. }
+                | LoyaltyCommand::Statement { .. }
+                | LoyaltyCommand::Tier { .. }
+                | LoyaltyCommand::Benefits { .. }
+        )
+    }
+}
+
+/// What `create_program` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramCreated {
+    /// The program id.
+    pub program: String,
+    /// True when it existed with the same definition: nothing changed.
+    pub duplicate: bool,
+}
+
+/// What `expire` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiryReport {
+    /// Points expired (all members together).
+    pub points: i128,
+    /// Transfers written (one per member account).
+    pub transfers: Vec<u64>,
+}
+
+/// One row of a statement, from the member's side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementRow {
+    /// Transfer id.
+    pub id: u64,
+    /// When.
+    pub time: DateTime<Utc>,
+    /// What.
+    pub kind: TransferKind,
+    /// The idempotency key of the write (for post/void: the pending earn's key).
+    pub key: String,
+    /// Points in (+) or out (−) of the member's account.
+    pub amount: Points,
+    /// Posted balance after this row (pending rows do not change it).
+    pub balance: Points,
+    /// Whether the row is pending (or resolves a pending row).
+    pub pending: bool,
+    /// The other side: `issuance`, `redemption`, `expiry`, `conversion` or `member:<oneid>`.
+    pub counterparty: String,
+    /// Expiry of earned points.
+    pub expires: Option<DateTime<Utc>>,
+    /// Why.
+    pub reason: String,
+    /// Who.
+    pub actor: String,
+}
+
+/// A tier change, with level names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierChangeView {
+    /// When.
+    pub time: DateTime<Utc>,
+    /// Before.
+    pub from: Option<String>,
+    /// After.
+    pub to: Option<String>,
+    /// Why.
+    pub reason: TierReason,
+}
+
+/// What `tier` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierView {
+    /// The program.
+    pub program: String,
+    /// Current tier (`None`: no tier yet, or the program has no ladder).
+    pub tier: Option<String>,
+    /// The ladder's metric (growth or spend) in the current window.
+    pub metric: Decimal,
+    /// Lifetime growth value.
+    pub growth_total: i64,
+    /// Lifetime spend.
+    pub spend_total: Decimal,
+    /// The next tier up.
+    pub next: Option<String>,
+    /// Metric still needed for it.
+    pub to_next: Option<Decimal>,
+    /// When a pending downgrade is due (set by an evaluation below the tier).
+    pub downgrade_due: Option<DateTime<Utc>>,
+    /// Tier history.
+    pub history: Vec<TierChangeView>,
+}
+
+/// What `add_growth` and `record_spend` return.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrowthResult {
+    /// Idempotency key.
+    pub key: String,
+    /// The member.
+    pub oneid: OneId,
+    /// Growth value granted (after daily caps).
+    pub growth: i64,
+    /// Money recorded.
+    pub spend: Decimal,
+    /// Tier after.
+    pub tier: Option<String>,
+    /// Whether this write upgraded the member.
+    pub upgraded: bool,
+    /// True on a replay.
+    pub duplicate: bool,
+}
+
+/// What `claim_benefit` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimResult {
+    /// Idempotency key.
+    pub key: String,
+    /// The benefit.
+    pub benefit: String,
+    /// Coupons handed out.
+    pub coupons: Vec<String>,
+    /// Claims left in the period (`None`: unlimited).
+    pub remaining: Option<u32>,
+    /// True on a replay.
+    pub duplicate: bool,
+}
+
+/// What `benefits` lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BenefitView {
+    /// Id.
+    pub id: String,
+    /// Kind.
+    pub kind: super::benefits::BenefitKind,
+    /// Whether the member's tier grants it.
+    pub granted: bool,
+    /// Claims in the current period.
+    pub claimed: u32,
+    /// Claims left (`None`: unlimited).
+    pub remaining: Option<u32>,
+    /// Multiplier, for a points multiplier.
+    pub multiplier: Option<Decimal>,
+    /// Coupons, for a bundle.
+    pub coupons: Vec<String>,
+    /// Free text.
+    pub description: String,
+}
+
+/// What `complete_task` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskResult {
+    /// Idempotency key.
+    pub key: String,
+    /// The task.
+    pub task: String,
+    /// Completions so far.
+    pub completions: u32,
+    /// Points granted.
+    pub points: Points,
+    /// Growth value granted.
+    pub growth: i64,
+    /// Tier after.
+    pub tier: Option<String>,
+    /// True on a replay.
+    pub duplicate: bool,
+}
+
+/// Outputs of the loyalty commands (serialized as the inner value).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum LoyaltyOutput {
+    /// `create_program`.
+    Program(ProgramCreated),
+    /// Ledger writes.
+    Posting(Posting),
+    /// `balance`.
+    Points(Points),
+    /// `expire`.
+    Expiry(ExpiryReport),
+    /// `statement`.
+    Statement(Vec<StatementRow>),
+    /// `tier`.
+    Tier(TierView),
+    /// `evaluate_tiers`.
+    Evaluation(Evaluation),
+    /// `add_growth`, `record_spend`.
+    Growth(GrowthResult),
+    /// `benefits`.
+    Benefits(Vec<BenefitView>),
+    /// `claim_benefit`.
+    Claim(ClaimResult),
+    /// `complete_task`.
+    Task(TaskResult),
+}
+
+fn tier_name(p: &Program, t: Option<u16>) -> Option<String> {
+    let ladder = p.spec.tiers.as_ref()?;
+    ladder.levels.get(usize::from(t?)).map(|l| l.name.clone())
+}
+
+fn print_of(c: &LoyaltyCommand) -> Result<u64, Error> {
+    Ok(fingerprint(
+        &serde_json::to_vec(c).map_err(|e| Error::Internal(e.to_string()))?,
+    ))
+}
+
+impl Engine {
+    /// The person behind a reference, if known (errors for a OneID that never existed).
+    fn loyalty_user(&self, user: &UserRef) -> Result<Option<OneId>, Error> {
+        self.check_user(user)
+            .and_then(|()| self.lookup(user))
+            .map_err(|e| Error::invalid_argument("user", e.to_string()))
+    }
+
+    /// The person behind a reference, creating it for an unknown identifier. Call only after
+    /// every check passed.
+    fn loyalty_user_or_new(&mut self, user: &UserRef, known: Option<OneId>) -> OneId {
+        match (known, user) {
+            (Some(o), _) => o,
+            (None, u) => self.ensure_user(u, "loyalty", "operator"), // checked by loyalty_user
+        }
+    }
+
+    fn keyed_replay(&self, key: &str, print: u64) -> Result<Option<Keyed>, Error> {
+        if key.is_empty() {
+            return Err(LoyaltyError::InvalidAmount {
+                field: "key",
+                reason: "an idempotency key must not be empty".into(),
+            }
+            .into());
+        }
+        match self.state.loyalty.keys.get(key) {
+            None => Ok(None),
+            Some((p, k)) if *p == print => Ok(Some(k.clone())),
+            Some(_) => Err(LoyaltyError::DuplicateKey {
+                key: key.to_owned(),
+            }
+            .into()),
+        }
+    }
+
+    /// Execute a loyalty command.
+    pub(crate) fn execute_loyalty(&mut self, c: LoyaltyCommand) -> Result<Output, Error> {
+        self.run_loyalty(c).map(Output::Loyalty)
+    }
+
+    fn run_loyalty(&mut self, c: LoyaltyCommand) -> Result<LoyaltyOutput, Error> {
+        let tz = self.config.business_tz();
+        let print = print_of(&c)?;
+        match c {
+            LoyaltyCommand::CreateProgram { program } => {
+                self.create_program(program).map(LoyaltyOutput::Program)
+            }
+            LoyaltyCommand::Earn {
+                user,
+                program,
+                points,
+                key,
+                reason,
+                expires,
+                pending,
+                order,
+                apply_multiplier,
+                actor,
+                time,
+            } => {
+                let known = self.loyalty_user(&user)?;
+                let lo = &self.state.loyalty;
+                let p = &lo.programs[lo.program_ix(&program)?];
+                let time = lo.now(time);
+                let expires = expires.or_else(|| p.spec.expiry.expires(time, tz));
+                let mut points = points;
+                if apply_multiplier {
+                    let tier = known.and_then(|u| p.members.get(&u)).and_then(|m| m.tier);
+                    let m = p.spec.multiplier(tier_name(p, tier).as_deref());
+                    points = Decimal::from(points)
+                        .checked_mul(m)
+                        .and_then(|x| x.floor().to_i64())
+                        .ok_or(LoyaltyError::InvalidAmount {
+                            field: "points",
+                            reason: "the multiplied amount overflows".into(),
+                        })?;
+                }
+                let mut req = Earn {
+                    user: known.unwrap_or(OneId(u64::MAX)),
+                    book: p.book,
+                    points,
+                    key: &key,
+                    reason: &reason,
+                    actor: &actor,
+                    time,
+                    expires,
+                    pending,
+                    order: order.as_deref(),
+                };
+                if known.is_none() {
+                    // A new person has no account: these checks are the real ones.
+                    self.state.loyalty.ledger.check_earn(&req)?;
+                }
+                req.user = self.loyalty_user_or_new(&user, known);
+                let out = self.state.loyalty.ledger.earn(&req)?;
+                self.state.loyalty.tick(time);
+                Ok(LoyaltyOutput::Posting(out))
+            }
+            LoyaltyCommand::Spend {
+                user,
+                program,
+                points,
+                key,
+                reason,
+                actor,
+                time,
+            } => {
+                let lo = &self.state.loyalty;
+                let p = &lo.programs[lo.program_ix(&program)?];
+                let u = self
+                    .loyalty_user(&user)?
+                    .ok_or_else(|| LoyaltyError::UnknownAccount {
+                        program: program.clone(),
+                        user: serde_json::to_string(&user).unwrap_or_default(),
+                    })?;
+                let time = lo.now(time);
+                let req = Spend {
+                    user: u,
+                    book: p.book,
+                    points,
+                    key: &key,
+                    reason: &reason,
+                    actor: &actor,
+                    time,
+                };
+                let out = self.state.loyalty.ledger.spend(&req)?;
+                self.state.loyalty.tick(time);
+                Ok(LoyaltyOutput::Posting(out))
+            }
+            LoyaltyCommand::Post { key, time } => self.resolve_pending(&key, true, time),
+            LoyaltyCommand::Void { key, time } => self.resolve_pending(&key, false, time),
+            LoyaltyCommand::Refund {
+                order_key,
+                key,
+                time,
+            } => {
+                let time = self.state.loyalty.now(time);
+                let out = self.state.loyalty.ledger.refund(&order_key, &key, time)?;
+                self.state.loyalty.tick(time);
+                Ok(LoyaltyOutput::Posting(out))
+            }
+            LoyaltyCommand::Expire { now } => {
+                let (points, transfers) = self.state.loyalty.ledger.expire(now);
+                self.state.loyalty.tick(now);
+                Ok(LoyaltyOutput::Expiry(ExpiryReport { points, transfers }))
+            }
+            LoyaltyCommand::Convert {
+                user,
+                src,
+                dst,
+                points,
+                key,
+                time,
+            } => {
+                let lo = &self.state.loyalty;
+                let (s, d) = (lo.program_ix(&src)?, lo.program_ix(&dst)?);
+                let (sp, dp) = (&lo.programs[s], &lo.programs[d]);
+                let rate = *sp.spec.conversions.get(&dst).ok_or_else(|| {
+                    Error::invalid_argument(
+                        "dst",
+                        format!("program {src:?} has no conversion rate to {dst:?}"),
+                    )
+                })?;
+                let u = self
+                    .loyalty_user(&user)?
+                    .ok_or_else(|| LoyaltyError::UnknownAccount {
+                        program: src.clone(),
+                        user: serde_json::to_string(&user).unwrap_or_default(),
+                    })?;
+                let time = lo.now(time);
+                let dst_expires = dp.spec.expiry.expires(time, tz);
+                let (sb, db) = (sp.book, dp.book);
+                let out = self.state.loyalty.ledger.convert(
+                    u,
+                    sb,
+                    db,
+                    points,
+                    rate,
+                    &key,
+                    time,
+                    dst_expires,
+                )?;
+                self.state.loyalty.tick(time);
+                Ok(LoyaltyOutput::Posting(out))
+            }
+            LoyaltyCommand::Balance { user, program } => {
+                let lo = &self.state.loyalty;
+                let p = &lo.programs[lo.program_ix(&program)?];
+                let u = self.loyalty_user(&user)?;
+                Ok(LoyaltyOutput::Points(
+                    u.map_or(0, |u| lo.ledger.balance(p.book, u)),
+                ))
+            }
+            LoyaltyCommand::Statement { user, program } => {
+                let lo = &self.state.loyalty;
+                let p = &lo.programs[lo.program_ix(&program)?];
+                let Some(u) = self.loyalty_user(&user)? else {
+                    return Ok(LoyaltyOutput::Statement(Vec::new()));
+                };
+                Ok(LoyaltyOutput::Statement(self.statement_rows(p, u)))
+            }
+            LoyaltyCommand::Tier { user, program, now } => {
+                let lo = &self.state.loyalty;
+                let p = &lo.programs[lo.program_ix(&program)?];
+                let now = lo.now(now);
+                let u = self.loyalty_user(&user)?;
+                let m = u
+                    .and_then(|u| p.members.get(&u))
+                    .cloned()
+                    .unwrap_or_default();
+                let (metric, next, to_next) = match &p.spec.tiers {
+                    None => (Decimal::ZERO, None, None),
+                    Some(l) => {
+                        let metric = m.metric(l, now, tz);
+                        let n = m.tier.map_or(0, |t| usize::from(t) + 1);
+                        let next = l.levels.get(n);
+                        (
+                            metric,
+                            next.map(|x| x.name.clone()),
+                            next.map(|x| (x.threshold - metric).max(Decimal::ZERO)),
+                        )
+                    }
+                };
+                Ok(LoyaltyOutput::Tier(TierView {
+                    program: program.clone(),
+                    tier: tier_name(p, m.tier),
+                    metric,
+                    growth_total: m.growth_total,
+                    spend_total: m.spend_total,
+                    next,
+                    to_next,
+                    downgrade_due: m.downgrade_due,
+                    history: m
+                        .history
+                        .iter()
+                        .map(|h| TierChangeView {
+                            time: h.time,
+                            from: tier_name(p, h.from),
+                            to: tier_name(p, h.to),
+                            reason: h.reason,
+                        })
+                        .collect(),
+                }))
+            }
+            LoyaltyCommand::EvaluateTiers { now } => Ok(LoyaltyOutput::Evaluation(
+                self.state.loyalty.evaluate_tiers(now, tz),
+            )),
+            LoyaltyCommand::AddGrowth {
+                user,
+                program,
+                behaviour,
+                key,
+                count,
+                time,
+            } => {
+                if let Some(Keyed::Growth(g)) = self.keyed_replay(&key, print)? {
+                    return Ok(LoyaltyOutput::Growth(GrowthResult {
+                        duplicate: true,
+                        ..g
+                    }));
+                }
+                let known = self.loyalty_user(&user)?;
+                let lo = &self.state.loyalty;
+                let pi = lo.program_ix(&program)?;
+                let p = &lo.programs[pi];
+                let weight = *p.spec.growth.weights.get(&behaviour).ok_or_else(|| {
+                    Error::invalid_argument(
+                        "behaviour",
+                        format!("program {program:?} gives no growth value for {behaviour:?}"),
+                    )
+                })?;
+                if count == 0 {
+                    return Err(LoyaltyError::InvalidAmount {
+                        field: "count",
+                        reason: "must be at least 1".into(),
+                    }
+                    .into());
+                }
+                let raw =
+                    weight
+                        .checked_mul(i64::from(count))
+                        .ok_or(LoyaltyError::InvalidAmount {
+                            field: "count",
+                            reason: "growth value overflows".into(),
+                        })?;
+                let time = lo.now(time);
+                self.check_growth(pi, known, raw, Decimal::ZERO)?;
+                let u = self.loyalty_user_or_new(&user, known);
+                let g =
+                    self.grant_growth(pi, u, &key, Some((&behaviour, raw)), Decimal::ZERO, time);
+                self.state
+                    .loyalty
+                    .keys
+                    .insert(key, (print, Keyed::Growth(g.clone())));
+                self.state.loyalty.tick(time);
+                Ok(LoyaltyOutput::Growth(g))
+            }
+            LoyaltyCommand::RecordSpend {
+                user,
+                program,
+                amount,
+                key,
+                time,
+            } => {
+                if let Some(Keyed::Growth(g)) = self.keyed_replay(&key, print)? {
+                    return Ok(LoyaltyOutput::Growth(GrowthResult {
+                        duplicate: true,
+                        ..g
+                    }));
+                }
+                let known = self.loyalty_user(&user)?;
+                let lo = &self.state.loyalty;
+                let pi = lo.program_ix(&program)?;
+                if amount <= Decimal::ZERO {
+                    return Err(LoyaltyError::InvalidAmount {
+                        field: "amount",
+                        reason: format!("{amount} is not a positive amount of money"),
+                    }
+                    .into());
+                }
+                let time = lo.now(time);
+                self.check_growth(pi, known, 0, amount)?;
+                let u = self.loyalty_user_or_new(&user, known);
+                let g = self.grant_growth(pi, u, &key, None, amount, time);
+                self.state
+                    .loyalty
+                    .keys
+                    .insert(key, (print, Keyed::Growth(g.clone())));
+                self.state.loyalty.tick(time);
+                Ok(LoyaltyOutput::Growth(g))
+            }
+            LoyaltyCommand::Benefits { user, program, now } => {
+                let lo = &self.state.loyalty;
+                let p = &lo.programs[lo.program_ix(&program)?];
+                let now = lo.now(now);
+                let m = self
+                    .loyalty_user(&user)?
+                    .and_then(|u| p.members.get(&u))
+                    .cloned()
+                    .unwrap_or_default();
+                let tier = tier_name(p, m.tier);
+                let views = p
+                    .spec
+                    .benefits
+                    .iter()
+                    .map(|b| {
+                        let claimed = claims_in_period(&m.extras, &b.id, b.per, now, tz);
+                        BenefitView {
+                            id: b.id.clone(),
+                            kind: b.kind,
+                            granted: b.applies_to(tier.as_deref()),
+                            claimed,
+                            remaining: b.limit.map(|l| l.saturating_sub(claimed)),
+                            multiplier: b.multiplier,
+                            coupons: b.coupons.clone(),
+                            description: b.description.clone(),
+                        }
+                    })
+                    .collect();
+                Ok(LoyaltyOutput::Benefits(views))
+            }
+            LoyaltyCommand::ClaimBenefit {
+                user,
+                program,
+                benefit,
+                key,
+                time,
+            } => {
+                if let Some(Keyed::Claim(g)) = self.keyed_replay(&key, print)? {
+                    return Ok(LoyaltyOutput::Claim(ClaimResult {
+                        duplicate: true,
+                        ..g
+                    }));
+                }
+                let lo = &self.state.loyalty;
+                let pi = lo.program_ix(&program)?;
+                let p = &lo.programs[pi];
+                let b = p
+                    .spec
+                    .benefits
+                    .iter()
+                    .find(|b| b.id == benefit)
+                    .ok_or_else(|| Error::NotFound {
+                        what: "benefit",
+                        id: benefit.clone(),
+                    })?;
+                let time = lo.now(time);
+                let u = self.loyalty_user(&user)?;
+                let m = u.and_then(|u| p.members.get(&u));
+                let tier = m.and_then(|m| tier_name(p, m.tier));
+                if b.kind == super::benefits::BenefitKind::PointsMultiplier {
+                    return Err(LoyaltyError::NotEligible {
+                        what: "benefit",
+                        id: benefit,
+                        reason: "a points multiplier applies to earns; it is not claimed".into(),
+                    }
+                    .into());
+                }
+                if !b.applies_to(tier.as_deref()) {
+                    return Err(LoyaltyError::NotEligible {
+                        what: "benefit",
+                        id: benefit,
+                        reason: format!("not granted to tier {:?}", tier.unwrap_or_default()),
+                    }
+                    .into());
+                }
+                let claimed =
+                    claims_in_period(&m.and_then(|m| m.extras.clone()), &b.id, b.per, time, tz);
+                if let Some(limit) = b.limit {
+                    if claimed >= limit {
+                        return Err(LoyaltyError::LimitReached {
+                            what: "benefit",
+                            id: benefit,
+                            limit,
+                        }
+                        .into());
+                    }
+                }
+                let result = ClaimResult {
+                    key: key.clone(),
+                    benefit: b.id.clone(),
+                    coupons: b.coupons.clone(),
+                    remaining: b.limit.map(|l| l - claimed - 1),
+                    duplicate: false,
+                };
+                let u = self.loyalty_user_or_new(&user, u);
+                let m = self.state.loyalty.programs[pi]
+                    .members
+                    .entry(u)
+                    .or_default();
+                m.extras
+                    .get_or_insert_with(Default::default)
+                    .claims
+                    .entry(benefit)
+                    .or_default()
+                    .push(time);
+                let lo = &mut self.state.loyalty;
+                lo.keys.insert(key, (print, Keyed::Claim(result.clone())));
+                lo.tick(time);
+                Ok(LoyaltyOutput::Claim(result))
+            }
+            LoyaltyCommand::CompleteTask {
+                user,
+                program,
+                task,
+                key,
+                time,
+            } => {
+                if let Some(Keyed::Task(g)) = self.keyed_replay(&key, print)? {
+                    return Ok(LoyaltyOutput::Task(TaskResult {
+                        duplicate: true,
+                        ..g
+                    }));
+                }
+                let known = self.loyalty_user(&user)?;
+                let lo = &self.state.loyalty;
+                let pi = lo.program_ix(&program)?;
+                let p = &lo.programs[pi];
+                let t = p
+                    .spec
+                    .tasks
+                    .iter()
+                    .find(|t| t.id == task)
+                    .cloned()
+                    .ok_or_else(|| Error::NotFound {
+                        what: "task",
+                        id: task.clone(),
+                    })?;
+                let time = lo.now(time);
+                let done = known
+                    .and_then(|u| p.members.get(&u))
+                    .and_then(|m| m.extras.as_ref())
+                    .and_then(|x| x.tasks.get(&task).copied())
+                    .unwrap_or(0);
+                if done >= t.max_completions {
+                    return Err(LoyaltyError::LimitReached {
+                        what: "task",
+                        id: task,
+                        limit: t.max_completions,
+                    }
+                    .into());
+                }
+                self.check_growth(pi, known, t.growth, Decimal::ZERO)?;
+                let book = p.book;
+                let expires = p.spec.expiry.expires(time, tz);
+                let reason = format!("task:{task}");
+                let mut req = Earn {
+                    user: known.unwrap_or(OneId(u64::MAX)),
+                    book,
+                    points: t.points,
+                    key: &key,
+                    reason: &reason,
+                    actor: "",
+                    time,
+                    expires,
+                    pending: false,
+                    order: None,
+                };
+                if t.points > 0 {
+                    if let Some(k) = known {
+                        req.user = k;
+                    }
+                    if self.state.loyalty.ledger.check_earn(&req)?.is_some() {
+                        // The key already wrote this very earn outside a task: not a task replay.
+                        return Err(LoyaltyError::DuplicateKey { key }.into());
+                    }
+                }
+                // Checks done: nothing below fails.
+                let u = self.loyalty_user_or_new(&user, known);
+                if t.points > 0 {
+                    req.user = u;
+                    self.state.loyalty.ledger.earn(&req)?;
+                }
+                let g = if t.growth > 0 {
+                    self.grant_growth(pi, u, &key, Some(("", t.growth)), Decimal::ZERO, time)
+                        .growth
+                } else {
+                    0
+                };
+                let p = &mut self.state.loyalty.programs[pi];
+                let m = p.members.entry(u).or_default();
+                let c = m
+                    .extras
+                    .get_or_insert_with(Default::default)
+                    .tasks
+                    .entry(task.clone())
+                    .or_default();
+                *c += 1;
+                let completions = *c;
+                let tier = tier_name(p, p.members.get(&u).and_then(|m| m.tier));
+                let result = TaskResult {
+                    key: key.clone(),
+                    task,
+                    completions,
+                    points: t.points,
+                    growth: g,
+                    tier,
+                    duplicate: false,
+                };
+                let lo = &mut self.state.loyalty;
+                lo.keys.insert(key, (print, Keyed::Task(result.clone())));
+                lo.tick(time);
+                Ok(LoyaltyOutput::Task(result))
+            }
+        }
+    }
+
+    fn resolve_pending(
+        &mut self,
+        key: &str,
+        post: bool,
+        time: Option<DateTime<Utc>>,
+    ) -> Result<LoyaltyOutput, Error> {
+        let time = self.state.loyalty.now(time);
+        let out = self.state.loyalty.ledger.resolve(key, post, time)?;
+        self.state.loyalty.tick(time);
+        Ok(LoyaltyOutput::Posting(out))
+    }
+
+    fn create_program(&mut self, spec: ProgramSpec) -> Result<ProgramCreated, Error> {
+        let id = spec.id.clone();
+        let created = self.state.loyalty.create_program(spec)?;
+        Ok(ProgramCreated {
+            program: id,
+            duplicate: !created,
+        })
+    }
+
+    /// The loyalty module's state (read-only): programs, ledger, members.
+    pub fn loyalty(&self) -> &super::Loyalty {
+        &self.state.loyalty
+    }
+
+    /// Growth and spend totals of the member must not overflow.
+    fn check_growth(
+        &self,
+        pi: usize,
+        known: Option<OneId>,
+        growth: i64,
+        spend: Decimal,
+    ) -> Result<(), Error> {
+        let m = known.and_then(|u| self.state.loyalty.programs[pi].members.get(&u));
+        let (g, s) = m.map_or((0, Decimal::ZERO), |m| (m.growth_total, m.spend_total));
+        if g.checked_add(growth).is_none() || s.checked_add(spend).is_none() {
+            return Err(LoyaltyError::InvalidAmount {
+                field: "amount",
+                reason: "the member's lifetime total would overflow".into(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Record growth (after the behaviour's daily cap) and spend, upgrading at once.
+    fn grant_growth(
+        &mut self,
+        pi: usize,
+        u: OneId,
+        key: &str,
+        growth: Option<(&str, i64)>,
+        spend: Decimal,
+        time: DateTime<Utc>,
+    ) -> GrowthResult {
+        let tz = self.config.business_tz();
+        let p = &mut self.state.loyalty.programs[pi];
+        let day = day_of(time, tz);
+        let m = p.members.entry(u).or_default();
+        let granted = match growth {
+            None => 0,
+            Some((behaviour, raw)) => {
+                let g = m.capped(&p.spec.growth, behaviour, raw, day);
+                if p.spec.growth.daily_caps.contains_key(behaviour) {
+                    let x = m.extras.get_or_insert_with(Box::<MemberExtras>::default);
+                    let e = x.caps.entry(behaviour.to_owned()).or_insert((day, 0));
+                    if e.0 != day {
+                        *e = (day, 0);
+                    }
+                    e.1 += g;
+                }
+                g
+            }
+        };
+        m.record(day, granted, spend);
+        let upgraded = match &p.spec.tiers {
+            Some(l) => m.upgrade(l, time, tz),
+            None => false,
+        };
+        let tier = m.tier;
+        GrowthResult {
+            key: key.to_owned(),
+            oneid: u,
+            growth: granted,
+            spend,
+            tier: tier_name(p, tier),
+            upgraded,
+            duplicate: false,
+        }
+    }
+
+    fn statement_rows(&self, p: &Program, u: OneId) -> Vec<StatementRow> {
+        let ledger = &self.state.loyalty.ledger;
+        let accounts = ledger.accounts();
+        let mut balance: Points = 0;
+        let mut rows = Vec::new();
+        for (t, dir) in ledger.statement(p.book, u) {
+            let (sign, other) = match dir {
+                1 => (1, t.debit),
+                -1 => (-1, t.credit),
+                _ => (0, t.debit),
+            };
+            let pending = matches!(
+                t.kind,
+                TransferKind::PendingEarn | TransferKind::Void | TransferKind::Post
+            );
+            if !matches!(t.kind, TransferKind::PendingEarn | TransferKind::Void) {
+                balance = balance.saturating_add(sign * t.amount);
+            }
+            let op = &ledger.ops()[t.op as usize];
+            let counterparty = match accounts[other.0 as usize].kind {
+                AccountKind::Member(o) => format!("member:{o}"),
+                AccountKind::Issuance => "issuance".into(),
+                AccountKind::Redemption => "redemption".into(),
+                AccountKind::Expiry => "expiry".into(),
+                AccountKind::Conversion => "conversion".into(),
+            };
+            rows.push(StatementRow {
+                id: t.id,
+                time: t.time,
+                kind: t.kind,
+                key: op.result.key.clone(),
+                amount: if sign == 0 { t.amount } else { sign * t.amount },
+                balance,
+                pending,
+                counterparty,
+                expires: t.expires,
+                reason: op.reason.clone(),
+                actor: op.actor.clone(),
+            });
+        }
+        rows
+    }
+}
+
+fn claims_in_period(
+    extras: &Option<Box<MemberExtras>>,
+    id: &str,
+    per: super::benefits::LimitPeriod,
+    now: DateTime<Utc>,
+    tz: chrono::FixedOffset,
+) -> u32 {
+    extras
+        .as_ref()
+        .and_then(|x| x.claims.get(id))
+        .map_or(0, |c| {
+            c.iter().filter(|t| per.same(**t, now, tz)).count() as u32
+        })
+}

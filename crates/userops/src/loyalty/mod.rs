@@ -1,0 +1,416 @@
+//! Loyalty (SPEC §6): programs in the org tree, a points ledger that never loses a point, growth
+//! value, tier ladders, benefits and tasks.
+//!
+//! - [`program`]: a program's definition ([`ProgramSpec`]) and place in the org tree.
+//! - [`ledger`]: double-entry accounts, immutable transfers, FIFO expiry buckets, pending
+//!   two-phase earns, refunds, expiry runs, conversions, merges ([`Ledger`]).
+//! - [`tiers`]: growth rules, ladders, per-member growth and tier history.
+//! - [`benefits`], [`tasks`]: what members claim and complete.
+//!
+//! The engine commands (`create_program`, `earn`, `spend`, ...) are [`LoyaltyCommand`].
+//!
+//! ```
+//! use userops::Engine;
+//! let mut e = Engine::default();
+//! e.call_json("create_program", r#"{"program": {"id": "brand-a"}}"#)?;
+//! e.call_json("earn", r#"{"user": {"kind": "member_no", "value": "M1"}, "program": "brand-a",
+//!     "points": 100, "key": "order-1", "time": "2026-03-01T10:00:00Z"}"#)?;
+//! e.call_json("spend", r#"{"user": {"kind": "member_no", "value": "M1"}, "program": "brand-a",
+//!     "points": 30, "key": "redeem-1", "time": "2026-03-02T10:00:00Z"}"#)?;
+//! let balance = e.call_json("balance", r#"{"user": {"kind": "member_no", "value": "M1"}, "program": "brand-a"}"#)?;
+//! assert_eq!(balance, "70");
+//! # Ok::<(), userops::Error>(())
+//! ```
+
+pub mod benefits;
+mod commands;
+pub mod ledger;
+pub mod program;
+#[cfg(test)]
+mod sim;
+pub mod tasks;
+#[cfg(test)]
+mod tests;
+pub mod tiers;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
+use crate::ids::OneId;
+
+pub use commands::{
+    BenefitView, ClaimResult, ExpiryReport, GrowthResult, LoyaltyCommand, LoyaltyOutput,
+    ProgramCreated, StatementRow, TaskResult, TierView,
+};
+pub use ledger::{
+    AccountId, AccountKind, BookId, Clawback, Ledger, MergeReport, Points, Posting, Rate,
+    TransferKind,
+};
+pub use program::{ExpiryPolicy, OrgLevel, ProgramSpec};
+pub use tiers::{Evaluation, GrowthRules, Member, TierBasis, TierLadder, TierLevel, TierWindow};
+
+/// Everything that can go wrong in the loyalty module. A call that returns one changed nothing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoyaltyError {
+    /// A spend (or conversion) above what the member holds (plus any overdraft).
+    #[error("insufficient points: {available} available, {requested} requested")]
+    InsufficientPoints {
+        /// What could be spent.
+        available: Points,
+        /// What was asked.
+        requested: Points,
+    },
+    /// An idempotency key reused for a different ledger write.
+    #[error("idempotency key {key:?} was already used for a different loyalty operation")]
+    DuplicateKey {
+        /// The key.
+        key: String,
+    },
+    /// No points account for this member in this program.
+    #[error("no points account for {user} in program {program:?}")]
+    UnknownAccount {
+        /// The program.
+        program: String,
+        /// The member as given (`OneID 7`, or the identifier when it names no one).
+        user: String,
+    },
+    /// A zero, negative or overflowing amount.
+    #[error("invalid amount at `{field}`: {reason}")]
+    InvalidAmount {
+        /// The argument.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// An expiry at or before the time of the earn.
+    #[error("expiry {expires} is not after the posting time {time}")]
+    ExpiryInPast {
+        /// The expiry asked for.
+        expires: DateTime<Utc>,
+        /// The posting time.
+        time: DateTime<Utc>,
+    },
+    /// Posting or voiding something that is not an open pending earn; refunding an order with
+    /// nothing left to refund.
+    #[error("{key:?}: {state}")]
+    NotPending {
+        /// The key or order.
+        key: String,
+        /// What it is instead.
+        state: &'static str,
+    },
+    /// A benefit claimed or a task completed more often than allowed.
+    #[error("{what} {id:?}: limit of {limit} reached")]
+    LimitReached {
+        /// `"benefit"` or `"task"`.
+        what: &'static str,
+        /// Its id.
+        id: String,
+        /// The limit.
+        limit: u32,
+    },
+    /// A benefit the member's tier does not grant.
+    #[error("{what} {id:?} is not available: {reason}")]
+    NotEligible {
+        /// `"benefit"`.
+        what: &'static str,
+        /// Its id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// A program id that does not exist.
+    #[error("program not found: {0}")]
+    UnknownProgram(String),
+    /// A program definition that is not valid.
+    #[error("invalid program definition at `{field}`: {reason}")]
+    InvalidProgram {
+        /// The offending field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl LoyaltyError {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            LoyaltyError::InsufficientPoints { .. } => ErrorCode::InsufficientPoints,
+            LoyaltyError::DuplicateKey { .. } => ErrorCode::LedgerDuplicateKey,
+            LoyaltyError::UnknownAccount { .. } => ErrorCode::UnknownAccount,
+            LoyaltyError::InvalidAmount { .. } => ErrorCode::InvalidAmount,
+            LoyaltyError::ExpiryInPast { .. } => ErrorCode::ExpiryInPast,
+            LoyaltyError::NotPending { .. } => ErrorCode::NotPending,
+            LoyaltyError::LimitReached { .. } => ErrorCode::LimitReached,
+            LoyaltyError::NotEligible { .. } => ErrorCode::NotEligible,
+            LoyaltyError::UnknownProgram(_) => ErrorCode::NotFound,
+            LoyaltyError::InvalidProgram { .. } => ErrorCode::InvalidArgument,
+        }
+    }
+
+    /// The offending field, where there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            LoyaltyError::InvalidAmount { field, .. } => Some(field),
+            LoyaltyError::InvalidProgram { field, .. } => Some(field),
+            LoyaltyError::ExpiryInPast { .. } => Some("expires"),
+            LoyaltyError::UnknownProgram(_) => Some("program"),
+            _ => None,
+        }
+    }
+}
+
+/// One program: its definition, its books in the ledger, its members' growth and tiers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Program {
+    /// The definition.
+    pub spec: ProgramSpec,
+    /// Its books in the ledger.
+    pub book: BookId,
+    /// Members with growth, spend, tiers, claims or task completions.
+    pub members: BTreeMap<OneId, Member>,
+}
+
+/// A keyed write outside the ledger, kept for idempotent replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Keyed {
+    Growth(GrowthResult),
+    Claim(ClaimResult),
+    Task(TaskResult),
+}
+
+/// The loyalty module's state (one field of the engine's state).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Loyalty {
+    programs: Vec<Program>,
+    by_id: BTreeMap<String, u32>,
+    ledger: Ledger,
+    /// Idempotency keys of growth, claim and task writes: key → (content print, result).
+    keys: BTreeMap<String, (u64, Keyed)>,
+    /// The latest time any write carried: the default time of a write that names none.
+    clock: Option<DateTime<Utc>>,
+}
+
+/// What [`Loyalty::merge_accounts`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoyaltyMergeReport {
+    /// The ledger side: points and buckets moved or converted.
+    pub ledger: MergeReport,
+    /// Programs in which the absorbed member's growth, tier and claims were folded in.
+    pub members: Vec<String>,
+}
+
+impl Loyalty {
+    /// The ledger (read-only).
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// A program by id.
+    pub fn program(&self, id: &str) -> Option<&Program> {
+        self.by_id.get(id).map(|&i| &self.programs[i as usize])
+    }
+
+    /// Create a program. `Ok(false)` when it exists with the same definition (nothing changes);
+    /// an error when it exists with another, or the definition is invalid.
+    pub fn create_program(&mut self, spec: ProgramSpec) -> Result<bool, LoyaltyError> {
+        spec.validate()?;
+        if let Some(p) = self.program(&spec.id) {
+            if p.spec == spec {
+                return Ok(false);
+            }
+            return Err(LoyaltyError::InvalidProgram {
+                field: "id".into(),
+                reason: format!("program {:?} exists with another definition", spec.id),
+            });
+        }
+        if let Some(parent) = &spec.parent {
+            let pp = self
+                .program(parent)
+                .ok_or_else(|| LoyaltyError::InvalidProgram {
+                    field: "parent".into(),
+                    reason: format!("no program {parent:?}"),
+                })?;
+            if pp.spec.level >= spec.level {
+                return Err(LoyaltyError::InvalidProgram {
+                    field: "parent".into(),
+                    reason: "a parent sits at a higher level of the org tree".into(),
+                });
+            }
+        }
+        for dst in spec.conversions.keys() {
+            if self.program(dst).is_none() {
+                return Err(LoyaltyError::InvalidProgram {
+                    field: format!("conversions.{dst}"),
+                    reason: "no such program (create the destination first)".into(),
+                });
+            }
+        }
+        let book = self
+            .ledger
+            .open_book(&spec.id, spec.overdraft, spec.clawback);
+        self.by_id
+            .insert(spec.id.clone(), self.programs.len() as u32);
+        self.programs.push(Program {
+            spec,
+            book,
+            members: Default::default(),
+        });
+        Ok(true)
+    }
+
+    /// Record growth value and spend for a member at `time` (no daily caps, no idempotency:
+    /// the bulk path for loaders and benchmarks), upgrading at once. Totals saturate.
+    pub fn record_growth(
+        &mut self,
+        program: &str,
+        user: OneId,
+        growth: i64,
+        spend: rust_decimal::Decimal,
+        time: DateTime<Utc>,
+        tz: FixedOffset,
+    ) -> Result<(), LoyaltyError> {
+        let pi = self.program_ix(program)?;
+        if growth < 0 || spend < rust_decimal::Decimal::ZERO {
+            return Err(LoyaltyError::InvalidAmount {
+                field: "growth",
+                reason: "growth and spend must not be negative".into(),
+            });
+        }
+        let p = &mut self.programs[pi];
+        let m = p.members.entry(user).or_default();
+        m.growth_total = m.growth_total.saturating_add(growth);
+        m.spend_total = m.spend_total.saturating_add(spend);
+        m.record_day(tiers::day_of(time, tz), growth, spend);
+        if let Some(l) = &p.spec.tiers {
+            m.upgrade(l, time, tz);
+        }
+        self.tick(time);
+        Ok(())
+    }
+
+    fn program_ix(&self, id: &str) -> Result<usize, LoyaltyError> {
+        self.by_id
+            .get(id)
+            .map(|&i| i as usize)
+            .ok_or_else(|| LoyaltyError::UnknownProgram(id.to_owned()))
+    }
+
+    fn now(&self, time: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        time.or(self.clock).unwrap_or_default()
+    }
+
+    fn tick(&mut self, t: DateTime<Utc>) {
+        if self.clock.is_none_or_before(t) {
+            self.clock = Some(t);
+        }
+    }
+
+    /// Move everything the absorbed person holds to the survivor on a OneID merge: every bucket
+    /// keeps its expiry date; where a program's definition says `merge_into`, the points are
+    /// converted bucket by bucket at that program's rate (whole lots; remainders move
+    /// unconverted). Pending earns move too. Growth days, totals, claims and task completions
+    /// are added to the survivor's; the survivor keeps the higher tier (upgrade at once, never
+    /// a downgrade on merge). An error changes nothing.
+    pub fn merge_accounts(
+        &mut self,
+        survivor: OneId,
+        absorbed: OneId,
+        time: DateTime<Utc>,
+    ) -> Result<LoyaltyMergeReport, LoyaltyError> {
+        let mut convert = BTreeMap::new();
+        for p in &self.programs {
+            if let Some(dst) = &p.spec.merge_into {
+                let d = self.program_ix(dst)?;
+                let rate = p.spec.conversions[dst];
+                convert.insert(p.book, (self.programs[d].book, rate));
+            }
+        }
+        // Growth and spend totals saturate, so the member merge below cannot fail; the ledger
+        // checks everything before its first change.
+        let ledger = self
+            .ledger
+            .merge_accounts(survivor, absorbed, &convert, time)?;
+        let mut members = Vec::new();
+        if survivor != absorbed {
+            for p in &mut self.programs {
+                let Some(gone) = p.members.remove(&absorbed) else {
+                    continue;
+                };
+                members.push(p.spec.id.clone());
+                let m = p.members.entry(survivor).or_default();
+                m.growth_total = m.growth_total.saturating_add(gone.growth_total);
+                m.spend_total = m.spend_total.saturating_add(gone.spend_total);
+                for d in gone.days {
+                    let i = m.days.partition_point(|x| x.day < d.day);
+                    match m.days.get_mut(i) {
+                        Some(x) if x.day == d.day => {
+                            x.growth = x.growth.saturating_add(d.growth);
+                            x.spend = x.spend.saturating_add(d.spend);
+                        }
+                        _ => m.days.insert(i, d),
+                    }
+                }
+                if gone.tier > m.tier {
+                    m.history.push(tiers::TierChange {
+                        time,
+                        from: m.tier,
+                        to: gone.tier,
+                        reason: tiers::TierReason::Upgrade,
+                    });
+                    m.tier = gone.tier;
+                    m.downgrade_due = gone.downgrade_due;
+                }
+                if let Some(gx) = gone.extras {
+                    let x = m.extras.get_or_insert_with(Default::default);
+                    for (k, mut v) in gx.claims {
+                        let c = x.claims.entry(k).or_default();
+                        c.append(&mut v);
+                        c.sort();
+                    }
+                    for (k, v) in gx.tasks {
+                        let c = x.tasks.entry(k).or_default();
+                        *c = c.saturating_add(v);
+                    }
+                }
+            }
+        }
+        self.tick(time);
+        Ok(LoyaltyMergeReport { ledger, members })
+    }
+
+    /// Check every ledger invariant (see [`Ledger::check_invariants`]).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.ledger.check_invariants()
+    }
+
+    /// Evaluate every tiered program at `now` (downgrades after grace periods).
+    pub fn evaluate_tiers(&mut self, now: DateTime<Utc>, tz: FixedOffset) -> Evaluation {
+        let mut out = Evaluation::default();
+        for p in &mut self.programs {
+            if let Some(ladder) = &p.spec.tiers {
+                for m in p.members.values_mut() {
+                    m.evaluate(ladder, now, tz, &mut out);
+                }
+            }
+        }
+        self.tick(now);
+        out
+    }
+}
+
+trait ClockExt {
+    fn is_none_or_before(&self, t: DateTime<Utc>) -> bool;
+}
+
+impl ClockExt for Option<DateTime<Utc>> {
+    fn is_none_or_before(&self, t: DateTime<Utc>) -> bool {
+        self.map_or(true, |c| c < t)
+    }
+}

@@ -1,0 +1,552 @@
+//! Engine-level tests of the loyalty commands (the JSON door Python and C use).
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, ErrorCode};
+use crate::ids::OneId;
+use crate::Engine;
+
+fn call(e: &mut Engine, method: &str, args: Value) -> Result<Value, Error> {
+    e.call_json(method, &args.to_string())
+        .map(|s| serde_json::from_str(&s).expect("outputs are JSON"))
+}
+
+fn ok(e: &mut Engine, method: &str, args: Value) -> Value {
+    call(e, method, args).unwrap_or_else(|err| panic!("{method}: {err}"))
+}
+
+/// The call fails with `code` and changes nothing.
+fn fails(e: &mut Engine, method: &str, args: Value, code: ErrorCode) -> Error {
+    let before = e.snapshot();
+    let err = call(e, method, args).expect_err("call should fail");
+    assert_eq!(err.code(), code, "{method}: {err}");
+    assert!(before == e.snapshot(), "{method} failed but changed state");
+    err
+}
+
+const M1: &str = r#"{"kind": "member_no", "value": "M1"}"#;
+
+fn m1() -> Value {
+    serde_json::from_str(M1).unwrap()
+}
+
+fn engine() -> Engine {
+    let mut e = Engine::default();
+    ok(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "group", "level": "group"}}),
+    );
+    ok(
+        &mut e,
+        "create_program",
+        json!({"program": {
+            "id": "brand-a", "level": "brand", "parent": "group",
+            "expiry": {"kind": "end_of_year"}, "clawback": "debt",
+            "conversions": {"group": {"from": 10, "to": 3}},
+            "growth": {"weights": {"login": 2, "order": 10}, "daily_caps": {"login": 4}},
+            "tiers": {"basis": "growth", "window": "calendar_year", "grace_days": 30,
+                      "levels": [{"name": "silver", "threshold": "0"},
+                                 {"name": "gold", "threshold": "100"}]},
+            "benefits": [
+                {"id": "lounge", "kind": "privilege", "tiers": ["gold"], "limit": 2, "per": "month"},
+                {"id": "double", "kind": "points_multiplier", "tiers": ["gold"], "multiplier": "2"},
+                {"id": "welcome", "kind": "coupon_bundle", "coupons": ["C10", "C20"], "limit": 1}
+            ],
+            "tasks": [
+                {"id": "profile", "kind": "profile_completion", "points": 50, "growth": 20},
+                {"id": "survey", "kind": "survey", "points": 5, "max_completions": 2}
+            ]
+        }}),
+    );
+    e
+}
+
+fn earn(e: &mut Engine, key: &str, points: i64, time: &str, extra: Value) -> Value {
+    let mut args =
+        json!({"user": m1(), "program": "brand-a", "points": points, "key": key, "time": time});
+    if let (Value::Object(a), Value::Object(x)) = (&mut args, extra) {
+        a.extend(x);
+    }
+    ok(e, "earn", args)
+}
+
+fn balance(e: &mut Engine) -> i64 {
+    ok(e, "balance", json!({"user": m1(), "program": "brand-a"}))
+        .as_i64()
+        .unwrap()
+}
+
+#[test]
+fn fifo_spend_and_expiry_conserve_every_bucket() {
+    let mut e = engine();
+    earn(
+        &mut e,
+        "late",
+        100,
+        "2026-01-10T00:00:00Z",
+        json!({"expires": "2026-09-01T00:00:00Z"}),
+    );
+    earn(
+        &mut e,
+        "early",
+        100,
+        "2026-01-11T00:00:00Z",
+        json!({"expires": "2026-03-01T00:00:00Z"}),
+    );
+    earn(&mut e, "never", 100, "2026-01-12T00:00:00Z", json!({})); // end of year by policy
+    let s = ok(
+        &mut e,
+        "spend",
+        json!({"user": m1(), "program": "brand-a", "points": 150,
+        "key": "s1", "time": "2026-02-01T00:00:00Z"}),
+    );
+    assert_eq!(s["balance"], 150);
+    // FIFO: the March bucket is empty, the September one half spent.
+    let lo = &e.state.loyalty;
+    let book = lo.program("brand-a").unwrap().book;
+    let live: Vec<(i64, String)> = lo
+        .ledger()
+        .live_buckets(book, OneId(1))
+        .iter()
+        .map(|b| (b.remaining(), b.expires.unwrap().to_rfc3339()))
+        .collect();
+    assert_eq!(live.len(), 2);
+    assert_eq!(live[0].0, 50);
+    assert!(live[0].1.starts_with("2026-09-01"));
+    let x = ok(&mut e, "expire", json!({"now": "2026-09-01T00:00:00Z"}));
+    assert_eq!(x["points"], 50);
+    assert_eq!(balance(&mut e), 100);
+    // Expiring again at the same time does nothing.
+    assert_eq!(
+        ok(&mut e, "expire", json!({"now": "2026-09-01T00:00:00Z"}))["points"],
+        0
+    );
+    let rows = ok(
+        &mut e,
+        "statement",
+        json!({"user": m1(), "program": "brand-a"}),
+    );
+    let kinds: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["earn", "earn", "earn", "spend", "expire"]);
+    assert_eq!(rows[4]["amount"], -50);
+    assert_eq!(rows[4]["balance"], 100);
+    e.state.loyalty.check_invariants().unwrap();
+}
+
+#[test]
+fn pending_post_void_and_refund() {
+    let mut e = engine();
+    let p = earn(
+        &mut e,
+        "o1",
+        80,
+        "2026-01-10T00:00:00Z",
+        json!({"pending": true}),
+    );
+    assert_eq!(
+        (p["pending"].clone(), p["balance"].clone()),
+        (json!(true), json!(0))
+    );
+    fails(
+        &mut e,
+        "spend",
+        json!({"user": m1(), "program": "brand-a", "points": 1, "key": "s0"}),
+        ErrorCode::InsufficientPoints,
+    );
+    let posted = ok(
+        &mut e,
+        "post",
+        json!({"key": "o1", "time": "2026-01-20T00:00:00Z"}),
+    );
+    assert_eq!(posted["balance"], 80);
+    assert_eq!(ok(&mut e, "post", json!({"key": "o1"}))["duplicate"], true);
+    fails(&mut e, "void", json!({"key": "o1"}), ErrorCode::NotPending);
+    earn(
+        &mut e,
+        "o2",
+        40,
+        "2026-01-21T00:00:00Z",
+        json!({"pending": true}),
+    );
+    // A refund of a pending order voids it.
+    let r = ok(&mut e, "refund", json!({"order_key": "o2", "key": "r2"}));
+    assert_eq!(r["points"], 0);
+    fails(&mut e, "post", json!({"key": "o2"}), ErrorCode::NotPending);
+    assert_eq!(balance(&mut e), 80);
+    // Spend 60 of the order's 80, then refund: 20 reversed, 60 clawed back into debt.
+    ok(
+        &mut e,
+        "spend",
+        json!({"user": m1(), "program": "brand-a", "points": 60, "key": "s1"}),
+    );
+    let r = ok(&mut e, "refund", json!({"order_key": "o1", "key": "r1"}));
+    assert_eq!(
+        (r["points"].as_i64(), r["other"].as_i64()),
+        (Some(20), Some(60))
+    );
+    assert_eq!(balance(&mut e), -60);
+    assert_eq!(
+        ok(&mut e, "refund", json!({"order_key": "o1", "key": "r1"}))["duplicate"],
+        true
+    );
+    fails(
+        &mut e,
+        "refund",
+        json!({"order_key": "o1", "key": "r1b"}),
+        ErrorCode::NotPending,
+    );
+    // The next earn repays the debt first.
+    earn(&mut e, "o3", 100, "2026-02-01T00:00:00Z", json!({}));
+    assert_eq!(balance(&mut e), 40);
+    e.state.loyalty.check_invariants().unwrap();
+}
+
+#[test]
+fn conversion_keeps_the_remainder() {
+    let mut e = engine();
+    earn(&mut e, "o1", 95, "2026-01-10T00:00:00Z", json!({}));
+    let c = ok(
+        &mut e,
+        "convert",
+        json!({"user": m1(), "src": "brand-a", "dst": "group", "points": 95, "key": "c1"}),
+    );
+    // 10 → 3: nine lots use 90 points and make 27; 5 stay.
+    assert_eq!(
+        (c["points"].as_i64(), c["other"].as_i64()),
+        (Some(90), Some(27))
+    );
+    assert_eq!(balance(&mut e), 5);
+    assert_eq!(
+        ok(&mut e, "balance", json!({"user": m1(), "program": "group"})),
+        27
+    );
+    fails(
+        &mut e,
+        "convert",
+        json!({"user": m1(), "src": "brand-a", "dst": "group", "points": 5, "key": "c2"}),
+        ErrorCode::InvalidAmount,
+    );
+    fails(
+        &mut e,
+        "convert",
+        json!({"user": m1(), "src": "group", "dst": "brand-a", "points": 5, "key": "c3"}),
+        ErrorCode::InvalidArgument,
+    );
+    e.state.loyalty.check_invariants().unwrap();
+}
+
+#[test]
+fn bad_input_is_a_typed_error_and_changes_nothing() {
+    let mut e = engine();
+    earn(&mut e, "o1", 10, "2026-01-10T00:00:00Z", json!({}));
+    let base = json!({"user": m1(), "program": "brand-a", "key": "k"});
+    let with = |k: &str, v: Value| {
+        let mut a = base.clone();
+        a[k] = v;
+        a
+    };
+    fails(
+        &mut e,
+        "earn",
+        with("points", json!(0)),
+        ErrorCode::InvalidAmount,
+    );
+    fails(
+        &mut e,
+        "earn",
+        with("points", json!(-5)),
+        ErrorCode::InvalidAmount,
+    );
+    fails(
+        &mut e,
+        "earn",
+        with("points", json!(i64::MAX)),
+        ErrorCode::InvalidAmount,
+    );
+    fails(
+        &mut e,
+        "earn",
+        with("points", json!(u64::MAX)),
+        ErrorCode::InvalidArgument,
+    );
+    let mut past = with("points", json!(5));
+    past["expires"] = json!("2025-01-01T00:00:00Z");
+    fails(&mut e, "earn", past, ErrorCode::ExpiryInPast);
+    fails(
+        &mut e,
+        "spend",
+        with("points", json!(11)),
+        ErrorCode::InsufficientPoints,
+    );
+    let stranger = json!({"user": {"kind": "member_no", "value": "NOBODY"}, "program": "brand-a", "points": 1, "key": "k"});
+    fails(&mut e, "spend", stranger, ErrorCode::UnknownAccount);
+    fails(
+        &mut e,
+        "earn",
+        json!({"user": m1(), "program": "nope", "points": 1, "key": "k"}),
+        ErrorCode::NotFound,
+    );
+    // The same key with other content.
+    let dup = json!({"user": m1(), "program": "brand-a", "points": 11, "key": "o1", "time": "2026-01-10T00:00:00Z"});
+    let err = fails(&mut e, "earn", dup, ErrorCode::LedgerDuplicateKey);
+    assert_eq!(err.to_report().code, "ledger_duplicate_key");
+    // An unknown identifier on a failing earn creates no person.
+    let persons = e.stats().persons;
+    fails(
+        &mut e,
+        "earn",
+        json!({"user": {"kind": "member_no", "value": "NEW"}, "program": "brand-a", "points": 0, "key": "k2"}),
+        ErrorCode::InvalidAmount,
+    );
+    assert_eq!(e.stats().persons, persons);
+    fails(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "x", "parent": "nope"}}),
+        ErrorCode::InvalidArgument,
+    );
+    fails(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "x", "level": "group", "parent": "group"}}),
+        ErrorCode::InvalidArgument,
+    );
+    fails(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "brand-a"}}),
+        ErrorCode::InvalidArgument,
+    );
+}
+
+#[test]
+fn replayed_keys_return_the_first_result() {
+    let mut e = engine();
+    let first = earn(&mut e, "o1", 10, "2026-01-10T00:00:00Z", json!({}));
+    let before = e.snapshot();
+    let again = earn(&mut e, "o1", 10, "2026-01-10T00:00:00Z", json!({}));
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["transfers"], first["transfers"]);
+    assert!(before == e.snapshot());
+}
+
+#[test]
+fn growth_caps_tiers_benefits_and_tasks() {
+    let mut e = engine();
+    let g = |e: &mut Engine, key: &str, behaviour: &str, count: u32, time: &str| {
+        ok(
+            e,
+            "add_growth",
+            json!({"user": m1(), "program": "brand-a", "behaviour": behaviour,
+            "key": key, "count": count, "time": time}),
+        )
+    };
+    let r = g(&mut e, "g1", "login", 3, "2026-05-01T01:00:00Z");
+    assert_eq!(
+        (r["growth"].as_i64(), r["tier"].as_str()),
+        (Some(4), Some("silver"))
+    ); // cap 4/day
+    assert_eq!(
+        g(&mut e, "g2", "login", 1, "2026-05-01T02:00:00Z")["growth"],
+        0
+    );
+    assert_eq!(
+        g(&mut e, "g3", "login", 1, "2026-05-02T02:00:00Z")["growth"],
+        2
+    );
+    fails(
+        &mut e,
+        "claim_benefit",
+        json!({"user": m1(), "program": "brand-a", "benefit": "lounge", "key": "b0"}),
+        ErrorCode::NotEligible,
+    );
+    let up = g(&mut e, "g4", "order", 10, "2026-05-03T00:00:00Z");
+    assert_eq!(
+        (up["upgraded"].as_bool(), up["tier"].as_str()),
+        (Some(true), Some("gold"))
+    );
+    // Gold doubles points on earns that ask for the multiplier.
+    let p = earn(
+        &mut e,
+        "o1",
+        7,
+        "2026-05-03T01:00:00Z",
+        json!({"apply_multiplier": true}),
+    );
+    assert_eq!(p["points"], 14);
+    for k in ["b1", "b2"] {
+        ok(
+            &mut e,
+            "claim_benefit",
+            json!({"user": m1(), "program": "brand-a", "benefit": "lounge", "key": k, "time": "2026-05-04T00:00:00Z"}),
+        );
+    }
+    fails(
+        &mut e,
+        "claim_benefit",
+        json!({"user": m1(), "program": "brand-a", "benefit": "lounge", "key": "b3", "time": "2026-05-05T00:00:00Z"}),
+        ErrorCode::LimitReached,
+    );
+    // A new month resets a monthly limit.
+    let c = ok(
+        &mut e,
+        "claim_benefit",
+        json!({"user": m1(), "program": "brand-a", "benefit": "lounge", "key": "b4", "time": "2026-06-04T00:00:00Z"}),
+    );
+    assert_eq!(c["remaining"], 1);
+    let w = ok(
+        &mut e,
+        "claim_benefit",
+        json!({"user": m1(), "program": "brand-a", "benefit": "welcome", "key": "b5"}),
+    );
+    assert_eq!(w["coupons"], json!(["C10", "C20"]));
+    let list = ok(
+        &mut e,
+        "benefits",
+        json!({"user": m1(), "program": "brand-a"}),
+    );
+    assert_eq!(list[2]["remaining"], 0);
+    // Tasks: once, or up to a cap.
+    let t = ok(
+        &mut e,
+        "complete_task",
+        json!({"user": m1(), "program": "brand-a", "task": "profile", "key": "t1"}),
+    );
+    assert_eq!(
+        (t["points"].as_i64(), t["growth"].as_i64()),
+        (Some(50), Some(20))
+    );
+    fails(
+        &mut e,
+        "complete_task",
+        json!({"user": m1(), "program": "brand-a", "task": "profile", "key": "t2"}),
+        ErrorCode::LimitReached,
+    );
+    ok(
+        &mut e,
+        "complete_task",
+        json!({"user": m1(), "program": "brand-a", "task": "survey", "key": "t3"}),
+    );
+    ok(
+        &mut e,
+        "complete_task",
+        json!({"user": m1(), "program": "brand-a", "task": "survey", "key": "t4"}),
+    );
+    fails(
+        &mut e,
+        "complete_task",
+        json!({"user": m1(), "program": "brand-a", "task": "survey", "key": "t5"}),
+        ErrorCode::LimitReached,
+    );
+    assert_eq!(balance(&mut e), 14 + 50 + 10);
+    // Next year: below gold; a downgrade waits for the grace period.
+    let ev = ok(
+        &mut e,
+        "evaluate_tiers",
+        json!({"now": "2027-01-05T00:00:00Z"}),
+    );
+    assert_eq!(
+        (ev["grace"].as_u64(), ev["downgraded"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let ev = ok(
+        &mut e,
+        "evaluate_tiers",
+        json!({"now": "2027-02-05T00:00:00Z"}),
+    );
+    assert_eq!(ev["downgraded"], 1);
+    let tier = ok(&mut e, "tier", json!({"user": m1(), "program": "brand-a"}));
+    assert_eq!(tier["tier"], "silver");
+    assert_eq!(tier["history"].as_array().unwrap().len(), 3);
+    assert_eq!(tier["next"], "gold");
+    e.state.loyalty.check_invariants().unwrap();
+}
+
+#[test]
+fn merge_moves_buckets_keeping_expiry_and_converts_by_policy() {
+    let mut e = engine();
+    ok(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "store-1", "level": "store", "parent": "brand-a",
+        "conversions": {"brand-a": {"from": 2, "to": 1}}, "merge_into": "brand-a"}}),
+    );
+    let m2 = json!({"kind": "member_no", "value": "M2"});
+    earn(
+        &mut e,
+        "a1",
+        100,
+        "2026-01-10T00:00:00Z",
+        json!({"expires": "2026-06-01T00:00:00Z"}),
+    );
+    ok(
+        &mut e,
+        "earn",
+        json!({"user": m2, "program": "brand-a", "points": 30, "key": "b1",
+        "expires": "2026-04-01T00:00:00Z", "time": "2026-01-10T00:00:00Z"}),
+    );
+    ok(
+        &mut e,
+        "earn",
+        json!({"user": m2, "program": "store-1", "points": 21, "key": "b2", "time": "2026-01-10T00:00:00Z"}),
+    );
+    ok(
+        &mut e,
+        "earn",
+        json!({"user": m2, "program": "brand-a", "points": 5, "key": "b3", "pending": true, "time": "2026-01-10T00:00:00Z"}),
+    );
+    let t = "2026-02-01T00:00:00Z".parse().unwrap();
+    let rep = e
+        .state
+        .loyalty
+        .merge_accounts(OneId(1), OneId(2), t)
+        .unwrap();
+    assert_eq!(rep.ledger.moved["brand-a"], 30);
+    assert_eq!(rep.ledger.converted_in["brand-a"], 10); // 20 of 21 at 2:1
+    assert_eq!(rep.ledger.moved["store-1"], 1); // the remainder moves unconverted
+    assert_eq!(rep.ledger.pending, 1);
+    assert_eq!(balance(&mut e), 140);
+    // The moved bucket kept its April expiry.
+    ok(&mut e, "expire", json!({"now": "2026-04-01T00:00:00Z"}));
+    assert_eq!(balance(&mut e), 110);
+    ok(&mut e, "post", json!({"key": "b3"}));
+    assert_eq!(balance(&mut e), 115);
+    e.state.loyalty.check_invariants().unwrap();
+}
+
+#[test]
+fn snapshot_restores_the_loyalty_state() {
+    let mut e = engine();
+    earn(
+        &mut e,
+        "o1",
+        10,
+        "2026-01-10T00:00:00Z",
+        json!({"pending": true}),
+    );
+    ok(
+        &mut e,
+        "add_growth",
+        json!({"user": m1(), "program": "brand-a", "behaviour": "order", "key": "g"}),
+    );
+    let mut back = Engine::restore(&e.snapshot()).unwrap();
+    assert!(back.snapshot() == e.snapshot());
+    // Indexes were rebuilt: keys replay and pending earns post.
+    assert_eq!(
+        earn(
+            &mut back,
+            "o1",
+            10,
+            "2026-01-10T00:00:00Z",
+            json!({"pending": true})
+        )["duplicate"],
+        true
+    );
+    assert_eq!(ok(&mut back, "post", json!({"key": "o1"}))["balance"], 10);
+}
