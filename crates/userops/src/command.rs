@@ -26,6 +26,8 @@ pub enum Command {
     /// Intake and engine-wide queries.
     Core(CoreCommand),
     // ---- module command sets: one variant each (keep a blank line between sets) ----
+    /// Lifecycle stages, active rate, decomposition, projection.
+    Lifecycle(crate::lifecycle::LifecycleCommand),
 }
 
 /// Intake and engine-wide queries.
@@ -120,6 +122,10 @@ impl Command {
             return Ok(Command::Core(c));
         }
         // ---- module command sets: one `if let` each, in the order of the enum ----
+        if let Some(c) = parse_in::<crate::lifecycle::LifecycleCommand>(&call, method)? {
+            return Ok(Command::Lifecycle(c));
+        }
+
         Err(Error::UnknownMethod(method.to_owned()))
     }
 
@@ -137,6 +143,7 @@ impl Command {
         match self {
             Command::Core(c) => matches!(c, CoreCommand::Ingest { .. }),
             // ---- module command sets: one arm each ----
+            Command::Lifecycle(_) => false,
         }
     }
 }
@@ -204,4 +211,6 @@ pub enum Output {
     /// From `stats`.
     Stats(Stats),
     // ---- module outputs: one variant each ----
+    /// From the lifecycle commands.
+    Lifecycle(crate::lifecycle::LifecycleOutput),
 }

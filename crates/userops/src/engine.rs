@@ -44,6 +44,8 @@ pub(crate) struct State {
     pub(crate) events_by_kind: BTreeMap<String, u64>,
     pub(crate) identity: IdentityGraph,
     // ---- module state: one field each (keep a blank line between modules) ----
+    #[serde(default)]
+    pub(crate) lifecycle: crate::lifecycle::LifecycleState,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -86,6 +88,7 @@ impl Engine {
             Command::Core(CoreCommand::Stats {}) => Ok(Output::Stats(self.stats())),
             // ---- module command sets: one arm each, delegating to `Engine::execute_<module>`
             //      defined in the module's own file ----
+            Command::Lifecycle(c) => self.execute_lifecycle(c),
         }
     }
 
@@ -220,6 +223,14 @@ impl Engine {
             }
             _ => (event.user().map(|u| self.resolve_or_create(u)), Vec::new()),
         };
+        // ---- module event hooks: one call each (they must not fail) ----
+        self.state.lifecycle.on_event(
+            &crate::lifecycle::PeriodClock::of(&self.config),
+            &event,
+            oneid,
+            &absorbed,
+        );
+
         self.state.seq += 1;
         let receipt = Receipt {
             key: event.key.clone(),
