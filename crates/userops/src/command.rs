@@ -28,6 +28,9 @@ pub enum Command {
     // ---- module command sets: one variant each (keep a blank line between sets) ----
     /// Lifecycle stages, active rate, decomposition, projection.
     Lifecycle(crate::lifecycle::LifecycleCommand),
+
+    /// Funnel, cohorts, attribution, journey and the other analyses.
+    Analytics(crate::analytics::AnalyticsCommand),
 }
 
 /// Intake and engine-wide queries.
@@ -126,6 +129,10 @@ impl Command {
             return Ok(Command::Lifecycle(c));
         }
 
+        if let Some(c) = parse_in::<crate::analytics::AnalyticsCommand>(&call, method)? {
+            return Ok(Command::Analytics(c));
+        }
+
         Err(Error::UnknownMethod(method.to_owned()))
     }
 
@@ -144,6 +151,8 @@ impl Command {
             Command::Core(c) => matches!(c, CoreCommand::Ingest { .. }),
             // ---- module command sets: one arm each ----
             Command::Lifecycle(_) => false,
+
+            Command::Analytics(_) => false,
         }
     }
 }
@@ -213,4 +222,7 @@ pub enum Output {
     // ---- module outputs: one variant each ----
     /// From the lifecycle commands.
     Lifecycle(crate::lifecycle::LifecycleOutput),
+
+    /// From the analysis commands.
+    Analytics(crate::analytics::AnalyticsOutput),
 }

@@ -46,6 +46,9 @@ pub(crate) struct State {
     // ---- module state: one field each (keep a blank line between modules) ----
     #[serde(default)]
     pub(crate) lifecycle: crate::lifecycle::LifecycleState,
+
+    #[serde(default)]
+    pub(crate) analytics: crate::analytics::AnalyticsState,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -89,6 +92,8 @@ impl Engine {
             // ---- module command sets: one arm each, delegating to `Engine::execute_<module>`
             //      defined in the module's own file ----
             Command::Lifecycle(c) => self.execute_lifecycle(c),
+
+            Command::Analytics(c) => self.execute_analytics(c),
         }
     }
 
@@ -230,6 +235,8 @@ impl Engine {
             oneid,
             &absorbed,
         );
+
+        self.state.analytics.on_event(&event, oneid, &absorbed);
 
         self.state.seq += 1;
         let receipt = Receipt {
