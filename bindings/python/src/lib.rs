@@ -2,6 +2,8 @@
 //! method name plus JSON arguments handed to [`userops::Engine::call_json`]; the Python package
 //! (`python/userops`) builds the JSON and raises the typed exceptions.
 
+mod analytics;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
@@ -75,5 +77,8 @@ impl NativeEngine {
 fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeEngine>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // ---- module table functions: one `register` call each ----
+    analytics::register(m)?;
+
     Ok(())
 }

@@ -18,7 +18,11 @@ from __future__ import annotations
 from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _convert
+from ._analytics import AnalyticsMethods as _AnalyticsMethods
+from ._analytics import attribution, cohort_retention, funnel
 from ._base import EngineBase as _EngineBase
+from ._lifecycle import LifecycleMethods as _LifecycleMethods
+from ._lifecycle import active_rate_decomposition, lifecycle
 from ._native import __version__
 from .errors import (
     DuplicateKey,
@@ -44,12 +48,20 @@ __all__ = [
     "OutOfRange",
     "InternalError",
     "__version__",
+    "lifecycle",
+    "active_rate_decomposition",
+    "funnel",
+    "cohort_retention",
+    "attribution",
 ]
 
 
 class Engine(
-    _EngineBase,
     # ---- module mixins: one base class per line, defined in the module's own file ----
+    _LifecycleMethods,
+    _AnalyticsMethods,
+    # EngineBase last: the mixins subclass it, so it must follow them in the MRO.
+    _EngineBase,
 ):
     """The unified user pool. Every method builds one engine command and returns its output.
 
