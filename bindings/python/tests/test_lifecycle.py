@@ -106,9 +106,15 @@ def test_engine_lifecycle_methods() -> None:
     assert [p["period"] for p in rep["periods"]] == ["2026-01", "2026-02"]
     d = e.active_rate_decomposition("2026-02")
     assert d["actives"] == 1 and d["active_rate"] == 1.0
-    p = e.project_active_rate(target=0.5, lever="new_retention",
+    # February's only user is last-period-new, i.e. in the old-active group of the projection;
+    # the new-user group is empty, so new retention cannot move the rate.
+    p = e.project_active_rate(target=0.5, lever="old_retention",
                               rates={"old_retention": 0.0, "new_retention": 0.5, "wake_rate": 0.0, "return_rate": 0.0},
                               new_users=0)
-    assert p["lever"]["feasible"] is True
+    assert p["lever"]["feasible"] is True and p["lever"]["required"] == 0.5
+    q = e.project_active_rate(target=0.5, lever="new_retention",
+                              rates={"old_retention": 0.0, "new_retention": 0.5, "wake_rate": 0.0, "return_rate": 0.0},
+                              new_users=0)
+    assert q["lever"]["feasible"] is False
     with pytest.raises(userops.InvalidArgument):
         e.lifecycle_stages("2026-13")

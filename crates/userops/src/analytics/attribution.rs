@@ -83,7 +83,8 @@ pub struct ChannelCredit {
     pub channel: String,
     /// Conversions credited (fractional; the shares of one conversion sum to 1).
     pub conversions: f64,
-    /// Value credited (the shares of one conversion's value sum to it exactly).
+    /// Value credited, split in the conversion value's own units (cents for `99.00`), the
+    /// last touch taking the remainder: the shares of one conversion sum to it exactly.
     #[serde(with = "rust_decimal::serde::str")]
     pub value: Decimal,
     /// Touches of this channel that received credit.
@@ -188,7 +189,7 @@ pub fn attribute(
             let share = if k + 1 == eligible.len() {
                 v - given
             } else {
-                (v * Decimal::from_f64(wk).unwrap_or(Decimal::ZERO)).round_dp(v.scale() + 4)
+                (v * Decimal::from_f64(wk).unwrap_or(Decimal::ZERO)).round_dp(v.scale())
             };
             given += share;
             value[ch] += share;
@@ -202,7 +203,7 @@ pub fn attribute(
         .map(|(c, name)| ChannelCredit {
             channel: name.clone(),
             conversions: conv[c],
-            value: value[c].normalize(),
+            value: value[c],
             touches: credited[c],
         })
         .collect();

@@ -478,7 +478,7 @@ fn engine_analyses_over_ingested_events() {
     assert_eq!(f["segments"]["vip"][2]["users"], 1);
     let a = call(&mut e, "attribution", r#"{"model": "linear"}"#);
     assert_eq!(a["attributed"], 1);
-    assert_eq!(a["channels"][0]["value"], "49.5");
+    assert_eq!(a["channels"][0]["value"], "49.50");
     let j = call(
         &mut e,
         "journey",
