@@ -14,6 +14,7 @@ mod funnel;
 mod metrics;
 mod paths;
 mod repurchase;
+mod tables;
 
 pub use attribution::{attribute, AttributionModel, AttributionReport, ChannelCredit, Conversions};
 pub use cohort::{cohort_retention, CohortRow, CohortTable};
@@ -26,6 +27,7 @@ pub use funnel::{funnel, funnel_levels, FunnelReport, FunnelStep};
 pub use metrics::{data_warnings, gmv_tree, MetricNode, Warning, WarningMethod};
 pub use paths::{micro_conversions, paths, MicroConversion, PathReport, StepCount};
 pub use repurchase::{repurchase, OrderTable, ProductRepurchase, RepurchaseReport, RepurchaseRow};
+pub use tables::table_call_json;
 
 /// What can go wrong in an analysis.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

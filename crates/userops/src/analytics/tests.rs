@@ -542,3 +542,56 @@ fn engine_analyses_over_ingested_events() {
         e.snapshot()
     );
 }
+
+#[test]
+fn json_table_door() {
+    let call = |m: &str, a: &str| -> serde_json::Value {
+        serde_json::from_str(&table_call_json(m, a).unwrap()).unwrap()
+    };
+    let f = call(
+        "funnel",
+        r#"{"user": [1, 1, 2], "time": [0, 5, "1970-01-01T08:00:00.001+08:00"],
+        "event": ["view", "pay", "view"], "steps": ["view", "pay"], "window_seconds": 60}"#,
+    );
+    assert_eq!(f["steps"][1]["users"], 1);
+    let c = call(
+        "cohort_retention",
+        r#"{"user": [1, 2], "time": [0, 0], "period": "day"}"#,
+    );
+    assert_eq!(c["cohorts"][0]["users"], 2);
+    let a = call(
+        "attribution",
+        r#"{"touches": {"user": [1], "time": [0], "channel": ["sms"]},
+        "conversions": {"user": [1], "time": [10], "value": ["9.90"]}, "model": "last_touch"}"#,
+    );
+    assert_eq!(a["channels"][0]["value"], "9.90");
+    let d = call(
+        "active_rate_decomposition",
+        r#"{"user": [1, 1], "time": [0, 2678400000], "utc_offset_seconds": 0}"#,
+    );
+    assert_eq!(d["periods"][1]["decomposition"]["terms"][1]["retained"], 1);
+    // Bad input: typed errors naming the field.
+    let e = table_call_json(
+        "lifecycle",
+        r#"{"user": [1], "time": ["2026-01-01 10:00"]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.field(), Some("time[0]"));
+    let e = table_call_json(
+        "funnel",
+        r#"{"user": [1], "time": [0], "event": ["a"], "steps": ["b"]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.field(), Some("steps"));
+    let e = table_call_json(
+        "lifecycle",
+        r#"{"user": [1, 1], "time": [5, 0], "registered": {"user": [1], "time": [3]}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.field(), Some("time"));
+    assert!(matches!(
+        table_call_json("fly", "{}"),
+        Err(crate::Error::UnknownMethod(_))
+    ));
+    assert!(table_call_json("lifecycle", r#"{"user": [1], "time": [0], "extra": 1}"#).is_err());
+}

@@ -62,6 +62,11 @@ impl PeriodClock {
         PeriodClock::new(config.period(), config.business_tz().local_minus_utc())
     }
 
+    /// The zone's offset from UTC in ms.
+    pub(crate) fn offset_ms(&self) -> i64 {
+        self.offset_ms
+    }
+
     /// The period length.
     pub fn period(&self) -> Period {
         self.period

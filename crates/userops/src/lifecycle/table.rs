@@ -205,7 +205,12 @@ impl Hasher for FxHasher {
 
 /// Dense slots for user ids: a direct offset when the ids are compact, a hash map otherwise.
 enum Slots {
-    Direct { min: u64, present: Vec<bool> },
+    /// Slot = id − min; which slots are used is read from the data afterwards, which keeps a
+    /// store out of the hot loop.
+    Direct {
+        min: u64,
+        len: usize,
+    },
     Hashed(HashMap<u64, u32, BuildHasherDefault<FxHasher>>, Vec<u64>),
 }
 
@@ -216,7 +221,7 @@ impl Slots {
         if span <= budget {
             Slots::Direct {
                 min,
-                present: vec![false; span as usize],
+                len: span as usize,
             }
         } else {
             Slots::Hashed(HashMap::default(), Vec::new())
@@ -225,7 +230,7 @@ impl Slots {
 
     fn len(&self) -> usize {
         match self {
-            Slots::Direct { present, .. } => present.len(),
+            Slots::Direct { len, .. } => *len,
             Slots::Hashed(_, ids) => ids.len(),
         }
     }
@@ -233,11 +238,7 @@ impl Slots {
     #[inline]
     fn slot(&mut self, id: u64) -> usize {
         match self {
-            Slots::Direct { min, present } => {
-                let s = (id - *min) as usize;
-                present[s] = true;
-                s
-            }
+            Slots::Direct { min, .. } => (id - *min) as usize,
             Slots::Hashed(map, ids) => *map.entry(id).or_insert_with(|| {
                 ids.push(id);
                 (ids.len() - 1) as u32
@@ -245,14 +246,12 @@ impl Slots {
         }
     }
 
-    /// `(id, slot)` of every user seen, sorted by id.
-    fn sorted(self) -> Vec<(u64, usize)> {
+    /// `(id, slot)` of every user seen (`used(slot)` for direct slots), sorted by id.
+    fn sorted(self, used: impl Fn(usize) -> bool) -> Vec<(u64, usize)> {
         match self {
-            Slots::Direct { min, present } => present
-                .iter()
-                .enumerate()
-                .filter(|(_, &p)| p)
-                .map(|(s, _)| (min + s as u64, s))
+            Slots::Direct { min, len } => (0..len)
+                .filter(|&s| used(s))
+                .map(|s| (min + s as u64, s))
                 .collect(),
             Slots::Hashed(_, ids) => {
                 let mut v: Vec<(u64, usize)> =
@@ -260,6 +259,52 @@ impl Slots {
                 v.sort_unstable();
                 v
             }
+        }
+    }
+}
+
+/// Period offsets by local day: one division and a table load per row instead of a civil-date
+/// conversion (the table covers the data's days; absurd spans fall back to the clock).
+struct DayTable {
+    clock: PeriodClock,
+    first_period: i64,
+    first_day: i64,
+    table: Vec<u32>,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl DayTable {
+    fn new(clock: PeriodClock, min_t: i64, max_t: i64, first_period: i64) -> DayTable {
+        let off = clock.offset_ms();
+        let (d0, d1) = (
+            (min_t + off).div_euclid(DAY_MS),
+            (max_t + off).div_euclid(DAY_MS),
+        );
+        let table = if d1 - d0 < 4_000_000 {
+            (d0..=d1)
+                .map(|d| {
+                    (clock.index(d * DAY_MS - off).unwrap_or(first_period) - first_period) as u32
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        DayTable {
+            clock,
+            first_period,
+            first_day: d0,
+            table,
+        }
+    }
+
+    /// The period offset of a time within the range the table was built for.
+    #[inline]
+    fn period(&self, t: i64) -> usize {
+        let d = (t + self.clock.offset_ms()).div_euclid(DAY_MS) - self.first_day;
+        match self.table.get(d as usize) {
+            Some(&p) => p as usize,
+            None => (self.clock.index(t).unwrap_or(self.first_period) - self.first_period) as usize,
         }
     }
 }
@@ -353,32 +398,33 @@ pub fn stage_table(
         reg_ms[s] = t;
     }
     let mut masks: Vec<u64> = vec![0; slots.len() * words];
+    let days = DayTable::new(clock, min_t, max_t, first);
+    let check_early = !reg.user.is_empty() && options.early == EarlyActivity::Error;
     for (i, (&u, &t)) in activity.user.iter().zip(activity.time).enumerate() {
         let s = slots.slot(u);
-        if s >= reg_ms.len() {
-            grow(&mut reg_ms, s);
-        }
         if (s + 1) * words > masks.len() {
             masks.resize((s + 1) * words, 0);
         }
-        let r = reg_ms[s];
-        if t < r && r != NONE && options.early == EarlyActivity::Error {
-            return Err(LifecycleError::ActivityBeforeRegistration {
-                row: Some(i),
-                user: u,
-                time_ms: t,
-                registered_ms: r,
-            });
+        if check_early {
+            let r = reg_ms.get(s).copied().unwrap_or(NONE);
+            if t < r && r != NONE {
+                return Err(LifecycleError::ActivityBeforeRegistration {
+                    row: Some(i),
+                    user: u,
+                    time_ms: t,
+                    registered_ms: r,
+                });
+            }
         }
-        // In range: min_t ≤ t ≤ max_t were both mapped above.
-        let p = (clock.index(t).unwrap_or(first) - first) as usize;
+        let p = days.period(t);
         masks[s * words + p / 64] |= 1u64 << (p % 64);
     }
 
     // Pass 3: walk every user.
     reg_ms.resize(slots.len(), NONE);
     masks.resize(slots.len() * words, 0);
-    let order = slots.sorted();
+    let order = slots
+        .sorted(|s| reg_ms[s] != NONE || masks[s * words..(s + 1) * words].iter().any(|&w| w != 0));
     let mut users = Vec::with_capacity(order.len());
     let mut codes = vec![0u8; order.len() * periods];
     for (row, &(id, s)) in order.iter().enumerate() {
