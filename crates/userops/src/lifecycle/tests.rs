@@ -593,3 +593,48 @@ fn engine_commands_and_merges() {
     );
     assert_ne!(before, e.snapshot());
 }
+
+/// The cache-blocked path (compact ids, large bitmaps) and the hashed path (sparse ids) agree.
+#[test]
+fn partitioned_and_hashed_paths_agree() {
+    let n_users = 100_000u64; // 100k × 8 B of bitmaps: 4 blocks, above the (test) threshold
+    let base = ms("2025-01-01T00:00:00+08:00");
+    let mut x = 88_172_645_463_325_252u64;
+    let (mut dense, mut sparse, mut time) = (vec![], vec![], vec![]);
+    for _ in 0..150_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let u = x % n_users;
+        dense.push(u);
+        sparse.push(u * 1_000_003 + 7);
+        time.push(base + ((x >> 20) % (400 * 86_400_000)) as i64);
+    }
+    let opts = StageOptions::new(month8());
+    let a = stage_table(
+        ActivityTable {
+            user: &dense,
+            time: &time,
+        },
+        None,
+        opts,
+    )
+    .unwrap();
+    let b = stage_table(
+        ActivityTable {
+            user: &sparse,
+            time: &time,
+        },
+        None,
+        opts,
+    )
+    .unwrap();
+    assert_eq!(a.users().len(), b.users().len());
+    assert!(a
+        .users()
+        .iter()
+        .zip(b.users())
+        .all(|(d, s)| d * 1_000_003 + 7 == *s));
+    assert_eq!(a.codes, b.codes);
+    assert_eq!(a.first_period(), b.first_period());
+}
