@@ -64,6 +64,8 @@ pub fn cohort_retention(
             cohorts: Vec::new(),
         });
     };
+    let first = pairs.iter().map(|p| p.1).min().unwrap_or(last);
+    super::check_span(first, last)?;
     let mut rows: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
     let mut i = 0;
     while i < pairs.len() {

@@ -168,6 +168,9 @@ pub fn community_stats(
         .map(|&t| p(t))
         .max()
         .unwrap_or(0);
+    if let Some(first) = acc.keys().map(|k| k.1).min() {
+        super::check_span(first, last)?;
+    }
     let mut rows = Vec::new();
     let communities: BTreeSet<u32> = acc.keys().map(|k| k.0).collect();
     for c in communities {

@@ -579,6 +579,9 @@ impl Engine {
                     e.1.insert(cols.user[i]);
                 }
                 // Every period in the range, empty ones as 0: a silent day is a data event too.
+                if let (Some(&a), Some(&b)) = (by.keys().next(), by.keys().last()) {
+                    super::check_span(a, b)?;
+                }
                 let series: Vec<(String, f64)> = match (by.keys().next(), by.keys().last()) {
                     (Some(&a), Some(&b)) => (a..=b)
                         .map(|p| {

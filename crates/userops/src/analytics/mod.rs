@@ -178,6 +178,22 @@ pub(crate) fn group_rows(user: &[u64], time: &[i64]) -> Vec<(u64, Vec<usize>)> {
     out
 }
 
+/// The most periods an analysis spans (a daily series of 270 years).
+pub(crate) const MAX_PERIODS: i64 = 100_000;
+
+pub(crate) fn check_span(first: i64, last: i64) -> Result<(), AnalyticsError> {
+    if last - first + 1 > MAX_PERIODS {
+        return Err(AnalyticsError::BadArgument {
+            field: "period",
+            reason: format!(
+                "the data spans {} periods; at most {MAX_PERIODS} are supported: use a longer period",
+                last - first + 1
+            ),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn ratio(a: u64, b: u64) -> Option<f64> {
     (b > 0).then(|| a as f64 / b as f64)
 }

@@ -595,3 +595,29 @@ fn json_table_door() {
     ));
     assert!(table_call_json("lifecycle", r#"{"user": [1], "time": [0], "extra": 1}"#).is_err());
 }
+
+#[test]
+fn absurd_spans_are_refused_not_allocated() {
+    // Two activities 9000 years apart, by day: 3.3M periods.
+    let far = 9000 * 365 * 86_400_000i64;
+    let c = cohort_retention(&[1, 1], &[0, far], PeriodClock::new(Period::Day, 0));
+    assert!(matches!(
+        c,
+        Err(AnalyticsError::BadArgument {
+            field: "period",
+            ..
+        })
+    ));
+    let t = crate::lifecycle::stage_table(
+        crate::lifecycle::ActivityTable {
+            user: &[1, 1],
+            time: &[0, far],
+        },
+        None,
+        crate::lifecycle::StageOptions::new(PeriodClock::new(Period::Day, 0)),
+    );
+    assert!(matches!(
+        t,
+        Err(crate::lifecycle::LifecycleError::TooManyPeriods(_))
+    ));
+}

@@ -132,6 +132,13 @@ impl LifecycleState {
         if last - first + 1 > 100_000 {
             return Err(LifecycleError::TooManyPeriods(last - first + 1));
         }
+        let periods = (last - first + 1) as usize;
+        if rows.len().saturating_mul(periods) > super::table::MAX_CELLS {
+            return Err(LifecycleError::TableTooLarge {
+                users: rows.len(),
+                periods,
+            });
+        }
         Ok(StageTable::from_histories(
             clock,
             rules,

@@ -78,6 +78,14 @@ pub enum LifecycleError {
     /// The data spans more periods than a stage table holds (100 000).
     #[error("the data spans {0} periods; at most 100000 are supported")]
     TooManyPeriods(i64),
+    /// Users × periods beyond what a stage table holds (8 Gi cells).
+    #[error("{users} users × {periods} periods is too large a stage table: use a longer period")]
+    TableTooLarge {
+        /// Users.
+        users: usize,
+        /// Periods.
+        periods: usize,
+    },
     /// A churn threshold outside 2..=10000 periods.
     #[error("churn_after must be between 2 and 10000 periods, got {0}")]
     BadThreshold(u32),
@@ -107,7 +115,7 @@ impl From<LifecycleError> for crate::Error {
             L::LengthMismatch { what, .. } => *what,
             L::ActivityBeforeRegistration { .. } | L::TimeOutOfRange { .. } => "time",
             L::ConflictingRegistration { .. } => "registered",
-            L::TooManyPeriods(_) => "period",
+            L::TooManyPeriods(_) | L::TableTooLarge { .. } => "period",
             L::BadThreshold(_) => "churn_after",
             L::BadRate { field, .. } => field,
             L::UnknownPeriod(_) => "period",
@@ -115,12 +123,13 @@ impl From<LifecycleError> for crate::Error {
             L::Internal(_) => return crate::Error::Internal(e.to_string()),
         };
         match e {
-            L::TimeOutOfRange { .. } | L::Overflow(_) | L::TooManyPeriods(_) => {
-                crate::Error::OutOfRange {
-                    field: field.into(),
-                    reason: e.to_string(),
-                }
-            }
+            L::TimeOutOfRange { .. }
+            | L::Overflow(_)
+            | L::TooManyPeriods(_)
+            | L::TableTooLarge { .. } => crate::Error::OutOfRange {
+                field: field.into(),
+                reason: e.to_string(),
+            },
             _ => crate::Error::invalid_argument(field, e.to_string()),
         }
     }

@@ -263,6 +263,9 @@ impl Slots {
     }
 }
 
+/// The most user × period cells a stage table holds (one byte each).
+pub(crate) const MAX_CELLS: usize = 8 << 30;
+
 /// Period offsets by local day: one division and a table load per row instead of a civil-date
 /// conversion (the table covers the data's days; absurd spans fall back to the clock).
 struct DayTable {
@@ -480,6 +483,12 @@ pub fn stage_table(
     masks.resize(slots.len() * words, 0);
     let order = slots
         .sorted(|s| reg_ms[s] != NONE || masks[s * words..(s + 1) * words].iter().any(|&w| w != 0));
+    if order.len().saturating_mul(periods) > MAX_CELLS {
+        return Err(LifecycleError::TableTooLarge {
+            users: order.len(),
+            periods,
+        });
+    }
     let mut users = Vec::with_capacity(order.len());
     let mut codes = vec![0u8; order.len() * periods];
     for (row, &(id, s)) in order.iter().enumerate() {
