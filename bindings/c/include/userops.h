@@ -109,6 +109,16 @@ int32_t userops_engine_call(struct userops_engine *engine,
                             const char *args_json,
                             char **result_json);
 
+// Run a table function without an engine: `method` is `lifecycle`,
+// `active_rate_decomposition`, `funnel`, `cohort_retention` or `attribution`, `args_json` the
+// Python function's keyword arguments with the columns inline (times as ms UTC or RFC 3339 with
+// a zone). On success writes the result as JSON to `*result_json` (free with
+// `userops_string_free`).
+//
+// # Safety
+// `method` and `args_json` are NULL or NUL-terminated; `result_json` is NULL or writable.
+int32_t userops_table_call(const char *method, const char *args_json, char **result_json);
+
 // The message of the last error on this thread ("" after a success). Owned by the library;
 // valid until the next userops call on this thread.
 const char *userops_last_error_message(void);

@@ -299,6 +299,31 @@ pub unsafe extern "C" fn userops_engine_call(
     })
 }
 
+/// Run a table function without an engine: `method` is `lifecycle`,
+/// `active_rate_decomposition`, `funnel`, `cohort_retention` or `attribution`, `args_json` the
+/// Python function's keyword arguments with the columns inline (times as ms UTC or RFC 3339 with
+/// a zone). On success writes the result as JSON to `*result_json` (free with
+/// `userops_string_free`).
+///
+/// # Safety
+/// `method` and `args_json` are NULL or NUL-terminated; `result_json` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn userops_table_call(
+    method: *const c_char,
+    args_json: *const c_char,
+    result_json: *mut *mut c_char,
+) -> i32 {
+    guard(|| {
+        check_out(result_json, "result_json")?;
+        // SAFETY: per this function's contract.
+        let method = unsafe { read_str(method, "method") }?;
+        // SAFETY: per this function's contract.
+        let args = unsafe { read_str(args_json, "args_json") }?;
+        let out = userops_core::analytics::table_call_json(method, args).map_err(engine_error)?;
+        write_out(result_json, out)
+    })
+}
+
 /// The message of the last error on this thread ("" after a success). Owned by the library;
 /// valid until the next userops call on this thread.
 #[no_mangle]

@@ -2,6 +2,8 @@
 //! method name plus JSON arguments handed to [`userops::Engine::call_json`]; the Python package
 //! (`python/userops`) builds the JSON and raises the typed exceptions.
 
+mod analytics;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
@@ -161,6 +163,8 @@ fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // ---- native modules: one registration line each ----
     tables::register(m)?;
+    // ---- module table functions: one `register` call each ----
+    analytics::register(m)?;
 
     Ok(())
 }

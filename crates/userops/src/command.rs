@@ -34,6 +34,11 @@ pub enum Command {
     Tags(crate::tags::TagsCommand),
     /// Loyalty: points ledger, tiers, growth value, benefits, tasks.
     Loyalty(crate::loyalty::LoyaltyCommand),
+    /// Lifecycle stages, active rate, decomposition, projection.
+    Lifecycle(crate::lifecycle::LifecycleCommand),
+
+    /// Funnel, cohorts, attribution, journey and the other analyses.
+    Analytics(crate::analytics::AnalyticsCommand),
 }
 
 /// Intake and engine-wide queries.
@@ -172,7 +177,13 @@ impl Command {
         if let Some(c) = parse_in::<crate::loyalty::LoyaltyCommand>(&call, method)? {
             return Ok(Command::Loyalty(c));
         }
+        if let Some(c) = parse_in::<crate::lifecycle::LifecycleCommand>(&call, method)? {
+            return Ok(Command::Lifecycle(c));
+        }
 
+        if let Some(c) = parse_in::<crate::analytics::AnalyticsCommand>(&call, method)? {
+            return Ok(Command::Analytics(c));
+        }
         Err(Error::UnknownMethod(method.to_owned()))
     }
 
@@ -208,6 +219,9 @@ impl Command {
                 )
             }
             Command::Loyalty(c) => c.mutates(),
+            Command::Lifecycle(_) => false,
+
+            Command::Analytics(_) => false,
         }
     }
 }
@@ -332,4 +346,9 @@ pub enum Output {
     Tags(crate::tags::TagsOutput),
     /// From the loyalty commands.
     Loyalty(crate::loyalty::LoyaltyOutput),
+    /// From the lifecycle commands.
+    Lifecycle(crate::lifecycle::LifecycleOutput),
+
+    /// From the analysis commands.
+    Analytics(crate::analytics::AnalyticsOutput),
 }

@@ -52,6 +52,11 @@ pub(crate) struct State {
     pub(crate) profiles: crate::profile::Profiles,
     pub(crate) tags: crate::tags::TagState,
     pub(crate) loyalty: crate::loyalty::Loyalty,
+    #[serde(default)]
+    pub(crate) lifecycle: crate::lifecycle::LifecycleState,
+
+    #[serde(default)]
+    pub(crate) analytics: crate::analytics::AnalyticsState,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -101,6 +106,9 @@ impl Engine {
             Command::Profile(c) => self.execute_profile(c).map(Output::Profile),
             Command::Tags(c) => self.execute_tags(c).map(Output::Tags),
             Command::Loyalty(c) => self.execute_loyalty(c),
+            Command::Lifecycle(c) => self.execute_lifecycle(c),
+
+            Command::Analytics(c) => self.execute_analytics(c),
         }
     }
 
@@ -292,6 +300,15 @@ impl Engine {
             ),
         };
         self.profile_on_event(&event, oneid);
+        // ---- module event hooks: one call each (they must not fail) ----
+        self.state.lifecycle.on_event(
+            &crate::lifecycle::PeriodClock::of(&self.config),
+            &event,
+            oneid,
+            &absorbed,
+        );
+
+        self.state.analytics.on_event(&event, oneid, &absorbed);
 
         self.state.seq += 1;
         let receipt = Receipt {

@@ -18,6 +18,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod analytics;
 pub mod command;
 pub mod config;
 mod engine;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod event;
 pub mod identity;
 pub mod ids;
+pub mod lifecycle;
 pub mod loyalty;
 pub mod profile;
 pub mod tags;

@@ -144,6 +144,19 @@ int main(int argc, char **argv) {
         assert(strstr(userops_last_error_message(), "did you mean `age`") != NULL);
         userops_engine_free(a);
     }
+    /* table functions without an engine (lifecycle / analytics over JSON columns) */
+    assert(userops_table_call("lifecycle",
+        "{\"user\": [7, 7], \"time\": [\"2026-01-31T23:59:59+08:00\", \"2026-02-01T00:00:00+08:00\"]}",
+        &out) == UOPS_OK);
+    assert(strcmp(out, "{\"rows\":[[7,\"2026-01\",\"new\"],[7,\"2026-02\",\"last_period_new\"]]}") == 0);
+    userops_string_free(out);
+    assert(userops_table_call("funnel",
+        "{\"user\": [1], \"time\": [0], \"event\": [\"view\"], \"steps\": [\"view\", \"pay\"]}",
+        &out) == UOPS_INVALID_ARGUMENT);
+    assert(out == NULL);
+    assert(strstr(userops_last_error_message(), "pay") != NULL);
+    assert(userops_table_call("lifecycle", "{\"user\": [1], \"time\": [\"2026-01-01 10:00\"]}", &out)
+        == UOPS_INVALID_ARGUMENT);
 
     /* several threads on one engine */
     pthread_t t[4];

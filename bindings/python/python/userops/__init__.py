@@ -18,9 +18,13 @@ from __future__ import annotations
 from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _convert
+from ._analytics import AnalyticsMethods as _AnalyticsMethods
+from ._analytics import attribution, cohort_retention, funnel
 from ._base import EngineBase as _EngineBase
 from ._ingest import IngestMethods as _IngestMethods
 from ._identity import IdentityGraph, IdentityMethods, resolve_identities
+from ._lifecycle import LifecycleMethods as _LifecycleMethods
+from ._lifecycle import active_rate_decomposition, lifecycle
 from ._native import __version__
 from ._profile import ProfileMethods as _ProfileMethods
 from ._tags import Audience, TagsMethods as _TagsMethods
@@ -76,6 +80,11 @@ __all__ = [
     "LimitReached",
     "NotEligible",
     "__version__",
+    "lifecycle",
+    "active_rate_decomposition",
+    "funnel",
+    "cohort_retention",
+    "attribution",
 ]
 
 
@@ -89,6 +98,9 @@ class Engine(
     _TagsMethods,
 
     _LoyaltyMethods,
+
+    _LifecycleMethods,
+    _AnalyticsMethods,
 
     # EngineBase comes last: every mixin derives from it, so it must follow them in the MRO.
     _EngineBase,

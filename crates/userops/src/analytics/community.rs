@@ -1,0 +1,200 @@
+//! Community statistics per period: joins, members, active members, activity rate,
+//! conversions, GMV and leavers.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{check_times, group_rows, AnalyticsError, OrderTable};
+use crate::event::CommunityAction;
+use crate::lifecycle::PeriodClock;
+
+/// Community events as columns: `user[i]` did `action[i]` in community `names[community[i]]`.
+#[derive(Debug, Clone, Copy)]
+pub struct CommunityEvents<'a> {
+    /// User ids.
+    pub user: &'a [u64],
+    /// Times, ms UTC.
+    pub time: &'a [i64],
+    /// Community codes into `names`.
+    pub community: &'a [u32],
+    /// Community names.
+    pub names: &'a [String],
+    /// What happened.
+    pub action: &'a [CommunityAction],
+}
+
+/// One community in one period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommunityRow {
+    /// The community.
+    pub community: String,
+    /// The period label.
+    pub period: String,
+    /// Joins in the period.
+    pub joins: u64,
+    /// Leaves in the period.
+    pub leavers: u64,
+    /// Members at the end of the period.
+    pub members: u64,
+    /// Members who posted in the period.
+    pub active_members: u64,
+    /// `active_members / members` (`None` with no members).
+    pub activity_rate: Option<f64>,
+    /// Members who ordered in the period while members.
+    pub conversions: u64,
+    /// Amount of those orders.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub gmv: Decimal,
+}
+
+/// Every community, every period from its first event to the last event of the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommunityTable {
+    /// Rows by community, then period.
+    pub rows: Vec<CommunityRow>,
+}
+
+#[derive(Default)]
+struct Acc {
+    joins: u64,
+    leavers: u64,
+    diff: i64,
+    active: BTreeSet<u64>,
+    converted: BTreeSet<u64>,
+    gmv: Decimal,
+}
+
+/// Community statistics per period of `clock` (use a day or week clock for the operator's
+/// daily / weekly view). A message from someone with no recorded join counts as their join.
+pub fn community_stats(
+    events: CommunityEvents<'_>,
+    orders: OrderTable<'_>,
+    clock: PeriodClock,
+) -> Result<CommunityTable, AnalyticsError> {
+    let n = events.user.len();
+    for len in [
+        events.time.len(),
+        events.community.len(),
+        events.action.len(),
+    ] {
+        if len != n {
+            return Err(AnalyticsError::LengthMismatch {
+                what: "community",
+                a: n,
+                b: len,
+            });
+        }
+    }
+    if let Some((row, &code)) = events
+        .community
+        .iter()
+        .enumerate()
+        .find(|(_, &c)| c as usize >= events.names.len())
+    {
+        return Err(AnalyticsError::BadCode {
+            row,
+            code,
+            names: events.names.len(),
+        });
+    }
+    if orders.time.len() != orders.user.len() || orders.amount.len() != orders.user.len() {
+        return Err(AnalyticsError::LengthMismatch {
+            what: "orders",
+            a: orders.user.len(),
+            b: orders.time.len().min(orders.amount.len()),
+        });
+    }
+    check_times(events.time)?;
+    check_times(orders.time)?;
+    let p = |t: i64| clock.index(t).unwrap_or(0);
+    let mut acc: BTreeMap<(u32, i64), Acc> = BTreeMap::new();
+    // Membership intervals per user: (community, join ms, leave ms or MAX).
+    let mut intervals: BTreeMap<u64, Vec<(u32, i64, i64)>> = BTreeMap::new();
+    for (user, rows) in group_rows(events.user, events.time) {
+        let mut open: BTreeMap<u32, i64> = BTreeMap::new();
+        for r in rows {
+            let (c, t) = (events.community[r], events.time[r]);
+            let join = |acc: &mut BTreeMap<(u32, i64), Acc>, open: &mut BTreeMap<u32, i64>| {
+                open.insert(c, t);
+                let a = acc.entry((c, p(t))).or_default();
+                a.joins += 1;
+                a.diff += 1;
+            };
+            match events.action[r] {
+                CommunityAction::Join => {
+                    if !open.contains_key(&c) {
+                        join(&mut acc, &mut open);
+                    }
+                }
+                CommunityAction::Message => {
+                    if !open.contains_key(&c) {
+                        join(&mut acc, &mut open);
+                    }
+                    acc.entry((c, p(t))).or_default().active.insert(user);
+                }
+                CommunityAction::Leave => {
+                    if let Some(since) = open.remove(&c) {
+                        intervals.entry(user).or_default().push((c, since, t));
+                        let a = acc.entry((c, p(t))).or_default();
+                        a.leavers += 1;
+                        a.diff -= 1;
+                    }
+                }
+            }
+        }
+        for (c, since) in open {
+            intervals
+                .entry(user)
+                .or_default()
+                .push((c, since, i64::MAX));
+        }
+    }
+    for i in 0..orders.user.len() {
+        let (u, t) = (orders.user[i], orders.time[i]);
+        for &(c, from, to) in intervals.get(&u).map(Vec::as_slice).unwrap_or(&[]) {
+            if from <= t && t < to {
+                let a = acc.entry((c, p(t))).or_default();
+                a.converted.insert(u);
+                a.gmv += orders.amount[i];
+            }
+        }
+    }
+    let last = events
+        .time
+        .iter()
+        .chain(orders.time)
+        .map(|&t| p(t))
+        .max()
+        .unwrap_or(0);
+    if let Some(first) = acc.keys().map(|k| k.1).min() {
+        super::check_span(first, last)?;
+    }
+    let mut rows = Vec::new();
+    let communities: BTreeSet<u32> = acc.keys().map(|k| k.0).collect();
+    for c in communities {
+        let first = acc
+            .range((c, i64::MIN)..=(c, i64::MAX))
+            .next()
+            .map_or(last, |(k, _)| k.1);
+        let mut members: i64 = 0;
+        for q in first..=last {
+            let a = acc.remove(&(c, q)).unwrap_or_default();
+            members += a.diff;
+            let m = members.max(0) as u64;
+            rows.push(CommunityRow {
+                community: events.names[c as usize].clone(),
+                period: clock.label(q),
+                joins: a.joins,
+                leavers: a.leavers,
+                members: m,
+                active_members: a.active.len() as u64,
+                activity_rate: (m > 0).then(|| a.active.len() as f64 / m as f64),
+                conversions: a.converted.len() as u64,
+                gmv: a.gmv,
+            });
+        }
+    }
+    Ok(CommunityTable { rows })
+}

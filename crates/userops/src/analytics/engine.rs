@@ -1,0 +1,642 @@
+//! The engine side: a per-person timeline of ingested events, and the analysis commands over it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::attribution::{attribute, AttributionModel, AttributionReport, Conversions};
+use super::cohort::{cohort_retention, CohortTable};
+use super::community::{community_stats, CommunityEvents, CommunityTable};
+use super::funnel::{funnel_levels, steps_of, FunnelReport};
+use super::metrics::{data_warnings, gmv_tree, MetricNode, Warning, WarningMethod};
+use super::paths::{micro_conversions, paths, MicroConversion, PathReport};
+use super::repurchase::{repurchase, OrderTable, RepurchaseReport};
+use super::{AnalyticsError, EventTable};
+use crate::command::Output;
+use crate::config::Period;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::event::{CommunityAction, Event, EventBody, UserRef};
+use crate::ids::OneId;
+use crate::lifecycle::PeriodClock;
+
+/// One event of a person's journey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JourneyStep {
+    /// When.
+    pub time: DateTime<Utc>,
+    /// The event kind (`touch`, `activity`, `coupon`, `order`, ...).
+    pub kind: String,
+    /// The step name used by funnels and paths: the activity or behaviour type, `order`,
+    /// `register`, `refund`, `touch_<outcome>`, `coupon_<action>`, `community_<action>`.
+    pub name: String,
+    /// Channel or touchpoint, where the event has one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub channel: String,
+    /// Order id, content, coupon, community or category, by kind.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// Amount of an order or refund.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    pub amount: Option<Decimal>,
+    /// Products of an order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skus: Vec<String>,
+}
+
+fn wire<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl JourneyStep {
+    fn of(event: &Event) -> Option<JourneyStep> {
+        let mut s = JourneyStep {
+            time: event.time,
+            kind: event.kind_name().to_owned(),
+            name: String::new(),
+            channel: String::new(),
+            detail: String::new(),
+            amount: None,
+            skus: Vec::new(),
+        };
+        match &event.body {
+            EventBody::Identify { .. } => return None,
+            EventBody::Register { .. } => s.name = "register".into(),
+            EventBody::Activity { activity, .. } => s.name = activity.clone(),
+            EventBody::Behavior {
+                behavior,
+                category,
+                channel,
+                ..
+            } => {
+                s.name = behavior.clone();
+                s.channel = channel.clone();
+                s.detail = category.clone();
+            }
+            EventBody::Order {
+                order_id,
+                amount,
+                channel,
+                lines,
+                ..
+            } => {
+                s.name = "order".into();
+                s.channel = channel.clone();
+                s.detail = order_id.clone();
+                s.amount = Some(*amount);
+                s.skus = lines.iter().map(|l| l.sku.clone()).collect();
+            }
+            EventBody::Refund {
+                order_id, amount, ..
+            } => {
+                s.name = "refund".into();
+                s.detail = order_id.clone();
+                s.amount = Some(*amount);
+            }
+            EventBody::Community {
+                community, action, ..
+            } => {
+                s.name = format!("community_{}", wire(action));
+                s.detail = community.clone();
+            }
+            EventBody::Touch {
+                channel,
+                content,
+                outcome,
+                ..
+            } => {
+                s.name = format!("touch_{}", wire(outcome));
+                s.channel = channel.clone();
+                s.detail = content.clone();
+            }
+            EventBody::Coupon {
+                coupon_id, action, ..
+            } => {
+                s.name = format!("coupon_{}", wire(action));
+                s.detail = coupon_id.clone();
+            }
+        }
+        Some(s)
+    }
+}
+
+/// The analytics state: every person's timeline, in time order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AnalyticsState {
+    timelines: BTreeMap<OneId, Vec<JourneyStep>>,
+}
+
+impl AnalyticsState {
+    /// Record an accepted event. Never fails.
+    pub(crate) fn on_event(&mut self, event: &Event, oneid: Option<OneId>, absorbed: &[OneId]) {
+        let Some(person) = oneid else { return };
+        for a in absorbed {
+            if let Some(steps) = self.timelines.remove(a) {
+                let mine = self.timelines.entry(person).or_default();
+                mine.extend(steps);
+                mine.sort_by_key(|s| s.time); // stable: equal times keep their order
+            }
+        }
+        if let Some(step) = JourneyStep::of(event) {
+            let line = self.timelines.entry(person).or_default();
+            let at = line.partition_point(|s| s.time <= step.time);
+            line.insert(at, step);
+        }
+    }
+}
+
+/// Owned columns built from the timelines.
+#[derive(Default)]
+struct Columns {
+    user: Vec<u64>,
+    time: Vec<i64>,
+    code: Vec<u32>,
+    names: Vec<String>,
+    index: BTreeMap<String, u32>,
+    amount: Vec<Decimal>,
+}
+
+impl Columns {
+    fn push(&mut self, user: u64, time: i64, name: &str, amount: Decimal) {
+        let next = self.names.len() as u32;
+        let code = *self.index.entry(name.to_owned()).or_insert(next);
+        if code == next {
+            self.names.push(name.to_owned());
+        }
+        self.user.push(user);
+        self.time.push(time);
+        self.code.push(code);
+        self.amount.push(amount);
+    }
+
+    fn table(&self) -> EventTable<'_> {
+        EventTable {
+            user: &self.user,
+            time: &self.time,
+            event: &self.code,
+            names: &self.names,
+        }
+    }
+}
+
+/// An attribution model by name (the command's `model` argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ModelName {
+    /// [`AttributionModel::FirstTouch`].
+    FirstTouch,
+    /// [`AttributionModel::LastTouch`].
+    LastTouch,
+    /// [`AttributionModel::Linear`].
+    Linear,
+    /// [`AttributionModel::TimeDecay`] (needs `half_life_hours`).
+    TimeDecay,
+    /// [`AttributionModel::PositionBased`].
+    PositionBased,
+}
+
+/// The metrics `data_warnings` can watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WatchedMetric {
+    /// Sum of order amounts per period.
+    Gmv,
+    /// Users who ordered per period.
+    Buyers,
+    /// Events of every kind per period.
+    Events,
+}
+
+/// The analysis commands over the engine's timelines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "args", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AnalyticsCommand {
+    /// An ordered funnel of step names within `window_seconds` (default 7 days). Output:
+    /// [`FunnelReport`].
+    Funnel {
+        /// Step names (see [`JourneyStep::name`]).
+        steps: Vec<String>,
+        /// The conversion window in seconds.
+        #[serde(default)]
+        window_seconds: Option<i64>,
+        /// Named segments (lists of OneIDs) to break the funnel down by.
+        #[serde(default)]
+        segments: Option<BTreeMap<String, Vec<OneId>>>,
+    },
+    /// Cohort retention by first-activity period (the engine's period unless `period` is
+    /// given), over `activity` events. Output: [`CohortTable`].
+    CohortRetention {
+        /// Day, week or month.
+        #[serde(default)]
+        period: Option<Period>,
+    },
+    /// Orders attributed to the touches before them. Output: [`AttributionReport`].
+    Attribution {
+        /// The model.
+        model: ModelName,
+        /// For `time_decay`.
+        #[serde(default)]
+        half_life_hours: Option<f64>,
+        /// Touches up to this many days before an order count (default 30).
+        #[serde(default)]
+        lookback_days: Option<f64>,
+        /// Touch outcomes that count as touches (default: delivered, opened, clicked).
+        #[serde(default)]
+        outcomes: Option<Vec<String>>,
+    },
+    /// One person's full journey, in time order. Output: `{oneid, steps}`.
+    Journey {
+        /// The person.
+        user: UserRef,
+    },
+    /// Repurchase per period and top products. Output: [`RepurchaseReport`].
+    Repurchase {
+        /// Day, week or month (default: the engine's period).
+        #[serde(default)]
+        period: Option<Period>,
+        /// How many products (default 10).
+        #[serde(default)]
+        top: Option<usize>,
+        /// Products with fewer buyers are left out (default 1).
+        #[serde(default)]
+        min_buyers: Option<u64>,
+    },
+    /// Paths between two step names. Output: [`PathReport`].
+    Paths {
+        /// Start step.
+        from: String,
+        /// End step.
+        to: String,
+        /// Steps kept per list (default 10).
+        #[serde(default)]
+        top: Option<usize>,
+    },
+    /// Every other step as a micro-conversion towards `conversion` (default `order`).
+    MicroConversions {
+        /// The conversion step.
+        #[serde(default)]
+        conversion: Option<String>,
+    },
+    /// GMV = first-order GMV + repurchase GMV per period.
+    MetricTree {
+        /// Day, week or month (default: the engine's period).
+        #[serde(default)]
+        period: Option<Period>,
+    },
+    /// Periods where a metric left its expected band.
+    DataWarnings {
+        /// The metric.
+        metric: WatchedMetric,
+        /// The band.
+        method: WarningMethod,
+        /// Day, week or month (default: day).
+        #[serde(default)]
+        period: Option<Period>,
+    },
+    /// Community statistics per period (default: week).
+    CommunityStats {
+        /// Day, week or month.
+        #[serde(default)]
+        period: Option<Period>,
+    },
+}
+
+/// One period's metric tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeriodTree {
+    /// The period.
+    pub period: String,
+    /// The tree.
+    pub tree: MetricNode,
+}
+
+/// A person's journey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journey {
+    /// The person.
+    pub oneid: OneId,
+    /// Their events in time order.
+    pub steps: Vec<JourneyStep>,
+}
+
+/// The outputs of the analysis commands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum AnalyticsOutput {
+    /// `funnel`.
+    Funnel(FunnelReport),
+    /// `cohort_retention`.
+    Cohorts(CohortTable),
+    /// `attribution`.
+    Attribution(AttributionReport),
+    /// `journey`.
+    Journey(Journey),
+    /// `repurchase`.
+    Repurchase(RepurchaseReport),
+    /// `paths`.
+    Paths(PathReport),
+    /// `micro_conversions`.
+    Micro(Vec<MicroConversion>),
+    /// `metric_tree`.
+    Trees(Vec<PeriodTree>),
+    /// `data_warnings`.
+    Warnings(Vec<Warning>),
+    /// `community_stats`.
+    Community(CommunityTable),
+}
+
+impl Engine {
+    fn clock_for(&self, period: Option<Period>) -> PeriodClock {
+        PeriodClock::new(
+            period.unwrap_or(self.config.period()),
+            self.config.business_tz().local_minus_utc(),
+        )
+    }
+
+    fn columns(&self, keep: impl Fn(&JourneyStep) -> bool) -> Columns {
+        let mut c = Columns::default();
+        for (id, line) in &self.state.analytics.timelines {
+            for s in line.iter().filter(|s| keep(s)) {
+                c.push(
+                    id.0,
+                    s.time.timestamp_millis(),
+                    &s.name,
+                    s.amount.unwrap_or_default(),
+                );
+            }
+        }
+        c
+    }
+
+    fn orders(&self) -> (Columns, Vec<u32>, Vec<String>) {
+        // One row per order line (amount on the first line) so that products can be counted.
+        let mut c = Columns::default();
+        let (mut sku, mut skus, mut index) = (Vec::new(), Vec::new(), BTreeMap::new());
+        for (id, line) in &self.state.analytics.timelines {
+            for s in line.iter().filter(|s| s.kind == "order") {
+                let amount = s.amount.unwrap_or_default();
+                let lines: Vec<&str> = if s.skus.is_empty() {
+                    vec![""]
+                } else {
+                    s.skus.iter().map(String::as_str).collect()
+                };
+                for (k, name) in lines.into_iter().enumerate() {
+                    let next = skus.len() as u32;
+                    let code = *index.entry(name.to_owned()).or_insert(next);
+                    if code == next {
+                        skus.push(name.to_owned());
+                    }
+                    sku.push(code);
+                    let a = if k == 0 { amount } else { Decimal::ZERO };
+                    c.push(id.0, s.time.timestamp_millis(), "order", a);
+                }
+            }
+        }
+        (c, sku, skus)
+    }
+
+    pub(crate) fn execute_analytics(&mut self, c: AnalyticsCommand) -> Result<Output, Error> {
+        self.analytics_query(c).map(Output::Analytics)
+    }
+
+    fn analytics_query(&self, c: AnalyticsCommand) -> Result<AnalyticsOutput, Error> {
+        Ok(match c {
+            AnalyticsCommand::Funnel {
+                steps,
+                window_seconds,
+                segments,
+            } => {
+                let window = window_seconds.unwrap_or(7 * 86_400);
+                let window_ms = window
+                    .checked_mul(1000)
+                    .ok_or_else(|| Error::invalid_argument("window_seconds", "too large"))?;
+                let cols = self.columns(|_| true);
+                let names: Vec<&str> = steps.iter().map(String::as_str).collect();
+                let levels = funnel_levels(cols.table(), &names, window_ms)?;
+                let mut report = FunnelReport {
+                    steps: steps_of(&names, levels.iter().map(|l| l.1)),
+                    segments: BTreeMap::new(),
+                };
+                for (seg, ids) in segments.unwrap_or_default() {
+                    let ids: std::collections::BTreeSet<u64> = ids.iter().map(|o| o.0).collect();
+                    let ls = levels.iter().filter(|l| ids.contains(&l.0)).map(|l| l.1);
+                    report.segments.insert(seg, steps_of(&names, ls));
+                }
+                AnalyticsOutput::Funnel(report)
+            }
+            AnalyticsCommand::CohortRetention { period } => {
+                let cols = self.columns(|s| s.kind == "activity");
+                AnalyticsOutput::Cohorts(cohort_retention(
+                    &cols.user,
+                    &cols.time,
+                    self.clock_for(period),
+                )?)
+            }
+            AnalyticsCommand::Attribution {
+                model,
+                half_life_hours,
+                lookback_days,
+                outcomes,
+            } => {
+                let model = match model {
+                    ModelName::FirstTouch => AttributionModel::FirstTouch,
+                    ModelName::LastTouch => AttributionModel::LastTouch,
+                    ModelName::Linear => AttributionModel::Linear,
+                    ModelName::PositionBased => AttributionModel::PositionBased,
+                    ModelName::TimeDecay => AttributionModel::TimeDecay {
+                        half_life_hours: half_life_hours.ok_or_else(|| {
+                            Error::invalid_argument(
+                                "half_life_hours",
+                                "time_decay needs a half-life",
+                            )
+                        })?,
+                    },
+                };
+                let days = lookback_days.unwrap_or(30.0);
+                if !(days.is_finite() && (0.0..=36_500.0).contains(&days)) {
+                    return Err(Error::invalid_argument(
+                        "lookback_days",
+                        "between 0 and 36500 days",
+                    ));
+                }
+                let outcomes: Vec<String> = outcomes
+                    .unwrap_or_else(|| vec!["delivered".into(), "opened".into(), "clicked".into()])
+                    .into_iter()
+                    .map(|o| format!("touch_{o}"))
+                    .collect();
+                // Touches keyed by channel rather than step name.
+                let mut touches = Columns::default();
+                for (id, line) in &self.state.analytics.timelines {
+                    for s in line.iter().filter(|s| outcomes.contains(&s.name)) {
+                        touches.push(id.0, s.time.timestamp_millis(), &s.channel, Decimal::ZERO);
+                    }
+                }
+                let orders = self.columns(|s| s.kind == "order");
+                AnalyticsOutput::Attribution(attribute(
+                    touches.table(),
+                    Conversions {
+                        user: &orders.user,
+                        time: &orders.time,
+                        value: Some(&orders.amount),
+                    },
+                    model,
+                    (days * 86_400_000.0) as i64,
+                )?)
+            }
+            AnalyticsCommand::Journey { user } => {
+                let oneid = self
+                    .lookup(&user)?
+                    .ok_or_else(|| AnalyticsError::UnknownUser(format!("{user:?}")))?;
+                AnalyticsOutput::Journey(Journey {
+                    oneid,
+                    steps: self
+                        .state
+                        .analytics
+                        .timelines
+                        .get(&oneid)
+                        .cloned()
+                        .unwrap_or_default(),
+                })
+            }
+            AnalyticsCommand::Repurchase {
+                period,
+                top,
+                min_buyers,
+            } => {
+                let (c, sku, skus) = self.orders();
+                AnalyticsOutput::Repurchase(repurchase(
+                    OrderTable {
+                        user: &c.user,
+                        time: &c.time,
+                        amount: &c.amount,
+                        sku: Some((&sku, &skus)),
+                    },
+                    self.clock_for(period),
+                    top.unwrap_or(10),
+                    min_buyers.unwrap_or(1),
+                )?)
+            }
+            AnalyticsCommand::Paths { from, to, top } => {
+                let cols = self.columns(|_| true);
+                AnalyticsOutput::Paths(paths(cols.table(), &from, &to, top.unwrap_or(10))?)
+            }
+            AnalyticsCommand::MicroConversions { conversion } => {
+                let cols = self.columns(|_| true);
+                AnalyticsOutput::Micro(micro_conversions(
+                    cols.table(),
+                    conversion.as_deref().unwrap_or("order"),
+                )?)
+            }
+            AnalyticsCommand::MetricTree { period } => {
+                let c = self.columns(|s| s.kind == "order");
+                let r = repurchase(
+                    OrderTable {
+                        user: &c.user,
+                        time: &c.time,
+                        amount: &c.amount,
+                        sku: None,
+                    },
+                    self.clock_for(period),
+                    0,
+                    1,
+                )?;
+                AnalyticsOutput::Trees(
+                    gmv_tree(&r)
+                        .into_iter()
+                        .map(|(period, tree)| PeriodTree { period, tree })
+                        .collect(),
+                )
+            }
+            AnalyticsCommand::DataWarnings {
+                metric,
+                method,
+                period,
+            } => {
+                let clock = self.clock_for(Some(period.unwrap_or(Period::Day)));
+                let keep = |s: &JourneyStep| metric == WatchedMetric::Events || s.kind == "order";
+                let cols = self.columns(keep);
+                let mut by: BTreeMap<i64, (f64, std::collections::BTreeSet<u64>)> = BTreeMap::new();
+                for i in 0..cols.user.len() {
+                    let p = clock.index(cols.time[i]).unwrap_or(0);
+                    let e = by.entry(p).or_default();
+                    e.0 += match metric {
+                        WatchedMetric::Gmv => cols.amount[i].try_into().unwrap_or(0.0),
+                        _ => 1.0,
+                    };
+                    e.1.insert(cols.user[i]);
+                }
+                // Every period in the range, empty ones as 0: a silent day is a data event too.
+                if let (Some(&a), Some(&b)) = (by.keys().next(), by.keys().last()) {
+                    super::check_span(a, b)?;
+                }
+                let series: Vec<(String, f64)> = match (by.keys().next(), by.keys().last()) {
+                    (Some(&a), Some(&b)) => (a..=b)
+                        .map(|p| {
+                            let v = by.get(&p).map_or(0.0, |e| match metric {
+                                WatchedMetric::Buyers => e.1.len() as f64,
+                                _ => e.0,
+                            });
+                            (clock.label(p), v)
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                AnalyticsOutput::Warnings(data_warnings(&series, method)?)
+            }
+            AnalyticsCommand::CommunityStats { period } => {
+                let clock = self.clock_for(Some(period.unwrap_or(Period::Week)));
+                let (mut user, mut time, mut comm, mut action) = (vec![], vec![], vec![], vec![]);
+                let (mut names, mut index) = (Vec::new(), BTreeMap::new());
+                for (id, line) in &self.state.analytics.timelines {
+                    for s in line.iter().filter(|s| s.kind == "community") {
+                        let a = match s.name.as_str() {
+                            "community_join" => CommunityAction::Join,
+                            "community_message" => CommunityAction::Message,
+                            "community_leave" => CommunityAction::Leave,
+                            _ => continue,
+                        };
+                        let next = names.len() as u32;
+                        let code = *index.entry(s.detail.clone()).or_insert(next);
+                        if code == next {
+                            names.push(s.detail.clone());
+                        }
+                        user.push(id.0);
+                        time.push(s.time.timestamp_millis());
+                        comm.push(code);
+                        action.push(a);
+                    }
+                }
+                let orders = self.columns(|s| s.kind == "order");
+                AnalyticsOutput::Community(community_stats(
+                    CommunityEvents {
+                        user: &user,
+                        time: &time,
+                        community: &comm,
+                        names: &names,
+                        action: &action,
+                    },
+                    OrderTable {
+                        user: &orders.user,
+                        time: &orders.time,
+                        amount: &orders.amount,
+                        sku: None,
+                    },
+                    clock,
+                )?)
+            }
+        })
+    }
+}

@@ -1,0 +1,485 @@
+//! The incremental path: per-person histories kept as events arrive, and the `lifecycle_*`
+//! commands answered from them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::period::PeriodClock;
+use super::report::{
+    project, required_lever, LeverTarget, LifecycleReport, PeriodSummary, Projection, Rates,
+};
+use super::stage::{Stage, StageRules};
+use super::table::{EarlyActivity, StageTable};
+use super::{Lever, LifecycleError};
+use crate::command::Output;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::event::{Event, EventBody};
+use crate::ids::OneId;
+
+/// One person's history as far as the lifecycle is concerned.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct History {
+    /// Earliest `register` event (ms, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    registered_ms: Option<i64>,
+    /// Earliest `activity` event (ms, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    first_activity_ms: Option<i64>,
+    /// Period indexes (engine clock) with at least one activity.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    active: BTreeSet<i64>,
+}
+
+/// The lifecycle state held by the engine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LifecycleState {
+    people: BTreeMap<OneId, History>,
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+impl LifecycleState {
+    /// Record an accepted event. Never fails: times were validated at intake.
+    pub(crate) fn on_event(
+        &mut self,
+        clock: &PeriodClock,
+        event: &Event,
+        oneid: Option<OneId>,
+        absorbed: &[OneId],
+    ) {
+        let Some(person) = oneid else { return };
+        // Persons merged into `person` bring their history along.
+        for a in absorbed {
+            if let Some(h) = self.people.remove(a) {
+                let s = self.people.entry(person).or_default();
+                s.registered_ms = min_opt(s.registered_ms, h.registered_ms);
+                s.first_activity_ms = min_opt(s.first_activity_ms, h.first_activity_ms);
+                s.active.extend(h.active);
+            }
+        }
+        let ms = event.time.timestamp_millis();
+        match &event.body {
+            EventBody::Register { .. } => {
+                let h = self.people.entry(person).or_default();
+                h.registered_ms = min_opt(h.registered_ms, Some(ms));
+            }
+            EventBody::Activity { .. } => {
+                if let Some(p) = clock.index(ms) {
+                    let h = self.people.entry(person).or_default();
+                    h.first_activity_ms = min_opt(h.first_activity_ms, Some(ms));
+                    h.active.insert(p);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The stage table of every person, through period `through` (at least the last period
+    /// with data).
+    pub(crate) fn stage_table(
+        &self,
+        clock: PeriodClock,
+        rules: StageRules,
+        early: EarlyActivity,
+        through: Option<i64>,
+    ) -> Result<StageTable, LifecycleError> {
+        let mut rows: Vec<(u64, i64, Vec<i64>)> = Vec::with_capacity(self.people.len());
+        let (mut first, mut last) = (i64::MAX, i64::MIN);
+        for (id, h) in &self.people {
+            let reg_ms = match (h.registered_ms, h.first_activity_ms) {
+                (Some(r), Some(a)) if a < r => match early {
+                    EarlyActivity::Error => {
+                        return Err(LifecycleError::ActivityBeforeRegistration {
+                            row: None,
+                            user: id.0,
+                            time_ms: a,
+                            registered_ms: r,
+                        })
+                    }
+                    _ => a,
+                },
+                (Some(r), _) => r,
+                (None, Some(a)) => a,
+                (None, None) => continue,
+            };
+            let reg = clock.index(reg_ms).ok_or(LifecycleError::TimeOutOfRange {
+                row: None,
+                time_ms: reg_ms,
+            })?;
+            first = first.min(reg);
+            last = last.max(reg).max(h.active.last().copied().unwrap_or(reg));
+            rows.push((id.0, reg, h.active.iter().copied().collect()));
+        }
+        if rows.is_empty() {
+            let p = through.unwrap_or(0);
+            return Ok(StageTable::from_histories(
+                clock,
+                rules,
+                p,
+                p - 1,
+                std::iter::empty(),
+            ));
+        }
+        let last = through.map_or(last, |t| t.max(last));
+        if last - first + 1 > 100_000 {
+            return Err(LifecycleError::TooManyPeriods(last - first + 1));
+        }
+        let periods = (last - first + 1) as usize;
+        if rows.len().saturating_mul(periods) > super::table::MAX_CELLS {
+            return Err(LifecycleError::TableTooLarge {
+                users: rows.len(),
+                periods,
+            });
+        }
+        Ok(StageTable::from_histories(
+            clock,
+            rules,
+            first,
+            last,
+            rows.iter().map(|(id, r, a)| (*id, *r, a.as_slice())),
+        ))
+    }
+}
+
+/// The lifecycle's commands (held data: the engine's `register` and `activity` events).
+///
+/// Common arguments: `churn_after` (periods, default 2), `early_activity` (`"error"` or
+/// `"register_at_first_activity"`), `through` (a period label: extend the table to it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "args", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LifecycleCommand {
+    /// Stages, transitions, active rate and decomposition of every period. Output:
+    /// [`LifecycleReport`] (with one report per segment when `segments` is given).
+    LifecycleReport {
+        /// Churn threshold in periods.
+        #[serde(default)]
+        churn_after: Option<u32>,
+        /// Policy for activity before registration.
+        #[serde(default)]
+        early_activity: Option<EarlyActivity>,
+        /// Extend through this period.
+        #[serde(default)]
+        through: Option<String>,
+        /// Named segments (lists of OneIDs) to break the report down by.
+        #[serde(default)]
+        segments: Option<BTreeMap<String, Vec<OneId>>>,
+    },
+    /// One period's active rate and decomposition (default: the last period). Output:
+    /// [`PeriodSummary`] plus `segments`.
+    ActiveRateDecomposition {
+        /// The period label (default: the last one).
+        #[serde(default)]
+        period: Option<String>,
+        /// Churn threshold in periods.
+        #[serde(default)]
+        churn_after: Option<u32>,
+        /// Policy for activity before registration.
+        #[serde(default)]
+        early_activity: Option<EarlyActivity>,
+        /// Named segments (lists of OneIDs) to break the decomposition down by.
+        #[serde(default)]
+        segments: Option<BTreeMap<String, Vec<OneId>>>,
+    },
+    /// Next period's active rate from a period's groups and rates (observed by default); with
+    /// `target` and `lever`, the value the lever must reach. Output: [`ProjectionOutput`].
+    ProjectActiveRate {
+        /// The base period (default: the last one).
+        #[serde(default)]
+        period: Option<String>,
+        /// The rates to assume (default: those observed in the base period).
+        #[serde(default)]
+        rates: Option<Rates>,
+        /// New users next period (default: the base period's new users).
+        #[serde(default)]
+        new_users: Option<u64>,
+        /// A target active rate.
+        #[serde(default)]
+        target: Option<f64>,
+        /// The lever to solve for (with `target`).
+        #[serde(default)]
+        lever: Option<Lever>,
+        /// Churn threshold in periods.
+        #[serde(default)]
+        churn_after: Option<u32>,
+        /// Policy for activity before registration.
+        #[serde(default)]
+        early_activity: Option<EarlyActivity>,
+    },
+    /// Every registered person's stage in one period (default: the last period with data).
+    /// Output: [`StagesOutput`]. This is what the lifecycle model tags are written from.
+    LifecycleStages {
+        /// The period label.
+        #[serde(default)]
+        period: Option<String>,
+        /// Churn threshold in periods.
+        #[serde(default)]
+        churn_after: Option<u32>,
+        /// Policy for activity before registration.
+        #[serde(default)]
+        early_activity: Option<EarlyActivity>,
+    },
+}
+
+/// A person's stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserStage {
+    /// The person.
+    pub oneid: OneId,
+    /// Their stage.
+    pub stage: Stage,
+}
+
+/// What `lifecycle_stages` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagesOutput {
+    /// The period.
+    pub period: String,
+    /// Every person registered by the end of it, by OneID.
+    pub users: Vec<UserStage>,
+}
+
+/// What `project_active_rate` returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectionOutput {
+    /// The base period.
+    pub period: String,
+    /// The projected next period.
+    pub projection: Projection,
+    /// The lever's required value, when a target was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lever: Option<LeverTarget>,
+}
+
+/// A period summary with its breakdown by segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentedSummary {
+    /// All users.
+    #[serde(flatten)]
+    pub summary: PeriodSummary,
+    /// Per segment.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub segments: BTreeMap<String, PeriodSummary>,
+}
+
+/// A report with its breakdown by segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentedReport {
+    /// All users.
+    #[serde(flatten)]
+    pub report: LifecycleReport,
+    /// Per segment.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub segments: BTreeMap<String, LifecycleReport>,
+}
+
+/// The outputs of the lifecycle commands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum LifecycleOutput {
+    /// From `lifecycle_report`.
+    Report(SegmentedReport),
+    /// From `active_rate_decomposition`.
+    Summary(Box<SegmentedSummary>),
+    /// From `project_active_rate`.
+    Projection(ProjectionOutput),
+    /// From `lifecycle_stages`.
+    Stages(StagesOutput),
+}
+
+fn rules(churn_after: Option<u32>) -> Result<StageRules, LifecycleError> {
+    churn_after.map_or(Ok(StageRules::default()), StageRules::new)
+}
+
+fn segment_reports(
+    table: &StageTable,
+    segments: Option<BTreeMap<String, Vec<OneId>>>,
+) -> Result<BTreeMap<String, LifecycleReport>, LifecycleError> {
+    let mut out = BTreeMap::new();
+    for (name, ids) in segments.unwrap_or_default() {
+        let set: BTreeSet<u64> = ids.iter().map(|o| o.0).collect();
+        let users = table.users();
+        out.insert(
+            name,
+            LifecycleReport::from_table_where(table, |u| set.contains(&users[u]))?,
+        );
+    }
+    Ok(out)
+}
+
+impl Engine {
+    fn lifecycle_table(
+        &self,
+        churn_after: Option<u32>,
+        early: Option<EarlyActivity>,
+        through: Option<&str>,
+    ) -> Result<StageTable, LifecycleError> {
+        let clock = PeriodClock::of(&self.config);
+        let through = through
+            .map(|l| {
+                clock
+                    .parse_label(l)
+                    .ok_or_else(|| LifecycleError::UnknownPeriod(l.to_owned()))
+            })
+            .transpose()?;
+        self.state.lifecycle.stage_table(
+            clock,
+            rules(churn_after)?,
+            early.unwrap_or_default(),
+            through,
+        )
+    }
+
+    /// The index of `period` in the report, or the last one.
+    fn pick_period(
+        report: &LifecycleReport,
+        period: Option<&str>,
+    ) -> Result<usize, LifecycleError> {
+        match period {
+            None => report
+                .periods
+                .len()
+                .checked_sub(1)
+                .ok_or_else(|| LifecycleError::UnknownPeriod("(no data yet)".into())),
+            Some(l) => report
+                .periods
+                .iter()
+                .position(|p| p.period == l)
+                .ok_or_else(|| LifecycleError::UnknownPeriod(l.to_owned())),
+        }
+    }
+
+    /// Every registered person's stage in `period` (a label; default the last period with
+    /// data), with the default rules. The lifecycle model tags are written from this.
+    pub fn lifecycle_stages(&self, period: Option<&str>) -> Result<StagesOutput, Error> {
+        match self.execute_lifecycle_query(LifecycleCommand::LifecycleStages {
+            period: period.map(str::to_owned),
+            churn_after: None,
+            early_activity: None,
+        })? {
+            LifecycleOutput::Stages(s) => Ok(s),
+            other => Err(Error::Internal(format!(
+                "lifecycle_stages returned {other:?}"
+            ))),
+        }
+    }
+
+    pub(crate) fn execute_lifecycle(&mut self, c: LifecycleCommand) -> Result<Output, Error> {
+        self.execute_lifecycle_query(c).map(Output::Lifecycle)
+    }
+
+    fn execute_lifecycle_query(&self, c: LifecycleCommand) -> Result<LifecycleOutput, Error> {
+        Ok(match c {
+            LifecycleCommand::LifecycleReport {
+                churn_after,
+                early_activity,
+                through,
+                segments,
+            } => {
+                let table =
+                    self.lifecycle_table(churn_after, early_activity, through.as_deref())?;
+                LifecycleOutput::Report(SegmentedReport {
+                    report: LifecycleReport::from_table(&table)?,
+                    segments: segment_reports(&table, segments)?,
+                })
+            }
+            LifecycleCommand::ActiveRateDecomposition {
+                period,
+                churn_after,
+                early_activity,
+                segments,
+            } => {
+                let table = self.lifecycle_table(churn_after, early_activity, period.as_deref())?;
+                let report = LifecycleReport::from_table(&table)?;
+                let i = Self::pick_period(&report, period.as_deref())?;
+                let segments = segment_reports(&table, segments)?
+                    .into_iter()
+                    .filter_map(|(k, r)| r.periods.into_iter().nth(i).map(|p| (k, p)))
+                    .collect();
+                let summary =
+                    report.periods.into_iter().nth(i).ok_or_else(|| {
+                        Error::Internal("picked period is inside the report".into())
+                    })?;
+                LifecycleOutput::Summary(Box::new(SegmentedSummary { summary, segments }))
+            }
+            LifecycleCommand::ProjectActiveRate {
+                period,
+                rates,
+                new_users,
+                target,
+                lever,
+                churn_after,
+                early_activity,
+            } => {
+                let table = self.lifecycle_table(churn_after, early_activity, period.as_deref())?;
+                let report = LifecycleReport::from_table(&table)?;
+                let now = &report.periods[Self::pick_period(&report, period.as_deref())?];
+                let rates = match (rates, &now.decomposition) {
+                    (Some(r), _) => r,
+                    (None, Some(d)) => Rates::observed(d),
+                    (None, None) => {
+                        return Err(Error::invalid_argument(
+                            "rates",
+                            "the first period has no observed rates: give `rates`",
+                        ))
+                    }
+                };
+                let new_users = new_users.unwrap_or_else(|| now.count(Stage::New));
+                let projection = project(now, rates, new_users)?;
+                let lever = match (target, lever) {
+                    (Some(t), Some(l)) => Some(required_lever(now, rates, new_users, t, l)?),
+                    (None, None) => None,
+                    _ => {
+                        return Err(Error::invalid_argument(
+                            "lever",
+                            "`target` and `lever` go together",
+                        ))
+                    }
+                };
+                LifecycleOutput::Projection(ProjectionOutput {
+                    period: now.period.clone(),
+                    projection,
+                    lever,
+                })
+            }
+            LifecycleCommand::LifecycleStages {
+                period,
+                churn_after,
+                early_activity,
+            } => {
+                let table = self.lifecycle_table(churn_after, early_activity, period.as_deref())?;
+                let clock = table.clock();
+                let p = match period.as_deref() {
+                    Some(l) => clock
+                        .parse_label(l)
+                        .ok_or_else(|| LifecycleError::UnknownPeriod(l.to_owned()))?,
+                    None => table.first_period() + table.period_count() as i64 - 1,
+                };
+                let users = table
+                    .users()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(u, &id)| {
+                        table.stage(u, p).map(|stage| UserStage {
+                            oneid: OneId(id),
+                            stage,
+                        })
+                    })
+                    .collect();
+                LifecycleOutput::Stages(StagesOutput {
+                    period: clock.label(p),
+                    users,
+                })
+            }
+        })
+    }
+}
