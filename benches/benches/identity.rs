@@ -9,7 +9,7 @@ fn rows(n: usize) -> (Vec<String>, Vec<String>, Vec<String>) {
     let (mut rid, mut kind, mut value) = (Vec::new(), Vec::new(), Vec::new());
     let mut p = 0usize;
     while rid.len() < n {
-        let dev = if p % 97 == 0 {
+        let dev = if p.is_multiple_of(97) {
             format!("tablet{}", p % 7)
         } else {
             format!("d{p}")
@@ -19,7 +19,7 @@ fn rows(n: usize) -> (Vec<String>, Vec<String>, Vec<String>) {
             kind.push(k.to_owned());
             value.push(v);
         }
-        if p % 3 == 0 {
+        if p.is_multiple_of(3) {
             for (k, v) in [("email", format!("u{p}@ex.com")), ("device_id", dev)] {
                 rid.push(format!("b{p}"));
                 kind.push(k.to_owned());

@@ -75,7 +75,7 @@ fn main() {
         .take(links)
         .collect();
     for i in 0..links {
-        let ids = if i % 2 == 0 || known.is_empty() {
+        let ids = if i.is_multiple_of(2) || known.is_empty() {
             vec![
                 Identifier::new(IdKind::Phone, &format!("15{:09}", i)).expect("valid phone"),
                 Identifier::new(IdKind::DeviceId, &format!("new-dev-{i}")).expect("valid device"),

@@ -16,6 +16,15 @@
 //! A split gives each part the oldest OneID that was founded (first seen) by an identifier of
 //! that part, so that merge-then-split gives the old numbers back; a part with none gets a new one.
 //!
+//! **Where the rules live.** In the graph itself (they are part of the engine's state and its
+//! snapshot): an engine changes them with the `set_identity_rules` command (journaled and
+//! audited, applying to links from then on); a standalone graph takes them in
+//! [`IdentityGraph::with_rules`].
+//!
+//! **Merges and member state.** Identity moves identifiers and evidence and reports them in a
+//! [`MergeReport`]; the engine then calls each state-owning module's merge hook (tier, points,
+//! benefits, attributes) on the same report.
+//!
 //! The batch path ([`IdentityGraph::resolve_batch`]) groups rows by record id in the order of
 //! their first row and links the records in that order: it is exactly the incremental path
 //! ([`IdentityGraph::link`]) record by record.

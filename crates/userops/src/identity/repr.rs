@@ -76,10 +76,12 @@ impl TryFrom<Repr> for IdentityGraph {
         }
         let in_range = |o: u64| o >= 1 && (o as usize) < persons;
         if r.person.iter().any(|&o| !in_range(o))
+            // A survivor is always older (smaller) than what it absorbed: no cycles.
             || r.absorbed_into
                 .iter()
+                .enumerate()
                 .skip(1)
-                .any(|&o| o != 0 && !in_range(o))
+                .any(|(i, &o)| o != 0 && o >= i as u64)
             || r.edges.iter().any(|&(a, b, rec, _)| {
                 a as usize >= n || b as usize >= n || rec as usize >= r.records.len()
             })

@@ -281,6 +281,9 @@ fn corrupt_snapshot_is_an_error_not_a_panic() {
     let mut v: serde_json::Value = serde_json::to_value(&g).unwrap();
     v["edges"][0][0] = 99.into();
     assert!(serde_json::from_value::<IdentityGraph>(v.clone()).is_err());
+    let mut cyclic = serde_json::to_value(&g).unwrap();
+    cyclic["absorbed_into"] = serde_json::json!([0, 1]);
+    assert!(serde_json::from_value::<IdentityGraph>(cyclic).is_err());
     v["edges"] = serde_json::json!([]);
     v["person"] = serde_json::json!([1]);
     assert!(serde_json::from_value::<IdentityGraph>(v).is_err());
