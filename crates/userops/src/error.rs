@@ -57,6 +57,9 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A model fit (maximum likelihood, IRLS) that did not converge; nothing was fitted.
+    #[error("{0}")]
+    NotConverged(String),
     /// A bug: an invariant the engine relies on did not hold. Never expected; reported rather
     /// than panicking so that no host process is taken down.
     #[error("internal error: {0}")]
@@ -98,6 +101,7 @@ impl Error {
             Error::DuplicateKey { .. } => ErrorCode::DuplicateKey,
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::OutOfRange { .. } => ErrorCode::OutOfRange,
+            Error::NotConverged(_) => ErrorCode::NotConverged,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -160,13 +164,15 @@ pub enum ErrorCode {
     NotFound = 6,
     /// A number out of range or overflowing.
     OutOfRange = 7,
+    /// A model fit that did not converge (numbered in the models' block, 70–79).
+    NotConverged = 70,
     /// A bug inside the engine (or a panic caught at a boundary).
     Internal = 99,
 }
 
 impl ErrorCode {
     /// Every code, for the bindings' tables.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::Ok,
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidIdentifier,
@@ -175,6 +181,7 @@ impl ErrorCode {
         ErrorCode::DuplicateKey,
         ErrorCode::NotFound,
         ErrorCode::OutOfRange,
+        ErrorCode::NotConverged,
         ErrorCode::Internal,
     ];
 
@@ -189,6 +196,7 @@ impl ErrorCode {
             ErrorCode::DuplicateKey => "duplicate_key",
             ErrorCode::NotFound => "not_found",
             ErrorCode::OutOfRange => "out_of_range",
+            ErrorCode::NotConverged => "not_converged",
             ErrorCode::Internal => "internal",
         }
     }

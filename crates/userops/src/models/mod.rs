@@ -1,0 +1,70 @@
+//! User models (SPEC §5): transaction summary, RFM, BG/NBD and Gamma-Gamma, supervised churn,
+//! preferences, activity score and high-value screening.
+//!
+//! Every model is a pure function over typed columns (slices of equal length), so that a data
+//! scientist can reproduce each number from its documented definition. The engine commands in
+//! [`engine`](self) feed them from the orders and behaviours the engine has ingested.
+//!
+//! Statistical models work in `f64` (amounts are converted from `Decimal` at the boundary).
+
+mod bgnbd;
+mod gamma_gamma;
+mod optim;
+mod summary;
+
+pub use bgnbd::{check_frt, log_likelihood as bgnbd_log_likelihood, BgNbdFit, BgNbdParams};
+pub use gamma_gamma::{check_fm, GammaGammaFit, GammaGammaParams};
+pub use summary::{calibration_and_holdout, summary_data, CalibrationHoldout, Freq, Summary};
+
+/// What can go wrong in a model.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// Input that the model cannot take (NaN, a negative amount, T < recency, ...).
+    #[error("invalid model input at `{field}`: {reason}")]
+    InvalidInput {
+        /// The offending column (and row, as `recency[12]`).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A maximum-likelihood or IRLS fit that did not converge: no parameters are reported.
+    #[error("{model} fit did not converge after {iterations} iterations: {reason}")]
+    NotConverged {
+        /// Which model.
+        model: &'static str,
+        /// Iterations run.
+        iterations: u64,
+        /// Why it stopped.
+        reason: String,
+    },
+}
+
+impl ModelError {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ModelError::InvalidInput {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<ModelError> for crate::Error {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::InvalidInput { field, reason } => crate::Error::InvalidArgument { field, reason },
+            ModelError::NotConverged { .. } => crate::Error::NotConverged(e.to_string()),
+        }
+    }
+}
+
+/// Amounts must be finite and ≥ 0.
+pub(crate) fn check_amounts(field: &str, a: &[f64]) -> Result<(), ModelError> {
+    match a.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+        Some(i) => Err(ModelError::invalid(
+            format!("{field}[{i}]"),
+            format!("{} is not an amount ≥ 0", a[i]),
+        )),
+        None => Ok(()),
+    }
+}
