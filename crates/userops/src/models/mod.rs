@@ -8,12 +8,18 @@
 //! Statistical models work in `f64` (amounts are converted from `Decimal` at the boundary).
 
 mod bgnbd;
+mod churn;
 mod gamma_gamma;
 mod optim;
+mod rfm;
 mod summary;
 
 pub use bgnbd::{check_frt, log_likelihood as bgnbd_log_likelihood, BgNbdFit, BgNbdParams};
+pub use churn::{
+    auc, fit_churn_model, holdout_mask, ChurnModel, LogisticModel, RiskBand, RiskBands,
+};
 pub use gamma_gamma::{check_fm, GammaGammaFit, GammaGammaParams};
+pub use rfm::{quantile_scores, rfm, Monetary, Rfm, RfmSpec, Segment, Split};
 pub use summary::{calibration_and_holdout, summary_data, CalibrationHoldout, Freq, Summary};
 
 /// What can go wrong in a model.
