@@ -49,6 +49,8 @@ pub enum userops_status {
     UOPS_NOT_FOUND = 6,
     /// A number out of range or overflowing.
     UOPS_OUT_OF_RANGE = 7,
+    /// A model fit that did not converge.
+    UOPS_NOT_CONVERGED = 70,
     /// A required pointer argument was NULL.
     UOPS_NULL_POINTER = 20,
     /// A string argument was not valid UTF-8.
@@ -69,6 +71,7 @@ fn status_of(code: ErrorCode) -> userops_status {
         ErrorCode::DuplicateKey => userops_status::UOPS_DUPLICATE_KEY,
         ErrorCode::NotFound => userops_status::UOPS_NOT_FOUND,
         ErrorCode::OutOfRange => userops_status::UOPS_OUT_OF_RANGE,
+        ErrorCode::NotConverged => userops_status::UOPS_NOT_CONVERGED,
         _ => userops_status::UOPS_INTERNAL,
     }
 }

@@ -2,6 +2,8 @@
 //! method name plus JSON arguments handed to [`userops::Engine::call_json`]; the Python package
 //! (`python/userops`) builds the JSON and raises the typed exceptions.
 
+mod models;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
@@ -75,5 +77,6 @@ impl NativeEngine {
 fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeEngine>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    models::register(m)?;
     Ok(())
 }

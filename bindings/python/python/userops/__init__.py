@@ -20,6 +20,16 @@ from typing import Any, Dict, Mapping, Optional, Union
 from . import _convert
 from ._base import EngineBase as _EngineBase
 from ._native import __version__
+from .models import (
+    BetaGeo,
+    ChurnModel,
+    GammaGamma,
+    calibration_and_holdout,
+    churn_scores,
+    preferences,
+    rfm,
+    summary_data,
+)
 from .errors import (
     DuplicateKey,
     InternalError,
@@ -27,6 +37,7 @@ from .errors import (
     InvalidEvent,
     InvalidIdentifier,
     NotFound,
+    NotConverged,
     OutOfRange,
     UnknownMethod,
     UserOpsError,
@@ -42,7 +53,16 @@ __all__ = [
     "DuplicateKey",
     "NotFound",
     "OutOfRange",
+    "NotConverged",
     "InternalError",
+    "summary_data",
+    "calibration_and_holdout",
+    "rfm",
+    "BetaGeo",
+    "GammaGamma",
+    "ChurnModel",
+    "churn_scores",
+    "preferences",
     "__version__",
 ]
 

@@ -79,6 +79,13 @@ class OutOfRange(UserOpsError):
     status = 7
 
 
+class NotConverged(UserOpsError):
+    """A model fit (maximum likelihood, IRLS) did not converge; nothing was fitted."""
+
+    code = "not_converged"
+    status = 70
+
+
 class InternalError(UserOpsError):
     """A bug inside userops. Please report it with the message."""
 
@@ -96,6 +103,7 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
         DuplicateKey,
         NotFound,
         OutOfRange,
+        NotConverged,
         InternalError,
     )
 }

@@ -48,8 +48,8 @@ pub struct BgNbdFit {
     pub log_likelihood: f64,
     /// Customers fitted (Σ weights).
     pub n: f64,
-    /// BFGS iterations.
-    pub iterations: u64,
+    /// Gradient evaluations the optimizer used (over any restarts).
+    pub evaluations: u64,
 }
 
 /// Validate (frequency, recency, T) columns: finite, frequency a whole number ≥ 0,
@@ -194,7 +194,7 @@ impl BgNbdFit {
                 }
             }
             let theta = [p.r, p.alpha, p.a, p.b];
-            let grad = (0..4).map(|k| -g[k] * theta[k] / n).collect();
+            let grad: Vec<f64> = (0..4).map(|k| -g[k] * theta[k] / n).collect();
             (-ll / n, grad)
         };
         let opt = minimize("BG/NBD", objective, vec![0.1; 4], 1e-9, 2000)?;
@@ -213,7 +213,7 @@ impl BgNbdFit {
             params,
             log_likelihood,
             n,
-            iterations: opt.iterations,
+            evaluations: opt.evaluations,
         })
     }
 }

@@ -214,7 +214,7 @@ impl LogisticModel {
                 } else {
                     Err(ModelError::NotConverged {
                         model: "logistic regression",
-                        iterations: u64::from(iter),
+                        evaluations: u64::from(iter),
                         reason: "fitted probabilities reached 0 or 1: the classes are separable"
                             .into(),
                     })
@@ -248,7 +248,7 @@ impl LogisticModel {
         }
         Err(ModelError::NotConverged {
             model: "logistic regression",
-            iterations: 100,
+            evaluations: 100,
             reason: "coefficients still moving after 100 IRLS steps (separable classes?)".into(),
         })
     }

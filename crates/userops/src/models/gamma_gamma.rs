@@ -38,8 +38,8 @@ pub struct GammaGammaFit {
     pub log_likelihood: f64,
     /// Customers fitted (Σ weights).
     pub n: f64,
-    /// BFGS iterations.
-    pub iterations: u64,
+    /// Gradient evaluations the optimizer used (over any restarts).
+    pub evaluations: u64,
 }
 
 fn ll_one(p: &GammaGammaParams, x: f64, m: f64) -> (f64, [f64; 3]) {
@@ -129,7 +129,7 @@ impl GammaGammaFit {
             },
             log_likelihood: -opt.cost * n,
             n,
-            iterations: opt.iterations,
+            evaluations: opt.evaluations,
         })
     }
 }

@@ -7,18 +7,26 @@
 //!
 //! Statistical models work in `f64` (amounts are converted from `Decimal` at the boundary).
 
+mod activity;
 mod bgnbd;
 mod churn;
 mod gamma_gamma;
+mod high_value;
 mod optim;
+mod preference;
 mod rfm;
 mod summary;
 
+pub use activity::{activity_scores, ActivityLevels, ActivityScores};
 pub use bgnbd::{check_frt, log_likelihood as bgnbd_log_likelihood, BgNbdFit, BgNbdParams};
 pub use churn::{
     auc, fit_churn_model, holdout_mask, ChurnModel, LogisticModel, RiskBand, RiskBands,
 };
 pub use gamma_gamma::{check_fm, GammaGammaFit, GammaGammaParams};
+pub use high_value::{
+    high_value_features, HighValueFeatures, HighValueInput, HighValueRule,
+};
+pub use preference::{cross_table, lookback_start, preferences, price_band, Preferences};
 pub use rfm::{quantile_scores, rfm, Monetary, Rfm, RfmSpec, Segment, Split};
 pub use summary::{calibration_and_holdout, summary_data, CalibrationHoldout, Freq, Summary};
 
@@ -35,12 +43,12 @@ pub enum ModelError {
         reason: String,
     },
     /// A maximum-likelihood or IRLS fit that did not converge: no parameters are reported.
-    #[error("{model} fit did not converge after {iterations} iterations: {reason}")]
+    #[error("{model} fit did not converge after {evaluations} evaluations: {reason}")]
     NotConverged {
         /// Which model.
         model: &'static str,
-        /// Iterations run.
-        iterations: u64,
+        /// Gradient evaluations (or IRLS steps) run.
+        evaluations: u64,
         /// Why it stopped.
         reason: String,
     },

@@ -1,6 +1,8 @@
 //! Maximum-likelihood fitting: BFGS from `argmin` with a More–Thuente line search, on an
 //! objective that returns its value and gradient together.
 
+use std::cell::RefCell;
+
 use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason, TerminationStatus};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::BFGS;
@@ -11,32 +13,62 @@ use super::ModelError;
 /// parameter space (θ outside [4.5e-5, 22026] in the fit's internal units).
 pub(crate) const BOUNDARY: f64 = 10.0;
 
+/// BFGS runs allowed: a run whose line search breaks down (the inverse-Hessian estimate lost
+/// positive definiteness, or a trial step left the finite region) restarts from the best point seen
+/// with a fresh, scaled identity estimate.
+const RESTARTS: usize = 5;
+
+/// A point where BFGS broke down is accepted as the optimum when every gradient component is
+/// at most this (scipy's `gtol` as `lifetimes` calls it).
+const ACCEPT_GRAD: f64 = 1e-7;
+
 /// How a fit ended.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Optimum {
     pub(crate) x: Vec<f64>,
     pub(crate) cost: f64,
-    pub(crate) iterations: u64,
+    /// Gradient evaluations over all BFGS runs (each iteration takes one or more, in its line
+    /// search); counted here because a run that breaks down reports no iteration count.
+    pub(crate) evaluations: u64,
 }
 
-struct Problem<F>(F);
+/// The objective, remembering the best finite point it was asked about.
+struct Problem<'a, F> {
+    f: &'a F,
+    best: &'a RefCell<Option<(f64, Vec<f64>)>>,
+    evaluations: &'a std::cell::Cell<u64>,
+}
 
-impl<F: Fn(&[f64]) -> (f64, Vec<f64>)> CostFunction for Problem<F> {
+impl<F: Fn(&[f64]) -> (f64, Vec<f64>)> Problem<'_, F> {
+    fn eval(&self, p: &[f64]) -> (f64, Vec<f64>) {
+        let (c, g) = (self.f)(p);
+        if c.is_finite() && g.iter().all(|v| v.is_finite()) {
+            let mut best = self.best.borrow_mut();
+            if best.as_ref().is_none_or(|(b, _)| c < *b) {
+                *best = Some((c, p.to_vec()));
+            }
+        }
+        (c, g)
+    }
+}
+
+impl<F: Fn(&[f64]) -> (f64, Vec<f64>)> CostFunction for Problem<'_, F> {
     type Param = Vec<f64>;
     type Output = f64;
     fn cost(&self, p: &Vec<f64>) -> Result<f64, argmin::core::Error> {
-        let (c, _) = (self.0)(p);
+        let (c, _) = self.eval(p);
         // A non-finite value means the step left the region where the likelihood is defined;
         // +inf makes the line search step back instead of accepting garbage.
         Ok(if c.is_finite() { c } else { f64::INFINITY })
     }
 }
 
-impl<F: Fn(&[f64]) -> (f64, Vec<f64>)> Gradient for Problem<F> {
+impl<F: Fn(&[f64]) -> (f64, Vec<f64>)> Gradient for Problem<'_, F> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
     fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
-        let (_, g) = (self.0)(p);
+        self.evaluations.set(self.evaluations.get() + 1);
+        let (_, g) = self.eval(p);
         if g.iter().all(|v| v.is_finite()) {
             Ok(g)
         } else {
@@ -45,9 +77,9 @@ impl<F: Fn(&[f64]) -> (f64, Vec<f64>)> Gradient for Problem<F> {
     }
 }
 
-/// Minimize `f` (value, gradient) from `x0`. Converged means the gradient norm fell below
-/// `tol_grad`; anything else (iteration cap, a line search failure, a non-finite value) is
-/// [`ModelError::NotConverged`].
+/// Minimize `f` (value, gradient) from `x0`. Converged means the gradient's L2 norm fell below
+/// `tol_grad` (or, where BFGS breaks down at the optimum, its max norm is ≤ 1e-7); anything else (iteration cap, repeated line search failures, a non-finite value,
+/// parameters running to the boundary) is [`ModelError::NotConverged`].
 pub(crate) fn minimize<F>(
     model: &'static str,
     f: F,
@@ -58,9 +90,9 @@ pub(crate) fn minimize<F>(
 where
     F: Fn(&[f64]) -> (f64, Vec<f64>),
 {
-    let not_converged = |iterations: u64, reason: String| ModelError::NotConverged {
+    let not_converged = |evaluations: u64, reason: String| ModelError::NotConverged {
         model,
-        iterations,
+        evaluations,
         reason,
     };
     let n = x0.len();
@@ -71,39 +103,99 @@ where
             "the likelihood is not finite at the starting point".into(),
         ));
     }
-    let eye: Vec<Vec<f64>> = (0..n)
-        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
-        .collect();
-    let solver = BFGS::new(MoreThuenteLineSearch::new())
-        .with_tolerance_grad(tol_grad)
-        .and_then(|s| s.with_tolerance_cost(0.0))
-        .map_err(|e| not_converged(0, e.to_string()))?;
-    let res = Executor::new(Problem(f), solver)
-        .configure(|s| s.param(x0).inv_hessian(eye).max_iters(max_iters))
-        .run()
-        .map_err(|e| not_converged(0, format!("optimizer stopped: {e}")))?;
-    let state = res.state();
-    let iterations = state.get_iter();
-    match state.get_termination_status() {
-        TerminationStatus::Terminated(TerminationReason::SolverConverged) => {}
-        TerminationStatus::Terminated(r) => return Err(not_converged(iterations, r.text().into())),
-        TerminationStatus::NotTerminated => {
-            return Err(not_converged(iterations, "optimizer did not terminate".into()))
+    // The first BFGS step is −H₀g: scaling H₀ = I/max(1, ‖g‖) keeps it within unit length in
+    // log-parameter space, so it cannot jump to where exp(θ) overflows.
+    let h0 = |x: &[f64]| -> Vec<Vec<f64>> {
+        let g = f(x).1;
+        let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let s = if norm.is_finite() { 1.0 / norm.max(1.0) } else { 1e-3 };
+        (0..n)
+            .map(|i| (0..n).map(|j| if i == j { s } else { 0.0 }).collect())
+            .collect()
+    };
+    let best = RefCell::new(None);
+    let evaluations = std::cell::Cell::new(0u64);
+    let mut start = x0;
+    let mut last_failure = String::new();
+    let mut found = None;
+    for _ in 0..RESTARTS {
+        let solver = BFGS::new(MoreThuenteLineSearch::new())
+            .with_tolerance_grad(tol_grad)
+            .and_then(|s| s.with_tolerance_cost(0.0))
+            .map_err(|e| not_converged(0, e.to_string()))?;
+        let problem = Problem {
+            f: &f,
+            best: &best,
+            evaluations: &evaluations,
+        };
+        let budget = max_iters.saturating_sub(evaluations.get());
+        let run = Executor::new(problem, solver)
+            .configure(|s| {
+                s.param(start.clone())
+                    .inv_hessian(h0(&start))
+                    .max_iters(budget)
+            })
+            .run();
+        match run {
+            Ok(res) => {
+                let state = res.state();
+                match state.get_termination_status() {
+                    TerminationStatus::Terminated(TerminationReason::SolverConverged) => {
+                        found = state
+                            .get_best_param()
+                            .cloned()
+                            .map(|x| (x, state.get_best_cost()));
+                        break;
+                    }
+                    TerminationStatus::Terminated(r) => {
+                        return Err(not_converged(evaluations.get(), r.text().into()))
+                    }
+                    TerminationStatus::NotTerminated => {
+                        return Err(not_converged(
+                            evaluations.get(),
+                            "optimizer did not terminate".into(),
+                        ))
+                    }
+                }
+            }
+            Err(e) => {
+                last_failure = e.to_string();
+                let Some((cost, x)) = best.borrow_mut().take() else {
+                    break;
+                };
+                // BFGS breaks down (a zero step, then a NaN update) when it is already at the
+                // optimum to machine precision but the gradient is a little above `tol_grad`:
+                // accept the best point when it meets scipy's default test (‖g‖∞ ≤ ACCEPT_GRAD,
+                // what `lifetimes` fits to).
+                let g = f(&x).1;
+                if g.iter().all(|v| v.abs() <= ACCEPT_GRAD) {
+                    found = Some((x, cost));
+                    break;
+                }
+                if x == start {
+                    break;
+                }
+                start = x;
+            }
         }
     }
-    let x = state
-        .get_best_param()
-        .cloned()
-        .ok_or_else(|| not_converged(iterations, "no parameters".into()))?;
-    let cost = state.get_best_cost();
+    let Some((x, cost)) = found else {
+        return Err(not_converged(
+            evaluations.get(),
+            format!("optimizer stopped: {last_failure}"),
+        ));
+    };
     if !cost.is_finite() {
-        return Err(not_converged(iterations, "the likelihood is not finite".into()));
+        return Err(not_converged(
+            evaluations.get(),
+            "the likelihood is not finite".into(),
+        ));
     }
     // A vanishing gradient far out in log space is a supremum approached at the boundary
     // (e.g. nobody ever repeats: r → 0), not a maximum: report it instead of the runaway values.
     if let Some(k) = x.iter().position(|v| v.abs() > BOUNDARY) {
         return Err(not_converged(
-            iterations,
+            evaluations.get(),
             format!(
                 "parameter {k} ran to the boundary (|ln θ| = {:.1} > {BOUNDARY}): the likelihood has no interior maximum on this data",
                 x[k].abs()
@@ -113,6 +205,6 @@ where
     Ok(Optimum {
         x,
         cost,
-        iterations,
+        evaluations: evaluations.get(),
     })
 }

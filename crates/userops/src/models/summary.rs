@@ -225,18 +225,22 @@ pub fn summary_data(
 pub struct CalibrationHoldout {
     /// The summary over the calibration period (customers whose first purchase is in it).
     pub calibration: Summary,
-    /// Purchase periods in the holdout (after the calibration end's period, up to the
-    /// observation end's period), per calibration customer.
+    /// Distinct purchase periods in the holdout, per calibration customer.
     pub frequency_holdout: Vec<f64>,
-    /// Mean value of the holdout purchase periods (0 without any).
+    /// Mean amount of the holdout transactions (0 without any).
     pub monetary_value_holdout: Vec<f64>,
     /// Holdout length in periods (the same for every customer).
     pub duration_holdout: f64,
 }
 
-/// Split transactions at `calibration_end` as `lifetimes`'
-/// `calibration_and_holdout_data` does: a [`summary_data`] of the calibration part, and for each
-/// of its customers the purchase periods and their mean value in the holdout.
+/// Split transactions at `calibration_end` exactly as `lifetimes`'
+/// `calibration_and_holdout_data` does (it splits on timestamps, not periods):
+/// - calibration = [`summary_data`] of the transactions with `time ≤ calibration_end`, observed
+///   up to `calibration_end`;
+/// - holdout = transactions with `calibration_end < time ≤ observation_end`:
+///   `frequency_holdout` = distinct periods with a purchase, `monetary_value_holdout` = mean
+///   amount of the holdout *transactions* (not of period sums), both 0 without any;
+/// - `duration_holdout` = observation end period − calibration end period.
 pub fn calibration_and_holdout(
     customers: &[u64],
     times: &[i64],
@@ -246,37 +250,43 @@ pub fn calibration_and_holdout(
     freq: Freq,
 ) -> Result<CalibrationHoldout, ModelError> {
     check_columns(customers, times, amounts)?;
-    let cal_p = freq.period_of(calibration_end);
-    let end_p = freq.period_of(observation_end);
-    if end_p <= cal_p {
+    if observation_end <= calibration_end {
         return Err(ModelError::invalid(
             "observation_end",
-            "must fall in a period after the calibration end's",
+            "must come after the calibration end",
         ));
     }
-    let calibration = summary_data(customers, times, amounts, Some(calibration_end), freq)?;
-    let periods = purchase_periods(customers, times, amounts, freq, end_p);
-    let mut freq_h = vec![0.0; calibration.len()];
-    let mut sum_h = vec![0.0; calibration.len()];
-    for (c, p, a) in periods {
-        if p <= cal_p {
-            continue;
-        }
-        if let Ok(k) = calibration.customer.binary_search(&c) {
-            freq_h[k] += 1.0;
-            sum_h[k] += a;
+    let cal_rows: Vec<usize> = (0..times.len()).filter(|&i| times[i] <= calibration_end).collect();
+    let cal_c: Vec<u64> = cal_rows.iter().map(|&i| customers[i]).collect();
+    let cal_t: Vec<i64> = cal_rows.iter().map(|&i| times[i]).collect();
+    let cal_a: Option<Vec<f64>> = amounts.map(|a| cal_rows.iter().map(|&i| a[i]).collect());
+    let calibration = summary_data(&cal_c, &cal_t, cal_a.as_deref(), Some(calibration_end), freq)?;
+    let mut periods: Vec<(usize, i64)> = Vec::new();
+    let mut count = vec![0.0; calibration.len()];
+    let mut sum = vec![0.0; calibration.len()];
+    for i in (0..times.len()).filter(|&i| times[i] > calibration_end && times[i] <= observation_end) {
+        if let Ok(k) = calibration.customer.binary_search(&customers[i]) {
+            periods.push((k, freq.period_of(times[i])));
+            count[k] += 1.0;
+            sum[k] += amounts.map_or(0.0, |a| a[i]);
         }
     }
-    let monetary_value_holdout = freq_h
+    periods.sort_unstable();
+    periods.dedup();
+    let mut frequency_holdout = vec![0.0; calibration.len()];
+    for (k, _) in periods {
+        frequency_holdout[k] += 1.0;
+    }
+    let monetary_value_holdout = count
         .iter()
-        .zip(&sum_h)
-        .map(|(&f, &s)| if f > 0.0 { s / f } else { 0.0 })
+        .zip(&sum)
+        .map(|(&n, &s)| if n > 0.0 { s / n } else { 0.0 })
         .collect();
     Ok(CalibrationHoldout {
         calibration,
-        frequency_holdout: freq_h,
+        frequency_holdout,
         monetary_value_holdout,
-        duration_holdout: (end_p - cal_p) as f64,
+        duration_holdout: (freq.period_of(observation_end) - freq.period_of(calibration_end)) as f64,
     })
 }
 
