@@ -52,6 +52,9 @@ fn out_i64<'py>(py: Python<'py>, v: impl Iterator<Item = i64>) -> Bound<'py, PyB
 
 type Columns<'py> = Vec<Bound<'py, PyBytes>>;
 
+/// BG/NBD (r, alpha, a, b).
+type BgTuple = (f64, f64, f64, f64);
+
 /// Transaction summary: (customer, frequency, recency, T, monetary_value) buffers.
 #[pyfunction]
 #[pyo3(signature = (customers, times, amounts, observation_end, freq))]
@@ -151,7 +154,9 @@ fn rfm<'py>(
         "median" => models::Split::Median,
         _ => return Err(bad("split", "\"mean\" or \"median\"")),
     };
-    let mut spec = models::RfmSpec::as_of(as_of).monetary(monetary).split(split);
+    let mut spec = models::RfmSpec::as_of(as_of)
+        .monetary(monetary)
+        .split(split);
     if let Some(d) = window_days {
         spec = spec.window_days(d);
     }
@@ -188,7 +193,7 @@ fn bgnbd_fit(
     recency: &[u8],
     t: &[u8],
     weights: Option<&[u8]>,
-) -> PyResult<((f64, f64, f64, f64), f64, u64)> {
+) -> PyResult<(BgTuple, f64, u64)> {
     let (f, r, t) = (
         f64s("frequency", frequency)?,
         f64s("recency", recency)?,
@@ -199,7 +204,11 @@ fn bgnbd_fit(
         .detach(|| models::BgNbdFit::fit(&f, &r, &t, w.as_deref()))
         .map_err(err)?;
     let p = fit.params;
-    Ok(((p.r, p.alpha, p.a, p.b), fit.log_likelihood, fit.evaluations))
+    Ok((
+        (p.r, p.alpha, p.a, p.b),
+        fit.log_likelihood,
+        fit.evaluations,
+    ))
 }
 
 /// Σ ln L at given BG/NBD parameters.
@@ -356,7 +365,18 @@ fn clv<'py>(
     }
     let (g, b) = (gg(gg_params), bg(bg_params));
     let out: Vec<f64> = (0..f.len())
-        .map(|i| g.clv(&b, f[i], r[i], tt[i], m[i], months, periods_per_month, monthly_discount))
+        .map(|i| {
+            g.clv(
+                &b,
+                f[i],
+                r[i],
+                tt[i],
+                m[i],
+                months,
+                periods_per_month,
+                monthly_discount,
+            )
+        })
         .collect();
     Ok(out_f64(py, &out))
 }

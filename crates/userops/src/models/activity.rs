@@ -27,7 +27,10 @@ pub fn activity_scores(
     half_life_days: f64,
 ) -> Result<ActivityScores, ModelError> {
     if times.len() != customers.len() || weights.is_some_and(|w| w.len() != customers.len()) {
-        return Err(ModelError::invalid("times", "columns must have equal length"));
+        return Err(ModelError::invalid(
+            "times",
+            "columns must have equal length",
+        ));
     }
     if !(half_life_days.is_finite() && half_life_days > 0.0) {
         return Err(ModelError::invalid("half_life_days", "a number > 0"));
@@ -40,7 +43,10 @@ pub fn activity_scores(
         .filter(|&i| times[i] <= as_of)
         .map(|i| {
             let age = (as_of - times[i]) as f64;
-            (customers[i], weights.map_or(1.0, |w| w[i]) * (-age / hl).exp2())
+            (
+                customers[i],
+                weights.map_or(1.0, |w| w[i]) * (-age / hl).exp2(),
+            )
         })
         .collect();
     rows.sort_unstable_by_key(|r| r.0);
@@ -80,8 +86,14 @@ impl Default for ActivityLevels {
 impl ActivityLevels {
     /// Levels from (name, threshold) pairs in any order, and the fallback name.
     pub fn new(mut levels: Vec<(String, f64)>, fallback: &str) -> Result<Self, ModelError> {
-        if let Some((n, _)) = levels.iter().find(|(n, t)| n.trim().is_empty() || !t.is_finite()) {
-            return Err(ModelError::invalid("levels", format!("level {n:?}: a name and a finite threshold")));
+        if let Some((n, _)) = levels
+            .iter()
+            .find(|(n, t)| n.trim().is_empty() || !t.is_finite())
+        {
+            return Err(ModelError::invalid(
+                "levels",
+                format!("level {n:?}: a name and a finite threshold"),
+            ));
         }
         levels.sort_by(|a, b| b.1.total_cmp(&a.1));
         Ok(ActivityLevels {
@@ -106,8 +118,14 @@ mod tests {
     #[test]
     fn decay_by_half_life() {
         let day = 86_400;
-        let s = activity_scores(&[1, 1, 2, 2], &[100 * day, 70 * day, 100 * day, 101 * day], Some(&[2.0, 2.0, 1.0, 5.0]), 100 * day, 30.0)
-            .unwrap();
+        let s = activity_scores(
+            &[1, 1, 2, 2],
+            &[100 * day, 70 * day, 100 * day, 101 * day],
+            Some(&[2.0, 2.0, 1.0, 5.0]),
+            100 * day,
+            30.0,
+        )
+        .unwrap();
         assert_eq!(s.customer, vec![1, 2]);
         assert!((s.score[0] - 3.0).abs() < 1e-12); // 2 + 2·½
         assert!((s.score[1] - 1.0).abs() < 1e-12); // the future row is ignored

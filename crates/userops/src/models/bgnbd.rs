@@ -62,7 +62,8 @@ pub fn check_frt(frequency: &[f64], recency: &[f64], t: &[f64]) -> Result<(), Mo
         ));
     }
     for (i, ((&x, &tx), &tt)) in frequency.iter().zip(recency).zip(t).enumerate() {
-        let bad = |field: &str, reason: String| ModelError::invalid(format!("{field}[{i}]"), reason);
+        let bad =
+            |field: &str, reason: String| ModelError::invalid(format!("{field}[{i}]"), reason);
         if !x.is_finite() || x < 0.0 || x.fract() != 0.0 {
             return Err(bad("frequency", format!("{x} is not a whole number ≥ 0")));
         }
@@ -102,9 +103,7 @@ fn ll_one(p: &BgNbdParams, x: f64, tx: f64, tt: f64) -> (f64, [f64; 4]) {
     let ll = a1 + a2 + lse;
     let d_ab = digamma(a + b) - digamma(a + b + x);
     let g = [
-        digamma(r + x) - digamma(r) + alpha.ln()
-            - w3 * (alpha + tt).ln()
-            - w4 * (alpha + tx).ln(),
+        digamma(r + x) - digamma(r) + alpha.ln() - w3 * (alpha + tt).ln() - w4 * (alpha + tx).ln(),
         r / alpha - w3 * (r + x) / (alpha + tt) - w4 * (r + x) / (alpha + tx),
         d_ab + w4 / a,
         d_ab + digamma(b + x) - digamma(b) - if x > 0.0 { w4 / (b + x - 1.0) } else { 0.0 },
@@ -130,7 +129,10 @@ pub fn log_likelihood(
 fn check_params(p: &BgNbdParams) -> Result<(), ModelError> {
     for (name, v) in [("r", p.r), ("alpha", p.alpha), ("a", p.a), ("b", p.b)] {
         if !(v.is_finite() && v > 0.0) {
-            return Err(ModelError::invalid(name, format!("{v} is not a number > 0")));
+            return Err(ModelError::invalid(
+                name,
+                format!("{v} is not a number > 0"),
+            ));
         }
     }
     Ok(())
@@ -142,7 +144,10 @@ fn check_weights(weights: Option<&[f64]>, n: usize) -> Result<(), ModelError> {
             return Err(ModelError::invalid("weights", "one weight per customer"));
         }
         if let Some(i) = w.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
-            return Err(ModelError::invalid(format!("weights[{i}]"), "not a number ≥ 0"));
+            return Err(ModelError::invalid(
+                format!("weights[{i}]"),
+                "not a number ≥ 0",
+            ));
         }
     }
     Ok(())
@@ -244,8 +249,9 @@ impl BgNbdParams {
         let BgNbdParams { r, alpha, a, b } = *self;
         let z = t / (alpha + tt + t);
         let first = (a + b + x - 1.0) / (a - 1.0);
-        let second = 1.0 - ((alpha + tt) / (alpha + tt + t)).powf(r + x)
-            * hyp2f1(r + x, b + x, a + b + x - 1.0, z);
+        let second = 1.0
+            - ((alpha + tt) / (alpha + tt + t)).powf(r + x)
+                * hyp2f1(r + x, b + x, a + b + x - 1.0, z);
         let numerator = first * second;
         let denom = 1.0
             + if x > 0.0 {
@@ -283,17 +289,36 @@ mod tests {
         let bump = |k: usize, d: f64| {
             let mut q = [p.r, p.alpha, p.a, p.b];
             q[k] += d;
-            ll_one(&BgNbdParams { r: q[0], alpha: q[1], a: q[2], b: q[3] }, x, tx, tt).0
+            ll_one(
+                &BgNbdParams {
+                    r: q[0],
+                    alpha: q[1],
+                    a: q[2],
+                    b: q[3],
+                },
+                x,
+                tx,
+                tt,
+            )
+            .0
         };
         for (k, gk) in g.iter().enumerate() {
             let fd = (bump(k, h) - bump(k, -h)) / (2.0 * h);
-            assert!((fd - gk).abs() < 1e-5 * (1.0 + gk.abs()), "k={k} fd={fd} g={gk}");
+            assert!(
+                (fd - gk).abs() < 1e-5 * (1.0 + gk.abs()),
+                "k={k} fd={fd} g={gk}"
+            );
         }
     }
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let p = BgNbdParams { r: 0.24, alpha: 4.4, a: 0.79, b: 2.4 };
+        let p = BgNbdParams {
+            r: 0.24,
+            alpha: 4.4,
+            a: 0.79,
+            b: 2.4,
+        };
         fd_check(p, 0.0, 0.0, 38.0);
         fd_check(p, 1.0, 30.4, 38.9);
         fd_check(p, 7.0, 12.0, 30.0);
@@ -303,7 +328,12 @@ mod tests {
     fn cdnow_published_values() {
         // FHL 2005 report for the CDNOW sample: r=0.243, α=4.414, a=0.793, b=2.426, LL=−9582.4.
         // For a customer with x=2, t_x=30.43, T=38.86, E[Y(39)] = 1.226 (Hardie note 004).
-        let p = BgNbdParams { r: 0.242594, alpha: 4.413593, a: 0.792919, b: 2.425959 };
+        let p = BgNbdParams {
+            r: 0.242594,
+            alpha: 4.413593,
+            a: 0.792919,
+            b: 2.425959,
+        };
         let y = p.conditional_expected_purchases(39.0, 2.0, 30.43, 38.86);
         assert!((y - 1.226).abs() < 1e-3, "{y}");
         assert!(p.p_alive(0.0, 0.0, 10.0) == 1.0);
@@ -317,10 +347,22 @@ mod tests {
     #[test]
     fn bad_input_is_rejected() {
         let e = |f: &[f64], r: &[f64], t: &[f64]| BgNbdFit::fit(f, r, t, None).unwrap_err();
-        assert!(matches!(e(&[1.0], &[0.0], &[5.0]), ModelError::InvalidInput { .. }));
-        assert!(matches!(e(&[1.0], &[6.0], &[5.0]), ModelError::InvalidInput { .. }));
-        assert!(matches!(e(&[f64::NAN], &[1.0], &[5.0]), ModelError::InvalidInput { .. }));
-        assert!(matches!(e(&[-1.0], &[1.0], &[5.0]), ModelError::InvalidInput { .. }));
+        assert!(matches!(
+            e(&[1.0], &[0.0], &[5.0]),
+            ModelError::InvalidInput { .. }
+        ));
+        assert!(matches!(
+            e(&[1.0], &[6.0], &[5.0]),
+            ModelError::InvalidInput { .. }
+        ));
+        assert!(matches!(
+            e(&[f64::NAN], &[1.0], &[5.0]),
+            ModelError::InvalidInput { .. }
+        ));
+        assert!(matches!(
+            e(&[-1.0], &[1.0], &[5.0]),
+            ModelError::InvalidInput { .. }
+        ));
         assert!(matches!(e(&[], &[], &[]), ModelError::InvalidInput { .. }));
     }
 

@@ -150,7 +150,10 @@ fn cholesky_solve(a: &[f64], b: &[f64], k: usize) -> Option<Vec<f64>> {
 
 fn check_xy(names: &[String], columns: &[&[f64]], labels: &[bool]) -> Result<(), ModelError> {
     if names.len() != columns.len() {
-        return Err(ModelError::invalid("features", "one name per feature column"));
+        return Err(ModelError::invalid(
+            "features",
+            "one name per feature column",
+        ));
     }
     for (name, col) in names.iter().zip(columns) {
         if col.len() != labels.len() {
@@ -160,7 +163,10 @@ fn check_xy(names: &[String], columns: &[&[f64]], labels: &[bool]) -> Result<(),
             ));
         }
         if let Some(i) = col.iter().position(|v| !v.is_finite()) {
-            return Err(ModelError::invalid(format!("{name}[{i}]"), "not a finite number"));
+            return Err(ModelError::invalid(
+                format!("{name}[{i}]"),
+                "not a finite number",
+            ));
         }
     }
     Ok(())
@@ -168,6 +174,8 @@ fn check_xy(names: &[String], columns: &[&[f64]], labels: &[bool]) -> Result<(),
 
 impl LogisticModel {
     /// Fit by IRLS (see the module docs) on feature columns and 0/1 labels.
+    // Row i indexes the feature columns and the labels together.
+    #[allow(clippy::needless_range_loop)]
     pub fn fit(
         names: &[String],
         columns: &[&[f64]],
@@ -271,7 +279,11 @@ impl LogisticModel {
 
     /// βⱼ·xⱼ per feature: what drives this row's log-odds (add the intercept for the total).
     pub fn contributions(&self, row: &[f64]) -> Vec<f64> {
-        self.coefficients.iter().zip(row).map(|(b, x)| b * x).collect()
+        self.coefficients
+            .iter()
+            .zip(row)
+            .map(|(b, x)| b * x)
+            .collect()
     }
 
     /// Scores for columns laid out as in [`LogisticModel::fit`].
@@ -284,7 +296,10 @@ impl LogisticModel {
         }
         let n = columns.first().map_or(0, |c| c.len());
         if let Some(j) = columns.iter().position(|c| c.len() != n) {
-            return Err(ModelError::invalid(self.features[j].as_str(), "columns differ in length"));
+            return Err(ModelError::invalid(
+                self.features[j].as_str(),
+                "columns differ in length",
+            ));
         }
         Ok((0..n)
             .map(|i| {
@@ -365,9 +380,20 @@ pub fn fit_churn_model(
     let pick = |keep: bool| -> (Vec<Vec<f64>>, Vec<bool>) {
         let cols = columns
             .iter()
-            .map(|c| c.iter().zip(&mask).filter(|(_, &m)| m == keep).map(|(v, _)| *v).collect())
+            .map(|c| {
+                c.iter()
+                    .zip(&mask)
+                    .filter(|(_, &m)| m == keep)
+                    .map(|(v, _)| *v)
+                    .collect()
+            })
             .collect();
-        let y = labels.iter().zip(&mask).filter(|(_, &m)| m == keep).map(|(v, _)| *v).collect();
+        let y = labels
+            .iter()
+            .zip(&mask)
+            .filter(|(_, &m)| m == keep)
+            .map(|(v, _)| *v)
+            .collect();
         (cols, y)
     };
     let (train_x, train_y) = pick(false);
@@ -441,7 +467,10 @@ mod tests {
 
     #[test]
     fn auc_and_bands() {
-        assert_eq!(auc(&[0.1, 0.2, 0.3, 0.4], &[false, false, true, true]), Some(1.0));
+        assert_eq!(
+            auc(&[0.1, 0.2, 0.3, 0.4], &[false, false, true, true]),
+            Some(1.0)
+        );
         assert_eq!(auc(&[0.5, 0.5], &[false, true]), Some(0.5));
         assert_eq!(auc(&[0.5], &[true]), None);
         let b = RiskBands::new(0.2, 0.6).unwrap();

@@ -45,7 +45,9 @@ pub struct GammaGammaFit {
 fn ll_one(p: &GammaGammaParams, x: f64, m: f64) -> (f64, [f64; 3]) {
     let GammaGammaParams { p, q, v } = *p;
     let px = p * x;
-    let ll = ln_gamma(px + q) - ln_gamma(px) - ln_gamma(q) + q * v.ln() + (px - 1.0) * m.ln()
+    let ll = ln_gamma(px + q) - ln_gamma(px) - ln_gamma(q)
+        + q * v.ln()
+        + (px - 1.0) * m.ln()
         + px * x.ln()
         - (px + q) * (x * m + v).ln();
     let d = digamma(px + q);
@@ -93,7 +95,10 @@ impl GammaGammaFit {
         check_fm(frequency, monetary_value)?;
         if let Some(w) = weights {
             if w.len() != frequency.len() || w.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
-                return Err(ModelError::invalid("weights", "one number ≥ 0 per customer"));
+                return Err(ModelError::invalid(
+                    "weights",
+                    "one number ≥ 0 per customer",
+                ));
             }
         }
         let n: f64 = weights.map_or(frequency.len() as f64, |w| w.iter().sum());
@@ -180,7 +185,11 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let p = GammaGammaParams { p: 6.25, q: 3.74, v: 15.44 };
+        let p = GammaGammaParams {
+            p: 6.25,
+            q: 3.74,
+            v: 15.44,
+        };
         for (x, m) in [(1.0, 20.0), (4.0, 35.5), (12.0, 8.0)] {
             let (_, g) = ll_one(&p, x, m);
             let h = 1e-6;
@@ -189,7 +198,18 @@ mod tests {
                 let mut b = a;
                 a[k] += h;
                 b[k] -= h;
-                let f = |q: [f64; 3]| ll_one(&GammaGammaParams { p: q[0], q: q[1], v: q[2] }, x, m).0;
+                let f = |q: [f64; 3]| {
+                    ll_one(
+                        &GammaGammaParams {
+                            p: q[0],
+                            q: q[1],
+                            v: q[2],
+                        },
+                        x,
+                        m,
+                    )
+                    .0
+                };
                 let fd = (f(a) - f(b)) / (2.0 * h);
                 assert!((fd - g[k]).abs() < 1e-5 * (1.0 + g[k].abs()), "k={k}");
             }
@@ -198,7 +218,11 @@ mod tests {
 
     #[test]
     fn expected_profit_shrinks_to_population_mean() {
-        let p = GammaGammaParams { p: 6.25, q: 3.74, v: 15.44 };
+        let p = GammaGammaParams {
+            p: 6.25,
+            q: 3.74,
+            v: 15.44,
+        };
         let pop = p.v * p.p / (p.q - 1.0);
         assert!((p.conditional_expected_average_profit(0.0, 100.0) - pop).abs() < 1e-12);
         let few = p.conditional_expected_average_profit(1.0, 100.0);

@@ -108,12 +108,16 @@ pub fn high_value_features(
         message_times: mt,
         reply_to: rt,
     } = *input;
-    if oc.len() != ot.len() || oc.len() != oa.len() || mc.len() != mt.len() || mc.len() != rt.len() {
-        return Err(ModelError::invalid("columns", "columns must have equal length"));
+    if oc.len() != ot.len() || oc.len() != oa.len() || mc.len() != mt.len() || mc.len() != rt.len()
+    {
+        return Err(ModelError::invalid(
+            "columns",
+            "columns must have equal length",
+        ));
     }
     check_amounts("order_amounts", oa)?;
     let lo = window_days.map(|d| as_of.saturating_sub(i64::from(d) * 86_400));
-    let inside = |t: i64| t <= as_of && lo.is_none_or(|l| t > l);
+    let inside = |t: i64| t <= as_of && lo.map_or(true, |l| t > l);
     #[derive(Default)]
     struct Acc {
         order_times: Vec<i64>,
@@ -163,7 +167,10 @@ mod tests {
             reply_to: &[None, Some(1), Some(2), Some(1)],
         };
         let f = high_value_features(&input, 30 * d, None).unwrap();
-        assert_eq!(f.iter().map(|x| x.customer).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            f.iter().map(|x| x.customer).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
         assert_eq!(f[0].order_interval_days, Some(10.0));
         assert_eq!(f[0].influence, 2); // replies from 2 and 3; 2's self-reply does not count
         assert_eq!(f[1].influence, 0);

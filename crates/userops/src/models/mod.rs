@@ -10,6 +10,7 @@
 mod activity;
 mod bgnbd;
 mod churn;
+mod engine;
 mod gamma_gamma;
 mod high_value;
 mod optim;
@@ -22,10 +23,13 @@ pub use bgnbd::{check_frt, log_likelihood as bgnbd_log_likelihood, BgNbdFit, BgN
 pub use churn::{
     auc, fit_churn_model, holdout_mask, ChurnModel, LogisticModel, RiskBand, RiskBands,
 };
-pub use gamma_gamma::{check_fm, GammaGammaFit, GammaGammaParams};
-pub use high_value::{
-    high_value_features, HighValueFeatures, HighValueInput, HighValueRule,
+pub(crate) use engine::ModelsLog;
+pub use engine::{
+    ActivityRow, ChurnRisk, ChurnRow, CrossRow, Dimension, HighValueRow, ModelsCommand,
+    ModelsOutput, PreferenceRow, RfmRow,
 };
+pub use gamma_gamma::{check_fm, GammaGammaFit, GammaGammaParams};
+pub use high_value::{high_value_features, HighValueFeatures, HighValueInput, HighValueRule};
 pub use preference::{cross_table, lookback_start, preferences, price_band, Preferences};
 pub use rfm::{quantile_scores, rfm, Monetary, Rfm, RfmSpec, Segment, Split};
 pub use summary::{calibration_and_holdout, summary_data, CalibrationHoldout, Freq, Summary};
@@ -66,7 +70,9 @@ impl ModelError {
 impl From<ModelError> for crate::Error {
     fn from(e: ModelError) -> Self {
         match e {
-            ModelError::InvalidInput { field, reason } => crate::Error::InvalidArgument { field, reason },
+            ModelError::InvalidInput { field, reason } => {
+                crate::Error::InvalidArgument { field, reason }
+            }
             ModelError::NotConverged { .. } => crate::Error::NotConverged(e.to_string()),
         }
     }

@@ -44,7 +44,7 @@ impl<F: Fn(&[f64]) -> (f64, Vec<f64>)> Problem<'_, F> {
         let (c, g) = (self.f)(p);
         if c.is_finite() && g.iter().all(|v| v.is_finite()) {
             let mut best = self.best.borrow_mut();
-            if best.as_ref().is_none_or(|(b, _)| c < *b) {
+            if best.as_ref().map_or(true, |(b, _)| c < *b) {
                 *best = Some((c, p.to_vec()));
             }
         }
@@ -108,7 +108,11 @@ where
     let h0 = |x: &[f64]| -> Vec<Vec<f64>> {
         let g = f(x).1;
         let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
-        let s = if norm.is_finite() { 1.0 / norm.max(1.0) } else { 1e-3 };
+        let s = if norm.is_finite() {
+            1.0 / norm.max(1.0)
+        } else {
+            1e-3
+        };
         (0..n)
             .map(|i| (0..n).map(|j| if i == j { s } else { 0.0 }).collect())
             .collect()

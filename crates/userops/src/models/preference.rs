@@ -55,7 +55,10 @@ pub fn preferences(
         || weights.is_some_and(|w| w.len() != n)
         || window.is_some_and(|(t, _, _)| t.len() != n)
     {
-        return Err(ModelError::invalid("values", "columns must have equal length"));
+        return Err(ModelError::invalid(
+            "values",
+            "columns must have equal length",
+        ));
     }
     if let Some(w) = weights {
         check_amounts("weights", w)?;
@@ -124,7 +127,10 @@ pub fn cross_table(
 /// The price band of a price: the index of the first upper bound it is below
 /// (`bounds` ascending; a price ≥ every bound is in the last band, `bounds.len()`).
 pub fn price_band(price: f64, bounds: &[f64]) -> usize {
-    bounds.iter().position(|&b| price < b).unwrap_or(bounds.len())
+    bounds
+        .iter()
+        .position(|&b| price < b)
+        .unwrap_or(bounds.len())
 }
 
 #[cfg(test)]
@@ -139,7 +145,13 @@ mod tests {
         let c = [1, 1, 1, 1, 2];
         let v = [7, 3, 7, 9, 3];
         let as_of = 200 * DAY;
-        let t = [as_of, as_of - DAY, as_of - 10 * DAY, as_of - 120 * DAY, as_of];
+        let t = [
+            as_of,
+            as_of - DAY,
+            as_of - 10 * DAY,
+            as_of - 120 * DAY,
+            as_of,
+        ];
         let p = preferences(&c, &v, None, Some((&t, as_of, 3)), None).unwrap();
         assert_eq!(p.customer, vec![1, 1, 2]);
         assert_eq!(p.value, vec![7, 3, 3]);

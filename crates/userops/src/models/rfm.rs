@@ -164,7 +164,13 @@ pub struct Rfm {
 pub fn quantile_scores(values: &[f64], better_is_larger: bool) -> Vec<u8> {
     let n = values.len();
     let mut order: Vec<usize> = (0..n).collect();
-    let key = |i: usize| if better_is_larger { values[i] } else { -values[i] };
+    let key = |i: usize| {
+        if better_is_larger {
+            values[i]
+        } else {
+            -values[i]
+        }
+    };
     order.sort_by(|&a, &b| key(a).total_cmp(&key(b)));
     let mut scores = vec![0u8; n];
     let mut i = 0;
@@ -233,7 +239,7 @@ pub fn rfm(
         .iter()
         .zip(times)
         .zip(amounts)
-        .filter(|((_, &t), _)| t <= spec.as_of && start.is_none_or(|s| t > s))
+        .filter(|((_, &t), _)| t <= spec.as_of && start.map_or(true, |s| t > s))
         .map(|((&c, &t), &a)| (c, t, a))
         .collect();
     rows.sort_unstable_by_key(|r| r.0);
@@ -283,8 +289,14 @@ mod tests {
     fn quantile_scores_with_ties() {
         // rank(min): [1, 2, 2, 4, 5, 6, 7, 8, 9, 10] → 1 + floor(5(k−1)/10)
         let v = [1.0, 2.0, 2.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
-        assert_eq!(quantile_scores(&v, true), vec![1, 1, 1, 2, 3, 3, 4, 4, 5, 5]);
-        assert_eq!(quantile_scores(&v, false), vec![5, 4, 4, 4, 3, 3, 2, 2, 1, 1]);
+        assert_eq!(
+            quantile_scores(&v, true),
+            vec![1, 1, 1, 2, 3, 3, 4, 4, 5, 5]
+        );
+        assert_eq!(
+            quantile_scores(&v, false),
+            vec![5, 4, 4, 4, 3, 3, 2, 2, 1, 1]
+        );
         assert_eq!(quantile_scores(&[3.0; 4], true), vec![1; 4]);
         assert!(quantile_scores(&[], true).is_empty());
     }

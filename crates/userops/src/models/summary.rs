@@ -128,7 +128,7 @@ fn purchase_periods(
             (p <= last_period).then(|| (c, p, amounts.map_or(0.0, |a| a[i])))
         })
         .collect();
-    rows.sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    rows.sort_unstable_by_key(|r| (r.0, r.1));
     let mut out: Vec<(u64, i64, f64)> = Vec::with_capacity(rows.len());
     for (c, p, a) in rows {
         match out.last_mut() {
@@ -256,15 +256,24 @@ pub fn calibration_and_holdout(
             "must come after the calibration end",
         ));
     }
-    let cal_rows: Vec<usize> = (0..times.len()).filter(|&i| times[i] <= calibration_end).collect();
+    let cal_rows: Vec<usize> = (0..times.len())
+        .filter(|&i| times[i] <= calibration_end)
+        .collect();
     let cal_c: Vec<u64> = cal_rows.iter().map(|&i| customers[i]).collect();
     let cal_t: Vec<i64> = cal_rows.iter().map(|&i| times[i]).collect();
     let cal_a: Option<Vec<f64>> = amounts.map(|a| cal_rows.iter().map(|&i| a[i]).collect());
-    let calibration = summary_data(&cal_c, &cal_t, cal_a.as_deref(), Some(calibration_end), freq)?;
+    let calibration = summary_data(
+        &cal_c,
+        &cal_t,
+        cal_a.as_deref(),
+        Some(calibration_end),
+        freq,
+    )?;
     let mut periods: Vec<(usize, i64)> = Vec::new();
     let mut count = vec![0.0; calibration.len()];
     let mut sum = vec![0.0; calibration.len()];
-    for i in (0..times.len()).filter(|&i| times[i] > calibration_end && times[i] <= observation_end) {
+    for i in (0..times.len()).filter(|&i| times[i] > calibration_end && times[i] <= observation_end)
+    {
         if let Ok(k) = calibration.customer.binary_search(&customers[i]) {
             periods.push((k, freq.period_of(times[i])));
             count[k] += 1.0;
@@ -286,7 +295,8 @@ pub fn calibration_and_holdout(
         calibration,
         frequency_holdout,
         monetary_value_holdout,
-        duration_holdout: (freq.period_of(observation_end) - freq.period_of(calibration_end)) as f64,
+        duration_holdout: (freq.period_of(observation_end) - freq.period_of(calibration_end))
+            as f64,
     })
 }
 
@@ -300,8 +310,14 @@ mod tests {
     fn periods() {
         // 2020-01-01 is day 18262, a Wednesday; its week starts Monday 2019-12-30.
         let wed = 18_262 * DAY;
-        assert_eq!(Freq::Week.period_of(wed), Freq::Week.period_of(wed - 2 * DAY));
-        assert_ne!(Freq::Week.period_of(wed), Freq::Week.period_of(wed - 3 * DAY));
+        assert_eq!(
+            Freq::Week.period_of(wed),
+            Freq::Week.period_of(wed - 2 * DAY)
+        );
+        assert_ne!(
+            Freq::Week.period_of(wed),
+            Freq::Week.period_of(wed - 3 * DAY)
+        );
         assert_eq!(Freq::Month.period_of(wed), 2020 * 12);
         assert_eq!(Freq::Month.period_of(wed - 1), 2019 * 12 + 11);
         assert_eq!(Freq::Day.period_of(-1), -1);
@@ -330,8 +346,14 @@ mod tests {
 
     #[test]
     fn truncation_and_bad_input() {
-        let s = summary_data(&[1, 1, 2], &[0, 10 * DAY, 20 * DAY], None, Some(5 * DAY), Freq::Day)
-            .unwrap();
+        let s = summary_data(
+            &[1, 1, 2],
+            &[0, 10 * DAY, 20 * DAY],
+            None,
+            Some(5 * DAY),
+            Freq::Day,
+        )
+        .unwrap();
         assert_eq!(s.customer, vec![1]);
         assert_eq!(s.frequency, vec![0.0]);
         assert!(summary_data(&[1], &[0, 1], None, None, Freq::Day).is_err());
