@@ -36,8 +36,9 @@ pub struct HighValueFeatures {
     pub influence: u64,
 }
 
-/// Thresholds; `None`/0 criteria are not applied.
+/// Thresholds; `None`/0 criteria are not applied (missing fields take those defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HighValueRule {
     /// At least this many orders.
     pub min_orders: u64,
