@@ -245,3 +245,38 @@ def test_preferences_shares_window_and_top_k() -> None:
     }
     top = userops.preferences(pl.from_pandas(df), "user", "category", top_k=1)
     assert top["category"].to_list() == ["fruit", "wine"]
+
+
+def test_engine_model_commands() -> None:
+    e = userops.Engine()
+
+    def order(key: str, user: str, time: str, amount: str, category: str) -> None:
+        e.ingest(
+            {
+                "kind": "order", "key": key, "time": time, "source": {"platform": "app", "program": "b"},
+                "user": {"kind": "member_no", "value": user}, "order_id": key, "amount": amount,
+                "channel": "app", "region": "shanghai",
+                "lines": [{"sku": "s", "category": category, "price": amount, "qty": 1}],
+            }
+        )
+
+    order("o1", "A", "2026-03-30T10:00:00+08:00", "300.00", "fruit")
+    order("o2", "A", "2026-03-31T10:00:00+08:00", "100.00", "wine")
+    order("o3", "B", "2026-01-05T10:00:00+08:00", "20.00", "fruit")
+    as_of = dt.datetime(2026, 3, 31, 23, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    rows = e.rfm(as_of)
+    assert [(r["oneid"], r["frequency"], r["segment"]) for r in rows] == [
+        (1, 2, "important_value"),
+        (2, 1, "general_win_back"),
+    ]
+    prefs = e.preference_shares(as_of, "category", top_k=1)
+    assert [(p["oneid"], p["value"], p["share"]) for p in prefs] == [(1, "fruit", 0.75), (2, "fruit", 1.0)]
+    recent = e.preference_shares(as_of, "category", lookback_months=1)
+    assert [p["oneid"] for p in recent] == [1, 1]  # B's January order is outside one month
+    cells = e.cross_table(as_of, "region", "category", lookback_months=6)
+    assert {(c["row"], c["col"]): c["amount"] for c in cells} == {("shanghai", "fruit"): 320.0, ("shanghai", "wine"): 100.0}
+    assert e.high_value_users(as_of, rule={"min_amount": 350})[0]["high_value"] is True
+    with pytest.raises(userops.InvalidArgument):
+        e.preference_shares(as_of, "region")
+    with pytest.raises(userops.InvalidArgument):
+        e.churn_risk(as_of, low_below=0.9, high_from=0.1)

@@ -19,6 +19,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _convert
 from ._base import EngineBase as _EngineBase
+from ._models import ModelsMethods as _ModelsMethods
 from ._native import __version__
 from .models import (
     BetaGeo,
@@ -70,6 +71,8 @@ __all__ = [
 class Engine(
     _EngineBase,
     # ---- module mixins: one base class per line, defined in the module's own file ----
+    _ModelsMethods,
+
 ):
     """The unified user pool. Every method builds one engine command and returns its output.
 
