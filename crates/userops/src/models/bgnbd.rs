@@ -86,29 +86,59 @@ pub fn check_frt(frequency: &[f64], recency: &[f64], t: &[f64]) -> Result<(), Mo
     Ok(())
 }
 
+/// The parts of ln L (and of its gradient) that depend on the parameters and x only: computed
+/// once per distinct frequency per evaluation, since frequencies repeat across customers.
+struct XTerms {
+    /// lnΓ(r+x) − lnΓ(r) + lnΓ(a+b) + lnΓ(b+x) − lnΓ(b) − lnΓ(a+b+x).
+    gammas: f64,
+    /// ψ(r+x) − ψ(r).
+    d_r: f64,
+    /// ψ(a+b) − ψ(a+b+x).
+    d_ab: f64,
+    /// ψ(b+x) − ψ(b).
+    d_b: f64,
+}
+
+fn x_terms(p: &BgNbdParams, x: f64) -> XTerms {
+    let BgNbdParams { r, a, b, .. } = *p;
+    XTerms {
+        gammas: ln_gamma(r + x) - ln_gamma(r) + ln_gamma(a + b) + ln_gamma(b + x)
+            - ln_gamma(b)
+            - ln_gamma(a + b + x),
+        d_r: digamma(r + x) - digamma(r),
+        d_ab: digamma(a + b) - digamma(a + b + x),
+        d_b: digamma(b + x) - digamma(b),
+    }
+}
+
 /// Per-customer log-likelihood and its gradient with respect to (r, α, a, b).
-fn ll_one(p: &BgNbdParams, x: f64, tx: f64, tt: f64) -> (f64, [f64; 4]) {
+fn ll_with(p: &BgNbdParams, xt: &XTerms, x: f64, tx: f64, tt: f64) -> (f64, [f64; 4]) {
     let BgNbdParams { r, alpha, a, b } = *p;
-    let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
-    let a2 = ln_gamma(a + b) + ln_gamma(b + x) - ln_gamma(b) - ln_gamma(a + b + x);
-    let a3 = -(r + x) * (alpha + tt).ln();
-    let (lse, w3, w4) = if x > 0.0 {
-        let a4 = a.ln() - (b + x - 1.0).ln() - (r + x) * (alpha + tx).ln();
+    let ln_alpha = alpha.ln();
+    let ln_at = (alpha + tt).ln();
+    let a3 = -(r + x) * ln_at;
+    let (lse, w3, w4, ln_ax) = if x > 0.0 {
+        let ln_ax = (alpha + tx).ln();
+        let a4 = a.ln() - (b + x - 1.0).ln() - (r + x) * ln_ax;
         let m = a3.max(a4);
         let (e3, e4) = ((a3 - m).exp(), (a4 - m).exp());
-        (m + (e3 + e4).ln(), e3 / (e3 + e4), e4 / (e3 + e4))
+        (m + (e3 + e4).ln(), e3 / (e3 + e4), e4 / (e3 + e4), ln_ax)
     } else {
-        (a3, 1.0, 0.0)
+        (a3, 1.0, 0.0, 0.0)
     };
-    let ll = a1 + a2 + lse;
-    let d_ab = digamma(a + b) - digamma(a + b + x);
+    let ll = xt.gammas + r * ln_alpha + lse;
     let g = [
-        digamma(r + x) - digamma(r) + alpha.ln() - w3 * (alpha + tt).ln() - w4 * (alpha + tx).ln(),
+        xt.d_r + ln_alpha - w3 * ln_at - w4 * ln_ax,
         r / alpha - w3 * (r + x) / (alpha + tt) - w4 * (r + x) / (alpha + tx),
-        d_ab + w4 / a,
-        d_ab + digamma(b + x) - digamma(b) - if x > 0.0 { w4 / (b + x - 1.0) } else { 0.0 },
+        xt.d_ab + w4 / a,
+        xt.d_ab + xt.d_b - if x > 0.0 { w4 / (b + x - 1.0) } else { 0.0 },
     ];
     (ll, g)
+}
+
+#[cfg(test)]
+fn ll_one(p: &BgNbdParams, x: f64, tx: f64, tt: f64) -> (f64, [f64; 4]) {
+    ll_with(p, &x_terms(p, x), x, tx, tt)
 }
 
 /// The BG/NBD log-likelihood Σ wᵢ ln Lᵢ at `params` (weights default to 1).
@@ -122,7 +152,10 @@ pub fn log_likelihood(
     check_frt(frequency, recency, t)?;
     check_params(params)?;
     Ok((0..frequency.len())
-        .map(|i| weights.map_or(1.0, |w| w[i]) * ll_one(params, frequency[i], recency[i], t[i]).0)
+        .map(|i| {
+            let xt = x_terms(params, frequency[i]);
+            weights.map_or(1.0, |w| w[i]) * ll_with(params, &xt, frequency[i], recency[i], t[i]).0
+        })
         .sum())
 }
 
@@ -180,6 +213,13 @@ impl BgNbdFit {
         let scale = 1.0 / t.iter().copied().fold(0.0, f64::max);
         let rs: Vec<f64> = recency.iter().map(|v| v * scale).collect();
         let ts: Vec<f64> = t.iter().map(|v| v * scale).collect();
+        let mut distinct: Vec<f64> = frequency.to_vec();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        let which: Vec<usize> = frequency
+            .iter()
+            .map(|x| distinct.partition_point(|d| d < x))
+            .collect();
         // Mean negative log-likelihood over ln θ, in rescaled time.
         let objective = |lp: &[f64]| {
             let p = BgNbdParams {
@@ -188,11 +228,12 @@ impl BgNbdFit {
                 a: lp[2].exp(),
                 b: lp[3].exp(),
             };
+            let terms: Vec<XTerms> = distinct.iter().map(|&x| x_terms(&p, x)).collect();
             let mut ll = 0.0;
             let mut g = [0.0; 4];
             for i in 0..frequency.len() {
                 let w = weights.map_or(1.0, |w| w[i]);
-                let (l, gi) = ll_one(&p, frequency[i], rs[i], ts[i]);
+                let (l, gi) = ll_with(&p, &terms[which[i]], frequency[i], rs[i], ts[i]);
                 ll += w * l;
                 for k in 0..4 {
                     g[k] += w * gi[k];

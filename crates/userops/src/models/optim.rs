@@ -35,13 +35,22 @@ pub(crate) struct Optimum {
 /// The objective, remembering the best finite point it was asked about.
 struct Problem<'a, F> {
     f: &'a F,
+    /// argmin asks for the cost and the gradient at the same point separately; the objective
+    /// computes both at once, so the last evaluation is kept.
+    last: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
     best: &'a RefCell<Option<(f64, Vec<f64>)>>,
     evaluations: &'a std::cell::Cell<u64>,
 }
 
 impl<F: Fn(&[f64]) -> (f64, Vec<f64>)> Problem<'_, F> {
     fn eval(&self, p: &[f64]) -> (f64, Vec<f64>) {
+        if let Some((x, c, g)) = self.last.borrow().as_ref() {
+            if x.as_slice() == p {
+                return (*c, g.clone());
+            }
+        }
         let (c, g) = (self.f)(p);
+        *self.last.borrow_mut() = Some((p.to_vec(), c, g.clone()));
         if c.is_finite() && g.iter().all(|v| v.is_finite()) {
             let mut best = self.best.borrow_mut();
             if best.as_ref().map_or(true, |(b, _)| c < *b) {
@@ -129,6 +138,7 @@ where
             .map_err(|e| not_converged(0, e.to_string()))?;
         let problem = Problem {
             f: &f,
+            last: RefCell::new(None),
             best: &best,
             evaluations: &evaluations,
         };
