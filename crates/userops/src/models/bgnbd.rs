@@ -15,10 +15,13 @@
 //! The fit maximizes the sum over customers (optionally weighted by a count of identical
 //! customers) with BFGS over the logarithms of (r, α, a, b), starting from ln θ = 0.1 each, with
 //! time rescaled internally so that the longest T is 1 (as `lifetimes` does; the reported
-//! parameters and log-likelihood are in the caller's units). No penalizer. A fit that does not
+//! parameters and log-likelihood are in the caller's units). Converged means the L2 norm of the
+//! gradient of the mean negative log-likelihood (in ln θ) is ≤ 1e-7, at least as strict as the
+//! max-norm test scipy's BFGS applies for `lifetimes` (`tol=1e-7`). No penalizer. A fit that does not
 //! converge is an error ([`ModelError::NotConverged`]), never a silent result; so is a fit whose
 //! parameters run off to the boundary (|ln θ| > 10 in rescaled time), where the likelihood has a
-//! supremum but no maximum (for example when nobody ever repeats).
+//! supremum but no maximum, or whose Hessian is not positive definite (a direction along which
+//! the likelihood is flat: for example, when nobody ever repeats, a and b do not enter it).
 
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
@@ -243,7 +246,7 @@ impl BgNbdFit {
             let grad: Vec<f64> = (0..4).map(|k| -g[k] * theta[k] / n).collect();
             (-ll / n, grad)
         };
-        let opt = minimize("BG/NBD", objective, vec![0.1; 4], 1e-9, 2000)?;
+        let opt = minimize("BG/NBD", objective, vec![0.1; 4], 1e-7, 2000)?;
         let params = BgNbdParams {
             r: opt.x[0].exp(),
             alpha: opt.x[1].exp() / scale,

@@ -125,7 +125,7 @@ impl GammaGammaFit {
             let grad = (0..3).map(|k| -g[k] * theta[k] / n).collect();
             (-ll / n, grad)
         };
-        let opt = minimize("Gamma-Gamma", objective, vec![0.1; 3], 1e-9, 2000)?;
+        let opt = minimize("Gamma-Gamma", objective, vec![0.1; 3], 1e-7, 2000)?;
         Ok(GammaGammaFit {
             params: GammaGammaParams {
                 p: opt.x[0].exp(),

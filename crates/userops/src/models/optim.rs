@@ -86,6 +86,47 @@ impl<F: Fn(&[f64]) -> (f64, Vec<f64>)> Gradient for Problem<'_, F> {
     }
 }
 
+/// Whether the Hessian at `x` (central differences of the analytic gradient, step 1e-4) is
+/// positive definite: Cholesky pivots above 1e-8 × the largest diagonal entry. A maximum of the
+/// likelihood that some direction leaves unchanged is not a unique estimate.
+fn positive_definite_hessian<F: Fn(&[f64]) -> (f64, Vec<f64>)>(f: &F, x: &[f64]) -> bool {
+    let n = x.len();
+    let h = 1e-4;
+    let mut hess = vec![0.0; n * n];
+    for j in 0..n {
+        let mut up = x.to_vec();
+        let mut down = x.to_vec();
+        up[j] += h;
+        down[j] -= h;
+        let (gu, gd) = (f(&up).1, f(&down).1);
+        for i in 0..n {
+            hess[i * n + j] = (gu[i] - gd[i]) / (2.0 * h);
+        }
+    }
+    let sym: Vec<f64> = (0..n * n)
+        .map(|k| (hess[k] + hess[(k % n) * n + k / n]) / 2.0)
+        .collect();
+    if sym.iter().any(|v| !v.is_finite()) {
+        return false;
+    }
+    let scale = (0..n).map(|i| sym[i * n + i].abs()).fold(0.0, f64::max);
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s = sym[i * n + j] - (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum::<f64>();
+            if i == j {
+                if s <= 1e-8 * scale || scale == 0.0 {
+                    return false;
+                }
+                l[i * n + i] = s.sqrt();
+            } else {
+                l[i * n + j] = s / l[j * n + j];
+            }
+        }
+    }
+    true
+}
+
 /// Minimize `f` (value, gradient) from `x0`. Converged means the gradient's L2 norm fell below
 /// `tol_grad` (or, where BFGS breaks down at the optimum, its max norm is ≤ 1e-7); anything else (iteration cap, repeated line search failures, a non-finite value,
 /// parameters running to the boundary) is [`ModelError::NotConverged`].
@@ -214,6 +255,12 @@ where
                 "parameter {k} ran to the boundary (|ln θ| = {:.1} > {BOUNDARY}): the likelihood has no interior maximum on this data",
                 x[k].abs()
             ),
+        ));
+    }
+    if !positive_definite_hessian(&f, &x) {
+        return Err(not_converged(
+            evaluations.get(),
+            "the likelihood is flat along some direction at the optimum (Hessian not positive definite): this data does not identify every parameter".into(),
         ));
     }
     Ok(Optimum {
