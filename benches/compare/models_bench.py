@@ -16,11 +16,23 @@ already in memory in each library's own format) and checks that the three agree.
 
 from __future__ import annotations
 
+import resource
 import sys
 import time
-from typing import Any, Dict
+from typing import Any, Callable, Dict, Tuple
 
 import numpy as np
+
+
+def timed(fn: Callable[[], Any]) -> Tuple[Any, float, float]:
+    """(result, wall seconds, CPU seconds of this process: user + system, all threads)."""
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    w, c = time.perf_counter(), cpu()
+    out = fn()
+    return out, time.perf_counter() - w, cpu() - c
 
 
 def simulate_bgnbd(n: int, seed: int = 0) -> Dict[str, Any]:
@@ -61,27 +73,26 @@ def bench_bgnbd(sizes: list[int]) -> None:
         return out
 
     lf.minimize = spy
-    print("| customers | userops fit (s) | userops gradient evals | lifetimes fit (s) | lifetimes BFGS iters / fevals | max rel. param diff | LL diff per customer |")
+    print("| customers | userops wall / CPU (s) | userops gradient evals | lifetimes wall / CPU (s) | lifetimes BFGS iters / fevals | max rel. param diff | LL diff per customer |")
     print("|---|---|---|---|---|---|---|")
     for n in sizes:
         d = simulate_bgnbd(n)
-        t0 = time.perf_counter()
-        m = userops.BetaGeo().fit(d["frequency"], d["recency"], d["T"])
-        t1 = time.perf_counter()
-        lt = BetaGeoFitter(penalizer_coef=0.0).fit(d["frequency"], d["recency"], d["T"])
-        t2 = time.perf_counter()
+        m, uw, uc = timed(lambda: userops.BetaGeo().fit(d["frequency"], d["recency"], d["T"]))
+        lt, lw, lc = timed(lambda: BetaGeoFitter(penalizer_coef=0.0).fit(d["frequency"], d["recency"], d["T"]))
         diff = max(abs(m.params[k] - lt.params_[k]) / abs(lt.params_[k]) for k in ["r", "alpha", "a", "b"])
         lt_ll = -BetaGeoFitter._negative_log_likelihood(
             np.log(lt.params_.to_numpy()), d["frequency"], d["recency"], d["T"], np.ones(n), 0.0
         ) * n
         print(
-            f"| {n:,} | {t1 - t0:.3f} | {m.evaluations} | {t2 - t1:.3f} | {captured['nit']} / {captured['nfev']} "
+            f"| {n:,} | {uw:.3f} / {uc:.3f} | {m.evaluations} | {lw:.3f} / {lc:.3f} | {captured['nit']} / {captured['nfev']} "
             f"| {diff:.1e} | {abs(m.log_likelihood - lt_ll) / n:.1e} |",
             flush=True,
         )
 
 
 def bench_rfm(n: int) -> None:
+    """One size; prints a row of | orders / customers | userops | pandas | polars | agreement |
+    with wall / CPU seconds."""
     import pandas as pd
     import polars as pl
     import pyarrow as pa
@@ -103,9 +114,15 @@ def bench_rfm(n: int) -> None:
     def score(s: Any) -> Any:
         return (1 + (5 * (s.rank(method="min") - 1)) // len(s)).astype(int)
 
-    t0 = time.perf_counter()
-    ours = userops.rfm(table, "user", "time", "amount", as_of=as_of)
-    t1 = time.perf_counter()
+    ours, uw, uc = timed(lambda: userops.rfm(table, "user", "time", "amount", as_of=as_of))
+    g, pw, pc_ = timed(lambda: pandas_rfm(pdf, as_of, score))
+    pq, lw, lc = timed(lambda: polars_rfm(pldf, as_of))
+    report(n, customers, ours, g, pq, (uw, uc), (pw, pc_), (lw, lc))
+
+
+def pandas_rfm(pdf: Any, as_of: Any, score: Any) -> Any:
+    import pandas as pd
+
     g = pdf.groupby("user").agg(last=("time", "max"), frequency=("amount", "size"), monetary=("amount", "sum"))
     g["recency"] = (pd.Timestamp(as_of).normalize() - g["last"].dt.normalize()).dt.days
     g["r_score"] = score(-g["recency"])
@@ -118,9 +135,14 @@ def bench_rfm(n: int) -> None:
         np.where(hi_m, "important_", "general_")
         + np.select([hi_r & hi_f, hi_r & ~hi_f, ~hi_r & hi_f], ["value", "develop", "keep"], "win_back")
     )
-    t2 = time.perf_counter()
+    return g
+
+
+def polars_rfm(pldf: Any, as_of: Any) -> Any:
+    import polars as pl
+
     day = pl.lit(as_of.astype("datetime64[D]").astype(object))
-    pq = (
+    return (
         pldf.lazy()
         .group_by("user")
         .agg(pl.col("time").max().alias("last"), pl.len().alias("frequency"), pl.col("amount").sum().alias("monetary"))
@@ -145,7 +167,9 @@ def bench_rfm(n: int) -> None:
         .sort("user")
         .collect()
     )
-    t3 = time.perf_counter()
+
+
+def report(n: int, customers: int, ours: Any, g: Any, pq: Any, u: Tuple[float, float], p: Tuple[float, float], l: Tuple[float, float]) -> None:
     ours_pd = ours.to_pandas()
     # Sums of floats in another order can differ in the last bit and break a tie the other
     # way, so score and segment agreement is reported as a count of differing customers.
@@ -157,7 +181,10 @@ def bench_rfm(n: int) -> None:
     )
     diff_pl = int((ours_pd["segment"].to_numpy() != pq["segment"].to_numpy()).sum())
     agree = f"R,F identical: {same}; M-score/segment differences vs pandas {diff_pd}, segment vs polars {diff_pl}"
-    print(f"| {n:,} orders / {customers:,} customers | userops {t1 - t0:.2f} s | pandas {t2 - t1:.2f} s | polars {t3 - t2:.2f} s | agree: {agree} |", flush=True)
+    print(
+        f"| {n:,} / {customers:,} | {u[0]:.2f} / {u[1]:.2f} | {p[0]:.2f} / {p[1]:.2f} | {l[0]:.2f} / {l[1]:.2f} | {agree} |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -98,13 +98,17 @@ def _column(table: Any, name: str) -> Any:
 
 
 def _keys(col: Any) -> Tuple[bytes, Any]:
-    """Customer ids as dense int64 keys in sorted id order, and the sorted ids."""
+    """Customer ids as dense int64 keys in sorted id order, and the sorted ids.
+
+    Hash-encodes the column once (O(n)) and sorts only the distinct ids."""
     np = _np()
     _, pc = _pa()
-    uniq = pc.array_sort_indices(pc.unique(col))
-    ids = pc.take(pc.unique(col), uniq)
-    keys = np.asarray(pc.index_in(col, value_set=ids), dtype=np.int64)
-    return keys.tobytes(), ids
+    enc = col.dictionary_encode()
+    order = np.asarray(pc.array_sort_indices(enc.dictionary), dtype=np.int64)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    keys = rank[np.asarray(enc.indices, dtype=np.int64)]
+    return keys.tobytes(), enc.dictionary.take(order)
 
 
 def _seconds_col(col: Any, field: str) -> bytes:

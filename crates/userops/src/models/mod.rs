@@ -26,7 +26,7 @@ pub use churn::{
 pub(crate) use engine::ModelsLog;
 pub use engine::{
     ActivityRow, ChurnRisk, ChurnRow, CrossRow, Dimension, HighValueRow, ModelsCommand,
-    ModelsOutput, PreferenceRow, RfmRow,
+    ModelsOutput, PreferenceRow, RfmRow, SupervisedChurn, SupervisedChurnRow, CHURN_FEATURES,
 };
 pub use gamma_gamma::{check_fm, GammaGammaFit, GammaGammaParams};
 pub use high_value::{high_value_features, HighValueFeatures, HighValueInput, HighValueRule};

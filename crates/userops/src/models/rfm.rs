@@ -235,26 +235,45 @@ pub fn rfm(
     let start = spec
         .window_days
         .map(|d| spec.as_of.saturating_sub(i64::from(d) * 86_400));
-    let mut rows: Vec<(u64, i64, f64)> = customers
-        .iter()
-        .zip(times)
-        .zip(amounts)
-        .filter(|((_, &t), _)| t <= spec.as_of && start.map_or(true, |s| t > s))
-        .map(|((&c, &t), &a)| (c, t, a))
-        .collect();
-    rows.sort_unstable_by_key(|r| r.0);
+    let inside = |t: i64| t <= spec.as_of && start.map_or(true, |s| t > s);
+    // Per customer: (last order time, orders, amount sum). Dense keys (the common case: the
+    // bindings pass 0..k) aggregate into arrays in one pass; sparse keys go through a sort.
+    let max_key = customers.iter().copied().max().unwrap_or(0);
+    let mut agg: Vec<(u64, i64, u64, f64)> = Vec::new();
+    if max_key < 4 * customers.len() as u64 + 1024 {
+        let k = max_key as usize + 1;
+        let (mut last, mut n, mut sum) = (vec![i64::MIN; k], vec![0u64; k], vec![0.0; k]);
+        for i in (0..customers.len()).filter(|&i| inside(times[i])) {
+            let c = customers[i] as usize;
+            last[c] = last[c].max(times[i]);
+            n[c] += 1;
+            sum[c] += amounts[i];
+        }
+        agg.extend(
+            (0..k)
+                .filter(|&c| n[c] > 0)
+                .map(|c| (c as u64, last[c], n[c], sum[c])),
+        );
+    } else {
+        let mut rows: Vec<(u64, i64, f64)> = (0..customers.len())
+            .filter(|&i| inside(times[i]))
+            .map(|i| (customers[i], times[i], amounts[i]))
+            .collect();
+        rows.sort_unstable_by_key(|r| r.0);
+        for (c, t, a) in rows {
+            match agg.last_mut() {
+                Some(g) if g.0 == c => {
+                    g.1 = g.1.max(t);
+                    g.2 += 1;
+                    g.3 += a;
+                }
+                _ => agg.push((c, t, 1, a)),
+            }
+        }
+    }
     let as_of_day = spec.as_of.div_euclid(86_400);
     let mut out = Rfm::default();
-    let mut i = 0;
-    while i < rows.len() {
-        let c = rows[i].0;
-        let (mut last, mut n, mut sum) = (i64::MIN, 0u64, 0.0);
-        while i < rows.len() && rows[i].0 == c {
-            last = last.max(rows[i].1);
-            n += 1;
-            sum += rows[i].2;
-            i += 1;
-        }
+    for (c, last, n, sum) in agg {
         out.customer.push(c);
         out.recency.push(as_of_day - last.div_euclid(86_400));
         out.frequency.push(n);
@@ -352,6 +371,27 @@ mod tests {
         assert_eq!(m.monetary[0], 200.0);
         let med = rfm(&c, &t, &a, &RfmSpec::as_of(as_of).split(Split::Median)).unwrap();
         assert_eq!(med.segment.len(), 8);
+    }
+
+    #[test]
+    fn sparse_and_dense_keys_agree() {
+        let t = [5 * DAY, 2 * DAY, 3 * DAY, 9 * DAY];
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let dense = rfm(&[0, 1, 0, 2], &t, &a, &RfmSpec::as_of(10 * DAY)).unwrap();
+        let big = 1u64 << 60;
+        let sparse = rfm(
+            &[big, big + 1, big, big + 2],
+            &t,
+            &a,
+            &RfmSpec::as_of(10 * DAY),
+        )
+        .unwrap();
+        assert_eq!(sparse.customer, vec![big, big + 1, big + 2]);
+        assert_eq!(
+            (dense.recency, dense.frequency, dense.monetary),
+            (sparse.recency, sparse.frequency, sparse.monetary)
+        );
+        assert_eq!(dense.segment, sparse.segment);
     }
 
     #[test]
