@@ -32,12 +32,15 @@ pub(crate) struct Optimum {
     pub(crate) evaluations: u64,
 }
 
+/// A point, the objective's value there and its gradient.
+type Evaluation = (Vec<f64>, f64, Vec<f64>);
+
 /// The objective, remembering the best finite point it was asked about.
 struct Problem<'a, F> {
     f: &'a F,
     /// argmin asks for the cost and the gradient at the same point separately; the objective
     /// computes both at once, so the last evaluation is kept.
-    last: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    last: RefCell<Option<Evaluation>>,
     best: &'a RefCell<Option<(f64, Vec<f64>)>>,
     evaluations: &'a std::cell::Cell<u64>,
 }
