@@ -48,6 +48,32 @@ class ModelsMethods(_Base):
         out: Dict[str, Any] = self.call("churn_risk", as_of=as_of, freq=freq, low_below=low_below, high_from=high_from)
         return out
 
+    def churn_model(
+        self,
+        as_of: TimeLike,
+        window_days: int = 30,
+        holdout: float = 0.3,
+        seed: int = 0,
+        low_below: float = 0.3,
+        high_from: float = 0.7,
+    ) -> Dict[str, Any]:
+        """Supervised churn on the engine's own history: features (recency, frequency, tenure,
+        trend, activity_score) at ``as_of - window_days`` labelled churned when the user has no
+        event in the following ``window_days``; logistic regression (IRLS) with AUC on a seeded
+        holdout; every user scored at ``as_of``. Returns ``model`` (coefficients, intercept,
+        ``auc_holdout``, ...) and ``users`` (``oneid``, ``features``, ``score``, ``risk``,
+        ``contributions``)."""
+        out: Dict[str, Any] = self.call(
+            "churn_model",
+            as_of=as_of,
+            window_days=window_days,
+            holdout=holdout,
+            seed=seed,
+            low_below=low_below,
+            high_from=high_from,
+        )
+        return out
+
     def preference_shares(
         self,
         as_of: TimeLike,
