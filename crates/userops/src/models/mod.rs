@@ -2,8 +2,8 @@
 //! preferences, activity score and high-value screening.
 //!
 //! Every model is a pure function over typed columns (slices of equal length), so that a data
-//! scientist can reproduce each number from its documented definition. The engine commands in
-//! [`engine`](self) feed them from the orders and behaviours the engine has ingested.
+//! scientist can reproduce each number from its documented definition. The engine commands
+//! ([`ModelsCommand`]) feed them from the orders and behaviours the engine has ingested.
 //!
 //! Statistical models work in `f64` (amounts are converted from `Decimal` at the boundary).
 
