@@ -35,6 +35,8 @@ typedef enum userops_status {
   UOPS_NOT_FOUND = 6,
   // A number out of range or overflowing.
   UOPS_OUT_OF_RANGE = 7,
+  // A model fit that did not converge.
+  UOPS_NOT_CONVERGED = 70,
   // A required pointer argument was NULL.
   UOPS_NULL_POINTER = 20,
   // A string argument was not valid UTF-8.

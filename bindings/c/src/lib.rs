@@ -49,6 +49,8 @@ pub enum userops_status {
     UOPS_NOT_FOUND = 6,
     /// A number out of range or overflowing.
     UOPS_OUT_OF_RANGE = 7,
+    /// A model fit that did not converge.
+    UOPS_NOT_CONVERGED = 70,
     /// A required pointer argument was NULL.
     UOPS_NULL_POINTER = 20,
     /// A string argument was not valid UTF-8.
@@ -97,6 +99,7 @@ fn status_of(code: ErrorCode) -> userops_status {
         ErrorCode::NotPending => userops_status::UOPS_NOT_PENDING,
         ErrorCode::LimitReached => userops_status::UOPS_LIMIT_REACHED,
         ErrorCode::NotEligible => userops_status::UOPS_NOT_ELIGIBLE,
+        ErrorCode::NotConverged => userops_status::UOPS_NOT_CONVERGED,
         _ => userops_status::UOPS_INTERNAL,
     }
 }

@@ -3,6 +3,7 @@
 //! (`python/userops`) builds the JSON and raises the typed exceptions.
 
 mod analytics;
+mod models;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
@@ -166,5 +167,6 @@ fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // ---- module table functions: one `register` call each ----
     analytics::register(m)?;
 
+    models::register(m)?;
     Ok(())
 }

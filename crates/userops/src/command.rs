@@ -39,6 +39,8 @@ pub enum Command {
 
     /// Funnel, cohorts, attribution, journey and the other analyses.
     Analytics(crate::analytics::AnalyticsCommand),
+    /// User models: RFM, churn risk, preferences, activity, high value.
+    Models(crate::models::ModelsCommand),
 }
 
 /// Intake and engine-wide queries.
@@ -184,6 +186,10 @@ impl Command {
         if let Some(c) = parse_in::<crate::analytics::AnalyticsCommand>(&call, method)? {
             return Ok(Command::Analytics(c));
         }
+        if let Some(c) = parse_in::<crate::models::ModelsCommand>(&call, method)? {
+            return Ok(Command::Models(c));
+        }
+
         Err(Error::UnknownMethod(method.to_owned()))
     }
 
@@ -222,6 +228,7 @@ impl Command {
             Command::Lifecycle(_) => false,
 
             Command::Analytics(_) => false,
+            Command::Models(_) => false,
         }
     }
 }
@@ -351,4 +358,6 @@ pub enum Output {
 
     /// From the analysis commands.
     Analytics(crate::analytics::AnalyticsOutput),
+    /// From the models' commands.
+    Models(crate::models::ModelsOutput),
 }

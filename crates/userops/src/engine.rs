@@ -57,6 +57,7 @@ pub(crate) struct State {
 
     #[serde(default)]
     pub(crate) analytics: crate::analytics::AnalyticsState,
+    pub(crate) models: crate::models::ModelsLog,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -109,6 +110,7 @@ impl Engine {
             Command::Lifecycle(c) => self.execute_lifecycle(c),
 
             Command::Analytics(c) => self.execute_analytics(c),
+            Command::Models(c) => self.execute_models(c),
         }
     }
 
@@ -310,6 +312,7 @@ impl Engine {
 
         self.state.analytics.on_event(&event, oneid, &absorbed);
 
+        self.models_on_event(&event, oneid);
         self.state.seq += 1;
         let receipt = Receipt {
             key: event.key.clone(),

@@ -63,6 +63,9 @@ pub enum Error {
     /// A loyalty error (ledger, tiers, benefits, tasks).
     #[error(transparent)]
     Loyalty(#[from] crate::loyalty::LoyaltyError),
+    /// A model fit (maximum likelihood, IRLS) that did not converge; nothing was fitted.
+    #[error("{0}")]
+    NotConverged(String),
     /// A bug: an invariant the engine relies on did not hold. Never expected; reported rather
     /// than panicking so that no host process is taken down.
     #[error("internal error: {0}")]
@@ -106,6 +109,7 @@ impl Error {
             Error::OutOfRange { .. } => ErrorCode::OutOfRange,
             Error::AudienceSyntax(_) => ErrorCode::AudienceSyntax,
             Error::Loyalty(e) => e.code(),
+            Error::NotConverged(_) => ErrorCode::NotConverged,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -194,6 +198,8 @@ pub enum ErrorCode {
     LimitReached = 56,
     /// Loyalty: a benefit the member's tier does not grant.
     NotEligible = 57,
+    /// A model fit that did not converge (numbered in the models' block, 70–79).
+    NotConverged = 70,
     /// A bug inside the engine (or a panic caught at a boundary).
     Internal = 99,
 }
@@ -218,6 +224,7 @@ impl ErrorCode {
         ErrorCode::NotPending,
         ErrorCode::LimitReached,
         ErrorCode::NotEligible,
+        ErrorCode::NotConverged,
         ErrorCode::Internal,
     ];
 
@@ -241,6 +248,7 @@ impl ErrorCode {
             ErrorCode::NotPending => "not_pending",
             ErrorCode::LimitReached => "limit_reached",
             ErrorCode::NotEligible => "not_eligible",
+            ErrorCode::NotConverged => "not_converged",
             ErrorCode::Internal => "internal",
         }
     }

@@ -28,6 +28,7 @@ pub mod identity;
 pub mod ids;
 pub mod lifecycle;
 pub mod loyalty;
+pub mod models;
 pub mod profile;
 pub mod tags;
 pub mod users;

@@ -29,6 +29,18 @@ from ._native import __version__
 from ._profile import ProfileMethods as _ProfileMethods
 from ._tags import Audience, TagsMethods as _TagsMethods
 from ._loyalty import LoyaltyMethods as _LoyaltyMethods
+from ._models import ModelsMethods as _ModelsMethods
+from ._native import __version__
+from .models import (
+    BetaGeo,
+    ChurnModel,
+    GammaGamma,
+    calibration_and_holdout,
+    churn_scores,
+    preferences,
+    rfm,
+    summary_data,
+)
 from .errors import (
     AudienceSyntaxError,
     DuplicateKey,
@@ -47,6 +59,7 @@ from .errors import (
     InvalidIdentifier,
     MissingDependency,
     NotFound,
+    NotConverged,
     OutOfRange,
     TableError,
     UnknownMethod,
@@ -65,6 +78,7 @@ __all__ = [
     "DuplicateKey",
     "NotFound",
     "OutOfRange",
+    "NotConverged",
     "InternalError",
     "TableError",
     "MissingDependency",
@@ -79,6 +93,14 @@ __all__ = [
     "NotPending",
     "LimitReached",
     "NotEligible",
+    "summary_data",
+    "calibration_and_holdout",
+    "rfm",
+    "BetaGeo",
+    "GammaGamma",
+    "ChurnModel",
+    "churn_scores",
+    "preferences",
     "__version__",
     "lifecycle",
     "active_rate_decomposition",
@@ -101,6 +123,8 @@ class Engine(
 
     _LifecycleMethods,
     _AnalyticsMethods,
+
+    _ModelsMethods,
 
     # EngineBase comes last: every mixin derives from it, so it must follow them in the MRO.
     _EngineBase,

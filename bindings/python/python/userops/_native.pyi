@@ -46,3 +46,45 @@ def attribution(
     t_user: bytes, t_time: bytes, t_channel: bytes, channels: List[str], c_user: bytes, c_time: bytes,
     c_value: Optional[List[str]], model: str, half_life_hours: Optional[float], lookback_ms: int,
 ) -> str: ...
+
+# ---- user models (bindings/python/src/models.rs): columns are little-endian byte buffers ----
+_Cols = List[bytes]
+_Bg = Tuple[float, float, float, float]
+_Gg = Tuple[float, float, float]
+
+def summary_data(customers: bytes, times: bytes, amounts: Optional[bytes], observation_end: Optional[int], freq: str) -> _Cols: ...
+def calibration_and_holdout(
+    customers: bytes, times: bytes, amounts: Optional[bytes], calibration_end: int, observation_end: int, freq: str
+) -> Tuple[_Cols, float]: ...
+def rfm(
+    customers: bytes, times: bytes, amounts: bytes, as_of: int, window_days: Optional[int], monetary: str, split: str
+) -> Tuple[_Cols, List[str]]: ...
+def bgnbd_fit(frequency: bytes, recency: bytes, t: bytes, weights: Optional[bytes]) -> Tuple[_Bg, float, int]: ...
+def bgnbd_log_likelihood(params: _Bg, frequency: bytes, recency: bytes, t: bytes) -> float: ...
+def bgnbd_p_alive(params: _Bg, frequency: bytes, recency: bytes, t: bytes) -> bytes: ...
+def bgnbd_expected(
+    params: _Bg, horizon: bytes, frequency: Optional[bytes], recency: Optional[bytes], t: Optional[bytes]
+) -> bytes: ...
+def gamma_gamma_fit(frequency: bytes, monetary_value: bytes, weights: Optional[bytes]) -> Tuple[_Gg, float, int]: ...
+def gamma_gamma_expected_profit(params: _Gg, frequency: bytes, monetary_value: bytes) -> bytes: ...
+def clv(
+    gg_params: _Gg,
+    bg_params: _Bg,
+    frequency: bytes,
+    recency: bytes,
+    t: bytes,
+    monetary_value: bytes,
+    months: int,
+    periods_per_month: float,
+    monthly_discount: float,
+) -> bytes: ...
+def churn_fit(names: List[str], columns: List[bytes], labels: bytes, holdout: float, seed: int) -> str: ...
+def preferences(
+    customers: bytes,
+    values: bytes,
+    weights: Optional[bytes],
+    times: Optional[bytes],
+    as_of: Optional[int],
+    lookback_months: int,
+    top_k: Optional[int],
+) -> _Cols: ...

@@ -203,6 +203,11 @@ class NotEligible(LedgerError):
 
     code = "not_eligible"
     status = 57
+class NotConverged(UserOpsError):
+    """A model fit (maximum likelihood, IRLS) did not converge; nothing was fitted."""
+
+    code = "not_converged"
+    status = 70
 
 
 class InternalError(UserOpsError):
@@ -231,6 +236,7 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
         NotPending,
         LimitReached,
         NotEligible,
+        NotConverged,
         InternalError,
     )
 }

@@ -1,0 +1,1148 @@
+//! The models as engine commands, fed by a compact log of the events they need.
+//!
+//! The engine keeps, per accepted event (hook in `Engine::apply_event`): orders (user, time,
+//! amount, channel, region, lines), activities and behaviours (user, time, type, category,
+//! channel) and community messages (user, time, replied-to user). Users are stored as the OneID
+//! at ingest time and mapped to their surviving OneID at query time, so merges need no rewrite.
+//! Refunds are not subtracted: every model here reads gross orders. Times are converted to the
+//! business time zone's wall clock before the models see them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    activity_scores, cross_table, high_value_features, lookback_start, preferences, price_band,
+    rfm, summary_data, ActivityLevels, BgNbdFit, BgNbdParams, Freq, HighValueInput, HighValueRule,
+    Monetary, RiskBands, Segment, Split,
+};
+use crate::command::Output;
+use crate::error::Error;
+use crate::event::{CommunityAction, Event, EventBody};
+use crate::ids::OneId;
+use crate::Engine;
+
+/// One order as the models need it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OrderRecord {
+    user: u64,
+    time: i64,
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: Decimal,
+    channel: String,
+    region: String,
+    /// (category, unit price, quantity).
+    lines: Vec<(String, Decimal, u32)>,
+}
+
+/// One activity or behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct BehaviourRecord {
+    user: u64,
+    time: i64,
+    /// `activity` or `behavior`.
+    source: String,
+    /// The activity or behaviour type.
+    kind: String,
+    category: String,
+    channel: String,
+}
+
+/// One community message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct MessageRecord {
+    user: u64,
+    time: i64,
+    reply_to: Option<u64>,
+}
+
+/// What the models keep from ingested events (serialized with the engine state).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ModelsLog {
+    orders: Vec<OrderRecord>,
+    behaviours: Vec<BehaviourRecord>,
+    messages: Vec<MessageRecord>,
+}
+
+impl ModelsLog {
+    /// Record what the models need from an accepted event. Never fails.
+    pub(crate) fn on_event(&mut self, event: &Event, user: Option<OneId>, reply_to: Option<OneId>) {
+        let Some(user) = user.map(|o| o.0) else {
+            return;
+        };
+        let time = event.time.timestamp();
+        match &event.body {
+            EventBody::Order {
+                amount,
+                channel,
+                region,
+                lines,
+                ..
+            } => self.orders.push(OrderRecord {
+                user,
+                time,
+                amount: *amount,
+                channel: channel.clone(),
+                region: region.clone(),
+                lines: lines
+                    .iter()
+                    .map(|l| (l.category.clone(), l.price, l.qty))
+                    .collect(),
+            }),
+            EventBody::Activity { activity, .. } => self.behaviours.push(BehaviourRecord {
+                user,
+                time,
+                source: "activity".into(),
+                kind: activity.clone(),
+                category: String::new(),
+                channel: event.source.platform.clone(),
+            }),
+            EventBody::Behavior {
+                behavior,
+                category,
+                channel,
+                ..
+            } => self.behaviours.push(BehaviourRecord {
+                user,
+                time,
+                source: "behavior".into(),
+                kind: behavior.clone(),
+                category: category.clone(),
+                channel: channel.clone(),
+            }),
+            EventBody::Community {
+                action: CommunityAction::Message,
+                ..
+            } => self.messages.push(MessageRecord {
+                user,
+                time,
+                reply_to: reply_to.map(|o| o.0),
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// The models' commands (all read-only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "args", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ModelsCommand {
+    /// RFM per user with orders in the window. Output: rows of [`RfmRow`].
+    Rfm {
+        /// As of when (RFC 3339).
+        #[serde(with = "crate::event::rfc3339")]
+        as_of: DateTime<Utc>,
+        /// Window in days (default: all orders up to `as_of`).
+        #[serde(default)]
+        window_days: Option<u32>,
+        /// `sum` (default) or `mean`.
+        #[serde(default)]
+        monetary: Monetary,
+        /// `mean` (default) or `median`.
+        #[serde(default)]
+        split: Split,
+    },
+    /// BG/NBD fitted on the orders up to `as_of`, P(alive) and a risk band per user.
+    /// Output: [`ChurnRisk`].
+    ChurnRisk {
+        /// Observation end (RFC 3339).
+        #[serde(with = "crate::event::rfc3339")]
+        as_of: DateTime<Utc>,
+        /// Period: `D` (default), `W` or `M`.
+        #[serde(default)]
+        freq: Freq,
+        /// Churn probability (1 − P(alive)) below this is low risk (default 0.3).
+        #[serde(default = "default_low")]
+        low_below: f64,
+        /// From this on, high risk (default 0.7).
+        #[serde(default = "default_high")]
+        high_from: f64,
+    },
+    /// Preference shares per user over one dimension. Output: rows of [`PreferenceRow`].
+    PreferenceShares {
+        /// As of when (RFC 3339).
+        #[serde(with = "crate::event::rfc3339")]
+        as_of: DateTime<Utc>,
+        /// What to share out: see [`Dimension`].
+        dimension: Dimension,
+        /// Lookback in calendar months (default 3).
+        #[serde(default = "default_lookback")]
+        lookback_months: u32,
+        /// Keep the top k per user.
+        #[serde(default)]
+        top_k: Option<u32>,
+        /// Price band upper bounds for `price_band` (ascending decimal strings).
+        #[serde(default)]
+        price_bands: Vec<Decimal>,
+    },
+    /// Order-line cross table (line amounts = price × qty) in the lookback window.
+    /// Output: rows of [`CrossRow`].
+    CrossTable {
+        /// As of when (RFC 3339).
+        #[serde(with = "crate::event::rfc3339")]
+        as_of: DateTime<Utc>,
+        /// Rows: `region`, `category`, `channel` or `price_band`.
+        rows: Dimension,
+        /// Columns: as rows.
+        cols: Dimension,
+        /// Lookback in calendar months (default 3).
+        #[serde(default = "default_lookback")]
+        lookback_months: u32,
+        /// Price band upper bounds.
+        #[serde(default)]
+        price_bands: Vec<Decimal>,
+    },
+    /// Decayed activity score and level per user. Output: rows of [`ActivityRow`].
+    ActivityScores {
+        /// As of when (RFC 3339).
+        #[serde(with = "crate::event::rfc3339")]
+        as_of: DateTime<Utc>,
+        /// Half-life in days (default 30).
+        #[serde(default = "default_half_life")]
+        half_life_days: f64,
+        /// Weight per activity/behaviour type (others weigh 1; orders count as type `order`).
+        #[serde(default)]
+        weights: BTreeMap<String, f64>,
+        /// Levels as (name, threshold); default high ≥ 10, medium ≥ 3, low ≥ 0.5, else dormant.
+        #[serde(default)]
+        levels: Option<Vec<(String, f64)>>,
+    },
+    /// Supervised churn: features per user at `as_of − window_days` labelled "churned" when the
+    /// user has no order, activity or behaviour in the `window_days` that follow; a logistic
+    /// regression fitted on them (AUC on a seeded holdout); every user scored from their
+    /// features at `as_of`. Features ([`CHURN_FEATURES`]): recency (days since the last event),
+    /// frequency (orders in the window), tenure (days since the first event), trend (events in
+    /// the window's second half minus its first half) and the activity score (half-life 30 days,
+    /// every event weighing 1). Output: [`SupervisedChurn`].
+    ChurnModel {
+        /// As of when (RFC 3339).
+        #[serde(with = "crate::event::rfc3339")]
+        as_of: DateTime<Utc>,
+        /// Window and label period in days (default 30).
+        #[serde(default = "default_window")]
+        window_days: u32,
+        /// Holdout fraction (default 0.3).
+        #[serde(default = "default_holdout")]
+        holdout: f64,
+        /// Holdout seed.
+        #[serde(default)]
+        seed: u64,
+        /// Score below this is low risk (default 0.3).
+        #[serde(default = "default_low")]
+        low_below: f64,
+        /// From this on, high risk (default 0.7).
+        #[serde(default = "default_high")]
+        high_from: f64,
+    },
+    /// High-value screening. Output: rows of [`HighValueRow`].
+    HighValueUsers {
+        /// As of when (RFC 3339).
+        #[serde(with = "crate::event::rfc3339")]
+        as_of: DateTime<Utc>,
+        /// Window in days (default: everything up to `as_of`).
+        #[serde(default)]
+        window_days: Option<u32>,
+        /// The criteria.
+        #[serde(default)]
+        rule: HighValueRule,
+    },
+}
+
+fn default_low() -> f64 {
+    0.3
+}
+fn default_high() -> f64 {
+    0.7
+}
+fn default_lookback() -> u32 {
+    3
+}
+fn default_half_life() -> f64 {
+    30.0
+}
+fn default_window() -> u32 {
+    30
+}
+fn default_holdout() -> f64 {
+    0.3
+}
+
+/// The supervised churn model's feature names, in column order.
+pub const CHURN_FEATURES: [&str; 5] = ["recency", "frequency", "tenure", "trend", "activity_score"];
+
+/// The supervised churn model and its scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupervisedChurn {
+    /// The fitted model with its holdout AUC.
+    pub model: super::ChurnModel,
+    /// Per user at `as_of`.
+    pub users: Vec<SupervisedChurnRow>,
+}
+
+/// One user's supervised churn score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupervisedChurnRow {
+    /// The user.
+    pub oneid: OneId,
+    /// Feature values, in [`CHURN_FEATURES`] order.
+    pub features: Vec<f64>,
+    /// P(churn).
+    pub score: f64,
+    /// Band (model tag value).
+    pub risk: super::RiskBand,
+    /// Coefficient × value per feature: what drives the score (log-odds scale).
+    pub contributions: Vec<f64>,
+}
+
+/// A dimension for preferences and cross tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Dimension {
+    /// Order line category (weighted by line amount) — or behaviour category.
+    Category,
+    /// Order line price band (weighted by line amount).
+    PriceBand,
+    /// Order channel (weighted by order amount), or behaviour channel/touchpoint.
+    Channel,
+    /// Activity type (counts of `activity` events).
+    ActivityType,
+    /// Function used (counts of `behavior` events by type).
+    Function,
+    /// Order region (cross tables only).
+    Region,
+}
+
+/// One RFM row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RfmRow {
+    /// The user.
+    pub oneid: OneId,
+    /// Days since the last order.
+    pub recency: i64,
+    /// Orders.
+    pub frequency: u64,
+    /// Sum or mean.
+    pub monetary: f64,
+    /// Score 1–5.
+    pub r_score: u8,
+    /// Score 1–5.
+    pub f_score: u8,
+    /// Score 1–5.
+    pub m_score: u8,
+    /// The segment (model tag value).
+    pub segment: Segment,
+}
+
+/// The BG/NBD churn view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChurnRisk {
+    /// Fitted parameters.
+    pub params: BgNbdParams,
+    /// Σ ln L.
+    pub log_likelihood: f64,
+    /// Per user.
+    pub users: Vec<ChurnRow>,
+}
+
+/// One user's churn risk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChurnRow {
+    /// The user.
+    pub oneid: OneId,
+    /// Repeat purchase periods.
+    pub frequency: f64,
+    /// Age at last purchase.
+    pub recency: f64,
+    /// Age at `as_of`.
+    #[serde(rename = "T")]
+    pub t: f64,
+    /// P(alive).
+    pub p_alive: f64,
+    /// Band of 1 − P(alive) (model tag value).
+    pub risk: super::RiskBand,
+}
+
+/// One preference share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreferenceRow {
+    /// The user.
+    pub oneid: OneId,
+    /// The category, channel, type, or price band label.
+    pub value: String,
+    /// Summed weight.
+    pub weight: f64,
+    /// Share of the user's total.
+    pub share: f64,
+    /// 1 = top preference.
+    pub rank: u32,
+}
+
+/// One cross-table cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossRow {
+    /// Row label.
+    pub row: String,
+    /// Column label.
+    pub col: String,
+    /// Summed line amount.
+    pub amount: f64,
+}
+
+/// One activity score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityRow {
+    /// The user.
+    pub oneid: OneId,
+    /// Decayed weighted count.
+    pub score: f64,
+    /// Level (model tag value).
+    pub level: String,
+}
+
+/// One screened user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HighValueRow {
+    /// The user.
+    pub oneid: OneId,
+    /// The features.
+    #[serde(flatten)]
+    pub features: super::HighValueFeatures,
+    /// Whether every criterion holds.
+    pub high_value: bool,
+}
+
+/// What the models' commands return.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum ModelsOutput {
+    /// From `rfm`.
+    Rfm(Vec<RfmRow>),
+    /// From `churn_risk`.
+    ChurnRisk(ChurnRisk),
+    /// From `preference_shares`.
+    Preferences(Vec<PreferenceRow>),
+    /// From `cross_table`.
+    Cross(Vec<CrossRow>),
+    /// From `activity_scores`.
+    Activity(Vec<ActivityRow>),
+    /// From `high_value_users`.
+    HighValue(Vec<HighValueRow>),
+    /// From `churn_model`.
+    SupervisedChurn(SupervisedChurn),
+}
+
+fn money(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(f64::NAN)
+}
+
+fn band_label(i: usize, bounds: &[Decimal]) -> String {
+    match (i.checked_sub(1).and_then(|j| bounds.get(j)), bounds.get(i)) {
+        (None, Some(hi)) => format!("<{hi}"),
+        (Some(lo), Some(hi)) => format!("{lo}-{hi}"),
+        (Some(lo), None) => format!(">={lo}"),
+        (None, None) => "all".into(),
+    }
+}
+
+/// Dense keys for string labels.
+#[derive(Default)]
+struct Labels(BTreeMap<String, u64>, Vec<String>);
+
+impl Labels {
+    fn key(&mut self, s: &str) -> u64 {
+        if let Some(&k) = self.0.get(s) {
+            return k;
+        }
+        let k = self.1.len() as u64;
+        self.0.insert(s.to_owned(), k);
+        self.1.push(s.to_owned());
+        k
+    }
+    fn name(&self, k: u64) -> String {
+        self.1.get(k as usize).cloned().unwrap_or_default()
+    }
+}
+
+impl Engine {
+    /// The event hook: keep what the models need. A reply to an unknown user counts for no one
+    /// (looked up, never created).
+    pub(crate) fn models_on_event(&mut self, event: &Event, oneid: Option<OneId>) {
+        let reply_to = match &event.body {
+            EventBody::Community {
+                reply_to: Some(r), ..
+            } => self.lookup(r).ok().flatten(),
+            _ => None,
+        };
+        self.state.models.on_event(event, oneid, reply_to);
+    }
+
+    fn wall(&self, t: i64) -> i64 {
+        t + i64::from(self.config.business_tz().local_minus_utc())
+    }
+
+    fn live(&self, user: u64) -> u64 {
+        self.state
+            .identity
+            .canonical(OneId(user))
+            .map_or(user, |o| o.0)
+    }
+
+    /// Execute a models command.
+    pub(crate) fn execute_models(&mut self, c: ModelsCommand) -> Result<Output, Error> {
+        let log = &self.state.models;
+        let out = match c {
+            ModelsCommand::Rfm {
+                as_of,
+                window_days,
+                monetary,
+                split,
+            } => {
+                let users: Vec<u64> = log.orders.iter().map(|o| self.live(o.user)).collect();
+                let times: Vec<i64> = log.orders.iter().map(|o| self.wall(o.time)).collect();
+                let amounts: Vec<f64> = log.orders.iter().map(|o| money(o.amount)).collect();
+                let mut spec = super::RfmSpec::as_of(self.wall(as_of.timestamp()))
+                    .monetary(monetary)
+                    .split(split);
+                if let Some(d) = window_days {
+                    spec = spec.window_days(d);
+                }
+                let r = rfm(&users, &times, &amounts, &spec)?;
+                ModelsOutput::Rfm(
+                    (0..r.customer.len())
+                        .map(|i| RfmRow {
+                            oneid: OneId(r.customer[i]),
+                            recency: r.recency[i],
+                            frequency: r.frequency[i],
+                            monetary: r.monetary[i],
+                            r_score: r.r_score[i],
+                            f_score: r.f_score[i],
+                            m_score: r.m_score[i],
+                            segment: r.segment[i],
+                        })
+                        .collect(),
+                )
+            }
+            ModelsCommand::ChurnRisk {
+                as_of,
+                freq,
+                low_below,
+                high_from,
+            } => {
+                let bands = RiskBands::new(low_below, high_from)?;
+                let end = self.wall(as_of.timestamp());
+                let (users, times): (Vec<u64>, Vec<i64>) = log
+                    .orders
+                    .iter()
+                    .map(|o| (self.live(o.user), self.wall(o.time)))
+                    .filter(|&(_, t)| t <= end)
+                    .unzip();
+                let s = summary_data(&users, &times, None, Some(end), freq)?;
+                // Customers who bought in the observation end's own period have T = 0 and carry
+                // no information about dropout; BG/NBD needs T > 0.
+                let keep: Vec<usize> = (0..s.len()).filter(|&i| s.t[i] > 0.0).collect();
+                let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+                let (f, r, t) = (pick(&s.frequency), pick(&s.recency), pick(&s.t));
+                let fit = BgNbdFit::fit(&f, &r, &t, None)?;
+                let users = keep
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &i)| {
+                        let p = fit.params.p_alive(f[k], r[k], t[k]);
+                        ChurnRow {
+                            oneid: OneId(s.customer[i]),
+                            frequency: f[k],
+                            recency: r[k],
+                            t: t[k],
+                            p_alive: p,
+                            risk: bands.band(1.0 - p),
+                        }
+                    })
+                    .collect();
+                ModelsOutput::ChurnRisk(ChurnRisk {
+                    params: fit.params,
+                    log_likelihood: fit.log_likelihood,
+                    users,
+                })
+            }
+            ModelsCommand::PreferenceShares {
+                as_of,
+                dimension,
+                lookback_months,
+                top_k,
+                price_bands,
+            } => {
+                let mut labels = Labels::default();
+                let (mut c, mut v, mut w, mut t) = (vec![], vec![], vec![], vec![]);
+                self.dimension_rows(
+                    dimension,
+                    &price_bands,
+                    &mut labels,
+                    |u, time, key, weight| {
+                        c.push(u);
+                        t.push(time);
+                        v.push(key);
+                        w.push(weight);
+                    },
+                )?;
+                let at = self.wall(as_of.timestamp());
+                let p = preferences(&c, &v, Some(&w), Some((&t, at, lookback_months)), top_k)?;
+                ModelsOutput::Preferences(
+                    (0..p.customer.len())
+                        .map(|i| PreferenceRow {
+                            oneid: OneId(p.customer[i]),
+                            value: labels.name(p.value[i]),
+                            weight: p.weight[i],
+                            share: p.share[i],
+                            rank: p.rank[i],
+                        })
+                        .collect(),
+                )
+            }
+            ModelsCommand::CrossTable {
+                as_of,
+                rows,
+                cols,
+                lookback_months,
+                price_bands,
+            } => {
+                let at = self.wall(as_of.timestamp());
+                let lo = lookback_start(at, lookback_months)?;
+                let mut labels = Labels::default();
+                let (mut a, mut b, mut w) = (vec![], vec![], vec![]);
+                for o in &log.orders {
+                    let t = self.wall(o.time);
+                    if t <= lo || t > at {
+                        continue;
+                    }
+                    for (cat, price, qty) in &o.lines {
+                        let label = |d: Dimension| -> Result<String, Error> {
+                            Ok(match d {
+                                Dimension::Region => o.region.clone(),
+                                Dimension::Category => cat.clone(),
+                                Dimension::Channel => o.channel.clone(),
+                                Dimension::PriceBand => band_label(
+                                    price_band(money(*price), &bands_f64(&price_bands)),
+                                    &price_bands,
+                                ),
+                                other => {
+                                    return Err(Error::invalid_argument(
+                                        "rows",
+                                        format!("{other:?} is not an order-line dimension"),
+                                    ))
+                                }
+                            })
+                        };
+                        a.push(labels.key(&label(rows)?));
+                        b.push(labels.key(&label(cols)?));
+                        w.push(money(*price * Decimal::from(*qty)));
+                    }
+                }
+                let table = cross_table(&a, &b, Some(&w))?;
+                let mut out: Vec<CrossRow> = table
+                    .into_iter()
+                    .map(|(x, y, amount)| CrossRow {
+                        row: labels.name(x),
+                        col: labels.name(y),
+                        amount,
+                    })
+                    .collect();
+                out.sort_by(|p, q| (&p.row, &p.col).cmp(&(&q.row, &q.col)));
+                ModelsOutput::Cross(out)
+            }
+            ModelsCommand::ActivityScores {
+                as_of,
+                half_life_days,
+                weights,
+                levels,
+            } => {
+                let levels = match levels {
+                    Some(l) => ActivityLevels::new(l, "dormant")?,
+                    None => ActivityLevels::default(),
+                };
+                if let Some((k, w)) = weights.iter().find(|(_, w)| !(w.is_finite() && **w >= 0.0)) {
+                    return Err(Error::invalid_argument(
+                        format!("weights.{k}"),
+                        format!("{w} is not a weight ≥ 0"),
+                    ));
+                }
+                let weight = |k: &str| weights.get(k).copied().unwrap_or(1.0);
+                let (mut c, mut t, mut w) = (vec![], vec![], vec![]);
+                for b in &log.behaviours {
+                    c.push(self.live(b.user));
+                    t.push(self.wall(b.time));
+                    w.push(weight(&b.kind));
+                }
+                for o in &log.orders {
+                    c.push(self.live(o.user));
+                    t.push(self.wall(o.time));
+                    w.push(weight("order"));
+                }
+                let s = activity_scores(
+                    &c,
+                    &t,
+                    Some(&w),
+                    self.wall(as_of.timestamp()),
+                    half_life_days,
+                )?;
+                ModelsOutput::Activity(
+                    s.customer
+                        .iter()
+                        .zip(&s.score)
+                        .map(|(&u, &score)| ActivityRow {
+                            oneid: OneId(u),
+                            score,
+                            level: levels.level(score).to_owned(),
+                        })
+                        .collect(),
+                )
+            }
+            ModelsCommand::ChurnModel {
+                as_of,
+                window_days,
+                holdout,
+                seed,
+                low_below,
+                high_from,
+            } => {
+                let bands = RiskBands::new(low_below, high_from)?;
+                if window_days == 0 {
+                    return Err(Error::invalid_argument("window_days", "must be ≥ 1"));
+                }
+                let at = self.wall(as_of.timestamp());
+                let w = i64::from(window_days) * 86_400;
+                let events = self.event_times();
+                let train = churn_features(&events, at - w, w);
+                let names: Vec<String> = CHURN_FEATURES.iter().map(|s| (*s).to_owned()).collect();
+                let cols: Vec<Vec<f64>> = (0..CHURN_FEATURES.len())
+                    .map(|j| train.iter().map(|(_, f, _)| f[j]).collect())
+                    .collect();
+                let labels: Vec<bool> = train.iter().map(|(_, _, churned)| *churned).collect();
+                let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+                let model = super::fit_churn_model(&names, &refs, &labels, holdout, seed)?;
+                let users = churn_features(&events, at, w)
+                    .into_iter()
+                    .map(|(u, f, _)| {
+                        let score = model.model.predict(&f);
+                        SupervisedChurnRow {
+                            oneid: OneId(u),
+                            contributions: model.model.contributions(&f),
+                            features: f.to_vec(),
+                            score,
+                            risk: bands.band(score),
+                        }
+                    })
+                    .collect();
+                ModelsOutput::SupervisedChurn(SupervisedChurn { model, users })
+            }
+            ModelsCommand::HighValueUsers {
+                as_of,
+                window_days,
+                rule,
+            } => {
+                let oc: Vec<u64> = log.orders.iter().map(|o| self.live(o.user)).collect();
+                let ot: Vec<i64> = log.orders.iter().map(|o| self.wall(o.time)).collect();
+                let oa: Vec<f64> = log.orders.iter().map(|o| money(o.amount)).collect();
+                let mc: Vec<u64> = log.messages.iter().map(|m| self.live(m.user)).collect();
+                let mt: Vec<i64> = log.messages.iter().map(|m| self.wall(m.time)).collect();
+                let rt: Vec<Option<u64>> = log
+                    .messages
+                    .iter()
+                    .map(|m| m.reply_to.map(|r| self.live(r)))
+                    .collect();
+                let input = HighValueInput {
+                    order_customers: &oc,
+                    order_times: &ot,
+                    order_amounts: &oa,
+                    message_customers: &mc,
+                    message_times: &mt,
+                    reply_to: &rt,
+                };
+                let f = high_value_features(&input, self.wall(as_of.timestamp()), window_days)?;
+                ModelsOutput::HighValue(
+                    f.into_iter()
+                        .map(|features| HighValueRow {
+                            oneid: OneId(features.customer),
+                            high_value: rule.passes(&features),
+                            features,
+                        })
+                        .collect(),
+                )
+            }
+        };
+        Ok(Output::Models(out))
+    }
+
+    /// Feed (user, wall time, label key, weight) rows of one preference dimension.
+    fn dimension_rows(
+        &self,
+        dimension: Dimension,
+        price_bands: &[Decimal],
+        labels: &mut Labels,
+        mut push: impl FnMut(u64, i64, u64, f64),
+    ) -> Result<(), Error> {
+        let log = &self.state.models;
+        let bounds = bands_f64(price_bands);
+        match dimension {
+            Dimension::Category | Dimension::PriceBand => {
+                for o in &log.orders {
+                    for (cat, price, qty) in &o.lines {
+                        let label = if dimension == Dimension::Category {
+                            cat.clone()
+                        } else {
+                            band_label(price_band(money(*price), &bounds), price_bands)
+                        };
+                        push(
+                            self.live(o.user),
+                            self.wall(o.time),
+                            labels.key(&label),
+                            money(*price * Decimal::from(*qty)),
+                        );
+                    }
+                }
+                if dimension == Dimension::Category {
+                    for b in log.behaviours.iter().filter(|b| !b.category.is_empty()) {
+                        push(
+                            self.live(b.user),
+                            self.wall(b.time),
+                            labels.key(&b.category),
+                            1.0,
+                        );
+                    }
+                }
+            }
+            Dimension::Channel => {
+                for o in log.orders.iter().filter(|o| !o.channel.is_empty()) {
+                    push(
+                        self.live(o.user),
+                        self.wall(o.time),
+                        labels.key(&o.channel),
+                        money(o.amount),
+                    );
+                }
+                for b in log.behaviours.iter().filter(|b| !b.channel.is_empty()) {
+                    push(
+                        self.live(b.user),
+                        self.wall(b.time),
+                        labels.key(&b.channel),
+                        1.0,
+                    );
+                }
+            }
+            Dimension::ActivityType | Dimension::Function => {
+                let source = if dimension == Dimension::ActivityType {
+                    "activity"
+                } else {
+                    "behavior"
+                };
+                for b in log.behaviours.iter().filter(|b| b.source == source) {
+                    push(
+                        self.live(b.user),
+                        self.wall(b.time),
+                        labels.key(&b.kind),
+                        1.0,
+                    );
+                }
+            }
+            Dimension::Region => {
+                return Err(Error::invalid_argument(
+                    "dimension",
+                    "region is a cross-table dimension, not a preference",
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// (user, wall time, is an order) of every order, activity and behaviour, sorted.
+type EventTimes = Vec<(u64, i64, bool)>;
+
+impl Engine {
+    fn event_times(&self) -> EventTimes {
+        let log = &self.state.models;
+        let mut ev: EventTimes = log
+            .orders
+            .iter()
+            .map(|o| (self.live(o.user), self.wall(o.time), true))
+            .chain(
+                log.behaviours
+                    .iter()
+                    .map(|b| (self.live(b.user), self.wall(b.time), false)),
+            )
+            .collect();
+        ev.sort_unstable();
+        ev
+    }
+}
+
+/// Features at `at` over a window of `w` seconds for every user with an event at or before
+/// `at`, and the label: no event in (at, at + w].
+fn churn_features(events: &[(u64, i64, bool)], at: i64, w: i64) -> Vec<(u64, [f64; 5], bool)> {
+    let day = 86_400.0;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < events.len() {
+        let u = events[i].0;
+        let j = i + events[i..].partition_point(|e| e.0 == u);
+        let mine = &events[i..j];
+        i = j;
+        let past: Vec<&(u64, i64, bool)> = mine.iter().filter(|e| e.1 <= at).collect();
+        let (Some(first), Some(last)) = (past.first(), past.last()) else {
+            continue;
+        };
+        let in_window =
+            |lo: i64, hi: i64| past.iter().filter(|e| e.1 > lo && e.1 <= hi).count() as f64;
+        let frequency = past.iter().filter(|e| e.2 && e.1 > at - w).count() as f64;
+        let trend = in_window(at - w / 2, at) - in_window(at - w, at - w / 2);
+        let activity: f64 = past
+            .iter()
+            .map(|e| (-((at - e.1) as f64) / (30.0 * day)).exp2())
+            .sum();
+        let churned = !mine.iter().any(|e| e.1 > at && e.1 <= at + w);
+        out.push((
+            u,
+            [
+                (at - last.1) as f64 / day,
+                frequency,
+                (at - first.1) as f64 / day,
+                trend,
+                activity,
+            ],
+            churned,
+        ));
+    }
+    out
+}
+
+fn bands_f64(bounds: &[Decimal]) -> Vec<f64> {
+    bounds.iter().map(|d| money(*d)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::Engine;
+
+    fn ingest(e: &mut Engine, v: Value) {
+        e.ingest_json(&v.to_string()).unwrap();
+    }
+
+    fn order(
+        e: &mut Engine,
+        key: &str,
+        user: &str,
+        time: &str,
+        amount: &str,
+        cat: &str,
+        channel: &str,
+    ) {
+        ingest(
+            e,
+            json!({"kind": "order", "key": key, "time": time,
+                "source": {"platform": "app", "program": "brand-a"},
+                "user": {"kind": "member_no", "value": user}, "order_id": key, "amount": amount,
+                "channel": channel, "region": "shanghai",
+                "lines": [{"sku": "s", "category": cat, "price": amount, "qty": 1}]}),
+        );
+    }
+
+    fn call(e: &mut Engine, method: &str, args: Value) -> Value {
+        serde_json::from_str(&e.call_json(method, &args.to_string()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn commands_read_the_ingested_events() {
+        let mut e = Engine::default();
+        order(
+            &mut e,
+            "o1",
+            "A",
+            "2026-03-30T10:00:00+08:00",
+            "300.00",
+            "fruit",
+            "app",
+        );
+        order(
+            &mut e,
+            "o2",
+            "A",
+            "2026-03-31T10:00:00+08:00",
+            "300.00",
+            "wine",
+            "app",
+        );
+        order(
+            &mut e,
+            "o3",
+            "A",
+            "2026-03-31T11:00:00+08:00",
+            "100.00",
+            "fruit",
+            "jd",
+        );
+        order(
+            &mut e,
+            "o4",
+            "B",
+            "2026-01-02T10:00:00+08:00",
+            "20.00",
+            "fruit",
+            "jd",
+        );
+        // 2026-03-31T23:30+08:00 is still March 31 in the business zone (UTC: March 31 15:30).
+        let as_of = "2026-03-31T23:30:00+08:00";
+        let r = call(&mut e, "rfm", json!({"as_of": as_of}));
+        assert_eq!(r[0]["oneid"], 1);
+        assert_eq!(r[0]["recency"], 0);
+        assert_eq!(r[0]["frequency"], 3);
+        assert_eq!(r[0]["monetary"], 700.0);
+        assert_eq!(r[0]["segment"], "important_value");
+        assert_eq!(r[1]["recency"], 88);
+        assert_eq!(r[1]["segment"], "general_win_back");
+        let p = call(
+            &mut e,
+            "preference_shares",
+            json!({"as_of": as_of, "dimension": "category"}),
+        );
+        assert_eq!(p[0]["value"], "fruit");
+        assert_eq!(p[0]["share"], 400.0 / 700.0);
+        assert_eq!(p.as_array().unwrap().len(), 3); // B's January order is outside 3 months
+        let ch = call(
+            &mut e,
+            "preference_shares",
+            json!({"as_of": as_of, "dimension": "channel", "top_k": 1}),
+        );
+        assert_eq!(ch[0]["value"], "app");
+        let x = call(
+            &mut e,
+            "cross_table",
+            json!({"as_of": as_of, "rows": "category", "cols": "price_band",
+            "price_bands": ["100", "250"], "lookback_months": 12}),
+        );
+        // Sorted by (row, col) label text.
+        assert_eq!(
+            x,
+            json!([
+            {"row": "fruit", "col": "100-250", "amount": 100.0},
+            {"row": "fruit", "col": "<100", "amount": 20.0},
+            {"row": "fruit", "col": ">=250", "amount": 300.0},
+            {"row": "wine", "col": ">=250", "amount": 300.0}])
+        );
+        let a = call(
+            &mut e,
+            "activity_scores",
+            json!({"as_of": as_of, "half_life_days": 1000, "levels": [["busy", 2.5]]}),
+        );
+        assert_eq!(a[0]["level"], "busy"); // 3 orders in the last two days ≈ 3
+        assert_eq!(a[1]["level"], "dormant"); // 1 order 88 days ago ≈ 0.94
+        let h = call(
+            &mut e,
+            "high_value_users",
+            json!({"as_of": as_of, "rule": {"min_orders": 2}}),
+        );
+        assert_eq!(h[0]["high_value"], true);
+        assert_eq!(h[1]["high_value"], false);
+        assert!(e.call_json("rfm", r#"{"as_of": "yesterday"}"#).is_err());
+        // The log survives a snapshot.
+        let back = Engine::restore(&e.snapshot()).unwrap();
+        assert_eq!(back.state.models, e.state.models);
+    }
+
+    #[test]
+    fn churn_risk_fits_bgnbd_on_engine_orders() {
+        let mut e = Engine::default();
+        let mut seed = 9u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as f64 / (1u64 << 31) as f64
+        };
+        // 300 users: each buys on a random day of 2025, then repeats at its own rate until it
+        // drops out (a crude BG/NBD story: heterogeneous rates and dropout).
+        let mut k = 0;
+        for u in 0..300 {
+            let rate = 0.03 + 0.15 * next();
+            let mut day = (next() * 200.0) as i64;
+            loop {
+                let date = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()
+                    + chrono::Days::new(day as u64);
+                k += 1;
+                order(
+                    &mut e,
+                    &format!("o{k}"),
+                    &format!("U{u}"),
+                    &format!("{date}T12:00:00+08:00"),
+                    "10.00",
+                    "c",
+                    "app",
+                );
+                if next() < 0.12 {
+                    break;
+                }
+                day += 1 + (-(1.0 - next()).ln() / rate) as i64;
+                if day > 364 {
+                    break;
+                }
+            }
+        }
+        let out = call(
+            &mut e,
+            "churn_risk",
+            json!({"as_of": "2025-12-31T23:00:00+08:00", "low_below": 0.2, "high_from": 0.6}),
+        );
+        let users = out["users"].as_array().unwrap();
+        assert_eq!(users.len(), 300);
+        assert!(out["params"]["r"].as_f64().unwrap() > 0.0);
+        let bands: Vec<&str> = users.iter().map(|u| u["risk"].as_str().unwrap()).collect();
+        assert!(
+            bands.contains(&"low") && bands.contains(&"high"),
+            "{bands:?}"
+        );
+        for u in users {
+            let p = u["p_alive"].as_f64().unwrap();
+            let want = if 1.0 - p < 0.2 {
+                "low"
+            } else if 1.0 - p >= 0.6 {
+                "high"
+            } else {
+                "mid"
+            };
+            assert_eq!(u["risk"], want);
+        }
+        // The supervised model on the same history: fitted at Nov 30 with December as the label
+        // period, scoring everyone at Dec 31.
+        let sup = call(
+            &mut e,
+            "churn_model",
+            json!({"as_of": "2025-12-31T23:00:00+08:00", "window_days": 31, "holdout": 0.3}),
+        );
+        let users = sup["users"].as_array().unwrap();
+        assert_eq!(users.len(), 300);
+        let coef = sup["model"]["model"]["coefficients"].as_array().unwrap();
+        assert_eq!(coef.len(), 5);
+        let u = &users[0];
+        let logit: f64 = sup["model"]["model"]["intercept"].as_f64().unwrap()
+            + u["contributions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .sum::<f64>();
+        assert!((1.0 / (1.0 + (-logit).exp()) - u["score"].as_f64().unwrap()).abs() < 1e-12);
+        // Recency drives churn in this story: its coefficient is positive.
+        assert!(coef[0].as_f64().unwrap() > 0.0, "{coef:?}");
+        // Nothing to fit is a typed error, not garbage.
+        let mut empty = Engine::default();
+        assert!(empty
+            .call_json("churn_risk", r#"{"as_of": "2025-12-31T00:00:00Z"}"#)
+            .is_err());
+    }
+}
