@@ -64,22 +64,33 @@ def main() -> None:
     cols = columns(args.rows)
     arrow = pa.table(cols)
     evs = events(cols)
+    def loop(e: userops.Engine) -> None:
+        for ev in evs:
+            e.ingest(ev)
+
+    def table(t: Any, **kw: Any) -> Callable[[userops.Engine], None]:
+        def run(e: userops.Engine) -> None:
+            e.ingest_table(t, values=SOURCE, progress=False, **kw)
+
+        return run
+
     paths: Dict[str, Callable[[userops.Engine], None]] = {
-        "ingest() loop over dicts": lambda e: [e.ingest(ev) for ev in evs] and None,
-        "ingest_table(pyarrow)": lambda e: e.ingest_table(arrow, values=SOURCE, progress=False) and None,
+        "ingest() loop over dicts": loop,
+        "ingest_table(pyarrow)": table(arrow),
+        "ingest_table(pyarrow, skip)": table(arrow, errors="skip"),
     }
     try:
         import pandas as pd  # noqa: F401
 
         df = arrow.to_pandas()
-        paths["ingest_table(pandas)"] = lambda e: e.ingest_table(df, values=SOURCE, progress=False) and None
+        paths["ingest_table(pandas)"] = table(df)
     except ImportError:
         pass
     try:
         import polars as pl
 
         pdf = pl.from_arrow(arrow)
-        paths["ingest_table(polars)"] = lambda e: e.ingest_table(pdf, values=SOURCE, progress=False) and None
+        paths["ingest_table(polars)"] = table(pdf)
     except ImportError:
         pass
     for name, run in paths.items():

@@ -79,6 +79,9 @@ struct Options {
     naive_time_zone: Option<String>,
 }
 
+/// Rows whose converted events the check pass keeps for the ingest pass (about 50 MB).
+const KEEP_CHECKED_ROWS: usize = 100_000;
+
 fn default_chunk_size() -> usize {
     10_000
 }
@@ -670,27 +673,40 @@ impl NativeEngine {
         let chunks = table.chunks(plan.options.chunk_size);
         let total = table.num_rows();
         let mode = plan.options.errors;
+        // Converted chunks kept from the check pass, so that the ingest pass need not convert
+        // them again; bounded so that a huge table does not sit in memory twice.
+        let mut checked: Vec<Option<Vec<RowResult>>> = chunks.iter().map(|_| None).collect();
         if mode == Errors::Raise {
             // Check every row before the first is ingested: a bad value changes nothing.
-            for chunk in &chunks {
-                detached(py, || {
+            let mut kept_rows = 0;
+            for (chunk, slot) in chunks.iter().zip(checked.iter_mut()) {
+                let converted = detached(py, || {
+                    let mut good: Vec<RowResult> = Vec::with_capacity(chunk.len());
                     for r in plan.convert(chunk)? {
-                        r?;
+                        good.push(Ok(r?)); // the first bad row stops the check
                     }
-                    Ok(())
+                    Ok(good)
                 })?;
+                if kept_rows + chunk.len() <= KEEP_CHECKED_ROWS {
+                    kept_rows += chunk.len();
+                    *slot = Some(converted);
+                }
                 py.check_signals()?;
             }
         }
         let mut receipts = Receipts::new();
         let mut done = 0;
-        for chunk in &chunks {
+        for (chunk, slot) in chunks.iter().zip(checked.iter_mut()) {
+            let kept = slot.take();
             let on_error = match mode {
                 Errors::Raise => OnError::Stop,
                 Errors::Skip => OnError::Skip,
             };
             let stop = detached(py, || {
-                let converted = plan.convert(chunk)?;
+                let converted = match kept {
+                    Some(c) => c,
+                    None => plan.convert(chunk)?,
+                };
                 let cols = plan.columns(chunk)?;
                 let mut rows = Vec::new();
                 let mut events = Vec::new();
