@@ -44,6 +44,7 @@ pub(crate) struct State {
     pub(crate) events_by_kind: BTreeMap<String, u64>,
     pub(crate) identity: IdentityGraph,
     // ---- module state: one field each (keep a blank line between modules) ----
+    pub(crate) campaigns: crate::campaigns::Campaigns,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -86,6 +87,7 @@ impl Engine {
             Command::Core(CoreCommand::Stats {}) => Ok(Output::Stats(self.stats())),
             // ---- module command sets: one arm each, delegating to `Engine::execute_<module>`
             //      defined in the module's own file ----
+            Command::Campaigns(c) => self.execute_campaigns(c),
         }
     }
 
@@ -220,6 +222,8 @@ impl Engine {
             }
             _ => (event.user().map(|u| self.resolve_or_create(u)), Vec::new()),
         };
+        self.state.campaigns.on_event(&event, oneid, &absorbed);
+
         self.state.seq += 1;
         let receipt = Receipt {
             key: event.key.clone(),

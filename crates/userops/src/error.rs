@@ -57,6 +57,30 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A promotion's budget cannot cover a commit.
+    #[error("budget of {promotion:?} exhausted: {reason}")]
+    BudgetExhausted {
+        /// The promotion.
+        promotion: String,
+        /// Details.
+        reason: String,
+    },
+    /// A usage limit (per user, total) or a coupon template's stock is reached.
+    #[error("limit of {promotion:?} reached: {reason}")]
+    LimitReached {
+        /// The promotion or coupon template.
+        promotion: String,
+        /// Details.
+        reason: String,
+    },
+    /// A coupon that cannot be used (or returned) in its state, window or on this cart.
+    #[error("coupon {coupon:?} cannot be used: {reason}")]
+    CouponUnusable {
+        /// The coupon.
+        coupon: String,
+        /// Why.
+        reason: String,
+    },
     /// A bug: an invariant the engine relies on did not hold. Never expected; reported rather
     /// than panicking so that no host process is taken down.
     #[error("internal error: {0}")]
@@ -98,6 +122,9 @@ impl Error {
             Error::DuplicateKey { .. } => ErrorCode::DuplicateKey,
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::OutOfRange { .. } => ErrorCode::OutOfRange,
+            Error::BudgetExhausted { .. } => ErrorCode::BudgetExhausted,
+            Error::LimitReached { .. } => ErrorCode::LimitReached,
+            Error::CouponUnusable { .. } => ErrorCode::CouponUnusable,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -160,13 +187,19 @@ pub enum ErrorCode {
     NotFound = 6,
     /// A number out of range or overflowing.
     OutOfRange = 7,
+    /// A promotion budget cannot cover a commit (campaigns).
+    BudgetExhausted = 80,
+    /// A promotion limit or coupon stock is reached (campaigns).
+    LimitReached = 81,
+    /// A coupon cannot be used in its state, window or on the cart (campaigns).
+    CouponUnusable = 82,
     /// A bug inside the engine (or a panic caught at a boundary).
     Internal = 99,
 }
 
 impl ErrorCode {
     /// Every code, for the bindings' tables.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::Ok,
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidIdentifier,
@@ -175,6 +208,9 @@ impl ErrorCode {
         ErrorCode::DuplicateKey,
         ErrorCode::NotFound,
         ErrorCode::OutOfRange,
+        ErrorCode::BudgetExhausted,
+        ErrorCode::LimitReached,
+        ErrorCode::CouponUnusable,
         ErrorCode::Internal,
     ];
 
@@ -189,6 +225,9 @@ impl ErrorCode {
             ErrorCode::DuplicateKey => "duplicate_key",
             ErrorCode::NotFound => "not_found",
             ErrorCode::OutOfRange => "out_of_range",
+            ErrorCode::BudgetExhausted => "budget_exhausted",
+            ErrorCode::LimitReached => "limit_reached",
+            ErrorCode::CouponUnusable => "coupon_unusable",
             ErrorCode::Internal => "internal",
         }
     }

@@ -18,6 +18,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod campaigns;
 pub mod command;
 pub mod config;
 mod engine;

@@ -20,7 +20,11 @@ from typing import Any, Dict, Mapping, Optional, Union
 from . import _convert
 from ._base import EngineBase as _EngineBase
 from ._native import __version__
+from ._campaigns import CampaignsMethods
 from .errors import (
+    BudgetExhausted,
+    CouponUnusable,
+    LimitReached,
     DuplicateKey,
     InternalError,
     InvalidArgument,
@@ -42,6 +46,9 @@ __all__ = [
     "DuplicateKey",
     "NotFound",
     "OutOfRange",
+    "BudgetExhausted",
+    "LimitReached",
+    "CouponUnusable",
     "InternalError",
     "__version__",
 ]
@@ -50,6 +57,8 @@ __all__ = [
 class Engine(
     _EngineBase,
     # ---- module mixins: one base class per line, defined in the module's own file ----
+    CampaignsMethods,
+
 ):
     """The unified user pool. Every method builds one engine command and returns its output.
 

@@ -79,6 +79,27 @@ class OutOfRange(UserOpsError):
     status = 7
 
 
+class BudgetExhausted(UserOpsError):
+    """A promotion's budget cannot cover a commit."""
+
+    code = "budget_exhausted"
+    status = 80
+
+
+class LimitReached(UserOpsError):
+    """A promotion's per-user or total limit, or a coupon template's stock, is reached."""
+
+    code = "limit_reached"
+    status = 81
+
+
+class CouponUnusable(UserOpsError):
+    """A coupon cannot be used (or returned) in its state, window or on this cart."""
+
+    code = "coupon_unusable"
+    status = 82
+
+
 class InternalError(UserOpsError):
     """A bug inside userops. Please report it with the message."""
 
@@ -96,6 +117,9 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
         DuplicateKey,
         NotFound,
         OutOfRange,
+        BudgetExhausted,
+        LimitReached,
+        CouponUnusable,
         InternalError,
     )
 }
