@@ -24,6 +24,8 @@
 
 pub mod automation;
 pub mod coupons;
+#[cfg(test)]
+mod engine_tests;
 pub mod ledger;
 pub mod monitoring;
 pub mod promotion;
@@ -481,6 +483,11 @@ pub enum CampaignsCommand {
     },
 }
 
+fn two_places(mut d: Decimal) -> Decimal {
+    d.rescale(2);
+    d
+}
+
 fn marketing() -> String {
     "marketing".into()
 }
@@ -630,7 +637,9 @@ impl Engine {
                     })?;
                     let u = c.ledger.usage(&id).cloned().unwrap_or_default();
                     let budget_left = match &p.budget {
-                        Some(Budget::Money { amount }) => Some((*amount - u.money).to_string()),
+                        Some(Budget::Money { amount }) => {
+                            Some(two_places(*amount - u.money).to_string())
+                        }
                         Some(Budget::Count { count }) => {
                             Some((i128::from(*count) - i128::from(u.orders)).to_string())
                         }
@@ -638,7 +647,7 @@ impl Engine {
                     };
                     CampaignsOutput::Usage(UsageReport {
                         id,
-                        money: u.money,
+                        money: two_places(u.money),
                         orders: u.orders,
                         budget_left,
                     })

@@ -16,7 +16,27 @@ use super::CampaignError;
 
 /// Decimal strings on the wire (never floats), optional.
 pub(crate) mod dec_opt {
-    pub use rust_decimal::serde::str_option::{deserialize, serialize};
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Write as a decimal string, or null.
+    pub fn serialize<S: Serializer>(d: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&d.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Read a decimal string (numbers are refused: money never travels as a float), or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        s.map(|s| {
+            s.trim()
+                .parse::<Decimal>()
+                .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a decimal: {e}")))
+        })
+        .transpose()
+    }
 }
 
 /// Optional RFC 3339 timestamps.

@@ -567,8 +567,12 @@ proptest! {
         // Every promotion's discount ≤ the amount of the lines it may touch.
         for a in &q.applied {
             let p = c.promotions().iter().find(|p| p.id == a.id).unwrap();
-            let eligible: Decimal = k.lines.iter().filter(|l| p.conditions.categories.is_empty() || p.conditions.categories.contains(&l.category))
-                .map(|l| l.price * Decimal::from(l.qty)).sum();
+            // Lines it may discount: its categories, or for 满换 the add-on's line.
+            let eligible: Decimal = match &p.action {
+                super::Action::ThresholdExchange { sku, .. } => k.lines.iter().find(|l| &l.sku == sku).map(|l| l.price * Decimal::from(l.qty)).unwrap_or_default(),
+                _ => k.lines.iter().filter(|l| p.conditions.categories.is_empty() || p.conditions.categories.contains(&l.category))
+                    .map(|l| l.price * Decimal::from(l.qty)).sum(),
+            };
             prop_assert!(a.discount <= eligible, "{a:?} > {eligible}");
         }
         prop_assert_eq!(q.applied.len() + q.not_applied.len(), c.promotions().len());
