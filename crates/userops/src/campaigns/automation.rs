@@ -192,13 +192,11 @@ impl Rule {
                         ));
                     }
                 }
-                RuleAction::IssueCoupon { template } => {
-                    if coupons.template(template).is_none() {
-                        return Err(CampaignError::NotFound {
-                            what: "coupon template",
-                            id: template.clone(),
-                        });
-                    }
+                RuleAction::IssueCoupon { template } if coupons.template(template).is_none() => {
+                    return Err(CampaignError::NotFound {
+                        what: "coupon template",
+                        id: template.clone(),
+                    });
                 }
                 RuleAction::GrantPoints { points } if *points <= 0 => {
                     return Err(CampaignError::invalid(f("points"), "must be > 0"))

@@ -183,13 +183,13 @@ impl CouponTemplate {
                 }
                 cents("benefit.off", *off)?;
             }
-            CouponBenefit::PercentOff { percent, .. } => {
-                if *percent <= Decimal::ZERO || *percent > Decimal::ONE_HUNDRED {
-                    return Err(CampaignError::invalid(
-                        "benefit.percent",
-                        "must be in (0, 100]",
-                    ));
-                }
+            CouponBenefit::PercentOff { percent, .. }
+                if *percent <= Decimal::ZERO || *percent > Decimal::ONE_HUNDRED =>
+            {
+                return Err(CampaignError::invalid(
+                    "benefit.percent",
+                    "must be in (0, 100]",
+                ));
             }
             CouponBenefit::Item { sku } if sku.trim().is_empty() => {
                 return Err(CampaignError::invalid("benefit.sku", "must not be empty"))

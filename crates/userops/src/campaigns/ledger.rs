@@ -166,15 +166,13 @@ impl Ledger {
                         });
                     }
                 }
-                Some(Budget::Count { count }) => {
-                    if u64::try_from(*count).unwrap_or(0) <= orders {
-                        return Err(CampaignError::BudgetExhausted {
-                            promotion: a.id.clone(),
-                            reason: format!("all {count} uses are spent"),
-                        });
-                    }
+                Some(Budget::Count { count }) if u64::try_from(*count).unwrap_or(0) <= orders => {
+                    return Err(CampaignError::BudgetExhausted {
+                        promotion: a.id.clone(),
+                        reason: format!("all {count} uses are spent"),
+                    });
                 }
-                None => {}
+                _ => {}
             }
             if p.limits.total.is_some_and(|t| orders >= t) {
                 return Err(CampaignError::LimitReached {
