@@ -195,7 +195,7 @@ impl Campaigns {
         p.validate()?;
         self.promotions.retain(|q| q.id != p.id);
         let at = self.promotions.partition_point(|q| {
-            (q.stacking.priority, q.id.as_str()) < (p.stacking.priority, p.id.as_str())
+            (q.stacking.priority, &*q.id) < (p.stacking.priority, &*p.id)
         });
         self.promotions.insert(at, p);
         Ok(())
@@ -216,7 +216,7 @@ impl Campaigns {
     pub fn commit(&mut self, key: &str, quote: &QuoteRef) -> Result<CommitReceipt, CampaignError> {
         let promos = &self.promotions;
         self.ledger
-            .commit(key, quote, |id| promos.iter().find(|p| p.id == id))
+            .commit(key, quote, |id| promos.iter().find(|p| &*p.id == id))
     }
 
     /// Cancel a commit.
@@ -629,7 +629,7 @@ impl Engine {
                 }
                 CampaignsCommand::PromotionUsage { id } => {
                     let c = &self.state.campaigns;
-                    let p = c.promotions.iter().find(|p| p.id == id).ok_or_else(|| {
+                    let p = c.promotions.iter().find(|p| *p.id == *id).ok_or_else(|| {
                         Error::NotFound {
                             what: "promotion",
                             id: id.clone(),

@@ -39,6 +39,23 @@ pub(crate) mod dec_opt {
     }
 }
 
+/// Shared ids: a quote names every promotion, and cloning an `Arc` costs no allocation.
+pub(crate) mod arc_str {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Write as a string.
+    pub fn serialize<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v)
+    }
+
+    /// Read a string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        String::deserialize(d).map(Arc::from)
+    }
+}
+
 /// Optional RFC 3339 timestamps.
 pub(crate) mod time_opt {
     use chrono::{DateTime, Utc};
@@ -66,7 +83,8 @@ pub(crate) mod time_opt {
 #[serde(deny_unknown_fields)]
 pub struct Promotion {
     /// Unique id.
-    pub id: String,
+    #[serde(with = "arc_str")]
+    pub id: std::sync::Arc<str>,
     /// Display name.
     #[serde(default)]
     pub name: String,

@@ -13,6 +13,7 @@
 //! best for the customer).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc};
 use rust_decimal::prelude::ToPrimitive;
@@ -145,7 +146,7 @@ pub enum Reason {
     /// The action changes nothing on this cart (e.g. prices already below the fixed price).
     NoEffect,
     /// Another stacking alternative was chosen (its first promotion's id).
-    Stacking(String),
+    Stacking(Arc<str>),
 }
 
 impl Reason {
@@ -223,7 +224,7 @@ impl std::fmt::Display for Reason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotApplied {
     /// The promotion.
-    pub id: String,
+    pub id: Arc<str>,
     /// Why.
     pub reason: Reason,
 }
@@ -232,7 +233,7 @@ impl Serialize for NotApplied {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut st = s.serialize_struct("NotApplied", 3)?;
-        st.serialize_field("id", &self.id)?;
+        st.serialize_field("id", &*self.id)?;
         st.serialize_field("code", self.reason.code())?;
         st.serialize_field("reason", &self.reason.to_string())?;
         st.end()
@@ -327,7 +328,8 @@ pub struct LineShare {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Applied {
     /// The promotion.
-    pub id: String,
+    #[serde(serialize_with = "super::promotion::arc_str::serialize")]
+    pub id: Arc<str>,
     /// Its discount on this order.
     #[serde(with = "rust_decimal::serde::str")]
     pub discount: Decimal,
@@ -677,6 +679,16 @@ struct Effect {
     rewards: Vec<Grant>,
 }
 
+/// How much of an effect to compute. Scoring alternatives needs only the value (and, for all
+/// but the last member of a group, the per-line shares the next member works on); the full
+/// output (rewards, ids) is built once, for the chosen alternative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    Value,
+    Shares,
+    Full,
+}
+
 /// Split `total` cents over `lines` in proportion to `weights[line]`: floors first, then the
 /// remaining cents one each to the lines with the largest remainders (ties: lower line index).
 /// Requires `total ≤ Σ weights`, so no line gets more than its weight.
@@ -774,6 +786,7 @@ fn effect(
     c: &Prepared<'_>,
     lines: &LineSet,
     amounts: &[i64],
+    detail: Detail,
 ) -> Result<Effect, Reason> {
     let mut lines = *lines;
     let mut exchange_line = None;
@@ -789,8 +802,7 @@ fn effect(
             lines.remove(i);
         }
     }
-    let idx: Vec<usize> = lines.iter().collect();
-    let eligible: i64 = idx.iter().map(|&i| amounts[i]).sum();
+    let eligible: i64 = lines.iter().map(|i| amounts[i]).sum();
     let k = &p.conditions;
     if let Some(m) = k.min_amount {
         let need = to_cents(m);
@@ -799,9 +811,9 @@ fn effect(
         }
     }
     if let Some(need) = k.min_qty {
-        let have: u64 = idx
+        let have: u64 = lines
             .iter()
-            .map(|&i| u64::try_from(c.cart.lines[i].qty).unwrap_or(0))
+            .map(|i| u64::try_from(c.cart.lines[i].qty).unwrap_or(0))
             .sum();
         if have < need {
             return Err(Reason::MinQty(need, have));
@@ -817,6 +829,15 @@ fn effect(
         discount: 0,
         cash: 0,
         rewards: Vec::new(),
+    };
+    let mut rewarded = false;
+    let split = |d: i64| {
+        if detail == Detail::Value {
+            Vec::new()
+        } else {
+            let idx: Vec<usize> = lines.iter().collect();
+            allocate(d, &idx, amounts)
+        }
     };
     match &p.action {
         Action::ThresholdDiscount {
@@ -841,7 +862,7 @@ fn effect(
                 d = d.min(to_cents(*m));
             }
             e.discount = d.min(eligible);
-            e.shares = allocate(e.discount, &idx, amounts);
+            e.shares = split(e.discount);
         }
         Action::PercentOff { percent, max_off } => {
             let exact = Decimal::from(eligible) * *percent / Decimal::ONE_HUNDRED;
@@ -853,18 +874,20 @@ fn effect(
                 d = d.min(to_cents(*m));
             }
             e.discount = d.min(eligible);
-            e.shares = allocate(e.discount, &idx, amounts);
+            e.shares = split(e.discount);
         }
         Action::FixedPrice { price } => {
             let target = to_cents(*price);
-            for &i in &idx {
+            for i in lines.iter() {
                 let unit = to_cents(c.cart.lines[i].price);
                 let d = (unit - target)
                     .max(0)
                     .saturating_mul(c.cart.lines[i].qty)
                     .min(amounts[i]);
                 if d > 0 {
-                    e.shares.push((i, d));
+                    if detail != Detail::Value {
+                        e.shares.push((i, d));
+                    }
                     e.discount += d;
                 }
             }
@@ -879,30 +902,45 @@ fn effect(
             let n = times(*every, eligible, threshold, per_order);
             let (g, cash) = grant(reward, n, timing)?;
             e.cash = cash;
-            e.rewards.push(g);
+            rewarded = true;
+            if detail == Detail::Full {
+                e.rewards.push(g);
+            }
         }
         Action::ThresholdExchange { sku, price, .. } => match exchange_line {
             Some(i) => {
                 let unit = to_cents(c.cart.lines[i].price);
                 let d = (unit - to_cents(*price)).max(0).min(amounts[i]);
                 if d > 0 {
-                    e.shares.push((i, d));
+                    if detail != Detail::Value {
+                        e.shares.push((i, d));
+                    }
                     e.discount = d;
                 }
             }
-            None => e.rewards.push(Grant::ExchangeOffer {
-                sku: sku.clone(),
-                price: *price,
-                timing: Timing::WithOrder,
-            }),
+            None => {
+                rewarded = true;
+                if detail == Detail::Full {
+                    e.rewards.push(Grant::ExchangeOffer {
+                        sku: sku.clone(),
+                        price: *price,
+                        timing: Timing::WithOrder,
+                    });
+                }
+            }
         },
-        Action::PointsMultiplier { factor, .. } => e.rewards.push(Grant::PointsMultiplier {
-            factor: *factor,
-            on_amount: money(eligible),
-            timing: Timing::AfterOrder,
-        }),
+        Action::PointsMultiplier { factor, .. } => {
+            rewarded = true;
+            if detail == Detail::Full {
+                e.rewards.push(Grant::PointsMultiplier {
+                    factor: *factor,
+                    on_amount: money(eligible),
+                    timing: Timing::AfterOrder,
+                });
+            }
+        }
     }
-    if e.discount == 0 && e.rewards.is_empty() {
+    if e.discount == 0 && !rewarded {
         return Err(Reason::NoEffect);
     }
     Ok(e)
@@ -922,27 +960,38 @@ fn money_left(p: &Promotion, ledger: &Ledger) -> Option<i64> {
 /// The outcome of simulating one stacking alternative.
 struct Simulated {
     applied: Vec<Applied>,
+    applied_count: usize,
     failed: Vec<(usize, Reason)>,
     amounts: Vec<i64>,
     benefit: i64,
 }
 
+/// Apply an alternative's members in order, each on the amounts the previous ones left.
+/// With `full`, build the output; otherwise only score it.
 fn simulate(
     promos: &[Promotion],
     members: &[&Candidate],
     c: &Prepared<'_>,
     ledger: &Ledger,
+    full: bool,
 ) -> Simulated {
-    let mut amounts = c.amounts.clone();
     let mut s = Simulated {
         applied: Vec::new(),
+        applied_count: 0,
         failed: Vec::new(),
-        amounts: Vec::new(),
+        amounts: c.amounts.clone(),
         benefit: 0,
     };
-    for cand in members {
+    for (j, cand) in members.iter().enumerate() {
         let p = &promos[cand.promo];
-        let e = match effect(p, c, &cand.lines, &amounts) {
+        let detail = if full {
+            Detail::Full
+        } else if j + 1 < members.len() {
+            Detail::Shares
+        } else {
+            Detail::Value
+        };
+        let e = match effect(p, c, &cand.lines, &s.amounts, detail) {
             Ok(e) => e,
             Err(r) => {
                 s.failed.push((cand.promo, r));
@@ -955,25 +1004,27 @@ fn simulate(
             continue;
         }
         for &(i, d) in &e.shares {
-            amounts[i] -= d;
+            s.amounts[i] -= d;
         }
         s.benefit += use_;
-        s.applied.push(Applied {
-            id: p.id.clone(),
-            discount: money(e.discount),
-            budget_use: money(use_),
-            lines: e
-                .shares
-                .iter()
-                .map(|&(line, d)| LineShare {
-                    line,
-                    discount: money(d),
-                })
-                .collect(),
-            rewards: e.rewards,
-        });
+        s.applied_count += 1;
+        if full {
+            s.applied.push(Applied {
+                id: p.id.clone(),
+                discount: money(e.discount),
+                budget_use: money(use_),
+                lines: e
+                    .shares
+                    .iter()
+                    .map(|&(line, d)| LineShare {
+                        line,
+                        discount: money(d),
+                    })
+                    .collect(),
+                rewards: e.rewards,
+            });
+        }
     }
-    s.amounts = amounts;
     s
 }
 
@@ -1010,9 +1061,9 @@ pub fn evaluate(
     let mut sims: Vec<Option<Simulated>> = Vec::with_capacity(alts.len());
     let mut best: Option<usize> = None;
     for (k, (_, members)) in alts.iter().enumerate() {
-        let sim = simulate(promos, members, &c, ledger);
+        let sim = simulate(promos, members, &c, ledger, false);
         let better = match best.and_then(|b| sims[b].as_ref()) {
-            None => !sim.applied.is_empty(),
+            None => sim.applied_count > 0,
             Some(b) => mode == SelectMode::BestForCustomer && sim.benefit > b.benefit,
         };
         if better {
@@ -1025,7 +1076,7 @@ pub fn evaluate(
     }
     let mut amounts = c.amounts.clone();
     let mut applied = Vec::new();
-    let chosen = best.map(|k| promos[alts[k].1[0].promo].id.clone());
+    let chosen: Arc<str> = best.map_or_else(|| Arc::from(""), |k| promos[alts[k].1[0].promo].id.clone());
     for (k, (_, members)) in alts.iter().enumerate() {
         let sim = sims.get_mut(k).and_then(Option::take);
         if let Some(sim) = &sim {
@@ -1034,15 +1085,15 @@ pub fn evaluate(
             }
         }
         if Some(k) == best {
-            if let Some(sim) = sim {
-                amounts = sim.amounts;
-                applied = sim.applied;
-            }
+            // Scoring skipped the output: build it for the chosen alternative only.
+            let sim = simulate(promos, members, &c, ledger, true);
+            amounts = sim.amounts;
+            applied = sim.applied;
             continue;
         }
         for m in members {
             if reasons[m.promo].is_none() {
-                reasons[m.promo] = Some(Reason::Stacking(chosen.clone().unwrap_or_default()));
+                reasons[m.promo] = Some(Reason::Stacking(chosen.clone()));
             }
         }
     }

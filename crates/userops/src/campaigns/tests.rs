@@ -94,13 +94,13 @@ fn check_invariants(cart: &Cart, q: &Quote) {
 }
 
 fn discount_of(q: &Quote, id: &str) -> Option<Decimal> {
-    q.applied.iter().find(|a| a.id == id).map(|a| a.discount)
+    q.applied.iter().find(|a| &*a.id == id).map(|a| a.discount)
 }
 
 fn reason_of(q: &Quote, id: &str) -> Option<&'static str> {
     q.not_applied
         .iter()
-        .find(|n| n.id == id)
+        .find(|n| &*n.id == id)
         .map(|n| n.reason.code())
 }
 
