@@ -194,9 +194,9 @@ impl Campaigns {
     pub fn add_promotion(&mut self, p: Promotion) -> Result<(), CampaignError> {
         p.validate()?;
         self.promotions.retain(|q| q.id != p.id);
-        let at = self.promotions.partition_point(|q| {
-            (q.stacking.priority, &*q.id) < (p.stacking.priority, &*p.id)
-        });
+        let at = self
+            .promotions
+            .partition_point(|q| (q.stacking.priority, &*q.id) < (p.stacking.priority, &*p.id));
         self.promotions.insert(at, p);
         Ok(())
     }

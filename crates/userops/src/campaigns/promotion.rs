@@ -79,7 +79,7 @@ pub(crate) mod time_opt {
 
 /// A configured promotion. Wire shape: `{"id", "name", "conditions": {...}, "action": {"type":
 /// ...}, "stacking": {...}, "budget": {...}, "limits": {...}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Promotion {
     /// Unique id.
@@ -102,6 +102,52 @@ pub struct Promotion {
     /// Uses per user, per order and in total.
     #[serde(default)]
     pub limits: Limits,
+    /// Hashes of the sku / category lists, built on first use (not state: derived).
+    #[serde(skip)]
+    compiled: std::sync::OnceLock<Compiled>,
+}
+
+impl PartialEq for Promotion {
+    fn eq(&self, o: &Self) -> bool {
+        // `compiled` is derived from the other fields.
+        self.id == o.id
+            && self.name == o.name
+            && self.conditions == o.conditions
+            && self.action == o.action
+            && self.stacking == o.stacking
+            && self.budget == o.budget
+            && self.limits == o.limits
+    }
+}
+
+/// The condition lists as hashes, in the sets' order, so that matching a cart compares
+/// integers and checks the string only on a hit.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Compiled {
+    pub(crate) skus: Vec<u64>,
+    pub(crate) categories: Vec<u64>,
+    pub(crate) exclude_skus: Vec<u64>,
+    pub(crate) exclude_categories: Vec<u64>,
+}
+
+/// The hash the evaluator matches skus and categories by.
+pub(crate) fn key_hash(s: &str) -> u64 {
+    crate::util::fingerprint(s.as_bytes())
+}
+
+impl Promotion {
+    pub(crate) fn compiled(&self) -> &Compiled {
+        self.compiled.get_or_init(|| {
+            let h = |set: &BTreeSet<String>| set.iter().map(|s| key_hash(s)).collect();
+            let k = &self.conditions;
+            Compiled {
+                skus: h(&k.skus),
+                categories: h(&k.categories),
+                exclude_skus: h(&k.exclude_skus),
+                exclude_categories: h(&k.exclude_categories),
+            }
+        })
+    }
 }
 
 /// Trigger conditions. Empty lists mean "any". Include lists select lines; exclude lists remove

@@ -21,7 +21,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
 use super::ledger::Ledger;
-use super::promotion::{cents, Action, Budget, CouponKind, Promotion, Reward, StackMode};
+use super::promotion::{cents, key_hash, Action, Budget, CouponKind, Promotion, Reward, StackMode};
 use super::CampaignError;
 use crate::ids::OneId;
 
@@ -442,41 +442,44 @@ struct Prepared<'c> {
     cart: &'c Cart,
     amounts: Vec<i64>,
     all: LineSet,
-    by_sku: Vec<(&'c str, LineSet)>,
-    by_category: Vec<(&'c str, LineSet)>,
+    by_sku: KeyIndex<'c>,
+    by_category: KeyIndex<'c>,
     hour: u32,
     weekday: u32,
 }
 
-fn index<'c>(keys: impl Iterator<Item = &'c str>) -> Vec<(&'c str, LineSet)> {
-    let mut v: Vec<(&str, LineSet)> = Vec::new();
+/// Cart keys (skus or categories) → lines, sorted by (hash, key).
+type KeyIndex<'c> = Vec<(u64, &'c str, LineSet)>;
+
+fn index<'c>(keys: impl Iterator<Item = &'c str>) -> KeyIndex<'c> {
+    let mut v: KeyIndex<'c> = Vec::new();
     for (i, k) in keys.enumerate() {
-        match v.binary_search_by(|(x, _)| (*x).cmp(k)) {
-            Ok(p) => v[p].1.insert(i),
+        let h = key_hash(k);
+        match v.binary_search_by(|(xh, x, _)| (*xh, *x).cmp(&(h, k))) {
+            Ok(p) => v[p].2.insert(i),
             Err(p) => {
                 let mut s = LineSet::default();
                 s.insert(i);
-                v.insert(p, (k, s));
+                v.insert(p, (h, k, s));
             }
         }
     }
     v
 }
 
-/// Lines whose key is in `set`: iterate the smaller side.
-fn select(index: &[(&str, LineSet)], set: &BTreeSet<String>) -> LineSet {
+/// Lines whose key is in `set` (`hashes` are its members' hashes, in the set's order).
+fn select(index: &KeyIndex<'_>, set: &BTreeSet<String>, hashes: &[u64]) -> LineSet {
     let mut out = LineSet::default();
-    if set.len() <= index.len() {
-        for k in set {
-            if let Ok(p) = index.binary_search_by(|(x, _)| (*x).cmp(k.as_str())) {
-                out.union(&index[p].1);
+    for (k, &h) in set.iter().zip(hashes) {
+        let mut p = index.partition_point(|(xh, _, _)| *xh < h);
+        while let Some((xh, x, lines)) = index.get(p) {
+            if *xh != h {
+                break;
             }
-        }
-    } else {
-        for (k, s) in index {
-            if set.contains(*k) {
-                out.union(s);
+            if *x == k.as_str() {
+                out.union(lines);
             }
+            p += 1;
         }
     }
     out
@@ -652,18 +655,23 @@ fn gate(
         }
         None => {}
     }
+    let h = p.compiled();
     let mut lines = if k.skus.is_empty() && k.categories.is_empty() {
         c.all
     } else {
-        let mut s = select(&c.by_sku, &k.skus);
-        s.union(&select(&c.by_category, &k.categories));
+        let mut s = select(&c.by_sku, &k.skus, &h.skus);
+        s.union(&select(&c.by_category, &k.categories, &h.categories));
         s
     };
     if !k.exclude_skus.is_empty() {
-        lines.minus(&select(&c.by_sku, &k.exclude_skus));
+        lines.minus(&select(&c.by_sku, &k.exclude_skus, &h.exclude_skus));
     }
     if !k.exclude_categories.is_empty() {
-        lines.minus(&select(&c.by_category, &k.exclude_categories));
+        lines.minus(&select(
+            &c.by_category,
+            &k.exclude_categories,
+            &h.exclude_categories,
+        ));
     }
     if lines.is_empty() {
         return Err(Reason::NoEligibleLines);
@@ -1076,7 +1084,8 @@ pub fn evaluate(
     }
     let mut amounts = c.amounts.clone();
     let mut applied = Vec::new();
-    let chosen: Arc<str> = best.map_or_else(|| Arc::from(""), |k| promos[alts[k].1[0].promo].id.clone());
+    let chosen: Arc<str> =
+        best.map_or_else(|| Arc::from(""), |k| promos[alts[k].1[0].promo].id.clone());
     for (k, (_, members)) in alts.iter().enumerate() {
         let sim = sims.get_mut(k).and_then(Option::take);
         if let Some(sim) = &sim {
