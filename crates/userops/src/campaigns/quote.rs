@@ -422,7 +422,7 @@ impl LineSet {
     fn is_empty(&self) -> bool {
         self.0.iter().all(|w| *w == 0)
     }
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+    fn iter(&self) -> impl Iterator<Item = usize> + Clone + '_ {
         self.0.iter().enumerate().flat_map(|(w, bits)| {
             let mut b = *bits;
             std::iter::from_fn(move || {
@@ -701,13 +701,20 @@ enum Detail {
 /// remaining cents one each to the lines with the largest remainders (ties: lower line index).
 /// Requires `total ≤ Σ weights`, so no line gets more than its weight.
 pub(crate) fn allocate(total: i64, lines: &[usize], weights: &[i64]) -> Vec<(usize, i64)> {
-    let sum: i128 = lines.iter().map(|&i| i128::from(weights[i])).sum();
+    allocate_iter(total, lines.iter().copied(), weights)
+}
+
+fn allocate_iter(
+    total: i64,
+    lines: impl Iterator<Item = usize> + Clone,
+    weights: &[i64],
+) -> Vec<(usize, i64)> {
+    let sum: i128 = lines.clone().map(|i| i128::from(weights[i])).sum();
     if total <= 0 || sum <= 0 {
         return Vec::new();
     }
     let mut out: Vec<(usize, i64, i128)> = lines
-        .iter()
-        .map(|&i| {
+        .map(|i| {
             let exact = i128::from(total) * i128::from(weights[i]);
             // Quotient ≤ weight (total ≤ sum), so it fits in i64.
             let q = i64::try_from(exact / sum).unwrap_or(weights[i]);
@@ -715,18 +722,18 @@ pub(crate) fn allocate(total: i64, lines: &[usize], weights: &[i64]) -> Vec<(usi
         })
         .collect();
     let mut left = total - out.iter().map(|(_, q, _)| q).sum::<i64>();
-    if left > 0 {
-        let mut order: Vec<usize> = (0..out.len()).collect();
-        order.sort_by(|&a, &b| out[b].2.cmp(&out[a].2).then(out[a].0.cmp(&out[b].0)));
-        for k in order {
-            if left == 0 {
-                break;
-            }
-            if out[k].2 > 0 {
-                out[k].1 += 1;
-                left -= 1;
-            }
-        }
+    // Fewer cents are left than lines have a non-zero remainder; picking the largest
+    // remainder each time (the first, i.e. lowest line, on ties) needs no sort.
+    while left > 0 {
+        let Some(k) = (0..out.len())
+            .filter(|&k| out[k].2 > 0)
+            .max_by(|&a, &b| out[a].2.cmp(&out[b].2).then(b.cmp(&a)))
+        else {
+            break;
+        };
+        out[k].1 += 1;
+        out[k].2 = 0;
+        left -= 1;
     }
     out.into_iter()
         .filter(|(_, q, _)| *q > 0)
@@ -843,8 +850,7 @@ fn effect(
         if detail == Detail::Value {
             Vec::new()
         } else {
-            let idx: Vec<usize> = lines.iter().collect();
-            allocate(d, &idx, amounts)
+            allocate_iter(d, lines.iter(), amounts)
         }
     };
     match &p.action {
