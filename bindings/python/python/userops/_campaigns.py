@@ -8,10 +8,16 @@ with a timezone.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 from . import _convert
-from ._base import EngineBase
+
+if TYPE_CHECKING:
+    from ._base import EngineBase as _Base
+else:
+    # At run time a plain mixin: `Engine` lists `EngineBase` first, and a mixin that also
+    # derived from it would make the method resolution order inconsistent.
+    _Base = object
 
 TimeLike = Union[str, datetime]
 
@@ -37,7 +43,7 @@ def _rows(table: Any) -> List[Dict[str, Any]]:
     return [dict(r) for r in table]
 
 
-class CampaignsMethods(EngineBase):
+class CampaignsMethods(_Base):
     """Promotion engine, coupons, automation and delivery monitoring (SPEC §7)."""
 
     # ---- promotions ----------------------------------------------------------------------
