@@ -37,6 +37,12 @@ typedef enum userops_status {
   UOPS_OUT_OF_RANGE = 7,
   // A model fit that did not converge.
   UOPS_NOT_CONVERGED = 70,
+  // A promotion budget cannot cover a commit.
+  UOPS_BUDGET_EXHAUSTED = 80,
+  // A promotion limit or coupon stock is reached.
+  UOPS_PROMOTION_LIMIT_REACHED = 81,
+  // A coupon cannot be used in its state, window or on the cart.
+  UOPS_COUPON_UNUSABLE = 82,
   // A required pointer argument was NULL.
   UOPS_NULL_POINTER = 20,
   // A string argument was not valid UTF-8.

@@ -51,6 +51,12 @@ pub enum userops_status {
     UOPS_OUT_OF_RANGE = 7,
     /// A model fit that did not converge.
     UOPS_NOT_CONVERGED = 70,
+    /// A promotion budget cannot cover a commit.
+    UOPS_BUDGET_EXHAUSTED = 80,
+    /// A promotion limit or coupon stock is reached.
+    UOPS_PROMOTION_LIMIT_REACHED = 81,
+    /// A coupon cannot be used in its state, window or on the cart.
+    UOPS_COUPON_UNUSABLE = 82,
     /// A required pointer argument was NULL.
     UOPS_NULL_POINTER = 20,
     /// A string argument was not valid UTF-8.
@@ -100,6 +106,9 @@ fn status_of(code: ErrorCode) -> userops_status {
         ErrorCode::LimitReached => userops_status::UOPS_LIMIT_REACHED,
         ErrorCode::NotEligible => userops_status::UOPS_NOT_ELIGIBLE,
         ErrorCode::NotConverged => userops_status::UOPS_NOT_CONVERGED,
+        ErrorCode::BudgetExhausted => userops_status::UOPS_BUDGET_EXHAUSTED,
+        ErrorCode::PromotionLimitReached => userops_status::UOPS_PROMOTION_LIMIT_REACHED,
+        ErrorCode::CouponUnusable => userops_status::UOPS_COUPON_UNUSABLE,
         _ => userops_status::UOPS_INTERNAL,
     }
 }
@@ -515,7 +524,7 @@ mod tests {
     /// Every engine error code has a C status with the same number.
     #[test]
     fn statuses_match_error_codes() {
-        for code in ErrorCode::ALL {
+        for &code in ErrorCode::ALL {
             assert_eq!(status_of(code) as i32, code as i32, "{}", code.name());
         }
     }

@@ -41,6 +41,8 @@ pub enum Command {
     Analytics(crate::analytics::AnalyticsCommand),
     /// User models: RFM, churn risk, preferences, activity, high value.
     Models(crate::models::ModelsCommand),
+    /// Promotions, coupons, automation, monitoring.
+    Campaigns(crate::campaigns::CampaignsCommand),
 }
 
 /// Intake and engine-wide queries.
@@ -189,7 +191,9 @@ impl Command {
         if let Some(c) = parse_in::<crate::models::ModelsCommand>(&call, method)? {
             return Ok(Command::Models(c));
         }
-
+        if let Some(c) = parse_in::<crate::campaigns::CampaignsCommand>(&call, method)? {
+            return Ok(Command::Campaigns(c));
+        }
         Err(Error::UnknownMethod(method.to_owned()))
     }
 
@@ -229,6 +233,7 @@ impl Command {
 
             Command::Analytics(_) => false,
             Command::Models(_) => false,
+            Command::Campaigns(c) => c.mutates(),
         }
     }
 }
@@ -360,4 +365,6 @@ pub enum Output {
     Analytics(crate::analytics::AnalyticsOutput),
     /// From the models' commands.
     Models(crate::models::ModelsOutput),
+    /// From a campaigns command.
+    Campaigns(crate::campaigns::CampaignsOutput),
 }

@@ -58,6 +58,7 @@ pub(crate) struct State {
     #[serde(default)]
     pub(crate) analytics: crate::analytics::AnalyticsState,
     pub(crate) models: crate::models::ModelsLog,
+    pub(crate) campaigns: crate::campaigns::Campaigns,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -111,6 +112,7 @@ impl Engine {
 
             Command::Analytics(c) => self.execute_analytics(c),
             Command::Models(c) => self.execute_models(c),
+            Command::Campaigns(c) => self.execute_campaigns(c),
         }
     }
 
@@ -313,6 +315,8 @@ impl Engine {
         self.state.analytics.on_event(&event, oneid, &absorbed);
 
         self.models_on_event(&event, oneid);
+        self.state.campaigns.on_event(&event, oneid, &absorbed);
+
         self.state.seq += 1;
         let receipt = Receipt {
             key: event.key.clone(),

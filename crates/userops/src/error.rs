@@ -66,6 +66,30 @@ pub enum Error {
     /// A model fit (maximum likelihood, IRLS) that did not converge; nothing was fitted.
     #[error("{0}")]
     NotConverged(String),
+    /// A promotion's budget cannot cover a commit.
+    #[error("budget of {promotion:?} exhausted: {reason}")]
+    BudgetExhausted {
+        /// The promotion.
+        promotion: String,
+        /// Details.
+        reason: String,
+    },
+    /// A promotion's usage limit (per user, total) or a coupon template's stock is reached.
+    #[error("limit of {promotion:?} reached: {reason}")]
+    PromotionLimitReached {
+        /// The promotion or coupon template.
+        promotion: String,
+        /// Details.
+        reason: String,
+    },
+    /// A coupon that cannot be used (or returned) in its state, window or on this cart.
+    #[error("coupon {coupon:?} cannot be used: {reason}")]
+    CouponUnusable {
+        /// The coupon.
+        coupon: String,
+        /// Why.
+        reason: String,
+    },
     /// A bug: an invariant the engine relies on did not hold. Never expected; reported rather
     /// than panicking so that no host process is taken down.
     #[error("internal error: {0}")]
@@ -110,6 +134,9 @@ impl Error {
             Error::AudienceSyntax(_) => ErrorCode::AudienceSyntax,
             Error::Loyalty(e) => e.code(),
             Error::NotConverged(_) => ErrorCode::NotConverged,
+            Error::BudgetExhausted { .. } => ErrorCode::BudgetExhausted,
+            Error::PromotionLimitReached { .. } => ErrorCode::PromotionLimitReached,
+            Error::CouponUnusable { .. } => ErrorCode::CouponUnusable,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -200,6 +227,12 @@ pub enum ErrorCode {
     NotEligible = 57,
     /// A model fit that did not converge (numbered in the models' block, 70–79).
     NotConverged = 70,
+    /// A promotion budget cannot cover a commit (campaigns).
+    BudgetExhausted = 80,
+    /// A promotion limit or coupon stock is reached (campaigns).
+    PromotionLimitReached = 81,
+    /// A coupon cannot be used in its state, window or on the cart (campaigns).
+    CouponUnusable = 82,
     /// A bug inside the engine (or a panic caught at a boundary).
     Internal = 99,
 }
@@ -225,6 +258,9 @@ impl ErrorCode {
         ErrorCode::LimitReached,
         ErrorCode::NotEligible,
         ErrorCode::NotConverged,
+        ErrorCode::BudgetExhausted,
+        ErrorCode::PromotionLimitReached,
+        ErrorCode::CouponUnusable,
         ErrorCode::Internal,
     ];
 
@@ -249,6 +285,9 @@ impl ErrorCode {
             ErrorCode::LimitReached => "limit_reached",
             ErrorCode::NotEligible => "not_eligible",
             ErrorCode::NotConverged => "not_converged",
+            ErrorCode::BudgetExhausted => "budget_exhausted",
+            ErrorCode::PromotionLimitReached => "promotion_limit_reached",
+            ErrorCode::CouponUnusable => "coupon_unusable",
             ErrorCode::Internal => "internal",
         }
     }

@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod analytics;
+pub mod campaigns;
 pub mod command;
 pub mod config;
 mod engine;

@@ -21,16 +21,44 @@ from . import _convert
 from ._analytics import AnalyticsMethods as _AnalyticsMethods
 from ._analytics import attribution, cohort_retention, funnel
 from ._base import EngineBase as _EngineBase
-from ._ingest import IngestMethods as _IngestMethods
+from ._campaigns import CampaignsMethods as _CampaignsMethods
 from ._identity import IdentityGraph, IdentityMethods, resolve_identities
+from ._ingest import IngestMethods as _IngestMethods
 from ._lifecycle import LifecycleMethods as _LifecycleMethods
 from ._lifecycle import active_rate_decomposition, lifecycle
-from ._native import __version__
-from ._profile import ProfileMethods as _ProfileMethods
-from ._tags import Audience, TagsMethods as _TagsMethods
 from ._loyalty import LoyaltyMethods as _LoyaltyMethods
 from ._models import ModelsMethods as _ModelsMethods
 from ._native import __version__
+from ._profile import ProfileMethods as _ProfileMethods
+from ._tags import Audience
+from ._tags import TagsMethods as _TagsMethods
+from .errors import (
+    AudienceSyntaxError,
+    BudgetExhausted,
+    CouponUnusable,
+    DuplicateKey,
+    ExpiryInPast,
+    InsufficientPoints,
+    InternalError,
+    InvalidAmount,
+    InvalidArgument,
+    InvalidEvent,
+    InvalidIdentifier,
+    LedgerDuplicateKey,
+    LedgerError,
+    LimitReached,
+    MissingDependency,
+    NotConverged,
+    NotEligible,
+    NotFound,
+    NotPending,
+    OutOfRange,
+    PromotionLimitReached,
+    TableError,
+    UnknownAccount,
+    UnknownMethod,
+    UserOpsError,
+)
 from .models import (
     BetaGeo,
     ChurnModel,
@@ -41,35 +69,31 @@ from .models import (
     rfm,
     summary_data,
 )
-from .errors import (
-    AudienceSyntaxError,
-    DuplicateKey,
-    ExpiryInPast,
-    InsufficientPoints,
-    InvalidAmount,
-    LedgerDuplicateKey,
-    LedgerError,
-    LimitReached,
-    NotEligible,
-    NotPending,
-    UnknownAccount,
-    InternalError,
-    InvalidArgument,
-    InvalidEvent,
-    InvalidIdentifier,
-    MissingDependency,
-    NotFound,
-    NotConverged,
-    OutOfRange,
-    TableError,
-    UnknownMethod,
-    UserOpsError,
-)
 
 __all__ = [
     "Engine",
+    "__version__",
+    # identity
     "IdentityGraph",
     "resolve_identities",
+    # tags and audiences
+    "Audience",
+    # lifecycle and analytics
+    "lifecycle",
+    "active_rate_decomposition",
+    "funnel",
+    "cohort_retention",
+    "attribution",
+    # models
+    "summary_data",
+    "calibration_and_holdout",
+    "rfm",
+    "BetaGeo",
+    "GammaGamma",
+    "ChurnModel",
+    "churn_scores",
+    "preferences",
+    # errors
     "UserOpsError",
     "InvalidArgument",
     "InvalidIdentifier",
@@ -78,11 +102,9 @@ __all__ = [
     "DuplicateKey",
     "NotFound",
     "OutOfRange",
-    "NotConverged",
     "InternalError",
     "TableError",
     "MissingDependency",
-    "Audience",
     "AudienceSyntaxError",
     "LedgerError",
     "InsufficientPoints",
@@ -93,20 +115,10 @@ __all__ = [
     "NotPending",
     "LimitReached",
     "NotEligible",
-    "summary_data",
-    "calibration_and_holdout",
-    "rfm",
-    "BetaGeo",
-    "GammaGamma",
-    "ChurnModel",
-    "churn_scores",
-    "preferences",
-    "__version__",
-    "lifecycle",
-    "active_rate_decomposition",
-    "funnel",
-    "cohort_retention",
-    "attribution",
+    "NotConverged",
+    "BudgetExhausted",
+    "PromotionLimitReached",
+    "CouponUnusable",
 ]
 
 
@@ -125,6 +137,8 @@ class Engine(
     _AnalyticsMethods,
 
     _ModelsMethods,
+
+    _CampaignsMethods,
 
     # EngineBase comes last: every mixin derives from it, so it must follow them in the MRO.
     _EngineBase,

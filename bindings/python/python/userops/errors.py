@@ -203,11 +203,34 @@ class NotEligible(LedgerError):
 
     code = "not_eligible"
     status = 57
+
+
 class NotConverged(UserOpsError):
     """A model fit (maximum likelihood, IRLS) did not converge; nothing was fitted."""
 
     code = "not_converged"
     status = 70
+
+
+class BudgetExhausted(UserOpsError):
+    """A promotion's budget cannot cover a commit."""
+
+    code = "budget_exhausted"
+    status = 80
+
+
+class PromotionLimitReached(UserOpsError):
+    """A promotion's per-user or total limit, or a coupon template's stock, is reached."""
+
+    code = "promotion_limit_reached"
+    status = 81
+
+
+class CouponUnusable(UserOpsError):
+    """A coupon cannot be used (or returned) in its state, window or on this cart."""
+
+    code = "coupon_unusable"
+    status = 82
 
 
 class InternalError(UserOpsError):
@@ -237,6 +260,9 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
         LimitReached,
         NotEligible,
         NotConverged,
+        BudgetExhausted,
+        PromotionLimitReached,
+        CouponUnusable,
         InternalError,
     )
 }

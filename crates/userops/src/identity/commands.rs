@@ -152,9 +152,7 @@ fn conflicts_of(g: &IdentityGraph, oneid: Option<OneId>) -> Vec<Conflict> {
     g.conflicts()
         .iter()
         .filter(|c| {
-            oneid.map_or(true, |o| {
-                g.canonical(c.kept) == Some(o) || g.canonical(c.other) == Some(o)
-            })
+            oneid.is_none_or(|o| g.canonical(c.kept) == Some(o) || g.canonical(c.other) == Some(o))
         })
         .cloned()
         .collect()

@@ -81,7 +81,7 @@ impl IdentityGraph {
     pub fn merge_history(&self, oneid: Option<OneId>) -> Vec<MergeRecord> {
         self.history
             .iter()
-            .filter(|m| oneid.map_or(true, |o| m.survivor == o || m.absorbed == o))
+            .filter(|m| oneid.is_none_or(|o| m.survivor == o || m.absorbed == o))
             .cloned()
             .collect()
     }

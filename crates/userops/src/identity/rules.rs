@@ -165,7 +165,7 @@ impl IdentityRules {
         }
         self.block_patterns
             .iter()
-            .find(|p| p.kind.as_ref().map_or(true, |k| k == id.kind()) && glob(&p.glob, id.value()))
+            .find(|p| p.kind.as_ref().is_none_or(|k| k == id.kind()) && glob(&p.glob, id.value()))
             .map(|p| format!("{id} matches blocklist pattern {:?}", p.glob))
     }
 }

@@ -760,7 +760,7 @@ impl Ledger {
 
     /// Would crediting `amount` to `a` overflow any of its counters?
     fn can_credit(&self, a: Option<AccountId>, amount: Points) -> bool {
-        a.map_or(true, |a| {
+        a.is_none_or(|a| {
             let acc = &self.accounts[a.0 as usize];
             let a = i128::from(amount);
             let member = matches!(acc.kind, AccountKind::Member(_));
@@ -1023,7 +1023,7 @@ impl Ledger {
         let floor = -overdraft;
         if balance
             .checked_sub(r.points)
-            .map_or(true, |after| after < floor)
+            .is_none_or(|after| after < floor)
         {
             return Err(LoyaltyError::InsufficientPoints {
                 available: balance.saturating_add(overdraft),

@@ -411,6 +411,6 @@ trait ClockExt {
 
 impl ClockExt for Option<DateTime<Utc>> {
     fn is_none_or_before(&self, t: DateTime<Utc>) -> bool {
-        self.map_or(true, |c| c < t)
+        self.is_none_or(|c| c < t)
     }
 }

@@ -137,7 +137,7 @@ pub(crate) fn run(seed: u64, n: u64, users: u64, strict: bool, full_every: u64) 
             let model_before = bal(&l, book, user);
             match l.earn(&r) {
                 Ok(p) => {
-                    assert!(points > 0 && expires.map_or(true, |e| e > time));
+                    assert!(points > 0 && expires.is_none_or(|e| e > time));
                     if pending {
                         assert_eq!(p.balance, model_before);
                         pendings.push(key.clone());
@@ -304,7 +304,7 @@ pub(crate) fn run(seed: u64, n: u64, users: u64, strict: bool, full_every: u64) 
             if strict {
                 for b in l.buckets() {
                     if b.remaining() > 0 {
-                        assert!(b.expires.map_or(true, |e| e > time));
+                        assert!(b.expires.is_none_or(|e| e > time));
                     }
                 }
             }

@@ -118,7 +118,7 @@ pub fn high_value_features(
     }
     check_amounts("order_amounts", oa)?;
     let lo = window_days.map(|d| as_of.saturating_sub(i64::from(d) * 86_400));
-    let inside = |t: i64| t <= as_of && lo.map_or(true, |l| t > l);
+    let inside = |t: i64| t <= as_of && lo.is_none_or(|l| t > l);
     #[derive(Default)]
     struct Acc {
         order_times: Vec<i64>,

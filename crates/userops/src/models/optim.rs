@@ -56,7 +56,7 @@ impl<F: Fn(&[f64]) -> (f64, Vec<f64>)> Problem<'_, F> {
         *self.last.borrow_mut() = Some((p.to_vec(), c, g.clone()));
         if c.is_finite() && g.iter().all(|v| v.is_finite()) {
             let mut best = self.best.borrow_mut();
-            if best.as_ref().map_or(true, |(b, _)| c < *b) {
+            if best.as_ref().is_none_or(|(b, _)| c < *b) {
                 *best = Some((c, p.to_vec()));
             }
         }

@@ -235,7 +235,7 @@ pub fn rfm(
     let start = spec
         .window_days
         .map(|d| spec.as_of.saturating_sub(i64::from(d) * 86_400));
-    let inside = |t: i64| t <= spec.as_of && start.map_or(true, |s| t > s);
+    let inside = |t: i64| t <= spec.as_of && start.is_none_or(|s| t > s);
     // Per customer: (last order time, orders, amount sum). Dense keys (the common case: the
     // bindings pass 0..k) aggregate into arrays in one pass; sparse keys go through a sort.
     let max_key = customers.iter().copied().max().unwrap_or(0);

@@ -503,7 +503,7 @@ impl Engine {
                 .state
                 .identity
                 .identifiers(o)
-                .map(|s| s.iter().cloned().collect())
+                .map(|s| s.to_vec())
                 .unwrap_or_default(),
             attributes: stored
                 .attributes

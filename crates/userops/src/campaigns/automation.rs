@@ -1,0 +1,544 @@
+//! Automation rules (seed 002 自运营: audience marketing and event marketing) and the delivery
+//! plan they produce. Sending is the host's job: a run returns plan rows and records each
+//! planned touch for monitoring.
+//!
+//! Guards, in order, for every (rule, user, trigger instance): de-duplication (a rule fires once
+//! per user per trigger instance: once per audience run, once per order, once per birthday
+//! year, once per inactivity spell), quiet hours (the whole firing is deferred to a later run),
+//! then per touch: consent for the channel and purpose, and the frequency cap per user per
+//! channel (counting touches from every rule). A suppressed touch does not stop the rule's other
+//! actions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Datelike, Duration, FixedOffset, Timelike, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::coupons::{CouponBook, CouponState};
+use super::monitoring::{Monitor, DEFAULT_ATTRIBUTION_DAYS};
+use super::CampaignError;
+use crate::ids::OneId;
+
+/// What starts a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum Trigger {
+    /// Everyone in the audience now, once per user (主动营销).
+    Audience {
+        /// The audience.
+        audience: String,
+    },
+    /// `delay_days` after an order (optionally of a category or sku), e.g. 365 days after an
+    /// air-conditioner purchase. Fires within `grace_days` of the due date, so a backlog of old
+    /// orders does not flood a first run.
+    Order {
+        /// Only orders with a line of this category.
+        #[serde(default)]
+        category: Option<String>,
+        /// Only orders with a line of this sku.
+        #[serde(default)]
+        sku: Option<String>,
+        /// Days after the order.
+        #[serde(default)]
+        delay_days: u32,
+        /// Days after the due date it may still fire.
+        #[serde(default = "grace")]
+        grace_days: u32,
+    },
+    /// `delay_days` after registration.
+    Register {
+        /// Days after.
+        #[serde(default)]
+        delay_days: u32,
+        /// Days after the due date it may still fire.
+        #[serde(default = "grace")]
+        grace_days: u32,
+    },
+    /// On the birthday (or `days_before` it), in the business time zone.
+    Birthday {
+        /// Days ahead.
+        #[serde(default)]
+        days_before: u32,
+    },
+    /// In the audience (or anyone, without one) and inactive for `days`.
+    Inactive {
+        /// The audience.
+        #[serde(default)]
+        audience: Option<String>,
+        /// Days without activity.
+        days: u32,
+    },
+}
+
+fn grace() -> u32 {
+    7
+}
+
+/// A frequency cap: at most `max` touches per user on the channel within `days`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyCap {
+    /// Touches.
+    pub max: u32,
+    /// Window in days.
+    pub days: u32,
+}
+
+/// What a rule does for each user it fires for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum RuleAction {
+    /// Send content on a channel.
+    Touch {
+        /// push, sms, community, wechat, offline, ….
+        channel: String,
+        /// Content id.
+        content: String,
+        /// Consent purpose.
+        #[serde(default = "marketing")]
+        purpose: String,
+        /// Cap per user on this channel.
+        #[serde(default)]
+        frequency_cap: Option<FrequencyCap>,
+    },
+    /// Issue a coupon of a template (done by the engine).
+    IssueCoupon {
+        /// Template.
+        template: String,
+    },
+    /// Grant points (applied by the host / loyalty module from the plan row).
+    GrantPoints {
+        /// Points (> 0).
+        points: i64,
+    },
+    /// Add a tag (applied by the host / tags module from the plan row).
+    AddTag {
+        /// Tag.
+        tag: String,
+    },
+}
+
+fn marketing() -> String {
+    "marketing".into()
+}
+
+/// An automation rule. Wire: `{"id", "name", "trigger": {...}, "actions": [...],
+/// "quiet_hours": [22, 8], "attribution_days": 7}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Unique id.
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// What starts it.
+    pub trigger: Trigger,
+    /// What it does.
+    pub actions: Vec<RuleAction>,
+    /// Hours `[from, to)` in the business time zone when touches are not sent.
+    #[serde(default)]
+    pub quiet_hours: Option<[u32; 2]>,
+    /// Conversion window for its touches.
+    #[serde(default)]
+    pub attribution_days: Option<u32>,
+}
+
+impl Rule {
+    /// Check the rule.
+    pub fn validate(&self, coupons: &CouponBook) -> Result<(), CampaignError> {
+        if self.id.trim().is_empty() {
+            return Err(CampaignError::invalid("id", "must not be empty"));
+        }
+        if self.actions.is_empty() {
+            return Err(CampaignError::invalid(
+                "actions",
+                "a rule needs at least one action",
+            ));
+        }
+        if let Some([f, t]) = self.quiet_hours {
+            if f > 24 || t > 24 || f == t {
+                return Err(CampaignError::invalid(
+                    "quiet_hours",
+                    "not a window of hours within 0–24",
+                ));
+            }
+        }
+        if let Trigger::Inactive { days: 0, .. } = self.trigger {
+            return Err(CampaignError::invalid("trigger.days", "must be ≥ 1"));
+        }
+        for (i, a) in self.actions.iter().enumerate() {
+            let f = |s: &str| format!("actions[{i}].{s}");
+            match a {
+                RuleAction::Touch {
+                    channel,
+                    content,
+                    frequency_cap,
+                    ..
+                } => {
+                    if channel.trim().is_empty() || content.trim().is_empty() {
+                        return Err(CampaignError::invalid(
+                            f("channel"),
+                            "channel and content must not be empty",
+                        ));
+                    }
+                    if frequency_cap.is_some_and(|c| c.max == 0 || c.days == 0) {
+                        return Err(CampaignError::invalid(
+                            f("frequency_cap"),
+                            "max and days must be ≥ 1",
+                        ));
+                    }
+                }
+                RuleAction::IssueCoupon { template } if coupons.template(template).is_none() => {
+                    return Err(CampaignError::NotFound {
+                        what: "coupon template",
+                        id: template.clone(),
+                    });
+                }
+                RuleAction::GrantPoints { points } if *points <= 0 => {
+                    return Err(CampaignError::invalid(f("points"), "must be > 0"))
+                }
+                RuleAction::AddTag { tag } if tag.trim().is_empty() => {
+                    return Err(CampaignError::invalid(f("tag"), "must not be empty"))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One order as automation sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purchase {
+    /// Order id.
+    pub order_id: String,
+    /// When.
+    #[serde(with = "crate::event::rfc3339")]
+    pub time: DateTime<Utc>,
+    /// Skus.
+    pub skus: BTreeSet<String>,
+    /// Categories.
+    pub categories: BTreeSet<String>,
+    /// Amount.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+}
+
+/// What campaigns remember about a user from ingested events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserFacts {
+    /// Orders.
+    pub purchases: Vec<Purchase>,
+    /// First registration.
+    #[serde(default, with = "super::promotion::time_opt")]
+    pub registered_at: Option<DateTime<Utc>>,
+    /// Latest activity (any activity, order, behaviour, community or registration event).
+    #[serde(default, with = "super::promotion::time_opt")]
+    pub last_active: Option<DateTime<Utc>>,
+}
+
+/// What automation needs from the rest of the engine: audiences, birthdays and consent.
+/// The engine implements it from what it holds; tests implement it directly.
+pub trait AutomationContext {
+    /// Members of an audience, sorted; `None` when the audience is unknown.
+    fn audience_members(&self, audience: &str) -> Option<Vec<OneId>>;
+    /// Whether `user` is in `audience`.
+    fn in_audience(&self, user: OneId, audience: &str) -> bool;
+    /// Birthday (month, day), if known.
+    fn birthday(&self, user: OneId) -> Option<(u32, u32)>;
+    /// Whether `user` consented to touches on `channel` for `purpose`.
+    fn consents(&self, user: OneId, channel: &str, purpose: &str) -> bool;
+}
+
+/// One row of the delivery plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanRow {
+    /// For touches: the id to report outcomes against.
+    pub touch_id: Option<u64>,
+    /// The user.
+    pub user: OneId,
+    /// touch, issue_coupon, grant_points or add_tag.
+    pub action: &'static str,
+    /// Channel (touches).
+    pub channel: Option<String>,
+    /// Content id (touches).
+    pub content: Option<String>,
+    /// Coupon issued.
+    pub coupon_id: Option<String>,
+    /// Points to grant.
+    pub points: Option<i64>,
+    /// Tag to add.
+    pub tag: Option<String>,
+    /// The rule.
+    pub rule: String,
+    /// Why the rule fired.
+    pub reason: String,
+}
+
+/// Rules, what they fired and the users' facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Automation {
+    rules: BTreeMap<String, Rule>,
+    fired: BTreeSet<String>,
+    /// Facts per user.
+    pub(crate) facts: BTreeMap<OneId, UserFacts>,
+    /// Touches suppressed, per (rule, reason code).
+    suppressed: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+fn in_hours(h: u32, [from, to]: [u32; 2]) -> bool {
+    if from < to {
+        from <= h && h < to
+    } else {
+        h >= from || h < to
+    }
+}
+
+fn due(at: DateTime<Utc>, delay: u32, grace: u32, now: DateTime<Utc>) -> bool {
+    let d = at + Duration::days(i64::from(delay));
+    d <= now && now < d + Duration::days(i64::from(grace.max(1)))
+}
+
+impl Automation {
+    /// Add or replace a rule.
+    pub fn add_rule(&mut self, rule: Rule, coupons: &CouponBook) -> Result<(), CampaignError> {
+        rule.validate(coupons)?;
+        self.rules.insert(rule.id.clone(), rule);
+        Ok(())
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.values()
+    }
+
+    /// Suppressed touches per rule and reason (`no_consent`, `frequency_cap`).
+    pub fn suppressed(&self) -> &BTreeMap<String, BTreeMap<String, u64>> {
+        &self.suppressed
+    }
+
+    /// Users a rule fires for now: (user, trigger instance, reason, audience).
+    fn targets(
+        &self,
+        rule: &Rule,
+        ctx: &dyn AutomationContext,
+        now: DateTime<Utc>,
+        tz: FixedOffset,
+    ) -> Vec<(OneId, String, String, Option<String>)> {
+        let mut out = Vec::new();
+        match &rule.trigger {
+            Trigger::Audience { audience } => {
+                for u in ctx.audience_members(audience).unwrap_or_default() {
+                    out.push((
+                        u,
+                        "audience".into(),
+                        format!("in audience {audience:?}"),
+                        Some(audience.clone()),
+                    ));
+                }
+            }
+            Trigger::Order {
+                category,
+                sku,
+                delay_days,
+                grace_days,
+            } => {
+                for (&u, f) in &self.facts {
+                    for p in &f.purchases {
+                        let fits = category.as_ref().is_none_or(|c| p.categories.contains(c))
+                            && sku.as_ref().is_none_or(|s| p.skus.contains(s));
+                        if fits && due(p.time, *delay_days, *grace_days, now) {
+                            out.push((
+                                u,
+                                format!("order:{}", p.order_id),
+                                format!(
+                                    "{delay_days} days after order {:?} of {}",
+                                    p.order_id,
+                                    p.time.with_timezone(&tz).date_naive()
+                                ),
+                                None,
+                            ));
+                        }
+                    }
+                }
+            }
+            Trigger::Register {
+                delay_days,
+                grace_days,
+            } => {
+                for (&u, f) in &self.facts {
+                    if let Some(r) = f
+                        .registered_at
+                        .filter(|r| due(*r, *delay_days, *grace_days, now))
+                    {
+                        out.push((
+                            u,
+                            "register".into(),
+                            format!(
+                                "{delay_days} days after registering on {}",
+                                r.with_timezone(&tz).date_naive()
+                            ),
+                            None,
+                        ));
+                    }
+                }
+            }
+            Trigger::Birthday { days_before } => {
+                let target =
+                    (now.with_timezone(&tz) + Duration::days(i64::from(*days_before))).date_naive();
+                for &u in self.facts.keys() {
+                    if ctx.birthday(u) == Some((target.month(), target.day())) {
+                        out.push((
+                            u,
+                            format!("birthday:{}", target.year()),
+                            format!("birthday on {target}"),
+                            None,
+                        ));
+                    }
+                }
+            }
+            Trigger::Inactive { audience, days } => {
+                let cutoff = now - Duration::days(i64::from(*days));
+                for (&u, f) in &self.facts {
+                    let Some(last) = f.last_active.filter(|l| *l <= cutoff) else {
+                        continue;
+                    };
+                    if audience.as_ref().is_some_and(|a| !ctx.in_audience(u, a)) {
+                        continue;
+                    }
+                    out.push((
+                        u,
+                        format!("inactive:{}", last.timestamp()),
+                        format!("inactive since {}", last.with_timezone(&tz).date_naive()),
+                        audience.clone(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Run every rule at `now`: the delivery plan. Touches are recorded in `monitor`, coupons
+    /// issued in `coupons`.
+    pub fn run(
+        &mut self,
+        now: DateTime<Utc>,
+        tz: FixedOffset,
+        ctx: &dyn AutomationContext,
+        coupons: &mut CouponBook,
+        monitor: &mut Monitor,
+    ) -> Vec<PlanRow> {
+        let hour = now.with_timezone(&tz).hour();
+        let mut plan = Vec::new();
+        let rules: Vec<Rule> = self.rules.values().cloned().collect();
+        for rule in &rules {
+            let quiet = rule.quiet_hours.is_some_and(|q| in_hours(hour, q))
+                && rule
+                    .actions
+                    .iter()
+                    .any(|a| matches!(a, RuleAction::Touch { .. }));
+            if quiet {
+                continue;
+            }
+            for (user, instance, reason, audience) in self.targets(rule, ctx, now, tz) {
+                let key = format!("{}\u{1f}{}\u{1f}{}", rule.id, user.0, instance);
+                if self.fired.contains(&key) {
+                    continue;
+                }
+                for a in &rule.actions {
+                    let mut row = PlanRow {
+                        touch_id: None,
+                        user,
+                        action: "",
+                        channel: None,
+                        content: None,
+                        coupon_id: None,
+                        points: None,
+                        tag: None,
+                        rule: rule.id.clone(),
+                        reason: reason.clone(),
+                    };
+                    match a {
+                        RuleAction::Touch {
+                            channel,
+                            content,
+                            purpose,
+                            frequency_cap,
+                        } => {
+                            // ---- wire: privacy consent (branch `store`) answers through ctx ----
+                            let blocked = if !ctx.consents(user, channel, purpose) {
+                                Some("no_consent")
+                            } else if frequency_cap.is_some_and(|c| {
+                                monitor.recent(
+                                    user,
+                                    channel,
+                                    now - Duration::days(i64::from(c.days)),
+                                ) >= c.max as usize
+                            }) {
+                                Some("frequency_cap")
+                            } else {
+                                None
+                            };
+                            if let Some(why) = blocked {
+                                *self
+                                    .suppressed
+                                    .entry(rule.id.clone())
+                                    .or_default()
+                                    .entry(why.to_owned())
+                                    .or_default() += 1;
+                                continue;
+                            }
+                            let id = monitor.plan(
+                                user,
+                                channel,
+                                content,
+                                &rule.id,
+                                audience.as_deref(),
+                                now,
+                                rule.attribution_days.unwrap_or(DEFAULT_ATTRIBUTION_DAYS),
+                            );
+                            row.action = "touch";
+                            row.touch_id = Some(id);
+                            row.channel = Some(channel.clone());
+                            row.content = Some(content.clone());
+                        }
+                        RuleAction::IssueCoupon { template } => {
+                            match coupons.issue(template, &[user], now, CouponState::Issued) {
+                                Ok(mut ids) => {
+                                    row.action = "issue_coupon";
+                                    row.coupon_id = ids.pop();
+                                }
+                                Err(_) => {
+                                    *self
+                                        .suppressed
+                                        .entry(rule.id.clone())
+                                        .or_default()
+                                        .entry("coupon_stock".into())
+                                        .or_default() += 1;
+                                    continue;
+                                }
+                            }
+                        }
+                        RuleAction::GrantPoints { points } => {
+                            // ---- wire: loyalty (branch `loyalty`) applies plan rows with action "grant_points" ----
+                            row.action = "grant_points";
+                            row.points = Some(*points);
+                        }
+                        RuleAction::AddTag { tag } => {
+                            // ---- wire: tags (branch `tags`) applies plan rows with action "add_tag" ----
+                            row.action = "add_tag";
+                            row.tag = Some(tag.clone());
+                        }
+                    }
+                    plan.push(row);
+                }
+                self.fired.insert(key);
+            }
+        }
+        plan
+    }
+}

@@ -1,0 +1,269 @@
+//! Budgets and limits: what committed quotes have consumed, idempotent by key.
+//!
+//! `commit` re-checks every budget and limit against the current usage before it changes
+//! anything (a quote may be stale), so a budget is never overspent however commits interleave:
+//! the engine executes commands one at a time, and each commit sees the previous one's usage.
+//! `cancel` gives back exactly what its commit took.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::promotion::{Budget, Promotion};
+use super::CampaignError;
+use crate::ids::OneId;
+use crate::util::fingerprint;
+
+/// What one promotion has consumed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromoUsage {
+    /// Money: discounts plus cash handed out.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub money: Decimal,
+    /// Orders it applied to.
+    pub orders: u64,
+    /// Orders per customer.
+    pub by_user: BTreeMap<OneId, u64>,
+}
+
+/// One promotion's share of a committed quote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Use {
+    /// The promotion.
+    pub id: String,
+    /// Money consumed.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub money: Decimal,
+}
+
+/// A committed quote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commitment {
+    fingerprint: u64,
+    /// The customer.
+    pub user: Option<OneId>,
+    /// What it consumed.
+    pub uses: Vec<Use>,
+    /// True once cancelled (its usage was given back).
+    pub cancelled: bool,
+}
+
+/// What `commit` and `cancel` return.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitReceipt {
+    /// The idempotency key.
+    pub key: String,
+    /// What was consumed (for `cancel`: given back).
+    pub uses: Vec<Use>,
+    /// `"committed"` or `"cancelled"`.
+    pub state: &'static str,
+    /// True when this call repeated an earlier one and changed nothing.
+    pub duplicate: bool,
+}
+
+/// The part of a quote `commit` reads (the rest of a quote dict is ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteRef {
+    /// The customer.
+    #[serde(default)]
+    pub user: Option<OneId>,
+    /// The applied promotions.
+    #[serde(default)]
+    pub applied: Vec<AppliedRef>,
+}
+
+/// One applied promotion of a quote, as `commit` reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedRef {
+    /// The promotion.
+    pub id: String,
+    /// Its discount.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub discount: Decimal,
+    /// Money budget use (discount plus cash); defaults to the discount.
+    #[serde(default, with = "super::promotion::dec_opt")]
+    pub budget_use: Option<Decimal>,
+}
+
+/// Usage per promotion and the commitments that produced it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    usage: BTreeMap<String, PromoUsage>,
+    commits: BTreeMap<String, Commitment>,
+}
+
+impl Ledger {
+    /// Usage of one promotion (`None` when never used).
+    pub fn usage(&self, id: &str) -> Option<&PromoUsage> {
+        self.usage.get(id)
+    }
+
+    /// Every promotion's usage.
+    pub fn all_usage(&self) -> &BTreeMap<String, PromoUsage> {
+        &self.usage
+    }
+
+    /// Consume budgets and limits for `quote` under `key`. Replaying the same key with the same
+    /// quote returns the first receipt marked `duplicate`; another quote under it is an error.
+    /// `find` looks a promotion up by id.
+    pub fn commit<'p>(
+        &mut self,
+        key: &str,
+        quote: &QuoteRef,
+        find: impl Fn(&str) -> Option<&'p Promotion>,
+    ) -> Result<CommitReceipt, CampaignError> {
+        if key.trim().is_empty() {
+            return Err(CampaignError::invalid("key", "must not be empty"));
+        }
+        let print = fingerprint(
+            &serde_json::to_vec(quote)
+                .map_err(|e| CampaignError::invalid("quote", e.to_string()))?,
+        );
+        if let Some(c) = self.commits.get(key) {
+            if c.fingerprint != print {
+                return Err(CampaignError::DuplicateKey(key.to_owned()));
+            }
+            return Ok(CommitReceipt {
+                key: key.to_owned(),
+                uses: c.uses.clone(),
+                state: if c.cancelled {
+                    "cancelled"
+                } else {
+                    "committed"
+                },
+                duplicate: true,
+            });
+        }
+        let mut uses = Vec::with_capacity(quote.applied.len());
+        for (i, a) in quote.applied.iter().enumerate() {
+            let p = find(&a.id).ok_or_else(|| CampaignError::NotFound {
+                what: "promotion",
+                id: a.id.clone(),
+            })?;
+            if quote.applied[..i].iter().any(|b| b.id == a.id) {
+                return Err(CampaignError::invalid(
+                    format!("quote.applied[{i}].id"),
+                    "a promotion appears twice",
+                ));
+            }
+            let money = a.budget_use.unwrap_or(a.discount);
+            if money < Decimal::ZERO || a.discount < Decimal::ZERO {
+                return Err(CampaignError::invalid(
+                    format!("quote.applied[{i}]"),
+                    "amounts must be ≥ 0",
+                ));
+            }
+            let u = self.usage.get(&a.id);
+            let orders = u.map_or(0, |u| u.orders);
+            match &p.budget {
+                Some(Budget::Money { amount }) => {
+                    let used = u.map(|u| u.money).unwrap_or_default();
+                    if used + money > *amount {
+                        return Err(CampaignError::BudgetExhausted {
+                            promotion: a.id.clone(),
+                            reason: format!("needs {money}, {} of {amount} left", *amount - used),
+                        });
+                    }
+                }
+                Some(Budget::Count { count }) if u64::try_from(*count).unwrap_or(0) <= orders => {
+                    return Err(CampaignError::BudgetExhausted {
+                        promotion: a.id.clone(),
+                        reason: format!("all {count} uses are spent"),
+                    });
+                }
+                _ => {}
+            }
+            if p.limits.total.is_some_and(|t| orders >= t) {
+                return Err(CampaignError::LimitReached {
+                    promotion: a.id.clone(),
+                    reason: "total limit reached".into(),
+                });
+            }
+            if let Some(per_user) = p.limits.per_user {
+                let Some(user) = quote.user else {
+                    return Err(CampaignError::LimitReached {
+                        promotion: a.id.clone(),
+                        reason: "a per-user limit needs a known customer".into(),
+                    });
+                };
+                if u.and_then(|u| u.by_user.get(&user))
+                    .is_some_and(|n| *n >= per_user)
+                {
+                    return Err(CampaignError::LimitReached {
+                        promotion: a.id.clone(),
+                        reason: format!("customer {user} reached the per-user limit {per_user}"),
+                    });
+                }
+            }
+            uses.push(Use {
+                id: a.id.clone(),
+                money,
+            });
+        }
+        // Checks passed: consume.
+        for u in &uses {
+            let e = self.usage.entry(u.id.clone()).or_default();
+            e.money += u.money;
+            e.orders += 1;
+            if let Some(user) = quote.user {
+                *e.by_user.entry(user).or_default() += 1;
+            }
+        }
+        self.commits.insert(
+            key.to_owned(),
+            Commitment {
+                fingerprint: print,
+                user: quote.user,
+                uses: uses.clone(),
+                cancelled: false,
+            },
+        );
+        Ok(CommitReceipt {
+            key: key.to_owned(),
+            uses,
+            state: "committed",
+            duplicate: false,
+        })
+    }
+
+    /// Give back what the commit under `key` consumed. Cancelling twice changes nothing more.
+    pub fn cancel(&mut self, key: &str) -> Result<CommitReceipt, CampaignError> {
+        let c = self
+            .commits
+            .get_mut(key)
+            .ok_or_else(|| CampaignError::NotFound {
+                what: "commit",
+                id: key.to_owned(),
+            })?;
+        let receipt = CommitReceipt {
+            key: key.to_owned(),
+            uses: c.uses.clone(),
+            state: "cancelled",
+            duplicate: c.cancelled,
+        };
+        if c.cancelled {
+            return Ok(receipt);
+        }
+        c.cancelled = true;
+        let user = c.user;
+        for u in &c.uses {
+            if let Some(e) = self.usage.get_mut(&u.id) {
+                e.money -= u.money;
+                e.orders = e.orders.saturating_sub(1);
+                if let Some(user) = user {
+                    if let Some(n) = e.by_user.get_mut(&user) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            e.by_user.remove(&user);
+                        }
+                    }
+                }
+                if e.orders == 0 && e.money.is_zero() && e.by_user.is_empty() {
+                    self.usage.remove(&u.id);
+                }
+            }
+        }
+        Ok(receipt)
+    }
+}

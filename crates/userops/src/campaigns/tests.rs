@@ -1,0 +1,683 @@
+//! Worked examples (arithmetic in the comments) and property tests for the promotion engine.
+
+use chrono::FixedOffset;
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use super::ledger::{Ledger, QuoteRef};
+use super::quote::{evaluate, Cart, CustomerContext, Grant, Quote, SelectMode};
+use super::{CampaignError, Campaigns, Promotion};
+use crate::ids::OneId;
+
+fn tz() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap()
+}
+
+fn promo(v: serde_json::Value) -> Promotion {
+    let p: Promotion = serde_json::from_value(v).unwrap();
+    p.validate().unwrap();
+    p
+}
+
+fn cart(lines: &[(&str, &str, &str, i64)]) -> Cart {
+    serde_json::from_value(json!({
+        "time": "2026-03-02T10:00:00+08:00", "channel": "app", "region": "sh", "store": "s1",
+        "lines": lines.iter().map(|(sku, cat, price, qty)|
+            json!({"sku": sku, "category": cat, "price": price, "qty": qty})).collect::<Vec<_>>()
+    }))
+    .unwrap()
+}
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn book(ps: Vec<serde_json::Value>) -> Campaigns {
+    let mut c = Campaigns::default();
+    for p in ps {
+        c.add_promotion(promo(p)).unwrap();
+    }
+    c
+}
+
+fn quote_with(c: &Campaigns, k: &Cart, cust: &CustomerContext, mode: SelectMode) -> Quote {
+    let q = c.quote(k, cust, mode, tz()).unwrap();
+    check_invariants(k, &q);
+    q
+}
+
+fn quote(c: &Campaigns, k: &Cart) -> Quote {
+    quote_with(
+        c,
+        k,
+        &CustomerContext::default(),
+        SelectMode::BestForCustomer,
+    )
+}
+
+/// Invariants every quote must satisfy.
+fn check_invariants(cart: &Cart, q: &Quote) {
+    assert!(q.total >= Decimal::ZERO, "{q:?}");
+    assert!(
+        q.discount >= Decimal::ZERO && q.discount <= q.subtotal,
+        "{q:?}"
+    );
+    assert_eq!(q.subtotal - q.discount, q.total);
+    let lines_total: Decimal = q.lines.iter().map(|l| l.total).sum();
+    assert_eq!(lines_total, q.total);
+    let applied: Decimal = q.applied.iter().map(|a| a.discount).sum();
+    assert_eq!(applied, q.discount);
+    for (i, l) in q.lines.iter().enumerate() {
+        assert!(l.total >= Decimal::ZERO && l.discount >= Decimal::ZERO);
+        assert_eq!(
+            l.amount,
+            cart.lines[i].price * Decimal::from(cart.lines[i].qty)
+        );
+        let shares: Decimal = q
+            .applied
+            .iter()
+            .flat_map(|a| &a.lines)
+            .filter(|s| s.line == i)
+            .map(|s| s.discount)
+            .sum();
+        assert_eq!(shares, l.discount);
+    }
+    for a in &q.applied {
+        let s: Decimal = a.lines.iter().map(|s| s.discount).sum();
+        assert_eq!(
+            s, a.discount,
+            "line shares add up to the promotion's discount"
+        );
+        assert!(a.budget_use >= a.discount);
+    }
+}
+
+fn discount_of(q: &Quote, id: &str) -> Option<Decimal> {
+    q.applied.iter().find(|a| &*a.id == id).map(|a| a.discount)
+}
+
+fn reason_of(q: &Quote, id: &str) -> Option<&'static str> {
+    q.not_applied
+        .iter()
+        .find(|n| &*n.id == id)
+        .map(|n| n.reason.code())
+}
+
+#[test]
+fn threshold_discount_with_remainder_allocation() {
+    // 满300减50. Lines: a 120.00 × 2 = 240.00, b 90.00 × 1 = 90.00; subtotal 330.00 ≥ 300.
+    // Allocation of 5000 cents by weight 24000 : 9000 (sum 33000):
+    //   a: 5000·24000/33000 = 3636.36 → 3636 (remainder 12000)
+    //   b: 5000·9000/33000  = 1363.63 → 1363 (remainder 21000)
+    //   one cent left → b (larger remainder): a 36.36, b 13.64; total 330 − 50 = 280.00.
+    let c = book(vec![
+        json!({"id": "m", "action": {"type": "threshold_discount", "threshold": "300", "off": "50"}}),
+    ]);
+    let q = quote(
+        &c,
+        &cart(&[("a", "x", "120.00", 2), ("b", "y", "90.00", 1)]),
+    );
+    assert_eq!(q.total, d("280.00"));
+    assert_eq!(q.lines[0].discount, d("36.36"));
+    assert_eq!(q.lines[1].discount, d("13.64"));
+    // Below the threshold: 120 + 90 = 210 < 300.
+    let q = quote(
+        &c,
+        &cart(&[("a", "x", "120.00", 1), ("b", "y", "90.00", 1)]),
+    );
+    assert_eq!(q.total, d("210.00"));
+    assert_eq!(reason_of(&q, "m"), Some("threshold"));
+    assert!(q.not_applied[0].reason.to_string().contains("300.00"));
+}
+
+#[test]
+fn tiered_and_every_x_off_y() {
+    // Tiers 200→20, 400→60, 600→100; cart 450.00 reaches the 400 tier: 450 − 60 = 390.
+    let c = book(vec![
+        json!({"id": "t", "action": {"type": "threshold_discount", "tiers": [
+        {"threshold": "200", "off": "20"}, {"threshold": "400", "off": "60"}, {"threshold": "600", "off": "100"}]}}),
+    ]);
+    assert_eq!(
+        quote(&c, &cart(&[("a", "x", "450.00", 1)])).total,
+        d("390.00")
+    );
+    // Every 300 off 50 on 950.00: ⌊950/300⌋ = 3 → 150 off → 800.00.
+    let c = book(vec![
+        json!({"id": "e", "action": {"type": "threshold_discount", "threshold": "300", "off": "50", "every": true}}),
+    ]);
+    assert_eq!(
+        quote(&c, &cart(&[("a", "x", "950.00", 1)])).total,
+        d("800.00")
+    );
+    // Same with per_order 2: 2 × 50 = 100 → 850.00.
+    let c = book(vec![
+        json!({"id": "e", "action": {"type": "threshold_discount", "threshold": "300", "off": "50", "every": true},
+        "limits": {"per_order": 2}}),
+    ]);
+    assert_eq!(
+        quote(&c, &cart(&[("a", "x", "950.00", 1)])).total,
+        d("850.00")
+    );
+    // max_off caps: every 100 off 30 on 950 = 270, capped at 200 → 750.00.
+    let c = book(vec![
+        json!({"id": "e", "action": {"type": "threshold_discount", "threshold": "100", "off": "30", "every": true, "max_off": "200"}}),
+    ]);
+    assert_eq!(
+        quote(&c, &cart(&[("a", "x", "950.00", 1)])).total,
+        d("750.00")
+    );
+}
+
+#[test]
+fn percent_off_rounds_to_the_cent_on_eligible_lines() {
+    // 20% off category fruit. Eligible: 33.33 × 1 + 10.01 × 3 = 63.36; dairy 50.00 excluded.
+    // 63.36 × 20% = 12.672 → 12.67 (half away from zero at the cent).
+    // Allocation of 1267 over 3333 : 3003 (sum 6336):
+    //   line0: 1267·3333/6336 = 666.49 → 666 (rem 3135); line1: 1267·3003/6336 = 600.50 → 600 (rem 3201)
+    //   one cent left → line1: 6.66 and 6.01. Total 113.36 − 12.67 = 100.69.
+    let c = book(vec![
+        json!({"id": "p", "conditions": {"categories": ["fruit"]},
+        "action": {"type": "percent_off", "percent": "20"}}),
+    ]);
+    let q = quote(
+        &c,
+        &cart(&[
+            ("a", "fruit", "33.33", 1),
+            ("b", "fruit", "10.01", 3),
+            ("m", "dairy", "50.00", 1),
+        ]),
+    );
+    assert_eq!(q.discount, d("12.67"));
+    assert_eq!(q.lines[0].discount, d("6.66"));
+    assert_eq!(q.lines[1].discount, d("6.01"));
+    assert_eq!(q.lines[2].discount, d("0.00"));
+    assert_eq!(q.total, d("100.69"));
+    // Exclusion wins over inclusion: exclude sku b → eligible 33.33 → 6.666 → 6.67.
+    let c = book(vec![
+        json!({"id": "p", "conditions": {"categories": ["fruit"], "exclude_skus": ["b"]},
+        "action": {"type": "percent_off", "percent": "20"}}),
+    ]);
+    let q = quote(
+        &c,
+        &cart(&[("a", "fruit", "33.33", 1), ("b", "fruit", "10.01", 3)]),
+    );
+    assert_eq!(q.discount, d("6.67"));
+}
+
+#[test]
+fn fixed_price_only_lowers_prices() {
+    // x at 9.90: (15.00 − 9.90) × 2 = 10.20 off; y costs 8.00 < 9.90, unchanged.
+    // Total 30.00 + 8.00 − 10.20 = 27.80.
+    let c = book(vec![
+        json!({"id": "f", "conditions": {"skus": ["x", "y"]}, "action": {"type": "fixed_price", "price": "9.90"}}),
+    ]);
+    let q = quote(&c, &cart(&[("x", "c", "15.00", 2), ("y", "c", "8.00", 1)]));
+    assert_eq!(q.total, d("27.80"));
+    assert_eq!(q.lines[1].discount, d("0.00"));
+    // All lines already cheaper: no effect, with a reason.
+    let q = quote(&c, &cart(&[("y", "c", "8.00", 1)]));
+    assert_eq!(reason_of(&q, "f"), Some("no_effect"));
+}
+
+#[test]
+fn gift_rebate_exchange_and_points_multiplier() {
+    // 满增: every 200 → a mug; 450.00 → ⌊450/200⌋ = 2 mugs, with the order, no discount.
+    let c = book(vec![
+        json!({"id": "g", "action": {"type": "threshold_gift", "threshold": "200", "every": true,
+        "reward": {"type": "goods", "sku": "mug"}}}),
+    ]);
+    let q = quote(&c, &cart(&[("a", "x", "450.00", 1)]));
+    assert_eq!(q.total, d("450.00"));
+    assert!(matches!(&q.applied[0].rewards[0], Grant::Goods { sku, qty: 2, .. } if sku == "mug"));
+    // 满返: spend 300 → a 50 red packet after the order; it counts against a money budget.
+    let c = book(vec![
+        json!({"id": "r", "action": {"type": "threshold_rebate", "threshold": "300",
+        "reward": {"type": "red_packet", "amount": "50"}}}),
+    ]);
+    let q = quote(&c, &cart(&[("a", "x", "300.00", 1)]));
+    assert_eq!(q.applied[0].budget_use, d("50.00"));
+    assert_eq!(q.total, d("300.00"));
+    // 满换: spend 100 on the rest → add-on at 1.00. Main 120.00 qualifies; the add-on line
+    // (25.00) does not count toward the threshold; one unit drops 25.00 → 1.00: 24.00 off.
+    let c = book(vec![
+        json!({"id": "x", "action": {"type": "threshold_exchange", "threshold": "100", "sku": "addon", "price": "1.00"}}),
+    ]);
+    let q = quote(
+        &c,
+        &cart(&[("main", "x", "120.00", 1), ("addon", "y", "25.00", 1)]),
+    );
+    assert_eq!(q.total, d("121.00"));
+    assert_eq!(q.lines[1].discount, d("24.00"));
+    // Main 90.00 + add-on 25.00 = 115 but only 90 counts: below 100.
+    let q = quote(
+        &c,
+        &cart(&[("main", "x", "90.00", 1), ("addon", "y", "25.00", 1)]),
+    );
+    assert_eq!(reason_of(&q, "x"), Some("threshold"));
+    // Add-on not in the cart: offered.
+    let q = quote(&c, &cart(&[("main", "x", "120.00", 1)]));
+    assert!(matches!(&q.applied[0].rewards[0], Grant::ExchangeOffer { sku, .. } if sku == "addon"));
+    // 翻倍: double points on the eligible amount.
+    let c = book(vec![
+        json!({"id": "pm", "conditions": {"categories": ["x"]}, "action": {"type": "points_multiplier", "factor": 2}}),
+    ]);
+    let q = quote(&c, &cart(&[("a", "x", "80.00", 1), ("b", "y", "20.00", 1)]));
+    assert!(
+        matches!(&q.applied[0].rewards[0], Grant::PointsMultiplier { factor: 2, on_amount, .. } if *on_amount == d("80.00"))
+    );
+}
+
+fn stacking_book(exclusive_priority: i64) -> Campaigns {
+    book(vec![
+        json!({"id": "E", "action": {"type": "percent_off", "percent": "10"},
+            "stacking": {"mode": "exclusive", "priority": exclusive_priority}}),
+        json!({"id": "G1", "action": {"type": "threshold_discount", "threshold": "300", "off": "30"},
+            "stacking": {"mode": "stackable", "group": "g", "priority": 2}}),
+        json!({"id": "G2", "action": {"type": "percent_off", "percent": "5"},
+            "stacking": {"mode": "stackable", "group": "g", "priority": 3}}),
+    ])
+}
+
+#[test]
+fn stacking_best_for_customer_and_priority() {
+    // Cart 450.00. E alone: 10% = 45.00. Group g: G1 30.00 first, then G2 5% of 420.00 = 21.00
+    // → 51.00. Best for the customer picks g (51 > 45): total 399.00.
+    let k = cart(&[("a", "x", "450.00", 1)]);
+    let c = stacking_book(1);
+    let q = quote(&c, &k);
+    assert_eq!(q.total, d("399.00"));
+    assert_eq!(
+        (discount_of(&q, "G1"), discount_of(&q, "G2")),
+        (Some(d("30.00")), Some(d("21.00")))
+    );
+    assert_eq!(reason_of(&q, "E"), Some("stacking"));
+    // Priority mode: E (priority 1) comes first and applies alone: 450 − 45 = 405.00.
+    let q = quote_with(&c, &k, &CustomerContext::default(), SelectMode::Priority);
+    assert_eq!(q.total, d("405.00"));
+    assert_eq!(reason_of(&q, "G1"), Some("stacking"));
+    assert_eq!(reason_of(&q, "G2"), Some("stacking"));
+    // With E at priority 9 the group comes first in priority mode too.
+    let q = quote_with(
+        &stacking_book(9),
+        &k,
+        &CustomerContext::default(),
+        SelectMode::Priority,
+    );
+    assert_eq!(q.total, d("399.00"));
+    // Within a group, a later promotion sees the amounts the earlier ones left: cart 310.00,
+    // G1 takes 30 → 280; a 300-threshold second step then fails.
+    let c = book(vec![
+        json!({"id": "A", "action": {"type": "threshold_discount", "threshold": "300", "off": "30"}, "stacking": {"priority": 1}}),
+        json!({"id": "B", "action": {"type": "threshold_discount", "threshold": "300", "off": "10"}, "stacking": {"priority": 2}}),
+    ]);
+    let q = quote(&c, &cart(&[("a", "x", "310.00", 1)]));
+    assert_eq!(q.total, d("280.00"));
+    assert_eq!(reason_of(&q, "B"), Some("threshold"));
+}
+
+#[test]
+fn every_condition_reports_its_reason() {
+    let c = book(vec![
+        json!({"id": "ch", "conditions": {"channels": ["pos"]}, "action": {"type": "percent_off", "percent": "10"}}),
+        json!({"id": "rg", "conditions": {"regions": ["bj"]}, "action": {"type": "percent_off", "percent": "10"}}),
+        json!({"id": "st", "conditions": {"stores": ["s9"]}, "action": {"type": "percent_off", "percent": "10"}}),
+        json!({"id": "late", "conditions": {"start": "2026-04-01T00:00:00+08:00"}, "action": {"type": "percent_off", "percent": "10"}}),
+        json!({"id": "over", "conditions": {"end": "2026-03-01T00:00:00+08:00"}, "action": {"type": "percent_off", "percent": "10"}}),
+        // The cart is at 10:00 +08:00 on Monday 2026-03-02.
+        json!({"id": "night", "conditions": {"hours": [20, 2]}, "action": {"type": "percent_off", "percent": "10"}}),
+        json!({"id": "wkend", "conditions": {"weekdays": [6, 7]}, "action": {"type": "percent_off", "percent": "10"}}),
+        json!({"id": "vip", "conditions": {"tiers": ["gold"]}, "action": {"type": "percent_off", "percent": "10"}}),
+        json!({"id": "aud", "conditions": {"audiences": ["lapsed"]}, "action": {"type": "percent_off", "percent": "10"}}),
+        json!({"id": "new", "conditions": {"first_order": true}, "action": {"type": "percent_off", "percent": "10"}}),
+        json!({"id": "qty", "conditions": {"min_qty": 3}, "action": {"type": "percent_off", "percent": "10"}}),
+        json!({"id": "amt", "conditions": {"min_amount": "1000"}, "action": {"type": "percent_off", "percent": "10"}}),
+        json!({"id": "sku", "conditions": {"skus": ["zzz"]}, "action": {"type": "percent_off", "percent": "10"}}),
+        json!({"id": "pu", "limits": {"per_user": 1}, "action": {"type": "percent_off", "percent": "10"}}),
+        json!({"id": "morning", "conditions": {"hours": [9, 12], "weekdays": [1]}, "action": {"type": "percent_off", "percent": "10"},
+            "stacking": {"mode": "exclusive"}}),
+    ]);
+    let repeat = CustomerContext {
+        first_order: false,
+        ..CustomerContext::default()
+    };
+    let q = quote_with(
+        &c,
+        &cart(&[("a", "x", "100.00", 1)]),
+        &repeat,
+        SelectMode::BestForCustomer,
+    );
+    let want = [
+        ("ch", "channel"),
+        ("rg", "region"),
+        ("st", "store"),
+        ("late", "not_started"),
+        ("over", "ended"),
+        ("night", "outside_hours"),
+        ("wkend", "weekday"),
+        ("vip", "tier"),
+        ("aud", "audience"),
+        ("new", "first_order_only"),
+        ("qty", "min_qty"),
+        ("amt", "min_amount"),
+        ("sku", "no_eligible_lines"),
+        ("pu", "no_customer"),
+    ];
+    for (id, code) in want {
+        assert_eq!(reason_of(&q, id), Some(code), "{id}");
+    }
+    assert_eq!(discount_of(&q, "morning"), Some(d("10.00")));
+    assert_eq!(q.not_applied.len(), want.len());
+    // The same customer in the audience with the tier and a first order: those now apply
+    // (they stack in the default group; "morning" is exclusive and worth less).
+    let fits = CustomerContext {
+        oneid: Some(OneId(1)),
+        tier: Some("gold".into()),
+        audiences: ["lapsed".to_owned()].into(),
+        first_order: true,
+    };
+    let q = quote_with(
+        &c,
+        &cart(&[("a", "x", "100.00", 1)]),
+        &fits,
+        SelectMode::BestForCustomer,
+    );
+    for id in ["vip", "aud", "new", "pu"] {
+        assert!(discount_of(&q, id).is_some(), "{id}: {q:?}");
+    }
+}
+
+#[test]
+fn budgets_and_limits_through_commit_and_cancel() {
+    // Money budget 60; 满100减50. First order: 50 used, 10 left. A second quote no longer fits.
+    let mut c = book(vec![
+        json!({"id": "b", "action": {"type": "threshold_discount", "threshold": "100", "off": "50"},
+        "budget": {"kind": "money", "amount": "60"}, "limits": {"per_user": 5, "total": 10}}),
+    ]);
+    let u = CustomerContext {
+        oneid: Some(OneId(7)),
+        ..CustomerContext::default()
+    };
+    let k = cart(&[("a", "x", "100.00", 1)]);
+    let q1 = quote_with(&c, &k, &u, SelectMode::BestForCustomer);
+    let stale = q1.clone();
+    let r1: QuoteRef = serde_json::from_value(serde_json::to_value(&q1).unwrap()).unwrap();
+    let rec = c.commit("order-1", &r1).unwrap();
+    assert!(!rec.duplicate);
+    assert_eq!(c.ledger().usage("b").unwrap().money, d("50.00"));
+    // Replay: same receipt, nothing consumed twice.
+    assert!(c.commit("order-1", &r1).unwrap().duplicate);
+    assert_eq!(c.ledger().usage("b").unwrap().orders, 1);
+    // A new quote sees 10 left < 50: not applied, reason budget.
+    let q2 = quote_with(&c, &k, &u, SelectMode::BestForCustomer);
+    assert_eq!(reason_of(&q2, "b"), Some("budget"));
+    // The stale quote cannot overspend.
+    let r_stale: QuoteRef = serde_json::from_value(serde_json::to_value(&stale).unwrap()).unwrap();
+    assert!(matches!(
+        c.commit("order-2", &r_stale),
+        Err(CampaignError::BudgetExhausted { .. })
+    ));
+    // Another quote under a used key is refused.
+    let other = QuoteRef {
+        user: Some(OneId(8)),
+        applied: vec![],
+    };
+    assert!(matches!(
+        c.commit("order-1", &other),
+        Err(CampaignError::DuplicateKey(_))
+    ));
+    // Cancel gives it back, once.
+    let back = c.cancel("order-1").unwrap();
+    assert!(!back.duplicate);
+    assert!(c.ledger().usage("b").is_none());
+    assert!(c.cancel("order-1").unwrap().duplicate);
+    assert!(c.ledger().usage("b").is_none());
+    assert!(matches!(
+        c.cancel("nope"),
+        Err(CampaignError::NotFound { .. })
+    ));
+    // Per-user limit 1 with a count budget.
+    let mut c = book(vec![
+        json!({"id": "once", "action": {"type": "percent_off", "percent": "10"},
+        "budget": {"kind": "count", "count": 2}, "limits": {"per_user": 1}}),
+    ]);
+    let q = quote_with(&c, &k, &u, SelectMode::BestForCustomer);
+    let r: QuoteRef = serde_json::from_value(serde_json::to_value(&q).unwrap()).unwrap();
+    c.commit("k1", &r).unwrap();
+    assert_eq!(
+        reason_of(&quote_with(&c, &k, &u, SelectMode::BestForCustomer), "once"),
+        Some("user_limit")
+    );
+    assert!(matches!(
+        c.commit("k2", &r),
+        Err(CampaignError::LimitReached { .. })
+    ));
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let bad = |v: serde_json::Value| {
+        serde_json::from_value::<Promotion>(v)
+            .map_err(|e| e.to_string())
+            .and_then(|p| p.validate().map_err(|e| e.to_string()))
+    };
+    assert!(bad(json!({"id": "c", "conditions": {"skus": ["a"], "exclude_skus": ["a"]}, "action": {"type": "percent_off", "percent": "10"}})).unwrap_err().contains("both included and excluded"));
+    assert!(bad(json!({"id": "c", "conditions": {"start": "2026-03-02T00:00:00Z", "end": "2026-03-01T00:00:00Z"}, "action": {"type": "percent_off", "percent": "10"}})).is_err());
+    assert!(bad(json!({"id": "c", "budget": {"kind": "money", "amount": "-1"}, "action": {"type": "percent_off", "percent": "10"}})).unwrap_err().contains("≥ 0"));
+    assert!(bad(json!({"id": "c", "budget": {"kind": "count", "count": -1}, "action": {"type": "percent_off", "percent": "10"}})).is_err());
+    assert!(bad(json!({"id": "c", "action": {"type": "percent_off", "percent": "120"}})).is_err());
+    assert!(
+        bad(json!({"id": "c", "action": {"type": "percent_off", "percent": 10.5}})).is_err(),
+        "floats are refused"
+    );
+    assert!(
+        bad(json!({"id": "c", "action": {"type": "threshold_discount", "threshold": "100"}}))
+            .is_err()
+    );
+    assert!(bad(json!({"id": "c", "action": {"type": "threshold_discount", "tiers": [{"threshold": "200", "off": "20"}, {"threshold": "100", "off": "30"}]}})).is_err());
+    let c = book(vec![]);
+    let mut k = cart(&[("a", "x", "10.00", 1)]);
+    k.lines[0].qty = -2;
+    assert!(
+        matches!(c.quote(&k, &CustomerContext::default(), SelectMode::Priority, tz()), Err(CampaignError::Invalid { field, .. }) if field == "lines[0].qty")
+    );
+    let mut k = cart(&[("a", "x", "10.00", 1)]);
+    k.lines[0].currency = Some("USD".into());
+    assert!(
+        matches!(c.quote(&k, &CustomerContext::default(), SelectMode::Priority, tz()), Err(CampaignError::Invalid { field, .. }) if field == "lines[0].currency")
+    );
+    let k = cart(&[("a", "x", "10.001", 1)]);
+    assert!(c
+        .quote(&k, &CustomerContext::default(), SelectMode::Priority, tz())
+        .is_err());
+}
+
+#[test]
+fn evaluation_is_deterministic() {
+    let c = stacking_book(1);
+    let k = cart(&[("a", "x", "450.00", 1), ("b", "y", "33.33", 3)]);
+    let a = serde_json::to_string(&quote(&c, &k)).unwrap();
+    let b = serde_json::to_string(&quote(&c, &k)).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn allocation_gives_remainders_to_largest_fractions() {
+    // 100 cents over three equal weights: 33 each, the last cent to the lowest index.
+    assert_eq!(
+        super::quote::allocate(100, &[0, 1, 2], &[1, 1, 1]),
+        vec![(0, 34), (1, 33), (2, 33)]
+    );
+    // Never more than a line's weight.
+    assert_eq!(
+        super::quote::allocate(3, &[0, 1], &[1, 2]),
+        vec![(0, 1), (1, 2)]
+    );
+}
+
+// ---- property tests ----
+
+fn arb_cart() -> impl Strategy<Value = Cart> {
+    prop::collection::vec((0..6usize, 0..3usize, 0i64..50_000, 1i64..5), 0..12).prop_map(|ls| {
+        let lines: Vec<(String, String, String, i64)> = ls
+            .into_iter()
+            .map(|(s, c, p, q)| (format!("s{s}"), format!("c{c}"), Decimal::new(p, 2).to_string(), q))
+            .collect();
+        serde_json::from_value(json!({
+            "time": "2026-03-02T10:00:00+08:00", "channel": "app",
+            "lines": lines.iter().map(|(s, c, p, q)| json!({"sku": s, "category": c, "price": p, "qty": q})).collect::<Vec<_>>()
+        }))
+        .unwrap()
+    })
+}
+
+fn arb_promo(i: usize) -> impl Strategy<Value = serde_json::Value> {
+    let action = prop_oneof![
+        (1i64..50_000, 1i64..20_000, any::<bool>()).prop_map(|(t, o, every)| {
+            let (t, o) = if every { (t, o) } else { (t.max(o), o) };
+            json!({"type": "threshold_discount", "threshold": Decimal::new(t, 2).to_string(), "off": Decimal::new(o, 2).to_string(), "every": every})
+        }),
+        (1i64..=1000).prop_map(|p| json!({"type": "percent_off", "percent": Decimal::new(p, 1).to_string()})),
+        (0i64..20_000).prop_map(|p| json!({"type": "fixed_price", "price": Decimal::new(p, 2).to_string()})),
+        (0i64..20_000, 0i64..5_000).prop_map(|(t, p)| json!({"type": "threshold_exchange", "threshold": Decimal::new(t, 2).to_string(), "sku": "s1", "price": Decimal::new(p, 2).to_string()})),
+        (0i64..20_000).prop_map(|t| json!({"type": "threshold_rebate", "threshold": Decimal::new(t, 2).to_string(), "reward": {"type": "red_packet", "amount": "5"}})),
+    ];
+    (action, 0..4usize, any::<bool>(), 0..3i64, prop::option::of(0..3usize)).prop_map(move |(a, g, excl, pr, cat)| {
+        let mut p = json!({"id": format!("p{i}"), "action": a,
+            "stacking": if excl { json!({"mode": "exclusive", "priority": pr}) } else { json!({"group": format!("g{g}"), "priority": pr}) }});
+        if let Some(c) = cat {
+            p["conditions"] = json!({"categories": [format!("c{c}")]});
+        }
+        p
+    })
+}
+
+fn arb_book() -> impl Strategy<Value = Vec<serde_json::Value>> {
+    (0..8usize).prop_flat_map(|n| (0..n).map(arb_promo).collect::<Vec<_>>())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn quotes_are_never_negative_and_discounts_stay_within_eligible(ps in arb_book(), k in arb_cart(), best in any::<bool>()) {
+        let c = book(ps);
+        let mode = if best { SelectMode::BestForCustomer } else { SelectMode::Priority };
+        let q = quote_with(&c, &k, &CustomerContext::default(), mode);
+        // Every promotion's discount ≤ the amount of the lines it may touch.
+        for a in &q.applied {
+            let p = c.promotions().iter().find(|p| p.id == a.id).unwrap();
+            // Lines it may discount: its categories, or for 满换 the add-on's line.
+            let eligible: Decimal = match &p.action {
+                super::Action::ThresholdExchange { sku, .. } => k.lines.iter().find(|l| &l.sku == sku).map(|l| l.price * Decimal::from(l.qty)).unwrap_or_default(),
+                _ => k.lines.iter().filter(|l| p.conditions.categories.is_empty() || p.conditions.categories.contains(&l.category))
+                    .map(|l| l.price * Decimal::from(l.qty)).sum(),
+            };
+            prop_assert!(a.discount <= eligible, "{a:?} > {eligible}");
+        }
+        prop_assert_eq!(q.applied.len() + q.not_applied.len(), c.promotions().len());
+    }
+
+    #[test]
+    fn commit_then_cancel_restores_usage(ps in arb_book(), carts in prop::collection::vec(arb_cart(), 1..6), user in 1u64..4) {
+        let mut c = book(ps);
+        let before = c.ledger().clone();
+        let cust = CustomerContext { oneid: Some(OneId(user)), ..CustomerContext::default() };
+        let mut keys = vec![];
+        for (i, k) in carts.iter().enumerate() {
+            let q = quote_with(&c, k, &cust, SelectMode::BestForCustomer);
+            let r: QuoteRef = serde_json::from_value(serde_json::to_value(&q).unwrap()).unwrap();
+            if c.commit(&format!("k{i}"), &r).is_ok() {
+                keys.push(format!("k{i}"));
+            }
+        }
+        for k in keys.iter().rev() {
+            c.cancel(k).unwrap();
+        }
+        prop_assert_eq!(c.ledger().all_usage(), before.all_usage());
+    }
+}
+
+/// 10,000 random commits (fresh and stale quotes, random cancels) never overspend a budget.
+#[test]
+fn budget_never_overspent_across_10k_random_commits() {
+    let mut c = book(vec![
+        json!({"id": "money", "action": {"type": "percent_off", "percent": "15"}, "budget": {"kind": "money", "amount": "5000"},
+            "stacking": {"group": "a"}}),
+        json!({"id": "count", "action": {"type": "threshold_discount", "threshold": "50", "off": "7"}, "budget": {"kind": "count", "count": 300},
+            "limits": {"per_user": 40}, "stacking": {"group": "a", "priority": 1}}),
+        json!({"id": "cash", "action": {"type": "threshold_rebate", "threshold": "20", "reward": {"type": "red_packet", "amount": "3.33"}},
+            "budget": {"kind": "money", "amount": "999.99"}, "stacking": {"group": "b"}}),
+    ]);
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut stale: Vec<QuoteRef> = Vec::new();
+    let mut live: Vec<String> = Vec::new();
+    let (mut ok, mut refused) = (0, 0);
+    for i in 0..10_000u64 {
+        let price = Decimal::new(i64::try_from(next() % 40_000).unwrap() + 100, 2);
+        let k = cart(&[("a", "x", &price.to_string(), 1)]);
+        let cust = CustomerContext {
+            oneid: Some(OneId(next() % 20 + 1)),
+            ..CustomerContext::default()
+        };
+        let mode = if next() % 2 == 0 {
+            SelectMode::Priority
+        } else {
+            SelectMode::BestForCustomer
+        };
+        let q = quote_with(&c, &k, &cust, mode);
+        let r: QuoteRef = serde_json::from_value(serde_json::to_value(&q).unwrap()).unwrap();
+        stale.push(r.clone());
+        // Commit either the fresh quote or an old one (which may no longer fit).
+        let pick = if next() % 3 == 0 {
+            stale[usize::try_from(next()).unwrap() % stale.len()].clone()
+        } else {
+            r
+        };
+        match c.commit(&format!("k{i}"), &pick) {
+            Ok(_) => {
+                ok += 1;
+                live.push(format!("k{i}"));
+            }
+            Err(CampaignError::BudgetExhausted { .. } | CampaignError::LimitReached { .. }) => {
+                refused += 1
+            }
+            Err(e) => panic!("{e}"),
+        }
+        if next() % 10 == 0 && !live.is_empty() {
+            let k = live.swap_remove(usize::try_from(next()).unwrap() % live.len());
+            c.cancel(&k).unwrap();
+        }
+        let u = |id: &str| c.ledger().usage(id).cloned().unwrap_or_default();
+        assert!(u("money").money <= d("5000"), "money overspent at {i}");
+        assert!(u("count").orders <= 300, "count overspent at {i}");
+        assert!(u("cash").money <= d("999.99"), "cash overspent at {i}");
+        assert!(u("count").by_user.values().all(|n| *n <= 40));
+    }
+    assert!(
+        ok > 1000 && refused > 0,
+        "both paths exercised: {ok} ok, {refused} refused"
+    );
+}
+
+#[test]
+fn evaluate_is_the_free_function_behind_quote() {
+    let c = stacking_book(1);
+    let k = cart(&[("a", "x", "450.00", 1)]);
+    let q = evaluate(
+        c.promotions(),
+        &Ledger::default(),
+        &k,
+        &CustomerContext::default(),
+        SelectMode::BestForCustomer,
+        tz(),
+    )
+    .unwrap();
+    assert_eq!(q, quote(&c, &k));
+}
