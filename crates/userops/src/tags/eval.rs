@@ -99,8 +99,8 @@ impl Ctx<'_> {
             (ValueType::Enum, Literal::Str(s)) => Typed::Text(s.clone()),
             (ValueType::Bool, Literal::Bool(b)) => Typed::Bool(*b),
             (ValueType::Date, Literal::Now(off)) => Typed::Date(
-                self.now
-                    .checked_add_signed(chrono::TimeDelta::seconds(*off))
+                chrono::TimeDelta::try_seconds(*off)
+                    .and_then(|d| self.now.checked_add_signed(d))
                     .ok_or_else(|| ExprError::new(lit.pos, "date out of range"))?,
             ),
             (ValueType::Date, Literal::Str(s)) => {
