@@ -546,3 +546,49 @@ fn journal_replay_and_snapshot_give_the_same_state() {
     assert_eq!(restored.snapshot(), live);
     assert_eq!(restored.audience("old").unwrap().size, 1);
 }
+
+#[test]
+fn model_tags_are_written_by_modules_and_feed_rules() {
+    use userops::tags::{Value, ValueType};
+    let mut e = pool();
+    let now = "2026-03-01T00:00:00Z".parse().unwrap();
+    let high = |o: u64| (OneId(o), Some(Value::Text("high".into())));
+    e.write_model_tag("churn", "churn", ValueType::Enum, &[high(1), high(2)], now)
+        .unwrap_or_else(|err| panic!("{err}"));
+    call(
+        &mut e,
+        "define_tag",
+        json!({"name": "at_risk", "rule": "churn = \"high\" AND vip", "now": NOW}),
+    );
+    assert_eq!(e.audience("at_risk").unwrap().oneids, vec![OneId(1)]);
+    // A model run changes the model tag; the rule follows.
+    e.write_model_tag(
+        "churn",
+        "churn",
+        ValueType::Enum,
+        &[(OneId(1), None), high(4)],
+        now,
+    )
+    .unwrap();
+    assert_eq!(e.audience("at_risk").unwrap().oneids, vec![OneId(4)]);
+    // Wrong type, unknown person, an operator's tag: refused, nothing changed.
+    let before = e.snapshot();
+    assert!(e
+        .write_model_tag("churn", "churn", ValueType::Number, &[], now)
+        .is_err());
+    assert!(e
+        .write_model_tag("churn", "churn", ValueType::Enum, &[(OneId(99), None)], now)
+        .is_err());
+    assert!(e
+        .write_model_tag("rfm", "tier", ValueType::Enum, &[], now)
+        .is_err());
+    assert_eq!(before, e.snapshot());
+    let tags = call(&mut e, "tags", json!({}));
+    let churn = tags
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "churn")
+        .unwrap();
+    assert_eq!(churn["kind"]["model"]["model"], "churn");
+}

@@ -17,6 +17,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) columns: &'a BTreeMap<String, Column>,
     pub(crate) audiences: &'a BTreeMap<String, RoaringBitmap>,
     pub(crate) universe: &'a RoaringBitmap,
+    /// Users ever numbered (`0..users`): columns hold no other indexes.
+    pub(crate) users: u64,
     pub(crate) now: DateTime<Utc>,
     pub(crate) tz: FixedOffset,
 }
@@ -99,8 +101,8 @@ impl Ctx<'_> {
             (ValueType::Enum, Literal::Str(s)) => Typed::Text(s.clone()),
             (ValueType::Bool, Literal::Bool(b)) => Typed::Bool(*b),
             (ValueType::Date, Literal::Now(off)) => Typed::Date(
-                self.now
-                    .checked_add_signed(chrono::TimeDelta::seconds(*off))
+                chrono::TimeDelta::try_seconds(*off)
+                    .and_then(|d| self.now.checked_add_signed(d))
                     .ok_or_else(|| ExprError::new(lit.pos, "date out of range"))?,
             ),
             (ValueType::Date, Literal::Str(s)) => {
@@ -122,16 +124,52 @@ impl Ctx<'_> {
     /// Evaluate `e` to the set of live users it matches.
     pub(crate) fn eval(&self, e: &Expr) -> Result<RoaringBitmap, ExprError> {
         let mut out = self.eval_inner(e)?;
-        out &= self.universe;
+        // Users are numbered densely from 0; when every one of them is live no column can
+        // hold a user outside the universe, and this pass over the whole result is skipped.
+        if self.universe.len() != self.users {
+            out &= self.universe;
+        }
         Ok(out)
+    }
+
+    fn conjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+        match e {
+            Expr::And(a, b) => {
+                Self::conjuncts(a, out);
+                Self::conjuncts(b, out);
+            }
+            other => out.push(other),
+        }
     }
 
     fn eval_inner(&self, e: &Expr) -> Result<RoaringBitmap, ExprError> {
         Ok(match e {
-            Expr::And(a, b) => {
-                let mut l = self.eval_inner(a)?;
-                l &= self.eval_inner(b)?;
-                l
+            Expr::And(..) => {
+                // A chain of ANDs: intersect the positive terms smallest first, then subtract
+                // the negated ones (`a AND NOT b` is `a - b`: no complement of `b` is built).
+                let mut terms = Vec::new();
+                Self::conjuncts(e, &mut terms);
+                let mut pos = Vec::new();
+                let mut neg = Vec::new();
+                for t in terms {
+                    match t {
+                        Expr::Not(inner) => neg.push(self.eval_inner(inner)?),
+                        other => pos.push(self.eval_inner(other)?),
+                    }
+                }
+                pos.sort_by_key(|b| b.len());
+                let mut it = pos.into_iter();
+                let mut acc = match it.next() {
+                    Some(first) => first,
+                    None => self.universe.clone(),
+                };
+                for b in it {
+                    acc &= b;
+                }
+                for b in neg {
+                    acc -= b;
+                }
+                acc
             }
             Expr::Or(a, b) => {
                 let mut l = self.eval_inner(a)?;

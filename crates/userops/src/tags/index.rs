@@ -146,6 +146,7 @@ impl TagIndex {
             columns: &self.columns,
             audiences: &self.audiences,
             universe: &self.universe,
+            users: u64::from(self.users),
             now,
             tz: chrono::FixedOffset::east_opt(0).expect("UTC is a valid offset"),
         }

@@ -521,6 +521,7 @@ impl Engine {
             columns: &self.state.tags.columns.0,
             audiences: &aud,
             universe: self.state.users.live(),
+            users: self.state.users.len() as u64,
             now,
             tz: self.config.business_tz(),
         }

@@ -279,6 +279,7 @@ proptest! {
             columns: &columns,
             audiences: &audiences,
             universe: &universe,
+            users: n as u64,
             now: now(),
             tz: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
         };
