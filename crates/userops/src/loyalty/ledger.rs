@@ -265,7 +265,8 @@ pub struct Op {
     pub first: u64,
     /// How many transfers.
     pub count: u32,
-    /// The order an earn is tied to (refunds find earns by it).
+    /// For an earn: the explicit order it is tied to (none: its own key). For a refund: the
+    /// order refunded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<String>,
     /// Reason given by the caller.
@@ -400,11 +401,44 @@ pub struct Spend<'a> {
     pub time: DateTime<Utc>,
 }
 
+/// FNV-1a as a `Hasher`: the indexes hash short keys on the hot path, where SipHash's
+/// flooding resistance buys nothing (keys come from the host, and a bad spread costs only time).
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        // One multiply per word rather than per byte.
+        self.0 = (self.0 ^ v).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Index {
-    by_key: HashMap<String, u32>,
-    members: HashMap<(BookId, OneId), AccountId>,
-    by_order: HashMap<String, Vec<u32>>,
+    by_key: FastMap<String, u32>,
+    members: FastMap<(BookId, OneId), AccountId>,
+    /// Explicit order keys → earns (an earn without one is found by its own key).
+    by_order: FastMap<String, Vec<u32>>,
     /// (earliest live expiry, account) of every account with an expiring live bucket: the
     /// expiry run visits only accounts that have something due.
     fronts: std::collections::BTreeSet<(DateTime<Utc>, AccountId)>,
@@ -925,10 +959,10 @@ impl Ledger {
 
     /// Earn points (posted at once, or pending). See [`Earn`].
     pub fn earn(&mut self, r: &Earn<'_>) -> Result<Posting, LoyaltyError> {
-        if let Some(p) = self.check_earn(r)? {
-            return Ok(p);
-        }
-        let print = Self::earn_print(r);
+        let print = match self.check_earn_print(r) {
+            Ok(print) => print,
+            Err(replay) => return replay,
+        };
         let issuance = self.books[r.book.0 as usize].issuance;
         // Checks done: from here on nothing fails.
         let account = self.account_or_new(r.book, r.user);
@@ -950,9 +984,27 @@ impl Ledger {
     /// Every check of an earn, changing nothing: `Ok(Some(first result))` for a faithful
     /// replay, `Ok(None)` when [`Ledger::earn`] will succeed.
     pub fn check_earn(&self, r: &Earn<'_>) -> Result<Option<Posting>, LoyaltyError> {
-        if let Some(p) = self.replay(r.key, Self::earn_print(r))? {
-            return Ok(Some(p));
+        match self.check_earn_print(r) {
+            Ok(_) => Ok(None),
+            Err(Ok(p)) => Ok(Some(p)),
+            Err(Err(e)) => Err(e),
         }
+    }
+
+    /// The checks of an earn: its fingerprint when it will succeed, `Err(Ok(first result))` on
+    /// a faithful replay.
+    fn check_earn_print(&self, r: &Earn<'_>) -> Result<u64, Result<Posting, LoyaltyError>> {
+        let print = Self::earn_print(r);
+        match self.replay(r.key, print) {
+            Ok(Some(p)) => return Err(Ok(p)),
+            Ok(None) => {}
+            Err(e) => return Err(Err(e)),
+        }
+        self.check_earn_rest(r).map_err(Err)?;
+        Ok(print)
+    }
+
+    fn check_earn_rest(&self, r: &Earn<'_>) -> Result<(), LoyaltyError> {
         positive("points", r.points)?;
         let issuance = self.book_checked(r.book)?.issuance;
         if let Some(e) = r.expires {
@@ -967,7 +1019,7 @@ impl Ledger {
         if !self.can_credit(existing, r.points) || !self.can_debit(issuance, r.points) {
             return Err(overflow("points"));
         }
-        Ok(None)
+        Ok(())
     }
 
     fn earn_tail(
@@ -978,7 +1030,7 @@ impl Ledger {
         account: AccountId,
     ) -> Posting {
         let mut op = self.new_op(r.key, OpKind::Earn, print);
-        op.order = Some(r.order.unwrap_or(r.key).to_owned());
+        op.order = r.order.map(str::to_owned);
         op.reason = r.reason.to_owned();
         op.actor = r.actor.to_owned();
         op.result.points = r.points;
@@ -1167,7 +1219,15 @@ impl Ledger {
         if let Some(p) = self.replay(key, print)? {
             return Ok(p);
         }
-        let earns: Vec<u32> = self.index.by_order.get(order).cloned().unwrap_or_default();
+        let mut earns: Vec<u32> = self.index.by_order.get(order).cloned().unwrap_or_default();
+        // An earn without an explicit order is tied to its own key.
+        if let Some(&o) = self.index.by_key.get(order) {
+            let op = &self.ops[o as usize];
+            if op.kind == OpKind::Earn && op.order.is_none() {
+                earns.push(o);
+                earns.sort_unstable();
+            }
+        }
         // Plan: (earn op, pending transfer to void | posted bucket chain, earned amount).
         struct Plan {
             earn: u32,
