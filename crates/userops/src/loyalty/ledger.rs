@@ -253,33 +253,91 @@ pub enum OpKind {
 }
 
 /// One write: its key, what it did and the result it returned (replayed on a duplicate key).
+/// Kept compact: the ledger holds one per write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Op {
-    /// The idempotency key (empty for system runs: expiry, post, void, merge).
-    pub key: String,
+    /// The idempotency key (for post/void: the pending earn's key; empty for expiry runs and
+    /// merges).
+    pub key: Box<str>,
     /// What kind of write.
     pub kind: OpKind,
+    /// Whether an earn was pending.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
     /// Fingerprint of the request content.
     pub print: u64,
     /// The first transfer written (transfers of one op are contiguous).
     pub first: u64,
     /// How many transfers.
     pub count: u32,
+    /// The bucket an earn filled (for post/void: the earn op).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<u32>,
+    /// Points moved for the member (see [`Posting::points`]).
+    pub points: Points,
+    /// See [`Posting::other`].
+    #[serde(default)]
+    pub other: Points,
+    /// The member's balance right after the write.
+    #[serde(default)]
+    pub balance: Points,
     /// For an earn: the explicit order it is tied to (none: its own key). For a refund: the
     /// order refunded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order: Option<String>,
-    /// Reason given by the caller.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
-    /// Who did it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub actor: String,
-    /// The bucket an earn filled.
+    pub order: Option<Box<str>>,
+    /// Reason and actor, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bucket: Option<u32>,
-    /// The result returned.
-    pub result: Posting,
+    pub note: Option<Box<Note>>,
+}
+
+/// Free text of a write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// Why.
+    pub reason: String,
+    /// Who.
+    pub actor: String,
+}
+
+impl Op {
+    /// Whether the key is an idempotency key of its own (post/void reuse the earn's key).
+    fn keyed(&self) -> bool {
+        !self.key.is_empty() && !matches!(self.kind, OpKind::Post | OpKind::Void)
+    }
+
+    /// The reason given, or "".
+    pub fn reason(&self) -> &str {
+        self.note.as_ref().map_or("", |n| n.reason.as_str())
+    }
+
+    /// The actor given, or "".
+    pub fn actor(&self) -> &str {
+        self.note.as_ref().map_or("", |n| n.actor.as_str())
+    }
+
+    /// The result this write returned.
+    pub fn posting(&self) -> Posting {
+        Posting {
+            key: self.key.to_string(),
+            transfers: (self.first..self.first + u64::from(self.count)).collect(),
+            points: self.points,
+            other: self.other,
+            balance: self.balance,
+            pending: self.pending,
+            duplicate: false,
+        }
+    }
+}
+
+fn note(reason: &str, actor: &str) -> Option<Box<Note>> {
+    if reason.is_empty() && actor.is_empty() {
+        None
+    } else {
+        Some(Box::new(Note {
+            reason: reason.to_owned(),
+            actor: actor.to_owned(),
+        }))
+    }
 }
 
 /// The result of a ledger write.
@@ -553,13 +611,13 @@ impl Ledger {
     fn rebuild_index(&mut self) {
         let mut index = Index::default();
         for (i, op) in self.ops.iter().enumerate() {
-            if !op.key.is_empty() {
-                index.by_key.insert(op.key.clone(), i as u32);
+            if op.keyed() {
+                index.by_key.insert(op.key.to_string(), i as u32);
             }
             if let (OpKind::Earn, Some(order)) = (op.kind, &op.order) {
                 index
                     .by_order
-                    .entry(order.clone())
+                    .entry(order.to_string())
                     .or_default()
                     .push(i as u32);
             }
@@ -706,7 +764,7 @@ impl Ledger {
                 if op.print == print {
                     Ok(Some(Posting {
                         duplicate: true,
-                        ..op.result.clone()
+                        ..op.posting()
                     }))
                 } else {
                     Err(LoyaltyError::DuplicateKey {
@@ -813,13 +871,13 @@ impl Ledger {
 
     fn push_op(&mut self, op: Op) -> u32 {
         let i = self.ops.len() as u32;
-        if !op.key.is_empty() {
-            self.index.by_key.insert(op.key.clone(), i);
+        if op.keyed() {
+            self.index.by_key.insert(op.key.to_string(), i);
         }
-        if let Some(order) = &op.order {
+        if let (OpKind::Earn, Some(order)) = (op.kind, &op.order) {
             self.index
                 .by_order
-                .entry(order.clone())
+                .entry(order.to_string())
                 .or_default()
                 .push(i);
         }
@@ -829,24 +887,18 @@ impl Ledger {
 
     fn new_op(&self, key: &str, kind: OpKind, print: u64) -> Op {
         Op {
-            key: key.to_owned(),
+            key: key.into(),
             kind,
+            pending: false,
             print,
             first: self.transfers.len() as u64 + 1,
             count: 0,
-            order: None,
-            reason: String::new(),
-            actor: String::new(),
             bucket: None,
-            result: Posting {
-                key: key.to_owned(),
-                transfers: Vec::new(),
-                points: 0,
-                other: 0,
-                balance: 0,
-                pending: false,
-                duplicate: false,
-            },
+            points: 0,
+            other: 0,
+            balance: 0,
+            order: None,
+            note: None,
         }
     }
 
@@ -856,9 +908,8 @@ impl Ledger {
         let balance = account.map_or(0, |a| self.accounts[a.0 as usize].points());
         let o = &mut self.ops[op as usize];
         o.count = (last + 1 - first) as u32;
-        o.result.transfers = (first..=last).collect();
-        o.result.balance = balance;
-        o.result.clone()
+        o.balance = balance;
+        o.posting()
     }
 
     /// Put points into a member account: repay debt first, the rest into a new bucket.
@@ -1030,11 +1081,10 @@ impl Ledger {
         account: AccountId,
     ) -> Posting {
         let mut op = self.new_op(r.key, OpKind::Earn, print);
-        op.order = r.order.map(str::to_owned);
-        op.reason = r.reason.to_owned();
-        op.actor = r.actor.to_owned();
-        op.result.points = r.points;
-        op.result.pending = r.pending;
+        op.order = r.order.map(Box::from);
+        op.note = note(r.reason, r.actor);
+        op.points = r.points;
+        op.pending = r.pending;
         let o = self.push_op(op);
         let kind = if r.pending {
             TransferKind::PendingEarn
@@ -1086,9 +1136,8 @@ impl Ledger {
             return Err(overflow("points"));
         }
         let mut op = self.new_op(r.key, OpKind::Spend, print);
-        op.reason = r.reason.to_owned();
-        op.actor = r.actor.to_owned();
-        op.result.points = r.points;
+        op.note = note(r.reason, r.actor);
+        op.points = r.points;
         let o = self.push_op(op);
         let taken = self.take_fifo(account, r.points);
         self.accounts[account.0 as usize].debt += r.points - taken;
@@ -1116,7 +1165,7 @@ impl Ledger {
                 state: "unknown key",
             })?;
         let op = &self.ops[o as usize];
-        if op.kind != OpKind::Earn || !op.result.pending {
+        if op.kind != OpKind::Earn || !op.pending {
             return Err(LoyaltyError::NotPending {
                 key: key.to_owned(),
                 state: "not a pending earn",
@@ -1159,7 +1208,7 @@ impl Ledger {
                 let op = &self.ops[self.transfers[(*by - 1) as usize].op as usize];
                 return Ok(Posting {
                     duplicate: true,
-                    ..op.result.clone()
+                    ..op.posting()
                 });
             }
             _ => {}
@@ -1168,10 +1217,8 @@ impl Ledger {
             return Err(overflow("points"));
         }
         let kind = if post { OpKind::Post } else { OpKind::Void };
-        let mut op = self.new_op("", kind, 0);
-        op.result.key = key.to_owned();
-        op.result.points = pt.amount;
-        op.order = None;
+        let mut op = self.new_op(key, kind, 0);
+        op.points = pt.amount;
         op.bucket = Some(earn_op); // unused for post/void; keeps the earn findable from the op
         let o = self.push_op(op);
         let tk = if post {
@@ -1244,7 +1291,7 @@ impl Ledger {
                 continue;
             }
             let t = self.transfers[(op.first - 1) as usize].clone();
-            if op.result.pending {
+            if op.pending {
                 let mut pt = op.first;
                 while let Some(Resolution::Moved { to }) = self.resolved.get(&pt) {
                     pt = *to;
@@ -1291,7 +1338,7 @@ impl Ledger {
         op.order = None;
         let o = self.push_op(op);
         // Recorded after push so that `by_order` does not list the refund as an earn.
-        self.ops[o as usize].order = Some(order.to_owned());
+        self.ops[o as usize].order = Some(order.into());
         let mut reversed_total = 0;
         let mut clawed_total = 0;
         let mut last_account = None;
@@ -1371,8 +1418,8 @@ impl Ledger {
                 }
             }
         }
-        self.ops[o as usize].result.points = reversed_total;
-        self.ops[o as usize].result.other = clawed_total;
+        self.ops[o as usize].points = reversed_total;
+        self.ops[o as usize].other = clawed_total;
         Ok(self.finish_op(o, last_account))
     }
 
@@ -1432,7 +1479,7 @@ impl Ledger {
             total += i128::from(points);
         }
         if let Some(o) = op {
-            self.ops[o as usize].result.points = clamp(total);
+            self.ops[o as usize].points = clamp(total);
             self.finish_op(o, None);
         }
         (total, written)
@@ -1521,8 +1568,8 @@ impl Ledger {
         }
         let dst_acc = self.account_or_new(dst, user);
         let mut op = self.new_op(key, OpKind::Convert, print);
-        op.result.points = used;
-        op.result.other = out;
+        op.points = used;
+        op.other = out;
         let o = self.push_op(op);
         self.take_fifo(account, used);
         self.transfer(
