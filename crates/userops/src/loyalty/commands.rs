@@ -1113,14 +1113,14 @@ impl Engine {
                 id: t.id,
                 time: t.time,
                 kind: t.kind,
-                key: op.result.key.clone(),
+                key: op.key.to_string(),
                 amount: if sign == 0 { t.amount } else { sign * t.amount },
                 balance,
                 pending,
                 counterparty,
                 expires: t.expires,
-                reason: op.reason.clone(),
-                actor: op.actor.clone(),
+                reason: op.reason().to_owned(),
+                actor: op.actor().to_owned(),
             });
         }
         rows

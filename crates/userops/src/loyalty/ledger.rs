@@ -253,32 +253,91 @@ pub enum OpKind {
 }
 
 /// One write: its key, what it did and the result it returned (replayed on a duplicate key).
+/// Kept compact: the ledger holds one per write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Op {
-    /// The idempotency key (empty for system runs: expiry, post, void, merge).
-    pub key: String,
+    /// The idempotency key (for post/void: the pending earn's key; empty for expiry runs and
+    /// merges).
+    pub key: Box<str>,
     /// What kind of write.
     pub kind: OpKind,
+    /// Whether an earn was pending.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
     /// Fingerprint of the request content.
     pub print: u64,
     /// The first transfer written (transfers of one op are contiguous).
     pub first: u64,
     /// How many transfers.
     pub count: u32,
-    /// The order an earn is tied to (refunds find earns by it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order: Option<String>,
-    /// Reason given by the caller.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
-    /// Who did it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub actor: String,
-    /// The bucket an earn filled.
+    /// The bucket an earn filled (for post/void: the earn op).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket: Option<u32>,
-    /// The result returned.
-    pub result: Posting,
+    /// Points moved for the member (see [`Posting::points`]).
+    pub points: Points,
+    /// See [`Posting::other`].
+    #[serde(default)]
+    pub other: Points,
+    /// The member's balance right after the write.
+    #[serde(default)]
+    pub balance: Points,
+    /// For an earn: the explicit order it is tied to (none: its own key). For a refund: the
+    /// order refunded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Box<str>>,
+    /// Reason and actor, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Box<Note>>,
+}
+
+/// Free text of a write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// Why.
+    pub reason: String,
+    /// Who.
+    pub actor: String,
+}
+
+impl Op {
+    /// Whether the key is an idempotency key of its own (post/void reuse the earn's key).
+    fn keyed(&self) -> bool {
+        !self.key.is_empty() && !matches!(self.kind, OpKind::Post | OpKind::Void)
+    }
+
+    /// The reason given, or "".
+    pub fn reason(&self) -> &str {
+        self.note.as_ref().map_or("", |n| n.reason.as_str())
+    }
+
+    /// The actor given, or "".
+    pub fn actor(&self) -> &str {
+        self.note.as_ref().map_or("", |n| n.actor.as_str())
+    }
+
+    /// The result this write returned.
+    pub fn posting(&self) -> Posting {
+        Posting {
+            key: self.key.to_string(),
+            transfers: (self.first..self.first + u64::from(self.count)).collect(),
+            points: self.points,
+            other: self.other,
+            balance: self.balance,
+            pending: self.pending,
+            duplicate: false,
+        }
+    }
+}
+
+fn note(reason: &str, actor: &str) -> Option<Box<Note>> {
+    if reason.is_empty() && actor.is_empty() {
+        None
+    } else {
+        Some(Box::new(Note {
+            reason: reason.to_owned(),
+            actor: actor.to_owned(),
+        }))
+    }
 }
 
 /// The result of a ledger write.
@@ -400,11 +459,44 @@ pub struct Spend<'a> {
     pub time: DateTime<Utc>,
 }
 
+/// FNV-1a as a `Hasher`: the indexes hash short keys on the hot path, where SipHash's
+/// flooding resistance buys nothing (keys come from the host, and a bad spread costs only time).
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        // One multiply per word rather than per byte.
+        self.0 = (self.0 ^ v).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Index {
-    by_key: HashMap<String, u32>,
-    members: HashMap<(BookId, OneId), AccountId>,
-    by_order: HashMap<String, Vec<u32>>,
+    by_key: FastMap<String, u32>,
+    members: FastMap<(BookId, OneId), AccountId>,
+    /// Explicit order keys → earns (an earn without one is found by its own key).
+    by_order: FastMap<String, Vec<u32>>,
     /// (earliest live expiry, account) of every account with an expiring live bucket: the
     /// expiry run visits only accounts that have something due.
     fronts: std::collections::BTreeSet<(DateTime<Utc>, AccountId)>,
@@ -519,13 +611,13 @@ impl Ledger {
     fn rebuild_index(&mut self) {
         let mut index = Index::default();
         for (i, op) in self.ops.iter().enumerate() {
-            if !op.key.is_empty() {
-                index.by_key.insert(op.key.clone(), i as u32);
+            if op.keyed() {
+                index.by_key.insert(op.key.to_string(), i as u32);
             }
             if let (OpKind::Earn, Some(order)) = (op.kind, &op.order) {
                 index
                     .by_order
-                    .entry(order.clone())
+                    .entry(order.to_string())
                     .or_default()
                     .push(i as u32);
             }
@@ -672,7 +764,7 @@ impl Ledger {
                 if op.print == print {
                     Ok(Some(Posting {
                         duplicate: true,
-                        ..op.result.clone()
+                        ..op.posting()
                     }))
                 } else {
                     Err(LoyaltyError::DuplicateKey {
@@ -779,13 +871,13 @@ impl Ledger {
 
     fn push_op(&mut self, op: Op) -> u32 {
         let i = self.ops.len() as u32;
-        if !op.key.is_empty() {
-            self.index.by_key.insert(op.key.clone(), i);
+        if op.keyed() {
+            self.index.by_key.insert(op.key.to_string(), i);
         }
-        if let Some(order) = &op.order {
+        if let (OpKind::Earn, Some(order)) = (op.kind, &op.order) {
             self.index
                 .by_order
-                .entry(order.clone())
+                .entry(order.to_string())
                 .or_default()
                 .push(i);
         }
@@ -795,24 +887,18 @@ impl Ledger {
 
     fn new_op(&self, key: &str, kind: OpKind, print: u64) -> Op {
         Op {
-            key: key.to_owned(),
+            key: key.into(),
             kind,
+            pending: false,
             print,
             first: self.transfers.len() as u64 + 1,
             count: 0,
-            order: None,
-            reason: String::new(),
-            actor: String::new(),
             bucket: None,
-            result: Posting {
-                key: key.to_owned(),
-                transfers: Vec::new(),
-                points: 0,
-                other: 0,
-                balance: 0,
-                pending: false,
-                duplicate: false,
-            },
+            points: 0,
+            other: 0,
+            balance: 0,
+            order: None,
+            note: None,
         }
     }
 
@@ -822,9 +908,8 @@ impl Ledger {
         let balance = account.map_or(0, |a| self.accounts[a.0 as usize].points());
         let o = &mut self.ops[op as usize];
         o.count = (last + 1 - first) as u32;
-        o.result.transfers = (first..=last).collect();
-        o.result.balance = balance;
-        o.result.clone()
+        o.balance = balance;
+        o.posting()
     }
 
     /// Put points into a member account: repay debt first, the rest into a new bucket.
@@ -925,10 +1010,10 @@ impl Ledger {
 
     /// Earn points (posted at once, or pending). See [`Earn`].
     pub fn earn(&mut self, r: &Earn<'_>) -> Result<Posting, LoyaltyError> {
-        if let Some(p) = self.check_earn(r)? {
-            return Ok(p);
-        }
-        let print = Self::earn_print(r);
+        let print = match self.check_earn_print(r) {
+            Ok(print) => print,
+            Err(replay) => return replay,
+        };
         let issuance = self.books[r.book.0 as usize].issuance;
         // Checks done: from here on nothing fails.
         let account = self.account_or_new(r.book, r.user);
@@ -950,9 +1035,27 @@ impl Ledger {
     /// Every check of an earn, changing nothing: `Ok(Some(first result))` for a faithful
     /// replay, `Ok(None)` when [`Ledger::earn`] will succeed.
     pub fn check_earn(&self, r: &Earn<'_>) -> Result<Option<Posting>, LoyaltyError> {
-        if let Some(p) = self.replay(r.key, Self::earn_print(r))? {
-            return Ok(Some(p));
+        match self.check_earn_print(r) {
+            Ok(_) => Ok(None),
+            Err(Ok(p)) => Ok(Some(p)),
+            Err(Err(e)) => Err(e),
         }
+    }
+
+    /// The checks of an earn: its fingerprint when it will succeed, `Err(Ok(first result))` on
+    /// a faithful replay.
+    fn check_earn_print(&self, r: &Earn<'_>) -> Result<u64, Result<Posting, LoyaltyError>> {
+        let print = Self::earn_print(r);
+        match self.replay(r.key, print) {
+            Ok(Some(p)) => return Err(Ok(p)),
+            Ok(None) => {}
+            Err(e) => return Err(Err(e)),
+        }
+        self.check_earn_rest(r).map_err(Err)?;
+        Ok(print)
+    }
+
+    fn check_earn_rest(&self, r: &Earn<'_>) -> Result<(), LoyaltyError> {
         positive("points", r.points)?;
         let issuance = self.book_checked(r.book)?.issuance;
         if let Some(e) = r.expires {
@@ -967,7 +1070,7 @@ impl Ledger {
         if !self.can_credit(existing, r.points) || !self.can_debit(issuance, r.points) {
             return Err(overflow("points"));
         }
-        Ok(None)
+        Ok(())
     }
 
     fn earn_tail(
@@ -978,11 +1081,10 @@ impl Ledger {
         account: AccountId,
     ) -> Posting {
         let mut op = self.new_op(r.key, OpKind::Earn, print);
-        op.order = Some(r.order.unwrap_or(r.key).to_owned());
-        op.reason = r.reason.to_owned();
-        op.actor = r.actor.to_owned();
-        op.result.points = r.points;
-        op.result.pending = r.pending;
+        op.order = r.order.map(Box::from);
+        op.note = note(r.reason, r.actor);
+        op.points = r.points;
+        op.pending = r.pending;
         let o = self.push_op(op);
         let kind = if r.pending {
             TransferKind::PendingEarn
@@ -1034,9 +1136,8 @@ impl Ledger {
             return Err(overflow("points"));
         }
         let mut op = self.new_op(r.key, OpKind::Spend, print);
-        op.reason = r.reason.to_owned();
-        op.actor = r.actor.to_owned();
-        op.result.points = r.points;
+        op.note = note(r.reason, r.actor);
+        op.points = r.points;
         let o = self.push_op(op);
         let taken = self.take_fifo(account, r.points);
         self.accounts[account.0 as usize].debt += r.points - taken;
@@ -1064,7 +1165,7 @@ impl Ledger {
                 state: "unknown key",
             })?;
         let op = &self.ops[o as usize];
-        if op.kind != OpKind::Earn || !op.result.pending {
+        if op.kind != OpKind::Earn || !op.pending {
             return Err(LoyaltyError::NotPending {
                 key: key.to_owned(),
                 state: "not a pending earn",
@@ -1107,7 +1208,7 @@ impl Ledger {
                 let op = &self.ops[self.transfers[(*by - 1) as usize].op as usize];
                 return Ok(Posting {
                     duplicate: true,
-                    ..op.result.clone()
+                    ..op.posting()
                 });
             }
             _ => {}
@@ -1116,10 +1217,8 @@ impl Ledger {
             return Err(overflow("points"));
         }
         let kind = if post { OpKind::Post } else { OpKind::Void };
-        let mut op = self.new_op("", kind, 0);
-        op.result.key = key.to_owned();
-        op.result.points = pt.amount;
-        op.order = None;
+        let mut op = self.new_op(key, kind, 0);
+        op.points = pt.amount;
         op.bucket = Some(earn_op); // unused for post/void; keeps the earn findable from the op
         let o = self.push_op(op);
         let tk = if post {
@@ -1167,7 +1266,15 @@ impl Ledger {
         if let Some(p) = self.replay(key, print)? {
             return Ok(p);
         }
-        let earns: Vec<u32> = self.index.by_order.get(order).cloned().unwrap_or_default();
+        let mut earns: Vec<u32> = self.index.by_order.get(order).cloned().unwrap_or_default();
+        // An earn without an explicit order is tied to its own key.
+        if let Some(&o) = self.index.by_key.get(order) {
+            let op = &self.ops[o as usize];
+            if op.kind == OpKind::Earn && op.order.is_none() {
+                earns.push(o);
+                earns.sort_unstable();
+            }
+        }
         // Plan: (earn op, pending transfer to void | posted bucket chain, earned amount).
         struct Plan {
             earn: u32,
@@ -1184,7 +1291,7 @@ impl Ledger {
                 continue;
             }
             let t = self.transfers[(op.first - 1) as usize].clone();
-            if op.result.pending {
+            if op.pending {
                 let mut pt = op.first;
                 while let Some(Resolution::Moved { to }) = self.resolved.get(&pt) {
                     pt = *to;
@@ -1231,7 +1338,7 @@ impl Ledger {
         op.order = None;
         let o = self.push_op(op);
         // Recorded after push so that `by_order` does not list the refund as an earn.
-        self.ops[o as usize].order = Some(order.to_owned());
+        self.ops[o as usize].order = Some(order.into());
         let mut reversed_total = 0;
         let mut clawed_total = 0;
         let mut last_account = None;
@@ -1311,8 +1418,8 @@ impl Ledger {
                 }
             }
         }
-        self.ops[o as usize].result.points = reversed_total;
-        self.ops[o as usize].result.other = clawed_total;
+        self.ops[o as usize].points = reversed_total;
+        self.ops[o as usize].other = clawed_total;
         Ok(self.finish_op(o, last_account))
     }
 
@@ -1372,7 +1479,7 @@ impl Ledger {
             total += i128::from(points);
         }
         if let Some(o) = op {
-            self.ops[o as usize].result.points = clamp(total);
+            self.ops[o as usize].points = clamp(total);
             self.finish_op(o, None);
         }
         (total, written)
@@ -1461,8 +1568,8 @@ impl Ledger {
         }
         let dst_acc = self.account_or_new(dst, user);
         let mut op = self.new_op(key, OpKind::Convert, print);
-        op.result.points = used;
-        op.result.other = out;
+        op.points = used;
+        op.other = out;
         let o = self.push_op(op);
         self.take_fifo(account, used);
         self.transfer(
