@@ -194,12 +194,16 @@ impl BgNbdFit {
     /// values, T < recency, frequency > 0 with recency 0, no customers) and on non-convergence.
     ///
     /// ```
-    /// use userops::models::BgNbdFit;
+    /// use userops::models::{BgNbdFit, ModelError};
     /// let f = [0.0, 1.0, 3.0, 0.0, 2.0, 5.0, 0.0, 1.0];
     /// let rec = [0.0, 10.0, 30.0, 0.0, 20.0, 35.0, 0.0, 3.0];
     /// let t = [40.0, 38.0, 39.0, 20.0, 36.0, 40.0, 10.0, 30.0];
-    /// let fit = BgNbdFit::fit(&f, &rec, &t, None).unwrap();
-    /// assert!(fit.params.r > 0.0 && fit.log_likelihood < 0.0);
+    /// // Eight customers do not pin down four parameters: reported, not fitted.
+    /// let err = BgNbdFit::fit(&f, &rec, &t, None).unwrap_err();
+    /// assert!(matches!(err, ModelError::NotConverged { .. }));
+    /// // Bad input is a typed error too: recency beyond T.
+    /// let err = BgNbdFit::fit(&[1.0], &[50.0], &[40.0], None).unwrap_err();
+    /// assert!(matches!(err, ModelError::InvalidInput { .. }));
     /// ```
     pub fn fit(
         frequency: &[f64],
