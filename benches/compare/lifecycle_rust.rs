@@ -8,12 +8,19 @@ use std::time::Instant;
 use userops::lifecycle::{stage_table, ActivityTable, LifecycleReport, PeriodClock, StageOptions};
 use userops::Period;
 
+/// Read a raw column value by value, so that peak memory holds the column once (as the numpy
+/// loads of the Python side do).
 fn read<T>(path: &str, conv: fn([u8; 8]) -> T) -> Vec<T> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    bytes
-        .chunks_exact(8)
-        .map(|c| conv(c.try_into().expect("chunks of 8")))
-        .collect()
+    use std::io::Read;
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let len = f.metadata().map(|m| m.len() as usize / 8).unwrap_or(0);
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let mut out = Vec::with_capacity(len);
+    let mut v = [0u8; 8];
+    while r.read_exact(&mut v).is_ok() {
+        out.push(conv(v));
+    }
+    out
 }
 
 fn main() {

@@ -120,8 +120,7 @@ struct Counts {
 }
 
 impl LifecycleReport {
-    /// Summarize a stage table; `segment[u]` (one per user, in table order) restricts the
-    /// report to the users with `segment[u] == keep` when given.
+    /// Summarize a stage table: counts, transitions, active rate and decomposition per period.
     pub fn from_table(table: &StageTable) -> Result<LifecycleReport, LifecycleError> {
         Self::build(table, |_| true)
     }
