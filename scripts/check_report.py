@@ -39,13 +39,31 @@ def chromium() -> str:
     sys.exit("check_report: chromium not found")
 
 
-def run(args: list[str], profile: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [chromium(), *FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def run(args: list[str], profile: str, tries: int = 2) -> subprocess.CompletedProcess[str]:
+    """Run Chromium with its output in files (not pipes: its helper processes would hold a
+    pipe open after a timeout) in a session of its own, killed whole if it hangs."""
+    import os
+    import signal
+
+    for attempt in range(tries):
+        out_path, err_path = f"{profile}.out", f"{profile}.err"
+        with open(out_path, "w") as out, open(err_path, "w") as err:
+            proc = subprocess.Popen(
+                [chromium(), *FLAGS, f"--user-data-dir={profile}-{attempt}", "--enable-logging=stderr", "--v=0", *args],
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+            try:
+                code = proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                print(f"check_report: chromium timed out (attempt {attempt + 1})", file=sys.stderr)
+                continue
+        with open(out_path) as o, open(err_path) as e:
+            return subprocess.CompletedProcess(proc.args, code, o.read(), e.read())
+    sys.exit("check_report: chromium did not finish in time")
 
 
 def console_errors(stderr: str) -> list[str]:
