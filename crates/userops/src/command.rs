@@ -26,6 +26,8 @@ pub enum Command {
     /// Intake and engine-wide queries.
     Core(CoreCommand),
     // ---- module command sets: one variant each (keep a blank line between sets) ----
+    /// Consent, erasure, audit (SPEC §9).
+    Privacy(crate::privacy::PrivacyCommand),
 }
 
 /// Intake and engine-wide queries.
@@ -120,6 +122,10 @@ impl Command {
             return Ok(Command::Core(c));
         }
         // ---- module command sets: one `if let` each, in the order of the enum ----
+        if let Some(c) = parse_in::<crate::privacy::PrivacyCommand>(&call, method)? {
+            return Ok(Command::Privacy(c));
+        }
+
         Err(Error::UnknownMethod(method.to_owned()))
     }
 
@@ -137,6 +143,7 @@ impl Command {
         match self {
             Command::Core(c) => matches!(c, CoreCommand::Ingest { .. }),
             // ---- module command sets: one arm each ----
+            Command::Privacy(c) => c.mutates(),
         }
     }
 }
@@ -204,4 +211,6 @@ pub enum Output {
     /// From `stats`.
     Stats(Stats),
     // ---- module outputs: one variant each ----
+    /// From the privacy commands.
+    Privacy(crate::privacy::PrivacyOutput),
 }

@@ -57,6 +57,18 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The durable store failed: I/O, a locked, read-only or foreign file, a newer schema.
+    /// Raised by the store, never by the in-memory engine.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// The durable store holds a corrupt record (journal record or snapshot `seq`).
+    #[error("corrupt store at record {seq}: {reason}")]
+    Corrupt {
+        /// The sequence number of the bad record.
+        seq: i64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A bug: an invariant the engine relies on did not hold. Never expected; reported rather
     /// than panicking so that no host process is taken down.
     #[error("internal error: {0}")]
@@ -98,6 +110,8 @@ impl Error {
             Error::DuplicateKey { .. } => ErrorCode::DuplicateKey,
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::OutOfRange { .. } => ErrorCode::OutOfRange,
+            Error::Storage(_) => ErrorCode::Storage,
+            Error::Corrupt { .. } => ErrorCode::Corrupt,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -160,13 +174,17 @@ pub enum ErrorCode {
     NotFound = 6,
     /// A number out of range or overflowing.
     OutOfRange = 7,
+    /// The durable store failed (I/O, locked, read-only or foreign file, newer schema).
+    Storage = 40,
+    /// The durable store holds a corrupt record.
+    Corrupt = 41,
     /// A bug inside the engine (or a panic caught at a boundary).
     Internal = 99,
 }
 
 impl ErrorCode {
     /// Every code, for the bindings' tables.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::Ok,
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidIdentifier,
@@ -175,6 +193,8 @@ impl ErrorCode {
         ErrorCode::DuplicateKey,
         ErrorCode::NotFound,
         ErrorCode::OutOfRange,
+        ErrorCode::Storage,
+        ErrorCode::Corrupt,
         ErrorCode::Internal,
     ];
 
@@ -189,6 +209,8 @@ impl ErrorCode {
             ErrorCode::DuplicateKey => "duplicate_key",
             ErrorCode::NotFound => "not_found",
             ErrorCode::OutOfRange => "out_of_range",
+            ErrorCode::Storage => "storage",
+            ErrorCode::Corrupt => "corrupt",
             ErrorCode::Internal => "internal",
         }
     }

@@ -25,6 +25,7 @@ pub mod error;
 pub mod event;
 pub mod identity;
 pub mod ids;
+pub mod privacy;
 pub mod util;
 
 pub use command::{Command, CoreCommand, Output, Receipt, Resolved, Stats};

@@ -94,6 +94,25 @@ impl IdentityGraph {
         }
     }
 
+    /// Live persons and their identifiers, in OneID order.
+    pub fn persons(&self) -> impl Iterator<Item = (OneId, &BTreeSet<Identifier>)> {
+        self.persons.iter().map(|(o, ids)| (*o, ids))
+    }
+
+    /// Forget every identifier of a live person (erasure, SPEC §9). The person stays as an
+    /// empty tombstone so that what other modules hold under its OneID stays attributable (and
+    /// balanced) without naming anyone. Returns the identifiers removed.
+    pub(crate) fn erase(&mut self, oneid: OneId) -> Vec<Identifier> {
+        let removed: Vec<Identifier> = match self.persons.get_mut(&oneid) {
+            Some(ids) => std::mem::take(ids).into_iter().collect(),
+            None => Vec::new(),
+        };
+        for id in &removed {
+            self.owner.remove(id);
+        }
+        removed
+    }
+
     fn new_person(&mut self) -> OneId {
         self.next += 1;
         let id = OneId(self.next);
