@@ -191,7 +191,13 @@ impl Engine {
         match user {
             UserRef::Id(id) => {
                 self.check_kind(id)?;
-                Ok(self.state.identity.resolve(id))
+                // With hashing on, state holds hashed identifiers; a plain one is hashed first.
+                match self.config.identifier_salt() {
+                    Some(salt) if !id.is_hashed() => {
+                        Ok(self.state.identity.resolve(&id.hashed(salt)))
+                    }
+                    _ => Ok(self.state.identity.resolve(id)),
+                }
             }
             UserRef::OneId(o) => match self.state.identity.canonical(*o) {
                 Some(c) if self.state.privacy.is_erased(c) => Err(Error::NotFound {

@@ -210,6 +210,17 @@ impl PrivacyState {
         })
     }
 
+    /// One person's consent records: (channel, purpose, decision).
+    pub fn consents_of(&self, oneid: OneId) -> impl Iterator<Item = (&str, &str, &ConsentRecord)> {
+        self.consents.get(&oneid).into_iter().flat_map(|chans| {
+            chans.iter().flat_map(|(c, purposes)| {
+                purposes
+                    .iter()
+                    .map(move |(p, r)| (c.as_str(), p.as_str(), r))
+            })
+        })
+    }
+
     fn record(&self, oneid: OneId, channel: &str, purpose: &str) -> Option<&ConsentRecord> {
         self.consents.get(&oneid)?.get(channel)?.get(purpose)
     }
