@@ -226,7 +226,10 @@ fn corrupt_snapshot_is_an_error_and_check_reports_it() {
         .unwrap();
     assert_eq!(n, 1);
     let r = Store::open(&path);
-    assert!(matches!(r, Err(StoreError::Corrupt { seq: 1, .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(StoreError::Corrupt { seq: 1, .. })),
+        "{r:?}"
+    );
     assert!(matches!(
         Store::open(&path),
         Err(StoreError::Corrupt { seq: 1, .. })
