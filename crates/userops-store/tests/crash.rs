@@ -47,7 +47,11 @@ fn verify(path: &std::path::Path, acked: &BTreeSet<String>, trial: usize) {
         .unwrap();
     assert_eq!(twice, 0, "trial {trial}: an event journaled twice");
     let journaled: i64 = c
-        .query_row("SELECT count(*) FROM journal WHERE method = 'ingest'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM journal WHERE method = 'ingest'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(
         engine.stats().events as i64,

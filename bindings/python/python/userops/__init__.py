@@ -20,6 +20,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 from . import _convert
 from ._base import EngineBase as _EngineBase
 from ._native import __version__
+from ._privacy import PrivacyMethods
 from .errors import (
     DuplicateKey,
     InternalError,
@@ -27,7 +28,9 @@ from .errors import (
     InvalidEvent,
     InvalidIdentifier,
     NotFound,
+    CorruptStore,
     OutOfRange,
+    StorageError,
     UnknownMethod,
     UserOpsError,
 )
@@ -42,14 +45,19 @@ __all__ = [
     "DuplicateKey",
     "NotFound",
     "OutOfRange",
+    "StorageError",
+    "CorruptStore",
     "InternalError",
     "__version__",
 ]
 
 
 class Engine(
-    _EngineBase,
     # ---- module mixins: one base class per line, defined in the module's own file ----
+    PrivacyMethods,
+
+    # The base comes last: mixins subclass it, and Python's MRO needs subclasses first.
+    _EngineBase,
 ):
     """The unified user pool. Every method builds one engine command and returns its output.
 

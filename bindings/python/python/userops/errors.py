@@ -79,6 +79,20 @@ class OutOfRange(UserOpsError):
     status = 7
 
 
+class StorageError(UserOpsError):
+    """The durable store failed: I/O, a directory, a read-only or foreign file, a newer schema."""
+
+    code = "storage"
+    status = 40
+
+
+class CorruptStore(UserOpsError):
+    """The durable store holds a corrupt journal record or snapshot (the message names it)."""
+
+    code = "corrupt"
+    status = 41
+
+
 class InternalError(UserOpsError):
     """A bug inside userops. Please report it with the message."""
 
@@ -96,6 +110,8 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
         DuplicateKey,
         NotFound,
         OutOfRange,
+        StorageError,
+        CorruptStore,
         InternalError,
     )
 }
