@@ -11,7 +11,7 @@ use userops::{Command, Event};
 use userops_store::{Durability, StoreOptions};
 
 fn event(i: usize) -> Event {
-    let json = if i % 2 == 0 {
+    let json = if i.is_multiple_of(2) {
         format!(
             r#"{{"kind": "identify", "key": "i{i}", "time": "2026-01-05T10:00:00+08:00",
             "source": {{"platform": "jd", "program": "b"}},

@@ -8,6 +8,8 @@ use userops::{Engine, Error};
 use crate::{Durability, Store, StoreOptions};
 
 /// An in-memory [`Engine`] or a durable [`Store`], behind the same calls.
+// A handle is made once per engine and lives as long: boxing would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum EngineHandle {

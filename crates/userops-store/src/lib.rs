@@ -391,7 +391,7 @@ impl Store {
             self.commit()?;
         }
         Ok(Ack {
-            durable: staged.seq.is_none_or(|s| s <= self.durable_seq),
+            durable: staged.seq.map_or(true, |s| s <= self.durable_seq),
             output: staged.output,
             seq: staged.seq,
         })
