@@ -60,8 +60,29 @@ pub use journal::REDACTED;
 pub use project::Projection;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
-/// The Rust front door's name for a durable engine: `Engine::open(path)` is [`Store::open`].
-pub type DurableEngine = Store;
+/// `Engine::open(path)`: the Rust front door to a durable engine, the same as
+/// [`Store::open`].
+///
+/// ```
+/// use userops::Engine;
+/// use userops_store::OpenEngine;
+/// let dir = std::env::temp_dir().join(format!("userops-open-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let store = Engine::open(dir.join("pool.db")).unwrap();
+/// assert_eq!(store.engine().stats().events, 0);
+/// # drop(store);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub trait OpenEngine {
+    /// Open (or create) the durable engine at `path`; see [`Store::open`].
+    fn open(path: impl AsRef<Path>) -> Result<Store, StoreError>;
+}
+
+impl OpenEngine for Engine {
+    fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open(path)
+    }
+}
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]

@@ -247,7 +247,14 @@ impl PrivacyState {
         }
     }
 
-    fn audit_push(&mut self, actor: &str, action: &str, target: String, time: DateTime<Utc>) {
+    /// Append an operator action to the audit log (for any module's operator commands).
+    pub(crate) fn audit_push(
+        &mut self,
+        actor: &str,
+        action: &str,
+        target: String,
+        time: DateTime<Utc>,
+    ) {
         let seq = self.audit.len() as u64 + 1;
         self.audit.push(AuditEntry {
             seq,
