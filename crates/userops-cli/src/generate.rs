@@ -1,181 +1,583 @@
-//! A seeded synthetic data set: users appearing on several platforms with overlapping
-//! identifiers, registering, coming back month after month with seasonal peaks, and ordering.
+//! A seeded synthetic data set for a retail group: users appearing on taobao, jd, the own app,
+//! store POS and WeChat with overlapping phones, emails, devices and openids (with junk shared
+//! devices, shared family phones and mistyped values), registering, coming back month after month
+//! with seasonal peaks (Spring Festival, May Day, National Day), ordering across categories and
+//! price bands, refunding, chatting in brand communities, receiving touches and coupons.
+//!
+//! Every user draws from their own random stream (seeded by the seed and the user number), so the
+//! data is deterministic, independent of how many users are generated, and can be written user by
+//! user without holding the whole set in memory.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use userops::event::OrderLine;
-use userops::{Event, EventBody, IdKind, Identifier, Source, UserRef};
+use userops::event::{CommunityAction, CouponAction, OrderLine, TouchOutcome};
+use userops::{Decimal, Event, EventBody, IdKind, Identifier, Source, UserRef};
 
+/// The org tree: group → brands → dealers → stores.
+pub const BRANDS: [&str; 2] = ["brand-a", "brand-b"];
+const STORES: [&str; 6] = [
+    "store-a1-01",
+    "store-a1-02",
+    "store-a2-01",
+    "store-b1-01",
+    "store-b1-02",
+    "store-b2-01",
+];
 /// Platforms a user may appear on, with the share of users seen there.
 const PLATFORMS: [(&str, f64); 5] = [
     ("taobao", 0.45),
     ("jd", 0.35),
-    ("app", 0.55),
+    ("app", 1.0),
     ("pos", 0.30),
     ("wechat", 0.50),
 ];
-const PROGRAMS: [&str; 3] = ["brand-a", "brand-b", "brand-c"];
-const CATEGORIES: [(&str, u32); 6] = [
-    ("fruit", 30),
-    ("dairy", 45),
-    ("snacks", 20),
-    ("household", 80),
-    ("appliance", 1999),
-    ("beauty", 260),
+/// Category, base unit price (yuan), share of lines.
+const CATEGORIES: [(&str, i64, u32); 7] = [
+    ("fruit", 30, 25),
+    ("dairy", 45, 20),
+    ("snacks", 20, 20),
+    ("household", 80, 15),
+    ("beauty", 260, 10),
+    ("apparel", 180, 7),
+    ("appliance", 1999, 3),
 ];
-/// Month weights (Jan..Dec): Spring Festival, May Day and National Day peaks.
-const SEASON: [f64; 12] = [1.4, 1.3, 0.9, 0.9, 1.3, 1.0, 0.9, 0.9, 1.0, 1.4, 1.2, 1.1];
+const REGIONS: [&str; 5] = ["shanghai", "beijing", "guangzhou", "chengdu", "hangzhou"];
+const ACTIVITY_TYPES: [&str; 4] = ["app_open", "login", "browse", "search"];
+const CHANNELS: [&str; 4] = ["push", "sms", "wechat", "community"];
+/// Month weights (Jan..Dec): Spring Festival (17 Feb 2026), May Day and National Day peaks.
+const SEASON: [f64; 12] = [
+    1.15, 1.35, 0.9, 0.95, 1.3, 1.0, 0.9, 0.9, 1.0, 1.35, 1.15, 1.1,
+];
+/// A store tablet many customers sign in on: junk for identity resolution.
+pub const JUNK_DEVICE: &str = "tablet-store-a1-01";
+
+/// The first day of the generated year.
+pub fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+fn month_start(month0: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, month0 + 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date")
+}
 
 fn id(kind: IdKind, value: &str) -> Identifier {
     Identifier::new(kind, value).expect("generator writes valid identifiers")
 }
 
-fn month_start(year: i32, month: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0)
-        .single()
-        .expect("valid date")
+/// The phone of user `u` (unique, valid Chinese mobile numbers).
+pub fn phone_of(u: u32) -> String {
+    format!("1{:010}", 3_000_000_000u64 + u64::from(u) * 7)
 }
 
-/// Generate the events of `users` users over the 12 months of 2026, in time order.
-pub fn events(users: u32, seed: u64) -> Vec<Event> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = Vec::with_capacity(users as usize * 24);
-    let start = month_start(2026, 1);
-    let junk_device = "00000000-0000-0000-0000-000000000000";
-    for u in 0..users {
-        let program = PROGRAMS[(u as usize) % PROGRAMS.len()];
-        let phone = format!("1{:010}", 3_000_000_000u64 + u64::from(u) * 7);
-        let member = id(IdKind::MemberNo, &format!("M{u:08}"));
-        let reg_day = rng.random_range(0..330);
-        let reg_time =
-            start + Duration::days(reg_day) + Duration::minutes(rng.random_range(0..1440));
-        let mut n = 0u32;
-        let mut key = |prefix: &str| {
-            n += 1;
-            format!("{prefix}-{u}-{n}")
-        };
-        let source = |platform: &str| Source {
-            platform: platform.to_owned(),
-            program: program.to_owned(),
-        };
-        // Identity records, one per platform the user is seen on.
-        for (platform, share) in PLATFORMS {
-            if !rng.random_bool(share) && platform != "app" {
-                continue;
-            }
-            let mut ids = vec![member.clone()];
-            match platform {
-                "taobao" | "jd" => {
-                    ids = vec![id(IdKind::PlatformUserId, &format!("{platform}_{u}"))];
-                    if rng.random_bool(0.8) {
-                        ids.push(id(IdKind::Phone, &phone));
-                    }
-                }
-                "app" => {
-                    ids.push(id(IdKind::Phone, &phone));
-                    let device = if rng.random_bool(0.002) {
-                        junk_device.to_owned()
-                    } else {
-                        format!("dev-{u}")
-                    };
-                    ids.push(id(IdKind::DeviceId, &device));
-                }
-                "wechat" => {
-                    ids = vec![
-                        id(IdKind::OpenId, &format!("o_{u}")),
-                        id(IdKind::UnionId, &format!("u_{u}")),
-                    ];
-                    if rng.random_bool(0.6) {
-                        ids.push(id(IdKind::Phone, &phone));
-                    }
-                }
-                _ => {
-                    if rng.random_bool(0.5) {
-                        ids.push(id(IdKind::Email, &format!("user{u}@example.com")));
-                    }
-                }
-            }
-            out.push(Event {
-                key: key("id"),
-                time: reg_time,
-                source: source(platform),
-                body: EventBody::Identify { ids },
-            });
-        }
-        let user = UserRef::Id(member.clone());
+/// The member number of user `u`.
+pub fn member_of(u: u32) -> String {
+    format!("M{u:08}")
+}
+
+/// All events of user `u`, in time order.
+pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ u64::from(u).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let brand = BRANDS[(u as usize) % BRANDS.len()];
+    let home_store = STORES[(u as usize) % STORES.len()];
+    let region = REGIONS[rng.random_range(0..REGIONS.len())];
+    let member = id(IdKind::MemberNo, &member_of(u));
+    let user = UserRef::Id(member.clone());
+    // 1% of users share their phone with the previous user (a family phone: a cap conflict).
+    let phone = if u > 0 && rng.random_bool(0.01) {
+        phone_of(u - 1)
+    } else {
+        phone_of(u)
+    };
+    let reg_time = start()
+        + Duration::days(rng.random_range(0..330))
+        + Duration::minutes(rng.random_range(0..1440));
+    let mut out = Vec::with_capacity(40);
+    let mut n = 0u32;
+    let mut push = |out: &mut Vec<Event>,
+                    time: DateTime<Utc>,
+                    platform: &str,
+                    program: &str,
+                    body: EventBody| {
+        n += 1;
         out.push(Event {
-            key: key("reg"),
-            time: reg_time,
-            source: source("app"),
-            body: EventBody::Register { user: user.clone() },
+            key: format!("u{u}-{n}"),
+            time,
+            source: Source {
+                platform: platform.to_owned(),
+                program: program.to_owned(),
+            },
+            body,
         });
-        // Monthly activity with a per-user propensity that decays (some users churn).
-        let mut propensity: f64 = rng.random_range(0.3..0.95);
-        let first_month = (reg_time - start).num_days() / 31;
-        for m in first_month..12 {
-            let season = SEASON[m as usize];
-            if rng.random_bool((propensity * season).min(1.0)) {
-                let t = (month_start(2026, m as u32 + 1)
-                    + Duration::hours(rng.random_range(0..27 * 24)))
-                .max(reg_time);
-                out.push(Event {
-                    key: key("act"),
-                    time: t,
-                    source: source("app"),
-                    body: EventBody::Activity {
+    };
+
+    // Identity records: one per platform the user is seen on.
+    for (platform, share) in PLATFORMS {
+        if !rng.random_bool(share) {
+            continue;
+        }
+        let mut ids = Vec::new();
+        let program = if platform == "pos" { home_store } else { brand };
+        match platform {
+            "taobao" | "jd" => {
+                ids.push(id(IdKind::PlatformUserId, &format!("{platform}_{u}")));
+                if rng.random_bool(0.8) {
+                    ids.push(id(IdKind::Phone, &phone));
+                }
+            }
+            "app" => {
+                ids.push(member.clone());
+                ids.push(id(IdKind::Phone, &phone));
+                ids.push(id(IdKind::DeviceId, &format!("dev-{u}")));
+                if rng.random_bool(0.3) {
+                    ids.push(id(IdKind::DeviceId, &format!("dev-{u}-tablet")));
+                }
+            }
+            "wechat" => {
+                ids.push(id(IdKind::OpenId, &format!("o_{brand}_{u}")));
+                ids.push(id(IdKind::UnionId, &format!("un_{u}")));
+                if rng.random_bool(0.6) {
+                    ids.push(member.clone());
+                }
+            }
+            _ => {
+                ids.push(member.clone());
+                if rng.random_bool(0.5) {
+                    ids.push(id(IdKind::Email, &format!("user{u}@example.com")));
+                }
+                if rng.random_bool(0.05) {
+                    ids.push(id(IdKind::DeviceId, JUNK_DEVICE));
+                }
+            }
+        }
+        let t = reg_time + Duration::minutes(rng.random_range(0..60 * 24 * 20));
+        push(&mut out, t, platform, program, EventBody::Identify { ids });
+    }
+    push(
+        &mut out,
+        reg_time,
+        "app",
+        brand,
+        EventBody::Register { user: user.clone() },
+    );
+
+    // Community membership (WeChat groups of the brand).
+    let community = format!("community-{brand}");
+    let in_community = rng.random_bool(0.3);
+    if in_community {
+        let t = reg_time + Duration::days(rng.random_range(1..30));
+        push(
+            &mut out,
+            t,
+            "wechat",
+            brand,
+            EventBody::Community {
+                user: user.clone(),
+                community: community.clone(),
+                action: CommunityAction::Join,
+                reply_to: None,
+            },
+        );
+    }
+
+    // Month by month: activity with a propensity that drifts down (some users churn, a few
+    // come back), orders on active days, community messages, touches and coupons.
+    let mut propensity: f64 = rng.random_range(0.35..0.95);
+    let first_month = reg_time.month0();
+    let mut order_no = 0u32;
+    for m in first_month..12 {
+        let season = SEASON[m as usize];
+        if rng.random_bool(0.05) {
+            propensity = (propensity + 0.4).min(0.95); // a win-back
+        }
+        let active = rng.random_bool((propensity * season).clamp(0.0, 1.0));
+        if active {
+            let days = rng.random_range(1..=6);
+            for _ in 0..days {
+                let t = (month_start(m) + Duration::minutes(rng.random_range(0..60 * 24 * 28)))
+                    .max(reg_time + Duration::minutes(1));
+                let activity = ACTIVITY_TYPES[rng.random_range(0..ACTIVITY_TYPES.len())];
+                push(
+                    &mut out,
+                    t,
+                    "app",
+                    brand,
+                    EventBody::Activity {
                         user: user.clone(),
-                        activity: "app_open".into(),
+                        activity: activity.into(),
                     },
-                });
-                if rng.random_bool(0.35) {
-                    let (category, base) = CATEGORIES[rng.random_range(0..CATEGORIES.len())];
-                    let qty = rng.random_range(1..4);
-                    let price =
-                        userops::Decimal::new(i64::from(base) * 100 + rng.random_range(0..99), 2);
-                    let amount = price * userops::Decimal::from(qty);
-                    let platform = PLATFORMS[rng.random_range(0..PLATFORMS.len())].0;
-                    out.push(Event {
-                        key: key("ord"),
-                        time: t + Duration::minutes(5),
-                        source: source(platform),
-                        body: EventBody::Order {
+                );
+                if rng.random_bool(0.3) {
+                    let behavior = ["sign_in", "review", "share"][rng.random_range(0..3)];
+                    push(
+                        &mut out,
+                        t + Duration::minutes(2),
+                        "app",
+                        brand,
+                        EventBody::Behavior {
                             user: user.clone(),
-                            order_id: format!("o-{u}-{m}"),
+                            behavior: behavior.into(),
+                            category: String::new(),
+                            channel: "app".into(),
+                        },
+                    );
+                }
+                if rng.random_bool(0.22 * season) {
+                    order_no += 1;
+                    let (platform, store) = match rng.random_range(0..10) {
+                        0..=3 => ("app", String::new()),
+                        4..=5 => ("taobao", String::new()),
+                        6 => ("jd", String::new()),
+                        7 => ("wechat", String::new()),
+                        _ => ("pos", home_store.to_owned()),
+                    };
+                    let lines: Vec<OrderLine> = (0..rng.random_range(1..=3))
+                        .map(|_| {
+                            let total: u32 = CATEGORIES.iter().map(|c| c.2).sum();
+                            let mut pick = rng.random_range(0..total);
+                            let (category, base, _) = *CATEGORIES
+                                .iter()
+                                .find(|c| {
+                                    if pick < c.2 {
+                                        true
+                                    } else {
+                                        pick -= c.2;
+                                        false
+                                    }
+                                })
+                                .expect("pick < total");
+                            let cents = base * 100 * rng.random_range(60..=160) / 100;
+                            OrderLine {
+                                sku: format!("{category}-{:02}", rng.random_range(0..20)),
+                                category: category.into(),
+                                price: Decimal::new(cents, 2),
+                                qty: rng.random_range(1..=3),
+                            }
+                        })
+                        .collect();
+                    let amount: Decimal =
+                        lines.iter().map(|l| l.price * Decimal::from(l.qty)).sum();
+                    let order_id = format!("o-{u}-{order_no}");
+                    let program = if platform == "pos" { home_store } else { brand };
+                    push(
+                        &mut out,
+                        t + Duration::minutes(7),
+                        platform,
+                        program,
+                        EventBody::Order {
+                            user: user.clone(),
+                            order_id: order_id.clone(),
                             amount,
                             channel: platform.into(),
-                            region: ["shanghai", "beijing", "guangzhou", "chengdu"][u as usize % 4]
-                                .into(),
-                            store: String::new(),
-                            lines: vec![OrderLine {
-                                sku: format!("{category}-{}", rng.random_range(0..20)),
-                                category: category.into(),
-                                price,
-                                qty,
-                            }],
+                            region: region.into(),
+                            store,
+                            lines,
                         },
-                    });
+                    );
+                    if rng.random_bool(0.04) {
+                        push(
+                            &mut out,
+                            t + Duration::days(rng.random_range(1..7)),
+                            platform,
+                            program,
+                            EventBody::Refund {
+                                user: user.clone(),
+                                order_id,
+                                amount,
+                            },
+                        );
+                    }
                 }
             }
-            propensity *= rng.random_range(0.85..1.02);
+            if in_community && rng.random_bool(0.5) {
+                for _ in 0..rng.random_range(1..5) {
+                    let reply_to = (u > 2 && rng.random_bool(0.4)).then(|| {
+                        UserRef::Id(id(
+                            IdKind::MemberNo,
+                            &member_of(u - rng.random_range(1..u.min(20))),
+                        ))
+                    });
+                    push(
+                        &mut out,
+                        month_start(m) + Duration::minutes(rng.random_range(0..60 * 24 * 28)),
+                        "wechat",
+                        brand,
+                        EventBody::Community {
+                            user: user.clone(),
+                            community: community.clone(),
+                            action: CommunityAction::Message,
+                            reply_to,
+                        },
+                    );
+                }
+            }
         }
+        // A monthly campaign touch for 40% of users, with its outcome funnel.
+        if rng.random_bool(0.4) {
+            let channel = CHANNELS[rng.random_range(0..CHANNELS.len())];
+            let content = format!("content-{m:02}-{channel}");
+            let mut t =
+                month_start(m) + Duration::days(rng.random_range(0..25)) + Duration::hours(11);
+            let steps = [
+                (TouchOutcome::Sent, 1.0),
+                (TouchOutcome::Delivered, 0.95),
+                (TouchOutcome::Opened, 0.35),
+                (TouchOutcome::Clicked, 0.35),
+                (TouchOutcome::Converted, 0.3),
+            ];
+            for (outcome, p) in steps {
+                if !rng.random_bool(p) {
+                    break;
+                }
+                push(
+                    &mut out,
+                    t,
+                    channel,
+                    brand,
+                    EventBody::Touch {
+                        user: user.clone(),
+                        channel: channel.into(),
+                        content: content.clone(),
+                        rule: Some(format!("monthly-{channel}")),
+                        outcome,
+                    },
+                );
+                t += Duration::minutes(rng.random_range(1..180));
+            }
+        }
+        if rng.random_bool(0.25) {
+            let coupon_id = format!("c-{u}-{m}");
+            let mut t = month_start(m) + Duration::days(rng.random_range(0..20));
+            let mut steps = vec![CouponAction::Issued];
+            if rng.random_bool(0.6) {
+                steps.push(CouponAction::Claimed);
+                steps.push(if rng.random_bool(0.4) {
+                    CouponAction::Used
+                } else {
+                    CouponAction::Expired
+                });
+            } else {
+                steps.push(CouponAction::Expired);
+            }
+            for action in steps {
+                push(
+                    &mut out,
+                    t,
+                    "app",
+                    brand,
+                    EventBody::Coupon {
+                        user: user.clone(),
+                        coupon_id: coupon_id.clone(),
+                        template: "spend-300-save-30".into(),
+                        action,
+                    },
+                );
+                t += Duration::days(rng.random_range(1..10));
+            }
+        }
+        propensity *= rng.random_range(0.82..1.02);
     }
     out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.key.cmp(&b.key)));
     out
 }
 
+/// The events of users `0..users`, all in time order (in memory: for demo-sized sets).
+pub fn events(users: u32, seed: u64) -> Vec<Event> {
+    let mut out: Vec<Event> = (0..users).flat_map(|u| user_events(seed, u)).collect();
+    out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.key.cmp(&b.key)));
+    out
+}
+
+/// What [`write`] wrote.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// Events written to `events.jsonl`.
+    pub events: u64,
+    /// Rows written to `identities.csv`.
+    pub identity_rows: u64,
+}
+
+/// Write the data set of `users` users into `dir`, user by user (memory stays flat):
+/// `events.jsonl` (the wire shape, one event per line, each user's events in time order),
+/// and flat tables for batch tools: `identities.csv` (record_id, kind, value, source, ts),
+/// `activities.csv` (user, time, type), `registrations.csv` (user, time, program),
+/// `orders.csv` (order_id, user, time, amount, channel, region, store) and
+/// `order_lines.csv` (order_id, sku, category, price, qty). Users are named by member number.
+pub fn write(
+    dir: &Path,
+    users: u32,
+    seed: u64,
+    mut progress: impl FnMut(u32),
+) -> Result<Written, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let file = |name: &str| -> Result<std::io::BufWriter<std::fs::File>, String> {
+        std::fs::File::create(dir.join(name))
+            .map(std::io::BufWriter::new)
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    let csv_file = |name: &str, header: &[&str]| -> Result<csv::Writer<std::fs::File>, String> {
+        let mut w = csv::Writer::from_path(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+        w.write_record(header).map_err(|e| format!("{name}: {e}"))?;
+        Ok(w)
+    };
+    let mut jsonl = file("events.jsonl")?;
+    let mut identities = csv_file(
+        "identities.csv",
+        &["record_id", "kind", "value", "source", "ts"],
+    )?;
+    let mut activities = csv_file("activities.csv", &["user", "time", "type"])?;
+    let mut registrations = csv_file("registrations.csv", &["user", "time", "program"])?;
+    let mut orders = csv_file(
+        "orders.csv",
+        &[
+            "order_id", "user", "time", "amount", "channel", "region", "store",
+        ],
+    )?;
+    let mut lines = csv_file(
+        "order_lines.csv",
+        &["order_id", "sku", "category", "price", "qty"],
+    )?;
+    let mut written = Written::default();
+    let err = |e: csv::Error| e.to_string();
+    for u in 0..users {
+        let member = member_of(u);
+        for e in user_events(seed, u) {
+            serde_json::to_writer(&mut jsonl, &e).map_err(|e| e.to_string())?;
+            jsonl.write_all(b"\n").map_err(|e| e.to_string())?;
+            written.events += 1;
+            let ts = e.time.to_rfc3339();
+            match &e.body {
+                EventBody::Identify { ids } => {
+                    for i in ids {
+                        identities
+                            .write_record([
+                                e.key.as_str(),
+                                i.kind().as_str(),
+                                i.value(),
+                                e.source.platform.as_str(),
+                                ts.as_str(),
+                            ])
+                            .map_err(err)?;
+                        written.identity_rows += 1;
+                    }
+                }
+                EventBody::Activity { activity, .. } => activities
+                    .write_record([member.as_str(), ts.as_str(), activity.as_str()])
+                    .map_err(err)?,
+                EventBody::Register { .. } => registrations
+                    .write_record([member.as_str(), ts.as_str(), e.source.program.as_str()])
+                    .map_err(err)?,
+                EventBody::Order {
+                    order_id,
+                    amount,
+                    channel,
+                    region,
+                    store,
+                    lines: ls,
+                    ..
+                } => {
+                    orders
+                        .write_record([
+                            order_id.as_str(),
+                            member.as_str(),
+                            ts.as_str(),
+                            amount.to_string().as_str(),
+                            channel.as_str(),
+                            region.as_str(),
+                            store.as_str(),
+                        ])
+                        .map_err(err)?;
+                    for l in ls {
+                        lines
+                            .write_record([
+                                order_id.as_str(),
+                                l.sku.as_str(),
+                                l.category.as_str(),
+                                l.price.to_string().as_str(),
+                                l.qty.to_string().as_str(),
+                            ])
+                            .map_err(err)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        progress(u);
+    }
+    jsonl.flush().map_err(|e| e.to_string())?;
+    for w in [
+        &mut identities,
+        &mut activities,
+        &mut registrations,
+        &mut orders,
+        &mut lines,
+    ] {
+        w.flush().map_err(|e| e.to_string())?;
+    }
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn deterministic_and_valid() {
-        let a = super::events(200, 1);
-        let b = super::events(200, 1);
-        assert_eq!(a, b);
-        assert!(a.len() > 400);
+    fn deterministic_valid_and_independent_of_size() {
+        let a = events(300, 1);
+        assert_eq!(a, events(300, 1));
+        assert_ne!(a, events(300, 2));
+        assert!(a.len() > 3000, "{}", a.len());
         assert!(a.windows(2).all(|w| w[0].time <= w[1].time));
         for e in &a {
             e.validate().unwrap();
         }
-        assert_ne!(a, super::events(200, 2));
+        // A user's events do not depend on how many users are generated.
+        assert_eq!(user_events(1, 42), user_events(1, 42));
+        let kinds: std::collections::BTreeSet<&str> = a.iter().map(|e| e.kind_name()).collect();
+        for k in [
+            "identify",
+            "register",
+            "activity",
+            "order",
+            "refund",
+            "behavior",
+            "community",
+            "touch",
+            "coupon",
+        ] {
+            assert!(kinds.contains(k), "no {k} events");
+        }
+    }
+
+    #[test]
+    fn junk_and_shared_identifiers_occur() {
+        let a = events(2000, 3);
+        let junk = a.iter().filter(|e| match &e.body {
+            EventBody::Identify { ids } => ids.iter().any(|i| i.value() == JUNK_DEVICE),
+            _ => false,
+        });
+        assert!(junk.count() > 3);
+    }
+
+    #[test]
+    fn writes_tables() {
+        let dir = std::env::temp_dir().join(format!("userops-gen-{}", std::process::id()));
+        let w = write(&dir, 50, 9, |_| {}).unwrap();
+        let jsonl = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+        assert_eq!(jsonl.lines().count() as u64, w.events);
+        for line in jsonl.lines().take(50) {
+            Event::from_json(line).unwrap();
+        }
+        let ids = std::fs::read_to_string(dir.join("identities.csv")).unwrap();
+        assert_eq!(ids.lines().count() as u64, w.identity_rows + 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod generate;
+mod report;
 
 /// userops: unify users from every channel into one person, then operate on them.
 #[derive(Parser)]
@@ -18,6 +19,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Write a seeded synthetic multi-channel data set (JSON lines + CSV tables) to a directory.
+    Generate {
+        /// Number of users (10k to 10M; memory stays flat).
+        #[arg(long, default_value_t = 10_000)]
+        users: u32,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Output directory.
+        #[arg(long, default_value = "data")]
+        out: PathBuf,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Generate a synthetic multi-channel data set, ingest it and print a summary.
     Demo {
         /// Number of users to generate.
@@ -29,6 +45,9 @@ enum Cmd {
         /// Keep the engine in a SQLite store at this path (default: in memory).
         #[arg(long)]
         db: Option<PathBuf>,
+        /// Directory the HTML report is written to.
+        #[arg(long, default_value = "report")]
+        out: PathBuf,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
@@ -46,15 +65,23 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Cmd::Generate {
+            users,
+            seed,
+            out,
+            quiet,
+        } => demo::generate_files(users, seed, &out, quiet),
         Cmd::Demo {
             users,
             seed,
             db,
+            out,
             quiet,
         } => demo::run(&demo::Options {
             users,
             seed,
             db,
+            out,
             quiet,
         }),
         Cmd::Check { db } => match userops_store::check(&db) {
