@@ -37,6 +37,15 @@ pub fn idem_key(command: &Command) -> Option<String> {
     }
 }
 
+/// The method of a serialized command without parsing it: every command set is adjacently
+/// tagged with `method` first, so the text starts `{"method":"<name>"`. (`Command::method`
+/// serializes the whole command again, which costs more than the journal write.)
+pub(crate) fn method_of_text(text: &str) -> Option<String> {
+    let rest = text.strip_prefix(r#"{"method":""#)?;
+    let end = rest.find('"')?;
+    Some(rest[..end].to_owned())
+}
+
 pub(crate) fn idem_key_of_text(text: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     if v.get("method")?.as_str()? != "ingest" {

@@ -550,7 +550,7 @@ impl Store {
         let command = self.engine.prepare(command)?;
         let text = serde_json::to_string(&command)
             .map_err(|e| StoreError::Engine(userops::Error::Internal(e.to_string())))?;
-        let method = command.method();
+        let method = journal::method_of_text(&text).unwrap_or_else(|| command.method());
         let key = journal::idem_key(&command);
         // An erasure needs the identifiers it removes, to redact the records that hold them.
         let erased_ids = match &command {
