@@ -3,7 +3,6 @@
 use std::fmt;
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
 use userops::Engine;
 
 use crate::journal::{self, REDACTED};
@@ -101,10 +100,7 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
         ));
         return Ok(report);
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let conn = schema::open_for_reading(path)?;
     let max: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM journal", [], |r| {
         r.get(0)
     })?;

@@ -91,10 +91,7 @@ pub(crate) fn preflight(path: &Path, writable: bool) -> Result<Preflight, StoreE
             reason: "not a SQLite database".into(),
         });
     }
-    let ro = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let ro = open_for_reading(path)?;
     let app: i64 = ro.pragma_query_value(None, "application_id", |r| r.get(0))?;
     let user_version: i64 = ro.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let tables: Vec<String> = ro
@@ -125,6 +122,37 @@ pub(crate) fn preflight(path: &Path, writable: bool) -> Result<Preflight, StoreE
         });
     }
     Ok(Preflight { version })
+}
+
+/// A connection for inspecting a file. Read-only when possible. A database left by a crash
+/// can need recovery a read-only connection cannot do (a hot rollback journal from a store
+/// killed while it was being created, or a WAL index to rebuild: `SQLITE_READONLY_*`); then a
+/// read-write connection that never checkpoints on close. Its only writes are SQLite's own
+/// crash recovery (rolling back the interrupted transaction), never the store's.
+pub(crate) fn open_for_reading(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let ro = Connection::open_with_flags(path, flags)?;
+    let probe: rusqlite::Result<i64> =
+        ro.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0));
+    match probe {
+        Ok(_) => Ok(ro),
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ReadOnly => {
+            drop(ro);
+            let rw = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            rw.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            )?;
+            rw.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+            Ok(rw)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Bring the schema to [`SCHEMA_VERSION`] in one transaction. Returns whether anything was
