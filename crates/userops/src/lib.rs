@@ -33,6 +33,7 @@ pub mod models;
 pub mod profile;
 pub mod tags;
 pub mod users;
+pub mod privacy;
 pub mod util;
 
 pub use command::{
