@@ -106,7 +106,8 @@ def main() -> int:
                 print(f"check_report: console errors on {name!r}:", *errors, sep="\n  ")
                 return 1
             img = Image.open(png).convert("RGB")
-            pixels = list(img.tobytes()[i : i + 3] for i in range(0, img.width * img.height * 3, 3))
+            raw = img.tobytes()
+            pixels = [raw[j : j + 3] for j in range(0, len(raw), 3)]
             ink = sum(1 for p in pixels if p != b"\xff\xff\xff") / len(pixels)
             colours = len(set(pixels))
             if ink < 0.005 or colours < 4:
