@@ -93,10 +93,8 @@ impl EngineHandle {
         match self {
             EngineHandle::Memory(e) => e.ingest_batch(events, on_error),
             EngineHandle::Durable(s) => {
-                let command = userops::Command::Core(userops::CoreCommand::IngestBatch {
-                    events,
-                    on_error,
-                });
+                let command =
+                    userops::Command::Core(userops::CoreCommand::IngestBatch { events, on_error });
                 match s.execute(command)? {
                     userops::Output::Batch(b) => Ok(b),
                     other => Err(Error::Internal(format!("ingest_batch returned {other:?}"))),

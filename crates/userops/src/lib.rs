@@ -30,10 +30,10 @@ pub mod ids;
 pub mod lifecycle;
 pub mod loyalty;
 pub mod models;
+pub mod privacy;
 pub mod profile;
 pub mod tags;
 pub mod users;
-pub mod privacy;
 pub mod util;
 
 pub use command::{
