@@ -21,8 +21,10 @@
 //! module rewrites the `tags(oneid, tag)` rows of the persons in its output.
 
 use rusqlite::{params, Connection};
+use std::collections::BTreeSet;
 use userops::privacy::{PrivacyCommand, PrivacyOutput};
-use userops::{Command, Engine, OneId, Output};
+
+use userops::{Command, CoreCommand, Engine, EventBody, OneId, Output};
 
 /// A materialized view of (part of) the engine's state.
 pub trait Projection: Send + Sync + std::fmt::Debug {
@@ -144,7 +146,22 @@ impl Projection for IdentityProjection {
             )?
             .execute(params![a.0 as i64, oneid.0 as i64])?;
         }
-        IdentityProjection::write_person(conn, engine, oneid)
+        IdentityProjection::write_person(conn, engine, oneid)?;
+        // A link the identity rules refused (a cap) leaves an identifier with a person of its
+        // own: every person the record's identifiers now belong to is rewritten.
+        if let Command::Core(CoreCommand::Ingest { event }) = command {
+            if let EventBody::Identify { ids } = &event.body {
+                let others: BTreeSet<OneId> = ids
+                    .iter()
+                    .filter_map(|i| engine.identity().resolve(i))
+                    .filter(|o| *o != oneid)
+                    .collect();
+                for o in others {
+                    IdentityProjection::write_person(conn, engine, o)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn rebuild(&self, conn: &Connection, engine: &Engine) -> rusqlite::Result<()> {

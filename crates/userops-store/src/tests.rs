@@ -353,6 +353,16 @@ fn materialized_tables_follow_merges_and_erasure() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     let mut s = Store::open(&path).unwrap();
+    // Rules that let one person hold two phones and two emails, so that i3 merges 2 into 1
+    // (the default caps of one would refuse the link and report a conflict instead).
+    s.execute(
+        Command::from_call(
+            "set_identity_rules",
+            r#"{"rules": {"caps": {"phone": 2, "email": 2}}, "actor": "test", "reason": "two phones"}"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
     s.ingest(identify("i1", "13800138000", "a@x.com")).unwrap();
     s.ingest(identify("i2", "13900139000", "b@x.com")).unwrap();
     s.ingest(identify("i3", "13900139000", "a@x.com")).unwrap(); // merges 2 into 1
