@@ -559,10 +559,6 @@ pub unsafe extern "C" fn userops_audience_free(audience: *mut userops_audience) 
     });
 }
 
-fn serde_json_string<T: serde::Serialize>(v: &T) -> Result<String, Error> {
-    serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

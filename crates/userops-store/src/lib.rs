@@ -412,7 +412,7 @@ impl Store {
             self.commit()?;
         }
         Ok(Ack {
-            durable: staged.seq.map_or(true, |s| s <= self.durable_seq),
+            durable: staged.seq.is_none_or(|s| s <= self.durable_seq),
             output: staged.output,
             seq: staged.seq,
         })
@@ -559,7 +559,7 @@ impl Store {
                 .identity()
                 .canonical(*oneid)
                 .and_then(|o| self.engine.identity().identifiers(o))
-                .map(|s| s.iter().cloned().collect::<Vec<_>>()),
+                .map(|s| s.to_vec()),
             _ => None,
         };
         self.begin()?;
