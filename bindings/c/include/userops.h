@@ -43,6 +43,10 @@ typedef enum userops_status {
   UOPS_PROMOTION_LIMIT_REACHED = 81,
   // A coupon cannot be used in its state, window or on the cart.
   UOPS_COUPON_UNUSABLE = 82,
+  // The durable store failed: I/O, a directory, a read-only or foreign file, a newer schema.
+  UOPS_STORAGE = 90,
+  // The durable store holds a corrupt record (the message names its sequence number).
+  UOPS_CORRUPT = 91,
   // A required pointer argument was NULL.
   UOPS_NULL_POINTER = 20,
   // A string argument was not valid UTF-8.
@@ -76,8 +80,8 @@ typedef enum userops_status {
 // Create with `userops_audience_eval`, free with `userops_audience_free`.
 typedef struct userops_audience userops_audience;
 
-// An engine: the unified user pool. Create with `userops_engine_new`, free with
-// `userops_engine_free`.
+// An engine: the unified user pool. Create with `userops_engine_new` (in memory) or
+// `userops_engine_open` (durable), free with `userops_engine_free`.
 typedef struct userops_engine userops_engine;
 
 #ifdef __cplusplus
@@ -87,6 +91,17 @@ extern "C" {
 // Create an engine with the default configuration (business time zone +08:00, monthly
 // periods). Returns NULL only if allocation fails. Free with `userops_engine_free`.
 struct userops_engine *userops_engine_new(void);
+
+// Open (or create) a durable engine kept in the SQLite file at `path`: every command that
+// changes state is journaled and committed before the call returns. On success writes the
+// handle to `*engine` (free with `userops_engine_free`, which also closes the file) and
+// returns `UOPS_OK`; on error writes NULL there and returns the status: `UOPS_STORAGE` for a
+// directory, a read-only file, a file that is not a userops store or a newer schema (the
+// file is left untouched), `UOPS_CORRUPT` for a corrupt record (the message names it).
+//
+// # Safety
+// `path` is NULL or NUL-terminated; `engine` is NULL or writable.
+int32_t userops_engine_open(const char *path, struct userops_engine **engine);
 
 // Free an engine. NULL is a no-op; freeing a handle twice (or a pointer userops never returned)
 // is detected and ignored, with `UOPS_INVALID_HANDLE` as the thread's last error.

@@ -21,11 +21,12 @@ use std::ptr;
 use std::sync::{Mutex, OnceLock};
 
 use userops_core::{Engine, Error, ErrorCode};
+use userops_store::EngineHandle;
 
-/// An engine: the unified user pool. Create with `userops_engine_new`, free with
-/// `userops_engine_free`.
+/// An engine: the unified user pool. Create with `userops_engine_new` (in memory) or
+/// `userops_engine_open` (durable), free with `userops_engine_free`.
 pub struct userops_engine {
-    inner: Mutex<Engine>,
+    inner: Mutex<EngineHandle>,
 }
 
 /// Status codes. `UOPS_OK` (0) is success; every other value is an error, with a message from
@@ -57,6 +58,10 @@ pub enum userops_status {
     UOPS_PROMOTION_LIMIT_REACHED = 81,
     /// A coupon cannot be used in its state, window or on the cart.
     UOPS_COUPON_UNUSABLE = 82,
+    /// The durable store failed: I/O, a directory, a read-only or foreign file, a newer schema.
+    UOPS_STORAGE = 90,
+    /// The durable store holds a corrupt record (the message names its sequence number).
+    UOPS_CORRUPT = 91,
     /// A required pointer argument was NULL.
     UOPS_NULL_POINTER = 20,
     /// A string argument was not valid UTF-8.
@@ -109,6 +114,8 @@ fn status_of(code: ErrorCode) -> userops_status {
         ErrorCode::BudgetExhausted => userops_status::UOPS_BUDGET_EXHAUSTED,
         ErrorCode::PromotionLimitReached => userops_status::UOPS_PROMOTION_LIMIT_REACHED,
         ErrorCode::CouponUnusable => userops_status::UOPS_COUPON_UNUSABLE,
+        ErrorCode::Storage => userops_status::UOPS_STORAGE,
+        ErrorCode::Corrupt => userops_status::UOPS_CORRUPT,
         _ => userops_status::UOPS_INTERNAL,
     }
 }
@@ -172,11 +179,25 @@ unsafe fn read_str<'a>(s: *const c_char, name: &str) -> Result<&'a str, (userops
     })
 }
 
+/// Run `f` on the in-memory engine behind a handle; a durable engine refuses (direct access
+/// would bypass its journal).
+///
 /// # Safety
 /// `engine` is null or a pointer; it is only dereferenced when it is a live handle.
+#[allow(dead_code)]
 unsafe fn with_engine<T>(
     engine: *mut userops_engine,
     f: impl FnOnce(&mut Engine) -> Result<T, Error>,
+) -> Result<T, (userops_status, String)> {
+    // SAFETY: forwarded contract.
+    unsafe { with_handle(engine, |h| f(h.engine_mut()?)) }
+}
+
+/// # Safety
+/// `engine` is null or a pointer; it is only dereferenced when it is a live handle.
+unsafe fn with_handle<T>(
+    engine: *mut userops_engine,
+    f: impl FnOnce(&mut EngineHandle) -> Result<T, Error>,
 ) -> Result<T, (userops_status, String)> {
     if engine.is_null() {
         return Err((userops_status::UOPS_NULL_POINTER, "engine is NULL".into()));
@@ -214,21 +235,51 @@ fn check_out(out: *mut *mut c_char, name: &str) -> Result<(), (userops_status, S
     Ok(())
 }
 
+fn register(handle: EngineHandle) -> *mut userops_engine {
+    let p = Box::into_raw(Box::new(userops_engine {
+        inner: Mutex::new(handle),
+    }));
+    live()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(p as usize);
+    p
+}
+
 /// Create an engine with the default configuration (business time zone +08:00, monthly
 /// periods). Returns NULL only if allocation fails. Free with `userops_engine_free`.
 #[no_mangle]
 pub extern "C" fn userops_engine_new() -> *mut userops_engine {
-    catch_unwind(|| {
-        let p = Box::into_raw(Box::new(userops_engine {
-            inner: Mutex::new(Engine::default()),
-        }));
-        live()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(p as usize);
-        p
+    catch_unwind(|| register(EngineHandle::default())).unwrap_or(ptr::null_mut())
+}
+
+/// Open (or create) a durable engine kept in the SQLite file at `path`: every command that
+/// changes state is journaled and committed before the call returns. On success writes the
+/// handle to `*engine` (free with `userops_engine_free`, which also closes the file) and
+/// returns `UOPS_OK`; on error writes NULL there and returns the status: `UOPS_STORAGE` for a
+/// directory, a read-only file, a file that is not a userops store or a newer schema (the
+/// file is left untouched), `UOPS_CORRUPT` for a corrupt record (the message names it).
+///
+/// # Safety
+/// `path` is NULL or NUL-terminated; `engine` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn userops_engine_open(
+    path: *const c_char,
+    engine: *mut *mut userops_engine,
+) -> i32 {
+    guard(|| {
+        if engine.is_null() {
+            return Err((userops_status::UOPS_NULL_POINTER, "engine is NULL".into()));
+        }
+        // SAFETY: non-null out-parameter; NULL it first so that an error leaves nothing.
+        unsafe { *engine = ptr::null_mut() };
+        // SAFETY: per this function's contract.
+        let path = unsafe { read_str(path, "path") }?;
+        let handle = EngineHandle::open(path, "every").map_err(engine_error)?;
+        // SAFETY: checked non-null above.
+        unsafe { *engine = register(handle) };
+        Ok(())
     })
-    .unwrap_or(ptr::null_mut())
 }
 
 /// Free an engine. NULL is a no-op; freeing a handle twice (or a pointer userops never returned)
@@ -276,12 +327,7 @@ pub unsafe extern "C" fn userops_engine_ingest_json(
         // SAFETY: per this function's contract.
         let event = unsafe { read_str(event_json, "event_json") }?;
         // SAFETY: with_engine only dereferences live handles.
-        let out = unsafe {
-            with_engine(engine, |e| {
-                let r = e.ingest_json(event)?;
-                serde_json_string(&r)
-            })
-        }?;
+        let out = unsafe { with_handle(engine, |h| h.ingest_json(event)) }?;
         write_out(receipt_json, out)
     })
 }
@@ -306,7 +352,7 @@ pub unsafe extern "C" fn userops_engine_call(
         // SAFETY: per this function's contract.
         let args = unsafe { read_str(args_json, "args_json") }?;
         // SAFETY: with_engine only dereferences live handles.
-        let out = unsafe { with_engine(engine, |e| e.call_json(method, args)) }?;
+        let out = unsafe { with_handle(engine, |h| h.call_json(method, args)) }?;
         write_out(result_json, out)
     })
 }
@@ -511,10 +557,6 @@ pub unsafe extern "C" fn userops_audience_free(audience: *mut userops_audience) 
         drop(unsafe { Box::from_raw(audience) });
         Ok(())
     });
-}
-
-fn serde_json_string<T: serde::Serialize>(v: &T) -> Result<String, Error> {
-    serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
 }
 
 #[cfg(test)]

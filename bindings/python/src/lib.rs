@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use pyo3::prelude::*;
 use userops::identity::{BatchColumns, IdentityGraph, IdentityRules};
 use userops::{Engine, Error};
+use userops_store::EngineHandle;
 
 // ---- native modules: one `mod` line each; a module adds its own `#[pymethods] impl
 //      NativeEngine` block (the `multiple-pymethods` feature) and a `register` function ----
@@ -18,13 +19,14 @@ pub mod tables;
 
 mod ingest;
 
-/// The native engine handle. Internally synchronized: one engine may be shared by threads.
+/// The native engine handle: an in-memory engine or a durable store (`NativeEngine.open`).
+/// Internally synchronized: one engine may be shared by threads.
 ///
 /// Native modules add methods in their own `#[pymethods] impl NativeEngine` block; run long
 /// work inside `py.detach` holding `inner`'s lock only while the engine is needed.
 #[pyclass(module = "userops._native", name = "NativeEngine")]
 pub struct NativeEngine {
-    pub(crate) inner: Mutex<Engine>,
+    pub(crate) inner: Mutex<EngineHandle>,
 }
 
 /// `(True, output_json)` on success, `(False, error_report_json)` on failure.
@@ -44,15 +46,26 @@ fn report(e: &Error) -> String {
 }
 
 impl NativeEngine {
-    /// Run `f` on the engine without the GIL, turning a panic into an `internal` error.
+    /// Run `f` on the in-memory engine without the GIL, turning a panic into an `internal`
+    /// error. On a durable engine this is an error: direct access would bypass the journal.
+    #[allow(dead_code)]
     fn with_engine(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&mut Engine) -> Result<String, Error> + Send,
     ) -> Reply {
+        self.with_handle(py, |h| f(h.engine_mut()?))
+    }
+
+    /// Run `f` on the handle (memory or durable) without the GIL, as `with_engine`.
+    fn with_handle(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut EngineHandle) -> Result<String, Error> + Send,
+    ) -> Reply {
         py.detach(|| {
-            let mut engine = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            let out = catch_unwind(AssertUnwindSafe(|| f(&mut engine)));
+            let mut handle = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let out = catch_unwind(AssertUnwindSafe(|| f(&mut handle)));
             reply(out.unwrap_or_else(|_| Err(Error::Internal("panic inside the engine".into()))))
         })
     }
@@ -63,23 +76,44 @@ impl NativeEngine {
     #[new]
     fn new() -> Self {
         NativeEngine {
-            inner: Mutex::new(Engine::default()),
+            inner: Mutex::new(EngineHandle::default()),
         }
+    }
+
+    /// Open a durable engine: `(engine, "")`, or `(None, error_report_json)`.
+    #[staticmethod]
+    fn open(py: Python<'_>, path: &str, durability: &str) -> (Option<NativeEngine>, String) {
+        let (path, durability) = (path.to_owned(), durability.to_owned());
+        py.detach(|| {
+            let opened = catch_unwind(|| EngineHandle::open(&path, &durability))
+                .unwrap_or_else(|_| Err(Error::Internal("panic inside the engine".into())));
+            match opened {
+                Ok(h) => (
+                    Some(NativeEngine {
+                        inner: Mutex::new(h),
+                    }),
+                    String::new(),
+                ),
+                Err(e) => (None, report(&e)),
+            }
+        })
+    }
+
+    /// Commit pending commands of a durable engine (a no-op in memory).
+    fn flush(&self, py: Python<'_>) -> Reply {
+        self.with_handle(py, |h| h.flush().map(|()| "null".to_owned()))
     }
 
     /// Execute `method` with JSON `args`; see the module docs for the reply.
     fn call(&self, py: Python<'_>, method: &str, args_json: &str) -> Reply {
         let (method, args) = (method.to_owned(), args_json.to_owned());
-        self.with_engine(py, move |e| e.call_json(&method, &args))
+        self.with_handle(py, move |h| h.call_json(&method, &args))
     }
 
     /// Ingest one event given as JSON text; the reply holds the receipt.
     fn ingest_json(&self, py: Python<'_>, event_json: &str) -> Reply {
         let event = event_json.to_owned();
-        self.with_engine(py, move |e| {
-            let receipt = e.ingest_json(&event)?;
-            serde_json::to_string(&receipt).map_err(|e| Error::Internal(e.to_string()))
-        })
+        self.with_handle(py, move |h| h.ingest_json(&event))
     }
 }
 

@@ -18,6 +18,7 @@ pub struct Options {
     pub quiet: bool,
 }
 
+#[allow(clippy::large_enum_variant)] // one per run
 enum Sink {
     Memory(Engine),
     Store(Store),

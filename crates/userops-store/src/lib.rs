@@ -1,9 +1,26 @@
-//! Durability for [`userops::Engine`]: an embedded SQLite database holding an append-only journal
-//! of accepted commands and snapshots of the engine's state.
+//! Durability for [`userops::Engine`]: an embedded SQLite database (WAL mode) holding an
+//! append-only journal of accepted commands, periodic snapshots of the engine's state, and
+//! materialized tables for operators.
 //!
-//! Recovery is the last snapshot plus a replay of the journal after it. A command is journaled
-//! in the same SQLite transaction that acknowledges it, so an acknowledged command is never lost;
-//! a command the engine refused is never journaled.
+//! - **Recovery** is the last snapshot plus a replay of the journal after it. Replay is
+//!   deterministic: it gives the same state, byte for byte (`userops check` verifies it).
+//! - **Commit modes** ([`Durability`]): every command is committed before [`Store::execute`]
+//!   returns, or commands are committed in groups of N or every T ms; [`Store::submit`] tells
+//!   the caller whether a command is durable yet and [`Store::durable_seq`] how far durability
+//!   reaches. [`Store::ingest_batch`] runs one transaction per chunk.
+//! - **Corruption**: a record that fails its checksum (or does not decode) at the very end of
+//!   the journal is a torn write: it is dropped and reported in [`Store::warnings`]. Anywhere
+//!   else it is [`StoreError::Corrupt`] with its sequence number; nothing is skipped silently.
+//! - **Schema** versions are kept in `PRAGMA user_version` and migrated on open
+//!   ([`SCHEMA_VERSION`]); a newer schema, a directory, a read-only file, a file that is not a
+//!   userops store are typed errors and leave the file untouched.
+//! - **Privacy**: commands are journaled after [`Engine::prepare`] (so with identifier hashing
+//!   on, plain identifiers never reach the file); an `erase` also redacts the erased person's
+//!   earlier journal records and replaces older snapshots, in the same transaction.
+//! - **Materialized tables** ([`project`]): `identities`, `persons`, `consent`, `audit`.
+//!
+//! A store is one writer: open a file from one process at a time (a second writer's records
+//! collide on sequence numbers and it stops with an error rather than interleaving).
 //!
 //! ```
 //! use userops_store::Store;
@@ -24,10 +41,48 @@
 //! ```
 #![warn(missing_docs)]
 
-use std::path::Path;
+mod check;
+mod handle;
+mod journal;
+pub mod project;
+mod schema;
 
-use rusqlite::{params, Connection, OptionalExtension};
-use userops::{Command, Config, Engine, Output};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection};
+use userops::privacy::PrivacyCommand;
+use userops::{Command, Config, Engine, Event, Output, Receipt};
+
+pub use check::{check, CheckReport};
+pub use handle::EngineHandle;
+pub use journal::REDACTED;
+pub use project::Projection;
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+
+/// `Engine::open(path)`: the Rust front door to a durable engine, the same as
+/// [`Store::open`].
+///
+/// ```
+/// use userops::Engine;
+/// use userops_store::OpenEngine;
+/// let dir = std::env::temp_dir().join(format!("userops-open-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let store = Engine::open(dir.join("pool.db")).unwrap();
+/// assert_eq!(store.engine().stats().events, 0);
+/// # drop(store);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub trait OpenEngine {
+    /// Open (or create) the durable engine at `path`; see [`Store::open`].
+    fn open(path: impl AsRef<Path>) -> Result<Store, StoreError>;
+}
+
+impl OpenEngine for Engine {
+    fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open(path)
+    }
+}
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -36,11 +91,11 @@ pub enum StoreError {
     /// The engine refused the command; nothing was written.
     #[error(transparent)]
     Engine(#[from] userops::Error),
-    /// SQLite failed (I/O, a file that is not a database, a locked database, ...).
+    /// SQLite failed (I/O, a locked database, ...).
     #[error("storage: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// A journal record that cannot be read back.
-    #[error("journal record {seq} is corrupt: {reason}")]
+    /// A journal record or snapshot that cannot be used, by sequence number. Never skipped.
+    #[error("record {seq} is corrupt: {reason}")]
     Corrupt {
         /// Its sequence number.
         seq: i64,
@@ -55,6 +110,164 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The file is read-only; a store must be able to write its journal.
+    #[error("{path} is read-only")]
+    ReadOnly {
+        /// The path.
+        path: String,
+    },
+    /// The file is not a userops store (not SQLite, or another application's database).
+    #[error("{path} is not a userops store: {reason}")]
+    NotAStore {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file was written by a newer userops with a schema this build does not know.
+    #[error("the store has schema version {found}; this build supports up to {supported}")]
+    NewerSchema {
+        /// The file's schema version.
+        found: i64,
+        /// [`SCHEMA_VERSION`].
+        supported: i64,
+    },
+    /// An earlier write failed after the engine had applied a command, so memory and disk may
+    /// differ. Reopen the store: recovery restores the durable state.
+    #[error("the store stopped after a failed write ({0}); reopen it to recover")]
+    Poisoned(String),
+}
+
+impl From<StoreError> for userops::Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Engine(e) => e,
+            StoreError::Corrupt { seq, reason } => userops::Error::Corrupt { seq, reason },
+            other => userops::Error::Storage(other.to_string()),
+        }
+    }
+}
+
+/// When an accepted command is committed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Each command is committed (and fsynced) before `execute` returns.
+    EveryCommand,
+    /// Commands are committed together once `max_commands` are pending or the oldest pending
+    /// one waited `max_delay` (checked at each call; [`Store::flush`] commits at once, and
+    /// dropping the store flushes). Much faster; a crash loses the pending commands, which
+    /// were reported as not yet durable.
+    Group {
+        /// Commit when this many commands are pending (at least 1).
+        max_commands: usize,
+        /// Commit when the oldest pending command is this old.
+        max_delay: Duration,
+    },
+}
+
+impl Durability {
+    /// Group commit of 1,000 commands or 10 ms.
+    pub fn group() -> Durability {
+        Durability::Group {
+            max_commands: 1000,
+            max_delay: Duration::from_millis(10),
+        }
+    }
+}
+
+/// A non-fatal finding of recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// The last journal record was torn (an interrupted write) and was removed.
+    TornTail {
+        /// Its sequence number.
+        seq: i64,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Warning::TornTail { seq, reason } => {
+                write!(f, "torn last journal record {seq} removed ({reason})")
+            }
+        }
+    }
+}
+
+/// What [`Store::submit`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ack {
+    /// The command's output.
+    pub output: Output,
+    /// The journal sequence number, for a command that changed state (`None` for queries and
+    /// replayed idempotency keys).
+    pub seq: Option<i64>,
+    /// Whether the command is on disk: always for [`Durability::EveryCommand`]; under group
+    /// commit, once [`Store::durable_seq`] reaches `seq`.
+    pub durable: bool,
+}
+
+/// Options for [`Store::open_with_options`], built with [`StoreOptions::new`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    config: Config,
+    durability: Durability,
+    snapshot_every: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            config: Config::default(),
+            durability: Durability::EveryCommand,
+            snapshot_every: 10_000,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Defaults: default config, every command durable, a snapshot every 10,000 commands.
+    pub fn new() -> StoreOptions {
+        StoreOptions::default()
+    }
+
+    /// The engine config for a new store (an existing store keeps the config it was created
+    /// with: it is part of the snapshots and the replayed state).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The commit mode.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = match durability {
+            Durability::Group {
+                max_commands,
+                max_delay,
+            } => Durability::Group {
+                max_commands: max_commands.max(1),
+                max_delay,
+            },
+            d => d,
+        };
+        self
+    }
+
+    /// Write a snapshot after this many journaled commands (at least 1).
+    pub fn snapshot_every(mut self, commands: u64) -> Self {
+        self.snapshot_every = commands.max(1);
+        self
+    }
+
+    /// Open the store with these options.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open_with_options(path, self)
+    }
 }
 
 /// An engine backed by a SQLite file.
@@ -62,95 +275,81 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     engine: Engine,
+    path: PathBuf,
+    options: StoreOptions,
+    projections: Vec<Box<dyn Projection>>,
+    /// Last journaled sequence number (committed or pending).
     last_seq: i64,
+    /// Last committed sequence number.
+    durable_seq: i64,
+    /// Journaled commands not yet committed, and when the first of them was.
+    pending: usize,
+    pending_since: Option<Instant>,
+    since_snapshot: u64,
+    warnings: Vec<Warning>,
+    poisoned: Option<String>,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS journal (
-    seq INTEGER PRIMARY KEY,
-    method TEXT NOT NULL,
-    command TEXT NOT NULL,
-    checksum INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS snapshot (
-    seq INTEGER PRIMARY KEY,
-    state BLOB NOT NULL
-);
-";
-
 impl Store {
-    /// Open (or create) the store at `path` with the default config, recovering its state.
+    /// Open (or create) the store at `path` with the default options, recovering its state.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
-        Store::open_with(path, Config::default())
+        Store::open_with_options(path, StoreOptions::default())
     }
 
-    /// Open (or create) with a config; an existing store keeps the config it was created with.
+    /// Open (or create) with a config for a new store.
     pub fn open_with(path: impl AsRef<Path>, config: Config) -> Result<Store, StoreError> {
+        Store::open_with_options(path, StoreOptions::new().config(config))
+    }
+
+    /// Open (or create) with options.
+    pub fn open_with_options(
+        path: impl AsRef<Path>,
+        options: StoreOptions,
+    ) -> Result<Store, StoreError> {
         let path = path.as_ref();
-        if path.is_dir() {
-            return Err(StoreError::BadPath {
-                path: path.display().to_string(),
-                reason: "is a directory".into(),
-            });
-        }
-        let conn = Connection::open(path)?;
+        let found = schema::preflight(path, true)?;
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a commit is on disk (WAL fsynced) when it returns; that is what makes an
+        // acknowledgement a promise.
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
-        let snap: Option<(i64, Vec<u8>)> = conn
-            .query_row(
-                "SELECT seq, state FROM snapshot ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let (mut engine, mut last_seq) = match snap {
-            Some((seq, bytes)) => (
-                Engine::restore(&bytes).map_err(|e| StoreError::Corrupt {
-                    seq,
-                    reason: format!("snapshot: {e}"),
-                })?,
-                seq,
-            ),
-            None => (Engine::new(config), 0),
-        };
-        {
-            let mut stmt = conn.prepare(
-                "SELECT seq, command, checksum FROM journal WHERE seq > ?1 ORDER BY seq",
-            )?;
-            let rows = stmt.query_map([last_seq], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (seq, text, checksum) = row?;
-                if checksum != checksum_of(&text) {
-                    return Err(StoreError::Corrupt {
-                        seq,
-                        reason: "checksum mismatch".into(),
-                    });
-                }
-                let command: Command =
-                    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
-                        seq,
-                        reason: e.to_string(),
-                    })?;
-                engine.execute(command).map_err(|e| StoreError::Corrupt {
-                    seq,
-                    reason: format!("replay refused: {e}"),
-                })?;
-                last_seq = seq;
-            }
+        // Deleted and rewritten content is zeroed, not left in free pages: erasure must not
+        // leave the erased values readable in the file.
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        let migrated = schema::migrate(&mut conn, found.version)?;
+        // The config a store was created with is part of its history: replay needs it.
+        let config = schema::creation_config(&conn, &options.config)?;
+        let projections = project::default_projections();
+        for p in &projections {
+            conn.execute_batch(p.schema())?;
         }
-        Ok(Store {
+        let (engine, last_seq, warnings) = recover(&conn, config)?;
+        let mut store = Store {
             conn,
             engine,
+            path: path.to_owned(),
+            options,
+            projections,
             last_seq,
-        })
+            durable_seq: last_seq,
+            pending: 0,
+            pending_since: None,
+            since_snapshot: 0,
+            warnings,
+            poisoned: None,
+        };
+        let stamp = store.meta("projected_seq")?;
+        if migrated || !store.warnings.is_empty() || stamp.as_deref() != Some(&last_seq.to_string())
+        {
+            store.rebuild_projections()?;
+        }
+        Ok(store)
+    }
+
+    /// Options builder (same as [`StoreOptions::new`]).
+    pub fn options() -> StoreOptions {
+        StoreOptions::new()
     }
 
     /// The engine (read-only; changes go through [`Store::execute`]).
@@ -158,115 +357,412 @@ impl Store {
         &self.engine
     }
 
-    /// Execute a command; when it changes state it is durable before this returns.
-    pub fn execute(&mut self, command: Command) -> Result<Output, StoreError> {
-        if !command.mutates() {
-            return Ok(self.engine.execute(command)?);
-        }
-        let text = serde_json::to_string(&command)
-            .map_err(|e| StoreError::Engine(userops::Error::Internal(e.to_string())))?;
-        let method = command.method();
-        let tx = self.conn.transaction()?;
-        let output = self.engine.execute(command)?;
-        let seq = self.last_seq + 1;
-        tx.execute(
-            "INSERT INTO journal (seq, method, command, checksum) VALUES (?1, ?2, ?3, ?4)",
-            params![seq, method, text, checksum_of(&text)],
-        )?;
-        tx.commit()?;
-        self.last_seq = seq;
-        Ok(output)
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
-    /// Write a snapshot of the current state, so that recovery replays only what follows.
-    pub fn snapshot(&mut self) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO snapshot (seq, state) VALUES (?1, ?2)",
-            params![self.last_seq, self.engine.snapshot()],
-        )?;
-        Ok(())
+    /// What recovery found and repaired when the store was opened.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
     }
 
-    /// The sequence number of the last journaled command.
+    /// The sequence number of the last journaled command (committed or pending).
     pub fn last_seq(&self) -> i64 {
         self.last_seq
     }
+
+    /// Every command up to this sequence number is on disk.
+    pub fn durable_seq(&self) -> i64 {
+        self.durable_seq
+    }
+
+    /// The commit mode.
+    pub fn durability(&self) -> Durability {
+        self.options.durability
+    }
+
+    /// Execute a command; the output. Under [`Durability::EveryCommand`] a command that changed
+    /// state is durable when this returns; under group commit use [`Store::submit`] to learn
+    /// when.
+    pub fn execute(&mut self, command: Command) -> Result<Output, StoreError> {
+        self.submit(command).map(|a| a.output)
+    }
+
+    /// Execute a command and say where it stands: its journal sequence number and whether it
+    /// is durable yet.
+    pub fn submit(&mut self, command: Command) -> Result<Ack, StoreError> {
+        self.check_poisoned()?;
+        self.commit_if_due()?;
+        let staged = self.stage(command)?;
+        let force = staged.force_commit;
+        if force {
+            self.commit()?;
+            // The WAL still holds the pages as they were before the redaction: fold it into the
+            // main file and truncate it.
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(|e| self.poison(e))?;
+        } else if self.pending > 0
+            && match self.options.durability {
+                Durability::EveryCommand => true,
+                Durability::Group { max_commands, .. } => self.pending >= max_commands,
+            }
+        {
+            self.commit()?;
+        }
+        Ok(Ack {
+            durable: staged.seq.is_none_or(|s| s <= self.durable_seq),
+            output: staged.output,
+            seq: staged.seq,
+        })
+    }
+
+    /// Ingest one event (durability as for [`Store::execute`]).
+    pub fn ingest(&mut self, event: Event) -> Result<Receipt, StoreError> {
+        match self.execute(Command::ingest(event))? {
+            Output::Receipt(r) => Ok(r),
+            other => Err(userops::Error::Internal(format!("ingest returned {other:?}")).into()),
+        }
+    }
+
+    /// Ingest many events, one transaction per `chunk` events (each chunk is durable before
+    /// the next starts, whatever the commit mode). One result per event: a refused event is
+    /// not journaled and does not stop the others. Storage errors stop the batch.
+    pub fn ingest_batch(
+        &mut self,
+        events: impl IntoIterator<Item = Event>,
+        chunk: usize,
+    ) -> Result<Vec<Result<Receipt, userops::Error>>, StoreError> {
+        self.check_poisoned()?;
+        self.commit()?;
+        let chunk = chunk.max(1);
+        let mut out = Vec::new();
+        let mut in_chunk = 0;
+        for event in events {
+            match self.stage(Command::ingest(event)) {
+                Ok(s) => match s.output {
+                    Output::Receipt(r) => out.push(Ok(r)),
+                    other => out.push(Err(userops::Error::Internal(format!("{other:?}")))),
+                },
+                Err(StoreError::Engine(e)) => out.push(Err(e)),
+                Err(e) => return Err(e),
+            }
+            in_chunk += 1;
+            if in_chunk == chunk {
+                self.commit()?;
+                in_chunk = 0;
+            }
+        }
+        self.commit()?;
+        Ok(out)
+    }
+
+    /// Commit pending commands now.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.check_poisoned()?;
+        self.commit()
+    }
+
+    /// Write a snapshot of the current state (committing pending commands with it), so that
+    /// recovery replays only what follows.
+    pub fn snapshot(&mut self) -> Result<(), StoreError> {
+        self.check_poisoned()?;
+        self.begin()?;
+        self.write_snapshot().map_err(|e| self.poison(e))?;
+        self.commit()
+    }
+
+    /// Call a method by name with JSON arguments; the output as JSON (the bindings' path).
+    pub fn call_json(&mut self, method: &str, args_json: &str) -> Result<String, StoreError> {
+        let command = Command::from_call(method, args_json)?;
+        let output = self.execute(command)?;
+        serde_json::to_string(&output)
+            .map_err(|e| StoreError::Engine(userops::Error::Internal(e.to_string())))
+    }
+
+    fn check_poisoned(&self) -> Result<(), StoreError> {
+        match &self.poisoned {
+            Some(why) => Err(StoreError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// A write failed after the engine changed: refuse everything until reopened.
+    fn poison(&mut self, e: impl std::fmt::Display) -> StoreError {
+        let why = e.to_string();
+        let _ = self.conn.execute_batch("ROLLBACK");
+        self.pending = 0;
+        self.pending_since = None;
+        self.poisoned = Some(why.clone());
+        StoreError::Poisoned(why)
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        }
+        Ok(())
+    }
+
+    fn commit_if_due(&mut self) -> Result<(), StoreError> {
+        if let (Durability::Group { max_delay, .. }, Some(since)) =
+            (self.options.durability, self.pending_since)
+        {
+            if since.elapsed() >= max_delay {
+                self.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        let stamp = self.last_seq.to_string();
+        let result = self
+            .conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('projected_seq', ?1)",
+                [stamp],
+            )
+            .and_then(|_| self.conn.execute_batch("COMMIT"));
+        if let Err(e) = result {
+            return Err(self.poison(e));
+        }
+        self.durable_seq = self.last_seq;
+        self.pending = 0;
+        self.pending_since = None;
+        Ok(())
+    }
+
+    /// Execute and journal a command inside the open transaction (opened if needed), without
+    /// committing.
+    fn stage(&mut self, command: Command) -> Result<Staged, StoreError> {
+        if !command.mutates() {
+            return Ok(Staged {
+                output: self.engine.execute(command)?,
+                seq: None,
+                force_commit: false,
+            });
+        }
+        let command = self.engine.prepare(command)?;
+        let text = serde_json::to_string(&command)
+            .map_err(|e| StoreError::Engine(userops::Error::Internal(e.to_string())))?;
+        let method = journal::method_of_text(&text).unwrap_or_else(|| command.method());
+        let key = journal::idem_key(&command);
+        // An erasure needs the identifiers it removes, to redact the records that hold them.
+        let erased_ids = match &command {
+            Command::Privacy(PrivacyCommand::Erase { oneid, .. }) => self
+                .engine
+                .identity()
+                .canonical(*oneid)
+                .and_then(|o| self.engine.identity().identifiers(o))
+                .map(|s| s.to_vec()),
+            _ => None,
+        };
+        self.begin()?;
+        let output = match self.engine.execute(command.clone()) {
+            Ok(o) => o,
+            Err(e) => {
+                if self.pending == 0 {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                return Err(e.into());
+            }
+        };
+        if matches!(&output, Output::Receipt(r) if r.duplicate) {
+            // A replayed idempotency key changed nothing: nothing to journal.
+            if self.pending == 0 {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            return Ok(Staged {
+                output,
+                seq: None,
+                force_commit: false,
+            });
+        }
+        let seq = self.last_seq + 1;
+        let write = || -> rusqlite::Result<()> {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO journal (seq, method, idem_key, command, checksum) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![seq, method, key, text, journal::checksum(seq, &text)])?;
+            for p in &self.projections {
+                p.apply(&self.conn, &self.engine, &command, &output)?;
+            }
+            Ok(())
+        };
+        if let Err(e) = write() {
+            return Err(self.poison(e));
+        }
+        self.last_seq = seq;
+        self.pending += 1;
+        self.pending_since.get_or_insert_with(Instant::now);
+        self.since_snapshot += 1;
+        let mut force_commit = false;
+        if let Some(ids) = erased_ids {
+            self.redact(seq, &ids).map_err(|e| self.poison(e))?;
+            force_commit = true;
+        } else if self.since_snapshot >= self.options.snapshot_every {
+            self.write_snapshot().map_err(|e| self.poison(e))?;
+        }
+        Ok(Staged {
+            output,
+            seq: Some(seq),
+            force_commit,
+        })
+    }
+
+    fn write_snapshot(&mut self) -> rusqlite::Result<()> {
+        let state = self.engine.snapshot();
+        self.conn.execute(
+            "INSERT OR REPLACE INTO snapshot (seq, state, checksum) VALUES (?1, ?2, ?3)",
+            params![
+                self.last_seq,
+                state,
+                journal::snapshot_checksum(self.last_seq, &state)
+            ],
+        )?;
+        // Keep the two newest: the older one is what `check` compares a replay against.
+        self.conn.execute(
+            "DELETE FROM snapshot WHERE seq < (SELECT min(seq) FROM (SELECT seq FROM snapshot ORDER BY seq DESC LIMIT 2))",
+            [],
+        )?;
+        self.since_snapshot = 0;
+        Ok(())
+    }
+
+    /// After the erasure journaled at `seq`: earlier records naming the erased identifiers are
+    /// replaced by a redaction marker, and the snapshots (which hold them too) by one taken
+    /// now, so that recovery starts after every redacted record.
+    fn redact(&mut self, seq: i64, ids: &[userops::Identifier]) -> rusqlite::Result<()> {
+        let marker = format!(r#"{{"method":"{REDACTED}","erased_by":{seq}}}"#);
+        for id in ids {
+            // The journal holds serialized commands, where an identifier is written exactly so.
+            let needle = format!(
+                r#""kind":{},"value":{}"#,
+                serde_json::Value::from(id.kind().as_str()),
+                serde_json::Value::from(id.value())
+            );
+            let hits: Vec<i64> = self
+                .conn
+                .prepare_cached(
+                    "SELECT seq FROM journal WHERE seq < ?1 AND instr(command, ?2) > 0",
+                )?
+                .query_map(params![seq, needle], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for s in hits {
+                self.conn.execute(
+                    "UPDATE journal SET method = ?2, command = ?3, checksum = ?4 WHERE seq = ?1",
+                    params![s, REDACTED, marker, journal::checksum(s, &marker)],
+                )?;
+            }
+        }
+        self.conn.execute("DELETE FROM snapshot", [])?;
+        self.write_snapshot()
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn rebuild_projections(&mut self) -> Result<(), StoreError> {
+        self.begin()?;
+        for p in &self.projections {
+            if let Err(e) = p.rebuild(&self.conn, &self.engine) {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(e.into());
+            }
+        }
+        self.commit()
+    }
 }
 
-fn checksum_of(text: &str) -> i64 {
-    // SQLite integers are signed; the bit pattern is what matters.
-    userops::util::fingerprint(text.as_bytes()) as i64
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.poisoned.is_none() {
+            let _ = self.commit();
+        }
+    }
+}
+
+struct Staged {
+    output: Output,
+    seq: Option<i64>,
+    force_commit: bool,
+}
+
+/// Recovery: the newest snapshot, then the journal after it. A bad last record is a torn
+/// write and is removed (with a warning); any other bad record or snapshot is an error.
+fn recover(conn: &Connection, config: Config) -> Result<(Engine, i64, Vec<Warning>), StoreError> {
+    use rusqlite::OptionalExtension;
+    let snap: Option<(i64, Vec<u8>, i64)> = conn
+        .query_row(
+            "SELECT seq, state, checksum FROM snapshot ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let (mut engine, base) = match snap {
+        Some((seq, bytes, sum)) => {
+            if sum != journal::snapshot_checksum(seq, &bytes) {
+                return Err(StoreError::Corrupt {
+                    seq,
+                    reason: "snapshot checksum mismatch".into(),
+                });
+            }
+            let engine = Engine::restore(&bytes).map_err(|e| StoreError::Corrupt {
+                seq,
+                reason: format!("snapshot: {e}"),
+            })?;
+            (engine, seq)
+        }
+        None => (Engine::new(config), 0),
+    };
+    let max: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM journal", [], |r| {
+        r.get(0)
+    })?;
+    if max < base {
+        return Err(StoreError::Corrupt {
+            seq: base,
+            reason: format!("snapshot {base} is ahead of the journal, which ends at {max}"),
+        });
+    }
+    let mut last = base;
+    let mut torn = None;
+    journal::for_each_after(conn, base, |raw| {
+        let seq = raw.seq;
+        match raw.decode() {
+            Ok(command) => {
+                engine.execute(command).map_err(|e| StoreError::Corrupt {
+                    seq,
+                    reason: format!("replay refused: {e}"),
+                })?;
+                last = seq;
+                Ok(())
+            }
+            Err(reason) if seq == max && raw.method != REDACTED => {
+                torn = Some(Warning::TornTail { seq, reason });
+                Ok(())
+            }
+            Err(reason) => Err(StoreError::Corrupt { seq, reason }),
+        }
+    })?;
+    let mut warnings = Vec::new();
+    if let Some(w) = torn {
+        let Warning::TornTail { seq, .. } = &w;
+        conn.execute("DELETE FROM journal WHERE seq = ?1", [seq])?;
+        warnings.push(w);
+    }
+    Ok((engine, last, warnings))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use userops::Event;
-
-    fn event(key: &str, member: &str) -> Command {
-        Command::ingest(
-            Event::from_json(&format!(
-                r#"{{"kind": "register", "key": "{key}", "time": "2026-01-01T00:00:00Z",
-                "source": {{"platform": "app", "program": "b"}}, "user": {{"kind": "member_no", "value": "{member}"}}}}"#
-            ))
-            .unwrap(),
-        )
-    }
-
-    #[test]
-    fn recovery_replays_journal_after_snapshot() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        let expected = {
-            let mut s = Store::open(&path).unwrap();
-            s.execute(event("a", "M1")).unwrap();
-            s.snapshot().unwrap();
-            s.execute(event("b", "M2")).unwrap();
-            assert!(s.execute(event("b", "M3")).is_err(), "reused key refused");
-            s.engine().snapshot()
-        };
-        let s = Store::open(&path).unwrap();
-        assert_eq!(s.engine().snapshot(), expected);
-        assert_eq!(s.last_seq(), 2);
-    }
-
-    #[test]
-    fn bad_paths_are_typed_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            Store::open(dir.path()),
-            Err(StoreError::BadPath { .. })
-        ));
-        let junk = dir.path().join("junk.db");
-        std::fs::write(
-            &junk,
-            b"this is not a sqlite database, just some text padding it out...",
-        )
-        .unwrap();
-        let before = std::fs::read(&junk).unwrap();
-        assert!(Store::open(&junk).is_err());
-        assert_eq!(std::fs::read(&junk).unwrap(), before, "file untouched");
-    }
-
-    #[test]
-    fn corrupt_record_is_reported_with_its_seq() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        {
-            let mut s = Store::open(&path).unwrap();
-            s.execute(event("a", "M1")).unwrap();
-            s.execute(event("b", "M2")).unwrap();
-        }
-        let c = Connection::open(&path).unwrap();
-        c.execute(
-            "UPDATE journal SET command = replace(command, 'M1', 'M9') WHERE seq = 1",
-            [],
-        )
-        .unwrap();
-        drop(c);
-        match Store::open(&path) {
-            Err(StoreError::Corrupt { seq, .. }) => assert_eq!(seq, 1),
-            other => panic!("{other:?}"),
-        }
-    }
-}
+mod tests;

@@ -43,6 +43,8 @@ pub enum Command {
     Models(crate::models::ModelsCommand),
     /// Promotions, coupons, automation, monitoring.
     Campaigns(crate::campaigns::CampaignsCommand),
+    /// Consent, erasure, audit (SPEC §9).
+    Privacy(crate::privacy::PrivacyCommand),
 }
 
 /// Intake and engine-wide queries.
@@ -194,6 +196,10 @@ impl Command {
         if let Some(c) = parse_in::<crate::campaigns::CampaignsCommand>(&call, method)? {
             return Ok(Command::Campaigns(c));
         }
+        if let Some(c) = parse_in::<crate::privacy::PrivacyCommand>(&call, method)? {
+            return Ok(Command::Privacy(c));
+        }
+
         Err(Error::UnknownMethod(method.to_owned()))
     }
 
@@ -234,6 +240,7 @@ impl Command {
             Command::Analytics(_) => false,
             Command::Models(_) => false,
             Command::Campaigns(c) => c.mutates(),
+            Command::Privacy(c) => c.mutates(),
         }
     }
 }
@@ -367,4 +374,6 @@ pub enum Output {
     Models(crate::models::ModelsOutput),
     /// From a campaigns command.
     Campaigns(crate::campaigns::CampaignsOutput),
+    /// From the privacy commands.
+    Privacy(crate::privacy::PrivacyOutput),
 }

@@ -39,6 +39,9 @@ pub struct Config {
     business_utc_offset_seconds: i32,
     period: Period,
     custom_id_kinds: BTreeSet<String>,
+    /// When set, identifiers are replaced by salted hashes at intake (SPEC §9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    identifier_salt: Option<String>,
 }
 
 impl Default for Config {
@@ -47,6 +50,7 @@ impl Default for Config {
             business_utc_offset_seconds: 8 * 3600,
             period: Period::Month,
             custom_id_kinds: BTreeSet::new(),
+            identifier_salt: None,
         }
     }
 }
@@ -69,6 +73,12 @@ impl Config {
     /// The lifecycle period.
     pub fn period(&self) -> Period {
         self.period
+    }
+
+    /// The salt identifiers are hashed with at intake, when hashing is on
+    /// (see [`ConfigBuilder::hash_identifiers`]).
+    pub fn identifier_salt(&self) -> Option<&str> {
+        self.identifier_salt.as_deref()
     }
 
     /// Whether `kind` is accepted: every built-in kind, and custom kinds registered here.
@@ -123,6 +133,26 @@ impl ConfigBuilder {
             Err(e) => {
                 self.error.get_or_insert(e.into());
             }
+        }
+        self
+    }
+
+    /// Store identifiers as salted hashes (`sha256:<hex>`) instead of plain values: every
+    /// identifier in a command is hashed at intake, before the command is executed or journaled,
+    /// so the plain value never reaches the state, the journal or the snapshots. Lookups hash
+    /// the same way, so `resolve` with a plain phone number still finds its person.
+    ///
+    /// The salt is part of the configuration and so is kept in the store's snapshots: the
+    /// hashing protects exports and casual readers of the database, not against someone who
+    /// holds the database file itself. The salt must not be empty.
+    pub fn hash_identifiers(mut self, salt: &str) -> Self {
+        if salt.is_empty() {
+            self.error.get_or_insert(Error::invalid_argument(
+                "identifier_salt",
+                "the salt must not be empty",
+            ));
+        } else {
+            self.config.identifier_salt = Some(salt.to_owned());
         }
         self
     }

@@ -59,6 +59,7 @@ pub(crate) struct State {
     pub(crate) analytics: crate::analytics::AnalyticsState,
     pub(crate) models: crate::models::ModelsLog,
     pub(crate) campaigns: crate::campaigns::Campaigns,
+    pub(crate) privacy: crate::privacy::PrivacyState,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -91,6 +92,7 @@ impl Engine {
 
     /// Execute one command.
     pub fn execute(&mut self, command: Command) -> Result<Output, Error> {
+        let command = self.prepare(command)?;
         match command {
             Command::Core(CoreCommand::Ingest { event }) => {
                 self.apply_event(event).map(Output::Receipt)
@@ -113,6 +115,78 @@ impl Engine {
             Command::Analytics(c) => self.execute_analytics(c),
             Command::Models(c) => self.execute_models(c),
             Command::Campaigns(c) => self.execute_campaigns(c),
+            Command::Privacy(c) => self.execute_privacy(c),
+        }
+    }
+
+    /// The command as it is executed and journaled: with identifier hashing on
+    /// ([`ConfigBuilder::hash_identifiers`](crate::ConfigBuilder::hash_identifiers)) every
+    /// identifier replaced by its salted hash, otherwise unchanged. Idempotent. The store calls
+    /// this before writing a command to its journal, so plain identifiers never reach the disk.
+    pub fn prepare(&self, command: Command) -> Result<Command, Error> {
+        match self.config.identifier_salt() {
+            Some(salt) => crate::privacy::hash_identifiers_in(command, salt),
+            None => Ok(command),
+        }
+    }
+
+    /// The receipt of an accepted event, by idempotency key.
+    pub fn receipt(&self, key: &str) -> Option<&Receipt> {
+        self.state.receipts.get(key).map(|(_, r)| r)
+    }
+
+    /// Check the invariants that tie the state together (used by the store's `check` and the
+    /// crash tests): every accepted event has one receipt with a distinct sequence number, the
+    /// per-kind counts add up, every identifier belongs to exactly the person that lists it, and
+    /// each module's own invariants. Returns every violation found.
+    pub fn check_invariants(&self) -> Result<(), Vec<String>> {
+        let mut bad = Vec::new();
+        let s = &self.state;
+        if s.receipts.len() as u64 != s.seq {
+            bad.push(format!(
+                "{} receipts for {} accepted events",
+                s.receipts.len(),
+                s.seq
+            ));
+        }
+        let by_kind: u64 = s.events_by_kind.values().sum();
+        if by_kind != s.seq {
+            bad.push(format!(
+                "per-kind counts add up to {by_kind}, not {}",
+                s.seq
+            ));
+        }
+        let mut seqs: Vec<u64> = s.receipts.values().map(|(_, r)| r.seq).collect();
+        seqs.sort_unstable();
+        if seqs.iter().enumerate().any(|(i, q)| *q != i as u64 + 1) {
+            bad.push("receipt sequence numbers are not 1..=n without gaps or repeats".into());
+        }
+        let mut listed = 0usize;
+        for (oneid, ids) in s.identity.persons() {
+            listed += ids.len();
+            for id in ids {
+                if s.identity.resolve(&id) != Some(oneid) {
+                    bad.push(format!(
+                        "{id} is listed under {oneid} but resolves elsewhere"
+                    ));
+                }
+            }
+        }
+        if listed != s.identity.identifier_count() {
+            bad.push(format!(
+                "{listed} identifiers listed under persons, {} known",
+                s.identity.identifier_count()
+            ));
+        }
+        // ---- module invariants: one line each ----
+        if let Err(e) = s.privacy.check(self) {
+            bad.push(format!("privacy: {e}"));
+        }
+
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad)
         }
     }
 
@@ -174,18 +248,25 @@ impl Engine {
         match user {
             UserRef::Id(id) => {
                 self.check_kind(id)?;
-                Ok(self.state.identity.resolve(id))
+                // With hashing on, state holds hashed identifiers; a plain one is hashed first.
+                match self.config.identifier_salt() {
+                    Some(salt) if !id.is_hashed() => {
+                        Ok(self.state.identity.resolve(&id.hashed(salt)))
+                    }
+                    _ => Ok(self.state.identity.resolve(id)),
+                }
             }
-            UserRef::OneId(o) => {
-                self.state
-                    .identity
-                    .canonical(*o)
-                    .map(Some)
-                    .ok_or(Error::NotFound {
-                        what: "oneid",
-                        id: o.to_string(),
-                    })
-            }
+            UserRef::OneId(o) => match self.state.identity.canonical(*o) {
+                Some(c) if self.state.privacy.is_erased(c) => Err(Error::NotFound {
+                    what: "oneid",
+                    id: format!("{o} (erased)"),
+                }),
+                Some(c) => Ok(Some(c)),
+                None => Err(Error::NotFound {
+                    what: "oneid",
+                    id: o.to_string(),
+                }),
+            },
         }
     }
 
@@ -316,6 +397,10 @@ impl Engine {
 
         self.models_on_event(&event, oneid);
         self.state.campaigns.on_event(&event, oneid, &absorbed);
+        // ---- module event hooks: one call each (must not fail) ----
+        if let Some(o) = oneid {
+            self.state.privacy.on_merge(o, &absorbed);
+        }
 
         self.state.seq += 1;
         let receipt = Receipt {

@@ -90,6 +90,18 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The durable store failed: I/O, a locked, read-only or foreign file, a newer schema.
+    /// Raised by the store, never by the in-memory engine.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// The durable store holds a corrupt record (journal record or snapshot `seq`).
+    #[error("corrupt store at record {seq}: {reason}")]
+    Corrupt {
+        /// The sequence number of the bad record.
+        seq: i64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A bug: an invariant the engine relies on did not hold. Never expected; reported rather
     /// than panicking so that no host process is taken down.
     #[error("internal error: {0}")]
@@ -137,6 +149,8 @@ impl Error {
             Error::BudgetExhausted { .. } => ErrorCode::BudgetExhausted,
             Error::PromotionLimitReached { .. } => ErrorCode::PromotionLimitReached,
             Error::CouponUnusable { .. } => ErrorCode::CouponUnusable,
+            Error::Storage(_) => ErrorCode::Storage,
+            Error::Corrupt { .. } => ErrorCode::Corrupt,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -233,6 +247,10 @@ pub enum ErrorCode {
     PromotionLimitReached = 81,
     /// A coupon cannot be used in its state, window or on the cart (campaigns).
     CouponUnusable = 82,
+    /// The durable store failed (I/O, locked, read-only or foreign file, newer schema).
+    Storage = 90,
+    /// The durable store holds a corrupt record.
+    Corrupt = 91,
     /// A bug inside the engine (or a panic caught at a boundary).
     Internal = 99,
 }
@@ -261,6 +279,8 @@ impl ErrorCode {
         ErrorCode::BudgetExhausted,
         ErrorCode::PromotionLimitReached,
         ErrorCode::CouponUnusable,
+        ErrorCode::Storage,
+        ErrorCode::Corrupt,
         ErrorCode::Internal,
     ];
 
@@ -288,6 +308,8 @@ impl ErrorCode {
             ErrorCode::BudgetExhausted => "budget_exhausted",
             ErrorCode::PromotionLimitReached => "promotion_limit_reached",
             ErrorCode::CouponUnusable => "coupon_unusable",
+            ErrorCode::Storage => "storage",
+            ErrorCode::Corrupt => "corrupt",
             ErrorCode::Internal => "internal",
         }
     }

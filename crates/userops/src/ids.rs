@@ -180,7 +180,17 @@ impl Identifier {
     /// result is `+` and 7 to 15 digits (E.164). Email — trimmed and lower-cased, exactly one
     /// `@`, a non-empty local part and a dotted domain, no white space. Every other kind —
     /// trimmed, non-empty, at most 256 bytes, no control characters or inner white space.
+    ///
+    /// A value that is already a salted hash (`sha256:` and 64 lower-case hex digits, see
+    /// [`Identifier::is_hashed`]) is accepted as is for every kind: hashed identifiers stay
+    /// valid through snapshots and journals, and a host may hash before sending.
     pub fn new(kind: IdKind, raw: &str) -> Result<Self, InvalidIdentifier> {
+        if is_hash(raw.trim()) {
+            return Ok(Identifier {
+                kind,
+                value: raw.trim().to_owned(),
+            });
+        }
         let value = match &kind {
             IdKind::Phone => normalize_phone(raw),
             IdKind::Email => normalize_email(raw),
@@ -207,6 +217,46 @@ impl Identifier {
     pub fn value(&self) -> &str {
         &self.value
     }
+
+    /// Whether the value is a salted hash (`sha256:<64 hex>`) rather than the plain value.
+    pub fn is_hashed(&self) -> bool {
+        is_hash(&self.value)
+    }
+
+    /// This identifier with its value replaced by `sha256:hex(sha256(salt, kind, value))`.
+    /// Already hashed identifiers are returned unchanged, so hashing twice is hashing once.
+    pub fn hashed(&self, salt: &str) -> Identifier {
+        use sha2::{Digest, Sha256};
+        if self.is_hashed() {
+            return self.clone();
+        }
+        let mut h = Sha256::new();
+        // Length-prefixed parts: no two (salt, kind, value) triples feed the same bytes.
+        for part in [salt, self.kind.as_str(), &self.value] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        let digest = h.finalize();
+        let mut value = String::with_capacity(HASH_PREFIX.len() + 64);
+        value.push_str(HASH_PREFIX);
+        for b in digest {
+            value.push_str(&format!("{b:02x}"));
+        }
+        Identifier {
+            kind: self.kind.clone(),
+            value,
+        }
+    }
+}
+
+const HASH_PREFIX: &str = "sha256:";
+
+fn is_hash(v: &str) -> bool {
+    v.strip_prefix(HASH_PREFIX).is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 impl fmt::Display for Identifier {
@@ -381,6 +431,23 @@ mod tests {
         );
         assert!("Bad Kind".parse::<IdKind>().is_err());
         assert!("".parse::<IdKind>().is_err());
+    }
+
+    #[test]
+    fn hashing_is_salted_stable_and_idempotent() {
+        let p = Identifier::new(IdKind::Phone, "13800138000").unwrap();
+        let h = p.hashed("s1");
+        assert!(h.is_hashed() && !p.is_hashed());
+        assert_eq!(h.kind(), &IdKind::Phone);
+        assert_eq!(h.hashed("s1"), h, "hashing twice is hashing once");
+        assert_eq!(p.hashed("s1"), h, "stable");
+        assert_ne!(p.hashed("s2"), h, "salted");
+        let e = Identifier::new(IdKind::Email, "a@x.com").unwrap();
+        assert_ne!(e.hashed("s1").value(), h.value());
+        // the hashed form survives the wire (snapshots, journals)
+        let back: Identifier = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
+        assert_eq!(back, h);
+        assert!(Identifier::new(IdKind::Phone, "sha256:abc").is_err());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 /* The C ABI from plain C: ingest, call, errors, null pointers, bad UTF-8, double free. */
+#define _DEFAULT_SOURCE
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include "userops.h"
 
@@ -170,6 +172,42 @@ int main(int argc, char **argv) {
     assert(userops_engine_call(e, "stats", "{}", &out) == UOPS_OK);
     assert(strstr(out, "\"events\":801") != NULL);
     userops_string_free(out);
+
+    /* a durable engine: survives free + reopen; bad paths are typed errors */
+    char dir[] = "/tmp/userops-c-XXXXXX";
+    assert(mkdtemp(dir) != NULL);
+    char db[256];
+    snprintf(db, sizeof db, "%s/pool.db", dir);
+    userops_engine *d = (userops_engine *)0x1;
+    assert(userops_engine_open(db, &d) == UOPS_OK && d != NULL);
+    assert(userops_engine_ingest_json(d, IDENTIFY, &receipt) == UOPS_OK);
+    userops_string_free(receipt);
+    userops_engine_free(d);
+    assert(userops_engine_open(db, &d) == UOPS_OK);
+    assert(userops_engine_call(d, "stats", "{}", &out) == UOPS_OK);
+    assert(strstr(out, "\"events\":1") != NULL);
+    userops_string_free(out);
+    assert(userops_engine_call(d, "erase", "{\"oneid\": 1, \"actor\": \"dpo\", \"time\": \"2026-01-07T00:00:00Z\"}", &out) == UOPS_OK);
+    userops_string_free(out);
+    userops_engine_free(d);
+    d = (userops_engine *)0x1;
+    assert(userops_engine_open(dir, &d) == UOPS_STORAGE);
+    assert(d == NULL);
+    assert(strstr(userops_last_error_message(), "directory") != NULL);
+    assert(userops_engine_open(NULL, &d) == UOPS_NULL_POINTER);
+    assert(userops_engine_open(db, NULL) == UOPS_NULL_POINTER);
+    char junk[256];
+    snprintf(junk, sizeof junk, "%s/junk.db", dir);
+    FILE *jf = fopen(junk, "wb");
+    fputs("definitely not a sqlite database, only some text", jf);
+    fclose(jf);
+    assert(userops_engine_open(junk, &d) == UOPS_STORAGE);
+    unlink(junk);
+    char side[300];
+    snprintf(side, sizeof side, "%s-wal", db); unlink(side);
+    snprintf(side, sizeof side, "%s-shm", db); unlink(side);
+    unlink(db);
+    rmdir(dir);
 
     userops_string_free(NULL);
     userops_engine_free(e);

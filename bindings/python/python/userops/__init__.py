@@ -32,6 +32,7 @@ from ._native import __version__
 from ._profile import ProfileMethods as _ProfileMethods
 from ._tags import Audience
 from ._tags import TagsMethods as _TagsMethods
+from ._privacy import PrivacyMethods
 from .errors import (
     AudienceSyntaxError,
     BudgetExhausted,
@@ -56,6 +57,9 @@ from .errors import (
     PromotionLimitReached,
     TableError,
     UnknownAccount,
+    CorruptStore,
+    OutOfRange,
+    StorageError,
     UnknownMethod,
     UserOpsError,
 )
@@ -102,6 +106,8 @@ __all__ = [
     "DuplicateKey",
     "NotFound",
     "OutOfRange",
+    "StorageError",
+    "CorruptStore",
     "InternalError",
     "TableError",
     "MissingDependency",
@@ -141,6 +147,9 @@ class Engine(
     _CampaignsMethods,
 
     # EngineBase comes last: every mixin derives from it, so it must follow them in the MRO.
+    PrivacyMethods,
+
+    # The base comes last: mixins subclass it, and Python's MRO needs subclasses first.
     _EngineBase,
 ):
     """The unified user pool. Every method builds one engine command and returns its output.

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+from typing import Any, Type, TypeVar, Union
 
 from . import _convert
 from ._native import NativeEngine as _NativeEngine
 from .errors import from_report
+
+_E = TypeVar("_E", bound="EngineBase")
 
 
 class EngineBase:
@@ -15,6 +18,35 @@ class EngineBase:
 
     def __init__(self) -> None:
         self._native = _NativeEngine()
+
+    @classmethod
+    def open(
+        cls: Type[_E], path: Union[str, "os.PathLike[str]"], durability: str = "every"
+    ) -> _E:
+        """Open (or create) a durable engine kept in the SQLite file at ``path``.
+
+        ``durability="every"`` commits each command before the call returns; ``"group"``
+        commits groups of up to 1,000 commands or every 10 ms (call :meth:`flush` to commit
+        at once; closing the engine flushes). Raises ``StorageError`` for a directory, a
+        read-only file, a file that is not a userops store or a newer schema (the file is
+        left untouched) and ``CorruptStore`` naming the bad record.
+
+        >>> import tempfile, os, userops
+        >>> path = os.path.join(tempfile.mkdtemp(), "pool.db")
+        >>> e = userops.Engine.open(path)
+        >>> e.stats()["events"]
+        0
+        """
+        native, error = _NativeEngine.open(os.fspath(path), durability)
+        if native is None:
+            raise from_report(json.loads(error))
+        engine = cls.__new__(cls)
+        engine._native = native
+        return engine
+
+    def flush(self) -> None:
+        """Commit pending commands of a durable engine now (a no-op in memory)."""
+        self._reply(*self._native.flush())
 
     @staticmethod
     def _reply(ok: bool, out: str) -> Any:

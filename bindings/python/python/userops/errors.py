@@ -233,6 +233,20 @@ class CouponUnusable(UserOpsError):
     status = 82
 
 
+class StorageError(UserOpsError):
+    """The durable store failed: I/O, a directory, a read-only or foreign file, a newer schema."""
+
+    code = "storage"
+    status = 90
+
+
+class CorruptStore(UserOpsError):
+    """The durable store holds a corrupt journal record or snapshot (the message names it)."""
+
+    code = "corrupt"
+    status = 91
+
+
 class InternalError(UserOpsError):
     """A bug inside userops. Please report it with the message."""
 
@@ -263,6 +277,8 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
         BudgetExhausted,
         PromotionLimitReached,
         CouponUnusable,
+        StorageError,
+        CorruptStore,
         InternalError,
     )
 }

@@ -227,6 +227,13 @@ pub struct IdentityGraph {
     audit: Vec<AuditEntry>,
 }
 
+/// The kind of the tombstones [`IdentityGraph::erase`] leaves in place of erased identifiers.
+const ERASED_KIND: &str = "erased";
+
+fn is_erased(id: &Identifier) -> bool {
+    matches!(id.kind(), IdKind::Custom(k) if k == ERASED_KIND)
+}
+
 impl Default for IdentityGraph {
     fn default() -> Self {
         IdentityGraph::with_rules(IdentityRules::default())
@@ -317,9 +324,49 @@ impl IdentityGraph {
         m.sort_unstable();
         Some(
             m.into_iter()
-                .map(|n| self.ids[n as usize].clone())
+                .map(|n| &self.ids[n as usize])
+                .filter(|id| !is_erased(id))
+                .cloned()
                 .collect(),
         )
+    }
+
+    /// Every live person with its identifiers (erased ones left out), by OneID.
+    pub fn persons(&self) -> impl Iterator<Item = (OneId, Vec<Identifier>)> + '_ {
+        (1..self.root_of.len() as u64).filter_map(move |i| {
+            let o = OneId(i);
+            self.identifiers(o).map(|ids| (o, ids))
+        })
+    }
+
+    /// Forget every identifier of a live person (erasure, SPEC §9). Each identifier's node stays,
+    /// renamed to a tombstone that names no one (kind `erased`), so that the evidence graph, the
+    /// merge history and what other modules hold under the OneID stay consistent without
+    /// personal data; conflicts that named the identifiers are rewritten the same way. Returns
+    /// the identifiers removed.
+    pub(crate) fn erase(&mut self, oneid: OneId) -> Vec<Identifier> {
+        let Some(root) = self.root(oneid) else {
+            return Vec::new();
+        };
+        let mut removed = Vec::new();
+        for n in self.uf.members(root) {
+            let id = &self.ids[n as usize];
+            if is_erased(id) {
+                continue;
+            }
+            let tomb = Identifier::new(IdKind::Custom(ERASED_KIND.into()), &format!("erased-{n}"))
+                .expect("a tombstone is a valid token");
+            let old = std::mem::replace(&mut self.ids[n as usize], tomb.clone());
+            self.index.remove(&old);
+            self.index.insert(tomb.clone(), n);
+            for c in &mut self.conflicts {
+                if c.identifier == old {
+                    c.identifier = tomb.clone();
+                }
+            }
+            removed.push(old);
+        }
+        removed
     }
 
     /// Number of live persons.
@@ -327,9 +374,9 @@ impl IdentityGraph {
         self.root_of.iter().skip(1).filter(|r| **r != NONE).count()
     }
 
-    /// Number of known identifiers.
+    /// Number of known identifiers (erased ones not counted).
     pub fn identifier_count(&self) -> usize {
-        self.ids.len()
+        self.ids.iter().filter(|id| !is_erased(id)).count()
     }
 
     /// Links refused by the rules, oldest first.
