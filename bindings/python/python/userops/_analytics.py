@@ -104,9 +104,9 @@ def attribution(
     >>> touches = pa.table({"user": [1, 1], "channel": ["sms", "push"],
     ...                     "time": [t0, t0 + dt.timedelta(hours=1)]})
     >>> orders = pa.table({"user": [1], "time": [t0 + dt.timedelta(hours=2)], "amount": ["100.00"]})
-    >>> [(r["channel"], r["conversions"], str(r["value"].normalize()))
+    >>> [(r["channel"], r["conversions"], str(r["value"]))
     ...  for r in userops.attribution(touches, orders, value="amount").to_pylist()]
-    [('push', 0.5, '50'), ('sms', 0.5, '50')]
+    [('push', 0.5, '50.0000000000'), ('sms', 0.5, '50.0000000000')]
     """
     _tables.check_output(output)
     t, kind = _tables.to_arrow(touches)

@@ -54,7 +54,7 @@ class EngineBase:
             raise from_report(json.loads(out))
         return json.loads(out)
 
-    def call(self, method: str, **args: Any) -> Any:
+    def call(self, method: str, /, **args: Any) -> Any:
         """Execute any engine method by name with keyword arguments (the C ABI's view).
 
         >>> import userops

@@ -227,8 +227,9 @@ def resolve_identities(
     if out_kind == in_kind == "pandas":
         extra = _tables.from_arrow(added, "pandas")
         result = table.copy()
-        result["oneid"] = extra["oneid"].astype("Int64").to_numpy()
-        result["reject_reason"] = extra["reject_reason"].astype("string").to_numpy()
+        # Positional (the caller's index may be anything); nullable dtypes keep ids integers.
+        result["oneid"] = extra["oneid"].astype("Int64").array
+        result["reject_reason"] = extra["reject_reason"].astype("string").array
         return result
     if out_kind == in_kind == "polars":
         return table.with_columns(_tables.from_arrow(added, "polars"))

@@ -46,8 +46,8 @@ def lifecycle(
     >>> import pandas as pd, userops
     >>> acts = pd.DataFrame({"user": ["u1", "u1", "u2"],
     ...                      "time": pd.to_datetime(["2026-01-05", "2026-02-03", "2026-01-09"]).tz_localize("Asia/Shanghai")})
-    >>> userops.lifecycle(acts).to_string(index=False)
-    'user  period           stage\n  u1 2026-01             new\n  u1 2026-02 last_period_new\n  u2 2026-01             new\n  u2 2026-02         dormant'
+    >>> [(r["user"], r["period"], r["stage"]) for r in userops.lifecycle(acts, output="arrow").to_pylist()]
+    [('u1', '2026-01', 'new'), ('u1', '2026-02', 'last_period_new'), ('u2', '2026-01', 'new'), ('u2', '2026-02', 'dormant')]
     """
     _tables.check_output(output)
     arrow, kind = _tables.to_arrow(table)

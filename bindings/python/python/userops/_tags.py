@@ -39,7 +39,15 @@ def _wire(kind: str, v: Any) -> Any:
 
 
 class Audience:
-    """The result of evaluating an audience expression: its members at one instant."""
+    """The result of evaluating an audience expression: its members at one instant.
+
+    >>> import userops
+    >>> e = userops.Engine()
+    >>> _ = e.set_tags({"user_id": ["M1", "M2", "M3"], "spend": [10, 250, 900]})
+    >>> a = e.audience("spend >= 100")
+    >>> len(a), a.oneids("list")
+    (2, [2, 3])
+    """
 
     def __init__(self, engine: "TagsMethods", expression: str, now: str, oneids: List[int]) -> None:
         self._engine = engine

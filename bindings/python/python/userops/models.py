@@ -111,7 +111,15 @@ def summary_data(
     T = observation end period - first period; monetary_value = mean of the repeat periods'
     values (0 without repeats). Time-zone-aware times use their own zone's wall clock.
 
-    Returns the caller's table kind; pandas output is indexed by customer id like ``lifetimes``.
+    Returns the caller's table kind (or ``output``); pandas output is indexed by customer id
+    like ``lifetimes``.
+
+    >>> import datetime as dt, pyarrow as pa, userops
+    >>> orders = pa.table({"member": ["M1", "M1", "M2", "M3"],
+    ...                    "day": [dt.date(2026, 1, 2), dt.date(2026, 1, 20), dt.date(2026, 1, 5), dt.date(2026, 1, 30)],
+    ...                    "amount": [120.0, 80.0, 35.5, 500.0]})
+    >>> userops.summary_data(orders, "member", "day", "amount", observation_period_end="2026-01-31").to_pylist()[0]
+    {'member': 'M1', 'frequency': 1.0, 'recency': 18.0, 'T': 29.0, 'monetary_value': 80.0}
     """
     _tables.check_output(output)
     table, kind = _tables.to_arrow(transactions)
@@ -133,7 +141,15 @@ def calibration_and_holdout(
 ) -> Any:
     """Calibration summary (``*_cal`` columns) plus ``frequency_holdout``,
     ``monetary_value_holdout`` and ``duration_holdout`` for customers who bought by the
-    calibration end, as ``lifetimes``' ``calibration_and_holdout_data``."""
+    calibration end, as ``lifetimes``' ``calibration_and_holdout_data``.
+
+    >>> import datetime as dt, pyarrow as pa, userops
+    >>> orders = pa.table({"member": ["M1", "M1", "M2", "M3"],
+    ...                    "day": [dt.date(2026, 1, 2), dt.date(2026, 1, 20), dt.date(2026, 1, 5), dt.date(2026, 1, 30)],
+    ...                    "amount": [120.0, 80.0, 35.5, 500.0]})
+    >>> userops.calibration_and_holdout(orders, "member", "day", "2026-01-15", "2026-01-31").to_pylist()[0]
+    {'member': 'M1', 'frequency_cal': 0.0, 'recency_cal': 0.0, 'T_cal': 13.0, 'frequency_holdout': 1.0, 'duration_holdout': 16.0}
+    """
     _tables.check_output(output)
     table, kind = _tables.to_arrow(transactions)
     cal = wall_seconds(calibration_period_end, "calibration_period_end")
@@ -164,6 +180,14 @@ def rfm(
     ``1 + floor(5 * (rank_min - 1) / n)`` with worse values ranked first, ties sharing the lowest
     rank) and ``segment`` (one of the eight classic segments from high/low against the mean or
     median: R high when recency < centre, F and M high when > centre).
+
+    >>> import datetime as dt, pyarrow as pa, userops
+    >>> orders = pa.table({"member": ["M1", "M1", "M2", "M3"],
+    ...                    "day": [dt.date(2026, 1, 2), dt.date(2026, 1, 20), dt.date(2026, 1, 5), dt.date(2026, 1, 30)],
+    ...                    "amount": [120.0, 80.0, 35.5, 500.0]})
+    >>> r = userops.rfm(orders, "member", "day", "amount", as_of="2026-01-31")
+    >>> r.select(["member", "recency", "frequency", "monetary", "segment"]).to_pylist()[0]
+    {'member': 'M1', 'recency': 11, 'frequency': 2, 'monetary': 200.0, 'segment': 'general_value'}
     """
     _tables.check_output(output)
     table, kind = _tables.to_arrow(orders)
@@ -180,14 +204,28 @@ def rfm(
 class BetaGeo:
     """BG/NBD model (Fader, Hardie & Lee 2005) fitted by maximum likelihood, no penalizer.
 
-    >>> import userops
-    >>> m = userops.BetaGeo().fit([0, 1, 3, 0, 2, 5, 0, 1], [0, 10, 30, 0, 20, 35, 0, 3],
-    ...                           [40, 38, 39, 20, 36, 40, 10, 30])
-    >>> sorted(m.params)
-    ['a', 'alpha', 'b', 'r']
-    >>> p = m.p_alive([0, 5], [0, 35], [40, 40])
-    >>> bool(0.0 < p[0] <= 1.0 and 0.0 < p[1] <= 1.0)
-    True
+    Simulated customers over 52 weeks (purchase rate ~ Gamma(2, 10), drop-out ~ Beta(1, 3)):
+
+    >>> import random, userops
+    >>> rng = random.Random(3)
+    >>> f, rec, T = [], [], []
+    >>> for _ in range(500):
+    ...     lam, p, t, x, last = rng.gammavariate(2, 0.1), rng.betavariate(1, 3), 0.0, 0, 0.0
+    ...     while True:
+    ...         t += rng.expovariate(lam)
+    ...         if t > 52:
+    ...             break
+    ...         x, last = x + 1, t
+    ...         if rng.random() < p:
+    ...             break
+    ...     f.append(x); rec.append(last); T.append(52.0)
+    >>> m = userops.BetaGeo().fit(f, rec, T)
+    >>> {k: round(v, 1) for k, v in sorted(m.params.items())}
+    {'a': 1.0, 'alpha': 10.2, 'b': 3.1, 'r': 2.1}
+    >>> [round(float(x), 3) for x in m.p_alive([0, 5], [0, 35], [40, 40])]
+    [1.0, 0.768]
+    >>> round(m.expected_purchases(10), 2)
+    1.52
     """
 
     def __init__(self) -> None:
@@ -249,10 +287,17 @@ class GammaGamma:
     """Gamma-Gamma spend model (p, q, v) fitted by maximum likelihood on customers with at
     least one repeat purchase; CLV with a fitted :class:`BetaGeo`.
 
-    >>> import userops
-    >>> g = userops.GammaGamma().fit([1, 2, 3, 1, 4, 2], [20.0, 35.5, 18.0, 60.0, 25.0, 41.0])
-    >>> sorted(g.params)
-    ['p', 'q', 'v']
+    Simulated spend (each customer's scale ~ Gamma(4, 1/15), each purchase ~ Gamma(3, scale)):
+
+    >>> import random, userops
+    >>> rng = random.Random(5)
+    >>> freq, mean = [], []
+    >>> for _ in range(400):
+    ...     nu, x = rng.gammavariate(4.0, 1 / 15.0), rng.randint(1, 6)
+    ...     freq.append(x); mean.append(sum(rng.gammavariate(3.0, 1 / nu) for _ in range(x)) / x)
+    >>> g = userops.GammaGamma().fit(freq, mean)
+    >>> {k: round(v, 1) for k, v in sorted(g.params.items())}
+    {'p': 3.1, 'q': 3.8, 'v': 14.8}
     """
 
     def __init__(self) -> None:
@@ -306,7 +351,14 @@ class GammaGamma:
 
 class ChurnModel:
     """A fitted logistic churn model: ``intercept``, ``coefficients`` (by feature),
-    ``auc_holdout``, ``n_train``, ``n_holdout``, ``log_likelihood``."""
+    ``auc_holdout``, ``n_train``, ``n_holdout``, ``log_likelihood`` (see :func:`churn_scores`).
+
+    >>> spec = {"model": {"features": ["x"], "intercept": -1.0, "coefficients": [0.5],
+    ...                   "log_likelihood": -3.2, "iterations": 5},
+    ...         "auc_holdout": None, "n_train": 10, "n_holdout": 0}
+    >>> ChurnModel(spec)
+    ChurnModel(intercept=-1, coefficients={'x': 0.5}, auc_holdout=None)
+    """
 
     def __init__(self, spec: Dict[str, Any]) -> None:
         m = spec["model"]
