@@ -25,6 +25,8 @@ mod identity;
 
 mod tags;
 
+mod outputs;
+
 /// The native engine handle: an in-memory engine or a durable store (`NativeEngine.open`).
 /// Internally synchronized: one engine may be shared by threads.
 ///
