@@ -180,6 +180,11 @@ impl Keys {
         }
     }
 
+    /// Whether there are no ids.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The ids of `codes`, as an Arrow array of the ids' type.
     pub fn decode(&self, codes: impl Iterator<Item = u64>) -> ArrayRef {
         let at = |c: u64| usize::try_from(c).expect("codes come from this key space");

@@ -13,10 +13,7 @@ use crate::tables::{table_out, StringColumn, Table, TableError};
 use crate::NativeIdentityGraph;
 
 /// Texts of a column, borrowed; `None` rows when `optional` and the value is null.
-fn texts<'a>(
-    cols: &'a [(usize, StringColumn)],
-    optional: bool,
-) -> Result<Vec<&'a str>, TableError> {
+fn texts(cols: &[(usize, StringColumn)], optional: bool) -> Result<Vec<&str>, TableError> {
     let mut out = Vec::new();
     for (len, col) in cols {
         for i in 0..*len {
@@ -35,6 +32,7 @@ impl NativeIdentityGraph {
     /// Resolve identifier rows of a table (columns `record_id`, `kind`, `value`, and optional
     /// `source` and `ts`, named by the arguments): a table of `oneid` (null when rejected) and
     /// `reject_reason` (null when accepted), one row per input row.
+    #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (table, record_id="record_id", kind="kind", value="value", source="source", ts="ts"))]
     fn resolve_table(
         &self,

@@ -308,3 +308,30 @@ def test_set_tags_typed_from_arrow(kind: str) -> None:
     with pytest.raises(userops.TableError) as missing:
         e.set_tags(as_kind(t, kind), user="member")
     assert missing.value.column == "member"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_engine_rows_as_tables(kind: Kind) -> None:
+    e = userops.Engine()
+    e.create_program({"id": "brand-a", "level": "brand"})
+    e.earn(("member_no", "M1"), "brand-a", 100, "o1", time=T0)
+    e.spend(("member_no", "M1"), "brand-a", 30, "s1", time=days(1))
+    st = e.statement(("member_no", "M1"), "brand-a", output=kind)
+    assert is_kind(st, kind)
+    want = e.statement(("member_no", "M1"), "brand-a")
+    got = rows(st)
+    assert [(r["kind"], r["amount"], r["balance"], r["pending"]) for r in got] == [
+        (w["kind"], w["amount"], w["balance"], w["pending"]) for w in want
+    ]
+    assert pa.table(st).schema.field("time").type == pa.timestamp("ms", tz="UTC")
+    with pytest.raises(userops.InvalidArgument):
+        e.statement(("member_no", "M1"), "brand-a", output="excel")
+    e.set_touch_consent(1, "sms")
+    e.add_rule({"id": "wb", "trigger": {"type": "inactive", "days": 30},
+                "actions": [{"type": "touch", "channel": "sms", "content": "hi"}]})
+    e.ingest({"kind": "activity", "key": "a1", "time": "2026-01-01T10:00:00+08:00", "type": "login",
+              "source": {"platform": "app", "program": "p"}, "user": {"kind": "member_no", "value": "M1"}})
+    plan = e.run_automation("2026-03-01T10:00:00+08:00", output=kind)
+    assert is_kind(plan, kind) and [(r["user"], r["rule"]) for r in rows(plan)] == [(1, "wb")]
+    with pytest.raises(userops.NotFound):
+        e.statement(("member_no", "NOBODY"), "nope", output=kind)

@@ -77,5 +77,5 @@ class EngineBase:
         from . import _tables
 
         _tables.check_output(output)
-        native = self._native.call_table(method, _convert.dumps(args), list(path), [tuple(c) for c in columns])
+        native = self._native.call_table(method, _convert.dumps(args), list(path), [(n, t) for n, t in columns])
         return _tables.from_arrow(native, output)
