@@ -113,7 +113,8 @@ const WHOLE: usize = usize::MAX;
 
 /// Ids (customers, users, values) as dense codes `0..n`, numbered in the sorted order of the
 /// distinct ids, so a core function that sorts by code sorts by id. Integer ids stay integers
-/// on the way back (`Int64`, or `UInt64` when a column is unsigned); anything else is text.
+/// on the way back (`Int64`, or `UInt64` when a column is unsigned; floats holding whole
+/// numbers count as integers); anything else is text.
 #[derive(Debug, Clone)]
 pub struct Keys {
     values: KeyValues,
@@ -136,6 +137,9 @@ impl Keys {
             let ty = value_type(t, name)?;
             if ty.is_integer() {
                 unsigned |= ty == DataType::UInt64;
+            } else if ty.is_floating() {
+                // pandas turns an integer id column with a missing value into floats: read
+                // whole numbers as ids, so the missing one is reported as a null at its row.
             } else if is_text(&ty) {
                 ints = false;
             } else {

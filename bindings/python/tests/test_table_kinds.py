@@ -335,3 +335,13 @@ def test_engine_rows_as_tables(kind: Kind) -> None:
     assert is_kind(plan, kind) and [(r["user"], r["rule"]) for r in rows(plan)] == [(1, "wb")]
     with pytest.raises(userops.NotFound):
         e.statement(("member_no", "NOBODY"), "nope", output=kind)
+
+
+def test_pandas_integer_ids_with_a_gap_report_the_row() -> None:
+    df = pd.DataFrame({"user": [1, 2, None, 4], "time": pd.to_datetime(["2026-01-05"] * 4).tz_localize("UTC")})
+    assert df["user"].dtype == "float64"  # pandas' missing integer
+    with pytest.raises(userops.TableError) as e:
+        userops.lifecycle(df)
+    assert (e.value.column, e.value.row) == ("user", 2)
+    ok = userops.lifecycle(df.dropna())
+    assert sorted(ok["user"].tolist()) == [1, 2, 4]
