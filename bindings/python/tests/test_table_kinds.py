@@ -345,3 +345,33 @@ def test_pandas_integer_ids_with_a_gap_report_the_row() -> None:
     assert (e.value.column, e.value.row) == ("user", 2)
     ok = userops.lifecycle(df.dropna())
     assert sorted(ok["user"].tolist()) == [1, 2, 4]
+
+
+def test_resolve_in_batches_equals_one_batch() -> None:
+    rng = random.Random(11)
+    n = 3000
+    recs = [f"r{rng.randrange(900)}" for _ in range(n)]
+    kinds = [rng.choice(["phone", "device_id", "email"]) for _ in range(n)]
+    values = [
+        f"138{rng.randrange(400):08d}" if k == "phone" else f"d{rng.randrange(500)}" if k == "device_id"
+        else f"u{rng.randrange(400)}@x.com"
+        for k in kinds
+    ]
+    t = pa.table({"record_id": recs, "kind": kinds, "value": values})
+    whole = userops.resolve_identities(t, chunk_size=n)
+    seen: List[Tuple[int, int]] = []
+    parts = userops.resolve_identities(t, chunk_size=250, progress=lambda d, total: seen.append((d, total)))
+    assert len(seen) >= 10 and seen[-1] == (n, n) and all(a[0] < b[0] for a, b in zip(seen, seen[1:]))
+
+    def people(x: pa.Table) -> List[List[int]]:
+        groups: Dict[int, List[int]] = {}
+        for i, o in enumerate(x.column("oneid").to_pylist()):
+            if o is not None:
+                groups.setdefault(o, []).append(i)
+        return sorted(groups.values())
+
+    # The same rows end up together (OneID numbers may differ with the batch order).
+    assert people(parts) == people(whole)
+    assert parts.column("reject_reason").to_pylist() == whole.column("reject_reason").to_pylist()
+    with pytest.raises(userops.InvalidArgument):
+        userops.resolve_identities(t, chunk_size=0)

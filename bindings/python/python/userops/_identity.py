@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _convert, _tables
+from . import _convert, _progress, _tables
 from ._base import EngineBase
 from ._native import NativeIdentityGraph as _NativeIdentityGraph
 from .errors import InvalidArgument, from_report
@@ -199,6 +199,8 @@ def resolve_identities(
     source: str = "source",
     ts: str = "ts",
     output: _tables.Output = None,
+    chunk_size: int = 100_000,
+    progress: _tables.Progress = None,
 ) -> Any:
     """Resolve a table of identifier rows to OneIDs.
 
@@ -211,6 +213,11 @@ def resolve_identities(
     go into ``graph`` when given (so later calls see earlier ones), else into a new graph under
     ``rules``.
 
+    A table over ``chunk_size`` rows goes in batches of whole records (rows of one record are
+    never split); between batches ``progress`` is reported (see :mod:`userops._progress`) and
+    Ctrl-C is honoured (``KeyboardInterrupt``; the batches before it stay in ``graph``). The
+    OneIDs returned are those after the whole table.
+
     >>> import pandas as pd, userops
     >>> rows = pd.DataFrame({"record_id": ["A", "A", "B", "B"],
     ...                      "kind": ["phone", "device_id", "device_id", "email"],
@@ -222,7 +229,13 @@ def resolve_identities(
     _tables.check_output(output)
     arrow, in_kind = _tables.to_arrow(table)
     g = graph if graph is not None else IdentityGraph(rules)
-    added = g._native.resolve_table(arrow, record_id=record_id, kind=kind, value=value, source=source, ts=ts)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidArgument("chunk_size must be a positive integer", field="chunk_size")
+    with _progress.reporter(progress, total=arrow.num_rows, desc="resolve") as report:
+        added = g._native.resolve_table(
+            arrow, record_id=record_id, kind=kind, value=value, source=source, ts=ts,
+            chunk_rows=chunk_size, progress=report,
+        )
     out_kind = output or in_kind
     if out_kind == in_kind == "pandas":
         extra = _tables.from_arrow(added, "pandas")

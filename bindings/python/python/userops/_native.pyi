@@ -48,6 +48,8 @@ class NativeIdentityGraph:
         value: str = ...,
         source: str = ...,
         ts: str = ...,
+        chunk_rows: int = ...,
+        progress: Optional[Callable[[int, int], None]] = ...,
     ) -> _Table: ...
 
 # ---- lifecycle and analytics (bindings/python/src/analytics.rs) ----
