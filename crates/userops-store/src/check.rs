@@ -186,7 +186,7 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
             seq: raw.seq,
             reason,
         })?;
-        engine.execute(command).map_err(|e| StoreError::Corrupt {
+        engine.execute_prepared(command).map_err(|e| StoreError::Corrupt {
             seq: raw.seq,
             reason: format!("replay refused: {e}"),
         })?;
