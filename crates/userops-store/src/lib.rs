@@ -481,7 +481,7 @@ impl Store {
                         &format!("torn last record removed at open ({reason})"),
                     )?;
                 }
-                if migrated
+                if (migrated && found.version != 0)
                     || !store.warnings.is_empty()
                     || stamp.as_deref().unwrap_or("0") != last_seq.to_string()
                 {
