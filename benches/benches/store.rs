@@ -132,7 +132,10 @@ fn recovery() {
     println!("recovery: peak RSS so far {:.0} MiB", peak_rss_mib());
     let t = Instant::now();
     store.snapshot().expect("snapshot");
-    println!("recovery: snapshot written in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "recovery: snapshot written in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     drop(store);
     let t = Instant::now();
     let store = StoreOptions::new().open(&path).expect("reopen");

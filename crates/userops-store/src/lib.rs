@@ -5,9 +5,15 @@
 //! - **Recovery** is the last snapshot plus a replay of the journal after it. Replay is
 //!   deterministic: it gives the same state, byte for byte (`userops check` verifies it).
 //! - **Commit modes** ([`Durability`]): every command is committed before [`Store::execute`]
-//!   returns, or commands are committed in groups of N or every T ms; [`Store::submit`] tells
-//!   the caller whether a command is durable yet and [`Store::durable_seq`] how far durability
-//!   reaches. [`Store::ingest_batch`] runs one transaction per chunk.
+//!   returns, or commands are committed in groups of N or within T ms (a background flusher
+//!   thread commits a group whose oldest command is T ms old even when no further call comes;
+//!   it is stopped and joined when the store is dropped). [`Store::submit`] tells the caller
+//!   the command's sequence number and whether it is durable yet, [`Store::durable_seq`] how far
+//!   durability reaches, [`Store::wait_durable`] waits for it. [`Store::ingest_batch`] runs one
+//!   transaction per chunk.
+//! - **Replay** reads each journal record once, verifies its checksum, decodes it in one pass
+//!   ([`Command::from_json`]) and executes it without a second identifier-hashing pass
+//!   ([`Engine::execute_prepared`]).
 //! - **Corruption**: a record that fails its checksum (or does not decode) at the very end of
 //!   the journal is a torn write: it is dropped and reported in [`Store::warnings`]. Anywhere
 //!   else it is [`StoreError::Corrupt`] with its sequence number; nothing is skipped silently.
@@ -15,9 +21,20 @@
 //!   ([`SCHEMA_VERSION`]); a newer schema, a directory, a read-only file, a file that is not a
 //!   userops store are typed errors and leave the file untouched.
 //! - **Privacy**: commands are journaled after [`Engine::prepare`] (so with identifier hashing
-//!   on, plain identifiers never reach the file); an `erase` also redacts the erased person's
-//!   earlier journal records and replaces older snapshots, in the same transaction.
-//! - **Materialized tables** ([`project`]): `identities`, `persons`, `consent`, `audit`.
+//!   on, plain identifiers never reach the file); an `erase` also redacts every earlier journal
+//!   record that names the erased person (an identifier value anywhere in its text — a phone
+//!   also as written without its country code —, or one of the person's OneIDs) and replaces
+//!   the snapshots, in the same transaction, then folds the WAL into the main file
+//!   (`secure_delete` zeroes what was removed). In the engine the person's ledger postings stay,
+//!   re-keyed to a pseudonym with keys and free text cleared, so balances still sum to zero.
+//! - **Audit**: operator commands (`set_consent`, `erase`, ...) are in the engine's audit log
+//!   (journaled; table `audit`); what the store itself does — open and recover, truncate a torn
+//!   record, migrate, snapshot, redact for an erasure, rewrite its tables — goes to
+//!   `store_audit`. Both refuse `UPDATE` and `DELETE` by triggers.
+//! - **Materialized tables** ([`project`]): `identities`, `persons`, `consent`, `audit`,
+//!   `postings`, `tags` (columns in the [`project`] docs), written in the journal's
+//!   transaction and rewritten after a migration, a repaired torn record or an interrupted
+//!   projection; `userops check` compares them with the replayed state.
 //!
 //! A store is one writer: open a file from one process at a time (a second writer's records
 //! collide on sequence numbers and it stops with an error rather than interleaving).
@@ -156,9 +173,9 @@ pub enum Durability {
     /// Each command is committed (and fsynced) before `execute` returns.
     EveryCommand,
     /// Commands are committed together once `max_commands` are pending or the oldest pending
-    /// one waited `max_delay` (checked at each call; [`Store::flush`] commits at once, and
-    /// dropping the store flushes). Much faster; a crash loses the pending commands, which
-    /// were reported as not yet durable.
+    /// one waited `max_delay` (a background thread commits on time even when no further call
+    /// comes; [`Store::flush`] commits at once, and dropping the store flushes). Much faster; a
+    /// crash loses the pending commands, which were reported as not yet durable.
     Group {
         /// Commit when this many commands are pending (at least 1).
         max_commands: usize,
@@ -780,8 +797,7 @@ impl Store {
         db.pending_since.get_or_insert_with(Instant::now);
         self.since_snapshot += 1;
         let mut force_commit = false;
-        if let (Some((ids, oneids)), Output::Privacy(PrivacyOutput::Erased(_))) =
-            (erased, &output)
+        if let (Some((ids, oneids)), Output::Privacy(PrivacyOutput::Erased(_))) = (erased, &output)
         {
             if let Err(e) = self.redact(db, seq, &ids, &oneids) {
                 return Err(db.poison(e));

@@ -68,7 +68,6 @@ pub fn default_projections() -> Vec<Box<dyn Projection>> {
         Box::new(AuditProjection),
         // ---- module projections: one line each ----
         Box::new(PostingsProjection),
-
         Box::new(TagsProjection),
     ]
 }
@@ -309,7 +308,10 @@ impl Projection for AuditProjection {
 #[derive(Debug)]
 pub struct PostingsProjection;
 
-fn account_cols(engine: &Engine, a: userops::loyalty::AccountId) -> (i64, &'static str, Option<i64>) {
+fn account_cols(
+    engine: &Engine,
+    a: userops::loyalty::AccountId,
+) -> (i64, &'static str, Option<i64>) {
     use userops::loyalty::AccountKind as K;
     let kind = engine
         .loyalty()
@@ -330,7 +332,11 @@ fn account_cols(engine: &Engine, a: userops::loyalty::AccountId) -> (i64, &'stat
 
 impl PostingsProjection {
     /// Write (insert or replace) the rows of transfers `from..=to` (1-based ids).
-    fn write(conn: &Connection, engine: &Engine, ids: impl Iterator<Item = u64>) -> rusqlite::Result<()> {
+    fn write(
+        conn: &Connection,
+        engine: &Engine,
+        ids: impl Iterator<Item = u64>,
+    ) -> rusqlite::Result<()> {
         let ledger = engine.loyalty().ledger();
         let mut ins = conn.prepare_cached(
             "INSERT OR REPLACE INTO postings (id, program, kind, debit_account, debit_kind, debit_oneid,
@@ -451,16 +457,27 @@ impl Projection for PostingsProjection {
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
-            let got: (i64, Option<i64>, i64, Option<i64>, i64, Option<String>) =
-                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
-            let want = ledger.transfers().get((id as usize).wrapping_sub(1)).map(|t| {
-                let (da, _, d) = account_cols(engine, t.debit);
-                let (ca, _, c) = account_cols(engine, t.credit);
-                let key = ledger.ops().get(t.op as usize).map(|o| o.key.to_string());
-                (da, d, ca, c, t.amount, key)
-            });
+            let got: (i64, Option<i64>, i64, Option<i64>, i64, Option<String>) = (
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            );
+            let want = ledger
+                .transfers()
+                .get((id as usize).wrapping_sub(1))
+                .map(|t| {
+                    let (da, _, d) = account_cols(engine, t.debit);
+                    let (ca, _, c) = account_cols(engine, t.credit);
+                    let key = ledger.ops().get(t.op as usize).map(|o| o.key.to_string());
+                    (da, d, ca, c, t.amount, key)
+                });
             if want.as_ref() != Some(&got) {
-                bad.push(format!("postings: row {id} is {got:?}, the ledger says {want:?}"));
+                bad.push(format!(
+                    "postings: row {id} is {got:?}, the ledger says {want:?}"
+                ));
                 if bad.len() > 20 {
                     break;
                 }
@@ -531,11 +548,17 @@ impl Projection for TagsProjection {
         let persons: Vec<OneId> = match (command, output) {
             (Command::Core(CoreCommand::Ingest { event }), Output::Receipt(r)) => {
                 if TagsProjection::has_rules(engine)
-                    && matches!(event.body, EventBody::Order { .. } | EventBody::Refund { .. })
+                    && matches!(
+                        event.body,
+                        EventBody::Order { .. } | EventBody::Refund { .. }
+                    )
                 {
                     return self.rebuild(conn, engine);
                 }
-                r.oneid.into_iter().chain(r.absorbed.iter().copied()).collect()
+                r.oneid
+                    .into_iter()
+                    .chain(r.absorbed.iter().copied())
+                    .collect()
             }
             (Command::Core(CoreCommand::IngestBatch { .. }), Output::Batch(b)) => {
                 if TagsProjection::has_rules(engine) {

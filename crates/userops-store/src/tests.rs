@@ -551,13 +551,19 @@ fn group_commit_timer_makes_a_lone_command_durable() {
     assert_eq!((ack.seq, ack.durable), (Some(1), false));
     // No further call: the flusher alone must commit it. The bound is generous (a loaded
     // machine); the deadline is 20 ms.
-    assert!(s.wait_durable(1, Duration::from_secs(60)), "not made durable");
+    assert!(
+        s.wait_durable(1, Duration::from_secs(60)),
+        "not made durable"
+    );
     assert_eq!(s.durable_seq(), 1);
     let n: i64 = raw(&path)
         .query_row("SELECT count(*) FROM journal", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 1, "another reader sees the committed record");
-    assert!(!s.wait_durable(2, Duration::from_millis(10)), "seq 2 was never journaled");
+    assert!(
+        !s.wait_durable(2, Duration::from_millis(10)),
+        "seq 2 was never journaled"
+    );
     // A second group after an idle spell is flushed too.
     let ack = s.submit(Command::ingest(ev("b", "M2"))).unwrap();
     assert!(s.wait_durable(ack.seq.unwrap(), Duration::from_secs(60)));
@@ -610,22 +616,60 @@ fn erase_keeps_the_ledger_balanced_under_a_pseudonym_and_leaves_no_trace() {
     let t = "2026-03-01T10:00:00Z";
     let before = {
         let mut s = Store::options().snapshot_every(3).open(&path).unwrap();
-        call(&mut s, "create_program", r#"{"program": {"id": "brand-a"}}"#);
-        s.ingest(identify("i1", "13800138000", "secret@x.com")).unwrap();
-        s.ingest(identify("i2", "13900139000", "other@x.com")).unwrap();
+        call(
+            &mut s,
+            "create_program",
+            r#"{"program": {"id": "brand-a"}}"#,
+        );
+        s.ingest(identify("i1", "13800138000", "secret@x.com"))
+            .unwrap();
+        s.ingest(identify("i2", "13900139000", "other@x.com"))
+            .unwrap();
         // Identifiers in keys and free text, the person named by identifier and by OneID.
-        call(&mut s, "earn", &format!(r#"{{"user": {{"kind": "phone", "value": "13800138000"}}, "program": "brand-a",
-            "points": 100, "key": "order-13800138000", "reason": "gift for secret@x.com", "actor": "13800138000", "time": "{t}"}}"#));
-        call(&mut s, "earn", &format!(r#"{{"user": {{"oneid": 1}}, "program": "brand-a", "points": 50,
-            "key": "o-secret@x.com", "order": "basket-13800138000", "pending": true, "time": "{t}"}}"#));
-        call(&mut s, "post", &format!(r#"{{"key": "o-secret@x.com", "time": "{t}"}}"#));
-        call(&mut s, "spend", &format!(r#"{{"user": {{"oneid": 1}}, "program": "brand-a", "points": 30,
-            "key": "redeem-13800138000", "reason": "mug", "time": "{t}"}}"#));
-        call(&mut s, "earn", &format!(r#"{{"user": {{"kind": "phone", "value": "13900139000"}}, "program": "brand-a",
-            "points": 70, "key": "order-other", "reason": "kept", "time": "{t}"}}"#));
+        call(
+            &mut s,
+            "earn",
+            &format!(
+                r#"{{"user": {{"kind": "phone", "value": "13800138000"}}, "program": "brand-a",
+            "points": 100, "key": "order-13800138000", "reason": "gift for secret@x.com", "actor": "13800138000", "time": "{t}"}}"#
+            ),
+        );
+        call(
+            &mut s,
+            "earn",
+            &format!(
+                r#"{{"user": {{"oneid": 1}}, "program": "brand-a", "points": 50,
+            "key": "o-secret@x.com", "order": "basket-13800138000", "pending": true, "time": "{t}"}}"#
+            ),
+        );
+        call(
+            &mut s,
+            "post",
+            &format!(r#"{{"key": "o-secret@x.com", "time": "{t}"}}"#),
+        );
+        call(
+            &mut s,
+            "spend",
+            &format!(
+                r#"{{"user": {{"oneid": 1}}, "program": "brand-a", "points": 30,
+            "key": "redeem-13800138000", "reason": "mug", "time": "{t}"}}"#
+            ),
+        );
+        call(
+            &mut s,
+            "earn",
+            &format!(
+                r#"{{"user": {{"kind": "phone", "value": "13900139000"}}, "program": "brand-a",
+            "points": 70, "key": "order-other", "reason": "kept", "time": "{t}"}}"#
+            ),
+        );
         let c = raw(&path);
         assert_eq!(member_balances(&c), vec![(1, 120), (2, 70)]);
-        let out = call(&mut s, "erase", r#"{"oneid": 1, "actor": "dpo", "time": "2026-03-02T00:00:00Z"}"#);
+        let out = call(
+            &mut s,
+            "erase",
+            r#"{"oneid": 1, "actor": "dpo", "time": "2026-03-02T00:00:00Z"}"#,
+        );
         assert_eq!(out["identifiers_removed"], 2);
         let e = s.engine();
         e.check_invariants().unwrap();
@@ -641,11 +685,20 @@ fn erase_keeps_the_ledger_balanced_under_a_pseudonym_and_leaves_no_trace() {
         let pseudonym = userops::OneId(userops::privacy::PSEUDONYM_BASE);
         assert_eq!(members, vec![(pseudonym, 120), (OneId(2), 70)]);
         for op in ledger.ops() {
-            assert!(!op.key.contains("13800138000") && !op.key.contains("secret"), "{op:?}");
-            assert!(!op.reason().contains("secret") && !op.actor().contains("138"), "{op:?}");
+            assert!(
+                !op.key.contains("13800138000") && !op.key.contains("secret"),
+                "{op:?}"
+            );
+            assert!(
+                !op.reason().contains("secret") && !op.actor().contains("138"),
+                "{op:?}"
+            );
         }
         // the other member's write is untouched
-        assert!(ledger.ops().iter().any(|o| &*o.key == "order-other" && o.reason() == "kept"));
+        assert!(ledger
+            .ops()
+            .iter()
+            .any(|o| &*o.key == "order-other" && o.reason() == "kept"));
         // postings table in step: same balances, re-keyed, free text gone
         assert_eq!(
             member_balances(&c),
@@ -683,7 +736,10 @@ fn erase_keeps_the_ledger_balanced_under_a_pseudonym_and_leaves_no_trace() {
         let found = any_file_mentions(dir.path(), needle);
         assert!(found.is_empty(), "{needle} found in {found:?}");
     }
-    assert!(!any_file_mentions(dir.path(), "13900139000").is_empty(), "others are kept");
+    assert!(
+        !any_file_mentions(dir.path(), "13900139000").is_empty(),
+        "others are kept"
+    );
 }
 
 fn e_snapshot(s: &Store) -> Vec<u8> {
@@ -697,25 +753,71 @@ fn postings_and_tags_tables_follow_the_engine() {
     let t = "2026-03-01T10:00:00Z";
     {
         let mut s = Store::options().snapshot_every(4).open(&path).unwrap();
-        call(&mut s, "create_program", r#"{"program": {"id": "brand-a"}}"#);
+        call(
+            &mut s,
+            "create_program",
+            r#"{"program": {"id": "brand-a"}}"#,
+        );
         s.ingest(ev("r1", "M1")).unwrap();
         s.ingest(ev("r2", "M2")).unwrap();
-        call(&mut s, "earn", &format!(r#"{{"user": {{"oneid": 1}}, "program": "brand-a", "points": 100, "key": "e1", "reason": "welcome", "time": "{t}"}}"#));
-        call(&mut s, "spend", &format!(r#"{{"user": {{"oneid": 1}}, "program": "brand-a", "points": 40, "key": "s1", "time": "{t}"}}"#));
-        call(&mut s, "earn", &format!(r#"{{"user": {{"oneid": 2}}, "program": "brand-a", "points": 5, "key": "e2", "time": "{t}"}}"#));
-        call(&mut s, "define_tag", &format!(r#"{{"name": "vip", "now": "{t}"}}"#));
-        call(&mut s, "define_tag", &format!(r#"{{"name": "city", "type": "enum", "now": "{t}"}}"#));
-        call(&mut s, "set_tag", &format!(r#"{{"user": {{"oneid": 1}}, "tag": "vip", "value": true, "now": "{t}"}}"#));
-        call(&mut s, "set_tag", &format!(r#"{{"user": {{"oneid": 2}}, "tag": "city", "value": "shanghai", "now": "{t}"}}"#));
+        call(
+            &mut s,
+            "earn",
+            &format!(
+                r#"{{"user": {{"oneid": 1}}, "program": "brand-a", "points": 100, "key": "e1", "reason": "welcome", "time": "{t}"}}"#
+            ),
+        );
+        call(
+            &mut s,
+            "spend",
+            &format!(
+                r#"{{"user": {{"oneid": 1}}, "program": "brand-a", "points": 40, "key": "s1", "time": "{t}"}}"#
+            ),
+        );
+        call(
+            &mut s,
+            "earn",
+            &format!(
+                r#"{{"user": {{"oneid": 2}}, "program": "brand-a", "points": 5, "key": "e2", "time": "{t}"}}"#
+            ),
+        );
+        call(
+            &mut s,
+            "define_tag",
+            &format!(r#"{{"name": "vip", "now": "{t}"}}"#),
+        );
+        call(
+            &mut s,
+            "define_tag",
+            &format!(r#"{{"name": "city", "type": "enum", "now": "{t}"}}"#),
+        );
+        call(
+            &mut s,
+            "set_tag",
+            &format!(r#"{{"user": {{"oneid": 1}}, "tag": "vip", "value": true, "now": "{t}"}}"#),
+        );
+        call(
+            &mut s,
+            "set_tag",
+            &format!(
+                r#"{{"user": {{"oneid": 2}}, "tag": "city", "value": "shanghai", "now": "{t}"}}"#
+            ),
+        );
         // a rule tag over an aggregate, recomputed by an order event
-        call(&mut s, "define_tag", &format!(r#"{{"name": "buyer", "rule": "orders >= 1", "now": "{t}"}}"#));
+        call(
+            &mut s,
+            "define_tag",
+            &format!(r#"{{"name": "buyer", "rule": "orders >= 1", "now": "{t}"}}"#),
+        );
         s.ingest(Event::from_json(r#"{"kind": "order", "key": "o1", "time": "2026-03-01T11:00:00Z",
             "source": {"platform": "app", "program": "b"}, "user": {"oneid": 2}, "order_id": "o-1", "amount": "10.00"}"#).unwrap()).unwrap();
         let c = raw(&path);
         let rows: Vec<(i64, String, String, i64, Option<String>)> = c
             .prepare("SELECT id, kind, credit_kind, amount, key FROM postings ORDER BY id")
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
@@ -723,7 +825,13 @@ fn postings_and_tags_tables_follow_the_engine() {
             rows,
             vec![
                 (1, "earn".into(), "member".into(), 100, Some("e1".into())),
-                (2, "spend".into(), "redemption".into(), 40, Some("s1".into())),
+                (
+                    2,
+                    "spend".into(),
+                    "redemption".into(),
+                    40,
+                    Some("s1".into())
+                ),
                 (3, "earn".into(), "member".into(), 5, Some("e2".into())),
             ]
         );
@@ -751,7 +859,9 @@ fn postings_and_tags_tables_follow_the_engine() {
             .map(|(o, t, _)| (o.0 as i64, t))
             .collect();
         assert_eq!(
-            got.iter().map(|(o, t, _)| (*o, t.clone())).collect::<Vec<_>>(),
+            got.iter()
+                .map(|(o, t, _)| (*o, t.clone()))
+                .collect::<Vec<_>>(),
             engine_rows
         );
         for w in &want {
@@ -761,9 +871,17 @@ fn postings_and_tags_tables_follow_the_engine() {
         }
         assert!(got.contains(&(2, "buyer".into(), "1".into())), "{got:?}");
         // erasure: the person's tags go, postings move to the pseudonym
-        call(&mut s, "erase", r#"{"oneid": 2, "actor": "dpo", "time": "2026-03-02T00:00:00Z"}"#);
+        call(
+            &mut s,
+            "erase",
+            r#"{"oneid": 2, "actor": "dpo", "time": "2026-03-02T00:00:00Z"}"#,
+        );
         let n: i64 = c
-            .query_row("SELECT count(*) FROM postings WHERE credit_oneid = 2 OR debit_oneid = 2", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM postings WHERE credit_oneid = 2 OR debit_oneid = 2",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(n, 0);
         assert_eq!(
@@ -775,7 +893,10 @@ fn postings_and_tags_tables_follow_the_engine() {
     }
     // after recovery (and a forced rebuild) the tables are what check expects
     raw(&path)
-        .execute("UPDATE meta SET value = '0' WHERE key = 'projected_seq'", [])
+        .execute(
+            "UPDATE meta SET value = '0' WHERE key = 'projected_seq'",
+            [],
+        )
         .unwrap();
     let s = Store::open(&path).unwrap();
     drop(s);
@@ -785,11 +906,16 @@ fn postings_and_tags_tables_follow_the_engine() {
     raw(&path)
         .execute("UPDATE postings SET amount = amount + 1 WHERE id = 1", [])
         .unwrap();
-    raw(&path).execute("DELETE FROM tags WHERE tag = 'vip'", []).unwrap();
+    raw(&path)
+        .execute("DELETE FROM tags WHERE tag = 'vip'", [])
+        .unwrap();
     let r = check(&path).unwrap();
     assert!(!r.ok(), "{r}");
     let text = r.to_string();
-    assert!(text.contains("postings: row 1") && text.contains("tags:"), "{text}");
+    assert!(
+        text.contains("postings: row 1") && text.contains("tags:"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -803,7 +929,11 @@ fn store_actions_are_audited_append_only() {
         s.ingest(ev("c", "M3")).unwrap();
         s.snapshot().unwrap();
         s.call_json("set_consent", r#"{"user": {"oneid": 1}, "channel": "sms", "purpose": "marketing", "granted": true, "actor": "op", "time": "2026-01-02T00:00:00Z"}"#).unwrap();
-        s.call_json("erase", r#"{"oneid": 1, "actor": "dpo", "time": "2026-01-03T00:00:00Z"}"#).unwrap();
+        s.call_json(
+            "erase",
+            r#"{"oneid": 1, "actor": "dpo", "time": "2026-01-03T00:00:00Z"}"#,
+        )
+        .unwrap();
         s.ingest(ev("d", "M4")).unwrap();
     }
     raw(&path)
@@ -856,7 +986,11 @@ fn store_actions_are_audited_append_only() {
     drop(v1);
     drop(Store::open(&migrated).unwrap());
     let first: String = raw(&migrated)
-        .query_row("SELECT action || ' ' || detail FROM store_audit ORDER BY seq LIMIT 1", [], |r| r.get(0))
+        .query_row(
+            "SELECT action || ' ' || detail FROM store_audit ORDER BY seq LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(first, "migrate version 1 to 2");
 }

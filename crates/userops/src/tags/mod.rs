@@ -529,11 +529,7 @@ impl Engine {
             .live()
             .iter()
             .filter_map(|d| users.oneid(d))
-            .flat_map(|o| {
-                self.tags_of(o)
-                    .into_iter()
-                    .map(move |(k, v)| (o, k, v))
-            })
+            .flat_map(|o| self.tags_of(o).into_iter().map(move |(k, v)| (o, k, v)))
             .collect()
     }
 }
