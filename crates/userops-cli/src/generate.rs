@@ -191,6 +191,9 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
     // Month by month: activity with a propensity that drifts down (some users churn, a few
     // come back), orders on active days, community messages, touches and coupons.
     let mut propensity: f64 = rng.random_range(0.35..0.95);
+    // Some users leave for good (a dropout after which nothing brings them back, as BG/NBD
+    // assumes); the others drift and may be won back.
+    let mut gone = false;
     let first_month = reg_time.month0();
     let mut order_no = 0u32;
     for m in first_month..12 {
@@ -198,7 +201,7 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
         if rng.random_bool(0.05) {
             propensity = (propensity + 0.4).min(0.95); // a win-back
         }
-        let active = rng.random_bool((propensity * season).clamp(0.0, 1.0));
+        let active = rng.random_bool((propensity * season).clamp(0.0, 1.0)) && !gone;
         if active {
             let days = rng.random_range(1..=6);
             for _ in 0..days {
@@ -384,12 +387,14 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
             }
         }
         propensity *= rng.random_range(0.82..1.02);
+        gone = gone || rng.random_bool(0.06);
     }
     out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.key.cmp(&b.key)));
     out
 }
 
-/// The events of users `0..users`, all in time order (in memory: for demo-sized sets).
+/// The events of users `0..users`, all in time order (in memory: for tests).
+#[cfg(test)]
 pub fn events(users: u32, seed: u64) -> Vec<Event> {
     let mut out: Vec<Event> = (0..users).flat_map(|u| user_events(seed, u)).collect();
     out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.key.cmp(&b.key)));
