@@ -193,7 +193,9 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
     let mut propensity: f64 = rng.random_range(0.35..0.95);
     // Some users leave for good (a dropout after which nothing brings them back, as BG/NBD
     // assumes); the others drift and may be won back.
+    // Each user's monthly dropout probability differs (heavy at a few, near zero for most).
     let mut gone = false;
+    let dropout = 0.35 * rng.random_range(0.0f64..1.0).powi(2);
     let first_month = reg_time.month0();
     let mut order_no = 0u32;
     for m in first_month..12 {
@@ -387,7 +389,7 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
             }
         }
         propensity *= rng.random_range(0.82..1.02);
-        gone = gone || rng.random_bool(0.06);
+        gone = gone || rng.random_bool(dropout);
     }
     out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.key.cmp(&b.key)));
     out

@@ -153,14 +153,19 @@ pub fn collect(
         *rfm.entry(label(&row["segment"])).or_default() += 1;
     }
 
-    // BG/NBD on daily periods, then weekly: a fit with no interior maximum on one grid is
+    // BG/NBD on daily periods, then weekly, then monthly: a fit with no interior maximum is
     // reported, not fatal.
     let mut bgnbd = BgNbd::default();
     let mut churn = Err(String::new());
-    for freq in ["D", "W"] {
+    for freq in ["D", "W", "M"] {
         churn = call(store, "churn_risk", json!({"as_of": AS_OF, "freq": freq}));
         if churn.is_ok() {
-            bgnbd.freq = if freq == "D" { "daily" } else { "weekly" }.into();
+            bgnbd.freq = match freq {
+                "D" => "daily",
+                "W" => "weekly",
+                _ => "monthly",
+            }
+            .into();
             break;
         }
     }
