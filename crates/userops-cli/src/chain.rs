@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use serde_json::{json, Value};
-use chrono::{DateTime, Utc};
 use userops::{Command, Event, EventBody, IdKind, OneId, UserRef};
 use userops_store::Store;
 
@@ -25,7 +25,10 @@ pub const RULE_TAGS: [(&str, &str); 3] = [
 /// The saved audiences, with their expressions.
 pub const AUDIENCES: [(&str, &str); 2] = [
     ("vip", "repeat_buyer AND big_spender"),
-    ("lapsed_buyers", "orders >= 1 AND last_order < \"2026-10-01\""),
+    (
+        "lapsed_buyers",
+        "orders >= 1 AND last_order < \"2026-10-01\"",
+    ),
 ];
 /// Channels a person may consent to, and the identifier kind that makes the channel reachable.
 const CONSENT: [(&str, IdKind); 3] = [

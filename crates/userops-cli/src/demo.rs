@@ -44,8 +44,7 @@ fn fresh_store_path(path: &Path) -> Result<(), String> {
     let app_id = bytes
         .get(68..72)
         .map(|b| i64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])));
-    if bytes.get(..16) != Some(&SQLITE_MAGIC[..]) || app_id != Some(userops_store::APPLICATION_ID)
-    {
+    if bytes.get(..16) != Some(&SQLITE_MAGIC[..]) || app_id != Some(userops_store::APPLICATION_ID) {
         return Err(format!(
             "{} exists and is not a userops store; pass another --db",
             path.display()
@@ -89,7 +88,11 @@ pub fn run(opts: &Options) -> Result<(), String> {
     }
     events.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.key.cmp(&b.key)));
     pb.finish_and_clear();
-    phase(quiet, &format!("generated {} events", events.len()), t.elapsed());
+    phase(
+        quiet,
+        &format!("generated {} events", events.len()),
+        t.elapsed(),
+    );
 
     let db = opts
         .db

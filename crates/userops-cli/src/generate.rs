@@ -331,11 +331,19 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
             let content = format!("content-{m:02}-{channel}");
             let mut t =
                 month_start(m) + Duration::days(rng.random_range(0..25)) + Duration::hours(11);
+            // Channels differ: SMS is delivered but rarely opened, community posts are read
+            // and clicked most, push sits in between.
+            let (delivered, opened, clicked) = match channel {
+                "sms" => (0.97, 0.18, 0.25),
+                "push" => (0.9, 0.3, 0.3),
+                "wechat" => (0.95, 0.45, 0.35),
+                _ => (0.99, 0.55, 0.45),
+            };
             let steps = [
                 (TouchOutcome::Sent, 1.0),
-                (TouchOutcome::Delivered, 0.95),
-                (TouchOutcome::Opened, 0.35),
-                (TouchOutcome::Clicked, 0.35),
+                (TouchOutcome::Delivered, delivered),
+                (TouchOutcome::Opened, opened),
+                (TouchOutcome::Clicked, clicked),
                 (TouchOutcome::Converted, 0.3),
             ];
             for (outcome, p) in steps {

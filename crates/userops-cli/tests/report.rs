@@ -81,7 +81,9 @@ fn report_from_the_store_matches_the_demo() {
     ] {
         assert!(titles.contains(&expected), "{expected} not in {titles:?}");
     }
-    assert!(titles.iter().any(|t| t.starts_with("Stage transitions into")));
+    assert!(titles
+        .iter()
+        .any(|t| t.starts_with("Stage transitions into")));
     assert_eq!(first.len(), second.len());
     for (a, b) in first.iter().zip(&second) {
         assert_eq!(a, b, "chart {} differs after reopening the store", title(a));

@@ -117,7 +117,10 @@ pub fn summary(r: &Results) -> Vec<(String, String)> {
     if let Some((cat, n)) = r.top_category.iter().max_by_key(|(_, n)| **n) {
         add(
             "most common top category",
-            format!("{cat} ({n} buyers of {})", r.top_category.values().sum::<u64>()),
+            format!(
+                "{cat} ({n} buyers of {})",
+                r.top_category.values().sum::<u64>()
+            ),
         );
     }
     if !r.tiers.is_empty() {
@@ -301,7 +304,8 @@ pub fn build(r: &Results, title: String) -> Report {
             .collect();
         sections.push(Section {
             title: "Cohort retention".into(),
-            note: "Users by month of first activity (row), share active k months later (column).".into(),
+            note: "Users by month of first activity (row), share active k months later (column)."
+                .into(),
             body: svg::heatmap("Cohort retention", &rows, &cols, &cells),
         });
     }
@@ -329,7 +333,8 @@ pub fn build(r: &Results, title: String) -> Report {
         let values: Vec<f64> = r.rfm.values().map(|v| *v as f64).collect();
         sections.push(Section {
             title: "RFM segments".into(),
-            note: "Buyers per RFM segment (scores split at the mean), as of the end of the year.".into(),
+            note: "Buyers per RFM segment (scores split at the mean), as of the end of the year."
+                .into(),
             body: svg::hbars("RFM segment sizes", &labels, &values, false),
         });
     }
@@ -414,7 +419,12 @@ pub fn build(r: &Results, title: String) -> Report {
         sections.push(Section {
             title: "Channel effectiveness".into(),
             note: "Recorded touch outcomes per channel, as a share of touches sent.".into(),
-            body: svg::line_chart("Channel effectiveness: outcomes per touch sent", &x, &series, true),
+            body: svg::line_chart(
+                "Channel effectiveness: outcomes per touch sent",
+                &x,
+                &series,
+                true,
+            ),
         });
         let rows: Vec<Vec<String>> = channels
             .iter()
@@ -453,7 +463,9 @@ pub fn build(r: &Results, title: String) -> Report {
         let values: Vec<f64> = r.top_category.values().map(|v| *v as f64).collect();
         sections.push(Section {
             title: "Preferences".into(),
-            note: "Buyers by their top category (share of order-line spend over the last 12 months).".into(),
+            note:
+                "Buyers by their top category (share of order-line spend over the last 12 months)."
+                    .into(),
             body: svg::hbars("Top category preference", &labels, &values, false),
         });
     }
@@ -497,16 +509,15 @@ pub fn build(r: &Results, title: String) -> Report {
         sections.push(Section {
             title: "Promotions".into(),
             note: "Usage of each promotion after the committed sample order.".into(),
-            body: table(&["promotion", "orders", "discount given", "budget left"], &rows),
+            body: table(
+                &["promotion", "orders", "discount given", "budget left"],
+                &rows,
+            ),
         });
     }
 
     if !r.intake.is_empty() {
-        let mut months: Vec<String> = r
-            .intake
-            .values()
-            .flat_map(|m| m.keys().cloned())
-            .collect();
+        let mut months: Vec<String> = r.intake.values().flat_map(|m| m.keys().cloned()).collect();
         months.sort();
         months.dedup();
         let series: Vec<svg::Series<'_>> = r
