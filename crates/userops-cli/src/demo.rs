@@ -113,28 +113,37 @@ pub fn run(opts: &Options) -> Result<(), String> {
         .open(&db)
         .map_err(|e| format!("{}: {e}", db.display()))?;
 
+    // The loyalty step needs only the orders; the events themselves are moved into the store
+    // chunk by chunk, so their strings are freed as they go.
+    let orders = chain::order_facts(&events);
+    let total = events.len();
     let t = Instant::now();
-    let pb = mk(events.len() as u64, "ingest");
-    let (mut merges, mut refused) = (0u64, 0u64);
-    for (i, chunk) in events.chunks(20_000).enumerate() {
-        for r in store
-            .ingest_batch(chunk.iter().cloned(), chunk.len())
-            .map_err(|e| e.to_string())?
-        {
+    let pb = mk(total as u64, "ingest");
+    let (mut merges, mut refused, mut done) = (0u64, 0u64, 0usize);
+    let mut rest = events.into_iter();
+    loop {
+        let chunk: Vec<Event> = rest.by_ref().take(20_000).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let n = chunk.len();
+        for r in store.ingest_batch(chunk, n).map_err(|e| e.to_string())? {
             match r {
                 Ok(receipt) => merges += receipt.absorbed.len() as u64,
                 Err(_) => refused += 1,
             }
         }
-        pb.set_position(((i + 1) * 20_000).min(events.len()) as u64);
+        done += n;
+        pb.set_position(done as u64);
     }
+    drop(rest);
     pb.finish_and_clear();
     let took = t.elapsed();
     phase(
         quiet,
         &format!(
             "ingested ({:.0} events/s)",
-            events.len() as f64 / took.as_secs_f64().max(1e-9)
+            total as f64 / took.as_secs_f64().max(1e-9)
         ),
         took,
     );
@@ -142,8 +151,6 @@ pub fn run(opts: &Options) -> Result<(), String> {
         return Err(format!("{refused} generated events were refused"));
     }
 
-    let orders = chain::order_facts(&events);
-    drop(events);
     let t = Instant::now();
     let chain = chain::run(&mut store, &orders, mk)?;
     phase(quiet, "tags, loyalty, consent, automation", t.elapsed());
