@@ -56,7 +56,9 @@ pub enum Trigger {
         #[serde(default = "grace")]
         grace_days: u32,
     },
-    /// On the birthday (or `days_before` it), in the business time zone.
+    /// On the birthday (or `days_before` it), in the business time zone. The birthday is the
+    /// profile attribute `birthday` (a date, or a `YYYY-MM-DD` / `MM-DD` string); a 29 February
+    /// birthday is celebrated on 28 February in other years.
     Birthday {
         /// Days ahead.
         #[serde(default)]
@@ -104,17 +106,21 @@ pub enum RuleAction {
         #[serde(default)]
         frequency_cap: Option<FrequencyCap>,
     },
-    /// Issue a coupon of a template (done by the engine).
+    /// Issue a coupon of a template (issued by the run).
     IssueCoupon {
         /// Template.
         template: String,
     },
-    /// Grant points (applied by the host / loyalty module from the plan row).
+    /// Grant points: posted to the loyalty ledger by the run, under a key derived from the
+    /// rule, the user and the trigger instance (so a replay posts nothing twice).
     GrantPoints {
         /// Points (> 0).
         points: i64,
+        /// The loyalty program (default: the only one; `add_rule` fills it in).
+        #[serde(default)]
+        program: Option<String>,
     },
-    /// Add a tag (applied by the host / tags module from the plan row).
+    /// Add a (bool, manual) tag: written to the tag index by the run, defined if new.
     AddTag {
         /// Tag.
         tag: String,
@@ -198,7 +204,7 @@ impl Rule {
                         id: template.clone(),
                     });
                 }
-                RuleAction::GrantPoints { points } if *points <= 0 => {
+                RuleAction::GrantPoints { points, .. } if *points <= 0 => {
                     return Err(CampaignError::invalid(f("points"), "must be > 0"))
                 }
                 RuleAction::AddTag { tag } if tag.trim().is_empty() => {
@@ -250,6 +256,11 @@ pub trait AutomationContext {
     fn in_audience(&self, user: OneId, audience: &str) -> bool;
     /// Birthday (month, day), if known.
     fn birthday(&self, user: OneId) -> Option<(u32, u32)>;
+    /// Everyone whose birthday is (month, day), sorted; `None` when the context cannot list
+    /// them (then the users automation knows from events are asked one by one).
+    fn birthday_users(&self, _month: u32, _day: u32) -> Option<Vec<OneId>> {
+        None
+    }
     /// Whether `user` consented to touches on `channel` for `purpose`.
     fn consents(&self, user: OneId, channel: &str, purpose: &str) -> bool;
 }
@@ -269,8 +280,12 @@ pub struct PlanRow {
     pub content: Option<String>,
     /// Coupon issued.
     pub coupon_id: Option<String>,
-    /// Points to grant.
+    /// Points granted.
     pub points: Option<i64>,
+    /// The loyalty program the points went to.
+    pub program: Option<String>,
+    /// The idempotency key the points were posted under (rule, user, trigger instance).
+    pub key: Option<String>,
     /// Tag to add.
     pub tag: Option<String>,
     /// The rule.
@@ -316,9 +331,20 @@ impl Automation {
         self.rules.values()
     }
 
-    /// Suppressed touches per rule and reason (`no_consent`, `frequency_cap`).
+    /// Suppressed actions per rule and reason (`no_consent`, `frequency_cap`, `coupon_stock`,
+    /// `points_failed`, `tag_failed`).
     pub fn suppressed(&self) -> &BTreeMap<String, BTreeMap<String, u64>> {
         &self.suppressed
+    }
+
+    /// Count an action of `rule` that did not happen, and why.
+    pub(crate) fn suppress(&mut self, rule: &str, why: &str) {
+        *self
+            .suppressed
+            .entry(rule.to_owned())
+            .or_default()
+            .entry(why.to_owned())
+            .or_default() += 1;
     }
 
     /// Users a rule fires for now: (user, trigger instance, reason, audience).
@@ -390,15 +416,34 @@ impl Automation {
             Trigger::Birthday { days_before } => {
                 let target =
                     (now.with_timezone(&tz) + Duration::days(i64::from(*days_before))).date_naive();
-                for &u in self.facts.keys() {
-                    if ctx.birthday(u) == Some((target.month(), target.day())) {
-                        out.push((
-                            u,
-                            format!("birthday:{}", target.year()),
-                            format!("birthday on {target}"),
-                            None,
-                        ));
+                // 29 February birthdays are kept on 28 February outside leap years.
+                let mut days = vec![(target.month(), target.day())];
+                if (target.month(), target.day()) == (2, 28)
+                    && chrono::NaiveDate::from_ymd_opt(target.year(), 2, 29).is_none()
+                {
+                    days.push((2, 29));
+                }
+                let mut users: Vec<OneId> = Vec::new();
+                for &(m, d) in &days {
+                    match ctx.birthday_users(m, d) {
+                        Some(v) => users.extend(v),
+                        None => users.extend(
+                            self.facts
+                                .keys()
+                                .copied()
+                                .filter(|&u| ctx.birthday(u) == Some((m, d))),
+                        ),
                     }
+                }
+                users.sort_unstable();
+                users.dedup();
+                for u in users {
+                    out.push((
+                        u,
+                        format!("birthday:{}", target.year()),
+                        format!("birthday on {target}"),
+                        None,
+                    ));
                 }
             }
             Trigger::Inactive { audience, days } => {
@@ -449,7 +494,7 @@ impl Automation {
                 if self.fired.contains(&key) {
                     continue;
                 }
-                for a in &rule.actions {
+                for (ai, a) in rule.actions.iter().enumerate() {
                     let mut row = PlanRow {
                         touch_id: None,
                         user,
@@ -458,6 +503,8 @@ impl Automation {
                         content: None,
                         coupon_id: None,
                         points: None,
+                        program: None,
+                        key: None,
                         tag: None,
                         rule: rule.id.clone(),
                         reason: reason.clone(),
@@ -469,7 +516,6 @@ impl Automation {
                             purpose,
                             frequency_cap,
                         } => {
-                            // ---- wire: privacy consent (branch `store`) answers through ctx ----
                             let blocked = if !ctx.consents(user, channel, purpose) {
                                 Some("no_consent")
                             } else if frequency_cap.is_some_and(|c| {
@@ -523,13 +569,18 @@ impl Automation {
                                 }
                             }
                         }
-                        RuleAction::GrantPoints { points } => {
-                            // ---- wire: loyalty (branch `loyalty`) applies plan rows with action "grant_points" ----
+                        RuleAction::GrantPoints { points, program } => {
+                            // The engine posts the row to the loyalty ledger after the run.
                             row.action = "grant_points";
                             row.points = Some(*points);
+                            row.program = program.clone();
+                            row.key = Some(format!(
+                                "automation:{}:{}:{}:{ai}",
+                                rule.id, user.0, instance
+                            ));
                         }
                         RuleAction::AddTag { tag } => {
-                            // ---- wire: tags (branch `tags`) applies plan rows with action "add_tag" ----
+                            // The engine writes the row to the tag index after the run.
                             row.action = "add_tag";
                             row.tag = Some(tag.clone());
                         }

@@ -199,9 +199,13 @@ pub struct Conditions {
     /// The customer must be in one of these audiences.
     #[serde(default)]
     pub audiences: BTreeSet<String>,
-    /// The customer must hold one of these member tiers.
+    /// The customer must hold one of these member tiers (in `tier_program`, or in any loyalty
+    /// program when none is named).
     #[serde(default)]
     pub tiers: BTreeSet<String>,
+    /// The loyalty program `tiers` refer to (default: any program).
+    #[serde(default)]
+    pub tier_program: Option<String>,
     /// `Some(true)`: only a customer's first order; `Some(false)`: only repeat orders.
     #[serde(default)]
     pub first_order: Option<bool>,
@@ -334,10 +338,13 @@ pub enum Reward {
         #[serde(default = "consumption")]
         kind: CouponKind,
     },
-    /// Points (> 0).
+    /// Points (> 0), posted to a loyalty program's ledger when the order is committed.
     Points {
         /// How many.
         points: i64,
+        /// The loyalty program (default: the only one, when exactly one exists).
+        #[serde(default)]
+        program: Option<String>,
     },
     /// Goods.
     Goods {
@@ -456,7 +463,7 @@ impl Reward {
             Reward::Coupon { template, .. } if template.trim().is_empty() => {
                 Err(bad(&format!("{field}.template"), "must not be empty"))
             }
-            Reward::Points { points } if *points <= 0 => Err(bad(
+            Reward::Points { points, .. } if *points <= 0 => Err(bad(
                 &format!("{field}.points"),
                 format!("must be > 0, got {points}"),
             )),
@@ -513,6 +520,12 @@ impl Conditions {
         }
         if let Some(m) = self.min_amount {
             non_negative("conditions.min_amount", m)?;
+        }
+        if self.tier_program.is_some() && self.tiers.is_empty() {
+            return Err(bad(
+                "conditions.tier_program",
+                "names a program for tiers, but no tier is listed",
+            ));
         }
         Ok(())
     }

@@ -81,8 +81,12 @@ pub struct Cart {
 pub struct CustomerContext {
     /// The customer, when known (needed for per-user limits).
     pub oneid: Option<OneId>,
-    /// Member tier.
+    /// Member tier matched by conditions that name no program (the engine fills it with the
+    /// tier in the first program, in creation order, where the customer holds one).
     pub tier: Option<String>,
+    /// Tier per loyalty program (program id → tier name), for conditions naming a program
+    /// and for "any program" matching.
+    pub program_tiers: std::collections::BTreeMap<String, String>,
     /// Audiences the customer belongs to.
     pub audiences: BTreeSet<String>,
     /// True when the customer has no order yet.
@@ -280,6 +284,9 @@ pub enum Grant {
     Points {
         /// How many.
         points: i64,
+        /// The loyalty program (none: the only one).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        program: Option<String>,
         /// When.
         timing: Timing,
     },
@@ -365,6 +372,9 @@ pub struct Quote {
     pub user: Option<OneId>,
     /// The stacking choice that was made.
     pub mode: SelectMode,
+    /// The cart's time (a commit grants the quote's rewards at it).
+    #[serde(with = "crate::event::rfc3339")]
+    pub time: DateTime<Utc>,
     /// Sum of the lines.
     #[serde(with = "rust_decimal::serde::str")]
     pub subtotal: Decimal,
@@ -577,6 +587,20 @@ fn listed(set: &BTreeSet<String>, v: &str) -> bool {
     set.is_empty() || set.contains(v)
 }
 
+/// The customer's tier in the condition's program (or in any program) is listed.
+fn tier_matches(k: &super::promotion::Conditions, customer: &CustomerContext) -> bool {
+    match &k.tier_program {
+        Some(p) => customer
+            .program_tiers
+            .get(p)
+            .is_some_and(|t| k.tiers.contains(t)),
+        None => {
+            customer.tier.as_ref().is_some_and(|t| k.tiers.contains(t))
+                || customer.program_tiers.values().any(|t| k.tiers.contains(t))
+        }
+    }
+}
+
 /// Cart-level conditions, limits and budget, then the eligible lines.
 fn gate(
     p: &Promotion,
@@ -618,7 +642,7 @@ fn gate(
     if !k.audiences.is_empty() && k.audiences.is_disjoint(&customer.audiences) {
         return Err(Reason::Audience);
     }
-    if !k.tiers.is_empty() && !customer.tier.as_ref().is_some_and(|t| k.tiers.contains(t)) {
+    if !k.tiers.is_empty() && !tier_matches(k, customer) {
         return Err(Reason::Tier);
     }
     match k.first_order {
@@ -774,8 +798,9 @@ fn grant(reward: &Reward, count: u64, timing: Timing) -> Result<(Grant, i64), Re
             },
             0,
         ),
-        Reward::Points { points } => (
+        Reward::Points { points, program } => (
             Grant::Points {
+                program: program.clone(),
                 points: i64::try_from(count)
                     .ok()
                     .and_then(|c| points.checked_mul(c))
@@ -1138,6 +1163,7 @@ pub fn evaluate(
     Ok(Quote {
         user: customer.oneid,
         mode,
+        time: cart.time,
         subtotal: money(subtotal),
         discount: money(subtotal - total),
         total: money(total),

@@ -375,6 +375,7 @@ fn every_condition_reports_its_reason() {
         tier: Some("gold".into()),
         audiences: ["lapsed".to_owned()].into(),
         first_order: true,
+        ..CustomerContext::default()
     };
     let q = quote_with(
         &c,
@@ -421,6 +422,8 @@ fn budgets_and_limits_through_commit_and_cancel() {
     let other = QuoteRef {
         user: Some(OneId(8)),
         applied: vec![],
+        subtotal: None,
+        time: None,
     };
     assert!(matches!(
         c.commit("order-1", &other),
