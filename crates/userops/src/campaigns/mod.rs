@@ -178,9 +178,42 @@ pub struct Campaigns {
     coupons: coupons::CouponBook,
     automation: automation::Automation,
     monitor: monitoring::Monitor,
+    /// The promotions indexed for evaluation (derived; rebuilt after a change).
+    #[serde(skip)]
+    index: IndexCache,
+}
+
+/// A lazily built [`quote::PromoIndex`]: not state (derived from the promotion list), so it is
+/// equal to any other and a clone starts empty.
+#[derive(Default)]
+struct IndexCache(std::sync::OnceLock<quote::PromoIndex>);
+
+impl Clone for IndexCache {
+    fn clone(&self) -> Self {
+        IndexCache::default()
+    }
+}
+
+impl PartialEq for IndexCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for IndexCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IndexCache")
+    }
 }
 
 impl Campaigns {
+    /// The evaluation index of the current promotions (built on first use).
+    pub fn index(&self) -> &quote::PromoIndex {
+        self.index
+            .0
+            .get_or_init(|| quote::PromoIndex::build(&self.promotions))
+    }
+
     /// Promotions in evaluation order.
     pub fn promotions(&self) -> &[Promotion] {
         &self.promotions
@@ -199,6 +232,7 @@ impl Campaigns {
             .promotions
             .partition_point(|q| (q.stacking.priority, &*q.id) < (p.stacking.priority, &*p.id));
         self.promotions.insert(at, p);
+        self.index = IndexCache::default();
         Ok(())
     }
 
@@ -210,7 +244,15 @@ impl Campaigns {
         mode: SelectMode,
         tz: chrono::FixedOffset,
     ) -> Result<Quote, CampaignError> {
-        evaluate(&self.promotions, &self.ledger, cart, customer, mode, tz)
+        quote::evaluate_indexed(
+            self.index(),
+            &self.promotions,
+            &self.ledger,
+            cart,
+            customer,
+            mode,
+            tz,
+        )
     }
 
     /// Commit a quote under an idempotency key.

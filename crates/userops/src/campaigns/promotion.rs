@@ -120,14 +120,49 @@ impl PartialEq for Promotion {
     }
 }
 
-/// The condition lists as hashes, in the sets' order, so that matching a cart compares
-/// integers and checks the string only on a hit.
+/// What evaluation reads of a promotion, precomputed once: the exclusion lists as hashes (in
+/// the sets' order, so that matching a cart compares integers and checks the string only on a
+/// hit), and every amount in integer cents, so that the hot loop does no `Decimal` work.
+/// Validation bounds every amount to two decimal places, so the cents are exact.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Compiled {
-    pub(crate) skus: Vec<u64>,
-    pub(crate) categories: Vec<u64>,
     pub(crate) exclude_skus: Vec<u64>,
     pub(crate) exclude_categories: Vec<u64>,
+    /// The action's spend threshold.
+    pub(crate) threshold: i64,
+    /// `conditions.min_amount`.
+    pub(crate) min_amount: Option<i64>,
+    /// Bit `d` set for weekday `d` (1 = Monday); 0 = any day.
+    pub(crate) weekdays: u8,
+    /// A money budget.
+    pub(crate) budget_money: Option<i64>,
+    /// Single-step amount off.
+    pub(crate) off: Option<i64>,
+    /// Tiers (threshold, off).
+    pub(crate) tiers: Vec<(i64, i64)>,
+    /// Cap on the discount.
+    pub(crate) max_off: Option<i64>,
+    /// Fixed price or exchange price.
+    pub(crate) price: i64,
+    /// Percent off as the exact fraction `num / den` of the eligible amount (`None`: too
+    /// fine-grained for integers; the evaluator then uses `Decimal`).
+    pub(crate) percent: Option<(i128, i128)>,
+    /// Red packet amount.
+    pub(crate) cash: i64,
+}
+
+/// Cents of an amount validated to at most two decimal places; saturates far beyond any real
+/// amount.
+pub(crate) fn cents_of(d: Decimal) -> i64 {
+    use rust_decimal::prelude::ToPrimitive;
+    (d * Decimal::ONE_HUNDRED)
+        .trunc()
+        .to_i64()
+        .unwrap_or(if d.is_sign_negative() {
+            i64::MIN
+        } else {
+            i64::MAX
+        })
 }
 
 /// The hash the evaluator matches skus and categories by.
@@ -140,12 +175,55 @@ impl Promotion {
         self.compiled.get_or_init(|| {
             let h = |set: &BTreeSet<String>| set.iter().map(|s| key_hash(s)).collect();
             let k = &self.conditions;
-            Compiled {
-                skus: h(&k.skus),
-                categories: h(&k.categories),
+            let mut c = Compiled {
                 exclude_skus: h(&k.exclude_skus),
                 exclude_categories: h(&k.exclude_categories),
+                threshold: cents_of(self.action.threshold()),
+                min_amount: k.min_amount.map(cents_of),
+                weekdays: k
+                    .weekdays
+                    .iter()
+                    .filter(|d| (1..=7).contains(*d))
+                    .fold(0, |m, d| m | (1 << d)),
+                budget_money: match &self.budget {
+                    Some(Budget::Money { amount }) => Some(cents_of(*amount)),
+                    _ => None,
+                },
+                ..Compiled::default()
+            };
+            match &self.action {
+                Action::ThresholdDiscount {
+                    off,
+                    tiers,
+                    max_off,
+                    ..
+                } => {
+                    c.off = off.map(cents_of);
+                    c.tiers = tiers
+                        .iter()
+                        .map(|t| (cents_of(t.threshold), cents_of(t.off)))
+                        .collect();
+                    c.max_off = max_off.map(cents_of);
+                }
+                Action::PercentOff { percent, max_off } => {
+                    c.max_off = max_off.map(cents_of);
+                    let scale = percent.scale();
+                    c.percent = (scale <= 20)
+                        .then(|| 10i128.checked_pow(scale))
+                        .flatten()
+                        .map(|p| (percent.mantissa(), 100 * p));
+                }
+                Action::FixedPrice { price } | Action::ThresholdExchange { price, .. } => {
+                    c.price = cents_of(*price);
+                }
+                Action::ThresholdGift { reward, .. } | Action::ThresholdRebate { reward, .. } => {
+                    if let Reward::RedPacket { amount } = reward {
+                        c.cash = cents_of(*amount);
+                    }
+                }
+                Action::PointsMultiplier { .. } => {}
             }
+            c
         })
     }
 }
@@ -450,7 +528,8 @@ fn non_negative(field: &str, v: Decimal) -> Result<(), CampaignError> {
 
 /// Money has at most two decimal places (cents).
 pub(crate) fn cents(field: &str, v: Decimal) -> Result<(), CampaignError> {
-    if v.normalize().scale() > 2 {
+    // The scale is at most 2 for almost every amount: normalize only the rest.
+    if v.scale() > 2 && v.normalize().scale() > 2 {
         return Err(bad(field, format!("{v} has more than 2 decimal places")));
     }
     Ok(())
