@@ -10,6 +10,7 @@
 //! actions.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, FixedOffset, Timelike, Utc};
 use rust_decimal::Decimal;
@@ -225,10 +226,10 @@ pub struct Purchase {
     /// When.
     #[serde(with = "crate::event::rfc3339")]
     pub time: DateTime<Utc>,
-    /// Skus.
-    pub skus: BTreeSet<String>,
-    /// Categories.
-    pub categories: BTreeSet<String>,
+    /// Skus (sorted, distinct).
+    pub skus: Vec<String>,
+    /// Categories (sorted, distinct).
+    pub categories: Vec<String>,
     /// Amount.
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
@@ -265,7 +266,8 @@ pub trait AutomationContext {
     fn consents(&self, user: OneId, channel: &str, purpose: &str) -> bool;
 }
 
-/// One row of the delivery plan.
+/// One row of the delivery plan. Strings repeated across rows (rule, channel, content, the
+/// reason of one firing) are shared, so that a plan of millions of rows stays compact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanRow {
     /// For touches: the id to report outcomes against.
@@ -275,9 +277,11 @@ pub struct PlanRow {
     /// touch, issue_coupon, grant_points or add_tag.
     pub action: &'static str,
     /// Channel (touches).
-    pub channel: Option<String>,
+    #[serde(with = "super::promotion::arc_str_opt")]
+    pub channel: Option<Arc<str>>,
     /// Content id (touches).
-    pub content: Option<String>,
+    #[serde(with = "super::promotion::arc_str_opt")]
+    pub content: Option<Arc<str>>,
     /// Coupon issued.
     pub coupon_id: Option<String>,
     /// Points granted.
@@ -289,16 +293,39 @@ pub struct PlanRow {
     /// Tag to add.
     pub tag: Option<String>,
     /// The rule.
-    pub rule: String,
+    #[serde(with = "super::promotion::arc_str")]
+    pub rule: Arc<str>,
     /// Why the rule fired.
-    pub reason: String,
+    #[serde(with = "super::promotion::arc_str")]
+    pub reason: Arc<str>,
+}
+
+/// The de-duplication key of a firing: 128 bits of two independent FNV-1a hashes of
+/// (rule, user, trigger instance), so that millions of firings take 16 bytes each (a
+/// collision among 10⁹ firings has odds below 10⁻²⁰).
+fn fired_key(rule: &str, user: OneId, instance: &str) -> u128 {
+    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut b: u64 = 0x6c62_272e_07bb_0142;
+    let mut eat = |bytes: &[u8]| {
+        for &x in bytes {
+            a = (a ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3);
+            b = (b ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3 ^ 0x1000);
+        }
+    };
+    eat(rule.as_bytes());
+    eat(&[0x1f]);
+    eat(&user.0.to_le_bytes());
+    eat(&[0x1f]);
+    eat(instance.as_bytes());
+    (u128::from(a) << 64) | u128::from(b)
 }
 
 /// Rules, what they fired and the users' facts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Automation {
     rules: BTreeMap<String, Rule>,
-    fired: BTreeSet<String>,
+    /// Firings already done ([`fired_key`]).
+    fired: BTreeSet<u128>,
     /// Facts per user.
     pub(crate) facts: BTreeMap<OneId, UserFacts>,
     /// Touches suppressed, per (rule, reason code).
@@ -354,17 +381,14 @@ impl Automation {
         ctx: &dyn AutomationContext,
         now: DateTime<Utc>,
         tz: FixedOffset,
-    ) -> Vec<(OneId, String, String, Option<String>)> {
+    ) -> Vec<(OneId, String, String, Option<Arc<str>>)> {
         let mut out = Vec::new();
         match &rule.trigger {
             Trigger::Audience { audience } => {
+                let shared: Arc<str> = Arc::from(audience.as_str());
+                let why = format!("in audience {audience:?}");
                 for u in ctx.audience_members(audience).unwrap_or_default() {
-                    out.push((
-                        u,
-                        "audience".into(),
-                        format!("in audience {audience:?}"),
-                        Some(audience.clone()),
-                    ));
+                    out.push((u, "audience".into(), why.clone(), Some(shared.clone())));
                 }
             }
             Trigger::Order {
@@ -448,6 +472,7 @@ impl Automation {
             }
             Trigger::Inactive { audience, days } => {
                 let cutoff = now - Duration::days(i64::from(*days));
+                let shared: Option<Arc<str>> = audience.as_deref().map(Arc::from);
                 for (&u, f) in &self.facts {
                     let Some(last) = f.last_active.filter(|l| *l <= cutoff) else {
                         continue;
@@ -459,7 +484,7 @@ impl Automation {
                         u,
                         format!("inactive:{}", last.timestamp()),
                         format!("inactive since {}", last.with_timezone(&tz).date_naive()),
-                        audience.clone(),
+                        shared.clone(),
                     ));
                 }
             }
@@ -481,6 +506,18 @@ impl Automation {
         let mut plan = Vec::new();
         let rules: Vec<Rule> = self.rules.values().cloned().collect();
         for rule in &rules {
+            let rule_id: Arc<str> = Arc::from(rule.id.as_str());
+            // The touch actions' channel and content, shared by every row and touch record.
+            let texts: Vec<(Arc<str>, Arc<str>)> = rule
+                .actions
+                .iter()
+                .map(|a| match a {
+                    RuleAction::Touch {
+                        channel, content, ..
+                    } => (Arc::from(channel.as_str()), Arc::from(content.as_str())),
+                    _ => (Arc::from(""), Arc::from("")),
+                })
+                .collect();
             let quiet = rule.quiet_hours.is_some_and(|q| in_hours(hour, q))
                 && rule
                     .actions
@@ -490,10 +527,11 @@ impl Automation {
                 continue;
             }
             for (user, instance, reason, audience) in self.targets(rule, ctx, now, tz) {
-                let key = format!("{}\u{1f}{}\u{1f}{}", rule.id, user.0, instance);
+                let key = fired_key(&rule.id, user, &instance);
                 if self.fired.contains(&key) {
                     continue;
                 }
+                let reason: Arc<str> = Arc::from(reason);
                 for (ai, a) in rule.actions.iter().enumerate() {
                     let mut row = PlanRow {
                         touch_id: None,
@@ -506,16 +544,17 @@ impl Automation {
                         program: None,
                         key: None,
                         tag: None,
-                        rule: rule.id.clone(),
+                        rule: rule_id.clone(),
                         reason: reason.clone(),
                     };
                     match a {
                         RuleAction::Touch {
                             channel,
-                            content,
                             purpose,
                             frequency_cap,
+                            ..
                         } => {
+                            let (ch, co) = &texts[ai];
                             let blocked = if !ctx.consents(user, channel, purpose) {
                                 Some("no_consent")
                             } else if frequency_cap.is_some_and(|c| {
@@ -540,17 +579,17 @@ impl Automation {
                             }
                             let id = monitor.plan(
                                 user,
-                                channel,
-                                content,
-                                &rule.id,
-                                audience.as_deref(),
+                                ch,
+                                co,
+                                &rule_id,
+                                audience.as_ref(),
                                 now,
                                 rule.attribution_days.unwrap_or(DEFAULT_ATTRIBUTION_DAYS),
                             );
                             row.action = "touch";
                             row.touch_id = Some(id);
-                            row.channel = Some(channel.clone());
-                            row.content = Some(content.clone());
+                            row.channel = Some(ch.clone());
+                            row.content = Some(co.clone());
                         }
                         RuleAction::IssueCoupon { template } => {
                             match coupons.issue(template, &[user], now, CouponState::Issued) {

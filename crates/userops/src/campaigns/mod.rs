@@ -255,6 +255,62 @@ impl Campaigns {
         )
     }
 
+    /// Add or replace an automation rule (its coupon templates must exist). The engine's
+    /// `add_rule` also checks the rule against loyalty and tags first.
+    pub fn add_rule(&mut self, rule: Rule) -> Result<(), CampaignError> {
+        self.automation.add_rule(rule, &self.coupons)
+    }
+
+    /// Add a coupon template.
+    pub fn add_coupon_template(&mut self, t: CouponTemplate) -> Result<(), CampaignError> {
+        self.coupons.add_template(t)
+    }
+
+    /// Record an order as automation sees it — what an ingested order event does here (the
+    /// bulk path for loaders and benchmarks, which skips the rest of the engine). An order id
+    /// seen before for the user changes nothing.
+    pub fn record_order(
+        &mut self,
+        user: OneId,
+        order_id: &str,
+        time: DateTime<Utc>,
+        skus: &[&str],
+        categories: &[&str],
+        amount: Decimal,
+    ) {
+        let f = self.automation.facts.entry(user).or_default();
+        f.last_active = Some(f.last_active.map_or(time, |l| l.max(time)));
+        if f.purchases.iter().all(|p| p.order_id != order_id) {
+            f.purchases.push(automation::Purchase {
+                order_id: order_id.to_owned(),
+                time,
+                skus: sorted_distinct(skus.iter().map(|s| (*s).to_owned())),
+                categories: sorted_distinct(categories.iter().map(|s| (*s).to_owned())),
+                amount,
+            });
+            self.monitor.on_order(user, time, amount);
+        }
+    }
+
+    /// Run every automation rule at `now` against `ctx` (audiences, birthdays, consent): the
+    /// delivery plan. Touches are recorded for monitoring and coupons issued; applying
+    /// `grant_points` / `add_tag` rows is left to the caller (the engine's `run_automation`
+    /// posts and writes them).
+    pub fn run_automation(
+        &mut self,
+        now: DateTime<Utc>,
+        tz: chrono::FixedOffset,
+        ctx: &dyn AutomationContext,
+    ) -> Vec<PlanRow> {
+        self.automation
+            .run(now, tz, ctx, &mut self.coupons, &mut self.monitor)
+    }
+
+    /// Automation rules, what fired, and what was suppressed.
+    pub fn automation(&self) -> &automation::Automation {
+        &self.automation
+    }
+
     /// Commit a quote under an idempotency key.
     pub fn commit(&mut self, key: &str, quote: &QuoteRef) -> Result<CommitReceipt, CampaignError> {
         let promos = &self.promotions;
@@ -292,8 +348,8 @@ impl Campaigns {
                     f.purchases.push(automation::Purchase {
                         order_id: order_id.clone(),
                         time: t,
-                        skus: lines.iter().map(|l| l.sku.clone()).collect(),
-                        categories: lines.iter().map(|l| l.category.clone()).collect(),
+                        skus: sorted_distinct(lines.iter().map(|l| l.sku.clone())),
+                        categories: sorted_distinct(lines.iter().map(|l| l.category.clone())),
                         amount: *amount,
                     });
                     self.monitor.on_order(user, t, *amount);
@@ -364,6 +420,13 @@ fn month_day(v: &crate::profile::AttrValue, tz: chrono::FixedOffset) -> Option<(
         }
         _ => None,
     }
+}
+
+fn sorted_distinct(v: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = v.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// The engine's answers to automation's questions: saved audiences from the tags module,

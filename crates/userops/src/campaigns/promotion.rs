@@ -56,6 +56,26 @@ pub(crate) mod arc_str {
     }
 }
 
+/// Optional shared strings.
+pub(crate) mod arc_str_opt {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Write as a string, or null.
+    pub fn serialize<S: Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(v),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Read a string, or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.map(Arc::from))
+    }
+}
+
 /// Optional RFC 3339 timestamps.
 pub(crate) mod time_opt {
     use chrono::{DateTime, Utc};
