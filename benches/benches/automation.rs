@@ -32,7 +32,9 @@ impl AutomationContext for Ctx {
         None
     }
     fn consents(&self, user: OneId, channel: &str, purpose: &str) -> bool {
-        (channel == "sms" || channel == "push") && purpose == "marketing" && user.0 % 2 == 0
+        (channel == "sms" || channel == "push")
+            && purpose == "marketing"
+            && user.0.is_multiple_of(2)
     }
 }
 
@@ -82,7 +84,10 @@ fn main() {
     }
     let load = clock.elapsed();
     let (rss, _) = memory();
-    println!("users {users}: loaded in {:.1} s, RSS {rss} MiB", load.as_secs_f64());
+    println!(
+        "users {users}: loaded in {:.1} s, RSS {rss} MiB",
+        load.as_secs_f64()
+    );
     let template: CouponTemplate = serde_json::from_str(
         r#"{"id": "t", "kind": "service", "benefit": {"type": "service", "service": "cleaning"}}"#,
     )

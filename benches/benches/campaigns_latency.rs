@@ -57,18 +57,26 @@ fn main() {
         ] {
             // Warm-up: caches, the branch predictor, the allocator.
             for _ in 0..1_000 {
-                black_box(book.quote(black_box(&k), &who, mode, tz).expect("bench quote"));
+                black_box(
+                    book.quote(black_box(&k), &who, mode, tz)
+                        .expect("bench quote"),
+                );
             }
             let mut wall: Vec<u64> = Vec::with_capacity(calls);
             let cpu0 = cpu_ns();
             let t0 = Instant::now();
             for _ in 0..calls {
                 let t = Instant::now();
-                black_box(book.quote(black_box(&k), &who, mode, tz).expect("bench quote"));
+                black_box(
+                    book.quote(black_box(&k), &who, mode, tz)
+                        .expect("bench quote"),
+                );
                 wall.push(t.elapsed().as_nanos() as u64);
             }
             let total = t0.elapsed();
-            let cpu = cpu0.zip(cpu_ns()).map(|(a, b)| (b - a) as f64 / calls as f64 / 1000.0);
+            let cpu = cpu0
+                .zip(cpu_ns())
+                .map(|(a, b)| (b - a) as f64 / calls as f64 / 1000.0);
             wall.sort_unstable();
             let p = |q: f64| wall[((wall.len() as f64 - 1.0) * q) as usize] as f64 / 1000.0;
             println!(
