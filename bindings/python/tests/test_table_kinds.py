@@ -326,7 +326,7 @@ def test_engine_rows_as_tables(kind: Kind) -> None:
     assert pa.table(st).schema.field("time").type == pa.timestamp("ms", tz="UTC")
     with pytest.raises(userops.InvalidArgument):
         e.statement(("member_no", "M1"), "brand-a", output="excel")
-    e.set_touch_consent(1, "sms")
+    e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
     e.add_rule({"id": "wb", "trigger": {"type": "inactive", "days": 30},
                 "actions": [{"type": "touch", "channel": "sms", "content": "hi"}]})
     e.ingest({"kind": "activity", "key": "a1", "time": "2026-01-01T10:00:00+08:00", "type": "login",

@@ -220,8 +220,9 @@ pub fn run(
         for channel in channels {
             call(
                 store,
-                "set_touch_consent",
-                json!({"user": {"oneid": oneid.0}, "channel": channel, "granted": true}),
+                "set_consent",
+                json!({"user": {"oneid": oneid.0}, "channel": channel, "purpose": "marketing",
+                       "granted": true, "actor": "demo", "time": NOW}),
             )?;
             s.consents += 1;
         }

@@ -217,6 +217,19 @@ impl Loyalty {
         self.by_id.get(id).map(|&i| &self.programs[i as usize])
     }
 
+    /// Every program, in creation order.
+    pub fn programs(&self) -> &[Program] {
+        &self.programs
+    }
+
+    /// A member's tier name in a program (`None`: no ladder, not a member, or below the
+    /// first rung).
+    pub fn tier_of(&self, program: &Program, user: OneId) -> Option<String> {
+        let ladder = program.spec.tiers.as_ref()?;
+        let t = program.members.get(&user)?.tier?;
+        ladder.levels.get(usize::from(t)).map(|l| l.name.clone())
+    }
+
     /// Create a program. `Ok(false)` when it exists with the same definition (nothing changes);
     /// an error when it exists with another, or the definition is invalid.
     pub fn create_program(&mut self, spec: ProgramSpec) -> Result<bool, LoyaltyError> {

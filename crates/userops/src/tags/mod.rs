@@ -420,7 +420,7 @@ pub enum TagsOutput {
     Export(Export),
 }
 
-fn check_name(name: &str) -> Result<(), Error> {
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_alphabetic() || c == '_')
