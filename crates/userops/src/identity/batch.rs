@@ -177,10 +177,8 @@ impl IdentityGraph {
         }
         drop(row_rec);
         self.reserve(order.len(), records);
-        let errors: FxMap<u32, &'static str> = norm
-            .iter()
-            .flat_map(|p| p.errors.iter().copied())
-            .collect();
+        let errors: FxMap<u32, &'static str> =
+            norm.iter().flat_map(|p| p.errors.iter().copied()).collect();
         let chunk = norm.first().map_or(n, |p| p.rows.len().max(1));
         let value_of = |i: usize| -> Option<&str> {
             let p = &norm[i / chunk];
@@ -299,7 +297,9 @@ impl Groups {
         };
         // Kinds repeat on every row: parse each distinct name once.
         let mut kind_of: FxMap<&str, Result<u16, String>> = FxMap::default();
-        let mut rec_of: FxMap<&str, u32> = FxMap::default();
+        // Records hold a couple of rows each: size the map once rather than rehash it.
+        let mut rec_of: FxMap<&str, u32> =
+            FxMap::with_capacity_and_hasher(n / 2, Default::default());
         for i in 0..n {
             let rid = cols.record_id[i].as_ref();
             let k = cols.kind[i].as_ref();

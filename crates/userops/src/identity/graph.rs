@@ -131,8 +131,15 @@ impl IdentityGraph {
         );
         // The anchor is the highest-priority identifier; the others follow in priority order
         // (stable: equal ranks keep record order).
-        if linking.len() > 1 {
-            linking.sort_by_key(|(n, _)| self.rank_of(*n));
+        match linking.len() {
+            0 | 1 => {}
+            // The usual record: two identifiers.
+            2 => {
+                if self.rank_of(linking[1].0) < self.rank_of(linking[0].0) {
+                    linking.swap(0, 1);
+                }
+            }
+            _ => linking.sort_by_key(|(n, _)| self.rank_of(*n)),
         }
         let anchor = match linking.first() {
             Some(&(n, new)) => {

@@ -60,7 +60,11 @@ impl Kinds {
     }
 
     pub(crate) fn set_rules(&mut self, rules: &IdentityRules) {
-        self.props = self.list.iter().map(|k| Kinds::props_of(k, rules)).collect();
+        self.props = self
+            .list
+            .iter()
+            .map(|k| Kinds::props_of(k, rules))
+            .collect();
     }
 
     /// The index of a kind already seen.
@@ -177,12 +181,16 @@ impl Interner {
         let span = self.store(value);
         self.span.push(span);
         self.kind.push(kind);
-        self.table.insert_unique(wide(hash), (n, hash), |&(_, h)| wide(h));
+        self.table
+            .insert_unique(wide(hash), (n, hash), |&(_, h)| wide(h));
         n
     }
 
     fn store(&mut self, value: &str) -> u64 {
-        debug_assert!(value.len() <= 0xffff, "normalized values are at most 256 bytes");
+        debug_assert!(
+            value.len() <= 0xffff,
+            "normalized values are at most 256 bytes"
+        );
         let start = self.arena.len() as u64;
         self.arena.push_str(value);
         start << 16 | value.len() as u64
@@ -271,5 +279,8 @@ impl Records {
 
 /// An identifier rebuilt from its stored parts.
 pub(crate) fn ident(kinds: &Kinds, nodes: &Interner, n: u32) -> Identifier {
-    Identifier::from_normalized(kinds.kind(nodes.kind_ix(n)).clone(), nodes.value(n).to_owned())
+    Identifier::from_normalized(
+        kinds.kind(nodes.kind_ix(n)).clone(),
+        nodes.value(n).to_owned(),
+    )
 }
