@@ -207,15 +207,6 @@ impl Interner {
         let h = hash_ident(kind, value);
         self.table.insert_unique(wide(h), (n, h), |&(_, h)| wide(h));
     }
-
-    /// Bytes held (arena, spans, kinds, table), for sizing reports.
-    #[allow(dead_code)]
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.arena.capacity()
-            + self.span.capacity() * 8
-            + self.kind.capacity() * 2
-            + self.table.capacity() * 9
-    }
 }
 
 /// Record metadata in columns: ids in one arena, source index, time; manual merges (rare)
