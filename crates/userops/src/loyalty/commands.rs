@@ -116,6 +116,26 @@ pub enum LoyaltyCommand {
         /// The run's time.
         now: DateTime<Utc>,
     },
+    /// Post every pending order earn whose return window closed by `now` (those voided by a
+    /// refund meanwhile are skipped). Output: [`DueReport`](super::DueReport).
+    PostDue {
+        /// The run's time.
+        now: DateTime<Utc>,
+    },
+    /// Refund `amount` of an order's money: each earn that records the order amount gives
+    /// back the refunded share of its points (see `Ledger::refund_amount` for the rounding).
+    /// Output: [`Posting`] (`points` reversed, `other` clawed).
+    RefundAmount {
+        /// The order (an earn's key, or its `order`).
+        order_key: String,
+        /// Idempotency key of the refund.
+        key: String,
+        /// Money refunded (> 0).
+        amount: Decimal,
+        /// When.
+        #[serde(default)]
+        time: Option<DateTime<Utc>>,
+    },
     /// Convert points between programs at the source program's rate. Output: [`Posting`]
     /// (`points` used, `other` credited).
     Convert {
@@ -431,9 +451,11 @@ pub enum LoyaltyOutput {
     Claim(ClaimResult),
     /// `complete_task`.
     Task(TaskResult),
+    /// `post_due`.
+    Due(super::DueReport),
 }
 
-fn tier_name(p: &Program, t: Option<u16>) -> Option<String> {
+pub(super) fn tier_name(p: &Program, t: Option<u16>) -> Option<String> {
     let ladder = p.spec.tiers.as_ref()?;
     ladder.levels.get(usize::from(t?)).map(|l| l.name.clone())
 }
@@ -582,6 +604,22 @@ impl Engine {
             } => {
                 let time = self.state.loyalty.now(time);
                 let out = self.state.loyalty.ledger.refund(&order_key, &key, time)?;
+                self.state.loyalty.tick(time);
+                Ok(LoyaltyOutput::Posting(out))
+            }
+            LoyaltyCommand::PostDue { now } => Ok(LoyaltyOutput::Due(self.loyalty_post_due(now))),
+            LoyaltyCommand::RefundAmount {
+                order_key,
+                key,
+                amount,
+                time,
+            } => {
+                let time = self.state.loyalty.now(time);
+                let out = self
+                    .state
+                    .loyalty
+                    .ledger
+                    .refund_amount(&order_key, &key, time, amount)?;
                 self.state.loyalty.tick(time);
                 Ok(LoyaltyOutput::Posting(out))
             }
