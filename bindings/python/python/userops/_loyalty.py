@@ -11,7 +11,7 @@ import datetime as _dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
-from . import _convert
+from . import _convert, _tables
 from ._base import EngineBase
 
 # `Engine` lists `EngineBase` before the module mixins; a mixin that subclassed it at run time
@@ -95,10 +95,37 @@ class LoyaltyMethods(_Base):
         out: Dict[str, Any] = self.call("void", key=key, time=_now(time))
         return out
 
-    def refund(self, order_key: str, key: str, *, time: Time = None) -> Dict[str, Any]:
+    def refund(
+        self,
+        order_key: str,
+        key: str,
+        *,
+        amount: Union[Decimal, str, None] = None,
+        time: Time = None,
+    ) -> Dict[str, Any]:
         """Reverse every earn tied to ``order_key``: pending ones are voided, the unspent rest
-        reversed (``points``), spent points clawed back by the program's policy (``other``)."""
-        out: Dict[str, Any] = self.call("refund", order_key=order_key, key=key, time=_now(time))
+        reversed (``points``), spent points clawed back by the program's policy (``other``).
+
+        With ``amount`` (money, a ``Decimal`` or decimal string) only that share of the order
+        is refunded: each earn that records its order amount (earns made by a program's order
+        earn rules) gives back its points for the refunded share. Measured over all refunds of
+        the order so far, the member keeps ``floor(points × (order − refunded) / order)``: the
+        rounding never creates points, and partial refunds add up to one refund of their total.
+        """
+        if amount is None:
+            out: Dict[str, Any] = self.call(
+                "refund", order_key=order_key, key=key, time=_now(time)
+            )
+            return out
+        part: Dict[str, Any] = self.call(
+            "refund_amount", order_key=order_key, key=key, amount=str(amount), time=_now(time)
+        )
+        return part
+
+    def post_due(self, now: _dt.datetime) -> Dict[str, Any]:
+        """Post every pending order earn whose return window closed by ``now``:
+        ``{"posted": [keys], "points": n, "skipped": [keys voided by refunds meanwhile]}``."""
+        out: Dict[str, Any] = self.call("post_due", now=now)
         return out
 
     def expire(self, now: _dt.datetime) -> Dict[str, Any]:
@@ -129,14 +156,45 @@ class LoyaltyMethods(_Base):
         out: int = self.call("balance", user=_convert.user(user), program=program)
         return out
 
-    def statement(self, user: _convert.UserLike, program: str) -> List[Dict[str, Any]]:
-        """The member's postings, oldest first: ``id``, ``time``, ``kind``, ``key``, ``amount``
-        (signed), ``balance`` (running), ``pending``, ``counterparty``, ``expires``,
-        ``reason``, ``actor``."""
-        out: List[Dict[str, Any]] = self.call(
+    def statement(
+        self, user: _convert.UserLike, program: str, *, output: _tables.Output = None
+    ) -> Any:
+        """The member's postings as a table, oldest first (pandas by default; ``output=``
+        ``"polars"`` or ``"arrow"``): ``id``, ``time`` (UTC), ``kind``, ``key``, ``amount``
+        (signed), ``balance`` (running), ``pending``, ``counterparty``, ``expires`` (UTC, null
+        for points that never expire), ``reason``, ``actor``. Needs pyarrow."""
+        _tables.check_output(output)
+        rows: List[Dict[str, Any]] = self.call(
             "statement", user=_convert.user(user), program=program
         )
-        return out
+        pa = _tables.require_pyarrow()
+        ts = pa.timestamp("us", tz="UTC")
+        schema = pa.schema(
+            [
+                ("id", pa.uint64()),
+                ("time", ts),
+                ("kind", pa.string()),
+                ("key", pa.string()),
+                ("amount", pa.int64()),
+                ("balance", pa.int64()),
+                ("pending", pa.bool_()),
+                ("counterparty", pa.string()),
+                ("expires", ts),
+                ("reason", pa.string()),
+                ("actor", pa.string()),
+            ]
+        )
+
+        def when(v: Optional[str]) -> Optional[_dt.datetime]:
+            return None if v is None else _dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+
+        columns = {
+            name: [r[name] for r in rows] for name in schema.names if name not in ("time", "expires")
+        }
+        columns["time"] = [when(r["time"]) for r in rows]
+        columns["expires"] = [when(r["expires"]) for r in rows]
+        table = pa.Table.from_pydict(columns, schema=schema)
+        return _tables.from_arrow(table, output or "pandas")
 
     def tier(
         self, user: _convert.UserLike, program: str, now: Optional[_dt.datetime] = None

@@ -302,6 +302,10 @@ impl Loyalty {
         Ok(())
     }
 
+    fn program_checked(&self, id: &str) -> Result<&Program, LoyaltyError> {
+        Ok(&self.programs[self.program_ix(id)?])
+    }
+
     fn program_ix(&self, id: &str) -> Result<usize, LoyaltyError> {
         self.by_id
             .get(id)
