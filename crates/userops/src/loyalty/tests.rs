@@ -656,6 +656,8 @@ fn orders_earn_by_rule_pending_through_the_return_window() {
         &mut e,
         refund_event("rf3", "O3", "40", "2026-03-12T00:00:00Z"),
     );
+    // The due list and the partial refunds survive a snapshot.
+    let mut e = Engine::restore(&e.snapshot()).unwrap();
     let d = ok(&mut e, "post_due", json!({"now": "2026-03-20T00:00:00Z"}));
     assert_eq!(d["posted"], json!(["order:brand-o:O2"]));
     assert_eq!(d["skipped"], json!(["order:brand-o:O3"]));
@@ -691,6 +693,7 @@ fn partial_refunds_reverse_the_proportional_earn_and_claw_back_spent_points() {
         refund_event("rf1", "O1", "50.17", "2026-03-10T00:00:00Z"),
     );
     assert_eq!(bal(&mut e, "brand-o"), 325 - 84);
+    let mut e = Engine::restore(&e.snapshot()).unwrap();
     // Spend 200: the O1 bucket (166 left) first, then 34 of O2's.
     ok(
         &mut e,
