@@ -48,9 +48,11 @@ def test_user_forms_earn_spend_statement(engine: userops.Engine) -> None:
     assert out["balance"] == 80
     assert engine.balance(("member_no", "M1"), "brand-a") == 80
     rows = engine.statement(oneid, "brand-a")
-    assert [r["kind"] for r in rows] == ["earn", "earn", "spend"]
-    assert [r["amount"] for r in rows] == [100, 50, -70]
-    assert rows[1]["reason"] == "bonus" and rows[-1]["balance"] == 80
+    assert list(rows["kind"]) == ["earn", "earn", "spend"]
+    assert list(rows["amount"]) == [100, 50, -70]
+    assert rows["reason"][1] == "bonus" and rows["balance"].iloc[-1] == 80
+    assert str(rows["time"].dtype) == "datetime64[ms, UTC]"
+    assert rows["time"][0] == t(1) and rows["expires"][1] == t(1, 6)
     # FIFO: the June bucket went first, so expiring in June takes nothing.
     assert engine.expire(t(2, 6))["points"] == 0
     assert engine.balance(oneid, "brand-a") == 80
@@ -113,3 +115,51 @@ def test_tiers_benefits_tasks(engine: userops.Engine) -> None:
     tier = engine.tier(u, "brand-a")
     assert tier["tier"] == "silver" and [h["reason"] for h in tier["history"]] == ["upgrade", "upgrade", "downgrade"]
     assert engine.add_growth(u, "brand-a", "order", "g1", 2, time=t(11, 1, 2027))["growth"] == 20
+
+
+def test_statement_table_kinds(engine: userops.Engine) -> None:
+    pl = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    u = ("member_no", "M9")
+    engine.earn(u, "brand-a", 10, "o1", time=t(1))
+    engine.earn(u, "brand-a", 5, "o2", pending=True, time=t(2))
+    arrow = engine.statement(u, "brand-a", output="arrow")
+    assert isinstance(arrow, pa.Table)
+    assert arrow.column("amount").to_pylist() == [10, 5]
+    assert arrow.column("pending").to_pylist() == [False, True]
+    assert arrow.column("expires").null_count == 2
+    polars = engine.statement(u, "brand-a", output="polars")
+    assert isinstance(polars, pl.DataFrame) and polars["key"].to_list() == ["o1", "o2"]
+    empty = engine.statement(("member_no", "NOBODY"), "brand-a", output="arrow")
+    assert empty.num_rows == 0 and "balance" in empty.column_names
+    with pytest.raises(userops.InvalidArgument):
+        engine.statement(u, "brand-a", output="csv")  # type: ignore[arg-type]
+
+
+def test_orders_earn_post_due_and_partial_refunds() -> None:
+    e = userops.Engine()
+    e.create_program(
+        {"id": "b", "earn": {"points_per_unit": "1", "categories": {"shoes": "2"}, "return_days": 7}}
+    )
+    src = {"platform": "app", "program": "b"}
+    user = {"kind": "member_no", "value": "M1"}
+    lines = [
+        {"sku": "A", "category": "shoes", "price": "100", "qty": 1},
+        {"sku": "B", "category": "socks", "price": "50", "qty": 1},
+    ]
+    e.ingest({"kind": "order", "key": "ev1", "time": "2026-03-01T00:00:00Z", "source": src,
+              "user": user, "order_id": "O1", "amount": "150", "lines": lines})
+    assert e.balance(("member_no", "M1"), "b") == 0
+    assert e.post_due(t(7, 3))["posted"] == []
+    due = e.post_due(t(8, 3))
+    assert due["posted"] == ["order:b:O1"] and due["points"] == 250
+    # A third of the money back: the member keeps floor(250 × 100 / 150) = 166 points.
+    e.ingest({"kind": "refund", "key": "rf1", "time": "2026-03-09T00:00:00Z", "source": src,
+              "user": user, "order_id": "O1", "amount": "50"})
+    assert e.balance(("member_no", "M1"), "b") == 166
+    # 1 more back: floor(250 × 99 / 150) = 165 kept, measured on the total refunded so far.
+    out = e.refund("O1", "rf2", amount=Decimal("1"), time=t(10, 3))
+    assert out["points"] == 1 and e.balance(("member_no", "M1"), "b") == 165
+    with pytest.raises(userops.InvalidAmount):
+        e.refund("O1", "rf3", amount="0", time=t(10, 3))
+    assert e.balance(("member_no", "M1"), "b") == 165

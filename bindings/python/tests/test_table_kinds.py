@@ -318,7 +318,7 @@ def test_engine_rows_as_tables(kind: Kind) -> None:
     e.spend(("member_no", "M1"), "brand-a", 30, "s1", time=days(1))
     st = e.statement(("member_no", "M1"), "brand-a", output=kind)
     assert is_kind(st, kind)
-    want = e.statement(("member_no", "M1"), "brand-a")
+    want = e.call("statement", user={"kind": "member_no", "value": "M1"}, program="brand-a")
     got = rows(st)
     assert [(r["kind"], r["amount"], r["balance"], r["pending"]) for r in got] == [
         (w["kind"], w["amount"], w["balance"], w["pending"]) for w in want

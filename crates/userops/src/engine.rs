@@ -397,6 +397,8 @@ impl Engine {
         };
         self.profile_on_event(&event, oneid);
         // ---- module event hooks: one call each (they must not fail) ----
+        self.loyalty_on_event(&event, oneid);
+
         self.state.lifecycle.on_event(
             &crate::lifecycle::PeriodClock::of(&self.config),
             &event,

@@ -11,7 +11,7 @@ import datetime as _dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
-from . import _convert
+from . import _convert, _tables
 from ._base import EngineBase
 
 # `Engine` lists `EngineBase` before the module mixins; a mixin that subclassed it at run time
@@ -102,10 +102,37 @@ class LoyaltyMethods(_Base):
         out: Dict[str, Any] = self.call("void", key=key, time=_now(time))
         return out
 
-    def refund(self, order_key: str, key: str, *, time: Time = None) -> Dict[str, Any]:
+    def refund(
+        self,
+        order_key: str,
+        key: str,
+        *,
+        amount: Union[Decimal, str, None] = None,
+        time: Time = None,
+    ) -> Dict[str, Any]:
         """Reverse every earn tied to ``order_key``: pending ones are voided, the unspent rest
-        reversed (``points``), spent points clawed back by the program's policy (``other``)."""
-        out: Dict[str, Any] = self.call("refund", order_key=order_key, key=key, time=_now(time))
+        reversed (``points``), spent points clawed back by the program's policy (``other``).
+
+        With ``amount`` (money, a ``Decimal`` or decimal string) only that share of the order
+        is refunded: each earn that records its order amount (earns made by a program's order
+        earn rules) gives back its points for the refunded share. Measured over all refunds of
+        the order so far, the member keeps ``floor(points × (order − refunded) / order)``: the
+        rounding never creates points, and partial refunds add up to one refund of their total.
+        """
+        if amount is None:
+            out: Dict[str, Any] = self.call(
+                "refund", order_key=order_key, key=key, time=_now(time)
+            )
+            return out
+        part: Dict[str, Any] = self.call(
+            "refund_amount", order_key=order_key, key=key, amount=str(amount), time=_now(time)
+        )
+        return part
+
+    def post_due(self, now: _dt.datetime) -> Dict[str, Any]:
+        """Post every pending order earn whose return window closed by ``now``:
+        ``{"posted": [keys], "points": n, "skipped": [keys voided by refunds meanwhile]}``."""
+        out: Dict[str, Any] = self.call("post_due", now=now)
         return out
 
     def expire(self, now: _dt.datetime) -> Dict[str, Any]:
@@ -137,12 +164,12 @@ class LoyaltyMethods(_Base):
         return out
 
     def statement(
-        self, user: _convert.UserLike, program: str, *, output: Optional[str] = None
+        self, user: _convert.UserLike, program: str, *, output: _tables.Output = None
     ) -> Any:
-        """The member's postings, oldest first: ``id``, ``time``, ``kind``, ``key``, ``amount``
-        (signed), ``balance`` (running), ``pending``, ``counterparty``, ``expires``,
-        ``reason``, ``actor``. A list of dicts, or with ``output="pandas" | "polars" |
-        "arrow"`` a table of that kind (built as Arrow in Rust; times as UTC timestamps).
+        """The member's postings as a table, oldest first (pandas by default; ``output=``
+        ``"polars"`` or ``"arrow"``; built as Arrow in Rust): ``id``, ``time`` (UTC), ``kind``,
+        ``key``, ``amount`` (signed), ``balance`` (running), ``pending``, ``counterparty``,
+        ``expires`` (UTC, null for points that never expire), ``reason``, ``actor``.
 
         >>> import datetime as dt, userops
         >>> e = userops.Engine()
@@ -151,12 +178,9 @@ class LoyaltyMethods(_Base):
         >>> e.statement(("member_no", "M1"), "brand-a", output="arrow").select(["kind", "amount", "balance"]).to_pylist()
         [{'kind': 'earn', 'amount': 100, 'balance': 100}]
         """
-        if output is not None:
-            return self._rows_table(output, "statement", _STATEMENT, user=_convert.user(user), program=program)
-        out: List[Dict[str, Any]] = self.call(
-            "statement", user=_convert.user(user), program=program
+        return self._rows_table(
+            output or "pandas", "statement", _STATEMENT, user=_convert.user(user), program=program
         )
-        return out
 
     def tier(
         self, user: _convert.UserLike, program: str, now: Optional[_dt.datetime] = None

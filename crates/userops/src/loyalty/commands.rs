@@ -116,6 +116,26 @@ pub enum LoyaltyCommand {
         /// The run's time.
         now: DateTime<Utc>,
     },
+    /// Post every pending order earn whose return window closed by `now` (those voided by a
+    /// refund meanwhile are skipped). Output: [`DueReport`](super::DueReport).
+    PostDue {
+        /// The run's time.
+        now: DateTime<Utc>,
+    },
+    /// Refund `amount` of an order's money: each earn that records the order amount gives
+    /// back the refunded share of its points (see `Ledger::refund_amount` for the rounding).
+    /// Output: [`Posting`] (`points` reversed, `other` clawed).
+    RefundAmount {
+        /// The order (an earn's key, or its `order`).
+        order_key: String,
+        /// Idempotency key of the refund.
+        key: String,
+        /// Money refunded (> 0).
+        amount: Decimal,
+        /// When.
+        #[serde(default)]
+        time: Option<DateTime<Utc>>,
+    },
     /// Convert points between programs at the source program's rate. Output: [`Posting`]
     /// (`points` used, `other` credited).
     Convert {
@@ -431,11 +451,24 @@ pub enum LoyaltyOutput {
     Claim(ClaimResult),
     /// `complete_task`.
     Task(TaskResult),
+    /// `post_due`.
+    Due(super::DueReport),
 }
 
-fn tier_name(p: &Program, t: Option<u16>) -> Option<String> {
+pub(super) fn tier_name(p: &Program, t: Option<u16>) -> Option<String> {
     let ladder = p.spec.tiers.as_ref()?;
     ladder.levels.get(usize::from(t?)).map(|l| l.name.clone())
+}
+
+impl Keyed {
+    /// The command output of a keyed result (marked `duplicate` on a replay).
+    fn output(self, duplicate: bool) -> LoyaltyOutput {
+        match self {
+            Keyed::Growth(g) => LoyaltyOutput::Growth(GrowthResult { duplicate, ..g }),
+            Keyed::Claim(c) => LoyaltyOutput::Claim(ClaimResult { duplicate, ..c }),
+            Keyed::Task(t) => LoyaltyOutput::Task(TaskResult { duplicate, ..t }),
+        }
+    }
 }
 
 fn print_of(c: &LoyaltyCommand) -> Result<u64, Error> {
@@ -479,6 +512,36 @@ impl Engine {
         }
     }
 
+    /// The plumbing every keyed write outside the ledger shares: a faithful repeat of the key
+    /// returns the first result marked `duplicate`; otherwise `write` runs (every check before
+    /// its first change), its result is kept under the key and the clock advances to its time.
+    fn keyed_write(
+        &mut self,
+        key: &str,
+        print: u64,
+        write: impl FnOnce(&mut Self) -> Result<(Keyed, DateTime<Utc>), Error>,
+    ) -> Result<LoyaltyOutput, Error> {
+        if let Some(k) = self.keyed_replay(key, print)? {
+            return Ok(k.output(true));
+        }
+        let (k, time) = write(self)?;
+        let lo = &mut self.state.loyalty;
+        lo.keys.insert(key.to_owned(), (print, k.clone()));
+        lo.tick(time);
+        Ok(k.output(false))
+    }
+
+    /// A ledger write at `time`; the clock advances when it succeeds.
+    fn ledger_write(
+        &mut self,
+        time: DateTime<Utc>,
+        write: impl FnOnce(&mut super::Ledger) -> Result<Posting, LoyaltyError>,
+    ) -> Result<LoyaltyOutput, Error> {
+        let out = write(&mut self.state.loyalty.ledger)?;
+        self.state.loyalty.tick(time);
+        Ok(LoyaltyOutput::Posting(out))
+    }
+
     /// Execute a loyalty command.
     pub(crate) fn execute_loyalty(&mut self, c: LoyaltyCommand) -> Result<Output, Error> {
         self.run_loyalty(c).map(Output::Loyalty)
@@ -506,7 +569,7 @@ impl Engine {
             } => {
                 let known = self.loyalty_user(&user)?;
                 let lo = &self.state.loyalty;
-                let p = &lo.programs[lo.program_ix(&program)?];
+                let p = lo.program_checked(&program)?;
                 let time = lo.now(time);
                 let expires = expires.or_else(|| p.spec.expiry.expires(time, tz));
                 let mut points = points;
@@ -538,9 +601,7 @@ impl Engine {
                     self.state.loyalty.ledger.check_earn(&req)?;
                 }
                 req.user = self.loyalty_user_or_new(&user, known);
-                let out = self.state.loyalty.ledger.earn(&req)?;
-                self.state.loyalty.tick(time);
-                Ok(LoyaltyOutput::Posting(out))
+                self.ledger_write(time, |l| l.earn(&req))
             }
             LoyaltyCommand::Spend {
                 user,
@@ -552,7 +613,7 @@ impl Engine {
                 time,
             } => {
                 let lo = &self.state.loyalty;
-                let p = &lo.programs[lo.program_ix(&program)?];
+                let p = lo.program_checked(&program)?;
                 let u = self
                     .loyalty_user(&user)?
                     .ok_or_else(|| LoyaltyError::UnknownAccount {
@@ -569,9 +630,7 @@ impl Engine {
                     actor: &actor,
                     time,
                 };
-                let out = self.state.loyalty.ledger.spend(&req)?;
-                self.state.loyalty.tick(time);
-                Ok(LoyaltyOutput::Posting(out))
+                self.ledger_write(time, |l| l.spend(&req))
             }
             LoyaltyCommand::Post { key, time } => self.resolve_pending(&key, true, time),
             LoyaltyCommand::Void { key, time } => self.resolve_pending(&key, false, time),
@@ -581,9 +640,17 @@ impl Engine {
                 time,
             } => {
                 let time = self.state.loyalty.now(time);
-                let out = self.state.loyalty.ledger.refund(&order_key, &key, time)?;
-                self.state.loyalty.tick(time);
-                Ok(LoyaltyOutput::Posting(out))
+                self.ledger_write(time, |l| l.refund(&order_key, &key, time))
+            }
+            LoyaltyCommand::PostDue { now } => Ok(LoyaltyOutput::Due(self.loyalty_post_due(now))),
+            LoyaltyCommand::RefundAmount {
+                order_key,
+                key,
+                amount,
+                time,
+            } => {
+                let time = self.state.loyalty.now(time);
+                self.ledger_write(time, |l| l.refund_amount(&order_key, &key, time, amount))
             }
             LoyaltyCommand::Expire { now } => {
                 let (points, transfers) = self.state.loyalty.ledger.expire(now);
@@ -631,7 +698,7 @@ impl Engine {
             }
             LoyaltyCommand::Balance { user, program } => {
                 let lo = &self.state.loyalty;
-                let p = &lo.programs[lo.program_ix(&program)?];
+                let p = lo.program_checked(&program)?;
                 let u = self.loyalty_user(&user)?;
                 Ok(LoyaltyOutput::Points(
                     u.map_or(0, |u| lo.ledger.balance(p.book, u)),
@@ -639,7 +706,7 @@ impl Engine {
             }
             LoyaltyCommand::Statement { user, program } => {
                 let lo = &self.state.loyalty;
-                let p = &lo.programs[lo.program_ix(&program)?];
+                let p = lo.program_checked(&program)?;
                 let Some(u) = self.loyalty_user(&user)? else {
                     return Ok(LoyaltyOutput::Statement(Vec::new()));
                 };
@@ -647,7 +714,7 @@ impl Engine {
             }
             LoyaltyCommand::Tier { user, program, now } => {
                 let lo = &self.state.loyalty;
-                let p = &lo.programs[lo.program_ix(&program)?];
+                let p = lo.program_checked(&program)?;
                 let now = lo.now(now);
                 let u = self.loyalty_user(&user)?;
                 let m = u
@@ -698,15 +765,9 @@ impl Engine {
                 key,
                 count,
                 time,
-            } => {
-                if let Some(Keyed::Growth(g)) = self.keyed_replay(&key, print)? {
-                    return Ok(LoyaltyOutput::Growth(GrowthResult {
-                        duplicate: true,
-                        ..g
-                    }));
-                }
-                let known = self.loyalty_user(&user)?;
-                let lo = &self.state.loyalty;
+            } => self.keyed_write(&key, print, |this| {
+                let known = this.loyalty_user(&user)?;
+                let lo = &this.state.loyalty;
                 let pi = lo.program_ix(&program)?;
                 let p = &lo.programs[pi];
                 let weight = *p.spec.growth.weights.get(&behaviour).ok_or_else(|| {
@@ -730,32 +791,21 @@ impl Engine {
                             reason: "growth value overflows".into(),
                         })?;
                 let time = lo.now(time);
-                self.check_growth(pi, known, raw, Decimal::ZERO)?;
-                let u = self.loyalty_user_or_new(&user, known);
+                this.check_growth(pi, known, raw, Decimal::ZERO)?;
+                let u = this.loyalty_user_or_new(&user, known);
                 let g =
-                    self.grant_growth(pi, u, &key, Some((&behaviour, raw)), Decimal::ZERO, time);
-                self.state
-                    .loyalty
-                    .keys
-                    .insert(key, (print, Keyed::Growth(g.clone())));
-                self.state.loyalty.tick(time);
-                Ok(LoyaltyOutput::Growth(g))
-            }
+                    this.grant_growth(pi, u, &key, Some((&behaviour, raw)), Decimal::ZERO, time);
+                Ok((Keyed::Growth(g), time))
+            }),
             LoyaltyCommand::RecordSpend {
                 user,
                 program,
                 amount,
                 key,
                 time,
-            } => {
-                if let Some(Keyed::Growth(g)) = self.keyed_replay(&key, print)? {
-                    return Ok(LoyaltyOutput::Growth(GrowthResult {
-                        duplicate: true,
-                        ..g
-                    }));
-                }
-                let known = self.loyalty_user(&user)?;
-                let lo = &self.state.loyalty;
+            } => self.keyed_write(&key, print, |this| {
+                let known = this.loyalty_user(&user)?;
+                let lo = &this.state.loyalty;
                 let pi = lo.program_ix(&program)?;
                 if amount <= Decimal::ZERO {
                     return Err(LoyaltyError::InvalidAmount {
@@ -765,19 +815,14 @@ impl Engine {
                     .into());
                 }
                 let time = lo.now(time);
-                self.check_growth(pi, known, 0, amount)?;
-                let u = self.loyalty_user_or_new(&user, known);
-                let g = self.grant_growth(pi, u, &key, None, amount, time);
-                self.state
-                    .loyalty
-                    .keys
-                    .insert(key, (print, Keyed::Growth(g.clone())));
-                self.state.loyalty.tick(time);
-                Ok(LoyaltyOutput::Growth(g))
-            }
+                this.check_growth(pi, known, 0, amount)?;
+                let u = this.loyalty_user_or_new(&user, known);
+                let g = this.grant_growth(pi, u, &key, None, amount, time);
+                Ok((Keyed::Growth(g), time))
+            }),
             LoyaltyCommand::Benefits { user, program, now } => {
                 let lo = &self.state.loyalty;
-                let p = &lo.programs[lo.program_ix(&program)?];
+                let p = lo.program_checked(&program)?;
                 let now = lo.now(now);
                 let m = self
                     .loyalty_user(&user)?
@@ -811,14 +856,8 @@ impl Engine {
                 benefit,
                 key,
                 time,
-            } => {
-                if let Some(Keyed::Claim(g)) = self.keyed_replay(&key, print)? {
-                    return Ok(LoyaltyOutput::Claim(ClaimResult {
-                        duplicate: true,
-                        ..g
-                    }));
-                }
-                let lo = &self.state.loyalty;
+            } => self.keyed_write(&key, print, |this| {
+                let lo = &this.state.loyalty;
                 let pi = lo.program_ix(&program)?;
                 let p = &lo.programs[pi];
                 let b = p
@@ -831,7 +870,7 @@ impl Engine {
                         id: benefit.clone(),
                     })?;
                 let time = lo.now(time);
-                let u = self.loyalty_user(&user)?;
+                let u = this.loyalty_user(&user)?;
                 let m = u.and_then(|u| p.members.get(&u));
                 let tier = m.and_then(|m| tier_name(p, m.tier));
                 if b.kind == super::benefits::BenefitKind::PointsMultiplier {
@@ -869,8 +908,8 @@ impl Engine {
                     remaining: b.limit.map(|l| l - claimed - 1),
                     duplicate: false,
                 };
-                let u = self.loyalty_user_or_new(&user, u);
-                let m = self.state.loyalty.programs[pi]
+                let u = this.loyalty_user_or_new(&user, u);
+                let m = this.state.loyalty.programs[pi]
                     .members
                     .entry(u)
                     .or_default();
@@ -880,11 +919,8 @@ impl Engine {
                     .entry(benefit)
                     .or_default()
                     .push(time);
-                let lo = &mut self.state.loyalty;
-                lo.keys.insert(key, (print, Keyed::Claim(result.clone())));
-                lo.tick(time);
-                Ok(LoyaltyOutput::Claim(result))
-            }
+                Ok((Keyed::Claim(result), time))
+            }),
             LoyaltyCommand::CompleteTask {
                 user,
                 program,
@@ -892,101 +928,94 @@ impl Engine {
                 key,
                 time,
             } => {
-                if let Some(Keyed::Task(g)) = self.keyed_replay(&key, print)? {
-                    return Ok(LoyaltyOutput::Task(TaskResult {
-                        duplicate: true,
-                        ..g
-                    }));
-                }
-                let known = self.loyalty_user(&user)?;
-                let lo = &self.state.loyalty;
-                let pi = lo.program_ix(&program)?;
-                let p = &lo.programs[pi];
-                let t = p
-                    .spec
-                    .tasks
-                    .iter()
-                    .find(|t| t.id == task)
-                    .cloned()
-                    .ok_or_else(|| Error::NotFound {
-                        what: "task",
-                        id: task.clone(),
-                    })?;
-                let time = lo.now(time);
-                let done = known
-                    .and_then(|u| p.members.get(&u))
-                    .and_then(|m| m.extras.as_ref())
-                    .and_then(|x| x.tasks.get(&task).copied())
-                    .unwrap_or(0);
-                if done >= t.max_completions {
-                    return Err(LoyaltyError::LimitReached {
-                        what: "task",
-                        id: task,
-                        limit: t.max_completions,
+                self.keyed_write(&key, print, |this| {
+                    let known = this.loyalty_user(&user)?;
+                    let lo = &this.state.loyalty;
+                    let pi = lo.program_ix(&program)?;
+                    let p = &lo.programs[pi];
+                    let t = p
+                        .spec
+                        .tasks
+                        .iter()
+                        .find(|t| t.id == task)
+                        .cloned()
+                        .ok_or_else(|| Error::NotFound {
+                            what: "task",
+                            id: task.clone(),
+                        })?;
+                    let time = lo.now(time);
+                    let done = known
+                        .and_then(|u| p.members.get(&u))
+                        .and_then(|m| m.extras.as_ref())
+                        .and_then(|x| x.tasks.get(&task).copied())
+                        .unwrap_or(0);
+                    if done >= t.max_completions {
+                        return Err(LoyaltyError::LimitReached {
+                            what: "task",
+                            id: task,
+                            limit: t.max_completions,
+                        }
+                        .into());
                     }
-                    .into());
-                }
-                self.check_growth(pi, known, t.growth, Decimal::ZERO)?;
-                let book = p.book;
-                let expires = p.spec.expiry.expires(time, tz);
-                let reason = format!("task:{task}");
-                let mut req = Earn {
-                    user: known.unwrap_or(OneId(u64::MAX)),
-                    book,
-                    points: t.points,
-                    key: &key,
-                    reason: &reason,
-                    actor: "",
-                    time,
-                    expires,
-                    pending: false,
-                    order: None,
-                };
-                if t.points > 0 {
-                    if let Some(k) = known {
-                        req.user = k;
+                    this.check_growth(pi, known, t.growth, Decimal::ZERO)?;
+                    let book = p.book;
+                    let expires = p.spec.expiry.expires(time, tz);
+                    let reason = format!("task:{task}");
+                    let mut req = Earn {
+                        user: known.unwrap_or(OneId(u64::MAX)),
+                        book,
+                        points: t.points,
+                        key: &key,
+                        reason: &reason,
+                        actor: "",
+                        time,
+                        expires,
+                        pending: false,
+                        order: None,
+                    };
+                    if t.points > 0 {
+                        if let Some(k) = known {
+                            req.user = k;
+                        }
+                        if this.state.loyalty.ledger.check_earn(&req)?.is_some() {
+                            // The key already wrote this very earn outside a task: not a task replay.
+                            return Err(LoyaltyError::DuplicateKey { key: key.clone() }.into());
+                        }
                     }
-                    if self.state.loyalty.ledger.check_earn(&req)?.is_some() {
-                        // The key already wrote this very earn outside a task: not a task replay.
-                        return Err(LoyaltyError::DuplicateKey { key }.into());
+                    // Checks done: nothing below fails.
+                    let u = this.loyalty_user_or_new(&user, known);
+                    if t.points > 0 {
+                        req.user = u;
+                        this.state.loyalty.ledger.earn(&req)?;
                     }
-                }
-                // Checks done: nothing below fails.
-                let u = self.loyalty_user_or_new(&user, known);
-                if t.points > 0 {
-                    req.user = u;
-                    self.state.loyalty.ledger.earn(&req)?;
-                }
-                let g = if t.growth > 0 {
-                    self.grant_growth(pi, u, &key, Some(("", t.growth)), Decimal::ZERO, time)
-                        .growth
-                } else {
-                    0
-                };
-                let p = &mut self.state.loyalty.programs[pi];
-                let m = p.members.entry(u).or_default();
-                let c = m
-                    .extras
-                    .get_or_insert_with(Default::default)
-                    .tasks
-                    .entry(task.clone())
-                    .or_default();
-                *c += 1;
-                let completions = *c;
-                let tier = tier_name(p, p.members.get(&u).and_then(|m| m.tier));
-                let result = TaskResult {
-                    key: key.clone(),
-                    task,
-                    completions,
-                    points: t.points,
-                    growth: g,
-                    tier,
-                    duplicate: false,
-                };
-                let lo = &mut self.state.loyalty;
-                lo.keys.insert(key, (print, Keyed::Task(result.clone())));
-                lo.tick(time);
-                Ok(LoyaltyOutput::Task(result))
+                    let g = if t.growth > 0 {
+                        this.grant_growth(pi, u, &key, Some(("", t.growth)), Decimal::ZERO, time)
+                            .growth
+                    } else {
+                        0
+                    };
+                    let p = &mut this.state.loyalty.programs[pi];
+                    let m = p.members.entry(u).or_default();
+                    let c = m
+                        .extras
+                        .get_or_insert_with(Default::default)
+                        .tasks
+                        .entry(task.clone())
+                        .or_default();
+                    *c += 1;
+                    let completions = *c;
+                    let tier = tier_name(p, p.members.get(&u).and_then(|m| m.tier));
+                    let result = TaskResult {
+                        key: key.clone(),
+                        task,
+                        completions,
+                        points: t.points,
+                        growth: g,
+                        tier,
+                        duplicate: false,
+                    };
+                    Ok((Keyed::Task(result), time))
+                })
             }
         }
     }
@@ -998,9 +1027,7 @@ impl Engine {
         time: Option<DateTime<Utc>>,
     ) -> Result<LoyaltyOutput, Error> {
         let time = self.state.loyalty.now(time);
-        let out = self.state.loyalty.ledger.resolve(key, post, time)?;
-        self.state.loyalty.tick(time);
-        Ok(LoyaltyOutput::Posting(out))
+        self.ledger_write(time, |l| l.resolve(key, post, time))
     }
 
     fn create_program(&mut self, spec: ProgramSpec) -> Result<ProgramCreated, Error> {

@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::LoyaltyError;
@@ -288,6 +289,10 @@ pub struct Op {
     /// Reason and actor, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<Box<Note>>,
+    /// For an earn: the money of the order it was earned on, which partial refunds are measured
+    /// against. For a partial refund: the money refunded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub money: Option<Decimal>,
 }
 
 /// Free text of a write.
@@ -491,9 +496,55 @@ impl std::hash::Hasher for Fnv {
 
 type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
 
+/// Idempotency keys → op index, stored by a 64-bit hash of the key: the op log already holds
+/// every key, so the index keeps no second copy (one allocation less per posting, and a table of
+/// 16-byte entries that rehashes cheaply), and a miss — every new write — touches no string.
+/// A key whose hash collides with an earlier key's goes to `spill`.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct KeyIndex {
+    by_hash: FastMap<u64, u32>,
+    spill: BTreeMap<Box<str>, u32>,
+}
+
+impl KeyIndex {
+    fn hash(key: &str) -> u64 {
+        let mut h = Fnv::default();
+        std::hash::Hasher::write(&mut h, key.as_bytes());
+        // FNV's high bits are weak for short keys; the table uses them for its tags.
+        let mut z = std::hash::Hasher::finish(&h);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn get(&self, ops: &[Op], key: &str) -> Option<u32> {
+        let &i = self.by_hash.get(&Self::hash(key))?;
+        if &*ops[i as usize].key == key {
+            Some(i)
+        } else {
+            self.spill.get(key).copied()
+        }
+    }
+
+    fn insert(&mut self, ops: &[Op], key: &str, i: u32) {
+        match self.by_hash.entry(Self::hash(key)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(o) => {
+                if &*ops[*o.get() as usize].key == key {
+                    *o.into_mut() = i;
+                } else {
+                    self.spill.insert(key.into(), i);
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Index {
-    by_key: FastMap<String, u32>,
+    by_key: KeyIndex,
     members: FastMap<(BookId, OneId), AccountId>,
     /// Explicit order keys → earns (an earn without one is found by its own key).
     by_order: FastMap<String, Vec<u32>>,
@@ -514,8 +565,24 @@ pub struct Ledger {
     resolved: BTreeMap<u64, Resolution>,
     /// Earn op → the refund op that reversed it.
     refunded: BTreeMap<u32, u32>,
+    /// Earn op → what partial refunds have taken so far (removed once fully refunded).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    partial: BTreeMap<u32, PartialRefund>,
     #[serde(skip)]
     index: Index,
+}
+
+/// The partial refunds of one earn so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartialRefund {
+    /// Money refunded so far (of the earn's order amount).
+    pub money: Decimal,
+    /// Points taken back so far: pending points released, posted points reversed, clawed back
+    /// or forgiven.
+    pub points: Points,
+    /// Of those, points that had been used (spent, converted or paid against debt) and were
+    /// clawed back or forgiven by policy.
+    pub used: Points,
 }
 
 #[derive(Deserialize)]
@@ -527,6 +594,8 @@ struct LedgerData {
     ops: Vec<Op>,
     resolved: BTreeMap<u64, Resolution>,
     refunded: BTreeMap<u32, u32>,
+    #[serde(default)]
+    partial: BTreeMap<u32, PartialRefund>,
 }
 
 impl From<LedgerData> for Ledger {
@@ -539,6 +608,7 @@ impl From<LedgerData> for Ledger {
             ops: d.ops,
             resolved: d.resolved,
             refunded: d.refunded,
+            partial: d.partial,
             index: Index::default(),
         };
         l.rebuild_index();
@@ -612,7 +682,7 @@ impl Ledger {
         let mut index = Index::default();
         for (i, op) in self.ops.iter().enumerate() {
             if op.keyed() {
-                index.by_key.insert(op.key.to_string(), i as u32);
+                index.by_key.insert(&self.ops, &op.key, i as u32);
             }
             if let (OpKind::Earn, Some(order)) = (op.kind, &op.order) {
                 index
@@ -757,9 +827,9 @@ impl Ledger {
                 reason: "an idempotency key must not be empty".into(),
             });
         }
-        match self.index.by_key.get(key) {
+        match self.index.by_key.get(&self.ops, key) {
             None => Ok(None),
-            Some(&i) => {
+            Some(i) => {
                 let op = &self.ops[i as usize];
                 if op.print == print {
                     Ok(Some(Posting {
@@ -872,7 +942,7 @@ impl Ledger {
     fn push_op(&mut self, op: Op) -> u32 {
         let i = self.ops.len() as u32;
         if op.keyed() {
-            self.index.by_key.insert(op.key.to_string(), i);
+            self.index.by_key.insert(&self.ops, &op.key, i);
         }
         if let (OpKind::Earn, Some(order)) = (op.kind, &op.order) {
             self.index
@@ -899,6 +969,7 @@ impl Ledger {
             balance: 0,
             order: None,
             note: None,
+            money: None,
         }
     }
 
@@ -970,8 +1041,14 @@ impl Ledger {
         let old = self.front(account);
         let rank = expiry_rank(self.buckets[b as usize].expires);
         let live = &self.accounts[account.0 as usize].live;
-        // Equal expiries keep insertion order (oldest first): insert after them.
-        let pos = live.partition_point(|&x| expiry_rank(self.buckets[x as usize].expires) <= rank);
+        // Equal expiries keep insertion order (oldest first): insert after them. Most earns
+        // expire no earlier than the account's latest bucket: append without a search.
+        let pos = match live.last() {
+            Some(&x) if expiry_rank(self.buckets[x as usize].expires) > rank => {
+                live.partition_point(|&x| expiry_rank(self.buckets[x as usize].expires) <= rank)
+            }
+            _ => live.len(),
+        };
         self.accounts[account.0 as usize].live.insert(pos, b);
         self.refront(account, old);
     }
@@ -1010,32 +1087,56 @@ impl Ledger {
 
     /// Earn points (posted at once, or pending). See [`Earn`].
     pub fn earn(&mut self, r: &Earn<'_>) -> Result<Posting, LoyaltyError> {
-        let print = match self.check_earn_print(r) {
+        self.earn_on_order(r, None)
+    }
+
+    /// Earn points for an order of `money` (the amount paid): a later
+    /// [`Ledger::refund_amount`] of part of that money reverses the same share of the points.
+    /// `None` is [`Ledger::earn`].
+    pub fn earn_on_order(
+        &mut self,
+        r: &Earn<'_>,
+        money: Option<Decimal>,
+    ) -> Result<Posting, LoyaltyError> {
+        let print = match self.check_earn_print(r, money) {
             Ok(print) => print,
             Err(replay) => return replay,
         };
         let issuance = self.books[r.book.0 as usize].issuance;
         // Checks done: from here on nothing fails.
         let account = self.account_or_new(r.book, r.user);
-        Ok(self.earn_tail(r, print, issuance, account))
+        Ok(self.earn_tail(r, money, print, issuance, account))
     }
 
-    fn earn_print(r: &Earn<'_>) -> u64 {
-        Print::new(OpKind::Earn)
+    fn earn_print(r: &Earn<'_>, money: Option<Decimal>) -> u64 {
+        let p = Print::new(OpKind::Earn)
             .u64(r.user.0)
             .u64(u64::from(r.book.0))
             .u64(r.points as u64)
             .str(r.reason)
             .time(r.expires)
             .u64(u64::from(r.pending))
-            .str(r.order.unwrap_or(r.key))
-            .0
+            .str(r.order.unwrap_or(r.key));
+        // Without money the print is what it always was (stored prints stay valid).
+        match money {
+            None => p.0,
+            Some(m) => p.bytes(&m.serialize()).0,
+        }
     }
 
     /// Every check of an earn, changing nothing: `Ok(Some(first result))` for a faithful
     /// replay, `Ok(None)` when [`Ledger::earn`] will succeed.
     pub fn check_earn(&self, r: &Earn<'_>) -> Result<Option<Posting>, LoyaltyError> {
-        match self.check_earn_print(r) {
+        self.check_earn_on_order(r, None)
+    }
+
+    /// [`Ledger::check_earn`] for [`Ledger::earn_on_order`].
+    pub fn check_earn_on_order(
+        &self,
+        r: &Earn<'_>,
+        money: Option<Decimal>,
+    ) -> Result<Option<Posting>, LoyaltyError> {
+        match self.check_earn_print(r, money) {
             Ok(_) => Ok(None),
             Err(Ok(p)) => Ok(Some(p)),
             Err(Err(e)) => Err(e),
@@ -1044,19 +1145,29 @@ impl Ledger {
 
     /// The checks of an earn: its fingerprint when it will succeed, `Err(Ok(first result))` on
     /// a faithful replay.
-    fn check_earn_print(&self, r: &Earn<'_>) -> Result<u64, Result<Posting, LoyaltyError>> {
-        let print = Self::earn_print(r);
+    fn check_earn_print(
+        &self,
+        r: &Earn<'_>,
+        money: Option<Decimal>,
+    ) -> Result<u64, Result<Posting, LoyaltyError>> {
+        let print = Self::earn_print(r, money);
         match self.replay(r.key, print) {
             Ok(Some(p)) => return Err(Ok(p)),
             Ok(None) => {}
             Err(e) => return Err(Err(e)),
         }
-        self.check_earn_rest(r).map_err(Err)?;
+        self.check_earn_rest(r, money).map_err(Err)?;
         Ok(print)
     }
 
-    fn check_earn_rest(&self, r: &Earn<'_>) -> Result<(), LoyaltyError> {
+    fn check_earn_rest(&self, r: &Earn<'_>, money: Option<Decimal>) -> Result<(), LoyaltyError> {
         positive("points", r.points)?;
+        if money.is_some_and(|m| m <= Decimal::ZERO) {
+            return Err(LoyaltyError::InvalidAmount {
+                field: "amount",
+                reason: "an order amount must be positive".into(),
+            });
+        }
         let issuance = self.book_checked(r.book)?.issuance;
         if let Some(e) = r.expires {
             if e <= r.time {
@@ -1076,11 +1187,13 @@ impl Ledger {
     fn earn_tail(
         &mut self,
         r: &Earn<'_>,
+        money: Option<Decimal>,
         print: u64,
         issuance: AccountId,
         account: AccountId,
     ) -> Posting {
         let mut op = self.new_op(r.key, OpKind::Earn, print);
+        op.money = money;
         op.order = r.order.map(Box::from);
         op.note = note(r.reason, r.actor);
         op.points = r.points;
@@ -1156,10 +1269,10 @@ impl Ledger {
 
     /// The pending transfer behind an earn key, following merges.
     fn pending_of(&self, key: &str) -> Result<(u32, u64), LoyaltyError> {
-        let &o = self
+        let o = self
             .index
             .by_key
-            .get(key)
+            .get(&self.ops, key)
             .ok_or_else(|| LoyaltyError::NotPending {
                 key: key.to_owned(),
                 state: "unknown key",
@@ -1237,20 +1350,21 @@ impl Ledger {
         Ok(self.finish_op(o, Some(pt.credit)))
     }
 
-    /// Points of the bucket chain `b` (following merges): (remaining, expired).
-    fn chain(&self, mut b: u32) -> (Points, Points, Vec<u32>) {
-        let (mut rem, mut exp, mut ids) = (0, 0, Vec::new());
+    /// Points of the bucket chain `b` (following merges): (remaining, expired, reversed, ids).
+    fn chain(&self, mut b: u32) -> (Points, Points, Points, Vec<u32>) {
+        let (mut rem, mut exp, mut rev, mut ids) = (0, 0, 0, Vec::new());
         loop {
             let bucket = &self.buckets[b as usize];
             rem += bucket.remaining();
             exp += bucket.expired;
+            rev += bucket.reversed;
             ids.push(b);
             match bucket.moved_to {
                 Some(n) => b = n,
                 None => break,
             }
         }
-        (rem, exp, ids)
+        (rem, exp, rev, ids)
     }
 
     /// Refund an order: every earn tied to it is reversed (pending earns voided). Spent points
@@ -1262,80 +1376,157 @@ impl Ledger {
         key: &str,
         time: DateTime<Utc>,
     ) -> Result<Posting, LoyaltyError> {
-        let print = Print::new(OpKind::Refund).str(order).0;
+        self.refund_part(order, key, time, None)
+    }
+
+    /// Refund `money` of an order (a partial refund). Each earn tied to the order that records
+    /// its order amount (see [`Ledger::earn_on_order`]) gives back the points of the refunded
+    /// share, measured cumulatively: after refunds totalling `R` of an order of `A`, the member
+    /// keeps `floor(points × (A − R) / A)`. Rounding favours the books, so remainders never
+    /// create points, and partial refunds add up to exactly one refund of their total.
+    ///
+    /// Pending points are released (the pending earn is re-opened for the rest); posted points
+    /// are reversed from the earn's bucket as far as it still holds them; beyond that, points
+    /// already used (spent, converted, paid against debt) are clawed back by the program's
+    /// [`Clawback`] policy and expired ones are forgiven. Refunds reaching the order amount make
+    /// a full refund. Earns without an order amount are left alone; an order without any is an
+    /// error (`NotPending`), as is a non-positive amount.
+    pub fn refund_amount(
+        &mut self,
+        order: &str,
+        key: &str,
+        time: DateTime<Utc>,
+        money: Decimal,
+    ) -> Result<Posting, LoyaltyError> {
+        self.refund_part(order, key, time, Some(money))
+    }
+
+    /// The points an earn gives back in total once `refunded` of its order's `total` is
+    /// refunded: `points − floor(points × (total − refunded) / total)`.
+    fn refund_target(points: Points, total: Decimal, refunded: Decimal) -> Points {
+        if refunded >= total {
+            return points;
+        }
+        let left = total - refunded;
+        let kept = Decimal::from(points)
+            .checked_mul(left)
+            .and_then(|x| x.checked_div(total))
+            // Too wide to multiply exactly: the ratio first (it can only round the kept part
+            // down, which never creates points).
+            .or_else(|| left.checked_div(total).map(|r| Decimal::from(points) * r))
+            .map_or(0, |k| {
+                use rust_decimal::prelude::ToPrimitive;
+                k.floor().to_i64().unwrap_or(0)
+            });
+        points - kept.clamp(0, points)
+    }
+
+    fn refund_part(
+        &mut self,
+        order: &str,
+        key: &str,
+        time: DateTime<Utc>,
+        money: Option<Decimal>,
+    ) -> Result<Posting, LoyaltyError> {
+        let mut print = Print::new(OpKind::Refund).str(order);
+        if let Some(m) = money {
+            print = print.bytes(&m.serialize());
+        }
+        let print = print.0;
         if let Some(p) = self.replay(key, print)? {
             return Ok(p);
         }
+        if money.is_some_and(|m| m <= Decimal::ZERO) {
+            return Err(LoyaltyError::InvalidAmount {
+                field: "amount",
+                reason: "a refunded amount must be positive".into(),
+            });
+        }
         let mut earns: Vec<u32> = self.index.by_order.get(order).cloned().unwrap_or_default();
         // An earn without an explicit order is tied to its own key.
-        if let Some(&o) = self.index.by_key.get(order) {
+        if let Some(o) = self.index.by_key.get(&self.ops, order) {
             let op = &self.ops[o as usize];
             if op.kind == OpKind::Earn && op.order.is_none() {
                 earns.push(o);
                 earns.sort_unstable();
             }
         }
-        // Plan: (earn op, pending transfer to void | posted bucket chain, earned amount).
+        // Plan: (earn op, pending transfer to release | posted bucket chain, amount held).
         struct Plan {
             earn: u32,
             source: u64,
             void: Option<u64>,
             bucket: Option<u32>,
             account: AccountId,
+            /// The points the member got (posted) or holds pending.
             amount: Points,
+            /// Points given back in total once this refund is done.
+            target: Points,
+            full: bool,
+            before: PartialRefund,
+            money: Decimal,
         }
         let mut plans = Vec::new();
+        let mut without_money = 0;
         for &e in &earns {
             let op = &self.ops[e as usize];
             if self.refunded.contains_key(&e) {
                 continue;
             }
-            let t = self.transfers[(op.first - 1) as usize].clone();
+            let before = self.partial.get(&e).cloned().unwrap_or_default();
+            let (target, money_after) = match (money, op.money) {
+                (None, _) => (op.points, before.money),
+                (Some(_), None) => {
+                    without_money += 1;
+                    continue;
+                }
+                (Some(m), Some(total)) => {
+                    let after = before.money.checked_add(m).unwrap_or(Decimal::MAX);
+                    (Self::refund_target(op.points, total, after), after)
+                }
+            };
+            let t = &self.transfers[(op.first - 1) as usize];
+            let mut plan = Plan {
+                earn: e,
+                source: t.id,
+                void: None,
+                bucket: op.bucket,
+                account: t.credit,
+                amount: t.amount,
+                target,
+                full: target == op.points,
+                before,
+                money: money_after,
+            };
             if op.pending {
                 let mut pt = op.first;
                 while let Some(Resolution::Moved { to }) = self.resolved.get(&pt) {
                     pt = *to;
                 }
                 let ptr = &self.transfers[(pt - 1) as usize];
+                plan.account = ptr.credit;
+                plan.amount = ptr.amount;
                 match self.resolved.get(&pt) {
-                    None => plans.push(Plan {
-                        earn: e,
-                        source: t.id,
-                        void: Some(pt),
-                        bucket: None,
-                        account: ptr.credit,
-                        amount: t.amount,
-                    }),
-                    Some(Resolution::Posted { bucket, .. }) => plans.push(Plan {
-                        earn: e,
-                        source: t.id,
-                        void: None,
-                        bucket: *bucket,
-                        account: ptr.credit,
-                        amount: t.amount,
-                    }),
-                    _ => {}
+                    None => plan.void = Some(pt),
+                    Some(Resolution::Posted { bucket, .. }) => plan.bucket = *bucket,
+                    _ => continue,
                 }
-            } else {
-                plans.push(Plan {
-                    earn: e,
-                    source: t.id,
-                    void: None,
-                    bucket: op.bucket,
-                    account: t.credit,
-                    amount: t.amount,
-                });
             }
+            plans.push(plan);
         }
         if plans.is_empty() {
             return Err(LoyaltyError::NotPending {
                 key: order.to_owned(),
-                state: "no earn to refund for this order (unknown or already refunded)",
+                state: if without_money > 0 {
+                    "no earn of this order records the order amount: refund it whole"
+                } else {
+                    "no earn to refund for this order (unknown or already refunded)"
+                },
             });
         }
         // Every amount below is bounded by points already in the accounts: no overflow.
         let mut op = self.new_op(key, OpKind::Refund, print);
-        op.order = None;
+        op.money = money;
         let o = self.push_op(op);
         // Recorded after push so that `by_order` does not list the refund as an earn.
         self.ops[o as usize].order = Some(order.into());
@@ -1343,84 +1534,148 @@ impl Ledger {
         let mut clawed_total = 0;
         let mut last_account = None;
         for p in plans {
-            self.refunded.insert(p.earn, o);
+            let delta = p.target - p.before.points;
+            let mut after = PartialRefund {
+                money: p.money,
+                points: p.target,
+                used: p.before.used,
+            };
             let account = self.follow(p.account).unwrap_or(p.account);
             last_account = Some(account);
-            let book = self.accounts[account.0 as usize].book;
-            let (issuance, clawback) = {
-                let b = &self.books[book.0 as usize];
-                (b.issuance, b.clawback)
-            };
             if let Some(pt) = p.void {
-                let tr = self.transfers[(pt - 1) as usize].clone();
-                let by = self.transfer(
-                    o,
-                    tr.debit,
-                    tr.credit,
-                    tr.amount,
-                    TransferKind::Void,
-                    time,
-                    Some(pt),
-                    None,
-                );
-                self.resolved.insert(pt, Resolution::Voided { by });
-                continue;
-            }
-            let (rem, expired, ids) = p.bucket.map_or((0, 0, Vec::new()), |b| self.chain(b));
-            if rem > 0 {
-                for &b in &ids {
-                    let bucket = &mut self.buckets[b as usize];
-                    let r = bucket.remaining();
-                    bucket.reversed += r;
-                    if r > 0 {
-                        let acc = bucket.account;
-                        let old = self.front(acc);
-                        self.accounts[acc.0 as usize].live.retain(|&x| x != b);
-                        self.refront(acc, old);
-                    }
-                }
-                self.transfer(
-                    o,
-                    account,
-                    issuance,
-                    rem,
-                    TransferKind::Reversal,
-                    time,
-                    Some(p.source),
-                    None,
-                );
-                reversed_total += rem;
-            }
-            let owed = p.amount - rem - expired;
-            if owed > 0 && clawback != Clawback::None {
-                let taken = self.take_fifo(account, owed);
-                // Debt is capped so that the balance stays within i64; the rest is forgiven.
-                let floor = i128::from(self.accounts[account.0 as usize].points())
-                    + i128::from(Points::MAX);
-                let debt = if clawback == Clawback::Debt {
-                    clamp(i128::from(owed - taken).min(floor).max(0))
-                } else {
-                    0
-                };
-                self.accounts[account.0 as usize].debt += debt;
-                if taken + debt > 0 {
-                    self.transfer(
+                // Release the refunded share of a pending earn: void it, re-open the rest.
+                if delta > 0 {
+                    let tr = self.transfers[(pt - 1) as usize].clone();
+                    let by = self.transfer(
                         o,
-                        account,
-                        issuance,
-                        taken + debt,
-                        TransferKind::Clawback,
+                        tr.debit,
+                        tr.credit,
+                        tr.amount,
+                        TransferKind::Void,
                         time,
-                        Some(p.source),
+                        Some(pt),
                         None,
                     );
-                    clawed_total += taken + debt;
+                    let keep = tr.amount - delta;
+                    let res = if keep > 0 {
+                        let to = self.transfer(
+                            o,
+                            tr.debit,
+                            tr.credit,
+                            keep,
+                            TransferKind::PendingEarn,
+                            time,
+                            None,
+                            tr.expires,
+                        );
+                        Resolution::Moved { to }
+                    } else {
+                        Resolution::Voided { by }
+                    };
+                    self.resolved.insert(pt, res);
                 }
+            } else if delta > 0 {
+                let (r, c, used) = self.take_back(
+                    &p.before, p.bucket, p.amount, delta, account, o, p.source, time,
+                );
+                reversed_total += r;
+                clawed_total += c;
+                after.used += used;
+            }
+            if p.full {
+                self.refunded.insert(p.earn, o);
+                self.partial.remove(&p.earn);
+            } else {
+                self.partial.insert(p.earn, after);
             }
         }
         self.ops[o as usize].points = reversed_total;
         self.ops[o as usize].other = clawed_total;
         Ok(self.finish_op(o, last_account))
+    }
+
+    /// Take `delta` posted points of an earn back: first reverse what its bucket chain still
+    /// holds, then claw back points already used (by policy), forgiving expired ones. Returns
+    /// (reversed, clawed, used points settled).
+    #[allow(clippy::too_many_arguments)]
+    fn take_back(
+        &mut self,
+        before: &PartialRefund,
+        bucket: Option<u32>,
+        posted: Points,
+        delta: Points,
+        account: AccountId,
+        o: u32,
+        source: u64,
+        time: DateTime<Utc>,
+    ) -> (Points, Points, Points) {
+        let book = self.accounts[account.0 as usize].book;
+        let (issuance, clawback) = {
+            let b = &self.books[book.0 as usize];
+            (b.issuance, b.clawback)
+        };
+        let (rem, expired, reversed, ids) = bucket.map_or((0, 0, 0, Vec::new()), |b| self.chain(b));
+        let used = posted - rem - expired - reversed;
+        let rev = delta.min(rem);
+        if rev > 0 {
+            let mut need = rev;
+            for &b in &ids {
+                let bucket = &mut self.buckets[b as usize];
+                let take = bucket.remaining().min(need);
+                if take == 0 {
+                    continue;
+                }
+                bucket.reversed += take;
+                need -= take;
+                if bucket.remaining() == 0 {
+                    let acc = bucket.account;
+                    let old = self.front(acc);
+                    self.accounts[acc.0 as usize].live.retain(|&x| x != b);
+                    self.refront(acc, old);
+                }
+                if need == 0 {
+                    break;
+                }
+            }
+            self.transfer(
+                o,
+                account,
+                issuance,
+                rev,
+                TransferKind::Reversal,
+                time,
+                Some(source),
+                None,
+            );
+        }
+        let owed = (delta - rev).min(used - before.used).max(0);
+        let mut clawed = 0;
+        if owed > 0 && clawback != Clawback::None {
+            let taken = self.take_fifo(account, owed);
+            // Debt is capped so that the balance stays within i64; the rest is forgiven.
+            let floor =
+                i128::from(self.accounts[account.0 as usize].points()) + i128::from(Points::MAX);
+            let debt = if clawback == Clawback::Debt {
+                clamp(i128::from(owed - taken).min(floor).max(0))
+            } else {
+                0
+            };
+            self.accounts[account.0 as usize].debt += debt;
+            if taken + debt > 0 {
+                self.transfer(
+                    o,
+                    account,
+                    issuance,
+                    taken + debt,
+                    TransferKind::Clawback,
+                    time,
+                    Some(source),
+                    None,
+                );
+                clawed = taken + debt;
+            }
+        }
+        (rev, clawed, owed)
     }
 
     /// Expire every bucket whose expiry is at or before `now`. Returns the points expired (all
@@ -1854,6 +2109,8 @@ impl Ledger {
     ///    and never below zero.
     /// 5. Every member balance is `Σ live bucket remaining − debt`; live buckets are in expiry
     ///    order and non-empty; debt ≥ 0; a balance below zero only as debt.
+    /// 6. A partly refunded earn has given back fewer points than it earned (and no more used
+    ///    points than it gave back), and is not also fully refunded.
     pub fn check_invariants(&self) -> Result<(), String> {
         let n = self.accounts.len();
         let mut sums = vec![[0i128; 4]; n]; // debits_posted, credits_posted, debits_pending, credits_pending
@@ -1945,6 +2202,19 @@ impl Ledger {
                 }
                 last = Some(rank);
                 live_sum[i] += i128::from(bucket.remaining());
+            }
+        }
+        for (&e, pr) in &self.partial {
+            let op = self
+                .ops
+                .get(e as usize)
+                .ok_or(format!("partial refund of missing op {e}"))?;
+            if op.kind != OpKind::Earn
+                || self.refunded.contains_key(&e)
+                || !(0..op.points).contains(&pr.points)
+                || !(0..=pr.points).contains(&pr.used)
+            {
+                return Err(format!("partial refund of op {e} is out of range: {pr:?}"));
             }
         }
         let fronts: std::collections::BTreeSet<(DateTime<Utc>, AccountId)> = (0..n as u32)

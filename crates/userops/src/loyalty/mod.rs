@@ -6,6 +6,8 @@
 //!   two-phase earns, refunds, expiry runs, conversions, merges ([`Ledger`]).
 //! - [`tiers`]: growth rules, ladders, per-member growth and tier history.
 //! - [`benefits`], [`tasks`]: what members claim and complete.
+//! - [`orders`]: points earned on ingested orders ([`EarnRules`]), posted after the return
+//!   window, given back on refunds.
 //!
 //! The engine commands (`create_program`, `earn`, `spend`, ...) are [`LoyaltyCommand`].
 //!
@@ -25,6 +27,7 @@
 pub mod benefits;
 mod commands;
 pub mod ledger;
+pub mod orders;
 pub mod program;
 #[cfg(test)]
 mod sim;
@@ -49,6 +52,7 @@ pub use ledger::{
     AccountId, AccountKind, BookId, Clawback, Ledger, MergeReport, Points, Posting, Rate,
     TransferKind,
 };
+pub use orders::{DueReport, EarnRules};
 pub use program::{ExpiryPolicy, OrgLevel, ProgramSpec};
 pub use tiers::{Evaluation, GrowthRules, Member, TierBasis, TierLadder, TierLevel, TierWindow};
 
@@ -195,6 +199,9 @@ pub struct Loyalty {
     keys: BTreeMap<String, (u64, Keyed)>,
     /// The latest time any write carried: the default time of a write that names none.
     clock: Option<DateTime<Utc>>,
+    /// Pending order earns by the end of their return window: what `post_due` posts.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    due: std::collections::BTreeSet<(DateTime<Utc>, String)>,
 }
 
 /// What [`Loyalty::merge_accounts`] did.
@@ -306,6 +313,10 @@ impl Loyalty {
         }
         self.tick(time);
         Ok(())
+    }
+
+    fn program_checked(&self, id: &str) -> Result<&Program, LoyaltyError> {
+        Ok(&self.programs[self.program_ix(id)?])
     }
 
     fn program_ix(&self, id: &str) -> Result<usize, LoyaltyError> {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::benefits::BenefitSpec;
 use super::ledger::{Clawback, Points, Rate};
+use super::orders::EarnRules;
 use super::tasks::TaskSpec;
 use super::tiers::{GrowthRules, TierLadder};
 use super::LoyaltyError;
@@ -162,6 +163,9 @@ pub struct ProgramSpec {
     /// Tasks.
     #[serde(default)]
     pub tasks: Vec<TaskSpec>,
+    /// Points earned automatically on ingested orders (none: only explicit earns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earn: Option<EarnRules>,
 }
 
 fn points_name() -> String {
@@ -208,6 +212,9 @@ impl ProgramSpec {
             }
         }
         self.growth.validate()?;
+        if let Some(e) = &self.earn {
+            e.validate()?;
+        }
         if let Some(t) = &self.tiers {
             t.validate()?;
         }

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use rust_decimal::Decimal;
 
 use super::ledger::{BookId, Clawback, Earn, Ledger, Points, Posting, Rate, Spend};
 use super::LoyaltyError;
@@ -41,6 +42,7 @@ enum Req {
         points: Points,
         expires: Option<DateTime<Utc>>,
         pending: bool,
+        money: Option<Decimal>,
         time: DateTime<Utc>,
     },
     Spend {
@@ -59,6 +61,7 @@ pub(crate) struct Stats {
     pub errors: BTreeMap<&'static str, u64>,
     pub replays: u64,
     pub merges: u64,
+    pub partial_refunds: u64,
     pub expired: i128,
 }
 
@@ -120,6 +123,10 @@ pub(crate) fn run(seed: u64, n: u64, users: u64, strict: bool, full_every: u64) 
                 _ => Some(time + Duration::days(1 + rng.below(120) as i64)),
             };
             let pending = rng.chance(10);
+            // Half the earns record an order amount, so that partial refunds reach them.
+            let money = rng
+                .chance(50)
+                .then(|| Decimal::new(1 + rng.below(50_000) as i64, 2));
             next_key += 1;
             let key = format!("e{next_key}");
             let r = Earn {
@@ -135,7 +142,7 @@ pub(crate) fn run(seed: u64, n: u64, users: u64, strict: bool, full_every: u64) 
                 order: None,
             };
             let model_before = bal(&l, book, user);
-            match l.earn(&r) {
+            match l.earn_on_order(&r, money) {
                 Ok(p) => {
                     assert!(points > 0 && expires.is_none_or(|e| e > time));
                     if pending {
@@ -153,6 +160,7 @@ pub(crate) fn run(seed: u64, n: u64, users: u64, strict: bool, full_every: u64) 
                             points,
                             expires,
                             pending,
+                            money,
                             time,
                         },
                         p,
@@ -242,7 +250,15 @@ pub(crate) fn run(seed: u64, n: u64, users: u64, strict: bool, full_every: u64) 
                     .map(|a| a.balance())
                     .sum()
             };
-            match l.refund(&order, &key, time) {
+            // Half the refunds are partial (an amount of money; earns without one are skipped).
+            let part = rng
+                .chance(50)
+                .then(|| Decimal::new(1 + rng.below(30_000) as i64, 2));
+            let refund = |l: &mut Ledger| match part {
+                None => l.refund(&order, &key, time),
+                Some(m) => l.refund_amount(&order, &key, time, m),
+            };
+            match refund(&mut l) {
                 Ok(p) => {
                     let total_after: i128 = if !scan {
                         -i128::from(p.points + p.other)
@@ -258,7 +274,8 @@ pub(crate) fn run(seed: u64, n: u64, users: u64, strict: bool, full_every: u64) 
                         i128::from(p.points + p.other),
                         "refund moved other than it reported"
                     );
-                    let again = l.refund(&order, &key, time).expect("refund replays");
+                    let again = refund(&mut l).expect("refund replays");
+                    stats.partial_refunds += u64::from(part.is_some());
                     assert!(again.duplicate && again.transfers == p.transfers);
                     Ok(())
                 }
@@ -347,19 +364,23 @@ pub(crate) fn run(seed: u64, n: u64, users: u64, strict: bool, full_every: u64) 
                     points,
                     expires,
                     pending,
+                    money,
                     time: t,
-                } => l.earn(&Earn {
-                    user: OneId(user),
-                    book: BookId(book),
-                    points: points ^ Points::from(altered),
-                    key: &key,
-                    reason: "",
-                    actor: "",
-                    time: t,
-                    expires,
-                    pending,
-                    order: None,
-                }),
+                } => l.earn_on_order(
+                    &Earn {
+                        user: OneId(user),
+                        book: BookId(book),
+                        points: points ^ Points::from(altered),
+                        key: &key,
+                        reason: "",
+                        actor: "",
+                        time: t,
+                        expires,
+                        pending,
+                        order: None,
+                    },
+                    money,
+                ),
                 Req::Spend {
                     user,
                     book,
@@ -445,6 +466,7 @@ mod tests {
     fn simulator_100k_operations() {
         let s = super::run(0x5eed, 100_000, 1_000, false, 20_000);
         assert!(s.ok > 50_000 && s.replays > 500 && s.merges > 50, "{s:?}");
+        assert!(s.partial_refunds > 500, "{s:?}");
         assert!(
             s.errors.get("insufficient").copied().unwrap_or(0) > 500,
             "{s:?}"

@@ -550,3 +550,228 @@ fn snapshot_restores_the_loyalty_state() {
     );
     assert_eq!(ok(&mut back, "post", json!({"key": "o1"}))["balance"], 10);
 }
+
+/// An engine with a brand that earns on orders (7-day return window, shoes count double) and a
+/// store below it without rules of its own.
+fn order_engine() -> Engine {
+    let mut e = Engine::default();
+    ok(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "brand-o", "clawback": "debt",
+            "earn": {"points_per_unit": "1", "categories": {"shoes": "2"}, "return_days": 7}}}),
+    );
+    ok(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "store-o", "level": "store", "parent": "brand-o"}}),
+    );
+    e
+}
+
+fn ingest(e: &mut Engine, ev: Value) -> crate::Receipt {
+    e.ingest_json(&ev.to_string())
+        .unwrap_or_else(|err| panic!("ingest: {err}"))
+}
+
+fn order(key: &str, id: &str, amount: &str, time: &str, lines: Value) -> Value {
+    json!({"kind": "order", "key": key, "time": time,
+           "source": {"platform": "pos", "program": "store-o"},
+           "user": m1(), "order_id": id, "amount": amount, "lines": lines})
+}
+
+fn refund_event(key: &str, id: &str, amount: &str, time: &str) -> Value {
+    json!({"kind": "refund", "key": key, "time": time,
+           "source": {"platform": "pos", "program": "store-o"},
+           "user": m1(), "order_id": id, "amount": amount})
+}
+
+fn bal(e: &mut Engine, program: &str) -> i64 {
+    ok(e, "balance", json!({"user": m1(), "program": program}))
+        .as_i64()
+        .unwrap()
+}
+
+#[test]
+fn orders_earn_by_rule_pending_through_the_return_window() {
+    let mut e = order_engine();
+    let lines = json!([{"sku": "A", "category": "shoes", "price": "100", "qty": 1},
+                       {"sku": "B", "category": "socks", "price": "50.50", "qty": 1}]);
+    // 150.50 paid; shoes count double: floor(100 × 2 + 50.50) = 250 points, pending.
+    ingest(
+        &mut e,
+        order("ev1", "O1", "150.50", "2026-03-01T10:00:00Z", lines.clone()),
+    );
+    let rows = ok(
+        &mut e,
+        "statement",
+        json!({"user": m1(), "program": "brand-o"}),
+    );
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (&rows[0]["amount"], &rows[0]["pending"], &rows[0]["key"]),
+        (&json!(250), &json!(true), &json!("order:brand-o:O1"))
+    );
+    assert_eq!(bal(&mut e, "brand-o"), 0);
+    // The store has no rules; the same order under another event key earns nothing more.
+    assert_eq!(bal(&mut e, "store-o"), 0);
+    ingest(
+        &mut e,
+        order("ev1-again", "O1", "150.50", "2026-03-01T11:00:00Z", lines),
+    );
+    let rows = ok(
+        &mut e,
+        "statement",
+        json!({"user": m1(), "program": "brand-o"}),
+    );
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    // The window closes 7 days after the order: not before.
+    let d = ok(&mut e, "post_due", json!({"now": "2026-03-08T09:59:59Z"}));
+    assert_eq!(d["posted"], json!([]));
+    assert_eq!(bal(&mut e, "brand-o"), 0);
+    let d = ok(&mut e, "post_due", json!({"now": "2026-03-08T10:00:00Z"}));
+    assert_eq!(
+        (d["posted"].clone(), d["points"].clone()),
+        (json!(["order:brand-o:O1"]), json!(250))
+    );
+    assert_eq!(bal(&mut e, "brand-o"), 250);
+    let d = ok(&mut e, "post_due", json!({"now": "2026-03-09T00:00:00Z"}));
+    assert_eq!(d["posted"], json!([]), "a run posts each earn once");
+
+    // Partly refunded inside the window: the pending earn shrinks, the rest posts.
+    ingest(
+        &mut e,
+        order("ev2", "O2", "100", "2026-03-10T00:00:00Z", json!([])),
+    );
+    ingest(
+        &mut e,
+        refund_event("rf2", "O2", "25", "2026-03-11T00:00:00Z"),
+    );
+    // Wholly refunded inside the window: voided, and the run skips it.
+    ingest(
+        &mut e,
+        order("ev3", "O3", "40", "2026-03-10T00:00:00Z", json!([])),
+    );
+    ingest(
+        &mut e,
+        refund_event("rf3", "O3", "40", "2026-03-12T00:00:00Z"),
+    );
+    // The due list and the partial refunds survive a snapshot.
+    let mut e = Engine::restore(&e.snapshot()).unwrap();
+    let d = ok(&mut e, "post_due", json!({"now": "2026-03-20T00:00:00Z"}));
+    assert_eq!(d["posted"], json!(["order:brand-o:O2"]));
+    assert_eq!(d["skipped"], json!(["order:brand-o:O3"]));
+    assert_eq!(d["points"], 75);
+    assert_eq!(bal(&mut e, "brand-o"), 325);
+    e.state.loyalty.check_invariants().unwrap();
+}
+
+#[test]
+fn partial_refunds_reverse_the_proportional_earn_and_claw_back_spent_points() {
+    let mut e = order_engine();
+    ingest(
+        &mut e,
+        order(
+            "ev1",
+            "O1",
+            "150.50",
+            "2026-03-01T10:00:00Z",
+            json!([
+        {"sku": "A", "category": "shoes", "price": "100", "qty": 1},
+        {"sku": "B", "category": "socks", "price": "50.50", "qty": 1}]),
+        ),
+    );
+    ingest(
+        &mut e,
+        order("ev2", "O2", "75", "2026-03-01T10:00:00Z", json!([])),
+    );
+    ok(&mut e, "post_due", json!({"now": "2026-03-09T00:00:00Z"}));
+    assert_eq!(bal(&mut e, "brand-o"), 325);
+    // 50.17 of 150.50 refunded: the member keeps floor(250 × 100.33 / 150.50) = 166 points.
+    ingest(
+        &mut e,
+        refund_event("rf1", "O1", "50.17", "2026-03-10T00:00:00Z"),
+    );
+    assert_eq!(bal(&mut e, "brand-o"), 325 - 84);
+    let mut e = Engine::restore(&e.snapshot()).unwrap();
+    // Spend 200: the O1 bucket (166 left) first, then 34 of O2's.
+    ok(
+        &mut e,
+        "spend",
+        json!({"user": m1(), "program": "brand-o", "points": 200, "key": "s1",
+               "time": "2026-03-11T00:00:00Z"}),
+    );
+    assert_eq!(bal(&mut e, "brand-o"), 41);
+    // The rest of O1 refunded through the command: nothing left in its bucket, so its 166
+    // spent points are clawed back (41 from O2's bucket, 125 as debt: the program's policy).
+    let r = ok(
+        &mut e,
+        "refund_amount",
+        json!({"order_key": "O1", "key": "rf1b", "amount": "100.33",
+               "time": "2026-03-12T00:00:00Z"}),
+    );
+    assert_eq!(
+        (r["points"].as_i64(), r["other"].as_i64()),
+        (Some(0), Some(166))
+    );
+    assert_eq!(bal(&mut e, "brand-o"), -125);
+    // A replay returns the first result; the order is now wholly refunded.
+    let again = ok(
+        &mut e,
+        "refund_amount",
+        json!({"order_key": "O1", "key": "rf1b", "amount": "100.33",
+               "time": "2026-03-12T00:00:00Z"}),
+    );
+    assert_eq!(again["duplicate"], true);
+    fails(
+        &mut e,
+        "refund_amount",
+        json!({"order_key": "O1", "key": "rf1c", "amount": "1"}),
+        ErrorCode::NotPending,
+    );
+    // Bad input changes nothing: a non-positive amount; an order whose earns record no amount.
+    fails(
+        &mut e,
+        "refund_amount",
+        json!({"order_key": "O2", "key": "rf2", "amount": "0"}),
+        ErrorCode::InvalidAmount,
+    );
+    ok(
+        &mut e,
+        "earn",
+        json!({"user": m1(), "program": "brand-o", "points": 10, "key": "manual"}),
+    );
+    fails(
+        &mut e,
+        "refund_amount",
+        json!({"order_key": "manual", "key": "rf3", "amount": "1"}),
+        ErrorCode::NotPending,
+    );
+    e.state.loyalty.check_invariants().unwrap();
+}
+
+#[test]
+fn partial_refunds_add_up_to_one_refund_of_their_total() {
+    // Refunding 1 + 2 + 3.33 of a 10.00 order of 997 points gives back exactly what one
+    // refund of 6.33 would: 997 − floor(997 × 3.67 / 10) = 632.
+    for steps in [vec!["1", "2", "3.33"], vec!["6.33"]] {
+        let mut e = order_engine();
+        ok(
+            &mut e,
+            "create_program",
+            json!({"program": {"id": "flat", "earn": {"points_per_unit": "99.7"}}}),
+        );
+        let mut ev = order("ev", "O", "10.00", "2026-03-01T00:00:00Z", json!([]));
+        ev["source"]["program"] = json!("flat");
+        ingest(&mut e, ev);
+        assert_eq!(bal(&mut e, "flat"), 997);
+        for (i, s) in steps.iter().enumerate() {
+            ingest(
+                &mut e,
+                refund_event(&format!("rf{i}"), "O", s, "2026-03-02T00:00:00Z"),
+            );
+        }
+        assert_eq!(bal(&mut e, "flat"), 997 - 632, "{steps:?}");
+        e.state.loyalty.check_invariants().unwrap();
+    }
+}
