@@ -193,7 +193,10 @@ pub(crate) fn register<T: Handle>(value: T) -> *mut T {
 /// The value behind a handle, if it is a live handle of this kind.
 pub(crate) fn handle_ref<'a, T: Handle>(p: *const T) -> Result<&'a T, Fail> {
     if p.is_null() {
-        return Err((userops_status::UOPS_NULL_POINTER, format!("{} is NULL", T::NAME)));
+        return Err((
+            userops_status::UOPS_NULL_POINTER,
+            format!("{} is NULL", T::NAME),
+        ));
     }
     let kind = live()
         .lock()
@@ -234,10 +237,7 @@ pub(crate) unsafe fn release_handle<T: Handle>(p: *mut T, function: &str) {
         if !was_live {
             return Err((
                 userops_status::UOPS_INVALID_HANDLE,
-                format!(
-                    "{function}: not a live {} handle (double free?)",
-                    T::NAME
-                ),
+                format!("{function}: not a live {} handle (double free?)", T::NAME),
             ));
         }
         // SAFETY: it was live with this kind, so it came from `register::<T>`'s Box::into_raw,
@@ -302,7 +302,10 @@ pub(crate) unsafe fn with_handle<T>(
 ///
 /// # Safety
 /// As [`with_handle`].
-pub(crate) unsafe fn execute(engine: *mut userops_engine, command: Command) -> Result<Output, Fail> {
+pub(crate) unsafe fn execute(
+    engine: *mut userops_engine,
+    command: Command,
+) -> Result<Output, Fail> {
     // SAFETY: forwarded contract.
     unsafe { with_handle(engine, |h| h.execute(command)) }
 }

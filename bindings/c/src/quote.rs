@@ -114,7 +114,10 @@ pub unsafe extern "C" fn userops_quote_evaluate(
 
 /// # Safety
 /// `quote` is NULL or a pointer; only dereferenced when live.
-unsafe fn field(quote: *const userops_quote, pick: fn(&userops_quote) -> &CString) -> *const c_char {
+unsafe fn field(
+    quote: *const userops_quote,
+    pick: fn(&userops_quote) -> &CString,
+) -> *const c_char {
     let mut p = ptr::null();
     guard(|| {
         p = pick(handle_ref(quote)?).as_ptr();

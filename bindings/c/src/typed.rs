@@ -165,7 +165,11 @@ unsafe fn opt_str(s: *const c_char, name: &str) -> Result<Option<String>, Fail> 
 
 /// # Safety
 /// `items` is NULL (with `n` 0) or holds `n` pointers, each NULL or NUL-terminated.
-unsafe fn read_strs(items: *const *const c_char, n: usize, name: &str) -> Result<Vec<String>, Fail> {
+unsafe fn read_strs(
+    items: *const *const c_char,
+    n: usize,
+    name: &str,
+) -> Result<Vec<String>, Fail> {
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -187,7 +191,10 @@ fn to_json(v: &impl serde::Serialize) -> Result<String, Fail> {
 }
 
 /// Write `text` to an optional string out-parameter.
-fn write_opt(out: *mut *mut c_char, text: impl FnOnce() -> Result<String, Fail>) -> Result<(), Fail> {
+fn write_opt(
+    out: *mut *mut c_char,
+    text: impl FnOnce() -> Result<String, Fail>,
+) -> Result<(), Fail> {
     if out.is_null() {
         return Ok(());
     }
@@ -652,7 +659,10 @@ pub unsafe extern "C" fn userops_loyalty_statement(
         };
         let columns = vec![
             u64_col("id", rows.iter().map(|r| r.id).collect()),
-            time_col("time", rows.iter().map(|r| r.time.timestamp_millis()).collect()),
+            time_col(
+                "time",
+                rows.iter().map(|r| r.time.timestamp_millis()).collect(),
+            ),
             str_col("kind", rows.iter().map(|r| name(&r.kind)).collect()),
             str_col("key", rows.iter().map(|r| r.key.clone()).collect()),
             i64_col("amount", rows.iter().map(|r| r.amount).collect()),
@@ -790,7 +800,9 @@ pub unsafe extern "C" fn userops_lifecycle_report(
         });
         // SAFETY: execute only dereferences live handles.
         match unsafe { execute(engine, command) }? {
-            Output::Lifecycle(r @ LifecycleOutput::Report(_)) => write_out(report_json, to_json(&r)?),
+            Output::Lifecycle(r @ LifecycleOutput::Report(_)) => {
+                write_out(report_json, to_json(&r)?)
+            }
             other => Err(unexpected("lifecycle_report", &other)),
         }
     })
@@ -864,9 +876,8 @@ pub unsafe extern "C" fn userops_automation_plan(
         check_arrow_out(out_array, out_schema)?;
         // SAFETY: per this function's contract.
         let now = unsafe { required_time(now, "now") }?;
-        let command = Command::Campaigns(userops_core::campaigns::CampaignsCommand::RunAutomation {
-            now,
-        });
+        let command =
+            Command::Campaigns(userops_core::campaigns::CampaignsCommand::RunAutomation { now });
         // SAFETY: execute only dereferences live handles.
         let plan = match unsafe { execute(engine, command) }? {
             Output::Campaigns(userops_core::campaigns::CampaignsOutput::Plan(p)) => p,
@@ -878,7 +889,10 @@ pub unsafe extern "C" fn userops_automation_plan(
             str_col("action", plan.iter().map(|r| r.action.to_owned()).collect()),
             opt_str_col("channel", plan.iter().map(|r| r.channel.clone()).collect()),
             opt_str_col("content", plan.iter().map(|r| r.content.clone()).collect()),
-            opt_str_col("coupon_id", plan.iter().map(|r| r.coupon_id.clone()).collect()),
+            opt_str_col(
+                "coupon_id",
+                plan.iter().map(|r| r.coupon_id.clone()).collect(),
+            ),
             opt_i64_col("points", plan.iter().map(|r| r.points).collect()),
             opt_str_col("tag", plan.iter().map(|r| r.tag.clone()).collect()),
             str_col("rule", plan.iter().map(|r| r.rule.clone()).collect()),
@@ -907,6 +921,10 @@ pub unsafe extern "C" fn userops_audience_to_arrow(
     guard(|| {
         check_arrow_out(out_array, out_schema)?;
         let a = handle_ref(audience)?;
-        export_columns(vec![u64_col("oneid", a.oneids.clone())], out_array, out_schema)
+        export_columns(
+            vec![u64_col("oneid", a.oneids.clone())],
+            out_array,
+            out_schema,
+        )
     })
 }
