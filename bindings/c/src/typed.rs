@@ -448,6 +448,31 @@ unsafe fn ledger_write(
     }
 }
 
+/// Post (or void) a pending earn: the body of `userops_loyalty_post` and `_void`.
+///
+/// # Safety
+/// As `userops_loyalty_post`.
+unsafe fn resolve_pending(
+    engine: *mut userops_engine,
+    earn_key: *const c_char,
+    time: *const c_char,
+    post: bool,
+    out: *mut userops_posting,
+) -> i32 {
+    guard(|| {
+        // SAFETY (all reads below): per the callers' contract.
+        let key = unsafe { read_str(earn_key, "earn_key") }?.to_owned();
+        let time = unsafe { read_time(time, "time") }?;
+        let (command, method) = if post {
+            (LoyaltyCommand::Post { key, time }, "post")
+        } else {
+            (LoyaltyCommand::Void { key, time }, "void")
+        };
+        // SAFETY: ledger_write only dereferences live handles.
+        unsafe { ledger_write(engine, command, method, out) }
+    })
+}
+
 fn posting(p: &Posting) -> userops_posting {
     userops_posting {
         points: p.points,
@@ -557,13 +582,8 @@ pub unsafe extern "C" fn userops_loyalty_post(
     time: *const c_char,
     out: *mut userops_posting,
 ) -> i32 {
-    guard(|| {
-        // SAFETY (all reads below): per this function's contract.
-        let key = unsafe { read_str(earn_key, "earn_key") }?.to_owned();
-        let time = unsafe { read_time(time, "time") }?;
-        // SAFETY: ledger_write only dereferences live handles.
-        unsafe { ledger_write(engine, LoyaltyCommand::Post { key, time }, "post", out) }
-    })
+    // SAFETY: forwarded contract.
+    unsafe { resolve_pending(engine, earn_key, time, true, out) }
 }
 
 /// Void the pending earn made under `earn_key` (its points never join the balance). Errors as
@@ -578,13 +598,8 @@ pub unsafe extern "C" fn userops_loyalty_void(
     time: *const c_char,
     out: *mut userops_posting,
 ) -> i32 {
-    guard(|| {
-        // SAFETY (all reads below): per this function's contract.
-        let key = unsafe { read_str(earn_key, "earn_key") }?.to_owned();
-        let time = unsafe { read_time(time, "time") }?;
-        // SAFETY: ledger_write only dereferences live handles.
-        unsafe { ledger_write(engine, LoyaltyCommand::Void { key, time }, "void", out) }
-    })
+    // SAFETY: forwarded contract.
+    unsafe { resolve_pending(engine, earn_key, time, false, out) }
 }
 
 /// The posted balance of `user` in `program`, written to `*balance`. Errors:

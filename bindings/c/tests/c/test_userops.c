@@ -521,6 +521,19 @@ int main(int argc, char **argv) {
     assert(userops_engine_call(d, "stats", "{}", &out) == UOPS_OK);
     assert(strstr(out, "\"events\":1") != NULL);
     userops_string_free(out);
+    /* typed writes are journaled too: they survive free + reopen */
+    {
+        userops_user phone = {"phone", "13800138000", 0};
+        assert(userops_engine_call(d, "create_program", "{\"program\": {\"id\": \"brand-a\"}}", &out) == UOPS_OK);
+        userops_string_free(out);
+        assert(userops_loyalty_earn(d, &phone, "brand-a", 40, "d-o1", "2026-01-06T00:00:00Z", 0, NULL) == UOPS_OK);
+        userops_engine_free(d);
+        assert(userops_engine_open(db, &d) == UOPS_OK);
+        int64_t b = 0;
+        assert(userops_loyalty_balance(d, &phone, "brand-a", &b) == UOPS_OK && b == 40);
+        userops_audience *none = NULL;
+        assert(userops_audience_eval(d, "age > 1", &none) == UOPS_AUDIENCE_SYNTAX); /* reads work on durable engines */
+    }
     assert(userops_engine_call(d, "erase", "{\"oneid\": 1, \"actor\": \"dpo\", \"time\": \"2026-01-07T00:00:00Z\"}", &out) == UOPS_OK);
     userops_string_free(out);
     userops_engine_free(d);
