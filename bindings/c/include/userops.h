@@ -180,7 +180,8 @@ typedef struct userops_posting {
   int64_t points;
   // The member's posted balance right after the write.
   int64_t balance;
-  // The id of the last transfer written (1-based, dense; 0 for a replay that wrote none).
+  // The id of the last ledger transfer the write made (1-based, dense; a replay reports the
+  // original write's).
   uint64_t transfer;
   // 1 when the points are pending (a pending earn), else 0.
   int32_t pending;

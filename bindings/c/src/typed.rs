@@ -50,7 +50,8 @@ pub struct userops_posting {
     pub points: i64,
     /// The member's posted balance right after the write.
     pub balance: i64,
-    /// The id of the last transfer written (1-based, dense; 0 for a replay that wrote none).
+    /// The id of the last ledger transfer the write made (1-based, dense; a replay reports the
+    /// original write's).
     pub transfer: u64,
     /// 1 when the points are pending (a pending earn), else 0.
     pub pending: i32,

@@ -174,8 +174,10 @@ static void typed_scenario(void) {
     userops_posting posting;
     assert(userops_loyalty_earn(e, &m1, "brand-a", 100, "o1", "2026-01-10T10:00:00+08:00", 0, &posting) == UOPS_OK);
     assert(posting.points == 100 && posting.balance == 100 && posting.pending == 0 && posting.duplicate == 0);
+    uint64_t first_transfer = posting.transfer;
+    assert(first_transfer >= 1);
     assert(userops_loyalty_earn(e, &m1, "brand-a", 100, "o1", "2026-01-10T10:00:00+08:00", 0, &posting) == UOPS_OK);
-    assert(posting.duplicate == 1 && posting.balance == 100);
+    assert(posting.duplicate == 1 && posting.balance == 100 && posting.transfer == first_transfer);
     assert(userops_loyalty_earn(e, &m1, "brand-a", 7, "o1", NULL, 0, &posting) == UOPS_LEDGER_DUPLICATE_KEY);
     assert(userops_loyalty_spend(e, &p1, "brand-a", 30, "s1", "2026-01-11T10:00:00+08:00", &posting) == UOPS_OK);
     assert(posting.balance == 70);
