@@ -138,26 +138,21 @@ pub unsafe extern "C" fn userops_identity_resolve_arrow(
     out_schema: *mut FFI_ArrowSchema,
 ) -> i32 {
     guard(|| {
-        // Take the input first, so that it is released on every path.
-        let input = if values.is_null() || values_schema.is_null() {
-            None
-        } else {
-            // SAFETY: valid Arrow structs per the contract; from_raw moves them out and leaves
-            // released structs behind.
-            Some(unsafe {
-                (
-                    FFI_ArrowArray::from_raw(values),
-                    FFI_ArrowSchema::from_raw(values_schema),
-                )
-            })
-        };
+        // Take the input first, each struct on its own, so that whatever was passed is released
+        // on every path (dropping a moved struct calls its producer's release).
+        // SAFETY: valid Arrow structs per the contract; from_raw moves them out and leaves
+        // released structs behind.
+        let array = (!values.is_null()).then(|| unsafe { FFI_ArrowArray::from_raw(values) });
+        // SAFETY: as above.
+        let schema =
+            (!values_schema.is_null()).then(|| unsafe { FFI_ArrowSchema::from_raw(values_schema) });
         check_arrow_out(out_array, out_schema)?;
-        let (array, schema) = input.ok_or_else(|| {
-            (
+        let (Some(array), Some(schema)) = (array, schema) else {
+            return Err((
                 userops_status::UOPS_NULL_POINTER,
                 "values or values_schema is NULL".to_string(),
-            )
-        })?;
+            ));
+        };
         // SAFETY: per this function's contract.
         let kind = unsafe { read_str(kind, "kind") }?;
         let bad = |m: String| (userops_status::UOPS_INVALID_ARGUMENT, m);

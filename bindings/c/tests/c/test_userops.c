@@ -272,6 +272,15 @@ static void typed_scenario(void) {
         assert(userops_identity_resolve_arrow(e, "phone", &in2, &in2_s, &arr, &sch) == UOPS_INVALID_IDENTIFIER);
         assert(produced_released == 4 && arr.release == NULL); /* input released on error too */
         assert(strstr(userops_last_error_message(), "values[0]") != NULL);
+        struct ArrowArray in3 = {3, 0, 0, 3, 0, PRODUCED_BUFFERS, NULL, NULL, produced_release_array, NULL};
+        assert(userops_identity_resolve_arrow(e, "member_no", &in3, NULL, &arr, &sch) == UOPS_NULL_POINTER);
+        assert(produced_released == 5 && in3.release == NULL); /* what was passed is released */
+        static const int64_t numbers[] = {1, 2, 3};
+        static const void *number_buffers[] = {NULL, numbers};
+        struct ArrowArray in4 = {3, 0, 0, 2, 0, number_buffers, NULL, NULL, produced_release_array, NULL};
+        struct ArrowSchema in4_s = {"l", "not strings", NULL, 0, 0, NULL, NULL, produced_release_schema, NULL};
+        assert(userops_identity_resolve_arrow(e, "member_no", &in4, &in4_s, &arr, &sch) == UOPS_INVALID_ARGUMENT);
+        assert(produced_released == 7);
     }
 
     /* quote: evaluate, read, commit, commit again, cancel */
