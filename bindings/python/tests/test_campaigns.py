@@ -1,5 +1,6 @@
 import threading
 from decimal import Decimal
+from typing import Any, Dict, List, Tuple, Union
 
 import pytest
 
@@ -8,7 +9,10 @@ import userops
 SRC = {"platform": "app", "program": "b"}
 
 
-def cart(*lines, time="2026-03-02T10:00:00+08:00", channel="app"):
+Line = Tuple[str, str, Union[str, Decimal], int]
+
+
+def cart(*lines: Line, time: str = "2026-03-02T10:00:00+08:00", channel: str = "app") -> Dict[str, Any]:
     return {
         "time": time,
         "channel": channel,
@@ -16,18 +20,18 @@ def cart(*lines, time="2026-03-02T10:00:00+08:00", channel="app"):
     }
 
 
-def activity(e, key, user, time):
+def activity(e: userops.Engine, key: str, user: str, time: str) -> None:
     e.ingest({"kind": "activity", "key": key, "time": time, "source": SRC, "user": {"kind": "member_no", "value": user}, "type": "login"})
 
 
-def order(e, key, user, time, category, amount):
+def order(e: userops.Engine, key: str, user: str, time: str, category: str, amount: str) -> None:
     e.ingest({
         "kind": "order", "key": key, "time": time, "source": SRC, "user": {"kind": "member_no", "value": user},
         "order_id": key, "amount": amount, "lines": [{"sku": category + "-1", "category": category, "price": amount, "qty": 1}],
     })
 
 
-def test_quote_worked_example_and_reasons():
+def test_quote_worked_example_and_reasons() -> None:
     e = userops.Engine()
     e.add_promotion({"id": "m", "name": "满300减50", "conditions": {},
                      "action": {"type": "threshold_discount", "threshold": "300", "off": "50"},
@@ -42,7 +46,7 @@ def test_quote_worked_example_and_reasons():
     assert q["not_applied"] == [{"id": "pos", "code": "channel", "reason": "the cart's channel is not eligible"}]
 
 
-def test_commit_cancel_budget_and_typed_errors():
+def test_commit_cancel_budget_and_typed_errors() -> None:
     e = userops.Engine()
     e.add_promotion({"id": "b", "action": {"type": "threshold_discount", "threshold": "100", "off": "40"},
                      "budget": {"kind": "money", "amount": "50"}})
@@ -58,28 +62,28 @@ def test_commit_cancel_budget_and_typed_errors():
         e.commit({"applied": []}, "order-1")
     e.cancel("order-1")
     assert e.promotion_usage("b")["budget_left"] == "50.00"
-    with pytest.raises(userops.InvalidArgument) as info:
+    with pytest.raises(userops.InvalidArgument) as contradictory:
         e.add_promotion({"id": "c", "conditions": {"skus": ["a"], "exclude_skus": ["a"]}, "action": {"type": "percent_off", "percent": "5"}})
-    assert info.value.field == "promotion.conditions.exclude_skus"
+    assert contradictory.value.field == "promotion.conditions.exclude_skus"
     with pytest.raises(userops.InvalidArgument):
         e.add_promotion({"id": "c", "budget": {"kind": "money", "amount": "-1"}, "action": {"type": "percent_off", "percent": "5"}})
-    with pytest.raises(userops.InvalidArgument) as info:
+    with pytest.raises(userops.InvalidArgument) as negative:
         e.quote(cart(("a", "x", "10.00", -1)))
-    assert info.value.field == "cart.lines[0].qty"
+    assert negative.value.field == "cart.lines[0].qty"
     bad = cart(("a", "x", "10.00", 1))
     bad["lines"][0]["currency"] = "USD"
     with pytest.raises(userops.InvalidArgument):
         e.quote(bad)
 
 
-def test_concurrent_commits_never_overspend():
+def test_concurrent_commits_never_overspend() -> None:
     e = userops.Engine()
     e.add_promotion({"id": "b", "action": {"type": "percent_off", "percent": "10"},
                      "budget": {"kind": "count", "count": 25}})
     q = e.quote(cart(("a", "x", "100.00", 1)))
-    outcomes = []
+    outcomes: List[bool] = []
 
-    def worker(t):
+    def worker(t: int) -> None:
         for i in range(20):
             try:
                 e.commit(q, f"t{t}-{i}")
@@ -96,7 +100,7 @@ def test_concurrent_commits_never_overspend():
     assert e.promotion_usage("b")["budget_left"] == "0"
 
 
-def test_coupons_through_python():
+def test_coupons_through_python() -> None:
     e = userops.Engine()
     activity(e, "a1", "M1", "2026-03-01T10:00:00+08:00")
     e.add_coupon_template({"id": "c10", "kind": "consumption", "benefit": {"type": "amount_off", "off": "10"}, "valid_days": 7})
@@ -112,7 +116,7 @@ def test_coupons_through_python():
     assert e.coupon_counts() == [{"template": "c10", "issued": 0, "claimed": 0, "used": 0, "expired": 1, "returned": 1}]
 
 
-def test_automation_plan_consent_and_outcomes_table():
+def test_automation_plan_consent_and_outcomes_table() -> None:
     e = userops.Engine()
     order(e, "o1", "M1", "2025-03-01T10:00:00+08:00", "aircon", "3000.00")
     order(e, "o2", "M2", "2025-03-01T10:00:00+08:00", "aircon", "3000.00")
@@ -135,7 +139,7 @@ def test_automation_plan_consent_and_outcomes_table():
         e.record_outcomes([{"touch_id": 99, "outcome": "sent", "time": "2026-03-02T09:00:10+08:00"}])
 
 
-def test_record_outcomes_accepts_a_dataframe():
+def test_record_outcomes_accepts_a_dataframe() -> None:
     pd = pytest.importorskip("pandas")
     e = userops.Engine()
     activity(e, "a1", "M1", "2026-01-01T10:00:00+08:00")

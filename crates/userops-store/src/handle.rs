@@ -65,7 +65,7 @@ impl EngineHandle {
         }
     }
 
-    /// [`Engine::execute`], journaled when durable: the path of the bindings' typed calls.
+    /// [`Engine::execute`] with a typed command (no JSON in between), journaled when durable.
     pub fn execute(&mut self, command: userops::Command) -> Result<userops::Output, Error> {
         match self {
             EngineHandle::Memory(e) => e.execute(command),

@@ -21,6 +21,12 @@ else:
 
 TimeLike = Union[str, datetime]
 
+#: The columns of a delivery plan as a table.
+_PLAN = [
+    ("touch_id", "u64"), ("user", "u64"), ("action", "str"), ("channel", "str"), ("content", "str"),
+    ("coupon_id", "str"), ("points", "i64"), ("tag", "str"), ("rule", "str"), ("reason", "str"),
+]
+
 
 def _time(t: TimeLike) -> str:
     if isinstance(t, datetime):
@@ -168,10 +174,24 @@ class CampaignsMethods(_Base):
         "tag"}], "quiet_hours": [22, 8], "attribution_days": 7}``."""
         self.call("add_rule", rule=dict(rule))
 
-    def run_automation(self, now: TimeLike) -> List[Dict[str, Any]]:
+    def run_automation(self, now: TimeLike, *, output: Optional[str] = None) -> Any:
         """Run every rule at ``now``: the delivery plan, one dict per row (``touch_id``,
         ``user``, ``action``, ``channel``, ``content``, ``coupon_id``, ``points``, ``tag``,
-        ``rule``, ``reason``). Sending is the host's job."""
+        ``rule``, ``reason``), or with ``output="pandas" | "polars" | "arrow"`` a table of that
+        kind (built as Arrow in Rust). Sending is the host's job.
+
+        >>> import userops
+        >>> e = userops.Engine()
+        >>> _ = e.ingest({"kind": "activity", "key": "a1", "time": "2026-01-01T10:00:00+08:00", "type": "login",
+        ...               "source": {"platform": "app", "program": "p"}, "user": {"kind": "member_no", "value": "M1"}})
+        >>> e.set_touch_consent(1, "sms")
+        >>> e.add_rule({"id": "wb", "trigger": {"type": "inactive", "days": 30},
+        ...             "actions": [{"type": "touch", "channel": "sms", "content": "hi"}]})
+        >>> e.run_automation("2026-03-01T10:00:00+08:00", output="arrow").select(["user", "channel", "rule"]).to_pylist()
+        [{'user': 1, 'channel': 'sms', 'rule': 'wb'}]
+        """
+        if output is not None:
+            return self._rows_table(output, "run_automation", _PLAN, now=_time(now))
         out: List[Dict[str, Any]] = self.call("run_automation", now=_time(now))
         return out
 

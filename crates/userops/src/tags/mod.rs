@@ -500,6 +500,41 @@ impl TagState {
 }
 
 impl Engine {
+    /// The tag definitions, in definition order.
+    pub fn tag_defs(&self) -> &[TagDef] {
+        &self.state.tags.defs
+    }
+
+    /// One person's values of every defined tag, by tag (a multi-valued tag gives one entry
+    /// per value). Empty for an unknown or absorbed person.
+    pub fn tags_of(&self, oneid: OneId) -> Vec<(String, Value)> {
+        let users = &self.state.users;
+        match users.dense(oneid).filter(|d| users.live().contains(*d)) {
+            Some(d) => self
+                .state
+                .tags
+                .values_of(d)
+                .into_iter()
+                .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Every live person's values of every defined tag, by person (dense order) then tag: what
+    /// the durable store materializes as its `tags` table.
+    pub fn tag_rows(&self) -> Vec<(OneId, String, Value)> {
+        let users = &self.state.users;
+        users
+            .live()
+            .iter()
+            .filter_map(|d| users.oneid(d))
+            .flat_map(|o| self.tags_of(o).into_iter().map(move |(k, v)| (o, k, v)))
+            .collect()
+    }
+}
+
+impl Engine {
     fn audience_members(&self) -> BTreeMap<String, RoaringBitmap> {
         self.state
             .tags
