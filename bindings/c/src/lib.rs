@@ -2,25 +2,38 @@
 //!
 //! Modeled on SQLite and regex-capi: opaque handles, explicit free functions, status codes plus
 //! a thread-local error message. Every entry point catches panics, so none crosses the boundary;
-//! null pointers and invalid UTF-8 are reported as errors. Structures cross as JSON text.
+//! null pointers and invalid UTF-8 are reported as errors. The commonest calls are typed
+//! functions (`typed.rs`, `quote.rs`); every other call crosses as JSON (`userops_engine_call`);
+//! bulk results cross as Arrow C Data Interface arrays (`arrow.rs`).
 //!
 //! Ownership: a `char *` written to an out-parameter belongs to the caller and must be freed with
 //! `userops_string_free`; a `const char *` returned by the library (error message, version) is
-//! owned by the library.
+//! owned by the library; a handle is freed with its own `userops_*_free`; an exported Arrow array
+//! and schema are released by the consumer through their `release` callbacks.
 //!
-//! Thread safety: a `userops_engine` is internally synchronized; any thread may call any function
-//! on it at any time. The last error is per thread.
+//! Thread safety: a `userops_engine` is internally synchronized (one mutex per engine): any thread
+//! may call any function on it at any time, calls on one engine run one at a time. Audience and
+//! quote handles are immutable once made and may be read from several threads. The last error is
+//! per thread. Freeing a handle while another thread uses it is undefined behaviour.
 #![allow(non_camel_case_types)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod arrow;
+mod quote;
+mod typed;
+
+pub use arrow::*;
+pub use quote::*;
+pub use typed::*;
+
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::{Mutex, OnceLock};
 
-use userops_core::{Engine, Error, ErrorCode};
+use userops_core::{Command, Error, ErrorCode, Output};
 use userops_store::EngineHandle;
 
 /// An engine: the unified user pool. Create with `userops_engine_new` (in memory) or
@@ -134,22 +147,115 @@ fn clear_error() {
     LAST_ERROR.with(|e| *e.borrow_mut() = (0, CString::default()));
 }
 
+/// The kinds of handle the library hands out: the registry records each live handle's kind, so
+/// that a handle of one kind passed where another is expected (a cast in C) is refused too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HandleKind {
+    Engine,
+    Audience,
+    Quote,
+}
+
+/// A type the library hands out behind an opaque pointer.
+pub(crate) trait Handle: Sized {
+    const KIND: HandleKind;
+    /// The C type's name, for messages.
+    const NAME: &'static str;
+}
+
+impl Handle for userops_engine {
+    const KIND: HandleKind = HandleKind::Engine;
+    const NAME: &'static str = "userops_engine";
+}
+
+impl Handle for userops_audience {
+    const KIND: HandleKind = HandleKind::Audience;
+    const NAME: &'static str = "userops_audience";
+}
+
 /// Handles handed out and not yet freed, by address: lets every entry point refuse a freed or
 /// foreign pointer instead of reading freed memory.
-fn live() -> &'static Mutex<HashSet<usize>> {
-    static LIVE: OnceLock<Mutex<HashSet<usize>>> = OnceLock::new();
+fn live() -> &'static Mutex<HashMap<usize, HandleKind>> {
+    static LIVE: OnceLock<Mutex<HashMap<usize, HandleKind>>> = OnceLock::new();
     LIVE.get_or_init(Default::default)
 }
 
-fn is_live(engine: *const userops_engine) -> bool {
+/// Box a value and record it as a live handle of its kind.
+pub(crate) fn register<T: Handle>(value: T) -> *mut T {
+    let p = Box::into_raw(Box::new(value));
     live()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .contains(&(engine as usize))
+        .insert(p as usize, T::KIND);
+    p
+}
+
+/// The value behind a handle, if it is a live handle of this kind.
+pub(crate) fn handle_ref<'a, T: Handle>(p: *const T) -> Result<&'a T, Fail> {
+    if p.is_null() {
+        return Err((
+            userops_status::UOPS_NULL_POINTER,
+            format!("{} is NULL", T::NAME),
+        ));
+    }
+    let kind = live()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&(p as usize))
+        .copied();
+    if kind != Some(T::KIND) {
+        return Err((
+            userops_status::UOPS_INVALID_HANDLE,
+            format!(
+                "not a live {} handle (freed, or not returned by userops)",
+                T::NAME
+            ),
+        ));
+    }
+    // SAFETY: a live handle of this kind points to a Box<T> not yet freed.
+    Ok(unsafe { &*p })
+}
+
+/// The one release path of every handle: NULL is a no-op; a pointer that is not a live handle
+/// of this kind (a double free, a foreign pointer, another kind) is left alone and reported as
+/// `UOPS_INVALID_HANDLE` in the thread's last error.
+///
+/// # Safety
+/// No other thread may be using `p` while it is released.
+pub(crate) unsafe fn release_handle<T: Handle>(p: *mut T, function: &str) {
+    if p.is_null() {
+        return;
+    }
+    let _ = guard(|| {
+        let was_live = {
+            let mut live = live().lock().unwrap_or_else(|p| p.into_inner());
+            match live.get(&(p as usize)) {
+                Some(k) if *k == T::KIND => live.remove(&(p as usize)).is_some(),
+                _ => false,
+            }
+        };
+        if !was_live {
+            return Err((
+                userops_status::UOPS_INVALID_HANDLE,
+                format!("{function}: not a live {} handle (double free?)", T::NAME),
+            ));
+        }
+        // SAFETY: it was live with this kind, so it came from `register::<T>`'s Box::into_raw,
+        // and removing it from the registry makes this the only release.
+        drop(unsafe { Box::from_raw(p) });
+        Ok(())
+    });
+}
+
+/// An error status and its message.
+pub(crate) type Fail = (userops_status, String);
+
+pub(crate) fn null(name: &str) -> Fail {
+    (userops_status::UOPS_NULL_POINTER, format!("{name} is NULL"))
 }
 
 /// Run an entry point body, turning panics into `UOPS_INTERNAL`.
-fn guard(body: impl FnOnce() -> Result<(), (userops_status, String)>) -> i32 {
+pub(crate) fn guard(body: impl FnOnce() -> Result<(), Fail>) -> i32 {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => {
             clear_error();
@@ -160,13 +266,13 @@ fn guard(body: impl FnOnce() -> Result<(), (userops_status, String)>) -> i32 {
     }
 }
 
-fn engine_error(e: Error) -> (userops_status, String) {
+pub(crate) fn engine_error(e: Error) -> Fail {
     (status_of(e.code()), e.to_string())
 }
 
 /// # Safety
 /// `s` is null or points to a NUL-terminated string.
-unsafe fn read_str<'a>(s: *const c_char, name: &str) -> Result<&'a str, (userops_status, String)> {
+pub(crate) unsafe fn read_str<'a>(s: *const c_char, name: &str) -> Result<&'a str, Fail> {
     if s.is_null() {
         return Err((userops_status::UOPS_NULL_POINTER, format!("{name} is NULL")));
     }
@@ -179,42 +285,40 @@ unsafe fn read_str<'a>(s: *const c_char, name: &str) -> Result<&'a str, (userops
     })
 }
 
-/// Run `f` on the in-memory engine behind a handle; a durable engine refuses (direct access
-/// would bypass its journal).
+/// Run `f` on the engine behind a live handle, under its lock.
 ///
 /// # Safety
 /// `engine` is null or a pointer; it is only dereferenced when it is a live handle.
-#[allow(dead_code)]
-unsafe fn with_engine<T>(
-    engine: *mut userops_engine,
-    f: impl FnOnce(&mut Engine) -> Result<T, Error>,
-) -> Result<T, (userops_status, String)> {
-    // SAFETY: forwarded contract.
-    unsafe { with_handle(engine, |h| f(h.engine_mut()?)) }
-}
-
-/// # Safety
-/// `engine` is null or a pointer; it is only dereferenced when it is a live handle.
-unsafe fn with_handle<T>(
+pub(crate) unsafe fn with_handle<T>(
     engine: *mut userops_engine,
     f: impl FnOnce(&mut EngineHandle) -> Result<T, Error>,
-) -> Result<T, (userops_status, String)> {
-    if engine.is_null() {
-        return Err((userops_status::UOPS_NULL_POINTER, "engine is NULL".into()));
-    }
-    if !is_live(engine) {
-        return Err((
-            userops_status::UOPS_INVALID_HANDLE,
-            "engine is not a live handle (freed, or not from userops_engine_new)".into(),
-        ));
-    }
-    // SAFETY: live handles point to a Box<userops_engine> not yet freed.
-    let handle = unsafe { &*engine };
+) -> Result<T, Fail> {
+    let handle = handle_ref(engine)?;
     let mut guard = handle.inner.lock().unwrap_or_else(|p| p.into_inner());
     f(&mut guard).map_err(engine_error)
 }
 
-fn write_out(out: *mut *mut c_char, text: String) -> Result<(), (userops_status, String)> {
+/// Execute a command on the engine behind a handle (journaled when durable).
+///
+/// # Safety
+/// As [`with_handle`].
+pub(crate) unsafe fn execute(
+    engine: *mut userops_engine,
+    command: Command,
+) -> Result<Output, Fail> {
+    // SAFETY: forwarded contract.
+    unsafe { with_handle(engine, |h| h.execute(command)) }
+}
+
+/// An output of another shape than the command's: a bug, reported as `UOPS_INTERNAL`.
+pub(crate) fn unexpected(method: &str, output: &Output) -> Fail {
+    (
+        userops_status::UOPS_INTERNAL,
+        format!("{method} returned an unexpected output: {output:?}"),
+    )
+}
+
+pub(crate) fn write_out(out: *mut *mut c_char, text: String) -> Result<(), Fail> {
     let c = CString::new(text).map_err(|_| {
         (
             userops_status::UOPS_INTERNAL,
@@ -226,7 +330,7 @@ fn write_out(out: *mut *mut c_char, text: String) -> Result<(), (userops_status,
     Ok(())
 }
 
-fn check_out(out: *mut *mut c_char, name: &str) -> Result<(), (userops_status, String)> {
+pub(crate) fn check_out(out: *mut *mut c_char, name: &str) -> Result<(), Fail> {
     if out.is_null() {
         return Err((userops_status::UOPS_NULL_POINTER, format!("{name} is NULL")));
     }
@@ -235,22 +339,17 @@ fn check_out(out: *mut *mut c_char, name: &str) -> Result<(), (userops_status, S
     Ok(())
 }
 
-fn register(handle: EngineHandle) -> *mut userops_engine {
-    let p = Box::into_raw(Box::new(userops_engine {
+fn register_engine(handle: EngineHandle) -> *mut userops_engine {
+    register(userops_engine {
         inner: Mutex::new(handle),
-    }));
-    live()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(p as usize);
-    p
+    })
 }
 
 /// Create an engine with the default configuration (business time zone +08:00, monthly
 /// periods). Returns NULL only if allocation fails. Free with `userops_engine_free`.
 #[no_mangle]
 pub extern "C" fn userops_engine_new() -> *mut userops_engine {
-    catch_unwind(|| register(EngineHandle::default())).unwrap_or(ptr::null_mut())
+    catch_unwind(|| register_engine(EngineHandle::default())).unwrap_or(ptr::null_mut())
 }
 
 /// Open (or create) a durable engine kept in the SQLite file at `path`: every command that
@@ -277,7 +376,7 @@ pub unsafe extern "C" fn userops_engine_open(
         let path = unsafe { read_str(path, "path") }?;
         let handle = EngineHandle::open(path, "every").map_err(engine_error)?;
         // SAFETY: checked non-null above.
-        unsafe { *engine = register(handle) };
+        unsafe { *engine = register_engine(handle) };
         Ok(())
     })
 }
@@ -289,24 +388,8 @@ pub unsafe extern "C" fn userops_engine_open(
 /// No other thread may be using `engine` while it is freed.
 #[no_mangle]
 pub unsafe extern "C" fn userops_engine_free(engine: *mut userops_engine) {
-    if engine.is_null() {
-        return;
-    }
-    let _ = guard(|| {
-        let was_live = live()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&(engine as usize));
-        if !was_live {
-            return Err((
-                userops_status::UOPS_INVALID_HANDLE,
-                "userops_engine_free: not a live handle (double free?)".into(),
-            ));
-        }
-        // SAFETY: it was live, so it came from Box::into_raw in userops_engine_new.
-        drop(unsafe { Box::from_raw(engine) });
-        Ok(())
-    });
+    // SAFETY: forwarded contract.
+    unsafe { release_handle(engine, "userops_engine_free") }
 }
 
 /// Ingest one event given as JSON (the wire shape of SPEC §2). On success writes the receipt as
@@ -326,7 +409,7 @@ pub unsafe extern "C" fn userops_engine_ingest_json(
         check_out(receipt_json, "receipt_json")?;
         // SAFETY: per this function's contract.
         let event = unsafe { read_str(event_json, "event_json") }?;
-        // SAFETY: with_engine only dereferences live handles.
+        // SAFETY: with_handle only dereferences live handles.
         let out = unsafe { with_handle(engine, |h| h.ingest_json(event)) }?;
         write_out(receipt_json, out)
     })
@@ -351,7 +434,7 @@ pub unsafe extern "C" fn userops_engine_call(
         let method = unsafe { read_str(method, "method") }?;
         // SAFETY: per this function's contract.
         let args = unsafe { read_str(args_json, "args_json") }?;
-        // SAFETY: with_engine only dereferences live handles.
+        // SAFETY: with_handle only dereferences live handles.
         let out = unsafe { with_handle(engine, |h| h.call_json(method, args)) }?;
         write_out(result_json, out)
     })
@@ -424,31 +507,6 @@ pub struct userops_audience {
     oneids: Vec<u64>,
 }
 
-fn live_audiences() -> &'static Mutex<HashSet<usize>> {
-    static LIVE: OnceLock<Mutex<HashSet<usize>>> = OnceLock::new();
-    LIVE.get_or_init(Default::default)
-}
-
-fn audience_ref<'a>(
-    a: *const userops_audience,
-) -> Result<&'a userops_audience, (userops_status, String)> {
-    if a.is_null() {
-        return Err((userops_status::UOPS_NULL_POINTER, "audience is NULL".into()));
-    }
-    let live = live_audiences()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .contains(&(a as usize));
-    if !live {
-        return Err((
-            userops_status::UOPS_INVALID_HANDLE,
-            "audience is not a live handle".into(),
-        ));
-    }
-    // SAFETY: live handles point to a Box<userops_audience> not yet freed.
-    Ok(unsafe { &*a })
-}
-
 /// Evaluate an audience expression now (the same language as the `audience` method) and
 /// write a handle to its members to `*out` (free with `userops_audience_free`). On error
 /// `*out` is NULL; an expression error is `UOPS_AUDIENCE_SYNTAX`.
@@ -469,15 +527,11 @@ pub unsafe extern "C" fn userops_audience_eval(
         unsafe { *out = ptr::null_mut() };
         // SAFETY: per this function's contract.
         let expression = unsafe { read_str(expression, "expression") }?;
-        // SAFETY: with_engine only dereferences live handles.
-        let result = unsafe { with_engine(engine, |e| e.audience(expression)) }?;
-        let p = Box::into_raw(Box::new(userops_audience {
+        // SAFETY: with_handle only dereferences live handles.
+        let result = unsafe { with_handle(engine, |h| h.engine().audience(expression)) }?;
+        let p = register(userops_audience {
             oneids: result.oneids.iter().map(|o| o.0).collect(),
-        }));
-        live_audiences()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(p as usize);
+        });
         // SAFETY: checked non-null above.
         unsafe { *out = p };
         Ok(())
@@ -492,7 +546,7 @@ pub unsafe extern "C" fn userops_audience_eval(
 pub unsafe extern "C" fn userops_audience_len(audience: *const userops_audience) -> u64 {
     let mut n = 0;
     guard(|| {
-        n = audience_ref(audience)?.oneids.len() as u64;
+        n = handle_ref(audience)?.oneids.len() as u64;
         Ok(())
     });
     n
@@ -518,7 +572,7 @@ pub unsafe extern "C" fn userops_audience_oneids(
                 "buf or written is NULL".into(),
             ));
         }
-        let a = audience_ref(audience)?;
+        let a = handle_ref(audience)?;
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(a.oneids.len());
@@ -539,24 +593,8 @@ pub unsafe extern "C" fn userops_audience_oneids(
 /// No other thread may be using `audience` while it is freed.
 #[no_mangle]
 pub unsafe extern "C" fn userops_audience_free(audience: *mut userops_audience) {
-    if audience.is_null() {
-        return;
-    }
-    let _ = guard(|| {
-        let was_live = live_audiences()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&(audience as usize));
-        if !was_live {
-            return Err((
-                userops_status::UOPS_INVALID_HANDLE,
-                "userops_audience_free: not a live handle (double free?)".into(),
-            ));
-        }
-        // SAFETY: it was live, so it came from Box::into_raw in userops_audience_eval.
-        drop(unsafe { Box::from_raw(audience) });
-        Ok(())
-    });
+    // SAFETY: forwarded contract.
+    unsafe { release_handle(audience, "userops_audience_free") }
 }
 
 #[cfg(test)]
