@@ -238,6 +238,7 @@ proptest! {
         batch in proptest::collection::vec((0u32..120, proptest::option::of(0usize..8)), 0..120),
         retired in proptest::collection::vec(0u32..120, 0..10),
         saved in proptest::collection::vec(0u32..120, 0..40),
+        subset in proptest::collection::vec(0u32..130, 0..30),
         e in expr(),
     ) {
         let n = 120usize;
@@ -285,7 +286,13 @@ proptest! {
         };
         let got: Vec<u32> = ctx.eval(&e).map_err(|err| TestCaseError::fail(format!("{e}: {err}")))?.iter().collect();
         let want: Vec<u32> = (0..n).filter(|u| rows.live[*u] && rows.row(*u, &e)).map(|u| u as u32).collect();
-        prop_assert_eq!(got, want, "{}", e);
+        prop_assert_eq!(&got, &want, "{}", e);
+        // Evaluated for a subset of users only (how rule tags are recomputed for the users
+        // whose inputs changed): the full answer restricted to that subset.
+        let subset: RoaringBitmap = subset.into_iter().collect();
+        let part: Vec<u32> = ctx.eval_for(&e, &subset).map_err(|err| TestCaseError::fail(format!("{e}: {err}")))?.iter().collect();
+        let want_part: Vec<u32> = want.iter().copied().filter(|u| subset.contains(*u)).collect();
+        prop_assert_eq!(part, want_part, "within {:?}: {}", subset, e);
         // The column's canonical form round-trips through its entries.
         for (name, c) in &columns {
             let back = Column::from_entries(c.value_type(), &c.entries());
