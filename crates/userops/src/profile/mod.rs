@@ -613,7 +613,8 @@ impl Engine {
                 .iter()
                 .map(|(n, _)| n.to_string())
                 .collect();
-            self.refresh_rules(&changed, event.time);
+            let d = self.state.users.dense_or_insert(oneid);
+            self.refresh_rules_for(&changed, &crate::tags::Dirty::user(d), event.time);
         }
     }
 
@@ -691,7 +692,9 @@ impl Engine {
         }
         self.index_aggregates(survivor);
         let sd = self.state.users.dense_or_insert(survivor);
+        let mut touched: roaring::RoaringBitmap = std::iter::once(sd).collect();
         if let Some(ad) = self.state.users.dense(absorbed) {
+            touched.insert(ad);
             let tag_names: Vec<String> = self
                 .state
                 .tags
@@ -722,7 +725,11 @@ impl Engine {
         }
         // Rules are recomputed at the latest time the index has seen (no clock is read here).
         let now = self.state.tags.clock.unwrap_or_default();
-        self.refresh_rules(&["*".to_owned()], now);
+        self.refresh_rules_for(
+            &["*".to_owned()],
+            &crate::tags::Dirty::Users(touched),
+            now,
+        );
         report
     }
 
@@ -850,7 +857,8 @@ impl Engine {
                     None => p.attributes.remove(&name),
                 };
                 self.index_attribute(oneid, &name);
-                self.refresh_rules(&[name], at);
+                let d = self.state.users.dense_or_insert(oneid);
+                self.refresh_rules_for(&[name], &crate::tags::Dirty::user(d), at);
                 Ok(ProfileOutput::View(Box::new(self.profile(oneid)?)))
             }
             ProfileCommand::Profile { user } => {

@@ -16,7 +16,7 @@ use super::expr::{CmpOp, Expr, ExprError, Lit, Literal, Name};
 /// What an expression is evaluated against.
 pub(crate) struct Ctx<'a> {
     pub(crate) columns: &'a BTreeMap<String, Column>,
-    pub(crate) audiences: &'a BTreeMap<String, RoaringBitmap>,
+    pub(crate) audiences: BTreeMap<&'a str, &'a RoaringBitmap>,
     pub(crate) universe: &'a RoaringBitmap,
     /// Users ever numbered (`0..users`): columns hold no other indexes.
     pub(crate) users: u64,
@@ -253,14 +253,14 @@ impl<'a> Ctx<'a> {
                 }
                 col.compare(std::cmp::Ordering::Equal, true, Bound::Bool(true), within)
             }
-            Expr::InAudience(n) => Cow::Borrowed(self.audiences.get(&n.name).ok_or_else(|| {
-                ExprError::unknown(
-                    n.pos,
-                    "audience",
-                    &n.name,
-                    self.audiences.keys().map(String::as_str),
-                )
-            })?),
+            Expr::InAudience(n) => Cow::Borrowed(
+                self.audiences
+                    .get(n.name.as_str())
+                    .copied()
+                    .ok_or_else(|| {
+                        ExprError::unknown(n.pos, "audience", &n.name, self.audiences.keys().copied())
+                    })?,
+            ),
             Expr::Compare { field, op, value } => {
                 let col = self.column(field)?;
                 let t = col.value_type();
