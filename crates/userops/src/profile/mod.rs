@@ -226,10 +226,15 @@ pub struct ProfileView {
     pub tags: BTreeMap<String, serde_json::Value>,
     /// Aggregates from events.
     pub aggregates: Aggregates,
-    /// Points balance: filled by the loyalty module once it is wired in; `None` until then.
+    /// Points balance summed over every loyalty program (saturating); `None` when the person
+    /// has no loyalty account or membership. Per program in `loyalty`.
     pub points: Option<i64>,
-    /// Tier: filled by the loyalty module once it is wired in; `None` until then.
+    /// The tier held in the first program (by id) where the person holds one; per program in
+    /// `loyalty`.
     pub tier: Option<String>,
+    /// Standing per loyalty program id (balance, pending points, tier), read from the ledger
+    /// when the view is made, so it follows every earn, spend, expiry and tier change.
+    pub loyalty: BTreeMap<String, crate::loyalty::Standing>,
 }
 
 /// What [`Engine::merge_profiles`] did.
@@ -469,6 +474,7 @@ impl Engine {
             .get(&o)
             .cloned()
             .unwrap_or_default();
+        let standing = self.state.loyalty.standing(o);
         let tags = match self.state.users.dense(o) {
             Some(d) => self
                 .state
@@ -525,8 +531,10 @@ impl Engine {
                 .collect(),
             tags,
             aggregates: stored.aggregates,
-            points: None,
-            tier: None,
+            points: (!standing.is_empty())
+                .then(|| standing.values().fold(0i64, |a, s| a.saturating_add(s.points))),
+            tier: standing.values().find_map(|s| s.tier.clone()),
+            loyalty: standing,
         })
     }
 
