@@ -235,7 +235,7 @@ impl Command {
                 )
             }
             Command::Loyalty(c) => c.mutates(),
-            Command::Lifecycle(_) => false,
+            Command::Lifecycle(c) => c.mutates(),
 
             Command::Analytics(_) => false,
             Command::Models(_) => false,

@@ -604,6 +604,25 @@ impl Engine {
         rows: &[(OneId, Option<Value>)],
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
+        let rows: Vec<(OneId, Vec<Value>)> = rows
+            .iter()
+            .map(|(o, v)| (*o, v.iter().cloned().collect()))
+            .collect();
+        self.write_model_values(model, tag, value_type, &rows, false, now)
+    }
+
+    /// Write a model tag with any number of values per user (a multi-valued enum, e.g. the
+    /// top-k preferences). With `replace`, the model's answer is the whole truth: users not
+    /// listed lose their value. Users that are no longer live (merged, erased) are refused.
+    pub fn write_model_values(
+        &mut self,
+        model: &str,
+        tag: &str,
+        value_type: ValueType,
+        rows: &[(OneId, Vec<Value>)],
+        replace: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         check_name(tag)?;
         match self.state.tags.def(tag) {
             Some(d) if d.value_type != value_type || !matches!(d.kind, TagKind::Model { .. }) => {
@@ -623,22 +642,34 @@ impl Engine {
             }
             _ => {}
         }
-        for (i, (o, v)) in rows.iter().enumerate() {
+        let mut seen = BTreeSet::new();
+        for (i, (o, vs)) in rows.iter().enumerate() {
             if self.state.identity.canonical(*o) != Some(*o) {
                 return Err(Error::invalid_argument(
                     format!("rows[{i}]"),
                     format!("{o} is not a live OneID"),
                 ));
             }
-            if let Some(v) = v {
-                if v.value_type() != value_type {
-                    return Err(Error::invalid_argument(
-                        format!("rows[{i}]"),
-                        "value of another type",
-                    ));
-                }
+            if !seen.insert(*o) {
+                return Err(Error::invalid_argument(
+                    format!("rows[{i}]"),
+                    format!("{o} listed twice"),
+                ));
+            }
+            if vs.iter().any(|v| v.value_type() != value_type) {
+                return Err(Error::invalid_argument(
+                    format!("rows[{i}]"),
+                    "value of another type",
+                ));
+            }
+            if vs.len() > 1 && value_type != ValueType::Enum {
+                return Err(Error::invalid_argument(
+                    format!("rows[{i}]"),
+                    "several values need an enum tag",
+                ));
             }
         }
+        // From here on nothing fails.
         if self.state.tags.def(tag).is_none() {
             self.state.tags.defs.push(TagDef {
                 name: tag.to_owned(),
@@ -649,16 +680,38 @@ impl Engine {
                 description: String::new(),
             });
         }
-        let dense: Vec<(u32, Option<Value>)> = rows
+        self.state.tags.ensure_column(tag, value_type);
+        let mut dense: Vec<(u32, Vec<Value>)> = rows
             .iter()
             .map(|(o, v)| (self.state.users.dense_or_insert(*o), v.clone()))
             .collect();
-        self.state.tags.ensure_column(tag, value_type);
-        if let Some(c) = self.state.tags.columns.0.get_mut(tag) {
-            c.set_many(&dense);
+        let mut touched: RoaringBitmap = dense.iter().map(|r| r.0).collect();
+        if replace {
+            let gone = self
+                .state
+                .tags
+                .columns
+                .0
+                .get(tag)
+                .map(|c| c.present() - &touched)
+                .unwrap_or_default();
+            dense.extend(gone.iter().map(|u| (u, vec![])));
+            touched |= gone;
         }
-        let users = Dirty::Users(dense.iter().map(|r| r.0).collect());
-        self.refresh_rules_for(&[tag.to_owned()], &users, now);
+        if let Some(c) = self.state.tags.columns.0.get_mut(tag) {
+            if dense.iter().all(|r| r.1.len() <= 1) {
+                let single: Vec<(u32, Option<Value>)> = dense
+                    .into_iter()
+                    .map(|(u, v)| (u, v.into_iter().next()))
+                    .collect();
+                c.set_many(&single);
+            } else {
+                for (u, v) in &dense {
+                    c.set(*u, v);
+                }
+            }
+        }
+        self.refresh_rules_for(&[tag.to_owned()], &Dirty::Users(touched), now);
         Ok(())
     }
 
