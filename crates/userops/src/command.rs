@@ -238,7 +238,7 @@ impl Command {
             Command::Lifecycle(c) => c.mutates(),
 
             Command::Analytics(_) => false,
-            Command::Models(_) => false,
+            Command::Models(c) => c.mutates(),
             Command::Campaigns(c) => c.mutates(),
             Command::Privacy(c) => c.mutates(),
         }
