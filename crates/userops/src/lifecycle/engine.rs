@@ -172,6 +172,12 @@ pub enum LifecycleCommand {
         /// Named segments (lists of OneIDs) to break the report down by.
         #[serde(default)]
         segments: Option<BTreeMap<String, Vec<OneId>>>,
+        /// Break down by every value of this enum or bool tag (segments named `tag=value`).
+        #[serde(default)]
+        by_tag: Option<String>,
+        /// Break down by named audience expressions (name → expression).
+        #[serde(default)]
+        audiences: Option<BTreeMap<String, String>>,
     },
     /// One period's active rate and decomposition (default: the last period). Output:
     /// [`PeriodSummary`] plus `segments`.
@@ -188,6 +194,12 @@ pub enum LifecycleCommand {
         /// Named segments (lists of OneIDs) to break the decomposition down by.
         #[serde(default)]
         segments: Option<BTreeMap<String, Vec<OneId>>>,
+        /// Break down by every value of this enum or bool tag (segments named `tag=value`).
+        #[serde(default)]
+        by_tag: Option<String>,
+        /// Break down by named audience expressions (name → expression).
+        #[serde(default)]
+        audiences: Option<BTreeMap<String, String>>,
     },
     /// Next period's active rate from a period's groups and rates (observed by default); with
     /// `target` and `lever`, the value the lever must reach. Output: [`ProjectionOutput`].
@@ -471,7 +483,11 @@ impl Engine {
                 early_activity,
                 through,
                 segments,
+                by_tag,
+                audiences,
             } => {
+                let segments =
+                    self.breakdown_segments(segments, by_tag.as_deref(), audiences.as_ref())?;
                 let table =
                     self.lifecycle_table(churn_after, early_activity, through.as_deref())?;
                 LifecycleOutput::Report(SegmentedReport {
@@ -484,7 +500,11 @@ impl Engine {
                 churn_after,
                 early_activity,
                 segments,
+                by_tag,
+                audiences,
             } => {
+                let segments =
+                    self.breakdown_segments(segments, by_tag.as_deref(), audiences.as_ref())?;
                 let table = self.lifecycle_table(churn_after, early_activity, period.as_deref())?;
                 let report = LifecycleReport::from_table(&table)?;
                 let i = Self::pick_period(&report, period.as_deref())?;

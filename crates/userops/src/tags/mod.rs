@@ -594,6 +594,73 @@ impl Engine {
         })
     }
 
+    /// Segments to break an analysis down by, as OneID lists: the explicit `segments`, plus
+    /// one segment per value of the enum or bool tag `by_tag` (named `tag=value`), plus one
+    /// per named audience expression in `audiences`. Expressions are evaluated at the latest
+    /// time the index has seen. `None` when nothing was asked.
+    pub fn breakdown_segments(
+        &self,
+        segments: Option<BTreeMap<String, Vec<OneId>>>,
+        by_tag: Option<&str>,
+        audiences: Option<&BTreeMap<String, String>>,
+    ) -> Result<Option<BTreeMap<String, Vec<OneId>>>, Error> {
+        if segments.is_none() && by_tag.is_none() && audiences.is_none() {
+            return Ok(None);
+        }
+        let now = self.state.tags.clock.unwrap_or_else(wall_clock);
+        let mut out = segments.unwrap_or_default();
+        let mut add = |name: String, members: &RoaringBitmap| -> Result<(), Error> {
+            if out.contains_key(&name) {
+                return Err(Error::invalid_argument(
+                    "segments",
+                    format!("segment {name:?} given twice"),
+                ));
+            }
+            let live = members & self.state.users.live();
+            out.insert(name, self.state.users.oneids(&live));
+            Ok(())
+        };
+        if let Some(tag) = by_tag {
+            let col = self.state.tags.columns.0.get(tag).ok_or_else(|| {
+                let known = self.state.tags.columns.0.keys().map(String::as_str);
+                Error::invalid_argument(
+                    "by_tag",
+                    format!(
+                        "unknown tag {tag:?}{}",
+                        expr::nearest(tag, known)
+                            .map(|s| format!(" (did you mean `{s}`?)"))
+                            .unwrap_or_default()
+                    ),
+                )
+            })?;
+            match col {
+                Column::Enum { values } => {
+                    for (v, b) in values {
+                        add(format!("{tag}={v}"), b)?;
+                    }
+                }
+                Column::Bool { yes, no } => {
+                    add(format!("{tag}=true"), yes)?;
+                    add(format!("{tag}=false"), no)?;
+                }
+                _ => {
+                    return Err(Error::invalid_argument(
+                        "by_tag",
+                        format!(
+                            "{tag:?} is a {} tag: group by an enum or bool tag, or give `audiences`",
+                            col.value_type().name()
+                        ),
+                    ))
+                }
+            }
+        }
+        for (name, e) in audiences.into_iter().flatten() {
+            let (_, members) = self.evaluate(e, now)?;
+            add(name.clone(), &members)?;
+        }
+        Ok(Some(out))
+    }
+
     /// Write a model tag (RFM, churn, lifecycle, preference modules): defines it as a model tag
     /// of `value_type` if needed, then sets each listed user's value (`None` removes it).
     pub fn write_model_tag(
