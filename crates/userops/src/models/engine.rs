@@ -191,8 +191,10 @@ pub enum ModelsCommand {
         #[serde(default)]
         tag: Option<String>,
     },
-    /// Order-line cross table (line amounts = price × qty) in the lookback window.
-    /// Output: rows of [`CrossRow`].
+    /// Cross table in the lookback window: order lines (amounts = price × qty) for
+    /// `region`/`category`/`channel`/`price_band`; location × activity for `region` with
+    /// `activity_type` or `function` (counts of activity / behaviour events by the region of
+    /// the user's latest order). Output: rows of [`CrossRow`] sorted by (row, col).
     CrossTable {
         /// As of when (RFC 3339).
         #[serde(with = "crate::event::rfc3339")]
@@ -750,6 +752,10 @@ impl Engine {
             } => {
                 let at = self.wall(as_of.timestamp());
                 let lo = lookback_start(at, lookback_months)?;
+                let behaviour = |d: Dimension| matches!(d, Dimension::ActivityType | Dimension::Function);
+                if behaviour(rows) || behaviour(cols) {
+                    return self.location_cross(rows, cols, lo, at);
+                }
                 let mut labels = Labels::default();
                 let (mut a, mut b, mut w) = (vec![], vec![], vec![]);
                 for o in &log.orders {
@@ -915,6 +921,69 @@ impl Engine {
             }
         };
         Ok(out)
+    }
+
+    /// Location × activity (or function): activity events (counts) in `(lo, at]` by the
+    /// location of the user doing them — the region of the user's latest order up to `at`
+    /// (`"(unknown)"` without one) — and the activity type or function.
+    fn location_cross(
+        &self,
+        rows: Dimension,
+        cols: Dimension,
+        lo: i64,
+        at: i64,
+    ) -> Result<ModelsOutput, Error> {
+        let (kind, flip) = match (rows, cols) {
+            (Dimension::Region, k @ (Dimension::ActivityType | Dimension::Function)) => (k, false),
+            (k @ (Dimension::ActivityType | Dimension::Function), Dimension::Region) => (k, true),
+            _ => {
+                return Err(Error::invalid_argument(
+                    "cols",
+                    "activity type and function cross with region only (location × activity)",
+                ))
+            }
+        };
+        let log = &self.state.models;
+        // The latest order (by time, then log order) up to `at` gives each user's location.
+        let mut location: BTreeMap<u64, (i64, &str)> = BTreeMap::new();
+        for o in &log.orders {
+            let t = self.wall(o.time);
+            if t > at || o.region.is_empty() {
+                continue;
+            }
+            let e = location.entry(self.live(o.user)).or_insert((t, &o.region));
+            if t >= e.0 {
+                *e = (t, &o.region);
+            }
+        }
+        let source = if kind == Dimension::ActivityType {
+            "activity"
+        } else {
+            "behavior"
+        };
+        let mut cells: BTreeMap<(String, String), f64> = BTreeMap::new();
+        for b in &log.behaviours {
+            let t = self.wall(b.time);
+            if b.source != source || t <= lo || t > at {
+                continue;
+            }
+            let place = location
+                .get(&self.live(b.user))
+                .map_or("(unknown)", |l| l.1)
+                .to_owned();
+            let key = if flip {
+                (b.kind.clone(), place)
+            } else {
+                (place, b.kind.clone())
+            };
+            *cells.entry(key).or_default() += 1.0;
+        }
+        Ok(ModelsOutput::Cross(
+            cells
+                .into_iter()
+                .map(|((row, col), amount)| CrossRow { row, col, amount })
+                .collect(),
+        ))
     }
 
     /// Feed (user, wall time, label key, weight) rows of one preference dimension.
@@ -1403,5 +1472,62 @@ mod tests {
             .call_json("rfm", &json!({"as_of": as_of, "tag": "orders"}).to_string())
             .is_err());
     }
-}
 
+    #[test]
+    fn location_by_activity_cross_table() {
+        let mut e = Engine::default();
+        let src = json!({"platform": "app", "program": "brand-a"});
+        let ord = |e: &mut Engine, key: &str, user: &str, time: &str, region: &str| {
+            ingest(
+                e,
+                json!({"kind": "order", "key": key, "time": time, "source": src,
+                    "user": {"kind": "member_no", "value": user}, "order_id": key,
+                    "amount": "10.00", "region": region}),
+            )
+        };
+        let act = |e: &mut Engine, key: &str, user: &str, time: &str, kind: &str| {
+            ingest(
+                e,
+                json!({"kind": "activity", "key": key, "time": time, "source": src,
+                    "user": {"kind": "member_no", "value": user}, "type": kind}),
+            )
+        };
+        ord(&mut e, "o1", "A", "2026-01-05T10:00:00+08:00", "bj");
+        ord(&mut e, "o2", "A", "2026-03-05T10:00:00+08:00", "sh"); // A moved: latest is sh
+        ord(&mut e, "o3", "B", "2026-02-05T10:00:00+08:00", "bj");
+        ord(&mut e, "o4", "B", "2026-04-05T10:00:00+08:00", "gz"); // after as_of: not used
+        act(&mut e, "a1", "A", "2026-03-10T10:00:00+08:00", "login");
+        act(&mut e, "a2", "A", "2026-03-11T10:00:00+08:00", "login");
+        act(&mut e, "a3", "B", "2026-03-12T10:00:00+08:00", "login");
+        act(&mut e, "a4", "B", "2026-03-13T10:00:00+08:00", "checkin");
+        act(&mut e, "a5", "C", "2026-03-14T10:00:00+08:00", "login");
+        act(&mut e, "a6", "C", "2025-10-14T10:00:00+08:00", "login"); // outside 3 months
+        let as_of = "2026-03-31T23:00:00+08:00";
+        let x = call(
+            &mut e,
+            "cross_table",
+            json!({"as_of": as_of, "rows": "region", "cols": "activity_type"}),
+        );
+        assert_eq!(
+            x,
+            json!([
+                {"row": "(unknown)", "col": "login", "amount": 1.0},
+                {"row": "bj", "col": "checkin", "amount": 1.0},
+                {"row": "bj", "col": "login", "amount": 1.0},
+                {"row": "sh", "col": "login", "amount": 2.0}])
+        );
+        let t = call(
+            &mut e,
+            "cross_table",
+            json!({"as_of": as_of, "rows": "activity_type", "cols": "region"}),
+        );
+        assert_eq!(t.as_array().unwrap().len(), 4);
+        assert_eq!(t[0], json!({"row": "checkin", "col": "bj", "amount": 1.0}));
+        assert!(e
+            .call_json(
+                "cross_table",
+                &json!({"as_of": as_of, "rows": "category", "cols": "activity_type"}).to_string()
+            )
+            .is_err());
+    }
+}

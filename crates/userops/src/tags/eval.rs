@@ -151,8 +151,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// How much work a conjunct costs, cheapest first: 0 lends a stored bitmap (bool/enum
-    /// equality, truthy, a saved audience); 1 a union of stored bitmaps (IN); 2 the rest
-    /// (ranges walk every slice, OR and nested terms recurse).
+    /// equality, truthy, a saved audience); 1 a union of stored bitmaps (IN); 2 OR and
+    /// nested terms (recursing with the candidates); 3 number/date comparisons, which walk
+    /// every slice of the bit-sliced index and so go last, over the fewest candidates.
     fn cost(&self, e: &Expr) -> u8 {
         let lends = |n: &Name| self.columns.get(&n.name).is_some_and(Column::lends_equality);
         match e {
@@ -163,6 +164,7 @@ impl<'a> Ctx<'a> {
                 ..
             } if lends(field) => 0,
             Expr::In { field, .. } if lends(field) => 1,
+            Expr::Compare { .. } | Expr::Between { .. } | Expr::Exists(_) => 3,
             _ => 2,
         }
     }
