@@ -687,7 +687,9 @@ fn stages_written_as_model_tags() {
         let out = e
             .call_json(
                 "write_lifecycle_tags",
-                &format!(r#"{{"period": "{period}", "per_period": true, "now": "2026-07-01T00:00:00Z"}}"#),
+                &format!(
+                    r#"{{"period": "{period}", "per_period": true, "now": "2026-07-01T00:00:00Z"}}"#
+                ),
             )
             .unwrap();
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -744,15 +746,33 @@ fn breakdowns_by_tag_and_audience_match_hand_made_segments() {
     let mut city_of = Vec::new();
     for u in 0..30u32 {
         let user = format!("M{u}");
-        e.ingest(ev(format!("r{u}"), "register", format!("2026-0{}-03T00:00:00Z", 1 + u % 2), &user, ""))
-            .unwrap();
+        e.ingest(ev(
+            format!("r{u}"),
+            "register",
+            format!("2026-0{}-03T00:00:00Z", 1 + u % 2),
+            &user,
+            "",
+        ))
+        .unwrap();
         for m in 2..=5u32 {
             if (u * 5 + m * 7) % 4 != 0 {
-                e.ingest(ev(format!("a{u}-{m}"), "activity", format!("2026-0{m}-10T00:00:00Z"), &user, r#","type":"login""#))
-                    .unwrap();
+                e.ingest(ev(
+                    format!("a{u}-{m}"),
+                    "activity",
+                    format!("2026-0{m}-10T00:00:00Z"),
+                    &user,
+                    r#","type":"login""#,
+                ))
+                .unwrap();
                 if u % 3 != 1 {
-                    e.ingest(ev(format!("b{u}-{m}"), "activity", format!("2026-0{m}-10T01:00:00Z"), &user, r#","type":"pay""#))
-                        .unwrap();
+                    e.ingest(ev(
+                        format!("b{u}-{m}"),
+                        "activity",
+                        format!("2026-0{m}-10T01:00:00Z"),
+                        &user,
+                        r#","type":"pay""#,
+                    ))
+                    .unwrap();
                 }
             }
         }
@@ -771,9 +791,14 @@ fn breakdowns_by_tag_and_audience_match_hand_made_segments() {
     // Members by hand: M{u} is OneID u + 1 (persons numbered in order of first sight).
     let mut hand: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for (u, c) in city_of.iter().enumerate() {
-        hand.entry(format!("city={c}")).or_default().push(u as u64 + 1);
+        hand.entry(format!("city={c}"))
+            .or_default()
+            .push(u as u64 + 1);
     }
-    hand.insert("low".into(), (0..30u64).filter(|u| *u < 12).map(|u| u + 1).collect());
+    hand.insert(
+        "low".into(),
+        (0..30u64).filter(|u| *u < 12).map(|u| u + 1).collect(),
+    );
     let explicit = serde_json::to_string(&hand).unwrap();
     let call = |e: &mut Engine, m: &str, args: String| -> serde_json::Value {
         serde_json::from_str(&e.call_json(m, &args).unwrap()).unwrap()
@@ -781,7 +806,10 @@ fn breakdowns_by_tag_and_audience_match_hand_made_segments() {
     for (m, base) in [
         ("active_rate_decomposition", r#""period": "2026-04""#),
         ("lifecycle_report", r#""churn_after": 2"#),
-        ("funnel", r#""steps": ["login", "pay"], "window_seconds": 7200"#),
+        (
+            "funnel",
+            r#""steps": ["login", "pay"], "window_seconds": 7200"#,
+        ),
     ] {
         let by = call(
             &mut e,
@@ -802,6 +830,9 @@ fn breakdowns_by_tag_and_audience_match_hand_made_segments() {
         .unwrap_err();
     assert!(err.to_string().contains("city"), "{err}");
     assert!(e
-        .call_json("funnel", r#"{"steps": ["login"], "audiences": {"x": "score >"}}"#)
+        .call_json(
+            "funnel",
+            r#"{"steps": ["login"], "audiences": {"x": "score >"}}"#
+        )
         .is_err());
 }

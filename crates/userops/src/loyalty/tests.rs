@@ -566,7 +566,10 @@ fn profile_shows_points_and_tier_per_program() {
     assert_eq!(p["points"], Value::Null);
     assert_eq!(p["tier"], Value::Null);
     earn(&mut e, "e1", 120, "2026-01-10T00:00:00Z", json!({}));
-    let o = e.lookup(&serde_json::from_value(m1()).unwrap()).unwrap().unwrap();
+    let o = e
+        .lookup(&serde_json::from_value(m1()).unwrap())
+        .unwrap()
+        .unwrap();
     let v = e.profile(o).unwrap();
     assert_eq!(v.points, Some(120));
     assert_eq!(v.loyalty["brand-a"].points, 120);

@@ -625,7 +625,8 @@ impl Engine {
         };
         // Answers are per surviving person; persons erased since are left out.
         rows.retain(|(o, v)| {
-            self.state.identity.canonical(*o) == Some(*o) && v.iter().all(|x| x != &text(String::new()))
+            self.state.identity.canonical(*o) == Some(*o)
+                && v.iter().all(|x| x != &text(String::new()))
         });
         self.write_model_values(model, tag, crate::tags::ValueType::Enum, &rows, true, now)
     }
@@ -638,7 +639,7 @@ impl Engine {
                 window_days,
                 monetary,
                 split,
-            ..
+                ..
             } => {
                 let users: Vec<u64> = log.orders.iter().map(|o| self.live(o.user)).collect();
                 let times: Vec<i64> = log.orders.iter().map(|o| self.wall(o.time)).collect();
@@ -670,7 +671,7 @@ impl Engine {
                 freq,
                 low_below,
                 high_from,
-            ..
+                ..
             } => {
                 let bands = RiskBands::new(low_below, high_from)?;
                 let end = self.wall(as_of.timestamp());
@@ -714,7 +715,7 @@ impl Engine {
                 lookback_months,
                 top_k,
                 price_bands,
-            ..
+                ..
             } => {
                 let mut labels = Labels::default();
                 let (mut c, mut v, mut w, mut t) = (vec![], vec![], vec![], vec![]);
@@ -752,7 +753,8 @@ impl Engine {
             } => {
                 let at = self.wall(as_of.timestamp());
                 let lo = lookback_start(at, lookback_months)?;
-                let behaviour = |d: Dimension| matches!(d, Dimension::ActivityType | Dimension::Function);
+                let behaviour =
+                    |d: Dimension| matches!(d, Dimension::ActivityType | Dimension::Function);
                 if behaviour(rows) || behaviour(cols) {
                     return self.location_cross(rows, cols, lo, at);
                 }
@@ -803,7 +805,7 @@ impl Engine {
                 half_life_days,
                 weights,
                 levels,
-            ..
+                ..
             } => {
                 let levels = match levels {
                     Some(l) => ActivityLevels::new(l, "dormant")?,
@@ -853,7 +855,7 @@ impl Engine {
                 seed,
                 low_below,
                 high_from,
-            ..
+                ..
             } => {
                 let bands = RiskBands::new(low_below, high_from)?;
                 if window_days == 0 {
@@ -1388,7 +1390,12 @@ mod tests {
         v.as_array()
             .unwrap()
             .iter()
-            .map(|r| (r["oneid"].as_u64().unwrap(), r[key].as_str().unwrap().to_owned()))
+            .map(|r| {
+                (
+                    r["oneid"].as_u64().unwrap(),
+                    r[key].as_str().unwrap().to_owned(),
+                )
+            })
             .collect()
     }
 
@@ -1420,7 +1427,13 @@ mod tests {
         assert!(!plain.mutates());
         let r = call(&mut e, "rfm", json!({"as_of": as_of, "tag": "rfm_segment"}));
         let rows = rows_of(&r, "segment");
-        assert!(rows.iter().map(|r| &r.1).collect::<std::collections::BTreeSet<_>>().len() >= 3);
+        assert!(
+            rows.iter()
+                .map(|r| &r.1)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+                >= 3
+        );
         audience_matches(&e, "rfm_segment", &rows);
         // An earlier as-of: fewer users have orders; the others lose their segment.
         let r = call(
@@ -1446,7 +1459,9 @@ mod tests {
             json!({"as_of": as_of, "dimension": "category", "top_k": 2, "tag": "top_category"}),
         );
         let prefs = rows_of(&p, "value");
-        assert!(prefs.iter().any(|r| prefs.iter().filter(|x| x.0 == r.0).count() == 2));
+        assert!(prefs
+            .iter()
+            .any(|r| prefs.iter().filter(|x| x.0 == r.0).count() == 2));
         audience_matches(&e, "top_category", &prefs);
 
         // A rule over model tags follows them.

@@ -378,7 +378,10 @@ mod tests {
             } else {
                 repeats.iter().sum::<f64>() / repeats.len() as f64
             };
-            assert!((s.monetary_value[i] - m).abs() <= 1e-9 * m.abs().max(1.0), "{i}");
+            assert!(
+                (s.monetary_value[i] - m).abs() <= 1e-9 * m.abs().max(1.0),
+                "{i}"
+            );
         }
         assert!(s.frequency.iter().any(|f| *f >= 3.0));
     }

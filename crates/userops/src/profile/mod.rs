@@ -531,8 +531,11 @@ impl Engine {
                 .collect(),
             tags,
             aggregates: stored.aggregates,
-            points: (!standing.is_empty())
-                .then(|| standing.values().fold(0i64, |a, s| a.saturating_add(s.points))),
+            points: (!standing.is_empty()).then(|| {
+                standing
+                    .values()
+                    .fold(0i64, |a, s| a.saturating_add(s.points))
+            }),
             tier: standing.values().find_map(|s| s.tier.clone()),
             loyalty: standing,
         })
@@ -733,11 +736,7 @@ impl Engine {
         }
         // Rules are recomputed at the latest time the index has seen (no clock is read here).
         let now = self.state.tags.clock.unwrap_or_default();
-        self.refresh_rules_for(
-            &["*".to_owned()],
-            &crate::tags::Dirty::Users(touched),
-            now,
-        );
+        self.refresh_rules_for(&["*".to_owned()], &crate::tags::Dirty::Users(touched), now);
         report
     }
 

@@ -614,14 +614,12 @@ impl Column {
             (Column::Number(b) | Column::Date(b), _) => Cow::Borrowed(&b.present),
             (_, None) => Cow::Owned(self.present()),
             (Column::Bool { yes, no }, Some(w)) => Cow::Owned(&(yes & w) | &(no & w)),
-            (Column::Enum { values }, Some(w)) => Cow::Owned(
-                values
-                    .values()
-                    .fold(RoaringBitmap::new(), |mut a, b| {
-                        a |= b & w;
-                        a
-                    }),
-            ),
+            (Column::Enum { values }, Some(w)) => {
+                Cow::Owned(values.values().fold(RoaringBitmap::new(), |mut a, b| {
+                    a |= b & w;
+                    a
+                }))
+            }
         }
     }
 

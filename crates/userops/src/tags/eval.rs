@@ -155,7 +155,11 @@ impl<'a> Ctx<'a> {
     /// nested terms (recursing with the candidates); 3 number/date comparisons, which walk
     /// every slice of the bit-sliced index and so go last, over the fewest candidates.
     fn cost(&self, e: &Expr) -> u8 {
-        let lends = |n: &Name| self.columns.get(&n.name).is_some_and(Column::lends_equality);
+        let lends = |n: &Name| {
+            self.columns
+                .get(&n.name)
+                .is_some_and(Column::lends_equality)
+        };
         match e {
             Expr::Truthy(_) | Expr::InAudience(_) => 0,
             Expr::Compare {
@@ -260,7 +264,12 @@ impl<'a> Ctx<'a> {
                     .get(n.name.as_str())
                     .copied()
                     .ok_or_else(|| {
-                        ExprError::unknown(n.pos, "audience", &n.name, self.audiences.keys().copied())
+                        ExprError::unknown(
+                            n.pos,
+                            "audience",
+                            &n.name,
+                            self.audiences.keys().copied(),
+                        )
                     })?,
             ),
             Expr::Compare { field, op, value } => {

@@ -643,15 +643,13 @@ impl Engine {
                     add(format!("{tag}=true"), yes)?;
                     add(format!("{tag}=false"), no)?;
                 }
-                _ => {
-                    return Err(Error::invalid_argument(
-                        "by_tag",
-                        format!(
-                            "{tag:?} is a {} tag: group by an enum or bool tag, or give `audiences`",
-                            col.value_type().name()
-                        ),
-                    ))
-                }
+                _ => return Err(Error::invalid_argument(
+                    "by_tag",
+                    format!(
+                        "{tag:?} is a {} tag: group by an enum or bool tag, or give `audiences`",
+                        col.value_type().name()
+                    ),
+                )),
             }
         }
         for (name, e) in audiences.into_iter().flatten() {
@@ -807,10 +805,7 @@ impl Engine {
         // the clock that relative dates in rules refer to.
         let now = self.state.tags.clock.map_or(now, |c| c.max(now));
         self.state.tags.clock = Some(now);
-        let mut every = changed
-            .iter()
-            .any(|c| c == "*")
-            .then(|| users.clone());
+        let mut every = changed.iter().any(|c| c == "*").then(|| users.clone());
         let numbered = self.state.users.len() as u32;
         if numbered > self.state.tags.rule_users {
             let fresh = Dirty::Users((self.state.tags.rule_users..numbered).collect());
@@ -1305,11 +1300,8 @@ impl Engine {
             }
             names.push(name);
         }
-        let rules = self.refresh_rules_for(
-            &names,
-            &Dirty::Users(dense.iter().copied().collect()),
-            now,
-        );
+        let rules =
+            self.refresh_rules_for(&names, &Dirty::Users(dense.iter().copied().collect()), now);
         Ok(TagsOutput::Counts {
             rows: users.len() as u64,
             created,
