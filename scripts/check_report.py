@@ -2,9 +2,10 @@
 
 Usage: python scripts/check_report.py REPORT_DIR
 
-For the whole page: no console errors, and the DOM Chromium built holds one <svg> per section
-with marks in it. For each chart: a page holding only that chart is screenshotted and must not be
-blank (enough non-white pixels and several colours). Exits non-zero with the reason on failure.
+For the whole page: every chart the demo draws (EXPECTED, by title) is present, no console
+errors, and the DOM Chromium built holds one <svg> per chart section. For each chart: a page
+holding only that chart is screenshotted and must not be blank (enough non-white pixels and
+several colours). Exits non-zero with the reason on failure.
 """
 
 from __future__ import annotations
@@ -17,6 +18,25 @@ import sys
 import tempfile
 
 from PIL import Image
+
+# The charts of the report, by the start of their <title>: each must be present and non-blank.
+EXPECTED = [
+    "Active rate by month",
+    "Active users decomposed by month",
+    "Lifecycle stages by month",
+    "Stage transitions into ",
+    "Cohort retention",
+    "Funnel",
+    "RFM segment sizes",
+    "Churn risk distribution",
+    "Churn risk bands by model",
+    "Channel effectiveness",
+    "Attributed revenue by channel",
+    "Top category preference",
+    "Members per tier",
+    "Automation plan by channel",
+    "Events per month by kind",
+]
 
 FLAGS = [
     "--headless",
@@ -73,10 +93,15 @@ def console_errors(stderr: str) -> list[str]:
 def main() -> int:
     report = pathlib.Path(sys.argv[1]).resolve() / "index.html"
     html = report.read_text(encoding="utf-8")
-    sections = html.count("<section>")
+    sections = html.count('<figure class="chart">')
     svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
-    if sections == 0 or len(svgs) < sections:
-        print(f"check_report: {sections} sections but {len(svgs)} charts")
+    if sections == 0 or len(svgs) != sections:
+        print(f"check_report: {sections} chart sections but {len(svgs)} charts")
+        return 1
+    titles = [m.group(1) if m else "" for m in (re.search(r"<title>(.*?)</title>", s) for s in svgs)]
+    missing = [e for e in EXPECTED if not any(t.startswith(e) for t in titles)]
+    if missing:
+        print("check_report: charts missing from the report:", *missing, sep="\n  ")
         return 1
     with tempfile.TemporaryDirectory() as tmp:
         dom = run(["--dump-dom", report.as_uri()], f"{tmp}/profile-dom")

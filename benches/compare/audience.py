@@ -4,6 +4,11 @@ The table is the same pure function of (user, tag) as `benches/benches/audience.
 (splitmix64), so the member counts must equal the ones the Rust bench prints.
 
     .venv/bin/python benches/compare/audience.py [USERS]      # default 10_000_000
+
+``audience.py generated DATA [--json OUT]`` runs one audience on a ``userops generate`` data set
+instead: per-member order count and spend (from ``orders.csv``) as tags, and the demo's "vip"
+expression ``n_orders >= 3 AND gmv >= 3000`` evaluated by userops (tags set from the same table,
+``Engine.audience``), pandas, polars and DuckDB; the member counts must agree.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import time
 import numpy as np
 import pandas as pd
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000_000
+N = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 10_000_000
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
@@ -63,6 +68,19 @@ def timed(f, repeat: int = 7) -> tuple[str, object]:
     return f"wall {statistics.median(runs) * 1000:.1f} ms, cpu {cpu * 1000:.1f} ms", out
 
 
+def timed_ms(f, repeat: int = 7) -> tuple[dict, object]:
+    """Like `timed`, as numbers: median wall ms and mean CPU ms per call."""
+    out = f()
+    runs = []
+    cpu0 = time.process_time()
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = f()
+        runs.append(time.perf_counter() - t)
+    cpu = (time.process_time() - cpu0) / repeat
+    return {"wall_ms": statistics.median(runs) * 1000, "cpu_ms": cpu * 1000}, out
+
+
 def main() -> None:
     t = time.perf_counter()
     df = build(N)
@@ -106,5 +124,44 @@ def main() -> None:
         print(f"duckdb 5-clause ({label} range) user ids: {ms}, members {len(ids)}")
 
 
+def generated(data: str, json_out: str | None) -> None:
+    import json
+    import os
+
+    import duckdb
+    import polars as pl
+
+    import userops
+
+    orders = pd.read_csv(os.path.join(data, "orders.csv"), usecols=["user", "amount"], dtype={"user": str})
+    per = orders.groupby("user", sort=True).agg(n_orders=("amount", "size"), gmv=("amount", "sum")).reset_index()
+    engine = userops.Engine()
+    t = time.perf_counter()
+    engine.set_tags(per, user="user", kind="member_no")
+    load_s = time.perf_counter() - t
+    expr = "n_orders >= 3 AND gmv >= 3000"
+    u_ms, u = timed_ms(lambda: engine.audience(expr))
+    p_ms, p = timed_ms(lambda: per["user"][(per["n_orders"] >= 3) & (per["gmv"] >= 3000)].to_numpy())
+    pl_df = pl.from_pandas(per)
+    l_ms, l = timed_ms(lambda: pl_df.filter((pl.col("n_orders") >= 3) & (pl.col("gmv") >= 3000))["user"])
+    con = duckdb.connect()
+    con.register("per_view", per)
+    con.execute("CREATE TABLE per AS SELECT * FROM per_view")
+    d_ms, d = timed_ms(lambda: con.execute("SELECT \"user\" FROM per WHERE n_orders >= 3 AND gmv >= 3000").fetchnumpy()["user"])
+    sizes = {"userops": len(u), "pandas": len(p), "polars": len(l), "duckdb": len(d)}
+    if len(set(sizes.values())) != 1:
+        raise SystemExit(f"audience sizes disagree: {sizes}")
+    out = {"members": len(p), "tagged_users": len(per), "userops_load_s": load_s,
+           "userops": u_ms, "pandas": p_ms, "polars": l_ms, "duckdb": d_ms,
+           "versions": {"pandas": pd.__version__, "polars": pl.__version__, "duckdb": duckdb.__version__}}
+    print(json.dumps(out))
+    if json_out:
+        with open(json_out, "w") as f:
+            json.dump(out, f)
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 2 and sys.argv[1] == "generated":
+        generated(sys.argv[2], sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--json" else None)
+    else:
+        main()

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/../.."
 ROWS=$1
 NX=${2:-networkx}
 PY=.venv/bin/python
-CSV=/tmp/userops_identity_${ROWS}.csv
+DATA=${USEROPS_BENCHDATA:-/work/benchdata/identity}
+mkdir -p "$DATA"
+CSV=$DATA/userops_identity_${ROWS}.csv
 [ -f "$CSV" ] || $PY benches/compare/identity_data.py "$ROWS" "$CSV"
 cargo build -q --release -p userops-benches --example identity_scale
 T="/usr/bin/time -f user=%U,sys=%S,wall=%e,maxrss_kb=%M"

@@ -141,8 +141,14 @@ def main() -> None:
         out = run_polars(sys.argv[2]) if sys.argv[1] == "polars" else run_duckdb(sys.argv[2])
         print(json.dumps(out))
         return
-    data = sys.argv[1]
-    engines = (sys.argv[2] if len(sys.argv) > 2 else "userops,polars,duckdb").split(",")
+    args = sys.argv[1:]
+    json_out = None
+    if "--json" in args:
+        i = args.index("--json")
+        json_out = args[i + 1]
+        del args[i : i + 2]
+    data = args[0]
+    engines = (args[1] if len(args) > 1 else "userops,polars,duckdb").split(",")
     if engines[0] != "userops":
         sys.exit("userops comes first: the others are checked against it")
     rust_bin = os.path.join(ROOT, "target", "release", "examples", "lifecycle_rust")
@@ -158,6 +164,10 @@ def main() -> None:
         if norm(out["transitions"]) != ref:
             sys.exit(f"{out['engine']} disagrees with userops")
     print(f"{', '.join(engines)} agree on {len(ref)} (month, from, to) transition counts")
+    if json_out:
+        with open(json_out, "w") as f:
+            json.dump([{"engine": o["engine"], "events": o["events"], "seconds": o["seconds"], "rss_mib": rss}
+                       for o, rss in results], f)
 
 
 if __name__ == "__main__":

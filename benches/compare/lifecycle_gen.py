@@ -5,6 +5,10 @@ register (first activity) in a random month of the 24 and then are active each m
 per-user propensity, so every stage occurs.
 
     python benches/compare/lifecycle_gen.py OUT_DIR --events 100000000 --users 5000000 --months 24
+
+With ``--from-generated DATA`` the columns are instead read from a ``userops generate`` data set
+(``registrations.csv`` and ``activities.csv``: a registration counts as activity), users numbered
+by their member number, so the comparison runs on the demo's own data.
 """
 
 from __future__ import annotations
@@ -24,6 +28,22 @@ def month_start_ms(k: np.ndarray) -> np.ndarray:
     return d.astype("datetime64[ms]").astype(np.int64) - 8 * 3600 * 1000
 
 
+def from_generated(data: str, out: str) -> None:
+    import pandas as pd
+
+    os.makedirs(out, exist_ok=True)
+    frames = [
+        pd.read_csv(os.path.join(data, name), usecols=["user", "time"], dtype={"user": str, "time": str})
+        for name in ("registrations.csv", "activities.csv")
+    ]
+    df = pd.concat(frames, ignore_index=True)
+    users = df["user"].str.slice(1).astype(np.uint64).to_numpy()
+    times = pd.to_datetime(df["time"], utc=True, format="ISO8601").astype("int64").to_numpy() // 1_000_000
+    users.tofile(os.path.join(out, "users.u64"))
+    times.astype(np.int64).tofile(os.path.join(out, "times.i64"))
+    print(f"{len(users)} events of {len(np.unique(users))} users from {data} -> {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -31,7 +51,11 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=500_000)
     ap.add_argument("--months", type=int, default=24)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--from-generated", metavar="DATA", default=None)
     a = ap.parse_args()
+    if a.from_generated:
+        from_generated(a.from_generated, a.out)
+        return
     rng = np.random.default_rng(a.seed)
     os.makedirs(a.out, exist_ok=True)
     starts = month_start_ms(np.arange(a.months + 1))

@@ -4,13 +4,16 @@
     python examples/python/quickstart.py --members 200
 
 Sections: 1. identities from three channels (pandas) → OneID; 2. orders (polars) → receipts;
-3. bad rows reported, not lost; 4. what the pool holds. (Tags, audiences, lifecycle, RFM, churn
-and promotions are added here as those modules land.)
+3. bad rows reported, not lost; 4. what the pool holds; 5. tags from a table; 6. audiences;
+7. lifecycle stages and the active-rate decomposition; 8. RFM segments; 9. churn risk (BG/NBD)
+written back as a tag; 10. a promotion for the at-risk audience. Every table goes to Rust as
+Arrow and comes back as the kind it came in (pandas or polars).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import random
 from typing import Any, Dict, List
 
@@ -42,13 +45,28 @@ def identities(members: int, rng: random.Random) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+START = dt.datetime(2025, 9, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+WEEKS = 25  # orders from 2025-09-01 to late February 2026
+RATE = (2.0, 0.25)  # purchases per week ~ Gamma(shape, scale)
+DROP = (2.0, 8.0)  # drop-out after a purchase ~ Beta(a, b)
+
+
 def orders(members: int, rng: random.Random) -> pl.DataFrame:
+    """Orders as the BG/NBD story tells it: each member buys at their own rate (Gamma) and may
+    drop out after any purchase (Beta); some members never buy."""
     rows: List[Dict[str, Any]] = []
-    for i in range(members * 2):
-        m = rng.randrange(members)
-        rows.append({"key": f"order-{i}", "time": f"2026-02-{1 + i % 28:02d}T12:00:00+08:00",
-                     "member_no": f"M{m}", "order_id": f"A{i:07d}",
-                     "amount": f"{rng.randrange(20, 800)}.{rng.randrange(100):02d}", "channel": "app"})
+    for m in range(members):
+        rate, p_drop = rng.gammavariate(*RATE), rng.betavariate(*DROP)
+        week = rng.uniform(0, 4)
+        while week < WEEKS:
+            t = START + dt.timedelta(weeks=week)
+            i = len(rows)
+            rows.append({"key": f"order-{i}", "time": t.isoformat(), "member_no": f"M{m}",
+                         "order_id": f"A{i:07d}", "amount": f"{rng.randrange(20, 800)}.{rng.randrange(100):02d}",
+                         "channel": rng.choice(["app", "app", "mini_program", "store"])})
+            if rng.random() < p_drop:
+                break
+            week += rng.expovariate(rate)
     return pl.DataFrame(rows)
 
 
@@ -83,6 +101,69 @@ def main() -> None:
 
     print("\n== 4. The pool")
     print(engine.stats())
+
+    print("\n== 5. Tags from a table (pandas): typed from the dtypes, one row per member")
+    spend = (o.with_columns(pl.col("amount").cast(pl.Float64))
+              .group_by("member_no").agg(pl.col("amount").sum().alias("spend"),
+                                         pl.len().alias("orders")).sort("member_no"))
+    tags = spend.to_pandas()
+    tags["tier"] = pd.cut(tags["spend"], [0, 1000, 3000, float("inf")], labels=["silver", "gold", "platinum"])
+    tags["vip"] = tags["orders"] >= 5
+    print(tags.head(5).to_string(index=False))
+    out = engine.set_tags(tags.drop(columns=["orders"]), user="member_no", kind="member_no")
+    print(f"set {out['tags']} for {out['rows']} members")
+
+    print("\n== 6. Audiences")
+    gold = engine.audience('tier IN ("gold", "platinum") AND vip')
+    print(f"{gold.expression!r}: {len(gold)} members")
+    print(gold.export("member_no").slice(0, 5).to_pandas().to_string(index=False))
+
+    print("\n== 7. Lifecycle: stages per month and the active-rate decomposition (polars in, polars out)")
+    acts = o.select(pl.col("member_no").alias("user"),
+                    pl.col("time").str.to_datetime(time_zone="Asia/Shanghai").alias("time"))
+    stages = userops.lifecycle(acts)
+    print(stages.filter(pl.col("period") == "2026-02").group_by("stage").len().sort("stage"))
+    dec = userops.active_rate_decomposition(acts)
+    print(dec.select("period", "registered", "actives", "active_rate", "new", "old_retained",
+                     "new_retained", "woken", "returned").tail(4))
+
+    print("\n== 8. RFM segments at 2026-03-01")
+    priced = o.with_columns(pl.col("amount").cast(pl.Float64))
+    r = userops.rfm(priced, "member_no", "time", "amount", as_of="2026-03-01")
+    print(r.group_by("segment").agg(pl.len().alias("members"), pl.col("monetary").mean().round(2))
+           .sort("members", descending=True))
+
+    print("\n== 9. Churn risk: BG/NBD on the weekly summary, P(alive) written back as a tag")
+    summary = userops.summary_data(priced, "member_no", "time", "amount",
+                                   observation_period_end="2026-02-28", freq="W")
+    bg = userops.BetaGeo().fit(summary["frequency"], summary["recency"], summary["T"])
+    print("params:", {k: round(v, 3) for k, v in bg.params.items()})
+    alive = bg.p_alive(summary["frequency"], summary["recency"], summary["T"])
+    risk = summary.select("member_no").with_columns(
+        churn_risk=pl.when(alive < 0.3).then(pl.lit("high")).when(alive < 0.7).then(pl.lit("mid"))
+        .otherwise(pl.lit("low")), p_alive=alive)
+    print(risk.group_by("churn_risk").len().sort("churn_risk"))
+    engine.set_tags(risk.select("member_no", "churn_risk"), user="member_no", kind="member_no")
+
+    print("\n== 10. A promotion and a win-back coupon for the at-risk audience")
+    at_risk = engine.save_audience("at_risk", 'churn_risk = "high" AND tier IN ("gold", "platinum")')
+    print(f"audience at_risk: {at_risk['size']} members")
+    engine.add_promotion({"id": "m300", "name": "300 off 50", "conditions": {},
+                          "action": {"type": "threshold_discount", "threshold": "300", "off": "50"}})
+    engine.add_coupon_template({"id": "winback20", "kind": "consumption",
+                                "benefit": {"type": "percent_off", "percent": "20"}, "valid_days": 14})
+    members = engine.audience_members("at_risk").oneids("list")
+    coupons = engine.issue_coupons("winback20", members, time="2026-03-01T10:00:00+08:00")
+    cart = {"time": "2026-03-02T10:00:00+08:00", "channel": "app",
+            "lines": [{"sku": "tea-1", "category": "tea", "price": "199.00", "qty": 2}]}
+    rows = []
+    for oneid, coupon in list(zip(members, coupons))[:3]:
+        q = engine.quote(cart, user=oneid)
+        used = engine.use_coupon(coupon, oneid, cart)
+        rows.append({"oneid": oneid, "subtotal": q["subtotal"], "promotion": q["discount"],
+                     "coupon": coupon, "coupon_discount": used["discount"]})
+    print(pd.DataFrame(rows).to_string(index=False))
+    print(engine.coupon_counts())
 
 
 if __name__ == "__main__":

@@ -1,125 +1,125 @@
-//! Table functions for `userops.lifecycle`, `userops.funnel`, ... : the Python side hands over
-//! columns as little-endian bytes (converted from Arrow), this side builds the core's column
-//! slices, calls the pure functions and returns bytes or JSON. Errors are raised as
-//! `ValueError(<error report JSON>)`, which the Python wrapper turns into the typed exception.
+//! Table functions for `userops.lifecycle`, `userops.funnel`, ... : a table comes in through the
+//! Arrow PyCapsule interface, its columns are read straight from the Arrow buffers
+//! ([`crate::columns`]), the core's pure functions run without the GIL, and the result goes
+//! back as an Arrow table. Bad columns raise `userops.TableError` (column and row); bad
+//! arguments and refusals by the core raise the typed exception of their error code.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use pyo3::exceptions::PyValueError;
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, DictionaryArray, Int32Array, StringArray};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3_arrow::PyTable;
+use serde_json::{json, Value};
 use userops::analytics::{self, AttributionModel, Conversions, EventTable};
 use userops::lifecycle::{
-    stage_table, ActivityTable, EarlyActivity, LifecycleReport, PeriodClock, Registrations,
-    StageOptions, StageRules,
+    stage_table, ActivityTable, EarlyActivity, LifecycleReport, PeriodClock, Registrations, Stage,
+    StageOptions, StageRules, StageTable,
 };
-use userops::{Decimal, Error, Period};
+use userops::{Error, Period};
 
-fn raise(e: Error) -> PyErr {
-    let report = serde_json::to_string(&e.to_report()).unwrap_or_else(|_| e.to_string());
-    PyValueError::new_err(report)
-}
+use crate::columns::{self, bad_arg, run, Col, Fail, Keys};
+use crate::tables::{table_out, Table};
 
-fn bad(field: &str, reason: impl Into<String>) -> PyErr {
-    raise(Error::invalid_argument(field, reason))
-}
-
-fn words<T>(b: &[u8], field: &str, conv: fn([u8; 8]) -> T) -> PyResult<Vec<T>> {
-    if b.len() % 8 != 0 {
-        return Err(bad(
-            field,
-            "column bytes are not a whole number of 8-byte values",
-        ));
-    }
-    Ok(b.chunks_exact(8)
-        .map(|c| conv(c.try_into().expect("chunks_exact(8) yields 8 bytes")))
-        .collect())
-}
-
-fn codes(b: &[u8], field: &str) -> PyResult<Vec<u32>> {
-    if b.len() % 4 != 0 {
-        return Err(bad(
-            field,
-            "column bytes are not a whole number of 4-byte values",
-        ));
-    }
-    Ok(b.chunks_exact(4)
-        .map(|c| u32::from_le_bytes(c.try_into().expect("chunks_exact(4) yields 4 bytes")))
-        .collect())
-}
-
-fn period(p: &str) -> PyResult<Period> {
+fn period(p: &str) -> Result<Period, Fail> {
     match p {
         "day" => Ok(Period::Day),
         "week" => Ok(Period::Week),
         "month" => Ok(Period::Month),
-        _ => Err(bad("period", format!("{p:?} is not day, week or month"))),
+        _ => Err(bad_arg(
+            "period",
+            format!("{p:?} is not day, week or month"),
+        )),
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> PyResult<String> {
-    serde_json::to_string(v).map_err(|e| raise(Error::Internal(e.to_string())))
+fn clock(period_name: &str, utc_offset_seconds: i32) -> Result<PeriodClock, Fail> {
+    if !(-12 * 3600..=14 * 3600).contains(&utc_offset_seconds) {
+        return Err(bad_arg("tz", "a UTC offset between -12:00 and +14:00"));
+    }
+    Ok(PeriodClock::new(period(period_name)?, utc_offset_seconds))
 }
 
-/// The inputs of the lifecycle functions, owned so the GIL can be released while computing.
-struct LifecycleInput {
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, Fail> {
+    serde_json::to_value(v).map_err(|e| Fail::Core(Error::Internal(e.to_string())))
+}
+
+/// The lifecycle options of a call (everything but the table).
+#[derive(Debug, Clone)]
+struct StageArgs {
+    period: String,
+    utc_offset_seconds: i32,
+    churn_after: u32,
+    early_activity: String,
+    through: Option<String>,
+}
+
+impl StageArgs {
+    fn options(&self) -> Result<StageOptions, Fail> {
+        let clock = clock(&self.period, self.utc_offset_seconds)?;
+        let early = match self.early_activity.as_str() {
+            "error" => EarlyActivity::Error,
+            "register_at_first_activity" => EarlyActivity::RegisterAtFirstActivity,
+            other => {
+                return Err(bad_arg(
+                    "early_activity",
+                    format!("{other:?} is not \"error\" or \"register_at_first_activity\""),
+                ))
+            }
+        };
+        let rules = StageRules::new(self.churn_after).map_err(|e| Fail::Core(e.into()))?;
+        let mut options = StageOptions::new(clock).rules(rules).early_activity(early);
+        if let Some(t) = &self.through {
+            let p = clock
+                .parse_label(t)
+                .ok_or_else(|| bad_arg("through", format!("{t:?} is not a period label")))?;
+            options = options.through(p);
+        }
+        Ok(options)
+    }
+}
+
+/// An activity table read from Arrow: user codes, UTC ms, and the known registrations.
+struct Activity {
+    keys: Keys,
     user: Vec<u64>,
     time: Vec<i64>,
     reg: Option<(Vec<u64>, Vec<i64>)>,
-    options: StageOptions,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn lifecycle_input(
-    user: &[u8],
-    time: &[u8],
-    reg_user: Option<&[u8]>,
-    reg_time: Option<&[u8]>,
-    period_name: &str,
-    utc_offset_seconds: i32,
-    churn_after: u32,
-    early_activity: &str,
-    through: Option<&str>,
-) -> PyResult<LifecycleInput> {
-    if !(-12 * 3600..=14 * 3600).contains(&utc_offset_seconds) {
-        return Err(bad("tz", "a UTC offset between -12:00 and +14:00"));
-    }
-    let clock = PeriodClock::new(period(period_name)?, utc_offset_seconds);
-    let early = match early_activity {
-        "error" => EarlyActivity::Error,
-        "register_at_first_activity" => EarlyActivity::RegisterAtFirstActivity,
-        other => {
-            return Err(bad(
-                "early_activity",
-                format!("{other:?} is not \"error\" or \"register_at_first_activity\""),
-            ))
+fn activity(t: &Table, user: &str, time: &str, registered: Option<&str>) -> Result<Activity, Fail> {
+    let (keys, mut codes) = Keys::encode(&[(t, user)])?;
+    let user_codes = codes.pop().unwrap_or_default();
+    let times = columns::utc_millis(t, time)?;
+    let reg = match registered {
+        None => None,
+        Some(name) => {
+            t.require(&[name])?;
+            // Null where unknown: those users register at their first activity.
+            let (mut ru, mut rt) = (Vec::new(), Vec::new());
+            for chunk in t.chunks(usize::MAX) {
+                let col = chunk.timestamps(name, None)?;
+                for i in 0..chunk.len() {
+                    if let Some(at) = col.get(i)? {
+                        ru.push(user_codes[chunk.first_row() + i]);
+                        rt.push(at.timestamp_millis());
+                    }
+                }
+            }
+            Some((ru, rt))
         }
     };
-    let rules = StageRules::new(churn_after).map_err(|e| raise(e.into()))?;
-    let mut options = StageOptions::new(clock).rules(rules).early_activity(early);
-    if let Some(t) = through {
-        let p = clock
-            .parse_label(t)
-            .ok_or_else(|| bad("through", format!("{t:?} is not a period label")))?;
-        options = options.through(p);
-    }
-    let reg = match (reg_user, reg_time) {
-        (Some(u), Some(t)) => Some((
-            words(u, "registered", u64::from_le_bytes)?,
-            words(t, "registered", i64::from_le_bytes)?,
-        )),
-        _ => None,
-    };
-    Ok(LifecycleInput {
-        user: words(user, "user", u64::from_le_bytes)?,
-        time: words(time, "time", i64::from_le_bytes)?,
+    Ok(Activity {
+        keys,
+        user: user_codes,
+        time: times,
         reg,
-        options,
     })
 }
 
-impl LifecycleInput {
-    fn table(&self) -> Result<userops::lifecycle::StageTable, Error> {
+impl Activity {
+    fn stages(&self, args: &StageArgs) -> Result<StageTable, Fail> {
         Ok(stage_table(
             ActivityTable {
                 user: &self.user,
@@ -128,286 +128,420 @@ impl LifecycleInput {
             self.reg
                 .as_ref()
                 .map(|(u, t)| Registrations { user: u, time: t }),
-            self.options,
-        )?)
+            args.options()?,
+        )
+        .map_err(Error::from)?)
     }
 }
 
-/// The stage of every user in every period: `(users u64 bytes, period labels, codes u8
-/// bytes (users × periods, 0 = not registered), stage names)`.
-#[pyfunction]
-#[pyo3(signature = (user, time, reg_user=None, reg_time=None, period="month", utc_offset_seconds=28800, churn_after=2, early_activity="error", through=None))]
-#[allow(clippy::too_many_arguments, clippy::type_complexity)]
-fn lifecycle_stages<'py>(
-    py: Python<'py>,
-    user: &[u8],
-    time: &[u8],
-    reg_user: Option<&[u8]>,
-    reg_time: Option<&[u8]>,
-    period: &str,
-    utc_offset_seconds: i32,
-    churn_after: u32,
-    early_activity: &str,
-    through: Option<&str>,
-) -> PyResult<(
-    Bound<'py, PyBytes>,
-    Vec<String>,
-    Bound<'py, PyBytes>,
-    Vec<String>,
-)> {
-    let input = lifecycle_input(
-        user,
-        time,
-        reg_user,
-        reg_time,
-        period,
-        utc_offset_seconds,
-        churn_after,
-        early_activity,
-        through,
-    )?;
-    let table = py.detach(|| input.table()).map_err(raise)?;
-    let users: Vec<u8> = table.users().iter().flat_map(|u| u.to_le_bytes()).collect();
-    let labels = (0..table.period_count())
+fn dictionary(keys: Vec<i32>, values: Vec<String>) -> Result<ArrayRef, Fail> {
+    let d = DictionaryArray::<Int32Type>::try_new(
+        Int32Array::from(keys),
+        Arc::new(StringArray::from(values)),
+    )
+    .map_err(|e| Fail::Core(Error::Internal(e.to_string())))?;
+    Ok(Arc::new(d))
+}
+
+fn period_labels(table: &StageTable) -> Vec<String> {
+    (0..table.period_count())
         .map(|p| table.clock().label(table.first_period() + p as i64))
-        .collect();
-    let mut codes = Vec::with_capacity(table.users().len() * table.period_count());
-    for u in 0..table.users().len() {
-        codes.extend_from_slice(table.row(u));
-    }
-    let names = userops::lifecycle::Stage::ALL
-        .iter()
-        .map(|s| s.name().to_owned())
-        .collect();
-    Ok((
-        PyBytes::new(py, &users),
-        labels,
-        PyBytes::new(py, &codes),
-        names,
-    ))
+        .collect()
 }
 
-/// The lifecycle report as JSON: `{"all": report, "segments": {name: report}}`. `seg_code`
-/// (u32 per activity row, into `seg_names`) breaks it down by a per-user value.
+/// The stage of every user in every period from registration on: a table of `user` (named
+/// as the input's column), `period` and `stage` (both dictionary-encoded text).
 #[pyfunction]
-#[pyo3(signature = (user, time, reg_user=None, reg_time=None, period="month", utc_offset_seconds=28800, churn_after=2, early_activity="error", through=None, seg_code=None, seg_names=None))]
+#[pyo3(signature = (table, user="user", time="time", registered=None, period="month", utc_offset_seconds=28800, churn_after=2, early_activity="error", through=None))]
 #[allow(clippy::too_many_arguments)]
-fn lifecycle_report(
+fn lifecycle_stages(
     py: Python<'_>,
-    user: &[u8],
-    time: &[u8],
-    reg_user: Option<&[u8]>,
-    reg_time: Option<&[u8]>,
+    table: PyTable,
+    user: &str,
+    time: &str,
+    registered: Option<&str>,
     period: &str,
     utc_offset_seconds: i32,
     churn_after: u32,
     early_activity: &str,
     through: Option<&str>,
-    seg_code: Option<&[u8]>,
-    seg_names: Option<Vec<String>>,
-) -> PyResult<String> {
-    let input = lifecycle_input(
-        user,
-        time,
-        reg_user,
-        reg_time,
-        period,
+) -> PyResult<PyTable> {
+    let t = Table::from_py(table);
+    let args = StageArgs {
+        period: period.to_owned(),
         utc_offset_seconds,
         churn_after,
-        early_activity,
-        through,
-    )?;
-    let seg = seg_code.map(|b| codes(b, "by")).transpose()?;
-    let names = seg_names.unwrap_or_default();
-    // The segment of each user: one value per user, or an error naming the user.
-    let mut of_user: BTreeMap<u64, u32> = BTreeMap::new();
-    if let Some(seg) = &seg {
-        if seg.len() != input.user.len() {
-            return Err(bad("by", "one segment value per activity row"));
-        }
-        for (&u, &c) in input.user.iter().zip(seg) {
-            if c as usize >= names.len() {
-                return Err(bad("by", "segment code outside its dictionary"));
-            }
-            if let Some(prev) = of_user.insert(u, c) {
-                if prev != c {
-                    return Err(bad(
-                        "by",
-                        format!(
-                            "user {u} has two values ({:?} and {:?}): the breakdown needs one per user",
-                            names[prev as usize], names[c as usize]
-                        ),
-                    ));
+        early_activity: early_activity.to_owned(),
+        through: through.map(str::to_owned),
+    };
+    let batch = run(py, || {
+        let a = activity(&t, user, time, registered)?;
+        let table = a.stages(&args)?;
+        let n_periods = table.period_count();
+        let (mut users, mut periods, mut stages) = (Vec::new(), Vec::new(), Vec::new());
+        for (u, &code) in table.users().iter().enumerate() {
+            for (p, &s) in table.row(u).iter().enumerate().take(n_periods) {
+                if s > 0 {
+                    users.push(code);
+                    periods.push(p as i32);
+                    stages.push(i32::from(s) - 1);
                 }
             }
         }
+        let names = Stage::ALL.iter().map(|s| s.name().to_owned()).collect();
+        Ok(columns::batch(vec![
+            (user.to_owned(), a.keys.decode(users.into_iter())),
+            ("period".into(), dictionary(periods, period_labels(&table))?),
+            ("stage".into(), dictionary(stages, names)?),
+        ])?)
+    })?;
+    table_out(batch)
+}
+
+/// The per-user value of a `by` column (one per user, or an `invalid_argument` on `by`).
+fn segment_of_user(
+    user: &[u64],
+    keys: &Keys,
+    seg: &[u32],
+    names: &[String],
+) -> Result<BTreeMap<u64, u32>, Fail> {
+    let mut of_user: BTreeMap<u64, u32> = BTreeMap::new();
+    for (&u, &c) in user.iter().zip(seg) {
+        if let Some(prev) = of_user.insert(u, c) {
+            if prev != c {
+                let who = keys.decode(std::iter::once(u));
+                let who = arrow_cast::display::array_value_to_string(&who, 0)
+                    .unwrap_or_else(|_| u.to_string());
+                return Err(bad_arg(
+                    "by",
+                    format!(
+                        "user {who} has two values ({:?} and {:?}): the breakdown needs one per user",
+                        names[prev as usize], names[c as usize]
+                    ),
+                ));
+            }
+        }
     }
-    let out = py.detach(|| -> Result<serde_json::Value, Error> {
-        let table = input.table()?;
-        let all = LifecycleReport::from_table(&table)?;
-        let mut segments = serde_json::Map::new();
-        if seg.is_some() {
+    Ok(of_user)
+}
+
+fn report_rows(report: &LifecycleReport, segment: Option<&str>) -> Result<Vec<Value>, Fail> {
+    const GROUPS: [(&str, &str, &str, &str); 4] = [
+        ("old_active", "old_active", "old_retained", "old_retention"),
+        ("new", "last_new", "new_retained", "new_retention"),
+        ("dormant", "dormant", "woken", "wake_rate"),
+        ("churned", "churned", "returned", "return_rate"),
+    ];
+    let report = to_value(report)?;
+    let mut rows = Vec::new();
+    for p in report["periods"].as_array().into_iter().flatten() {
+        let mut row = serde_json::Map::new();
+        if let Some(s) = segment {
+            row.insert("segment".into(), json!(s));
+        }
+        for f in ["period", "registered", "actives", "active_rate"] {
+            row.insert(f.into(), p[f].clone());
+        }
+        row.insert("new".into(), p["stages"]["new"].clone());
+        let terms = p["decomposition"]["terms"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for (group, size, kept, rate) in GROUPS {
+            let term = terms.iter().find(|t| t["group"] == group);
+            let get = |f: &str| term.map_or(Value::Null, |t| t[f].clone());
+            row.insert(size.into(), get("size"));
+            row.insert(kept.into(), get("retained"));
+            row.insert(rate.into(), get("rate"));
+        }
+        if let Some(stages) = p["stages"].as_object() {
+            for (stage, n) in stages {
+                row.insert(format!("stage_{stage}"), n.clone());
+            }
+        }
+        rows.push(Value::Object(row));
+    }
+    Ok(rows)
+}
+
+/// The active rate of every period and its decomposition: one row per period (per segment
+/// with `by`, a column with one value per user), with the stage counts as `stage_*` columns.
+#[pyfunction]
+#[pyo3(signature = (table, user="user", time="time", registered=None, period="month", utc_offset_seconds=28800, churn_after=2, early_activity="error", through=None, by=None))]
+#[allow(clippy::too_many_arguments)]
+fn lifecycle_report(
+    py: Python<'_>,
+    table: PyTable,
+    user: &str,
+    time: &str,
+    registered: Option<&str>,
+    period: &str,
+    utc_offset_seconds: i32,
+    churn_after: u32,
+    early_activity: &str,
+    through: Option<&str>,
+    by: Option<&str>,
+) -> PyResult<PyTable> {
+    let t = Table::from_py(table);
+    let args = StageArgs {
+        period: period.to_owned(),
+        utc_offset_seconds,
+        churn_after,
+        early_activity: early_activity.to_owned(),
+        through: through.map(str::to_owned),
+    };
+    let batch = run(py, || {
+        let a = activity(&t, user, time, registered)?;
+        let seg = by.map(|b| columns::labels(&t, b)).transpose()?;
+        let of_user = match &seg {
+            Some((codes, names)) => Some(segment_of_user(&a.user, &a.keys, codes, names)?),
+            None => None,
+        };
+        let table = a.stages(&args)?;
+        let all = LifecycleReport::from_table(&table).map_err(Error::from)?;
+        let mut rows = report_rows(&all, by.map(|_| "(all)"))?;
+        if let (Some((_, names)), Some(of_user)) = (&seg, &of_user) {
             let per_user: Vec<Option<u32>> = table
                 .users()
                 .iter()
                 .map(|u| of_user.get(u).copied())
                 .collect();
-            for (c, name) in names.iter().enumerate() {
+            let mut order: Vec<(usize, &String)> = names.iter().enumerate().collect();
+            order.sort_by(|a, b| a.1.cmp(b.1));
+            for (c, name) in order {
                 let r =
-                    LifecycleReport::from_table_where(&table, |u| per_user[u] == Some(c as u32))?;
-                segments.insert(
-                    name.clone(),
-                    serde_json::to_value(r).map_err(|e| Error::Internal(e.to_string()))?,
-                );
+                    LifecycleReport::from_table_where(&table, |u| per_user[u] == Some(c as u32))
+                        .map_err(Error::from)?;
+                rows.extend(report_rows(&r, Some(name))?);
             }
         }
-        Ok(serde_json::json!({"all": all, "segments": segments}))
-    });
-    to_json(&out.map_err(raise)?)
+        let mut fields: Vec<(String, Col)> = Vec::new();
+        if by.is_some() {
+            fields.push(("segment".into(), Col::Str));
+        }
+        fields.extend([
+            ("period".into(), Col::Str),
+            ("registered".into(), Col::I64),
+            ("actives".into(), Col::I64),
+            ("active_rate".into(), Col::F64),
+            ("new".into(), Col::I64),
+        ]);
+        for (size, kept, rate) in [
+            ("old_active", "old_retained", "old_retention"),
+            ("last_new", "new_retained", "new_retention"),
+            ("dormant", "woken", "wake_rate"),
+            ("churned", "returned", "return_rate"),
+        ] {
+            fields.push((size.into(), Col::I64));
+            fields.push((kept.into(), Col::I64));
+            fields.push((rate.into(), Col::F64));
+        }
+        for s in Stage::ALL {
+            fields.push((format!("stage_{}", s.name()), Col::I64));
+        }
+        let refs: Vec<(&str, Col)> = fields.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        Ok(columns::rows_batch(&refs, &rows)?)
+    })?;
+    table_out(batch)
 }
 
-/// A funnel as JSON ([`analytics::FunnelReport`]); `seg_code` (u32 per row into `seg_names`)
-/// breaks it down by a per-user value.
+/// An ordered funnel: one row per step (`step`, `users`, `from_previous`, `from_first`,
+/// `drop_off`), per `segment` when `by` names a column with one value per user.
 #[pyfunction]
-#[pyo3(signature = (user, time, event, names, steps, window_ms, seg_code=None, seg_names=None))]
+#[pyo3(signature = (table, steps, window_ms, user="user", time="time", event="event", by=None))]
 #[allow(clippy::too_many_arguments)]
 fn funnel(
     py: Python<'_>,
-    user: &[u8],
-    time: &[u8],
-    event: &[u8],
-    names: Vec<String>,
+    table: PyTable,
     steps: Vec<String>,
     window_ms: i64,
-    seg_code: Option<&[u8]>,
-    seg_names: Option<Vec<String>>,
-) -> PyResult<String> {
-    let (user, time, event) = (
-        words(user, "user", u64::from_le_bytes)?,
-        words(time, "time", i64::from_le_bytes)?,
-        codes(event, "event")?,
-    );
-    let seg = seg_code.map(|b| codes(b, "by")).transpose()?;
-    let seg_names = seg_names.unwrap_or_default();
-    let mut of_user: BTreeMap<u64, String> = BTreeMap::new();
-    if let Some(seg) = &seg {
-        if seg.len() != user.len() {
-            return Err(bad("by", "one segment value per row"));
-        }
-        for (&u, &c) in user.iter().zip(seg) {
-            let name = seg_names
-                .get(c as usize)
-                .ok_or_else(|| bad("by", "segment code outside its dictionary"))?;
-            if let Some(prev) = of_user.insert(u, name.clone()) {
-                if &prev != name {
-                    return Err(bad("by", format!("user {u} has two values ({prev:?} and {name:?}): the breakdown needs one per user")));
-                }
-            }
-        }
-    }
-    let out = py.detach(|| {
+    user: &str,
+    time: &str,
+    event: &str,
+    by: Option<&str>,
+) -> PyResult<PyTable> {
+    let t = Table::from_py(table);
+    let batch = run(py, || {
+        let (keys, mut codes) = Keys::encode(&[(&t, user)])?;
+        let users = codes.pop().unwrap_or_default();
+        let times = columns::utc_millis(&t, time)?;
+        let (events, names) = columns::labels(&t, event)?;
+        let seg = by.map(|b| columns::labels(&t, b)).transpose()?;
+        let of_user = match &seg {
+            Some((codes, names)) => Some(segment_of_user(&users, &keys, codes, names)?),
+            None => None,
+        };
         let step_refs: Vec<&str> = steps.iter().map(String::as_str).collect();
-        let t = EventTable {
-            user: &user,
-            time: &time,
-            event: &event,
+        let table = EventTable {
+            user: &users,
+            time: &times,
+            event: &events,
             names: &names,
         };
-        let seg_fn = seg.as_ref().map(|_| |u: u64| of_user.get(&u).cloned());
-        analytics::funnel(t, &step_refs, window_ms, seg_fn).map_err(Error::from)
-    });
-    to_json(&out.map_err(raise)?)
+        let seg_fn = match (&seg, &of_user) {
+            (Some((_, names)), Some(of_user)) => {
+                Some(move |u: u64| of_user.get(&u).map(|&c| names[c as usize].clone()))
+            }
+            _ => None,
+        };
+        let report =
+            analytics::funnel(table, &step_refs, window_ms, seg_fn).map_err(Error::from)?;
+        let mut rows = Vec::new();
+        let tag =
+            |segment: Option<&str>, steps: &[analytics::FunnelStep]| -> Result<Vec<Value>, Fail> {
+                steps
+                    .iter()
+                    .map(|s| {
+                        let mut v = to_value(s)?;
+                        if let (Some(seg), Some(o)) = (segment, v.as_object_mut()) {
+                            o.insert("segment".into(), json!(seg));
+                        }
+                        Ok(v)
+                    })
+                    .collect()
+            };
+        rows.extend(tag(by.map(|_| "(all)"), &report.steps)?);
+        for (seg, steps) in &report.segments {
+            rows.extend(tag(Some(seg), steps)?);
+        }
+        let mut fields = Vec::new();
+        if by.is_some() {
+            fields.push(("segment", Col::Str));
+        }
+        fields.extend([
+            ("step", Col::Str),
+            ("users", Col::I64),
+            ("from_previous", Col::F64),
+            ("from_first", Col::F64),
+            ("drop_off", Col::I64),
+        ]);
+        Ok(columns::rows_batch(&fields, &rows)?)
+    })?;
+    table_out(batch)
 }
 
-/// Cohort retention as JSON ([`analytics::CohortTable`]).
+/// Cohort retention by first-activity period: one row per (cohort, periods_later) with the
+/// cohort's size (`users`), the users active that many periods later (`retained`) and `rate`.
 #[pyfunction]
-#[pyo3(signature = (user, time, period="month", utc_offset_seconds=28800))]
+#[pyo3(signature = (table, user="user", time="time", period="month", utc_offset_seconds=28800))]
 fn cohort_retention(
     py: Python<'_>,
-    user: &[u8],
-    time: &[u8],
+    table: PyTable,
+    user: &str,
+    time: &str,
     period: &str,
     utc_offset_seconds: i32,
-) -> PyResult<String> {
-    if !(-12 * 3600..=14 * 3600).contains(&utc_offset_seconds) {
-        return Err(bad("tz", "a UTC offset between -12:00 and +14:00"));
-    }
-    let clock = PeriodClock::new(self::period(period)?, utc_offset_seconds);
-    let (user, time) = (
-        words(user, "user", u64::from_le_bytes)?,
-        words(time, "time", i64::from_le_bytes)?,
-    );
-    let out = py.detach(|| analytics::cohort_retention(&user, &time, clock).map_err(Error::from));
-    to_json(&out.map_err(raise)?)
+) -> PyResult<PyTable> {
+    let t = Table::from_py(table);
+    let batch = run(py, || {
+        let clock = clock(period, utc_offset_seconds)?;
+        let (_, mut codes) = Keys::encode(&[(&t, user)])?;
+        let users = codes.pop().unwrap_or_default();
+        let times = columns::utc_millis(&t, time)?;
+        let out = analytics::cohort_retention(&users, &times, clock).map_err(Error::from)?;
+        let rows: Vec<Value> = out
+            .cohorts
+            .iter()
+            .flat_map(|c| {
+                c.retained
+                    .iter()
+                    .zip(&c.rates)
+                    .enumerate()
+                    .map(|(k, (r, rate))| {
+                        json!({"cohort": c.cohort, "users": c.users, "periods_later": k,
+                           "retained": r, "rate": rate})
+                    })
+            })
+            .collect();
+        Ok(columns::rows_batch(
+            &[
+                ("cohort", Col::Str),
+                ("users", Col::I64),
+                ("periods_later", Col::I64),
+                ("retained", Col::I64),
+                ("rate", Col::F64),
+            ],
+            &rows,
+        )?)
+    })?;
+    table_out(batch)
 }
 
-/// Attribution as JSON ([`analytics::AttributionReport`]). `conv_value` holds decimal strings.
+/// Attribution of `conversions` to the same user's `touches` before them: one row per channel
+/// (`channel`, `conversions` credited, `value` credited as decimal128, `touches`).
 #[pyfunction]
-#[pyo3(signature = (t_user, t_time, t_channel, channels, c_user, c_time, c_value, model, half_life_hours, lookback_ms))]
+#[pyo3(signature = (touches, conversions, model, lookback_ms, half_life_hours=None, user="user", time="time", channel="channel", value=None))]
 #[allow(clippy::too_many_arguments)]
 fn attribution(
     py: Python<'_>,
-    t_user: &[u8],
-    t_time: &[u8],
-    t_channel: &[u8],
-    channels: Vec<String>,
-    c_user: &[u8],
-    c_time: &[u8],
-    c_value: Option<Vec<String>>,
+    touches: PyTable,
+    conversions: PyTable,
     model: &str,
-    half_life_hours: Option<f64>,
     lookback_ms: i64,
-) -> PyResult<String> {
-    let model = match model {
-        "first_touch" => AttributionModel::FirstTouch,
-        "last_touch" => AttributionModel::LastTouch,
-        "linear" => AttributionModel::Linear,
-        "position_based" => AttributionModel::PositionBased,
-        "time_decay" => AttributionModel::TimeDecay {
-            half_life_hours: half_life_hours
-                .ok_or_else(|| bad("half_life_hours", "time_decay needs a half-life"))?,
-        },
-        other => return Err(bad("model", format!("unknown attribution model {other:?}"))),
-    };
-    let values: Option<Vec<Decimal>> = c_value
-        .map(|v| {
-            v.iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    s.parse::<Decimal>()
-                        .map_err(|e| bad("value", format!("row {i}: {s:?} is not a decimal: {e}")))
-                })
-                .collect::<PyResult<Vec<_>>>()
-        })
-        .transpose()?;
-    let (tu, tt, tc) = (
-        words(t_user, "user", u64::from_le_bytes)?,
-        words(t_time, "time", i64::from_le_bytes)?,
-        codes(t_channel, "channel")?,
-    );
-    let (cu, ct) = (
-        words(c_user, "user", u64::from_le_bytes)?,
-        words(c_time, "time", i64::from_le_bytes)?,
-    );
-    let out = py.detach(|| {
-        analytics::attribute(
+    half_life_hours: Option<f64>,
+    user: &str,
+    time: &str,
+    channel: &str,
+    value: Option<&str>,
+) -> PyResult<PyTable> {
+    let (tt, ct) = (Table::from_py(touches), Table::from_py(conversions));
+    let batch = run(py, || {
+        let model = match model {
+            "first_touch" => AttributionModel::FirstTouch,
+            "last_touch" => AttributionModel::LastTouch,
+            "linear" => AttributionModel::Linear,
+            "position_based" => AttributionModel::PositionBased,
+            "time_decay" => AttributionModel::TimeDecay {
+                half_life_hours: half_life_hours
+                    .ok_or_else(|| bad_arg("half_life_hours", "time_decay needs a half-life"))?,
+            },
+            other => {
+                return Err(bad_arg(
+                    "model",
+                    format!("unknown attribution model {other:?}"),
+                ))
+            }
+        };
+        let (_, codes) = Keys::encode(&[(&tt, user), (&ct, user)])?;
+        let (tu, cu) = (&codes[0], &codes[1]);
+        let (t_time, c_time) = (
+            columns::utc_millis(&tt, time)?,
+            columns::utc_millis(&ct, time)?,
+        );
+        let (channels, names) = columns::labels(&tt, channel)?;
+        let values = value.map(|v| columns::decimals(&ct, v)).transpose()?;
+        let out = analytics::attribute(
             EventTable {
-                user: &tu,
-                time: &tt,
-                event: &tc,
-                names: &channels,
+                user: tu,
+                time: &t_time,
+                event: &channels,
+                names: &names,
             },
             Conversions {
-                user: &cu,
-                time: &ct,
+                user: cu,
+                time: &c_time,
                 value: values.as_deref(),
             },
             model,
             lookback_ms,
         )
-        .map_err(Error::from)
-    });
-    to_json(&out.map_err(raise)?)
+        .map_err(Error::from)?;
+        let rows = out
+            .channels
+            .iter()
+            .map(to_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(columns::rows_batch(
+            &[
+                ("channel", Col::Str),
+                ("conversions", Col::F64),
+                ("value", Col::Dec),
+                ("touches", Col::I64),
+            ],
+            &rows,
+        )?)
+    })?;
+    table_out(batch)
 }
 
 /// Register the table functions in the native module.

@@ -19,6 +19,14 @@ pub mod tables;
 
 mod ingest;
 
+pub mod columns;
+
+mod identity;
+
+mod tags;
+
+mod outputs;
+
 /// The native engine handle: an in-memory engine or a durable store (`NativeEngine.open`).
 /// Internally synchronized: one engine may be shared by threads.
 ///

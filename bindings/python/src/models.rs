@@ -1,181 +1,234 @@
-//! Native entry points of the user models (`userops.models` in Python). Columns travel as
-//! little-endian byte buffers (numpy `tobytes()` / `frombuffer`), which the abi3 build can read
-//! without the buffer protocol; these functions only convert and delegate to `userops::models`.
+//! Native entry points of the user models (`userops.models` in Python). Tables come in through
+//! the Arrow PyCapsule interface and their columns are read straight from the Arrow buffers
+//! ([`crate::columns`]; float64 columns without nulls are not even copied); results go back as
+//! Arrow tables. These functions only convert and delegate to `userops::models`.
 
-use pyo3::exceptions::PyValueError;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3_arrow::PyTable;
 use userops::models::{self, BgNbdParams, GammaGammaParams};
 use userops::Error;
 
-fn err(e: impl Into<Error>) -> PyErr {
-    let e: Error = e.into();
-    let report = serde_json::to_string(&e.to_report()).unwrap_or_else(|_| e.to_string());
-    PyValueError::new_err(report)
-}
-
-fn bad(field: &str, reason: &str) -> PyErr {
-    err(Error::invalid_argument(field, reason))
-}
-
-fn f64s(field: &str, b: &[u8]) -> PyResult<Vec<f64>> {
-    if b.len() % 8 != 0 {
-        return Err(bad(field, "buffer length is not a multiple of 8"));
-    }
-    Ok(b.chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().expect("chunks_exact(8)")))
-        .collect())
-}
-
-fn i64s(field: &str, b: &[u8]) -> PyResult<Vec<i64>> {
-    if b.len() % 8 != 0 {
-        return Err(bad(field, "buffer length is not a multiple of 8"));
-    }
-    Ok(b.chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().expect("chunks_exact(8)")))
-        .collect())
-}
-
-fn u64s(field: &str, b: &[u8]) -> PyResult<Vec<u64>> {
-    Ok(i64s(field, b)?.into_iter().map(|v| v as u64).collect())
-}
-
-fn out_f64<'py>(py: Python<'py>, v: &[f64]) -> Bound<'py, PyBytes> {
-    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    PyBytes::new(py, &bytes)
-}
-
-fn out_i64<'py>(py: Python<'py>, v: impl Iterator<Item = i64>) -> Bound<'py, PyBytes> {
-    let bytes: Vec<u8> = v.flat_map(|x| x.to_le_bytes()).collect();
-    PyBytes::new(py, &bytes)
-}
-
-type Columns<'py> = Vec<Bound<'py, PyBytes>>;
+use crate::columns::{self, bad_arg, run, Fail, Keys};
+use crate::tables::{table_out, Table};
 
 /// BG/NBD (r, alpha, a, b).
 type BgTuple = (f64, f64, f64, f64);
+/// Gamma-Gamma (p, q, v).
+type GgTuple = (f64, f64, f64);
 
-/// Transaction summary: (customer, frequency, recency, T, monetary_value) buffers.
+fn core(e: impl Into<Error>) -> Fail {
+    Fail::Core(e.into())
+}
+
+fn f64s(v: Vec<f64>) -> ArrayRef {
+    Arc::new(Float64Array::from(v))
+}
+
+fn i64s(v: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(v.collect::<Int64Array>())
+}
+
+fn one_column(name: &str, values: Vec<f64>) -> PyResult<PyTable> {
+    let b = columns::batch(vec![(name.to_owned(), f64s(values))])
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+    table_out(b)
+}
+
+/// Customer codes (sorted like the ids), wall-clock seconds, and amounts of a transaction table.
+struct Transactions<'a> {
+    keys: Keys,
+    customers: Vec<u64>,
+    times: Vec<i64>,
+    amounts: Option<Cow<'a, [f64]>>,
+}
+
+fn transactions<'a>(
+    t: &'a Table,
+    customer: &str,
+    time: &str,
+    amount: Option<&str>,
+) -> Result<Transactions<'a>, Fail> {
+    let (keys, mut codes) = Keys::encode(&[(t, customer)])?;
+    Ok(Transactions {
+        keys,
+        customers: codes.pop().unwrap_or_default(),
+        times: columns::wall_seconds(t, time)?,
+        amounts: amount.map(|a| columns::floats(t, a)).transpose()?,
+    })
+}
+
+/// Per-customer (frequency, recency, T, monetary_value) as `lifetimes`' summary table.
 #[pyfunction]
-#[pyo3(signature = (customers, times, amounts, observation_end, freq))]
-fn summary_data<'py>(
-    py: Python<'py>,
-    customers: &[u8],
-    times: &[u8],
-    amounts: Option<&[u8]>,
+#[pyo3(signature = (table, customer, time, amount=None, observation_end=None, freq="D"))]
+fn summary_data(
+    py: Python<'_>,
+    table: PyTable,
+    customer: &str,
+    time: &str,
+    amount: Option<&str>,
     observation_end: Option<i64>,
     freq: &str,
-) -> PyResult<Columns<'py>> {
-    let c = u64s("customers", customers)?;
-    let t = i64s("times", times)?;
-    let a = amounts.map(|a| f64s("amounts", a)).transpose()?;
-    let freq = models::Freq::parse(freq).map_err(err)?;
-    let s = py
-        .detach(|| models::summary_data(&c, &t, a.as_deref(), observation_end, freq))
-        .map_err(err)?;
-    Ok(vec![
-        out_i64(py, s.customer.iter().map(|&v| v as i64)),
-        out_f64(py, &s.frequency),
-        out_f64(py, &s.recency),
-        out_f64(py, &s.t),
-        out_f64(py, &s.monetary_value),
-    ])
+) -> PyResult<PyTable> {
+    let t = Table::from_py(table);
+    let batch = run(py, || {
+        let freq = models::Freq::parse(freq).map_err(core)?;
+        let x = transactions(&t, customer, time, amount)?;
+        let s = models::summary_data(
+            &x.customers,
+            &x.times,
+            x.amounts.as_deref(),
+            observation_end,
+            freq,
+        )
+        .map_err(core)?;
+        let mut cols = vec![
+            (
+                customer.to_owned(),
+                x.keys.decode(s.customer.iter().copied()),
+            ),
+            ("frequency".into(), f64s(s.frequency)),
+            ("recency".into(), f64s(s.recency)),
+            ("T".into(), f64s(s.t)),
+        ];
+        if amount.is_some() {
+            cols.push(("monetary_value".into(), f64s(s.monetary_value)));
+        }
+        Ok(columns::batch(cols)?)
+    })?;
+    table_out(batch)
 }
 
-/// Calibration/holdout split: summary columns plus frequency_holdout, monetary_value_holdout,
-/// and the holdout duration.
+/// Calibration summary (`*_cal`) plus `frequency_holdout`, `monetary_value_holdout` and
+/// `duration_holdout`.
 #[pyfunction]
-#[pyo3(signature = (customers, times, amounts, calibration_end, observation_end, freq))]
-fn calibration_and_holdout<'py>(
-    py: Python<'py>,
-    customers: &[u8],
-    times: &[u8],
-    amounts: Option<&[u8]>,
+#[pyo3(signature = (table, customer, time, calibration_end, observation_end, amount=None, freq="D"))]
+#[allow(clippy::too_many_arguments)]
+fn calibration_and_holdout(
+    py: Python<'_>,
+    table: PyTable,
+    customer: &str,
+    time: &str,
     calibration_end: i64,
     observation_end: i64,
+    amount: Option<&str>,
     freq: &str,
-) -> PyResult<(Columns<'py>, f64)> {
-    let c = u64s("customers", customers)?;
-    let t = i64s("times", times)?;
-    let a = amounts.map(|a| f64s("amounts", a)).transpose()?;
-    let freq = models::Freq::parse(freq).map_err(err)?;
-    let h = py
-        .detach(|| {
-            models::calibration_and_holdout(
-                &c,
-                &t,
-                a.as_deref(),
-                calibration_end,
-                observation_end,
-                freq,
-            )
-        })
-        .map_err(err)?;
-    let s = &h.calibration;
-    Ok((
-        vec![
-            out_i64(py, s.customer.iter().map(|&v| v as i64)),
-            out_f64(py, &s.frequency),
-            out_f64(py, &s.recency),
-            out_f64(py, &s.t),
-            out_f64(py, &s.monetary_value),
-            out_f64(py, &h.frequency_holdout),
-            out_f64(py, &h.monetary_value_holdout),
-        ],
-        h.duration_holdout,
-    ))
+) -> PyResult<PyTable> {
+    let t = Table::from_py(table);
+    let batch = run(py, || {
+        let freq = models::Freq::parse(freq).map_err(core)?;
+        let x = transactions(&t, customer, time, amount)?;
+        let h = models::calibration_and_holdout(
+            &x.customers,
+            &x.times,
+            x.amounts.as_deref(),
+            calibration_end,
+            observation_end,
+            freq,
+        )
+        .map_err(core)?;
+        let n = h.calibration.customer.len();
+        let s = h.calibration;
+        let mut cols = vec![
+            (
+                customer.to_owned(),
+                x.keys.decode(s.customer.iter().copied()),
+            ),
+            ("frequency_cal".into(), f64s(s.frequency)),
+            ("recency_cal".into(), f64s(s.recency)),
+            ("T_cal".into(), f64s(s.t)),
+        ];
+        if amount.is_some() {
+            cols.push(("monetary_value_cal".into(), f64s(s.monetary_value)));
+        }
+        cols.push(("frequency_holdout".into(), f64s(h.frequency_holdout)));
+        if amount.is_some() {
+            cols.push((
+                "monetary_value_holdout".into(),
+                f64s(h.monetary_value_holdout),
+            ));
+        }
+        cols.push(("duration_holdout".into(), f64s(vec![h.duration_holdout; n])));
+        Ok(columns::batch(cols)?)
+    })?;
+    table_out(batch)
 }
 
-/// RFM: (customer, recency, frequency, monetary, r_score, f_score, m_score) buffers (int64 /
-/// float64) and the segment names.
+/// RFM per customer: `recency`, `frequency`, `monetary`, the 1-5 scores and `segment`.
 #[pyfunction]
-#[pyo3(signature = (customers, times, amounts, as_of, window_days, monetary, split))]
+#[pyo3(signature = (table, customer, time, amount, as_of, window_days=None, monetary="sum", split="mean"))]
 #[allow(clippy::too_many_arguments)]
-fn rfm<'py>(
-    py: Python<'py>,
-    customers: &[u8],
-    times: &[u8],
-    amounts: &[u8],
+fn rfm(
+    py: Python<'_>,
+    table: PyTable,
+    customer: &str,
+    time: &str,
+    amount: &str,
     as_of: i64,
     window_days: Option<u32>,
     monetary: &str,
     split: &str,
-) -> PyResult<(Columns<'py>, Vec<&'static str>)> {
-    let c = u64s("customers", customers)?;
-    let t = i64s("times", times)?;
-    let a = f64s("amounts", amounts)?;
-    let monetary = match monetary {
-        "sum" => models::Monetary::Sum,
-        "mean" => models::Monetary::Mean,
-        _ => return Err(bad("monetary", "\"sum\" or \"mean\"")),
-    };
-    let split = match split {
-        "mean" => models::Split::Mean,
-        "median" => models::Split::Median,
-        _ => return Err(bad("split", "\"mean\" or \"median\"")),
-    };
-    let mut spec = models::RfmSpec::as_of(as_of)
-        .monetary(monetary)
-        .split(split);
-    if let Some(d) = window_days {
-        spec = spec.window_days(d);
-    }
-    let r = py.detach(|| models::rfm(&c, &t, &a, &spec)).map_err(err)?;
-    Ok((
-        vec![
-            out_i64(py, r.customer.iter().map(|&v| v as i64)),
-            out_i64(py, r.recency.iter().copied()),
-            out_i64(py, r.frequency.iter().map(|&v| v as i64)),
-            out_f64(py, &r.monetary),
-            out_i64(py, r.r_score.iter().map(|&v| i64::from(v))),
-            out_i64(py, r.f_score.iter().map(|&v| i64::from(v))),
-            out_i64(py, r.m_score.iter().map(|&v| i64::from(v))),
-        ],
-        r.segment.iter().map(|s| s.name()).collect(),
-    ))
+) -> PyResult<PyTable> {
+    let t = Table::from_py(table);
+    let batch = run(py, || {
+        let monetary = match monetary {
+            "sum" => models::Monetary::Sum,
+            "mean" => models::Monetary::Mean,
+            _ => return Err(bad_arg("monetary", "\"sum\" or \"mean\"")),
+        };
+        let split = match split {
+            "mean" => models::Split::Mean,
+            "median" => models::Split::Median,
+            _ => return Err(bad_arg("split", "\"mean\" or \"median\"")),
+        };
+        let mut spec = models::RfmSpec::as_of(as_of)
+            .monetary(monetary)
+            .split(split);
+        if let Some(d) = window_days {
+            spec = spec.window_days(d);
+        }
+        let x = transactions(&t, customer, time, Some(amount))?;
+        let amounts = x.amounts.as_deref().unwrap_or_default();
+        let r = models::rfm(&x.customers, &x.times, amounts, &spec).map_err(core)?;
+        let segments: ArrayRef = Arc::new(
+            r.segment
+                .iter()
+                .map(|s| Some(s.name()))
+                .collect::<StringArray>(),
+        );
+        Ok(columns::batch(vec![
+            (
+                customer.to_owned(),
+                x.keys.decode(r.customer.iter().copied()),
+            ),
+            ("recency".into(), i64s(r.recency.iter().copied())),
+            (
+                "frequency".into(),
+                i64s(r.frequency.iter().map(|&v| v as i64)),
+            ),
+            ("monetary".into(), f64s(r.monetary)),
+            (
+                "r_score".into(),
+                i64s(r.r_score.iter().map(|&v| i64::from(v))),
+            ),
+            (
+                "f_score".into(),
+                i64s(r.f_score.iter().map(|&v| i64::from(v))),
+            ),
+            (
+                "m_score".into(),
+                i64s(r.m_score.iter().map(|&v| i64::from(v))),
+            ),
+            ("segment".into(), segments),
+        ])?)
+    })?;
+    table_out(batch)
 }
 
-fn bg(p: (f64, f64, f64, f64)) -> BgNbdParams {
+fn bg(p: BgTuple) -> BgNbdParams {
     BgNbdParams {
         r: p.0,
         alpha: p.1,
@@ -184,128 +237,7 @@ fn bg(p: (f64, f64, f64, f64)) -> BgNbdParams {
     }
 }
 
-/// BG/NBD fit: ((r, alpha, a, b), log_likelihood, iterations).
-#[pyfunction]
-#[pyo3(signature = (frequency, recency, t, weights))]
-fn bgnbd_fit(
-    py: Python<'_>,
-    frequency: &[u8],
-    recency: &[u8],
-    t: &[u8],
-    weights: Option<&[u8]>,
-) -> PyResult<(BgTuple, f64, u64)> {
-    let (f, r, t) = (
-        f64s("frequency", frequency)?,
-        f64s("recency", recency)?,
-        f64s("T", t)?,
-    );
-    let w = weights.map(|w| f64s("weights", w)).transpose()?;
-    let fit = py
-        .detach(|| models::BgNbdFit::fit(&f, &r, &t, w.as_deref()))
-        .map_err(err)?;
-    let p = fit.params;
-    Ok((
-        (p.r, p.alpha, p.a, p.b),
-        fit.log_likelihood,
-        fit.evaluations,
-    ))
-}
-
-/// Σ ln L at given BG/NBD parameters.
-#[pyfunction]
-fn bgnbd_log_likelihood(
-    params: (f64, f64, f64, f64),
-    frequency: &[u8],
-    recency: &[u8],
-    t: &[u8],
-) -> PyResult<f64> {
-    let (f, r, t) = (
-        f64s("frequency", frequency)?,
-        f64s("recency", recency)?,
-        f64s("T", t)?,
-    );
-    models::bgnbd_log_likelihood(&bg(params), &f, &r, &t, None).map_err(err)
-}
-
-/// P(alive) per customer.
-#[pyfunction]
-fn bgnbd_p_alive<'py>(
-    py: Python<'py>,
-    params: (f64, f64, f64, f64),
-    frequency: &[u8],
-    recency: &[u8],
-    t: &[u8],
-) -> PyResult<Bound<'py, PyBytes>> {
-    let (f, r, t) = (
-        f64s("frequency", frequency)?,
-        f64s("recency", recency)?,
-        f64s("T", t)?,
-    );
-    models::check_frt(&f, &r, &t).map_err(err)?;
-    let p = bg(params);
-    let out: Vec<f64> = (0..f.len()).map(|i| p.p_alive(f[i], r[i], t[i])).collect();
-    Ok(out_f64(py, &out))
-}
-
-/// Expected purchases in `horizon` periods: conditional on (frequency, recency, T) when given,
-/// else for a new customer.
-#[pyfunction]
-#[pyo3(signature = (params, horizon, frequency, recency, t))]
-fn bgnbd_expected<'py>(
-    py: Python<'py>,
-    params: (f64, f64, f64, f64),
-    horizon: &[u8],
-    frequency: Option<&[u8]>,
-    recency: Option<&[u8]>,
-    t: Option<&[u8]>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let h = f64s("t", horizon)?;
-    if let Some(i) = h.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
-        return Err(bad(&format!("t[{i}]"), "not a number ≥ 0"));
-    }
-    let p = bg(params);
-    let out: Vec<f64> = match (frequency, recency, t) {
-        (Some(f), Some(r), Some(tt)) => {
-            let (f, r, tt) = (f64s("frequency", f)?, f64s("recency", r)?, f64s("T", tt)?);
-            models::check_frt(&f, &r, &tt).map_err(err)?;
-            if h.len() != f.len() && h.len() != 1 {
-                return Err(bad("t", "one horizon, or one per customer"));
-            }
-            (0..f.len())
-                .map(|i| {
-                    let hi = if h.len() == 1 { h[0] } else { h[i] };
-                    p.conditional_expected_purchases(hi, f[i], r[i], tt[i])
-                })
-                .collect()
-        }
-        (None, None, None) => h.iter().map(|&v| p.expected_purchases(v)).collect(),
-        _ => return Err(bad("frequency", "give frequency, recency and T together")),
-    };
-    Ok(out_f64(py, &out))
-}
-
-/// Gamma-Gamma fit: ((p, q, v), log_likelihood, iterations).
-#[pyfunction]
-#[pyo3(signature = (frequency, monetary_value, weights))]
-fn gamma_gamma_fit(
-    py: Python<'_>,
-    frequency: &[u8],
-    monetary_value: &[u8],
-    weights: Option<&[u8]>,
-) -> PyResult<((f64, f64, f64), f64, u64)> {
-    let (f, m) = (
-        f64s("frequency", frequency)?,
-        f64s("monetary_value", monetary_value)?,
-    );
-    let w = weights.map(|w| f64s("weights", w)).transpose()?;
-    let fit = py
-        .detach(|| models::GammaGammaFit::fit(&f, &m, w.as_deref()))
-        .map_err(err)?;
-    let p = fit.params;
-    Ok(((p.p, p.q, p.v), fit.log_likelihood, fit.evaluations))
-}
-
-fn gg(p: (f64, f64, f64)) -> GammaGammaParams {
+fn gg(p: GgTuple) -> GammaGammaParams {
     GammaGammaParams {
         p: p.0,
         q: p.1,
@@ -313,132 +245,284 @@ fn gg(p: (f64, f64, f64)) -> GammaGammaParams {
     }
 }
 
-/// E[M | x, m̄] per customer.
-#[pyfunction]
-fn gamma_gamma_expected_profit<'py>(
-    py: Python<'py>,
-    params: (f64, f64, f64),
-    frequency: &[u8],
-    monetary_value: &[u8],
-) -> PyResult<Bound<'py, PyBytes>> {
-    let (f, m) = (
-        f64s("frequency", frequency)?,
-        f64s("monetary_value", monetary_value)?,
-    );
-    if f.len() != m.len() {
-        return Err(bad("monetary_value", "one per customer"));
-    }
-    let p = gg(params);
-    let out: Vec<f64> = (0..f.len())
-        .map(|i| p.conditional_expected_average_profit(f[i], m[i]))
-        .collect();
-    Ok(out_f64(py, &out))
+/// The `frequency`, `recency` and `T` columns, checked together.
+fn frt(t: &Table) -> Result<[Cow<'_, [f64]>; 3], Fail> {
+    let cols = [
+        columns::floats(t, "frequency")?,
+        columns::floats(t, "recency")?,
+        columns::floats(t, "T")?,
+    ];
+    models::check_frt(&cols[0], &cols[1], &cols[2]).map_err(core)?;
+    Ok(cols)
 }
 
-/// Discounted CLV per customer.
+fn weights(t: &Table) -> Result<Option<Cow<'_, [f64]>>, Fail> {
+    Ok(if t.has_column("weights") {
+        Some(columns::floats(t, "weights")?)
+    } else {
+        None
+    })
+}
+
+/// BG/NBD fit on a table of `frequency`, `recency`, `T` (and `weights`): ((r, alpha, a, b),
+/// log_likelihood, evaluations).
+#[pyfunction]
+fn bgnbd_fit(py: Python<'_>, table: PyTable) -> PyResult<(BgTuple, f64, u64)> {
+    let t = Table::from_py(table);
+    run(py, || {
+        let [f, r, tt] = frt(&t)?;
+        let w = weights(&t)?;
+        let fit = models::BgNbdFit::fit(&f, &r, &tt, w.as_deref()).map_err(core)?;
+        let p = fit.params;
+        Ok((
+            (p.r, p.alpha, p.a, p.b),
+            fit.log_likelihood,
+            fit.evaluations,
+        ))
+    })
+}
+
+/// Σ ln L at given BG/NBD parameters.
+#[pyfunction]
+fn bgnbd_log_likelihood(py: Python<'_>, params: BgTuple, table: PyTable) -> PyResult<f64> {
+    let t = Table::from_py(table);
+    run(py, || {
+        let [f, r, tt] = frt(&t)?;
+        models::bgnbd_log_likelihood(&bg(params), &f, &r, &tt, None).map_err(core)
+    })
+}
+
+/// P(alive) per customer: a table with one column `p_alive`.
+#[pyfunction]
+fn bgnbd_p_alive(py: Python<'_>, params: BgTuple, table: PyTable) -> PyResult<PyTable> {
+    let t = Table::from_py(table);
+    let out = run(py, || {
+        let [f, r, tt] = frt(&t)?;
+        let p = bg(params);
+        Ok((0..f.len())
+            .map(|i| p.p_alive(f[i], r[i], tt[i]))
+            .collect::<Vec<f64>>())
+    })?;
+    one_column("p_alive", out)
+}
+
+/// Expected purchases in `t` periods (a table with column `t`: one horizon, or one per
+/// customer): conditional on the customers' `history` (frequency, recency, T) when given, else
+/// for a new customer. A table with one column `expected_purchases`.
+#[pyfunction]
+#[pyo3(signature = (params, horizon, history=None))]
+fn bgnbd_expected(
+    py: Python<'_>,
+    params: BgTuple,
+    horizon: PyTable,
+    history: Option<PyTable>,
+) -> PyResult<PyTable> {
+    let h = Table::from_py(horizon);
+    let hist = history.map(Table::from_py);
+    let out = run(py, || {
+        let ht = columns::floats(&h, "t")?;
+        if let Some(i) = ht.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err(crate::tables::TableError::bad_value("t", i, "not a number ≥ 0").into());
+        }
+        let p = bg(params);
+        Ok(match &hist {
+            Some(hist) => {
+                let [f, r, tt] = frt(hist)?;
+                if ht.len() != f.len() && ht.len() != 1 {
+                    return Err(bad_arg("t", "one horizon, or one per customer"));
+                }
+                (0..f.len())
+                    .map(|i| {
+                        let hi = if ht.len() == 1 { ht[0] } else { ht[i] };
+                        p.conditional_expected_purchases(hi, f[i], r[i], tt[i])
+                    })
+                    .collect::<Vec<f64>>()
+            }
+            None => ht.iter().map(|&v| p.expected_purchases(v)).collect(),
+        })
+    })?;
+    one_column("expected_purchases", out)
+}
+
+/// Gamma-Gamma fit on a table of `frequency`, `monetary_value` (and `weights`): ((p, q, v),
+/// log_likelihood, evaluations).
+#[pyfunction]
+fn gamma_gamma_fit(py: Python<'_>, table: PyTable) -> PyResult<(GgTuple, f64, u64)> {
+    let t = Table::from_py(table);
+    run(py, || {
+        let f = columns::floats(&t, "frequency")?;
+        let m = columns::floats(&t, "monetary_value")?;
+        let w = weights(&t)?;
+        let fit = models::GammaGammaFit::fit(&f, &m, w.as_deref()).map_err(core)?;
+        let p = fit.params;
+        Ok(((p.p, p.q, p.v), fit.log_likelihood, fit.evaluations))
+    })
+}
+
+/// E[M | x, m̄] per customer: a table with one column `expected_average_profit`.
+#[pyfunction]
+fn gamma_gamma_expected_profit(
+    py: Python<'_>,
+    params: GgTuple,
+    table: PyTable,
+) -> PyResult<PyTable> {
+    let t = Table::from_py(table);
+    let out = run(py, || {
+        let f = columns::floats(&t, "frequency")?;
+        let m = columns::floats(&t, "monetary_value")?;
+        let p = gg(params);
+        Ok((0..f.len())
+            .map(|i| p.conditional_expected_average_profit(f[i], m[i]))
+            .collect::<Vec<f64>>())
+    })?;
+    one_column("expected_average_profit", out)
+}
+
+/// Discounted CLV per customer from a table of `frequency`, `recency`, `T`,
+/// `monetary_value`: a table with one column `clv`.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-fn clv<'py>(
-    py: Python<'py>,
-    gg_params: (f64, f64, f64),
-    bg_params: (f64, f64, f64, f64),
-    frequency: &[u8],
-    recency: &[u8],
-    t: &[u8],
-    monetary_value: &[u8],
+fn clv(
+    py: Python<'_>,
+    gg_params: GgTuple,
+    bg_params: BgTuple,
+    table: PyTable,
     months: u32,
     periods_per_month: f64,
     monthly_discount: f64,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let (f, r, tt, m) = (
-        f64s("frequency", frequency)?,
-        f64s("recency", recency)?,
-        f64s("T", t)?,
-        f64s("monetary_value", monetary_value)?,
-    );
-    models::check_frt(&f, &r, &tt).map_err(err)?;
-    if m.len() != f.len() {
-        return Err(bad("monetary_value", "one per customer"));
-    }
-    if !(monthly_discount.is_finite() && monthly_discount > -1.0) {
-        return Err(bad("discount_rate", "a rate > -1"));
-    }
-    let (g, b) = (gg(gg_params), bg(bg_params));
-    let out: Vec<f64> = (0..f.len())
-        .map(|i| {
-            g.clv(
-                &b,
-                f[i],
-                r[i],
-                tt[i],
-                m[i],
-                months,
-                periods_per_month,
-                monthly_discount,
-            )
-        })
-        .collect();
-    Ok(out_f64(py, &out))
+) -> PyResult<PyTable> {
+    let t = Table::from_py(table);
+    let out = run(py, || {
+        if !(monthly_discount.is_finite() && monthly_discount > -1.0) {
+            return Err(bad_arg("discount_rate", "a rate > -1"));
+        }
+        let [f, r, tt] = frt(&t)?;
+        let m = columns::floats(&t, "monetary_value")?;
+        let (g, b) = (gg(gg_params), bg(bg_params));
+        Ok((0..f.len())
+            .map(|i| {
+                g.clv(
+                    &b,
+                    f[i],
+                    r[i],
+                    tt[i],
+                    m[i],
+                    months,
+                    periods_per_month,
+                    monthly_discount,
+                )
+            })
+            .collect::<Vec<f64>>())
+    })?;
+    one_column("clv", out)
 }
 
-/// Supervised churn model: the fitted model as JSON (`ChurnModel`).
+/// Supervised churn: fit on `features` and `label` of `table`, score every row. Returns the
+/// fitted model as JSON (`ChurnModel`) and a table of `churn_score`, `risk` (low / mid /
+/// high) and one `contrib_<feature>` per feature (coefficient × value, log-odds).
 #[pyfunction]
-fn churn_fit(
+#[pyo3(signature = (table, features, label, holdout=0.3, seed=0, low_below=0.3, high_from=0.7))]
+#[allow(clippy::too_many_arguments)]
+fn churn_scores(
     py: Python<'_>,
-    names: Vec<String>,
-    columns: Vec<Vec<u8>>,
-    labels: &[u8],
+    table: PyTable,
+    features: Vec<String>,
+    label: &str,
     holdout: f64,
     seed: u64,
-) -> PyResult<String> {
-    let cols = columns
-        .iter()
-        .zip(&names)
-        .map(|(c, n)| f64s(n, c))
-        .collect::<PyResult<Vec<_>>>()?;
-    let y: Vec<bool> = labels.iter().map(|&b| b != 0).collect();
-    let m = py
-        .detach(|| {
-            let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
-            models::fit_churn_model(&names, &refs, &y, holdout, seed)
-        })
-        .map_err(err)?;
-    serde_json::to_string(&m).map_err(|e| err(Error::Internal(e.to_string())))
+    low_below: f64,
+    high_from: f64,
+) -> PyResult<(String, PyTable)> {
+    let t = Table::from_py(table);
+    let (model, batch) = run(py, || {
+        if !(0.0 <= low_below && low_below <= high_from && high_from <= 1.0) {
+            return Err(bad_arg("bands", "need 0 <= low_below <= high_from <= 1"));
+        }
+        let cols = features
+            .iter()
+            .map(|f| columns::floats(&t, f))
+            .collect::<Result<Vec<_>, _>>()?;
+        let y = columns::flags(&t, label)?;
+        let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_ref()).collect();
+        let m = models::fit_churn_model(&features, &refs, &y, holdout, seed).map_err(core)?;
+        let n = y.len();
+        let mut z = vec![m.model.intercept; n];
+        let mut out: Vec<(String, ArrayRef)> = Vec::new();
+        let mut contribs = Vec::new();
+        for (f, (c, coef)) in features.iter().zip(cols.iter().zip(&m.model.coefficients)) {
+            let contrib: Vec<f64> = c.iter().map(|x| coef * x).collect();
+            for (zi, ci) in z.iter_mut().zip(&contrib) {
+                *zi += ci;
+            }
+            contribs.push((format!("contrib_{f}"), f64s(contrib)));
+        }
+        let score: Vec<f64> = z.iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect();
+        let risk: ArrayRef = Arc::new(
+            score
+                .iter()
+                .map(|&s| {
+                    Some(if s < low_below {
+                        "low"
+                    } else if s >= high_from {
+                        "high"
+                    } else {
+                        "mid"
+                    })
+                })
+                .collect::<StringArray>(),
+        );
+        out.push(("churn_score".into(), f64s(score)));
+        out.push(("risk".into(), risk));
+        out.extend(contribs);
+        let json =
+            serde_json::to_string(&m).map_err(|e| Fail::Core(Error::Internal(e.to_string())))?;
+        Ok((json, columns::batch(out)?))
+    })?;
+    Ok((model, table_out(batch)?))
 }
 
-/// Preference shares: (customer, value, weight, share, rank) buffers.
+/// Preference shares: (customer, value, weight, share, rank), rank 1 the largest share.
 #[pyfunction]
-#[pyo3(signature = (customers, values, weights, times, as_of, lookback_months, top_k))]
+#[pyo3(signature = (table, customer, value, weight=None, time=None, as_of=None, lookback_months=3, top_k=None))]
 #[allow(clippy::too_many_arguments)]
-fn preferences<'py>(
-    py: Python<'py>,
-    customers: &[u8],
-    values: &[u8],
-    weights: Option<&[u8]>,
-    times: Option<&[u8]>,
+fn preferences(
+    py: Python<'_>,
+    table: PyTable,
+    customer: &str,
+    value: &str,
+    weight: Option<&str>,
+    time: Option<&str>,
     as_of: Option<i64>,
     lookback_months: u32,
     top_k: Option<u32>,
-) -> PyResult<Columns<'py>> {
-    let c = u64s("customers", customers)?;
-    let v = u64s("values", values)?;
-    let w = weights.map(|w| f64s("weights", w)).transpose()?;
-    let t = times.map(|t| i64s("times", t)).transpose()?;
-    let window = match (&t, as_of) {
-        (Some(t), Some(at)) => Some((t.as_slice(), at, lookback_months)),
-        (None, None) => None,
-        _ => return Err(bad("as_of", "give times and as_of together")),
-    };
-    let p = py
-        .detach(|| models::preferences(&c, &v, w.as_deref(), window, top_k))
-        .map_err(err)?;
-    Ok(vec![
-        out_i64(py, p.customer.iter().map(|&x| x as i64)),
-        out_i64(py, p.value.iter().map(|&x| x as i64)),
-        out_f64(py, &p.weight),
-        out_f64(py, &p.share),
-        out_i64(py, p.rank.iter().map(|&x| i64::from(x))),
-    ])
+) -> PyResult<PyTable> {
+    let t = Table::from_py(table);
+    let batch = run(py, || {
+        let (keys, mut codes) = Keys::encode(&[(&t, customer)])?;
+        let (vkeys, mut vcodes) = Keys::encode(&[(&t, value)])?;
+        let (c, v) = (
+            codes.pop().unwrap_or_default(),
+            vcodes.pop().unwrap_or_default(),
+        );
+        let w = weight.map(|w| columns::floats(&t, w)).transpose()?;
+        let times = time.map(|n| columns::wall_seconds(&t, n)).transpose()?;
+        if as_of.is_some() && times.is_none() {
+            return Err(bad_arg("as_of", "give a time column with as_of"));
+        }
+        let window = times.as_deref().map(|ts| {
+            let at = as_of.unwrap_or_else(|| ts.iter().copied().max().unwrap_or(0));
+            (ts, at, lookback_months)
+        });
+        let p = models::preferences(&c, &v, w.as_deref(), window, top_k).map_err(core)?;
+        Ok(columns::batch(vec![
+            (customer.to_owned(), keys.decode(p.customer.iter().copied())),
+            (value.to_owned(), vkeys.decode(p.value.iter().copied())),
+            ("weight".into(), f64s(p.weight)),
+            ("share".into(), f64s(p.share)),
+            ("rank".into(), i64s(p.rank.iter().map(|&x| i64::from(x)))),
+        ])?)
+    })?;
+    table_out(batch)
 }
 
 /// Register the models' functions in the native module.
@@ -453,7 +537,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gamma_gamma_fit, m)?)?;
     m.add_function(wrap_pyfunction!(gamma_gamma_expected_profit, m)?)?;
     m.add_function(wrap_pyfunction!(clv, m)?)?;
-    m.add_function(wrap_pyfunction!(churn_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(churn_scores, m)?)?;
     m.add_function(wrap_pyfunction!(preferences, m)?)?;
     Ok(())
 }

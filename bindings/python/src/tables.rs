@@ -192,6 +192,16 @@ impl Table {
         Table { schema, batches }
     }
 
+    /// A table of record batches sharing `schema`.
+    pub fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Table {
+        Table { schema, batches }
+    }
+
+    /// The record batches, in order.
+    pub fn batches(&self) -> &[RecordBatch] {
+        &self.batches
+    }
+
     /// The schema.
     pub fn schema(&self) -> &SchemaRef {
         &self.schema

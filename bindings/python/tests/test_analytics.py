@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 from decimal import Decimal
+from typing import Dict, List, Set, Tuple
 
 import pandas as pd
 import polars as pl
@@ -16,14 +17,13 @@ import userops
 BASE = pd.Timestamp("2026-03-01T00:00:00+08:00")
 
 
-def naive_level(events, steps, window):
+def naive_level(events: List[Tuple[int, str]], steps: List[str], window: int) -> int:
     best = 0
     for i, (t0, e0) in enumerate(events):
         if e0 != steps[0]:
             continue
-        level, last = 1, i
         # Brute force over ordered choices of later events within the window.
-        def go(k, j):
+        def go(k: int, j: int, t0: int = t0) -> int:
             if k == len(steps):
                 return k
             b = k
@@ -68,7 +68,7 @@ def test_cohort_retention_matches_naive() -> None:
                                    pa.timestamp("ms", tz="Asia/Shanghai"))})
     out = userops.cohort_retention(t, period="month")
     assert isinstance(out, pa.Table)
-    months = {}
+    months: Dict[int, Set[int]] = {}
     for u, d in rows:
         ts = BASE + pd.Timedelta(days=d)
         months.setdefault(u, set()).add(ts.year * 12 + ts.month - 1)

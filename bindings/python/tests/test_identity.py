@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, Dict, List, Optional, Tuple
+
 import pytest
 
 import userops
 from userops import IdentityGraph, InvalidArgument, NotFound, resolve_identities
 
 
-def identify(engine: userops.Engine, key: str, ids: list) -> dict:
+def identify(engine: userops.Engine, key: str, ids: List[Tuple[str, str]]) -> Dict[str, Any]:
     return engine.ingest(
         {
             "kind": "identify",
@@ -73,7 +75,7 @@ def test_identity_graph_class() -> None:
         IdentityGraph({"caps": {"phone": 0}})
 
 
-def _rows() -> dict:
+def _rows() -> Dict[str, List[Any]]:
     return {
         "record_id": ["A", "A", "B", "B", "C", "C", "D", "E"],
         "kind": ["phone", "device_id", "email", "device_id", "email", "openid", "phone", "fax!"],
@@ -83,11 +85,11 @@ def _rows() -> dict:
     }
 
 
-def _check(oneids: list, reasons: list) -> None:
+def _check(oneids: List[Optional[int]], reasons: List[Optional[str]]) -> None:
     assert len(set(oneids[:6])) == 1 and oneids[0] is not None
     assert oneids[6] is None and oneids[7] is None
     assert reasons[:6] == [None] * 6
-    assert "phone" in reasons[6] and "kind" in reasons[7]
+    assert "phone" in (reasons[6] or "") and "kind" in (reasons[7] or "")
 
 
 def test_resolve_identities_pyarrow() -> None:

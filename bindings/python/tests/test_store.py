@@ -1,14 +1,16 @@
 """The durable engine from Python: Engine.open, commit modes, bad files, privacy."""
 
 import os
+import pathlib
 import stat
+from typing import Any, Dict
 
 import pytest
 
 import userops
 
 
-def register(key: str, member: str) -> dict:
+def register(key: str, member: str) -> Dict[str, Any]:
     return {
         "kind": "register",
         "key": key,
@@ -19,7 +21,7 @@ def register(key: str, member: str) -> dict:
 
 
 @pytest.mark.parametrize("durability", ["every", "group"])
-def test_open_survives_reopen(tmp_path, durability):
+def test_open_survives_reopen(tmp_path: pathlib.Path, durability: str) -> None:
     path = tmp_path / "pool.db"
     e = userops.Engine.open(path, durability=durability)
     for i in range(5):
@@ -32,7 +34,7 @@ def test_open_survives_reopen(tmp_path, durability):
     assert again.resolve(("member_no", "M3")) == 4
 
 
-def test_bad_files_raise_typed_errors_and_stay_untouched(tmp_path):
+def test_bad_files_raise_typed_errors_and_stay_untouched(tmp_path: pathlib.Path) -> None:
     with pytest.raises(userops.StorageError):
         userops.Engine.open(tmp_path)
     junk = tmp_path / "junk.db"
@@ -52,7 +54,7 @@ def test_bad_files_raise_typed_errors_and_stay_untouched(tmp_path):
         userops.Engine.open(tmp_path / "x.db", durability="sometimes")
 
 
-def test_consent_erase_and_audit(tmp_path):
+def test_consent_erase_and_audit(tmp_path: pathlib.Path) -> None:
     e = userops.Engine.open(tmp_path / "p.db")
     oneid = e.ingest(register("r1", "M1"))["oneid"]
     e.set_consent(oneid, "sms", "marketing", True, actor="crm", time="2026-01-06T00:00:00Z")
@@ -70,7 +72,7 @@ def test_consent_erase_and_audit(tmp_path):
     assert len(userops.Engine.open(tmp_path / "p.db").audit_log()) == 2
 
 
-def test_in_memory_engine_has_privacy_too():
+def test_in_memory_engine_has_privacy_too() -> None:
     e = userops.Engine()
     e.ingest(register("r1", "M1"))
     with pytest.raises(userops.InvalidArgument):

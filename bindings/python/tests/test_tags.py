@@ -1,6 +1,7 @@
 """Tags, audiences and profiles from Python: wide tables from pandas, polars and pyarrow."""
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ pl = pytest.importorskip("polars")
 NOW = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
 
 
-def frame() -> "pd.DataFrame":
+def frame() -> Any:
     return pd.DataFrame(
         {
             "user_id": ["M1", "M2", "M3", "M4"],

@@ -1,14 +1,14 @@
 //! `userops demo`: the main job, end to end on generated data.
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use userops::{Command, Engine, Event, Output, Receipt};
-use userops_store::Store;
+use userops::Event;
+use userops_store::{Durability, Store};
 
-use crate::generate;
-use crate::report::{svg, Report, Section};
+use crate::report::{collect, pages};
+use crate::{chain, generate};
 
 pub struct Options {
     pub users: u32,
@@ -18,34 +18,7 @@ pub struct Options {
     pub quiet: bool,
 }
 
-#[allow(clippy::large_enum_variant)] // one per run
-enum Sink {
-    Memory(Engine),
-    Store(Store),
-}
-
-impl Sink {
-    fn ingest(&mut self, event: Event) -> Result<Receipt, String> {
-        let command = Command::ingest(event);
-        let output = match self {
-            Sink::Memory(e) => e.execute(command).map_err(|e| e.to_string())?,
-            Sink::Store(s) => s.execute(command).map_err(|e| e.to_string())?,
-        };
-        match output {
-            Output::Receipt(r) => Ok(r),
-            other => Err(format!("ingest returned {other:?}")),
-        }
-    }
-
-    fn engine(&self) -> &Engine {
-        match self {
-            Sink::Memory(e) => e,
-            Sink::Store(s) => s.engine(),
-        }
-    }
-}
-
-fn bar(len: u64, quiet: bool, what: &str) -> ProgressBar {
+pub fn bar(len: u64, quiet: bool, what: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
@@ -59,129 +32,194 @@ fn bar(len: u64, quiet: bool, what: &str) -> ProgressBar {
     pb
 }
 
-pub fn run(opts: &Options) -> Result<(), String> {
-    let t0 = Instant::now();
-    let events = generate::events(opts.users, opts.seed);
-    let generated = t0.elapsed();
-    let intake = monthly_intake(&events);
-    let mut sink = match &opts.db {
-        Some(path) => Sink::Store(Store::open(path).map_err(|e| e.to_string())?),
-        None => Sink::Memory(Engine::default()),
+/// The first bytes of every SQLite file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// The demo starts from an empty store: an earlier demo store at `path` is replaced, anything
+/// else there is refused (never deleted).
+fn fresh_store_path(path: &Path) -> Result<(), String> {
+    let Ok(bytes) = std::fs::read(path).map(|b| b.into_iter().take(72).collect::<Vec<u8>>()) else {
+        return Ok(()); // nothing there
     };
-    let pb = bar(events.len() as u64, opts.quiet, "ingest");
-    let t1 = Instant::now();
-    let total = events.len();
-    let mut merges = 0u64;
-    for (i, event) in events.into_iter().enumerate() {
-        merges += sink.ingest(event)?.absorbed.len() as u64;
-        if i % 1024 == 0 {
-            pb.set_position(i as u64);
+    let app_id = bytes
+        .get(68..72)
+        .map(|b| i64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])));
+    if bytes.get(..16) != Some(&SQLITE_MAGIC[..]) || app_id != Some(userops_store::APPLICATION_ID) {
+        return Err(format!(
+            "{} exists and is not a userops store; pass another --db",
+            path.display()
+        ));
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", PathBuf::from(p).display())),
         }
     }
-    pb.finish_and_clear();
-    let ingest = t1.elapsed();
-    let stats = sink.engine().stats();
+    Ok(())
+}
+
+fn phase(quiet: bool, what: &str, took: Duration) {
+    if !quiet {
+        println!("  {what:<34} {took:>10.2?}");
+    }
+}
+
+pub fn run(opts: &Options) -> Result<(), String> {
+    let total_t = Instant::now();
+    let quiet = opts.quiet;
+    let mk = |len: u64, what: &str| bar(len, quiet, what);
     println!(
         "userops demo: {} generated users (seed {})",
         opts.users, opts.seed
     );
-    println!("  generated {total} events in {:.2?}", generated);
-    println!(
-        "  ingested in {:.2?} ({:.0} events/s)",
-        ingest,
-        total as f64 / ingest.as_secs_f64().max(1e-9)
+
+    let t = Instant::now();
+    let pb = mk(u64::from(opts.users), "generate");
+    let mut events: Vec<Event> = Vec::new();
+    for u in 0..opts.users {
+        events.extend(generate::user_events(opts.seed, u));
+        if u % 1024 == 0 {
+            pb.set_position(u64::from(u));
+        }
+    }
+    events.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.key.cmp(&b.key)));
+    pb.finish_and_clear();
+    phase(
+        quiet,
+        &format!("generated {} events", events.len()),
+        t.elapsed(),
     );
-    println!("  events by kind:");
-    for (kind, n) in &stats.events_by_kind {
-        println!("    {kind:<10} {n:>9}");
+
+    let db = opts
+        .db
+        .clone()
+        .unwrap_or_else(|| opts.out.join("userops.db"));
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    println!("  identifiers: {}", stats.identifiers);
-    println!("  persons (OneIDs): {}", stats.persons);
-    if merges > 0 {
-        println!("  person merges during intake: {merges}");
+    fresh_store_path(&db)?;
+    // Group commit and one snapshot at the end: the demo is one bulk load, so per-command
+    // fsyncs and periodic whole-state snapshots would only slow it down.
+    let mut store = Store::options()
+        .durability(Durability::Group {
+            max_commands: 10_000,
+            max_delay: Duration::from_secs(1),
+        })
+        .snapshot_every(u64::MAX)
+        .open(&db)
+        .map_err(|e| format!("{}: {e}", db.display()))?;
+
+    // The loyalty step needs only the orders; the events themselves are moved into the store
+    // chunk by chunk, so their strings are freed as they go.
+    let orders = chain::order_facts(&events);
+    let total = events.len();
+    let t = Instant::now();
+    let pb = mk(total as u64, "ingest");
+    let (mut merges, mut refused, mut done) = (0u64, 0u64, 0usize);
+    let mut rest = events.into_iter();
+    loop {
+        let chunk: Vec<Event> = rest.by_ref().take(20_000).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let n = chunk.len();
+        for r in store.ingest_batch(chunk, n).map_err(|e| e.to_string())? {
+            match r {
+                Ok(receipt) => merges += receipt.absorbed.len() as u64,
+                Err(_) => refused += 1,
+            }
+        }
+        done += n;
+        pb.set_position(done as u64);
     }
-    let report = Report {
-        title: format!("userops demo — {} users, seed {}", opts.users, opts.seed),
-        summary: vec![
-            ("events ingested".into(), total.to_string()),
-            ("identifiers".into(), stats.identifiers.to_string()),
-            ("persons (OneIDs)".into(), stats.persons.to_string()),
-            ("person merges during intake".into(), merges.to_string()),
-        ],
-        sections: vec![
-            Section {
-                title: "Intake per month".into(),
-                note: "Generated events per calendar month (UTC) and kind: the seasonal peaks are Spring Festival (Jan/Feb), May Day and National Day (Oct).".into(),
-                body: svg::stacked_bars(
-                    "Events per month by kind",
-                    &intake.months,
-                    &intake
-                        .kinds
-                        .iter()
-                        .map(|(k, v)| svg::Series {
-                            name: k,
-                            values: v.clone(),
-                        })
-                        .collect::<Vec<_>>(),
-                    false,
-                ),
-            },
-            Section {
-            title: "Intake by event kind".into(),
-            note: "Events accepted per kind (replayed idempotency keys not counted).".into(),
-            body: svg::hbars(
-                "Events by kind",
-                &stats.events_by_kind.keys().cloned().collect::<Vec<_>>(),
-                &stats
-                    .events_by_kind
-                    .values()
-                    .map(|v| *v as f64)
-                    .collect::<Vec<_>>(),
-                false,
-            ),
-        },
-        ],
-    };
+    drop(rest);
+    pb.finish_and_clear();
+    let took = t.elapsed();
+    phase(
+        quiet,
+        &format!(
+            "ingested ({:.0} events/s)",
+            total as f64 / took.as_secs_f64().max(1e-9)
+        ),
+        took,
+    );
+    if refused > 0 {
+        return Err(format!("{refused} generated events were refused"));
+    }
+
+    let t = Instant::now();
+    let chain = chain::run(&mut store, &orders, mk)?;
+    phase(quiet, "tags, loyalty, consent, automation", t.elapsed());
+    drop(orders);
+
+    let t = Instant::now();
+    store.snapshot().map_err(|e| e.to_string())?;
+    phase(quiet, "snapshot", t.elapsed());
+
+    let t = Instant::now();
+    let results = collect::collect(&mut store, mk)?;
+    phase(quiet, "lifecycle, analytics, models", t.elapsed());
+
+    println!("summary:");
+    println!("  {:<40} {merges}", "person merges during intake");
+    for (k, v) in pages::summary(&results) {
+        println!("  {k:<40} {v}");
+    }
+    println!(
+        "  {:<40} {} rules, plan {:?}",
+        "automation run", chain.rules, chain.plan
+    );
+    println!(
+        "  {:<40} subtotal {} discount {} total {} ({} applied, commit {})",
+        "sample cart quote",
+        chain.quote["subtotal"].as_str().unwrap_or("?"),
+        chain.quote["discount"].as_str().unwrap_or("?"),
+        chain.quote["total"].as_str().unwrap_or("?"),
+        chain.quote["applied"].as_array().map_or(0, Vec::len),
+        chain.commit["state"].as_str().unwrap_or("?"),
+    );
+    println!(
+        "  {:<40} {} points on {} orders, {} refunds; evaluation {}",
+        "loyalty", chain.points_earned, chain.orders_earned, chain.refunds, chain.evaluation
+    );
+    let report = pages::build(
+        &results,
+        format!("userops demo — {} users, seed {}", opts.users, opts.seed),
+    );
     let path = report
         .write(&opts.out)
         .map_err(|e| format!("writing the report: {e}"))?;
+    println!("  store:  {}", db.display());
     println!("  report: {}", path.display());
+    println!("  total wall time: {:.2?}", total_t.elapsed());
     Ok(())
 }
 
-/// Events per month (UTC calendar month) and kind, for the intake chart.
-struct MonthlyIntake {
-    months: Vec<String>,
-    kinds: Vec<(String, Vec<f64>)>,
-}
-
-fn monthly_intake(events: &[Event]) -> MonthlyIntake {
-    use std::collections::BTreeMap;
-    let mut counts: BTreeMap<&'static str, BTreeMap<String, f64>> = BTreeMap::new();
-    let mut months = std::collections::BTreeSet::new();
-    for e in events {
-        let m = e.time.format("%Y-%m").to_string();
-        *counts
-            .entry(e.kind_name())
-            .or_default()
-            .entry(m.clone())
-            .or_default() += 1.0;
-        months.insert(m);
+/// `userops report --db PATH`: the report of an existing store, nothing regenerated.
+pub fn report(db: &Path, out: &Path, quiet: bool) -> Result<(), String> {
+    let t = Instant::now();
+    if !db.is_file() {
+        return Err(format!("{}: no such store", db.display()));
     }
-    let months: Vec<String> = months.into_iter().collect();
-    let kinds = counts
-        .into_iter()
-        .map(|(k, by_month)| {
-            (
-                k.to_owned(),
-                months
-                    .iter()
-                    .map(|m| by_month.get(m).copied().unwrap_or(0.0))
-                    .collect(),
-            )
-        })
-        .collect();
-    MonthlyIntake { months, kinds }
+    let mut store = Store::open(db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let results = collect::collect(&mut store, |len, what| bar(len, quiet, what))?;
+    let report = pages::build(&results, format!("userops report — {}", db.display()));
+    let path = report
+        .write(out)
+        .map_err(|e| format!("writing the report: {e}"))?;
+    println!(
+        "report of {} ({} events, {} persons): {} in {:.2?}",
+        db.display(),
+        results.stats.events,
+        results.stats.persons,
+        path.display(),
+        t.elapsed()
+    );
+    Ok(())
 }
 
 /// `userops generate`: write the data set to files, user by user, with a progress bar.

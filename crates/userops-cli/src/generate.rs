@@ -191,6 +191,11 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
     // Month by month: activity with a propensity that drifts down (some users churn, a few
     // come back), orders on active days, community messages, touches and coupons.
     let mut propensity: f64 = rng.random_range(0.35..0.95);
+    // Some users leave for good (a dropout after which nothing brings them back, as BG/NBD
+    // assumes); the others drift and may be won back.
+    // Each user's monthly dropout probability differs (heavy at a few, near zero for most).
+    let mut gone = false;
+    let dropout = 0.35 * rng.random_range(0.0f64..1.0).powi(2);
     let first_month = reg_time.month0();
     let mut order_no = 0u32;
     for m in first_month..12 {
@@ -198,7 +203,7 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
         if rng.random_bool(0.05) {
             propensity = (propensity + 0.4).min(0.95); // a win-back
         }
-        let active = rng.random_bool((propensity * season).clamp(0.0, 1.0));
+        let active = rng.random_bool((propensity * season).clamp(0.0, 1.0)) && !gone;
         if active {
             let days = rng.random_range(1..=6);
             for _ in 0..days {
@@ -326,11 +331,19 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
             let content = format!("content-{m:02}-{channel}");
             let mut t =
                 month_start(m) + Duration::days(rng.random_range(0..25)) + Duration::hours(11);
+            // Channels differ: SMS is delivered but rarely opened, community posts are read
+            // and clicked most, push sits in between.
+            let (delivered, opened, clicked) = match channel {
+                "sms" => (0.97, 0.18, 0.25),
+                "push" => (0.9, 0.3, 0.3),
+                "wechat" => (0.95, 0.45, 0.35),
+                _ => (0.99, 0.55, 0.45),
+            };
             let steps = [
                 (TouchOutcome::Sent, 1.0),
-                (TouchOutcome::Delivered, 0.95),
-                (TouchOutcome::Opened, 0.35),
-                (TouchOutcome::Clicked, 0.35),
+                (TouchOutcome::Delivered, delivered),
+                (TouchOutcome::Opened, opened),
+                (TouchOutcome::Clicked, clicked),
                 (TouchOutcome::Converted, 0.3),
             ];
             for (outcome, p) in steps {
@@ -384,12 +397,14 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
             }
         }
         propensity *= rng.random_range(0.82..1.02);
+        gone = gone || rng.random_bool(dropout);
     }
     out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.key.cmp(&b.key)));
     out
 }
 
-/// The events of users `0..users`, all in time order (in memory: for demo-sized sets).
+/// The events of users `0..users`, all in time order (in memory: for tests).
+#[cfg(test)]
 pub fn events(users: u32, seed: u64) -> Vec<Event> {
     let mut out: Vec<Event> = (0..users).flat_map(|u| user_events(seed, u)).collect();
     out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.key.cmp(&b.key)));

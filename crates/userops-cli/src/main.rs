@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod chain;
 mod demo;
 mod generate;
 mod report;
@@ -34,17 +35,32 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
-    /// Generate a synthetic multi-channel data set, ingest it and print a summary.
+    /// The main job: generate a multi-channel data set, ingest it into an embedded store, run
+    /// the whole chain (OneID, tags, lifecycle, models, loyalty, automation, promotions), print
+    /// a summary and write the HTML report.
     Demo {
         /// Number of users to generate.
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 200_000)]
         users: u32,
         /// Seed of the generator (the same seed gives the same data).
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        /// Keep the engine in a SQLite store at this path (default: in memory).
+        /// The store to create (default: `OUT/userops.db`); an earlier demo store there is
+        /// replaced, any other file is refused.
         #[arg(long)]
         db: Option<PathBuf>,
+        /// Directory the HTML report is written to.
+        #[arg(long, default_value = "report")]
+        out: PathBuf,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write the HTML report of an existing store (no data is generated or changed).
+    Report {
+        /// The store's SQLite file (e.g. `report/userops.db` after `userops demo`).
+        #[arg(long)]
+        db: PathBuf,
         /// Directory the HTML report is written to.
         #[arg(long, default_value = "report")]
         out: PathBuf,
@@ -84,6 +100,7 @@ fn main() -> ExitCode {
             out,
             quiet,
         }),
+        Cmd::Report { db, out, quiet } => demo::report(&db, &out, quiet),
         Cmd::Check { db } => match userops_store::check(&db) {
             Ok(report) => {
                 println!("{report}");

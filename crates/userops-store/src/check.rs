@@ -186,10 +186,12 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
             seq: raw.seq,
             reason,
         })?;
-        engine.execute(command).map_err(|e| StoreError::Corrupt {
-            seq: raw.seq,
-            reason: format!("replay refused: {e}"),
-        })?;
+        engine
+            .execute_prepared(command)
+            .map_err(|e| StoreError::Corrupt {
+                seq: raw.seq,
+                reason: format!("replay refused: {e}"),
+            })?;
         while let Some((s, state, _)) = next_snap.peek() {
             if *s > raw.seq {
                 break;

@@ -65,6 +65,14 @@ impl EngineHandle {
         }
     }
 
+    /// [`Engine::execute`] with a typed command (no JSON in between), journaled when durable.
+    pub fn execute(&mut self, command: userops::Command) -> Result<userops::Output, Error> {
+        match self {
+            EngineHandle::Memory(e) => e.execute(command),
+            EngineHandle::Durable(s) => Ok(s.execute(command)?),
+        }
+    }
+
     /// [`Engine::call_json`], journaled when durable.
     pub fn call_json(&mut self, method: &str, args_json: &str) -> Result<String, Error> {
         match self {

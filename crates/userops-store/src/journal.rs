@@ -46,6 +46,23 @@ pub(crate) fn method_of_text(text: &str) -> Option<String> {
     Some(rest[..end].to_owned())
 }
 
+/// Whether `needle` occurs in `text` as a whole: not glued to a letter or digit on either side
+/// (so `"M1"` is not found in `"M10"`, nor `"oneid":1` in `"oneid":12`).
+pub(crate) fn mentions(text: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return false;
+    }
+    let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+    text.match_indices(needle).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + needle.len()..].chars().next();
+        let first = needle.chars().next();
+        let last = needle.chars().next_back();
+        // Only a needle edge that is itself a word character can be glued to a neighbour.
+        !(glued(first) && glued(before) || glued(last) && glued(after))
+    })
+}
+
 pub(crate) fn idem_key_of_text(text: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     if v.get("method")?.as_str()? != "ingest" {
@@ -75,7 +92,7 @@ impl Raw {
         if self.method == REDACTED {
             return Err("redacted by an erasure, but no snapshot covers it".into());
         }
-        serde_json::from_str(&self.command).map_err(|e| format!("unreadable command: {e}"))
+        Command::from_json(&self.command).map_err(|e| format!("unreadable command: {e}"))
     }
 }
 

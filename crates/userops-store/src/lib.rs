@@ -5,9 +5,15 @@
 //! - **Recovery** is the last snapshot plus a replay of the journal after it. Replay is
 //!   deterministic: it gives the same state, byte for byte (`userops check` verifies it).
 //! - **Commit modes** ([`Durability`]): every command is committed before [`Store::execute`]
-//!   returns, or commands are committed in groups of N or every T ms; [`Store::submit`] tells
-//!   the caller whether a command is durable yet and [`Store::durable_seq`] how far durability
-//!   reaches. [`Store::ingest_batch`] runs one transaction per chunk.
+//!   returns, or commands are committed in groups of N or within T ms (a background flusher
+//!   thread commits a group whose oldest command is T ms old even when no further call comes;
+//!   it is stopped and joined when the store is dropped). [`Store::submit`] tells the caller
+//!   the command's sequence number and whether it is durable yet, [`Store::durable_seq`] how far
+//!   durability reaches, [`Store::wait_durable`] waits for it. [`Store::ingest_batch`] runs one
+//!   transaction per chunk.
+//! - **Replay** reads each journal record once, verifies its checksum, decodes it in one pass
+//!   ([`Command::from_json`]) and executes it without a second identifier-hashing pass
+//!   ([`Engine::execute_prepared`]).
 //! - **Corruption**: a record that fails its checksum (or does not decode) at the very end of
 //!   the journal is a torn write: it is dropped and reported in [`Store::warnings`]. Anywhere
 //!   else it is [`StoreError::Corrupt`] with its sequence number; nothing is skipped silently.
@@ -15,9 +21,20 @@
 //!   ([`SCHEMA_VERSION`]); a newer schema, a directory, a read-only file, a file that is not a
 //!   userops store are typed errors and leave the file untouched.
 //! - **Privacy**: commands are journaled after [`Engine::prepare`] (so with identifier hashing
-//!   on, plain identifiers never reach the file); an `erase` also redacts the erased person's
-//!   earlier journal records and replaces older snapshots, in the same transaction.
-//! - **Materialized tables** ([`project`]): `identities`, `persons`, `consent`, `audit`.
+//!   on, plain identifiers never reach the file); an `erase` also redacts every earlier journal
+//!   record that names the erased person (an identifier value anywhere in its text — a phone
+//!   also as written without its country code —, or one of the person's OneIDs) and replaces
+//!   the snapshots, in the same transaction, then folds the WAL into the main file
+//!   (`secure_delete` zeroes what was removed). In the engine the person's ledger postings stay,
+//!   re-keyed to a pseudonym with keys and free text cleared, so balances still sum to zero.
+//! - **Audit**: operator commands (`set_consent`, `erase`, ...) are in the engine's audit log
+//!   (journaled; table `audit`); what the store itself does — open and recover, truncate a torn
+//!   record, migrate, snapshot, redact for an erasure, rewrite its tables — goes to
+//!   `store_audit`. Both refuse `UPDATE` and `DELETE` by triggers.
+//! - **Materialized tables** ([`project`]): `identities`, `persons`, `consent`, `audit`,
+//!   `postings`, `tags` (columns in the [`project`] docs), written in the journal's
+//!   transaction and rewritten after a migration, a repaired torn record or an interrupted
+//!   projection; `userops check` compares them with the replayed state.
 //!
 //! A store is one writer: open a file from one process at a time (a second writer's records
 //! collide on sequence numbers and it stops with an error rather than interleaving).
@@ -48,10 +65,11 @@ pub mod project;
 mod schema;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
-use userops::privacy::PrivacyCommand;
+use userops::privacy::{PrivacyCommand, PrivacyOutput};
 use userops::{Command, Config, Engine, Event, Output, Receipt};
 
 pub use check::{check, CheckReport};
@@ -155,9 +173,9 @@ pub enum Durability {
     /// Each command is committed (and fsynced) before `execute` returns.
     EveryCommand,
     /// Commands are committed together once `max_commands` are pending or the oldest pending
-    /// one waited `max_delay` (checked at each call; [`Store::flush`] commits at once, and
-    /// dropping the store flushes). Much faster; a crash loses the pending commands, which
-    /// were reported as not yet durable.
+    /// one waited `max_delay` (a background thread commits on time even when no further call
+    /// comes; [`Store::flush`] commits at once, and dropping the store flushes). Much faster; a
+    /// crash loses the pending commands, which were reported as not yet durable.
     Group {
         /// Commit when this many commands are pending (at least 1).
         max_commands: usize,
@@ -271,13 +289,38 @@ impl StoreOptions {
 }
 
 /// An engine backed by a SQLite file.
+///
+/// Under group commit a background thread (the flusher) commits a group once its oldest
+/// command has waited `max_delay`, even when no further call comes; it stops when the store is
+/// dropped, after a last commit.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
     engine: Engine,
     path: PathBuf,
     options: StoreOptions,
     projections: Vec<Box<dyn Projection>>,
+    shared: Arc<Shared>,
+    flusher: Option<std::thread::JoinHandle<()>>,
+    since_snapshot: u64,
+    warnings: Vec<Warning>,
+}
+
+/// What the caller's thread and the flusher share.
+#[derive(Debug)]
+struct Shared {
+    db: Mutex<Db>,
+    /// Signalled when a group starts (the flusher then waits for its deadline) and on drop.
+    wake: Condvar,
+    /// Signalled after every commit ([`Store::wait_durable`] waits on it).
+    committed: Condvar,
+}
+
+/// The connection and the commit state, behind one lock: a command is staged (executed,
+/// journaled, projected) and a group committed under it, so the flusher never commits half a
+/// command.
+#[derive(Debug)]
+struct Db {
+    conn: Connection,
     /// Last journaled sequence number (committed or pending).
     last_seq: i64,
     /// Last committed sequence number.
@@ -285,9 +328,92 @@ pub struct Store {
     /// Journaled commands not yet committed, and when the first of them was.
     pending: usize,
     pending_since: Option<Instant>,
-    since_snapshot: u64,
-    warnings: Vec<Warning>,
     poisoned: Option<String>,
+    stop: bool,
+}
+
+fn lock(m: &Mutex<Db>) -> MutexGuard<'_, Db> {
+    // A panic while holding the lock leaves a connection SQLite itself keeps consistent (an
+    // open transaction is rolled back or committed whole), so the state is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Db {
+    fn check_poisoned(&self) -> Result<(), StoreError> {
+        match &self.poisoned {
+            Some(why) => Err(StoreError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// A write failed after the engine changed: refuse everything until reopened.
+    fn poison(&mut self, e: impl std::fmt::Display) -> StoreError {
+        let why = e.to_string();
+        let _ = self.conn.execute_batch("ROLLBACK");
+        self.pending = 0;
+        self.pending_since = None;
+        self.poisoned = Some(why.clone());
+        StoreError::Poisoned(why)
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        let stamp = self.last_seq.to_string();
+        let result = self
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('projected_seq', ?1)")
+            .and_then(|mut s| s.execute([stamp]))
+            .and_then(|_| self.conn.execute_batch("COMMIT"));
+        if let Err(e) = result {
+            return Err(self.poison(e));
+        }
+        self.durable_seq = self.last_seq;
+        self.pending = 0;
+        self.pending_since = None;
+        Ok(())
+    }
+
+    /// Append to `store_audit` (inside the open transaction, if any).
+    fn audit(&self, action: &str, target: &str, detail: &str) -> rusqlite::Result<()> {
+        schema::store_audit(&self.conn, action, target, detail)
+    }
+}
+
+/// The flusher: commits a group once its oldest command is `max_delay` old.
+fn flusher(shared: Arc<Shared>, max_delay: Duration) {
+    let mut db = lock(&shared.db);
+    loop {
+        if db.stop {
+            return;
+        }
+        match db.pending_since {
+            None => db = shared.wake.wait(db).unwrap_or_else(|e| e.into_inner()),
+            Some(since) => {
+                let now = Instant::now();
+                let due = since + max_delay;
+                if now >= due {
+                    // A failure poisons the store; the owner learns it at its next call.
+                    let _ = db.commit();
+                    shared.committed.notify_all();
+                } else {
+                    db = shared
+                        .wake
+                        .wait_timeout(db, due - now)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|e| e.into_inner().0);
+                }
+            }
+        }
+    }
 }
 
 impl Store {
@@ -321,28 +447,93 @@ impl Store {
         // The config a store was created with is part of its history: replay needs it.
         let config = schema::creation_config(&conn, &options.config)?;
         let projections = project::default_projections();
+        conn.execute_batch(schema::STORE_AUDIT)?;
         for p in &projections {
             conn.execute_batch(p.schema())?;
         }
-        let (engine, last_seq, warnings) = recover(&conn, config)?;
-        let mut store = Store {
+        let recovered = recover(&conn, config)?;
+        let last_seq = recovered.last_seq;
+        let db = Db {
             conn,
-            engine,
-            path: path.to_owned(),
-            options,
-            projections,
             last_seq,
             durable_seq: last_seq,
             pending: 0,
             pending_since: None,
-            since_snapshot: 0,
-            warnings,
             poisoned: None,
+            stop: false,
+        };
+        let shared = Arc::new(Shared {
+            db: Mutex::new(db),
+            wake: Condvar::new(),
+            committed: Condvar::new(),
+        });
+        let mut store = Store {
+            engine: recovered.engine,
+            path: path.to_owned(),
+            options,
+            projections,
+            shared,
+            flusher: None,
+            since_snapshot: 0,
+            warnings: recovered.warnings,
         };
         let stamp = store.meta("projected_seq")?;
-        if migrated || !store.warnings.is_empty() || stamp.as_deref() != Some(&last_seq.to_string())
         {
-            store.rebuild_projections()?;
+            let shared = store.shared.clone();
+            let mut db = lock(&shared.db);
+            db.begin()?;
+            let opened = (|| -> rusqlite::Result<()> {
+                if found.version != 0 && migrated {
+                    db.audit(
+                        "migrate",
+                        "schema",
+                        &format!("version {} to {}", found.version, SCHEMA_VERSION),
+                    )?;
+                }
+                for w in &store.warnings {
+                    let Warning::TornTail { seq, reason } = w;
+                    db.audit(
+                        "truncate_torn_tail",
+                        &format!("journal:{seq}"),
+                        &format!("torn last record removed at open ({reason})"),
+                    )?;
+                }
+                if (migrated && found.version != 0)
+                    || !store.warnings.is_empty()
+                    || stamp.as_deref().unwrap_or("0") != last_seq.to_string()
+                {
+                    for p in &store.projections {
+                        p.rebuild(&db.conn, &store.engine)?;
+                    }
+                    db.audit("rebuild_tables", "tables", "materialized tables rewritten")?;
+                }
+                db.audit(
+                    "open",
+                    &format!("seq:{last_seq}"),
+                    &format!(
+                        "recovered from {} and {} journal record(s)",
+                        match recovered.base {
+                            0 => "the empty engine".to_owned(),
+                            s => format!("snapshot {s}"),
+                        },
+                        recovered.replayed
+                    ),
+                )
+            })();
+            if let Err(e) = opened {
+                let _ = db.conn.execute_batch("ROLLBACK");
+                return Err(e.into());
+            }
+            db.commit()?;
+        }
+        if let Durability::Group { max_delay, .. } = store.options.durability {
+            let shared = store.shared.clone();
+            store.flusher = Some(
+                std::thread::Builder::new()
+                    .name("userops-store-flusher".into())
+                    .spawn(move || flusher(shared, max_delay))
+                    .map_err(|e| StoreError::Engine(userops::Error::Internal(e.to_string())))?,
+            );
         }
         Ok(store)
     }
@@ -369,12 +560,40 @@ impl Store {
 
     /// The sequence number of the last journaled command (committed or pending).
     pub fn last_seq(&self) -> i64 {
-        self.last_seq
+        lock(&self.shared.db).last_seq
     }
 
-    /// Every command up to this sequence number is on disk.
+    /// Every command up to this sequence number is on disk. Under group commit it grows on its
+    /// own as the flusher commits.
     pub fn durable_seq(&self) -> i64 {
-        self.durable_seq
+        lock(&self.shared.db).durable_seq
+    }
+
+    /// Wait until the command journaled at `seq` is durable, at most `timeout`; whether it is.
+    /// Under group commit the flusher makes it durable within `max_delay` of the first command
+    /// of its group.
+    pub fn wait_durable(&self, seq: i64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut db = lock(&self.shared.db);
+        loop {
+            if db.durable_seq >= seq {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline || db.poisoned.is_some() {
+                return false;
+            }
+            if db.pending_since.is_none() && db.last_seq < seq {
+                // Nothing pending can reach `seq`: it was never journaled.
+                return false;
+            }
+            db = self
+                .shared
+                .committed
+                .wait_timeout(db, (deadline - now).min(Duration::from_millis(50)))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
     }
 
     /// The commit mode.
@@ -392,27 +611,35 @@ impl Store {
     /// Execute a command and say where it stands: its journal sequence number and whether it
     /// is durable yet.
     pub fn submit(&mut self, command: Command) -> Result<Ack, StoreError> {
-        self.check_poisoned()?;
-        self.commit_if_due()?;
-        let staged = self.stage(command)?;
-        let force = staged.force_commit;
-        if force {
-            self.commit()?;
+        let shared = self.shared.clone();
+        let mut db = lock(&shared.db);
+        db.check_poisoned()?;
+        self.commit_if_due(&mut db)?;
+        let was_idle = db.pending == 0;
+        let staged = self.stage(&mut db, command)?;
+        if staged.force_commit {
+            db.commit()?;
             // The WAL still holds the pages as they were before the redaction: fold it into the
             // main file and truncate it.
-            self.conn
+            if let Err(e) = db
+                .conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .map_err(|e| self.poison(e))?;
-        } else if self.pending > 0
+            {
+                return Err(db.poison(e));
+            }
+        } else if db.pending > 0
             && match self.options.durability {
                 Durability::EveryCommand => true,
-                Durability::Group { max_commands, .. } => self.pending >= max_commands,
+                Durability::Group { max_commands, .. } => db.pending >= max_commands,
             }
         {
-            self.commit()?;
+            db.commit()?;
+        } else if was_idle && db.pending > 0 {
+            // A group started: the flusher now waits for its deadline.
+            shared.wake.notify_all();
         }
         Ok(Ack {
-            durable: staged.seq.is_none_or(|s| s <= self.durable_seq),
+            durable: staged.seq.is_none_or(|s| s <= db.durable_seq),
             output: staged.output,
             seq: staged.seq,
         })
@@ -434,13 +661,16 @@ impl Store {
         events: impl IntoIterator<Item = Event>,
         chunk: usize,
     ) -> Result<Vec<Result<Receipt, userops::Error>>, StoreError> {
-        self.check_poisoned()?;
-        self.commit()?;
+        let shared = self.shared.clone();
+        // Held for the whole batch: the flusher must not commit part of a chunk.
+        let mut db = lock(&shared.db);
+        db.check_poisoned()?;
+        db.commit()?;
         let chunk = chunk.max(1);
         let mut out = Vec::new();
         let mut in_chunk = 0;
         for event in events {
-            match self.stage(Command::ingest(event)) {
+            match self.stage(&mut db, Command::ingest(event)) {
                 Ok(s) => match s.output {
                     Output::Receipt(r) => out.push(Ok(r)),
                     other => out.push(Err(userops::Error::Internal(format!("{other:?}")))),
@@ -450,27 +680,32 @@ impl Store {
             }
             in_chunk += 1;
             if in_chunk == chunk {
-                self.commit()?;
+                db.commit()?;
                 in_chunk = 0;
             }
         }
-        self.commit()?;
+        db.commit()?;
         Ok(out)
     }
 
     /// Commit pending commands now.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        self.check_poisoned()?;
-        self.commit()
+        let mut db = lock(&self.shared.db);
+        db.check_poisoned()?;
+        db.commit()
     }
 
     /// Write a snapshot of the current state (committing pending commands with it), so that
     /// recovery replays only what follows.
     pub fn snapshot(&mut self) -> Result<(), StoreError> {
-        self.check_poisoned()?;
-        self.begin()?;
-        self.write_snapshot().map_err(|e| self.poison(e))?;
-        self.commit()
+        let shared = self.shared.clone();
+        let mut db = lock(&shared.db);
+        db.check_poisoned()?;
+        db.begin()?;
+        if let Err(e) = self.write_snapshot(&db, "requested") {
+            return Err(db.poison(e));
+        }
+        db.commit()
     }
 
     /// Call a method by name with JSON arguments; the output as JSON (the bindings' path).
@@ -481,65 +716,20 @@ impl Store {
             .map_err(|e| StoreError::Engine(userops::Error::Internal(e.to_string())))
     }
 
-    fn check_poisoned(&self) -> Result<(), StoreError> {
-        match &self.poisoned {
-            Some(why) => Err(StoreError::Poisoned(why.clone())),
-            None => Ok(()),
-        }
-    }
-
-    /// A write failed after the engine changed: refuse everything until reopened.
-    fn poison(&mut self, e: impl std::fmt::Display) -> StoreError {
-        let why = e.to_string();
-        let _ = self.conn.execute_batch("ROLLBACK");
-        self.pending = 0;
-        self.pending_since = None;
-        self.poisoned = Some(why.clone());
-        StoreError::Poisoned(why)
-    }
-
-    fn begin(&mut self) -> Result<(), StoreError> {
-        if self.conn.is_autocommit() {
-            self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        }
-        Ok(())
-    }
-
-    fn commit_if_due(&mut self) -> Result<(), StoreError> {
+    fn commit_if_due(&self, db: &mut Db) -> Result<(), StoreError> {
         if let (Durability::Group { max_delay, .. }, Some(since)) =
-            (self.options.durability, self.pending_since)
+            (self.options.durability, db.pending_since)
         {
             if since.elapsed() >= max_delay {
-                self.commit()?;
+                db.commit()?;
             }
         }
         Ok(())
     }
 
-    fn commit(&mut self) -> Result<(), StoreError> {
-        if self.conn.is_autocommit() {
-            return Ok(());
-        }
-        let stamp = self.last_seq.to_string();
-        let result = self
-            .conn
-            .execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('projected_seq', ?1)",
-                [stamp],
-            )
-            .and_then(|_| self.conn.execute_batch("COMMIT"));
-        if let Err(e) = result {
-            return Err(self.poison(e));
-        }
-        self.durable_seq = self.last_seq;
-        self.pending = 0;
-        self.pending_since = None;
-        Ok(())
-    }
-
     /// Execute and journal a command inside the open transaction (opened if needed), without
     /// committing.
-    fn stage(&mut self, command: Command) -> Result<Staged, StoreError> {
+    fn stage(&mut self, db: &mut Db, command: Command) -> Result<Staged, StoreError> {
         if !command.mutates() {
             return Ok(Staged {
                 output: self.engine.execute(command)?,
@@ -552,30 +742,34 @@ impl Store {
             .map_err(|e| StoreError::Engine(userops::Error::Internal(e.to_string())))?;
         let method = journal::method_of_text(&text).unwrap_or_else(|| command.method());
         let key = journal::idem_key(&command);
-        // An erasure needs the identifiers it removes, to redact the records that hold them.
-        let erased_ids = match &command {
-            Command::Privacy(PrivacyCommand::Erase { oneid, .. }) => self
-                .engine
-                .identity()
-                .canonical(*oneid)
-                .and_then(|o| self.engine.identity().identifiers(o))
-                .map(|s| s.to_vec()),
+        // An erasure needs what names the person, to redact the records that hold it: the
+        // identifiers and every OneID merged into the person.
+        let erased = match &command {
+            Command::Privacy(PrivacyCommand::Erase { oneid, .. }) => {
+                let g = self.engine.identity();
+                g.canonical(*oneid).map(|o| {
+                    (
+                        g.identifiers(o).unwrap_or_default(),
+                        self.engine.oneids_of(o),
+                    )
+                })
+            }
             _ => None,
         };
-        self.begin()?;
-        let output = match self.engine.execute(command.clone()) {
+        db.begin()?;
+        let output = match self.engine.execute_prepared(command.clone()) {
             Ok(o) => o,
             Err(e) => {
-                if self.pending == 0 {
-                    let _ = self.conn.execute_batch("ROLLBACK");
+                if db.pending == 0 {
+                    let _ = db.conn.execute_batch("ROLLBACK");
                 }
                 return Err(e.into());
             }
         };
         if matches!(&output, Output::Receipt(r) if r.duplicate) {
             // A replayed idempotency key changed nothing: nothing to journal.
-            if self.pending == 0 {
-                let _ = self.conn.execute_batch("ROLLBACK");
+            if db.pending == 0 {
+                let _ = db.conn.execute_batch("ROLLBACK");
             }
             return Ok(Staged {
                 output,
@@ -583,31 +777,36 @@ impl Store {
                 force_commit: false,
             });
         }
-        let seq = self.last_seq + 1;
+        let seq = db.last_seq + 1;
         let write = || -> rusqlite::Result<()> {
-            self.conn
+            db.conn
                 .prepare_cached(
                     "INSERT INTO journal (seq, method, idem_key, command, checksum) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![seq, method, key, text, journal::checksum(seq, &text)])?;
             for p in &self.projections {
-                p.apply(&self.conn, &self.engine, &command, &output)?;
+                p.apply(&db.conn, &self.engine, &command, &output)?;
             }
             Ok(())
         };
         if let Err(e) = write() {
-            return Err(self.poison(e));
+            return Err(db.poison(e));
         }
-        self.last_seq = seq;
-        self.pending += 1;
-        self.pending_since.get_or_insert_with(Instant::now);
+        db.last_seq = seq;
+        db.pending += 1;
+        db.pending_since.get_or_insert_with(Instant::now);
         self.since_snapshot += 1;
         let mut force_commit = false;
-        if let Some(ids) = erased_ids {
-            self.redact(seq, &ids).map_err(|e| self.poison(e))?;
+        if let (Some((ids, oneids)), Output::Privacy(PrivacyOutput::Erased(_))) = (erased, &output)
+        {
+            if let Err(e) = self.redact(db, seq, &ids, &oneids) {
+                return Err(db.poison(e));
+            }
             force_commit = true;
         } else if self.since_snapshot >= self.options.snapshot_every {
-            self.write_snapshot().map_err(|e| self.poison(e))?;
+            if let Err(e) = self.write_snapshot(db, "periodic") {
+                return Err(db.poison(e));
+            }
         }
         Ok(Staged {
             output,
@@ -616,79 +815,120 @@ impl Store {
         })
     }
 
-    fn write_snapshot(&mut self) -> rusqlite::Result<()> {
+    fn write_snapshot(&mut self, db: &Db, why: &str) -> rusqlite::Result<()> {
         let state = self.engine.snapshot();
-        self.conn.execute(
+        db.conn.execute(
             "INSERT OR REPLACE INTO snapshot (seq, state, checksum) VALUES (?1, ?2, ?3)",
             params![
-                self.last_seq,
+                db.last_seq,
                 state,
-                journal::snapshot_checksum(self.last_seq, &state)
+                journal::snapshot_checksum(db.last_seq, &state)
             ],
         )?;
         // Keep the two newest: the older one is what `check` compares a replay against.
-        self.conn.execute(
+        db.conn.execute(
             "DELETE FROM snapshot WHERE seq < (SELECT min(seq) FROM (SELECT seq FROM snapshot ORDER BY seq DESC LIMIT 2))",
             [],
+        )?;
+        db.audit(
+            "snapshot",
+            &format!("seq:{}", db.last_seq),
+            &format!("{why}, {} bytes", state.len()),
         )?;
         self.since_snapshot = 0;
         Ok(())
     }
 
-    /// After the erasure journaled at `seq`: earlier records naming the erased identifiers are
+    /// After the erasure journaled at `seq`: earlier records that name the erased person (an
+    /// identifier's value, wherever it appears in the text, or one of the person's OneIDs) are
     /// replaced by a redaction marker, and the snapshots (which hold them too) by one taken
     /// now, so that recovery starts after every redacted record.
-    fn redact(&mut self, seq: i64, ids: &[userops::Identifier]) -> rusqlite::Result<()> {
+    fn redact(
+        &mut self,
+        db: &Db,
+        seq: i64,
+        ids: &[userops::Identifier],
+        oneids: &[userops::OneId],
+    ) -> rusqlite::Result<()> {
         let marker = format!(r#"{{"method":"{REDACTED}","erased_by":{seq}}}"#);
+        let mut hits = std::collections::BTreeSet::new();
+        let mut find = |needle: &str, names: &dyn Fn(&str) -> bool| -> rusqlite::Result<()> {
+            let mut q = db.conn.prepare_cached(
+                "SELECT seq, command FROM journal WHERE seq < ?1 AND method <> ?2 AND instr(command, ?3) > 0",
+            )?;
+            let mut rows = q.query(params![seq, REDACTED, needle])?;
+            while let Some(r) = rows.next()? {
+                let text: String = r.get(1)?;
+                if names(&text) {
+                    hits.insert(r.get::<_, i64>(0)?);
+                }
+            }
+            Ok(())
+        };
         for id in ids {
-            // The journal holds serialized commands, where an identifier is written exactly so.
-            let needle = format!(
-                r#""kind":{},"value":{}"#,
-                serde_json::Value::from(id.kind().as_str()),
-                serde_json::Value::from(id.value())
-            );
-            let hits: Vec<i64> = self
-                .conn
-                .prepare_cached(
-                    "SELECT seq FROM journal WHERE seq < ?1 AND instr(command, ?2) > 0",
-                )?
-                .query_map(params![seq, needle], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            for s in hits {
-                self.conn.execute(
-                    "UPDATE journal SET method = ?2, command = ?3, checksum = ?4 WHERE seq = ?1",
-                    params![s, REDACTED, marker, journal::checksum(s, &marker)],
-                )?;
+            // As JSON writes it (escapes included), standing alone: not part of a longer word,
+            // so that erasing member "M1" leaves member "M10" alone.
+            let value = serde_json::Value::from(id.value()).to_string();
+            let value = value.trim_matches('"').to_owned();
+            // A phone is stored as +<country><number>; keys and free text tend to hold the
+            // number as people write it, without the country code.
+            let mut forms = vec![value.clone()];
+            if id.kind() == &userops::IdKind::Phone {
+                let digits = value.trim_start_matches('+');
+                forms.push(digits.to_owned());
+                if let Some(national) = digits.strip_prefix("86") {
+                    forms.push(national.to_owned());
+                }
+            }
+            for form in forms {
+                find(&form, &|text| journal::mentions(text, &form))?;
             }
         }
-        self.conn.execute("DELETE FROM snapshot", [])?;
-        self.write_snapshot()
+        for o in oneids {
+            let needle = format!(r#""oneid":{}"#, o.0);
+            find(&needle, &|text| journal::mentions(text, &needle))?;
+        }
+        for s in &hits {
+            db.conn.execute(
+                "UPDATE journal SET method = ?2, idem_key = NULL, command = ?3, checksum = ?4 WHERE seq = ?1",
+                params![s, REDACTED, marker, journal::checksum(*s, &marker)],
+            )?;
+        }
+        db.conn.execute("DELETE FROM snapshot", [])?;
+        db.audit(
+            "redact",
+            &format!("journal:{seq}"),
+            &format!(
+                "erasure: {} earlier journal record(s) redacted, snapshots replaced",
+                hits.len()
+            ),
+        )?;
+        self.write_snapshot(db, "after erasure")
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         use rusqlite::OptionalExtension;
-        Ok(self
+        let db = lock(&self.shared.db);
+        Ok(db
             .conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
-    }
-
-    fn rebuild_projections(&mut self) -> Result<(), StoreError> {
-        self.begin()?;
-        for p in &self.projections {
-            if let Err(e) = p.rebuild(&self.conn, &self.engine) {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                return Err(e.into());
-            }
-        }
-        self.commit()
     }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
-        if self.poisoned.is_none() {
-            let _ = self.commit();
+        {
+            let mut db = lock(&self.shared.db);
+            db.stop = true;
+        }
+        self.shared.wake.notify_all();
+        if let Some(h) = self.flusher.take() {
+            let _ = h.join();
+        }
+        let mut db = lock(&self.shared.db);
+        if db.poisoned.is_none() {
+            let _ = db.commit();
         }
     }
 }
@@ -699,9 +939,22 @@ struct Staged {
     force_commit: bool,
 }
 
+/// What recovery rebuilt.
+struct Recovered {
+    engine: Engine,
+    /// The snapshot it started from (0: the empty engine).
+    base: i64,
+    /// Journal records replayed after it.
+    replayed: u64,
+    last_seq: i64,
+    warnings: Vec<Warning>,
+}
+
 /// Recovery: the newest snapshot, then the journal after it. A bad last record is a torn
 /// write and is removed (with a warning); any other bad record or snapshot is an error.
-fn recover(conn: &Connection, config: Config) -> Result<(Engine, i64, Vec<Warning>), StoreError> {
+/// Each record is read, checksummed and decoded once, and executed without a second
+/// identifier-hashing pass (the journal holds prepared commands).
+fn recover(conn: &Connection, config: Config) -> Result<Recovered, StoreError> {
     use rusqlite::OptionalExtension;
     let snap: Option<(i64, Vec<u8>, i64)> = conn
         .query_row(
@@ -736,16 +989,20 @@ fn recover(conn: &Connection, config: Config) -> Result<(Engine, i64, Vec<Warnin
         });
     }
     let mut last = base;
+    let mut replayed = 0;
     let mut torn = None;
     journal::for_each_after(conn, base, |raw| {
         let seq = raw.seq;
         match raw.decode() {
             Ok(command) => {
-                engine.execute(command).map_err(|e| StoreError::Corrupt {
-                    seq,
-                    reason: format!("replay refused: {e}"),
-                })?;
+                engine
+                    .execute_prepared(command)
+                    .map_err(|e| StoreError::Corrupt {
+                        seq,
+                        reason: format!("replay refused: {e}"),
+                    })?;
                 last = seq;
+                replayed += 1;
                 Ok(())
             }
             Err(reason) if seq == max && raw.method != REDACTED => {
@@ -761,7 +1018,13 @@ fn recover(conn: &Connection, config: Config) -> Result<(Engine, i64, Vec<Warnin
         conn.execute("DELETE FROM journal WHERE seq = ?1", [seq])?;
         warnings.push(w);
     }
-    Ok((engine, last, warnings))
+    Ok(Recovered {
+        engine,
+        base,
+        replayed,
+        last_seq: last,
+        warnings,
+    })
 }
 
 #[cfg(test)]

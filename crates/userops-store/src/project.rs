@@ -9,7 +9,21 @@
 //! | `identities` | `kind`, `value` (normalized, or `sha256:` when hashed), `oneid`  |
 //! | `persons`    | `oneid`, `identifiers` (count), `erased` (0/1), `merged_into`    |
 //! | `consent`    | `oneid`, `channel`, `purpose`, `granted` (0/1), `time`           |
-//! | `audit`      | `seq`, `actor`, `action`, `target`, `time` — triggers refuse any `UPDATE` or `DELETE` |
+//! | `audit`      | `seq`, `actor`, `action`, `target`, `time` — operator commands (journaled); triggers refuse any `UPDATE` or `DELETE` |
+//! | `store_audit`| `seq`, `time` (wall clock, UTC), `actor`, `action`, `target`, `detail` — the store's own actions (`open`, `truncate_torn_tail`, `migrate`, `snapshot`, `redact`, `rebuild_tables`); append-only by triggers too |
+//! | `postings`   | `id` (transfer id), `program`, `kind` (`earn`, `spend`, `post`, ...), `debit_account`, `debit_kind`, `debit_oneid`, `credit_account`, `credit_kind`, `credit_oneid`, `amount`, `time`, `expires`, `linked`, `key`, `reason`, `actor` |
+//! | `tags`       | `oneid`, `tag`, `value` (INTEGER 0/1 for bool tags, REAL for numbers, TEXT for enums and RFC 3339 dates) |
+//!
+//! `postings` holds one row per ledger transfer: `*_kind` is `member`, `issuance`,
+//! `redemption`, `expiry` or `conversion`, `*_oneid` the member's OneID (NULL for a program's
+//! system accounts); `key`, `reason` and `actor` come from the write that made the transfer.
+//! Every transfer debits one account and credits another by `amount`, so per program the
+//! credits and debits of all accounts balance. After an erasure the person's rows carry the
+//! erasure pseudonym (a OneID at or above `2^62`) and no key, reason or actor that named them.
+//! An operator can read a member's balance as
+//! `SELECT sum(CASE WHEN credit_oneid = ?1 THEN amount ELSE -amount END) FROM postings
+//! WHERE program = ?2 AND (credit_oneid = ?1 OR debit_oneid = ?1) AND kind NOT IN
+//! ('pending_earn', 'void')`.
 //!
 //! # Adding a module's tables (postings, tags, ...)
 //!
@@ -17,8 +31,8 @@
 //! the command just executed and its output and rewrites the affected rows from the engine's
 //! state; `rebuild` rewrites everything) and add one line after the `// ---- module
 //! projections` marker in [`default_projections`]. For example the ledger's projection keys
-//! `postings(id, oneid, account, points, time, ...)` on the posting ids in its output; the tags
-//! module rewrites the `tags(oneid, tag)` rows of the persons in its output.
+//! `postings` on the transfers written since the last command; the tags projection rewrites
+//! the `tags` rows of the persons a command touched (or all of them after a bulk command).
 
 use rusqlite::{params, Connection};
 use std::collections::BTreeSet;
@@ -53,6 +67,8 @@ pub fn default_projections() -> Vec<Box<dyn Projection>> {
         Box::new(IdentityProjection),
         Box::new(AuditProjection),
         // ---- module projections: one line each ----
+        Box::new(PostingsProjection),
+        Box::new(TagsProjection),
     ]
 }
 
@@ -285,5 +301,333 @@ impl Projection for AuditProjection {
         } else {
             vec![format!("audit: {n} rows, the engine's log has {want}")]
         })
+    }
+}
+
+/// `postings`: one row per ledger transfer.
+#[derive(Debug)]
+pub struct PostingsProjection;
+
+fn account_cols(
+    engine: &Engine,
+    a: userops::loyalty::AccountId,
+) -> (i64, &'static str, Option<i64>) {
+    use userops::loyalty::AccountKind as K;
+    let kind = engine
+        .loyalty()
+        .ledger()
+        .accounts()
+        .get(a.0 as usize)
+        .map(|acc| acc.kind);
+    let (name, oneid) = match kind {
+        Some(K::Member(o)) => ("member", Some(o.0 as i64)),
+        Some(K::Issuance) => ("issuance", None),
+        Some(K::Redemption) => ("redemption", None),
+        Some(K::Expiry) => ("expiry", None),
+        Some(K::Conversion) => ("conversion", None),
+        _ => ("unknown", None),
+    };
+    (i64::from(a.0), name, oneid)
+}
+
+impl PostingsProjection {
+    /// Write (insert or replace) the rows of transfers `from..=to` (1-based ids).
+    fn write(
+        conn: &Connection,
+        engine: &Engine,
+        ids: impl Iterator<Item = u64>,
+    ) -> rusqlite::Result<()> {
+        let ledger = engine.loyalty().ledger();
+        let mut ins = conn.prepare_cached(
+            "INSERT OR REPLACE INTO postings (id, program, kind, debit_account, debit_kind, debit_oneid,
+                 credit_account, credit_kind, credit_oneid, amount, time, expires, linked, key, reason, actor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )?;
+        for id in ids {
+            let Some(t) = ledger.transfers().get(id as usize - 1) else {
+                continue;
+            };
+            let program = ledger
+                .accounts()
+                .get(t.debit.0 as usize)
+                .and_then(|a| ledger.book(a.book))
+                .map(|b| b.program.clone())
+                .unwrap_or_default();
+            let kind = serde_json::to_value(t.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let (da, dk, do_) = account_cols(engine, t.debit);
+            let (ca, ck, co) = account_cols(engine, t.credit);
+            let op = ledger.ops().get(t.op as usize);
+            ins.execute(params![
+                t.id as i64,
+                program,
+                kind,
+                da,
+                dk,
+                do_,
+                ca,
+                ck,
+                co,
+                t.amount,
+                t.time.to_rfc3339(),
+                t.expires.map(|e| e.to_rfc3339()),
+                t.linked.map(|l| l as i64),
+                op.map(|o| o.key.to_string()),
+                op.map(|o| o.reason().to_owned()),
+                op.map(|o| o.actor().to_owned()),
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn append_missing(conn: &Connection, engine: &Engine) -> rusqlite::Result<()> {
+        let have: i64 = conn
+            .prepare_cached("SELECT coalesce(max(id), 0) FROM postings")?
+            .query_row([], |r| r.get(0))?;
+        let n = engine.loyalty().ledger().transfers().len() as u64;
+        if (have as u64) < n {
+            PostingsProjection::write(conn, engine, have as u64 + 1..=n)?;
+        }
+        Ok(())
+    }
+}
+
+impl Projection for PostingsProjection {
+    fn name(&self) -> &'static str {
+        "postings"
+    }
+
+    fn schema(&self) -> &'static str {
+        "CREATE TABLE IF NOT EXISTS postings (
+             id INTEGER PRIMARY KEY, program TEXT NOT NULL, kind TEXT NOT NULL,
+             debit_account INTEGER NOT NULL, debit_kind TEXT NOT NULL, debit_oneid INTEGER,
+             credit_account INTEGER NOT NULL, credit_kind TEXT NOT NULL, credit_oneid INTEGER,
+             amount INTEGER NOT NULL, time TEXT NOT NULL, expires TEXT, linked INTEGER,
+             key TEXT, reason TEXT, actor TEXT);
+         CREATE INDEX IF NOT EXISTS postings_debit_oneid ON postings(debit_oneid) WHERE debit_oneid IS NOT NULL;
+         CREATE INDEX IF NOT EXISTS postings_credit_oneid ON postings(credit_oneid) WHERE credit_oneid IS NOT NULL;"
+    }
+
+    fn apply(
+        &self,
+        conn: &Connection,
+        engine: &Engine,
+        _command: &Command,
+        output: &Output,
+    ) -> rusqlite::Result<()> {
+        // Transfers are append-only, except that an erasure re-keys the person's.
+        if let Output::Privacy(PrivacyOutput::Erased(e)) = output {
+            if !e.already_erased {
+                let oneids = engine.oneids_of(e.oneid);
+                let mut ids = BTreeSet::new();
+                let mut q = conn.prepare_cached(
+                    "SELECT id FROM postings WHERE debit_oneid = ?1 OR credit_oneid = ?1",
+                )?;
+                for o in oneids {
+                    for id in q.query_map([o.0 as i64], |r| r.get::<_, i64>(0))? {
+                        ids.insert(id? as u64);
+                    }
+                }
+                PostingsProjection::write(conn, engine, ids.into_iter())?;
+            }
+        }
+        PostingsProjection::append_missing(conn, engine)
+    }
+
+    fn rebuild(&self, conn: &Connection, engine: &Engine) -> rusqlite::Result<()> {
+        conn.execute("DELETE FROM postings", [])?;
+        PostingsProjection::append_missing(conn, engine)
+    }
+
+    fn verify(&self, conn: &Connection, engine: &Engine) -> rusqlite::Result<Vec<String>> {
+        let ledger = engine.loyalty().ledger();
+        let mut bad = Vec::new();
+        let n: i64 = conn.query_row("SELECT count(*) FROM postings", [], |r| r.get(0))?;
+        if n as usize != ledger.transfers().len() {
+            bad.push(format!(
+                "postings: {n} rows, the ledger has {} transfers",
+                ledger.transfers().len()
+            ));
+        }
+        let mut stmt = conn.prepare(
+            "SELECT id, debit_account, debit_oneid, credit_account, credit_oneid, amount, key FROM postings ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let got: (i64, Option<i64>, i64, Option<i64>, i64, Option<String>) = (
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            );
+            let want = ledger
+                .transfers()
+                .get((id as usize).wrapping_sub(1))
+                .map(|t| {
+                    let (da, _, d) = account_cols(engine, t.debit);
+                    let (ca, _, c) = account_cols(engine, t.credit);
+                    let key = ledger.ops().get(t.op as usize).map(|o| o.key.to_string());
+                    (da, d, ca, c, t.amount, key)
+                });
+            if want.as_ref() != Some(&got) {
+                bad.push(format!(
+                    "postings: row {id} is {got:?}, the ledger says {want:?}"
+                ));
+                if bad.len() > 20 {
+                    break;
+                }
+            }
+        }
+        Ok(bad)
+    }
+}
+
+/// `tags`: every defined tag's values per live person.
+#[derive(Debug)]
+pub struct TagsProjection;
+
+fn tag_value(v: &userops::tags::Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as S;
+    use userops::tags::Value as V;
+    match v {
+        V::Bool(b) => S::Integer(i64::from(*b)),
+        V::Text(t) => S::Text(t.clone()),
+        V::Number(x) => S::Real(*x),
+        V::Date(d) => S::Text(d.to_rfc3339()),
+        // A value type added later: its JSON form.
+        other => S::Text(serde_json::to_string(other).unwrap_or_default()),
+    }
+}
+
+impl TagsProjection {
+    fn write_person(conn: &Connection, engine: &Engine, oneid: OneId) -> rusqlite::Result<()> {
+        conn.prepare_cached("DELETE FROM tags WHERE oneid = ?1")?
+            .execute([oneid.0 as i64])?;
+        let mut ins =
+            conn.prepare_cached("INSERT INTO tags (oneid, tag, value) VALUES (?1, ?2, ?3)")?;
+        for (tag, v) in engine.tags_of(oneid) {
+            ins.execute(params![oneid.0 as i64, tag, tag_value(&v)])?;
+        }
+        Ok(())
+    }
+
+    fn has_rules(engine: &Engine) -> bool {
+        engine
+            .tag_defs()
+            .iter()
+            .any(|d| matches!(d.kind, userops::tags::TagKind::Rule { .. }))
+    }
+}
+
+impl Projection for TagsProjection {
+    fn name(&self) -> &'static str {
+        "tags"
+    }
+
+    fn schema(&self) -> &'static str {
+        "CREATE TABLE IF NOT EXISTS tags (oneid INTEGER NOT NULL, tag TEXT NOT NULL, value);
+         CREATE INDEX IF NOT EXISTS tags_oneid ON tags(oneid);
+         CREATE INDEX IF NOT EXISTS tags_tag ON tags(tag, value);"
+    }
+
+    fn apply(
+        &self,
+        conn: &Connection,
+        engine: &Engine,
+        command: &Command,
+        output: &Output,
+    ) -> rusqlite::Result<()> {
+        // Events change the tags of the persons they name (and merge); rule tags are whole
+        // columns recomputed when an order or refund changes the aggregates they read, so they
+        // (and every operator command on tags, profiles, models, identities) rewrite the table.
+        let persons: Vec<OneId> = match (command, output) {
+            (Command::Core(CoreCommand::Ingest { event }), Output::Receipt(r)) => {
+                if TagsProjection::has_rules(engine)
+                    && matches!(
+                        event.body,
+                        EventBody::Order { .. } | EventBody::Refund { .. }
+                    )
+                {
+                    return self.rebuild(conn, engine);
+                }
+                r.oneid
+                    .into_iter()
+                    .chain(r.absorbed.iter().copied())
+                    .collect()
+            }
+            (Command::Core(CoreCommand::IngestBatch { .. }), Output::Batch(b)) => {
+                if TagsProjection::has_rules(engine) {
+                    return self.rebuild(conn, engine);
+                }
+                b.results
+                    .iter()
+                    .filter_map(|r| match r {
+                        userops::BatchResult::Accepted(r) => Some(r),
+                        _ => None,
+                    })
+                    .flat_map(|r| r.oneid.into_iter().chain(r.absorbed.iter().copied()))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect()
+            }
+            (Command::Loyalty(_), _) => return Ok(()),
+            (Command::Privacy(_), Output::Privacy(PrivacyOutput::Erased(e))) => vec![e.oneid],
+            (Command::Privacy(_), _) => return Ok(()),
+            (c, _) if c.mutates() => return self.rebuild(conn, engine),
+            _ => return Ok(()),
+        };
+        for o in persons {
+            TagsProjection::write_person(conn, engine, o)?;
+        }
+        Ok(())
+    }
+
+    fn rebuild(&self, conn: &Connection, engine: &Engine) -> rusqlite::Result<()> {
+        conn.execute("DELETE FROM tags", [])?;
+        let mut ins =
+            conn.prepare_cached("INSERT INTO tags (oneid, tag, value) VALUES (?1, ?2, ?3)")?;
+        for (o, tag, v) in engine.tag_rows() {
+            ins.execute(params![o.0 as i64, tag, tag_value(&v)])?;
+        }
+        Ok(())
+    }
+
+    fn verify(&self, conn: &Connection, engine: &Engine) -> rusqlite::Result<Vec<String>> {
+        let mut got: Vec<(i64, String, String)> = conn
+            .prepare("SELECT oneid, tag, quote(value) FROM tags")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        got.sort();
+        let quote = |v: &userops::tags::Value| match tag_value(v) {
+            rusqlite::types::Value::Integer(i) => i.to_string(),
+            rusqlite::types::Value::Real(x) => format!("{x:?}"),
+            rusqlite::types::Value::Text(t) => format!("'{}'", t.replace('\'', "''")),
+            _ => String::new(),
+        };
+        let mut want: Vec<(i64, String, String)> = engine
+            .tag_rows()
+            .iter()
+            .map(|(o, t, v)| (o.0 as i64, t.clone(), quote(v)))
+            .collect();
+        want.sort();
+        if got == want {
+            return Ok(Vec::new());
+        }
+        let first = got
+            .iter()
+            .zip(&want)
+            .find(|(g, w)| g != w)
+            .map(|(g, w)| format!("; first difference: {g:?} vs {w:?}"))
+            .unwrap_or_default();
+        Ok(vec![format!(
+            "tags: {} rows, the engine has {} values{first}",
+            got.len(),
+            want.len()
+        )])
     }
 }

@@ -37,6 +37,45 @@ CREATE TABLE IF NOT EXISTS snapshot (
 );
 ";
 
+/// The store's own audit log: what the store did (opened and recovered, truncated a torn
+/// record, migrated, snapshotted, redacted for an erasure, rewrote its tables), with the wall
+/// clock time. Operator commands are in `audit` (they are journaled and replayed); these are
+/// not commands, so they live beside it. Append-only: triggers refuse `UPDATE` and `DELETE`.
+pub(crate) const STORE_AUDIT: &str = "
+CREATE TABLE IF NOT EXISTS store_audit (
+    seq INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS store_audit_no_update BEFORE UPDATE ON store_audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS store_audit_no_delete BEFORE DELETE ON store_audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+";
+
+/// Append one row to `store_audit`. The actor is the store itself, with its process id.
+pub(crate) fn store_audit(
+    conn: &Connection,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO store_audit (time, actor, action, target, detail)
+         VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?1, ?2, ?3, ?4)",
+    )?
+    .execute(rusqlite::params![
+        format!("userops-store (pid {})", std::process::id()),
+        action,
+        target,
+        detail
+    ])?;
+    Ok(())
+}
+
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// What the pre-flight found.

@@ -167,36 +167,67 @@ impl Command {
             serde_json::Value::from(method),
             args
         );
-        if let Some(c) = parse_in::<CoreCommand>(&call, method)? {
+        Command::from_call_text(&call, method)
+    }
+
+    /// Decode a command from its own serialized form (`serde_json::to_string(&command)`), as
+    /// the durable store's journal holds it: one pass over the text. [`Command::from_call`]
+    /// (and the generic `Deserialize`) rebuild the call from a parsed tree first, which costs
+    /// two more parses; replaying millions of records makes the difference.
+    ///
+    /// ```
+    /// use userops::Command;
+    /// let c = Command::from_call("resolve", r#"{"user": {"oneid": 1}}"#)?;
+    /// let text = serde_json::to_string(&c).unwrap();
+    /// assert_eq!(Command::from_json(&text)?, c);
+    /// # Ok::<(), userops::Error>(())
+    /// ```
+    pub fn from_json(text: &str) -> Result<Command, Error> {
+        // Every command set is adjacently tagged with `method` first, so serialized text starts
+        // `{"method":"<name>"`; anything else takes the general path.
+        let method = text
+            .strip_prefix(r#"{"method":""#)
+            .and_then(|rest| rest.find('"').map(|end| &rest[..end]))
+            .filter(|m| !m.contains('\\'));
+        match method {
+            Some(m) => Command::from_call_text(text, m),
+            None => serde_json::from_str(text)
+                .map_err(|e| Error::invalid_argument("", format!("not a command: {e}"))),
+        }
+    }
+
+    /// `call` is `{"method": <method>, "args": {...}}`, method first.
+    fn from_call_text(call: &str, method: &str) -> Result<Command, Error> {
+        if let Some(c) = parse_in::<CoreCommand>(call, method)? {
             return Ok(Command::Core(c));
         }
         // ---- module command sets: one `if let` each, in the order of the enum ----
-        if let Some(c) = parse_in::<crate::identity::IdentityCommand>(&call, method)? {
+        if let Some(c) = parse_in::<crate::identity::IdentityCommand>(call, method)? {
             return Ok(Command::Identity(c));
         }
-        if let Some(c) = parse_in::<crate::profile::ProfileCommand>(&call, method)? {
+        if let Some(c) = parse_in::<crate::profile::ProfileCommand>(call, method)? {
             return Ok(Command::Profile(c));
         }
-        if let Some(c) = parse_in::<crate::tags::TagsCommand>(&call, method)? {
+        if let Some(c) = parse_in::<crate::tags::TagsCommand>(call, method)? {
             return Ok(Command::Tags(c));
         }
-        if let Some(c) = parse_in::<crate::loyalty::LoyaltyCommand>(&call, method)? {
+        if let Some(c) = parse_in::<crate::loyalty::LoyaltyCommand>(call, method)? {
             return Ok(Command::Loyalty(c));
         }
-        if let Some(c) = parse_in::<crate::lifecycle::LifecycleCommand>(&call, method)? {
+        if let Some(c) = parse_in::<crate::lifecycle::LifecycleCommand>(call, method)? {
             return Ok(Command::Lifecycle(c));
         }
 
-        if let Some(c) = parse_in::<crate::analytics::AnalyticsCommand>(&call, method)? {
+        if let Some(c) = parse_in::<crate::analytics::AnalyticsCommand>(call, method)? {
             return Ok(Command::Analytics(c));
         }
-        if let Some(c) = parse_in::<crate::models::ModelsCommand>(&call, method)? {
+        if let Some(c) = parse_in::<crate::models::ModelsCommand>(call, method)? {
             return Ok(Command::Models(c));
         }
-        if let Some(c) = parse_in::<crate::campaigns::CampaignsCommand>(&call, method)? {
+        if let Some(c) = parse_in::<crate::campaigns::CampaignsCommand>(call, method)? {
             return Ok(Command::Campaigns(c));
         }
-        if let Some(c) = parse_in::<crate::privacy::PrivacyCommand>(&call, method)? {
+        if let Some(c) = parse_in::<crate::privacy::PrivacyCommand>(call, method)? {
             return Ok(Command::Privacy(c));
         }
 

@@ -93,6 +93,13 @@ impl Engine {
     /// Execute one command.
     pub fn execute(&mut self, command: Command) -> Result<Output, Error> {
         let command = self.prepare(command)?;
+        self.execute_prepared(command)
+    }
+
+    /// Execute a command that already went through [`Engine::prepare`] (the store's journal
+    /// holds prepared commands: its replay skips the second pass over every identifier).
+    /// Same as [`Engine::execute`] when identifier hashing is off.
+    pub fn execute_prepared(&mut self, command: Command) -> Result<Output, Error> {
         match command {
             Command::Core(CoreCommand::Ingest { event }) => {
                 self.apply_event(event).map(Output::Receipt)
@@ -179,6 +186,10 @@ impl Engine {
             ));
         }
         // ---- module invariants: one line each ----
+        if let Err(e) = s.loyalty.check_invariants() {
+            bad.push(format!("loyalty ledger: {e}"));
+        }
+
         if let Err(e) = s.privacy.check(self) {
             bad.push(format!("privacy: {e}"));
         }

@@ -185,19 +185,16 @@ impl Identifier {
     /// [`Identifier::is_hashed`]) is accepted as is for every kind: hashed identifiers stay
     /// valid through snapshots and journals, and a host may hash before sending.
     pub fn new(kind: IdKind, raw: &str) -> Result<Self, InvalidIdentifier> {
-        if is_hash(raw.trim()) {
-            return Ok(Identifier {
-                kind,
-                value: raw.trim().to_owned(),
-            });
-        }
-        let value = match &kind {
-            IdKind::Phone => normalize_phone(raw),
-            IdKind::Email => normalize_email(raw),
-            _ => normalize_token(raw),
-        }
-        .map_err(|reason| InvalidIdentifier::new(kind.as_str(), raw, reason))?;
+        let mut value = String::new();
+        normalize_into(&kind, raw, &mut value)
+            .map_err(|reason| InvalidIdentifier::new(kind.as_str(), raw, reason))?;
         Ok(Identifier { kind, value })
+    }
+
+    /// An identifier from a value that is already normalized (read back from the identity
+    /// graph's own storage, which only ever holds normalized values).
+    pub(crate) fn from_normalized(kind: IdKind, value: String) -> Identifier {
+        Identifier { kind, value }
     }
 
     /// Parse the kind by name, then normalize.
@@ -278,49 +275,72 @@ impl<'de> Deserialize<'de> for Identifier {
     }
 }
 
-fn normalize_phone(raw: &str) -> Result<String, &'static str> {
+/// Normalize `raw` as a value of `kind` into `out` (cleared first), without allocating when
+/// `out` has room: the batch path of the identity graph normalizes millions of values through
+/// one buffer. [`Identifier::new`] is this plus the kind.
+pub(crate) fn normalize_into(
+    kind: &IdKind,
+    raw: &str,
+    out: &mut String,
+) -> Result<(), &'static str> {
+    out.clear();
     let t = raw.trim();
+    if is_hash(t) {
+        out.push_str(t);
+        return Ok(());
+    }
+    match kind {
+        IdKind::Phone => normalize_phone(t, out),
+        IdKind::Email => normalize_email(t, out),
+        _ => normalize_token(t, out),
+    }
+}
+
+fn normalize_phone(t: &str, out: &mut String) -> Result<(), &'static str> {
     if t.is_empty() {
         return Err("empty value");
     }
-    let mut digits = String::with_capacity(t.len());
+    out.push('+');
     let mut international = false;
     for c in t.chars() {
         match c {
-            '0'..='9' => digits.push(c),
-            '+' if digits.is_empty() && !international => international = true,
+            '0'..='9' => out.push(c),
+            '+' if out.len() == 1 && !international => international = true,
             ' ' | '-' | '.' | '(' | ')' => {}
             _ => {
                 return Err("a phone number holds only digits, '+', spaces, '-', '.', '(' and ')'")
             }
         }
     }
+    if !international && out[1..].starts_with("00") {
+        international = true;
+        out.replace_range(1..3, "");
+    }
+    let digits = &out[1..];
     if !international {
-        if let Some(rest) = digits.strip_prefix("00") {
-            international = true;
-            digits = rest.to_owned();
+        if digits.len() == 11 && digits.starts_with('1') {
+            out.insert_str(1, DEFAULT_COUNTRY_CODE);
+        } else if !(digits.len() == 13 && digits.starts_with("861")) {
+            return Err("a phone number needs a country code (+CC) unless it is an 11-digit mobile starting with 1");
         }
     }
-    let e164 = if international {
-        digits
-    } else if digits.len() == 11 && digits.starts_with('1') {
-        format!("{DEFAULT_COUNTRY_CODE}{digits}")
-    } else if digits.len() == 13 && digits.starts_with("861") {
-        digits
-    } else {
-        return Err("a phone number needs a country code (+CC) unless it is an 11-digit mobile starting with 1");
-    };
+    let e164 = &out[1..];
     if !(7..=15).contains(&e164.len()) {
         return Err("a phone number has 7 to 15 digits including the country code");
     }
     if e164.starts_with('0') {
         return Err("a country code never starts with 0");
     }
-    Ok(format!("+{e164}"))
+    Ok(())
 }
 
-fn normalize_email(raw: &str) -> Result<String, &'static str> {
-    let t = raw.trim().to_lowercase();
+fn normalize_email(t: &str, out: &mut String) -> Result<(), &'static str> {
+    if t.is_ascii() {
+        out.extend(t.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    } else {
+        out.push_str(&t.to_lowercase());
+    }
+    let t = out.as_str();
     if t.is_empty() {
         return Err("empty value");
     }
@@ -345,11 +365,10 @@ fn normalize_email(raw: &str) -> Result<String, &'static str> {
     if !labels_ok {
         return Err("the domain must be dotted labels such as example.com");
     }
-    Ok(t)
+    Ok(())
 }
 
-fn normalize_token(raw: &str) -> Result<String, &'static str> {
-    let t = raw.trim();
+fn normalize_token(t: &str, out: &mut String) -> Result<(), &'static str> {
     if t.is_empty() {
         return Err("empty value");
     }
@@ -359,7 +378,8 @@ fn normalize_token(raw: &str) -> Result<String, &'static str> {
     if t.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("an identifier holds no white space or control characters");
     }
-    Ok(t.to_owned())
+    out.push_str(t);
+    Ok(())
 }
 
 #[cfg(test)]

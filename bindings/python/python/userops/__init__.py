@@ -154,7 +154,16 @@ class Engine(
 ):
     """The unified user pool. Every method builds one engine command and returns its output.
 
-    An engine is safe to share between threads; long calls release the GIL.
+    An engine is safe to share between threads; long calls release the GIL. Table methods
+    (``ingest_table``, ``set_tags``) take pandas, polars, pyarrow or any Arrow PyCapsule object.
+
+    >>> import userops
+    >>> e = userops.Engine()
+    >>> _ = e.ingest({"kind": "identify", "key": "k1", "time": "2026-01-05T10:00:00+08:00",
+    ...               "source": {"platform": "app", "program": "brand-a"},
+    ...               "ids": [{"kind": "member_no", "value": "M1"}]})
+    >>> e.stats()["persons"], e.resolve(("member_no", "M1"))
+    (1, 1)
     """
 
     def ingest(self, event: Union[Mapping[str, Any], str]) -> Dict[str, Any]:

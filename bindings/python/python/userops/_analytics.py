@@ -1,19 +1,22 @@
 """The operator's analyses: table functions (funnel, cohort retention, attribution) and engine
-methods over the engine's ingested events."""
+methods over the engine's ingested events.
+
+The table functions take any table :func:`userops._tables.to_arrow` reads; the columns are read
+in Rust straight from the Arrow buffers (without the GIL) and the result comes back as the
+caller's kind of table (or ``output=``).
+"""
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from . import _columns as C
-from . import _convert, _native
+from . import _convert, _native, _tables
 from ._base import EngineBase
 
 
 def funnel(
-    table: Any,
+    table: _tables.TableLike,
     steps: Sequence[str],
     *,
     user: str = "user",
@@ -21,75 +24,63 @@ def funnel(
     event: str = "event",
     window_seconds: float = 7 * 86400,
     by: Optional[str] = None,
+    output: _tables.Output = None,
 ) -> Any:
     """An ordered funnel: for each step, the users who did the steps in order (each after the
     previous; ties in time in row order) within ``window_seconds`` of the first step.
 
     Returns one row per step (per ``segment`` when ``by`` names a column with one value per user)
     with ``users``, ``from_previous``, ``from_first`` and ``drop_off``, as the caller's kind of
-    table. A step name that never occurs raises ``InvalidArgument``.
+    table. A step name that never occurs raises ``InvalidArgument``; a bad column ``TableError``.
+
+    >>> import pyarrow as pa, datetime as dt, userops
+    >>> t0 = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    >>> events = pa.table({"user": [1, 1, 2], "event": ["view", "buy", "view"],
+    ...                    "time": [t0, t0 + dt.timedelta(hours=1), t0]})
+    >>> userops.funnel(events, ["view", "buy"]).select(["step", "users", "drop_off"]).to_pylist()
+    [{'step': 'view', 'users': 2, 'drop_off': 0}, {'step': 'buy', 'users': 1, 'drop_off': 1}]
     """
-    import pyarrow as pa
-
-    t = C.to_arrow(table)
-    users = C.UserCodes([C.column(t, user, "user")])
-    codes, names = C.dictionary(C.column(t, event, "event"))
-    args: Dict[str, Any] = dict(
-        user=C.u64_bytes(users.codes[0]), time=C.i64_bytes(C.time_ms(C.column(t, time, "time"), "time")),
-        event=codes, names=names, steps=[str(s) for s in steps], window_ms=int(window_seconds * 1000),
+    _tables.check_output(output)
+    arrow, kind = _tables.to_arrow(table)
+    native = _native.funnel(
+        arrow, [str(s) for s in steps], int(window_seconds * 1000),
+        user=user, time=time, event=event, by=by,
     )
-    if by is not None:
-        args["seg_code"], args["seg_names"] = C.dictionary(C.column(t, by, "by"))
-    out = json.loads(C.native(_native.funnel, **args))
-    rows: List[Dict[str, Any]] = []
-    if by is None:
-        rows = out["steps"]
-    else:
-        for s in out["steps"]:
-            rows.append({"segment": "(all)", **s})
-        for seg, steps_ in out.get("segments", {}).items():
-            rows.extend({"segment": seg, **s} for s in steps_)
-    return C.like(table, pa.Table.from_pylist(rows, schema=_funnel_schema(by is not None)))
-
-
-def _funnel_schema(segmented: bool) -> Any:
-    import pyarrow as pa
-
-    fields = [("step", pa.string()), ("users", pa.int64()), ("from_previous", pa.float64()),
-              ("from_first", pa.float64()), ("drop_off", pa.int64())]
-    return pa.schema(([("segment", pa.string())] if segmented else []) + fields)
+    return _tables.from_arrow(native, output or kind)
 
 
 def cohort_retention(
-    table: Any,
+    table: _tables.TableLike,
     *,
     user: str = "user",
     time: str = "time",
     period: str = "month",
-    tz: Any = 8,
+    tz: C.TzLike = 8,
+    output: _tables.Output = None,
 ) -> Any:
     """Cohort retention by first-activity period: one row per (cohort, periods_later) with the
-    cohort's size, the users active that many periods later, and the rate."""
-    import pyarrow as pa
+    cohort's size (``users``), the users active that many periods later (``retained``) and
+    ``rate``.
 
-    t = C.to_arrow(table)
-    users = C.UserCodes([C.column(t, user, "user")])
-    out = json.loads(C.native(
-        _native.cohort_retention, C.u64_bytes(users.codes[0]),
-        C.i64_bytes(C.time_ms(C.column(t, time, "time"), "time")), period, C.utc_offset_seconds(tz),
-    ))
-    rows = [
-        {"cohort": c["cohort"], "users": c["users"], "periods_later": k, "retained": r, "rate": c["rates"][k]}
-        for c in out["cohorts"] for k, r in enumerate(c["retained"])
-    ]
-    schema = pa.schema([("cohort", pa.string()), ("users", pa.int64()), ("periods_later", pa.int64()),
-                        ("retained", pa.int64()), ("rate", pa.float64())])
-    return C.like(table, pa.Table.from_pylist(rows, schema=schema))
+    >>> import pyarrow as pa, datetime as dt, userops
+    >>> t = pa.table({"user": ["a", "a", "b"],
+    ...               "time": [dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc),
+    ...                        dt.datetime(2026, 2, 5, tzinfo=dt.timezone.utc),
+    ...                        dt.datetime(2026, 1, 7, tzinfo=dt.timezone.utc)]})
+    >>> userops.cohort_retention(t, tz=0).to_pylist()[1]
+    {'cohort': '2026-01', 'users': 2, 'periods_later': 1, 'retained': 1, 'rate': 0.5}
+    """
+    _tables.check_output(output)
+    arrow, kind = _tables.to_arrow(table)
+    native = _native.cohort_retention(
+        arrow, user=user, time=time, period=period, utc_offset_seconds=C.utc_offset_seconds(tz)
+    )
+    return _tables.from_arrow(native, output or kind)
 
 
 def attribution(
-    touches: Any,
-    conversions: Any,
+    touches: _tables.TableLike,
+    conversions: _tables.TableLike,
     *,
     model: str = "linear",
     user: str = "user",
@@ -98,36 +89,33 @@ def attribution(
     value: Optional[str] = None,
     half_life_hours: Optional[float] = None,
     lookback_days: float = 30,
+    output: _tables.Output = None,
 ) -> Any:
     """Attribute each conversion to the same user's touches in the ``lookback_days`` before it.
 
     ``model``: ``first_touch``, ``last_touch``, ``linear``, ``time_decay`` (with
     ``half_life_hours``) or ``position_based`` (40/20/40). ``value`` names an optional money
-    column of ``conversions`` (decimals, integers or decimal strings; floats are refused).
-    Returns one row per channel (``channel``, ``conversions`` credited, ``value`` credited as
-    decimals, ``touches``) as the kind of table ``touches`` is.
-    """
-    import pyarrow as pa
+    column of ``conversions`` (decimals, integers or decimal strings; floats are refused with
+    ``TableError``). Returns one row per channel (``channel``, ``conversions`` credited,
+    ``value`` credited as decimals, ``touches``) as the kind of table ``touches`` is.
 
-    t, c = C.to_arrow(touches, "touches"), C.to_arrow(conversions, "conversions")
-    users = C.UserCodes([C.column(t, user, "user"), C.column(c, user, "user")])
-    ch_codes, ch_names = C.dictionary(C.column(t, channel, "channel"))
-    values: Optional[List[str]] = None
-    if value is not None:
-        v = C.column(c, value, "value")
-        if pa.types.is_floating(v.type):
-            raise C.InvalidArgument("money is never a float: give decimals or decimal strings", field="value")
-        values = [str(x) for x in v.to_pylist()]
-    out = json.loads(C.native(
-        _native.attribution, C.u64_bytes(users.codes[0]), C.i64_bytes(C.time_ms(C.column(t, time, "time"), "time")),
-        ch_codes, ch_names, C.u64_bytes(users.codes[1]), C.i64_bytes(C.time_ms(C.column(c, time, "time"), "time")),
-        values, model, half_life_hours, int(lookback_days * 86_400_000),
-    ))
-    rows = [{"channel": x["channel"], "conversions": x["conversions"], "value": Decimal(x["value"]),
-             "touches": x["touches"]} for x in out["channels"]]
-    schema = pa.schema([("channel", pa.string()), ("conversions", pa.float64()),
-                        ("value", pa.decimal128(38, 10)), ("touches", pa.int64())])
-    return C.like(touches, pa.Table.from_pylist(rows, schema=schema))
+    >>> import pyarrow as pa, datetime as dt, userops
+    >>> t0 = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    >>> touches = pa.table({"user": [1, 1], "channel": ["sms", "push"],
+    ...                     "time": [t0, t0 + dt.timedelta(hours=1)]})
+    >>> orders = pa.table({"user": [1], "time": [t0 + dt.timedelta(hours=2)], "amount": ["100.00"]})
+    >>> [(r["channel"], r["conversions"], str(r["value"]))
+    ...  for r in userops.attribution(touches, orders, value="amount").to_pylist()]
+    [('push', 0.5, '50.0000000000'), ('sms', 0.5, '50.0000000000')]
+    """
+    _tables.check_output(output)
+    t, kind = _tables.to_arrow(touches)
+    c, _ = _tables.to_arrow(conversions)
+    native = _native.attribution(
+        t, c, model, int(lookback_days * 86_400_000), half_life_hours=half_life_hours,
+        user=user, time=time, channel=channel, value=value,
+    )
+    return _tables.from_arrow(native, output or kind)
 
 
 class AnalyticsMethods(EngineBase):

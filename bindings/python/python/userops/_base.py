@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Type, TypeVar, Union
+from typing import Any, Sequence, Tuple, Type, TypeVar, Union
 
 from . import _convert
 from ._native import NativeEngine as _NativeEngine
@@ -54,7 +54,7 @@ class EngineBase:
             raise from_report(json.loads(out))
         return json.loads(out)
 
-    def call(self, method: str, **args: Any) -> Any:
+    def call(self, method: str, /, **args: Any) -> Any:
         """Execute any engine method by name with keyword arguments (the C ABI's view).
 
         >>> import userops
@@ -62,3 +62,20 @@ class EngineBase:
         0
         """
         return self._reply(*self._native.call(method, _convert.dumps(args)))
+
+    def _rows_table(
+        self,
+        output: str,
+        method: str,
+        columns: Sequence[Tuple[str, str]],
+        path: Sequence[str] = (),
+        **args: Any,
+    ) -> Any:
+        """Execute ``method`` and return the rows at ``path`` of its output as a table of
+        ``output`` kind (built in Rust as Arrow): ``columns`` are ``(name, type)`` pairs with
+        types ``str``, ``i64``, ``u64``, ``f64``, ``bool``, ``dec``, ``time`` or ``json``."""
+        from . import _tables
+
+        _tables.check_output(output)
+        native = self._native.call_table(method, _convert.dumps(args), list(path), [(n, t) for n, t in columns])
+        return _tables.from_arrow(native, output)

@@ -8,9 +8,9 @@ with a timezone.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _convert
+from . import _convert, _tables
 
 if TYPE_CHECKING:
     from ._base import EngineBase as _Base
@@ -21,7 +21,6 @@ else:
 
 TimeLike = Union[str, datetime]
 
-
 def _time(t: TimeLike) -> str:
     if isinstance(t, datetime):
         if t.tzinfo is None:
@@ -30,17 +29,26 @@ def _time(t: TimeLike) -> str:
     return t
 
 
-def _rows(table: Any) -> List[Dict[str, Any]]:
-    """Accept a list of dicts, a pandas DataFrame or a pyarrow / polars table."""
-    if isinstance(table, list):
-        return [dict(r) for r in table]
-    if hasattr(table, "to_pylist"):  # pyarrow.Table
-        return list(table.to_pylist())
-    if hasattr(table, "to_dicts"):  # polars.DataFrame
-        return list(table.to_dicts())
-    if hasattr(table, "to_dict"):  # pandas.DataFrame
-        return list(table.to_dict("records"))
-    return [dict(r) for r in table]
+#: The delivery plan's columns, in order, with their Arrow types (see :meth:`run_automation`).
+PLAN_COLUMNS: Sequence[Tuple[str, str]] = (
+    ("touch_id", "uint64"),
+    ("user", "uint64"),
+    ("action", "string"),
+    ("channel", "string"),
+    ("content", "string"),
+    ("coupon_id", "string"),
+    ("points", "int64"),
+    ("program", "string"),
+    ("key", "string"),
+    ("tag", "string"),
+    ("rule", "string"),
+    ("reason", "string"),
+)
+
+
+# The same columns in the native table builder's type names.
+_NATIVE_TYPES = {"uint64": "u64", "int64": "i64", "string": "str"}
+_PLAN = [(name, _NATIVE_TYPES[t]) for name, t in PLAN_COLUMNS]
 
 
 class CampaignsMethods(_Base):
@@ -80,16 +88,29 @@ class CampaignsMethods(_Base):
         out: Dict[str, Any] = self.call("quote", **args)
         return out
 
-    def commit(self, quote: Mapping[str, Any], key: str) -> Dict[str, Any]:
+    def commit(
+        self, quote: Mapping[str, Any], key: str, time: Optional[TimeLike] = None
+    ) -> Dict[str, Any]:
         """Consume the quote's budgets and limits under an idempotency ``key`` (e.g. the order
-        id). Replaying a key with the same quote changes nothing (``duplicate`` is true); raises
-        ``BudgetExhausted`` / ``PromotionLimitReached`` when the quote no longer fits."""
-        out: Dict[str, Any] = self.call("commit", quote=dict(quote), key=key)
+        id), and grant its coupon and points rewards (满返 rebates, gift coupons) to the quote's
+        customer at ``time`` (default: the cart's time). The receipt lists ``coupons`` issued
+        and ``points`` posted. Replaying a key with the same quote changes nothing
+        (``duplicate`` is true); raises ``BudgetExhausted`` / ``PromotionLimitReached`` when
+        the quote no longer fits."""
+        args: Dict[str, Any] = {"quote": dict(quote), "key": key}
+        if time is not None:
+            args["time"] = _time(time)
+        out: Dict[str, Any] = self.call("commit", **args)
         return out
 
-    def cancel(self, key: str) -> Dict[str, Any]:
-        """Give back what the commit under ``key`` consumed (a second cancel changes nothing)."""
-        out: Dict[str, Any] = self.call("cancel", key=key)
+    def cancel(self, key: str, time: Optional[TimeLike] = None) -> Dict[str, Any]:
+        """Give back what the commit under ``key`` consumed: budgets and limits, its points
+        (refunded in the loyalty ledger) and its unused coupons (expired). A second cancel
+        changes nothing."""
+        args: Dict[str, Any] = {"key": key}
+        if time is not None:
+            args["time"] = _time(time)
+        out: Dict[str, Any] = self.call("cancel", **args)
         return out
 
     def promotion_usage(self, promotion_id: str) -> Dict[str, Any]:
@@ -164,23 +185,41 @@ class CampaignsMethods(_Base):
         """Add (or replace by id) an automation rule ``{"id", "trigger": {"type": "audience"
         | "order" | "register" | "birthday" | "inactive", ...}, "actions": [{"type": "touch",
         "channel", "content", "purpose", "frequency_cap": {"max", "days"}} | {"type":
-        "issue_coupon", "template"} | {"type": "grant_points", "points"} | {"type": "add_tag",
-        "tag"}], "quiet_hours": [22, 8], "attribution_days": 7}``."""
+        "issue_coupon", "template"} | {"type": "grant_points", "points", "program"} | {"type":
+        "add_tag", "tag"}], "quiet_hours": [22, 8], "attribution_days": 7}``. ``grant_points``
+        without a program uses the only loyalty program; ``add_tag`` names a bool tag (defined
+        as a manual tag if new)."""
         self.call("add_rule", rule=dict(rule))
 
-    def run_automation(self, now: TimeLike) -> List[Dict[str, Any]]:
-        """Run every rule at ``now``: the delivery plan, one dict per row (``touch_id``,
-        ``user``, ``action``, ``channel``, ``content``, ``coupon_id``, ``points``, ``tag``,
-        ``rule``, ``reason``). Sending is the host's job."""
-        out: List[Dict[str, Any]] = self.call("run_automation", now=_time(now))
-        return out
+    def run_automation(self, now: TimeLike, *, output: _tables.Output = "arrow") -> Any:
+        """Run every rule at ``now``; the delivery plan as a table (``output="arrow"`` by
+        default, or ``"pandas"`` / ``"polars"``; built as Arrow in Rust), one row per action:
+        ``touch_id`` (touches), ``user``, ``action`` (touch, issue_coupon, grant_points,
+        add_tag), ``channel``, ``content``, ``coupon_id``, ``points``, ``program``, ``key``,
+        ``tag``, ``rule``, ``reason`` (see :data:`PLAN_COLUMNS`). Coupons are issued, points
+        posted and tags written by the run itself (once per rule, user and trigger instance);
+        sending the touches is the host's job.
 
-    def record_outcomes(self, table: Any) -> int:
-        """Record touch outcomes: rows ``{"touch_id", "outcome": "sent" | "delivered" |
-        "opened" | "clicked" | "converted", "time", "amount"}`` as a list of dicts or a
-        pandas / polars / Arrow table. All rows are checked before any is applied."""
+        >>> import userops
+        >>> e = userops.Engine()
+        >>> _ = e.ingest({"kind": "activity", "key": "a1", "time": "2026-01-01T10:00:00+08:00", "type": "login",
+        ...               "source": {"platform": "app", "program": "p"}, "user": {"kind": "member_no", "value": "M1"}})
+        >>> _ = e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
+        >>> e.add_rule({"id": "wb", "trigger": {"type": "inactive", "days": 30},
+        ...             "actions": [{"type": "touch", "channel": "sms", "content": "hi"}]})
+        >>> e.run_automation("2026-03-01T10:00:00+08:00").select(["user", "channel", "rule"]).to_pylist()
+        [{'user': 1, 'channel': 'sms', 'rule': 'wb'}]
+        """
+        return self._rows_table(output, "run_automation", _PLAN, now=_time(now))
+
+    def record_outcomes(self, table: _tables.TableLike) -> int:
+        """Record touch outcomes from a table (pyarrow, pandas, polars, or a list of row dicts)
+        with columns ``touch_id``, ``outcome`` (sent, delivered, opened, clicked, converted),
+        ``time`` (RFC 3339 text or a timezone-aware timestamp) and optionally ``amount``
+        (decimal, for conversions). All rows are checked before any is applied."""
+        arrow, _ = _tables.to_arrow(table)
         rows = []
-        for r in _rows(table):
+        for r in arrow.to_pylist():
             r = {k: v for k, v in r.items() if v is not None}
             if "time" in r:
                 r["time"] = _time(r["time"])
@@ -198,23 +237,6 @@ class CampaignsMethods(_Base):
         clicked, converted, revenue, conversion_rate."""
         out: List[Dict[str, Any]] = self.call("channel_effectiveness", by=by)
         return out
-
-    def set_touch_consent(
-        self,
-        user: _convert.UserLike,
-        channel: str,
-        granted: bool = True,
-        purpose: str = "marketing",
-    ) -> None:
-        """Grant or withdraw a user's consent to touches on ``channel`` for ``purpose``.
-        Automation never plans a touch without it."""
-        self.call(
-            "set_touch_consent",
-            user=_convert.user(user),
-            channel=channel,
-            purpose=purpose,
-            granted=granted,
-        )
 
 
 __all__: Sequence[str] = ["CampaignsMethods"]

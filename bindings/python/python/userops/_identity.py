@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _convert
+from . import _convert, _progress, _tables
 from ._base import EngineBase
 from ._native import NativeIdentityGraph as _NativeIdentityGraph
 from .errors import InvalidArgument, from_report
@@ -188,92 +188,67 @@ class IdentityGraph:
         return oneids, json.loads(rejected)
 
 
-def _to_arrow(table: Any) -> Tuple[Any, str]:
-    """The table as a pyarrow Table, and which kind it was (``pyarrow``, ``pandas``, ``polars``)."""
-    import pyarrow as pa
-
-    if isinstance(table, pa.Table):
-        return table, "pyarrow"
-    module = type(table).__module__.split(".")[0]
-    if module == "pandas":
-        return pa.Table.from_pandas(table, preserve_index=False), "pandas"
-    if module == "polars":
-        return table.to_arrow(), "polars"
-    if hasattr(table, "__arrow_c_stream__"):
-        # Any Arrow PyCapsule producer (DuckDB, ...); answered as a pyarrow Table.
-        return pa.table(table), "pyarrow"
-    raise InvalidArgument(
-        f"a table is a pandas or polars DataFrame or an Arrow table, not {type(table).__name__}",
-        field="table",
-    )
-
-
-def _strings(t: Any, name: str, required: bool) -> List[str]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if name not in t.column_names:
-        if required:
-            raise InvalidArgument(f"the table has no {name!r} column", field=name)
-        return [""] * t.num_rows
-    col = pc.fill_null(pc.cast(t.column(name), pa.string()), "")
-    out: List[str] = col.to_pylist()
-    return out
-
-
-def _times(t: Any) -> List[int]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if "ts" not in t.column_names:
-        return [0] * t.num_rows
-    col = t.column("ts")
-    if pa.types.is_timestamp(col.type):
-        col = pc.cast(pc.cast(col, pa.timestamp("ms", tz=col.type.tz)), pa.int64())
-    elif not pa.types.is_integer(col.type):
-        raise InvalidArgument("ts is a timestamp or integer milliseconds since the epoch", field="ts")
-    out: List[int] = pc.fill_null(pc.cast(col, pa.int64()), 0).to_pylist()
-    return out
-
-
 def resolve_identities(
-    table: Any, rules: Optional[Mapping[str, Any]] = None, graph: Optional[IdentityGraph] = None
+    table: _tables.TableLike,
+    rules: Optional[Mapping[str, Any]] = None,
+    graph: Optional[IdentityGraph] = None,
+    *,
+    record_id: str = "record_id",
+    kind: str = "kind",
+    value: str = "value",
+    source: str = "source",
+    ts: str = "ts",
+    output: _tables.Output = None,
+    chunk_size: int = 100_000,
+    progress: _tables.Progress = None,
 ) -> Any:
     """Resolve a table of identifier rows to OneIDs.
 
-    Columns: ``record_id``, ``kind``, ``value`` (required), ``source`` and ``ts`` (optional:
-    integer ms or a timestamp). Rows with the same ``record_id`` are one record. Returns the same
-    kind of table (pandas, polars or pyarrow) with two columns added: ``oneid`` (null for a
-    rejected row) and ``reject_reason`` (null for an accepted row). Links go into ``graph`` when
-    given (so later calls see earlier ones), else into a new graph under ``rules``.
+    Columns (names configurable): ``record_id``, ``kind``, ``value`` (required, text or
+    integers; a null raises ``TableError`` naming the column and row), ``source`` and ``ts``
+    (optional: integer ms since the epoch, a timestamp with a zone or RFC 3339 text). Rows with
+    the same ``record_id`` are one record. The columns are read in Rust straight from Arrow,
+    without the GIL. Returns the same kind of table (or ``output``) with two columns added:
+    ``oneid`` (null for a rejected row) and ``reject_reason`` (null for an accepted row). Links
+    go into ``graph`` when given (so later calls see earlier ones), else into a new graph under
+    ``rules``.
+
+    A table over ``chunk_size`` rows goes in batches of whole records (rows of one record are
+    never split); between batches ``progress`` is reported (see :mod:`userops._progress`) and
+    Ctrl-C is honoured (``KeyboardInterrupt``; the batches before it stay in ``graph``). The
+    OneIDs returned are those after the whole table.
+
+    >>> import pandas as pd, userops
+    >>> rows = pd.DataFrame({"record_id": ["A", "A", "B", "B"],
+    ...                      "kind": ["phone", "device_id", "device_id", "email"],
+    ...                      "value": ["13800138000", "d1", "d1", "not-an-email"]})
+    >>> out = userops.resolve_identities(rows)
+    >>> out["oneid"].tolist(), out["reject_reason"].notna().tolist()
+    ([1, 1, 1, <NA>], [False, False, False, True])
     """
-    t, kind = _to_arrow(table)
+    _tables.check_output(output)
+    arrow, in_kind = _tables.to_arrow(table)
     g = graph if graph is not None else IdentityGraph(rules)
-    oneids, rejected = g.resolve_columns(
-        _strings(t, "record_id", True),
-        _strings(t, "kind", True),
-        _strings(t, "value", True),
-        _strings(t, "source", False),
-        _times(t),
-    )
-    reasons: List[Optional[str]] = [None] * len(oneids)
-    for r in rejected:
-        reasons[r["row"]] = r["reason"]
-    if kind == "pandas":
-        import pandas as pd
-
-        out = table.copy()
-        out["oneid"] = pd.array(oneids, dtype="Int64")
-        out["reject_reason"] = pd.array(reasons, dtype="string")
-        return out
-    if kind == "polars":
-        import polars as pl
-
-        return table.with_columns(
-            pl.Series("oneid", oneids, dtype=pl.UInt64), pl.Series("reject_reason", reasons, dtype=pl.Utf8)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidArgument("chunk_size must be a positive integer", field="chunk_size")
+    with _progress.reporter(progress, total=arrow.num_rows, desc="resolve") as report:
+        added = g._native.resolve_table(
+            arrow, record_id=record_id, kind=kind, value=value, source=source, ts=ts,
+            chunk_rows=chunk_size, progress=report,
         )
-    import pyarrow as pa
-
-    return t.append_column("oneid", pa.array(oneids, pa.uint64())).append_column(
-        "reject_reason", pa.array(reasons, pa.string())
+    out_kind = output or in_kind
+    if out_kind == in_kind == "pandas":
+        extra = _tables.from_arrow(added, "pandas")
+        result = table.copy()
+        # Positional (the caller's index may be anything); nullable dtypes keep ids integers.
+        result["oneid"] = extra["oneid"].astype("Int64").array
+        result["reject_reason"] = extra["reject_reason"].astype("string").array
+        return result
+    if out_kind == in_kind == "polars":
+        return table.with_columns(_tables.from_arrow(added, "polars"))
+    pa = _tables.require_pyarrow()
+    extra = pa.table(added)
+    merged = arrow.append_column("oneid", extra.column("oneid")).append_column(
+        "reject_reason", extra.column("reject_reason")
     )
+    return _tables.from_arrow(merged, out_kind)

@@ -1,122 +1,77 @@
-"""Lifecycle stages and the active-rate decomposition: table functions and engine methods."""
+"""Lifecycle stages and the active-rate decomposition: table functions and engine methods.
+
+The table functions take any table :func:`userops._tables.to_arrow` reads (pandas, polars,
+pyarrow, duckdb, Arrow PyCapsule objects); the columns are read in Rust straight from the Arrow
+buffers, without the GIL, and the result comes back as the caller's kind of table (or
+``output=``).
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from . import _columns as C
-from . import _native
+from . import _native, _tables
 from ._base import EngineBase
-
-_GROUPS = {
-    # decomposition group -> (size column, retained column, rate column)
-    "old_active": ("old_active", "old_retained", "old_retention"),
-    "new": ("last_new", "new_retained", "new_retention"),
-    "dormant": ("dormant", "woken", "wake_rate"),
-    "churned": ("churned", "returned", "return_rate"),
-}
-
-
-def _inputs(
-    table: Any, user: str, time: str, registered: Optional[str], period: str, tz: Any,
-    churn_after: int, early_activity: str, through: Optional[str],
-) -> Dict[str, Any]:
-    t = C.to_arrow(table)
-    users = C.UserCodes([C.column(t, user, "user")])
-    ms = C.time_ms(C.column(t, time, "time"), "time")
-    args: Dict[str, Any] = dict(
-        user=C.u64_bytes(users.codes[0]), time=C.i64_bytes(ms), period=period,
-        utc_offset_seconds=C.utc_offset_seconds(tz), churn_after=churn_after,
-        early_activity=early_activity, through=through,
-    )
-    if registered is not None:
-        if registered not in t.column_names:
-            raise C.InvalidArgument(f"no column {registered!r}", field="registered")
-        import pyarrow.compute as pc
-
-        reg = t.column(registered).combine_chunks()
-        keep = pc.is_valid(reg)
-        args["reg_user"] = C.u64_bytes(users.codes[0].filter(keep))
-        args["reg_time"] = C.i64_bytes(C.time_ms(reg.filter(keep), "registered"))
-    return {"t": t, "users": users, "args": args}
 
 
 def lifecycle(
-    table: Any,
+    table: _tables.TableLike,
     *,
     user: str = "user",
     time: str = "time",
     registered: Optional[str] = None,
     period: str = "month",
-    tz: Any = 8,
+    tz: C.TzLike = 8,
     churn_after: int = 2,
     early_activity: str = "error",
     through: Optional[str] = None,
+    output: _tables.Output = None,
 ) -> Any:
     """The lifecycle stage of every user in every period (SPEC §5), from an activity table.
 
-    ``table`` (pandas, polars or Arrow) has one row per qualifying activity: ``user`` (ids) and
-    ``time`` (timestamps *with* a time zone). ``registered`` names an optional column of
-    registration times (null where unknown; a user with none is registered at their first
+    ``table`` has one row per qualifying activity: ``user`` (integer or text ids) and ``time``
+    (timestamps *with* a time zone, or RFC 3339 text). ``registered`` names an optional column
+    of registration times (null where unknown; a user with none is registered at their first
     activity). Periods (``"day"``, ``"week"``, ``"month"``) are cut in the business zone ``tz``
     (hours east of UTC, ``"+08:00"`` or a ``datetime.timezone``). An activity before registration
-    raises ``InvalidArgument`` unless ``early_activity="register_at_first_activity"``.
+    raises ``InvalidArgument`` unless ``early_activity="register_at_first_activity"``. A missing
+    column, a column of the wrong type or a null raises ``TableError`` naming the column (and row).
 
-    Returns a table of the caller's kind with columns ``user``, ``period`` and ``stage`` (one of
-    new, last_period_new, active, awakened, returned, dormant, churned), from each user's
-    registration period to the last period of the data (or ``through``).
+    Returns a table of the caller's kind (or ``output``) with columns ``user`` (named as the
+    input column), ``period`` and ``stage`` (one of new, last_period_new, active, awakened,
+    returned, dormant, churned), from each user's registration period to the last period of the
+    data (or ``through``).
+
+    >>> import pandas as pd, userops
+    >>> acts = pd.DataFrame({"user": ["u1", "u1", "u2"],
+    ...                      "time": pd.to_datetime(["2026-01-05", "2026-02-03", "2026-01-09"]).tz_localize("Asia/Shanghai")})
+    >>> [(r["user"], r["period"], r["stage"]) for r in userops.lifecycle(acts, output="arrow").to_pylist()]
+    [('u1', '2026-01', 'new'), ('u1', '2026-02', 'last_period_new'), ('u2', '2026-01', 'new'), ('u2', '2026-02', 'dormant')]
     """
-    import numpy as np
-    import pyarrow as pa
-
-    i = _inputs(table, user, time, registered, period, tz, churn_after, early_activity, through)
-    ids, labels, codes, names = C.native(_native.lifecycle_stages, **i["args"])
-    ids = np.frombuffer(ids, dtype="<u8")
-    codes = np.frombuffer(codes, dtype=np.uint8)
-    n_periods = len(labels)
-    keep = codes > 0
-    u = np.repeat(ids, n_periods)[keep]
-    p = np.tile(np.arange(n_periods, dtype=np.int32), len(ids))[keep]
-    s = codes[keep].astype(np.int32) - 1
-    out = pa.table({
-        user: i["users"].decode(pa.array(u, pa.uint64())),
-        "period": pa.DictionaryArray.from_arrays(pa.array(p), pa.array(labels, pa.string())),
-        "stage": pa.DictionaryArray.from_arrays(pa.array(s), pa.array(names, pa.string())),
-    })
-    return C.like(table, out)
-
-
-def _report_rows(report: Mapping[str, Any], segment: Optional[str]) -> List[Dict[str, Any]]:
-    rows = []
-    for p in report["periods"]:
-        row: Dict[str, Any] = {} if segment is None else {"segment": segment}
-        row.update(period=p["period"], registered=p["registered"], actives=p["actives"],
-                   active_rate=p["active_rate"], new=p["stages"]["new"])
-        terms = {t["group"]: t for t in (p["decomposition"] or {}).get("terms", [])}
-        for g, (size, kept, rate) in _GROUPS.items():
-            t = terms.get(g)
-            row[size] = None if t is None else t["size"]
-            row[kept] = None if t is None else t["retained"]
-            row[rate] = None if t is None else t["rate"]
-        for stage, n in p["stages"].items():
-            row[f"stage_{stage}"] = n
-        rows.append(row)
-    return rows
+    _tables.check_output(output)
+    arrow, kind = _tables.to_arrow(table)
+    native = _native.lifecycle_stages(
+        arrow, user=user, time=time, registered=registered, period=period,
+        utc_offset_seconds=C.utc_offset_seconds(tz), churn_after=churn_after,
+        early_activity=early_activity, through=through,
+    )
+    return _tables.from_arrow(native, output or kind)
 
 
 def active_rate_decomposition(
-    table: Any,
+    table: _tables.TableLike,
     *,
     user: str = "user",
     time: str = "time",
     registered: Optional[str] = None,
     period: str = "month",
-    tz: Any = 8,
+    tz: C.TzLike = 8,
     churn_after: int = 2,
     early_activity: str = "error",
     through: Optional[str] = None,
     by: Optional[str] = None,
+    output: _tables.Output = None,
 ) -> Any:
     """The active rate of every period and its exact decomposition (seed 003):
 
@@ -126,20 +81,25 @@ def active_rate_decomposition(
     ``actives == new + old_retained + new_retained + woken + returned``).
 
     Arguments as for :func:`lifecycle`; ``by`` names a column with one value per user (a tag)
-    to break the table down by (a ``segment`` column is added). Returns one row per period (per
-    segment) as the caller's kind of table, with the stage counts as ``stage_*`` columns.
-    """
-    import pyarrow as pa
+    to break the table down by (a ``segment`` column is added, ``"(all)"`` for the whole).
+    Returns one row per period (per segment) as the caller's kind of table, with the stage
+    counts as ``stage_*`` columns.
 
-    i = _inputs(table, user, time, registered, period, tz, churn_after, early_activity, through)
-    args = dict(i["args"])
-    if by is not None:
-        args["seg_code"], args["seg_names"] = C.dictionary(C.column(i["t"], by, "by"))
-    out = json.loads(C.native(_native.lifecycle_report, **args))
-    rows = _report_rows(out["all"], None if by is None else "(all)")
-    for name, rep in out["segments"].items():
-        rows.extend(_report_rows(rep, name))
-    return C.like(table, pa.Table.from_pylist(rows))
+    >>> import pandas as pd, userops
+    >>> acts = pd.DataFrame({"user": [1, 1, 2, 3],
+    ...                      "time": pd.to_datetime(["2026-01-05", "2026-02-03", "2026-01-09", "2026-02-10"]).tz_localize("UTC")})
+    >>> d = userops.active_rate_decomposition(acts, output="arrow")
+    >>> d.select(["period", "registered", "actives", "new", "new_retained"]).to_pylist()[1]
+    {'period': '2026-02', 'registered': 3, 'actives': 2, 'new': 1, 'new_retained': 1}
+    """
+    _tables.check_output(output)
+    arrow, kind = _tables.to_arrow(table)
+    native = _native.lifecycle_report(
+        arrow, user=user, time=time, registered=registered, period=period,
+        utc_offset_seconds=C.utc_offset_seconds(tz), churn_after=churn_after,
+        early_activity=early_activity, through=through, by=by,
+    )
+    return _tables.from_arrow(native, output or kind)
 
 
 class LifecycleMethods(EngineBase):

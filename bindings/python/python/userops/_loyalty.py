@@ -23,6 +23,13 @@ else:
 
 Time = Optional[_dt.datetime]
 
+#: The columns of a statement as a table.
+_STATEMENT = [
+    ("id", "i64"), ("time", "time"), ("kind", "str"), ("key", "str"), ("amount", "i64"),
+    ("balance", "i64"), ("pending", "bool"), ("counterparty", "str"), ("expires", "time"),
+    ("reason", "str"), ("actor", "str"),
+]
+
 
 def _now(time: Time) -> _dt.datetime:
     return time if time is not None else _dt.datetime.now(_dt.timezone.utc)
@@ -129,10 +136,23 @@ class LoyaltyMethods(_Base):
         out: int = self.call("balance", user=_convert.user(user), program=program)
         return out
 
-    def statement(self, user: _convert.UserLike, program: str) -> List[Dict[str, Any]]:
+    def statement(
+        self, user: _convert.UserLike, program: str, *, output: Optional[str] = None
+    ) -> Any:
         """The member's postings, oldest first: ``id``, ``time``, ``kind``, ``key``, ``amount``
         (signed), ``balance`` (running), ``pending``, ``counterparty``, ``expires``,
-        ``reason``, ``actor``."""
+        ``reason``, ``actor``. A list of dicts, or with ``output="pandas" | "polars" |
+        "arrow"`` a table of that kind (built as Arrow in Rust; times as UTC timestamps).
+
+        >>> import datetime as dt, userops
+        >>> e = userops.Engine()
+        >>> _ = e.create_program({"id": "brand-a", "level": "brand"})
+        >>> _ = e.earn(("member_no", "M1"), "brand-a", 100, "o1", time=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+        >>> e.statement(("member_no", "M1"), "brand-a", output="arrow").select(["kind", "amount", "balance"]).to_pylist()
+        [{'kind': 'earn', 'amount': 100, 'balance': 100}]
+        """
+        if output is not None:
+            return self._rows_table(output, "statement", _STATEMENT, user=_convert.user(user), program=program)
         out: List[Dict[str, Any]] = self.call(
             "statement", user=_convert.user(user), program=program
         )

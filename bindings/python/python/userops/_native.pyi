@@ -1,7 +1,17 @@
+"""Type stubs of the native module ``userops._native`` (Rust, PyO3).
+
+Table arguments are anything with the Arrow PyCapsule interface (``__arrow_c_stream__``; the
+Python wrappers pass a ``pyarrow.Table``); table results are Arrow tables (objects with
+``__arrow_c_stream__``) that ``userops._tables.from_arrow`` turns into the caller's kind. Bad
+columns raise ``userops.TableError``; the core's refusals raise the class of their error code.
+"""
+
 from typing import Any, Callable, List, Optional, Tuple
-from typing import Optional, Tuple
 
 __version__: str
+
+#: An Arrow table in or out (``__arrow_c_stream__``).
+_Table = Any
 
 class NativeEngine:
     def __init__(self) -> None: ...
@@ -12,10 +22,12 @@ class NativeEngine:
     def ingest_json(self, event_json: str) -> Tuple[bool, str]: ...
     def ingest_table(
         self,
-        table: Any,
+        table: _Table,
         options_json: str,
         progress: Optional[Callable[[int, int], None]] = None,
-    ) -> Any: ...
+    ) -> _Table: ...
+    def set_tags_table(self, table: _Table, user: str, kind: str, now: Optional[str] = None) -> Tuple[bool, str]: ...
+    def call_table(self, method: str, args_json: str, path: List[str], columns: List[Tuple[str, str]]) -> _Table: ...
 
 class NativeIdentityGraph:
     def __init__(self) -> None: ...
@@ -28,67 +40,70 @@ class NativeIdentityGraph:
         source: List[str],
         ts: List[int],
     ) -> Tuple[bool, Optional[Tuple[List[Optional[int]], str]], str]: ...
+    def resolve_table(
+        self,
+        table: _Table,
+        record_id: str = ...,
+        kind: str = ...,
+        value: str = ...,
+        source: str = ...,
+        ts: str = ...,
+        chunk_rows: int = ...,
+        progress: Optional[Callable[[int, int], None]] = ...,
+    ) -> _Table: ...
 
-# ---- table functions (lifecycle / analytics): columns as little-endian bytes; errors raise
-#      ValueError(<error report JSON>) ----
+# ---- lifecycle and analytics (bindings/python/src/analytics.rs) ----
 def lifecycle_stages(
-    user: bytes, time: bytes, reg_user: Optional[bytes] = ..., reg_time: Optional[bytes] = ...,
-    period: str = ..., utc_offset_seconds: int = ..., churn_after: int = ..., early_activity: str = ...,
-    through: Optional[str] = ...,
-) -> Tuple[bytes, List[str], bytes, List[str]]: ...
+    table: _Table, user: str = ..., time: str = ..., registered: Optional[str] = ..., period: str = ...,
+    utc_offset_seconds: int = ..., churn_after: int = ..., early_activity: str = ..., through: Optional[str] = ...,
+) -> _Table: ...
 def lifecycle_report(
-    user: bytes, time: bytes, reg_user: Optional[bytes] = ..., reg_time: Optional[bytes] = ...,
-    period: str = ..., utc_offset_seconds: int = ..., churn_after: int = ..., early_activity: str = ...,
-    through: Optional[str] = ..., seg_code: Optional[bytes] = ..., seg_names: Optional[List[str]] = ...,
-) -> str: ...
+    table: _Table, user: str = ..., time: str = ..., registered: Optional[str] = ..., period: str = ...,
+    utc_offset_seconds: int = ..., churn_after: int = ..., early_activity: str = ..., through: Optional[str] = ...,
+    by: Optional[str] = ...,
+) -> _Table: ...
 def funnel(
-    user: bytes, time: bytes, event: bytes, names: List[str], steps: List[str], window_ms: int,
-    seg_code: Optional[bytes] = ..., seg_names: Optional[List[str]] = ...,
-) -> str: ...
-def cohort_retention(user: bytes, time: bytes, period: str = ..., utc_offset_seconds: int = ...) -> str: ...
+    table: _Table, steps: List[str], window_ms: int, user: str = ..., time: str = ..., event: str = ...,
+    by: Optional[str] = ...,
+) -> _Table: ...
+def cohort_retention(
+    table: _Table, user: str = ..., time: str = ..., period: str = ..., utc_offset_seconds: int = ...
+) -> _Table: ...
 def attribution(
-    t_user: bytes, t_time: bytes, t_channel: bytes, channels: List[str], c_user: bytes, c_time: bytes,
-    c_value: Optional[List[str]], model: str, half_life_hours: Optional[float], lookback_ms: int,
-) -> str: ...
+    touches: _Table, conversions: _Table, model: str, lookback_ms: int, half_life_hours: Optional[float] = ...,
+    user: str = ..., time: str = ..., channel: str = ..., value: Optional[str] = ...,
+) -> _Table: ...
 
-# ---- user models (bindings/python/src/models.rs): columns are little-endian byte buffers ----
-_Cols = List[bytes]
+# ---- user models (bindings/python/src/models.rs) ----
 _Bg = Tuple[float, float, float, float]
 _Gg = Tuple[float, float, float]
 
-def summary_data(customers: bytes, times: bytes, amounts: Optional[bytes], observation_end: Optional[int], freq: str) -> _Cols: ...
+def summary_data(
+    table: _Table, customer: str, time: str, amount: Optional[str] = ..., observation_end: Optional[int] = ...,
+    freq: str = ...,
+) -> _Table: ...
 def calibration_and_holdout(
-    customers: bytes, times: bytes, amounts: Optional[bytes], calibration_end: int, observation_end: int, freq: str
-) -> Tuple[_Cols, float]: ...
+    table: _Table, customer: str, time: str, calibration_end: int, observation_end: int,
+    amount: Optional[str] = ..., freq: str = ...,
+) -> _Table: ...
 def rfm(
-    customers: bytes, times: bytes, amounts: bytes, as_of: int, window_days: Optional[int], monetary: str, split: str
-) -> Tuple[_Cols, List[str]]: ...
-def bgnbd_fit(frequency: bytes, recency: bytes, t: bytes, weights: Optional[bytes]) -> Tuple[_Bg, float, int]: ...
-def bgnbd_log_likelihood(params: _Bg, frequency: bytes, recency: bytes, t: bytes) -> float: ...
-def bgnbd_p_alive(params: _Bg, frequency: bytes, recency: bytes, t: bytes) -> bytes: ...
-def bgnbd_expected(
-    params: _Bg, horizon: bytes, frequency: Optional[bytes], recency: Optional[bytes], t: Optional[bytes]
-) -> bytes: ...
-def gamma_gamma_fit(frequency: bytes, monetary_value: bytes, weights: Optional[bytes]) -> Tuple[_Gg, float, int]: ...
-def gamma_gamma_expected_profit(params: _Gg, frequency: bytes, monetary_value: bytes) -> bytes: ...
+    table: _Table, customer: str, time: str, amount: str, as_of: int, window_days: Optional[int] = ...,
+    monetary: str = ..., split: str = ...,
+) -> _Table: ...
+def bgnbd_fit(table: _Table) -> Tuple[_Bg, float, int]: ...
+def bgnbd_log_likelihood(params: _Bg, table: _Table) -> float: ...
+def bgnbd_p_alive(params: _Bg, table: _Table) -> _Table: ...
+def bgnbd_expected(params: _Bg, horizon: _Table, history: Optional[_Table] = ...) -> _Table: ...
+def gamma_gamma_fit(table: _Table) -> Tuple[_Gg, float, int]: ...
+def gamma_gamma_expected_profit(params: _Gg, table: _Table) -> _Table: ...
 def clv(
-    gg_params: _Gg,
-    bg_params: _Bg,
-    frequency: bytes,
-    recency: bytes,
-    t: bytes,
-    monetary_value: bytes,
-    months: int,
-    periods_per_month: float,
-    monthly_discount: float,
-) -> bytes: ...
-def churn_fit(names: List[str], columns: List[bytes], labels: bytes, holdout: float, seed: int) -> str: ...
+    gg_params: _Gg, bg_params: _Bg, table: _Table, months: int, periods_per_month: float, monthly_discount: float
+) -> _Table: ...
+def churn_scores(
+    table: _Table, features: List[str], label: str, holdout: float = ..., seed: int = ...,
+    low_below: float = ..., high_from: float = ...,
+) -> Tuple[str, _Table]: ...
 def preferences(
-    customers: bytes,
-    values: bytes,
-    weights: Optional[bytes],
-    times: Optional[bytes],
-    as_of: Optional[int],
-    lookback_months: int,
-    top_k: Optional[int],
-) -> _Cols: ...
+    table: _Table, customer: str, value: str, weight: Optional[str] = ..., time: Optional[str] = ...,
+    as_of: Optional[int] = ..., lookback_months: int = ..., top_k: Optional[int] = ...,
+) -> _Table: ...

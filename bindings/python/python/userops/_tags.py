@@ -7,6 +7,7 @@ import math
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
+from . import _convert, _tables
 from ._base import EngineBase
 
 if TYPE_CHECKING:
@@ -20,40 +21,6 @@ from .errors import InvalidArgument
 
 def _now_arg(now: Optional[_dt.datetime]) -> Dict[str, Any]:
     return {} if now is None else {"now": now}
-
-
-def _arrow_table(table: Any) -> Any:
-    """Any table (pyarrow, pandas, polars, anything with ``__arrow_c_stream__``) as pyarrow."""
-    try:
-        import pyarrow as pa
-    except ImportError as e:  # pragma: no cover - pyarrow is a test dependency
-        raise InvalidArgument("set_tags needs pyarrow installed") from e
-    if isinstance(table, pa.Table):
-        return table
-    if hasattr(table, "to_arrow") and not hasattr(table, "__arrow_c_stream__"):
-        return table.to_arrow()
-    try:
-        return pa.table(table)
-    except (TypeError, ValueError):
-        if hasattr(table, "to_arrow"):
-            return table.to_arrow()
-        raise InvalidArgument(f"cannot read a {type(table).__name__} as a table") from None
-
-
-def _tag_type(t: Any) -> str:
-    import pyarrow as pa
-
-    if pa.types.is_dictionary(t):
-        return _tag_type(t.value_type)
-    if pa.types.is_boolean(t):
-        return "bool"
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return "number"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or str(t) == "string_view":
-        return "enum"
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        return "date"
-    raise InvalidArgument(f"a tag column cannot be of type {t}")
 
 
 def _wire(kind: str, v: Any) -> Any:
@@ -72,7 +39,15 @@ def _wire(kind: str, v: Any) -> Any:
 
 
 class Audience:
-    """The result of evaluating an audience expression: its members at one instant."""
+    """The result of evaluating an audience expression: its members at one instant.
+
+    >>> import userops
+    >>> e = userops.Engine()
+    >>> _ = e.set_tags({"user_id": ["M1", "M2", "M3"], "spend": [10, 250, 900]})
+    >>> a = e.audience("spend >= 100")
+    >>> len(a), a.oneids("list")
+    (2, [2, 3])
+    """
 
     def __init__(self, engine: "TagsMethods", expression: str, now: str, oneids: List[int]) -> None:
         self._engine = engine
@@ -152,27 +127,31 @@ class TagsMethods(_Mixin):
         return oneid
 
     def set_tags(
-        self, table: Any, user: str = "user_id", kind: str = "member_no", *, now: Optional[_dt.datetime] = None
+        self,
+        table: _tables.TableLike,
+        user: str = "user_id",
+        kind: str = "member_no",
+        *,
+        now: Optional[_dt.datetime] = None,
     ) -> Dict[str, Any]:
-        """Set tags from a wide table (pandas, polars, pyarrow): one row per user, identified by
-        the ``user`` column as identifiers of ``kind`` (created if new); every other column is a
-        tag, typed from its dtype (bool → bool, numbers → number, strings/categoricals → enum,
-        dates/timestamps → date; timestamps without a zone are UTC). Nulls remove a value.
-        Undefined tags are defined as manual tags."""
-        t = _arrow_table(table)
-        if user not in t.column_names:
-            raise InvalidArgument(f"no column {user!r} in the table", field="user")
-        users = [None if u is None else str(u) for u in t.column(user).to_pylist()]
-        if any(u is None for u in users):
-            raise InvalidArgument(f"column {user!r} has nulls", field="user")
-        tags = []
-        for name in t.column_names:
-            if name == user:
-                continue
-            col = t.column(name)
-            kind_of = _tag_type(col.type)
-            tags.append({"name": name, "type": kind_of, "values": [_wire(kind_of, v) for v in col.to_pylist()]})
-        out: Dict[str, Any] = self.call("set_tags", kind=kind, users=users, tags=tags, **_now_arg(now))
+        """Set tags from a wide table (pandas, polars, pyarrow, duckdb, any Arrow PyCapsule
+        object): one row per user, identified by the ``user`` column as identifiers of ``kind``
+        (created if new); every other column is a tag, typed from its Arrow type (bool → bool,
+        numbers → number, text/categoricals → enum, dates/timestamps → date; timestamps without
+        a zone are UTC). Nulls remove a value. Undefined tags are defined as manual tags. The
+        table goes to the engine as Arrow (no JSON); a missing ``user`` column, a null user or a
+        column of another type raises ``TableError`` naming the column (and row).
+
+        >>> import pandas as pd, userops
+        >>> e = userops.Engine()
+        >>> _ = e.set_tags(pd.DataFrame({"user_id": ["M1", "M2"], "vip": [True, False],
+        ...                              "tier": ["gold", None]}))
+        >>> len(e.audience('vip AND tier = "gold"'))
+        1
+        """
+        arrow, _ = _tables.to_arrow(table)
+        args = {} if now is None else {"now": now.isoformat()}
+        out: Dict[str, Any] = self._reply(*self._native.set_tags_table(arrow, user, kind, **args))
         return out
 
     def refresh_tags(self, *, now: Optional[_dt.datetime] = None) -> Dict[str, Any]:

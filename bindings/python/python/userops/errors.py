@@ -62,6 +62,17 @@ class TableError(InvalidArgument):
     kind None
     """
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: Optional[str] = None,
+        row: Optional[int] = None,
+        column: Optional[str] = None,
+    ) -> None:
+        # The column is the field at fault when nothing more precise is known.
+        super().__init__(message, field=field if field is not None else column, row=row, column=column)
+
 
 class MissingDependency(UserOpsError, ImportError):
     """An optional package a function needs is not installed (``pyarrow`` for tables, and

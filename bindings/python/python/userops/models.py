@@ -1,21 +1,24 @@
 """User models for data scientists: transaction summary, RFM, BG/NBD, Gamma-Gamma, churn scores.
 
-Tables in (pandas, polars or pyarrow) give tables of the same kind out; array-likes in (pandas or
-polars Series, pyarrow or numpy arrays) give the same kind out. The definitions are documented in
-the Rust crate (``userops::models``) and repeated on each function; ``summary_data``,
-``BetaGeo`` and ``GammaGamma`` follow the Python ``lifetimes`` package.
+Tables in (pandas, polars, pyarrow, anything with the Arrow PyCapsule interface) give tables of
+the same kind out (or the kind asked for with ``output=``); array-likes in (pandas or polars
+Series, pyarrow or numpy arrays, lists) give the same kind out. The columns go to Rust as Arrow
+and are read there straight from the Arrow buffers (float64 columns are not copied), without
+the GIL. The definitions are documented in the Rust crate (``userops::models``) and repeated on
+each function; ``summary_data``, ``BetaGeo`` and ``GammaGamma`` follow the Python ``lifetimes``
+package.
 
-Needs ``numpy`` and ``pyarrow`` (imported on first use).
+Needs ``pyarrow`` (imported on first use).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import _native
-from .errors import InvalidArgument, from_report
+from . import _native, _tables
+from ._columns import TimeLike, wall_seconds
+from .errors import InvalidArgument
 
 __all__ = [
     "summary_data",
@@ -28,174 +31,62 @@ __all__ = [
     "preferences",
 ]
 
-_EPOCH = _dt.datetime(1970, 1, 1)
+
+def _out(native: Any, kind: str, index: Optional[str] = None) -> Any:
+    """The native result as ``kind``; pandas output indexed by ``index`` like ``lifetimes``."""
+    out = _tables.from_arrow(native, kind)
+    if kind == "pandas" and index is not None:
+        return out.set_index(index)
+    return out
 
 
-def _np() -> Any:
-    try:
-        import numpy as np
-    except ImportError as e:  # pragma: no cover - numpy comes with pyarrow
-        raise ImportError("userops.models needs numpy: pip install numpy pyarrow") from e
-    return np
+def _array_kind(obj: Any) -> str:
+    root = type(obj).__module__.split(".")[0]
+    return {"pandas": "pandas", "polars": "polars", "pyarrow": "arrow"}.get(root, "numpy")
 
 
-def _pa() -> Tuple[Any, Any]:
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-    except ImportError as e:  # pragma: no cover
-        raise ImportError("userops.models needs pyarrow: pip install pyarrow") from e
-    return pa, pc
-
-
-def _native_call(fn: Callable[..., Any], *args: Any) -> Any:
-    """Call a native function, turning its error report into the typed exception."""
-    try:
-        return fn(*args)
-    except ValueError as e:
-        text = str(e)
-        if text.startswith("{"):
-            raise from_report(json.loads(text)) from None
-        raise
-
-
-# ---------------------------------------------------------------- conversions
-
-
-def _kind(obj: Any) -> str:
-    mod = type(obj).__module__.split(".")[0]
-    if mod == "pandas":
-        return "pandas"
-    if mod == "polars":
-        return "polars"
-    if mod == "pyarrow":
-        return "arrow"
-    return "other"
-
-
-def _table(obj: Any) -> Any:
-    pa, _ = _pa()
-    if isinstance(obj, pa.Table):
-        return obj
-    if _kind(obj) == "pandas":
-        return pa.Table.from_pandas(obj, preserve_index=False)
-    try:
-        return pa.table(obj)
-    except (TypeError, ValueError) as e:
-        raise InvalidArgument(f"expected a pandas, polars or pyarrow table: {e}") from None
-
-
-def _column(table: Any, name: str) -> Any:
-    if name not in table.column_names:
-        raise InvalidArgument(f"no column {name!r} (columns: {table.column_names})", field=name)
-    col = table.column(name).combine_chunks()
-    pa, _ = _pa()
-    if pa.types.is_string_view(col.type):
-        col = col.cast(pa.large_string())  # polars' strings; sort kernels want plain strings
-    if col.null_count:
-        raise InvalidArgument(f"column {name!r} has {col.null_count} null values", field=name)
-    return col
-
-
-def _keys(col: Any) -> Tuple[bytes, Any]:
-    """Customer ids as dense int64 keys in sorted id order, and the sorted ids.
-
-    Hash-encodes the column once (O(n)) and sorts only the distinct ids."""
-    np = _np()
-    _, pc = _pa()
-    enc = col.dictionary_encode()
-    order = np.asarray(pc.array_sort_indices(enc.dictionary), dtype=np.int64)
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    keys = rank[np.asarray(enc.indices, dtype=np.int64)]
-    return keys.tobytes(), enc.dictionary.take(order)
-
-
-def _seconds_col(col: Any, field: str) -> bytes:
-    """Wall-clock seconds since 1970 (time-zone-aware timestamps use their zone's wall clock)."""
-    np = _np()
-    pa, pc = _pa()
-    t = col.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
+def _floats(columns: Dict[str, Any]) -> Any:
+    """Array-likes as one pyarrow table of float64 columns (zero-copy for float64 numpy,
+    pandas and pyarrow input)."""
+    pa = _tables.require_pyarrow()
+    out = {}
+    for name, x in columns.items():
+        if x is None:
+            continue
         try:
-            col = pc.cast(col, pa.timestamp("us"))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            raise InvalidArgument(f"column {field!r}: not ISO timestamps: {e}", field=field) from None
-        t = col.type
-    if pa.types.is_date(t):
-        days = np.asarray(col.cast(pa.date32()).cast(pa.int32()), dtype=np.int64)
-        return (days * 86400).tobytes()
-    if not pa.types.is_timestamp(t):
-        raise InvalidArgument(f"column {field!r} holds {t}, not timestamps or dates", field=field)
-    if t.tz is not None:
-        col = pc.local_timestamp(col)
-    per_second = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
-    raw = np.asarray(col.cast(pa.timestamp(t.unit)).cast(pa.int64()), dtype=np.int64)
-    return (raw // per_second).tobytes()
-
-
-def _seconds(value: Any, field: str) -> int:
-    """One point in time as wall-clock seconds since 1970."""
-    np = _np()
-    if isinstance(value, np.datetime64):
-        return int(value.astype("datetime64[s]").astype(np.int64))
-    if isinstance(value, str):
-        try:
-            value = _dt.datetime.fromisoformat(value)
-        except ValueError as e:
-            raise InvalidArgument(f"{field}: {e}", field=field) from None
-    if isinstance(value, _dt.datetime):
-        naive = value.replace(tzinfo=None)
-        return int((naive - _EPOCH) // _dt.timedelta(seconds=1))
-    if isinstance(value, _dt.date):
-        return (value - _EPOCH.date()).days * 86400
-    raise InvalidArgument(f"{field}: expected a date, datetime or ISO string", field=field)
-
-
-def _f64(x: Any, field: str) -> Any:
-    np = _np()
+            if _array_kind(x) == "polars":
+                x = x.to_arrow()
+            elif _array_kind(x) == "pandas":
+                x = x.to_numpy(dtype="float64", na_value=float("nan"))
+            arr = x if isinstance(x, (pa.Array, pa.ChunkedArray)) else pa.array(x, from_pandas=True)
+            if arr.type != pa.float64():
+                arr = arr.cast(pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError) as e:
+            raise InvalidArgument(f"{name}: not numbers: {e}", field=name) from None
+        out[name] = arr
     try:
-        arr = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
-    except (TypeError, ValueError) as e:
-        raise InvalidArgument(f"{field}: not numbers: {e}", field=field) from None
-    if arr.ndim != 1:
-        arr = arr.reshape(-1)
-    return arr
+        return pa.table(out)
+    except pa.ArrowInvalid as e:
+        raise InvalidArgument(f"the columns differ in length: {e}") from None
 
 
-def _like(template: Any, values: Any, name: str) -> Any:
-    """Return ``values`` as the same kind of array as ``template``."""
-    kind = _kind(template)
+def _like(template: Any, native: Any) -> Any:
+    """The one column of a native result as the same kind of array as ``template``."""
+    pa = _tables.require_pyarrow()
+    table = pa.table(native)
+    col = table.column(0).combine_chunks()
+    kind = _array_kind(template)
     if kind == "pandas":
         import pandas as pd
 
-        index = getattr(template, "index", None)
-        return pd.Series(values, index=index, name=name)
+        return pd.Series(col.to_numpy(), index=getattr(template, "index", None), name=table.column_names[0])
     if kind == "polars":
         import polars as pl
 
-        return pl.Series(name, values)
+        return pl.Series(table.column_names[0], col)
     if kind == "arrow":
-        pa, _ = _pa()
-        return pa.array(values)
-    return values
-
-
-def _out(kind: str, columns: Dict[str, Any], index: Optional[str] = None) -> Any:
-    pa, _ = _pa()
-    table = pa.table(columns)
-    if kind == "pandas":
-        df = table.to_pandas()
-        return df.set_index(index) if index else df
-    if kind == "polars":
-        import polars as pl
-
-        return pl.from_arrow(table)
-    return table
-
-
-def _buf(b: bytes, dtype: str) -> Any:
-    return _np().frombuffer(b, dtype=dtype).copy()
+        return col
+    return col.to_numpy()
 
 
 # ---------------------------------------------------------------- summary and RFM
@@ -208,6 +99,8 @@ def summary_data(
     monetary_value_col: Optional[str] = None,
     observation_period_end: Any = None,
     freq: str = "D",
+    *,
+    output: _tables.Output = None,
 ) -> Any:
     """Per-customer (frequency, recency, T, monetary_value), as ``lifetimes``'
     ``summary_data_from_transaction_data``.
@@ -218,24 +111,21 @@ def summary_data(
     T = observation end period - first period; monetary_value = mean of the repeat periods'
     values (0 without repeats). Time-zone-aware times use their own zone's wall clock.
 
-    Returns the caller's table kind; pandas output is indexed by customer id like ``lifetimes``.
+    Returns the caller's table kind (or ``output``); pandas output is indexed by customer id
+    like ``lifetimes``.
+
+    >>> import datetime as dt, pyarrow as pa, userops
+    >>> orders = pa.table({"member": ["M1", "M1", "M2", "M3"],
+    ...                    "day": [dt.date(2026, 1, 2), dt.date(2026, 1, 20), dt.date(2026, 1, 5), dt.date(2026, 1, 30)],
+    ...                    "amount": [120.0, 80.0, 35.5, 500.0]})
+    >>> userops.summary_data(orders, "member", "day", "amount", observation_period_end="2026-01-31").to_pylist()[0]
+    {'member': 'M1', 'frequency': 1.0, 'recency': 18.0, 'T': 29.0, 'monetary_value': 80.0}
     """
-    kind = _kind(transactions)
-    table = _table(transactions)
-    keys, ids = _keys(_column(table, customer_id_col))
-    times = _seconds_col(_column(table, datetime_col), datetime_col)
-    amounts = None
-    if monetary_value_col is not None:
-        amounts = _f64(_column(table, monetary_value_col), monetary_value_col).tobytes()
-    end = None if observation_period_end is None else _seconds(observation_period_end, "observation_period_end")
-    cols = _native_call(_native.summary_data, keys, times, amounts, end, freq)
-    key = _buf(cols[0], "<i8")
-    out: Dict[str, Any] = {customer_id_col: ids.take(key)}
-    for name, b in zip(["frequency", "recency", "T"], cols[1:4]):
-        out[name] = _buf(b, "<f8")
-    if monetary_value_col is not None:
-        out["monetary_value"] = _buf(cols[4], "<f8")
-    return _out(kind, out, index=customer_id_col)
+    _tables.check_output(output)
+    table, kind = _tables.to_arrow(transactions)
+    end = None if observation_period_end is None else wall_seconds(observation_period_end, "observation_period_end")
+    native = _native.summary_data(table, customer_id_col, datetime_col, monetary_value_col, end, freq)
+    return _out(native, output or kind, index=customer_id_col)
 
 
 def calibration_and_holdout(
@@ -246,29 +136,28 @@ def calibration_and_holdout(
     observation_period_end: Any,
     monetary_value_col: Optional[str] = None,
     freq: str = "D",
+    *,
+    output: _tables.Output = None,
 ) -> Any:
     """Calibration summary (``*_cal`` columns) plus ``frequency_holdout``,
     ``monetary_value_holdout`` and ``duration_holdout`` for customers who bought by the
-    calibration end, as ``lifetimes``' ``calibration_and_holdout_data``."""
-    kind = _kind(transactions)
-    table = _table(transactions)
-    keys, ids = _keys(_column(table, customer_id_col))
-    times = _seconds_col(_column(table, datetime_col), datetime_col)
-    amounts = None
-    if monetary_value_col is not None:
-        amounts = _f64(_column(table, monetary_value_col), monetary_value_col).tobytes()
-    cal = _seconds(calibration_period_end, "calibration_period_end")
-    end = _seconds(observation_period_end, "observation_period_end")
-    cols, duration = _native_call(_native.calibration_and_holdout, keys, times, amounts, cal, end, freq)
-    np = _np()
-    out: Dict[str, Any] = {customer_id_col: ids.take(_buf(cols[0], "<i8"))}
-    names = ["frequency_cal", "recency_cal", "T_cal", "monetary_value_cal", "frequency_holdout", "monetary_value_holdout"]
-    for name, b in zip(names, cols[1:]):
-        if monetary_value_col is None and name.startswith("monetary"):
-            continue
-        out[name] = _buf(b, "<f8")
-    out["duration_holdout"] = np.full(len(out["frequency_cal"]), duration)
-    return _out(kind, out, index=customer_id_col)
+    calibration end, as ``lifetimes``' ``calibration_and_holdout_data``.
+
+    >>> import datetime as dt, pyarrow as pa, userops
+    >>> orders = pa.table({"member": ["M1", "M1", "M2", "M3"],
+    ...                    "day": [dt.date(2026, 1, 2), dt.date(2026, 1, 20), dt.date(2026, 1, 5), dt.date(2026, 1, 30)],
+    ...                    "amount": [120.0, 80.0, 35.5, 500.0]})
+    >>> userops.calibration_and_holdout(orders, "member", "day", "2026-01-15", "2026-01-31").to_pylist()[0]
+    {'member': 'M1', 'frequency_cal': 0.0, 'recency_cal': 0.0, 'T_cal': 13.0, 'frequency_holdout': 1.0, 'duration_holdout': 16.0}
+    """
+    _tables.check_output(output)
+    table, kind = _tables.to_arrow(transactions)
+    cal = wall_seconds(calibration_period_end, "calibration_period_end")
+    end = wall_seconds(observation_period_end, "observation_period_end")
+    native = _native.calibration_and_holdout(
+        table, customer_id_col, datetime_col, cal, end, amount=monetary_value_col, freq=freq
+    )
+    return _out(native, output or kind, index=customer_id_col)
 
 
 def rfm(
@@ -280,6 +169,8 @@ def rfm(
     window_days: Optional[int] = None,
     monetary: str = "sum",
     split: str = "mean",
+    *,
+    output: _tables.Output = None,
 ) -> Any:
     """RFM per customer with orders in ``(as_of - window_days, as_of]`` (all up to ``as_of``
     without a window).
@@ -289,24 +180,22 @@ def rfm(
     ``1 + floor(5 * (rank_min - 1) / n)`` with worse values ranked first, ties sharing the lowest
     rank) and ``segment`` (one of the eight classic segments from high/low against the mean or
     median: R high when recency < centre, F and M high when > centre).
+
+    >>> import datetime as dt, pyarrow as pa, userops
+    >>> orders = pa.table({"member": ["M1", "M1", "M2", "M3"],
+    ...                    "day": [dt.date(2026, 1, 2), dt.date(2026, 1, 20), dt.date(2026, 1, 5), dt.date(2026, 1, 30)],
+    ...                    "amount": [120.0, 80.0, 35.5, 500.0]})
+    >>> r = userops.rfm(orders, "member", "day", "amount", as_of="2026-01-31")
+    >>> r.select(["member", "recency", "frequency", "monetary", "segment"]).to_pylist()[0]
+    {'member': 'M1', 'recency': 11, 'frequency': 2, 'monetary': 200.0, 'segment': 'general_value'}
     """
-    kind = _kind(orders)
-    table = _table(orders)
-    keys, ids = _keys(_column(table, customer_col))
-    times = _seconds_col(_column(table, datetime_col), datetime_col)
-    amounts = _f64(_column(table, amount_col), amount_col).tobytes()
-    cols, segments = _native_call(
-        _native.rfm, keys, times, amounts, _seconds(as_of, "as_of"), window_days, monetary, split
+    _tables.check_output(output)
+    table, kind = _tables.to_arrow(orders)
+    native = _native.rfm(
+        table, customer_col, datetime_col, amount_col, wall_seconds(as_of, "as_of"),
+        window_days=window_days, monetary=monetary, split=split,
     )
-    out: Dict[str, Any] = {customer_col: ids.take(_buf(cols[0], "<i8"))}
-    out["recency"] = _buf(cols[1], "<i8")
-    out["frequency"] = _buf(cols[2], "<i8")
-    out["monetary"] = _buf(cols[3], "<f8")
-    out["r_score"] = _buf(cols[4], "<i8")
-    out["f_score"] = _buf(cols[5], "<i8")
-    out["m_score"] = _buf(cols[6], "<i8")
-    out["segment"] = segments
-    return _out(kind, out, index=customer_col)
+    return _out(native, output or kind, index=customer_col)
 
 
 # ---------------------------------------------------------------- BG/NBD and Gamma-Gamma
@@ -315,11 +204,28 @@ def rfm(
 class BetaGeo:
     """BG/NBD model (Fader, Hardie & Lee 2005) fitted by maximum likelihood, no penalizer.
 
-    >>> import userops
-    >>> m = userops.BetaGeo().fit([0, 1, 3, 0, 2, 5, 0, 1], [0, 10, 30, 0, 20, 35, 0, 3],
-    ...                           [40, 38, 39, 20, 36, 40, 10, 30])
-    >>> sorted(m.params)
-    ['a', 'alpha', 'b', 'r']
+    Simulated customers over 52 weeks (purchase rate ~ Gamma(2, 10), drop-out ~ Beta(1, 3)):
+
+    >>> import random, userops
+    >>> rng = random.Random(3)
+    >>> f, rec, T = [], [], []
+    >>> for _ in range(500):
+    ...     lam, p, t, x, last = rng.gammavariate(2, 0.1), rng.betavariate(1, 3), 0.0, 0, 0.0
+    ...     while True:
+    ...         t += rng.expovariate(lam)
+    ...         if t > 52:
+    ...             break
+    ...         x, last = x + 1, t
+    ...         if rng.random() < p:
+    ...             break
+    ...     f.append(x); rec.append(last); T.append(52.0)
+    >>> m = userops.BetaGeo().fit(f, rec, T)
+    >>> {k: round(v, 1) for k, v in sorted(m.params.items())}
+    {'a': 1.0, 'alpha': 10.2, 'b': 3.1, 'r': 2.1}
+    >>> [round(float(x), 3) for x in m.p_alive([0, 5], [0, 35], [40, 40])]
+    [1.0, 0.768]
+    >>> round(m.expected_purchases(10), 2)
+    1.52
     """
 
     def __init__(self) -> None:
@@ -337,62 +243,62 @@ class BetaGeo:
         """Fit on per-customer (frequency, recency, T) (see :func:`summary_data`).
 
         Sets ``params`` (``r``, ``alpha``, ``a``, ``b``), ``log_likelihood`` (the total
-        Σ ln L, in the caller's time unit) and ``evaluations`` (gradient evaluations the optimizer used). Raises ``InvalidArgument`` on bad
-        input (NaN, negative values, recency > T, frequency > 0 with recency 0) and
-        ``NotConverged`` when the fit does not converge.
+        Σ ln L, in the caller's time unit) and ``evaluations`` (gradient evaluations the
+        optimizer used). Raises ``InvalidArgument`` on bad input (NaN, negative values,
+        recency > T, frequency > 0 with recency 0) and ``NotConverged`` when the fit does not
+        converge.
         """
-        w = None if weights is None else _f64(weights, "weights").tobytes()
-        (r, alpha, a, b), ll, iters = _native_call(
-            _native.bgnbd_fit,
-            _f64(frequency, "frequency").tobytes(),
-            _f64(recency, "recency").tobytes(),
-            _f64(T, "T").tobytes(),
-            w,
-        )
+        table = _floats({"frequency": frequency, "recency": recency, "T": T, "weights": weights})
+        (r, alpha, a, b), ll, iters = _native.bgnbd_fit(table)
         self.params = {"r": r, "alpha": alpha, "a": a, "b": b}
         self.log_likelihood = ll
         self.evaluations = iters
         return self
 
     def p_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
-        """P(alive) of each customer given their history."""
-        out = _native_call(
-            _native.bgnbd_p_alive,
-            self._p(),
-            _f64(frequency, "frequency").tobytes(),
-            _f64(recency, "recency").tobytes(),
-            _f64(T, "T").tobytes(),
-        )
-        return _like(frequency, _buf(out, "<f8"), "p_alive")
+        """P(alive) of each customer given their history, as the kind of array ``frequency`` is."""
+        table = _floats({"frequency": frequency, "recency": recency, "T": T})
+        return _like(frequency, _native.bgnbd_p_alive(self._p(), table))
 
     def expected_purchases(self, t: Any, frequency: Any = None, recency: Any = None, T: Any = None) -> Any:
         """Expected purchases in the next ``t`` periods: conditional on each customer's
-        (frequency, recency, T) when given (FHL eq. 10), else for a new customer (eq. 9)."""
-        np = _np()
-        horizon = _f64(np.atleast_1d(t) if np.isscalar(t) else t, "t")
-        args = [None if v is None else _f64(v, n).tobytes() for v, n in ((frequency, "frequency"), (recency, "recency"), (T, "T"))]
-        out = _buf(_native_call(_native.bgnbd_expected, self._p(), horizon.tobytes(), *args), "<f8")
-        if frequency is not None:
-            return _like(frequency, out, "expected_purchases")
-        if np.isscalar(t):
-            return float(out[0])
-        return _like(t, out, "expected_purchases")
+        (frequency, recency, T) when given (FHL eq. 10), else for a new customer (eq. 9).
+        A scalar ``t`` without a history gives a float."""
+        scalar = isinstance(t, (int, float))
+        horizon = _floats({"t": [t] if scalar else t})
+        given = [v is not None for v in (frequency, recency, T)]
+        if any(given) and not all(given):
+            raise InvalidArgument("give frequency, recency and T together", field="frequency")
+        history = _floats({"frequency": frequency, "recency": recency, "T": T}) if all(given) else None
+        native = _native.bgnbd_expected(self._p(), horizon, history)
+        if history is not None:
+            return _like(frequency, native)
+        if scalar:
+            return float(_tables.require_pyarrow().table(native).column(0)[0].as_py())
+        return _like(t, native)
 
     def log_likelihood_at(self, frequency: Any, recency: Any, T: Any) -> float:
         """Σ ln L of data at the fitted parameters."""
-        ll: float = _native_call(
-            _native.bgnbd_log_likelihood,
-            self._p(),
-            _f64(frequency, "frequency").tobytes(),
-            _f64(recency, "recency").tobytes(),
-            _f64(T, "T").tobytes(),
-        )
-        return ll
+        table = _floats({"frequency": frequency, "recency": recency, "T": T})
+        return _native.bgnbd_log_likelihood(self._p(), table)
 
 
 class GammaGamma:
     """Gamma-Gamma spend model (p, q, v) fitted by maximum likelihood on customers with at
-    least one repeat purchase; CLV with a fitted :class:`BetaGeo`."""
+    least one repeat purchase; CLV with a fitted :class:`BetaGeo`.
+
+    Simulated spend (each customer's scale ~ Gamma(4, 1/15), each purchase ~ Gamma(3, scale)):
+
+    >>> import random, userops
+    >>> rng = random.Random(5)
+    >>> freq, mean = [], []
+    >>> for _ in range(400):
+    ...     nu, x = rng.gammavariate(4.0, 1 / 15.0), rng.randint(1, 6)
+    ...     freq.append(x); mean.append(sum(rng.gammavariate(3.0, 1 / nu) for _ in range(x)) / x)
+    >>> g = userops.GammaGamma().fit(freq, mean)
+    >>> {k: round(v, 1) for k, v in sorted(g.params.items())}
+    {'p': 3.1, 'q': 3.8, 'v': 14.8}
+    """
 
     def __init__(self) -> None:
         self.params: Dict[str, float] = {}
@@ -406,13 +312,8 @@ class GammaGamma:
 
     def fit(self, frequency: Any, monetary_value: Any, weights: Any = None) -> "GammaGamma":
         """Fit on customers with frequency >= 1 and monetary_value > 0 (others are an error)."""
-        w = None if weights is None else _f64(weights, "weights").tobytes()
-        (p, q, v), ll, iters = _native_call(
-            _native.gamma_gamma_fit,
-            _f64(frequency, "frequency").tobytes(),
-            _f64(monetary_value, "monetary_value").tobytes(),
-            w,
-        )
+        table = _floats({"frequency": frequency, "monetary_value": monetary_value, "weights": weights})
+        (p, q, v), ll, iters = _native.gamma_gamma_fit(table)
         self.params = {"p": p, "q": q, "v": v}
         self.log_likelihood = ll
         self.evaluations = iters
@@ -420,13 +321,8 @@ class GammaGamma:
 
     def conditional_expected_average_profit(self, frequency: Any, monetary_value: Any) -> Any:
         """E[M | x, m]: the customer's expected mean transaction value."""
-        out = _native_call(
-            _native.gamma_gamma_expected_profit,
-            self._p(),
-            _f64(frequency, "frequency").tobytes(),
-            _f64(monetary_value, "monetary_value").tobytes(),
-        )
-        return _like(frequency, _buf(out, "<f8"), "expected_average_profit")
+        table = _floats({"frequency": frequency, "monetary_value": monetary_value})
+        return _like(frequency, _native.gamma_gamma_expected_profit(self._p(), table))
 
     def customer_lifetime_value(
         self,
@@ -445,19 +341,9 @@ class GammaGamma:
         factor = {"D": 30.0, "W": 4.345, "M": 1.0}.get(freq)
         if factor is None:
             raise InvalidArgument('freq must be "D", "W" or "M"', field="freq")
-        out = _native_call(
-            _native.clv,
-            self._p(),
-            bgnbd._p(),
-            _f64(frequency, "frequency").tobytes(),
-            _f64(recency, "recency").tobytes(),
-            _f64(T, "T").tobytes(),
-            _f64(monetary_value, "monetary_value").tobytes(),
-            int(time),
-            factor,
-            float(discount_rate),
-        )
-        return _like(frequency, _buf(out, "<f8"), "clv")
+        table = _floats({"frequency": frequency, "recency": recency, "T": T, "monetary_value": monetary_value})
+        native = _native.clv(self._p(), bgnbd._p(), table, int(time), factor, float(discount_rate))
+        return _like(frequency, native)
 
 
 # ---------------------------------------------------------------- supervised churn
@@ -465,7 +351,14 @@ class GammaGamma:
 
 class ChurnModel:
     """A fitted logistic churn model: ``intercept``, ``coefficients`` (by feature),
-    ``auc_holdout``, ``n_train``, ``n_holdout``, ``log_likelihood``."""
+    ``auc_holdout``, ``n_train``, ``n_holdout``, ``log_likelihood`` (see :func:`churn_scores`).
+
+    >>> spec = {"model": {"features": ["x"], "intercept": -1.0, "coefficients": [0.5],
+    ...                   "log_likelihood": -3.2, "iterations": 5},
+    ...         "auc_holdout": None, "n_train": 10, "n_holdout": 0}
+    >>> ChurnModel(spec)
+    ChurnModel(intercept=-1, coefficients={'x': 0.5}, auc_holdout=None)
+    """
 
     def __init__(self, spec: Dict[str, Any]) -> None:
         m = spec["model"]
@@ -483,84 +376,74 @@ class ChurnModel:
 
 
 def churn_scores(
-    table: Any,
+    table: _tables.TableLike,
     features: Sequence[str],
     label: str,
     holdout: float = 0.3,
     seed: int = 0,
     low_below: float = 0.3,
     high_from: float = 0.7,
+    *,
+    output: _tables.Output = None,
 ) -> Tuple[Any, ChurnModel]:
     """Fit a logistic regression (IRLS, no regularization) of ``label`` (1 = churned next
-    period) on ``features``, on the rows outside a seeded holdout, report AUC on the holdout, and
-    score every row.
+    period; booleans or 0/1) on ``features``, on the rows outside a seeded holdout, report AUC
+    on the holdout, and score every row.
 
-    Returns ``(scores, model)``: ``scores`` is the caller's table kind with ``churn_score``,
-    ``risk`` (``low`` below ``low_below``, ``high`` from ``high_from``, else ``mid``) and one
-    ``contrib_<feature>`` column per feature (coefficient x value on the log-odds scale).
+    Returns ``(scores, model)``: ``scores`` is the caller's table kind (or ``output``) with
+    ``churn_score``, ``risk`` (``low`` below ``low_below``, ``high`` from ``high_from``, else
+    ``mid``) and one ``contrib_<feature>`` column per feature (coefficient x value on the
+    log-odds scale).
+
+    >>> import pyarrow as pa, userops
+    >>> t = pa.table({"days_quiet": [1.0, 3, 20, 30, 2, 25, 4, 28, 5, 22],
+    ...               "churned": [0, 0, 1, 1, 0, 1, 1, 1, 0, 0]})
+    >>> scores, model = userops.churn_scores(t, ["days_quiet"], "churned", holdout=0.0)
+    >>> model.coefficients["days_quiet"] > 0, scores.column_names
+    (True, ['churn_score', 'risk', 'contrib_days_quiet'])
     """
-    np = _np()
-    if not 0.0 <= low_below <= high_from <= 1.0:
-        raise InvalidArgument("need 0 <= low_below <= high_from <= 1", field="bands")
-    kind = _kind(table)
-    t = _table(table)
-    cols = [_f64(_column(t, f), f) for f in features]
-    y = np.asarray(_column(t, label), dtype=np.float64)
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise InvalidArgument(f"label {label!r} must be 0/1 or boolean", field=label)
-    spec = json.loads(
-        _native_call(_native.churn_fit, list(features), [c.tobytes() for c in cols], y.astype(np.uint8).tobytes(), float(holdout), int(seed))
+    _tables.check_output(output)
+    arrow, kind = _tables.to_arrow(table)
+    spec, native = _native.churn_scores(
+        arrow, [str(f) for f in features], label, holdout=float(holdout), seed=int(seed),
+        low_below=float(low_below), high_from=float(high_from),
     )
-    model = ChurnModel(spec)
-    z = np.full(len(y), model.intercept)
-    out: Dict[str, Any] = {}
-    for f, c in zip(features, cols):
-        contrib = model.coefficients[f] * c
-        out[f"contrib_{f}"] = contrib
-        z = z + contrib
-    score = 1.0 / (1.0 + np.exp(-z))
-    risk = np.where(score < low_below, "low", np.where(score >= high_from, "high", "mid"))
-    result = {"churn_score": score, "risk": risk.tolist(), **out}
-    return _out(kind, result), model
+    return _tables.from_arrow(native, output or kind), ChurnModel(json.loads(spec))
 
 
 # ---------------------------------------------------------------- preferences
 
 
 def preferences(
-    behaviours: Any,
+    behaviours: _tables.TableLike,
     customer_col: str,
     value_col: str,
     datetime_col: Optional[str] = None,
-    as_of: Any = None,
+    as_of: Optional[TimeLike] = None,
     lookback_months: int = 3,
     weight_col: Optional[str] = None,
     top_k: Optional[int] = None,
+    *,
+    output: _tables.Output = None,
 ) -> Any:
     """Share of each customer's behaviours per value of ``value_col`` (a category, price band,
     channel, activity type or function) over the ``lookback_months`` calendar months up to
-    ``as_of`` (``as_of - months < time <= as_of``; all rows when no time column is given).
+    ``as_of`` (``as_of - months < time <= as_of``; default the last time; all rows when no time
+    column is given).
 
     Returns a long table (customer, value, weight, share, rank), rank 1 = the largest share,
     ties broken by value; with ``top_k`` only ranks <= top_k.
+
+    >>> import pyarrow as pa, userops
+    >>> b = pa.table({"member": ["M1", "M1", "M1", "M2"], "category": ["tea", "tea", "cups", "cups"]})
+    >>> userops.preferences(b, "member", "category").to_pylist()[0]
+    {'member': 'M1', 'category': 'tea', 'weight': 2.0, 'share': 0.6666666666666666, 'rank': 1}
     """
-    np = _np()
-    kind = _kind(behaviours)
-    table = _table(behaviours)
-    keys, ids = _keys(_column(table, customer_col))
-    vkeys, values = _keys(_column(table, value_col))
-    weights = None if weight_col is None else _f64(_column(table, weight_col), weight_col).tobytes()
-    times = None
-    at = None
-    if datetime_col is not None:
-        times = _seconds_col(_column(table, datetime_col), datetime_col)
-        at = _seconds(as_of, "as_of") if as_of is not None else int(np.frombuffer(times, "<i8").max())
-    cols = _native_call(_native.preferences, keys, vkeys, weights, times, at, int(lookback_months), top_k)
-    out: Dict[str, Any] = {
-        customer_col: ids.take(_buf(cols[0], "<i8")),
-        value_col: values.take(_buf(cols[1], "<i8")),
-        "weight": _buf(cols[2], "<f8"),
-        "share": _buf(cols[3], "<f8"),
-        "rank": _buf(cols[4], "<i8"),
-    }
-    return _out(kind, out)
+    _tables.check_output(output)
+    table, kind = _tables.to_arrow(behaviours)
+    at = None if as_of is None else wall_seconds(as_of, "as_of")
+    native = _native.preferences(
+        table, customer_col, value_col, weight=weight_col, time=datetime_col, as_of=at,
+        lookback_months=int(lookback_months), top_k=top_k,
+    )
+    return _tables.from_arrow(native, output or kind)

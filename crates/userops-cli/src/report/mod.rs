@@ -1,6 +1,8 @@
 //! The demo's HTML report: one self-contained page (inline CSS and SVG, no script, no external
 //! asset) with a summary table and one section per analysis.
 
+pub mod collect;
+pub mod pages;
 pub mod svg;
 
 use std::path::{Path, PathBuf};
@@ -52,8 +54,14 @@ figure {{ margin: 0; }}
         }
         html.push_str("</table>");
         for s in &self.sections {
+            // Charts and tables are told apart by class: the Chromium check counts the charts.
+            let class = if s.body.starts_with("<svg") {
+                "chart"
+            } else {
+                "table"
+            };
             html.push_str(&format!(
-                r#"<section><h2>{}</h2><p class="note">{}</p><figure class="chart">{}</figure></section>"#,
+                r#"<section><h2>{}</h2><p class="note">{}</p><figure class="{class}">{}</figure></section>"#,
                 esc(&s.title),
                 esc(&s.note),
                 s.body
@@ -73,7 +81,6 @@ figure {{ margin: 0; }}
 }
 
 /// An HTML table from a header and rows of cells (escaped here); numeric-looking cells align right.
-#[allow(dead_code)] // for the tabular sections (RFM, churn) as those modules land
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut h = String::from("<table><tr>");
     for c in header {

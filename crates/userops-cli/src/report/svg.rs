@@ -2,8 +2,6 @@
 //! page renders the same in any browser and in a headless screenshot.
 //!
 //! Each function returns one `<svg>` element. Labels are XML-escaped here, once.
-// The line chart and heat map serve the lifecycle and cohort sections as those modules land.
-#![allow(dead_code)]
 
 use std::fmt::Write as _;
 

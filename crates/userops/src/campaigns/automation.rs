@@ -10,6 +10,7 @@
 //! actions.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, FixedOffset, Timelike, Utc};
 use rust_decimal::Decimal;
@@ -56,7 +57,9 @@ pub enum Trigger {
         #[serde(default = "grace")]
         grace_days: u32,
     },
-    /// On the birthday (or `days_before` it), in the business time zone.
+    /// On the birthday (or `days_before` it), in the business time zone. The birthday is the
+    /// profile attribute `birthday` (a date, or a `YYYY-MM-DD` / `MM-DD` string); a 29 February
+    /// birthday is celebrated on 28 February in other years.
     Birthday {
         /// Days ahead.
         #[serde(default)]
@@ -104,17 +107,21 @@ pub enum RuleAction {
         #[serde(default)]
         frequency_cap: Option<FrequencyCap>,
     },
-    /// Issue a coupon of a template (done by the engine).
+    /// Issue a coupon of a template (issued by the run).
     IssueCoupon {
         /// Template.
         template: String,
     },
-    /// Grant points (applied by the host / loyalty module from the plan row).
+    /// Grant points: posted to the loyalty ledger by the run, under a key derived from the
+    /// rule, the user and the trigger instance (so a replay posts nothing twice).
     GrantPoints {
         /// Points (> 0).
         points: i64,
+        /// The loyalty program (default: the only one; `add_rule` fills it in).
+        #[serde(default)]
+        program: Option<String>,
     },
-    /// Add a tag (applied by the host / tags module from the plan row).
+    /// Add a (bool, manual) tag: written to the tag index by the run, defined if new.
     AddTag {
         /// Tag.
         tag: String,
@@ -198,7 +205,7 @@ impl Rule {
                         id: template.clone(),
                     });
                 }
-                RuleAction::GrantPoints { points } if *points <= 0 => {
+                RuleAction::GrantPoints { points, .. } if *points <= 0 => {
                     return Err(CampaignError::invalid(f("points"), "must be > 0"))
                 }
                 RuleAction::AddTag { tag } if tag.trim().is_empty() => {
@@ -219,10 +226,10 @@ pub struct Purchase {
     /// When.
     #[serde(with = "crate::event::rfc3339")]
     pub time: DateTime<Utc>,
-    /// Skus.
-    pub skus: BTreeSet<String>,
-    /// Categories.
-    pub categories: BTreeSet<String>,
+    /// Skus (sorted, distinct).
+    pub skus: Vec<String>,
+    /// Categories (sorted, distinct).
+    pub categories: Vec<String>,
     /// Amount.
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
@@ -250,11 +257,17 @@ pub trait AutomationContext {
     fn in_audience(&self, user: OneId, audience: &str) -> bool;
     /// Birthday (month, day), if known.
     fn birthday(&self, user: OneId) -> Option<(u32, u32)>;
+    /// Everyone whose birthday is (month, day), sorted; `None` when the context cannot list
+    /// them (then the users automation knows from events are asked one by one).
+    fn birthday_users(&self, _month: u32, _day: u32) -> Option<Vec<OneId>> {
+        None
+    }
     /// Whether `user` consented to touches on `channel` for `purpose`.
     fn consents(&self, user: OneId, channel: &str, purpose: &str) -> bool;
 }
 
-/// One row of the delivery plan.
+/// One row of the delivery plan. Strings repeated across rows (rule, channel, content, the
+/// reason of one firing) are shared, so that a plan of millions of rows stays compact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanRow {
     /// For touches: the id to report outcomes against.
@@ -264,26 +277,55 @@ pub struct PlanRow {
     /// touch, issue_coupon, grant_points or add_tag.
     pub action: &'static str,
     /// Channel (touches).
-    pub channel: Option<String>,
+    #[serde(with = "super::promotion::arc_str_opt")]
+    pub channel: Option<Arc<str>>,
     /// Content id (touches).
-    pub content: Option<String>,
+    #[serde(with = "super::promotion::arc_str_opt")]
+    pub content: Option<Arc<str>>,
     /// Coupon issued.
     pub coupon_id: Option<String>,
-    /// Points to grant.
+    /// Points granted.
     pub points: Option<i64>,
+    /// The loyalty program the points went to.
+    pub program: Option<String>,
+    /// The idempotency key the points were posted under (rule, user, trigger instance).
+    pub key: Option<String>,
     /// Tag to add.
     pub tag: Option<String>,
     /// The rule.
-    pub rule: String,
+    #[serde(with = "super::promotion::arc_str")]
+    pub rule: Arc<str>,
     /// Why the rule fired.
-    pub reason: String,
+    #[serde(with = "super::promotion::arc_str")]
+    pub reason: Arc<str>,
+}
+
+/// The de-duplication key of a firing: 128 bits of two independent FNV-1a hashes of
+/// (rule, user, trigger instance), so that millions of firings take 16 bytes each (a
+/// collision among 10⁹ firings has odds below 10⁻²⁰).
+fn fired_key(rule: &str, user: OneId, instance: &str) -> u128 {
+    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut b: u64 = 0x6c62_272e_07bb_0142;
+    let mut eat = |bytes: &[u8]| {
+        for &x in bytes {
+            a = (a ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3);
+            b = (b ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3 ^ 0x1000);
+        }
+    };
+    eat(rule.as_bytes());
+    eat(&[0x1f]);
+    eat(&user.0.to_le_bytes());
+    eat(&[0x1f]);
+    eat(instance.as_bytes());
+    (u128::from(a) << 64) | u128::from(b)
 }
 
 /// Rules, what they fired and the users' facts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Automation {
     rules: BTreeMap<String, Rule>,
-    fired: BTreeSet<String>,
+    /// Firings already done ([`fired_key`]).
+    fired: BTreeSet<u128>,
     /// Facts per user.
     pub(crate) facts: BTreeMap<OneId, UserFacts>,
     /// Touches suppressed, per (rule, reason code).
@@ -316,9 +358,20 @@ impl Automation {
         self.rules.values()
     }
 
-    /// Suppressed touches per rule and reason (`no_consent`, `frequency_cap`).
+    /// Suppressed actions per rule and reason (`no_consent`, `frequency_cap`, `coupon_stock`,
+    /// `points_failed`, `tag_failed`).
     pub fn suppressed(&self) -> &BTreeMap<String, BTreeMap<String, u64>> {
         &self.suppressed
+    }
+
+    /// Count an action of `rule` that did not happen, and why.
+    pub(crate) fn suppress(&mut self, rule: &str, why: &str) {
+        *self
+            .suppressed
+            .entry(rule.to_owned())
+            .or_default()
+            .entry(why.to_owned())
+            .or_default() += 1;
     }
 
     /// Users a rule fires for now: (user, trigger instance, reason, audience).
@@ -328,17 +381,14 @@ impl Automation {
         ctx: &dyn AutomationContext,
         now: DateTime<Utc>,
         tz: FixedOffset,
-    ) -> Vec<(OneId, String, String, Option<String>)> {
+    ) -> Vec<(OneId, String, String, Option<Arc<str>>)> {
         let mut out = Vec::new();
         match &rule.trigger {
             Trigger::Audience { audience } => {
+                let shared: Arc<str> = Arc::from(audience.as_str());
+                let why = format!("in audience {audience:?}");
                 for u in ctx.audience_members(audience).unwrap_or_default() {
-                    out.push((
-                        u,
-                        "audience".into(),
-                        format!("in audience {audience:?}"),
-                        Some(audience.clone()),
-                    ));
+                    out.push((u, "audience".into(), why.clone(), Some(shared.clone())));
                 }
             }
             Trigger::Order {
@@ -390,19 +440,39 @@ impl Automation {
             Trigger::Birthday { days_before } => {
                 let target =
                     (now.with_timezone(&tz) + Duration::days(i64::from(*days_before))).date_naive();
-                for &u in self.facts.keys() {
-                    if ctx.birthday(u) == Some((target.month(), target.day())) {
-                        out.push((
-                            u,
-                            format!("birthday:{}", target.year()),
-                            format!("birthday on {target}"),
-                            None,
-                        ));
+                // 29 February birthdays are kept on 28 February outside leap years.
+                let mut days = vec![(target.month(), target.day())];
+                if (target.month(), target.day()) == (2, 28)
+                    && chrono::NaiveDate::from_ymd_opt(target.year(), 2, 29).is_none()
+                {
+                    days.push((2, 29));
+                }
+                let mut users: Vec<OneId> = Vec::new();
+                for &(m, d) in &days {
+                    match ctx.birthday_users(m, d) {
+                        Some(v) => users.extend(v),
+                        None => users.extend(
+                            self.facts
+                                .keys()
+                                .copied()
+                                .filter(|&u| ctx.birthday(u) == Some((m, d))),
+                        ),
                     }
+                }
+                users.sort_unstable();
+                users.dedup();
+                for u in users {
+                    out.push((
+                        u,
+                        format!("birthday:{}", target.year()),
+                        format!("birthday on {target}"),
+                        None,
+                    ));
                 }
             }
             Trigger::Inactive { audience, days } => {
                 let cutoff = now - Duration::days(i64::from(*days));
+                let shared: Option<Arc<str>> = audience.as_deref().map(Arc::from);
                 for (&u, f) in &self.facts {
                     let Some(last) = f.last_active.filter(|l| *l <= cutoff) else {
                         continue;
@@ -414,7 +484,7 @@ impl Automation {
                         u,
                         format!("inactive:{}", last.timestamp()),
                         format!("inactive since {}", last.with_timezone(&tz).date_naive()),
-                        audience.clone(),
+                        shared.clone(),
                     ));
                 }
             }
@@ -436,6 +506,18 @@ impl Automation {
         let mut plan = Vec::new();
         let rules: Vec<Rule> = self.rules.values().cloned().collect();
         for rule in &rules {
+            let rule_id: Arc<str> = Arc::from(rule.id.as_str());
+            // The touch actions' channel and content, shared by every row and touch record.
+            let texts: Vec<(Arc<str>, Arc<str>)> = rule
+                .actions
+                .iter()
+                .map(|a| match a {
+                    RuleAction::Touch {
+                        channel, content, ..
+                    } => (Arc::from(channel.as_str()), Arc::from(content.as_str())),
+                    _ => (Arc::from(""), Arc::from("")),
+                })
+                .collect();
             let quiet = rule.quiet_hours.is_some_and(|q| in_hours(hour, q))
                 && rule
                     .actions
@@ -445,11 +527,12 @@ impl Automation {
                 continue;
             }
             for (user, instance, reason, audience) in self.targets(rule, ctx, now, tz) {
-                let key = format!("{}\u{1f}{}\u{1f}{}", rule.id, user.0, instance);
+                let key = fired_key(&rule.id, user, &instance);
                 if self.fired.contains(&key) {
                     continue;
                 }
-                for a in &rule.actions {
+                let reason: Arc<str> = Arc::from(reason);
+                for (ai, a) in rule.actions.iter().enumerate() {
                     let mut row = PlanRow {
                         touch_id: None,
                         user,
@@ -458,18 +541,20 @@ impl Automation {
                         content: None,
                         coupon_id: None,
                         points: None,
+                        program: None,
+                        key: None,
                         tag: None,
-                        rule: rule.id.clone(),
+                        rule: rule_id.clone(),
                         reason: reason.clone(),
                     };
                     match a {
                         RuleAction::Touch {
                             channel,
-                            content,
                             purpose,
                             frequency_cap,
+                            ..
                         } => {
-                            // ---- wire: privacy consent (branch `store`) answers through ctx ----
+                            let (ch, co) = &texts[ai];
                             let blocked = if !ctx.consents(user, channel, purpose) {
                                 Some("no_consent")
                             } else if frequency_cap.is_some_and(|c| {
@@ -494,17 +579,17 @@ impl Automation {
                             }
                             let id = monitor.plan(
                                 user,
-                                channel,
-                                content,
-                                &rule.id,
-                                audience.as_deref(),
+                                ch,
+                                co,
+                                &rule_id,
+                                audience.as_ref(),
                                 now,
                                 rule.attribution_days.unwrap_or(DEFAULT_ATTRIBUTION_DAYS),
                             );
                             row.action = "touch";
                             row.touch_id = Some(id);
-                            row.channel = Some(channel.clone());
-                            row.content = Some(content.clone());
+                            row.channel = Some(ch.clone());
+                            row.content = Some(co.clone());
                         }
                         RuleAction::IssueCoupon { template } => {
                             match coupons.issue(template, &[user], now, CouponState::Issued) {
@@ -523,13 +608,18 @@ impl Automation {
                                 }
                             }
                         }
-                        RuleAction::GrantPoints { points } => {
-                            // ---- wire: loyalty (branch `loyalty`) applies plan rows with action "grant_points" ----
+                        RuleAction::GrantPoints { points, program } => {
+                            // The engine posts the row to the loyalty ledger after the run.
                             row.action = "grant_points";
                             row.points = Some(*points);
+                            row.program = program.clone();
+                            row.key = Some(format!(
+                                "automation:{}:{}:{}:{ai}",
+                                rule.id, user.0, instance
+                            ));
                         }
                         RuleAction::AddTag { tag } => {
-                            // ---- wire: tags (branch `tags`) applies plan rows with action "add_tag" ----
+                            // The engine writes the row to the tag index after the run.
                             row.action = "add_tag";
                             row.tag = Some(tag.clone());
                         }

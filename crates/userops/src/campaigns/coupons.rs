@@ -253,18 +253,11 @@ impl CouponBook {
             })
     }
 
-    /// Create coupons of `template` for `users` at `now` in `state`. All or nothing.
-    pub fn issue(
-        &mut self,
-        template: &str,
-        users: &[OneId],
-        now: DateTime<Utc>,
-        state: CouponState,
-    ) -> Result<Vec<String>, CampaignError> {
-        let t = self.template_or_404(template)?.clone();
+    /// Whether `n` coupons of `template` can be issued (it exists and has the stock).
+    pub fn check_issue(&self, template: &str, n: u64) -> Result<(), CampaignError> {
+        let t = self.template_or_404(template)?;
         let made = self.created.get(template).copied().unwrap_or(0);
-        let n = users.len() as u64;
-        if t.stock.is_some_and(|s| made + n > s) {
+        if t.stock.is_some_and(|s| made.saturating_add(n) > s) {
             return Err(CampaignError::LimitReached {
                 promotion: template.to_owned(),
                 reason: format!(
@@ -273,6 +266,36 @@ impl CouponBook {
                 ),
             });
         }
+        Ok(())
+    }
+
+    /// Withdraw coupons that were never used (a cancelled order's rebate): issued or claimed
+    /// ones become expired. The ids withdrawn.
+    pub(crate) fn revoke(&mut self, ids: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(c) = self.coupons.get_mut(id) {
+                if matches!(c.state, CouponState::Issued | CouponState::Claimed) {
+                    c.state = CouponState::Expired;
+                    out.push(id.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Create coupons of `template` for `users` at `now` in `state`. All or nothing.
+    pub fn issue(
+        &mut self,
+        template: &str,
+        users: &[OneId],
+        now: DateTime<Utc>,
+        state: CouponState,
+    ) -> Result<Vec<String>, CampaignError> {
+        self.check_issue(template, users.len() as u64)?;
+        let t = self.template_or_404(template)?;
+        let made = self.created.get(template).copied().unwrap_or(0);
+        let n = users.len() as u64;
         let from = t.valid_from.map_or(now, |f| f.max(now));
         let by_days = t.valid_days.map(|d| now + Duration::days(i64::from(d)));
         let to = match (t.valid_to, by_days) {

@@ -302,13 +302,13 @@ fn automation_consent_quiet_hours_caps_dedup_and_monitoring() {
     );
     ok(
         &mut e,
-        "set_touch_consent",
-        json!({"user": member("M1"), "channel": "sms", "granted": true}),
+        "set_consent",
+        json!({"user": member("M1"), "channel": "sms", "purpose": "marketing", "granted": true, "actor": "test", "time": "2026-01-01T00:00:00Z"}),
     );
     ok(
         &mut e,
-        "set_touch_consent",
-        json!({"user": member("M2"), "channel": "sms", "purpose": "service", "granted": true}),
+        "set_consent",
+        json!({"user": member("M2"), "channel": "sms", "purpose": "service", "granted": true, "actor": "test", "time": "2026-01-01T00:00:00Z"}),
     );
     ok(
         &mut e,
@@ -423,8 +423,13 @@ fn inactive_rule_runs_every_action_kind() {
     activity(&mut e, "a2", "M2", "2026-02-25T10:00:00+08:00");
     ok(
         &mut e,
-        "set_touch_consent",
-        json!({"user": member("M1"), "channel": "push", "granted": true}),
+        "create_program",
+        json!({"program": {"id": "brand"}}),
+    );
+    ok(
+        &mut e,
+        "set_consent",
+        json!({"user": member("M1"), "channel": "push", "purpose": "marketing", "granted": true, "actor": "test", "time": "2026-01-01T00:00:00Z"}),
     );
     ok(
         &mut e,
@@ -456,12 +461,46 @@ fn inactive_rule_runs_every_action_kind() {
     );
     assert!(plan.as_array().unwrap().iter().all(|r| r["user"] == 1));
     assert_eq!(plan[1]["coupon_id"], "back#1");
+    // Executed, not just planned: the points are on M1's balance, the tag is in the index,
+    // the coupon exists.
+    assert_eq!(plan[2]["program"], "brand");
+    assert_eq!(
+        ok(
+            &mut e,
+            "balance",
+            json!({"user": member("M1"), "program": "brand"})
+        ),
+        json!(50)
+    );
+    assert_eq!(
+        ok(
+            &mut e,
+            "audience",
+            json!({"expression": "winback", "now": "2026-03-01T10:00:00+08:00"})
+        )["oneids"],
+        json!([1])
+    );
+    assert_eq!(
+        ok(&mut e, "coupon_counts", json!({"template": "back"}))[0]["issued"],
+        json!(1)
+    );
+    // Re-running the same run changes nothing at all.
+    let before = e.snapshot();
+    assert_eq!(
+        ok(
+            &mut e,
+            "run_automation",
+            json!({"now": "2026-03-01T10:00:00+08:00"})
+        ),
+        json!([])
+    );
+    assert_eq!(before, e.snapshot());
     // Withdrawn consent: a new inactivity spell plans no touch, the other actions still run.
     activity(&mut e, "a3", "M1", "2026-03-02T10:00:00+08:00");
     ok(
         &mut e,
-        "set_touch_consent",
-        json!({"user": member("M1"), "channel": "push", "granted": false}),
+        "set_consent",
+        json!({"user": member("M1"), "channel": "push", "purpose": "marketing", "granted": false, "actor": "test", "time": "2026-01-01T00:00:00Z"}),
     );
     let plan = ok(
         &mut e,

@@ -47,6 +47,26 @@ pub struct Commitment {
     pub uses: Vec<Use>,
     /// True once cancelled (its usage was given back).
     pub cancelled: bool,
+    /// Rewards granted on commit (coupons issued, points posted), given back on cancel.
+    #[serde(default)]
+    pub granted: Granted,
+}
+
+/// What a commit granted after the order: rebate coupons and points.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Granted {
+    /// Coupons issued.
+    #[serde(default)]
+    pub coupons: Vec<String>,
+    /// Points posted to loyalty ledgers, in total.
+    #[serde(default)]
+    pub points: i64,
+    /// The order key the points were posted under (a cancel refunds it).
+    #[serde(default)]
+    pub points_order: Option<String>,
+    /// When the rewards were granted.
+    #[serde(default, with = "super::promotion::time_opt")]
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What `commit` and `cancel` return.
@@ -60,6 +80,10 @@ pub struct CommitReceipt {
     pub state: &'static str,
     /// True when this call repeated an earlier one and changed nothing.
     pub duplicate: bool,
+    /// Coupons issued by the commit (rebates, gifts), withdrawn by a cancel when unused.
+    pub coupons: Vec<String>,
+    /// Points posted by the commit, reversed by a cancel.
+    pub points: i64,
 }
 
 /// The part of a quote `commit` reads (the rest of a quote dict is ignored).
@@ -71,6 +95,20 @@ pub struct QuoteRef {
     /// The applied promotions.
     #[serde(default)]
     pub applied: Vec<AppliedRef>,
+    /// The quote's subtotal: bounds how many `every` rewards a commit grants.
+    #[serde(
+        default,
+        with = "super::promotion::dec_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub subtotal: Option<Decimal>,
+    /// The cart's time (rewards are granted at it unless the commit names a time).
+    #[serde(
+        default,
+        with = "super::promotion::time_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One applied promotion of a quote, as `commit` reads it.
@@ -84,6 +122,39 @@ pub struct AppliedRef {
     /// Money budget use (discount plus cash); defaults to the discount.
     #[serde(default, with = "super::promotion::dec_opt")]
     pub budget_use: Option<Decimal>,
+    /// The rewards of the quote: coupons and points are granted on commit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rewards: Vec<RewardRef>,
+}
+
+/// A reward of a quote as `commit` reads it (other reward kinds are the host's to hand out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RewardRef {
+    /// Coupons of a template.
+    Coupon {
+        /// Template.
+        template: String,
+        /// How many.
+        #[serde(default = "one")]
+        count: u64,
+    },
+    /// Points.
+    Points {
+        /// How many.
+        points: i64,
+        /// The loyalty program.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        program: Option<String>,
+    },
+    /// Anything else (red packets, goods, multipliers, exchange offers).
+    #[serde(other)]
+    Other,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// Usage per promotion and the commitments that produced it.
@@ -97,6 +168,18 @@ impl Ledger {
     /// Usage of one promotion (`None` when never used).
     pub fn usage(&self, id: &str) -> Option<&PromoUsage> {
         self.usage.get(id)
+    }
+
+    /// The commitment under `key`.
+    pub fn commitment(&self, key: &str) -> Option<&Commitment> {
+        self.commits.get(key)
+    }
+
+    /// Record what a fresh commit granted (its receipt and later replays show it).
+    pub(crate) fn set_granted(&mut self, key: &str, granted: Granted) {
+        if let Some(c) = self.commits.get_mut(key) {
+            c.granted = granted;
+        }
     }
 
     /// Every promotion's usage.
@@ -133,6 +216,8 @@ impl Ledger {
                     "committed"
                 },
                 duplicate: true,
+                coupons: c.granted.coupons.clone(),
+                points: c.granted.points,
             });
         }
         let mut uses = Vec::with_capacity(quote.applied.len());
@@ -217,6 +302,7 @@ impl Ledger {
                 user: quote.user,
                 uses: uses.clone(),
                 cancelled: false,
+                granted: Granted::default(),
             },
         );
         Ok(CommitReceipt {
@@ -224,6 +310,8 @@ impl Ledger {
             uses,
             state: "committed",
             duplicate: false,
+            coupons: Vec::new(),
+            points: 0,
         })
     }
 
@@ -241,6 +329,8 @@ impl Ledger {
             uses: c.uses.clone(),
             state: "cancelled",
             duplicate: c.cancelled,
+            coupons: c.granted.coupons.clone(),
+            points: c.granted.points,
         };
         if c.cancelled {
             return Ok(receipt);

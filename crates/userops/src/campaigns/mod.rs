@@ -32,16 +32,20 @@ pub mod promotion;
 pub mod quote;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wired_tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 pub use automation::{AutomationContext, PlanRow, Rule, RuleAction, Trigger};
 pub use coupons::{CouponBenefit, CouponCounts, CouponTemplate, CouponUse};
 pub use ledger::{CommitReceipt, Ledger, QuoteRef};
+pub use ledger::{Granted, RewardRef};
 pub use monitoring::{EffectivenessRow, GroupBy, OutcomeRow};
 pub use promotion::{Action, Budget, Conditions, Limits, Promotion, Reward, Stacking};
 pub use quote::{evaluate, Cart, CustomerContext, Quote, SelectMode};
@@ -174,12 +178,42 @@ pub struct Campaigns {
     coupons: coupons::CouponBook,
     automation: automation::Automation,
     monitor: monitoring::Monitor,
-    /// Minimal consent store: user → channel → purposes granted.
-    // ---- wire: privacy consent (branch `store`) replaces this store behind `consents` ----
-    consent: BTreeMap<OneId, BTreeMap<String, BTreeSet<String>>>,
+    /// The promotions indexed for evaluation (derived; rebuilt after a change).
+    #[serde(skip)]
+    index: IndexCache,
+}
+
+/// A lazily built [`quote::PromoIndex`]: not state (derived from the promotion list), so it is
+/// equal to any other and a clone starts empty.
+#[derive(Default)]
+struct IndexCache(std::sync::OnceLock<quote::PromoIndex>);
+
+impl Clone for IndexCache {
+    fn clone(&self) -> Self {
+        IndexCache::default()
+    }
+}
+
+impl PartialEq for IndexCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for IndexCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IndexCache")
+    }
 }
 
 impl Campaigns {
+    /// The evaluation index of the current promotions (built on first use).
+    pub fn index(&self) -> &quote::PromoIndex {
+        self.index
+            .0
+            .get_or_init(|| quote::PromoIndex::build(&self.promotions))
+    }
+
     /// Promotions in evaluation order.
     pub fn promotions(&self) -> &[Promotion] {
         &self.promotions
@@ -198,6 +232,7 @@ impl Campaigns {
             .promotions
             .partition_point(|q| (q.stacking.priority, &*q.id) < (p.stacking.priority, &*p.id));
         self.promotions.insert(at, p);
+        self.index = IndexCache::default();
         Ok(())
     }
 
@@ -209,7 +244,71 @@ impl Campaigns {
         mode: SelectMode,
         tz: chrono::FixedOffset,
     ) -> Result<Quote, CampaignError> {
-        evaluate(&self.promotions, &self.ledger, cart, customer, mode, tz)
+        quote::evaluate_indexed(
+            self.index(),
+            &self.promotions,
+            &self.ledger,
+            cart,
+            customer,
+            mode,
+            tz,
+        )
+    }
+
+    /// Add or replace an automation rule (its coupon templates must exist). The engine's
+    /// `add_rule` also checks the rule against loyalty and tags first.
+    pub fn add_rule(&mut self, rule: Rule) -> Result<(), CampaignError> {
+        self.automation.add_rule(rule, &self.coupons)
+    }
+
+    /// Add a coupon template.
+    pub fn add_coupon_template(&mut self, t: CouponTemplate) -> Result<(), CampaignError> {
+        self.coupons.add_template(t)
+    }
+
+    /// Record an order as automation sees it — what an ingested order event does here (the
+    /// bulk path for loaders and benchmarks, which skips the rest of the engine). An order id
+    /// seen before for the user changes nothing.
+    pub fn record_order(
+        &mut self,
+        user: OneId,
+        order_id: &str,
+        time: DateTime<Utc>,
+        skus: &[&str],
+        categories: &[&str],
+        amount: Decimal,
+    ) {
+        let f = self.automation.facts.entry(user).or_default();
+        f.last_active = Some(f.last_active.map_or(time, |l| l.max(time)));
+        if f.purchases.iter().all(|p| p.order_id != order_id) {
+            f.purchases.push(automation::Purchase {
+                order_id: order_id.to_owned(),
+                time,
+                skus: sorted_distinct(skus.iter().map(|s| (*s).to_owned())),
+                categories: sorted_distinct(categories.iter().map(|s| (*s).to_owned())),
+                amount,
+            });
+            self.monitor.on_order(user, time, amount);
+        }
+    }
+
+    /// Run every automation rule at `now` against `ctx` (audiences, birthdays, consent): the
+    /// delivery plan. Touches are recorded for monitoring and coupons issued; applying
+    /// `grant_points` / `add_tag` rows is left to the caller (the engine's `run_automation`
+    /// posts and writes them).
+    pub fn run_automation(
+        &mut self,
+        now: DateTime<Utc>,
+        tz: chrono::FixedOffset,
+        ctx: &dyn AutomationContext,
+    ) -> Vec<PlanRow> {
+        self.automation
+            .run(now, tz, ctx, &mut self.coupons, &mut self.monitor)
+    }
+
+    /// Automation rules, what fired, and what was suppressed.
+    pub fn automation(&self) -> &automation::Automation {
+        &self.automation
     }
 
     /// Commit a quote under an idempotency key.
@@ -222,13 +321,6 @@ impl Campaigns {
     /// Cancel a commit.
     pub fn cancel(&mut self, key: &str) -> Result<CommitReceipt, CampaignError> {
         self.ledger.cancel(key)
-    }
-
-    fn consents(&self, user: OneId, channel: &str, purpose: &str) -> bool {
-        self.consent
-            .get(&user)
-            .and_then(|c| c.get(channel))
-            .is_some_and(|p| p.contains(purpose))
     }
 
     /// React to an ingested event (called once its checks passed; never fails).
@@ -256,8 +348,8 @@ impl Campaigns {
                     f.purchases.push(automation::Purchase {
                         order_id: order_id.clone(),
                         time: t,
-                        skus: lines.iter().map(|l| l.sku.clone()).collect(),
-                        categories: lines.iter().map(|l| l.category.clone()).collect(),
+                        skus: sorted_distinct(lines.iter().map(|l| l.sku.clone())),
+                        categories: sorted_distinct(lines.iter().map(|l| l.category.clone())),
                         amount: *amount,
                     });
                     self.monitor.on_order(user, t, *amount);
@@ -303,50 +395,94 @@ impl Campaigns {
             g.last_active = g.last_active.max(f.last_active);
         }
         self.monitor.merge_user(from, into);
-        // Consent is per person: a merged person keeps only what both records granted,
-        // so a merge never widens consent.
-        if let Some(c) = self.consent.remove(&from) {
-            let mine = self.consent.remove(&into).unwrap_or_default();
-            let both: BTreeMap<String, BTreeSet<String>> = mine
-                .into_iter()
-                .filter_map(|(ch, ps)| {
-                    let keep: BTreeSet<String> = c
-                        .get(&ch)
-                        .map_or_else(BTreeSet::new, |q| ps.intersection(q).cloned().collect());
-                    (!keep.is_empty()).then_some((ch, keep))
-                })
-                .collect();
-            if !both.is_empty() {
-                self.consent.insert(into, both);
-            }
-        }
     }
 }
 
-/// The engine's answers to automation's questions.
+/// The profile attribute birthday rules read.
+pub const BIRTHDAY_ATTRIBUTE: &str = "birthday";
+
+/// (month, day) of a birthday attribute: a date (in the business time zone) or a
+/// `YYYY-MM-DD` / `MM-DD` string.
+fn month_day(v: &crate::profile::AttrValue, tz: chrono::FixedOffset) -> Option<(u32, u32)> {
+    use chrono::Datelike;
+    match v {
+        crate::profile::AttrValue::Date(t) => {
+            let d = t.with_timezone(&tz).date_naive();
+            Some((d.month(), d.day()))
+        }
+        crate::profile::AttrValue::String(s) => {
+            let s = s.trim();
+            let md = if s.len() == 10 { s.get(5..)? } else { s };
+            let (m, d) = md.split_once('-')?;
+            let (m, d): (u32, u32) = (m.parse().ok()?, d.parse().ok()?);
+            // Any leap year accepts every real (month, day).
+            chrono::NaiveDate::from_ymd_opt(2024, m, d).map(|_| (m, d))
+        }
+        _ => None,
+    }
+}
+
+fn sorted_distinct(v: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = v.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The engine's answers to automation's questions: saved audiences from the tags module,
+/// birthdays from the profile attribute, consent from the privacy module.
 struct EngineContext<'a> {
-    campaigns: &'a Campaigns,
+    engine: &'a Engine,
 }
 
 impl AutomationContext for EngineContext<'_> {
-    fn audience_members(&self, _audience: &str) -> Option<Vec<OneId>> {
-        // ---- wire: audiences (branch `tags`): members of a saved audience ----
-        None
+    fn audience_members(&self, audience: &str) -> Option<Vec<OneId>> {
+        let s = &self.engine.state;
+        let a = s.tags.audiences.get(audience)?;
+        let mut v = s.users.oneids(&(&a.members & s.users.live()));
+        v.retain(|o| !s.privacy.is_erased(*o));
+        v.sort_unstable();
+        Some(v)
     }
 
-    fn in_audience(&self, _user: OneId, _audience: &str) -> bool {
-        // ---- wire: audiences (branch `tags`): membership test ----
-        false
+    fn in_audience(&self, user: OneId, audience: &str) -> bool {
+        let s = &self.engine.state;
+        let (Some(a), Some(d)) = (s.tags.audiences.get(audience), s.users.dense(user)) else {
+            return false;
+        };
+        a.members.contains(d) && s.users.live().contains(d)
     }
 
-    fn birthday(&self, _user: OneId) -> Option<(u32, u32)> {
-        // ---- wire: profile birthday (branch `tags` / profiles) ----
-        None
+    fn birthday(&self, user: OneId) -> Option<(u32, u32)> {
+        let p = self.engine.state.profiles.people.get(&user)?;
+        month_day(
+            &p.attributes.get(BIRTHDAY_ATTRIBUTE)?.value,
+            self.engine.config.business_tz(),
+        )
+    }
+
+    fn birthday_users(&self, month: u32, day: u32) -> Option<Vec<OneId>> {
+        let s = &self.engine.state;
+        let tz = self.engine.config.business_tz();
+        Some(
+            s.profiles
+                .people
+                .iter()
+                .filter(|(o, p)| {
+                    !s.privacy.is_erased(**o)
+                        && s.identity.canonical(**o) == Some(**o)
+                        && p.attributes
+                            .get(BIRTHDAY_ATTRIBUTE)
+                            .and_then(|a| month_day(&a.value, tz))
+                            == Some((month, day))
+                })
+                .map(|(o, _)| *o)
+                .collect(),
+        )
     }
 
     fn consents(&self, user: OneId, channel: &str, purpose: &str) -> bool {
-        // ---- wire: privacy consent (branch `store`) ----
-        self.campaigns.consents(user, channel, purpose)
+        self.engine.has_consent(user, channel, purpose)
     }
 }
 
@@ -372,17 +508,25 @@ pub enum CampaignsCommand {
         #[serde(default)]
         mode: SelectMode,
     },
-    /// Consume budgets and limits for a quote. Output: [`CommitReceipt`].
+    /// Consume budgets and limits for a quote, and grant its coupon and points rewards
+    /// (满返 rebates, gifts) to the quote's customer. Output: [`CommitReceipt`].
     Commit {
         /// The quote (as returned by `quote`).
         quote: QuoteRef,
         /// Idempotency key (typically the order id).
         key: String,
+        /// When the rewards are granted (default: the quote's cart time).
+        #[serde(default, with = "promotion::time_opt")]
+        time: Option<DateTime<Utc>>,
     },
-    /// Give back a commit's budgets and limits. Output: [`CommitReceipt`].
+    /// Give back a commit's budgets and limits; reverse its points and withdraw its unused
+    /// coupons. Output: [`CommitReceipt`].
     Cancel {
         /// The commit's key.
         key: String,
+        /// When (default: the time the rewards were granted).
+        #[serde(default, with = "promotion::time_opt")]
+        time: Option<DateTime<Utc>>,
     },
     /// A promotion's usage. Output: `{"id", "money", "orders", "budget_left"}`.
     PromotionUsage {
@@ -469,27 +613,11 @@ pub enum CampaignsCommand {
         #[serde(default)]
         by: GroupBy,
     },
-    /// Grant or withdraw consent for touches on a channel for a purpose. Output: `{"ok": true}`.
-    SetTouchConsent {
-        /// The user.
-        user: UserRef,
-        /// Channel.
-        channel: String,
-        /// Purpose.
-        #[serde(default = "marketing")]
-        purpose: String,
-        /// Granted or withdrawn.
-        granted: bool,
-    },
 }
 
 fn two_places(mut d: Decimal) -> Decimal {
     d.rescale(2);
     d
-}
-
-fn marketing() -> String {
-    "marketing".into()
 }
 
 impl CampaignsCommand {
@@ -576,22 +704,420 @@ impl Engine {
             })
     }
 
-    /// What the promotion engine knows about a customer.
+    /// What the promotion engine knows about a customer: tiers from the loyalty programs,
+    /// the saved audiences (tags module) they belong to, and whether this is a first order.
     pub fn customer_context(&self, user: Option<OneId>) -> CustomerContext {
-        let c = &self.state.campaigns;
-        CustomerContext {
+        let s = &self.state;
+        let mut ctx = CustomerContext {
             oneid: user,
-            // ---- wire: loyalty tier (branch `loyalty`) ----
-            tier: None,
-            // ---- wire: audiences the customer belongs to (branch `tags`) ----
-            audiences: BTreeSet::new(),
-            first_order: user.is_none_or(|u| {
-                c.automation
-                    .facts
-                    .get(&u)
-                    .is_none_or(|f| f.purchases.is_empty())
-            }),
+            first_order: true,
+            ..CustomerContext::default()
+        };
+        let Some(u) = user else { return ctx };
+        ctx.first_order = s
+            .campaigns
+            .automation
+            .facts
+            .get(&u)
+            .is_none_or(|f| f.purchases.is_empty());
+        for p in s.loyalty.programs() {
+            if let Some(t) = s.loyalty.tier_of(p, u) {
+                ctx.tier.get_or_insert_with(|| t.clone());
+                ctx.program_tiers.insert(p.spec.id.clone(), t);
+            }
         }
+        if let Some(d) = s.users.dense(u).filter(|d| s.users.live().contains(*d)) {
+            ctx.audiences = s
+                .tags
+                .audiences
+                .iter()
+                .filter(|(_, a)| a.members.contains(d))
+                .map(|(name, _)| name.clone())
+                .collect();
+        }
+        ctx
+    }
+
+    /// The loyalty program a points reward or action goes to: the one named, else the only
+    /// program there is.
+    fn points_program(&self, named: Option<&str>, field: &str) -> Result<String, Error> {
+        let lo = &self.state.loyalty;
+        match named {
+            Some(p) => lo
+                .program(p)
+                .map(|p| p.spec.id.clone())
+                .ok_or_else(|| Error::NotFound {
+                    what: "loyalty program",
+                    id: p.to_owned(),
+                }),
+            None => match lo.programs() {
+                [only] => Ok(only.spec.id.clone()),
+                ps => Err(Error::invalid_argument(
+                    field,
+                    format!(
+                        "points need a loyalty program: name one ({} programs exist)",
+                        ps.len()
+                    ),
+                )),
+            },
+        }
+    }
+
+    /// Check a rule against the other modules and fill in what it leaves to defaults (the
+    /// loyalty program of `grant_points`).
+    fn resolve_rule(&self, mut rule: Rule) -> Result<Rule, Error> {
+        for (i, a) in rule.actions.iter_mut().enumerate() {
+            match a {
+                RuleAction::GrantPoints { program, .. } => {
+                    let p = self.points_program(
+                        program.as_deref(),
+                        &format!("rule.actions[{i}].program"),
+                    )?;
+                    *program = Some(p);
+                }
+                RuleAction::AddTag { tag } => {
+                    let field = format!("rule.actions[{i}].tag");
+                    match self.state.tags.def(tag) {
+                        Some(d)
+                            if d.value_type != crate::tags::ValueType::Bool
+                                || matches!(d.kind, crate::tags::TagKind::Rule { .. }) =>
+                        {
+                            return Err(Error::invalid_argument(
+                                field,
+                                format!("{tag:?} is not a bool tag a rule can set"),
+                            ))
+                        }
+                        Some(_) => {}
+                        None if self.state.tags.columns.0.contains_key(tag.as_str()) => {
+                            return Err(Error::invalid_argument(
+                                field,
+                                format!("{tag:?} is a profile attribute"),
+                            ))
+                        }
+                        None => crate::tags::check_name(tag)
+                            .map_err(|e| Error::invalid_argument(field, e.to_string()))?,
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(rule)
+    }
+
+    /// Post the plan's `grant_points` rows to the loyalty ledger and write its `add_tag` rows
+    /// to the tag index. A row that cannot be applied is dropped from the plan and counted as
+    /// suppressed (`points_failed`, `tag_failed`); the rest go ahead.
+    fn apply_plan(&mut self, plan: Vec<PlanRow>, now: DateTime<Utc>) -> Vec<PlanRow> {
+        let mut keep = Vec::with_capacity(plan.len());
+        let mut tags: BTreeMap<String, Vec<OneId>> = BTreeMap::new();
+        for row in plan {
+            match row.action {
+                "grant_points" => {
+                    let (Some(points), Some(program), Some(key)) =
+                        (row.points, row.program.clone(), row.key.clone())
+                    else {
+                        continue;
+                    };
+                    let earn = crate::loyalty::LoyaltyCommand::Earn {
+                        user: UserRef::OneId(row.user),
+                        program,
+                        points,
+                        key,
+                        reason: format!("automation rule {}", row.rule),
+                        expires: None,
+                        pending: false,
+                        order: None,
+                        apply_multiplier: false,
+                        actor: "automation".into(),
+                        time: Some(now),
+                    };
+                    match self.execute_loyalty(earn) {
+                        Ok(_) => keep.push(row),
+                        Err(_) => self
+                            .state
+                            .campaigns
+                            .automation
+                            .suppress(&row.rule, "points_failed"),
+                    }
+                }
+                "add_tag" => {
+                    if let Some(t) = &row.tag {
+                        tags.entry(t.clone()).or_default().push(row.user);
+                    }
+                    keep.push(row);
+                }
+                _ => keep.push(row),
+            }
+        }
+        if tags.is_empty() {
+            return keep;
+        }
+        let mut failed: BTreeSet<String> = BTreeSet::new();
+        let mut written = Vec::new();
+        for (tag, users) in tags {
+            if self.state.tags.def(&tag).is_none() {
+                let define = crate::tags::TagsCommand::DefineTag {
+                    name: tag.clone(),
+                    value_type: crate::tags::ValueType::Bool,
+                    rule: None,
+                    model: None,
+                    description: "set by automation rules".into(),
+                    now,
+                };
+                if self.execute_tags(define).is_err() {
+                    failed.insert(tag);
+                    continue;
+                }
+            }
+            let t = crate::tags::ValueType::Bool;
+            for u in users {
+                let d = self.state.users.dense_or_insert(u);
+                self.state
+                    .tags
+                    .write(&tag, t, d, &[crate::tags::Value::Bool(true)]);
+            }
+            written.push(tag);
+        }
+        self.refresh_rules(&written, now);
+        if failed.is_empty() {
+            return keep;
+        }
+        let (bad, ok): (Vec<PlanRow>, Vec<PlanRow>) = keep.into_iter().partition(|r| {
+            r.action == "add_tag" && r.tag.as_ref().is_some_and(|t| failed.contains(t))
+        });
+        for r in bad {
+            self.state
+                .campaigns
+                .automation
+                .suppress(&r.rule, "tag_failed");
+        }
+        ok
+    }
+
+    /// Commit a quote: budgets and limits (campaigns ledger), then its coupon and points
+    /// rewards for the quote's customer. Everything is checked before anything changes; a
+    /// replayed key grants nothing again.
+    fn commit_quote(
+        &mut self,
+        key: &str,
+        quote: &QuoteRef,
+        time: Option<DateTime<Utc>>,
+    ) -> Result<CommitReceipt, Error> {
+        if self.state.campaigns.ledger.commitment(key).is_some() {
+            return Ok(self.state.campaigns.commit(key, quote)?);
+        }
+        let time = time.or(quote.time);
+        let tz = self.config.business_tz();
+        let mut coupons: Vec<(String, u64)> = Vec::new();
+        let mut earns: Vec<(String, i64, String)> = Vec::new();
+        for (i, a) in quote.applied.iter().enumerate() {
+            if a.rewards.is_empty() {
+                continue;
+            }
+            let field = format!("quote.applied[{i}].rewards");
+            let p = self
+                .state
+                .campaigns
+                .promotions
+                .iter()
+                .find(|p| *p.id == *a.id)
+                .ok_or_else(|| Error::NotFound {
+                    what: "promotion",
+                    id: a.id.clone(),
+                })?;
+            let (reward, most) = match &p.action {
+                Action::ThresholdGift {
+                    reward,
+                    every,
+                    threshold,
+                }
+                | Action::ThresholdRebate {
+                    reward,
+                    every,
+                    threshold,
+                } => {
+                    // How many rewards the order can earn: one, or one per full threshold of
+                    // the quote's subtotal.
+                    let most = if *every && *threshold > Decimal::ZERO {
+                        quote
+                            .subtotal
+                            .and_then(|s| (s / *threshold).floor().to_u64())
+                            .unwrap_or(0)
+                    } else {
+                        1
+                    };
+                    (
+                        Some(reward),
+                        p.limits.per_order.map_or(most, |m| most.min(m)),
+                    )
+                }
+                _ => (None, 0),
+            };
+            for r in &a.rewards {
+                let n = match (r, reward) {
+                    (ledger::RewardRef::Other, _) => continue,
+                    (
+                        ledger::RewardRef::Coupon { template, count },
+                        Some(Reward::Coupon { template: t, .. }),
+                    ) if t == template => *count,
+                    (
+                        ledger::RewardRef::Points { points, program },
+                        Some(Reward::Points {
+                            points: each,
+                            program: q,
+                        }),
+                    ) if program == q && *each > 0 && *points > 0 && points % each == 0 => {
+                        u64::try_from(points / each).unwrap_or(0)
+                    }
+                    _ => {
+                        return Err(Error::invalid_argument(
+                            field,
+                            format!("does not match the reward of promotion {:?}", a.id),
+                        ))
+                    }
+                };
+                if n == 0 || n > most {
+                    return Err(Error::invalid_argument(
+                        field,
+                        format!("{n} rewards exceed what promotion {:?} gives", a.id),
+                    ));
+                }
+                match r {
+                    ledger::RewardRef::Coupon { template, .. } => {
+                        coupons.push((template.clone(), n));
+                    }
+                    ledger::RewardRef::Points { points, program } => {
+                        let prog = self.points_program(program.as_deref(), &field)?;
+                        earns.push((prog, *points, format!("promotion:{key}:{}", a.id)));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let user = quote
+            .user
+            .filter(|_| !coupons.is_empty() || !earns.is_empty());
+        let time =
+            match (user, time) {
+                (Some(_), None) => return Err(Error::invalid_argument(
+                    "time",
+                    "rewards are granted at a time: give `time` (or a quote with its cart time)",
+                )),
+                (_, t) => t.unwrap_or_default(),
+            };
+        let order = format!("promotion:{key}");
+        if let Some(u) = user {
+            let live = self.state.identity.canonical(u);
+            if live != Some(u) || self.state.privacy.is_erased(u) {
+                return Err(Error::invalid_argument(
+                    "quote.user",
+                    format!("{u} is not a live person"),
+                ));
+            }
+            let mut per_template: BTreeMap<&str, u64> = BTreeMap::new();
+            for (t, n) in &coupons {
+                *per_template.entry(t).or_default() += n;
+            }
+            for (t, n) in per_template {
+                self.state.campaigns.coupons.check_issue(t, n)?;
+            }
+            let lo = &self.state.loyalty;
+            for (prog, points, ekey) in &earns {
+                let p = lo.program(prog).ok_or_else(|| Error::NotFound {
+                    what: "loyalty program",
+                    id: prog.clone(),
+                })?;
+                let reason = format!("promotion rebate ({key})");
+                lo.ledger().check_earn(&crate::loyalty::ledger::Earn {
+                    user: u,
+                    book: p.book,
+                    points: *points,
+                    key: ekey,
+                    reason: &reason,
+                    actor: "campaigns",
+                    time,
+                    expires: p.spec.expiry.expires(time, tz),
+                    pending: false,
+                    order: Some(&order),
+                })?;
+            }
+        }
+        let mut receipt = self.state.campaigns.commit(key, quote)?;
+        // Checked above: from here on nothing fails.
+        let Some(u) = user else { return Ok(receipt) };
+        let mut granted = ledger::Granted {
+            time: Some(time),
+            ..ledger::Granted::default()
+        };
+        for (t, n) in coupons {
+            let users = vec![u; usize::try_from(n).unwrap_or(0)];
+            let ids = self
+                .state
+                .campaigns
+                .coupons
+                .issue(&t, &users, time, coupons::CouponState::Issued)
+                .map_err(|e| Error::Internal(format!("coupon issue checked before: {e}")))?;
+            granted.coupons.extend(ids);
+        }
+        for (prog, points, ekey) in earns {
+            let expires = self
+                .state
+                .loyalty
+                .program(&prog)
+                .and_then(|p| p.spec.expiry.expires(time, tz));
+            self.execute_loyalty(crate::loyalty::LoyaltyCommand::Earn {
+                user: UserRef::OneId(u),
+                program: prog,
+                points,
+                key: ekey,
+                reason: format!("promotion rebate ({key})"),
+                expires,
+                pending: false,
+                order: Some(order.clone()),
+                apply_multiplier: false,
+                actor: "campaigns".into(),
+                time: Some(time),
+            })
+            .map_err(|e| Error::Internal(format!("earn checked before: {e}")))?;
+            granted.points = granted.points.saturating_add(points);
+            granted.points_order = Some(order.clone());
+        }
+        receipt.coupons = granted.coupons.clone();
+        receipt.points = granted.points;
+        self.state.campaigns.ledger.set_granted(key, granted);
+        Ok(receipt)
+    }
+
+    /// Cancel a commit: reverse its points (loyalty refund of its order), withdraw its unused
+    /// coupons, give back budgets and limits. A second cancel changes nothing.
+    fn cancel_commit(
+        &mut self,
+        key: &str,
+        time: Option<DateTime<Utc>>,
+    ) -> Result<CommitReceipt, Error> {
+        let c = self
+            .state
+            .campaigns
+            .ledger
+            .commitment(key)
+            .ok_or_else(|| Error::NotFound {
+                what: "commit",
+                id: key.to_owned(),
+            })?;
+        if c.cancelled {
+            return Ok(self.state.campaigns.cancel(key)?);
+        }
+        let g = c.granted.clone();
+        if let Some(order) = g.points_order.as_ref().filter(|_| g.points > 0) {
+            // The refund checks everything before it changes anything.
+            self.execute_loyalty(crate::loyalty::LoyaltyCommand::Refund {
+                order_key: order.clone(),
+                key: format!("{order}:cancel"),
+                time: time.or(g.time),
+            })?;
+        }
+        self.state.campaigns.coupons.revoke(&g.coupons);
+        Ok(self.state.campaigns.cancel(key)?)
     }
 
     /// Execute one campaigns command.
@@ -600,6 +1126,19 @@ impl Engine {
         let out =
             match c {
                 CampaignsCommand::AddPromotion { promotion } => {
+                    let named = match &promotion.action {
+                        Action::ThresholdGift { reward, .. }
+                        | Action::ThresholdRebate { reward, .. } => match reward {
+                            Reward::Points {
+                                program: Some(p), ..
+                            } => Some(p.clone()),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    if let Some(p) = named {
+                        self.points_program(Some(&p), "promotion.action.reward.program")?;
+                    }
                     self.state
                         .campaigns
                         .add_promotion(promotion)
@@ -621,11 +1160,11 @@ impl Engine {
                             .map_err(|e| e.at("cart"))?,
                     )
                 }
-                CampaignsCommand::Commit { quote, key } => {
-                    CampaignsOutput::Commit(self.state.campaigns.commit(&key, &quote)?)
+                CampaignsCommand::Commit { quote, key, time } => {
+                    CampaignsOutput::Commit(self.commit_quote(&key, &quote, time)?)
                 }
-                CampaignsCommand::Cancel { key } => {
-                    CampaignsOutput::Commit(self.state.campaigns.cancel(&key)?)
+                CampaignsCommand::Cancel { key, time } => {
+                    CampaignsOutput::Commit(self.cancel_commit(&key, time)?)
                 }
                 CampaignsCommand::PromotionUsage { id } => {
                     let c = &self.state.campaigns;
@@ -671,9 +1210,7 @@ impl Engine {
                         ids.push(self.known_user(u, &format!("users[{i}]"))?);
                     }
                     if let Some(a) = &audience {
-                        let ctx = EngineContext {
-                            campaigns: &self.state.campaigns,
-                        };
+                        let ctx = EngineContext { engine: self };
                         ids.extend(ctx.audience_members(a).ok_or_else(|| Error::NotFound {
                             what: "audience",
                             id: a.clone(),
@@ -727,6 +1264,7 @@ impl Engine {
                     self.state.campaigns.coupons.counts(template.as_deref())?,
                 ),
                 CampaignsCommand::AddRule { rule } => {
+                    let rule = self.resolve_rule(rule)?;
                     let c = &mut self.state.campaigns;
                     c.automation
                         .add_rule(rule, &c.coupons)
@@ -734,25 +1272,22 @@ impl Engine {
                     CampaignsOutput::Ok { ok: true }
                 }
                 CampaignsCommand::RunAutomation { now } => {
-                    let mut c = std::mem::take(&mut self.state.campaigns);
-                    let plan = {
-                        let mut automation = std::mem::take(&mut c.automation);
-                        let mut coupons = std::mem::take(&mut c.coupons);
-                        let mut monitor = std::mem::take(&mut c.monitor);
-                        let plan = automation.run(
-                            now,
-                            tz,
-                            &EngineContext { campaigns: &c },
-                            &mut coupons,
-                            &mut monitor,
-                        );
-                        c.automation = automation;
-                        c.coupons = coupons;
-                        c.monitor = monitor;
-                        plan
-                    };
-                    self.state.campaigns = c;
-                    CampaignsOutput::Plan(plan)
+                    let c = &mut self.state.campaigns;
+                    let mut automation = std::mem::take(&mut c.automation);
+                    let mut coupons = std::mem::take(&mut c.coupons);
+                    let mut monitor = std::mem::take(&mut c.monitor);
+                    let plan = automation.run(
+                        now,
+                        tz,
+                        &EngineContext { engine: self },
+                        &mut coupons,
+                        &mut monitor,
+                    );
+                    let c = &mut self.state.campaigns;
+                    c.automation = automation;
+                    c.coupons = coupons;
+                    c.monitor = monitor;
+                    CampaignsOutput::Plan(self.apply_plan(plan, now))
                 }
                 CampaignsCommand::RecordOutcomes { rows } => CampaignsOutput::Recorded {
                     recorded: self
@@ -764,40 +1299,6 @@ impl Engine {
                 },
                 CampaignsCommand::ChannelEffectiveness { by } => {
                     CampaignsOutput::Report(self.state.campaigns.monitor.effectiveness(by))
-                }
-                CampaignsCommand::SetTouchConsent {
-                    user,
-                    channel,
-                    purpose,
-                    granted,
-                } => {
-                    let u = self.known_user(&user, "user")?;
-                    if channel.trim().is_empty() || purpose.trim().is_empty() {
-                        return Err(Error::invalid_argument(
-                            "channel",
-                            "channel and purpose must not be empty",
-                        ));
-                    }
-                    let store = &mut self.state.campaigns.consent;
-                    if granted {
-                        store
-                            .entry(u)
-                            .or_default()
-                            .entry(channel)
-                            .or_default()
-                            .insert(purpose);
-                    } else if let Some(chs) = store.get_mut(&u) {
-                        if let Some(ps) = chs.get_mut(&channel) {
-                            ps.remove(&purpose);
-                            if ps.is_empty() {
-                                chs.remove(&channel);
-                            }
-                        }
-                        if chs.is_empty() {
-                            store.remove(&u);
-                        }
-                    }
-                    CampaignsOutput::Ok { ok: true }
                 }
             };
         Ok(Output::Campaigns(out))

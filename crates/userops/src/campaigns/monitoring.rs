@@ -6,6 +6,7 @@
 //! converts the user's latest unconverted touch (last touch wins).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -26,14 +27,18 @@ pub struct TouchRecord {
     pub id: u64,
     /// The user.
     pub user: OneId,
-    /// Channel.
-    pub channel: String,
+    /// Channel (shared with the run's other touches).
+    #[serde(with = "super::promotion::arc_str")]
+    pub channel: Arc<str>,
     /// Content id.
-    pub content: String,
+    #[serde(with = "super::promotion::arc_str")]
+    pub content: Arc<str>,
     /// The rule that planned it.
-    pub rule: String,
+    #[serde(with = "super::promotion::arc_str")]
+    pub rule: Arc<str>,
     /// The audience the rule targeted, if any.
-    pub audience: Option<String>,
+    #[serde(with = "super::promotion::arc_str_opt")]
+    pub audience: Option<Arc<str>>,
     /// When it was planned.
     #[serde(with = "crate::event::rfc3339")]
     pub planned_at: DateTime<Utc>,
@@ -151,10 +156,10 @@ impl Monitor {
     pub(crate) fn plan(
         &mut self,
         user: OneId,
-        channel: &str,
-        content: &str,
-        rule: &str,
-        audience: Option<&str>,
+        channel: &Arc<str>,
+        content: &Arc<str>,
+        rule: &Arc<str>,
+        audience: Option<&Arc<str>>,
         at: DateTime<Utc>,
         attribution_days: u32,
     ) -> u64 {
@@ -162,10 +167,10 @@ impl Monitor {
         self.touches.push(TouchRecord {
             id,
             user,
-            channel: channel.to_owned(),
-            content: content.to_owned(),
-            rule: rule.to_owned(),
-            audience: audience.map(str::to_owned),
+            channel: channel.clone(),
+            content: content.clone(),
+            rule: rule.clone(),
+            audience: audience.cloned(),
             planned_at: at,
             sent_at: None,
             delivered_at: None,
@@ -197,7 +202,7 @@ impl Monitor {
                 .rev()
                 .filter_map(|&id| self.touch(id))
                 .take_while(|t| t.planned_at > since)
-                .filter(|t| t.channel == channel)
+                .filter(|t| *t.channel == *channel)
                 .count()
         })
     }
@@ -258,9 +263,9 @@ impl Monitor {
         };
         let found = ids.iter().rev().copied().find(|&id| {
             self.touch(id).is_some_and(|t| {
-                t.channel == channel
-                    && t.content == content
-                    && rule.is_none_or(|r| r == t.rule)
+                *t.channel == *channel
+                    && *t.content == *content
+                    && rule.is_none_or(|r| *r == *t.rule)
                     && t.planned_at <= at
             })
         });
@@ -312,8 +317,8 @@ impl Monitor {
         let mut rows: BTreeMap<&str, EffectivenessRow> = BTreeMap::new();
         for t in &self.touches {
             let key = match by {
-                GroupBy::Channel => t.channel.as_str(),
-                GroupBy::Rule => t.rule.as_str(),
+                GroupBy::Channel => &*t.channel,
+                GroupBy::Rule => &*t.rule,
                 GroupBy::Audience => t.audience.as_deref().unwrap_or(""),
             };
             let r = rows.entry(key).or_insert_with(|| EffectivenessRow {

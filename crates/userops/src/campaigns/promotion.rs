@@ -56,6 +56,26 @@ pub(crate) mod arc_str {
     }
 }
 
+/// Optional shared strings.
+pub(crate) mod arc_str_opt {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Write as a string, or null.
+    pub fn serialize<S: Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(v),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Read a string, or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.map(Arc::from))
+    }
+}
+
 /// Optional RFC 3339 timestamps.
 pub(crate) mod time_opt {
     use chrono::{DateTime, Utc};
@@ -120,14 +140,49 @@ impl PartialEq for Promotion {
     }
 }
 
-/// The condition lists as hashes, in the sets' order, so that matching a cart compares
-/// integers and checks the string only on a hit.
+/// What evaluation reads of a promotion, precomputed once: the exclusion lists as hashes (in
+/// the sets' order, so that matching a cart compares integers and checks the string only on a
+/// hit), and every amount in integer cents, so that the hot loop does no `Decimal` work.
+/// Validation bounds every amount to two decimal places, so the cents are exact.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Compiled {
-    pub(crate) skus: Vec<u64>,
-    pub(crate) categories: Vec<u64>,
     pub(crate) exclude_skus: Vec<u64>,
     pub(crate) exclude_categories: Vec<u64>,
+    /// The action's spend threshold.
+    pub(crate) threshold: i64,
+    /// `conditions.min_amount`.
+    pub(crate) min_amount: Option<i64>,
+    /// Bit `d` set for weekday `d` (1 = Monday); 0 = any day.
+    pub(crate) weekdays: u8,
+    /// A money budget.
+    pub(crate) budget_money: Option<i64>,
+    /// Single-step amount off.
+    pub(crate) off: Option<i64>,
+    /// Tiers (threshold, off).
+    pub(crate) tiers: Vec<(i64, i64)>,
+    /// Cap on the discount.
+    pub(crate) max_off: Option<i64>,
+    /// Fixed price or exchange price.
+    pub(crate) price: i64,
+    /// Percent off as the exact fraction `num / den` of the eligible amount (`None`: too
+    /// fine-grained for integers; the evaluator then uses `Decimal`).
+    pub(crate) percent: Option<(i128, i128)>,
+    /// Red packet amount.
+    pub(crate) cash: i64,
+}
+
+/// Cents of an amount validated to at most two decimal places; saturates far beyond any real
+/// amount.
+pub(crate) fn cents_of(d: Decimal) -> i64 {
+    use rust_decimal::prelude::ToPrimitive;
+    (d * Decimal::ONE_HUNDRED)
+        .trunc()
+        .to_i64()
+        .unwrap_or(if d.is_sign_negative() {
+            i64::MIN
+        } else {
+            i64::MAX
+        })
 }
 
 /// The hash the evaluator matches skus and categories by.
@@ -140,12 +195,55 @@ impl Promotion {
         self.compiled.get_or_init(|| {
             let h = |set: &BTreeSet<String>| set.iter().map(|s| key_hash(s)).collect();
             let k = &self.conditions;
-            Compiled {
-                skus: h(&k.skus),
-                categories: h(&k.categories),
+            let mut c = Compiled {
                 exclude_skus: h(&k.exclude_skus),
                 exclude_categories: h(&k.exclude_categories),
+                threshold: cents_of(self.action.threshold()),
+                min_amount: k.min_amount.map(cents_of),
+                weekdays: k
+                    .weekdays
+                    .iter()
+                    .filter(|d| (1..=7).contains(*d))
+                    .fold(0, |m, d| m | (1 << d)),
+                budget_money: match &self.budget {
+                    Some(Budget::Money { amount }) => Some(cents_of(*amount)),
+                    _ => None,
+                },
+                ..Compiled::default()
+            };
+            match &self.action {
+                Action::ThresholdDiscount {
+                    off,
+                    tiers,
+                    max_off,
+                    ..
+                } => {
+                    c.off = off.map(cents_of);
+                    c.tiers = tiers
+                        .iter()
+                        .map(|t| (cents_of(t.threshold), cents_of(t.off)))
+                        .collect();
+                    c.max_off = max_off.map(cents_of);
+                }
+                Action::PercentOff { percent, max_off } => {
+                    c.max_off = max_off.map(cents_of);
+                    let scale = percent.scale();
+                    c.percent = (scale <= 20)
+                        .then(|| 10i128.checked_pow(scale))
+                        .flatten()
+                        .map(|p| (percent.mantissa(), 100 * p));
+                }
+                Action::FixedPrice { price } | Action::ThresholdExchange { price, .. } => {
+                    c.price = cents_of(*price);
+                }
+                Action::ThresholdGift { reward, .. } | Action::ThresholdRebate { reward, .. } => {
+                    if let Reward::RedPacket { amount } = reward {
+                        c.cash = cents_of(*amount);
+                    }
+                }
+                Action::PointsMultiplier { .. } => {}
             }
+            c
         })
     }
 }
@@ -199,9 +297,13 @@ pub struct Conditions {
     /// The customer must be in one of these audiences.
     #[serde(default)]
     pub audiences: BTreeSet<String>,
-    /// The customer must hold one of these member tiers.
+    /// The customer must hold one of these member tiers (in `tier_program`, or in any loyalty
+    /// program when none is named).
     #[serde(default)]
     pub tiers: BTreeSet<String>,
+    /// The loyalty program `tiers` refer to (default: any program).
+    #[serde(default)]
+    pub tier_program: Option<String>,
     /// `Some(true)`: only a customer's first order; `Some(false)`: only repeat orders.
     #[serde(default)]
     pub first_order: Option<bool>,
@@ -334,10 +436,13 @@ pub enum Reward {
         #[serde(default = "consumption")]
         kind: CouponKind,
     },
-    /// Points (> 0).
+    /// Points (> 0), posted to a loyalty program's ledger when the order is committed.
     Points {
         /// How many.
         points: i64,
+        /// The loyalty program (default: the only one, when exactly one exists).
+        #[serde(default)]
+        program: Option<String>,
     },
     /// Goods.
     Goods {
@@ -443,7 +548,8 @@ fn non_negative(field: &str, v: Decimal) -> Result<(), CampaignError> {
 
 /// Money has at most two decimal places (cents).
 pub(crate) fn cents(field: &str, v: Decimal) -> Result<(), CampaignError> {
-    if v.normalize().scale() > 2 {
+    // The scale is at most 2 for almost every amount: normalize only the rest.
+    if v.scale() > 2 && v.normalize().scale() > 2 {
         return Err(bad(field, format!("{v} has more than 2 decimal places")));
     }
     Ok(())
@@ -456,7 +562,7 @@ impl Reward {
             Reward::Coupon { template, .. } if template.trim().is_empty() => {
                 Err(bad(&format!("{field}.template"), "must not be empty"))
             }
-            Reward::Points { points } if *points <= 0 => Err(bad(
+            Reward::Points { points, .. } if *points <= 0 => Err(bad(
                 &format!("{field}.points"),
                 format!("must be > 0, got {points}"),
             )),
@@ -513,6 +619,12 @@ impl Conditions {
         }
         if let Some(m) = self.min_amount {
             non_negative("conditions.min_amount", m)?;
+        }
+        if self.tier_program.is_some() && self.tiers.is_empty() {
+            return Err(bad(
+                "conditions.tier_program",
+                "names a program for tiers, but no tier is listed",
+            ));
         }
         Ok(())
     }

@@ -81,8 +81,12 @@ pub struct Cart {
 pub struct CustomerContext {
     /// The customer, when known (needed for per-user limits).
     pub oneid: Option<OneId>,
-    /// Member tier.
+    /// Member tier matched by conditions that name no program (the engine fills it with the
+    /// tier in the first program, in creation order, where the customer holds one).
     pub tier: Option<String>,
+    /// Tier per loyalty program (program id → tier name), for conditions naming a program
+    /// and for "any program" matching.
+    pub program_tiers: std::collections::BTreeMap<String, String>,
     /// Audiences the customer belongs to.
     pub audiences: BTreeSet<String>,
     /// True when the customer has no order yet.
@@ -280,6 +284,9 @@ pub enum Grant {
     Points {
         /// How many.
         points: i64,
+        /// The loyalty program (none: the only one).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        program: Option<String>,
         /// When.
         timing: Timing,
     },
@@ -365,6 +372,9 @@ pub struct Quote {
     pub user: Option<OneId>,
     /// The stacking choice that was made.
     pub mode: SelectMode,
+    /// The cart's time (a commit grants the quote's rewards at it).
+    #[serde(with = "crate::event::rfc3339")]
+    pub time: DateTime<Utc>,
     /// Sum of the lines.
     #[serde(with = "rust_decimal::serde::str")]
     pub subtotal: Decimal,
@@ -388,14 +398,7 @@ fn money(c: i64) -> Decimal {
 
 /// Decimal (validated to ≤ 2 places) → cents; saturates far beyond any real amount.
 fn to_cents(d: Decimal) -> i64 {
-    (d * Decimal::ONE_HUNDRED)
-        .trunc()
-        .to_i64()
-        .unwrap_or(if d.is_sign_negative() {
-            i64::MIN
-        } else {
-            i64::MAX
-        })
+    super::promotion::cents_of(d)
 }
 
 /// A set of cart lines.
@@ -441,6 +444,8 @@ impl LineSet {
 struct Prepared<'c> {
     cart: &'c Cart,
     amounts: Vec<i64>,
+    /// Unit prices in cents.
+    unit: Vec<i64>,
     all: LineSet,
     by_sku: KeyIndex<'c>,
     by_category: KeyIndex<'c>,
@@ -537,10 +542,13 @@ impl Cart {
     fn prepare(&self, tz: FixedOffset) -> Result<Prepared<'_>, CampaignError> {
         self.validate()?;
         let mut amounts = Vec::with_capacity(self.lines.len());
+        let mut unit = Vec::with_capacity(self.lines.len());
         let mut all = LineSet::default();
         let mut subtotal: i64 = 0;
         for (i, l) in self.lines.iter().enumerate() {
-            let a = to_cents(l.price)
+            let u = to_cents(l.price);
+            unit.push(u);
+            let a = u
                 .checked_mul(l.qty)
                 .and_then(|a| {
                     subtotal = subtotal.checked_add(a)?;
@@ -557,6 +565,7 @@ impl Cart {
         Ok(Prepared {
             cart: self,
             amounts,
+            unit,
             all,
             by_sku: index(self.lines.iter().map(|l| l.sku.as_str())),
             by_category: index(self.lines.iter().map(|l| l.category.as_str())),
@@ -571,20 +580,134 @@ struct Candidate {
     /// Index into the promotion list.
     promo: usize,
     lines: LineSet,
+    /// Money budget left, in cents (`None`: no money budget).
+    left: Option<i64>,
 }
 
 fn listed(set: &BTreeSet<String>, v: &str) -> bool {
     set.is_empty() || set.contains(v)
 }
 
-/// Cart-level conditions, limits and budget, then the eligible lines.
+/// The customer's tier in the condition's program (or in any program) is listed.
+fn tier_matches(k: &super::promotion::Conditions, customer: &CustomerContext) -> bool {
+    match &k.tier_program {
+        Some(p) => customer
+            .program_tiers
+            .get(p)
+            .is_some_and(|t| k.tiers.contains(t)),
+        None => {
+            customer.tier.as_ref().is_some_and(|t| k.tiers.contains(t))
+                || customer.program_tiers.values().any(|t| k.tiers.contains(t))
+        }
+    }
+}
+
+/// Identity hashing for keys that already are hashes ([`key_hash`]).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type KeyMap =
+    std::collections::HashMap<u64, Vec<(u32, Box<str>)>, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// The promotions indexed for evaluation (derived from the promotion list, rebuilt when it
+/// changes): sku and category → the promotions listing it, and each promotion's stacking group
+/// as a small integer. With it, matching a cart's lines touches only the promotions that name
+/// one of its skus or categories.
+#[derive(Debug, Default)]
+pub struct PromoIndex {
+    by_sku: KeyMap,
+    by_category: KeyMap,
+    /// Stacking group per promotion (`u32::MAX`: exclusive).
+    group: Vec<u32>,
+    groups: usize,
+    /// How many promotions the index was built for.
+    len: usize,
+}
+
+impl PromoIndex {
+    /// Index `promos` (in evaluation order).
+    pub fn build(promos: &[Promotion]) -> PromoIndex {
+        let mut ix = PromoIndex {
+            len: promos.len(),
+            ..PromoIndex::default()
+        };
+        let mut names: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        for (i, p) in promos.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            for s in &p.conditions.skus {
+                ix.by_sku
+                    .entry(key_hash(s))
+                    .or_default()
+                    .push((i, s.as_str().into()));
+            }
+            for c in &p.conditions.categories {
+                ix.by_category
+                    .entry(key_hash(c))
+                    .or_default()
+                    .push((i, c.as_str().into()));
+            }
+            let g = match p.stacking.mode {
+                StackMode::Exclusive => u32::MAX,
+                _ => {
+                    let n = names.len() as u32;
+                    *names.entry(p.stacking.group.as_str()).or_insert(n)
+                }
+            };
+            ix.group.push(g);
+            // Warm the per-promotion precomputation outside the hot path.
+            p.compiled();
+        }
+        ix.groups = names.len();
+        ix
+    }
+
+    /// Lines of the cart each promotion's include lists select (only promotions that list a
+    /// sku or category of the cart are touched).
+    fn matched(&self, c: &Prepared<'_>, out: &mut [LineSet]) {
+        for (map, keys) in [
+            (&self.by_sku, &c.by_sku),
+            (&self.by_category, &c.by_category),
+        ] {
+            for (h, k, lines) in keys {
+                if let Some(v) = map.get(h) {
+                    for (p, name) in v {
+                        if **name == **k {
+                            if let Some(m) = out.get_mut(*p as usize) {
+                                m.union(lines);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Cart-level conditions, eligible lines, then limits and budget (the ledger is read only for
+/// promotions that get that far).
 fn gate(
     p: &Promotion,
+    matched: &LineSet,
     c: &Prepared<'_>,
     customer: &CustomerContext,
     ledger: &Ledger,
-) -> Result<LineSet, Reason> {
+) -> Result<(LineSet, Option<i64>), Reason> {
     let k = &p.conditions;
+    let h = p.compiled();
     let t = c.cart.time;
     if k.start.is_some_and(|s| t < s) {
         return Err(Reason::NotStarted);
@@ -603,7 +726,7 @@ fn gate(
             return Err(Reason::OutsideHours);
         }
     }
-    if !k.weekdays.is_empty() && !k.weekdays.contains(&c.weekday) {
+    if h.weekdays != 0 && h.weekdays & (1 << c.weekday) == 0 {
         return Err(Reason::Weekday);
     }
     if !listed(&k.regions, &c.cart.region) {
@@ -618,13 +741,34 @@ fn gate(
     if !k.audiences.is_empty() && k.audiences.is_disjoint(&customer.audiences) {
         return Err(Reason::Audience);
     }
-    if !k.tiers.is_empty() && !customer.tier.as_ref().is_some_and(|t| k.tiers.contains(t)) {
+    if !k.tiers.is_empty() && !tier_matches(k, customer) {
         return Err(Reason::Tier);
     }
     match k.first_order {
         Some(true) if !customer.first_order => return Err(Reason::FirstOrderOnly),
         Some(false) if customer.first_order => return Err(Reason::RepeatOrderOnly),
         _ => {}
+    }
+    let mut lines = if k.skus.is_empty() && k.categories.is_empty() {
+        c.all
+    } else {
+        *matched
+    };
+    if !k.exclude_skus.is_empty() {
+        lines.minus(&select(&c.by_sku, &k.exclude_skus, &h.exclude_skus));
+    }
+    if !k.exclude_categories.is_empty() {
+        lines.minus(&select(
+            &c.by_category,
+            &k.exclude_categories,
+            &h.exclude_categories,
+        ));
+    }
+    if lines.is_empty() {
+        return Err(Reason::NoEligibleLines);
+    }
+    if p.limits.total.is_none() && p.limits.per_user.is_none() && p.budget.is_none() {
+        return Ok((lines, None));
     }
     let usage = ledger.usage(&p.id);
     if let Some(total) = p.limits.total {
@@ -640,48 +784,30 @@ fn gate(
             return Err(Reason::UserLimit(per_user));
         }
     }
+    let mut left = None;
     match &p.budget {
-        Some(Budget::Money { amount }) => {
-            let used = usage.map(|u| u.money).unwrap_or_default();
-            if *amount - used <= Decimal::ZERO {
+        Some(Budget::Money { .. }) => {
+            let used = usage.map_or(0, |u| to_cents(u.money));
+            let l = h.budget_money.unwrap_or(0).saturating_sub(used);
+            if l <= 0 {
                 return Err(Reason::Budget);
             }
+            left = Some(l);
         }
         Some(Budget::Count { count }) => {
-            let used = usage.map(|u| u.orders).unwrap_or(0);
+            let used = usage.map_or(0, |u| u.orders);
             if u64::try_from(*count).unwrap_or(0) <= used {
                 return Err(Reason::Budget);
             }
         }
         None => {}
     }
-    let h = p.compiled();
-    let mut lines = if k.skus.is_empty() && k.categories.is_empty() {
-        c.all
-    } else {
-        let mut s = select(&c.by_sku, &k.skus, &h.skus);
-        s.union(&select(&c.by_category, &k.categories, &h.categories));
-        s
-    };
-    if !k.exclude_skus.is_empty() {
-        lines.minus(&select(&c.by_sku, &k.exclude_skus, &h.exclude_skus));
-    }
-    if !k.exclude_categories.is_empty() {
-        lines.minus(&select(
-            &c.by_category,
-            &k.exclude_categories,
-            &h.exclude_categories,
-        ));
-    }
-    if lines.is_empty() {
-        return Err(Reason::NoEligibleLines);
-    }
-    Ok(lines)
+    Ok((lines, left))
 }
 
-/// The effect of one promotion on the current amounts.
+/// The effect of one promotion on the current amounts (its per-line shares are written to a
+/// scratch buffer the caller owns).
 struct Effect {
-    shares: Vec<(usize, i64)>,
     discount: i64,
     cash: i64,
     rewards: Vec<Grant>,
@@ -701,44 +827,56 @@ enum Detail {
 /// remaining cents one each to the lines with the largest remainders (ties: lower line index).
 /// Requires `total ≤ Σ weights`, so no line gets more than its weight.
 pub(crate) fn allocate(total: i64, lines: &[usize], weights: &[i64]) -> Vec<(usize, i64)> {
-    allocate_iter(total, lines.iter().copied(), weights)
+    let mut out = Vec::new();
+    allocate_into(
+        total,
+        lines.iter().copied(),
+        weights,
+        &mut out,
+        &mut Vec::new(),
+    );
+    out
 }
 
-fn allocate_iter(
+/// [`allocate`] into reused buffers (`out` and the remainders `rem` are cleared first).
+fn allocate_into(
     total: i64,
     lines: impl Iterator<Item = usize> + Clone,
     weights: &[i64],
-) -> Vec<(usize, i64)> {
+    out: &mut Vec<(usize, i64)>,
+    rem: &mut Vec<i128>,
+) {
+    out.clear();
+    rem.clear();
     let sum: i128 = lines.clone().map(|i| i128::from(weights[i])).sum();
     if total <= 0 || sum <= 0 {
-        return Vec::new();
+        return;
     }
-    let mut out: Vec<(usize, i64, i128)> = lines
-        .map(|i| {
-            let exact = i128::from(total) * i128::from(weights[i]);
-            // Quotient ≤ weight (total ≤ sum), so it fits in i64.
-            let q = i64::try_from(exact / sum).unwrap_or(weights[i]);
-            (i, q, exact % sum)
-        })
-        .collect();
-    let mut left = total - out.iter().map(|(_, q, _)| q).sum::<i64>();
+    let mut given: i64 = 0;
+    for i in lines {
+        let exact = i128::from(total) * i128::from(weights[i]);
+        // Quotient ≤ weight (total ≤ sum), so it fits in i64.
+        let q = i64::try_from(exact / sum).unwrap_or(weights[i]);
+        given += q;
+        out.push((i, q));
+        rem.push(exact % sum);
+    }
+    let mut left = total - given;
     // Fewer cents are left than lines have a non-zero remainder; picking the largest
     // remainder each time (the first, i.e. lowest line, on ties) needs no sort.
     while left > 0 {
-        let Some(k) = (0..out.len())
-            .filter(|&k| out[k].2 > 0)
-            .max_by(|&a, &b| out[a].2.cmp(&out[b].2).then(b.cmp(&a)))
-        else {
-            break;
-        };
+        let mut best: Option<usize> = None;
+        for (k, r) in rem.iter().enumerate() {
+            if *r > 0 && best.is_none_or(|b| *r > rem[b]) {
+                best = Some(k);
+            }
+        }
+        let Some(k) = best else { break };
         out[k].1 += 1;
-        out[k].2 = 0;
+        rem[k] = 0;
         left -= 1;
     }
-    out.into_iter()
-        .filter(|(_, q, _)| *q > 0)
-        .map(|(i, q, _)| (i, q))
-        .collect()
+    out.retain(|(_, q)| *q > 0);
 }
 
 fn times(every: bool, eligible: i64, threshold: i64, per_order: Option<u64>) -> u64 {
@@ -774,8 +912,9 @@ fn grant(reward: &Reward, count: u64, timing: Timing) -> Result<(Grant, i64), Re
             },
             0,
         ),
-        Reward::Points { points } => (
+        Reward::Points { points, program } => (
             Grant::Points {
+                program: program.clone(),
                 points: i64::try_from(count)
                     .ok()
                     .and_then(|c| points.checked_mul(c))
@@ -795,14 +934,39 @@ fn grant(reward: &Reward, count: u64, timing: Timing) -> Result<(Grant, i64), Re
     })
 }
 
-/// Apply one promotion to the current amounts (not yet committed to them).
+/// Percent of `eligible` cents, rounded half away from zero, exactly.
+pub(crate) fn percent_of(eligible: i64, percent: &Decimal, frac: Option<(i128, i128)>) -> i64 {
+    let int = frac.and_then(|(num, den)| {
+        let twice = i128::from(eligible).checked_mul(num)?.checked_mul(2)?;
+        i64::try_from((twice + den) / (2 * den)).ok()
+    });
+    int.unwrap_or_else(|| {
+        (Decimal::from(eligible) * *percent / Decimal::ONE_HUNDRED)
+            .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+            .to_i64()
+            .unwrap_or(eligible)
+    })
+}
+
+/// Scratch buffers reused across the promotions of one evaluation.
+#[derive(Default)]
+struct Scratch {
+    shares: Vec<(usize, i64)>,
+    rem: Vec<i128>,
+}
+
+/// Apply one promotion to the current amounts (not yet committed to them); its per-line
+/// shares go to `s.shares`.
 fn effect(
     p: &Promotion,
     c: &Prepared<'_>,
     lines: &LineSet,
     amounts: &[i64],
     detail: Detail,
+    s: &mut Scratch,
 ) -> Result<Effect, Reason> {
+    let h = p.compiled();
+    s.shares.clear();
     let mut lines = *lines;
     let mut exchange_line = None;
     if let Action::ThresholdExchange { sku, .. } = &p.action {
@@ -819,8 +983,7 @@ fn effect(
     }
     let eligible: i64 = lines.iter().map(|i| amounts[i]).sum();
     let k = &p.conditions;
-    if let Some(m) = k.min_amount {
-        let need = to_cents(m);
+    if let Some(need) = h.min_amount {
         if eligible < need {
             return Err(Reason::MinAmount(need, eligible));
         }
@@ -834,73 +997,61 @@ fn effect(
             return Err(Reason::MinQty(need, have));
         }
     }
-    let threshold = to_cents(p.action.threshold());
+    let threshold = h.threshold;
     if eligible < threshold || (threshold == 0 && eligible == 0 && exchange_line.is_none()) {
         return Err(Reason::Threshold(threshold, eligible));
     }
     let per_order = p.limits.per_order;
     let mut e = Effect {
-        shares: Vec::new(),
         discount: 0,
         cash: 0,
         rewards: Vec::new(),
     };
     let mut rewarded = false;
-    let split = |d: i64| {
-        if detail == Detail::Value {
-            Vec::new()
-        } else {
-            allocate_iter(d, lines.iter(), amounts)
+    let split = |d: i64, s: &mut Scratch| {
+        if detail != Detail::Value {
+            allocate_into(d, lines.iter(), amounts, &mut s.shares, &mut s.rem);
         }
     };
     match &p.action {
-        Action::ThresholdDiscount {
-            off,
-            tiers,
-            every,
-            max_off,
-            ..
-        } => {
-            let mut d = match off {
-                Some(off) => to_cents(*off).saturating_mul(
+        Action::ThresholdDiscount { every, .. } => {
+            let mut d = match h.off {
+                Some(off) => off.saturating_mul(
                     i64::try_from(times(*every, eligible, threshold, per_order))
                         .unwrap_or(i64::MAX),
                 ),
-                None => tiers
+                None => h
+                    .tiers
                     .iter()
                     .rev()
-                    .find(|t| to_cents(t.threshold) <= eligible)
-                    .map_or(0, |t| to_cents(t.off)),
+                    .find(|(t, _)| *t <= eligible)
+                    .map_or(0, |(_, off)| *off),
             };
-            if let Some(m) = max_off {
-                d = d.min(to_cents(*m));
+            if let Some(m) = h.max_off {
+                d = d.min(m);
             }
             e.discount = d.min(eligible);
-            e.shares = split(e.discount);
+            split(e.discount, s);
         }
-        Action::PercentOff { percent, max_off } => {
-            let exact = Decimal::from(eligible) * *percent / Decimal::ONE_HUNDRED;
-            let mut d = exact
-                .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
-                .to_i64()
-                .unwrap_or(eligible);
-            if let Some(m) = max_off {
-                d = d.min(to_cents(*m));
+        Action::PercentOff { percent, .. } => {
+            let mut d = percent_of(eligible, percent, h.percent);
+            if let Some(m) = h.max_off {
+                d = d.min(m);
             }
             e.discount = d.min(eligible);
-            e.shares = split(e.discount);
+            split(e.discount, s);
         }
-        Action::FixedPrice { price } => {
-            let target = to_cents(*price);
+        Action::FixedPrice { .. } => {
+            let target = h.price;
             for i in lines.iter() {
-                let unit = to_cents(c.cart.lines[i].price);
+                let unit = c.unit[i];
                 let d = (unit - target)
                     .max(0)
                     .saturating_mul(c.cart.lines[i].qty)
                     .min(amounts[i]);
                 if d > 0 {
                     if detail != Detail::Value {
-                        e.shares.push((i, d));
+                        s.shares.push((i, d));
                     }
                     e.discount += d;
                 }
@@ -914,20 +1065,35 @@ fn effect(
                 Timing::AfterOrder
             };
             let n = times(*every, eligible, threshold, per_order);
-            let (g, cash) = grant(reward, n, timing)?;
-            e.cash = cash;
-            rewarded = true;
             if detail == Detail::Full {
+                let (g, cash) = grant(reward, n, timing)?;
+                e.cash = cash;
                 e.rewards.push(g);
+            } else {
+                e.cash = match reward {
+                    Reward::RedPacket { .. } => i64::try_from(n)
+                        .ok()
+                        .and_then(|n| h.cash.checked_mul(n))
+                        .ok_or(Reason::NoEffect)?,
+                    Reward::Points { points, .. } => {
+                        // The same overflow check as the full output makes.
+                        i64::try_from(n)
+                            .ok()
+                            .and_then(|n| points.checked_mul(n))
+                            .ok_or(Reason::NoEffect)?;
+                        0
+                    }
+                    _ => 0,
+                };
             }
+            rewarded = true;
         }
         Action::ThresholdExchange { sku, price, .. } => match exchange_line {
             Some(i) => {
-                let unit = to_cents(c.cart.lines[i].price);
-                let d = (unit - to_cents(*price)).max(0).min(amounts[i]);
+                let d = (c.unit[i] - h.price).max(0).min(amounts[i]);
                 if d > 0 {
                     if detail != Detail::Value {
-                        e.shares.push((i, d));
+                        s.shares.push((i, d));
                     }
                     e.discount = d;
                 }
@@ -960,17 +1126,6 @@ fn effect(
     Ok(e)
 }
 
-/// Money budget left for `p`, in cents (`None` = no money budget).
-fn money_left(p: &Promotion, ledger: &Ledger) -> Option<i64> {
-    match &p.budget {
-        Some(Budget::Money { amount }) => {
-            let used = ledger.usage(&p.id).map(|u| u.money).unwrap_or_default();
-            Some(to_cents(*amount - used))
-        }
-        _ => None,
-    }
-}
-
 /// The outcome of simulating one stacking alternative.
 struct Simulated {
     applied: Vec<Applied>,
@@ -986,8 +1141,8 @@ fn simulate(
     promos: &[Promotion],
     members: &[&Candidate],
     c: &Prepared<'_>,
-    ledger: &Ledger,
     full: bool,
+    scratch: &mut Scratch,
 ) -> Simulated {
     let mut s = Simulated {
         applied: Vec::new(),
@@ -1005,7 +1160,7 @@ fn simulate(
         } else {
             Detail::Value
         };
-        let e = match effect(p, c, &cand.lines, &s.amounts, detail) {
+        let e = match effect(p, c, &cand.lines, &s.amounts, detail, scratch) {
             Ok(e) => e,
             Err(r) => {
                 s.failed.push((cand.promo, r));
@@ -1013,11 +1168,11 @@ fn simulate(
             }
         };
         let use_ = e.discount + e.cash;
-        if money_left(p, ledger).is_some_and(|left| use_ > left) {
+        if cand.left.is_some_and(|left| use_ > left) {
             s.failed.push((cand.promo, Reason::Budget));
             continue;
         }
-        for &(i, d) in &e.shares {
+        for &(i, d) in &scratch.shares {
             s.amounts[i] -= d;
         }
         s.benefit += use_;
@@ -1027,7 +1182,7 @@ fn simulate(
                 id: p.id.clone(),
                 discount: money(e.discount),
                 budget_use: money(use_),
-                lines: e
+                lines: scratch
                     .shares
                     .iter()
                     .map(|&(line, d)| LineShare {
@@ -1051,31 +1206,69 @@ pub fn evaluate(
     mode: SelectMode,
     tz: FixedOffset,
 ) -> Result<Quote, CampaignError> {
+    evaluate_indexed(
+        &PromoIndex::build(promos),
+        promos,
+        ledger,
+        cart,
+        customer,
+        mode,
+        tz,
+    )
+}
+
+/// [`evaluate`] with the promotions' index built beforehand (`Campaigns` keeps it).
+pub fn evaluate_indexed(
+    index: &PromoIndex,
+    promos: &[Promotion],
+    ledger: &Ledger,
+    cart: &Cart,
+    customer: &CustomerContext,
+    mode: SelectMode,
+    tz: FixedOffset,
+) -> Result<Quote, CampaignError> {
+    if index.len != promos.len() {
+        return Err(CampaignError::Internal(
+            "the promotion index was built for another list".into(),
+        ));
+    }
     let c = cart.prepare(tz)?;
+    let mut matched = vec![LineSet::default(); promos.len()];
+    index.matched(&c, &mut matched);
     let mut reasons: Vec<Option<Reason>> = vec![None; promos.len()];
     let mut cands: Vec<Candidate> = Vec::new();
     for (i, p) in promos.iter().enumerate() {
-        match gate(p, &c, customer, ledger) {
-            Ok(lines) => cands.push(Candidate { promo: i, lines }),
+        match gate(p, &matched[i], &c, customer, ledger) {
+            Ok((lines, left)) => cands.push(Candidate {
+                promo: i,
+                lines,
+                left,
+            }),
             Err(r) => reasons[i] = Some(r),
         }
     }
-    // Alternatives, in the priority order of their first member.
-    let mut alts: Vec<(Option<&str>, Vec<&Candidate>)> = Vec::new();
+    // Alternatives, in the priority order of their first member: each exclusive promotion
+    // alone, each group's promotions together.
+    let mut alts: Vec<Vec<&Candidate>> = Vec::new();
+    let mut alt_of_group: Vec<usize> = vec![usize::MAX; index.groups];
     for cand in &cands {
-        let st = &promos[cand.promo].stacking;
-        match st.mode {
-            StackMode::Exclusive => alts.push((None, vec![cand])),
-            _ => match alts.iter_mut().find(|(g, _)| *g == Some(st.group.as_str())) {
-                Some((_, v)) => v.push(cand),
-                None => alts.push((Some(st.group.as_str()), vec![cand])),
-            },
+        let g = index.group[cand.promo];
+        if g == u32::MAX {
+            alts.push(vec![cand]);
+            continue;
         }
+        let slot = &mut alt_of_group[g as usize];
+        if *slot == usize::MAX {
+            *slot = alts.len();
+            alts.push(Vec::new());
+        }
+        alts[*slot].push(cand);
     }
+    let mut scratch = Scratch::default();
     let mut sims: Vec<Option<Simulated>> = Vec::with_capacity(alts.len());
     let mut best: Option<usize> = None;
-    for (k, (_, members)) in alts.iter().enumerate() {
-        let sim = simulate(promos, members, &c, ledger, false);
+    for (k, members) in alts.iter().enumerate() {
+        let sim = simulate(promos, members, &c, false, &mut scratch);
         let better = match best.and_then(|b| sims[b].as_ref()) {
             None => sim.applied_count > 0,
             Some(b) => mode == SelectMode::BestForCustomer && sim.benefit > b.benefit,
@@ -1091,8 +1284,8 @@ pub fn evaluate(
     let mut amounts = c.amounts.clone();
     let mut applied = Vec::new();
     let chosen: Arc<str> =
-        best.map_or_else(|| Arc::from(""), |k| promos[alts[k].1[0].promo].id.clone());
-    for (k, (_, members)) in alts.iter().enumerate() {
+        best.map_or_else(|| Arc::from(""), |k| promos[alts[k][0].promo].id.clone());
+    for (k, members) in alts.iter().enumerate() {
         let sim = sims.get_mut(k).and_then(Option::take);
         if let Some(sim) = &sim {
             for (i, r) in &sim.failed {
@@ -1101,7 +1294,7 @@ pub fn evaluate(
         }
         if Some(k) == best {
             // Scoring skipped the output: build it for the chosen alternative only.
-            let sim = simulate(promos, members, &c, ledger, true);
+            let sim = simulate(promos, members, &c, true, &mut scratch);
             amounts = sim.amounts;
             applied = sim.applied;
             continue;
@@ -1138,6 +1331,7 @@ pub fn evaluate(
     Ok(Quote {
         user: customer.oneid,
         mode,
+        time: cart.time,
         subtotal: money(subtotal),
         discount: money(subtotal - total),
         total: money(total),

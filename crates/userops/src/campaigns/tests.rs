@@ -375,6 +375,7 @@ fn every_condition_reports_its_reason() {
         tier: Some("gold".into()),
         audiences: ["lapsed".to_owned()].into(),
         first_order: true,
+        ..CustomerContext::default()
     };
     let q = quote_with(
         &c,
@@ -421,6 +422,8 @@ fn budgets_and_limits_through_commit_and_cancel() {
     let other = QuoteRef {
         user: Some(OneId(8)),
         applied: vec![],
+        subtotal: None,
+        time: None,
     };
     assert!(matches!(
         c.commit("order-1", &other),
@@ -680,4 +683,45 @@ fn evaluate_is_the_free_function_behind_quote() {
     )
     .unwrap();
     assert_eq!(q, quote(&c, &k));
+}
+
+#[test]
+fn the_index_follows_added_and_replaced_promotions() {
+    let mut c = book(vec![json!({"id": "a", "conditions": {"skus": ["s1"]},
+        "action": {"type": "percent_off", "percent": "10"}})]);
+    let k = cart(&[("s2", "x", "100.00", 1)]);
+    assert_eq!(reason_of(&quote(&c, &k), "a"), Some("no_eligible_lines"));
+    // Replaced to list the cart's sku, and a new one listing its category.
+    c.add_promotion(promo(
+        json!({"id": "a", "conditions": {"skus": ["s1", "s2"]},
+        "action": {"type": "percent_off", "percent": "10"}}),
+    ))
+    .unwrap();
+    c.add_promotion(promo(
+        json!({"id": "b", "conditions": {"categories": ["x"]},
+        "action": {"type": "threshold_discount", "threshold": "50", "off": "5"},
+        "stacking": {"mode": "exclusive"}}),
+    ))
+    .unwrap();
+    let q = quote(&c, &k);
+    assert_eq!(discount_of(&q, "a"), Some(d("10.00")));
+    assert_eq!(reason_of(&q, "b"), Some("stacking"));
+    // A clone (e.g. an engine snapshot) rebuilds its own index.
+    let copy = c.clone();
+    assert_eq!(quote(&copy, &k), q);
+}
+
+proptest! {
+    /// The integer percent path is exactly the `Decimal` one (half away from zero).
+    #[test]
+    fn percent_in_cents_matches_decimal(eligible in 0i64..10_000_000_000, m in 1i64..=10_000, scale in 0u32..=2) {
+        let percent = Decimal::new(m, scale);
+        prop_assume!(percent <= Decimal::ONE_HUNDRED);
+        let exact = (Decimal::from(eligible) * percent / Decimal::ONE_HUNDRED)
+            .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        let p: Promotion = promo(json!({"id": "p", "action": {"type": "percent_off", "percent": percent.to_string()}}));
+        let frac = p.compiled().percent;
+        prop_assert!(frac.is_some());
+        prop_assert_eq!(Decimal::from(super::quote::percent_of(eligible, &percent, frac)), exact);
+    }
 }

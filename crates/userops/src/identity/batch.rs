@@ -2,9 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{FxMap, IdentityGraph, NONE};
+use super::graph::Seen;
+use super::intern::{hash_value, with_kind};
+use super::{FxMap, IdentityGraph, LinkOutcome, NONE};
 use crate::error::Error;
-use crate::ids::{IdKind, Identifier, OneId};
+use crate::ids::{normalize_into, IdKind, OneId};
 
 /// Identifier rows as columns of equal length: row `i` says "record `record_id[i]` (from
 /// `source[i]`, at `ts[i]` ms since the epoch) holds identifier `kind[i]` = `value[i]`".
@@ -65,7 +67,7 @@ impl IdentityGraph {
     /// assert!(out.rejected.is_empty());
     /// assert!(out.oneids.iter().all(|o| *o == out.oneids[0]));
     /// ```
-    pub fn resolve_batch<S: AsRef<str>>(
+    pub fn resolve_batch<S: AsRef<str> + Sync>(
         &mut self,
         cols: &BatchColumns<'_, S>,
     ) -> Result<BatchResult, Error> {
@@ -83,124 +85,321 @@ impl IdentityGraph {
                 ));
             }
         }
-        let conflicts_before = self.conflicts.len();
-        let mut rejected = Vec::new();
-        // Kinds repeat on every row: parse each distinct name once.
-        let mut kinds: FxMap<&str, Result<IdKind, String>> = FxMap::default();
-        let mut row_kind: Vec<Option<IdKind>> = Vec::with_capacity(n);
-        // Group rows by record in first-appearance order (a counting sort on record index).
-        let mut rec_of: FxMap<&str, u32> = FxMap::default();
-        let mut row_rec: Vec<u32> = Vec::with_capacity(n);
-        let mut first_row: Vec<u32> = Vec::new();
-        for i in 0..n {
-            let rid = cols.record_id[i].as_ref();
-            let k = cols.kind[i].as_ref();
-            let kind = kinds
-                .entry(k)
-                .or_insert_with(|| {
-                    k.parse::<IdKind>()
-                        .map_err(|_| format!("unknown identifier kind {k:?}"))
-                })
-                .clone();
-            if rid.trim().is_empty() {
-                rejected.push(RejectedRow {
-                    row: i,
-                    reason: "empty record id".into(),
-                });
-                row_kind.push(None);
-                row_rec.push(NONE);
-                continue;
-            }
-            match kind {
-                Ok(kind) => row_kind.push(Some(kind)),
-                Err(reason) => {
-                    rejected.push(RejectedRow { row: i, reason });
-                    row_kind.push(None);
-                    row_rec.push(NONE);
-                    continue;
-                }
-            }
-            let next = first_row.len() as u32;
-            let r = *rec_of.entry(rid).or_insert(next);
-            if r == next {
-                first_row.push(i as u32);
-            }
-            row_rec.push(r);
+        if u32::try_from(n).map_or(true, |n| n == NONE) {
+            return Err(Error::invalid_argument(
+                "record_id",
+                format!("{n} rows: a batch holds fewer than 2^32 - 1 rows"),
+            ));
         }
-        drop(rec_of);
-        let mut start = vec![0u32; first_row.len() + 1];
+        let threads = if n >= PARALLEL_ROWS {
+            std::thread::available_parallelism().map_or(1, |t| t.get().min(8))
+        } else {
+            1
+        };
+        Ok(self.resolve_batch_threads(cols, threads))
+    }
+
+    /// [`IdentityGraph::resolve_batch`] on `threads` threads (columns checked). Two independent
+    /// passes over the rows come first: grouping rows into records (one hash lookup of the
+    /// record id per row) and normalizing + hashing the values; with more than one thread they
+    /// run side by side. The linking that follows is sequential, in record order, so the answer
+    /// never depends on the threads.
+    pub(crate) fn resolve_batch_threads<S: AsRef<str> + Sync>(
+        &mut self,
+        cols: &BatchColumns<'_, S>,
+        threads: usize,
+    ) -> BatchResult {
+        let n = cols.record_id.len();
+        let (groups, norm) = if threads > 1 {
+            let workers = threads - 1;
+            let chunk = n.div_ceil(workers);
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|w| {
+                        let range = (w * chunk).min(n)..((w + 1) * chunk).min(n);
+                        s.spawn(move || Normalized::run(cols, range))
+                    })
+                    .collect();
+                let groups = Groups::run(cols);
+                let parts: Vec<Normalized> = handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect();
+                (groups, parts)
+            })
+        } else {
+            (Groups::run(cols), vec![Normalized::run(cols, 0..n)])
+        };
+        self.link_groups(cols, groups, &norm)
+    }
+
+    /// The sequential half of [`IdentityGraph::resolve_batch`]: link the records in order.
+    fn link_groups<S: AsRef<str>>(
+        &mut self,
+        cols: &BatchColumns<'_, S>,
+        groups: Groups,
+        norm: &[Normalized],
+    ) -> BatchResult {
+        let n = cols.record_id.len();
+        let conflicts_before = self.conflicts.len();
+        let Groups {
+            mut rejected,
+            kinds,
+            row_kind,
+            row_rec,
+            first_row,
+        } = groups;
+        let kind_ix: Vec<u16> = kinds
+            .iter()
+            .map(|k| self.kinds.intern(k, &self.rules))
+            .collect();
+        // Records in the order of their first row, rows of a record in row order (a counting
+        // sort on record index).
+        let records = first_row.len();
+        let mut start = vec![0u32; records + 1];
         for &r in &row_rec {
             if r != NONE {
                 start[r as usize + 1] += 1;
             }
         }
-        for r in 0..first_row.len() {
+        for r in 0..records {
             start[r + 1] += start[r];
         }
-        let mut fill = start.clone();
-        let mut order = vec![0u32; start[first_row.len()] as usize];
-        for (i, &r) in row_rec.iter().enumerate() {
-            if r != NONE {
-                order[fill[r as usize] as usize] = i as u32;
-                fill[r as usize] += 1;
-            }
-        }
-        drop(fill);
-        let mut row_node = vec![NONE; n];
-        let mut ids: Vec<Identifier> = Vec::new();
-        let mut id_rows: Vec<u32> = Vec::new();
-        let mut nodes: Vec<u32> = Vec::new();
-        for (r, &first) in first_row.iter().enumerate() {
-            ids.clear();
-            id_rows.clear();
-            for &i in &order[start[r] as usize..start[r + 1] as usize] {
-                let iu = i as usize;
-                let kind = row_kind[iu]
-                    .take()
-                    .expect("kind parsed for every grouped row");
-                match Identifier::new(kind, cols.value[iu].as_ref()) {
-                    Ok(id) => match self.rules.blocked(&id) {
-                        Some(why) => rejected.push(RejectedRow {
-                            row: iu,
-                            reason: why,
-                        }),
-                        None => {
-                            ids.push(id);
-                            id_rows.push(i);
-                        }
-                    },
-                    Err(e) => rejected.push(RejectedRow {
-                        row: iu,
-                        reason: e.to_string(),
-                    }),
+        let mut order = vec![0u32; start[records] as usize];
+        {
+            let mut fill = start.clone();
+            for (i, &r) in row_rec.iter().enumerate() {
+                if r != NONE {
+                    order[fill[r as usize] as usize] = i as u32;
+                    fill[r as usize] += 1;
                 }
             }
-            if ids.is_empty() {
+        }
+        drop(row_rec);
+        self.reserve(order.len(), records);
+        let errors: FxMap<u32, &'static str> =
+            norm.iter().flat_map(|p| p.errors.iter().copied()).collect();
+        let chunk = norm.first().map_or(n, |p| p.rows.len().max(1));
+        let value_of = |i: usize| -> Option<&str> {
+            let p = &norm[i / chunk];
+            match p.span[i - p.rows.start] {
+                ERR => None,
+                RAW => Some(cols.value[i].as_ref().trim()),
+                s => {
+                    let start = (s >> 16) as usize;
+                    Some(&p.arena[start..start + (s & 0xffff) as usize])
+                }
+            }
+        };
+        let hash_of = |i: usize| {
+            let p = &norm[i / chunk];
+            p.hash[i - p.rows.start]
+        };
+        let mut row_node = vec![NONE; n];
+        let mut usable: Vec<(u32, u16, u32)> = Vec::new();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut out = LinkOutcome::default();
+        for (r, &first) in first_row.iter().enumerate() {
+            usable.clear();
+            for &i in &order[start[r] as usize..start[r + 1] as usize] {
+                let iu = i as usize;
+                let k = kind_ix[row_kind[iu] as usize];
+                let Some(value) = value_of(iu) else {
+                    let kind = &kinds[row_kind[iu] as usize];
+                    let raw = cols.value[iu].as_ref();
+                    let reason = errors.get(&i).copied().unwrap_or("invalid value");
+                    rejected.push(RejectedRow {
+                        row: iu,
+                        reason: format!("invalid {kind} {raw:?}: {reason}"),
+                    });
+                    continue;
+                };
+                if self.kinds.props(k).blockable {
+                    if let Some(why) = self.rules.blocked_parts(self.kinds.kind(k), value) {
+                        rejected.push(RejectedRow {
+                            row: iu,
+                            reason: why,
+                        });
+                        continue;
+                    }
+                }
+                usable.push((i, k, with_kind(k, hash_of(iu))));
+            }
+            if usable.is_empty() {
                 continue;
             }
             let f = first as usize;
-            nodes.clear();
-            self.link_parts(
+            let rec = self.add_record(
                 cols.record_id[f].as_ref(),
                 cols.source[f].as_ref(),
                 cols.ts[f],
-                &ids,
                 None,
-                Some(&mut nodes),
             );
-            for (&row, &node) in id_rows.iter().zip(&nodes) {
-                row_node[row as usize] = node;
+            let src = self.records.source(rec);
+            scratch.nodes.clear();
+            let mut big: Option<Seen> = (usable.len() > 32).then(Default::default);
+            for &(i, k, h) in &usable {
+                let value = value_of(i as usize).expect("usable rows have a value");
+                let (node, new) = match self.nodes.find(k, value, h) {
+                    Some(node) => (node, false),
+                    None => (self.add_node(k, value, h, src), true),
+                };
+                row_node[i as usize] = node;
+                self.push_node(&mut scratch.nodes, &mut big, node, new);
             }
+            self.link_nodes(rec, &mut scratch, None, &mut out);
+            // The batch answers per row, not per record: drop the outcome's details.
+            out.absorbed.clear();
+            out.conflicts.clear();
         }
+        self.scratch = scratch;
         rejected.sort_by_key(|r| r.row);
         let oneids = row_node
             .iter()
             .map(|&node| (node != NONE).then(|| self.person_of(node)))
             .collect();
-        Ok(BatchResult {
+        BatchResult {
             oneids,
             rejected,
             conflicts: self.conflicts.len() - conflicts_before,
-        })
+        }
+    }
+}
+
+/// Below this many rows a batch is not worth a thread.
+const PARALLEL_ROWS: usize = 50_000;
+/// Span marks: the value is the raw one trimmed (the common case: nothing stored), or invalid.
+const RAW: u64 = u64::MAX;
+const ERR: u64 = u64::MAX - 1;
+
+/// Rows grouped into records, and kinds parsed.
+struct Groups {
+    rejected: Vec<RejectedRow>,
+    /// Distinct kinds of the batch.
+    kinds: Vec<IdKind>,
+    /// Per row: index into `kinds` (meaningless for a row outside every record).
+    row_kind: Vec<u16>,
+    /// Per row: its record (in first-appearance order), `NONE` if rejected.
+    row_rec: Vec<u32>,
+    /// Per record: its first row.
+    first_row: Vec<u32>,
+}
+
+impl Groups {
+    fn run<S: AsRef<str>>(cols: &BatchColumns<'_, S>) -> Groups {
+        let n = cols.record_id.len();
+        let mut g = Groups {
+            rejected: Vec::new(),
+            kinds: Vec::new(),
+            row_kind: Vec::with_capacity(n),
+            row_rec: Vec::with_capacity(n),
+            first_row: Vec::new(),
+        };
+        // Kinds repeat on every row: parse each distinct name once.
+        let mut kind_of: FxMap<&str, Result<u16, String>> = FxMap::default();
+        // Records hold a couple of rows each: size the map once rather than rehash it.
+        let mut rec_of: FxMap<&str, u32> =
+            FxMap::with_capacity_and_hasher(n / 2, Default::default());
+        for i in 0..n {
+            let rid = cols.record_id[i].as_ref();
+            let k = cols.kind[i].as_ref();
+            let kind = match kind_of.get(k) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = match k.parse::<IdKind>() {
+                        Ok(kind) => match u16::try_from(g.kinds.len()) {
+                            Ok(ix) => {
+                                g.kinds.push(kind);
+                                Ok(ix)
+                            }
+                            Err(_) => Err("too many distinct identifier kinds".to_owned()),
+                        },
+                        Err(_) => Err(format!("unknown identifier kind {k:?}")),
+                    };
+                    kind_of.insert(k, r.clone());
+                    r
+                }
+            };
+            if rid.trim().is_empty() {
+                g.rejected.push(RejectedRow {
+                    row: i,
+                    reason: "empty record id".into(),
+                });
+                g.row_kind.push(0);
+                g.row_rec.push(NONE);
+                continue;
+            }
+            match kind {
+                Ok(kind) => g.row_kind.push(kind),
+                Err(reason) => {
+                    g.rejected.push(RejectedRow { row: i, reason });
+                    g.row_kind.push(0);
+                    g.row_rec.push(NONE);
+                    continue;
+                }
+            }
+            let next = g.first_row.len() as u32;
+            let r = *rec_of.entry(rid).or_insert(next);
+            if r == next {
+                g.first_row.push(i as u32);
+            }
+            g.row_rec.push(r);
+        }
+        g
+    }
+}
+
+/// Normalized values and their hashes for a range of rows.
+struct Normalized {
+    rows: std::ops::Range<usize>,
+    /// Per row: `start << 16 | len` in `arena`, or [`RAW`] / [`ERR`].
+    span: Vec<u64>,
+    /// Per row: hash of the normalized value (kind not included yet).
+    hash: Vec<u64>,
+    arena: String,
+    /// Rows whose value is invalid, and why.
+    errors: Vec<(u32, &'static str)>,
+}
+
+impl Normalized {
+    fn run<S: AsRef<str>>(cols: &BatchColumns<'_, S>, rows: std::ops::Range<usize>) -> Normalized {
+        let mut p = Normalized {
+            span: Vec::with_capacity(rows.len()),
+            hash: Vec::with_capacity(rows.len()),
+            rows: rows.clone(),
+            arena: String::new(),
+            errors: Vec::new(),
+        };
+        let mut buf = String::new();
+        // Normalization depends on the kind only through phone / email / anything else; rows
+        // whose kind is unknown are rejected by the grouping pass whatever this says.
+        let (phone, email) = (IdKind::Phone, IdKind::Email);
+        let other = IdKind::DeviceId;
+        for i in rows {
+            let kind = match cols.kind[i].as_ref() {
+                "phone" => &phone,
+                "email" => &email,
+                _ => &other,
+            };
+            let raw = cols.value[i].as_ref();
+            match normalize_into(kind, raw, &mut buf) {
+                Ok(()) => {
+                    p.hash.push(hash_value(&buf));
+                    if buf == raw.trim() {
+                        p.span.push(RAW);
+                    } else {
+                        let start = p.arena.len() as u64;
+                        p.arena.push_str(&buf);
+                        p.span.push(start << 16 | buf.len() as u64);
+                    }
+                }
+                Err(reason) => {
+                    p.hash.push(0);
+                    p.span.push(ERR);
+                    p.errors.push((i as u32, reason));
+                }
+            }
+        }
+        p
     }
 }

@@ -45,8 +45,8 @@ impl IdentityGraph {
     /// or the reasons they are apart.
     pub fn explain(&self, a: &Identifier, b: &Identifier) -> Explanation {
         let mut out = Explanation::default();
-        let na = self.index.get(a).copied();
-        let nb = self.index.get(b).copied();
+        let na = self.node(a);
+        let nb = self.node(b);
         out.oneid_a = na.map(|n| self.person_of(n));
         out.oneid_b = nb.map(|n| self.person_of(n));
         for (id, n) in [(a, na), (b, nb)] {
@@ -128,14 +128,14 @@ impl IdentityGraph {
             };
             let edge = &self.edges[e as usize];
             let prev = if edge.a == cur { edge.b } else { edge.a };
-            let rec = &self.records[edge.record as usize];
+            let rec = edge.record;
             steps.push(Step {
-                from: self.ids[prev as usize].clone(),
-                to: self.ids[cur as usize].clone(),
-                record: rec.id.clone(),
-                source: self.sources[rec.source as usize].clone(),
-                ts: rec.ts,
-                actor: rec.manual.as_ref().map(|(a, _)| a.clone()),
+                from: self.ident(prev),
+                to: self.ident(cur),
+                record: self.records.id(rec).to_owned(),
+                source: self.sources[self.records.source(rec) as usize].clone(),
+                ts: self.records.ts(rec),
+                actor: self.records.manual(rec).map(|(a, _)| a.clone()),
             });
             cur = prev;
         }

@@ -1,8 +1,14 @@
 //! Linking one record into the graph: the one code path both the incremental and the batch
 //! resolution take.
 
-use super::{Conflict, ConflictReason, IdentityGraph, LinkOutcome, Record};
+use super::{
+    add_counts, hash_ident, Cap, Conflict, ConflictReason, IdentityGraph, LinkOutcome, Record,
+    Scratch, NONE,
+};
 use crate::ids::{IdKind, Identifier, OneId};
+
+/// Nodes already in a huge record.
+pub(crate) type Seen = std::collections::HashSet<u32, rustc_hash::FxBuildHasher>;
 
 /// Identifiers that moved from an absorbed person to the survivor during one link.
 pub(crate) type Moved = Vec<(OneId, OneId, Vec<Identifier>)>;
@@ -42,70 +48,113 @@ impl IdentityGraph {
         source: &str,
         ts: i64,
         ids: &[Identifier],
-        mut moved: Option<&mut Moved>,
+        moved: Option<&mut Moved>,
         mut nodes_out: Option<&mut Vec<u32>>,
     ) -> LinkOutcome {
         let mut out = LinkOutcome::default();
         let rec = self.add_record(record_id, source, ts, None);
-        let src = self.records[rec as usize].source;
-        // (node, new?, links?) in record order, duplicates and junk values dropped.
-        let mut nodes: Vec<(u32, bool, bool)> = Vec::with_capacity(ids.len());
-        let mut big: Option<std::collections::HashSet<u32, super::FxBuild>> =
-            (ids.len() > 32).then(Default::default);
+        let src = self.records.source(rec);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.nodes.clear();
+        let mut big: Option<Seen> = (ids.len() > 32).then(Default::default);
         for id in ids {
-            if let Some(why) = self.rules.blocked(id) {
-                out.blocked.push(why);
-                if let Some(v) = nodes_out.as_deref_mut() {
-                    v.push(super::NONE);
+            let k = self.kinds.intern(id.kind(), &self.rules);
+            if self.kinds.props(k).blockable {
+                if let Some(why) = self.rules.blocked(id) {
+                    out.blocked.push(why);
+                    if let Some(v) = nodes_out.as_deref_mut() {
+                        v.push(NONE);
+                    }
+                    continue;
                 }
-                continue;
             }
-            let (n, new) = match self.index.get(id) {
-                Some(&n) => (n, false),
-                None => (self.add_node(id.clone(), src), true),
+            let h = hash_ident(k, id.value());
+            let (n, new) = match self.nodes.find(k, id.value(), h) {
+                Some(n) => (n, false),
+                None => (self.add_node(k, id.value(), h, src), true),
             };
             if let Some(v) = nodes_out.as_deref_mut() {
                 v.push(n);
             }
-            // A linear scan for the usual handful of identifiers; a set for huge records.
-            let dup = match &mut big {
-                Some(set) => !set.insert(n),
-                None => nodes.iter().any(|(m, _, _)| *m == n),
-            };
-            if dup {
-                continue;
-            }
-            let links = self.rules.links(id.kind()) && !self.junk[n as usize];
+            self.push_node(&mut scratch.nodes, &mut big, n, new);
+        }
+        self.link_nodes(rec, &mut scratch, moved, &mut out);
+        self.scratch = scratch;
+        out
+    }
+
+    /// Add node `n` of the record being linked to `nodes`, unless already there.
+    pub(crate) fn push_node(
+        &self,
+        nodes: &mut Vec<(u32, bool, bool)>,
+        big: &mut Option<Seen>,
+        n: u32,
+        new: bool,
+    ) {
+        // A linear scan for the usual handful of identifiers; a set for huge records.
+        let dup = match big {
+            Some(set) => !set.insert(n),
+            None => nodes.iter().any(|(m, _, _)| *m == n),
+        };
+        if !dup {
+            let links = self.kinds.props(self.nodes.kind_ix(n)).links && !self.junk[n as usize];
             nodes.push((n, new, links));
         }
+    }
+
+    /// Link the record `rec` whose distinct nodes are in `scratch.nodes` as
+    /// `(node, new?, links?)`, in record order.
+    pub(crate) fn link_nodes(
+        &mut self,
+        rec: u32,
+        scratch: &mut Scratch,
+        mut moved: Option<&mut Moved>,
+        out: &mut LinkOutcome,
+    ) {
+        let nodes = &scratch.nodes;
         if nodes.is_empty() {
-            return out;
+            return;
         }
         // Identifiers that do not link stand alone: a new one founds its own person.
-        for &(n, new, links) in &nodes {
+        for &(n, new, links) in nodes {
             if new && !links {
                 self.new_person(n);
             }
         }
-        let mut linking: Vec<(u32, bool)> = nodes
-            .iter()
-            .filter(|(_, _, l)| *l)
-            .map(|(n, new, _)| (*n, *new))
-            .collect();
+        let linking = &mut scratch.linking;
+        linking.clear();
+        linking.extend(
+            nodes
+                .iter()
+                .filter(|(_, _, l)| *l)
+                .map(|(n, new, _)| (*n, *new)),
+        );
         // The anchor is the highest-priority identifier; the others follow in priority order
         // (stable: equal ranks keep record order).
-        linking.sort_by_key(|(n, _)| self.rank_of(*n));
+        match linking.len() {
+            0 | 1 => {}
+            // The usual record: two identifiers.
+            2 => {
+                if self.rank_of(linking[1].0) < self.rank_of(linking[0].0) {
+                    linking.swap(0, 1);
+                }
+            }
+            _ => linking.sort_by_key(|(n, _)| self.rank_of(*n)),
+        }
         let anchor = match linking.first() {
             Some(&(n, new)) => {
                 if new {
                     // A new anchor joins the first known person (in priority order) that can
                     // take it, rather than founding a person that would at once be absorbed.
-                    let single = self.node_counts(n);
+                    let single = self.node_cap(n);
                     let host = linking[1..]
                         .iter()
                         .filter(|(_, new)| !*new)
                         .map(|(x, _)| self.uf.find(*x))
-                        .find(|&r| self.breach(&self.counts[r as usize], &single).is_none());
+                        .find(|&r| {
+                            self.breach(&self.counts[r as usize], single.as_slice())
+                                .is_none()
+                        });
                     match host {
                         Some(r) => {
                             self.attach(r, n);
@@ -126,28 +175,21 @@ impl IdentityGraph {
                     .expect("nodes is not empty");
                 out.created = nodes.iter().any(|(m, new, _)| *m == n && *new);
                 out.oneid = Some(self.person_of(n));
-                return out;
+                return;
             }
         };
         let mut ra = self.uf.find_mut(anchor);
         for &(x, new) in linking.iter().skip(1) {
             if new {
-                let single = self.node_counts(x);
-                match self.breach(&self.counts[ra as usize], &single) {
+                let single = self.node_cap(x);
+                match self.breach(&self.counts[ra as usize], single.as_slice()) {
                     None => {
                         ra = self.attach(ra, x);
                         self.add_edge(anchor, x, rec);
                     }
                     Some((kind, cap)) => {
                         let other = self.new_person(x);
-                        self.refuse(
-                            rec,
-                            x,
-                            ra,
-                            other,
-                            ConflictReason::Cap { kind, cap },
-                            &mut out,
-                        );
+                        self.refuse(rec, x, ra, other, ConflictReason::Cap { kind, cap }, out);
                     }
                 }
                 continue;
@@ -161,14 +203,7 @@ impl IdentityGraph {
                 self.breach(&self.counts[ra as usize], &self.counts[rx as usize])
             {
                 let other = OneId(self.oneid_of[rx as usize]);
-                self.refuse(
-                    rec,
-                    x,
-                    ra,
-                    other,
-                    ConflictReason::Cap { kind, cap },
-                    &mut out,
-                );
+                self.refuse(rec, x, ra, other, ConflictReason::Cap { kind, cap }, out);
                 continue;
             }
             if let Some(m) = moved.as_deref_mut() {
@@ -178,7 +213,7 @@ impl IdentityGraph {
                     .uf
                     .members(from)
                     .into_iter()
-                    .map(|n| self.ids[n as usize].clone())
+                    .map(|n| self.ident(n))
                     .collect();
                 m.push((OneId(oa.min(ox)), OneId(oa.max(ox)), ids));
             }
@@ -189,30 +224,26 @@ impl IdentityGraph {
         }
         let oneid = OneId(self.oneid_of[ra as usize]);
         out.oneid = Some(oneid);
-        self.count_junk(&linking, rec, oneid, out.absorbed.len(), &mut out);
-        out
+        let absorbed = out.absorbed.len();
+        self.count_junk(scratch, rec, oneid, absorbed, out);
     }
 
     fn rank_of(&self, n: u32) -> usize {
-        self.rules.rank(self.ids[n as usize].kind())
+        self.kinds.props(self.nodes.kind_ix(n)).rank
     }
 
     /// The first cap that a person with counts `a` would break by taking identifiers `b`.
-    pub(crate) fn breach(
-        &self,
-        a: &[(IdKind, u32, u32)],
-        b: &[(IdKind, u32, u32)],
-    ) -> Option<(IdKind, u32)> {
-        for (kind, scope, n) in b {
-            let Some(cap) = self.rules.cap(kind) else {
+    pub(crate) fn breach(&self, a: &[Cap], b: &[Cap]) -> Option<(IdKind, u32)> {
+        for c in b {
+            let Some(cap) = self.kinds.props(c.kind).cap else {
                 continue;
             };
             let have = a
                 .iter()
-                .find(|(k, s, _)| k == kind && s == scope)
-                .map_or(0, |e| e.2);
-            if have + n > cap {
-                return Some((kind.clone(), cap));
+                .find(|e| e.kind == c.kind && e.scope == c.scope)
+                .map_or(0, |e| e.n);
+            if have.saturating_add(c.n) > cap {
+                return Some((self.kinds.kind(c.kind).clone(), cap));
             }
         }
         None
@@ -220,18 +251,10 @@ impl IdentityGraph {
 
     /// Put the new singleton node `x` into the person of root `ra`; returns the new root.
     fn attach(&mut self, ra: u32, x: u32) -> u32 {
-        let single = self.node_counts(x);
+        let single = self.node_cap(x);
         let oneid = self.oneid_of[ra as usize];
         let mut counts = std::mem::take(&mut self.counts[ra as usize]);
-        for (kind, scope, n) in single {
-            match counts
-                .iter_mut()
-                .find(|(k, s, _)| *k == kind && *s == scope)
-            {
-                Some(e) => e.2 += n,
-                None => counts.push((kind, scope, n)),
-            }
-        }
+        add_counts(&mut counts, single.as_slice());
         let root = self.uf.union_roots(ra, x);
         self.oneid_of[ra as usize] = 0;
         self.oneid_of[root as usize] = oneid;
@@ -250,8 +273,8 @@ impl IdentityGraph {
         out: &mut LinkOutcome,
     ) {
         let c = Conflict {
-            record: self.records[rec as usize].id.clone(),
-            identifier: self.ids[x as usize].clone(),
+            record: self.records.id(rec).to_owned(),
+            identifier: self.ident(x),
             kept: OneId(self.oneid_of[ra as usize]),
             other,
             reason,
@@ -264,7 +287,7 @@ impl IdentityGraph {
     /// stayed apart plus those it absorbed); past the threshold it is junk and stops linking.
     fn count_junk(
         &mut self,
-        linking: &[(u32, bool)],
+        scratch: &mut Scratch,
         rec: u32,
         kept: OneId,
         absorbed: usize,
@@ -273,7 +296,10 @@ impl IdentityGraph {
         let Some(threshold) = self.rules.junk_threshold else {
             return;
         };
-        let mut persons: Vec<OneId> = linking.iter().map(|(n, _)| self.person_of(*n)).collect();
+        let linking = &scratch.linking;
+        let persons = &mut scratch.persons;
+        persons.clear();
+        persons.extend(linking.iter().map(|(n, _)| self.person_of(*n).0));
         persons.sort_unstable();
         persons.dedup();
         let apart = persons.len().saturating_sub(1);
@@ -287,8 +313,8 @@ impl IdentityGraph {
             if s > threshold && !self.junk[n as usize] {
                 self.junk[n as usize] = true;
                 let c = Conflict {
-                    record: self.records[rec as usize].id.clone(),
-                    identifier: self.ids[n as usize].clone(),
+                    record: self.records.id(rec).to_owned(),
+                    identifier: self.ident(n),
                     kept,
                     other: self.person_of(n),
                     reason: ConflictReason::Junk { seen: s, threshold },

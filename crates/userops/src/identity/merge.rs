@@ -81,9 +81,18 @@ impl IdentityGraph {
     pub fn merge_history(&self, oneid: Option<OneId>) -> Vec<MergeRecord> {
         self.history
             .iter()
-            .filter(|m| oneid.is_none_or(|o| m.survivor == o || m.absorbed == o))
-            .cloned()
+            .filter(|m| oneid.is_none_or(|o| m.survivor == o.0 || m.absorbed == o.0))
+            .map(|m| self.merge_record(m))
             .collect()
+    }
+
+    pub(crate) fn merge_record(&self, m: &super::Merge) -> MergeRecord {
+        MergeRecord {
+            survivor: OneId(m.survivor),
+            absorbed: OneId(m.absorbed),
+            cause: m.cause,
+            record: self.records.id(m.record).to_owned(),
+        }
     }
 
     /// Merge two persons by hand. The link is evidence like any other (id `manual:N`), so a
@@ -133,7 +142,7 @@ impl IdentityGraph {
             .uf
             .members(from)
             .into_iter()
-            .map(|n| self.ids[n as usize].clone())
+            .map(|n| self.ident(n))
             .collect();
         let (_, survivor, absorbed) = self.join(ra, rb, rec);
         self.add_edge(ra, rb, rec);

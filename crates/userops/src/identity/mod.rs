@@ -33,6 +33,7 @@ mod batch;
 mod commands;
 mod explain;
 mod graph;
+mod intern;
 mod merge;
 mod repr;
 mod rules;
@@ -40,9 +41,9 @@ mod split;
 mod unionfind;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::ids::{IdKind, Identifier, OneId};
 
@@ -53,6 +54,7 @@ pub use merge::{AuditEntry, MergeCause, MergeRecord, MergeReport};
 pub use rules::{BlockPattern, IdentityRules};
 pub use split::{SplitPart, SplitReport};
 
+use intern::{hash_ident, Interner, Kinds, Records};
 use unionfind::UnionFind;
 
 const NONE: u32 = u32::MAX;
@@ -125,49 +127,9 @@ pub struct LinkOutcome {
     pub blocked: Vec<String>,
 }
 
-/// FxHash: identifiers are hashed on every row of a batch, and SipHash's DoS resistance buys
-/// nothing for values the brand itself supplies. (Ten lines instead of another dependency.)
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
+pub(crate) type FxMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(b));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        // The multiply leaves the low bits weak and hashbrown indexes buckets by them: rotate
-        // the strong high bits down (as rustc-hash 2 does).
-        self.0.rotate_left(26)
-    }
-}
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
-pub(crate) type FxMap<K, V> = HashMap<K, V, FxBuild>;
-
-/// Metadata of a record (or of a manual merge, which is evidence too).
+/// Metadata of a record (or of a manual merge, which is evidence too), as serialized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RecordMeta {
     pub(crate) id: String,
@@ -176,6 +138,46 @@ pub(crate) struct RecordMeta {
     /// For a manual merge: `(actor, reason)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) manual: Option<(String, String)>,
+}
+
+/// Identifiers of one capped kind (and scope) a person holds. A person holds a handful of
+/// capped kinds, so the counts live inline (no heap block per person) up to two kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cap {
+    pub(crate) kind: u16,
+    pub(crate) scope: u32,
+    pub(crate) n: u32,
+}
+
+pub(crate) type Counts = SmallVec<[Cap; 2]>;
+
+fn add_counts(into: &mut Counts, from: &[Cap]) {
+    for c in from {
+        match into
+            .iter_mut()
+            .find(|e| e.kind == c.kind && e.scope == c.scope)
+        {
+            Some(e) => e.n += c.n,
+            None => into.push(*c),
+        }
+    }
+}
+
+/// One merge: `(survivor, absorbed, record, cause)`; the record id is read from the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Merge {
+    pub(crate) survivor: u64,
+    pub(crate) absorbed: u64,
+    pub(crate) record: u32,
+    pub(crate) cause: MergeCause,
+}
+
+/// Buffers reused from one link to the next (no allocation per record).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scratch {
+    nodes: Vec<(u32, bool, bool)>,
+    linking: Vec<(u32, bool)>,
+    persons: Vec<u64>,
 }
 
 /// An evidence edge: `a` and `b` were seen together in `record`. Edges of a node are threaded
@@ -196,9 +198,11 @@ pub(crate) struct Edge {
 #[derive(Clone)]
 pub struct IdentityGraph {
     rules: IdentityRules,
+    /// Kind indexes and what the rules say about each kind.
+    kinds: Kinds,
     // ---- per node ----
-    ids: Vec<Identifier>,
-    index: FxMap<Identifier, u32>,
+    /// Identifier of each node (kind, value in one arena) and the index from identifier to node.
+    nodes: Interner,
     /// Source index for kinds capped per source, `NONE` otherwise.
     scope: Vec<u32>,
     /// Other persons the identifier appeared with (junk check).
@@ -210,7 +214,7 @@ pub struct IdentityGraph {
     first_edge: Vec<u32>,
     uf: UnionFind,
     /// Per root: identifiers held per capped (kind, scope).
-    counts: Vec<Vec<(IdKind, u32, u32)>>,
+    counts: Vec<Counts>,
     /// Per root: its OneID.
     oneid_of: Vec<u64>,
     // ---- per OneID (index 0 unused) ----
@@ -219,19 +223,20 @@ pub struct IdentityGraph {
     origin: Vec<u32>,
     // ---- evidence and logs ----
     edges: Vec<Edge>,
-    records: Vec<RecordMeta>,
+    records: Records,
     sources: Vec<String>,
     source_ix: FxMap<String, u32>,
-    history: Vec<MergeRecord>,
+    history: Vec<Merge>,
     conflicts: Vec<Conflict>,
     audit: Vec<AuditEntry>,
+    scratch: Scratch,
 }
 
 /// The kind of the tombstones [`IdentityGraph::erase`] leaves in place of erased identifiers.
 const ERASED_KIND: &str = "erased";
 
-fn is_erased(id: &Identifier) -> bool {
-    matches!(id.kind(), IdKind::Custom(k) if k == ERASED_KIND)
+fn is_erased_kind(kind: &IdKind) -> bool {
+    matches!(kind, IdKind::Custom(k) if k == ERASED_KIND)
 }
 
 impl Default for IdentityGraph {
@@ -260,9 +265,9 @@ impl IdentityGraph {
     /// An empty graph under `rules`.
     pub fn with_rules(rules: IdentityRules) -> IdentityGraph {
         IdentityGraph {
+            kinds: Kinds::new(&rules),
             rules,
-            ids: Vec::new(),
-            index: FxMap::default(),
+            nodes: Interner::default(),
             scope: Vec::new(),
             seen: Vec::new(),
             junk: Vec::new(),
@@ -276,12 +281,13 @@ impl IdentityGraph {
             absorbed_into: vec![0],
             origin: vec![NONE],
             edges: Vec::new(),
-            records: Vec::new(),
+            records: Records::default(),
             sources: Vec::new(),
             source_ix: FxMap::default(),
             history: Vec::new(),
             conflicts: Vec::new(),
             audit: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -294,6 +300,7 @@ impl IdentityGraph {
     /// are (a person over a new, lower cap stays whole; split it to enforce the cap).
     pub fn set_rules(&mut self, rules: IdentityRules) -> Result<(), crate::Error> {
         rules.validate()?;
+        self.kinds.set_rules(&rules);
         self.rules = rules;
         self.recount();
         Ok(())
@@ -301,7 +308,7 @@ impl IdentityGraph {
 
     /// The person owning `id`, if known.
     pub fn resolve(&self, id: &Identifier) -> Option<OneId> {
-        self.index.get(id).map(|&n| self.person_of(n))
+        self.node(id).map(|n| self.person_of(n))
     }
 
     /// The live person a OneID stands for now (itself, or the survivor it was merged into);
@@ -324,9 +331,8 @@ impl IdentityGraph {
         m.sort_unstable();
         Some(
             m.into_iter()
-                .map(|n| &self.ids[n as usize])
-                .filter(|id| !is_erased(id))
-                .cloned()
+                .filter(|&n| !self.erased(n))
+                .map(|n| self.ident(n))
                 .collect(),
         )
     }
@@ -349,16 +355,16 @@ impl IdentityGraph {
             return Vec::new();
         };
         let mut removed = Vec::new();
+        let tomb_kind = self
+            .kinds
+            .intern(&IdKind::Custom(ERASED_KIND.into()), &self.rules);
         for n in self.uf.members(root) {
-            let id = &self.ids[n as usize];
-            if is_erased(id) {
+            if self.erased(n) {
                 continue;
             }
-            let tomb = Identifier::new(IdKind::Custom(ERASED_KIND.into()), &format!("erased-{n}"))
-                .expect("a tombstone is a valid token");
-            let old = std::mem::replace(&mut self.ids[n as usize], tomb.clone());
-            self.index.remove(&old);
-            self.index.insert(tomb.clone(), n);
+            let old = self.ident(n);
+            self.nodes.rename(n, tomb_kind, &format!("erased-{n}"));
+            let tomb = self.ident(n);
             for c in &mut self.conflicts {
                 if c.identifier == old {
                     c.identifier = tomb.clone();
@@ -376,7 +382,9 @@ impl IdentityGraph {
 
     /// Number of known identifiers (erased ones not counted).
     pub fn identifier_count(&self) -> usize {
-        self.ids.iter().filter(|id| !is_erased(id)).count()
+        (0..self.nodes.len() as u32)
+            .filter(|&n| !self.erased(n))
+            .count()
     }
 
     /// Links refused by the rules, oldest first.
@@ -395,6 +403,25 @@ impl IdentityGraph {
     }
 
     // ---- internals shared by the submodules ----
+
+    /// The node of an identifier, if known.
+    fn node(&self, id: &Identifier) -> Option<u32> {
+        let k = self.kinds.index(id.kind())?;
+        self.nodes.find(k, id.value(), hash_ident(k, id.value()))
+    }
+
+    /// The identifier of a node.
+    fn ident(&self, n: u32) -> Identifier {
+        intern::ident(&self.kinds, &self.nodes, n)
+    }
+
+    fn kind_of(&self, n: u32) -> &IdKind {
+        self.kinds.kind(self.nodes.kind_ix(n))
+    }
+
+    fn erased(&self, n: u32) -> bool {
+        is_erased_kind(self.kind_of(n))
+    }
 
     fn root(&self, oneid: OneId) -> Option<u32> {
         let i = usize::try_from(oneid.0).ok()?;
@@ -426,32 +453,42 @@ impl IdentityGraph {
         manual: Option<(String, String)>,
     ) -> u32 {
         let source = self.source_index(source);
-        self.records.push(RecordMeta {
-            id: id.to_owned(),
-            source,
-            ts,
-            manual,
-        });
-        (self.records.len() - 1) as u32
+        self.records.push(id, source, ts, manual)
     }
 
-    fn add_node(&mut self, id: Identifier, source: u32) -> u32 {
-        let n = self.uf.push();
-        let scope = if self.rules.per_source_caps.contains(id.kind()) {
+    /// A new node for an identifier not yet known (the caller looked it up).
+    fn add_node(&mut self, kind: u16, value: &str, hash: u32, source: u32) -> u32 {
+        let n = self.nodes.push(kind, value, hash);
+        let pushed = self.uf.push();
+        debug_assert_eq!(n, pushed, "nodes and union-find grow together");
+        let scope = if self.kinds.props(kind).scoped {
             source
         } else {
             NONE
         };
-        self.index.insert(id.clone(), n);
-        self.ids.push(id);
         self.scope.push(scope);
         self.seen.push(0);
         self.junk.push(false);
         self.founded.push(0);
         self.first_edge.push(NONE);
-        self.counts.push(Vec::new());
+        self.counts.push(Counts::new());
         self.oneid_of.push(0);
         n
+    }
+
+    /// Room for `nodes` more identifiers and `records` more records (the batch path knows).
+    fn reserve(&mut self, nodes: usize, records: usize) {
+        self.nodes.reserve(nodes);
+        for v in [&mut self.scope, &mut self.seen, &mut self.first_edge] {
+            v.reserve(nodes);
+        }
+        self.junk.reserve(nodes);
+        self.founded.reserve(nodes);
+        self.oneid_of.reserve(nodes);
+        self.counts.reserve(nodes);
+        self.uf.reserve(nodes);
+        self.records.reserve(records);
+        self.edges.reserve(records);
     }
 
     /// Found a person on a singleton node.
@@ -462,17 +499,18 @@ impl IdentityGraph {
         self.origin.push(node);
         self.founded[node as usize] = id;
         self.oneid_of[node as usize] = id;
-        self.counts[node as usize] = self.node_counts(node);
+        self.counts[node as usize] = self.node_cap(node).into_iter().collect();
         OneId(id)
     }
 
-    fn node_counts(&self, node: u32) -> Vec<(IdKind, u32, u32)> {
-        let kind = self.ids[node as usize].kind();
-        if self.rules.cap(kind).is_some() {
-            vec![(kind.clone(), self.scope[node as usize], 1)]
-        } else {
-            Vec::new()
-        }
+    /// What a single node counts against the caps.
+    fn node_cap(&self, node: u32) -> Option<Cap> {
+        let kind = self.nodes.kind_ix(node);
+        self.kinds.props(kind).cap.map(|_| Cap {
+            kind,
+            scope: self.scope[node as usize],
+            n: 1,
+        })
     }
 
     /// Join the persons of roots `a` and `b`: the oldest OneID survives. Returns
@@ -481,15 +519,8 @@ impl IdentityGraph {
         let (oa, ob) = (self.oneid_of[a as usize], self.oneid_of[b as usize]);
         let (survivor, absorbed) = (oa.min(ob), oa.max(ob));
         let mut counts = std::mem::take(&mut self.counts[a as usize]);
-        for (kind, scope, n) in std::mem::take(&mut self.counts[b as usize]) {
-            match counts
-                .iter_mut()
-                .find(|(k, s, _)| *k == kind && *s == scope)
-            {
-                Some(e) => e.2 += n,
-                None => counts.push((kind, scope, n)),
-            }
-        }
+        let other = std::mem::take(&mut self.counts[b as usize]);
+        add_counts(&mut counts, &other);
         let root = self.uf.union_roots(a, b);
         self.oneid_of[a as usize] = 0;
         self.oneid_of[b as usize] = 0;
@@ -498,15 +529,15 @@ impl IdentityGraph {
         self.root_of[survivor as usize] = root;
         self.root_of[absorbed as usize] = NONE;
         self.absorbed_into[absorbed as usize] = survivor;
-        self.history.push(MergeRecord {
-            survivor: OneId(survivor),
-            absorbed: OneId(absorbed),
-            cause: if self.records[record as usize].manual.is_some() {
+        self.history.push(Merge {
+            survivor,
+            absorbed,
+            record,
+            cause: if self.records.manual(record).is_some() {
                 MergeCause::Manual
             } else {
                 MergeCause::Record
             },
-            record: self.records[record as usize].id.clone(),
         });
         (root, OneId(survivor), OneId(absorbed))
     }
@@ -552,18 +583,9 @@ impl IdentityGraph {
             c.clear();
         }
         for n in 0..self.uf.len() as u32 {
-            let kind = self.ids[n as usize].kind().clone();
-            if self.rules.cap(&kind).is_none() {
-                continue;
-            }
-            let scope = self.scope[n as usize];
-            let root = self.uf.find(n) as usize;
-            match self.counts[root]
-                .iter_mut()
-                .find(|(k, s, _)| *k == kind && *s == scope)
-            {
-                Some(e) => e.2 += 1,
-                None => self.counts[root].push((kind, scope, 1)),
+            if let Some(c) = self.node_cap(n) {
+                let root = self.uf.find(n) as usize;
+                add_counts(&mut self.counts[root], &[c]);
             }
         }
     }

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{
-    AuditEntry, Conflict, FxMap, IdentityGraph, IdentityRules, MergeRecord, RecordMeta, UnionFind,
-    NONE,
+    hash_ident, AuditEntry, Conflict, FxMap, IdentityGraph, IdentityRules, Merge, MergeRecord,
+    RecordMeta, UnionFind, NONE,
 };
 use crate::ids::Identifier;
 
@@ -36,14 +36,16 @@ impl From<&IdentityGraph> for Repr {
     fn from(g: &IdentityGraph) -> Repr {
         Repr {
             rules: g.rules.clone(),
-            ids: g.ids.clone(),
+            ids: (0..g.nodes.len() as u32).map(|n| g.ident(n)).collect(),
             scope: g.scope.clone(),
             seen: g.seen.clone(),
             junk: (0..g.junk.len() as u32)
                 .filter(|&n| g.junk[n as usize])
                 .collect(),
             founded: g.founded.clone(),
-            person: (0..g.ids.len() as u32).map(|n| g.person_of(n).0).collect(),
+            person: (0..g.nodes.len() as u32)
+                .map(|n| g.person_of(n).0)
+                .collect(),
             absorbed_into: g.absorbed_into.clone(),
             origin: g.origin.clone(),
             edges: g
@@ -51,9 +53,16 @@ impl From<&IdentityGraph> for Repr {
                 .iter()
                 .map(|e| (e.a, e.b, e.record, e.active))
                 .collect(),
-            records: g.records.clone(),
+            records: (0..g.records.len() as u32)
+                .map(|r| RecordMeta {
+                    id: g.records.id(r).to_owned(),
+                    source: g.records.source(r),
+                    ts: g.records.ts(r),
+                    manual: g.records.manual(r).cloned(),
+                })
+                .collect(),
             sources: g.sources.clone(),
-            history: g.history.clone(),
+            history: g.history.iter().map(|m| g.merge_record(m)).collect(),
             conflicts: g.conflicts.clone(),
             audit: g.audit.clone(),
         }
@@ -97,16 +106,17 @@ impl TryFrom<Repr> for IdentityGraph {
         g.root_of = vec![NONE; persons];
         g.absorbed_into = r.absorbed_into;
         g.origin = r.origin;
-        g.index = FxMap::default();
-        g.index.reserve(n);
         g.uf = UnionFind::default();
-        for (i, id) in r.ids.iter().enumerate() {
-            if g.index.insert(id.clone(), i as u32).is_some() {
+        g.nodes.reserve(n);
+        for id in &r.ids {
+            let k = g.kinds.intern(id.kind(), &g.rules);
+            let h = hash_ident(k, id.value());
+            if g.nodes.find(k, id.value(), h).is_some() {
                 return Err(format!("identity graph: identifier {id} listed twice"));
             }
+            g.nodes.push(k, id.value(), h);
             g.uf.push();
         }
-        g.ids = r.ids;
         g.scope = r.scope;
         g.seen = r.seen;
         g.founded = r.founded;
@@ -115,7 +125,7 @@ impl TryFrom<Repr> for IdentityGraph {
             g.junk[j as usize] = true;
         }
         g.first_edge = vec![NONE; n];
-        g.counts = vec![Vec::new(); n];
+        g.counts = vec![super::Counts::new(); n];
         g.oneid_of = vec![0; n];
         for (node, &p) in r.person.iter().enumerate() {
             let node = node as u32;
@@ -139,7 +149,30 @@ impl TryFrom<Repr> for IdentityGraph {
                 g.oneid_of[root as usize] = p as u64;
             }
         }
-        g.records = r.records;
+        g.records.reserve(r.records.len());
+        // History names records by id: the first record of each id (ids of records that merged
+        // are the same string whichever record of that id did it).
+        let mut rec_of: FxMap<&str, u32> = FxMap::default();
+        for m in &r.records {
+            let i = g.records.push(&m.id, m.source, m.ts, m.manual.clone());
+            rec_of.entry(m.id.as_str()).or_insert(i);
+        }
+        g.history = Vec::with_capacity(r.history.len());
+        for m in &r.history {
+            let Some(&record) = rec_of.get(m.record.as_str()) else {
+                return Err(format!(
+                    "identity graph: merge history names unknown record {:?}",
+                    m.record
+                ));
+            };
+            g.history.push(Merge {
+                survivor: m.survivor.0,
+                absorbed: m.absorbed.0,
+                record,
+                cause: m.cause,
+            });
+        }
+        drop(rec_of);
         g.sources = r.sources;
         for (i, s) in g.sources.iter().enumerate() {
             g.source_ix.insert(s.clone(), i as u32);
@@ -151,7 +184,6 @@ impl TryFrom<Repr> for IdentityGraph {
                 e.active = active;
             }
         }
-        g.history = r.history;
         g.conflicts = r.conflicts;
         g.audit = r.audit;
         g.recount();

@@ -160,38 +160,56 @@ impl IdentityRules {
 
     /// Why `id` is junk, if it is on the blocklist or matches a pattern.
     pub fn blocked(&self, id: &Identifier) -> Option<String> {
-        if self.blocklist.contains(id) {
-            return Some(format!("{id} is on the blocklist"));
+        self.blocked_parts(id.kind(), id.value())
+    }
+
+    /// [`IdentityRules::blocked`] for a normalized value given by parts (no `Identifier` is
+    /// built unless the exact blocklist has entries).
+    pub(crate) fn blocked_parts(&self, kind: &IdKind, value: &str) -> Option<String> {
+        if !self.blocklist.is_empty() {
+            let id = Identifier::from_normalized(kind.clone(), value.to_owned());
+            if self.blocklist.contains(&id) {
+                return Some(format!("{id} is on the blocklist"));
+            }
         }
         self.block_patterns
             .iter()
-            .find(|p| p.kind.as_ref().is_none_or(|k| k == id.kind()) && glob(&p.glob, id.value()))
-            .map(|p| format!("{id} matches blocklist pattern {:?}", p.glob))
+            .find(|p| p.kind.as_ref().is_none_or(|k| k == kind) && glob(&p.glob, value))
+            .map(|p| format!("{kind}:{value} matches blocklist pattern {:?}", p.glob))
     }
 }
 
 /// Glob match with `*` and `?`, iterative with one backtrack point (linear for typical globs).
+/// Walks byte offsets of whole characters, so it allocates nothing (it runs on every device id).
 fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
+    let at = |s: &str, i: usize| s[i..].chars().next();
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+    while let Some(tc) = at(text, ti) {
+        match at(pattern, pi) {
+            Some(pc) if pc == '?' || pc == tc => {
+                pi += pc.len_utf8();
+                ti += tc.len_utf8();
+                continue;
+            }
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+                continue;
+            }
+            _ => {}
+        }
+        match star {
+            Some((sp, st)) => {
+                let skipped = at(text, st).map_or(1, char::len_utf8);
+                pi = sp + 1;
+                ti = st + skipped;
+                star = Some((sp, st + skipped));
+            }
+            None => return false,
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    pattern[pi..].chars().all(|c| c == '*')
 }
 
 #[cfg(test)]
@@ -205,6 +223,9 @@ mod tests {
         assert!(glob("+86138????0000", "+8613812340000"));
         assert!(glob("*", ""));
         assert!(!glob("a?", "a"));
+        assert!(glob("é*ß", "éaßxß"));
+        assert!(glob("?b", "éb"));
+        assert!(!glob("*x", "ééé"));
     }
 
     #[test]

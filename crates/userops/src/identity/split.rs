@@ -60,7 +60,7 @@ impl IdentityGraph {
         let hit: Vec<u32> = (0..self.edges.len() as u32)
             .filter(|&e| {
                 let edge = &self.edges[e as usize];
-                edge.active && names.contains(self.records[edge.record as usize].id.as_str())
+                edge.active && names.contains(self.records.id(edge.record))
             })
             .collect();
         if hit.is_empty() {
@@ -165,26 +165,15 @@ impl IdentityGraph {
             self.absorbed_into[oneid as usize] = 0;
             self.root_of[oneid as usize] = proot;
             self.oneid_of[proot as usize] = oneid;
-            let mut counts: Vec<(crate::ids::IdKind, u32, u32)> = Vec::new();
+            let mut counts = super::Counts::new();
             for &n in &nodes {
-                for (kind, scope, c) in self.node_counts(n) {
-                    match counts
-                        .iter_mut()
-                        .find(|(k, s, _)| *k == kind && *s == scope)
-                    {
-                        Some(e) => e.2 += c,
-                        None => counts.push((kind, scope, c)),
-                    }
-                }
+                super::add_counts(&mut counts, self.node_cap(n).as_slice());
             }
             self.counts[proot as usize] = counts;
             out.push(SplitPart {
                 oneid: OneId(oneid),
                 created,
-                identifiers: nodes
-                    .iter()
-                    .map(|&n| self.ids[n as usize].clone())
-                    .collect(),
+                identifiers: nodes.iter().map(|&n| self.ident(n)).collect(),
             });
         }
         out

@@ -20,6 +20,13 @@ impl UnionFind {
         n
     }
 
+    /// Room for `n` more nodes.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.parent.reserve(n);
+        self.size.reserve(n);
+        self.next.reserve(n);
+    }
+
     /// The root of `n`'s set, without shortening paths (for `&self` queries).
     pub(crate) fn find(&self, mut n: u32) -> u32 {
         while self.parent[n as usize] != n {

@@ -259,6 +259,19 @@ impl Loyalty {
         self.by_id.get(id).map(|&i| &self.programs[i as usize])
     }
 
+    /// Every program, in creation order.
+    pub fn programs(&self) -> &[Program] {
+        &self.programs
+    }
+
+    /// A member's tier name in a program (`None`: no ladder, not a member, or below the
+    /// first rung).
+    pub fn tier_of(&self, program: &Program, user: OneId) -> Option<String> {
+        let ladder = program.spec.tiers.as_ref()?;
+        let t = program.members.get(&user)?.tier?;
+        ladder.levels.get(usize::from(t)).map(|l| l.name.clone())
+    }
+
     /// Create a program. `Ok(false)` when it exists with the same definition (nothing changes);
     /// an error when it exists with another, or the definition is invalid.
     pub fn create_program(&mut self, spec: ProgramSpec) -> Result<bool, LoyaltyError> {
@@ -425,6 +438,35 @@ impl Loyalty {
         }
         self.tick(time);
         Ok(LoyaltyMergeReport { ledger, members })
+    }
+
+    /// Erasure (SPEC §9): move what the erased person (`oneids`: the tombstone and every OneID
+    /// merged into it) holds under `pseudonym`: ledger accounts via
+    /// [`Ledger::pseudonymize_account`], per-program member records (growth, tier, claims), and
+    /// growth writes, whose idempotency keys are replaced. Never fails.
+    pub fn pseudonymize_member(&mut self, oneids: &[OneId], pseudonym: OneId) {
+        for &o in oneids {
+            self.ledger.pseudonymize_account(o, pseudonym);
+            for p in &mut self.programs {
+                if let Some(m) = p.members.remove(&o) {
+                    p.members.insert(pseudonym, m);
+                }
+            }
+        }
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .filter(|(_, (_, k))| matches!(k, Keyed::Growth(g) if oneids.contains(&g.oneid)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (i, k) in keys.into_iter().enumerate() {
+            if let Some((_, Keyed::Growth(mut g))) = self.keys.remove(&k) {
+                let key = format!("erased:{}:growth:{i}", pseudonym.0);
+                g.key = key.clone();
+                g.oneid = pseudonym;
+                self.keys.insert(key, (0, Keyed::Growth(g)));
+            }
+        }
     }
 
     /// Check every ledger invariant (see [`Ledger::check_invariants`]).

@@ -7,11 +7,13 @@
 //!   ([`ConfigBuilder::hash_identifiers`](crate::ConfigBuilder::hash_identifiers)); see
 //!   [`Engine::prepare`] for where it happens.
 //! - **Erasure** (`erase`) removes a person's identifiers and consent records; the OneID stays as
-//!   an empty tombstone so that what other modules hold under it stays balanced but names no one.
-//!   A module holding personal data adds one call after the `// ---- module erase hooks` marker
-//!   in [`Engine::execute_privacy`] to pseudonymize its own data (the ledger keeps its postings,
-//!   attributed to the tombstone). The durable store also redacts the erased person's earlier
-//!   journal records and drops older snapshots (see `userops-store`).
+//!   an empty tombstone. A module holding personal data adds one call after the `// ---- module
+//!   erase hooks` marker in [`Engine::execute_privacy`] to pseudonymize its own data: the ledger
+//!   keeps the person's postings (amounts, times, accounts) so that balances still sum to zero,
+//!   re-keyed to a fresh pseudonym ([`PSEUDONYM_BASE`]) with free text cleared and idempotency
+//!   keys replaced ([`Loyalty::pseudonymize_member`](crate::loyalty::Loyalty::pseudonymize_member)).
+//!   The durable store also redacts the erased person's earlier journal records and drops older
+//!   snapshots (see `userops-store`).
 //! - **Audit**: every operator action (`set_consent`, `erase`) appends an [`AuditEntry`]
 //!   (actor, action, target, time). No command edits or removes entries; `audit_log` reads them.
 //!
@@ -46,6 +48,16 @@ use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::{rfc3339, UserRef};
 use crate::ids::OneId;
+
+/// Pseudonyms start here: an erased person's data that must stay (ledger postings, so that
+/// balances still sum to zero) is re-keyed to `OneId(PSEUDONYM_BASE + n)` for the n-th erasure,
+/// a number no person is ever given and no call accepts.
+pub const PSEUDONYM_BASE: u64 = 1 << 62;
+
+/// Whether `oneid` is an erasure pseudonym (see [`PSEUDONYM_BASE`]).
+pub fn is_pseudonym(oneid: OneId) -> bool {
+    oneid.0 >= PSEUDONYM_BASE
+}
 
 /// The privacy module's commands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -315,6 +327,22 @@ impl Engine {
             .is_some_and(|r| r.granted)
     }
 
+    /// Every OneID that names the live person `person`: itself and each OneID merged into it,
+    /// ascending. Empty for a OneID that is not a live person.
+    pub fn oneids_of(&self, person: OneId) -> Vec<OneId> {
+        let g = &self.state.identity;
+        if g.canonical(person) != Some(person) {
+            return Vec::new();
+        }
+        // OneIDs are handed out densely from 1, so the first unknown number ends the scan.
+        (1..)
+            .map(OneId)
+            .map_while(|o| g.canonical(o).map(|c| (o, c)))
+            .filter(|(_, c)| *c == person)
+            .map(|(o, _)| o)
+            .collect()
+    }
+
     /// The live, non-erased person a reference names (an error otherwise).
     fn privacy_target(&self, user: &UserRef) -> Result<OneId, Error> {
         let oneid = self.lookup(user)?.ok_or_else(|| Error::NotFound {
@@ -394,6 +422,11 @@ impl Engine {
                     })?;
                 // Checks done; nothing fails from here.
                 let already_erased = self.state.privacy.erased.contains(&target);
+                // Every OneID that names the person (merged ones too), and the pseudonym their
+                // data is re-keyed to: numbered by erasure, above any OneID ever handed out, so
+                // nothing links it back to the person or to the tombstone.
+                let oneids = self.oneids_of(target);
+                let pseudonym = OneId(PSEUDONYM_BASE + self.state.privacy.erased.len() as u64);
                 let identifiers_removed = self.state.identity.erase(target).len() as u64;
                 let consents_removed = self
                     .state
@@ -405,6 +438,9 @@ impl Engine {
                 self.state.privacy.erased.insert(target);
                 // ---- module erase hooks: one call each, pseudonymizing the module's data
                 //      held under `target` (it must not fail) ----
+                if !already_erased {
+                    self.state.loyalty.pseudonymize_member(&oneids, pseudonym);
+                }
 
                 self.state
                     .privacy

@@ -455,7 +455,7 @@ pub enum TagsOutput {
     Export(Export),
 }
 
-fn check_name(name: &str) -> Result<(), Error> {
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_alphabetic() || c == '_')
@@ -530,6 +530,41 @@ impl TagState {
             .filter(|(k, _)| self.def(k).is_some())
             .map(|(k, c)| (k.clone(), c.get(user)))
             .filter(|(_, v)| !v.is_empty())
+            .collect()
+    }
+}
+
+impl Engine {
+    /// The tag definitions, in definition order.
+    pub fn tag_defs(&self) -> &[TagDef] {
+        &self.state.tags.defs
+    }
+
+    /// One person's values of every defined tag, by tag (a multi-valued tag gives one entry
+    /// per value). Empty for an unknown or absorbed person.
+    pub fn tags_of(&self, oneid: OneId) -> Vec<(String, Value)> {
+        let users = &self.state.users;
+        match users.dense(oneid).filter(|d| users.live().contains(*d)) {
+            Some(d) => self
+                .state
+                .tags
+                .values_of(d)
+                .into_iter()
+                .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Every live person's values of every defined tag, by person (dense order) then tag: what
+    /// the durable store materializes as its `tags` table.
+    pub fn tag_rows(&self) -> Vec<(OneId, String, Value)> {
+        let users = &self.state.users;
+        users
+            .live()
+            .iter()
+            .filter_map(|d| users.oneid(d))
+            .flat_map(|o| self.tags_of(o).into_iter().map(move |(k, v)| (o, k, v)))
             .collect()
     }
 }
@@ -643,13 +678,15 @@ impl Engine {
                     add(format!("{tag}=true"), yes)?;
                     add(format!("{tag}=false"), no)?;
                 }
-                _ => return Err(Error::invalid_argument(
-                    "by_tag",
-                    format!(
+                _ => {
+                    return Err(Error::invalid_argument(
+                        "by_tag",
+                        format!(
                         "{tag:?} is a {} tag: group by an enum or bool tag, or give `audiences`",
                         col.value_type().name()
                     ),
-                )),
+                    ))
+                }
             }
         }
         for (name, e) in audiences.into_iter().flatten() {

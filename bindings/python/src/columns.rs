@@ -1,0 +1,874 @@
+//! The core's column-oriented functions (lifecycle, analytics, models, identity, tags) fed
+//! straight from Arrow, and their results handed back as Arrow.
+//!
+//! A table arrives through the Arrow PyCapsule interface as a [`Table`] (no copy). The readers
+//! here turn named columns into the plain slices the core takes:
+//!
+//! | reader | reads | gives |
+//! |---|---|---|
+//! | [`Keys::encode`] | integer or text ids, in one or more tables | dense `u64` codes, sorted like the ids |
+//! | [`utc_millis`] | timestamps with a zone, RFC 3339 text | `i64` ms since the epoch (UTC) |
+//! | [`wall_seconds`] | timestamps (their own zone's wall clock), dates, ISO text | `i64` wall-clock seconds |
+//! | [`floats`] | numbers | `&[f64]` (borrowed from the Arrow buffer when it is one float64 chunk without nulls) |
+//! | [`labels`] | text (or integers) | `u32` codes and their names |
+//! | [`decimals`] | decimal text, decimal128, integers | `Decimal` |
+//!
+//! Every reader refuses a missing column, a column of the wrong type and a null with a
+//! [`TableError`] naming the column (and the first bad row). Results go back as a
+//! [`RecordBatch`] built from typed arrays ([`rows_batch`] for small JSON-shaped reports).
+//!
+//! [`run`] does the work without the GIL and turns a panic into an `internal` error.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Decimal128Builder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMillisecondBuilder, UInt64Builder,
+};
+use arrow_array::cast::AsArray;
+use arrow_array::temporal_conversions::as_datetime_with_timezone;
+use arrow_array::timezone::Tz;
+use arrow_array::types::{
+    Float64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt64Type,
+};
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use pyo3::prelude::*;
+use rust_decimal::Decimal;
+use userops::Error;
+
+use crate::tables::{engine_error, Table, TableError};
+
+/// Why a table function failed: the table (column and row) or the core (typed error).
+#[derive(Debug)]
+pub enum Fail {
+    /// A column is missing, of the wrong type, or holds a bad value or a null.
+    Table(TableError),
+    /// The core refused the input (or an argument).
+    Core(Error),
+}
+
+impl From<TableError> for Fail {
+    fn from(e: TableError) -> Self {
+        Fail::Table(e)
+    }
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail::Core(e)
+    }
+}
+
+impl Fail {
+    /// The Python exception: `TableError`, or the class of the core's error code.
+    pub fn into_py(self, py: Python<'_>) -> PyErr {
+        match self {
+            Fail::Table(e) => e.to_py(py),
+            Fail::Core(e) => engine_error(py, &e, None, None),
+        }
+    }
+}
+
+/// An `invalid_argument` error about a call argument.
+pub fn bad_arg(field: &str, reason: impl Into<String>) -> Fail {
+    Fail::Core(Error::invalid_argument(field, reason))
+}
+
+/// Run `f` without the GIL; a panic becomes an `internal` error rather than a Python crash.
+pub fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Fail> + Send) -> PyResult<T> {
+    py.detach(|| {
+        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+            Err(Fail::Core(Error::Internal(
+                "panic inside a table function".into(),
+            )))
+        })
+    })
+    .map_err(|e| e.into_py(py))
+}
+
+/// The type of column `name` (dictionary columns: their values' type).
+pub fn value_type(table: &Table, name: &str) -> Result<DataType, TableError> {
+    let field = table
+        .schema()
+        .field_with_name(name)
+        .map_err(|_| TableError::missing(name))?;
+    Ok(match field.data_type() {
+        DataType::Dictionary(_, v) => v.as_ref().clone(),
+        t => t.clone(),
+    })
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+/// Chunk size for readers: whole record batches (the slices are only for progress).
+const WHOLE: usize = usize::MAX;
+
+/// Ids (customers, users, values) as dense codes `0..n`, numbered in the sorted order of the
+/// distinct ids, so a core function that sorts by code sorts by id. Integer ids stay integers
+/// on the way back (`Int64`, or `UInt64` when a column is unsigned; floats holding whole
+/// numbers count as integers); anything else is text.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    values: KeyValues,
+}
+
+#[derive(Debug, Clone)]
+enum KeyValues {
+    Signed(Vec<i64>),
+    Unsigned(Vec<u64>),
+    Text(Vec<String>),
+}
+
+impl Keys {
+    /// Encode the id column `name` of each `(table, name)` (one code space across them); a null
+    /// id is a [`TableError`] naming the column and row.
+    pub fn encode(columns: &[(&Table, &str)]) -> Result<(Keys, Vec<Vec<u64>>), TableError> {
+        let mut ints = true;
+        let mut unsigned = false;
+        for (t, name) in columns {
+            let ty = value_type(t, name)?;
+            if ty.is_integer() {
+                unsigned |= ty == DataType::UInt64;
+            } else if ty.is_floating() {
+                // pandas turns an integer id column with a missing value into floats: read
+                // whole numbers as ids, so the missing one is reported as a null at its row.
+            } else if is_text(&ty) {
+                ints = false;
+            } else {
+                return Err(TableError::wrong_type(name, &ty, "integer or text ids"));
+            }
+        }
+        if ints && unsigned {
+            let cols = columns
+                .iter()
+                .map(|(t, n)| unsigned_ids(t, n))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (distinct, codes) = dense(cols);
+            Ok((
+                Keys {
+                    values: KeyValues::Unsigned(distinct),
+                },
+                codes,
+            ))
+        } else if ints {
+            let cols = columns
+                .iter()
+                .map(|(t, n)| signed_ids(t, n))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (distinct, codes) = dense(cols);
+            Ok((
+                Keys {
+                    values: KeyValues::Signed(distinct),
+                },
+                codes,
+            ))
+        } else {
+            text_keys(columns)
+        }
+    }
+
+    /// How many distinct ids.
+    pub fn len(&self) -> usize {
+        match &self.values {
+            KeyValues::Signed(v) => v.len(),
+            KeyValues::Unsigned(v) => v.len(),
+            KeyValues::Text(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no ids.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The ids of `codes`, as an Arrow array of the ids' type.
+    pub fn decode(&self, codes: impl Iterator<Item = u64>) -> ArrayRef {
+        let at = |c: u64| usize::try_from(c).expect("codes come from this key space");
+        match &self.values {
+            KeyValues::Signed(v) => {
+                Arc::new(codes.map(|c| v[at(c)]).collect::<Int64Array>()) as ArrayRef
+            }
+            KeyValues::Unsigned(v) => Arc::new(codes.map(|c| v[at(c)]).collect::<UInt64Array>()),
+            KeyValues::Text(v) => Arc::new(
+                codes
+                    .map(|c| Some(v[at(c)].as_str()))
+                    .collect::<StringArray>(),
+            ),
+        }
+    }
+}
+
+fn dense<T: Ord + Copy>(cols: Vec<Vec<T>>) -> (Vec<T>, Vec<Vec<u64>>) {
+    let mut distinct: Vec<T> = cols.iter().flatten().copied().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let codes = cols
+        .iter()
+        .map(|c| {
+            c.iter()
+                .map(|v| distinct.binary_search(v).map_or(0, |i| i as u64))
+                .collect()
+        })
+        .collect();
+    (distinct, codes)
+}
+
+fn signed_ids(t: &Table, name: &str) -> Result<Vec<i64>, TableError> {
+    let mut out = Vec::with_capacity(t.num_rows());
+    for chunk in t.chunks(WHOLE) {
+        let col = chunk.ints(name)?;
+        for i in 0..chunk.len() {
+            out.push(col.required(i)?);
+        }
+    }
+    Ok(out)
+}
+
+fn unsigned_ids(t: &Table, name: &str) -> Result<Vec<u64>, TableError> {
+    let mut out = Vec::with_capacity(t.num_rows());
+    for chunk in t.chunks(WHOLE) {
+        let array = chunk
+            .batch()
+            .column_by_name(name)
+            .ok_or_else(|| TableError::missing(name))?;
+        if array.data_type() == &DataType::UInt64 {
+            let a = array.as_primitive::<UInt64Type>();
+            for i in 0..chunk.len() {
+                if a.is_null(i) {
+                    return Err(TableError::null(name, chunk.first_row() + i));
+                }
+                out.push(a.value(i));
+            }
+        } else {
+            let col = chunk.ints(name)?;
+            for i in 0..chunk.len() {
+                let v = col.required(i)?;
+                out.push(u64::try_from(v).map_err(|_| {
+                    TableError::bad_value(name, chunk.first_row() + i, "a negative id")
+                })?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn text_keys(columns: &[(&Table, &str)]) -> Result<(Keys, Vec<Vec<u64>>), TableError> {
+    let mut seen: HashMap<Box<str>, u64> = HashMap::new();
+    let mut first: Vec<Vec<u64>> = Vec::with_capacity(columns.len());
+    for (t, name) in columns {
+        let mut codes = Vec::with_capacity(t.num_rows());
+        for chunk in t.chunks(WHOLE) {
+            let col = chunk.string_like(name)?;
+            for i in 0..chunk.len() {
+                let s = col.required(i)?;
+                let next = seen.len() as u64;
+                let code = match seen.get(s) {
+                    Some(&c) => c,
+                    None => {
+                        seen.insert(s.into(), next);
+                        next
+                    }
+                };
+                codes.push(code);
+            }
+        }
+        first.push(codes);
+    }
+    // Renumber first-seen codes in sorted id order.
+    let mut distinct: Vec<(Box<str>, u64)> = seen.into_iter().collect();
+    distinct.sort_unstable();
+    let mut rank = vec![0u64; distinct.len()];
+    for (r, (_, c)) in distinct.iter().enumerate() {
+        rank[*c as usize] = r as u64;
+    }
+    for codes in &mut first {
+        for c in codes.iter_mut() {
+            *c = rank[*c as usize];
+        }
+    }
+    let values = distinct.into_iter().map(|(s, _)| s.into_string()).collect();
+    Ok((
+        Keys {
+            values: KeyValues::Text(values),
+        },
+        first,
+    ))
+}
+
+/// A column of names (events, channels, segments) as `u32` codes in first-seen order, and the
+/// names. Integer columns are read as their decimal text.
+pub fn labels(t: &Table, name: &str) -> Result<(Vec<u32>, Vec<String>), TableError> {
+    let mut seen: HashMap<Box<str>, u32> = HashMap::new();
+    let mut names = Vec::new();
+    let mut codes = Vec::with_capacity(t.num_rows());
+    for chunk in t.chunks(WHOLE) {
+        let col = chunk.string_like(name)?;
+        for i in 0..chunk.len() {
+            let s = col.required(i)?;
+            let code = match seen.get(s) {
+                Some(&c) => c,
+                None => {
+                    let c = u32::try_from(names.len()).map_err(|_| {
+                        TableError::bad_value(name, chunk.first_row() + i, "too many names")
+                    })?;
+                    seen.insert(s.into(), c);
+                    names.push(s.to_owned());
+                    c
+                }
+            };
+            codes.push(code);
+        }
+    }
+    Ok((codes, names))
+}
+
+fn per_second(unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => 1,
+        TimeUnit::Millisecond => 1_000,
+        TimeUnit::Microsecond => 1_000_000,
+        TimeUnit::Nanosecond => 1_000_000_000,
+    }
+}
+
+/// Raw epoch values of a timestamp column (one entry per row; a null is a [`TableError`]).
+fn epoch_values(t: &Table, name: &str) -> Result<Vec<i64>, TableError> {
+    let mut out = Vec::with_capacity(t.num_rows());
+    for chunk in t.chunks(WHOLE) {
+        let array = chunk
+            .batch()
+            .column_by_name(name)
+            .ok_or_else(|| TableError::missing(name))?;
+        let array: ArrayRef = match array.data_type() {
+            DataType::Dictionary(_, v) => arrow_cast::cast(array, v)
+                .map_err(|e| TableError::wrong_type(name, array.data_type(), &e.to_string()))?,
+            _ => array.clone(),
+        };
+        if let Some(i) = (0..array.len()).find(|&i| array.is_null(i)) {
+            return Err(TableError::null(name, chunk.first_row() + i));
+        }
+        macro_rules! values {
+            ($t:ty) => {
+                out.extend_from_slice(array.as_primitive::<$t>().values())
+            };
+        }
+        match array.data_type() {
+            DataType::Timestamp(TimeUnit::Second, _) => values!(TimestampSecondType),
+            DataType::Timestamp(TimeUnit::Millisecond, _) => values!(TimestampMillisecondType),
+            DataType::Timestamp(TimeUnit::Microsecond, _) => values!(TimestampMicrosecondType),
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => values!(TimestampNanosecondType),
+            t => return Err(TableError::wrong_type(name, t, "timestamps")),
+        }
+    }
+    Ok(out)
+}
+
+/// Points in time as milliseconds since the epoch (UTC): timestamps with a zone, or RFC 3339
+/// text with an offset. Naive timestamps and dates are refused: which day or month an event
+/// falls in depends on the zone.
+pub fn utc_millis(t: &Table, name: &str) -> Result<Vec<i64>, TableError> {
+    match value_type(t, name)? {
+        DataType::Timestamp(unit, Some(_)) => {
+            let per = per_second(unit);
+            Ok(epoch_values(t, name)?
+                .into_iter()
+                .map(|v| {
+                    if per >= 1_000 {
+                        v.div_euclid(per / 1_000)
+                    } else {
+                        v.saturating_mul(1_000)
+                    }
+                })
+                .collect())
+        }
+        DataType::Timestamp(_, None) => Err(TableError {
+            column: Some(name.to_owned()),
+            row: None,
+            message: format!(
+                "column `{name}` holds timestamps without a time zone; localize them first \
+                 (pandas: .dt.tz_localize(\"Asia/Shanghai\"), polars: .dt.replace_time_zone(...))"
+            ),
+        }),
+        ty if is_text(&ty) => {
+            let mut out = Vec::with_capacity(t.num_rows());
+            for chunk in t.chunks(WHOLE) {
+                let col = chunk.timestamps(name, None)?;
+                for i in 0..chunk.len() {
+                    out.push(col.required(i)?.timestamp_millis());
+                }
+            }
+            Ok(out)
+        }
+        ty => Err(TableError::wrong_type(
+            name,
+            &ty,
+            "timestamps with a time zone (dates have none), or RFC 3339 text",
+        )),
+    }
+}
+
+/// Points in time as wall-clock seconds since 1970-01-01 00:00 (the models count calendar
+/// days and months): naive timestamps as they are, timestamps with a zone in that zone's wall
+/// clock, dates at midnight, ISO text (`2024-01-05`, `2024-01-05 10:00:00`, with or without an
+/// offset, read in its own offset).
+pub fn wall_seconds(t: &Table, name: &str) -> Result<Vec<i64>, TableError> {
+    match value_type(t, name)? {
+        DataType::Timestamp(unit, zone) => {
+            let per = per_second(unit);
+            let raw = epoch_values(t, name)?;
+            let Some(zone) = zone else {
+                return Ok(raw.into_iter().map(|v| v.div_euclid(per)).collect());
+            };
+            let tz: Tz = zone.parse().map_err(|e: arrow_schema::ArrowError| {
+                TableError::wrong_type(
+                    name,
+                    &DataType::Timestamp(unit, Some(zone.clone())),
+                    &e.to_string(),
+                )
+            })?;
+            raw.into_iter()
+                .enumerate()
+                .map(|(row, v)| {
+                    let local = match unit {
+                        TimeUnit::Second => as_datetime_with_timezone::<TimestampSecondType>(v, tz),
+                        TimeUnit::Millisecond => {
+                            as_datetime_with_timezone::<TimestampMillisecondType>(v, tz)
+                        }
+                        TimeUnit::Microsecond => {
+                            as_datetime_with_timezone::<TimestampMicrosecondType>(v, tz)
+                        }
+                        TimeUnit::Nanosecond => {
+                            as_datetime_with_timezone::<TimestampNanosecondType>(v, tz)
+                        }
+                    };
+                    local
+                        .map(|d| d.naive_local().and_utc().timestamp())
+                        .ok_or_else(|| TableError::bad_value(name, row, "timestamp out of range"))
+                })
+                .collect()
+        }
+        DataType::Date32 | DataType::Date64 => {
+            let mut out = Vec::with_capacity(t.num_rows());
+            for chunk in t.chunks(WHOLE) {
+                let a = chunk
+                    .batch()
+                    .column_by_name(name)
+                    .ok_or_else(|| TableError::missing(name))?;
+                let secs = arrow_cast::cast(a, &DataType::Timestamp(TimeUnit::Second, None))
+                    .map_err(|e| TableError::wrong_type(name, a.data_type(), &e.to_string()))?;
+                let secs = secs.as_primitive::<TimestampSecondType>();
+                for i in 0..secs.len() {
+                    if secs.is_null(i) {
+                        return Err(TableError::null(name, chunk.first_row() + i));
+                    }
+                    out.push(secs.value(i));
+                }
+            }
+            Ok(out)
+        }
+        ty if is_text(&ty) => {
+            let mut out = Vec::with_capacity(t.num_rows());
+            for chunk in t.chunks(WHOLE) {
+                let col = chunk.strings(name)?;
+                for i in 0..chunk.len() {
+                    let s = col.required(i)?;
+                    out.push(iso_wall_seconds(s).ok_or_else(|| {
+                        TableError::bad_value(
+                            name,
+                            chunk.first_row() + i,
+                            format!("{s:?} is not an ISO date or timestamp"),
+                        )
+                    })?);
+                }
+            }
+            Ok(out)
+        }
+        ty => Err(TableError::wrong_type(
+            name,
+            &ty,
+            "timestamps, dates or ISO text",
+        )),
+    }
+}
+
+fn iso_wall_seconds(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(d.naive_local().and_utc().timestamp());
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(n.and_utc().timestamp());
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|n| n.and_utc().timestamp())
+}
+
+/// A number column as `f64`: borrowed from the Arrow buffer when the column is one float64
+/// chunk without nulls (the common case: no copy at all), else converted. A null (or NaN, which
+/// pandas writes for missing) is a [`TableError`] naming the row.
+pub fn floats<'a>(t: &'a Table, name: &str) -> Result<Cow<'a, [f64]>, TableError> {
+    if let [batch] = t.batches() {
+        let array = batch
+            .column_by_name(name)
+            .ok_or_else(|| TableError::missing(name))?;
+        if array.data_type() == &DataType::Float64 && array.null_count() == 0 {
+            let values: &'a [f64] = array.as_primitive::<Float64Type>().values();
+            if let Some(i) = values.iter().position(|v| v.is_nan()) {
+                return Err(TableError::null(name, i));
+            }
+            return Ok(Cow::Borrowed(values));
+        }
+    }
+    let mut out = Vec::with_capacity(t.num_rows());
+    for chunk in t.chunks(WHOLE) {
+        let col = chunk.floats(name)?;
+        for i in 0..chunk.len() {
+            out.push(col.required(i)?);
+        }
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// A yes/no column: booleans, or integers 0 and 1.
+pub fn flags(t: &Table, name: &str) -> Result<Vec<bool>, TableError> {
+    let ty = value_type(t, name)?;
+    let mut out = Vec::with_capacity(t.num_rows());
+    for chunk in t.chunks(WHOLE) {
+        if ty == DataType::Boolean {
+            let col = chunk.bools(name)?;
+            for i in 0..chunk.len() {
+                out.push(col.required(i)?);
+            }
+        } else {
+            let col = chunk
+                .ints(name)
+                .map_err(|_| TableError::wrong_type(name, &ty, "booleans or 0/1"))?;
+            for i in 0..chunk.len() {
+                out.push(match col.required(i)? {
+                    0 => false,
+                    1 => true,
+                    v => {
+                        return Err(TableError::bad_value(
+                            name,
+                            chunk.first_row() + i,
+                            format!("{v} is not 0 or 1"),
+                        ))
+                    }
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An exact-decimal column (money): decimal text, decimal128 or integers; floats refused.
+pub fn decimals(t: &Table, name: &str) -> Result<Vec<Decimal>, TableError> {
+    let mut out = Vec::with_capacity(t.num_rows());
+    for chunk in t.chunks(WHOLE) {
+        let col = chunk.decimals(name)?;
+        for i in 0..chunk.len() {
+            out.push(col.required(i)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Which values an output column holds (see [`rows_batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    /// Text.
+    Str,
+    /// Signed integers.
+    I64,
+    /// Unsigned integers (OneIDs).
+    U64,
+    /// Floats.
+    F64,
+    /// Booleans.
+    Bool,
+    /// Money: decimal text in, `decimal128(38, 10)` out.
+    Dec,
+    /// RFC 3339 text in, `timestamp[ms, UTC]` out.
+    Time,
+    /// Anything nested, as JSON text.
+    Json,
+}
+
+impl Col {
+    /// The Arrow type of the column.
+    pub fn data_type(self) -> DataType {
+        match self {
+            Col::Str | Col::Json => DataType::Utf8,
+            Col::I64 => DataType::Int64,
+            Col::U64 => DataType::UInt64,
+            Col::F64 => DataType::Float64,
+            Col::Bool => DataType::Boolean,
+            Col::Dec => DataType::Decimal128(38, 10),
+            Col::Time => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        }
+    }
+
+    /// Parse the name Python uses (`"str"`, `"i64"`, ...).
+    pub fn parse(name: &str) -> Option<Col> {
+        Some(match name {
+            "str" => Col::Str,
+            "i64" => Col::I64,
+            "u64" => Col::U64,
+            "f64" => Col::F64,
+            "bool" => Col::Bool,
+            "dec" => Col::Dec,
+            "time" => Col::Time,
+            "json" => Col::Json,
+            _ => return None,
+        })
+    }
+}
+
+/// A record batch from JSON-shaped rows (small reports and engine outputs): column `name` of
+/// type `col` reads each row's field `name`; absent or null fields are null. A value of the
+/// wrong shape is an `internal` error (the engine's outputs have fixed shapes).
+pub fn rows_batch(
+    fields: &[(&str, Col)],
+    rows: &[serde_json::Value],
+) -> Result<RecordBatch, Error> {
+    use serde_json::Value;
+    let bad = |name: &str, v: &Value| {
+        Error::Internal(format!(
+            "output field `{name}` holds {v}, not the expected type"
+        ))
+    };
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(fields.len());
+    for &(name, col) in fields {
+        let cells = rows.iter().map(|r| r.get(name).filter(|v| !v.is_null()));
+        let array: ArrayRef = match col {
+            Col::Str => {
+                let mut b = StringBuilder::new();
+                for v in cells {
+                    match v {
+                        None => b.append_null(),
+                        Some(Value::String(s)) => b.append_value(s),
+                        Some(other) => b.append_value(other.to_string()),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Col::Json => {
+                let mut b = StringBuilder::new();
+                for v in cells {
+                    match v {
+                        None => b.append_null(),
+                        Some(v) => b.append_value(v.to_string()),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Col::I64 => {
+                let mut b = Int64Builder::new();
+                for v in cells {
+                    match v {
+                        None => b.append_null(),
+                        Some(v) => b.append_value(v.as_i64().ok_or_else(|| bad(name, v))?),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Col::U64 => {
+                let mut b = UInt64Builder::new();
+                for v in cells {
+                    match v {
+                        None => b.append_null(),
+                        Some(v) => b.append_value(v.as_u64().ok_or_else(|| bad(name, v))?),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Col::F64 => {
+                let mut b = Float64Builder::new();
+                for v in cells {
+                    match v {
+                        None => b.append_null(),
+                        Some(v) => b.append_value(v.as_f64().ok_or_else(|| bad(name, v))?),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Col::Bool => {
+                let mut b = BooleanBuilder::new();
+                for v in cells {
+                    match v {
+                        None => b.append_null(),
+                        Some(v) => b.append_value(v.as_bool().ok_or_else(|| bad(name, v))?),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Col::Dec => {
+                let mut b = Decimal128Builder::new();
+                for v in cells {
+                    match v {
+                        None => b.append_null(),
+                        Some(v) => {
+                            let text = match v {
+                                Value::String(s) => s.clone(),
+                                Value::Number(n) => n.to_string(),
+                                _ => return Err(bad(name, v)),
+                            };
+                            let mut d: Decimal = text.parse().map_err(|_| bad(name, v))?;
+                            d.rescale(10);
+                            b.append_value(d.mantissa());
+                        }
+                    }
+                }
+                Arc::new(
+                    b.finish()
+                        .with_precision_and_scale(38, 10)
+                        .map_err(|e| Error::Internal(e.to_string()))?,
+                )
+            }
+            Col::Time => {
+                let mut b = TimestampMillisecondBuilder::new();
+                for v in cells {
+                    match v {
+                        None => b.append_null(),
+                        Some(Value::String(s)) => {
+                            let t = DateTime::parse_from_rfc3339(s)
+                                .map_err(|_| bad(name, v.unwrap_or(&Value::Null)))?;
+                            b.append_value(t.timestamp_millis());
+                        }
+                        Some(other) => return Err(bad(name, other)),
+                    }
+                }
+                Arc::new(b.finish().with_timezone("UTC"))
+            }
+        };
+        arrays.push(array);
+    }
+    let schema = Schema::new(
+        fields
+            .iter()
+            .map(|&(n, c)| Field::new(n, c.data_type(), true))
+            .collect::<Vec<_>>(),
+    );
+    RecordBatch::try_new(Arc::new(schema), arrays).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// A record batch from named arrays (all the same length).
+pub fn batch(columns: Vec<(String, ArrayRef)>) -> Result<RecordBatch, Error> {
+    let schema = Schema::new(
+        columns
+            .iter()
+            .map(|(n, a)| Field::new(n, a.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    );
+    RecordBatch::try_new(
+        Arc::new(schema),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .map_err(|e| Error::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::types::Int64Type;
+    use arrow_array::{Float64Array, TimestampSecondArray};
+
+    fn table(cols: Vec<(&str, ArrayRef)>) -> Table {
+        let b = batch(cols.into_iter().map(|(n, a)| (n.to_owned(), a)).collect()).unwrap();
+        Table::from_batches(b.schema(), vec![b])
+    }
+
+    #[test]
+    fn keys_sorted_across_tables_and_decoded() {
+        let a = table(vec![(
+            "u",
+            Arc::new(StringArray::from(vec!["b", "a", "b"])) as ArrayRef,
+        )]);
+        let b = table(vec![("u", Arc::new(Int64Array::from(vec![7])) as ArrayRef)]);
+        let (keys, codes) = Keys::encode(&[(&a, "u"), (&b, "u")]).unwrap();
+        assert_eq!(codes, vec![vec![2, 1, 2], vec![0]]);
+        let back = keys.decode([0u64, 2].into_iter());
+        assert_eq!(back.as_string::<i32>().value(0), "7");
+        let (k, c) = Keys::encode(&[(&b, "u")]).unwrap();
+        assert_eq!((k.len(), c), (1, vec![vec![0]]));
+        let nulls = table(vec![(
+            "u",
+            Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef,
+        )]);
+        let e = Keys::encode(&[(&nulls, "u")]).unwrap_err();
+        assert_eq!((e.column.as_deref(), e.row), (Some("u"), Some(1)));
+    }
+
+    #[test]
+    fn floats_borrow_one_clean_chunk() {
+        let t = table(vec![(
+            "x",
+            Arc::new(Float64Array::from(vec![1.0, 2.5])) as ArrayRef,
+        )]);
+        assert!(matches!(floats(&t, "x").unwrap(), Cow::Borrowed(_)));
+        let n = table(vec![(
+            "x",
+            Arc::new(Float64Array::from(vec![1.0, f64::NAN])) as ArrayRef,
+        )]);
+        assert_eq!(floats(&n, "x").unwrap_err().row, Some(1));
+    }
+
+    #[test]
+    fn times_utc_and_wall_clock() {
+        let t = table(vec![(
+            "t",
+            Arc::new(TimestampSecondArray::from(vec![0i64]).with_timezone("Asia/Shanghai"))
+                as ArrayRef,
+        )]);
+        assert_eq!(utc_millis(&t, "t").unwrap(), vec![0]);
+        assert_eq!(wall_seconds(&t, "t").unwrap(), vec![8 * 3600]);
+        let naive = table(vec![(
+            "t",
+            Arc::new(TimestampSecondArray::from(vec![5i64])) as ArrayRef,
+        )]);
+        assert!(utc_millis(&naive, "t").is_err());
+        assert_eq!(wall_seconds(&naive, "t").unwrap(), vec![5]);
+        assert_eq!(iso_wall_seconds("1970-01-02"), Some(86_400));
+        assert_eq!(iso_wall_seconds("1970-01-01T01:00:00+08:00"), Some(3600));
+    }
+
+    #[test]
+    fn rows_batch_types() {
+        let rows = vec![
+            serde_json::json!({"a": "x", "n": 3, "d": "1.50", "t": "2026-01-01T00:00:00Z"}),
+            serde_json::json!({"a": null}),
+        ];
+        let b = rows_batch(
+            &[
+                ("a", Col::Str),
+                ("n", Col::I64),
+                ("d", Col::Dec),
+                ("t", Col::Time),
+            ],
+            &rows,
+        )
+        .unwrap();
+        assert_eq!(b.num_rows(), 2);
+        assert!(b.column(0).is_null(1));
+        assert_eq!(b.column(1).as_primitive::<Int64Type>().value(0), 3);
+        let bad = rows_batch(&[("a", Col::I64)], &rows).unwrap_err();
+        assert!(bad.to_string().contains("`a`"));
+    }
+}
