@@ -266,10 +266,10 @@ impl Command {
                 )
             }
             Command::Loyalty(c) => c.mutates(),
-            Command::Lifecycle(_) => false,
+            Command::Lifecycle(c) => c.mutates(),
 
             Command::Analytics(_) => false,
-            Command::Models(_) => false,
+            Command::Models(c) => c.mutates(),
             Command::Campaigns(c) => c.mutates(),
             Command::Privacy(c) => c.mutates(),
         }

@@ -112,12 +112,16 @@ class LifecycleMethods(EngineBase):
         early_activity: Optional[str] = None,
         through: Optional[str] = None,
         segments: Optional[Mapping[str, Sequence[int]]] = None,
+        by_tag: Optional[str] = None,
+        audiences: Optional[Mapping[str, str]] = None,
     ) -> Dict[str, Any]:
-        """Stages, transitions, active rate and decomposition of every period (and per segment:
-        ``segments`` maps a name to a list of OneIDs)."""
+        """Stages, transitions, active rate and decomposition of every period, and per segment:
+        ``segments`` maps a name to a list of OneIDs, ``by_tag`` makes one segment per value of
+        an enum or bool tag (``"city=bj"``), ``audiences`` maps a name to an audience expression."""
         out: Dict[str, Any] = self.call("lifecycle_report", churn_after=churn_after,
                                         early_activity=early_activity, through=through,
-                                        segments=_segments(segments))
+                                        segments=_segments(segments), by_tag=by_tag,
+                                        audiences=None if audiences is None else dict(audiences))
         return out
 
     def active_rate_decomposition(
@@ -127,10 +131,15 @@ class LifecycleMethods(EngineBase):
         churn_after: Optional[int] = None,
         early_activity: Optional[str] = None,
         segments: Optional[Mapping[str, Sequence[int]]] = None,
+        by_tag: Optional[str] = None,
+        audiences: Optional[Mapping[str, str]] = None,
     ) -> Dict[str, Any]:
-        """One period's active rate and decomposition (default: the last period)."""
+        """One period's active rate and decomposition (default: the last period), broken down
+        as in :meth:`lifecycle_report`."""
         out: Dict[str, Any] = self.call("active_rate_decomposition", period=period, churn_after=churn_after,
-                                        early_activity=early_activity, segments=_segments(segments))
+                                        early_activity=early_activity, segments=_segments(segments),
+                                        by_tag=by_tag,
+                                        audiences=None if audiences is None else dict(audiences))
         return out
 
     def project_active_rate(
@@ -156,6 +165,22 @@ class LifecycleMethods(EngineBase):
     def lifecycle_stages(self, period: Optional[str] = None) -> Dict[int, str]:
         """``{oneid: stage}`` of every registered person in ``period`` (default: the last)."""
         out = self.call("lifecycle_stages", period=period)
+        return {u["oneid"]: u["stage"] for u in out["users"]}
+
+
+    def write_lifecycle_tags(
+        self,
+        period: Optional[str] = None,
+        *,
+        per_period: bool = False,
+        churn_after: Optional[int] = None,
+        now: Optional[str] = None,
+    ) -> Dict[int, str]:
+        """Write every person's stage in ``period`` (default: the last) as the enum model tag
+        ``lifecycle_stage`` (and, with ``per_period``, ``stage_YYYY_MM``), so that
+        ``engine.audience('lifecycle_stage = "dormant"')`` works. Returns ``{oneid: stage}``."""
+        out = self.call("write_lifecycle_tags", period=period, per_period=per_period,
+                        churn_after=churn_after, **({} if now is None else {"now": now}))
         return {u["oneid"]: u["stage"] for u in out["users"]}
 
 

@@ -234,6 +234,12 @@ pub enum AnalyticsCommand {
         /// Named segments (lists of OneIDs) to break the funnel down by.
         #[serde(default)]
         segments: Option<BTreeMap<String, Vec<OneId>>>,
+        /// Break down by every value of this enum or bool tag (segments named `tag=value`).
+        #[serde(default)]
+        by_tag: Option<String>,
+        /// Break down by named audience expressions (name → expression).
+        #[serde(default)]
+        audiences: Option<BTreeMap<String, String>>,
     },
     /// Cohort retention by first-activity period (the engine's period unless `period` is
     /// given), over `activity` events. Output: [`CohortTable`].
@@ -418,7 +424,11 @@ impl Engine {
                 steps,
                 window_seconds,
                 segments,
+                by_tag,
+                audiences,
             } => {
+                let segments =
+                    self.breakdown_segments(segments, by_tag.as_deref(), audiences.as_ref())?;
                 let window = window_seconds.unwrap_or(7 * 86_400);
                 let window_ms = window
                     .checked_mul(1000)

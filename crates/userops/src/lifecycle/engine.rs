@@ -172,6 +172,12 @@ pub enum LifecycleCommand {
         /// Named segments (lists of OneIDs) to break the report down by.
         #[serde(default)]
         segments: Option<BTreeMap<String, Vec<OneId>>>,
+        /// Break down by every value of this enum or bool tag (segments named `tag=value`).
+        #[serde(default)]
+        by_tag: Option<String>,
+        /// Break down by named audience expressions (name → expression).
+        #[serde(default)]
+        audiences: Option<BTreeMap<String, String>>,
     },
     /// One period's active rate and decomposition (default: the last period). Output:
     /// [`PeriodSummary`] plus `segments`.
@@ -188,6 +194,12 @@ pub enum LifecycleCommand {
         /// Named segments (lists of OneIDs) to break the decomposition down by.
         #[serde(default)]
         segments: Option<BTreeMap<String, Vec<OneId>>>,
+        /// Break down by every value of this enum or bool tag (segments named `tag=value`).
+        #[serde(default)]
+        by_tag: Option<String>,
+        /// Break down by named audience expressions (name → expression).
+        #[serde(default)]
+        audiences: Option<BTreeMap<String, String>>,
     },
     /// Next period's active rate from a period's groups and rates (observed by default); with
     /// `target` and `lever`, the value the lever must reach. Output: [`ProjectionOutput`].
@@ -227,6 +239,40 @@ pub enum LifecycleCommand {
         #[serde(default)]
         early_activity: Option<EarlyActivity>,
     },
+    /// Write the stages as model tags (model `lifecycle`), so audiences can select them: the
+    /// enum tag `lifecycle_stage` holds every registered person's stage in `period` (default:
+    /// the last period with data; persons without a stage lose the value), and with
+    /// `per_period` also `stage_YYYY_MM` (`stage_YYYY_MM_DD`, the first day, for week and day
+    /// periods) for that period. Output: [`StagesOutput`] (what was written).
+    WriteLifecycleTags {
+        /// The period label.
+        #[serde(default)]
+        period: Option<String>,
+        /// Churn threshold in periods.
+        #[serde(default)]
+        churn_after: Option<u32>,
+        /// Policy for activity before registration.
+        #[serde(default)]
+        early_activity: Option<EarlyActivity>,
+        /// Also write the per-period tag.
+        #[serde(default)]
+        per_period: bool,
+        /// The time rule tags reading these are recomputed at.
+        #[serde(default = "crate::tags::wall_clock", with = "crate::event::rfc3339")]
+        now: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+impl LifecycleCommand {
+    /// Whether the command changes state (only writing tags does).
+    pub fn mutates(&self) -> bool {
+        matches!(self, LifecycleCommand::WriteLifecycleTags { .. })
+    }
+}
+
+/// The name of the per-period stage tag: `stage_` and the label with `-` as `_`.
+pub fn period_tag(label: &str) -> String {
+    format!("stage_{}", label.replace('-', "_"))
 }
 
 /// A person's stage.
@@ -374,7 +420,60 @@ impl Engine {
     }
 
     pub(crate) fn execute_lifecycle(&mut self, c: LifecycleCommand) -> Result<Output, Error> {
+        if let LifecycleCommand::WriteLifecycleTags {
+            period,
+            churn_after,
+            early_activity,
+            per_period,
+            now,
+        } = c
+        {
+            let out = match self.execute_lifecycle_query(LifecycleCommand::LifecycleStages {
+                period,
+                churn_after,
+                early_activity,
+            })? {
+                LifecycleOutput::Stages(s) => s,
+                other => {
+                    return Err(Error::Internal(format!(
+                        "lifecycle_stages returned {other:?}"
+                    )))
+                }
+            };
+            self.write_stage_tags(&out, per_period, now)?;
+            return Ok(Output::Lifecycle(LifecycleOutput::Stages(out)));
+        }
         self.execute_lifecycle_query(c).map(Output::Lifecycle)
+    }
+
+    /// Write `lifecycle_stage` (and the per-period tag) from a stage list. Persons that are no
+    /// longer live (merged away, erased) are left out.
+    fn write_stage_tags(
+        &mut self,
+        out: &StagesOutput,
+        per_period: bool,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), Error> {
+        let rows: Vec<(OneId, Vec<crate::tags::Value>)> = out
+            .users
+            .iter()
+            .filter(|u| self.state.identity.canonical(u.oneid) == Some(u.oneid))
+            .map(|u| {
+                (
+                    u.oneid,
+                    vec![crate::tags::Value::Text(u.stage.name().to_owned())],
+                )
+            })
+            .collect();
+        let t = crate::tags::ValueType::Enum;
+        let mut tags = vec!["lifecycle_stage".to_owned()];
+        if per_period {
+            tags.push(period_tag(&out.period));
+        }
+        for tag in tags {
+            self.write_model_values("lifecycle", &tag, t, &rows, true, now)?;
+        }
+        Ok(())
     }
 
     fn execute_lifecycle_query(&self, c: LifecycleCommand) -> Result<LifecycleOutput, Error> {
@@ -384,7 +483,11 @@ impl Engine {
                 early_activity,
                 through,
                 segments,
+                by_tag,
+                audiences,
             } => {
+                let segments =
+                    self.breakdown_segments(segments, by_tag.as_deref(), audiences.as_ref())?;
                 let table =
                     self.lifecycle_table(churn_after, early_activity, through.as_deref())?;
                 LifecycleOutput::Report(SegmentedReport {
@@ -397,7 +500,11 @@ impl Engine {
                 churn_after,
                 early_activity,
                 segments,
+                by_tag,
+                audiences,
             } => {
+                let segments =
+                    self.breakdown_segments(segments, by_tag.as_deref(), audiences.as_ref())?;
                 let table = self.lifecycle_table(churn_after, early_activity, period.as_deref())?;
                 let report = LifecycleReport::from_table(&table)?;
                 let i = Self::pick_period(&report, period.as_deref())?;
@@ -450,6 +557,11 @@ impl Engine {
                     projection,
                     lever,
                 })
+            }
+            LifecycleCommand::WriteLifecycleTags { .. } => {
+                return Err(Error::Internal(
+                    "write_lifecycle_tags is answered by execute_lifecycle".into(),
+                ))
             }
             LifecycleCommand::LifecycleStages {
                 period,

@@ -19,8 +19,8 @@ mod table;
 
 pub(crate) use engine::LifecycleState;
 pub use engine::{
-    LifecycleCommand, LifecycleOutput, ProjectionOutput, SegmentedReport, SegmentedSummary,
-    StagesOutput, UserStage,
+    period_tag, LifecycleCommand, LifecycleOutput, ProjectionOutput, SegmentedReport,
+    SegmentedSummary, StagesOutput, UserStage,
 };
 pub use period::{PeriodClock, MAX_ABS_MS};
 pub use report::{

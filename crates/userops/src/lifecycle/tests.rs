@@ -638,3 +638,201 @@ fn partitioned_and_hashed_paths_agree() {
     assert_eq!(a.codes, b.codes);
     assert_eq!(a.first_period(), b.first_period());
 }
+
+/// `write_lifecycle_tags` writes every person's stage as the `lifecycle_stage` model tag (and
+/// the per-period tag), which audiences and rule tags can then read; rewriting for another
+/// period replaces the values.
+#[test]
+fn stages_written_as_model_tags() {
+    let mut e = Engine::default();
+    let ev = |key: String, kind: &str, time: String, user: String| {
+        let extra = if kind == "activity" {
+            r#","type":"login""#
+        } else {
+            ""
+        };
+        event(format!(
+            r#"{{"kind":"{kind}","key":"{key}","time":"{time}","source":{{"platform":"app","program":"p"}},"user":{user}{extra}}}"#
+        ))
+    };
+    for u in 0..24u32 {
+        let user = format!(r#"{{"kind":"member_no","value":"M{u}"}}"#);
+        let reg_month = 1 + u % 3;
+        e.ingest(ev(
+            format!("r{u}"),
+            "register",
+            format!("2026-{reg_month:02}-10T00:00:00Z"),
+            user.clone(),
+        ))
+        .unwrap();
+        for m in (reg_month + 1)..=6 {
+            // A per-user activity pattern over the months (some gaps, some long absences).
+            if (u * 7 + m * 3) % 5 < 2 + u % 3 {
+                e.ingest(ev(
+                    format!("a{u}-{m}"),
+                    "activity",
+                    format!("2026-{m:02}-15T00:00:00Z"),
+                    user.clone(),
+                ))
+                .unwrap();
+            }
+        }
+    }
+    e.call_json(
+        "define_tag",
+        r#"{"name": "rule_x", "rule": "NOT EXISTS lifecycle_stage", "now": "2026-07-01T00:00:00Z"}"#,
+    )
+    .unwrap_err(); // the tag does not exist yet: a typed error
+    for period in ["2026-06", "2026-04"] {
+        let out = e
+            .call_json(
+                "write_lifecycle_tags",
+                &format!(
+                    r#"{{"period": "{period}", "per_period": true, "now": "2026-07-01T00:00:00Z"}}"#
+                ),
+            )
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["period"], period);
+        let stages = e.lifecycle_stages(Some(period)).unwrap();
+        let mut seen = 0;
+        for stage in [
+            Stage::New,
+            Stage::LastPeriodNew,
+            Stage::Active,
+            Stage::Awakened,
+            Stage::Returned,
+            Stage::Dormant,
+            Stage::Churned,
+        ] {
+            let mut want: Vec<crate::OneId> = stages
+                .users
+                .iter()
+                .filter(|u| u.stage == stage)
+                .map(|u| u.oneid)
+                .collect();
+            want.sort();
+            seen += want.len();
+            for tag in ["lifecycle_stage".to_owned(), super::period_tag(period)] {
+                let a = e
+                    .audience(&format!(r#"{tag} = "{}""#, stage.name()))
+                    .unwrap();
+                assert_eq!(a.oneids, want, "{tag} = {stage:?} in {period}");
+            }
+        }
+        assert_eq!(seen, stages.users.len());
+        // Registered after April: no stage then, no value (replaced, not kept from June).
+        let none = e.audience("NOT EXISTS lifecycle_stage").unwrap();
+        assert_eq!(none.size as usize, 24 - stages.users.len());
+    }
+    let a = e.audience(r#"stage_2026_06 = "new" OR stage_2026_06 = "dormant""#);
+    assert!(a.is_ok());
+    // The per-period tags stay; `lifecycle_stage` is the latest one written.
+    let tags = e.call_json("tags", "{}").unwrap();
+    assert!(tags.contains("stage_2026_04") && tags.contains("stage_2026_06"));
+}
+
+/// Breakdowns by a tag (one segment per value) and by audience expressions give what the
+/// explicit OneID segments give for members computed by hand.
+#[test]
+fn breakdowns_by_tag_and_audience_match_hand_made_segments() {
+    let mut e = Engine::default();
+    let ev = |key: String, kind: &str, time: String, user: &str, extra: &str| {
+        event(format!(
+            r#"{{"kind":"{kind}","key":"{key}","time":"{time}","source":{{"platform":"app","program":"p"}},"user":{{"kind":"member_no","value":"{user}"}}{extra}}}"#
+        ))
+    };
+    let cities = ["bj", "sh", "gz"];
+    let mut city_of = Vec::new();
+    for u in 0..30u32 {
+        let user = format!("M{u}");
+        e.ingest(ev(
+            format!("r{u}"),
+            "register",
+            format!("2026-0{}-03T00:00:00Z", 1 + u % 2),
+            &user,
+            "",
+        ))
+        .unwrap();
+        for m in 2..=5u32 {
+            if (u * 5 + m * 7) % 4 != 0 {
+                e.ingest(ev(
+                    format!("a{u}-{m}"),
+                    "activity",
+                    format!("2026-0{m}-10T00:00:00Z"),
+                    &user,
+                    r#","type":"login""#,
+                ))
+                .unwrap();
+                if u % 3 != 1 {
+                    e.ingest(ev(
+                        format!("b{u}-{m}"),
+                        "activity",
+                        format!("2026-0{m}-10T01:00:00Z"),
+                        &user,
+                        r#","type":"pay""#,
+                    ))
+                    .unwrap();
+                }
+            }
+        }
+        city_of.push(cities[(u % 3) as usize]);
+    }
+    let users: Vec<String> = (0..30).map(|u| format!("M{u}")).collect();
+    e.call_json(
+        "set_tags",
+        &serde_json::json!({"kind": "member_no", "users": users,
+            "tags": [{"name": "city", "type": "enum", "values": city_of},
+                     {"name": "score", "type": "number", "values": (0..30).collect::<Vec<u32>>()}],
+            "now": "2026-06-01T00:00:00Z"})
+        .to_string(),
+    )
+    .unwrap();
+    // Members by hand: M{u} is OneID u + 1 (persons numbered in order of first sight).
+    let mut hand: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (u, c) in city_of.iter().enumerate() {
+        hand.entry(format!("city={c}"))
+            .or_default()
+            .push(u as u64 + 1);
+    }
+    hand.insert(
+        "low".into(),
+        (0..30u64).filter(|u| *u < 12).map(|u| u + 1).collect(),
+    );
+    let explicit = serde_json::to_string(&hand).unwrap();
+    let call = |e: &mut Engine, m: &str, args: String| -> serde_json::Value {
+        serde_json::from_str(&e.call_json(m, &args).unwrap()).unwrap()
+    };
+    for (m, base) in [
+        ("active_rate_decomposition", r#""period": "2026-04""#),
+        ("lifecycle_report", r#""churn_after": 2"#),
+        (
+            "funnel",
+            r#""steps": ["login", "pay"], "window_seconds": 7200"#,
+        ),
+    ] {
+        let by = call(
+            &mut e,
+            m,
+            format!(r#"{{{base}, "by_tag": "city", "audiences": {{"low": "score < 12"}}}}"#),
+        );
+        let want = call(&mut e, m, format!(r#"{{{base}, "segments": {explicit}}}"#));
+        assert_eq!(by["segments"], want["segments"], "{m}");
+        assert_eq!(by["segments"].as_object().unwrap().len(), 4, "{m}");
+    }
+    // A number tag cannot be grouped; an unknown tag suggests the nearest name.
+    let err = e
+        .call_json("funnel", r#"{"steps": ["login"], "by_tag": "score"}"#)
+        .unwrap_err();
+    assert!(err.to_string().contains("enum or bool"), "{err}");
+    let err = e
+        .call_json("funnel", r#"{"steps": ["login"], "by_tag": "cty"}"#)
+        .unwrap_err();
+    assert!(err.to_string().contains("city"), "{err}");
+    assert!(e
+        .call_json(
+            "funnel",
+            r#"{"steps": ["login"], "audiences": {"x": "score >"}}"#
+        )
+        .is_err());
+}

@@ -213,7 +213,49 @@ pub struct LoyaltyMergeReport {
     pub members: Vec<String>,
 }
 
+/// A person's standing in one program (the profile's loyalty aggregates).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    /// Points balance (posted).
+    pub points: ledger::Points,
+    /// Points earned but not yet posted.
+    pub pending: ledger::Points,
+    /// Current tier name, for a tiered program where the member holds one.
+    pub tier: Option<String>,
+}
+
 impl Loyalty {
+    /// A person's standing in every program where they hold an account or a membership,
+    /// by program id. Read from the ledger and the members at call time, so it is current
+    /// after every earn, spend, expiry, merge and tier change.
+    pub fn standing(&self, user: OneId) -> BTreeMap<String, Standing> {
+        self.programs
+            .iter()
+            .filter_map(|p| {
+                let member = p.members.get(&user);
+                let account = self.ledger.member_account(p.book, user);
+                if member.is_none() && account.is_none() {
+                    return None;
+                }
+                let tier = member.and_then(|m| {
+                    let ladder = p.spec.tiers.as_ref()?;
+                    ladder
+                        .levels
+                        .get(usize::from(m.tier?))
+                        .map(|l| l.name.clone())
+                });
+                Some((
+                    p.spec.id.clone(),
+                    Standing {
+                        points: self.ledger.balance(p.book, user),
+                        pending: self.ledger.pending(p.book, user),
+                        tier,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// The ledger (read-only).
     pub fn ledger(&self) -> &Ledger {
         &self.ledger

@@ -775,3 +775,56 @@ fn partial_refunds_add_up_to_one_refund_of_their_total() {
         e.state.loyalty.check_invariants().unwrap();
     }
 }
+
+/// The profile shows the loyalty aggregates (balance and tier per program), current after
+/// every earn, spend and tier change.
+#[test]
+fn profile_shows_points_and_tier_per_program() {
+    let mut e = engine();
+    // Before any loyalty activity the person has no standing.
+    ok(
+        &mut e,
+        "set_attribute",
+        json!({"user": m1(), "name": "city", "value": "x", "at": "2026-01-01T00:00:00Z"}),
+    );
+    let p = ok(&mut e, "profile", json!({"user": m1()}));
+    assert_eq!(p["points"], Value::Null);
+    assert_eq!(p["tier"], Value::Null);
+    earn(&mut e, "e1", 120, "2026-01-10T00:00:00Z", json!({}));
+    let o = e
+        .lookup(&serde_json::from_value(m1()).unwrap())
+        .unwrap()
+        .unwrap();
+    let v = e.profile(o).unwrap();
+    assert_eq!(v.points, Some(120));
+    assert_eq!(v.loyalty["brand-a"].points, 120);
+    ok(
+        &mut e,
+        "spend",
+        json!({"user": m1(), "program": "brand-a", "points": 45,
+        "key": "s1", "time": "2026-01-11T00:00:00Z"}),
+    );
+    assert_eq!(e.profile(o).unwrap().points, Some(75));
+    // Growth: 10 orders × weight 10 reach gold (threshold 100).
+    let before = e.profile(o).unwrap().tier;
+    ok(
+        &mut e,
+        "add_growth",
+        json!({"user": m1(), "program": "brand-a", "behaviour": "order", "key": "g1",
+        "count": 10, "time": "2026-01-12T00:00:00Z"}),
+    );
+    let v = e.profile(o).unwrap();
+    assert_ne!(before.as_deref(), Some("gold"));
+    assert_eq!(v.tier.as_deref(), Some("gold"));
+    assert_eq!(v.loyalty["brand-a"].tier.as_deref(), Some("gold"));
+    // A second program adds to the total; the group program has no tiers.
+    ok(
+        &mut e,
+        "earn",
+        json!({"user": m1(), "program": "group", "points": 5, "key": "e2", "time": "2026-01-12T00:00:00Z"}),
+    );
+    let v = e.profile(o).unwrap();
+    assert_eq!(v.points, Some(80));
+    assert_eq!(v.loyalty.len(), 2);
+    assert_eq!(v.loyalty["group"].tier, None);
+}

@@ -126,7 +126,7 @@ impl ModelsLog {
     }
 }
 
-/// The models' commands (all read-only).
+/// The models' commands (read-only, except that with `tag` they write a model tag).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", content = "args", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -145,6 +145,10 @@ pub enum ModelsCommand {
         /// `mean` (default) or `median`.
         #[serde(default)]
         split: Split,
+        /// Write the answer as this enum model tag (model `rfm`): the segment. Users without an
+        /// answer lose their value. The command then changes state.
+        #[serde(default)]
+        tag: Option<String>,
     },
     /// BG/NBD fitted on the orders up to `as_of`, P(alive) and a risk band per user.
     /// Output: [`ChurnRisk`].
@@ -161,6 +165,10 @@ pub enum ModelsCommand {
         /// From this on, high risk (default 0.7).
         #[serde(default = "default_high")]
         high_from: f64,
+        /// Write the answer as this enum model tag (model `churn_risk`): the risk band `low`/`mid`/`high`. Users without an
+        /// answer lose their value. The command then changes state.
+        #[serde(default)]
+        tag: Option<String>,
     },
     /// Preference shares per user over one dimension. Output: rows of [`PreferenceRow`].
     PreferenceShares {
@@ -178,9 +186,15 @@ pub enum ModelsCommand {
         /// Price band upper bounds for `price_band` (ascending decimal strings).
         #[serde(default)]
         price_bands: Vec<Decimal>,
+        /// Write the answer as this enum model tag (model `preference`): the top-k values (all of them with no `top_k`). Users without an
+        /// answer lose their value. The command then changes state.
+        #[serde(default)]
+        tag: Option<String>,
     },
-    /// Order-line cross table (line amounts = price × qty) in the lookback window.
-    /// Output: rows of [`CrossRow`].
+    /// Cross table in the lookback window: order lines (amounts = price × qty) for
+    /// `region`/`category`/`channel`/`price_band`; location × activity for `region` with
+    /// `activity_type` or `function` (counts of activity / behaviour events by the region of
+    /// the user's latest order). Output: rows of [`CrossRow`] sorted by (row, col).
     CrossTable {
         /// As of when (RFC 3339).
         #[serde(with = "crate::event::rfc3339")]
@@ -210,6 +224,10 @@ pub enum ModelsCommand {
         /// Levels as (name, threshold); default high ≥ 10, medium ≥ 3, low ≥ 0.5, else dormant.
         #[serde(default)]
         levels: Option<Vec<(String, f64)>>,
+        /// Write the answer as this enum model tag (model `activity`): the level. Users without an
+        /// answer lose their value. The command then changes state.
+        #[serde(default)]
+        tag: Option<String>,
     },
     /// Supervised churn: features per user at `as_of − window_days` labelled "churned" when the
     /// user has no order, activity or behaviour in the `window_days` that follow; a logistic
@@ -237,6 +255,10 @@ pub enum ModelsCommand {
         /// From this on, high risk (default 0.7).
         #[serde(default = "default_high")]
         high_from: f64,
+        /// Write the answer as this enum model tag (model `churn_model`): the risk band `low`/`mid`/`high`. Users without an
+        /// answer lose their value. The command then changes state.
+        #[serde(default)]
+        tag: Option<String>,
     },
     /// High-value screening. Output: rows of [`HighValueRow`].
     HighValueUsers {
@@ -250,6 +272,53 @@ pub enum ModelsCommand {
         #[serde(default)]
         rule: HighValueRule,
     },
+}
+
+impl ModelsCommand {
+    /// The model tag the command writes, if any.
+    pub fn tag(&self) -> Option<&str> {
+        match self {
+            ModelsCommand::Rfm { tag, .. }
+            | ModelsCommand::ChurnRisk { tag, .. }
+            | ModelsCommand::PreferenceShares { tag, .. }
+            | ModelsCommand::ActivityScores { tag, .. }
+            | ModelsCommand::ChurnModel { tag, .. } => tag.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the command changes state (writing a model tag does).
+    pub fn mutates(&self) -> bool {
+        self.tag().is_some()
+    }
+
+    fn as_of(&self) -> DateTime<Utc> {
+        match self {
+            ModelsCommand::Rfm { as_of, .. }
+            | ModelsCommand::ChurnRisk { as_of, .. }
+            | ModelsCommand::PreferenceShares { as_of, .. }
+            | ModelsCommand::CrossTable { as_of, .. }
+            | ModelsCommand::ActivityScores { as_of, .. }
+            | ModelsCommand::ChurnModel { as_of, .. }
+            | ModelsCommand::HighValueUsers { as_of, .. } => *as_of,
+        }
+    }
+}
+
+mod erased {
+    /// The wire name of a unit enum value (segment, risk band).
+    pub trait Named {
+        fn wire_name(&self) -> String;
+    }
+
+    impl<T: serde::Serialize> Named for T {
+        fn wire_name(&self) -> String {
+            serde_json::to_value(self)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        }
+    }
 }
 
 fn default_low() -> f64 {
@@ -493,8 +562,76 @@ impl Engine {
             .map_or(user, |o| o.0)
     }
 
-    /// Execute a models command.
+    /// Execute a models command; with `tag`, write the answer as a model tag.
     pub(crate) fn execute_models(&mut self, c: ModelsCommand) -> Result<Output, Error> {
+        let tag = c.tag().map(str::to_owned);
+        let as_of = c.as_of();
+        let out = self.models_query(c)?;
+        if let Some(tag) = tag {
+            self.write_models_tag(&tag, &out, as_of)?;
+        }
+        Ok(Output::Models(out))
+    }
+
+    /// Write a model's per-user answer as an enum model tag (replacing the previous answer).
+    fn write_models_tag(
+        &mut self,
+        tag: &str,
+        out: &ModelsOutput,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let name = |v: &dyn erased::Named| v.wire_name();
+        let text = crate::tags::Value::Text;
+        let (model, mut rows): (&str, Vec<(OneId, Vec<crate::tags::Value>)>) = match out {
+            ModelsOutput::Rfm(r) => (
+                "rfm",
+                r.iter()
+                    .map(|x| (x.oneid, vec![text(name(&x.segment))]))
+                    .collect(),
+            ),
+            ModelsOutput::ChurnRisk(c) => (
+                "churn_risk",
+                c.users
+                    .iter()
+                    .map(|x| (x.oneid, vec![text(name(&x.risk))]))
+                    .collect(),
+            ),
+            ModelsOutput::SupervisedChurn(c) => (
+                "churn_model",
+                c.users
+                    .iter()
+                    .map(|x| (x.oneid, vec![text(name(&x.risk))]))
+                    .collect(),
+            ),
+            ModelsOutput::Activity(a) => (
+                "activity",
+                a.iter()
+                    .map(|x| (x.oneid, vec![text(x.level.clone())]))
+                    .collect(),
+            ),
+            ModelsOutput::Preferences(p) => {
+                let mut by: BTreeMap<OneId, Vec<crate::tags::Value>> = BTreeMap::new();
+                for x in p.iter().filter(|x| !x.value.is_empty()) {
+                    by.entry(x.oneid).or_default().push(text(x.value.clone()));
+                }
+                ("preference", by.into_iter().collect())
+            }
+            other => {
+                return Err(Error::invalid_argument(
+                    "tag",
+                    format!("this model has no per-user tag to write ({other:?})"),
+                ))
+            }
+        };
+        // Answers are per surviving person; persons erased since are left out.
+        rows.retain(|(o, v)| {
+            self.state.identity.canonical(*o) == Some(*o)
+                && v.iter().all(|x| x != &text(String::new()))
+        });
+        self.write_model_values(model, tag, crate::tags::ValueType::Enum, &rows, true, now)
+    }
+
+    fn models_query(&self, c: ModelsCommand) -> Result<ModelsOutput, Error> {
         let log = &self.state.models;
         let out = match c {
             ModelsCommand::Rfm {
@@ -502,6 +639,7 @@ impl Engine {
                 window_days,
                 monetary,
                 split,
+                ..
             } => {
                 let users: Vec<u64> = log.orders.iter().map(|o| self.live(o.user)).collect();
                 let times: Vec<i64> = log.orders.iter().map(|o| self.wall(o.time)).collect();
@@ -533,6 +671,7 @@ impl Engine {
                 freq,
                 low_below,
                 high_from,
+                ..
             } => {
                 let bands = RiskBands::new(low_below, high_from)?;
                 let end = self.wall(as_of.timestamp());
@@ -576,6 +715,7 @@ impl Engine {
                 lookback_months,
                 top_k,
                 price_bands,
+                ..
             } => {
                 let mut labels = Labels::default();
                 let (mut c, mut v, mut w, mut t) = (vec![], vec![], vec![], vec![]);
@@ -613,6 +753,11 @@ impl Engine {
             } => {
                 let at = self.wall(as_of.timestamp());
                 let lo = lookback_start(at, lookback_months)?;
+                let behaviour =
+                    |d: Dimension| matches!(d, Dimension::ActivityType | Dimension::Function);
+                if behaviour(rows) || behaviour(cols) {
+                    return self.location_cross(rows, cols, lo, at);
+                }
                 let mut labels = Labels::default();
                 let (mut a, mut b, mut w) = (vec![], vec![], vec![]);
                 for o in &log.orders {
@@ -660,6 +805,7 @@ impl Engine {
                 half_life_days,
                 weights,
                 levels,
+                ..
             } => {
                 let levels = match levels {
                     Some(l) => ActivityLevels::new(l, "dormant")?,
@@ -709,6 +855,7 @@ impl Engine {
                 seed,
                 low_below,
                 high_from,
+                ..
             } => {
                 let bands = RiskBands::new(low_below, high_from)?;
                 if window_days == 0 {
@@ -775,7 +922,70 @@ impl Engine {
                 )
             }
         };
-        Ok(Output::Models(out))
+        Ok(out)
+    }
+
+    /// Location × activity (or function): activity events (counts) in `(lo, at]` by the
+    /// location of the user doing them — the region of the user's latest order up to `at`
+    /// (`"(unknown)"` without one) — and the activity type or function.
+    fn location_cross(
+        &self,
+        rows: Dimension,
+        cols: Dimension,
+        lo: i64,
+        at: i64,
+    ) -> Result<ModelsOutput, Error> {
+        let (kind, flip) = match (rows, cols) {
+            (Dimension::Region, k @ (Dimension::ActivityType | Dimension::Function)) => (k, false),
+            (k @ (Dimension::ActivityType | Dimension::Function), Dimension::Region) => (k, true),
+            _ => {
+                return Err(Error::invalid_argument(
+                    "cols",
+                    "activity type and function cross with region only (location × activity)",
+                ))
+            }
+        };
+        let log = &self.state.models;
+        // The latest order (by time, then log order) up to `at` gives each user's location.
+        let mut location: BTreeMap<u64, (i64, &str)> = BTreeMap::new();
+        for o in &log.orders {
+            let t = self.wall(o.time);
+            if t > at || o.region.is_empty() {
+                continue;
+            }
+            let e = location.entry(self.live(o.user)).or_insert((t, &o.region));
+            if t >= e.0 {
+                *e = (t, &o.region);
+            }
+        }
+        let source = if kind == Dimension::ActivityType {
+            "activity"
+        } else {
+            "behavior"
+        };
+        let mut cells: BTreeMap<(String, String), f64> = BTreeMap::new();
+        for b in &log.behaviours {
+            let t = self.wall(b.time);
+            if b.source != source || t <= lo || t > at {
+                continue;
+            }
+            let place = location
+                .get(&self.live(b.user))
+                .map_or("(unknown)", |l| l.1)
+                .to_owned();
+            let key = if flip {
+                (b.kind.clone(), place)
+            } else {
+                (place, b.kind.clone())
+            };
+            *cells.entry(key).or_default() += 1.0;
+        }
+        Ok(ModelsOutput::Cross(
+            cells
+                .into_iter()
+                .map(|((row, col), amount)| CrossRow { row, col, amount })
+                .collect(),
+        ))
     }
 
     /// Feed (user, wall time, label key, weight) rows of one preference dimension.
@@ -1096,8 +1306,10 @@ mod tests {
         let out = call(
             &mut e,
             "churn_risk",
-            json!({"as_of": "2025-12-31T23:00:00+08:00", "low_below": 0.2, "high_from": 0.6}),
+            json!({"as_of": "2025-12-31T23:00:00+08:00", "low_below": 0.2, "high_from": 0.6,
+                   "tag": "churn_band"}),
         );
+        audience_matches(&e, "churn_band", &rows_of(&out["users"], "risk"));
         let users = out["users"].as_array().unwrap();
         assert_eq!(users.len(), 300);
         assert!(out["params"]["r"].as_f64().unwrap() > 0.0);
@@ -1122,8 +1334,10 @@ mod tests {
         let sup = call(
             &mut e,
             "churn_model",
-            json!({"as_of": "2025-12-31T23:00:00+08:00", "window_days": 31, "holdout": 0.3}),
+            json!({"as_of": "2025-12-31T23:00:00+08:00", "window_days": 31, "holdout": 0.3,
+                   "tag": "churn_model_band"}),
         );
+        audience_matches(&e, "churn_model_band", &rows_of(&sup["users"], "risk"));
         let users = sup["users"].as_array().unwrap();
         assert_eq!(users.len(), 300);
         let coef = sup["model"]["model"]["coefficients"].as_array().unwrap();
@@ -1143,6 +1357,192 @@ mod tests {
         let mut empty = Engine::default();
         assert!(empty
             .call_json("churn_risk", r#"{"as_of": "2025-12-31T00:00:00Z"}"#)
+            .is_err());
+    }
+
+    /// Every user holding `value` in `tag` is exactly the model's rows with that value, and
+    /// users without a row hold no value.
+    fn audience_matches(e: &Engine, tag: &str, rows: &[(u64, String)]) {
+        let mut values: Vec<&String> = rows.iter().map(|r| &r.1).collect();
+        values.sort();
+        values.dedup();
+        for v in &values {
+            let mut want: Vec<u64> = rows.iter().filter(|r| &r.1 == *v).map(|r| r.0).collect();
+            want.sort();
+            want.dedup();
+            let got: Vec<u64> = e
+                .audience(&format!("{tag} = {v:?}"))
+                .unwrap()
+                .oneids
+                .iter()
+                .map(|o| o.0)
+                .collect();
+            assert_eq!(got, want, "{tag} = {v:?}");
+        }
+        let tagged = e.audience(&format!("EXISTS {tag}")).unwrap();
+        let mut all: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(tagged.oneids.iter().map(|o| o.0).collect::<Vec<_>>(), all);
+    }
+
+    fn rows_of(v: &Value, key: &str) -> Vec<(u64, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["oneid"].as_u64().unwrap(),
+                    r[key].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn model_answers_written_as_tags_audiences_select_them() {
+        let mut e = Engine::default();
+        let mut k = 0;
+        for u in 0..40u32 {
+            for j in 0..(1 + u % 5) {
+                k += 1;
+                let day = 1 + (u * 7 + j * 11) % 28;
+                let month = 1 + (u + j) % 3;
+                let cat = ["fruit", "wine", "tea"][((u + j) % 3) as usize];
+                order(
+                    &mut e,
+                    &format!("o{k}"),
+                    &format!("U{u}"),
+                    &format!("2026-{month:02}-{day:02}T12:00:00+08:00"),
+                    &format!("{}.00", 10 + (u * 13) % 90),
+                    cat,
+                    "app",
+                );
+            }
+        }
+        let as_of = "2026-03-31T23:00:00+08:00";
+        // Read-only without `tag`; with it, the command writes and is journaled.
+        let plain: crate::Command =
+            crate::Command::from_call("rfm", &json!({"as_of": as_of}).to_string()).unwrap();
+        assert!(!plain.mutates());
+        let r = call(&mut e, "rfm", json!({"as_of": as_of, "tag": "rfm_segment"}));
+        let rows = rows_of(&r, "segment");
+        assert!(
+            rows.iter()
+                .map(|r| &r.1)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+                >= 3
+        );
+        audience_matches(&e, "rfm_segment", &rows);
+        // An earlier as-of: fewer users have orders; the others lose their segment.
+        let r = call(
+            &mut e,
+            "rfm",
+            json!({"as_of": "2026-01-15T00:00:00+08:00", "tag": "rfm_segment"}),
+        );
+        let early = rows_of(&r, "segment");
+        assert!(early.len() < rows.len());
+        audience_matches(&e, "rfm_segment", &early);
+
+        let a = call(
+            &mut e,
+            "activity_scores",
+            json!({"as_of": as_of, "half_life_days": 30, "levels": [["high", 2.0], ["medium", 0.8]],
+                   "tag": "activity_level"}),
+        );
+        audience_matches(&e, "activity_level", &rows_of(&a, "level"));
+
+        let p = call(
+            &mut e,
+            "preference_shares",
+            json!({"as_of": as_of, "dimension": "category", "top_k": 2, "tag": "top_category"}),
+        );
+        let prefs = rows_of(&p, "value");
+        assert!(prefs
+            .iter()
+            .any(|r| prefs.iter().filter(|x| x.0 == r.0).count() == 2));
+        audience_matches(&e, "top_category", &prefs);
+
+        // A rule over model tags follows them.
+        e.call_json(
+            "define_tag",
+            &json!({"name": "save_me", "rule": "activity_level = \"high\" AND top_category EXISTS", "now": as_of}).to_string(),
+        )
+        .unwrap_err(); // `x EXISTS` is not the syntax: a typed error, nothing defined
+        e.call_json(
+            "define_tag",
+            &json!({"name": "save_me", "rule": "activity_level = \"high\" OR top_category = \"wine\"", "now": as_of}).to_string(),
+        )
+        .unwrap();
+        let both = e
+            .audience(r#"activity_level = "high" OR top_category = "wine""#)
+            .unwrap();
+        assert_eq!(e.audience("save_me").unwrap().oneids, both.oneids);
+        // A tag name that is a keyword or an attribute is refused, nothing written.
+        assert!(e
+            .call_json("rfm", &json!({"as_of": as_of, "tag": "AND"}).to_string())
+            .is_err());
+        assert!(e
+            .call_json("rfm", &json!({"as_of": as_of, "tag": "orders"}).to_string())
+            .is_err());
+    }
+
+    #[test]
+    fn location_by_activity_cross_table() {
+        let mut e = Engine::default();
+        let src = json!({"platform": "app", "program": "brand-a"});
+        let ord = |e: &mut Engine, key: &str, user: &str, time: &str, region: &str| {
+            ingest(
+                e,
+                json!({"kind": "order", "key": key, "time": time, "source": src,
+                    "user": {"kind": "member_no", "value": user}, "order_id": key,
+                    "amount": "10.00", "region": region}),
+            )
+        };
+        let act = |e: &mut Engine, key: &str, user: &str, time: &str, kind: &str| {
+            ingest(
+                e,
+                json!({"kind": "activity", "key": key, "time": time, "source": src,
+                    "user": {"kind": "member_no", "value": user}, "type": kind}),
+            )
+        };
+        ord(&mut e, "o1", "A", "2026-01-05T10:00:00+08:00", "bj");
+        ord(&mut e, "o2", "A", "2026-03-05T10:00:00+08:00", "sh"); // A moved: latest is sh
+        ord(&mut e, "o3", "B", "2026-02-05T10:00:00+08:00", "bj");
+        ord(&mut e, "o4", "B", "2026-04-05T10:00:00+08:00", "gz"); // after as_of: not used
+        act(&mut e, "a1", "A", "2026-03-10T10:00:00+08:00", "login");
+        act(&mut e, "a2", "A", "2026-03-11T10:00:00+08:00", "login");
+        act(&mut e, "a3", "B", "2026-03-12T10:00:00+08:00", "login");
+        act(&mut e, "a4", "B", "2026-03-13T10:00:00+08:00", "checkin");
+        act(&mut e, "a5", "C", "2026-03-14T10:00:00+08:00", "login");
+        act(&mut e, "a6", "C", "2025-10-14T10:00:00+08:00", "login"); // outside 3 months
+        let as_of = "2026-03-31T23:00:00+08:00";
+        let x = call(
+            &mut e,
+            "cross_table",
+            json!({"as_of": as_of, "rows": "region", "cols": "activity_type"}),
+        );
+        assert_eq!(
+            x,
+            json!([
+                {"row": "(unknown)", "col": "login", "amount": 1.0},
+                {"row": "bj", "col": "checkin", "amount": 1.0},
+                {"row": "bj", "col": "login", "amount": 1.0},
+                {"row": "sh", "col": "login", "amount": 2.0}])
+        );
+        let t = call(
+            &mut e,
+            "cross_table",
+            json!({"as_of": as_of, "rows": "activity_type", "cols": "region"}),
+        );
+        assert_eq!(t.as_array().unwrap().len(), 4);
+        assert_eq!(t[0], json!({"row": "checkin", "col": "bj", "amount": 1.0}));
+        assert!(e
+            .call_json(
+                "cross_table",
+                &json!({"as_of": as_of, "rows": "category", "cols": "activity_type"}).to_string()
+            )
             .is_err());
     }
 }

@@ -326,6 +326,66 @@ mod tests {
         assert!(Freq::parse("Q").is_err());
     }
 
+    /// freq "M" against lifetimes' definition computed by hand with chrono (lifetimes itself
+    /// fails on freq="M" under pandas 3, so the Python cross-check covers D and W only).
+    /// `summary_data_from_transaction_data` does, per customer: sum the amounts per calendar
+    /// month (`to_period("M")`); frequency = months with a purchase − 1; recency = last month −
+    /// first month; T = the observation end's month − first month; monetary = mean of the
+    /// monthly sums after the first month (0 without repeats). Customers first seen after the
+    /// end are dropped, and so are transactions after it.
+    #[test]
+    fn monthly_matches_lifetimes_definition_by_hand() {
+        use chrono::{DateTime, Datelike};
+        use std::collections::BTreeMap;
+        let mut seed = 77u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % m
+        };
+        let start = 1_704_067_200i64; // 2024-01-01T00:00:00 (wall clock)
+        let (mut c, mut t, mut a) = (vec![], vec![], vec![]);
+        for _ in 0..3000 {
+            c.push(next(400));
+            // Over 16 months, to the second, so month ends and leap February are crossed.
+            t.push(start + next(16 * 31 * DAY as u64) as i64);
+            a.push(next(100_000) as f64 / 100.0);
+        }
+        let end = start + 365 * DAY + 12 * 3600; // 2024-12-31T12:00
+        let month = |x: i64| {
+            let d = DateTime::from_timestamp(x, 0).unwrap().date_naive();
+            i64::from(d.year()) * 12 + i64::from(d.month0())
+        };
+        // customer → month → summed amount
+        let mut by: BTreeMap<u64, BTreeMap<i64, f64>> = BTreeMap::new();
+        for i in 0..c.len() {
+            if month(t[i]) <= month(end) {
+                *by.entry(c[i]).or_default().entry(month(t[i])).or_default() += a[i];
+            }
+        }
+        let s = summary_data(&c, &t, Some(&a), Some(end), Freq::Month).unwrap();
+        assert_eq!(s.customer, by.keys().copied().collect::<Vec<u64>>());
+        for (i, (_, months)) in by.iter().enumerate() {
+            let first = *months.keys().next().unwrap();
+            let last = *months.keys().last().unwrap();
+            let repeats: Vec<f64> = months.values().skip(1).copied().collect();
+            assert_eq!(s.frequency[i], (months.len() - 1) as f64);
+            assert_eq!(s.recency[i], (last - first) as f64);
+            assert_eq!(s.t[i], (month(end) - first) as f64);
+            let m = if repeats.is_empty() {
+                0.0
+            } else {
+                repeats.iter().sum::<f64>() / repeats.len() as f64
+            };
+            assert!(
+                (s.monetary_value[i] - m).abs() <= 1e-9 * m.abs().max(1.0),
+                "{i}"
+            );
+        }
+        assert!(s.frequency.iter().any(|f| *f >= 3.0));
+    }
+
     #[test]
     fn weekly_matches_hand_count() {
         // lifetimes on the same data (freq="W", end 2020-03-01): frequency 1, recency 4, T 8.

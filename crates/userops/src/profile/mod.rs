@@ -226,10 +226,15 @@ pub struct ProfileView {
     pub tags: BTreeMap<String, serde_json::Value>,
     /// Aggregates from events.
     pub aggregates: Aggregates,
-    /// Points balance: filled by the loyalty module once it is wired in; `None` until then.
+    /// Points balance summed over every loyalty program (saturating); `None` when the person
+    /// has no loyalty account or membership. Per program in `loyalty`.
     pub points: Option<i64>,
-    /// Tier: filled by the loyalty module once it is wired in; `None` until then.
+    /// The tier held in the first program (by id) where the person holds one; per program in
+    /// `loyalty`.
     pub tier: Option<String>,
+    /// Standing per loyalty program id (balance, pending points, tier), read from the ledger
+    /// when the view is made, so it follows every earn, spend, expiry and tier change.
+    pub loyalty: BTreeMap<String, crate::loyalty::Standing>,
 }
 
 /// What [`Engine::merge_profiles`] did.
@@ -469,6 +474,7 @@ impl Engine {
             .get(&o)
             .cloned()
             .unwrap_or_default();
+        let standing = self.state.loyalty.standing(o);
         let tags = match self.state.users.dense(o) {
             Some(d) => self
                 .state
@@ -525,8 +531,13 @@ impl Engine {
                 .collect(),
             tags,
             aggregates: stored.aggregates,
-            points: None,
-            tier: None,
+            points: (!standing.is_empty()).then(|| {
+                standing
+                    .values()
+                    .fold(0i64, |a, s| a.saturating_add(s.points))
+            }),
+            tier: standing.values().find_map(|s| s.tier.clone()),
+            loyalty: standing,
         })
     }
 
@@ -613,7 +624,8 @@ impl Engine {
                 .iter()
                 .map(|(n, _)| n.to_string())
                 .collect();
-            self.refresh_rules(&changed, event.time);
+            let d = self.state.users.dense_or_insert(oneid);
+            self.refresh_rules_for(&changed, &crate::tags::Dirty::user(d), event.time);
         }
     }
 
@@ -691,7 +703,9 @@ impl Engine {
         }
         self.index_aggregates(survivor);
         let sd = self.state.users.dense_or_insert(survivor);
+        let mut touched: roaring::RoaringBitmap = std::iter::once(sd).collect();
         if let Some(ad) = self.state.users.dense(absorbed) {
+            touched.insert(ad);
             let tag_names: Vec<String> = self
                 .state
                 .tags
@@ -722,7 +736,7 @@ impl Engine {
         }
         // Rules are recomputed at the latest time the index has seen (no clock is read here).
         let now = self.state.tags.clock.unwrap_or_default();
-        self.refresh_rules(&["*".to_owned()], now);
+        self.refresh_rules_for(&["*".to_owned()], &crate::tags::Dirty::Users(touched), now);
         report
     }
 
@@ -850,7 +864,8 @@ impl Engine {
                     None => p.attributes.remove(&name),
                 };
                 self.index_attribute(oneid, &name);
-                self.refresh_rules(&[name], at);
+                let d = self.state.users.dense_or_insert(oneid);
+                self.refresh_rules_for(&[name], &crate::tags::Dirty::user(d), at);
                 Ok(ProfileOutput::View(Box::new(self.profile(oneid)?)))
             }
             ProfileCommand::Profile { user } => {

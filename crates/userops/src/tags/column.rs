@@ -9,6 +9,8 @@
 //!   about two bitmap operations per slice, so its cost depends on `log2(distinct values)` and
 //!   not on how many users match (see `benches/README.md` for why this beat a sorted index).
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
@@ -173,16 +175,25 @@ impl Bsi {
         }
     }
 
-    /// Users whose code is < `p`.
-    fn lt(&self, p: usize) -> RoaringBitmap {
+    /// The users a walk starts from: those with a value, within `within` when given. Starting
+    /// from the candidates an enclosing AND left keeps every later operation small.
+    fn start(&self, within: Option<&RoaringBitmap>) -> RoaringBitmap {
+        match within {
+            Some(w) => &self.present & w,
+            None => self.present.clone(),
+        }
+    }
+
+    /// Users (within `within`) whose code is < `p`.
+    fn lt(&self, p: usize, within: Option<&RoaringBitmap>) -> RoaringBitmap {
         if p == 0 {
             return RoaringBitmap::new();
         }
         if p >= 1usize << self.slices.len() {
-            return self.present.clone();
+            return self.start(within);
         }
         let mut lt = RoaringBitmap::new();
-        let mut eq = self.present.clone();
+        let mut eq = self.start(within);
         for i in (0..self.slices.len()).rev() {
             if eq.is_empty() {
                 break;
@@ -198,15 +209,15 @@ impl Bsi {
     }
 
     fn ge(&self, p: usize) -> RoaringBitmap {
-        &self.present - &self.lt(p)
+        &self.present - &self.lt(p, None)
     }
 
     /// Users whose code is exactly `c`.
-    fn eq_code(&self, c: usize) -> RoaringBitmap {
+    fn eq_code(&self, c: usize, within: Option<&RoaringBitmap>) -> RoaringBitmap {
         if c >= 1usize << self.slices.len() {
             return RoaringBitmap::new();
         }
-        let mut eq = self.present.clone();
+        let mut eq = self.start(within);
         for (i, s) in self.slices.iter().enumerate().rev() {
             if c >> i & 1 == 1 {
                 eq &= s;
@@ -217,8 +228,13 @@ impl Bsi {
         eq
     }
 
-    /// Users whose key lies in `[lo, hi]` (bounds inclusive or exclusive).
-    fn range(&self, lo: Option<(u64, bool)>, hi: Option<(u64, bool)>) -> RoaringBitmap {
+    /// Users (within `within`) whose key lies in `[lo, hi]` (bounds inclusive or exclusive).
+    pub(crate) fn range(
+        &self,
+        lo: Option<(u64, bool)>,
+        hi: Option<(u64, bool)>,
+        within: Option<&RoaringBitmap>,
+    ) -> RoaringBitmap {
         // Key bounds → code bounds [a, b).
         let a = match lo {
             None => 0,
@@ -234,17 +250,17 @@ impl Bsi {
             return RoaringBitmap::new();
         }
         if a == 0 {
-            return self.lt(b);
+            return self.lt(b, within);
         }
-        self.between_codes(a, b - 1)
+        self.between_codes(a, b - 1, within)
     }
 
     /// Users with `a <= code <= hi` (`a <= hi < 2^slices`), in one walk from the top bit: while
     /// the bounds share their high bits the candidates narrow with one operation per slice; at
     /// the first differing bit the candidates split into a "≥ a" and a "≤ hi" walk, each over
     /// half of them. A narrow range thus costs far less than two full comparisons.
-    fn between_codes(&self, a: usize, hi: usize) -> RoaringBitmap {
-        let mut eq = self.present.clone();
+    fn between_codes(&self, a: usize, hi: usize, within: Option<&RoaringBitmap>) -> RoaringBitmap {
+        let mut eq = self.start(within);
         let mut top = self.slices.len();
         while top > 0 {
             let bit = top - 1;
@@ -310,9 +326,9 @@ impl Bsi {
         out
     }
 
-    fn eq_key(&self, k: u64) -> RoaringBitmap {
+    fn eq_key(&self, k: u64, within: Option<&RoaringBitmap>) -> RoaringBitmap {
         match self.dict.binary_search(&k) {
-            Ok(c) => self.eq_code(c),
+            Ok(c) => self.eq_code(c, within),
             Err(_) => RoaringBitmap::new(),
         }
     }
@@ -522,51 +538,88 @@ impl Column {
 
     /// Users whose value compares to `bound` by `op` (`<`, `<=`, `=`, `>=`, `>`). Type-checked
     /// by the caller; a mismatched bound matches nobody.
-    pub(crate) fn compare(
-        &self,
+    ///
+    /// The answer is exact within `within` (when given); outside it, it may hold extra users.
+    /// That lets bool and enum equality lend their stored bitmap without copying it, and lets a
+    /// range walk start from the candidates an enclosing AND already narrowed down to.
+    pub(crate) fn compare<'a>(
+        &'a self,
         op: std::cmp::Ordering,
         inclusive: bool,
         bound: Bound<'_>,
-    ) -> RoaringBitmap {
+        within: Option<&RoaringBitmap>,
+    ) -> Cow<'a, RoaringBitmap> {
         use std::cmp::Ordering::*;
         match (self, bound) {
             (Column::Bool { yes, no }, Bound::Bool(v)) if op == Equal => {
-                if v {
-                    yes.clone()
-                } else {
-                    no.clone()
-                }
+                Cow::Borrowed(if v { yes } else { no })
             }
-            (Column::Enum { values }, Bound::Text(t)) if op == Equal => {
-                values.get(t).cloned().unwrap_or_default()
-            }
+            (Column::Enum { values }, Bound::Text(t)) if op == Equal => match values.get(t) {
+                Some(b) => Cow::Borrowed(b),
+                None => Cow::Owned(RoaringBitmap::new()),
+            },
             (Column::Number(b), Bound::Num(x)) => {
-                Self::bsi_compare(b, op, inclusive, number_key(x))
+                Cow::Owned(Self::bsi_compare(b, op, inclusive, number_key(x), within))
             }
-            (Column::Date(b), Bound::Date(t)) => Self::bsi_compare(b, op, inclusive, date_key(t)),
-            _ => RoaringBitmap::new(),
+            (Column::Date(b), Bound::Date(t)) => {
+                Cow::Owned(Self::bsi_compare(b, op, inclusive, date_key(t), within))
+            }
+            _ => Cow::Owned(RoaringBitmap::new()),
         }
     }
 
-    fn bsi_compare(b: &Bsi, op: std::cmp::Ordering, inclusive: bool, k: u64) -> RoaringBitmap {
+    /// Whether [`Column::compare`] lends a stored bitmap (no work at all) for this operator.
+    pub(crate) fn lends_equality(&self) -> bool {
+        matches!(self, Column::Bool { .. } | Column::Enum { .. })
+    }
+
+    fn bsi_compare(
+        b: &Bsi,
+        op: std::cmp::Ordering,
+        inclusive: bool,
+        k: u64,
+        within: Option<&RoaringBitmap>,
+    ) -> RoaringBitmap {
         use std::cmp::Ordering::*;
         match op {
-            Equal => b.eq_key(k),
-            Less => b.range(None, Some((k, inclusive))),
-            Greater => b.range(Some((k, inclusive)), None),
+            Equal => b.eq_key(k, within),
+            Less => b.range(None, Some((k, inclusive)), within),
+            Greater => b.range(Some((k, inclusive)), None, within),
         }
     }
 
-    /// Users whose value lies in `[lo, hi]` (inclusive).
-    pub(crate) fn between(&self, lo: Bound<'_>, hi: Bound<'_>) -> RoaringBitmap {
+    /// Users whose value lies in `[lo, hi]` (inclusive); exact within `within`.
+    pub(crate) fn between(
+        &self,
+        lo: Bound<'_>,
+        hi: Bound<'_>,
+        within: Option<&RoaringBitmap>,
+    ) -> RoaringBitmap {
         match (self, lo, hi) {
-            (Column::Number(b), Bound::Num(l), Bound::Num(h)) => {
-                b.range(Some((number_key(l), true)), Some((number_key(h), true)))
-            }
+            (Column::Number(b), Bound::Num(l), Bound::Num(h)) => b.range(
+                Some((number_key(l), true)),
+                Some((number_key(h), true)),
+                within,
+            ),
             (Column::Date(b), Bound::Date(l), Bound::Date(h)) => {
-                b.range(Some((date_key(l), true)), Some((date_key(h), true)))
+                b.range(Some((date_key(l), true)), Some((date_key(h), true)), within)
             }
             _ => RoaringBitmap::new(),
+        }
+    }
+
+    /// Users holding any value; exact within `within`, borrowed where the column keeps it.
+    pub(crate) fn present_within(&self, within: Option<&RoaringBitmap>) -> Cow<'_, RoaringBitmap> {
+        match (self, within) {
+            (Column::Number(b) | Column::Date(b), _) => Cow::Borrowed(&b.present),
+            (_, None) => Cow::Owned(self.present()),
+            (Column::Bool { yes, no }, Some(w)) => Cow::Owned(&(yes & w) | &(no & w)),
+            (Column::Enum { values }, Some(w)) => {
+                Cow::Owned(values.values().fold(RoaringBitmap::new(), |mut a, b| {
+                    a |= b & w;
+                    a
+                }))
+            }
         }
     }
 
@@ -672,12 +725,12 @@ mod tests {
                     .map(|p| p.0)
                     .collect();
                 let got: Vec<u32> = inc
-                    .range(Some((lo, true)), Some((hi, true)))
+                    .range(Some((lo, true)), Some((hi, true)), None)
                     .iter()
                     .collect();
                 assert_eq!(got, want, "[{lo},{hi}]");
                 let got: Vec<u32> = built
-                    .range(Some((lo, true)), Some((hi, true)))
+                    .range(Some((lo, true)), Some((hi, true)), None)
                     .iter()
                     .collect();
                 assert_eq!(got, want);

@@ -4,6 +4,7 @@
 //! is false; `NOT e` is every live user not matched by `e`; `x != v` matches users that have a
 //! value other than `v`. The result only holds live users.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
@@ -15,7 +16,7 @@ use super::expr::{CmpOp, Expr, ExprError, Lit, Literal, Name};
 /// What an expression is evaluated against.
 pub(crate) struct Ctx<'a> {
     pub(crate) columns: &'a BTreeMap<String, Column>,
-    pub(crate) audiences: &'a BTreeMap<String, RoaringBitmap>,
+    pub(crate) audiences: BTreeMap<&'a str, &'a RoaringBitmap>,
     pub(crate) universe: &'a RoaringBitmap,
     /// Users ever numbered (`0..users`): columns hold no other indexes.
     pub(crate) users: u64,
@@ -56,8 +57,8 @@ pub(crate) fn parse_date(s: &str, tz: FixedOffset) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-impl Ctx<'_> {
-    fn column(&self, n: &Name) -> Result<&Column, ExprError> {
+impl<'a> Ctx<'a> {
+    fn column(&self, n: &Name) -> Result<&'a Column, ExprError> {
         static EMPTY: std::sync::OnceLock<[Column; 2]> = std::sync::OnceLock::new();
         if let Some(c) = self.columns.get(&n.name) {
             return Ok(c);
@@ -117,19 +118,26 @@ impl Ctx<'_> {
         })
     }
 
-    fn eq(&self, col: &Column, v: &Typed) -> RoaringBitmap {
-        col.compare(std::cmp::Ordering::Equal, true, v.bound())
-    }
-
     /// Evaluate `e` to the set of live users it matches.
     pub(crate) fn eval(&self, e: &Expr) -> Result<RoaringBitmap, ExprError> {
-        let mut out = self.eval_inner(e)?;
+        let mut out = self.eval_in(e, None)?.into_owned();
         // Users are numbered densely from 0; when every one of them is live no column can
         // hold a user outside the universe, and this pass over the whole result is skipped.
         if self.universe.len() != self.users {
             out &= self.universe;
         }
         Ok(out)
+    }
+
+    /// Evaluate `e` for the users of `within` only (live users): the members among them.
+    /// This is how a rule tag is recomputed for the users whose inputs changed.
+    pub(crate) fn eval_for(
+        &self,
+        e: &Expr,
+        within: &RoaringBitmap,
+    ) -> Result<RoaringBitmap, ExprError> {
+        let w = within & self.universe;
+        Ok(restrict(self.eval_in(e, Some(&w))?, Some(&w)))
     }
 
     fn conjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
@@ -142,42 +150,99 @@ impl Ctx<'_> {
         }
     }
 
-    fn eval_inner(&self, e: &Expr) -> Result<RoaringBitmap, ExprError> {
+    /// How much work a conjunct costs, cheapest first: 0 lends a stored bitmap (bool/enum
+    /// equality, truthy, a saved audience); 1 a union of stored bitmaps (IN); 2 OR and
+    /// nested terms (recursing with the candidates); 3 number/date comparisons, which walk
+    /// every slice of the bit-sliced index and so go last, over the fewest candidates.
+    fn cost(&self, e: &Expr) -> u8 {
+        let lends = |n: &Name| {
+            self.columns
+                .get(&n.name)
+                .is_some_and(Column::lends_equality)
+        };
+        match e {
+            Expr::Truthy(_) | Expr::InAudience(_) => 0,
+            Expr::Compare {
+                field,
+                op: CmpOp::Eq,
+                ..
+            } if lends(field) => 0,
+            Expr::In { field, .. } if lends(field) => 1,
+            Expr::Compare { .. } | Expr::Between { .. } | Expr::Exists(_) => 3,
+            _ => 2,
+        }
+    }
+
+    /// Evaluate `e`. The answer is exact within `within` (the universe when `None`); outside it
+    /// it may hold extra users (a lent bitmap is not trimmed). Passing the candidates an AND has
+    /// narrowed down to keeps range walks and unions small.
+    fn eval_in(
+        &self,
+        e: &Expr,
+        within: Option<&RoaringBitmap>,
+    ) -> Result<Cow<'a, RoaringBitmap>, ExprError> {
         Ok(match e {
             Expr::And(..) => {
-                // A chain of ANDs: intersect the positive terms smallest first, then subtract
-                // the negated ones (`a AND NOT b` is `a - b`: no complement of `b` is built).
+                // Conjuncts cheapest first; lent bitmaps intersect smallest first; every other
+                // term is evaluated only for the candidates left, and a negated term is
+                // subtracted (`a AND NOT b` is `a - b`: no complement is built).
                 let mut terms = Vec::new();
                 Self::conjuncts(e, &mut terms);
-                let mut pos = Vec::new();
-                let mut neg = Vec::new();
-                for t in terms {
+                let split = |t: &'_ Expr| -> (bool, u8) {
                     match t {
-                        Expr::Not(inner) => neg.push(self.eval_inner(inner)?),
-                        other => pos.push(self.eval_inner(other)?),
+                        Expr::Not(inner) => (true, self.cost(inner)),
+                        other => (false, self.cost(other)),
+                    }
+                };
+                let mut lent = Vec::new();
+                let mut rest = Vec::new();
+                for t in terms {
+                    match split(t) {
+                        (false, 0) => lent.push(self.eval_in(t, within)?),
+                        (neg, c) => rest.push((c, neg, t)),
                     }
                 }
-                pos.sort_by_key(|b| b.len());
-                let mut it = pos.into_iter();
-                let mut acc = match it.next() {
-                    Some(first) => first,
-                    None => self.universe.clone(),
+                lent.sort_by_key(|b| b.len());
+                let mut it = lent.into_iter();
+                let mut acc = match (it.next(), within) {
+                    (Some(first), w) => restrict(first, w),
+                    (None, Some(w)) => w.clone(),
+                    (None, None) => self.universe.clone(),
                 };
                 for b in it {
-                    acc &= b;
+                    acc &= &*b;
                 }
-                for b in neg {
-                    acc -= b;
+                rest.sort_by_key(|(c, neg, _)| (*c, !*neg));
+                for (_, neg, t) in rest {
+                    if acc.is_empty() {
+                        break;
+                    }
+                    let inner = match (neg, t) {
+                        (true, Expr::Not(inner)) => inner,
+                        _ => t,
+                    };
+                    let b = self.eval_in(inner, Some(&acc))?;
+                    if neg {
+                        acc -= &*b;
+                    } else {
+                        acc &= &*b;
+                    }
                 }
-                acc
+                Cow::Owned(acc)
             }
             Expr::Or(a, b) => {
-                let mut l = self.eval_inner(a)?;
-                l |= self.eval_inner(b)?;
-                l
+                let mut l = restrict(self.eval_in(a, within)?, within);
+                l |= &*self.eval_in(b, within)?;
+                if let Some(w) = within {
+                    l &= w;
+                }
+                Cow::Owned(l)
             }
-            Expr::Not(a) => self.universe - self.eval_inner(a)?,
-            Expr::Exists(n) => self.column(n)?.present(),
+            Expr::Not(a) => {
+                let base = within.unwrap_or(self.universe);
+                Cow::Owned(base - &*self.eval_in(a, Some(base))?)
+            }
+            Expr::Exists(n) => self.column(n)?.present_within(within),
             Expr::Truthy(n) => {
                 let col = self.column(n)?;
                 if col.value_type() != ValueType::Bool {
@@ -192,16 +257,21 @@ impl Ctx<'_> {
                         ),
                     ));
                 }
-                col.compare(std::cmp::Ordering::Equal, true, Bound::Bool(true))
+                col.compare(std::cmp::Ordering::Equal, true, Bound::Bool(true), within)
             }
-            Expr::InAudience(n) => self.audiences.get(&n.name).cloned().ok_or_else(|| {
-                ExprError::unknown(
-                    n.pos,
-                    "audience",
-                    &n.name,
-                    self.audiences.keys().map(String::as_str),
-                )
-            })?,
+            Expr::InAudience(n) => Cow::Borrowed(
+                self.audiences
+                    .get(n.name.as_str())
+                    .copied()
+                    .ok_or_else(|| {
+                        ExprError::unknown(
+                            n.pos,
+                            "audience",
+                            &n.name,
+                            self.audiences.keys().copied(),
+                        )
+                    })?,
+            ),
             Expr::Compare { field, op, value } => {
                 let col = self.column(field)?;
                 let t = col.value_type();
@@ -219,12 +289,16 @@ impl Ctx<'_> {
                 }
                 use std::cmp::Ordering::*;
                 match op {
-                    CmpOp::Eq => self.eq(col, &v),
-                    CmpOp::Ne => col.present() - self.eq(col, &v),
-                    CmpOp::Lt => col.compare(Less, false, v.bound()),
-                    CmpOp::Le => col.compare(Less, true, v.bound()),
-                    CmpOp::Gt => col.compare(Greater, false, v.bound()),
-                    CmpOp::Ge => col.compare(Greater, true, v.bound()),
+                    CmpOp::Eq => col.compare(Equal, true, v.bound(), within),
+                    CmpOp::Ne => {
+                        let mut p = restrict(col.present_within(within), within);
+                        p -= &*col.compare(Equal, true, v.bound(), Some(&p));
+                        Cow::Owned(p)
+                    }
+                    CmpOp::Lt => col.compare(Less, false, v.bound(), within),
+                    CmpOp::Le => col.compare(Less, true, v.bound(), within),
+                    CmpOp::Gt => col.compare(Greater, false, v.bound(), within),
+                    CmpOp::Ge => col.compare(Greater, true, v.bound(), within),
                 }
             }
             Expr::Between { field, lo, hi } => {
@@ -241,17 +315,39 @@ impl Ctx<'_> {
                     ));
                 }
                 let (l, h) = (self.typed(field, t, lo)?, self.typed(field, t, hi)?);
-                col.between(l.bound(), h.bound())
+                Cow::Owned(col.between(l.bound(), h.bound(), within))
             }
             Expr::In { field, values } => {
                 let col = self.column(field)?;
                 let t = col.value_type();
                 let mut out = RoaringBitmap::new();
                 for v in values {
-                    out |= self.eq(col, &self.typed(field, t, v)?);
+                    let hit = col.compare(
+                        std::cmp::Ordering::Equal,
+                        true,
+                        self.typed(field, t, v)?.bound(),
+                        within,
+                    );
+                    match within {
+                        Some(w) => out |= &*hit & w,
+                        None => out |= &*hit,
+                    }
                 }
-                out
+                Cow::Owned(out)
             }
         })
+    }
+}
+
+/// `b` trimmed to `within` (owned).
+fn restrict(b: Cow<'_, RoaringBitmap>, within: Option<&RoaringBitmap>) -> RoaringBitmap {
+    match (b, within) {
+        (Cow::Borrowed(b), Some(w)) => b & w,
+        (Cow::Borrowed(b), None) => b.clone(),
+        (Cow::Owned(mut b), Some(w)) => {
+            b &= w;
+            b
+        }
+        (Cow::Owned(b), None) => b,
     }
 }

@@ -205,6 +205,20 @@ impl Expr {
             Expr::InAudience(n) => audiences.push(n.name.clone()),
         }
     }
+
+    /// Whether a literal refers to the evaluation time (`now - 30d`): the answer then changes
+    /// as time moves even when no value does.
+    pub fn uses_now(&self) -> bool {
+        let now = |l: &Lit| matches!(l.value, Literal::Now(_));
+        match self {
+            Expr::And(a, b) | Expr::Or(a, b) => a.uses_now() || b.uses_now(),
+            Expr::Not(a) => a.uses_now(),
+            Expr::Compare { value, .. } => now(value),
+            Expr::Between { lo, hi, .. } => now(lo) || now(hi),
+            Expr::In { values, .. } => values.iter().any(now),
+            Expr::Exists(_) | Expr::Truthy(_) | Expr::InAudience(_) => false,
+        }
+    }
 }
 
 fn write_duration(f: &mut fmt::Formatter<'_>, secs: i64) -> fmt::Result {

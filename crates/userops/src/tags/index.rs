@@ -144,7 +144,11 @@ impl TagIndex {
         let e = expr::parse(expression)?;
         Ctx {
             columns: &self.columns,
-            audiences: &self.audiences,
+            audiences: self
+                .audiences
+                .iter()
+                .map(|(k, v)| (k.as_str(), v))
+                .collect(),
             universe: &self.universe,
             users: u64::from(self.users),
             now,

@@ -114,6 +114,41 @@ pub struct TagState {
     /// The latest time rules were recomputed at.
     #[serde(default)]
     pub(crate) clock: Option<DateTime<Utc>>,
+    /// Per rule reading relative dates: the time it was last computed for every user at. Such
+    /// a rule is recomputed for everyone when touched at a later time.
+    #[serde(default)]
+    pub(crate) rule_clocks: BTreeMap<String, DateTime<Utc>>,
+    /// Users numbered when rules were last refreshed: the ones numbered since are new to
+    /// every rule (a new user can match `NOT ...` without any input of theirs changing).
+    #[serde(default)]
+    pub(crate) rule_users: u32,
+}
+
+/// Which users of a column changed.
+#[derive(Debug, Clone)]
+pub(crate) enum Dirty {
+    /// Possibly every user.
+    All,
+    /// These dense user indexes.
+    Users(RoaringBitmap),
+}
+
+impl Dirty {
+    /// One user.
+    pub(crate) fn user(d: u32) -> Dirty {
+        Dirty::Users(std::iter::once(d).collect())
+    }
+
+    fn merge(a: Option<Dirty>, b: &Dirty) -> Option<Dirty> {
+        Some(match (a, b) {
+            (Some(Dirty::All), _) | (_, Dirty::All) => Dirty::All,
+            (None, Dirty::Users(u)) => Dirty::Users(u.clone()),
+            (Some(Dirty::Users(mut a)), Dirty::Users(u)) => {
+                a |= u;
+                Dirty::Users(a)
+            }
+        })
+    }
 }
 
 /// The index: column name → column. Serialized as sorted `(user, value)` entries.
@@ -535,13 +570,21 @@ impl Engine {
 }
 
 impl Engine {
-    fn audience_members(&self) -> BTreeMap<String, RoaringBitmap> {
-        self.state
-            .tags
-            .audiences
-            .iter()
-            .map(|(k, a)| (k.clone(), a.members.clone()))
-            .collect()
+    fn ctx(&self, now: DateTime<Utc>) -> eval::Ctx<'_> {
+        eval::Ctx {
+            columns: &self.state.tags.columns.0,
+            audiences: self
+                .state
+                .tags
+                .audiences
+                .iter()
+                .map(|(k, a)| (k.as_str(), &a.members))
+                .collect(),
+            universe: self.state.users.live(),
+            users: self.state.users.len() as u64,
+            now,
+            tz: self.config.business_tz(),
+        }
     }
 
     /// Parse and evaluate an expression at `now`: the canonical text and the members.
@@ -551,16 +594,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<(Expr, RoaringBitmap), Error> {
         let e = expr::parse(expression)?;
-        let aud = self.audience_members();
-        let members = eval::Ctx {
-            columns: &self.state.tags.columns.0,
-            audiences: &aud,
-            universe: self.state.users.live(),
-            users: self.state.users.len() as u64,
-            now,
-            tz: self.config.business_tz(),
-        }
-        .eval(&e)?;
+        let members = self.ctx(now).eval(&e)?;
         Ok((e, members))
     }
 
@@ -595,6 +629,73 @@ impl Engine {
         })
     }
 
+    /// Segments to break an analysis down by, as OneID lists: the explicit `segments`, plus
+    /// one segment per value of the enum or bool tag `by_tag` (named `tag=value`), plus one
+    /// per named audience expression in `audiences`. Expressions are evaluated at the latest
+    /// time the index has seen. `None` when nothing was asked.
+    pub fn breakdown_segments(
+        &self,
+        segments: Option<BTreeMap<String, Vec<OneId>>>,
+        by_tag: Option<&str>,
+        audiences: Option<&BTreeMap<String, String>>,
+    ) -> Result<Option<BTreeMap<String, Vec<OneId>>>, Error> {
+        if segments.is_none() && by_tag.is_none() && audiences.is_none() {
+            return Ok(None);
+        }
+        let now = self.state.tags.clock.unwrap_or_else(wall_clock);
+        let mut out = segments.unwrap_or_default();
+        let mut add = |name: String, members: &RoaringBitmap| -> Result<(), Error> {
+            if out.contains_key(&name) {
+                return Err(Error::invalid_argument(
+                    "segments",
+                    format!("segment {name:?} given twice"),
+                ));
+            }
+            let live = members & self.state.users.live();
+            out.insert(name, self.state.users.oneids(&live));
+            Ok(())
+        };
+        if let Some(tag) = by_tag {
+            let col = self.state.tags.columns.0.get(tag).ok_or_else(|| {
+                let known = self.state.tags.columns.0.keys().map(String::as_str);
+                Error::invalid_argument(
+                    "by_tag",
+                    format!(
+                        "unknown tag {tag:?}{}",
+                        expr::nearest(tag, known)
+                            .map(|s| format!(" (did you mean `{s}`?)"))
+                            .unwrap_or_default()
+                    ),
+                )
+            })?;
+            match col {
+                Column::Enum { values } => {
+                    for (v, b) in values {
+                        add(format!("{tag}={v}"), b)?;
+                    }
+                }
+                Column::Bool { yes, no } => {
+                    add(format!("{tag}=true"), yes)?;
+                    add(format!("{tag}=false"), no)?;
+                }
+                _ => {
+                    return Err(Error::invalid_argument(
+                        "by_tag",
+                        format!(
+                        "{tag:?} is a {} tag: group by an enum or bool tag, or give `audiences`",
+                        col.value_type().name()
+                    ),
+                    ))
+                }
+            }
+        }
+        for (name, e) in audiences.into_iter().flatten() {
+            let (_, members) = self.evaluate(e, now)?;
+            add(name.clone(), &members)?;
+        }
+        Ok(Some(out))
+    }
+
     /// Write a model tag (RFM, churn, lifecycle, preference modules): defines it as a model tag
     /// of `value_type` if needed, then sets each listed user's value (`None` removes it).
     pub fn write_model_tag(
@@ -603,6 +704,25 @@ impl Engine {
         tag: &str,
         value_type: ValueType,
         rows: &[(OneId, Option<Value>)],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let rows: Vec<(OneId, Vec<Value>)> = rows
+            .iter()
+            .map(|(o, v)| (*o, v.iter().cloned().collect()))
+            .collect();
+        self.write_model_values(model, tag, value_type, &rows, false, now)
+    }
+
+    /// Write a model tag with any number of values per user (a multi-valued enum, e.g. the
+    /// top-k preferences). With `replace`, the model's answer is the whole truth: users not
+    /// listed lose their value. Users that are no longer live (merged, erased) are refused.
+    pub fn write_model_values(
+        &mut self,
+        model: &str,
+        tag: &str,
+        value_type: ValueType,
+        rows: &[(OneId, Vec<Value>)],
+        replace: bool,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         check_name(tag)?;
@@ -624,22 +744,34 @@ impl Engine {
             }
             _ => {}
         }
-        for (i, (o, v)) in rows.iter().enumerate() {
+        let mut seen = BTreeSet::new();
+        for (i, (o, vs)) in rows.iter().enumerate() {
             if self.state.identity.canonical(*o) != Some(*o) {
                 return Err(Error::invalid_argument(
                     format!("rows[{i}]"),
                     format!("{o} is not a live OneID"),
                 ));
             }
-            if let Some(v) = v {
-                if v.value_type() != value_type {
-                    return Err(Error::invalid_argument(
-                        format!("rows[{i}]"),
-                        "value of another type",
-                    ));
-                }
+            if !seen.insert(*o) {
+                return Err(Error::invalid_argument(
+                    format!("rows[{i}]"),
+                    format!("{o} listed twice"),
+                ));
+            }
+            if vs.iter().any(|v| v.value_type() != value_type) {
+                return Err(Error::invalid_argument(
+                    format!("rows[{i}]"),
+                    "value of another type",
+                ));
+            }
+            if vs.len() > 1 && value_type != ValueType::Enum {
+                return Err(Error::invalid_argument(
+                    format!("rows[{i}]"),
+                    "several values need an enum tag",
+                ));
             }
         }
+        // From here on nothing fails.
         if self.state.tags.def(tag).is_none() {
             self.state.tags.defs.push(TagDef {
                 name: tag.to_owned(),
@@ -650,27 +782,78 @@ impl Engine {
                 description: String::new(),
             });
         }
-        let dense: Vec<(u32, Option<Value>)> = rows
+        self.state.tags.ensure_column(tag, value_type);
+        let mut dense: Vec<(u32, Vec<Value>)> = rows
             .iter()
             .map(|(o, v)| (self.state.users.dense_or_insert(*o), v.clone()))
             .collect();
-        self.state.tags.ensure_column(tag, value_type);
-        if let Some(c) = self.state.tags.columns.0.get_mut(tag) {
-            c.set_many(&dense);
+        let mut touched: RoaringBitmap = dense.iter().map(|r| r.0).collect();
+        if replace {
+            let gone = self
+                .state
+                .tags
+                .columns
+                .0
+                .get(tag)
+                .map(|c| c.present() - &touched)
+                .unwrap_or_default();
+            dense.extend(gone.iter().map(|u| (u, vec![])));
+            touched |= gone;
         }
-        self.refresh_rules(&[tag.to_owned()], now);
+        if let Some(c) = self.state.tags.columns.0.get_mut(tag) {
+            if dense.iter().all(|r| r.1.len() <= 1) {
+                let single: Vec<(u32, Option<Value>)> = dense
+                    .into_iter()
+                    .map(|(u, v)| (u, v.into_iter().next()))
+                    .collect();
+                c.set_many(&single);
+            } else {
+                for (u, v) in &dense {
+                    c.set(*u, v);
+                }
+            }
+        }
+        self.refresh_rules_for(&[tag.to_owned()], &Dirty::Users(touched), now);
         Ok(())
     }
 
     /// Recompute the rule tags that read any of `changed` (and, transitively, rules reading
-    /// those). Returns the rule tags recomputed. Never fails: rules were checked when defined.
+    /// those), for every user (`changed` holding `"*"`: every column) or only for the users
+    /// in `users` whose inputs changed. A saved audience is named `@name`. Returns the rule
+    /// tags recomputed. Never fails: rules were checked when defined.
     pub(crate) fn refresh_rules(&mut self, changed: &[String], now: DateTime<Utc>) -> Vec<String> {
+        self.refresh_rules_for(changed, &Dirty::All, now)
+    }
+
+    /// [`Engine::refresh_rules`] for the users of `users` only.
+    ///
+    /// A rule's answer for a user depends only on that user's values (and saved audiences),
+    /// so recomputing it for the users whose inputs changed, keeping everyone else's, gives
+    /// the same column as recomputing it for all (the property test in `tags/tests.rs` checks
+    /// this on random command sequences). The exception is a rule with relative dates: when
+    /// time has moved since it was last computed for everyone, it is recomputed for everyone.
+    pub(crate) fn refresh_rules_for(
+        &mut self,
+        changed: &[String],
+        users: &Dirty,
+        now: DateTime<Utc>,
+    ) -> Vec<String> {
         // Time only moves forward: an event older than one already seen does not turn back
         // the clock that relative dates in rules refer to.
         let now = self.state.tags.clock.map_or(now, |c| c.max(now));
         self.state.tags.clock = Some(now);
-        let mut dirty: BTreeSet<String> = changed.iter().cloned().collect();
-        let all = changed.iter().any(|c| c == "*");
+        let mut every = changed.iter().any(|c| c == "*").then(|| users.clone());
+        let numbered = self.state.users.len() as u32;
+        if numbered > self.state.tags.rule_users {
+            let fresh = Dirty::Users((self.state.tags.rule_users..numbered).collect());
+            every = Dirty::merge(every, &fresh);
+        }
+        self.state.tags.rule_users = numbered;
+        let mut dirty: BTreeMap<String, Dirty> = changed
+            .iter()
+            .filter(|c| *c != "*")
+            .map(|c| (c.clone(), users.clone()))
+            .collect();
         let mut done = Vec::new();
         let rules: Vec<(String, String)> = self
             .state
@@ -688,26 +871,51 @@ impl Engine {
             };
             let (mut fields, mut auds) = (Vec::new(), Vec::new());
             e.names(&mut fields, &mut auds);
-            if !all && !dirty.contains(&name) && !fields.iter().any(|f| dirty.contains(f)) {
-                continue;
+            let mut need = every.clone();
+            let reads = fields
+                .iter()
+                .cloned()
+                .chain(auds.iter().map(|a| format!("@{a}")))
+                .chain([name.clone()]);
+            for f in reads {
+                if let Some(d) = dirty.get(&f) {
+                    need = Dirty::merge(need, d);
+                }
             }
-            let members = match self.evaluate(&expression, now) {
-                Ok((_, m)) => m,
-                // A saved audience the rule reads was deleted: the rule keeps its last members.
-                Err(_) => continue,
+            let Some(mut need) = need else { continue };
+            if e.uses_now() && self.state.tags.rule_clocks.get(&name) != Some(&now) {
+                need = Dirty::All;
+            }
+            let yes = match &need {
+                Dirty::All => match self.ctx(now).eval(&e) {
+                    Ok(m) => m,
+                    // A saved audience the rule reads was deleted: the rule keeps its members.
+                    Err(_) => continue,
+                },
+                Dirty::Users(u) => {
+                    let part = match self.ctx(now).eval_for(&e, u) {
+                        Ok(m) => m,
+                        Err(_) => continue,
+                    };
+                    let mut yes = match self.state.tags.columns.0.get(&name) {
+                        Some(Column::Bool { yes, .. }) => yes - u,
+                        _ => RoaringBitmap::new(),
+                    };
+                    yes |= part;
+                    yes
+                }
             };
-            let col = self
-                .state
-                .tags
-                .columns
-                .0
-                .entry(name.clone())
-                .or_insert_with(|| Column::new(ValueType::Bool));
-            *col = Column::Bool {
-                yes: members,
-                no: RoaringBitmap::new(),
-            };
-            dirty.insert(name.clone());
+            if matches!(need, Dirty::All) && e.uses_now() {
+                self.state.tags.rule_clocks.insert(name.clone(), now);
+            }
+            self.state.tags.columns.0.insert(
+                name.clone(),
+                Column::Bool {
+                    yes,
+                    no: RoaringBitmap::new(),
+                },
+            );
+            dirty.insert(name.clone(), need);
             done.push(name);
         }
         done
@@ -751,7 +959,10 @@ impl Engine {
         a.expression = e.to_string();
         a.members = members;
         a.history.push(SizePoint { at: now, size });
-        Self::info(a)
+        let info = Self::info(a);
+        // Rules reading this audience follow its new members.
+        self.refresh_rules(&[format!("@{name}")], now);
+        info
     }
 
     fn export(&self, oneids: &[OneId], kind: Option<&str>) -> Result<Export, Error> {
@@ -892,7 +1103,7 @@ impl Engine {
                 let oneid = self.resolve_or_create_user(&user);
                 let d = self.state.users.dense_or_insert(oneid);
                 self.state.tags.write(&tag, t, d, v.as_slice());
-                self.refresh_rules(&[tag], now);
+                self.refresh_rules_for(&[tag], &Dirty::user(d), now);
                 Ok(TagsOutput::User { oneid })
             }
             TagsCommand::SetTags {
@@ -1126,7 +1337,8 @@ impl Engine {
             }
             names.push(name);
         }
-        let rules = self.refresh_rules(&names, now);
+        let rules =
+            self.refresh_rules_for(&names, &Dirty::Users(dense.iter().copied().collect()), now);
         Ok(TagsOutput::Counts {
             rows: users.len() as u64,
             created,

@@ -238,6 +238,7 @@ proptest! {
         batch in proptest::collection::vec((0u32..120, proptest::option::of(0usize..8)), 0..120),
         retired in proptest::collection::vec(0u32..120, 0..10),
         saved in proptest::collection::vec(0u32..120, 0..40),
+        subset in proptest::collection::vec(0u32..130, 0..30),
         e in expr(),
     ) {
         let n = 120usize;
@@ -277,7 +278,7 @@ proptest! {
         let audiences: BTreeMap<String, RoaringBitmap> = [("saved".to_owned(), saved_set)].into();
         let ctx = Ctx {
             columns: &columns,
-            audiences: &audiences,
+            audiences: audiences.iter().map(|(k, v)| (k.as_str(), v)).collect(),
             universe: &universe,
             users: n as u64,
             now: now(),
@@ -285,11 +286,156 @@ proptest! {
         };
         let got: Vec<u32> = ctx.eval(&e).map_err(|err| TestCaseError::fail(format!("{e}: {err}")))?.iter().collect();
         let want: Vec<u32> = (0..n).filter(|u| rows.live[*u] && rows.row(*u, &e)).map(|u| u as u32).collect();
-        prop_assert_eq!(got, want, "{}", e);
+        prop_assert_eq!(&got, &want, "{}", e);
+        // Evaluated for a subset of users only (how rule tags are recomputed for the users
+        // whose inputs changed): the full answer restricted to that subset.
+        let subset: RoaringBitmap = subset.into_iter().collect();
+        let part: Vec<u32> = ctx.eval_for(&e, &subset).map_err(|err| TestCaseError::fail(format!("{e}: {err}")))?.iter().collect();
+        let want_part: Vec<u32> = want.iter().copied().filter(|u| subset.contains(*u)).collect();
+        prop_assert_eq!(part, want_part, "within {:?}: {}", subset, e);
         // The column's canonical form round-trips through its entries.
         for (name, c) in &columns {
             let back = Column::from_entries(c.value_type(), &c.entries());
             prop_assert_eq!(back.entries(), c.entries(), "{}", name);
+        }
+    }
+}
+
+/// One engine step of the rule-refresh property test.
+#[derive(Debug, Clone)]
+enum Step {
+    /// `set_tag` of one user: (user, column 0..3, value pick; 0 = null).
+    One(u8, usize, u8),
+    /// `set_tags` over several users of one column.
+    Many(Vec<(u8, u8)>, usize),
+    /// A model tag write over several users.
+    Model(Vec<(u8, u8)>),
+    /// Save (or re-save) the audience `aud` from an expression pick.
+    Save(u8),
+    /// An order event for a user (moves the `orders`/`gmv`/`last_order` aggregates).
+    Order(u8, u8),
+    /// Time moves on (one day).
+    Tick,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0u8..30, 0usize..4, 0u8..6).prop_map(|(u, c, v)| Step::One(u, c, v)),
+        2 => (proptest::collection::vec((0u8..30, 0u8..6), 1..8), 0usize..4)
+            .prop_map(|(r, c)| Step::Many(r, c)),
+        1 => proptest::collection::vec((0u8..30, 0u8..6), 1..6).prop_map(Step::Model),
+        1 => (0u8..3).prop_map(Step::Save),
+        2 => (0u8..30, 1u8..200).prop_map(|(u, a)| Step::Order(u, a)),
+        1 => Just(Step::Tick),
+    ]
+}
+
+fn json_value(col: usize, v: u8) -> serde_json::Value {
+    if v == 0 {
+        return serde_json::Value::Null;
+    }
+    match col {
+        0 => serde_json::json!(v % 2 == 0),
+        1 => serde_json::json!(["x", "y", "z"][v as usize % 3]),
+        2 => serde_json::json!(f64::from(v) * 10.0),
+        _ => serde_json::json!((now() - chrono::TimeDelta::days(i64::from(v) * 5))
+            .format("%Y-%m-%d")
+            .to_string()),
+    }
+}
+
+const STEP_COLS: [(&str, &str); 4] = [("b", "bool"), ("c", "enum"), ("n", "number"), ("d", "date")];
+const SAVED: [&str; 3] = ["n > 25", "c = \"y\" OR b", "EXISTS d AND NOT b"];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Rule tags recomputed only for the users whose inputs changed hold, after every step,
+    /// exactly what recomputing them for every user gives.
+    #[test]
+    fn rules_recomputed_for_changed_users_match_full_recompute(
+        steps in proptest::collection::vec(step(), 1..40),
+    ) {
+        use crate::Engine;
+        let mut e = Engine::default();
+        let mut t = now();
+        let call = |e: &mut Engine, m: &str, a: serde_json::Value| {
+            e.call_json(m, &a.to_string()).map(|_| ()).map_err(|err| TestCaseError::fail(format!("{m} {a}: {err}")))
+        };
+        let ts = |t: DateTime<Utc>| t.to_rfc3339();
+        for (name, ty) in STEP_COLS {
+            call(&mut e, "define_tag", serde_json::json!({"name": name, "type": ty, "now": ts(t)}))?;
+        }
+        call(&mut e, "define_tag", serde_json::json!({"name": "m", "type": "number", "model": "test", "now": ts(t)}))?;
+        call(&mut e, "save_audience", serde_json::json!({"name": "aud", "expression": SAVED[0], "now": ts(t)}))?;
+        let rules = [
+            ("r1", "n BETWEEN 20 AND 40 AND NOT c = \"x\""),
+            ("r2", "b OR d > now - 12d"),
+            ("r3", "r1 AND NOT r2 OR in_audience(\"aud\") OR m > 30"),
+            ("r4", "orders >= 2 OR gmv > 150 OR last_order < now - 1d"),
+            ("r5", "NOT (r4 OR c IN (\"y\", \"z\"))"),
+        ];
+        for (name, rule) in rules {
+            call(&mut e, "define_tag", serde_json::json!({"name": name, "rule": rule, "now": ts(t)}))?;
+        }
+        let user = |u: u8| format!("U{u}");
+        for (k, s) in steps.iter().enumerate() {
+            match s {
+                Step::One(u, c, v) => call(&mut e, "set_tag", serde_json::json!({
+                    "user": {"kind": "member_no", "value": user(*u)},
+                    "tag": STEP_COLS[*c].0, "value": json_value(*c, *v), "now": ts(t)}))?,
+                Step::Many(rows, c) => {
+                    let mut seen = std::collections::BTreeSet::new();
+                    let rows: Vec<_> = rows.iter().filter(|r| seen.insert(r.0)).collect();
+                    call(&mut e, "set_tags", serde_json::json!({
+                        "kind": "member_no",
+                        "users": rows.iter().map(|r| user(r.0)).collect::<Vec<_>>(),
+                        "tags": [{"name": STEP_COLS[*c].0,
+                                  "values": rows.iter().map(|r| json_value(*c, r.1)).collect::<Vec<_>>()}],
+                        "now": ts(t)}))?
+                }
+                Step::Model(rows) => {
+                    let mut ids = Vec::new();
+                    for (u, v) in rows {
+                        call(&mut e, "set_tag", serde_json::json!({
+                            "user": {"kind": "member_no", "value": user(*u)},
+                            "tag": "b", "value": json_value(0, *v), "now": ts(t)}))?;
+                        let o = e.lookup(&crate::event::UserRef::Id(
+                            crate::ids::Identifier::new("member_no".parse().unwrap(), &user(*u)).unwrap(),
+                        )).unwrap().unwrap();
+                        ids.push((o, (*v > 0).then(|| Value::Number(f64::from(*v)))));
+                    }
+                    ids.sort_by_key(|r| r.0);
+                    ids.dedup_by_key(|r| r.0);
+                    e.write_model_tag("test", "m", ValueType::Number, &ids, t)
+                        .map_err(|err| TestCaseError::fail(err.to_string()))?;
+                }
+                Step::Save(i) => call(&mut e, "save_audience", serde_json::json!({
+                    "name": "aud", "expression": SAVED[*i as usize], "now": ts(t)}))?,
+                Step::Order(u, a) => {
+                    let ev = serde_json::json!({
+                        "kind": "order", "key": format!("k{k}"), "time": ts(t),
+                        "source": {"platform": "app", "program": "p"},
+                        "user": {"kind": "member_no", "value": user(*u)},
+                        "order_id": format!("o{k}"), "amount": a.to_string(),
+                    });
+                    e.ingest_json(&ev.to_string()).map_err(|err| TestCaseError::fail(format!("{ev}: {err}")))?;
+                }
+                Step::Tick => t += chrono::TimeDelta::days(1),
+            }
+            let clock = e.state.tags.clock.unwrap_or(t);
+            for (name, rule) in rules {
+                let parsed = super::expr::parse(rule).unwrap();
+                if parsed.uses_now() && e.state.tags.rule_clocks.get(name) != Some(&clock) {
+                    continue; // stale by design until touched (time moved, no input did)
+                }
+                let (_, full) = e.evaluate(rule, clock).map_err(|err| TestCaseError::fail(err.to_string()))?;
+                let kept = match e.state.tags.columns.0.get(name) {
+                    Some(Column::Bool { yes, .. }) => yes & e.state.users.live(),
+                    _ => RoaringBitmap::new(),
+                };
+                prop_assert_eq!(kept, full, "{} after {:?}", name, s);
+            }
         }
     }
 }
