@@ -659,9 +659,10 @@ int32_t userops_lifecycle_stages(struct userops_engine *engine,
 // Run the automation rules at `now` (RFC 3339, required) and export the delivery plan as an
 // Arrow struct array, one row per planned action: `touch_id` uint64 (nullable; touches only),
 // `user` uint64 (OneID), `action` utf8 (`touch`, `issue_coupon`, `grant_points`, `add_tag`),
-// `channel`, `content`, `coupon_id` utf8 (nullable), `points` int64 (nullable), `tag` utf8
+// `channel`, `content`, `coupon_id` utf8 (nullable), `points` int64 (nullable), `program`, `key`, `tag` utf8
 // (nullable), `rule` utf8, `reason` utf8. Running changes state (rules fire once, coupons are
-// issued, touches are recorded for monitoring; journaled when durable). Release contract: see
+// issued, points posted and tags written, touches are recorded for monitoring; journaled when
+// durable). Release contract: see
 // the Arrow section. Errors: `UOPS_NULL_POINTER`, `UOPS_INVALID_ARGUMENT` (a bad time),
 // `UOPS_INVALID_HANDLE`, `UOPS_STORAGE`.
 //

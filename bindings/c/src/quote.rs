@@ -226,6 +226,7 @@ pub unsafe extern "C" fn userops_quote_commit(
         let command = Command::Campaigns(CampaignsCommand::Commit {
             quote: q.commit_ref.clone(),
             key,
+            time: None,
         });
         // SAFETY: execute only dereferences live handles.
         commit_receipt(unsafe { execute(engine, command) }?, "commit", receipt_json)
@@ -264,7 +265,7 @@ pub unsafe extern "C" fn userops_quote_cancel(
         }
         // SAFETY: per this function's contract.
         let key = unsafe { read_str(key, "key") }?.to_owned();
-        let command = Command::Campaigns(CampaignsCommand::Cancel { key });
+        let command = Command::Campaigns(CampaignsCommand::Cancel { key, time: None });
         // SAFETY: execute only dereferences live handles.
         commit_receipt(unsafe { execute(engine, command) }?, "cancel", receipt_json)
     })

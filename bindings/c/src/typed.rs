@@ -10,6 +10,7 @@
 
 use std::ffi::c_char;
 use std::ptr;
+use std::sync::Arc;
 
 use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
 use chrono::{DateTime, Utc};
@@ -813,6 +814,8 @@ pub unsafe extern "C" fn userops_lifecycle_report(
             early_activity: None,
             through,
             segments: None,
+            audiences: None,
+            by_tag: None,
         });
         // SAFETY: execute only dereferences live handles.
         match unsafe { execute(engine, command) }? {
@@ -873,9 +876,10 @@ pub unsafe extern "C" fn userops_lifecycle_stages(
 /// Run the automation rules at `now` (RFC 3339, required) and export the delivery plan as an
 /// Arrow struct array, one row per planned action: `touch_id` uint64 (nullable; touches only),
 /// `user` uint64 (OneID), `action` utf8 (`touch`, `issue_coupon`, `grant_points`, `add_tag`),
-/// `channel`, `content`, `coupon_id` utf8 (nullable), `points` int64 (nullable), `tag` utf8
+/// `channel`, `content`, `coupon_id` utf8 (nullable), `points` int64 (nullable), `program`, `key`, `tag` utf8
 /// (nullable), `rule` utf8, `reason` utf8. Running changes state (rules fire once, coupons are
-/// issued, touches are recorded for monitoring; journaled when durable). Release contract: see
+/// issued, points posted and tags written, touches are recorded for monitoring; journaled when
+/// durable). Release contract: see
 /// the Arrow section. Errors: `UOPS_NULL_POINTER`, `UOPS_INVALID_ARGUMENT` (a bad time),
 /// `UOPS_INVALID_HANDLE`, `UOPS_STORAGE`.
 ///
@@ -903,16 +907,27 @@ pub unsafe extern "C" fn userops_automation_plan(
             opt_u64_col("touch_id", plan.iter().map(|r| r.touch_id).collect()),
             u64_col("user", plan.iter().map(|r| r.user.0).collect()),
             str_col("action", plan.iter().map(|r| r.action.to_owned()).collect()),
-            opt_str_col("channel", plan.iter().map(|r| r.channel.clone()).collect()),
-            opt_str_col("content", plan.iter().map(|r| r.content.clone()).collect()),
+            opt_str_col(
+                "channel",
+                plan.iter().map(|r| opt_owned(&r.channel)).collect(),
+            ),
+            opt_str_col(
+                "content",
+                plan.iter().map(|r| opt_owned(&r.content)).collect(),
+            ),
             opt_str_col(
                 "coupon_id",
                 plan.iter().map(|r| r.coupon_id.clone()).collect(),
             ),
             opt_i64_col("points", plan.iter().map(|r| r.points).collect()),
+            opt_str_col("program", plan.iter().map(|r| r.program.clone()).collect()),
+            opt_str_col("key", plan.iter().map(|r| r.key.clone()).collect()),
             opt_str_col("tag", plan.iter().map(|r| r.tag.clone()).collect()),
-            str_col("rule", plan.iter().map(|r| r.rule.clone()).collect()),
-            str_col("reason", plan.iter().map(|r| r.reason.clone()).collect()),
+            str_col("rule", plan.iter().map(|r| r.rule.to_string()).collect()),
+            str_col(
+                "reason",
+                plan.iter().map(|r| r.reason.to_string()).collect(),
+            ),
         ];
         export_columns(columns, out_array, out_schema)
     })
@@ -943,4 +958,9 @@ pub unsafe extern "C" fn userops_audience_to_arrow(
             out_schema,
         )
     })
+}
+
+/// Shared plan strings as owned column values.
+fn opt_owned(s: &Option<Arc<str>>) -> Option<String> {
+    s.as_deref().map(str::to_owned)
 }
