@@ -155,7 +155,7 @@ def test_record_outcomes_accepts_a_dataframe() -> None:
     assert e.channel_effectiveness("rule")[0]["opened"] == 1
 
 
-def test_run_automation_executes_actions_once_and_plan_round_trips_as_tables():
+def test_run_automation_executes_actions_once_and_plan_round_trips_as_tables() -> None:
     pa = pytest.importorskip("pyarrow")
     pl = pytest.importorskip("polars")
     e = userops.Engine()
@@ -188,7 +188,7 @@ def test_run_automation_executes_actions_once_and_plan_round_trips_as_tables():
         e.run_automation("2026-03-01T10:00:00+08:00", output="csv")  # type: ignore[arg-type]
 
 
-def test_rebate_points_granted_on_commit_and_reversed_on_cancel():
+def test_rebate_points_granted_on_commit_and_reversed_on_cancel() -> None:
     e = userops.Engine()
     activity(e, "a1", "M1", "2026-01-01T10:00:00+08:00")
     e.create_program({"id": "brand"})

@@ -118,3 +118,37 @@ def test_engine_lifecycle_methods() -> None:
     assert q["lever"]["feasible"] is False
     with pytest.raises(userops.InvalidArgument):
         e.lifecycle_stages("2026-13")
+
+
+def test_stage_tags_and_breakdowns_by_tag_match_explicit_segments() -> None:
+    e = userops.Engine()
+    src = {"platform": "app", "program": "p"}
+    for i in range(8):
+        m = {"kind": "member_no", "value": f"M{i}"}
+        e.ingest({"kind": "register", "key": f"r{i}", "time": f"2026-0{1 + i % 2}-05T00:00:00+08:00",
+                  "source": src, "user": m})
+        if i % 3 != 0:
+            e.ingest({"kind": "activity", "key": f"a{i}", "time": "2026-03-05T00:00:00+08:00", "source": src,
+                      "user": m, "type": "login"})
+            e.ingest({"kind": "activity", "key": f"b{i}", "time": "2026-03-05T01:00:00+08:00", "source": src,
+                      "user": m, "type": "pay"})
+    stages = e.write_lifecycle_tags("2026-03")
+    assert stages == e.lifecycle_stages("2026-03") and len(stages) == 8
+    by_stage: dict[str, list[int]] = {}
+    for u, s in stages.items():
+        by_stage.setdefault(s, []).append(u)
+    assert len(by_stage) >= 2
+    for s, users in by_stage.items():
+        assert e.audience(f'lifecycle_stage = "{s}"').oneids().to_pylist() == sorted(users)
+    segments = {f"lifecycle_stage={s}": sorted(u) for s, u in by_stage.items()}
+    got = e.active_rate_decomposition("2026-03", by_tag="lifecycle_stage")["segments"]
+    want = e.active_rate_decomposition("2026-03", segments=segments)["segments"]
+    assert got == want and set(got) == set(segments)
+    f_tag = e.funnel(["login", "pay"], by_tag="lifecycle_stage")["segments"]
+    f_hand = e.funnel(["login", "pay"], segments=segments)["segments"]
+    assert f_tag == f_hand and set(f_tag) == set(segments)
+    first = sorted(by_stage)[0]
+    f_aud = e.funnel(["login", "pay"], audiences={"x": f'lifecycle_stage = "{first}"'})["segments"]
+    assert f_aud["x"] == f_hand[f"lifecycle_stage={first}"]
+    with pytest.raises(userops.UserOpsError):
+        e.funnel(["login"], by_tag="no_such_tag")

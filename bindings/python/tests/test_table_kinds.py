@@ -325,7 +325,7 @@ def test_engine_rows_as_tables(kind: Kind) -> None:
     ]
     assert pa.table(st).schema.field("time").type == pa.timestamp("ms", tz="UTC")
     with pytest.raises(userops.InvalidArgument):
-        e.statement(("member_no", "M1"), "brand-a", output="excel")
+        e.statement(("member_no", "M1"), "brand-a", output="excel")  # type: ignore[arg-type]
     e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
     e.add_rule({"id": "wb", "trigger": {"type": "inactive", "days": 30},
                 "actions": [{"type": "touch", "channel": "sms", "content": "hi"}]})

@@ -122,11 +122,20 @@ class AnalyticsMethods(EngineBase):
     """Analyses over the engine's ingested events (each person's timeline)."""
 
     def funnel(self, steps: Sequence[str], *, window_seconds: Optional[int] = None,
-               segments: Optional[Mapping[str, Sequence[int]]] = None) -> Dict[str, Any]:
+               segments: Optional[Mapping[str, Sequence[int]]] = None,
+               by_tag: Optional[str] = None,
+               audiences: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
         """Ordered funnel of step names (activity/behaviour types, ``order``, ``register``,
-        ``touch_<outcome>``, ``coupon_<action>``, ``community_<action>``) within the window."""
-        out: Dict[str, Any] = self.call("funnel", steps=list(steps), window_seconds=window_seconds,
-                                        segments=None if segments is None else {k: list(v) for k, v in segments.items()})
+        ``touch_<outcome>``, ``coupon_<action>``, ``community_<action>``) within the window.
+
+        Break it down by named OneID ``segments``, by every value of an enum or bool tag
+        (``by_tag``, segments named ``tag=value``) or by named audience expressions
+        (``audiences``, name → expression)."""
+        out: Dict[str, Any] = self.call(
+            "funnel", steps=list(steps), window_seconds=window_seconds,
+            segments=None if segments is None else {k: list(v) for k, v in segments.items()},
+            by_tag=by_tag, audiences=None if audiences is None else dict(audiences),
+        )
         return out
 
     def cohort_retention(self, *, period: Optional[str] = None) -> Dict[str, Any]:

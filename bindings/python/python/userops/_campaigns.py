@@ -210,7 +210,7 @@ class CampaignsMethods(_Base):
         >>> e.run_automation("2026-03-01T10:00:00+08:00").select(["user", "channel", "rule"]).to_pylist()
         [{'user': 1, 'channel': 'sms', 'rule': 'wb'}]
         """
-        return self._rows_table(output, "run_automation", _PLAN, now=_time(now))
+        return self._rows_table(output or "arrow", "run_automation", _PLAN, now=_time(now))
 
     def record_outcomes(self, table: _tables.TableLike) -> int:
         """Record touch outcomes from a table (pyarrow, pandas, polars, or a list of row dicts)
