@@ -346,7 +346,7 @@ static void typed_scenario(void) {
     release(&arr, &sch);
 
     /* automation: the delivery plan as Arrow */
-    assert(userops_engine_call(e, "set_touch_consent", "{\"user\": {\"oneid\": 1}, \"channel\": \"push\", \"granted\": true}", &out) == UOPS_OK);
+    assert(userops_engine_call(e, "set_consent", "{\"user\": {\"oneid\": 1}, \"channel\": \"push\", \"purpose\": \"marketing\", \"granted\": true, \"actor\": \"crm\", \"time\": \"2026-01-01T00:00:00Z\"}", &out) == UOPS_OK);
     userops_string_free(out);
     assert(userops_engine_call(e, "add_rule", "{\"rule\": {\"id\": \"wb\", \"trigger\": {\"type\": \"inactive\", \"days\": 30},"
         " \"actions\": [{\"type\": \"touch\", \"channel\": \"push\", \"content\": \"hi\"}]}}", &out) == UOPS_OK);
