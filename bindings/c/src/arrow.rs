@@ -23,7 +23,7 @@ use arrow_array::{
 use arrow_schema::DataType;
 use userops_core::{Identifier, UserRef};
 
-use crate::{guard, read_str, userops_engine, userops_status, with_handle, Fail};
+use super::{guard, read_str, userops_engine, userops_status, with_handle, Fail};
 
 /// A column: name, values, nullable.
 pub(crate) type Column = (&'static str, ArrayRef, bool);

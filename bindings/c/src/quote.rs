@@ -6,8 +6,8 @@ use std::ptr;
 use userops_core::campaigns::{CampaignsCommand, CampaignsOutput, Quote, QuoteRef};
 use userops_core::{Command, Output};
 
-use crate::typed::{read_user, userops_user};
-use crate::{
+use super::typed::{read_user, userops_user};
+use super::{
     execute, guard, handle_ref, null, read_str, register, release_handle, unexpected,
     userops_engine, userops_status, write_out, Fail, Handle, HandleKind,
 };
@@ -99,7 +99,7 @@ pub unsafe extern "C" fn userops_quote_evaluate(
         // Through the JSON door's parser: the same checks and field paths (`cart.lines[0]`).
         let args = serde_json::json!({"cart": cart, "user": user});
         let command =
-            Command::from_call("quote", &args.to_string()).map_err(crate::engine_error)?;
+            Command::from_call("quote", &args.to_string()).map_err(super::engine_error)?;
         // SAFETY: execute only dereferences live handles.
         let q = match unsafe { execute(engine, command) }? {
             Output::Campaigns(CampaignsOutput::Quote(q)) => q,

@@ -19,11 +19,11 @@ use userops_core::lifecycle::{LifecycleCommand, LifecycleOutput};
 use userops_core::loyalty::{LoyaltyCommand, LoyaltyOutput, Posting};
 use userops_core::{Command, Event, Identifier, OneId, Output, UserRef};
 
-use crate::arrow::{
+use super::arrow::{
     bool_col, check_arrow_out, export_columns, i64_col, opt_i64_col, opt_str_col, opt_time_col,
     opt_u64_col, str_col, time_col, u64_col,
 };
-use crate::{
+use super::{
     execute, guard, handle_ref, null, read_str, unexpected, userops_audience, userops_engine,
     userops_status, write_out, Fail,
 };
@@ -264,7 +264,7 @@ pub unsafe extern "C" fn userops_identity_link(
             "kind": "identify", "key": key, "time": time,
             "source": {"platform": platform, "program": program}, "ids": ids,
         });
-        let event = Event::from_json(&event.to_string()).map_err(crate::engine_error)?;
+        let event = Event::from_json(&event.to_string()).map_err(super::engine_error)?;
         // SAFETY: execute only dereferences live handles.
         let r = match unsafe { execute(engine, Command::ingest(event)) }? {
             Output::Receipt(r) => r,
@@ -304,7 +304,7 @@ pub unsafe extern "C" fn userops_identity_resolve(
         // SAFETY: per this function's contract.
         let id = unsafe { read_identifier(kind, value, "identifier") }?;
         // SAFETY: with_handle only dereferences live handles.
-        let found = unsafe { crate::with_handle(engine, |h| h.engine().lookup(&UserRef::Id(id))) }?;
+        let found = unsafe { super::with_handle(engine, |h| h.engine().lookup(&UserRef::Id(id))) }?;
         put(oneid, found.map_or(0, |o| o.0));
         Ok(())
     })
@@ -328,7 +328,7 @@ pub unsafe extern "C" fn userops_identity_explain(
     explanation_json: *mut *mut c_char,
 ) -> i32 {
     guard(|| {
-        crate::check_out(explanation_json, "explanation_json")?;
+        super::check_out(explanation_json, "explanation_json")?;
         // SAFETY: per this function's contract.
         let a = unsafe { read_identifier(kind_a, value_a, "a") }?;
         // SAFETY: per this function's contract.
@@ -722,7 +722,7 @@ pub unsafe extern "C" fn userops_loyalty_tier(
     view_json: *mut *mut c_char,
 ) -> i32 {
     guard(|| {
-        crate::check_out(tier, "tier")?;
+        super::check_out(tier, "tier")?;
         clear_opt(view_json);
         // SAFETY (all reads below): per this function's contract.
         let user = unsafe { read_user(user, "user") }?;
@@ -740,7 +740,7 @@ pub unsafe extern "C" fn userops_loyalty_tier(
                 // Leave nothing half-written: the view string goes too.
                 if !view_json.is_null() {
                     // SAFETY: written just above by write_opt (or NULL).
-                    unsafe { crate::userops_string_free(*view_json) };
+                    unsafe { super::userops_string_free(*view_json) };
                     clear_opt(view_json);
                 }
                 return Err(e);
@@ -806,7 +806,7 @@ pub unsafe extern "C" fn userops_lifecycle_report(
     report_json: *mut *mut c_char,
 ) -> i32 {
     guard(|| {
-        crate::check_out(report_json, "report_json")?;
+        super::check_out(report_json, "report_json")?;
         // SAFETY: per this function's contract.
         let through = unsafe { opt_str(through, "through") }?;
         let command = Command::Lifecycle(LifecycleCommand::LifecycleReport {
