@@ -1,30 +1,7 @@
 //! Ingest throughput: identify and activity events through `Engine::ingest`.
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use userops::{Engine, Event};
-
-fn events(n: usize) -> Vec<Event> {
-    (0..n)
-        .map(|i| {
-            let json = if i % 2 == 0 {
-                format!(
-                    r#"{{"kind": "identify", "key": "i{i}", "time": "2026-01-05T10:00:00+08:00",
-                    "source": {{"platform": "jd", "program": "b"}},
-                    "ids": [{{"kind": "member_no", "value": "M{}"}}, {{"kind": "device_id", "value": "d{}"}}]}}"#,
-                    i / 2,
-                    i / 3
-                )
-            } else {
-                format!(
-                    r#"{{"kind": "activity", "key": "a{i}", "time": "2026-01-05T10:00:00+08:00",
-                    "source": {{"platform": "app", "program": "b"}},
-                    "user": {{"kind": "member_no", "value": "M{}"}}, "type": "login"}}"#,
-                    i / 2
-                )
-            };
-            Event::from_json(&json).expect("bench event parses")
-        })
-        .collect()
-}
+use userops::Engine;
+use userops_benches::events;
 
 fn ingest(c: &mut Criterion) {
     let batch = events(10_000);

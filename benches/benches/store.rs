@@ -10,31 +10,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use userops::{Command, Event};
+use userops_benches::{event, events};
 use userops_store::{Durability, StoreOptions};
-
-fn event(i: usize) -> Event {
-    let json = if i.is_multiple_of(2) {
-        format!(
-            r#"{{"kind": "identify", "key": "i{i}", "time": "2026-01-05T10:00:00+08:00",
-            "source": {{"platform": "jd", "program": "b"}},
-            "ids": [{{"kind": "member_no", "value": "M{}"}}, {{"kind": "device_id", "value": "d{}"}}]}}"#,
-            i / 2,
-            i / 3
-        )
-    } else {
-        format!(
-            r#"{{"kind": "activity", "key": "a{i}", "time": "2026-01-05T10:00:00+08:00",
-            "source": {{"platform": "app", "program": "b"}},
-            "user": {{"kind": "member_no", "value": "M{}"}}, "type": "login"}}"#,
-            i / 2
-        )
-    };
-    Event::from_json(&json).expect("bench event parses")
-}
-
-fn events(n: usize) -> Vec<Event> {
-    (0..n).map(event).collect()
-}
 
 fn run_mode(durability: Durability, evs: Vec<Event>) {
     let dir = tempfile::tempdir().expect("temp dir");
