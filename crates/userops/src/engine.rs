@@ -366,6 +366,7 @@ impl Engine {
                 }
             }
         }
+        self.loyalty_check_event(&event)?;
         // From here on nothing fails.
         let (oneid, absorbed) = match &event.body {
             EventBody::Identify { ids } => {

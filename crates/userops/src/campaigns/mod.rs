@@ -1029,16 +1029,20 @@ impl Engine {
                 })?;
                 let reason = format!("promotion rebate ({key})");
                 lo.ledger().check_earn(&crate::loyalty::ledger::Earn {
-                    user: u,
-                    book: p.book,
-                    points: *points,
-                    key: ekey,
-                    reason: &reason,
-                    actor: "campaigns",
-                    time,
+                    entry: crate::loyalty::ledger::Entry {
+                        user: u,
+                        book: p.book,
+                        points: *points,
+                        key: ekey,
+                        reason: &reason,
+                        actor: "campaigns",
+                        time,
+                    },
                     expires: p.spec.expiry.expires(time, tz),
                     pending: false,
                     order: Some(&order),
+                    money: None,
+                    lines: &[],
                 })?;
             }
         }

@@ -49,8 +49,8 @@ pub use commands::{
     ProgramCreated, StatementRow, TaskResult, TierView,
 };
 pub use ledger::{
-    AccountId, AccountKind, BookId, Clawback, Ledger, MergeReport, Points, Posting, Rate,
-    TransferKind,
+    AccountId, AccountKind, BookId, Clawback, EarnLine, Entry, Ledger, LineRefunded, MergeReport,
+    Points, Posting, Rate, TransferKind,
 };
 pub use orders::{DueReport, EarnRules};
 pub use program::{ExpiryPolicy, OrgLevel, ProgramSpec};
@@ -127,6 +127,15 @@ pub enum LoyaltyError {
         /// Why.
         reason: String,
     },
+    /// A line refund that names no line of the order, or more units or money than are left
+    /// to refund.
+    #[error("invalid refund at `{field}`: {reason}")]
+    InvalidRefund {
+        /// The offending field, e.g. `lines[0].qty`.
+        field: String,
+        /// Why.
+        reason: String,
+    },
     /// A program id that does not exist.
     #[error("program not found: {0}")]
     UnknownProgram(String),
@@ -147,7 +156,9 @@ impl LoyaltyError {
             LoyaltyError::InsufficientPoints { .. } => ErrorCode::InsufficientPoints,
             LoyaltyError::DuplicateKey { .. } => ErrorCode::LedgerDuplicateKey,
             LoyaltyError::UnknownAccount { .. } => ErrorCode::UnknownAccount,
-            LoyaltyError::InvalidAmount { .. } => ErrorCode::InvalidAmount,
+            LoyaltyError::InvalidAmount { .. } | LoyaltyError::InvalidRefund { .. } => {
+                ErrorCode::InvalidAmount
+            }
             LoyaltyError::ExpiryInPast { .. } => ErrorCode::ExpiryInPast,
             LoyaltyError::NotPending { .. } => ErrorCode::NotPending,
             LoyaltyError::LimitReached { .. } => ErrorCode::LimitReached,
@@ -162,6 +173,7 @@ impl LoyaltyError {
         match self {
             LoyaltyError::InvalidAmount { field, .. } => Some(field),
             LoyaltyError::InvalidProgram { field, .. } => Some(field),
+            LoyaltyError::InvalidRefund { field, .. } => Some(field),
             LoyaltyError::ExpiryInPast { .. } => Some("expires"),
             LoyaltyError::UnknownProgram(_) => Some("program"),
             _ => None,

@@ -5,8 +5,11 @@
 //! program and the order id (`order:<program>:<order_id>`), so an order ingested again under
 //! another event key earns nothing more. With a return window the points stay pending until
 //! `post_due(now)` posts them once the window has closed; a `refund` event gives back the
-//! refunded share of the points (see [`Ledger::refund_amount`](super::Ledger::refund_amount)),
-//! releasing pending points or reversing posted ones.
+//! refunded share of the points — what its named `lines` earned (see
+//! [`Ledger::refund_lines`](super::Ledger::refund_lines); each earn records its points per line,
+//! [`EarnRules::line_points`]), or without lines the `amount`'s share (see
+//! [`Ledger::refund_amount`](super::Ledger::refund_amount)) — releasing pending points or
+//! reversing posted ones.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +18,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::ledger::{Earn, Points};
+use super::ledger::{Earn, EarnLine, Entry, Points};
 use super::LoyaltyError;
 use crate::engine::Engine;
 use crate::event::{Event, EventBody, OrderLine};
@@ -110,6 +113,88 @@ impl EarnRules {
         raw.floor().to_i64().filter(|&p| p > 0)
     }
 
+    /// Share an order's `points` out over its `lines`, by the weight each line has in
+    /// [`EarnRules::points`] (`price × qty`, times its category multiplier): line `i` gets
+    /// `floor(points × W≤i / W) − floor(points × W<i / W)` for the cumulative weights, so the
+    /// lines add up to exactly `points` and each gets its share rounded down or up by less
+    /// than one point. Lines of no weight at all share by units. No lines: empty.
+    ///
+    /// ```
+    /// use userops::loyalty::EarnRules;
+    /// use userops::event::OrderLine;
+    /// let r: EarnRules = serde_json::from_str(r#"{"points_per_unit": "1", "categories": {"shoes": "2"}}"#).unwrap();
+    /// let line = |sku: &str, category: &str, price: &str, qty| OrderLine {
+    ///     sku: sku.into(), category: category.into(), price: price.parse().unwrap(), qty };
+    /// let lines = [line("a", "shoes", "100", 1), line("b", "socks", "50", 2)];
+    /// let p = r.points("200".parse().unwrap(), &lines, userops::Decimal::ONE).unwrap();
+    /// assert_eq!(p, 300);
+    /// let shares: Vec<i64> = r.line_points(p, &lines).iter().map(|l| l.points).collect();
+    /// assert_eq!(shares, [200, 100]);
+    /// ```
+    pub fn line_points(&self, points: Points, lines: &[OrderLine]) -> Vec<EarnLine> {
+        let weight = |l: &OrderLine| -> Decimal {
+            let v = l
+                .price
+                .checked_mul(Decimal::from(l.qty))
+                .unwrap_or(Decimal::MAX);
+            let m = self
+                .categories
+                .get(&l.category)
+                .copied()
+                .unwrap_or(Decimal::ONE);
+            v.checked_mul(m).unwrap_or(Decimal::MAX)
+        };
+        let mut weights: Vec<Decimal> = lines.iter().map(weight).collect();
+        let sum = |w: &[Decimal]| {
+            w.iter()
+                .try_fold(Decimal::ZERO, |a, &x| a.checked_add(x))
+                .unwrap_or(Decimal::MAX)
+        };
+        let mut total = sum(&weights);
+        if total <= Decimal::ZERO {
+            weights = lines.iter().map(|l| Decimal::from(l.qty)).collect();
+            total = sum(&weights);
+        }
+        let p = Decimal::from(points);
+        let share = |cum: Decimal| -> Points {
+            if cum >= total {
+                return points;
+            }
+            p.checked_mul(cum)
+                .and_then(|x| x.checked_div(total))
+                .or_else(|| cum.checked_div(total).and_then(|r| p.checked_mul(r)))
+                .and_then(|x| x.floor().to_i64())
+                .unwrap_or(0)
+                .clamp(0, points)
+        };
+        let (mut cum, mut given) = (Decimal::ZERO, 0);
+        lines
+            .iter()
+            .zip(&weights)
+            .enumerate()
+            .map(|(i, (l, w))| {
+                cum = cum.checked_add(*w).unwrap_or(Decimal::MAX);
+                // The last line takes what is left, so the shares add up exactly.
+                let upto = if i + 1 == lines.len() {
+                    points
+                } else {
+                    share(cum).max(given)
+                };
+                let mine = upto - given;
+                given = upto;
+                EarnLine {
+                    sku: l.sku.clone(),
+                    qty: l.qty,
+                    value: l
+                        .price
+                        .checked_mul(Decimal::from(l.qty))
+                        .unwrap_or(Decimal::MAX),
+                    points: mine,
+                }
+            })
+            .collect()
+    }
+
     fn applies_to(&self, platform: &str) -> bool {
         self.platforms.is_empty() || self.platforms.iter().any(|p| p == platform)
     }
@@ -140,21 +225,53 @@ impl Engine {
                 ..
             } => self.earn_on_order(event, user, order_id, *amount, lines),
             EventBody::Refund {
-                order_id, amount, ..
-            } if *amount > Decimal::ZERO => {
+                order_id,
+                amount,
+                lines,
+                ..
+            } => {
                 let key = format!("refund:{}", event.key);
                 let time = event.time;
                 let lo = &mut self.state.loyalty;
-                if lo
-                    .ledger
-                    .refund_amount(order_id, &key, time, *amount)
-                    .is_ok()
-                {
+                // Named lines decide the points; otherwise the amount's share does.
+                let done = if !lines.is_empty() {
+                    lo.ledger.refund_lines(order_id, &key, time, lines).is_ok()
+                } else {
+                    *amount > Decimal::ZERO
+                        && lo
+                            .ledger
+                            .refund_amount(order_id, &key, time, *amount)
+                            .is_ok()
+                };
+                if done {
                     lo.tick(time);
                 }
             }
             _ => {}
         }
+    }
+
+    /// The check phase of a `refund` event naming lines: lines the ledger can tell are wrong
+    /// for an order it has earned on (no such line, more units or money than are left) reject
+    /// the event, naming `lines[i].…`. An order loyalty never earned on passes (the event may
+    /// serve other modules).
+    pub(crate) fn loyalty_check_event(&self, event: &Event) -> Result<(), crate::Error> {
+        if let EventBody::Refund {
+            order_id, lines, ..
+        } = &event.body
+        {
+            if lines.is_empty() {
+                return Ok(());
+            }
+            let key = format!("refund:{}", event.key);
+            let ledger = &self.state.loyalty.ledger;
+            if let Err(LoyaltyError::InvalidRefund { field, reason }) =
+                ledger.check_refund_lines(order_id, &key, lines)
+            {
+                return Err(crate::Error::invalid_event(field, reason));
+            }
+        }
+        Ok(())
     }
 
     fn earn_on_order(
@@ -205,24 +322,30 @@ impl Engine {
             let pending = rules.return_days > 0;
             let due = time + Duration::days(i64::from(rules.return_days));
             let key = format!("order:{}:{order_id}", p.spec.id);
+            let shares = rules.line_points(points, lines);
             let req = Earn {
-                user,
-                book: p.book,
-                points,
-                key: &key,
-                reason: "order",
-                actor: &event.source.platform,
-                time,
-                expires: p.spec.expiry.expires(time, tz),
                 pending,
                 order: Some(order_id),
+                money: (amount > Decimal::ZERO).then_some(amount),
+                lines: &shares,
+                ..Earn::new(
+                    Entry {
+                        user,
+                        book: p.book,
+                        points,
+                        key: &key,
+                        reason: "order",
+                        actor: &event.source.platform,
+                        time,
+                    },
+                    p.spec.expiry.expires(time, tz),
+                )
             };
-            let money = (amount > Decimal::ZERO).then_some(amount);
             // A replay (the same order again) or a refused earn writes nothing.
-            if !matches!(lo.ledger.check_earn_on_order(&req, money), Ok(None)) {
+            if !matches!(lo.ledger.check_earn(&req), Ok(None)) {
                 continue;
             }
-            if lo.ledger.earn_on_order(&req, money).is_ok() && pending {
+            if lo.ledger.earn(&req).is_ok() && pending {
                 lo.due.insert((due, key));
             }
         }
