@@ -379,3 +379,172 @@ impl Engine {
         report
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::event::RefundLine;
+    use crate::loyalty::ledger::{Entry, Ledger, Spend};
+    use crate::loyalty::Clawback;
+
+    /// One refund of a line: `qty` units of line `line`, by units or as money without units.
+    #[derive(Debug, Clone)]
+    struct Chunk {
+        line: usize,
+        qty: u32,
+        by_money: bool,
+        order: u64,
+    }
+
+    fn order_lines() -> impl Strategy<Value = Vec<OrderLine>> {
+        prop::collection::vec(
+            (0u32..20_000, 1u32..5, 0usize..3),
+            1..5,
+        )
+        .prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (cents, qty, c))| OrderLine {
+                    sku: format!("s{}", i % 3),
+                    category: ["shoes", "socks", "hats"][c].into(),
+                    price: Decimal::new(i64::from(cents), 2),
+                    qty,
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        /// Refunding every line in any split (units or money, in any order) gives back exactly
+        /// what one refund of the whole order does, never more than a line earned, never
+        /// creating points; the ledger's invariants hold after every refund.
+        #[test]
+        fn refunding_every_line_in_any_split_equals_refunding_the_order(
+            lines in order_lines(),
+            ppu in prop::sample::select(vec!["1", "0.7", "3"]),
+            tier in prop::sample::select(vec!["1", "1.5", "1.25"]),
+            pending in any::<bool>(),
+            spend_per_mille in 0i64..1000,
+            splits in prop::collection::vec((1u32..4, any::<bool>(), any::<u64>()), 20),
+        ) {
+            let rules: EarnRules = serde_json::from_value(serde_json::json!({
+                "points_per_unit": ppu, "categories": {"shoes": "2", "hats": "0.5"}
+            })).unwrap();
+            let amount: Decimal = lines.iter().map(|l| l.price * Decimal::from(l.qty)).sum();
+            let tier: Decimal = tier.parse().unwrap();
+            let points = rules.points(amount, &lines, tier);
+            prop_assume!(points.is_some());
+            let points = points.unwrap();
+            let shares = rules.line_points(points, &lines);
+            prop_assert_eq!(shares.iter().map(|l| l.points).sum::<Points>(), points);
+            let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+            let user = OneId(7);
+            let setup = || {
+                let mut l = Ledger::new();
+                let book = l.open_book("p", 0, Clawback::Debt);
+                let entry = Entry { user, book, points, key: "order:p:O", reason: "order",
+                    actor: "pos", time: t0 };
+                l.earn(&Earn { pending, order: Some("O"), money: Some(amount),
+                    lines: &shares, ..Earn::new(entry, None) }).unwrap();
+                let spend = points * spend_per_mille / 1000;
+                if !pending && spend > 0 {
+                    l.spend(&Spend { points: spend, key: "s", ..entry }).unwrap();
+                }
+                (l, book)
+            };
+            // The split: each line's units in chunks, each by units or by money, shuffled.
+            let mut chunks = Vec::new();
+            let mut next = splits.iter().cycle();
+            for (i, line) in lines.iter().enumerate() {
+                let mut left = line.qty;
+                while left > 0 {
+                    let &(size, money, order) = next.next().unwrap();
+                    let qty = size.min(left);
+                    left -= qty;
+                    let by_money = money && line.price > Decimal::ZERO;
+                    chunks.push(Chunk { line: i, qty, by_money, order });
+                }
+            }
+            chunks.sort_by_key(|c| c.order);
+            let (mut a, book) = setup();
+            let start = a.balance(book, user);
+            let mut given = vec![0; lines.len()];
+            for (k, c) in chunks.iter().enumerate() {
+                let l = &lines[c.line];
+                let r = if c.by_money {
+                    RefundLine { sku: None, line: Some(c.line as u32), qty: 0,
+                        amount: Some(l.price * Decimal::from(c.qty)) }
+                } else {
+                    RefundLine { sku: None, line: Some(c.line as u32), qty: c.qty, amount: None }
+                };
+                let p = match a.refund_lines("O", &format!("r{k}"), t0, &[r]) {
+                    Ok(p) => p,
+                    // Lines that earned nothing may come back after every point did: the
+                    // order then has nothing left to refund.
+                    Err(LoyaltyError::NotPending { .. }) => {
+                        prop_assert_eq!(a.pending(book, user), 0);
+                        prop_assert!(pending || given.iter().sum::<Points>() == points);
+                        continue;
+                    }
+                    Err(e) => return Err(TestCaseError::fail(e.to_string())),
+                };
+                a.check_invariants().map_err(TestCaseError::fail)?;
+                if !pending {
+                    given[c.line] += p.points + p.other;
+                }
+                prop_assert!(given[c.line] <= shares[c.line].points);
+            }
+            let (mut b, _) = setup();
+            b.refund("O", "whole", t0).unwrap();
+            prop_assert_eq!(a.balance(book, user), b.balance(book, user));
+            prop_assert_eq!(a.pending(book, user), 0);
+            prop_assert_eq!(b.pending(book, user), 0);
+            if !pending {
+                prop_assert_eq!(given.iter().sum::<Points>(), points);
+                prop_assert_eq!(&given, &shares.iter().map(|l| l.points).collect::<Vec<_>>());
+                prop_assert_eq!(a.balance(book, user), start - points);
+            }
+            // Once wholly refunded, nothing is left to refund.
+            let more = RefundLine { sku: None, line: Some(0), qty: 1, amount: None };
+            prop_assert!(a.refund_lines("O", "again", t0, &[more]).is_err());
+        }
+    }
+
+    #[test]
+    fn line_shares_follow_the_weights_and_add_up() {
+        let rules: EarnRules =
+            serde_json::from_str(r#"{"points_per_unit": "1", "categories": {"shoes": "2"}}"#)
+                .unwrap();
+        let line = |sku: &str, category: &str, price: &str, qty| OrderLine {
+            sku: sku.into(),
+            category: category.into(),
+            price: price.parse().unwrap(),
+            qty,
+        };
+        // Weights 200, 50, 30 of 280; 420 points (a 1.5 tier): 300, 75, 45.
+        let lines = [
+            line("A", "shoes", "100", 1),
+            line("B", "socks", "25", 2),
+            line("C", "hats", "10", 3),
+        ];
+        let p = rules
+            .points("180".parse().unwrap(), &lines, "1.5".parse().unwrap())
+            .unwrap();
+        assert_eq!(p, 420);
+        let got: Vec<Points> = rules.line_points(p, &lines).iter().map(|l| l.points).collect();
+        assert_eq!(got, [300, 75, 45]);
+        // Thirds: cumulative floors 3, 6, then the rest (the last line takes what is left).
+        let thirds = [line("a", "", "1", 1), line("b", "", "1", 1), line("c", "", "1", 1)];
+        let got: Vec<Points> = rules.line_points(10, &thirds).iter().map(|l| l.points).collect();
+        assert_eq!(got, [3, 3, 4]);
+        // Free lines share by units.
+        let free = [line("a", "", "0", 1), line("b", "", "0", 3)];
+        let got: Vec<Points> = rules.line_points(8, &free).iter().map(|l| l.points).collect();
+        assert_eq!(got, [2, 6]);
+    }
+}
