@@ -558,7 +558,22 @@ impl Engine {
 
     /// Execute a loyalty command.
     pub(crate) fn execute_loyalty(&mut self, c: LoyaltyCommand) -> Result<Output, Error> {
-        self.run_loyalty(c).map(Output::Loyalty)
+        if !c.mutates() {
+            return self.run_loyalty(c).map(Output::Loyalty);
+        }
+        let touch = self.loyalty_touch(&c);
+        let user = super::index::named_user(&c).cloned();
+        let created = match &c {
+            LoyaltyCommand::CreateProgram { program } => Some(program.id.clone()),
+            _ => None,
+        };
+        let out = self.run_loyalty(c)?;
+        if let Some(id) = created {
+            self.loyalty_columns(&id);
+        }
+        let now = self.state.loyalty.now(None);
+        self.loyalty_reindex(touch, user.as_ref(), now);
+        Ok(Output::Loyalty(out))
     }
 
     fn run_loyalty(&mut self, c: LoyaltyCommand) -> Result<LoyaltyOutput, Error> {

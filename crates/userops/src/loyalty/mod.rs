@@ -7,7 +7,10 @@
 //! - [`tiers`]: growth rules, ladders, per-member growth and tier history.
 //! - [`benefits`], [`tasks`]: what members claim and complete.
 //! - [`orders`]: points earned on ingested orders ([`EarnRules`]), posted after the return
-//!   window, given back on refunds.
+//!   window, given back on refunds (whole, by amount, or by line).
+//! - points and tier per program are columns of the tag index (`points("brand-a") >= 1000`,
+//!   `tier("brand-a") = "gold"` in audience expressions), kept current after every write
+//!   ([`points_column`], [`tier_column`]).
 //!
 //! The engine commands (`create_program`, `earn`, `spend`, ...) are [`LoyaltyCommand`].
 //!
@@ -26,6 +29,7 @@
 
 pub mod benefits;
 mod commands;
+mod index;
 pub mod ledger;
 pub mod orders;
 pub mod program;
@@ -48,6 +52,7 @@ pub use commands::{
     BenefitView, ClaimResult, ExpiryReport, GrowthResult, LoyaltyCommand, LoyaltyOutput,
     ProgramCreated, StatementRow, TaskResult, TierView,
 };
+pub use index::{points_column, tier_column};
 pub use ledger::{
     AccountId, AccountKind, BookId, Clawback, EarnLine, Entry, Ledger, LineRefunded, MergeReport,
     Points, Posting, Rate, TransferKind,

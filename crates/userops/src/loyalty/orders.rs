@@ -217,6 +217,18 @@ impl Engine {
     /// or a refund with nothing to give back is left out.
     pub(crate) fn loyalty_on_event(&mut self, event: &Event, oneid: Option<OneId>) {
         let Some(user) = oneid else { return };
+        if !matches!(
+            event.body,
+            EventBody::Order { .. } | EventBody::Refund { .. }
+        ) {
+            return;
+        }
+        let touch = self.loyalty_touch_users(&[user]);
+        self.loyalty_apply_event(event, user);
+        self.loyalty_reindex(touch, None, event.time);
+    }
+
+    fn loyalty_apply_event(&mut self, event: &Event, user: OneId) {
         match &event.body {
             EventBody::Order {
                 order_id,
@@ -400,11 +412,7 @@ mod tests {
     }
 
     fn order_lines() -> impl Strategy<Value = Vec<OrderLine>> {
-        prop::collection::vec(
-            (0u32..20_000, 1u32..5, 0usize..3),
-            1..5,
-        )
-        .prop_map(|v| {
+        prop::collection::vec((0u32..20_000, 1u32..5, 0usize..3), 1..5).prop_map(|v| {
             v.into_iter()
                 .enumerate()
                 .map(|(i, (cents, qty, c))| OrderLine {
@@ -536,15 +544,31 @@ mod tests {
             .points("180".parse().unwrap(), &lines, "1.5".parse().unwrap())
             .unwrap();
         assert_eq!(p, 420);
-        let got: Vec<Points> = rules.line_points(p, &lines).iter().map(|l| l.points).collect();
+        let got: Vec<Points> = rules
+            .line_points(p, &lines)
+            .iter()
+            .map(|l| l.points)
+            .collect();
         assert_eq!(got, [300, 75, 45]);
         // Thirds: cumulative floors 3, 6, then the rest (the last line takes what is left).
-        let thirds = [line("a", "", "1", 1), line("b", "", "1", 1), line("c", "", "1", 1)];
-        let got: Vec<Points> = rules.line_points(10, &thirds).iter().map(|l| l.points).collect();
+        let thirds = [
+            line("a", "", "1", 1),
+            line("b", "", "1", 1),
+            line("c", "", "1", 1),
+        ];
+        let got: Vec<Points> = rules
+            .line_points(10, &thirds)
+            .iter()
+            .map(|l| l.points)
+            .collect();
         assert_eq!(got, [3, 3, 4]);
         // Free lines share by units.
         let free = [line("a", "", "0", 1), line("b", "", "0", 3)];
-        let got: Vec<Points> = rules.line_points(8, &free).iter().map(|l| l.points).collect();
+        let got: Vec<Points> = rules
+            .line_points(8, &free)
+            .iter()
+            .map(|l| l.points)
+            .collect();
         assert_eq!(got, [2, 6]);
     }
 }
