@@ -194,3 +194,26 @@ def test_refund_by_line_gives_back_what_the_line_earned() -> None:
     assert e.balance(("member_no", "M1"), "b") == 25
     # Replaying a refund key returns the first result.
     assert e.refund("O1", "r1", lines=[{"sku": "A", "qty": 1}], time=t(2, 3))["duplicate"]
+
+
+def test_audiences_filter_on_points_and_tier() -> None:
+    e = userops.Engine()
+    e.create_program(
+        {
+            "id": "club",
+            "growth": {"weights": {"login": 1}},
+            "tiers": {"basis": "growth", "window": "calendar_year",
+                      "levels": [{"name": "silver", "threshold": "0"}, {"name": "gold", "threshold": "5"}]},
+        }
+    )
+    e.earn(("member_no", "M1"), "club", 1500, "e1", time=t(2))
+    e.earn(("member_no", "M2"), "club", 300, "e2", time=t(2))
+    assert len(e.audience('points("club") >= 1000')) == 1
+    # Kept current: a spend moves M1 below the bar, growth moves M2 up to gold.
+    e.spend(("member_no", "M1"), "club", 600, "s1", time=t(3))
+    assert len(e.audience('points("club") >= 1000')) == 0
+    e.add_growth(("member_no", "M2"), "club", "login", "g1", count=5, time=t(3))
+    assert len(e.audience('tier("club") = "gold" AND points("club") > 100')) == 1
+    with pytest.raises(userops.AudienceSyntaxError) as bad:
+        e.audience('points("clubb") > 1')
+    assert bad.value.position == 0

@@ -517,6 +517,16 @@ int main(int argc, char **argv) {
             "{\"user\": {\"kind\": \"member_no\", \"value\": \"M1\"}, \"program\": \"b\"}", &out) == UOPS_OK);
         assert(strcmp(out, "30") == 0);
         userops_string_free(out);
+        /* points and tier are index columns: audiences filter on them */
+        assert(userops_engine_call(l, "audience", "{\"expression\": \"points(\\\"b\\\") >= 30\"}", &out) == UOPS_OK);
+        assert(strstr(out, "\"size\":1") != NULL);
+        userops_string_free(out);
+        assert(userops_engine_call(l, "audience", "{\"expression\": \"points(\\\"b\\\") > 30\"}", &out) == UOPS_OK);
+        assert(strstr(out, "\"size\":0") != NULL);
+        userops_string_free(out);
+        assert(userops_engine_call(l, "audience", "{\"expression\": \"tier(\\\"nope\\\") = \\\"gold\\\"\"}", &out)
+            == UOPS_AUDIENCE_SYNTAX);
+        assert(out == NULL);
         userops_engine_free(l);
     }
     /* table functions without an engine (lifecycle / analytics over JSON columns) */
