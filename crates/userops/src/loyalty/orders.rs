@@ -245,15 +245,22 @@ impl Engine {
                 let key = format!("refund:{}", event.key);
                 let time = event.time;
                 let lo = &mut self.state.loyalty;
-                // Named lines decide the points; otherwise the amount's share does.
-                let done = if !lines.is_empty() {
-                    lo.ledger.refund_lines(order_id, &key, time, lines).is_ok()
-                } else {
-                    *amount > Decimal::ZERO
-                        && lo
-                            .ledger
-                            .refund_amount(order_id, &key, time, *amount)
-                            .is_ok()
+                // Named lines decide the points; otherwise (or when the order's earns recorded
+                // no lines: earned before lines were kept) the amount's share does.
+                let by_lines = match lines.is_empty() {
+                    true => None,
+                    false => Some(lo.ledger.refund_lines(order_id, &key, time, lines)),
+                };
+                let done = match by_lines {
+                    Some(Ok(_)) => true,
+                    Some(Err(LoyaltyError::NotPending { .. })) | None => {
+                        *amount > Decimal::ZERO
+                            && lo
+                                .ledger
+                                .refund_amount(order_id, &key, time, *amount)
+                                .is_ok()
+                    }
+                    Some(Err(_)) => false,
                 };
                 if done {
                     lo.tick(time);

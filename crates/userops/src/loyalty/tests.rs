@@ -1031,5 +1031,17 @@ fn refund_events_with_lines_give_back_what_the_lines_earned() {
     other["order_id"] = json!("elsewhere");
     ingest(&mut e, other);
     assert_eq!(bal(&mut e, "brand-l"), 120);
+    // An order whose earn recorded no lines (the order event had none): a refund naming
+    // lines gives back the amount's share instead (100 × 1.5 = 150 pending, half refunded).
+    let mut o2 = order("ev2", "O2", "100", "2026-03-10T00:00:00Z", json!([]));
+    o2["source"]["program"] = json!("brand-l");
+    ingest(&mut e, o2);
+    let mut r2 = refund("rf3", json!([{"sku": "A", "qty": 1}]));
+    r2["order_id"] = json!("O2");
+    r2["amount"] = json!("50");
+    r2["time"] = json!("2026-03-11T00:00:00Z");
+    ingest(&mut e, r2);
+    ok(&mut e, "post_due", json!({"now": "2026-03-20T00:00:00Z"}));
+    assert_eq!(bal(&mut e, "brand-l"), 120 + 75);
     e.state.loyalty.check_invariants().unwrap();
 }
