@@ -1,26 +1,10 @@
 //! Campaigns through the engine's command surface: first order from ingested orders, commit /
 //! cancel, coupons, automation (consent, quiet hours, caps, de-duplication) and monitoring.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::{Engine, Error, ErrorCode};
-
-fn call(e: &mut Engine, method: &str, args: Value) -> Result<Value, Error> {
-    e.call_json(method, &args.to_string())
-        .map(|s| serde_json::from_str(&s).unwrap())
-}
-
-fn ok(e: &mut Engine, method: &str, args: Value) -> Value {
-    call(e, method, args).unwrap_or_else(|err| panic!("{method}: {err}"))
-}
-
-fn ingest(e: &mut Engine, v: Value) {
-    e.ingest_json(&v.to_string()).unwrap();
-}
-
-fn member(n: &str) -> Value {
-    json!({"kind": "member_no", "value": n})
-}
+use super::test_support::{call, cart, ingest, member, ok};
+use crate::{Engine, ErrorCode};
 
 fn order(e: &mut Engine, key: &str, user: &str, time: &str, category: &str, amount: &str) {
     ingest(
@@ -37,11 +21,6 @@ fn activity(e: &mut Engine, key: &str, user: &str, time: &str) {
         json!({"kind": "activity", "key": key, "time": time, "source": {"platform": "app", "program": "b"},
             "user": member(user), "type": "login"}),
     );
-}
-
-fn cart(price: &str) -> Value {
-    json!({"time": "2026-03-02T10:00:00+08:00", "channel": "app",
-        "lines": [{"sku": "a", "category": "x", "price": price, "qty": 1}]})
 }
 
 #[test]

@@ -4,22 +4,8 @@
 
 use serde_json::{json, Value};
 
-use crate::{Engine, Error, ErrorCode};
-
-fn call(e: &mut Engine, method: &str, args: Value) -> Result<Value, Error> {
-    e.call_json(method, &args.to_string())
-        .map(|s| serde_json::from_str(&s).unwrap())
-}
-
-fn ok(e: &mut Engine, method: &str, args: Value) -> Value {
-    call(e, method, args).unwrap_or_else(|err| panic!("{method}: {err}"))
-}
-
-fn member(n: &str) -> Value {
-    json!({"kind": "member_no", "value": n})
-}
-
-const T: &str = "2026-03-02T10:00:00+08:00";
+use super::test_support::{call, cart, member, ok, T};
+use crate::{Engine, ErrorCode};
 
 fn register(e: &mut Engine, n: &str) {
     e.ingest_json(
@@ -37,11 +23,6 @@ fn consent(e: &mut Engine, n: &str, channel: &str, granted: bool) {
         json!({"user": member(n), "channel": channel, "purpose": "marketing",
             "granted": granted, "actor": "crm", "time": "2026-01-02T00:00:00Z"}),
     );
-}
-
-fn cart(price: &str) -> Value {
-    json!({"time": T, "channel": "app",
-        "lines": [{"sku": "a", "category": "x", "price": price, "qty": 1}]})
 }
 
 fn applied(q: &Value) -> Vec<&str> {
@@ -586,4 +567,89 @@ fn rebate_commit_checks_stock_before_anything_changes() {
         (r["points"].as_i64(), r["coupons"].clone()),
         (Some(0), json!([]))
     );
+}
+
+/// Rows without the ids that number touches and coupons in the order they were made, sorted.
+fn rows_by_user(rows: Vec<Value>) -> Vec<String> {
+    let mut out: Vec<String> = rows
+        .into_iter()
+        .map(|mut r| {
+            let o = r.as_object_mut().unwrap();
+            assert!(o.remove("touch_id").is_some() && o.remove("coupon_id").is_some());
+            r.to_string()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_chunked_run_plans_and_applies_what_one_run_does_and_reruns_plan_nothing() {
+    let mut e = with_vip_audience();
+    for n in 3..=9 {
+        register(&mut e, &format!("M{n}"));
+    }
+    for n in [1, 2, 4, 5, 8] {
+        consent(&mut e, &format!("M{n}"), "sms", true);
+    }
+    ok(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "brand"}}),
+    );
+    ok(
+        &mut e,
+        "add_coupon_template",
+        json!({"template": {"id": "w", "kind": "service", "benefit": {"type": "service", "service": "cleaning"}}}),
+    );
+    for rule in [
+        json!({"id": "a-vip", "trigger": {"type": "audience", "audience": "vips"},
+            "actions": [{"type": "touch", "channel": "sms", "content": "vip"}]}),
+        json!({"id": "b-welcome", "trigger": {"type": "register", "delay_days": 60, "grace_days": 30},
+            "actions": [{"type": "grant_points", "points": 30}, {"type": "add_tag", "tag": "welcomed"},
+                        {"type": "issue_coupon", "template": "w"},
+                        {"type": "touch", "channel": "sms", "content": "hi", "frequency_cap": {"max": 1, "days": 7}}]}),
+        json!({"id": "c-idle", "trigger": {"type": "inactive", "days": 30},
+            "actions": [{"type": "touch", "channel": "sms", "content": "back", "frequency_cap": {"max": 1, "days": 7}}]}),
+    ] {
+        ok(&mut e, "add_rule", json!({ "rule": rule }));
+    }
+    let mut chunked = e.clone();
+    let whole = ok(&mut e, "run_automation", json!({"now": T}));
+    let whole = whole.as_array().unwrap().clone();
+    let mut rows = Vec::new();
+    let mut chunks = 0;
+    let now = chrono::DateTime::parse_from_rfc3339(T).unwrap().to_utc();
+    let n = chunked.run_automation_chunked(now, 2, |c| {
+        chunks += 1;
+        rows.extend(c.iter().map(|r| serde_json::to_value(r).unwrap()));
+    });
+    assert_eq!(n, rows.len());
+    assert!(chunks >= 5, "9 users in chunks of 2: {chunks} chunks");
+    // The same rows (touches capped per user the same way: M1 gets the VIP touch, not the
+    // welcome one), the same points, tags and coupons.
+    assert!(whole.len() > 20, "{whole:?}");
+    assert_eq!(rows_by_user(rows), rows_by_user(whole));
+    for m in ["M1", "M5", "M9"] {
+        assert_eq!(
+            balance(&mut chunked, m, "brand"),
+            balance(&mut e, m, "brand")
+        );
+    }
+    let welcomed = |e: &mut Engine| {
+        ok(e, "audience", json!({"expression": "welcomed", "now": T}))["size"].clone()
+    };
+    assert_eq!(welcomed(&mut chunked), json!(9));
+    assert_eq!(
+        ok(&mut chunked, "coupon_counts", json!({"template": "w"})),
+        ok(&mut e, "coupon_counts", json!({"template": "w"}))
+    );
+    // Running again, chunked or not, plans and changes nothing.
+    let before = chunked.snapshot();
+    assert_eq!(chunked.run_automation_chunked(now, 3, |_| {}), 0);
+    assert_eq!(
+        ok(&mut chunked, "run_automation", json!({"now": T})),
+        json!([])
+    );
+    assert_eq!(before, chunked.snapshot());
 }
