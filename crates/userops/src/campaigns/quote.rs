@@ -641,6 +641,8 @@ pub struct PromoIndex {
     groups: usize,
     /// How many promotions the index was built for.
     len: usize,
+    /// How evaluation searches the stacking alternatives (tests compare the two).
+    pub(crate) search: Search,
 }
 
 impl PromoIndex {
@@ -1354,9 +1356,10 @@ impl Alternatives {
 }
 
 /// How the stacking alternative is searched for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Search {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Search {
     /// Branch and bound: alternatives that cannot win are not simulated.
+    #[default]
     Bounded,
     /// Simulate every alternative (the reference the bounded search is tested against).
     #[cfg(test)]
@@ -1485,6 +1488,10 @@ pub fn evaluate(
 }
 
 /// [`evaluate`] with the promotions' index built beforehand (`Campaigns` keeps it).
+///
+/// Why a promotion did not apply: in the chosen alternative, why it failed after the members
+/// before it; elsewhere, why it does not apply on its own, or else that another alternative
+/// was chosen (so the reasons do not depend on which alternatives the search simulated).
 pub fn evaluate_indexed(
     index: &PromoIndex,
     promos: &[Promotion],
@@ -1493,54 +1500,6 @@ pub fn evaluate_indexed(
     customer: &CustomerContext,
     mode: SelectMode,
     tz: FixedOffset,
-) -> Result<Quote, CampaignError> {
-    evaluate_with(
-        index,
-        promos,
-        ledger,
-        cart,
-        customer,
-        mode,
-        tz,
-        Search::Bounded,
-    )
-}
-
-/// [`evaluate`] searching every stacking alternative (the reference for the bounded search).
-#[cfg(test)]
-pub(crate) fn evaluate_exhaustive(
-    promos: &[Promotion],
-    ledger: &Ledger,
-    cart: &Cart,
-    customer: &CustomerContext,
-    mode: SelectMode,
-    tz: FixedOffset,
-) -> Result<Quote, CampaignError> {
-    evaluate_with(
-        &PromoIndex::build(promos),
-        promos,
-        ledger,
-        cart,
-        customer,
-        mode,
-        tz,
-        Search::Exhaustive,
-    )
-}
-
-/// Why a promotion did not apply: in the chosen alternative, why it failed after the members
-/// before it; elsewhere, why it does not apply on its own, or else that another alternative
-/// was chosen (so the reasons do not depend on which alternatives the search simulated).
-#[allow(clippy::too_many_arguments)]
-fn evaluate_with(
-    index: &PromoIndex,
-    promos: &[Promotion],
-    ledger: &Ledger,
-    cart: &Cart,
-    customer: &CustomerContext,
-    mode: SelectMode,
-    tz: FixedOffset,
-    search: Search,
 ) -> Result<Quote, CampaignError> {
     if index.len != promos.len() {
         return Err(CampaignError::Internal(
@@ -1578,7 +1537,16 @@ fn evaluate_with(
         .map(|cand| solo(&promos[cand.promo], cand, &c, &mut work.scratch))
         .collect();
     let alts = Alternatives::build(index, &cands);
-    let best = choose(promos, &cands, &solos, &alts, &c, mode, search, &mut work);
+    let best = choose(
+        promos,
+        &cands,
+        &solos,
+        &alts,
+        &c,
+        mode,
+        index.search,
+        &mut work,
+    );
     let mut out = Outcome {
         applied: Vec::new(),
         failed: Vec::new(),

@@ -30,3 +30,18 @@ pub(super) fn cart(price: &str) -> Value {
     json!({"time": T, "channel": "app",
         "lines": [{"sku": "a", "category": "x", "price": price, "qty": 1}]})
 }
+
+/// `run_automation` at `now`: the plan rows.
+pub(super) fn run(e: &mut Engine, now: &str) -> Value {
+    ok(e, "run_automation", json!({ "now": now }))
+}
+
+/// A loyalty program and a coupon template (`benefit` as the template's wire form).
+pub(super) fn program_and_template(e: &mut Engine, program: &str, template: &str, benefit: Value) {
+    ok(e, "create_program", json!({"program": {"id": program}}));
+    ok(
+        e,
+        "add_coupon_template",
+        json!({"template": {"id": template, "kind": if benefit["type"] == "service" { "service" } else { "consumption" }, "benefit": benefit}}),
+    );
+}

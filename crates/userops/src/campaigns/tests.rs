@@ -803,7 +803,9 @@ proptest! {
         let mode = if best { SelectMode::BestForCustomer } else { SelectMode::Priority };
         let cust = CustomerContext::default();
         let fast = quote_with(&c, &k, &cust, mode);
-        let slow = super::quote::evaluate_exhaustive(c.promotions(), c.ledger(), &k, &cust, mode, tz()).unwrap();
+        let mut every = super::quote::PromoIndex::build(c.promotions());
+        every.search = super::quote::Search::Exhaustive;
+        let slow = super::quote::evaluate_indexed(&every, c.promotions(), c.ledger(), &k, &cust, mode, tz()).unwrap();
         prop_assert_eq!(fast, slow);
     }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::test_support::{call, cart, member, ok, T};
+use super::test_support::{call, cart, member, ok, program_and_template, run, T};
 use crate::{Engine, ErrorCode};
 
 fn register(e: &mut Engine, n: &str) {
@@ -23,6 +23,15 @@ fn consent(e: &mut Engine, n: &str, channel: &str, granted: bool) {
         json!({"user": member(n), "channel": channel, "purpose": "marketing",
             "granted": granted, "actor": "crm", "time": "2026-01-02T00:00:00Z"}),
     );
+}
+
+/// The users of a plan's rows, in order.
+fn users_of(plan: &Value) -> Vec<u64> {
+    plan.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["user"].as_u64().unwrap())
+        .collect()
 }
 
 fn applied(q: &Value) -> Vec<&str> {
@@ -122,13 +131,8 @@ fn audience_rule_and_audience_coupons_reach_exactly_the_members() {
         json!({"rule": {"id": "vip-sms", "trigger": {"type": "audience", "audience": "vips"},
             "actions": [{"type": "touch", "channel": "sms", "content": "vip-offer"}]}}),
     );
-    let plan = ok(&mut e, "run_automation", json!({"now": T}));
-    let users: Vec<u64> = plan
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["user"].as_u64().unwrap())
-        .collect();
+    let plan = run(&mut e, T);
+    let users = users_of(&plan);
     assert_eq!(users, vec![1], "{plan}");
     assert_eq!(plan[0]["reason"], "in audience \"vips\"");
     ok(
@@ -162,11 +166,7 @@ fn inactive_rule_in_an_audience_only_reaches_members() {
         json!({"rule": {"id": "lapsed-vip", "trigger": {"type": "inactive", "audience": "vips", "days": 30},
             "actions": [{"type": "touch", "channel": "push", "content": "miss-you"}]}}),
     );
-    let plan = ok(
-        &mut e,
-        "run_automation",
-        json!({"now": "2026-03-01T10:00:00+08:00"}),
-    );
+    let plan = run(&mut e, "2026-03-01T10:00:00+08:00");
     assert_eq!(plan.as_array().unwrap().len(), 1, "{plan}");
     assert_eq!(plan[0]["user"], 1);
 }
@@ -275,30 +275,14 @@ fn birthday_rule_reads_the_profile_attribute() {
             "actions": [{"type": "touch", "channel": "sms", "content": "happy-birthday"}]}}),
     );
     // 2026-03-02 + 3 days = 5 March.
-    let plan = ok(&mut e, "run_automation", json!({"now": T}));
-    let users: Vec<u64> = plan
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["user"].as_u64().unwrap())
-        .collect();
+    let plan = run(&mut e, T);
+    let users = users_of(&plan);
     assert_eq!(users, vec![1, 2], "{plan}");
     assert_eq!(plan[0]["reason"], "birthday on 2026-03-05");
     // Once per birthday year.
-    assert_eq!(
-        ok(
-            &mut e,
-            "run_automation",
-            json!({"now": "2026-03-02T11:00:00+08:00"})
-        ),
-        json!([])
-    );
+    assert_eq!(run(&mut e, "2026-03-02T11:00:00+08:00"), json!([]));
     // 29 February is kept on 28 February in 2026 (25 February + 3 days).
-    let plan = ok(
-        &mut e,
-        "run_automation",
-        json!({"now": "2026-02-25T10:00:00+08:00"}),
-    );
+    let plan = run(&mut e, "2026-02-25T10:00:00+08:00");
     assert_eq!(plan[0]["user"], 4, "{plan}");
 }
 
@@ -322,7 +306,7 @@ fn no_touch_without_privacy_consent_for_that_channel_and_purpose() {
         json!({"rule": {"id": "welcome", "trigger": {"type": "register", "delay_days": 60, "grace_days": 30},
             "actions": [{"type": "touch", "channel": "sms", "content": "hello"}]}}),
     );
-    let plan = ok(&mut e, "run_automation", json!({"now": T}));
+    let plan = run(&mut e, T);
     assert_eq!(plan.as_array().unwrap().len(), 1, "{plan}");
     assert_eq!(plan[0]["user"], 1);
     // Withdrawn in the privacy module, or erased: nothing for a later rule.
@@ -333,7 +317,7 @@ fn no_touch_without_privacy_consent_for_that_channel_and_purpose() {
         json!({"rule": {"id": "again", "trigger": {"type": "register", "delay_days": 60, "grace_days": 30},
             "actions": [{"type": "touch", "channel": "sms", "content": "hello-again"}]}}),
     );
-    assert_eq!(ok(&mut e, "run_automation", json!({"now": T})), json!([]));
+    assert_eq!(run(&mut e, T), json!([]));
     assert!(!e.has_consent(crate::OneId(1), "sms", "marketing"));
     // The legacy campaigns-only consent command is gone.
     assert!(call(
@@ -349,15 +333,11 @@ fn grant_points_and_add_tag_actions_are_executed_once() {
     let mut e = Engine::default();
     register(&mut e, "M1");
     register(&mut e, "M2");
-    ok(
+    program_and_template(
         &mut e,
-        "create_program",
-        json!({"program": {"id": "brand"}}),
-    );
-    ok(
-        &mut e,
-        "add_coupon_template",
-        json!({"template": {"id": "w", "kind": "service", "benefit": {"type": "service", "service": "cleaning"}}}),
+        "brand",
+        "w",
+        json!({"type": "service", "service": "cleaning"}),
     );
     ok(
         &mut e,
@@ -366,7 +346,7 @@ fn grant_points_and_add_tag_actions_are_executed_once() {
             "actions": [{"type": "grant_points", "points": 30}, {"type": "add_tag", "tag": "welcomed"},
                         {"type": "issue_coupon", "template": "w"}]}}),
     );
-    let plan = ok(&mut e, "run_automation", json!({"now": T}));
+    let plan = run(&mut e, T);
     assert_eq!(plan.as_array().unwrap().len(), 6, "{plan}");
     assert_eq!(plan[0]["key"], "automation:welcome:1:register:0");
     assert_eq!(balance(&mut e, "M1", "brand"), 30);
@@ -385,15 +365,8 @@ fn grant_points_and_add_tag_actions_are_executed_once() {
     );
     // The same run again (and a later one) changes nothing.
     let before = e.snapshot();
-    assert_eq!(ok(&mut e, "run_automation", json!({"now": T})), json!([]));
-    assert_eq!(
-        ok(
-            &mut e,
-            "run_automation",
-            json!({"now": "2026-03-03T10:00:00+08:00"})
-        ),
-        json!([])
-    );
+    assert_eq!(run(&mut e, T), json!([]));
+    assert_eq!(run(&mut e, "2026-03-03T10:00:00+08:00"), json!([]));
     assert_eq!(before, e.snapshot());
     // The ledger would refuse the key twice anyway: the same earn replays as a duplicate.
     let again = ok(
@@ -460,15 +433,11 @@ fn rule_actions_are_checked_against_the_other_modules() {
 fn rebate_setup() -> Engine {
     let mut e = Engine::default();
     register(&mut e, "M1");
-    ok(
+    program_and_template(
         &mut e,
-        "create_program",
-        json!({"program": {"id": "brand"}}),
-    );
-    ok(
-        &mut e,
-        "add_coupon_template",
-        json!({"template": {"id": "next", "kind": "consumption", "benefit": {"type": "amount_off", "off": "20"}}}),
+        "brand",
+        "next",
+        json!({"type": "amount_off", "off": "20"}),
     );
     // 满300返100积分 (every 300), 满200返一张券.
     ok(
@@ -592,15 +561,11 @@ fn a_chunked_run_plans_and_applies_what_one_run_does_and_reruns_plan_nothing() {
     for n in [1, 2, 4, 5, 8] {
         consent(&mut e, &format!("M{n}"), "sms", true);
     }
-    ok(
+    program_and_template(
         &mut e,
-        "create_program",
-        json!({"program": {"id": "brand"}}),
-    );
-    ok(
-        &mut e,
-        "add_coupon_template",
-        json!({"template": {"id": "w", "kind": "service", "benefit": {"type": "service", "service": "cleaning"}}}),
+        "brand",
+        "w",
+        json!({"type": "service", "service": "cleaning"}),
     );
     for rule in [
         json!({"id": "a-vip", "trigger": {"type": "audience", "audience": "vips"},
@@ -615,7 +580,7 @@ fn a_chunked_run_plans_and_applies_what_one_run_does_and_reruns_plan_nothing() {
         ok(&mut e, "add_rule", json!({ "rule": rule }));
     }
     let mut chunked = e.clone();
-    let whole = ok(&mut e, "run_automation", json!({"now": T}));
+    let whole = run(&mut e, T);
     let whole = whole.as_array().unwrap().clone();
     let mut rows = Vec::new();
     let mut chunks = 0;
@@ -647,9 +612,6 @@ fn a_chunked_run_plans_and_applies_what_one_run_does_and_reruns_plan_nothing() {
     // Running again, chunked or not, plans and changes nothing.
     let before = chunked.snapshot();
     assert_eq!(chunked.run_automation_chunked(now, 3, |_| {}), 0);
-    assert_eq!(
-        ok(&mut chunked, "run_automation", json!({"now": T})),
-        json!([])
-    );
+    assert_eq!(run(&mut chunked, T), json!([]));
     assert_eq!(before, chunked.snapshot());
 }
