@@ -126,7 +126,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let mut run = |c: &mut Campaigns, now: &str| -> (usize, usize, usize) {
+    let run = |c: &mut Campaigns, now: &str| -> (usize, usize, usize) {
         let now = t(now);
         if chunk == 0 {
             let plan = c.run_automation(now, tz, &Ctx);

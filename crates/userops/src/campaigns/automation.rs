@@ -343,7 +343,14 @@ pub struct AutomationRun {
     rules: Vec<RunRule>,
     /// Where the next chunk starts (`None`: done).
     from: Option<Bound<OneId>>,
+    /// Buffers reused from chunk to chunk (growing them anew each time made the allocator
+    /// consolidate its free lists over and over).
+    targets: Vec<Target>,
+    rows: usize,
 }
+
+/// A firing to consider: (user, trigger instance, reason, audience).
+type Target = (OneId, String, String, Option<Arc<str>>);
 
 impl AutomationRun {
     /// When the run happens.
@@ -422,8 +429,9 @@ impl Automation {
         ctx: &dyn AutomationContext,
         (now, tz): (DateTime<Utc>, FixedOffset),
         range: (Bound<OneId>, Bound<OneId>),
-    ) -> Vec<(OneId, String, String, Option<Arc<str>>)> {
-        let mut out = Vec::new();
+        out: &mut Vec<Target>,
+    ) {
+        out.clear();
         let in_range = |list: &[OneId]| -> std::ops::Range<usize> {
             let lo = match range.0 {
                 Bound::Included(u) => list.partition_point(|x| *x < u),
@@ -513,7 +521,6 @@ impl Automation {
                 }
             }
         }
-        out
     }
 
     /// The user list a rule works from for a whole run (audience members, birthdays), fetched
@@ -576,7 +583,12 @@ impl Automation {
         let mut run = self.start(now, tz, ctx, usize::MAX);
         let mut plan = Vec::new();
         while let Some(rows) = self.next_chunk(&mut run, ctx, coupons, monitor) {
-            plan.extend(rows);
+            // One chunk here: moved, not copied.
+            if plan.is_empty() {
+                plan = rows;
+            } else {
+                plan.extend(rows);
+            }
         }
         plan
     }
@@ -630,6 +642,8 @@ impl Automation {
             chunk: chunk_users.max(1),
             rules,
             from: Some(Bound::Unbounded),
+            targets: Vec::new(),
+            rows: 0,
         }
     }
 
@@ -671,13 +685,13 @@ impl Automation {
             _ => None,
         };
         let (now, tz) = (run.now, run.tz);
-        let mut plan = Vec::new();
+        let mut plan = Vec::with_capacity(run.rows);
+        let targets = &mut run.targets;
         for r in &run.rules {
             let rule = &r.rule;
             let rule_id = &r.id;
-            for (user, instance, reason, audience) in
-                self.targets(rule, &r.listed, ctx, (now, tz), (from, to))
-            {
+            self.targets(rule, &r.listed, ctx, (now, tz), (from, to), targets);
+            for (user, instance, reason, audience) in targets.drain(..) {
                 let key = fired_key(&rule.id, user, &instance);
                 if self.fired.contains(&key) {
                     continue;
@@ -780,6 +794,7 @@ impl Automation {
                 self.fired.insert(key);
             }
         }
+        run.rows = run.rows.max(plan.len());
         Some(plan)
     }
 }
