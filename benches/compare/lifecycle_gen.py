@@ -38,7 +38,9 @@ def from_generated(data: str, out: str) -> None:
     ]
     df = pd.concat(frames, ignore_index=True)
     users = df["user"].str.slice(1).astype(np.uint64).to_numpy()
-    times = pd.to_datetime(df["time"], utc=True, format="ISO8601").astype("int64").to_numpy() // 1_000_000
+    # Milliseconds whatever unit pandas parses to (pandas 3 parses these strings to microseconds,
+    # so dividing the raw integers by 10^6 put every event in January 1970).
+    times = pd.to_datetime(df["time"], utc=True, format="ISO8601").dt.as_unit("ms").astype("int64").to_numpy()
     users.tofile(os.path.join(out, "users.u64"))
     times.astype(np.int64).tofile(os.path.join(out, "times.i64"))
     print(f"{len(users)} events of {len(np.unique(users))} users from {data} -> {out}")

@@ -229,14 +229,29 @@ def bench_generated(data: str, json_out: Any) -> None:
         pdf, "user", "time", freq="D", observation_period_end=pd.Timestamp(as_of)
     )
     f, r, T = (summary[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T"))
-    m, bw, bc = timed(lambda: userops.BetaGeo().fit(f, r, T))
-    lt, tw, tc = timed(lambda: BetaGeoFitter(penalizer_coef=0.0).fit(f, r, T))
-    diff = max(abs(m.params[k] - lt.params_[k]) / abs(lt.params_[k]) for k in ["r", "alpha", "a", "b"])
+    keys = ["r", "alpha", "a", "b"]
+    from lifetimes.utils import ConvergenceError
+
+    bgnbd: Dict[str, Any] = {}
+    try:
+        lt, tw, tc = timed(lambda: BetaGeoFitter(penalizer_coef=0.0).fit(f, r, T))
+        bgnbd.update(lifetimes=[tw, tc], lifetimes_params={k: float(lt.params_[k]) for k in keys})
+    except ConvergenceError as e:
+        bgnbd.update(lifetimes=None, lifetimes_error=" ".join(str(e).split()))
+    try:
+        m, bw, bc = timed(lambda: userops.BetaGeo().fit(f, r, T))
+        bgnbd.update(userops=[bw, bc], converged=True, params={k: float(m.params[k]) for k in keys})
+        if bgnbd["lifetimes"] is not None:
+            lp = bgnbd["lifetimes_params"]
+            bgnbd["max_rel_param_diff"] = max(abs(m.params[k] - lp[k]) / abs(lp[k]) for k in keys)
+    except userops.NotConverged as e:
+        # No interior maximum on this data (the likelihood keeps rising towards a boundary):
+        # userops says so instead of returning the last iterate; lifetimes returns where scipy stopped.
+        bgnbd.update(userops=None, converged=False, error=str(e))
     out = {
         "orders": len(cust), "customers": len(g),
         "rfm": {"userops": [uw, uc], "pandas": [pw, pc_], "polars": [lw, lc], "recency_identical": rfm_same},
-        "bgnbd": {"userops": [bw, bc], "lifetimes": [tw, tc], "max_rel_param_diff": diff,
-                  "params": {k: float(m.params[k]) for k in ["r", "alpha", "a", "b"]}},
+        "bgnbd": bgnbd,
         "versions": {"pandas": pd.__version__, "polars": pl.__version__, "lifetimes": lifetimes.__version__,
                      "numpy": np.__version__},
     }
