@@ -24,10 +24,6 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BooleanBuilder, Decimal128Builder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMillisecondBuilder, UInt64Builder,
-};
 use arrow_array::cast::AsArray;
 use arrow_array::temporal_conversions::as_datetime_with_timezone;
 use arrow_array::timezone::Tz;
@@ -35,7 +31,10 @@ use arrow_array::types::{
     Float64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType, UInt64Type,
 };
-use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, RecordBatch,
+    StringArray, TimestampMillisecondArray, UInt64Array,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use pyo3::prelude::*;
@@ -648,125 +647,87 @@ pub fn rows_batch(
     fields: &[(&str, Col)],
     rows: &[serde_json::Value],
 ) -> Result<RecordBatch, Error> {
+    let at: Vec<(&str, Col, Option<&str>)> = fields.iter().map(|&(n, c)| (n, c, None)).collect();
+    rows_batch_at(&at, rows)
+}
+
+/// As [`rows_batch`], but a field may read a nested value: `(name, col, Some(pointer))` takes
+/// each row's value at the JSON pointer (`"/features/0"`, `"/features/orders"`).
+pub fn rows_batch_at(
+    fields: &[(&str, Col, Option<&str>)],
+    rows: &[serde_json::Value],
+) -> Result<RecordBatch, Error> {
     use serde_json::Value;
-    let bad = |name: &str, v: &Value| {
-        Error::Internal(format!(
-            "output field `{name}` holds {v}, not the expected type"
-        ))
-    };
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(fields.len());
-    for &(name, col) in fields {
-        let cells = rows.iter().map(|r| r.get(name).filter(|v| !v.is_null()));
+    for &(name, col, pointer) in fields {
         let array: ArrayRef = match col {
-            Col::Str => {
-                let mut b = StringBuilder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(Value::String(s)) => b.append_value(s),
-                        Some(other) => b.append_value(other.to_string()),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Col::Json => {
-                let mut b = StringBuilder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(v) => b.append_value(v.to_string()),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Col::I64 => {
-                let mut b = Int64Builder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(v) => b.append_value(v.as_i64().ok_or_else(|| bad(name, v))?),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Col::U64 => {
-                let mut b = UInt64Builder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(v) => b.append_value(v.as_u64().ok_or_else(|| bad(name, v))?),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Col::F64 => {
-                let mut b = Float64Builder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(v) => b.append_value(v.as_f64().ok_or_else(|| bad(name, v))?),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Col::Bool => {
-                let mut b = BooleanBuilder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(v) => b.append_value(v.as_bool().ok_or_else(|| bad(name, v))?),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Col::Dec => {
-                let mut b = Decimal128Builder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(v) => {
-                            let text = match v {
-                                Value::String(s) => s.clone(),
-                                Value::Number(n) => n.to_string(),
-                                _ => return Err(bad(name, v)),
-                            };
-                            let mut d: Decimal = text.parse().map_err(|_| bad(name, v))?;
-                            d.rescale(10);
-                            b.append_value(d.mantissa());
-                        }
-                    }
-                }
-                Arc::new(
-                    b.finish()
-                        .with_precision_and_scale(38, 10)
-                        .map_err(|e| Error::Internal(e.to_string()))?,
-                )
-            }
-            Col::Time => {
-                let mut b = TimestampMillisecondBuilder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(Value::String(s)) => {
-                            let t = DateTime::parse_from_rfc3339(s)
-                                .map_err(|_| bad(name, v.unwrap_or(&Value::Null)))?;
-                            b.append_value(t.timestamp_millis());
-                        }
-                        Some(other) => return Err(bad(name, other)),
-                    }
-                }
-                Arc::new(b.finish().with_timezone("UTC"))
-            }
+            Col::Str => Arc::new(StringArray::from(read_cells(rows, name, pointer, |v| {
+                Some(match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+            })?)),
+            Col::Json => Arc::new(StringArray::from(read_cells(rows, name, pointer, |v| Some(v.to_string()))?)),
+            Col::I64 => Arc::new(Int64Array::from(read_cells(rows, name, pointer, Value::as_i64)?)),
+            Col::U64 => Arc::new(UInt64Array::from(read_cells(rows, name, pointer, Value::as_u64)?)),
+            Col::F64 => Arc::new(Float64Array::from(read_cells(rows, name, pointer, Value::as_f64)?)),
+            Col::Bool => Arc::new(BooleanArray::from(read_cells(rows, name, pointer, Value::as_bool)?)),
+            Col::Dec => Arc::new(
+                Decimal128Array::from(read_cells(rows, name, pointer, |v| {
+                    let mut d: Decimal = match v {
+                        Value::String(s) => s.parse().ok()?,
+                        Value::Number(n) => n.to_string().parse().ok()?,
+                        _ => return None,
+                    };
+                    d.rescale(10);
+                    Some(d.mantissa())
+                })?)
+                .with_precision_and_scale(38, 10)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+            ),
+            Col::Time => Arc::new(
+                TimestampMillisecondArray::from(read_cells(rows, name, pointer, |v| {
+                    let t = DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
+                    Some(t.timestamp_millis())
+                })?)
+                .with_timezone("UTC"),
+            ),
         };
         arrays.push(array);
     }
     let schema = Schema::new(
         fields
             .iter()
-            .map(|&(n, c)| Field::new(n, c.data_type(), true))
+            .map(|&(n, c, _)| Field::new(n, c.data_type(), true))
             .collect::<Vec<_>>(),
     );
     RecordBatch::try_new(Arc::new(schema), arrays).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Each row's value of one output field (at `pointer`, else the field `name`), read by `read`;
+/// absent and null are `None`, a value `read` refuses is an `internal` error (fixed shapes).
+fn read_cells<T>(
+    rows: &[serde_json::Value],
+    name: &str,
+    pointer: Option<&str>,
+    read: impl Fn(&serde_json::Value) -> Option<T>,
+) -> Result<Vec<Option<T>>, Error> {
+    rows.iter()
+        .map(|r| {
+            let v = match pointer {
+                Some(p) => r.pointer(p),
+                None => r.get(name),
+            };
+            match v.filter(|v| !v.is_null()) {
+                None => Ok(None),
+                Some(v) => read(v).map(Some).ok_or_else(|| {
+                    Error::Internal(format!(
+                        "output field `{name}` holds {v}, not the expected type"
+                    ))
+                }),
+            }
+        })
+        .collect()
 }
 
 /// A record batch from named arrays (all the same length).

@@ -123,12 +123,12 @@ def test_automation_plan_consent_and_outcomes_table() -> None:
     e.set_consent(("member_no", "M1"), "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
     e.add_rule({"id": "clean", "trigger": {"type": "order", "category": "aircon", "delay_days": 365},
                 "actions": [{"type": "touch", "channel": "sms", "content": "cleaning"}], "quiet_hours": [22, 8]})
-    quiet = e.run_automation("2026-03-01T23:30:00+08:00")
+    quiet = e.run_automation("2026-03-01T23:30:00+08:00", output="arrow")
     assert quiet.num_rows == 0 and quiet.column_names[:3] == ["touch_id", "user", "action"]  # quiet hours
-    plan = e.run_automation("2026-03-02T09:00:00+08:00").to_pylist()
+    plan = e.run_automation("2026-03-02T09:00:00+08:00", output="arrow").to_pylist()
     assert [(r["user"], r["channel"], r["content"], r["rule"]) for r in plan] == [(1, "sms", "cleaning", "clean")]
     assert "365 days after order" in plan[0]["reason"]
-    assert e.run_automation("2026-03-02T10:00:00+08:00").num_rows == 0  # de-duplicated; M2 never: no consent
+    assert e.run_automation("2026-03-02T10:00:00+08:00", output="arrow").num_rows == 0  # de-duplicated; M2 never: no consent
     rows = [{"touch_id": plan[0]["touch_id"], "outcome": "delivered", "time": "2026-03-02T09:00:10+08:00"},
             {"touch_id": plan[0]["touch_id"], "outcome": "clicked", "time": "2026-03-02T09:30:00+08:00"}]
     assert e.record_outcomes(rows) == 2
@@ -175,7 +175,7 @@ def test_run_automation_executes_actions_once_and_plan_round_trips_as_tables() -
     assert e.balance(("member_no", "M1"), "brand") == 25
     assert e.call("audience", expression="winback", now="2026-03-01T10:00:00+08:00")["size"] == 2
     # The same run again: an empty plan, and balances and tags unchanged.
-    again = e.run_automation("2026-03-01T10:00:00+08:00")
+    again = e.run_automation("2026-03-01T10:00:00+08:00", output="arrow")
     assert isinstance(again, pa.Table) and again.num_rows == 0
     assert e.balance(("member_no", "M2"), "brand") == 25
     # Outcomes from the plan's own touch ids, as a polars table.

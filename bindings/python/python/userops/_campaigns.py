@@ -191,7 +191,7 @@ class CampaignsMethods(_Base):
         as a manual tag if new)."""
         self.call("add_rule", rule=dict(rule))
 
-    def run_automation(self, now: TimeLike, *, output: _tables.Output = "arrow") -> Any:
+    def run_automation(self, now: TimeLike, *, output: _tables.Output = None) -> Any:
         """Run every rule at ``now``; the delivery plan as a table (``output="arrow"`` by
         default, or ``"pandas"`` / ``"polars"``; built as Arrow in Rust), one row per action:
         ``touch_id`` (touches), ``user``, ``action`` (touch, issue_coupon, grant_points,
@@ -210,7 +210,7 @@ class CampaignsMethods(_Base):
         >>> e.run_automation("2026-03-01T10:00:00+08:00").select(["user", "channel", "rule"]).to_pylist()
         [{'user': 1, 'channel': 'sms', 'rule': 'wb'}]
         """
-        return self._rows_table(output or "arrow", "run_automation", _PLAN, now=_time(now))
+        return self._rows_table(output, "run_automation", _PLAN, now=_time(now))
 
     def record_outcomes(self, table: _tables.TableLike) -> int:
         """Record touch outcomes from a table (pyarrow, pandas, polars, or a list of row dicts)

@@ -179,7 +179,7 @@ class LoyaltyMethods(_Base):
         [{'kind': 'earn', 'amount': 100, 'balance': 100}]
         """
         return self._rows_table(
-            output or "pandas", "statement", _STATEMENT, user=_convert.user(user), program=program
+            output, "statement", _STATEMENT, user=_convert.user(user), program=program
         )
 
     def tier(
