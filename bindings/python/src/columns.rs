@@ -91,6 +91,51 @@ pub fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Fail> + Send) 
     .map_err(|e| e.into_py(py))
 }
 
+/// The core's [`userops::Progress`] for a long table function: reports go to the Python
+/// callback `f(done, total)` (if any), taking the GIL only for that; Ctrl-C is checked at each
+/// report. An exception there (`KeyboardInterrupt` included) stops the computation, and
+/// [`PyProgress::finish`] raises it instead of the core's result.
+pub struct PyProgress {
+    callback: Option<Py<PyAny>>,
+    error: Option<PyErr>,
+}
+
+impl PyProgress {
+    /// Report to `callback` (and check for Ctrl-C either way).
+    pub fn new(callback: Option<Py<PyAny>>) -> Self {
+        PyProgress {
+            callback,
+            error: None,
+        }
+    }
+
+    /// The exception that stopped the work, else `result`.
+    pub fn finish<T>(self, result: PyResult<T>) -> PyResult<T> {
+        match self.error {
+            Some(e) => Err(e),
+            None => result,
+        }
+    }
+}
+
+impl userops::Progress for PyProgress {
+    fn report(&mut self, done: u64, total: u64) -> std::ops::ControlFlow<()> {
+        Python::attach(|py| {
+            let reported = match &self.callback {
+                Some(f) => f.call1(py, (done, total)).map(|_| ()),
+                None => Ok(()),
+            };
+            match reported.and_then(|()| py.check_signals()) {
+                Ok(()) => std::ops::ControlFlow::Continue(()),
+                Err(e) => {
+                    self.error = Some(e);
+                    std::ops::ControlFlow::Break(())
+                }
+            }
+        })
+    }
+}
+
 /// The type of column `name` (dictionary columns: their values' type).
 pub fn value_type(table: &Table, name: &str) -> Result<DataType, TableError> {
     let field = table
@@ -667,11 +712,33 @@ pub fn rows_batch_at(
                     other => other.to_string(),
                 })
             })?)),
-            Col::Json => Arc::new(StringArray::from(read_cells(rows, name, pointer, |v| Some(v.to_string()))?)),
-            Col::I64 => Arc::new(Int64Array::from(read_cells(rows, name, pointer, Value::as_i64)?)),
-            Col::U64 => Arc::new(UInt64Array::from(read_cells(rows, name, pointer, Value::as_u64)?)),
-            Col::F64 => Arc::new(Float64Array::from(read_cells(rows, name, pointer, Value::as_f64)?)),
-            Col::Bool => Arc::new(BooleanArray::from(read_cells(rows, name, pointer, Value::as_bool)?)),
+            Col::Json => Arc::new(StringArray::from(read_cells(rows, name, pointer, |v| {
+                Some(v.to_string())
+            })?)),
+            Col::I64 => Arc::new(Int64Array::from(read_cells(
+                rows,
+                name,
+                pointer,
+                Value::as_i64,
+            )?)),
+            Col::U64 => Arc::new(UInt64Array::from(read_cells(
+                rows,
+                name,
+                pointer,
+                Value::as_u64,
+            )?)),
+            Col::F64 => Arc::new(Float64Array::from(read_cells(
+                rows,
+                name,
+                pointer,
+                Value::as_f64,
+            )?)),
+            Col::Bool => Arc::new(BooleanArray::from(read_cells(
+                rows,
+                name,
+                pointer,
+                Value::as_bool,
+            )?)),
             Col::Dec => Arc::new(
                 Decimal128Array::from(read_cells(rows, name, pointer, |v| {
                     let mut d: Decimal = match v {

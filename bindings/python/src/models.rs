@@ -12,7 +12,7 @@ use pyo3_arrow::PyTable;
 use userops::models::{self, BgNbdParams, GammaGammaParams};
 use userops::Error;
 
-use crate::columns::{self, bad_arg, run, Fail, Keys};
+use crate::columns::{self, bad_arg, run, Fail, Keys, PyProgress};
 use crate::tables::{table_out, Table};
 
 /// BG/NBD (r, alpha, a, b).
@@ -159,7 +159,7 @@ fn calibration_and_holdout(
 
 /// RFM per customer: `recency`, `frequency`, `monetary`, the 1-5 scores and `segment`.
 #[pyfunction]
-#[pyo3(signature = (table, customer, time, amount, as_of, window_days=None, monetary="sum", split="mean"))]
+#[pyo3(signature = (table, customer, time, amount, as_of, window_days=None, monetary="sum", split="mean", progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn rfm(
     py: Python<'_>,
@@ -171,8 +171,10 @@ fn rfm(
     window_days: Option<u32>,
     monetary: &str,
     split: &str,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<PyTable> {
     let t = Table::from_py(table);
+    let mut progress = PyProgress::new(progress);
     let batch = run(py, || {
         let monetary = match monetary {
             "sum" => models::Monetary::Sum,
@@ -192,7 +194,8 @@ fn rfm(
         }
         let x = transactions(&t, customer, time, Some(amount))?;
         let amounts = x.amounts.as_deref().unwrap_or_default();
-        let r = models::rfm(&x.customers, &x.times, amounts, &spec).map_err(core)?;
+        let r = models::rfm_with_progress(&x.customers, &x.times, amounts, &spec, &mut progress)
+            .map_err(core)?;
         let segments: ArrayRef = Arc::new(
             r.segment
                 .iter()
@@ -224,7 +227,8 @@ fn rfm(
             ),
             ("segment".into(), segments),
         ])?)
-    })?;
+    });
+    let batch = progress.finish(batch)?;
     table_out(batch)
 }
 

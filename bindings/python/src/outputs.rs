@@ -28,12 +28,14 @@ impl NativeEngine {
         let cols = columns
             .iter()
             .map(|(n, t, p)| {
-                Col::parse(t).map(|c| (n.as_str(), c, Some(p.as_str()))).ok_or_else(|| {
-                    Fail::Core(Error::invalid_argument(
-                        "columns",
-                        format!("unknown column type {t:?}"),
-                    ))
-                })
+                Col::parse(t)
+                    .map(|c| (n.as_str(), c, Some(p.as_str())))
+                    .ok_or_else(|| {
+                        Fail::Core(Error::invalid_argument(
+                            "columns",
+                            format!("unknown column type {t:?}"),
+                        ))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.into_py(py))?;

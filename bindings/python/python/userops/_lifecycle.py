@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from . import _columns as C
-from . import _native, _tables
+from . import _native, _progress, _tables
 from ._base import EngineBase
 
 
@@ -27,6 +27,7 @@ def lifecycle(
     early_activity: str = "error",
     through: Optional[str] = None,
     output: _tables.Output = None,
+    progress: _tables.Progress = None,
 ) -> Any:
     """The lifecycle stage of every user in every period (SPEC §5), from an activity table.
 
@@ -43,6 +44,12 @@ def lifecycle(
     returned, dormant, churned), from each user's registration period to the last period of the
     data (or ``through``).
 
+    The columns are read in Rust without the GIL; while the stages are computed, ``progress``
+    is reported (see :mod:`userops._progress`: a tqdm bar by default on a terminal, ``False``
+    for none, or a callable ``f(done, total)``; the unit is activity rows, counted once while
+    read and once while the users are walked) and Ctrl-C stops the call with
+    ``KeyboardInterrupt``.
+
     >>> import pandas as pd, userops
     >>> acts = pd.DataFrame({"user": ["u1", "u1", "u2"],
     ...                      "time": pd.to_datetime(["2026-01-05", "2026-02-03", "2026-01-09"]).tz_localize("Asia/Shanghai")})
@@ -51,11 +58,12 @@ def lifecycle(
     """
     _tables.check_output(output)
     arrow, kind = _tables.to_arrow(table)
-    native = _native.lifecycle_stages(
-        arrow, user=user, time=time, registered=registered, period=period,
-        utc_offset_seconds=C.utc_offset_seconds(tz), churn_after=churn_after,
-        early_activity=early_activity, through=through,
-    )
+    with _progress.reporter(progress, total=2 * arrow.num_rows, desc="lifecycle") as report:
+        native = _native.lifecycle_stages(
+            arrow, user=user, time=time, registered=registered, period=period,
+            utc_offset_seconds=C.utc_offset_seconds(tz), churn_after=churn_after,
+            early_activity=early_activity, through=through, progress=report,
+        )
     return _tables.from_arrow(native, output or kind)
 
 
@@ -72,6 +80,7 @@ def active_rate_decomposition(
     through: Optional[str] = None,
     by: Optional[str] = None,
     output: _tables.Output = None,
+    progress: _tables.Progress = None,
 ) -> Any:
     """The active rate of every period and its exact decomposition (seed 003):
 
@@ -83,7 +92,7 @@ def active_rate_decomposition(
     Arguments as for :func:`lifecycle`; ``by`` names a column with one value per user (a tag)
     to break the table down by (a ``segment`` column is added, ``"(all)"`` for the whole).
     Returns one row per period (per segment) as the caller's kind of table, with the stage
-    counts as ``stage_*`` columns.
+    counts as ``stage_*`` columns. ``progress`` and Ctrl-C as for :func:`lifecycle`.
 
     >>> import pandas as pd, userops
     >>> acts = pd.DataFrame({"user": [1, 1, 2, 3],
@@ -94,11 +103,12 @@ def active_rate_decomposition(
     """
     _tables.check_output(output)
     arrow, kind = _tables.to_arrow(table)
-    native = _native.lifecycle_report(
-        arrow, user=user, time=time, registered=registered, period=period,
-        utc_offset_seconds=C.utc_offset_seconds(tz), churn_after=churn_after,
-        early_activity=early_activity, through=through, by=by,
-    )
+    with _progress.reporter(progress, total=2 * arrow.num_rows, desc="lifecycle") as report:
+        native = _native.lifecycle_report(
+            arrow, user=user, time=time, registered=registered, period=period,
+            utc_offset_seconds=C.utc_offset_seconds(tz), churn_after=churn_after,
+            early_activity=early_activity, through=through, by=by, progress=report,
+        )
     return _tables.from_arrow(native, output or kind)
 
 

@@ -58,11 +58,12 @@ class NativeIdentityGraph:
 def lifecycle_stages(
     table: _Table, user: str = ..., time: str = ..., registered: Optional[str] = ..., period: str = ...,
     utc_offset_seconds: int = ..., churn_after: int = ..., early_activity: str = ..., through: Optional[str] = ...,
+    progress: Optional[Callable[[int, int], None]] = ...,
 ) -> _Table: ...
 def lifecycle_report(
     table: _Table, user: str = ..., time: str = ..., registered: Optional[str] = ..., period: str = ...,
     utc_offset_seconds: int = ..., churn_after: int = ..., early_activity: str = ..., through: Optional[str] = ...,
-    by: Optional[str] = ...,
+    by: Optional[str] = ..., progress: Optional[Callable[[int, int], None]] = ...,
 ) -> _Table: ...
 def funnel(
     table: _Table, steps: List[str], window_ms: int, user: str = ..., time: str = ..., event: str = ...,
@@ -90,7 +91,7 @@ def calibration_and_holdout(
 ) -> _Table: ...
 def rfm(
     table: _Table, customer: str, time: str, amount: str, as_of: int, window_days: Optional[int] = ...,
-    monetary: str = ..., split: str = ...,
+    monetary: str = ..., split: str = ..., progress: Optional[Callable[[int, int], None]] = ...,
 ) -> _Table: ...
 def bgnbd_fit(table: _Table) -> Tuple[_Bg, float, int]: ...
 def bgnbd_log_likelihood(params: _Bg, table: _Table) -> float: ...

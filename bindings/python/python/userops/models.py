@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import _native, _tables
+from . import _native, _progress, _tables
 from ._columns import TimeLike, wall_seconds
 from .errors import InvalidArgument
 
@@ -171,9 +171,15 @@ def rfm(
     split: str = "mean",
     *,
     output: _tables.Output = None,
+    progress: _tables.Progress = None,
 ) -> Any:
     """RFM per customer with orders in ``(as_of - window_days, as_of]`` (all up to ``as_of``
     without a window).
+
+    The orders' columns are read in Rust without the GIL; while the orders are aggregated,
+    ``progress`` is reported in orders (see :mod:`userops._progress`: a tqdm bar by default on
+    a terminal, ``False`` for none, or a callable ``f(done, total)``) and Ctrl-C stops the call
+    with ``KeyboardInterrupt``.
 
     Columns: ``recency`` (calendar days from the last order to ``as_of``), ``frequency`` (orders),
     ``monetary`` (sum or mean), ``r_score``/``f_score``/``m_score`` (quantile scores 1-5:
@@ -191,10 +197,11 @@ def rfm(
     """
     _tables.check_output(output)
     table, kind = _tables.to_arrow(orders)
-    native = _native.rfm(
-        table, customer_col, datetime_col, amount_col, wall_seconds(as_of, "as_of"),
-        window_days=window_days, monetary=monetary, split=split,
-    )
+    with _progress.reporter(progress, total=table.num_rows, desc="rfm", unit="order") as report:
+        native = _native.rfm(
+            table, customer_col, datetime_col, amount_col, wall_seconds(as_of, "as_of"),
+            window_days=window_days, monetary=monetary, split=split, progress=report,
+        )
     return _out(native, output or kind, index=customer_col)
 
 
