@@ -69,6 +69,7 @@ class EngineBase:
         method: str,
         columns: Sequence[Tuple[str, ...]],
         path: Sequence[str] = (),
+        /,
         **args: Any,
     ) -> Any:
         """Execute ``method`` and return the rows at ``path`` of its output as a table of
@@ -85,6 +86,7 @@ class EngineBase:
         method: str,
         columns: Sequence[Tuple[str, ...]],
         path: Sequence[str] = (),
+        /,
         **args: Any,
     ) -> Tuple[Any, Any]:
         """As :meth:`_rows_table`, and the rest of the output (the rows replaced by ``None``)."""
