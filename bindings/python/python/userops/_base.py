@@ -45,7 +45,18 @@ class EngineBase:
         return engine
 
     def flush(self) -> None:
-        """Commit pending commands of a durable engine now (a no-op in memory)."""
+        """Commit pending commands of a durable engine now (a no-op in memory). Raises
+        ``StorageError`` when the store cannot be written.
+
+        >>> import tempfile, os, userops
+        >>> path = os.path.join(tempfile.mkdtemp(), "pool.db")
+        >>> e = userops.Engine.open(path, durability="group")
+        >>> _ = e.define_tag("vip"); _ = e.set_tag(("member_no", "M1"), "vip", True)
+        >>> e.flush()
+        >>> del e  # closing also flushes
+        >>> userops.Engine.open(path).audience("vip").oneids("list")
+        [1]
+        """
         self._reply(*self._native.flush())
 
     @staticmethod
