@@ -95,7 +95,24 @@ def buyer_events(buyers: int, seed: int = 7) -> List[Dict[str, Any]]:
     return events
 
 
-def sample_engine(buyers: int = 0) -> "Engine":
+#: The loyalty programs of ``sample_engine(loyalty=True)``: a group program and the brand's
+#: program under it (10 brand points convert to 3 group points; spend-based silver/gold tiers
+#: over a rolling year; a free service for gold members once; a survey task worth 5 points).
+PROGRAMS: List[Dict[str, Any]] = [
+    {"id": "group", "level": "group"},
+    {
+        "id": "brand-a", "level": "brand", "parent": "group",
+        "conversions": {"group": {"from": 10, "to": 3}},
+        "growth": {"weights": {"order": 10}},
+        "tiers": {"basis": "spend", "window": "rolling_12_months",
+                  "levels": [{"name": "silver", "threshold": "0"}, {"name": "gold", "threshold": "1000"}]},
+        "benefits": [{"id": "wash", "kind": "free_service", "tiers": ["gold"], "limit": 1}],
+        "tasks": [{"id": "survey", "kind": "survey", "points": 5}],
+    },
+]
+
+
+def sample_engine(buyers: int = 0, loyalty: bool = False) -> "Engine":
     """An in-memory :class:`userops.Engine` holding a small made-up pool, for trying methods out
     (every engine method's example starts from it).
 
@@ -104,7 +121,8 @@ def sample_engine(buyers: int = 0) -> "Engine":
     Shanghai, Beijing and Hangzhou) and a few behaviours up to 20 February 2026 (the events are
     :func:`userops._sample.sample_events`). With ``buyers``, that many generated customers
     (OneIDs from 4 on) add their orders, enough for the statistical models (churn risk needs a
-    few hundred; see :func:`userops._sample.buyer_events`).
+    few hundred; see :func:`userops._sample.buyer_events`). With ``loyalty``, the programs
+    ``group`` and ``brand-a`` of :data:`userops._sample.PROGRAMS` exist (no points yet).
 
     >>> import userops
     >>> e = userops.sample_engine()
@@ -118,4 +136,7 @@ def sample_engine(buyers: int = 0) -> "Engine":
     engine = _Engine()
     for event in sample_events() + buyer_events(buyers):
         engine.ingest(event)
+    if loyalty:
+        for program in PROGRAMS:
+            engine.create_program(program)
     return engine
