@@ -30,7 +30,7 @@ from ._loyalty import LoyaltyMethods as _LoyaltyMethods
 from ._models import ModelsMethods as _ModelsMethods
 from ._native import __version__
 from ._profile import ProfileMethods as _ProfileMethods
-from ._sample import sample_engine
+from ._sample import sample_engine, sample_summary
 from ._tags import Audience
 from ._tags import TagsMethods as _TagsMethods
 from ._privacy import PrivacyMethods
@@ -79,6 +79,7 @@ __all__ = [
     "Engine",
     "__version__",
     "sample_engine",
+    "sample_summary",
     # identity
     "IdentityGraph",
     "resolve_identities",

@@ -112,6 +112,45 @@ PROGRAMS: List[Dict[str, Any]] = [
 ]
 
 
+def sample_summary(customers: int = 500, seed: int = 3) -> Any:
+    """Per-customer ``frequency``, ``recency``, ``T`` (weeks, as :func:`userops.summary_data`
+    gives them) and ``monetary_value`` of ``customers`` simulated customers, as a pyarrow
+    table: each buys at a rate ~ Gamma(2, 0.1) a week over 52 weeks and drops out after a
+    purchase with a probability ~ Beta(1, 3); their spend per purchase ~ Gamma(3, scale) with
+    a scale ~ Gamma(4, 15) per customer. Seeded: the same every time. For trying the models
+    (:class:`userops.BetaGeo`, :class:`userops.GammaGamma`).
+
+    >>> import userops
+    >>> s = userops.sample_summary()
+    >>> s.num_rows, s.column_names
+    (500, ['frequency', 'recency', 'T', 'monetary_value'])
+    """
+    import random
+
+    import pyarrow as pa
+
+    rng = random.Random(seed)
+    cols: Dict[str, List[float]] = {"frequency": [], "recency": [], "T": [], "monetary_value": []}
+    for _ in range(customers):
+        lam, p, scale = rng.gammavariate(2, 0.1), rng.betavariate(1, 3), rng.gammavariate(4.0, 15.0)
+        t, x, last, spend = 0.0, 0, 0.0, 0.0
+        while True:
+            t += rng.expovariate(lam)
+            if t > 52:
+                break
+            x, last = x + 1, t
+            spend += rng.gammavariate(3.0, scale)
+            if rng.random() < p:
+                break
+        # As lifetimes counts: repeat purchases after the first, and their mean value.
+        repeat = max(x - 1, 0)
+        cols["frequency"].append(float(repeat))
+        cols["recency"].append(round(last, 3) if repeat else 0.0)
+        cols["T"].append(52.0)
+        cols["monetary_value"].append(round(spend / x, 2) if repeat else 0.0)
+    return pa.table(cols)
+
+
 def sample_engine(buyers: int = 0, loyalty: bool = False) -> "Engine":
     """An in-memory :class:`userops.Engine` holding a small made-up pool, for trying methods out
     (every engine method's example starts from it).
