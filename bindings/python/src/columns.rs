@@ -191,29 +191,9 @@ impl Keys {
             }
         }
         if ints && unsigned {
-            let cols = columns
-                .iter()
-                .map(|(t, n)| unsigned_ids(t, n))
-                .collect::<Result<Vec<_>, _>>()?;
-            let (distinct, codes) = dense(cols);
-            Ok((
-                Keys {
-                    values: KeyValues::Unsigned(distinct),
-                },
-                codes,
-            ))
+            dense_keys(columns, unsigned_ids, KeyValues::Unsigned)
         } else if ints {
-            let cols = columns
-                .iter()
-                .map(|(t, n)| signed_ids(t, n))
-                .collect::<Result<Vec<_>, _>>()?;
-            let (distinct, codes) = dense(cols);
-            Ok((
-                Keys {
-                    values: KeyValues::Signed(distinct),
-                },
-                codes,
-            ))
+            dense_keys(columns, signed_ids, KeyValues::Signed)
         } else {
             text_keys(columns)
         }
@@ -248,6 +228,25 @@ impl Keys {
             ),
         }
     }
+}
+
+/// Integer keys: each column read by `read`, then coded densely in sorted order.
+fn dense_keys<T: Ord + Copy>(
+    columns: &[(&Table, &str)],
+    read: fn(&Table, &str) -> Result<Vec<T>, TableError>,
+    values: fn(Vec<T>) -> KeyValues,
+) -> Result<(Keys, Vec<Vec<u64>>), TableError> {
+    let cols = columns
+        .iter()
+        .map(|(t, n)| read(t, n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (distinct, codes) = dense(cols);
+    Ok((
+        Keys {
+            values: values(distinct),
+        },
+        codes,
+    ))
 }
 
 fn dense<T: Ord + Copy>(cols: Vec<Vec<T>>) -> (Vec<T>, Vec<Vec<u64>>) {
