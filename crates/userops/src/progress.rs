@@ -101,12 +101,13 @@ mod tests {
                 ControlFlow::Continue(())
             }
         };
-        let mut m = Meter::new(&mut hook, 10);
-        m.at(5).unwrap();
-        m.at(3).unwrap(); // never back
-        m.at(20).unwrap(); // never past the total
-        assert_eq!(m.at(7), Ok(())); // clamped to 10, not 7: continues
-        drop(m);
+        {
+            let mut m = Meter::new(&mut hook, 10);
+            m.at(5).unwrap();
+            m.at(3).unwrap(); // never back
+            m.at(20).unwrap(); // never past the total
+            assert_eq!(m.at(7), Ok(())); // clamped to 10, not 7: continues
+        }
         assert_eq!(seen, vec![(5, 10), (5, 10), (10, 10), (10, 10)]);
         let mut stop = |d: u64, _t: u64| {
             if d >= 3 {
