@@ -86,15 +86,20 @@ def main() -> None:
     rng = np.random.default_rng(42)
     n = args.rows
     acts = activity(n, max(10, n // 10), rng)
+    # The same activity with text user ids ("u123"): the case the old Python-side encoding paid for.
+    text = acts.set_column(0, "user", pa.array([f"u{u}" for u in acts.column("user").to_pylist()]))
     ids = identifiers(n, rng)
     as_of = dt.datetime(2026, 1, 1)
     cases: List[Any] = [
         ("lifecycle", lambda: userops.lifecycle(acts, tz=0)),
+        ("lifecycle, text ids", lambda: userops.lifecycle(text, tz=0)),
         ("active_rate_decomposition", lambda: userops.active_rate_decomposition(acts, tz=0)),
         ("funnel", lambda: userops.funnel(acts, ["view", "cart", "buy"])),
+        ("funnel, text ids", lambda: userops.funnel(text, ["view", "cart", "buy"])),
         ("cohort_retention", lambda: userops.cohort_retention(acts, tz=0)),
         ("summary_data", lambda: userops.summary_data(acts, "user", "time", "amount")),
         ("rfm", lambda: userops.rfm(acts, "user", "time", "amount", as_of=as_of)),
+        ("rfm, text ids", lambda: userops.rfm(text, "user", "time", "amount", as_of=as_of)),
         ("preferences", lambda: userops.preferences(acts, "user", "category")),
         ("resolve_identities", lambda: userops.resolve_identities(ids)),
     ]
