@@ -5,9 +5,10 @@
 
 Sections: 1. identities from three channels (pandas) → OneID; 2. orders (polars) → receipts;
 3. bad rows reported, not lost; 4. what the pool holds; 5. tags from a table; 6. audiences;
-7. lifecycle stages and the active-rate decomposition; 8. RFM segments; 9. churn risk (BG/NBD)
-written back as a tag; 10. a promotion for the at-risk audience. Every table goes to Rust as
-Arrow and comes back as the kind it came in (pandas or polars).
+7. lifecycle stages and the active-rate decomposition; 8. RFM segments (from a table and from the
+engine, as a tag); 9. churn risk (BG/NBD) written back as a tag; 10. a promotion for the
+at-risk audience. Every table goes to Rust as Arrow and comes back as the kind it came in
+(pandas or polars); engine methods return the kind asked for with ``output=``.
 """
 
 from __future__ import annotations
@@ -132,6 +133,10 @@ def main() -> None:
     r = userops.rfm(priced, "member_no", "time", "amount", as_of="2026-03-01")
     print(r.group_by("segment").agg(pl.len().alias("members"), pl.col("monetary").mean().round(2))
            .sort("members", descending=True))
+    # The same model over the orders the engine holds, by OneID, written back as a tag.
+    seg = engine.rfm("2026-03-01T00:00:00+08:00", tag="rfm_segment", output="polars")
+    print(seg.head(3))
+    print("important_value members:", len(engine.audience('rfm_segment = "important_value"')))
 
     print("\n== 9. Churn risk: BG/NBD on the weekly summary, P(alive) written back as a tag")
     summary = userops.summary_data(priced, "member_no", "time", "amount",
@@ -144,6 +149,10 @@ def main() -> None:
         .otherwise(pl.lit("low")), p_alive=alive)
     print(risk.group_by("churn_risk").len().sort("churn_risk"))
     engine.set_tags(risk.select("member_no", "churn_risk"), user="member_no", kind="member_no")
+    # Or in one call over the engine's own orders: the table of bands, and the fit.
+    users, fit = engine.churn_risk("2026-02-28T23:59:59+08:00", freq="W")
+    print("engine BG/NBD:", {k: round(v, 3) for k, v in fit["params"].items()})
+    print(users["risk"].value_counts().sort_index().to_dict())
 
     print("\n== 10. A promotion and a win-back coupon for the at-risk audience")
     at_risk = engine.save_audience("at_risk", 'churn_risk = "high" AND tier IN ("gold", "platinum")')

@@ -14,12 +14,12 @@ use pyo3_arrow::PyTable;
 use serde_json::{json, Value};
 use userops::analytics::{self, AttributionModel, Conversions, EventTable};
 use userops::lifecycle::{
-    stage_table, ActivityTable, EarlyActivity, LifecycleReport, PeriodClock, Registrations, Stage,
-    StageOptions, StageRules, StageTable,
+    stage_table_with_progress, ActivityTable, EarlyActivity, LifecycleReport, PeriodClock,
+    Registrations, Stage, StageOptions, StageRules, StageTable,
 };
 use userops::{Error, Period};
 
-use crate::columns::{self, bad_arg, run, Col, Fail, Keys};
+use crate::columns::{self, bad_arg, run, Col, Fail, Keys, PyProgress};
 use crate::tables::{table_out, Table};
 
 fn period(p: &str) -> Result<Period, Fail> {
@@ -119,8 +119,8 @@ fn activity(t: &Table, user: &str, time: &str, registered: Option<&str>) -> Resu
 }
 
 impl Activity {
-    fn stages(&self, args: &StageArgs) -> Result<StageTable, Fail> {
-        Ok(stage_table(
+    fn stages(&self, args: &StageArgs, progress: &mut PyProgress) -> Result<StageTable, Fail> {
+        Ok(stage_table_with_progress(
             ActivityTable {
                 user: &self.user,
                 time: &self.time,
@@ -129,6 +129,7 @@ impl Activity {
                 .as_ref()
                 .map(|(u, t)| Registrations { user: u, time: t }),
             args.options()?,
+            progress,
         )
         .map_err(Error::from)?)
     }
@@ -152,7 +153,7 @@ fn period_labels(table: &StageTable) -> Vec<String> {
 /// The stage of every user in every period from registration on: a table of `user` (named
 /// as the input's column), `period` and `stage` (both dictionary-encoded text).
 #[pyfunction]
-#[pyo3(signature = (table, user="user", time="time", registered=None, period="month", utc_offset_seconds=28800, churn_after=2, early_activity="error", through=None))]
+#[pyo3(signature = (table, user="user", time="time", registered=None, period="month", utc_offset_seconds=28800, churn_after=2, early_activity="error", through=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn lifecycle_stages(
     py: Python<'_>,
@@ -165,8 +166,10 @@ fn lifecycle_stages(
     churn_after: u32,
     early_activity: &str,
     through: Option<&str>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<PyTable> {
     let t = Table::from_py(table);
+    let mut progress = PyProgress::new(progress);
     let args = StageArgs {
         period: period.to_owned(),
         utc_offset_seconds,
@@ -176,7 +179,7 @@ fn lifecycle_stages(
     };
     let batch = run(py, || {
         let a = activity(&t, user, time, registered)?;
-        let table = a.stages(&args)?;
+        let table = a.stages(&args, &mut progress)?;
         let n_periods = table.period_count();
         let (mut users, mut periods, mut stages) = (Vec::new(), Vec::new(), Vec::new());
         for (u, &code) in table.users().iter().enumerate() {
@@ -194,7 +197,8 @@ fn lifecycle_stages(
             ("period".into(), dictionary(periods, period_labels(&table))?),
             ("stage".into(), dictionary(stages, names)?),
         ])?)
-    })?;
+    });
+    let batch = progress.finish(batch)?;
     table_out(batch)
 }
 
@@ -267,7 +271,7 @@ fn report_rows(report: &LifecycleReport, segment: Option<&str>) -> Result<Vec<Va
 /// The active rate of every period and its decomposition: one row per period (per segment
 /// with `by`, a column with one value per user), with the stage counts as `stage_*` columns.
 #[pyfunction]
-#[pyo3(signature = (table, user="user", time="time", registered=None, period="month", utc_offset_seconds=28800, churn_after=2, early_activity="error", through=None, by=None))]
+#[pyo3(signature = (table, user="user", time="time", registered=None, period="month", utc_offset_seconds=28800, churn_after=2, early_activity="error", through=None, by=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn lifecycle_report(
     py: Python<'_>,
@@ -281,8 +285,10 @@ fn lifecycle_report(
     early_activity: &str,
     through: Option<&str>,
     by: Option<&str>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<PyTable> {
     let t = Table::from_py(table);
+    let mut progress = PyProgress::new(progress);
     let args = StageArgs {
         period: period.to_owned(),
         utc_offset_seconds,
@@ -297,7 +303,7 @@ fn lifecycle_report(
             Some((codes, names)) => Some(segment_of_user(&a.user, &a.keys, codes, names)?),
             None => None,
         };
-        let table = a.stages(&args)?;
+        let table = a.stages(&args, &mut progress)?;
         let all = LifecycleReport::from_table(&table).map_err(Error::from)?;
         let mut rows = report_rows(&all, by.map(|_| "(all)"))?;
         if let (Some((_, names)), Some(of_user)) = (&seg, &of_user) {
@@ -341,7 +347,8 @@ fn lifecycle_report(
         }
         let refs: Vec<(&str, Col)> = fields.iter().map(|(n, c)| (n.as_str(), *c)).collect();
         Ok(columns::rows_batch(&refs, &rows)?)
-    })?;
+    });
+    let batch = progress.finish(batch)?;
     table_out(batch)
 }
 

@@ -24,10 +24,6 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BooleanBuilder, Decimal128Builder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMillisecondBuilder, UInt64Builder,
-};
 use arrow_array::cast::AsArray;
 use arrow_array::temporal_conversions::as_datetime_with_timezone;
 use arrow_array::timezone::Tz;
@@ -35,7 +31,10 @@ use arrow_array::types::{
     Float64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType, UInt64Type,
 };
-use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, RecordBatch,
+    StringArray, TimestampMillisecondArray, UInt64Array,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use pyo3::prelude::*;
@@ -90,6 +89,51 @@ pub fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Fail> + Send) 
         })
     })
     .map_err(|e| e.into_py(py))
+}
+
+/// The core's [`userops::Progress`] for a long table function: reports go to the Python
+/// callback `f(done, total)` (if any), taking the GIL only for that; Ctrl-C is checked at each
+/// report. An exception there (`KeyboardInterrupt` included) stops the computation, and
+/// [`PyProgress::finish`] raises it instead of the core's result.
+pub struct PyProgress {
+    callback: Option<Py<PyAny>>,
+    error: Option<PyErr>,
+}
+
+impl PyProgress {
+    /// Report to `callback` (and check for Ctrl-C either way).
+    pub fn new(callback: Option<Py<PyAny>>) -> Self {
+        PyProgress {
+            callback,
+            error: None,
+        }
+    }
+
+    /// The exception that stopped the work, else `result`.
+    pub fn finish<T>(self, result: PyResult<T>) -> PyResult<T> {
+        match self.error {
+            Some(e) => Err(e),
+            None => result,
+        }
+    }
+}
+
+impl userops::Progress for PyProgress {
+    fn report(&mut self, done: u64, total: u64) -> std::ops::ControlFlow<()> {
+        Python::attach(|py| {
+            let reported = match &self.callback {
+                Some(f) => f.call1(py, (done, total)).map(|_| ()),
+                None => Ok(()),
+            };
+            match reported.and_then(|()| py.check_signals()) {
+                Ok(()) => std::ops::ControlFlow::Continue(()),
+                Err(e) => {
+                    self.error = Some(e);
+                    std::ops::ControlFlow::Break(())
+                }
+            }
+        })
+    }
 }
 
 /// The type of column `name` (dictionary columns: their values' type).
@@ -147,29 +191,9 @@ impl Keys {
             }
         }
         if ints && unsigned {
-            let cols = columns
-                .iter()
-                .map(|(t, n)| unsigned_ids(t, n))
-                .collect::<Result<Vec<_>, _>>()?;
-            let (distinct, codes) = dense(cols);
-            Ok((
-                Keys {
-                    values: KeyValues::Unsigned(distinct),
-                },
-                codes,
-            ))
+            dense_keys(columns, unsigned_ids, KeyValues::Unsigned)
         } else if ints {
-            let cols = columns
-                .iter()
-                .map(|(t, n)| signed_ids(t, n))
-                .collect::<Result<Vec<_>, _>>()?;
-            let (distinct, codes) = dense(cols);
-            Ok((
-                Keys {
-                    values: KeyValues::Signed(distinct),
-                },
-                codes,
-            ))
+            dense_keys(columns, signed_ids, KeyValues::Signed)
         } else {
             text_keys(columns)
         }
@@ -206,7 +230,67 @@ impl Keys {
     }
 }
 
-fn dense<T: Ord + Copy>(cols: Vec<Vec<T>>) -> (Vec<T>, Vec<Vec<u64>>) {
+/// Integer keys: each column read by `read`, then coded densely in sorted order.
+fn dense_keys<T: Ord + Copy + Into<i128>>(
+    columns: &[(&Table, &str)],
+    read: fn(&Table, &str) -> Result<Vec<T>, TableError>,
+    values: fn(Vec<T>) -> KeyValues,
+) -> Result<(Keys, Vec<Vec<u64>>), TableError> {
+    let cols = columns
+        .iter()
+        .map(|(t, n)| read(t, n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (distinct, codes) = dense(cols);
+    Ok((
+        Keys {
+            values: values(distinct),
+        },
+        codes,
+    ))
+}
+
+fn dense<T: Ord + Copy + Into<i128>>(cols: Vec<Vec<T>>) -> (Vec<T>, Vec<Vec<u64>>) {
+    // Ids within a span a few times the row count (the usual case: database keys) are coded
+    // through a rank table indexed by `id - min`, one pass, instead of a sort of every id and a
+    // binary search per row.
+    let rows: usize = cols.iter().map(Vec::len).sum();
+    let (min, max) = match (cols.iter().flatten().min(), cols.iter().flatten().max()) {
+        (Some(&a), Some(&b)) => (a, b),
+        _ => return (Vec::new(), cols.iter().map(|_| Vec::new()).collect()),
+    };
+    let span = max.into() - min.into();
+    if span < 4 * rows as i128 + 1024 && rows < (u32::MAX / 8) as usize {
+        let at = |v: T| (v.into() - min.into()) as usize;
+        let mut rank = vec![u32::MAX; span as usize + 1];
+        for c in &cols {
+            for &v in c {
+                rank[at(v)] = 0;
+            }
+        }
+        let mut distinct = Vec::new();
+        for (i, r) in rank.iter_mut().enumerate() {
+            if *r == 0 {
+                *r = distinct.len() as u32;
+                distinct.push(i);
+            }
+        }
+        let values: Vec<T> = cols
+            .iter()
+            .flatten()
+            .copied()
+            .fold(vec![None; distinct.len()], |mut out, v| {
+                out[rank[at(v)] as usize] = Some(v);
+                out
+            })
+            .into_iter()
+            .flatten()
+            .collect();
+        let codes = cols
+            .iter()
+            .map(|c| c.iter().map(|&v| u64::from(rank[at(v)])).collect())
+            .collect();
+        return (values, codes);
+    }
     let mut distinct: Vec<T> = cols.iter().flatten().copied().collect();
     distinct.sort_unstable();
     distinct.dedup();
@@ -648,125 +732,109 @@ pub fn rows_batch(
     fields: &[(&str, Col)],
     rows: &[serde_json::Value],
 ) -> Result<RecordBatch, Error> {
+    let at: Vec<(&str, Col, Option<&str>)> = fields.iter().map(|&(n, c)| (n, c, None)).collect();
+    rows_batch_at(&at, rows)
+}
+
+/// As [`rows_batch`], but a field may read a nested value: `(name, col, Some(pointer))` takes
+/// each row's value at the JSON pointer (`"/features/0"`, `"/features/orders"`).
+pub fn rows_batch_at(
+    fields: &[(&str, Col, Option<&str>)],
+    rows: &[serde_json::Value],
+) -> Result<RecordBatch, Error> {
     use serde_json::Value;
-    let bad = |name: &str, v: &Value| {
-        Error::Internal(format!(
-            "output field `{name}` holds {v}, not the expected type"
-        ))
-    };
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(fields.len());
-    for &(name, col) in fields {
-        let cells = rows.iter().map(|r| r.get(name).filter(|v| !v.is_null()));
+    for &(name, col, pointer) in fields {
         let array: ArrayRef = match col {
-            Col::Str => {
-                let mut b = StringBuilder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(Value::String(s)) => b.append_value(s),
-                        Some(other) => b.append_value(other.to_string()),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Col::Json => {
-                let mut b = StringBuilder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(v) => b.append_value(v.to_string()),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Col::I64 => {
-                let mut b = Int64Builder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(v) => b.append_value(v.as_i64().ok_or_else(|| bad(name, v))?),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Col::U64 => {
-                let mut b = UInt64Builder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(v) => b.append_value(v.as_u64().ok_or_else(|| bad(name, v))?),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Col::F64 => {
-                let mut b = Float64Builder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(v) => b.append_value(v.as_f64().ok_or_else(|| bad(name, v))?),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Col::Bool => {
-                let mut b = BooleanBuilder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(v) => b.append_value(v.as_bool().ok_or_else(|| bad(name, v))?),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            Col::Dec => {
-                let mut b = Decimal128Builder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(v) => {
-                            let text = match v {
-                                Value::String(s) => s.clone(),
-                                Value::Number(n) => n.to_string(),
-                                _ => return Err(bad(name, v)),
-                            };
-                            let mut d: Decimal = text.parse().map_err(|_| bad(name, v))?;
-                            d.rescale(10);
-                            b.append_value(d.mantissa());
-                        }
-                    }
-                }
-                Arc::new(
-                    b.finish()
-                        .with_precision_and_scale(38, 10)
-                        .map_err(|e| Error::Internal(e.to_string()))?,
-                )
-            }
-            Col::Time => {
-                let mut b = TimestampMillisecondBuilder::new();
-                for v in cells {
-                    match v {
-                        None => b.append_null(),
-                        Some(Value::String(s)) => {
-                            let t = DateTime::parse_from_rfc3339(s)
-                                .map_err(|_| bad(name, v.unwrap_or(&Value::Null)))?;
-                            b.append_value(t.timestamp_millis());
-                        }
-                        Some(other) => return Err(bad(name, other)),
-                    }
-                }
-                Arc::new(b.finish().with_timezone("UTC"))
-            }
+            Col::Str => Arc::new(StringArray::from(read_cells(rows, name, pointer, |v| {
+                Some(match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+            })?)),
+            Col::Json => Arc::new(StringArray::from(read_cells(rows, name, pointer, |v| {
+                Some(v.to_string())
+            })?)),
+            Col::I64 => Arc::new(Int64Array::from(read_cells(
+                rows,
+                name,
+                pointer,
+                Value::as_i64,
+            )?)),
+            Col::U64 => Arc::new(UInt64Array::from(read_cells(
+                rows,
+                name,
+                pointer,
+                Value::as_u64,
+            )?)),
+            Col::F64 => Arc::new(Float64Array::from(read_cells(
+                rows,
+                name,
+                pointer,
+                Value::as_f64,
+            )?)),
+            Col::Bool => Arc::new(BooleanArray::from(read_cells(
+                rows,
+                name,
+                pointer,
+                Value::as_bool,
+            )?)),
+            Col::Dec => Arc::new(
+                Decimal128Array::from(read_cells(rows, name, pointer, |v| {
+                    let mut d: Decimal = match v {
+                        Value::String(s) => s.parse().ok()?,
+                        Value::Number(n) => n.to_string().parse().ok()?,
+                        _ => return None,
+                    };
+                    d.rescale(10);
+                    Some(d.mantissa())
+                })?)
+                .with_precision_and_scale(38, 10)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+            ),
+            Col::Time => Arc::new(
+                TimestampMillisecondArray::from(read_cells(rows, name, pointer, |v| {
+                    let t = DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
+                    Some(t.timestamp_millis())
+                })?)
+                .with_timezone("UTC"),
+            ),
         };
         arrays.push(array);
     }
     let schema = Schema::new(
         fields
             .iter()
-            .map(|&(n, c)| Field::new(n, c.data_type(), true))
+            .map(|&(n, c, _)| Field::new(n, c.data_type(), true))
             .collect::<Vec<_>>(),
     );
     RecordBatch::try_new(Arc::new(schema), arrays).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Each row's value of one output field (at `pointer`, else the field `name`), read by `read`;
+/// absent and null are `None`, a value `read` refuses is an `internal` error (fixed shapes).
+fn read_cells<T>(
+    rows: &[serde_json::Value],
+    name: &str,
+    pointer: Option<&str>,
+    read: impl Fn(&serde_json::Value) -> Option<T>,
+) -> Result<Vec<Option<T>>, Error> {
+    rows.iter()
+        .map(|r| {
+            let v = match pointer {
+                Some(p) => r.pointer(p),
+                None => r.get(name),
+            };
+            match v.filter(|v| !v.is_null()) {
+                None => Ok(None),
+                Some(v) => read(v).map(Some).ok_or_else(|| {
+                    Error::Internal(format!(
+                        "output field `{name}` holds {v}, not the expected type"
+                    ))
+                }),
+            }
+        })
+        .collect()
 }
 
 /// A record batch from named arrays (all the same length).
@@ -814,6 +882,35 @@ mod tests {
         )]);
         let e = Keys::encode(&[(&nulls, "u")]).unwrap_err();
         assert_eq!((e.column.as_deref(), e.row), (Some("u"), Some(1)));
+    }
+
+    #[test]
+    fn dense_codes_by_rank_table_and_by_sort_agree() {
+        fn reference(cols: &[Vec<i64>]) -> (Vec<i64>, Vec<Vec<u64>>) {
+            let mut d: Vec<i64> = cols.iter().flatten().copied().collect();
+            d.sort_unstable();
+            d.dedup();
+            let codes = cols
+                .iter()
+                .map(|c| {
+                    c.iter()
+                        .map(|v| d.binary_search(v).unwrap() as u64)
+                        .collect()
+                })
+                .collect();
+            (d, codes)
+        }
+        let cases: Vec<Vec<Vec<i64>>> = vec![
+            vec![vec![5, -3, 5, 7], vec![7, 0]],        // dense: rank table
+            vec![vec![1 << 50, -(1 << 50), 3], vec![]], // sparse: sort
+            vec![vec![], vec![]],
+            vec![vec![i64::MAX, i64::MIN]],
+        ];
+        for cols in cases {
+            assert_eq!(dense(cols.clone()), reference(&cols), "{cols:?}");
+        }
+        let u: Vec<Vec<u64>> = vec![vec![u64::MAX, 0, u64::MAX - 1]];
+        assert_eq!(dense(u).1, vec![vec![2, 0, 1]]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use pyo3_arrow::PyTable;
 use userops::models::{self, BgNbdParams, GammaGammaParams};
 use userops::Error;
 
-use crate::columns::{self, bad_arg, run, Fail, Keys};
+use crate::columns::{self, bad_arg, run, Fail, Keys, PyProgress};
 use crate::tables::{table_out, Table};
 
 /// BG/NBD (r, alpha, a, b).
@@ -61,6 +61,27 @@ fn transactions<'a>(
     })
 }
 
+/// The columns of a summary (names with `suffix`, as `lifetimes` names them): the customer,
+/// `frequency`, `recency`, `T` and, with amounts, `monetary_value`.
+fn summary_columns(
+    keys: &Keys,
+    customer: &str,
+    s: models::Summary,
+    amounts: bool,
+    suffix: &str,
+) -> Vec<(String, ArrayRef)> {
+    let mut cols = vec![
+        (customer.to_owned(), keys.decode(s.customer.iter().copied())),
+        (format!("frequency{suffix}"), f64s(s.frequency)),
+        (format!("recency{suffix}"), f64s(s.recency)),
+        (format!("T{suffix}"), f64s(s.t)),
+    ];
+    if amounts {
+        cols.push((format!("monetary_value{suffix}"), f64s(s.monetary_value)));
+    }
+    cols
+}
+
 /// Per-customer (frequency, recency, T, monetary_value) as `lifetimes`' summary table.
 #[pyfunction]
 #[pyo3(signature = (table, customer, time, amount=None, observation_end=None, freq="D"))]
@@ -85,19 +106,13 @@ fn summary_data(
             freq,
         )
         .map_err(core)?;
-        let mut cols = vec![
-            (
-                customer.to_owned(),
-                x.keys.decode(s.customer.iter().copied()),
-            ),
-            ("frequency".into(), f64s(s.frequency)),
-            ("recency".into(), f64s(s.recency)),
-            ("T".into(), f64s(s.t)),
-        ];
-        if amount.is_some() {
-            cols.push(("monetary_value".into(), f64s(s.monetary_value)));
-        }
-        Ok(columns::batch(cols)?)
+        Ok(columns::batch(summary_columns(
+            &x.keys,
+            customer,
+            s,
+            amount.is_some(),
+            "",
+        ))?)
     })?;
     table_out(batch)
 }
@@ -131,19 +146,7 @@ fn calibration_and_holdout(
         )
         .map_err(core)?;
         let n = h.calibration.customer.len();
-        let s = h.calibration;
-        let mut cols = vec![
-            (
-                customer.to_owned(),
-                x.keys.decode(s.customer.iter().copied()),
-            ),
-            ("frequency_cal".into(), f64s(s.frequency)),
-            ("recency_cal".into(), f64s(s.recency)),
-            ("T_cal".into(), f64s(s.t)),
-        ];
-        if amount.is_some() {
-            cols.push(("monetary_value_cal".into(), f64s(s.monetary_value)));
-        }
+        let mut cols = summary_columns(&x.keys, customer, h.calibration, amount.is_some(), "_cal");
         cols.push(("frequency_holdout".into(), f64s(h.frequency_holdout)));
         if amount.is_some() {
             cols.push((
@@ -159,7 +162,7 @@ fn calibration_and_holdout(
 
 /// RFM per customer: `recency`, `frequency`, `monetary`, the 1-5 scores and `segment`.
 #[pyfunction]
-#[pyo3(signature = (table, customer, time, amount, as_of, window_days=None, monetary="sum", split="mean"))]
+#[pyo3(signature = (table, customer, time, amount, as_of, window_days=None, monetary="sum", split="mean", progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn rfm(
     py: Python<'_>,
@@ -171,8 +174,10 @@ fn rfm(
     window_days: Option<u32>,
     monetary: &str,
     split: &str,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<PyTable> {
     let t = Table::from_py(table);
+    let mut progress = PyProgress::new(progress);
     let batch = run(py, || {
         let monetary = match monetary {
             "sum" => models::Monetary::Sum,
@@ -192,7 +197,8 @@ fn rfm(
         }
         let x = transactions(&t, customer, time, Some(amount))?;
         let amounts = x.amounts.as_deref().unwrap_or_default();
-        let r = models::rfm(&x.customers, &x.times, amounts, &spec).map_err(core)?;
+        let r = models::rfm_with_progress(&x.customers, &x.times, amounts, &spec, &mut progress)
+            .map_err(core)?;
         let segments: ArrayRef = Arc::new(
             r.segment
                 .iter()
@@ -224,7 +230,8 @@ fn rfm(
             ),
             ("segment".into(), segments),
         ])?)
-    })?;
+    });
+    let batch = progress.finish(batch)?;
     table_out(batch)
 }
 

@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
 use userops::Error;
 
-use crate::columns::{rows_batch, Col, Fail};
+use crate::columns::{rows_batch_at, Col, Fail};
 use crate::tables::{engine_error, table_out};
 use crate::NativeEngine;
 
@@ -14,24 +14,28 @@ use crate::NativeEngine;
 impl NativeEngine {
     /// Execute `method` with JSON `args` and return the rows found at `path` in its output
     /// (object keys; empty for an output that is itself a list) as a table of `columns`
-    /// (`(name, type)` with types `str`, `i64`, `u64`, `f64`, `bool`, `dec`, `time`, `json`).
+    /// (`(name, type, pointer)` with types `str`, `i64`, `u64`, `f64`, `bool`, `dec`, `time`,
+    /// `json`; each row's value is read at the JSON `pointer`, e.g. `/features/0`), and the
+    /// rest of the output as JSON (the rows replaced by `null`).
     fn call_table(
         &self,
         py: Python<'_>,
         method: &str,
         args_json: &str,
         path: Vec<String>,
-        columns: Vec<(String, String)>,
-    ) -> PyResult<PyTable> {
+        columns: Vec<(String, String, String)>,
+    ) -> PyResult<(PyTable, String)> {
         let cols = columns
             .iter()
-            .map(|(n, t)| {
-                Col::parse(t).map(|c| (n.as_str(), c)).ok_or_else(|| {
-                    Fail::Core(Error::invalid_argument(
-                        "columns",
-                        format!("unknown column type {t:?}"),
-                    ))
-                })
+            .map(|(n, t, p)| {
+                Col::parse(t)
+                    .map(|c| (n.as_str(), c, Some(p.as_str())))
+                    .ok_or_else(|| {
+                        Fail::Core(Error::invalid_argument(
+                            "columns",
+                            format!("unknown column type {t:?}"),
+                        ))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.into_py(py))?;
@@ -44,23 +48,22 @@ impl NativeEngine {
                 .call1((pythonize(py, &report)?,))?;
             return Err(PyErr::from_value(exc));
         }
-        let batch = py
+        let (batch, rest) = py
             .detach(|| -> Result<_, Error> {
-                let mut value: serde_json::Value =
+                let mut root: serde_json::Value =
                     serde_json::from_str(&out).map_err(|e| Error::Internal(e.to_string()))?;
-                for key in &path {
-                    value = value
-                        .get_mut(key.as_str())
-                        .map(serde_json::Value::take)
-                        .ok_or_else(|| Error::Internal(format!("output has no `{key}`")))?;
-                }
-                let rows = value
+                let pointer: String = path.iter().map(|k| format!("/{k}")).collect();
+                let rows = root
+                    .pointer_mut(&pointer)
+                    .map(serde_json::Value::take)
+                    .ok_or_else(|| Error::Internal(format!("output has no `{pointer}`")))?;
+                let rows = rows
                     .as_array()
                     .ok_or_else(|| Error::Internal(format!("{method} did not return rows")))?;
-                rows_batch(&cols, rows)
+                Ok((rows_batch_at(&cols, rows)?, root.to_string()))
             })
             .map_err(|e| engine_error(py, &e, None, None))?;
-        table_out(batch)
+        Ok((table_out(batch)?, rest))
     }
 }
 

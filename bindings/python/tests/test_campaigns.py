@@ -113,7 +113,8 @@ def test_coupons_through_python() -> None:
         e.use_coupon("c10#1", ("member_no", "M1"), cart(("a", "x", "30.00", 1)))
     assert e.return_coupon("c10#1", "2026-03-03T00:00:00+08:00") == "claimed"
     assert e.expire_coupons("2026-03-09T00:00:00+08:00") == ["c10#1"]
-    assert e.coupon_counts() == [{"template": "c10", "issued": 0, "claimed": 0, "used": 0, "expired": 1, "returned": 1}]
+    assert e.coupon_counts(output="arrow").to_pylist() == [
+        {"template": "c10", "issued": 0, "claimed": 0, "used": 0, "expired": 1, "returned": 1}]
 
 
 def test_automation_plan_consent_and_outcomes_table() -> None:
@@ -123,19 +124,20 @@ def test_automation_plan_consent_and_outcomes_table() -> None:
     e.set_consent(("member_no", "M1"), "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
     e.add_rule({"id": "clean", "trigger": {"type": "order", "category": "aircon", "delay_days": 365},
                 "actions": [{"type": "touch", "channel": "sms", "content": "cleaning"}], "quiet_hours": [22, 8]})
-    quiet = e.run_automation("2026-03-01T23:30:00+08:00")
+    quiet = e.run_automation("2026-03-01T23:30:00+08:00", output="arrow")
     assert quiet.num_rows == 0 and quiet.column_names[:3] == ["touch_id", "user", "action"]  # quiet hours
-    plan = e.run_automation("2026-03-02T09:00:00+08:00").to_pylist()
+    plan = e.run_automation("2026-03-02T09:00:00+08:00", output="arrow").to_pylist()
     assert [(r["user"], r["channel"], r["content"], r["rule"]) for r in plan] == [(1, "sms", "cleaning", "clean")]
     assert "365 days after order" in plan[0]["reason"]
-    assert e.run_automation("2026-03-02T10:00:00+08:00").num_rows == 0  # de-duplicated; M2 never: no consent
+    assert e.run_automation("2026-03-02T10:00:00+08:00", output="arrow").num_rows == 0  # de-duplicated; M2 never: no consent
     rows = [{"touch_id": plan[0]["touch_id"], "outcome": "delivered", "time": "2026-03-02T09:00:10+08:00"},
             {"touch_id": plan[0]["touch_id"], "outcome": "clicked", "time": "2026-03-02T09:30:00+08:00"}]
     assert e.record_outcomes(rows) == 2
     order(e, "o3", "M1", "2026-03-04T10:00:00+08:00", "filter", "99.00")
-    rep = e.channel_effectiveness("channel")
+    rep = e.channel_effectiveness("channel", output="arrow").to_pylist()
     assert rep == [{"key": "sms", "planned": 1, "sent": 1, "delivered": 1, "opened": 1, "clicked": 1,
-                    "converted": 1, "revenue": "99.00", "conversion_rate": 1.0}]
+                    "converted": 1, "revenue": Decimal("99.00"), "conversion_rate": 1.0}]
+    assert rep == [{**r, "revenue": Decimal(r["revenue"])} for r in e.call("channel_effectiveness", by="channel")]
     with pytest.raises(userops.NotFound):
         e.record_outcomes([{"touch_id": 99, "outcome": "sent", "time": "2026-03-02T09:00:10+08:00"}])
 
@@ -152,7 +154,7 @@ def test_record_outcomes_accepts_a_dataframe() -> None:
     df = pd.DataFrame({"touch_id": plan["touch_id"], "outcome": ["opened"],
                        "time": [pd.Timestamp("2026-03-01T11:00:00+08:00")]})
     assert e.record_outcomes(df) == 1
-    assert e.channel_effectiveness("rule")[0]["opened"] == 1
+    assert e.channel_effectiveness("rule")["opened"].tolist() == [1]
 
 
 def test_run_automation_executes_actions_once_and_plan_round_trips_as_tables() -> None:
@@ -175,7 +177,7 @@ def test_run_automation_executes_actions_once_and_plan_round_trips_as_tables() -
     assert e.balance(("member_no", "M1"), "brand") == 25
     assert e.call("audience", expression="winback", now="2026-03-01T10:00:00+08:00")["size"] == 2
     # The same run again: an empty plan, and balances and tags unchanged.
-    again = e.run_automation("2026-03-01T10:00:00+08:00")
+    again = e.run_automation("2026-03-01T10:00:00+08:00", output="arrow")
     assert isinstance(again, pa.Table) and again.num_rows == 0
     assert e.balance(("member_no", "M2"), "brand") == 25
     # Outcomes from the plan's own touch ids, as a polars table.
@@ -183,7 +185,7 @@ def test_run_automation_executes_actions_once_and_plan_round_trips_as_tables() -
     outcomes = pl.DataFrame({"touch_id": touches["touch_id"], "outcome": ["sent", "sent"],
                              "time": ["2026-03-01T10:01:00+08:00"] * 2})
     assert e.record_outcomes(outcomes) == 2
-    assert e.channel_effectiveness("channel")[0]["sent"] == 2
+    assert e.channel_effectiveness("channel", output="polars")["sent"].to_list() == [2]
     with pytest.raises(userops.InvalidArgument):
         e.run_automation("2026-03-01T10:00:00+08:00", output="csv")  # type: ignore[arg-type]
 

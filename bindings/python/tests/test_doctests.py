@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import inspect
 import pkgutil
 from typing import List
 
@@ -34,3 +35,25 @@ def test_every_public_function_has_an_example() -> None:
         if callable(obj) and ">>>" not in (obj.__doc__ or ""):
             missing.append(name)
     assert missing == [], f"public names without a docstring example: {missing}"
+
+
+def test_every_public_method_has_an_example() -> None:
+    """Every public method (and property) of every public class (``Engine``, ``IdentityGraph``,
+    ``Audience``, ``BetaGeo``, ...) shows a runnable example, which the doctests above run."""
+    missing = []
+    checked = 0
+    for name in userops.__all__:
+        cls = getattr(userops, name)
+        if not isinstance(cls, type) or issubclass(cls, BaseException):
+            continue
+        for attr, member in inspect.getmembers(cls):
+            if attr.startswith("_") or not (callable(member) or isinstance(member, property)):
+                continue
+            owner = member.fget if isinstance(member, property) else member
+            if not (getattr(owner, "__module__", "") or "").startswith("userops"):
+                continue  # inherited from object / builtins
+            checked += 1
+            if ">>>" not in (inspect.getdoc(member) or ""):
+                missing.append(f"{name}.{attr}")
+    assert checked > 100
+    assert missing == [], f"{len(missing)} public methods without a docstring example: {missing}"

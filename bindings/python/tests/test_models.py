@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, Dict, Optional
 
 import numpy as np
 import pandas as pd
@@ -264,19 +265,72 @@ def test_engine_model_commands() -> None:
     order("o2", "A", "2026-03-31T10:00:00+08:00", "100.00", "wine")
     order("o3", "B", "2026-01-05T10:00:00+08:00", "20.00", "fruit")
     as_of = dt.datetime(2026, 3, 31, 23, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    rows = e.rfm(as_of)
+    rows = e.rfm(as_of, output="arrow").to_pylist()
     assert [(r["oneid"], r["frequency"], r["segment"]) for r in rows] == [
         (1, 2, "important_value"),
         (2, 1, "general_win_back"),
     ]
-    prefs = e.preference_shares(as_of, "category", top_k=1)
+    prefs = e.preference_shares(as_of, "category", top_k=1, output="arrow").to_pylist()
     assert [(p["oneid"], p["value"], p["share"]) for p in prefs] == [(1, "fruit", 0.75), (2, "fruit", 1.0)]
-    recent = e.preference_shares(as_of, "category", lookback_months=1)
-    assert [p["oneid"] for p in recent] == [1, 1]  # B's January order is outside one month
-    cells = e.cross_table(as_of, "region", "category", lookback_months=6)
+    recent = e.preference_shares(as_of, "category", lookback_months=1, output="polars")
+    assert recent["oneid"].to_list() == [1, 1]  # B's January order is outside one month
+    cells = e.cross_table(as_of, "region", "category", lookback_months=6, output="arrow").to_pylist()
     assert {(c["row"], c["col"]): c["amount"] for c in cells} == {("shanghai", "fruit"): 320.0, ("shanghai", "wine"): 100.0}
-    assert e.high_value_users(as_of, rule={"min_amount": 350})[0]["high_value"] is True
+    assert e.high_value_users(as_of, rule={"min_amount": 350})["high_value"].tolist() == [True, False]
     with pytest.raises(userops.InvalidArgument):
         e.preference_shares(as_of, "region")
     with pytest.raises(userops.InvalidArgument):
         e.churn_risk(as_of, low_below=0.9, high_from=0.1)
+
+
+_AS_OF = "2026-03-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "method,args,path,flatten",
+    [
+        ("rfm", {}, None, {}),
+        ("churn_risk", {"freq": "W"}, "users", {}),
+        ("churn_model", {}, "users", {"features": "", "contributions": "contribution_"}),
+        ("preference_shares", {"dimension": "category"}, None, {}),
+        ("cross_table", {"rows": "channel", "cols": "category"}, None, {}),
+        ("activity_scores", {}, None, {}),
+        ("high_value_users", {"rule": {"min_orders": 3}}, None, {}),
+    ],
+)
+def test_engine_model_tables_hold_the_engine_rows(
+    method: str, args: Dict[str, Any], path: Optional[str], flatten: Dict[str, str]
+) -> None:
+    """Every model method's table has exactly the rows and values of the engine's own output
+    (``Engine.call``), nested lists spread over named columns; OneIDs stay unsigned integers."""
+    e = userops.sample_engine(buyers=300)
+    out = e.call(method, as_of=_AS_OF, **args)
+    expected = out[path] if path else out
+    assert len(expected) > 0
+    got = getattr(e, method)(_AS_OF, output="arrow", **args)
+    table = got[0] if isinstance(got, tuple) else got
+    if isinstance(got, tuple):
+        rest = {k: v for k, v in out.items() if k != path}
+        fit = got[1]
+        assert fit == (rest["model"] if method == "churn_model" else rest)
+    rows = table.to_pylist()
+    assert len(rows) == len(expected)
+    for want, row in zip(expected, rows):
+        flat: Dict[str, Any] = {}
+        for k, v in want.items():
+            if k in flatten:
+                names = e.CHURN_FEATURES
+                flat.update({flatten[k] + n: x for n, x in zip(names, v)})
+            elif k != "customer":  # high_value_users repeats the OneID as `customer`
+                flat[k] = v
+        assert row == flat
+    if "oneid" in table.column_names:
+        assert str(table.schema.field("oneid").type) == "uint64"
+    for kind in ("pandas", "polars"):
+        other = getattr(e, method)(_AS_OF, output=kind, **args)
+        other = other[0] if isinstance(other, tuple) else other
+        assert type(other).__module__.split(".")[0] == kind and len(other) == len(rows)
+        if "oneid" in other.columns:
+            assert str(other["oneid"].dtype) == "UInt64"  # pandas nullable and polars both say so
+    with pytest.raises(userops.InvalidArgument):
+        getattr(e, method)(_AS_OF, output="csv", **args)

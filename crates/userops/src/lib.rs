@@ -32,6 +32,7 @@ pub mod loyalty;
 pub mod models;
 pub mod privacy;
 pub mod profile;
+pub mod progress;
 pub mod tags;
 pub mod users;
 pub mod util;
@@ -45,6 +46,7 @@ pub use error::{Error, ErrorCode, ErrorReport};
 pub use event::{Event, EventBody, Source, UserRef};
 pub use ids::{IdKind, Identifier, InvalidIdentifier, OneId};
 pub use profile::{MergeReport, ProfileView};
+pub use progress::{NoProgress, Progress};
 pub use tags::{AudienceResult, ExprError};
 
 /// Money: an exact decimal (re-exported from `rust_decimal`).

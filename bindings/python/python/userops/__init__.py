@@ -30,6 +30,7 @@ from ._loyalty import LoyaltyMethods as _LoyaltyMethods
 from ._models import ModelsMethods as _ModelsMethods
 from ._native import __version__
 from ._profile import ProfileMethods as _ProfileMethods
+from ._sample import sample_engine, sample_summary
 from ._tags import Audience
 from ._tags import TagsMethods as _TagsMethods
 from ._privacy import PrivacyMethods
@@ -77,6 +78,8 @@ from .models import (
 __all__ = [
     "Engine",
     "__version__",
+    "sample_engine",
+    "sample_summary",
     # identity
     "IdentityGraph",
     "resolve_identities",
@@ -173,18 +176,43 @@ class Engine(
         ``duplicate`` (true when the idempotency key was seen before; nothing changed).
         Raises ``InvalidEvent`` naming the bad field, ``DuplicateKey`` when the key was used for
         other content.
+
+        >>> import userops
+        >>> e = userops.Engine()
+        >>> event = {"kind": "activity", "key": "a1", "time": "2026-01-05T10:00:00+08:00",
+        ...          "source": {"platform": "app", "program": "brand-a"},
+        ...          "user": {"kind": "member_no", "value": "M1"}, "type": "login"}
+        >>> e.ingest(event)
+        {'key': 'a1', 'kind': 'activity', 'seq': 1, 'oneid': 1, 'absorbed': [], 'duplicate': False}
+        >>> e.ingest(event)["duplicate"]
+        True
         """
         text = event if isinstance(event, str) else _convert.dumps(event)
         reply: Dict[str, Any] = self._reply(*self._native.ingest_json(text))
         return reply
 
     def resolve(self, user: _convert.UserLike) -> Optional[int]:
-        """The OneID of a user reference, or ``None`` for an unknown identifier. Creates nothing."""
+        """The OneID of a user reference, or ``None`` for an unknown identifier. Creates nothing.
+
+        ``user`` is a ``(kind, value)`` tuple, a ``{"kind", "value"}`` dict, a OneID or
+        ``{"oneid": n}``; identifiers are normalized first. Raises ``InvalidIdentifier`` for a
+        malformed value.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.resolve(("phone", "+86 138-0000-0002")), e.resolve(("member_no", "M9"))
+        (2, None)
+        """
         out = self.call("resolve", user=_convert.user(user))
         oneid: Optional[int] = out["oneid"]
         return oneid
 
     def stats(self) -> Dict[str, Any]:
-        """Counts of what the engine holds: events (and per kind), persons, identifiers."""
+        """Counts of what the engine holds: events (and per kind), persons, identifiers.
+
+        >>> import userops
+        >>> userops.sample_engine().stats()
+        {'events': 23, 'events_by_kind': {'activity': 6, 'behavior': 5, 'identify': 3, 'order': 6, 'register': 3}, 'persons': 3, 'identifiers': 6}
+        """
         out: Dict[str, Any] = self.call("stats")
         return out

@@ -118,6 +118,15 @@ def attribution(
     return _tables.from_arrow(native, output or kind)
 
 
+_MICRO = [("event", "str"), ("users", "i64"), ("reach", "f64"), ("converted_after", "i64"),
+          ("rate", "f64"), ("rate_without", "f64")]
+_WARNINGS = [("index", "i64"), ("label", "str"), ("value", "f64"), ("expected", "f64"),
+             ("low", "f64"), ("high", "f64")]
+_COMMUNITY = [("community", "str"), ("period", "str"), ("joins", "i64"), ("leavers", "i64"),
+              ("members", "i64"), ("active_members", "i64"), ("activity_rate", "f64"),
+              ("conversions", "i64"), ("gmv", "dec")]
+
+
 class AnalyticsMethods(EngineBase):
     """Analyses over the engine's ingested events (each person's timeline)."""
 
@@ -126,11 +135,23 @@ class AnalyticsMethods(EngineBase):
                by_tag: Optional[str] = None,
                audiences: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
         """Ordered funnel of step names (activity/behaviour types, ``order``, ``register``,
-        ``touch_<outcome>``, ``coupon_<action>``, ``community_<action>``) within the window.
+        ``touch_<outcome>``, ``coupon_<action>``, ``community_<action>``): a user reaches a step
+        when they did it after the previous one, within ``window_seconds`` of the first step
+        (default 7 days).
 
         Break it down by named OneID ``segments``, by every value of an enum or bool tag
         (``by_tag``, segments named ``tag=value``) or by named audience expressions
-        (``audiences``, name → expression)."""
+        (``audiences``, name → expression). Returns ``{"steps": [...]}`` (and ``"segments"``,
+        name → steps), each step with ``users``, ``from_previous``, ``from_first`` and
+        ``drop_off``. Raises ``InvalidArgument`` for no steps, ``AudienceSyntaxError`` for a bad
+        audience.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> f = e.funnel(["login", "view", "share"], segments={"M1": [1], "others": [2, 3]})
+        >>> [(s["step"], s["users"]) for s in f["steps"]], f["segments"]["others"][1]["users"]
+        ([('login', 3), ('view', 1), ('share', 0)], 1)
+        """
         out: Dict[str, Any] = self.call(
             "funnel", steps=list(steps), window_seconds=window_seconds,
             segments=None if segments is None else {k: list(v) for k, v in segments.items()},
@@ -139,52 +160,151 @@ class AnalyticsMethods(EngineBase):
         return out
 
     def cohort_retention(self, *, period: Optional[str] = None) -> Dict[str, Any]:
-        """Cohort retention of the ``activity`` events by first-activity period."""
+        """Cohort retention of the ``activity`` events by first-activity period (``"day"``,
+        ``"week"`` or ``"month"``, the default): ``{"cohorts": [{"cohort", "users",
+        "retained", "rates"}]}``, where ``retained[k]`` users of the cohort were active ``k``
+        periods later. For a table of activity rows see :func:`userops.cohort_retention`.
+
+        >>> import userops
+        >>> userops.sample_engine().cohort_retention()["cohorts"]
+        [{'cohort': '2025-12', 'users': 3, 'retained': [3, 1, 2], 'rates': [1.0, 0.333..., 0.666...]}]
+        """
         out: Dict[str, Any] = self.call("cohort_retention", period=period)
         return out
 
     def attribution(self, model: str, *, half_life_hours: Optional[float] = None,
                     lookback_days: Optional[float] = None, outcomes: Optional[Sequence[str]] = None) -> Dict[str, Any]:
-        """Orders attributed to the touches before them, per channel."""
+        """Orders attributed to the ``touch`` events of the same person before them (within
+        ``lookback_days``, default 30), per channel. ``model``: ``first_touch``,
+        ``last_touch``, ``linear``, ``time_decay`` (with ``half_life_hours``) or
+        ``position_based``; ``outcomes`` are the touch outcomes that count (default: all).
+
+        Returns ``conversions``, ``attributed`` (orders with a touch before them),
+        ``unattributed_value`` and ``channels`` (``channel``, ``conversions``, ``value``,
+        ``touches``). Raises ``InvalidArgument`` for an unknown model.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.ingest({"kind": "touch", "key": "t1", "time": "2026-02-11T09:00:00+08:00",
+        ...               "source": {"platform": "app", "program": "brand-a"},
+        ...               "user": {"kind": "member_no", "value": "M1"}, "channel": "sms",
+        ...               "content": "spring-tea", "outcome": "clicked"})
+        >>> a = e.attribution("last_touch")
+        >>> a["conversions"], a["attributed"], [(c["channel"], c["value"]) for c in a["channels"]]
+        (6, 1, [('sms', '180.00')])
+        """
         out: Dict[str, Any] = self.call("attribution", model=model, half_life_hours=half_life_hours,
                                         lookback_days=lookback_days, outcomes=None if outcomes is None else list(outcomes))
         return out
 
     def journey(self, user: _convert.UserLike) -> Dict[str, Any]:
-        """One person's full journey: every event, in time order."""
+        """One person's full journey: ``{"oneid", "steps"}``, every event in time order
+        (``time``, ``kind``, ``name`` and, for orders, ``channel``, ``detail``, ``amount``,
+        ``skus``). Raises ``NotFound`` for an unknown user.
+
+        >>> import userops
+        >>> j = userops.sample_engine().journey(("member_no", "M2"))
+        >>> [(s["time"][:10], s["name"]) for s in j["steps"]]
+        [('2025-12-03', 'register'), ('2025-12-04', 'login'), ('2025-12-04', 'order'), ('2026-02-20', 'login'), ('2026-02-20', 'view')]
+        """
         out: Dict[str, Any] = self.call("journey", user=_convert.user(user))
         return out
 
     def repurchase(self, *, period: Optional[str] = None, top: Optional[int] = None,
                    min_buyers: Optional[int] = None) -> Dict[str, Any]:
-        """Repurchase rate (new vs old buyers) per period, and the products bought again most."""
+        """Repurchase per period (default month): ``periods`` with ``buyers``, ``new_buyers``,
+        ``old_buyers``, the repurchase ``rate`` (buyers with a second order in the period) of
+        each, and GMV split into first-order and repurchase GMV; ``products``: the ``top``
+        products bought again most (by at least ``min_buyers`` buyers).
+
+        >>> import userops
+        >>> r = userops.sample_engine().repurchase()
+        >>> [(p["period"], p["buyers"], p["new_buyers"], p["repurchase_gmv"]) for p in r["periods"]]
+        [('2025-12', 3, 3, '0'), ('2026-01', 2, 0, '141.00'), ('2026-02', 1, 0, '180.00')]
+        """
         out: Dict[str, Any] = self.call("repurchase", period=period, top=top, min_buyers=min_buyers)
         return out
 
     def paths(self, from_step: str, to_step: str, *, top: Optional[int] = None) -> Dict[str, Any]:
-        """What follows ``from_step``, what precedes ``to_step``, and where users drop between."""
+        """What follows ``from_step`` (``next_after_from``), what precedes ``to_step``
+        (``previous_before_to``), how many users went from one to the other (``converted``,
+        ``dropped``) and the steps where the others stopped (``drop_points``); ``top`` limits
+        each list.
+
+        >>> import userops
+        >>> p = userops.sample_engine().paths("login", "order")
+        >>> p["users"], p["converted"], p["next_after_from"][0]
+        (3, 3, {'step': 'order', 'count': 5})
+        """
         out: Dict[str, Any] = self.call("paths", **{"from": from_step, "to": to_step, "top": top})
         return out
 
-    def micro_conversions(self, conversion: Optional[str] = None) -> List[Dict[str, Any]]:
-        """Every other step as a micro-conversion towards ``conversion`` (default ``order``)."""
-        out: List[Dict[str, Any]] = self.call("micro_conversions", conversion=conversion)
-        return out
+    def micro_conversions(self, conversion: Optional[str] = None, *, output: _tables.Output = None) -> Any:
+        """Every other step as a micro-conversion towards ``conversion`` (default ``order``):
+        a table (pandas unless ``output="polars"`` / ``"arrow"``) with ``event``, ``users``
+        who did it, ``reach`` (their share of all users), ``converted_after`` (of them, those
+        who converted afterwards), ``rate`` and ``rate_without`` (the conversion rate of the
+        users who never did it).
+
+        >>> import userops
+        >>> m = userops.sample_engine().micro_conversions()
+        >>> m[["event", "users", "converted_after", "rate", "rate_without"]]
+              event  users  converted_after  rate  rate_without
+        0     login      3                3   1.0           NaN
+        1  register      3                3   1.0           NaN
+        2      view      2                1   0.5           1.0
+        3    review      1                1   1.0           1.0
+        4     share      1                1   1.0           1.0
+        """
+        return self._rows_table(output, "micro_conversions", _MICRO, conversion=conversion)
 
     def metric_tree(self, *, period: Optional[str] = None) -> List[Dict[str, Any]]:
-        """GMV = first-order GMV + repurchase GMV, per period."""
+        """GMV = first-order GMV + repurchase GMV, per period (default month): one
+        ``{"period", "tree"}`` per period, the tree's nodes ``{"name", "value", "children"}``
+        (money as decimal strings).
+
+        >>> import userops
+        >>> t = userops.sample_engine().metric_tree()[1]
+        >>> t["period"], t["tree"]["value"], [(c["name"], c["value"]) for c in t["tree"]["children"]]
+        ('2026-01', '141.00', [('first_order_gmv', '0'), ('repurchase_gmv', '141.00')])
+        """
         out: List[Dict[str, Any]] = self.call("metric_tree", period=period)
         return out
 
-    def data_warnings(self, metric: str, method: Mapping[str, Any], *, period: Optional[str] = None) -> List[Dict[str, Any]]:
-        """Periods where ``metric`` (``gmv``, ``buyers``, ``events``) left its band: ``method`` is
-        ``{"method": "rolling", "window": 7, "k": 3}`` or ``{"method": "seasonal", "season": 7, "k": 3}``."""
-        out: List[Dict[str, Any]] = self.call("data_warnings", metric=metric, method=dict(method), period=period)
-        return out
+    def data_warnings(self, metric: str, method: Mapping[str, Any], *, period: Optional[str] = None,
+                      output: _tables.Output = None) -> Any:
+        """Periods (default day) where ``metric`` (``gmv``, ``buyers``, ``events``) left its
+        band: ``method`` is ``{"method": "rolling", "window": 7, "k": 3}`` (mean ± k standard
+        deviations of the previous ``window`` periods) or ``{"method": "seasonal", "season": 7,
+        "k": 3}`` (the same periods of earlier seasons).
 
-    def community_stats(self, *, period: Optional[str] = None) -> Dict[str, Any]:
-        """Joins, members, active members, activity rate, conversions, GMV and leavers per
-        community and period (default: week)."""
-        out: Dict[str, Any] = self.call("community_stats", period=period)
-        return out
+        Returns a table (pandas unless ``output=``) with ``index`` (the period's position),
+        ``label``, ``value``, ``expected``, ``low`` and ``high``. Raises ``InvalidArgument`` for
+        an unknown metric or method.
 
+        >>> import userops
+        >>> w = userops.sample_engine().data_warnings("gmv", {"method": "rolling", "window": 7, "k": 3})
+        >>> w[["label", "value", "expected"]].head(2)
+                label  value  expected
+        0  2026-01-10   45.0       0.0
+        1  2026-01-20   96.0       0.0
+        """
+        return self._rows_table(output, "data_warnings", _WARNINGS, metric=metric, method=dict(method),
+                                period=period)
+
+    def community_stats(self, *, period: Optional[str] = None, output: _tables.Output = None) -> Any:
+        """Per community and period (default week): ``joins``, ``leavers``, ``members``,
+        ``active_members`` (who posted), ``activity_rate``, ``conversions`` (orders by members
+        within the period) and ``gmv`` (decimal), as a table (pandas unless ``output=``).
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> for i, action in enumerate(["join", "message"]):
+        ...     _ = e.ingest({"kind": "community", "key": f"c{i}", "time": f"2026-02-0{i + 1}T10:00:00+08:00",
+        ...                   "source": {"platform": "wechat", "program": "brand-a"},
+        ...                   "user": {"kind": "member_no", "value": "M1"},
+        ...                   "community": "tea-lovers", "action": action})
+        >>> e.community_stats(output="arrow").select(["period", "members", "active_members", "gmv"]).to_pylist()[1:]
+        [{'period': '2026-02-02', 'members': 1, 'active_members': 1, 'gmv': Decimal('0E-10')}, {'period': '2026-02-09', 'members': 1, 'active_members': 0, 'gmv': Decimal('180.0000000000')}]
+        """
+        return self._rows_table(output, "community_stats", _COMMUNITY, ["rows"], period=period)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Sequence, Tuple, Type, TypeVar, Union
+from typing import Any, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from . import _convert
 from ._native import NativeEngine as _NativeEngine
@@ -45,7 +45,18 @@ class EngineBase:
         return engine
 
     def flush(self) -> None:
-        """Commit pending commands of a durable engine now (a no-op in memory)."""
+        """Commit pending commands of a durable engine now (a no-op in memory). Raises
+        ``StorageError`` when the store cannot be written.
+
+        >>> import tempfile, os, userops
+        >>> path = os.path.join(tempfile.mkdtemp(), "pool.db")
+        >>> e = userops.Engine.open(path, durability="group")
+        >>> _ = e.define_tag("vip"); _ = e.set_tag(("member_no", "M1"), "vip", True)
+        >>> e.flush()
+        >>> del e  # closing also flushes
+        >>> userops.Engine.open(path).audience("vip").oneids("list")
+        [1]
+        """
         self._reply(*self._native.flush())
 
     @staticmethod
@@ -65,17 +76,34 @@ class EngineBase:
 
     def _rows_table(
         self,
-        output: str,
+        output: Optional[str],
         method: str,
-        columns: Sequence[Tuple[str, str]],
+        columns: Sequence[Tuple[str, ...]],
         path: Sequence[str] = (),
+        /,
         **args: Any,
     ) -> Any:
         """Execute ``method`` and return the rows at ``path`` of its output as a table of
-        ``output`` kind (built in Rust as Arrow): ``columns`` are ``(name, type)`` pairs with
-        types ``str``, ``i64``, ``u64``, ``f64``, ``bool``, ``dec``, ``time`` or ``json``."""
+        ``output`` kind (``None``: :data:`userops._tables.ENGINE_OUTPUT`), built in Rust as
+        Arrow. ``columns`` are ``(name, type)`` or ``(name, type, pointer)`` with types ``str``,
+        ``i64``, ``u64``, ``f64``, ``bool``, ``dec``, ``time`` or ``json``; a ``pointer``
+        (``"/features/0"``) reads a nested value of each row, by default the field ``name``."""
+        table, _ = self._rows_table_and_rest(output, method, columns, path, **args)
+        return table
+
+    def _rows_table_and_rest(
+        self,
+        output: Optional[str],
+        method: str,
+        columns: Sequence[Tuple[str, ...]],
+        path: Sequence[str] = (),
+        /,
+        **args: Any,
+    ) -> Tuple[Any, Any]:
+        """As :meth:`_rows_table`, and the rest of the output (the rows replaced by ``None``)."""
         from . import _tables
 
         _tables.check_output(output)
-        native = self._native.call_table(method, _convert.dumps(args), list(path), [(n, t) for n, t in columns])
-        return _tables.from_arrow(native, output)
+        spec = [(c[0], c[1], c[2] if len(c) > 2 else "/" + c[0]) for c in columns]
+        native, rest = self._native.call_table(method, _convert.dumps(args), list(path), spec)
+        return _tables.from_arrow(native, output or _tables.ENGINE_OUTPUT), json.loads(rest)

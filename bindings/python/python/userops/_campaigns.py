@@ -49,6 +49,11 @@ PLAN_COLUMNS: Sequence[Tuple[str, str]] = (
 # The same columns in the native table builder's type names.
 _NATIVE_TYPES = {"uint64": "u64", "int64": "i64", "string": "str"}
 _PLAN = [(name, _NATIVE_TYPES[t]) for name, t in PLAN_COLUMNS]
+_COUPON_COUNTS = [("template", "str"), ("issued", "i64"), ("claimed", "i64"), ("used", "i64"),
+                  ("expired", "i64"), ("returned", "i64")]
+_EFFECTIVENESS = [("key", "str"), ("planned", "i64"), ("sent", "i64"), ("delivered", "i64"),
+                  ("opened", "i64"), ("clicked", "i64"), ("converted", "i64"), ("revenue", "dec"),
+                  ("conversion_rate", "f64")]
 
 
 class CampaignsMethods(_Base):
@@ -65,6 +70,16 @@ class CampaignsMethods(_Base):
         {"kind": "money", "amount": "1000"} | {"kind": "count", "count": 100}, "limits":
         {"per_user", "per_order", "total"}}``. Contradictory conditions or a negative budget
         raise ``InvalidArgument``.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.add_promotion({"id": "m300", "name": "50 off 300", "conditions": {},
+        ...                  "action": {"type": "threshold_discount", "threshold": "300", "off": "50"},
+        ...                  "budget": {"kind": "money", "amount": "1000"}})
+        >>> cart = {"time": "2026-03-02T10:00:00+08:00", "channel": "app",
+        ...         "lines": [{"sku": "tea-1", "category": "tea", "price": "199.00", "qty": 2}]}
+        >>> e.quote(cart)["discount"]
+        '50.00'
         """
         self.call("add_promotion", promotion=dict(promotion))
 
@@ -80,7 +95,19 @@ class CampaignsMethods(_Base):
         Returns ``subtotal``, ``discount``, ``total`` (decimal strings), ``lines`` (per line:
         ``amount``, ``discount``, ``total``), ``applied`` (``{id, discount, budget_use, lines,
         rewards}``) and ``not_applied`` (``{id, code, reason}``). ``mode`` is
-        ``"best_for_customer"`` or ``"priority"``. Nothing changes until ``commit``.
+        ``"best_for_customer"`` or ``"priority"``. Nothing changes until ``commit``. Raises
+        ``InvalidArgument`` for a malformed cart.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.add_promotion({"id": "m300", "name": "50 off 300", "conditions": {},
+        ...                  "action": {"type": "threshold_discount", "threshold": "300", "off": "50"},
+        ...                  "budget": {"kind": "money", "amount": "1000"}})
+        >>> cart = {"time": "2026-03-02T10:00:00+08:00", "channel": "app",
+        ...         "lines": [{"sku": "tea-1", "category": "tea", "price": "199.00", "qty": 2}]}
+        >>> q = e.quote(cart, user=("member_no", "M1"))
+        >>> q["subtotal"], q["discount"], q["total"], [a["id"] for a in q["applied"]]
+        ('398.00', '50.00', '348.00', ['m300'])
         """
         args: Dict[str, Any] = {"cart": dict(cart), "mode": mode}
         if user is not None:
@@ -96,7 +123,19 @@ class CampaignsMethods(_Base):
         customer at ``time`` (default: the cart's time). The receipt lists ``coupons`` issued
         and ``points`` posted. Replaying a key with the same quote changes nothing
         (``duplicate`` is true); raises ``BudgetExhausted`` / ``PromotionLimitReached`` when
-        the quote no longer fits."""
+        the quote no longer fits.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.add_promotion({"id": "m300", "name": "50 off 300", "conditions": {},
+        ...                  "action": {"type": "threshold_discount", "threshold": "300", "off": "50"},
+        ...                  "budget": {"kind": "money", "amount": "1000"}})
+        >>> cart = {"time": "2026-03-02T10:00:00+08:00", "channel": "app",
+        ...         "lines": [{"sku": "tea-1", "category": "tea", "price": "199.00", "qty": 2}]}
+        >>> r = e.commit(e.quote(cart, user=("member_no", "M1")), "order-B1")
+        >>> r["state"], r["uses"], e.promotion_usage("m300")["budget_left"]
+        ('committed', [{'id': 'm300', 'money': '50.00'}], '950.00')
+        """
         args: Dict[str, Any] = {"quote": dict(quote), "key": key}
         if time is not None:
             args["time"] = _time(time)
@@ -106,7 +145,19 @@ class CampaignsMethods(_Base):
     def cancel(self, key: str, time: Optional[TimeLike] = None) -> Dict[str, Any]:
         """Give back what the commit under ``key`` consumed: budgets and limits, its points
         (refunded in the loyalty ledger) and its unused coupons (expired). A second cancel
-        changes nothing."""
+        changes nothing. Raises ``NotFound`` for an unknown key.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.add_promotion({"id": "m300", "name": "50 off 300", "conditions": {},
+        ...                  "action": {"type": "threshold_discount", "threshold": "300", "off": "50"},
+        ...                  "budget": {"kind": "money", "amount": "1000"}})
+        >>> cart = {"time": "2026-03-02T10:00:00+08:00", "channel": "app",
+        ...         "lines": [{"sku": "tea-1", "category": "tea", "price": "199.00", "qty": 2}]}
+        >>> _ = e.commit(e.quote(cart, user=("member_no", "M1")), "order-B1")
+        >>> e.cancel("order-B1")["state"], e.promotion_usage("m300")["budget_left"]
+        ('cancelled', '1000.00')
+        """
         args: Dict[str, Any] = {"key": key}
         if time is not None:
             args["time"] = _time(time)
@@ -114,7 +165,20 @@ class CampaignsMethods(_Base):
         return out
 
     def promotion_usage(self, promotion_id: str) -> Dict[str, Any]:
-        """``{"id", "money", "orders", "budget_left"}`` of one promotion."""
+        """``{"id", "money", "orders", "budget_left"}`` of one promotion (money as decimal
+        strings; ``budget_left`` is ``None`` without a money budget). Raises ``NotFound``.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.add_promotion({"id": "m300", "name": "50 off 300", "conditions": {},
+        ...                  "action": {"type": "threshold_discount", "threshold": "300", "off": "50"},
+        ...                  "budget": {"kind": "money", "amount": "1000"}})
+        >>> cart = {"time": "2026-03-02T10:00:00+08:00", "channel": "app",
+        ...         "lines": [{"sku": "tea-1", "category": "tea", "price": "199.00", "qty": 2}]}
+        >>> _ = e.commit(e.quote(cart, user=("member_no", "M1")), "order-B1")
+        >>> e.promotion_usage("m300")
+        {'id': 'm300', 'money': '50.00', 'orders': 1, 'budget_left': '950.00'}
+        """
         out: Dict[str, Any] = self.call("promotion_usage", id=promotion_id)
         return out
 
@@ -124,7 +188,16 @@ class CampaignsMethods(_Base):
         """Add a coupon template ``{"id", "kind": "consumption" | "gift" | "service",
         "benefit": {"type": "amount_off", "off"} | {"type": "percent_off", "percent"} |
         {"type": "item", "sku"} | {"type": "service", "service"}, "skus", "categories",
-        "min_amount", "valid_from", "valid_to", "valid_days", "stock"}``."""
+        "min_amount", "valid_from", "valid_to", "valid_days", "stock"}``. Raises
+        ``InvalidArgument`` for a malformed template.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.add_coupon_template({"id": "tea20", "kind": "consumption", "categories": ["tea"],
+        ...                        "benefit": {"type": "percent_off", "percent": "20"}, "valid_days": 14})
+        >>> e.issue_coupons("tea20", [("member_no", "M1")], time="2026-03-01T10:00:00+08:00")
+        ['tea20#1']
+        """
         self.call("add_coupon_template", template=dict(template))
 
     def issue_coupons(
@@ -135,7 +208,16 @@ class CampaignsMethods(_Base):
         audience: Optional[str] = None,
     ) -> List[str]:
         """Issue one coupon of ``template`` to each user (or each member of ``audience``);
-        the coupon ids. All or nothing (template stock is checked first)."""
+        the coupon ids. All or nothing (template stock is checked first). Raises ``NotFound``
+        for an unknown template and ``PromotionLimitReached`` when the stock is short.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.add_coupon_template({"id": "tea20", "kind": "consumption", "categories": ["tea"],
+        ...                        "benefit": {"type": "percent_off", "percent": "20"}, "valid_days": 14})
+        >>> e.issue_coupons("tea20", [("member_no", "M1"), ("member_no", "M2")], time="2026-03-01T10:00:00+08:00")
+        ['tea20#1', 'tea20#2']
+        """
         out: List[str] = self.call(
             "issue_coupons",
             template=template,
@@ -147,7 +229,15 @@ class CampaignsMethods(_Base):
 
     def claim_coupon(self, template: str, user: _convert.UserLike, time: TimeLike) -> str:
         """The user claims a coupon of ``template`` (one issued to them, else one from stock);
-        the coupon id."""
+        the coupon id. Raises ``PromotionLimitReached`` when the stock is out.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.add_coupon_template({"id": "tea20", "kind": "consumption", "categories": ["tea"],
+        ...                        "benefit": {"type": "percent_off", "percent": "20"}, "valid_days": 14})
+        >>> e.claim_coupon("tea20", ("member_no", "M3"), "2026-03-01T11:00:00+08:00")
+        'tea20#1'
+        """
         out = self.call("claim_coupon", template=template, user=_convert.user(user), time=_time(time))
         coupon_id: str = out["coupon_id"]
         return coupon_id
@@ -157,27 +247,81 @@ class CampaignsMethods(_Base):
     ) -> Dict[str, Any]:
         """Use a coupon on a cart (at the cart's ``time``): ``{"coupon_id", "discount",
         "lines", "service"}``. Raises ``CouponUnusable`` when used, expired, out of window or
-        without an eligible line."""
+        without an eligible line (nothing changes then).
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.add_coupon_template({"id": "tea20", "kind": "consumption", "categories": ["tea"],
+        ...                        "benefit": {"type": "percent_off", "percent": "20"}, "valid_days": 14})
+        >>> ids = e.issue_coupons("tea20", [("member_no", "M1"), ("member_no", "M2")], time="2026-03-01T10:00:00+08:00")
+        >>> cart = {"time": "2026-03-02T10:00:00+08:00", "channel": "app",
+        ...         "lines": [{"sku": "tea-1", "category": "tea", "price": "199.00", "qty": 2}]}
+        >>> e.use_coupon(ids[0], ("member_no", "M1"), cart)["discount"]
+        '79.60'
+        >>> try:
+        ...     e.use_coupon(ids[0], ("member_no", "M1"), cart)
+        ... except userops.CouponUnusable:
+        ...     print("already used")
+        already used
+        """
         out: Dict[str, Any] = self.call(
             "use_coupon", coupon_id=coupon_id, user=_convert.user(user), cart=dict(cart)
         )
         return out
 
     def return_coupon(self, coupon_id: str, time: TimeLike) -> str:
-        """Return a used coupon after a refund; its new state (``claimed`` or ``expired``)."""
+        """Return a used coupon after a refund; its new state (``claimed`` or ``expired``,
+        when its window closed meanwhile). Raises ``CouponUnusable`` for a coupon not used.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.add_coupon_template({"id": "tea20", "kind": "consumption", "categories": ["tea"],
+        ...                        "benefit": {"type": "percent_off", "percent": "20"}, "valid_days": 14})
+        >>> ids = e.issue_coupons("tea20", [("member_no", "M1"), ("member_no", "M2")], time="2026-03-01T10:00:00+08:00")
+        >>> cart = {"time": "2026-03-02T10:00:00+08:00", "channel": "app",
+        ...         "lines": [{"sku": "tea-1", "category": "tea", "price": "199.00", "qty": 2}]}
+        >>> _ = e.use_coupon(ids[0], ("member_no", "M1"), cart)
+        >>> e.return_coupon(ids[0], "2026-03-03T10:00:00+08:00")
+        'claimed'
+        """
         out = self.call("return_coupon", coupon_id=coupon_id, time=_time(time))
         state: str = out["state"]
         return state
 
     def expire_coupons(self, now: TimeLike) -> List[str]:
-        """Expire coupons whose window closed by ``now``; their ids."""
+        """Expire coupons whose window closed by ``now``; their ids.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.add_coupon_template({"id": "tea20", "kind": "consumption", "categories": ["tea"],
+        ...                        "benefit": {"type": "percent_off", "percent": "20"}, "valid_days": 14})
+        >>> ids = e.issue_coupons("tea20", [("member_no", "M1"), ("member_no", "M2")], time="2026-03-01T10:00:00+08:00")
+        >>> cart = {"time": "2026-03-02T10:00:00+08:00", "channel": "app",
+        ...         "lines": [{"sku": "tea-1", "category": "tea", "price": "199.00", "qty": 2}]}
+        >>> e.expire_coupons("2026-03-20T00:00:00+08:00")
+        ['tea20#1', 'tea20#2']
+        """
         out: List[str] = self.call("expire_coupons", now=_time(now))
         return out
 
-    def coupon_counts(self, template: Optional[str] = None) -> List[Dict[str, Any]]:
-        """Counts per state (issued, claimed, used, expired, returned) per template."""
-        out: List[Dict[str, Any]] = self.call("coupon_counts", template=template)
-        return out
+    def coupon_counts(self, template: Optional[str] = None, *, output: _tables.Output = None) -> Any:
+        """Counts per state (``issued``, ``claimed``, ``used``, ``expired``, ``returned``) per
+        ``template`` (all, or one), as a table (pandas unless ``output="polars"`` /
+        ``"arrow"``).
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.add_coupon_template({"id": "tea20", "kind": "consumption", "categories": ["tea"],
+        ...                        "benefit": {"type": "percent_off", "percent": "20"}, "valid_days": 14})
+        >>> ids = e.issue_coupons("tea20", [("member_no", "M1"), ("member_no", "M2")], time="2026-03-01T10:00:00+08:00")
+        >>> cart = {"time": "2026-03-02T10:00:00+08:00", "channel": "app",
+        ...         "lines": [{"sku": "tea-1", "category": "tea", "price": "199.00", "qty": 2}]}
+        >>> _ = e.use_coupon(ids[0], ("member_no", "M1"), cart)
+        >>> e.coupon_counts()
+          template  issued  claimed  used  expired  returned
+        0    tea20       1        0     1        0         0
+        """
+        return self._rows_table(output, "coupon_counts", _COUPON_COUNTS, template=template)
 
     # ---- automation and monitoring -------------------------------------------------------
 
@@ -188,12 +332,22 @@ class CampaignsMethods(_Base):
         "issue_coupon", "template"} | {"type": "grant_points", "points", "program"} | {"type":
         "add_tag", "tag"}], "quiet_hours": [22, 8], "attribution_days": 7}``. ``grant_points``
         without a program uses the only loyalty program; ``add_tag`` names a bool tag (defined
-        as a manual tag if new)."""
+        as a manual tag if new). Raises ``InvalidArgument`` for a malformed rule.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
+        >>> e.add_rule({"id": "win-back", "trigger": {"type": "inactive", "days": 10},
+        ...             "actions": [{"type": "touch", "channel": "sms", "content": "we-miss-you"}]})
+        >>> e.run_automation("2026-03-01T10:00:00+08:00")[["user", "action", "channel", "rule"]]
+           user action channel      rule
+        0     1  touch     sms  win-back
+        """
         self.call("add_rule", rule=dict(rule))
 
-    def run_automation(self, now: TimeLike, *, output: _tables.Output = "arrow") -> Any:
-        """Run every rule at ``now``; the delivery plan as a table (``output="arrow"`` by
-        default, or ``"pandas"`` / ``"polars"``; built as Arrow in Rust), one row per action:
+    def run_automation(self, now: TimeLike, *, output: _tables.Output = None) -> Any:
+        """Run every rule at ``now``; the delivery plan as a table (pandas unless
+        ``output="polars"`` / ``"arrow"``; built as Arrow in Rust), one row per action:
         ``touch_id`` (touches), ``user``, ``action`` (touch, issue_coupon, grant_points,
         add_tag), ``channel``, ``content``, ``coupon_id``, ``points``, ``program``, ``key``,
         ``tag``, ``rule``, ``reason`` (see :data:`PLAN_COLUMNS`). Coupons are issued, points
@@ -207,16 +361,29 @@ class CampaignsMethods(_Base):
         >>> _ = e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
         >>> e.add_rule({"id": "wb", "trigger": {"type": "inactive", "days": 30},
         ...             "actions": [{"type": "touch", "channel": "sms", "content": "hi"}]})
-        >>> e.run_automation("2026-03-01T10:00:00+08:00").select(["user", "channel", "rule"]).to_pylist()
+        >>> e.run_automation("2026-03-01T10:00:00+08:00", output="arrow").select(["user", "channel", "rule"]).to_pylist()
         [{'user': 1, 'channel': 'sms', 'rule': 'wb'}]
         """
-        return self._rows_table(output or "arrow", "run_automation", _PLAN, now=_time(now))
+        return self._rows_table(output, "run_automation", _PLAN, now=_time(now))
 
     def record_outcomes(self, table: _tables.TableLike) -> int:
         """Record touch outcomes from a table (pyarrow, pandas, polars, or a list of row dicts)
         with columns ``touch_id``, ``outcome`` (sent, delivered, opened, clicked, converted),
         ``time`` (RFC 3339 text or a timezone-aware timestamp) and optionally ``amount``
-        (decimal, for conversions). All rows are checked before any is applied."""
+        (decimal, for conversions). All rows are checked before any is applied. Returns the
+        number recorded. Raises ``NotFound`` for an unknown touch, ``InvalidArgument`` for a
+        bad outcome.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
+        >>> e.add_rule({"id": "win-back", "trigger": {"type": "inactive", "days": 10},
+        ...             "actions": [{"type": "touch", "channel": "sms", "content": "we-miss-you"}]})
+        >>> _ = e.run_automation("2026-03-01T10:00:00+08:00")
+        >>> e.record_outcomes([{"touch_id": 1, "outcome": "delivered", "time": "2026-03-01T10:01:00+08:00"},
+        ...                    {"touch_id": 1, "outcome": "opened", "time": "2026-03-01T12:00:00+08:00"}])
+        2
+        """
         arrow, _ = _tables.to_arrow(table)
         rows = []
         for r in arrow.to_pylist():
@@ -232,11 +399,24 @@ class CampaignsMethods(_Base):
         recorded: int = out["recorded"]
         return recorded
 
-    def channel_effectiveness(self, by: str = "channel") -> List[Dict[str, Any]]:
-        """Funnel per ``channel``, ``rule`` or ``audience``: planned, sent, delivered, opened,
-        clicked, converted, revenue, conversion_rate."""
-        out: List[Dict[str, Any]] = self.call("channel_effectiveness", by=by)
-        return out
+    def channel_effectiveness(self, by: str = "channel", *, output: _tables.Output = None) -> Any:
+        """Delivery funnel per ``channel``, ``rule`` or ``audience`` (the ``key`` column):
+        ``planned``, ``sent``, ``delivered``, ``opened``, ``clicked``, ``converted``,
+        ``revenue`` (decimal) and ``conversion_rate``, as a table (pandas unless ``output=``).
+        Raises ``InvalidArgument`` for another ``by``.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
+        >>> e.add_rule({"id": "win-back", "trigger": {"type": "inactive", "days": 10},
+        ...             "actions": [{"type": "touch", "channel": "sms", "content": "we-miss-you"}]})
+        >>> _ = e.run_automation("2026-03-01T10:00:00+08:00")
+        >>> _ = e.record_outcomes([{"touch_id": 1, "outcome": "opened", "time": "2026-03-01T12:00:00+08:00"}])
+        >>> e.channel_effectiveness("rule")[["key", "planned", "sent", "opened", "clicked"]]
+                key  planned  sent  opened  clicked
+        0  win-back        1     1       1        0
+        """
+        return self._rows_table(output, "channel_effectiveness", _EFFECTIVENESS, by=by)
 
 
 __all__: Sequence[str] = ["CampaignsMethods"]

@@ -32,24 +32,63 @@ class IdentityMethods(EngineBase):
         ``rules`` fields: ``non_linking_kinds``, ``caps`` (kind -> max per person),
         ``per_source_caps``, ``blocklist`` (identifiers), ``block_patterns``
         (``{"kind", "glob"}``), ``junk_threshold``, ``priority`` (kinds, highest first).
-        Missing fields take the defaults.
+        Missing fields take the defaults. Returns the rules now in force. Raises
+        ``InvalidArgument`` for a malformed rule (an unknown kind, a cap of 0).
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.set_identity_rules({"caps": {"phone": 1, "device_id": 2}}, actor="ops", reason="shared tablets")["caps"]
+        {'phone': 1, 'device_id': 2}
+        >>> e.identity_audit()[0]["action"]
+        'set_identity_rules'
         """
         out: Dict[str, Any] = self.call("set_identity_rules", rules=dict(rules), actor=actor, reason=reason)
         return out
 
     def identity_rules(self) -> Dict[str, Any]:
-        """The identity rules in force."""
+        """The identity rules in force (see :meth:`set_identity_rules` for the fields).
+
+        >>> import userops
+        >>> r = userops.sample_engine().identity_rules()
+        >>> r["caps"]["phone"], r["priority"][:3]
+        (1, ['unionid', 'member_no', 'phone'])
+        """
         out: Dict[str, Any] = self.call("identity_rules")
         return out
 
     def explain(self, a: IdLike, b: IdLike) -> Dict[str, Any]:
-        """Why two identifiers are one person (``chain`` of evidence) or not (``reasons``)."""
+        """Why two identifiers are one person or not: ``joined``, their OneIDs (``oneid_a``,
+        ``oneid_b``), the shortest ``chain`` of evidence (each link: ``from``, ``to``, the
+        ``record`` and ``source`` that saw them together, ``ts``) or the ``reasons`` they are
+        apart. Identifiers are normalized first (phones to E.164).
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> x = e.explain(("member_no", "M1"), ("phone", "138 0000 0001"))
+        >>> x["joined"], [(s["record"], s["to"]["value"]) for s in x["chain"]]
+        (True, [('id-M1', '+8613800000001')])
+        >>> e.explain(("member_no", "M1"), ("member_no", "M2"))["reasons"]
+        ['no record links them, directly or through other identifiers']
+        """
         out: Dict[str, Any] = self.call("explain", a=_ident(a, "a"), b=_ident(b, "b"))
         return out
 
     def merge(self, a: _convert.UserLike, b: _convert.UserLike, actor: str, reason: str) -> Dict[str, Any]:
         """Merge two persons by hand (audited). The older OneID survives. Returns the merge
-        report: ``survivor``, ``absorbed``, ``identifiers_moved``, ``evidence``, ``modules``."""
+        report: ``survivor``, ``absorbed``, ``identifiers_moved``, ``evidence`` (the manual
+        record, ``manual:N``, that :meth:`split` can remove) and ``modules`` (what each module
+        moved: tags, attributes, points). Raises ``InvalidArgument`` when the merged person
+        would break a cap of the rules, ``NotFound`` for an unknown user.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.ingest({"kind": "identify", "key": "jd-1", "time": "2026-02-01T10:00:00+08:00",
+        ...               "source": {"platform": "jd", "program": "brand-a"},
+        ...               "ids": [{"kind": "device_id", "value": "d-77"}]})
+        >>> m = e.merge(("member_no", "M1"), ("device_id", "d-77"), actor="ops", reason="same shopper")
+        >>> m["survivor"], m["absorbed"], m["evidence"]
+        (1, [4], ['manual:1'])
+        """
         out: Dict[str, Any] = self.call(
             "merge", a=_convert.user(a), b=_convert.user(b), actor=actor, reason=reason
         )
@@ -57,32 +96,95 @@ class IdentityMethods(EngineBase):
 
     def split(self, evidence: Sequence[str], actor: str, reason: str) -> Dict[str, Any]:
         """Remove the evidence of the named records (``manual:N`` for a manual merge) and
-        recompute the persons (audited). Returns ``split``, ``parts``, ``not_split_back``."""
+        recompute the persons (audited). Returns ``split`` (the persons split), ``parts`` (each
+        ``oneid`` with its ``identifiers``), ``edges_removed`` and ``not_split_back`` (state
+        that stays where it is). Raises ``NotFound`` for an unknown record.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.ingest({"kind": "identify", "key": "jd-1", "time": "2026-02-01T10:00:00+08:00",
+        ...               "source": {"platform": "jd", "program": "brand-a"},
+        ...               "ids": [{"kind": "device_id", "value": "d-77"}]})
+        >>> _ = e.merge(("member_no", "M1"), ("device_id", "d-77"), actor="ops", reason="same shopper")
+        >>> s = e.split(["manual:1"], actor="ops", reason="two people after all")
+        >>> [(p["oneid"], len(p["identifiers"])) for p in s["parts"]]
+        [(1, 2), (4, 1)]
+        """
         out: Dict[str, Any] = self.call("split", evidence=list(evidence), actor=actor, reason=reason)
         return out
 
     def conflicts(self, oneid: Optional[int] = None) -> List[Dict[str, Any]]:
-        """Links refused by the rules (all, or those involving one person)."""
+        """Links refused by the rules (all, or those involving one person): ``record``,
+        ``identifier``, the person that ``kept`` it and the ``other``, and the ``reason`` (a
+        cap, a blocklist entry, a junk identifier).
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.ingest({"kind": "identify", "key": "jd-2", "time": "2026-02-01T10:00:00+08:00",
+        ...               "source": {"platform": "jd", "program": "brand-a"},
+        ...               "ids": [{"kind": "member_no", "value": "M1"}, {"kind": "phone", "value": "13800000009"}]})
+        >>> [(c["identifier"]["value"], c["kept"], c["reason"]["type"]) for c in e.conflicts(1)]
+        [('+8613800000009', 1, 'cap')]
+        """
         out: List[Dict[str, Any]] = self.call("conflicts", oneid=oneid)
         return out
 
     def canonical(self, oneid: int) -> Optional[int]:
-        """The live OneID an old (possibly absorbed) OneID stands for."""
+        """The live OneID an old (possibly absorbed) OneID stands for (itself when live,
+        ``None`` when it never existed).
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.ingest({"kind": "identify", "key": "jd-1", "time": "2026-02-01T10:00:00+08:00",
+        ...               "source": {"platform": "jd", "program": "brand-a"},
+        ...               "ids": [{"kind": "device_id", "value": "d-77"}]})
+        >>> _ = e.merge(("member_no", "M1"), ("device_id", "d-77"), actor="ops", reason="same shopper")
+        >>> e.canonical(4), e.canonical(2), e.canonical(99)
+        (1, 2, None)
+        """
         out: Optional[int] = self.call("canonical", oneid=oneid)["oneid"]
         return out
 
     def identifiers(self, user: _convert.UserLike) -> List[Dict[str, str]]:
-        """A person's identifiers, in the order first seen."""
+        """A person's identifiers (normalized), in the order first seen. Raises ``NotFound``
+        for an unknown user.
+
+        >>> import userops
+        >>> userops.sample_engine().identifiers(("member_no", "M2"))
+        [{'kind': 'member_no', 'value': 'M2'}, {'kind': 'phone', 'value': '+8613800000002'}]
+        """
         out: List[Dict[str, str]] = self.call("identifiers", user=_convert.user(user))
         return out
 
     def merge_history(self, oneid: Optional[int] = None) -> List[Dict[str, Any]]:
-        """Merges (all, or those where ``oneid`` survived or was absorbed)."""
+        """Merges (all, or those where ``oneid`` survived or was absorbed), oldest first:
+        ``survivor``, ``absorbed``, ``cause`` (``record`` or ``manual``) and ``record``.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.ingest({"kind": "identify", "key": "jd-1", "time": "2026-02-01T10:00:00+08:00",
+        ...               "source": {"platform": "jd", "program": "brand-a"},
+        ...               "ids": [{"kind": "device_id", "value": "d-77"}]})
+        >>> _ = e.merge(("member_no", "M1"), ("device_id", "d-77"), actor="ops", reason="same shopper")
+        >>> e.merge_history(4)
+        [{'survivor': 1, 'absorbed': 4, 'cause': 'manual', 'record': 'manual:1'}]
+        """
         out: List[Dict[str, Any]] = self.call("merge_history", oneid=oneid)
         return out
 
     def identity_audit(self) -> List[Dict[str, Any]]:
-        """Operator actions on identity: merges, splits, rule changes."""
+        """Operator actions on identity (merges, splits, rule changes), oldest first: ``seq``,
+        ``action``, ``actor``, ``reason`` and ``detail``.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.ingest({"kind": "identify", "key": "jd-1", "time": "2026-02-01T10:00:00+08:00",
+        ...               "source": {"platform": "jd", "program": "brand-a"},
+        ...               "ids": [{"kind": "device_id", "value": "d-77"}]})
+        >>> _ = e.merge(("member_no", "M1"), ("device_id", "d-77"), actor="ops", reason="same shopper")
+        >>> [(a["action"], a["actor"], a["reason"]) for a in e.identity_audit()]
+        [('merge', 'ops', 'same shopper')]
+        """
         out: List[Dict[str, Any]] = self.call("identity_audit")
         return out
 
@@ -111,60 +213,137 @@ class IdentityGraph:
         return json.loads(out)
 
     def link(self, record_id: str, ids: Sequence[IdLike], source: str = "", ts: int = 0) -> Dict[str, Any]:
-        """Link the identifiers of one record. Returns ``oneid``, ``absorbed``, ``created``,
-        ``conflicts`` and ``blocked``."""
+        """Link the identifiers of one record (``record_id``; ``source`` and ``ts``, ms since
+        the epoch, are kept as evidence). Returns ``oneid``, ``absorbed`` (persons merged into
+        it), ``created``, ``conflicts`` (identifiers refused by a cap) and ``blocked``
+        (blocklisted or junk identifiers). Raises ``InvalidIdentifier`` for a malformed
+        identifier.
+
+        >>> g = IdentityGraph()
+        >>> g.link("A", [("phone", "13800138000"), ("device_id", "d1")])
+        {'oneid': 1, 'absorbed': [], 'created': True, 'conflicts': [], 'blocked': []}
+        >>> g.link("B", [("phone", "13800138000"), ("phone", "13900139000")])["conflicts"][0]["reason"]
+        {'type': 'cap', 'kind': 'phone', 'cap': 1}
+        """
         out: Dict[str, Any] = self._call(
             "link", id=record_id, ids=[_ident(i, f"ids[{n}]") for n, i in enumerate(ids)], source=source, ts=ts
         )
         return out
 
     def resolve(self, identifier: IdLike) -> Optional[int]:
-        """The OneID of an identifier, or ``None`` when unknown."""
+        """The OneID of an identifier, or ``None`` when unknown (creates nothing).
+
+        >>> g = IdentityGraph()
+        >>> _ = g.link("A", [("phone", "13800138000")])
+        >>> g.resolve(("phone", "+86 138 0013 8000")), g.resolve(("phone", "13900139000"))
+        (1, None)
+        """
         out: Optional[int] = self._call("resolve", id=_ident(identifier, "id"))["oneid"]
         return out
 
     def explain(self, a: IdLike, b: IdLike) -> Dict[str, Any]:
-        """The shortest evidence chain joining two identifiers, or the reasons they are apart."""
+        """The shortest evidence chain joining two identifiers, or the reasons they are apart
+        (as :meth:`userops.Engine.explain`).
+
+        >>> g = IdentityGraph()
+        >>> _ = g.link("A", [("phone", "13800138000"), ("device_id", "d1")])
+        >>> _ = g.link("B", [("device_id", "d1"), ("openid", "o-1")])
+        >>> [s["record"] for s in g.explain(("phone", "13800138000"), ("openid", "o-1"))["chain"]]
+        ['A', 'B']
+        """
         out: Dict[str, Any] = self._call("explain", a=_ident(a, "a"), b=_ident(b, "b"))
         return out
 
     def merge(self, a: _convert.UserLike, b: _convert.UserLike, actor: str, reason: str) -> Dict[str, Any]:
-        """Merge two persons by hand (audited); returns the merge report."""
+        """Merge two persons by hand (audited); returns the merge report (as
+        :meth:`userops.Engine.merge`). Raises ``InvalidArgument`` when a cap would break.
+
+        >>> g = IdentityGraph()
+        >>> _ = g.link("A", [("phone", "13800138000")]); _ = g.link("C", [("openid", "o-9")])
+        >>> g.merge(("phone", "13800138000"), ("openid", "o-9"), actor="ops", reason="same")["absorbed"]
+        [2]
+        """
         out: Dict[str, Any] = self._call("merge", a=_convert.user(a), b=_convert.user(b), actor=actor, reason=reason)
         return out
 
     def split(self, evidence: Sequence[str], actor: str, reason: str) -> Dict[str, Any]:
-        """Remove the named records' evidence and recompute the persons (audited)."""
+        """Remove the named records' evidence and recompute the persons (audited); returns
+        ``split``, ``parts``, ``edges_removed``, ``not_split_back``.
+
+        >>> g = IdentityGraph()
+        >>> _ = g.link("A", [("phone", "13800138000"), ("device_id", "d1")])
+        >>> _ = g.link("B", [("device_id", "d1"), ("openid", "o-1")])
+        >>> [p["oneid"] for p in g.split(["B"], actor="ops", reason="shared device")["parts"]]
+        [1, 2]
+        """
         out: Dict[str, Any] = self._call("split", evidence=list(evidence), actor=actor, reason=reason)
         return out
 
     def conflicts(self, oneid: Optional[int] = None) -> List[Dict[str, Any]]:
-        """Links refused by the rules."""
+        """Links refused by the rules (all, or those of one person).
+
+        >>> g = IdentityGraph()
+        >>> _ = g.link("D", [("phone", "13800138000"), ("phone", "13900139000")])
+        >>> [(c["record"], c["identifier"]["value"]) for c in g.conflicts()]
+        [('D', '+8613900139000')]
+        """
         out: List[Dict[str, Any]] = self._call("conflicts", oneid=oneid)
         return out
 
     def canonical(self, oneid: int) -> Optional[int]:
-        """The live OneID an old OneID stands for."""
+        """The live OneID an old OneID stands for (``None`` if it never existed).
+
+        >>> g = IdentityGraph()
+        >>> _ = g.link("A", [("phone", "13800138000")]); _ = g.link("C", [("openid", "o-9")])
+        >>> _ = g.link("E", [("phone", "13800138000"), ("openid", "o-9")])
+        >>> g.canonical(2), g.canonical(7)
+        (1, None)
+        """
         out: Optional[int] = self._call("canonical", oneid=oneid)["oneid"]
         return out
 
     def identifiers(self, user: _convert.UserLike) -> List[Dict[str, str]]:
-        """A person's identifiers."""
+        """A person's identifiers (normalized), in the order first seen.
+
+        >>> g = IdentityGraph()
+        >>> _ = g.link("A", [("phone", "13800138000"), ("email", "Li@Example.com")])
+        >>> g.identifiers(1)
+        [{'kind': 'phone', 'value': '+8613800138000'}, {'kind': 'email', 'value': 'li@example.com'}]
+        """
         out: List[Dict[str, str]] = self._call("identifiers", user=_convert.user(user))
         return out
 
     def merge_history(self, oneid: Optional[int] = None) -> List[Dict[str, Any]]:
-        """Merges, all or of one person."""
+        """Merges, all or of one person: ``survivor``, ``absorbed``, ``cause``, ``record``.
+
+        >>> g = IdentityGraph()
+        >>> _ = g.link("A", [("phone", "13800138000")]); _ = g.link("C", [("openid", "o-9")])
+        >>> _ = g.link("E", [("phone", "13800138000"), ("openid", "o-9")])
+        >>> g.merge_history()
+        [{'survivor': 1, 'absorbed': 2, 'cause': 'record', 'record': 'E'}]
+        """
         out: List[Dict[str, Any]] = self._call("merge_history", oneid=oneid)
         return out
 
     def audit(self) -> List[Dict[str, Any]]:
-        """Operator actions."""
+        """Operator actions (manual merges, splits, rule changes): ``seq``, ``action``,
+        ``actor``, ``reason``, ``detail``.
+
+        >>> g = IdentityGraph()
+        >>> _ = g.link("A", [("phone", "13800138000")]); _ = g.link("C", [("openid", "o-9")])
+        >>> _ = g.merge(1, 2, actor="ops", reason="same")
+        >>> [(a["action"], a["actor"]) for a in g.audit()]
+        [('merge', 'ops')]
+        """
         out: List[Dict[str, Any]] = self._call("audit")
         return out
 
     def rules(self) -> Dict[str, Any]:
-        """The rules in force."""
+        """The rules in force (see :meth:`userops.Engine.set_identity_rules`).
+
+        >>> IdentityGraph({"caps": {"phone": 2}}).rules()["caps"]
+        {'phone': 2}
+        """
         out: Dict[str, Any] = self._call("rules")
         return out
 
@@ -177,7 +356,15 @@ class IdentityGraph:
         ts: Optional[Sequence[int]] = None,
     ) -> Tuple[List[Optional[int]], List[Dict[str, Any]]]:
         """Resolve identifier rows given as columns: one OneID (``None`` if rejected) per row,
-        and the rejected rows (``row``, ``reason``)."""
+        and the rejected rows (``row``, ``reason``). Rows with the same ``record_id`` are one
+        record. For tables, :func:`resolve_identities` reads the columns straight from Arrow.
+
+        >>> g = IdentityGraph()
+        >>> oneids, rejected = g.resolve_columns(["r1", "r1", "r2"], ["phone", "device_id", "email"],
+        ...                                      ["13700137000", "d9", "not-an-email"])
+        >>> oneids, [r["row"] for r in rejected]
+        ([1, 1, None], [2])
+        """
         n = len(record_id)
         src = list(source) if source is not None else [""] * n
         times = list(ts) if ts is not None else [0] * n

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from . import _columns as C
-from . import _native, _tables
+from . import _native, _progress, _tables
 from ._base import EngineBase
 
 
@@ -27,6 +27,7 @@ def lifecycle(
     early_activity: str = "error",
     through: Optional[str] = None,
     output: _tables.Output = None,
+    progress: _tables.Progress = None,
 ) -> Any:
     """The lifecycle stage of every user in every period (SPEC §5), from an activity table.
 
@@ -43,6 +44,12 @@ def lifecycle(
     returned, dormant, churned), from each user's registration period to the last period of the
     data (or ``through``).
 
+    The columns are read in Rust without the GIL; while the stages are computed, ``progress``
+    is reported (see :mod:`userops._progress`: a tqdm bar by default on a terminal, ``False``
+    for none, or a callable ``f(done, total)``; the unit is activity rows, counted once while
+    read and once while the users are walked) and Ctrl-C stops the call with
+    ``KeyboardInterrupt``.
+
     >>> import pandas as pd, userops
     >>> acts = pd.DataFrame({"user": ["u1", "u1", "u2"],
     ...                      "time": pd.to_datetime(["2026-01-05", "2026-02-03", "2026-01-09"]).tz_localize("Asia/Shanghai")})
@@ -51,11 +58,12 @@ def lifecycle(
     """
     _tables.check_output(output)
     arrow, kind = _tables.to_arrow(table)
-    native = _native.lifecycle_stages(
-        arrow, user=user, time=time, registered=registered, period=period,
-        utc_offset_seconds=C.utc_offset_seconds(tz), churn_after=churn_after,
-        early_activity=early_activity, through=through,
-    )
+    with _progress.reporter(progress, total=2 * arrow.num_rows, desc="lifecycle") as report:
+        native = _native.lifecycle_stages(
+            arrow, user=user, time=time, registered=registered, period=period,
+            utc_offset_seconds=C.utc_offset_seconds(tz), churn_after=churn_after,
+            early_activity=early_activity, through=through, progress=report,
+        )
     return _tables.from_arrow(native, output or kind)
 
 
@@ -72,6 +80,7 @@ def active_rate_decomposition(
     through: Optional[str] = None,
     by: Optional[str] = None,
     output: _tables.Output = None,
+    progress: _tables.Progress = None,
 ) -> Any:
     """The active rate of every period and its exact decomposition (seed 003):
 
@@ -83,7 +92,7 @@ def active_rate_decomposition(
     Arguments as for :func:`lifecycle`; ``by`` names a column with one value per user (a tag)
     to break the table down by (a ``segment`` column is added, ``"(all)"`` for the whole).
     Returns one row per period (per segment) as the caller's kind of table, with the stage
-    counts as ``stage_*`` columns.
+    counts as ``stage_*`` columns. ``progress`` and Ctrl-C as for :func:`lifecycle`.
 
     >>> import pandas as pd, userops
     >>> acts = pd.DataFrame({"user": [1, 1, 2, 3],
@@ -94,11 +103,12 @@ def active_rate_decomposition(
     """
     _tables.check_output(output)
     arrow, kind = _tables.to_arrow(table)
-    native = _native.lifecycle_report(
-        arrow, user=user, time=time, registered=registered, period=period,
-        utc_offset_seconds=C.utc_offset_seconds(tz), churn_after=churn_after,
-        early_activity=early_activity, through=through, by=by,
-    )
+    with _progress.reporter(progress, total=2 * arrow.num_rows, desc="lifecycle") as report:
+        native = _native.lifecycle_report(
+            arrow, user=user, time=time, registered=registered, period=period,
+            utc_offset_seconds=C.utc_offset_seconds(tz), churn_after=churn_after,
+            early_activity=early_activity, through=through, by=by, progress=report,
+        )
     return _tables.from_arrow(native, output or kind)
 
 
@@ -117,7 +127,22 @@ class LifecycleMethods(EngineBase):
     ) -> Dict[str, Any]:
         """Stages, transitions, active rate and decomposition of every period, and per segment:
         ``segments`` maps a name to a list of OneIDs, ``by_tag`` makes one segment per value of
-        an enum or bool tag (``"city=bj"``), ``audiences`` maps a name to an audience expression."""
+        an enum or bool tag (``"city=bj"``), ``audiences`` maps a name to an audience expression.
+
+        Stages come from the ``register`` and ``activity`` events (monthly periods in the
+        business time zone; a user dormant for ``churn_after`` periods, default 2, is churned).
+        Returns ``churn_after``, ``periods`` (each: ``period``, ``registered``, ``actives``,
+        ``active_rate``, ``stages`` counts, ``decomposition`` and ``transitions``) and
+        ``segments`` (name → the same report over the segment's users). Raises ``InvalidArgument`` for a bad ``churn_after`` or
+        ``through`` and ``AudienceSyntaxError`` for a bad audience.
+
+        >>> import userops
+        >>> r = userops.sample_engine().lifecycle_report(segments={"M1": [1]})
+        >>> [(p["period"], p["actives"], p["stages"]["dormant"]) for p in r["periods"]]
+        [('2025-12', 3, 0), ('2026-01', 1, 2), ('2026-02', 2, 0)]
+        >>> [p["actives"] for p in r["segments"]["M1"]["periods"]]
+        [1, 1, 1]
+        """
         out: Dict[str, Any] = self.call("lifecycle_report", churn_after=churn_after,
                                         early_activity=early_activity, through=through,
                                         segments=_segments(segments), by_tag=by_tag,
@@ -135,7 +160,17 @@ class LifecycleMethods(EngineBase):
         audiences: Optional[Mapping[str, str]] = None,
     ) -> Dict[str, Any]:
         """One period's active rate and decomposition (default: the last period), broken down
-        as in :meth:`lifecycle_report`."""
+        as in :meth:`lifecycle_report`. Returns the period's row of :meth:`lifecycle_report`:
+        its ``decomposition`` holds ``actives``, ``new`` and one term per group of the previous
+        period (``old_active``, ``new``, ``dormant``, ``churned``: ``size``, ``retained``,
+        ``rate``), so that ``actives = new + Σ retained``. Raises ``InvalidArgument`` for a
+        period outside the data.
+
+        >>> import userops
+        >>> d = userops.sample_engine().active_rate_decomposition("2026-02")["decomposition"]
+        >>> d["actives"], d["new"], [(t["group"], t["size"], t["retained"]) for t in d["terms"]]
+        (2, 0, [('old_active', 1, 1), ('new', 0, 0), ('dormant', 2, 1), ('churned', 0, 0)])
+        """
         out: Dict[str, Any] = self.call("active_rate_decomposition", period=period, churn_after=churn_after,
                                         early_activity=early_activity, segments=_segments(segments),
                                         by_tag=by_tag,
@@ -155,7 +190,18 @@ class LifecycleMethods(EngineBase):
     ) -> Dict[str, Any]:
         """Next period's active rate from ``period``'s groups and ``rates`` (observed by default:
         ``old_retention``, ``new_retention``, ``wake_rate``, ``return_rate``); with ``target`` and
-        ``lever`` (one of those or ``"new_users"``), the value the lever must reach."""
+        ``lever`` (one of those or ``"new_users"``), the value the lever must reach.
+
+        Returns ``period``, ``projection`` (``actives``, ``registered``, ``active_rate``,
+        ``rates``, ``new_users``) and, with a target, ``lever`` (``required``, ``current``,
+        ``feasible``: whether a rate ≤ 1 reaches the target). Raises ``InvalidArgument`` for a
+        rate outside 0..1 or an unknown lever.
+
+        >>> import userops
+        >>> p = userops.sample_engine().project_active_rate(target=0.9, lever="new_users")
+        >>> round(p["projection"]["active_rate"], 3), round(p["lever"]["required"]), p["lever"]["feasible"]
+        (0.667, 7, True)
+        """
         out: Dict[str, Any] = self.call("project_active_rate", period=period,
                                         rates=None if rates is None else dict(rates), new_users=new_users,
                                         target=target, lever=lever, churn_after=churn_after,
@@ -163,7 +209,15 @@ class LifecycleMethods(EngineBase):
         return out
 
     def lifecycle_stages(self, period: Optional[str] = None) -> Dict[int, str]:
-        """``{oneid: stage}`` of every registered person in ``period`` (default: the last)."""
+        """``{oneid: stage}`` of every registered person in ``period`` (a label such as
+        ``"2026-02"``; default: the last period of the data). Stages: new, last_period_new,
+        active, awakened, returned, dormant, churned.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.lifecycle_stages(), e.lifecycle_stages("2026-01")
+        ({1: 'active', 2: 'awakened', 3: 'churned'}, {1: 'last_period_new', 2: 'dormant', 3: 'dormant'})
+        """
         out = self.call("lifecycle_stages", period=period)
         return {u["oneid"]: u["stage"] for u in out["users"]}
 
@@ -178,7 +232,15 @@ class LifecycleMethods(EngineBase):
     ) -> Dict[int, str]:
         """Write every person's stage in ``period`` (default: the last) as the enum model tag
         ``lifecycle_stage`` (and, with ``per_period``, ``stage_YYYY_MM``), so that
-        ``engine.audience('lifecycle_stage = "dormant"')`` works. Returns ``{oneid: stage}``."""
+        ``engine.audience('lifecycle_stage = "dormant"')`` works. Returns ``{oneid: stage}``.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.write_lifecycle_tags(now="2026-03-01T00:00:00Z")
+        {1: 'active', 2: 'awakened', 3: 'churned'}
+        >>> e.audience('lifecycle_stage = "churned"').oneids("list")
+        [3]
+        """
         out = self.call("write_lifecycle_tags", period=period, per_period=per_period,
                         churn_after=churn_after, **({} if now is None else {"now": now}))
         return {u["oneid"]: u["stage"] for u in out["users"]}

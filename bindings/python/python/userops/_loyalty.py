@@ -50,7 +50,15 @@ class LoyaltyMethods(_Base):
     def create_program(self, program: Mapping[str, Any]) -> Dict[str, Any]:
         """Create a program from its definition (``id``, ``level``, ``parent``, ``expiry``,
         ``overdraft``, ``clawback``, ``conversions``, ``merge_into``, ``growth``, ``tiers``,
-        ``benefits``, ``tasks``). The same definition again is a no-op (``duplicate``)."""
+        ``benefits``, ``tasks``; see ``userops._sample.PROGRAMS`` for a full one). The same
+        definition again is a no-op (``duplicate``); another definition under the same id, an
+        unknown parent or a malformed ladder raise ``InvalidArgument``.
+
+        >>> import userops
+        >>> e = userops.sample_engine(loyalty=True)
+        >>> e.create_program({"id": "store-1", "level": "store", "parent": "brand-a"})
+        {'program': 'store-1', 'duplicate': False}
+        """
         out: Dict[str, Any] = self.call("create_program", program=dict(program))
         return out
 
@@ -73,7 +81,17 @@ class LoyaltyMethods(_Base):
 
         ``pending`` holds them until :meth:`post` (or :meth:`void`). ``order`` ties the earn to
         an order for :meth:`refund` (default: ``key``). Returns the posting: ``transfers``,
-        ``points``, ``balance``, ``pending``, ``duplicate``.
+        ``points``, ``balance``, ``pending``, ``duplicate``. Raises ``InvalidAmount`` for
+        points ≤ 0, ``ExpiryInPast``, ``UnknownAccount`` for an unknown program and
+        ``LedgerDuplicateKey`` for a key reused with other content.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> e.earn(("member_no", "M1"), "brand-a", 100, "e1", reason="welcome", time=t(2))
+        {'key': 'e1', 'transfers': [1], 'points': 100, 'other': 0, 'balance': 100, 'pending': False, 'duplicate': False}
+        >>> e.earn(("member_no", "M1"), "brand-a", 100, "e1", reason="welcome", time=t(2))["duplicate"]
+        True
         """
         out: Dict[str, Any] = self.call(
             "earn", user=_convert.user(user), program=program, points=points, key=key,
@@ -94,7 +112,20 @@ class LoyaltyMethods(_Base):
         time: Time = None,
     ) -> Dict[str, Any]:
         """Spend points, earliest-expiring first. Raises ``InsufficientPoints`` beyond the
-        balance (plus the program's overdraft)."""
+        balance (plus the program's overdraft). Returns the posting (as :meth:`earn`).
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> _ = e.earn(("member_no", "M1"), "brand-a", 100, "e1", time=t(2))
+        >>> e.spend(1, "brand-a", 30, "s1", time=t(3))["balance"]
+        70
+        >>> try:
+        ...     e.spend(1, "brand-a", 500, "s2", time=t(3))
+        ... except userops.InsufficientPoints as err:
+        ...     print(err.code)
+        insufficient_points
+        """
         out: Dict[str, Any] = self.call(
             "spend", user=_convert.user(user), program=program, points=points, key=key,
             reason=reason, actor=actor, time=_now(time),
@@ -102,12 +133,30 @@ class LoyaltyMethods(_Base):
         return out
 
     def post(self, key: str, *, time: Time = None) -> Dict[str, Any]:
-        """Post the pending earn written with ``key``."""
+        """Post the pending earn written with ``key``: its points join the balance. Raises
+        ``NotPending`` when there is no open pending earn under ``key``.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> _ = e.earn(1, "brand-a", 50, "e2", pending=True, time=t(4))
+        >>> e.balance(1, "brand-a"), e.post("e2", time=t(5))["balance"]
+        (0, 50)
+        """
         out: Dict[str, Any] = self.call("post", key=key, time=_now(time))
         return out
 
     def void(self, key: str, *, time: Time = None) -> Dict[str, Any]:
-        """Void the pending earn written with ``key``."""
+        """Void the pending earn written with ``key``: its points never reach the balance.
+        Raises ``NotPending`` when there is no open pending earn under ``key``.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> _ = e.earn(1, "brand-a", 20, "e3", pending=True, time=t(4))
+        >>> e.void("e3", time=t(5))["balance"], e.balance(1, "brand-a")
+        (0, 0)
+        """
         out: Dict[str, Any] = self.call("void", key=key, time=_now(time))
         return out
 
@@ -128,6 +177,16 @@ class LoyaltyMethods(_Base):
         earn rules) gives back its points for the refunded share. Measured over all refunds of
         the order so far, the member keeps ``floor(points × (order − refunded) / order)``: the
         rounding never creates points, and partial refunds add up to one refund of their total.
+        Returns the posting (as :meth:`earn`). Raises ``NotPending`` when nothing is left to
+        refund.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> _ = e.earn(("member_no", "M1"), "brand-a", 100, "e1", time=t(2))
+        >>> _ = e.earn(1, "brand-a", 50, "e2", order="A9", time=t(4))
+        >>> e.refund("A9", "r1", time=t(6))["points"], e.balance(1, "brand-a")
+        (50, 100)
 
         With ``lines`` only those order lines are refunded, each a dict naming the line by
         ``"sku"`` (or ``"line"``, its 0-based index) with the units returned (``"qty"``) and/or
@@ -175,12 +234,28 @@ class LoyaltyMethods(_Base):
 
     def post_due(self, now: _dt.datetime) -> Dict[str, Any]:
         """Post every pending order earn whose return window closed by ``now``:
-        ``{"posted": [keys], "points": n, "skipped": [keys voided by refunds meanwhile]}``."""
+        ``{"posted": [keys], "points": n, "skipped": [keys voided by refunds meanwhile]}``.
+        (Order earns are pending when the program's order earn rules give a return window.)
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> e.post_due(t(20))
+        {'posted': [], 'points': 0, 'skipped': []}
+        """
         out: Dict[str, Any] = self.call("post_due", now=now)
         return out
 
     def expire(self, now: _dt.datetime) -> Dict[str, Any]:
-        """Expire every bucket due at ``now``: ``{"points": ..., "transfers": [...]}``."""
+        """Expire every bucket due at ``now``: ``{"points": ..., "transfers": [...]}``.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> _ = e.earn(1, "brand-a", 10, "e4", expires=t(10), time=t(6))
+        >>> e.expire(t(11)), e.balance(1, "brand-a")
+        ({'points': 10, 'transfers': [2]}, 0)
+        """
         out: Dict[str, Any] = self.call("expire", now=now)
         return out
 
@@ -195,7 +270,17 @@ class LoyaltyMethods(_Base):
         time: Time = None,
     ) -> Dict[str, Any]:
         """Convert points from ``src`` to ``dst`` at ``src``'s rate: whole lots only, the
-        remainder stays in ``src``. ``points`` is what was used, ``other`` what was credited."""
+        remainder stays in ``src``. ``points`` is what was used, ``other`` what was credited.
+        Raises ``InvalidArgument`` when ``src`` has no conversion to ``dst``.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> _ = e.earn(("member_no", "M1"), "brand-a", 100, "e1", time=t(2))
+        >>> c = e.convert(1, "brand-a", "group", 25, "c1", time=t(12))  # 10 → 3
+        >>> c["points"], c["other"], e.balance(1, "group")
+        (20, 6, 6)
+        """
         out: Dict[str, Any] = self.call(
             "convert", user=_convert.user(user), src=src, dst=dst, points=points, key=key,
             time=_now(time),
@@ -203,7 +288,16 @@ class LoyaltyMethods(_Base):
         return out
 
     def balance(self, user: _convert.UserLike, program: str) -> int:
-        """The member's posted balance (0 for a member without points)."""
+        """The member's posted balance (0 for a member without points; pending earns are not
+        in it). Raises ``UnknownAccount`` for an unknown program.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> _ = e.earn(("member_no", "M1"), "brand-a", 100, "e1", time=t(2))
+        >>> e.balance(("member_no", "M1"), "brand-a"), e.balance(("member_no", "M2"), "brand-a")
+        (100, 0)
+        """
         out: int = self.call("balance", user=_convert.user(user), program=program)
         return out
 
@@ -223,20 +317,40 @@ class LoyaltyMethods(_Base):
         [{'kind': 'earn', 'amount': 100, 'balance': 100}]
         """
         return self._rows_table(
-            output or "pandas", "statement", _STATEMENT, user=_convert.user(user), program=program
+            output, "statement", _STATEMENT, user=_convert.user(user), program=program
         )
 
     def tier(
         self, user: _convert.UserLike, program: str, now: Optional[_dt.datetime] = None
     ) -> Dict[str, Any]:
-        """The member's tier, window metric, next tier and history."""
+        """The member's tier at ``now`` (default: the current time): ``tier``, ``metric`` (the
+        ladder's basis over its window), ``growth_total``, ``spend_total``, ``next``,
+        ``to_next``, ``downgrade_due`` and ``history``.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> _ = e.record_spend(1, "brand-a", "1200.00", "sp1", time=t(12))
+        >>> r = e.tier(1, "brand-a", now=t(13))
+        >>> r["tier"], r["metric"], [h["to"] for h in r["history"]]
+        ('gold', '1200.00', ['gold'])
+        """
         out: Dict[str, Any] = self.call(
             "tier", user=_convert.user(user), program=program, now=now
         )
         return out
 
     def evaluate_tiers(self, now: _dt.datetime) -> Dict[str, Any]:
-        """Evaluate every ladder at ``now``: counts of members, upgrades, downgrades, grace."""
+        """Evaluate every ladder at ``now`` (downgrades when the window's metric fell, after
+        any grace): counts of ``members``, ``upgraded``, ``downgraded``, ``grace``.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> _ = e.record_spend(1, "brand-a", "1200.00", "sp1", time=t(12))
+        >>> e.evaluate_tiers(t(14))
+        {'members': 1, 'upgraded': 0, 'downgraded': 0, 'grace': 0}
+        """
         out: Dict[str, Any] = self.call("evaluate_tiers", now=now)
         return out
 
@@ -251,7 +365,16 @@ class LoyaltyMethods(_Base):
         time: Time = None,
     ) -> Dict[str, Any]:
         """Record a behaviour's growth value (weight × count, after the daily cap); upgrades at
-        once."""
+        once. Returns ``growth`` added, ``tier`` and ``upgraded``. Raises ``InvalidArgument`` for
+        a behaviour without a weight.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> g = e.add_growth(1, "brand-a", "order", "g1", 2, time=t(14))  # weight 10
+        >>> g["growth"], g["tier"]
+        (20, 'silver')
+        """
         out: Dict[str, Any] = self.call(
             "add_growth", user=_convert.user(user), program=program, behaviour=behaviour,
             key=key, count=count, time=_now(time),
@@ -267,7 +390,16 @@ class LoyaltyMethods(_Base):
         *,
         time: Time = None,
     ) -> Dict[str, Any]:
-        """Record money spent (for spend-based ladders); upgrades at once."""
+        """Record money spent (for spend-based ladders); upgrades at once. Returns ``spend``,
+        ``tier`` and ``upgraded``. Raises ``InvalidAmount`` for a negative amount.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> r = e.record_spend(1, "brand-a", "1200.00", "sp1", time=t(12))
+        >>> r["tier"], r["upgraded"]
+        ('gold', True)
+        """
         out: Dict[str, Any] = self.call(
             "record_spend", user=_convert.user(user), program=program,
             amount=str(amount), key=key, time=_now(time),
@@ -277,7 +409,17 @@ class LoyaltyMethods(_Base):
     def benefits(
         self, user: _convert.UserLike, program: str, now: Optional[_dt.datetime] = None
     ) -> List[Dict[str, Any]]:
-        """The program's benefits with what the member is granted and may still claim."""
+        """The program's benefits with what the member is granted and may still claim at
+        ``now``: ``id``, ``kind``, ``granted``, ``claimed``, ``remaining``, ``multiplier``,
+        ``coupons``, ``description``.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> _ = e.record_spend(1, "brand-a", "1200.00", "sp1", time=t(12))
+        >>> [(b["id"], b["granted"], b["remaining"]) for b in e.benefits(1, "brand-a", now=t(15))]
+        [('wash', True, 1)]
+        """
         out: List[Dict[str, Any]] = self.call(
             "benefits", user=_convert.user(user), program=program, now=now
         )
@@ -286,7 +428,21 @@ class LoyaltyMethods(_Base):
     def claim_benefit(
         self, user: _convert.UserLike, program: str, benefit: str, key: str, *, time: Time = None
     ) -> Dict[str, Any]:
-        """Claim a benefit. Raises ``NotEligible`` (tier) or ``LimitReached``."""
+        """Claim a benefit. Returns ``benefit``, ``coupons`` issued and ``remaining``. Raises
+        ``NotEligible`` (tier) or ``LimitReached``.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> try:
+        ...     e.claim_benefit(1, "brand-a", "wash", "b0", time=t(15))
+        ... except userops.NotEligible:
+        ...     print("gold only")
+        gold only
+        >>> _ = e.record_spend(1, "brand-a", "1200.00", "sp1", time=t(12))
+        >>> e.claim_benefit(1, "brand-a", "wash", "b1", time=t(15))["remaining"]
+        0
+        """
         out: Dict[str, Any] = self.call(
             "claim_benefit", user=_convert.user(user), program=program, benefit=benefit,
             key=key, time=_now(time),
@@ -296,7 +452,16 @@ class LoyaltyMethods(_Base):
     def complete_task(
         self, user: _convert.UserLike, program: str, task: str, key: str, *, time: Time = None
     ) -> Dict[str, Any]:
-        """Complete a task: its points and growth value. Raises ``LimitReached`` past its cap."""
+        """Complete a task: its points and growth value. Returns ``completions``, ``points``,
+        ``growth`` and ``tier``. Raises ``LimitReached`` past its cap, ``NotFound`` for an
+        unknown task.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"
+        >>> def t(day): return dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc)
+        >>> e.complete_task(1, "brand-a", "survey", "k1", time=t(15))["points"], e.balance(1, "brand-a")
+        (5, 5)
+        """
         out: Dict[str, Any] = self.call(
             "complete_task", user=_convert.user(user), program=program, task=task, key=key,
             time=_now(time),

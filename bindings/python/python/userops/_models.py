@@ -2,8 +2,10 @@
 scores and high-value screening over the orders and behaviours the engine has ingested.
 
 Times are RFC 3339 strings or ``datetime`` values; periods and days use the engine's business
-time zone. Each method returns JSON-shaped rows (lists of dicts); the definitions are those of
-the table functions in :mod:`userops.models`.
+time zone. Each method returns a table, one row per user (or label), built as Arrow in Rust:
+pandas by default, or ``output="polars"`` / ``"arrow"``; the definitions are those of the
+table functions in :mod:`userops.models`. Bad arguments raise ``InvalidArgument`` naming the
+argument; a fit that does not converge raises ``NotConverged``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import datetime as _dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from . import _tables
 
 if TYPE_CHECKING:
     from ._base import EngineBase as _Base
@@ -22,8 +26,31 @@ else:
 TimeLike = Union[str, _dt.datetime]
 
 
+#: Column specs ``(name, type[, JSON pointer])`` of the engine's model outputs.
+_RFM = [("oneid", "u64"), ("recency", "i64"), ("frequency", "i64"), ("monetary", "f64"),
+        ("r_score", "i64"), ("f_score", "i64"), ("m_score", "i64"), ("segment", "str")]
+_CHURN_RISK = [("oneid", "u64"), ("frequency", "f64"), ("recency", "f64"), ("T", "f64"),
+               ("p_alive", "f64"), ("risk", "str")]
+_FEATURES: Tuple[str, ...] = ("recency", "frequency", "tenure", "trend", "activity_score")
+CHURN_FEATURES = _FEATURES
+_CHURN_MODEL = (
+    [("oneid", "u64"), ("score", "f64"), ("risk", "str")]
+    + [(f, "f64", f"/features/{i}") for i, f in enumerate(CHURN_FEATURES)]
+    + [(f"contribution_{f}", "f64", f"/contributions/{i}") for i, f in enumerate(CHURN_FEATURES)]
+)
+_PREFERENCES = [("oneid", "u64"), ("value", "str"), ("weight", "f64"), ("share", "f64"), ("rank", "i64")]
+_CROSS = [("row", "str"), ("col", "str"), ("amount", "f64")]
+_ACTIVITY = [("oneid", "u64"), ("score", "f64"), ("level", "str")]
+_HIGH_VALUE = [("oneid", "u64"), ("orders", "i64"), ("amount", "f64"), ("order_interval_days", "f64"),
+               ("messages", "i64"), ("message_interval_days", "f64"), ("influence", "i64"),
+               ("high_value", "bool")]
+
+
 class ModelsMethods(_Base):
     """User models over the engine's own data."""
+
+    #: The supervised churn model's features (:meth:`churn_model`), in coefficient order.
+    CHURN_FEATURES: Tuple[str, ...] = _FEATURES
 
     def rfm(
         self,
@@ -32,16 +59,36 @@ class ModelsMethods(_Base):
         monetary: str = "sum",
         split: str = "mean",
         tag: Optional[str] = None,
-    ) -> List[Dict[str, Any]]:
-        """RFM per user with orders in the window: ``oneid``, ``recency``, ``frequency``,
-        ``monetary``, ``r_score``/``f_score``/``m_score`` (1-5) and ``segment`` (one of the eight
-        classic segments, e.g. ``"important_value"``). With ``tag``, the segments are also written as
-        that enum model tag (users without orders in the window lose it), so audiences can select
-        them: ``engine.audience('rfm_segment = "important_value"')``."""
-        out: List[Dict[str, Any]] = self.call(
-            "rfm", as_of=as_of, window_days=window_days, monetary=monetary, split=split, tag=tag
-        )
-        return out
+        *,
+        output: _tables.Output = None,
+    ) -> Any:
+        """RFM of every user with an order in the window ``(as_of - window_days, as_of]`` (all
+        orders up to ``as_of`` without ``window_days``).
+
+        ``monetary`` is ``"sum"`` or ``"mean"`` of the order amounts; ``split`` (``"mean"`` or
+        ``"median"``) is the centre that makes each of R, F, M high or low. With ``tag``, the
+        segments are also written as that enum model tag (users without orders in the window
+        lose it), so audiences can select them: ``engine.audience('rfm = "important_value"')``.
+
+        Returns a table (pandas unless ``output="polars"`` / ``"arrow"``), one row per user by
+        OneID: ``oneid``, ``recency`` (whole days since the last order), ``frequency`` (orders),
+        ``monetary``, ``r_score`` / ``f_score`` / ``m_score`` (quantile scores 1-5) and
+        ``segment`` (one of the eight classic segments, e.g. ``"important_value"``). Raises
+        ``InvalidArgument`` for a bad ``monetary`` or ``split``.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.rfm("2026-02-28T23:00:00+08:00")[["oneid", "recency", "frequency", "monetary", "segment"]]
+           oneid  recency  frequency  monetary           segment
+        0      1       16          3     465.0   important_value
+        1      2       86          1      30.0  general_win_back
+        2      3       39          2     184.0   general_develop
+        >>> _ = e.rfm("2026-02-28T23:00:00+08:00", tag="rfm")
+        >>> e.audience('rfm = "important_value"').oneids("list")
+        [1]
+        """
+        return self._rows_table(output, "rfm", _RFM, as_of=as_of, window_days=window_days,
+                                monetary=monetary, split=split, tag=tag)
 
     def churn_risk(
         self,
@@ -50,15 +97,35 @@ class ModelsMethods(_Base):
         low_below: float = 0.3,
         high_from: float = 0.7,
         tag: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Fit BG/NBD on the orders up to ``as_of`` and band each user's churn probability
-        (1 - P(alive)): ``params``, ``log_likelihood`` and ``users`` (``oneid``, ``frequency``,
-        ``recency``, ``T``, ``p_alive``, ``risk`` in low/mid/high). Raises ``NotConverged`` when the
-        fit does not converge. With ``tag``, the bands are written as that enum model tag."""
-        out: Dict[str, Any] = self.call(
-            "churn_risk", as_of=as_of, freq=freq, low_below=low_below, high_from=high_from, tag=tag
+        *,
+        output: _tables.Output = None,
+    ) -> Tuple[Any, Dict[str, Any]]:
+        """Fit BG/NBD on every buyer's orders up to ``as_of`` (counted in periods of ``freq``:
+        ``"D"``, ``"W"``, ``"M"``) and band each buyer's churn probability 1 - P(alive):
+        ``"low"`` below ``low_below``, ``"high"`` from ``high_from``, else ``"mid"``. With
+        ``tag``, the bands are written as that enum model tag.
+
+        Returns ``(users, fit)``: ``users`` is a table (pandas unless ``output="polars"`` /
+        ``"arrow"``) with ``oneid``, ``frequency``, ``recency``, ``T`` (as lifetimes' summary),
+        ``p_alive`` and ``risk``; ``fit`` is ``{"params": {"r", "alpha", "a", "b"},
+        "log_likelihood"}``. Raises ``NotConverged`` when the fit does not converge (too few or
+        degenerate buyers) and ``InvalidArgument`` for bad cut-offs.
+
+        >>> import userops
+        >>> e = userops.sample_engine(buyers=300)
+        >>> users, fit = e.churn_risk("2026-03-01T00:00:00Z", freq="W", tag="churn")
+        >>> sorted(fit["params"]), users.columns.tolist()
+        (['a', 'alpha', 'b', 'r'], ['oneid', 'frequency', 'recency', 'T', 'p_alive', 'risk'])
+        >>> users["risk"].value_counts().to_dict()
+        {'low': 139, 'high': 112, 'mid': 52}
+        >>> len(e.audience('churn = "high"'))
+        112
+        """
+        users, rest = self._rows_table_and_rest(
+            output, "churn_risk", _CHURN_RISK, ["users"], as_of=as_of, freq=freq,
+            low_below=low_below, high_from=high_from, tag=tag,
         )
-        return out
+        return users, {"params": rest["params"], "log_likelihood": rest["log_likelihood"]}
 
     def churn_model(
         self,
@@ -69,24 +136,39 @@ class ModelsMethods(_Base):
         low_below: float = 0.3,
         high_from: float = 0.7,
         tag: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Supervised churn on the engine's own history: features (recency, frequency, tenure,
-        trend, activity_score) at ``as_of - window_days`` labelled churned when the user has no
-        event in the following ``window_days``; logistic regression (IRLS) with AUC on a seeded
-        holdout; every user scored at ``as_of``. Returns ``model`` (coefficients, intercept,
-        ``auc_holdout``, ...) and ``users`` (``oneid``, ``features``, ``score``, ``risk``,
-        ``contributions``). With ``tag``, the bands are written as that enum model tag."""
-        out: Dict[str, Any] = self.call(
-            "churn_model",
-            as_of=as_of,
-            window_days=window_days,
-            holdout=holdout,
-            seed=seed,
-            low_below=low_below,
-            high_from=high_from,
-            tag=tag,
+        *,
+        output: _tables.Output = None,
+    ) -> Tuple[Any, Dict[str, Any]]:
+        """Supervised churn on the engine's own history: the features (:attr:`CHURN_FEATURES`:
+        recency, frequency, tenure, trend, activity_score) of each user at ``as_of -
+        window_days`` are labelled churned when the user has no event in the following
+        ``window_days``; a logistic regression (IRLS) is fitted, with its AUC on a ``holdout``
+        share of users drawn with ``seed``; then every user is scored on their features at
+        ``as_of`` and banded (``low_below``, ``high_from``). With ``tag``, the bands are written
+        as that enum model tag.
+
+        Returns ``(users, model)``: ``users`` is a table (pandas unless ``output=``) with
+        ``oneid``, ``score`` (churn probability), ``risk``, the five feature values and
+        ``contribution_<feature>`` (coefficient × value, the score's log-odds split by
+        feature); ``model`` is ``{"model": {"features", "intercept", "coefficients",
+        "log_likelihood", "iterations"}, "auc_holdout", "n_train", "n_holdout"}``. Raises
+        ``InvalidArgument`` when a feature is constant (too little history) and
+        ``NotConverged`` when IRLS does not converge.
+
+        >>> import userops
+        >>> e = userops.sample_engine(buyers=300)
+        >>> users, model = e.churn_model("2026-03-01T00:00:00Z")
+        >>> model["model"]["features"] == list(userops.Engine.CHURN_FEATURES), model["auc_holdout"] > 0.7
+        (True, True)
+        >>> users.columns.tolist()[:5], len(users) == e.stats()["persons"]
+        (['oneid', 'score', 'risk', 'recency', 'frequency'], True)
+        """
+        users, rest = self._rows_table_and_rest(
+            output, "churn_model", _CHURN_MODEL, ["users"], as_of=as_of, window_days=window_days,
+            holdout=holdout, seed=seed, low_below=low_below, high_from=high_from, tag=tag,
         )
-        return out
+        model: Dict[str, Any] = rest["model"]
+        return users, model
 
     def preference_shares(
         self,
@@ -96,21 +178,34 @@ class ModelsMethods(_Base):
         top_k: Optional[int] = None,
         price_bands: Sequence[Union[str, Decimal]] = (),
         tag: Optional[str] = None,
-    ) -> List[Dict[str, Any]]:
-        """Share of each user's behaviour per ``dimension`` (``category``, ``price_band``,
-        ``channel``, ``activity_type``, ``function``) over the lookback window: rows of
-        ``oneid``, ``value``, ``weight``, ``share``, ``rank``. With ``tag``, each user's kept
-        values (the top ``top_k``) are written as that multi-valued enum model tag."""
-        out: List[Dict[str, Any]] = self.call(
-            "preference_shares",
-            as_of=as_of,
-            dimension=dimension,
-            lookback_months=lookback_months,
-            top_k=top_k,
-            price_bands=[str(b) for b in price_bands],
-            tag=tag,
+        *,
+        output: _tables.Output = None,
+    ) -> Any:
+        """Each user's preference along ``dimension`` (``category``, ``price_band``,
+        ``channel``, ``activity_type``, ``function``) over the ``lookback_months`` before
+        ``as_of``: order-line amounts plus behaviour counts per value, as shares of the user's
+        total. ``price_bands`` are the ascending upper bounds of the price bands (money as
+        decimal strings). With ``tag``, each user's kept values (the top ``top_k``, all without
+        it) are written as that multi-valued enum model tag.
+
+        Returns a table (pandas unless ``output=``) with ``oneid``, ``value``, ``weight``,
+        ``share`` and ``rank`` (1 = the user's first preference). Raises ``InvalidArgument``
+        for an unknown dimension or unsorted price bands.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.preference_shares("2026-02-28T23:00:00+08:00", "category").round(3)
+           oneid value  weight  share  rank
+        0      1   tea   422.0  0.902     1
+        1      1  cups    46.0  0.098     2
+        2      2  cups    31.0  1.000     1
+        3      3   tea   185.0  1.000     1
+        """
+        return self._rows_table(
+            output, "preference_shares", _PREFERENCES, as_of=as_of, dimension=dimension,
+            lookback_months=lookback_months, top_k=top_k,
+            price_bands=[str(b) for b in price_bands], tag=tag,
         )
-        return out
 
     def cross_table(
         self,
@@ -119,20 +214,31 @@ class ModelsMethods(_Base):
         cols: str,
         lookback_months: int = 3,
         price_bands: Sequence[Union[str, Decimal]] = (),
-    ) -> List[Dict[str, Any]]:
-        """Order-line amounts per (rows, cols) label, each ``region``, ``category``, ``channel``
-        or ``price_band``; or location × activity: ``region`` with ``activity_type`` or
-        ``function`` (event counts by the region of the user's latest order). Rows of ``row``,
-        ``col``, ``amount``."""
-        out: List[Dict[str, Any]] = self.call(
-            "cross_table",
-            as_of=as_of,
-            rows=rows,
-            cols=cols,
-            lookback_months=lookback_months,
-            price_bands=[str(b) for b in price_bands],
+        *,
+        output: _tables.Output = None,
+    ) -> Any:
+        """Order-line amounts over the ``lookback_months`` before ``as_of`` per (``rows``,
+        ``cols``) label pair, each of ``region``, ``category``, ``channel`` or ``price_band``;
+        or location × activity: ``rows="region"`` with ``cols="activity_type"`` or
+        ``"function"`` (event counts by the region of the user's latest order).
+
+        Returns a long table (pandas unless ``output=``) with ``row``, ``col`` and ``amount``;
+        pivot it for the grid. Raises ``InvalidArgument`` for an unsupported pair.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> t = e.cross_table("2026-02-28T23:00:00+08:00", "region", "category")
+        >>> t.pivot(index="row", columns="col", values="amount").fillna(0)
+        col       cups    tea
+        row
+        beijing   30.0    0.0
+        hangzhou   0.0  184.0
+        shanghai  45.0  420.0
+        """
+        return self._rows_table(
+            output, "cross_table", _CROSS, as_of=as_of, rows=rows, cols=cols,
+            lookback_months=lookback_months, price_bands=[str(b) for b in price_bands],
         )
-        return out
 
     def activity_scores(
         self,
@@ -141,25 +247,58 @@ class ModelsMethods(_Base):
         weights: Optional[Mapping[str, float]] = None,
         levels: Optional[Sequence[Tuple[str, float]]] = None,
         tag: Optional[str] = None,
-    ) -> List[Dict[str, Any]]:
-        """Decayed weighted behaviour count per user (``oneid``, ``score``, ``level``). With
-        ``tag``, the levels are written as that enum model tag."""
-        out: List[Dict[str, Any]] = self.call(
-            "activity_scores",
-            as_of=as_of,
-            half_life_days=half_life_days,
-            weights=dict(weights or {}),
-            levels=None if levels is None else [list(lv) for lv in levels],
+        *,
+        output: _tables.Output = None,
+    ) -> Any:
+        """Each user's activity score at ``as_of``: their events weighted by type (``weights``,
+        event kind or behaviour type → weight, default 1) and decayed by age with
+        ``half_life_days``. ``levels`` are ``(name, lower bound)`` pairs, highest first
+        (default ``high`` ≥ 10, ``medium`` ≥ 3, else ``low``). With ``tag``, the levels are
+        written as that enum model tag.
+
+        Returns a table (pandas unless ``output=``) with ``oneid``, ``score`` and ``level``.
+        Raises ``InvalidArgument`` for a non-positive half-life or negative weight.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.activity_scores("2026-02-28T23:00:00+08:00").round(2)
+           oneid  score   level
+        0      1   3.89  medium
+        1      2   1.91     low
+        2      3   1.07     low
+        """
+        return self._rows_table(
+            output, "activity_scores", _ACTIVITY, as_of=as_of, half_life_days=half_life_days,
+            weights=dict(weights or {}), levels=None if levels is None else [list(lv) for lv in levels],
             tag=tag,
         )
-        return out
 
     def high_value_users(
-        self, as_of: TimeLike, window_days: Optional[int] = None, rule: Optional[Mapping[str, Any]] = None
-    ) -> List[Dict[str, Any]]:
-        """Screening features (orders, amount, order interval, messages, message interval,
-        influence) and ``high_value`` per user under ``rule`` (``min_orders``, ``min_amount``,
-        ``max_order_interval_days``, ``min_messages``, ``max_message_interval_days``,
-        ``min_influence``)."""
-        out: List[Dict[str, Any]] = self.call("high_value_users", as_of=as_of, window_days=window_days, rule=dict(rule or {}))
-        return out
+        self,
+        as_of: TimeLike,
+        window_days: Optional[int] = None,
+        rule: Optional[Mapping[str, Any]] = None,
+        *,
+        output: _tables.Output = None,
+    ) -> Any:
+        """High-value screening at ``as_of`` over the ``window_days`` before it: each user's
+        features and whether they pass ``rule`` (every given threshold must hold:
+        ``min_orders``, ``min_amount``, ``max_order_interval_days``, ``min_messages``,
+        ``max_message_interval_days``, ``min_influence``; no rule passes everyone).
+
+        Returns a table (pandas unless ``output=``) with ``oneid``, ``orders``, ``amount``,
+        ``order_interval_days`` (mean days between orders, null with one order),
+        ``messages``, ``message_interval_days``, ``influence`` (replies received) and
+        ``high_value``.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> t = e.high_value_users("2026-02-28T23:00:00+08:00", rule={"min_orders": 2, "min_amount": 100})
+        >>> t[["oneid", "orders", "amount", "high_value"]]
+           oneid  orders  amount  high_value
+        0      1       3   465.0        True
+        1      2       1    30.0       False
+        2      3       2   184.0        True
+        """
+        return self._rows_table(output, "high_value_users", _HIGH_VALUE, as_of=as_of,
+                                window_days=window_days, rule=dict(rule or {}))

@@ -26,7 +26,14 @@ class PrivacyMethods(EngineBase):
         time: TimeLike,
     ) -> Dict[str, Any]:
         """Record that ``user`` gave (``granted=True``) or withdrew consent to be contacted on
-        ``channel`` for ``purpose``. Audited under ``actor``. Returns the consent state."""
+        ``channel`` for ``purpose``. Audited under ``actor``. Returns the consent state. Raises
+        ``NotFound`` for an unknown OneID.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
+        {'oneid': 1, 'channel': 'sms', 'purpose': 'marketing', 'granted': True, 'time': '2026-01-01T00:00:00Z'}
+        """
         out: Dict[str, Any] = self.call(
             "set_consent",
             user=_convert.user(user),
@@ -39,7 +46,14 @@ class PrivacyMethods(EngineBase):
         return out
 
     def consent(self, user: _convert.UserLike, channel: str, purpose: str) -> bool:
-        """Whether ``user`` consented to contact on ``channel`` for ``purpose`` (no record: no)."""
+        """Whether ``user`` consented to contact on ``channel`` for ``purpose`` (no record: no).
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
+        >>> e.consent(("member_no", "M1"), "sms", "marketing"), e.consent(1, "push", "marketing")
+        (True, False)
+        """
         out = self.call("consent", user=_convert.user(user), channel=channel, purpose=purpose)
         granted: bool = out["granted"]
         return granted
@@ -47,12 +61,28 @@ class PrivacyMethods(EngineBase):
     def erase(self, oneid: int, *, actor: str, time: TimeLike) -> Dict[str, Any]:
         """Erase a person: identifiers and consent removed, the OneID kept as an empty
         tombstone; a durable engine also redacts the person's earlier journal records.
-        Returns ``oneid``, ``identifiers_removed``, ``consents_removed``, ``already_erased``."""
+        Returns ``oneid``, ``identifiers_removed``, ``consents_removed``, ``already_erased``
+        (erasing twice changes nothing more). Raises ``NotFound`` for an unknown OneID.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.erase(3, actor="dpo", time="2026-03-01T00:00:00Z")
+        {'oneid': 3, 'identifiers_removed': 2, 'consents_removed': 0, 'already_erased': False}
+        >>> e.resolve(("member_no", "M3")) is None
+        True
+        """
         out: Dict[str, Any] = self.call("erase", oneid=oneid, actor=actor, time=time)
         return out
 
     def audit_log(self) -> List[Dict[str, Any]]:
         """Every operator action (``seq``, ``actor``, ``action``, ``target``, ``time``), oldest
-        first. There is no method to change it."""
+        first. There is no method to change it.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.erase(3, actor="dpo", time="2026-03-01T00:00:00Z")
+        >>> e.audit_log()
+        [{'seq': 1, 'actor': 'dpo', 'action': 'erase', 'target': 'oneid:3', 'time': '2026-03-01T00:00:00Z'}]
+        """
         out: List[Dict[str, Any]] = self.call("audit_log")
         return out

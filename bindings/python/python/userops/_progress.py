@@ -1,4 +1,4 @@
-"""Progress reporting for long work (table ingest and, later, model fits and reports).
+"""Progress reporting for long work (table ingest, identity resolution, lifecycle stages, RFM).
 
 Every long method takes ``progress=``:
 
@@ -8,8 +8,9 @@ Every long method takes ``progress=``:
 * ``False``: never;
 * a callable ``f(done, total)``: called after each step (a chunk of rows) with counts so far.
 
-Native code calls the reporter between chunks, with the GIL held; Ctrl-C is checked at the same
-points, so a long call stops within one chunk of the interrupt.
+Native code runs without the GIL and takes it only to call the reporter between chunks (the
+core reports through its ``Progress`` hook, which knows nothing of Python); Ctrl-C is checked
+at the same points, so a long call stops within one chunk of the interrupt.
 
 How a module uses it::
 
@@ -67,6 +68,8 @@ class reporter:
         bar = self._bar
 
         def advance(done: int, total: int) -> None:
+            if bar.total != total:  # the native side knows the exact amount of work
+                bar.total = total
             bar.update(done - bar.n)
 
         self.callback = advance

@@ -56,6 +56,10 @@ Progress = Any
 
 KINDS: Tuple[str, ...] = ("pandas", "polars", "arrow")
 
+#: The kind of table an engine method returns when no ``output=`` is given (engine methods take
+#: no table whose kind they could follow): pandas, the data scientist's default.
+ENGINE_OUTPUT: Kind = "pandas"
+
 
 def _import(name: str, purpose: str) -> ModuleType:
     try:

@@ -65,7 +65,14 @@ class Audience:
 
     def oneids(self, like: str = "pyarrow") -> Any:
         """The members' OneIDs: a ``pyarrow`` uint64 array (default), or ``"list"``,
-        ``"pandas"`` (Series) or ``"polars"`` (Series)."""
+        ``"pandas"`` (Series) or
+        ``"polars"`` (Series). Raises ``InvalidArgument`` for another ``like``.
+
+        >>> import userops
+        >>> a = userops.sample_engine().audience("gmv >= 100")
+        >>> a.oneids("list"), a.oneids().type, a.oneids("pandas").tolist()
+        ([1, 3], DataType(uint64), [1, 3])
+        """
         if like == "list":
             return list(self._oneids)
         import pyarrow as pa
@@ -83,7 +90,12 @@ class Audience:
 
     def export(self, kind: Optional[str] = None) -> Any:
         """The members as a pyarrow table: ``oneid`` and, when ``kind`` is given, one row per
-        identifier of that kind (``value``; members without one are left out)."""
+        identifier of that kind (``value``; members without one are left out).
+
+        >>> import userops
+        >>> userops.sample_engine().audience("gmv >= 100").export("phone").to_pylist()
+        [{'oneid': 1, 'value': '+8613800000001'}, {'oneid': 3, 'value': '+8613800000003'}]
+        """
         import pyarrow as pa
 
         if kind is None:
@@ -112,14 +124,34 @@ class TagsMethods(_Mixin):
         now: Optional[_dt.datetime] = None,
     ) -> Dict[str, Any]:
         """Define a tag (bool, enum, number or date): manual, or a rule tag (``rule`` is an
-        audience expression, recomputed when its inputs change), or a model tag."""
+        audience expression, recomputed when its inputs change), or a model tag (``model``
+        names the model that writes it). Returns the definition. Raises ``InvalidArgument`` for
+        an unknown type or a name in use, ``AudienceSyntaxError`` for a bad rule.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine()
+        >>> now = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+        >>> e.define_tag("big_spender", rule="gmv >= 400", now=now)["kind"]
+        {'rule': {'expression': 'gmv >= 400.0'}}
+        >>> e.audience("big_spender", now=now).oneids("list")
+        [1]
+        """
         out: Dict[str, Any] = self.call(
             "define_tag", name=name, type=type, rule=rule, model=model, description=description, **_now_arg(now)
         )
         return out
 
     def set_tag(self, user: Any, tag: str, value: Any, *, now: Optional[_dt.datetime] = None) -> int:
-        """Set (``None``: remove) one user's value of a manual or model tag; returns the OneID."""
+        """Set (``None``: remove) one user's value of a manual or model tag; returns the OneID
+        (a new identifier creates its person). Raises ``InvalidArgument`` for an undefined
+        tag, a rule tag or a value of the wrong type.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.define_tag("tier", "enum")
+        >>> e.set_tag(("member_no", "M2"), "tier", "gold"), e.audience('tier = "gold"').oneids("list")
+        (2, [2])
+        """
         from . import _convert
 
         out = self.call("set_tag", user=_convert.user(user), tag=tag, value=_wire("date", value), **_now_arg(now))
@@ -155,32 +187,81 @@ class TagsMethods(_Mixin):
         return out
 
     def refresh_tags(self, *, now: Optional[_dt.datetime] = None) -> Dict[str, Any]:
-        """Recompute every rule tag at ``now`` (default: the current time)."""
+        """Recompute every rule tag at ``now`` (default: the current time): rules with relative
+        dates (``last_order >= now - 30d``) change as time passes. Returns ``rules`` (the rule
+        tags recomputed).
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine()
+        >>> now = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+        >>> _ = e.define_tag("recent_buyer", rule="last_order >= now - 30d", now=now)
+        >>> e.refresh_tags(now=now)["rules"], len(e.audience("recent_buyer", now=now))
+        (['recent_buyer'], 1)
+        """
         out: Dict[str, Any] = self.call("refresh_tags", **_now_arg(now))
         return out
 
     def tags(self) -> List[Dict[str, Any]]:
-        """Tag definitions with user counts and index memory (bytes)."""
+        """Tag definitions with user counts and index memory (bytes): ``name``, ``type``,
+        ``kind`` (``manual``, ``{"rule": ...}`` or ``{"model": ...}``), ``description``,
+        ``users``, ``memory_bytes``.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.define_tag("vip", description="hand-picked"); _ = e.set_tag(("member_no", "M1"), "vip", True)
+        >>> [(t["name"], t["type"], t["users"]) for t in e.tags()]
+        [('vip', 'bool', 1)]
+        """
         out: List[Dict[str, Any]] = self.call("tags")
         return out
 
     def audience(self, expression: str, *, now: Optional[_dt.datetime] = None) -> Audience:
         """Evaluate an audience expression, e.g.
         ``'tier IN ("gold", "silver") AND NOT churned AND last_order >= now - 30d'``.
-        A loyalty program's points and tier are columns too: ``points("brand-a") >= 1000``,
-        ``tier("brand-a") = "gold"`` (current after every ledger write and tier change).
-        Raises ``AudienceSyntaxError`` (with ``.position``) on a bad expression (also for
-        an unknown program)."""
+        Tags, profile attributes and aggregates (``gmv``, ``orders``, ``last_order``, ...) may
+        be used; relative dates are measured from ``now`` (default: the current time). A loyalty
+        program's points and tier are columns too: ``points("brand-a") >= 1000``,
+        ``tier("brand-a") = "gold"`` (current after every ledger write and tier change). Returns
+        an :class:`Audience`. Raises ``AudienceSyntaxError`` (with ``.position``) on a bad
+        expression (also for an unknown program).
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> e.audience("orders >= 2 AND gmv > 200")
+        Audience('orders >= 2.0 AND gmv > 200.0', size=1)
+        >>> try:
+        ...     e.audience("orders >=")
+        ... except userops.AudienceSyntaxError as err:
+        ...     print(err.position)
+        9
+        """
         out = self.call("audience", expression=expression, **_now_arg(now))
         return Audience(self, out["expression"], out["now"], out["oneids"])
 
     def save_audience(self, name: str, expression: str, *, now: Optional[_dt.datetime] = None) -> Dict[str, Any]:
-        """Evaluate and save an audience; returns name, expression, size and size history."""
+        """Evaluate and save an audience (replacing one of the same name); returns ``name``,
+        ``expression``, ``size`` and ``history`` (``at``, ``size`` per evaluation).
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine()
+        >>> now = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+        >>> e.save_audience("big", "gmv >= 400", now=now)
+        {'name': 'big', 'expression': 'gmv >= 400.0', 'size': 1, 'history': [{'at': '2026-03-01T00:00:00Z', 'size': 1}]}
+        """
         out: Dict[str, Any] = self.call("save_audience", name=name, expression=expression, **_now_arg(now))
         return out
 
     def refresh_audience(self, name: str, *, now: Optional[_dt.datetime] = None) -> Dict[str, Any]:
-        """Re-evaluate a saved audience, appending to its size history."""
+        """Re-evaluate a saved audience, appending to its size history. Raises ``NotFound`` for
+        an unknown name.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine()
+        >>> now = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+        >>> _ = e.save_audience("big", "gmv >= 400", now=now)
+        >>> [h["size"] for h in e.refresh_audience("big", now=now)["history"]]
+        [1, 1]
+        """
         out: Dict[str, Any] = self.call("refresh_audience", name=name, **_now_arg(now))
         return out
 
@@ -188,29 +269,84 @@ class TagsMethods(_Mixin):
         self, name: str, op: str, audiences: Sequence[str], *, now: Optional[_dt.datetime] = None
     ) -> Dict[str, Any]:
         """Save ``union``, ``intersection`` or ``difference`` (first minus the rest) of saved
-        audiences as a new audience."""
+        audiences as a new audience (kept as an expression over ``in_audience(...)``).
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine()
+        >>> now = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+        >>> _ = e.define_tag("tier", "enum"); _ = e.set_tag(("member_no", "M2"), "tier", "gold")
+        >>> _ = e.save_audience("gold", 'tier = "gold"', now=now)
+        >>> _ = e.save_audience("big", "gmv >= 400", now=now)
+        >>> c = e.combine_audiences("either", "union", ["gold", "big"], now=now)
+        >>> c["expression"], c["size"]
+        ('in_audience("gold") OR in_audience("big")', 2)
+        """
         out: Dict[str, Any] = self.call(
             "combine_audiences", name=name, op=op, audiences=list(audiences), **_now_arg(now)
         )
         return out
 
     def delete_audience(self, name: str) -> Dict[str, Any]:
-        """Delete a saved audience."""
+        """Delete a saved audience; returns what it was. Raises ``NotFound`` for an unknown
+        name.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine()
+        >>> now = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+        >>> _ = e.define_tag("tier", "enum"); _ = e.set_tag(("member_no", "M2"), "tier", "gold")
+        >>> _ = e.save_audience("gold", 'tier = "gold"', now=now)
+        >>> _ = e.save_audience("big", "gmv >= 400", now=now)
+        >>> e.delete_audience("big")["name"], [a["name"] for a in e.audiences()]
+        ('big', ['gold'])
+        """
         out: Dict[str, Any] = self.call("delete_audience", name=name)
         return out
 
     def audiences(self) -> List[Dict[str, Any]]:
-        """Saved audiences (without members)."""
+        """Saved audiences (without members), by name: ``name``, ``expression``, ``size``,
+        ``history``.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine()
+        >>> now = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+        >>> _ = e.define_tag("tier", "enum"); _ = e.set_tag(("member_no", "M2"), "tier", "gold")
+        >>> _ = e.save_audience("gold", 'tier = "gold"', now=now)
+        >>> _ = e.save_audience("big", "gmv >= 400", now=now)
+        >>> [(a["name"], a["size"]) for a in e.audiences()]
+        [('big', 1), ('gold', 1)]
+        """
         out: List[Dict[str, Any]] = self.call("audiences")
         return out
 
     def audience_members(self, name: str) -> Audience:
-        """A saved audience's members as of its last evaluation."""
+        """A saved audience's members as of its last evaluation, as an :class:`Audience`.
+        Raises ``NotFound`` for an unknown name.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine()
+        >>> now = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+        >>> _ = e.define_tag("tier", "enum"); _ = e.set_tag(("member_no", "M2"), "tier", "gold")
+        >>> _ = e.save_audience("gold", 'tier = "gold"', now=now)
+        >>> _ = e.save_audience("big", "gmv >= 400", now=now)
+        >>> e.audience_members("gold").oneids("list")
+        [2]
+        """
         out = self.call("audience_members", name=name)
         return Audience(self, out["expression"], out["now"], out["oneids"])
 
     def export_audience(self, name: str, kind: Optional[str] = None) -> Dict[str, Any]:
         """Export a saved audience: OneIDs, or identifiers of ``kind`` (e.g. ``"phone"``) with
-        the members that have none in ``missing``."""
+        the members that have none in ``missing``: ``{"kind", "rows": [{"oneid", "value"}],
+        "missing"}``.
+
+        >>> import datetime as dt, userops
+        >>> e = userops.sample_engine()
+        >>> now = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+        >>> _ = e.define_tag("tier", "enum"); _ = e.set_tag(("member_no", "M2"), "tier", "gold")
+        >>> _ = e.save_audience("gold", 'tier = "gold"', now=now)
+        >>> _ = e.save_audience("big", "gmv >= 400", now=now)
+        >>> e.export_audience("gold", "phone")
+        {'kind': 'phone', 'rows': [{'oneid': 2, 'value': '+8613800000002'}], 'missing': []}
+        """
         out: Dict[str, Any] = self.call("export_audience", name=name, kind=kind)
         return out

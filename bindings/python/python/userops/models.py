@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import _native, _tables
+from . import _native, _progress, _tables
 from ._columns import TimeLike, wall_seconds
 from .errors import InvalidArgument
 
@@ -171,9 +171,15 @@ def rfm(
     split: str = "mean",
     *,
     output: _tables.Output = None,
+    progress: _tables.Progress = None,
 ) -> Any:
     """RFM per customer with orders in ``(as_of - window_days, as_of]`` (all up to ``as_of``
     without a window).
+
+    The orders' columns are read in Rust without the GIL; while the orders are aggregated,
+    ``progress`` is reported in orders (see :mod:`userops._progress`: a tqdm bar by default on
+    a terminal, ``False`` for none, or a callable ``f(done, total)``) and Ctrl-C stops the call
+    with ``KeyboardInterrupt``.
 
     Columns: ``recency`` (calendar days from the last order to ``as_of``), ``frequency`` (orders),
     ``monetary`` (sum or mean), ``r_score``/``f_score``/``m_score`` (quantile scores 1-5:
@@ -191,10 +197,11 @@ def rfm(
     """
     _tables.check_output(output)
     table, kind = _tables.to_arrow(orders)
-    native = _native.rfm(
-        table, customer_col, datetime_col, amount_col, wall_seconds(as_of, "as_of"),
-        window_days=window_days, monetary=monetary, split=split,
-    )
+    with _progress.reporter(progress, total=table.num_rows, desc="rfm", unit="order") as report:
+        native = _native.rfm(
+            table, customer_col, datetime_col, amount_col, wall_seconds(as_of, "as_of"),
+            window_days=window_days, monetary=monetary, split=split, progress=report,
+        )
     return _out(native, output or kind, index=customer_col)
 
 
@@ -246,7 +253,14 @@ class BetaGeo:
         Σ ln L, in the caller's time unit) and ``evaluations`` (gradient evaluations the
         optimizer used). Raises ``InvalidArgument`` on bad input (NaN, negative values,
         recency > T, frequency > 0 with recency 0) and ``NotConverged`` when the fit does not
-        converge.
+        converge. The columns may be lists, numpy arrays, pandas / polars Series or Arrow
+        arrays; ``weights`` counts identical customers. Returns the model itself.
+
+        >>> import userops
+        >>> s = userops.sample_summary()
+        >>> bg = userops.BetaGeo().fit(s["frequency"], s["recency"], s["T"])
+        >>> {k: round(v, 2) for k, v in bg.params.items()}, round(bg.log_likelihood, 1)
+        ({'r': 0.46, 'alpha': 4.74, 'a': 5.03, 'b': 36.37}, -5001.6)
         """
         table = _floats({"frequency": frequency, "recency": recency, "T": T, "weights": weights})
         (r, alpha, a, b), ll, iters = _native.bgnbd_fit(table)
@@ -256,14 +270,33 @@ class BetaGeo:
         return self
 
     def p_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
-        """P(alive) of each customer given their history, as the kind of array ``frequency`` is."""
+        """P(alive) of each customer given their history, as the kind of array ``frequency``
+        is (numpy for lists). Raises ``InvalidArgument`` before :meth:`fit`.
+
+        >>> import userops
+        >>> s = userops.sample_summary()  # frequency, recency, T (weeks), monetary_value
+        >>> bg = userops.BetaGeo().fit(s["frequency"], s["recency"], s["T"])
+        >>> [round(float(x), 3) for x in bg.p_alive([0, 5, 5], [0, 50, 10], [52, 52, 52])]
+        [1.0, 0.868, 0.005]
+        """
         table = _floats({"frequency": frequency, "recency": recency, "T": T})
         return _like(frequency, _native.bgnbd_p_alive(self._p(), table))
 
     def expected_purchases(self, t: Any, frequency: Any = None, recency: Any = None, T: Any = None) -> Any:
         """Expected purchases in the next ``t`` periods: conditional on each customer's
         (frequency, recency, T) when given (FHL eq. 10), else for a new customer (eq. 9).
-        A scalar ``t`` without a history gives a float."""
+        A scalar ``t`` without a history gives a float; otherwise an array of the kind of
+        ``frequency`` (or ``t``). Raises ``InvalidArgument`` before :meth:`fit` or with only
+        part of a history.
+
+        >>> import userops
+        >>> s = userops.sample_summary()  # frequency, recency, T (weeks), monetary_value
+        >>> bg = userops.BetaGeo().fit(s["frequency"], s["recency"], s["T"])
+        >>> round(bg.expected_purchases(10), 3)
+        0.827
+        >>> [round(float(x), 2) for x in bg.expected_purchases(10, [0, 5], [0, 50], [52, 52])]
+        [0.08, 0.79]
+        """
         scalar = isinstance(t, (int, float))
         horizon = _floats({"t": [t] if scalar else t})
         given = [v is not None for v in (frequency, recency, T)]
@@ -278,7 +311,16 @@ class BetaGeo:
         return _like(t, native)
 
     def log_likelihood_at(self, frequency: Any, recency: Any, T: Any) -> float:
-        """Σ ln L of data at the fitted parameters."""
+        """Σ ln L of data at the fitted parameters (on the fitting data: ``log_likelihood``).
+
+        >>> import userops
+        >>> s = userops.sample_summary()  # frequency, recency, T (weeks), monetary_value
+        >>> bg = userops.BetaGeo().fit(s["frequency"], s["recency"], s["T"])
+        >>> abs(bg.log_likelihood_at(s["frequency"], s["recency"], s["T"]) - bg.log_likelihood) < 1e-6
+        True
+        >>> round(bg.log_likelihood_at([1], [10], [52]), 3)
+        -5.397
+        """
         table = _floats({"frequency": frequency, "recency": recency, "T": T})
         return _native.bgnbd_log_likelihood(self._p(), table)
 
@@ -311,7 +353,20 @@ class GammaGamma:
         return (self.params["p"], self.params["q"], self.params["v"])
 
     def fit(self, frequency: Any, monetary_value: Any, weights: Any = None) -> "GammaGamma":
-        """Fit on customers with frequency >= 1 and monetary_value > 0 (others are an error)."""
+        """Fit on customers with frequency >= 1 and monetary_value > 0 (others raise
+        ``InvalidArgument``); ``weights`` counts identical customers. Sets ``params`` (``p``,
+        ``q``, ``v``), ``log_likelihood`` and ``evaluations``; raises ``NotConverged`` when the
+        fit does not converge. Returns the model itself.
+
+        >>> import userops
+        >>> s = userops.sample_summary()  # frequency, recency, T (weeks), monetary_value
+        >>> bg = userops.BetaGeo().fit(s["frequency"], s["recency"], s["T"])
+        >>> import pyarrow.compute as pc
+        >>> rep = s.filter(pc.greater(s["frequency"], 0))  # repeat buyers only
+        >>> gg = userops.GammaGamma().fit(rep["frequency"], rep["monetary_value"])
+        >>> {k: round(v, 2) for k, v in gg.params.items()}
+        {'p': 3.28, 'q': 4.88, 'v': 202.21}
+        """
         table = _floats({"frequency": frequency, "monetary_value": monetary_value, "weights": weights})
         (p, q, v), ll, iters = _native.gamma_gamma_fit(table)
         self.params = {"p": p, "q": q, "v": v}
@@ -320,7 +375,19 @@ class GammaGamma:
         return self
 
     def conditional_expected_average_profit(self, frequency: Any, monetary_value: Any) -> Any:
-        """E[M | x, m]: the customer's expected mean transaction value."""
+        """E[M | x, m]: each customer's expected mean transaction value, shrunk from their
+        observed mean ``monetary_value`` over ``frequency`` repeat purchases towards the
+        population's; an array of the kind of ``frequency``.
+
+        >>> import userops
+        >>> s = userops.sample_summary()  # frequency, recency, T (weeks), monetary_value
+        >>> bg = userops.BetaGeo().fit(s["frequency"], s["recency"], s["T"])
+        >>> import pyarrow.compute as pc
+        >>> rep = s.filter(pc.greater(s["frequency"], 0))  # repeat buyers only
+        >>> gg = userops.GammaGamma().fit(rep["frequency"], rep["monetary_value"])
+        >>> [round(float(x), 1) for x in gg.conditional_expected_average_profit([1, 10], [50.0, 50.0])]
+        [115.6, 62.8]
+        """
         table = _floats({"frequency": frequency, "monetary_value": monetary_value})
         return _like(frequency, _native.gamma_gamma_expected_profit(self._p(), table))
 
@@ -337,7 +404,19 @@ class GammaGamma:
     ) -> Any:
         """Discounted CLV over ``time`` months, as ``lifetimes``' ``customer_lifetime_value``:
         sum over months i of E[M] * (E[Y(i f)] - E[Y((i-1) f)]) / (1 + discount_rate)^i, with
-        f = 30 (D), 4.345 (W) or 1 (M) periods per month."""
+        f = 30 (D), 4.345 (W) or 1 (M) periods per month. Raises ``InvalidArgument`` for
+        another ``freq`` or an unfitted model.
+
+        >>> import userops
+        >>> s = userops.sample_summary()  # frequency, recency, T (weeks), monetary_value
+        >>> bg = userops.BetaGeo().fit(s["frequency"], s["recency"], s["T"])
+        >>> import pyarrow.compute as pc
+        >>> rep = s.filter(pc.greater(s["frequency"], 0))  # repeat buyers only
+        >>> gg = userops.GammaGamma().fit(rep["frequency"], rep["monetary_value"])
+        >>> clv = gg.customer_lifetime_value(bg, [5], [50.0], [52.0], [80.0], time=12, freq="W")
+        >>> round(float(clv[0]), 1)
+        300.8
+        """
         factor = {"D": 30.0, "W": 4.345, "M": 1.0}.get(freq)
         if factor is None:
             raise InvalidArgument('freq must be "D", "W" or "M"', field="freq")

@@ -29,7 +29,8 @@ pub use report::{
 };
 pub use stage::{Group, Stage, StageRules, StageWalker};
 pub use table::{
-    stage_table, ActivityTable, EarlyActivity, Registrations, StageOptions, StageTable,
+    stage_table, stage_table_with_progress, ActivityTable, EarlyActivity, Registrations,
+    StageOptions, StageTable,
 };
 
 /// What can go wrong in the lifecycle computations.
@@ -106,6 +107,15 @@ pub enum LifecycleError {
     /// An invariant that did not hold (a bug).
     #[error("internal: {0}")]
     Internal(String),
+    /// The caller's [`Progress`](crate::Progress) hook stopped the computation.
+    #[error("stopped by the progress hook")]
+    Interrupted,
+}
+
+impl From<crate::progress::Interrupted> for LifecycleError {
+    fn from(_: crate::progress::Interrupted) -> Self {
+        LifecycleError::Interrupted
+    }
 }
 
 impl From<LifecycleError> for crate::Error {
@@ -120,7 +130,8 @@ impl From<LifecycleError> for crate::Error {
             L::BadRate { field, .. } => field,
             L::UnknownPeriod(_) => "period",
             L::Overflow(what) => what,
-            L::Internal(_) => return crate::Error::Internal(e.to_string()),
+            // The engine's own commands never pass a hook that stops.
+            L::Internal(_) | L::Interrupted => return crate::Error::Internal(e.to_string()),
         };
         match e {
             L::TimeOutOfRange { .. }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::period::PeriodClock;
 use super::stage::{Stage, StageRules, StageWalker};
 use super::LifecycleError;
+use crate::progress::{Meter, NoProgress, Progress, CHUNK};
 
 /// Activity rows as columns: `user[i]` was active at `time[i]` (ms since the epoch, UTC).
 /// Rows may come in any order.
@@ -386,6 +387,21 @@ pub fn stage_table(
     registrations: Option<Registrations<'_>>,
     options: StageOptions,
 ) -> Result<StageTable, LifecycleError> {
+    stage_table_with_progress(activity, registrations, options, &mut NoProgress)
+}
+
+/// [`stage_table`], reporting to `progress` (see [`crate::progress`]) in units of activity
+/// rows, counted twice: once while they are read, once (in proportion) while the users'
+/// histories are walked; `total` is twice the number of activity rows. Stops with
+/// [`LifecycleError::Interrupted`] when the hook says so.
+pub fn stage_table_with_progress(
+    activity: ActivityTable<'_>,
+    registrations: Option<Registrations<'_>>,
+    options: StageOptions,
+    progress: &mut dyn Progress,
+) -> Result<StageTable, LifecycleError> {
+    let rows = activity.user.len() as u64;
+    let mut meter = Meter::new(progress, 2 * rows);
     check_lengths("activity", activity.user.len(), activity.time.len())?;
     let reg = registrations.unwrap_or(Registrations {
         user: &[],
@@ -406,6 +422,7 @@ pub fn stage_table(
         max_t = max_t.max(t);
     }
     if min_id > max_id {
+        meter.finish()?;
         return Ok(StageTable {
             clock,
             rules: options.rules,
@@ -467,16 +484,21 @@ pub fn stage_table(
             set_bits_partitioned(activity, *min, *len, words, &days, &mut masks);
         }
         _ => {
-            for (&u, &t) in activity.user.iter().zip(activity.time) {
-                let s = slots.slot(u);
-                if (s + 1) * words > masks.len() {
-                    masks.resize((s + 1) * words, 0);
+            let chunks = activity.user.chunks(CHUNK).zip(activity.time.chunks(CHUNK));
+            for (i, (users, times)) in chunks.enumerate() {
+                for (&u, &t) in users.iter().zip(times) {
+                    let s = slots.slot(u);
+                    if (s + 1) * words > masks.len() {
+                        masks.resize((s + 1) * words, 0);
+                    }
+                    let p = days.period(t);
+                    masks[s * words + p / 64] |= 1u64 << (p % 64);
                 }
-                let p = days.period(t);
-                masks[s * words + p / 64] |= 1u64 << (p % 64);
+                meter.at(((i + 1) * CHUNK) as u64)?;
             }
         }
     }
+    meter.at(rows)?;
 
     // Pass 3: walk every user.
     reg_ms.resize(slots.len(), NONE);
@@ -491,7 +513,11 @@ pub fn stage_table(
     }
     let mut users = Vec::with_capacity(order.len());
     let mut codes = vec![0u8; order.len() * periods];
+    let walk_every = (CHUNK / periods.max(1)).max(1);
     for (row, &(id, s)) in order.iter().enumerate() {
+        if row % walk_every == 0 && row > 0 {
+            meter.at(rows + rows * row as u64 / order.len() as u64)?;
+        }
         users.push(id);
         let mask = &masks[s * words..(s + 1) * words];
         let first_bit = mask
@@ -515,6 +541,7 @@ pub fn stage_table(
             *c = w.step(active).code();
         }
     }
+    meter.finish()?;
     Ok(StageTable {
         clock,
         rules: options.rules,

@@ -836,3 +836,47 @@ fn breakdowns_by_tag_and_audience_match_hand_made_segments() {
         )
         .is_err());
 }
+
+/// Progress is reported monotonically up to its total, the result is the same as without a
+/// hook (both the plain and the cache-partitioned paths), and a hook that stops gets
+/// `Interrupted` at once.
+#[test]
+fn stage_table_reports_progress_and_stops() {
+    use std::ops::ControlFlow;
+    let jan = ms("2026-01-01T00:00:00+08:00");
+    // 150 000 rows over 3 000 users (direct slots) and over sparse ids (hashed slots).
+    for spread in [1u64, 1 << 40] {
+        let user: Vec<u64> = (0..150_000u64).map(|i| (i % 3_000) * spread).collect();
+        let time: Vec<i64> = (0..150_000i64)
+            .map(|i| jan + (i * 7919 % 200) * 86_400_000)
+            .collect();
+        let act = ActivityTable {
+            user: &user,
+            time: &time,
+        };
+        let plain = stage_table(act, None, StageOptions::new(month8())).unwrap();
+        let mut seen: Vec<(u64, u64)> = Vec::new();
+        let mut hook = |d: u64, t: u64| {
+            seen.push((d, t));
+            ControlFlow::Continue(())
+        };
+        let with =
+            stage_table_with_progress(act, None, StageOptions::new(month8()), &mut hook).unwrap();
+        assert_eq!(
+            with.rows().collect::<Vec<_>>(),
+            plain.rows().collect::<Vec<_>>()
+        );
+        assert!(seen.len() >= 5, "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
+        assert!(seen.iter().all(|&(_, t)| t == 300_000));
+        assert_eq!(seen.last(), Some(&(300_000, 300_000)));
+        let mut calls = 0;
+        let mut stop = |_: u64, _: u64| {
+            calls += 1;
+            ControlFlow::Break(())
+        };
+        let e = stage_table_with_progress(act, None, StageOptions::new(month8()), &mut stop);
+        assert_eq!(e.unwrap_err(), LifecycleError::Interrupted);
+        assert_eq!(calls, 1);
+    }
+}

@@ -31,7 +31,7 @@ pub use engine::{
 pub use gamma_gamma::{check_fm, GammaGammaFit, GammaGammaParams};
 pub use high_value::{high_value_features, HighValueFeatures, HighValueInput, HighValueRule};
 pub use preference::{cross_table, lookback_start, preferences, price_band, Preferences};
-pub use rfm::{quantile_scores, rfm, Monetary, Rfm, RfmSpec, Segment, Split};
+pub use rfm::{quantile_scores, rfm, rfm_with_progress, Monetary, Rfm, RfmSpec, Segment, Split};
 pub use summary::{calibration_and_holdout, summary_data, CalibrationHoldout, Freq, Summary};
 
 /// What can go wrong in a model.
@@ -56,6 +56,15 @@ pub enum ModelError {
         /// Why it stopped.
         reason: String,
     },
+    /// The caller's [`Progress`](crate::Progress) hook stopped the computation.
+    #[error("stopped by the progress hook")]
+    Interrupted,
+}
+
+impl From<crate::progress::Interrupted> for ModelError {
+    fn from(_: crate::progress::Interrupted) -> Self {
+        ModelError::Interrupted
+    }
 }
 
 impl ModelError {
@@ -74,6 +83,8 @@ impl From<ModelError> for crate::Error {
                 crate::Error::InvalidArgument { field, reason }
             }
             ModelError::NotConverged { .. } => crate::Error::NotConverged(e.to_string()),
+            // The engine's own commands never pass a hook that stops.
+            ModelError::Interrupted => crate::Error::Internal(e.to_string()),
         }
     }
 }

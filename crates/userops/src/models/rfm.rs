@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{check_amounts, ModelError};
+use crate::progress::{Meter, NoProgress, Progress, CHUNK};
 
 /// How monetary value aggregates a customer's orders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -225,6 +226,20 @@ pub fn rfm(
     amounts: &[f64],
     spec: &RfmSpec,
 ) -> Result<Rfm, ModelError> {
+    rfm_with_progress(customers, times, amounts, spec, &mut NoProgress)
+}
+
+/// [`rfm`], reporting to `progress` (see [`crate::progress`]) in orders aggregated (`total` is
+/// the number of orders; the scoring after the last report is one sort per score). Stops with
+/// [`ModelError::Interrupted`] when the hook says so.
+pub fn rfm_with_progress(
+    customers: &[u64],
+    times: &[i64],
+    amounts: &[f64],
+    spec: &RfmSpec,
+    progress: &mut dyn Progress,
+) -> Result<Rfm, ModelError> {
+    let mut meter = Meter::new(progress, customers.len() as u64);
     if customers.len() != times.len() || customers.len() != amounts.len() {
         return Err(ModelError::invalid(
             "times",
@@ -243,11 +258,15 @@ pub fn rfm(
     if max_key < 4 * customers.len() as u64 + 1024 {
         let k = max_key as usize + 1;
         let (mut last, mut n, mut sum) = (vec![i64::MIN; k], vec![0u64; k], vec![0.0; k]);
-        for i in (0..customers.len()).filter(|&i| inside(times[i])) {
-            let c = customers[i] as usize;
-            last[c] = last[c].max(times[i]);
-            n[c] += 1;
-            sum[c] += amounts[i];
+        for start in (0..customers.len()).step_by(CHUNK) {
+            let end = (start + CHUNK).min(customers.len());
+            for i in (start..end).filter(|&i| inside(times[i])) {
+                let c = customers[i] as usize;
+                last[c] = last[c].max(times[i]);
+                n[c] += 1;
+                sum[c] += amounts[i];
+            }
+            meter.at(end as u64)?;
         }
         agg.extend(
             (0..k)
@@ -255,10 +274,16 @@ pub fn rfm(
                 .map(|c| (c as u64, last[c], n[c], sum[c])),
         );
     } else {
-        let mut rows: Vec<(u64, i64, f64)> = (0..customers.len())
-            .filter(|&i| inside(times[i]))
-            .map(|i| (customers[i], times[i], amounts[i]))
-            .collect();
+        let mut rows: Vec<(u64, i64, f64)> = Vec::new();
+        for start in (0..customers.len()).step_by(CHUNK) {
+            let end = (start + CHUNK).min(customers.len());
+            rows.extend(
+                (start..end)
+                    .filter(|&i| inside(times[i]))
+                    .map(|i| (customers[i], times[i], amounts[i])),
+            );
+            meter.at(end as u64)?;
+        }
         rows.sort_unstable_by_key(|r| r.0);
         for (c, t, a) in rows {
             match agg.last_mut() {
@@ -295,6 +320,7 @@ pub fn rfm(
     out.segment = (0..out.customer.len())
         .map(|k| Segment::of(r[k] < cr, f[k] > cf, out.monetary[k] > cm))
         .collect();
+    meter.finish()?;
     Ok(out)
 }
 
@@ -399,5 +425,35 @@ mod tests {
         assert!(rfm(&[1], &[0], &[-1.0], &RfmSpec::as_of(0)).is_err());
         assert!(rfm(&[1], &[0], &[f64::NAN], &RfmSpec::as_of(0)).is_err());
         assert!(rfm(&[1, 2], &[0], &[1.0], &RfmSpec::as_of(0)).is_err());
+    }
+
+    #[test]
+    fn progress_reaches_the_order_count_and_stops_when_asked() {
+        use std::ops::ControlFlow;
+        for spread in [1u64, 1 << 40] {
+            let n = 200_000usize;
+            let c: Vec<u64> = (0..n as u64).map(|i| (i % 5_000) * spread).collect();
+            let t: Vec<i64> = (0..n as i64).map(|i| (i % 90) * DAY).collect();
+            let a: Vec<f64> = (0..n).map(|i| (i % 13) as f64).collect();
+            let spec = RfmSpec::as_of(100 * DAY);
+            let plain = rfm(&c, &t, &a, &spec).unwrap();
+            let mut seen = Vec::new();
+            let mut hook = |d: u64, total: u64| {
+                seen.push((d, total));
+                ControlFlow::Continue(())
+            };
+            assert_eq!(
+                rfm_with_progress(&c, &t, &a, &spec, &mut hook).unwrap(),
+                plain
+            );
+            assert!(seen.len() >= 3);
+            assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0));
+            assert_eq!(seen.last(), Some(&(n as u64, n as u64)));
+            let mut stop = |_: u64, _: u64| ControlFlow::Break(());
+            assert_eq!(
+                rfm_with_progress(&c, &t, &a, &spec, &mut stop),
+                Err(ModelError::Interrupted)
+            );
+        }
     }
 }
