@@ -336,6 +336,7 @@ def test_callback_error_stops_the_ingest() -> None:
     assert e.stats()["events"] == 10
 
 
+@pytest.mark.usefixtures("sigint_raises")
 def test_ctrl_c_interrupts_between_chunks() -> None:
     """SIGINT arriving while native code runs (GIL released) stops the ingest at the next chunk."""
     n, chunk = 5_000, 50

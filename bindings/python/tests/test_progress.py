@@ -64,6 +64,7 @@ def test_a_callback_that_raises_stops_the_call(name: str, call: Callable[..., An
     assert len(calls) == 1  # the core stopped at the first report
 
 
+@pytest.mark.usefixtures("sigint_raises")
 def test_ctrl_c_stops_a_long_lifecycle() -> None:
     """SIGINT while the core runs without the GIL: KeyboardInterrupt at the next report, even
     with progress off (the hook still checks for signals)."""
