@@ -32,6 +32,7 @@ pub mod loyalty;
 pub mod models;
 pub mod privacy;
 pub mod profile;
+mod receipts;
 pub mod tags;
 pub mod users;
 pub mod util;
