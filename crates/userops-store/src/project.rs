@@ -113,6 +113,59 @@ impl IdentityProjection {
     }
 }
 
+impl IdentityProjection {
+    /// The rows an accepted event changes.
+    fn on_event(
+        conn: &Connection,
+        engine: &Engine,
+        event: &userops::Event,
+        r: &userops::Receipt,
+    ) -> rusqlite::Result<()> {
+        let Some(oneid) = r.oneid.filter(|_| !r.duplicate) else {
+            return Ok(());
+        };
+        let identify = match &event.body {
+            EventBody::Identify { ids } => Some(ids),
+            _ => None,
+        };
+        // An event about a known user adds no identifier and merges no one: its person's rows
+        // are already right. Only a person it created needs writing. (Most events are of this
+        // kind; rewriting the person for each was most of the store's per-event cost.)
+        if identify.is_none() && r.absorbed.is_empty() {
+            let known = conn
+                .prepare_cached("SELECT 1 FROM persons WHERE oneid = ?1 AND merged_into IS NULL")?
+                .exists([oneid.0 as i64])?;
+            if known {
+                return Ok(());
+            }
+        }
+        for a in &r.absorbed {
+            conn.prepare_cached("DELETE FROM identities WHERE oneid = ?1")?
+                .execute([a.0 as i64])?;
+            conn.prepare_cached("DELETE FROM consent WHERE oneid = ?1")?
+                .execute([a.0 as i64])?;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO persons (oneid, identifiers, erased, merged_into) VALUES (?1, 0, 0, ?2)",
+            )?
+            .execute(params![a.0 as i64, oneid.0 as i64])?;
+        }
+        IdentityProjection::write_person(conn, engine, oneid)?;
+        // A link the identity rules refused (a cap) leaves an identifier with a person of its
+        // own: every person the record's identifiers now belong to is rewritten.
+        if let Some(ids) = identify {
+            let others: BTreeSet<OneId> = ids
+                .iter()
+                .filter_map(|i| engine.identity().resolve(i))
+                .filter(|o| *o != oneid)
+                .collect();
+            for o in others {
+                IdentityProjection::write_person(conn, engine, o)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Projection for IdentityProjection {
     fn name(&self) -> &'static str {
         "identities"
@@ -139,45 +192,31 @@ impl Projection for IdentityProjection {
         command: &Command,
         output: &Output,
     ) -> rusqlite::Result<()> {
-        let (oneid, absorbed) = match output {
-            Output::Receipt(r) if !r.duplicate => match r.oneid {
-                Some(o) => (o, r.absorbed.as_slice()),
-                None => return Ok(()),
-            },
-            Output::Privacy(PrivacyOutput::Consent(c))
-                if matches!(command, Command::Privacy(PrivacyCommand::SetConsent { .. })) =>
-            {
-                (c.oneid, &[][..])
+        match (command, output) {
+            (Command::Core(CoreCommand::Ingest { event }), Output::Receipt(r)) => {
+                IdentityProjection::on_event(conn, engine, event, r)
             }
-            Output::Privacy(PrivacyOutput::Erased(e)) => (e.oneid, &[][..]),
-            _ => return Ok(()),
-        };
-        for a in absorbed {
-            conn.prepare_cached("DELETE FROM identities WHERE oneid = ?1")?
-                .execute([a.0 as i64])?;
-            conn.prepare_cached("DELETE FROM consent WHERE oneid = ?1")?
-                .execute([a.0 as i64])?;
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO persons (oneid, identifiers, erased, merged_into) VALUES (?1, 0, 0, ?2)",
-            )?
-            .execute(params![a.0 as i64, oneid.0 as i64])?;
-        }
-        IdentityProjection::write_person(conn, engine, oneid)?;
-        // A link the identity rules refused (a cap) leaves an identifier with a person of its
-        // own: every person the record's identifiers now belong to is rewritten.
-        if let Command::Core(CoreCommand::Ingest { event }) = command {
-            if let EventBody::Identify { ids } = &event.body {
-                let others: BTreeSet<OneId> = ids
-                    .iter()
-                    .filter_map(|i| engine.identity().resolve(i))
-                    .filter(|o| *o != oneid)
-                    .collect();
-                for o in others {
-                    IdentityProjection::write_person(conn, engine, o)?;
+            (Command::Core(CoreCommand::IngestBatch { events, .. }), Output::Batch(b)) => {
+                // `results[i]` is the outcome of `events[i]`.
+                for (event, result) in events.iter().zip(&b.results) {
+                    if let userops::BatchResult::Accepted(r) = result {
+                        IdentityProjection::on_event(conn, engine, event, r)?;
+                    }
                 }
+                Ok(())
             }
+            (
+                Command::Privacy(PrivacyCommand::SetConsent { .. }),
+                Output::Privacy(PrivacyOutput::Consent(c)),
+            ) => IdentityProjection::write_person(conn, engine, c.oneid),
+            (_, Output::Privacy(PrivacyOutput::Erased(e))) => {
+                IdentityProjection::write_person(conn, engine, e.oneid)
+            }
+            // An operator's merge, split or rule change moves identifiers between persons
+            // (rare, and it may touch many): the tables are rewritten.
+            (Command::Identity(c), _) if c.mutates() => self.rebuild(conn, engine),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn rebuild(&self, conn: &Connection, engine: &Engine) -> rusqlite::Result<()> {
@@ -546,6 +585,12 @@ impl Projection for TagsProjection {
         // columns recomputed when an order or refund changes the aggregates they read, so they
         // (and every operator command on tags, profiles, models, identities) rewrite the table.
         let persons: Vec<OneId> = match (command, output) {
+            // No tag defined: no rows, none to change (defining one rewrites the table).
+            (Command::Core(CoreCommand::Ingest { .. } | CoreCommand::IngestBatch { .. }), _)
+                if engine.tag_defs().is_empty() =>
+            {
+                return Ok(())
+            }
             (Command::Core(CoreCommand::Ingest { event }), Output::Receipt(r)) => {
                 if TagsProjection::has_rules(engine)
                     && matches!(

@@ -994,3 +994,42 @@ fn store_actions_are_audited_append_only() {
         .unwrap();
     assert_eq!(first, "migrate version 1 to 2");
 }
+
+#[test]
+fn identity_tables_follow_batch_commands_and_operator_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut s = Store::open(&path).unwrap();
+    // A whole batch as one command (not `Store::ingest_batch`): its persons are projected too.
+    let batch = Command::Core(userops::CoreCommand::IngestBatch {
+        events: vec![ev("b1", "M1"), ev("b2", "M2"), ev("b3", "M1")],
+        on_error: userops::OnError::Skip,
+    });
+    s.execute(batch).unwrap();
+    let c = raw(&path);
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM identities"), 2);
+    assert_eq!(count("SELECT count(*) FROM persons"), 2);
+    // An operator merge moves identifiers without an event.
+    s.call_json(
+        "merge",
+        r#"{"a": {"oneid": 1}, "b": {"oneid": 2}, "actor": "op", "reason": "same person"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        count("SELECT count(DISTINCT oneid) FROM identities"),
+        1,
+        "both identifiers now belong to the survivor"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM persons WHERE merged_into IS NOT NULL"),
+        1
+    );
+    // Events about known persons leave their rows alone, and `check` agrees with the tables.
+    s.ingest(ev("b4", "M2")).unwrap();
+    s.ingest(ev("b5", "M9")).unwrap(); // a new person
+    assert_eq!(count("SELECT count(*) FROM identities"), 3);
+    drop(s);
+    let r = check(&path).unwrap();
+    assert!(r.ok(), "{r}");
+}
