@@ -313,6 +313,20 @@ impl Engine {
         .expect("state serializes: every map key is a string or a sequence")
     }
 
+    /// Write the same bytes as [`Engine::snapshot`] to `w`, without holding them in memory (the
+    /// store streams a large state into its database this way).
+    pub fn write_snapshot(&self, w: impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(
+            w,
+            &SnapshotRef {
+                format: SNAPSHOT_FORMAT,
+                config: &self.config,
+                state: &self.state,
+            },
+        )
+        .map_err(std::io::Error::other)
+    }
+
     /// Rebuild an engine from [`Engine::snapshot`] bytes.
     pub fn restore(bytes: &[u8]) -> Result<Engine, Error> {
         let s: Snapshot = serde_json::from_slice(bytes)
