@@ -205,6 +205,12 @@ pub enum Warning {
         /// What was wrong with it.
         reason: String,
     },
+    /// The newest snapshot was written in an older format; the state was rebuilt by replaying
+    /// the whole journal instead (the next snapshot is in the current format).
+    OldSnapshot {
+        /// The snapshot's sequence number.
+        seq: i64,
+    },
 }
 
 impl std::fmt::Display for Warning {
@@ -213,6 +219,10 @@ impl std::fmt::Display for Warning {
             Warning::TornTail { seq, reason } => {
                 write!(f, "torn last journal record {seq} removed ({reason})")
             }
+            Warning::OldSnapshot { seq } => write!(
+                f,
+                "snapshot {seq} is in an older format: replayed the whole journal instead"
+            ),
         }
     }
 }
@@ -490,16 +500,26 @@ impl Store {
                         &format!("version {} to {}", found.version, SCHEMA_VERSION),
                     )?;
                 }
+                let mut torn = false;
                 for w in &store.warnings {
-                    let Warning::TornTail { seq, reason } = w;
-                    db.audit(
-                        "truncate_torn_tail",
-                        &format!("journal:{seq}"),
-                        &format!("torn last record removed at open ({reason})"),
-                    )?;
+                    match w {
+                        Warning::TornTail { seq, reason } => {
+                            torn = true;
+                            db.audit(
+                                "truncate_torn_tail",
+                                &format!("journal:{seq}"),
+                                &format!("torn last record removed at open ({reason})"),
+                            )?;
+                        }
+                        Warning::OldSnapshot { seq } => db.audit(
+                            "replay_old_snapshot",
+                            &format!("snapshot:{seq}"),
+                            "snapshot in an older format; the whole journal was replayed",
+                        )?,
+                    }
                 }
                 if (migrated && found.version != 0)
-                    || !store.warnings.is_empty()
+                    || torn
                     || stamp.as_deref().unwrap_or("0") != last_seq.to_string()
                 {
                     for p in &store.projections {
@@ -1006,14 +1026,39 @@ fn recover(conn: &Connection, config: Config) -> Result<Recovered, StoreError> {
         }
         None => None,
     };
+    let mut warnings = Vec::new();
     let (mut engine, base) = match snap {
-        Some((seq, bytes, sum)) => {
-            if sum != journal::snapshot_checksum(seq, &bytes) {
+        Some((seq, bytes, sum)) if sum != journal::snapshot_checksum(seq, &bytes) => {
+            return Err(StoreError::Corrupt {
+                seq,
+                reason: "snapshot checksum mismatch".into(),
+            });
+        }
+        // Written by an older build in a format this one no longer reads: the journal holds
+        // the whole history (unless an erasure redacted part of it), so replay all of it.
+        Some((seq, bytes, _))
+            if Engine::snapshot_format(&bytes).is_some_and(|f| f < userops::SNAPSHOT_FORMAT) =>
+        {
+            let redacted: i64 = conn.query_row(
+                "SELECT count(*) FROM journal WHERE method = ?1",
+                [REDACTED],
+                |r| r.get(0),
+            )?;
+            if redacted > 0 {
                 return Err(StoreError::Corrupt {
                     seq,
-                    reason: "snapshot checksum mismatch".into(),
+                    reason: format!(
+                        "snapshot format {:?} is older than {} and {redacted} journal record(s) \
+                         were redacted by an erasure, so the journal cannot replace it",
+                        Engine::snapshot_format(&bytes),
+                        userops::SNAPSHOT_FORMAT
+                    ),
                 });
             }
+            warnings.push(Warning::OldSnapshot { seq });
+            (Engine::new(config), 0)
+        }
+        Some((seq, bytes, _)) => {
             let engine = Engine::restore(&bytes).map_err(|e| StoreError::Corrupt {
                 seq,
                 reason: format!("snapshot: {e}"),
@@ -1049,17 +1094,15 @@ fn recover(conn: &Connection, config: Config) -> Result<Recovered, StoreError> {
                 Ok(())
             }
             Err(reason) if seq == max && raw.method != REDACTED => {
-                torn = Some(Warning::TornTail { seq, reason });
+                torn = Some((seq, reason));
                 Ok(())
             }
             Err(reason) => Err(StoreError::Corrupt { seq, reason }),
         }
     })?;
-    let mut warnings = Vec::new();
-    if let Some(w) = torn {
-        let Warning::TornTail { seq, .. } = &w;
+    if let Some((seq, reason)) = torn {
         conn.execute("DELETE FROM journal WHERE seq = ?1", [seq])?;
-        warnings.push(w);
+        warnings.push(Warning::TornTail { seq, reason });
     }
     Ok(Recovered {
         engine,

@@ -1033,3 +1033,42 @@ fn identity_tables_follow_batch_commands_and_operator_merges() {
     let r = check(&path).unwrap();
     assert!(r.ok(), "{r}");
 }
+
+#[test]
+fn a_snapshot_in_an_older_format_is_replaced_by_a_full_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let expected = {
+        let mut s = Store::open(&path).unwrap();
+        s.ingest(ev("a", "M1")).unwrap();
+        s.ingest(identify("i1", "13800138000", "a@x.com")).unwrap();
+        s.snapshot().unwrap();
+        s.ingest(ev("b", "M2")).unwrap();
+        s.engine().snapshot()
+    };
+    // Mark the snapshot as written by an older build (with a valid checksum).
+    {
+        let c = raw(&path);
+        let (seq, state): (i64, Vec<u8>) = c
+            .query_row("SELECT seq, state FROM snapshot", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        let text = String::from_utf8(state).unwrap();
+        let current = format!(r#"{{"format":{}"#, userops::SNAPSHOT_FORMAT);
+        assert!(text.starts_with(&current), "{}", &text[..20]);
+        let old = text.replacen(&current, r#"{"format":1"#, 1);
+        c.execute(
+            "UPDATE snapshot SET state = ?2, checksum = ?3 WHERE seq = ?1",
+            params![
+                seq,
+                old.as_bytes(),
+                journal::snapshot_checksum(seq, old.as_bytes())
+            ],
+        )
+        .unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.warnings(), &[Warning::OldSnapshot { seq: 2 }]);
+    assert_eq!(s.engine().snapshot(), expected);
+}

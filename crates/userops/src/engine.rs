@@ -79,8 +79,9 @@ struct SnapshotRef<'a> {
     state: &'a State,
 }
 
-/// 2: receipts compact ([`crate::receipts`]); 1 (full receipts by key) is still read.
-const SNAPSHOT_FORMAT: u32 = 2;
+/// 2: receipts compact ([`crate::receipts`]); 3: journey steps compact (analytics). An older
+/// snapshot is refused by [`Engine::restore`]; the store then replays its journal instead.
+pub const SNAPSHOT_FORMAT: u32 = 3;
 
 impl Engine {
     /// A new, empty engine.
@@ -327,11 +328,19 @@ impl Engine {
         .map_err(std::io::Error::other)
     }
 
+    /// The format number of snapshot bytes (the text starts with it), without parsing the
+    /// rest; `None` if they do not look like a snapshot.
+    pub fn snapshot_format(bytes: &[u8]) -> Option<u32> {
+        let rest = bytes.strip_prefix(br#"{"format":"#)?;
+        let end = rest.iter().position(|b| !b.is_ascii_digit())?;
+        std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+    }
+
     /// Rebuild an engine from [`Engine::snapshot`] bytes.
     pub fn restore(bytes: &[u8]) -> Result<Engine, Error> {
         let s: Snapshot = serde_json::from_slice(bytes)
             .map_err(|e| Error::invalid_argument("snapshot", e.to_string()))?;
-        if !(1..=SNAPSHOT_FORMAT).contains(&s.format) {
+        if s.format != SNAPSHOT_FORMAT {
             return Err(Error::invalid_argument(
                 "snapshot",
                 format!(

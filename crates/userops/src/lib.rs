@@ -41,7 +41,7 @@ pub use command::{
     BatchReceipts, BatchResult, Command, CoreCommand, OnError, Output, Receipt, Resolved, Stats,
 };
 pub use config::{Config, ConfigBuilder, Period};
-pub use engine::Engine;
+pub use engine::{Engine, SNAPSHOT_FORMAT};
 pub use error::{Error, ErrorCode, ErrorReport};
 pub use event::{Event, EventBody, Source, UserRef};
 pub use ids::{IdKind, Identifier, InvalidIdentifier, OneId};

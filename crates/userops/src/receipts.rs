@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::{MapAccess, SeqAccess, Visitor};
+use serde::de::{SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
@@ -162,7 +162,6 @@ impl Serialize for Receipts {
     }
 }
 
-/// Reads the compact form, and the map form of snapshot format 1 (key → `[print, receipt]`).
 impl<'de> Deserialize<'de> for Receipts {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -200,17 +199,8 @@ impl<'de> Deserialize<'de> for Receipts {
                 }
                 Ok(out)
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Receipts, A::Error> {
-                let mut out = Receipts::default();
-                while let Some((_key, (print, receipt))) =
-                    a.next_entry::<String, (u64, Receipt)>()?
-                {
-                    out.insert(&receipt, print);
-                }
-                Ok(out)
-            }
         }
-        d.deserialize_any(V)
+        d.deserialize_seq(V)
     }
 }
 
@@ -251,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn serde_round_trip_and_the_old_map_form() {
+    fn serde_round_trip() {
         let mut r = Receipts::default();
         r.insert(&receipt("k1", "order", 1, vec![]), 7);
         r.insert(&receipt("k2", "identify", 2, vec![OneId(5)]), 8);
@@ -260,13 +250,5 @@ mod tests {
         let back: Receipts = serde_json::from_str(&text).unwrap();
         assert_eq!(back, r);
         assert_eq!(serde_json::to_string(&back).unwrap(), text);
-        // Snapshot format 1 kept the receipts whole, by key.
-        let old = serde_json::json!({
-            "k1": [7, receipt("k1", "order", 1, vec![])],
-            "k2": [8, receipt("k2", "identify", 2, vec![OneId(5)])],
-            "k3": [9, receipt("k3", "new_kind", 3, vec![])],
-        });
-        let from_old: Receipts = serde_json::from_value(old).unwrap();
-        assert_eq!(from_old, r);
     }
 }
