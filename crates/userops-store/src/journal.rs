@@ -94,31 +94,6 @@ fn fnv_parts(parts: &[&[u8]]) -> u64 {
     h
 }
 
-#[cfg(test)]
-mod fnv_tests {
-    #[test]
-    fn streamed_snapshot_sum_is_the_snapshot_checksum() {
-        use std::io::Write;
-        let mut sum = super::SnapshotSum::new(42);
-        sum.write_all(b"{\"format\":2,").unwrap();
-        sum.write_all(b"\"state\":{}}").unwrap();
-        assert_eq!(sum.len, 23);
-        assert_eq!(
-            sum.checksum(),
-            super::snapshot_checksum(42, b"{\"format\":2,\"state\":{}}")
-        );
-    }
-
-    #[test]
-    fn parts_hash_as_the_joined_bytes() {
-        let joined = [&7i64.to_le_bytes()[..], b":", b"{\"method\":\"ingest\"}"].concat();
-        assert_eq!(
-            super::checksum(7, "{\"method\":\"ingest\"}"),
-            userops::util::fingerprint(&joined) as i64
-        );
-    }
-}
-
 /// The idempotency key a command carries, if any (today: an ingested event's key).
 pub fn idem_key(command: &Command) -> Option<String> {
     match command {
@@ -215,4 +190,29 @@ pub(crate) fn for_each_after(
         f(raw)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod fnv_tests {
+    #[test]
+    fn streamed_snapshot_sum_is_the_snapshot_checksum() {
+        use std::io::Write;
+        let mut sum = super::SnapshotSum::new(42);
+        sum.write_all(b"{\"format\":2,").unwrap();
+        sum.write_all(b"\"state\":{}}").unwrap();
+        assert_eq!(sum.len, 23);
+        assert_eq!(
+            sum.checksum(),
+            super::snapshot_checksum(42, b"{\"format\":2,\"state\":{}}")
+        );
+    }
+
+    #[test]
+    fn parts_hash_as_the_joined_bytes() {
+        let joined = [&7i64.to_le_bytes()[..], b":", b"{\"method\":\"ingest\"}"].concat();
+        assert_eq!(
+            super::checksum(7, "{\"method\":\"ingest\"}"),
+            userops::util::fingerprint(&joined) as i64
+        );
+    }
 }
