@@ -1,11 +1,14 @@
 //! RFM on generated orders and the BG/NBD maximum-likelihood fit on generated summaries.
 //! `MODELS_ORDERS` (default 1,000,000 orders over 100,000 customers) sizes the RFM input;
 //! the BG/NBD fits run on 2,000 and 100,000 customers (`MODELS_BGNBD_MAX` to change the
-//! larger). Data: splitmix64 of the row index.
+//! larger). Orders: splitmix64 of the row index; BG/NBD customers: simulated from the model.
 //!
 //! `cargo bench -p userops-benches --bench models`
 use criterion::{criterion_group, criterion_main, Criterion};
-use userops::models::{rfm, summary_data, BgNbdFit, Freq, RfmSpec};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Beta, Distribution, Exp, Gamma};
+use userops::models::{rfm, BgNbdFit, RfmSpec};
 
 fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -33,33 +36,38 @@ fn orders(n: u64, customers: u64) -> (Vec<u64>, Vec<i64>, Vec<f64>) {
     (c, t, a)
 }
 
-/// A BG/NBD-like history: per customer a purchase rate and a dropout chance.
+/// Customers drawn from the BG/NBD story itself (the same parameters as
+/// `benches/compare/models_bench.py`: r = 0.25, α = 4, a = 0.8, b = 2.5, T uniform on
+/// [1, 52] weeks), so the likelihood has an interior maximum near those parameters and the
+/// fit is timed on data it can fit. Each customer buys at Poisson rate λ ~ Gamma(r, 1/α) and
+/// drops out after each purchase with probability p ~ Beta(a, b).
 fn history(customers: u64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let (mut cs, mut ts) = (Vec::new(), Vec::new());
-    for c in 0..customers {
-        let h = splitmix64(c ^ 0xABCD);
-        let rate = 0.005 + (h % 1000) as f64 / 1000.0 * 0.08;
-        let mut day = (h >> 12) % 300;
-        let mut k = 0u64;
+    let mut rng = ChaCha8Rng::seed_from_u64(customers);
+    let rate = Gamma::<f64>::new(0.25, 1.0 / 4.0).expect("valid gamma");
+    let dropout = Beta::<f64>::new(0.8, 2.5).expect("valid beta");
+    let (mut f, mut r, mut t) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..customers {
+        let big_t: f64 = rng.random_range(1.0..52.0);
+        let lambda: f64 = rate.sample(&mut rng).max(1e-12);
+        let p: f64 = dropout.sample(&mut rng);
+        let gap = Exp::new(lambda).expect("positive rate");
+        let (mut now, mut x, mut last) = (0.0, 0.0, 0.0);
         loop {
-            cs.push(c);
-            ts.push(END - 365 * DAY + day as i64 * DAY);
-            k += 1;
-            let u = splitmix64(h + k);
-            if u % 100 < 10 {
+            now += gap.sample(&mut rng);
+            if now > big_t {
                 break;
             }
-            let gap = -((1.0 - (u >> 11) as f64 / (1u64 << 53) as f64).ln()) / rate;
-            day += 1 + gap as u64;
-            if day >= 365 {
+            x += 1.0;
+            last = now;
+            if rng.random::<f64>() < p {
                 break;
             }
         }
+        f.push(x);
+        r.push(last);
+        t.push(big_t);
     }
-    let s = summary_data(&cs, &ts, None, Some(END), Freq::Day).expect("bench data is valid");
-    let keep: Vec<usize> = (0..s.frequency.len()).filter(|&i| s.t[i] > 0.0).collect();
-    let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-    (pick(&s.frequency), pick(&s.recency), pick(&s.t))
+    (f, r, t)
 }
 
 fn models(c: &mut Criterion) {
@@ -83,13 +91,12 @@ fn models(c: &mut Criterion) {
         let fit = match BgNbdFit::fit(&f, &r, &t, None) {
             Ok(fit) => fit,
             Err(e) => {
-                // The generator is not the BG/NBD story; say so instead of timing a failure.
                 eprintln!("bgnbd {customers} customers: not timed, fit failed: {e}");
                 continue;
             }
         };
         eprintln!(
-            "bgnbd {customers} customers ({} with T > 0): params {:?}, log-likelihood {:.6}, {} gradient evaluations",
+            "bgnbd {customers} customers ({} rows): params {:?}, log-likelihood {:.6}, {} gradient evaluations",
             f.len(),
             fit.params,
             fit.log_likelihood,

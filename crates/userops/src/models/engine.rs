@@ -582,32 +582,26 @@ impl Engine {
     ) -> Result<(), Error> {
         let name = |v: &dyn erased::Named| v.wire_name();
         let text = crate::tags::Value::Text;
+        // One enum value per user, from (user, value) pairs.
+        let single = |pairs: &mut dyn Iterator<Item = (OneId, String)>| {
+            pairs.map(|(o, v)| (o, vec![text(v)])).collect::<Vec<_>>()
+        };
         let (model, mut rows): (&str, Vec<(OneId, Vec<crate::tags::Value>)>) = match out {
             ModelsOutput::Rfm(r) => (
                 "rfm",
-                r.iter()
-                    .map(|x| (x.oneid, vec![text(name(&x.segment))]))
-                    .collect(),
+                single(&mut r.iter().map(|x| (x.oneid, name(&x.segment)))),
             ),
             ModelsOutput::ChurnRisk(c) => (
                 "churn_risk",
-                c.users
-                    .iter()
-                    .map(|x| (x.oneid, vec![text(name(&x.risk))]))
-                    .collect(),
+                single(&mut c.users.iter().map(|x| (x.oneid, name(&x.risk)))),
             ),
             ModelsOutput::SupervisedChurn(c) => (
                 "churn_model",
-                c.users
-                    .iter()
-                    .map(|x| (x.oneid, vec![text(name(&x.risk))]))
-                    .collect(),
+                single(&mut c.users.iter().map(|x| (x.oneid, name(&x.risk)))),
             ),
             ModelsOutput::Activity(a) => (
                 "activity",
-                a.iter()
-                    .map(|x| (x.oneid, vec![text(x.level.clone())]))
-                    .collect(),
+                single(&mut a.iter().map(|x| (x.oneid, x.level.clone()))),
             ),
             ModelsOutput::Preferences(p) => {
                 let mut by: BTreeMap<OneId, Vec<crate::tags::Value>> = BTreeMap::new();

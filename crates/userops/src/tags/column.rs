@@ -97,6 +97,41 @@ fn date_of_key(k: u64) -> DateTime<Utc> {
     DateTime::from_timestamp((k ^ (1 << 63)) as i64, 0).unwrap_or_default()
 }
 
+/// The union of pairwise disjoint bitmaps (the pieces a bit-sliced walk peels off, one per
+/// slice). Sparse pieces (roaring array containers) are merged in one pass over their values:
+/// folding them one by one with `|=` re-merges the growing result once per slice, which made a
+/// range over a narrowed candidate set cost a multiple of the candidates. Dense pieces (bitmap
+/// containers) are OR-ed word by word, which is cheaper than touching every value.
+pub(crate) fn union_disjoint(mut pieces: Vec<RoaringBitmap>) -> RoaringBitmap {
+    pieces.retain(|b| !b.is_empty());
+    if pieces.len() <= 1 {
+        return pieces.pop().unwrap_or_default();
+    }
+    let total: u64 = pieces.iter().map(RoaringBitmap::len).sum();
+    let lo = pieces
+        .iter()
+        .filter_map(RoaringBitmap::min)
+        .min()
+        .unwrap_or(0);
+    let hi = pieces
+        .iter()
+        .filter_map(RoaringBitmap::max)
+        .max()
+        .unwrap_or(0);
+    let span = u64::from(hi - lo) + 1;
+    // Roaring keeps a 2^16-wide chunk as a sorted array below 4,096 values (1/16 density).
+    if total * 16 >= span {
+        return roaring::MultiOps::union(pieces);
+    }
+    let mut all: Vec<u32> = Vec::with_capacity(total as usize);
+    for p in &pieces {
+        all.extend(p.iter());
+    }
+    // The concatenation is a few sorted runs: the stable sort merges runs in O(n log runs).
+    all.sort();
+    RoaringBitmap::from_sorted_iter(all).unwrap_or_default()
+}
+
 /// A bit-sliced index over dictionary ranks.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Bsi {
@@ -192,20 +227,20 @@ impl Bsi {
         if p >= 1usize << self.slices.len() {
             return self.start(within);
         }
-        let mut lt = RoaringBitmap::new();
+        let mut lt = Vec::new();
         let mut eq = self.start(within);
         for i in (0..self.slices.len()).rev() {
             if eq.is_empty() {
                 break;
             }
             if p >> i & 1 == 1 {
-                lt |= &eq - &self.slices[i];
+                lt.push(&eq - &self.slices[i]);
                 eq &= &self.slices[i];
             } else {
                 eq -= &self.slices[i];
             }
         }
-        lt
+        union_disjoint(lt)
     }
 
     fn ge(&self, p: usize) -> RoaringBitmap {
@@ -285,45 +320,42 @@ impl Bsi {
         // Here a has 0 and hi has 1 at `bit`.
         let high = &eq & &self.slices[bit];
         eq -= &self.slices[bit];
-        let mut out = self.ge_within(eq, a, bit);
-        out |= self.le_within(high, hi, bit);
-        out
+        let mut pieces = Vec::new();
+        self.ge_within(eq, a, bit, &mut pieces);
+        self.le_within(high, hi, bit, &mut pieces);
+        union_disjoint(pieces)
     }
 
-    /// Those of `eq` whose bits below `top` are ≥ those of `p`.
-    fn ge_within(&self, mut eq: RoaringBitmap, p: usize, top: usize) -> RoaringBitmap {
-        let mut out = RoaringBitmap::new();
+    /// Those of `eq` whose bits below `top` are ≥ those of `p`, as disjoint pieces.
+    fn ge_within(&self, mut eq: RoaringBitmap, p: usize, top: usize, out: &mut Vec<RoaringBitmap>) {
         for bit in (0..top).rev() {
             if eq.is_empty() {
-                return out;
+                return;
             }
             if p >> bit & 1 == 0 {
-                out |= &eq & &self.slices[bit];
+                out.push(&eq & &self.slices[bit]);
                 eq -= &self.slices[bit];
             } else {
                 eq &= &self.slices[bit];
             }
         }
-        out |= eq;
-        out
+        out.push(eq);
     }
 
-    /// Those of `eq` whose bits below `top` are ≤ those of `p`.
-    fn le_within(&self, mut eq: RoaringBitmap, p: usize, top: usize) -> RoaringBitmap {
-        let mut out = RoaringBitmap::new();
+    /// Those of `eq` whose bits below `top` are ≤ those of `p`, as disjoint pieces.
+    fn le_within(&self, mut eq: RoaringBitmap, p: usize, top: usize, out: &mut Vec<RoaringBitmap>) {
         for bit in (0..top).rev() {
             if eq.is_empty() {
-                return out;
+                return;
             }
             if p >> bit & 1 == 1 {
-                out |= &eq - &self.slices[bit];
+                out.push(&eq - &self.slices[bit]);
                 eq &= &self.slices[bit];
             } else {
                 eq -= &self.slices[bit];
             }
         }
-        out |= eq;
-        out
+        out.push(eq);
     }
 
     fn eq_key(&self, k: u64, within: Option<&RoaringBitmap>) -> RoaringBitmap {
@@ -736,5 +768,74 @@ mod tests {
                 assert_eq!(got, want);
             }
         }
+    }
+
+    /// Ranges over users spread thinly across a wide id space (the sparse merge of
+    /// `union_disjoint`) and densely (the word-wise union), with and without candidates,
+    /// against a plain filter of the pairs.
+    #[test]
+    fn bsi_ranges_sparse_and_dense_match_a_filter() {
+        let mix = |x: u64| x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17;
+        for (stride, n) in [(997u32, 3_000u32), (1, 70_000)] {
+            let pairs: Vec<(u32, u64)> = (0..n)
+                .map(|i| (i * stride, mix(u64::from(i)) % 5_000))
+                .collect();
+            let bsi = Bsi::build(&pairs);
+            let within: RoaringBitmap = pairs
+                .iter()
+                .map(|p| p.0)
+                .filter(|u| mix(u64::from(*u) + 7) % 3 == 0)
+                .collect();
+            for (lo, hi) in [
+                (0, 4_999),
+                (1_000, 3_000),
+                (17, 18),
+                (2_048, 4_095),
+                (0, 0),
+                (4_000, 9_000),
+            ] {
+                for w in [None, Some(&within)] {
+                    let want: RoaringBitmap = pairs
+                        .iter()
+                        .filter(|p| p.1 >= lo && p.1 <= hi && w.is_none_or(|w| w.contains(p.0)))
+                        .map(|p| p.0)
+                        .collect();
+                    let got = bsi.range(Some((lo, true)), Some((hi, true)), w);
+                    assert_eq!(
+                        got,
+                        want,
+                        "stride {stride}, [{lo},{hi}], within {}",
+                        w.is_some()
+                    );
+                    let below: RoaringBitmap = pairs
+                        .iter()
+                        .filter(|p| p.1 < hi && w.is_none_or(|w| w.contains(p.0)))
+                        .map(|p| p.0)
+                        .collect();
+                    assert_eq!(bsi.range(None, Some((hi, false)), w), below);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn union_disjoint_equals_folded_union() {
+        for (stride, parts) in [(1_000u32, 7u32), (1, 5)] {
+            let pieces: Vec<RoaringBitmap> = (0..parts)
+                .map(|k| {
+                    (0..20_000u32)
+                        .filter(|i| i % parts == k)
+                        .map(|i| i * stride)
+                        .collect()
+                })
+                .collect();
+            let folded = pieces.iter().fold(RoaringBitmap::new(), |a, b| a | b);
+            assert_eq!(union_disjoint(pieces), folded);
+        }
+        assert!(union_disjoint(vec![]).is_empty());
+        assert_eq!(
+            union_disjoint(vec![RoaringBitmap::new(), [3u32].into_iter().collect()]).len(),
+            1
+        );
     }
 }

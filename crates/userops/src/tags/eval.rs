@@ -140,6 +140,16 @@ impl<'a> Ctx<'a> {
         Ok(restrict(self.eval_in(e, Some(&w))?, Some(&w)))
     }
 
+    fn disjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+        match e {
+            Expr::Or(a, b) => {
+                Self::disjuncts(a, out);
+                Self::disjuncts(b, out);
+            }
+            other => out.push(other),
+        }
+    }
+
     fn conjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
         match e {
             Expr::And(a, b) => {
@@ -230,13 +240,17 @@ impl<'a> Ctx<'a> {
                 }
                 Cow::Owned(acc)
             }
-            Expr::Or(a, b) => {
-                let mut l = restrict(self.eval_in(a, within)?, within);
-                l |= &*self.eval_in(b, within)?;
-                if let Some(w) = within {
-                    l &= w;
-                }
-                Cow::Owned(l)
+            Expr::Or(..) => {
+                // All disjuncts at once, then one trim: unions of the (often lent, dense)
+                // operands are word-wise, where trimming each first and merging the sparse
+                // results costs a pass over every value per operand.
+                let mut terms = Vec::new();
+                Self::disjuncts(e, &mut terms);
+                let parts = terms
+                    .into_iter()
+                    .map(|t| self.eval_in(t, within))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Cow::Owned(union_within(&parts, within))
             }
             Expr::Not(a) => {
                 let base = within.unwrap_or(self.universe);
@@ -320,23 +334,28 @@ impl<'a> Ctx<'a> {
             Expr::In { field, values } => {
                 let col = self.column(field)?;
                 let t = col.value_type();
-                let mut out = RoaringBitmap::new();
+                let mut hits = Vec::with_capacity(values.len());
                 for v in values {
-                    let hit = col.compare(
+                    hits.push(col.compare(
                         std::cmp::Ordering::Equal,
                         true,
                         self.typed(field, t, v)?.bound(),
                         within,
-                    );
-                    match within {
-                        Some(w) => out |= &*hit & w,
-                        None => out |= &*hit,
-                    }
+                    ));
                 }
-                Cow::Owned(out)
+                Cow::Owned(union_within(&hits, within))
             }
         })
     }
+}
+
+/// The union of `parts`, trimmed to `within`.
+fn union_within(parts: &[Cow<'_, RoaringBitmap>], within: Option<&RoaringBitmap>) -> RoaringBitmap {
+    let mut out = roaring::MultiOps::union(parts.iter().map(|p| &**p));
+    if let Some(w) = within {
+        out &= w;
+    }
+    out
 }
 
 /// `b` trimmed to `within` (owned).
