@@ -5,7 +5,7 @@
 //! `LOYALTY_BENCH_MEMBERS`, default 10 000 000).
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use userops::loyalty::ledger::{Earn, Spend};
+use userops::loyalty::ledger::{Earn, Entry, Spend};
 use userops::loyalty::{Clawback, Ledger, Loyalty, ProgramSpec};
 use userops::{Decimal, OneId};
 
@@ -15,16 +15,20 @@ fn t0() -> DateTime<Utc> {
 
 fn earn<'a>(user: u64, points: i64, key: &'a str, expires: Option<DateTime<Utc>>) -> Earn<'a> {
     Earn {
-        user: OneId(user),
-        book: userops::loyalty::BookId(0),
-        points,
-        key,
-        reason: "",
-        actor: "",
-        time: t0(),
+        entry: Entry {
+            user: OneId(user),
+            book: userops::loyalty::BookId(0),
+            points,
+            key,
+            reason: "",
+            actor: "",
+            time: t0(),
+        },
         expires,
         pending: false,
         order: None,
+        money: None,
+        lines: &[],
     }
 }
 

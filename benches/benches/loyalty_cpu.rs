@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p userops-benches --bench loyalty_cpu`
 use chrono::{Duration, TimeZone, Utc};
-use userops::loyalty::ledger::{Earn, Spend};
+use userops::loyalty::ledger::{Earn, Entry, Spend};
 use userops::loyalty::{BookId, Clawback, Ledger};
 use userops::OneId;
 
@@ -42,16 +42,20 @@ fn main() {
                 .expect("spend");
             } else {
                 l.earn(&Earn {
-                    user,
-                    book: BookId(book.0),
-                    points: 100,
-                    key: k,
-                    reason: "",
-                    actor: "",
-                    time: t0,
+                    entry: Entry {
+                        user,
+                        book: BookId(book.0),
+                        points: 100,
+                        key: k,
+                        reason: "",
+                        actor: "",
+                        time: t0,
+                    },
                     expires: exp,
                     pending: false,
                     order: None,
+                    money: None,
+                    lines: &[],
                 })
                 .expect("earn");
             }

@@ -163,3 +163,57 @@ def test_orders_earn_post_due_and_partial_refunds() -> None:
     with pytest.raises(userops.InvalidAmount):
         e.refund("O1", "rf3", amount="0", time=t(10, 3))
     assert e.balance(("member_no", "M1"), "b") == 165
+
+
+def test_refund_by_line_gives_back_what_the_line_earned() -> None:
+    e = userops.Engine()
+    e.create_program({"id": "b", "earn": {"points_per_unit": "1", "categories": {"shoes": "2"}}})
+    src = {"platform": "app", "program": "b"}
+    user = {"kind": "member_no", "value": "M1"}
+    lines = [
+        {"sku": "A", "category": "shoes", "price": "100", "qty": 1},
+        {"sku": "B", "category": "socks", "price": "25", "qty": 2},
+    ]
+    # 100 × 2 + 50 = 250 points: A earned 200, B 50.
+    e.ingest({"kind": "order", "key": "ev1", "time": "2026-03-01T00:00:00Z", "source": src,
+              "user": user, "order_id": "O1", "amount": "150", "lines": lines})
+    assert e.balance(("member_no", "M1"), "b") == 250
+    out = e.refund("O1", "r1", lines=[{"sku": "A", "qty": 1}], time=t(2, 3))
+    assert out["points"] == 200 and e.balance(("member_no", "M1"), "b") == 50
+    # By index, with money without units (a price adjustment of half of B's 50): 25 points.
+    e.refund("O1", "r2", lines=[{"line": 1, "amount": Decimal("25")}], time=t(3, 3))
+    assert e.balance(("member_no", "M1"), "b") == 25
+    with pytest.raises(userops.InvalidAmount) as bad:
+        e.refund("O1", "r3", lines=[{"sku": "B", "qty": 3}], time=t(4, 3))
+    assert bad.value.field == "lines[0].qty"
+    with pytest.raises(userops.InvalidAmount) as unknown:
+        e.refund("O1", "r3", lines=[{"sku": "Z", "qty": 1}], time=t(4, 3))
+    assert unknown.value.field == "lines[0].sku"
+    with pytest.raises(userops.InvalidArgument):
+        e.refund("O1", "r3", amount="1", lines=[{"sku": "B", "qty": 1}], time=t(4, 3))
+    assert e.balance(("member_no", "M1"), "b") == 25
+    # Replaying a refund key returns the first result.
+    assert e.refund("O1", "r1", lines=[{"sku": "A", "qty": 1}], time=t(2, 3))["duplicate"]
+
+
+def test_audiences_filter_on_points_and_tier() -> None:
+    e = userops.Engine()
+    e.create_program(
+        {
+            "id": "club",
+            "growth": {"weights": {"login": 1}},
+            "tiers": {"basis": "growth", "window": "calendar_year",
+                      "levels": [{"name": "silver", "threshold": "0"}, {"name": "gold", "threshold": "5"}]},
+        }
+    )
+    e.earn(("member_no", "M1"), "club", 1500, "e1", time=t(2))
+    e.earn(("member_no", "M2"), "club", 300, "e2", time=t(2))
+    assert len(e.audience('points("club") >= 1000')) == 1
+    # Kept current: a spend moves M1 below the bar, growth moves M2 up to gold.
+    e.spend(("member_no", "M1"), "club", 600, "s1", time=t(3))
+    assert len(e.audience('points("club") >= 1000')) == 0
+    e.add_growth(("member_no", "M2"), "club", "login", "g1", count=5, time=t(3))
+    assert len(e.audience('tier("club") = "gold" AND points("club") > 100')) == 1
+    with pytest.raises(userops.AudienceSyntaxError) as bad:
+        e.audience('points("clubb") > 1')
+    assert bad.value.position == 0

@@ -297,6 +297,7 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
                                 user: user.clone(),
                                 order_id,
                                 amount,
+                                lines: Vec::new(),
                             },
                         );
                     }

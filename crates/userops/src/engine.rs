@@ -401,6 +401,7 @@ impl Engine {
                 }
             }
         }
+        self.loyalty_check_event(&event)?;
         // From here on nothing fails.
         let (oneid, absorbed) = match &event.body {
             EventBody::Identify { ids } => {
@@ -503,6 +504,7 @@ impl Engine {
         // Points move bucket by bucket keeping their expiry. The only failure is an overflow
         // of the survivor's balance; the absorbed accounts then stay as they are (no point is
         // lost) and the report says so.
+        let touch = self.loyalty_touch_users(&[report.survivor]);
         let loyalty: Vec<serde_json::Value> = report
             .absorbed
             .clone()
@@ -517,6 +519,7 @@ impl Engine {
         report
             .modules
             .insert("loyalty".into(), serde_json::Value::Array(loyalty));
+        self.loyalty_reindex(touch, None, time);
     }
 
     /// After an operator split: each module says what member state it could not split back.

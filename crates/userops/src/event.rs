@@ -114,6 +114,63 @@ pub struct OrderLine {
     pub qty: u32,
 }
 
+/// One line of a refund: which order line (by `sku`, or by `line` index when skus repeat; both
+/// may be given and must agree), how many units came back (`qty`) and how much money was
+/// refunded for it (`amount`, decimal string). At least one of `qty` and `amount` is above
+/// zero; an `amount` without `qty` is money refunded without returned units (a price
+/// adjustment), which loyalty measures against the line's value.
+///
+/// ```
+/// use userops::event::RefundLine;
+/// let l: RefundLine = serde_json::from_str(r#"{"sku": "s1", "qty": 1, "amount": "99.50"}"#).unwrap();
+/// assert_eq!((l.sku.as_deref(), l.line, l.qty), (Some("s1"), None, 1));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLine {
+    /// The line's stock-keeping unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    /// The line's 0-based position in the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// Units returned.
+    #[serde(default)]
+    pub qty: u32,
+    /// Money refunded for the line (decimal string, ≥ 0).
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub amount: Option<Decimal>,
+}
+
+impl RefundLine {
+    /// Check what can be checked without the order: a line named, something refunded,
+    /// no negative amount. `Err((field under the line, reason))`.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.sku.is_none() && self.line.is_none() {
+            return Err(("sku", "name the line by `sku` or by `line` index".into()));
+        }
+        if self.sku.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(("sku", "must not be empty".into()));
+        }
+        if let Some(a) = self.amount {
+            if a.is_sign_negative() && !a.is_zero() {
+                return Err(("amount", format!("must be ≥ 0, got {a}")));
+            }
+        }
+        if self.qty == 0 && self.amount.is_none_or(|a| a.is_zero()) {
+            return Err((
+                "qty",
+                "a refund line returns a qty ≥ 1 or an amount > 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What happened in a community (a WeChat group, a forum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -214,6 +271,10 @@ pub enum EventBody {
         /// The amount refunded (decimal string, ≥ 0).
         #[serde(with = "rust_decimal::serde::str")]
         amount: Decimal,
+        /// The order lines refunded, if the channel says which: loyalty then gives back what
+        /// those lines earned (see [`RefundLine`]) rather than the `amount`'s share.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lines: Vec<RefundLine>,
     },
     /// A typed behaviour (sign-in, review, share, ...), for growth value and preferences.
     Behavior {
@@ -442,10 +503,17 @@ impl Event {
                 }
             }
             EventBody::Refund {
-                order_id, amount, ..
+                order_id,
+                amount,
+                lines,
+                ..
             } => {
                 non_empty("order_id", order_id)?;
                 non_negative("amount", amount)?;
+                for (i, l) in lines.iter().enumerate() {
+                    l.check()
+                        .map_err(|(f, why)| Error::invalid_event(format!("lines[{i}].{f}"), why))?;
+                }
             }
             EventBody::Community { community, .. } => non_empty("community", community)?,
             EventBody::Touch {

@@ -489,6 +489,46 @@ int main(int argc, char **argv) {
         assert(strstr(userops_last_error_message(), "did you mean `age`") != NULL);
         userops_engine_free(a);
     }
+    /* loyalty: a refund of one order line gives back what that line earned (same command) */
+    {
+        userops_engine *l = userops_engine_new();
+        assert(userops_engine_call(l, "create_program",
+            "{\"program\": {\"id\": \"b\", \"earn\": {\"points_per_unit\": \"1\", \"categories\": {\"shoes\": \"2\"}}}}",
+            &out) == UOPS_OK);
+        userops_string_free(out);
+        assert(userops_engine_ingest_json(l,
+            "{\"kind\": \"order\", \"key\": \"o1\", \"time\": \"2026-03-01T10:00:00Z\","
+            " \"source\": {\"platform\": \"app\", \"program\": \"b\"}, \"user\": {\"kind\": \"member_no\", \"value\": \"M1\"},"
+            " \"order_id\": \"O1\", \"amount\": \"30\", \"lines\": [{\"sku\": \"x\", \"category\": \"shoes\", \"price\": \"10\", \"qty\": 1},"
+            " {\"sku\": \"y\", \"price\": \"10\", \"qty\": 2}]}", &receipt) == UOPS_OK);
+        userops_string_free(receipt);
+        /* 40 points: x (shoes, double) 20, y 20; one of y's two units back gives 10 */
+        assert(userops_engine_call(l, "refund_lines",
+            "{\"order_key\": \"O1\", \"key\": \"r1\", \"lines\": [{\"sku\": \"y\", \"qty\": 1}],"
+            " \"time\": \"2026-03-02T00:00:00Z\"}", &out) == UOPS_OK);
+        assert(strstr(out, "\"points\":10") != NULL);
+        userops_string_free(out);
+        assert(userops_engine_call(l, "refund_lines",
+            "{\"order_key\": \"O1\", \"key\": \"r2\", \"lines\": [{\"sku\": \"y\", \"qty\": 2}]}",
+            &out) == UOPS_INVALID_AMOUNT);
+        assert(out == NULL);
+        assert(strstr(userops_last_error_message(), "lines[0].qty") != NULL);
+        assert(userops_engine_call(l, "balance",
+            "{\"user\": {\"kind\": \"member_no\", \"value\": \"M1\"}, \"program\": \"b\"}", &out) == UOPS_OK);
+        assert(strcmp(out, "30") == 0);
+        userops_string_free(out);
+        /* points and tier are index columns: audiences filter on them */
+        assert(userops_engine_call(l, "audience", "{\"expression\": \"points(\\\"b\\\") >= 30\"}", &out) == UOPS_OK);
+        assert(strstr(out, "\"size\":1") != NULL);
+        userops_string_free(out);
+        assert(userops_engine_call(l, "audience", "{\"expression\": \"points(\\\"b\\\") > 30\"}", &out) == UOPS_OK);
+        assert(strstr(out, "\"size\":0") != NULL);
+        userops_string_free(out);
+        assert(userops_engine_call(l, "audience", "{\"expression\": \"tier(\\\"nope\\\") = \\\"gold\\\"\"}", &out)
+            == UOPS_AUDIENCE_SYNTAX);
+        assert(out == NULL);
+        userops_engine_free(l);
+    }
     /* table functions without an engine (lifecycle / analytics over JSON columns) */
     assert(userops_table_call("lifecycle",
         "{\"user\": [7, 7], \"time\": [\"2026-01-31T23:59:59+08:00\", \"2026-02-01T00:00:00+08:00\"]}",

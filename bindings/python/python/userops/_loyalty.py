@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as _dt
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _convert, _tables
 from ._base import EngineBase
+from .errors import InvalidArgument
 
 # `Engine` lists `EngineBase` before the module mixins; a mixin that subclassed it at run time
 # would make that order impossible (Python's MRO), so the base is for type checkers only.
@@ -33,6 +34,14 @@ _STATEMENT = [
 
 def _now(time: Time) -> _dt.datetime:
     return time if time is not None else _dt.datetime.now(_dt.timezone.utc)
+
+
+def _refund_line(line: Mapping[str, Any]) -> Dict[str, Any]:
+    """A refund line for the wire: money as a decimal string, the rest as given."""
+    out = dict(line)
+    if out.get("amount") is not None:
+        out["amount"] = str(out["amount"])
+    return out
 
 
 class LoyaltyMethods(_Base):
@@ -108,6 +117,7 @@ class LoyaltyMethods(_Base):
         key: str,
         *,
         amount: Union[Decimal, str, None] = None,
+        lines: Optional[Sequence[Mapping[str, Any]]] = None,
         time: Time = None,
     ) -> Dict[str, Any]:
         """Reverse every earn tied to ``order_key``: pending ones are voided, the unspent rest
@@ -118,7 +128,41 @@ class LoyaltyMethods(_Base):
         earn rules) gives back its points for the refunded share. Measured over all refunds of
         the order so far, the member keeps ``floor(points × (order − refunded) / order)``: the
         rounding never creates points, and partial refunds add up to one refund of their total.
+
+        With ``lines`` only those order lines are refunded, each a dict naming the line by
+        ``"sku"`` (or ``"line"``, its 0-based index) with the units returned (``"qty"``) and/or
+        the money refunded without units (``"amount"``, a price adjustment): each earn that
+        records the order's lines (order earn rules) gives back what those lines earned under
+        its multipliers, never more than a line earned; refunding every line gives back exactly
+        the order's points. An unknown line or a ``qty`` above what is left to refund raises
+        ``InvalidAmount`` (``field`` such as ``"lines[0].qty"``) and changes nothing.
+
+        >>> import userops
+        >>> e = userops.Engine()
+        >>> _ = e.create_program({"id": "b", "earn": {"points_per_unit": "1"}})
+        >>> _ = e.ingest({"kind": "order", "key": "o1", "time": "2026-03-01T10:00:00Z",
+        ...     "source": {"platform": "app", "program": "b"},
+        ...     "user": {"kind": "member_no", "value": "M1"},
+        ...     "order_id": "O1", "amount": "30", "lines": [
+        ...         {"sku": "x", "price": "10", "qty": 1}, {"sku": "y", "price": "10", "qty": 2}]})
+        >>> e.refund("O1", "r1", lines=[{"sku": "y", "qty": 1}])["points"]
+        10
+        >>> e.balance(("member_no", "M1"), "b")
+        20
         """
+        if lines is not None:
+            if amount is not None:
+                raise InvalidArgument(
+                    "give either amount or lines: lines carry their own amounts", field="amount"
+                )
+            by_line: Dict[str, Any] = self.call(
+                "refund_lines",
+                order_key=order_key,
+                key=key,
+                lines=[_refund_line(x) for x in lines],
+                time=_now(time),
+            )
+            return by_line
         if amount is None:
             out: Dict[str, Any] = self.call(
                 "refund", order_key=order_key, key=key, time=_now(time)

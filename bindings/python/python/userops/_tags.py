@@ -167,7 +167,10 @@ class TagsMethods(_Mixin):
     def audience(self, expression: str, *, now: Optional[_dt.datetime] = None) -> Audience:
         """Evaluate an audience expression, e.g.
         ``'tier IN ("gold", "silver") AND NOT churned AND last_order >= now - 30d'``.
-        Raises ``AudienceSyntaxError`` (with ``.position``) on a bad expression."""
+        A loyalty program's points and tier are columns too: ``points("brand-a") >= 1000``,
+        ``tier("brand-a") = "gold"`` (current after every ledger write and tier change).
+        Raises ``AudienceSyntaxError`` (with ``.position``) on a bad expression (also for
+        an unknown program)."""
         out = self.call("audience", expression=expression, **_now_arg(now))
         return Audience(self, out["expression"], out["now"], out["oneids"])
 

@@ -10,6 +10,7 @@
 //! actions.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, FixedOffset, Timelike, Utc};
@@ -332,6 +333,51 @@ pub struct Automation {
     suppressed: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
+/// A run in progress ([`Automation::start`]): the rules not in their quiet hours, with the
+/// user lists fetched for the run, and where the next chunk of users starts.
+#[derive(Debug)]
+pub struct AutomationRun {
+    now: DateTime<Utc>,
+    tz: FixedOffset,
+    chunk: usize,
+    rules: Vec<RunRule>,
+    /// Where the next chunk starts (`None`: done).
+    from: Option<Bound<OneId>>,
+    /// Buffers reused from chunk to chunk (growing them anew each time made the allocator
+    /// consolidate its free lists over and over).
+    targets: Vec<Target>,
+    rows: usize,
+}
+
+/// A firing to consider: (user, trigger instance, reason, audience).
+type Target = (OneId, String, String, Option<Arc<str>>);
+
+impl AutomationRun {
+    /// When the run happens.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+}
+
+/// A rule as one run uses it.
+#[derive(Debug)]
+struct RunRule {
+    rule: Rule,
+    id: Arc<str>,
+    /// Per action: channel and content of touches (shared by the rows and records).
+    texts: Vec<(Arc<str>, Arc<str>)>,
+    listed: Listed,
+}
+
+/// A rule's users fetched once per run (sorted): audience members or birthdays, with the
+/// birthday's trigger instance and reason.
+#[derive(Debug, Default)]
+struct Listed {
+    users: Vec<OneId>,
+    instance: String,
+    reason: String,
+}
+
 fn in_hours(h: u32, [from, to]: [u32; 2]) -> bool {
     if from < to {
         from <= h && h < to
@@ -374,20 +420,34 @@ impl Automation {
             .or_default() += 1;
     }
 
-    /// Users a rule fires for now: (user, trigger instance, reason, audience).
+    /// Users in `range` a rule fires for now: (user, trigger instance, reason, audience).
+    /// `listed` is the rule's user list fetched once per run (audience members, birthdays).
     fn targets(
         &self,
         rule: &Rule,
+        listed: &Listed,
         ctx: &dyn AutomationContext,
-        now: DateTime<Utc>,
-        tz: FixedOffset,
-    ) -> Vec<(OneId, String, String, Option<Arc<str>>)> {
-        let mut out = Vec::new();
+        (now, tz): (DateTime<Utc>, FixedOffset),
+        range: (Bound<OneId>, Bound<OneId>),
+        out: &mut Vec<Target>,
+    ) {
+        out.clear();
+        let in_range = |list: &[OneId]| -> std::ops::Range<usize> {
+            let lo = match range.0 {
+                Bound::Included(u) => list.partition_point(|x| *x < u),
+                _ => 0,
+            };
+            let hi = match range.1 {
+                Bound::Excluded(u) => list.partition_point(|x| *x < u),
+                _ => list.len(),
+            };
+            lo..hi.max(lo)
+        };
         match &rule.trigger {
             Trigger::Audience { audience } => {
                 let shared: Arc<str> = Arc::from(audience.as_str());
                 let why = format!("in audience {audience:?}");
-                for u in ctx.audience_members(audience).unwrap_or_default() {
+                for &u in &listed.users[in_range(&listed.users)] {
                     out.push((u, "audience".into(), why.clone(), Some(shared.clone())));
                 }
             }
@@ -397,7 +457,7 @@ impl Automation {
                 delay_days,
                 grace_days,
             } => {
-                for (&u, f) in &self.facts {
+                for (&u, f) in self.facts.range(range) {
                     for p in &f.purchases {
                         let fits = category.as_ref().is_none_or(|c| p.categories.contains(c))
                             && sku.as_ref().is_none_or(|s| p.skus.contains(s));
@@ -420,7 +480,7 @@ impl Automation {
                 delay_days,
                 grace_days,
             } => {
-                for (&u, f) in &self.facts {
+                for (&u, f) in self.facts.range(range) {
                     if let Some(r) = f
                         .registered_at
                         .filter(|r| due(*r, *delay_days, *grace_days, now))
@@ -437,43 +497,15 @@ impl Automation {
                     }
                 }
             }
-            Trigger::Birthday { days_before } => {
-                let target =
-                    (now.with_timezone(&tz) + Duration::days(i64::from(*days_before))).date_naive();
-                // 29 February birthdays are kept on 28 February outside leap years.
-                let mut days = vec![(target.month(), target.day())];
-                if (target.month(), target.day()) == (2, 28)
-                    && chrono::NaiveDate::from_ymd_opt(target.year(), 2, 29).is_none()
-                {
-                    days.push((2, 29));
-                }
-                let mut users: Vec<OneId> = Vec::new();
-                for &(m, d) in &days {
-                    match ctx.birthday_users(m, d) {
-                        Some(v) => users.extend(v),
-                        None => users.extend(
-                            self.facts
-                                .keys()
-                                .copied()
-                                .filter(|&u| ctx.birthday(u) == Some((m, d))),
-                        ),
-                    }
-                }
-                users.sort_unstable();
-                users.dedup();
-                for u in users {
-                    out.push((
-                        u,
-                        format!("birthday:{}", target.year()),
-                        format!("birthday on {target}"),
-                        None,
-                    ));
+            Trigger::Birthday { .. } => {
+                for &u in &listed.users[in_range(&listed.users)] {
+                    out.push((u, listed.instance.clone(), listed.reason.clone(), None));
                 }
             }
             Trigger::Inactive { audience, days } => {
                 let cutoff = now - Duration::days(i64::from(*days));
                 let shared: Option<Arc<str>> = audience.as_deref().map(Arc::from);
-                for (&u, f) in &self.facts {
+                for (&u, f) in self.facts.range(range) {
                     let Some(last) = f.last_active.filter(|l| *l <= cutoff) else {
                         continue;
                     };
@@ -489,11 +521,57 @@ impl Automation {
                 }
             }
         }
-        out
+    }
+
+    /// The user list a rule works from for a whole run (audience members, birthdays), fetched
+    /// once when the run starts; empty for rules that work from the users' facts.
+    fn listed(
+        &self,
+        rule: &Rule,
+        ctx: &dyn AutomationContext,
+        now: DateTime<Utc>,
+        tz: FixedOffset,
+    ) -> Listed {
+        let mut l = Listed::default();
+        match &rule.trigger {
+            Trigger::Audience { audience } => {
+                l.users = ctx.audience_members(audience).unwrap_or_default();
+                l.users.sort_unstable();
+                l.users.dedup();
+            }
+            Trigger::Birthday { days_before } => {
+                let target =
+                    (now.with_timezone(&tz) + Duration::days(i64::from(*days_before))).date_naive();
+                // 29 February birthdays are kept on 28 February outside leap years.
+                let mut days = vec![(target.month(), target.day())];
+                if (target.month(), target.day()) == (2, 28)
+                    && chrono::NaiveDate::from_ymd_opt(target.year(), 2, 29).is_none()
+                {
+                    days.push((2, 29));
+                }
+                for &(m, d) in &days {
+                    match ctx.birthday_users(m, d) {
+                        Some(v) => l.users.extend(v),
+                        None => l.users.extend(
+                            self.facts
+                                .keys()
+                                .copied()
+                                .filter(|&u| ctx.birthday(u) == Some((m, d))),
+                        ),
+                    }
+                }
+                l.users.sort_unstable();
+                l.users.dedup();
+                l.instance = format!("birthday:{}", target.year());
+                l.reason = format!("birthday on {target}");
+            }
+            _ => {}
+        }
+        l
     }
 
     /// Run every rule at `now`: the delivery plan. Touches are recorded in `monitor`, coupons
-    /// issued in `coupons`.
+    /// issued in `coupons`. The plan is in rule order, then user order.
     pub fn run(
         &mut self,
         now: DateTime<Utc>,
@@ -502,31 +580,118 @@ impl Automation {
         coupons: &mut CouponBook,
         monitor: &mut Monitor,
     ) -> Vec<PlanRow> {
-        let hour = now.with_timezone(&tz).hour();
+        let mut run = self.start(now, tz, ctx, usize::MAX);
         let mut plan = Vec::new();
-        let rules: Vec<Rule> = self.rules.values().cloned().collect();
-        for rule in &rules {
-            let rule_id: Arc<str> = Arc::from(rule.id.as_str());
-            // The touch actions' channel and content, shared by every row and touch record.
-            let texts: Vec<(Arc<str>, Arc<str>)> = rule
-                .actions
-                .iter()
-                .map(|a| match a {
-                    RuleAction::Touch {
-                        channel, content, ..
-                    } => (Arc::from(channel.as_str()), Arc::from(content.as_str())),
-                    _ => (Arc::from(""), Arc::from("")),
-                })
-                .collect();
-            let quiet = rule.quiet_hours.is_some_and(|q| in_hours(hour, q))
-                && rule
+        while let Some(rows) = self.next_chunk(&mut run, ctx, coupons, monitor) {
+            // One chunk here: moved, not copied.
+            if plan.is_empty() {
+                plan = rows;
+            } else {
+                plan.extend(rows);
+            }
+        }
+        plan
+    }
+
+    /// Start a run at `now` that visits the users in chunks of about `chunk_users` (by user
+    /// id), so that only one chunk's plan rows exist at a time: call
+    /// [`Automation::next_chunk`] until it returns `None`. Audience members and birthdays are
+    /// fetched here, once per run. Per user the outcome is the same as one [`Automation::run`]
+    /// (frequency caps, consent and de-duplication are per user); rows come in chunk order,
+    /// then rule order, then user order, and a coupon template's stock, if it runs out, goes
+    /// to the earlier chunks.
+    pub fn start(
+        &self,
+        now: DateTime<Utc>,
+        tz: FixedOffset,
+        ctx: &dyn AutomationContext,
+        chunk_users: usize,
+    ) -> AutomationRun {
+        let hour = now.with_timezone(&tz).hour();
+        let rules = self
+            .rules
+            .values()
+            .filter(|rule| {
+                // In its quiet hours a rule with touches is deferred to a later run.
+                !(rule.quiet_hours.is_some_and(|q| in_hours(hour, q))
+                    && rule
+                        .actions
+                        .iter()
+                        .any(|a| matches!(a, RuleAction::Touch { .. })))
+            })
+            .map(|rule| RunRule {
+                id: Arc::from(rule.id.as_str()),
+                // The touch actions' channel and content, shared by every row and record.
+                texts: rule
                     .actions
                     .iter()
-                    .any(|a| matches!(a, RuleAction::Touch { .. }));
-            if quiet {
-                continue;
+                    .map(|a| match a {
+                        RuleAction::Touch {
+                            channel, content, ..
+                        } => (Arc::from(channel.as_str()), Arc::from(content.as_str())),
+                        _ => (Arc::from(""), Arc::from("")),
+                    })
+                    .collect(),
+                listed: self.listed(rule, ctx, now, tz),
+                rule: rule.clone(),
+            })
+            .collect();
+        AutomationRun {
+            now,
+            tz,
+            chunk: chunk_users.max(1),
+            rules,
+            from: Some(Bound::Unbounded),
+            targets: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    /// The next chunk of a run's plan (`None` once every user was visited).
+    pub fn next_chunk(
+        &mut self,
+        run: &mut AutomationRun,
+        ctx: &dyn AutomationContext,
+        coupons: &mut CouponBook,
+        monitor: &mut Monitor,
+    ) -> Option<Vec<PlanRow>> {
+        let from = run.from?;
+        // The chunk ends where any one source (the users' facts, a rule's list) has reached
+        // `chunk` more users, so no source gives more than `chunk` users to one chunk.
+        let mut to: Bound<OneId> = Bound::Unbounded;
+        let mut tighten = |u: OneId| {
+            if matches!(to, Bound::Excluded(t) if t <= u) {
+                return;
             }
-            for (user, instance, reason, audience) in self.targets(rule, ctx, now, tz) {
+            to = Bound::Excluded(u);
+        };
+        if run.chunk != usize::MAX {
+            if let Some((&u, _)) = self.facts.range((from, Bound::Unbounded)).nth(run.chunk) {
+                tighten(u);
+            }
+            for r in &run.rules {
+                let list = &r.listed.users;
+                let at = match from {
+                    Bound::Included(u) => list.partition_point(|x| *x < u),
+                    _ => 0,
+                };
+                if let Some(&u) = at.checked_add(run.chunk).and_then(|k| list.get(k)) {
+                    tighten(u);
+                }
+            }
+        }
+        run.from = match to {
+            Bound::Excluded(u) => Some(Bound::Included(u)),
+            _ => None,
+        };
+        let (now, tz) = (run.now, run.tz);
+        let mut plan = Vec::with_capacity(run.rows);
+        let targets = &mut run.targets;
+        for r in &run.rules {
+            let rule = &r.rule;
+            let rule_id = &r.id;
+            self.targets(rule, &r.listed, ctx, (now, tz), (from, to), targets);
+            for (user, instance, reason, audience) in targets.drain(..) {
                 let key = fired_key(&rule.id, user, &instance);
                 if self.fired.contains(&key) {
                     continue;
@@ -554,7 +719,7 @@ impl Automation {
                             frequency_cap,
                             ..
                         } => {
-                            let (ch, co) = &texts[ai];
+                            let (ch, co) = &r.texts[ai];
                             let blocked = if !ctx.consents(user, channel, purpose) {
                                 Some("no_consent")
                             } else if frequency_cap.is_some_and(|c| {
@@ -581,7 +746,7 @@ impl Automation {
                                 user,
                                 ch,
                                 co,
-                                &rule_id,
+                                rule_id,
                                 audience.as_ref(),
                                 now,
                                 rule.attribution_days.unwrap_or(DEFAULT_ATTRIBUTION_DAYS),
@@ -629,6 +794,7 @@ impl Automation {
                 self.fired.insert(key);
             }
         }
-        plan
+        run.rows = run.rows.max(plan.len());
+        Some(plan)
     }
 }

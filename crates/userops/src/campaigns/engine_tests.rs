@@ -1,26 +1,10 @@
 //! Campaigns through the engine's command surface: first order from ingested orders, commit /
 //! cancel, coupons, automation (consent, quiet hours, caps, de-duplication) and monitoring.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::{Engine, Error, ErrorCode};
-
-fn call(e: &mut Engine, method: &str, args: Value) -> Result<Value, Error> {
-    e.call_json(method, &args.to_string())
-        .map(|s| serde_json::from_str(&s).unwrap())
-}
-
-fn ok(e: &mut Engine, method: &str, args: Value) -> Value {
-    call(e, method, args).unwrap_or_else(|err| panic!("{method}: {err}"))
-}
-
-fn ingest(e: &mut Engine, v: Value) {
-    e.ingest_json(&v.to_string()).unwrap();
-}
-
-fn member(n: &str) -> Value {
-    json!({"kind": "member_no", "value": n})
-}
+use super::test_support::{call, cart, ingest, member, ok, run};
+use crate::{Engine, ErrorCode};
 
 fn order(e: &mut Engine, key: &str, user: &str, time: &str, category: &str, amount: &str) {
     ingest(
@@ -37,11 +21,6 @@ fn activity(e: &mut Engine, key: &str, user: &str, time: &str) {
         json!({"kind": "activity", "key": key, "time": time, "source": {"platform": "app", "program": "b"},
             "user": member(user), "type": "login"}),
     );
-}
-
-fn cart(price: &str) -> Value {
-    json!({"time": "2026-03-02T10:00:00+08:00", "channel": "app",
-        "lines": [{"sku": "a", "category": "x", "price": price, "qty": 1}]})
 }
 
 #[test]
@@ -325,20 +304,9 @@ fn automation_consent_quiet_hours_caps_dedup_and_monitoring() {
         "actions": [{"type": "touch", "channel": "sms", "content": "other", "frequency_cap": {"max": 1, "days": 7}}]}}),
     );
     // Not due yet.
-    assert_eq!(
-        ok(
-            &mut e,
-            "run_automation",
-            json!({"now": "2026-02-27T10:00:00+08:00"})
-        ),
-        json!([])
-    );
+    assert_eq!(run(&mut e, "2026-02-27T10:00:00+08:00"), json!([]));
     // Due, but 23:00 local is quiet for "clean"; "second" has no quiet hours and touches M1.
-    let plan = ok(
-        &mut e,
-        "run_automation",
-        json!({"now": "2026-03-01T23:00:00+08:00"}),
-    );
+    let plan = run(&mut e, "2026-03-01T23:00:00+08:00");
     let rows = plan.as_array().unwrap();
     assert_eq!(rows.len(), 1, "{plan}");
     assert_eq!(
@@ -347,25 +315,14 @@ fn automation_consent_quiet_hours_caps_dedup_and_monitoring() {
     );
     // Next morning "clean" fires, but M1 was touched on sms within 7 days: capped. M2 has no
     // marketing consent (only service). Nothing is planned, and nothing again later (dedup).
-    assert_eq!(
-        ok(
-            &mut e,
-            "run_automation",
-            json!({"now": "2026-03-02T09:00:00+08:00"})
-        ),
-        json!([])
-    );
+    assert_eq!(run(&mut e, "2026-03-02T09:00:00+08:00"), json!([]));
     ok(
         &mut e,
         "add_rule",
         json!({"rule": {"id": "svc", "trigger": {"type": "order", "category": "aircon", "delay_days": 365},
         "actions": [{"type": "touch", "channel": "sms", "content": "svc", "purpose": "service"}]}}),
     );
-    let plan = ok(
-        &mut e,
-        "run_automation",
-        json!({"now": "2026-03-02T09:00:00+08:00"}),
-    );
+    let plan = run(&mut e, "2026-03-02T09:00:00+08:00");
     assert_eq!(
         plan.as_array()
             .unwrap()
@@ -375,14 +332,7 @@ fn automation_consent_quiet_hours_caps_dedup_and_monitoring() {
         vec![2],
         "{plan}"
     );
-    assert_eq!(
-        ok(
-            &mut e,
-            "run_automation",
-            json!({"now": "2026-03-02T10:00:00+08:00"})
-        ),
-        json!([])
-    );
+    assert_eq!(run(&mut e, "2026-03-02T10:00:00+08:00"), json!([]));
     // Monitoring: outcomes for M1's touch (id 1), then an order within 7 days converts it.
     let n = ok(
         &mut e,
@@ -443,11 +393,7 @@ fn inactive_rule_runs_every_action_kind() {
         "actions": [{"type": "touch", "channel": "push", "content": "miss-you"}, {"type": "issue_coupon", "template": "back"},
                     {"type": "grant_points", "points": 50}, {"type": "add_tag", "tag": "winback"}]}}),
     );
-    let plan = ok(
-        &mut e,
-        "run_automation",
-        json!({"now": "2026-03-01T10:00:00+08:00"}),
-    );
+    let plan = run(&mut e, "2026-03-01T10:00:00+08:00");
     let actions: Vec<&str> = plan
         .as_array()
         .unwrap()
@@ -486,14 +432,7 @@ fn inactive_rule_runs_every_action_kind() {
     );
     // Re-running the same run changes nothing at all.
     let before = e.snapshot();
-    assert_eq!(
-        ok(
-            &mut e,
-            "run_automation",
-            json!({"now": "2026-03-01T10:00:00+08:00"})
-        ),
-        json!([])
-    );
+    assert_eq!(run(&mut e, "2026-03-01T10:00:00+08:00"), json!([]));
     assert_eq!(before, e.snapshot());
     // Withdrawn consent: a new inactivity spell plans no touch, the other actions still run.
     activity(&mut e, "a3", "M1", "2026-03-02T10:00:00+08:00");
@@ -502,11 +441,7 @@ fn inactive_rule_runs_every_action_kind() {
         "set_consent",
         json!({"user": member("M1"), "channel": "push", "purpose": "marketing", "granted": false, "actor": "test", "time": "2026-01-01T00:00:00Z"}),
     );
-    let plan = ok(
-        &mut e,
-        "run_automation",
-        json!({"now": "2026-04-10T10:00:00+08:00"}),
-    );
+    let plan = run(&mut e, "2026-04-10T10:00:00+08:00");
     assert!(
         plan.as_array()
             .unwrap()

@@ -31,6 +31,8 @@ pub mod monitoring;
 pub mod promotion;
 pub mod quote;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod wired_tests;
@@ -42,7 +44,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-pub use automation::{AutomationContext, PlanRow, Rule, RuleAction, Trigger};
+pub use automation::{AutomationContext, AutomationRun, PlanRow, Rule, RuleAction, Trigger};
 pub use coupons::{CouponBenefit, CouponCounts, CouponTemplate, CouponUse};
 pub use ledger::{CommitReceipt, Ledger, QuoteRef};
 pub use ledger::{Granted, RewardRef};
@@ -304,6 +306,30 @@ impl Campaigns {
     ) -> Vec<PlanRow> {
         self.automation
             .run(now, tz, ctx, &mut self.coupons, &mut self.monitor)
+    }
+
+    /// [`Campaigns::run_automation`] in chunks of about `chunk_users` users: each chunk's plan
+    /// rows are handed to `sink` as soon as they are made, so memory holds one chunk of the
+    /// plan, not all of it (see [`automation::Automation::start`] for the order). Returns the
+    /// number of rows.
+    pub fn run_automation_chunked(
+        &mut self,
+        now: DateTime<Utc>,
+        tz: chrono::FixedOffset,
+        ctx: &dyn AutomationContext,
+        chunk_users: usize,
+        mut sink: impl FnMut(Vec<PlanRow>),
+    ) -> usize {
+        let mut run = self.automation.start(now, tz, ctx, chunk_users);
+        let mut rows = 0;
+        while let Some(chunk) =
+            self.automation
+                .next_chunk(&mut run, ctx, &mut self.coupons, &mut self.monitor)
+        {
+            rows += chunk.len();
+            sink(chunk);
+        }
+        rows
     }
 
     /// Automation rules, what fired, and what was suppressed.
@@ -695,6 +721,56 @@ impl From<CampaignsCommand> for crate::command::Command {
 }
 
 impl Engine {
+    /// `run_automation` in chunks of about `chunk_users` users, for runs whose plan is too
+    /// big to hold: each chunk's rows are applied (points posted, tags written; coupons and
+    /// touch records are made by the run) and then handed to `sink`, so memory holds one
+    /// chunk of the plan. Re-running at the same `now` plans nothing again (every firing is
+    /// de-duplicated). Returns the number of rows.
+    pub fn run_automation_chunked(
+        &mut self,
+        now: DateTime<Utc>,
+        chunk_users: usize,
+        mut sink: impl FnMut(Vec<PlanRow>),
+    ) -> usize {
+        let tz = self.config.business_tz();
+        let c = &mut self.state.campaigns;
+        let mut automation = std::mem::take(&mut c.automation);
+        let mut coupons = std::mem::take(&mut c.coupons);
+        let mut monitor = std::mem::take(&mut c.monitor);
+        let mut run = automation.start(now, tz, &EngineContext { engine: self }, chunk_users);
+        let (mut rows, mut written) = (0, Vec::new());
+        loop {
+            let chunk = automation.next_chunk(
+                &mut run,
+                &EngineContext { engine: self },
+                &mut coupons,
+                &mut monitor,
+            );
+            let Some(chunk) = chunk else { break };
+            // Points and tags are applied through the engine, which owns the other modules;
+            // the campaigns state is put back for that and taken again for the next chunk.
+            let c = &mut self.state.campaigns;
+            c.automation = automation;
+            c.coupons = coupons;
+            c.monitor = monitor;
+            let chunk = self.apply_rows(chunk, now, &mut written);
+            rows += chunk.len();
+            sink(chunk);
+            let c = &mut self.state.campaigns;
+            automation = std::mem::take(&mut c.automation);
+            coupons = std::mem::take(&mut c.coupons);
+            monitor = std::mem::take(&mut c.monitor);
+        }
+        let c = &mut self.state.campaigns;
+        c.automation = automation;
+        c.coupons = coupons;
+        c.monitor = monitor;
+        if !written.is_empty() {
+            self.refresh_rules(&written, now);
+        }
+        rows
+    }
+
     fn known_user(&self, user: &UserRef, field: &str) -> Result<OneId, Error> {
         self.lookup(user)
             .map_err(|e| Error::invalid_argument(field, e.to_string()))?
@@ -808,6 +884,22 @@ impl Engine {
     /// to the tag index. A row that cannot be applied is dropped from the plan and counted as
     /// suppressed (`points_failed`, `tag_failed`); the rest go ahead.
     fn apply_plan(&mut self, plan: Vec<PlanRow>, now: DateTime<Utc>) -> Vec<PlanRow> {
+        let mut written = Vec::new();
+        let plan = self.apply_rows(plan, now, &mut written);
+        if !written.is_empty() {
+            self.refresh_rules(&written, now);
+        }
+        plan
+    }
+
+    /// [`Engine::apply_plan`] without refreshing the tag rules: the tags written are added
+    /// to `written` (a chunked run refreshes once, at its end).
+    fn apply_rows(
+        &mut self,
+        plan: Vec<PlanRow>,
+        now: DateTime<Utc>,
+        written: &mut Vec<String>,
+    ) -> Vec<PlanRow> {
         let mut keep = Vec::with_capacity(plan.len());
         let mut tags: BTreeMap<String, Vec<OneId>> = BTreeMap::new();
         for row in plan {
@@ -853,7 +945,6 @@ impl Engine {
             return keep;
         }
         let mut failed: BTreeSet<String> = BTreeSet::new();
-        let mut written = Vec::new();
         for (tag, users) in tags {
             if self.state.tags.def(&tag).is_none() {
                 let define = crate::tags::TagsCommand::DefineTag {
@@ -876,9 +967,10 @@ impl Engine {
                     .tags
                     .write(&tag, t, d, &[crate::tags::Value::Bool(true)]);
             }
-            written.push(tag);
+            if !written.contains(&tag) {
+                written.push(tag);
+            }
         }
-        self.refresh_rules(&written, now);
         if failed.is_empty() {
             return keep;
         }
@@ -1029,16 +1121,20 @@ impl Engine {
                 })?;
                 let reason = format!("promotion rebate ({key})");
                 lo.ledger().check_earn(&crate::loyalty::ledger::Earn {
-                    user: u,
-                    book: p.book,
-                    points: *points,
-                    key: ekey,
-                    reason: &reason,
-                    actor: "campaigns",
-                    time,
+                    entry: crate::loyalty::ledger::Entry {
+                        user: u,
+                        book: p.book,
+                        points: *points,
+                        key: ekey,
+                        reason: &reason,
+                        actor: "campaigns",
+                        time,
+                    },
                     expires: p.spec.expiry.expires(time, tz),
                     pending: false,
                     order: Some(&order),
+                    money: None,
+                    lines: &[],
                 })?;
             }
         }

@@ -425,6 +425,9 @@ impl LineSet {
     fn is_empty(&self) -> bool {
         self.0.iter().all(|w| *w == 0)
     }
+    fn intersects(&self, o: &LineSet) -> bool {
+        self.0.iter().zip(o.0).any(|(a, b)| a & b != 0)
+    }
     fn iter(&self) -> impl Iterator<Item = usize> + Clone + '_ {
         self.0.iter().enumerate().flat_map(|(w, bits)| {
             let mut b = *bits;
@@ -580,6 +583,8 @@ struct Candidate {
     /// Index into the promotion list.
     promo: usize,
     lines: LineSet,
+    /// The lines it reads and may discount: its lines, and for 满换 the add-on's line.
+    reach: LineSet,
     /// Money budget left, in cents (`None`: no money budget).
     left: Option<i64>,
 }
@@ -636,6 +641,8 @@ pub struct PromoIndex {
     groups: usize,
     /// How many promotions the index was built for.
     len: usize,
+    /// How evaluation searches the stacking alternatives (tests compare the two).
+    pub(crate) search: Search,
 }
 
 impl PromoIndex {
@@ -809,6 +816,10 @@ fn gate(
 /// scratch buffer the caller owns).
 struct Effect {
     discount: i64,
+    /// The most this promotion can discount on these lines once other promotions lowered
+    /// their amounts (its discount, except for tiers whose `off` does not grow with the
+    /// threshold). Bounds what a stacking alternative can be worth.
+    bound: i64,
     cash: i64,
     rewards: Vec<Grant>,
 }
@@ -844,7 +855,7 @@ fn allocate_into(
     lines: impl Iterator<Item = usize> + Clone,
     weights: &[i64],
     out: &mut Vec<(usize, i64)>,
-    rem: &mut Vec<i128>,
+    rem: &mut Vec<(i128, usize)>,
 ) {
     out.clear();
     rem.clear();
@@ -852,29 +863,41 @@ fn allocate_into(
     if total <= 0 || sum <= 0 {
         return;
     }
+    // total ≤ sum and every weight ≤ sum, so below √i64::MAX the products fit in i64 and the
+    // divisions stay 64-bit (128-bit division is a slow library call).
+    let small = i64::try_from(sum).ok().filter(|s| *s <= 3_037_000_499);
     let mut given: i64 = 0;
     for i in lines {
-        let exact = i128::from(total) * i128::from(weights[i]);
-        // Quotient ≤ weight (total ≤ sum), so it fits in i64.
-        let q = i64::try_from(exact / sum).unwrap_or(weights[i]);
-        given += q;
-        out.push((i, q));
-        rem.push(exact % sum);
-    }
-    let mut left = total - given;
-    // Fewer cents are left than lines have a non-zero remainder; picking the largest
-    // remainder each time (the first, i.e. lowest line, on ties) needs no sort.
-    while left > 0 {
-        let mut best: Option<usize> = None;
-        for (k, r) in rem.iter().enumerate() {
-            if *r > 0 && best.is_none_or(|b| *r > rem[b]) {
-                best = Some(k);
+        let (q, r) = match small {
+            Some(s) => {
+                let exact = total * weights[i];
+                (exact / s, i128::from(exact % s))
             }
+            None => {
+                let exact = i128::from(total) * i128::from(weights[i]);
+                // Quotient ≤ weight (total ≤ sum), so it fits in i64.
+                (
+                    i64::try_from(exact / sum).unwrap_or(weights[i]),
+                    exact % sum,
+                )
+            }
+        };
+        given += q;
+        rem.push((r, out.len()));
+        out.push((i, q));
+    }
+    // The remaining cents go one each to the lines with the largest remainders (ties: the
+    // lower line). Σ remainders = left × sum with every remainder < sum, so more than `left`
+    // remainders are non-zero and the `left` largest are all positive.
+    let left = usize::try_from(total - given).unwrap_or(0).min(rem.len());
+    if left > 0 {
+        let by_remainder = |a: &(i128, usize), b: &(i128, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+        if left < rem.len() {
+            rem.select_nth_unstable_by(left - 1, by_remainder);
         }
-        let Some(k) = best else { break };
-        out[k].1 += 1;
-        rem[k] = 0;
-        left -= 1;
+        for &(_, k) in &rem[..left] {
+            out[k].1 += 1;
+        }
     }
     out.retain(|(_, q)| *q > 0);
 }
@@ -937,8 +960,18 @@ fn grant(reward: &Reward, count: u64, timing: Timing) -> Result<(Grant, i64), Re
 /// Percent of `eligible` cents, rounded half away from zero, exactly.
 pub(crate) fn percent_of(eligible: i64, percent: &Decimal, frac: Option<(i128, i128)>) -> i64 {
     let int = frac.and_then(|(num, den)| {
-        let twice = i128::from(eligible).checked_mul(num)?.checked_mul(2)?;
-        i64::try_from((twice + den) / (2 * den)).ok()
+        // 64-bit when it fits (the usual case); 128-bit division is a slow library call.
+        let small = i64::try_from(num)
+            .ok()
+            .zip(i64::try_from(den).ok())
+            .and_then(|(n, d)| {
+                let twice = eligible.checked_mul(n)?.checked_mul(2)?;
+                Some((twice.checked_add(d)?) / d.checked_mul(2)?)
+            });
+        small.or_else(|| {
+            let twice = i128::from(eligible).checked_mul(num)?.checked_mul(2)?;
+            i64::try_from((twice + den) / (2 * den)).ok()
+        })
     });
     int.unwrap_or_else(|| {
         (Decimal::from(eligible) * *percent / Decimal::ONE_HUNDRED)
@@ -952,7 +985,7 @@ pub(crate) fn percent_of(eligible: i64, percent: &Decimal, frac: Option<(i128, i
 #[derive(Default)]
 struct Scratch {
     shares: Vec<(usize, i64)>,
-    rem: Vec<i128>,
+    rem: Vec<(i128, usize)>,
 }
 
 /// Apply one promotion to the current amounts (not yet committed to them); its per-line
@@ -1004,6 +1037,7 @@ fn effect(
     let per_order = p.limits.per_order;
     let mut e = Effect {
         discount: 0,
+        bound: 0,
         cash: 0,
         rewards: Vec::new(),
     };
@@ -1015,22 +1049,32 @@ fn effect(
     };
     match &p.action {
         Action::ThresholdDiscount { every, .. } => {
-            let mut d = match h.off {
-                Some(off) => off.saturating_mul(
-                    i64::try_from(times(*every, eligible, threshold, per_order))
-                        .unwrap_or(i64::MAX),
-                ),
-                None => h
-                    .tiers
-                    .iter()
-                    .rev()
-                    .find(|(t, _)| *t <= eligible)
-                    .map_or(0, |(_, off)| *off),
+            let (mut d, mut most) = match h.off {
+                Some(off) => {
+                    let d = off.saturating_mul(
+                        i64::try_from(times(*every, eligible, threshold, per_order))
+                            .unwrap_or(i64::MAX),
+                    );
+                    (d, d)
+                }
+                None => {
+                    // The highest tier reached; a lower amount may reach only a lower tier,
+                    // whose `off` is not necessarily smaller: the bound is the largest `off`
+                    // of the tiers reached.
+                    let (mut hit, mut most) = (0, 0);
+                    for &(_, off) in h.tiers.iter().take_while(|(t, _)| *t <= eligible) {
+                        hit = off;
+                        most = most.max(off);
+                    }
+                    (hit, most)
+                }
             };
             if let Some(m) = h.max_off {
                 d = d.min(m);
+                most = most.min(m);
             }
             e.discount = d.min(eligible);
+            e.bound = most.min(eligible);
             split(e.discount, s);
         }
         Action::PercentOff { percent, .. } => {
@@ -1123,66 +1167,92 @@ fn effect(
     if e.discount == 0 && !rewarded {
         return Err(Reason::NoEffect);
     }
+    e.bound = e.bound.max(e.discount);
     Ok(e)
 }
 
-/// The outcome of simulating one stacking alternative.
-struct Simulated {
-    applied: Vec<Applied>,
-    applied_count: usize,
-    failed: Vec<(usize, Reason)>,
+/// Buffers for simulating alternatives, reused across them (no allocation per alternative).
+#[derive(Default)]
+struct Work {
+    /// The line amounts as the alternative's members leave them.
     amounts: Vec<i64>,
-    benefit: i64,
+    /// Per member: the lines the members after it read.
+    later: Vec<LineSet>,
+    scratch: Scratch,
 }
 
-/// Apply an alternative's members in order, each on the amounts the previous ones left.
-/// With `full`, build the output; otherwise only score it.
+/// The chosen alternative applied, with the output built.
+struct Outcome {
+    applied: Vec<Applied>,
+    /// Members that did not apply after the ones before them, and why.
+    failed: Vec<(usize, Reason)>,
+}
+
+/// Apply an alternative's members in order, each on the amounts the previous ones left
+/// (`work.amounts` holds the result). With `full`, build the output; otherwise only score it:
+/// (Σ discount + cash, number applied).
 fn simulate(
     promos: &[Promotion],
-    members: &[&Candidate],
+    cands: &[Candidate],
+    members: &[u32],
     c: &Prepared<'_>,
     full: bool,
-    scratch: &mut Scratch,
-) -> Simulated {
-    let mut s = Simulated {
-        applied: Vec::new(),
-        applied_count: 0,
-        failed: Vec::new(),
-        amounts: c.amounts.clone(),
-        benefit: 0,
-    };
-    for (j, cand) in members.iter().enumerate() {
+    work: &mut Work,
+    out: &mut Outcome,
+) -> (i64, usize) {
+    work.amounts.clear();
+    work.amounts.extend_from_slice(&c.amounts);
+    if !full {
+        // A member's per-line shares are needed only where a later member reads the lines.
+        work.later.clear();
+        let mut reach = LineSet::default();
+        for &m in members.iter().rev() {
+            work.later.push(reach);
+            reach.union(&cands[m as usize].reach);
+        }
+        work.later.reverse();
+    }
+    let (mut benefit, mut count) = (0, 0);
+    for (j, &m) in members.iter().enumerate() {
+        let cand = &cands[m as usize];
         let p = &promos[cand.promo];
         let detail = if full {
             Detail::Full
-        } else if j + 1 < members.len() {
+        } else if work.later[j].intersects(&cand.reach) {
             Detail::Shares
         } else {
             Detail::Value
         };
-        let e = match effect(p, c, &cand.lines, &s.amounts, detail, scratch) {
+        let e = match effect(p, c, &cand.lines, &work.amounts, detail, &mut work.scratch) {
             Ok(e) => e,
             Err(r) => {
-                s.failed.push((cand.promo, r));
+                if full {
+                    out.failed.push((cand.promo, r));
+                }
                 continue;
             }
         };
         let use_ = e.discount + e.cash;
         if cand.left.is_some_and(|left| use_ > left) {
-            s.failed.push((cand.promo, Reason::Budget));
+            if full {
+                out.failed.push((cand.promo, Reason::Budget));
+            }
             continue;
         }
-        for &(i, d) in &scratch.shares {
-            s.amounts[i] -= d;
+        if detail != Detail::Value {
+            for &(i, d) in &work.scratch.shares {
+                work.amounts[i] -= d;
+            }
         }
-        s.benefit += use_;
-        s.applied_count += 1;
+        benefit += use_;
+        count += 1;
         if full {
-            s.applied.push(Applied {
+            out.applied.push(Applied {
                 id: p.id.clone(),
                 discount: money(e.discount),
                 budget_use: money(use_),
-                lines: scratch
+                lines: work
+                    .scratch
                     .shares
                     .iter()
                     .map(|&(line, d)| LineShare {
@@ -1194,7 +1264,207 @@ fn simulate(
             });
         }
     }
-    s
+    (benefit, count)
+}
+
+/// A candidate evaluated alone on the cart (every other promotion left out).
+struct Solo {
+    /// Its value (discount + cash), or why it does not apply on its own.
+    outcome: Result<i64, Reason>,
+    /// Bounds on its discount and cash when it follows other members of its group, which
+    /// only lower the amounts it works on (zero when it cannot apply, except for a budget
+    /// refusal, which a smaller amount may pass).
+    discount_bound: i64,
+    cash_bound: i64,
+}
+
+fn solo(p: &Promotion, cand: &Candidate, c: &Prepared<'_>, s: &mut Scratch) -> Solo {
+    match effect(p, c, &cand.lines, &c.amounts, Detail::Value, s) {
+        Ok(e) => {
+            let use_ = e.discount + e.cash;
+            Solo {
+                outcome: if cand.left.is_some_and(|left| use_ > left) {
+                    Err(Reason::Budget)
+                } else {
+                    Ok(use_)
+                },
+                discount_bound: e.bound,
+                cash_bound: e.cash,
+            }
+        }
+        Err(r) => Solo {
+            outcome: Err(r),
+            discount_bound: 0,
+            cash_bound: 0,
+        },
+    }
+}
+
+/// The stacking alternatives: each exclusive candidate alone, each group's candidates
+/// together (in priority order), ordered by the priority of their first member. Flat:
+/// alternative `k` is `members[start[k]..start[k + 1]]` (indices into the candidates).
+struct Alternatives {
+    start: Vec<u32>,
+    members: Vec<u32>,
+}
+
+impl Alternatives {
+    fn build(index: &PromoIndex, cands: &[Candidate]) -> Alternatives {
+        let mut alt_of: Vec<u32> = Vec::with_capacity(cands.len());
+        let mut sizes: Vec<u32> = Vec::new();
+        let mut alt_of_group: Vec<u32> = vec![u32::MAX; index.groups];
+        for cand in cands {
+            let g = index.group[cand.promo];
+            let k = if g == u32::MAX {
+                sizes.push(0);
+                sizes.len() - 1
+            } else {
+                let slot = &mut alt_of_group[g as usize];
+                if *slot == u32::MAX {
+                    *slot = sizes.len() as u32;
+                    sizes.push(0);
+                }
+                *slot as usize
+            };
+            sizes[k] += 1;
+            alt_of.push(k as u32);
+        }
+        let mut start = Vec::with_capacity(sizes.len() + 1);
+        let mut at = 0u32;
+        start.push(0);
+        for n in &sizes {
+            at += n;
+            start.push(at);
+        }
+        // Fill in candidate order, so each group keeps its priority order.
+        let mut fill: Vec<u32> = start[..sizes.len()].to_vec();
+        let mut members = vec![0u32; cands.len()];
+        for (ci, &k) in alt_of.iter().enumerate() {
+            members[fill[k as usize] as usize] = ci as u32;
+            fill[k as usize] += 1;
+        }
+        Alternatives { start, members }
+    }
+
+    fn len(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    fn get(&self, k: usize) -> &[u32] {
+        &self.members[self.start[k] as usize..self.start[k + 1] as usize]
+    }
+}
+
+/// How the stacking alternative is searched for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Search {
+    /// Branch and bound: alternatives that cannot win are not simulated.
+    #[default]
+    Bounded,
+    /// Simulate every alternative (the reference the bounded search is tested against).
+    #[cfg(test)]
+    Exhaustive,
+}
+
+/// Which alternative wins. Best for the customer: the highest value (discount + cash) among
+/// the alternatives where something applies, ties to the earlier one. Priority: the first
+/// alternative where something applies.
+///
+/// The bounded search rests on two facts (the exhaustive search checks them in the tests):
+/// a member applies after others only on amounts they lowered, and every action's value is
+/// monotone in the amounts, so its value alone bounds its value in the group; and the first
+/// member that applies alone also applies in its group (everything before it failed and left
+/// the amounts untouched), so an alternative applies something exactly when one of its
+/// members applies alone.
+#[allow(clippy::too_many_arguments)]
+fn choose(
+    promos: &[Promotion],
+    cands: &[Candidate],
+    solos: &[Solo],
+    alts: &Alternatives,
+    c: &Prepared<'_>,
+    mode: SelectMode,
+    search: Search,
+    work: &mut Work,
+) -> Option<usize> {
+    let mut sink = Outcome {
+        applied: Vec::new(),
+        failed: Vec::new(),
+    };
+    #[cfg(test)]
+    if search == Search::Exhaustive {
+        let mut best: Option<(i64, usize)> = None;
+        for k in 0..alts.len() {
+            let (v, n) = simulate(promos, cands, alts.get(k), c, false, work, &mut sink);
+            let better = match best {
+                None => n > 0,
+                Some((b, _)) => mode == SelectMode::BestForCustomer && v > b,
+            };
+            if better {
+                best = Some((v, k));
+            }
+            if mode == SelectMode::Priority && best.is_some() {
+                break;
+            }
+        }
+        return best.map(|(_, k)| k);
+    }
+    let _ = search;
+    let viable = |k: usize| {
+        alts.get(k)
+            .iter()
+            .any(|&m| solos[m as usize].outcome.is_ok())
+    };
+    if mode == SelectMode::Priority {
+        return (0..alts.len()).find(|&k| viable(k));
+    }
+    // Alternatives of one member are worth exactly their member's value alone.
+    let mut best: Option<(i64, usize)> = None;
+    let mut groups: Vec<(i64, usize)> = Vec::new();
+    for k in 0..alts.len() {
+        let members = alts.get(k);
+        if let [m] = members {
+            if let Ok(v) = solos[*m as usize].outcome {
+                if best.is_none_or(|(b, _)| v > b) {
+                    best = Some((v, k));
+                }
+            }
+            continue;
+        }
+        if !viable(k) {
+            continue;
+        }
+        // Bound: every member's bound, the discounts together at most the amount of the
+        // lines they reach.
+        let (mut discount, mut cash, mut reach) = (0i64, 0i64, LineSet::default());
+        for &m in members {
+            let s = &solos[m as usize];
+            if matches!(s.outcome, Ok(_) | Err(Reason::Budget)) {
+                discount = discount.saturating_add(s.discount_bound);
+                cash = cash.saturating_add(s.cash_bound);
+                reach.union(&cands[m as usize].reach);
+            }
+        }
+        let within: i64 = reach.iter().map(|i| c.amounts[i]).sum();
+        groups.push((discount.min(within).saturating_add(cash), k));
+    }
+    // Most promising first; stop once the bound falls below the best value found.
+    groups.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (bound, k) in groups {
+        if let Some((b, bk)) = best {
+            if bound < b {
+                break;
+            }
+            if bound == b && k > bk {
+                continue;
+            }
+        }
+        let (v, _) = simulate(promos, cands, alts.get(k), c, false, work, &mut sink);
+        if best.is_none_or(|(b, bk)| v > b || (v == b && k < bk)) {
+            best = Some((v, k));
+        }
+    }
+    best.map(|(_, k)| k)
 }
 
 /// Evaluate `cart` for `customer` against `promos` (sorted by priority, then id).
@@ -1218,6 +1488,10 @@ pub fn evaluate(
 }
 
 /// [`evaluate`] with the promotions' index built beforehand (`Campaigns` keeps it).
+///
+/// Why a promotion did not apply: in the chosen alternative, why it failed after the members
+/// before it; elsewhere, why it does not apply on its own, or else that another alternative
+/// was chosen (so the reasons do not depend on which alternatives the search simulated).
 pub fn evaluate_indexed(
     index: &PromoIndex,
     promos: &[Promotion],
@@ -1239,78 +1513,79 @@ pub fn evaluate_indexed(
     let mut cands: Vec<Candidate> = Vec::new();
     for (i, p) in promos.iter().enumerate() {
         match gate(p, &matched[i], &c, customer, ledger) {
-            Ok((lines, left)) => cands.push(Candidate {
-                promo: i,
-                lines,
-                left,
-            }),
+            Ok((lines, left)) => {
+                let mut reach = lines;
+                if let Action::ThresholdExchange { sku, .. } = &p.action {
+                    // The add-on's line is discounted even when the conditions leave it out.
+                    if let Some(i) = cart.lines.iter().position(|l| &l.sku == sku) {
+                        reach.insert(i);
+                    }
+                }
+                cands.push(Candidate {
+                    promo: i,
+                    lines,
+                    reach,
+                    left,
+                })
+            }
             Err(r) => reasons[i] = Some(r),
         }
     }
-    // Alternatives, in the priority order of their first member: each exclusive promotion
-    // alone, each group's promotions together.
-    let mut alts: Vec<Vec<&Candidate>> = Vec::new();
-    let mut alt_of_group: Vec<usize> = vec![usize::MAX; index.groups];
-    for cand in &cands {
-        let g = index.group[cand.promo];
-        if g == u32::MAX {
-            alts.push(vec![cand]);
-            continue;
-        }
-        let slot = &mut alt_of_group[g as usize];
-        if *slot == usize::MAX {
-            *slot = alts.len();
-            alts.push(Vec::new());
-        }
-        alts[*slot].push(cand);
-    }
-    let mut scratch = Scratch::default();
-    let mut sims: Vec<Option<Simulated>> = Vec::with_capacity(alts.len());
-    let mut best: Option<usize> = None;
-    for (k, members) in alts.iter().enumerate() {
-        let sim = simulate(promos, members, &c, false, &mut scratch);
-        let better = match best.and_then(|b| sims[b].as_ref()) {
-            None => sim.applied_count > 0,
-            Some(b) => mode == SelectMode::BestForCustomer && sim.benefit > b.benefit,
-        };
-        if better {
-            best = Some(k);
-        }
-        sims.push(Some(sim));
-        if mode == SelectMode::Priority && best.is_some() {
-            break;
-        }
-    }
-    let mut amounts = c.amounts.clone();
-    let mut applied = Vec::new();
-    let chosen: Arc<str> =
-        best.map_or_else(|| Arc::from(""), |k| promos[alts[k][0].promo].id.clone());
-    for (k, members) in alts.iter().enumerate() {
-        let sim = sims.get_mut(k).and_then(Option::take);
-        if let Some(sim) = &sim {
-            for (i, r) in &sim.failed {
-                reasons[*i] = Some(r.clone());
-            }
-        }
-        if Some(k) == best {
+    let mut work = Work::default();
+    let solos: Vec<Solo> = cands
+        .iter()
+        .map(|cand| solo(&promos[cand.promo], cand, &c, &mut work.scratch))
+        .collect();
+    let alts = Alternatives::build(index, &cands);
+    let best = choose(
+        promos,
+        &cands,
+        &solos,
+        &alts,
+        &c,
+        mode,
+        index.search,
+        &mut work,
+    );
+    let mut out = Outcome {
+        applied: Vec::new(),
+        failed: Vec::new(),
+    };
+    let mut in_chosen = vec![false; cands.len()];
+    let chosen: Arc<str> = match best {
+        Some(k) => {
             // Scoring skipped the output: build it for the chosen alternative only.
-            let sim = simulate(promos, members, &c, true, &mut scratch);
-            amounts = sim.amounts;
-            applied = sim.applied;
-            continue;
-        }
-        for m in members {
-            if reasons[m.promo].is_none() {
-                reasons[m.promo] = Some(Reason::Stacking(chosen.clone()));
+            simulate(promos, &cands, alts.get(k), &c, true, &mut work, &mut out);
+            for &m in alts.get(k) {
+                in_chosen[m as usize] = true;
             }
+            promos[cands[alts.get(k)[0] as usize].promo].id.clone()
+        }
+        None => Arc::from(""),
+    };
+    let amounts = if best.is_some() {
+        &work.amounts
+    } else {
+        &c.amounts
+    };
+    for (i, r) in out.failed {
+        reasons[i] = Some(r);
+    }
+    for ((cand, s), chosen_member) in cands.iter().zip(solos).zip(in_chosen) {
+        if !chosen_member {
+            reasons[cand.promo] = Some(match s.outcome {
+                Err(r) => r,
+                Ok(_) => Reason::Stacking(chosen.clone()),
+            });
         }
     }
+    let applied = out.applied;
     let subtotal: i64 = c.amounts.iter().sum();
     let total: i64 = amounts.iter().sum();
     let lines = cart
         .lines
         .iter()
-        .zip(c.amounts.iter().zip(&amounts))
+        .zip(c.amounts.iter().zip(amounts))
         .map(|(l, (&a, &left))| QuoteLine {
             sku: l.sku.clone(),
             amount: money(a),

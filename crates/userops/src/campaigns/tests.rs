@@ -725,3 +725,201 @@ proptest! {
         prop_assert_eq!(Decimal::from(super::quote::percent_of(eligible, &percent, frac)), exact);
     }
 }
+
+// ---- the bounded stacking search against the exhaustive one ----
+
+/// Promotions of every action kind, most in a few stacking groups, with budgets small enough
+/// to refuse, tiers whose `off` does not grow with the threshold, and add-ons.
+fn arb_stacking_promo(i: usize) -> impl Strategy<Value = serde_json::Value> {
+    let money = |lo: i64, hi: i64| (lo..hi).prop_map(|c| Decimal::new(c, 2).to_string());
+    let action = prop_oneof![
+        (1i64..40_000, 1i64..8_000, any::<bool>(), prop::option::of(money(1, 10_000)))
+            .prop_map(|(t, o, every, cap)| {
+                let (t, o) = (Decimal::new(t.max(o), 2).to_string(), Decimal::new(o, 2).to_string());
+                let mut a = json!({"type": "threshold_discount", "threshold": t, "off": o, "every": every});
+                if let Some(m) = cap {
+                    a["max_off"] = json!(m);
+                }
+                a
+            }),
+        prop::collection::vec((1i64..30_000, 1i64..10_000), 1..4).prop_map(|mut ts| {
+            ts.sort_unstable();
+            ts.dedup_by_key(|t| t.0);
+            json!({"type": "threshold_discount", "tiers": ts.iter().map(|(t, o)|
+                json!({"threshold": Decimal::new(*t, 2).to_string(), "off": Decimal::new(*o.min(t), 2).to_string()})).collect::<Vec<_>>()})
+        }),
+        ((1i64..=1000), prop::option::of(money(1, 5_000))).prop_map(|(p, cap)| {
+            let mut a = json!({"type": "percent_off", "percent": Decimal::new(p, 1).to_string()});
+            if let Some(m) = cap {
+                a["max_off"] = json!(m);
+            }
+            a
+        }),
+        money(0, 20_000).prop_map(|p| json!({"type": "fixed_price", "price": p})),
+        (money(0, 20_000), money(0, 5_000), 0..6usize).prop_map(|(t, p, s)| json!({"type": "threshold_exchange", "threshold": t, "sku": format!("s{s}"), "price": p})),
+        (money(0, 20_000), money(1, 2_000), any::<bool>()).prop_map(|(t, a, every)| json!({"type": "threshold_rebate", "threshold": t, "every": every, "reward": {"type": "red_packet", "amount": a}})),
+        money(0, 20_000).prop_map(|t| json!({"type": "threshold_gift", "threshold": t, "reward": {"type": "points", "points": 10}})),
+        Just(json!({"type": "points_multiplier", "factor": 2})),
+    ];
+    (
+        action,
+        0..3usize,
+        0..4u32,
+        0..3i64,
+        prop::option::of(0..3usize),
+        prop::option::of(money(1, 6_000)),
+        prop::option::of(1u64..4),
+    )
+        .prop_map(move |(a, g, excl, pr, cat, budget, min_qty)| {
+            let mut p = json!({"id": format!("p{i:02}"), "action": a,
+                "stacking": if excl == 0 { json!({"mode": "exclusive", "priority": pr}) } else { json!({"group": format!("g{g}"), "priority": pr}) }});
+            let mut k = json!({});
+            if let Some(c) = cat {
+                k["categories"] = json!([format!("c{c}")]);
+            }
+            if let Some(q) = min_qty {
+                k["min_qty"] = json!(q);
+            }
+            p["conditions"] = k;
+            if let Some(b) = budget {
+                p["budget"] = json!({"kind": "money", "amount": b});
+            }
+            p
+        })
+}
+
+fn arb_stacking_book() -> impl Strategy<Value = Vec<serde_json::Value>> {
+    (0..16usize).prop_flat_map(|n| (0..n).map(arb_stacking_promo).collect::<Vec<_>>())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// The branch-and-bound search returns exactly the quote of simulating every alternative:
+    /// the same applied promotions, shares, rewards, totals and reasons.
+    #[test]
+    fn bounded_search_matches_exhaustive(ps in arb_stacking_book(), k in arb_cart(), best in any::<bool>()) {
+        let c = book(ps);
+        let mode = if best { SelectMode::BestForCustomer } else { SelectMode::Priority };
+        let cust = CustomerContext::default();
+        let fast = quote_with(&c, &k, &cust, mode);
+        let mut every = super::quote::PromoIndex::build(c.promotions());
+        every.search = super::quote::Search::Exhaustive;
+        let slow = super::quote::evaluate_indexed(&every, c.promotions(), c.ledger(), &k, &cust, mode, tz()).unwrap();
+        prop_assert_eq!(fast, slow);
+    }
+
+    /// Remainder allocation picks the same cents as the original one-cent-at-a-time scan.
+    #[test]
+    fn allocation_matches_the_scan(total_frac in 0.0f64..=1.0, weights in prop::collection::vec(0i64..1_000_000, 1..24), big in any::<bool>()) {
+        let weights: Vec<i64> = if big { weights.iter().map(|w| w.saturating_mul(10_000_000)).collect() } else { weights };
+        let sum: i64 = weights.iter().sum();
+        let total = (sum as f64 * total_frac) as i64;
+        let lines: Vec<usize> = (0..weights.len()).collect();
+        prop_assert_eq!(super::quote::allocate(total, &lines, &weights), allocate_by_scan(total, &lines, &weights));
+    }
+}
+
+/// The allocation as first written: floors, then one cent at a time to the largest remainder.
+fn allocate_by_scan(total: i64, lines: &[usize], weights: &[i64]) -> Vec<(usize, i64)> {
+    let sum: i128 = lines.iter().map(|&i| i128::from(weights[i])).sum();
+    if total <= 0 || sum <= 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut rem = Vec::new();
+    let mut given = 0;
+    for &i in lines {
+        let exact = i128::from(total) * i128::from(weights[i]);
+        let q = i64::try_from(exact / sum).unwrap();
+        given += q;
+        out.push((i, q));
+        rem.push(exact % sum);
+    }
+    let mut left = total - given;
+    while left > 0 {
+        let mut best: Option<usize> = None;
+        for (k, r) in rem.iter().enumerate() {
+            if *r > 0 && best.is_none_or(|b| *r > rem[b]) {
+                best = Some(k);
+            }
+        }
+        let Some(k) = best else { break };
+        out[k].1 += 1;
+        rem[k] = 0;
+        left -= 1;
+    }
+    out.retain(|(_, q)| *q > 0);
+    out
+}
+
+#[test]
+fn reasons_outside_the_chosen_alternative_are_their_own() {
+    // Cart 450.00. Group g wins (G1 30.00 then G2 5% of 420.00 = 21.00 → 51.00 > E's 45.00).
+    // In the losing group h: H1 (spend 1000) fails on its own → its own reason; H2 (spend
+    // 440, 10 off) applies alone, so it is reported as not stacking with the chosen G1.
+    let mut ps = vec![
+        json!({"id": "E", "action": {"type": "percent_off", "percent": "10"}, "stacking": {"mode": "exclusive", "priority": 1}}),
+        json!({"id": "G1", "action": {"type": "threshold_discount", "threshold": "300", "off": "30"}, "stacking": {"group": "g", "priority": 2}}),
+        json!({"id": "G2", "action": {"type": "percent_off", "percent": "5"}, "stacking": {"group": "g", "priority": 3}}),
+        json!({"id": "H1", "action": {"type": "threshold_discount", "threshold": "1000", "off": "100"}, "stacking": {"group": "h", "priority": 4}}),
+        json!({"id": "H2", "action": {"type": "threshold_discount", "threshold": "440", "off": "10"}, "stacking": {"group": "h", "priority": 5}}),
+    ];
+    // Inside the chosen group, a member failing after the others gets that reason: G3 needs
+    // 400 but only 399.00 is left after G1 and G2.
+    ps.push(json!({"id": "G3", "action": {"type": "threshold_discount", "threshold": "400", "off": "5"}, "stacking": {"group": "g", "priority": 6}}));
+    let c = book(ps);
+    let k = cart(&[("a", "x", "450.00", 1)]);
+    let q = quote(&c, &k);
+    assert_eq!(q.total, d("399.00"));
+    assert_eq!(reason_of(&q, "E"), Some("stacking"));
+    assert_eq!(reason_of(&q, "H1"), Some("threshold"));
+    assert_eq!(reason_of(&q, "H2"), Some("stacking"));
+    let g3 = q.not_applied.iter().find(|n| &*n.id == "G3").unwrap();
+    assert_eq!(g3.reason, super::quote::Reason::Threshold(40_000, 39_900));
+    // Priority mode: E is chosen; H1 still fails on its own, the rest do not stack with E.
+    let q = quote_with(&c, &k, &CustomerContext::default(), SelectMode::Priority);
+    assert_eq!(q.total, d("405.00"));
+    assert_eq!(reason_of(&q, "H1"), Some("threshold"));
+    assert_eq!(
+        (reason_of(&q, "G1"), reason_of(&q, "G3")),
+        (Some("stacking"), Some("stacking"))
+    );
+}
+
+#[test]
+fn a_lower_tier_reached_after_other_discounts_can_be_worth_more() {
+    // Cart 300.00. E alone: 20% = 60.00. Group g: G1 10% = 30.00, leaving 270.00, where G2's
+    // tiers (100 → 50 off, 300 → 10 off) reach only the first tier: 50.00 → 80.00 in all.
+    // G2 alone on 300.00 is worth only 10.00, so a search bounding the group by its members'
+    // values alone (30 + 10 = 40 < 60) would wrongly skip it.
+    let c = book(vec![
+        json!({"id": "E", "action": {"type": "percent_off", "percent": "20"}, "stacking": {"mode": "exclusive", "priority": 1}}),
+        json!({"id": "G1", "action": {"type": "percent_off", "percent": "10"}, "stacking": {"group": "g", "priority": 2}}),
+        json!({"id": "G2", "action": {"type": "threshold_discount", "tiers": [
+            {"threshold": "100", "off": "50"}, {"threshold": "300", "off": "10"}]}, "stacking": {"group": "g", "priority": 3}}),
+    ]);
+    let k = cart(&[("a", "x", "300.00", 1)]);
+    let q = quote(&c, &k);
+    assert_eq!(q.total, d("220.00"));
+    assert_eq!(
+        (discount_of(&q, "G1"), discount_of(&q, "G2")),
+        (Some(d("30.00")), Some(d("50.00")))
+    );
+    assert_eq!(reason_of(&q, "E"), Some("stacking"));
+}
+
+#[test]
+fn a_budget_too_small_alone_can_fit_after_other_discounts() {
+    // Cart 300.00. E alone: 25% = 75.00. Group g: G1 10% = 30.00, then G2 20% of 270.00 =
+    // 54.00, within its 55.00 budget (alone it would take 60.00: refused) → 84.00 > 75.00.
+    let c = book(vec![
+        json!({"id": "E", "action": {"type": "percent_off", "percent": "25"}, "stacking": {"mode": "exclusive", "priority": 1}}),
+        json!({"id": "G1", "action": {"type": "percent_off", "percent": "10"}, "stacking": {"group": "g", "priority": 2}}),
+        json!({"id": "G2", "action": {"type": "percent_off", "percent": "20"}, "budget": {"kind": "money", "amount": "55"},
+            "stacking": {"group": "g", "priority": 3}}),
+    ]);
+    let q = quote(&c, &cart(&[("a", "x", "300.00", 1)]));
+    assert_eq!(q.total, d("216.00"));
+    assert_eq!(discount_of(&q, "G2"), Some(d("54.00")));
+}

@@ -4,22 +4,8 @@
 
 use serde_json::{json, Value};
 
-use crate::{Engine, Error, ErrorCode};
-
-fn call(e: &mut Engine, method: &str, args: Value) -> Result<Value, Error> {
-    e.call_json(method, &args.to_string())
-        .map(|s| serde_json::from_str(&s).unwrap())
-}
-
-fn ok(e: &mut Engine, method: &str, args: Value) -> Value {
-    call(e, method, args).unwrap_or_else(|err| panic!("{method}: {err}"))
-}
-
-fn member(n: &str) -> Value {
-    json!({"kind": "member_no", "value": n})
-}
-
-const T: &str = "2026-03-02T10:00:00+08:00";
+use super::test_support::{call, cart, member, ok, program_and_template, run, T};
+use crate::{Engine, ErrorCode};
 
 fn register(e: &mut Engine, n: &str) {
     e.ingest_json(
@@ -39,9 +25,13 @@ fn consent(e: &mut Engine, n: &str, channel: &str, granted: bool) {
     );
 }
 
-fn cart(price: &str) -> Value {
-    json!({"time": T, "channel": "app",
-        "lines": [{"sku": "a", "category": "x", "price": price, "qty": 1}]})
+/// The users of a plan's rows, in order.
+fn users_of(plan: &Value) -> Vec<u64> {
+    plan.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["user"].as_u64().unwrap())
+        .collect()
 }
 
 fn applied(q: &Value) -> Vec<&str> {
@@ -141,13 +131,8 @@ fn audience_rule_and_audience_coupons_reach_exactly_the_members() {
         json!({"rule": {"id": "vip-sms", "trigger": {"type": "audience", "audience": "vips"},
             "actions": [{"type": "touch", "channel": "sms", "content": "vip-offer"}]}}),
     );
-    let plan = ok(&mut e, "run_automation", json!({"now": T}));
-    let users: Vec<u64> = plan
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["user"].as_u64().unwrap())
-        .collect();
+    let plan = run(&mut e, T);
+    let users = users_of(&plan);
     assert_eq!(users, vec![1], "{plan}");
     assert_eq!(plan[0]["reason"], "in audience \"vips\"");
     ok(
@@ -181,11 +166,7 @@ fn inactive_rule_in_an_audience_only_reaches_members() {
         json!({"rule": {"id": "lapsed-vip", "trigger": {"type": "inactive", "audience": "vips", "days": 30},
             "actions": [{"type": "touch", "channel": "push", "content": "miss-you"}]}}),
     );
-    let plan = ok(
-        &mut e,
-        "run_automation",
-        json!({"now": "2026-03-01T10:00:00+08:00"}),
-    );
+    let plan = run(&mut e, "2026-03-01T10:00:00+08:00");
     assert_eq!(plan.as_array().unwrap().len(), 1, "{plan}");
     assert_eq!(plan[0]["user"], 1);
 }
@@ -294,30 +275,14 @@ fn birthday_rule_reads_the_profile_attribute() {
             "actions": [{"type": "touch", "channel": "sms", "content": "happy-birthday"}]}}),
     );
     // 2026-03-02 + 3 days = 5 March.
-    let plan = ok(&mut e, "run_automation", json!({"now": T}));
-    let users: Vec<u64> = plan
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["user"].as_u64().unwrap())
-        .collect();
+    let plan = run(&mut e, T);
+    let users = users_of(&plan);
     assert_eq!(users, vec![1, 2], "{plan}");
     assert_eq!(plan[0]["reason"], "birthday on 2026-03-05");
     // Once per birthday year.
-    assert_eq!(
-        ok(
-            &mut e,
-            "run_automation",
-            json!({"now": "2026-03-02T11:00:00+08:00"})
-        ),
-        json!([])
-    );
+    assert_eq!(run(&mut e, "2026-03-02T11:00:00+08:00"), json!([]));
     // 29 February is kept on 28 February in 2026 (25 February + 3 days).
-    let plan = ok(
-        &mut e,
-        "run_automation",
-        json!({"now": "2026-02-25T10:00:00+08:00"}),
-    );
+    let plan = run(&mut e, "2026-02-25T10:00:00+08:00");
     assert_eq!(plan[0]["user"], 4, "{plan}");
 }
 
@@ -341,7 +306,7 @@ fn no_touch_without_privacy_consent_for_that_channel_and_purpose() {
         json!({"rule": {"id": "welcome", "trigger": {"type": "register", "delay_days": 60, "grace_days": 30},
             "actions": [{"type": "touch", "channel": "sms", "content": "hello"}]}}),
     );
-    let plan = ok(&mut e, "run_automation", json!({"now": T}));
+    let plan = run(&mut e, T);
     assert_eq!(plan.as_array().unwrap().len(), 1, "{plan}");
     assert_eq!(plan[0]["user"], 1);
     // Withdrawn in the privacy module, or erased: nothing for a later rule.
@@ -352,7 +317,7 @@ fn no_touch_without_privacy_consent_for_that_channel_and_purpose() {
         json!({"rule": {"id": "again", "trigger": {"type": "register", "delay_days": 60, "grace_days": 30},
             "actions": [{"type": "touch", "channel": "sms", "content": "hello-again"}]}}),
     );
-    assert_eq!(ok(&mut e, "run_automation", json!({"now": T})), json!([]));
+    assert_eq!(run(&mut e, T), json!([]));
     assert!(!e.has_consent(crate::OneId(1), "sms", "marketing"));
     // The legacy campaigns-only consent command is gone.
     assert!(call(
@@ -368,15 +333,11 @@ fn grant_points_and_add_tag_actions_are_executed_once() {
     let mut e = Engine::default();
     register(&mut e, "M1");
     register(&mut e, "M2");
-    ok(
+    program_and_template(
         &mut e,
-        "create_program",
-        json!({"program": {"id": "brand"}}),
-    );
-    ok(
-        &mut e,
-        "add_coupon_template",
-        json!({"template": {"id": "w", "kind": "service", "benefit": {"type": "service", "service": "cleaning"}}}),
+        "brand",
+        "w",
+        json!({"type": "service", "service": "cleaning"}),
     );
     ok(
         &mut e,
@@ -385,7 +346,7 @@ fn grant_points_and_add_tag_actions_are_executed_once() {
             "actions": [{"type": "grant_points", "points": 30}, {"type": "add_tag", "tag": "welcomed"},
                         {"type": "issue_coupon", "template": "w"}]}}),
     );
-    let plan = ok(&mut e, "run_automation", json!({"now": T}));
+    let plan = run(&mut e, T);
     assert_eq!(plan.as_array().unwrap().len(), 6, "{plan}");
     assert_eq!(plan[0]["key"], "automation:welcome:1:register:0");
     assert_eq!(balance(&mut e, "M1", "brand"), 30);
@@ -404,15 +365,8 @@ fn grant_points_and_add_tag_actions_are_executed_once() {
     );
     // The same run again (and a later one) changes nothing.
     let before = e.snapshot();
-    assert_eq!(ok(&mut e, "run_automation", json!({"now": T})), json!([]));
-    assert_eq!(
-        ok(
-            &mut e,
-            "run_automation",
-            json!({"now": "2026-03-03T10:00:00+08:00"})
-        ),
-        json!([])
-    );
+    assert_eq!(run(&mut e, T), json!([]));
+    assert_eq!(run(&mut e, "2026-03-03T10:00:00+08:00"), json!([]));
     assert_eq!(before, e.snapshot());
     // The ledger would refuse the key twice anyway: the same earn replays as a duplicate.
     let again = ok(
@@ -479,15 +433,11 @@ fn rule_actions_are_checked_against_the_other_modules() {
 fn rebate_setup() -> Engine {
     let mut e = Engine::default();
     register(&mut e, "M1");
-    ok(
+    program_and_template(
         &mut e,
-        "create_program",
-        json!({"program": {"id": "brand"}}),
-    );
-    ok(
-        &mut e,
-        "add_coupon_template",
-        json!({"template": {"id": "next", "kind": "consumption", "benefit": {"type": "amount_off", "off": "20"}}}),
+        "brand",
+        "next",
+        json!({"type": "amount_off", "off": "20"}),
     );
     // 满300返100积分 (every 300), 满200返一张券.
     ok(
@@ -586,4 +536,82 @@ fn rebate_commit_checks_stock_before_anything_changes() {
         (r["points"].as_i64(), r["coupons"].clone()),
         (Some(0), json!([]))
     );
+}
+
+/// Rows without the ids that number touches and coupons in the order they were made, sorted.
+fn rows_by_user(rows: Vec<Value>) -> Vec<String> {
+    let mut out: Vec<String> = rows
+        .into_iter()
+        .map(|mut r| {
+            let o = r.as_object_mut().unwrap();
+            assert!(o.remove("touch_id").is_some() && o.remove("coupon_id").is_some());
+            r.to_string()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_chunked_run_plans_and_applies_what_one_run_does_and_reruns_plan_nothing() {
+    let mut e = with_vip_audience();
+    for n in 3..=9 {
+        register(&mut e, &format!("M{n}"));
+    }
+    for n in [1, 2, 4, 5, 8] {
+        consent(&mut e, &format!("M{n}"), "sms", true);
+    }
+    program_and_template(
+        &mut e,
+        "brand",
+        "w",
+        json!({"type": "service", "service": "cleaning"}),
+    );
+    for rule in [
+        json!({"id": "a-vip", "trigger": {"type": "audience", "audience": "vips"},
+            "actions": [{"type": "touch", "channel": "sms", "content": "vip"}]}),
+        json!({"id": "b-welcome", "trigger": {"type": "register", "delay_days": 60, "grace_days": 30},
+            "actions": [{"type": "grant_points", "points": 30}, {"type": "add_tag", "tag": "welcomed"},
+                        {"type": "issue_coupon", "template": "w"},
+                        {"type": "touch", "channel": "sms", "content": "hi", "frequency_cap": {"max": 1, "days": 7}}]}),
+        json!({"id": "c-idle", "trigger": {"type": "inactive", "days": 30},
+            "actions": [{"type": "touch", "channel": "sms", "content": "back", "frequency_cap": {"max": 1, "days": 7}}]}),
+    ] {
+        ok(&mut e, "add_rule", json!({ "rule": rule }));
+    }
+    let mut chunked = e.clone();
+    let whole = run(&mut e, T);
+    let whole = whole.as_array().unwrap().clone();
+    let mut rows = Vec::new();
+    let mut chunks = 0;
+    let now = chrono::DateTime::parse_from_rfc3339(T).unwrap().to_utc();
+    let n = chunked.run_automation_chunked(now, 2, |c| {
+        chunks += 1;
+        rows.extend(c.iter().map(|r| serde_json::to_value(r).unwrap()));
+    });
+    assert_eq!(n, rows.len());
+    assert!(chunks >= 5, "9 users in chunks of 2: {chunks} chunks");
+    // The same rows (touches capped per user the same way: M1 gets the VIP touch, not the
+    // welcome one), the same points, tags and coupons.
+    assert!(whole.len() > 20, "{whole:?}");
+    assert_eq!(rows_by_user(rows), rows_by_user(whole));
+    for m in ["M1", "M5", "M9"] {
+        assert_eq!(
+            balance(&mut chunked, m, "brand"),
+            balance(&mut e, m, "brand")
+        );
+    }
+    let welcomed = |e: &mut Engine| {
+        ok(e, "audience", json!({"expression": "welcomed", "now": T}))["size"].clone()
+    };
+    assert_eq!(welcomed(&mut chunked), json!(9));
+    assert_eq!(
+        ok(&mut chunked, "coupon_counts", json!({"template": "w"})),
+        ok(&mut e, "coupon_counts", json!({"template": "w"}))
+    );
+    // Running again, chunked or not, plans and changes nothing.
+    let before = chunked.snapshot();
+    assert_eq!(chunked.run_automation_chunked(now, 3, |_| {}), 0);
+    assert_eq!(run(&mut chunked, T), json!([]));
+    assert_eq!(before, chunked.snapshot());
 }

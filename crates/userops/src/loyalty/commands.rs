@@ -5,7 +5,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::ledger::{AccountKind, Earn, Points, Posting, Spend, TransferKind};
+use super::ledger::{AccountKind, Earn, Entry, Points, Posting, Spend, TransferKind};
 use super::program::ProgramSpec;
 use super::tiers::{day_of, Evaluation, MemberExtras, TierReason};
 use super::{Keyed, LoyaltyError, Program};
@@ -132,6 +132,20 @@ pub enum LoyaltyCommand {
         key: String,
         /// Money refunded (> 0).
         amount: Decimal,
+        /// When.
+        #[serde(default)]
+        time: Option<DateTime<Utc>>,
+    },
+    /// Refund named lines of an order: each earn that records the order's lines gives back
+    /// what those lines earned (see `Ledger::refund_lines`: by units or money, never more than
+    /// a line earned). Output: [`Posting`] (`points` reversed, `other` clawed).
+    RefundLines {
+        /// The order (an earn's key, or its `order`).
+        order_key: String,
+        /// Idempotency key of the refund.
+        key: String,
+        /// The lines: `{"sku": ..., "qty": n}`, `{"line": i, "amount": "9.90"}`, ...
+        lines: Vec<crate::event::RefundLine>,
         /// When.
         #[serde(default)]
         time: Option<DateTime<Utc>>,
@@ -544,7 +558,22 @@ impl Engine {
 
     /// Execute a loyalty command.
     pub(crate) fn execute_loyalty(&mut self, c: LoyaltyCommand) -> Result<Output, Error> {
-        self.run_loyalty(c).map(Output::Loyalty)
+        if !c.mutates() {
+            return self.run_loyalty(c).map(Output::Loyalty);
+        }
+        let touch = self.loyalty_touch(&c);
+        let user = super::index::named_user(&c).cloned();
+        let created = match &c {
+            LoyaltyCommand::CreateProgram { program } => Some(program.id.clone()),
+            _ => None,
+        };
+        let out = self.run_loyalty(c)?;
+        if let Some(id) = created {
+            self.loyalty_columns(&id);
+        }
+        let now = self.state.loyalty.now(None);
+        self.loyalty_reindex(touch, user.as_ref(), now);
+        Ok(Output::Loyalty(out))
     }
 
     fn run_loyalty(&mut self, c: LoyaltyCommand) -> Result<LoyaltyOutput, Error> {
@@ -585,22 +614,26 @@ impl Engine {
                         })?;
                 }
                 let mut req = Earn {
-                    user: known.unwrap_or(OneId(u64::MAX)),
-                    book: p.book,
-                    points,
-                    key: &key,
-                    reason: &reason,
-                    actor: &actor,
-                    time,
+                    entry: Entry {
+                        user: known.unwrap_or(OneId(u64::MAX)),
+                        book: p.book,
+                        points,
+                        key: &key,
+                        reason: &reason,
+                        actor: &actor,
+                        time,
+                    },
                     expires,
                     pending,
                     order: order.as_deref(),
+                    money: None,
+                    lines: &[],
                 };
                 if known.is_none() {
                     // A new person has no account: these checks are the real ones.
                     self.state.loyalty.ledger.check_earn(&req)?;
                 }
-                req.user = self.loyalty_user_or_new(&user, known);
+                req.entry.user = self.loyalty_user_or_new(&user, known);
                 self.ledger_write(time, |l| l.earn(&req))
             }
             LoyaltyCommand::Spend {
@@ -651,6 +684,15 @@ impl Engine {
             } => {
                 let time = self.state.loyalty.now(time);
                 self.ledger_write(time, |l| l.refund_amount(&order_key, &key, time, amount))
+            }
+            LoyaltyCommand::RefundLines {
+                order_key,
+                key,
+                lines,
+                time,
+            } => {
+                let time = self.state.loyalty.now(time);
+                self.ledger_write(time, |l| l.refund_lines(&order_key, &key, time, &lines))
             }
             LoyaltyCommand::Expire { now } => {
                 let (points, transfers) = self.state.loyalty.ledger.expire(now);
@@ -962,20 +1004,24 @@ impl Engine {
                     let expires = p.spec.expiry.expires(time, tz);
                     let reason = format!("task:{task}");
                     let mut req = Earn {
-                        user: known.unwrap_or(OneId(u64::MAX)),
-                        book,
-                        points: t.points,
-                        key: &key,
-                        reason: &reason,
-                        actor: "",
-                        time,
+                        entry: Entry {
+                            user: known.unwrap_or(OneId(u64::MAX)),
+                            book,
+                            points: t.points,
+                            key: &key,
+                            reason: &reason,
+                            actor: "",
+                            time,
+                        },
                         expires,
                         pending: false,
                         order: None,
+                        money: None,
+                        lines: &[],
                     };
                     if t.points > 0 {
                         if let Some(k) = known {
-                            req.user = k;
+                            req.entry.user = k;
                         }
                         if this.state.loyalty.ledger.check_earn(&req)?.is_some() {
                             // The key already wrote this very earn outside a task: not a task replay.
@@ -985,7 +1031,7 @@ impl Engine {
                     // Checks done: nothing below fails.
                     let u = this.loyalty_user_or_new(&user, known);
                     if t.points > 0 {
-                        req.user = u;
+                        req.entry.user = u;
                         this.state.loyalty.ledger.earn(&req)?;
                     }
                     let g = if t.growth > 0 {

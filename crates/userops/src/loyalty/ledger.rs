@@ -23,6 +23,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::LoyaltyError;
+use crate::event::RefundLine;
 use crate::ids::OneId;
 
 /// An amount of points.
@@ -420,9 +421,11 @@ pub struct Rate {
     pub to: Points,
 }
 
-/// An earn request.
-#[derive(Debug, Clone)]
-pub struct Earn<'a> {
+/// What every member write names: who, in which program, how many points, under which
+/// idempotency key, why, by whom and when. A spend is exactly this; an earn adds where the
+/// points go ([`Earn`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
     /// The member.
     pub user: OneId,
     /// The program's books.
@@ -437,31 +440,68 @@ pub struct Earn<'a> {
     pub actor: &'a str,
     /// Posting time.
     pub time: DateTime<Utc>,
+}
+
+impl Entry<'_> {
+    /// The fingerprint of the fields every write shares, in the order stored prints used.
+    fn print(&self, kind: OpKind) -> Print {
+        Print::new(kind)
+            .u64(self.user.0)
+            .u64(u64::from(self.book.0))
+            .u64(self.points as u64)
+            .str(self.reason)
+    }
+}
+
+/// A spend request: an [`Entry`] and nothing more.
+pub type Spend<'a> = Entry<'a>;
+
+/// An earn request: an [`Entry`] plus the expiry and state of the points and what a refund
+/// measures them against.
+#[derive(Debug, Clone)]
+pub struct Earn<'a> {
+    /// Who, where, how many, key, reason, actor, time.
+    pub entry: Entry<'a>,
     /// Expiry (must be after `time`).
     pub expires: Option<DateTime<Utc>>,
     /// Hold as pending.
     pub pending: bool,
     /// The order the earn is tied to (default: its key).
     pub order: Option<&'a str>,
+    /// The money of the order the points were earned on: a later
+    /// [`Ledger::refund_amount`] of part of it reverses the same share of the points.
+    pub money: Option<Decimal>,
+    /// The order's lines with the points each earned (summing to `points`): a later
+    /// [`Ledger::refund_lines`] reverses what the refunded lines earned.
+    pub lines: &'a [EarnLine],
 }
 
-/// A spend request.
-#[derive(Debug, Clone)]
-pub struct Spend<'a> {
-    /// The member.
-    pub user: OneId,
-    /// The program's books.
-    pub book: BookId,
-    /// Points (> 0).
+impl<'a> Earn<'a> {
+    /// A posted earn of `entry` expiring at `expires`, tied to its own key, with no order
+    /// money or lines.
+    pub fn new(entry: Entry<'a>, expires: Option<DateTime<Utc>>) -> Earn<'a> {
+        Earn {
+            entry,
+            expires,
+            pending: false,
+            order: None,
+            money: None,
+            lines: &[],
+        }
+    }
+}
+
+/// One line of an order as an earn recorded it: what a line refund is measured against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarnLine {
+    /// Stock-keeping unit.
+    pub sku: String,
+    /// Units bought (≥ 1).
+    pub qty: u32,
+    /// Money of the line (`price × qty`, ≥ 0).
+    pub value: Decimal,
+    /// The earn's points allotted to this line (≥ 0).
     pub points: Points,
-    /// Idempotency key.
-    pub key: &'a str,
-    /// Reason.
-    pub reason: &'a str,
-    /// Actor.
-    pub actor: &'a str,
-    /// Time.
-    pub time: DateTime<Utc>,
 }
 
 /// FNV-1a as a `Hasher`: the indexes hash short keys on the hot path, where SipHash's
@@ -568,6 +608,9 @@ pub struct Ledger {
     /// Earn op → what partial refunds have taken so far (removed once fully refunded).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     partial: BTreeMap<u32, PartialRefund>,
+    /// Earn op → the order lines it recorded with their points (order earns with lines).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    lines: BTreeMap<u32, Box<[EarnLine]>>,
     #[serde(skip)]
     index: Index,
 }
@@ -583,6 +626,73 @@ pub struct PartialRefund {
     /// Of those, points that had been used (spent, converted or paid against debt) and were
     /// clawed back or forgiven by policy.
     pub used: Points,
+    /// What line refunds took of each of the earn's lines so far (empty until the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<LineRefunded>,
+}
+
+/// What line refunds took of one order line so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineRefunded {
+    /// Units returned.
+    pub qty: u32,
+    /// Money refunded without units (price adjustments, partial compensation).
+    pub money: Decimal,
+}
+
+impl LineRefunded {
+    /// The points of `line` given back once this much of it is refunded: the line's refunded
+    /// share is `qty / units bought + money / line value` (at most all of it), and the line
+    /// keeps `floor(points × (1 − share))`, so rounding never creates points and refunds of
+    /// one line add up to one refund of their total.
+    pub fn target(&self, line: &EarnLine) -> Points {
+        let (n, q) = (Decimal::from(line.qty), Decimal::from(self.qty));
+        if line.value <= Decimal::ZERO || self.money <= Decimal::ZERO {
+            return Ledger::refund_target(line.points, n, q);
+        }
+        // share = (q·V + M·n) / (n·V), exactly when it fits.
+        let exact = n.checked_mul(line.value).and_then(|total| {
+            let part = q
+                .checked_mul(line.value)?
+                .checked_add(self.money.checked_mul(n)?)?;
+            Some(Ledger::refund_target(line.points, total, part))
+        });
+        exact.unwrap_or_else(|| {
+            let share = (q / n).saturating_add(self.money / line.value);
+            Ledger::refund_target(line.points, Decimal::ONE, share)
+        })
+    }
+}
+
+/// What a refund takes back of an order.
+#[derive(Debug, Clone, Copy)]
+enum Share<'a> {
+    /// Everything.
+    All,
+    /// A share of the order's money.
+    Money(Decimal),
+    /// Named lines.
+    Lines(&'a [RefundLine]),
+}
+
+/// What a refund will do to one earn (see `Ledger::plan_refund`).
+struct RefundPlan {
+    earn: u32,
+    /// The earn's transfer (what reversals link to).
+    source: u64,
+    /// The open pending transfer to release, for a pending earn.
+    void: Option<u64>,
+    /// The bucket the posted points went to.
+    bucket: Option<u32>,
+    account: AccountId,
+    /// The points the member got (posted) or holds pending.
+    amount: Points,
+    /// Points given back in total once this refund is done.
+    target: Points,
+    full: bool,
+    before: PartialRefund,
+    money: Decimal,
+    lines: Vec<LineRefunded>,
 }
 
 #[derive(Deserialize)]
@@ -596,6 +706,8 @@ struct LedgerData {
     refunded: BTreeMap<u32, u32>,
     #[serde(default)]
     partial: BTreeMap<u32, PartialRefund>,
+    #[serde(default)]
+    lines: BTreeMap<u32, Box<[EarnLine]>>,
 }
 
 impl From<LedgerData> for Ledger {
@@ -609,6 +721,7 @@ impl From<LedgerData> for Ledger {
             resolved: d.resolved,
             refunded: d.refunded,
             partial: d.partial,
+            lines: d.lines,
             index: Index::default(),
         };
         l.rebuild_index();
@@ -955,7 +1068,7 @@ impl Ledger {
         i
     }
 
-    fn new_op(&self, key: &str, kind: OpKind, print: u64) -> Op {
+    fn new_op_keyed(&self, key: &str, kind: OpKind, print: u64) -> Op {
         Op {
             key: key.into(),
             kind,
@@ -971,6 +1084,14 @@ impl Ledger {
             note: None,
             money: None,
         }
+    }
+
+    /// The op of a member write: its key, free text and points from the entry.
+    fn new_op(&self, e: &Entry<'_>, kind: OpKind, print: u64) -> Op {
+        let mut op = self.new_op_keyed(e.key, kind, print);
+        op.note = note(e.reason, e.actor);
+        op.points = e.points;
+        op
     }
 
     fn finish_op(&mut self, op: u32, account: Option<AccountId>) -> Posting {
@@ -1087,56 +1208,41 @@ impl Ledger {
 
     /// Earn points (posted at once, or pending). See [`Earn`].
     pub fn earn(&mut self, r: &Earn<'_>) -> Result<Posting, LoyaltyError> {
-        self.earn_on_order(r, None)
-    }
-
-    /// Earn points for an order of `money` (the amount paid): a later
-    /// [`Ledger::refund_amount`] of part of that money reverses the same share of the points.
-    /// `None` is [`Ledger::earn`].
-    pub fn earn_on_order(
-        &mut self,
-        r: &Earn<'_>,
-        money: Option<Decimal>,
-    ) -> Result<Posting, LoyaltyError> {
-        let print = match self.check_earn_print(r, money) {
+        let print = match self.check_earn_print(r) {
             Ok(print) => print,
             Err(replay) => return replay,
         };
-        let issuance = self.books[r.book.0 as usize].issuance;
+        let issuance = self.books[r.entry.book.0 as usize].issuance;
         // Checks done: from here on nothing fails.
-        let account = self.account_or_new(r.book, r.user);
-        Ok(self.earn_tail(r, money, print, issuance, account))
+        let account = self.account_or_new(r.entry.book, r.entry.user);
+        Ok(self.earn_tail(r, print, issuance, account))
     }
 
-    fn earn_print(r: &Earn<'_>, money: Option<Decimal>) -> u64 {
-        let p = Print::new(OpKind::Earn)
-            .u64(r.user.0)
-            .u64(u64::from(r.book.0))
-            .u64(r.points as u64)
-            .str(r.reason)
+    fn earn_print(r: &Earn<'_>) -> u64 {
+        let mut p = r
+            .entry
+            .print(OpKind::Earn)
             .time(r.expires)
             .u64(u64::from(r.pending))
-            .str(r.order.unwrap_or(r.key));
-        // Without money the print is what it always was (stored prints stay valid).
-        match money {
-            None => p.0,
-            Some(m) => p.bytes(&m.serialize()).0,
+            .str(r.order.unwrap_or(r.entry.key));
+        // Without money or lines the print is what it always was (stored prints stay valid).
+        if let Some(m) = r.money {
+            p = p.bytes(&m.serialize());
         }
+        for l in r.lines {
+            p = p
+                .str(&l.sku)
+                .u64(u64::from(l.qty))
+                .bytes(&l.value.serialize())
+                .u64(l.points as u64);
+        }
+        p.0
     }
 
     /// Every check of an earn, changing nothing: `Ok(Some(first result))` for a faithful
     /// replay, `Ok(None)` when [`Ledger::earn`] will succeed.
     pub fn check_earn(&self, r: &Earn<'_>) -> Result<Option<Posting>, LoyaltyError> {
-        self.check_earn_on_order(r, None)
-    }
-
-    /// [`Ledger::check_earn`] for [`Ledger::earn_on_order`].
-    pub fn check_earn_on_order(
-        &self,
-        r: &Earn<'_>,
-        money: Option<Decimal>,
-    ) -> Result<Option<Posting>, LoyaltyError> {
-        match self.check_earn_print(r, money) {
+        match self.check_earn_print(r) {
             Ok(_) => Ok(None),
             Err(Ok(p)) => Ok(Some(p)),
             Err(Err(e)) => Err(e),
@@ -1145,40 +1251,55 @@ impl Ledger {
 
     /// The checks of an earn: its fingerprint when it will succeed, `Err(Ok(first result))` on
     /// a faithful replay.
-    fn check_earn_print(
-        &self,
-        r: &Earn<'_>,
-        money: Option<Decimal>,
-    ) -> Result<u64, Result<Posting, LoyaltyError>> {
-        let print = Self::earn_print(r, money);
-        match self.replay(r.key, print) {
+    fn check_earn_print(&self, r: &Earn<'_>) -> Result<u64, Result<Posting, LoyaltyError>> {
+        let print = Self::earn_print(r);
+        match self.replay(r.entry.key, print) {
             Ok(Some(p)) => return Err(Ok(p)),
             Ok(None) => {}
             Err(e) => return Err(Err(e)),
         }
-        self.check_earn_rest(r, money).map_err(Err)?;
+        self.check_earn_rest(r).map_err(Err)?;
         Ok(print)
     }
 
-    fn check_earn_rest(&self, r: &Earn<'_>, money: Option<Decimal>) -> Result<(), LoyaltyError> {
-        positive("points", r.points)?;
-        if money.is_some_and(|m| m <= Decimal::ZERO) {
+    fn check_earn_rest(&self, r: &Earn<'_>) -> Result<(), LoyaltyError> {
+        let e = &r.entry;
+        positive("points", e.points)?;
+        if r.money.is_some_and(|m| m <= Decimal::ZERO) {
             return Err(LoyaltyError::InvalidAmount {
                 field: "amount",
                 reason: "an order amount must be positive".into(),
             });
         }
-        let issuance = self.book_checked(r.book)?.issuance;
-        if let Some(e) = r.expires {
-            if e <= r.time {
-                return Err(LoyaltyError::ExpiryInPast {
-                    expires: e,
-                    time: r.time,
+        if !r.lines.is_empty() {
+            let mut sum: Points = 0;
+            for l in r.lines {
+                if l.qty == 0 || l.value < Decimal::ZERO || l.points < 0 {
+                    return Err(LoyaltyError::InvalidAmount {
+                        field: "lines",
+                        reason: format!("line {:?}: qty ≥ 1, value and points ≥ 0", l.sku),
+                    });
+                }
+                sum = sum.checked_add(l.points).ok_or_else(|| overflow("lines"))?;
+            }
+            if sum != e.points {
+                return Err(LoyaltyError::InvalidAmount {
+                    field: "lines",
+                    reason: format!("the lines' points sum to {sum}, not {}", e.points),
                 });
             }
         }
-        let existing = self.member_account(r.book, r.user);
-        if !self.can_credit(existing, r.points) || !self.can_debit(issuance, r.points) {
+        let issuance = self.book_checked(e.book)?.issuance;
+        if let Some(x) = r.expires {
+            if x <= e.time {
+                return Err(LoyaltyError::ExpiryInPast {
+                    expires: x,
+                    time: e.time,
+                });
+            }
+        }
+        let existing = self.member_account(e.book, e.user);
+        if !self.can_credit(existing, e.points) || !self.can_debit(issuance, e.points) {
             return Err(overflow("points"));
         }
         Ok(())
@@ -1187,28 +1308,29 @@ impl Ledger {
     fn earn_tail(
         &mut self,
         r: &Earn<'_>,
-        money: Option<Decimal>,
         print: u64,
         issuance: AccountId,
         account: AccountId,
     ) -> Posting {
-        let mut op = self.new_op(r.key, OpKind::Earn, print);
-        op.money = money;
+        let e = &r.entry;
+        let mut op = self.new_op(e, OpKind::Earn, print);
+        op.money = r.money;
         op.order = r.order.map(Box::from);
-        op.note = note(r.reason, r.actor);
-        op.points = r.points;
         op.pending = r.pending;
         let o = self.push_op(op);
+        if !r.lines.is_empty() {
+            self.lines.insert(o, r.lines.into());
+        }
         let kind = if r.pending {
             TransferKind::PendingEarn
         } else {
             TransferKind::Earn
         };
         let t = self.transfer(
-            o, issuance, account, r.points, kind, r.time, None, r.expires,
+            o, issuance, account, e.points, kind, e.time, None, r.expires,
         );
         if !r.pending {
-            self.ops[o as usize].bucket = self.fill(account, r.points, r.expires, t);
+            self.ops[o as usize].bucket = self.fill(account, e.points, r.expires, t);
         }
         self.finish_op(o, Some(account))
     }
@@ -1216,12 +1338,7 @@ impl Ledger {
     /// Spend points, earliest-expiring bucket first. Beyond the balance only within the
     /// program's overdraft (the shortfall becomes debt).
     pub fn spend(&mut self, r: &Spend<'_>) -> Result<Posting, LoyaltyError> {
-        let print = Print::new(OpKind::Spend)
-            .u64(r.user.0)
-            .u64(u64::from(r.book.0))
-            .u64(r.points as u64)
-            .str(r.reason)
-            .0;
+        let print = r.print(OpKind::Spend).0;
         if let Some(p) = self.replay(r.key, print)? {
             return Ok(p);
         }
@@ -1248,10 +1365,7 @@ impl Ledger {
         if !self.can_debit(account, r.points) || !self.can_credit(Some(redemption), r.points) {
             return Err(overflow("points"));
         }
-        let mut op = self.new_op(r.key, OpKind::Spend, print);
-        op.note = note(r.reason, r.actor);
-        op.points = r.points;
-        let o = self.push_op(op);
+        let o = self.push_op(self.new_op(r, OpKind::Spend, print));
         let taken = self.take_fifo(account, r.points);
         self.accounts[account.0 as usize].debt += r.points - taken;
         self.transfer(
@@ -1330,7 +1444,7 @@ impl Ledger {
             return Err(overflow("points"));
         }
         let kind = if post { OpKind::Post } else { OpKind::Void };
-        let mut op = self.new_op(key, kind, 0);
+        let mut op = self.new_op_keyed(key, kind, 0);
         op.points = pt.amount;
         op.bucket = Some(earn_op); // unused for post/void; keeps the earn findable from the op
         let o = self.push_op(op);
@@ -1376,11 +1490,11 @@ impl Ledger {
         key: &str,
         time: DateTime<Utc>,
     ) -> Result<Posting, LoyaltyError> {
-        self.refund_part(order, key, time, None)
+        self.refund_share(order, key, time, Share::All)
     }
 
     /// Refund `money` of an order (a partial refund). Each earn tied to the order that records
-    /// its order amount (see [`Ledger::earn_on_order`]) gives back the points of the refunded
+    /// its order amount (see [`Earn::money`]) gives back the points of the refunded
     /// share, measured cumulatively: after refunds totalling `R` of an order of `A`, the member
     /// keeps `floor(points × (A − R) / A)`. Rounding favours the books, so remainders never
     /// create points, and partial refunds add up to exactly one refund of their total.
@@ -1398,7 +1512,47 @@ impl Ledger {
         time: DateTime<Utc>,
         money: Decimal,
     ) -> Result<Posting, LoyaltyError> {
-        self.refund_part(order, key, time, Some(money))
+        self.refund_share(order, key, time, Share::Money(money))
+    }
+
+    /// Refund named lines of an order: each earn tied to the order that records its lines (see
+    /// [`Earn::lines`]) gives back what those lines earned. A line's refunded share is
+    /// measured cumulatively over every refund of it: returned units (`qty`) over the units
+    /// bought, plus money refunded without units (`amount` with no `qty`: a price adjustment)
+    /// over the line's value; the line keeps `floor(points × (1 − share))` (see
+    /// [`LineRefunded::target`]), so a line never gives back more than it earned and refunding
+    /// every line in any split gives back exactly the order's points. Line refunds and amount
+    /// refunds of one order add up, capped at the points earned. Pending points, posted points
+    /// and clawback go as in [`Ledger::refund_amount`].
+    ///
+    /// A line is named by `sku` or by `line` index; an unknown line, a qty above the units left
+    /// to refund or an amount above the money left are [`LoyaltyError::InvalidRefund`] (naming
+    /// `lines[i].…`), and change nothing.
+    pub fn refund_lines(
+        &mut self,
+        order: &str,
+        key: &str,
+        time: DateTime<Utc>,
+        lines: &[RefundLine],
+    ) -> Result<Posting, LoyaltyError> {
+        self.refund_share(order, key, time, Share::Lines(lines))
+    }
+
+    /// Every check of [`Ledger::refund_lines`], changing nothing.
+    pub fn check_refund_lines(
+        &self,
+        order: &str,
+        key: &str,
+        lines: &[RefundLine],
+    ) -> Result<(), LoyaltyError> {
+        let share = Share::Lines(lines);
+        if self
+            .replay(key, Self::refund_print(order, share))?
+            .is_none()
+        {
+            self.plan_refund(order, share)?;
+        }
+        Ok(())
     }
 
     /// The points an earn gives back in total once `refunded` of its order's `total` is
@@ -1421,27 +1575,28 @@ impl Ledger {
         points - kept.clamp(0, points)
     }
 
-    fn refund_part(
-        &mut self,
-        order: &str,
-        key: &str,
-        time: DateTime<Utc>,
-        money: Option<Decimal>,
-    ) -> Result<Posting, LoyaltyError> {
-        let mut print = Print::new(OpKind::Refund).str(order);
-        if let Some(m) = money {
-            print = print.bytes(&m.serialize());
+    fn refund_print(order: &str, share: Share<'_>) -> u64 {
+        let print = Print::new(OpKind::Refund).str(order);
+        match share {
+            // The prints of whole and amount refunds are what they always were.
+            Share::All => print.0,
+            Share::Money(m) => print.bytes(&m.serialize()).0,
+            Share::Lines(lines) => {
+                lines
+                    .iter()
+                    .fold(print.u64(0x4c49_4e45), |p, l| {
+                        p.str(l.sku.as_deref().unwrap_or(""))
+                            .u64(l.line.map_or(u64::MAX, u64::from))
+                            .u64(u64::from(l.qty))
+                            .bytes(&l.amount.unwrap_or(Decimal::NEGATIVE_ONE).serialize())
+                    })
+                    .0
+            }
         }
-        let print = print.0;
-        if let Some(p) = self.replay(key, print)? {
-            return Ok(p);
-        }
-        if money.is_some_and(|m| m <= Decimal::ZERO) {
-            return Err(LoyaltyError::InvalidAmount {
-                field: "amount",
-                reason: "a refunded amount must be positive".into(),
-            });
-        }
+    }
+
+    /// The earns tied to an order, in writing order.
+    fn earns_of(&self, order: &str) -> Vec<u32> {
         let mut earns: Vec<u32> = self.index.by_order.get(order).cloned().unwrap_or_default();
         // An earn without an explicit order is tied to its own key.
         if let Some(o) = self.index.by_key.get(&self.ops, order) {
@@ -1451,42 +1606,166 @@ impl Ledger {
                 earns.sort_unstable();
             }
         }
-        // Plan: (earn op, pending transfer to release | posted bucket chain, amount held).
-        struct Plan {
-            earn: u32,
-            source: u64,
-            void: Option<u64>,
-            bucket: Option<u32>,
-            account: AccountId,
-            /// The points the member got (posted) or holds pending.
-            amount: Points,
-            /// Points given back in total once this refund is done.
-            target: Points,
-            full: bool,
-            before: PartialRefund,
-            money: Decimal,
+        earns
+    }
+
+    /// Which of `earn` lines a refund line names (`i`: its place in the refund).
+    fn line_of(earn: &[EarnLine], l: &RefundLine, i: usize) -> Result<usize, LoyaltyError> {
+        let bad = |f: &str, reason: String| LoyaltyError::InvalidRefund {
+            field: format!("lines[{i}].{f}"),
+            reason,
+        };
+        match (l.line, l.sku.as_deref()) {
+            (Some(ix), sku) => {
+                let line = earn.get(ix as usize).ok_or_else(|| {
+                    bad(
+                        "line",
+                        format!("the order has {} lines (0-based index)", earn.len()),
+                    )
+                })?;
+                match sku {
+                    Some(s) if s != line.sku => Err(bad(
+                        "sku",
+                        format!("line {ix} is sku {:?}, not {s:?}", line.sku),
+                    )),
+                    _ => Ok(ix as usize),
+                }
+            }
+            (None, Some(sku)) => {
+                let mut found = earn.iter().enumerate().filter(|(_, x)| x.sku == sku);
+                match (found.next(), found.next()) {
+                    (Some((ix, _)), None) => Ok(ix),
+                    (None, _) => Err(bad("sku", format!("no line of the order has sku {sku:?}"))),
+                    (Some(_), Some(_)) => Err(bad(
+                        "sku",
+                        format!("sku {sku:?} is on several lines: name the `line` index"),
+                    )),
+                }
+            }
+            (None, None) => Err(bad("sku", "name the line by `sku` or `line`".into())),
+        }
+    }
+
+    /// What each line has given back once `lines` are refunded on top of `before`.
+    fn lines_after(
+        earn: &[EarnLine],
+        before: &[LineRefunded],
+        lines: &[RefundLine],
+    ) -> Result<Vec<LineRefunded>, LoyaltyError> {
+        let mut after = if before.is_empty() {
+            vec![LineRefunded::default(); earn.len()]
+        } else {
+            before.to_vec()
+        };
+        for (i, l) in lines.iter().enumerate() {
+            let bad = |f: &str, reason: String| LoyaltyError::InvalidRefund {
+                field: format!("lines[{i}].{f}"),
+                reason,
+            };
+            l.check().map_err(|(f, why)| bad(f, why))?;
+            let ix = Self::line_of(earn, l, i)?;
+            let (line, done) = (&earn[ix], &mut after[ix]);
+            // Returned units count by units (their amount is the money of those units); an
+            // amount without units counts by money.
+            if l.qty > 0 {
+                let qty = done.qty.saturating_add(l.qty);
+                if qty > line.qty {
+                    return Err(bad(
+                        "qty",
+                        format!(
+                            "{} units of line {ix} ({:?}) bought, {} returned before: {} more is too many",
+                            line.qty, line.sku, done.qty, l.qty
+                        ),
+                    ));
+                }
+                done.qty = qty;
+            } else {
+                let add = l.amount.unwrap_or_default();
+                let money = done.money.checked_add(add).unwrap_or(Decimal::MAX);
+                if money > line.value {
+                    return Err(bad(
+                        "amount",
+                        format!(
+                            "line {ix} ({:?}) is worth {}, {} refunded before: {add} more is too much",
+                            line.sku, line.value, done.money
+                        ),
+                    ));
+                }
+                done.money = money;
+            }
+        }
+        Ok(after)
+    }
+
+    /// The points an earn gives back in total with refunded `money` of its order and `lines`
+    /// refunded so far: the two measures add up, capped at what it earned.
+    fn partial_target(&self, e: u32, money: Decimal, lines: &[LineRefunded]) -> Points {
+        let op = &self.ops[e as usize];
+        let by_money = match op.money {
+            Some(total) if money > Decimal::ZERO => Self::refund_target(op.points, total, money),
+            _ => 0,
+        };
+        let by_lines: Points = match self.lines.get(&e) {
+            Some(earn) => lines
+                .iter()
+                .zip(earn.iter())
+                .map(|(r, l)| r.target(l))
+                .fold(0, Points::saturating_add),
+            None => 0,
+        };
+        by_money.saturating_add(by_lines).min(op.points)
+    }
+
+    /// Every check of a refund, changing nothing: what it will do per earn.
+    fn plan_refund(&self, order: &str, share: Share<'_>) -> Result<Vec<RefundPlan>, LoyaltyError> {
+        if let Share::Money(m) = share {
+            if m <= Decimal::ZERO {
+                return Err(LoyaltyError::InvalidAmount {
+                    field: "amount",
+                    reason: "a refunded amount must be positive".into(),
+                });
+            }
+        }
+        if let Share::Lines(lines) = share {
+            if lines.is_empty() {
+                return Err(LoyaltyError::InvalidRefund {
+                    field: "lines".into(),
+                    reason: "name at least one line".into(),
+                });
+            }
         }
         let mut plans = Vec::new();
-        let mut without_money = 0;
-        for &e in &earns {
+        let mut without = 0;
+        for e in self.earns_of(order) {
             let op = &self.ops[e as usize];
             if self.refunded.contains_key(&e) {
                 continue;
             }
             let before = self.partial.get(&e).cloned().unwrap_or_default();
-            let (target, money_after) = match (money, op.money) {
-                (None, _) => (op.points, before.money),
-                (Some(_), None) => {
-                    without_money += 1;
-                    continue;
-                }
-                (Some(m), Some(total)) => {
+            let (money, lines) = match share {
+                Share::All => (before.money, before.lines.clone()),
+                Share::Money(m) => {
+                    if op.money.is_none() {
+                        without += 1;
+                        continue;
+                    }
                     let after = before.money.checked_add(m).unwrap_or(Decimal::MAX);
-                    (Self::refund_target(op.points, total, after), after)
+                    (after, before.lines.clone())
+                }
+                Share::Lines(lines) => {
+                    let Some(earn) = self.lines.get(&e) else {
+                        without += 1;
+                        continue;
+                    };
+                    (before.money, Self::lines_after(earn, &before.lines, lines)?)
                 }
             };
+            let target = match share {
+                Share::All => op.points,
+                _ => self.partial_target(e, money, &lines),
+            };
             let t = &self.transfers[(op.first - 1) as usize];
-            let mut plan = Plan {
+            let mut plan = RefundPlan {
                 earn: e,
                 source: t.id,
                 void: None,
@@ -1496,7 +1775,8 @@ impl Ledger {
                 target,
                 full: target == op.points,
                 before,
-                money: money_after,
+                money,
+                lines,
             };
             if op.pending {
                 let mut pt = op.first;
@@ -1517,16 +1797,38 @@ impl Ledger {
         if plans.is_empty() {
             return Err(LoyaltyError::NotPending {
                 key: order.to_owned(),
-                state: if without_money > 0 {
-                    "no earn of this order records the order amount: refund it whole"
-                } else {
-                    "no earn to refund for this order (unknown or already refunded)"
+                state: match share {
+                    _ if without == 0 => {
+                        "no earn to refund for this order (unknown or already refunded)"
+                    }
+                    Share::Lines(_) => {
+                        "no earn of this order records its lines: refund by amount or whole"
+                    }
+                    _ => "no earn of this order records the order amount: refund it whole",
                 },
             });
         }
-        // Every amount below is bounded by points already in the accounts: no overflow.
-        let mut op = self.new_op(key, OpKind::Refund, print);
-        op.money = money;
+        Ok(plans)
+    }
+
+    fn refund_share(
+        &mut self,
+        order: &str,
+        key: &str,
+        time: DateTime<Utc>,
+        share: Share<'_>,
+    ) -> Result<Posting, LoyaltyError> {
+        let print = Self::refund_print(order, share);
+        if let Some(p) = self.replay(key, print)? {
+            return Ok(p);
+        }
+        let plans = self.plan_refund(order, share)?;
+        // Checks done. Every amount below is bounded by points already in the accounts: no
+        // overflow, nothing fails.
+        let mut op = self.new_op_keyed(key, OpKind::Refund, print);
+        if let Share::Money(m) = share {
+            op.money = Some(m);
+        }
         let o = self.push_op(op);
         // Recorded after push so that `by_order` does not list the refund as an earn.
         self.ops[o as usize].order = Some(order.into());
@@ -1539,6 +1841,7 @@ impl Ledger {
                 money: p.money,
                 points: p.target,
                 used: p.before.used,
+                lines: p.lines,
             };
             let account = self.follow(p.account).unwrap_or(p.account);
             last_account = Some(account);
@@ -1716,7 +2019,7 @@ impl Ledger {
             let book = self.accounts[a].book;
             let expiry = self.books[book.0 as usize].expiry;
             let o = *op.get_or_insert_with(|| {
-                let new = self.new_op("", OpKind::Expire, 0);
+                let new = self.new_op_keyed("", OpKind::Expire, 0);
                 let i = self.ops.len() as u32;
                 self.ops.push(new);
                 i
@@ -1822,7 +2125,7 @@ impl Ledger {
             return Err(overflow("points"));
         }
         let dst_acc = self.account_or_new(dst, user);
-        let mut op = self.new_op(key, OpKind::Convert, print);
+        let mut op = self.new_op_keyed(key, OpKind::Convert, print);
         op.points = used;
         op.other = out;
         let o = self.push_op(op);
@@ -1877,7 +2180,7 @@ impl Ledger {
             return Ok(report);
         }
         let o = {
-            let op = self.new_op("", OpKind::Merge, 0);
+            let op = self.new_op_keyed("", OpKind::Merge, 0);
             let i = self.ops.len() as u32;
             self.ops.push(op);
             i
@@ -2110,7 +2413,9 @@ impl Ledger {
     /// 5. Every member balance is `Σ live bucket remaining − debt`; live buckets are in expiry
     ///    order and non-empty; debt ≥ 0; a balance below zero only as debt.
     /// 6. A partly refunded earn has given back fewer points than it earned (and no more used
-    ///    points than it gave back), and is not also fully refunded.
+    ///    points than it gave back), and is not also fully refunded; what it gave back is what
+    ///    its refunded money and lines come to; no line is refunded beyond its units or money.
+    /// 7. The lines an earn recorded share out exactly its points.
     pub fn check_invariants(&self) -> Result<(), String> {
         let n = self.accounts.len();
         let mut sums = vec![[0i128; 4]; n]; // debits_posted, credits_posted, debits_pending, credits_pending
@@ -2215,6 +2520,34 @@ impl Ledger {
                 || !(0..=pr.points).contains(&pr.used)
             {
                 return Err(format!("partial refund of op {e} is out of range: {pr:?}"));
+            }
+            let earn: &[EarnLine] = self.lines.get(&e).map_or(&[], |l| l);
+            let lines_ok = pr.lines.is_empty()
+                || (pr.lines.len() == earn.len()
+                    && pr
+                        .lines
+                        .iter()
+                        .zip(earn)
+                        .all(|(r, l)| r.qty <= l.qty && r.money <= l.value));
+            if !lines_ok || pr.points != self.partial_target(e, pr.money, &pr.lines) {
+                return Err(format!(
+                    "partial refund of op {e} does not match its lines and money: {pr:?}"
+                ));
+            }
+        }
+        for (&e, lines) in &self.lines {
+            let op = self
+                .ops
+                .get(e as usize)
+                .ok_or(format!("lines of missing op {e}"))?;
+            let sum = lines.iter().map(|l| i128::from(l.points)).sum::<i128>();
+            if op.kind != OpKind::Earn
+                || sum != i128::from(op.points)
+                || lines.iter().any(|l| l.points < 0 || l.qty == 0)
+            {
+                return Err(format!(
+                    "the lines of earn op {e} do not add up to its points"
+                ));
             }
         }
         let fronts: std::collections::BTreeSet<(DateTime<Utc>, AccountId)> = (0..n as u32)

@@ -7,7 +7,10 @@
 //! - [`tiers`]: growth rules, ladders, per-member growth and tier history.
 //! - [`benefits`], [`tasks`]: what members claim and complete.
 //! - [`orders`]: points earned on ingested orders ([`EarnRules`]), posted after the return
-//!   window, given back on refunds.
+//!   window, given back on refunds (whole, by amount, or by line).
+//! - points and tier per program are columns of the tag index (`points("brand-a") >= 1000`,
+//!   `tier("brand-a") = "gold"` in audience expressions), kept current after every write
+//!   ([`points_column`], [`tier_column`]).
 //!
 //! The engine commands (`create_program`, `earn`, `spend`, ...) are [`LoyaltyCommand`].
 //!
@@ -26,6 +29,7 @@
 
 pub mod benefits;
 mod commands;
+mod index;
 pub mod ledger;
 pub mod orders;
 pub mod program;
@@ -48,9 +52,10 @@ pub use commands::{
     BenefitView, ClaimResult, ExpiryReport, GrowthResult, LoyaltyCommand, LoyaltyOutput,
     ProgramCreated, StatementRow, TaskResult, TierView,
 };
+pub use index::{points_column, tier_column};
 pub use ledger::{
-    AccountId, AccountKind, BookId, Clawback, Ledger, MergeReport, Points, Posting, Rate,
-    TransferKind,
+    AccountId, AccountKind, BookId, Clawback, EarnLine, Entry, Ledger, LineRefunded, MergeReport,
+    Points, Posting, Rate, TransferKind,
 };
 pub use orders::{DueReport, EarnRules};
 pub use program::{ExpiryPolicy, OrgLevel, ProgramSpec};
@@ -127,6 +132,15 @@ pub enum LoyaltyError {
         /// Why.
         reason: String,
     },
+    /// A line refund that names no line of the order, or more units or money than are left
+    /// to refund.
+    #[error("invalid refund at `{field}`: {reason}")]
+    InvalidRefund {
+        /// The offending field, e.g. `lines[0].qty`.
+        field: String,
+        /// Why.
+        reason: String,
+    },
     /// A program id that does not exist.
     #[error("program not found: {0}")]
     UnknownProgram(String),
@@ -147,7 +161,9 @@ impl LoyaltyError {
             LoyaltyError::InsufficientPoints { .. } => ErrorCode::InsufficientPoints,
             LoyaltyError::DuplicateKey { .. } => ErrorCode::LedgerDuplicateKey,
             LoyaltyError::UnknownAccount { .. } => ErrorCode::UnknownAccount,
-            LoyaltyError::InvalidAmount { .. } => ErrorCode::InvalidAmount,
+            LoyaltyError::InvalidAmount { .. } | LoyaltyError::InvalidRefund { .. } => {
+                ErrorCode::InvalidAmount
+            }
             LoyaltyError::ExpiryInPast { .. } => ErrorCode::ExpiryInPast,
             LoyaltyError::NotPending { .. } => ErrorCode::NotPending,
             LoyaltyError::LimitReached { .. } => ErrorCode::LimitReached,
@@ -162,6 +178,7 @@ impl LoyaltyError {
         match self {
             LoyaltyError::InvalidAmount { field, .. } => Some(field),
             LoyaltyError::InvalidProgram { field, .. } => Some(field),
+            LoyaltyError::InvalidRefund { field, .. } => Some(field),
             LoyaltyError::ExpiryInPast { .. } => Some("expires"),
             LoyaltyError::UnknownProgram(_) => Some("program"),
             _ => None,

@@ -5,8 +5,11 @@
 //! program and the order id (`order:<program>:<order_id>`), so an order ingested again under
 //! another event key earns nothing more. With a return window the points stay pending until
 //! `post_due(now)` posts them once the window has closed; a `refund` event gives back the
-//! refunded share of the points (see [`Ledger::refund_amount`](super::Ledger::refund_amount)),
-//! releasing pending points or reversing posted ones.
+//! refunded share of the points — what its named `lines` earned (see
+//! [`Ledger::refund_lines`](super::Ledger::refund_lines); each earn records its points per line,
+//! [`EarnRules::line_points`]), or without lines the `amount`'s share (see
+//! [`Ledger::refund_amount`](super::Ledger::refund_amount)) — releasing pending points or
+//! reversing posted ones.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +18,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::ledger::{Earn, Points};
+use super::ledger::{Earn, EarnLine, Entry, Points};
 use super::LoyaltyError;
 use crate::engine::Engine;
 use crate::event::{Event, EventBody, OrderLine};
@@ -110,6 +113,88 @@ impl EarnRules {
         raw.floor().to_i64().filter(|&p| p > 0)
     }
 
+    /// Share an order's `points` out over its `lines`, by the weight each line has in
+    /// [`EarnRules::points`] (`price × qty`, times its category multiplier): line `i` gets
+    /// `floor(points × W≤i / W) − floor(points × W<i / W)` for the cumulative weights, so the
+    /// lines add up to exactly `points` and each gets its share rounded down or up by less
+    /// than one point. Lines of no weight at all share by units. No lines: empty.
+    ///
+    /// ```
+    /// use userops::loyalty::EarnRules;
+    /// use userops::event::OrderLine;
+    /// let r: EarnRules = serde_json::from_str(r#"{"points_per_unit": "1", "categories": {"shoes": "2"}}"#).unwrap();
+    /// let line = |sku: &str, category: &str, price: &str, qty| OrderLine {
+    ///     sku: sku.into(), category: category.into(), price: price.parse().unwrap(), qty };
+    /// let lines = [line("a", "shoes", "100", 1), line("b", "socks", "50", 2)];
+    /// let p = r.points("200".parse().unwrap(), &lines, userops::Decimal::ONE).unwrap();
+    /// assert_eq!(p, 300);
+    /// let shares: Vec<i64> = r.line_points(p, &lines).iter().map(|l| l.points).collect();
+    /// assert_eq!(shares, [200, 100]);
+    /// ```
+    pub fn line_points(&self, points: Points, lines: &[OrderLine]) -> Vec<EarnLine> {
+        let weight = |l: &OrderLine| -> Decimal {
+            let v = l
+                .price
+                .checked_mul(Decimal::from(l.qty))
+                .unwrap_or(Decimal::MAX);
+            let m = self
+                .categories
+                .get(&l.category)
+                .copied()
+                .unwrap_or(Decimal::ONE);
+            v.checked_mul(m).unwrap_or(Decimal::MAX)
+        };
+        let mut weights: Vec<Decimal> = lines.iter().map(weight).collect();
+        let sum = |w: &[Decimal]| {
+            w.iter()
+                .try_fold(Decimal::ZERO, |a, &x| a.checked_add(x))
+                .unwrap_or(Decimal::MAX)
+        };
+        let mut total = sum(&weights);
+        if total <= Decimal::ZERO {
+            weights = lines.iter().map(|l| Decimal::from(l.qty)).collect();
+            total = sum(&weights);
+        }
+        let p = Decimal::from(points);
+        let share = |cum: Decimal| -> Points {
+            if cum >= total {
+                return points;
+            }
+            p.checked_mul(cum)
+                .and_then(|x| x.checked_div(total))
+                .or_else(|| cum.checked_div(total).and_then(|r| p.checked_mul(r)))
+                .and_then(|x| x.floor().to_i64())
+                .unwrap_or(0)
+                .clamp(0, points)
+        };
+        let (mut cum, mut given) = (Decimal::ZERO, 0);
+        lines
+            .iter()
+            .zip(&weights)
+            .enumerate()
+            .map(|(i, (l, w))| {
+                cum = cum.checked_add(*w).unwrap_or(Decimal::MAX);
+                // The last line takes what is left, so the shares add up exactly.
+                let upto = if i + 1 == lines.len() {
+                    points
+                } else {
+                    share(cum).max(given)
+                };
+                let mine = upto - given;
+                given = upto;
+                EarnLine {
+                    sku: l.sku.clone(),
+                    qty: l.qty,
+                    value: l
+                        .price
+                        .checked_mul(Decimal::from(l.qty))
+                        .unwrap_or(Decimal::MAX),
+                    points: mine,
+                }
+            })
+            .collect()
+    }
+
     fn applies_to(&self, platform: &str) -> bool {
         self.platforms.is_empty() || self.platforms.iter().any(|p| p == platform)
     }
@@ -132,6 +217,18 @@ impl Engine {
     /// or a refund with nothing to give back is left out.
     pub(crate) fn loyalty_on_event(&mut self, event: &Event, oneid: Option<OneId>) {
         let Some(user) = oneid else { return };
+        if !matches!(
+            event.body,
+            EventBody::Order { .. } | EventBody::Refund { .. }
+        ) {
+            return;
+        }
+        let touch = self.loyalty_touch_users(&[user]);
+        self.loyalty_apply_event(event, user);
+        self.loyalty_reindex(touch, None, event.time);
+    }
+
+    fn loyalty_apply_event(&mut self, event: &Event, user: OneId) {
         match &event.body {
             EventBody::Order {
                 order_id,
@@ -140,21 +237,60 @@ impl Engine {
                 ..
             } => self.earn_on_order(event, user, order_id, *amount, lines),
             EventBody::Refund {
-                order_id, amount, ..
-            } if *amount > Decimal::ZERO => {
+                order_id,
+                amount,
+                lines,
+                ..
+            } => {
                 let key = format!("refund:{}", event.key);
                 let time = event.time;
                 let lo = &mut self.state.loyalty;
-                if lo
-                    .ledger
-                    .refund_amount(order_id, &key, time, *amount)
-                    .is_ok()
-                {
+                // Named lines decide the points; otherwise (or when the order's earns recorded
+                // no lines: earned before lines were kept) the amount's share does.
+                let by_lines = match lines.is_empty() {
+                    true => None,
+                    false => Some(lo.ledger.refund_lines(order_id, &key, time, lines)),
+                };
+                let done = match by_lines {
+                    Some(Ok(_)) => true,
+                    Some(Err(LoyaltyError::NotPending { .. })) | None => {
+                        *amount > Decimal::ZERO
+                            && lo
+                                .ledger
+                                .refund_amount(order_id, &key, time, *amount)
+                                .is_ok()
+                    }
+                    Some(Err(_)) => false,
+                };
+                if done {
                     lo.tick(time);
                 }
             }
             _ => {}
         }
+    }
+
+    /// The check phase of a `refund` event naming lines: lines the ledger can tell are wrong
+    /// for an order it has earned on (no such line, more units or money than are left) reject
+    /// the event, naming `lines[i].…`. An order loyalty never earned on passes (the event may
+    /// serve other modules).
+    pub(crate) fn loyalty_check_event(&self, event: &Event) -> Result<(), crate::Error> {
+        if let EventBody::Refund {
+            order_id, lines, ..
+        } = &event.body
+        {
+            if lines.is_empty() {
+                return Ok(());
+            }
+            let key = format!("refund:{}", event.key);
+            let ledger = &self.state.loyalty.ledger;
+            if let Err(LoyaltyError::InvalidRefund { field, reason }) =
+                ledger.check_refund_lines(order_id, &key, lines)
+            {
+                return Err(crate::Error::invalid_event(field, reason));
+            }
+        }
+        Ok(())
     }
 
     fn earn_on_order(
@@ -205,24 +341,30 @@ impl Engine {
             let pending = rules.return_days > 0;
             let due = time + Duration::days(i64::from(rules.return_days));
             let key = format!("order:{}:{order_id}", p.spec.id);
+            let shares = rules.line_points(points, lines);
             let req = Earn {
-                user,
-                book: p.book,
-                points,
-                key: &key,
-                reason: "order",
-                actor: &event.source.platform,
-                time,
-                expires: p.spec.expiry.expires(time, tz),
                 pending,
                 order: Some(order_id),
+                money: (amount > Decimal::ZERO).then_some(amount),
+                lines: &shares,
+                ..Earn::new(
+                    Entry {
+                        user,
+                        book: p.book,
+                        points,
+                        key: &key,
+                        reason: "order",
+                        actor: &event.source.platform,
+                        time,
+                    },
+                    p.spec.expiry.expires(time, tz),
+                )
             };
-            let money = (amount > Decimal::ZERO).then_some(amount);
             // A replay (the same order again) or a refused earn writes nothing.
-            if !matches!(lo.ledger.check_earn_on_order(&req, money), Ok(None)) {
+            if !matches!(lo.ledger.check_earn(&req), Ok(None)) {
                 continue;
             }
-            if lo.ledger.earn_on_order(&req, money).is_ok() && pending {
+            if lo.ledger.earn(&req).is_ok() && pending {
                 lo.due.insert((due, key));
             }
         }
@@ -254,5 +396,186 @@ impl Engine {
         }
         lo.tick(now);
         report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::event::RefundLine;
+    use crate::loyalty::ledger::{Entry, Ledger, Spend};
+    use crate::loyalty::Clawback;
+
+    /// One refund of a line: `qty` units of line `line`, by units or as money without units.
+    #[derive(Debug, Clone)]
+    struct Chunk {
+        line: usize,
+        qty: u32,
+        by_money: bool,
+        order: u64,
+    }
+
+    fn order_lines() -> impl Strategy<Value = Vec<OrderLine>> {
+        prop::collection::vec((0u32..20_000, 1u32..5, 0usize..3), 1..5).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (cents, qty, c))| OrderLine {
+                    sku: format!("s{}", i % 3),
+                    category: ["shoes", "socks", "hats"][c].into(),
+                    price: Decimal::new(i64::from(cents), 2),
+                    qty,
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        /// Refunding every line in any split (units or money, in any order) gives back exactly
+        /// what one refund of the whole order does, never more than a line earned, never
+        /// creating points; the ledger's invariants hold after every refund.
+        #[test]
+        fn refunding_every_line_in_any_split_equals_refunding_the_order(
+            lines in order_lines(),
+            ppu in prop::sample::select(vec!["1", "0.7", "3"]),
+            tier in prop::sample::select(vec!["1", "1.5", "1.25"]),
+            pending in any::<bool>(),
+            spend_per_mille in 0i64..1000,
+            splits in prop::collection::vec((1u32..4, any::<bool>(), any::<u64>()), 20),
+        ) {
+            let rules: EarnRules = serde_json::from_value(serde_json::json!({
+                "points_per_unit": ppu, "categories": {"shoes": "2", "hats": "0.5"}
+            })).unwrap();
+            let amount: Decimal = lines.iter().map(|l| l.price * Decimal::from(l.qty)).sum();
+            let tier: Decimal = tier.parse().unwrap();
+            let points = rules.points(amount, &lines, tier);
+            prop_assume!(points.is_some());
+            let points = points.unwrap();
+            let shares = rules.line_points(points, &lines);
+            prop_assert_eq!(shares.iter().map(|l| l.points).sum::<Points>(), points);
+            let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+            let user = OneId(7);
+            let setup = || {
+                let mut l = Ledger::new();
+                let book = l.open_book("p", 0, Clawback::Debt);
+                let entry = Entry { user, book, points, key: "order:p:O", reason: "order",
+                    actor: "pos", time: t0 };
+                l.earn(&Earn { pending, order: Some("O"), money: Some(amount),
+                    lines: &shares, ..Earn::new(entry, None) }).unwrap();
+                let spend = points * spend_per_mille / 1000;
+                if !pending && spend > 0 {
+                    l.spend(&Spend { points: spend, key: "s", ..entry }).unwrap();
+                }
+                (l, book)
+            };
+            // The split: each line's units in chunks, each by units or by money, shuffled.
+            let mut chunks = Vec::new();
+            let mut next = splits.iter().cycle();
+            for (i, line) in lines.iter().enumerate() {
+                let mut left = line.qty;
+                while left > 0 {
+                    let &(size, money, order) = next.next().unwrap();
+                    let qty = size.min(left);
+                    left -= qty;
+                    let by_money = money && line.price > Decimal::ZERO;
+                    chunks.push(Chunk { line: i, qty, by_money, order });
+                }
+            }
+            chunks.sort_by_key(|c| c.order);
+            let (mut a, book) = setup();
+            let start = a.balance(book, user);
+            let mut given = vec![0; lines.len()];
+            for (k, c) in chunks.iter().enumerate() {
+                let l = &lines[c.line];
+                let r = if c.by_money {
+                    RefundLine { sku: None, line: Some(c.line as u32), qty: 0,
+                        amount: Some(l.price * Decimal::from(c.qty)) }
+                } else {
+                    RefundLine { sku: None, line: Some(c.line as u32), qty: c.qty, amount: None }
+                };
+                let p = match a.refund_lines("O", &format!("r{k}"), t0, &[r]) {
+                    Ok(p) => p,
+                    // Lines that earned nothing may come back after every point did: the
+                    // order then has nothing left to refund.
+                    Err(LoyaltyError::NotPending { .. }) => {
+                        prop_assert_eq!(a.pending(book, user), 0);
+                        prop_assert!(pending || given.iter().sum::<Points>() == points);
+                        continue;
+                    }
+                    Err(e) => return Err(TestCaseError::fail(e.to_string())),
+                };
+                a.check_invariants().map_err(TestCaseError::fail)?;
+                if !pending {
+                    given[c.line] += p.points + p.other;
+                }
+                prop_assert!(given[c.line] <= shares[c.line].points);
+            }
+            let (mut b, _) = setup();
+            b.refund("O", "whole", t0).unwrap();
+            prop_assert_eq!(a.balance(book, user), b.balance(book, user));
+            prop_assert_eq!(a.pending(book, user), 0);
+            prop_assert_eq!(b.pending(book, user), 0);
+            if !pending {
+                prop_assert_eq!(given.iter().sum::<Points>(), points);
+                prop_assert_eq!(&given, &shares.iter().map(|l| l.points).collect::<Vec<_>>());
+                prop_assert_eq!(a.balance(book, user), start - points);
+            }
+            // Once wholly refunded, nothing is left to refund.
+            let more = RefundLine { sku: None, line: Some(0), qty: 1, amount: None };
+            prop_assert!(a.refund_lines("O", "again", t0, &[more]).is_err());
+        }
+    }
+
+    #[test]
+    fn line_shares_follow_the_weights_and_add_up() {
+        let rules: EarnRules =
+            serde_json::from_str(r#"{"points_per_unit": "1", "categories": {"shoes": "2"}}"#)
+                .unwrap();
+        let line = |sku: &str, category: &str, price: &str, qty| OrderLine {
+            sku: sku.into(),
+            category: category.into(),
+            price: price.parse().unwrap(),
+            qty,
+        };
+        // Weights 200, 50, 30 of 280; 420 points (a 1.5 tier): 300, 75, 45.
+        let lines = [
+            line("A", "shoes", "100", 1),
+            line("B", "socks", "25", 2),
+            line("C", "hats", "10", 3),
+        ];
+        let p = rules
+            .points("180".parse().unwrap(), &lines, "1.5".parse().unwrap())
+            .unwrap();
+        assert_eq!(p, 420);
+        let got: Vec<Points> = rules
+            .line_points(p, &lines)
+            .iter()
+            .map(|l| l.points)
+            .collect();
+        assert_eq!(got, [300, 75, 45]);
+        // Thirds: cumulative floors 3, 6, then the rest (the last line takes what is left).
+        let thirds = [
+            line("a", "", "1", 1),
+            line("b", "", "1", 1),
+            line("c", "", "1", 1),
+        ];
+        let got: Vec<Points> = rules
+            .line_points(10, &thirds)
+            .iter()
+            .map(|l| l.points)
+            .collect();
+        assert_eq!(got, [3, 3, 4]);
+        // Free lines share by units.
+        let free = [line("a", "", "0", 1), line("b", "", "0", 3)];
+        let got: Vec<Points> = rules
+            .line_points(8, &free)
+            .iter()
+            .map(|l| l.points)
+            .collect();
+        assert_eq!(got, [2, 6]);
     }
 }

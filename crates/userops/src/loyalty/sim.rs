@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
 
-use super::ledger::{BookId, Clawback, Earn, Ledger, Points, Posting, Rate, Spend};
+use super::ledger::{BookId, Clawback, Earn, Entry, Ledger, Points, Posting, Rate, Spend};
 use super::LoyaltyError;
 use crate::ids::OneId;
 
@@ -130,19 +130,23 @@ pub(crate) fn run(seed: u64, n: u64, users: u64, strict: bool, full_every: u64) 
             next_key += 1;
             let key = format!("e{next_key}");
             let r = Earn {
-                user: OneId(user),
-                book: BookId(book),
-                points,
-                key: &key,
-                reason: "",
-                actor: "",
-                time,
-                expires,
                 pending,
-                order: None,
+                money,
+                ..Earn::new(
+                    Entry {
+                        user: OneId(user),
+                        book: BookId(book),
+                        points,
+                        key: &key,
+                        reason: "",
+                        actor: "",
+                        time,
+                    },
+                    expires,
+                )
             };
             let model_before = bal(&l, book, user);
-            match l.earn_on_order(&r, money) {
+            match l.earn(&r) {
                 Ok(p) => {
                     assert!(points > 0 && expires.is_none_or(|e| e > time));
                     if pending {
@@ -366,21 +370,22 @@ pub(crate) fn run(seed: u64, n: u64, users: u64, strict: bool, full_every: u64) 
                     pending,
                     money,
                     time: t,
-                } => l.earn_on_order(
-                    &Earn {
-                        user: OneId(user),
-                        book: BookId(book),
-                        points: points ^ Points::from(altered),
-                        key: &key,
-                        reason: "",
-                        actor: "",
-                        time: t,
-                        expires,
-                        pending,
-                        order: None,
-                    },
+                } => l.earn(&Earn {
+                    pending,
                     money,
-                ),
+                    ..Earn::new(
+                        Entry {
+                            user: OneId(user),
+                            book: BookId(book),
+                            points: points ^ Points::from(altered),
+                            key: &key,
+                            reason: "",
+                            actor: "",
+                            time: t,
+                        },
+                        expires,
+                    )
+                }),
                 Req::Spend {
                     user,
                     book,

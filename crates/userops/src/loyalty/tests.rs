@@ -828,3 +828,220 @@ fn profile_shows_points_and_tier_per_program() {
     assert_eq!(v.loyalty.len(), 2);
     assert_eq!(v.loyalty["group"].tier, None);
 }
+
+/// A program earning on orders with category and tier multipliers and a return window; M1
+/// holds its "gold" tier (points × 1.5).
+fn lines_engine() -> Engine {
+    let mut e = Engine::default();
+    ok(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "brand-l", "clawback": "debt",
+            "earn": {"points_per_unit": "1", "categories": {"shoes": "2"}, "return_days": 7,
+                     "apply_multiplier": true},
+            "growth": {"weights": {"login": 1}},
+            "tiers": {"basis": "growth", "window": "calendar_year",
+                      "levels": [{"name": "gold", "threshold": "0"}]},
+            "benefits": [{"id": "x", "kind": "points_multiplier", "tiers": ["gold"],
+                          "multiplier": "1.5"}]}}),
+    );
+    ok(
+        &mut e,
+        "add_growth",
+        json!({"user": m1(), "program": "brand-l", "behaviour": "login", "key": "g",
+               "time": "2026-03-01T00:00:00Z"}),
+    );
+    let mut ev = order(
+        "ev1",
+        "O1",
+        "180",
+        "2026-03-01T10:00:00Z",
+        json!([{"sku": "A", "category": "shoes", "price": "100", "qty": 1},
+               {"sku": "B", "category": "socks", "price": "25", "qty": 2},
+               {"sku": "C", "category": "hats", "price": "10", "qty": 3}]),
+    );
+    ev["source"]["program"] = json!("brand-l");
+    ingest(&mut e, ev);
+    e
+}
+
+fn refund_lines(e: &mut Engine, key: &str, lines: Value, time: &str) -> Value {
+    ok(
+        e,
+        "refund_lines",
+        json!({"order_key": "O1", "key": key, "lines": lines, "time": time}),
+    )
+}
+
+#[test]
+fn line_refunds_reverse_what_the_lines_earned_under_the_multipliers() {
+    let mut e = lines_engine();
+    // Weighted 100 × 2 + 50 + 30 = 280, × 1.5 (gold) = 420 pending points, shared out by
+    // weight: A 300, B 75, C 45.
+    assert_eq!(
+        ok(&mut e, "tier", json!({"user": m1(), "program": "brand-l"}))["tier"],
+        "gold"
+    );
+    let o = e.state.loyalty.program("brand-l").unwrap().book;
+    let m = e
+        .lookup(&serde_json::from_value(m1()).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.state.loyalty.ledger.pending(o, m), 420);
+    // One of B's two units back inside the window: B keeps floor(75 / 2) = 37, so 38 of the
+    // pending points are released.
+    let r = refund_lines(
+        &mut e,
+        "r1",
+        json!([{"sku": "B", "qty": 1, "amount": "25"}]),
+        "2026-03-02T00:00:00Z",
+    );
+    assert_eq!(
+        (r["points"].as_i64(), r["other"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(e.state.loyalty.ledger.pending(o, m), 382);
+    // A replay returns the first result; the same key with other lines is refused.
+    let again = refund_lines(
+        &mut e,
+        "r1",
+        json!([{"sku": "B", "qty": 1, "amount": "25"}]),
+        "2026-03-02T00:00:00Z",
+    );
+    assert_eq!(again["duplicate"], true);
+    fails(
+        &mut e,
+        "refund_lines",
+        json!({"order_key": "O1", "key": "r1", "lines": [{"sku": "B", "qty": 2}]}),
+        ErrorCode::LedgerDuplicateKey,
+    );
+    ok(&mut e, "post_due", json!({"now": "2026-03-09T00:00:00Z"}));
+    assert_eq!(bal(&mut e, "brand-l"), 382);
+    ok(
+        &mut e,
+        "spend",
+        json!({"user": m1(), "program": "brand-l", "points": 380, "key": "s1",
+               "time": "2026-03-10T00:00:00Z"}),
+    );
+    // A back (by line index): 300 points, of which the bucket still holds 2; the 298 spent
+    // are clawed back into debt (the program's policy).
+    let r = refund_lines(
+        &mut e,
+        "r2",
+        json!([{"line": 0, "qty": 1}]),
+        "2026-03-11T00:00:00Z",
+    );
+    assert_eq!(
+        (r["points"].as_i64(), r["other"].as_i64()),
+        (Some(2), Some(298))
+    );
+    assert_eq!(bal(&mut e, "brand-l"), -298);
+    // C: a price adjustment of 10 of its 30 (a third: 15 points), then all three units back:
+    // the rest of its 45 (capped: never more than the line earned); B's other unit: 37.
+    refund_lines(
+        &mut e,
+        "r3",
+        json!([{"sku": "C", "amount": "10"}]),
+        "2026-03-12T00:00:00Z",
+    );
+    assert_eq!(bal(&mut e, "brand-l"), -313);
+    // Bad lines are refused and change nothing.
+    for (lines, field) in [
+        (json!([{"sku": "Z", "qty": 1}]), "lines[0].sku"),
+        (json!([{"line": 3, "qty": 1}]), "lines[0].line"),
+        (json!([{"line": 0, "sku": "B", "qty": 1}]), "lines[0].sku"),
+        (json!([{"sku": "C", "qty": 4}]), "lines[0].qty"),
+        (
+            json!([{"sku": "C", "qty": 2}, {"sku": "C", "qty": 2}]),
+            "lines[1].qty",
+        ),
+        (json!([{"sku": "A", "qty": 1}]), "lines[0].qty"),
+        (json!([{"sku": "C", "amount": "20.01"}]), "lines[0].amount"),
+        (json!([{"sku": "C", "amount": "-1"}]), "lines[0].amount"),
+        (json!([{"sku": "C"}]), "lines[0].qty"),
+        (json!([{"qty": 1}]), "lines[0].sku"),
+    ] {
+        let err = fails(
+            &mut e,
+            "refund_lines",
+            json!({"order_key": "O1", "key": "bad", "lines": lines}),
+            ErrorCode::InvalidAmount,
+        );
+        assert_eq!(err.field(), Some(field), "{lines}: {err}");
+    }
+    let err = fails(
+        &mut e,
+        "refund_lines",
+        json!({"order_key": "O1", "key": "bad", "lines": [{"sku": "C", "qty": -1}]}),
+        ErrorCode::InvalidArgument,
+    );
+    assert!(err.to_string().contains("qty"), "{err}");
+    fails(
+        &mut e,
+        "refund_lines",
+        json!({"order_key": "O9", "key": "bad", "lines": [{"sku": "C", "qty": 1}]}),
+        ErrorCode::NotPending,
+    );
+    let r = refund_lines(
+        &mut e,
+        "r4",
+        json!([{"sku": "C", "qty": 3}, {"sku": "B", "qty": 1}]),
+        "2026-03-13T00:00:00Z",
+    );
+    assert_eq!(r["other"].as_i64(), Some(30 + 37));
+    // Every line back: exactly the 420 earned were given back (38 + 300 + 15 + 30 + 37), so
+    // the member owes the 380 spent; the order is done.
+    assert_eq!(bal(&mut e, "brand-l"), -380);
+    fails(
+        &mut e,
+        "refund_lines",
+        json!({"order_key": "O1", "key": "r5", "lines": [{"sku": "C", "amount": "1"}]}),
+        ErrorCode::NotPending,
+    );
+    let mut e = Engine::restore(&e.snapshot()).unwrap();
+    e.state.loyalty.check_invariants().unwrap();
+    assert_eq!(bal(&mut e, "brand-l"), -380);
+}
+
+#[test]
+fn refund_events_with_lines_give_back_what_the_lines_earned() {
+    let mut e = lines_engine();
+    let refund = |key: &str, lines: Value| {
+        json!({"kind": "refund", "key": key, "time": "2026-03-02T00:00:00Z",
+               "source": {"platform": "pos", "program": "brand-l"},
+               "user": m1(), "order_id": "O1", "amount": "100", "lines": lines})
+    };
+    // A line the order does not have: the event is refused, naming the field.
+    let before = e.snapshot();
+    let err = e
+        .ingest_json(&refund("rf0", json!([{"sku": "Z", "qty": 1}])).to_string())
+        .unwrap_err();
+    assert_eq!(err.field(), Some("lines[0].sku"), "{err}");
+    let err = e
+        .ingest_json(&refund("rf0", json!([{"sku": "A", "qty": -1}])).to_string())
+        .unwrap_err();
+    assert_eq!(err.field(), Some("lines[0].qty"), "{err}");
+    assert!(before == e.snapshot());
+    // The shoes back: their 300 points, not the amount's share (100 / 180 of 420 = 233).
+    ingest(&mut e, refund("rf1", json!([{"sku": "A", "qty": 1}])));
+    ok(&mut e, "post_due", json!({"now": "2026-03-09T00:00:00Z"}));
+    assert_eq!(bal(&mut e, "brand-l"), 120);
+    // An order loyalty never earned on: the event is kept for the other modules.
+    let mut other = refund("rf2", json!([{"sku": "A", "qty": 1}]));
+    other["order_id"] = json!("elsewhere");
+    ingest(&mut e, other);
+    assert_eq!(bal(&mut e, "brand-l"), 120);
+    // An order whose earn recorded no lines (the order event had none): a refund naming
+    // lines gives back the amount's share instead (100 × 1.5 = 150 pending, half refunded).
+    let mut o2 = order("ev2", "O2", "100", "2026-03-10T00:00:00Z", json!([]));
+    o2["source"]["program"] = json!("brand-l");
+    ingest(&mut e, o2);
+    let mut r2 = refund("rf3", json!([{"sku": "A", "qty": 1}]));
+    r2["order_id"] = json!("O2");
+    r2["amount"] = json!("50");
+    r2["time"] = json!("2026-03-11T00:00:00Z");
+    ingest(&mut e, r2);
+    ok(&mut e, "post_due", json!({"now": "2026-03-20T00:00:00Z"}));
+    assert_eq!(bal(&mut e, "brand-l"), 120 + 75);
+    e.state.loyalty.check_invariants().unwrap();
+}

@@ -69,6 +69,22 @@ impl<'a> Ctx<'a> {
                 .get_or_init(|| [Column::new(ValueType::Number), Column::new(ValueType::Date)]);
             return Ok(if *t == ValueType::Date { date } else { num });
         }
+        if let Some(f) = super::expr::PROGRAM_COLUMNS
+            .iter()
+            .find(|f| n.name.starts_with(&format!("{f}(")))
+        {
+            // The columns of a program are created with it: none means no such program.
+            let prefix = format!("{f}(");
+            return Err(ExprError::unknown(
+                n.pos,
+                "loyalty program in",
+                &n.name,
+                self.columns
+                    .keys()
+                    .filter(|k| k.starts_with(&prefix))
+                    .map(String::as_str),
+            ));
+        }
         self.columns.get(&n.name).ok_or_else(|| {
             ExprError::unknown(
                 n.pos,
@@ -118,8 +134,27 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// Every field `e` names exists: checked up front, since evaluation may skip a branch
+    /// (an AND whose other side is empty) and an unknown name must be an error all the same.
+    fn check_names(&self, e: &Expr) -> Result<(), ExprError> {
+        match e {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                self.check_names(a)?;
+                self.check_names(b)
+            }
+            Expr::Not(a) => self.check_names(a),
+            Expr::Compare { field, .. }
+            | Expr::Between { field, .. }
+            | Expr::In { field, .. }
+            | Expr::Exists(field)
+            | Expr::Truthy(field) => self.column(field).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
     /// Evaluate `e` to the set of live users it matches.
     pub(crate) fn eval(&self, e: &Expr) -> Result<RoaringBitmap, ExprError> {
+        self.check_names(e)?;
         let mut out = self.eval_in(e, None)?.into_owned();
         // Users are numbered densely from 0; when every one of them is live no column can
         // hold a user outside the universe, and this pass over the whole result is skipped.
@@ -136,6 +171,7 @@ impl<'a> Ctx<'a> {
         e: &Expr,
         within: &RoaringBitmap,
     ) -> Result<RoaringBitmap, ExprError> {
+        self.check_names(e)?;
         let w = within & self.universe;
         Ok(restrict(self.eval_in(e, Some(&w))?, Some(&w)))
     }

@@ -5,7 +5,8 @@
 //! and     := unary ("AND" unary)*
 //! unary   := "NOT" unary | primary
 //! primary := "(" expr ")" | "EXISTS" name | "in_audience" "(" string ")"
-//!          | name (op literal | "BETWEEN" literal "AND" literal | ["NOT"] "IN" "(" literal ("," literal)* ")")?
+//!          | field (op literal | "BETWEEN" literal "AND" literal | ["NOT"] "IN" "(" literal ("," literal)* ")")?
+//! field   := name | ("points" | "tier") "(" string ")"       a loyalty program's points / tier
 //! op      := "=" | "!=" | "<>" | "<" | "<=" | ">" | ">="
 //! literal := number | "-" number | string | TRUE | FALSE | NOW [("+" | "-") duration]
 //! duration:= number ("s" | "m" | "h" | "d" | "w")        e.g. 30d
@@ -322,6 +323,10 @@ enum Tok {
     End,
 }
 
+/// Functions naming a loyalty program's index column: `points("brand-a")`, `tier("brand-a")`
+/// (see [`crate::loyalty::points_column`]). A tag may still be called `points` or `tier`.
+pub const PROGRAM_COLUMNS: [&str; 2] = ["points", "tier"];
+
 /// Words that cannot name a tag.
 pub const KEYWORDS: [&str; 10] = [
     "and",
@@ -604,10 +609,33 @@ impl Parser {
             Tok::Ident(s) if !KEYWORDS.iter().any(|k| s.eq_ignore_ascii_case(k)) => {
                 let pos = self.pos();
                 self.at += 1;
+                if PROGRAM_COLUMNS.contains(&s.as_str()) && *self.peek() == Tok::LParen {
+                    return self.program_column(s, pos);
+                }
                 Ok(Name { name: s, pos })
             }
             _ => Err(self.unexpected(what)),
         }
+    }
+
+    /// `points("program")` / `tier("program")`: a loyalty column, named as it is printed.
+    fn program_column(&mut self, f: String, pos: usize) -> Result<Name, ExprError> {
+        self.at += 1;
+        let program = match self.bump() {
+            (Tok::Str(s), _) => s,
+            _ => {
+                self.at -= 1;
+                return Err(self.unexpected(&format!("a program id in quotes after {f}(")));
+            }
+        };
+        if *self.peek() != Tok::RParen {
+            return Err(self.unexpected("`)`"));
+        }
+        self.at += 1;
+        Ok(Name {
+            name: format!("{f}({})", Literal::Str(program)),
+            pos,
+        })
     }
 
     fn primary(&mut self) -> Result<Expr, ExprError> {
