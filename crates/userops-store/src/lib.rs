@@ -205,6 +205,12 @@ pub enum Warning {
         /// What was wrong with it.
         reason: String,
     },
+    /// The newest snapshot was written in an older format; the state was rebuilt by replaying
+    /// the whole journal instead (the next snapshot is in the current format).
+    OldSnapshot {
+        /// The snapshot's sequence number.
+        seq: i64,
+    },
 }
 
 impl std::fmt::Display for Warning {
@@ -213,6 +219,10 @@ impl std::fmt::Display for Warning {
             Warning::TornTail { seq, reason } => {
                 write!(f, "torn last journal record {seq} removed ({reason})")
             }
+            Warning::OldSnapshot { seq } => write!(
+                f,
+                "snapshot {seq} is in an older format: replayed the whole journal instead"
+            ),
         }
     }
 }
@@ -490,16 +500,26 @@ impl Store {
                         &format!("version {} to {}", found.version, SCHEMA_VERSION),
                     )?;
                 }
+                let mut torn = false;
                 for w in &store.warnings {
-                    let Warning::TornTail { seq, reason } = w;
-                    db.audit(
-                        "truncate_torn_tail",
-                        &format!("journal:{seq}"),
-                        &format!("torn last record removed at open ({reason})"),
-                    )?;
+                    match w {
+                        Warning::TornTail { seq, reason } => {
+                            torn = true;
+                            db.audit(
+                                "truncate_torn_tail",
+                                &format!("journal:{seq}"),
+                                &format!("torn last record removed at open ({reason})"),
+                            )?;
+                        }
+                        Warning::OldSnapshot { seq } => db.audit(
+                            "replay_old_snapshot",
+                            &format!("snapshot:{seq}"),
+                            "snapshot in an older format; the whole journal was replayed",
+                        )?,
+                    }
                 }
                 if (migrated && found.version != 0)
-                    || !store.warnings.is_empty()
+                    || torn
                     || stamp.as_deref().unwrap_or("0") != last_seq.to_string()
                 {
                     for p in &store.projections {
@@ -815,16 +835,43 @@ impl Store {
         })
     }
 
+    /// Write a snapshot at the last sequence number. The state is serialized twice, streaming,
+    /// never whole in memory: once to measure and checksum it, once into a blob of that size
+    /// (SQLite's incremental blob I/O). Holding the JSON and SQLite's copy of it used to take
+    /// twice the state's own memory at every snapshot.
     fn write_snapshot(&mut self, db: &Db, why: &str) -> rusqlite::Result<()> {
-        let state = self.engine.snapshot();
-        db.conn.execute(
-            "INSERT OR REPLACE INTO snapshot (seq, state, checksum) VALUES (?1, ?2, ?3)",
-            params![
-                db.last_seq,
-                state,
-                journal::snapshot_checksum(db.last_seq, &state)
-            ],
-        )?;
+        use std::io::Write;
+        let io = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+        let seq = db.last_seq;
+        let mut measured = journal::SnapshotSum::new(seq);
+        self.engine.write_snapshot(&mut measured).map_err(io)?;
+        db.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO snapshot (seq, state, checksum) VALUES (?1, zeroblob(?2), ?3)",
+            )?
+            .execute(params![seq, measured.len as i64, measured.checksum()])?;
+        let mut written = journal::SnapshotSum::new(seq);
+        {
+            let blob = db
+                .conn
+                .blob_open(rusqlite::MAIN_DB, "snapshot", "state", seq, false)?;
+            let mut out = std::io::BufWriter::with_capacity(
+                1 << 20,
+                journal::Tee {
+                    inner: blob,
+                    sum: &mut written,
+                },
+            );
+            self.engine.write_snapshot(&mut out).map_err(io)?;
+            out.flush().map_err(io)?;
+        }
+        if (written.len, written.checksum()) != (measured.len, measured.checksum()) {
+            // Serialization is deterministic; if it ever is not, the snapshot must not stand.
+            return Err(io(std::io::Error::other(
+                "the state serialized differently twice",
+            )));
+        }
+        let state_len = measured.len;
         // Keep the two newest: the older one is what `check` compares a replay against.
         db.conn.execute(
             "DELETE FROM snapshot WHERE seq < (SELECT min(seq) FROM (SELECT seq FROM snapshot ORDER BY seq DESC LIMIT 2))",
@@ -833,7 +880,7 @@ impl Store {
         db.audit(
             "snapshot",
             &format!("seq:{}", db.last_seq),
-            &format!("{why}, {} bytes", state.len()),
+            &format!("{why}, {state_len} bytes"),
         )?;
         self.since_snapshot = 0;
         Ok(())
@@ -956,21 +1003,62 @@ struct Recovered {
 /// identifier-hashing pass (the journal holds prepared commands).
 fn recover(conn: &Connection, config: Config) -> Result<Recovered, StoreError> {
     use rusqlite::OptionalExtension;
-    let snap: Option<(i64, Vec<u8>, i64)> = conn
+    let newest: Option<(i64, i64)> = conn
         .query_row(
-            "SELECT seq, state, checksum FROM snapshot ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, checksum FROM snapshot ORDER BY seq DESC LIMIT 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
+    // Read through a blob handle into a buffer of the exact size: one copy of the bytes in
+    // memory (a column read would hold SQLite's copy and ours).
+    let snap = match newest {
+        Some((seq, sum)) => {
+            use std::io::Read;
+            let mut blob = conn.blob_open(rusqlite::MAIN_DB, "snapshot", "state", seq, true)?;
+            let mut bytes = Vec::with_capacity(blob.len());
+            blob.read_to_end(&mut bytes)
+                .map_err(|e| StoreError::Corrupt {
+                    seq,
+                    reason: format!("snapshot unreadable: {e}"),
+                })?;
+            Some((seq, bytes, sum))
+        }
+        None => None,
+    };
+    let mut warnings = Vec::new();
     let (mut engine, base) = match snap {
-        Some((seq, bytes, sum)) => {
-            if sum != journal::snapshot_checksum(seq, &bytes) {
+        Some((seq, bytes, sum)) if sum != journal::snapshot_checksum(seq, &bytes) => {
+            return Err(StoreError::Corrupt {
+                seq,
+                reason: "snapshot checksum mismatch".into(),
+            });
+        }
+        // Written by an older build in a format this one no longer reads: the journal holds
+        // the whole history (unless an erasure redacted part of it), so replay all of it.
+        Some((seq, bytes, _))
+            if Engine::snapshot_format(&bytes).is_some_and(|f| f < userops::SNAPSHOT_FORMAT) =>
+        {
+            let redacted: i64 = conn.query_row(
+                "SELECT count(*) FROM journal WHERE method = ?1",
+                [REDACTED],
+                |r| r.get(0),
+            )?;
+            if redacted > 0 {
                 return Err(StoreError::Corrupt {
                     seq,
-                    reason: "snapshot checksum mismatch".into(),
+                    reason: format!(
+                        "snapshot format {:?} is older than {} and {redacted} journal record(s) \
+                         were redacted by an erasure, so the journal cannot replace it",
+                        Engine::snapshot_format(&bytes),
+                        userops::SNAPSHOT_FORMAT
+                    ),
                 });
             }
+            warnings.push(Warning::OldSnapshot { seq });
+            (Engine::new(config), 0)
+        }
+        Some((seq, bytes, _)) => {
             let engine = Engine::restore(&bytes).map_err(|e| StoreError::Corrupt {
                 seq,
                 reason: format!("snapshot: {e}"),
@@ -1006,17 +1094,15 @@ fn recover(conn: &Connection, config: Config) -> Result<Recovered, StoreError> {
                 Ok(())
             }
             Err(reason) if seq == max && raw.method != REDACTED => {
-                torn = Some(Warning::TornTail { seq, reason });
+                torn = Some((seq, reason));
                 Ok(())
             }
             Err(reason) => Err(StoreError::Corrupt { seq, reason }),
         }
     })?;
-    let mut warnings = Vec::new();
-    if let Some(w) = torn {
-        let Warning::TornTail { seq, .. } = &w;
+    if let Some((seq, reason)) = torn {
         conn.execute("DELETE FROM journal WHERE seq = ?1", [seq])?;
-        warnings.push(w);
+        warnings.push(Warning::TornTail { seq, reason });
     }
     Ok(Recovered {
         engine,

@@ -40,12 +40,27 @@ use userops::privacy::{PrivacyCommand, PrivacyOutput};
 
 use userops::{Command, CoreCommand, Engine, EventBody, OneId, Output};
 
+/// A projection's name and the statements that create its tables.
+#[derive(Debug)]
+pub struct Tables {
+    /// A short name, for reports.
+    pub name: &'static str,
+    /// `CREATE TABLE IF NOT EXISTS ...` statements.
+    pub schema: &'static str,
+}
+
 /// A materialized view of (part of) the engine's state.
 pub trait Projection: Send + Sync + std::fmt::Debug {
+    /// Its name and tables.
+    fn tables(&self) -> &'static Tables;
     /// A short name, for reports.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.tables().name
+    }
     /// `CREATE TABLE IF NOT EXISTS ...` statements.
-    fn schema(&self) -> &'static str;
+    fn schema(&self) -> &'static str {
+        self.tables().schema
+    }
     /// Bring the rows up to date after `command` was executed with `output` (in the journal's
     /// transaction; an error aborts it).
     fn apply(
@@ -77,11 +92,26 @@ pub fn default_projections() -> Vec<Box<dyn Projection>> {
 pub struct IdentityProjection;
 
 impl IdentityProjection {
-    fn write_person(conn: &Connection, engine: &Engine, oneid: OneId) -> rusqlite::Result<()> {
+    /// Remove a person's identifier and consent rows.
+    fn clear_person(conn: &Connection, oneid: OneId) -> rusqlite::Result<()> {
         conn.prepare_cached("DELETE FROM identities WHERE oneid = ?1")?
             .execute([oneid.0 as i64])?;
         conn.prepare_cached("DELETE FROM consent WHERE oneid = ?1")?
             .execute([oneid.0 as i64])?;
+        Ok(())
+    }
+
+    /// The `persons` row of a person absorbed into `survivor`.
+    fn write_absorbed(conn: &Connection, absorbed: OneId, survivor: OneId) -> rusqlite::Result<()> {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO persons (oneid, identifiers, erased, merged_into) VALUES (?1, 0, 0, ?2)",
+        )?
+        .execute(params![absorbed.0 as i64, survivor.0 as i64])?;
+        Ok(())
+    }
+
+    fn write_person(conn: &Connection, engine: &Engine, oneid: OneId) -> rusqlite::Result<()> {
+        IdentityProjection::clear_person(conn, oneid)?;
         let ids = engine.identity().identifiers(oneid).unwrap_or_default();
         let mut ins = conn.prepare_cached(
             "INSERT OR REPLACE INTO identities (kind, value, oneid) VALUES (?1, ?2, ?3)",
@@ -113,13 +143,56 @@ impl IdentityProjection {
     }
 }
 
-impl Projection for IdentityProjection {
-    fn name(&self) -> &'static str {
-        "identities"
+impl IdentityProjection {
+    /// The rows an accepted event changes.
+    fn on_event(
+        conn: &Connection,
+        engine: &Engine,
+        event: &userops::Event,
+        r: &userops::Receipt,
+    ) -> rusqlite::Result<()> {
+        let Some(oneid) = r.oneid.filter(|_| !r.duplicate) else {
+            return Ok(());
+        };
+        let identify = match &event.body {
+            EventBody::Identify { ids } => Some(ids),
+            _ => None,
+        };
+        // An event about a known user adds no identifier and merges no one: its person's rows
+        // are already right. Only a person it created needs writing. (Most events are of this
+        // kind; rewriting the person for each was most of the store's per-event cost.)
+        if identify.is_none() && r.absorbed.is_empty() {
+            let known = conn
+                .prepare_cached("SELECT 1 FROM persons WHERE oneid = ?1 AND merged_into IS NULL")?
+                .exists([oneid.0 as i64])?;
+            if known {
+                return Ok(());
+            }
+        }
+        for a in &r.absorbed {
+            IdentityProjection::clear_person(conn, *a)?;
+            IdentityProjection::write_absorbed(conn, *a, oneid)?;
+        }
+        IdentityProjection::write_person(conn, engine, oneid)?;
+        // A link the identity rules refused (a cap) leaves an identifier with a person of its
+        // own: every person the record's identifiers now belong to is rewritten.
+        if let Some(ids) = identify {
+            let others: BTreeSet<OneId> = ids
+                .iter()
+                .filter_map(|i| engine.identity().resolve(i))
+                .filter(|o| *o != oneid)
+                .collect();
+            for o in others {
+                IdentityProjection::write_person(conn, engine, o)?;
+            }
+        }
+        Ok(())
     }
+}
 
-    fn schema(&self) -> &'static str {
-        "CREATE TABLE IF NOT EXISTS identities (
+const IDENTITIES_TABLES: Tables = Tables {
+    name: "identities",
+    schema: "CREATE TABLE IF NOT EXISTS identities (
              kind TEXT NOT NULL, value TEXT NOT NULL, oneid INTEGER NOT NULL,
              PRIMARY KEY (kind, value));
          CREATE INDEX IF NOT EXISTS identities_oneid ON identities(oneid);
@@ -129,7 +202,12 @@ impl Projection for IdentityProjection {
          CREATE TABLE IF NOT EXISTS consent (
              oneid INTEGER NOT NULL, channel TEXT NOT NULL, purpose TEXT NOT NULL,
              granted INTEGER NOT NULL, time TEXT NOT NULL,
-             PRIMARY KEY (oneid, channel, purpose));"
+             PRIMARY KEY (oneid, channel, purpose));",
+};
+
+impl Projection for IdentityProjection {
+    fn tables(&self) -> &'static Tables {
+        &IDENTITIES_TABLES
     }
 
     fn apply(
@@ -139,45 +217,31 @@ impl Projection for IdentityProjection {
         command: &Command,
         output: &Output,
     ) -> rusqlite::Result<()> {
-        let (oneid, absorbed) = match output {
-            Output::Receipt(r) if !r.duplicate => match r.oneid {
-                Some(o) => (o, r.absorbed.as_slice()),
-                None => return Ok(()),
-            },
-            Output::Privacy(PrivacyOutput::Consent(c))
-                if matches!(command, Command::Privacy(PrivacyCommand::SetConsent { .. })) =>
-            {
-                (c.oneid, &[][..])
+        match (command, output) {
+            (Command::Core(CoreCommand::Ingest { event }), Output::Receipt(r)) => {
+                IdentityProjection::on_event(conn, engine, event, r)
             }
-            Output::Privacy(PrivacyOutput::Erased(e)) => (e.oneid, &[][..]),
-            _ => return Ok(()),
-        };
-        for a in absorbed {
-            conn.prepare_cached("DELETE FROM identities WHERE oneid = ?1")?
-                .execute([a.0 as i64])?;
-            conn.prepare_cached("DELETE FROM consent WHERE oneid = ?1")?
-                .execute([a.0 as i64])?;
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO persons (oneid, identifiers, erased, merged_into) VALUES (?1, 0, 0, ?2)",
-            )?
-            .execute(params![a.0 as i64, oneid.0 as i64])?;
-        }
-        IdentityProjection::write_person(conn, engine, oneid)?;
-        // A link the identity rules refused (a cap) leaves an identifier with a person of its
-        // own: every person the record's identifiers now belong to is rewritten.
-        if let Command::Core(CoreCommand::Ingest { event }) = command {
-            if let EventBody::Identify { ids } = &event.body {
-                let others: BTreeSet<OneId> = ids
-                    .iter()
-                    .filter_map(|i| engine.identity().resolve(i))
-                    .filter(|o| *o != oneid)
-                    .collect();
-                for o in others {
-                    IdentityProjection::write_person(conn, engine, o)?;
+            (Command::Core(CoreCommand::IngestBatch { events, .. }), Output::Batch(b)) => {
+                // `results[i]` is the outcome of `events[i]`.
+                for (event, result) in events.iter().zip(&b.results) {
+                    if let userops::BatchResult::Accepted(r) = result {
+                        IdentityProjection::on_event(conn, engine, event, r)?;
+                    }
                 }
+                Ok(())
             }
+            (
+                Command::Privacy(PrivacyCommand::SetConsent { .. }),
+                Output::Privacy(PrivacyOutput::Consent(c)),
+            ) => IdentityProjection::write_person(conn, engine, c.oneid),
+            (_, Output::Privacy(PrivacyOutput::Erased(e))) => {
+                IdentityProjection::write_person(conn, engine, e.oneid)
+            }
+            // An operator's merge, split or rule change moves identifiers between persons
+            // (rare, and it may touch many): the tables are rewritten.
+            (Command::Identity(c), _) if c.mutates() => self.rebuild(conn, engine),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn rebuild(&self, conn: &Connection, engine: &Engine) -> rusqlite::Result<()> {
@@ -191,10 +255,7 @@ impl Projection for IdentityProjection {
         let mut n = 1u64;
         while let Some(c) = engine.identity().canonical(OneId(n)) {
             if c != OneId(n) {
-                conn.prepare_cached(
-                    "INSERT OR REPLACE INTO persons (oneid, identifiers, erased, merged_into) VALUES (?1, 0, 0, ?2)",
-                )?
-                .execute(params![n as i64, c.0 as i64])?;
+                IdentityProjection::write_absorbed(conn, OneId(n), c)?;
             }
             n += 1;
         }
@@ -261,19 +322,20 @@ impl AuditProjection {
     }
 }
 
-impl Projection for AuditProjection {
-    fn name(&self) -> &'static str {
-        "audit"
-    }
-
-    fn schema(&self) -> &'static str {
-        "CREATE TABLE IF NOT EXISTS audit (
+const AUDIT_TABLES: Tables = Tables {
+    name: "audit",
+    schema: "CREATE TABLE IF NOT EXISTS audit (
              seq INTEGER PRIMARY KEY, actor TEXT NOT NULL, action TEXT NOT NULL,
              target TEXT NOT NULL, time TEXT NOT NULL);
          CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
              BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
          CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-             BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+             BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+};
+
+impl Projection for AuditProjection {
+    fn tables(&self) -> &'static Tables {
+        &AUDIT_TABLES
     }
 
     fn apply(
@@ -394,20 +456,21 @@ impl PostingsProjection {
     }
 }
 
-impl Projection for PostingsProjection {
-    fn name(&self) -> &'static str {
-        "postings"
-    }
-
-    fn schema(&self) -> &'static str {
-        "CREATE TABLE IF NOT EXISTS postings (
+const POSTINGS_TABLES: Tables = Tables {
+    name: "postings",
+    schema: "CREATE TABLE IF NOT EXISTS postings (
              id INTEGER PRIMARY KEY, program TEXT NOT NULL, kind TEXT NOT NULL,
              debit_account INTEGER NOT NULL, debit_kind TEXT NOT NULL, debit_oneid INTEGER,
              credit_account INTEGER NOT NULL, credit_kind TEXT NOT NULL, credit_oneid INTEGER,
              amount INTEGER NOT NULL, time TEXT NOT NULL, expires TEXT, linked INTEGER,
              key TEXT, reason TEXT, actor TEXT);
          CREATE INDEX IF NOT EXISTS postings_debit_oneid ON postings(debit_oneid) WHERE debit_oneid IS NOT NULL;
-         CREATE INDEX IF NOT EXISTS postings_credit_oneid ON postings(credit_oneid) WHERE credit_oneid IS NOT NULL;"
+         CREATE INDEX IF NOT EXISTS postings_credit_oneid ON postings(credit_oneid) WHERE credit_oneid IS NOT NULL;",
+};
+
+impl Projection for PostingsProjection {
+    fn tables(&self) -> &'static Tables {
+        &POSTINGS_TABLES
     }
 
     fn apply(
@@ -505,15 +568,26 @@ fn tag_value(v: &userops::tags::Value) -> rusqlite::types::Value {
 }
 
 impl TagsProjection {
+    fn insert(
+        conn: &Connection,
+        rows: impl IntoIterator<Item = (OneId, String, userops::tags::Value)>,
+    ) -> rusqlite::Result<()> {
+        let mut ins =
+            conn.prepare_cached("INSERT INTO tags (oneid, tag, value) VALUES (?1, ?2, ?3)")?;
+        for (o, tag, v) in rows {
+            ins.execute(params![o.0 as i64, tag, tag_value(&v)])?;
+        }
+        Ok(())
+    }
+
     fn write_person(conn: &Connection, engine: &Engine, oneid: OneId) -> rusqlite::Result<()> {
         conn.prepare_cached("DELETE FROM tags WHERE oneid = ?1")?
             .execute([oneid.0 as i64])?;
-        let mut ins =
-            conn.prepare_cached("INSERT INTO tags (oneid, tag, value) VALUES (?1, ?2, ?3)")?;
-        for (tag, v) in engine.tags_of(oneid) {
-            ins.execute(params![oneid.0 as i64, tag, tag_value(&v)])?;
-        }
-        Ok(())
+        let rows = engine
+            .tags_of(oneid)
+            .into_iter()
+            .map(|(t, v)| (oneid, t, v));
+        TagsProjection::insert(conn, rows)
     }
 
     fn has_rules(engine: &Engine) -> bool {
@@ -524,15 +598,16 @@ impl TagsProjection {
     }
 }
 
-impl Projection for TagsProjection {
-    fn name(&self) -> &'static str {
-        "tags"
-    }
-
-    fn schema(&self) -> &'static str {
-        "CREATE TABLE IF NOT EXISTS tags (oneid INTEGER NOT NULL, tag TEXT NOT NULL, value);
+const TAGS_TABLES: Tables = Tables {
+    name: "tags",
+    schema: "CREATE TABLE IF NOT EXISTS tags (oneid INTEGER NOT NULL, tag TEXT NOT NULL, value);
          CREATE INDEX IF NOT EXISTS tags_oneid ON tags(oneid);
-         CREATE INDEX IF NOT EXISTS tags_tag ON tags(tag, value);"
+         CREATE INDEX IF NOT EXISTS tags_tag ON tags(tag, value);",
+};
+
+impl Projection for TagsProjection {
+    fn tables(&self) -> &'static Tables {
+        &TAGS_TABLES
     }
 
     fn apply(
@@ -546,6 +621,12 @@ impl Projection for TagsProjection {
         // columns recomputed when an order or refund changes the aggregates they read, so they
         // (and every operator command on tags, profiles, models, identities) rewrite the table.
         let persons: Vec<OneId> = match (command, output) {
+            // No tag defined: no rows, none to change (defining one rewrites the table).
+            (Command::Core(CoreCommand::Ingest { .. } | CoreCommand::IngestBatch { .. }), _)
+                if engine.tag_defs().is_empty() =>
+            {
+                return Ok(())
+            }
             (Command::Core(CoreCommand::Ingest { event }), Output::Receipt(r)) => {
                 if TagsProjection::has_rules(engine)
                     && matches!(
@@ -589,12 +670,7 @@ impl Projection for TagsProjection {
 
     fn rebuild(&self, conn: &Connection, engine: &Engine) -> rusqlite::Result<()> {
         conn.execute("DELETE FROM tags", [])?;
-        let mut ins =
-            conn.prepare_cached("INSERT INTO tags (oneid, tag, value) VALUES (?1, ?2, ?3)")?;
-        for (o, tag, v) in engine.tag_rows() {
-            ins.execute(params![o.0 as i64, tag, tag_value(&v)])?;
-        }
-        Ok(())
+        TagsProjection::insert(conn, engine.tag_rows())
     }
 
     fn verify(&self, conn: &Connection, engine: &Engine) -> rusqlite::Result<Vec<String>> {

@@ -60,6 +60,14 @@ fn verify(path: &std::path::Path, acked: &BTreeSet<String>, trial: usize) {
     );
 }
 
+/// The child binary; `USEROPS_CRASH_CHILD` may point at a copy so that the long run keeps using
+/// the binary it started with while the tree is rebuilt.
+fn child_binary() -> std::path::PathBuf {
+    std::env::var_os("USEROPS_CRASH_CHILD")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_userops-crash-child").into())
+}
+
 fn run(trials: usize, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.db");
@@ -68,7 +76,7 @@ fn run(trials: usize, seed: u64) {
     let mut killed_mid_run = 0;
     for trial in 0..trials {
         let mode = if trial % 2 == 0 { "every" } else { "group" };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_userops-crash-child"))
+        let mut child = Command::new(child_binary())
             .args([path.to_str().unwrap(), mode, &format!("t{trial}"), "400"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::event::{Event, EventBody, UserRef};
 use crate::identity::{IdentityGraph, MergeReport, SplitReport};
 use crate::ids::{Identifier, OneId};
+use crate::receipts::Lookup;
 use crate::util::fingerprint;
 
 /// The unified user pool: every person, their identifiers and everything known about them.
@@ -42,8 +43,8 @@ pub struct Engine {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct State {
     pub(crate) seq: u64,
-    /// Idempotency key → (content fingerprint, first receipt).
-    pub(crate) receipts: BTreeMap<String, (u64, Receipt)>,
+    /// Idempotency key → content fingerprint and first receipt, compact.
+    pub(crate) receipts: crate::receipts::Receipts,
     pub(crate) events_by_kind: BTreeMap<String, u64>,
     pub(crate) identity: IdentityGraph,
     // ---- module state: one field each (keep a blank line between modules) ----
@@ -62,14 +63,25 @@ pub(crate) struct State {
     pub(crate) privacy: crate::privacy::PrivacyState,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Snapshot {
     format: u32,
     config: Config,
     state: State,
 }
 
-const SNAPSHOT_FORMAT: u32 = 1;
+/// What [`Engine::snapshot`] writes: the same fields, borrowed (a snapshot must not need a
+/// second copy of the state in memory).
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    format: u32,
+    config: &'a Config,
+    state: &'a State,
+}
+
+/// 2: receipts compact ([`crate::receipts`]); 3: journey steps compact (analytics). An older
+/// snapshot is refused by [`Engine::restore`]; the store then replays its journal instead.
+pub const SNAPSHOT_FORMAT: u32 = 3;
 
 impl Engine {
     /// A new, empty engine.
@@ -137,9 +149,10 @@ impl Engine {
         }
     }
 
-    /// The receipt of an accepted event, by idempotency key.
-    pub fn receipt(&self, key: &str) -> Option<&Receipt> {
-        self.state.receipts.get(key).map(|(_, r)| r)
+    /// The receipt of an accepted event, by idempotency key (rebuilt from the compact record
+    /// the engine keeps for idempotency).
+    pub fn receipt(&self, key: &str) -> Option<Receipt> {
+        self.state.receipts.get(key)
     }
 
     /// Check the invariants that tie the state together (used by the store's `check` and the
@@ -163,7 +176,7 @@ impl Engine {
                 s.seq
             ));
         }
-        let mut seqs: Vec<u64> = s.receipts.values().map(|(_, r)| r.seq).collect();
+        let mut seqs: Vec<u64> = s.receipts.seqs().collect();
         seqs.sort_unstable();
         if seqs.iter().enumerate().any(|(i, q)| *q != i as u64 + 1) {
             bad.push("receipt sequence numbers are not 1..=n without gaps or repeats".into());
@@ -293,12 +306,34 @@ impl Engine {
 
     /// The whole state as bytes (JSON), for the store's snapshots.
     pub fn snapshot(&self) -> Vec<u8> {
-        serde_json::to_vec(&Snapshot {
+        serde_json::to_vec(&SnapshotRef {
             format: SNAPSHOT_FORMAT,
-            config: self.config.clone(),
-            state: self.state.clone(),
+            config: &self.config,
+            state: &self.state,
         })
         .expect("state serializes: every map key is a string or a sequence")
+    }
+
+    /// Write the same bytes as [`Engine::snapshot`] to `w`, without holding them in memory (the
+    /// store streams a large state into its database this way).
+    pub fn write_snapshot(&self, w: impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(
+            w,
+            &SnapshotRef {
+                format: SNAPSHOT_FORMAT,
+                config: &self.config,
+                state: &self.state,
+            },
+        )
+        .map_err(std::io::Error::other)
+    }
+
+    /// The format number of snapshot bytes (the text starts with it), without parsing the
+    /// rest; `None` if they do not look like a snapshot.
+    pub fn snapshot_format(bytes: &[u8]) -> Option<u32> {
+        let rest = bytes.strip_prefix(br#"{"format":"#)?;
+        let end = rest.iter().position(|b| !b.is_ascii_digit())?;
+        std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
     }
 
     /// Rebuild an engine from [`Engine::snapshot`] bytes.
@@ -337,15 +372,15 @@ impl Engine {
         event.validate()?;
         let print =
             fingerprint(&serde_json::to_vec(&event).map_err(|e| Error::Internal(e.to_string()))?);
-        if let Some((seen, receipt)) = self.state.receipts.get(&event.key) {
-            return if *seen == print {
-                Ok(Receipt {
+        match self.state.receipts.check(&event.key, print) {
+            Lookup::New => {}
+            Lookup::Same(receipt) => {
+                return Ok(Receipt {
                     duplicate: true,
-                    ..receipt.clone()
+                    ..receipt
                 })
-            } else {
-                Err(Error::DuplicateKey { key: event.key })
-            };
+            }
+            Lookup::Conflict => return Err(Error::DuplicateKey { key: event.key }),
         }
         match &event.body {
             EventBody::Identify { ids } => {
@@ -430,9 +465,7 @@ impl Engine {
             .events_by_kind
             .entry(receipt.kind.clone())
             .or_default() += 1;
-        self.state
-            .receipts
-            .insert(event.key, (print, receipt.clone()));
+        self.state.receipts.insert(&receipt, print);
         Ok(receipt)
     }
 

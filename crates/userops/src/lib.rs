@@ -33,6 +33,7 @@ pub mod models;
 pub mod privacy;
 pub mod profile;
 pub mod progress;
+mod receipts;
 pub mod tags;
 pub mod users;
 pub mod util;
@@ -41,7 +42,7 @@ pub use command::{
     BatchReceipts, BatchResult, Command, CoreCommand, OnError, Output, Receipt, Resolved, Stats,
 };
 pub use config::{Config, ConfigBuilder, Period};
-pub use engine::Engine;
+pub use engine::{Engine, SNAPSHOT_FORMAT};
 pub use error::{Error, ErrorCode, ErrorReport};
 pub use event::{Event, EventBody, Source, UserRef};
 pub use ids::{IdKind, Identifier, InvalidIdentifier, OneId};

@@ -129,10 +129,118 @@ impl JourneyStep {
     }
 }
 
+/// Strings that repeat across steps (kinds, step names, channels, SKUs), each stored once and
+/// named by its position.
+#[derive(Debug, Clone, Default)]
+struct Names {
+    names: Vec<Box<str>>,
+    index: std::collections::HashMap<Box<str>, u32>,
+}
+
+impl Names {
+    fn code(&mut self, name: &str) -> u32 {
+        if let Some(c) = self.index.get(name) {
+            return *c;
+        }
+        let c = self.names.len() as u32;
+        self.names.push(name.into());
+        self.index.insert(name.into(), c);
+        c
+    }
+
+    fn get(&self, code: u32) -> &str {
+        self.names.get(code as usize).map_or("", |n| n)
+    }
+}
+
+impl PartialEq for Names {
+    fn eq(&self, other: &Names) -> bool {
+        self.names == other.names
+    }
+}
+
+impl Serialize for Names {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.names.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Names, D::Error> {
+        let names: Vec<Box<str>> = Vec::deserialize(d)?;
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as u32))
+            .collect();
+        Ok(Names { names, index })
+    }
+}
+
+/// A [`JourneyStep`] as the engine keeps it: one per event for the life of the pool, so the
+/// repeating strings are codes into [`Names`] (about 80 bytes a step instead of ~300 with five
+/// strings and a list of strings on the heap).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Step {
+    #[serde(rename = "t")]
+    time: DateTime<Utc>,
+    #[serde(rename = "k")]
+    kind: u32,
+    #[serde(rename = "n")]
+    name: u32,
+    #[serde(rename = "c")]
+    channel: u32,
+    #[serde(rename = "d", default, skip_serializing_if = "str::is_empty")]
+    detail: Box<str>,
+    #[serde(
+        rename = "a",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    amount: Option<Decimal>,
+    #[serde(rename = "s", default, skip_serializing_if = "<[u32]>::is_empty")]
+    skus: Box<[u32]>,
+}
+
+/// A stored step with its strings looked up: what the analysis commands read.
+pub(crate) struct StepRef<'a> {
+    pub(crate) time: DateTime<Utc>,
+    pub(crate) kind: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) channel: &'a str,
+    pub(crate) detail: &'a str,
+    pub(crate) amount: Option<Decimal>,
+    skus: &'a [u32],
+    names: &'a Names,
+}
+
+impl<'a> StepRef<'a> {
+    /// The products of an order.
+    fn sku_names(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let names = self.names;
+        self.skus.iter().map(move |c| names.get(*c))
+    }
+
+    fn to_step(&self) -> JourneyStep {
+        JourneyStep {
+            time: self.time,
+            kind: self.kind.to_owned(),
+            name: self.name.to_owned(),
+            channel: self.channel.to_owned(),
+            detail: self.detail.to_owned(),
+            amount: self.amount,
+            skus: self.sku_names().map(str::to_owned).collect(),
+        }
+    }
+}
+
 /// The analytics state: every person's timeline, in time order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct AnalyticsState {
-    timelines: BTreeMap<OneId, Vec<JourneyStep>>,
+    #[serde(default)]
+    names: Names,
+    timelines: BTreeMap<OneId, Vec<Step>>,
 }
 
 impl AnalyticsState {
@@ -146,11 +254,50 @@ impl AnalyticsState {
                 mine.sort_by_key(|s| s.time); // stable: equal times keep their order
             }
         }
-        if let Some(step) = JourneyStep::of(event) {
+        if let Some(j) = JourneyStep::of(event) {
+            let step = Step {
+                time: j.time,
+                kind: self.names.code(&j.kind),
+                name: self.names.code(&j.name),
+                channel: self.names.code(&j.channel),
+                detail: j.detail.into(),
+                amount: j.amount,
+                skus: j.skus.iter().map(|k| self.names.code(k)).collect(),
+            };
             let line = self.timelines.entry(person).or_default();
             let at = line.partition_point(|s| s.time <= step.time);
             line.insert(at, step);
         }
+    }
+
+    fn view<'a>(&'a self, s: &'a Step) -> StepRef<'a> {
+        StepRef {
+            time: s.time,
+            kind: self.names.get(s.kind),
+            name: self.names.get(s.name),
+            channel: self.names.get(s.channel),
+            detail: &s.detail,
+            amount: s.amount,
+            skus: &s.skus,
+            names: &self.names,
+        }
+    }
+
+    /// Every person's timeline, by OneID.
+    pub(crate) fn lines(
+        &self,
+    ) -> impl Iterator<Item = (OneId, impl Iterator<Item = StepRef<'_>> + '_)> + '_ {
+        self.timelines
+            .iter()
+            .map(move |(o, line)| (*o, line.iter().map(move |s| self.view(s))))
+    }
+
+    /// One person's journey.
+    fn journey(&self, oneid: OneId) -> Vec<JourneyStep> {
+        self.timelines
+            .get(&oneid)
+            .map(|line| line.iter().map(|s| self.view(s).to_step()).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -372,14 +519,14 @@ impl Engine {
         )
     }
 
-    fn columns(&self, keep: impl Fn(&JourneyStep) -> bool) -> Columns {
+    fn columns(&self, keep: impl Fn(&StepRef<'_>) -> bool) -> Columns {
         let mut c = Columns::default();
-        for (id, line) in &self.state.analytics.timelines {
-            for s in line.iter().filter(|s| keep(s)) {
+        for (id, line) in self.state.analytics.lines() {
+            for s in line.filter(|s| keep(s)) {
                 c.push(
                     id.0,
                     s.time.timestamp_millis(),
-                    &s.name,
+                    s.name,
                     s.amount.unwrap_or_default(),
                 );
             }
@@ -391,13 +538,13 @@ impl Engine {
         // One row per order line (amount on the first line) so that products can be counted.
         let mut c = Columns::default();
         let (mut sku, mut skus, mut index) = (Vec::new(), Vec::new(), BTreeMap::new());
-        for (id, line) in &self.state.analytics.timelines {
-            for s in line.iter().filter(|s| s.kind == "order") {
+        for (id, line) in self.state.analytics.lines() {
+            for s in line.filter(|s| s.kind == "order") {
                 let amount = s.amount.unwrap_or_default();
                 let lines: Vec<&str> = if s.skus.is_empty() {
                     vec![""]
                 } else {
-                    s.skus.iter().map(String::as_str).collect()
+                    s.sku_names().collect()
                 };
                 for (k, name) in lines.into_iter().enumerate() {
                     let next = skus.len() as u32;
@@ -489,9 +636,9 @@ impl Engine {
                     .collect();
                 // Touches keyed by channel rather than step name.
                 let mut touches = Columns::default();
-                for (id, line) in &self.state.analytics.timelines {
-                    for s in line.iter().filter(|s| outcomes.contains(&s.name)) {
-                        touches.push(id.0, s.time.timestamp_millis(), &s.channel, Decimal::ZERO);
+                for (id, line) in self.state.analytics.lines() {
+                    for s in line.filter(|s| outcomes.iter().any(|o| o == s.name)) {
+                        touches.push(id.0, s.time.timestamp_millis(), s.channel, Decimal::ZERO);
                     }
                 }
                 let orders = self.columns(|s| s.kind == "order");
@@ -512,13 +659,7 @@ impl Engine {
                     .ok_or_else(|| AnalyticsError::UnknownUser(format!("{user:?}")))?;
                 AnalyticsOutput::Journey(Journey {
                     oneid,
-                    steps: self
-                        .state
-                        .analytics
-                        .timelines
-                        .get(&oneid)
-                        .cloned()
-                        .unwrap_or_default(),
+                    steps: self.state.analytics.journey(oneid),
                 })
             }
             AnalyticsCommand::Repurchase {
@@ -576,7 +717,7 @@ impl Engine {
                 period,
             } => {
                 let clock = self.clock_for(Some(period.unwrap_or(Period::Day)));
-                let keep = |s: &JourneyStep| metric == WatchedMetric::Events || s.kind == "order";
+                let keep = |s: &StepRef<'_>| metric == WatchedMetric::Events || s.kind == "order";
                 let cols = self.columns(keep);
                 let mut by: BTreeMap<i64, (f64, std::collections::BTreeSet<u64>)> = BTreeMap::new();
                 for i in 0..cols.user.len() {
@@ -610,18 +751,18 @@ impl Engine {
                 let clock = self.clock_for(Some(period.unwrap_or(Period::Week)));
                 let (mut user, mut time, mut comm, mut action) = (vec![], vec![], vec![], vec![]);
                 let (mut names, mut index) = (Vec::new(), BTreeMap::new());
-                for (id, line) in &self.state.analytics.timelines {
-                    for s in line.iter().filter(|s| s.kind == "community") {
-                        let a = match s.name.as_str() {
+                for (id, line) in self.state.analytics.lines() {
+                    for s in line.filter(|s| s.kind == "community") {
+                        let a = match s.name {
                             "community_join" => CommunityAction::Join,
                             "community_message" => CommunityAction::Message,
                             "community_leave" => CommunityAction::Leave,
                             _ => continue,
                         };
                         let next = names.len() as u32;
-                        let code = *index.entry(s.detail.clone()).or_insert(next);
+                        let code = *index.entry(s.detail.to_owned()).or_insert(next);
                         if code == next {
-                            names.push(s.detail.clone());
+                            names.push(s.detail.to_owned());
                         }
                         user.push(id.0);
                         time.push(s.time.timestamp_millis());
