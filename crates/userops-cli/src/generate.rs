@@ -558,17 +558,7 @@ mod tests {
         // A user's events do not depend on how many users are generated.
         assert_eq!(user_events(1, 42), user_events(1, 42));
         let kinds: std::collections::BTreeSet<&str> = a.iter().map(|e| e.kind_name()).collect();
-        for k in [
-            "identify",
-            "register",
-            "activity",
-            "order",
-            "refund",
-            "behavior",
-            "community",
-            "touch",
-            "coupon",
-        ] {
+        for k in userops::Event::KINDS {
             assert!(kinds.contains(k), "no {k} events");
         }
     }

@@ -386,6 +386,20 @@ impl<'de> Deserialize<'de> for Event {
 }
 
 impl Event {
+    /// Every event kind's wire name ([`Event::kind_name`]). The order is persisted (idempotency
+    /// receipts store a kind as its index here), so a new kind goes at the end.
+    pub const KINDS: &'static [&'static str] = &[
+        "identify",
+        "register",
+        "activity",
+        "order",
+        "refund",
+        "behavior",
+        "community",
+        "touch",
+        "coupon",
+    ];
+
     /// The wire name of the event's kind.
     pub fn kind_name(&self) -> &'static str {
         match &self.body {

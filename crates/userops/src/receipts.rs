@@ -18,18 +18,8 @@ use sha2::{Digest, Sha256};
 use crate::command::Receipt;
 use crate::ids::OneId;
 
-/// Event kinds as they appear in receipts ([`crate::Event::kind_name`]); the code is the index.
-const KINDS: &[&str] = &[
-    "identify",
-    "register",
-    "activity",
-    "order",
-    "refund",
-    "behavior",
-    "community",
-    "touch",
-    "coupon",
-];
+/// Event kinds as they appear in receipts; the code is the index (so the order is stored).
+const KINDS: &[&str] = crate::Event::KINDS;
 
 /// A key's digest: the first 128 bits of its SHA-256.
 fn digest(key: &str) -> u128 {

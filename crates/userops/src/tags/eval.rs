@@ -176,21 +176,16 @@ impl<'a> Ctx<'a> {
         Ok(restrict(self.eval_in(e, Some(&w))?, Some(&w)))
     }
 
-    fn disjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    /// The operands of a chain of ORs (`or`) or of ANDs, flattened.
+    fn flatten<'e>(e: &'e Expr, or: bool, out: &mut Vec<&'e Expr>) {
         match e {
-            Expr::Or(a, b) => {
-                Self::disjuncts(a, out);
-                Self::disjuncts(b, out);
+            Expr::Or(a, b) if or => {
+                Self::flatten(a, or, out);
+                Self::flatten(b, or, out);
             }
-            other => out.push(other),
-        }
-    }
-
-    fn conjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
-        match e {
-            Expr::And(a, b) => {
-                Self::conjuncts(a, out);
-                Self::conjuncts(b, out);
+            Expr::And(a, b) if !or => {
+                Self::flatten(a, or, out);
+                Self::flatten(b, or, out);
             }
             other => out.push(other),
         }
@@ -233,7 +228,7 @@ impl<'a> Ctx<'a> {
                 // term is evaluated only for the candidates left, and a negated term is
                 // subtracted (`a AND NOT b` is `a - b`: no complement is built).
                 let mut terms = Vec::new();
-                Self::conjuncts(e, &mut terms);
+                Self::flatten(e, false, &mut terms);
                 let split = |t: &'_ Expr| -> (bool, u8) {
                     match t {
                         Expr::Not(inner) => (true, self.cost(inner)),
@@ -281,7 +276,7 @@ impl<'a> Ctx<'a> {
                 // operands are word-wise, where trimming each first and merging the sparse
                 // results costs a pass over every value per operand.
                 let mut terms = Vec::new();
-                Self::disjuncts(e, &mut terms);
+                Self::flatten(e, true, &mut terms);
                 let parts = terms
                     .into_iter()
                     .map(|t| self.eval_in(t, within))
