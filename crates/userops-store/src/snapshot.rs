@@ -1,0 +1,322 @@
+//! Snapshots of the engine's state, stored in chunks.
+//!
+//! A snapshot is one row of `snapshot` (sequence number, length, chunk count, checksum over
+//! the whole state) and its bytes cut into rows of `snapshot_chunk` (`seq`, `idx` from 0,
+//! `bytes`). One blob per snapshot stops working once the state passes SQLite's length limit
+//! (`SQLITE_LIMIT_LENGTH`, 1,000,000,000 bytes by default; a 200k-user store with 8M events
+//! passes it); chunks are at most [`MAX_CHUNK`] bytes and at most half the connection's limit,
+//! so any state fits whatever limit SQLite was built with.
+//!
+//! Both directions stream through SQLite's incremental blob I/O: the state is never held
+//! whole in memory next to SQLite's own copy of it.
+
+use std::io::{Read, Write};
+
+use rusqlite::blob::Blob;
+use rusqlite::limits::Limit;
+use rusqlite::{params, Connection, OptionalExtension};
+use userops::Engine;
+
+use crate::journal::{SnapshotSum, Tee};
+use crate::StoreError;
+
+/// The largest chunk written (64 MiB): small enough that SQLite never holds much of a state at
+/// once, large enough that a 1 GB state is a handful of rows.
+pub(crate) const MAX_CHUNK: u64 = 64 << 20;
+
+/// A stored snapshot's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub seq: i64,
+    pub len: u64,
+    pub chunks: u64,
+    pub checksum: i64,
+}
+
+fn io_err(e: std::io::Error) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+}
+
+/// The chunk size for this connection: [`MAX_CHUNK`], or half the length limit if that is less
+/// (a row holds the chunk and a few integers, and must fit the limit too).
+fn chunk_size(conn: &Connection) -> rusqlite::Result<u64> {
+    let limit = conn.limit(Limit::SQLITE_LIMIT_LENGTH)?;
+    Ok((u64::try_from(limit).unwrap_or(0) / 2).clamp(1, MAX_CHUNK))
+}
+
+/// Write a snapshot of `engine` at `seq` (replacing one at the same `seq`). The state is
+/// serialized twice: once to measure and checksum it, once into zero-filled chunks of that
+/// size; the two passes must agree, or the snapshot does not stand. Returns its length.
+pub(crate) fn write(conn: &Connection, seq: i64, engine: &Engine) -> rusqlite::Result<u64> {
+    let mut measured = SnapshotSum::new(seq);
+    engine.write_snapshot(&mut measured).map_err(io_err)?;
+    let len = measured.len;
+    let chunk = chunk_size(conn)?;
+    let chunks = len.div_ceil(chunk).max(1);
+    delete(conn, "seq = ?1", seq)?;
+    conn.prepare_cached(
+        "INSERT INTO snapshot (seq, len, chunks, checksum) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![seq, len as i64, chunks as i64, measured.checksum()])?;
+    let mut rows = Vec::with_capacity(chunks as usize);
+    for idx in 0..chunks {
+        let size = chunk.min(len - idx * chunk);
+        conn.prepare_cached(
+            "INSERT INTO snapshot_chunk (seq, idx, bytes) VALUES (?1, ?2, zeroblob(?3))",
+        )?
+        .execute(params![seq, idx as i64, size as i64])?;
+        rows.push(conn.last_insert_rowid());
+    }
+    let mut written = SnapshotSum::new(seq);
+    {
+        let mut out = std::io::BufWriter::with_capacity(
+            1 << 20,
+            Tee {
+                inner: Chunks::new(conn, rows, false),
+                sum: &mut written,
+            },
+        );
+        engine.write_snapshot(&mut out).map_err(io_err)?;
+        out.flush().map_err(io_err)?;
+    }
+    if (written.len, written.checksum()) != (len, measured.checksum()) {
+        // Serialization is deterministic; if it ever is not, the snapshot must not stand.
+        return Err(io_err(std::io::Error::other(
+            "the state serialized differently twice",
+        )));
+    }
+    Ok(len)
+}
+
+/// Delete the snapshots matching `filter` (over `seq`, one parameter), chunks included.
+fn delete(conn: &Connection, filter: &str, arg: i64) -> rusqlite::Result<()> {
+    conn.execute(&format!("DELETE FROM snapshot_chunk WHERE {filter}"), [arg])?;
+    conn.execute(&format!("DELETE FROM snapshot WHERE {filter}"), [arg])?;
+    Ok(())
+}
+
+/// Keep only the `keep` newest snapshots.
+pub(crate) fn keep_newest(conn: &Connection, keep: i64) -> rusqlite::Result<()> {
+    let oldest_kept: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM snapshot ORDER BY seq DESC LIMIT 1 OFFSET ?1",
+            [keep - 1],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match oldest_kept {
+        Some(seq) => delete(conn, "seq < ?1", seq),
+        None => Ok(()),
+    }
+}
+
+/// Delete every snapshot.
+pub(crate) fn delete_all(conn: &Connection) -> rusqlite::Result<()> {
+    delete(conn, "?1 = ?1", 0)
+}
+
+/// The stored snapshots' headers, oldest first.
+pub(crate) fn headers(conn: &Connection) -> rusqlite::Result<Vec<Header>> {
+    conn.prepare("SELECT seq, len, chunks, checksum FROM snapshot ORDER BY seq")?
+        .query_map([], |r| {
+            Ok(Header {
+                seq: r.get(0)?,
+                len: r.get::<_, i64>(1)?.max(0) as u64,
+                chunks: r.get::<_, i64>(2)?.max(0) as u64,
+                checksum: r.get(3)?,
+            })
+        })?
+        .collect()
+}
+
+/// The newest snapshot's header.
+pub(crate) fn newest(conn: &Connection) -> rusqlite::Result<Option<Header>> {
+    Ok(headers(conn)?.pop())
+}
+
+fn corrupt(seq: i64, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        seq,
+        reason: reason.into(),
+    }
+}
+
+/// The chunks of snapshot `h`, in order, after checking that they are all there and add up
+/// to its length.
+fn chunk_rows(conn: &Connection, h: &Header) -> Result<Vec<i64>, StoreError> {
+    let found: Vec<(i64, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT id, idx, length(bytes) FROM snapshot_chunk WHERE seq = ?1 ORDER BY idx",
+        )?
+        .query_map([h.seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut total = 0u64;
+    for (want, (_, idx, len)) in found.iter().enumerate() {
+        if *idx != want as i64 {
+            return Err(corrupt(h.seq, format!("snapshot chunk {want} is missing")));
+        }
+        total += (*len).max(0) as u64;
+    }
+    if found.len() as u64 != h.chunks || total != h.len {
+        return Err(corrupt(
+            h.seq,
+            format!(
+                "snapshot has {} chunk(s) of {total} bytes, its header says {} of {}",
+                found.len(),
+                h.chunks,
+                h.len
+            ),
+        ));
+    }
+    Ok(found.into_iter().map(|(id, _, _)| id).collect())
+}
+
+/// Read snapshot `h` whole and verify its checksum: one buffer of the exact size (a column
+/// read would hold SQLite's copy of each chunk and ours).
+pub(crate) fn read(conn: &Connection, h: &Header) -> Result<Vec<u8>, StoreError> {
+    let rows = chunk_rows(conn, h)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(h.len).unwrap_or(0));
+    Chunks::new(conn, rows, true)
+        .read_to_end(&mut bytes)
+        .map_err(|e| corrupt(h.seq, format!("snapshot unreadable: {e}")))?;
+    if crate::journal::snapshot_checksum(h.seq, &bytes) != h.checksum {
+        return Err(corrupt(h.seq, "snapshot checksum mismatch"));
+    }
+    Ok(bytes)
+}
+
+/// Whether `engine` serializes to exactly the bytes of snapshot `h`, compared as it streams
+/// (neither side is held whole in memory).
+pub(crate) fn matches(conn: &Connection, h: &Header, engine: &Engine) -> Result<bool, StoreError> {
+    let rows = chunk_rows(conn, h)?;
+    let mut cmp = SameAs {
+        stored: Chunks::new(conn, rows, true),
+        buf: Vec::new(),
+        same: true,
+    };
+    engine
+        .write_snapshot(&mut cmp)
+        .map_err(|e| corrupt(h.seq, format!("snapshot unreadable: {e}")))?;
+    let mut rest = [0u8; 1];
+    let at_end = cmp
+        .stored
+        .read(&mut rest)
+        .map_err(|e| corrupt(h.seq, format!("snapshot unreadable: {e}")))?
+        == 0;
+    Ok(cmp.same && at_end)
+}
+
+/// The chunk blobs of one snapshot, one after the other, as one stream.
+struct Chunks<'c> {
+    conn: &'c Connection,
+    rows: std::vec::IntoIter<i64>,
+    read_only: bool,
+    blob: Option<Blob<'c>>,
+}
+
+impl<'c> Chunks<'c> {
+    fn new(conn: &'c Connection, rows: Vec<i64>, read_only: bool) -> Chunks<'c> {
+        Chunks {
+            conn,
+            rows: rows.into_iter(),
+            read_only,
+            blob: None,
+        }
+    }
+
+    /// Move to the next chunk; false after the last.
+    fn advance(&mut self) -> std::io::Result<bool> {
+        let Some(row) = self.rows.next() else {
+            return Ok(false);
+        };
+        match &mut self.blob {
+            Some(b) => b.reopen(row).map_err(std::io::Error::other)?,
+            None => {
+                self.blob = Some(
+                    self.conn
+                        .blob_open(
+                            rusqlite::MAIN_DB,
+                            "snapshot_chunk",
+                            "bytes",
+                            row,
+                            self.read_only,
+                        )
+                        .map_err(std::io::Error::other)?,
+                )
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl Write for Chunks<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if let Some(b) = &mut self.blob {
+                let n = b.write(buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+            }
+            if !self.advance()? {
+                // Past the last chunk: `write_all` turns this into an error.
+                return Ok(0);
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for Chunks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if let Some(b) = &mut self.blob {
+                let n = b.read(buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+            }
+            if !self.advance()? {
+                return Ok(0);
+            }
+        }
+    }
+}
+
+/// A writer that compares what it is given with a stored stream.
+struct SameAs<'c> {
+    stored: Chunks<'c>,
+    buf: Vec<u8>,
+    same: bool,
+}
+
+impl Write for SameAs<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.same {
+            self.buf.resize(data.len(), 0);
+            let mut got = 0;
+            while got < data.len() {
+                let n = self.stored.read(&mut self.buf[got..])?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            self.same = got == data.len() && self.buf[..] == *data;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
