@@ -249,23 +249,34 @@ impl<'c> Chunks<'c> {
     }
 }
 
-impl Write for Chunks<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
+impl Chunks<'_> {
+    /// Apply `op` (a read or a write) to the current chunk, moving on while it is at its end;
+    /// 0 after the last chunk (`write_all` turns that into an error, `read` means the end).
+    fn each(
+        &mut self,
+        empty: bool,
+        mut op: impl FnMut(&mut Blob<'_>) -> std::io::Result<usize>,
+    ) -> std::io::Result<usize> {
+        if empty {
             return Ok(0);
         }
         loop {
             if let Some(b) = &mut self.blob {
-                let n = b.write(buf)?;
+                let n = op(b)?;
                 if n > 0 {
                     return Ok(n);
                 }
             }
             if !self.advance()? {
-                // Past the last chunk: `write_all` turns this into an error.
                 return Ok(0);
             }
         }
+    }
+}
+
+impl Write for Chunks<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.each(buf.is_empty(), |b| b.write(buf))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -275,20 +286,7 @@ impl Write for Chunks<'_> {
 
 impl Read for Chunks<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            if let Some(b) = &mut self.blob {
-                let n = b.read(buf)?;
-                if n > 0 {
-                    return Ok(n);
-                }
-            }
-            if !self.advance()? {
-                return Ok(0);
-            }
-        }
+        self.each(buf.is_empty(), |b| b.read(buf))
     }
 }
 
