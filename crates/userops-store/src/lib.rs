@@ -13,8 +13,9 @@
 //!   transaction per chunk.
 //! - **Snapshots** are stored in chunks (`snapshot` holds each one's sequence number, length,
 //!   chunk count and checksum; `snapshot_chunk` its bytes, at most 64 MiB a row), so a state
-//!   larger than SQLite's 1 GB blob limit is stored and read back like any other; both ways
-//!   stream through incremental blob I/O. The two newest are kept.
+//!   larger than SQLite's 1 GB blob limit is stored and read back like any other. A snapshot
+//!   is serialized once, through a chunk-sized buffer; it is read back through incremental
+//!   blob I/O. The two newest are kept.
 //! - **Replay** reads each journal record once, verifies its checksum, decodes it in one pass
 //!   ([`Command::from_json`]) and executes it without a second identifier-hashing pass
 //!   ([`Engine::execute_prepared`]).

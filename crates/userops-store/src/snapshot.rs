@@ -7,8 +7,9 @@
 //! passes it); chunks are at most [`MAX_CHUNK`] bytes and at most half the connection's limit,
 //! so any state fits whatever limit SQLite was built with.
 //!
-//! Both directions stream through SQLite's incremental blob I/O: the state is never held
-//! whole in memory next to SQLite's own copy of it.
+//! Writing serializes the state once into a chunk-sized buffer, one row per full buffer;
+//! reading streams the chunks through SQLite's incremental blob I/O into one buffer of the
+//! exact size (or compares them with a serialization as it goes, for `check`).
 
 use std::io::{Read, Write};
 
@@ -44,48 +45,81 @@ fn chunk_size(conn: &Connection) -> rusqlite::Result<u64> {
     Ok((u64::try_from(limit).unwrap_or(0) / 2).clamp(1, MAX_CHUNK))
 }
 
-/// Write a snapshot of `engine` at `seq` (replacing one at the same `seq`). The state is
-/// serialized twice: once to measure and checksum it, once into zero-filled chunks of that
-/// size; the two passes must agree, or the snapshot does not stand. Returns its length.
+/// Write a snapshot of `engine` at `seq` (replacing one at the same `seq`), in one
+/// serialization pass: the bytes fill a chunk-sized buffer, each full buffer is one row, and
+/// the header (length, chunk count, checksum) goes in last. Returns the length.
 pub(crate) fn write(conn: &Connection, seq: i64, engine: &Engine) -> rusqlite::Result<u64> {
-    let mut measured = SnapshotSum::new(seq);
-    engine.write_snapshot(&mut measured).map_err(io_err)?;
-    let len = measured.len;
-    let chunk = chunk_size(conn)?;
-    let chunks = len.div_ceil(chunk).max(1);
+    let chunk = usize::try_from(chunk_size(conn)?).unwrap_or(1 << 20);
     delete(conn, "seq = ?1", seq)?;
+    let mut sum = SnapshotSum::new(seq);
+    let mut sink = ChunkSink {
+        conn,
+        seq,
+        chunk,
+        buf: Vec::with_capacity(chunk),
+        rows: 0,
+        failed: None,
+    };
+    let written = engine.write_snapshot(Tee {
+        inner: &mut sink,
+        sum: &mut sum,
+    });
+    if let Some(e) = sink.failed.take() {
+        return Err(e);
+    }
+    written.map_err(io_err)?;
+    sink.flush_chunk()?;
     conn.prepare_cached(
         "INSERT INTO snapshot (seq, len, chunks, checksum) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![seq, len as i64, chunks as i64, measured.checksum()])?;
-    let mut rows = Vec::with_capacity(chunks as usize);
-    for idx in 0..chunks {
-        let size = chunk.min(len - idx * chunk);
-        conn.prepare_cached(
-            "INSERT INTO snapshot_chunk (seq, idx, bytes) VALUES (?1, ?2, zeroblob(?3))",
-        )?
-        .execute(params![seq, idx as i64, size as i64])?;
-        rows.push(conn.last_insert_rowid());
+    .execute(params![seq, sum.len as i64, sink.rows, sum.checksum()])?;
+    Ok(sum.len)
+}
+
+/// Collects a snapshot's bytes into chunk rows.
+struct ChunkSink<'c> {
+    conn: &'c Connection,
+    seq: i64,
+    chunk: usize,
+    buf: Vec<u8>,
+    rows: i64,
+    /// The SQLite error behind a failed write (an `io::Error` would lose its kind).
+    failed: Option<rusqlite::Error>,
+}
+
+impl ChunkSink<'_> {
+    /// Store the buffer as the next chunk (a snapshot has at least one, even if empty).
+    fn flush_chunk(&mut self) -> rusqlite::Result<()> {
+        if self.buf.is_empty() && self.rows > 0 {
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached("INSERT INTO snapshot_chunk (seq, idx, bytes) VALUES (?1, ?2, ?3)")?
+            .execute(params![self.seq, self.rows, &self.buf])?;
+        self.rows += 1;
+        self.buf.clear();
+        Ok(())
     }
-    let mut written = SnapshotSum::new(seq);
-    {
-        let mut out = std::io::BufWriter::with_capacity(
-            1 << 20,
-            Tee {
-                inner: Chunks::new(conn, rows, false),
-                sum: &mut written,
-            },
-        );
-        engine.write_snapshot(&mut out).map_err(io_err)?;
-        out.flush().map_err(io_err)?;
+}
+
+impl Write for ChunkSink<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let room = self.chunk - self.buf.len();
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == self.chunk {
+            if let Err(e) = self.flush_chunk() {
+                let io = std::io::Error::other(e.to_string());
+                self.failed = Some(e);
+                return Err(io);
+            }
+        }
+        Ok(n)
     }
-    if (written.len, written.checksum()) != (len, measured.checksum()) {
-        // Serialization is deterministic; if it ever is not, the snapshot must not stand.
-        return Err(io_err(std::io::Error::other(
-            "the state serialized differently twice",
-        )));
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
-    Ok(len)
 }
 
 /// Delete the snapshots matching `filter` (over `seq`, one parameter), chunks included.
@@ -176,7 +210,7 @@ fn chunk_rows(conn: &Connection, h: &Header) -> Result<Vec<i64>, StoreError> {
 pub(crate) fn read(conn: &Connection, h: &Header) -> Result<Vec<u8>, StoreError> {
     let rows = chunk_rows(conn, h)?;
     let mut bytes = Vec::with_capacity(usize::try_from(h.len).unwrap_or(0));
-    Chunks::new(conn, rows, true)
+    Chunks::new(conn, rows)
         .read_to_end(&mut bytes)
         .map_err(|e| corrupt(h.seq, format!("snapshot unreadable: {e}")))?;
     if crate::journal::snapshot_checksum(h.seq, &bytes) != h.checksum {
@@ -190,7 +224,7 @@ pub(crate) fn read(conn: &Connection, h: &Header) -> Result<Vec<u8>, StoreError>
 pub(crate) fn matches(conn: &Connection, h: &Header, engine: &Engine) -> Result<bool, StoreError> {
     let rows = chunk_rows(conn, h)?;
     let mut cmp = SameAs {
-        stored: Chunks::new(conn, rows, true),
+        stored: Chunks::new(conn, rows),
         buf: Vec::new(),
         same: true,
     };
@@ -210,16 +244,14 @@ pub(crate) fn matches(conn: &Connection, h: &Header, engine: &Engine) -> Result<
 struct Chunks<'c> {
     conn: &'c Connection,
     rows: std::vec::IntoIter<i64>,
-    read_only: bool,
     blob: Option<Blob<'c>>,
 }
 
 impl<'c> Chunks<'c> {
-    fn new(conn: &'c Connection, rows: Vec<i64>, read_only: bool) -> Chunks<'c> {
+    fn new(conn: &'c Connection, rows: Vec<i64>) -> Chunks<'c> {
         Chunks {
             conn,
             rows: rows.into_iter(),
-            read_only,
             blob: None,
         }
     }
@@ -234,13 +266,7 @@ impl<'c> Chunks<'c> {
             None => {
                 self.blob = Some(
                     self.conn
-                        .blob_open(
-                            rusqlite::MAIN_DB,
-                            "snapshot_chunk",
-                            "bytes",
-                            row,
-                            self.read_only,
-                        )
+                        .blob_open(rusqlite::MAIN_DB, "snapshot_chunk", "bytes", row, true)
                         .map_err(std::io::Error::other)?,
                 )
             }
@@ -249,20 +275,14 @@ impl<'c> Chunks<'c> {
     }
 }
 
-impl Chunks<'_> {
-    /// Apply `op` (a read or a write) to the current chunk, moving on while it is at its end;
-    /// 0 after the last chunk (`write_all` turns that into an error, `read` means the end).
-    fn each(
-        &mut self,
-        empty: bool,
-        mut op: impl FnMut(&mut Blob<'_>) -> std::io::Result<usize>,
-    ) -> std::io::Result<usize> {
-        if empty {
+impl Read for Chunks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
             return Ok(0);
         }
         loop {
             if let Some(b) = &mut self.blob {
-                let n = op(b)?;
+                let n = b.read(buf)?;
                 if n > 0 {
                     return Ok(n);
                 }
@@ -271,22 +291,6 @@ impl Chunks<'_> {
                 return Ok(0);
             }
         }
-    }
-}
-
-impl Write for Chunks<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.each(buf.is_empty(), |b| b.write(buf))
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for Chunks<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.each(buf.is_empty(), |b| b.read(buf))
     }
 }
 
