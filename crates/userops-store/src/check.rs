@@ -141,18 +141,19 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
     let snaps = snapshot::headers(&conn)?;
     for h in &snaps {
         report.snapshots.push(h.seq);
-        match snapshot::read(&conn, h) {
+        match snapshot::restore(&conn, h) {
             Err(StoreError::Corrupt { reason, .. }) => {
                 report
                     .problems
                     .push(format!("snapshot {}: {reason}", h.seq));
             }
             Err(e) => return Err(e),
-            Ok(state) => {
-                if let Err(e) = Engine::restore(&state) {
-                    report.problems.push(format!("snapshot {}: {e}", h.seq));
-                }
-            }
+            Ok(snapshot::Restored::OldFormat(f)) => report.problems.push(format!(
+                "snapshot {}: format {f} is older than {}; open the store once to replace it",
+                h.seq,
+                userops::SNAPSHOT_FORMAT
+            )),
+            Ok(snapshot::Restored::Engine(_)) => {}
         }
         if h.seq > max {
             report.problems.push(format!(
@@ -171,10 +172,11 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
         (Engine::new(schema::stored_config(&conn)?), 0)
     } else {
         match snaps.iter().find(|h| h.seq >= last_redacted) {
-            Some(h) => (
-                Engine::restore(&snapshot::read(&conn, h)?).map_err(StoreError::Engine)?,
-                h.seq,
-            ),
+            Some(h) => match snapshot::restore(&conn, h)? {
+                snapshot::Restored::Engine(e) => (*e, h.seq),
+                // Reported in step 2, which returned before this point.
+                snapshot::Restored::OldFormat(_) => return Ok(report),
+            },
             None => {
                 report.problems.push(format!(
                     "record {last_redacted} is redacted but no snapshot covers it"

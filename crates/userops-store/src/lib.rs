@@ -972,44 +972,33 @@ struct Recovered {
 /// Each record is read, checksummed and decoded once, and executed without a second
 /// identifier-hashing pass (the journal holds prepared commands).
 fn recover(conn: &Connection, config: Config) -> Result<Recovered, StoreError> {
-    let snap = match snapshot::newest(conn)? {
-        Some(h) => Some((h.seq, snapshot::read(conn, &h)?)),
-        None => None,
-    };
     let mut warnings = Vec::new();
-    let (mut engine, base) = match snap {
-        // Written by an older build in a format this one no longer reads: the journal holds
-        // the whole history (unless an erasure redacted part of it), so replay all of it.
-        Some((seq, bytes))
-            if Engine::snapshot_format(&bytes).is_some_and(|f| f < userops::SNAPSHOT_FORMAT) =>
-        {
-            let redacted: i64 = conn.query_row(
-                "SELECT count(*) FROM journal WHERE method = ?1",
-                [REDACTED],
-                |r| r.get(0),
-            )?;
-            if redacted > 0 {
-                return Err(StoreError::Corrupt {
-                    seq,
-                    reason: format!(
-                        "snapshot format {:?} is older than {} and {redacted} journal record(s) \
-                         were redacted by an erasure, so the journal cannot replace it",
-                        Engine::snapshot_format(&bytes),
-                        userops::SNAPSHOT_FORMAT
-                    ),
-                });
-            }
-            warnings.push(Warning::OldSnapshot { seq });
-            (Engine::new(config), 0)
-        }
-        Some((seq, bytes)) => {
-            let engine = Engine::restore(&bytes).map_err(|e| StoreError::Corrupt {
-                seq,
-                reason: format!("snapshot: {e}"),
-            })?;
-            (engine, seq)
-        }
+    let (mut engine, base) = match snapshot::newest(conn)? {
         None => (Engine::new(config), 0),
+        Some(h) => match snapshot::restore(conn, &h)? {
+            snapshot::Restored::Engine(engine) => (*engine, h.seq),
+            // Written by an older build in a format this one no longer reads: the journal
+            // holds the whole history (unless an erasure redacted part of it), so replay all.
+            snapshot::Restored::OldFormat(format) => {
+                let redacted: i64 = conn.query_row(
+                    "SELECT count(*) FROM journal WHERE method = ?1",
+                    [REDACTED],
+                    |r| r.get(0),
+                )?;
+                if redacted > 0 {
+                    return Err(StoreError::Corrupt {
+                        seq: h.seq,
+                        reason: format!(
+                            "snapshot format {format} is older than {} and {redacted} journal \
+                             record(s) were redacted by an erasure, so the journal cannot replace it",
+                            userops::SNAPSHOT_FORMAT
+                        ),
+                    });
+                }
+                warnings.push(Warning::OldSnapshot { seq: h.seq });
+                (Engine::new(config), 0)
+            }
+        },
     };
     let max: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM journal", [], |r| {
         r.get(0)

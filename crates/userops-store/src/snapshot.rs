@@ -205,18 +205,55 @@ fn chunk_rows(conn: &Connection, h: &Header) -> Result<Vec<i64>, StoreError> {
     Ok(found.into_iter().map(|(id, _, _)| id).collect())
 }
 
-/// Read snapshot `h` whole and verify its checksum: one buffer of the exact size (a column
-/// read would hold SQLite's copy of each chunk and ours).
-pub(crate) fn read(conn: &Connection, h: &Header) -> Result<Vec<u8>, StoreError> {
+/// What a stored snapshot holds.
+pub(crate) enum Restored {
+    /// The engine it was taken of.
+    Engine(Box<Engine>),
+    /// A snapshot in an older format than this build reads (its number).
+    OldFormat(u32),
+}
+
+/// Rebuild the engine of snapshot `h`, parsing the chunks as they stream (the state is never
+/// held as bytes and as an engine at once), and verify the checksum over every byte: a
+/// mismatch is reported as such, even when the damaged bytes also fail to parse.
+pub(crate) fn restore(conn: &Connection, h: &Header) -> Result<Restored, StoreError> {
     let rows = chunk_rows(conn, h)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(h.len).unwrap_or(0));
-    Chunks::new(conn, rows)
-        .read_to_end(&mut bytes)
-        .map_err(|e| corrupt(h.seq, format!("snapshot unreadable: {e}")))?;
-    if crate::journal::snapshot_checksum(h.seq, &bytes) != h.checksum {
+    let unreadable = |e: std::io::Error| corrupt(h.seq, format!("snapshot unreadable: {e}"));
+    let mut stream = Hashed {
+        inner: Chunks::new(conn, rows),
+        sum: SnapshotSum::new(h.seq),
+    };
+    // The format number is at the start; an older one is not parsed at all.
+    let mut head = Vec::with_capacity(32);
+    (&mut stream)
+        .take(32)
+        .read_to_end(&mut head)
+        .map_err(unreadable)?;
+    let old = Engine::snapshot_format(&head).filter(|f| *f < userops::SNAPSHOT_FORMAT);
+    let parsed = match old {
+        Some(f) => Ok(Restored::OldFormat(f)),
+        None => Engine::read_snapshot((&head[..]).chain(&mut stream))
+            .map(|e| Restored::Engine(Box::new(e))),
+    };
+    std::io::copy(&mut stream, &mut std::io::sink()).map_err(unreadable)?;
+    if (stream.sum.len, stream.sum.checksum()) != (h.len, h.checksum) {
         return Err(corrupt(h.seq, "snapshot checksum mismatch"));
     }
-    Ok(bytes)
+    parsed.map_err(|e| corrupt(h.seq, format!("snapshot: {e}")))
+}
+
+/// A reader that checksums what passes through it (as `snapshot_checksum`).
+struct Hashed<R> {
+    inner: R,
+    sum: SnapshotSum,
+}
+
+impl<R: Read> Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        std::io::Write::write_all(&mut self.sum, &buf[..n])?;
+        Ok(n)
+    }
 }
 
 /// Whether `engine` serializes to exactly the bytes of snapshot `h`, compared as it streams
