@@ -7,9 +7,10 @@
 //! passes it); chunks are at most [`MAX_CHUNK`] bytes and at most half the connection's limit,
 //! so any state fits whatever limit SQLite was built with.
 //!
-//! Writing serializes the state once into a chunk-sized buffer, one row per full buffer;
-//! reading streams the chunks through SQLite's incremental blob I/O into one buffer of the
-//! exact size (or compares them with a serialization as it goes, for `check`).
+//! Writing serializes the state once into a chunk-sized buffer, one row per full buffer.
+//! Reading streams the chunks through SQLite's incremental blob I/O into the JSON parser
+//! (recovery, `check`), or compares them with a fresh serialization as both go (`check`'s
+//! replay): the state's bytes are never held whole in memory beside the engine.
 
 use std::io::{Read, Write};
 
