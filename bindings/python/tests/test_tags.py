@@ -45,6 +45,27 @@ def test_set_tags_from_any_table(convert: str) -> None:
     check(engine)
 
 
+def test_a_large_audience_comes_back_packed_and_whole() -> None:
+    # Members travel as packed u64s, not JSON numbers: the same members, in order, as the
+    # JSON view of the same command; the Arrow view is a zero-copy uint64 array over them.
+    n = 20_000
+    engine = userops.Engine()
+    engine.set_tags(
+        pd.DataFrame({"user_id": [f"M{i}" for i in range(n)], "score": [i % 7 for i in range(n)]}),
+        user="user_id",
+        kind="member_no",
+    )
+    a = engine.audience("score >= 3", now=NOW)
+    via_json = engine.call("audience", expression="score >= 3", now=NOW)
+    assert len(a) == via_json["size"] == sum(1 for i in range(n) if i % 7 >= 3)
+    assert a.oneids(like="list") == via_json["oneids"]
+    arrow = a.oneids()
+    assert arrow.type == pa.uint64() and arrow.to_pylist() == via_json["oneids"]
+    assert a.export().num_rows == len(a)
+    with pytest.raises(userops.AudienceSyntaxError):
+        engine.audience("score >=", now=NOW)
+
+
 def test_audience_object_and_exports() -> None:
     engine = userops.Engine()
     engine.set_tags(frame(), user="user_id", kind="member_no")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from array import array
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence
 
 from . import _convert, _tables
 from ._base import EngineBase
@@ -49,13 +50,14 @@ class Audience:
     (2, [2, 3])
     """
 
-    def __init__(self, engine: "TagsMethods", expression: str, now: str, oneids: List[int]) -> None:
+    def __init__(self, engine: "TagsMethods", expression: str, now: str, oneids: Iterable[int]) -> None:
         self._engine = engine
         #: The expression in canonical form.
         self.expression = expression
         #: The instant relative dates referred to (RFC 3339).
         self.now = now
-        self._oneids = oneids
+        # Unsigned 64-bit, packed: a large audience is not a list of Python ints.
+        self._oneids = oneids if isinstance(oneids, array) else array("Q", oneids)
 
     def __len__(self) -> int:
         return len(self._oneids)
@@ -74,10 +76,8 @@ class Audience:
         ([1, 3], DataType(uint64), [1, 3])
         """
         if like == "list":
-            return list(self._oneids)
-        import pyarrow as pa
-
-        arr = pa.array(self._oneids, type=pa.uint64())
+            return self._oneids.tolist()
+        arr = self._arrow()
         if like == "pyarrow":
             return arr
         if like == "pandas":
@@ -87,6 +87,12 @@ class Audience:
 
             return pl.Series("oneid", arr)
         raise InvalidArgument(f"like={like!r}: use pyarrow, list, pandas or polars", field="like")
+
+    def _arrow(self) -> Any:
+        """The members as a pyarrow uint64 array over the packed buffer (no copy)."""
+        import pyarrow as pa
+
+        return pa.Array.from_buffers(pa.uint64(), len(self._oneids), [None, pa.py_buffer(self._oneids)])
 
     def export(self, kind: Optional[str] = None) -> Any:
         """The members as a pyarrow table: ``oneid`` and, when ``kind`` is given, one row per
@@ -99,8 +105,8 @@ class Audience:
         import pyarrow as pa
 
         if kind is None:
-            return pa.table({"oneid": pa.array(self._oneids, type=pa.uint64())})
-        out = self._engine.call("export_oneids", oneids=self._oneids, kind=kind)
+            return pa.table({"oneid": self._arrow()})
+        out = self._engine.call("export_oneids", oneids=self._oneids.tolist(), kind=kind)
         rows = out["rows"]
         return pa.table(
             {
@@ -235,8 +241,13 @@ class TagsMethods(_Mixin):
         ...     print(err.position)
         9
         """
-        out = self.call("audience", expression=expression, **_now_arg(now))
-        return Audience(self, out["expression"], out["now"], out["oneids"])
+        ok, text, members = self._native.audience_members(
+            _convert.dumps({"expression": expression, **_now_arg(now)})
+        )
+        out = self._reply(ok, text)
+        packed = array("Q")
+        packed.frombytes(members)
+        return Audience(self, out["expression"], out["now"], packed)
 
     def save_audience(self, name: str, expression: str, *, now: Optional[_dt.datetime] = None) -> Dict[str, Any]:
         """Evaluate and save an audience (replacing one of the same name); returns ``name``,
