@@ -235,12 +235,134 @@ pub struct NotApplied {
 
 impl Serialize for NotApplied {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("NotApplied", 3)?;
-        st.serialize_field("id", &*self.id)?;
-        st.serialize_field("code", self.reason.code())?;
-        st.serialize_field("reason", &self.reason.to_string())?;
-        st.end()
+        serialize_not_applied(s, &self.id, &self.reason)
+    }
+}
+
+/// The wire shape of one promotion that did not apply: `{"id", "code", "reason"}`.
+fn serialize_not_applied<S: serde::Serializer>(
+    s: S,
+    id: &str,
+    reason: &Reason,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut st = s.serialize_struct("NotApplied", 3)?;
+    st.serialize_field("id", id)?;
+    st.serialize_field("code", reason.code())?;
+    st.serialize_field("reason", &reason.to_string())?;
+    st.end()
+}
+
+/// Every promotion of the book that did not apply, with its reason, in priority order.
+///
+/// A quote explains every promotion that did not apply, which on a large book is nearly all
+/// of them, so the list is stored compactly: each entry is the promotion's position in the
+/// book's id table (shared by every quote of the same book, not copied) and its reason, and
+/// a [`Reason::Stacking`] entry names the chosen promotion through that table too. Cloning one
+/// shared id per entry cost about a quarter of an evaluation. Reading an entry
+/// ([`get`](Self::get), [`iter`](Self::iter)) materializes a [`NotApplied`].
+///
+/// Serializes as the list `[{"id", "code", "reason"}, ...]`.
+#[derive(Clone, Default)]
+pub struct NotAppliedList {
+    /// The book's promotion ids, in evaluation order (shared).
+    ids: Arc<[Arc<str>]>,
+    /// Position in `ids` of the chosen alternative's first promotion (what a stacking reason
+    /// names).
+    chosen: Option<u32>,
+    entries: Vec<Entry>,
+}
+
+/// One entry of a [`NotAppliedList`].
+#[derive(Debug, Clone)]
+struct Entry {
+    /// Position in the id table.
+    promo: u32,
+    /// The reason; `None` for [`Reason::Stacking`] (another alternative, `chosen`, won),
+    /// so that no entry holds a copy of the chosen id.
+    reason: Option<Reason>,
+}
+
+impl NotAppliedList {
+    /// How many promotions did not apply.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when every promotion applied.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `i`-th entry (in priority order).
+    pub fn get(&self, i: usize) -> Option<NotApplied> {
+        self.entries.get(i).map(|e| self.materialize(e))
+    }
+
+    /// The entries, in priority order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = NotApplied> + '_ {
+        self.entries.iter().map(|e| self.materialize(e))
+    }
+
+    /// Why the promotion `id` did not apply (`None`: it applied, or is not in the book).
+    pub fn reason_of(&self, id: &str) -> Option<Reason> {
+        self.iter().find(|n| &*n.id == id).map(|n| n.reason)
+    }
+
+    fn id(&self, promo: u32) -> &Arc<str> {
+        &self.ids[promo as usize]
+    }
+
+    /// The reason a stacking entry stands for.
+    fn stacking(&self) -> Reason {
+        Reason::Stacking(
+            self.chosen
+                .map_or_else(|| Arc::from(""), |k| self.id(k).clone()),
+        )
+    }
+
+    fn materialize(&self, e: &Entry) -> NotApplied {
+        NotApplied {
+            id: self.id(e.promo).clone(),
+            reason: e.reason.clone().unwrap_or_else(|| self.stacking()),
+        }
+    }
+}
+
+impl PartialEq for NotAppliedList {
+    fn eq(&self, o: &Self) -> bool {
+        // By content: the id tables of two books may differ in promotions that are not listed.
+        self.len() == o.len() && self.iter().eq(o.iter())
+    }
+}
+
+impl Eq for NotAppliedList {}
+
+impl std::fmt::Debug for NotAppliedList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for NotAppliedList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        /// One entry, serialized without materializing it.
+        struct Item<'a>(&'a str, &'a Reason);
+        impl Serialize for Item<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                serialize_not_applied(s, self.0, self.1)
+            }
+        }
+        let stacking = self.stacking();
+        let mut seq = s.serialize_seq(Some(self.entries.len()))?;
+        for e in &self.entries {
+            seq.serialize_element(&Item(
+                self.id(e.promo),
+                e.reason.as_ref().unwrap_or(&stacking),
+            ))?;
+        }
+        seq.end()
     }
 }
 
@@ -389,7 +511,7 @@ pub struct Quote {
     /// Applied promotions, in application order.
     pub applied: Vec<Applied>,
     /// Every other promotion, with its reason, in priority order.
-    pub not_applied: Vec<NotApplied>,
+    pub not_applied: NotAppliedList,
 }
 
 fn money(c: i64) -> Decimal {
@@ -452,6 +574,8 @@ struct Prepared<'c> {
     all: LineSet,
     by_sku: KeyIndex<'c>,
     by_category: KeyIndex<'c>,
+    /// The cart's time as (seconds, nanoseconds) since the epoch.
+    time: (i64, u32),
     hour: u32,
     weekday: u32,
 }
@@ -572,6 +696,7 @@ impl Cart {
             all,
             by_sku: index(self.lines.iter().map(|l| l.sku.as_str())),
             by_category: index(self.lines.iter().map(|l| l.category.as_str())),
+            time: (self.time.timestamp(), self.time.timestamp_subsec_nanos()),
             hour: local.hour(),
             weekday: local.weekday().number_from_monday(),
         })
@@ -636,6 +761,10 @@ type KeyMap =
 pub struct PromoIndex {
     by_sku: KeyMap,
     by_category: KeyMap,
+    /// The promotions' ids, in evaluation order (every quote's [`NotAppliedList`] shares it).
+    ids: Arc<[Arc<str>]>,
+    /// What the gate reads of each promotion, packed.
+    rows: Vec<GateRow>,
     /// Stacking group per promotion (`u32::MAX`: exclusive).
     group: Vec<u32>,
     groups: usize,
@@ -675,10 +804,10 @@ impl PromoIndex {
                 }
             };
             ix.group.push(g);
-            // Warm the per-promotion precomputation outside the hot path.
-            p.compiled();
+            ix.rows.push(GateRow::of(p));
         }
         ix.groups = names.len();
+        ix.ids = promos.iter().map(|p| p.id.clone()).collect();
         ix
     }
 
@@ -704,25 +833,88 @@ impl PromoIndex {
     }
 }
 
+/// What the gate reads of a promotion, packed into 40 bytes, so that the pass over every
+/// promotion of the book reads one small row each instead of walking the full `Promotion`
+/// (several cache lines apart). Conditions that need more (cart-level lists, exclusions,
+/// limits and budgets) are flagged, and only then is the promotion itself read.
+#[derive(Debug, Clone, Copy)]
+struct GateRow {
+    /// Start of the window as (seconds, nanoseconds) since the epoch (`i64::MIN`: none).
+    start: (i64, u32),
+    /// End of the window, exclusive (`i64::MAX`: none).
+    end: (i64, u32),
+    /// Daily hours `[from, to)` (when [`GateRow::HOURS`] is set).
+    hours: [u32; 2],
+    /// Bit `d` set for weekday `d` (1 = Monday); 0 = any day.
+    weekdays: u8,
+    flags: u16,
+}
+
+impl GateRow {
+    const HOURS: u16 = 1;
+    /// Regions, channels, stores, audiences, tiers or first order: read the promotion.
+    const CART_LEVEL: u16 = 1 << 1;
+    /// Include lists (skus or categories): the eligible lines are the matched ones.
+    const INCLUDES: u16 = 1 << 2;
+    const EXCLUDES: u16 = 1 << 3;
+    /// Limits or a budget: read the ledger.
+    const LEDGER: u16 = 1 << 4;
+
+    fn of(p: &Promotion) -> GateRow {
+        let k = &p.conditions;
+        let at = |t: &DateTime<Utc>| (t.timestamp(), t.timestamp_subsec_nanos());
+        let flag = |on: bool, f: u16| if on { f } else { 0 };
+        GateRow {
+            start: k.start.as_ref().map_or((i64::MIN, 0), at),
+            end: k.end.as_ref().map_or((i64::MAX, u32::MAX), at),
+            hours: k.hours.unwrap_or_default(),
+            // Also warms the per-promotion precomputation outside the hot path.
+            weekdays: p.compiled().weekdays,
+            flags: flag(k.hours.is_some(), Self::HOURS)
+                | flag(
+                    !k.regions.is_empty()
+                        || !k.channels.is_empty()
+                        || !k.stores.is_empty()
+                        || !k.audiences.is_empty()
+                        || !k.tiers.is_empty()
+                        || k.first_order.is_some(),
+                    Self::CART_LEVEL,
+                )
+                | flag(
+                    !k.skus.is_empty() || !k.categories.is_empty(),
+                    Self::INCLUDES,
+                )
+                | flag(
+                    !k.exclude_skus.is_empty() || !k.exclude_categories.is_empty(),
+                    Self::EXCLUDES,
+                )
+                | flag(
+                    p.limits.total.is_some() || p.limits.per_user.is_some() || p.budget.is_some(),
+                    Self::LEDGER,
+                ),
+        }
+    }
+}
+
 /// Cart-level conditions, eligible lines, then limits and budget (the ledger is read only for
-/// promotions that get that far).
+/// promotions that get that far). `row` is [`GateRow::of`] `p`; `p` is read only where a
+/// flag says so.
 fn gate(
     p: &Promotion,
+    row: &GateRow,
     matched: &LineSet,
     c: &Prepared<'_>,
     customer: &CustomerContext,
     ledger: &Ledger,
 ) -> Result<(LineSet, Option<i64>), Reason> {
-    let k = &p.conditions;
-    let h = p.compiled();
-    let t = c.cart.time;
-    if k.start.is_some_and(|s| t < s) {
+    if c.time < row.start {
         return Err(Reason::NotStarted);
     }
-    if k.end.is_some_and(|e| t >= e) {
+    if c.time >= row.end {
         return Err(Reason::Ended);
     }
-    if let Some([from, to]) = k.hours {
+    if row.flags & GateRow::HOURS != 0 {
+        let [from, to] = row.hours;
         let h = c.hour;
         let inside = if from < to {
             from <= h && h < to
@@ -733,9 +925,42 @@ fn gate(
             return Err(Reason::OutsideHours);
         }
     }
-    if h.weekdays != 0 && h.weekdays & (1 << c.weekday) == 0 {
+    if row.weekdays != 0 && row.weekdays & (1 << c.weekday) == 0 {
         return Err(Reason::Weekday);
     }
+    if row.flags & GateRow::CART_LEVEL != 0 {
+        cart_level(p, c, customer)?;
+    }
+    let mut lines = if row.flags & GateRow::INCLUDES != 0 {
+        *matched
+    } else {
+        c.all
+    };
+    if row.flags & GateRow::EXCLUDES != 0 {
+        let (k, h) = (&p.conditions, p.compiled());
+        if !k.exclude_skus.is_empty() {
+            lines.minus(&select(&c.by_sku, &k.exclude_skus, &h.exclude_skus));
+        }
+        if !k.exclude_categories.is_empty() {
+            lines.minus(&select(
+                &c.by_category,
+                &k.exclude_categories,
+                &h.exclude_categories,
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return Err(Reason::NoEligibleLines);
+    }
+    if row.flags & GateRow::LEDGER == 0 {
+        return Ok((lines, None));
+    }
+    limits(p, lines, customer, ledger)
+}
+
+/// The cart-level lists (region, channel, store) and the customer conditions.
+fn cart_level(p: &Promotion, c: &Prepared<'_>, customer: &CustomerContext) -> Result<(), Reason> {
+    let k = &p.conditions;
     if !listed(&k.regions, &c.cart.region) {
         return Err(Reason::Region);
     }
@@ -752,31 +977,20 @@ fn gate(
         return Err(Reason::Tier);
     }
     match k.first_order {
-        Some(true) if !customer.first_order => return Err(Reason::FirstOrderOnly),
-        Some(false) if customer.first_order => return Err(Reason::RepeatOrderOnly),
-        _ => {}
+        Some(true) if !customer.first_order => Err(Reason::FirstOrderOnly),
+        Some(false) if customer.first_order => Err(Reason::RepeatOrderOnly),
+        _ => Ok(()),
     }
-    let mut lines = if k.skus.is_empty() && k.categories.is_empty() {
-        c.all
-    } else {
-        *matched
-    };
-    if !k.exclude_skus.is_empty() {
-        lines.minus(&select(&c.by_sku, &k.exclude_skus, &h.exclude_skus));
-    }
-    if !k.exclude_categories.is_empty() {
-        lines.minus(&select(
-            &c.by_category,
-            &k.exclude_categories,
-            &h.exclude_categories,
-        ));
-    }
-    if lines.is_empty() {
-        return Err(Reason::NoEligibleLines);
-    }
-    if p.limits.total.is_none() && p.limits.per_user.is_none() && p.budget.is_none() {
-        return Ok((lines, None));
-    }
+}
+
+/// Limits and budget, for a promotion with eligible `lines`.
+fn limits(
+    p: &Promotion,
+    lines: LineSet,
+    customer: &CustomerContext,
+    ledger: &Ledger,
+) -> Result<(LineSet, Option<i64>), Reason> {
+    let h = p.compiled();
     let usage = ledger.usage(&p.id);
     if let Some(total) = p.limits.total {
         if usage.is_some_and(|u| u.orders >= total) {
@@ -1509,10 +1723,12 @@ pub fn evaluate_indexed(
     let c = cart.prepare(tz)?;
     let mut matched = vec![LineSet::default(); promos.len()];
     index.matched(&c, &mut matched);
-    let mut reasons: Vec<Option<Reason>> = vec![None; promos.len()];
+    // One entry per promotion, in order (entry `i` is promotion `i` until the applied ones
+    // are dropped at the end); a candidate's entry is filled in once the choice is made.
+    let mut entries: Vec<Entry> = Vec::with_capacity(promos.len());
     let mut cands: Vec<Candidate> = Vec::new();
-    for (i, p) in promos.iter().enumerate() {
-        match gate(p, &matched[i], &c, customer, ledger) {
+    for (i, ((p, row), m)) in promos.iter().zip(&index.rows).zip(&matched).enumerate() {
+        let reason = match gate(p, row, m, &c, customer, ledger) {
             Ok((lines, left)) => {
                 let mut reach = lines;
                 if let Action::ThresholdExchange { sku, .. } = &p.action {
@@ -1526,10 +1742,15 @@ pub fn evaluate_indexed(
                     lines,
                     reach,
                     left,
-                })
+                });
+                None
             }
-            Err(r) => reasons[i] = Some(r),
-        }
+            Err(r) => Some(r),
+        };
+        entries.push(Entry {
+            promo: i as u32,
+            reason,
+        });
     }
     let mut work = Work::default();
     let solos: Vec<Solo> = cands
@@ -1552,33 +1773,40 @@ pub fn evaluate_indexed(
         failed: Vec::new(),
     };
     let mut in_chosen = vec![false; cands.len()];
-    let chosen: Arc<str> = match best {
+    let chosen = match best {
         Some(k) => {
             // Scoring skipped the output: build it for the chosen alternative only.
             simulate(promos, &cands, alts.get(k), &c, true, &mut work, &mut out);
             for &m in alts.get(k) {
                 in_chosen[m as usize] = true;
             }
-            promos[cands[alts.get(k)[0] as usize].promo].id.clone()
+            Some(cands[alts.get(k)[0] as usize].promo as u32)
         }
-        None => Arc::from(""),
+        None => None,
     };
     let amounts = if best.is_some() {
         &work.amounts
     } else {
         &c.amounts
     };
-    for (i, r) in out.failed {
-        reasons[i] = Some(r);
-    }
+    // Outside the chosen alternative: the reason alone, else "stacking" (`None`). Inside it:
+    // applied (dropped below) unless it failed after the members before it.
+    const APPLIED: u32 = u32::MAX;
     for ((cand, s), chosen_member) in cands.iter().zip(solos).zip(in_chosen) {
-        if !chosen_member {
-            reasons[cand.promo] = Some(match s.outcome {
-                Err(r) => r,
-                Ok(_) => Reason::Stacking(chosen.clone()),
-            });
+        let e = &mut entries[cand.promo];
+        if chosen_member {
+            e.promo = APPLIED;
+        } else {
+            e.reason = s.outcome.err();
         }
     }
+    for (i, r) in out.failed {
+        entries[i] = Entry {
+            promo: i as u32,
+            reason: Some(r),
+        };
+    }
+    entries.retain(|e| e.promo != APPLIED);
     let applied = out.applied;
     let subtotal: i64 = c.amounts.iter().sum();
     let total: i64 = amounts.iter().sum();
@@ -1593,16 +1821,11 @@ pub fn evaluate_indexed(
             total: money(left),
         })
         .collect();
-    let not_applied = reasons
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            r.map(|reason| NotApplied {
-                id: promos[i].id.clone(),
-                reason,
-            })
-        })
-        .collect();
+    let not_applied = NotAppliedList {
+        ids: index.ids.clone(),
+        chosen,
+        entries,
+    };
     Ok(Quote {
         user: customer.oneid,
         mode,

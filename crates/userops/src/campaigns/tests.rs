@@ -128,7 +128,13 @@ fn threshold_discount_with_remainder_allocation() {
     );
     assert_eq!(q.total, d("210.00"));
     assert_eq!(reason_of(&q, "m"), Some("threshold"));
-    assert!(q.not_applied[0].reason.to_string().contains("300.00"));
+    assert!(q
+        .not_applied
+        .get(0)
+        .unwrap()
+        .reason
+        .to_string()
+        .contains("300.00"));
 }
 
 #[test]
