@@ -653,7 +653,10 @@ impl Cart {
                     format!("must be ≥ 0, got {}", l.price),
                 ));
             }
-            cents(&format!("lines[{i}].price"), l.price)?;
+            if l.price.scale() > 2 {
+                // Checked only here: the field name is formatted for the error alone.
+                cents(&format!("lines[{i}].price"), l.price)?;
+            }
             if let Some(c) = &l.currency {
                 if c != CURRENCY {
                     return Err(CampaignError::invalid(
@@ -897,9 +900,30 @@ impl GateRow {
 }
 
 /// Cart-level conditions, eligible lines, then limits and budget (the ledger is read only for
-/// promotions that get that far). `row` is [`GateRow::of`] `p`; `p` is read only where a
-/// flag says so.
+/// promotions that get that far): the promotion's eligible lines and money budget left, or
+/// `None` with the reason written to `reason`. `row` is [`GateRow::of`] `p`; `p` is read only
+/// where a flag says so.
+#[inline(always)]
 fn gate(
+    p: &Promotion,
+    row: &GateRow,
+    matched: &LineSet,
+    c: &Prepared<'_>,
+    customer: &CustomerContext,
+    ledger: &Ledger,
+    reason: &mut Option<Reason>,
+) -> Option<(LineSet, Option<i64>)> {
+    match gate_or_reason(p, row, matched, c, customer, ledger) {
+        Ok(v) => Some(v),
+        Err(r) => {
+            *reason = Some(r);
+            None
+        }
+    }
+}
+
+#[inline(always)]
+fn gate_or_reason(
     p: &Promotion,
     row: &GateRow,
     matched: &LineSet,
@@ -1204,6 +1228,7 @@ struct Scratch {
 
 /// Apply one promotion to the current amounts (not yet committed to them); its per-line
 /// shares go to `s.shares`.
+#[inline(always)]
 fn effect(
     p: &Promotion,
     c: &Prepared<'_>,
@@ -1492,6 +1517,7 @@ struct Solo {
     cash_bound: i64,
 }
 
+#[inline(always)]
 fn solo(p: &Promotion, cand: &Candidate, c: &Prepared<'_>, s: &mut Scratch) -> Solo {
     match effect(p, c, &cand.lines, &c.amounts, Detail::Value, s) {
         Ok(e) => {
@@ -1725,11 +1751,24 @@ pub fn evaluate_indexed(
     index.matched(&c, &mut matched);
     // One entry per promotion, in order (entry `i` is promotion `i` until the applied ones
     // are dropped at the end); a candidate's entry is filled in once the choice is made.
-    let mut entries: Vec<Entry> = Vec::with_capacity(promos.len());
+    let mut entries: Vec<Entry> = (0..promos.len() as u32)
+        .map(|promo| Entry {
+            promo,
+            reason: None,
+        })
+        .collect();
     let mut cands: Vec<Candidate> = Vec::new();
-    for (i, ((p, row), m)) in promos.iter().zip(&index.rows).zip(&matched).enumerate() {
-        let reason = match gate(p, row, m, &c, customer, ledger) {
-            Ok((lines, left)) => {
+    for (i, (((p, row), m), e)) in promos
+        .iter()
+        .zip(&index.rows)
+        .zip(&matched)
+        .zip(&mut entries)
+        .enumerate()
+    {
+        // The reason is written straight into the entry: returning it to be moved there
+        // reloaded it across a store-forwarding stall, once per promotion.
+        match gate(p, row, m, &c, customer, ledger, &mut e.reason) {
+            Some((lines, left)) => {
                 let mut reach = lines;
                 if let Action::ThresholdExchange { sku, .. } = &p.action {
                     // The add-on's line is discounted even when the conditions leave it out.
@@ -1743,14 +1782,9 @@ pub fn evaluate_indexed(
                     reach,
                     left,
                 });
-                None
             }
-            Err(r) => Some(r),
-        };
-        entries.push(Entry {
-            promo: i as u32,
-            reason,
-        });
+            None => {}
+        }
     }
     let mut work = Work::default();
     let solos: Vec<Solo> = cands
