@@ -711,10 +711,25 @@ struct Candidate {
     /// Index into the promotion list.
     promo: usize,
     lines: LineSet,
-    /// The lines it reads and may discount: its lines, and for 满换 the add-on's line.
-    reach: LineSet,
+    /// For 满换, the add-on's line ([`NO_LINE`]: none).
+    add_on: usize,
     /// Money budget left, in cents (`None`: no money budget).
     left: Option<i64>,
+}
+
+/// No cart line.
+const NO_LINE: usize = usize::MAX;
+
+impl Candidate {
+    /// The lines it reads and may discount: its lines, and for 满换 the add-on's line (which
+    /// is discounted even when the conditions leave it out).
+    fn reach(&self) -> LineSet {
+        let mut r = self.lines;
+        if self.add_on != NO_LINE {
+            r.insert(self.add_on);
+        }
+        r
+    }
 }
 
 fn listed(set: &BTreeSet<String>, v: &str) -> bool {
@@ -753,8 +768,21 @@ impl std::hash::Hasher for KeyHasher {
     }
 }
 
-type KeyMap =
-    std::collections::HashMap<u64, Vec<(u32, Box<str>)>, std::hash::BuildHasherDefault<KeyHasher>>;
+/// Key hash → the keys with that hash, each with the promotions listing it (in order).
+type KeyMap = std::collections::HashMap<
+    u64,
+    Vec<(Box<str>, Vec<u32>)>,
+    std::hash::BuildHasherDefault<KeyHasher>,
+>;
+
+/// Add promotion `i` under `key`.
+fn key_entry(map: &mut KeyMap, key: &str, i: u32) {
+    let keys = map.entry(key_hash(key)).or_default();
+    match keys.iter_mut().find(|(k, _)| **k == *key) {
+        Some((_, ps)) => ps.push(i),
+        None => keys.push((key.into(), vec![i])),
+    }
+}
 
 /// The promotions indexed for evaluation (derived from the promotion list, rebuilt when it
 /// changes): sku and category → the promotions listing it, and each promotion's stacking group
@@ -788,16 +816,10 @@ impl PromoIndex {
         for (i, p) in promos.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
             for s in &p.conditions.skus {
-                ix.by_sku
-                    .entry(key_hash(s))
-                    .or_default()
-                    .push((i, s.as_str().into()));
+                key_entry(&mut ix.by_sku, s, i);
             }
             for c in &p.conditions.categories {
-                ix.by_category
-                    .entry(key_hash(c))
-                    .or_default()
-                    .push((i, c.as_str().into()));
+                key_entry(&mut ix.by_category, c, i);
             }
             let g = match p.stacking.mode {
                 StackMode::Exclusive => u32::MAX,
@@ -814,24 +836,52 @@ impl PromoIndex {
         ix
     }
 
-    /// Lines of the cart each promotion's include lists select (only promotions that list a
-    /// sku or category of the cart are touched).
-    fn matched(&self, c: &Prepared<'_>, out: &mut [LineSet]) {
+    /// Lines of the cart each promotion's include lists select, sparse: promotion `i`'s
+    /// lines are `m.sets[m.slot[i] - 1]` (`slot` 0: none). Only the promotions that list a
+    /// sku or category of the cart are touched.
+    fn matched(&self, c: &Prepared<'_>) -> Matched {
+        let mut m = Matched {
+            slot: vec![0; self.len],
+            sets: Vec::new(),
+        };
         for (map, keys) in [
             (&self.by_sku, &c.by_sku),
             (&self.by_category, &c.by_category),
         ] {
             for (h, k, lines) in keys {
-                if let Some(v) = map.get(h) {
-                    for (p, name) in v {
-                        if **name == **k {
-                            if let Some(m) = out.get_mut(*p as usize) {
-                                m.union(lines);
-                            }
+                let Some(named) = map.get(h) else { continue };
+                let Some((_, promos)) = named.iter().find(|(name, _)| **name == **k) else {
+                    continue;
+                };
+                for &p in promos {
+                    let Some(slot) = m.slot.get_mut(p as usize) else {
+                        continue;
+                    };
+                    match *slot {
+                        0 => {
+                            m.sets.push(*lines);
+                            *slot = m.sets.len() as u32;
                         }
+                        k => m.sets[k as usize - 1].union(lines),
                     }
                 }
             }
+        }
+        m
+    }
+}
+
+/// The cart lines matched per promotion (see [`PromoIndex::matched`]).
+struct Matched {
+    slot: Vec<u32>,
+    sets: Vec<LineSet>,
+}
+
+impl Matched {
+    fn get(&self, i: usize) -> LineSet {
+        match self.slot[i] {
+            0 => LineSet::default(),
+            k => self.sets[k as usize - 1],
         }
     }
 }
@@ -862,6 +912,8 @@ impl GateRow {
     const EXCLUDES: u16 = 1 << 3;
     /// Limits or a budget: read the ledger.
     const LEDGER: u16 = 1 << 4;
+    /// A 满换 action (its add-on's line is looked up).
+    const EXCHANGE: u16 = 1 << 5;
 
     fn of(p: &Promotion) -> GateRow {
         let k = &p.conditions;
@@ -894,6 +946,10 @@ impl GateRow {
                 | flag(
                     p.limits.total.is_some() || p.limits.per_user.is_some() || p.budget.is_some(),
                     Self::LEDGER,
+                )
+                | flag(
+                    matches!(p.action, Action::ThresholdExchange { .. }),
+                    Self::EXCHANGE,
                 ),
         }
     }
@@ -1082,20 +1138,45 @@ pub(crate) fn allocate(total: i64, lines: &[usize], weights: &[i64]) -> Vec<(usi
         lines.iter().copied(),
         weights,
         &mut out,
-        &mut Vec::new(),
+        &mut Alloc::default(),
     );
     out
 }
 
-/// [`allocate`] into reused buffers (`out` and the remainders `rem` are cleared first).
+/// The remainders [`allocate_into`] ranks, reused across calls.
+#[derive(Default)]
+struct Alloc {
+    /// General case: (remainder, position in `out`).
+    rem: Vec<(i128, usize)>,
+    /// Fast case: remainder and position packed into one integer (see [`allocate_small`]).
+    keys: Vec<u64>,
+}
+
+/// [`allocate`] into reused buffers (`out` is cleared first).
 fn allocate_into(
     total: i64,
     lines: impl Iterator<Item = usize> + Clone,
     weights: &[i64],
     out: &mut Vec<(usize, i64)>,
-    rem: &mut Vec<(i128, usize)>,
+    buf: &mut Alloc,
 ) {
     out.clear();
+    if total <= 0 {
+        return;
+    }
+    // The usual case: at most 256 lines, weights ≥ 0 whose sum is below √i64::MAX.
+    let (mut sum, mut n, mut negative) = (0i64, 0usize, false);
+    for i in lines.clone() {
+        let w = weights[i];
+        negative |= w < 0;
+        sum = sum.saturating_add(w);
+        n += 1;
+    }
+    if !negative && sum > 0 && sum <= 3_037_000_499 && n <= 256 {
+        allocate_small(total, sum, lines, weights, out, &mut buf.keys);
+        return;
+    }
+    let rem = &mut buf.rem;
     rem.clear();
     let sum: i128 = lines.clone().map(|i| i128::from(weights[i])).sum();
     if total <= 0 || sum <= 0 {
@@ -1135,6 +1216,55 @@ fn allocate_into(
         }
         for &(_, k) in &rem[..left] {
             out[k].1 += 1;
+        }
+    }
+    out.retain(|(_, q)| *q > 0);
+}
+
+/// [`allocate_into`] for non-negative weights summing to `sum` ≤ √i64::MAX over at most 256
+/// lines, with no division instruction per line (a 64-bit division was most of the cost):
+/// every product `total × weight` ≤ sum² fits in i64, its quotient by `sum` is estimated in
+/// floating point, which is within one of the exact quotient (quotients are below 2³², far
+/// inside f64's 53 bits), and corrected to the exact quotient and remainder. Remainders are
+/// below `sum` < 2³², so a remainder and the line's position pack into one `u64` key,
+/// `remainder << 8 | (255 − position)`, whose order is the ranking: larger remainder first,
+/// ties to the lower position.
+fn allocate_small(
+    total: i64,
+    sum: i64,
+    lines: impl Iterator<Item = usize>,
+    weights: &[i64],
+    out: &mut Vec<(usize, i64)>,
+    keys: &mut Vec<u64>,
+) {
+    keys.clear();
+    let inv = 1.0 / sum as f64;
+    let mut given: i64 = 0;
+    for i in lines {
+        // total ≤ sum and weight ≤ sum.
+        let exact = total * weights[i];
+        let mut q = (exact as f64 * inv) as i64;
+        let mut r = exact - q * sum;
+        if r < 0 {
+            q -= 1;
+            r += sum;
+        } else if r >= sum {
+            q += 1;
+            r -= sum;
+        }
+        debug_assert!((0..sum).contains(&r) && q * sum + r == exact);
+        given += q;
+        keys.push(((r as u64) << 8) | (255 - out.len() as u64));
+        out.push((i, q));
+    }
+    // As in the general case, the `left` largest remainders are all positive.
+    let left = usize::try_from(total - given).unwrap_or(0).min(keys.len());
+    if left > 0 {
+        if left < keys.len() {
+            keys.select_nth_unstable_by(left - 1, |a, b| b.cmp(a));
+        }
+        for &k in &keys[..left] {
+            out[255 - (k & 255) as usize].1 += 1;
         }
     }
     out.retain(|(_, q)| *q > 0);
@@ -1223,7 +1353,7 @@ pub(crate) fn percent_of(eligible: i64, percent: &Decimal, frac: Option<(i128, i
 #[derive(Default)]
 struct Scratch {
     shares: Vec<(usize, i64)>,
-    rem: Vec<(i128, usize)>,
+    alloc: Alloc,
 }
 
 /// Apply one promotion to the current amounts (not yet committed to them); its per-line
@@ -1283,7 +1413,7 @@ fn effect(
     let mut rewarded = false;
     let split = |d: i64, s: &mut Scratch| {
         if detail != Detail::Value {
-            allocate_into(d, lines.iter(), amounts, &mut s.shares, &mut s.rem);
+            allocate_into(d, lines.iter(), amounts, &mut s.shares, &mut s.alloc);
         }
     };
     match &p.action {
@@ -1447,7 +1577,7 @@ fn simulate(
         let mut reach = LineSet::default();
         for &m in members.iter().rev() {
             work.later.push(reach);
-            reach.union(&cands[m as usize].reach);
+            reach.union(&cands[m as usize].reach());
         }
         work.later.reverse();
     }
@@ -1457,7 +1587,7 @@ fn simulate(
         let p = &promos[cand.promo];
         let detail = if full {
             Detail::Full
-        } else if work.later[j].intersects(&cand.reach) {
+        } else if work.later[j].intersects(&cand.reach()) {
             Detail::Shares
         } else {
             Detail::Value
@@ -1507,9 +1637,13 @@ fn simulate(
 }
 
 /// A candidate evaluated alone on the cart (every other promotion left out).
+#[derive(Clone, Copy)]
 struct Solo {
-    /// Its value (discount + cash), or why it does not apply on its own.
-    outcome: Result<i64, Reason>,
+    /// Its value (discount + cash); `None` when it does not apply on its own (the reason
+    /// went to its not-applied entry).
+    value: Option<i64>,
+    /// It does not apply alone only because its budget is too small.
+    budget: bool,
     /// Bounds on its discount and cash when it follows other members of its group, which
     /// only lower the amounts it works on (zero when it cannot apply, except for a budget
     /// refusal, which a smaller amount may pass).
@@ -1517,26 +1651,38 @@ struct Solo {
     cash_bound: i64,
 }
 
+/// Evaluate a candidate alone; when it does not apply, its reason goes to `reason`.
 #[inline(always)]
-fn solo(p: &Promotion, cand: &Candidate, c: &Prepared<'_>, s: &mut Scratch) -> Solo {
+fn solo(
+    p: &Promotion,
+    cand: &Candidate,
+    c: &Prepared<'_>,
+    s: &mut Scratch,
+    reason: &mut Option<Reason>,
+) -> Solo {
     match effect(p, c, &cand.lines, &c.amounts, Detail::Value, s) {
         Ok(e) => {
             let use_ = e.discount + e.cash;
+            let budget = cand.left.is_some_and(|left| use_ > left);
+            if budget {
+                *reason = Some(Reason::Budget);
+            }
             Solo {
-                outcome: if cand.left.is_some_and(|left| use_ > left) {
-                    Err(Reason::Budget)
-                } else {
-                    Ok(use_)
-                },
+                value: (!budget).then_some(use_),
+                budget,
                 discount_bound: e.bound,
                 cash_bound: e.cash,
             }
         }
-        Err(r) => Solo {
-            outcome: Err(r),
-            discount_bound: 0,
-            cash_bound: 0,
-        },
+        Err(r) => {
+            *reason = Some(r);
+            Solo {
+                value: None,
+                budget: false,
+                discount_bound: 0,
+                cash_bound: 0,
+            }
+        }
     }
 }
 
@@ -1653,7 +1799,7 @@ fn choose(
     let viable = |k: usize| {
         alts.get(k)
             .iter()
-            .any(|&m| solos[m as usize].outcome.is_ok())
+            .any(|&m| solos[m as usize].value.is_some())
     };
     if mode == SelectMode::Priority {
         return (0..alts.len()).find(|&k| viable(k));
@@ -1664,7 +1810,7 @@ fn choose(
     for k in 0..alts.len() {
         let members = alts.get(k);
         if let [m] = members {
-            if let Ok(v) = solos[*m as usize].outcome {
+            if let Some(v) = solos[*m as usize].value {
                 if best.is_none_or(|(b, _)| v > b) {
                     best = Some((v, k));
                 }
@@ -1679,10 +1825,10 @@ fn choose(
         let (mut discount, mut cash, mut reach) = (0i64, 0i64, LineSet::default());
         for &m in members {
             let s = &solos[m as usize];
-            if matches!(s.outcome, Ok(_) | Err(Reason::Budget)) {
+            if s.value.is_some() || s.budget {
                 discount = discount.saturating_add(s.discount_bound);
                 cash = cash.saturating_add(s.cash_bound);
-                reach.union(&cands[m as usize].reach);
+                reach.union(&cands[m as usize].reach());
             }
         }
         let within: i64 = reach.iter().map(|i| c.amounts[i]).sum();
@@ -1747,8 +1893,7 @@ pub fn evaluate_indexed(
         ));
     }
     let c = cart.prepare(tz)?;
-    let mut matched = vec![LineSet::default(); promos.len()];
-    index.matched(&c, &mut matched);
+    let matched = index.matched(&c);
     // One entry per promotion, in order (entry `i` is promotion `i` until the applied ones
     // are dropped at the end); a candidate's entry is filled in once the choice is made.
     let mut entries: Vec<Entry> = (0..promos.len() as u32)
@@ -1758,38 +1903,34 @@ pub fn evaluate_indexed(
         })
         .collect();
     let mut cands: Vec<Candidate> = Vec::new();
-    for (i, (((p, row), m), e)) in promos
-        .iter()
-        .zip(&index.rows)
-        .zip(&matched)
-        .zip(&mut entries)
-        .enumerate()
-    {
+    for (i, ((p, row), e)) in promos.iter().zip(&index.rows).zip(&mut entries).enumerate() {
+        let m = &matched.get(i);
         // The reason is written straight into the entry: returning it to be moved there
         // reloaded it across a store-forwarding stall, once per promotion.
-        match gate(p, row, m, &c, customer, ledger, &mut e.reason) {
-            Some((lines, left)) => {
-                let mut reach = lines;
+        if let Some((lines, left)) = gate(p, row, m, &c, customer, ledger, &mut e.reason) {
+            let mut add_on = NO_LINE;
+            if row.flags & GateRow::EXCHANGE != 0 {
                 if let Action::ThresholdExchange { sku, .. } = &p.action {
-                    // The add-on's line is discounted even when the conditions leave it out.
                     if let Some(i) = cart.lines.iter().position(|l| &l.sku == sku) {
-                        reach.insert(i);
+                        add_on = i;
                     }
                 }
-                cands.push(Candidate {
-                    promo: i,
-                    lines,
-                    reach,
-                    left,
-                });
             }
-            None => {}
+            cands.push(Candidate {
+                promo: i,
+                lines,
+                add_on,
+                left,
+            });
         }
     }
     let mut work = Work::default();
     let solos: Vec<Solo> = cands
         .iter()
-        .map(|cand| solo(&promos[cand.promo], cand, &c, &mut work.scratch))
+        .map(|cand| {
+            let reason = &mut entries[cand.promo].reason;
+            solo(&promos[cand.promo], cand, &c, &mut work.scratch, reason)
+        })
         .collect();
     let alts = Alternatives::build(index, &cands);
     let best = choose(
@@ -1806,13 +1947,16 @@ pub fn evaluate_indexed(
         applied: Vec::new(),
         failed: Vec::new(),
     };
-    let mut in_chosen = vec![false; cands.len()];
+    // Outside the chosen alternative, a candidate's entry holds its reason alone, else
+    // `None`: "stacking". Inside it: applied (dropped below) unless it failed after the
+    // members before it.
+    const APPLIED: u32 = u32::MAX;
     let chosen = match best {
         Some(k) => {
             // Scoring skipped the output: build it for the chosen alternative only.
             simulate(promos, &cands, alts.get(k), &c, true, &mut work, &mut out);
             for &m in alts.get(k) {
-                in_chosen[m as usize] = true;
+                entries[cands[m as usize].promo].promo = APPLIED;
             }
             Some(cands[alts.get(k)[0] as usize].promo as u32)
         }
@@ -1823,17 +1967,6 @@ pub fn evaluate_indexed(
     } else {
         &c.amounts
     };
-    // Outside the chosen alternative: the reason alone, else "stacking" (`None`). Inside it:
-    // applied (dropped below) unless it failed after the members before it.
-    const APPLIED: u32 = u32::MAX;
-    for ((cand, s), chosen_member) in cands.iter().zip(solos).zip(in_chosen) {
-        let e = &mut entries[cand.promo];
-        if chosen_member {
-            e.promo = APPLIED;
-        } else {
-            e.reason = s.outcome.err();
-        }
-    }
     for (i, r) in out.failed {
         entries[i] = Entry {
             promo: i as u32,
