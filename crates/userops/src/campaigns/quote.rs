@@ -886,9 +886,9 @@ impl Matched {
     }
 }
 
-/// What the gate reads of a promotion, packed into 40 bytes, so that the pass over every
-/// promotion of the book reads one small row each instead of walking the full `Promotion`
-/// (several cache lines apart). Conditions that need more (cart-level lists, exclusions,
+/// What the gate reads of a promotion, packed into one small row (48 bytes), so that the pass
+/// over every promotion of the book reads one row each instead of walking the full
+/// `Promotion` (several cache lines apart). Conditions that need more (cart-level lists, exclusions,
 /// limits and budgets) are flagged, and only then is the promotion itself read.
 #[derive(Debug, Clone, Copy)]
 struct GateRow {
@@ -1222,8 +1222,8 @@ fn allocate_into(
 }
 
 /// [`allocate_into`] for non-negative weights summing to `sum` ≤ √i64::MAX over at most 256
-/// lines, with no division instruction per line (a 64-bit division was most of the cost):
-/// every product `total × weight` ≤ sum² fits in i64, its quotient by `sum` is estimated in
+/// lines, with no integer division per line (a 64-bit division takes tens of cycles, and this
+/// runs for every member of every simulated alternative): every product `total × weight` ≤ sum² fits in i64, its quotient by `sum` is estimated in
 /// floating point, which is within one of the exact quotient (quotients are below 2³², far
 /// inside f64's 53 bits), and corrected to the exact quotient and remainder. Remainders are
 /// below `sum` < 2³², so a remainder and the line's position pack into one `u64` key,
@@ -1895,7 +1895,9 @@ pub fn evaluate_indexed(
     let c = cart.prepare(tz)?;
     let matched = index.matched(&c);
     // One entry per promotion, in order (entry `i` is promotion `i` until the applied ones
-    // are dropped at the end); a candidate's entry is filled in once the choice is made.
+    // are dropped at the end). The gate writes the reason of a promotion that fails it, the
+    // solo evaluation that of a candidate that does not apply alone; a candidate that applies
+    // alone keeps `None` ("stacking") unless it is in the chosen alternative.
     let mut entries: Vec<Entry> = (0..promos.len() as u32)
         .map(|promo| Entry {
             promo,
