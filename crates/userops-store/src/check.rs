@@ -6,7 +6,7 @@ use std::path::Path;
 use userops::Engine;
 
 use crate::journal::{self, REDACTED};
-use crate::{project, schema, StoreError};
+use crate::{project, schema, snapshot, StoreError};
 
 /// What [`check`] found.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -137,23 +137,28 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
         report.problems.push(e.to_string());
     }
 
-    // 2. The snapshots on their own.
-    let snaps: Vec<(i64, Vec<u8>, i64)> = conn
-        .prepare("SELECT seq, state, checksum FROM snapshot ORDER BY seq")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
-    for (seq, state, sum) in &snaps {
-        report.snapshots.push(*seq);
-        if *sum != journal::snapshot_checksum(*seq, state) {
-            report
-                .problems
-                .push(format!("snapshot {seq}: checksum mismatch"));
-        } else if let Err(e) = Engine::restore(state) {
-            report.problems.push(format!("snapshot {seq}: {e}"));
+    // 2. The snapshots on their own, one at a time (each can be over a gigabyte).
+    let snaps = snapshot::headers(&conn)?;
+    for h in &snaps {
+        report.snapshots.push(h.seq);
+        match snapshot::restore(&conn, h) {
+            Err(StoreError::Corrupt { reason, .. }) => {
+                report
+                    .problems
+                    .push(format!("snapshot {}: {reason}", h.seq));
+            }
+            Err(e) => return Err(e),
+            Ok(snapshot::Restored::OldFormat(f)) => report.problems.push(format!(
+                "snapshot {}: format {f} is older than {}; open the store once to replace it",
+                h.seq,
+                userops::SNAPSHOT_FORMAT
+            )),
+            Ok(snapshot::Restored::Engine(_)) => {}
         }
-        if *seq > max {
+        if h.seq > max {
             report.problems.push(format!(
-                "snapshot {seq} is ahead of the journal (ends at {max})"
+                "snapshot {} is ahead of the journal (ends at {max})",
+                h.seq
             ));
         }
     }
@@ -166,8 +171,12 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
     let (mut engine, base) = if last_redacted == 0 {
         (Engine::new(schema::stored_config(&conn)?), 0)
     } else {
-        match snaps.iter().find(|(s, _, _)| *s >= last_redacted) {
-            Some((s, state, _)) => (Engine::restore(state).map_err(StoreError::Engine)?, *s),
+        match snaps.iter().find(|h| h.seq >= last_redacted) {
+            Some(h) => match snapshot::restore(&conn, h)? {
+                snapshot::Restored::Engine(e) => (*e, h.seq),
+                // Reported in step 2, which returned before this point.
+                snapshot::Restored::OldFormat(_) => return Ok(report),
+            },
             None => {
                 report.problems.push(format!(
                     "record {last_redacted} is redacted but no snapshot covers it"
@@ -177,7 +186,7 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
         }
     };
     report.replay_base = base;
-    let mut next_snap = snaps.iter().filter(|(s, _, _)| *s > base).peekable();
+    let mut next_snap = snaps.iter().filter(|h| h.seq > base).peekable();
     let replay = journal::for_each_after(&conn, base, |raw| {
         if Some(raw.seq) == torn {
             return Ok(());
@@ -192,17 +201,18 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
                 seq: raw.seq,
                 reason: format!("replay refused: {e}"),
             })?;
-        while let Some((s, state, _)) = next_snap.peek() {
-            if *s > raw.seq {
+        while let Some(h) = next_snap.peek() {
+            if h.seq > raw.seq {
                 break;
             }
-            if *s == raw.seq {
-                if engine.snapshot() == *state {
+            if h.seq == raw.seq {
+                if snapshot::matches(&conn, h, &engine)? {
                     report.snapshots_reproduced += 1;
                 } else {
-                    report
-                        .problems
-                        .push(format!("snapshot {s} differs from the replayed state"));
+                    report.problems.push(format!(
+                        "snapshot {} differs from the replayed state",
+                        h.seq
+                    ));
                 }
             }
             next_snap.next();

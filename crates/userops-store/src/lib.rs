@@ -11,6 +11,11 @@
 //!   the command's sequence number and whether it is durable yet, [`Store::durable_seq`] how far
 //!   durability reaches, [`Store::wait_durable`] waits for it. [`Store::ingest_batch`] runs one
 //!   transaction per chunk.
+//! - **Snapshots** are stored in chunks (`snapshot` holds each one's sequence number, length,
+//!   chunk count and checksum; `snapshot_chunk` its bytes, at most 64 MiB a row), so a state
+//!   larger than SQLite's 1 GB blob limit is stored and read back like any other. A snapshot
+//!   is serialized once, through a chunk-sized buffer; it is read back through incremental
+//!   blob I/O. The two newest are kept.
 //! - **Replay** reads each journal record once, verifies its checksum, decodes it in one pass
 //!   ([`Command::from_json`]) and executes it without a second identifier-hashing pass
 //!   ([`Engine::execute_prepared`]).
@@ -63,6 +68,7 @@ mod handle;
 mod journal;
 pub mod project;
 mod schema;
+mod snapshot;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -835,48 +841,12 @@ impl Store {
         })
     }
 
-    /// Write a snapshot at the last sequence number. The state is serialized twice, streaming,
-    /// never whole in memory: once to measure and checksum it, once into a blob of that size
-    /// (SQLite's incremental blob I/O). Holding the JSON and SQLite's copy of it used to take
-    /// twice the state's own memory at every snapshot.
+    /// Write a snapshot at the last sequence number (in chunks, streaming: see `snapshot.rs`)
+    /// and drop all but the two newest.
     fn write_snapshot(&mut self, db: &Db, why: &str) -> rusqlite::Result<()> {
-        use std::io::Write;
-        let io = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
-        let seq = db.last_seq;
-        let mut measured = journal::SnapshotSum::new(seq);
-        self.engine.write_snapshot(&mut measured).map_err(io)?;
-        db.conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO snapshot (seq, state, checksum) VALUES (?1, zeroblob(?2), ?3)",
-            )?
-            .execute(params![seq, measured.len as i64, measured.checksum()])?;
-        let mut written = journal::SnapshotSum::new(seq);
-        {
-            let blob = db
-                .conn
-                .blob_open(rusqlite::MAIN_DB, "snapshot", "state", seq, false)?;
-            let mut out = std::io::BufWriter::with_capacity(
-                1 << 20,
-                journal::Tee {
-                    inner: blob,
-                    sum: &mut written,
-                },
-            );
-            self.engine.write_snapshot(&mut out).map_err(io)?;
-            out.flush().map_err(io)?;
-        }
-        if (written.len, written.checksum()) != (measured.len, measured.checksum()) {
-            // Serialization is deterministic; if it ever is not, the snapshot must not stand.
-            return Err(io(std::io::Error::other(
-                "the state serialized differently twice",
-            )));
-        }
-        let state_len = measured.len;
+        let state_len = snapshot::write(&db.conn, db.last_seq, &self.engine)?;
         // Keep the two newest: the older one is what `check` compares a replay against.
-        db.conn.execute(
-            "DELETE FROM snapshot WHERE seq < (SELECT min(seq) FROM (SELECT seq FROM snapshot ORDER BY seq DESC LIMIT 2))",
-            [],
-        )?;
+        snapshot::keep_newest(&db.conn, 2)?;
         db.audit(
             "snapshot",
             &format!("seq:{}", db.last_seq),
@@ -941,7 +911,7 @@ impl Store {
                 params![s, REDACTED, marker, journal::checksum(*s, &marker)],
             )?;
         }
-        db.conn.execute("DELETE FROM snapshot", [])?;
+        snapshot::delete_all(&db.conn)?;
         db.audit(
             "redact",
             &format!("journal:{seq}"),
@@ -1002,70 +972,33 @@ struct Recovered {
 /// Each record is read, checksummed and decoded once, and executed without a second
 /// identifier-hashing pass (the journal holds prepared commands).
 fn recover(conn: &Connection, config: Config) -> Result<Recovered, StoreError> {
-    use rusqlite::OptionalExtension;
-    let newest: Option<(i64, i64)> = conn
-        .query_row(
-            "SELECT seq, checksum FROM snapshot ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    // Read through a blob handle into a buffer of the exact size: one copy of the bytes in
-    // memory (a column read would hold SQLite's copy and ours).
-    let snap = match newest {
-        Some((seq, sum)) => {
-            use std::io::Read;
-            let mut blob = conn.blob_open(rusqlite::MAIN_DB, "snapshot", "state", seq, true)?;
-            let mut bytes = Vec::with_capacity(blob.len());
-            blob.read_to_end(&mut bytes)
-                .map_err(|e| StoreError::Corrupt {
-                    seq,
-                    reason: format!("snapshot unreadable: {e}"),
-                })?;
-            Some((seq, bytes, sum))
-        }
-        None => None,
-    };
     let mut warnings = Vec::new();
-    let (mut engine, base) = match snap {
-        Some((seq, bytes, sum)) if sum != journal::snapshot_checksum(seq, &bytes) => {
-            return Err(StoreError::Corrupt {
-                seq,
-                reason: "snapshot checksum mismatch".into(),
-            });
-        }
-        // Written by an older build in a format this one no longer reads: the journal holds
-        // the whole history (unless an erasure redacted part of it), so replay all of it.
-        Some((seq, bytes, _))
-            if Engine::snapshot_format(&bytes).is_some_and(|f| f < userops::SNAPSHOT_FORMAT) =>
-        {
-            let redacted: i64 = conn.query_row(
-                "SELECT count(*) FROM journal WHERE method = ?1",
-                [REDACTED],
-                |r| r.get(0),
-            )?;
-            if redacted > 0 {
-                return Err(StoreError::Corrupt {
-                    seq,
-                    reason: format!(
-                        "snapshot format {:?} is older than {} and {redacted} journal record(s) \
-                         were redacted by an erasure, so the journal cannot replace it",
-                        Engine::snapshot_format(&bytes),
-                        userops::SNAPSHOT_FORMAT
-                    ),
-                });
-            }
-            warnings.push(Warning::OldSnapshot { seq });
-            (Engine::new(config), 0)
-        }
-        Some((seq, bytes, _)) => {
-            let engine = Engine::restore(&bytes).map_err(|e| StoreError::Corrupt {
-                seq,
-                reason: format!("snapshot: {e}"),
-            })?;
-            (engine, seq)
-        }
+    let (mut engine, base) = match snapshot::newest(conn)? {
         None => (Engine::new(config), 0),
+        Some(h) => match snapshot::restore(conn, &h)? {
+            snapshot::Restored::Engine(engine) => (*engine, h.seq),
+            // Written by an older build in a format this one no longer reads: the journal
+            // holds the whole history (unless an erasure redacted part of it), so replay all.
+            snapshot::Restored::OldFormat(format) => {
+                let redacted: i64 = conn.query_row(
+                    "SELECT count(*) FROM journal WHERE method = ?1",
+                    [REDACTED],
+                    |r| r.get(0),
+                )?;
+                if redacted > 0 {
+                    return Err(StoreError::Corrupt {
+                        seq: h.seq,
+                        reason: format!(
+                            "snapshot format {format} is older than {} and {redacted} journal \
+                             record(s) were redacted by an erasure, so the journal cannot replace it",
+                            userops::SNAPSHOT_FORMAT
+                        ),
+                    });
+                }
+                warnings.push(Warning::OldSnapshot { seq: h.seq });
+                (Engine::new(config), 0)
+            }
+        },
     };
     let max: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM journal", [], |r| {
         r.get(0)

@@ -12,15 +12,16 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::StoreError;
 
 /// The schema version this build writes. Version 1 was the walking skeleton's journal (no
-/// idempotency keys, checksums over the command text only, no materialized tables).
-pub const SCHEMA_VERSION: i64 = 2;
+/// idempotency keys, checksums over the command text only, no materialized tables); version 2
+/// kept each snapshot in one blob, which SQLite refuses past its length limit (1 GB).
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// `PRAGMA application_id` of a userops store ("USOP"): tells our files from other SQLite files.
 pub const APPLICATION_ID: i64 = 0x5553_4F50;
 
-/// The journal, the snapshots and the store's own metadata. The materialized tables are created
-/// by the projections (see `project.rs`).
-pub(crate) const SCHEMA_V2: &str = "
+/// The journal, the snapshots (in chunks: see `snapshot.rs`) and the store's own metadata. The
+/// materialized tables are created by the projections (see `project.rs`).
+pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY,
@@ -32,9 +33,40 @@ CREATE TABLE IF NOT EXISTS journal (
 CREATE INDEX IF NOT EXISTS journal_idem_key ON journal(idem_key) WHERE idem_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS snapshot (
     seq INTEGER PRIMARY KEY,
-    state BLOB NOT NULL,
+    len INTEGER NOT NULL,
+    chunks INTEGER NOT NULL,
     checksum INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS snapshot_chunk (
+    id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    UNIQUE (seq, idx)
+);
+";
+
+/// v2 → v3: each snapshot's single blob becomes its chunk 0 (a v2 blob is under SQLite's
+/// limit by construction, so it fits one chunk whatever the limit).
+const SNAPSHOT_CHUNKS_V3: &str = "
+CREATE TABLE snapshot_chunk (
+    id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    UNIQUE (seq, idx)
+);
+INSERT INTO snapshot_chunk (seq, idx, bytes) SELECT seq, 0, CAST(state AS BLOB) FROM snapshot ORDER BY seq;
+CREATE TABLE snapshot_v3 (
+    seq INTEGER PRIMARY KEY,
+    len INTEGER NOT NULL,
+    chunks INTEGER NOT NULL,
+    checksum INTEGER NOT NULL
+);
+INSERT INTO snapshot_v3 (seq, len, chunks, checksum)
+    SELECT seq, length(CAST(state AS BLOB)), 1, checksum FROM snapshot;
+DROP TABLE snapshot;
+ALTER TABLE snapshot_v3 RENAME TO snapshot;
 ";
 
 /// The store's own audit log: what the store did (opened and recovered, truncated a torn
@@ -239,7 +271,10 @@ pub(crate) fn migrate(conn: &mut Connection, from: i64) -> Result<bool, StoreErr
             )?;
         }
     }
-    tx.execute_batch(SCHEMA_V2)?;
+    if (1..=2).contains(&from) {
+        tx.execute_batch(SNAPSHOT_CHUNKS_V3)?;
+    }
+    tx.execute_batch(SCHEMA)?;
     tx.pragma_update(None, "application_id", APPLICATION_ID)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     let created: Option<String> = tx

@@ -220,7 +220,7 @@ fn corrupt_snapshot_is_an_error_and_check_reports_it() {
     }
     let n = raw(&path)
         .execute(
-            "UPDATE snapshot SET state = CAST(replace(CAST(state AS TEXT), 'M1', 'M7') AS BLOB)",
+            "UPDATE snapshot_chunk SET bytes = CAST(replace(CAST(bytes AS TEXT), 'M1', 'M7') AS BLOB)",
             [],
         )
         .unwrap();
@@ -992,7 +992,7 @@ fn store_actions_are_audited_append_only() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(first, "migrate version 1 to 2");
+    assert_eq!(first, format!("migrate version 1 to {SCHEMA_VERSION}"));
 }
 
 #[test]
@@ -1050,7 +1050,7 @@ fn a_snapshot_in_an_older_format_is_replaced_by_a_full_replay() {
     {
         let c = raw(&path);
         let (seq, state): (i64, Vec<u8>) = c
-            .query_row("SELECT seq, state FROM snapshot", [], |r| {
+            .query_row("SELECT seq, bytes FROM snapshot_chunk", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();
@@ -1059,10 +1059,15 @@ fn a_snapshot_in_an_older_format_is_replaced_by_a_full_replay() {
         assert!(text.starts_with(&current), "{}", &text[..20]);
         let old = text.replacen(&current, r#"{"format":1"#, 1);
         c.execute(
-            "UPDATE snapshot SET state = ?2, checksum = ?3 WHERE seq = ?1",
+            "UPDATE snapshot_chunk SET bytes = ?2 WHERE seq = ?1",
+            params![seq, old.as_bytes()],
+        )
+        .unwrap();
+        c.execute(
+            "UPDATE snapshot SET len = ?2, checksum = ?3 WHERE seq = ?1",
             params![
                 seq,
-                old.as_bytes(),
+                old.len() as i64,
                 journal::snapshot_checksum(seq, old.as_bytes())
             ],
         )
@@ -1071,4 +1076,170 @@ fn a_snapshot_in_an_older_format_is_replaced_by_a_full_replay() {
     let s = Store::open(&path).unwrap();
     assert_eq!(s.warnings(), &[Warning::OldSnapshot { seq: 2 }]);
     assert_eq!(s.engine().snapshot(), expected);
+}
+
+/// Events enough for a state of some kilobytes.
+fn fill(s: &mut Store, n: usize) {
+    for i in 0..n {
+        s.ingest(ev(&format!("k{i}"), &format!("M{i}"))).unwrap();
+    }
+}
+
+fn chunk_count(path: &Path) -> i64 {
+    raw(path)
+        .query_row("SELECT count(*) FROM snapshot_chunk", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_snapshot_larger_than_sqlites_length_limit_is_stored_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let limit = 8_000;
+    let expected = {
+        let mut s = Store::open(&path).unwrap();
+        fill(&mut s, 60);
+        let len = s.engine().snapshot().len();
+        assert!(len > 4 * limit, "state of {len} bytes");
+        {
+            let db = lock(&s.shared.db);
+            db.conn
+                .set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, limit as i32)
+                .unwrap();
+            // What a single blob ran into (the 200k-user demo at SQLite's default 1 GB).
+            let one_blob = db
+                .conn
+                .query_row("SELECT length(zeroblob(?1))", [len as i64], |r| {
+                    r.get::<_, i64>(0)
+                });
+            assert!(one_blob.is_err(), "{one_blob:?}");
+        }
+        s.snapshot().unwrap();
+        s.ingest(ev("after", "M-after")).unwrap();
+        s.engine().snapshot()
+    };
+    let chunks = chunk_count(&path);
+    assert!(chunks >= 8, "{chunks} chunk(s)");
+    let longest: i64 = raw(&path)
+        .query_row("SELECT max(length(bytes)) FROM snapshot_chunk", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(longest <= limit as i64 / 2, "{longest}");
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.engine().snapshot(), expected);
+    assert!(s.warnings().is_empty());
+    drop(s);
+    let audit: String = raw(&path)
+        .query_row(
+            "SELECT detail FROM store_audit WHERE action = 'open' ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(audit.contains("from snapshot 60 and 1 journal"), "{audit}");
+    let r = check(&path).unwrap();
+    assert!(r.ok(), "{r}");
+    assert_eq!(r.snapshots, vec![60]);
+}
+
+#[test]
+fn a_missing_or_changed_snapshot_chunk_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let mut s = Store::open(&path).unwrap();
+        fill(&mut s, 30);
+        lock(&s.shared.db)
+            .conn
+            .set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, 2_000)
+            .unwrap();
+        s.snapshot().unwrap();
+    }
+    assert!(chunk_count(&path) > 3);
+    let pristine = std::fs::read(&path).unwrap();
+    let cases: [(&str, &str); 3] = [
+        (
+            "DELETE FROM snapshot_chunk WHERE idx = 1",
+            "chunk 1 is missing",
+        ),
+        (
+            "DELETE FROM snapshot_chunk WHERE idx = (SELECT max(idx) FROM snapshot_chunk)",
+            "header says",
+        ),
+        (
+            "UPDATE snapshot_chunk SET bytes = CAST('#' AS BLOB) || substr(bytes, 2) WHERE idx = 2",
+            "checksum mismatch",
+        ),
+    ];
+    for (sql, why) in cases {
+        std::fs::write(&path, &pristine).unwrap();
+        assert_eq!(raw(&path).execute(sql, []).unwrap(), 1, "{sql}");
+        match Store::open(&path) {
+            Err(StoreError::Corrupt { seq: 30, reason }) => {
+                assert!(reason.contains(why), "{reason}")
+            }
+            other => panic!("{sql}: {:?}", other.err()),
+        }
+        let r = check(&path).unwrap();
+        assert!(r.problems.iter().any(|p| p.contains(why)), "{r}");
+    }
+}
+
+#[test]
+fn migrates_a_schema_2_store_with_whole_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    let expected = {
+        let mut s = Store::options().snapshot_every(5).open(&path).unwrap();
+        fill(&mut s, 12);
+        s.engine().snapshot()
+    };
+    // Put the file back the way schema 2 kept it: one `state` blob per snapshot.
+    {
+        let c = raw(&path);
+        c.execute_batch(
+            "CREATE TABLE snapshot_v2 (seq INTEGER PRIMARY KEY, state BLOB NOT NULL, checksum INTEGER NOT NULL);
+             INSERT INTO snapshot_v2 SELECT seq, (SELECT bytes FROM snapshot_chunk c WHERE c.seq = s.seq), checksum FROM snapshot s;
+             DROP TABLE snapshot; DROP TABLE snapshot_chunk;
+             ALTER TABLE snapshot_v2 RENAME TO snapshot;
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    }
+    assert!(
+        !check(&path).unwrap().ok(),
+        "check asks for a migration first"
+    );
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.engine().snapshot(), expected);
+    drop(s);
+    let c = raw(&path);
+    let v: i64 = c
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    let heads: Vec<(i64, i64, i64)> = c
+        .prepare("SELECT seq, chunks, len FROM snapshot ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        heads.iter().map(|h| (h.0, h.1)).collect::<Vec<_>>(),
+        [(5, 1), (10, 1)]
+    );
+    assert!(heads.iter().all(|h| h.2 > 100));
+    let migrated: i64 = c
+        .query_row(
+            "SELECT count(*) FROM store_audit WHERE action = 'migrate' AND detail = 'version 2 to 3'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(migrated, 1);
+    let r = check(&path).unwrap();
+    assert!(r.ok(), "{r}");
+    assert_eq!(r.snapshots_reproduced, 2);
 }

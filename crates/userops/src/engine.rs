@@ -340,6 +340,32 @@ impl Engine {
     pub fn restore(bytes: &[u8]) -> Result<Engine, Error> {
         let s: Snapshot = serde_json::from_slice(bytes)
             .map_err(|e| Error::invalid_argument("snapshot", e.to_string()))?;
+        Engine::from_snapshot(s)
+    }
+
+    /// Rebuild an engine from [`Engine::snapshot`] bytes read from `r` to its end, parsed as
+    /// they come: a large state is never held as bytes and as an engine at once (the store
+    /// recovers a snapshot of gigabytes this way). Anything but whitespace after the snapshot
+    /// is an error, as with [`Engine::restore`].
+    ///
+    /// ```
+    /// let engine = userops::Engine::default();
+    /// let bytes = engine.snapshot();
+    /// let back = userops::Engine::read_snapshot(&bytes[..]).unwrap();
+    /// assert_eq!(back.snapshot(), bytes);
+    /// let trailing = [&bytes[..], b" x"].concat();
+    /// assert!(userops::Engine::read_snapshot(&trailing[..]).is_err());
+    /// ```
+    pub fn read_snapshot(r: impl std::io::Read) -> Result<Engine, Error> {
+        let mut de =
+            serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, r));
+        let bad = |e: serde_json::Error| Error::invalid_argument("snapshot", e.to_string());
+        let s: Snapshot = serde::Deserialize::deserialize(&mut de).map_err(bad)?;
+        de.end().map_err(bad)?;
+        Engine::from_snapshot(s)
+    }
+
+    fn from_snapshot(s: Snapshot) -> Result<Engine, Error> {
         if s.format != SNAPSHOT_FORMAT {
             return Err(Error::invalid_argument(
                 "snapshot",
