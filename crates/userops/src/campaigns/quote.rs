@@ -235,12 +235,134 @@ pub struct NotApplied {
 
 impl Serialize for NotApplied {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("NotApplied", 3)?;
-        st.serialize_field("id", &*self.id)?;
-        st.serialize_field("code", self.reason.code())?;
-        st.serialize_field("reason", &self.reason.to_string())?;
-        st.end()
+        serialize_not_applied(s, &self.id, &self.reason)
+    }
+}
+
+/// The wire shape of one promotion that did not apply: `{"id", "code", "reason"}`.
+fn serialize_not_applied<S: serde::Serializer>(
+    s: S,
+    id: &str,
+    reason: &Reason,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut st = s.serialize_struct("NotApplied", 3)?;
+    st.serialize_field("id", id)?;
+    st.serialize_field("code", reason.code())?;
+    st.serialize_field("reason", &reason.to_string())?;
+    st.end()
+}
+
+/// Every promotion of the book that did not apply, with its reason, in priority order.
+///
+/// A quote explains every promotion that did not apply, which on a large book is nearly all
+/// of them, so the list is stored compactly: each entry is the promotion's position in the
+/// book's id table (shared by every quote of the same book, not copied) and its reason, and
+/// a [`Reason::Stacking`] entry names the chosen promotion through that table too. Cloning one
+/// shared id per entry cost about a quarter of an evaluation. Reading an entry
+/// ([`get`](Self::get), [`iter`](Self::iter)) materializes a [`NotApplied`].
+///
+/// Serializes as the list `[{"id", "code", "reason"}, ...]`.
+#[derive(Clone, Default)]
+pub struct NotAppliedList {
+    /// The book's promotion ids, in evaluation order (shared).
+    ids: Arc<[Arc<str>]>,
+    /// Position in `ids` of the chosen alternative's first promotion (what a stacking reason
+    /// names).
+    chosen: Option<u32>,
+    entries: Vec<Entry>,
+}
+
+/// One entry of a [`NotAppliedList`].
+#[derive(Debug, Clone)]
+struct Entry {
+    /// Position in the id table.
+    promo: u32,
+    /// The reason; `None` for [`Reason::Stacking`] (another alternative, `chosen`, won),
+    /// so that no entry holds a copy of the chosen id.
+    reason: Option<Reason>,
+}
+
+impl NotAppliedList {
+    /// How many promotions did not apply.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when every promotion applied.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `i`-th entry (in priority order).
+    pub fn get(&self, i: usize) -> Option<NotApplied> {
+        self.entries.get(i).map(|e| self.materialize(e))
+    }
+
+    /// The entries, in priority order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = NotApplied> + '_ {
+        self.entries.iter().map(|e| self.materialize(e))
+    }
+
+    /// Why the promotion `id` did not apply (`None`: it applied, or is not in the book).
+    pub fn reason_of(&self, id: &str) -> Option<Reason> {
+        self.iter().find(|n| &*n.id == id).map(|n| n.reason)
+    }
+
+    fn id(&self, promo: u32) -> &Arc<str> {
+        &self.ids[promo as usize]
+    }
+
+    /// The reason a stacking entry stands for.
+    fn stacking(&self) -> Reason {
+        Reason::Stacking(
+            self.chosen
+                .map_or_else(|| Arc::from(""), |k| self.id(k).clone()),
+        )
+    }
+
+    fn materialize(&self, e: &Entry) -> NotApplied {
+        NotApplied {
+            id: self.id(e.promo).clone(),
+            reason: e.reason.clone().unwrap_or_else(|| self.stacking()),
+        }
+    }
+}
+
+impl PartialEq for NotAppliedList {
+    fn eq(&self, o: &Self) -> bool {
+        // By content: the id tables of two books may differ in promotions that are not listed.
+        self.len() == o.len() && self.iter().eq(o.iter())
+    }
+}
+
+impl Eq for NotAppliedList {}
+
+impl std::fmt::Debug for NotAppliedList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for NotAppliedList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        /// One entry, serialized without materializing it.
+        struct Item<'a>(&'a str, &'a Reason);
+        impl Serialize for Item<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                serialize_not_applied(s, self.0, self.1)
+            }
+        }
+        let stacking = self.stacking();
+        let mut seq = s.serialize_seq(Some(self.entries.len()))?;
+        for e in &self.entries {
+            seq.serialize_element(&Item(
+                self.id(e.promo),
+                e.reason.as_ref().unwrap_or(&stacking),
+            ))?;
+        }
+        seq.end()
     }
 }
 
@@ -389,7 +511,7 @@ pub struct Quote {
     /// Applied promotions, in application order.
     pub applied: Vec<Applied>,
     /// Every other promotion, with its reason, in priority order.
-    pub not_applied: Vec<NotApplied>,
+    pub not_applied: NotAppliedList,
 }
 
 fn money(c: i64) -> Decimal {
@@ -452,6 +574,8 @@ struct Prepared<'c> {
     all: LineSet,
     by_sku: KeyIndex<'c>,
     by_category: KeyIndex<'c>,
+    /// The cart's time as (seconds, nanoseconds) since the epoch.
+    time: (i64, u32),
     hour: u32,
     weekday: u32,
 }
@@ -529,7 +653,10 @@ impl Cart {
                     format!("must be ≥ 0, got {}", l.price),
                 ));
             }
-            cents(&format!("lines[{i}].price"), l.price)?;
+            if l.price.scale() > 2 {
+                // Checked only here: the field name is formatted for the error alone.
+                cents(&format!("lines[{i}].price"), l.price)?;
+            }
             if let Some(c) = &l.currency {
                 if c != CURRENCY {
                     return Err(CampaignError::invalid(
@@ -572,6 +699,7 @@ impl Cart {
             all,
             by_sku: index(self.lines.iter().map(|l| l.sku.as_str())),
             by_category: index(self.lines.iter().map(|l| l.category.as_str())),
+            time: (self.time.timestamp(), self.time.timestamp_subsec_nanos()),
             hour: local.hour(),
             weekday: local.weekday().number_from_monday(),
         })
@@ -583,10 +711,25 @@ struct Candidate {
     /// Index into the promotion list.
     promo: usize,
     lines: LineSet,
-    /// The lines it reads and may discount: its lines, and for 满换 the add-on's line.
-    reach: LineSet,
+    /// For 满换, the add-on's line ([`NO_LINE`]: none).
+    add_on: usize,
     /// Money budget left, in cents (`None`: no money budget).
     left: Option<i64>,
+}
+
+/// No cart line.
+const NO_LINE: usize = usize::MAX;
+
+impl Candidate {
+    /// The lines it reads and may discount: its lines, and for 满换 the add-on's line (which
+    /// is discounted even when the conditions leave it out).
+    fn reach(&self) -> LineSet {
+        let mut r = self.lines;
+        if self.add_on != NO_LINE {
+            r.insert(self.add_on);
+        }
+        r
+    }
 }
 
 fn listed(set: &BTreeSet<String>, v: &str) -> bool {
@@ -625,8 +768,21 @@ impl std::hash::Hasher for KeyHasher {
     }
 }
 
-type KeyMap =
-    std::collections::HashMap<u64, Vec<(u32, Box<str>)>, std::hash::BuildHasherDefault<KeyHasher>>;
+/// Key hash → the keys with that hash, each with the promotions listing it (in order).
+type KeyMap = std::collections::HashMap<
+    u64,
+    Vec<(Box<str>, Vec<u32>)>,
+    std::hash::BuildHasherDefault<KeyHasher>,
+>;
+
+/// Add promotion `i` under `key`.
+fn key_entry(map: &mut KeyMap, key: &str, i: u32) {
+    let keys = map.entry(key_hash(key)).or_default();
+    match keys.iter_mut().find(|(k, _)| **k == *key) {
+        Some((_, ps)) => ps.push(i),
+        None => keys.push((key.into(), vec![i])),
+    }
+}
 
 /// The promotions indexed for evaluation (derived from the promotion list, rebuilt when it
 /// changes): sku and category → the promotions listing it, and each promotion's stacking group
@@ -636,6 +792,10 @@ type KeyMap =
 pub struct PromoIndex {
     by_sku: KeyMap,
     by_category: KeyMap,
+    /// The promotions' ids, in evaluation order (every quote's [`NotAppliedList`] shares it).
+    ids: Arc<[Arc<str>]>,
+    /// What the gate reads of each promotion, packed.
+    rows: Vec<GateRow>,
     /// Stacking group per promotion (`u32::MAX`: exclusive).
     group: Vec<u32>,
     groups: usize,
@@ -656,16 +816,10 @@ impl PromoIndex {
         for (i, p) in promos.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
             for s in &p.conditions.skus {
-                ix.by_sku
-                    .entry(key_hash(s))
-                    .or_default()
-                    .push((i, s.as_str().into()));
+                key_entry(&mut ix.by_sku, s, i);
             }
             for c in &p.conditions.categories {
-                ix.by_category
-                    .entry(key_hash(c))
-                    .or_default()
-                    .push((i, c.as_str().into()));
+                key_entry(&mut ix.by_category, c, i);
             }
             let g = match p.stacking.mode {
                 StackMode::Exclusive => u32::MAX,
@@ -675,54 +829,172 @@ impl PromoIndex {
                 }
             };
             ix.group.push(g);
-            // Warm the per-promotion precomputation outside the hot path.
-            p.compiled();
+            ix.rows.push(GateRow::of(p));
         }
         ix.groups = names.len();
+        ix.ids = promos.iter().map(|p| p.id.clone()).collect();
         ix
     }
 
-    /// Lines of the cart each promotion's include lists select (only promotions that list a
-    /// sku or category of the cart are touched).
-    fn matched(&self, c: &Prepared<'_>, out: &mut [LineSet]) {
+    /// Lines of the cart each promotion's include lists select, sparse: promotion `i`'s
+    /// lines are `m.sets[m.slot[i] - 1]` (`slot` 0: none). Only the promotions that list a
+    /// sku or category of the cart are touched.
+    fn matched(&self, c: &Prepared<'_>) -> Matched {
+        let mut m = Matched {
+            slot: vec![0; self.len],
+            sets: Vec::new(),
+        };
         for (map, keys) in [
             (&self.by_sku, &c.by_sku),
             (&self.by_category, &c.by_category),
         ] {
             for (h, k, lines) in keys {
-                if let Some(v) = map.get(h) {
-                    for (p, name) in v {
-                        if **name == **k {
-                            if let Some(m) = out.get_mut(*p as usize) {
-                                m.union(lines);
-                            }
+                let Some(named) = map.get(h) else { continue };
+                let Some((_, promos)) = named.iter().find(|(name, _)| **name == **k) else {
+                    continue;
+                };
+                for &p in promos {
+                    let Some(slot) = m.slot.get_mut(p as usize) else {
+                        continue;
+                    };
+                    match *slot {
+                        0 => {
+                            m.sets.push(*lines);
+                            *slot = m.sets.len() as u32;
                         }
+                        k => m.sets[k as usize - 1].union(lines),
                     }
                 }
             }
+        }
+        m
+    }
+}
+
+/// The cart lines matched per promotion (see [`PromoIndex::matched`]).
+struct Matched {
+    slot: Vec<u32>,
+    sets: Vec<LineSet>,
+}
+
+impl Matched {
+    fn get(&self, i: usize) -> LineSet {
+        match self.slot[i] {
+            0 => LineSet::default(),
+            k => self.sets[k as usize - 1],
+        }
+    }
+}
+
+/// What the gate reads of a promotion, packed into one small row (48 bytes), so that the pass
+/// over every promotion of the book reads one row each instead of walking the full
+/// `Promotion` (several cache lines apart). Conditions that need more (cart-level lists, exclusions,
+/// limits and budgets) are flagged, and only then is the promotion itself read.
+#[derive(Debug, Clone, Copy)]
+struct GateRow {
+    /// Start of the window as (seconds, nanoseconds) since the epoch (`i64::MIN`: none).
+    start: (i64, u32),
+    /// End of the window, exclusive (`i64::MAX`: none).
+    end: (i64, u32),
+    /// Daily hours `[from, to)` (when [`GateRow::HOURS`] is set).
+    hours: [u32; 2],
+    /// Bit `d` set for weekday `d` (1 = Monday); 0 = any day.
+    weekdays: u8,
+    flags: u16,
+}
+
+impl GateRow {
+    const HOURS: u16 = 1;
+    /// Regions, channels, stores, audiences, tiers or first order: read the promotion.
+    const CART_LEVEL: u16 = 1 << 1;
+    /// Include lists (skus or categories): the eligible lines are the matched ones.
+    const INCLUDES: u16 = 1 << 2;
+    const EXCLUDES: u16 = 1 << 3;
+    /// Limits or a budget: read the ledger.
+    const LEDGER: u16 = 1 << 4;
+    /// A 满换 action (its add-on's line is looked up).
+    const EXCHANGE: u16 = 1 << 5;
+
+    fn of(p: &Promotion) -> GateRow {
+        let k = &p.conditions;
+        let at = |t: &DateTime<Utc>| (t.timestamp(), t.timestamp_subsec_nanos());
+        let flag = |on: bool, f: u16| if on { f } else { 0 };
+        GateRow {
+            start: k.start.as_ref().map_or((i64::MIN, 0), at),
+            end: k.end.as_ref().map_or((i64::MAX, u32::MAX), at),
+            hours: k.hours.unwrap_or_default(),
+            // Also warms the per-promotion precomputation outside the hot path.
+            weekdays: p.compiled().weekdays,
+            flags: flag(k.hours.is_some(), Self::HOURS)
+                | flag(
+                    !k.regions.is_empty()
+                        || !k.channels.is_empty()
+                        || !k.stores.is_empty()
+                        || !k.audiences.is_empty()
+                        || !k.tiers.is_empty()
+                        || k.first_order.is_some(),
+                    Self::CART_LEVEL,
+                )
+                | flag(
+                    !k.skus.is_empty() || !k.categories.is_empty(),
+                    Self::INCLUDES,
+                )
+                | flag(
+                    !k.exclude_skus.is_empty() || !k.exclude_categories.is_empty(),
+                    Self::EXCLUDES,
+                )
+                | flag(
+                    p.limits.total.is_some() || p.limits.per_user.is_some() || p.budget.is_some(),
+                    Self::LEDGER,
+                )
+                | flag(
+                    matches!(p.action, Action::ThresholdExchange { .. }),
+                    Self::EXCHANGE,
+                ),
         }
     }
 }
 
 /// Cart-level conditions, eligible lines, then limits and budget (the ledger is read only for
-/// promotions that get that far).
+/// promotions that get that far): the promotion's eligible lines and money budget left, or
+/// `None` with the reason written to `reason`. `row` is [`GateRow::of`] `p`; `p` is read only
+/// where a flag says so.
+#[inline(always)]
 fn gate(
     p: &Promotion,
+    row: &GateRow,
+    matched: &LineSet,
+    c: &Prepared<'_>,
+    customer: &CustomerContext,
+    ledger: &Ledger,
+    reason: &mut Option<Reason>,
+) -> Option<(LineSet, Option<i64>)> {
+    match gate_or_reason(p, row, matched, c, customer, ledger) {
+        Ok(v) => Some(v),
+        Err(r) => {
+            *reason = Some(r);
+            None
+        }
+    }
+}
+
+#[inline(always)]
+fn gate_or_reason(
+    p: &Promotion,
+    row: &GateRow,
     matched: &LineSet,
     c: &Prepared<'_>,
     customer: &CustomerContext,
     ledger: &Ledger,
 ) -> Result<(LineSet, Option<i64>), Reason> {
-    let k = &p.conditions;
-    let h = p.compiled();
-    let t = c.cart.time;
-    if k.start.is_some_and(|s| t < s) {
+    if c.time < row.start {
         return Err(Reason::NotStarted);
     }
-    if k.end.is_some_and(|e| t >= e) {
+    if c.time >= row.end {
         return Err(Reason::Ended);
     }
-    if let Some([from, to]) = k.hours {
+    if row.flags & GateRow::HOURS != 0 {
+        let [from, to] = row.hours;
         let h = c.hour;
         let inside = if from < to {
             from <= h && h < to
@@ -733,9 +1005,42 @@ fn gate(
             return Err(Reason::OutsideHours);
         }
     }
-    if h.weekdays != 0 && h.weekdays & (1 << c.weekday) == 0 {
+    if row.weekdays != 0 && row.weekdays & (1 << c.weekday) == 0 {
         return Err(Reason::Weekday);
     }
+    if row.flags & GateRow::CART_LEVEL != 0 {
+        cart_level(p, c, customer)?;
+    }
+    let mut lines = if row.flags & GateRow::INCLUDES != 0 {
+        *matched
+    } else {
+        c.all
+    };
+    if row.flags & GateRow::EXCLUDES != 0 {
+        let (k, h) = (&p.conditions, p.compiled());
+        if !k.exclude_skus.is_empty() {
+            lines.minus(&select(&c.by_sku, &k.exclude_skus, &h.exclude_skus));
+        }
+        if !k.exclude_categories.is_empty() {
+            lines.minus(&select(
+                &c.by_category,
+                &k.exclude_categories,
+                &h.exclude_categories,
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return Err(Reason::NoEligibleLines);
+    }
+    if row.flags & GateRow::LEDGER == 0 {
+        return Ok((lines, None));
+    }
+    limits(p, lines, customer, ledger)
+}
+
+/// The cart-level lists (region, channel, store) and the customer conditions.
+fn cart_level(p: &Promotion, c: &Prepared<'_>, customer: &CustomerContext) -> Result<(), Reason> {
+    let k = &p.conditions;
     if !listed(&k.regions, &c.cart.region) {
         return Err(Reason::Region);
     }
@@ -752,31 +1057,20 @@ fn gate(
         return Err(Reason::Tier);
     }
     match k.first_order {
-        Some(true) if !customer.first_order => return Err(Reason::FirstOrderOnly),
-        Some(false) if customer.first_order => return Err(Reason::RepeatOrderOnly),
-        _ => {}
+        Some(true) if !customer.first_order => Err(Reason::FirstOrderOnly),
+        Some(false) if customer.first_order => Err(Reason::RepeatOrderOnly),
+        _ => Ok(()),
     }
-    let mut lines = if k.skus.is_empty() && k.categories.is_empty() {
-        c.all
-    } else {
-        *matched
-    };
-    if !k.exclude_skus.is_empty() {
-        lines.minus(&select(&c.by_sku, &k.exclude_skus, &h.exclude_skus));
-    }
-    if !k.exclude_categories.is_empty() {
-        lines.minus(&select(
-            &c.by_category,
-            &k.exclude_categories,
-            &h.exclude_categories,
-        ));
-    }
-    if lines.is_empty() {
-        return Err(Reason::NoEligibleLines);
-    }
-    if p.limits.total.is_none() && p.limits.per_user.is_none() && p.budget.is_none() {
-        return Ok((lines, None));
-    }
+}
+
+/// Limits and budget, for a promotion with eligible `lines`.
+fn limits(
+    p: &Promotion,
+    lines: LineSet,
+    customer: &CustomerContext,
+    ledger: &Ledger,
+) -> Result<(LineSet, Option<i64>), Reason> {
+    let h = p.compiled();
     let usage = ledger.usage(&p.id);
     if let Some(total) = p.limits.total {
         if usage.is_some_and(|u| u.orders >= total) {
@@ -844,20 +1138,45 @@ pub(crate) fn allocate(total: i64, lines: &[usize], weights: &[i64]) -> Vec<(usi
         lines.iter().copied(),
         weights,
         &mut out,
-        &mut Vec::new(),
+        &mut Alloc::default(),
     );
     out
 }
 
-/// [`allocate`] into reused buffers (`out` and the remainders `rem` are cleared first).
+/// The remainders [`allocate_into`] ranks, reused across calls.
+#[derive(Default)]
+struct Alloc {
+    /// General case: (remainder, position in `out`).
+    rem: Vec<(i128, usize)>,
+    /// Fast case: remainder and position packed into one integer (see [`allocate_small`]).
+    keys: Vec<u64>,
+}
+
+/// [`allocate`] into reused buffers (`out` is cleared first).
 fn allocate_into(
     total: i64,
     lines: impl Iterator<Item = usize> + Clone,
     weights: &[i64],
     out: &mut Vec<(usize, i64)>,
-    rem: &mut Vec<(i128, usize)>,
+    buf: &mut Alloc,
 ) {
     out.clear();
+    if total <= 0 {
+        return;
+    }
+    // The usual case: at most 256 lines, weights ≥ 0 whose sum is below √i64::MAX.
+    let (mut sum, mut n, mut negative) = (0i64, 0usize, false);
+    for i in lines.clone() {
+        let w = weights[i];
+        negative |= w < 0;
+        sum = sum.saturating_add(w);
+        n += 1;
+    }
+    if !negative && sum > 0 && sum <= 3_037_000_499 && n <= 256 {
+        allocate_small(total, sum, lines, weights, out, &mut buf.keys);
+        return;
+    }
+    let rem = &mut buf.rem;
     rem.clear();
     let sum: i128 = lines.clone().map(|i| i128::from(weights[i])).sum();
     if total <= 0 || sum <= 0 {
@@ -897,6 +1216,55 @@ fn allocate_into(
         }
         for &(_, k) in &rem[..left] {
             out[k].1 += 1;
+        }
+    }
+    out.retain(|(_, q)| *q > 0);
+}
+
+/// [`allocate_into`] for non-negative weights summing to `sum` ≤ √i64::MAX over at most 256
+/// lines, with no integer division per line (a 64-bit division takes tens of cycles, and this
+/// runs for every member of every simulated alternative): every product `total × weight` ≤ sum² fits in i64, its quotient by `sum` is estimated in
+/// floating point, which is within one of the exact quotient (quotients are below 2³², far
+/// inside f64's 53 bits), and corrected to the exact quotient and remainder. Remainders are
+/// below `sum` < 2³², so a remainder and the line's position pack into one `u64` key,
+/// `remainder << 8 | (255 − position)`, whose order is the ranking: larger remainder first,
+/// ties to the lower position.
+fn allocate_small(
+    total: i64,
+    sum: i64,
+    lines: impl Iterator<Item = usize>,
+    weights: &[i64],
+    out: &mut Vec<(usize, i64)>,
+    keys: &mut Vec<u64>,
+) {
+    keys.clear();
+    let inv = 1.0 / sum as f64;
+    let mut given: i64 = 0;
+    for i in lines {
+        // total ≤ sum and weight ≤ sum.
+        let exact = total * weights[i];
+        let mut q = (exact as f64 * inv) as i64;
+        let mut r = exact - q * sum;
+        if r < 0 {
+            q -= 1;
+            r += sum;
+        } else if r >= sum {
+            q += 1;
+            r -= sum;
+        }
+        debug_assert!((0..sum).contains(&r) && q * sum + r == exact);
+        given += q;
+        keys.push(((r as u64) << 8) | (255 - out.len() as u64));
+        out.push((i, q));
+    }
+    // As in the general case, the `left` largest remainders are all positive.
+    let left = usize::try_from(total - given).unwrap_or(0).min(keys.len());
+    if left > 0 {
+        if left < keys.len() {
+            keys.select_nth_unstable_by(left - 1, |a, b| b.cmp(a));
+        }
+        for &k in &keys[..left] {
+            out[255 - (k & 255) as usize].1 += 1;
         }
     }
     out.retain(|(_, q)| *q > 0);
@@ -985,11 +1353,12 @@ pub(crate) fn percent_of(eligible: i64, percent: &Decimal, frac: Option<(i128, i
 #[derive(Default)]
 struct Scratch {
     shares: Vec<(usize, i64)>,
-    rem: Vec<(i128, usize)>,
+    alloc: Alloc,
 }
 
 /// Apply one promotion to the current amounts (not yet committed to them); its per-line
 /// shares go to `s.shares`.
+#[inline(always)]
 fn effect(
     p: &Promotion,
     c: &Prepared<'_>,
@@ -1044,7 +1413,7 @@ fn effect(
     let mut rewarded = false;
     let split = |d: i64, s: &mut Scratch| {
         if detail != Detail::Value {
-            allocate_into(d, lines.iter(), amounts, &mut s.shares, &mut s.rem);
+            allocate_into(d, lines.iter(), amounts, &mut s.shares, &mut s.alloc);
         }
     };
     match &p.action {
@@ -1208,7 +1577,7 @@ fn simulate(
         let mut reach = LineSet::default();
         for &m in members.iter().rev() {
             work.later.push(reach);
-            reach.union(&cands[m as usize].reach);
+            reach.union(&cands[m as usize].reach());
         }
         work.later.reverse();
     }
@@ -1218,7 +1587,7 @@ fn simulate(
         let p = &promos[cand.promo];
         let detail = if full {
             Detail::Full
-        } else if work.later[j].intersects(&cand.reach) {
+        } else if work.later[j].intersects(&cand.reach()) {
             Detail::Shares
         } else {
             Detail::Value
@@ -1268,9 +1637,13 @@ fn simulate(
 }
 
 /// A candidate evaluated alone on the cart (every other promotion left out).
+#[derive(Clone, Copy)]
 struct Solo {
-    /// Its value (discount + cash), or why it does not apply on its own.
-    outcome: Result<i64, Reason>,
+    /// Its value (discount + cash); `None` when it does not apply on its own (the reason
+    /// went to its not-applied entry).
+    value: Option<i64>,
+    /// It does not apply alone only because its budget is too small.
+    budget: bool,
     /// Bounds on its discount and cash when it follows other members of its group, which
     /// only lower the amounts it works on (zero when it cannot apply, except for a budget
     /// refusal, which a smaller amount may pass).
@@ -1278,25 +1651,38 @@ struct Solo {
     cash_bound: i64,
 }
 
-fn solo(p: &Promotion, cand: &Candidate, c: &Prepared<'_>, s: &mut Scratch) -> Solo {
+/// Evaluate a candidate alone; when it does not apply, its reason goes to `reason`.
+#[inline(always)]
+fn solo(
+    p: &Promotion,
+    cand: &Candidate,
+    c: &Prepared<'_>,
+    s: &mut Scratch,
+    reason: &mut Option<Reason>,
+) -> Solo {
     match effect(p, c, &cand.lines, &c.amounts, Detail::Value, s) {
         Ok(e) => {
             let use_ = e.discount + e.cash;
+            let budget = cand.left.is_some_and(|left| use_ > left);
+            if budget {
+                *reason = Some(Reason::Budget);
+            }
             Solo {
-                outcome: if cand.left.is_some_and(|left| use_ > left) {
-                    Err(Reason::Budget)
-                } else {
-                    Ok(use_)
-                },
+                value: (!budget).then_some(use_),
+                budget,
                 discount_bound: e.bound,
                 cash_bound: e.cash,
             }
         }
-        Err(r) => Solo {
-            outcome: Err(r),
-            discount_bound: 0,
-            cash_bound: 0,
-        },
+        Err(r) => {
+            *reason = Some(r);
+            Solo {
+                value: None,
+                budget: false,
+                discount_bound: 0,
+                cash_bound: 0,
+            }
+        }
     }
 }
 
@@ -1413,7 +1799,7 @@ fn choose(
     let viable = |k: usize| {
         alts.get(k)
             .iter()
-            .any(|&m| solos[m as usize].outcome.is_ok())
+            .any(|&m| solos[m as usize].value.is_some())
     };
     if mode == SelectMode::Priority {
         return (0..alts.len()).find(|&k| viable(k));
@@ -1424,7 +1810,7 @@ fn choose(
     for k in 0..alts.len() {
         let members = alts.get(k);
         if let [m] = members {
-            if let Ok(v) = solos[*m as usize].outcome {
+            if let Some(v) = solos[*m as usize].value {
                 if best.is_none_or(|(b, _)| v > b) {
                     best = Some((v, k));
                 }
@@ -1439,10 +1825,10 @@ fn choose(
         let (mut discount, mut cash, mut reach) = (0i64, 0i64, LineSet::default());
         for &m in members {
             let s = &solos[m as usize];
-            if matches!(s.outcome, Ok(_) | Err(Reason::Budget)) {
+            if s.value.is_some() || s.budget {
                 discount = discount.saturating_add(s.discount_bound);
                 cash = cash.saturating_add(s.cash_bound);
-                reach.union(&cands[m as usize].reach);
+                reach.union(&cands[m as usize].reach());
             }
         }
         let within: i64 = reach.iter().map(|i| c.amounts[i]).sum();
@@ -1507,34 +1893,46 @@ pub fn evaluate_indexed(
         ));
     }
     let c = cart.prepare(tz)?;
-    let mut matched = vec![LineSet::default(); promos.len()];
-    index.matched(&c, &mut matched);
-    let mut reasons: Vec<Option<Reason>> = vec![None; promos.len()];
+    let matched = index.matched(&c);
+    // One entry per promotion, in order (entry `i` is promotion `i` until the applied ones
+    // are dropped at the end). The gate writes the reason of a promotion that fails it, the
+    // solo evaluation that of a candidate that does not apply alone; a candidate that applies
+    // alone keeps `None` ("stacking") unless it is in the chosen alternative.
+    let mut entries: Vec<Entry> = (0..promos.len() as u32)
+        .map(|promo| Entry {
+            promo,
+            reason: None,
+        })
+        .collect();
     let mut cands: Vec<Candidate> = Vec::new();
-    for (i, p) in promos.iter().enumerate() {
-        match gate(p, &matched[i], &c, customer, ledger) {
-            Ok((lines, left)) => {
-                let mut reach = lines;
+    for (i, ((p, row), e)) in promos.iter().zip(&index.rows).zip(&mut entries).enumerate() {
+        let m = &matched.get(i);
+        // The reason is written straight into the entry: returning it to be moved there
+        // reloaded it across a store-forwarding stall, once per promotion.
+        if let Some((lines, left)) = gate(p, row, m, &c, customer, ledger, &mut e.reason) {
+            let mut add_on = NO_LINE;
+            if row.flags & GateRow::EXCHANGE != 0 {
                 if let Action::ThresholdExchange { sku, .. } = &p.action {
-                    // The add-on's line is discounted even when the conditions leave it out.
                     if let Some(i) = cart.lines.iter().position(|l| &l.sku == sku) {
-                        reach.insert(i);
+                        add_on = i;
                     }
                 }
-                cands.push(Candidate {
-                    promo: i,
-                    lines,
-                    reach,
-                    left,
-                })
             }
-            Err(r) => reasons[i] = Some(r),
+            cands.push(Candidate {
+                promo: i,
+                lines,
+                add_on,
+                left,
+            });
         }
     }
     let mut work = Work::default();
     let solos: Vec<Solo> = cands
         .iter()
-        .map(|cand| solo(&promos[cand.promo], cand, &c, &mut work.scratch))
+        .map(|cand| {
+            let reason = &mut entries[cand.promo].reason;
+            solo(&promos[cand.promo], cand, &c, &mut work.scratch, reason)
+        })
         .collect();
     let alts = Alternatives::build(index, &cands);
     let best = choose(
@@ -1551,17 +1949,20 @@ pub fn evaluate_indexed(
         applied: Vec::new(),
         failed: Vec::new(),
     };
-    let mut in_chosen = vec![false; cands.len()];
-    let chosen: Arc<str> = match best {
+    // Outside the chosen alternative, a candidate's entry holds its reason alone, else
+    // `None`: "stacking". Inside it: applied (dropped below) unless it failed after the
+    // members before it.
+    const APPLIED: u32 = u32::MAX;
+    let chosen = match best {
         Some(k) => {
             // Scoring skipped the output: build it for the chosen alternative only.
             simulate(promos, &cands, alts.get(k), &c, true, &mut work, &mut out);
             for &m in alts.get(k) {
-                in_chosen[m as usize] = true;
+                entries[cands[m as usize].promo].promo = APPLIED;
             }
-            promos[cands[alts.get(k)[0] as usize].promo].id.clone()
+            Some(cands[alts.get(k)[0] as usize].promo as u32)
         }
-        None => Arc::from(""),
+        None => None,
     };
     let amounts = if best.is_some() {
         &work.amounts
@@ -1569,16 +1970,12 @@ pub fn evaluate_indexed(
         &c.amounts
     };
     for (i, r) in out.failed {
-        reasons[i] = Some(r);
+        entries[i] = Entry {
+            promo: i as u32,
+            reason: Some(r),
+        };
     }
-    for ((cand, s), chosen_member) in cands.iter().zip(solos).zip(in_chosen) {
-        if !chosen_member {
-            reasons[cand.promo] = Some(match s.outcome {
-                Err(r) => r,
-                Ok(_) => Reason::Stacking(chosen.clone()),
-            });
-        }
-    }
+    entries.retain(|e| e.promo != APPLIED);
     let applied = out.applied;
     let subtotal: i64 = c.amounts.iter().sum();
     let total: i64 = amounts.iter().sum();
@@ -1593,16 +1990,11 @@ pub fn evaluate_indexed(
             total: money(left),
         })
         .collect();
-    let not_applied = reasons
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            r.map(|reason| NotApplied {
-                id: promos[i].id.clone(),
-                reason,
-            })
-        })
-        .collect();
+    let not_applied = NotAppliedList {
+        ids: index.ids.clone(),
+        chosen,
+        entries,
+    };
     Ok(Quote {
         user: customer.oneid,
         mode,

@@ -128,7 +128,13 @@ fn threshold_discount_with_remainder_allocation() {
     );
     assert_eq!(q.total, d("210.00"));
     assert_eq!(reason_of(&q, "m"), Some("threshold"));
-    assert!(q.not_applied[0].reason.to_string().contains("300.00"));
+    assert!(q
+        .not_applied
+        .get(0)
+        .unwrap()
+        .reason
+        .to_string()
+        .contains("300.00"));
 }
 
 #[test]
@@ -811,8 +817,15 @@ proptest! {
 
     /// Remainder allocation picks the same cents as the original one-cent-at-a-time scan.
     #[test]
-    fn allocation_matches_the_scan(total_frac in 0.0f64..=1.0, weights in prop::collection::vec(0i64..1_000_000, 1..24), big in any::<bool>()) {
-        let weights: Vec<i64> = if big { weights.iter().map(|w| w.saturating_mul(10_000_000)).collect() } else { weights };
+    fn allocation_matches_the_scan(total_frac in 0.0f64..=1.0, weights in prop::collection::vec(0i64..1_000_000, 1..24), scale in 0..4usize) {
+        // Scales: the fast path (with ties among tiny weights; with sums near its limit of
+        // √i64::MAX, where its floating-point quotient needs correcting) and the general one.
+        let weights: Vec<i64> = match scale {
+            0 => weights,
+            1 => weights.iter().map(|w| w % 4).collect(),
+            2 => weights.iter().map(|w| w * 120).collect(),
+            _ => weights.iter().map(|w| w.saturating_mul(10_000_000)).collect(),
+        };
         let sum: i64 = weights.iter().sum();
         let total = (sum as f64 * total_frac) as i64;
         let lines: Vec<usize> = (0..weights.len()).collect();
@@ -922,4 +935,72 @@ fn a_budget_too_small_alone_can_fit_after_other_discounts() {
     let q = quote(&c, &cart(&[("a", "x", "300.00", 1)]));
     assert_eq!(q.total, d("216.00"));
     assert_eq!(discount_of(&q, "G2"), Some(d("54.00")));
+}
+
+#[test]
+fn not_applied_list_reads_and_serializes_every_entry() {
+    // The book of `reasons_outside_the_chosen_alternative_are_their_own` (group g wins with
+    // G1 first; E and H2 apply alone but do not stack; H1 and G3 miss their thresholds),
+    // plus one ended promotion and one on another channel.
+    let c = book(vec![
+        json!({"id": "E", "action": {"type": "percent_off", "percent": "10"}, "stacking": {"mode": "exclusive", "priority": 1}}),
+        json!({"id": "G1", "action": {"type": "threshold_discount", "threshold": "300", "off": "30"}, "stacking": {"group": "g", "priority": 2}}),
+        json!({"id": "G2", "action": {"type": "percent_off", "percent": "5"}, "stacking": {"group": "g", "priority": 3}}),
+        json!({"id": "H1", "action": {"type": "threshold_discount", "threshold": "1000", "off": "100"}, "stacking": {"group": "h", "priority": 4}}),
+        json!({"id": "H2", "action": {"type": "threshold_discount", "threshold": "440", "off": "10"}, "stacking": {"group": "h", "priority": 5}}),
+        json!({"id": "G3", "action": {"type": "threshold_discount", "threshold": "400", "off": "5"}, "stacking": {"group": "g", "priority": 6}}),
+        json!({"id": "W", "conditions": {"end": "2026-01-01T00:00:00Z"}, "action": {"type": "percent_off", "percent": "50"}, "stacking": {"mode": "exclusive", "priority": 7}}),
+        json!({"id": "P", "conditions": {"channels": ["pos"]}, "action": {"type": "percent_off", "percent": "50"}, "stacking": {"mode": "exclusive", "priority": 8}}),
+    ]);
+    let k = cart(&[("a", "x", "450.00", 1)]);
+    let q = quote(&c, &k);
+    let stacking = "does not stack with \"G1\", which was chosen";
+    // The wire shape, entry by entry, in priority order (the applied G1 and G2 left out).
+    assert_eq!(
+        serde_json::to_value(&q).unwrap()["not_applied"],
+        json!([
+            {"id": "E", "code": "stacking", "reason": stacking},
+            {"id": "H1", "code": "threshold", "reason": "eligible amount 450.00 is below the threshold 1000.00"},
+            {"id": "H2", "code": "stacking", "reason": stacking},
+            {"id": "G3", "code": "threshold", "reason": "eligible amount 399.00 is below the threshold 400.00"},
+            {"id": "W", "code": "ended", "reason": "the promotion has ended"},
+            {"id": "P", "code": "channel", "reason": "the cart's channel is not eligible"},
+        ])
+    );
+    // Reading it: the same entries, a stacking reason naming the chosen promotion.
+    use super::quote::{NotApplied, Reason};
+    let na = &q.not_applied;
+    assert_eq!((na.len(), na.is_empty()), (6, false));
+    assert_eq!(
+        na.get(0),
+        Some(NotApplied {
+            id: "E".into(),
+            reason: Reason::Stacking("G1".into())
+        })
+    );
+    assert_eq!(na.get(6), None);
+    assert_eq!(na.reason_of("H2"), Some(Reason::Stacking("G1".into())));
+    assert_eq!(na.reason_of("W"), Some(Reason::Ended));
+    assert_eq!(na.reason_of("G1"), None, "applied");
+    let ids: Vec<String> = na.iter().map(|n| n.id.to_string()).collect();
+    assert_eq!(ids, ["E", "H1", "H2", "G3", "W", "P"]);
+    // Each entry serializes alone as it does in the list.
+    assert_eq!(
+        serde_json::to_value(na.get(3).unwrap()).unwrap(),
+        json!({"id": "G3", "code": "threshold", "reason": "eligible amount 399.00 is below the threshold 400.00"})
+    );
+    // Equality is by content: a book with one more promotion (so another id table) that
+    // changes nothing else gives an equal list; a different reason does not.
+    let mut more = c.clone();
+    more.add_promotion(promo(json!({"id": "Z", "action": {"type": "percent_off", "percent": "1"}, "stacking": {"group": "g", "priority": 9}})))
+        .unwrap();
+    let q2 = quote(&more, &k);
+    assert_eq!(
+        q2.applied.len(),
+        q.applied.len() + 1,
+        "Z applies in group g"
+    );
+    assert_eq!(q2.not_applied, q.not_applied);
+    let q3 = quote_with(&c, &k, &CustomerContext::default(), SelectMode::Priority);
+    assert_ne!(q3.not_applied, q.not_applied);
 }
