@@ -10,6 +10,7 @@
 //!   not on how many users match (see `benches/README.md` for why this beat a sorted index).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use roaring::RoaringBitmap;
@@ -137,10 +138,18 @@ pub(crate) fn union_disjoint(mut pieces: Vec<RoaringBitmap>) -> RoaringBitmap {
 pub(crate) struct Bsi {
     /// Sorted distinct keys; a code is an index into it. May hold keys no user has any more.
     dict: Vec<u64>,
-    /// Bit `i` of every present user's code.
+    /// Bit `i` of every coded user's code.
     slices: Vec<RoaringBitmap>,
-    /// Users holding a value.
+    /// Users holding a value (coded or fresh).
     present: RoaringBitmap,
+    /// Users whose key was not in `dict` when it was set, with that key, kept out of the
+    /// slices. A new key's rank shifts every higher code (a ripple carry over all users), and
+    /// a near-unique column such as `gmv` gets a new key at almost every write; so new keys
+    /// wait here and are folded in by one rebuild once there are [`Bsi::fold_at`] of them.
+    /// Every read adds them back.
+    fresh: BTreeMap<u32, u64>,
+    /// The users of `fresh`.
+    fresh_users: RoaringBitmap,
 }
 
 impl Bsi {
@@ -163,6 +172,9 @@ impl Bsi {
     }
 
     fn get(&self, user: u32) -> Option<u64> {
+        if let Some(k) = self.fresh.get(&user) {
+            return Some(*k);
+        }
         self.code_of(user).and_then(|c| self.dict.get(c).copied())
     }
 
@@ -171,52 +183,73 @@ impl Bsi {
         for s in &mut self.slices {
             s.remove(user);
         }
+        if self.fresh_users.remove(user) {
+            self.fresh.remove(&user);
+        }
+    }
+
+    /// How many fresh keys wait before a rebuild: a rebuild costs about one pass over the
+    /// users, so waiting for a share of them keeps each write's part of it small, while a
+    /// read's extra scan of the fresh keys stays a fraction of a pass.
+    fn fold_at(&self) -> usize {
+        (self.present.len() as usize / 32).max(4096)
     }
 
     fn set(&mut self, user: u32, key: u64) {
-        let code = match self.dict.binary_search(&key) {
-            Ok(c) => c,
-            Err(pos) => {
-                self.insert_key(pos, key);
-                pos
-            }
-        };
         self.present.insert(user);
-        for (i, s) in self.slices.iter_mut().enumerate() {
-            if code >> i & 1 == 1 {
-                s.insert(user);
-            } else {
-                s.remove(user);
+        match self.dict.binary_search(&key) {
+            Ok(code) => {
+                if self.fresh_users.remove(user) {
+                    self.fresh.remove(&user);
+                }
+                for (i, s) in self.slices.iter_mut().enumerate() {
+                    if code >> i & 1 == 1 {
+                        s.insert(user);
+                    } else {
+                        s.remove(user);
+                    }
+                }
             }
-        }
-    }
-
-    /// A new distinct key at rank `pos`: every code ≥ pos moves up by one, done as a bit-sliced
-    /// increment (a ripple carry over the slices) instead of a rebuild.
-    fn insert_key(&mut self, pos: usize, key: u64) {
-        self.dict.insert(pos, key);
-        let need = Self::bits_for(self.dict.len());
-        while self.slices.len() < need {
-            self.slices.push(RoaringBitmap::new());
-        }
-        let mut carry = self.ge(pos);
-        for s in &mut self.slices {
-            if carry.is_empty() {
-                break;
+            Err(_) => {
+                for s in &mut self.slices {
+                    s.remove(user);
+                }
+                self.fresh.insert(user, key);
+                self.fresh_users.insert(user);
+                if self.fresh.len() > self.fold_at() {
+                    *self = Bsi::build(&self.pairs());
+                }
             }
-            let next = &*s & &carry;
-            *s ^= &carry;
-            carry = next;
         }
     }
 
     /// The users a walk starts from: those with a value, within `within` when given. Starting
     /// from the candidates an enclosing AND left keeps every later operation small.
     fn start(&self, within: Option<&RoaringBitmap>) -> RoaringBitmap {
-        match within {
+        let mut start = match within {
             Some(w) => &self.present & w,
             None => self.present.clone(),
+        };
+        if !self.fresh_users.is_empty() {
+            start -= &self.fresh_users;
         }
+        start
+    }
+
+    /// Add the fresh users (within `within`) whose key passes `keep` to `coded`, the answer
+    /// over the coded users.
+    fn with_fresh(
+        &self,
+        mut coded: RoaringBitmap,
+        within: Option<&RoaringBitmap>,
+        keep: impl Fn(u64) -> bool,
+    ) -> RoaringBitmap {
+        for (u, k) in &self.fresh {
+            if keep(*k) && within.is_none_or(|w| w.contains(*u)) {
+                coded.insert(*u);
+            }
+        }
+        coded
     }
 
     /// Users (within `within`) whose code is < `p`.
@@ -243,10 +276,6 @@ impl Bsi {
         union_disjoint(lt)
     }
 
-    fn ge(&self, p: usize) -> RoaringBitmap {
-        &self.present - &self.lt(p, None)
-    }
-
     /// Users whose code is exactly `c`.
     fn eq_code(&self, c: usize, within: Option<&RoaringBitmap>) -> RoaringBitmap {
         if c >= 1usize << self.slices.len() {
@@ -265,6 +294,22 @@ impl Bsi {
 
     /// Users (within `within`) whose key lies in `[lo, hi]` (bounds inclusive or exclusive).
     pub(crate) fn range(
+        &self,
+        lo: Option<(u64, bool)>,
+        hi: Option<(u64, bool)>,
+        within: Option<&RoaringBitmap>,
+    ) -> RoaringBitmap {
+        let coded = self.range_coded(lo, hi, within);
+        if self.fresh.is_empty() {
+            return coded;
+        }
+        self.with_fresh(coded, within, |k| {
+            lo.is_none_or(|(l, inc)| k > l || (inc && k == l))
+                && hi.is_none_or(|(h, inc)| k < h || (inc && k == h))
+        })
+    }
+
+    fn range_coded(
         &self,
         lo: Option<(u64, bool)>,
         hi: Option<(u64, bool)>,
@@ -359,10 +404,11 @@ impl Bsi {
     }
 
     fn eq_key(&self, k: u64, within: Option<&RoaringBitmap>) -> RoaringBitmap {
-        match self.dict.binary_search(&k) {
+        let coded = match self.dict.binary_search(&k) {
             Ok(c) => self.eq_code(c, within),
             Err(_) => RoaringBitmap::new(),
-        }
+        };
+        self.with_fresh(coded, within, |x| x == k)
     }
 
     /// Build from `(user, key)` pairs sorted by user, one per user.
@@ -385,6 +431,8 @@ impl Bsi {
             slices: cols.into_iter().map(from).collect(),
             present: from(pairs.iter().map(|p| p.0).collect()),
             dict,
+            fresh: BTreeMap::new(),
+            fresh_users: RoaringBitmap::new(),
         }
     }
 
@@ -397,6 +445,8 @@ impl Bsi {
 
     fn memory(&self) -> usize {
         self.dict.len() * 8
+            + self.fresh.len() * 24
+            + self.fresh_users.serialized_size()
             + self.present.serialized_size()
             + self
                 .slices
@@ -732,6 +782,85 @@ mod tests {
             assert!(number_key(w[0]) <= number_key(w[1]), "{w:?}");
             assert_eq!(number_of_key(number_key(w[0])), w[0]);
         }
+    }
+
+    /// Writes that bring new keys (held aside as fresh, folded in by a rebuild past
+    /// `fold_at`), writes of known keys, removals: every read agrees with a plain map after
+    /// each step's batch, before and after the folds.
+    #[test]
+    fn bsi_fresh_keys_read_like_coded_ones_through_folds() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut bsi = Bsi::default();
+        let mut model: BTreeMap<u32, u64> = BTreeMap::new();
+        for step in 0..24_000u32 {
+            let user = (next() % 9_000) as u32;
+            match next() % 10 {
+                0 => {
+                    bsi.remove(user);
+                    model.remove(&user);
+                }
+                // A key seen before (coded unless it is itself still fresh).
+                1..=3 if !model.is_empty() => {
+                    let k = *model
+                        .values()
+                        .nth((next() % model.len() as u64) as usize)
+                        .unwrap();
+                    bsi.set(user, k);
+                    model.insert(user, k);
+                }
+                _ => {
+                    let k = next() % 1_000_000;
+                    bsi.set(user, k);
+                    model.insert(user, k);
+                }
+            }
+            if step % 1_500 == 1_499 {
+                let pairs: Vec<(u32, u64)> = model.iter().map(|(u, k)| (*u, *k)).collect();
+                assert_eq!(bsi.pairs(), pairs, "step {step}");
+                assert_eq!(bsi.present.len() as usize, model.len());
+                let within: RoaringBitmap = model.keys().copied().filter(|u| u % 3 == 0).collect();
+                for (lo, hi) in [
+                    (0, 999_999),
+                    (250_000, 260_000),
+                    (0, 10),
+                    (999_000, 999_999),
+                ] {
+                    for w in [None, Some(&within)] {
+                        let want: RoaringBitmap = pairs
+                            .iter()
+                            .filter(|p| p.1 >= lo && p.1 <= hi && w.is_none_or(|w| w.contains(p.0)))
+                            .map(|p| p.0)
+                            .collect();
+                        assert_eq!(bsi.range(Some((lo, true)), Some((hi, true)), w), want);
+                        let want_open: RoaringBitmap = pairs
+                            .iter()
+                            .filter(|p| p.1 > lo && p.1 < hi && w.is_none_or(|w| w.contains(p.0)))
+                            .map(|p| p.0)
+                            .collect();
+                        assert_eq!(
+                            bsi.range(Some((lo, false)), Some((hi, false)), w),
+                            want_open
+                        );
+                    }
+                }
+                let (u, k) = pairs[pairs.len() / 2];
+                assert!(bsi.eq_key(k, None).contains(u));
+                assert_eq!(bsi.get(u), Some(k));
+            }
+        }
+        // Keys enter the dictionary only by a fold.
+        assert!(
+            bsi.dict.len() > 4_096,
+            "folded: {} coded keys",
+            bsi.dict.len()
+        );
+        assert!(!bsi.fresh.is_empty(), "and some wait as fresh at the end");
     }
 
     #[test]
