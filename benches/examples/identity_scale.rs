@@ -31,16 +31,24 @@ fn main() {
 
     let t0 = Instant::now();
     let text = std::fs::read_to_string(path).expect("read the CSV");
-    let (mut rid, mut kind, mut value, mut source, mut ts) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for line in text.lines().skip(1) {
+    // Columns sized once (growing five vectors of 10M entries by doubling costs ~0.3 s here,
+    // mostly in page faults), fields split on bytes.
+    let rows = text.bytes().filter(|&b| b == b'\n').count();
+    let (mut rid, mut kind, mut value, mut source, mut ts) = (
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+    );
+    for line in text.split_terminator('\n').skip(1) {
         let mut f = line.split(',');
         let mut next = || f.next().unwrap_or("");
         rid.push(next());
         kind.push(next());
         value.push(next());
         source.push(next());
-        ts.push(next().parse::<i64>().unwrap_or(0));
+        ts.push(next().trim_end().parse::<i64>().unwrap_or(0));
     }
     let read_s = t0.elapsed().as_secs_f64();
 

@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::dedupe::{first_seen, FirstSeen};
 use super::graph::Seen;
-use super::intern::{hash_value, with_kind};
+use super::intern::{hash_value, with_kind, with_kind_wide};
 use super::{FxMap, IdentityGraph, LinkOutcome, NONE};
 use crate::error::Error;
 use crate::ids::{normalize_into, IdKind, OneId};
@@ -99,10 +100,11 @@ impl IdentityGraph {
         Ok(self.resolve_batch_threads(cols, threads))
     }
 
-    /// [`IdentityGraph::resolve_batch`] on `threads` threads (columns checked). Two independent
-    /// passes over the rows come first: grouping rows into records (one hash lookup of the
-    /// record id per row) and normalizing + hashing the values; with more than one thread they
-    /// run side by side. The linking that follows is sequential, in record order, so the answer
+    /// [`IdentityGraph::resolve_batch`] on `threads` threads (columns checked). Before the
+    /// linking, two rounds of independent work over the rows, each on two threads when there
+    /// are: (1) parsing kinds beside normalizing + hashing the values; (2) numbering the
+    /// record ids beside numbering the identifiers, both in order of first appearance
+    /// ([`first_seen`]). The linking that follows is sequential, in record order, so the answer
     /// never depends on the threads.
     pub(crate) fn resolve_batch_threads<S: AsRef<str> + Sync>(
         &mut self,
@@ -110,7 +112,7 @@ impl IdentityGraph {
         threads: usize,
     ) -> BatchResult {
         let n = cols.record_id.len();
-        let (groups, norm) = if threads > 1 {
+        let (kinds, norm) = if threads > 1 {
             let workers = threads - 1;
             let chunk = n.div_ceil(workers);
             std::thread::scope(|s| {
@@ -120,39 +122,78 @@ impl IdentityGraph {
                         s.spawn(move || Normalized::run(cols, range))
                     })
                     .collect();
-                let groups = Groups::run(cols);
-                let parts: Vec<Normalized> = handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect();
-                (groups, parts)
+                let kinds = RowKinds::run(cols);
+                let parts: Vec<Normalized> = handles.into_iter().map(join).collect();
+                (kinds, parts)
             })
         } else {
-            (Groups::run(cols), vec![Normalized::run(cols, 0..n)])
+            (RowKinds::run(cols), vec![Normalized::run(cols, 0..n)])
         };
-        self.link_groups(cols, groups, &norm)
+        let values = Values { cols, norm };
+        let kind_ix: Vec<u16> = kinds
+            .kinds
+            .iter()
+            .map(|k| self.kinds.intern(k, &self.rules))
+            .collect();
+        let records = || {
+            first_seen(
+                n,
+                |i| hash_value(cols.record_id[i].as_ref()),
+                |i| (kinds.row_kind[i] != OUT).then(|| (0, cols.record_id[i].as_ref().as_bytes())),
+            )
+        };
+        let kind_of = |i: usize| kind_ix[kinds.row_kind[i] as usize];
+        let idents = || {
+            first_seen(
+                n,
+                |i| {
+                    if kinds.row_kind[i] == OUT {
+                        0
+                    } else {
+                        with_kind_wide(kind_of(i), values.hash(i))
+                    }
+                },
+                |i| {
+                    if kinds.row_kind[i] == OUT {
+                        return None;
+                    }
+                    values.get(i).map(|v| (kind_of(i), v.as_bytes()))
+                },
+            )
+        };
+        let (records, idents) = if threads > 1 {
+            std::thread::scope(|s| {
+                let h = s.spawn(idents);
+                let r = records();
+                (r, join(h))
+            })
+        } else {
+            (records(), idents())
+        };
+        self.link_groups(&values, kinds, &kind_ix, records, idents)
     }
 
     /// The sequential half of [`IdentityGraph::resolve_batch`]: link the records in order.
     fn link_groups<S: AsRef<str>>(
         &mut self,
-        cols: &BatchColumns<'_, S>,
-        groups: Groups,
-        norm: &[Normalized],
+        values: &Values<'_, '_, S>,
+        kinds: RowKinds,
+        kind_ix: &[u16],
+        records: FirstSeen,
+        idents: FirstSeen,
     ) -> BatchResult {
+        let cols = values.cols;
         let n = cols.record_id.len();
         let conflicts_before = self.conflicts.len();
-        let Groups {
+        let RowKinds {
             mut rejected,
             kinds,
             row_kind,
-            row_rec,
-            first_row,
-        } = groups;
-        let kind_ix: Vec<u16> = kinds
-            .iter()
-            .map(|k| self.kinds.intern(k, &self.rules))
-            .collect();
+        } = kinds;
+        let FirstSeen {
+            ids: row_rec,
+            firsts: first_row,
+        } = records;
         // Records in the order of their first row, rows of a record in row order (a counting
         // sort on record index).
         let records = first_row.len();
@@ -176,25 +217,17 @@ impl IdentityGraph {
             }
         }
         drop(row_rec);
-        self.reserve(order.len(), records);
-        let errors: FxMap<u32, &'static str> =
-            norm.iter().flat_map(|p| p.errors.iter().copied()).collect();
-        let chunk = norm.first().map_or(n, |p| p.rows.len().max(1));
-        let value_of = |i: usize| -> Option<&str> {
-            let p = &norm[i / chunk];
-            match p.span[i - p.rows.start] {
-                ERR => None,
-                RAW => Some(cols.value[i].as_ref().trim()),
-                s => {
-                    let start = (s >> 16) as usize;
-                    Some(&p.arena[start..start + (s & 0xffff) as usize])
-                }
-            }
-        };
-        let hash_of = |i: usize| {
-            let p = &norm[i / chunk];
-            p.hash[i - p.rows.start]
-        };
+        self.reserve(idents.firsts.len(), records);
+        let errors: FxMap<u32, &'static str> = values
+            .norm
+            .iter()
+            .flat_map(|p| p.errors.iter().copied())
+            .collect();
+        // Per identifier of the batch: its node once a row of it has been linked. Identifiers
+        // the graph knew before the batch are looked up once each; nodes made by the batch are
+        // indexed at its end.
+        let mut ident_node = vec![NONE; idents.firsts.len()];
+        let known_before = self.nodes.len() > 0;
         let mut row_node = vec![NONE; n];
         let mut usable: Vec<(u32, u16, u32)> = Vec::new();
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -204,7 +237,7 @@ impl IdentityGraph {
             for &i in &order[start[r] as usize..start[r + 1] as usize] {
                 let iu = i as usize;
                 let k = kind_ix[row_kind[iu] as usize];
-                let Some(value) = value_of(iu) else {
+                let Some(value) = values.get(iu) else {
                     let kind = &kinds[row_kind[iu] as usize];
                     let raw = cols.value[iu].as_ref();
                     let reason = errors.get(&i).copied().unwrap_or("invalid value");
@@ -223,7 +256,7 @@ impl IdentityGraph {
                         continue;
                     }
                 }
-                usable.push((i, k, with_kind(k, hash_of(iu))));
+                usable.push((i, k, with_kind(k, values.hash(iu))));
             }
             if usable.is_empty() {
                 continue;
@@ -239,10 +272,21 @@ impl IdentityGraph {
             scratch.nodes.clear();
             let mut big: Option<Seen> = (usable.len() > 32).then(Default::default);
             for &(i, k, h) in &usable {
-                let value = value_of(i as usize).expect("usable rows have a value");
-                let (node, new) = match self.nodes.find(k, value, h) {
-                    Some(node) => (node, false),
-                    None => (self.add_node(k, value, h, src), true),
+                let ident = idents.ids[i as usize] as usize;
+                let (node, new) = match ident_node[ident] {
+                    NONE => {
+                        let value = values.get(i as usize).expect("usable rows have a value");
+                        let found = if known_before {
+                            self.nodes.find_indexed(k, value, h)
+                        } else {
+                            None
+                        };
+                        let made = found.is_none();
+                        let node = found.unwrap_or_else(|| self.add_batch_node(k, value, h, src));
+                        ident_node[ident] = node;
+                        (node, made)
+                    }
+                    node => (node, false),
                 };
                 row_node[i as usize] = node;
                 self.push_node(&mut scratch.nodes, &mut big, node, new);
@@ -252,6 +296,7 @@ impl IdentityGraph {
             out.absorbed.clear();
             out.conflicts.clear();
         }
+        self.nodes.index_pending();
         self.scratch = scratch;
         rejected.sort_by_key(|r| r.row);
         let oneids = row_node
@@ -266,53 +311,52 @@ impl IdentityGraph {
     }
 }
 
+/// The answer of a scoped thread, its panic passed on.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
 /// Below this many rows a batch is not worth a thread.
 const PARALLEL_ROWS: usize = 50_000;
 /// Span marks: the value is the raw one trimmed (the common case: nothing stored), or invalid.
 const RAW: u64 = u64::MAX;
 const ERR: u64 = u64::MAX - 1;
 
-/// Rows grouped into records, and kinds parsed.
-struct Groups {
+/// `RowKinds::row_kind` of a row outside every record (empty record id or unknown kind).
+const OUT: u16 = u16::MAX;
+
+/// Kinds parsed, and the rows that cannot be used whatever their value.
+struct RowKinds {
     rejected: Vec<RejectedRow>,
     /// Distinct kinds of the batch.
     kinds: Vec<IdKind>,
-    /// Per row: index into `kinds` (meaningless for a row outside every record).
+    /// Per row: index into `kinds`, or [`OUT`].
     row_kind: Vec<u16>,
-    /// Per row: its record (in first-appearance order), `NONE` if rejected.
-    row_rec: Vec<u32>,
-    /// Per record: its first row.
-    first_row: Vec<u32>,
 }
 
-impl Groups {
-    fn run<S: AsRef<str>>(cols: &BatchColumns<'_, S>) -> Groups {
+impl RowKinds {
+    fn run<S: AsRef<str>>(cols: &BatchColumns<'_, S>) -> RowKinds {
         let n = cols.record_id.len();
-        let mut g = Groups {
+        let mut g = RowKinds {
             rejected: Vec::new(),
             kinds: Vec::new(),
             row_kind: Vec::with_capacity(n),
-            row_rec: Vec::with_capacity(n),
-            first_row: Vec::new(),
         };
         // Kinds repeat on every row: parse each distinct name once.
         let mut kind_of: FxMap<&str, Result<u16, String>> = FxMap::default();
-        // Records hold a couple of rows each: size the map once rather than rehash it.
-        let mut rec_of: FxMap<&str, u32> =
-            FxMap::with_capacity_and_hasher(n / 2, Default::default());
         for i in 0..n {
-            let rid = cols.record_id[i].as_ref();
             let k = cols.kind[i].as_ref();
             let kind = match kind_of.get(k) {
                 Some(r) => r.clone(),
                 None => {
                     let r = match k.parse::<IdKind>() {
-                        Ok(kind) => match u16::try_from(g.kinds.len()) {
-                            Ok(ix) => {
+                        // One short of u16::MAX: that one marks rows that are out.
+                        Ok(kind) => match u16::try_from(g.kinds.len()).ok().filter(|&i| i < OUT) {
+                            Some(ix) => {
                                 g.kinds.push(kind);
                                 Ok(ix)
                             }
-                            Err(_) => Err("too many distinct identifier kinds".to_owned()),
+                            None => Err("too many distinct identifier kinds".to_owned()),
                         },
                         Err(_) => Err(format!("unknown identifier kind {k:?}")),
                     };
@@ -320,32 +364,56 @@ impl Groups {
                     r
                 }
             };
-            if rid.trim().is_empty() {
+            if cols.record_id[i].as_ref().trim().is_empty() {
                 g.rejected.push(RejectedRow {
                     row: i,
                     reason: "empty record id".into(),
                 });
-                g.row_kind.push(0);
-                g.row_rec.push(NONE);
+                g.row_kind.push(OUT);
                 continue;
             }
             match kind {
                 Ok(kind) => g.row_kind.push(kind),
                 Err(reason) => {
                     g.rejected.push(RejectedRow { row: i, reason });
-                    g.row_kind.push(0);
-                    g.row_rec.push(NONE);
-                    continue;
+                    g.row_kind.push(OUT);
                 }
             }
-            let next = g.first_row.len() as u32;
-            let r = *rec_of.entry(rid).or_insert(next);
-            if r == next {
-                g.first_row.push(i as u32);
-            }
-            g.row_rec.push(r);
         }
         g
+    }
+}
+
+/// The normalized values of a batch, in the parts the threads made.
+struct Values<'c, 'a, S: AsRef<str>> {
+    cols: &'c BatchColumns<'a, S>,
+    norm: Vec<Normalized>,
+}
+
+impl<S: AsRef<str>> Values<'_, '_, S> {
+    fn part(&self, i: usize) -> (&Normalized, usize) {
+        let chunk = self.norm.first().map_or(1, |p| p.rows.len().max(1));
+        let p = &self.norm[i / chunk];
+        (p, i - p.rows.start)
+    }
+
+    /// Row `i`'s normalized value, `None` if invalid.
+    fn get(&self, i: usize) -> Option<&str> {
+        let (p, j) = self.part(i);
+        match p.span[j] {
+            ERR => None,
+            RAW => Some(self.cols.value[i].as_ref().trim()),
+            s => {
+                let start = (s >> 16) as usize;
+                Some(&p.arena[start..start + (s & 0xffff) as usize])
+            }
+        }
+    }
+
+    /// Hash of row `i`'s normalized value (kind not included).
+    fn hash(&self, i: usize) -> u64 {
+        let (p, j) = self.part(i);
+        p.hash[j]
     }
 }
 

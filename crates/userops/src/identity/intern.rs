@@ -116,8 +116,13 @@ pub(crate) fn hash_value(value: &str) -> u64 {
 /// each node so that growing it never reads the arena.
 #[inline]
 pub(crate) fn with_kind(kind: u16, value_hash: u64) -> u32 {
-    let h = (value_hash ^ u64::from(kind)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (h >> 32) as u32
+    (with_kind_wide(kind, value_hash) >> 32) as u32
+}
+
+/// All 64 bits of which [`with_kind`] keeps the top 32 (the batch path partitions on them).
+#[inline]
+pub(crate) fn with_kind_wide(kind: u16, value_hash: u64) -> u64 {
+    (value_hash ^ u64::from(kind)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Hash of an identifier (kind index and normalized value).
@@ -140,6 +145,9 @@ pub(crate) struct Interner {
     span: Vec<u64>,
     kind: Vec<u16>,
     table: HashTable<(u32, u32)>,
+    /// Nodes pushed by the batch path and not yet in `table`, with their hashes: the batch
+    /// finds its own nodes without the table, and indexes them all at its end.
+    unindexed: Vec<(u32, u32)>,
 }
 
 impl Interner {
@@ -165,6 +173,16 @@ impl Interner {
 
     /// The node of an identifier, given its hash from [`hash_ident`].
     pub(crate) fn find(&self, kind: u16, value: &str, hash: u32) -> Option<u32> {
+        debug_assert!(
+            self.unindexed.is_empty(),
+            "a lookup while a batch's nodes are not indexed"
+        );
+        self.find_indexed(kind, value, hash)
+    }
+
+    /// [`Interner::find`] among the indexed nodes only: during a batch, the nodes it made
+    /// itself are known to it without the table.
+    pub(crate) fn find_indexed(&self, kind: u16, value: &str, hash: u32) -> Option<u32> {
         self.table
             .find(wide(hash), |&(n, h)| {
                 h == hash && self.kind[n as usize] == kind && self.value(n) == value
@@ -174,6 +192,16 @@ impl Interner {
 
     /// Add a new identifier (the caller checked it is absent) as node `len()`.
     pub(crate) fn push(&mut self, kind: u16, value: &str, hash: u32) -> u32 {
+        let n = self.push_unindexed(kind, value, hash);
+        self.unindexed.pop();
+        self.table
+            .insert_unique(wide(hash), (n, hash), |&(_, h)| wide(h));
+        n
+    }
+
+    /// [`Interner::push`] without the table: [`Interner::index_pending`] must run before the
+    /// next lookup.
+    pub(crate) fn push_unindexed(&mut self, kind: u16, value: &str, hash: u32) -> u32 {
         let n = u32::try_from(self.span.len())
             .ok()
             .filter(|&n| n != NONE)
@@ -181,9 +209,40 @@ impl Interner {
         let span = self.store(value);
         self.span.push(span);
         self.kind.push(kind);
-        self.table
-            .insert_unique(wide(hash), (n, hash), |&(_, h)| wide(h));
+        self.unindexed.push((n, hash));
         n
+    }
+
+    /// Put the nodes pushed unindexed into the table. Inserted one by one in node order, each
+    /// lands at a random place of a table far larger than the cache; inserted in the order of
+    /// their place in the table (the probe starts at the low bits of the hash), neighbours
+    /// follow each other. The order changes only the speed: every node is found either way.
+    pub(crate) fn index_pending(&mut self) {
+        let pending = std::mem::take(&mut self.unindexed);
+        self.table.reserve(pending.len(), |&(_, h)| wide(h));
+        // The table's buckets: a power of two, of which 7/8 are usable.
+        let buckets = (self.table.capacity() / 7 * 8).next_power_of_two().max(1) as u64;
+        // A counting sort on the top 12 bits of the place is enough: each slice then covers
+        // a few thousand neighbouring buckets.
+        let shift = buckets.trailing_zeros().saturating_sub(12);
+        let slice = |h: u32| ((wide(h) & (buckets - 1)) >> shift) as usize;
+        let mut start = vec![0usize; (buckets >> shift) as usize + 1];
+        for &(_, h) in &pending {
+            start[slice(h) + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let mut sorted = vec![(0u32, 0u32); pending.len()];
+        for &(n, h) in &pending {
+            let s = &mut start[slice(h)];
+            sorted[*s] = (n, h);
+            *s += 1;
+        }
+        drop(pending);
+        for (n, h) in sorted {
+            self.table.insert_unique(wide(h), (n, h), |&(_, h)| wide(h));
+        }
     }
 
     fn store(&mut self, value: &str) -> u64 {

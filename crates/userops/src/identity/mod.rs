@@ -31,6 +31,7 @@
 
 mod batch;
 mod commands;
+mod dedupe;
 mod explain;
 mod graph;
 mod intern;
@@ -459,6 +460,17 @@ impl IdentityGraph {
     /// A new node for an identifier not yet known (the caller looked it up).
     fn add_node(&mut self, kind: u16, value: &str, hash: u32, source: u32) -> u32 {
         let n = self.nodes.push(kind, value, hash);
+        self.grow_node(n, kind, source)
+    }
+
+    /// [`IdentityGraph::add_node`] for the batch path, which indexes its nodes at its end.
+    fn add_batch_node(&mut self, kind: u16, value: &str, hash: u32, source: u32) -> u32 {
+        let n = self.nodes.push_unindexed(kind, value, hash);
+        self.grow_node(n, kind, source)
+    }
+
+    /// The per-node state of new node `n`.
+    fn grow_node(&mut self, n: u32, kind: u16, source: u32) -> u32 {
         let pushed = self.uf.push();
         debug_assert_eq!(n, pushed, "nodes and union-find grow together");
         let scope = if self.kinds.props(kind).scoped {

@@ -371,6 +371,67 @@ proptest! {
         prop_assert!(batch == inc, "same graph, same bytes");
     }
 
+    /// A batch into a graph that already holds links, with the rows of its records interleaved
+    /// (a record's rows need not be adjacent), then more links: the same graph as linking it all
+    /// record by record, and every identifier found by lookups after the batch.
+    #[test]
+    fn batch_into_a_populated_graph_with_interleaved_rows(
+        recs in records(40),
+        cut in 0usize..40,
+        after in records(8),
+    ) {
+        let cut = cut.min(recs.len());
+        let to_record = |r: usize, ids: &[(u8, u8)]| Record {
+            id: format!("rec{r}"),
+            source: "s".into(),
+            ts: 0,
+            ids: ids.iter().map(|&(k, v)| ident(k, v)).collect(),
+        };
+        let mut inc = IdentityGraph::default();
+        let mut batch = IdentityGraph::default();
+        for (r, ids) in recs[..cut].iter().enumerate() {
+            inc.link(&to_record(r, ids));
+            batch.link(&to_record(r, ids));
+        }
+        // Round robin: every record's first identifier, then every second one, ...
+        let mut rows: (Vec<String>, Vec<String>, Vec<String>) = Default::default();
+        let mut row_ident = Vec::new();
+        for j in 0..4 {
+            for (r, ids) in recs.iter().enumerate().skip(cut) {
+                if let Some(&(k, v)) = ids.get(j) {
+                    let i = ident(k, v);
+                    rows.0.push(format!("rec{r}"));
+                    rows.1.push(i.kind().to_string());
+                    rows.2.push(i.value().to_owned());
+                    row_ident.push(i);
+                }
+            }
+        }
+        for (r, ids) in recs.iter().enumerate().skip(cut) {
+            inc.link(&to_record(r, ids));
+        }
+        let n = rows.0.len();
+        let source = vec!["s".to_string(); n];
+        let cols = BatchColumns {
+            record_id: &rows.0, kind: &rows.1, value: &rows.2, source: &source, ts: &vec![0; n],
+        };
+        let mut threaded = batch.clone();
+        let out = batch.resolve_batch(&cols).unwrap();
+        prop_assert_eq!(&threaded.resolve_batch_threads(&cols, 2), &out);
+        prop_assert!(threaded == batch);
+        prop_assert!(out.rejected.is_empty());
+        for (row, i) in row_ident.iter().enumerate() {
+            prop_assert_eq!(out.oneids[row], inc.resolve(i));
+            prop_assert_eq!(batch.resolve(i), inc.resolve(i));
+        }
+        prop_assert!(batch == inc, "same graph, same bytes");
+        for (r, ids) in after.iter().enumerate() {
+            let rec = to_record(100 + r, ids);
+            prop_assert_eq!(batch.link(&rec), inc.link(&rec));
+        }
+        prop_assert!(batch == inc);
+    }
+
     #[test]
     fn components_equal_naive_bfs(recs in records(40)) {
         let mut g = IdentityGraph::with_rules(uncapped());
