@@ -92,13 +92,24 @@ pub fn summary(r: &Results) -> Vec<(String, String)> {
         "churn risk (BG/NBD)",
         match &r.bgnbd.error {
             Some(e) => format!("fit failed: {e}"),
-            None => r
-                .bgnbd
-                .bands
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            None => {
+                let p = &r.bgnbd.params;
+                let num = |k: &str| p[k].as_f64().map_or("?".to_owned(), |v| format!("{v:.3}"));
+                format!(
+                    "{} ({} fit: r {}, alpha {}, a {}, b {})",
+                    r.bgnbd
+                        .bands
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    r.bgnbd.freq,
+                    num("r"),
+                    num("alpha"),
+                    num("a"),
+                    num("b"),
+                )
+            }
         },
     );
     add(
