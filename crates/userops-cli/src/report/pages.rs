@@ -3,7 +3,7 @@
 
 use userops::lifecycle::{Group, Stage};
 
-use super::collect::{Results, FUNNEL, OUTCOMES};
+use super::collect::{Counts, Results, FUNNEL, OUTCOMES};
 use super::{svg, table, Report, Section};
 
 fn pct(v: Option<f64>) -> String {
@@ -33,14 +33,7 @@ pub fn summary(r: &Results) -> Vec<(String, String)> {
         if r.conflicts.is_empty() {
             "0".into()
         } else {
-            format!(
-                "{conflicts} ({})",
-                r.conflicts
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("{conflicts} ({})", counts(&r.conflicts))
         },
     );
     for (t, n) in &r.tags {
@@ -80,14 +73,7 @@ pub fn summary(r: &Results) -> Vec<(String, String)> {
             );
         }
     }
-    add(
-        "RFM segments",
-        r.rfm
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
+    add("RFM segments", counts(&r.rfm));
     add(
         "churn risk (BG/NBD)",
         match &r.bgnbd.error {
@@ -97,12 +83,7 @@ pub fn summary(r: &Results) -> Vec<(String, String)> {
                 let num = |k: &str| p[k].as_f64().map_or("?".to_owned(), |v| format!("{v:.3}"));
                 format!(
                     "{} ({} fit: r {}, alpha {}, a {}, b {})",
-                    r.bgnbd
-                        .bands
-                        .iter()
-                        .map(|(k, v)| format!("{k} {v}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    counts(&r.bgnbd.bands),
                     r.bgnbd.freq,
                     num("r"),
                     num("alpha"),
@@ -116,12 +97,7 @@ pub fn summary(r: &Results) -> Vec<(String, String)> {
         "churn risk (logistic, 60-day label)",
         format!(
             "{} (holdout AUC {})",
-            r.logistic
-                .bands
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            counts(&r.logistic.bands),
             r.logistic.auc.map_or("–".into(), |a| format!("{a:.3}"))
         ),
     );
@@ -135,24 +111,10 @@ pub fn summary(r: &Results) -> Vec<(String, String)> {
         );
     }
     if !r.tiers.is_empty() {
-        add(
-            "members per tier",
-            r.tiers
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
+        add("members per tier", counts(&r.tiers));
         add("points outstanding", r.points_outstanding.to_string());
     }
-    add(
-        "automation plan (touches per channel)",
-        r.planned
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
+    add("automation plan (touches per channel)", counts(&r.planned));
     for p in &r.promotions {
         add(
             &format!("promotion {}", p["id"].as_str().unwrap_or("?")),
@@ -558,4 +520,12 @@ pub fn build(r: &Results, title: String) -> Report {
 
 fn fmt_param(v: &serde_json::Value) -> String {
     v.as_f64().map_or("–".into(), |x| format!("{x:.3}"))
+}
+
+/// `key count, key count, ...` in key order.
+fn counts(c: &Counts) -> String {
+    c.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
