@@ -252,6 +252,7 @@ pub struct StoreOptions {
     config: Config,
     durability: Durability,
     snapshot_every: u64,
+    page_cache_mib: u32,
 }
 
 impl Default for StoreOptions {
@@ -260,12 +261,14 @@ impl Default for StoreOptions {
             config: Config::default(),
             durability: Durability::EveryCommand,
             snapshot_every: 10_000,
+            page_cache_mib: 64,
         }
     }
 }
 
 impl StoreOptions {
-    /// Defaults: default config, every command durable, a snapshot every 10,000 commands.
+    /// Defaults: default config, every command durable, a snapshot every 10,000 commands, a
+    /// 64 MiB page cache.
     pub fn new() -> StoreOptions {
         StoreOptions::default()
     }
@@ -295,6 +298,16 @@ impl StoreOptions {
     /// Write a snapshot after this many journaled commands (at least 1).
     pub fn snapshot_every(mut self, commands: u64) -> Self {
         self.snapshot_every = commands.max(1);
+        self
+    }
+
+    /// SQLite's page cache for the store's connection, in MiB (at least 1). The materialized
+    /// tables are updated at random keys, so a commit touches pages all over the file; with
+    /// SQLite's default 2 MiB they are read back from the OS on every batch. 64 MiB took the
+    /// 20k-user demo's ingest from 17–19 s to 14–16 s and its system time from 5.6–6.5 s to
+    /// 2.4–2.5 s (with the larger WAL below), for ≈ 65 MiB more memory.
+    pub fn page_cache_mib(mut self, mib: u32) -> Self {
+        self.page_cache_mib = mib.max(1);
         self
     }
 
@@ -459,6 +472,16 @@ impl Store {
         // Deleted and rewritten content is zeroed, not left in free pages: erasure must not
         // leave the erased values readable in the file.
         conn.pragma_update(None, "secure_delete", "ON")?;
+        // Negative: a size in KiB rather than in pages.
+        conn.pragma_update(
+            None,
+            "cache_size",
+            -(i64::from(options.page_cache_mib) * 1024),
+        )?;
+        // Fold the WAL into the main file every 16,384 pages (64 MiB) instead of SQLite's 1,000:
+        // a batch of events writes far more than 1,000 pages, so the default checkpoints after
+        // every commit and writes each page twice per batch (−14% bytes written in the demo).
+        conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
         let migrated = schema::migrate(&mut conn, found.version)?;
         // The config a store was created with is part of its history: replay needs it.
         let config = schema::creation_config(&conn, &options.config)?;

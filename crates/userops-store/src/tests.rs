@@ -1243,3 +1243,28 @@ fn migrates_a_schema_2_store_with_whole_snapshots() {
     assert!(r.ok(), "{r}");
     assert_eq!(r.snapshots_reproduced, 2);
 }
+
+#[test]
+fn page_cache_and_checkpoint_interval_are_set_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let pragma = |s: &Store, name: &str| -> i64 {
+        let db = lock(&s.shared.db);
+        db.conn
+            .pragma_query_value(None, name, |r| r.get(0))
+            .unwrap()
+    };
+    let s = Store::open(dir.path().join("a.db")).unwrap();
+    assert_eq!(pragma(&s, "cache_size"), -64 * 1024);
+    assert_eq!(pragma(&s, "wal_autocheckpoint"), 16_384);
+    let s = StoreOptions::new()
+        .page_cache_mib(8)
+        .open(dir.path().join("b.db"))
+        .unwrap();
+    assert_eq!(pragma(&s, "cache_size"), -8 * 1024);
+    // Zero is taken as the least, not as SQLite's "default".
+    let s = StoreOptions::new()
+        .page_cache_mib(0)
+        .open(dir.path().join("c.db"))
+        .unwrap();
+    assert_eq!(pragma(&s, "cache_size"), -1024);
+}
