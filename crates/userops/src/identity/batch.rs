@@ -129,7 +129,7 @@ impl IdentityGraph {
         } else {
             (RowKinds::run(cols), vec![Normalized::run(cols, 0..n)])
         };
-        let values = Values { cols, norm };
+        let values = Values::new(cols, norm);
         let kind_ix: Vec<u16> = kinds
             .kinds
             .iter()
@@ -229,7 +229,7 @@ impl IdentityGraph {
         let mut ident_node = vec![NONE; idents.firsts.len()];
         let known_before = self.nodes.len() > 0;
         let mut row_node = vec![NONE; n];
-        let mut usable: Vec<(u32, u16, u32)> = Vec::new();
+        let mut usable: Vec<(u32, u16, u32, &str)> = Vec::new();
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut out = LinkOutcome::default();
         for (r, &first) in first_row.iter().enumerate() {
@@ -256,7 +256,7 @@ impl IdentityGraph {
                         continue;
                     }
                 }
-                usable.push((i, k, with_kind(k, values.hash(iu))));
+                usable.push((i, k, with_kind(k, values.hash(iu)), value));
             }
             if usable.is_empty() {
                 continue;
@@ -271,11 +271,10 @@ impl IdentityGraph {
             let src = self.records.source(rec);
             scratch.nodes.clear();
             let mut big: Option<Seen> = (usable.len() > 32).then(Default::default);
-            for &(i, k, h) in &usable {
+            for &(i, k, h, value) in &usable {
                 let ident = idents.ids[i as usize] as usize;
                 let (node, new) = match ident_node[ident] {
                     NONE => {
-                        let value = values.get(i as usize).expect("usable rows have a value");
                         let found = if known_before {
                             self.nodes.find_indexed(k, value, h)
                         } else {
@@ -388,12 +387,18 @@ impl RowKinds {
 struct Values<'c, 'a, S: AsRef<str>> {
     cols: &'c BatchColumns<'a, S>,
     norm: Vec<Normalized>,
+    /// Rows per part (the last may have fewer).
+    chunk: usize,
 }
 
-impl<S: AsRef<str>> Values<'_, '_, S> {
+impl<'c, 'a, S: AsRef<str>> Values<'c, 'a, S> {
+    fn new(cols: &'c BatchColumns<'a, S>, norm: Vec<Normalized>) -> Self {
+        let chunk = norm.first().map_or(1, |p| p.rows.len().max(1));
+        Values { cols, norm, chunk }
+    }
+
     fn part(&self, i: usize) -> (&Normalized, usize) {
-        let chunk = self.norm.first().map_or(1, |p| p.rows.len().max(1));
-        let p = &self.norm[i / chunk];
+        let p = &self.norm[i / self.chunk];
         (p, i - p.rows.start)
     }
 

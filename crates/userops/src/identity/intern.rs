@@ -192,8 +192,7 @@ impl Interner {
 
     /// Add a new identifier (the caller checked it is absent) as node `len()`.
     pub(crate) fn push(&mut self, kind: u16, value: &str, hash: u32) -> u32 {
-        let n = self.push_unindexed(kind, value, hash);
-        self.unindexed.pop();
+        let n = self.append(kind, value);
         self.table
             .insert_unique(wide(hash), (n, hash), |&(_, h)| wide(h));
         n
@@ -202,6 +201,13 @@ impl Interner {
     /// [`Interner::push`] without the table: [`Interner::index_pending`] must run before the
     /// next lookup.
     pub(crate) fn push_unindexed(&mut self, kind: u16, value: &str, hash: u32) -> u32 {
+        let n = self.append(kind, value);
+        self.unindexed.push((n, hash));
+        n
+    }
+
+    /// Node `len()` for an identifier, outside the table.
+    fn append(&mut self, kind: u16, value: &str) -> u32 {
         let n = u32::try_from(self.span.len())
             .ok()
             .filter(|&n| n != NONE)
@@ -209,7 +215,6 @@ impl Interner {
         let span = self.store(value);
         self.span.push(span);
         self.kind.push(kind);
-        self.unindexed.push((n, hash));
         n
     }
 
