@@ -18,6 +18,11 @@ fn identify(key: &str, phone: &str, email: &str) -> Event {
     .unwrap()
 }
 
+/// The one value a query returns (a count, say).
+fn scalar(c: &Connection, sql: &str) -> i64 {
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
 fn raw(path: &Path) -> Connection {
     Connection::open(path).unwrap()
 }
@@ -253,9 +258,7 @@ fn group_commit_reports_what_is_durable() {
     assert_eq!((a1.seq, a1.durable, a2.durable), (Some(1), false, false));
     assert_eq!(s.durable_seq(), 0);
     // not yet on disk: another reader sees nothing
-    let n: i64 = raw(&path)
-        .query_row("SELECT count(*) FROM journal", [], |r| r.get(0))
-        .unwrap();
+    let n: i64 = scalar(&raw(&path), "SELECT count(*) FROM journal");
     assert_eq!(n, 0);
     let a3 = s.submit(Command::ingest(ev("c", "M3"))).unwrap();
     assert!(a3.durable);
@@ -392,13 +395,9 @@ fn materialized_tables_follow_merges_and_erasure() {
         r#"{"oneid": 1, "actor": "dpo", "time": "2026-01-03T00:00:00Z"}"#,
     )
     .unwrap();
-    let n: i64 = c
-        .query_row("SELECT count(*) FROM identities", [], |r| r.get(0))
-        .unwrap();
+    let n: i64 = scalar(&c, "SELECT count(*) FROM identities");
     assert_eq!(n, 0);
-    let n: i64 = c
-        .query_row("SELECT count(*) FROM consent", [], |r| r.get(0))
-        .unwrap();
+    let n: i64 = scalar(&c, "SELECT count(*) FROM consent");
     assert_eq!(n, 0);
     let audit = rows(&c, "SELECT action, seq FROM audit ORDER BY seq");
     assert_eq!(
@@ -459,13 +458,10 @@ fn erase_redacts_the_journal_and_survives_reopen() {
         file_mentions(dir.path(), "M-other"),
         "other people's records are kept"
     );
-    let redacted: i64 = raw(&path)
-        .query_row(
-            "SELECT count(*) FROM journal WHERE method = 'redacted'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let redacted: i64 = scalar(
+        &raw(&path),
+        "SELECT count(*) FROM journal WHERE method = 'redacted'",
+    );
     // the two identify events, and the activity naming the person by OneID
     assert_eq!(redacted, 3);
     let s = Store::open(&path).unwrap();
@@ -556,9 +552,7 @@ fn group_commit_timer_makes_a_lone_command_durable() {
         "not made durable"
     );
     assert_eq!(s.durable_seq(), 1);
-    let n: i64 = raw(&path)
-        .query_row("SELECT count(*) FROM journal", [], |r| r.get(0))
-        .unwrap();
+    let n: i64 = scalar(&raw(&path), "SELECT count(*) FROM journal");
     assert_eq!(n, 1, "another reader sees the committed record");
     assert!(
         !s.wait_durable(2, Duration::from_millis(10)),
@@ -876,13 +870,10 @@ fn postings_and_tags_tables_follow_the_engine() {
             "erase",
             r#"{"oneid": 2, "actor": "dpo", "time": "2026-03-02T00:00:00Z"}"#,
         );
-        let n: i64 = c
-            .query_row(
-                "SELECT count(*) FROM postings WHERE credit_oneid = 2 OR debit_oneid = 2",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let n: i64 = scalar(
+            &c,
+            "SELECT count(*) FROM postings WHERE credit_oneid = 2 OR debit_oneid = 2",
+        );
         assert_eq!(n, 0);
         assert_eq!(
             member_balances(&c),
@@ -1007,7 +998,7 @@ fn identity_tables_follow_batch_commands_and_operator_merges() {
     });
     s.execute(batch).unwrap();
     let c = raw(&path);
-    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let count = |sql: &str| scalar(&c, sql);
     assert_eq!(count("SELECT count(*) FROM identities"), 2);
     assert_eq!(count("SELECT count(*) FROM persons"), 2);
     // An operator merge moves identifiers without an event.
@@ -1086,9 +1077,7 @@ fn fill(s: &mut Store, n: usize) {
 }
 
 fn chunk_count(path: &Path) -> i64 {
-    raw(path)
-        .query_row("SELECT count(*) FROM snapshot_chunk", [], |r| r.get(0))
-        .unwrap()
+    scalar(&raw(path), "SELECT count(*) FROM snapshot_chunk")
 }
 
 #[test]
@@ -1231,13 +1220,10 @@ fn migrates_a_schema_2_store_with_whole_snapshots() {
         [(5, 1), (10, 1)]
     );
     assert!(heads.iter().all(|h| h.2 > 100));
-    let migrated: i64 = c
-        .query_row(
-            "SELECT count(*) FROM store_audit WHERE action = 'migrate' AND detail = 'version 2 to 3'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let migrated: i64 = scalar(
+        &c,
+        "SELECT count(*) FROM store_audit WHERE action = 'migrate' AND detail = 'version 2 to 3'",
+    );
     assert_eq!(migrated, 1);
     let r = check(&path).unwrap();
     assert!(r.ok(), "{r}");

@@ -775,6 +775,20 @@ impl Column {
 mod tests {
     use super::*;
 
+    /// What a range query should answer: the users of `pairs` whose key passes `keep`, within
+    /// `w` when given.
+    fn users_where(
+        pairs: &[(u32, u64)],
+        w: Option<&RoaringBitmap>,
+        keep: impl Fn(u64) -> bool,
+    ) -> RoaringBitmap {
+        pairs
+            .iter()
+            .filter(|p| keep(p.1) && w.is_none_or(|w| w.contains(p.0)))
+            .map(|p| p.0)
+            .collect()
+    }
+
     #[test]
     fn keys_preserve_order() {
         let xs = [-1e300, -3.5, -0.0, 0.0, 1e-9, 2.0, 40.0, 1e300];
@@ -832,17 +846,9 @@ mod tests {
                     (999_000, 999_999),
                 ] {
                     for w in [None, Some(&within)] {
-                        let want: RoaringBitmap = pairs
-                            .iter()
-                            .filter(|p| p.1 >= lo && p.1 <= hi && w.is_none_or(|w| w.contains(p.0)))
-                            .map(|p| p.0)
-                            .collect();
+                        let want: RoaringBitmap = users_where(&pairs, w, |k| k >= lo && k <= hi);
                         assert_eq!(bsi.range(Some((lo, true)), Some((hi, true)), w), want);
-                        let want_open: RoaringBitmap = pairs
-                            .iter()
-                            .filter(|p| p.1 > lo && p.1 < hi && w.is_none_or(|w| w.contains(p.0)))
-                            .map(|p| p.0)
-                            .collect();
+                        let want_open: RoaringBitmap = users_where(&pairs, w, |k| k > lo && k < hi);
                         assert_eq!(
                             bsi.range(Some((lo, false)), Some((hi, false)), w),
                             want_open
@@ -924,11 +930,7 @@ mod tests {
                 (4_000, 9_000),
             ] {
                 for w in [None, Some(&within)] {
-                    let want: RoaringBitmap = pairs
-                        .iter()
-                        .filter(|p| p.1 >= lo && p.1 <= hi && w.is_none_or(|w| w.contains(p.0)))
-                        .map(|p| p.0)
-                        .collect();
+                    let want: RoaringBitmap = users_where(&pairs, w, |k| k >= lo && k <= hi);
                     let got = bsi.range(Some((lo, true)), Some((hi, true)), w);
                     assert_eq!(
                         got,
@@ -936,11 +938,7 @@ mod tests {
                         "stride {stride}, [{lo},{hi}], within {}",
                         w.is_some()
                     );
-                    let below: RoaringBitmap = pairs
-                        .iter()
-                        .filter(|p| p.1 < hi && w.is_none_or(|w| w.contains(p.0)))
-                        .map(|p| p.0)
-                        .collect();
+                    let below: RoaringBitmap = users_where(&pairs, w, |k| k < hi);
                     assert_eq!(bsi.range(None, Some((hi, false)), w), below);
                 }
             }
