@@ -347,31 +347,56 @@ def test_pandas_integer_ids_with_a_gap_report_the_row() -> None:
     assert sorted(ok["user"].tolist()) == [1, 2, 4]
 
 
-def test_resolve_in_batches_equals_one_batch() -> None:
-    rng = random.Random(11)
-    n = 3000
-    recs = [f"r{rng.randrange(900)}" for _ in range(n)]
-    kinds = [rng.choice(["phone", "device_id", "email"]) for _ in range(n)]
-    values = [
-        f"138{rng.randrange(400):08d}" if k == "phone" else f"d{rng.randrange(500)}" if k == "device_id"
-        else f"u{rng.randrange(400)}@x.com"
-        for k in kinds
-    ]
-    t = pa.table({"record_id": recs, "kind": kinds, "value": values})
-    whole = userops.resolve_identities(t, chunk_size=n)
+def _people(x: pa.Table) -> List[List[int]]:
+    groups: Dict[int, List[int]] = {}
+    for i, o in enumerate(x.column("oneid").to_pylist()):
+        if o is not None:
+            groups.setdefault(o, []).append(i)
+    return sorted(groups.values())
+
+
+def _own(i: int) -> Tuple[str, str]:
+    """Record i's own identifier: a phone for even i, an email for odd i (one of each per person)."""
+    return ("phone", f"138{i:08d}") if i % 2 == 0 else ("email", f"u{i}@x.com")
+
+
+def _pairs(records: int) -> pa.Table:
+    """Record i: its own identifier and a device shared with record i ^ 1 (persons of two records)."""
+    rec = [f"r{i}" for i in range(records) for _ in range(2)]
+    kind = [k for i in range(records) for k in (_own(i)[0], "device_id")]
+    value = [v for i in range(records) for v in (_own(i)[1], f"d{i // 2}")]
+    return pa.table({"record_id": rec, "kind": kind, "value": value})
+
+
+def test_resolve_progress_counts_rows_and_changes_nothing() -> None:
+    t = _pairs(100_000)
+    n = t.num_rows
     seen: List[Tuple[int, int]] = []
-    parts = userops.resolve_identities(t, chunk_size=250, progress=lambda d, total: seen.append((d, total)))
-    assert len(seen) >= 10 and seen[-1] == (n, n) and all(a[0] < b[0] for a, b in zip(seen, seen[1:]))
+    reported = userops.resolve_identities(t, progress=lambda d, total: seen.append((d, total)))
+    assert len(seen) >= 3 and seen[-1] == (n, n) and all(total == n for _, total in seen)
+    assert all(a[0] < b[0] for a, b in zip(seen, seen[1:]))
+    assert reported.equals(userops.resolve_identities(t, progress=False))
+    assert len(_people(reported)) == 50_000
 
-    def people(x: pa.Table) -> List[List[int]]:
-        groups: Dict[int, List[int]] = {}
-        for i, o in enumerate(x.column("oneid").to_pylist()):
-            if o is not None:
-                groups.setdefault(o, []).append(i)
-        return sorted(groups.values())
 
-    # The same rows end up together (OneID numbers may differ with the batch order).
-    assert people(parts) == people(whole)
-    assert parts.column("reject_reason").to_pylist() == whole.column("reject_reason").to_pylist()
-    with pytest.raises(userops.InvalidArgument):
-        userops.resolve_identities(t, chunk_size=0)
+def test_a_resolve_stopped_by_its_callback_keeps_the_records_before_the_stop() -> None:
+    t = _pairs(100_000)
+    g = userops.IdentityGraph()
+    calls: List[int] = []
+
+    def stop(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 2:
+            raise RuntimeError("enough")
+
+    with pytest.raises(RuntimeError, match="enough"):
+        userops.resolve_identities(t, graph=g, progress=stop)
+    assert len(calls) == 2 and 0 < calls[1] < t.num_rows
+    linked = calls[1] // 2  # two rows per record, records in order
+    assert g.resolve(_own(0)) is not None
+    assert g.resolve(_own(linked - 1)) is not None
+    assert g.resolve(_own(linked)) is None
+    assert g.resolve(_own(99_999)) is None
+    # The rest goes in on a second call: the same people as in one call.
+    again = userops.resolve_identities(t, graph=g, progress=False)
+    assert _people(again) == _people(userops.resolve_identities(t, progress=False))

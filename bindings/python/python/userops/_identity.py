@@ -386,7 +386,6 @@ def resolve_identities(
     source: str = "source",
     ts: str = "ts",
     output: _tables.Output = None,
-    chunk_size: int = 100_000,
     progress: _tables.Progress = None,
 ) -> Any:
     """Resolve a table of identifier rows to OneIDs.
@@ -400,10 +399,9 @@ def resolve_identities(
     go into ``graph`` when given (so later calls see earlier ones), else into a new graph under
     ``rules``.
 
-    A table over ``chunk_size`` rows goes in batches of whole records (rows of one record are
-    never split); between batches ``progress`` is reported (see :mod:`userops._progress`) and
-    Ctrl-C is honoured (``KeyboardInterrupt``; the batches before it stay in ``graph``). The
-    OneIDs returned are those after the whole table.
+    The table is resolved as one batch. As its records are linked, ``progress`` hears of the
+    rows done (see :mod:`userops._progress`) and Ctrl-C is honoured (``KeyboardInterrupt``; the
+    records linked before it stay in ``graph``, the rest are not linked).
 
     >>> import pandas as pd, userops
     >>> rows = pd.DataFrame({"record_id": ["A", "A", "B", "B"],
@@ -416,12 +414,10 @@ def resolve_identities(
     _tables.check_output(output)
     arrow, in_kind = _tables.to_arrow(table)
     g = graph if graph is not None else IdentityGraph(rules)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InvalidArgument("chunk_size must be a positive integer", field="chunk_size")
     with _progress.reporter(progress, total=arrow.num_rows, desc="resolve") as report:
         added = g._native.resolve_table(
             arrow, record_id=record_id, kind=kind, value=value, source=source, ts=ts,
-            chunk_rows=chunk_size, progress=report,
+            progress=report,
         )
     out_kind = output or in_kind
     if out_kind == in_kind == "pandas":

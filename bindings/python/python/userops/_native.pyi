@@ -51,7 +51,6 @@ class NativeIdentityGraph:
         value: str = ...,
         source: str = ...,
         ts: str = ...,
-        chunk_rows: int = ...,
         progress: Optional[Callable[[int, int], None]] = ...,
     ) -> _Table: ...
 

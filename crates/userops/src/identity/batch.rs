@@ -8,6 +8,7 @@ use super::intern::{hash_value, with_kind, with_kind_wide};
 use super::{FxMap, IdentityGraph, LinkOutcome, NONE};
 use crate::error::Error;
 use crate::ids::{normalize_into, IdKind, OneId};
+use crate::progress::{Interrupted, Meter, NoProgress, Progress, CHUNK};
 
 /// Identifier rows as columns of equal length: row `i` says "record `record_id[i]` (from
 /// `source[i]`, at `ts[i]` ms since the epoch) holds identifier `kind[i]` = `value[i]`".
@@ -72,6 +73,51 @@ impl IdentityGraph {
         &mut self,
         cols: &BatchColumns<'_, S>,
     ) -> Result<BatchResult, Error> {
+        match self.resolve_batch_with_progress(cols, &mut NoProgress)? {
+            Some(out) => Ok(out),
+            None => Err(Error::Internal("a batch without a hook was stopped".into())),
+        }
+    }
+
+    /// [`IdentityGraph::resolve_batch`], telling `progress` how many rows are linked (of all
+    /// rows) every 65,536 rows or so, and stopping when it says so. Reports start once the
+    /// rows are parsed and numbered (the first pass, about a third of the time), and end with
+    /// `(rows, rows)`.
+    ///
+    /// `Ok(None)` when the hook stopped the batch: the records linked before the stop stay
+    /// linked, exactly as if [`IdentityGraph::link`] had been called for each of them, and the
+    /// rest are not.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use userops::identity::{BatchColumns, IdentityGraph};
+    /// let cols = BatchColumns {
+    ///     record_id: &["r1", "r2"],
+    ///     kind: &["phone", "phone"],
+    ///     value: &["13800138000", "13900139000"],
+    ///     source: &["app"; 2],
+    ///     ts: &[0; 2],
+    /// };
+    /// let mut seen = Vec::new();
+    /// let mut hook = |done: u64, total: u64| {
+    ///     seen.push((done, total));
+    ///     ControlFlow::Continue(())
+    /// };
+    /// let mut g = IdentityGraph::default();
+    /// let out = g.resolve_batch_with_progress(&cols, &mut hook).unwrap().expect("not stopped");
+    /// assert_eq!(out.oneids.len(), 2);
+    /// assert_eq!(seen.last(), Some(&(2, 2)));
+    ///
+    /// let mut stop = |_: u64, _: u64| ControlFlow::Break(());
+    /// let mut h = IdentityGraph::default();
+    /// assert_eq!(h.resolve_batch_with_progress(&cols, &mut stop).unwrap(), None);
+    /// assert_eq!(h.person_count(), 0);
+    /// ```
+    pub fn resolve_batch_with_progress<S: AsRef<str> + Sync>(
+        &mut self,
+        cols: &BatchColumns<'_, S>,
+        progress: &mut dyn Progress,
+    ) -> Result<Option<BatchResult>, Error> {
         let n = cols.record_id.len();
         for (name, len) in [
             ("kind", cols.kind.len()),
@@ -97,7 +143,10 @@ impl IdentityGraph {
         } else {
             1
         };
-        Ok(self.resolve_batch_threads(cols, threads))
+        let mut meter = Meter::new(progress, n as u64);
+        Ok(self
+            .resolve_batch_threads(cols, threads, &mut meter, CHUNK)
+            .ok())
     }
 
     /// [`IdentityGraph::resolve_batch`] on `threads` threads (columns checked). Before the
@@ -105,12 +154,14 @@ impl IdentityGraph {
     /// are: (1) parsing kinds beside normalizing + hashing the values; (2) numbering the
     /// record ids beside numbering the identifiers, both in order of first appearance
     /// ([`first_seen`]). The linking that follows is sequential, in record order, so the answer
-    /// never depends on the threads.
+    /// never depends on the threads. `meter` hears of the rows linked every `every` rows.
     pub(crate) fn resolve_batch_threads<S: AsRef<str> + Sync>(
         &mut self,
         cols: &BatchColumns<'_, S>,
         threads: usize,
-    ) -> BatchResult {
+        meter: &mut Meter<'_>,
+        every: usize,
+    ) -> Result<BatchResult, Interrupted> {
         let n = cols.record_id.len();
         let (kinds, norm) = if threads > 1 {
             let workers = threads - 1;
@@ -170,10 +221,13 @@ impl IdentityGraph {
         } else {
             (records(), idents())
         };
-        self.link_groups(&values, kinds, &kind_ix, records, idents)
+        self.link_groups(&values, kinds, &kind_ix, records, idents, meter, every)
     }
 
     /// The sequential half of [`IdentityGraph::resolve_batch`]: link the records in order.
+    /// A stop comes between two records, after the nodes made so far are indexed, so the
+    /// graph is what linking those records one by one would have made.
+    #[allow(clippy::too_many_arguments)]
     fn link_groups<S: AsRef<str>>(
         &mut self,
         values: &Values<'_, '_, S>,
@@ -181,7 +235,9 @@ impl IdentityGraph {
         kind_ix: &[u16],
         records: FirstSeen,
         idents: FirstSeen,
-    ) -> BatchResult {
+        meter: &mut Meter<'_>,
+        every: usize,
+    ) -> Result<BatchResult, Interrupted> {
         let cols = values.cols;
         let n = cols.record_id.len();
         let conflicts_before = self.conflicts.len();
@@ -232,7 +288,17 @@ impl IdentityGraph {
         let mut usable: Vec<(u32, u16, u32, &str)> = Vec::new();
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut out = LinkOutcome::default();
+        let mut next_report = 0usize;
         for (r, &first) in first_row.iter().enumerate() {
+            let linked = start[r] as usize;
+            if linked >= next_report {
+                next_report = linked + every.max(1);
+                if let Err(stop) = meter.at(linked as u64) {
+                    self.nodes.index_pending();
+                    self.scratch = scratch;
+                    return Err(stop);
+                }
+            }
             usable.clear();
             for &i in &order[start[r] as usize..start[r + 1] as usize] {
                 let iu = i as usize;
@@ -297,16 +363,17 @@ impl IdentityGraph {
         }
         self.nodes.index_pending();
         self.scratch = scratch;
+        meter.finish()?;
         rejected.sort_by_key(|r| r.row);
         let oneids = row_node
             .iter()
             .map(|&node| (node != NONE).then(|| self.person_of(node)))
             .collect();
-        BatchResult {
+        Ok(BatchResult {
             oneids,
             rejected,
             conflicts: self.conflicts.len() - conflicts_before,
-        }
+        })
     }
 }
 

@@ -18,6 +18,18 @@ fn rec(rid: &str, ids: Vec<Identifier>) -> Record {
     }
 }
 
+/// [`IdentityGraph::resolve_batch`] forced onto `threads` threads.
+fn on_threads(
+    g: &mut IdentityGraph,
+    cols: &BatchColumns<'_, String>,
+    threads: usize,
+) -> BatchResult {
+    let mut hook = crate::NoProgress;
+    let mut meter = crate::progress::Meter::new(&mut hook, cols.record_id.len() as u64);
+    g.resolve_batch_threads(cols, threads, &mut meter, crate::progress::CHUNK)
+        .expect("NoProgress never stops")
+}
+
 fn phone(n: u32) -> Identifier {
     id(IdKind::Phone, &format!("1380013{n:04}"))
 }
@@ -351,7 +363,7 @@ proptest! {
         }).unwrap();
         // The threaded path (used from 50,000 rows on) on the same rows, with uneven chunks.
         let mut threaded = IdentityGraph::default();
-        let out3 = threaded.resolve_batch_threads(&BatchColumns {
+        let out3 = on_threads(&mut threaded, &BatchColumns {
             record_id: &rows.0, kind: &rows.1, value: &rows.2, source: &source, ts: &vec![0; n],
         }, 4);
         prop_assert_eq!(&out3, &out);
@@ -417,7 +429,7 @@ proptest! {
         };
         let mut threaded = batch.clone();
         let out = batch.resolve_batch(&cols).unwrap();
-        prop_assert_eq!(&threaded.resolve_batch_threads(&cols, 2), &out);
+        prop_assert_eq!(&on_threads(&mut threaded, &cols, 2), &out);
         prop_assert!(threaded == batch);
         prop_assert!(out.rejected.is_empty());
         for (row, i) in row_ident.iter().enumerate() {
@@ -427,6 +439,65 @@ proptest! {
         prop_assert!(batch == inc, "same graph, same bytes");
         for (r, ids) in after.iter().enumerate() {
             let rec = to_record(100 + r, ids);
+            prop_assert_eq!(batch.link(&rec), inc.link(&rec));
+        }
+        prop_assert!(batch == inc);
+    }
+
+    /// A batch stopped by its progress hook between two records leaves the graph exactly as
+    /// linking the records before the stop one by one would, its new nodes all indexed.
+    #[test]
+    fn a_stopped_batch_keeps_the_records_before_the_stop(
+        recs in records(30),
+        stop_at in 0usize..34,
+        threads in 1usize..3,
+        after in records(6),
+    ) {
+        let to_record = |r: usize, ids: &[(u8, u8)]| Record {
+            id: format!("rec{r}"),
+            source: "s".into(),
+            ts: 0,
+            ids: ids.iter().map(|&(k, v)| ident(k, v)).collect(),
+        };
+        let mut rows: (Vec<String>, Vec<String>, Vec<String>) = Default::default();
+        for (r, ids) in recs.iter().enumerate() {
+            for &(k, v) in ids {
+                let i = ident(k, v);
+                rows.0.push(format!("rec{r}"));
+                rows.1.push(i.kind().to_string());
+                rows.2.push(i.value().to_owned());
+            }
+        }
+        let n = rows.0.len();
+        let source = vec!["s".to_string(); n];
+        let cols = BatchColumns {
+            record_id: &rows.0, kind: &rows.1, value: &rows.2, source: &source, ts: &vec![0; n],
+        };
+        let mut calls = 0usize;
+        let mut seen = Vec::new();
+        let mut hook = |done: u64, total: u64| {
+            calls += 1;
+            seen.push((done, total));
+            if calls > stop_at {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        };
+        let mut batch = IdentityGraph::default();
+        let mut meter = crate::progress::Meter::new(&mut hook, n as u64);
+        let out = batch.resolve_batch_threads(&cols, threads, &mut meter, 1);
+        // One report before each record, then one at the end.
+        prop_assert_eq!(out.is_ok(), stop_at > recs.len());
+        prop_assert_eq!(seen.len(), (stop_at + 1).min(recs.len() + 1));
+        prop_assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0) && seen.iter().all(|s| s.1 == n as u64));
+        let mut inc = IdentityGraph::default();
+        for (r, ids) in recs.iter().enumerate().take(stop_at) {
+            inc.link(&to_record(r, ids));
+        }
+        prop_assert!(batch == inc, "the records before the stop, linked one by one");
+        for (r, ids) in recs.iter().chain(&after).enumerate() {
+            let rec = to_record(r, ids);
             prop_assert_eq!(batch.link(&rec), inc.link(&rec));
         }
         prop_assert!(batch == inc);
