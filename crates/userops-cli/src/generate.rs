@@ -437,7 +437,7 @@ pub fn events(users: u32, seed: u64) -> Vec<Event> {
     out
 }
 
-/// What [`write`] wrote.
+/// What [`write()`] wrote.
 #[derive(Debug, Default)]
 pub struct Written {
     /// Events written to `events.jsonl`.

@@ -79,7 +79,7 @@ struct SnapshotRef<'a> {
     state: &'a State,
 }
 
-/// 2: receipts compact ([`crate::receipts`]); 3: journey steps compact (analytics). An older
+/// 2: receipts compact (`crate::receipts`); 3: journey steps compact (analytics). An older
 /// snapshot is refused by [`Engine::restore`]; the store then replays its journal instead.
 pub const SNAPSHOT_FORMAT: u32 = 3;
 

@@ -272,7 +272,7 @@ impl BgNbdFit {
 }
 
 impl BgNbdParams {
-    /// P(alive at T | x, t_x, T) = 1 / (1 + [x>0] · a/(b+x−1) · ((α+T)/(α+t_x))^(r+x))
+    /// P(alive at T | x, t_x, T) = 1 / (1 + \[x>0\] · a/(b+x−1) · ((α+T)/(α+t_x))^(r+x))
     /// (FHL 2005 eq. 13); 1 for x = 0.
     pub fn p_alive(&self, x: f64, tx: f64, tt: f64) -> f64 {
         if x == 0.0 {

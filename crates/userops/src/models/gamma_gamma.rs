@@ -151,7 +151,7 @@ impl GammaGammaParams {
     }
 
     /// Discounted customer lifetime value as `lifetimes`' `customer_lifetime_value`:
-    /// Σ_{i=1..months} E[M] · (E[Y(i·f)] − E[Y((i−1)·f)]) / (1 + d)^i, with
+    /// Σ_{i=1..months} E\[M\] · (E[Y(i·f)] − E[Y((i−1)·f)]) / (1 + d)^i, with
     /// `f` = periods per month (`D`: 30, `W`: 4.345, `M`: 1) of the BG/NBD time unit and `d`
     /// the monthly discount rate.
     #[allow(clippy::too_many_arguments)]

@@ -8,7 +8,7 @@
 //!   [`Engine::prepare`] for where it happens.
 //! - **Erasure** (`erase`) removes a person's identifiers and consent records; the OneID stays as
 //!   an empty tombstone. A module holding personal data adds one call after the `// ---- module
-//!   erase hooks` marker in [`Engine::execute_privacy`] to pseudonymize its own data: the ledger
+//!   erase hooks` marker in `Engine::execute_privacy` to pseudonymize its own data: the ledger
 //!   keeps the person's postings (amounts, times, accounts) so that balances still sum to zero,
 //!   re-keyed to a fresh pseudonym ([`PSEUDONYM_BASE`]) with free text cleared and idempotency
 //!   keys replaced ([`Loyalty::pseudonymize_member`](crate::loyalty::Loyalty::pseudonymize_member)).
