@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::dedupe::{first_seen, FirstSeen};
+use super::dedupe::{by_bucket, first_seen, FirstSeen};
 use super::graph::Seen;
 use super::intern::{hash_value, with_kind, with_kind_wide};
 use super::{FxMap, IdentityGraph, LinkOutcome, NONE};
@@ -253,25 +253,13 @@ impl IdentityGraph {
         // Records in the order of their first row, rows of a record in row order (a counting
         // sort on record index).
         let records = first_row.len();
-        let mut start = vec![0u32; records + 1];
-        for &r in &row_rec {
-            if r != NONE {
-                start[r as usize + 1] += 1;
-            }
-        }
-        for r in 0..records {
-            start[r + 1] += start[r];
-        }
-        let mut order = vec![0u32; start[records] as usize];
-        {
-            let mut fill = start.clone();
-            for (i, &r) in row_rec.iter().enumerate() {
-                if r != NONE {
-                    order[fill[r as usize] as usize] = i as u32;
-                    fill[r as usize] += 1;
-                }
-            }
-        }
+        let (start, order) = by_bucket(records, || {
+            row_rec
+                .iter()
+                .enumerate()
+                .filter(|&(_, &r)| r != NONE)
+                .map(|(i, &r)| (r as usize, i as u32))
+        });
         drop(row_rec);
         self.reserve(idents.firsts.len(), records);
         let errors: FxMap<u32, &'static str> = values
@@ -289,14 +277,14 @@ impl IdentityGraph {
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut out = LinkOutcome::default();
         let mut next_report = 0usize;
+        let mut stopped = Ok(());
         for (r, &first) in first_row.iter().enumerate() {
             let linked = start[r] as usize;
             if linked >= next_report {
                 next_report = linked + every.max(1);
-                if let Err(stop) = meter.at(linked as u64) {
-                    self.nodes.index_pending();
-                    self.scratch = scratch;
-                    return Err(stop);
+                stopped = meter.at(linked as u64);
+                if stopped.is_err() {
+                    break;
                 }
             }
             usable.clear();
@@ -361,8 +349,10 @@ impl IdentityGraph {
             out.absorbed.clear();
             out.conflicts.clear();
         }
+        // Stopped or not, the graph is left whole: the batch's nodes indexed, its scratch back.
         self.nodes.index_pending();
         self.scratch = scratch;
+        stopped?;
         meter.finish()?;
         rejected.sort_by_key(|r| r.row);
         let oneids = row_node

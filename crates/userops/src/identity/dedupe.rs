@@ -162,6 +162,29 @@ pub(crate) fn first_seen<'a>(
     FirstSeen { ids, firsts }
 }
 
+/// A stable counting sort: the values of `items()` (each with its bucket, `< buckets`) in
+/// bucket order, and per bucket the start of its run (`starts[buckets]` is the number of
+/// items). `items` is called twice, to count and to place.
+pub(crate) fn by_bucket<T: Copy + Default, I: Iterator<Item = (usize, T)>>(
+    buckets: usize,
+    items: impl Fn() -> I,
+) -> (Vec<u32>, Vec<T>) {
+    let mut starts = vec![0u32; buckets + 1];
+    for (b, _) in items() {
+        starts[b + 1] += 1;
+    }
+    for b in 0..buckets {
+        starts[b + 1] += starts[b];
+    }
+    let mut fill = starts[..buckets].to_vec();
+    let mut sorted = vec![T::default(); starts[buckets] as usize];
+    for (b, v) in items() {
+        sorted[fill[b] as usize] = v;
+        fill[b] += 1;
+    }
+    (starts, sorted)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -208,6 +231,16 @@ mod tests {
         assert_eq!(got.ids, vec![0, 1, NONE, 0, 2, 1]);
         assert_eq!(got.firsts, vec![0, 1, 4]);
         assert_eq!(got, reference(&keys));
+    }
+
+    #[test]
+    fn by_bucket_is_a_stable_counting_sort() {
+        let items = [(2, 'a'), (0, 'b'), (2, 'c'), (0, 'd'), (1, 'e')];
+        let (starts, sorted) = by_bucket(4, || items.iter().copied());
+        assert_eq!(starts, vec![0, 2, 3, 5, 5]);
+        assert_eq!(sorted, vec!['b', 'd', 'e', 'a', 'c']);
+        let (starts, sorted) = by_bucket(3, std::iter::empty::<(usize, u32)>);
+        assert_eq!((starts, sorted), (vec![0; 4], vec![]));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::hash::{BuildHasher, Hasher};
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHasher};
 
+use super::dedupe::by_bucket;
 use super::{FxMap, IdentityRules, NONE};
 use crate::ids::{IdKind, Identifier};
 
@@ -231,19 +232,9 @@ impl Interner {
         // a few thousand neighbouring buckets.
         let shift = buckets.trailing_zeros().saturating_sub(12);
         let slice = |h: u32| ((wide(h) & (buckets - 1)) >> shift) as usize;
-        let mut start = vec![0usize; (buckets >> shift) as usize + 1];
-        for &(_, h) in &pending {
-            start[slice(h) + 1] += 1;
-        }
-        for i in 1..start.len() {
-            start[i] += start[i - 1];
-        }
-        let mut sorted = vec![(0u32, 0u32); pending.len()];
-        for &(n, h) in &pending {
-            let s = &mut start[slice(h)];
-            sorted[*s] = (n, h);
-            *s += 1;
-        }
+        let (_, sorted) = by_bucket((buckets >> shift) as usize, || {
+            pending.iter().map(|&(n, h)| (slice(h), (n, h)))
+        });
         drop(pending);
         for (n, h) in sorted {
             self.table.insert_unique(wide(h), (n, h), |&(_, h)| wide(h));
