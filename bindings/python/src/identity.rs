@@ -8,25 +8,80 @@ use arrow_array::builder::StringBuilder;
 use arrow_array::{ArrayRef, UInt64Array};
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
-use userops::identity::BatchColumns;
+use userops::identity::{BatchColumns, TextColumn};
 
 use crate::columns::{self, run, Fail, PyProgress};
-use crate::tables::{table_out, StringColumn, Table, TableError};
+use crate::tables::{table_out, ChunkText, StringColumn, Table, TableError};
 use crate::NativeIdentityGraph;
 
-/// Texts of a column, borrowed; `None` rows when `optional` and the value is null.
-fn texts(cols: &[(usize, StringColumn)], optional: bool) -> Result<Vec<&str>, TableError> {
-    let mut out = Vec::with_capacity(cols.iter().map(|(len, _)| len).sum());
-    for (len, col) in cols {
-        for i in 0..*len {
-            out.push(if optional {
-                col.get(i)?.unwrap_or("")
-            } else {
-                col.required(i)?
-            });
+/// A text column of the table read in place from its Arrow chunks: no `&str` per cell is
+/// built (at 10M rows four such vectors were 640 MB), and nulls are checked once per chunk.
+struct ArrowText<'a> {
+    /// First row of each chunk, ascending (the first is 0), and `rows` after the last.
+    starts: Vec<usize>,
+    chunks: Vec<ChunkText<'a>>,
+    /// Per 4,096 rows: the chunk holding the first of them. A text is asked for about ten
+    /// times per row; a binary search over hundreds of chunks each time cost more than the
+    /// `&str` vectors this replaces.
+    dir: Vec<u32>,
+    rows: usize,
+}
+
+/// Rows per entry of [`ArrowText::dir`] (a power of two).
+const DIR_ROWS: usize = 4096;
+
+impl<'a> ArrowText<'a> {
+    /// `optional`: nulls read as `""`; otherwise a null is an error naming its row.
+    fn new(cols: &'a [(usize, StringColumn)], optional: bool) -> Result<Self, TableError> {
+        let mut starts = Vec::with_capacity(cols.len());
+        let mut chunks = Vec::with_capacity(cols.len());
+        let mut rows = 0;
+        for (len, col) in cols {
+            if *len == 0 {
+                continue;
+            }
+            starts.push(rows);
+            chunks.push(col.text(optional)?);
+            rows += len;
         }
+        starts.push(rows);
+        let dir = (0..rows.div_ceil(DIR_ROWS))
+            .map(|b| (starts.partition_point(|&s| s <= b * DIR_ROWS) - 1) as u32)
+            .collect();
+        Ok(ArrowText {
+            starts,
+            chunks,
+            dir,
+            rows,
+        })
     }
-    Ok(out)
+}
+
+/// A column of `n` empty texts (no `source` column).
+struct Blank(usize);
+
+impl TextColumn for Blank {
+    fn len(&self) -> usize {
+        self.0
+    }
+
+    fn text(&self, _: usize) -> &str {
+        ""
+    }
+}
+
+impl TextColumn for ArrowText<'_> {
+    fn len(&self) -> usize {
+        self.rows
+    }
+
+    fn text(&self, row: usize) -> &str {
+        let mut c = self.dir[row / DIR_ROWS] as usize;
+        while self.starts[c + 1] <= row {
+            c += 1;
+        }
+        self.chunks[c].get(row - self.starts[c])
+    }
 }
 
 #[pymethods]
@@ -89,19 +144,19 @@ impl NativeIdentityGraph {
         let n = times.len();
         let mut hook = PyProgress::new(progress);
         let out = run(py, || {
-            let record = texts(&r, false)?;
-            let kinds = texts(&k, false)?;
-            let values = texts(&v, false)?;
-            let sources = match &s {
-                Some(s) => texts(s, true)?,
-                None => vec![""; n],
+            let record = ArrowText::new(&r, false)?;
+            let kinds = ArrowText::new(&k, false)?;
+            let values = ArrowText::new(&v, false)?;
+            let sources: &dyn TextColumn = match &s {
+                Some(s) => &ArrowText::new(s, true)?,
+                None => &Blank(n),
             };
             let mut graph = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             let cols = BatchColumns {
                 record_id: &record,
                 kind: &kinds,
                 value: &values,
-                source: &sources,
+                source: sources,
                 ts: &times,
             };
             Ok(graph.resolve_batch_with_progress(&cols, &mut hook)?)

@@ -535,6 +535,58 @@ impl StringColumn {
     }
 
     required!(&str);
+
+    /// The chunk's text read in place, for the core's [`userops::identity::TextColumn`]:
+    /// nulls read as `""` when `optional`, and are a [`TableError`] naming the first null row
+    /// otherwise.
+    pub fn text(&self, optional: bool) -> Result<ChunkText<'_>, TableError> {
+        let a = &self.array;
+        if !optional && a.null_count() > 0 {
+            let first = (0..a.len()).find(|&i| a.is_null(i)).unwrap_or(0);
+            return Err(self.base.null(first));
+        }
+        let values = match a.data_type() {
+            DataType::Utf8 => TextValues::Utf8(a.as_string::<i32>()),
+            DataType::LargeUtf8 => TextValues::Large(a.as_string::<i64>()),
+            DataType::Utf8View => TextValues::View(a.as_string_view()),
+            t => return Err(self.base.bad(0, format!("unexpected type {t}"))),
+        };
+        Ok(ChunkText {
+            nulls: a.null_count() > 0,
+            array: a.as_ref(),
+            values,
+        })
+    }
+}
+
+/// The strings of one chunk of a text column; see [`StringColumn::text`].
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkText<'a> {
+    /// Whether any row is null (read as `""`).
+    nulls: bool,
+    array: &'a dyn Array,
+    values: TextValues<'a>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TextValues<'a> {
+    Utf8(&'a arrow_array::StringArray),
+    Large(&'a arrow_array::LargeStringArray),
+    View(&'a arrow_array::StringViewArray),
+}
+
+impl<'a> ChunkText<'a> {
+    /// The text of chunk row `i` (`""` for a null).
+    pub fn get(&self, i: usize) -> &'a str {
+        if self.nulls && self.array.is_null(i) {
+            return "";
+        }
+        match self.values {
+            TextValues::Utf8(a) => a.value(i),
+            TextValues::Large(a) => a.value(i),
+            TextValues::View(a) => a.value(i),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -400,3 +400,33 @@ def test_a_resolve_stopped_by_its_callback_keeps_the_records_before_the_stop() -
     # The rest goes in on a second call: the same people as in one call.
     again = userops.resolve_identities(t, graph=g, progress=False)
     assert _people(again) == _people(userops.resolve_identities(t, progress=False))
+
+
+def test_resolve_reads_a_table_of_many_chunks_in_place() -> None:
+    # Uneven chunks, some empty, some smaller and some larger than the 4,096-row directory
+    # step; large strings in one variant, a null source in a late chunk.
+    t = _pairs(20_000).append_column("source", pa.array(["app"] * 40_000))
+    whole = userops.resolve_identities(t, progress=False)
+    assert len(_people(whole)) == 10_000
+    cuts = [0, 1, 1, 4095, 4097, 9000, 9001, 21_000, 40_000]
+    for large in (False, True):
+        batches = [t.slice(a, b - a).to_batches() for a, b in zip(cuts, cuts[1:])]
+        chunked = pa.Table.from_batches([b for bs in batches for b in bs], schema=t.schema)
+        if large:
+            chunked = chunked.cast(pa.schema([pa.field(f.name, pa.large_string()) for f in t.schema]))
+        assert chunked.column("kind").num_chunks >= 6
+        got = userops.resolve_identities(chunked, progress=False)
+        for column in ("oneid", "reject_reason"):
+            assert got.column(column).to_pylist() == whole.column(column).to_pylist()
+    sources = t.column("source").to_pylist()
+    sources[30_001] = None
+    with_null_source = t.set_column(3, "source", pa.array(sources))
+    assert len(_people(userops.resolve_identities(with_null_source, progress=False))) == 10_000
+    values = t.column("value").to_pylist()
+    values[30_001] = None
+    chunked = pa.Table.from_batches(
+        t.set_column(2, "value", pa.array(values)).to_batches(max_chunksize=7_000)
+    )
+    with pytest.raises(userops.TableError) as e:
+        userops.resolve_identities(chunked, progress=False)
+    assert (e.value.column, e.value.row) == ("value", 30_001)

@@ -10,20 +10,89 @@ use crate::error::Error;
 use crate::ids::{normalize_into, IdKind, OneId};
 use crate::progress::{Interrupted, Meter, NoProgress, Progress, CHUNK};
 
+/// A column of text cells read by row number: what [`BatchColumns`] is made of.
+///
+/// Slices, arrays and vectors of anything that is `AsRef<str>` are columns. Implement it over
+/// your own storage (Arrow buffers, spans into a file you have mapped) to hand the batch path
+/// text without first building a `&str` per cell: at 10M rows, four such vectors are 640 MB.
+///
+/// ```
+/// use userops::identity::TextColumn;
+/// /// Every cell of a CSV column, found by the start of its row and its field number.
+/// struct Field<'a> { text: &'a str, rows: Vec<usize>, field: usize }
+/// impl TextColumn for Field<'_> {
+///     fn len(&self) -> usize { self.rows.len() }
+///     fn text(&self, row: usize) -> &str {
+///         let line = self.text[self.rows[row]..].lines().next().unwrap_or("");
+///         line.split(',').nth(self.field).unwrap_or("")
+///     }
+/// }
+/// let csv = "r1,phone\nr2,email\n";
+/// let kinds = Field { text: csv, rows: vec![0, 9], field: 1 };
+/// assert_eq!(kinds.text(1), "email");
+/// assert_eq!(["a", "b"].text(0), "a");
+/// ```
+pub trait TextColumn: Sync {
+    /// Rows in the column.
+    fn len(&self) -> usize;
+    /// The text of row `row`, for `row < len()`.
+    fn text(&self, row: usize) -> &str;
+    /// No rows.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<S: AsRef<str> + Sync> TextColumn for [S] {
+    fn len(&self) -> usize {
+        <[S]>::len(self)
+    }
+    fn text(&self, row: usize) -> &str {
+        self[row].as_ref()
+    }
+}
+
+impl<S: AsRef<str> + Sync, const N: usize> TextColumn for [S; N] {
+    fn len(&self) -> usize {
+        N
+    }
+    fn text(&self, row: usize) -> &str {
+        self[row].as_ref()
+    }
+}
+
+impl<S: AsRef<str> + Sync> TextColumn for Vec<S> {
+    fn len(&self) -> usize {
+        <[S]>::len(self)
+    }
+    fn text(&self, row: usize) -> &str {
+        self[row].as_ref()
+    }
+}
+
 /// Identifier rows as columns of equal length: row `i` says "record `record_id[i]` (from
 /// `source[i]`, at `ts[i]` ms since the epoch) holds identifier `kind[i]` = `value[i]`".
-#[derive(Debug, Clone, Copy)]
-pub struct BatchColumns<'a, S: AsRef<str>> {
+/// Text columns are any [`TextColumn`]: `&vec`, `&["a", "b"]`, or your own.
+#[derive(Clone, Copy)]
+pub struct BatchColumns<'a> {
     /// Record ids: rows with the same id are one record.
-    pub record_id: &'a [S],
+    pub record_id: &'a dyn TextColumn,
     /// Identifier kinds (`phone`, `email`, ...).
-    pub kind: &'a [S],
+    pub kind: &'a dyn TextColumn,
     /// Raw identifier values (normalized here).
-    pub value: &'a [S],
+    pub value: &'a dyn TextColumn,
     /// Sources.
-    pub source: &'a [S],
+    pub source: &'a dyn TextColumn,
     /// Times in milliseconds since the Unix epoch.
     pub ts: &'a [i64],
+}
+
+impl std::fmt::Debug for BatchColumns<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchColumns")
+            .field("rows", &self.record_id.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A row that was not used, and why.
@@ -69,10 +138,7 @@ impl IdentityGraph {
     /// assert!(out.rejected.is_empty());
     /// assert!(out.oneids.iter().all(|o| *o == out.oneids[0]));
     /// ```
-    pub fn resolve_batch<S: AsRef<str> + Sync>(
-        &mut self,
-        cols: &BatchColumns<'_, S>,
-    ) -> Result<BatchResult, Error> {
+    pub fn resolve_batch(&mut self, cols: &BatchColumns<'_>) -> Result<BatchResult, Error> {
         match self.resolve_batch_with_progress(cols, &mut NoProgress)? {
             Some(out) => Ok(out),
             None => Err(Error::Internal("a batch without a hook was stopped".into())),
@@ -113,9 +179,9 @@ impl IdentityGraph {
     /// assert_eq!(h.resolve_batch_with_progress(&cols, &mut stop).unwrap(), None);
     /// assert_eq!(h.person_count(), 0);
     /// ```
-    pub fn resolve_batch_with_progress<S: AsRef<str> + Sync>(
+    pub fn resolve_batch_with_progress(
         &mut self,
-        cols: &BatchColumns<'_, S>,
+        cols: &BatchColumns<'_>,
         progress: &mut dyn Progress,
     ) -> Result<Option<BatchResult>, Error> {
         let n = cols.record_id.len();
@@ -155,9 +221,9 @@ impl IdentityGraph {
     /// record ids beside numbering the identifiers, both in order of first appearance
     /// ([`first_seen`]). The linking that follows is sequential, in record order, so the answer
     /// never depends on the threads. `meter` hears of the rows linked every `every` rows.
-    pub(crate) fn resolve_batch_threads<S: AsRef<str> + Sync>(
+    pub(crate) fn resolve_batch_threads(
         &mut self,
-        cols: &BatchColumns<'_, S>,
+        cols: &BatchColumns<'_>,
         threads: usize,
         meter: &mut Meter<'_>,
         every: usize,
@@ -189,8 +255,8 @@ impl IdentityGraph {
         let records = || {
             first_seen(
                 n,
-                |i| hash_value(cols.record_id[i].as_ref()),
-                |i| (kinds.row_kind[i] != OUT).then(|| (0, cols.record_id[i].as_ref().as_bytes())),
+                |i| kinds.rec_hash[i],
+                |i| (kinds.row_kind[i] != OUT).then(|| (0, cols.record_id.text(i).as_bytes())),
             )
         };
         let kind_of = |i: usize| kind_ix[kinds.row_kind[i] as usize];
@@ -228,9 +294,9 @@ impl IdentityGraph {
     /// A stop comes between two records, after the nodes made so far are indexed, so the
     /// graph is what linking those records one by one would have made.
     #[allow(clippy::too_many_arguments)]
-    fn link_groups<S: AsRef<str>>(
+    fn link_groups(
         &mut self,
-        values: &Values<'_, '_, S>,
+        values: &Values<'_, '_>,
         kinds: RowKinds,
         kind_ix: &[u16],
         records: FirstSeen,
@@ -245,7 +311,9 @@ impl IdentityGraph {
             mut rejected,
             kinds,
             row_kind,
+            rec_hash,
         } = kinds;
+        drop(rec_hash);
         let FirstSeen {
             ids: row_rec,
             firsts: first_row,
@@ -293,7 +361,7 @@ impl IdentityGraph {
                 let k = kind_ix[row_kind[iu] as usize];
                 let Some(value) = values.get(iu) else {
                     let kind = &kinds[row_kind[iu] as usize];
-                    let raw = cols.value[iu].as_ref();
+                    let raw = cols.value.text(iu);
                     let reason = errors.get(&i).copied().unwrap_or("invalid value");
                     rejected.push(RejectedRow {
                         row: iu,
@@ -317,8 +385,8 @@ impl IdentityGraph {
             }
             let f = first as usize;
             let rec = self.add_record(
-                cols.record_id[f].as_ref(),
-                cols.source[f].as_ref(),
+                cols.record_id.text(f),
+                cols.source.text(f),
                 cols.ts[f],
                 None,
             );
@@ -388,20 +456,25 @@ struct RowKinds {
     kinds: Vec<IdKind>,
     /// Per row: index into `kinds`, or [`OUT`].
     row_kind: Vec<u16>,
+    /// Per row: hash of the record id (0 for a row that is out). Numbering the records asks
+    /// for it twice per row; reading the text and hashing it again would cost more than
+    /// keeping it.
+    rec_hash: Vec<u64>,
 }
 
 impl RowKinds {
-    fn run<S: AsRef<str>>(cols: &BatchColumns<'_, S>) -> RowKinds {
+    fn run(cols: &BatchColumns<'_>) -> RowKinds {
         let n = cols.record_id.len();
         let mut g = RowKinds {
             rejected: Vec::new(),
             kinds: Vec::new(),
             row_kind: Vec::with_capacity(n),
+            rec_hash: Vec::with_capacity(n),
         };
         // Kinds repeat on every row: parse each distinct name once.
         let mut kind_of: FxMap<&str, Result<u16, String>> = FxMap::default();
         for i in 0..n {
-            let k = cols.kind[i].as_ref();
+            let k = cols.kind.text(i);
             let kind = match kind_of.get(k) {
                 Some(r) => r.clone(),
                 None => {
@@ -420,19 +493,25 @@ impl RowKinds {
                     r
                 }
             };
-            if cols.record_id[i].as_ref().trim().is_empty() {
+            let record = cols.record_id.text(i);
+            if record.trim().is_empty() {
                 g.rejected.push(RejectedRow {
                     row: i,
                     reason: "empty record id".into(),
                 });
                 g.row_kind.push(OUT);
+                g.rec_hash.push(0);
                 continue;
             }
             match kind {
-                Ok(kind) => g.row_kind.push(kind),
+                Ok(kind) => {
+                    g.row_kind.push(kind);
+                    g.rec_hash.push(hash_value(record));
+                }
                 Err(reason) => {
                     g.rejected.push(RejectedRow { row: i, reason });
                     g.row_kind.push(OUT);
+                    g.rec_hash.push(0);
                 }
             }
         }
@@ -441,15 +520,15 @@ impl RowKinds {
 }
 
 /// The normalized values of a batch, in the parts the threads made.
-struct Values<'c, 'a, S: AsRef<str>> {
-    cols: &'c BatchColumns<'a, S>,
+struct Values<'c, 'a> {
+    cols: &'c BatchColumns<'a>,
     norm: Vec<Normalized>,
     /// Rows per part (the last may have fewer).
     chunk: usize,
 }
 
-impl<'c, 'a, S: AsRef<str>> Values<'c, 'a, S> {
-    fn new(cols: &'c BatchColumns<'a, S>, norm: Vec<Normalized>) -> Self {
+impl<'c, 'a> Values<'c, 'a> {
+    fn new(cols: &'c BatchColumns<'a>, norm: Vec<Normalized>) -> Self {
         let chunk = norm.first().map_or(1, |p| p.rows.len().max(1));
         Values { cols, norm, chunk }
     }
@@ -464,7 +543,7 @@ impl<'c, 'a, S: AsRef<str>> Values<'c, 'a, S> {
         let (p, j) = self.part(i);
         match p.span[j] {
             ERR => None,
-            RAW => Some(self.cols.value[i].as_ref().trim()),
+            RAW => Some(self.cols.value.text(i).trim()),
             s => {
                 let start = (s >> 16) as usize;
                 Some(&p.arena[start..start + (s & 0xffff) as usize])
@@ -492,7 +571,7 @@ struct Normalized {
 }
 
 impl Normalized {
-    fn run<S: AsRef<str>>(cols: &BatchColumns<'_, S>, rows: std::ops::Range<usize>) -> Normalized {
+    fn run(cols: &BatchColumns<'_>, rows: std::ops::Range<usize>) -> Normalized {
         let mut p = Normalized {
             span: Vec::with_capacity(rows.len()),
             hash: Vec::with_capacity(rows.len()),
@@ -506,12 +585,12 @@ impl Normalized {
         let (phone, email) = (IdKind::Phone, IdKind::Email);
         let other = IdKind::DeviceId;
         for i in rows {
-            let kind = match cols.kind[i].as_ref() {
+            let kind = match cols.kind.text(i) {
                 "phone" => &phone,
                 "email" => &email,
                 _ => &other,
             };
-            let raw = cols.value[i].as_ref();
+            let raw = cols.value.text(i);
             match normalize_into(kind, raw, &mut buf) {
                 Ok(()) => {
                     p.hash.push(hash_value(&buf));

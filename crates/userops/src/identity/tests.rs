@@ -19,15 +19,42 @@ fn rec(rid: &str, ids: Vec<Identifier>) -> Record {
 }
 
 /// [`IdentityGraph::resolve_batch`] forced onto `threads` threads.
-fn on_threads(
-    g: &mut IdentityGraph,
-    cols: &BatchColumns<'_, String>,
-    threads: usize,
-) -> BatchResult {
+fn on_threads(g: &mut IdentityGraph, cols: &BatchColumns<'_>, threads: usize) -> BatchResult {
     let mut hook = crate::NoProgress;
     let mut meter = crate::progress::Meter::new(&mut hook, cols.record_id.len() as u64);
     g.resolve_batch_threads(cols, threads, &mut meter, crate::progress::CHUNK)
         .expect("NoProgress never stops")
+}
+
+/// A text column of one's own: every cell a span of one string.
+struct Spans {
+    text: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Spans {
+    fn of(cells: &[String]) -> Spans {
+        let mut s = Spans {
+            text: String::new(),
+            spans: Vec::new(),
+        };
+        for c in cells {
+            s.text.push('|');
+            s.spans.push((s.text.len(), s.text.len() + c.len()));
+            s.text.push_str(c);
+        }
+        s
+    }
+}
+
+impl TextColumn for Spans {
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+    fn text(&self, row: usize) -> &str {
+        let (a, b) = self.spans[row];
+        &self.text[a..b]
+    }
 }
 
 fn phone(n: u32) -> Identifier {
@@ -368,6 +395,14 @@ proptest! {
         }, 4);
         prop_assert_eq!(&out3, &out);
         prop_assert!(threaded == batch);
+        // The same rows from a column of the caller's own (spans into one text), threaded.
+        let spans = [&rows.0, &rows.1, &rows.2].map(|c| Spans::of(c));
+        let mut own = IdentityGraph::default();
+        let out_own = on_threads(&mut own, &BatchColumns {
+            record_id: &spans[0], kind: &spans[1], value: &spans[2], source: &["s"].repeat(n), ts: &vec![0; n],
+        }, 2);
+        prop_assert_eq!(&out_own, &out);
+        prop_assert!(own == batch);
         let mut inc = IdentityGraph::default();
         for (r, ids) in recs.iter().enumerate() {
             let ids: Vec<Identifier> = ids.iter().map(|&(k, v)| ident(k, v)).collect();
