@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::dedupe::{by_bucket, first_seen, FirstSeen};
 use super::graph::Seen;
 use super::intern::{hash_value, with_kind, with_kind_wide};
-use super::{FxMap, IdentityGraph, LinkOutcome, NONE};
+use super::{person_of, FxMap, IdentityGraph, LinkOutcome, NONE};
 use crate::error::Error;
 use crate::ids::{normalize_into, IdKind, OneId};
 use crate::progress::{Interrupted, Meter, NoProgress, Progress, CHUNK};
@@ -287,7 +287,9 @@ impl IdentityGraph {
         } else {
             (records(), idents())
         };
-        self.link_groups(&values, kinds, &kind_ix, records, idents, meter, every)
+        self.link_groups(
+            &values, kinds, &kind_ix, records, idents, meter, every, threads,
+        )
     }
 
     /// The sequential half of [`IdentityGraph::resolve_batch`]: link the records in order.
@@ -303,6 +305,7 @@ impl IdentityGraph {
         idents: FirstSeen,
         meter: &mut Meter<'_>,
         every: usize,
+        threads: usize,
     ) -> Result<BatchResult, Interrupted> {
         let cols = values.cols;
         let n = cols.record_id.len();
@@ -418,15 +421,33 @@ impl IdentityGraph {
             out.conflicts.clear();
         }
         // Stopped or not, the graph is left whole: the batch's nodes indexed, its scratch back.
-        self.nodes.index_pending();
+        // Indexing touches only the identifier table and the per-row answer only the persons,
+        // so with a second thread they are made side by side.
+        let (nodes, uf, oneid_of) = (&mut self.nodes, &self.uf, &self.oneid_of);
+        let answer = || -> Vec<Option<OneId>> {
+            row_node
+                .iter()
+                .map(|&node| (node != NONE).then(|| person_of(uf, oneid_of, node)))
+                .collect()
+        };
+        let oneids = if threads > 1 && stopped.is_ok() {
+            std::thread::scope(|s| {
+                let h = s.spawn(answer);
+                nodes.index_pending();
+                join(h)
+            })
+        } else {
+            nodes.index_pending();
+            if stopped.is_ok() {
+                answer()
+            } else {
+                Vec::new()
+            }
+        };
         self.scratch = scratch;
         stopped?;
         meter.finish()?;
         rejected.sort_by_key(|r| r.row);
-        let oneids = row_node
-            .iter()
-            .map(|&node| (node != NONE).then(|| self.person_of(node)))
-            .collect();
         Ok(BatchResult {
             oneids,
             rejected,

@@ -152,6 +152,12 @@ pub(crate) struct Cap {
 
 pub(crate) type Counts = SmallVec<[Cap; 2]>;
 
+/// The OneID of `node`'s person, from the two parts of the graph that say it (borrowed apart
+/// so that the batch path can answer per row while the identifier table is being indexed).
+fn person_of(uf: &UnionFind, oneid_of: &[u64], node: u32) -> OneId {
+    OneId(oneid_of[uf.find(node) as usize])
+}
+
 fn add_counts(into: &mut Counts, from: &[Cap]) {
     for c in from {
         match into
@@ -433,7 +439,7 @@ impl IdentityGraph {
     }
 
     fn person_of(&self, node: u32) -> OneId {
-        OneId(self.oneid_of[self.uf.find(node) as usize])
+        person_of(&self.uf, &self.oneid_of, node)
     }
 
     fn source_index(&mut self, source: &str) -> u32 {
