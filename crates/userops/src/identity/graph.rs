@@ -151,10 +151,7 @@ impl IdentityGraph {
                         .iter()
                         .filter(|(_, new)| !*new)
                         .map(|(x, _)| self.uf.find(*x))
-                        .find(|&r| {
-                            self.breach(&self.counts[r as usize], single.as_slice())
-                                .is_none()
-                        });
+                        .find(|&r| self.breach(self.counts_of(r), single.as_slice()).is_none());
                     match host {
                         Some(r) => {
                             self.attach(r, n);
@@ -182,7 +179,7 @@ impl IdentityGraph {
         for &(x, new) in linking.iter().skip(1) {
             if new {
                 let single = self.node_cap(x);
-                match self.breach(&self.counts[ra as usize], single.as_slice()) {
+                match self.breach(self.counts_of(ra), single.as_slice()) {
                     None => {
                         ra = self.attach(ra, x);
                         self.add_edge(anchor, x, rec);
@@ -199,9 +196,7 @@ impl IdentityGraph {
                 self.add_edge(anchor, x, rec);
                 continue;
             }
-            if let Some((kind, cap)) =
-                self.breach(&self.counts[ra as usize], &self.counts[rx as usize])
-            {
+            if let Some((kind, cap)) = self.breach(self.counts_of(ra), self.counts_of(rx)) {
                 let other = OneId(self.oneid_of[rx as usize]);
                 self.refuse(rec, x, ra, other, ConflictReason::Cap { kind, cap }, out);
                 continue;
@@ -253,12 +248,10 @@ impl IdentityGraph {
     fn attach(&mut self, ra: u32, x: u32) -> u32 {
         let single = self.node_cap(x);
         let oneid = self.oneid_of[ra as usize];
-        let mut counts = std::mem::take(&mut self.counts[ra as usize]);
-        add_counts(&mut counts, single.as_slice());
+        add_counts(&mut self.counts[oneid as usize], single.as_slice());
         let root = self.uf.union_roots(ra, x);
         self.oneid_of[ra as usize] = 0;
         self.oneid_of[root as usize] = oneid;
-        self.counts[root as usize] = counts;
         self.root_of[oneid as usize] = root;
         root
     }

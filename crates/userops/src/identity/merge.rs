@@ -122,8 +122,7 @@ impl IdentityGraph {
         }
         let ra = self.root(ca).ok_or_else(|| not_found(a))?;
         let rb = self.root(cb).ok_or_else(|| not_found(b))?;
-        if let Some((kind, cap)) = self.breach(&self.counts[ra as usize], &self.counts[rb as usize])
-        {
+        if let Some((kind, cap)) = self.breach(self.counts_of(ra), self.counts_of(rb)) {
             return Err(Error::invalid_argument(
                 "b",
                 format!("merging {ca} and {cb} would give one person more than {cap} {kind}"),

@@ -220,14 +220,15 @@ pub struct IdentityGraph {
     /// Head of the node's evidence edge list.
     first_edge: Vec<u32>,
     uf: UnionFind,
-    /// Per root: identifiers held per capped (kind, scope).
-    counts: Vec<Counts>,
     /// Per root: its OneID.
     oneid_of: Vec<u64>,
     // ---- per OneID (index 0 unused) ----
     root_of: Vec<u32>,
     absorbed_into: Vec<u64>,
     origin: Vec<u32>,
+    /// Identifiers held per capped (kind, scope); empty for an absorbed OneID. Per OneID, not
+    /// per node: fewer than half the nodes found a person, and each entry is 32 bytes.
+    counts: Vec<Counts>,
     // ---- evidence and logs ----
     edges: Vec<Edge>,
     records: Records,
@@ -281,12 +282,12 @@ impl IdentityGraph {
             founded: Vec::new(),
             first_edge: Vec::new(),
             uf: UnionFind::default(),
-            counts: Vec::new(),
             oneid_of: Vec::new(),
             // OneID 0 is never handed out: slot 0 keeps the numbering 1-based.
             root_of: vec![NONE],
             absorbed_into: vec![0],
             origin: vec![NONE],
+            counts: vec![Counts::new()],
             edges: Vec::new(),
             records: Records::default(),
             sources: Vec::new(),
@@ -489,7 +490,6 @@ impl IdentityGraph {
         self.junk.push(false);
         self.founded.push(0);
         self.first_edge.push(NONE);
-        self.counts.push(Counts::new());
         self.oneid_of.push(0);
         n
     }
@@ -503,7 +503,6 @@ impl IdentityGraph {
         self.junk.reserve(nodes);
         self.founded.reserve(nodes);
         self.oneid_of.reserve(nodes);
-        self.counts.reserve(nodes);
         self.uf.reserve(nodes);
         self.records.reserve(records);
         self.edges.reserve(records);
@@ -515,9 +514,9 @@ impl IdentityGraph {
         self.root_of.push(node);
         self.absorbed_into.push(0);
         self.origin.push(node);
+        self.counts.push(self.node_cap(node).into_iter().collect());
         self.founded[node as usize] = id;
         self.oneid_of[node as usize] = id;
-        self.counts[node as usize] = self.node_cap(node).into_iter().collect();
         OneId(id)
     }
 
@@ -536,14 +535,12 @@ impl IdentityGraph {
     fn join(&mut self, a: u32, b: u32, record: u32) -> (u32, OneId, OneId) {
         let (oa, ob) = (self.oneid_of[a as usize], self.oneid_of[b as usize]);
         let (survivor, absorbed) = (oa.min(ob), oa.max(ob));
-        let mut counts = std::mem::take(&mut self.counts[a as usize]);
-        let other = std::mem::take(&mut self.counts[b as usize]);
-        add_counts(&mut counts, &other);
+        let moved = std::mem::take(&mut self.counts[absorbed as usize]);
+        add_counts(&mut self.counts[survivor as usize], &moved);
         let root = self.uf.union_roots(a, b);
         self.oneid_of[a as usize] = 0;
         self.oneid_of[b as usize] = 0;
         self.oneid_of[root as usize] = survivor;
-        self.counts[root as usize] = counts;
         self.root_of[survivor as usize] = root;
         self.root_of[absorbed as usize] = NONE;
         self.absorbed_into[absorbed as usize] = survivor;
@@ -597,15 +594,19 @@ impl IdentityGraph {
 
     /// Rebuild every person's cap counts (after a rule change).
     fn recount(&mut self) {
-        for c in &mut self.counts {
-            c.clear();
-        }
+        self.counts.clear();
+        self.counts.resize(self.root_of.len(), Counts::new());
         for n in 0..self.uf.len() as u32 {
             if let Some(c) = self.node_cap(n) {
-                let root = self.uf.find(n) as usize;
-                add_counts(&mut self.counts[root], &[c]);
+                let oneid = self.person_of(n).0 as usize;
+                add_counts(&mut self.counts[oneid], &[c]);
             }
         }
+    }
+
+    /// The cap counts of the person whose root is `root`.
+    pub(crate) fn counts_of(&self, root: u32) -> &Counts {
+        &self.counts[self.oneid_of[root as usize] as usize]
     }
 }
 

@@ -125,7 +125,6 @@ impl TryFrom<Repr> for IdentityGraph {
             g.junk[j as usize] = true;
         }
         g.first_edge = vec![NONE; n];
-        g.counts = vec![super::Counts::new(); n];
         g.oneid_of = vec![0; n];
         for (node, &p) in r.person.iter().enumerate() {
             let node = node as u32;

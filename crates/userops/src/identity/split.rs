@@ -111,9 +111,9 @@ impl IdentityGraph {
     fn recompute(&mut self, root: u32, old: OneId) -> Vec<SplitPart> {
         let mut members = self.uf.members(root);
         members.sort_unstable();
+        self.counts[old.0 as usize].clear();
         for &n in &members {
             self.oneid_of[n as usize] = 0;
-            self.counts[n as usize].clear();
         }
         self.uf.reset(&members);
         for &n in &members {
@@ -154,6 +154,7 @@ impl IdentityGraph {
                     self.root_of.push(NONE);
                     self.absorbed_into.push(0);
                     self.origin.push(nodes[0]);
+                    self.counts.push(super::Counts::new());
                     self.founded[nodes[0] as usize] = o;
                     (o, true)
                 }
@@ -169,7 +170,7 @@ impl IdentityGraph {
             for &n in &nodes {
                 super::add_counts(&mut counts, self.node_cap(n).as_slice());
             }
-            self.counts[proot as usize] = counts;
+            self.counts[oneid as usize] = counts;
             out.push(SplitPart {
                 oneid: OneId(oneid),
                 created,

@@ -354,6 +354,28 @@ fn partition(g: &IdentityGraph) -> BTreeSet<BTreeSet<Identifier>> {
         .collect()
 }
 
+/// Every OneID's cap counts are those of its members (none for an absorbed OneID).
+fn counts_agree(g: &IdentityGraph) -> Result<(), TestCaseError> {
+    prop_assert_eq!(g.counts.len(), g.root_of.len());
+    for o in 1..g.root_of.len() as u64 {
+        let mut want: BTreeMap<(u16, u32), u32> = BTreeMap::new();
+        if let Some(root) = g.root(OneId(o)) {
+            for n in g.uf.members(root) {
+                if let Some(c) = g.node_cap(n) {
+                    *want.entry((c.kind, c.scope)).or_default() += c.n;
+                }
+            }
+        }
+        let have: BTreeMap<(u16, u32), u32> = g.counts[o as usize]
+            .iter()
+            .filter(|c| c.n > 0)
+            .map(|c| ((c.kind, c.scope), c.n))
+            .collect();
+        prop_assert_eq!(have, want, "cap counts of OneID {}", o);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -477,6 +499,7 @@ proptest! {
             prop_assert_eq!(batch.link(&rec), inc.link(&rec));
         }
         prop_assert!(batch == inc);
+        counts_agree(&batch)?;
     }
 
     /// A batch stopped by its progress hook between two records leaves the graph exactly as
@@ -536,6 +559,7 @@ proptest! {
             prop_assert_eq!(batch.link(&rec), inc.link(&rec));
         }
         prop_assert!(batch == inc);
+        counts_agree(&batch)?;
     }
 
     #[test]
@@ -574,8 +598,16 @@ proptest! {
         for (r, ids) in recs.iter().enumerate() {
             g.link(&rec(&format!("r{r}"), ids.iter().map(|&(k, v)| ident(k, v)).collect()));
         }
+        let mut evidence = Vec::new();
         for (a, b) in merges {
-            let _ = g.merge(OneId(a), OneId(b), "ops", "test", 0);
+            if let Ok(m) = g.merge(OneId(a), OneId(b), "ops", "test", 0) {
+                evidence.push(m.evidence);
+            }
+        }
+        counts_agree(&g)?;
+        if let Some(e) = evidence.first() {
+            g.split(e, "ops", "undo").unwrap();
+            counts_agree(&g)?;
         }
         for o in 1..g.root_of.len() as u64 {
             let Some(root) = g.root(OneId(o)) else { continue };
