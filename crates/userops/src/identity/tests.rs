@@ -609,6 +609,9 @@ proptest! {
             g.split(e, "ops", "undo").unwrap();
             counts_agree(&g)?;
         }
+        // A graph read back counts its persons again.
+        let back: IdentityGraph = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
+        counts_agree(&back)?;
         for o in 1..g.root_of.len() as u64 {
             let Some(root) = g.root(OneId(o)) else { continue };
             let mut per: BTreeMap<(IdKind, u32), u32> = BTreeMap::new();
