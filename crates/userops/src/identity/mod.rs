@@ -201,6 +201,36 @@ pub(crate) struct Edge {
     pub(crate) active: bool,
 }
 
+/// The active evidence edges at one node, as `(edge, neighbour)`: a walk down the node's edge
+/// list (see [`Edge`]). A named type so that the petgraph view in `explain` can name it.
+#[derive(Clone)]
+pub(crate) struct EdgesOf<'g> {
+    edges: &'g [Edge],
+    node: u32,
+    next: u32,
+}
+
+impl Iterator for EdgesOf<'_> {
+    type Item = (u32, u32);
+
+    fn next(&mut self) -> Option<(u32, u32)> {
+        while self.next != NONE {
+            let e = self.next;
+            let edge = &self.edges[e as usize];
+            let (other, next) = if edge.a == self.node {
+                (edge.b, edge.next_a)
+            } else {
+                (edge.a, edge.next_b)
+            };
+            self.next = next;
+            if edge.active {
+                return Some((e, other));
+            }
+        }
+        None
+    }
+}
+
 /// The identity graph: identifier nodes, evidence edges, persons, and the merge map.
 #[derive(Clone)]
 pub struct IdentityGraph {
@@ -571,25 +601,13 @@ impl IdentityGraph {
         self.first_edge[b as usize] = e;
     }
 
-    /// Active evidence edges at `node`: `(edge, neighbour)`.
-    fn edges_of(&self, node: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let mut e = self.first_edge[node as usize];
-        std::iter::from_fn(move || loop {
-            if e == NONE {
-                return None;
-            }
-            let edge = &self.edges[e as usize];
-            let this = e;
-            let other = if edge.a == node { edge.b } else { edge.a };
-            e = if edge.a == node {
-                edge.next_a
-            } else {
-                edge.next_b
-            };
-            if edge.active {
-                return Some((this, other));
-            }
-        })
+    /// Active evidence edges at `node`: `(edge, neighbour)`, newest first.
+    fn edges_of(&self, node: u32) -> EdgesOf<'_> {
+        EdgesOf {
+            edges: &self.edges,
+            node,
+            next: self.first_edge[node as usize],
+        }
     }
 
     /// Rebuild every person's cap counts (after a rule change).

@@ -593,6 +593,63 @@ proptest! {
     }
 
     #[test]
+    fn explain_gives_a_shortest_chain_of_real_evidence(
+        recs in records(40),
+        pairs in prop::collection::vec(((0u8..4, 0u8..12), (0u8..4, 0u8..12)), 1..12),
+        capped in any::<bool>(),
+    ) {
+        // Default rules refuse links (some pairs are apart); without caps, persons are large
+        // and joined by many paths of different lengths.
+        let mut g = IdentityGraph::with_rules(if capped { IdentityRules::default() } else { uncapped() });
+        for (r, ids) in recs.iter().enumerate() {
+            g.link(&rec(&format!("r{r}"), ids.iter().map(|&(k, v)| ident(k, v)).collect()));
+        }
+        // The active evidence, read straight from the edge list (not through the search).
+        let mut adj: BTreeMap<Identifier, BTreeSet<Identifier>> = BTreeMap::new();
+        let mut evidence = BTreeSet::new();
+        for e in g.edges.iter().filter(|e| e.active) {
+            let (a, b) = (g.ident(e.a), g.ident(e.b));
+            let record = g.records.id(e.record).to_owned();
+            adj.entry(a.clone()).or_default().insert(b.clone());
+            adj.entry(b.clone()).or_default().insert(a.clone());
+            evidence.insert((a.clone(), b.clone(), record.clone()));
+            evidence.insert((b, a, record));
+        }
+        for ((ka, va), (kb, vb)) in pairs {
+            let (a, b) = (ident(ka, va), ident(kb, vb));
+            let why = g.explain(&a, &b);
+            let joined = matches!((g.resolve(&a), g.resolve(&b)), (Some(x), Some(y)) if x == y);
+            prop_assert_eq!(why.joined, joined);
+            if !joined {
+                prop_assert!(why.chain.is_empty());
+                prop_assert!(!why.reasons.is_empty(), "apart without a reason: {} {}", a, b);
+                continue;
+            }
+            // Breadth-first distance over the evidence.
+            let mut dist = BTreeMap::from([(a.clone(), 0usize)]);
+            let mut q = VecDeque::from([a.clone()]);
+            while let Some(x) = q.pop_front() {
+                let d = dist[&x];
+                for y in adj.get(&x).into_iter().flatten() {
+                    if !dist.contains_key(y) {
+                        dist.insert(y.clone(), d + 1);
+                        q.push_back(y.clone());
+                    }
+                }
+            }
+            prop_assert_eq!(Some(&why.chain.len()), dist.get(&b), "{} to {}", a, b);
+            let mut at = a.clone();
+            for step in &why.chain {
+                prop_assert_eq!(&step.from, &at);
+                let hop = (step.from.clone(), step.to.clone(), step.record.clone());
+                prop_assert!(evidence.contains(&hop), "not evidence: {:?}", hop);
+                at = step.to.clone();
+            }
+            prop_assert_eq!(at, b);
+        }
+    }
+
+    #[test]
     fn caps_are_never_exceeded(recs in records(60), merges in prop::collection::vec((1u64..30, 1u64..30), 0..5)) {
         let mut g = IdentityGraph::default();
         for (r, ids) in recs.iter().enumerate() {

@@ -1,5 +1,10 @@
 //! Union-find over identifier nodes, with each set's members threaded on a ring so that a
 //! person's identifiers can be listed (and a split recomputed) in time proportional to its size.
+//!
+//! Not petgraph's `UnionFind`: it cannot list a set's members (a merge report, `identifiers`,
+//! a split all need them), nor reset one set while the others stand, and the graph chooses
+//! roots itself so that each root carries its person's OneID. Path search over the evidence is
+//! petgraph's (see `explain`).
 
 /// Disjoint sets of `u32` nodes: union by size, path halving, member rings.
 #[derive(Debug, Clone, Default)]
