@@ -1,5 +1,7 @@
 //! The batch path: identifier rows in columns (the shape of an Arrow table) to one OneID per row.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde::{Deserialize, Serialize};
 
 use super::dedupe::{by_bucket, first_seen, FirstSeen};
@@ -217,7 +219,8 @@ impl IdentityGraph {
 
     /// [`IdentityGraph::resolve_batch`] on `threads` threads (columns checked). Before the
     /// linking, two rounds of independent work over the rows, each on two threads when there
-    /// are: (1) parsing kinds beside normalizing + hashing the values; (2) numbering the
+    /// are: (1) parsing kinds beside normalizing + hashing the values, in parts of the rows
+    /// that whichever thread is free takes; (2) numbering the
     /// record ids beside numbering the identifiers, both in order of first appearance
     /// ([`first_seen`]). The linking that follows is sequential, in record order, so the answer
     /// never depends on the threads. `meter` hears of the rows linked every `every` rows.
@@ -229,19 +232,29 @@ impl IdentityGraph {
         every: usize,
     ) -> Result<BatchResult, Interrupted> {
         let n = cols.record_id.len();
+        // Normalizing costs about three times parsing the kinds: one thread parses the kinds
+        // while the others normalize parts of the rows, and it takes parts too once done.
         let (kinds, norm) = if threads > 1 {
-            let workers = threads - 1;
-            let chunk = n.div_ceil(workers);
+            let size = n.div_ceil(threads * NORM_PARTS_PER_THREAD).max(1);
+            let parts = n.div_ceil(size);
+            let next = AtomicUsize::new(0);
+            let normalize = || {
+                let mut done = Vec::new();
+                loop {
+                    let p = next.fetch_add(1, Ordering::Relaxed);
+                    if p >= parts {
+                        return done;
+                    }
+                    done.push(Normalized::run(cols, p * size..((p + 1) * size).min(n)));
+                }
+            };
             std::thread::scope(|s| {
-                let handles: Vec<_> = (0..workers)
-                    .map(|w| {
-                        let range = (w * chunk).min(n)..((w + 1) * chunk).min(n);
-                        s.spawn(move || Normalized::run(cols, range))
-                    })
-                    .collect();
+                let handles: Vec<_> = (1..threads).map(|_| s.spawn(normalize)).collect();
                 let kinds = RowKinds::run(cols);
-                let parts: Vec<Normalized> = handles.into_iter().map(join).collect();
-                (kinds, parts)
+                let mut norm = normalize();
+                norm.extend(handles.into_iter().flat_map(join));
+                norm.sort_unstable_by_key(|p| p.rows.start);
+                (kinds, norm)
             })
         } else {
             (RowKinds::run(cols), vec![Normalized::run(cols, 0..n)])
@@ -463,6 +476,9 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
 
 /// Below this many rows a batch is not worth a thread.
 const PARALLEL_ROWS: usize = 50_000;
+/// Parts of the rows normalized per thread: enough that the thread which also parses the
+/// kinds catches up on the others (a part of 10M rows on 2 threads is 312,500 rows).
+const NORM_PARTS_PER_THREAD: usize = 16;
 /// Span marks: the value is the raw one trimmed (the common case: nothing stored), or invalid.
 const RAW: u64 = u64::MAX;
 const ERR: u64 = u64::MAX - 1;
@@ -540,7 +556,8 @@ impl RowKinds {
     }
 }
 
-/// The normalized values of a batch, in the parts the threads made.
+/// The normalized values of a batch, in the parts the threads made (in row order, each of
+/// `chunk` rows but the last).
 struct Values<'c, 'a> {
     cols: &'c BatchColumns<'a>,
     norm: Vec<Normalized>,
