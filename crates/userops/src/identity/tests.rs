@@ -347,6 +347,26 @@ fn ident(kind: u8, v: u8) -> Identifier {
     }
 }
 
+/// Naive breadth-first search: every identifier reachable from `start` in `adj`, with its
+/// distance in edges.
+fn bfs_distances(
+    adj: &BTreeMap<Identifier, BTreeSet<Identifier>>,
+    start: &Identifier,
+) -> BTreeMap<Identifier, usize> {
+    let mut dist = BTreeMap::from([(start.clone(), 0usize)]);
+    let mut q = VecDeque::from([start.clone()]);
+    while let Some(x) = q.pop_front() {
+        let d = dist[&x];
+        for y in adj.get(&x).into_iter().flatten() {
+            if !dist.contains_key(y) {
+                dist.insert(y.clone(), d + 1);
+                q.push_back(y.clone());
+            }
+        }
+    }
+    dist
+}
+
 fn partition(g: &IdentityGraph) -> BTreeSet<BTreeSet<Identifier>> {
     (1..g.root_of.len() as u64)
         .filter_map(|o| g.identifiers(OneId(o)))
@@ -579,14 +599,9 @@ proptest! {
         let mut naive = BTreeSet::new();
         let mut seen = BTreeSet::new();
         for start in adj.keys() {
-            if !seen.insert(start.clone()) { continue; }
-            let mut comp = BTreeSet::from([start.clone()]);
-            let mut q = VecDeque::from([start.clone()]);
-            while let Some(x) = q.pop_front() {
-                for y in &adj[&x] {
-                    if seen.insert(y.clone()) { comp.insert(y.clone()); q.push_back(y.clone()); }
-                }
-            }
+            if seen.contains(start) { continue; }
+            let comp: BTreeSet<Identifier> = bfs_distances(&adj, start).into_keys().collect();
+            seen.extend(comp.iter().cloned());
             naive.insert(comp);
         }
         prop_assert_eq!(partition(&g), naive);
@@ -625,18 +640,7 @@ proptest! {
                 prop_assert!(!why.reasons.is_empty(), "apart without a reason: {} {}", a, b);
                 continue;
             }
-            // Breadth-first distance over the evidence.
-            let mut dist = BTreeMap::from([(a.clone(), 0usize)]);
-            let mut q = VecDeque::from([a.clone()]);
-            while let Some(x) = q.pop_front() {
-                let d = dist[&x];
-                for y in adj.get(&x).into_iter().flatten() {
-                    if !dist.contains_key(y) {
-                        dist.insert(y.clone(), d + 1);
-                        q.push_back(y.clone());
-                    }
-                }
-            }
+            let dist = bfs_distances(&adj, &a);
             prop_assert_eq!(Some(&why.chain.len()), dist.get(&b), "{} to {}", a, b);
             let mut at = a.clone();
             for step in &why.chain {
