@@ -63,6 +63,8 @@ pub enum userops_status {
     UOPS_NOT_FOUND = 6,
     /// A number out of range or overflowing.
     UOPS_OUT_OF_RANGE = 7,
+    /// An order id already ingested from its source program under another idempotency key.
+    UOPS_DUPLICATE_ORDER = 8,
     /// A model fit that did not converge.
     UOPS_NOT_CONVERGED = 70,
     /// A promotion budget cannot cover a commit.
@@ -114,6 +116,7 @@ fn status_of(code: ErrorCode) -> userops_status {
         ErrorCode::DuplicateKey => userops_status::UOPS_DUPLICATE_KEY,
         ErrorCode::NotFound => userops_status::UOPS_NOT_FOUND,
         ErrorCode::OutOfRange => userops_status::UOPS_OUT_OF_RANGE,
+        ErrorCode::DuplicateOrder => userops_status::UOPS_DUPLICATE_ORDER,
         ErrorCode::AudienceSyntax => userops_status::UOPS_AUDIENCE_SYNTAX,
         ErrorCode::InsufficientPoints => userops_status::UOPS_INSUFFICIENT_POINTS,
         ErrorCode::LedgerDuplicateKey => userops_status::UOPS_LEDGER_DUPLICATE_KEY,

@@ -963,10 +963,14 @@ fn json_value(a: &dyn Array, i: usize) -> Result<serde_json::Value, String> {
 }
 
 fn float_json(v: f64) -> serde_json::Value {
-    // NaN is pandas' missing value; infinities are not numbers JSON can carry.
-    serde_json::Number::from_f64(v)
-        .map(serde_json::Value::Number)
-        .unwrap_or(serde_json::Value::Null)
+    // NaN is pandas' missing value. Infinities are not numbers JSON can carry: they go as text
+    // ("inf", "-inf"), which the core refuses by name where a number is expected, instead of
+    // vanishing as missing values.
+    match serde_json::Number::from_f64(v) {
+        Some(n) => serde_json::Value::Number(n),
+        None if v.is_nan() => serde_json::Value::Null,
+        None => serde_json::Value::from(if v > 0.0 { "inf" } else { "-inf" }),
+    }
 }
 
 fn list_json(values: &dyn Array) -> Result<serde_json::Value, String> {

@@ -137,8 +137,12 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
         report.problems.push(e.to_string());
     }
 
-    // 2. The snapshots on their own, one at a time (each can be over a gigabyte).
+    // 2. The snapshots on their own, one at a time (each can be over a gigabyte). One in an
+    //    older format is harmless once a newer snapshot supersedes it (recovery reads the
+    //    newest); the newest in an older format is replaced by opening the store.
     let snaps = snapshot::headers(&conn)?;
+    let newest = snaps.iter().map(|h| h.seq).max().unwrap_or(0);
+    let mut old_format = std::collections::BTreeSet::new();
     for h in &snaps {
         report.snapshots.push(h.seq);
         match snapshot::restore(&conn, h) {
@@ -148,11 +152,23 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
                     .push(format!("snapshot {}: {reason}", h.seq));
             }
             Err(e) => return Err(e),
-            Ok(snapshot::Restored::OldFormat(f)) => report.problems.push(format!(
-                "snapshot {}: format {f} is older than {}; open the store once to replace it",
-                h.seq,
-                userops::SNAPSHOT_FORMAT
-            )),
+            Ok(snapshot::Restored::OldFormat(f)) => {
+                old_format.insert(h.seq);
+                let what = format!(
+                    "snapshot {}: format {f} is older than {}",
+                    h.seq,
+                    userops::SNAPSHOT_FORMAT
+                );
+                if h.seq == newest {
+                    report
+                        .problems
+                        .push(format!("{what}; open the store once to replace it"));
+                } else {
+                    report
+                        .warnings
+                        .push(format!("{what}, superseded by snapshot {newest}"));
+                }
+            }
             Ok(snapshot::Restored::Engine(_)) => {}
         }
         if h.seq > max {
@@ -172,10 +188,17 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
         (Engine::new(schema::stored_config(&conn)?), 0)
     } else {
         match snaps.iter().find(|h| h.seq >= last_redacted) {
-            Some(h) => match snapshot::restore(&conn, h)? {
+            // As recovery reads it: an older format this build still reads is upgraded.
+            Some(h) => match snapshot::restore_upgrading(&conn, h)? {
                 snapshot::Restored::Engine(e) => (*e, h.seq),
-                // Reported in step 2, which returned before this point.
-                snapshot::Restored::OldFormat(_) => return Ok(report),
+                snapshot::Restored::OldFormat(f) => {
+                    report.problems.push(format!(
+                        "snapshot {}: format {f} cannot be read and the journal before it is \
+                         redacted",
+                        h.seq
+                    ));
+                    return Ok(report);
+                }
             },
             None => {
                 report.problems.push(format!(
@@ -195,17 +218,16 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
             seq: raw.seq,
             reason,
         })?;
-        engine
-            .execute_prepared(command)
-            .map_err(|e| StoreError::Corrupt {
-                seq: raw.seq,
-                reason: format!("replay refused: {e}"),
-            })?;
+        engine.replay(command).map_err(|e| StoreError::Corrupt {
+            seq: raw.seq,
+            reason: format!("replay refused: {e}"),
+        })?;
         while let Some(h) = next_snap.peek() {
             if h.seq > raw.seq {
                 break;
             }
-            if h.seq == raw.seq {
+            // A snapshot in an older format cannot match the bytes of this build's state.
+            if h.seq == raw.seq && !old_format.contains(&h.seq) {
                 if snapshot::matches(&conn, h, &engine)? {
                     report.snapshots_reproduced += 1;
                 } else {

@@ -17,8 +17,9 @@
 //!   is serialized once, through a chunk-sized buffer; it is read back through incremental
 //!   blob I/O. The two newest are kept.
 //! - **Replay** reads each journal record once, verifies its checksum, decodes it in one pass
-//!   ([`Command::from_json`]) and executes it without a second identifier-hashing pass
-//!   ([`Engine::execute_prepared`]).
+//!   ([`Command::from_json`]) and executes it without a second identifier-hashing pass and
+//!   without judging it again by admission rules newer than the journal ([`Engine::replay`]):
+//!   a journal written by an older build replays as it was accepted.
 //! - **Corruption**: a record that fails its checksum (or does not decode) at the very end of
 //!   the journal is a torn write: it is dropped and reported in [`Store::warnings`]. Anywhere
 //!   else it is [`StoreError::Corrupt`] with its sequence number; nothing is skipped silently.
@@ -212,10 +213,20 @@ pub enum Warning {
         reason: String,
     },
     /// The newest snapshot was written in an older format; the state was rebuilt by replaying
-    /// the whole journal instead (the next snapshot is in the current format).
+    /// the whole journal instead, and a snapshot in the current format was written at open.
     OldSnapshot {
         /// The snapshot's sequence number.
         seq: i64,
+    },
+    /// The newest snapshot was written in an older format and an erasure redacted part of the
+    /// journal, so the journal could not replace it: it was read as it is
+    /// ([`Engine::upgrade_snapshot`]: the order book does not know the orders before it), and
+    /// a snapshot in the current format was written at open.
+    UpgradedSnapshot {
+        /// The snapshot's sequence number.
+        seq: i64,
+        /// Its format.
+        format: u32,
     },
 }
 
@@ -228,6 +239,11 @@ impl std::fmt::Display for Warning {
             Warning::OldSnapshot { seq } => write!(
                 f,
                 "snapshot {seq} is in an older format: replayed the whole journal instead"
+            ),
+            Warning::UpgradedSnapshot { seq, format } => write!(
+                f,
+                "snapshot {seq} is in format {format} and the journal before it was redacted: \
+                 read it as it is (orders before it are unknown to the order book)"
             ),
         }
     }
@@ -545,6 +561,14 @@ impl Store {
                             &format!("snapshot:{seq}"),
                             "snapshot in an older format; the whole journal was replayed",
                         )?,
+                        Warning::UpgradedSnapshot { seq, format } => db.audit(
+                            "upgrade_old_snapshot",
+                            &format!("snapshot:{seq}"),
+                            &format!(
+                                "snapshot in format {format}, journal redacted before it: read \
+                                     as it is"
+                            ),
+                        )?,
                     }
                 }
                 if (migrated && found.version != 0)
@@ -574,6 +598,21 @@ impl Store {
                 return Err(e.into());
             }
             db.commit()?;
+            // A snapshot in an older format is replaced now, so that the next open reads the
+            // current format and `check` finds a snapshot to compare its replay with.
+            let upgraded = store.warnings.iter().any(|w| {
+                matches!(
+                    w,
+                    Warning::OldSnapshot { .. } | Warning::UpgradedSnapshot { .. }
+                )
+            });
+            if upgraded {
+                db.begin()?;
+                if let Err(e) = store.write_snapshot(&db, "format upgrade") {
+                    return Err(db.poison(e));
+                }
+                db.commit()?;
+            }
         }
         if let Durability::Group { max_delay, .. } = store.options.durability {
             let shared = store.shared.clone();
@@ -1008,7 +1047,22 @@ fn recover(conn: &Connection, config: Config) -> Result<Recovered, StoreError> {
                     [REDACTED],
                     |r| r.get(0),
                 )?;
-                if redacted > 0 {
+                if redacted > 0 && format >= userops::SNAPSHOT_FORMAT_UPGRADABLE {
+                    // The journal cannot replace it: read it as it is (what the newer format
+                    // adds starts from here; see `Engine::upgrade_snapshot`).
+                    match snapshot::restore_upgrading(conn, &h)? {
+                        snapshot::Restored::Engine(engine) => {
+                            warnings.push(Warning::UpgradedSnapshot { seq: h.seq, format });
+                            (*engine, h.seq)
+                        }
+                        snapshot::Restored::OldFormat(_) => {
+                            return Err(StoreError::Corrupt {
+                                seq: h.seq,
+                                reason: format!("snapshot format {format} did not upgrade"),
+                            })
+                        }
+                    }
+                } else if redacted > 0 {
                     return Err(StoreError::Corrupt {
                         seq: h.seq,
                         reason: format!(
@@ -1017,9 +1071,10 @@ fn recover(conn: &Connection, config: Config) -> Result<Recovered, StoreError> {
                             userops::SNAPSHOT_FORMAT
                         ),
                     });
+                } else {
+                    warnings.push(Warning::OldSnapshot { seq: h.seq });
+                    (Engine::new(config), 0)
                 }
-                warnings.push(Warning::OldSnapshot { seq: h.seq });
-                (Engine::new(config), 0)
             }
         },
     };
@@ -1039,12 +1094,10 @@ fn recover(conn: &Connection, config: Config) -> Result<Recovered, StoreError> {
         let seq = raw.seq;
         match raw.decode() {
             Ok(command) => {
-                engine
-                    .execute_prepared(command)
-                    .map_err(|e| StoreError::Corrupt {
-                        seq,
-                        reason: format!("replay refused: {e}"),
-                    })?;
+                engine.replay(command).map_err(|e| StoreError::Corrupt {
+                    seq,
+                    reason: format!("replay refused: {e}"),
+                })?;
                 last = seq;
                 replayed += 1;
                 Ok(())

@@ -218,6 +218,17 @@ pub(crate) enum Restored {
 /// held as bytes and as an engine at once), and verify the checksum over every byte: a
 /// mismatch is reported as such, even when the damaged bytes also fail to parse.
 pub(crate) fn restore(conn: &Connection, h: &Header) -> Result<Restored, StoreError> {
+    restore_as(conn, h, false)
+}
+
+/// [`restore`], except that a snapshot of an older format this build can still read
+/// ([`userops::SNAPSHOT_FORMAT_UPGRADABLE`]) is read with [`Engine::upgrade_snapshot`]: for a
+/// journal an erasure redacted, which cannot replace it.
+pub(crate) fn restore_upgrading(conn: &Connection, h: &Header) -> Result<Restored, StoreError> {
+    restore_as(conn, h, true)
+}
+
+fn restore_as(conn: &Connection, h: &Header, upgrade: bool) -> Result<Restored, StoreError> {
     let rows = chunk_rows(conn, h)?;
     let unreadable = |e: std::io::Error| corrupt(h.seq, format!("snapshot unreadable: {e}"));
     let mut stream = Hashed {
@@ -232,6 +243,10 @@ pub(crate) fn restore(conn: &Connection, h: &Header) -> Result<Restored, StoreEr
         .map_err(unreadable)?;
     let old = Engine::snapshot_format(&head).filter(|f| *f < userops::SNAPSHOT_FORMAT);
     let parsed = match old {
+        Some(f) if upgrade && f >= userops::SNAPSHOT_FORMAT_UPGRADABLE => {
+            Engine::upgrade_snapshot((&head[..]).chain(&mut stream))
+                .map(|e| Restored::Engine(Box::new(e)))
+        }
         Some(f) => Ok(Restored::OldFormat(f)),
         None => Engine::read_snapshot((&head[..]).chain(&mut stream))
             .map(|e| Restored::Engine(Box::new(e))),

@@ -42,6 +42,13 @@ pub struct Config {
     /// When set, identifiers are replaced by salted hashes at intake (SPEC §9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     identifier_salt: Option<String>,
+    /// Decimal places of the currency's minor unit (written only when not the default 2, so
+    /// configurations of older builds keep their bytes).
+    #[serde(
+        default = "crate::money::default_minor_units",
+        skip_serializing_if = "crate::money::is_default_minor_units"
+    )]
+    currency_minor_units: u32,
 }
 
 impl Default for Config {
@@ -51,6 +58,7 @@ impl Default for Config {
             period: Period::Month,
             custom_id_kinds: BTreeSet::new(),
             identifier_salt: None,
+            currency_minor_units: crate::money::default_minor_units(),
         }
     }
 }
@@ -79,6 +87,12 @@ impl Config {
     /// (see [`ConfigBuilder::hash_identifiers`]).
     pub fn identifier_salt(&self) -> Option<&str> {
         self.identifier_salt.as_deref()
+    }
+
+    /// Decimal places of the currency's minor unit: every amount at intake and in carts has at
+    /// most this many (see [`crate::money`]). Default 2 (cents).
+    pub fn currency_minor_units(&self) -> u32 {
+        self.currency_minor_units
     }
 
     /// Whether `kind` is accepted: every built-in kind, and custom kinds registered here.
@@ -157,6 +171,25 @@ impl ConfigBuilder {
         self
     }
 
+    /// Decimal places of the currency's minor unit, 0 to 2 (default 2: cents; 0 for currencies
+    /// without a minor unit, such as JPY). An amount with more decimal places is refused at
+    /// intake and in carts with [`Error::OutOfRange`](crate::Error::OutOfRange). Currencies
+    /// with three (KWD, BHD) are not supported: the promotion engine computes in cents.
+    pub fn currency_minor_units(mut self, digits: u32) -> Self {
+        if digits > crate::money::MAX_MINOR_UNITS {
+            self.error.get_or_insert(Error::invalid_argument(
+                "currency_minor_units",
+                format!(
+                    "{digits} decimal places; at most {} (the promotion engine computes in cents)",
+                    crate::money::MAX_MINOR_UNITS
+                ),
+            ));
+        } else {
+            self.config.currency_minor_units = digits;
+        }
+        self
+    }
+
     /// Finish, or report the first invalid setting.
     pub fn build(self) -> Result<Config, Error> {
         match self.error {
@@ -186,5 +219,16 @@ mod tests {
             .is_err());
         let c = Config::builder().custom_id_kind("card").build().unwrap();
         assert!(c.accepts_kind(&IdKind::Custom("card".into())));
+        assert_eq!(Config::default().currency_minor_units(), 2);
+        assert!(Config::builder().currency_minor_units(3).build().is_err());
+        let yen = Config::builder().currency_minor_units(0).build().unwrap();
+        assert_eq!(yen.currency_minor_units(), 0);
+        // The default is not written, so a configuration keeps the bytes older builds wrote.
+        let text = serde_json::to_string(&Config::default()).unwrap();
+        assert!(!text.contains("minor"), "{text}");
+        let back: Config = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, Config::default());
+        let text = serde_json::to_string(&yen).unwrap();
+        assert_eq!(serde_json::from_str::<Config>(&text).unwrap(), yen);
     }
 }

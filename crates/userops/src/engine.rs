@@ -14,7 +14,6 @@ use crate::event::{Event, EventBody, UserRef};
 use crate::identity::{IdentityGraph, MergeReport, SplitReport};
 use crate::ids::{Identifier, OneId};
 use crate::receipts::Lookup;
-use crate::util::fingerprint;
 
 /// The unified user pool: every person, their identifiers and everything known about them.
 ///
@@ -36,6 +35,9 @@ use crate::util::fingerprint;
 pub struct Engine {
     pub(crate) config: Config,
     pub(crate) state: State,
+    /// Set while [`Engine::replay`] runs a journaled command: admission rules newer than the
+    /// journal are not applied again (not state: never serialized).
+    pub(crate) replaying: bool,
 }
 
 /// Everything the engine knows. Serialized whole for snapshots; every map is ordered so that the
@@ -48,6 +50,10 @@ pub(crate) struct State {
     pub(crate) events_by_kind: BTreeMap<String, u64>,
     pub(crate) identity: IdentityGraph,
     // ---- module state: one field each (keep a blank line between modules) ----
+    /// Every accepted order and what was refunded of it (issue 25).
+    #[serde(default)]
+    pub(crate) orders: crate::orders::OrderBook,
+
     /// Dense user indexes, profiles, and the tag index with saved audiences (issue 4).
     pub(crate) users: crate::users::UserIndex,
     pub(crate) profiles: crate::profile::Profiles,
@@ -79,9 +85,15 @@ struct SnapshotRef<'a> {
     state: &'a State,
 }
 
-/// 2: receipts compact (`crate::receipts`); 3: journey steps compact (analytics). An older
-/// snapshot is refused by [`Engine::restore`]; the store then replays its journal instead.
-pub const SNAPSHOT_FORMAT: u32 = 3;
+/// 2: receipts compact (`crate::receipts`); 3: journey steps compact (analytics); 4: the
+/// order book (`crate::orders`) and canonical receipt fingerprints. An older snapshot is
+/// refused by [`Engine::restore`]; the store then replays its journal instead (or, when an
+/// erasure redacted part of the journal, reads a format-3 snapshot with
+/// [`Engine::upgrade_snapshot`]).
+pub const SNAPSHOT_FORMAT: u32 = 4;
+
+/// The oldest snapshot format [`Engine::upgrade_snapshot`] reads.
+pub const SNAPSHOT_FORMAT_UPGRADABLE: u32 = 3;
 
 impl Engine {
     /// A new, empty engine.
@@ -89,6 +101,7 @@ impl Engine {
         Engine {
             config,
             state: State::default(),
+            replaying: false,
         }
     }
 
@@ -136,6 +149,20 @@ impl Engine {
             Command::Campaigns(c) => self.execute_campaigns(c),
             Command::Privacy(c) => self.execute_privacy(c),
         }
+    }
+
+    /// Execute a command read back from a journal (the store's recovery and `check`): as
+    /// [`Engine::execute_prepared`], except that the admission rules of intake that a journal
+    /// written by an older build may predate — money bounds and precision, the event time
+    /// window, order-id uniqueness and refund bounds ([`crate::orders`]), quote checksums, the
+    /// audiences rule tags depend on — are not applied again. A journaled command was accepted
+    /// when it was written; replay re-applies it, it does not judge it again. Commands accepted
+    /// by this build pass those rules, so replaying them gives the same state either way.
+    pub fn replay(&mut self, command: Command) -> Result<Output, Error> {
+        self.replaying = true;
+        let out = self.execute_prepared(command);
+        self.replaying = false;
+        out
     }
 
     /// The command as it is executed and journaled: with identifier hashing on
@@ -365,6 +392,28 @@ impl Engine {
         Engine::from_snapshot(s)
     }
 
+    /// Rebuild an engine from snapshot bytes of an older format this build still reads
+    /// ([`SNAPSHOT_FORMAT_UPGRADABLE`] and later), read from `r` to its end: the store's way
+    /// out when an erasure redacted part of the journal, which then cannot replace the
+    /// snapshot. What the newer format adds is missing from such a snapshot, and the engine
+    /// says so rather than guess: the order book does not know the orders before it (refunds
+    /// of orders it does not know are then accepted unchecked, as they were; see
+    /// [`crate::orders`]), and receipts keep the fingerprint of each event as it was given
+    /// (a resend of exactly that event is still recognized). A snapshot of the current format
+    /// reads as with [`Engine::read_snapshot`].
+    pub fn upgrade_snapshot(r: impl std::io::Read) -> Result<Engine, Error> {
+        let mut de =
+            serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, r));
+        let bad = |e: serde_json::Error| Error::invalid_argument("snapshot", e.to_string());
+        let mut s: Snapshot = serde::Deserialize::deserialize(&mut de).map_err(bad)?;
+        de.end().map_err(bad)?;
+        if (SNAPSHOT_FORMAT_UPGRADABLE..SNAPSHOT_FORMAT).contains(&s.format) {
+            s.state.orders.mark_partial();
+            s.format = SNAPSHOT_FORMAT;
+        }
+        Engine::from_snapshot(s)
+    }
+
     fn from_snapshot(s: Snapshot) -> Result<Engine, Error> {
         if s.format != SNAPSHOT_FORMAT {
             return Err(Error::invalid_argument(
@@ -378,6 +427,7 @@ impl Engine {
         Ok(Engine {
             config: s.config,
             state: s.state,
+            replaying: false,
         })
     }
 
@@ -396,9 +446,12 @@ impl Engine {
     /// Every check that can fail runs before the first change, so an error leaves no trace.
     fn apply_event(&mut self, event: Event) -> Result<Receipt, Error> {
         event.validate()?;
-        let print =
-            fingerprint(&serde_json::to_vec(&event).map_err(|e| Error::Internal(e.to_string()))?);
-        match self.state.receipts.check(&event.key, print) {
+        let print = event.fingerprint();
+        match self
+            .state
+            .receipts
+            .check(&event.key, print, || event.fingerprint_as_given())
+        {
             Lookup::New => {}
             Lookup::Same(receipt) => {
                 return Ok(Receipt {
@@ -408,6 +461,8 @@ impl Engine {
             }
             Lookup::Conflict => return Err(Error::DuplicateKey { key: event.key }),
         }
+        // The person the event names, when already known.
+        let mut known = None;
         match &event.body {
             EventBody::Identify { ids } => {
                 for (i, id) in ids.iter().enumerate() {
@@ -417,7 +472,8 @@ impl Engine {
             }
             _ => {
                 if let Some(user) = event.user() {
-                    self.lookup(user)
+                    known = self
+                        .lookup(user)
                         .map_err(|e| Error::invalid_event("user", e.to_string()))?;
                     if let UserRef::Id(id) = user {
                         if let Some(why) = self.state.identity.blocked(id) {
@@ -426,6 +482,11 @@ impl Engine {
                     }
                 }
             }
+        }
+        if !self.replaying {
+            // Admission rules a journal of an older build may predate (see `Engine::replay`).
+            event.check_bounds(self.config.currency_minor_units())?;
+            self.orders_check_event(&event, known)?;
         }
         self.loyalty_check_event(&event)?;
         // From here on nothing fails.
@@ -459,6 +520,8 @@ impl Engine {
         };
         self.profile_on_event(&event, oneid);
         // ---- module event hooks: one call each (they must not fail) ----
+        self.orders_on_event(&event, oneid);
+
         self.loyalty_on_event(&event, oneid);
 
         self.state.lifecycle.on_event(

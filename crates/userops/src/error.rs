@@ -41,6 +41,19 @@ pub enum Error {
         /// The key.
         key: String,
     },
+    /// An order id already ingested from the same source program under another idempotency
+    /// key (an order is counted once: see [`crate::orders`]).
+    #[error(
+        "order {order_id:?} of program {program:?} was already ingested under key {first_key:?}"
+    )]
+    DuplicateOrder {
+        /// The source program.
+        program: String,
+        /// The order id.
+        order_id: String,
+        /// The idempotency key the order was first ingested under.
+        first_key: String,
+    },
     /// A reference to something that does not exist.
     #[error("{what} not found: {id}")]
     NotFound {
@@ -141,6 +154,7 @@ impl Error {
             Error::InvalidArgument { .. } => ErrorCode::InvalidArgument,
             Error::UnknownMethod(_) => ErrorCode::UnknownMethod,
             Error::DuplicateKey { .. } => ErrorCode::DuplicateKey,
+            Error::DuplicateOrder { .. } => ErrorCode::DuplicateOrder,
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::OutOfRange { .. } => ErrorCode::OutOfRange,
             Error::AudienceSyntax(_) => ErrorCode::AudienceSyntax,
@@ -161,6 +175,7 @@ impl Error {
             Error::InvalidEvent { field, .. }
             | Error::InvalidArgument { field, .. }
             | Error::OutOfRange { field, .. } => Some(field),
+            Error::DuplicateOrder { .. } => Some("order_id"),
             Error::Loyalty(e) => e.field(),
             _ => None,
         }
@@ -221,6 +236,8 @@ pub enum ErrorCode {
     NotFound = 6,
     /// A number out of range or overflowing.
     OutOfRange = 7,
+    /// An order id already ingested from its source program under another key.
+    DuplicateOrder = 8,
     /// An audience expression error (syntax, unknown tag, type mismatch), with a position.
     AudienceSyntax = 40,
     /// Loyalty: a spend above the balance (and overdraft).
@@ -266,6 +283,7 @@ impl ErrorCode {
         ErrorCode::DuplicateKey,
         ErrorCode::NotFound,
         ErrorCode::OutOfRange,
+        ErrorCode::DuplicateOrder,
         ErrorCode::AudienceSyntax,
         ErrorCode::InsufficientPoints,
         ErrorCode::LedgerDuplicateKey,
@@ -295,6 +313,7 @@ impl ErrorCode {
             ErrorCode::DuplicateKey => "duplicate_key",
             ErrorCode::NotFound => "not_found",
             ErrorCode::OutOfRange => "out_of_range",
+            ErrorCode::DuplicateOrder => "duplicate_order",
             ErrorCode::AudienceSyntax => "audience_syntax",
             ErrorCode::InsufficientPoints => "insufficient_points",
             ErrorCode::LedgerDuplicateKey => "ledger_duplicate_key",

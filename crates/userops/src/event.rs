@@ -107,8 +107,8 @@ pub struct OrderLine {
     /// Product category.
     #[serde(default)]
     pub category: String,
-    /// Unit price (decimal string).
-    #[serde(with = "rust_decimal::serde::str")]
+    /// Unit price (a plain decimal string: see [`crate::money`]).
+    #[serde(with = "crate::money::plain")]
     pub price: Decimal,
     /// Quantity, at least 1.
     pub qty: u32,
@@ -137,10 +137,10 @@ pub struct RefundLine {
     /// Units returned.
     #[serde(default)]
     pub qty: u32,
-    /// Money refunded for the line (decimal string, ≥ 0).
+    /// Money refunded for the line (a plain decimal string, ≥ 0).
     #[serde(
         default,
-        with = "rust_decimal::serde::str_option",
+        with = "crate::money::plain_option",
         skip_serializing_if = "Option::is_none"
     )]
     pub amount: Option<Decimal>,
@@ -246,8 +246,8 @@ pub enum EventBody {
         user: UserRef,
         /// The order's id in its platform.
         order_id: String,
-        /// The amount paid (decimal string, ≥ 0).
-        #[serde(with = "rust_decimal::serde::str")]
+        /// The amount paid (a plain decimal string, ≥ 0: see [`crate::money`]).
+        #[serde(with = "crate::money::plain")]
         amount: Decimal,
         /// Sales channel.
         #[serde(default)]
@@ -268,8 +268,8 @@ pub enum EventBody {
         user: UserRef,
         /// The refunded order.
         order_id: String,
-        /// The amount refunded (decimal string, ≥ 0).
-        #[serde(with = "rust_decimal::serde::str")]
+        /// The amount refunded (a plain decimal string, ≥ 0).
+        #[serde(with = "crate::money::plain")]
         amount: Decimal,
         /// The order lines refunded, if the channel says which: loyalty then gives back what
         /// those lines earned (see [`RefundLine`]) rather than the `amount`'s share.
@@ -384,6 +384,13 @@ impl<'de> Deserialize<'de> for Event {
         Event::from_map(map).map_err(serde::de::Error::custom)
     }
 }
+
+/// The earliest event time accepted: 1970-01-01T00:00:00Z (seconds since the Unix epoch).
+pub const EARLIEST_TIME_SECS: i64 = 0;
+
+/// The first event time refused: 2100-01-01T00:00:00Z (seconds since the Unix epoch). Accepted
+/// event times lie in `[1970-01-01T00:00:00Z, 2100-01-01T00:00:00Z)`.
+pub const END_TIME_SECS: i64 = 4_102_444_800;
 
 impl Event {
     /// Every event kind's wire name ([`Event::kind_name`]). The order is persisted (idempotency
@@ -540,6 +547,153 @@ impl Event {
             EventBody::Register { .. } => {}
         }
         Ok(())
+    }
+}
+
+impl Event {
+    /// The bounds of intake (checked by the engine, which knows the currency): the event's
+    /// time lies in the window `[1970-01-01, 2100-01-01)` UTC ([`EARLIEST_TIME_SECS`],
+    /// [`END_TIME_SECS`]), and every amount — an order's `amount` and line `price`s and line
+    /// values (`price × qty`), a refund's `amount` and line `amount`s — passes
+    /// [`money::check`](crate::money::check) with the currency's `minor_units`. Out of range is
+    /// [`Error::OutOfRange`] naming the field.
+    ///
+    /// ```
+    /// use userops::Event;
+    /// let e = Event::from_json(r#"{"kind": "order", "key": "k", "time": "2026-01-05T10:00:00Z",
+    ///     "source": {"platform": "app", "program": "b"}, "user": {"oneid": 1},
+    ///     "order_id": "o1", "amount": "10.005"}"#).unwrap();
+    /// let err = e.check_bounds(2).unwrap_err();
+    /// assert_eq!(err.field(), Some("amount"));
+    /// ```
+    pub fn check_bounds(&self, minor_units: u32) -> Result<(), Error> {
+        use crate::money::check;
+        let secs = self.time.timestamp();
+        if !(EARLIEST_TIME_SECS..END_TIME_SECS).contains(&secs) {
+            return Err(Error::OutOfRange {
+                field: "time".into(),
+                reason: format!(
+                    "{} is outside the accepted window [1970-01-01T00:00:00Z, 2100-01-01T00:00:00Z)",
+                    self.time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                ),
+            });
+        }
+        match &self.body {
+            EventBody::Order { amount, lines, .. } => {
+                check("amount", *amount, minor_units)?;
+                for (i, l) in lines.iter().enumerate() {
+                    check(&format!("lines[{i}].price"), l.price, minor_units)?;
+                    // The line's value: a price within bounds times up to 4e9 units fits a
+                    // Decimal, so only the bound can fail.
+                    let value = l
+                        .price
+                        .checked_mul(Decimal::from(l.qty))
+                        .unwrap_or(Decimal::MAX);
+                    if value > crate::money::MAX_AMOUNT {
+                        return Err(Error::OutOfRange {
+                            field: format!("lines[{i}]"),
+                            reason: format!(
+                                "price × qty is {value}, above the largest amount accepted, {}",
+                                crate::money::MAX_AMOUNT
+                            ),
+                        });
+                    }
+                }
+            }
+            EventBody::Refund { amount, lines, .. } => {
+                check("amount", *amount, minor_units)?;
+                for (i, l) in lines.iter().enumerate() {
+                    if let Some(a) = l.amount {
+                        check(&format!("lines[{i}].amount"), a, minor_units)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Event {
+    /// The content fingerprint idempotency compares: a key replayed with the same fingerprint
+    /// is the same event (the first receipt comes back), with another it is
+    /// [`Error::DuplicateKey`]. It is FNV-1a ([`crate::util::fingerprint`]) over the event's
+    /// JSON in canonical form, so that what means the same is the same event:
+    ///
+    /// - amounts are written with the decimal places their value needs, but at least two
+    ///   (`"10"`, `"10.0"` and `"10.00"` are all `"10.00"`);
+    /// - the identifiers of an `identify` event are in sorted order (identifiers are already
+    ///   normalized when parsed, and times are UTC).
+    ///
+    /// Anything else that differs (another amount, an order's lines in another order, another
+    /// time) is other content. An event already in canonical form has the fingerprint older
+    /// builds stored (they hashed the JSON as given).
+    ///
+    /// ```
+    /// use userops::Event;
+    /// let ev = |amount: &str, ids: &str| Event::from_json(&format!(r#"{{"kind": "order",
+    ///     "key": "k", "time": "2026-01-05T10:00:00Z", "source": {{"platform": "app",
+    ///     "program": "b"}}, "user": {{"oneid": 1}}, "order_id": "o1", "amount": "{amount}"}}"#)).unwrap();
+    /// assert_eq!(ev("10.0", "").fingerprint(), ev("10.00", "").fingerprint());
+    /// assert_ne!(ev("10.01", "").fingerprint(), ev("10.00", "").fingerprint());
+    /// ```
+    pub fn fingerprint(&self) -> u64 {
+        match self.canonical() {
+            Some(c) => c.fingerprint_as_given(),
+            None => self.fingerprint_as_given(),
+        }
+    }
+
+    /// The fingerprint of the event's JSON as given (what builds before the canonical form
+    /// stored in receipts).
+    pub(crate) fn fingerprint_as_given(&self) -> u64 {
+        // An event always serializes (every map key is a string).
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        crate::util::fingerprint(&bytes)
+    }
+
+    /// The event in canonical form, or `None` when it already is.
+    fn canonical(&self) -> Option<Event> {
+        fn canon(d: Decimal) -> Decimal {
+            let mut n = d.normalize();
+            if n.scale() < 2 {
+                n.rescale(2);
+            }
+            n
+        }
+        // Equal values with equal scales print the same: only the scale needs a look.
+        let off = |d: &Decimal| canon(*d).scale() != d.scale();
+        let needed = match &self.body {
+            EventBody::Identify { ids } => ids.windows(2).any(|w| w[0] > w[1]),
+            EventBody::Order { amount, lines, .. } => {
+                off(amount) || lines.iter().any(|l| off(&l.price))
+            }
+            EventBody::Refund { amount, lines, .. } => {
+                off(amount) || lines.iter().any(|l| l.amount.as_ref().is_some_and(off))
+            }
+            _ => false,
+        };
+        if !needed {
+            return None;
+        }
+        let mut c = self.clone();
+        match &mut c.body {
+            EventBody::Identify { ids } => ids.sort(),
+            EventBody::Order { amount, lines, .. } => {
+                *amount = canon(*amount);
+                for l in lines {
+                    l.price = canon(l.price);
+                }
+            }
+            EventBody::Refund { amount, lines, .. } => {
+                *amount = canon(*amount);
+                for l in lines {
+                    l.amount = l.amount.map(canon);
+                }
+            }
+            _ => {}
+        }
+        Some(c)
     }
 }
 

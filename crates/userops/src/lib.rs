@@ -30,6 +30,8 @@ pub mod ids;
 pub mod lifecycle;
 pub mod loyalty;
 pub mod models;
+pub mod money;
+pub mod orders;
 pub mod privacy;
 pub mod profile;
 pub mod progress;
@@ -42,7 +44,7 @@ pub use command::{
     BatchReceipts, BatchResult, Command, CoreCommand, OnError, Output, Receipt, Resolved, Stats,
 };
 pub use config::{Config, ConfigBuilder, Period};
-pub use engine::{Engine, SNAPSHOT_FORMAT};
+pub use engine::{Engine, SNAPSHOT_FORMAT, SNAPSHOT_FORMAT_UPGRADABLE};
 pub use error::{Error, ErrorCode, ErrorReport};
 pub use event::{Event, EventBody, Source, UserRef};
 pub use ids::{IdKind, Identifier, InvalidIdentifier, OneId};

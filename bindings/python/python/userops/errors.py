@@ -111,6 +111,15 @@ class DuplicateKey(UserOpsError):
     status = 5
 
 
+class DuplicateOrder(DuplicateKey):
+    """An order id already ingested from the same source program under another idempotency key
+    (also a ``DuplicateKey``): an order counts once. ``field`` is ``"order_id"``; the message
+    names the key it was first ingested under."""
+
+    code = "duplicate_order"
+    status = 8
+
+
 class NotFound(UserOpsError):
     """Something referenced does not exist (a OneID, a program, ...)."""
 
@@ -273,6 +282,7 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
         InvalidEvent,
         UnknownMethod,
         DuplicateKey,
+        DuplicateOrder,
         NotFound,
         OutOfRange,
         AudienceSyntaxError,

@@ -157,7 +157,10 @@ pub fn community_stats(
             if from <= t && t < to {
                 let a = acc.entry((c, p(t))).or_default();
                 a.converted.insert(u);
-                a.gmv += orders.amount[i];
+                a.gmv = a
+                    .gmv
+                    .checked_add(orders.amount[i])
+                    .ok_or(AnalyticsError::Overflow { field: "amount" })?;
             }
         }
     }

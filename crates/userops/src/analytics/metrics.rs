@@ -30,10 +30,12 @@ impl MetricNode {
     }
 
     /// A node that is the sum of `children` (the value is computed, so the identity holds).
+    /// Children whose sum does not fit a `Decimal` give `Decimal::MAX`, which
+    /// [`MetricNode::is_consistent`] then reports (amounts the intake accepts never get there).
     pub fn sum(name: impl Into<String>, children: Vec<MetricNode>) -> MetricNode {
         MetricNode {
             name: name.into(),
-            value: children.iter().map(|c| c.value).sum(),
+            value: sum_of(&children).unwrap_or(Decimal::MAX),
             children,
         }
     }
@@ -47,7 +49,7 @@ impl MetricNode {
                 field: "name",
                 reason: format!("no metric {name:?} in the tree"),
             })?;
-        let total: Decimal = parts.iter().map(|c| c.value).sum();
+        let total = sum_of(&parts).ok_or(AnalyticsError::Overflow { field: "parts" })?;
         if total != node.value || !node.children.is_empty() {
             return Err(AnalyticsError::BadArgument {
                 field: "parts",
@@ -68,9 +70,16 @@ impl MetricNode {
     /// Whether every node equals the sum of its children.
     pub fn is_consistent(&self) -> bool {
         self.children.is_empty()
-            || (self.children.iter().map(|c| c.value).sum::<Decimal>() == self.value
+            || (sum_of(&self.children) == Some(self.value)
                 && self.children.iter().all(MetricNode::is_consistent))
     }
+}
+
+/// The sum of the nodes' values, `None` when it overflows.
+fn sum_of(nodes: &[MetricNode]) -> Option<Decimal> {
+    nodes
+        .iter()
+        .try_fold(Decimal::ZERO, |a, c| a.checked_add(c.value))
 }
 
 /// GMV = first-order GMV + repurchase GMV, per period of a repurchase report.

@@ -75,6 +75,13 @@ pub enum AnalyticsError {
     /// An unknown person.
     #[error("unknown user {0}")]
     UnknownUser(String),
+    /// A sum of amounts that does not fit a `Decimal` (about 7.9 × 10²⁸): only amounts above
+    /// what the intake accepts get there (see [`crate::money`]).
+    #[error("{field}: the sum of the amounts overflows (amounts are at most 10^12 each)")]
+    Overflow {
+        /// The column summed.
+        field: &'static str,
+    },
 }
 
 impl From<AnalyticsError> for crate::Error {
@@ -92,6 +99,10 @@ impl From<AnalyticsError> for crate::Error {
             A::UnknownUser(id) => crate::Error::NotFound {
                 what: "user",
                 id: id.clone(),
+            },
+            A::Overflow { field } => crate::Error::OutOfRange {
+                field: (*field).into(),
+                reason: e.to_string(),
             },
         }
     }

@@ -137,11 +137,15 @@ pub fn repurchase(
             let p = clock.index(t).unwrap_or(0);
             per_period.entry(p).or_default().insert(t);
             let a = acc.entry(p).or_default();
-            a.gmv += orders.amount[r];
+            let add = |x: Decimal| {
+                x.checked_add(orders.amount[r])
+                    .ok_or(AnalyticsError::Overflow { field: "amount" })
+            };
+            a.gmv = add(a.gmv)?;
             if t == first_time {
-                a.first += orders.amount[r];
+                a.first = add(a.first)?;
             } else {
-                a.again += orders.amount[r];
+                a.again = add(a.again)?;
             }
             if let Some((codes, _)) = orders.sku {
                 sku_orders.entry(codes[r]).or_default().insert(t);

@@ -194,6 +194,9 @@ impl CouponTemplate {
             CouponBenefit::Item { sku } if sku.trim().is_empty() => {
                 return Err(CampaignError::invalid("benefit.sku", "must not be empty"))
             }
+            CouponBenefit::PercentOff {
+                max_off: Some(m), ..
+            } => cents("benefit.max_off", *m)?,
             _ => {}
         }
         if let (Some(f), Some(t)) = (self.valid_from, self.valid_to) {
@@ -211,6 +214,7 @@ impl CouponTemplate {
             if m < Decimal::ZERO {
                 return Err(CampaignError::invalid("min_amount", "must be ≥ 0"));
             }
+            cents("min_amount", m)?;
         }
         Ok(())
     }

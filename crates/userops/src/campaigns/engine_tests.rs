@@ -463,3 +463,131 @@ fn inactive_rule_runs_every_action_kind() {
         ErrorCode::NotFound
     );
 }
+
+/// repro_quote_saturation (issue 25): cart amounts above i64 cents saturated silently (a 1e21
+/// cart was quoted at 92,233,720,368,547,758.07). Cart prices, line values and the subtotal
+/// are at most 10^12; above, `OutOfRange` names the line.
+#[test]
+fn cart_amounts_beyond_the_bound_are_refused_not_saturated() {
+    let mut e = Engine::default();
+    ok(
+        &mut e,
+        "add_promotion",
+        json!({"promotion": {"id": "pct", "conditions": {}, "action": {"type": "percent_off", "percent": "10"}}}),
+    );
+    let quote = |e: &mut Engine, lines: serde_json::Value| {
+        call(
+            e,
+            "quote",
+            json!({"cart": {"time": super::test_support::T, "lines": lines}}),
+        )
+    };
+    for (lines, field) in [
+        (
+            json!([{"sku": "x", "price": "92233720368547758.07", "qty": 1}]),
+            "cart.lines[0].price",
+        ),
+        (
+            json!([{"sku": "x", "price": "1000000000000000000000.00", "qty": 1}]),
+            "cart.lines[0].price",
+        ),
+        (
+            json!([{"sku": "x", "price": "50000000.00", "qty": 2000000000i64}]),
+            "cart.lines[0]",
+        ),
+        (
+            json!([{"sku": "x", "price": "600000000000.00", "qty": 1},
+                   {"sku": "y", "price": "600000000000.00", "qty": 1}]),
+            "cart.lines",
+        ),
+        (
+            json!([{"sku": "x", "price": "1.005", "qty": 1}]),
+            "cart.lines[0].price",
+        ),
+    ] {
+        let err = quote(&mut e, lines.clone()).unwrap_err();
+        assert_eq!(
+            (err.code(), err.field()),
+            (ErrorCode::OutOfRange, Some(field)),
+            "{lines}: {err}"
+        );
+    }
+    // The largest cart is quoted exactly.
+    let q = quote(
+        &mut e,
+        json!([{"sku": "x", "price": "999999999999.99", "qty": 1}]),
+    )
+    .unwrap();
+    assert_eq!(
+        (&q["subtotal"], &q["total"]),
+        (&json!("999999999999.99"), &json!("899999999999.99"))
+    );
+    // Promotions' money is bounded the same way.
+    let err = call(
+        &mut e,
+        "add_promotion",
+        json!({"promotion": {"id": "huge", "conditions": {}, "action": {"type": "threshold_discount",
+            "threshold": "1000000000000.01", "off": "1"}}}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::OutOfRange, "{err}");
+}
+
+/// Issue 25: `commit()` trusted the quote it was handed (a `budget_use` edited to 0.01
+/// committed, and the promotion's usage showed 0.01 of a 50.00 discount). A quote carries a
+/// checksum of what commit reads; an edited quote is refused.
+#[test]
+fn a_commit_refuses_an_edited_quote() {
+    let mut e = Engine::default();
+    ok(
+        &mut e,
+        "add_promotion",
+        json!({"promotion": {"id": "d50", "conditions": {}, "budget": {"kind": "money", "amount": "500"},
+            "action": {"type": "threshold_discount", "threshold": "100", "off": "50"}}}),
+    );
+    let q = ok(
+        &mut e,
+        "quote",
+        json!({"cart": cart("200.00"), "user": member("M1")}),
+    );
+    assert_eq!(q["applied"][0]["budget_use"], json!("50.00"));
+    let refused = |e: &mut Engine, q: serde_json::Value, key: &str| {
+        let before = e.snapshot();
+        let err = call(e, "commit", json!({"quote": q, "key": key})).unwrap_err();
+        assert_eq!(
+            (err.code(), err.field()),
+            (ErrorCode::InvalidArgument, Some("quote.checksum")),
+            "{err}"
+        );
+        assert!(before == e.snapshot());
+    };
+    for (path, value) in [
+        ("budget_use", json!("0.01")),
+        ("discount", json!("5.00")),
+        ("id", json!("other")),
+    ] {
+        let mut edited = q.clone();
+        edited["applied"][0][path] = value;
+        refused(&mut e, edited, "k1");
+    }
+    let mut edited = q.clone();
+    edited["subtotal"] = json!("2000.00");
+    refused(&mut e, edited, "k1");
+    let mut edited = q.clone();
+    edited["applied"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("budget_use");
+    refused(&mut e, edited, "k1");
+    let mut missing = q.clone();
+    missing.as_object_mut().unwrap().remove("checksum");
+    refused(&mut e, missing, "k1");
+    // Amounts count by value; fields commit does not read may change.
+    let mut same = q.clone();
+    same["applied"][0]["budget_use"] = json!("50.0");
+    same["total"] = json!("1.00");
+    let r = ok(&mut e, "commit", json!({"quote": same, "key": "k1"}));
+    assert_eq!(r["uses"][0]["money"], json!("50.0"));
+    let usage = ok(&mut e, "promotion_usage", json!({"id": "d50"}));
+    assert_eq!(usage["money"], json!("50.00"));
+}

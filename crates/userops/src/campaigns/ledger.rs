@@ -109,6 +109,108 @@ pub struct QuoteRef {
         skip_serializing_if = "Option::is_none"
     )]
     pub time: Option<chrono::DateTime<chrono::Utc>>,
+    /// The checksum `quote` wrote over the fields above: the engine's `commit` refuses a quote
+    /// without one or whose fields no longer match it (see [`QuoteRef::expected_checksum`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
+impl QuoteRef {
+    /// The checksum of the fields `commit` reads (everything but `checksum`): what `quote`
+    /// writes into a quote, so that `commit` can tell a quote it made from an edited one.
+    ///
+    /// It detects edits (a `budget_use`, `discount` or reward changed by a caller or a bug),
+    /// not forgery: it is a plain SHA-256, which anyone can recompute. Amounts count by value
+    /// (`"10.0"` and `"10.00"` are the same).
+    pub fn expected_checksum(&self) -> String {
+        let mut sum = QuoteSum::new(self.user, self.time, self.subtotal);
+        for a in &self.applied {
+            sum.applied(&a.id, a.discount, a.budget_use);
+            for r in &a.rewards {
+                match r {
+                    RewardRef::Coupon { template, count } => sum.coupon(template, *count),
+                    RewardRef::Points { points, program } => {
+                        sum.points(*points, program.as_deref())
+                    }
+                    RewardRef::Other => sum.other(),
+                }
+            }
+        }
+        sum.finish()
+    }
+}
+
+/// The checksum of [`QuoteRef::expected_checksum`], fed field by field (the evaluator feeds
+/// it from a [`Quote`](super::Quote) without building a `QuoteRef`). Every field is written
+/// with its length or a tag, so no two different quotes write the same bytes.
+pub(crate) struct QuoteSum(sha2::Sha256);
+
+impl QuoteSum {
+    pub(crate) fn new(
+        user: Option<OneId>,
+        time: Option<chrono::DateTime<chrono::Utc>>,
+        subtotal: Option<Decimal>,
+    ) -> QuoteSum {
+        let mut s = QuoteSum(sha2::Digest::new());
+        s.bytes(b"userops quote v1");
+        s.opt_u64(user.map(|u| u.0));
+        s.opt_u64(time.map(|t| t.timestamp() as u64));
+        s.opt_u64(time.map(|t| u64::from(t.timestamp_subsec_nanos())));
+        s.opt_money(subtotal);
+        s
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        sha2::Digest::update(&mut self.0, (b.len() as u64).to_le_bytes());
+        sha2::Digest::update(&mut self.0, b);
+    }
+
+    fn opt_u64(&mut self, v: Option<u64>) {
+        match v {
+            Some(v) => self.bytes(&v.to_le_bytes()),
+            None => self.bytes(b""),
+        }
+    }
+
+    fn opt_money(&mut self, d: Option<Decimal>) {
+        match d {
+            // By value: the same amount written with more zeros is the same amount.
+            Some(d) if d.is_zero() => self.bytes(&Decimal::ZERO.serialize()),
+            Some(d) => self.bytes(&d.normalize().serialize()),
+            None => self.bytes(b""),
+        }
+    }
+
+    pub(crate) fn applied(&mut self, id: &str, discount: Decimal, budget_use: Option<Decimal>) {
+        self.bytes(b"applied");
+        self.bytes(id.as_bytes());
+        self.opt_money(Some(discount));
+        self.opt_money(budget_use);
+    }
+
+    pub(crate) fn coupon(&mut self, template: &str, count: u64) {
+        self.bytes(b"coupon");
+        self.bytes(template.as_bytes());
+        self.opt_u64(Some(count));
+    }
+
+    pub(crate) fn points(&mut self, points: i64, program: Option<&str>) {
+        self.bytes(b"points");
+        self.opt_u64(Some(points as u64));
+        match program {
+            Some(p) => self.bytes(p.as_bytes()),
+            None => self.bytes(b"\xff"),
+        }
+    }
+
+    pub(crate) fn other(&mut self) {
+        self.bytes(b"other");
+    }
+
+    pub(crate) fn finish(self) -> String {
+        let h = sha2::Digest::finalize(self.0);
+        h[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// One applied promotion of a quote, as `commit` reads it.
@@ -239,12 +341,23 @@ impl Ledger {
                     "amounts must be ≥ 0",
                 ));
             }
+            // A quote's amounts are at most its subtotal, itself bounded: usage sums stay exact.
+            if money.max(a.discount) > crate::money::MAX_AMOUNT {
+                return Err(CampaignError::OutOfRange {
+                    field: format!("quote.applied[{i}]"),
+                    reason: format!(
+                        "amounts are at most {}, got {}",
+                        crate::money::MAX_AMOUNT,
+                        money.max(a.discount)
+                    ),
+                });
+            }
             let u = self.usage.get(&a.id);
             let orders = u.map_or(0, |u| u.orders);
             match &p.budget {
                 Some(Budget::Money { amount }) => {
                     let used = u.map(|u| u.money).unwrap_or_default();
-                    if used + money > *amount {
+                    if used.checked_add(money).is_none_or(|after| after > *amount) {
                         return Err(CampaignError::BudgetExhausted {
                             promotion: a.id.clone(),
                             reason: format!("needs {money}, {} of {amount} left", *amount - used),

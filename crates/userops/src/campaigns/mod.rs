@@ -1216,6 +1216,16 @@ impl Engine {
         Ok(self.state.campaigns.cancel(key)?)
     }
 
+    /// A cart's prices have at most the currency's minor-unit digits (carts validate 2 on
+    /// their own: only a currency with fewer needs a look).
+    fn check_cart_minor_units(&self, cart: &Cart) -> Result<(), Error> {
+        let minor = self.config.currency_minor_units();
+        if minor < crate::money::MAX_MINOR_UNITS {
+            cart.check_minor_units(minor).map_err(|e| e.at("cart"))?;
+        }
+        Ok(())
+    }
+
     /// Execute one campaigns command.
     pub(crate) fn execute_campaigns(&mut self, c: CampaignsCommand) -> Result<Output, Error> {
         let tz = self.config.business_tz();
@@ -1248,6 +1258,7 @@ impl Engine {
                             .map_err(|e| Error::invalid_argument("user", e.to_string()))?,
                         None => None,
                     };
+                    self.check_cart_minor_units(&cart)?;
                     let ctx = self.customer_context(oneid);
                     CampaignsOutput::Quote(
                         self.state
@@ -1257,6 +1268,11 @@ impl Engine {
                     )
                 }
                 CampaignsCommand::Commit { quote, key, time } => {
+                    if !self.replaying {
+                        // A journal of an older build holds quotes without checksums (see
+                        // `Engine::replay`).
+                        check_quote(&quote)?;
+                    }
                     CampaignsOutput::Commit(self.commit_quote(&key, &quote, time)?)
                 }
                 CampaignsCommand::Cancel { key, time } => {
@@ -1338,6 +1354,9 @@ impl Engine {
                     cart,
                 } => {
                     let u = self.known_user(&user, "user")?;
+                    if !self.replaying {
+                        self.check_cart_minor_units(&cart)?;
+                    }
                     CampaignsOutput::CouponUse(
                         self.state
                             .campaigns
@@ -1398,5 +1417,23 @@ impl Engine {
                 }
             };
         Ok(Output::Campaigns(out))
+    }
+}
+
+/// A commit verifies what it commits: the quote must carry the checksum `quote` wrote, and its
+/// fields must still match it. Otherwise [`Error::InvalidArgument`] at `quote.checksum`.
+fn check_quote(quote: &QuoteRef) -> Result<(), Error> {
+    let expected = quote.expected_checksum();
+    match &quote.checksum {
+        None => Err(Error::invalid_argument(
+            "quote.checksum",
+            "missing: commit the quote as `quote` returned it",
+        )),
+        Some(c) if *c != expected => Err(Error::invalid_argument(
+            "quote.checksum",
+            "the quote was changed after `quote` returned it (its fields no longer match its \
+             checksum): quote the cart again and commit that quote unchanged",
+        )),
+        Some(_) => Ok(()),
     }
 }

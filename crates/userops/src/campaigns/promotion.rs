@@ -546,11 +546,21 @@ fn non_negative(field: &str, v: Decimal) -> Result<(), CampaignError> {
     cents(field, v)
 }
 
-/// Money has at most two decimal places (cents).
+/// Money has at most two decimal places (cents) and is at most
+/// [`MAX_AMOUNT`](crate::money::MAX_AMOUNT).
 pub(crate) fn cents(field: &str, v: Decimal) -> Result<(), CampaignError> {
     // The scale is at most 2 for almost every amount: normalize only the rest.
     if v.scale() > 2 && v.normalize().scale() > 2 {
         return Err(bad(field, format!("{v} has more than 2 decimal places")));
+    }
+    if v > crate::money::MAX_AMOUNT {
+        return Err(CampaignError::OutOfRange {
+            field: field.to_owned(),
+            reason: format!(
+                "{v} is above the largest amount accepted, {}",
+                crate::money::MAX_AMOUNT
+            ),
+        });
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
 use super::ledger::Ledger;
-use super::promotion::{cents, key_hash, Action, Budget, CouponKind, Promotion, Reward, StackMode};
+use super::promotion::{key_hash, Action, Budget, CouponKind, Promotion, Reward, StackMode};
 use super::CampaignError;
 use crate::ids::OneId;
 
@@ -512,6 +512,32 @@ pub struct Quote {
     pub applied: Vec<Applied>,
     /// Every other promotion, with its reason, in priority order.
     pub not_applied: NotAppliedList,
+    /// Over what `commit` reads (customer, time, subtotal, applied promotions with their
+    /// discounts, budget use and rewards): the engine's `commit` refuses a quote that no
+    /// longer matches it (see [`QuoteRef::expected_checksum`](super::QuoteRef::expected_checksum)).
+    pub checksum: String,
+}
+
+impl Quote {
+    /// The checksum of the quote's committable fields (what [`Quote::checksum`] holds).
+    pub fn expected_checksum(&self) -> String {
+        let mut sum = super::ledger::QuoteSum::new(self.user, Some(self.time), Some(self.subtotal));
+        for a in &self.applied {
+            sum.applied(&a.id, a.discount, Some(a.budget_use));
+            for g in &a.rewards {
+                match g {
+                    Grant::Coupon {
+                        template, count, ..
+                    } => sum.coupon(template, *count),
+                    Grant::Points {
+                        points, program, ..
+                    } => sum.points(*points, program.as_deref()),
+                    _ => sum.other(),
+                }
+            }
+        }
+        sum.finish()
+    }
 }
 
 fn money(c: i64) -> Decimal {
@@ -618,8 +644,11 @@ fn select(index: &KeyIndex<'_>, set: &BTreeSet<String>, hashes: &[u64]) -> LineS
 }
 
 impl Cart {
-    /// Check the cart: at least one sku per line, qty ≥ 1, prices ≥ 0 in cents, one currency.
+    /// Check the cart: at least one sku per line, qty ≥ 1, prices ≥ 0 in cents, line values
+    /// and the subtotal at most [`MAX_AMOUNT`](crate::money::MAX_AMOUNT) (else `OutOfRange`
+    /// naming the line), one currency.
     pub fn validate(&self) -> Result<(), CampaignError> {
+        let mut subtotal = Decimal::ZERO;
         if self.lines.len() > MAX_LINES {
             return Err(CampaignError::OutOfRange {
                 field: "lines".into(),
@@ -653,9 +682,35 @@ impl Cart {
                     format!("must be ≥ 0, got {}", l.price),
                 ));
             }
-            if l.price.scale() > 2 {
+            if l.price.scale() > 2 || l.price > crate::money::MAX_AMOUNT {
                 // Checked only here: the field name is formatted for the error alone.
-                cents(&format!("lines[{i}].price"), l.price)?;
+                money_bound(&format!("lines[{i}].price"), l.price, 2)?;
+            }
+            // Bounded amounts: the line value and the subtotal stay within `MAX_AMOUNT`, so
+            // the evaluator's cents (i64) never saturate.
+            let value = l
+                .price
+                .checked_mul(Decimal::from(l.qty))
+                .unwrap_or(Decimal::MAX);
+            if value > crate::money::MAX_AMOUNT {
+                return Err(CampaignError::OutOfRange {
+                    field: format!("lines[{i}]"),
+                    reason: format!(
+                        "price × qty is {value}, above the largest amount accepted, {}",
+                        crate::money::MAX_AMOUNT
+                    ),
+                });
+            }
+            subtotal += value;
+            if subtotal > crate::money::MAX_AMOUNT {
+                return Err(CampaignError::OutOfRange {
+                    field: "lines".into(),
+                    reason: format!(
+                        "the subtotal reaches {subtotal} at line {i}, above the largest amount \
+                         accepted, {}",
+                        crate::money::MAX_AMOUNT
+                    ),
+                });
             }
             if let Some(c) = &l.currency {
                 if c != CURRENCY {
@@ -665,6 +720,15 @@ impl Cart {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Check every line price against the currency's `minor_units` (0 to 2; [`Cart::validate`]
+    /// checks 2): `OutOfRange` naming `lines[i].price`.
+    pub fn check_minor_units(&self, minor_units: u32) -> Result<(), CampaignError> {
+        for (i, l) in self.lines.iter().enumerate() {
+            money_bound(&format!("lines[{i}].price"), l.price, minor_units)?;
         }
         Ok(())
     }
@@ -704,6 +768,17 @@ impl Cart {
             weekday: local.weekday().number_from_monday(),
         })
     }
+}
+
+/// [`crate::money::check`] as a campaigns error.
+fn money_bound(field: &str, v: Decimal, minor_units: u32) -> Result<(), CampaignError> {
+    crate::money::check(field, v, minor_units).map_err(|e| CampaignError::OutOfRange {
+        field: field.to_owned(),
+        reason: match e {
+            crate::Error::OutOfRange { reason, .. } => reason,
+            other => other.to_string(),
+        },
+    })
 }
 
 /// A promotion that passed the gates.
@@ -1995,7 +2070,7 @@ pub fn evaluate_indexed(
         chosen,
         entries,
     };
-    Ok(Quote {
+    let mut quote = Quote {
         user: customer.oneid,
         mode,
         time: cart.time,
@@ -2005,5 +2080,8 @@ pub fn evaluate_indexed(
         lines,
         applied,
         not_applied,
-    })
+        checksum: String::new(),
+    };
+    quote.checksum = quote.expected_checksum();
+    Ok(quote)
 }

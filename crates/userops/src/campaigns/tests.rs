@@ -430,6 +430,7 @@ fn budgets_and_limits_through_commit_and_cancel() {
         applied: vec![],
         subtotal: None,
         time: None,
+        checksum: None,
     };
     assert!(matches!(
         c.commit("order-1", &other),

@@ -523,8 +523,11 @@ fn rebate_commit_checks_stock_before_anything_changes() {
         json!({"cart": cart("650.00"), "user": member("M1"), "mode": "priority"}),
     );
     let mut q = q;
-    // Force the gift into the committed quote.
+    // Force the gift into the committed quote (and forge its checksum: it detects edits,
+    // not forgery, and the stock check must hold on its own).
     q["applied"] = json!([{"id": "gift", "discount": "0", "rewards": [{"type": "coupon", "template": "scarce", "count": 1}]}]);
+    let forged: crate::campaigns::QuoteRef = serde_json::from_value(q.clone()).unwrap();
+    q["checksum"] = json!(forged.expected_checksum());
     let before = e.snapshot();
     let err = call(&mut e, "commit", json!({"quote": q, "key": "o"})).unwrap_err();
     assert_eq!(err.code(), ErrorCode::PromotionLimitReached);

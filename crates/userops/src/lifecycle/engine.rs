@@ -151,8 +151,11 @@ impl LifecycleState {
 
 /// The lifecycle's commands (held data: the engine's `register` and `activity` events).
 ///
-/// Common arguments: `churn_after` (periods, default 2), `early_activity` (`"error"` or
-/// `"register_at_first_activity"`), `through` (a period label: extend the table to it).
+/// Common arguments: `churn_after` (periods, default 2), `early_activity` (what an activity
+/// dated before its person's registration means: `"register_at_first_activity"`, the default,
+/// counts the person as registered at their first activity, so one early activity never makes
+/// a command fail for the whole pool; `"error"` refuses the command instead), `through` (a
+/// period label: extend the table to it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", content = "args", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -380,7 +383,9 @@ impl Engine {
         self.state.lifecycle.stage_table(
             clock,
             rules(churn_after)?,
-            early.unwrap_or_default(),
+            // The pool's data is not the caller's input: one person's early activity must not
+            // fail the command for everyone (the table functions keep `Error` as their default).
+            early.unwrap_or(EarlyActivity::RegisterAtFirstActivity),
             through,
         )
     }

@@ -563,7 +563,8 @@ fn engine_commands_and_merges() {
         v["segments"]["m"]["decomposition"]["terms"][1]["retained"],
         1
     );
-    // Activity before registration: refused by default, accepted with the policy.
+    // Activity before registration: by default (issue 25) the person counts as registered at
+    // their first activity, the same as the explicit policy; "error" refuses on request.
     e.ingest(ev("r2", "register", "2026-03-05T00:00:00+08:00", d1))
         .unwrap();
     e.ingest(ev(
@@ -580,13 +581,26 @@ fn engine_commands_and_merges() {
         r#"{"kind":"member_no","value":"M2"}"#,
     ))
     .unwrap();
-    assert!(e.call_json("lifecycle_report", "{}").is_err());
     assert!(e
-        .call_json(
+        .call_json("lifecycle_report", r#"{"early_activity": "error"}"#)
+        .is_err());
+    assert_eq!(
+        e.call_json("lifecycle_report", "{}").unwrap(),
+        e.call_json(
             "lifecycle_report",
             r#"{"early_activity": "register_at_first_activity"}"#
         )
-        .is_ok());
+        .unwrap()
+    );
+    let m2 = e
+        .lookup(&crate::UserRef::Id(
+            crate::Identifier::new(crate::IdKind::MemberNo, "M2").unwrap(),
+        ))
+        .unwrap()
+        .unwrap();
+    let stages = e.lifecycle_stages(None).unwrap();
+    assert!(stages.users.iter().any(|u| u.oneid == m2), "{stages:?}");
+    e.call_json("write_lifecycle_tags", "{}").unwrap();
     assert_eq!(
         Engine::restore(&e.snapshot()).unwrap().snapshot(),
         e.snapshot()

@@ -683,6 +683,15 @@ impl Engine {
                 time,
             } => {
                 let time = self.state.loyalty.now(time);
+                if !self.replaying {
+                    // Not above what was paid (a journal of an older build may predate this
+                    // rule: see `Engine::replay`).
+                    crate::money::check("amount", amount, self.config.currency_minor_units())?;
+                    self.state
+                        .loyalty
+                        .ledger
+                        .check_refund_amount(&order_key, &key, amount)?;
+                }
                 self.ledger_write(time, |l| l.refund_amount(&order_key, &key, time, amount))
             }
             LoyaltyCommand::RefundLines {
@@ -855,6 +864,9 @@ impl Engine {
                         reason: format!("{amount} is not a positive amount of money"),
                     }
                     .into());
+                }
+                if !this.replaying {
+                    crate::money::check("amount", amount, this.config.currency_minor_units())?;
                 }
                 let time = lo.now(time);
                 this.check_growth(pi, known, 0, amount)?;
@@ -1121,6 +1133,9 @@ impl Engine {
         time: DateTime<Utc>,
     ) -> GrowthResult {
         let tz = self.config.business_tz();
+        // An upgrade is judged on the metric as it stands now: a write dated before the
+        // module's clock (a late upload) must not upgrade on a window that has moved on.
+        let as_of = self.state.loyalty.now_at_least(time);
         let p = &mut self.state.loyalty.programs[pi];
         let day = day_of(time, tz);
         let m = p.members.entry(u).or_default();
@@ -1141,7 +1156,7 @@ impl Engine {
         };
         m.record(day, granted, spend);
         let upgraded = match &p.spec.tiers {
-            Some(l) => m.upgrade(l, time, tz),
+            Some(l) => m.upgrade(l, as_of, tz),
             None => false,
         };
         let tier = m.tier;

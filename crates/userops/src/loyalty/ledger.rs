@@ -57,18 +57,22 @@ pub enum AccountKind {
     Conversion,
 }
 
-/// What a member owes when a refund claws back points already spent.
+/// What a refund does with points of the refunded earn that the member already used.
+///
+/// The default is [`Clawback::Balance`]: a balance never goes below zero (SPEC §6) unless the
+/// program allows it — by `overdraft` for spends, by [`Clawback::Debt`] for refunds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Clawback {
     /// Spent points of a refunded earn are forgiven.
     None,
-    /// Taken from the member's other points as far as they go; the rest is forgiven.
+    /// Taken from the member's other points as far as they go; the rest is forgiven, so the
+    /// balance stays ≥ 0 (the default).
+    #[default]
     Balance,
     /// Taken from the member's other points; the rest becomes debt (a negative balance),
-    /// repaid first by later earns.
-    #[default]
+    /// repaid first by later earns. Only where the program says so (`"clawback": "debt"`).
     Debt,
 }
 
@@ -1551,6 +1555,44 @@ impl Ledger {
             .is_none()
         {
             self.plan_refund(order, share)?;
+        }
+        Ok(())
+    }
+
+    /// Check a refund of `money` of `order` under `key` against what was paid: for every
+    /// earn tied to the order that records its amount, the money refunded with this refund
+    /// must not exceed that amount ([`LoyaltyError::InvalidRefund`] at `amount` otherwise).
+    /// A replay of the same refund passes. Changes nothing.
+    pub fn check_refund_amount(
+        &self,
+        order: &str,
+        key: &str,
+        money: Decimal,
+    ) -> Result<(), LoyaltyError> {
+        if self
+            .replay(key, Self::refund_print(order, Share::Money(money)))?
+            .is_some()
+        {
+            return Ok(());
+        }
+        for e in self.earns_of(order) {
+            let Some(total) = self.ops[e as usize].money else {
+                continue;
+            };
+            if self.refunded.contains_key(&e) {
+                continue;
+            }
+            let before = self.partial.get(&e).map_or(Decimal::ZERO, |p| p.money);
+            let after = before.checked_add(money).unwrap_or(Decimal::MAX);
+            if after > total {
+                return Err(LoyaltyError::InvalidRefund {
+                    field: "amount".into(),
+                    reason: format!(
+                        "refunds of order {order:?} would total {after}, above the {total} paid \
+                         ({before} refunded before)"
+                    ),
+                });
+            }
         }
         Ok(())
     }

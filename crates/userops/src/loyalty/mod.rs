@@ -362,13 +362,14 @@ impl Loyalty {
                 reason: "growth and spend must not be negative".into(),
             });
         }
+        let as_of = self.now_at_least(time);
         let p = &mut self.programs[pi];
         let m = p.members.entry(user).or_default();
         m.growth_total = m.growth_total.saturating_add(growth);
         m.spend_total = m.spend_total.saturating_add(spend);
         m.record_day(tiers::day_of(time, tz), growth, spend);
         if let Some(l) = &p.spec.tiers {
-            m.upgrade(l, time, tz);
+            m.upgrade(l, as_of, tz);
         }
         self.tick(time);
         Ok(())
@@ -387,6 +388,12 @@ impl Loyalty {
 
     fn now(&self, time: Option<DateTime<Utc>>) -> DateTime<Utc> {
         time.or(self.clock).unwrap_or_default()
+    }
+
+    /// `t`, or the clock when it is later: the "now" an upgrade is judged at (a write dated
+    /// in the past is judged on the window as it stands, not as it stood then).
+    fn now_at_least(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        self.clock.map_or(t, |c| c.max(t))
     }
 
     fn tick(&mut self, t: DateTime<Utc>) {

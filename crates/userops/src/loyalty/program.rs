@@ -141,7 +141,11 @@ pub struct ProgramSpec {
     /// Default expiry of earned points.
     #[serde(default)]
     pub expiry: ExpiryPolicy,
-    /// What a refund does with points already spent.
+    /// What a refund does with points of the refunded earn that the member already spent:
+    /// `"balance"` (the default) takes them from the member's other points as far as they go
+    /// and forgives the rest, so the balance never goes below zero; `"debt"` lets the rest
+    /// become a negative balance, repaid by later earns — only for a program that allows it;
+    /// `"none"` forgives them all.
     #[serde(default)]
     pub clawback: Clawback,
     /// Conversion rates to other programs, by destination program id.

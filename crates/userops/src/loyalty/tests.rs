@@ -613,12 +613,17 @@ fn orders_earn_by_rule_pending_through_the_return_window() {
         (&json!(250), &json!(true), &json!("order:brand-o:O1"))
     );
     assert_eq!(bal(&mut e, "brand-o"), 0);
-    // The store has no rules; the same order under another event key earns nothing more.
+    // The store has no rules. The same order under another event key is refused (issue 25:
+    // an order id is unique per source program; it used to be accepted, earning nothing more
+    // in loyalty but counting twice elsewhere).
     assert_eq!(bal(&mut e, "store-o"), 0);
-    ingest(
-        &mut e,
-        order("ev1-again", "O1", "150.50", "2026-03-01T11:00:00Z", lines),
-    );
+    let before = e.snapshot();
+    let err = e
+        .ingest_json(&order("ev1-again", "O1", "150.50", "2026-03-01T11:00:00Z", lines).to_string())
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::DuplicateOrder, "{err}");
+    assert!(err.to_string().contains("\"ev1\""), "{err}");
+    assert!(before == e.snapshot());
     let rows = ok(
         &mut e,
         "statement",
@@ -766,10 +771,9 @@ fn partial_refunds_add_up_to_one_refund_of_their_total() {
         ingest(&mut e, ev);
         assert_eq!(bal(&mut e, "flat"), 997);
         for (i, s) in steps.iter().enumerate() {
-            ingest(
-                &mut e,
-                refund_event(&format!("rf{i}"), "O", s, "2026-03-02T00:00:00Z"),
-            );
+            let mut r = refund_event(&format!("rf{i}"), "O", s, "2026-03-02T00:00:00Z");
+            r["source"]["program"] = json!("flat");
+            ingest(&mut e, r);
         }
         assert_eq!(bal(&mut e, "flat"), 997 - 632, "{steps:?}");
         e.state.loyalty.check_invariants().unwrap();
@@ -1026,13 +1030,18 @@ fn refund_events_with_lines_give_back_what_the_lines_earned() {
     ingest(&mut e, refund("rf1", json!([{"sku": "A", "qty": 1}])));
     ok(&mut e, "post_due", json!({"now": "2026-03-09T00:00:00Z"}));
     assert_eq!(bal(&mut e, "brand-l"), 120);
-    // An order loyalty never earned on: the event is kept for the other modules.
+    // A refund of an order that was never ingested is refused (issue 25: it used to be kept
+    // for the other modules, which then counted a refund of nothing).
     let mut other = refund("rf2", json!([{"sku": "A", "qty": 1}]));
     other["order_id"] = json!("elsewhere");
-    ingest(&mut e, other);
+    let before = e.snapshot();
+    let err = e.ingest_json(&other.to_string()).unwrap_err();
+    assert_eq!(err.field(), Some("order_id"), "{err}");
+    assert!(before == e.snapshot());
     assert_eq!(bal(&mut e, "brand-l"), 120);
-    // An order whose earn recorded no lines (the order event had none): a refund naming
-    // lines gives back the amount's share instead (100 × 1.5 = 150 pending, half refunded).
+    // An order without lines: a refund naming a line is refused (the order has no such line,
+    // nothing was paid for it); by amount it gives back the amount's share (100 × 1.5 = 150
+    // pending, half refunded).
     let mut o2 = order("ev2", "O2", "100", "2026-03-10T00:00:00Z", json!([]));
     o2["source"]["program"] = json!("brand-l");
     ingest(&mut e, o2);
@@ -1040,8 +1049,121 @@ fn refund_events_with_lines_give_back_what_the_lines_earned() {
     r2["order_id"] = json!("O2");
     r2["amount"] = json!("50");
     r2["time"] = json!("2026-03-11T00:00:00Z");
+    let err = e.ingest_json(&r2.to_string()).unwrap_err();
+    assert_eq!(err.field(), Some("lines[0].sku"), "{err}");
+    r2["lines"] = json!([]);
     ingest(&mut e, r2);
     ok(&mut e, "post_due", json!({"now": "2026-03-20T00:00:00Z"}));
     assert_eq!(bal(&mut e, "brand-l"), 120 + 75);
     e.state.loyalty.check_invariants().unwrap();
+}
+
+/// repro_negative_balance (issue 25): the default clawback left a balance of −30. SPEC §6: a
+/// balance never goes below zero unless the program allows it; debt only where the program
+/// says `"clawback": "debt"`.
+#[test]
+fn a_refund_takes_a_balance_below_zero_only_where_the_program_allows_debt() {
+    for (program, expected) in [
+        (json!({"id": "p"}), 0),
+        (json!({"id": "p", "clawback": "balance"}), 0),
+        (json!({"id": "p", "clawback": "none"}), 0),
+        (json!({"id": "p", "clawback": "debt"}), -30),
+    ] {
+        let mut e = Engine::default();
+        ok(
+            &mut e,
+            "create_program",
+            json!({ "program": program.clone() }),
+        );
+        let at = |d: u32| format!("2026-01-{d:02}T00:00:00Z");
+        ok(
+            &mut e,
+            "earn",
+            json!({"user": m1(), "program": "p", "points": 100, "key": "k1", "time": at(2)}),
+        );
+        ok(
+            &mut e,
+            "spend",
+            json!({"user": m1(), "program": "p", "points": 30, "key": "s1", "time": at(3)}),
+        );
+        let r = ok(
+            &mut e,
+            "refund",
+            json!({"order_key": "k1", "key": "r1", "time": at(4)}),
+        );
+        assert_eq!(r["points"], json!(70), "{program}");
+        let b = ok(&mut e, "balance", json!({"user": m1(), "program": "p"}));
+        assert_eq!(b, json!(expected), "{program}");
+        if expected == 0 {
+            fails(
+                &mut e,
+                "spend",
+                json!({"user": m1(), "program": "p", "points": 1, "key": "s2", "time": at(5)}),
+                ErrorCode::InsufficientPoints,
+            );
+        }
+        e.state.loyalty.check_invariants().unwrap();
+    }
+}
+
+/// repro_backdated_upgrade (issue 25): a late-arriving spend dated before an evaluation that
+/// downgraded the member re-upgraded them although the current rolling-12-month spend (500)
+/// is below the threshold (1,000). An upgrade is judged on the window as it stands now.
+#[test]
+fn a_backdated_spend_does_not_upgrade_on_a_window_that_has_moved_on() {
+    let mut e = Engine::default();
+    ok(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "p", "tiers": {"basis": "spend", "window": "rolling_12_months",
+            "levels": [{"name": "silver", "threshold": "0"}, {"name": "gold", "threshold": "1000"}]}}}),
+    );
+    let spend = |e: &mut Engine, key: &str, amount: &str, time: &str| {
+        ok(
+            e,
+            "record_spend",
+            json!({"user": m1(), "program": "p", "amount": amount, "key": key, "time": time}),
+        )
+    };
+    let r = spend(&mut e, "sp1", "1200.00", "2025-01-15T02:00:00Z");
+    assert_eq!(r["tier"], json!("gold"));
+    ok(
+        &mut e,
+        "evaluate_tiers",
+        json!({"now": "2026-01-16T02:00:00Z"}),
+    );
+    let tier = |e: &mut Engine, now: &str| {
+        ok(e, "tier", json!({"user": m1(), "program": "p", "now": now}))
+    };
+    assert_eq!(
+        tier(&mut e, "2026-01-16T02:00:00Z")["tier"],
+        json!("silver")
+    );
+    // Arrives late, dated 2025-12-01: counted where its date puts it, but the window now
+    // (to 2026-01-16) holds 500, not the 1,700 it held on 2025-12-01.
+    let r = spend(&mut e, "late-pos-upload", "500.00", "2025-12-01T02:00:00Z");
+    assert_eq!(
+        (&r["tier"], &r["upgraded"]),
+        (&json!("silver"), &json!(false))
+    );
+    let t = tier(&mut e, "2026-01-17T02:00:00Z");
+    assert_eq!(
+        (&t["tier"], &t["metric"]),
+        (&json!("silver"), &json!("500.00")),
+        "{t}"
+    );
+    // History stays in time order.
+    let times: Vec<&str> = t["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["time"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    // Enough late spend to qualify now upgrades at once, dated now (the module's clock).
+    let r = spend(&mut e, "late-2", "500.00", "2025-12-02T02:00:00Z");
+    assert_eq!((&r["tier"], &r["upgraded"]), (&json!("gold"), &json!(true)));
+    let t = tier(&mut e, "2026-01-17T02:00:00Z");
+    let last = t["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["time"], json!("2026-01-16T02:00:00Z"), "{t}");
 }

@@ -3,8 +3,11 @@
 //! Growth value = Σ behaviour weight × count, with optional daily caps per behaviour (SPEC §6,
 //! seed 004). A ladder ranks members on growth value or on spend (money) inside a window (the
 //! calendar year or the rolling 12 months, in the business time zone). Upgrades happen at once,
-//! when the growth or spend that earns them is recorded; downgrades only at an evaluation, and
-//! only once a member has stayed below their tier for the grace period.
+//! when the growth or spend that earns them is recorded, judged on the window ending at the
+//! later of the write's time and the latest time the module has seen (a late, backdated write
+//! counts where its date puts it, but cannot upgrade on a window that has already moved on);
+//! downgrades only at an evaluation, and only once a member has stayed below their tier for the
+//! grace period.
 
 use std::collections::BTreeMap;
 
@@ -301,7 +304,9 @@ impl Member {
         }
     }
 
-    /// Upgrade at once if the metric now reaches a higher level. Returns whether it did.
+    /// Upgrade at once if the metric in the window ending at `now` reaches a higher level
+    /// (the caller passes the later of the write's time and the module's clock). Returns
+    /// whether it did.
     pub fn upgrade(&mut self, ladder: &TierLadder, now: DateTime<Utc>, tz: FixedOffset) -> bool {
         let q = ladder.qualifying(self.metric(ladder, now, tz));
         if q > self.tier {

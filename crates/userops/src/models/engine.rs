@@ -510,6 +510,14 @@ fn money(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(f64::NAN)
 }
 
+/// `price × qty` as an `f64` weight: exact in `Decimal` when it fits (always, for amounts the
+/// intake accepts), else in `f64` (a journal of an older build may hold wider amounts).
+fn line_value(price: Decimal, qty: u32) -> f64 {
+    price
+        .checked_mul(Decimal::from(qty))
+        .map_or_else(|| money(price) * f64::from(qty), money)
+}
+
 fn band_label(i: usize, bounds: &[Decimal]) -> String {
     match (i.checked_sub(1).and_then(|j| bounds.get(j)), bounds.get(i)) {
         (None, Some(hi)) => format!("<{hi}"),
@@ -779,7 +787,7 @@ impl Engine {
                         };
                         a.push(labels.key(&label(rows)?));
                         b.push(labels.key(&label(cols)?));
-                        w.push(money(*price * Decimal::from(*qty)));
+                        w.push(line_value(*price, *qty));
                     }
                 }
                 let table = cross_table(&a, &b, Some(&w))?;
@@ -1005,7 +1013,7 @@ impl Engine {
                             self.live(o.user),
                             self.wall(o.time),
                             labels.key(&label),
-                            money(*price * Decimal::from(*qty)),
+                            line_value(*price, *qty),
                         );
                     }
                 }

@@ -441,6 +441,7 @@ impl Engine {
                 if !already_erased {
                     self.state.loyalty.pseudonymize_member(&oneids, pseudonym);
                 }
+                self.state.orders.erase(&oneids);
 
                 self.state
                     .privacy

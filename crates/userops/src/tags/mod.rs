@@ -327,7 +327,10 @@ pub enum TagsCommand {
         #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
         now: DateTime<Utc>,
     },
-    /// Delete a saved audience. Output: its info.
+    /// Delete a saved audience. Output: its info. Refused (`InvalidArgument` at `name`) while
+    /// a rule tag or another saved audience uses it (`in_audience("name")`): a rule tag would
+    /// silently stop refreshing. Saved audiences that use it can be deleted first; rule tags
+    /// cannot be deleted, so an audience a rule tag uses stays.
     DeleteAudience {
         /// The name.
         name: String,
@@ -491,6 +494,13 @@ pub(crate) fn value_of(
             Some(x) if x.is_finite() => Value::Number(x),
             _ => return Err(format!("{n} is not a finite number")),
         },
+        // JSON has no infinities or NaN: the bindings hand them over as text ("inf", "-inf",
+        // "nan"), so that they are refused by name rather than dropped as missing.
+        (ValueType::Number, J::String(s)) if s.parse::<f64>().is_ok_and(|x| !x.is_finite()) => {
+            return Err(format!(
+                "{s} is not a finite number: number tags hold finite values (null removes one)"
+            ))
+        }
         (ValueType::Date, J::String(s)) => Value::Date(
             eval::parse_date(s, tz)
                 .ok_or_else(|| format!("{s:?} is not a date (YYYY-MM-DD or RFC 3339)"))?,
@@ -502,6 +512,30 @@ pub(crate) fn value_of(
 impl TagState {
     pub(crate) fn def(&self, name: &str) -> Option<&TagDef> {
         self.defs.iter().find(|d| d.name == name)
+    }
+
+    /// What depends on the saved audience `name`: rule tags and other saved audiences whose
+    /// expression says `in_audience("name")` (`rule tag "x"`, `saved audience "y"`).
+    pub(crate) fn audience_users(&self, name: &str) -> Vec<String> {
+        let uses = |expression: &str| {
+            expr::parse(expression).is_ok_and(|e| {
+                let (mut fields, mut audiences) = (Vec::new(), Vec::new());
+                e.names(&mut fields, &mut audiences);
+                audiences.iter().any(|a| a == name)
+            })
+        };
+        let rules = self.defs.iter().filter_map(|d| match &d.kind {
+            TagKind::Rule { expression } if uses(expression) => {
+                Some(format!("rule tag {:?}", d.name))
+            }
+            _ => None,
+        });
+        let saved = self
+            .audiences
+            .values()
+            .filter(|a| a.name != name && uses(&a.expression))
+            .map(|a| format!("saved audience {:?}", a.name));
+        rules.chain(saved).collect()
     }
 
     /// Ensure an index column exists for an attribute or aggregate.
@@ -1184,6 +1218,21 @@ impl Engine {
             }
             TagsCommand::DeleteAudience { name } => {
                 let info = Self::info(self.saved(&name)?);
+                // A journal of an older build may hold such a delete (see `Engine::replay`).
+                if !self.replaying {
+                    let users = self.state.tags.audience_users(&name);
+                    if !users.is_empty() {
+                        return Err(Error::invalid_argument(
+                            "name",
+                            format!(
+                                "audience {name:?} is used by {}: it cannot be deleted while \
+                                 they use it (delete those saved audiences first; rule tags \
+                                 are permanent)",
+                                users.join(", ")
+                            ),
+                        ));
+                    }
+                }
                 self.state.tags.audiences.remove(&name);
                 Ok(TagsOutput::Info(info))
             }

@@ -439,3 +439,114 @@ proptest! {
         }
     }
 }
+
+/// Issue 25: a saved audience used by a rule tag could be deleted, and the tag silently
+/// stopped refreshing. Deleting an audience a rule tag or another saved audience uses is
+/// refused; once no saved audience uses it (rule tags are permanent), it can go.
+#[test]
+fn an_audience_in_use_cannot_be_deleted() {
+    use crate::{Engine, ErrorCode};
+    let mut e = Engine::default();
+    let call = |e: &mut Engine, m: &str, a: serde_json::Value| e.call_json(m, &a.to_string());
+    let t = "2026-03-01T00:00:00Z";
+    for (name, expr) in [("base", "orders >= 1"), ("alone", "orders >= 5")] {
+        call(
+            &mut e,
+            "save_audience",
+            serde_json::json!({"name": name, "expression": expr, "now": t}),
+        )
+        .unwrap();
+    }
+    call(
+        &mut e,
+        "define_tag",
+        serde_json::json!({"name": "buyer", "rule": "in_audience(\"base\")", "now": t}),
+    )
+    .unwrap();
+    call(
+        &mut e,
+        "combine_audiences",
+        serde_json::json!({"name": "both", "op": "union",
+        "audiences": ["base", "alone"], "now": t}),
+    )
+    .unwrap();
+    let before = e.snapshot();
+    let err = call(
+        &mut e,
+        "delete_audience",
+        serde_json::json!({"name": "base"}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (err.code(), err.field()),
+        (ErrorCode::InvalidArgument, Some("name"))
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("rule tag \"buyer\"") && text.contains("saved audience \"both\""),
+        "{text}"
+    );
+    let err = call(
+        &mut e,
+        "delete_audience",
+        serde_json::json!({"name": "alone"}),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("saved audience \"both\""), "{err}");
+    assert!(before == e.snapshot());
+    // Once "both" is gone, "alone" can go; "base" stays while the rule tag uses it.
+    call(
+        &mut e,
+        "delete_audience",
+        serde_json::json!({"name": "both"}),
+    )
+    .unwrap();
+    call(
+        &mut e,
+        "delete_audience",
+        serde_json::json!({"name": "alone"}),
+    )
+    .unwrap();
+    assert!(call(
+        &mut e,
+        "delete_audience",
+        serde_json::json!({"name": "base"})
+    )
+    .is_err());
+}
+
+/// Issue 25: `set_tags` dropped ±inf silently (the value vanished as if missing). Number tags
+/// hold finite values: an infinity or NaN (handed over as text, JSON having none) is refused
+/// with the value named, and nothing changes.
+#[test]
+fn set_tags_refuses_infinities_by_name() {
+    use crate::{Engine, ErrorCode};
+    let mut e = Engine::default();
+    for bad in ["inf", "-inf", "Infinity", "NaN"] {
+        let before = e.snapshot();
+        let err = e
+            .call_json(
+                "set_tags",
+                &serde_json::json!({"kind": "member_no", "users": ["M1", "M2"],
+                    "tags": [{"name": "score", "type": "number", "values": [1.0, bad]}],
+                    "now": "2026-03-01T00:00:00Z"})
+                .to_string(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            (err.code(), err.field()),
+            (ErrorCode::InvalidArgument, Some("tags[0].values[1]"))
+        );
+        assert!(err.to_string().contains(bad), "{err}");
+        assert!(before == e.snapshot());
+    }
+    // An enum tag may hold the text "inf".
+    e.call_json(
+        "set_tags",
+        &serde_json::json!({"kind": "member_no", "users": ["M1"],
+            "tags": [{"name": "label", "type": "enum", "values": ["inf"]}],
+            "now": "2026-03-01T00:00:00Z"})
+        .to_string(),
+    )
+    .unwrap();
+}
