@@ -144,6 +144,9 @@ pub mod plain_option {
 }
 
 #[cfg(test)]
+mod largest;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -1494,7 +1494,7 @@ impl Ledger {
         key: &str,
         time: DateTime<Utc>,
     ) -> Result<Posting, LoyaltyError> {
-        self.refund_share(order, key, time, Share::All)
+        self.refund_share(order, None, key, time, Share::All)
     }
 
     /// Refund `money` of an order (a partial refund). Each earn tied to the order that records
@@ -1516,7 +1516,7 @@ impl Ledger {
         time: DateTime<Utc>,
         money: Decimal,
     ) -> Result<Posting, LoyaltyError> {
-        self.refund_share(order, key, time, Share::Money(money))
+        self.refund_share(order, None, key, time, Share::Money(money))
     }
 
     /// Refund named lines of an order: each earn tied to the order that records its lines (see
@@ -1539,7 +1539,7 @@ impl Ledger {
         time: DateTime<Utc>,
         lines: &[RefundLine],
     ) -> Result<Posting, LoyaltyError> {
-        self.refund_share(order, key, time, Share::Lines(lines))
+        self.refund_share(order, None, key, time, Share::Lines(lines))
     }
 
     /// Every check of [`Ledger::refund_lines`], changing nothing.
@@ -1549,14 +1549,62 @@ impl Ledger {
         key: &str,
         lines: &[RefundLine],
     ) -> Result<(), LoyaltyError> {
+        self.check_lines(order, None, key, lines)
+    }
+
+    fn check_lines(
+        &self,
+        order: &str,
+        only: Option<&[String]>,
+        key: &str,
+        lines: &[RefundLine],
+    ) -> Result<(), LoyaltyError> {
         let share = Share::Lines(lines);
         if self
             .replay(key, Self::refund_print(order, share))?
             .is_none()
         {
-            self.plan_refund(order, share)?;
+            self.plan_refund(order, only, share)?;
         }
         Ok(())
+    }
+
+    /// [`Ledger::refund_amount`] limited to the earns written under `earn_keys`: an order id
+    /// is unique per source program only, so the engine's refund events name the earns of
+    /// their own order (the source program's and its parents' `order:<program>:<id>`).
+    pub fn refund_amount_of(
+        &mut self,
+        order: &str,
+        earn_keys: &[String],
+        key: &str,
+        time: DateTime<Utc>,
+        money: Decimal,
+    ) -> Result<Posting, LoyaltyError> {
+        self.refund_share(order, Some(earn_keys), key, time, Share::Money(money))
+    }
+
+    /// [`Ledger::refund_lines`] limited to the earns written under `earn_keys` (see
+    /// [`Ledger::refund_amount_of`]).
+    pub fn refund_lines_of(
+        &mut self,
+        order: &str,
+        earn_keys: &[String],
+        key: &str,
+        time: DateTime<Utc>,
+        lines: &[RefundLine],
+    ) -> Result<Posting, LoyaltyError> {
+        self.refund_share(order, Some(earn_keys), key, time, Share::Lines(lines))
+    }
+
+    /// Every check of [`Ledger::refund_lines_of`], changing nothing.
+    pub fn check_refund_lines_of(
+        &self,
+        order: &str,
+        earn_keys: &[String],
+        key: &str,
+        lines: &[RefundLine],
+    ) -> Result<(), LoyaltyError> {
+        self.check_lines(order, Some(earn_keys), key, lines)
     }
 
     /// Check a refund of `money` of `order` under `key` against what was paid: for every
@@ -1575,7 +1623,7 @@ impl Ledger {
         {
             return Ok(());
         }
-        for e in self.earns_of(order) {
+        for e in self.earns_of(order, None) {
             let Some(total) = self.ops[e as usize].money else {
                 continue;
             };
@@ -1638,7 +1686,7 @@ impl Ledger {
     }
 
     /// The earns tied to an order, in writing order.
-    fn earns_of(&self, order: &str) -> Vec<u32> {
+    fn earns_of(&self, order: &str, only: Option<&[String]>) -> Vec<u32> {
         let mut earns: Vec<u32> = self.index.by_order.get(order).cloned().unwrap_or_default();
         // An earn without an explicit order is tied to its own key.
         if let Some(o) = self.index.by_key.get(&self.ops, order) {
@@ -1647,6 +1695,9 @@ impl Ledger {
                 earns.push(o);
                 earns.sort_unstable();
             }
+        }
+        if let Some(keys) = only {
+            earns.retain(|&e| keys.iter().any(|k| **k == *self.ops[e as usize].key));
         }
         earns
     }
@@ -1759,7 +1810,12 @@ impl Ledger {
     }
 
     /// Every check of a refund, changing nothing: what it will do per earn.
-    fn plan_refund(&self, order: &str, share: Share<'_>) -> Result<Vec<RefundPlan>, LoyaltyError> {
+    fn plan_refund(
+        &self,
+        order: &str,
+        only: Option<&[String]>,
+        share: Share<'_>,
+    ) -> Result<Vec<RefundPlan>, LoyaltyError> {
         if let Share::Money(m) = share {
             if m <= Decimal::ZERO {
                 return Err(LoyaltyError::InvalidAmount {
@@ -1778,7 +1834,7 @@ impl Ledger {
         }
         let mut plans = Vec::new();
         let mut without = 0;
-        for e in self.earns_of(order) {
+        for e in self.earns_of(order, only) {
             let op = &self.ops[e as usize];
             if self.refunded.contains_key(&e) {
                 continue;
@@ -1856,6 +1912,7 @@ impl Ledger {
     fn refund_share(
         &mut self,
         order: &str,
+        only: Option<&[String]>,
         key: &str,
         time: DateTime<Utc>,
         share: Share<'_>,
@@ -1864,7 +1921,7 @@ impl Ledger {
         if let Some(p) = self.replay(key, print)? {
             return Ok(p);
         }
-        let plans = self.plan_refund(order, share)?;
+        let plans = self.plan_refund(order, only, share)?;
         // Checks done. Every amount below is bounded by points already in the accounts: no
         // overflow, nothing fails.
         let mut op = self.new_op_keyed(key, OpKind::Refund, print);

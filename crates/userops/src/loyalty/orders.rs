@@ -211,6 +211,37 @@ pub struct DueReport {
     pub skipped: Vec<String>,
 }
 
+impl super::Loyalty {
+    /// The source program and every program above it in the org tree: where an order of
+    /// `program` earns.
+    fn source_path(&self, program: &str) -> Vec<u32> {
+        let mut path = Vec::new();
+        let mut at = self.by_id.get(program).copied();
+        while let Some(i) = at {
+            if path.contains(&i) {
+                break;
+            }
+            path.push(i);
+            at = self.programs[i as usize]
+                .spec
+                .parent
+                .as_ref()
+                .and_then(|p| self.by_id.get(p).copied());
+        }
+        path
+    }
+
+    /// The keys of the earns an order of `source` may have written (`order:<program>:<id>`
+    /// for its program and those above it): a refund event gives back those only, as order
+    /// ids are unique per source program, not across programs.
+    fn order_earn_keys(&self, source: &crate::event::Source, order_id: &str) -> Vec<String> {
+        self.source_path(&source.program)
+            .into_iter()
+            .map(|i| format!("order:{}:{order_id}", self.programs[i as usize].spec.id))
+            .collect()
+    }
+}
+
 impl Engine {
     /// Earn on an `order` event, give back on a `refund` event. Never fails: an earn the ledger
     /// would refuse (an overflowing balance, an order id already earned on with other content)
@@ -244,12 +275,16 @@ impl Engine {
             } => {
                 let key = format!("refund:{}", event.key);
                 let time = event.time;
+                let earns = self.state.loyalty.order_earn_keys(&event.source, order_id);
                 let lo = &mut self.state.loyalty;
                 // Named lines decide the points; otherwise (or when the order's earns recorded
                 // no lines: earned before lines were kept) the amount's share does.
                 let by_lines = match lines.is_empty() {
                     true => None,
-                    false => Some(lo.ledger.refund_lines(order_id, &key, time, lines)),
+                    false => Some(
+                        lo.ledger
+                            .refund_lines_of(order_id, &earns, &key, time, lines),
+                    ),
                 };
                 let done = match by_lines {
                     Some(Ok(_)) => true,
@@ -257,7 +292,7 @@ impl Engine {
                         *amount > Decimal::ZERO
                             && lo
                                 .ledger
-                                .refund_amount(order_id, &key, time, *amount)
+                                .refund_amount_of(order_id, &earns, &key, time, *amount)
                                 .is_ok()
                     }
                     Some(Err(_)) => false,
@@ -283,9 +318,10 @@ impl Engine {
                 return Ok(());
             }
             let key = format!("refund:{}", event.key);
+            let earns = self.state.loyalty.order_earn_keys(&event.source, order_id);
             let ledger = &self.state.loyalty.ledger;
             if let Err(LoyaltyError::InvalidRefund { field, reason }) =
-                ledger.check_refund_lines(order_id, &key, lines)
+                ledger.check_refund_lines_of(order_id, &earns, &key, lines)
             {
                 return Err(crate::Error::invalid_event(field, reason));
             }
@@ -304,21 +340,7 @@ impl Engine {
         let tz = self.config.business_tz();
         let time = event.time;
         let lo = &mut self.state.loyalty;
-        // The source program and every program above it in the org tree.
-        let mut path = Vec::new();
-        let mut at = lo.by_id.get(&event.source.program).copied();
-        while let Some(i) = at {
-            if path.contains(&i) {
-                break;
-            }
-            path.push(i);
-            at = lo.programs[i as usize]
-                .spec
-                .parent
-                .as_ref()
-                .and_then(|p| lo.by_id.get(p).copied());
-        }
-        for i in path {
+        for i in lo.source_path(&event.source.program) {
             let p = &lo.programs[i as usize];
             let Some(rules) = p
                 .spec
