@@ -229,10 +229,12 @@ def test_columns_values_exclude_oneid_and_lines() -> None:
     assert out[0]["oneid"] == 1 and out[0]["error"] is None
     assert out[1]["error_code"] == "invalid_event" and out[1]["error_column"] == "oneid"
     # A constant fills nulls only: the column's amount wins, as replaying the event shows.
+    # (Another order id: an order id is unique per source program.)
     one = orders.drop_columns(["note", "lines"]).slice(0, 1).set_column(0, "key", pa.array(["o3"]))
+    one = one.set_column(one.schema.get_field_index("order_id"), "order_id", pa.array(["A3"]))
     e.ingest_table(one, columns={"amount": "paid"}, values={"kind": "order", "amount": "1", **SOURCE})
     replay = {"kind": "order", "key": "o3", "time": "2026-01-02T00:00:00Z", "source": SOURCE,
-              "user": {"oneid": 1}, "order_id": "A", "amount": "10.00"}
+              "user": {"oneid": 1}, "order_id": "A3", "amount": "10.00"}
     assert e.ingest(replay)["duplicate"] is True
     lines_bad = orders.drop_columns(["note"]).slice(0, 1).set_column(
         5, "lines", pa.array([[{"sku": "s1", "price": "5.00", "qty": 0}]]))

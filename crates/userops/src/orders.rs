@@ -20,9 +20,13 @@
 //!   [`Error::InvalidEvent`] at `lines[i].sku` or `lines[i].line`.
 //!
 //! The book keeps, per order, the first key, the person, the amount paid, each line's sku
-//! (as a fingerprint), units and price, and what was refunded. Journals written before these
-//! rules replay as they were accepted (see [`Engine::replay`](crate::Engine::replay)): the
-//! book then keeps the first of two events with one order id and records refunds as given.
+//! (as a fingerprint), units and price, and what was refunded; an erasure forgets the
+//! person's orders. Journals written before these rules replay as they were accepted (see
+//! [`Engine::replay`](crate::Engine::replay)): the book then keeps the first of two events
+//! with one order id and records refunds as given. A book started from a snapshot of a build
+//! before it ([`Engine::upgrade_snapshot`](crate::Engine::upgrade_snapshot), only when an
+//! erasure redacted the journal) is *partial*: it does not know the orders before that
+//! snapshot, and accepts a refund of an order it does not know unchecked, as before.
 
 use std::collections::BTreeMap;
 

@@ -177,7 +177,11 @@ class Engine(
         Returns the receipt: ``key``, ``kind``, ``seq``, ``oneid``, ``absorbed`` and
         ``duplicate`` (true when the idempotency key was seen before; nothing changed).
         Raises ``InvalidEvent`` naming the bad field, ``DuplicateKey`` when the key was used for
-        other content.
+        other content (amounts compare by value and an ``identify``'s ids in any order: those
+        are the same content), ``DuplicateOrder`` when the order id was already ingested from
+        the same source program under another key, ``OutOfRange`` for an amount with more
+        decimals than the currency's (2) or above 10^12, a time outside 1970–2099, or refunds
+        beyond what the order paid (a refund must name an order of its program and person).
 
         >>> import userops
         >>> e = userops.Engine()

@@ -94,9 +94,11 @@ class CampaignsMethods(_Base):
 
         Returns ``subtotal``, ``discount``, ``total`` (decimal strings), ``lines`` (per line:
         ``amount``, ``discount``, ``total``), ``applied`` (``{id, discount, budget_use, lines,
-        rewards}``) and ``not_applied`` (``{id, code, reason}``). ``mode`` is
-        ``"best_for_customer"`` or ``"priority"``. Nothing changes until ``commit``. Raises
-        ``InvalidArgument`` for a malformed cart.
+        rewards}``), ``not_applied`` (``{id, code, reason}``) and ``checksum`` (what
+        :meth:`commit` verifies). ``mode`` is ``"best_for_customer"`` or ``"priority"``. Nothing
+        changes until ``commit``. Raises ``InvalidArgument`` for a malformed cart and
+        ``OutOfRange`` for a price with more than 2 decimals or a price, line (``price × qty``)
+        or subtotal above 10^12.
 
         >>> import userops
         >>> e = userops.sample_engine()
@@ -123,7 +125,10 @@ class CampaignsMethods(_Base):
         customer at ``time`` (default: the cart's time). The receipt lists ``coupons`` issued
         and ``points`` posted. Replaying a key with the same quote changes nothing
         (``duplicate`` is true); raises ``BudgetExhausted`` / ``PromotionLimitReached`` when
-        the quote no longer fits.
+        the quote no longer fits. Commit the quote as :meth:`quote` returned it: its
+        ``checksum`` covers what commit reads (customer, time, subtotal, applied promotions with
+        their discounts, budget use and rewards), and a quote without it or edited since raises
+        ``InvalidArgument`` (``field`` ``"quote.checksum"``).
 
         >>> import userops
         >>> e = userops.sample_engine()

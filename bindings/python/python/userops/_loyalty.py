@@ -50,7 +50,10 @@ class LoyaltyMethods(_Base):
     def create_program(self, program: Mapping[str, Any]) -> Dict[str, Any]:
         """Create a program from its definition (``id``, ``level``, ``parent``, ``expiry``,
         ``overdraft``, ``clawback``, ``conversions``, ``merge_into``, ``growth``, ``tiers``,
-        ``benefits``, ``tasks``; see ``userops._sample.PROGRAMS`` for a full one). The same
+        ``benefits``, ``tasks``; see ``userops._sample.PROGRAMS`` for a full one). ``clawback``
+        is what a refund does with points already spent: ``"balance"`` (the default) takes them
+        from the member's other points and forgives the rest, never going below zero;
+        ``"debt"`` lets the balance go negative, repaid by later earns; ``"none"``. The same
         definition again is a no-op (``duplicate``); another definition under the same id, an
         unknown parent or a malformed ladder raise ``InvalidArgument``.
 
@@ -177,8 +180,11 @@ class LoyaltyMethods(_Base):
         earn rules) gives back its points for the refunded share. Measured over all refunds of
         the order so far, the member keeps ``floor(points × (order − refunded) / order)``: the
         rounding never creates points, and partial refunds add up to one refund of their total.
-        Returns the posting (as :meth:`earn`). Raises ``NotPending`` when nothing is left to
-        refund.
+        Refunds never exceed what was paid: an ``amount`` above what is left of the order raises
+        ``InvalidAmount`` (``field`` ``"amount"``) and changes nothing. Spent points are taken
+        from the member's other points by default and the rest forgiven, so the balance stays
+        ≥ 0; only a program with ``"clawback": "debt"`` lets it go negative. Returns the posting
+        (as :meth:`earn`). Raises ``NotPending`` when nothing is left to refund.
 
         >>> import datetime as dt, userops
         >>> e = userops.sample_engine(loyalty=True)  # programs "group" and "brand-a"

@@ -299,7 +299,8 @@ class TagsMethods(_Mixin):
 
     def delete_audience(self, name: str) -> Dict[str, Any]:
         """Delete a saved audience; returns what it was. Raises ``NotFound`` for an unknown
-        name.
+        name, and ``InvalidArgument`` while a rule tag or another saved audience uses it
+        (``in_audience("name")``): rule tags would silently stop refreshing.
 
         >>> import datetime as dt, userops
         >>> e = userops.sample_engine()

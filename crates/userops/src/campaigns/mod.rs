@@ -996,7 +996,12 @@ impl Engine {
         time: Option<DateTime<Utc>>,
     ) -> Result<CommitReceipt, Error> {
         if self.state.campaigns.ledger.commitment(key).is_some() {
+            // The same quote again is a replay; another is `DuplicateKey`.
             return Ok(self.state.campaigns.commit(key, quote)?);
+        }
+        if !self.replaying {
+            // A journal of an older build holds quotes without checksums (`Engine::replay`).
+            check_quote(quote)?;
         }
         let time = time.or(quote.time);
         let tz = self.config.business_tz();
@@ -1268,11 +1273,6 @@ impl Engine {
                     )
                 }
                 CampaignsCommand::Commit { quote, key, time } => {
-                    if !self.replaying {
-                        // A journal of an older build holds quotes without checksums (see
-                        // `Engine::replay`).
-                        check_quote(&quote)?;
-                    }
                     CampaignsOutput::Commit(self.commit_quote(&key, &quote, time)?)
                 }
                 CampaignsCommand::Cancel { key, time } => {
