@@ -272,6 +272,16 @@ int32_t userops_last_error_code(void);
 // `s` is NULL or a string from this library not freed before.
 void userops_string_free(char *s);
 
+// The field the last error on this thread is about (a path such as `"ids[1]"` or
+// `"cart.lines[0].price"`), or NULL when it names none (and after a success). Owned by the
+// library; valid until the next userops call on this thread.
+const char *userops_last_error_field(void);
+
+// The stable name of a status, as Python's `UserOpsError.code` spells it: `"ok"`,
+// `"invalid_argument"`, ..., `"internal"` (the enum constant without `UOPS_`, in lower case).
+// NULL for a number that is not a status. Owned by the library, never freed.
+const char *userops_status_name(int32_t status);
+
 // The library version, e.g. "0.1.0". Owned by the library, never freed.
 const char *userops_version(void);
 
