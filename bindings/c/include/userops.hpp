@@ -99,6 +99,16 @@ inline std::string take(char *s) {
     return owned ? std::string(owned.get()) : std::string();
 }
 
+// Run a C call that hands over a string through its out-parameter: check, take the string.
+template <typename Call>
+std::string string_out(Call &&call) {
+    char *out = nullptr;
+    int32_t status = call(&out);
+    unique_string owned(out);
+    check(status);
+    return owned ? std::string(owned.get()) : std::string();
+}
+
 // A NUL-terminated copy of a string_view (the C ABI reads C strings).
 inline std::string z(std::string_view s) { return std::string(s); }
 
@@ -131,9 +141,9 @@ inline std::string version() { return userops_version(); }
 // `active_rate_decomposition`, `funnel`, `cohort_retention` or `attribution`, with the Python
 // function's keyword arguments as JSON (columns inline). Returns the result as JSON.
 inline std::string table_call(std::string_view method, std::string_view args_json) {
-    char *out = nullptr;
-    detail::check(userops_table_call(detail::z(method).c_str(), detail::z(args_json).c_str(), &out));
-    return detail::take(out);
+    return detail::string_out([&](char **out) {
+        return userops_table_call(detail::z(method).c_str(), detail::z(args_json).c_str(), out);
+    });
 }
 
 // ---------------------------------------------------------------------------------- values
@@ -452,16 +462,16 @@ class Engine {
     // Ingest one event (the JSON wire shape of SPEC §2); returns the receipt as JSON. A replayed
     // idempotency key is not an error: the receipt says "duplicate": true.
     std::string ingest(std::string_view event_json) {
-        char *out = nullptr;
-        detail::check(userops_engine_ingest_json(e_.get(), detail::z(event_json).c_str(), &out));
-        return detail::take(out);
+        return detail::string_out([&](char **out) {
+            return userops_engine_ingest_json(e_.get(), detail::z(event_json).c_str(), out);
+        });
     }
     // Call any engine method by name (the Python Engine's method and argument names) with its
     // arguments as a JSON object; returns the result as JSON.
     std::string call(std::string_view method, std::string_view args_json = "{}") {
-        char *out = nullptr;
-        detail::check(userops_engine_call(e_.get(), detail::z(method).c_str(), detail::z(args_json).c_str(), &out));
-        return detail::take(out);
+        return detail::string_out([&](char **out) {
+            return userops_engine_call(e_.get(), detail::z(method).c_str(), detail::z(args_json).c_str(), out);
+        });
     }
 
     // ---- identity
@@ -511,10 +521,10 @@ class Engine {
     // Why two identifiers are (or are not) one person, as JSON: {"joined", "chain", ...}.
     std::string explain(std::string_view kind_a, std::string_view value_a, std::string_view kind_b,
                         std::string_view value_b) {
-        char *out = nullptr;
-        detail::check(userops_identity_explain(e_.get(), detail::z(kind_a).c_str(), detail::z(value_a).c_str(),
-                                               detail::z(kind_b).c_str(), detail::z(value_b).c_str(), &out));
-        return detail::take(out);
+        return detail::string_out([&](char **out) {
+            return userops_identity_explain(e_.get(), detail::z(kind_a).c_str(), detail::z(value_a).c_str(),
+                                            detail::z(kind_b).c_str(), detail::z(value_b).c_str(), out);
+        });
     }
     // Merge two persons by hand (audited: `actor`, `reason`; `time` dates the transfers).
     MergeResult merge(const User &a, const User &b, std::string_view actor, std::string_view reason,
@@ -522,18 +532,20 @@ class Engine {
         userops_user ca = a.c(), cb = b.c();
         uint64_t survivor = 0;
         char *report = nullptr;
-        detail::check(userops_identity_merge(e_.get(), &ca, &cb, detail::z(actor).c_str(), detail::z(reason).c_str(),
-                                             detail::opt_z(time).c_str(), &survivor, &report));
-        return MergeResult{survivor, detail::take(report)};
+        int32_t status = userops_identity_merge(e_.get(), &ca, &cb, detail::z(actor).c_str(), detail::z(reason).c_str(),
+                                                detail::opt_z(time).c_str(), &survivor, &report);
+        std::string report_json = detail::take(report);
+        detail::check(status);
+        return MergeResult{survivor, std::move(report_json)};
     }
     // Remove evidence (record ids, or "manual:N" for a manual merge) and recompute the persons
     // it joined (audited: `actor`, `reason`). Returns the split report as JSON.
     std::string split(const std::vector<std::string> &evidence, std::string_view actor, std::string_view reason) {
         std::vector<const char *> items = detail::c_strs(evidence);
-        char *report = nullptr;
-        detail::check(userops_identity_split(e_.get(), items.data(), items.size(), detail::z(actor).c_str(),
-                                             detail::z(reason).c_str(), &report));
-        return detail::take(report);
+        return detail::string_out([&](char **out) {
+            return userops_identity_split(e_.get(), items.data(), items.size(), detail::z(actor).c_str(),
+                                          detail::z(reason).c_str(), out);
+        });
     }
 
     // ---- loyalty
@@ -580,7 +592,8 @@ class Engine {
     RecordBatch statement(const User &user, std::string_view program) {
         userops_user u = user.c();
         RecordBatch b;
-        detail::check(userops_loyalty_statement(e_.get(), &u, detail::z(program).c_str(), b.out_array(), b.out_schema()));
+        detail::check(
+            userops_loyalty_statement(e_.get(), &u, detail::z(program).c_str(), b.out_array(), b.out_schema()));
         return b;
     }
     // The tier of `user` in `program` at `now` (nullopt: loyalty's clock).
@@ -607,9 +620,9 @@ class Engine {
     // The lifecycle report of every period as JSON (churn_after 0: the default rule; `through`
     // a period label to extend the report to).
     std::string lifecycle_report(uint32_t churn_after = 0, std::optional<std::string_view> through = std::nullopt) {
-        char *out = nullptr;
-        detail::check(userops_lifecycle_report(e_.get(), churn_after, detail::opt_z(through).c_str(), &out));
-        return detail::take(out);
+        return detail::string_out([&](char **out) {
+            return userops_lifecycle_report(e_.get(), churn_after, detail::opt_z(through).c_str(), out);
+        });
     }
     // The stage of every person in `period` (nullopt: the last period with data).
     RecordBatch lifecycle_stages(std::optional<std::string_view> period = std::nullopt, uint32_t churn_after = 0) {
@@ -647,15 +660,14 @@ class Engine {
     // Commit a quote under the idempotency key `key` (typically the order id): consumes the
     // budgets and limits of the promotions it applied. Returns the receipt as JSON.
     std::string commit(const Quote &quote, std::string_view key) {
-        char *out = nullptr;
-        detail::check(userops_quote_commit(e_.get(), quote.get(), detail::z(key).c_str(), &out));
-        return detail::take(out);
+        return detail::string_out([&](char **out) {
+            return userops_quote_commit(e_.get(), quote.get(), detail::z(key).c_str(), out);
+        });
     }
     // Cancel the commit made under `key`: gives its budgets and limits back.
     std::string cancel(std::string_view key) {
-        char *out = nullptr;
-        detail::check(userops_quote_cancel(e_.get(), detail::z(key).c_str(), &out));
-        return detail::take(out);
+        return detail::string_out(
+            [&](char **out) { return userops_quote_cancel(e_.get(), detail::z(key).c_str(), out); });
     }
 
     // The C handle (still owned by this object), for C functions this class does not wrap.

@@ -80,9 +80,7 @@ public final class Engine implements AutoCloseable {
      * keyword arguments as JSON (columns inline). Returns the result as JSON.
      */
     public static String tableCall(String method, String argsJson) {
-        PointerByReference out = new PointerByReference();
-        UserOpsException.check(LIB.userops_table_call(method, argsJson, out));
-        return take(out);
+        return string(out -> LIB.userops_table_call(method, argsJson, out));
     }
 
     // ------------------------------------------------------------------------------ JSON door
@@ -94,11 +92,7 @@ public final class Engine implements AutoCloseable {
      * @throws InvalidEventException a malformed event ({@code field()} names the part)
      */
     public String ingest(String eventJson) {
-        return handle.use(e -> {
-            PointerByReference out = new PointerByReference();
-            UserOpsException.check(LIB.userops_engine_ingest_json(e, eventJson, out));
-            return take(out);
-        });
+        return handle.use(e -> string(out -> LIB.userops_engine_ingest_json(e, eventJson, out)));
     }
 
     /**
@@ -108,11 +102,7 @@ public final class Engine implements AutoCloseable {
      * @throws UnknownMethodException no such method
      */
     public String call(String method, String argsJson) {
-        return handle.use(e -> {
-            PointerByReference out = new PointerByReference();
-            UserOpsException.check(LIB.userops_engine_call(e, method, argsJson, out));
-            return take(out);
-        });
+        return handle.use(e -> string(out -> LIB.userops_engine_call(e, method, argsJson, out)));
     }
 
     /** {@link #call(String, String)} without arguments. */
@@ -198,11 +188,7 @@ public final class Engine implements AutoCloseable {
      * "oneid_b", "chain": [...], "reasons": [...]}}.
      */
     public String explain(String kindA, String valueA, String kindB, String valueB) {
-        return handle.use(e -> {
-            PointerByReference out = new PointerByReference();
-            UserOpsException.check(LIB.userops_identity_explain(e, kindA, valueA, kindB, valueB, out));
-            return take(out);
-        });
+        return handle.use(e -> string(out -> LIB.userops_identity_explain(e, kindA, valueA, kindB, valueB, out)));
     }
 
     /**
@@ -231,12 +217,8 @@ public final class Engine implements AutoCloseable {
      */
     public String split(List<String> evidence, String actor, String reason) {
         String[] items = evidence == null ? new String[0] : evidence.toArray(new String[0]);
-        return handle.use(e -> {
-            PointerByReference report = new PointerByReference();
-            UserOpsException.check(LIB.userops_identity_split(e, items.length == 0 ? null : items,
-                new NativeLib.SizeT(items.length), actor, reason, report));
-            return take(report);
-        });
+        return handle.use(e -> string(out -> LIB.userops_identity_split(e, items.length == 0 ? null : items,
+            new NativeLib.SizeT(items.length), actor, reason, out)));
     }
 
     // ------------------------------------------------------------------------------ loyalty
@@ -402,11 +384,7 @@ public final class Engine implements AutoCloseable {
      */
     public String lifecycleReport(int churnAfter, String through) {
         checkChurnAfter(churnAfter);
-        return handle.use(e -> {
-            PointerByReference out = new PointerByReference();
-            UserOpsException.check(LIB.userops_lifecycle_report(e, churnAfter, through, out));
-            return take(out);
-        });
+        return handle.use(e -> string(out -> LIB.userops_lifecycle_report(e, churnAfter, through, out)));
     }
 
     /**
@@ -538,11 +516,7 @@ public final class Engine implements AutoCloseable {
         if (quote == null) {
             throw UserOpsException.of(UserOpsException.INVALID_ARGUMENT, "invalid argument at `quote`: null", "quote");
         }
-        return handle.use(e -> quote.use(q -> {
-            PointerByReference out = new PointerByReference();
-            UserOpsException.check(LIB.userops_quote_commit(e, q, key, out));
-            return take(out);
-        }));
+        return handle.use(e -> quote.use(q -> string(out -> LIB.userops_quote_commit(e, q, key, out))));
     }
 
     /**
@@ -552,11 +526,7 @@ public final class Engine implements AutoCloseable {
      * @throws NotFoundException no commit under that key
      */
     public String cancel(String key) {
-        return handle.use(e -> {
-            PointerByReference out = new PointerByReference();
-            UserOpsException.check(LIB.userops_quote_cancel(e, key, out));
-            return take(out);
-        });
+        return handle.use(e -> string(out -> LIB.userops_quote_cancel(e, key, out)));
     }
 
     /**
@@ -569,6 +539,18 @@ public final class Engine implements AutoCloseable {
     }
 
     // ------------------------------------------------------------------------------ helpers
+
+    /** A C call that writes a string to its out-parameter and returns a status. */
+    private interface StringOut {
+        int call(PointerByReference out);
+    }
+
+    /** Run a call that hands over a string: check its status, take the string. */
+    private static String string(StringOut call) {
+        PointerByReference out = new PointerByReference();
+        UserOpsException.check(call.call(out));
+        return take(out);
+    }
 
     /** Take a string the library handed over: copy it out, free it. Null stays null. */
     static String take(PointerByReference ref) {
