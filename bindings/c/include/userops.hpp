@@ -36,6 +36,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -268,13 +269,19 @@ class RecordBatch {
         return ((bits[i / 8] >> (i % 8)) & 1) == 0;
     }
     // A fixed-width value: uint64_t ("L"), int64_t ("l", and "tsm:UTC": ms since the epoch).
+    // A column of another type throws std::invalid_argument (never a misread).
     template <typename T>
     T value(int64_t column, int64_t row) const {
+        static_assert(std::is_same_v<T, uint64_t> || std::is_same_v<T, int64_t>, "uint64_t or int64_t");
+        std::string_view f = schema_at(column).format;
+        bool ok = std::is_same_v<T, uint64_t> ? f == "L" : (f == "l" || f.substr(0, 2) == "ts");
+        if (!ok) throw std::invalid_argument("column " + std::to_string(column) + " is " + std::string(f));
         const ArrowArray &c = array_at(column, row);
         return static_cast<const T *>(c.buffers[1])[c.offset + row];
     }
     // A boolean ("b").
     bool boolean(int64_t column, int64_t row) const {
+        expect_format(column, "b");
         const ArrowArray &c = array_at(column, row);
         const auto *bits = static_cast<const uint8_t *>(c.buffers[1]);
         int64_t i = c.offset + row;
@@ -282,6 +289,7 @@ class RecordBatch {
     }
     // A string ("u"); borrows the batch's buffer.
     std::string_view text(int64_t column, int64_t row) const {
+        expect_format(column, "u");
         const ArrowArray &c = array_at(column, row);
         const auto *offsets = static_cast<const int32_t *>(c.buffers[1]) + c.offset;
         return std::string_view(static_cast<const char *>(c.buffers[2]) + offsets[row],
@@ -311,6 +319,10 @@ class RecordBatch {
         if (schema_.release) schema_.release(&schema_);
         array_ = ArrowArray{};
         schema_ = ArrowSchema{};
+    }
+    void expect_format(int64_t column, std::string_view format) const {
+        std::string_view f = schema_at(column).format;
+        if (f != format) throw std::invalid_argument("column " + std::to_string(column) + " is " + std::string(f));
     }
     const ArrowSchema &schema_at(int64_t i) const {
         if (i < 0 || i >= num_columns()) throw std::out_of_range("column " + std::to_string(i));

@@ -261,6 +261,10 @@ TEST(Hpp, Loyalty) {
         EXPECT_TRUE(s.is_null(s.column("expires"), 0));  // the program sets no expiry
         EXPECT_THROW(s.column("nope"), std::out_of_range);
         EXPECT_THROW(s.text(kind, 6), std::out_of_range);
+        EXPECT_THROW(s.value<uint64_t>(amount, 0), std::invalid_argument);  // int64, not uint64
+        EXPECT_THROW(s.text(amount, 0), std::invalid_argument);
+        EXPECT_THROW(s.boolean(kind, 0), std::invalid_argument);
+        EXPECT_EQ(s.value<int64_t>(s.column("time"), 0), 1768010400000);  // 2026-01-10T02:00:00Z
     }
     EXPECT_EQ(error_of([&] { e.statement(m1, "brand-zz"); }).code(), "not_found");
 

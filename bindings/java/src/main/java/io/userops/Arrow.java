@@ -104,12 +104,19 @@ final class Arrow {
             return (int) array.length;
         }
 
-        /** The column named {@code name}; a missing one is a bug of the library. */
-        Column column(String name) {
+        /**
+         * The column named {@code name}, of Arrow format {@code format}: a missing column or
+         * another type is a bug of the library, reported rather than misread.
+         */
+        Column column(String name, String format) {
             for (int i = 0; i < schema.n_children; i++) {
                 CSchema s = schema.child(i);
                 if (name.equals(s.nameString())) {
-                    return new Column(array.child(i), s.formatString());
+                    if (!format.equals(s.formatString())) {
+                        throw UserOpsException.of(UserOpsException.INTERNAL,
+                            "column " + name + " is " + s.formatString() + ", not " + format, null);
+                    }
+                    return new Column(array.child(i));
                 }
             }
             throw UserOpsException.of(UserOpsException.INTERNAL, "the exported batch has no column " + name, null);
@@ -133,11 +140,9 @@ final class Arrow {
     /** One column of a batch: reads values by row. */
     static final class Column {
         private final CArray a;
-        private final String format;
 
-        Column(CArray a, String format) {
+        Column(CArray a) {
             this.a = a;
-            this.format = format;
         }
 
         private static boolean bit(Pointer bits, long i) {
@@ -165,18 +170,12 @@ final class Arrow {
             return Instant.ofEpochMilli(getLong(row));
         }
 
+        /** A utf8 string ("u": int32 offsets). */
         String getString(int row) {
             long i = a.offset + row;
-            long start;
-            long end;
-            if ("U".equals(format)) {
-                start = a.buffer(1).getLong(8 * i);
-                end = a.buffer(1).getLong(8 * (i + 1));
-            } else {
-                start = a.buffer(1).getInt(4 * i);
-                end = a.buffer(1).getInt(4 * (i + 1));
-            }
-            byte[] bytes = a.buffer(2).getByteArray(start, (int) (end - start));
+            int start = a.buffer(1).getInt(4 * i);
+            int end = a.buffer(1).getInt(4 * (i + 1));
+            byte[] bytes = a.buffer(2).getByteArray(start, end - start);
             return new String(bytes, StandardCharsets.UTF_8);
         }
 

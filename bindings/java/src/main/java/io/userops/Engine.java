@@ -173,7 +173,7 @@ public final class Engine implements AutoCloseable {
                     out.schema);
                 input.releaseIfHeld();
                 UserOpsException.check(status);
-                Arrow.Column oneid = out.column("oneid");
+                Arrow.Column oneid = out.column("oneid", "L");
                 long[] result = new long[out.rows()];
                 for (int row = 0; row < result.length; row++) {
                     result[row] = oneid.isNull(row) ? 0 : oneid.getLong(row);
@@ -320,17 +320,17 @@ public final class Engine implements AutoCloseable {
             try (Arrow.Batch b = new Arrow.Batch()) {
                 UserOpsException.check(LIB.userops_loyalty_statement(e, NativeLib.CUser.of(user), program, b.array,
                     b.schema));
-                Arrow.Column id = b.column("id");
-                Arrow.Column time = b.column("time");
-                Arrow.Column kind = b.column("kind");
-                Arrow.Column key = b.column("key");
-                Arrow.Column amount = b.column("amount");
-                Arrow.Column balance = b.column("balance");
-                Arrow.Column pending = b.column("pending");
-                Arrow.Column counterparty = b.column("counterparty");
-                Arrow.Column expires = b.column("expires");
-                Arrow.Column reason = b.column("reason");
-                Arrow.Column actor = b.column("actor");
+                Arrow.Column id = b.column("id", "L");
+                Arrow.Column time = b.column("time", "tsm:UTC");
+                Arrow.Column kind = b.column("kind", "u");
+                Arrow.Column key = b.column("key", "u");
+                Arrow.Column amount = b.column("amount", "l");
+                Arrow.Column balance = b.column("balance", "l");
+                Arrow.Column pending = b.column("pending", "b");
+                Arrow.Column counterparty = b.column("counterparty", "u");
+                Arrow.Column expires = b.column("expires", "tsm:UTC");
+                Arrow.Column reason = b.column("reason", "u");
+                Arrow.Column actor = b.column("actor", "u");
                 List<StatementEntry> rows = new ArrayList<>(b.rows());
                 for (int r = 0; r < b.rows(); r++) {
                     rows.add(new StatementEntry(id.getLong(r), time.getInstant(r), kind.getString(r), key.getString(r),
@@ -399,9 +399,9 @@ public final class Engine implements AutoCloseable {
         return handle.use(e -> {
             try (Arrow.Batch b = new Arrow.Batch()) {
                 UserOpsException.check(LIB.userops_lifecycle_stages(e, period, churnAfter, b.array, b.schema));
-                Arrow.Column oneid = b.column("oneid");
-                Arrow.Column label = b.column("period");
-                Arrow.Column stage = b.column("stage");
+                Arrow.Column oneid = b.column("oneid", "L");
+                Arrow.Column label = b.column("period", "u");
+                Arrow.Column stage = b.column("stage", "u");
                 List<LifecycleStage> rows = new ArrayList<>(b.rows());
                 for (int r = 0; r < b.rows(); r++) {
                     rows.add(new LifecycleStage(oneid.getLong(r), label.getString(r), stage.getString(r)));
@@ -420,18 +420,18 @@ public final class Engine implements AutoCloseable {
         return handle.use(e -> {
             try (Arrow.Batch b = new Arrow.Batch()) {
                 UserOpsException.check(LIB.userops_automation_plan(e, iso(now), b.array, b.schema));
-                Arrow.Column touch = b.column("touch_id");
-                Arrow.Column user = b.column("user");
-                Arrow.Column action = b.column("action");
-                Arrow.Column channel = b.column("channel");
-                Arrow.Column content = b.column("content");
-                Arrow.Column coupon = b.column("coupon_id");
-                Arrow.Column points = b.column("points");
-                Arrow.Column program = b.column("program");
-                Arrow.Column key = b.column("key");
-                Arrow.Column tag = b.column("tag");
-                Arrow.Column rule = b.column("rule");
-                Arrow.Column reason = b.column("reason");
+                Arrow.Column touch = b.column("touch_id", "L");
+                Arrow.Column user = b.column("user", "L");
+                Arrow.Column action = b.column("action", "u");
+                Arrow.Column channel = b.column("channel", "u");
+                Arrow.Column content = b.column("content", "u");
+                Arrow.Column coupon = b.column("coupon_id", "u");
+                Arrow.Column points = b.column("points", "l");
+                Arrow.Column program = b.column("program", "u");
+                Arrow.Column key = b.column("key", "u");
+                Arrow.Column tag = b.column("tag", "u");
+                Arrow.Column rule = b.column("rule", "u");
+                Arrow.Column reason = b.column("reason", "u");
                 List<PlannedAction> rows = new ArrayList<>(b.rows());
                 for (int r = 0; r < b.rows(); r++) {
                     rows.add(new PlannedAction(touch.isNull(r) ? null : touch.getLong(r), user.getLong(r),
