@@ -97,6 +97,8 @@ typedef enum userops_status {
   UOPS_NOT_FOUND = 6,
   // A number out of range or overflowing.
   UOPS_OUT_OF_RANGE = 7,
+  // An order id already ingested from its source program under another idempotency key.
+  UOPS_DUPLICATE_ORDER = 8,
   // A model fit that did not converge.
   UOPS_NOT_CONVERGED = 70,
   // A promotion budget cannot cover a commit.

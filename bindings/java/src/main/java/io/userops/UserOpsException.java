@@ -82,6 +82,8 @@ public class UserOpsException extends RuntimeException {
                 return new NotFoundException(status, code, message, field);
             case 7:
                 return new OutOfRangeException(status, code, message, field);
+            case 8:
+                return new DuplicateOrderException(status, code, message, field);
             case 22:
                 return new ClosedException(status, code, message, field);
             case 40:

@@ -54,6 +54,9 @@ class ErrorsTest {
             assertTrue(UserOpsException.of(status, "m", null) instanceof LedgerException, "status " + status);
         }
         assertTrue(UserOpsException.of(51, "m", null) instanceof LedgerDuplicateKeyException);
+        // an order id under a second key (Python: DuplicateOrder, also a DuplicateKey)
+        assertEquals(DuplicateOrderException.class, UserOpsException.of(8, "m", null).getClass());
+        assertTrue(UserOpsException.of(8, "m", null) instanceof DuplicateKeyException);
         assertTrue(UserOpsException.of(52, "m", null) instanceof UnknownAccountException);
         assertTrue(UserOpsException.of(53, "m", null) instanceof InvalidAmountException);
         assertEquals(InvalidArgumentException.class, UserOpsException.of(20, "m", null).getClass());
