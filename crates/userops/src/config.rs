@@ -173,7 +173,7 @@ impl ConfigBuilder {
 
     /// Decimal places of the currency's minor unit, 0 to 2 (default 2: cents; 0 for currencies
     /// without a minor unit, such as JPY). An amount with more decimal places is refused at
-    /// intake and in carts with [`Error::OutOfRange`](crate::Error::OutOfRange). Currencies
+    /// intake and in carts with [`Error::OutOfRange`]. Currencies
     /// with three (KWD, BHD) are not supported: the promotion engine computes in cents.
     pub fn currency_minor_units(mut self, digits: u32) -> Self {
         if digits > crate::money::MAX_MINOR_UNITS {

@@ -631,11 +631,11 @@ impl Event {
     ///
     /// ```
     /// use userops::Event;
-    /// let ev = |amount: &str, ids: &str| Event::from_json(&format!(r#"{{"kind": "order",
+    /// let ev = |amount: &str| Event::from_json(&format!(r#"{{"kind": "order",
     ///     "key": "k", "time": "2026-01-05T10:00:00Z", "source": {{"platform": "app",
     ///     "program": "b"}}, "user": {{"oneid": 1}}, "order_id": "o1", "amount": "{amount}"}}"#)).unwrap();
-    /// assert_eq!(ev("10.0", "").fingerprint(), ev("10.00", "").fingerprint());
-    /// assert_ne!(ev("10.01", "").fingerprint(), ev("10.00", "").fingerprint());
+    /// assert_eq!(ev("10.0").fingerprint(), ev("10.00").fingerprint());
+    /// assert_ne!(ev("10.01").fingerprint(), ev("10.00").fingerprint());
     /// ```
     pub fn fingerprint(&self) -> u64 {
         match self.canonical() {
