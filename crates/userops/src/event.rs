@@ -147,6 +147,45 @@ pub struct RefundLine {
 }
 
 impl RefundLine {
+    /// Which of an order's `count` lines this names: by `line` index (which must agree with
+    /// `sku` when both are given: `is_sku(index, sku)`), or by `sku` when exactly one line has
+    /// it. `Err((field under the line, reason))`.
+    pub fn find(
+        &self,
+        count: usize,
+        is_sku: impl Fn(usize, &str) -> bool,
+    ) -> Result<usize, (&'static str, String)> {
+        match (self.line, self.sku.as_deref()) {
+            (Some(ix), sku) => {
+                let ix = ix as usize;
+                if ix >= count {
+                    return Err((
+                        "line",
+                        format!("the order has {count} lines (0-based index)"),
+                    ));
+                }
+                match sku {
+                    Some(s) if !is_sku(ix, s) => {
+                        Err(("sku", format!("line {ix} of the order is not sku {s:?}")))
+                    }
+                    _ => Ok(ix),
+                }
+            }
+            (None, Some(s)) => {
+                let mut found = (0..count).filter(|&ix| is_sku(ix, s));
+                match (found.next(), found.next()) {
+                    (Some(ix), None) => Ok(ix),
+                    (None, _) => Err(("sku", format!("no line of the order has sku {s:?}"))),
+                    (Some(_), Some(_)) => Err((
+                        "sku",
+                        format!("sku {s:?} is on several lines: name the `line` index"),
+                    )),
+                }
+            }
+            (None, None) => Err(("sku", "name the line by `sku` or `line`".into())),
+        }
+    }
+
     /// Check what can be checked without the order: a line named, something refunded,
     /// no negative amount. `Err((field under the line, reason))`.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
@@ -583,21 +622,12 @@ impl Event {
                 check("amount", *amount, minor_units)?;
                 for (i, l) in lines.iter().enumerate() {
                     check(&format!("lines[{i}].price"), l.price, minor_units)?;
-                    // The line's value: a price within bounds times up to 4e9 units fits a
-                    // Decimal, so only the bound can fail.
-                    let value = l
-                        .price
-                        .checked_mul(Decimal::from(l.qty))
-                        .unwrap_or(Decimal::MAX);
-                    if value > crate::money::MAX_AMOUNT {
-                        return Err(Error::OutOfRange {
+                    crate::money::line_value(l.price, Decimal::from(l.qty)).map_err(|reason| {
+                        Error::OutOfRange {
                             field: format!("lines[{i}]"),
-                            reason: format!(
-                                "price × qty is {value}, above the largest amount accepted, {}",
-                                crate::money::MAX_AMOUNT
-                            ),
-                        });
-                    }
+                            reason,
+                        }
+                    })?;
                 }
             }
             EventBody::Refund { amount, lines, .. } => {

@@ -85,6 +85,18 @@ pub fn check(field: &str, d: Decimal, minor_units: u32) -> Result<(), Error> {
     Ok(())
 }
 
+/// A line's value `price × qty`, refused above [`MAX_AMOUNT`] (`Err` says why; the caller names
+/// the line). Within the bounds the product always fits a `Decimal`.
+pub fn line_value(price: Decimal, qty: Decimal) -> Result<Decimal, String> {
+    let value = price.checked_mul(qty).unwrap_or(Decimal::MAX);
+    if value > MAX_AMOUNT {
+        return Err(format!(
+            "price × qty is {value}, above the largest amount accepted, {MAX_AMOUNT}"
+        ));
+    }
+    Ok(value)
+}
+
 /// Parse a plain decimal string: an optional leading `-`, digits, and optionally a `.`
 /// followed by digits. Refused: exponents, signs other than a leading `-`, separators, spaces,
 /// more digits than a `Decimal` holds (29, of which 28 after the point).

@@ -426,38 +426,10 @@ impl Line {
 
 /// Which line of `lines` a refund line names (`i`: its place in the refund).
 fn line_of(lines: &[Line], l: &RefundLine, i: usize) -> Result<usize, Error> {
-    let bad = |f: &str, reason: String| Error::invalid_event(format!("lines[{i}].{f}"), reason);
-    let sku = l.sku.as_deref();
-    match l.line {
-        Some(ix) => {
-            let line = lines.get(ix as usize).ok_or_else(|| {
-                bad(
-                    "line",
-                    format!("the order has {} lines (0-based index)", lines.len()),
-                )
-            })?;
-            match sku {
-                Some(s) if fingerprint(s.as_bytes()) != line.sku => Err(bad(
-                    "sku",
-                    format!("line {ix} of the order is not sku {s:?}"),
-                )),
-                _ => Ok(ix as usize),
-            }
-        }
-        None => {
-            let s = sku.unwrap_or_default();
-            let h = fingerprint(s.as_bytes());
-            let mut found = lines.iter().enumerate().filter(|(_, x)| x.sku == h);
-            match (found.next(), found.next()) {
-                (Some((ix, _)), None) => Ok(ix),
-                (None, _) => Err(bad("sku", format!("no line of the order has sku {s:?}"))),
-                (Some(_), Some(_)) => Err(bad(
-                    "sku",
-                    format!("sku {s:?} is on several lines: name the `line` index"),
-                )),
-            }
-        }
-    }
+    l.find(lines.len(), |ix, s| {
+        lines[ix].sku == fingerprint(s.as_bytes())
+    })
+    .map_err(|(f, why)| Error::invalid_event(format!("lines[{i}].{f}"), why))
 }
 
 impl crate::Engine {

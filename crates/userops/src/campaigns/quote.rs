@@ -688,19 +688,13 @@ impl Cart {
             }
             // Bounded amounts: the line value and the subtotal stay within `MAX_AMOUNT`, so
             // the evaluator's cents (i64) never saturate.
-            let value = l
-                .price
-                .checked_mul(Decimal::from(l.qty))
-                .unwrap_or(Decimal::MAX);
-            if value > crate::money::MAX_AMOUNT {
-                return Err(CampaignError::OutOfRange {
-                    field: format!("lines[{i}]"),
-                    reason: format!(
-                        "price × qty is {value}, above the largest amount accepted, {}",
-                        crate::money::MAX_AMOUNT
-                    ),
-                });
-            }
+            let value =
+                crate::money::line_value(l.price, Decimal::from(l.qty)).map_err(|reason| {
+                    CampaignError::OutOfRange {
+                        field: format!("lines[{i}]"),
+                        reason,
+                    }
+                })?;
             subtotal += value;
             if subtotal > crate::money::MAX_AMOUNT {
                 return Err(CampaignError::OutOfRange {

@@ -1704,39 +1704,11 @@ impl Ledger {
 
     /// Which of `earn` lines a refund line names (`i`: its place in the refund).
     fn line_of(earn: &[EarnLine], l: &RefundLine, i: usize) -> Result<usize, LoyaltyError> {
-        let bad = |f: &str, reason: String| LoyaltyError::InvalidRefund {
-            field: format!("lines[{i}].{f}"),
-            reason,
-        };
-        match (l.line, l.sku.as_deref()) {
-            (Some(ix), sku) => {
-                let line = earn.get(ix as usize).ok_or_else(|| {
-                    bad(
-                        "line",
-                        format!("the order has {} lines (0-based index)", earn.len()),
-                    )
-                })?;
-                match sku {
-                    Some(s) if s != line.sku => Err(bad(
-                        "sku",
-                        format!("line {ix} is sku {:?}, not {s:?}", line.sku),
-                    )),
-                    _ => Ok(ix as usize),
-                }
-            }
-            (None, Some(sku)) => {
-                let mut found = earn.iter().enumerate().filter(|(_, x)| x.sku == sku);
-                match (found.next(), found.next()) {
-                    (Some((ix, _)), None) => Ok(ix),
-                    (None, _) => Err(bad("sku", format!("no line of the order has sku {sku:?}"))),
-                    (Some(_), Some(_)) => Err(bad(
-                        "sku",
-                        format!("sku {sku:?} is on several lines: name the `line` index"),
-                    )),
-                }
-            }
-            (None, None) => Err(bad("sku", "name the line by `sku` or `line`".into())),
-        }
+        l.find(earn.len(), |ix, s| earn[ix].sku == s)
+            .map_err(|(f, reason)| LoyaltyError::InvalidRefund {
+                field: format!("lines[{i}].{f}"),
+                reason,
+            })
     }
 
     /// What each line has given back once `lines` are refunded on top of `before`.

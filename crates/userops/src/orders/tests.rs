@@ -44,13 +44,8 @@ fn refused(e: &mut Engine, v: &Value, code: ErrorCode, field: &str) -> Error {
     err
 }
 
-fn aggregates(e: &mut Engine) -> Value {
-    call(e, "profile", json!({"user": m("M1")})).unwrap()["aggregates"].clone()
-}
-
-/// repro_refund_unchecked: a 100.00 order took 6,199.00 of refunds.
-#[test]
-fn refunds_never_exceed_what_was_paid() {
+/// An engine with program "b" earning a point a unit on orders.
+fn earning_engine() -> Engine {
     let mut e = Engine::default();
     call(
         &mut e,
@@ -58,6 +53,17 @@ fn refunds_never_exceed_what_was_paid() {
         json!({"program": {"id": "b", "earn": {"points_per_unit": "1"}}}),
     )
     .unwrap();
+    e
+}
+
+fn aggregates(e: &mut Engine) -> Value {
+    call(e, "profile", json!({"user": m("M1")})).unwrap()["aggregates"].clone()
+}
+
+/// repro_refund_unchecked: a 100.00 order took 6,199.00 of refunds.
+#[test]
+fn refunds_never_exceed_what_was_paid() {
+    let mut e = earning_engine();
     ingest(&mut e, &order("o1", "O1", "100.00")).unwrap();
     ingest(&mut e, &refund("rf1", "O1", "60.00")).unwrap();
     let err = refused(
@@ -98,13 +104,7 @@ fn refunds_never_exceed_what_was_paid() {
             .duplicate
     );
     // The loyalty command too: refund(amount=150.00) of a 100.00 order is refused.
-    let mut e = Engine::default();
-    call(
-        &mut e,
-        "create_program",
-        json!({"program": {"id": "b", "earn": {"points_per_unit": "1"}}}),
-    )
-    .unwrap();
+    let mut e = earning_engine();
     ingest(&mut e, &order("o1", "O1", "100.00")).unwrap();
     let before = e.snapshot();
     let err = call(
@@ -225,13 +225,7 @@ fn line_refunds_are_bounded_per_line() {
 /// repurchase, once in loyalty. Now the second key is refused and every module counts one.
 #[test]
 fn an_order_id_counts_once_per_source_program() {
-    let mut e = Engine::default();
-    call(
-        &mut e,
-        "create_program",
-        json!({"program": {"id": "b", "earn": {"points_per_unit": "1"}}}),
-    )
-    .unwrap();
+    let mut e = earning_engine();
     ingest(&mut e, &order("pipeline-a:O1", "O1", "100.00")).unwrap();
     let err = refused(
         &mut e,
