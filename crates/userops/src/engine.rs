@@ -488,7 +488,7 @@ impl Engine {
             event.check_bounds(self.config.currency_minor_units())?;
             self.orders_check_event(&event, known)?;
         }
-        self.loyalty_check_event(&event)?;
+        self.loyalty_check_event(&event, known)?;
         // From here on nothing fails.
         let (oneid, absorbed) = match &event.body {
             EventBody::Identify { ids } => {

@@ -458,6 +458,13 @@ impl crate::Engine {
         }
     }
 
+    /// Whether order `order_id` of `program` may predate the order book: the book is partial
+    /// and does not know it (modules keyed an order differently before the book).
+    pub(crate) fn order_predates_book(&self, program: &str, order_id: &str) -> bool {
+        let book = &self.state.orders;
+        book.partial && book.get(program, order_id).is_none()
+    }
+
     /// Record an accepted order or refund (must not fail).
     pub(crate) fn orders_on_event(&mut self, event: &crate::Event, person: Option<OneId>) {
         let Some(person) = person else { return };

@@ -2,14 +2,18 @@
 //!
 //! A program with [`EarnRules`] earns points automatically when an `order` event arrives for a
 //! member from the program or a program below it in the org tree. The earn is keyed by the
-//! program and the order id (`order:<program>:<order_id>`), so an order ingested again under
-//! another event key earns nothing more. With a return window the points stay pending until
-//! `post_due(now)` posts them once the window has closed; a `refund` event gives back the
-//! refunded share of the points — what its named `lines` earned (see
-//! [`Ledger::refund_lines`](super::Ledger::refund_lines); each earn records its points per line,
-//! [`EarnRules::line_points`]), or without lines the `amount`'s share (see
-//! [`Ledger::refund_amount`](super::Ledger::refund_amount)) — releasing pending points or
-//! reversing posted ones.
+//! program, the order's source program and the order id (`order:<program>:<order_id>` when
+//! the order's own program earns, `order:["<program>","<source>","<order_id>"]` in a program
+//! above it: order ids are unique per source program, so two programs below one parent may
+//! both have an order "O1", and each earns there), so an order ingested again earns nothing
+//! more. An order whose points would not fit a member's balance is refused at intake
+//! ([`Error::OutOfRange`](crate::Error::OutOfRange) at `amount`), never earned in part or
+//! left out. With a return window the points stay pending until `post_due(now)` posts them
+//! once the window has closed; a `refund` event gives back the refunded share of the points —
+//! what its named `lines` earned (see [`Ledger::refund_lines`](super::Ledger::refund_lines);
+//! each earn records its points per line, [`EarnRules::line_points`]), or without lines the
+//! `amount`'s share (see [`Ledger::refund_amount`](super::Ledger::refund_amount)) — releasing
+//! pending points or reversing posted ones.
 
 use std::collections::BTreeMap;
 
@@ -87,6 +91,12 @@ impl EarnRules {
         lines: &[OrderLine],
         multiplier: Decimal,
     ) -> Option<Points> {
+        self.earned(amount, lines, multiplier).filter(|&p| p > 0)
+    }
+
+    /// As [`EarnRules::points`], but 0 when they round to nothing: `None` only when they do
+    /// not fit [`Points`].
+    fn earned(&self, amount: Decimal, lines: &[OrderLine], multiplier: Decimal) -> Option<Points> {
         let weighted = if self.categories.is_empty() {
             amount
         } else {
@@ -110,7 +120,7 @@ impl EarnRules {
         let raw = weighted
             .checked_mul(self.points_per_unit)?
             .checked_mul(multiplier)?;
-        raw.floor().to_i64().filter(|&p| p > 0)
+        raw.floor().to_i64()
     }
 
     /// Share an order's `points` out over its `lines`, by the weight each line has in
@@ -231,14 +241,39 @@ impl super::Loyalty {
         path
     }
 
-    /// The keys of the earns an order of `source` may have written (`order:<program>:<id>`
-    /// for its program and those above it): a refund event gives back those only, as order
-    /// ids are unique per source program, not across programs.
-    fn order_earn_keys(&self, source: &crate::event::Source, order_id: &str) -> Vec<String> {
-        self.source_path(&source.program)
-            .into_iter()
-            .map(|i| format!("order:{}:{order_id}", self.programs[i as usize].spec.id))
-            .collect()
+    /// The keys of the earns an order of `source` may have written ([`order_earn_key`] for
+    /// its program and those above it): a refund event gives back those only, as order ids
+    /// are unique per source program, not across programs. `legacy`: the order may predate
+    /// the order book (see [`crate::orders`]), when earns in the programs above the source
+    /// were keyed `order:<program>:<id>`, so those keys are tried too.
+    fn order_earn_keys(
+        &self,
+        source: &crate::event::Source,
+        order_id: &str,
+        legacy: bool,
+    ) -> Vec<String> {
+        let mut keys = Vec::new();
+        for i in self.source_path(&source.program) {
+            let earner = &self.programs[i as usize].spec.id;
+            keys.push(order_earn_key(earner, &source.program, order_id));
+            if legacy && *earner != source.program {
+                keys.push(order_earn_key(earner, earner, order_id));
+            }
+        }
+        keys
+    }
+}
+
+/// The ledger key of the earn that an order `order_id` of program `source` writes in program
+/// `earner` (the source or a program above it): `order:<earner>:<order_id>` when the source
+/// earns itself, `order:["<earner>","<source>","<order_id>"]` (JSON quoting keeps the parts
+/// apart) for a program above it, where orders of several programs below it meet and an order
+/// id alone is not unique.
+pub(crate) fn order_earn_key(earner: &str, source: &str, order_id: &str) -> String {
+    if earner == source {
+        format!("order:{earner}:{order_id}")
+    } else {
+        format!("order:{}", serde_json::json!([earner, source, order_id]))
     }
 }
 
@@ -275,7 +310,11 @@ impl Engine {
             } => {
                 let key = format!("refund:{}", event.key);
                 let time = event.time;
-                let earns = self.state.loyalty.order_earn_keys(&event.source, order_id);
+                let legacy = self.order_predates_book(&event.source.program, order_id);
+                let earns = self
+                    .state
+                    .loyalty
+                    .order_earn_keys(&event.source, order_id, legacy);
                 let lo = &mut self.state.loyalty;
                 // Named lines decide the points; otherwise (or when the order's earns recorded
                 // no lines: earned before lines were kept) the amount's share does.
@@ -305,11 +344,30 @@ impl Engine {
         }
     }
 
-    /// The check phase of a `refund` event naming lines: lines the ledger can tell are wrong
-    /// for an order it has earned on (no such line, more units or money than are left) reject
-    /// the event, naming `lines[i].…`. An order loyalty never earned on passes (the event may
-    /// serve other modules).
-    pub(crate) fn loyalty_check_event(&self, event: &Event) -> Result<(), crate::Error> {
+    /// The check phase of `order` and `refund` events. An order whose points would not fit a
+    /// member's balance ([`Points`]) in a program it earns in is refused
+    /// ([`Error::OutOfRange`](crate::Error::OutOfRange) at `amount`): it is never earned in part or left out (a journal of an older build may
+    /// hold such an order: replay leaves its earn out, as that build did). A refund naming
+    /// lines the ledger can tell are wrong for an order it has earned on (no such line, more
+    /// units or money than are left) is refused, naming `lines[i].…`. An order loyalty never
+    /// earned on passes (the event may serve other modules). `user`: the event's person, when
+    /// already known.
+    pub(crate) fn loyalty_check_event(
+        &self,
+        event: &Event,
+        user: Option<OneId>,
+    ) -> Result<(), crate::Error> {
+        if let EventBody::Order {
+            order_id,
+            amount,
+            lines,
+            ..
+        } = &event.body
+        {
+            if !self.replaying {
+                self.loyalty_check_order(event, user, order_id, *amount, lines)?;
+            }
+        }
         if let EventBody::Refund {
             order_id, lines, ..
         } = &event.body
@@ -318,12 +376,126 @@ impl Engine {
                 return Ok(());
             }
             let key = format!("refund:{}", event.key);
-            let earns = self.state.loyalty.order_earn_keys(&event.source, order_id);
+            let legacy = self.order_predates_book(&event.source.program, order_id);
+            let earns = self
+                .state
+                .loyalty
+                .order_earn_keys(&event.source, order_id, legacy);
             let ledger = &self.state.loyalty.ledger;
             if let Err(LoyaltyError::InvalidRefund { field, reason }) =
                 ledger.check_refund_lines_of(order_id, &earns, &key, lines)
             {
                 return Err(crate::Error::invalid_event(field, reason));
+            }
+        }
+        Ok(())
+    }
+
+    /// The earns an order makes for `user` (`None`: a person not known yet): per program of
+    /// its source's path whose rules apply, the program's index and the points (`None`: they do
+    /// not fit [`Points`]; 0: they round to nothing).
+    fn order_points(
+        &self,
+        event: &Event,
+        user: Option<OneId>,
+        amount: Decimal,
+        lines: &[OrderLine],
+    ) -> Vec<(u32, Option<Points>)> {
+        let lo = &self.state.loyalty;
+        let mut out = Vec::new();
+        for i in lo.source_path(&event.source.program) {
+            let p = &lo.programs[i as usize];
+            let Some(rules) = p
+                .spec
+                .earn
+                .as_ref()
+                .filter(|r| r.applies_to(&event.source.platform))
+            else {
+                continue;
+            };
+            let multiplier = if rules.apply_multiplier {
+                let tier = user.and_then(|u| p.members.get(&u)).and_then(|m| m.tier);
+                p.spec
+                    .multiplier(super::commands::tier_name(p, tier).as_deref())
+            } else {
+                Decimal::ONE
+            };
+            out.push((i, rules.earned(amount, lines, multiplier)));
+        }
+        out
+    }
+
+    /// The ledger request of an order's earn of `points` (split over `shares`) in program `i`,
+    /// keyed `key`.
+    fn order_earn<'a>(
+        &self,
+        i: u32,
+        event: &'a Event,
+        user: OneId,
+        (order_id, amount): (&'a str, Decimal),
+        (points, shares, key): (Points, &'a [EarnLine], &'a str),
+    ) -> Earn<'a> {
+        let p = &self.state.loyalty.programs[i as usize];
+        let pending = p.spec.earn.as_ref().is_some_and(|r| r.return_days > 0);
+        Earn {
+            pending,
+            order: Some(order_id),
+            money: (amount > Decimal::ZERO).then_some(amount),
+            lines: shares,
+            ..Earn::new(
+                Entry {
+                    user,
+                    book: p.book,
+                    points,
+                    key,
+                    reason: "order",
+                    actor: &event.source.platform,
+                    time: event.time,
+                },
+                p.spec.expiry.expires(event.time, self.config.business_tz()),
+            )
+        }
+    }
+
+    /// Refuse an order whose points would not fit a member's balance in a program it earns in
+    /// (see [`Engine::loyalty_check_event`]).
+    fn loyalty_check_order(
+        &self,
+        event: &Event,
+        user: Option<OneId>,
+        order_id: &str,
+        amount: Decimal,
+        lines: &[OrderLine],
+    ) -> Result<(), crate::Error> {
+        let lo = &self.state.loyalty;
+        for (i, points) in self.order_points(event, user, amount, lines) {
+            let p = &lo.programs[i as usize];
+            let too_many = |what: String| crate::Error::OutOfRange {
+                field: "amount".into(),
+                reason: format!(
+                    "the order would earn {what} points in program {:?}, more than a member's \
+                     balance holds ({}): lower the program's earn rate",
+                    p.spec.id,
+                    Points::MAX
+                ),
+            };
+            let Some(points) = points else {
+                return Err(too_many("more".into()));
+            };
+            let (Some(user), Some(rules)) = (user, p.spec.earn.as_ref()) else {
+                continue;
+            };
+            if points == 0 {
+                continue;
+            }
+            let key = order_earn_key(&p.spec.id, &event.source.program, order_id);
+            let shares = rules.line_points(points, lines);
+            let req = self.order_earn(i, event, user, (order_id, amount), (points, &shares, &key));
+            if let Err(LoyaltyError::InvalidAmount {
+                field: "points", ..
+            }) = lo.ledger.check_earn(&req)
+            {
+                return Err(too_many(format!("{points}, with the balance,")));
             }
         }
         Ok(())
@@ -337,60 +509,31 @@ impl Engine {
         amount: Decimal,
         lines: &[OrderLine],
     ) {
-        let tz = self.config.business_tz();
-        let time = event.time;
-        let lo = &mut self.state.loyalty;
-        for i in lo.source_path(&event.source.program) {
-            let p = &lo.programs[i as usize];
-            let Some(rules) = p
-                .spec
-                .earn
-                .as_ref()
-                .filter(|r| r.applies_to(&event.source.platform))
-            else {
+        for (i, points) in self.order_points(event, Some(user), amount, lines) {
+            // Points that do not fit were refused at intake (an older journal may hold them).
+            let Some(points) = points.filter(|&p| p > 0) else {
                 continue;
             };
-            let multiplier = if rules.apply_multiplier {
-                let tier = p.members.get(&user).and_then(|m| m.tier);
-                p.spec
-                    .multiplier(super::commands::tier_name(p, tier).as_deref())
-            } else {
-                Decimal::ONE
-            };
-            let Some(points) = rules.points(amount, lines, multiplier) else {
+            let p = &self.state.loyalty.programs[i as usize];
+            let Some(rules) = p.spec.earn.as_ref() else {
                 continue;
             };
-            let pending = rules.return_days > 0;
-            let due = time + Duration::days(i64::from(rules.return_days));
-            let key = format!("order:{}:{order_id}", p.spec.id);
+            let due = event.time + Duration::days(i64::from(rules.return_days));
+            let key = order_earn_key(&p.spec.id, &event.source.program, order_id);
             let shares = rules.line_points(points, lines);
-            let req = Earn {
-                pending,
-                order: Some(order_id),
-                money: (amount > Decimal::ZERO).then_some(amount),
-                lines: &shares,
-                ..Earn::new(
-                    Entry {
-                        user,
-                        book: p.book,
-                        points,
-                        key: &key,
-                        reason: "order",
-                        actor: &event.source.platform,
-                        time,
-                    },
-                    p.spec.expiry.expires(time, tz),
-                )
-            };
+            let req = self.order_earn(i, event, user, (order_id, amount), (points, &shares, &key));
+            let lo = &self.state.loyalty;
             // A replay (the same order again) or a refused earn writes nothing.
             if !matches!(lo.ledger.check_earn(&req), Ok(None)) {
                 continue;
             }
+            let pending = req.pending;
+            let lo = &mut self.state.loyalty;
             if lo.ledger.earn(&req).is_ok() && pending {
-                lo.due.insert((due, key));
+                lo.due.insert((due, key.clone()));
             }
         }
-        lo.tick(time);
+        self.state.loyalty.tick(event.time);
     }
 
     /// Post every pending order earn whose return window closed at or before `now`; those

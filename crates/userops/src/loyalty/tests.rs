@@ -610,7 +610,11 @@ fn orders_earn_by_rule_pending_through_the_return_window() {
     assert_eq!(rows.as_array().unwrap().len(), 1);
     assert_eq!(
         (&rows[0]["amount"], &rows[0]["pending"], &rows[0]["key"]),
-        (&json!(250), &json!(true), &json!("order:brand-o:O1"))
+        (
+            &json!(250),
+            &json!(true),
+            &json!(r#"order:["brand-o","store-o","O1"]"#)
+        )
     );
     assert_eq!(bal(&mut e, "brand-o"), 0);
     // The store has no rules. The same order under another event key is refused (issue 25:
@@ -637,7 +641,7 @@ fn orders_earn_by_rule_pending_through_the_return_window() {
     let d = ok(&mut e, "post_due", json!({"now": "2026-03-08T10:00:00Z"}));
     assert_eq!(
         (d["posted"].clone(), d["points"].clone()),
-        (json!(["order:brand-o:O1"]), json!(250))
+        (json!([r#"order:["brand-o","store-o","O1"]"#]), json!(250))
     );
     assert_eq!(bal(&mut e, "brand-o"), 250);
     let d = ok(&mut e, "post_due", json!({"now": "2026-03-09T00:00:00Z"}));
@@ -664,8 +668,8 @@ fn orders_earn_by_rule_pending_through_the_return_window() {
     // The due list and the partial refunds survive a snapshot.
     let mut e = Engine::restore(&e.snapshot()).unwrap();
     let d = ok(&mut e, "post_due", json!({"now": "2026-03-20T00:00:00Z"}));
-    assert_eq!(d["posted"], json!(["order:brand-o:O2"]));
-    assert_eq!(d["skipped"], json!(["order:brand-o:O3"]));
+    assert_eq!(d["posted"], json!([r#"order:["brand-o","store-o","O2"]"#]));
+    assert_eq!(d["skipped"], json!([r#"order:["brand-o","store-o","O3"]"#]));
     assert_eq!(d["points"], 75);
     assert_eq!(bal(&mut e, "brand-o"), 325);
     e.state.loyalty.check_invariants().unwrap();

@@ -552,9 +552,13 @@ proptest::proptest! {
         use std::collections::BTreeMap;
         use crate::Decimal;
         let mut e = Engine::default();
-        for p in ["b", "c"] {
-            // 100 points a unit: every order of at least 0.01 earns, so loyalty sees it.
-            call(&mut e, "create_program", json!({"program": {"id": p, "earn": {"points_per_unit": "100"}}})).unwrap();
+        // 100 points a unit: every order of at least 0.01 earns, so loyalty sees it. Program c
+        // is below b: every order, of b or of c, earns once in b (where order ids of the two
+        // programs meet), and c's orders earn in c too.
+        for (p, parent) in [("b", None), ("c", Some("b"))] {
+            let level = if parent.is_some() { "store" } else { "brand" };
+            call(&mut e, "create_program", json!({"program": {"id": p, "level": level,
+                "parent": parent, "earn": {"points_per_unit": "100"}}})).unwrap();
         }
         let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
         for (k, s) in steps.iter().enumerate() {
@@ -594,13 +598,15 @@ proptest::proptest! {
         }
         let identity = e.state.identity.clone();
         let canonical = |o: OneId| identity.canonical(o).unwrap_or(o);
-        // Loyalty: each earn on an order (key `order:<program>:<id>`) and the money its
-        // refunds gave back, by the person holding it.
+        // Loyalty: each earn on an order in program b (key `order:b:<id>` for b's orders,
+        // `order:["b","c","<id>"]` for c's) and the money its refunds gave back, by the person
+        // holding it.
         let loyalty_state = e.state.loyalty.clone();
         let ledger = loyalty_state.ledger();
         let mut loyalty: BTreeMap<OneId, (u64, Decimal, Decimal)> = BTreeMap::new();
         for op in ledger.ops() {
-            if op.kind == crate::loyalty::ledger::OpKind::Earn && op.key.starts_with("order:") {
+            let in_b = op.key.starts_with("order:b:") || op.key.starts_with(r#"order:["b","c","#);
+            if op.kind == crate::loyalty::ledger::OpKind::Earn && in_b {
                 let t = &ledger.transfers()[(op.first - 1) as usize];
                 let crate::loyalty::AccountKind::Member(who) = ledger.accounts()[t.credit.0 as usize].kind else {
                     return Err(TestCaseError::fail("an earn credits a member"));
@@ -690,4 +696,130 @@ fn a_refund_gives_back_the_points_of_its_own_programs_order_only() {
     };
     assert_eq!(bal(&mut e, "M1", "b"), json!(100));
     assert_eq!(bal(&mut e, "M2", "c"), json!(0));
+}
+
+/// Order ids are unique per source program, so programs below one parent may each have an
+/// order "O1": each earns in the parent (loyalty keyed the parent's earn by the order id alone,
+/// so only the first did, and the profile counted three orders where loyalty counted one),
+/// and a refund gives back its own order's points only.
+#[test]
+fn orders_of_sibling_programs_with_one_id_each_earn_in_their_parent() {
+    let mut e = Engine::default();
+    call(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "brand", "earn": {"points_per_unit": "1"}}}),
+    )
+    .unwrap();
+    for store in ["s1", "s2"] {
+        call(
+            &mut e,
+            "create_program",
+            json!({"program": {"id": store, "level": "store", "parent": "brand"}}),
+        )
+        .unwrap();
+    }
+    let of = |key: &str, program: &str, who: &str, kind: fn(&str, &str, &str) -> Value| {
+        let mut v = kind(key, "O1", "100.00");
+        v["source"]["program"] = json!(program);
+        v["user"] = m(who);
+        v
+    };
+    for (program, who) in [("s1", "M1"), ("s2", "M2"), ("brand", "M3")] {
+        ingest(&mut e, &of(&format!("o-{program}"), program, who, order)).unwrap();
+    }
+    let bal = |e: &mut Engine, who: &str| {
+        call(e, "balance", json!({"user": m(who), "program": "brand"})).unwrap()
+    };
+    for who in ["M1", "M2", "M3"] {
+        assert_eq!(bal(&mut e, who), json!(100), "{who}");
+    }
+    ingest(&mut e, &of("r-s2", "s2", "M2", refund)).unwrap();
+    let balances: Vec<Value> = ["M1", "M2", "M3"].iter().map(|w| bal(&mut e, w)).collect();
+    assert_eq!(balances, [json!(100), json!(0), json!(100)]);
+}
+
+/// An order whose points would not fit a member's balance was accepted and earned nothing,
+/// silently: it is refused at intake, naming the amount, and changes nothing.
+#[test]
+fn an_order_whose_points_do_not_fit_a_balance_is_refused() {
+    let mut e = Engine::default();
+    call(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "b", "earn": {"points_per_unit": "100000000"}}}),
+    )
+    .unwrap();
+    // 10^12 × 10^8 points: more than an i64.
+    let err = refused(
+        &mut e,
+        &order("o1", "O1", "1000000000000.00"),
+        ErrorCode::OutOfRange,
+        "amount",
+    );
+    assert!(err.to_string().contains("program \"b\""), "{err}");
+    // 10^18 points each: nine fit a balance (≤ 9.22 × 10^18), the tenth would not.
+    let mut e = Engine::default();
+    call(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "b", "earn": {"points_per_unit": "1000000"}}}),
+    )
+    .unwrap();
+    for i in 0..9 {
+        ingest(
+            &mut e,
+            &order(&format!("o{i}"), &format!("O{i}"), "1000000000000.00"),
+        )
+        .unwrap();
+    }
+    refused(
+        &mut e,
+        &order("o9", "O9", "1000000000000.00"),
+        ErrorCode::OutOfRange,
+        "amount",
+    );
+    let balance = call(&mut e, "balance", json!({"user": m("M1"), "program": "b"})).unwrap();
+    assert_eq!(balance, json!(9_000_000_000_000_000_000i64));
+    assert_eq!(aggregates(&mut e)["orders"], json!(9));
+}
+
+/// A book started from a snapshot of a build before it is partial: it does not know the orders
+/// before it, whose earns in a program above their source were keyed `order:<program>:<id>`.
+/// A refund of such an order still gives back those points.
+#[test]
+fn a_refund_of_an_order_from_before_the_book_finds_its_earn_under_the_old_key() {
+    let mut e = Engine::default();
+    call(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "brand", "earn": {"points_per_unit": "1"}}}),
+    )
+    .unwrap();
+    call(
+        &mut e,
+        "create_program",
+        json!({"program": {"id": "s1", "level": "store", "parent": "brand"}}),
+    )
+    .unwrap();
+    let mut o = order("o1", "O1", "100.00");
+    o["source"]["program"] = json!("s1");
+    ingest(&mut e, &o).unwrap();
+    // The snapshot as the build before the book wrote it: format 3, no book, the old key.
+    let mut old: Value = serde_json::from_slice(&e.snapshot()).unwrap();
+    old["format"] = json!(3);
+    old["state"].as_object_mut().unwrap().remove("orders");
+    let old = serde_json::to_string(&old)
+        .unwrap()
+        .replace(r#"order:[\"brand\",\"s1\",\"O1\"]"#, "order:brand:O1");
+    assert!(old.contains("\"order:brand:O1\""));
+    let mut e = Engine::upgrade_snapshot(old.as_bytes()).unwrap();
+    assert!(e.state.orders.is_partial());
+    let bal =
+        |e: &mut Engine| call(e, "balance", json!({"user": m("M1"), "program": "brand"})).unwrap();
+    assert_eq!(bal(&mut e), json!(100));
+    let mut r = refund("r1", "O1", "100.00");
+    r["source"]["program"] = json!("s1");
+    ingest(&mut e, &r).unwrap();
+    assert_eq!(bal(&mut e), json!(0));
 }
