@@ -473,14 +473,14 @@ impl Engine {
             let too_many = |what: String| crate::Error::OutOfRange {
                 field: "amount".into(),
                 reason: format!(
-                    "the order would earn {what} points in program {:?}, more than a member's \
-                     balance holds ({}): lower the program's earn rate",
+                    "{what} in program {:?}, above the most a member's balance holds ({}): the \
+                     program's earn rate is too high for this amount",
                     p.spec.id,
                     Points::MAX
                 ),
             };
             let Some(points) = points else {
-                return Err(too_many("more".into()));
+                return Err(too_many("the order would earn more points".into()));
             };
             let (Some(user), Some(rules)) = (user, p.spec.earn.as_ref()) else {
                 continue;
@@ -495,7 +495,9 @@ impl Engine {
                 field: "points", ..
             }) = lo.ledger.check_earn(&req)
             {
-                return Err(too_many(format!("{points}, with the balance,")));
+                return Err(too_many(format!(
+                    "the order's {points} points would take the member's balance"
+                )));
             }
         }
         Ok(())

@@ -773,11 +773,16 @@ fn an_order_whose_points_do_not_fit_a_balance_is_refused() {
         )
         .unwrap();
     }
-    refused(
+    let err = refused(
         &mut e,
         &order("o9", "O9", "1000000000000.00"),
         ErrorCode::OutOfRange,
         "amount",
+    );
+    assert!(
+        err.to_string()
+            .contains("1000000000000000000 points would take the member's balance"),
+        "{err}"
     );
     let balance = call(&mut e, "balance", json!({"user": m("M1"), "program": "b"})).unwrap();
     assert_eq!(balance, json!(9_000_000_000_000_000_000i64));
