@@ -26,7 +26,9 @@ pub use engine::{
 pub use funnel::{funnel, funnel_levels, FunnelReport, FunnelStep};
 pub use metrics::{data_warnings, gmv_tree, MetricNode, Warning, WarningMethod};
 pub use paths::{micro_conversions, paths, MicroConversion, PathReport, StepCount};
-pub use repurchase::{repurchase, OrderTable, ProductRepurchase, RepurchaseReport, RepurchaseRow};
+pub use repurchase::{
+    repurchase, OrderLines, OrderTable, ProductRepurchase, RepurchaseReport, RepurchaseRow,
+};
 pub use tables::table_call_json;
 
 /// What can go wrong in an analysis.
