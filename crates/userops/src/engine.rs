@@ -429,6 +429,7 @@ impl Engine {
             }
         }
         self.loyalty_check_event(&event)?;
+        self.models_check_event(&event)?;
         // From here on nothing fails.
         let (oneid, absorbed) = match &event.body {
             EventBody::Identify { ids } => {
@@ -555,7 +556,7 @@ impl Engine {
         let _ = report;
     }
 
-    fn resolve_or_create(&mut self, user: &UserRef, event: &Event) -> OneId {
+    pub(crate) fn resolve_or_create(&mut self, user: &UserRef, event: &Event) -> OneId {
         match user {
             UserRef::Id(id) => self
                 .state
