@@ -188,7 +188,15 @@ pub fn community_stats(
         super::check_span(first, last)?;
     }
     let mut rows = Vec::new();
-    let communities: BTreeSet<u32> = acc.keys().map(|k| k.0).collect();
+    // By community name, not by code (codes follow the order communities were first seen).
+    let mut communities: Vec<u32> = acc
+        .keys()
+        .map(|k| k.0)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    communities
+        .sort_by(|a, b| (&events.names[*a as usize], a).cmp(&(&events.names[*b as usize], b)));
     for c in communities {
         let first = acc
             .range((c, i64::MIN)..=(c, i64::MAX))
