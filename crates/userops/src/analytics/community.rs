@@ -54,7 +54,7 @@ pub struct CommunityRow {
 /// Every community, every period from its first event to the last event of the data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommunityTable {
-    /// Rows by community, then period.
+    /// Rows by community name, then period.
     pub rows: Vec<CommunityRow>,
 }
 

@@ -489,7 +489,9 @@ pub enum AnalyticsCommand {
         /// The person.
         user: UserRef,
     },
-    /// Repurchase per period and top products. Output: [`RepurchaseReport`].
+    /// Repurchase per period and top products, one row per order (two orders at the same
+    /// instant are two; of those, the smaller order id is the earlier). Output:
+    /// [`RepurchaseReport`].
     Repurchase {
         /// Day, week or month (default: the engine's period).
         #[serde(default)]
@@ -517,7 +519,7 @@ pub enum AnalyticsCommand {
         #[serde(default)]
         conversion: Option<String>,
     },
-    /// GMV = first-order GMV + repurchase GMV per period.
+    /// GMV = first-order GMV + repurchase GMV per period, as [`repurchase`] defines them.
     MetricTree {
         /// Day, week or month (default: the engine's period).
         #[serde(default)]
@@ -533,7 +535,9 @@ pub enum AnalyticsCommand {
         #[serde(default)]
         period: Option<Period>,
     },
-    /// Community statistics per period (default: week).
+    /// Community statistics per period (default: week), rows by community name then period:
+    /// `members` is the count at the period's end, `conversions` the orders members placed
+    /// while members (see [`CommunityRow`](super::CommunityRow)).
     CommunityStats {
         /// Day, week or month.
         #[serde(default)]
