@@ -13,29 +13,11 @@ use serde_json::{json, Value};
 
 use crate::{Engine, Event};
 
-/// A small deterministic generator (splitmix64).
-struct Rng(u64);
+use crate::util::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
+/// One of `items`, drawn by `rng`.
+fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
+    items[rng.below(items.len() as u64) as usize]
 }
 
 const USERS: u64 = 18;
@@ -99,8 +81,8 @@ fn pool(seed: u64) -> Vec<Event> {
             let user = if on_device && i < 2 { &device } else { &who };
             out.push(
                 json!({"kind": "activity", "key": key("act"), "time": time(t),
-                "source": src(rng.pick(&["app", "jd", "store"])), "user": user,
-                "type": rng.pick(&["login", "view", "checkin"])}),
+                "source": src(pick(&mut rng, &["app", "jd", "store"])), "user": user,
+                "type": pick(&mut rng, &["login", "view", "checkin"])}),
             );
         }
         if on_device || rng.chance(30) {
@@ -115,9 +97,9 @@ fn pool(seed: u64) -> Vec<Event> {
             let t = at(&mut rng, &mut last);
             out.push(
                 json!({"kind": "behavior", "key": key("beh"), "time": time(t),
-                "source": src("app"), "user": who, "type": rng.pick(&["view", "share", "review"]),
-                "category": rng.pick(&["tea", "cups", ""]),
-                "channel": rng.pick(&["mini_program", "live", ""])}),
+                "source": src("app"), "user": who, "type": pick(&mut rng, &["view", "share", "review"]),
+                "category": pick(&mut rng, &["tea", "cups", ""]),
+                "channel": pick(&mut rng, &["mini_program", "live", ""])}),
             );
         }
         for _ in 0..rng.below(5) {
@@ -125,20 +107,20 @@ fn pool(seed: u64) -> Vec<Event> {
             let k = key("ord");
             let lines: Vec<Value> = (0..if rng.chance(15) { 0 } else { 1 + rng.below(3) })
                 .map(|_| {
-                    let cat = rng.pick(&["tea", "cups", "fruit"]);
+                    let cat = pick(&mut rng, &["tea", "cups", "fruit"]);
                     json!({"sku": format!("{cat}-{}", rng.below(3)), "category": cat,
-                        "price": rng.pick(&["9.90", "25.00", "68.00", "120.00"]),
+                        "price": pick(&mut rng, &["9.90", "25.00", "68.00", "120.00"]),
                         "qty": 1 + rng.below(3)})
                 })
                 .collect();
             out.push(json!({"kind": "order", "key": k, "time": time(t), "source": src("app"),
                 "user": who, "order_id": k, "amount": format!("{}.{:02}", rng.below(300), rng.below(100)),
-                "channel": rng.pick(&["app", "store", "jd"]), "region": rng.pick(&["sh", "bj", "gz", ""]),
+                "channel": pick(&mut rng, &["app", "store", "jd"]), "region": pick(&mut rng, &["sh", "bj", "gz", ""]),
                 "lines": lines}));
         }
         if rng.chance(50) {
             let mut t = at(&mut rng, &mut last);
-            let channel = rng.pick(&["sms", "push", "wechat"]);
+            let channel = pick(&mut rng, &["sms", "push", "wechat"]);
             for outcome in ["sent", "delivered", "opened", "clicked", "converted"] {
                 out.push(json!({"kind": "touch", "key": key("tch"), "time": time(t),
                     "source": src("app"), "user": who, "channel": channel,
@@ -158,7 +140,7 @@ fn pool(seed: u64) -> Vec<Event> {
             }
         }
         if rng.chance(45) {
-            let g = rng.pick(&["g1", "g2"]);
+            let g = pick(&mut rng, &["g1", "g2"]);
             let t = at(&mut rng, &mut last);
             out.push(
                 json!({"kind": "community", "key": key("com"), "time": time(t),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{check_times, group_rows, AnalyticsError, OrderTable};
+use super::{check_codes, check_times, group_rows, AnalyticsError, OrderTable};
 use crate::event::CommunityAction;
 use crate::lifecycle::PeriodClock;
 
@@ -110,18 +110,7 @@ pub fn community_stats(
             });
         }
     }
-    if let Some((row, &code)) = events
-        .community
-        .iter()
-        .enumerate()
-        .find(|(_, &c)| c as usize >= events.names.len())
-    {
-        return Err(AnalyticsError::BadCode {
-            row,
-            code,
-            names: events.names.len(),
-        });
-    }
+    check_codes(events.community, events.names.len())?;
     orders.check()?;
     check_times(events.time)?;
     let p = |t: i64| clock.index(t).unwrap_or(0);

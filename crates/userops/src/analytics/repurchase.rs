@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{check_times, group_rows, ratio, AnalyticsError};
+use super::{check_codes, check_times, group_rows, ratio, AnalyticsError};
 use crate::lifecycle::PeriodClock;
 
 /// Orders as columns, one row per order: `user[i]` paid `amount[i]` at `time[i]`. Two rows
@@ -236,18 +236,7 @@ impl OrderTable<'_> {
                     b: l.sku.len(),
                 });
             }
-            if let Some((row, &code)) = l
-                .sku
-                .iter()
-                .enumerate()
-                .find(|(_, &c)| c as usize >= l.names.len())
-            {
-                return Err(AnalyticsError::BadCode {
-                    row,
-                    code,
-                    names: l.names.len(),
-                });
-            }
+            check_codes(l.sku, l.names.len())?;
             if let Some(line) = l.order.iter().position(|&r| r >= n) {
                 return Err(AnalyticsError::BadArgument {
                     field: "lines",

@@ -418,6 +418,16 @@ fn community_by_hand() {
     assert_eq!((d1.conversions, d1.gmv), (1, Decimal::new(50, 0)));
 }
 
+/// The step names of a journey.
+fn step_names(journey: &serde_json::Value) -> Vec<&str> {
+    journey["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect()
+}
+
 fn ingest(e: &mut Engine, json: &str) {
     e.ingest(Event::from_json(json).unwrap()).unwrap();
 }
@@ -488,14 +498,8 @@ fn engine_analyses_over_ingested_events() {
         "journey",
         r#"{"user": {"kind": "member_no", "value": "M1"}}"#,
     );
-    let kinds: Vec<&str> = j["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        kinds,
+        step_names(&j),
         [
             "touch_clicked",
             "view",
@@ -641,6 +645,13 @@ fn event(kind: &str, key: &str, user: &str, time: &str, body: serde_json::Value)
     Event::from_json(&v.to_string()).unwrap()
 }
 
+/// Ingest a line-less order `key` of `user` at `time` for `amount`.
+fn buy(e: &mut Engine, key: &str, user: &str, time: &str, amount: &str) {
+    let lines = serde_json::json!([]);
+    e.ingest(order_event(key, user, time, amount, lines))
+        .unwrap();
+}
+
 fn order_event(key: &str, user: &str, time: &str, amount: &str, lines: serde_json::Value) -> Event {
     event(
         "order",
@@ -660,31 +671,16 @@ fn two_orders_at_one_instant_are_two_purchases() {
         let at = "2026-03-05T10:00:00+08:00";
         for key in order {
             let amount = if key == "A1" { "100.00" } else { "50.00" };
-            e.ingest(order_event(key, "M1", at, amount, serde_json::json!([])))
-                .unwrap();
+            buy(&mut e, key, "M1", at, amount);
         }
-        e.ingest(order_event(
-            "B1",
-            "M2",
-            "2026-03-10T10:00:00+08:00",
-            "70.00",
-            serde_json::json!([]),
-        ))
-        .unwrap();
+        buy(&mut e, "B1", "M2", "2026-03-10T10:00:00+08:00", "70.00");
         // M1's first order is A1, the smaller order id, whatever came in first.
         let tree = ask(&mut e, "metric_tree", serde_json::json!({}));
         let r = ask(&mut e, "repurchase", serde_json::json!({}));
         let march = &r["periods"][0];
         assert_eq!(march["rate"], 0.5, "{order:?}");
         assert_eq!(tree[0]["tree"]["children"][0]["value"], "170.00");
-        e.ingest(order_event(
-            "B2",
-            "M2",
-            "2026-03-12T10:00:00+08:00",
-            "30.00",
-            serde_json::json!([]),
-        ))
-        .unwrap();
+        buy(&mut e, "B2", "M2", "2026-03-12T10:00:00+08:00", "30.00");
         let r = ask(&mut e, "repurchase", serde_json::json!({}));
         let march = &r["periods"][0];
         assert_eq!(march["buyers"], 2);
@@ -696,10 +692,8 @@ fn two_orders_at_one_instant_are_two_purchases() {
     }
     let mut e = Engine::default();
     let at = "2026-03-05T10:00:00+08:00";
-    e.ingest(order_event("A2", "M1", at, "50.00", serde_json::json!([])))
-        .unwrap();
-    e.ingest(order_event("A1", "M1", at, "100.00", serde_json::json!([])))
-        .unwrap();
+    buy(&mut e, "A2", "M1", at, "50.00");
+    buy(&mut e, "A1", "M1", at, "100.00");
     let tree = ask(&mut e, "metric_tree", serde_json::json!({}));
     let parts = &tree[0]["tree"]["children"];
     assert_eq!(parts[0]["name"], "first_order_gmv");
@@ -718,8 +712,7 @@ fn products_repurchased_count_orders() {
     e.ingest(order_event("A2", "M1", at, "10.00", tea.clone()))
         .unwrap();
     e.ingest(order_event("B1", "M2", at, "10.00", tea)).unwrap();
-    e.ingest(order_event("B2", "M2", at, "5.00", serde_json::json!([])))
-        .unwrap();
+    buy(&mut e, "B2", "M2", at, "5.00");
     let r = ask(&mut e, "repurchase", serde_json::json!({}));
     assert_eq!(
         r["products"],
@@ -740,14 +733,13 @@ fn attribution_counts_every_outcome_by_default() {
             serde_json::json!({"channel": "sms", "content": "c", "outcome": outcome}),
         ))
         .unwrap();
-        e.ingest(order_event(
+        buy(
+            &mut e,
             &format!("o-{user}"),
             user,
             "2026-03-05T10:00:00+08:00",
             "100.00",
-            serde_json::json!([]),
-        ))
-        .unwrap();
+        );
     }
     let a = ask(
         &mut e,
@@ -790,14 +782,7 @@ fn attribution_credit_is_split_in_cents_with_the_remainder_last() {
         ))
         .unwrap();
     }
-    e.ingest(order_event(
-        "o1",
-        "M1",
-        "2026-03-05T10:00:00+08:00",
-        "100.00",
-        serde_json::json!([]),
-    ))
-    .unwrap();
+    buy(&mut e, "o1", "M1", "2026-03-05T10:00:00+08:00", "100.00");
     let a = ask(
         &mut e,
         "attribution",
@@ -832,14 +817,13 @@ fn community_conversions_are_orders_by_members() {
     ))
     .unwrap();
     for (key, day) in [("o1", "03"), ("o2", "04")] {
-        e.ingest(order_event(
+        buy(
+            &mut e,
             key,
             "M1",
             &format!("2026-03-{day}T10:00:00+08:00"),
             "10.00",
-            serde_json::json!([]),
-        ))
-        .unwrap();
+        );
     }
     let c = ask(&mut e, "community_stats", serde_json::json!({}));
     let row = &c["rows"][0];
@@ -906,14 +890,8 @@ fn steps_at_one_instant_have_one_order_whatever_the_ingest_order() {
         )
     };
     let first = answers(&[0, 1, 2, 3, 4]);
-    let names: Vec<&str> = first.0["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        step_names(&first.0),
         ["register", "touch_clicked", "login", "view", "order"]
     );
     assert_eq!(first.1["steps"][2]["users"], 1);
