@@ -311,7 +311,7 @@ fn person_names(e: &Engine) -> BTreeMap<u64, String> {
 }
 
 /// `v` with every OneID replaced by its person's name, and lists of per-person rows (or of
-/// OneIDs, or of identifiers) sorted.
+/// OneIDs) sorted.
 fn canonical(v: Value, names: &BTreeMap<u64, String>) -> Value {
     let name = |x: &Value| match x.as_u64().and_then(|o| names.get(&o)) {
         Some(n) => Value::String(n.clone()),
@@ -324,7 +324,7 @@ fn canonical(v: Value, names: &BTreeMap<u64, String>) -> Value {
                     let x = match k.as_str() {
                         // `customer` repeats the OneID in high-value rows.
                         "oneid" | "customer" => name(&x),
-                        "oneids" | "identifiers" => {
+                        "oneids" => {
                             let mut items: Vec<Value> = x
                                 .as_array()
                                 .map(|a| a.iter().map(name).collect())
