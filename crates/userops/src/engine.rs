@@ -85,12 +85,13 @@ struct SnapshotRef<'a> {
     state: &'a State,
 }
 
-/// 2: receipts compact (`crate::receipts`); 3: journey steps compact (analytics); 4: the
-/// order book (`crate::orders`) and canonical receipt fingerprints. An older snapshot is
-/// refused by [`Engine::restore`]; the store then replays its journal instead (or, when an
-/// erasure redacted part of the journal, reads a format-3 snapshot with
+/// 2: receipts compact (`crate::receipts`); 3: journey steps compact (analytics); 4: a
+/// person's journey steps at the same instant in a fixed order (analytics); 5: the order book
+/// (`crate::orders`) and canonical receipt fingerprints. An older snapshot is refused by
+/// [`Engine::restore`]; the store then replays its journal instead (or, when an erasure
+/// redacted part of the journal, reads a format-3 or 4 snapshot with
 /// [`Engine::upgrade_snapshot`]).
-pub const SNAPSHOT_FORMAT: u32 = 4;
+pub const SNAPSHOT_FORMAT: u32 = 5;
 
 /// The oldest snapshot format [`Engine::upgrade_snapshot`] reads.
 pub const SNAPSHOT_FORMAT_UPGRADABLE: u32 = 3;
@@ -154,8 +155,9 @@ impl Engine {
     /// Execute a command read back from a journal (the store's recovery and `check`): as
     /// [`Engine::execute_prepared`], except that the admission rules of intake that a journal
     /// written by an older build may predate — money bounds and precision, the event time
-    /// window, order-id uniqueness and refund bounds ([`crate::orders`]), quote checksums, the
-    /// audiences rule tags depend on — are not applied again. A journaled command was accepted
+    /// window, order-id uniqueness and refund bounds ([`crate::orders`]), order earns that fit
+    /// a balance, quote checksums, the saved audiences that rule tags and automation rules
+    /// depend on — are not applied again. A journaled command was accepted
     /// when it was written; replay re-applies it, it does not judge it again. Commands accepted
     /// by this build pass those rules, so replaying them gives the same state either way.
     pub fn replay(&mut self, command: Command) -> Result<Output, Error> {
@@ -399,8 +401,9 @@ impl Engine {
     /// says so rather than guess: the order book does not know the orders before it (refunds
     /// of orders it does not know are then accepted unchecked, as they were; see
     /// [`crate::orders`]), and receipts keep the fingerprint of each event as it was given
-    /// (a resend of exactly that event is still recognized). A snapshot of the current format
-    /// reads as with [`Engine::read_snapshot`].
+    /// (a resend of exactly that event is still recognized). The journey steps of a format-3
+    /// snapshot are put in the fixed order format 4 keeps them in. A snapshot of the current
+    /// format reads as with [`Engine::read_snapshot`].
     pub fn upgrade_snapshot(r: impl std::io::Read) -> Result<Engine, Error> {
         let mut de =
             serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, r));
@@ -408,6 +411,11 @@ impl Engine {
         let mut s: Snapshot = serde::Deserialize::deserialize(&mut de).map_err(bad)?;
         de.end().map_err(bad)?;
         if (SNAPSHOT_FORMAT_UPGRADABLE..SNAPSHOT_FORMAT).contains(&s.format) {
+            if s.format < 4 {
+                // Format 4 keeps a person's steps at one instant in a fixed order: sorting
+                // gives what it would hold (steps in that order are equal only when identical).
+                s.state.analytics.sort_timelines();
+            }
             s.state.orders.mark_partial();
             s.format = SNAPSHOT_FORMAT;
         }
@@ -489,6 +497,7 @@ impl Engine {
             self.orders_check_event(&event, known)?;
         }
         self.loyalty_check_event(&event, known)?;
+        self.models_check_event(&event)?;
         // From here on nothing fails.
         let (oneid, absorbed) = match &event.body {
             EventBody::Identify { ids } => {
@@ -617,7 +626,7 @@ impl Engine {
         let _ = report;
     }
 
-    fn resolve_or_create(&mut self, user: &UserRef, event: &Event) -> OneId {
+    pub(crate) fn resolve_or_create(&mut self, user: &UserRef, event: &Event) -> OneId {
         match user {
             UserRef::Id(id) => self
                 .state

@@ -328,9 +328,10 @@ pub enum TagsCommand {
         now: DateTime<Utc>,
     },
     /// Delete a saved audience. Output: its info. Refused (`InvalidArgument` at `name`) while
-    /// a rule tag or another saved audience uses it (`in_audience("name")`): a rule tag would
-    /// silently stop refreshing. Saved audiences that use it can be deleted first; rule tags
-    /// cannot be deleted, so an audience a rule tag uses stays.
+    /// an automation rule selects users by it, or a rule tag or another saved audience uses it
+    /// (`in_audience("name")`): a rule would silently never fire, a rule tag silently stop
+    /// refreshing. Saved audiences that use it can be deleted first; rule tags cannot be
+    /// deleted, so an audience a rule tag uses stays.
     DeleteAudience {
         /// The name.
         name: String,
@@ -1220,6 +1221,17 @@ impl Engine {
                 let info = Self::info(self.saved(&name)?);
                 // A journal of an older build may hold such a delete (see `Engine::replay`).
                 if !self.replaying {
+                    // A rule reads the saved audience at every run: deleting it would leave a
+                    // rule that silently never fires.
+                    if let Some(rule) = self.state.campaigns.rule_using_audience(&name) {
+                        return Err(Error::invalid_argument(
+                            "name",
+                            format!(
+                                "automation rule {rule:?} selects users by {name:?}: replace \
+                                 the rule first"
+                            ),
+                        ));
+                    }
                     let users = self.state.tags.audience_users(&name);
                     if !users.is_empty() {
                         return Err(Error::invalid_argument(
