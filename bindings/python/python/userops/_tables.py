@@ -123,7 +123,9 @@ def to_arrow(obj: TableLike) -> Tuple[Any, str]:
             return pa.table(obj), kind
         if isinstance(obj, list) and all(isinstance(r, dict) for r in obj):
             return pa.Table.from_pylist(obj), kind
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError, OverflowError) as e:
+        # pyarrow raises plain TypeError / OverflowError for Python values it cannot convert
+        # (an int beyond 64 bits, mixed types in a column): the caller's table is at fault.
         raise TableError(f"the table cannot be read as Arrow: {e}", column=_column_in(str(e))) from None
     raise TableError(
         f"expected a table (pyarrow, polars, pandas, duckdb or an object with "
