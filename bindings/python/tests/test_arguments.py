@@ -319,6 +319,7 @@ ALWAYS_BAD: List[Tuple[str, Any]] = [
     ("-inf", float("-inf")),
     ("2**70", 2**70),
     ("-2**70", -(2**70)),
+    ("10**400", 10**400),  # beyond every float too
     ("lone surrogate", "\udcff"),
     ("huge string", "x" * (userops._args.MAX_TEXT + 1)),
     ("naive datetime", NAIVE),

@@ -541,19 +541,9 @@ static int bad_value(const struct function *f, int k, int v, struct args *a, int
     return 0;
 }
 
-static const int KNOWN[] = {UOPS_OK, UOPS_INVALID_ARGUMENT, UOPS_INVALID_IDENTIFIER, UOPS_INVALID_EVENT,
-                            UOPS_UNKNOWN_METHOD, UOPS_DUPLICATE_KEY, UOPS_NOT_FOUND, UOPS_OUT_OF_RANGE,
-                            UOPS_NOT_CONVERGED, UOPS_BUDGET_EXHAUSTED, UOPS_PROMOTION_LIMIT_REACHED,
-                            UOPS_COUPON_UNUSABLE, UOPS_STORAGE, UOPS_CORRUPT, UOPS_NULL_POINTER,
-                            UOPS_INVALID_UTF8, UOPS_INVALID_HANDLE, UOPS_AUDIENCE_SYNTAX,
-                            UOPS_INSUFFICIENT_POINTS, UOPS_LEDGER_DUPLICATE_KEY, UOPS_UNKNOWN_ACCOUNT,
-                            UOPS_INVALID_AMOUNT, UOPS_EXPIRY_IN_PAST, UOPS_NOT_PENDING, UOPS_LIMIT_REACHED,
-                            UOPS_NOT_ELIGIBLE};
-
+/* A status the header defines (its stable name exists). */
 static int known(int status) {
-    for (size_t i = 0; i < sizeof KNOWN / sizeof KNOWN[0]; i++)
-        if (KNOWN[i] == status) return 1;
-    return 0;
+    return userops_status_name(status) != NULL;
 }
 
 static void release_outs(struct outs *o) {

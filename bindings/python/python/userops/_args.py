@@ -209,12 +209,10 @@ def _compile(hint: Any, where: str, namespace: Dict[str, Any]) -> Tuple[Optional
         return _fixed_tuple([c for c, _ in items]), f"a tuple ({words})"
     if origin in (cabc.Sequence, list, cabc.MutableSequence):
         item = _compile(args[0], where, namespace) if args else (None, "anything")
-        return _sequence(item[0], list), f"a list of {_plural(item[1])}" if args else "a list"
+        return _sequence(item[0], list), "a list"
     if origin in (cabc.Iterable, cabc.Collection):
         item = _compile(args[0], where, namespace) if args else (None, "anything")
-        return _sequence(item[0], list, any_iterable=True), (
-            f"an iterable of {_plural(item[1])}" if args else "an iterable"
-        )
+        return _sequence(item[0], list, any_iterable=True), "an iterable"
     if origin is type or hint is type:
         return None, "a class"
     if origin in (cabc.Callable,) or hint is cabc.Callable:
@@ -224,13 +222,6 @@ def _compile(hint: Any, where: str, namespace: Dict[str, Any]) -> Tuple[Optional
     if isinstance(origin, type):  # os.PathLike[str]
         return _instance(origin), f"a {origin.__name__}"
     raise TypeError(f"{where}: userops._args cannot check the type hint {hint!r}")
-
-
-def _plural(words: str) -> str:
-    for a in ("a ", "an "):
-        if words.startswith(a):
-            return words[len(a):].replace("string", "strings", 1).replace("integer", "integers", 1)
-    return words
 
 
 def _fail(value: Any, path: str, depth: int, expected: str) -> _Mismatch:
@@ -305,7 +296,10 @@ def _bounded(kind: Any, bounds: Range) -> Tuple[Checker, str]:
 
 def _float(value: Any, path: str, depth: int) -> Any:
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        f = float(value)
+        try:
+            f = float(value)
+        except OverflowError:  # an int beyond the largest float
+            f = math.inf
         if math.isfinite(f):
             return f
     raise _fail(value, path, depth, "a finite number")
