@@ -13,7 +13,7 @@ import json
 import math
 import numbers
 from decimal import Decimal
-from typing import Any, Mapping, Optional, Tuple, Union
+from typing import Any, List, Mapping, Optional, Tuple, Union
 
 from ._args import I64_MIN, NAIVE_HINT, U64_MAX, describe, field_path, text_problem
 from .errors import InvalidArgument
@@ -23,12 +23,16 @@ UserLike = Union[Mapping[str, Any], Tuple[str, str], int]
 
 
 class _Refused(Exception):
-    def __init__(self, path: str, expected: str, value: Any, got: Optional[str] = None) -> None:
-        super().__init__(path)
-        self.path, self.expected = path, expected
+    """A part of a value that cannot travel. ``keys`` is its path from the innermost key out,
+    collected only while the exception passes up (no path is built for what travels)."""
+
+    def __init__(self, expected: str, value: Any, got: Optional[str] = None) -> None:
+        super().__init__(expected)
+        self.expected = expected
         self.got = got if got is not None else describe(value)
         if isinstance(value, _dt.datetime):
             self.got += NAIVE_HINT
+        self.keys: List[Union[str, int]] = []
 
 
 def wire(value: Any, path: str) -> Any:
@@ -46,57 +50,74 @@ def wire(value: Any, path: str) -> Any:
     cart.lines[0].price
     """
     try:
-        return _wire(value, path)
+        return _wire(value)
     except _Refused as r:
-        raise InvalidArgument(f"invalid argument at `{r.path}`: expected {r.expected}, got {r.got}", field=r.path) from None
+        for key in reversed(r.keys):
+            path = field_path(path, key)
+        raise InvalidArgument(f"invalid argument at `{path}`: expected {r.expected}, got {r.got}", field=path) from None
 
 
-def _wire(value: Any, path: str) -> Any:
-    if value is None or isinstance(value, bool):
+def _wire(value: Any) -> Any:
+    # The common JSON types first, by exact type: this runs on every value of every call.
+    t = type(value)
+    if t is str:
+        if len(value) > 64 or not value.isascii():
+            problem = text_problem(value)
+            if problem is not None:
+                raise _Refused(problem[0], value, got=problem[1])
+        return value
+    if t is dict:
+        out = {}
+        for k, v in value.items():
+            try:
+                if type(k) is not str:
+                    raise _Refused("a string key", k)
+                out[_wire(k)] = _wire(v)
+            except _Refused as r:
+                r.keys.append(k)
+                raise
+        return out
+    if t is list or t is tuple:
+        if t is list and all(type(x) is int and 0 <= x <= U64_MAX for x in value):
+            return value  # a list of OneIDs: nothing to convert
+        items = []
+        for i, v in enumerate(value):
+            try:
+                items.append(_wire(v))
+            except _Refused as r:
+                r.keys.append(i)
+                raise
+        return items
+    if value is None or t is bool:
         return value
     if isinstance(value, str):
-        problem = text_problem(value)
-        if problem is not None:
-            raise _Refused(path, problem[0], value, got=problem[1])
-        return value
+        return _wire(str(value))
     if isinstance(value, numbers.Integral):
         # JSON numbers beyond 64 bits would be read as floats, silently rounded.
         if not I64_MIN <= int(value) <= U64_MAX:
-            raise _Refused(path, "an integer that fits in 64 bits", value)
+            raise _Refused("an integer that fits in 64 bits", value)
         return int(value)
     if isinstance(value, Decimal):
         # Money travels as decimal strings, never floats.
         if not value.is_finite():
-            raise _Refused(path, "a finite Decimal", value)
+            raise _Refused("a finite Decimal", value)
         return str(value)
     if isinstance(value, numbers.Real):
         f = float(value)
         if not math.isfinite(f):
-            raise _Refused(path, "a finite number", value)
+            raise _Refused("a finite number", value)
         return f
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-            raise _Refused(path, "a datetime with a time zone", value)
+            raise _Refused("a datetime with a time zone", value)
         return value.isoformat()
     if isinstance(value, _dt.date):
         return value.isoformat()
     if isinstance(value, Mapping):
-        out = {}
-        for k, v in value.items():
-            sub = field_path(path, k)
-            if not isinstance(k, str):
-                raise _Refused(sub, "a string key", k)
-            out[_wire(k, sub)] = _wire(v, sub)
-        return out
-    if isinstance(value, (list, tuple)):
-        if type(value) is list and all(type(x) is int and 0 <= x <= U64_MAX for x in value):
-            return value  # a list of OneIDs: nothing to convert
-        return [_wire(v, field_path(path, i)) for i, v in enumerate(value)]
+        return _wire(dict(value))
     if type(value).__name__ == "bool_" and type(value).__module__ == "numpy":
         return bool(value)
-    raise _Refused(
-        path, "JSON values: None, bool, int, finite float, str, Decimal, date, aware datetime, list, dict", value
-    )
+    raise _Refused("JSON values: None, bool, int, finite float, str, Decimal, date, aware datetime, list, dict", value)
 
 
 def dumps(value: Any) -> str:
