@@ -545,3 +545,14 @@ def test_a_durable_engine_needs_a_file(path: str) -> None:
     with pytest.raises(userops.StorageError) as err:
         userops.Engine.open(path)
     assert "names no file" in str(err.value)
+
+
+def test_a_huge_list_of_audiences_is_refused_not_a_crash() -> None:
+    # 65,537 well-typed names made an expression 65,536 ORs long, whose walk overflowed the
+    # stack (the process died); the engine now caps a combination at 1,001 audiences.
+    e = userops.Engine()
+    before = e._native.state_fingerprint()
+    with pytest.raises(userops.InvalidArgument) as err:
+        e.combine_audiences("x", "union", [f"a{i}" for i in range(65_537)])
+    assert err.value.field == "audiences" and "at most 1001" in str(err.value)
+    assert e._native.state_fingerprint() == before
