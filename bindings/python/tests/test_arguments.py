@@ -512,7 +512,7 @@ def test_the_wrapper_errors_repro_cases() -> None:
         (lambda: e.issue_coupons("t", [1], time=_dt.datetime(2026, 3, 1)), userops.InvalidArgument, "time"),
         (lambda: e.run_automation(_dt.datetime(2026, 3, 1)), userops.InvalidArgument, "now"),
         (lambda: e.record_outcomes([{"touch_id": 2**70, "outcome": "opened", "time": "2026-03-01T00:00:00Z"}]),
-         userops.TableError, None),
+         userops.TableError, "touch_id"),
         (lambda: userops.Engine.open(tempfile.mkdtemp() + "/x.db", durability=None),  # type: ignore[arg-type]
          userops.InvalidArgument, "durability"),
         (lambda: userops.IdentityGraph().resolve_columns(["r"], ["phone"], [None]),  # type: ignore[list-item]
@@ -525,7 +525,9 @@ def test_the_wrapper_errors_repro_cases() -> None:
             f()
         assert type(err.value) is cls, (type(err.value), str(err.value))
         assert err.value.field == field, str(err.value)
-        if field is not None:
+        if cls is userops.TableError:
+            assert f"column `{field}`" in str(err.value), str(err.value)
+        elif field is not None:
             assert "expect" in str(err.value) or "must not be empty" in str(err.value), str(err.value)
 
 

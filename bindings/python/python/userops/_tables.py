@@ -126,11 +126,31 @@ def to_arrow(obj: TableLike) -> Tuple[Any, str]:
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError, OverflowError) as e:
         # pyarrow raises plain TypeError / OverflowError for Python values it cannot convert
         # (an int beyond 64 bits, mixed types in a column): the caller's table is at fault.
-        raise TableError(f"the table cannot be read as Arrow: {e}", column=_column_in(str(e))) from None
+        column = _column_in(str(e)) or _failing_column(pa, obj)
+        where = f" (column `{column}`)" if column is not None else ""
+        raise TableError(f"the table cannot be read as Arrow{where}: {e}", column=column) from None
     raise TableError(
         f"expected a table (pyarrow, polars, pandas, duckdb or an object with "
         f"__arrow_c_stream__), got {type(obj).__name__}"
     )
+
+
+def _failing_column(pa: Any, obj: Any) -> Optional[str]:
+    # pyarrow names no column when a Python value does not convert (an int beyond 64 bits):
+    # convert the columns of a dict or a list of row dicts one by one to find it.
+    if isinstance(obj, dict):
+        columns: Any = obj.items()
+    elif isinstance(obj, list) and all(isinstance(r, dict) for r in obj):
+        names = list(dict.fromkeys(k for r in obj for k in r))
+        columns = ((k, [r.get(k) for r in obj]) for k in names)
+    else:
+        return None
+    for name, values in columns:
+        try:
+            pa.array(values)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return str(name)
+    return None
 
 
 def _column_in(message: str) -> Optional[str]:
