@@ -443,6 +443,9 @@ static const char *NULL_IN_ARRAY[] = {NULL, NULL};
 static const char *UTF8_IN_ARRAY[] = {BAD_UTF8, BAD_UTF8};
 static const char *EMPTY_IN_ARRAY[] = {"", ""};
 static int fake_handle;
+/* A 1 MiB string, "gmv > 1 OR gmv > 1 OR ...": a name or key nobody would give, JSON that is
+   not JSON, and as an audience expression a chain far longer than the parser takes. */
+static char HUGE_STR[1 << 20];
 
 static int bad_value(const struct function *f, int k, int v, struct args *a, int *must_fail, int *expect,
                      const char **label) {
@@ -475,6 +478,7 @@ static int bad_value(const struct function *f, int k, int v, struct args *a, int
         }
         if (v == 1) { a->s[si] = BAD_UTF8; *expect = UOPS_INVALID_UTF8; *label = "not UTF-8"; return 1; }
         if (v == 2) { a->s[si] = ""; *must_fail = s->nonempty; *label = "empty"; return 1; }
+        if (v == 3) { a->s[si] = HUGE_STR; *must_fail = 0; *label = "1 MiB"; return 1; }
         return 0;
     case STRS:
         if (v == 0) { a->strs[ai] = NULL; *expect = UOPS_NULL_POINTER; *label = "NULL array"; return 1; }
@@ -562,6 +566,8 @@ static int names(const char *message, const char *slot) {
 
 int main(void) {
     snprintf(db_path, sizeof db_path, "/tmp/userops-arguments-%d.db", (int)getpid());
+    for (size_t i = 0; i + 1 < sizeof HUGE_STR; i++) HUGE_STR[i] = "gmv > 1 OR "[i % 11];
+    memcpy(HUGE_STR + sizeof HUGE_STR - 12, "gmv > 1", 8);
     for (size_t fi = 0; fi < sizeof FUNCTIONS / sizeof FUNCTIONS[0]; fi++) {
         struct function *f = &FUNCTIONS[fi];
         userops_engine *e = setup();
