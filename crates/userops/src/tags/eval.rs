@@ -138,9 +138,8 @@ impl<'a> Ctx<'a> {
     /// (an AND whose other side is empty) and an unknown name must be an error all the same.
     fn check_names(&self, e: &Expr) -> Result<(), ExprError> {
         match e {
-            Expr::And(a, b) | Expr::Or(a, b) => {
-                self.check_names(a)?;
-                self.check_names(b)
+            Expr::And(terms) | Expr::Or(terms) => {
+                terms.iter().try_for_each(|t| self.check_names(t))
             }
             Expr::Not(a) => self.check_names(a),
             Expr::Compare { field, .. }
@@ -176,17 +175,12 @@ impl<'a> Ctx<'a> {
         Ok(restrict(self.eval_in(e, Some(&w))?, Some(&w)))
     }
 
-    /// The operands of a chain of ORs (`or`) or of ANDs, flattened.
+    /// The operands of a chain of ORs (`or`) or of ANDs, with parenthesized chains of the
+    /// same kind opened up (their depth is bounded by the parser's nesting limit).
     fn flatten<'e>(e: &'e Expr, or: bool, out: &mut Vec<&'e Expr>) {
         match e {
-            Expr::Or(a, b) if or => {
-                Self::flatten(a, or, out);
-                Self::flatten(b, or, out);
-            }
-            Expr::And(a, b) if !or => {
-                Self::flatten(a, or, out);
-                Self::flatten(b, or, out);
-            }
+            Expr::Or(terms) if or => terms.iter().for_each(|t| Self::flatten(t, or, out)),
+            Expr::And(terms) if !or => terms.iter().for_each(|t| Self::flatten(t, or, out)),
             other => out.push(other),
         }
     }
