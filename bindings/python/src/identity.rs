@@ -16,7 +16,7 @@ use crate::NativeIdentityGraph;
 
 /// A text column of the table read in place from its Arrow chunks: no `&str` per cell is
 /// built (at 10M rows four such vectors were 640 MB), and nulls are checked once per chunk.
-struct ArrowText<'a> {
+pub(crate) struct ArrowText<'a> {
     /// First row of each chunk, ascending (the first is 0), and `rows` after the last.
     starts: Vec<usize>,
     chunks: Vec<ChunkText<'a>>,
@@ -32,7 +32,10 @@ const DIR_ROWS: usize = 4096;
 
 impl<'a> ArrowText<'a> {
     /// `optional`: nulls read as `""`; otherwise a null is an error naming its row.
-    fn new(cols: &'a [(usize, StringColumn)], optional: bool) -> Result<Self, TableError> {
+    pub(crate) fn new(
+        cols: &'a [(usize, StringColumn)],
+        optional: bool,
+    ) -> Result<Self, TableError> {
         let mut starts = Vec::with_capacity(cols.len());
         let mut chunks = Vec::with_capacity(cols.len());
         let mut rows = 0;
@@ -58,7 +61,7 @@ impl<'a> ArrowText<'a> {
 }
 
 /// A column of `n` empty texts (no `source` column).
-struct Blank(usize);
+pub(crate) struct Blank(pub(crate) usize);
 
 impl TextColumn for Blank {
     fn len(&self) -> usize {

@@ -53,6 +53,9 @@ class NativeIdentityGraph:
         ts: str = ...,
         progress: Optional[Callable[[int, int], None]] = ...,
     ) -> _Table: ...
+    def identifier_keys(
+        self, table: _Table, record_id: str = ..., kind: str = ..., value: str = ...
+    ) -> _Table: ...
 
 # ---- lifecycle and analytics (bindings/python/src/analytics.rs) ----
 def lifecycle_stages(
@@ -109,4 +112,9 @@ def churn_scores(
 def preferences(
     table: _Table, customer: str, value: str, weight: Optional[str] = ..., time: Optional[str] = ...,
     as_of: Optional[int] = ..., lookback_months: int = ..., top_k: Optional[int] = ...,
+) -> _Table: ...
+
+# ---- tables in parts (bindings/python/src/parts.rs) ----
+def rfm_score(
+    table: _Table, scale_json: str, recency: str = ..., frequency: str = ..., monetary: str = ...
 ) -> _Table: ...
