@@ -1,7 +1,7 @@
 //! Native entry points for callers that hold a table in parts (Spark executors, see
 //! `userops.spark`): the per-row identifiers the batch path would link
-//! ([`IdentityGraph::batch_identifiers`]) and RFM scores against a scale computed over all
-//! the parts ([`RfmScale`]). They only convert and delegate.
+//! ([`IdentityGraph::batch_identifiers`]), RFM scores against a scale computed over all the
+//! parts ([`RfmScale`]) and churn risk bands ([`RiskBands`]). They only convert and delegate.
 //!
 //! [`IdentityGraph::batch_identifiers`]: userops::identity::IdentityGraph::batch_identifiers
 
@@ -12,7 +12,7 @@ use arrow_array::{ArrayRef, Int64Array, StringArray};
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
 use userops::identity::{BatchColumns, RowIdentifier};
-use userops::models::RfmScale;
+use userops::models::{RfmScale, RiskBands};
 use userops::Error;
 
 use crate::columns::{self, run, Fail};
@@ -126,8 +126,33 @@ fn rfm_score(
     table_out(batch)
 }
 
+/// Churn risk bands of P(alive) (column `p_alive`): `risk` of the churn probability
+/// `1 − p_alive` under [`RiskBands`] (`low` below `low_below`, `high` from `high_from`).
+#[pyfunction]
+#[pyo3(signature = (table, low_below, high_from, p_alive="p_alive"))]
+fn churn_bands(
+    py: Python<'_>,
+    table: PyTable,
+    low_below: f64,
+    high_from: f64,
+    p_alive: &str,
+) -> PyResult<PyTable> {
+    let t = Table::from_py(table);
+    let batch = run(py, || {
+        let bands = RiskBands::new(low_below, high_from).map_err(|e| Fail::Core(e.into()))?;
+        let p = columns::floats(&t, p_alive)?;
+        let risk: StringArray = p.iter().map(|&p| Some(bands.band(1.0 - p).name())).collect();
+        Ok(columns::batch(vec![(
+            "risk".into(),
+            Arc::new(risk) as ArrayRef,
+        )])?)
+    })?;
+    table_out(batch)
+}
+
 /// Register the module-level functions.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rfm_score, m)?)?;
+    m.add_function(wrap_pyfunction!(churn_bands, m)?)?;
     Ok(())
 }

@@ -605,3 +605,755 @@ def _resolve_group(
     )
     out = t.append_column("oneid", oneid).append_column("reject_reason", reason).append_column(_STATE, state)
     return _conform(out, out_schema)
+
+
+# ---------------------------------------------------------------- exact aggregates
+
+
+def _exact_sum(df: "DataFrame", column: str) -> Fraction:
+    """The exact sum of a double column: each value is a 53-bit integer times a power of two,
+    the integers are summed per power in the executors (as two 26/27-bit halves, exact in
+    ``long`` for fewer than 2^36 values) and the powers combined on the driver."""
+    F, T = _spark()
+    schema = T.StructType([T.StructField("e", T.IntegerType()), T.StructField("hi", T.LongType()), T.StructField("lo", T.LongType())])
+
+    def parts(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+        import numpy as np
+        import pyarrow as pa
+
+        for b in batches:
+            x = np.asarray(b.column(0).to_numpy(zero_copy_only=False), dtype=np.float64)
+            m, e = np.frexp(x)
+            mant = np.ldexp(m, 53).astype(np.int64)
+            exp = (e - 53).astype(np.int32)
+            keys, inv = np.unique(exp, return_inverse=True)
+            hi = np.zeros(len(keys), dtype=np.int64)
+            lo = np.zeros(len(keys), dtype=np.int64)
+            sign = np.sign(mant)
+            mag = np.abs(mant)
+            np.add.at(hi, inv, sign * (mag >> 26))
+            np.add.at(lo, inv, sign * (mag & ((1 << 26) - 1)))
+            yield pa.record_batch([pa.array(keys, pa.int32()), pa.array(hi), pa.array(lo)], names=["e", "hi", "lo"])
+
+    rows = (
+        df.select(F.col(column).cast("double"))
+        .mapInArrow(parts, schema)
+        .groupBy("e")
+        .agg(F.sum("hi").alias("hi"), F.sum("lo").alias("lo"))
+        .collect()
+    )
+    total = Fraction(0)
+    for r in rows:
+        total += Fraction((int(r["hi"]) << 26) + int(r["lo"])) * Fraction(2) ** int(r["e"])
+    return total
+
+
+def _order_statistics(
+    df: "DataFrame", columns: Sequence[Tuple[str, bool]], positions: Mapping[str, Sequence[int]]
+) -> Dict[str, Dict[int, float]]:
+    """Exact order statistics: for each ``(column, ascending)``, the values at the 0-based
+    ``positions`` of the column sorted that way. One range shuffle of the (column, key) pairs,
+    frozen; then the counts per partition (to the driver), then in the partitions that hold the
+    wanted positions a local sort."""
+    F, T = _spark()
+    session = _session(df)
+    key = F.explode(
+        F.array(
+            *[
+                F.struct(F.lit(i).alias("m"), (F.col(c) if asc else -F.col(c)).cast("double").alias("k"))
+                for i, (c, asc) in enumerate(columns)
+            ]
+        )
+    )
+    n_parts = max(1, int(session.conf.get("spark.sql.shuffle.partitions") or 200))
+    ranged = _freeze(df.select(key.alias("x")).select("x.m", "x.k").repartitionByRange(n_parts, "m", "k"))
+    count_schema = T.StructType([T.StructField(f, T.LongType()) for f in ("p", "m", "n")])
+
+    def counts(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+        import numpy as np
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        pid = ctx.partitionId() if ctx is not None else 0
+        tally: Dict[int, int] = {}
+        for b in batches:
+            ms, ns = np.unique(b.column(0).to_numpy(zero_copy_only=False), return_counts=True)
+            for m, n in zip(ms.tolist(), ns.tolist()):
+                tally[m] = tally.get(m, 0) + n
+        if tally:
+            ms_sorted = sorted(tally)
+            yield pa.record_batch(
+                [pa.array([pid] * len(ms_sorted), pa.int64()), pa.array(ms_sorted, pa.int64()),
+                 pa.array([tally[m] for m in ms_sorted], pa.int64())],
+                names=["p", "m", "n"],
+            )
+
+    tallies = sorted((int(r["m"]), int(r["p"]), int(r["n"])) for r in ranged.mapInArrow(counts, count_schema).collect())
+    wanted: Dict[int, List[Tuple[int, int, int]]] = {}
+    for i, (c, _) in enumerate(columns):
+        seen = 0
+        spans = [(p, n) for m, p, n in tallies if m == i]
+        for pos in sorted(set(positions.get(c, []))):
+            before = 0
+            for p, n in spans:
+                if pos < before + n:
+                    wanted.setdefault(p, []).append((i, pos - before, pos))
+                    break
+                before += n
+            seen += 1
+    pick_schema = T.StructType([T.StructField("m", T.LongType()), T.StructField("pos", T.LongType()), T.StructField("k", T.DoubleType())])
+
+    def pick(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+        import numpy as np
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        want = wanted.get(ctx.partitionId() if ctx is not None else 0)
+        if not want:
+            return
+        t = pa.Table.from_batches(list(batches))
+        m = t.column("m").to_numpy()
+        k = t.column("k").to_numpy()
+        out_m, out_p, out_k = [], [], []
+        for i, local, pos in want:
+            vals = np.sort(k[m == i], kind="stable")
+            out_m.append(i)
+            out_p.append(pos)
+            out_k.append(float(vals[local]))
+        yield pa.record_batch([pa.array(out_m, pa.int64()), pa.array(out_p, pa.int64()), pa.array(out_k)], names=["m", "pos", "k"])
+
+    out: Dict[str, Dict[int, float]] = {c: {} for c, _ in columns}
+    for r in ranged.mapInArrow(pick, pick_schema).collect():
+        c, asc = columns[int(r["m"])]
+        out[c][int(r["pos"])] = float(r["k"]) if asc else -float(r["k"])
+    return out
+
+
+def _wall_max(df: "DataFrame", columns: Sequence[str]) -> Optional[Union[_dt.datetime, _dt.date]]:
+    """The latest value of timestamp (or date) columns, as an aware datetime in the session
+    time zone (whose wall clock the Arrow batches carry) or a date."""
+    F, T = _spark()
+    dates = [c for c in columns if isinstance(_field(df, c), T.DateType)]
+    stamps = [c for c in columns if c not in dates]
+    for c in stamps:
+        if not isinstance(_field(df, c), T.TimestampType):
+            raise TableError(f"{c!r}: expected a timestamp or date column, got {_field(df, c).simpleString()}", column=c)
+    aggs = [F.max(F.unix_micros(F.col(c))) for c in stamps] + [F.max(F.col(c)) for c in dates]
+    row = df.agg(*aggs).first()
+    if row is None:
+        return None
+    vals = [v for v in row if v is not None]
+    if not vals:
+        return None
+    if stamps:
+        from zoneinfo import ZoneInfo
+
+        micros = max(int(v) for v in list(row)[: len(stamps)] if v is not None)
+        tz = ZoneInfo(_session(df).conf.get("spark.sql.session.timeZone") or "UTC")
+        at = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(microseconds=micros)
+        return at.astimezone(tz)
+    day: _dt.date = max(vals)
+    return day
+
+
+# ---------------------------------------------------------------- models
+
+
+def _group_apply(
+    df: "DataFrame", key: str, nb: int, fn: Callable[["pa.Table"], "pa.Table"], schema: "StructType"
+) -> "DataFrame":
+    F, _ = _spark()
+    return df.groupBy(F.pmod(F.xxhash64(F.col(key)), F.lit(nb)).alias(_BUCKET)).applyInArrow(fn, schema)
+
+
+def rfm(
+    orders: "DataFrame",
+    customer_col: str,
+    datetime_col: str,
+    amount_col: str,
+    as_of: Any,
+    window_days: Optional[int] = None,
+    monetary: str = "sum",
+    split: str = "mean",
+    *,
+    order: Union[None, str, Sequence[str]] = None,
+    buckets: Optional[int] = None,
+) -> "DataFrame":
+    """RFM of every customer, as :func:`userops.rfm` on the whole DataFrame (scores and
+    segments against all customers, not per partition): one row per customer with
+    ``recency``, ``frequency``, ``monetary``, ``r_score``, ``f_score``, ``m_score`` and
+    ``segment``. A customer's amounts are summed in row order (module docs), as on one machine.
+
+    >>> import datetime as dt, userops.spark
+    >>> from pyspark.sql import SparkSession
+    >>> spark = SparkSession.builder.getOrCreate()
+    >>> orders = spark.createDataFrame([("M1", dt.date(2026, 1, 2), 120.0), ("M1", dt.date(2026, 1, 20), 80.0),
+    ...                                 ("M2", dt.date(2026, 1, 5), 35.5), ("M3", dt.date(2026, 1, 30), 500.0)],
+    ...                                "member string, day date, amount double")
+    >>> r = userops.spark.rfm(orders, "member", "day", "amount", as_of="2026-01-31").orderBy("member")
+    >>> [(x.member, x.recency, x.frequency, x.segment) for x in r.collect()][0]
+    ('M1', 11, 2, 'general_value')
+    """
+    F, T = _spark()
+    _require(orders, {"customer_col": customer_col, "datetime_col": datetime_col, "amount_col": amount_col})
+    if monetary not in ("sum", "mean"):
+        raise InvalidArgument('monetary is "sum" or "mean"', field="monetary")
+    if split not in ("mean", "median"):
+        raise InvalidArgument('split is "mean" or "median"', field="split")
+    nb = _buckets(orders, buckets)
+    from .models import rfm as _rfm
+
+    with _job(orders, "rfm: row positions"):
+        rows = _with_position(orders.select(customer_col, datetime_col, amount_col), order, [customer_col, datetime_col, amount_col])
+    per_schema = T.StructType(
+        [
+            orders.schema[customer_col],
+            T.StructField("recency", T.LongType()),
+            T.StructField("frequency", T.LongType()),
+            T.StructField("monetary", T.DoubleType()),
+        ]
+    )
+
+    def aggregate(t: "pa.Table") -> "pa.Table":
+        t = t.sort_by([(_POS, "ascending")]).select([customer_col, datetime_col, amount_col])
+        got = _rfm(t, customer_col, datetime_col, amount_col, as_of, window_days=window_days,
+                   monetary=monetary, split=split, output="arrow", progress=False)
+        return _conform(got, per_schema)
+
+    with _job(orders, "rfm: per customer"):
+        per = _freeze(_group_apply(rows, customer_col, nb, aggregate, per_schema))
+        n = per.count()
+    out_schema = _add_fields(
+        per_schema,
+        [("r_score", T.LongType()), ("f_score", T.LongType()), ("m_score", T.LongType()), ("segment", T.StringType())],
+    )
+    if n == 0:
+        return _session(orders).createDataFrame([], out_schema)
+    # The cut points (RfmScale::cut_positions: ceil(s n / 5) - 1, worse first) and the centres.
+    cuts = [max(0, (s * n + 4) // 5 - 1) for s in (1, 2, 3, 4)]
+    mids = [n // 2] if n % 2 else [n // 2 - 1, n // 2]
+    measures = [("recency", False), ("frequency", True), ("monetary", True)]
+    want = {c: list(cuts) for c, _ in measures}
+    if split == "median":
+        # Natural ascending positions; recency is held worse (larger) first.
+        want["recency"] += [n - 1 - p for p in mids]
+        want["frequency"] += mids
+        want["monetary"] += mids
+    with _job(orders, "rfm: cut points"):
+        stats = _order_statistics(per, measures, want)
+        if split == "mean":
+            sums = per.agg(F.sum("recency"), F.sum("frequency")).first()
+            assert sums is not None
+            centres = [
+                float(Fraction(int(sums[0]))) / n,
+                float(Fraction(int(sums[1]))) / n,
+                float(_exact_sum(per, "monetary")) / n,
+            ]
+        else:
+            def median(c: str, natural: List[int]) -> float:
+                vals = [stats[c][p] for p in natural]
+                return vals[0] if len(vals) == 1 else (vals[0] + vals[1]) / 2.0
+
+            centres = [
+                median("recency", sorted(n - 1 - p for p in mids)[::-1]),
+                median("frequency", mids),
+                median("monetary", mids),
+            ]
+    scale = json.dumps({"cuts": [[stats[c][p] for p in cuts] for c, _ in measures], "centres": centres})
+
+    def score(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+        import pyarrow as pa
+
+        for b in batches:
+            t = pa.Table.from_batches([b])
+            s = pa.table(_native.rfm_score(t.select(["recency", "frequency", "monetary"]).cast(
+                pa.schema([("recency", pa.float64()), ("frequency", pa.float64()), ("monetary", pa.float64())])), scale))
+            for c in s.column_names:
+                t = t.append_column(c, s.column(c))
+            yield from _conform(t, out_schema).to_batches()
+
+    return per.mapInArrow(score, out_schema)
+
+
+def summary_data(
+    transactions: "DataFrame",
+    customer_id_col: str,
+    datetime_col: str,
+    monetary_value_col: Optional[str] = None,
+    observation_period_end: Any = None,
+    freq: str = "D",
+    *,
+    order: Union[None, str, Sequence[str]] = None,
+    buckets: Optional[int] = None,
+) -> "DataFrame":
+    """Per-customer ``frequency``, ``recency``, ``T`` (and ``monetary_value``), as
+    :func:`userops.summary_data` on the whole DataFrame; the default observation end is the
+    latest transaction of all of them (in the session time zone's wall clock).
+
+    >>> import datetime as dt, userops.spark
+    >>> from pyspark.sql import SparkSession
+    >>> spark = SparkSession.builder.getOrCreate()
+    >>> orders = spark.createDataFrame([("M1", dt.date(2026, 1, 2), 120.0), ("M1", dt.date(2026, 1, 20), 80.0),
+    ...                                 ("M2", dt.date(2026, 1, 5), 35.5), ("M3", dt.date(2026, 1, 31), 500.0)],
+    ...                                "member string, day date, amount double")
+    >>> s = userops.spark.summary_data(orders, "member", "day", "amount").orderBy("member")
+    >>> [tuple(x) for x in s.collect()][0]
+    ('M1', 1.0, 18.0, 29.0, 80.0)
+    """
+    F, T = _spark()
+    _require(transactions, {"customer_id_col": customer_id_col, "datetime_col": datetime_col,
+                            "monetary_value_col": monetary_value_col})
+    if freq not in ("D", "W", "M"):
+        raise InvalidArgument('freq is "D", "W" or "M"', field="freq")
+    nb = _buckets(transactions, buckets)
+    cols = [c for c in (customer_id_col, datetime_col, monetary_value_col) if c is not None]
+    end = observation_period_end
+    if end is None:
+        with _job(transactions, "summary_data: observation end"):
+            end = _wall_max(transactions, [datetime_col])
+    from .models import summary_data as _summary
+
+    fields = [transactions.schema[customer_id_col]] + [
+        T.StructField(c, T.DoubleType()) for c in ("frequency", "recency", "T")
+    ]
+    if monetary_value_col is not None:
+        fields.append(T.StructField("monetary_value", T.DoubleType()))
+    schema = T.StructType(fields)
+
+    def per_group(t: "pa.Table") -> "pa.Table":
+        t = t.sort_by([(_POS, "ascending")]).select(cols)
+        got = _summary(t, customer_id_col, datetime_col, monetary_value_col, observation_period_end=end,
+                       freq=freq, output="arrow")
+        return _conform(got, schema)
+
+    with _job(transactions, "summary_data: row positions"):
+        rows = _with_position(transactions.select(*cols), order, cols)
+    with _job(transactions, "summary_data: per customer"):
+        return _group_apply(rows, customer_id_col, nb, per_group, schema)
+
+
+def _weighted(df: "DataFrame", columns: Sequence[str]) -> Tuple[List[List[float]], List[int]]:
+    """The distinct rows of ``columns`` with their counts (sorted, so the fit is deterministic)."""
+    F, _ = _spark()
+    rows = sorted(tuple(r) for r in df.groupBy(*columns).count().collect())
+    values = [[float(r[i]) for r in rows] for i in range(len(columns))]
+    return values, [int(r[len(columns)]) for r in rows]
+
+
+def fit_beta_geo(summary: "DataFrame", *, frequency: str = "frequency", recency: str = "recency", T: str = "T") -> Any:
+    """A :class:`userops.BetaGeo` fitted on a summary DataFrame (:func:`summary_data`): the
+    distinct (frequency, recency, T) triples with their counts go to the driver (at most
+    periods² rows whatever the customers) and the core maximizes the likelihood summed over
+    them with the counts as weights, which is the sum over the customers.
+
+    >>> import userops, userops.spark
+    >>> from pyspark.sql import SparkSession
+    >>> spark = SparkSession.builder.getOrCreate()
+    >>> s = spark.createDataFrame(userops.sample_summary().to_pandas())
+    >>> bg = userops.spark.fit_beta_geo(s)
+    >>> {k: round(v, 2) for k, v in bg.params.items()}
+    {'r': 0.46, 'alpha': 4.74, 'a': 5.03, 'b': 36.37}
+    """
+    from .models import BetaGeo
+
+    _require(summary, {"frequency": frequency, "recency": recency, "T": T})
+    with _job(summary, "fit_beta_geo: distinct triples"):
+        (f, r, t), w = _weighted(summary, [frequency, recency, T])
+    return BetaGeo().fit(f, r, t, weights=w)
+
+
+def fit_gamma_gamma(summary: "DataFrame", *, frequency: str = "frequency", monetary_value: str = "monetary_value") -> Any:
+    """A :class:`userops.GammaGamma` fitted on the repeat customers (frequency > 0) of a summary
+    DataFrame: the distinct (frequency, monetary_value) pairs with their counts go to the
+    driver (one per repeat customer at worst: 16 bytes each) and are fitted with the counts as
+    weights.
+
+    >>> import userops, userops.spark
+    >>> from pyspark.sql import SparkSession
+    >>> spark = SparkSession.builder.getOrCreate()
+    >>> s = spark.createDataFrame(userops.sample_summary().to_pandas())
+    >>> gg = userops.spark.fit_gamma_gamma(s)
+    >>> {k: round(v, 2) for k, v in gg.params.items()}
+    {'p': 3.28, 'q': 4.88, 'v': 202.21}
+    """
+    F, _ = _spark()
+    from .models import GammaGamma
+
+    _require(summary, {"frequency": frequency, "monetary_value": monetary_value})
+    with _job(summary, "fit_gamma_gamma: distinct pairs"):
+        (f, m), w = _weighted(summary.where(F.col(frequency) > 0), [frequency, monetary_value])
+    return GammaGamma().fit(f, m, weights=w)
+
+
+def churn_risk(
+    summary: "DataFrame",
+    model: Any,
+    low_below: float = 0.3,
+    high_from: float = 0.7,
+    *,
+    frequency: str = "frequency",
+    recency: str = "recency",
+    T: str = "T",
+) -> "DataFrame":
+    """``summary`` with ``p_alive`` (BG/NBD, :meth:`userops.BetaGeo.p_alive`) and ``risk``: the
+    churn probability 1 - p_alive banded ``low`` below ``low_below``, ``high`` from
+    ``high_from``, else ``mid`` (as :meth:`userops.Engine.churn_risk`), computed in the
+    executors.
+
+    >>> import userops, userops.spark
+    >>> from pyspark.sql import SparkSession
+    >>> spark = SparkSession.builder.getOrCreate()
+    >>> s = spark.createDataFrame(userops.sample_summary().to_pandas())
+    >>> risk = userops.spark.churn_risk(s, userops.spark.fit_beta_geo(s))
+    >>> sorted(r.risk for r in risk.groupBy("risk").count().collect())
+    ['high', 'low', 'mid']
+    """
+    F, Ty = _spark()
+    _require(summary, {"frequency": frequency, "recency": recency, "T": T})
+    params = dict(model.params)
+    if not params:
+        raise InvalidArgument("the model is not fitted: call fit_beta_geo() first", field="model")
+    _native.churn_bands(_tables_empty(), float(low_below), float(high_from))
+    schema = _add_fields(summary.schema, [("p_alive", Ty.DoubleType()), ("risk", Ty.StringType())])
+
+    def band(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+        import pyarrow as pa
+        from .models import BetaGeo
+
+        bg = BetaGeo()
+        bg.params = params
+        for b in batches:
+            t = pa.Table.from_batches([b])
+            p = bg.p_alive(t.column(frequency).combine_chunks(), t.column(recency).combine_chunks(), t.column(T).combine_chunks())
+            t = t.append_column("p_alive", p)
+            risk = pa.table(_native.churn_bands(pa.table({"p_alive": p}), float(low_below), float(high_from)))
+            yield from _conform(t.append_column("risk", risk.column("risk")), schema).to_batches()
+
+    return summary.mapInArrow(band, schema)
+
+
+def _tables_empty() -> "pa.Table":
+    import pyarrow as pa
+
+    return pa.table({"p_alive": pa.array([], pa.float64())})
+
+
+def predict(
+    summary: "DataFrame",
+    beta_geo: Any,
+    t: float,
+    gamma_gamma: Any = None,
+    *,
+    months: int = 12,
+    discount_rate: float = 0.01,
+    freq: str = "D",
+    frequency: str = "frequency",
+    recency: str = "recency",
+    T: str = "T",
+    monetary_value: str = "monetary_value",
+) -> "DataFrame":
+    """``summary`` with ``expected_purchases`` (in the next ``t`` periods, conditional on each
+    customer's history) and, with a fitted ``gamma_gamma``, ``expected_average_profit`` and
+    ``clv`` (over ``months``, as :meth:`userops.GammaGamma.customer_lifetime_value`), computed in
+    the executors.
+
+    >>> import userops, userops.spark
+    >>> from pyspark.sql import SparkSession
+    >>> spark = SparkSession.builder.getOrCreate()
+    >>> s = spark.createDataFrame(userops.sample_summary().to_pandas())
+    >>> p = userops.spark.predict(s, userops.spark.fit_beta_geo(s), 10)
+    >>> round(p.agg({"expected_purchases": "sum"}).first()[0], 1) > 0
+    True
+    """
+    F, Ty = _spark()
+    _require(summary, {"frequency": frequency, "recency": recency, "T": T,
+                       "monetary_value": monetary_value if gamma_gamma is not None else None})
+    bg_params = dict(beta_geo.params)
+    gg_params = dict(gamma_gamma.params) if gamma_gamma is not None else None
+    if not bg_params or (gamma_gamma is not None and not gg_params):
+        raise InvalidArgument("fit the models first", field="beta_geo")
+    extra = [("expected_purchases", Ty.DoubleType())]
+    if gg_params is not None:
+        extra += [("expected_average_profit", Ty.DoubleType()), ("clv", Ty.DoubleType())]
+    schema = _add_fields(summary.schema, extra)
+
+    def per_batch(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+        import pyarrow as pa
+        from .models import BetaGeo, GammaGamma
+
+        bg = BetaGeo()
+        bg.params = bg_params
+        gg = None
+        if gg_params is not None:
+            gg = GammaGamma()
+            gg.params = gg_params
+        for b in batches:
+            tb = pa.Table.from_batches([b])
+            f, r, tt = (tb.column(c).combine_chunks() for c in (frequency, recency, T))
+            horizon = pa.array([float(t)] * tb.num_rows, pa.float64())
+            tb = tb.append_column("expected_purchases", bg.expected_purchases(horizon, f, r, tt))
+            if gg is not None:
+                m = tb.column(monetary_value).combine_chunks()
+                tb = tb.append_column("expected_average_profit", gg.conditional_expected_average_profit(f, m))
+                tb = tb.append_column(
+                    "clv", gg.customer_lifetime_value(bg, f, r, tt, m, time=months, discount_rate=discount_rate, freq=freq)
+                )
+            yield from _conform(tb, schema).to_batches()
+
+    return summary.mapInArrow(per_batch, schema)
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+def _through(
+    df: "DataFrame", time: str, registered: Optional[str], period: str, tz: Any, through: Optional[str]
+) -> Optional[str]:
+    """The label of the last period of all the data (or ``through`` when later), from the core
+    on a one-row table at the latest instant."""
+    import pyarrow as pa
+
+    from ._lifecycle import lifecycle as _lifecycle
+
+    latest = _wall_max(df, [c for c in (time, registered) if c is not None])
+    if latest is None:
+        return through
+    if not isinstance(latest, _dt.datetime):
+        latest = _dt.datetime(latest.year, latest.month, latest.day, tzinfo=_dt.timezone.utc)
+    tiny = pa.table({"user": ["x"], "time": pa.array([latest.astimezone(_dt.timezone.utc)], pa.timestamp("us", tz="UTC"))})
+    got = _lifecycle(tiny, user="user", time="time", period=period, tz=tz, through=through, output="arrow", progress=False)
+    label: str = got.column("period")[-1].as_py()
+    return label
+
+
+def _lifecycle_args(df: "DataFrame", user: str, time: str, registered: Optional[str]) -> None:
+    _, T = _spark()
+    _require(df, {"user": user, "time": time, "registered": registered})
+    for arg, c in (("time", time), ("registered", registered)):
+        if c is not None and not isinstance(_field(df, c), (T.TimestampType, T.DateType)):
+            raise TableError(f"{arg}={c!r}: expected a timestamp column, got {_field(df, c).simpleString()}", column=c)
+
+
+def lifecycle(
+    df: "DataFrame",
+    *,
+    user: str = "user",
+    time: str = "time",
+    registered: Optional[str] = None,
+    period: str = "month",
+    tz: Any = 8,
+    churn_after: int = 2,
+    early_activity: str = "error",
+    through: Optional[str] = None,
+    buckets: Optional[int] = None,
+) -> "DataFrame":
+    """The lifecycle stage of every user in every period, as :func:`userops.lifecycle` on the
+    whole DataFrame: ``user``, ``period``, ``stage``, from each user's registration period
+    through the last period of all the data (or ``through``). Users are resolved in groups by
+    the core; each group runs through the same last period.
+
+    >>> import datetime as dt, userops.spark
+    >>> from pyspark.sql import SparkSession
+    >>> spark = SparkSession.builder.getOrCreate()
+    >>> utc = dt.timezone.utc
+    >>> acts = spark.createDataFrame([("u1", dt.datetime(2026, 1, 5, tzinfo=utc)), ("u1", dt.datetime(2026, 2, 3, tzinfo=utc)),
+    ...                               ("u2", dt.datetime(2026, 1, 9, tzinfo=utc))], "user string, time timestamp")
+    >>> [tuple(r) for r in userops.spark.lifecycle(acts).orderBy("user", "period").collect()]
+    [('u1', '2026-01', 'new'), ('u1', '2026-02', 'last_period_new'), ('u2', '2026-01', 'new'), ('u2', '2026-02', 'dormant')]
+    """
+    _, T = _spark()
+    _lifecycle_args(df, user, time, registered)
+    nb = _buckets(df, buckets)
+    from ._lifecycle import lifecycle as _lifecycle
+
+    with _job(df, "lifecycle: last period"):
+        last = _through(df, time, registered, period, tz, through)
+    cols = [c for c in (user, time, registered) if c is not None]
+    schema = T.StructType([df.schema[user], T.StructField("period", T.StringType()), T.StructField("stage", T.StringType())])
+
+    def per_group(t: "pa.Table") -> "pa.Table":
+        got = _lifecycle(t.select(cols), user=user, time=time, registered=registered, period=period, tz=tz,
+                         churn_after=churn_after, early_activity=early_activity, through=last,
+                         output="arrow", progress=False)
+        return _conform(got, schema)
+
+    with _job(df, "lifecycle: stages"):
+        return _group_apply(df.select(*cols), user, nb, per_group, schema)
+
+
+_TERMS = (
+    ("old_active", "old_retained", "old_retention"),
+    ("last_new", "new_retained", "new_retention"),
+    ("dormant", "woken", "wake_rate"),
+    ("churned", "returned", "return_rate"),
+)
+
+
+def active_rate_decomposition(
+    df: "DataFrame",
+    *,
+    user: str = "user",
+    time: str = "time",
+    registered: Optional[str] = None,
+    period: str = "month",
+    tz: Any = 8,
+    churn_after: int = 2,
+    early_activity: str = "error",
+    through: Optional[str] = None,
+    by: Optional[str] = None,
+    buckets: Optional[int] = None,
+) -> "DataFrame":
+    """The active rate of every period and its exact decomposition, as
+    :func:`userops.active_rate_decomposition` on the whole DataFrame (the same columns; ``by``
+    adds a ``segment`` column). The core reports each group of users through the last period
+    of all the data; the counts are summed over the groups and the rates are the ratios of the
+    sums (a group's first period, before which it has nobody, counts as empty groups).
+
+    >>> import datetime as dt, userops.spark
+    >>> from pyspark.sql import SparkSession
+    >>> spark = SparkSession.builder.getOrCreate()
+    >>> utc = dt.timezone.utc
+    >>> acts = spark.createDataFrame([(1, dt.datetime(2026, 1, 5, tzinfo=utc)), (1, dt.datetime(2026, 2, 3, tzinfo=utc)),
+    ...                               (2, dt.datetime(2026, 1, 9, tzinfo=utc)), (3, dt.datetime(2026, 2, 10, tzinfo=utc))],
+    ...                              "user long, time timestamp")
+    >>> d = userops.spark.active_rate_decomposition(acts).collect()
+    >>> [(r.period, r.registered, r.actives, r.new, r.new_retained) for r in d]
+    [('2026-01', 2, 2, 2, None), ('2026-02', 3, 2, 1, 1)]
+    """
+    F, T = _spark()
+    _lifecycle_args(df, user, time, registered)
+    _require(df, {"by": by})
+    nb = _buckets(df, buckets)
+    from ._lifecycle import active_rate_decomposition as _decomposition
+
+    with _job(df, "active_rate_decomposition: last period"):
+        last = _through(df, time, registered, period, tz, through)
+    cols = [c for c in (user, time, registered, by) if c is not None]
+    counts = ["registered", "actives", "new"] + [c for size, kept, _ in _TERMS for c in (size, kept)]
+
+    stage_cols: List[str] = []
+    fields = [T.StructField("segment", T.StringType()), T.StructField("period", T.StringType())]
+    fields += [T.StructField(c, T.LongType()) for c in counts]
+
+    def per_group(t: "pa.Table") -> "pa.Table":
+        got = _decomposition(t.select(cols), user=user, time=time, registered=registered, period=period, tz=tz,
+                             churn_after=churn_after, early_activity=early_activity, through=last, by=by,
+                             output="arrow", progress=False)
+        if by is None:
+            import pyarrow as pa
+
+            got = got.append_column("segment", pa.array(["(all)"] * got.num_rows, pa.string()))
+        return _conform(got, group_schema)
+
+    # The stage columns, named by the core: read them off a one-row report.
+    import pyarrow as pa
+
+    probe = _decomposition(
+        pa.table({"u": [1], "t": pa.array([_dt.datetime(2026, 1, 1, tzinfo=_dt.timezone.utc)], pa.timestamp("us", tz="UTC"))}),
+        user="u", time="t", output="arrow", progress=False,
+    )
+    stage_cols = [c for c in probe.column_names if c.startswith("stage_")]
+    group_schema = T.StructType(fields + [T.StructField(c, T.LongType()) for c in stage_cols])
+    with _job(df, "active_rate_decomposition: per group of users"):
+        parts = _group_apply(df.select(*cols), user, nb, per_group, group_schema)
+        summed = _freeze(
+            parts.groupBy("segment", "period").agg(
+                *[F.sum(F.coalesce(F.col(c), F.lit(0))).alias(c) for c in counts + stage_cols]
+            )
+        )
+        first = summed.agg(F.min("period")).first()
+    first_period = first[0] if first is not None else None
+    # Every segment over every period of the data (a segment absent from the first periods
+    # has zeros there, as on one machine).
+    grid = summed.select("segment").distinct().crossJoin(summed.select("period").distinct())
+    full = grid.join(summed, ["segment", "period"], "left").fillna(0, subset=counts + stage_cols)
+    head = F.col("period") == F.lit(first_period)
+    out = [F.col("segment"), F.col("period"), F.col("registered"), F.col("actives")]
+    out.append(F.when(F.col("registered") > 0, F.col("actives").cast("double") / F.col("registered").cast("double")).alias("active_rate"))
+    out.append(F.col("new"))
+    for size, kept, rate in _TERMS:
+        out.append(F.when(~head, F.col(size)).alias(size))
+        out.append(F.when(~head, F.col(kept)).alias(kept))
+        out.append(F.when(~head & (F.col(size) > 0), F.col(kept).cast("double") / F.col(size).cast("double")).alias(rate))
+    out += [F.col(c) for c in stage_cols]
+    result = full.select(*out).orderBy(F.when(F.col("segment") == "(all)", 0).otherwise(1), "segment", "period")
+    return result if by is not None else result.drop("segment")
+
+
+# ---------------------------------------------------------------- audiences
+
+
+def audiences(
+    profiles: "DataFrame",
+    expressions: Mapping[str, str],
+    *,
+    user: str = "user_id",
+    kind: str = "member_no",
+    now: Optional[_dt.datetime] = None,
+    buckets: Optional[int] = None,
+) -> "DataFrame":
+    """``profiles`` (one row per user: the ``user`` column, identifiers of ``kind``, and tag
+    columns typed from their Spark types, as :meth:`userops.Engine.set_tags`) with one boolean
+    column per audience: whether the row's user is a member of ``expressions[name]`` evaluated
+    at ``now`` (default: the driver's clock when called), as on one engine holding the whole
+    table. Expressions may refer to the ones before them with ``in_audience(name)``. Rows of
+    one user are evaluated together (the later row's values win, as in ``set_tags``).
+
+    >>> import userops.spark
+    >>> from pyspark.sql import SparkSession
+    >>> spark = SparkSession.builder.getOrCreate()
+    >>> p = spark.createDataFrame([("M1", True, 10.0), ("M2", False, 250.0), ("M3", True, 900.0)],
+    ...                           "user_id string, vip boolean, spend double")
+    >>> out = userops.spark.audiences(p, {"big": "spend >= 100", "big_vip": "in_audience(\\"big\\") AND vip"})
+    >>> [(r.user_id, r.big, r.big_vip) for r in out.orderBy("user_id").collect()]
+    [('M1', False, False), ('M2', True, False), ('M3', True, True)]
+    """
+    F, T = _spark()
+    _require(profiles, {"user": user})
+    names = list(expressions)
+    for nm in names:
+        if nm in profiles.columns:
+            raise InvalidArgument(f"the DataFrame already has a column {nm!r}", field="expressions")
+    at = now or _dt.datetime.now(_dt.timezone.utc)
+    nb = _buckets(profiles, buckets)
+    exprs = dict(expressions)
+    base = list(profiles.columns)
+    schema = _add_fields(profiles.schema, [(nm, T.BooleanType()) for nm in names])
+    keyed_schema = _add_fields(profiles.schema, [(_POS, T.LongType()), ("__uo_key", T.StringType())])
+
+    def keys(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+        import pyarrow as pa
+
+        g = _graph(_rules_json(None))
+        for b in batches:
+            t = pa.Table.from_batches([b])
+            ids = pa.table({"r": pa.array(["r"] * t.num_rows), "k": pa.array([kind] * t.num_rows), "v": t.column(user)})
+            k = pa.table(g._native.identifier_keys(ids, record_id="r", kind="k", value="v")).column("identifier")
+            yield from t.append_column("__uo_key", k).to_batches()
+
+    def evaluate(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from . import Engine
+
+        t = pa.Table.from_batches(list(batches))
+        if t.num_rows == 0:
+            return
+        t = t.sort_by([(_POS, "ascending")])
+        e = Engine()
+        e.set_tags(t.select(base), user=user, kind=kind, now=at)
+        for nm in names:
+            e.save_audience(nm, exprs[nm], now=at)
+            members = e.audience_members(nm).oneids("list")
+            rows = e.call("export_oneids", oneids=members, kind=kind)["rows"] if members else []
+            member_keys = pa.array([f"{kind}:{r['value']}" for r in rows], pa.string())
+            t = t.append_column(nm, pc.fill_null(pc.is_in(t.column("__uo_key"), value_set=member_keys), False))
+        yield from _conform(t, schema).to_batches()
+
+    with _job(profiles, "audiences: users"):
+        keyed = _freeze(profiles.withColumn(_POS, F.monotonically_increasing_id()).mapInArrow(keys, keyed_schema))
+    with _job(profiles, "audiences: members"):
+        return keyed.repartition(nb, "__uo_key").mapInArrow(evaluate, schema)
