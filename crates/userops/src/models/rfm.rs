@@ -364,7 +364,8 @@ pub fn rfm_with_progress(
             );
             meter.at(end as u64)?;
         }
-        rows.sort_unstable_by_key(|r| r.0);
+        // Stable: a customer's amounts add up in table order, as on the dense path.
+        rows.sort_by_key(|r| r.0);
         for (c, t, a) in rows {
             match agg.last_mut() {
                 Some(g) if g.0 == c => {
