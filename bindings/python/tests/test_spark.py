@@ -145,7 +145,8 @@ def test_identity_per_partition_is_wrong(ids: Tuple[Any, pa.Table]) -> None:
             # Persons apart in two partitions must not share a number.
             from pyspark import TaskContext
 
-            base = (TaskContext.get().partitionId() + 1) << 40
+            ctx = TaskContext.get()
+            base = ((ctx.partitionId() if ctx is not None else 0) + 1) << 40
             yield from pa.table({
                 "record_id": t.column("record_id"), "kind": t.column("kind"), "value": t.column("value"),
                 "source": t.column("source"), "oneid": pc.add(out.column("oneid").cast(pa.int64()), base),
@@ -178,7 +179,7 @@ def test_identity_incremental(spark: Any) -> None:
     want_new = userops.resolve_identities(new_rows, graph=g, output="arrow")
     # The old rows' persons after the second batch: the person of the identifier they hold.
     cache: Dict[Tuple[str, str], Any] = {}
-    want_old = []
+    want_old: List[Any] = []
     for k, v, rej in zip(old_rows.column("kind").to_pylist(), old_rows.column("value").to_pylist(),
                          a1.column("reject_reason").to_pylist()):
         if rej is not None:
@@ -194,7 +195,7 @@ def test_identity_incremental(spark: Any) -> None:
     # OneIDs: an old person keeps its number unless it merged; a merged one takes the smallest.
     before = a1.column("oneid").to_pylist()
     after = a2.column("oneid").to_pylist()[:n1]
-    merged_into: Dict[int, set] = {}
+    merged_into: Dict[int, set[int]] = {}
     for b, a in zip(before, after):
         if b is not None:
             merged_into.setdefault(a, set()).add(b)

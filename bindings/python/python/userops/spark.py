@@ -175,7 +175,11 @@ def _freeze(df: "DataFrame") -> "DataFrame":
     """Materialize ``df`` and cut its lineage: a reliable checkpoint when the context has a
     checkpoint directory, else a local one (on the executors)."""
     if _session(df).sparkContext.getCheckpointDir():
-        return df.checkpoint(eager=True)
+        # Persisted first, so writing the checkpoint does not compute ``df`` a second time.
+        df = df.persist()
+        frozen = df.checkpoint(eager=True)
+        df.unpersist()
+        return frozen
     return df.localCheckpoint(eager=True)
 
 
@@ -216,7 +220,7 @@ def _spark_schema(arrow_schema: "pa.Schema") -> "StructType":
 
 def _add_fields(schema: "StructType", fields: Sequence[Tuple[str, "DataType"]]) -> "StructType":
     _, T = _spark()
-    out = T.StructType(list(schema.fields))
+    out: "StructType" = T.StructType(list(schema.fields))
     for name, dtype in fields:
         out = out.add(name, dtype, True)
     return out
