@@ -413,3 +413,16 @@ def test_audiences_equal_one_engine(spark: Any) -> None:
         members = {r["value"] for r in e.export_audience(name, "member_no")["rows"]}
         have = {u for u, m in zip(got.column("user_id").to_pylist(), got.column(name).to_pylist()) if m}
         assert have == members and 100 < len(members) < n, name
+
+
+def test_readme_on_spark_example_runs(spark: Any) -> None:
+    """The README's "On Spark" example runs as written (it finds this session)."""
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parents[3] / "README.md").read_text()
+    block = readme.split("## On Spark", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    scope: Dict[str, Any] = {}
+    exec(compile(block, "README.md (On Spark)", "exec"), scope)
+    day2 = {(r.record_id, r.value): r.oneid for r in scope["day2"].collect()}
+    assert day2[("D", "li@example.com")] == day2[("A", "13800138000")] == 1
+    assert {r.member for r in scope["summary"].collect()} == {"M1", "M2"}

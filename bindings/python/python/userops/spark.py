@@ -183,16 +183,22 @@ def _freeze(df: "DataFrame") -> "DataFrame":
     return df.localCheckpoint(eager=True)
 
 
-def _with_position(df: "DataFrame", order: Union[None, str, Sequence[str]], tiebreak: Sequence[str]) -> "DataFrame":
-    """``df`` with a long column of row positions (see the module docs), frozen."""
+def _positioned(df: "DataFrame", order: Union[None, str, Sequence[str]], tiebreak: Sequence[str]) -> "DataFrame":
+    """``df`` with a long column of row positions (see the module docs); freeze it before the
+    positions are read twice."""
     F, _ = _spark()
     if order is None:
-        return _freeze(df.withColumn(_POS, F.monotonically_increasing_id()))
+        return df.withColumn(_POS, F.monotonically_increasing_id())
     cols = [order] if isinstance(order, str) else list(order)
     _require(df, {"order": c for c in cols})
     rest = [c for c in tiebreak if c in df.columns and c not in cols]
     ranked = df.orderBy(*[F.col(c).asc_nulls_first() for c in cols + rest])
-    return _freeze(ranked.withColumn(_POS, F.monotonically_increasing_id()))
+    return ranked.withColumn(_POS, F.monotonically_increasing_id())
+
+
+def _with_position(df: "DataFrame", order: Union[None, str, Sequence[str]], tiebreak: Sequence[str]) -> "DataFrame":
+    """:func:`_positioned`, frozen."""
+    return _freeze(_positioned(df, order, tiebreak))
 
 
 def _buckets(df: "DataFrame", buckets: Optional[int]) -> int:
@@ -201,21 +207,6 @@ def _buckets(df: "DataFrame", buckets: Optional[int]) -> int:
     if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
         raise InvalidArgument("buckets is a positive integer", field="buckets")
     return buckets
-
-
-def _table(batches: Any) -> "pa.Table":
-    import pyarrow as pa
-
-    if isinstance(batches, pa.Table):
-        return batches
-    return pa.Table.from_batches(list(batches))
-
-
-def _spark_schema(arrow_schema: "pa.Schema") -> "StructType":
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    schema: "StructType" = from_arrow_schema(arrow_schema)
-    return schema
 
 
 def _add_fields(schema: "StructType", fields: Sequence[Tuple[str, "DataType"]]) -> "StructType":
@@ -429,14 +420,7 @@ def resolve_identities(
             yield from out.to_batches()
 
     with _job(df, "resolve_identities: row positions and identifiers"):
-        ordered = df.withColumn(_POS, F.monotonically_increasing_id())
-        if order is not None:
-            cols = [order] if isinstance(order, str) else list(order)
-            _require(df, {"order": c for c in cols})
-            rest = [c for c in (record_id, kind, value, src, tcol) if c is not None and c not in cols]
-            ordered = df.orderBy(*[F.col(c).asc_nulls_first() for c in cols + rest]).withColumn(
-                _POS, F.monotonically_increasing_id()
-            )
+        ordered = _positioned(df, order, [record_id, kind, value, source, ts])
         keys_schema = _add_fields(ordered.schema, [("__uo_ident", T.StringType()), ("__uo_in", T.BooleanType())])
         keyed = ordered.mapInArrow(identifier_keys, keys_schema)
         rows = _freeze(
@@ -705,7 +689,6 @@ def _order_statistics(
     tallies = sorted((int(r["m"]), int(r["p"]), int(r["n"])) for r in ranged.mapInArrow(counts, count_schema).collect())
     wanted: Dict[int, List[Tuple[int, int, int]]] = {}
     for i, (c, _) in enumerate(columns):
-        seen = 0
         spans = [(p, n) for m, p, n in tallies if m == i]
         for pos in sorted(set(positions.get(c, []))):
             before = 0
@@ -714,7 +697,6 @@ def _order_statistics(
                     wanted.setdefault(p, []).append((i, pos - before, pos))
                     break
                 before += n
-            seen += 1
     pick_schema = T.StructType([T.StructField("m", T.LongType()), T.StructField("pos", T.LongType()), T.StructField("k", T.DoubleType())])
 
     def pick(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
@@ -1352,10 +1334,10 @@ def audiences(
 
         from . import Engine
 
-        t = pa.Table.from_batches(list(batches))
-        if t.num_rows == 0:
+        got = list(batches)
+        if not got:
             return
-        t = t.sort_by([(_POS, "ascending")])
+        t = pa.Table.from_batches(got).sort_by([(_POS, "ascending")])
         e = Engine()
         e.set_tags(t.select(base), user=user, kind=kind, now=at)
         for nm in names:
