@@ -60,6 +60,18 @@ impl<'a> ArrowText<'a> {
     }
 }
 
+/// Column `name` of every chunk as text (integers formatted), with each chunk's length: what
+/// [`ArrowText::new`] reads.
+pub(crate) fn text_chunks(
+    chunks: &[crate::tables::Chunk],
+    name: &str,
+) -> Result<Vec<(usize, StringColumn)>, TableError> {
+    chunks
+        .iter()
+        .map(|c| Ok((c.len(), c.string_like(name)?)))
+        .collect()
+}
+
 /// A column of `n` empty texts (no `source` column).
 pub(crate) struct Blank(pub(crate) usize);
 
@@ -111,12 +123,7 @@ impl NativeIdentityGraph {
         let (r, k, v, s, times) = run(py, || {
             t.require(&[record_id, kind, value])?;
             let chunks = t.chunks(usize::MAX);
-            let read = |name: &str| -> Result<Vec<(usize, StringColumn)>, TableError> {
-                chunks
-                    .iter()
-                    .map(|c| Ok((c.len(), c.string_like(name)?)))
-                    .collect()
-            };
+            let read = |name: &str| text_chunks(&chunks, name);
             let (r, k, v) = (read(record_id)?, read(kind)?, read(value)?);
             let s = if t.has_column(source) {
                 Some(read(source)?)

@@ -16,8 +16,8 @@ use userops::models::{RfmScale, RiskBands};
 use userops::Error;
 
 use crate::columns::{self, run, Fail};
-use crate::identity::{ArrowText, Blank};
-use crate::tables::{table_out, StringColumn, Table, TableError};
+use crate::identity::{text_chunks, ArrowText, Blank};
+use crate::tables::{table_out, Table};
 use crate::NativeIdentityGraph;
 
 #[pymethods]
@@ -38,12 +38,7 @@ impl NativeIdentityGraph {
         let batch = run(py, || {
             t.require(&[record_id, kind, value])?;
             let chunks = t.chunks(usize::MAX);
-            let read = |name: &str| -> Result<Vec<(usize, StringColumn)>, TableError> {
-                chunks
-                    .iter()
-                    .map(|c| Ok((c.len(), c.string_like(name)?)))
-                    .collect()
-            };
+            let read = |name: &str| text_chunks(&chunks, name);
             let (r, k, v) = (read(record_id)?, read(kind)?, read(value)?);
             let (record, kinds, values) = (
                 ArrowText::new(&r, false)?,
