@@ -4,8 +4,10 @@ Spark, in one run, on the identifier rows of `identity_data.py`.
 
     .venv/bin/python benches/compare/spark_oneid.py [ROWS] [DIR]     # default 10000000 /work/tmp/spark-bench
 
-Prints one JSON line per contender: wall seconds, rounds / stages, shuffle bytes written and
-read (summed over the run's stages from the Spark REST API), and checks that the three agree:
+Prints one JSON line per contender: wall seconds, rounds / stages, executor core-seconds (run
+time and CPU time of all tasks) and shuffle bytes written and read (summed over the run's
+stages from the Spark REST API), then the same per step of userops.spark (its job
+descriptions: one line per round of the components), and checks that the three agree:
 userops.spark gives the one-machine persons, and GraphX's components (the plain graph, no
 rules) are as many as userops.spark's components. Needs pyspark, Java 17 and the release wheel
 in .venv (see benches/README.md).
@@ -18,36 +20,57 @@ import os
 import sys
 import time
 import urllib.request
-from typing import Any, Dict, Set
+from typing import Any, Dict, List, Set
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 
-def stages(spark: Any) -> Dict[int, Dict[str, Any]]:
+def api(spark: Any, what: str) -> Any:
     url = spark.sparkContext.uiWebUrl
     app = spark.sparkContext.applicationId
-    with urllib.request.urlopen(f"{url}/api/v1/applications/{app}/stages?status=complete") as r:
-        return {s["stageId"] * 1000 + s["attemptId"]: s for s in json.load(r)}
+    with urllib.request.urlopen(f"{url}/api/v1/applications/{app}/{what}") as r:
+        return json.load(r)
 
 
-def measured(spark: Any, name: str, fn: Any) -> Dict[str, Any]:
+def stages(spark: Any) -> Dict[int, Dict[str, Any]]:
+    return {s["stageId"] * 1000 + s["attemptId"]: s for s in api(spark, "stages?status=complete")}
+
+
+def sums(new: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Executor time (all tasks' run time and CPU time, in core-seconds) and shuffle bytes."""
+    return {
+        "executor_run_s": round(sum(s.get("executorRunTime", 0) for s in new) / 1e3, 1),
+        "executor_cpu_s": round(sum(s.get("executorCpuTime", 0) for s in new) / 1e9, 1),
+        "shuffle_write_bytes": sum(s.get("shuffleWriteBytes", 0) for s in new),
+        "shuffle_read_bytes": sum(s.get("shuffleReadBytes", 0) for s in new),
+    }
+
+
+def measured(spark: Any, name: str, fn: Any, steps: bool = False) -> Dict[str, Any]:
     before: Set[int] = set(stages(spark))
+    jobs_before = {j["jobId"] for j in api(spark, "jobs")}
     t0, c0 = time.time(), time.process_time()
     extra = fn() or {}
     wall, cpu = time.time() - t0, time.process_time() - c0
     time.sleep(2)  # the listener bus catches up with the last stage's metrics
-    new = [s for k, s in stages(spark).items() if k not in before]
-    out = {
-        "contender": name,
-        "wall_s": round(wall, 1),
-        "driver_cpu_s": round(cpu, 1),
-        "stages": len(new),
-        "shuffle_write_bytes": sum(s.get("shuffleWriteBytes", 0) for s in new),
-        "shuffle_read_bytes": sum(s.get("shuffleReadBytes", 0) for s in new),
-    }
+    done = stages(spark)
+    new = [s for k, s in done.items() if k not in before]
+    out = {"contender": name, "wall_s": round(wall, 1), "driver_cpu_s": round(cpu, 1), "stages": len(new)}
+    out.update(sums(new))
     out.update(extra)
     print(json.dumps(out), flush=True)
+    if steps:
+        # Per step (the job descriptions userops.spark sets): where the executor time goes.
+        by_stage = {s["stageId"]: s for k, s in done.items() if k not in before}
+        per: Dict[str, List[Dict[str, Any]]] = {}
+        for j in sorted(api(spark, "jobs"), key=lambda j: j["jobId"]):
+            if j["jobId"] in jobs_before:
+                continue
+            step = (j.get("description") or "(write)").replace("userops.spark.", "")
+            per.setdefault(step, []).extend(by_stage.pop(i) for i in j["stageIds"] if i in by_stage)
+        for step, ss in per.items():
+            print(json.dumps({"step": step, **sums(ss)}), flush=True)
     return out
 
 
@@ -122,7 +145,7 @@ def main() -> None:
         return {"components": pairs.values().distinct().count()}
 
     measured(spark, "userops one machine (driver)", one_machine)
-    measured(spark, "userops.spark resolve_identities", on_spark)
+    measured(spark, "userops.spark resolve_identities", on_spark, steps=True)
     gx = measured(spark, "GraphX connectedComponents", graphx)
 
     got = pq.read_table(result["spark"]).sort_by("row")

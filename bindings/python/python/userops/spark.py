@@ -254,6 +254,8 @@ def connected_components(
     [(1, 1), (2, 1), (3, 1), (5, 5), (7, 5), (9, 9)]
     """
     F, _ = _spark()
+    from pyspark.sql import Window as W
+
     _require(edges, {"src": src, "dst": dst})
     if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
         raise InvalidArgument("max_iterations is a positive integer", field="max_iterations")
@@ -269,19 +271,17 @@ def connected_components(
         with _job(edges, f"connected_components: round {rounds}"):
             # Large star: every vertex u links its larger neighbours to m(u), the smallest of
             # u and its neighbours (ee has src < dst, so each edge is one "larger neighbour").
+            # Minima over a window, not an aggregate joined back: one exchange per star.
             both = ee.unionByName(ee.select(d.alias("src"), s.alias("dst")))
-            m1 = both.groupBy("src").agg(F.min("dst").alias("m")).select("src", F.least(s, F.col("m")).alias("m"))
-            large = ee.join(m1, "src").select(d.alias("src"), F.col("m").alias("dst")).distinct()
+            m1 = both.withColumn("m", F.least(s, F.min(d).over(W.partitionBy("src"))))
+            large = m1.where(d > s).select(d.alias("src"), F.col("m").alias("dst"))
             # Small star (large has src > dst): every vertex u links its smaller neighbours and
             # itself to the smallest of them.
-            m2 = large.groupBy("src").agg(F.min("dst").alias("m"))
-            small = (
-                large.join(m2, "src")
-                .select(F.col("m").alias("src"), d)
-                .where(s != d)
-                .unionByName(m2.select(F.col("m").alias("src"), s.alias("dst")))
-                .distinct()
+            m2 = large.withColumn("m", F.min(d).over(W.partitionBy("src")))
+            pairs = F.array(
+                F.struct(F.col("m").alias("src"), d.alias("dst")), F.struct(F.col("m").alias("src"), s.alias("dst"))
             )
+            small = m2.select(F.explode(pairs).alias("e")).select("e.*").where(s != d).distinct()
             ee = _freeze(small)
             # Converged when a round changes nothing: the sum of sources and the edge count
             # both stay (GraphFrames' test, the count added).
