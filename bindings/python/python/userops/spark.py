@@ -442,7 +442,8 @@ def resolve_identities(
         touched = old_ids.join(rows.select(F.col(_IV).alias("dst")).distinct(), "dst")
         edges = edges.unionByName(touched.select("src", "dst").distinct())
     cc_stats: Dict[str, Any] = {}
-    comps = _freeze(connected_components(edges, max_iterations=max_iterations, stats=cc_stats))
+    with _job(df, "resolve_identities: components"):
+        comps = _freeze(connected_components(edges, max_iterations=max_iterations, stats=cc_stats))
     new_rows = rows.join(comps, rows[_RV] == comps["vertex"], "left").select(
         *[F.col(c) for c in base_cols],
         F.col(_POS),
