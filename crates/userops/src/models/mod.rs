@@ -36,6 +36,9 @@ pub use rfm::{
 };
 pub use summary::{calibration_and_holdout, summary_data, CalibrationHoldout, Freq, Summary};
 
+#[cfg(test)]
+mod definition_tests;
+
 /// What can go wrong in a model.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
