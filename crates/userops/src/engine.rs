@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{
@@ -11,10 +10,12 @@ use crate::command::{
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{Event, EventBody, UserRef};
-use crate::identity::{IdentityGraph, MergeReport, SplitReport};
+use crate::identity::{IdentityGraph, MergeReport};
 use crate::ids::{Identifier, OneId};
 use crate::receipts::Lookup;
 use crate::util::fingerprint;
+
+mod person;
 
 /// The unified user pool: every person, their identifiers and everything known about them.
 ///
@@ -142,7 +143,13 @@ impl Engine {
     /// ([`ConfigBuilder::hash_identifiers`](crate::ConfigBuilder::hash_identifiers)) every
     /// identifier replaced by its salted hash, otherwise unchanged. Idempotent. The store calls
     /// this before writing a command to its journal, so plain identifiers never reach the disk.
+    /// An operator `merge` or `split` that names no time is dated here, when the command is
+    /// made (the wall clock), so that the journal holds the time it replays with.
     pub fn prepare(&self, command: Command) -> Result<Command, Error> {
+        let command = match command {
+            Command::Identity(c) => Command::Identity(c.dated()),
+            other => other,
+        };
         match self.config.identifier_salt() {
             Some(salt) => crate::privacy::hash_identifiers_in(command, salt),
             None => Ok(command),
@@ -181,32 +188,9 @@ impl Engine {
         if seqs.iter().enumerate().any(|(i, q)| *q != i as u64 + 1) {
             bad.push("receipt sequence numbers are not 1..=n without gaps or repeats".into());
         }
-        let mut listed = 0usize;
-        for (oneid, ids) in s.identity.persons() {
-            listed += ids.len();
-            for id in ids {
-                if s.identity.resolve(&id) != Some(oneid) {
-                    bad.push(format!(
-                        "{id} is listed under {oneid} but resolves elsewhere"
-                    ));
-                }
-            }
-        }
-        if listed != s.identity.identifier_count() {
-            bad.push(format!(
-                "{listed} identifiers listed under persons, {} known",
-                s.identity.identifier_count()
-            ));
-        }
-        // ---- module invariants: one line each ----
-        if let Err(e) = s.loyalty.check_invariants() {
-            bad.push(format!("loyalty ledger: {e}"));
-        }
-
-        if let Err(e) = s.privacy.check(self) {
-            bad.push(format!("privacy: {e}"));
-        }
-
+        // ---- module invariants: every module holding per-person state, through its
+        //      `PersonState` implementation (engine/person.rs) ----
+        self.check_person_modules(&mut bad);
         if bad.is_empty() {
             Ok(())
         } else {
@@ -448,7 +432,7 @@ impl Engine {
                         evidence: vec![event.key.clone()],
                         modules: BTreeMap::new(),
                     };
-                    self.after_merge(&mut report, event.time);
+                    self.merge_persons(&mut report, event.time);
                 }
                 (out.oneid, out.absorbed)
             }
@@ -465,17 +449,12 @@ impl Engine {
             &crate::lifecycle::PeriodClock::of(&self.config),
             &event,
             oneid,
-            &absorbed,
         );
 
-        self.state.analytics.on_event(&event, oneid, &absorbed);
+        self.state.analytics.on_event(&event, oneid);
 
         self.models_on_event(&event, oneid);
-        self.state.campaigns.on_event(&event, oneid, &absorbed);
-        // ---- module event hooks: one call each (must not fail) ----
-        if let Some(o) = oneid {
-            self.state.privacy.on_merge(o, &absorbed);
-        }
+        self.state.campaigns.on_event(&event, oneid);
 
         self.state.seq += 1;
         let receipt = Receipt {
@@ -509,49 +488,6 @@ impl Engine {
             }
         }
         BatchReceipts { results }
-    }
-
-    /// After persons merged (by a record or by an operator): each module owning member state
-    /// merges the absorbed persons' state into the survivor's and says what it did in `report`.
-    /// Must not fail: the merge has happened.
-    pub(crate) fn after_merge(&mut self, report: &mut MergeReport, time: DateTime<Utc>) {
-        // ---- module merge hooks: one call each, e.g.
-        //      `crate::loyalty::on_merge(&mut self.state.loyalty, &self.config, report);` ----
-        let profiles: Vec<_> = report
-            .absorbed
-            .clone()
-            .into_iter()
-            .map(|a| self.merge_profiles(report.survivor, a))
-            .collect();
-        report.modules.insert(
-            "profile".into(),
-            serde_json::to_value(profiles).unwrap_or(serde_json::Value::Null),
-        );
-        // Points move bucket by bucket keeping their expiry. The only failure is an overflow
-        // of the survivor's balance; the absorbed accounts then stay as they are (no point is
-        // lost) and the report says so.
-        let touch = self.loyalty_touch_users(&[report.survivor]);
-        let loyalty: Vec<serde_json::Value> = report
-            .absorbed
-            .clone()
-            .into_iter()
-            .map(
-                |a| match self.state.loyalty.merge_accounts(report.survivor, a, time) {
-                    Ok(r) => serde_json::to_value(r).unwrap_or(serde_json::Value::Null),
-                    Err(e) => serde_json::json!({"absorbed": a, "error": e.to_string()}),
-                },
-            )
-            .collect();
-        report
-            .modules
-            .insert("loyalty".into(), serde_json::Value::Array(loyalty));
-        self.loyalty_reindex(touch, None, time);
-    }
-
-    /// After an operator split: each module says what member state it could not split back.
-    pub(crate) fn after_split(&mut self, report: &mut SplitReport) {
-        // ---- module split hooks: one call each ----
-        let _ = report;
     }
 
     fn resolve_or_create(&mut self, user: &UserRef, event: &Event) -> OneId {

@@ -30,6 +30,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod loyalty;
 pub mod models;
+mod person;
 pub mod privacy;
 pub mod profile;
 pub mod progress;

@@ -36,6 +36,7 @@ mod explain;
 mod graph;
 mod intern;
 mod merge;
+mod person;
 mod repr;
 mod rules;
 mod split;
@@ -388,7 +389,7 @@ impl IdentityGraph {
     /// merge history and what other modules hold under the OneID stay consistent without
     /// personal data; conflicts that named the identifiers are rewritten the same way. Returns
     /// the identifiers removed.
-    pub(crate) fn erase(&mut self, oneid: OneId) -> Vec<Identifier> {
+    pub(crate) fn forget_identifiers(&mut self, oneid: OneId) -> Vec<Identifier> {
         let Some(root) = self.root(oneid) else {
             return Vec::new();
         };
@@ -411,6 +412,11 @@ impl IdentityGraph {
             removed.push(old);
         }
         removed
+    }
+
+    /// Number of merges so far (the length of the merge history).
+    pub(crate) fn merge_count(&self) -> usize {
+        self.history.len()
     }
 
     /// Number of live persons.
