@@ -122,7 +122,10 @@ fn consent_follows_both_merges_and_comes_back_on_split() {
                 "time": "2026-02-05T00:00:00Z"}),
         );
         assert!(consent(&mut e, m("M1")), "M1's own grant is back");
-        assert!(!consent(&mut e, m("M2")), "M2's own withdrawal stays with M2");
+        assert!(
+            !consent(&mut e, m("M2")),
+            "M2's own withdrawal stays with M2"
+        );
         e.check_invariants().unwrap();
     }
     // A grant and a withdrawal at the same time: the withdrawal wins, whichever person made it.
@@ -523,7 +526,11 @@ fn a_split_gives_each_part_its_state_back_and_names_what_cannot() {
     assert_eq!(standing(&mut e, "M2"), m2, "{s}");
     assert_eq!(standing(&mut e, "M1"), m1);
     assert_eq!(
-        s["not_split_back"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        s["not_split_back"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
         ["identity"],
         "nothing in between: everything went back"
     );
@@ -585,8 +592,14 @@ fn a_tombstone_cannot_be_split_or_merged() {
         "split",
         json!({"evidence": ["link"], "actor": "ops", "reason": "undo", "time": "2026-02-02T00:00:00Z"}),
     );
-    assert_eq!((x.code(), x.field()), (ErrorCode::InvalidArgument, Some("evidence")));
-    for (a, b) in [(json!({"oneid": 1}), json!({"oneid": 3})), (json!({"oneid": 3}), json!({"oneid": 2}))] {
+    assert_eq!(
+        (x.code(), x.field()),
+        (ErrorCode::InvalidArgument, Some("evidence"))
+    );
+    for (a, b) in [
+        (json!({"oneid": 1}), json!({"oneid": 3})),
+        (json!({"oneid": 3}), json!({"oneid": 2})),
+    ] {
         let x = err(
             &mut e,
             "merge",
@@ -632,7 +645,11 @@ fn an_erased_person_is_in_no_audience_table_model_tag_or_plan() {
         "set_attribute",
         json!({"user": mm, "name": "full_name", "value": "Wang Fang"}),
     );
-    call(&mut e, "define_tag", json!({"name": "nickname", "type": "enum"}));
+    call(
+        &mut e,
+        "define_tag",
+        json!({"name": "nickname", "type": "enum"}),
+    );
     call(
         &mut e,
         "set_tag",
