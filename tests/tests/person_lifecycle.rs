@@ -587,10 +587,20 @@ fn a_tombstone_cannot_be_split_or_merged() {
         json!({"oneid": 1, "actor": "dpo", "time": "2026-02-01T00:00:00Z"}),
     );
     let before = e.snapshot();
+    // The erased person's event keys are gone from the evidence (they are the host's keys and
+    // may carry personal data): the record is known under its erased name only.
     let x = err(
         &mut e,
         "split",
         json!({"evidence": ["link"], "actor": "ops", "reason": "undo", "time": "2026-02-02T00:00:00Z"}),
+    );
+    assert_eq!(x.code(), ErrorCode::NotFound, "{x}");
+    let record = call(&mut e, "merge_history", json!({"oneid": 1}))[0]["record"].clone();
+    assert!(record.as_str().unwrap().starts_with("erased:"), "{record}");
+    let x = err(
+        &mut e,
+        "split",
+        json!({"evidence": [record], "actor": "ops", "reason": "undo", "time": "2026-02-02T00:00:00Z"}),
     );
     assert_eq!(
         (x.code(), x.field()),

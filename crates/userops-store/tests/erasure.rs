@@ -138,7 +138,7 @@ fn fill(s: &mut Store) {
     );
     ingest(
         s,
-        json!({"kind": "refund", "key": "k7", "time": t(5), "source": src(), "user": me,
+        json!({"kind": "refund", "key": "MK-EVENT-KEY", "time": t(5), "source": src(), "user": me,
             "order_id": "MK-ORDER-ID", "amount": "60.00"}),
     );
     ingest(

@@ -107,6 +107,16 @@ pub(crate) trait PersonState {
 
     /// Every broken invariant of the module's state, described (empty when all hold).
     fn check_invariants(&self, reads: Self::Reads<'_>, persons: &Persons<'_>) -> Vec<String>;
+
+    /// What the module holds about the live person `person`, as JSON that is equal exactly
+    /// when the held state is (what a merge followed by a split must give back; also a
+    /// subject-access report). `Null` when it holds nothing.
+    fn holdings(
+        &self,
+        reads: Self::Reads<'_>,
+        persons: &Persons<'_>,
+        person: OneId,
+    ) -> serde_json::Value;
 }
 
 /// One absorbed person folded into a survivor.
@@ -122,15 +132,15 @@ pub(crate) struct MergeStep {
     pub(crate) time: DateTime<Utc>,
 }
 
-/// One person split into parts. The identity graph is already split.
+/// One person split into parts (the identity graph split it before the flow runs).
 #[derive(Clone, Copy)]
 pub(crate) struct SplitStep<'a> {
-    /// The graph after the split.
-    pub(crate) identity: &'a IdentityGraph,
     /// The person split; one part keeps its OneID.
     pub(crate) old: OneId,
     /// The parts' OneIDs.
     pub(crate) parts: &'a [OneId],
+    /// Every OneID that names one of the parts now (itself, or merged into it) → that part.
+    pub(crate) members: &'a BTreeMap<OneId, OneId>,
     /// When (dates ledger transfers).
     pub(crate) time: DateTime<Utc>,
 }
@@ -138,9 +148,7 @@ pub(crate) struct SplitStep<'a> {
 impl SplitStep<'_> {
     /// The part an old OneID belongs to now, if it is one of this split's parts.
     pub(crate) fn part_of(&self, oneid: OneId) -> Option<OneId> {
-        self.identity
-            .canonical(oneid)
-            .filter(|c| self.parts.contains(c))
+        self.members.get(&oneid).copied()
     }
 }
 

@@ -156,6 +156,10 @@ impl crate::person::PersonState for UserIndex {
         }
         bad
     }
+
+    fn holdings(&self, (): (), _: &Persons<'_>, person: OneId) -> serde_json::Value {
+        serde_json::json!(self.dense(person).map(|d| self.live.contains(d)))
+    }
 }
 
 #[cfg(test)]

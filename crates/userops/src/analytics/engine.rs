@@ -300,7 +300,7 @@ impl AnalyticsState {
     }
 
     /// One person's journey.
-    fn journey(&self, oneid: OneId) -> Vec<JourneyStep> {
+    pub(super) fn journey(&self, oneid: OneId) -> Vec<JourneyStep> {
         self.timelines
             .get(&oneid)
             .map(|line| line.iter().map(|s| self.view(s).to_step()).collect())

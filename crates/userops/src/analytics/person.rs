@@ -107,6 +107,11 @@ impl PersonState for AnalyticsState {
         }
         bad
     }
+
+    /// The journey, as the `journey` command shows it.
+    fn holdings(&self, (): (), _: &Persons<'_>, person: OneId) -> serde_json::Value {
+        serde_json::to_value(self.journey(person)).unwrap_or_default()
+    }
 }
 
 impl AnalyticsState {

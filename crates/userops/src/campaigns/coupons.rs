@@ -370,6 +370,11 @@ impl CouponBook {
         self.coupons.values().map(|c| (c.id.as_str(), c.user))
     }
 
+    /// Every coupon, by id.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Coupon> {
+        self.coupons.values()
+    }
+
     /// Use a coupon on a cart (its `time` is the time of use). Once; in window; eligible lines.
     pub fn use_on(
         &mut self,

@@ -438,6 +438,23 @@ impl Ledger {
         }
     }
 
+    /// The commits whose customer `mine` selects: (key, cancelled), by key.
+    pub(crate) fn commits_of(&self, mine: impl Fn(OneId) -> bool) -> Vec<(&str, bool)> {
+        self.commits
+            .iter()
+            .filter(|(_, c)| c.user.is_some_and(&mine))
+            .map(|(k, c)| (k.as_str(), c.cancelled))
+            .collect()
+    }
+
+    /// A person's per-customer count of every promotion that has one.
+    pub(crate) fn counts_of(&self, person: OneId) -> BTreeMap<&str, u64> {
+        self.usage
+            .iter()
+            .filter_map(|(id, u)| u.by_user.get(&person).map(|n| (id.as_str(), *n)))
+            .collect()
+    }
+
     /// The per-customer counts are what the commits add up to (for the invariant checks).
     pub(crate) fn check_users(&self, owner: impl Fn(OneId) -> OneId) -> Vec<String> {
         let want = self.counts(owner, |_| true);

@@ -295,6 +295,11 @@ impl Monitor {
         }
     }
 
+    /// The ids of the touches planned for `user`.
+    pub(crate) fn touches_of(&self, user: OneId) -> &[u64] {
+        self.by_user.get(&user).map_or(&[], |v| v.as_slice())
+    }
+
     /// Move `from`'s touches to `into` (a OneID merge): frequency caps count them for `into`.
     /// The ids moved.
     pub(crate) fn merge_user(&mut self, from: OneId, into: OneId) -> Vec<u64> {

@@ -104,7 +104,6 @@ impl PersonState for Campaigns {
             self.monitor.give_back(&touches, u.holder, u.target);
         }
         // Aliases: each part keeps the OneIDs that name it now.
-        let g = step.identity;
         let mut all = self
             .automation
             .aliases
@@ -118,13 +117,13 @@ impl PersonState for Campaigns {
         all.dedup();
         let mut by_part: BTreeMap<OneId, Vec<OneId>> = BTreeMap::new();
         for o in all {
-            if let Some(p) = g.canonical(o).filter(|p| *p != o) {
+            if let Some(p) = step.part_of(o).filter(|p| *p != o) {
                 by_part.entry(p).or_default().push(o);
             }
         }
         self.automation.aliases.extend(by_part);
-        let owner = |o: OneId| g.canonical(o).unwrap_or(o);
-        self.ledger.recount_users(step.parts, owner);
+        self.ledger
+            .recount_users(step.parts, |o| step.part_of(o).unwrap_or(o));
         None
     }
 
@@ -167,5 +166,26 @@ impl PersonState for Campaigns {
         bad.extend(self.ledger.check_users(owner));
         bad.extend(self.merged.check(Self::MODULE, persons));
         bad
+    }
+
+    /// Automation facts and firing aliases, the coupons and commits that count for the person
+    /// (with their state), per-customer promotion counts, planned touches.
+    fn holdings(&self, (): (), persons: &Persons<'_>, person: OneId) -> serde_json::Value {
+        let g = persons.identity;
+        let mine = |o: OneId| g.canonical(o) == Some(person);
+        let coupons: Vec<(String, OneId, String)> = self
+            .coupons
+            .all()
+            .filter(|c| mine(c.user))
+            .map(|c| (c.id.clone(), c.user, format!("{:?}", c.state)))
+            .collect();
+        serde_json::json!({
+            "facts": self.automation.facts.get(&person),
+            "aliases": self.automation.aliases.get(&person),
+            "coupons": coupons,
+            "commits": self.ledger.commits_of(mine),
+            "promotion_counts": self.ledger.counts_of(person),
+            "touches": self.monitor.touches_of(person),
+        })
     }
 }

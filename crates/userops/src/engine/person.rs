@@ -68,7 +68,7 @@ impl Engine {
             }
             let State {
                 seq: _,
-                receipts: _,
+                receipts,
                 events_by_kind: _,
                 identity,
                 users,
@@ -82,7 +82,10 @@ impl Engine {
                 privacy,
             } = &mut self.state;
             let mut sections = vec![
-                (name(&*identity), PersonState::merge(identity, (), &step)),
+                (
+                    name(&*identity),
+                    PersonState::merge(identity, &*receipts, &step),
+                ),
                 (name(&*users), PersonState::merge(users, (), &step)),
                 (name(&*profiles), PersonState::merge(profiles, (), &step)),
                 (name(&*tags), PersonState::merge(tags, &*users, &step)),
@@ -122,9 +125,15 @@ impl Engine {
         let all: Vec<OneId> = groups.iter().flat_map(|(_, p)| p.iter().copied()).collect();
         let touch = self.loyalty_touch_users(&all);
         for (old, parts) in &groups {
+            // Every OneID that names a part now, read from the split graph before the modules
+            // (the graph among them) are handed their own state.
+            let members: std::collections::BTreeMap<OneId, OneId> = parts
+                .iter()
+                .flat_map(|&p| self.oneids_of(p).into_iter().map(move |o| (o, p)))
+                .collect();
             let State {
                 seq: _,
-                receipts: _,
+                receipts,
                 events_by_kind: _,
                 identity,
                 users,
@@ -138,13 +147,17 @@ impl Engine {
                 privacy,
             } = &mut self.state;
             let step = SplitStep {
-                identity: &*identity,
                 old: *old,
                 parts,
+                members: &members,
                 time,
             };
             // The dense index first: the tag index writes the parts' values under it.
             let sections = [
+                (
+                    name(&*identity),
+                    PersonState::split(identity, &*receipts, &step),
+                ),
                 (name(&*users), PersonState::split(users, (), &step)),
                 (name(&*profiles), PersonState::split(profiles, (), &step)),
                 (name(&*tags), PersonState::split(tags, &*users, &step)),
@@ -199,7 +212,7 @@ impl Engine {
             .collect();
         let State {
             seq: _,
-            receipts: _,
+            receipts,
             events_by_kind: _,
             identity,
             users,
@@ -212,7 +225,7 @@ impl Engine {
             campaigns,
             privacy,
         } = &mut self.state;
-        PersonState::erase(identity, (), &step);
+        PersonState::erase(identity, &*receipts, &step);
         PersonState::erase(profiles, (), &step);
         PersonState::erase(tags, &*users, &step);
         PersonState::erase(users, (), &step);
@@ -237,7 +250,7 @@ impl Engine {
     pub(crate) fn check_person_modules(&self, bad: &mut Vec<String>) {
         let State {
             seq: _,
-            receipts: _,
+            receipts,
             events_by_kind: _,
             identity,
             users,
@@ -254,7 +267,7 @@ impl Engine {
             identity,
             erased: privacy.erased_set(),
         };
-        bad.extend(PersonState::check_invariants(identity, (), &persons));
+        bad.extend(PersonState::check_invariants(identity, receipts, &persons));
         bad.extend(PersonState::check_invariants(users, (), &persons));
         bad.extend(PersonState::check_invariants(profiles, (), &persons));
         bad.extend(PersonState::check_invariants(tags, users, &persons));
@@ -269,6 +282,71 @@ impl Engine {
         bad.extend(PersonState::check_invariants(campaigns, (), &persons));
         bad.extend(PersonState::check_invariants(privacy, (), &persons));
         bad.extend(self.check_profile_columns());
+    }
+
+    /// What every module holds about a live person, by module name: a subject-access report,
+    /// and what a merge followed by a split of the same evidence gives back exactly (the
+    /// store's lifecycle property test compares it).
+    ///
+    /// ```
+    /// use userops::{Engine, Event};
+    /// let mut e = Engine::default();
+    /// e.ingest(Event::from_json(r#"{"kind": "register", "key": "r1", "time": "2026-01-01T00:00:00Z",
+    ///     "source": {"platform": "app", "program": "b"}, "user": {"kind": "member_no", "value": "M1"}}"#)?)?;
+    /// let h = e.holdings(userops::OneId(1))?;
+    /// assert_eq!(h["identity"][0]["value"], "M1");
+    /// assert_eq!(h["analytics"][0]["name"], "register");
+    /// assert!(e.holdings(userops::OneId(9)).is_err());
+    /// # Ok::<(), userops::Error>(())
+    /// ```
+    pub fn holdings(
+        &self,
+        oneid: OneId,
+    ) -> Result<std::collections::BTreeMap<String, serde_json::Value>, Error> {
+        let person = self
+            .lookup(&crate::event::UserRef::OneId(oneid))?
+            .ok_or_else(|| Error::NotFound {
+                what: "oneid",
+                id: oneid.to_string(),
+            })?;
+        let State {
+            seq: _,
+            receipts,
+            events_by_kind: _,
+            identity,
+            users,
+            profiles,
+            tags,
+            loyalty,
+            lifecycle,
+            analytics,
+            models,
+            campaigns,
+            privacy,
+        } = &self.state;
+        let persons = Persons {
+            identity,
+            erased: privacy.erased_set(),
+        };
+        let p = &persons;
+        Ok([
+            (name(identity), identity.holdings(receipts, p, person)),
+            (name(users), users.holdings((), p, person)),
+            (name(profiles), profiles.holdings((), p, person)),
+            (name(tags), tags.holdings(users, p, person)),
+            (
+                name(loyalty),
+                loyalty.holdings(self.config.business_tz(), p, person),
+            ),
+            (name(lifecycle), lifecycle.holdings((), p, person)),
+            (name(analytics), analytics.holdings((), p, person)),
+            (name(models), models.holdings((), p, person)),
+            (name(campaigns), campaigns.holdings((), p, person)),
+            (name(privacy), privacy.holdings((), p, person)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect())
     }
 
     /// After a merge or split: the index columns other modules' state feeds (attributes and

@@ -3,30 +3,43 @@
 //! flows run; here it only forgets an erased person's identifiers and checks its invariants.
 
 use super::IdentityGraph;
+use crate::ids::OneId;
 use crate::person::{EraseStep, MergeStep, PersonState, Persons, SplitStep};
+use crate::receipts::Receipts;
 
 impl PersonState for IdentityGraph {
     const MODULE: &'static str = "identity";
-    type Reads<'r> = ();
+    /// The engine's idempotency receipts: which events were the erased person's.
+    type Reads<'r> = &'r Receipts;
 
     /// The graph joined the persons before the flow ran; the report already lists the
     /// identifiers and evidence that moved.
-    fn merge(&mut self, (): (), _: &MergeStep) -> Option<serde_json::Value> {
+    fn merge(&mut self, _: &Receipts, _: &MergeStep) -> Option<serde_json::Value> {
         None
     }
 
     /// The graph split the persons before the flow ran.
-    fn split(&mut self, (): (), _: &SplitStep<'_>) -> Option<serde_json::Value> {
+    fn split(&mut self, _: &Receipts, _: &SplitStep<'_>) -> Option<serde_json::Value> {
         None
     }
 
-    /// Every identifier of the person becomes a tombstone that names no one.
-    fn erase(&mut self, (): (), step: &EraseStep<'_>) {
+    /// Every identifier of the person becomes a tombstone that names no one, and the records
+    /// of the person's events lose their ids (event keys).
+    fn erase(&mut self, receipts: &Receipts, step: &EraseStep<'_>) {
         self.forget_identifiers(step.person);
+        self.rename_records(
+            |key| {
+                receipts
+                    .get(key)
+                    .and_then(|r| r.oneid)
+                    .is_some_and(|o| step.names(o))
+            },
+            step.pseudonym,
+        );
     }
 
     /// Every identifier belongs to exactly the person that lists it; erased persons hold none.
-    fn check_invariants(&self, (): (), persons: &Persons<'_>) -> Vec<String> {
+    fn check_invariants(&self, _: &Receipts, persons: &Persons<'_>) -> Vec<String> {
         let mut bad = Vec::new();
         let mut listed = 0usize;
         for (oneid, ids) in self.persons() {
@@ -58,5 +71,9 @@ impl PersonState for IdentityGraph {
             }
         }
         bad
+    }
+
+    fn holdings(&self, _: &Receipts, _: &Persons<'_>, person: OneId) -> serde_json::Value {
+        serde_json::json!(self.identifiers(person))
     }
 }

@@ -2,6 +2,7 @@
 //! and active periods follow merges and come back on splits.
 
 use super::engine::{History, LifecycleState};
+use crate::ids::OneId;
 use crate::person::{unmerge, EraseStep, MergeStep, PersonState, Persons, SplitStep};
 
 impl PersonState for LifecycleState {
@@ -72,5 +73,9 @@ impl PersonState for LifecycleState {
             .collect();
         bad.extend(self.merged.check(Self::MODULE, persons));
         bad
+    }
+
+    fn holdings(&self, (): (), _: &Persons<'_>, person: OneId) -> serde_json::Value {
+        serde_json::to_value(self.people.get(&person)).unwrap_or_default()
     }
 }

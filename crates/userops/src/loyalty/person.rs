@@ -146,4 +146,42 @@ impl PersonState for Loyalty {
         bad.extend(self.merged.check(Self::MODULE, persons));
         bad
     }
+
+    /// Per program: balance, pending points, debt, the live points by expiry and the member
+    /// record; an account holding nothing counts as none. (How points are cut into buckets of
+    /// one expiry is the ledger's bookkeeping, not what the person holds.)
+    fn holdings(&self, _: FixedOffset, _: &Persons<'_>, person: OneId) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for p in &self.programs {
+            let account = self.ledger.member_account(p.book, person).map(|a| {
+                let acc = &self.ledger.accounts()[a.0 as usize];
+                let mut buckets: std::collections::BTreeMap<Option<DateTime<Utc>>, i64> =
+                    std::collections::BTreeMap::new();
+                for b in self.ledger.live_buckets(p.book, person) {
+                    *buckets.entry(b.expires).or_default() += b.remaining();
+                }
+                let buckets: Vec<(Option<DateTime<Utc>>, i64)> = buckets.into_iter().collect();
+                (
+                    acc.points(),
+                    self.ledger.pending(p.book, person),
+                    acc.debt,
+                    buckets,
+                )
+            });
+            let account =
+                account.filter(|(b, pe, d, bu)| *b != 0 || *pe != 0 || *d != 0 || !bu.is_empty());
+            let member = p.members.get(&person);
+            if account.is_some() || member.is_some() {
+                out.insert(
+                    p.spec.id.clone(),
+                    serde_json::json!({"account": account, "member": member}),
+                );
+            }
+        }
+        if out.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::Value::Object(out)
+        }
+    }
 }

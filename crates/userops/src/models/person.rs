@@ -50,4 +50,14 @@ impl PersonState for ModelsLog {
             .map(|u| format!("models: records of {u}, which names no live person"))
             .collect()
     }
+
+    /// The records that count for the person, in log order.
+    fn holdings(&self, (): (), persons: &Persons<'_>, person: OneId) -> serde_json::Value {
+        let mine = |u: u64| persons.identity.canonical(OneId(u)) == Some(person);
+        serde_json::json!({
+            "orders": self.orders.iter().filter(|r| mine(r.user)).collect::<Vec<_>>(),
+            "behaviours": self.behaviours.iter().filter(|r| mine(r.user)).collect::<Vec<_>>(),
+            "messages": self.messages.iter().filter(|r| mine(r.user)).collect::<Vec<_>>(),
+        })
+    }
 }

@@ -6,14 +6,17 @@
 //! - **Hashing** is a [`Config`](crate::Config) option
 //!   ([`ConfigBuilder::hash_identifiers`](crate::ConfigBuilder::hash_identifiers)); see
 //!   [`Engine::prepare`] for where it happens.
-//! - **Erasure** (`erase`) removes a person's identifiers and consent records; the OneID stays as
-//!   an empty tombstone. A module holding personal data adds one call after the `// ---- module
-//!   erase hooks` marker in `Engine::execute_privacy` to pseudonymize its own data: the ledger
-//!   keeps the person's postings (amounts, times, accounts) so that balances still sum to zero,
-//!   re-keyed to a fresh pseudonym ([`PSEUDONYM_BASE`]) with free text cleared and idempotency
-//!   keys replaced ([`Loyalty::pseudonymize_member`](crate::loyalty::Loyalty::pseudonymize_member)).
-//!   The durable store also redacts the erased person's earlier journal records and drops older
-//!   snapshots (see `userops-store`).
+//! - **Erasure** (`erase`) runs the engine's one erase flow: every module holding per-person
+//!   state removes what it holds about the person (the person contract, `person.rs`); the
+//!   OneID stays as an empty tombstone that no audience, table, model, tag or automation run
+//!   returns, and that cannot be merged or split. Where a ledger must stay balanced the data is
+//!   re-keyed to a fresh pseudonym ([`PSEUDONYM_BASE`]) instead: the points ledger keeps the
+//!   person's postings (amounts, times, accounts) with free text cleared and keys replaced
+//!   ([`Loyalty::pseudonymize_member`](crate::loyalty::Loyalty::pseudonymize_member)), campaigns
+//!   keep coupons, commits and touches for their counts. The durable store also redacts the
+//!   erased person's earlier journal records and replaces the snapshots (see `userops-store`).
+//! - **Merges** keep, per channel and purpose, the latest statement of any merged person (a
+//!   withdrawal wins a tie); a split gives each part its own statements back.
 //! - **Audit**: every operator action (`set_consent`, `erase`) appends an [`AuditEntry`]
 //!   (actor, action, target, time). No command edits or removes entries; `audit_log` reads them.
 //!

@@ -3,6 +3,7 @@
 //! split, and an erased person keeps none.
 
 use super::{ConsentRecord, PrivacyState, Statements};
+use crate::ids::OneId;
 use crate::person::{EraseStep, MergeStep, PersonState, Persons, SplitStep};
 
 /// Whether `theirs` replaces `mine` in a merge: later, or as late and a withdrawal.
@@ -117,5 +118,9 @@ impl PersonState for PrivacyState {
         }
         bad.extend(self.merged.check(Self::MODULE, persons));
         bad
+    }
+
+    fn holdings(&self, (): (), _: &Persons<'_>, person: OneId) -> serde_json::Value {
+        serde_json::json!({"consent": self.consents.get(&person), "erased": self.erased.contains(&person)})
     }
 }

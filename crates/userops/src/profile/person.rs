@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{combine, Aggregates, AttributeDef, MergeReport, MergeStrategy, Observation};
 use super::{Profiles, StoredProfile};
+use crate::ids::OneId;
 use crate::person::{unmerge, EraseStep, MergeStep, PersonState, Persons, SplitStep};
 use crate::tags::AGGREGATE_COLUMNS;
 use crate::Engine;
@@ -97,6 +98,11 @@ fn add_aggregates(a: &mut Aggregates, b: &Aggregates) {
 fn take_aggregates(a: &mut Aggregates, b: &Aggregates, before: &Aggregates) {
     let mut merged = before.clone();
     add_aggregates(&mut merged, b);
+    if *a == merged {
+        // Nothing since the merge: exactly as before (decimals keep their scale too).
+        *a = before.clone();
+        return;
+    }
     a.orders = a.orders.saturating_sub(b.orders);
     a.gmv = (a.gmv - b.gmv).max(Decimal::ZERO);
     a.refunds = a.refunds.saturating_sub(b.refunds);
@@ -217,6 +223,11 @@ impl PersonState for Profiles {
         }
         bad.extend(self.merged.check(Self::MODULE, persons));
         bad
+    }
+
+    /// An empty profile counts as none.
+    fn holdings(&self, (): (), _: &Persons<'_>, person: OneId) -> serde_json::Value {
+        serde_json::to_value(self.people.get(&person).filter(|p| !is_empty(p))).unwrap_or_default()
     }
 }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{TagState, Value};
+use crate::ids::OneId;
 use crate::person::{EraseStep, MergeStep, PersonState, Persons, SplitStep};
 use crate::users::UserIndex;
 
@@ -177,5 +178,18 @@ impl PersonState for TagState {
         }
         bad.extend(self.merged.check(Self::MODULE, persons));
         bad
+    }
+
+    fn holdings(&self, users: &UserIndex, _: &Persons<'_>, person: OneId) -> serde_json::Value {
+        let Some(d) = users.dense(person) else {
+            return serde_json::Value::Null;
+        };
+        let audiences: Vec<&str> = self
+            .audiences
+            .values()
+            .filter(|a| a.members.contains(d))
+            .map(|a| a.name.as_str())
+            .collect();
+        serde_json::json!({"values": self.values_of(d), "audiences": audiences})
     }
 }
