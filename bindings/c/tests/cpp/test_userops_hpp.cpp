@@ -205,8 +205,10 @@ TEST(Hpp, Identity) {
               "invalid_argument");
     EXPECT_EQ(error_of([&] { e.merge(User::oneid(1), User::oneid(77), "ops", "x"); }).code(), "not_found");
 
-    std::string split = e.split({"manual:1"}, "ops", "wrong merge");
-    EXPECT_TRUE(contains(split, "\"parts\"")) << split;
+    EXPECT_EQ(error_of([&] { e.split({"manual:1"}, "ops", "wrong merge", "not a time"); }).code(),
+              "invalid_argument");
+    std::string split = e.split({"manual:1"}, "ops", "wrong merge", "2026-01-09T00:00:00Z");
+    EXPECT_TRUE(contains(split, "\"parts\"") && contains(split, "\"not_split_back\"")) << split;
     EXPECT_NE(e.resolve("member_no", "M2"), std::optional<uint64_t>(1));
     EXPECT_EQ(error_of([&] { e.split({}, "ops", "none"); }).code(), "invalid_argument");
 }

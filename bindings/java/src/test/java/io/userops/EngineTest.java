@@ -152,8 +152,9 @@ class EngineTest {
             assertThrows(NotFoundException.class, () -> e.merge(User.oneid(1), User.oneid(77), "ops", "x", null));
             assertThrows(InvalidArgumentException.class, () -> e.merge(User.oneid(1), null, "ops", "x", null));
 
-            String split = e.split(Collections.singletonList("manual:1"), "ops", "wrong merge");
-            assertTrue(split.contains("\"parts\""), split);
+            String split = e.split(Collections.singletonList("manual:1"), "ops", "wrong merge",
+                t("2026-01-09T00:00:00Z"));
+            assertTrue(split.contains("\"parts\"") && split.contains("\"not_split_back\""), split);
             assertNotEquals(OptionalLong.of(1), e.resolve("member_no", "M2"));
             assertThrows(InvalidArgumentException.class, () -> e.split(Collections.<String>emptyList(), "ops", "none"));
             assertThrows(InvalidArgumentException.class, () -> e.split(Arrays.asList("manual:1", null), "ops", "x"));
