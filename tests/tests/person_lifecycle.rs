@@ -716,3 +716,42 @@ fn an_erased_person_is_in_no_audience_table_model_tag_or_plan() {
     assert!(rows.iter().all(|(o, _, _)| o.0 == 2), "{rows:?}");
     e.check_invariants().unwrap();
 }
+
+/// Bad input stays a typed error that changes nothing: a merge of a person with itself, a
+/// merge whose points would overflow the survivor's balance, a split of unknown evidence.
+#[test]
+fn refused_merges_and_splits_change_nothing() {
+    let mut e = Engine::default();
+    call(&mut e, "create_program", json!({"program": {"id": "p"}}));
+    for (who, key) in [("M1", "e1"), ("M2", "e2")] {
+        call(
+            &mut e,
+            "earn",
+            json!({"user": m(who), "program": "p", "points": 6_000_000_000_000_000_000i64,
+                "key": key, "time": "2026-01-02T00:00:00Z"}),
+        );
+    }
+    let before = e.snapshot();
+    let x = err(
+        &mut e,
+        "merge",
+        json!({"a": m("M1"), "b": m("M2"), "actor": "ops", "reason": "same",
+            "time": "2026-01-03T00:00:00Z"}),
+    );
+    assert_eq!(x.code(), ErrorCode::InvalidArgument, "{x}");
+    let x = err(
+        &mut e,
+        "merge",
+        json!({"a": m("M1"), "b": {"oneid": 1}, "actor": "ops", "reason": "same",
+            "time": "2026-01-03T00:00:00Z"}),
+    );
+    assert_eq!(x.code(), ErrorCode::InvalidArgument, "{x}");
+    let x = err(
+        &mut e,
+        "split",
+        json!({"evidence": ["nope"], "actor": "ops", "reason": "x", "time": "2026-01-03T00:00:00Z"}),
+    );
+    assert_eq!(x.code(), ErrorCode::NotFound, "{x}");
+    assert!(e.snapshot() == before);
+    e.check_invariants().unwrap();
+}

@@ -188,8 +188,7 @@ impl Engine {
         if seqs.iter().enumerate().any(|(i, q)| *q != i as u64 + 1) {
             bad.push("receipt sequence numbers are not 1..=n without gaps or repeats".into());
         }
-        // ---- module invariants: every module holding per-person state, through its
-        //      `PersonState` implementation (engine/person.rs) ----
+        // Every module holding per-person state checks its own (engine/person.rs).
         self.check_person_modules(&mut bad);
         if bad.is_empty() {
             Ok(())

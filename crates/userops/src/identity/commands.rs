@@ -592,4 +592,51 @@ mod tests {
         );
         assert_eq!(all["oneid"], Value::Null);
     }
+
+    /// Journal records written before operator merges and splits were dated still replay: a
+    /// split without `time`, a merge with `"time": null`, both at the Unix epoch as then.
+    /// New commands without a time are dated when prepared.
+    #[test]
+    fn undated_operator_commands_replay_at_the_epoch_and_new_ones_are_dated() {
+        use crate::Command;
+        let mut e = Engine::default();
+        identify(&mut e, "k1", json!([{"kind": "member_no", "value": "M1"}]));
+        identify(&mut e, "k2", json!([{"kind": "member_no", "value": "M2"}]));
+        call(&mut e, "create_program", json!({"program": {"id": "p"}})).unwrap();
+        call(
+            &mut e,
+            "earn",
+            json!({"user": {"oneid": 2}, "program": "p", "points": 5, "key": "e",
+                "time": "2026-01-05T00:00:00Z"}),
+        )
+        .unwrap();
+        let old_merge = r#"{"method":"merge","args":{"a":{"oneid":1},"b":{"oneid":2},"actor":"ops","reason":"x","time":null}}"#;
+        let old_split =
+            r#"{"method":"split","args":{"evidence":["manual:1"],"actor":"ops","reason":"y"}}"#;
+        for text in [old_merge, old_split] {
+            e.execute_prepared(Command::from_json(text).unwrap())
+                .unwrap();
+        }
+        let epoch = chrono::DateTime::UNIX_EPOCH;
+        let times: Vec<_> = e
+            .loyalty()
+            .ledger()
+            .transfers()
+            .iter()
+            .skip(1)
+            .map(|t| t.time)
+            .collect();
+        assert_eq!(times, vec![epoch, epoch], "the merge and the split back");
+        let new = Command::from_call(
+            "split",
+            r#"{"evidence": ["k1"], "actor": "ops", "reason": "z"}"#,
+        )
+        .unwrap();
+        match e.prepare(new).unwrap() {
+            Command::Identity(super::IdentityCommand::Split { time, .. }) => {
+                assert!(time.is_some_and(|t| t > epoch))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
