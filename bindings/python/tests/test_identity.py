@@ -65,6 +65,8 @@ def test_operator_merge_and_split_are_dated_and_move_member_state_both_ways() ->
     s = e.split(m["evidence"], actor="ops", reason="two people", time="2026-01-05T00:00:00Z")
     assert list(s["not_split_back"]) == ["identity"]
     assert (e.balance(1, "p"), e.balance(2, "p")) == (100, 50)
+    split_row = [r for r in e.statement(2, "p", output="arrow").to_pylist() if r["kind"] == "split"]
+    assert split_row[0]["time"] == t(5)
     # Erased: a tombstone cannot be merged.
     e.erase(2, actor="dpo", time=t(6))
     with pytest.raises(NotFound):
