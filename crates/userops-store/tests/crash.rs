@@ -70,6 +70,36 @@ fn child_binary() -> std::path::PathBuf {
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_userops-crash-child").into())
 }
 
+/// The child started with `args`; a channel that fires at its first acknowledgement, and a
+/// thread that collects every line it prints until it dies.
+fn spawn_child(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<()>,
+    std::thread::JoinHandle<Vec<String>>,
+) {
+    let mut child = Command::new(child_binary())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the child");
+    let stdout = child.stdout.take().unwrap();
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.is_empty() {
+                let _ = first_tx.send(());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    (child, first_rx, reader)
+}
+
 fn run(trials: usize, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.db");
@@ -78,24 +108,8 @@ fn run(trials: usize, seed: u64) {
     let mut killed_mid_run = 0;
     for trial in 0..trials {
         let mode = if trial % 2 == 0 { "every" } else { "group" };
-        let mut child = Command::new(child_binary())
-            .args([path.to_str().unwrap(), mode, &format!("t{trial}"), "400"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the child");
-        let stdout = child.stdout.take().unwrap();
-        let (first_tx, first_rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut lines = Vec::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.is_empty() {
-                    let _ = first_tx.send(());
-                }
-                lines.push(line);
-            }
-            lines
-        });
+        let (mut child, first_rx, reader) =
+            spawn_child(&[path.to_str().unwrap(), mode, &format!("t{trial}"), "400"]);
         // A third of the kills land anywhere from start-up (recovery included); the rest while
         // the child is ingesting, after its first acknowledgement.
         if trial % 3 == 0 {
@@ -170,30 +184,13 @@ fn sigkill_during_erasures_leaves_no_erased_byte_40_trials() {
     let mut killed_mid_run = 0;
     for trial in 0..40 {
         let mode = if trial % 2 == 0 { "every" } else { "group" };
-        let mut child = Command::new(child_binary())
-            .args([
-                path.to_str().unwrap(),
-                mode,
-                &format!("t{trial}"),
-                "60",
-                "erase",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the child");
-        let stdout = child.stdout.take().unwrap();
-        let (first_tx, first_rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut lines = Vec::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.is_empty() {
-                    let _ = first_tx.send(());
-                }
-                lines.push(line);
-            }
-            lines
-        });
+        let (mut child, first_rx, reader) = spawn_child(&[
+            path.to_str().unwrap(),
+            mode,
+            &format!("t{trial}"),
+            "60",
+            "erase",
+        ]);
         // Killed while erasing: after the first acknowledgement, anywhere in the next ones
         // (between an erasure's commit and the checkpoint that folds the WAL, among others).
         let _ = first_rx.recv_timeout(Duration::from_secs(20));
