@@ -2,7 +2,7 @@
 //! person's steps into the survivor's timeline, each remembering the OneID it was recorded
 //! under, so that a split can give every step back to the part that OneID belongs to now.
 
-use super::engine::{AnalyticsState, Names, Step};
+use super::engine::{step_order, AnalyticsState, Names, Step};
 use crate::ids::OneId;
 use crate::person::{EraseStep, MergeStep, PersonState, Persons, SplitStep};
 
@@ -11,9 +11,9 @@ fn origin_of(o: OneId) -> u32 {
     u32::try_from(o.0).expect("OneIDs are numbered below 2^32: at most one per identifier node")
 }
 
-/// Insert `step` into a time-ordered timeline after every step of the same time.
-fn insert(line: &mut Vec<Step>, step: Step) {
-    let at = line.partition_point(|s| s.time <= step.time);
+/// Insert `step` into a timeline in [`step_order`], after every step that orders equal.
+fn insert(names: &Names, line: &mut Vec<Step>, step: Step) {
+    let at = line.partition_point(|s| step_order(names, s, &step).is_le());
     line.insert(at, step);
 }
 
@@ -32,7 +32,7 @@ impl PersonState for AnalyticsState {
         let n = gone.len();
         let mine = self.timelines.entry(step.survivor).or_default();
         mine.extend(gone);
-        mine.sort_by_key(|s| s.time); // stable: equal times keep their order
+        mine.sort_by(|a, b| step_order(&self.names, a, b)); // stable: equal steps keep their order
         Some(serde_json::json!({"absorbed": step.absorbed, "journey_steps": n}))
     }
 
@@ -58,7 +58,7 @@ impl PersonState for AnalyticsState {
             self.timelines.insert(step.old, stay);
         }
         for (p, s) in away {
-            insert(self.timelines.entry(p).or_default(), s);
+            insert(&self.names, self.timelines.entry(p).or_default(), s);
         }
         None
     }
@@ -82,8 +82,11 @@ impl PersonState for AnalyticsState {
                     "analytics: journey held for {o}, which is not a live person"
                 ));
             }
-            if line.windows(2).any(|w| w[0].time > w[1].time) {
-                bad.push(format!("analytics: journey of {o} is out of time order"));
+            if line
+                .windows(2)
+                .any(|w| step_order(&self.names, &w[0], &w[1]).is_gt())
+            {
+                bad.push(format!("analytics: journey of {o} is out of step order"));
             }
             for s in line {
                 if s.origin != 0
