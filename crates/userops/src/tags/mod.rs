@@ -325,7 +325,7 @@ pub enum TagsCommand {
         name: String,
         /// How.
         op: SetOp,
-        /// At least two saved audiences.
+        /// At least two saved audiences, at most [`expr::MAX_OPERATORS`] + 1 (1,001).
         audiences: Vec<String>,
         /// The evaluation time.
         #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
@@ -1171,6 +1171,12 @@ impl Engine {
                     return Err(Error::invalid_argument(
                         "audiences",
                         "combine at least two audiences",
+                    ));
+                }
+                if audiences.len() > expr::MAX_OPERATORS + 1 {
+                    return Err(Error::invalid_argument(
+                        "audiences",
+                        format!("combine at most {} audiences", expr::MAX_OPERATORS + 1),
                     ));
                 }
                 let refs: Vec<String> = audiences
