@@ -489,12 +489,22 @@ fn merge_profiles_combines_and_moves_tags() {
         "save_audience",
         json!({"name": "no_tier", "expression": "NOT EXISTS tier", "now": NOW}),
     );
-    let r = e.merge_profiles(OneId(1), OneId(4));
-    assert_eq!(r.attributes["spend"], "taken");
-    assert_eq!(r.attributes["city"], "taken");
-    assert_eq!(r.tags_moved, vec!["dormant".to_owned()]);
-    assert!(r.tags_conflicting.contains(&"age".to_owned()));
-    assert_eq!(r.audiences, vec!["no_tier".to_owned()]);
+    // Through the one merge flow (an operator merge); the profile and tags sections of its
+    // report say what each module did.
+    let m = call(
+        &mut e,
+        "merge",
+        json!({"a": {"oneid": 1}, "b": {"oneid": 4}, "actor": "ops", "reason": "same", "time": NOW}),
+    );
+    let (r, t) = (&m["modules"]["profile"][0], &m["modules"]["tags"][0]);
+    assert_eq!(r["attributes"]["spend"], "taken");
+    assert_eq!(r["attributes"]["city"], "taken");
+    assert_eq!(t["tags_moved"], json!(["dormant"]));
+    assert!(t["tags_conflicting"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("age")));
+    assert_eq!(t["audiences"], json!(["no_tier"]));
     let p = e.profile(OneId(1)).unwrap();
     assert_eq!(p.attributes["spend"], json!(30.0));
     assert_eq!(p.aggregates.orders, 2);

@@ -490,12 +490,14 @@ int32_t userops_identity_explain(struct userops_engine *engine,
                                  char **explanation_json);
 
 // Merge two persons by hand (an audited operator action; `actor` and `reason` are recorded).
-// `time` (RFC 3339, or NULL for the Unix epoch) dates the member-state transfers. Writes the
-// surviving OneID to `*survivor` and the merge report as JSON to `*report_json` (`{"survivor",
-// "absorbed": [N], "identifiers_moved", "evidence", "modules"}`; free with
-// `userops_string_free`); both may be NULL. Errors: `UOPS_NULL_POINTER`,
-// `UOPS_INVALID_ARGUMENT` (an unknown identifier, both the same person), `UOPS_NOT_FOUND` (a
-// OneID never handed out), `UOPS_INVALID_IDENTIFIER`, `UOPS_INVALID_HANDLE`, `UOPS_STORAGE`.
+// `time` (RFC 3339, or NULL for now) dates the member-state transfers. Every module folds the
+// absorbed person's state into the survivor's. Writes the surviving OneID to `*survivor` and
+// the merge report as JSON to `*report_json` (`{"survivor", "absorbed": [N],
+// "identifiers_moved", "evidence", "modules"}`; free with `userops_string_free`); both may be
+// NULL. Errors: `UOPS_NULL_POINTER`, `UOPS_INVALID_ARGUMENT` (an unknown identifier, both the
+// same person, a cap or a points balance the merge would break), `UOPS_NOT_FOUND` (a OneID
+// never handed out, or erased), `UOPS_INVALID_IDENTIFIER`, `UOPS_INVALID_HANDLE`,
+// `UOPS_STORAGE`.
 //
 // # Safety
 // `a` and `b` are NULL or valid `userops_user`s; strings are NULL or NUL-terminated;
@@ -510,10 +512,12 @@ int32_t userops_identity_merge(struct userops_engine *engine,
                                char **report_json);
 
 // Remove evidence (`n` record ids, or `"manual:N"` for a manual merge) and recompute the
-// persons it joined (audited: `actor`, `reason`). Writes the split report as JSON to
-// `*report_json` (may be NULL; `{"split": [N], "parts": [{"oneid", "identifiers"}],
-// "edges_removed", "not_split_back"}`). Errors: `UOPS_NULL_POINTER`, `UOPS_INVALID_ARGUMENT`
-// (no evidence, unknown record), `UOPS_INVALID_HANDLE`, `UOPS_STORAGE`.
+// persons it joined (audited: `actor`, `reason`), at `time` (RFC 3339, or NULL for now). Each
+// part gets back what the merges moved. Writes the split report as JSON to `*report_json`
+// (may be NULL; `{"split": [N], "parts": [{"oneid", "identifiers"}], "edges_removed",
+// "not_split_back"}`: per module, what could not go back). Errors: `UOPS_NULL_POINTER`,
+// `UOPS_INVALID_ARGUMENT` (no evidence, evidence of an erased person, a malformed time),
+// `UOPS_NOT_FOUND` (an unknown record), `UOPS_INVALID_HANDLE`, `UOPS_STORAGE`.
 //
 // # Safety
 // `evidence` is NULL or holds `n` pointers; strings are NULL or NUL-terminated;
@@ -523,6 +527,7 @@ int32_t userops_identity_split(struct userops_engine *engine,
                                size_t n,
                                const char *actor,
                                const char *reason,
+                               const char *time,
                                char **report_json);
 
 // Earn `points` (> 0) for `user` in `program` under the idempotency key `key` (also the order

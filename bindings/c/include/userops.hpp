@@ -538,7 +538,8 @@ class Engine {
                                             detail::z(kind_b).c_str(), detail::z(value_b).c_str(), out);
         });
     }
-    // Merge two persons by hand (audited: `actor`, `reason`; `time` dates the transfers).
+    // Merge two persons by hand (audited: `actor`, `reason`; `time` dates the transfers,
+    // default now). Every module folds the absorbed person's state into the survivor's.
     MergeResult merge(const User &a, const User &b, std::string_view actor, std::string_view reason,
                       std::optional<std::string_view> time = std::nullopt) {
         userops_user ca = a.c(), cb = b.c();
@@ -551,12 +552,14 @@ class Engine {
         return MergeResult{survivor, std::move(report_json)};
     }
     // Remove evidence (record ids, or "manual:N" for a manual merge) and recompute the persons
-    // it joined (audited: `actor`, `reason`). Returns the split report as JSON.
-    std::string split(const std::vector<std::string> &evidence, std::string_view actor, std::string_view reason) {
+    // it joined (audited: `actor`, `reason`; `time` dates the transfers back, default now).
+    // Each part gets back what the merges moved. Returns the split report as JSON.
+    std::string split(const std::vector<std::string> &evidence, std::string_view actor, std::string_view reason,
+                      std::optional<std::string_view> time = std::nullopt) {
         std::vector<const char *> items = detail::c_strs(evidence);
         return detail::string_out([&](char **out) {
             return userops_identity_split(e_.get(), items.data(), items.size(), detail::z(actor).c_str(),
-                                          detail::z(reason).c_str(), out);
+                                          detail::z(reason).c_str(), detail::opt_z(time).c_str(), out);
         });
     }
 

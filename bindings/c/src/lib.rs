@@ -132,7 +132,7 @@ fn status_of(code: ErrorCode) -> userops_status {
         ErrorCode::CouponUnusable => userops_status::UOPS_COUPON_UNUSABLE,
         ErrorCode::Storage => userops_status::UOPS_STORAGE,
         ErrorCode::Corrupt => userops_status::UOPS_CORRUPT,
-        _ => userops_status::UOPS_INTERNAL,
+        ErrorCode::Internal => userops_status::UOPS_INTERNAL,
     }
 }
 

@@ -345,12 +345,14 @@ pub unsafe extern "C" fn userops_identity_explain(
 }
 
 /// Merge two persons by hand (an audited operator action; `actor` and `reason` are recorded).
-/// `time` (RFC 3339, or NULL for the Unix epoch) dates the member-state transfers. Writes the
-/// surviving OneID to `*survivor` and the merge report as JSON to `*report_json` (`{"survivor",
-/// "absorbed": [N], "identifiers_moved", "evidence", "modules"}`; free with
-/// `userops_string_free`); both may be NULL. Errors: `UOPS_NULL_POINTER`,
-/// `UOPS_INVALID_ARGUMENT` (an unknown identifier, both the same person), `UOPS_NOT_FOUND` (a
-/// OneID never handed out), `UOPS_INVALID_IDENTIFIER`, `UOPS_INVALID_HANDLE`, `UOPS_STORAGE`.
+/// `time` (RFC 3339, or NULL for now) dates the member-state transfers. Every module folds the
+/// absorbed person's state into the survivor's. Writes the surviving OneID to `*survivor` and
+/// the merge report as JSON to `*report_json` (`{"survivor", "absorbed": [N],
+/// "identifiers_moved", "evidence", "modules"}`; free with `userops_string_free`); both may be
+/// NULL. Errors: `UOPS_NULL_POINTER`, `UOPS_INVALID_ARGUMENT` (an unknown identifier, both the
+/// same person, a cap or a points balance the merge would break), `UOPS_NOT_FOUND` (a OneID
+/// never handed out, or erased), `UOPS_INVALID_IDENTIFIER`, `UOPS_INVALID_HANDLE`,
+/// `UOPS_STORAGE`.
 ///
 /// # Safety
 /// `a` and `b` are NULL or valid `userops_user`s; strings are NULL or NUL-terminated;
@@ -393,10 +395,12 @@ pub unsafe extern "C" fn userops_identity_merge(
 }
 
 /// Remove evidence (`n` record ids, or `"manual:N"` for a manual merge) and recompute the
-/// persons it joined (audited: `actor`, `reason`). Writes the split report as JSON to
-/// `*report_json` (may be NULL; `{"split": [N], "parts": [{"oneid", "identifiers"}],
-/// "edges_removed", "not_split_back"}`). Errors: `UOPS_NULL_POINTER`, `UOPS_INVALID_ARGUMENT`
-/// (no evidence, unknown record), `UOPS_INVALID_HANDLE`, `UOPS_STORAGE`.
+/// persons it joined (audited: `actor`, `reason`), at `time` (RFC 3339, or NULL for now). Each
+/// part gets back what the merges moved. Writes the split report as JSON to `*report_json`
+/// (may be NULL; `{"split": [N], "parts": [{"oneid", "identifiers"}], "edges_removed",
+/// "not_split_back"}`: per module, what could not go back). Errors: `UOPS_NULL_POINTER`,
+/// `UOPS_INVALID_ARGUMENT` (no evidence, evidence of an erased person, a malformed time),
+/// `UOPS_NOT_FOUND` (an unknown record), `UOPS_INVALID_HANDLE`, `UOPS_STORAGE`.
 ///
 /// # Safety
 /// `evidence` is NULL or holds `n` pointers; strings are NULL or NUL-terminated;
@@ -408,6 +412,7 @@ pub unsafe extern "C" fn userops_identity_split(
     n: usize,
     actor: *const c_char,
     reason: *const c_char,
+    time: *const c_char,
     report_json: *mut *mut c_char,
 ) -> i32 {
     guard(|| {
@@ -416,10 +421,12 @@ pub unsafe extern "C" fn userops_identity_split(
         let evidence = unsafe { read_strs(evidence, n, "evidence") }?;
         let actor = unsafe { read_str(actor, "actor") }?.to_owned();
         let reason = unsafe { read_str(reason, "reason") }?.to_owned();
+        let time = unsafe { read_time(time, "time") }?;
         let command = Command::Identity(IdentityCommand::Split {
             evidence,
             actor,
             reason,
+            time,
         });
         // SAFETY: execute only dereferences live handles.
         match unsafe { execute(engine, command) }? {

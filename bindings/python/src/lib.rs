@@ -215,6 +215,13 @@ fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeEngine>()?;
     m.add_class::<NativeIdentityGraph>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Every error code the engine reports, with its C status number: the package maps each to
+    // an exception class, and its tests fail for a code that has none.
+    let codes: Vec<(&str, i32)> = userops::ErrorCode::ALL
+        .iter()
+        .map(|c| (c.name(), *c as i32))
+        .collect();
+    m.add("error_codes", codes)?;
     // ---- native modules: one registration line each ----
     tables::register(m)?;
     // ---- module table functions: one `register` call each ----

@@ -164,3 +164,20 @@ def test_docstrings() -> None:
     for mod in (userops, userops.errors):
         result = doctest.testmod(mod)
         assert result.failed == 0 and result.attempted > 0, mod
+
+
+def test_every_engine_error_code_has_its_exception_class() -> None:
+    """An engine error code without a class (or with another status number) fails here: the
+    package has no catch-all that would hide it."""
+    from userops import _native
+    from userops.errors import _BY_CODE
+
+    codes = dict(_native.error_codes)
+    assert codes.pop("ok") == 0
+    assert codes, "the native module lists the codes"
+    for name, status in codes.items():
+        cls = _BY_CODE.get(name)
+        assert cls is not None, f"error code {name!r} has no exception class"
+        assert cls.code == name and cls.status == status, (name, cls)
+        assert issubclass(cls, userops.UserOpsError)
+    assert set(_BY_CODE) == set(codes), "a class for a code the engine does not have"

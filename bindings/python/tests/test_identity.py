@@ -46,6 +46,33 @@ def test_engine_spec_example_merge_split_and_audit() -> None:
     assert [x["action"] for x in e.identity_audit()] == ["merge", "split"]
 
 
+def test_operator_merge_and_split_are_dated_and_move_member_state_both_ways() -> None:
+    import datetime as dt
+
+    e = userops.Engine()
+    e.create_program({"id": "p"})
+
+    def t(d: int) -> dt.datetime:
+        return dt.datetime(2026, 1, d, tzinfo=dt.timezone.utc)
+
+    e.earn(("member_no", "M1"), "p", 100, "e1", time=t(2))
+    e.earn(("member_no", "M2"), "p", 50, "e2", time=t(3))
+    e.set_consent(("member_no", "M2"), "sms", "marketing", False, actor="crm", time=t(3))
+    m = e.merge(("member_no", "M1"), ("member_no", "M2"), actor="ops", reason="same", time=t(4))
+    assert e.balance(1, "p") == 150 and not e.consent(1, "sms", "marketing")
+    merge_row = [r for r in e.statement(1, "p", output="arrow").to_pylist() if r["kind"] == "merge"]
+    assert merge_row[0]["time"] == t(4) and merge_row[0]["amount"] == 0
+    s = e.split(m["evidence"], actor="ops", reason="two people", time="2026-01-05T00:00:00Z")
+    assert list(s["not_split_back"]) == ["identity"]
+    assert (e.balance(1, "p"), e.balance(2, "p")) == (100, 50)
+    split_row = [r for r in e.statement(2, "p", output="arrow").to_pylist() if r["kind"] == "split"]
+    assert split_row[0]["time"] == t(5)
+    # Erased: a tombstone cannot be merged.
+    e.erase(2, actor="dpo", time=t(6))
+    with pytest.raises(NotFound):
+        e.merge(1, 2, actor="ops", reason="x", time=t(7))
+
+
 def test_engine_conflicts_and_rules() -> None:
     e = userops.Engine()
     identify(e, "k1", [("phone", "13800138000"), ("device_id", "tab")])

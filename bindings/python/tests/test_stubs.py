@@ -21,6 +21,9 @@ def _stub_names() -> Dict[str, Set[str]]:
         elif isinstance(node, ast.ClassDef):
             out[""].add(node.name)
             out[node.name] = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if not node.target.id.startswith("_"):
+                out[""].add(node.target.id)
     return out
 
 

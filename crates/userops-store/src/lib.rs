@@ -507,6 +507,9 @@ impl Store {
             conn.execute_batch(p.schema())?;
         }
         let recovered = recover(&conn, config)?;
+        // An erasure folds the WAL into the main file right after its commit; a crash in
+        // between leaves the old pages in the WAL, so fold it now, before anything else.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         let last_seq = recovered.last_seq;
         let db = Db {
             conn,
@@ -964,8 +967,10 @@ impl Store {
             }
         }
         for o in oneids {
-            let needle = format!(r#""oneid":{}"#, o.0);
-            find(&needle, &|text| journal::mentions(text, &needle))?;
+            // A user reference (`{"oneid": N}`), or a quote's customer (`"user": N`).
+            for needle in [format!(r#""oneid":{}"#, o.0), format!(r#""user":{}"#, o.0)] {
+                find(&needle, &|text| journal::mentions(text, &needle))?;
+            }
         }
         for s in &hits {
             db.conn.execute(

@@ -144,6 +144,48 @@ impl IdentityProjection {
 }
 
 impl IdentityProjection {
+    /// Write the persons a command's identifiers name that have no row yet: identifiers as
+    /// `{"kind", "value"}` objects (a user reference) or a tag table's `{"kind", "users"}`.
+    fn named_persons(conn: &Connection, engine: &Engine, c: &Command) -> rusqlite::Result<()> {
+        fn walk(v: &serde_json::Value, out: &mut Vec<userops::Identifier>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(serde_json::Value::String(kind)) = m.get("kind") {
+                        match (m.get("value"), m.get("users")) {
+                            (Some(serde_json::Value::String(value)), _) if m.len() == 2 => {
+                                out.extend(userops::Identifier::parse(kind, value).ok());
+                            }
+                            (_, Some(serde_json::Value::Array(users))) => {
+                                out.extend(users.iter().filter_map(|u| {
+                                    userops::Identifier::parse(kind, u.as_str()?).ok()
+                                }));
+                            }
+                            _ => {}
+                        }
+                    }
+                    m.values().for_each(|x| walk(x, out));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
+                _ => {}
+            }
+        }
+        let mut ids = Vec::new();
+        walk(&serde_json::to_value(c).unwrap_or_default(), &mut ids);
+        let persons: BTreeSet<OneId> = ids
+            .iter()
+            .filter_map(|i| engine.identity().resolve(i))
+            .collect();
+        for o in persons {
+            let known = conn
+                .prepare_cached("SELECT 1 FROM persons WHERE oneid = ?1 AND merged_into IS NULL")?
+                .exists([o.0 as i64])?;
+            if !known {
+                IdentityProjection::write_person(conn, engine, o)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The rows an accepted event changes.
     fn on_event(
         conn: &Connection,
@@ -240,6 +282,9 @@ impl Projection for IdentityProjection {
             // An operator's merge, split or rule change moves identifiers between persons
             // (rare, and it may touch many): the tables are rewritten.
             (Command::Identity(c), _) if c.mutates() => self.rebuild(conn, engine),
+            // Any other command naming a user by an identifier (an earn, an attribute, a tag
+            // table) creates the person when the identifier is new.
+            (c, _) if c.mutates() => IdentityProjection::named_persons(conn, engine, c),
             _ => Ok(()),
         }
     }

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{
@@ -11,9 +10,11 @@ use crate::command::{
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{Event, EventBody, UserRef};
-use crate::identity::{IdentityGraph, MergeReport, SplitReport};
+use crate::identity::{IdentityGraph, MergeReport};
 use crate::ids::{Identifier, OneId};
 use crate::receipts::Lookup;
+
+mod person;
 
 /// The unified user pool: every person, their identifiers and everything known about them.
 ///
@@ -171,7 +172,13 @@ impl Engine {
     /// ([`ConfigBuilder::hash_identifiers`](crate::ConfigBuilder::hash_identifiers)) every
     /// identifier replaced by its salted hash, otherwise unchanged. Idempotent. The store calls
     /// this before writing a command to its journal, so plain identifiers never reach the disk.
+    /// An operator `merge` or `split` that names no time is dated here, when the command is
+    /// made (the wall clock), so that the journal holds the time it replays with.
     pub fn prepare(&self, command: Command) -> Result<Command, Error> {
+        let command = match command {
+            Command::Identity(c) => Command::Identity(c.dated()),
+            other => other,
+        };
         match self.config.identifier_salt() {
             Some(salt) => crate::privacy::hash_identifiers_in(command, salt),
             None => Ok(command),
@@ -210,32 +217,8 @@ impl Engine {
         if seqs.iter().enumerate().any(|(i, q)| *q != i as u64 + 1) {
             bad.push("receipt sequence numbers are not 1..=n without gaps or repeats".into());
         }
-        let mut listed = 0usize;
-        for (oneid, ids) in s.identity.persons() {
-            listed += ids.len();
-            for id in ids {
-                if s.identity.resolve(&id) != Some(oneid) {
-                    bad.push(format!(
-                        "{id} is listed under {oneid} but resolves elsewhere"
-                    ));
-                }
-            }
-        }
-        if listed != s.identity.identifier_count() {
-            bad.push(format!(
-                "{listed} identifiers listed under persons, {} known",
-                s.identity.identifier_count()
-            ));
-        }
-        // ---- module invariants: one line each ----
-        if let Err(e) = s.loyalty.check_invariants() {
-            bad.push(format!("loyalty ledger: {e}"));
-        }
-
-        if let Err(e) = s.privacy.check(self) {
-            bad.push(format!("privacy: {e}"));
-        }
-
+        // Every module holding per-person state checks its own (engine/person.rs).
+        self.check_person_modules(&mut bad);
         if bad.is_empty() {
             Ok(())
         } else {
@@ -402,15 +385,17 @@ impl Engine {
     /// of orders it does not know are then accepted unchecked, as they were; see
     /// [`crate::orders`]), and receipts keep the fingerprint of each event as it was given
     /// (a resend of exactly that event is still recognized). The journey steps of a format-3
-    /// snapshot are put in the fixed order format 4 keeps them in. A snapshot of the current
-    /// format reads as with [`Engine::read_snapshot`].
+    /// snapshot are put in the fixed order format 4 keeps them in, and every tombstone is
+    /// erased again by today's erase flow (older builds left some of its data behind). A
+    /// snapshot of the current format reads as with [`Engine::read_snapshot`].
     pub fn upgrade_snapshot(r: impl std::io::Read) -> Result<Engine, Error> {
         let mut de =
             serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, r));
         let bad = |e: serde_json::Error| Error::invalid_argument("snapshot", e.to_string());
         let mut s: Snapshot = serde::Deserialize::deserialize(&mut de).map_err(bad)?;
         de.end().map_err(bad)?;
-        if (SNAPSHOT_FORMAT_UPGRADABLE..SNAPSHOT_FORMAT).contains(&s.format) {
+        let upgraded = (SNAPSHOT_FORMAT_UPGRADABLE..SNAPSHOT_FORMAT).contains(&s.format);
+        if upgraded {
             if s.format < 4 {
                 // Format 4 keeps a person's steps at one instant in a fixed order: sorting
                 // gives what it would hold (steps in that order are equal only when identical).
@@ -419,7 +404,17 @@ impl Engine {
             s.state.orders.mark_partial();
             s.format = SNAPSHOT_FORMAT;
         }
-        Engine::from_snapshot(s)
+        let mut engine = Engine::from_snapshot(s)?;
+        if upgraded {
+            // Erasures by a build before the one erase flow left data of the tombstone in
+            // several modules: erasing each tombstone again with today's flow removes it.
+            let tombstones: Vec<OneId> =
+                engine.state.privacy.erased_set().iter().copied().collect();
+            for t in tombstones {
+                engine.erase_person(t);
+            }
+        }
+        Ok(engine)
     }
 
     fn from_snapshot(s: Snapshot) -> Result<Engine, Error> {
@@ -518,7 +513,7 @@ impl Engine {
                         evidence: vec![event.key.clone()],
                         modules: BTreeMap::new(),
                     };
-                    self.after_merge(&mut report, event.time);
+                    self.merge_persons(&mut report, event.time);
                 }
                 (out.oneid, out.absorbed)
             }
@@ -537,17 +532,12 @@ impl Engine {
             &crate::lifecycle::PeriodClock::of(&self.config),
             &event,
             oneid,
-            &absorbed,
         );
 
-        self.state.analytics.on_event(&event, oneid, &absorbed);
+        self.state.analytics.on_event(&event, oneid);
 
         self.models_on_event(&event, oneid);
-        self.state.campaigns.on_event(&event, oneid, &absorbed);
-        // ---- module event hooks: one call each (must not fail) ----
-        if let Some(o) = oneid {
-            self.state.privacy.on_merge(o, &absorbed);
-        }
+        self.state.campaigns.on_event(&event, oneid);
 
         self.state.seq += 1;
         let receipt = Receipt {
@@ -581,49 +571,6 @@ impl Engine {
             }
         }
         BatchReceipts { results }
-    }
-
-    /// After persons merged (by a record or by an operator): each module owning member state
-    /// merges the absorbed persons' state into the survivor's and says what it did in `report`.
-    /// Must not fail: the merge has happened.
-    pub(crate) fn after_merge(&mut self, report: &mut MergeReport, time: DateTime<Utc>) {
-        // ---- module merge hooks: one call each, e.g.
-        //      `crate::loyalty::on_merge(&mut self.state.loyalty, &self.config, report);` ----
-        let profiles: Vec<_> = report
-            .absorbed
-            .clone()
-            .into_iter()
-            .map(|a| self.merge_profiles(report.survivor, a))
-            .collect();
-        report.modules.insert(
-            "profile".into(),
-            serde_json::to_value(profiles).unwrap_or(serde_json::Value::Null),
-        );
-        // Points move bucket by bucket keeping their expiry. The only failure is an overflow
-        // of the survivor's balance; the absorbed accounts then stay as they are (no point is
-        // lost) and the report says so.
-        let touch = self.loyalty_touch_users(&[report.survivor]);
-        let loyalty: Vec<serde_json::Value> = report
-            .absorbed
-            .clone()
-            .into_iter()
-            .map(
-                |a| match self.state.loyalty.merge_accounts(report.survivor, a, time) {
-                    Ok(r) => serde_json::to_value(r).unwrap_or(serde_json::Value::Null),
-                    Err(e) => serde_json::json!({"absorbed": a, "error": e.to_string()}),
-                },
-            )
-            .collect();
-        report
-            .modules
-            .insert("loyalty".into(), serde_json::Value::Array(loyalty));
-        self.loyalty_reindex(touch, None, time);
-    }
-
-    /// After an operator split: each module says what member state it could not split back.
-    pub(crate) fn after_split(&mut self, report: &mut SplitReport) {
-        // ---- module split hooks: one call each ----
-        let _ = report;
     }
 
     pub(crate) fn resolve_or_create(&mut self, user: &UserRef, event: &Event) -> OneId {

@@ -216,9 +216,12 @@ pub struct ErrorReport {
 }
 
 /// Stable error codes. `0` is success (used only by the C ABI).
+///
+/// Not `#[non_exhaustive]` on purpose: the bindings map every code with an exhaustive `match`
+/// (a C status, a Python exception class), so a new code fails their build instead of falling
+/// into a catch-all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(i32)]
-#[non_exhaustive]
 pub enum ErrorCode {
     /// Success.
     Ok = 0,

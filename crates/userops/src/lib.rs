@@ -32,6 +32,7 @@ pub mod loyalty;
 pub mod models;
 pub mod money;
 pub mod orders;
+mod person;
 pub mod privacy;
 pub mod profile;
 pub mod progress;

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::event::{EventBody, OrderLine, RefundLine};
 use crate::ids::OneId;
+use crate::person::{EraseStep, MergeStep, PersonState, Persons, SplitStep};
 use crate::util::fingerprint;
 
 /// One line as the book keeps it.
@@ -482,6 +483,71 @@ impl crate::Engine {
             person,
             |o| identity.canonical(o).unwrap_or(o),
         );
+    }
+}
+
+/// The book keeps each order under the OneID that placed it and compares owners through the
+/// identity graph's canonical OneID, so a merge or a split needs no rewrite: an absorbed
+/// person's orders count for the survivor while they are merged and go back with its OneID
+/// when a split separates them. Erasure forgets the orders (their ids and keys are personal).
+impl PersonState for OrderBook {
+    const MODULE: &'static str = "orders";
+    type Reads<'r> = ();
+
+    fn merge(&mut self, (): (), _step: &MergeStep) -> Option<serde_json::Value> {
+        None
+    }
+
+    fn split(&mut self, (): (), _step: &SplitStep<'_>) -> Option<serde_json::Value> {
+        None
+    }
+
+    fn erase(&mut self, (): (), step: &EraseStep<'_>) {
+        self.erase(step.oneids);
+    }
+
+    /// Every order belongs to a known, not erased person. (Refunds within what was paid is
+    /// an admission rule, not an invariant: a journal of a build before the book replays
+    /// refunds beyond it as they were accepted.)
+    fn check_invariants(&self, (): (), persons: &Persons<'_>) -> Vec<String> {
+        let mut bad = Vec::new();
+        for (program, orders) in &self.programs {
+            for (id, o) in orders {
+                match persons.identity.canonical(o.owner) {
+                    None => bad.push(format!(
+                        "orders: order {id:?} of {program:?} belongs to unknown OneID {}",
+                        o.owner
+                    )),
+                    Some(p) if persons.erased.contains(&p) => bad.push(format!(
+                        "orders: order {id:?} of {program:?} belongs to erased person {p}"
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        bad
+    }
+
+    fn holdings(&self, (): (), persons: &Persons<'_>, person: OneId) -> serde_json::Value {
+        let mine: Vec<serde_json::Value> = self
+            .programs
+            .iter()
+            .flat_map(|(program, orders)| orders.iter().map(move |(id, o)| (program, id, o)))
+            .filter(|(_, _, o)| persons.identity.canonical(o.owner) == Some(person))
+            .map(|(program, id, o)| {
+                serde_json::json!({
+                    "program": program,
+                    "order_id": id,
+                    "amount": o.amount.to_string(),
+                    "refunded": o.refunded.as_ref().map(|r| r.money.to_string()),
+                })
+            })
+            .collect();
+        if mine.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::Value::Array(mine)
+        }
     }
 }
 

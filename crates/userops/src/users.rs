@@ -10,6 +10,7 @@ use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::OneId;
+use crate::person::{EraseStep, MergeStep, Persons, SplitStep};
 
 /// OneID ↔ dense `u32`, plus the set of live users.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -102,6 +103,62 @@ impl UserIndex {
     /// OneIDs of a bitmap of dense indexes, in dense order.
     pub fn oneids(&self, set: &RoaringBitmap) -> Vec<OneId> {
         set.iter().filter_map(|d| self.oneid(d)).collect()
+    }
+}
+
+/// The dense index's side of the person contract: who is live.
+impl crate::person::PersonState for UserIndex {
+    const MODULE: &'static str = "users";
+    type Reads<'r> = ();
+
+    /// The survivor is numbered (if new); the absorbed person leaves the live users.
+    fn merge(&mut self, (): (), step: &MergeStep) -> Option<serde_json::Value> {
+        self.dense_or_insert(step.survivor);
+        if let Some(d) = self.dense(step.absorbed) {
+            self.retire(d);
+        }
+        None
+    }
+
+    /// Every part is live again: under its old index, or a new one for a new OneID.
+    fn split(&mut self, (): (), step: &SplitStep<'_>) -> Option<serde_json::Value> {
+        for &p in step.parts {
+            let d = self.dense_or_insert(p);
+            self.live.insert(d);
+        }
+        None
+    }
+
+    /// The tombstone leaves the live users: no audience or table returns it again.
+    fn erase(&mut self, (): (), step: &EraseStep<'_>) {
+        for &o in step.oneids {
+            if let Some(d) = self.dense(o) {
+                self.retire(d);
+            }
+        }
+    }
+
+    /// Exactly the live, not erased persons are live users.
+    fn check_invariants(&self, (): (), persons: &Persons<'_>) -> Vec<String> {
+        let mut bad = Vec::new();
+        if self.to_dense.len() != self.by_dense.len() {
+            bad.push("users: the index maps fewer OneIDs than it numbered".to_owned());
+        }
+        for (d, o) in self.by_dense.iter().enumerate() {
+            let (live, should) = (self.live.contains(d as u32), persons.is_live(*o));
+            if live != should {
+                bad.push(format!(
+                    "users: {o} (index {d}) is {} but {} a live person",
+                    if live { "live" } else { "retired" },
+                    if should { "is" } else { "is not" }
+                ));
+            }
+        }
+        bad
+    }
+
+    fn holdings(&self, (): (), _: &Persons<'_>, person: OneId) -> serde_json::Value {
+        serde_json::json!(self.dense(person).map(|d| self.live.contains(d)))
     }
 }
 

@@ -218,7 +218,7 @@ static int call_merge(struct args *a, struct outs *o) {
                                   a->out_null[0] ? NULL : &o->u64, OUTSTR(1));
 }
 static int call_split(struct args *a, struct outs *o) {
-    return userops_identity_split(a->engine, a->strs[0], a->n, a->s[0], a->s[1], OUTSTR(0));
+    return userops_identity_split(a->engine, a->strs[0], a->n, a->s[0], a->s[1], a->s[2], OUTSTR(0));
 }
 static int call_earn(struct args *a, struct outs *o) {
     return userops_loyalty_earn(a->engine, a->user[0], a->s[0], a->points, a->s[1], a->s[2], 0,
@@ -361,8 +361,9 @@ static struct function FUNCTIONS[] = {
     {"userops_identity_merge", call_merge, {.user = {&U_M1, &U_M2}, .s = {"ops", "same", T}},
      S({ENGINE, "engine", 0}, {USER, "a", 0}, {USER, "b", 0}, {STR, "actor", 0}, {STR, "reason", 0},
        {OPT_STR, "time", 1}, {OPT_OUT, "survivor", 0}, {OPT_OUT, "report_json", 0}), 8, 1, 2},
-    {"userops_identity_split", call_split, {.strs = {EVIDENCE}, .n = 1, .s = {"ops", "wrong"}},
-     S({ENGINE, "engine", 0}, {STRS, "evidence", 1}, {STR, "actor", 0}, {STR, "reason", 0}, {OPT_OUT, "report_json", 0}), 5, 1, 1},
+    {"userops_identity_split", call_split, {.strs = {EVIDENCE}, .n = 1, .s = {"ops", "wrong", T}},
+     S({ENGINE, "engine", 0}, {STRS, "evidence", 1}, {STR, "actor", 0}, {STR, "reason", 0}, {OPT_STR, "time", 1},
+       {OPT_OUT, "report_json", 0}), 6, 1, 1},
     {"userops_loyalty_earn", call_earn, {.user = {&U_M1}, .s = {"brand-a", "e-new", T}, .points = 5},
      S({ENGINE, "engine", 0}, {USER, "user", 0}, {STR, "program", 1}, {POINTS, "points", 0}, {STR, "key", 1},
        {OPT_STR, "time", 1}, {OPT_OUT, "out", 0}), 7, 1, 0},

@@ -366,11 +366,13 @@ static void typed_scenario(void) {
 
     /* split: the manual merge undone */
     const char *evidence[] = {"manual:1"};
-    assert(userops_identity_split(e, evidence, 1, "ops", "wrong merge", &out) == UOPS_OK);
-    assert(strstr(out, "\"parts\"") != NULL);
+    assert(userops_identity_split(e, evidence, 1, "ops", "wrong merge", "not a time", &out) == UOPS_INVALID_ARGUMENT);
+    assert(out == NULL);
+    assert(userops_identity_split(e, evidence, 1, "ops", "wrong merge", "2026-05-02T10:00:00+08:00", &out) == UOPS_OK);
+    assert(strstr(out, "\"parts\"") != NULL && strstr(out, "\"not_split_back\"") != NULL);
     userops_string_free(out);
     assert(userops_identity_resolve(e, "member_no", "M2", &oneid) == UOPS_OK && oneid != 1 && oneid != 0);
-    assert(userops_identity_split(e, evidence, 0, "ops", "none", NULL) != UOPS_OK);
+    assert(userops_identity_split(e, evidence, 0, "ops", "none", NULL, NULL) != UOPS_OK);
 
     userops_engine_free(e);
     /* an Arrow export outlives the engine it came from */

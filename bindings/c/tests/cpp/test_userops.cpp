@@ -195,6 +195,24 @@ TEST(Typed, SharedScenario) {
     EXPECT_NE(take(receipt).find("\"cancelled\""), std::string::npos);
 }
 
+TEST(Typed, MergeAndSplitAreDated) {
+    Engine e(userops_engine_new());
+    const char *k1[] = {"member_no"}, *v1[] = {"M7"}, *v2[] = {"M8"};
+    ASSERT_EQ(userops_identity_link(e.get(), "r7", "2026-01-05T10:00:00+08:00", "app", "b", k1, v1, 1, nullptr), UOPS_OK);
+    ASSERT_EQ(userops_identity_link(e.get(), "r8", "2026-01-05T10:00:00+08:00", "app", "b", k1, v2, 1, nullptr), UOPS_OK);
+    userops_user m7{"member_no", "M7", 0}, m8{"member_no", "M8", 0};
+    ASSERT_EQ(userops_identity_merge(e.get(), &m7, &m8, "ops", "same", "2026-01-06T10:00:00+08:00", nullptr, nullptr), UOPS_OK);
+    const char *evidence[] = {"manual:1"};
+    char *report = nullptr;
+    EXPECT_EQ(userops_identity_split(e.get(), evidence, 1, "ops", "two", "yesterday", &report), UOPS_INVALID_ARGUMENT);
+    EXPECT_EQ(report, nullptr);
+    ASSERT_EQ(userops_identity_split(e.get(), evidence, 1, "ops", "two", "2026-01-07T10:00:00+08:00", &report), UOPS_OK);
+    EXPECT_NE(take(report).find("\"parts\""), std::string::npos);
+    uint64_t oneid = 0;
+    ASSERT_EQ(userops_identity_resolve(e.get(), "member_no", "M8", &oneid), UOPS_OK);
+    EXPECT_EQ(oneid, 2u);
+}
+
 TEST(Typed, ArrowErrorsLeaveNothingToRelease) {
     Engine e(userops_engine_new());
     userops_user who{"member_no", "M1", 0};

@@ -205,10 +205,31 @@ TEST(Hpp, Identity) {
               "invalid_argument");
     EXPECT_EQ(error_of([&] { e.merge(User::oneid(1), User::oneid(77), "ops", "x"); }).code(), "not_found");
 
-    std::string split = e.split({"manual:1"}, "ops", "wrong merge");
-    EXPECT_TRUE(contains(split, "\"parts\"")) << split;
+    EXPECT_EQ(error_of([&] { e.split({"manual:1"}, "ops", "wrong merge", "not a time"); }).code(),
+              "invalid_argument");
+    std::string split = e.split({"manual:1"}, "ops", "wrong merge", "2026-01-09T00:00:00Z");
+    EXPECT_TRUE(contains(split, "\"parts\"") && contains(split, "\"not_split_back\"")) << split;
     EXPECT_NE(e.resolve("member_no", "M2"), std::optional<uint64_t>(1));
     EXPECT_EQ(error_of([&] { e.split({}, "ops", "none"); }).code(), "invalid_argument");
+}
+
+// The times given to merge and split date the points they move (not the Unix epoch, not now).
+TEST(Hpp, MergeAndSplitDateThePointsTheyMove) {
+    Engine e = scenario();
+    User m2 = User::id("member_no", "M2");
+    e.earn(m2, "brand-a", 40, "e-m2", "2026-01-07T02:00:00Z");
+    e.merge(User::id("member_no", "M1"), m2, "ops", "same customer", "2026-01-08T00:00:00Z");
+    e.split({"manual:1"}, "ops", "wrong merge", "2026-01-09T00:00:00Z");
+    RecordBatch s = e.statement(m2, "brand-a");
+    ASSERT_EQ(s.num_rows(), 3);
+    int64_t kind = s.column("kind"), time = s.column("time");
+    EXPECT_EQ(s.text(kind, 0), "earn");
+    EXPECT_EQ(s.text(kind, 1), "merge");
+    EXPECT_EQ(s.text(kind, 2), "split");
+    EXPECT_EQ(s.value<int64_t>(time, 0), 1767751200000);  // 2026-01-07T02:00:00Z
+    EXPECT_EQ(s.value<int64_t>(time, 1), 1767830400000);  // 2026-01-08T00:00:00Z
+    EXPECT_EQ(s.value<int64_t>(time, 2), 1767916800000);  // 2026-01-09T00:00:00Z
+    EXPECT_EQ(e.balance(m2, "brand-a"), 40);
 }
 
 TEST(Hpp, Loyalty) {

@@ -138,6 +138,8 @@ public class UseropsTest {
             PointerByReference json);
         int userops_identity_merge(Pointer engine, User a, User b, String actor, String reason, String time,
             LongByReference survivor, PointerByReference reportJson);
+        int userops_identity_split(Pointer engine, String[] evidence, long n, String actor, String reason,
+            String time, PointerByReference reportJson);
         int userops_loyalty_earn(Pointer engine, User user, String program, long points, String key, String time,
             int pending, Posting out);
         int userops_loyalty_spend(Pointer engine, User user, String program, long points, String key, String time,
@@ -290,6 +292,15 @@ public class UseropsTest {
         check(u.userops_last_error_code() == UOPS_INVALID_HANDLE, "double free detected");
         check(u.userops_quote_evaluate(e, "{\"lines\": []}", null, qRef) == UOPS_INVALID_ARGUMENT, "bad cart");
         check(qRef.getValue() == null, "no quote on error");
+
+        // split: the manual merge undone, dated
+        String[] evidence = {"manual:1"};
+        check(u.userops_identity_split(e, evidence, 1, "ops", "two people", "soon", out) == UOPS_INVALID_ARGUMENT,
+            "bad time");
+        check(u.userops_identity_split(e, evidence, 1, "ops", "two people", "2026-03-01T10:00:00+08:00", out) == UOPS_OK,
+            "split");
+        check(take(out).contains("\"not_split_back\""), "split report");
+        check(u.userops_identity_resolve(e, "member_no", "M2", oneid) == UOPS_OK && oneid.getValue() == 2, "M2 is 2 again");
         u.userops_engine_free(e);
     }
 

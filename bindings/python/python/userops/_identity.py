@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -13,6 +14,9 @@ from .errors import InvalidArgument, from_report
 
 #: An identifier: ``{"kind": ..., "value": ...}`` or a ``(kind, value)`` tuple.
 IdLike = Union[Mapping[str, Any], Tuple[str, str]]
+
+#: A time: an aware ``datetime`` or RFC 3339 text with a zone.
+TimeLike = Union[_dt.datetime, str]
 
 
 def _ident(value: IdLike, field: str) -> Dict[str, Any]:
@@ -73,44 +77,64 @@ class IdentityMethods(EngineBase):
         out: Dict[str, Any] = self.call("explain", a=_ident(a, "a"), b=_ident(b, "b"))
         return out
 
-    def merge(self, a: _convert.UserLike, b: _convert.UserLike, actor: str, reason: str) -> Dict[str, Any]:
-        """Merge two persons by hand (audited). The older OneID survives. Returns the merge
-        report: ``survivor``, ``absorbed``, ``identifiers_moved``, ``evidence`` (the manual
-        record, ``manual:N``, that :meth:`split` can remove) and ``modules`` (what each module
-        moved: tags, attributes, points). Raises ``InvalidArgument`` when the merged person
-        would break a cap of the rules, ``NotFound`` for an unknown user.
+    def merge(
+        self,
+        a: _convert.UserLike,
+        b: _convert.UserLike,
+        actor: str,
+        reason: str,
+        time: Optional[TimeLike] = None,
+    ) -> Dict[str, Any]:
+        """Merge two persons by hand (audited), at ``time`` (an aware ``datetime`` or RFC 3339
+        text; default: now), which dates the points and tier changes the merge makes. The
+        older OneID survives; every module folds the absorbed person's state into it (consent:
+        the latest statement wins, a withdrawal wins a tie). Returns the merge report:
+        ``survivor``, ``absorbed``, ``identifiers_moved``, ``evidence`` (the manual record,
+        ``manual:N``, that :meth:`split` can remove) and ``modules`` (what each module moved:
+        attributes, tags, points, journey steps, consent, ...). Raises ``InvalidArgument`` when
+        the merged person would break a cap of the rules, ``NotFound`` for an unknown or erased
+        person.
 
         >>> import userops
         >>> e = userops.sample_engine()
         >>> _ = e.ingest({"kind": "identify", "key": "jd-1", "time": "2026-02-01T10:00:00+08:00",
         ...               "source": {"platform": "jd", "program": "brand-a"},
         ...               "ids": [{"kind": "device_id", "value": "d-77"}]})
-        >>> m = e.merge(("member_no", "M1"), ("device_id", "d-77"), actor="ops", reason="same shopper")
+        >>> m = e.merge(("member_no", "M1"), ("device_id", "d-77"), actor="ops", reason="same shopper",
+        ...             time="2026-02-02T10:00:00+08:00")
         >>> m["survivor"], m["absorbed"], m["evidence"]
         (1, [4], ['manual:1'])
         """
         out: Dict[str, Any] = self.call(
-            "merge", a=_convert.user(a), b=_convert.user(b), actor=actor, reason=reason
+            "merge", a=_convert.user(a), b=_convert.user(b), actor=actor, reason=reason, time=time
         )
         return out
 
-    def split(self, evidence: Sequence[str], actor: str, reason: str) -> Dict[str, Any]:
+    def split(
+        self, evidence: Sequence[str], actor: str, reason: str, time: Optional[TimeLike] = None
+    ) -> Dict[str, Any]:
         """Remove the evidence of the named records (``manual:N`` for a manual merge) and
-        recompute the persons (audited). Returns ``split`` (the persons split), ``parts`` (each
-        ``oneid`` with its ``identifiers``), ``edges_removed`` and ``not_split_back`` (state
-        that stays where it is). Raises ``NotFound`` for an unknown record.
+        recompute the persons (audited), at ``time`` (default: now). Each part gets back what
+        the merges moved (points with their expiries, tags, attributes, orders, journey,
+        consent, coupons, ...). Returns ``split`` (the persons split), ``parts`` (each ``oneid``
+        with its ``identifiers``), ``edges_removed`` and ``not_split_back`` (per module, what
+        could not go back, such as points spent since the merge). Raises ``NotFound`` for an
+        unknown record and ``InvalidArgument`` for the evidence of an erased person.
 
         >>> import userops
         >>> e = userops.sample_engine()
         >>> _ = e.ingest({"kind": "identify", "key": "jd-1", "time": "2026-02-01T10:00:00+08:00",
         ...               "source": {"platform": "jd", "program": "brand-a"},
         ...               "ids": [{"kind": "device_id", "value": "d-77"}]})
-        >>> _ = e.merge(("member_no", "M1"), ("device_id", "d-77"), actor="ops", reason="same shopper")
-        >>> s = e.split(["manual:1"], actor="ops", reason="two people after all")
-        >>> [(p["oneid"], len(p["identifiers"])) for p in s["parts"]]
-        [(1, 2), (4, 1)]
+        >>> _ = e.merge(("member_no", "M1"), ("device_id", "d-77"), actor="ops", reason="same shopper",
+        ...             time="2026-02-02T10:00:00+08:00")
+        >>> s = e.split(["manual:1"], actor="ops", reason="two people after all", time="2026-02-03T10:00:00+08:00")
+        >>> [(p["oneid"], len(p["identifiers"])) for p in s["parts"]], list(s["not_split_back"])
+        ([(1, 2), (4, 1)], ['identity'])
         """
-        out: Dict[str, Any] = self.call("split", evidence=list(evidence), actor=actor, reason=reason)
+        out: Dict[str, Any] = self.call(
+            "split", evidence=list(evidence), actor=actor, reason=reason, time=time
+        )
         return out
 
     def conflicts(self, oneid: Optional[int] = None) -> List[Dict[str, Any]]:

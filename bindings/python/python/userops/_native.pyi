@@ -10,6 +10,9 @@ from typing import Any, Callable, List, Optional, Tuple
 
 __version__: str
 
+#: Every engine error code: (name, C status number).
+error_codes: List[Tuple[str, int]]
+
 #: An Arrow table in or out (``__arrow_c_stream__``).
 _Table = Any
 

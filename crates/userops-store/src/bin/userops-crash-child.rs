@@ -1,7 +1,9 @@
 //! The child of the crash test (`tests/crash.rs`): opens a store, ingests events and prints the
-//! idempotency key of each one once it is durable, until it is killed.
+//! idempotency key of each one once it is durable, until it is killed. With `erase`, each event
+//! registers a new member that is erased right after; `erased VALUE` is printed once the
+//! erasure is durable (the parent then requires that VALUE is nowhere in the files).
 //!
-//! Usage: `userops-crash-child DB every|group PREFIX COUNT`
+//! Usage: `userops-crash-child DB every|group PREFIX COUNT [erase]`
 
 use std::io::Write;
 use std::time::Duration;
@@ -31,10 +33,11 @@ fn event(key: &str, i: u64) -> Event {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 5 {
-        eprintln!("usage: userops-crash-child DB every|group PREFIX COUNT");
+    if !(5..=6).contains(&args.len()) {
+        eprintln!("usage: userops-crash-child DB every|group PREFIX COUNT [erase]");
         std::process::exit(2);
     }
+    let erase = args.get(5).is_some_and(|a| a == "erase");
     let durability = match args[2].as_str() {
         "group" => Durability::Group {
             max_commands: 16,
@@ -59,6 +62,10 @@ fn main() {
     let mut pending: Vec<(i64, String)> = Vec::new();
     for i in 0..count {
         let key = format!("{}-{i}", args[3]);
+        if erase {
+            erase_one(&mut store, &key, &mut out);
+            continue;
+        }
         match store.submit(Command::ingest(event(&key, i))) {
             Ok(ack) => {
                 if let Some(seq) = ack.seq {
@@ -88,4 +95,42 @@ fn main() {
         }
     }
     let _ = out.flush();
+}
+
+/// Register a member whose value is unique to `key`, then erase the person; print the key and
+/// `erased VALUE` once each is durable (an erasure commits at once, whatever the mode).
+fn erase_one(store: &mut userops_store::Store, key: &str, out: &mut impl Write) {
+    let member = format!("ERASEME{}", key.replace('-', "x"));
+    let json = format!(
+        r#"{{"kind": "register", "key": "{key}", "time": "2026-01-01T00:00:00Z",
+        "source": {{"platform": "app", "program": "b"}}, "user": {{"kind": "member_no", "value": "{member}"}}}}"#
+    );
+    let event = Event::from_json(&json).expect("the child's events are valid");
+    let oneid = match store.ingest(event) {
+        Ok(r) => r.oneid.map(|o| o.0).unwrap_or(0),
+        Err(e) => {
+            eprintln!("ingest {key}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let erase = Command::from_call(
+        "erase",
+        &format!(r#"{{"oneid": {oneid}, "actor": "dpo", "time": "2026-01-02T00:00:00Z"}}"#),
+    )
+    .expect("a valid erase");
+    match store.submit(erase) {
+        Ok(ack) if ack.durable => {
+            let _ = writeln!(out, "{key}");
+            let _ = writeln!(out, "erased {member}");
+            let _ = out.flush();
+        }
+        Ok(_) => {
+            eprintln!("erase {key}: not durable at once");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("erase {key}: {e}");
+            std::process::exit(1);
+        }
+    }
 }

@@ -132,13 +132,13 @@ impl JourneyStep {
 /// Strings that repeat across steps (kinds, step names, channels, SKUs), each stored once and
 /// named by its position.
 #[derive(Debug, Clone, Default)]
-struct Names {
+pub(super) struct Names {
     names: Vec<Box<str>>,
     index: std::collections::HashMap<Box<str>, u32>,
 }
 
 impl Names {
-    fn code(&mut self, name: &str) -> u32 {
+    pub(super) fn code(&mut self, name: &str) -> u32 {
         if let Some(c) = self.index.get(name) {
             return *c;
         }
@@ -148,8 +148,12 @@ impl Names {
         c
     }
 
-    fn get(&self, code: u32) -> &str {
+    pub(super) fn get(&self, code: u32) -> &str {
         self.names.get(code as usize).map_or("", |n| n)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.names.len()
     }
 }
 
@@ -181,26 +185,35 @@ impl<'de> Deserialize<'de> for Names {
 /// repeating strings are codes into [`Names`] (about 80 bytes a step instead of ~300 with five
 /// strings and a list of strings on the heap).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Step {
+pub(super) struct Step {
     #[serde(rename = "t")]
-    time: DateTime<Utc>,
+    pub(super) time: DateTime<Utc>,
     #[serde(rename = "k")]
-    kind: u32,
+    pub(super) kind: u32,
     #[serde(rename = "n")]
-    name: u32,
+    pub(super) name: u32,
     #[serde(rename = "c")]
-    channel: u32,
+    pub(super) channel: u32,
     #[serde(rename = "d", default, skip_serializing_if = "str::is_empty")]
-    detail: Box<str>,
+    pub(super) detail: Box<str>,
     #[serde(
         rename = "a",
         default,
         skip_serializing_if = "Option::is_none",
         with = "rust_decimal::serde::str_option"
     )]
-    amount: Option<Decimal>,
+    pub(super) amount: Option<Decimal>,
     #[serde(rename = "s", default, skip_serializing_if = "<[u32]>::is_empty")]
-    skus: Box<[u32]>,
+    pub(super) skus: Box<[u32]>,
+    /// The OneID the step was recorded under, when a merge moved it into another person's
+    /// timeline (0: the timeline's own person): a split gives it back to that OneID's part.
+    /// OneIDs are numbered below 2^32 (one per identifier at most, and identifiers are `u32`).
+    #[serde(rename = "o", default, skip_serializing_if = "is_zero")]
+    pub(super) origin: u32,
+}
+
+fn is_zero(o: &u32) -> bool {
+    *o == 0
 }
 
 /// A stored step with its strings looked up: what the analysis commands read.
@@ -255,7 +268,7 @@ fn kind_rank(kind: &str) -> u8 {
 /// name, detail (order id, content, coupon, ...), channel, amount and products. It depends on
 /// the steps alone, never on the order they were ingested in, so every analysis that reads
 /// steps in order (funnels, paths, first touch, first order) gives one answer.
-fn step_order(names: &Names, a: &Step, b: &Step) -> std::cmp::Ordering {
+pub(super) fn step_order(names: &Names, a: &Step, b: &Step) -> std::cmp::Ordering {
     fn text<'a>(names: &'a Names, s: &'a Step) -> (u8, &'a str, &'a str, &'a str) {
         (
             kind_rank(names.get(s.kind)),
@@ -279,21 +292,14 @@ fn step_order(names: &Names, a: &Step, b: &Step) -> std::cmp::Ordering {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct AnalyticsState {
     #[serde(default)]
-    names: Names,
-    timelines: BTreeMap<OneId, Vec<Step>>,
+    pub(super) names: Names,
+    pub(super) timelines: BTreeMap<OneId, Vec<Step>>,
 }
 
 impl AnalyticsState {
     /// Record an accepted event. Never fails.
-    pub(crate) fn on_event(&mut self, event: &Event, oneid: Option<OneId>, absorbed: &[OneId]) {
+    pub(crate) fn on_event(&mut self, event: &Event, oneid: Option<OneId>) {
         let Some(person) = oneid else { return };
-        for a in absorbed {
-            if let Some(steps) = self.timelines.remove(a) {
-                let mine = self.timelines.entry(person).or_default();
-                mine.extend(steps);
-                mine.sort_by(|a, b| step_order(&self.names, a, b));
-            }
-        }
         if let Some(j) = JourneyStep::of(event) {
             let step = Step {
                 time: j.time,
@@ -303,6 +309,7 @@ impl AnalyticsState {
                 detail: j.detail.into(),
                 amount: j.amount,
                 skus: j.skus.iter().map(|k| self.names.code(k)).collect(),
+                origin: 0,
             };
             let line = self.timelines.entry(person).or_default();
             let at = line.partition_point(|s| step_order(&self.names, s, &step).is_le());
@@ -340,7 +347,7 @@ impl AnalyticsState {
     }
 
     /// One person's journey.
-    fn journey(&self, oneid: OneId) -> Vec<JourneyStep> {
+    pub(super) fn journey(&self, oneid: OneId) -> Vec<JourneyStep> {
         self.timelines
             .get(&oneid)
             .map(|line| line.iter().map(|s| self.view(s).to_step()).collect())

@@ -13,6 +13,7 @@ mod engine;
 mod funnel;
 mod metrics;
 mod paths;
+mod person;
 mod repurchase;
 mod tables;
 

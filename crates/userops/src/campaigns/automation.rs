@@ -336,6 +336,10 @@ pub struct Automation {
     pub(crate) facts: BTreeMap<OneId, UserFacts>,
     /// Touches suppressed, per (rule, reason code).
     suppressed: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Per live person, the OneIDs merged into it: their firings count as its own, so a rule
+    /// does not fire again for an order, a registration or a birthday it already handled.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) aliases: BTreeMap<OneId, Vec<OneId>>,
 }
 
 /// A run in progress ([`Automation::start`]): the rules not in their quiet hours, with the
@@ -698,7 +702,13 @@ impl Automation {
             self.targets(rule, &r.listed, ctx, (now, tz), (from, to), targets);
             for (user, instance, reason, audience) in targets.drain(..) {
                 let key = fired_key(&rule.id, user, &instance);
-                if self.fired.contains(&key) {
+                let fired = |o: OneId| self.fired.contains(&fired_key(&rule.id, o, &instance));
+                if self.fired.contains(&key)
+                    || self
+                        .aliases
+                        .get(&user)
+                        .is_some_and(|a| a.iter().any(|o| fired(*o)))
+                {
                     continue;
                 }
                 let reason: Arc<str> = Arc::from(reason);

@@ -360,6 +360,25 @@ impl CouponBook {
         }
     }
 
+    /// Erasure: coupons held by any of `oneids` are held by `pseudonym` (stock and counts stay).
+    pub(crate) fn pseudonymize(&mut self, oneids: &[OneId], pseudonym: OneId) {
+        for c in self.coupons.values_mut() {
+            if oneids.contains(&c.user) {
+                c.user = pseudonym;
+            }
+        }
+    }
+
+    /// Every coupon's holder, for the invariant checks.
+    pub(crate) fn holders(&self) -> impl Iterator<Item = (&str, OneId)> {
+        self.coupons.values().map(|c| (c.id.as_str(), c.user))
+    }
+
+    /// Every coupon, by id.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Coupon> {
+        self.coupons.values()
+    }
+
     /// Use a coupon on a cart (its `time` is the time of use). Once; in window; eligible lines.
     pub fn use_on(
         &mut self,

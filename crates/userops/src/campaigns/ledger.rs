@@ -430,6 +430,16 @@ impl Ledger {
 
     /// Give back what the commit under `key` consumed. Cancelling twice changes nothing more.
     pub fn cancel(&mut self, key: &str) -> Result<CommitReceipt, CampaignError> {
+        self.cancel_owned(key, |o| o)
+    }
+
+    /// [`Ledger::cancel`], where `owner` maps the customer the commit was made for to the
+    /// person whose per-customer count it is now (the survivor, after a merge).
+    pub(crate) fn cancel_owned(
+        &mut self,
+        key: &str,
+        owner: impl Fn(OneId) -> OneId,
+    ) -> Result<CommitReceipt, CampaignError> {
         let c = self
             .commits
             .get_mut(key)
@@ -449,7 +459,7 @@ impl Ledger {
             return Ok(receipt);
         }
         c.cancelled = true;
-        let user = c.user;
+        let user = c.user.map(owner);
         for u in &c.uses {
             if let Some(e) = self.usage.get_mut(&u.id) {
                 e.money -= u.money;
@@ -468,5 +478,121 @@ impl Ledger {
             }
         }
         Ok(receipt)
+    }
+}
+
+/// Per-customer counts follow the person: a commit keeps the OneID it was made for, and the
+/// counts are kept under the person that OneID names now (see `campaigns/person.rs`).
+impl Ledger {
+    /// A merge: `from`'s per-customer counts now count for `into`.
+    pub(crate) fn merge_user(&mut self, from: OneId, into: OneId) {
+        for u in self.usage.values_mut() {
+            if let Some(n) = u.by_user.remove(&from) {
+                *u.by_user.entry(into).or_default() += n;
+            }
+        }
+    }
+
+    /// Recount the per-customer counts of `persons` from the commits, each counting for
+    /// `owner(its customer)` (after a split).
+    pub(crate) fn recount_users(&mut self, persons: &[OneId], owner: impl Fn(OneId) -> OneId) {
+        let want = self.counts(&owner, |o| persons.contains(&o));
+        for (id, u) in self.usage.iter_mut() {
+            for p in persons {
+                match want.get(&(id.clone(), *p)) {
+                    Some(n) => {
+                        u.by_user.insert(*p, *n);
+                    }
+                    None => {
+                        u.by_user.remove(p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Non-cancelled commits per (promotion, person) for the persons `keep` selects.
+    fn counts(
+        &self,
+        owner: impl Fn(OneId) -> OneId,
+        keep: impl Fn(OneId) -> bool,
+    ) -> BTreeMap<(String, OneId), u64> {
+        let mut out: BTreeMap<(String, OneId), u64> = BTreeMap::new();
+        for c in self.commits.values().filter(|c| !c.cancelled) {
+            let Some(p) = c.user.map(&owner).filter(|p| keep(*p)) else {
+                continue;
+            };
+            for u in &c.uses {
+                *out.entry((u.id.clone(), p)).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    /// Erasure: commits of `oneids` re-keyed to `pseudonym` under a fresh key (commit keys are
+    /// order ids), their counts with them; budgets and limits keep what was used.
+    pub(crate) fn pseudonymize(&mut self, oneids: &[OneId], pseudonym: OneId) {
+        let mine: Vec<String> = self
+            .commits
+            .iter()
+            .filter(|(_, c)| c.user.is_some_and(|u| oneids.contains(&u)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (i, k) in mine.into_iter().enumerate() {
+            if let Some(mut c) = self.commits.remove(&k) {
+                c.user = Some(pseudonym);
+                c.granted.points_order = None;
+                self.commits
+                    .insert(format!("erased:{}:commit:{i}", pseudonym.0), c);
+            }
+        }
+        for &o in oneids {
+            self.merge_user(o, pseudonym);
+        }
+    }
+
+    /// The commits whose customer `mine` selects: (key, cancelled), by key.
+    pub(crate) fn commits_of(&self, mine: impl Fn(OneId) -> bool) -> Vec<(&str, bool)> {
+        self.commits
+            .iter()
+            .filter(|(_, c)| c.user.is_some_and(&mine))
+            .map(|(k, c)| (k.as_str(), c.cancelled))
+            .collect()
+    }
+
+    /// A person's per-customer count of every promotion that has one.
+    pub(crate) fn counts_of(&self, person: OneId) -> BTreeMap<&str, u64> {
+        self.usage
+            .iter()
+            .filter_map(|(id, u)| u.by_user.get(&person).map(|n| (id.as_str(), *n)))
+            .collect()
+    }
+
+    /// The per-customer counts are what the commits add up to (for the invariant checks).
+    pub(crate) fn check_users(&self, owner: impl Fn(OneId) -> OneId) -> Vec<String> {
+        let want = self.counts(owner, |_| true);
+        let got: BTreeMap<(String, OneId), u64> = self
+            .usage
+            .iter()
+            .flat_map(|(id, u)| u.by_user.iter().map(move |(o, n)| ((id.clone(), *o), *n)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        if want == got {
+            Vec::new()
+        } else {
+            let first = want
+                .iter()
+                .find(|(k, n)| got.get(*k) != Some(*n))
+                .map(|(k, n)| format!("{k:?}: {n} commits, counted {:?}", got.get(k)))
+                .or_else(|| {
+                    got.iter()
+                        .find(|(k, _)| !want.contains_key(*k))
+                        .map(|(k, n)| format!("{k:?}: counted {n}, no commit"))
+                })
+                .unwrap_or_default();
+            vec![format!(
+                "campaigns: per-customer promotion counts disagree with the commits ({first})"
+            )]
+        }
     }
 }

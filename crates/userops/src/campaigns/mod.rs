@@ -28,6 +28,7 @@ pub mod coupons;
 mod engine_tests;
 pub mod ledger;
 pub mod monitoring;
+mod person;
 pub mod promotion;
 pub mod quote;
 #[cfg(test)]
@@ -180,6 +181,9 @@ pub struct Campaigns {
     coupons: coupons::CouponBook,
     automation: automation::Automation,
     monitor: monitoring::Monitor,
+    /// What merges moved, for a split to give back (see `person.rs`).
+    #[serde(default, skip_serializing_if = "crate::person::Stash::is_empty")]
+    merged: crate::person::Stash<person::CampaignsMoved>,
     /// The promotions indexed for evaluation (derived; rebuilt after a change).
     #[serde(skip)]
     index: IndexCache,
@@ -365,12 +369,7 @@ impl Campaigns {
     }
 
     /// React to an ingested event (called once its checks passed; never fails).
-    pub(crate) fn on_event(&mut self, event: &Event, oneid: Option<OneId>, absorbed: &[OneId]) {
-        if let Some(into) = oneid {
-            for &from in absorbed {
-                self.merge_user(from, into);
-            }
-        }
+    pub(crate) fn on_event(&mut self, event: &Event, oneid: Option<OneId>) {
         let Some(user) = oneid else { return };
         let t = event.time;
         let touch_active = |f: &mut automation::UserFacts| {
@@ -417,25 +416,6 @@ impl Campaigns {
                 .on_touch_event(user, channel, content, rule.as_deref(), *outcome, t),
             _ => {}
         }
-    }
-
-    fn merge_user(&mut self, from: OneId, into: OneId) {
-        if let Some(f) = self.automation.facts.remove(&from) {
-            let g = self.automation.facts.entry(into).or_default();
-            for p in f.purchases {
-                if !g.purchases.iter().any(|q| q.order_id == p.order_id) {
-                    g.purchases.push(p);
-                }
-            }
-            g.purchases
-                .sort_by(|a, b| a.time.cmp(&b.time).then(a.order_id.cmp(&b.order_id)));
-            g.registered_at = match (g.registered_at, f.registered_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            g.last_active = g.last_active.max(f.last_active);
-        }
-        self.monitor.merge_user(from, into);
     }
 }
 
@@ -1243,8 +1223,10 @@ impl Engine {
                 what: "commit",
                 id: key.to_owned(),
             })?;
+        let g = &self.state.identity;
+        let owner = |o: OneId| g.canonical(o).unwrap_or(o);
         if c.cancelled {
-            return Ok(self.state.campaigns.cancel(key)?);
+            return Ok(self.state.campaigns.ledger.cancel_owned(key, owner)?);
         }
         let g = c.granted.clone();
         if let Some(order) = g.points_order.as_ref().filter(|_| g.points > 0) {
@@ -1256,7 +1238,9 @@ impl Engine {
             })?;
         }
         self.state.campaigns.coupons.revoke(&g.coupons);
-        Ok(self.state.campaigns.cancel(key)?)
+        let ids = &self.state.identity;
+        let owner = |o: OneId| ids.canonical(o).unwrap_or(o);
+        Ok(self.state.campaigns.ledger.cancel_owned(key, owner)?)
     }
 
     /// A cart's prices have at most the currency's minor-unit digits (carts validate 2 on
@@ -1395,11 +1379,21 @@ impl Engine {
                     if !self.replaying {
                         self.check_cart_minor_units(&cart)?;
                     }
+                    // A coupon belongs to the person its holder's OneID names now: after a
+                    // merge the survivor uses the absorbed person's coupons.
+                    let holder = self
+                        .state
+                        .campaigns
+                        .coupons
+                        .coupon(&coupon_id)
+                        .map(|c| c.user)
+                        .filter(|h| self.state.identity.canonical(*h) == Some(u))
+                        .unwrap_or(u);
                     CampaignsOutput::CouponUse(
                         self.state
                             .campaigns
                             .coupons
-                            .use_on(&coupon_id, u, &cart)
+                            .use_on(&coupon_id, holder, &cart)
                             .map_err(|e| e.at("cart"))?,
                     )
                 }

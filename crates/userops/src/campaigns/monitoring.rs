@@ -295,21 +295,69 @@ impl Monitor {
         }
     }
 
-    /// Merge `from`'s touches into `into` (OneID merge).
-    pub(crate) fn merge_user(&mut self, from: OneId, into: OneId) {
-        if let Some(ids) = self.by_user.remove(&from) {
-            for &id in &ids {
-                if let Some(t) = usize::try_from(id - 1)
-                    .ok()
-                    .and_then(|i| self.touches.get_mut(i))
-                {
-                    t.user = into;
-                }
+    /// The ids of the touches planned for `user`.
+    pub(crate) fn touches_of(&self, user: OneId) -> &[u64] {
+        self.by_user.get(&user).map_or(&[], |v| v.as_slice())
+    }
+
+    /// Move `from`'s touches to `into` (a OneID merge): frequency caps count them for `into`.
+    /// The ids moved.
+    pub(crate) fn merge_user(&mut self, from: OneId, into: OneId) -> Vec<u64> {
+        let ids = self.by_user.remove(&from).unwrap_or_default();
+        self.move_touches(&ids, into);
+        ids
+    }
+
+    /// Give touches `ids` back from `from` to `to` (a split), those `from` still holds.
+    pub(crate) fn give_back(&mut self, ids: &[u64], from: OneId, to: OneId) {
+        let mine: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|&id| self.touch(id).is_some_and(|t| t.user == from))
+            .collect();
+        if let Some(v) = self.by_user.get_mut(&from) {
+            v.retain(|id| !mine.contains(id));
+            if v.is_empty() {
+                self.by_user.remove(&from);
             }
-            let v = self.by_user.entry(into).or_default();
-            v.extend(ids);
-            v.sort_unstable();
         }
+        self.move_touches(&mine, to);
+    }
+
+    fn move_touches(&mut self, ids: &[u64], into: OneId) {
+        if ids.is_empty() {
+            return;
+        }
+        for &id in ids {
+            if let Some(t) = usize::try_from(id - 1)
+                .ok()
+                .and_then(|i| self.touches.get_mut(i))
+            {
+                t.user = into;
+            }
+        }
+        let v = self.by_user.entry(into).or_default();
+        v.extend_from_slice(ids);
+        v.sort_unstable();
+        v.dedup();
+    }
+
+    /// The users touches are planned for, and whether the per-user index agrees with them.
+    pub(crate) fn check_users(&self, ok: impl Fn(OneId) -> bool) -> Vec<String> {
+        let mut bad = Vec::new();
+        let mut want: BTreeMap<OneId, Vec<u64>> = BTreeMap::new();
+        for t in &self.touches {
+            want.entry(t.user).or_default().push(t.id);
+        }
+        if want != self.by_user {
+            bad.push("campaigns: the per-user touch index disagrees with the touches".to_owned());
+        }
+        if let Some(u) = want.keys().find(|u| !ok(**u)) {
+            bad.push(format!(
+                "campaigns: touches planned for {u}, which is neither a live person nor a pseudonym"
+            ));
+        }
+        bad
     }
 
     /// Funnel per channel, rule or audience.

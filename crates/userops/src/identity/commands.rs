@@ -47,7 +47,9 @@ pub enum IdentityCommand {
         /// Why.
         reason: String,
         /// When (RFC 3339): dates the member-state transfers (points keep their own expiry).
-        /// Default: the Unix epoch, so that a replayed journal gives the same state.
+        /// Left out, the merge is dated when the command is prepared (the wall clock, as every
+        /// `now` default; the journal keeps that time). A journal record written before merges
+        /// were dated has none and replays at the Unix epoch, as it did then.
         #[serde(default, with = "crate::event::rfc3339_opt")]
         time: Option<chrono::DateTime<chrono::Utc>>,
     },
@@ -60,6 +62,11 @@ pub enum IdentityCommand {
         actor: String,
         /// Why.
         reason: String,
+        /// When (RFC 3339): dates the member-state transfers back to the parts. Left out, as
+        /// for [`IdentityCommand::Merge`]; a journal record written before splits were dated
+        /// has none and replays at the Unix epoch.
+        #[serde(default, with = "crate::event::rfc3339_opt")]
+        time: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Links refused by the rules (all, or those involving one person). Output: list.
     Conflicts {
@@ -88,6 +95,39 @@ pub enum IdentityCommand {
 }
 
 impl IdentityCommand {
+    /// The command with a `merge` or `split` that names no time dated now (the wall clock):
+    /// what [`Engine::prepare`] journals. Other commands unchanged.
+    pub(crate) fn dated(self) -> IdentityCommand {
+        let now = || Some(crate::tags::wall_clock());
+        match self {
+            IdentityCommand::Merge {
+                a,
+                b,
+                actor,
+                reason,
+                time: None,
+            } => IdentityCommand::Merge {
+                a,
+                b,
+                actor,
+                reason,
+                time: now(),
+            },
+            IdentityCommand::Split {
+                evidence,
+                actor,
+                reason,
+                time: None,
+            } => IdentityCommand::Split {
+                evidence,
+                actor,
+                reason,
+                time: now(),
+            },
+            other => other,
+        }
+    }
+
     /// Whether the command changes state.
     pub fn mutates(&self) -> bool {
         matches!(
@@ -195,21 +235,36 @@ impl Engine {
                 time,
             } => {
                 let (pa, pb) = (person(g, &a, "a")?, person(g, &b, "b")?);
+                // Checks first: tombstones and the points balances here, the caps and "already
+                // one person" in the graph's merge, which changes nothing when it refuses.
+                self.check_merge(pa, pb)?;
                 let time = time.unwrap_or(chrono::DateTime::UNIX_EPOCH);
                 let mut report =
                     self.state
                         .identity
                         .merge(pa, pb, &actor, &reason, time.timestamp_millis())?;
-                self.after_merge(&mut report, time);
+                self.merge_persons(&mut report, time);
                 IdentityOutput::Merge(report)
             }
             IdentityCommand::Split {
                 evidence,
                 actor,
                 reason,
+                time,
             } => {
+                for (record, o) in g.evidence_persons(&evidence) {
+                    if self.state.privacy.is_erased(o) {
+                        return Err(Error::invalid_argument(
+                            "evidence",
+                            format!(
+                                "{record:?} joins erased person {o}: a tombstone cannot be split"
+                            ),
+                        ));
+                    }
+                }
+                let time = time.unwrap_or(chrono::DateTime::UNIX_EPOCH);
                 let mut report = self.state.identity.split(&evidence, &actor, &reason)?;
-                self.after_split(&mut report);
+                self.split_persons(&mut report, time);
                 IdentityOutput::Split(report)
             }
             IdentityCommand::Conflicts { oneid } => {
@@ -536,5 +591,52 @@ mod tests {
             json!([{"kind": "phone", "value": "13800000000"}]),
         );
         assert_eq!(all["oneid"], Value::Null);
+    }
+
+    /// Journal records written before operator merges and splits were dated still replay: a
+    /// split without `time`, a merge with `"time": null`, both at the Unix epoch as then.
+    /// New commands without a time are dated when prepared.
+    #[test]
+    fn undated_operator_commands_replay_at_the_epoch_and_new_ones_are_dated() {
+        use crate::Command;
+        let mut e = Engine::default();
+        identify(&mut e, "k1", json!([{"kind": "member_no", "value": "M1"}]));
+        identify(&mut e, "k2", json!([{"kind": "member_no", "value": "M2"}]));
+        call(&mut e, "create_program", json!({"program": {"id": "p"}})).unwrap();
+        call(
+            &mut e,
+            "earn",
+            json!({"user": {"oneid": 2}, "program": "p", "points": 5, "key": "e",
+                "time": "2026-01-05T00:00:00Z"}),
+        )
+        .unwrap();
+        let old_merge = r#"{"method":"merge","args":{"a":{"oneid":1},"b":{"oneid":2},"actor":"ops","reason":"x","time":null}}"#;
+        let old_split =
+            r#"{"method":"split","args":{"evidence":["manual:1"],"actor":"ops","reason":"y"}}"#;
+        for text in [old_merge, old_split] {
+            e.execute_prepared(Command::from_json(text).unwrap())
+                .unwrap();
+        }
+        let epoch = chrono::DateTime::UNIX_EPOCH;
+        let times: Vec<_> = e
+            .loyalty()
+            .ledger()
+            .transfers()
+            .iter()
+            .skip(1)
+            .map(|t| t.time)
+            .collect();
+        assert_eq!(times, vec![epoch, epoch], "the merge and the split back");
+        let new = Command::from_call(
+            "split",
+            r#"{"evidence": ["k1"], "actor": "ops", "reason": "z"}"#,
+        )
+        .unwrap();
+        match e.prepare(new).unwrap() {
+            Command::Identity(super::IdentityCommand::Split { time, .. }) => {
+                assert!(time.is_some_and(|t| t > epoch))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

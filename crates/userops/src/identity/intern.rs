@@ -321,6 +321,39 @@ impl Records {
     pub(crate) fn manual(&self, r: u32) -> Option<&(String, String)> {
         self.manual.get(&r)
     }
+
+    /// Give the records `rename` returns a new id for that id (the arena is rebuilt once).
+    /// The renamed records, as (old id, new id).
+    pub(crate) fn rename(
+        &mut self,
+        mut rename: impl FnMut(u32, &str) -> Option<String>,
+    ) -> Vec<(String, String)> {
+        let renamed: Vec<(u32, String, String)> = (0..self.len() as u32)
+            .filter_map(|r| {
+                let old = self.id(r);
+                rename(r, old).map(|new| (r, old.to_owned(), new))
+            })
+            .collect();
+        if renamed.is_empty() {
+            return Vec::new();
+        }
+        let mut ids = String::with_capacity(self.ids.len());
+        let mut ends = Vec::with_capacity(self.ends.len());
+        let mut next = renamed.iter().peekable();
+        for r in 0..self.len() as u32 {
+            match next.peek() {
+                Some((n, _, new)) if *n == r => {
+                    ids.push_str(new);
+                    next.next();
+                }
+                _ => ids.push_str(self.id(r)),
+            }
+            ends.push(ids.len() as u64);
+        }
+        self.ids = ids;
+        self.ends = ends;
+        renamed.into_iter().map(|(_, o, n)| (o, n)).collect()
+    }
 }
 
 /// An identifier rebuilt from its stored parts.

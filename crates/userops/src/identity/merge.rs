@@ -48,9 +48,9 @@ pub struct AuditEntry {
     pub detail: serde_json::Value,
 }
 
-/// Everything a merge moved. The identity graph fills the identifiers and evidence; the engine
-/// then hands the report to each module owning member state (tier, points, benefits,
-/// attributes), which adds its section under `modules`.
+/// Everything a merge moved. The identity graph fills the identifiers and evidence; the engine's
+/// merge flow then has each module holding per-person state add its section under `modules`
+/// (one entry per absorbed person).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MergeReport {
     /// The person that remains.
@@ -61,7 +61,7 @@ pub struct MergeReport {
     pub identifiers_moved: Vec<Identifier>,
     /// The evidence (record ids) that joined them.
     pub evidence: Vec<String>,
-    /// Per module: what its state merge did (filled by the engine's module merge hooks).
+    /// Per module: what its state merge did (filled by the engine's merge flow).
     pub modules: BTreeMap<String, serde_json::Value>,
 }
 
@@ -143,8 +143,12 @@ impl IdentityGraph {
             .into_iter()
             .map(|n| self.ident(n))
             .collect();
+        // The evidence joins the persons' founding nodes, not their union-find roots: roots
+        // are not part of the serialized graph (a restored graph may pick others), and the
+        // edge must be the same however the graph was rebuilt for replay to give the same bytes.
+        let (na, nb) = (self.origin[ca.0 as usize], self.origin[cb.0 as usize]);
         let (_, survivor, absorbed) = self.join(ra, rb, rec);
-        self.add_edge(ra, rb, rec);
+        self.add_edge(na, nb, rec);
         let report = MergeReport {
             survivor,
             absorbed: vec![absorbed],

@@ -22,8 +22,9 @@
 //! [`IdentityGraph::with_rules`].
 //!
 //! **Merges and member state.** Identity moves identifiers and evidence and reports them in a
-//! [`MergeReport`]; the engine then calls each state-owning module's merge hook (tier, points,
-//! benefits, attributes) on the same report.
+//! [`MergeReport`]; the engine's one merge flow then has every module holding per-person state
+//! fold the absorbed person's into the survivor's, each adding its section to the report. A
+//! split runs the one split flow the same way: each part gets back what the merges moved.
 //!
 //! The batch path ([`IdentityGraph::resolve_batch`]) groups rows by record id in the order of
 //! their first row and links the records in that order: it is exactly the incremental path
@@ -36,6 +37,7 @@ mod explain;
 mod graph;
 mod intern;
 mod merge;
+mod person;
 mod repr;
 mod rules;
 mod split;
@@ -388,7 +390,7 @@ impl IdentityGraph {
     /// merge history and what other modules hold under the OneID stay consistent without
     /// personal data; conflicts that named the identifiers are rewritten the same way. Returns
     /// the identifiers removed.
-    pub(crate) fn erase(&mut self, oneid: OneId) -> Vec<Identifier> {
+    pub(crate) fn forget_identifiers(&mut self, oneid: OneId) -> Vec<Identifier> {
         let Some(root) = self.root(oneid) else {
             return Vec::new();
         };
@@ -411,6 +413,33 @@ impl IdentityGraph {
             removed.push(old);
         }
         removed
+    }
+
+    /// Erasure: the records `theirs` names (the erased person's events: their ids are the
+    /// host's event keys, which may carry personal data) get the id `erased:<pseudonym>:<n>`,
+    /// in the conflicts that name them too. Merge evidence (`manual:N`) keeps its id.
+    pub(crate) fn rename_records(&mut self, theirs: impl Fn(&str) -> bool, pseudonym: OneId) {
+        let renamed = self.records.rename(|r, id| {
+            (!id.starts_with("manual:") && theirs(id))
+                .then(|| format!("erased:{}:{r}", pseudonym.0))
+        });
+        if renamed.is_empty() {
+            return;
+        }
+        let map: std::collections::HashMap<&str, &str> = renamed
+            .iter()
+            .map(|(o, n)| (o.as_str(), n.as_str()))
+            .collect();
+        for c in &mut self.conflicts {
+            if let Some(n) = map.get(c.record.as_str()) {
+                c.record = (*n).to_owned();
+            }
+        }
+    }
+
+    /// Number of merges so far (the length of the merge history).
+    pub(crate) fn merge_count(&self) -> usize {
+        self.history.len()
     }
 
     /// Number of live persons.

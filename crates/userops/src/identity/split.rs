@@ -28,9 +28,12 @@ pub struct SplitReport {
     pub parts: Vec<SplitPart>,
     /// Evidence edges removed.
     pub edges_removed: usize,
-    /// What could not be split back, per module (member state stays with the part that kept
-    /// the old OneID unless a module says otherwise; filled by the engine's split hooks).
+    /// What could not be split back, per module: each module gives the parts back what the
+    /// merges moved and names here what it could not (filled by the engine's split flow).
     pub not_split_back: BTreeMap<String, serde_json::Value>,
+    /// Per person split, its parts' OneIDs (what the engine's split flow works through).
+    #[serde(skip)]
+    pub(crate) groups: Vec<(OneId, Vec<OneId>)>,
 }
 
 impl IdentityGraph {
@@ -56,13 +59,7 @@ impl IdentityGraph {
                 "name at least one record id",
             ));
         }
-        let names: BTreeSet<&str> = evidence.iter().map(String::as_str).collect();
-        let hit: Vec<u32> = (0..self.edges.len() as u32)
-            .filter(|&e| {
-                let edge = &self.edges[e as usize];
-                edge.active && names.contains(self.records.id(edge.record))
-            })
-            .collect();
+        let hit = self.evidence_edges(evidence);
         if hit.is_empty() {
             return Err(Error::NotFound {
                 what: "evidence",
@@ -86,13 +83,15 @@ impl IdentityGraph {
         for root in roots {
             let old = OneId(self.oneid_of[root as usize]);
             report.split.push(old);
-            report.parts.extend(self.recompute(root, old));
+            let parts = self.recompute(root, old);
+            report
+                .groups
+                .push((old, parts.iter().map(|p| p.oneid).collect()));
+            report.parts.extend(parts);
         }
         report.not_split_back.insert(
             "identity".into(),
-            serde_json::json!(
-                "merge history is kept; member state stays with the part that keeps each old OneID"
-            ),
+            serde_json::json!("the merge history keeps the merges; the split is in the audit log"),
         );
         self.push_audit(
             "split",
@@ -105,6 +104,36 @@ impl IdentityGraph {
             }),
         );
         Ok(report)
+    }
+
+    /// The active evidence edges of the named records.
+    fn evidence_edges(&self, evidence: &[String]) -> Vec<u32> {
+        let names: BTreeSet<&str> = evidence.iter().map(String::as_str).collect();
+        (0..self.edges.len() as u32)
+            .filter(|&e| {
+                let edge = &self.edges[e as usize];
+                edge.active && names.contains(self.records.id(edge.record))
+            })
+            .collect()
+    }
+
+    /// The persons the named records' active evidence joins now, with the record naming each
+    /// (what a split of that evidence would split). Changes nothing.
+    pub(crate) fn evidence_persons(&self, evidence: &[String]) -> Vec<(String, OneId)> {
+        let mut out: Vec<(String, OneId)> = self
+            .evidence_edges(evidence)
+            .into_iter()
+            .map(|e| {
+                let edge = &self.edges[e as usize];
+                (
+                    self.records.id(edge.record).to_owned(),
+                    self.person_of(edge.a),
+                )
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Rebuild the person at `root` (OneID `old`) from its active edges.

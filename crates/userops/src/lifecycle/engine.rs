@@ -20,22 +20,35 @@ use crate::ids::OneId;
 
 /// One person's history as far as the lifecycle is concerned.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct History {
+pub(super) struct History {
     /// Earliest `register` event (ms, UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    registered_ms: Option<i64>,
+    pub(super) registered_ms: Option<i64>,
     /// Earliest `activity` event (ms, UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    first_activity_ms: Option<i64>,
+    pub(super) first_activity_ms: Option<i64>,
     /// Period indexes (engine clock) with at least one activity.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    active: BTreeSet<i64>,
+    pub(super) active: BTreeSet<i64>,
+}
+
+impl History {
+    /// Fold another person's history into this one (a merge).
+    pub(super) fn absorb(&mut self, h: &History) {
+        self.registered_ms = min_opt(self.registered_ms, h.registered_ms);
+        self.first_activity_ms = min_opt(self.first_activity_ms, h.first_activity_ms);
+        self.active.extend(h.active.iter().copied());
+    }
 }
 
 /// The lifecycle state held by the engine.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct LifecycleState {
-    people: BTreeMap<OneId, History>,
+    pub(super) people: BTreeMap<OneId, History>,
+    /// What merges moved, for a split to give back (see `person.rs`): the survivor's history
+    /// before and the absorbed person's.
+    #[serde(default, skip_serializing_if = "crate::person::Stash::is_empty")]
+    pub(super) merged: crate::person::Stash<(History, History)>,
 }
 
 fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -48,23 +61,8 @@ fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 
 impl LifecycleState {
     /// Record an accepted event. Never fails: times were validated at intake.
-    pub(crate) fn on_event(
-        &mut self,
-        clock: &PeriodClock,
-        event: &Event,
-        oneid: Option<OneId>,
-        absorbed: &[OneId],
-    ) {
+    pub(crate) fn on_event(&mut self, clock: &PeriodClock, event: &Event, oneid: Option<OneId>) {
         let Some(person) = oneid else { return };
-        // Persons merged into `person` bring their history along.
-        for a in absorbed {
-            if let Some(h) = self.people.remove(a) {
-                let s = self.people.entry(person).or_default();
-                s.registered_ms = min_opt(s.registered_ms, h.registered_ms);
-                s.first_activity_ms = min_opt(s.first_activity_ms, h.first_activity_ms);
-                s.active.extend(h.active);
-            }
-        }
         let ms = event.time.timestamp_millis();
         match &event.body {
             EventBody::Register { .. } => {

@@ -13,6 +13,7 @@
 
 mod engine;
 mod period;
+mod person;
 mod report;
 mod stage;
 mod table;

@@ -1211,7 +1211,8 @@ impl Engine {
                 time: t.time,
                 kind: t.kind,
                 key: op.key.to_string(),
-                amount: if sign == 0 { t.amount } else { sign * t.amount },
+                // A move between the member's own accounts (a merge) changes no balance.
+                amount: sign * t.amount,
                 balance,
                 pending,
                 counterparty,

@@ -32,6 +32,7 @@ mod commands;
 mod index;
 pub mod ledger;
 pub mod orders;
+mod person;
 pub mod program;
 #[cfg(test)]
 mod sim;
@@ -230,6 +231,9 @@ pub struct Loyalty {
     /// Pending order earns by the end of their return window: what `post_due` posts.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     due: std::collections::BTreeSet<(DateTime<Utc>, String)>,
+    /// What merges moved, for a split to give back (see `person.rs`).
+    #[serde(default, skip_serializing_if = "crate::person::Stash::is_empty")]
+    merged: crate::person::Stash<person::LoyaltyMoved>,
 }
 
 /// What [`Loyalty::merge_accounts`] did.
@@ -425,6 +429,14 @@ impl Loyalty {
         absorbed: OneId,
         time: DateTime<Utc>,
     ) -> Result<LoyaltyMergeReport, LoyaltyError> {
+        self.merge_recorded(survivor, absorbed, time)
+            .map(|(r, _)| r)
+    }
+
+    /// The conversions a merge applies: program books with `merge_into` → (destination, rate).
+    fn merge_conversions(
+        &self,
+    ) -> Result<BTreeMap<ledger::BookId, (ledger::BookId, ledger::Rate)>, LoyaltyError> {
         let mut convert = BTreeMap::new();
         for p in &self.programs {
             if let Some(dst) = &p.spec.merge_into {
@@ -433,57 +445,47 @@ impl Loyalty {
                 convert.insert(p.book, (self.programs[d].book, rate));
             }
         }
+        Ok(convert)
+    }
+
+    /// Whether `absorbed` can merge into `survivor` (no survivor balance would overflow).
+    /// Changes nothing.
+    pub(crate) fn check_merge(&self, survivor: OneId, absorbed: OneId) -> Result<(), LoyaltyError> {
+        let convert = self.merge_conversions()?;
+        self.ledger.check_merge(survivor, absorbed, &convert)
+    }
+
+    /// [`Loyalty::merge_accounts`], with the record a split gives back from (see `person.rs`).
+    fn merge_recorded(
+        &mut self,
+        survivor: OneId,
+        absorbed: OneId,
+        time: DateTime<Utc>,
+    ) -> Result<(LoyaltyMergeReport, person::LoyaltyMoved), LoyaltyError> {
+        let convert = self.merge_conversions()?;
         // Growth and spend totals saturate, so the member merge below cannot fail; the ledger
         // checks everything before its first change.
-        let ledger = self
+        let (ledger, undo) = self
             .ledger
-            .merge_accounts(survivor, absorbed, &convert, time)?;
+            .merge_recorded(survivor, absorbed, &convert, time)?;
         let mut members = Vec::new();
+        let mut moved = Vec::new();
         if survivor != absorbed {
             for p in &mut self.programs {
                 let Some(gone) = p.members.remove(&absorbed) else {
                     continue;
                 };
                 members.push(p.spec.id.clone());
-                let m = p.members.entry(survivor).or_default();
-                m.growth_total = m.growth_total.saturating_add(gone.growth_total);
-                m.spend_total = m.spend_total.saturating_add(gone.spend_total);
-                for d in gone.days {
-                    let i = m.days.partition_point(|x| x.day < d.day);
-                    match m.days.get_mut(i) {
-                        Some(x) if x.day == d.day => {
-                            x.growth = x.growth.saturating_add(d.growth);
-                            x.spend = x.spend.saturating_add(d.spend);
-                        }
-                        _ => m.days.insert(i, d),
-                    }
-                }
-                if gone.tier > m.tier {
-                    m.history.push(tiers::TierChange {
-                        time,
-                        from: m.tier,
-                        to: gone.tier,
-                        reason: tiers::TierReason::Upgrade,
-                    });
-                    m.tier = gone.tier;
-                    m.downgrade_due = gone.downgrade_due;
-                }
-                if let Some(gx) = gone.extras {
-                    let x = m.extras.get_or_insert_with(Default::default);
-                    for (k, mut v) in gx.claims {
-                        let c = x.claims.entry(k).or_default();
-                        c.append(&mut v);
-                        c.sort();
-                    }
-                    for (k, v) in gx.tasks {
-                        let c = x.tasks.entry(k).or_default();
-                        *c = c.saturating_add(v);
-                    }
-                }
+                let before = p.members.get(&survivor).cloned();
+                tiers::fold_member(p.members.entry(survivor).or_default(), &gone, time);
+                moved.push((p.spec.id.clone(), before, gone));
             }
         }
         self.tick(time);
-        Ok(LoyaltyMergeReport { ledger, members })
+        Ok((
+            LoyaltyMergeReport { ledger, members },
+            person::LoyaltyMoved::new(undo, moved, time),
+        ))
     }
 
     /// Erasure (SPEC §9): move what the erased person (`oneids`: the tombstone and every OneID
@@ -492,10 +494,32 @@ impl Loyalty {
     /// growth writes, whose idempotency keys are replaced. Never fails.
     pub fn pseudonymize_member(&mut self, oneids: &[OneId], pseudonym: OneId) {
         for &o in oneids {
-            self.ledger.pseudonymize_account(o, pseudonym);
+            let renamed = self.ledger.pseudonymize_account(o, pseudonym);
+            // Pending order earns due for posting are named by their (renamed) keys.
+            let due: Vec<(DateTime<Utc>, String)> = self
+                .due
+                .iter()
+                .filter(|(_, k)| renamed.contains_key(k.as_str()))
+                .cloned()
+                .collect();
+            for (t, k) in due {
+                self.due.remove(&(t, k.clone()));
+                if let Some(n) = renamed.get(k.as_str()) {
+                    self.due.insert((t, n.to_string()));
+                }
+            }
             for p in &mut self.programs {
-                if let Some(m) = p.members.remove(&o) {
-                    p.members.insert(pseudonym, m);
+                if let Some(mut m) = p.members.remove(&o) {
+                    // Daily growth caps are named by behaviour type; a pseudonym earns nothing.
+                    if let Some(x) = m.extras.as_mut() {
+                        x.caps.clear();
+                    }
+                    match p.members.get_mut(&pseudonym) {
+                        Some(into) => tiers::fold_member(into, &m, DateTime::UNIX_EPOCH),
+                        None => {
+                            p.members.insert(pseudonym, m);
+                        }
+                    }
                 }
             }
         }

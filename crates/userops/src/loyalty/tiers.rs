@@ -241,6 +241,85 @@ pub struct Member {
     pub extras: Option<Box<MemberExtras>>,
 }
 
+/// Fold another member record into `m` (a OneID merge): totals and days added, the higher tier
+/// kept (an upgrade dated `time`; never a downgrade on merge), claims and task completions
+/// added.
+pub(crate) fn fold_member(m: &mut Member, gone: &Member, time: DateTime<Utc>) {
+    m.growth_total = m.growth_total.saturating_add(gone.growth_total);
+    m.spend_total = m.spend_total.saturating_add(gone.spend_total);
+    for d in &gone.days {
+        let i = m.days.partition_point(|x| x.day < d.day);
+        match m.days.get_mut(i) {
+            Some(x) if x.day == d.day => {
+                x.growth = x.growth.saturating_add(d.growth);
+                x.spend = x.spend.saturating_add(d.spend);
+            }
+            _ => m.days.insert(i, d.clone()),
+        }
+    }
+    if gone.tier > m.tier {
+        m.history.push(TierChange {
+            time,
+            from: m.tier,
+            to: gone.tier,
+            reason: TierReason::Upgrade,
+        });
+        m.tier = gone.tier;
+        m.downgrade_due = gone.downgrade_due;
+    }
+    if let Some(gx) = &gone.extras {
+        let x = m.extras.get_or_insert_with(Default::default);
+        for (k, v) in &gx.claims {
+            let c = x.claims.entry(k.clone()).or_default();
+            c.extend_from_slice(v);
+            c.sort();
+        }
+        for (k, v) in &gx.tasks {
+            let c = x.tasks.entry(k.clone()).or_default();
+            *c = c.saturating_add(*v);
+        }
+    }
+}
+
+/// Take a folded member record back out of `m` (a split that cannot restore `m` as it was):
+/// totals, days, claims and task completions of `gone` subtracted; the tier stays.
+pub(crate) fn unfold_member(m: &mut Member, gone: &Member) {
+    m.growth_total = m.growth_total.saturating_sub(gone.growth_total);
+    m.spend_total = (m.spend_total - gone.spend_total).max(Decimal::ZERO);
+    for d in &gone.days {
+        if let Ok(i) = m.days.binary_search_by_key(&d.day, |x| x.day) {
+            let x = &mut m.days[i];
+            x.growth = x.growth.saturating_sub(d.growth);
+            x.spend = (x.spend - d.spend).max(Decimal::ZERO);
+            if x.growth == 0 && x.spend.is_zero() {
+                m.days.remove(i);
+            }
+        }
+    }
+    if let (Some(x), Some(gx)) = (m.extras.as_mut(), &gone.extras) {
+        for (k, v) in &gx.claims {
+            if let Some(c) = x.claims.get_mut(k) {
+                for t in v {
+                    if let Some(i) = c.iter().position(|u| u == t) {
+                        c.remove(i);
+                    }
+                }
+                if c.is_empty() {
+                    x.claims.remove(k);
+                }
+            }
+        }
+        for (k, v) in &gx.tasks {
+            if let Some(c) = x.tasks.get_mut(k) {
+                *c = c.saturating_sub(*v);
+                if *c == 0 {
+                    x.tasks.remove(k);
+                }
+            }
+        }
+    }
+}
+
 /// Counts from an evaluation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evaluation {

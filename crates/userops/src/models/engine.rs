@@ -28,7 +28,7 @@ use crate::Engine;
 /// One order as the models need it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct OrderRecord {
-    user: u64,
+    pub(super) user: u64,
     time: i64,
     #[serde(with = "rust_decimal::serde::str")]
     amount: Decimal,
@@ -41,7 +41,7 @@ pub(crate) struct OrderRecord {
 /// One activity or behaviour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct BehaviourRecord {
-    user: u64,
+    pub(super) user: u64,
     time: i64,
     /// `activity` or `behavior`.
     source: String,
@@ -54,7 +54,7 @@ pub(crate) struct BehaviourRecord {
 /// One community message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct MessageRecord {
-    user: u64,
+    pub(super) user: u64,
     time: i64,
     reply_to: Option<u64>,
 }
@@ -62,9 +62,9 @@ pub(crate) struct MessageRecord {
 /// What the models keep from ingested events (serialized with the engine state).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ModelsLog {
-    orders: Vec<OrderRecord>,
-    behaviours: Vec<BehaviourRecord>,
-    messages: Vec<MessageRecord>,
+    pub(super) orders: Vec<OrderRecord>,
+    pub(super) behaviours: Vec<BehaviourRecord>,
+    pub(super) messages: Vec<MessageRecord>,
 }
 
 impl ModelsLog {

@@ -14,6 +14,7 @@ mod engine;
 mod gamma_gamma;
 mod high_value;
 mod optim;
+mod person;
 mod preference;
 mod rfm;
 mod summary;

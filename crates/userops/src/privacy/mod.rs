@@ -6,14 +6,17 @@
 //! - **Hashing** is a [`Config`](crate::Config) option
 //!   ([`ConfigBuilder::hash_identifiers`](crate::ConfigBuilder::hash_identifiers)); see
 //!   [`Engine::prepare`] for where it happens.
-//! - **Erasure** (`erase`) removes a person's identifiers and consent records; the OneID stays as
-//!   an empty tombstone. A module holding personal data adds one call after the `// ---- module
-//!   erase hooks` marker in `Engine::execute_privacy` to pseudonymize its own data: the ledger
-//!   keeps the person's postings (amounts, times, accounts) so that balances still sum to zero,
-//!   re-keyed to a fresh pseudonym ([`PSEUDONYM_BASE`]) with free text cleared and idempotency
-//!   keys replaced ([`Loyalty::pseudonymize_member`](crate::loyalty::Loyalty::pseudonymize_member)).
-//!   The durable store also redacts the erased person's earlier journal records and drops older
-//!   snapshots (see `userops-store`).
+//! - **Erasure** (`erase`) runs the engine's one erase flow: every module holding per-person
+//!   state removes what it holds about the person (the person contract, `person.rs`); the
+//!   OneID stays as an empty tombstone that no audience, table, model, tag or automation run
+//!   returns, and that cannot be merged or split. Where a ledger must stay balanced the data is
+//!   re-keyed to a fresh pseudonym ([`PSEUDONYM_BASE`]) instead: the points ledger keeps the
+//!   person's postings (amounts, times, accounts) with free text cleared and keys replaced
+//!   ([`Loyalty::pseudonymize_member`](crate::loyalty::Loyalty::pseudonymize_member)), campaigns
+//!   keep coupons, commits and touches for their counts. The durable store also redacts the
+//!   erased person's earlier journal records and replaces the snapshots (see `userops-store`).
+//! - **Merges** keep, per channel and purpose, the latest statement of any merged person (a
+//!   withdrawal wins a tie); a split gives each part its own statements back.
 //! - **Audit**: every operator action (`set_consent`, `erase`) appends an [`AuditEntry`]
 //!   (actor, action, target, time). No command edits or removes entries; `audit_log` reads them.
 //!
@@ -37,6 +40,7 @@
 //! ```
 
 mod intake;
+mod person;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -183,16 +187,23 @@ pub enum PrivacyOutput {
     AuditLog(Vec<AuditEntry>),
 }
 
+/// One person's consent statements: channel → purpose → decision.
+pub(crate) type Statements = BTreeMap<String, BTreeMap<String, ConsentRecord>>;
+
 /// The privacy module's state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PrivacyState {
     /// Person → channel → purpose → decision. Keyed by the live (canonical) OneID; merges move
     /// the absorbed person's records over.
-    consents: BTreeMap<OneId, BTreeMap<String, BTreeMap<String, ConsentRecord>>>,
+    consents: BTreeMap<OneId, Statements>,
     /// Erased persons (tombstones).
     erased: BTreeSet<OneId>,
     /// Append-only.
     audit: Vec<AuditEntry>,
+    /// What merges moved, for a split to give back (see `person.rs`): the survivor's
+    /// statements before and the absorbed person's.
+    #[serde(default, skip_serializing_if = "crate::person::Stash::is_empty")]
+    merged: crate::person::Stash<(Statements, Statements)>,
 }
 
 impl PrivacyState {
@@ -237,26 +248,14 @@ impl PrivacyState {
         self.consents.get(&oneid)?.get(channel)?.get(purpose)
     }
 
-    /// An identity merge: the survivor inherits the absorbed persons' consent; where both
-    /// decided, the later decision wins (ties: the survivor's).
-    pub(crate) fn on_merge(&mut self, survivor: OneId, absorbed: &[OneId]) {
-        for a in absorbed {
-            let Some(theirs) = self.consents.remove(a) else {
-                continue;
-            };
-            let ours = self.consents.entry(survivor).or_default();
-            for (channel, purposes) in theirs {
-                let mine = ours.entry(channel).or_default();
-                for (purpose, rec) in purposes {
-                    match mine.get(&purpose) {
-                        Some(m) if m.time >= rec.time => {}
-                        _ => {
-                            mine.insert(purpose, rec);
-                        }
-                    }
-                }
-            }
-        }
+    /// Erased persons.
+    pub(crate) fn erased_set(&self) -> &BTreeSet<OneId> {
+        &self.erased
+    }
+
+    /// The pseudonym the next erasure re-keys ledger data to (see [`PSEUDONYM_BASE`]).
+    pub(crate) fn next_pseudonym(&self) -> OneId {
+        OneId(PSEUDONYM_BASE + self.erased.len() as u64)
     }
 
     /// Append an operator action to the audit log (for any module's operator commands).
@@ -275,31 +274,6 @@ impl PrivacyState {
             target,
             time,
         });
-    }
-
-    /// Invariants: consent only for live, non-erased persons; erased persons hold nothing.
-    pub(crate) fn check(&self, engine: &Engine) -> Result<(), String> {
-        for o in self.consents.keys() {
-            if engine.identity().canonical(*o) != Some(*o) {
-                return Err(format!("consent held by {o}, which is not a live person"));
-            }
-            if self.erased.contains(o) {
-                return Err(format!("consent held by erased person {o}"));
-            }
-        }
-        for o in &self.erased {
-            match engine.identity().identifiers(*o) {
-                Some(ids) if ids.is_empty() => {}
-                Some(_) => return Err(format!("erased person {o} still has identifiers")),
-                None => return Err(format!("erased person {o} is not a live tombstone")),
-            }
-        }
-        for (i, a) in self.audit.iter().enumerate() {
-            if a.seq != i as u64 + 1 {
-                return Err(format!("audit entry {} out of order at {}", a.seq, i + 1));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -422,27 +396,12 @@ impl Engine {
                     })?;
                 // Checks done; nothing fails from here.
                 let already_erased = self.state.privacy.erased.contains(&target);
-                // Every OneID that names the person (merged ones too), and the pseudonym their
-                // data is re-keyed to: numbered by erasure, above any OneID ever handed out, so
-                // nothing links it back to the person or to the tombstone.
-                let oneids = self.oneids_of(target);
-                let pseudonym = OneId(PSEUDONYM_BASE + self.state.privacy.erased.len() as u64);
-                let identifiers_removed = self.state.identity.erase(target).len() as u64;
-                let consents_removed = self
-                    .state
-                    .privacy
-                    .consents
-                    .remove(&target)
-                    .map(|chans| chans.values().map(|p| p.len() as u64).sum())
-                    .unwrap_or(0);
-                self.state.privacy.erased.insert(target);
-                // ---- module erase hooks: one call each, pseudonymizing the module's data
-                //      held under `target` (it must not fail) ----
-                if !already_erased {
-                    self.state.loyalty.pseudonymize_member(&oneids, pseudonym);
-                }
-                self.state.orders.erase(&oneids);
-
+                let (identifiers_removed, consents_removed) = if already_erased {
+                    (0, 0)
+                } else {
+                    let e = self.erase_person(target);
+                    (e.identifiers, e.consents)
+                };
                 self.state
                     .privacy
                     .audit_push(&actor, "erase", format!("oneid:{target}"), time);

@@ -2,7 +2,7 @@
 //! each, tags, and aggregates maintained from ingested events.
 //!
 //! A merge strategy says how two observations of one attribute combine. It applies both when a
-//! new value arrives for a person and when two persons merge ([`Engine::merge_profiles`]), so a
+//! new value arrives for a person and when two persons merge (`person.rs`), so a
 //! merged profile is the same as if every observation had been made on the survivor.
 //!
 //! Scalar attributes and the aggregates are also columns of the tag index, so audiences can use
@@ -20,6 +20,8 @@ use crate::event::{Event, EventBody, UserRef};
 use crate::ids::{Identifier, OneId};
 use crate::tags::{wall_clock, Value, ValueType, AGGREGATE_COLUMNS};
 use crate::Engine;
+
+mod person;
 
 /// The type of an attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +187,9 @@ pub struct Profiles {
     pub(crate) defs: BTreeMap<String, AttributeDef>,
     #[serde(with = "pairs")]
     pub(crate) people: BTreeMap<OneId, StoredProfile>,
+    /// What merges moved, for a split to give back (see `person.rs`).
+    #[serde(default, skip_serializing_if = "crate::person::Stash::is_empty")]
+    pub(crate) merged: crate::person::Stash<person::ProfileMoved>,
 }
 
 mod pairs {
@@ -237,21 +242,15 @@ pub struct ProfileView {
     pub loyalty: BTreeMap<String, crate::loyalty::Standing>,
 }
 
-/// What [`Engine::merge_profiles`] did.
+/// What a merge did to the profiles (the `profile` section of a merge report).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MergeReport {
     /// The survivor.
     pub survivor: OneId,
     /// The absorbed person.
     pub absorbed: OneId,
-    /// Attribute → strategy applied (`"kept"`/`"taken"`/`"combined"`).
+    /// Attribute → what the strategy did (`"kept"`/`"taken"`/`"combined"`).
     pub attributes: BTreeMap<String, String>,
-    /// Tags moved from the absorbed person (the survivor had no value).
-    pub tags_moved: Vec<String>,
-    /// Tags both had: the survivor's value was kept, the absorbed one dropped.
-    pub tags_conflicting: Vec<String>,
-    /// Saved audiences whose membership moved to the survivor.
-    pub audiences: Vec<String>,
     /// Attributes that could not be combined (e.g. a sum overflowing): survivor's value kept.
     pub problems: Vec<String>,
 }
@@ -456,6 +455,18 @@ fn dec_f64(d: Decimal) -> Value {
     Value::Number(d.to_f64().unwrap_or(0.0))
 }
 
+/// The index values of the aggregates, in the order of [`AGGREGATE_COLUMNS`].
+fn aggregate_values(a: &Aggregates) -> [Option<Value>; 6] {
+    [
+        (a.orders > 0).then_some(Value::Number(a.orders as f64)),
+        (a.orders > 0).then(|| dec_f64(a.gmv)),
+        (a.refunds > 0).then_some(Value::Number(a.refunds as f64)),
+        (a.refunds > 0).then(|| dec_f64(a.refund_amount)),
+        a.first_order.map(Value::Date),
+        a.last_order.map(Value::Date),
+    ]
+}
+
 impl Engine {
     /// The 360° view of a person.
     pub fn profile(&self, oneid: OneId) -> Result<ProfileView, Error> {
@@ -546,7 +557,7 @@ impl Engine {
         })
     }
 
-    fn index_attribute(&mut self, oneid: OneId, name: &str) {
+    pub(crate) fn index_attribute(&mut self, oneid: OneId, name: &str) {
         let Some(def) = self.state.profiles.defs.get(name) else {
             return;
         };
@@ -563,7 +574,7 @@ impl Engine {
         self.state.tags.write(name, t, d, &vals);
     }
 
-    fn index_aggregates(&mut self, oneid: OneId) {
+    pub(crate) fn index_aggregates(&mut self, oneid: OneId) {
         let d = self.state.users.dense_or_insert(oneid);
         let a = self
             .state
@@ -572,15 +583,7 @@ impl Engine {
             .get(&oneid)
             .map(|p| p.aggregates.clone())
             .unwrap_or_default();
-        let vals: [Option<Value>; 6] = [
-            (a.orders > 0).then_some(Value::Number(a.orders as f64)),
-            (a.orders > 0).then(|| dec_f64(a.gmv)),
-            (a.refunds > 0).then_some(Value::Number(a.refunds as f64)),
-            (a.refunds > 0).then(|| dec_f64(a.refund_amount)),
-            a.first_order.map(Value::Date),
-            a.last_order.map(Value::Date),
-        ];
-        for ((name, t), v) in AGGREGATE_COLUMNS.iter().zip(vals) {
+        for ((name, t), v) in AGGREGATE_COLUMNS.iter().zip(aggregate_values(&a)) {
             self.state.tags.write(name, *t, d, v.as_slice());
         }
     }
@@ -632,117 +635,6 @@ impl Engine {
             let d = self.state.users.dense_or_insert(oneid);
             self.refresh_rules_for(&changed, &crate::tags::Dirty::user(d), event.time);
         }
-    }
-
-    /// Merge the profile and tags of `absorbed` into `survivor` (called when two persons
-    /// merge): attributes by their strategies, aggregates added, tag values moved where the
-    /// survivor has none, saved-audience membership moved, the absorbed user retired from the
-    /// index. Never fails; what could not be combined is in the report.
-    pub fn merge_profiles(&mut self, survivor: OneId, absorbed: OneId) -> MergeReport {
-        let mut report = MergeReport {
-            survivor,
-            absorbed,
-            attributes: BTreeMap::new(),
-            tags_moved: vec![],
-            tags_conflicting: vec![],
-            audiences: vec![],
-            problems: vec![],
-        };
-        if survivor == absorbed {
-            return report;
-        }
-        let gone = self
-            .state
-            .profiles
-            .people
-            .remove(&absorbed)
-            .unwrap_or_default();
-        let defs = self.state.profiles.defs.clone();
-        {
-            let s = self.state.profiles.people.entry(survivor).or_default();
-            for (name, ob) in gone.attributes {
-                let strategy = defs
-                    .get(&name)
-                    .map(|d| d.merge.clone())
-                    .unwrap_or(MergeStrategy::Latest);
-                match s.attributes.get(&name) {
-                    None => {
-                        report.attributes.insert(name.clone(), "taken".into());
-                        s.attributes.insert(name, ob);
-                    }
-                    Some(cur) => match combine(&strategy, cur, &ob) {
-                        Ok(next) => {
-                            let what = if next == *cur {
-                                "kept"
-                            } else if next == ob {
-                                "taken"
-                            } else {
-                                "combined"
-                            };
-                            report.attributes.insert(name.clone(), what.into());
-                            s.attributes.insert(name, next);
-                        }
-                        Err(why) => report.problems.push(format!("{name}: {why}")),
-                    },
-                }
-            }
-            let (a, b) = (&mut s.aggregates, gone.aggregates);
-            a.orders = a.orders.saturating_add(b.orders);
-            a.gmv = a.gmv.checked_add(b.gmv).unwrap_or(Decimal::MAX);
-            a.refunds = a.refunds.saturating_add(b.refunds);
-            a.refund_amount = a
-                .refund_amount
-                .checked_add(b.refund_amount)
-                .unwrap_or(Decimal::MAX);
-            a.first_order = a.first_order.into_iter().chain(b.first_order).min();
-            a.last_order = a.last_order.into_iter().chain(b.last_order).max();
-            for (k, n) in b.touches {
-                *a.touches.entry(k).or_default() += n;
-            }
-            for (k, n) in b.coupons {
-                *a.coupons.entry(k).or_default() += n;
-            }
-        }
-        for name in defs.keys() {
-            self.index_attribute(survivor, name);
-        }
-        self.index_aggregates(survivor);
-        let sd = self.state.users.dense_or_insert(survivor);
-        let mut touched: roaring::RoaringBitmap = std::iter::once(sd).collect();
-        if let Some(ad) = self.state.users.dense(absorbed) {
-            touched.insert(ad);
-            let tag_names: Vec<String> = self
-                .state
-                .tags
-                .defs
-                .iter()
-                .map(|d| d.name.clone())
-                .collect();
-            for (name, col) in self.state.tags.columns.0.iter_mut() {
-                let theirs = col.get(ad);
-                let is_tag = tag_names.contains(name);
-                if is_tag && !theirs.is_empty() {
-                    if col.get(sd).is_empty() {
-                        col.set(sd, &theirs);
-                        report.tags_moved.push(name.clone());
-                    } else {
-                        report.tags_conflicting.push(name.clone());
-                    }
-                }
-                col.clear(ad);
-            }
-            for a in self.state.tags.audiences.values_mut() {
-                if a.members.remove(ad) {
-                    a.members.insert(sd);
-                    report.audiences.push(a.name.clone());
-                }
-            }
-            self.state.users.retire(ad);
-        }
-        // Rules are recomputed at the latest time the index has seen (no clock is read here).
-        let now = self.state.tags.clock.unwrap_or_default();
-        self.refresh_rules_for(&["*".to_owned()], &crate::tags::Dirty::Users(touched), now);
-        report
     }
 
     pub(crate) fn execute_profile(&mut self, c: ProfileCommand) -> Result<ProfileOutput, Error> {

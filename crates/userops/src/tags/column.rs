@@ -94,6 +94,11 @@ pub(crate) fn date_key(t: DateTime<Utc>) -> u64 {
     (t.timestamp() as u64) ^ (1 << 63)
 }
 
+/// A date as a date column holds it: whole seconds (what a read of the column gives back).
+pub(crate) fn date_as_indexed(t: DateTime<Utc>) -> DateTime<Utc> {
+    date_of_key(date_key(t))
+}
+
 fn date_of_key(k: u64) -> DateTime<Utc> {
     DateTime::from_timestamp((k ^ (1 << 63)) as i64, 0).unwrap_or_default()
 }

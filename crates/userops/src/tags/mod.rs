@@ -14,6 +14,7 @@ pub mod column;
 mod eval;
 pub mod expr;
 mod index;
+mod person;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -122,6 +123,9 @@ pub struct TagState {
     /// every rule (a new user can match `NOT ...` without any input of theirs changing).
     #[serde(default)]
     pub(crate) rule_users: u32,
+    /// What merges moved, for a split to give back (see `person.rs`).
+    #[serde(default, skip_serializing_if = "crate::person::Stash::is_empty")]
+    pub(crate) merged: crate::person::Stash<person::TagsMoved>,
 }
 
 /// Which users of a column changed.

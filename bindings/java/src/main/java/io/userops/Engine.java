@@ -193,7 +193,8 @@ public final class Engine implements AutoCloseable {
 
     /**
      * Merge two persons by hand: an audited operator action ({@code actor}, {@code reason});
-     * {@code time} (may be null: the Unix epoch) dates the member-state transfers.
+     * {@code time} (may be null: now) dates the member-state transfers. Every module folds the
+     * absorbed person's state into the survivor's.
      *
      * @throws InvalidArgumentException both the same person, an unknown identifier
      * @throws NotFoundException a OneID never handed out
@@ -210,15 +211,29 @@ public final class Engine implements AutoCloseable {
 
     /**
      * Remove evidence (record ids, or {@code "manual:N"} for a manual merge) and recompute the
-     * persons it joined (audited: {@code actor}, {@code reason}). Returns the split report as
-     * JSON: {@code {"split", "parts": [{"oneid", "identifiers"}], ...}}.
+     * persons it joined (audited: {@code actor}, {@code reason}), now. See
+     * {@link #split(List, String, String, Instant)}.
      *
-     * @throws InvalidArgumentException no evidence, an unknown record
+     * @throws InvalidArgumentException no evidence, the evidence of an erased person
+     * @throws NotFoundException an unknown record
      */
     public String split(List<String> evidence, String actor, String reason) {
+        return split(evidence, actor, reason, null);
+    }
+
+    /**
+     * Remove evidence (record ids, or {@code "manual:N"} for a manual merge) and recompute the
+     * persons it joined (audited: {@code actor}, {@code reason}); {@code time} (may be null:
+     * now) dates the member state given back to each part. Returns the split report as JSON:
+     * {@code {"split", "parts": [{"oneid", "identifiers"}], "not_split_back", ...}}.
+     *
+     * @throws InvalidArgumentException no evidence, the evidence of an erased person
+     * @throws NotFoundException an unknown record
+     */
+    public String split(List<String> evidence, String actor, String reason, Instant time) {
         String[] items = evidence == null ? new String[0] : evidence.toArray(new String[0]);
         return handle.use(e -> string(out -> LIB.userops_identity_split(e, items.length == 0 ? null : items,
-            new NativeLib.SizeT(items.length), actor, reason, out)));
+            new NativeLib.SizeT(items.length), actor, reason, iso(time), out)));
     }
 
     // ------------------------------------------------------------------------------ loyalty

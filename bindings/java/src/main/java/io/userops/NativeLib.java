@@ -148,7 +148,7 @@ interface NativeLib extends Library {
         LongByReference survivor, PointerByReference reportJson);
 
     int userops_identity_split(Pointer engine, String[] evidence, SizeT n, String actor, String reason,
-        PointerByReference reportJson);
+        String time, PointerByReference reportJson);
 
     int userops_loyalty_earn(Pointer engine, CUser user, String program, long points, String key, String time,
         int pending, CPosting out);

@@ -152,11 +152,30 @@ class EngineTest {
             assertThrows(NotFoundException.class, () -> e.merge(User.oneid(1), User.oneid(77), "ops", "x", null));
             assertThrows(InvalidArgumentException.class, () -> e.merge(User.oneid(1), null, "ops", "x", null));
 
-            String split = e.split(Collections.singletonList("manual:1"), "ops", "wrong merge");
-            assertTrue(split.contains("\"parts\""), split);
+            String split = e.split(Collections.singletonList("manual:1"), "ops", "wrong merge",
+                t("2026-01-09T00:00:00Z"));
+            assertTrue(split.contains("\"parts\"") && split.contains("\"not_split_back\""), split);
             assertNotEquals(OptionalLong.of(1), e.resolve("member_no", "M2"));
             assertThrows(InvalidArgumentException.class, () -> e.split(Collections.<String>emptyList(), "ops", "none"));
             assertThrows(InvalidArgumentException.class, () -> e.split(Arrays.asList("manual:1", null), "ops", "x"));
+        }
+    }
+
+    /** The times given to merge and split date the points they move (not the Unix epoch, not now). */
+    @Test
+    void mergeAndSplitDateThePointsTheyMove() {
+        try (Engine e = scenario()) {
+            User m2 = User.id("member_no", "M2");
+            e.earn(m2, "brand-a", 40, "e-m2", t("2026-01-07T02:00:00Z"), false);
+            e.merge(User.id("member_no", "M1"), m2, "ops", "same customer", t("2026-01-08T00:00:00Z"));
+            e.split(Collections.singletonList("manual:1"), "ops", "wrong merge", t("2026-01-09T00:00:00Z"));
+            List<StatementEntry> s = e.statement(m2, "brand-a");
+            assertEquals(Arrays.asList("earn", "merge", "split"),
+                Arrays.asList(s.get(0).kind(), s.get(1).kind(), s.get(2).kind()));
+            assertEquals(Arrays.asList(t("2026-01-07T02:00:00Z"), t("2026-01-08T00:00:00Z"), t("2026-01-09T00:00:00Z")),
+                Arrays.asList(s.get(0).time(), s.get(1).time(), s.get(2).time()));
+            assertEquals(3, s.size());
+            assertEquals(40, e.balance(m2, "brand-a"));
         }
     }
 
