@@ -4,7 +4,8 @@
  * Conventions (see bindings/c/src/lib.rs):
  *  - functions return int32_t status codes (userops_status); 0 (UOPS_OK) is success;
  *  - on error, userops_last_error_message() and userops_last_error_code() describe it (per
- *    thread), out-parameters are left NULL / released, and the engine's state is unchanged;
+ *    thread; userops_last_error_field() names the argument at fault, userops_status_name() the
+ *    status), out-parameters are left NULL / released, and the engine's state is unchanged;
  *  - strings are UTF-8 and NUL-terminated; a char* handed to the caller is freed with
  *    userops_string_free(); a const char* returned by the library is owned by it (valid as
  *    each function says);
@@ -29,6 +30,8 @@
  *    an Arrow library (arrow-cpp ImportRecordBatch, pyarrow, nanoarrow) hands it that duty;
  *  - on error both structs are written as released (release == NULL): release nothing;
  *  - an array passed in (userops_identity_resolve_arrow) is moved in: the library releases it.
+ *
+ * C++: userops.hpp, next to this header, wraps it in RAII types and exceptions.
  */
 
 #ifndef USEROPS_H
@@ -271,6 +274,16 @@ int32_t userops_last_error_code(void);
 // # Safety
 // `s` is NULL or a string from this library not freed before.
 void userops_string_free(char *s);
+
+// The field the last error on this thread is about (a path such as `"ids[1]"` or
+// `"cart.lines[0].price"`), or NULL when it names none (and after a success). Owned by the
+// library; valid until the next userops call on this thread.
+const char *userops_last_error_field(void);
+
+// The stable name of a status, as Python's `UserOpsError.code` spells it: `"ok"`,
+// `"invalid_argument"`, ..., `"internal"` (the enum constant without `UOPS_`, in lower case).
+// NULL for a number that is not a status. Owned by the library, never freed.
+const char *userops_status_name(int32_t status);
 
 // The library version, e.g. "0.1.0". Owned by the library, never freed.
 const char *userops_version(void);

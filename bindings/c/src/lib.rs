@@ -137,16 +137,30 @@ fn status_of(code: ErrorCode) -> userops_status {
 
 thread_local! {
     static LAST_ERROR: RefCell<(i32, CString)> = RefCell::new((0, CString::default()));
+    /// The field of the last error, when it names one (`userops_last_error_field`).
+    static LAST_FIELD: RefCell<Option<CString>> = const { RefCell::new(None) };
+    /// The field of the engine error `engine_error` turned into a message last, with that
+    /// message: a `Fail` carries only the status and message, so `set_error` takes the field from
+    /// here when the message it reports is that one (and never a stale one from a `Fail` dropped
+    /// on the way).
+    static PENDING_FIELD: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
 }
 
 fn set_error(status: userops_status, message: &str) -> i32 {
     let msg = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    let field = PENDING_FIELD
+        .with(|p| p.borrow_mut().take())
+        .filter(|(m, _)| m == message)
+        .and_then(|(_, f)| CString::new(f.replace('\0', " ")).ok());
     LAST_ERROR.with(|e| *e.borrow_mut() = (status as i32, msg));
+    LAST_FIELD.with(|f| *f.borrow_mut() = field);
     status as i32
 }
 
 fn clear_error() {
     LAST_ERROR.with(|e| *e.borrow_mut() = (0, CString::default()));
+    LAST_FIELD.with(|f| *f.borrow_mut() = None);
+    PENDING_FIELD.with(|p| *p.borrow_mut() = None);
 }
 
 /// The kinds of handle the library hands out: the registry records each live handle's kind, so
@@ -269,7 +283,10 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), Fail>) -> i32 {
 }
 
 pub(crate) fn engine_error(e: Error) -> Fail {
-    (status_of(e.code()), e.to_string())
+    let message = e.to_string();
+    let field = e.field().filter(|f| !f.is_empty()).map(str::to_owned);
+    PENDING_FIELD.with(|p| *p.borrow_mut() = field.map(|f| (message.clone(), f)));
+    (status_of(e.code()), message)
 }
 
 /// # Safety
@@ -492,6 +509,95 @@ pub unsafe extern "C" fn userops_string_free(s: *mut c_char) {
     }
 }
 
+/// The field the last error on this thread is about (a path such as `"ids[1]"` or
+/// `"cart.lines[0].price"`), or NULL when it names none (and after a success). Owned by the
+/// library; valid until the next userops call on this thread.
+#[no_mangle]
+pub extern "C" fn userops_last_error_field() -> *const c_char {
+    LAST_FIELD.with(|f| f.borrow().as_ref().map_or(ptr::null(), |f| f.as_ptr()))
+}
+
+/// The stable name of a status, as Python's `UserOpsError.code` spells it: `"ok"`,
+/// `"invalid_argument"`, ..., `"internal"` (the enum constant without `UOPS_`, in lower case).
+/// NULL for a number that is not a status. Owned by the library, never freed.
+#[no_mangle]
+pub extern "C" fn userops_status_name(status: i32) -> *const c_char {
+    userops_status::from_number(status).map_or(ptr::null(), |s| s.name().as_ptr())
+}
+
+impl userops_status {
+    /// The status with this number. The C++ and Java tests ask for the name of every status
+    /// the header declares, so a status missing here fails them.
+    fn from_number(n: i32) -> Option<userops_status> {
+        use userops_status::*;
+        Some(match n {
+            0 => UOPS_OK,
+            1 => UOPS_INVALID_ARGUMENT,
+            2 => UOPS_INVALID_IDENTIFIER,
+            3 => UOPS_INVALID_EVENT,
+            4 => UOPS_UNKNOWN_METHOD,
+            5 => UOPS_DUPLICATE_KEY,
+            6 => UOPS_NOT_FOUND,
+            7 => UOPS_OUT_OF_RANGE,
+            20 => UOPS_NULL_POINTER,
+            21 => UOPS_INVALID_UTF8,
+            22 => UOPS_INVALID_HANDLE,
+            40 => UOPS_AUDIENCE_SYNTAX,
+            50 => UOPS_INSUFFICIENT_POINTS,
+            51 => UOPS_LEDGER_DUPLICATE_KEY,
+            52 => UOPS_UNKNOWN_ACCOUNT,
+            53 => UOPS_INVALID_AMOUNT,
+            54 => UOPS_EXPIRY_IN_PAST,
+            55 => UOPS_NOT_PENDING,
+            56 => UOPS_LIMIT_REACHED,
+            57 => UOPS_NOT_ELIGIBLE,
+            70 => UOPS_NOT_CONVERGED,
+            80 => UOPS_BUDGET_EXHAUSTED,
+            81 => UOPS_PROMOTION_LIMIT_REACHED,
+            82 => UOPS_COUPON_UNUSABLE,
+            90 => UOPS_STORAGE,
+            91 => UOPS_CORRUPT,
+            99 => UOPS_INTERNAL,
+            _ => return None,
+        })
+        .filter(|s| *s as i32 == n)
+    }
+
+    /// The stable name (exhaustive: a new status needs one to compile).
+    fn name(self) -> &'static CStr {
+        use userops_status::*;
+        match self {
+            UOPS_OK => c"ok",
+            UOPS_INVALID_ARGUMENT => c"invalid_argument",
+            UOPS_INVALID_IDENTIFIER => c"invalid_identifier",
+            UOPS_INVALID_EVENT => c"invalid_event",
+            UOPS_UNKNOWN_METHOD => c"unknown_method",
+            UOPS_DUPLICATE_KEY => c"duplicate_key",
+            UOPS_NOT_FOUND => c"not_found",
+            UOPS_OUT_OF_RANGE => c"out_of_range",
+            UOPS_NOT_CONVERGED => c"not_converged",
+            UOPS_BUDGET_EXHAUSTED => c"budget_exhausted",
+            UOPS_PROMOTION_LIMIT_REACHED => c"promotion_limit_reached",
+            UOPS_COUPON_UNUSABLE => c"coupon_unusable",
+            UOPS_STORAGE => c"storage",
+            UOPS_CORRUPT => c"corrupt",
+            UOPS_NULL_POINTER => c"null_pointer",
+            UOPS_INVALID_UTF8 => c"invalid_utf8",
+            UOPS_INVALID_HANDLE => c"invalid_handle",
+            UOPS_AUDIENCE_SYNTAX => c"audience_syntax",
+            UOPS_INSUFFICIENT_POINTS => c"insufficient_points",
+            UOPS_LEDGER_DUPLICATE_KEY => c"ledger_duplicate_key",
+            UOPS_UNKNOWN_ACCOUNT => c"unknown_account",
+            UOPS_INVALID_AMOUNT => c"invalid_amount",
+            UOPS_EXPIRY_IN_PAST => c"expiry_in_past",
+            UOPS_NOT_PENDING => c"not_pending",
+            UOPS_LIMIT_REACHED => c"limit_reached",
+            UOPS_NOT_ELIGIBLE => c"not_eligible",
+            UOPS_INTERNAL => c"internal",
+        }
+    }
+}
+
 /// The library version, e.g. "0.1.0". Owned by the library, never freed.
 #[no_mangle]
 pub extern "C" fn userops_version() -> *const c_char {
@@ -609,5 +715,16 @@ mod tests {
         for &code in ErrorCode::ALL {
             assert_eq!(status_of(code) as i32, code as i32, "{}", code.name());
         }
+    }
+
+    /// A status shared with the engine has the engine code's name; every number maps back.
+    #[test]
+    fn status_names_match_error_code_names() {
+        for &code in ErrorCode::ALL {
+            let status = userops_status::from_number(code as i32).expect("a status");
+            assert_eq!(status.name().to_str(), Ok(code.name()));
+        }
+        assert!(userops_status::from_number(12345).is_none());
+        assert!(userops_status_name(-1).is_null());
     }
 }
