@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _convert, _tables
+from .errors import TableError
 
 if TYPE_CHECKING:
     from ._base import EngineBase as _Base
@@ -22,11 +23,8 @@ else:
 TimeLike = Union[str, datetime]
 
 def _time(t: TimeLike) -> str:
-    if isinstance(t, datetime):
-        if t.tzinfo is None:
-            raise ValueError("datetime must carry a timezone")
-        return t.isoformat()
-    return t
+    # The argument check refused naive datetimes already (see `userops._args`).
+    return t.isoformat() if isinstance(t, datetime) else t
 
 
 #: The delivery plan's columns, in order, with their Arrow types (see :meth:`run_automation`).
@@ -332,9 +330,15 @@ class CampaignsMethods(_Base):
         "issue_coupon", "template"} | {"type": "grant_points", "points", "program"} | {"type":
         "add_tag", "tag"}], "quiet_hours": [22, 8], "attribution_days": 7}``. ``grant_points``
         without a program uses the only loyalty program; ``add_tag`` names a bool tag (defined
-        as a manual tag if new). Raises ``InvalidArgument`` for a malformed rule.
+        as a manual tag if new). The ``audience`` of an ``audience`` or ``inactive`` trigger is
+        the name of a saved audience (:meth:`save_audience`), never an expression: a name that
+        is not saved raises ``NotFound`` (save the expression first), and
+        :meth:`delete_audience` refuses while a rule uses it. A frequency cap of ``max`` touches
+        per ``days`` counts the touches of the last ``days`` days, ``(now - days, now]``: a
+        touch exactly ``days`` earlier no longer counts (see :meth:`run_automation`). Raises
+        ``InvalidArgument`` for a malformed rule.
 
-        >>> import userops
+        >>> import datetime as dt, userops
         >>> e = userops.sample_engine()
         >>> _ = e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
         >>> e.add_rule({"id": "win-back", "trigger": {"type": "inactive", "days": 10},
@@ -342,6 +346,18 @@ class CampaignsMethods(_Base):
         >>> e.run_automation("2026-03-01T10:00:00+08:00")[["user", "action", "channel", "rule"]]
            user action channel      rule
         0     1  touch     sms  win-back
+        >>> big = {"id": "big", "trigger": {"type": "audience", "audience": "gmv >= 400"},
+        ...        "actions": [{"type": "add_tag", "tag": "big_spender"}]}
+        >>> try:
+        ...     e.add_rule(big)
+        ... except userops.NotFound as err:
+        ...     print(type(err).__name__)
+        NotFound
+        >>> _ = e.save_audience("big_spenders", "gmv >= 400", now=dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc))
+        >>> e.add_rule({**big, "trigger": {"type": "audience", "audience": "big_spenders"}})
+        >>> e.run_automation("2026-03-01T11:00:00+08:00")[["user", "action", "tag"]]
+           user   action          tag
+        0     1  add_tag  big_spender
         """
         self.call("add_rule", rule=dict(rule))
 
@@ -352,7 +368,27 @@ class CampaignsMethods(_Base):
         add_tag), ``channel``, ``content``, ``coupon_id``, ``points``, ``program``, ``key``,
         ``tag``, ``rule``, ``reason`` (see :data:`PLAN_COLUMNS`). Coupons are issued, points
         posted and tags written by the run itself (once per rule, user and trigger instance);
-        sending the touches is the host's job.
+        sending the touches is the host's job. Rules go in id order (by id text), each over its
+        users in OneID order: when two rules touch a user on a capped channel, the rule whose id
+        sorts first takes the slot. A frequency cap of ``max`` per ``days`` counts the touches
+        planned in ``(now - days, now]``: a touch exactly ``days`` earlier is outside it.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
+        >>> def rule(rid: str) -> dict:
+        ...     return {"id": rid, "trigger": {"type": "inactive", "days": 10},
+        ...             "actions": [{"type": "touch", "channel": "sms", "content": rid,
+        ...                          "frequency_cap": {"max": 1, "days": 7}}]}
+        >>> e.add_rule(rule("b-second")); e.add_rule(rule("a-first"))
+        >>> e.run_automation("2026-03-01T10:00:00+08:00")["rule"].tolist()
+        ['a-first']
+        >>> e.add_rule(rule("c-third"))
+        >>> e.run_automation("2026-03-08T09:59:59+08:00")["rule"].tolist()  # 7 days minus 1 s: capped
+        []
+        >>> e.add_rule(rule("d-fourth"))
+        >>> e.run_automation("2026-03-08T10:00:00+08:00")["rule"].tolist()  # exactly 7 days: free
+        ['d-fourth']
 
         >>> import userops
         >>> e = userops.Engine()
@@ -386,15 +422,17 @@ class CampaignsMethods(_Base):
         """
         arrow, _ = _tables.to_arrow(table)
         rows = []
-        for r in arrow.to_pylist():
+        for i, r in enumerate(arrow.to_pylist()):
             r = {k: v for k, v in r.items() if v is not None}
-            if "time" in r:
-                r["time"] = _time(r["time"])
-            if "amount" in r:
-                r["amount"] = str(r["amount"])
-            if "touch_id" in r:
-                r["touch_id"] = int(r["touch_id"])
+            if isinstance(r.get("amount"), float):
+                raise TableError(
+                    "amount: money is never a float; give decimal text ('19.90') or Decimals",
+                    column="amount", row=i,
+                )
+            if isinstance(r.get("touch_id"), float) and r["touch_id"].is_integer():
+                r["touch_id"] = int(r["touch_id"])  # pandas makes integer columns with nulls floats
             rows.append(r)
+        # Times, Decimals and anything that cannot travel are checked on the way (`rows[i].time`).
         out = self.call("record_outcomes", rows=rows)
         recorded: int = out["recorded"]
         return recorded

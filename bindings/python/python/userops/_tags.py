@@ -280,7 +280,8 @@ class TagsMethods(_Mixin):
         self, name: str, op: str, audiences: Sequence[str], *, now: Optional[_dt.datetime] = None
     ) -> Dict[str, Any]:
         """Save ``union``, ``intersection`` or ``difference`` (first minus the rest) of saved
-        audiences as a new audience (kept as an expression over ``in_audience(...)``).
+        audiences as a new audience (kept as an expression over ``in_audience(...)``): at
+        least two and at most 1,001 (one expression holds at most 1,000 ``AND``/``OR``).
 
         >>> import datetime as dt, userops
         >>> e = userops.sample_engine()
@@ -299,7 +300,8 @@ class TagsMethods(_Mixin):
 
     def delete_audience(self, name: str) -> Dict[str, Any]:
         """Delete a saved audience; returns what it was. Raises ``NotFound`` for an unknown
-        name.
+        name and ``InvalidArgument`` while an automation rule selects users by it (replace the
+        rule first: a rule whose audience is gone would never fire).
 
         >>> import datetime as dt, userops
         >>> e = userops.sample_engine()

@@ -516,10 +516,17 @@ struct Parser {
     toks: Vec<(Tok, usize)>,
     at: usize,
     depth: usize,
+    operators: usize,
 }
 
 /// Deeper nesting than this is refused, so that no input can overflow the stack.
 const MAX_DEPTH: usize = 200;
+
+/// More `AND`/`OR` operators than this in one expression are refused: a chain `a OR b OR …`
+/// is a tree as deep as it is long and its walks recurse, so the length must be bounded for
+/// any stack a host thread may have (this many, inside the deepest nesting, fit in 2 MiB
+/// unoptimized).
+pub const MAX_OPERATORS: usize = 1_000;
 
 impl Parser {
     fn peek(&self) -> &Tok {
@@ -572,7 +579,7 @@ impl Parser {
         }
         let mut left = self.and()?;
         while self.keyword("or") {
-            self.at += 1;
+            self.operator()?;
             let right = self.and()?;
             left = Expr::Or(Box::new(left), Box::new(right));
         }
@@ -580,10 +587,23 @@ impl Parser {
         Ok(left)
     }
 
+    /// Steps over an `AND` or `OR`, counting it against [`MAX_OPERATORS`].
+    fn operator(&mut self) -> Result<(), ExprError> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(ExprError::new(
+                self.pos(),
+                format!("more than {MAX_OPERATORS} AND/OR operators in one expression"),
+            ));
+        }
+        self.at += 1;
+        Ok(())
+    }
+
     fn and(&mut self) -> Result<Expr, ExprError> {
         let mut left = self.unary()?;
         while self.keyword("and") {
-            self.at += 1;
+            self.operator()?;
             let right = self.unary()?;
             left = Expr::And(Box::new(left), Box::new(right));
         }
@@ -778,6 +798,7 @@ pub fn parse(src: &str) -> Result<Expr, ExprError> {
         toks,
         at: 0,
         depth: 0,
+        operators: 0,
     };
     if *p.peek() == Tok::End {
         return Err(ExprError::new(0, "empty expression"));

@@ -321,13 +321,14 @@ pub enum TagsCommand {
         name: String,
         /// How.
         op: SetOp,
-        /// At least two saved audiences.
+        /// At least two saved audiences, at most [`expr::MAX_OPERATORS`] + 1 (1,001).
         audiences: Vec<String>,
         /// The evaluation time.
         #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
         now: DateTime<Utc>,
     },
-    /// Delete a saved audience. Output: its info.
+    /// Delete a saved audience; refused while an automation rule selects users by it.
+    /// Output: its info.
     DeleteAudience {
         /// The name.
         name: String,
@@ -1168,6 +1169,12 @@ impl Engine {
                         "combine at least two audiences",
                     ));
                 }
+                if audiences.len() > expr::MAX_OPERATORS + 1 {
+                    return Err(Error::invalid_argument(
+                        "audiences",
+                        format!("combine at most {} audiences", expr::MAX_OPERATORS + 1),
+                    ));
+                }
                 let refs: Vec<String> = audiences
                     .iter()
                     .map(|a| format!("in_audience({})", expr::Literal::Str(a.clone())))
@@ -1184,6 +1191,17 @@ impl Engine {
             }
             TagsCommand::DeleteAudience { name } => {
                 let info = Self::info(self.saved(&name)?);
+                // A rule reads the saved audience at every run: deleting it would leave a rule
+                // that silently never fires.
+                if let Some(rule) = self.state.campaigns.rule_using_audience(&name) {
+                    return Err(Error::invalid_argument(
+                        "name",
+                        format!(
+                            "automation rule {rule:?} selects users by {name:?}: replace the \
+                             rule first"
+                        ),
+                    ));
+                }
                 self.state.tags.audiences.remove(&name);
                 Ok(TagsOutput::Info(info))
             }

@@ -439,3 +439,68 @@ proptest! {
         }
     }
 }
+
+/// A chain `a OR b OR …` is a tree as long as the chain, and walking it recurses: the longest
+/// accepted chain, inside the deepest accepted nesting, is parsed, evaluated, saved, refreshed,
+/// listed and dropped on a test thread's stack (2 MiB, unoptimized); one operator more is a
+/// typed error, as is `combine_audiences` over more audiences than that, and a refused call
+/// changes nothing.
+#[test]
+fn the_longest_accepted_chain_fits_on_a_small_stack_and_a_longer_one_is_refused() {
+    use super::expr::MAX_OPERATORS;
+    use crate::{Engine, ErrorCode};
+    let mut e = Engine::default();
+    let t = now().to_rfc3339();
+    let chain = |n: usize| vec!["gmv > 1"; n + 1].join(" OR ");
+    let nested = |inner: String| format!("{}{inner}{}", "(".repeat(199), ")".repeat(199));
+    for (name, expression) in [
+        ("flat", chain(MAX_OPERATORS)),
+        ("deep", nested(chain(MAX_OPERATORS))),
+    ] {
+        let args = serde_json::json!({"name": name, "expression": expression, "now": t});
+        e.call_json("save_audience", &args.to_string()).unwrap();
+        let args = serde_json::json!({"name": name, "now": t});
+        e.call_json("refresh_audience", &args.to_string()).unwrap();
+    }
+    let names: Vec<String> = (0..=MAX_OPERATORS).map(|i| format!("a{i}")).collect();
+    let rule = names
+        .iter()
+        .map(|n| format!("in_audience(\"{n}\")"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    for n in &names {
+        let args = serde_json::json!({"name": n, "expression": "gmv > 1", "now": t});
+        e.call_json("save_audience", &args.to_string()).unwrap();
+    }
+    for op in ["union", "intersection", "difference"] {
+        let args =
+            serde_json::json!({"name": format!("c_{op}"), "op": op, "audiences": names, "now": t});
+        e.call_json("combine_audiences", &args.to_string()).unwrap();
+    }
+    let args = serde_json::json!({"name": "all_of_them", "rule": rule, "now": t});
+    e.call_json("define_tag", &args.to_string()).unwrap();
+    e.call_json("audiences", "{}").unwrap();
+
+    let before = e.snapshot();
+    let too_long =
+        serde_json::json!({"name": "x", "expression": chain(MAX_OPERATORS + 1), "now": t});
+    let err = e
+        .call_json("save_audience", &too_long.to_string())
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::AudienceSyntax, "{err}");
+    assert!(
+        err.to_string().contains("more than 1000 AND/OR operators"),
+        "{err}"
+    );
+    let too_many = |n: usize| (0..n).map(|i| format!("a{}", i % 10)).collect::<Vec<_>>();
+    for n in [MAX_OPERATORS + 2, 65_537] {
+        let args =
+            serde_json::json!({"name": "x", "op": "union", "audiences": too_many(n), "now": t});
+        let err = e
+            .call_json("combine_audiences", &args.to_string())
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+        assert!(err.to_string().contains("audiences"), "{err}");
+    }
+    assert!(e.snapshot() == before, "a refused call changed the state");
+}
