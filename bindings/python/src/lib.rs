@@ -27,6 +27,8 @@ mod tags;
 
 mod outputs;
 
+mod parts;
+
 /// The native engine handle: an in-memory engine or a durable store (`NativeEngine.open`).
 /// Internally synchronized: one engine may be shared by threads.
 ///
@@ -219,5 +221,7 @@ fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     analytics::register(m)?;
 
     models::register(m)?;
+
+    parts::register(m)?;
     Ok(())
 }

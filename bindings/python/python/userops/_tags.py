@@ -281,7 +281,7 @@ class TagsMethods(_Mixin):
     ) -> Dict[str, Any]:
         """Save ``union``, ``intersection`` or ``difference`` (first minus the rest) of saved
         audiences as a new audience (kept as an expression over ``in_audience(...)``): at
-        least two and at most 1,001 (one expression holds at most 1,000 ``AND``/``OR``).
+        least two, as many as you like.
 
         >>> import datetime as dt, userops
         >>> e = userops.sample_engine()

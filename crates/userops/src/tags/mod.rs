@@ -133,6 +133,15 @@ pub(crate) enum Dirty {
     Users(RoaringBitmap),
 }
 
+impl eval::Audiences for BTreeMap<String, SavedAudience> {
+    fn members(&self, name: &str) -> Option<&RoaringBitmap> {
+        self.get(name).map(|a| &a.members)
+    }
+    fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.keys().map(String::as_str))
+    }
+}
+
 impl Dirty {
     /// One user.
     pub(crate) fn user(d: u32) -> Dirty {
@@ -321,7 +330,7 @@ pub enum TagsCommand {
         name: String,
         /// How.
         op: SetOp,
-        /// At least two saved audiences, at most [`expr::MAX_OPERATORS`] + 1 (1,001).
+        /// At least two saved audiences.
         audiences: Vec<String>,
         /// The evaluation time.
         #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
@@ -574,13 +583,7 @@ impl Engine {
     fn ctx(&self, now: DateTime<Utc>) -> eval::Ctx<'_> {
         eval::Ctx {
             columns: &self.state.tags.columns.0,
-            audiences: self
-                .state
-                .tags
-                .audiences
-                .iter()
-                .map(|(k, a)| (k.as_str(), &a.members))
-                .collect(),
+            audiences: &self.state.tags.audiences,
             universe: self.state.users.live(),
             users: self.state.users.len() as u64,
             now,
@@ -1167,12 +1170,6 @@ impl Engine {
                     return Err(Error::invalid_argument(
                         "audiences",
                         "combine at least two audiences",
-                    ));
-                }
-                if audiences.len() > expr::MAX_OPERATORS + 1 {
-                    return Err(Error::invalid_argument(
-                        "audiences",
-                        format!("combine at most {} audiences", expr::MAX_OPERATORS + 1),
                     ));
                 }
                 let refs: Vec<String> = audiences

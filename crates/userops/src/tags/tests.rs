@@ -145,8 +145,8 @@ fn leaf() -> BoxedStrategy<Expr> {
 fn expr() -> impl Strategy<Value = Expr> {
     leaf().prop_recursive(4, 24, 2, |inner| {
         prop_oneof![
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(vec![a, b])),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Or(vec![a, b])),
             inner.prop_map(|a| Expr::Not(Box::new(a))),
         ]
     })
@@ -188,8 +188,8 @@ impl Rows {
     fn row(&self, u: usize, e: &Expr) -> bool {
         use std::cmp::Ordering::*;
         match e {
-            Expr::And(a, b) => self.row(u, a) && self.row(u, b),
-            Expr::Or(a, b) => self.row(u, a) || self.row(u, b),
+            Expr::And(terms) => terms.iter().all(|t| self.row(u, t)),
+            Expr::Or(terms) => terms.iter().any(|t| self.row(u, t)),
             Expr::Not(a) => !self.row(u, a),
             Expr::Exists(n) => !self.data[u][Self::col(n)].is_empty(),
             Expr::Truthy(n) => self.data[u][Self::col(n)] == vec![Value::Bool(true)],
@@ -278,7 +278,7 @@ proptest! {
         let audiences: BTreeMap<String, RoaringBitmap> = [("saved".to_owned(), saved_set)].into();
         let ctx = Ctx {
             columns: &columns,
-            audiences: audiences.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+            audiences: &audiences,
             universe: &universe,
             users: n as u64,
             now: now(),
@@ -440,29 +440,26 @@ proptest! {
     }
 }
 
-/// A chain `a OR b OR …` is a tree as long as the chain, and walking it recurses: the longest
-/// accepted chain, inside the deepest accepted nesting, is parsed, evaluated, saved, refreshed,
-/// listed and dropped on a test thread's stack (2 MiB, unoptimized); one operator more is a
-/// typed error, as is `combine_audiences` over more audiences than that, and a refused call
-/// changes nothing.
+/// A chain `a OR b OR …` is one node however long it is, so no walk of an expression recurses
+/// deeper than its parentheses: a chain of 100,000 operators, flat and inside the deepest
+/// accepted nesting, is parsed, evaluated, saved, refreshed, listed and dropped on a test
+/// thread's stack (2 MiB, unoptimized), and so are combinations of 20,001 saved audiences and
+/// a rule tag naming them all. (A binary tree per operator overflowed such a stack at a few
+/// thousand operators, killing the host process.)
 #[test]
-fn the_longest_accepted_chain_fits_on_a_small_stack_and_a_longer_one_is_refused() {
-    use super::expr::MAX_OPERATORS;
-    use crate::{Engine, ErrorCode};
+fn a_chain_of_any_length_fits_on_a_small_stack() {
+    use crate::Engine;
     let mut e = Engine::default();
     let t = now().to_rfc3339();
     let chain = |n: usize| vec!["gmv > 1"; n + 1].join(" OR ");
     let nested = |inner: String| format!("{}{inner}{}", "(".repeat(199), ")".repeat(199));
-    for (name, expression) in [
-        ("flat", chain(MAX_OPERATORS)),
-        ("deep", nested(chain(MAX_OPERATORS))),
-    ] {
+    for (name, expression) in [("flat", chain(100_000)), ("deep", nested(chain(100_000)))] {
         let args = serde_json::json!({"name": name, "expression": expression, "now": t});
         e.call_json("save_audience", &args.to_string()).unwrap();
         let args = serde_json::json!({"name": name, "now": t});
         e.call_json("refresh_audience", &args.to_string()).unwrap();
     }
-    let names: Vec<String> = (0..=MAX_OPERATORS).map(|i| format!("a{i}")).collect();
+    let names: Vec<String> = (0..=20_000).map(|i| format!("a{i}")).collect();
     let rule = names
         .iter()
         .map(|n| format!("in_audience(\"{n}\")"))
@@ -480,27 +477,5 @@ fn the_longest_accepted_chain_fits_on_a_small_stack_and_a_longer_one_is_refused(
     let args = serde_json::json!({"name": "all_of_them", "rule": rule, "now": t});
     e.call_json("define_tag", &args.to_string()).unwrap();
     e.call_json("audiences", "{}").unwrap();
-
-    let before = e.snapshot();
-    let too_long =
-        serde_json::json!({"name": "x", "expression": chain(MAX_OPERATORS + 1), "now": t});
-    let err = e
-        .call_json("save_audience", &too_long.to_string())
-        .unwrap_err();
-    assert_eq!(err.code(), ErrorCode::AudienceSyntax, "{err}");
-    assert!(
-        err.to_string().contains("more than 1000 AND/OR operators"),
-        "{err}"
-    );
-    let too_many = |n: usize| (0..n).map(|i| format!("a{}", i % 10)).collect::<Vec<_>>();
-    for n in [MAX_OPERATORS + 2, 65_537] {
-        let args =
-            serde_json::json!({"name": "x", "op": "union", "audiences": too_many(n), "now": t});
-        let err = e
-            .call_json("combine_audiences", &args.to_string())
-            .unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
-        assert!(err.to_string().contains("audiences"), "{err}");
-    }
-    assert!(e.snapshot() == before, "a refused call changed the state");
+    drop(e);
 }
