@@ -5,6 +5,10 @@
 //! pandas and DuckDB and must find the same number of members.
 //!
 //! `cargo bench -p userops-benches --bench audience`
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented `pub fn`"
+)]
 use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use roaring::RoaringBitmap;

@@ -4,6 +4,10 @@
 //! one by one and prints p50 / p99 / max (criterion reports no tail percentiles).
 //!
 //! `cargo bench -p userops-benches --bench campaigns`
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented `pub fn`"
+)]
 use std::time::Instant;
 
 use criterion::{black_box, criterion_group, Criterion};

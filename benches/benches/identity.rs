@@ -1,4 +1,8 @@
 //! OneID: batch resolution of identifier rows, and linking one record into a populated graph.
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented `pub fn`"
+)]
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use userops::identity::{BatchColumns, IdentityGraph, Record};
 use userops::{IdKind, Identifier};

@@ -1,4 +1,8 @@
 //! Ingest throughput: identify and activity events through `Engine::ingest`.
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented `pub fn`"
+)]
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use userops::Engine;
 use userops_benches::events;

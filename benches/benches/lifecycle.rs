@@ -3,6 +3,10 @@
 //! each on average (a pure function of the seed: splitmix64).
 //!
 //! `cargo bench -p userops-benches --bench lifecycle`
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented `pub fn`"
+)]
 use criterion::{criterion_group, criterion_main, Criterion};
 use userops::lifecycle::{stage_table, ActivityTable, LifecycleReport, PeriodClock, StageOptions};
 use userops::Period;

@@ -3,6 +3,10 @@
 //!
 //! `cargo bench -p userops-benches --bench loyalty` (members for the tier evaluation:
 //! `LOYALTY_BENCH_MEMBERS`, default 10 000 000).
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented `pub fn`"
+)]
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use userops::loyalty::ledger::{Earn, Entry, Spend};

@@ -4,6 +4,10 @@
 //! larger). Orders: splitmix64 of the row index; BG/NBD customers: simulated from the model.
 //!
 //! `cargo bench -p userops-benches --bench models`
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented `pub fn`"
+)]
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

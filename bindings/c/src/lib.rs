@@ -15,8 +15,10 @@
 //! may call any function on it at any time, calls on one engine run one at a time. Audience and
 //! quote handles are immutable once made and may be read from several threads. The last error is
 //! per thread. Freeing a handle while another thread uses it is undefined behaviour.
-#![allow(non_camel_case_types)]
-#![deny(unsafe_op_in_unsafe_fn)]
+#![allow(
+    non_camel_case_types,
+    reason = "C type names (`userops_engine`, ...) are the ABI's own spelling"
+)]
 
 mod arrow;
 mod quote;

@@ -62,8 +62,6 @@
 //! assert_eq!(store.engine().stats().events, 1);
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
-#![warn(missing_docs)]
-
 mod check;
 mod handle;
 mod journal;

@@ -16,8 +16,6 @@
 //! assert_eq!(receipt.oneid.map(|o| o.0), Some(1));
 //! # Ok::<(), userops::Error>(())
 //! ```
-#![warn(missing_docs)]
-
 pub mod analytics;
 pub mod campaigns;
 pub mod command;

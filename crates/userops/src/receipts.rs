@@ -162,7 +162,7 @@ impl<'de> Deserialize<'de> for Receipts {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Receipts;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("receipts")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Receipts, A::Error> {
