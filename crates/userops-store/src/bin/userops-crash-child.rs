@@ -43,7 +43,7 @@ fn main() {
         _ => Durability::EveryCommand,
     };
     let count: u64 = args[4].parse().unwrap_or(100);
-    let mut store = match StoreOptions::new()
+    let store = match StoreOptions::new()
         .durability(durability)
         .snapshot_every(40)
         .open(&args[1])

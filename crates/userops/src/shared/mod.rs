@@ -341,14 +341,23 @@ impl SharedEngine {
     /// (with [`Concurrency::Lock`] it waits for a write in progress). Let go of it soon: the
     /// writer waits for readers to leave a copy before reusing it.
     pub fn read(&self) -> ReadView<'_> {
+        let held = self.id();
+        HELD.with(|h| h.borrow_mut().push(held));
         match &self.inner {
             Inner::Replicas(r) => ReadView {
                 inner: View::Online(r.published.load_full()),
+                held,
             },
             Inner::Lock(l) => ReadView {
                 inner: View::Locked(l.copy.read().unwrap_or_else(|e| e.into_inner())),
+                held,
             },
         }
+    }
+
+    /// This engine, for [`HELD`] (stable while a view borrows it).
+    fn id(&self) -> usize {
+        self as *const SharedEngine as usize
     }
 
     /// A state for a long job: it holds every write that returned before this call, and stays
@@ -358,9 +367,44 @@ impl SharedEngine {
     pub fn analysis(&self) -> Result<ReadView<'_>, Error> {
         match &self.inner {
             Inner::Replicas(r) => r.analysis.view().map(|copy| ReadView {
-                inner: View::Analysis(Some(copy), &r.analysis),
+                inner: View::Analysis(AnalysisView {
+                    copy: Some(copy),
+                    analysis: r.analysis.clone(),
+                }),
+                // The writer never waits for the analysis copy.
+                held: 0,
             }),
             Inner::Lock(_) => Ok(self.read()),
+        }
+    }
+
+    /// The analysis copy caught up to the newest published write, unless a long job holds it
+    /// (`None`): never waits for a job (only, briefly, for the background thread's current
+    /// batch). With a writer held, the view is exactly at the writer's last publish: the
+    /// store takes its snapshots this way and writes them on another thread. `None` with
+    /// [`Concurrency::Lock`].
+    pub fn analysis_if_free(&self) -> Result<Option<AnalysisView>, Error> {
+        match &self.inner {
+            Inner::Replicas(r) => {
+                let mut slot = lock(&r.analysis.replica);
+                if !r.analysis.catch_up(&mut slot)? {
+                    return Ok(None);
+                }
+                Ok(Some(AnalysisView {
+                    copy: Some(slot.copy.clone()),
+                    analysis: r.analysis.clone(),
+                }))
+            }
+            Inner::Lock(_) => Ok(None),
+        }
+    }
+
+    /// The engine, when no other thread can be using it: with [`Concurrency::Lock`] (the one
+    /// copy); `None` with replicas, whose copies only change together, by commands.
+    pub fn get_mut(&mut self) -> Option<&mut Engine> {
+        match &mut self.inner {
+            Inner::Lock(l) => Some(&mut l.copy.get_mut().unwrap_or_else(|e| e.into_inner()).engine),
+            Inner::Replicas(_) => None,
         }
     }
 
@@ -370,6 +414,13 @@ impl SharedEngine {
     /// be written): the writer copy may differ from what readers see, so no write is taken
     /// until the engine is rebuilt (reads go on).
     pub fn write(&self) -> Result<Writer<'_>, Error> {
+        if HELD.with(|h| h.borrow().contains(&self.id())) {
+            return Err(Error::invalid_argument(
+                "",
+                "this thread holds a read view of the engine: let go of it before writing (the \
+                 write would wait for it forever)",
+            ));
+        }
         match &self.inner {
             Inner::Replicas(r) => {
                 let mut side = lock(&r.writer);
@@ -455,7 +506,7 @@ impl Analysis {
             // Take a batch and let go of the log, so that writers never wait for this.
             let batch: Vec<Arc<Command>> = {
                 let mut log = lock(&self.log);
-                let n = log.entries.len().min(256);
+                let n = log.entries.len().min(32);
                 log.entries.drain(..n).collect()
             };
             if batch.is_empty() {
@@ -528,13 +579,78 @@ impl Analysis {
 /// [`SharedEngine::read`] or [`SharedEngine::analysis`].
 pub struct ReadView<'a> {
     inner: View<'a>,
+    /// The engine in this thread's [`HELD`] list for this view (0: not listed).
+    held: usize,
+}
+
+thread_local! {
+    /// The shared engines this thread holds online views of (one entry per view): a write
+    /// from such a thread would wait for its own view forever, so it is refused instead.
+    static HELD: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Drop for ReadView<'_> {
+    fn drop(&mut self) {
+        if self.held != 0 {
+            let _ = HELD.try_with(|h| {
+                let mut h = h.borrow_mut();
+                if let Some(i) = h.iter().rposition(|x| *x == self.held) {
+                    h.swap_remove(i);
+                }
+            });
+        }
+    }
 }
 
 enum View<'a> {
     Online(Arc<Copy>),
-    /// Always `Some` until dropped (taken out to release it under the analysis lock).
-    Analysis(Option<Arc<Copy>>, &'a Analysis),
+    Analysis(AnalysisView),
     Locked(RwLockReadGuard<'a, Copy>),
+}
+
+/// The analysis copy held by a long job ([`SharedEngine::analysis_if_free`]): owned, so it
+/// can be handed to another thread. Dereferences to the [`Engine`].
+pub struct AnalysisView {
+    /// Always `Some` until dropped (taken out to release it under the analysis lock).
+    copy: Option<Arc<Copy>>,
+    analysis: Arc<Analysis>,
+}
+
+impl AnalysisView {
+    /// How many writes this state holds (as [`ReadView::version`]).
+    pub fn version(&self) -> u64 {
+        self.copy().version
+    }
+
+    fn copy(&self) -> &Copy {
+        self.copy
+            .as_ref()
+            .expect("an analysis view holds its copy until it is dropped")
+    }
+}
+
+impl Deref for AnalysisView {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        &self.copy().engine
+    }
+}
+
+impl Drop for AnalysisView {
+    fn drop(&mut self) {
+        if let Some(copy) = self.copy.take() {
+            self.analysis.release(copy);
+        }
+    }
+}
+
+impl std::fmt::Debug for AnalysisView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnalysisView")
+            .field("version", &self.version())
+            .finish()
+    }
 }
 
 impl ReadView<'_> {
@@ -547,9 +663,7 @@ impl ReadView<'_> {
     fn copy(&self) -> &Copy {
         match &self.inner {
             View::Online(c) => c,
-            View::Analysis(c, _) => c
-                .as_ref()
-                .expect("an analysis view holds its copy until it is dropped"),
+            View::Analysis(a) => a.copy(),
             View::Locked(g) => g,
         }
     }
@@ -560,16 +674,6 @@ impl Deref for ReadView<'_> {
 
     fn deref(&self) -> &Engine {
         &self.copy().engine
-    }
-}
-
-impl Drop for ReadView<'_> {
-    fn drop(&mut self) {
-        if let View::Analysis(copy, analysis) = &mut self.inner {
-            if let Some(copy) = copy.take() {
-                analysis.release(copy);
-            }
-        }
     }
 }
 
@@ -620,7 +724,10 @@ impl Writer<'_> {
         self.applying = true;
         let out = copy.engine.execute_prepared(command);
         self.applying = false;
-        if out.is_ok() {
+        // A replayed idempotency key changed nothing: no version, nothing for the other
+        // copies (the store does not journal it either, so versions count journal records).
+        let no_op = matches!(&out, Ok(Output::Receipt(r)) if r.duplicate);
+        if out.is_ok() && !no_op {
             copy.version += 1;
             if let Some(c) = keep {
                 self.applied.push(Arc::new(c));
