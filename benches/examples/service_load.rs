@@ -296,7 +296,7 @@ fn main() {
         &store,
         "add_rule",
         json!({"rule": {"id": "winback", "trigger": {"type": "inactive", "days": 30},
-            "actions": [{"type": "touch", "channel": "push", "content": "come back"}]}}),
+            "actions": [{"type": "grant_points", "points": 10, "program": "b"}]}}),
     );
     let clock = Instant::now();
     let mut i = 0;
