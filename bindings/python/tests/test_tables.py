@@ -122,3 +122,43 @@ def test_docstrings_of_the_table_modules() -> None:
     for mod in (_tables, _progress, _ingest):
         result = doctest.testmod(mod)
         assert result.failed == 0 and result.attempted > 0, mod
+
+
+def test_a_list_of_row_dicts_keeps_every_rows_keys() -> None:
+    # The second row's `amount` and `region` are not in the first row: they are columns all the
+    # same, null where a row lacks them (pyarrow's from_pylist would drop them silently).
+    rows = [{"key": "k1", "n": 1}, {"key": "k2", "amount": "50.00", "region": "sh"}, {"n": 3, "key": "k3"}]
+    t, kind = _tables.to_arrow(rows)
+    assert kind == "arrow"
+    assert t.column_names == ["key", "n", "amount", "region"]
+    assert t.to_pylist() == [{"key": "k1", "n": 1, "amount": None, "region": None},
+                             {"key": "k2", "n": None, "amount": "50.00", "region": "sh"},
+                             {"key": "k3", "n": 3, "amount": None, "region": None}]
+
+
+def test_record_outcomes_and_ingest_table_read_keys_the_first_row_lacks() -> None:
+    e = userops.Engine()
+    src = {"platform": "app", "program": "p"}
+    e.ingest({"kind": "activity", "key": "a1", "time": "2026-01-01T10:00:00+08:00", "type": "login",
+              "source": src, "user": {"kind": "member_no", "value": "M1"}})
+    e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
+    e.add_rule({"id": "wb", "trigger": {"type": "inactive", "days": 30},
+                "actions": [{"type": "touch", "channel": "sms", "content": "hi"}]})
+    plan = e.run_automation("2026-03-01T10:00:00+08:00", output="arrow").to_pylist()
+    tid = plan[0]["touch_id"]
+    # A `sent` row without an amount, then a `converted` row with 50.00: revenue 50.00.
+    assert e.record_outcomes([{"touch_id": tid, "outcome": "sent", "time": "2026-03-01T10:01:00+08:00"},
+                              {"touch_id": tid, "outcome": "converted", "time": "2026-03-01T11:00:00+08:00",
+                               "amount": "50.00"}]) == 2
+    assert e.channel_effectiveness("rule", output="arrow").column("revenue").to_pylist() == [Decimal("50.00")]
+    # Row 2's `region` and `lines` reach the engine although row 1 has neither.
+    e.ingest_table([{"kind": "order", "key": "o1", "time": "2026-03-02T10:00:00+08:00", "member_no": "M1",
+                     "order_id": "o1", "amount": "10.00"},
+                    {"kind": "order", "key": "o2", "time": "2026-03-03T10:00:00+08:00", "member_no": "M1",
+                     "order_id": "o2", "amount": "20.00", "region": "shanghai",
+                     "lines": [{"sku": "s1", "category": "tea", "price": "20.00", "qty": 1}]}],
+                   values={"platform": "app", "program": "p"})
+    steps = e.journey(("member_no", "M1"))["steps"]
+    assert [s.get("skus", []) for s in steps if s["name"] == "order"] == [[], ["s1"]]
+    x = e.cross_table("2026-03-31T00:00:00+08:00", "region", "category", output="arrow").to_pylist()
+    assert x == [{"row": "shanghai", "col": "tea", "amount": 20.0}]

@@ -79,9 +79,10 @@ struct SnapshotRef<'a> {
     state: &'a State,
 }
 
-/// 2: receipts compact (`crate::receipts`); 3: journey steps compact (analytics). An older
-/// snapshot is refused by [`Engine::restore`]; the store then replays its journal instead.
-pub const SNAPSHOT_FORMAT: u32 = 3;
+/// 2: receipts compact (`crate::receipts`); 3: journey steps compact (analytics); 4: a
+/// person's journey steps at the same instant in a fixed order (analytics). An older snapshot
+/// is refused by [`Engine::restore`]; the store then replays its journal instead.
+pub const SNAPSHOT_FORMAT: u32 = 4;
 
 impl Engine {
     /// A new, empty engine.
@@ -467,6 +468,7 @@ impl Engine {
             }
         }
         self.loyalty_check_event(&event)?;
+        self.models_check_event(&event)?;
         // From here on nothing fails.
         let (oneid, absorbed) = match &event.body {
             EventBody::Identify { ids } => {
@@ -593,7 +595,7 @@ impl Engine {
         let _ = report;
     }
 
-    fn resolve_or_create(&mut self, user: &UserRef, event: &Event) -> OneId {
+    pub(crate) fn resolve_or_create(&mut self, user: &UserRef, event: &Event) -> OneId {
         match user {
             UserRef::Id(id) => self
                 .state

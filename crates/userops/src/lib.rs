@@ -39,6 +39,9 @@ pub mod tags;
 pub mod users;
 pub mod util;
 
+#[cfg(test)]
+mod ingest_order_tests;
+
 pub use command::{
     BatchReceipts, BatchResult, Command, CoreCommand, OnError, Output, Receipt, Resolved, Stats,
 };

@@ -27,7 +27,9 @@ def funnel(
     output: _tables.Output = None,
 ) -> Any:
     """An ordered funnel: for each step, the users who did the steps in order (each after the
-    previous; ties in time in row order) within ``window_seconds`` of the first step.
+    previous; ties in time in row order) within ``window_seconds`` of the first step. The
+    window is inclusive: step k at ``t_k`` counts when ``t_k - t_0 <= window_seconds``, so a
+    purchase exactly one window after the view still converts.
 
     Returns one row per step (per ``segment`` when ``by`` names a column with one value per user)
     with ``users``, ``from_previous``, ``from_first`` and ``drop_off``, as the caller's kind of
@@ -39,6 +41,9 @@ def funnel(
     ...                    "time": [t0, t0 + dt.timedelta(hours=1), t0]})
     >>> userops.funnel(events, ["view", "buy"]).select(["step", "users", "drop_off"]).to_pylist()
     [{'step': 'view', 'users': 2, 'drop_off': 0}, {'step': 'buy', 'users': 1, 'drop_off': 1}]
+    >>> [userops.funnel(events, ["view", "buy"], window_seconds=w).column("users").to_pylist()[1]
+    ...  for w in (3600, 3599)]
+    [1, 0]
     """
     _tables.check_output(output)
     arrow, kind = _tables.to_arrow(table)
@@ -96,8 +101,11 @@ def attribution(
     ``model``: ``first_touch``, ``last_touch``, ``linear``, ``time_decay`` (with
     ``half_life_hours``) or ``position_based`` (40/20/40). ``value`` names an optional money
     column of ``conversions`` (decimals, integers or decimal strings; floats are refused with
-    ``TableError``). Returns one row per channel (``channel``, ``conversions`` credited,
-    ``value`` credited as decimals, ``touches``) as the kind of table ``touches`` is.
+    ``TableError``). A touch at the conversion's own instant counts. Each conversion's value
+    is split in its own units (cents for ``"100.00"``), rounded half to even, the last touch
+    (in time order) taking the remainder, so the shares add up to the value exactly. Returns
+    one row per channel (``channel``, ``conversions`` credited, ``value`` credited as
+    decimals, ``touches``) as the kind of table ``touches`` is.
 
     >>> import pyarrow as pa, datetime as dt, userops
     >>> t0 = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
@@ -107,6 +115,11 @@ def attribution(
     >>> [(r["channel"], r["conversions"], str(r["value"]))
     ...  for r in userops.attribution(touches, orders, value="amount").to_pylist()]
     [('push', 0.5, '50.0000000000'), ('sms', 0.5, '50.0000000000')]
+    >>> three = pa.table({"user": [1, 1, 1], "channel": ["sms", "push", "app"],
+    ...                   "time": [t0, t0 + dt.timedelta(hours=1), t0 + dt.timedelta(hours=2)]})
+    >>> [(r["channel"], str(r["value"].normalize()))
+    ...  for r in userops.attribution(three, orders, value="amount").to_pylist()]
+    [('app', '33.34'), ('push', '33.33'), ('sms', '33.33')]
     """
     _tables.check_output(output)
     t, kind = _tables.to_arrow(touches)
@@ -137,7 +150,11 @@ class AnalyticsMethods(EngineBase):
         """Ordered funnel of step names (activity/behaviour types, ``order``, ``register``,
         ``touch_<outcome>``, ``coupon_<action>``, ``community_<action>``): a user reaches a step
         when they did it after the previous one, within ``window_seconds`` of the first step
-        (default 7 days).
+        (default 7 days). The window is inclusive: step k at ``t_k`` counts when
+        ``t_k - t_0 <= window_seconds``. A person's events at the same instant come in one fixed
+        order, whatever order they were ingested in: register, touch, activity, behaviour,
+        community, coupon, order, refund, then by name (so a click and an order at the same
+        second are in that order).
 
         Break it down by named OneID ``segments``, by every value of an enum or bool tag
         (``by_tag``, segments named ``tag=value``) or by named audience expressions
@@ -151,6 +168,10 @@ class AnalyticsMethods(EngineBase):
         >>> f = e.funnel(["login", "view", "share"], segments={"M1": [1], "others": [2, 3]})
         >>> [(s["step"], s["users"]) for s in f["steps"]], f["segments"]["others"][1]["users"]
         ([('login', 3), ('view', 1), ('share', 0)], 1)
+        >>> # M1 logs in on Jan 10 and views on Feb 1 at the same hour, 22 days later.
+        >>> [e.funnel(["login", "view"], window_seconds=d * 86400, segments={"M1": [1]})["segments"]["M1"][1]["users"]
+        ...  for d in (22, 21)]
+        [1, 0]
         """
         out: Dict[str, Any] = self.call(
             "funnel", steps=list(steps), window_seconds=window_seconds,
@@ -175,23 +196,33 @@ class AnalyticsMethods(EngineBase):
     def attribution(self, model: str, *, half_life_hours: Optional[float] = None,
                     lookback_days: Optional[float] = None, outcomes: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         """Orders attributed to the ``touch`` events of the same person before them (within
-        ``lookback_days``, default 30), per channel. ``model``: ``first_touch``,
-        ``last_touch``, ``linear``, ``time_decay`` (with ``half_life_hours``) or
-        ``position_based``; ``outcomes`` are the touch outcomes that count (default: all).
+        ``lookback_days``, default 30; a touch at the order's own instant counts), per channel.
+        ``model``: ``first_touch``, ``last_touch``, ``linear``, ``time_decay`` (with
+        ``half_life_hours``) or ``position_based``. ``outcomes`` are the touch outcomes that
+        count (default: all of them — ``sent``, ``delivered``, ``opened``, ``clicked``,
+        ``converted``); each touch event is one touch, so a delivery recorded as ``sent`` and
+        then ``opened`` is two touches unless ``outcomes`` keeps one of them. An order's value
+        is split in its own units (cents for ``"100.00"``), rounded half to even, the last touch
+        taking the remainder: 100.00 over three touches, linear, is 33.33 + 33.33 + 33.34.
 
         Returns ``conversions``, ``attributed`` (orders with a touch before them),
         ``unattributed_value`` and ``channels`` (``channel``, ``conversions``, ``value``,
-        ``touches``). Raises ``InvalidArgument`` for an unknown model.
+        ``touches``). Raises ``InvalidArgument`` for an unknown model or outcome.
 
         >>> import userops
         >>> e = userops.sample_engine()
-        >>> _ = e.ingest({"kind": "touch", "key": "t1", "time": "2026-02-11T09:00:00+08:00",
-        ...               "source": {"platform": "app", "program": "brand-a"},
-        ...               "user": {"kind": "member_no", "value": "M1"}, "channel": "sms",
-        ...               "content": "spring-tea", "outcome": "clicked"})
+        >>> for i, channel in enumerate(["sms", "push", "app"]):
+        ...     _ = e.ingest({"kind": "touch", "key": f"t{i}", "time": f"2026-02-1{i}T09:00:00+08:00",
+        ...                   "source": {"platform": "app", "program": "brand-a"},
+        ...                   "user": {"kind": "member_no", "value": "M1"}, "channel": channel,
+        ...                   "content": "spring-tea", "outcome": "sent"})
         >>> a = e.attribution("last_touch")
         >>> a["conversions"], a["attributed"], [(c["channel"], c["value"]) for c in a["channels"]]
-        (6, 1, [('sms', '180.00')])
+        (6, 1, [('app', '180.00')])
+        >>> [(c["channel"], c["value"]) for c in e.attribution("linear")["channels"]]
+        [('app', '60.00'), ('push', '60.00'), ('sms', '60.00')]
+        >>> e.attribution("linear", outcomes=["clicked"])["attributed"]
+        0
         """
         out: Dict[str, Any] = self.call("attribution", model=model, half_life_hours=half_life_hours,
                                         lookback_days=lookback_days, outcomes=None if outcomes is None else list(outcomes))
@@ -212,15 +243,27 @@ class AnalyticsMethods(EngineBase):
 
     def repurchase(self, *, period: Optional[str] = None, top: Optional[int] = None,
                    min_buyers: Optional[int] = None) -> Dict[str, Any]:
-        """Repurchase per period (default month): ``periods`` with ``buyers``, ``new_buyers``,
-        ``old_buyers``, the repurchase ``rate`` (buyers with a second order in the period) of
-        each, and GMV split into first-order and repurchase GMV; ``products``: the ``top``
-        products bought again most (by at least ``min_buyers`` buyers).
+        """Repurchase per period (default month): ``periods`` with ``buyers``, ``new_buyers``
+        (whose first order ever is in the period), ``old_buyers``, the repurchase ``rate`` of
+        each (the share of buyers with two or more orders in the period — two orders at the same
+        instant are two), and GMV split into ``first_order_gmv`` (each buyer's first order; of
+        orders at the same instant, the smaller order id) and ``repurchase_gmv`` (every other
+        order); ``products``: the ``top`` products bought again most (by at least
+        ``min_buyers`` buyers; an order without lines buys no product).
 
         >>> import userops
-        >>> r = userops.sample_engine().repurchase()
+        >>> e = userops.sample_engine()
+        >>> r = e.repurchase()
         >>> [(p["period"], p["buyers"], p["new_buyers"], p["repurchase_gmv"]) for p in r["periods"]]
         [('2025-12', 3, 3, '0'), ('2026-01', 2, 0, '141.00'), ('2026-02', 1, 0, '180.00')]
+        >>> for order_id, amount in [("A8", "50.00"), ("A7", "100.00")]:
+        ...     _ = e.ingest({"kind": "order", "key": order_id, "time": "2026-03-05T10:00:00+08:00",
+        ...                   "source": {"platform": "app", "program": "brand-a"},
+        ...                   "user": {"kind": "member_no", "value": "M9"}, "order_id": order_id,
+        ...                   "amount": amount})
+        >>> march = e.repurchase()["periods"][-1]
+        >>> march["rate"], march["first_order_gmv"], march["repurchase_gmv"]
+        (1.0, '100.00', '50.00')
         """
         out: Dict[str, Any] = self.call("repurchase", period=period, top=top, min_buyers=min_buyers)
         return out
@@ -259,9 +302,9 @@ class AnalyticsMethods(EngineBase):
         return self._rows_table(output, "micro_conversions", _MICRO, conversion=conversion)
 
     def metric_tree(self, *, period: Optional[str] = None) -> List[Dict[str, Any]]:
-        """GMV = first-order GMV + repurchase GMV, per period (default month): one
-        ``{"period", "tree"}`` per period, the tree's nodes ``{"name", "value", "children"}``
-        (money as decimal strings).
+        """GMV = first-order GMV + repurchase GMV, per period (default month), as
+        :meth:`repurchase` defines them: one ``{"period", "tree"}`` per period, the tree's nodes
+        ``{"name", "value", "children"}`` (money as decimal strings).
 
         >>> import userops
         >>> t = userops.sample_engine().metric_tree()[1]
@@ -293,9 +336,11 @@ class AnalyticsMethods(EngineBase):
                                 period=period)
 
     def community_stats(self, *, period: Optional[str] = None, output: _tables.Output = None) -> Any:
-        """Per community and period (default week): ``joins``, ``leavers``, ``members``,
-        ``active_members`` (who posted), ``activity_rate``, ``conversions`` (orders by members
-        within the period) and ``gmv`` (decimal), as a table (pandas unless ``output=``).
+        """Per community and period (default week): ``joins``, ``leavers``, ``members`` (the
+        count at the period's end: a member who joins and leaves within the week is not
+        counted), ``active_members`` (who posted in the period), ``activity_rate``,
+        ``conversions`` (orders placed by members while members — a member's two orders count
+        two) and ``gmv`` (their amount, decimal), as a table (pandas unless ``output=``).
 
         >>> import userops
         >>> e = userops.sample_engine()

@@ -332,9 +332,15 @@ class CampaignsMethods(_Base):
         "issue_coupon", "template"} | {"type": "grant_points", "points", "program"} | {"type":
         "add_tag", "tag"}], "quiet_hours": [22, 8], "attribution_days": 7}``. ``grant_points``
         without a program uses the only loyalty program; ``add_tag`` names a bool tag (defined
-        as a manual tag if new). Raises ``InvalidArgument`` for a malformed rule.
+        as a manual tag if new). The ``audience`` of an ``audience`` or ``inactive`` trigger is
+        the name of a saved audience (:meth:`save_audience`), never an expression: a name that
+        is not saved raises ``NotFound`` (save the expression first), and
+        :meth:`delete_audience` refuses while a rule uses it. A frequency cap of ``max`` touches
+        per ``days`` counts the touches of the last ``days`` days, ``(now - days, now]``: a
+        touch exactly ``days`` earlier no longer counts (see :meth:`run_automation`). Raises
+        ``InvalidArgument`` for a malformed rule.
 
-        >>> import userops
+        >>> import datetime as dt, userops
         >>> e = userops.sample_engine()
         >>> _ = e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
         >>> e.add_rule({"id": "win-back", "trigger": {"type": "inactive", "days": 10},
@@ -342,6 +348,18 @@ class CampaignsMethods(_Base):
         >>> e.run_automation("2026-03-01T10:00:00+08:00")[["user", "action", "channel", "rule"]]
            user action channel      rule
         0     1  touch     sms  win-back
+        >>> big = {"id": "big", "trigger": {"type": "audience", "audience": "gmv >= 400"},
+        ...        "actions": [{"type": "add_tag", "tag": "big_spender"}]}
+        >>> try:
+        ...     e.add_rule(big)
+        ... except userops.NotFound as err:
+        ...     print(type(err).__name__)
+        NotFound
+        >>> _ = e.save_audience("big_spenders", "gmv >= 400", now=dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc))
+        >>> e.add_rule({**big, "trigger": {"type": "audience", "audience": "big_spenders"}})
+        >>> e.run_automation("2026-03-01T11:00:00+08:00")[["user", "action", "tag"]]
+           user   action          tag
+        0     1  add_tag  big_spender
         """
         self.call("add_rule", rule=dict(rule))
 
@@ -352,7 +370,27 @@ class CampaignsMethods(_Base):
         add_tag), ``channel``, ``content``, ``coupon_id``, ``points``, ``program``, ``key``,
         ``tag``, ``rule``, ``reason`` (see :data:`PLAN_COLUMNS`). Coupons are issued, points
         posted and tags written by the run itself (once per rule, user and trigger instance);
-        sending the touches is the host's job.
+        sending the touches is the host's job. Rules go in id order (by id text), each over its
+        users in OneID order: when two rules touch a user on a capped channel, the rule whose id
+        sorts first takes the slot. A frequency cap of ``max`` per ``days`` counts the touches
+        planned in ``(now - days, now]``: a touch exactly ``days`` earlier is outside it.
+
+        >>> import userops
+        >>> e = userops.sample_engine()
+        >>> _ = e.set_consent(1, "sms", "marketing", True, actor="crm", time="2026-01-01T00:00:00Z")
+        >>> def rule(rid: str) -> dict:
+        ...     return {"id": rid, "trigger": {"type": "inactive", "days": 10},
+        ...             "actions": [{"type": "touch", "channel": "sms", "content": rid,
+        ...                          "frequency_cap": {"max": 1, "days": 7}}]}
+        >>> e.add_rule(rule("b-second")); e.add_rule(rule("a-first"))
+        >>> e.run_automation("2026-03-01T10:00:00+08:00")["rule"].tolist()
+        ['a-first']
+        >>> e.add_rule(rule("c-third"))
+        >>> e.run_automation("2026-03-08T09:59:59+08:00")["rule"].tolist()  # 7 days minus 1 s: capped
+        []
+        >>> e.add_rule(rule("d-fourth"))
+        >>> e.run_automation("2026-03-08T10:00:00+08:00")["rule"].tolist()  # exactly 7 days: free
+        ['d-fourth']
 
         >>> import userops
         >>> e = userops.Engine()

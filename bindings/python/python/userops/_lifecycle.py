@@ -34,7 +34,8 @@ def lifecycle(
     ``table`` has one row per qualifying activity: ``user`` (integer or text ids) and ``time``
     (timestamps *with* a time zone, or RFC 3339 text). ``registered`` names an optional column
     of registration times (null where unknown; a user with none is registered at their first
-    activity). Periods (``"day"``, ``"week"``, ``"month"``) are cut in the business zone ``tz``
+    activity). Registering counts as a qualifying activity of its own period, so every user is
+    active (``new``) in the period they register in, with or without another activity there. Periods (``"day"``, ``"week"``, ``"month"``) are cut in the business zone ``tz``
     (hours east of UTC, ``"+08:00"`` or a ``datetime.timezone``). An activity before registration
     raises ``InvalidArgument`` unless ``early_activity="register_at_first_activity"``. A missing
     column, a column of the wrong type or a null raises ``TableError`` naming the column (and row).
@@ -55,6 +56,11 @@ def lifecycle(
     ...                      "time": pd.to_datetime(["2026-01-05", "2026-02-03", "2026-01-09"]).tz_localize("Asia/Shanghai")})
     >>> [(r["user"], r["period"], r["stage"]) for r in userops.lifecycle(acts, output="arrow").to_pylist()]
     [('u1', '2026-01', 'new'), ('u1', '2026-02', 'last_period_new'), ('u2', '2026-01', 'new'), ('u2', '2026-02', 'dormant')]
+    >>> # u3 registers on 2026-01-20 and first logs in on 2026-03-03: active in January all the same.
+    >>> late = pd.DataFrame({"user": ["u3"], "time": [pd.Timestamp("2026-03-03", tz="Asia/Shanghai")],
+    ...                      "registered": [pd.Timestamp("2026-01-20", tz="Asia/Shanghai")]})
+    >>> [(r["period"], r["stage"]) for r in userops.lifecycle(late, registered="registered", output="arrow").to_pylist()]
+    [('2026-01', 'new'), ('2026-02', 'dormant'), ('2026-03', 'awakened')]
     """
     _tables.check_output(output)
     arrow, kind = _tables.to_arrow(table)
@@ -89,7 +95,8 @@ def active_rate_decomposition(
     ``*_retained`` column is the group's users active now (so the identity holds in whole users:
     ``actives == new + old_retained + new_retained + woken + returned``).
 
-    Arguments as for :func:`lifecycle`; ``by`` names a column with one value per user (a tag)
+    Arguments as for :func:`lifecycle` (registering counts as a qualifying activity of its own
+    period, so ``new`` users are among ``actives``); ``by`` names a column with one value per user (a tag)
     to break the table down by (a ``segment`` column is added, ``"(all)"`` for the whole).
     Returns one row per period (per segment) as the caller's kind of table, with the stage
     counts as ``stage_*`` columns. ``progress`` and Ctrl-C as for :func:`lifecycle`.
@@ -131,6 +138,10 @@ class LifecycleMethods(EngineBase):
 
         Stages come from the ``register`` and ``activity`` events (monthly periods in the
         business time zone; a user dormant for ``churn_after`` periods, default 2, is churned).
+        Registering counts as a qualifying activity of its own period: a user who registers in
+        January and first logs in in March is active (``new``) in January, ``dormant`` in
+        February and ``awakened`` in March, so that every new user is among the period's
+        ``actives`` as the decomposition's ``new`` term requires.
         Returns ``churn_after``, ``periods`` (each: ``period``, ``registered``, ``actives``,
         ``active_rate``, ``stages`` counts, ``decomposition`` and ``transitions``) and
         ``segments`` (name → the same report over the segment's users). Raises ``InvalidArgument`` for a bad ``churn_after`` or
@@ -163,8 +174,9 @@ class LifecycleMethods(EngineBase):
         as in :meth:`lifecycle_report`. Returns the period's row of :meth:`lifecycle_report`:
         its ``decomposition`` holds ``actives``, ``new`` and one term per group of the previous
         period (``old_active``, ``new``, ``dormant``, ``churned``: ``size``, ``retained``,
-        ``rate``), so that ``actives = new + Σ retained``. Raises ``InvalidArgument`` for a
-        period outside the data.
+        ``rate``), so that ``actives = new + Σ retained``: registering counts as a qualifying
+        activity of its own period, so every user registered in the period is active in it.
+        Raises ``InvalidArgument`` for a period outside the data.
 
         >>> import userops
         >>> d = userops.sample_engine().active_rate_decomposition("2026-02")["decomposition"]

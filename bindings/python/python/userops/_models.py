@@ -181,25 +181,41 @@ class ModelsMethods(_Base):
         *,
         output: _tables.Output = None,
     ) -> Any:
-        """Each user's preference along ``dimension`` (``category``, ``price_band``,
-        ``channel``, ``activity_type``, ``function``) over the ``lookback_months`` before
-        ``as_of``: order-line amounts plus behaviour counts per value, as shares of the user's
-        total. ``price_bands`` are the ascending upper bounds of the price bands (money as
-        decimal strings). With ``tag``, each user's kept values (the top ``top_k``, all without
-        it) are written as that multi-valued enum model tag.
+        """Each user's preference along ``dimension`` over the ``lookback_months`` calendar
+        months up to ``as_of`` (``as_of - months < time <= as_of``, business time zone), with
+        one basis per dimension:
+
+        * ``category``, ``price_band``, ``channel`` (the order's sales channel): the user's
+          spend, Σ price × qty of their order lines with that value — the same amounts as
+          :meth:`cross_table`; an order without lines spends on no value;
+        * ``activity_type`` (``activity`` events), ``function`` (``behavior`` events by type),
+          ``touchpoint`` (``behavior`` events by the channel / touchpoint they name): counts.
+
+        ``share`` is the value's weight over the user's total; ``rank`` 1 is the largest share,
+        equal weights ranked by value text (``"apple"`` before ``"wine"``), whatever order the
+        events were ingested in. ``price_bands`` are the ascending upper bounds of the price
+        bands (money as decimal strings; a line's band is by its unit price). With ``tag``, each
+        user's kept values (the top ``top_k``, all without it) are written as that multi-valued
+        enum model tag.
 
         Returns a table (pandas unless ``output=``) with ``oneid``, ``value``, ``weight``,
-        ``share`` and ``rank`` (1 = the user's first preference). Raises ``InvalidArgument``
-        for an unknown dimension or unsorted price bands.
+        ``share`` and ``rank``. Raises ``InvalidArgument`` for an unknown dimension or price
+        bands that do not ascend.
 
         >>> import userops
         >>> e = userops.sample_engine()
         >>> e.preference_shares("2026-02-28T23:00:00+08:00", "category").round(3)
            oneid value  weight  share  rank
-        0      1   tea   422.0  0.902     1
-        1      1  cups    46.0  0.098     2
-        2      2  cups    31.0  1.000     1
-        3      3   tea   185.0  1.000     1
+        0      1   tea   420.0  0.903     1
+        1      1  cups    45.0  0.097     2
+        2      2  cups    30.0  1.000     1
+        3      3   tea   184.0  1.000     1
+        >>> e.preference_shares("2026-02-28T23:00:00+08:00", "function")[["oneid", "value", "weight"]]
+           oneid   value  weight
+        0      1    view     2.0
+        1      1   share     1.0
+        2      2    view     1.0
+        3      3  review     1.0
         """
         return self._rows_table(
             output, "preference_shares", _PREFERENCES, as_of=as_of, dimension=dimension,
@@ -217,10 +233,12 @@ class ModelsMethods(_Base):
         *,
         output: _tables.Output = None,
     ) -> Any:
-        """Order-line amounts over the ``lookback_months`` before ``as_of`` per (``rows``,
-        ``cols``) label pair, each of ``region``, ``category``, ``channel`` or ``price_band``;
-        or location × activity: ``rows="region"`` with ``cols="activity_type"`` or
-        ``"function"`` (event counts by the region of the user's latest order).
+        """Order-line amounts (price × qty) over the ``lookback_months`` before ``as_of`` per
+        (``rows``, ``cols``) label pair, each of ``region``, ``category``, ``channel`` or
+        ``price_band``; or location × activity: ``rows="region"`` with ``cols="activity_type"``
+        or ``"function"`` (event counts by the region of the user's latest order up to
+        ``as_of``; a user with no such order, say one who never ordered, falls in the row
+        ``"(unknown)"``).
 
         Returns a long table (pandas unless ``output=``) with ``row``, ``col`` and ``amount``;
         pivot it for the grid. Raises ``InvalidArgument`` for an unsupported pair.
@@ -234,6 +252,15 @@ class ModelsMethods(_Base):
         beijing   30.0    0.0
         hangzhou   0.0  184.0
         shanghai  45.0  420.0
+        >>> _ = e.ingest({"kind": "activity", "key": "new-login", "time": "2026-02-20T10:00:00+08:00",
+        ...               "source": {"platform": "app", "program": "brand-a"},
+        ...               "user": {"kind": "member_no", "value": "M9"}, "type": "login"})
+        >>> e.cross_table("2026-02-28T23:00:00+08:00", "region", "activity_type")
+                 row    col  amount
+        0  (unknown)  login     1.0
+        1    beijing  login     2.0
+        2   hangzhou  login     1.0
+        3   shanghai  login     3.0
         """
         return self._rows_table(
             output, "cross_table", _CROSS, as_of=as_of, rows=rows, cols=cols,
@@ -250,22 +277,33 @@ class ModelsMethods(_Base):
         *,
         output: _tables.Output = None,
     ) -> Any:
-        """Each user's activity score at ``as_of``: their events weighted by type (``weights``,
-        event kind or behaviour type → weight, default 1) and decayed by age with
-        ``half_life_days``. ``levels`` are ``(name, lower bound)`` pairs, highest first
-        (default ``high`` ≥ 10, ``medium`` ≥ 3, else ``low``). With ``tag``, the levels are
-        written as that enum model tag.
+        """Each user's activity score at ``as_of``: Σ weight × 2^(-age / ``half_life_days``)
+        over their activities, behaviours and orders up to ``as_of``. ``weights`` are keyed by
+        activity or behaviour type (``"login"``, ``"review"``) or by event kind (``"activity"``,
+        ``"behavior"``, ``"order"``: every event of the kind without a weight of its own type);
+        others weigh 1. ``levels`` are ``(name, lower bound)`` pairs: a score gets the level
+        with the highest bound it reaches, and ``"dormant"`` below every bound (default
+        ``high`` ≥ 10, ``medium`` ≥ 3, ``low`` ≥ 0.5, else ``dormant``). With ``tag``, the
+        levels are written as that enum model tag.
 
         Returns a table (pandas unless ``output=``) with ``oneid``, ``score`` and ``level``.
-        Raises ``InvalidArgument`` for a non-positive half-life or negative weight.
+        Raises ``InvalidArgument`` for a non-positive half-life, a negative weight, or a weight
+        keyed by an event kind the score does not count (``"touch"``, ``"register"``, ...).
 
         >>> import userops
         >>> e = userops.sample_engine()
         >>> e.activity_scores("2026-02-28T23:00:00+08:00").round(2)
+           oneid  score    level
+        0      1   3.89   medium
+        1      2   1.91      low
+        2      3   1.07      low
+        >>> e.activity_scores("2026-02-28T23:00:00+08:00", weights={"activity": 3}).round(2)
            oneid  score   level
-        0      1   3.89  medium
-        1      2   1.91     low
-        2      3   1.07     low
+        0      1   6.14  medium
+        1      2   3.83  medium
+        2      3   1.35     low
+        >>> e.activity_scores("2026-04-30T23:00:00+08:00")["level"].tolist()
+        ['low', 'dormant', 'dormant']
         """
         return self._rows_table(
             output, "activity_scores", _ACTIVITY, as_of=as_of, half_life_days=half_life_days,
@@ -288,7 +326,9 @@ class ModelsMethods(_Base):
 
         Returns a table (pandas unless ``output=``) with ``oneid``, ``orders``, ``amount``,
         ``order_interval_days`` (mean days between orders, null with one order),
-        ``messages``, ``message_interval_days``, ``influence`` (replies received) and
+        ``messages``, ``message_interval_days``, ``influence`` (replies received from others:
+        community messages whose ``reply_to`` names the user; a reply to a user not seen yet
+        creates that user, so it counts whatever order the events arrive in) and
         ``high_value``.
 
         >>> import userops

@@ -67,10 +67,10 @@ class ProfileMethods(_Mixin):
         return out
 
     def profile(self, user: _convert.UserLike) -> Dict[str, Any]:
-        """The 360° view: identifiers, attributes, tags, aggregates (orders, GMV, refunds,
-        touches, coupons) and the member's loyalty state per program (``points`` and ``tier``
-        are ``None`` for a person without a loyalty account). Raises ``NotFound`` for an
-        unknown user.
+        """The 360° view: identifiers (by kind, then value), attributes, tags, aggregates
+        (orders, GMV, refunds, touches, coupons) and the member's loyalty state per program
+        (``points`` and ``tier`` are ``None`` for a person without a loyalty account). Raises
+        ``NotFound`` for an unknown user.
 
         >>> import userops
         >>> p = userops.sample_engine().profile(("phone", "13800000001"))

@@ -5,7 +5,8 @@ userops accepts any table that speaks Arrow and gives back the kind of table it 
 * **in**: a ``pyarrow.Table`` or ``RecordBatch``, a ``polars.DataFrame``, a ``pandas.DataFrame``
   (pandas 2.2 and later export Arrow directly; earlier ones convert through pyarrow), a duckdb
   relation, any object with the Arrow PyCapsule interface (``__arrow_c_stream__``), a dict of
-  columns or a list of row dicts;
+  columns or a list of row dicts (the columns are the union of the rows' keys; a key a row
+  lacks is null in that row);
 * **out**: the same kind as the input (``"pandas"``, ``"polars"`` or ``"arrow"``), or the kind
   asked for with ``output="pandas" | "polars" | "arrow"``.
 
@@ -39,7 +40,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Any, Callable, Literal, Optional, Tuple
+from typing import Any, Callable, Dict, List, Literal, Optional, Tuple
 
 from .errors import InvalidArgument, MissingDependency, TableError
 
@@ -122,13 +123,30 @@ def to_arrow(obj: TableLike) -> Tuple[Any, str]:
         if isinstance(obj, dict):
             return pa.table(obj), kind
         if isinstance(obj, list) and all(isinstance(r, dict) for r in obj):
-            return pa.Table.from_pylist(obj), kind
+            return _from_rows(pa, obj), kind
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
         raise TableError(f"the table cannot be read as Arrow: {e}", column=_column_in(str(e))) from None
     raise TableError(
         f"expected a table (pyarrow, polars, pandas, duckdb or an object with "
         f"__arrow_c_stream__), got {type(obj).__name__}"
     )
+
+
+def _from_rows(pa: ModuleType, rows: List[Dict[Any, Any]]) -> Any:
+    """A list of row dicts as a ``pyarrow.Table`` whose columns are the union of the rows' keys
+    in order of first appearance, a row's missing key being null (``pyarrow.Table.from_pylist``
+    would keep only the first row's keys and drop the others' silently).
+
+    >>> import pyarrow as pa
+    >>> t = _from_rows(pa, [{"touch_id": 1, "outcome": "sent"},
+    ...                     {"touch_id": 1, "outcome": "converted", "amount": "50.00"}])
+    >>> t.column_names, t.column("amount").to_pylist()
+    (['touch_id', 'outcome', 'amount'], [None, '50.00'])
+    """
+    keys: Dict[Any, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row))
+    return pa.table({k: [row.get(k) for row in rows] for k in keys})
 
 
 def _column_in(message: str) -> Optional[str]:

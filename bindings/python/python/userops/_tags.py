@@ -299,7 +299,8 @@ class TagsMethods(_Mixin):
 
     def delete_audience(self, name: str) -> Dict[str, Any]:
         """Delete a saved audience; returns what it was. Raises ``NotFound`` for an unknown
-        name.
+        name and ``InvalidArgument`` while an automation rule selects users by it (replace the
+        rule first: a rule whose audience is gone would never fire).
 
         >>> import datetime as dt, userops
         >>> e = userops.sample_engine()

@@ -108,15 +108,26 @@ pub struct AttributionReport {
 }
 
 /// Attribute each conversion to the user's touches in the `lookback_ms` before it (a touch at
-/// the conversion's own time counts).
+/// the conversion's own time counts). A conversion's value is split in its own units (cents
+/// for `100.00`), each share rounded half to even, the last touch in time order taking the
+/// remainder, so the shares add up to the value exactly.
 ///
 /// ```
+/// use rust_decimal::Decimal;
 /// use userops::analytics::{attribute, AttributionModel, Conversions, EventTable};
-/// let ch = ["sms".to_string(), "push".to_string()];
+/// let ch = ["sms".to_string(), "push".to_string(), "app".to_string()];
 /// let touches = EventTable { user: &[1, 1], time: &[0, 10], event: &[0, 1], names: &ch };
 /// let conv = Conversions { user: &[1], time: &[20], value: None };
 /// let r = attribute(touches, conv, AttributionModel::Linear, 1_000).unwrap();
 /// assert_eq!(r.channels.iter().map(|c| c.conversions).collect::<Vec<_>>(), [0.5, 0.5]);
+/// // 100.00 over three touches: 33.33 + 33.33 + 33.34, the last (app) taking the remainder.
+/// let touches = EventTable { user: &[1, 1, 1], time: &[0, 5, 10], event: &[0, 1, 2], names: &ch };
+/// let value = [Decimal::new(10000, 2)];
+/// let conv = Conversions { user: &[1], time: &[20], value: Some(&value) };
+/// let r = attribute(touches, conv, AttributionModel::Linear, 1_000).unwrap();
+/// let by: Vec<(&str, String)> =
+///     r.channels.iter().map(|c| (c.channel.as_str(), c.value.to_string())).collect();
+/// assert_eq!(by, [("app", "33.34".to_string()), ("push", "33.33".into()), ("sms", "33.33".into())]);
 /// ```
 pub fn attribute(
     touches: EventTable<'_>,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{check_times, group_rows, AnalyticsError, OrderTable};
+use super::{check_codes, check_times, group_rows, AnalyticsError, OrderTable};
 use crate::event::CommunityAction;
 use crate::lifecycle::PeriodClock;
 
@@ -36,13 +36,15 @@ pub struct CommunityRow {
     pub joins: u64,
     /// Leaves in the period.
     pub leavers: u64,
-    /// Members at the end of the period.
+    /// Members at the end of the period: everyone who joined up to the period's end and had
+    /// not left by then (a member who joins and leaves within the period is not counted).
     pub members: u64,
     /// Members who posted in the period.
     pub active_members: u64,
     /// `active_members / members` (`None` with no members).
     pub activity_rate: Option<f64>,
-    /// Members who ordered in the period while members.
+    /// Orders placed in the period by members while members (a member's two orders count
+    /// two; an order of a member of two communities counts in both).
     pub conversions: u64,
     /// Amount of those orders.
     #[serde(with = "rust_decimal::serde::str")]
@@ -52,7 +54,7 @@ pub struct CommunityRow {
 /// Every community, every period from its first event to the last event of the data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommunityTable {
-    /// Rows by community, then period.
+    /// Rows by community name, then period.
     pub rows: Vec<CommunityRow>,
 }
 
@@ -62,12 +64,33 @@ struct Acc {
     leavers: u64,
     diff: i64,
     active: BTreeSet<u64>,
-    converted: BTreeSet<u64>,
+    conversions: u64,
     gmv: Decimal,
 }
 
 /// Community statistics per period of `clock` (use a day or week clock for the operator's
 /// daily / weekly view). A message from someone with no recorded join counts as their join.
+/// `members` is the count at the period's end; `active_members` those who posted in it, who
+/// may have left by its end (so `activity_rate` can exceed 1).
+///
+/// ```
+/// use rust_decimal::Decimal;
+/// use userops::analytics::{community_stats, CommunityEvents, OrderTable};
+/// use userops::event::CommunityAction::{Join, Leave, Message};
+/// use userops::lifecycle::PeriodClock;
+/// use userops::Period;
+/// let day = 86_400_000;
+/// let g = ["tea-lovers".to_string()];
+/// // Day 0: users 1 and 2 join, 2 posts and leaves; user 1 orders twice.
+/// let events = CommunityEvents { user: &[1, 2, 2, 2], time: &[0, 0, 10, 20],
+///     community: &[0; 4], names: &g, action: &[Join, Join, Message, Leave] };
+/// let amount = [Decimal::new(30, 0), Decimal::new(20, 0)];
+/// let orders = OrderTable { user: &[1, 1], time: &[100, day - 1], amount: &amount, lines: None };
+/// let t = community_stats(events, orders, PeriodClock::new(Period::Day, 0)).unwrap();
+/// let r = &t.rows[0];
+/// assert_eq!((r.joins, r.leavers, r.members, r.active_members), (2, 1, 1, 1));
+/// assert_eq!((r.conversions, r.gmv), (2, Decimal::new(50, 0)));
+/// ```
 pub fn community_stats(
     events: CommunityEvents<'_>,
     orders: OrderTable<'_>,
@@ -87,27 +110,9 @@ pub fn community_stats(
             });
         }
     }
-    if let Some((row, &code)) = events
-        .community
-        .iter()
-        .enumerate()
-        .find(|(_, &c)| c as usize >= events.names.len())
-    {
-        return Err(AnalyticsError::BadCode {
-            row,
-            code,
-            names: events.names.len(),
-        });
-    }
-    if orders.time.len() != orders.user.len() || orders.amount.len() != orders.user.len() {
-        return Err(AnalyticsError::LengthMismatch {
-            what: "orders",
-            a: orders.user.len(),
-            b: orders.time.len().min(orders.amount.len()),
-        });
-    }
+    check_codes(events.community, events.names.len())?;
+    orders.check()?;
     check_times(events.time)?;
-    check_times(orders.time)?;
     let p = |t: i64| clock.index(t).unwrap_or(0);
     let mut acc: BTreeMap<(u32, i64), Acc> = BTreeMap::new();
     // Membership intervals per user: (community, join ms, leave ms or MAX).
@@ -156,7 +161,7 @@ pub fn community_stats(
         for &(c, from, to) in intervals.get(&u).map(Vec::as_slice).unwrap_or(&[]) {
             if from <= t && t < to {
                 let a = acc.entry((c, p(t))).or_default();
-                a.converted.insert(u);
+                a.conversions += 1;
                 a.gmv += orders.amount[i];
             }
         }
@@ -172,7 +177,15 @@ pub fn community_stats(
         super::check_span(first, last)?;
     }
     let mut rows = Vec::new();
-    let communities: BTreeSet<u32> = acc.keys().map(|k| k.0).collect();
+    // By community name, not by code (codes follow the order communities were first seen).
+    let mut communities: Vec<u32> = acc
+        .keys()
+        .map(|k| k.0)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    communities
+        .sort_by(|a, b| (&events.names[*a as usize], a).cmp(&(&events.names[*b as usize], b)));
     for c in communities {
         let first = acc
             .range((c, i64::MIN)..=(c, i64::MAX))
@@ -191,7 +204,7 @@ pub fn community_stats(
                 members: m,
                 active_members: a.active.len() as u64,
                 activity_rate: (m > 0).then(|| a.active.len() as f64 / m as f64),
-                conversions: a.converted.len() as u64,
+                conversions: a.conversions,
                 gmv: a.gmv,
             });
         }

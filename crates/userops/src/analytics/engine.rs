@@ -12,13 +12,13 @@ use super::community::{community_stats, CommunityEvents, CommunityTable};
 use super::funnel::{funnel_levels, steps_of, FunnelReport};
 use super::metrics::{data_warnings, gmv_tree, MetricNode, Warning, WarningMethod};
 use super::paths::{micro_conversions, paths, MicroConversion, PathReport};
-use super::repurchase::{repurchase, OrderTable, RepurchaseReport};
+use super::repurchase::{repurchase, OrderLines, OrderTable, RepurchaseReport};
 use super::{AnalyticsError, EventTable};
 use crate::command::Output;
 use crate::config::Period;
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::event::{CommunityAction, Event, EventBody, UserRef};
+use crate::event::{CommunityAction, Event, EventBody, TouchOutcome, UserRef};
 use crate::ids::OneId;
 use crate::lifecycle::PeriodClock;
 
@@ -235,7 +235,47 @@ impl<'a> StepRef<'a> {
     }
 }
 
-/// The analytics state: every person's timeline, in time order.
+/// Where an event kind goes among a person's steps at the same instant: the journey's order
+/// (SPEC §8: channel → touchpoint → viewed → coupons → purchase), registration first.
+fn kind_rank(kind: &str) -> u8 {
+    match kind {
+        "register" => 0,
+        "touch" => 1,
+        "activity" => 2,
+        "behavior" => 3,
+        "community" => 4,
+        "coupon" => 5,
+        "order" => 6,
+        "refund" => 7,
+        _ => 8,
+    }
+}
+
+/// The order of a person's steps: by time; at the same instant by kind ([`kind_rank`]), then
+/// name, detail (order id, content, coupon, ...), channel, amount and products. It depends on
+/// the steps alone, never on the order they were ingested in, so every analysis that reads
+/// steps in order (funnels, paths, first touch, first order) gives one answer.
+fn step_order(names: &Names, a: &Step, b: &Step) -> std::cmp::Ordering {
+    fn text<'a>(names: &'a Names, s: &'a Step) -> (u8, &'a str, &'a str, &'a str) {
+        (
+            kind_rank(names.get(s.kind)),
+            names.get(s.name),
+            &s.detail,
+            names.get(s.channel),
+        )
+    }
+    let money = |s: &Step| s.amount.map(|d| (d, d.scale()));
+    a.time
+        .cmp(&b.time)
+        .then_with(|| text(names, a).cmp(&text(names, b)))
+        .then_with(|| money(a).cmp(&money(b)))
+        .then_with(|| {
+            let skus = |s: &Step| s.skus.iter().map(|c| names.get(*c)).collect::<Vec<_>>();
+            skus(a).cmp(&skus(b))
+        })
+}
+
+/// The analytics state: every person's timeline, in [`step_order`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct AnalyticsState {
     #[serde(default)]
@@ -251,7 +291,7 @@ impl AnalyticsState {
             if let Some(steps) = self.timelines.remove(a) {
                 let mine = self.timelines.entry(person).or_default();
                 mine.extend(steps);
-                mine.sort_by_key(|s| s.time); // stable: equal times keep their order
+                mine.sort_by(|a, b| step_order(&self.names, a, b));
             }
         }
         if let Some(j) = JourneyStep::of(event) {
@@ -265,7 +305,7 @@ impl AnalyticsState {
                 skus: j.skus.iter().map(|k| self.names.code(k)).collect(),
             };
             let line = self.timelines.entry(person).or_default();
-            let at = line.partition_point(|s| s.time <= step.time);
+            let at = line.partition_point(|s| step_order(&self.names, s, &step).is_le());
             line.insert(at, step);
         }
     }
@@ -335,6 +375,30 @@ impl Columns {
     }
 }
 
+/// Orders as owned columns: one row per order, and the lines' orders and products.
+#[derive(Default)]
+struct Orders {
+    rows: Columns,
+    line_order: Vec<usize>,
+    sku: Vec<u32>,
+    skus: Vec<String>,
+}
+
+impl Orders {
+    fn table(&self, with_lines: bool) -> OrderTable<'_> {
+        OrderTable {
+            user: &self.rows.user,
+            time: &self.rows.time,
+            amount: &self.rows.amount,
+            lines: with_lines.then_some(OrderLines {
+                order: &self.line_order,
+                sku: &self.sku,
+                names: &self.skus,
+            }),
+        }
+    }
+}
+
 /// An attribution model by name (the command's `model` argument).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -370,7 +434,11 @@ pub enum WatchedMetric {
 #[serde(tag = "method", content = "args", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AnalyticsCommand {
-    /// An ordered funnel of step names within `window_seconds` (default 7 days). Output:
+    /// An ordered funnel of step names within `window_seconds` (default 7 days) of the first
+    /// step, inclusive (`t_k − t_0 ≤ window_seconds`: a purchase exactly 7 days after the view
+    /// converts). A person's steps at the same instant come in one fixed order whatever the
+    /// ingest order: register, touch, activity, behaviour, community, coupon, order, refund,
+    /// then by name (a click and an order at the same second: click first). Output:
     /// [`FunnelReport`].
     Funnel {
         /// Step names (see [`JourneyStep::name`]).
@@ -395,7 +463,13 @@ pub enum AnalyticsCommand {
         #[serde(default)]
         period: Option<Period>,
     },
-    /// Orders attributed to the touches before them. Output: [`AttributionReport`].
+    /// Orders attributed to the same person's touches before them (at most `lookback_days`
+    /// earlier; a touch at the order's own instant counts). Each `touch` event whose outcome
+    /// is in `outcomes` is one touch: a delivery recorded as `sent`, then `opened`, is two
+    /// touches unless `outcomes` keeps one of them. An order's value is split in its own
+    /// units (cents for `99.00`), rounded half to even, the last touch taking the remainder:
+    /// 100.00 over three touches, linear, is 33.33 + 33.33 + 33.34. Output:
+    /// [`AttributionReport`].
     Attribution {
         /// The model.
         model: ModelName,
@@ -405,16 +479,19 @@ pub enum AnalyticsCommand {
         /// Touches up to this many days before an order count (default 30).
         #[serde(default)]
         lookback_days: Option<f64>,
-        /// Touch outcomes that count as touches (default: delivered, opened, clicked).
+        /// Touch outcomes that count as touches (default: all of them: sent, delivered,
+        /// opened, clicked, converted). At least one.
         #[serde(default)]
-        outcomes: Option<Vec<String>>,
+        outcomes: Option<Vec<TouchOutcome>>,
     },
     /// One person's full journey, in time order. Output: `{oneid, steps}`.
     Journey {
         /// The person.
         user: UserRef,
     },
-    /// Repurchase per period and top products. Output: [`RepurchaseReport`].
+    /// Repurchase per period and top products, one row per order (two orders at the same
+    /// instant are two; of those, the smaller order id is the earlier). Output:
+    /// [`RepurchaseReport`].
     Repurchase {
         /// Day, week or month (default: the engine's period).
         #[serde(default)]
@@ -442,7 +519,7 @@ pub enum AnalyticsCommand {
         #[serde(default)]
         conversion: Option<String>,
     },
-    /// GMV = first-order GMV + repurchase GMV per period.
+    /// GMV = first-order GMV + repurchase GMV per period, as [`repurchase`] defines them.
     MetricTree {
         /// Day, week or month (default: the engine's period).
         #[serde(default)]
@@ -458,7 +535,9 @@ pub enum AnalyticsCommand {
         #[serde(default)]
         period: Option<Period>,
     },
-    /// Community statistics per period (default: week).
+    /// Community statistics per period (default: week), rows by community name then period:
+    /// `members` is the count at the period's end, `conversions` the orders members placed
+    /// while members (see [`CommunityRow`](super::CommunityRow)).
     CommunityStats {
         /// Day, week or month.
         #[serde(default)]
@@ -534,31 +613,32 @@ impl Engine {
         c
     }
 
-    fn orders(&self) -> (Columns, Vec<u32>, Vec<String>) {
-        // One row per order line (amount on the first line) so that products can be counted.
-        let mut c = Columns::default();
-        let (mut sku, mut skus, mut index) = (Vec::new(), Vec::new(), BTreeMap::new());
+    /// One row per order (each person's in timeline order: of two orders at the same instant,
+    /// the smaller order id first) and the products of their lines.
+    fn orders(&self) -> Orders {
+        let mut o = Orders::default();
+        let mut index = BTreeMap::new();
         for (id, line) in self.state.analytics.lines() {
             for s in line.filter(|s| s.kind == "order") {
-                let amount = s.amount.unwrap_or_default();
-                let lines: Vec<&str> = if s.skus.is_empty() {
-                    vec![""]
-                } else {
-                    s.sku_names().collect()
-                };
-                for (k, name) in lines.into_iter().enumerate() {
-                    let next = skus.len() as u32;
+                let row = o.rows.user.len();
+                o.rows.push(
+                    id.0,
+                    s.time.timestamp_millis(),
+                    "order",
+                    s.amount.unwrap_or_default(),
+                );
+                for name in s.sku_names() {
+                    let next = o.skus.len() as u32;
                     let code = *index.entry(name.to_owned()).or_insert(next);
                     if code == next {
-                        skus.push(name.to_owned());
+                        o.skus.push(name.to_owned());
                     }
-                    sku.push(code);
-                    let a = if k == 0 { amount } else { Decimal::ZERO };
-                    c.push(id.0, s.time.timestamp_millis(), "order", a);
+                    o.line_order.push(row);
+                    o.sku.push(code);
                 }
             }
         }
-        (c, sku, skus)
+        o
     }
 
     pub(crate) fn execute_analytics(&mut self, c: AnalyticsCommand) -> Result<Output, Error> {
@@ -634,11 +714,20 @@ impl Engine {
                         "between 0 and 36500 days",
                     ));
                 }
+                use TouchOutcome as T;
                 let outcomes: Vec<String> = outcomes
-                    .unwrap_or_else(|| vec!["delivered".into(), "opened".into(), "clicked".into()])
-                    .into_iter()
-                    .map(|o| format!("touch_{o}"))
+                    .unwrap_or_else(|| {
+                        vec![T::Sent, T::Delivered, T::Opened, T::Clicked, T::Converted]
+                    })
+                    .iter()
+                    .map(|o| format!("touch_{}", wire(o)))
                     .collect();
+                if outcomes.is_empty() {
+                    return Err(Error::invalid_argument(
+                        "outcomes",
+                        "name at least one touch outcome (or leave it out for all of them)",
+                    ));
+                }
                 // Touches keyed by channel rather than step name.
                 let mut touches = Columns::default();
                 for (id, line) in self.state.analytics.lines() {
@@ -672,14 +761,9 @@ impl Engine {
                 top,
                 min_buyers,
             } => {
-                let (c, sku, skus) = self.orders();
+                let orders = self.orders();
                 AnalyticsOutput::Repurchase(repurchase(
-                    OrderTable {
-                        user: &c.user,
-                        time: &c.time,
-                        amount: &c.amount,
-                        sku: Some((&sku, &skus)),
-                    },
+                    orders.table(true),
                     self.clock_for(period),
                     top.unwrap_or(10),
                     min_buyers.unwrap_or(1),
@@ -697,18 +781,8 @@ impl Engine {
                 )?)
             }
             AnalyticsCommand::MetricTree { period } => {
-                let c = self.columns(|s| s.kind == "order");
-                let r = repurchase(
-                    OrderTable {
-                        user: &c.user,
-                        time: &c.time,
-                        amount: &c.amount,
-                        sku: None,
-                    },
-                    self.clock_for(period),
-                    0,
-                    1,
-                )?;
+                let orders = self.orders();
+                let r = repurchase(orders.table(false), self.clock_for(period), 0, 1)?;
                 AnalyticsOutput::Trees(
                     gmv_tree(&r)
                         .into_iter()
@@ -724,14 +798,17 @@ impl Engine {
                 let clock = self.clock_for(Some(period.unwrap_or(Period::Day)));
                 let keep = |s: &StepRef<'_>| metric == WatchedMetric::Events || s.kind == "order";
                 let cols = self.columns(keep);
-                let mut by: BTreeMap<i64, (f64, std::collections::BTreeSet<u64>)> = BTreeMap::new();
+                // Summed exactly (money in decimals), so the value does not depend on the
+                // order the rows come in.
+                let mut by: BTreeMap<i64, (Decimal, std::collections::BTreeSet<u64>)> =
+                    BTreeMap::new();
                 for i in 0..cols.user.len() {
                     let p = clock.index(cols.time[i]).unwrap_or(0);
                     let e = by.entry(p).or_default();
-                    e.0 += match metric {
-                        WatchedMetric::Gmv => cols.amount[i].try_into().unwrap_or(0.0),
-                        _ => 1.0,
-                    };
+                    e.0 = e.0.saturating_add(match metric {
+                        WatchedMetric::Gmv => cols.amount[i],
+                        _ => Decimal::ONE,
+                    });
                     e.1.insert(cols.user[i]);
                 }
                 // Every period in the range, empty ones as 0: a silent day is a data event too.
@@ -743,7 +820,7 @@ impl Engine {
                         .map(|p| {
                             let v = by.get(&p).map_or(0.0, |e| match metric {
                                 WatchedMetric::Buyers => e.1.len() as f64,
-                                _ => e.0,
+                                _ => e.0.try_into().unwrap_or(f64::MAX),
                             });
                             (clock.label(p), v)
                         })
@@ -775,7 +852,7 @@ impl Engine {
                         action.push(a);
                     }
                 }
-                let orders = self.columns(|s| s.kind == "order");
+                let orders = self.orders();
                 AnalyticsOutput::Community(community_stats(
                     CommunityEvents {
                         user: &user,
@@ -784,12 +861,7 @@ impl Engine {
                         names: &names,
                         action: &action,
                     },
-                    OrderTable {
-                        user: &orders.user,
-                        time: &orders.time,
-                        amount: &orders.amount,
-                        sku: None,
-                    },
+                    orders.table(false),
                     clock,
                 )?)
             }

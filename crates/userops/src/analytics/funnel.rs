@@ -33,7 +33,7 @@ pub struct FunnelReport {
 
 /// The furthest step (1-based; 0 = never did the first step) each user reached: steps in order,
 /// each after the previous (ties in time count in row order), all within `window_ms` of the
-/// first step. Users ascending.
+/// first step, inclusive (`t_k − t_0 ≤ window_ms`). Users ascending.
 ///
 /// Keeps, for each level, the latest start that reached it: a later start leaves more of the
 /// window for the steps still to come, so it dominates (the windowFunnel algorithm).
@@ -117,15 +117,20 @@ pub(crate) fn steps_of(names: &[&str], levels: impl Iterator<Item = usize>) -> V
 }
 
 /// A funnel over an event table. `segment_of(user)` puts each user in a segment (a tag value)
-/// for the breakdown; `None` for no breakdown.
+/// for the breakdown; `None` for no breakdown. The window is inclusive: a step exactly
+/// `window_ms` after the first still counts.
 ///
 /// ```
 /// use userops::analytics::{funnel, EventTable};
 /// let names = ["view".to_string(), "cart".to_string(), "pay".to_string()];
 /// let t = EventTable { user: &[1, 1, 1, 2, 2], time: &[0, 10, 20, 0, 5],
 ///     event: &[0, 1, 2, 0, 2], names: &names };
-/// let f = funnel(t, &["view", "cart", "pay"], 60_000, None::<fn(u64) -> Option<String>>).unwrap();
+/// let none = None::<fn(u64) -> Option<String>>;
+/// let f = funnel(t, &["view", "cart", "pay"], 60_000, none).unwrap();
 /// assert_eq!(f.steps.iter().map(|s| s.users).collect::<Vec<_>>(), [2, 1, 1]);
+/// // User 1 pays 20 ms after viewing: inside a 20 ms window, not a 19 ms one.
+/// let users = |w| funnel(t, &["view", "cart", "pay"], w, none).unwrap().steps[2].users;
+/// assert_eq!((users(20), users(19)), (1, 0));
 /// ```
 pub fn funnel<F>(
     table: EventTable<'_>,

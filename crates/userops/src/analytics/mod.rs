@@ -26,7 +26,9 @@ pub use engine::{
 pub use funnel::{funnel, funnel_levels, FunnelReport, FunnelStep};
 pub use metrics::{data_warnings, gmv_tree, MetricNode, Warning, WarningMethod};
 pub use paths::{micro_conversions, paths, MicroConversion, PathReport, StepCount};
-pub use repurchase::{repurchase, OrderTable, ProductRepurchase, RepurchaseReport, RepurchaseRow};
+pub use repurchase::{
+    repurchase, OrderLines, OrderTable, ProductRepurchase, RepurchaseReport, RepurchaseRow,
+};
 pub use tables::table_call_json;
 
 /// What can go wrong in an analysis.
@@ -119,18 +121,7 @@ impl EventTable<'_> {
                 return Err(AnalyticsError::LengthMismatch { what, a: n, b: len });
             }
         }
-        if let Some((row, &code)) = self
-            .event
-            .iter()
-            .enumerate()
-            .find(|(_, &c)| c as usize >= self.names.len())
-        {
-            return Err(AnalyticsError::BadCode {
-                row,
-                code,
-                names: self.names.len(),
-            });
-        }
+        check_codes(self.event, self.names.len())?;
         check_times(self.time)
     }
 
@@ -150,6 +141,18 @@ impl EventTable<'_> {
     /// Row indexes grouped by user, each group sorted by (time, row): `(user, rows)`.
     pub(crate) fn by_user(&self) -> Vec<(u64, Vec<usize>)> {
         group_rows(self.user, self.time)
+    }
+}
+
+/// Every code names one of `names` names.
+pub(crate) fn check_codes(codes: &[u32], names: usize) -> Result<(), AnalyticsError> {
+    match codes.iter().position(|&c| c as usize >= names) {
+        Some(row) => Err(AnalyticsError::BadCode {
+            row,
+            code: codes[row],
+            names,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -306,7 +306,11 @@ fn paths_micro_repurchase_warnings_and_trees() {
             user: &[1, 1, 1, 2],
             time: &[d(1), d(5), d(40), d(41)],
             amount: &amount,
-            sku: Some((&[0, 0, 1, 0], &skus)),
+            lines: Some(OrderLines {
+                order: &[0, 1, 2, 3],
+                sku: &[0, 0, 1, 0],
+                names: &skus,
+            }),
         },
         clock,
         5,
@@ -397,7 +401,7 @@ fn community_by_hand() {
         user: &[1, 2],
         time: &[day + 1, day + 2],
         amount: &amount,
-        sku: None,
+        lines: None,
     };
     let t = community_stats(ev, orders, clock).unwrap();
     assert_eq!(t.rows.len(), 2);
@@ -412,6 +416,16 @@ fn community_by_hand() {
     );
     // u2 had left before ordering: only u1 converts.
     assert_eq!((d1.conversions, d1.gmv), (1, Decimal::new(50, 0)));
+}
+
+/// The step names of a journey.
+fn step_names(journey: &serde_json::Value) -> Vec<&str> {
+    journey["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect()
 }
 
 fn ingest(e: &mut Engine, json: &str) {
@@ -484,14 +498,8 @@ fn engine_analyses_over_ingested_events() {
         "journey",
         r#"{"user": {"kind": "member_no", "value": "M1"}}"#,
     );
-    let kinds: Vec<&str> = j["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        kinds,
+        step_names(&j),
         [
             "touch_clicked",
             "view",
@@ -620,4 +628,274 @@ fn absurd_spans_are_refused_not_allocated() {
         t,
         Err(crate::lifecycle::LifecycleError::TooManyPeriods(_))
     ));
+}
+
+/// The engine's analyses as JSON, for the issue-27 cases below.
+fn ask(e: &mut Engine, method: &str, args: serde_json::Value) -> serde_json::Value {
+    serde_json::from_str(&e.call_json(method, &args.to_string()).unwrap()).unwrap()
+}
+
+fn event(kind: &str, key: &str, user: &str, time: &str, body: serde_json::Value) -> Event {
+    let mut v = serde_json::json!({"kind": kind, "key": key, "time": time,
+        "source": {"platform": "app", "program": "p"},
+        "user": {"kind": "member_no", "value": user}});
+    for (k, x) in body.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    Event::from_json(&v.to_string()).unwrap()
+}
+
+/// Ingest a line-less order `key` of `user` at `time` for `amount`.
+fn buy(e: &mut Engine, key: &str, user: &str, time: &str, amount: &str) {
+    let lines = serde_json::json!([]);
+    e.ingest(order_event(key, user, time, amount, lines))
+        .unwrap();
+}
+
+fn order_event(key: &str, user: &str, time: &str, amount: &str, lines: serde_json::Value) -> Event {
+    event(
+        "order",
+        key,
+        user,
+        time,
+        serde_json::json!({"order_id": key, "amount": amount, "lines": lines}),
+    )
+}
+
+#[test]
+fn two_orders_at_one_instant_are_two_purchases() {
+    // M1 orders A1 (100.00) and A2 (50.00) in the same second; M2 orders 70.00 and 30.00 on two
+    // days. Both M1 and M2 bought a second time: rate 1; first-order GMV 100 + 70.
+    for order in [["A1", "A2"], ["A2", "A1"]] {
+        let mut e = Engine::default();
+        let at = "2026-03-05T10:00:00+08:00";
+        for key in order {
+            let amount = if key == "A1" { "100.00" } else { "50.00" };
+            buy(&mut e, key, "M1", at, amount);
+        }
+        buy(&mut e, "B1", "M2", "2026-03-10T10:00:00+08:00", "70.00");
+        // M1's first order is A1, the smaller order id, whatever came in first.
+        let tree = ask(&mut e, "metric_tree", serde_json::json!({}));
+        let r = ask(&mut e, "repurchase", serde_json::json!({}));
+        let march = &r["periods"][0];
+        assert_eq!(march["rate"], 0.5, "{order:?}");
+        assert_eq!(tree[0]["tree"]["children"][0]["value"], "170.00");
+        buy(&mut e, "B2", "M2", "2026-03-12T10:00:00+08:00", "30.00");
+        let r = ask(&mut e, "repurchase", serde_json::json!({}));
+        let march = &r["periods"][0];
+        assert_eq!(march["buyers"], 2);
+        assert_eq!(march["rate"], 1.0, "{order:?}");
+        assert_eq!(march["first_order_gmv"], "170.00");
+        assert_eq!(march["repurchase_gmv"], "80.00");
+        // Orders without lines bought no product: no "" product.
+        assert_eq!(r["products"], serde_json::json!([]));
+    }
+    let mut e = Engine::default();
+    let at = "2026-03-05T10:00:00+08:00";
+    buy(&mut e, "A2", "M1", at, "50.00");
+    buy(&mut e, "A1", "M1", at, "100.00");
+    let tree = ask(&mut e, "metric_tree", serde_json::json!({}));
+    let parts = &tree[0]["tree"]["children"];
+    assert_eq!(parts[0]["name"], "first_order_gmv");
+    assert_eq!(parts[0]["value"], "100.00");
+    assert_eq!(parts[1]["value"], "50.00");
+}
+
+#[test]
+fn products_repurchased_count_orders() {
+    // M1 buys tea in two orders at the same instant: a repeat buyer of tea; M2 buys tea once.
+    let mut e = Engine::default();
+    let at = "2026-03-05T10:00:00+08:00";
+    let tea = serde_json::json!([{"sku": "tea", "price": "10.00", "qty": 1}]);
+    e.ingest(order_event("A1", "M1", at, "10.00", tea.clone()))
+        .unwrap();
+    e.ingest(order_event("A2", "M1", at, "10.00", tea.clone()))
+        .unwrap();
+    e.ingest(order_event("B1", "M2", at, "10.00", tea)).unwrap();
+    buy(&mut e, "B2", "M2", at, "5.00");
+    let r = ask(&mut e, "repurchase", serde_json::json!({}));
+    assert_eq!(
+        r["products"],
+        serde_json::json!([{"sku": "tea", "buyers": 2, "repeat_buyers": 1, "rate": 0.5}])
+    );
+}
+
+#[test]
+fn attribution_counts_every_outcome_by_default() {
+    // A touch `sent` (M1) or `converted` (M2) one day before a 100.00 order gets the credit.
+    let mut e = Engine::default();
+    for (user, outcome) in [("M1", "sent"), ("M2", "converted")] {
+        e.ingest(event(
+            "touch",
+            &format!("t-{user}"),
+            user,
+            "2026-03-04T10:00:00+08:00",
+            serde_json::json!({"channel": "sms", "content": "c", "outcome": outcome}),
+        ))
+        .unwrap();
+        buy(
+            &mut e,
+            &format!("o-{user}"),
+            user,
+            "2026-03-05T10:00:00+08:00",
+            "100.00",
+        );
+    }
+    let a = ask(
+        &mut e,
+        "attribution",
+        serde_json::json!({"model": "last_touch"}),
+    );
+    assert_eq!(
+        (a["conversions"].clone(), a["attributed"].clone()),
+        (2.into(), 2.into())
+    );
+    assert_eq!(a["channels"][0]["value"], "200.00");
+    let only = ask(
+        &mut e,
+        "attribution",
+        serde_json::json!({"model": "last_touch", "outcomes": ["converted"]}),
+    );
+    assert_eq!(only["attributed"], 1);
+    // An outcome that does not exist, or none at all: typed errors.
+    for bad in [serde_json::json!(["fly"]), serde_json::json!([])] {
+        let err = e
+            .call_json(
+                "attribution",
+                &serde_json::json!({"model": "linear", "outcomes": bad}).to_string(),
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::InvalidArgument, "{err}");
+    }
+}
+
+#[test]
+fn attribution_credit_is_split_in_cents_with_the_remainder_last() {
+    let mut e = Engine::default();
+    for (i, ch) in ["sms", "push", "app"].iter().enumerate() {
+        e.ingest(event(
+            "touch",
+            &format!("t{i}"),
+            "M1",
+            &format!("2026-03-04T1{i}:00:00+08:00"),
+            serde_json::json!({"channel": ch, "content": "c", "outcome": "clicked"}),
+        ))
+        .unwrap();
+    }
+    buy(&mut e, "o1", "M1", "2026-03-05T10:00:00+08:00", "100.00");
+    let a = ask(
+        &mut e,
+        "attribution",
+        serde_json::json!({"model": "linear"}),
+    );
+    let value = |ch: &str| {
+        a["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == ch)
+            .unwrap()["value"]
+            .clone()
+    };
+    // In time order: sms, push, app; the last (app) takes the remainder.
+    assert_eq!(
+        (value("sms"), value("push"), value("app")),
+        ("33.33".into(), "33.33".into(), "33.34".into())
+    );
+}
+
+#[test]
+fn community_conversions_are_orders_by_members() {
+    // A member's two orders in one week: two conversions.
+    let mut e = Engine::default();
+    e.ingest(event(
+        "community",
+        "j1",
+        "M1",
+        "2026-03-02T10:00:00+08:00",
+        serde_json::json!({"community": "g", "action": "join"}),
+    ))
+    .unwrap();
+    for (key, day) in [("o1", "03"), ("o2", "04")] {
+        buy(
+            &mut e,
+            key,
+            "M1",
+            &format!("2026-03-{day}T10:00:00+08:00"),
+            "10.00",
+        );
+    }
+    let c = ask(&mut e, "community_stats", serde_json::json!({}));
+    let row = &c["rows"][0];
+    assert_eq!(
+        (row["conversions"].clone(), row["gmv"].clone()),
+        (2.into(), "20.00".into())
+    );
+}
+
+#[test]
+fn steps_at_one_instant_have_one_order_whatever_the_ingest_order() {
+    // A register, a click, a view and an order of M1 at the same second, in every ingest
+    // order: the journey, the funnel and the paths do not change.
+    let at = "2026-03-05T10:00:00+08:00";
+    let events = || {
+        vec![
+            event("register", "r", "M1", at, serde_json::json!({})),
+            event(
+                "touch",
+                "t",
+                "M1",
+                at,
+                serde_json::json!({"channel": "sms", "content": "c", "outcome": "clicked"}),
+            ),
+            event(
+                "activity",
+                "v",
+                "M1",
+                at,
+                serde_json::json!({"type": "view"}),
+            ),
+            event(
+                "activity",
+                "l",
+                "M1",
+                at,
+                serde_json::json!({"type": "login"}),
+            ),
+            order_event("o", "M1", at, "9.00", serde_json::json!([])),
+        ]
+    };
+    let answers = |order: &[usize]| {
+        let mut e = Engine::default();
+        let evs = events();
+        for &i in order {
+            e.ingest(evs[i].clone()).unwrap();
+        }
+        (
+            ask(
+                &mut e,
+                "journey",
+                serde_json::json!({"user": {"kind": "member_no", "value": "M1"}}),
+            ),
+            ask(
+                &mut e,
+                "funnel",
+                serde_json::json!({"steps": ["touch_clicked", "view", "order"]}),
+            ),
+            ask(
+                &mut e,
+                "paths",
+                serde_json::json!({"from": "login", "to": "order"}),
+            ),
+        )
+    };
+    let first = answers(&[0, 1, 2, 3, 4]);
+    assert_eq!(
+        step_names(&first.0),
+        ["register", "touch_clicked", "login", "view", "order"]
+    );
+    assert_eq!(first.1["steps"][2]["users"], 1);
+    for order in [[4, 3, 2, 1, 0], [2, 4, 0, 3, 1], [1, 0, 4, 2, 3]] {
+        assert_eq!(answers(&order), first, "{order:?}");
+    }
 }

@@ -29,7 +29,9 @@ use crate::ids::OneId;
 pub enum Trigger {
     /// Everyone in the audience now, once per user (主动营销).
     Audience {
-        /// The audience.
+        /// The name of a saved audience (`save_audience`; its members as of its last save or
+        /// refresh), not an expression: the engine's `add_rule` refuses a name that is not
+        /// saved (`NotFound`), and `delete_audience` refuses while a rule uses it.
         audience: String,
     },
     /// `delay_days` after an order (optionally of a category or sku), e.g. 365 days after an
@@ -68,7 +70,7 @@ pub enum Trigger {
     },
     /// In the audience (or anyone, without one) and inactive for `days`.
     Inactive {
-        /// The audience.
+        /// The name of a saved audience, as for [`Trigger::Audience`].
         #[serde(default)]
         audience: Option<String>,
         /// Days without activity.
@@ -80,7 +82,10 @@ fn grace() -> u32 {
     7
 }
 
-/// A frequency cap: at most `max` touches per user on the channel within `days`.
+/// A frequency cap: at most `max` touches per user on the channel within `days`, counting
+/// the touches planned in `(now − days, now]`: a touch planned exactly `days` earlier is
+/// outside. With `{"max": 1, "days": 7}`, a touch on Monday 10:00 blocks the channel until the
+/// next Monday 10:00, when a new touch may go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FrequencyCap {

@@ -263,6 +263,21 @@ impl Campaigns {
         self.automation.add_rule(rule, &self.coupons)
     }
 
+    /// The id of a rule that selects users by the saved audience `name`, if any.
+    pub fn rule_using_audience(&self, name: &str) -> Option<&str> {
+        self.automation
+            .rules()
+            .find(|r| match &r.trigger {
+                Trigger::Audience { audience }
+                | Trigger::Inactive {
+                    audience: Some(audience),
+                    ..
+                } => audience == name,
+                _ => false,
+            })
+            .map(|r| r.id.as_str())
+    }
+
     /// Add a coupon template.
     pub fn add_coupon_template(&mut self, t: CouponTemplate) -> Result<(), CampaignError> {
         self.coupons.add_template(t)
@@ -617,12 +632,17 @@ pub enum CampaignsCommand {
         #[serde(default)]
         template: Option<String>,
     },
-    /// Add or replace an automation rule. Output: `{"ok": true}`.
+    /// Add or replace an automation rule. An audience trigger must name a saved audience
+    /// (`NotFound` otherwise: an expression such as `orders >= 3` is not evaluated here; save it
+    /// with `save_audience` and name it). Output: `{"ok": true}`.
     AddRule {
         /// The rule.
         rule: Rule,
     },
-    /// Run automation. Output: the delivery plan (list of [`PlanRow`]).
+    /// Run automation. Rules go in id order (by id text), each over its users in OneID
+    /// order: when rules `a-vip` and `b-welcome` both touch a user on a channel capped at one
+    /// touch a week, `a-vip`'s touch goes and `b-welcome`'s is suppressed (`frequency_cap`).
+    /// Output: the delivery plan (list of [`PlanRow`]).
     RunAutomation {
         /// Now.
         #[serde(with = "crate::event::rfc3339")]
@@ -842,6 +862,24 @@ impl Engine {
     /// Check a rule against the other modules and fill in what it leaves to defaults (the
     /// loyalty program of `grant_points`).
     fn resolve_rule(&self, mut rule: Rule) -> Result<Rule, Error> {
+        // A rule selects users by the name of a saved audience, never by an expression: a
+        // name that is not saved (such as `orders >= 3`) would make a rule that never fires.
+        if let Trigger::Audience { audience }
+        | Trigger::Inactive {
+            audience: Some(audience),
+            ..
+        } = &rule.trigger
+        {
+            if !self.state.tags.audiences.contains_key(audience) {
+                return Err(Error::NotFound {
+                    what: "saved audience",
+                    id: format!(
+                        "{audience:?} (a rule names a saved audience: save an expression with \
+                         save_audience first)"
+                    ),
+                });
+            }
+        }
         for (i, a) in rule.actions.iter_mut().enumerate() {
             match a {
                 RuleAction::GrantPoints { program, .. } => {

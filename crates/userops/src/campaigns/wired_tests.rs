@@ -615,3 +615,41 @@ fn a_chunked_run_plans_and_applies_what_one_run_does_and_reruns_plan_nothing() {
     assert_eq!(run(&mut chunked, T), json!([]));
     assert_eq!(before, chunked.snapshot());
 }
+
+#[test]
+fn a_rule_names_a_saved_audience_not_an_expression() {
+    let mut e = with_vip_audience();
+    // `orders >= 3` is an expression, not a saved audience: refused, nothing added.
+    for trigger in [
+        json!({"type": "audience", "audience": "orders >= 3"}),
+        json!({"type": "inactive", "audience": "nope", "days": 30}),
+    ] {
+        let err = call(
+            &mut e,
+            "add_rule",
+            json!({"rule": {"id": "r", "trigger": trigger,
+                "actions": [{"type": "touch", "channel": "sms", "content": "x"}]}}),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
+    }
+    assert_eq!(run(&mut e, T), json!([]));
+    // A saved audience works; while a rule uses it, it cannot be deleted.
+    ok(
+        &mut e,
+        "add_rule",
+        json!({"rule": {"id": "r", "trigger": {"type": "audience", "audience": "vips"},
+            "actions": [{"type": "add_tag", "tag": "reached"}]}}),
+    );
+    let err = call(&mut e, "delete_audience", json!({"name": "vips"})).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+    assert_eq!(users_of(&run(&mut e, T)), vec![1]);
+    // Once no rule names it, it can go.
+    ok(
+        &mut e,
+        "add_rule",
+        json!({"rule": {"id": "r", "trigger": {"type": "register"},
+            "actions": [{"type": "add_tag", "tag": "reached"}]}}),
+    );
+    ok(&mut e, "delete_audience", json!({"name": "vips"}));
+}

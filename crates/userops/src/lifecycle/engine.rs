@@ -150,6 +150,8 @@ impl LifecycleState {
 }
 
 /// The lifecycle's commands (held data: the engine's `register` and `activity` events).
+/// Registering counts as a qualifying activity of its own period, so every new user is active
+/// in the period they register in (the decomposition's `new(m)` term).
 ///
 /// Common arguments: `churn_after` (periods, default 2), `early_activity` (`"error"` or
 /// `"register_at_first_activity"`), `through` (a period label: extend the table to it).

@@ -371,16 +371,27 @@ fn check_lengths(what: &'static str, a: usize, b: usize) -> Result<(), Lifecycle
 
 /// The stage of every user in every period, from an activity table and (optionally)
 /// registrations. A user without a registration is registered at their first activity.
+/// Registering counts as a qualifying activity of its own period: a user who registers in
+/// January and is next active in March is `new` (active) in January, `dormant` in February
+/// and `awakened` in March.
 ///
 /// ```
-/// use userops::lifecycle::{stage_table, ActivityTable, PeriodClock, Stage, StageOptions};
+/// use userops::lifecycle::{
+///     stage_table, ActivityTable, PeriodClock, Registrations, Stage, StageOptions,
+/// };
 /// use userops::Period;
 /// let clock = PeriodClock::new(Period::Month, 8 * 3600);
 /// let jan = 1_767_225_600_000; // 2026-01-01T00:00+08:00
 /// let feb = jan + 31 * 86_400_000;
+/// let mar = feb + 28 * 86_400_000;
 /// let t = stage_table(ActivityTable { user: &[7, 7], time: &[jan, feb] }, None,
 ///     StageOptions::new(clock)).unwrap();
 /// assert_eq!(t.stage(0, t.first_period() + 1), Some(Stage::LastPeriodNew));
+/// // User 8 registers in January, is next active in March.
+/// let t = stage_table(ActivityTable { user: &[8], time: &[mar] },
+///     Some(Registrations { user: &[8], time: &[jan] }), StageOptions::new(clock)).unwrap();
+/// let stages: Vec<_> = (0..3).map(|k| t.stage(0, t.first_period() + k)).collect();
+/// assert_eq!(stages, [Some(Stage::New), Some(Stage::Dormant), Some(Stage::Awakened)]);
 /// ```
 pub fn stage_table(
     activity: ActivityTable<'_>,

@@ -14,25 +14,7 @@ use rust_decimal::Decimal;
 use super::ledger::{BookId, Clawback, Earn, Entry, Ledger, Points, Posting, Rate, Spend};
 use super::LoyaltyError;
 use crate::ids::OneId;
-
-/// splitmix64: small, fast, good enough to drive a simulation reproducibly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+use crate::util::Rng;
 
 #[derive(Clone)]
 enum Req {

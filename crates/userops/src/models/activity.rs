@@ -49,7 +49,8 @@ pub fn activity_scores(
             )
         })
         .collect();
-    rows.sort_unstable_by_key(|r| r.0);
+    // Each customer's terms smallest first: the sum does not depend on the row order.
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
     let mut out = ActivityScores::default();
     for (c, s) in rows {
         if out.customer.last() == Some(&c) {

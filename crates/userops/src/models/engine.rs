@@ -7,7 +7,7 @@
 //! Refunds are not subtracted: every model here reads gross orders. Times are converted to the
 //! business time zone's wall clock before the models see them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
@@ -15,9 +15,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    activity_scores, cross_table, high_value_features, lookback_start, preferences, price_band,
-    rfm, summary_data, ActivityLevels, BgNbdFit, BgNbdParams, Freq, HighValueInput, HighValueRule,
-    Monetary, RiskBands, Segment, Split,
+    activity_scores, high_value_features, lookback_start, preferences, rfm, summary_data,
+    ActivityLevels, BgNbdFit, BgNbdParams, Freq, HighValueInput, HighValueRule, Monetary,
+    RiskBands, Segment, Split,
 };
 use crate::command::Output;
 use crate::error::Error;
@@ -170,7 +170,14 @@ pub enum ModelsCommand {
         #[serde(default)]
         tag: Option<String>,
     },
-    /// Preference shares per user over one dimension. Output: rows of [`PreferenceRow`].
+    /// Preference shares per user over one dimension, in the lookback window
+    /// `(as_of − lookback_months, as_of]` (calendar months, business time zone): weight(user,
+    /// value) is the user's spend on order lines with that value for `category`, `price_band`
+    /// and `channel` (the same amounts as the user's share of [`ModelsCommand::CrossTable`]),
+    /// and a count of events for `activity_type`, `function` and `touchpoint`; share = weight /
+    /// the user's total. Rank 1 is the largest share; equal weights rank by value text
+    /// (ascending). An order without lines spends on no value. Output: rows of
+    /// [`PreferenceRow`], by user then rank.
     PreferenceShares {
         /// As of when (RFC 3339).
         #[serde(with = "crate::event::rfc3339")]
@@ -194,7 +201,11 @@ pub enum ModelsCommand {
     /// Cross table in the lookback window: order lines (amounts = price × qty) for
     /// `region`/`category`/`channel`/`price_band`; location × activity for `region` with
     /// `activity_type` or `function` (counts of activity / behaviour events by the region of
-    /// the user's latest order). Output: rows of [`CrossRow`] sorted by (row, col).
+    /// the user's latest order up to `as_of`, at any time before the window too; of orders at
+    /// the same latest instant, the region that sorts first). A user without an order with a
+    /// region up to `as_of` is in the row (or column) `"(unknown)"`: a login of a user who never
+    /// ordered counts as `{"row": "(unknown)", "col": "login"}`. Output: rows of [`CrossRow`]
+    /// sorted by (row, col).
     CrossTable {
         /// As of when (RFC 3339).
         #[serde(with = "crate::event::rfc3339")]
@@ -218,10 +229,15 @@ pub enum ModelsCommand {
         /// Half-life in days (default 30).
         #[serde(default = "default_half_life")]
         half_life_days: f64,
-        /// Weight per activity/behaviour type (others weigh 1; orders count as type `order`).
+        /// Weight per event: keyed by activity or behaviour type (`login`, `review`), or by
+        /// event kind (`activity`, `behavior`, `order`) for every event of the kind without a
+        /// weight of its own type; others weigh 1. Only activities, behaviours and orders
+        /// count: a key naming another event kind (`touch`, `register`, ...) is refused.
         #[serde(default)]
         weights: BTreeMap<String, f64>,
-        /// Levels as (name, threshold); default high ≥ 10, medium ≥ 3, low ≥ 0.5, else dormant.
+        /// Levels as (name, lower bound), in any order: a score gets the level with the highest
+        /// bound it reaches, and `dormant` below every bound. Default high ≥ 10, medium ≥ 3,
+        /// low ≥ 0.5, else dormant.
         #[serde(default)]
         levels: Option<Vec<(String, f64)>>,
         /// Write the answer as this enum model tag (model `activity`): the level. Users without an
@@ -367,22 +383,26 @@ pub struct SupervisedChurnRow {
     pub contributions: Vec<f64>,
 }
 
-/// A dimension for preferences and cross tables.
+/// A dimension for preferences and cross tables, each with one basis: the order-line
+/// dimensions weigh spend (Σ price × qty of the lines), the others count events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Dimension {
-    /// Order line category (weighted by line amount) — or behaviour category.
+    /// Order-line category; spend.
     Category,
-    /// Order line price band (weighted by line amount).
+    /// Order-line price band (by unit price); spend.
     PriceBand,
-    /// Order channel (weighted by order amount), or behaviour channel/touchpoint.
+    /// The order's sales channel, for each of its lines; spend.
     Channel,
-    /// Activity type (counts of `activity` events).
+    /// Activity type: counts of `activity` events.
     ActivityType,
-    /// Function used (counts of `behavior` events by type).
+    /// Function used: counts of `behavior` events by type.
     Function,
-    /// Order region (cross tables only).
+    /// Touchpoint: counts of `behavior` events by their channel / touchpoint (those that name
+    /// one).
+    Touchpoint,
+    /// The order's region (cross tables only); spend.
     Region,
 }
 
@@ -519,33 +539,29 @@ fn band_label(i: usize, bounds: &[Decimal]) -> String {
     }
 }
 
-/// Dense keys for string labels.
-#[derive(Default)]
-struct Labels(BTreeMap<String, u64>, Vec<String>);
-
-impl Labels {
-    fn key(&mut self, s: &str) -> u64 {
-        if let Some(&k) = self.0.get(s) {
-            return k;
-        }
-        let k = self.1.len() as u64;
-        self.0.insert(s.to_owned(), k);
-        self.1.push(s.to_owned());
-        k
-    }
-    fn name(&self, k: u64) -> String {
-        self.1.get(k as usize).cloned().unwrap_or_default()
-    }
-}
-
 impl Engine {
-    /// The event hook: keep what the models need. A reply to an unknown user counts for no one
-    /// (looked up, never created).
+    /// The check phase of an event, for what the models read: the user a message replies to
+    /// must be one the event could name as its own user (a known OneID, or an identifier of an
+    /// accepted kind that is not blocklisted).
+    pub(crate) fn models_check_event(&self, event: &Event) -> Result<(), Error> {
+        if let EventBody::Community {
+            reply_to: Some(r), ..
+        } = &event.body
+        {
+            self.check_user(r)
+                .map_err(|e| Error::invalid_event("reply_to", e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The event hook: keep what the models need. The user a message replies to is created if
+    /// new (SPEC §2: a referenced user is created if new), so a reply counts the same whether
+    /// it arrives before or after the replied-to user's own first event.
     pub(crate) fn models_on_event(&mut self, event: &Event, oneid: Option<OneId>) {
         let reply_to = match &event.body {
             EventBody::Community {
                 reply_to: Some(r), ..
-            } => self.lookup(r).ok().flatten(),
+            } => Some(self.resolve_or_create(r, event)),
             _ => None,
         };
         self.state.models.on_event(event, oneid, reply_to);
@@ -644,9 +660,10 @@ impl Engine {
                 split,
                 ..
             } => {
-                let users: Vec<u64> = log.orders.iter().map(|o| self.live(o.user)).collect();
-                let times: Vec<i64> = log.orders.iter().map(|o| self.wall(o.time)).collect();
-                let amounts: Vec<f64> = log.orders.iter().map(|o| money(o.amount)).collect();
+                let orders = self.orders_in_order();
+                let users: Vec<u64> = orders.iter().map(|o| self.live(o.user)).collect();
+                let times: Vec<i64> = orders.iter().map(|o| self.wall(o.time)).collect();
+                let amounts: Vec<f64> = orders.iter().map(|o| money(o.amount)).collect();
                 let mut spec = super::RfmSpec::as_of(self.wall(as_of.timestamp()))
                     .monetary(monetary)
                     .split(split);
@@ -690,7 +707,16 @@ impl Engine {
                 let keep: Vec<usize> = (0..s.len()).filter(|&i| s.t[i] > 0.0).collect();
                 let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
                 let (f, r, t) = (pick(&s.frequency), pick(&s.recency), pick(&s.t));
-                let fit = BgNbdFit::fit(&f, &r, &t, None)?;
+                // Fitted on the buyers sorted by (frequency, recency, T): the likelihood is
+                // summed in an order that depends on the data alone, not on OneID numbers.
+                let mut by_value: Vec<usize> = (0..f.len()).collect();
+                by_value.sort_by(|&a, &b| {
+                    (f[a].total_cmp(&f[b]))
+                        .then(r[a].total_cmp(&r[b]))
+                        .then(t[a].total_cmp(&t[b]))
+                });
+                let sorted = |v: &[f64]| by_value.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+                let fit = BgNbdFit::fit(&sorted(&f), &sorted(&r), &sorted(&t), None)?;
                 let users = keep
                     .iter()
                     .enumerate()
@@ -720,26 +746,30 @@ impl Engine {
                 price_bands,
                 ..
             } => {
-                let mut labels = Labels::default();
-                let (mut c, mut v, mut w, mut t) = (vec![], vec![], vec![], vec![]);
-                self.dimension_rows(
-                    dimension,
-                    &price_bands,
-                    &mut labels,
-                    |u, time, key, weight| {
-                        c.push(u);
-                        t.push(time);
-                        v.push(key);
-                        w.push(weight);
-                    },
-                )?;
+                check_bands(&price_bands)?;
                 let at = self.wall(as_of.timestamp());
-                let p = preferences(&c, &v, Some(&w), Some((&t, at, lookback_months)), top_k)?;
+                let lo = lookback_start(at, lookback_months)?;
+                let weights = self.dimension_weights(dimension, &price_bands, lo, at)?;
+                // Value keys in text order: equal weights then rank by value text.
+                let labels: Vec<&str> = weights
+                    .keys()
+                    .map(|k| k.1.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let key = |l: &str| labels.partition_point(|x| *x < l) as u64;
+                let (mut c, mut v, mut w) = (vec![], vec![], vec![]);
+                for ((user, label), weight) in &weights {
+                    c.push(*user);
+                    v.push(key(label));
+                    w.push(money(*weight));
+                }
+                let p = preferences(&c, &v, Some(&w), None, top_k)?;
                 ModelsOutput::Preferences(
                     (0..p.customer.len())
                         .map(|i| PreferenceRow {
                             oneid: OneId(p.customer[i]),
-                            value: labels.name(p.value[i]),
+                            value: labels[p.value[i] as usize].to_owned(),
                             weight: p.weight[i],
                             share: p.share[i],
                             rank: p.rank[i],
@@ -754,6 +784,7 @@ impl Engine {
                 lookback_months,
                 price_bands,
             } => {
+                check_bands(&price_bands)?;
                 let at = self.wall(as_of.timestamp());
                 let lo = lookback_start(at, lookback_months)?;
                 let behaviour =
@@ -761,47 +792,29 @@ impl Engine {
                 if behaviour(rows) || behaviour(cols) {
                     return self.location_cross(rows, cols, lo, at);
                 }
-                let mut labels = Labels::default();
-                let (mut a, mut b, mut w) = (vec![], vec![], vec![]);
+                let mut cells: BTreeMap<(String, String), Decimal> = BTreeMap::new();
                 for o in &log.orders {
                     let t = self.wall(o.time);
                     if t <= lo || t > at {
                         continue;
                     }
                     for (cat, price, qty) in &o.lines {
-                        let label = |d: Dimension| -> Result<String, Error> {
-                            Ok(match d {
-                                Dimension::Region => o.region.clone(),
-                                Dimension::Category => cat.clone(),
-                                Dimension::Channel => o.channel.clone(),
-                                Dimension::PriceBand => band_label(
-                                    price_band(money(*price), &bands_f64(&price_bands)),
-                                    &price_bands,
-                                ),
-                                other => {
-                                    return Err(Error::invalid_argument(
-                                        "rows",
-                                        format!("{other:?} is not an order-line dimension"),
-                                    ))
-                                }
-                            })
-                        };
-                        a.push(labels.key(&label(rows)?));
-                        b.push(labels.key(&label(cols)?));
-                        w.push(money(*price * Decimal::from(*qty)));
+                        let row = line_label(rows, "rows", o, cat, *price, &price_bands)?;
+                        let col = line_label(cols, "cols", o, cat, *price, &price_bands)?;
+                        let cell = cells.entry((row, col)).or_default();
+                        *cell = cell.saturating_add(line_amount(*price, *qty));
                     }
                 }
-                let table = cross_table(&a, &b, Some(&w))?;
-                let mut out: Vec<CrossRow> = table
-                    .into_iter()
-                    .map(|(x, y, amount)| CrossRow {
-                        row: labels.name(x),
-                        col: labels.name(y),
-                        amount,
-                    })
-                    .collect();
-                out.sort_by(|p, q| (&p.row, &p.col).cmp(&(&q.row, &q.col)));
-                ModelsOutput::Cross(out)
+                ModelsOutput::Cross(
+                    cells
+                        .into_iter()
+                        .map(|((row, col), amount)| CrossRow {
+                            row,
+                            col,
+                            amount: money(amount),
+                        })
+                        .collect(),
+                )
             }
             ModelsCommand::ActivityScores {
                 as_of,
@@ -820,17 +833,34 @@ impl Engine {
                         format!("{w} is not a weight ≥ 0"),
                     ));
                 }
-                let weight = |k: &str| weights.get(k).copied().unwrap_or(1.0);
+                if let Some(k) = weights.keys().find(|k| {
+                    Event::KINDS.contains(&k.as_str()) && !SCORED_KINDS.contains(&k.as_str())
+                }) {
+                    return Err(Error::invalid_argument(
+                        format!("weights.{k}"),
+                        format!(
+                            "{k} events do not count toward the activity score (only {})",
+                            SCORED_KINDS.join(", ")
+                        ),
+                    ));
+                }
+                // The event's own type first, then its kind.
+                let weight = |ty: Option<&str>, kind: &str| {
+                    ty.and_then(|t| weights.get(t))
+                        .or_else(|| weights.get(kind))
+                        .copied()
+                        .unwrap_or(1.0)
+                };
                 let (mut c, mut t, mut w) = (vec![], vec![], vec![]);
                 for b in &log.behaviours {
                     c.push(self.live(b.user));
                     t.push(self.wall(b.time));
-                    w.push(weight(&b.kind));
+                    w.push(weight(Some(&b.kind), &b.source));
                 }
                 for o in &log.orders {
                     c.push(self.live(o.user));
                     t.push(self.wall(o.time));
-                    w.push(weight("order"));
+                    w.push(weight(None, "order"));
                 }
                 let s = activity_scores(
                     &c,
@@ -867,7 +897,17 @@ impl Engine {
                 let at = self.wall(as_of.timestamp());
                 let w = i64::from(window_days) * 86_400;
                 let events = self.event_times();
-                let train = churn_features(&events, at - w, w);
+                let mut train = churn_features(&events, at - w, w);
+                // Rows sorted by their values, so that the fit and the seeded holdout depend on
+                // the data alone, not on OneID numbers (which follow the ingest order).
+                train.sort_by(|a, b| {
+                    a.1.iter()
+                        .zip(&b.1)
+                        .fold(std::cmp::Ordering::Equal, |o, (x, y)| {
+                            o.then(x.total_cmp(y))
+                        })
+                        .then(a.2.cmp(&b.2))
+                });
                 let names: Vec<String> = CHURN_FEATURES.iter().map(|s| (*s).to_owned()).collect();
                 let cols: Vec<Vec<f64>> = (0..CHURN_FEATURES.len())
                     .map(|j| train.iter().map(|(_, f, _)| f[j]).collect())
@@ -895,9 +935,10 @@ impl Engine {
                 window_days,
                 rule,
             } => {
-                let oc: Vec<u64> = log.orders.iter().map(|o| self.live(o.user)).collect();
-                let ot: Vec<i64> = log.orders.iter().map(|o| self.wall(o.time)).collect();
-                let oa: Vec<f64> = log.orders.iter().map(|o| money(o.amount)).collect();
+                let orders = self.orders_in_order();
+                let oc: Vec<u64> = orders.iter().map(|o| self.live(o.user)).collect();
+                let ot: Vec<i64> = orders.iter().map(|o| self.wall(o.time)).collect();
+                let oa: Vec<f64> = orders.iter().map(|o| money(o.amount)).collect();
                 let mc: Vec<u64> = log.messages.iter().map(|m| self.live(m.user)).collect();
                 let mt: Vec<i64> = log.messages.iter().map(|m| self.wall(m.time)).collect();
                 let rt: Vec<Option<u64>> = log
@@ -949,7 +990,8 @@ impl Engine {
             }
         };
         let log = &self.state.models;
-        // The latest order (by time, then log order) up to `at` gives each user's location.
+        // The latest order up to `at` gives each user's location; of orders at the same
+        // latest instant, the region that sorts first (not the one ingested last).
         let mut location: BTreeMap<u64, (i64, &str)> = BTreeMap::new();
         for o in &log.orders {
             let t = self.wall(o.time);
@@ -957,7 +999,7 @@ impl Engine {
                 continue;
             }
             let e = location.entry(self.live(o.user)).or_insert((t, &o.region));
-            if t >= e.0 {
+            if t > e.0 || (t == e.0 && o.region.as_str() < e.1) {
                 *e = (t, &o.region);
             }
         }
@@ -991,75 +1033,47 @@ impl Engine {
         ))
     }
 
-    /// Feed (user, wall time, label key, weight) rows of one preference dimension.
-    fn dimension_rows(
+    /// Each user's weight per value of `dimension` over the events in `(lo, at]` (wall
+    /// seconds): spend on order lines for the order-line dimensions, event counts for the
+    /// others. Summed in decimals, so no weight depends on the order events came in.
+    fn dimension_weights(
         &self,
         dimension: Dimension,
         price_bands: &[Decimal],
-        labels: &mut Labels,
-        mut push: impl FnMut(u64, i64, u64, f64),
-    ) -> Result<(), Error> {
+        lo: i64,
+        at: i64,
+    ) -> Result<BTreeMap<(u64, String), Decimal>, Error> {
         let log = &self.state.models;
-        let bounds = bands_f64(price_bands);
+        let inside = |t: i64| t > lo && t <= at;
+        let mut weights: BTreeMap<(u64, String), Decimal> = BTreeMap::new();
         match dimension {
-            Dimension::Category | Dimension::PriceBand => {
-                for o in &log.orders {
+            Dimension::Category | Dimension::PriceBand | Dimension::Channel => {
+                for o in log.orders.iter().filter(|o| inside(self.wall(o.time))) {
+                    let user = self.live(o.user);
                     for (cat, price, qty) in &o.lines {
-                        let label = if dimension == Dimension::Category {
-                            cat.clone()
-                        } else {
-                            band_label(price_band(money(*price), &bounds), price_bands)
-                        };
-                        push(
-                            self.live(o.user),
-                            self.wall(o.time),
-                            labels.key(&label),
-                            money(*price * Decimal::from(*qty)),
-                        );
-                    }
-                }
-                if dimension == Dimension::Category {
-                    for b in log.behaviours.iter().filter(|b| !b.category.is_empty()) {
-                        push(
-                            self.live(b.user),
-                            self.wall(b.time),
-                            labels.key(&b.category),
-                            1.0,
-                        );
+                        let label =
+                            line_label(dimension, "dimension", o, cat, *price, price_bands)?;
+                        let w = weights.entry((user, label)).or_default();
+                        *w = w.saturating_add(line_amount(*price, *qty));
                     }
                 }
             }
-            Dimension::Channel => {
-                for o in log.orders.iter().filter(|o| !o.channel.is_empty()) {
-                    push(
-                        self.live(o.user),
-                        self.wall(o.time),
-                        labels.key(&o.channel),
-                        money(o.amount),
-                    );
-                }
-                for b in log.behaviours.iter().filter(|b| !b.channel.is_empty()) {
-                    push(
-                        self.live(b.user),
-                        self.wall(b.time),
-                        labels.key(&b.channel),
-                        1.0,
-                    );
-                }
-            }
-            Dimension::ActivityType | Dimension::Function => {
-                let source = if dimension == Dimension::ActivityType {
-                    "activity"
-                } else {
-                    "behavior"
-                };
-                for b in log.behaviours.iter().filter(|b| b.source == source) {
-                    push(
-                        self.live(b.user),
-                        self.wall(b.time),
-                        labels.key(&b.kind),
-                        1.0,
-                    );
+            Dimension::ActivityType | Dimension::Function | Dimension::Touchpoint => {
+                for b in log.behaviours.iter().filter(|b| inside(self.wall(b.time))) {
+                    let label = match dimension {
+                        Dimension::ActivityType if b.source == "activity" => &b.kind,
+                        Dimension::Function if b.source == "behavior" => &b.kind,
+                        Dimension::Touchpoint
+                            if b.source == "behavior" && !b.channel.is_empty() =>
+                        {
+                            &b.channel
+                        }
+                        _ => continue,
+                    };
+                    let w = weights
+                        .entry((self.live(b.user), label.clone()))
+                        .or_default();
+                    *w += Decimal::ONE;
                 }
             }
             Dimension::Region => {
@@ -1069,8 +1083,67 @@ impl Engine {
                 ))
             }
         }
-        Ok(())
+        Ok(weights)
     }
+
+    /// The orders with the earliest first (then the smallest amount): models that sum amounts
+    /// in floating point read them in this order, so a sum does not depend on the order the
+    /// orders were ingested in.
+    fn orders_in_order(&self) -> Vec<&OrderRecord> {
+        let mut v: Vec<&OrderRecord> = self.state.models.orders.iter().collect();
+        v.sort_by(|a, b| a.time.cmp(&b.time).then(a.amount.cmp(&b.amount)));
+        v
+    }
+}
+
+/// Price band bounds must ascend strictly: each band is `[previous bound, bound)`.
+fn check_bands(bounds: &[Decimal]) -> Result<(), Error> {
+    match bounds.windows(2).position(|w| w[0] >= w[1]) {
+        Some(i) => Err(Error::invalid_argument(
+            format!("price_bands[{}]", i + 1),
+            format!(
+                "{} does not exceed the bound before it ({}): bounds ascend",
+                bounds[i + 1],
+                bounds[i]
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The event kinds the activity score counts.
+const SCORED_KINDS: [&str; 3] = ["activity", "behavior", "order"];
+
+/// An order line's amount (price × qty).
+fn line_amount(price: Decimal, qty: u32) -> Decimal {
+    price.saturating_mul(Decimal::from(qty))
+}
+
+/// The label of an order line along an order-line dimension; an error naming `field` for
+/// another dimension.
+fn line_label(
+    d: Dimension,
+    field: &str,
+    o: &OrderRecord,
+    category: &str,
+    price: Decimal,
+    bands: &[Decimal],
+) -> Result<String, Error> {
+    Ok(match d {
+        Dimension::Region => o.region.clone(),
+        Dimension::Category => category.to_owned(),
+        Dimension::Channel => o.channel.clone(),
+        Dimension::PriceBand => band_label(
+            bands.iter().position(|b| price < *b).unwrap_or(bands.len()),
+            bands,
+        ),
+        other => {
+            return Err(Error::invalid_argument(
+                field,
+                format!("{other:?} is not an order-line dimension"),
+            ))
+        }
+    })
 }
 
 /// (user, wall time, is an order) of every order, activity and behaviour, sorted.
@@ -1131,10 +1204,6 @@ fn churn_features(events: &[(u64, i64, bool)], at: i64, w: i64) -> Vec<(u64, [f6
         ));
     }
     out
-}
-
-fn bands_f64(bounds: &[Decimal]) -> Vec<f64> {
-    bounds.iter().map(|d| money(*d)).collect()
 }
 
 #[cfg(test)]

@@ -34,6 +34,9 @@ pub use preference::{cross_table, lookback_start, preferences, price_band, Prefe
 pub use rfm::{quantile_scores, rfm, rfm_with_progress, Monetary, Rfm, RfmSpec, Segment, Split};
 pub use summary::{calibration_and_holdout, summary_data, CalibrationHoldout, Freq, Summary};
 
+#[cfg(test)]
+mod definition_tests;
+
 /// What can go wrong in a model.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]

@@ -74,7 +74,8 @@ pub fn preferences(
         })
         .map(|i| (customers[i], values[i], weights.map_or(1.0, |w| w[i])))
         .collect();
-    rows.sort_unstable_by_key(|r| (r.0, r.1));
+    // Weights of one (customer, value) smallest first: sums do not depend on the row order.
+    rows.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
     let mut out = Preferences::default();
     let mut i = 0;
     while i < rows.len() {
@@ -117,9 +118,14 @@ pub fn cross_table(
     if let Some(w) = weights {
         check_amounts("weights", w)?;
     }
+    // Each cell's weights smallest first: sums do not depend on the row order.
+    let mut rows: Vec<(u64, u64, f64)> = (0..a.len())
+        .map(|i| (a[i], b[i], weights.map_or(1.0, |w| w[i])))
+        .collect();
+    rows.sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)).then(x.2.total_cmp(&y.2)));
     let mut m = std::collections::BTreeMap::<(u64, u64), f64>::new();
-    for i in 0..a.len() {
-        *m.entry((a[i], b[i])).or_default() += weights.map_or(1.0, |w| w[i]);
+    for (x, y, w) in rows {
+        *m.entry((x, y)).or_default() += w;
     }
     Ok(m.into_iter().map(|((x, y), w)| (x, y, w)).collect())
 }

@@ -216,7 +216,7 @@ mod pairs {
 pub struct ProfileView {
     /// The person.
     pub oneid: OneId,
-    /// Its identifiers.
+    /// Its identifiers, by kind then value.
     pub identifiers: Vec<Identifier>,
     /// Attributes as plain JSON values.
     pub attributes: BTreeMap<String, serde_json::Value>,
@@ -505,11 +505,16 @@ impl Engine {
         };
         Ok(ProfileView {
             oneid: o,
+            // Sorted (by kind, then value): the graph keeps them in the order first seen.
             identifiers: self
                 .state
                 .identity
                 .identifiers(o)
-                .map(|s| s.to_vec())
+                .map(|s| {
+                    let mut ids = s.to_vec();
+                    ids.sort();
+                    ids
+                })
                 .unwrap_or_default(),
             attributes: stored
                 .attributes

@@ -327,7 +327,8 @@ pub enum TagsCommand {
         #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
         now: DateTime<Utc>,
     },
-    /// Delete a saved audience. Output: its info.
+    /// Delete a saved audience; refused while an automation rule selects users by it.
+    /// Output: its info.
     DeleteAudience {
         /// The name.
         name: String,
@@ -1170,6 +1171,17 @@ impl Engine {
             }
             TagsCommand::DeleteAudience { name } => {
                 let info = Self::info(self.saved(&name)?);
+                // A rule reads the saved audience at every run: deleting it would leave a rule
+                // that silently never fires.
+                if let Some(rule) = self.state.campaigns.rule_using_audience(&name) {
+                    return Err(Error::invalid_argument(
+                        "name",
+                        format!(
+                            "automation rule {rule:?} selects users by {name:?}: replace the \
+                             rule first"
+                        ),
+                    ));
+                }
                 self.state.tags.audiences.remove(&name);
                 Ok(TagsOutput::Info(info))
             }
