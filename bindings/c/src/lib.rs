@@ -385,15 +385,29 @@ pub unsafe extern "C" fn userops_engine_open(
     path: *const c_char,
     engine: *mut *mut userops_engine,
 ) -> i32 {
+    // SAFETY: per this function's contract.
+    unsafe {
+        make_engine(engine, || {
+            EngineHandle::open(read_str(path, "path")?, "every").map_err(engine_error)
+        })
+    }
+}
+
+/// Make an engine into the out-parameter `engine`: NULL there on any error.
+///
+/// # Safety
+/// `engine` is NULL or writable; `make` reads only pointers its caller's contract covers.
+unsafe fn make_engine(
+    engine: *mut *mut userops_engine,
+    make: impl FnOnce() -> Result<EngineHandle, Fail>,
+) -> i32 {
     guard(|| {
         if engine.is_null() {
-            return Err((userops_status::UOPS_NULL_POINTER, "engine is NULL".into()));
+            return Err(null("engine"));
         }
         // SAFETY: non-null out-parameter; NULL it first so that an error leaves nothing.
         unsafe { *engine = ptr::null_mut() };
-        // SAFETY: per this function's contract.
-        let path = unsafe { read_str(path, "path") }?;
-        let handle = EngineHandle::open(path, "every").map_err(engine_error)?;
+        let handle = make()?;
         // SAFETY: checked non-null above.
         unsafe { *engine = register_engine(handle) };
         Ok(())
@@ -412,19 +426,12 @@ pub unsafe extern "C" fn userops_engine_new_with(
     concurrency: *const c_char,
     engine: *mut *mut userops_engine,
 ) -> i32 {
-    guard(|| {
-        if engine.is_null() {
-            return Err(null("engine"));
-        }
-        // SAFETY: non-null out-parameter; NULL it first so that an error leaves nothing.
-        unsafe { *engine = ptr::null_mut() };
-        // SAFETY: per this function's contract.
-        let concurrency = unsafe { read_str(concurrency, "concurrency") }?;
-        let handle = EngineHandle::memory(concurrency).map_err(engine_error)?;
-        // SAFETY: checked non-null above.
-        unsafe { *engine = register_engine(handle) };
-        Ok(())
-    })
+    // SAFETY: per this function's contract.
+    unsafe {
+        make_engine(engine, || {
+            EngineHandle::memory(read_str(concurrency, "concurrency")?).map_err(engine_error)
+        })
+    }
 }
 
 /// `userops_engine_open` with the commit mode and the concurrency: `durability` is `"every"`
@@ -444,26 +451,17 @@ pub unsafe extern "C" fn userops_engine_open_with(
     concurrency: *const c_char,
     engine: *mut *mut userops_engine,
 ) -> i32 {
-    guard(|| {
-        if engine.is_null() {
-            return Err(null("engine"));
-        }
-        // SAFETY: non-null out-parameter; NULL it first so that an error leaves nothing.
-        unsafe { *engine = ptr::null_mut() };
-        // SAFETY: per this function's contract.
-        let (path, durability, concurrency) = unsafe {
-            (
+    // SAFETY: per this function's contract.
+    unsafe {
+        make_engine(engine, || {
+            EngineHandle::open_with(
                 read_str(path, "path")?,
                 read_str(durability, "durability")?,
                 read_str(concurrency, "concurrency")?,
             )
-        };
-        let handle =
-            EngineHandle::open_with(path, durability, concurrency).map_err(engine_error)?;
-        // SAFETY: checked non-null above.
-        unsafe { *engine = register_engine(handle) };
-        Ok(())
-    })
+            .map_err(engine_error)
+        })
+    }
 }
 
 /// Free an engine. NULL is a no-op; freeing a handle twice (or a pointer userops never returned)

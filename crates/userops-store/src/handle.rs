@@ -55,16 +55,7 @@ impl EngineHandle {
         durability: &str,
         concurrency: &str,
     ) -> Result<EngineHandle, Error> {
-        let durability = match durability {
-            "every" => Durability::EveryCommand,
-            "group" => Durability::group(),
-            other => {
-                return Err(Error::invalid_argument(
-                    "durability",
-                    format!("{other:?} is not \"every\" or \"group\""),
-                ))
-            }
-        };
+        let durability: Durability = durability.parse()?;
         let concurrency: Concurrency = concurrency.parse()?;
         Ok(EngineHandle::Durable(
             StoreOptions::new()

@@ -202,6 +202,23 @@ impl Durability {
     }
 }
 
+impl std::str::FromStr for Durability {
+    type Err = userops::Error;
+
+    /// `"every"` ([`Durability::EveryCommand`]) or `"group"` ([`Durability::group`]), as the
+    /// bindings and the service name them.
+    fn from_str(s: &str) -> Result<Self, userops::Error> {
+        match s {
+            "every" => Ok(Durability::EveryCommand),
+            "group" => Ok(Durability::group()),
+            other => Err(userops::Error::invalid_argument(
+                "durability",
+                format!("{other:?} is not \"every\" or \"group\""),
+            )),
+        }
+    }
+}
+
 /// A non-fatal finding of recovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

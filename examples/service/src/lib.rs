@@ -43,19 +43,8 @@ use userops_store::{Durability, Store, StoreError, StoreOptions};
 /// Open the durable store a service embeds: [`Concurrency::Replicas`] and group commit
 /// (`durability`: `"every"` or `"group"`).
 pub fn open_store(path: &std::path::Path, durability: &str) -> Result<Store, StoreError> {
-    let durability = match durability {
-        "every" => Durability::EveryCommand,
-        "group" => Durability::group(),
-        other => {
-            return Err(Error::invalid_argument(
-                "durability",
-                format!("{other:?} is not \"every\" or \"group\""),
-            )
-            .into())
-        }
-    };
     StoreOptions::new()
-        .durability(durability)
+        .durability(durability.parse::<Durability>()?)
         .concurrency(Concurrency::Replicas)
         .open(path)
 }

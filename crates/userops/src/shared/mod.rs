@@ -31,6 +31,9 @@
 //!   which): online reads the newest published one, long jobs ([`SharedEngine::analysis`]) one
 //!   that holds at least every write that returned before the job started, and the job keeps
 //!   that state to its end whatever is written meanwhile.
+//! - A long *write* (`run_automation` over many users, a large `ingest_batch`) holds up the
+//!   writes after it; with replicas twice its time (the spare copy replays it at the next
+//!   write). Reads never wait for it.
 //!
 //! ```
 //! use std::sync::Arc;
