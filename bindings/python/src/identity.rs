@@ -16,7 +16,7 @@ use crate::NativeIdentityGraph;
 
 /// A text column of the table read in place from its Arrow chunks: no `&str` per cell is
 /// built (at 10M rows four such vectors were 640 MB), and nulls are checked once per chunk.
-struct ArrowText<'a> {
+pub(crate) struct ArrowText<'a> {
     /// First row of each chunk, ascending (the first is 0), and `rows` after the last.
     starts: Vec<usize>,
     chunks: Vec<ChunkText<'a>>,
@@ -32,7 +32,10 @@ const DIR_ROWS: usize = 4096;
 
 impl<'a> ArrowText<'a> {
     /// `optional`: nulls read as `""`; otherwise a null is an error naming its row.
-    fn new(cols: &'a [(usize, StringColumn)], optional: bool) -> Result<Self, TableError> {
+    pub(crate) fn new(
+        cols: &'a [(usize, StringColumn)],
+        optional: bool,
+    ) -> Result<Self, TableError> {
         let mut starts = Vec::with_capacity(cols.len());
         let mut chunks = Vec::with_capacity(cols.len());
         let mut rows = 0;
@@ -57,8 +60,20 @@ impl<'a> ArrowText<'a> {
     }
 }
 
+/// Column `name` of every chunk as text (integers formatted), with each chunk's length: what
+/// [`ArrowText::new`] reads.
+pub(crate) fn text_chunks(
+    chunks: &[crate::tables::Chunk],
+    name: &str,
+) -> Result<Vec<(usize, StringColumn)>, TableError> {
+    chunks
+        .iter()
+        .map(|c| Ok((c.len(), c.string_like(name)?)))
+        .collect()
+}
+
 /// A column of `n` empty texts (no `source` column).
-struct Blank(usize);
+pub(crate) struct Blank(pub(crate) usize);
 
 impl TextColumn for Blank {
     fn len(&self) -> usize {
@@ -108,12 +123,7 @@ impl NativeIdentityGraph {
         let (r, k, v, s, times) = run(py, || {
             t.require(&[record_id, kind, value])?;
             let chunks = t.chunks(usize::MAX);
-            let read = |name: &str| -> Result<Vec<(usize, StringColumn)>, TableError> {
-                chunks
-                    .iter()
-                    .map(|c| Ok((c.len(), c.string_like(name)?)))
-                    .collect()
-            };
+            let read = |name: &str| text_chunks(&chunks, name);
             let (r, k, v) = (read(record_id)?, read(kind)?, read(value)?);
             let s = if t.has_column(source) {
                 Some(read(source)?)

@@ -13,6 +13,7 @@ use arrow_array::builder::{
     BooleanBuilder, Int64Builder, ListBuilder, StringBuilder, UInt64Builder,
 };
 use arrow_array::ArrayRef;
+use arrow_schema::DataType;
 use chrono::FixedOffset;
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
@@ -77,6 +78,32 @@ struct Options {
     chunk_size: usize,
     #[serde(default)]
     naive_time_zone: Option<String>,
+}
+
+/// Event fields that are money (decimal strings on the wire), and the money fields of the
+/// line structs in an event's `lines` (order lines: `price`; refund lines: `amount`).
+const MONEY_FIELDS: [&str; 1] = ["amount"];
+const LINE_MONEY_FIELDS: [&str; 2] = ["price", "amount"];
+
+/// What money a column read as `field` would carry as floats: `"amounts"` or
+/// `"lines[].price"`, or `None` when it holds no money as floats.
+fn money_as_floats(field: &str, t: &DataType) -> Option<String> {
+    match t {
+        t if t.is_floating() && MONEY_FIELDS.contains(&field) => Some(format!("{field}s")),
+        DataType::List(item) | DataType::LargeList(item) if field == "lines" => {
+            match item.data_type() {
+                DataType::Struct(parts) => parts
+                    .iter()
+                    .find(|p| {
+                        LINE_MONEY_FIELDS.contains(&p.name().as_str())
+                            && p.data_type().is_floating()
+                    })
+                    .map(|p| format!("lines[].{}", p.name())),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 /// Rows whose converted events the check pass keeps for the ingest pass (about 50 MB).
@@ -150,6 +177,9 @@ struct Plan {
     body: Vec<(String, String)>,
     /// (kind, column) of identifier columns.
     ids: Vec<(String, String)>,
+    /// Body fields that would carry money as floats: field → (column, why a row with a value
+    /// there is refused).
+    float_money: BTreeMap<String, (String, String)>,
 }
 
 impl Plan {
@@ -228,6 +258,22 @@ impl Plan {
             })
             .collect();
         let body: Vec<(String, String)> = body;
+        let mut float_money = BTreeMap::new();
+        for (field, column) in &body {
+            if let Some(f) = table.schema().fields().iter().find(|f| f.name() == column) {
+                if let Some(what) = money_as_floats(field, f.data_type()) {
+                    let why = format!(
+                        "column `{column}` holds {what} as floats ({}): money is exact and a \
+                         float is not (19.99 is stored as 19.989999…), so it is never read as \
+                         one; give decimal text (\"19.99\", e.g. \
+                         df[\"{column}\"].map(\"{{:.2f}}\".format)) or a decimal column \
+                         (pyarrow.decimal128(18, 2), Python Decimal values)",
+                        f.data_type()
+                    );
+                    float_money.insert(field.clone(), (column.clone(), why));
+                }
+            }
+        }
         if let Some((field, column)) = body
             .iter()
             .find(|(f, _)| ENVELOPE.contains(&f.as_str()) || f == "source")
@@ -247,6 +293,7 @@ impl Plan {
             naive_zone,
             body,
             ids,
+            float_money,
         })
     }
 
@@ -352,6 +399,15 @@ impl Plan {
         // Body fields first, so that a constant never overrides a column's value.
         for (field, col) in &cols.body {
             if let Some(v) = col.get(i)? {
+                if let Some((column, why)) = self.float_money.get(field) {
+                    // The engine would refuse the float too, but not say which column or what
+                    // to do about it.
+                    return Err(RowError::Engine {
+                        row,
+                        column: Some(column.clone()),
+                        error: Error::invalid_event(field.clone(), why.clone()),
+                    });
+                }
                 map.insert(field.clone(), v);
             }
         }

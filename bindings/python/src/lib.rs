@@ -27,6 +27,8 @@ mod tags;
 
 mod outputs;
 
+mod parts;
+
 /// The native engine handle: an in-memory engine or a durable store (`NativeEngine.open`).
 /// Shared by threads without a lock of its own: the handle's [`userops::shared::SharedEngine`]
 /// lets reads run together (and, with `concurrency="replicas"`, never wait for a write).
@@ -122,6 +124,15 @@ impl NativeEngine {
         let event = event_json.to_owned();
         self.with_handle(py, move |h| h.ingest_json(&event))
     }
+
+    /// A fingerprint of the whole engine state (its snapshot bytes): equal fingerprints, same
+    /// state. The tests compare it before and after a refused call (nothing may change).
+    fn state_fingerprint(&self, py: Python<'_>) -> u64 {
+        py.detach(|| {
+            let handle = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            userops::util::fingerprint(&handle.engine().snapshot())
+        })
+    }
 }
 
 /// A standalone identity graph (no engine around it): calls by method name with JSON arguments.
@@ -209,5 +220,7 @@ fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     analytics::register(m)?;
 
     models::register(m)?;
+
+    parts::register(m)?;
     Ok(())
 }

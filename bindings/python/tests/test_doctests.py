@@ -21,6 +21,10 @@ def _modules() -> List[str]:
 
 @pytest.mark.parametrize("name", _modules())
 def test_docstring_examples(name: str) -> None:
+    if name == "userops.spark":
+        from conftest import spark_session
+
+        spark_session()  # the examples' getOrCreate() finds it
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"

@@ -433,3 +433,40 @@ def test_duckdb_relation_in_arrow_out() -> None:
     assert isinstance(out, pa.Table)
     assert out.column("oneid").to_pylist() == [1, 2, 3, 4, 5]
     assert e.resolve(("member_no", "M4")) == 5
+
+
+@pytest.mark.parametrize("errors", ["raise", "skip"])
+def test_a_float_money_column_is_refused_naming_the_column_and_the_fix(errors: str) -> None:
+    """repro_inf_tags.py (issue 25): money never floats, and the error says which column and
+    what to do (not serde's "expected a Decimal type representing a fixed-point number")."""
+    e = userops.Engine()
+    before = e._native.state_fingerprint()
+    orders = pd.DataFrame({"key": ["k1"], "time": ["2026-01-05T10:00:00+08:00"], "member_no": ["M1"],
+                           "order_id": ["X"], "amount": [19.99]})
+    values = {"kind": "order", **SOURCE}
+    if errors == "raise":
+        with pytest.raises(userops.InvalidEvent) as err:
+            e.ingest_table(orders, values=values)
+        assert (err.value.column, err.value.row, err.value.field) == ("amount", 0, "amount")
+        message = str(err.value)
+    else:
+        out = e.ingest_table(orders, values=values, errors="skip", output="arrow").to_pylist()
+        assert [(r["error_code"], r["error_column"]) for r in out] == [("invalid_event", "amount")]
+        message = out[0]["error"]
+    assert "column `amount` holds amounts as floats" in message, message
+    assert "fixed-point" not in message and '"19.99"' in message and "decimal128" in message
+    assert e._native.state_fingerprint() == before
+    # Float money inside the lines, and as a constant, too.
+    lines = pa.table({"key": ["k2"], "time": ["2026-01-05T10:00:00+08:00"], "member_no": ["M1"],
+                      "order_id": ["Y"], "amount": ["10.00"],
+                      "lines": [[{"sku": "s", "price": 10.0, "qty": 1}]]})
+    with pytest.raises(userops.InvalidEvent) as err:
+        e.ingest_table(lines, values=values)
+    assert err.value.column == "lines" and "lines[].price" in str(err.value)
+    with pytest.raises(userops.InvalidArgument) as arg_err:
+        e.ingest_table(orders.drop(columns="amount"), values={**values, "amount": 19.99})
+    assert arg_err.value.field == "values.amount"
+    assert e._native.state_fingerprint() == before
+    # The same amounts as decimal text go in, exactly.
+    e.ingest_table(orders.assign(amount=orders["amount"].map("{:.2f}".format)), values=values)
+    assert e.profile(1)["aggregates"]["gmv"] == "19.99"

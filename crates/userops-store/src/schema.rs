@@ -125,6 +125,14 @@ fn bad_path(path: &Path, reason: impl Into<String>) -> StoreError {
 
 /// Refuse, without writing anything, a path that cannot be (or is not) a userops store.
 pub(crate) fn preflight(path: &Path, writable: bool) -> Result<Preflight, StoreError> {
+    // SQLite reads both as "no file": the journal would live in memory or a temporary file
+    // and every acknowledged command would be lost at close.
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        return Err(bad_path(
+            path,
+            "names no file: give the path of the SQLite file to keep the engine in",
+        ));
+    }
     if path.is_dir() {
         return Err(bad_path(path, "is a directory"));
     }

@@ -99,6 +99,13 @@ fn bad_paths_are_typed_errors_and_leave_files_untouched() {
         Store::open(dir.path()),
         Err(StoreError::BadPath { .. })
     ));
+    // No file at all: SQLite would keep the journal in memory, and lose it at close.
+    for nowhere in ["", ":memory:"] {
+        assert!(
+            matches!(Store::open(nowhere), Err(StoreError::BadPath { .. })),
+            "{nowhere:?}"
+        );
+    }
 
     let junk = dir.path().join("junk.db");
     std::fs::write(

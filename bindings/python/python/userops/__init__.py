@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Union
 
-from . import _convert
+from . import _args, _convert
 from ._analytics import AnalyticsMethods as _AnalyticsMethods
 from ._analytics import attribution, cohort_retention, funnel
 from ._base import EngineBase as _EngineBase
@@ -175,7 +175,7 @@ class Engine(
     (1, 1)
     """
 
-    def ingest(self, event: Union[Mapping[str, Any], str]) -> Dict[str, Any]:
+    def ingest(self, event: Union[Mapping[str, Any], _args.JsonText]) -> Dict[str, Any]:
         """Ingest one event (a dict in the wire shape of SPEC §2, or its JSON text).
 
         Returns the receipt: ``key``, ``kind``, ``seq``, ``oneid``, ``absorbed`` and
@@ -222,3 +222,8 @@ class Engine(
         """
         out: Dict[str, Any] = self.call("stats")
         return out
+
+
+# Last: every public function and method checks its arguments against its type hints (one
+# place for InvalidArgument naming the argument; see `userops._args`).
+_args.check_api(globals(), __all__)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from . import _columns as C
-from . import _convert, _native, _tables
+from . import _args, _convert, _native, _tables
 from ._base import EngineBase
 
 
@@ -22,7 +22,7 @@ def funnel(
     user: str = "user",
     time: str = "time",
     event: str = "event",
-    window_seconds: float = 7 * 86400,
+    window_seconds: _args.Seconds = 7 * 86400,
     by: Optional[str] = None,
     output: _tables.Output = None,
 ) -> Any:
@@ -93,7 +93,7 @@ def attribution(
     channel: str = "channel",
     value: Optional[str] = None,
     half_life_hours: Optional[float] = None,
-    lookback_days: float = 30,
+    lookback_days: _args.Days = 30,
     output: _tables.Output = None,
 ) -> Any:
     """Attribute each conversion to the same user's touches in the ``lookback_days`` before it.

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _convert, _tables
+from .errors import TableError
 
 if TYPE_CHECKING:
     from ._base import EngineBase as _Base
@@ -22,11 +23,8 @@ else:
 TimeLike = Union[str, datetime]
 
 def _time(t: TimeLike) -> str:
-    if isinstance(t, datetime):
-        if t.tzinfo is None:
-            raise ValueError("datetime must carry a timezone")
-        return t.isoformat()
-    return t
+    # The argument check refused naive datetimes already (see `userops._args`).
+    return t.isoformat() if isinstance(t, datetime) else t
 
 
 #: The delivery plan's columns, in order, with their Arrow types (see :meth:`run_automation`).
@@ -424,15 +422,17 @@ class CampaignsMethods(_Base):
         """
         arrow, _ = _tables.to_arrow(table)
         rows = []
-        for r in arrow.to_pylist():
+        for i, r in enumerate(arrow.to_pylist()):
             r = {k: v for k, v in r.items() if v is not None}
-            if "time" in r:
-                r["time"] = _time(r["time"])
-            if "amount" in r:
-                r["amount"] = str(r["amount"])
-            if "touch_id" in r:
-                r["touch_id"] = int(r["touch_id"])
+            if isinstance(r.get("amount"), float):
+                raise TableError(
+                    "amount: money is never a float; give decimal text ('19.90') or Decimals",
+                    column="amount", row=i,
+                )
+            if isinstance(r.get("touch_id"), float) and r["touch_id"].is_integer():
+                r["touch_id"] = int(r["touch_id"])  # pandas makes integer columns with nulls floats
             rows.append(r)
+        # Times, Decimals and anything that cannot travel are checked on the way (`rows[i].time`).
         out = self.call("record_outcomes", rows=rows)
         recorded: int = out["recorded"]
         return recorded

@@ -7,7 +7,8 @@ The columns themselves never pass through Python: they go to Rust as Arrow (see
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Union
+import math
+from typing import Optional, Union
 
 from .errors import InvalidArgument
 
@@ -28,21 +29,26 @@ def utc_offset_seconds(tz: TzLike) -> int:
     """
     if isinstance(tz, bool):
         raise InvalidArgument("tz is hours east of UTC, '+08:00' or a datetime.timezone", field="tz")
-    if isinstance(tz, (int, float)):
-        return int(round(tz * 3600))
-    if isinstance(tz, _dt.tzinfo):
+    seconds: Optional[int] = None
+    if isinstance(tz, (int, float)) and math.isfinite(tz):
+        seconds = int(round(tz * 3600)) if abs(tz) < 24 else 86_400
+    elif isinstance(tz, _dt.tzinfo):
         off = tz.utcoffset(None)
         if off is None:
             raise InvalidArgument("tz needs a fixed offset", field="tz")
-        return int(off.total_seconds())
-    if isinstance(tz, str):
+        seconds = int(off.total_seconds())
+    elif isinstance(tz, str):
         s = tz.strip()
         try:
             sign = -1 if s.startswith("-") else 1
             hh, _, mm = s.lstrip("+-").partition(":")
-            return sign * (int(hh) * 3600 + int(mm or 0) * 60)
+            seconds = sign * (int(hh) * 3600 + int(mm or 0) * 60)
         except ValueError:
             pass
+    if seconds is not None:
+        if abs(seconds) < 86_400:
+            return seconds
+        raise InvalidArgument(f"tz {tz!r}: an offset from UTC is less than 24 hours", field="tz")
     raise InvalidArgument(f"tz {tz!r}: hours east of UTC, '+08:00' or a datetime.timezone", field="tz")
 
 

@@ -48,8 +48,11 @@ class IngestMethods(EngineBase):
           ``identify`` rows their non-null values (plus ``user_kind``/``user_value`` and an
           ``ids`` list-of-struct column, if any) are the identifiers seen together.
         * every other column is the event field of the same name (``type``, ``order_id``,
-          ``amount``, ``channel``, ``lines``, ...), read where non-null. Money columns must be
-          decimal text or decimals, never floats. Leave columns out with ``exclude=[...]``.
+          ``amount``, ``channel``, ``lines``, ...), read where non-null. Money columns
+          (``amount``, and ``price`` / ``amount`` in ``lines``) must be decimal text or
+          decimals: a float column raises ``TableError`` naming it and the fix, whatever
+          ``errors`` says (a float cannot hold 19.99 exactly). Leave columns out with
+          ``exclude=[...]``.
 
         ``values`` gives constants (for any field) used where the column is absent or null.
 
@@ -91,6 +94,13 @@ class IngestMethods(EngineBase):
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise InvalidArgument("chunk_size must be a positive integer", field="chunk_size")
         _tables.check_output(output)
+        for field, value in (values or {}).items():
+            if field == "amount" and isinstance(value, float):
+                raise InvalidArgument(
+                    f"invalid argument at `values.amount`: money is exact and a float is not; "
+                    f"give decimal text ({value!r} -> '{value:.2f}') or a Decimal",
+                    field="values.amount",
+                )
         arrow, kind = _tables.to_arrow(table)
         options = _convert.dumps(
             {

@@ -8,10 +8,11 @@ buffers, without the GIL, and the result comes back as the caller's kind of tabl
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+import datetime as _dt
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _columns as C
-from . import _native, _progress, _tables
+from . import _args, _native, _progress, _tables
 from ._base import EngineBase
 
 
@@ -23,7 +24,7 @@ def lifecycle(
     registered: Optional[str] = None,
     period: str = "month",
     tz: C.TzLike = 8,
-    churn_after: int = 2,
+    churn_after: _args.UInt32 = 2,
     early_activity: str = "error",
     through: Optional[str] = None,
     output: _tables.Output = None,
@@ -81,7 +82,7 @@ def active_rate_decomposition(
     registered: Optional[str] = None,
     period: str = "month",
     tz: C.TzLike = 8,
-    churn_after: int = 2,
+    churn_after: _args.UInt32 = 2,
     early_activity: str = "error",
     through: Optional[str] = None,
     by: Optional[str] = None,
@@ -240,7 +241,7 @@ class LifecycleMethods(EngineBase):
         *,
         per_period: bool = False,
         churn_after: Optional[int] = None,
-        now: Optional[str] = None,
+        now: Optional[Union[str, _dt.datetime]] = None,
     ) -> Dict[int, str]:
         """Write every person's stage in ``period`` (default: the last) as the enum model tag
         ``lifecycle_stage`` (and, with ``per_period``, ``stage_YYYY_MM``), so that

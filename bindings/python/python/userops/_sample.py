@@ -71,7 +71,8 @@ def sample_events() -> List[Dict[str, Any]]:
 def buyer_events(buyers: int, seed: int = 7) -> List[Dict[str, Any]]:
     """Orders of ``buyers`` generated customers (``member_no`` B0, B1, ...) as the BG/NBD story
     tells it: from September 2025 for 25 weeks, each buys at their own rate (Gamma(2, 0.25) a
-    week) and may drop out after any purchase (Beta(2, 8)). Seeded: the same every time.
+    week) and may drop out after any purchase (Beta(2, 8)). Seeded: the same every time. Each
+    order's key (and order id) is ``B<buyer>-<n>``, its number among the buyer's orders.
 
     >>> len(buyer_events(10)), buyer_events(10)[0]["user"]
     (45, {'kind': 'member_no', 'value': 'B0'})
@@ -84,8 +85,10 @@ def buyer_events(buyers: int, seed: int = 7) -> List[Dict[str, Any]]:
     events: List[Dict[str, Any]] = []
     for b in range(buyers):
         rate, drop, week = rng.gammavariate(2, 0.25), rng.betavariate(2, 8), rng.uniform(0, 4)
+        n = 0  # orders are numbered per buyer: two can fall in the same thousandth of a week
         while week < 25:
-            key = f"B{b}-{week:.3f}"
+            key = f"B{b}-{n}"
+            n += 1
             events.append({"kind": "order", "key": key, "time": (start + dt.timedelta(weeks=week)).isoformat(),
                            "source": SOURCE, "user": {"kind": "member_no", "value": f"B{b}"},
                            "order_id": key, "amount": f"{rng.randrange(20, 400)}.00", "channel": "app"})

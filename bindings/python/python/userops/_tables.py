@@ -124,12 +124,33 @@ def to_arrow(obj: TableLike) -> Tuple[Any, str]:
             return pa.table(obj), kind
         if isinstance(obj, list) and all(isinstance(r, dict) for r in obj):
             return _from_rows(pa, obj), kind
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
-        raise TableError(f"the table cannot be read as Arrow: {e}", column=_column_in(str(e))) from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError, OverflowError) as e:
+        # pyarrow raises plain TypeError / OverflowError for Python values it cannot convert
+        # (an int beyond 64 bits, mixed types in a column): the caller's table is at fault.
+        column = _column_in(str(e)) or _failing_column(pa, obj)
+        where = f" (column `{column}`)" if column is not None else ""
+        raise TableError(f"the table cannot be read as Arrow{where}: {e}", column=column) from None
     raise TableError(
         f"expected a table (pyarrow, polars, pandas, duckdb or an object with "
         f"__arrow_c_stream__), got {type(obj).__name__}"
     )
+
+
+def _failing_column(pa: Any, obj: Any) -> Optional[str]:
+    # pyarrow names no column when a Python value does not convert (an int beyond 64 bits):
+    # convert the columns of a dict or a list of row dicts one by one to find it.
+    if isinstance(obj, dict):
+        columns: Dict[Any, Any] = obj
+    elif isinstance(obj, list) and all(isinstance(r, dict) for r in obj):
+        columns = _row_columns(obj)
+    else:
+        return None
+    for name, values in columns.items():
+        try:
+            pa.array(values)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return str(name)
+    return None
 
 
 def _from_rows(pa: ModuleType, rows: List[Dict[Any, Any]]) -> Any:
@@ -143,10 +164,14 @@ def _from_rows(pa: ModuleType, rows: List[Dict[Any, Any]]) -> Any:
     >>> t.column_names, t.column("amount").to_pylist()
     (['touch_id', 'outcome', 'amount'], [None, '50.00'])
     """
+    return pa.table(_row_columns(rows))
+
+
+def _row_columns(rows: List[Dict[Any, Any]]) -> Dict[Any, List[Any]]:
     keys: Dict[Any, None] = {}
     for row in rows:
         keys.update(dict.fromkeys(row))
-    return pa.table({k: [row.get(k) for row in rows] for k in keys})
+    return {k: [row.get(k) for row in rows] for k in keys}
 
 
 def _column_in(message: str) -> Optional[str]:

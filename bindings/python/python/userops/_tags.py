@@ -280,7 +280,8 @@ class TagsMethods(_Mixin):
         self, name: str, op: str, audiences: Sequence[str], *, now: Optional[_dt.datetime] = None
     ) -> Dict[str, Any]:
         """Save ``union``, ``intersection`` or ``difference`` (first minus the rest) of saved
-        audiences as a new audience (kept as an expression over ``in_audience(...)``).
+        audiences as a new audience (kept as an expression over ``in_audience(...)``): at
+        least two, as many as you like.
 
         >>> import datetime as dt, userops
         >>> e = userops.sample_engine()

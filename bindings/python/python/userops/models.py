@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import _native, _progress, _tables
+from . import _args, _native, _progress, _tables
 from ._columns import TimeLike, wall_seconds
 from .errors import InvalidArgument
 
@@ -53,6 +53,12 @@ def _floats(columns: Dict[str, Any]) -> Any:
     for name, x in columns.items():
         if x is None:
             continue
+        if isinstance(x, (str, bytes, bytearray, dict)) or not hasattr(x, "__len__"):
+            raise InvalidArgument(
+                f"invalid argument at `{name}`: expected an array of numbers (a list, numpy or "
+                f"pyarrow array, pandas or polars Series), got {type(x).__name__}",
+                field=name,
+            )
         try:
             if _array_kind(x) == "polars":
                 x = x.to_arrow()
@@ -61,7 +67,8 @@ def _floats(columns: Dict[str, Any]) -> Any:
             arr = x if isinstance(x, (pa.Array, pa.ChunkedArray)) else pa.array(x, from_pandas=True)
             if arr.type != pa.float64():
                 arr = arr.cast(pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError) as e:
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError,
+                OverflowError) as e:
             raise InvalidArgument(f"{name}: not numbers: {e}", field=name) from None
         out[name] = arr
     try:
@@ -166,7 +173,7 @@ def rfm(
     datetime_col: str,
     amount_col: str,
     as_of: Any,
-    window_days: Optional[int] = None,
+    window_days: Optional[_args.UInt32] = None,
     monetary: str = "sum",
     split: str = "mean",
     *,
@@ -398,7 +405,7 @@ class GammaGamma:
         recency: Any,
         T: Any,
         monetary_value: Any,
-        time: int = 12,
+        time: _args.UInt32 = 12,
         discount_rate: float = 0.01,
         freq: str = "D",
     ) -> Any:
@@ -440,15 +447,22 @@ class ChurnModel:
     """
 
     def __init__(self, spec: Dict[str, Any]) -> None:
-        m = spec["model"]
-        self.features: List[str] = list(m["features"])
-        self.intercept: float = m["intercept"]
-        self.coefficients: Dict[str, float] = dict(zip(self.features, m["coefficients"]))
-        self.log_likelihood: float = m["log_likelihood"]
-        self.iterations: int = m["iterations"]
-        self.auc_holdout: Optional[float] = spec["auc_holdout"]
-        self.n_train: int = spec["n_train"]
-        self.n_holdout: int = spec["n_holdout"]
+        try:
+            m = spec["model"]
+            self.features: List[str] = list(m["features"])
+            self.intercept: float = m["intercept"]
+            self.coefficients: Dict[str, float] = dict(zip(self.features, m["coefficients"]))
+            self.log_likelihood: float = m["log_likelihood"]
+            self.iterations: int = m["iterations"]
+            self.auc_holdout: Optional[float] = spec["auc_holdout"]
+            self.n_train: int = spec["n_train"]
+            self.n_holdout: int = spec["n_holdout"]
+        except (KeyError, TypeError) as e:
+            raise InvalidArgument(
+                f"invalid argument at `spec`: expected a churn model as churn_scores returns it "
+                f"(model, auc_holdout, n_train, n_holdout), missing or malformed: {e}",
+                field="spec",
+            ) from None
 
     def __repr__(self) -> str:
         return f"ChurnModel(intercept={self.intercept:.4g}, coefficients={self.coefficients}, auc_holdout={self.auc_holdout})"
@@ -459,7 +473,7 @@ def churn_scores(
     features: Sequence[str],
     label: str,
     holdout: float = 0.3,
-    seed: int = 0,
+    seed: _args.UInt64 = 0,
     low_below: float = 0.3,
     high_from: float = 0.7,
     *,
@@ -499,9 +513,9 @@ def preferences(
     value_col: str,
     datetime_col: Optional[str] = None,
     as_of: Optional[TimeLike] = None,
-    lookback_months: int = 3,
+    lookback_months: _args.UInt32 = 3,
     weight_col: Optional[str] = None,
-    top_k: Optional[int] = None,
+    top_k: Optional[_args.UInt32] = None,
     *,
     output: _tables.Output = None,
 ) -> Any:

@@ -9,7 +9,7 @@ use super::graph::Seen;
 use super::intern::{hash_value, with_kind, with_kind_wide};
 use super::{person_of, FxMap, IdentityGraph, LinkOutcome, NONE};
 use crate::error::Error;
-use crate::ids::{normalize_into, IdKind, OneId};
+use crate::ids::{normalize_into, IdKind, Identifier, OneId};
 use crate::progress::{Interrupted, Meter, NoProgress, Progress, CHUNK};
 
 /// A column of text cells read by row number: what [`BatchColumns`] is made of.
@@ -466,6 +466,73 @@ impl IdentityGraph {
             rejected,
             conflicts: self.conflicts.len() - conflicts_before,
         })
+    }
+}
+
+/// What the batch path makes of one row before any linking (see
+/// [`IdentityGraph::batch_identifiers`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowIdentifier {
+    /// The row is in no record: its record id is empty or its kind unknown.
+    Outside,
+    /// The row is in its record but links nothing: its value is invalid or blocklisted.
+    Rejected,
+    /// The row would link this identifier (kind and normalized value) into its record.
+    Links(Identifier),
+}
+
+impl IdentityGraph {
+    /// The identifier each row of `cols` would bring to its record under this graph's rules,
+    /// without linking anything: the parsing, normalization and blocklist checks of
+    /// [`IdentityGraph::resolve_batch`], row by row. Two rows that would share a node of the
+    /// graph get equal identifiers, so a caller can cut a batch into independent parts (the
+    /// connected components of records and identifiers) and resolve each part alone.
+    ///
+    /// Errors (changing nothing) only when the columns differ in length.
+    ///
+    /// ```
+    /// use userops::identity::{BatchColumns, IdentityGraph, RowIdentifier};
+    /// use userops::{IdKind, Identifier};
+    /// let g = IdentityGraph::default();
+    /// let rows = g.batch_identifiers(&BatchColumns {
+    ///     record_id: &["r1", "r1", "", "r2"],
+    ///     kind: &["phone", "email", "phone", "device_id"],
+    ///     value: &["+86 138 0013 8000", "not-an-email", "13800138000", "00000000-0000-0000-0000-000000000000"],
+    ///     source: &[""; 4],
+    ///     ts: &[0; 4],
+    /// }).unwrap();
+    /// let phone = Identifier::new(IdKind::Phone, "13800138000").unwrap();
+    /// assert_eq!(rows[0], RowIdentifier::Links(phone));
+    /// assert_eq!(rows[1], RowIdentifier::Rejected);
+    /// assert_eq!(rows[2], RowIdentifier::Outside);
+    /// assert_eq!(rows[3], RowIdentifier::Rejected, "the all-zero advertising id is blocklisted");
+    /// ```
+    pub fn batch_identifiers(&self, cols: &BatchColumns<'_>) -> Result<Vec<RowIdentifier>, Error> {
+        let n = cols.record_id.len();
+        for (name, len) in [("kind", cols.kind.len()), ("value", cols.value.len())] {
+            if len != n {
+                return Err(Error::invalid_argument(
+                    name,
+                    format!("column has {len} rows, record_id has {n}"),
+                ));
+            }
+        }
+        let kinds = RowKinds::run(cols);
+        let values = Values::new(cols, vec![Normalized::run(cols, 0..n)]);
+        Ok((0..n)
+            .map(|i| {
+                if kinds.row_kind[i] == OUT {
+                    return RowIdentifier::Outside;
+                }
+                let kind = &kinds.kinds[kinds.row_kind[i] as usize];
+                match values.get(i) {
+                    Some(v) if self.rules.blocked_parts(kind, v).is_none() => RowIdentifier::Links(
+                        Identifier::from_normalized(kind.clone(), v.to_owned()),
+                    ),
+                    _ => RowIdentifier::Rejected,
+                }
+            })
+            .collect())
     }
 }
 

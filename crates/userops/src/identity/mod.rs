@@ -48,7 +48,7 @@ use smallvec::SmallVec;
 
 use crate::ids::{IdKind, Identifier, OneId};
 
-pub use batch::{BatchColumns, BatchResult, RejectedRow, TextColumn};
+pub use batch::{BatchColumns, BatchResult, RejectedRow, RowIdentifier, TextColumn};
 pub use commands::{GraphCall, IdentityCommand, IdentityOutput};
 pub use explain::{Explanation, Step};
 pub use merge::{AuditEntry, MergeCause, MergeRecord, MergeReport};

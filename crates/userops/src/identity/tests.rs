@@ -269,37 +269,51 @@ fn manual_merge_and_split_are_audited_and_reversible() {
 #[test]
 fn batch_rejects_bad_rows_and_processes_the_rest() {
     let mut g = IdentityGraph::default();
-    let out = g
-        .resolve_batch(&BatchColumns {
-            record_id: &["r1", "r1", "r1", "r2", "", "r2", "r3"],
-            kind: &[
-                "phone",
-                "email",
-                "Fax!",
-                "email",
-                "phone",
-                "device_id",
-                "phone",
-            ],
-            value: &[
-                "13800138000",
-                "not-mail",
-                "1",
-                "a@x.com",
-                "13800138000",
-                "  ",
-                "13800000000",
-            ],
-            source: &["s"; 7],
-            ts: &[0; 7],
-        })
-        .unwrap();
+    let cols = BatchColumns {
+        record_id: &["r1", "r1", "r1", "r2", "", "r2", "r3"],
+        kind: &[
+            "phone",
+            "email",
+            "Fax!",
+            "email",
+            "phone",
+            "device_id",
+            "phone",
+        ],
+        value: &[
+            "13800138000",
+            "not-mail",
+            "1",
+            "a@x.com",
+            "13800138000",
+            "  ",
+            "13800000000",
+        ],
+        source: &["s"; 7],
+        ts: &[0; 7],
+    };
+    let out = g.resolve_batch(&cols).unwrap();
     let rows: Vec<usize> = out.rejected.iter().map(|r| r.row).collect();
     assert_eq!(rows, vec![1, 2, 4, 5]);
     assert!(out.rejected[1].reason.contains("unknown identifier kind"));
     assert!(out.rejected[3].reason.contains("empty"));
     assert!(out.oneids[0].is_some() && out.oneids[1].is_none());
     assert_eq!(out.oneids.len(), 7);
+    // Before any linking the batch already knows which rows link, as which identifier.
+    use RowIdentifier::{Links, Outside, Rejected};
+    let keys = IdentityGraph::default().batch_identifiers(&cols).unwrap();
+    assert_eq!(
+        keys,
+        vec![
+            Links(id(IdKind::Phone, "13800138000")),
+            Rejected,
+            Outside,
+            Links(id(IdKind::Email, "a@x.com")),
+            Outside,
+            Rejected,
+            Links(id(IdKind::Phone, "13800000000")),
+        ]
+    );
     let before = serde_json::to_string(&g).unwrap();
     assert!(g
         .resolve_batch(&BatchColumns {
@@ -458,6 +472,17 @@ proptest! {
             }
         }
         prop_assert!(batch == inc, "same graph, same bytes");
+        // Before any linking, the batch says which rows link and as which identifier: the
+        // normalized ones the records were linked with, the bad rows rejected.
+        let keys = IdentityGraph::default().batch_identifiers(&BatchColumns {
+            record_id: &rows.0, kind: &rows.1, value: &rows.2, source: &source, ts: &vec![0; n],
+        }).unwrap();
+        for (row, want) in expect_rows.iter().enumerate() {
+            match want {
+                Some(i) => prop_assert_eq!(&keys[row], &RowIdentifier::Links(i.clone())),
+                None => prop_assert_eq!(&keys[row], &RowIdentifier::Rejected),
+            }
+        }
     }
 
     /// A batch into a graph that already holds links, with the rows of its records interleaved

@@ -510,7 +510,7 @@ impl Engine {
 
     fn keyed_replay(&self, key: &str, print: u64) -> Result<Option<Keyed>, Error> {
         if key.is_empty() {
-            return Err(LoyaltyError::InvalidAmount {
+            return Err(LoyaltyError::InvalidArgument {
                 field: "key",
                 reason: "an idempotency key must not be empty".into(),
             }
@@ -596,6 +596,15 @@ impl Engine {
                 actor,
                 time,
             } => {
+                if order.as_deref() == Some("") {
+                    // Refunds find earns by order: an empty one would tie unrelated earns.
+                    return Err(LoyaltyError::InvalidArgument {
+                        field: "order",
+                        reason: "an order id must not be empty (leave it out to use the key)"
+                            .into(),
+                    }
+                    .into());
+                }
                 let known = self.loyalty_user(&user)?;
                 let lo = &self.state.loyalty;
                 let p = lo.program_checked(&program)?;

@@ -935,7 +935,7 @@ impl Ledger {
     /// A previous op with this key: `Ok(Some(result))` on a faithful replay.
     fn replay(&self, key: &str, print: u64) -> Result<Option<Posting>, LoyaltyError> {
         if key.is_empty() {
-            return Err(LoyaltyError::InvalidAmount {
+            return Err(LoyaltyError::InvalidArgument {
                 field: "key",
                 reason: "an idempotency key must not be empty".into(),
             });

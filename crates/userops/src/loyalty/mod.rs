@@ -152,6 +152,14 @@ pub enum LoyaltyError {
         /// Why.
         reason: String,
     },
+    /// A malformed argument that is not an amount (an empty idempotency key).
+    #[error("invalid argument at `{field}`: {reason}")]
+    InvalidArgument {
+        /// The argument.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl LoyaltyError {
@@ -169,7 +177,9 @@ impl LoyaltyError {
             LoyaltyError::LimitReached { .. } => ErrorCode::LimitReached,
             LoyaltyError::NotEligible { .. } => ErrorCode::NotEligible,
             LoyaltyError::UnknownProgram(_) => ErrorCode::NotFound,
-            LoyaltyError::InvalidProgram { .. } => ErrorCode::InvalidArgument,
+            LoyaltyError::InvalidProgram { .. } | LoyaltyError::InvalidArgument { .. } => {
+                ErrorCode::InvalidArgument
+            }
         }
     }
 
@@ -179,6 +189,7 @@ impl LoyaltyError {
             LoyaltyError::InvalidAmount { field, .. } => Some(field),
             LoyaltyError::InvalidProgram { field, .. } => Some(field),
             LoyaltyError::InvalidRefund { field, .. } => Some(field),
+            LoyaltyError::InvalidArgument { field, .. } => Some(field),
             LoyaltyError::ExpiryInPast { .. } => Some("expires"),
             LoyaltyError::UnknownProgram(_) => Some("program"),
             _ => None,

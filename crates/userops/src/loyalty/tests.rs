@@ -326,6 +326,34 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
 }
 
 #[test]
+fn an_empty_key_or_order_is_an_invalid_argument_naming_it() {
+    let mut e = engine();
+    earn(&mut e, "o1", 10, "2026-01-10T00:00:00Z", json!({}));
+    let earn_with = |key: &str, order: Option<&str>| json!({"user": m1(), "program": "brand-a", "points": 5, "key": key, "order": order});
+    for (method, args, field) in [
+        ("earn", earn_with("", None), "key"),
+        ("earn", earn_with("k", Some("")), "order"),
+        (
+            "spend",
+            json!({"user": m1(), "program": "brand-a", "points": 1, "key": ""}),
+            "key",
+        ),
+        (
+            "add_growth",
+            json!({"user": m1(), "program": "brand-a", "behaviour": "login", "key": ""}),
+            "key",
+        ),
+    ] {
+        let err = fails(&mut e, method, args, ErrorCode::InvalidArgument);
+        assert_eq!(
+            err.to_report().field.as_deref(),
+            Some(field),
+            "{method}: {err}"
+        );
+    }
+}
+
+#[test]
 fn replayed_keys_return_the_first_result() {
     let mut e = engine();
     let first = earn(&mut e, "o1", 10, "2026-01-10T00:00:00Z", json!({}));

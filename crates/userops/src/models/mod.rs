@@ -31,7 +31,9 @@ pub use engine::{
 pub use gamma_gamma::{check_fm, GammaGammaFit, GammaGammaParams};
 pub use high_value::{high_value_features, HighValueFeatures, HighValueInput, HighValueRule};
 pub use preference::{cross_table, lookback_start, preferences, price_band, Preferences};
-pub use rfm::{quantile_scores, rfm, rfm_with_progress, Monetary, Rfm, RfmSpec, Segment, Split};
+pub use rfm::{
+    quantile_scores, rfm, rfm_with_progress, Monetary, Rfm, RfmScale, RfmSpec, Segment, Split,
+};
 pub use summary::{calibration_and_holdout, summary_data, CalibrationHoldout, Freq, Summary};
 
 #[cfg(test)]

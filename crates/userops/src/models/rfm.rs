@@ -195,7 +195,9 @@ fn centre(values: &[f64], split: Split) -> f64 {
         return 0.0;
     }
     match split {
-        Split::Mean => values.iter().sum::<f64>() / values.len() as f64,
+        // The correctly rounded sum, so the centre does not depend on the customers' order and
+        // a caller that sums exactly over parts of the customers (Spark) finds the same bits.
+        Split::Mean => fsum::FSum::with_all(values).value() / values.len() as f64,
         Split::Median => {
             let mut v = values.to_vec();
             v.sort_by(f64::total_cmp);
@@ -206,6 +208,84 @@ fn centre(values: &[f64], split: Split) -> f64 {
                 (v[n / 2 - 1] + v[n / 2]) / 2.0
             }
         }
+    }
+}
+
+/// What scoring a customer needs from all the others: per measure (recency, frequency,
+/// monetary) the four cut points of the quantile scores and the centre of high/low.
+///
+/// A value's score `1 + floor(5·(k−1)/n)` (module docs) is `1 + #{s ∈ 2..=5 : the value is
+/// strictly better than cut t_s}`, where t_s is the value at 0-based position
+/// `ceil((s−1)·n/5) − 1` of the customers ranked worse first ([`RfmScale::cut_positions`]).
+/// So the scores of n customers need only these four order statistics per measure, which a
+/// caller holding the customers in parts (Spark executors) can find without gathering them.
+///
+/// ```
+/// use userops::models::{RfmScale, Segment, Split};
+/// // Five customers: recency in days, orders, amount.
+/// let scale = RfmScale::of(&[1.0, 2.0, 3.0, 4.0, 5.0], &[5.0, 4.0, 3.0, 2.0, 1.0],
+///                          &[50.0, 40.0, 30.0, 20.0, 10.0], Split::Mean);
+/// assert_eq!(RfmScale::cut_positions(5), [0, 1, 2, 3]);
+/// assert_eq!(scale.cuts[0], [5.0, 4.0, 3.0, 2.0], "recency: larger is worse");
+/// assert_eq!(scale.score(1.0, 5.0, 50.0), (5, 5, 5, Segment::ImportantValue));
+/// assert_eq!(scale.score(3.0, 3.0, 30.0), (3, 3, 3, Segment::GeneralWinBack));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RfmScale {
+    /// Per measure (recency, frequency, monetary): t_2, t_3, t_4, t_5.
+    pub cuts: [[f64; 4]; 3],
+    /// Per measure: the centre (mean or median over the scored customers).
+    pub centres: [f64; 3],
+}
+
+impl RfmScale {
+    /// The 0-based positions, in worse-first order, of the cut points t_2..t_5 among `n`
+    /// customers: `ceil((s−1)·n/5) − 1` (0 for `n = 0`).
+    pub fn cut_positions(n: u64) -> [u64; 4] {
+        [1u64, 2, 3, 4].map(|s| (s * n).div_ceil(5).saturating_sub(1))
+    }
+
+    /// The scale of the customers whose values these are (parallel slices).
+    pub fn of(recency: &[f64], frequency: &[f64], monetary: &[f64], split: Split) -> RfmScale {
+        let cuts = |values: &[f64], better_is_larger: bool| -> [f64; 4] {
+            let mut v = values.to_vec();
+            if better_is_larger {
+                v.sort_by(f64::total_cmp);
+            } else {
+                v.sort_by(|a, b| b.total_cmp(a));
+            }
+            RfmScale::cut_positions(v.len() as u64)
+                .map(|p| v.get(p as usize).copied().unwrap_or(0.0))
+        };
+        RfmScale {
+            cuts: [
+                cuts(recency, false),
+                cuts(frequency, true),
+                cuts(monetary, true),
+            ],
+            centres: [
+                centre(recency, split),
+                centre(frequency, split),
+                centre(monetary, split),
+            ],
+        }
+    }
+
+    /// Scores and segment of one customer.
+    pub fn score(&self, recency: f64, frequency: f64, monetary: f64) -> (u8, u8, u8, Segment) {
+        let score = |cuts: &[f64; 4], better: &dyn Fn(f64) -> bool| {
+            1 + cuts.iter().filter(|&&t| better(t)).count() as u8
+        };
+        (
+            score(&self.cuts[0], &|t| recency < t),
+            score(&self.cuts[1], &|t| frequency > t),
+            score(&self.cuts[2], &|t| monetary > t),
+            Segment::of(
+                recency < self.centres[0],
+                frequency > self.centres[1],
+                monetary > self.centres[2],
+            ),
+        )
     }
 }
 
@@ -284,7 +364,8 @@ pub fn rfm_with_progress(
             );
             meter.at(end as u64)?;
         }
-        rows.sort_unstable_by_key(|r| r.0);
+        // Stable: a customer's amounts add up in table order, as on the dense path.
+        rows.sort_by_key(|r| r.0);
         for (c, t, a) in rows {
             match agg.last_mut() {
                 Some(g) if g.0 == c => {
@@ -309,17 +390,14 @@ pub fn rfm_with_progress(
     }
     let r: Vec<f64> = out.recency.iter().map(|&v| v as f64).collect();
     let f: Vec<f64> = out.frequency.iter().map(|&v| v as f64).collect();
-    out.r_score = quantile_scores(&r, false);
-    out.f_score = quantile_scores(&f, true);
-    out.m_score = quantile_scores(&out.monetary, true);
-    let (cr, cf, cm) = (
-        centre(&r, spec.split),
-        centre(&f, spec.split),
-        centre(&out.monetary, spec.split),
-    );
-    out.segment = (0..out.customer.len())
-        .map(|k| Segment::of(r[k] < cr, f[k] > cf, out.monetary[k] > cm))
-        .collect();
+    let scale = RfmScale::of(&r, &f, &out.monetary, spec.split);
+    for k in 0..out.customer.len() {
+        let (rs, fs, ms, segment) = scale.score(r[k], f[k], out.monetary[k]);
+        out.r_score.push(rs);
+        out.f_score.push(fs);
+        out.m_score.push(ms);
+        out.segment.push(segment);
+    }
     meter.finish()?;
     Ok(out)
 }
@@ -418,6 +496,38 @@ mod tests {
             (sparse.recency, sparse.frequency, sparse.monetary)
         );
         assert_eq!(dense.segment, sparse.segment);
+    }
+
+    proptest::proptest! {
+        /// The cut points give the scores of the rank definition, ties and all.
+        #[test]
+        fn scale_scores_equal_rank_scores(
+            v in proptest::collection::vec((0u8..12, 1u8..6, 0u16..400), 0..60),
+            median in proptest::bool::ANY,
+        ) {
+            let r: Vec<f64> = v.iter().map(|x| f64::from(x.0)).collect();
+            let f: Vec<f64> = v.iter().map(|x| f64::from(x.1)).collect();
+            let m: Vec<f64> = v.iter().map(|x| f64::from(x.2) / 8.0).collect();
+            let split = if median { Split::Median } else { Split::Mean };
+            let scale = RfmScale::of(&r, &f, &m, split);
+            let (rs, fs, ms) = (quantile_scores(&r, false), quantile_scores(&f, true), quantile_scores(&m, true));
+            for k in 0..v.len() {
+                let (a, b, c, _) = scale.score(r[k], f[k], m[k]);
+                proptest::prop_assert_eq!((a, b, c), (rs[k], fs[k], ms[k]));
+            }
+        }
+    }
+
+    #[test]
+    fn mean_centre_is_the_correctly_rounded_sum() {
+        // Left to right, 0.1 ten times sums to 0.9999999999999999.
+        let v = [0.1; 10];
+        assert_eq!(centre(&v, Split::Mean), 0.1);
+        let mut rev = vec![1e16, 1.0, -1e16, 3.0];
+        let forward = centre(&rev, Split::Mean);
+        rev.reverse();
+        assert_eq!(centre(&rev, Split::Mean), forward);
+        assert_eq!(forward, 1.0);
     }
 
     #[test]

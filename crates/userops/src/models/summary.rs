@@ -128,7 +128,10 @@ fn purchase_periods(
             (p <= last_period).then(|| (c, p, amounts.map_or(0.0, |a| a[i])))
         })
         .collect();
-    rows.sort_unstable_by_key(|r| (r.0, r.1));
+    // Stable: a period's amounts add up in table order, so a customer's sums do not depend on
+    // where the other customers' rows are (a caller summing one group of customers at a time,
+    // Spark, finds the same bits).
+    rows.sort_by_key(|r| (r.0, r.1));
     let mut out: Vec<(u64, i64, f64)> = Vec::with_capacity(rows.len());
     for (c, p, a) in rows {
         match out.last_mut() {

@@ -13,10 +13,29 @@ use roaring::RoaringBitmap;
 use super::column::{Bound, Column, ValueType};
 use super::expr::{CmpOp, Expr, ExprError, Lit, Literal, Name};
 
+/// Saved audiences as an expression reads them: borrowed where they are kept, so evaluating
+/// one expression costs nothing per saved audience (a map built per evaluation made saving N
+/// audiences quadratic).
+pub(crate) trait Audiences {
+    /// The members of a saved audience.
+    fn members(&self, name: &str) -> Option<&RoaringBitmap>;
+    /// Every saved audience's name (for "did you mean" on an unknown one).
+    fn names(&self) -> Box<dyn Iterator<Item = &str> + '_>;
+}
+
+impl Audiences for BTreeMap<String, RoaringBitmap> {
+    fn members(&self, name: &str) -> Option<&RoaringBitmap> {
+        self.get(name)
+    }
+    fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.keys().map(String::as_str))
+    }
+}
+
 /// What an expression is evaluated against.
 pub(crate) struct Ctx<'a> {
     pub(crate) columns: &'a BTreeMap<String, Column>,
-    pub(crate) audiences: BTreeMap<&'a str, &'a RoaringBitmap>,
+    pub(crate) audiences: &'a dyn Audiences,
     pub(crate) universe: &'a RoaringBitmap,
     /// Users ever numbered (`0..users`): columns hold no other indexes.
     pub(crate) users: u64,
@@ -138,9 +157,8 @@ impl<'a> Ctx<'a> {
     /// (an AND whose other side is empty) and an unknown name must be an error all the same.
     fn check_names(&self, e: &Expr) -> Result<(), ExprError> {
         match e {
-            Expr::And(a, b) | Expr::Or(a, b) => {
-                self.check_names(a)?;
-                self.check_names(b)
+            Expr::And(terms) | Expr::Or(terms) => {
+                terms.iter().try_for_each(|t| self.check_names(t))
             }
             Expr::Not(a) => self.check_names(a),
             Expr::Compare { field, .. }
@@ -176,17 +194,12 @@ impl<'a> Ctx<'a> {
         Ok(restrict(self.eval_in(e, Some(&w))?, Some(&w)))
     }
 
-    /// The operands of a chain of ORs (`or`) or of ANDs, flattened.
+    /// The operands of a chain of ORs (`or`) or of ANDs, with parenthesized chains of the
+    /// same kind opened up (their depth is bounded by the parser's nesting limit).
     fn flatten<'e>(e: &'e Expr, or: bool, out: &mut Vec<&'e Expr>) {
         match e {
-            Expr::Or(a, b) if or => {
-                Self::flatten(a, or, out);
-                Self::flatten(b, or, out);
-            }
-            Expr::And(a, b) if !or => {
-                Self::flatten(a, or, out);
-                Self::flatten(b, or, out);
-            }
+            Expr::Or(terms) if or => terms.iter().for_each(|t| Self::flatten(t, or, out)),
+            Expr::And(terms) if !or => terms.iter().for_each(|t| Self::flatten(t, or, out)),
             other => out.push(other),
         }
     }
@@ -304,19 +317,11 @@ impl<'a> Ctx<'a> {
                 }
                 col.compare(std::cmp::Ordering::Equal, true, Bound::Bool(true), within)
             }
-            Expr::InAudience(n) => Cow::Borrowed(
-                self.audiences
-                    .get(n.name.as_str())
-                    .copied()
-                    .ok_or_else(|| {
-                        ExprError::unknown(
-                            n.pos,
-                            "audience",
-                            &n.name,
-                            self.audiences.keys().copied(),
-                        )
-                    })?,
-            ),
+            Expr::InAudience(n) => {
+                Cow::Borrowed(self.audiences.members(&n.name).ok_or_else(|| {
+                    ExprError::unknown(n.pos, "audience", &n.name, self.audiences.names())
+                })?)
+            }
             Expr::Compare { field, op, value } => {
                 let col = self.column(field)?;
                 let t = col.value_type();

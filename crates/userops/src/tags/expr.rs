@@ -150,10 +150,11 @@ impl CmpOp {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Expr {
-    /// Both.
-    And(Box<Expr>, Box<Expr>),
-    /// Either.
-    Or(Box<Expr>, Box<Expr>),
+    /// All of these (two or more). A chain `a AND b AND …` is one node, however long, so no
+    /// walk of a parsed expression recurses deeper than its parentheses.
+    And(Vec<Expr>),
+    /// Any of these (two or more), one node per chain like [`Expr::And`].
+    Or(Vec<Expr>),
     /// Every known user but these.
     Not(Box<Expr>),
     /// `field op literal`.
@@ -193,9 +194,10 @@ impl Expr {
     /// Every field and audience name the expression mentions.
     pub fn names(&self, fields: &mut Vec<String>, audiences: &mut Vec<String>) {
         match self {
-            Expr::And(a, b) | Expr::Or(a, b) => {
-                a.names(fields, audiences);
-                b.names(fields, audiences);
+            Expr::And(terms) | Expr::Or(terms) => {
+                for t in terms {
+                    t.names(fields, audiences);
+                }
             }
             Expr::Not(a) => a.names(fields, audiences),
             Expr::Compare { field, .. }
@@ -212,7 +214,7 @@ impl Expr {
     pub fn uses_now(&self) -> bool {
         let now = |l: &Lit| matches!(l.value, Literal::Now(_));
         match self {
-            Expr::And(a, b) | Expr::Or(a, b) => a.uses_now() || b.uses_now(),
+            Expr::And(terms) | Expr::Or(terms) => terms.iter().any(Expr::uses_now),
             Expr::Not(a) => a.uses_now(),
             Expr::Compare { value, .. } => now(value),
             Expr::Between { lo, hi, .. } => now(lo) || now(hi),
@@ -271,15 +273,25 @@ impl fmt::Display for Expr {
             }
         };
         match self {
-            Expr::And(a, b) => {
-                paren(f, a, matches!(**a, Expr::Or(..)))?;
-                f.write_str(" AND ")?;
-                paren(f, b, matches!(**b, Expr::Or(..) | Expr::And(..)))
+            // An operand of the same kind only comes from a tree built by hand (the parser
+            // flattens chains); it keeps its parentheses so the text parses back to it.
+            Expr::And(terms) => {
+                for (i, t) in terms.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" AND ")?;
+                    }
+                    paren(f, t, matches!(t, Expr::Or(..) | Expr::And(..)))?;
+                }
+                Ok(())
             }
-            Expr::Or(a, b) => {
-                paren(f, a, false)?;
-                f.write_str(" OR ")?;
-                paren(f, b, matches!(**b, Expr::Or(..)))
+            Expr::Or(terms) => {
+                for (i, t) in terms.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" OR ")?;
+                    }
+                    paren(f, t, matches!(t, Expr::Or(..)))?;
+                }
+                Ok(())
             }
             Expr::Not(a) => {
                 f.write_str("NOT ")?;
@@ -521,6 +533,16 @@ struct Parser {
 /// Deeper nesting than this is refused, so that no input can overflow the stack.
 const MAX_DEPTH: usize = 200;
 
+/// The chain's only term, or the chain (a parenthesized chain stays an operand of its own, so
+/// the text prints back as it was written).
+fn one_or(mut terms: Vec<Expr>, chain: fn(Vec<Expr>) -> Expr) -> Expr {
+    if terms.len() == 1 {
+        terms.remove(0)
+    } else {
+        chain(terms)
+    }
+}
+
 impl Parser {
     fn peek(&self) -> &Tok {
         &self.toks[self.at.min(self.toks.len() - 1)].0
@@ -570,24 +592,22 @@ impl Parser {
         if self.depth > MAX_DEPTH {
             return Err(ExprError::new(self.pos(), "expression nested too deeply"));
         }
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         while self.keyword("or") {
             self.at += 1;
-            let right = self.and()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
+            terms.push(self.and()?);
         }
         self.depth -= 1;
-        Ok(left)
+        Ok(one_or(terms, Expr::Or))
     }
 
     fn and(&mut self) -> Result<Expr, ExprError> {
-        let mut left = self.unary()?;
+        let mut terms = vec![self.unary()?];
         while self.keyword("and") {
             self.at += 1;
-            let right = self.unary()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+            terms.push(self.unary()?);
         }
-        Ok(left)
+        Ok(one_or(terms, Expr::And))
     }
 
     fn unary(&mut self) -> Result<Expr, ExprError> {
@@ -866,10 +886,8 @@ mod tests {
         ];
         leaf.prop_recursive(5, 40, 2, |inner| {
             prop_oneof![
-                (inner.clone(), inner.clone())
-                    .prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
-                (inner.clone(), inner.clone())
-                    .prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(vec![a, b])),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Or(vec![a, b])),
                 inner.prop_map(|a| Expr::Not(Box::new(a))),
             ]
         })

@@ -144,11 +144,7 @@ impl TagIndex {
         let e = expr::parse(expression)?;
         Ctx {
             columns: &self.columns,
-            audiences: self
-                .audiences
-                .iter()
-                .map(|(k, v)| (k.as_str(), v))
-                .collect(),
+            audiences: &self.audiences,
             universe: &self.universe,
             users: u64::from(self.users),
             now,

@@ -133,6 +133,15 @@ pub(crate) enum Dirty {
     Users(RoaringBitmap),
 }
 
+impl eval::Audiences for BTreeMap<String, SavedAudience> {
+    fn members(&self, name: &str) -> Option<&RoaringBitmap> {
+        self.get(name).map(|a| &a.members)
+    }
+    fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.keys().map(String::as_str))
+    }
+}
+
 impl Dirty {
     /// One user.
     pub(crate) fn user(d: u32) -> Dirty {
@@ -574,13 +583,7 @@ impl Engine {
     fn ctx(&self, now: DateTime<Utc>) -> eval::Ctx<'_> {
         eval::Ctx {
             columns: &self.state.tags.columns.0,
-            audiences: self
-                .state
-                .tags
-                .audiences
-                .iter()
-                .map(|(k, a)| (k.as_str(), &a.members))
-                .collect(),
+            audiences: &self.state.tags.audiences,
             universe: self.state.users.live(),
             users: self.state.users.len() as u64,
             now,

@@ -145,8 +145,8 @@ fn leaf() -> BoxedStrategy<Expr> {
 fn expr() -> impl Strategy<Value = Expr> {
     leaf().prop_recursive(4, 24, 2, |inner| {
         prop_oneof![
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(vec![a, b])),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Or(vec![a, b])),
             inner.prop_map(|a| Expr::Not(Box::new(a))),
         ]
     })
@@ -188,8 +188,8 @@ impl Rows {
     fn row(&self, u: usize, e: &Expr) -> bool {
         use std::cmp::Ordering::*;
         match e {
-            Expr::And(a, b) => self.row(u, a) && self.row(u, b),
-            Expr::Or(a, b) => self.row(u, a) || self.row(u, b),
+            Expr::And(terms) => terms.iter().all(|t| self.row(u, t)),
+            Expr::Or(terms) => terms.iter().any(|t| self.row(u, t)),
             Expr::Not(a) => !self.row(u, a),
             Expr::Exists(n) => !self.data[u][Self::col(n)].is_empty(),
             Expr::Truthy(n) => self.data[u][Self::col(n)] == vec![Value::Bool(true)],
@@ -278,7 +278,7 @@ proptest! {
         let audiences: BTreeMap<String, RoaringBitmap> = [("saved".to_owned(), saved_set)].into();
         let ctx = Ctx {
             columns: &columns,
-            audiences: audiences.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+            audiences: &audiences,
             universe: &universe,
             users: n as u64,
             now: now(),
@@ -438,4 +438,44 @@ proptest! {
             }
         }
     }
+}
+
+/// A chain `a OR b OR …` is one node however long it is, so no walk of an expression recurses
+/// deeper than its parentheses: a chain of 100,000 operators, flat and inside the deepest
+/// accepted nesting, is parsed, evaluated, saved, refreshed, listed and dropped on a test
+/// thread's stack (2 MiB, unoptimized), and so are combinations of 20,001 saved audiences and
+/// a rule tag naming them all. (A binary tree per operator overflowed such a stack at a few
+/// thousand operators, killing the host process.)
+#[test]
+fn a_chain_of_any_length_fits_on_a_small_stack() {
+    use crate::Engine;
+    let mut e = Engine::default();
+    let t = now().to_rfc3339();
+    let chain = |n: usize| vec!["gmv > 1"; n + 1].join(" OR ");
+    let nested = |inner: String| format!("{}{inner}{}", "(".repeat(199), ")".repeat(199));
+    for (name, expression) in [("flat", chain(100_000)), ("deep", nested(chain(100_000)))] {
+        let args = serde_json::json!({"name": name, "expression": expression, "now": t});
+        e.call_json("save_audience", &args.to_string()).unwrap();
+        let args = serde_json::json!({"name": name, "now": t});
+        e.call_json("refresh_audience", &args.to_string()).unwrap();
+    }
+    let names: Vec<String> = (0..=20_000).map(|i| format!("a{i}")).collect();
+    let rule = names
+        .iter()
+        .map(|n| format!("in_audience(\"{n}\")"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    for n in &names {
+        let args = serde_json::json!({"name": n, "expression": "gmv > 1", "now": t});
+        e.call_json("save_audience", &args.to_string()).unwrap();
+    }
+    for op in ["union", "intersection", "difference"] {
+        let args =
+            serde_json::json!({"name": format!("c_{op}"), "op": op, "audiences": names, "now": t});
+        e.call_json("combine_audiences", &args.to_string()).unwrap();
+    }
+    let args = serde_json::json!({"name": "all_of_them", "rule": rule, "now": t});
+    e.call_json("define_tag", &args.to_string()).unwrap();
+    e.call_json("audiences", "{}").unwrap();
+    drop(e);
 }
