@@ -128,10 +128,7 @@ impl NativeEngine {
     /// A fingerprint of the whole engine state (its snapshot bytes): equal fingerprints, same
     /// state. The tests compare it before and after a refused call (nothing may change).
     fn state_fingerprint(&self, py: Python<'_>) -> u64 {
-        py.detach(|| {
-            let handle = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            userops::util::fingerprint(&handle.engine().snapshot())
-        })
+        py.detach(|| userops::util::fingerprint(&self.inner.engine().snapshot()))
     }
 }
 
