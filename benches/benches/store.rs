@@ -19,7 +19,7 @@ use userops_store::{Durability, StoreOptions};
 
 fn run_mode(durability: Durability, evs: Vec<Event>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut store = StoreOptions::new()
+    let store = StoreOptions::new()
         .durability(durability)
         .open(dir.path().join("b.db"))
         .expect("open");
@@ -56,7 +56,7 @@ fn durable_ingest(c: &mut Criterion) {
             || many.clone(),
             |evs| {
                 let dir = tempfile::tempdir().expect("temp dir");
-                let mut store = StoreOptions::new()
+                let store = StoreOptions::new()
                     .open(dir.path().join("b.db"))
                     .expect("open");
                 store.ingest_batch(evs, 10_000).expect("batch");
@@ -79,7 +79,7 @@ fn recovery() {
     let path = dir.path().join("recovery.db");
     let t = Instant::now();
     {
-        let mut store = StoreOptions::new()
+        let store = StoreOptions::new()
             .snapshot_every(u64::MAX)
             .open(&path)
             .expect("open");
@@ -102,7 +102,7 @@ fn recovery() {
         size as f64 / 1048576.0
     );
     let t = Instant::now();
-    let mut store = StoreOptions::new().open(&path).expect("reopen");
+    let store = StoreOptions::new().open(&path).expect("reopen");
     let full = t.elapsed();
     assert_eq!(store.last_seq() as usize, n);
     println!(

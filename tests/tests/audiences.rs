@@ -541,14 +541,15 @@ fn journal_replay_and_snapshot_give_the_same_state() {
         ("refresh_audience", json!({"name": "olds"})),
     ];
     let live = {
-        let mut store = userops_store::Store::open(&path).unwrap();
+        let store = userops_store::Store::open(&path).unwrap();
         for (m, a) in &cmds {
             // `now` is filled in when the command is made, so the journal holds it.
             store
                 .execute(Command::from_call(m, &a.to_string()).unwrap())
                 .unwrap();
         }
-        store.engine().snapshot()
+        let bytes = store.engine().snapshot();
+        bytes
     };
     let back = userops_store::Store::open(&path).unwrap();
     assert_eq!(back.engine().snapshot(), live);

@@ -44,9 +44,10 @@ fn journaled_commands_replay_to_identical_state() {
     let path = dir.path().join("pool.db");
     let event = Event::from_json(&fixture("identify.json")).unwrap();
     let live = {
-        let mut store = userops_store::Store::open(&path).unwrap();
+        let store = userops_store::Store::open(&path).unwrap();
         store.execute(Command::ingest(event)).unwrap();
-        store.engine().snapshot()
+        let bytes = store.engine().snapshot();
+        bytes
     };
     let reopened = userops_store::Store::open(&path).unwrap();
     assert_eq!(reopened.engine().snapshot(), live);

@@ -225,6 +225,30 @@ struct userops_engine *userops_engine_new(void);
 // `path` is NULL or NUL-terminated; `engine` is NULL or writable.
 int32_t userops_engine_open(const char *path, struct userops_engine **engine);
 
+// Create an in-memory engine shared by threads as `concurrency` says: `"lock"` (what
+// `userops_engine_new` makes: one copy of the state, reads wait for a write in progress) or
+// `"replicas"` (reads never wait for writes; three copies). On success writes the handle to
+// `*engine` and returns `UOPS_OK`; `UOPS_INVALID_ARGUMENT` for another string.
+//
+// # Safety
+// `concurrency` is NULL or NUL-terminated; `engine` is NULL or writable.
+int32_t userops_engine_new_with(const char *concurrency, struct userops_engine **engine);
+
+// `userops_engine_open` with the commit mode and the concurrency: `durability` is `"every"`
+// (each command committed before the call returns) or `"group"` (commands committed in
+// groups of up to 1,000 or every 10 ms: faster, a crash loses the last group);
+// `concurrency` is `"lock"` or `"replicas"` (as `userops_engine_new_with`; with replicas,
+// reads never wait for a write or its commit and snapshots are written in the background).
+// Errors as `userops_engine_open`, and `UOPS_INVALID_ARGUMENT` for an unknown mode.
+//
+// # Safety
+// `path`, `durability` and `concurrency` are NULL or NUL-terminated; `engine` is NULL or
+// writable.
+int32_t userops_engine_open_with(const char *path,
+                                 const char *durability,
+                                 const char *concurrency,
+                                 struct userops_engine **engine);
+
 // Free an engine. NULL is a no-op; freeing a handle twice (or a pointer userops never returned)
 // is detected and ignored, with `UOPS_INVALID_HANDLE` as the thread's last error.
 //

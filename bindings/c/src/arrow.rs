@@ -208,7 +208,7 @@ pub unsafe extern "C" fn userops_identity_resolve_arrow(
                 })?),
             });
         }
-        // One lock for the whole batch; resolving creates nothing, so it needs no journal.
+        // One read view for the whole batch; resolving creates nothing, so it needs no journal.
         // SAFETY: with_handle only dereferences live handles.
         let oneids = unsafe {
             with_handle(engine, |h| {

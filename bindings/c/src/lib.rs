@@ -11,10 +11,15 @@
 //! owned by the library; a handle is freed with its own `userops_*_free`; an exported Arrow array
 //! and schema are released by the consumer through their `release` callbacks.
 //!
-//! Thread safety: a `userops_engine` is internally synchronized (one mutex per engine): any thread
-//! may call any function on it at any time, calls on one engine run one at a time. Audience and
-//! quote handles are immutable once made and may be read from several threads. The last error is
-//! per thread. Freeing a handle while another thread uses it is undefined behaviour.
+//! Thread safety: any thread may call any function on a `userops_engine` at any time. Writes run
+//! one at a time, in journal order; a read sees a whole state holding every write that returned
+//! before it started. With the default concurrency (`"lock"`, one copy of the state) reads run
+//! together but wait for a write in progress; an engine made with `"replicas"`
+//! (`userops_engine_new_with`, `userops_engine_open_with`) never makes a read wait for a write
+//! or its commit, and runs long analyses on a copy of their own (three copies of the state; see
+//! the README's "Threads" section). Audience and quote handles are immutable once made and may
+//! be read from several threads. The last error is per thread. Freeing a handle while another
+//! thread uses it is undefined behaviour.
 #![allow(
     non_camel_case_types,
     reason = "C type names (`userops_engine`, ...) are the ABI's own spelling"
@@ -41,7 +46,7 @@ use userops_store::EngineHandle;
 /// An engine: the unified user pool. Create with `userops_engine_new` (in memory) or
 /// `userops_engine_open` (durable), free with `userops_engine_free`.
 pub struct userops_engine {
-    inner: Mutex<EngineHandle>,
+    inner: EngineHandle,
 }
 
 /// Status codes. `UOPS_OK` (0) is success; every other value is an error, with a message from
@@ -307,17 +312,16 @@ pub(crate) unsafe fn read_str<'a>(s: *const c_char, name: &str) -> Result<&'a st
     })
 }
 
-/// Run `f` on the engine behind a live handle, under its lock.
+/// Run `f` on the engine behind a live handle (shared by threads: the handle synchronizes).
 ///
 /// # Safety
 /// `engine` is null or a pointer; it is only dereferenced when it is a live handle.
 pub(crate) unsafe fn with_handle<T>(
     engine: *mut userops_engine,
-    f: impl FnOnce(&mut EngineHandle) -> Result<T, Error>,
+    f: impl FnOnce(&EngineHandle) -> Result<T, Error>,
 ) -> Result<T, Fail> {
     let handle = handle_ref(engine)?;
-    let mut guard = handle.inner.lock().unwrap_or_else(|p| p.into_inner());
-    f(&mut guard).map_err(engine_error)
+    f(&handle.inner).map_err(engine_error)
 }
 
 /// Execute a command on the engine behind a handle (journaled when durable).
@@ -362,9 +366,7 @@ pub(crate) fn check_out(out: *mut *mut c_char, name: &str) -> Result<(), Fail> {
 }
 
 fn register_engine(handle: EngineHandle) -> *mut userops_engine {
-    register(userops_engine {
-        inner: Mutex::new(handle),
-    })
+    register(userops_engine { inner: handle })
 }
 
 /// Create an engine with the default configuration (business time zone +08:00, monthly
@@ -388,19 +390,83 @@ pub unsafe extern "C" fn userops_engine_open(
     path: *const c_char,
     engine: *mut *mut userops_engine,
 ) -> i32 {
+    // SAFETY: per this function's contract.
+    unsafe {
+        make_engine(engine, || {
+            EngineHandle::open(read_str(path, "path")?, "every").map_err(engine_error)
+        })
+    }
+}
+
+/// Make an engine into the out-parameter `engine`: NULL there on any error.
+///
+/// # Safety
+/// `engine` is NULL or writable; `make` reads only pointers its caller's contract covers.
+unsafe fn make_engine(
+    engine: *mut *mut userops_engine,
+    make: impl FnOnce() -> Result<EngineHandle, Fail>,
+) -> i32 {
     guard(|| {
         if engine.is_null() {
-            return Err((userops_status::UOPS_NULL_POINTER, "engine is NULL".into()));
+            return Err(null("engine"));
         }
         // SAFETY: non-null out-parameter; NULL it first so that an error leaves nothing.
         unsafe { *engine = ptr::null_mut() };
-        // SAFETY: per this function's contract.
-        let path = unsafe { read_str(path, "path") }?;
-        let handle = EngineHandle::open(path, "every").map_err(engine_error)?;
+        let handle = make()?;
         // SAFETY: checked non-null above.
         unsafe { *engine = register_engine(handle) };
         Ok(())
     })
+}
+
+/// Create an in-memory engine shared by threads as `concurrency` says: `"lock"` (what
+/// `userops_engine_new` makes: one copy of the state, reads wait for a write in progress) or
+/// `"replicas"` (reads never wait for writes; three copies). On success writes the handle to
+/// `*engine` and returns `UOPS_OK`; `UOPS_INVALID_ARGUMENT` for another string.
+///
+/// # Safety
+/// `concurrency` is NULL or NUL-terminated; `engine` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn userops_engine_new_with(
+    concurrency: *const c_char,
+    engine: *mut *mut userops_engine,
+) -> i32 {
+    // SAFETY: per this function's contract.
+    unsafe {
+        make_engine(engine, || {
+            EngineHandle::memory(read_str(concurrency, "concurrency")?).map_err(engine_error)
+        })
+    }
+}
+
+/// `userops_engine_open` with the commit mode and the concurrency: `durability` is `"every"`
+/// (each command committed before the call returns) or `"group"` (commands committed in
+/// groups of up to 1,000 or every 10 ms: faster, a crash loses the last group);
+/// `concurrency` is `"lock"` or `"replicas"` (as `userops_engine_new_with`; with replicas,
+/// reads never wait for a write or its commit and snapshots are written in the background).
+/// Errors as `userops_engine_open`, and `UOPS_INVALID_ARGUMENT` for an unknown mode.
+///
+/// # Safety
+/// `path`, `durability` and `concurrency` are NULL or NUL-terminated; `engine` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn userops_engine_open_with(
+    path: *const c_char,
+    durability: *const c_char,
+    concurrency: *const c_char,
+    engine: *mut *mut userops_engine,
+) -> i32 {
+    // SAFETY: per this function's contract.
+    unsafe {
+        make_engine(engine, || {
+            EngineHandle::open_with(
+                read_str(path, "path")?,
+                read_str(durability, "durability")?,
+                read_str(concurrency, "concurrency")?,
+            )
+            .map_err(engine_error)
+        })
+    }
 }
 
 /// Free an engine. NULL is a no-op; freeing a handle twice (or a pointer userops never returned)

@@ -781,8 +781,7 @@ impl NativeEngine {
                     }
                 }
                 let out = {
-                    let mut engine = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-                    engine
+                    self.inner
                         .ingest_batch(events, on_error)
                         .map_err(|error| RowError::Engine {
                             row: chunk.first_row(),

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use pyo3::prelude::*;
 use userops::identity::{BatchColumns, IdentityGraph, IdentityRules};
-use userops::{Engine, Error};
+use userops::Error;
 use userops_store::EngineHandle;
 
 // ---- native modules: one `mod` line each; a module adds its own `#[pymethods] impl
@@ -30,13 +30,14 @@ mod outputs;
 mod parts;
 
 /// The native engine handle: an in-memory engine or a durable store (`NativeEngine.open`).
-/// Internally synchronized: one engine may be shared by threads.
+/// Shared by threads without a lock of its own: the handle's [`userops::shared::SharedEngine`]
+/// lets reads run together (and, with `concurrency="replicas"`, never wait for a write).
 ///
-/// Native modules add methods in their own `#[pymethods] impl NativeEngine` block; run long
-/// work inside `py.detach` holding `inner`'s lock only while the engine is needed.
-#[pyclass(module = "userops._native", name = "NativeEngine")]
+/// Native modules add methods in their own `#[pymethods] impl NativeEngine` block; run the
+/// engine call inside `py.detach` (every call releases the GIL).
+#[pyclass(module = "userops._native", name = "NativeEngine", frozen)]
 pub struct NativeEngine {
-    pub(crate) inner: Mutex<EngineHandle>,
+    pub(crate) inner: EngineHandle,
 }
 
 /// `(True, output_json)` on success, `(False, error_report_json)` on failure.
@@ -56,26 +57,15 @@ fn report(e: &Error) -> String {
 }
 
 impl NativeEngine {
-    /// Run `f` on the in-memory engine without the GIL, turning a panic into an `internal`
-    /// error. On a durable engine this is an error: direct access would bypass the journal.
-    #[allow(dead_code)]
-    fn with_engine(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&mut Engine) -> Result<String, Error> + Send,
-    ) -> Reply {
-        self.with_handle(py, |h| f(h.engine_mut()?))
-    }
-
-    /// Run `f` on the handle (memory or durable) without the GIL, as `with_engine`.
+    /// Run `f` on the handle (memory or durable) without the GIL, turning a panic into an
+    /// `internal` error.
     fn with_handle(
         &self,
         py: Python<'_>,
-        f: impl FnOnce(&mut EngineHandle) -> Result<String, Error> + Send,
+        f: impl FnOnce(&EngineHandle) -> Result<String, Error> + Send,
     ) -> Reply {
         py.detach(|| {
-            let mut handle = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            let out = catch_unwind(AssertUnwindSafe(|| f(&mut handle)));
+            let out = catch_unwind(AssertUnwindSafe(|| f(&self.inner)));
             reply(out.unwrap_or_else(|_| Err(Error::Internal("panic inside the engine".into()))))
         })
     }
@@ -83,27 +73,36 @@ impl NativeEngine {
 
 #[pymethods]
 impl NativeEngine {
-    #[new]
-    fn new() -> Self {
-        NativeEngine {
-            inner: Mutex::new(EngineHandle::default()),
+    /// An empty in-memory engine: `(engine, "")`, or `(None, error_report_json)` for an
+    /// unknown `concurrency`.
+    #[staticmethod]
+    #[pyo3(signature = (concurrency="lock"))]
+    fn memory(concurrency: &str) -> (Option<NativeEngine>, String) {
+        match EngineHandle::memory(concurrency) {
+            Ok(h) => (Some(NativeEngine { inner: h }), String::new()),
+            Err(e) => (None, report(&e)),
         }
     }
 
     /// Open a durable engine: `(engine, "")`, or `(None, error_report_json)`.
     #[staticmethod]
-    fn open(py: Python<'_>, path: &str, durability: &str) -> (Option<NativeEngine>, String) {
-        let (path, durability) = (path.to_owned(), durability.to_owned());
+    #[pyo3(signature = (path, durability, concurrency="lock"))]
+    fn open(
+        py: Python<'_>,
+        path: &str,
+        durability: &str,
+        concurrency: &str,
+    ) -> (Option<NativeEngine>, String) {
+        let (path, durability, concurrency) = (
+            path.to_owned(),
+            durability.to_owned(),
+            concurrency.to_owned(),
+        );
         py.detach(|| {
-            let opened = catch_unwind(|| EngineHandle::open(&path, &durability))
+            let opened = catch_unwind(|| EngineHandle::open_with(&path, &durability, &concurrency))
                 .unwrap_or_else(|_| Err(Error::Internal("panic inside the engine".into())));
             match opened {
-                Ok(h) => (
-                    Some(NativeEngine {
-                        inner: Mutex::new(h),
-                    }),
-                    String::new(),
-                ),
+                Ok(h) => (Some(NativeEngine { inner: h }), String::new()),
                 Err(e) => (None, report(&e)),
             }
         })
@@ -129,10 +128,7 @@ impl NativeEngine {
     /// A fingerprint of the whole engine state (its snapshot bytes): equal fingerprints, same
     /// state. The tests compare it before and after a refused call (nothing may change).
     fn state_fingerprint(&self, py: Python<'_>) -> u64 {
-        py.detach(|| {
-            let handle = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            userops::util::fingerprint(&handle.engine().snapshot())
-        })
+        py.detach(|| userops::util::fingerprint(&self.inner.engine().snapshot()))
     }
 }
 

@@ -70,11 +70,13 @@ mod schema;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 use userops::privacy::{PrivacyCommand, PrivacyOutput};
+use userops::shared::{AnalysisView, Concurrency, ReadView, SharedEngine, Writer};
 use userops::{Command, Config, Engine, Event, Output, Receipt};
 
 pub use check::{check, CheckReport};
@@ -199,6 +201,23 @@ impl Durability {
     }
 }
 
+impl std::str::FromStr for Durability {
+    type Err = userops::Error;
+
+    /// `"every"` ([`Durability::EveryCommand`]) or `"group"` ([`Durability::group`]), as the
+    /// bindings and the service name them.
+    fn from_str(s: &str) -> Result<Self, userops::Error> {
+        match s {
+            "every" => Ok(Durability::EveryCommand),
+            "group" => Ok(Durability::group()),
+            other => Err(userops::Error::invalid_argument(
+                "durability",
+                format!("{other:?} is not \"every\" or \"group\""),
+            )),
+        }
+    }
+}
+
 /// A non-fatal finding of recovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -267,6 +286,7 @@ pub struct StoreOptions {
     durability: Durability,
     snapshot_every: u64,
     page_cache_mib: u32,
+    concurrency: Concurrency,
 }
 
 impl Default for StoreOptions {
@@ -276,6 +296,7 @@ impl Default for StoreOptions {
             durability: Durability::EveryCommand,
             snapshot_every: 10_000,
             page_cache_mib: 64,
+            concurrency: Concurrency::Lock,
         }
     }
 }
@@ -325,30 +346,54 @@ impl StoreOptions {
         self
     }
 
+    /// How threads share the store's engine (default [`Concurrency::Lock`]: one copy, reads
+    /// wait for writes and their commit, snapshots are written inside the write that makes
+    /// them due). [`Concurrency::Replicas`] is for online services: reads never wait for a
+    /// write or its commit, and snapshots are written from the analysis copy on a background
+    /// thread (`userops-store-snapshot`) without holding writers or readers; three copies of
+    /// the state in memory. See [`userops::shared`].
+    pub fn concurrency(mut self, concurrency: Concurrency) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
     /// Open the store with these options.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Store, StoreError> {
         Store::open_with_options(path, self)
     }
 }
 
-/// An engine backed by a SQLite file.
+/// An engine backed by a SQLite file. `Send + Sync`: a service shares one store (in an
+/// `Arc`) between its threads; every method takes `&self`.
+///
+/// Writes are one at a time, journaled in the order they are applied. Reads
+/// ([`Command::mutates`] false) run on a [`ReadView`] of the engine, never through the
+/// journal; with [`Concurrency::Replicas`] they never wait for a write or its commit (see
+/// [`StoreOptions::concurrency`] and [`userops::shared`] for what a read may see). A write is
+/// visible to reads once it is journaled: under [`Durability::EveryCommand`] once committed
+/// (when [`Store::execute`] returns), under group commit as soon as it is applied, before
+/// it is durable (a crash then loses it together with every later command).
 ///
 /// Under group commit a background thread (the flusher) commits a group once its oldest
 /// command has waited `max_delay`, even when no further call comes; it stops when the store is
 /// dropped, after a last commit.
 #[derive(Debug)]
 pub struct Store {
-    engine: Engine,
+    engine: SharedEngine,
+    /// The journal sequence number of the state the shared engine started from: its
+    /// [`ReadView::version`] counts journal records from there.
+    base_seq: i64,
     path: PathBuf,
     options: StoreOptions,
     projections: Vec<Box<dyn Projection>>,
     shared: Arc<Shared>,
     flusher: Option<std::thread::JoinHandle<()>>,
-    since_snapshot: u64,
+    /// The background snapshot in progress (replicas only).
+    snapshotter: Mutex<Option<std::thread::JoinHandle<()>>>,
     warnings: Vec<Warning>,
 }
 
-/// What the caller's thread and the flusher share.
+/// What the caller's thread, the flusher and the snapshot thread share.
 #[derive(Debug)]
 struct Shared {
     db: Mutex<Db>,
@@ -356,6 +401,10 @@ struct Shared {
     wake: Condvar,
     /// Signalled after every commit ([`Store::wait_durable`] waits on it).
     committed: Condvar,
+    /// Set to make a background snapshot give up (a poisoned store is dropped).
+    abort_snapshot: AtomicBool,
+    /// Why the last background snapshot failed, if it did (not fatal: recovery replays more).
+    snapshot_error: Mutex<Option<String>>,
 }
 
 /// The connection and the commit state, behind one lock: a command is staged (executed,
@@ -373,6 +422,8 @@ struct Db {
     pending_since: Option<Instant>,
     poisoned: Option<String>,
     stop: bool,
+    /// Commands journaled since the last snapshot.
+    since_snapshot: u64,
 }
 
 fn lock(m: &Mutex<Db>) -> MutexGuard<'_, Db> {
@@ -517,20 +568,25 @@ impl Store {
             pending_since: None,
             poisoned: None,
             stop: false,
+            since_snapshot: 0,
         };
         let shared = Arc::new(Shared {
             db: Mutex::new(db),
             wake: Condvar::new(),
             committed: Condvar::new(),
+            abort_snapshot: AtomicBool::new(false),
+            snapshot_error: Mutex::new(None),
         });
+        let engine = recovered.engine;
         let mut store = Store {
-            engine: recovered.engine,
+            engine: SharedEngine::with_concurrency(Engine::default(), Concurrency::Lock),
+            base_seq: last_seq,
             path: path.to_owned(),
             options,
             projections,
             shared,
             flusher: None,
-            since_snapshot: 0,
+            snapshotter: Mutex::new(None),
             warnings: recovered.warnings,
         };
         let stamp = store.meta("projected_seq")?;
@@ -539,6 +595,11 @@ impl Store {
             let mut db = lock(&shared.db);
             db.begin()?;
             let opened = (|| -> rusqlite::Result<()> {
+                // Chunks without a header: a background snapshot cut short by a crash.
+                db.conn.execute(
+                    "DELETE FROM snapshot_chunk WHERE seq NOT IN (SELECT seq FROM snapshot)",
+                    [],
+                )?;
                 if found.version != 0 && migrated {
                     db.audit(
                         "migrate",
@@ -577,7 +638,7 @@ impl Store {
                     || stamp.as_deref().unwrap_or("0") != last_seq.to_string()
                 {
                     for p in &store.projections {
-                        p.rebuild(&db.conn, &store.engine)?;
+                        p.rebuild(&db.conn, &engine)?;
                     }
                     db.audit("rebuild_tables", "tables", "materialized tables rewritten")?;
                 }
@@ -609,12 +670,13 @@ impl Store {
             });
             if upgraded {
                 db.begin()?;
-                if let Err(e) = store.write_snapshot(&db, "format upgrade") {
+                if let Err(e) = store.write_snapshot(&mut db, &engine, "format upgrade") {
                     return Err(db.poison(e));
                 }
                 db.commit()?;
             }
         }
+        store.engine = SharedEngine::with_concurrency(engine, store.options.concurrency);
         if let Durability::Group { max_delay, .. } = store.options.durability {
             let shared = store.shared.clone();
             store.flusher = Some(
@@ -632,9 +694,28 @@ impl Store {
         StoreOptions::new()
     }
 
-    /// The engine (read-only; changes go through [`Store::execute`]).
-    pub fn engine(&self) -> &Engine {
+    /// The engine as of the newest published write, to read (changes go through
+    /// [`Store::execute`]). Let go of it soon (the writer reuses the copy), and never hold it
+    /// while writing from the same thread.
+    pub fn engine(&self) -> ReadView<'_> {
+        self.engine.read()
+    }
+
+    /// The shared engine: [`SharedEngine::analysis`] for long jobs on a state of their own.
+    pub fn shared(&self) -> &SharedEngine {
         &self.engine
+    }
+
+    /// The journal sequence number of the state a view holds.
+    pub fn seq_of(&self, view: &ReadView<'_>) -> i64 {
+        self.base_seq + view.version() as i64
+    }
+
+    /// Why the last background snapshot failed, if it did (it is not fatal: recovery replays
+    /// the journal from the snapshot before it; the next one is tried after `snapshot_every`
+    /// more commands).
+    pub fn snapshot_error(&self) -> Option<String> {
+        lock_any(&self.shared.snapshot_error).clone()
     }
 
     /// The file.
@@ -662,8 +743,19 @@ impl Store {
     /// Under group commit the flusher makes it durable within `max_delay` of the first command
     /// of its group.
     pub fn wait_durable(&self, seq: i64, timeout: Duration) -> bool {
+        self.shared.wait_durable(seq, timeout)
+    }
+
+    /// The commit mode.
+    pub fn durability(&self) -> Durability {
+        self.options.durability
+    }
+}
+
+impl Shared {
+    fn wait_durable(&self, seq: i64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut db = lock(&self.shared.db);
+        let mut db = lock(&self.db);
         loop {
             if db.durable_seq >= seq {
                 return true;
@@ -677,35 +769,50 @@ impl Store {
                 return false;
             }
             db = self
-                .shared
                 .committed
                 .wait_timeout(db, (deadline - now).min(Duration::from_millis(50)))
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
     }
+}
 
-    /// The commit mode.
-    pub fn durability(&self) -> Durability {
-        self.options.durability
-    }
-
+impl Store {
     /// Execute a command; the output. Under [`Durability::EveryCommand`] a command that changed
     /// state is durable when this returns; under group commit use [`Store::submit`] to learn
     /// when.
-    pub fn execute(&mut self, command: Command) -> Result<Output, StoreError> {
+    pub fn execute(&self, command: Command) -> Result<Output, StoreError> {
         self.submit(command).map(|a| a.output)
     }
 
+    /// The write lock of the shared engine, or why the store takes no writes.
+    fn writer(&self) -> Result<Writer<'_>, StoreError> {
+        self.engine
+            .write()
+            .map_err(|e| match lock(&self.shared.db).check_poisoned() {
+                Err(poisoned) => poisoned,
+                Ok(()) => e.into(),
+            })
+    }
+
     /// Execute a command and say where it stands: its journal sequence number and whether it
-    /// is durable yet.
-    pub fn submit(&mut self, command: Command) -> Result<Ack, StoreError> {
+    /// is durable yet. A read runs on a view of the engine (see [`userops::shared::Route`])
+    /// and touches no lock of the journal.
+    pub fn submit(&self, command: Command) -> Result<Ack, StoreError> {
+        if !command.mutates() {
+            return Ok(Ack {
+                output: self.engine.execute(command)?,
+                seq: None,
+                durable: true,
+            });
+        }
+        let mut writer = self.writer()?;
         let shared = self.shared.clone();
         let mut db = lock(&shared.db);
         db.check_poisoned()?;
         self.commit_if_due(&mut db)?;
         let was_idle = db.pending == 0;
-        let staged = self.stage(&mut db, command)?;
+        let staged = self.stage(&mut db, &mut writer, command)?;
         if staged.force_commit {
             db.commit()?;
             // The WAL still holds the pages as they were before the redaction: fold it into the
@@ -727,15 +834,24 @@ impl Store {
             // A group started: the flusher now waits for its deadline.
             shared.wake.notify_all();
         }
+        // Under EveryCommand the command is committed by now: readers see only what is
+        // durable. Under group commit they see it before it is.
+        writer.publish();
+        let durable = staged.seq.is_none_or(|s| s <= db.durable_seq);
+        let due = db.since_snapshot >= self.options.snapshot_every;
+        drop(db);
+        if due {
+            self.snapshot_in_background(&writer);
+        }
         Ok(Ack {
-            durable: staged.seq.is_none_or(|s| s <= db.durable_seq),
+            durable,
             output: staged.output,
             seq: staged.seq,
         })
     }
 
     /// Ingest one event (durability as for [`Store::execute`]).
-    pub fn ingest(&mut self, event: Event) -> Result<Receipt, StoreError> {
+    pub fn ingest(&self, event: Event) -> Result<Receipt, StoreError> {
         match self.execute(Command::ingest(event))? {
             Output::Receipt(r) => Ok(r),
             other => Err(userops::Error::Internal(format!("ingest returned {other:?}")).into()),
@@ -746,10 +862,11 @@ impl Store {
     /// the next starts, whatever the commit mode). One result per event: a refused event is
     /// not journaled and does not stop the others. Storage errors stop the batch.
     pub fn ingest_batch(
-        &mut self,
+        &self,
         events: impl IntoIterator<Item = Event>,
         chunk: usize,
     ) -> Result<Vec<Result<Receipt, userops::Error>>, StoreError> {
+        let mut writer = self.writer()?;
         let shared = self.shared.clone();
         // Held for the whole batch: the flusher must not commit part of a chunk.
         let mut db = lock(&shared.db);
@@ -759,7 +876,7 @@ impl Store {
         let mut out = Vec::new();
         let mut in_chunk = 0;
         for event in events {
-            match self.stage(&mut db, Command::ingest(event)) {
+            match self.stage(&mut db, &mut writer, Command::ingest(event)) {
                 Ok(s) => match s.output {
                     Output::Receipt(r) => out.push(Ok(r)),
                     other => out.push(Err(userops::Error::Internal(format!("{other:?}")))),
@@ -770,35 +887,96 @@ impl Store {
             in_chunk += 1;
             if in_chunk == chunk {
                 db.commit()?;
+                writer.publish();
                 in_chunk = 0;
             }
         }
         db.commit()?;
+        writer.publish();
+        let due = db.since_snapshot >= self.options.snapshot_every;
+        drop(db);
+        if due {
+            self.snapshot_in_background(&writer);
+        }
         Ok(out)
     }
 
     /// Commit pending commands now.
-    pub fn flush(&mut self) -> Result<(), StoreError> {
+    pub fn flush(&self) -> Result<(), StoreError> {
         let mut db = lock(&self.shared.db);
         db.check_poisoned()?;
         db.commit()
     }
 
     /// Write a snapshot of the current state (committing pending commands with it), so that
-    /// recovery replays only what follows.
-    pub fn snapshot(&mut self) -> Result<(), StoreError> {
+    /// recovery replays only what follows. With [`Concurrency::Replicas`] it is written from
+    /// the analysis copy, without holding writers or readers (this call returns when it is
+    /// stored); with a lock, inside the write lock.
+    pub fn snapshot(&self) -> Result<(), StoreError> {
+        let writer = self.writer()?;
+        if self.engine.concurrency() == Concurrency::Replicas {
+            self.flush()?;
+            let pinned = self.engine.analysis_if_free()?;
+            drop(writer);
+            return match pinned {
+                Some(view) => {
+                    let seq = self.base_seq + view.version() as i64;
+                    background_snapshot(&self.shared, &self.path, &view, seq, "requested")
+                }
+                // Long jobs hold the analysis copy: wait for it as a long job would.
+                None => {
+                    let view = self.engine.analysis()?;
+                    let seq = self.seq_of(&view);
+                    background_snapshot(&self.shared, &self.path, &view, seq, "requested")
+                }
+            };
+        }
         let shared = self.shared.clone();
         let mut db = lock(&shared.db);
         db.check_poisoned()?;
         db.begin()?;
-        if let Err(e) = self.write_snapshot(&db, "requested") {
+        if let Err(e) = self.write_snapshot(&mut db, writer.engine(), "requested") {
             return Err(db.poison(e));
         }
         db.commit()
     }
 
+    /// With replicas: start writing a snapshot of the analysis copy as it is at `writer`'s
+    /// last publish, on a background thread, unless one is still being written or a long job
+    /// holds the copy (then the next write tries again).
+    fn snapshot_in_background(&self, writer: &Writer<'_>) {
+        let _ = writer;
+        let mut running = lock_any(&self.snapshotter);
+        if running.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        if let Some(h) = running.take() {
+            let _ = h.join();
+        }
+        let view: AnalysisView = match self.engine.analysis_if_free() {
+            Ok(Some(v)) => v,
+            Ok(None) => return,
+            Err(e) => {
+                *lock_any(&self.shared.snapshot_error) = Some(e.to_string());
+                return;
+            }
+        };
+        let seq = self.base_seq + view.version() as i64;
+        lock(&self.shared.db).since_snapshot = 0;
+        let (shared, path) = (self.shared.clone(), self.path.clone());
+        let spawned = std::thread::Builder::new()
+            .name("userops-store-snapshot".into())
+            .spawn(move || {
+                let _ = background_snapshot(&shared, &path, &view, seq, "periodic");
+            });
+        match spawned {
+            Ok(h) => *running = Some(h),
+            Err(e) => *lock_any(&self.shared.snapshot_error) = Some(e.to_string()),
+        }
+    }
+
     /// Call a method by name with JSON arguments; the output as JSON (the bindings' path).
-    pub fn call_json(&mut self, method: &str, args_json: &str) -> Result<String, StoreError> {
+    pub fn call_json(&self, method: &str, args_json: &str) -> Result<String, StoreError> {
         let command = Command::from_call(method, args_json)?;
         let output = self.execute(command)?;
         serde_json::to_string(&output)
@@ -817,16 +995,21 @@ impl Store {
     }
 
     /// Execute and journal a command inside the open transaction (opened if needed), without
-    /// committing.
-    fn stage(&mut self, db: &mut Db, command: Command) -> Result<Staged, StoreError> {
+    /// committing or publishing it.
+    fn stage(
+        &self,
+        db: &mut Db,
+        writer: &mut Writer<'_>,
+        command: Command,
+    ) -> Result<Staged, StoreError> {
         if !command.mutates() {
             return Ok(Staged {
-                output: self.engine.execute(command)?,
+                output: writer.engine().query(command)?,
                 seq: None,
                 force_commit: false,
             });
         }
-        let command = self.engine.prepare(command)?;
+        let command = writer.engine().prepare(command)?;
         let text = serde_json::to_string(&command)
             .map_err(|e| StoreError::Engine(userops::Error::Internal(e.to_string())))?;
         let method = journal::method_of_text(&text).unwrap_or_else(|| command.method());
@@ -835,18 +1018,18 @@ impl Store {
         // identifiers and every OneID merged into the person.
         let erased = match &command {
             Command::Privacy(PrivacyCommand::Erase { oneid, .. }) => {
-                let g = self.engine.identity();
+                let g = writer.engine().identity();
                 g.canonical(*oneid).map(|o| {
                     (
                         g.identifiers(o).unwrap_or_default(),
-                        self.engine.oneids_of(o),
+                        writer.engine().oneids_of(o),
                     )
                 })
             }
             _ => None,
         };
         db.begin()?;
-        let output = match self.engine.execute_prepared(command.clone()) {
+        let output = match writer.apply(command.clone()) {
             Ok(o) => o,
             Err(e) => {
                 if db.pending == 0 {
@@ -874,7 +1057,7 @@ impl Store {
                 )?
                 .execute(params![seq, method, key, text, journal::checksum(seq, &text)])?;
             for p in &self.projections {
-                p.apply(&db.conn, &self.engine, &command, &output)?;
+                p.apply(&db.conn, writer.engine(), &command, &output)?;
             }
             Ok(())
         };
@@ -884,16 +1067,18 @@ impl Store {
         db.last_seq = seq;
         db.pending += 1;
         db.pending_since.get_or_insert_with(Instant::now);
-        self.since_snapshot += 1;
+        db.since_snapshot += 1;
         let mut force_commit = false;
         if let (Some((ids, oneids)), Output::Privacy(PrivacyOutput::Erased(_))) = (erased, &output)
         {
-            if let Err(e) = self.redact(db, seq, &ids, &oneids) {
+            if let Err(e) = self.redact(db, writer.engine(), seq, &ids, &oneids) {
                 return Err(db.poison(e));
             }
             force_commit = true;
-        } else if self.since_snapshot >= self.options.snapshot_every {
-            if let Err(e) = self.write_snapshot(db, "periodic") {
+        } else if db.since_snapshot >= self.options.snapshot_every
+            && self.engine.concurrency() == Concurrency::Lock
+        {
+            if let Err(e) = self.write_snapshot(db, writer.engine(), "periodic") {
                 return Err(db.poison(e));
             }
         }
@@ -906,8 +1091,8 @@ impl Store {
 
     /// Write a snapshot at the last sequence number (in chunks, streaming: see `snapshot.rs`)
     /// and drop all but the two newest.
-    fn write_snapshot(&mut self, db: &Db, why: &str) -> rusqlite::Result<()> {
-        let state_len = snapshot::write(&db.conn, db.last_seq, &self.engine)?;
+    fn write_snapshot(&self, db: &mut Db, engine: &Engine, why: &str) -> rusqlite::Result<()> {
+        let state_len = snapshot::write(&db.conn, db.last_seq, engine)?;
         // Keep the two newest: the older one is what `check` compares a replay against.
         snapshot::keep_newest(&db.conn, 2)?;
         db.audit(
@@ -915,7 +1100,7 @@ impl Store {
             &format!("seq:{}", db.last_seq),
             &format!("{why}, {state_len} bytes"),
         )?;
-        self.since_snapshot = 0;
+        db.since_snapshot = 0;
         Ok(())
     }
 
@@ -924,8 +1109,9 @@ impl Store {
     /// replaced by a redaction marker, and the snapshots (which hold them too) by one taken
     /// now, so that recovery starts after every redacted record.
     fn redact(
-        &mut self,
-        db: &Db,
+        &self,
+        db: &mut Db,
+        engine: &Engine,
         seq: i64,
         ids: &[userops::Identifier],
         oneids: &[userops::OneId],
@@ -985,7 +1171,7 @@ impl Store {
                 hits.len()
             ),
         )?;
-        self.write_snapshot(db, "after erasure")
+        self.write_snapshot(db, engine, "after erasure")
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -1000,6 +1186,14 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
+        // A snapshot being written is finished first (a poisoned store's is abandoned: its
+        // journal may lack what the snapshot holds).
+        if lock(&self.shared.db).poisoned.is_some() {
+            self.shared.abort_snapshot.store(true, Ordering::SeqCst);
+        }
+        if let Some(h) = lock_any(&self.snapshotter).take() {
+            let _ = h.join();
+        }
         {
             let mut db = lock(&self.shared.db);
             db.stop = true;
@@ -1013,6 +1207,70 @@ impl Drop for Store {
             let _ = db.commit();
         }
     }
+}
+
+fn lock_any<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Write a snapshot of `view` (at journal sequence number `seq`) beside the live journal:
+/// on a connection of its own, in transactions of one chunk each, once the journal is durable
+/// up to `seq`. It is dropped if an erasure was journaled after `seq` (it would still hold
+/// the erased person) or a newer snapshot exists.
+fn background_snapshot(
+    shared: &Shared,
+    path: &Path,
+    view: &Engine,
+    seq: i64,
+    why: &str,
+) -> Result<(), StoreError> {
+    let run = || -> Result<(), StoreError> {
+        // A snapshot ahead of the durable journal would make recovery refuse the store.
+        while !shared.wait_durable(seq, Duration::from_millis(200)) {
+            if shared.abort_snapshot.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            lock(&shared.db).check_poisoned()?;
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        let wanted = |conn: &Connection| -> rusqlite::Result<bool> {
+            let newer: i64 = conn.query_row(
+                "SELECT count(*) FROM snapshot WHERE seq >= ?1",
+                [seq],
+                |r| r.get(0),
+            )?;
+            let erased: i64 = conn.query_row(
+                "SELECT count(*) FROM journal WHERE seq > ?1 AND method = 'erase'",
+                [seq],
+                |r| r.get(0),
+            )?;
+            Ok(newer == 0 && erased == 0)
+        };
+        let audit = |conn: &Connection, len: u64| {
+            schema::store_audit(
+                conn,
+                "snapshot",
+                &format!("seq:{seq}"),
+                &format!("{why}, {len} bytes, beside the live journal"),
+            )
+        };
+        snapshot::write_in_steps(
+            &conn,
+            seq,
+            view,
+            snapshot::STEP_CHUNK,
+            &shared.abort_snapshot,
+            wanted,
+            audit,
+        )?;
+        Ok(())
+    };
+    let result = run();
+    *lock_any(&shared.snapshot_error) = result.as_ref().err().map(|e| e.to_string());
+    result
 }
 
 struct Staged {
@@ -1127,3 +1385,6 @@ fn recover(conn: &Connection, config: Config) -> Result<Recovered, StoreError> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod shared_tests;

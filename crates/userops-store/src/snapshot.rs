@@ -60,6 +60,7 @@ pub(crate) fn write(conn: &Connection, seq: i64, engine: &Engine) -> rusqlite::R
         buf: Vec::with_capacity(chunk),
         rows: 0,
         failed: None,
+        steps: None,
     };
     let written = engine.write_snapshot(Tee {
         inner: &mut sink,
@@ -77,6 +78,95 @@ pub(crate) fn write(conn: &Connection, seq: i64, engine: &Engine) -> rusqlite::R
     Ok(sum.len)
 }
 
+/// The chunk size of a snapshot written beside a live journal ([`write_in_steps`]): one
+/// transaction of this size holds SQLite's write lock for a few milliseconds.
+pub(crate) const STEP_CHUNK: usize = 1 << 20;
+
+/// Write a snapshot of `engine` at `seq` beside a journal that goes on being written: on a
+/// connection of its own, one transaction per chunk of `chunk` bytes (so the journal's
+/// writer never waits for more than one), then the header, the pruning to the two newest and
+/// the audit row in a last transaction, if `wanted` still says yes there (an erasure or a
+/// newer snapshot since `seq` says no: the chunks are deleted instead). `abort` set stops it
+/// between chunks, also deleting them. The length, or `None` when not kept.
+pub(crate) fn write_in_steps(
+    conn: &Connection,
+    seq: i64,
+    engine: &Engine,
+    chunk: usize,
+    abort: &std::sync::atomic::AtomicBool,
+    wanted: impl Fn(&Connection) -> rusqlite::Result<bool>,
+    audit: impl Fn(&Connection, u64) -> rusqlite::Result<()>,
+) -> rusqlite::Result<Option<u64>> {
+    let discard = |conn: &Connection| -> rusqlite::Result<Option<u64>> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let done = conn
+            .execute("DELETE FROM snapshot_chunk WHERE seq = ?1 AND seq NOT IN (SELECT seq FROM snapshot)", [seq])
+            .and_then(|_| conn.execute_batch("COMMIT"));
+        if done.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        done.map(|()| None)
+    };
+    if !wanted(conn)? {
+        return Ok(None);
+    }
+    let mut sum = SnapshotSum::new(seq);
+    let mut sink = ChunkSink {
+        conn,
+        seq,
+        chunk: chunk.max(1),
+        buf: Vec::with_capacity(chunk.max(1)),
+        rows: 0,
+        failed: None,
+        steps: Some(abort),
+    };
+    let written = engine.write_snapshot(Tee {
+        inner: &mut sink,
+        sum: &mut sum,
+    });
+    let flushed = match (sink.failed.take(), written) {
+        (Some(e), _) => Err(e),
+        (None, Err(e)) => Err(io_err(e)),
+        (None, Ok(())) => sink.flush_chunk(),
+    };
+    if let Err(e) = flushed {
+        let _ = conn.execute_batch("ROLLBACK");
+        discard(conn)?;
+        return match abort.load(std::sync::atomic::Ordering::SeqCst) {
+            true => Ok(None),
+            false => Err(e),
+        };
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let last = (|| -> rusqlite::Result<bool> {
+        if !wanted(conn)? {
+            return Ok(false);
+        }
+        conn.prepare_cached(
+            "INSERT INTO snapshot (seq, len, chunks, checksum) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![seq, sum.len as i64, sink.rows, sum.checksum()])?;
+        keep_newest(conn, 2)?;
+        audit(conn, sum.len)?;
+        Ok(true)
+    })();
+    match last {
+        Ok(true) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(Some(sum.len))
+        }
+        Ok(false) => {
+            conn.execute_batch("ROLLBACK")?;
+            discard(conn)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            discard(conn)?;
+            Err(e)
+        }
+    }
+}
+
 /// Collects a snapshot's bytes into chunk rows.
 struct ChunkSink<'c> {
     conn: &'c Connection,
@@ -86,6 +176,9 @@ struct ChunkSink<'c> {
     rows: i64,
     /// The SQLite error behind a failed write (an `io::Error` would lose its kind).
     failed: Option<rusqlite::Error>,
+    /// Written beside a live journal: each chunk in a transaction of its own, stopped when
+    /// this is set ([`write_in_steps`]).
+    steps: Option<&'c std::sync::atomic::AtomicBool>,
 }
 
 impl ChunkSink<'_> {
@@ -94,9 +187,29 @@ impl ChunkSink<'_> {
         if self.buf.is_empty() && self.rows > 0 {
             return Ok(());
         }
-        self.conn
-            .prepare_cached("INSERT INTO snapshot_chunk (seq, idx, bytes) VALUES (?1, ?2, ?3)")?
-            .execute(params![self.seq, self.rows, &self.buf])?;
+        if let Some(abort) = self.steps {
+            if abort.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "snapshot abandoned".into(),
+                ));
+            }
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        }
+        let inserted = self
+            .conn
+            .prepare_cached("INSERT INTO snapshot_chunk (seq, idx, bytes) VALUES (?1, ?2, ?3)")
+            .and_then(|mut q| q.execute(params![self.seq, self.rows, &self.buf]));
+        if self.steps.is_some() {
+            match inserted {
+                Ok(_) => self.conn.execute_batch("COMMIT")?,
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
+        } else {
+            inserted?;
+        }
         self.rows += 1;
         self.buf.clear();
         Ok(())

@@ -32,13 +32,14 @@ fn recovery_replays_journal_after_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     let expected = {
-        let mut s = Store::open(&path).unwrap();
+        let s = Store::open(&path).unwrap();
         s.ingest(ev("a", "M1")).unwrap();
         s.snapshot().unwrap();
         s.ingest(ev("b", "M2")).unwrap();
         assert!(s.ingest(ev("b", "M3")).is_err(), "reused key refused");
         assert!(s.ingest(ev("b", "M2")).unwrap().duplicate);
-        s.engine().snapshot()
+        let bytes = s.engine().snapshot();
+        bytes
     };
     let s = Store::open(&path).unwrap();
     assert_eq!(s.engine().snapshot(), expected);
@@ -58,7 +59,7 @@ fn periodic_snapshots_are_reproduced_by_replay() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     {
-        let mut s = Store::options().snapshot_every(3).open(&path).unwrap();
+        let s = Store::options().snapshot_every(3).open(&path).unwrap();
         for i in 0..10 {
             s.ingest(ev(&format!("k{i}"), &format!("M{}", i % 4)))
                 .unwrap();
@@ -133,7 +134,7 @@ fn bad_paths_are_typed_errors_and_leave_files_untouched() {
 
     let ro = dir.path().join("ro.db");
     {
-        let mut s = Store::open(&ro).unwrap();
+        let s = Store::open(&ro).unwrap();
         s.ingest(ev("a", "M1")).unwrap();
     }
     let mut perm = std::fs::metadata(&ro).unwrap().permissions();
@@ -153,7 +154,7 @@ fn torn_last_record_is_truncated_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     {
-        let mut s = Store::open(&path).unwrap();
+        let s = Store::open(&path).unwrap();
         for k in ["a", "b", "c"] {
             s.ingest(ev(k, k)).unwrap();
         }
@@ -183,7 +184,7 @@ fn corruption_elsewhere_is_an_error_with_its_seq() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     {
-        let mut s = Store::open(&path).unwrap();
+        let s = Store::open(&path).unwrap();
         s.ingest(ev("a", "M1")).unwrap();
         s.ingest(ev("b", "M2")).unwrap();
         s.ingest(ev("c", "M3")).unwrap();
@@ -226,7 +227,7 @@ fn corrupt_snapshot_is_an_error_and_check_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     {
-        let mut s = Store::open(&path).unwrap();
+        let s = Store::open(&path).unwrap();
         s.ingest(ev("a", "M1")).unwrap();
         s.snapshot().unwrap();
     }
@@ -253,7 +254,7 @@ fn corrupt_snapshot_is_an_error_and_check_reports_it() {
 fn group_commit_reports_what_is_durable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
-    let mut s = Store::options()
+    let s = Store::options()
         .durability(Durability::Group {
             max_commands: 3,
             max_delay: Duration::from_secs(3600),
@@ -279,7 +280,7 @@ fn group_commit_reports_what_is_durable() {
         .unwrap();
     assert!(q.durable && q.seq.is_none());
     // the time bound: checked at the next call
-    let mut t = Store::options()
+    let t = Store::options()
         .durability(Durability::Group {
             max_commands: 1000,
             max_delay: Duration::from_millis(1),
@@ -296,7 +297,7 @@ fn group_commit_reports_what_is_durable() {
 fn batch_ingest_one_transaction_per_chunk() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
-    let mut s = Store::open(&path).unwrap();
+    let s = Store::open(&path).unwrap();
     let mut events: Vec<Event> = (0..10)
         .map(|i| ev(&format!("k{i}"), &format!("M{i}")))
         .collect();
@@ -362,7 +363,7 @@ fn migrates_a_schema_1_store() {
 fn materialized_tables_follow_merges_and_erasure() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
-    let mut s = Store::open(&path).unwrap();
+    let s = Store::open(&path).unwrap();
     // Rules that let one person hold two phones and two emails, so that i3 merges 2 into 1
     // (the default caps of one would refuse the link and report a conflict instead).
     s.execute(
@@ -430,7 +431,7 @@ fn erase_redacts_the_journal_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     let live = {
-        let mut s = Store::options().snapshot_every(2).open(&path).unwrap();
+        let s = Store::options().snapshot_every(2).open(&path).unwrap();
         s.ingest(identify("i1", "13800138000", "secret@x.com"))
             .unwrap();
         s.ingest(ev("r1", "M-other")).unwrap();
@@ -453,7 +454,8 @@ fn erase_redacts_the_journal_and_survives_reopen() {
             .unwrap();
         assert!(ack.durable);
         s.ingest(ev("r2", "M-later")).unwrap();
-        s.engine().snapshot()
+        let bytes = s.engine().snapshot();
+        bytes
     };
     // checkpoint the WAL so the main file is what we search, then look for the plain values
     raw(&path)
@@ -489,14 +491,14 @@ fn hashing_keeps_plain_identifiers_off_disk_and_config_is_kept() {
         .build()
         .unwrap();
     {
-        let mut s = Store::open_with(&path, cfg).unwrap();
+        let s = Store::open_with(&path, cfg).unwrap();
         s.ingest(identify("i1", "13800138000", "secret@x.com"))
             .unwrap();
         s.snapshot().unwrap();
     }
     {
         // reopened with default options: the store keeps its creation config
-        let mut s = Store::open(&path).unwrap();
+        let s = Store::open(&path).unwrap();
         s.ingest(identify("i2", "13700137000", "other@x.com"))
             .unwrap();
         let id = Identifier::parse("phone", "13700137000").unwrap();
@@ -529,7 +531,7 @@ fn handle_opens_both_kinds() {
         .unwrap();
     assert!(h.engine_mut().is_err());
     drop(h);
-    let mut h = EngineHandle::open(&path, "every").unwrap();
+    let h = EngineHandle::open(&path, "every").unwrap();
     assert!(h
         .call_json("stats", "{}")
         .unwrap()
@@ -542,7 +544,7 @@ fn handle_opens_both_kinds() {
 fn group_commit_timer_makes_a_lone_command_durable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
-    let mut s = Store::options()
+    let s = Store::options()
         .durability(Durability::Group {
             max_commands: 1000,
             max_delay: Duration::from_millis(20),
@@ -672,6 +674,7 @@ fn erase_keeps_the_ledger_balanced_under_a_pseudonym_and_leaves_no_trace() {
             r#"{"oneid": 1, "actor": "dpo", "time": "2026-03-02T00:00:00Z"}"#,
         );
         assert_eq!(out["identifiers_removed"], 2);
+        // A read view of the engine, let go of before the next write below.
         let e = s.engine();
         e.check_invariants().unwrap();
         let ledger = e.loyalty().ledger();
@@ -713,6 +716,7 @@ fn erase_keeps_the_ledger_balanced_under_a_pseudonym_and_leaves_no_trace() {
             )
             .unwrap();
         assert_eq!(text, 0);
+        drop(e);
         // the old keys no longer name anything
         assert!(s.call_json("post", r#"{"key": "o-secret@x.com"}"#).is_err());
         e_snapshot(&s)
@@ -744,7 +748,8 @@ fn erase_keeps_the_ledger_balanced_under_a_pseudonym_and_leaves_no_trace() {
 }
 
 fn e_snapshot(s: &Store) -> Vec<u8> {
-    s.engine().snapshot()
+    let bytes = s.engine().snapshot();
+    bytes
 }
 
 #[test]
@@ -921,7 +926,7 @@ fn store_actions_are_audited_append_only() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     {
-        let mut s = Store::options().snapshot_every(2).open(&path).unwrap();
+        let s = Store::options().snapshot_every(2).open(&path).unwrap();
         s.ingest(ev("a", "M1")).unwrap();
         s.ingest(ev("b", "M2")).unwrap(); // periodic snapshot
         s.ingest(ev("c", "M3")).unwrap();
@@ -997,7 +1002,7 @@ fn store_actions_are_audited_append_only() {
 fn identity_tables_follow_batch_commands_and_operator_merges() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
-    let mut s = Store::open(&path).unwrap();
+    let s = Store::open(&path).unwrap();
     // A whole batch as one command (not `Store::ingest_batch`): its persons are projected too.
     let batch = Command::Core(userops::CoreCommand::IngestBatch {
         events: vec![ev("b1", "M1"), ev("b2", "M2"), ev("b3", "M1")],
@@ -1037,12 +1042,13 @@ fn a_snapshot_in_an_older_format_is_replaced_by_a_full_replay() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     let expected = {
-        let mut s = Store::open(&path).unwrap();
+        let s = Store::open(&path).unwrap();
         s.ingest(ev("a", "M1")).unwrap();
         s.ingest(identify("i1", "13800138000", "a@x.com")).unwrap();
         s.snapshot().unwrap();
         s.ingest(ev("b", "M2")).unwrap();
-        s.engine().snapshot()
+        let bytes = s.engine().snapshot();
+        bytes
     };
     // Mark the snapshot as written by an older build (with a valid checksum).
     {
@@ -1112,7 +1118,8 @@ fn a_snapshot_larger_than_sqlites_length_limit_is_stored_in_chunks() {
         }
         s.snapshot().unwrap();
         s.ingest(ev("after", "M-after")).unwrap();
-        s.engine().snapshot()
+        let bytes = s.engine().snapshot();
+        bytes
     };
     let chunks = chunk_count(&path);
     assert!(chunks >= 8, "{chunks} chunk(s)");
@@ -1189,7 +1196,8 @@ fn migrates_a_schema_2_store_with_whole_snapshots() {
     let expected = {
         let mut s = Store::options().snapshot_every(5).open(&path).unwrap();
         fill(&mut s, 12);
-        s.engine().snapshot()
+        let bytes = s.engine().snapshot();
+        bytes
     };
     // Put the file back the way schema 2 kept it: one `state` blob per snapshot.
     {

@@ -270,11 +270,14 @@ fn erasure_leaves_no_personal_byte_in_the_files_or_a_fresh_snapshot() {
     // The ledger still balances (part of the invariants) and the person's postings stay,
     // under a pseudonym.
     s.engine().check_invariants().unwrap();
-    let ledger = s.engine().loyalty().ledger();
-    let total: i128 = ledger.accounts().iter().map(|a| a.balance()).sum();
-    assert_eq!(total, 0);
-    assert!(ledger.accounts().iter().any(|a| matches!(a.kind,
-        userops::loyalty::AccountKind::Member(o) if userops::privacy::is_pseudonym(o) && a.balance() != 0)));
+    {
+        let view = s.engine();
+        let ledger = view.loyalty().ledger();
+        let total: i128 = ledger.accounts().iter().map(|a| a.balance()).sum();
+        assert_eq!(total, 0);
+        assert!(ledger.accounts().iter().any(|a| matches!(a.kind,
+            userops::loyalty::AccountKind::Member(o) if userops::privacy::is_pseudonym(o) && a.balance() != 0)));
+    }
     drop(s);
     let report = check(&path).unwrap();
     assert!(report.ok(), "{report}");

@@ -394,8 +394,8 @@ fn lifecycle(ops: Vec<Op>, merge_by: (u8, u8, bool)) {
         return;
     }
     let (ha, hb) = (
-        holdings(run.store.engine(), oa),
-        holdings(run.store.engine(), ob),
+        holdings(&run.store.engine(), oa),
+        holdings(&run.store.engine(), ob),
     );
     let t = day(ops.len() + 1);
     let evidence = if by_operator {
@@ -427,7 +427,7 @@ fn lifecycle(ops: Vec<Op>, merge_by: (u8, u8, bool)) {
     .unwrap();
     run.store.engine().check_invariants().unwrap();
     for (o, before) in [(oa, ha), (ob, hb)] {
-        let after = holdings(run.store.engine(), o);
+        let after = holdings(&run.store.engine(), o);
         for (module, was) in &before {
             assert_eq!(
                 &after[module], was,

@@ -107,9 +107,11 @@ fn a_journal_written_before_issue_25_replays_as_it_was_accepted() {
     let path = copy("main-d586624-journal.db", dir.path());
     let mut s = Store::open(&path).unwrap();
     assert!(s.warnings().is_empty(), "{:?}", s.warnings());
-    let e = s.engine();
-    assert_eq!(e.stats().events, 14);
-    e.check_invariants().unwrap();
+    {
+        let e = s.engine();
+        assert_eq!(e.stats().events, 14);
+        e.check_invariants().unwrap();
+    }
     // What was accepted stays: both deliveries of O1 and the three refunds count in the
     // profile, as they did; the clawback of the old default left M3 in debt.
     let m1 = call(
@@ -187,9 +189,11 @@ fn a_redacted_journal_with_a_format_3_snapshot_is_read_as_it_is() {
         "{:?}",
         s.warnings()
     );
-    let e = s.engine();
-    assert_eq!(e.stats().events, 17);
-    e.check_invariants().unwrap();
+    {
+        let e = s.engine();
+        assert_eq!(e.stats().events, 17);
+        e.check_invariants().unwrap();
+    }
     // The receipts restored from the old snapshot hold the fingerprint of the event as it was
     // given: an exact resend is still the same event.
     let r = ingest(

@@ -168,6 +168,45 @@ impl Engine {
         out
     }
 
+    /// Execute a command that changes nothing ([`Command::mutates`] is false) through a shared
+    /// reference: the read path of a [`SharedEngine`](crate::shared::SharedEngine), where
+    /// many threads read one engine at once. Same output as [`Engine::execute`]; a command
+    /// that changes state is refused (`invalid_argument`, field `method`) and changes nothing.
+    ///
+    /// ```
+    /// use userops::{Command, Engine};
+    /// let engine = Engine::default();
+    /// let stats = engine.query(Command::from_call("stats", "{}")?)?;
+    /// assert!(matches!(stats, userops::Output::Stats(s) if s.events == 0));
+    /// let write = Command::from_call("create_program", r#"{"program": {"id": "p"}}"#)?;
+    /// assert_eq!(engine.query(write).unwrap_err().field(), Some("method"));
+    /// # Ok::<(), userops::Error>(())
+    /// ```
+    pub fn query(&self, command: Command) -> Result<Output, Error> {
+        if command.mutates() {
+            return Err(Error::not_a_query(&command));
+        }
+        match self.prepare(command)? {
+            Command::Core(CoreCommand::Resolve { user }) => Ok(Output::Resolved(Resolved {
+                oneid: self.lookup(&user)?,
+            })),
+            Command::Core(CoreCommand::Stats {}) => Ok(Output::Stats(self.stats())),
+            Command::Core(other) => Err(Error::not_a_query(&other)),
+            // ---- module command sets: one arm each, delegating to `Engine::query_<module>`
+            //      defined in the module's own file ----
+            Command::Identity(c) => self.query_identity(c),
+            Command::Profile(c) => self.query_profile(c).map(Output::Profile),
+            Command::Tags(c) => self.query_tags(c).map(Output::Tags),
+            Command::Loyalty(c) => self.query_loyalty(c).map(Output::Loyalty),
+            Command::Lifecycle(c) => self.query_lifecycle(c),
+
+            Command::Analytics(c) => self.query_analytics(c),
+            Command::Models(c) => self.query_models(c),
+            Command::Campaigns(c) => self.query_campaigns(c),
+            Command::Privacy(c) => self.query_privacy(c),
+        }
+    }
+
     /// The command as it is executed and journaled: with identifier hashing on
     /// ([`ConfigBuilder::hash_identifiers`](crate::ConfigBuilder::hash_identifiers)) every
     /// identifier replaced by its salted hash, otherwise unchanged. Idempotent. The store calls
@@ -626,6 +665,20 @@ impl Engine {
                 .canonical(*o)
                 .expect("check_user refused unknown OneIDs before any change"),
         }
+    }
+}
+
+impl Error {
+    /// A command that changes state, given where only reads are taken ([`Engine::query`]).
+    pub(crate) fn not_a_query(command: &impl Serialize) -> Error {
+        let method = serde_json::to_value(command)
+            .ok()
+            .and_then(|v| v.get("method").and_then(|m| m.as_str().map(str::to_owned)))
+            .unwrap_or_default();
+        Error::invalid_argument(
+            "method",
+            format!("{method} changes state: it is not a read (use execute)"),
+        )
     }
 }
 

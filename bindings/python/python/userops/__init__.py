@@ -159,8 +159,14 @@ class Engine(
 ):
     """The unified user pool. Every method builds one engine command and returns its output.
 
-    An engine is safe to share between threads; long calls release the GIL. Table methods
-    (``ingest_table``, ``set_tags``) take pandas, polars, pyarrow or any Arrow PyCapsule object.
+    One engine is shared by threads: every call releases the GIL, writes run one at a time in
+    journal order, and a read sees a whole state, with every write that returned before it
+    started. ``concurrency="lock"`` (the default) keeps one copy of the state: reads run
+    together but wait for a write in progress. ``concurrency="replicas"`` (for a service)
+    keeps three: reads never wait for writes, and long analyses run on a copy of their own
+    without holding writers up, for three times the memory (see the README's "Threads"
+    section). Table methods (``ingest_table``, ``set_tags``) take pandas, polars, pyarrow or
+    any Arrow PyCapsule object.
 
     >>> import userops
     >>> e = userops.Engine()

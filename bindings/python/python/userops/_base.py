@@ -16,28 +16,36 @@ _E = TypeVar("_E", bound="EngineBase")
 class EngineBase:
     """Holds the native engine and sends it commands (method name + keyword arguments)."""
 
-    def __init__(self) -> None:
-        self._native = _NativeEngine()
+    def __init__(self, concurrency: str = "lock") -> None:
+        native, error = _NativeEngine.memory(concurrency)
+        if native is None:
+            raise from_report(json.loads(error))
+        self._native = native
 
     @classmethod
     def open(
-        cls: Type[_E], path: Union[str, "os.PathLike[str]"], durability: str = "every"
+        cls: Type[_E],
+        path: Union[str, "os.PathLike[str]"],
+        durability: str = "every",
+        concurrency: str = "lock",
     ) -> _E:
         """Open (or create) a durable engine kept in the SQLite file at ``path``.
 
         ``durability="every"`` commits each command before the call returns; ``"group"``
         commits groups of up to 1,000 commands or every 10 ms (call :meth:`flush` to commit
-        at once; closing the engine flushes). Raises ``StorageError`` for a directory, a
-        read-only file, a file that is not a userops store or a newer schema (the file is
-        left untouched) and ``CorruptStore`` naming the bad record.
+        at once; closing the engine flushes). ``concurrency`` as for :class:`Engine`
+        (``"replicas"`` also writes snapshots in the background). Raises ``StorageError`` for
+        a directory, a read-only file, a file that is not a userops store or a newer schema
+        (the file is left untouched), ``CorruptStore`` naming the bad record, and
+        ``InvalidArgument`` for an unknown ``durability`` or ``concurrency``.
 
         >>> import tempfile, os, userops
         >>> path = os.path.join(tempfile.mkdtemp(), "pool.db")
-        >>> e = userops.Engine.open(path)
+        >>> e = userops.Engine.open(path, concurrency="replicas")
         >>> e.stats()["events"]
         0
         """
-        native, error = _NativeEngine.open(os.fspath(path), durability)
+        native, error = _NativeEngine.open(os.fspath(path), durability, concurrency)
         if native is None:
             raise from_report(json.loads(error))
         engine = cls.__new__(cls)

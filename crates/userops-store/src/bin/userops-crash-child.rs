@@ -46,7 +46,7 @@ fn main() {
         _ => Durability::EveryCommand,
     };
     let count: u64 = args[4].parse().unwrap_or(100);
-    let mut store = match StoreOptions::new()
+    let store = match StoreOptions::new()
         .durability(durability)
         .snapshot_every(40)
         .open(&args[1])
@@ -63,7 +63,7 @@ fn main() {
     for i in 0..count {
         let key = format!("{}-{i}", args[3]);
         if erase {
-            erase_one(&mut store, &key, &mut out);
+            erase_one(&store, &key, &mut out);
             continue;
         }
         match store.submit(Command::ingest(event(&key, i))) {
@@ -99,7 +99,7 @@ fn main() {
 
 /// Register a member whose value is unique to `key`, then erase the person; print the key and
 /// `erased VALUE` once each is durable (an erasure commits at once, whatever the mode).
-fn erase_one(store: &mut userops_store::Store, key: &str, out: &mut impl Write) {
+fn erase_one(store: &userops_store::Store, key: &str, out: &mut impl Write) {
     let member = format!("ERASEME{}", key.replace('-', "x"));
     let json = format!(
         r#"{{"kind": "register", "key": "{key}", "time": "2026-01-01T00:00:00Z",

@@ -656,6 +656,11 @@ impl Engine {
     }
 
     pub(crate) fn execute_analytics(&mut self, c: AnalyticsCommand) -> Result<Output, Error> {
+        self.query_analytics(c)
+    }
+
+    /// Every analytics command changes nothing: all run on a shared engine ([`Engine::query`]).
+    pub(crate) fn query_analytics(&self, c: AnalyticsCommand) -> Result<Output, Error> {
         self.analytics_query(c).map(Output::Analytics)
     }
 

@@ -1256,28 +1256,162 @@ impl Engine {
     /// Execute one campaigns command.
     pub(crate) fn execute_campaigns(&mut self, c: CampaignsCommand) -> Result<Output, Error> {
         let tz = self.config.business_tz();
-        let out =
-            match c {
-                CampaignsCommand::AddPromotion { promotion } => {
-                    let named = match &promotion.action {
-                        Action::ThresholdGift { reward, .. }
-                        | Action::ThresholdRebate { reward, .. } => match reward {
-                            Reward::Points {
-                                program: Some(p), ..
-                            } => Some(p.clone()),
-                            _ => None,
-                        },
+        let out = match c {
+            CampaignsCommand::AddPromotion { promotion } => {
+                let named = match &promotion.action {
+                    Action::ThresholdGift { reward, .. }
+                    | Action::ThresholdRebate { reward, .. } => match reward {
+                        Reward::Points {
+                            program: Some(p), ..
+                        } => Some(p.clone()),
                         _ => None,
-                    };
-                    if let Some(p) = named {
-                        self.points_program(Some(&p), "promotion.action.reward.program")?;
-                    }
+                    },
+                    _ => None,
+                };
+                if let Some(p) = named {
+                    self.points_program(Some(&p), "promotion.action.reward.program")?;
+                }
+                self.state
+                    .campaigns
+                    .add_promotion(promotion)
+                    .map_err(|e| e.at("promotion"))?;
+                CampaignsOutput::Ok { ok: true }
+            }
+            q @ (CampaignsCommand::Quote { .. }
+            | CampaignsCommand::PromotionUsage { .. }
+            | CampaignsCommand::CouponCounts { .. }
+            | CampaignsCommand::ChannelEffectiveness { .. }) => return self.query_campaigns(q),
+            CampaignsCommand::Commit { quote, key, time } => {
+                CampaignsOutput::Commit(self.commit_quote(&key, &quote, time)?)
+            }
+            CampaignsCommand::Cancel { key, time } => {
+                CampaignsOutput::Commit(self.cancel_commit(&key, time)?)
+            }
+            CampaignsCommand::AddCouponTemplate { template } => {
+                self.state
+                    .campaigns
+                    .coupons
+                    .add_template(template)
+                    .map_err(|e| e.at("template"))?;
+                CampaignsOutput::Ok { ok: true }
+            }
+            CampaignsCommand::IssueCoupons {
+                template,
+                users,
+                audience,
+                time,
+            } => {
+                let mut ids = Vec::with_capacity(users.len());
+                for (i, u) in users.iter().enumerate() {
+                    ids.push(self.known_user(u, &format!("users[{i}]"))?);
+                }
+                if let Some(a) = &audience {
+                    let ctx = EngineContext { engine: self };
+                    ids.extend(ctx.audience_members(a).ok_or_else(|| Error::NotFound {
+                        what: "audience",
+                        id: a.clone(),
+                    })?);
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                CampaignsOutput::Ids(self.state.campaigns.coupons.issue(
+                    &template,
+                    &ids,
+                    time,
+                    coupons::CouponState::Issued,
+                )?)
+            }
+            CampaignsCommand::ClaimCoupon {
+                template,
+                user,
+                time,
+            } => {
+                let u = self.known_user(&user, "user")?;
+                CampaignsOutput::Coupon {
+                    coupon_id: self.state.campaigns.coupons.claim(&template, u, time)?,
+                    state: Some(coupons::CouponState::Claimed),
+                }
+            }
+            CampaignsCommand::UseCoupon {
+                coupon_id,
+                user,
+                cart,
+            } => {
+                let u = self.known_user(&user, "user")?;
+                if !self.replaying {
+                    self.check_cart_minor_units(&cart)?;
+                }
+                // A coupon belongs to the person its holder's OneID names now: after a
+                // merge the survivor uses the absorbed person's coupons.
+                let holder = self
+                    .state
+                    .campaigns
+                    .coupons
+                    .coupon(&coupon_id)
+                    .map(|c| c.user)
+                    .filter(|h| self.state.identity.canonical(*h) == Some(u))
+                    .unwrap_or(u);
+                CampaignsOutput::CouponUse(
                     self.state
                         .campaigns
-                        .add_promotion(promotion)
-                        .map_err(|e| e.at("promotion"))?;
-                    CampaignsOutput::Ok { ok: true }
+                        .coupons
+                        .use_on(&coupon_id, holder, &cart)
+                        .map_err(|e| e.at("cart"))?,
+                )
+            }
+            CampaignsCommand::ReturnCoupon { coupon_id, time } => {
+                let state = self.state.campaigns.coupons.give_back(&coupon_id, time)?;
+                CampaignsOutput::Coupon {
+                    coupon_id,
+                    state: Some(state),
                 }
+            }
+            CampaignsCommand::ExpireCoupons { now } => {
+                CampaignsOutput::Ids(self.state.campaigns.coupons.expire(now))
+            }
+            CampaignsCommand::AddRule { rule } => {
+                let rule = self.resolve_rule(rule)?;
+                let c = &mut self.state.campaigns;
+                c.automation
+                    .add_rule(rule, &c.coupons)
+                    .map_err(|e| e.at("rule"))?;
+                CampaignsOutput::Ok { ok: true }
+            }
+            CampaignsCommand::RunAutomation { now } => {
+                let c = &mut self.state.campaigns;
+                let mut automation = std::mem::take(&mut c.automation);
+                let mut coupons = std::mem::take(&mut c.coupons);
+                let mut monitor = std::mem::take(&mut c.monitor);
+                let plan = automation.run(
+                    now,
+                    tz,
+                    &EngineContext { engine: self },
+                    &mut coupons,
+                    &mut monitor,
+                );
+                let c = &mut self.state.campaigns;
+                c.automation = automation;
+                c.coupons = coupons;
+                c.monitor = monitor;
+                CampaignsOutput::Plan(self.apply_plan(plan, now))
+            }
+            CampaignsCommand::RecordOutcomes { rows } => CampaignsOutput::Recorded {
+                recorded: self
+                    .state
+                    .campaigns
+                    .monitor
+                    .record(&rows)
+                    .map_err(|e| e.at("rows"))?,
+            },
+        };
+        Ok(Output::Campaigns(out))
+    }
+
+    /// The campaigns commands that change nothing, on a shared engine ([`Engine::query`]).
+    pub(crate) fn query_campaigns(&self, c: CampaignsCommand) -> Result<Output, Error> {
+        let tz = self.config.business_tz();
+        let out =
+            match c {
                 CampaignsCommand::Quote { cart, user, mode } => {
                     let oneid = match &user {
                         Some(u) => self
@@ -1293,12 +1427,6 @@ impl Engine {
                             .quote(&cart, &ctx, mode, tz)
                             .map_err(|e| e.at("cart"))?,
                     )
-                }
-                CampaignsCommand::Commit { quote, key, time } => {
-                    CampaignsOutput::Commit(self.commit_quote(&key, &quote, time)?)
-                }
-                CampaignsCommand::Cancel { key, time } => {
-                    CampaignsOutput::Commit(self.cancel_commit(&key, time)?)
                 }
                 CampaignsCommand::PromotionUsage { id } => {
                     let c = &self.state.campaigns;
@@ -1325,128 +1453,13 @@ impl Engine {
                         budget_left,
                     })
                 }
-                CampaignsCommand::AddCouponTemplate { template } => {
-                    self.state
-                        .campaigns
-                        .coupons
-                        .add_template(template)
-                        .map_err(|e| e.at("template"))?;
-                    CampaignsOutput::Ok { ok: true }
-                }
-                CampaignsCommand::IssueCoupons {
-                    template,
-                    users,
-                    audience,
-                    time,
-                } => {
-                    let mut ids = Vec::with_capacity(users.len());
-                    for (i, u) in users.iter().enumerate() {
-                        ids.push(self.known_user(u, &format!("users[{i}]"))?);
-                    }
-                    if let Some(a) = &audience {
-                        let ctx = EngineContext { engine: self };
-                        ids.extend(ctx.audience_members(a).ok_or_else(|| Error::NotFound {
-                            what: "audience",
-                            id: a.clone(),
-                        })?);
-                    }
-                    ids.sort_unstable();
-                    ids.dedup();
-                    CampaignsOutput::Ids(self.state.campaigns.coupons.issue(
-                        &template,
-                        &ids,
-                        time,
-                        coupons::CouponState::Issued,
-                    )?)
-                }
-                CampaignsCommand::ClaimCoupon {
-                    template,
-                    user,
-                    time,
-                } => {
-                    let u = self.known_user(&user, "user")?;
-                    CampaignsOutput::Coupon {
-                        coupon_id: self.state.campaigns.coupons.claim(&template, u, time)?,
-                        state: Some(coupons::CouponState::Claimed),
-                    }
-                }
-                CampaignsCommand::UseCoupon {
-                    coupon_id,
-                    user,
-                    cart,
-                } => {
-                    let u = self.known_user(&user, "user")?;
-                    if !self.replaying {
-                        self.check_cart_minor_units(&cart)?;
-                    }
-                    // A coupon belongs to the person its holder's OneID names now: after a
-                    // merge the survivor uses the absorbed person's coupons.
-                    let holder = self
-                        .state
-                        .campaigns
-                        .coupons
-                        .coupon(&coupon_id)
-                        .map(|c| c.user)
-                        .filter(|h| self.state.identity.canonical(*h) == Some(u))
-                        .unwrap_or(u);
-                    CampaignsOutput::CouponUse(
-                        self.state
-                            .campaigns
-                            .coupons
-                            .use_on(&coupon_id, holder, &cart)
-                            .map_err(|e| e.at("cart"))?,
-                    )
-                }
-                CampaignsCommand::ReturnCoupon { coupon_id, time } => {
-                    let state = self.state.campaigns.coupons.give_back(&coupon_id, time)?;
-                    CampaignsOutput::Coupon {
-                        coupon_id,
-                        state: Some(state),
-                    }
-                }
-                CampaignsCommand::ExpireCoupons { now } => {
-                    CampaignsOutput::Ids(self.state.campaigns.coupons.expire(now))
-                }
                 CampaignsCommand::CouponCounts { template } => CampaignsOutput::Counts(
                     self.state.campaigns.coupons.counts(template.as_deref())?,
                 ),
-                CampaignsCommand::AddRule { rule } => {
-                    let rule = self.resolve_rule(rule)?;
-                    let c = &mut self.state.campaigns;
-                    c.automation
-                        .add_rule(rule, &c.coupons)
-                        .map_err(|e| e.at("rule"))?;
-                    CampaignsOutput::Ok { ok: true }
-                }
-                CampaignsCommand::RunAutomation { now } => {
-                    let c = &mut self.state.campaigns;
-                    let mut automation = std::mem::take(&mut c.automation);
-                    let mut coupons = std::mem::take(&mut c.coupons);
-                    let mut monitor = std::mem::take(&mut c.monitor);
-                    let plan = automation.run(
-                        now,
-                        tz,
-                        &EngineContext { engine: self },
-                        &mut coupons,
-                        &mut monitor,
-                    );
-                    let c = &mut self.state.campaigns;
-                    c.automation = automation;
-                    c.coupons = coupons;
-                    c.monitor = monitor;
-                    CampaignsOutput::Plan(self.apply_plan(plan, now))
-                }
-                CampaignsCommand::RecordOutcomes { rows } => CampaignsOutput::Recorded {
-                    recorded: self
-                        .state
-                        .campaigns
-                        .monitor
-                        .record(&rows)
-                        .map_err(|e| e.at("rows"))?,
-                },
                 CampaignsCommand::ChannelEffectiveness { by } => {
                     CampaignsOutput::Report(self.state.campaigns.monitor.effectiveness(by))
                 }
+                other => return Err(Error::not_a_query(&other)),
             };
         Ok(Output::Campaigns(out))
     }

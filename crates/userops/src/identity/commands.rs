@@ -202,6 +202,13 @@ impl Engine {
     pub(crate) fn execute_identity(&mut self, c: IdentityCommand) -> Result<Output, Error> {
         let g = &self.state.identity;
         let out = match c {
+            q @ (IdentityCommand::IdentityRules {}
+            | IdentityCommand::Explain { .. }
+            | IdentityCommand::Conflicts { .. }
+            | IdentityCommand::Canonical { .. }
+            | IdentityCommand::Identifiers { .. }
+            | IdentityCommand::MergeHistory { .. }
+            | IdentityCommand::IdentityAudit {}) => return self.query_identity(q),
             IdentityCommand::SetIdentityRules {
                 rules,
                 actor,
@@ -225,8 +232,6 @@ impl Engine {
                 );
                 IdentityOutput::Rules(rules)
             }
-            IdentityCommand::IdentityRules {} => IdentityOutput::Rules(g.rules().clone()),
-            IdentityCommand::Explain { a, b } => IdentityOutput::Explanation(g.explain(&a, &b)),
             IdentityCommand::Merge {
                 a,
                 b,
@@ -267,6 +272,16 @@ impl Engine {
                 self.split_persons(&mut report, time);
                 IdentityOutput::Split(report)
             }
+        };
+        Ok(Output::Identity(out))
+    }
+
+    /// The identity commands that change nothing, on a shared engine ([`Engine::query`]).
+    pub(crate) fn query_identity(&self, c: IdentityCommand) -> Result<Output, Error> {
+        let g = &self.state.identity;
+        let out = match c {
+            IdentityCommand::IdentityRules {} => IdentityOutput::Rules(g.rules().clone()),
+            IdentityCommand::Explain { a, b } => IdentityOutput::Explanation(g.explain(&a, &b)),
             IdentityCommand::Conflicts { oneid } => {
                 IdentityOutput::Conflicts(conflicts_of(g, oneid))
             }
@@ -281,6 +296,7 @@ impl Engine {
                 IdentityOutput::History(g.merge_history(oneid))
             }
             IdentityCommand::IdentityAudit {} => IdentityOutput::Audit(g.audit().to_vec()),
+            other => return Err(Error::not_a_query(&other)),
         };
         Ok(Output::Identity(out))
     }

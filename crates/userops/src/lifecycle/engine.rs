@@ -451,6 +451,14 @@ impl Engine {
         self.execute_lifecycle_query(c).map(Output::Lifecycle)
     }
 
+    /// The lifecycle commands that change nothing, on a shared engine ([`Engine::query`]).
+    pub(crate) fn query_lifecycle(&self, c: LifecycleCommand) -> Result<Output, Error> {
+        if c.mutates() {
+            return Err(Error::not_a_query(&c));
+        }
+        self.execute_lifecycle_query(c).map(Output::Lifecycle)
+    }
+
     /// Write `lifecycle_stage` (and the per-period tag) from a stage list. Persons that are no
     /// longer live (merged away, erased) are left out.
     fn write_stage_tags(

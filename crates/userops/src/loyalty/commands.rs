@@ -559,7 +559,7 @@ impl Engine {
     /// Execute a loyalty command.
     pub(crate) fn execute_loyalty(&mut self, c: LoyaltyCommand) -> Result<Output, Error> {
         if !c.mutates() {
-            return self.run_loyalty(c).map(Output::Loyalty);
+            return self.query_loyalty(c).map(Output::Loyalty);
         }
         let touch = self.loyalty_touch(&c);
         let user = super::index::named_user(&c).cloned();
@@ -756,65 +756,10 @@ impl Engine {
                 self.state.loyalty.tick(time);
                 Ok(LoyaltyOutput::Posting(out))
             }
-            LoyaltyCommand::Balance { user, program } => {
-                let lo = &self.state.loyalty;
-                let p = lo.program_checked(&program)?;
-                let u = self.loyalty_user(&user)?;
-                Ok(LoyaltyOutput::Points(
-                    u.map_or(0, |u| lo.ledger.balance(p.book, u)),
-                ))
-            }
-            LoyaltyCommand::Statement { user, program } => {
-                let lo = &self.state.loyalty;
-                let p = lo.program_checked(&program)?;
-                let Some(u) = self.loyalty_user(&user)? else {
-                    return Ok(LoyaltyOutput::Statement(Vec::new()));
-                };
-                Ok(LoyaltyOutput::Statement(self.statement_rows(p, u)))
-            }
-            LoyaltyCommand::Tier { user, program, now } => {
-                let lo = &self.state.loyalty;
-                let p = lo.program_checked(&program)?;
-                let now = lo.now(now);
-                let u = self.loyalty_user(&user)?;
-                let m = u
-                    .and_then(|u| p.members.get(&u))
-                    .cloned()
-                    .unwrap_or_default();
-                let (metric, next, to_next) = match &p.spec.tiers {
-                    None => (Decimal::ZERO, None, None),
-                    Some(l) => {
-                        let metric = m.metric(l, now, tz);
-                        let n = m.tier.map_or(0, |t| usize::from(t) + 1);
-                        let next = l.levels.get(n);
-                        (
-                            metric,
-                            next.map(|x| x.name.clone()),
-                            next.map(|x| (x.threshold - metric).max(Decimal::ZERO)),
-                        )
-                    }
-                };
-                Ok(LoyaltyOutput::Tier(TierView {
-                    program: program.clone(),
-                    tier: tier_name(p, m.tier),
-                    metric,
-                    growth_total: m.growth_total,
-                    spend_total: m.spend_total,
-                    next,
-                    to_next,
-                    downgrade_due: m.downgrade_due,
-                    history: m
-                        .history
-                        .iter()
-                        .map(|h| TierChangeView {
-                            time: h.time,
-                            from: tier_name(p, h.from),
-                            to: tier_name(p, h.to),
-                            reason: h.reason,
-                        })
-                        .collect(),
-                }))
-            }
+            q @ (LoyaltyCommand::Balance { .. }
+            | LoyaltyCommand::Statement { .. }
+            | LoyaltyCommand::Tier { .. }
+            | LoyaltyCommand::Benefits { .. }) => self.query_loyalty(q),
             LoyaltyCommand::EvaluateTiers { now } => Ok(LoyaltyOutput::Evaluation(
                 self.state.loyalty.evaluate_tiers(now, tz),
             )),
@@ -883,36 +828,6 @@ impl Engine {
                 let g = this.grant_growth(pi, u, &key, None, amount, time);
                 Ok((Keyed::Growth(g), time))
             }),
-            LoyaltyCommand::Benefits { user, program, now } => {
-                let lo = &self.state.loyalty;
-                let p = lo.program_checked(&program)?;
-                let now = lo.now(now);
-                let m = self
-                    .loyalty_user(&user)?
-                    .and_then(|u| p.members.get(&u))
-                    .cloned()
-                    .unwrap_or_default();
-                let tier = tier_name(p, m.tier);
-                let views = p
-                    .spec
-                    .benefits
-                    .iter()
-                    .map(|b| {
-                        let claimed = claims_in_period(&m.extras, &b.id, b.per, now, tz);
-                        BenefitView {
-                            id: b.id.clone(),
-                            kind: b.kind,
-                            granted: b.applies_to(tier.as_deref()),
-                            claimed,
-                            remaining: b.limit.map(|l| l.saturating_sub(claimed)),
-                            multiplier: b.multiplier,
-                            coupons: b.coupons.clone(),
-                            description: b.description.clone(),
-                        }
-                    })
-                    .collect();
-                Ok(LoyaltyOutput::Benefits(views))
-            }
             LoyaltyCommand::ClaimBenefit {
                 user,
                 program,
@@ -1084,6 +999,103 @@ impl Engine {
                     Ok((Keyed::Task(result), time))
                 })
             }
+        }
+    }
+
+    /// The loyalty commands that change nothing, on a shared engine ([`Engine::query`]).
+    pub(crate) fn query_loyalty(&self, c: LoyaltyCommand) -> Result<LoyaltyOutput, Error> {
+        let tz = self.config.business_tz();
+        match c {
+            LoyaltyCommand::Balance { user, program } => {
+                let lo = &self.state.loyalty;
+                let p = lo.program_checked(&program)?;
+                let u = self.loyalty_user(&user)?;
+                Ok(LoyaltyOutput::Points(
+                    u.map_or(0, |u| lo.ledger.balance(p.book, u)),
+                ))
+            }
+            LoyaltyCommand::Statement { user, program } => {
+                let lo = &self.state.loyalty;
+                let p = lo.program_checked(&program)?;
+                let Some(u) = self.loyalty_user(&user)? else {
+                    return Ok(LoyaltyOutput::Statement(Vec::new()));
+                };
+                Ok(LoyaltyOutput::Statement(self.statement_rows(p, u)))
+            }
+            LoyaltyCommand::Tier { user, program, now } => {
+                let lo = &self.state.loyalty;
+                let p = lo.program_checked(&program)?;
+                let now = lo.now(now);
+                let u = self.loyalty_user(&user)?;
+                let m = u
+                    .and_then(|u| p.members.get(&u))
+                    .cloned()
+                    .unwrap_or_default();
+                let (metric, next, to_next) = match &p.spec.tiers {
+                    None => (Decimal::ZERO, None, None),
+                    Some(l) => {
+                        let metric = m.metric(l, now, tz);
+                        let n = m.tier.map_or(0, |t| usize::from(t) + 1);
+                        let next = l.levels.get(n);
+                        (
+                            metric,
+                            next.map(|x| x.name.clone()),
+                            next.map(|x| (x.threshold - metric).max(Decimal::ZERO)),
+                        )
+                    }
+                };
+                Ok(LoyaltyOutput::Tier(TierView {
+                    program: program.clone(),
+                    tier: tier_name(p, m.tier),
+                    metric,
+                    growth_total: m.growth_total,
+                    spend_total: m.spend_total,
+                    next,
+                    to_next,
+                    downgrade_due: m.downgrade_due,
+                    history: m
+                        .history
+                        .iter()
+                        .map(|h| TierChangeView {
+                            time: h.time,
+                            from: tier_name(p, h.from),
+                            to: tier_name(p, h.to),
+                            reason: h.reason,
+                        })
+                        .collect(),
+                }))
+            }
+            LoyaltyCommand::Benefits { user, program, now } => {
+                let lo = &self.state.loyalty;
+                let p = lo.program_checked(&program)?;
+                let now = lo.now(now);
+                let m = self
+                    .loyalty_user(&user)?
+                    .and_then(|u| p.members.get(&u))
+                    .cloned()
+                    .unwrap_or_default();
+                let tier = tier_name(p, m.tier);
+                let views = p
+                    .spec
+                    .benefits
+                    .iter()
+                    .map(|b| {
+                        let claimed = claims_in_period(&m.extras, &b.id, b.per, now, tz);
+                        BenefitView {
+                            id: b.id.clone(),
+                            kind: b.kind,
+                            granted: b.applies_to(tier.as_deref()),
+                            claimed,
+                            remaining: b.limit.map(|l| l.saturating_sub(claimed)),
+                            multiplier: b.multiplier,
+                            coupons: b.coupons.clone(),
+                            description: b.description.clone(),
+                        }
+                    })
+                    .collect();
+                Ok(LoyaltyOutput::Benefits(views))
+            }
+            other => Err(Error::not_a_query(&other)),
         }
     }
 

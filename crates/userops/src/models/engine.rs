@@ -589,6 +589,15 @@ impl Engine {
         Ok(Output::Models(out))
     }
 
+    /// The models commands that change nothing (no `tag` to write), on a shared engine
+    /// ([`Engine::query`]).
+    pub(crate) fn query_models(&self, c: ModelsCommand) -> Result<Output, Error> {
+        if c.mutates() {
+            return Err(Error::not_a_query(&c));
+        }
+        self.models_query(c).map(Output::Models)
+    }
+
     /// Write a model's per-user answer as an enum model tag (replacing the previous answer).
     fn write_models_tag(
         &mut self,

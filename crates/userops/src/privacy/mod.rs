@@ -367,22 +367,8 @@ impl Engine {
                     time: Some(time),
                 })
             }
-            PrivacyCommand::Consent {
-                user,
-                channel,
-                purpose,
-            } => {
-                let oneid = self
-                    .privacy_target(&user)
-                    .map_err(|e| Error::invalid_argument("user", e.to_string()))?;
-                let rec = self.state.privacy.record(oneid, &channel, &purpose);
-                PrivacyOutput::Consent(ConsentState {
-                    oneid,
-                    granted: rec.is_some_and(|r| r.granted),
-                    time: rec.map(|r| r.time),
-                    channel,
-                    purpose,
-                })
+            q @ (PrivacyCommand::Consent { .. } | PrivacyCommand::AuditLog {}) => {
+                return self.query_privacy(q)
             }
             PrivacyCommand::Erase { oneid, actor, time } => {
                 non_empty("actor", &actor)?;
@@ -412,9 +398,33 @@ impl Engine {
                     already_erased,
                 })
             }
+        };
+        Ok(Output::Privacy(out))
+    }
+    /// The privacy commands that change nothing, on a shared engine ([`Engine::query`]).
+    pub(crate) fn query_privacy(&self, c: PrivacyCommand) -> Result<Output, Error> {
+        let out = match c {
+            PrivacyCommand::Consent {
+                user,
+                channel,
+                purpose,
+            } => {
+                let oneid = self
+                    .privacy_target(&user)
+                    .map_err(|e| Error::invalid_argument("user", e.to_string()))?;
+                let rec = self.state.privacy.record(oneid, &channel, &purpose);
+                PrivacyOutput::Consent(ConsentState {
+                    oneid,
+                    granted: rec.is_some_and(|r| r.granted),
+                    time: rec.map(|r| r.time),
+                    channel,
+                    purpose,
+                })
+            }
             PrivacyCommand::AuditLog {} => {
                 PrivacyOutput::AuditLog(self.state.privacy.audit.clone())
             }
+            other => return Err(Error::not_a_query(&other)),
         };
         Ok(Output::Privacy(out))
     }

@@ -765,6 +765,13 @@ impl Engine {
                 self.refresh_rules_for(&[name], &crate::tags::Dirty::user(d), at);
                 Ok(ProfileOutput::View(Box::new(self.profile(oneid)?)))
             }
+            q @ ProfileCommand::Profile { .. } => self.query_profile(q),
+        }
+    }
+
+    /// The profile commands that change nothing, on a shared engine ([`Engine::query`]).
+    pub(crate) fn query_profile(&self, c: ProfileCommand) -> Result<ProfileOutput, Error> {
+        match c {
             ProfileCommand::Profile { user } => {
                 let o = self.lookup(&user)?.ok_or(Error::NotFound {
                     what: "user",
@@ -772,6 +779,7 @@ impl Engine {
                 })?;
                 Ok(ProfileOutput::View(Box::new(self.profile(o)?)))
             }
+            other => Err(Error::not_a_query(&other)),
         }
     }
 }

@@ -1163,26 +1163,12 @@ impl Engine {
                     rules,
                 })
             }
-            TagsCommand::Tags {} => Ok(TagsOutput::Tags(
-                self.state
-                    .tags
-                    .defs
-                    .iter()
-                    .map(|d| {
-                        let col = self.state.tags.columns.0.get(&d.name);
-                        TagInfo {
-                            def: d.clone(),
-                            users: col
-                                .map(|c| (c.present() & self.state.users.live()).len())
-                                .unwrap_or(0),
-                            memory_bytes: col.map(|c| c.memory() as u64).unwrap_or(0),
-                        }
-                    })
-                    .collect(),
-            )),
-            TagsCommand::Audience { expression, now } => {
-                Ok(TagsOutput::Audience(self.audience_at(&expression, now)?))
-            }
+            q @ (TagsCommand::Tags {}
+            | TagsCommand::Audience { .. }
+            | TagsCommand::Audiences {}
+            | TagsCommand::AudienceMembers { .. }
+            | TagsCommand::ExportAudience { .. }
+            | TagsCommand::ExportOneids { .. }) => self.query_tags(q),
             TagsCommand::SaveAudience {
                 name,
                 expression,
@@ -1255,6 +1241,32 @@ impl Engine {
                 self.state.tags.audiences.remove(&name);
                 Ok(TagsOutput::Info(info))
             }
+        }
+    }
+
+    /// The tags commands that change nothing, on a shared engine ([`Engine::query`]).
+    pub(crate) fn query_tags(&self, c: TagsCommand) -> Result<TagsOutput, Error> {
+        match c {
+            TagsCommand::Tags {} => Ok(TagsOutput::Tags(
+                self.state
+                    .tags
+                    .defs
+                    .iter()
+                    .map(|d| {
+                        let col = self.state.tags.columns.0.get(&d.name);
+                        TagInfo {
+                            def: d.clone(),
+                            users: col
+                                .map(|c| (c.present() & self.state.users.live()).len())
+                                .unwrap_or(0),
+                            memory_bytes: col.map(|c| c.memory() as u64).unwrap_or(0),
+                        }
+                    })
+                    .collect(),
+            )),
+            TagsCommand::Audience { expression, now } => {
+                Ok(TagsOutput::Audience(self.audience_at(&expression, now)?))
+            }
             TagsCommand::Audiences {} => Ok(TagsOutput::Infos(
                 self.state.tags.audiences.values().map(Self::info).collect(),
             )),
@@ -1279,6 +1291,7 @@ impl Engine {
             TagsCommand::ExportOneids { oneids, kind } => {
                 Ok(TagsOutput::Export(self.export(&oneids, Some(&kind))?))
             }
+            other => Err(Error::not_a_query(&other)),
         }
     }
 

@@ -28,10 +28,14 @@ import java.util.OptionalLong;
  * }
  * }</pre>
  *
- * <p>Thread-safe: any thread may call any method at any time (the library runs calls on one
- * engine one at a time). {@link #close} waits for calls in flight, frees the engine once (a
- * durable engine's acknowledged commands are already committed to its file) and makes every
- * later call throw {@link ClosedException}; closing twice does nothing.
+ * <p>Thread-safe: any thread may call any method at any time. Writes run one at a time, in
+ * journal order; a read sees a whole state holding every write that returned before it
+ * started. With the default concurrency reads run together but wait for a write in progress;
+ * an engine made with {@code "replicas"} ({@link #inMemory(String)},
+ * {@link #open(Path, String, String)}) never makes a read wait for a write. {@link #close} waits for calls
+ * in flight, frees the engine once (a durable engine's acknowledged commands are already
+ * committed to its file) and makes every later call throw {@link ClosedException}; closing
+ * twice does nothing.
  *
  * <p>Errors: a refused call throws a {@link UserOpsException} subclass and changes nothing. A
  * required argument passed as null is an {@link InvalidArgumentException}; an optional one (a
@@ -57,6 +61,20 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
+     * An engine in memory shared by threads as {@code concurrency} says: {@code "lock"} (what
+     * {@link #inMemory()} makes: one copy of the state, reads wait for a write in progress) or
+     * {@code "replicas"} (for a service: reads never wait for writes and long analyses run on
+     * a copy of their own; three copies of the state).
+     *
+     * @throws InvalidArgumentException another {@code concurrency}
+     */
+    public static Engine inMemory(String concurrency) {
+        PointerByReference out = new PointerByReference();
+        UserOpsException.check(LIB.userops_engine_new_with(concurrency, out));
+        return new Engine(out.getValue());
+    }
+
+    /**
      * Open (or create) a durable engine kept in the SQLite file at {@code path}: every command
      * that changes state is journaled and committed before its call returns.
      *
@@ -66,6 +84,25 @@ public final class Engine implements AutoCloseable {
     public static Engine open(Path path) {
         PointerByReference out = new PointerByReference();
         UserOpsException.check(LIB.userops_engine_open(path == null ? null : path.toString(), out));
+        return new Engine(out.getValue());
+    }
+
+    /**
+     * {@link #open(Path)} with the commit mode and the concurrency: {@code durability} is
+     * {@code "every"} (each command committed before its call returns) or {@code "group"}
+     * (commands committed in groups of up to 1,000 or every 10 ms: faster, a crash loses the
+     * last group); {@code concurrency} as for {@link #inMemory(String)} (with
+     * {@code "replicas"} reads never wait for a write or its commit, and snapshots are written
+     * in the background).
+     *
+     * @throws InvalidArgumentException an unknown {@code durability} or {@code concurrency}
+     * @throws StorageException a directory, a read-only or foreign file, a newer schema
+     * @throws CorruptStoreException a corrupt record (the message names it)
+     */
+    public static Engine open(Path path, String durability, String concurrency) {
+        PointerByReference out = new PointerByReference();
+        UserOpsException.check(
+            LIB.userops_engine_open_with(path == null ? null : path.toString(), durability, concurrency, out));
         return new Engine(out.getValue());
     }
 

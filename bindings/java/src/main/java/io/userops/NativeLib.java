@@ -85,6 +85,10 @@ interface NativeLib extends Library {
 
     int userops_engine_open(String path, PointerByReference engine);
 
+    int userops_engine_new_with(String concurrency, PointerByReference engine);
+
+    int userops_engine_open_with(String path, String durability, String concurrency, PointerByReference engine);
+
     void userops_engine_free(Pointer engine);
 
     int userops_engine_ingest_json(Pointer engine, String eventJson, PointerByReference receipt);
