@@ -149,7 +149,7 @@ pub mod plain_option {
 
     /// Read a plain decimal string, or `null`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
-        Option::<std::borrow::Cow<str>>::deserialize(d)?
+        Option::<std::borrow::Cow<'_, str>>::deserialize(d)?
             .map(|s| super::parse(&s).map_err(serde::de::Error::custom))
             .transpose()
     }
