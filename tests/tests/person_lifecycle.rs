@@ -717,6 +717,86 @@ fn an_erased_person_is_in_no_audience_table_model_tag_or_plan() {
     e.check_invariants().unwrap();
 }
 
+/// repro_erase_leftovers, `conflicts()`: an identifier only the erased person's events claimed,
+/// kept apart by a cap, is that person's data and goes with it; the conflicts that name the
+/// tombstone go too. A claimed identifier with an event of its own, or that another person
+/// holds, stays.
+#[test]
+fn an_identifier_only_the_erased_person_claimed_goes_with_it() {
+    let mut e = Engine::default();
+    let phone = |v: &str| json!({"kind": "phone", "value": v});
+    // 1: a person of its own, by its own event.
+    ingest(
+        &mut e,
+        json!({"kind": "register", "key": "s", "time": "2026-01-01T00:00:00Z", "source": src(),
+            "user": phone("13900000001")}),
+    );
+    link(
+        &mut e,
+        "i1",
+        "2026-01-01T00:00:00Z",
+        json!([m("M7"), phone("13800000007")]),
+    );
+    // The one-phone cap refuses each further phone: 3 exists only through i2; 1 and 4 have
+    // events of their own.
+    for (key, p) in [
+        ("i2", "13912345678"),
+        ("i3", "13900000001"),
+        ("i4", "13700000004"),
+    ] {
+        let r = link(
+            &mut e,
+            key,
+            "2026-01-02T00:00:00Z",
+            json!([m("M7"), phone(p)]),
+        );
+        assert_eq!(r["oneid"], 2, "{r}");
+    }
+    ingest(
+        &mut e,
+        json!({"kind": "register", "key": "f", "time": "2026-01-03T00:00:00Z", "source": src(),
+            "user": phone("13700000004")}),
+    );
+    let conflicts = call(&mut e, "conflicts", json!({}));
+    assert_eq!(conflicts.as_array().unwrap().len(), 3, "{conflicts}");
+    let resolve =
+        |e: &mut Engine, p: &str| call(e, "resolve", json!({"user": phone(p)}))["oneid"].clone();
+    assert_eq!(resolve(&mut e, "13912345678"), 3);
+
+    let out = call(
+        &mut e,
+        "erase",
+        json!({"oneid": 2, "actor": "dpo", "time": "2026-03-01T00:00:00Z"}),
+    );
+    assert_eq!(out["also_erased"], json!([3]), "{out}");
+    assert_eq!(
+        out["identifiers_removed"], 3,
+        "M7, its phone and the refused phone"
+    );
+    assert_eq!(call(&mut e, "conflicts", json!({})), json!([]));
+    assert_eq!(resolve(&mut e, "13912345678"), Value::Null);
+    assert_eq!(resolve(&mut e, "13900000001"), 1);
+    assert_eq!(resolve(&mut e, "13700000004"), 4);
+    let persons = |e: &mut Engine| {
+        call(
+            e,
+            "audience",
+            json!({"expression": "NOT EXISTS nothing_tag", "now": "2026-03-01T00:00:00Z"}),
+        )["oneids"]
+            .clone()
+    };
+    call(
+        &mut e,
+        "define_tag",
+        json!({"name": "nothing_tag", "type": "enum"}),
+    );
+    assert_eq!(persons(&mut e), json!([1, 4]));
+    let audit = call(&mut e, "audit_log", json!({}));
+    let last = audit.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["target"], "oneid:2 oneid:3", "{last}");
+    e.check_invariants().unwrap();
+}
+
 /// Bad input stays a typed error that changes nothing: a merge of a person with itself, a
 /// merge whose points would overflow the survivor's balance, a split of unknown evidence.
 #[test]

@@ -1015,18 +1015,28 @@ impl Store {
         let method = journal::method_of_text(&text).unwrap_or_else(|| command.method());
         let key = journal::idem_key(&command);
         // An erasure needs what names the person, to redact the records that hold it: the
-        // identifiers and every OneID merged into the person.
-        let erased = match &command {
+        // identifiers and every OneID merged into the person; the same of each person its
+        // events claimed, in case the erasure takes them along (its output says).
+        let erased: Vec<(
+            userops::OneId,
+            Vec<userops::Identifier>,
+            Vec<userops::OneId>,
+        )> = match &command {
             Command::Privacy(PrivacyCommand::Erase { oneid, .. }) => {
-                let g = writer.engine().identity();
-                g.canonical(*oneid).map(|o| {
-                    (
-                        g.identifiers(o).unwrap_or_default(),
-                        writer.engine().oneids_of(o),
-                    )
-                })
+                let e = writer.engine();
+                let g = e.identity();
+                g.canonical(*oneid)
+                    .map(|o| {
+                        let oneids = e.oneids_of(o);
+                        let claimed = g.claimed_by(|x| oneids.binary_search(&x).is_ok());
+                        std::iter::once(o)
+                            .chain(claimed)
+                            .map(|p| (p, g.identifiers(p).unwrap_or_default(), e.oneids_of(p)))
+                            .collect()
+                    })
+                    .unwrap_or_default()
             }
-            _ => None,
+            _ => Vec::new(),
         };
         db.begin()?;
         let output = match writer.apply(command.clone()) {
@@ -1069,8 +1079,14 @@ impl Store {
         db.pending_since.get_or_insert_with(Instant::now);
         db.since_snapshot += 1;
         let mut force_commit = false;
-        if let (Some((ids, oneids)), Output::Privacy(PrivacyOutput::Erased(_))) = (erased, &output)
-        {
+        if let Output::Privacy(PrivacyOutput::Erased(out)) = &output {
+            let (mut ids, mut oneids) = (Vec::new(), Vec::new());
+            for (p, i, o) in erased {
+                if p == out.oneid || out.also_erased.contains(&p) {
+                    ids.extend(i);
+                    oneids.extend(o);
+                }
+            }
             if let Err(e) = self.redact(db, writer.engine(), seq, &ids, &oneids) {
                 return Err(db.poison(e));
             }

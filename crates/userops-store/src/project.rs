@@ -277,7 +277,10 @@ impl Projection for IdentityProjection {
                 Output::Privacy(PrivacyOutput::Consent(c)),
             ) => IdentityProjection::write_person(conn, engine, c.oneid),
             (_, Output::Privacy(PrivacyOutput::Erased(e))) => {
-                IdentityProjection::write_person(conn, engine, e.oneid)
+                for o in e.persons() {
+                    IdentityProjection::write_person(conn, engine, o)?;
+                }
+                Ok(())
             }
             // An operator's merge, split or rule change moves identifiers between persons
             // (rare, and it may touch many): the tables are rewritten.
@@ -528,7 +531,7 @@ impl Projection for PostingsProjection {
         // Transfers are append-only, except that an erasure re-keys the person's.
         if let Output::Privacy(PrivacyOutput::Erased(e)) = output {
             if !e.already_erased {
-                let oneids = engine.oneids_of(e.oneid);
+                let oneids = e.persons().flat_map(|p| engine.oneids_of(p));
                 let mut ids = BTreeSet::new();
                 let mut q = conn.prepare_cached(
                     "SELECT id FROM postings WHERE debit_oneid = ?1 OR credit_oneid = ?1",
@@ -702,7 +705,9 @@ impl Projection for TagsProjection {
                     .collect()
             }
             (Command::Loyalty(_), _) => return Ok(()),
-            (Command::Privacy(_), Output::Privacy(PrivacyOutput::Erased(e))) => vec![e.oneid],
+            (Command::Privacy(_), Output::Privacy(PrivacyOutput::Erased(e))) => {
+                e.persons().collect()
+            }
             (Command::Privacy(_), _) => return Ok(()),
             (c, _) if c.mutates() => return self.rebuild(conn, engine),
             _ => return Ok(()),

@@ -17,6 +17,7 @@ use userops_store::{check, Store};
 const MARKERS: &[&str] = &[
     "MKMEMBER77",         // member_no
     "13912345678",        // phone, as written and inside +8613912345678
+    "13987654321",        // a second phone it claimed, kept apart by the one-phone cap
     "mk.email@ex.test",   // email
     "MK-DEVICE-77",       // device id (the coupon holder's identifier)
     "mk-consent@ex.test", // platform user id the consent was given under
@@ -102,6 +103,12 @@ fn fill(s: &mut Store) {
         s,
         "set_attribute",
         json!({"user": {"kind": "member_no", "value": "OTHER1"}, "name": "city", "value": KEPT}),
+    );
+    // The claim founds a person of its own (a conflict): nothing but this record evidences it.
+    ingest(
+        s,
+        json!({"kind": "identify", "key": "k1b", "time": t(1), "source": src(), "ids": [me,
+            {"kind": "phone", "value": "13987654321"}]}),
     );
     call(
         s,
@@ -242,7 +249,8 @@ fn erasure_leaves_no_personal_byte_in_the_files_or_a_fresh_snapshot() {
             "erase",
             json!({"oneid": 1, "actor": "dpo", "time": "2026-02-01T00:00:00Z"}),
         );
-        assert_eq!(e["identifiers_removed"], 5);
+        assert_eq!(e["identifiers_removed"], 6, "{e}");
+        assert_eq!(e["also_erased"], json!([3]), "the person of the claimed phone");
         // While the store is open too (the WAL and the shared memory file exist).
         let open = all_files(dir.path());
         for m in MARKERS {

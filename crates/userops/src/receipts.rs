@@ -111,6 +111,14 @@ impl Receipts {
         }
     }
 
+    /// The person of every accepted event that had one, as given then (any order, repeated).
+    pub(crate) fn oneids(&self) -> impl Iterator<Item = OneId> + '_ {
+        self.seen
+            .values()
+            .filter(|s| s.oneid != 0)
+            .map(|s| OneId(s.oneid))
+    }
+
     /// Every accepted event's sequence number (any order).
     pub(crate) fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
         self.seen.values().map(|s| s.seq)

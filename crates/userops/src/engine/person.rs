@@ -17,9 +17,12 @@ use crate::person::{EraseStep, MergeStep, PersonState, Persons, SplitStep};
 use crate::tags::Dirty;
 
 /// What [`Engine::erase_person`] removed.
+#[derive(Default)]
 pub(crate) struct Erased {
     pub(crate) identifiers: u64,
     pub(crate) consents: u64,
+    /// Persons erased with the person: they existed only through its records.
+    pub(crate) with: Vec<OneId>,
 }
 
 impl Engine {
@@ -192,22 +195,64 @@ impl Engine {
     /// The one erase flow (SPEC §9): every module removes what it holds about `person` (or, for
     /// ledgers that must stay balanced, re-keys it to a fresh pseudonym). The caller checked that
     /// `person` is a live person not erased before.
+    ///
+    /// An identifier one of the person's events claimed, that a rule kept apart (a cap, the
+    /// junk threshold), became a person of its own: when nothing but erased persons' records
+    /// evidences that person (no event of its own, no edge laid by a live record, no conflict
+    /// of a live record), it is the erased person's data and is erased with it.
     pub(crate) fn erase_person(&mut self, person: OneId) -> Erased {
-        let oneids = self.oneids_of(person);
-        let erased = Erased {
-            identifiers: self
+        let mut erased = Erased::default();
+        let mut todo = vec![person];
+        while let Some(p) = todo.pop() {
+            let oneids = self.oneids_of(p);
+            let claimed = self
                 .state
                 .identity
-                .identifiers(person)
-                .map_or(0, |ids| ids.len() as u64),
-            consents: self.state.privacy.consents_of(person).count() as u64,
-        };
+                .claimed_by(|o| oneids.binary_search(&o).is_ok());
+            self.erase_one(p, &oneids, &mut erased);
+            let with = self.only_evidenced_by_erased(claimed);
+            erased.with.extend(&with);
+            todo.extend(with);
+        }
+        erased
+    }
+
+    /// The live persons of `candidates` that nothing but erased persons' records evidences.
+    fn only_evidenced_by_erased(&self, mut candidates: Vec<OneId>) -> Vec<OneId> {
+        let g = &self.state.identity;
+        candidates.retain(|q| {
+            g.canonical(*q) == Some(*q)
+                && !self.state.privacy.is_erased(*q)
+                && !g.has_own_evidence(*q)
+        });
+        if candidates.is_empty() {
+            return candidates;
+        }
+        // An event of its own (a record holding only its identifiers lays no edge).
+        for o in self.state.receipts.oneids() {
+            if let Some(c) = g.canonical(o) {
+                candidates.retain(|q| *q != c);
+                if candidates.is_empty() {
+                    break;
+                }
+            }
+        }
+        candidates
+    }
+
+    fn erase_one(&mut self, person: OneId, oneids: &[OneId], erased: &mut Erased) {
+        erased.identifiers += self
+            .state
+            .identity
+            .identifiers(person)
+            .map_or(0, |ids| ids.len() as u64);
+        erased.consents += self.state.privacy.consents_of(person).count() as u64;
         // Numbered by erasure, above any OneID ever handed out: nothing links the pseudonym
         // back to the person or to the tombstone.
         let pseudonym = self.state.privacy.next_pseudonym();
         let step = EraseStep {
             person,
-            oneids: &oneids,
+            oneids,
             pseudonym,
         };
         let dense: Vec<u32> = oneids
@@ -248,7 +293,6 @@ impl Engine {
             &Dirty::Users(dense.into_iter().collect()),
             now,
         );
-        erased
     }
 
     /// Every module's invariants (`Engine::check_invariants`), and the index columns fed by

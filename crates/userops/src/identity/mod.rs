@@ -275,6 +275,9 @@ pub struct IdentityGraph {
 /// The kind of the tombstones [`IdentityGraph::erase`] leaves in place of erased identifiers.
 const ERASED_KIND: &str = "erased";
 
+/// How the ids of an erased person's records begin (`erased:<pseudonym>:<n>`).
+pub(crate) const ERASED_RECORD: &str = "erased:";
+
 fn is_erased_kind(kind: &IdKind) -> bool {
     matches!(kind, IdKind::Custom(k) if k == ERASED_KIND)
 }
@@ -421,7 +424,7 @@ impl IdentityGraph {
     pub(crate) fn rename_records(&mut self, theirs: impl Fn(&str) -> bool, pseudonym: OneId) {
         let renamed = self.records.rename(|r, id| {
             (!id.starts_with("manual:") && theirs(id))
-                .then(|| format!("erased:{}:{r}", pseudonym.0))
+                .then(|| format!("{ERASED_RECORD}{}:{r}", pseudonym.0))
         });
         if renamed.is_empty() {
             return;

@@ -2,7 +2,7 @@
 //! merges (a record's links, an operator's `merge`) and splits (`split`), before the engine's
 //! flows run; here it only forgets an erased person's identifiers and checks its invariants.
 
-use super::IdentityGraph;
+use super::{IdentityGraph, ERASED_RECORD};
 use crate::ids::OneId;
 use crate::person::{EraseStep, MergeStep, PersonState, Persons, SplitStep};
 use crate::receipts::Receipts;
@@ -23,10 +23,14 @@ impl PersonState for IdentityGraph {
         None
     }
 
-    /// Every identifier of the person becomes a tombstone that names no one, and the records
-    /// of the person's events lose their ids (event keys).
+    /// Every identifier of the person becomes a tombstone that names no one, the records of
+    /// the person's events lose their ids (event keys), and the conflicts that name the person
+    /// on either side are dropped (a conflict lists both OneIDs: the tombstone would be listed
+    /// again).
     fn erase(&mut self, receipts: &Receipts, step: &EraseStep<'_>) {
         self.forget_identifiers(step.person);
+        self.conflicts
+            .retain(|c| !step.names(c.kept) && !step.names(c.other));
         self.rename_records(
             |key| {
                 receipts
@@ -63,6 +67,19 @@ impl PersonState for IdentityGraph {
                 self.identifier_count()
             ));
         }
+        for c in &self.conflicts {
+            for o in [c.kept, c.other] {
+                if self
+                    .canonical(o)
+                    .is_some_and(|o| persons.erased.contains(&o))
+                {
+                    bad.push(format!(
+                        "identity: a conflict of record {} names erased person {o}",
+                        c.record
+                    ));
+                }
+            }
+        }
         for o in persons.erased {
             if self.canonical(*o) != Some(*o) {
                 bad.push(format!(
@@ -75,5 +92,42 @@ impl PersonState for IdentityGraph {
 
     fn holdings(&self, _: &Receipts, _: &Persons<'_>, person: OneId) -> serde_json::Value {
         serde_json::json!(self.identifiers(person))
+    }
+}
+
+impl IdentityGraph {
+    /// The persons on the other side of the conflicts raised by the records of the persons
+    /// `names` accepts: each holds an identifier one of their events claimed that a rule (a
+    /// cap, the junk threshold) kept apart, and may exist only through that claim (an erasure
+    /// erases it too when nothing else evidences it). Sorted, live OneIDs.
+    pub fn claimed_by(&self, names: impl Fn(OneId) -> bool) -> Vec<OneId> {
+        let mut out: Vec<OneId> = self
+            .conflicts
+            .iter()
+            .filter(|c| names(c.kept) && !names(c.other))
+            .filter_map(|c| self.canonical(c.other))
+            .filter(|o| !names(*o))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Whether the graph holds evidence of `person` besides the records of erased persons: an
+    /// edge between its identifiers laid by a live record (an event of a person not erased,
+    /// an operator merge), or a conflict that names it.
+    pub(crate) fn has_own_evidence(&self, person: OneId) -> bool {
+        let Some(root) = self.root(person) else {
+            return false;
+        };
+        let live = |rec: u32| !self.records.id(rec).starts_with(ERASED_RECORD);
+        self.uf.members(root).into_iter().any(|n| {
+            self.edges_of(n)
+                .any(|(e, _)| live(self.edges[e as usize].record))
+        }) || self.conflicts.iter().any(|c| {
+            [c.kept, c.other]
+                .iter()
+                .any(|o| self.canonical(*o) == Some(person))
+        })
     }
 }

@@ -156,6 +156,18 @@ pub struct Erasure {
     pub consents_removed: u64,
     /// True when the person had been erased before (nothing but the audit log changed).
     pub already_erased: bool,
+    /// Persons erased with this one: each existed only through its events (an identifier they
+    /// claimed that a cap or the junk threshold kept apart, with no event or evidence of its
+    /// own). Their identifiers are counted in `identifiers_removed`.
+    #[serde(default)]
+    pub also_erased: Vec<OneId>,
+}
+
+impl Erasure {
+    /// The person erased and those erased with it.
+    pub fn persons(&self) -> impl Iterator<Item = OneId> + '_ {
+        std::iter::once(self.oneid).chain(self.also_erased.iter().copied())
+    }
 }
 
 /// One operator action.
@@ -382,20 +394,22 @@ impl Engine {
                     })?;
                 // Checks done; nothing fails from here.
                 let already_erased = self.state.privacy.erased.contains(&target);
-                let (identifiers_removed, consents_removed) = if already_erased {
-                    (0, 0)
+                let e = if already_erased {
+                    Default::default()
                 } else {
-                    let e = self.erase_person(target);
-                    (e.identifiers, e.consents)
+                    self.erase_person(target)
                 };
-                self.state
-                    .privacy
-                    .audit_push(&actor, "erase", format!("oneid:{target}"), time);
+                let mut detail = format!("oneid:{target}");
+                for o in &e.with {
+                    detail.push_str(&format!(" oneid:{o}"));
+                }
+                self.state.privacy.audit_push(&actor, "erase", detail, time);
                 PrivacyOutput::Erased(Erasure {
                     oneid: target,
-                    identifiers_removed,
-                    consents_removed,
+                    identifiers_removed: e.identifiers,
+                    consents_removed: e.consents,
                     already_erased,
+                    also_erased: e.with,
                 })
             }
         };
