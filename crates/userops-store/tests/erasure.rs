@@ -250,7 +250,11 @@ fn erasure_leaves_no_personal_byte_in_the_files_or_a_fresh_snapshot() {
             json!({"oneid": 1, "actor": "dpo", "time": "2026-02-01T00:00:00Z"}),
         );
         assert_eq!(e["identifiers_removed"], 6, "{e}");
-        assert_eq!(e["also_erased"], json!([3]), "the person of the claimed phone");
+        assert_eq!(
+            e["also_erased"],
+            json!([3]),
+            "the person of the claimed phone"
+        );
         // While the store is open too (the WAL and the shared memory file exist).
         let open = all_files(dir.path());
         for m in MARKERS {

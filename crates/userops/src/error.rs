@@ -215,124 +215,84 @@ pub struct ErrorReport {
     pub position: Option<usize>,
 }
 
-/// Stable error codes. `0` is success (used only by the C ABI).
-///
-/// Not `#[non_exhaustive]` on purpose: the bindings map every code with an exhaustive `match`
-/// (a C status, a Python exception class), so a new code fails their build instead of falling
-/// into a catch-all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum ErrorCode {
-    /// Success.
-    Ok = 0,
-    /// A malformed call argument.
-    InvalidArgument = 1,
-    /// An invalid identifier.
-    InvalidIdentifier = 2,
-    /// A malformed event.
-    InvalidEvent = 3,
-    /// An unknown method.
-    UnknownMethod = 4,
-    /// An idempotency key reused with other content.
-    DuplicateKey = 5,
-    /// Something referenced does not exist.
-    NotFound = 6,
-    /// A number out of range or overflowing.
-    OutOfRange = 7,
-    /// An order id already ingested from its source program under another key.
-    DuplicateOrder = 8,
-    /// An audience expression error (syntax, unknown tag, type mismatch), with a position.
-    AudienceSyntax = 40,
-    /// Loyalty: a spend above the balance (and overdraft).
-    InsufficientPoints = 50,
-    /// Loyalty: an idempotency key reused for a different ledger write.
-    LedgerDuplicateKey = 51,
-    /// Loyalty: no points account for the member in the program.
-    UnknownAccount = 52,
-    /// Loyalty: a zero, negative or overflowing amount.
-    InvalidAmount = 53,
-    /// Loyalty: an expiry at or before the posting time.
-    ExpiryInPast = 54,
-    /// Loyalty: not an open pending earn (or nothing left to refund).
-    NotPending = 55,
-    /// Loyalty: a benefit or task limit reached.
-    LimitReached = 56,
-    /// Loyalty: a benefit the member's tier does not grant.
-    NotEligible = 57,
-    /// A model fit that did not converge (numbered in the models' block, 70–79).
-    NotConverged = 70,
-    /// A promotion budget cannot cover a commit (campaigns).
-    BudgetExhausted = 80,
-    /// A promotion limit or coupon stock is reached (campaigns).
-    PromotionLimitReached = 81,
-    /// A coupon cannot be used in its state, window or on the cart (campaigns).
-    CouponUnusable = 82,
-    /// The durable store failed (I/O, locked, read-only or foreign file, newer schema).
-    Storage = 90,
-    /// The durable store holds a corrupt record.
-    Corrupt = 91,
-    /// A bug inside the engine (or a panic caught at a boundary).
-    Internal = 99,
+/// Declares [`ErrorCode`] with its number and snake_case name, and [`ErrorCode::ALL`] from the
+/// same list: a code cannot be left out of the table the bindings test against.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $code:ident = $n:literal => $name:literal,)*) => {
+        /// Stable error codes. `0` is success (used only by the C ABI).
+        ///
+        /// Not `#[non_exhaustive]` on purpose: the bindings map every code with an exhaustive
+        /// `match` (a C status, a Python exception class), so a new code fails their build
+        /// instead of falling into a catch-all.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(i32)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $code = $n,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, for the bindings' tables.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$code,)*];
+
+            /// The code's snake_case name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$code => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// Every code, for the bindings' tables.
-    pub const ALL: &'static [ErrorCode] = &[
-        ErrorCode::Ok,
-        ErrorCode::InvalidArgument,
-        ErrorCode::InvalidIdentifier,
-        ErrorCode::InvalidEvent,
-        ErrorCode::UnknownMethod,
-        ErrorCode::DuplicateKey,
-        ErrorCode::NotFound,
-        ErrorCode::OutOfRange,
-        ErrorCode::DuplicateOrder,
-        ErrorCode::AudienceSyntax,
-        ErrorCode::InsufficientPoints,
-        ErrorCode::LedgerDuplicateKey,
-        ErrorCode::UnknownAccount,
-        ErrorCode::InvalidAmount,
-        ErrorCode::ExpiryInPast,
-        ErrorCode::NotPending,
-        ErrorCode::LimitReached,
-        ErrorCode::NotEligible,
-        ErrorCode::NotConverged,
-        ErrorCode::BudgetExhausted,
-        ErrorCode::PromotionLimitReached,
-        ErrorCode::CouponUnusable,
-        ErrorCode::Storage,
-        ErrorCode::Corrupt,
-        ErrorCode::Internal,
-    ];
-
-    /// The code's snake_case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorCode::Ok => "ok",
-            ErrorCode::InvalidArgument => "invalid_argument",
-            ErrorCode::InvalidIdentifier => "invalid_identifier",
-            ErrorCode::InvalidEvent => "invalid_event",
-            ErrorCode::UnknownMethod => "unknown_method",
-            ErrorCode::DuplicateKey => "duplicate_key",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::OutOfRange => "out_of_range",
-            ErrorCode::DuplicateOrder => "duplicate_order",
-            ErrorCode::AudienceSyntax => "audience_syntax",
-            ErrorCode::InsufficientPoints => "insufficient_points",
-            ErrorCode::LedgerDuplicateKey => "ledger_duplicate_key",
-            ErrorCode::UnknownAccount => "unknown_account",
-            ErrorCode::InvalidAmount => "invalid_amount",
-            ErrorCode::ExpiryInPast => "expiry_in_past",
-            ErrorCode::NotPending => "not_pending",
-            ErrorCode::LimitReached => "limit_reached",
-            ErrorCode::NotEligible => "not_eligible",
-            ErrorCode::NotConverged => "not_converged",
-            ErrorCode::BudgetExhausted => "budget_exhausted",
-            ErrorCode::PromotionLimitReached => "promotion_limit_reached",
-            ErrorCode::CouponUnusable => "coupon_unusable",
-            ErrorCode::Storage => "storage",
-            ErrorCode::Corrupt => "corrupt",
-            ErrorCode::Internal => "internal",
-        }
-    }
+error_codes! {
+    /// Success.
+    Ok = 0 => "ok",
+    /// A malformed call argument.
+    InvalidArgument = 1 => "invalid_argument",
+    /// An invalid identifier.
+    InvalidIdentifier = 2 => "invalid_identifier",
+    /// A malformed event.
+    InvalidEvent = 3 => "invalid_event",
+    /// An unknown method.
+    UnknownMethod = 4 => "unknown_method",
+    /// An idempotency key reused with other content.
+    DuplicateKey = 5 => "duplicate_key",
+    /// Something referenced does not exist.
+    NotFound = 6 => "not_found",
+    /// A number out of range or overflowing.
+    OutOfRange = 7 => "out_of_range",
+    /// An order id already ingested from its source program under another key.
+    DuplicateOrder = 8 => "duplicate_order",
+    /// An audience expression error (syntax, unknown tag, type mismatch), with a position.
+    AudienceSyntax = 40 => "audience_syntax",
+    /// Loyalty: a spend above the balance (and overdraft).
+    InsufficientPoints = 50 => "insufficient_points",
+    /// Loyalty: an idempotency key reused for a different ledger write.
+    LedgerDuplicateKey = 51 => "ledger_duplicate_key",
+    /// Loyalty: no points account for the member in the program.
+    UnknownAccount = 52 => "unknown_account",
+    /// Loyalty: a zero, negative or overflowing amount.
+    InvalidAmount = 53 => "invalid_amount",
+    /// Loyalty: an expiry at or before the posting time.
+    ExpiryInPast = 54 => "expiry_in_past",
+    /// Loyalty: not an open pending earn (or nothing left to refund).
+    NotPending = 55 => "not_pending",
+    /// Loyalty: a benefit or task limit reached.
+    LimitReached = 56 => "limit_reached",
+    /// Loyalty: a benefit the member's tier does not grant.
+    NotEligible = 57 => "not_eligible",
+    /// A model fit that did not converge (numbered in the models' block, 70–79).
+    NotConverged = 70 => "not_converged",
+    /// A promotion budget cannot cover a commit (campaigns).
+    BudgetExhausted = 80 => "budget_exhausted",
+    /// A promotion limit or coupon stock is reached (campaigns).
+    PromotionLimitReached = 81 => "promotion_limit_reached",
+    /// A coupon cannot be used in its state, window or on the cart (campaigns).
+    CouponUnusable = 82 => "coupon_unusable",
+    /// The durable store failed (I/O, locked, read-only or foreign file, newer schema).
+    Storage = 90 => "storage",
+    /// The durable store holds a corrupt record.
+    Corrupt = 91 => "corrupt",
+    /// A bug inside the engine (or a panic caught at a boundary).
+    Internal = 99 => "internal",
 }
