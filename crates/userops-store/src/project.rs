@@ -144,43 +144,16 @@ impl IdentityProjection {
 }
 
 impl IdentityProjection {
-    /// Write the persons a command's identifiers name that have no row yet: identifiers as
-    /// `{"kind", "value"}` objects (a user reference) or a tag table's `{"kind", "users"}`.
-    fn named_persons(conn: &Connection, engine: &Engine, c: &Command) -> rusqlite::Result<()> {
-        fn walk(v: &serde_json::Value, out: &mut Vec<userops::Identifier>) {
-            match v {
-                serde_json::Value::Object(m) => {
-                    if let Some(serde_json::Value::String(kind)) = m.get("kind") {
-                        match (m.get("value"), m.get("users")) {
-                            (Some(serde_json::Value::String(value)), _) if m.len() == 2 => {
-                                out.extend(userops::Identifier::parse(kind, value).ok());
-                            }
-                            (_, Some(serde_json::Value::Array(users))) => {
-                                out.extend(users.iter().filter_map(|u| {
-                                    userops::Identifier::parse(kind, u.as_str()?).ok()
-                                }));
-                            }
-                            _ => {}
-                        }
-                    }
-                    m.values().for_each(|x| walk(x, out));
-                }
-                serde_json::Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
-                _ => {}
-            }
-        }
-        let mut ids = Vec::new();
-        walk(&serde_json::to_value(c).unwrap_or_default(), &mut ids);
-        let persons: BTreeSet<OneId> = ids
-            .iter()
-            .filter_map(|i| engine.identity().resolve(i))
-            .collect();
-        for o in persons {
-            let known = conn
-                .prepare_cached("SELECT 1 FROM persons WHERE oneid = ?1 AND merged_into IS NULL")?
-                .exists([o.0 as i64])?;
-            if !known {
-                IdentityProjection::write_person(conn, engine, o)?;
+    /// Write the persons a command created (a user it named by a new identifier): OneIDs are
+    /// handed out densely, so they are the ones above the largest with a row.
+    fn new_persons(conn: &Connection, engine: &Engine) -> rusqlite::Result<()> {
+        let last: i64 = conn
+            .prepare_cached("SELECT coalesce(max(oneid), 0) FROM persons")?
+            .query_row([], |r| r.get(0))?;
+        for n in (last as u64 + 1)..=engine.identity().oneids_issued() {
+            match engine.identity().canonical(OneId(n)) {
+                Some(c) if c != OneId(n) => IdentityProjection::write_absorbed(conn, OneId(n), c)?,
+                _ => IdentityProjection::write_person(conn, engine, OneId(n))?,
             }
         }
         Ok(())
@@ -287,7 +260,7 @@ impl Projection for IdentityProjection {
             (Command::Identity(c), _) if c.mutates() => self.rebuild(conn, engine),
             // Any other command naming a user by an identifier (an earn, an attribute, a tag
             // table) creates the person when the identifier is new.
-            (c, _) if c.mutates() => IdentityProjection::named_persons(conn, engine, c),
+            (c, _) if c.mutates() => IdentityProjection::new_persons(conn, engine),
             _ => Ok(()),
         }
     }

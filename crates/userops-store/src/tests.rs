@@ -1269,3 +1269,31 @@ fn page_cache_and_checkpoint_interval_are_set_on_open() {
         .unwrap();
     assert_eq!(pragma(&s, "cache_size"), -1024);
 }
+
+/// A command other than an event creates a person when it names a new identifier (an
+/// attribute, a tag table, an earn): the person has its rows at once, whatever field the
+/// identifier came in by.
+#[test]
+fn persons_created_by_commands_are_projected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut s = Store::open(&path).unwrap();
+    s.ingest(ev("a", "M1")).unwrap();
+    call(
+        &mut s,
+        "set_attribute",
+        r#"{"user": {"kind": "member_no", "value": "M2"}, "name": "city", "value": "Hangzhou"}"#,
+    );
+    call(&mut s, "define_tag", r#"{"name": "vip", "type": "bool"}"#);
+    call(
+        &mut s,
+        "set_tags",
+        r#"{"kind": "member_no", "users": ["M3", "M4"], "tags": [{"name": "vip", "values": [true, true]}]}"#,
+    );
+    s.flush().unwrap();
+    let c = raw(&path);
+    assert_eq!(scalar(&c, "SELECT count(*) FROM persons"), 4);
+    assert_eq!(scalar(&c, "SELECT count(*) FROM identities"), 4);
+    let r = check(&path).unwrap();
+    assert!(r.ok(), "{r}");
+}

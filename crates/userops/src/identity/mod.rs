@@ -445,6 +445,12 @@ impl IdentityGraph {
         self.history.len()
     }
 
+    /// How many OneIDs were handed out: they run densely from 1 to this number, and none is
+    /// ever dropped (absorbed and erased persons keep theirs).
+    pub fn oneids_issued(&self) -> u64 {
+        self.root_of.len().saturating_sub(1) as u64
+    }
+
     /// Number of live persons.
     pub fn person_count(&self) -> usize {
         self.root_of.iter().skip(1).filter(|r| **r != NONE).count()
