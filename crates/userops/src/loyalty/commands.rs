@@ -1,6 +1,6 @@
 //! The loyalty command set and how the engine executes it.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -595,56 +595,20 @@ impl Engine {
                 apply_multiplier,
                 actor,
                 time,
-            } => {
-                if order.as_deref() == Some("") {
-                    // Refunds find earns by order: an empty one would tie unrelated earns.
-                    return Err(LoyaltyError::InvalidArgument {
-                        field: "order",
-                        reason: "an order id must not be empty (leave it out to use the key)"
-                            .into(),
-                    }
-                    .into());
-                }
-                let known = self.loyalty_user(&user)?;
-                let lo = &self.state.loyalty;
-                let p = lo.program_checked(&program)?;
-                let time = lo.now(time);
-                let expires = expires.or_else(|| p.spec.expiry.expires(time, tz));
-                let mut points = points;
-                if apply_multiplier {
-                    let tier = known.and_then(|u| p.members.get(&u)).and_then(|m| m.tier);
-                    let m = p.spec.multiplier(tier_name(p, tier).as_deref());
-                    points = Decimal::from(points)
-                        .checked_mul(m)
-                        .and_then(|x| x.floor().to_i64())
-                        .ok_or(LoyaltyError::InvalidAmount {
-                            field: "points",
-                            reason: "the multiplied amount overflows".into(),
-                        })?;
-                }
-                let mut req = Earn {
-                    entry: Entry {
-                        user: known.unwrap_or(OneId(u64::MAX)),
-                        book: p.book,
-                        points,
-                        key: &key,
-                        reason: &reason,
-                        actor: &actor,
-                        time,
-                    },
-                    expires,
-                    pending,
-                    order: order.as_deref(),
-                    money: None,
-                    lines: &[],
-                };
-                if known.is_none() {
-                    // A new person has no account: these checks are the real ones.
-                    self.state.loyalty.ledger.check_earn(&req)?;
-                }
-                req.entry.user = self.loyalty_user_or_new(&user, known);
-                self.ledger_write(time, |l| l.earn(&req))
-            }
+            } => self.earn_points(
+                user,
+                program,
+                points,
+                key,
+                reason,
+                expires,
+                pending,
+                order,
+                apply_multiplier,
+                actor,
+                time,
+                tz,
+            ),
             LoyaltyCommand::Spend {
                 user,
                 program,
@@ -653,27 +617,7 @@ impl Engine {
                 reason,
                 actor,
                 time,
-            } => {
-                let lo = &self.state.loyalty;
-                let p = lo.program_checked(&program)?;
-                let u = self
-                    .loyalty_user(&user)?
-                    .ok_or_else(|| LoyaltyError::UnknownAccount {
-                        program: program.clone(),
-                        user: serde_json::to_string(&user).unwrap_or_default(),
-                    })?;
-                let time = lo.now(time);
-                let req = Spend {
-                    user: u,
-                    book: p.book,
-                    points,
-                    key: &key,
-                    reason: &reason,
-                    actor: &actor,
-                    time,
-                };
-                self.ledger_write(time, |l| l.spend(&req))
-            }
+            } => self.spend_points(user, program, points, key, reason, actor, time),
             LoyaltyCommand::Post { key, time } => self.resolve_pending(&key, true, time),
             LoyaltyCommand::Void { key, time } => self.resolve_pending(&key, false, time),
             LoyaltyCommand::Refund {
@@ -724,38 +668,7 @@ impl Engine {
                 points,
                 key,
                 time,
-            } => {
-                let lo = &self.state.loyalty;
-                let (s, d) = (lo.program_ix(&src)?, lo.program_ix(&dst)?);
-                let (sp, dp) = (&lo.programs[s], &lo.programs[d]);
-                let rate = *sp.spec.conversions.get(&dst).ok_or_else(|| {
-                    Error::invalid_argument(
-                        "dst",
-                        format!("program {src:?} has no conversion rate to {dst:?}"),
-                    )
-                })?;
-                let u = self
-                    .loyalty_user(&user)?
-                    .ok_or_else(|| LoyaltyError::UnknownAccount {
-                        program: src.clone(),
-                        user: serde_json::to_string(&user).unwrap_or_default(),
-                    })?;
-                let time = lo.now(time);
-                let dst_expires = dp.spec.expiry.expires(time, tz);
-                let (sb, db) = (sp.book, dp.book);
-                let out = self.state.loyalty.ledger.convert(
-                    u,
-                    sb,
-                    db,
-                    points,
-                    rate,
-                    &key,
-                    time,
-                    dst_expires,
-                )?;
-                self.state.loyalty.tick(time);
-                Ok(LoyaltyOutput::Posting(out))
-            }
+            } => self.convert_points(user, src, dst, points, key, time, tz),
             q @ (LoyaltyCommand::Balance { .. }
             | LoyaltyCommand::Statement { .. }
             | LoyaltyCommand::Tier { .. }
@@ -771,36 +684,7 @@ impl Engine {
                 count,
                 time,
             } => self.keyed_write(&key, print, |this| {
-                let known = this.loyalty_user(&user)?;
-                let lo = &this.state.loyalty;
-                let pi = lo.program_ix(&program)?;
-                let p = &lo.programs[pi];
-                let weight = *p.spec.growth.weights.get(&behaviour).ok_or_else(|| {
-                    Error::invalid_argument(
-                        "behaviour",
-                        format!("program {program:?} gives no growth value for {behaviour:?}"),
-                    )
-                })?;
-                if count == 0 {
-                    return Err(LoyaltyError::InvalidAmount {
-                        field: "count",
-                        reason: "must be at least 1".into(),
-                    }
-                    .into());
-                }
-                let raw =
-                    weight
-                        .checked_mul(i64::from(count))
-                        .ok_or(LoyaltyError::InvalidAmount {
-                            field: "count",
-                            reason: "growth value overflows".into(),
-                        })?;
-                let time = lo.now(time);
-                this.check_growth(pi, known, raw, Decimal::ZERO)?;
-                let u = this.loyalty_user_or_new(&user, known);
-                let g =
-                    this.grant_growth(pi, u, &key, Some((&behaviour, raw)), Decimal::ZERO, time);
-                Ok((Keyed::Growth(g), time))
+                this.add_growth(user, program, behaviour, &key, count, time)
             }),
             LoyaltyCommand::RecordSpend {
                 user,
@@ -809,24 +693,7 @@ impl Engine {
                 key,
                 time,
             } => self.keyed_write(&key, print, |this| {
-                let known = this.loyalty_user(&user)?;
-                let lo = &this.state.loyalty;
-                let pi = lo.program_ix(&program)?;
-                if amount <= Decimal::ZERO {
-                    return Err(LoyaltyError::InvalidAmount {
-                        field: "amount",
-                        reason: format!("{amount} is not a positive amount of money"),
-                    }
-                    .into());
-                }
-                if !this.replaying {
-                    crate::money::check("amount", amount, this.config.currency_minor_units())?;
-                }
-                let time = lo.now(time);
-                this.check_growth(pi, known, 0, amount)?;
-                let u = this.loyalty_user_or_new(&user, known);
-                let g = this.grant_growth(pi, u, &key, None, amount, time);
-                Ok((Keyed::Growth(g), time))
+                this.record_spend(user, program, amount, &key, time)
             }),
             LoyaltyCommand::ClaimBenefit {
                 user,
@@ -835,69 +702,7 @@ impl Engine {
                 key,
                 time,
             } => self.keyed_write(&key, print, |this| {
-                let lo = &this.state.loyalty;
-                let pi = lo.program_ix(&program)?;
-                let p = &lo.programs[pi];
-                let b = p
-                    .spec
-                    .benefits
-                    .iter()
-                    .find(|b| b.id == benefit)
-                    .ok_or_else(|| Error::NotFound {
-                        what: "benefit",
-                        id: benefit.clone(),
-                    })?;
-                let time = lo.now(time);
-                let u = this.loyalty_user(&user)?;
-                let m = u.and_then(|u| p.members.get(&u));
-                let tier = m.and_then(|m| tier_name(p, m.tier));
-                if b.kind == super::benefits::BenefitKind::PointsMultiplier {
-                    return Err(LoyaltyError::NotEligible {
-                        what: "benefit",
-                        id: benefit,
-                        reason: "a points multiplier applies to earns; it is not claimed".into(),
-                    }
-                    .into());
-                }
-                if !b.applies_to(tier.as_deref()) {
-                    return Err(LoyaltyError::NotEligible {
-                        what: "benefit",
-                        id: benefit,
-                        reason: format!("not granted to tier {:?}", tier.unwrap_or_default()),
-                    }
-                    .into());
-                }
-                let claimed =
-                    claims_in_period(&m.and_then(|m| m.extras.clone()), &b.id, b.per, time, tz);
-                if let Some(limit) = b.limit {
-                    if claimed >= limit {
-                        return Err(LoyaltyError::LimitReached {
-                            what: "benefit",
-                            id: benefit,
-                            limit,
-                        }
-                        .into());
-                    }
-                }
-                let result = ClaimResult {
-                    key: key.clone(),
-                    benefit: b.id.clone(),
-                    coupons: b.coupons.clone(),
-                    remaining: b.limit.map(|l| l - claimed - 1),
-                    duplicate: false,
-                };
-                let u = this.loyalty_user_or_new(&user, u);
-                let m = this.state.loyalty.programs[pi]
-                    .members
-                    .entry(u)
-                    .or_default();
-                m.extras
-                    .get_or_insert_with(Default::default)
-                    .claims
-                    .entry(benefit)
-                    .or_default()
-                    .push(time);
-                Ok((Keyed::Claim(result), time))
+                this.claim_benefit(user, program, benefit, &key, time, tz)
             }),
             LoyaltyCommand::CompleteTask {
                 user,
@@ -905,101 +710,405 @@ impl Engine {
                 task,
                 key,
                 time,
-            } => {
-                self.keyed_write(&key, print, |this| {
-                    let known = this.loyalty_user(&user)?;
-                    let lo = &this.state.loyalty;
-                    let pi = lo.program_ix(&program)?;
-                    let p = &lo.programs[pi];
-                    let t = p
-                        .spec
-                        .tasks
-                        .iter()
-                        .find(|t| t.id == task)
-                        .cloned()
-                        .ok_or_else(|| Error::NotFound {
-                            what: "task",
-                            id: task.clone(),
-                        })?;
-                    let time = lo.now(time);
-                    let done = known
-                        .and_then(|u| p.members.get(&u))
-                        .and_then(|m| m.extras.as_ref())
-                        .and_then(|x| x.tasks.get(&task).copied())
-                        .unwrap_or(0);
-                    if done >= t.max_completions {
-                        return Err(LoyaltyError::LimitReached {
-                            what: "task",
-                            id: task,
-                            limit: t.max_completions,
-                        }
-                        .into());
-                    }
-                    this.check_growth(pi, known, t.growth, Decimal::ZERO)?;
-                    let book = p.book;
-                    let expires = p.spec.expiry.expires(time, tz);
-                    let reason = format!("task:{task}");
-                    let mut req = Earn {
-                        entry: Entry {
-                            user: known.unwrap_or(OneId(u64::MAX)),
-                            book,
-                            points: t.points,
-                            key: &key,
-                            reason: &reason,
-                            actor: "",
-                            time,
-                        },
-                        expires,
-                        pending: false,
-                        order: None,
-                        money: None,
-                        lines: &[],
-                    };
-                    if t.points > 0 {
-                        if let Some(k) = known {
-                            req.entry.user = k;
-                        }
-                        if this.state.loyalty.ledger.check_earn(&req)?.is_some() {
-                            // The key already wrote this very earn outside a task: not a task replay.
-                            return Err(LoyaltyError::DuplicateKey { key: key.clone() }.into());
-                        }
-                    }
-                    // Checks done: nothing below fails.
-                    let u = this.loyalty_user_or_new(&user, known);
-                    if t.points > 0 {
-                        req.entry.user = u;
-                        this.state.loyalty.ledger.earn(&req)?;
-                    }
-                    let g = if t.growth > 0 {
-                        this.grant_growth(pi, u, &key, Some(("", t.growth)), Decimal::ZERO, time)
-                            .growth
-                    } else {
-                        0
-                    };
-                    let p = &mut this.state.loyalty.programs[pi];
-                    let m = p.members.entry(u).or_default();
-                    let c = m
-                        .extras
-                        .get_or_insert_with(Default::default)
-                        .tasks
-                        .entry(task.clone())
-                        .or_default();
-                    *c += 1;
-                    let completions = *c;
-                    let tier = tier_name(p, p.members.get(&u).and_then(|m| m.tier));
-                    let result = TaskResult {
-                        key: key.clone(),
-                        task,
-                        completions,
-                        points: t.points,
-                        growth: g,
-                        tier,
-                        duplicate: false,
-                    };
-                    Ok((Keyed::Task(result), time))
-                })
+            } => self.keyed_write(&key, print, |this| {
+                this.complete_task(user, program, task, &key, time, tz)
+            }),
+        }
+    }
+
+    /// Earn points: the program's expiry and, when asked, the member's tier multiplier applied.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one parameter per field of the command"
+    )]
+    fn earn_points(
+        &mut self,
+        user: UserRef,
+        program: String,
+        points: Points,
+        key: String,
+        reason: String,
+        expires: Option<DateTime<Utc>>,
+        pending: bool,
+        order: Option<String>,
+        apply_multiplier: bool,
+        actor: String,
+        time: Option<DateTime<Utc>>,
+        tz: FixedOffset,
+    ) -> Result<LoyaltyOutput, Error> {
+        if order.as_deref() == Some("") {
+            // Refunds find earns by order: an empty one would tie unrelated earns.
+            return Err(LoyaltyError::InvalidArgument {
+                field: "order",
+                reason: "an order id must not be empty (leave it out to use the key)".into(),
+            }
+            .into());
+        }
+        let known = self.loyalty_user(&user)?;
+        let lo = &self.state.loyalty;
+        let p = lo.program_checked(&program)?;
+        let time = lo.now(time);
+        let expires = expires.or_else(|| p.spec.expiry.expires(time, tz));
+        let mut points = points;
+        if apply_multiplier {
+            let tier = known.and_then(|u| p.members.get(&u)).and_then(|m| m.tier);
+            let m = p.spec.multiplier(tier_name(p, tier).as_deref());
+            points = Decimal::from(points)
+                .checked_mul(m)
+                .and_then(|x| x.floor().to_i64())
+                .ok_or(LoyaltyError::InvalidAmount {
+                    field: "points",
+                    reason: "the multiplied amount overflows".into(),
+                })?;
+        }
+        let mut req = Earn {
+            entry: Entry {
+                user: known.unwrap_or(OneId(u64::MAX)),
+                book: p.book,
+                points,
+                key: &key,
+                reason: &reason,
+                actor: &actor,
+                time,
+            },
+            expires,
+            pending,
+            order: order.as_deref(),
+            money: None,
+            lines: &[],
+        };
+        if known.is_none() {
+            // A new person has no account: these checks are the real ones.
+            self.state.loyalty.ledger.check_earn(&req)?;
+        }
+        req.entry.user = self.loyalty_user_or_new(&user, known);
+        self.ledger_write(time, |l| l.earn(&req))
+    }
+
+    /// Spend a known member's points.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one parameter per field of the command"
+    )]
+    fn spend_points(
+        &mut self,
+        user: UserRef,
+        program: String,
+        points: Points,
+        key: String,
+        reason: String,
+        actor: String,
+        time: Option<DateTime<Utc>>,
+    ) -> Result<LoyaltyOutput, Error> {
+        let lo = &self.state.loyalty;
+        let p = lo.program_checked(&program)?;
+        let u = self
+            .loyalty_user(&user)?
+            .ok_or_else(|| LoyaltyError::UnknownAccount {
+                program: program.clone(),
+                user: serde_json::to_string(&user).unwrap_or_default(),
+            })?;
+        let time = lo.now(time);
+        let req = Spend {
+            user: u,
+            book: p.book,
+            points,
+            key: &key,
+            reason: &reason,
+            actor: &actor,
+            time,
+        };
+        self.ledger_write(time, |l| l.spend(&req))
+    }
+
+    /// Convert a known member's points into another program at the source program's rate.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one parameter per field of the command"
+    )]
+    fn convert_points(
+        &mut self,
+        user: UserRef,
+        src: String,
+        dst: String,
+        points: Points,
+        key: String,
+        time: Option<DateTime<Utc>>,
+        tz: FixedOffset,
+    ) -> Result<LoyaltyOutput, Error> {
+        let lo = &self.state.loyalty;
+        let (s, d) = (lo.program_ix(&src)?, lo.program_ix(&dst)?);
+        let (sp, dp) = (&lo.programs[s], &lo.programs[d]);
+        let rate = *sp.spec.conversions.get(&dst).ok_or_else(|| {
+            Error::invalid_argument(
+                "dst",
+                format!("program {src:?} has no conversion rate to {dst:?}"),
+            )
+        })?;
+        let u = self
+            .loyalty_user(&user)?
+            .ok_or_else(|| LoyaltyError::UnknownAccount {
+                program: src.clone(),
+                user: serde_json::to_string(&user).unwrap_or_default(),
+            })?;
+        let time = lo.now(time);
+        let dst_expires = dp.spec.expiry.expires(time, tz);
+        let (sb, db) = (sp.book, dp.book);
+        let out =
+            self.state
+                .loyalty
+                .ledger
+                .convert(u, sb, db, points, rate, &key, time, dst_expires)?;
+        self.state.loyalty.tick(time);
+        Ok(LoyaltyOutput::Posting(out))
+    }
+
+    /// Add growth value for a behaviour the program weighs (inside [`Engine::keyed_write`]).
+    fn add_growth(
+        &mut self,
+        user: UserRef,
+        program: String,
+        behaviour: String,
+        key: &str,
+        count: u32,
+        time: Option<DateTime<Utc>>,
+    ) -> Result<(Keyed, DateTime<Utc>), Error> {
+        let known = self.loyalty_user(&user)?;
+        let lo = &self.state.loyalty;
+        let pi = lo.program_ix(&program)?;
+        let p = &lo.programs[pi];
+        let weight = *p.spec.growth.weights.get(&behaviour).ok_or_else(|| {
+            Error::invalid_argument(
+                "behaviour",
+                format!("program {program:?} gives no growth value for {behaviour:?}"),
+            )
+        })?;
+        if count == 0 {
+            return Err(LoyaltyError::InvalidAmount {
+                field: "count",
+                reason: "must be at least 1".into(),
+            }
+            .into());
+        }
+        let raw = weight
+            .checked_mul(i64::from(count))
+            .ok_or(LoyaltyError::InvalidAmount {
+                field: "count",
+                reason: "growth value overflows".into(),
+            })?;
+        let time = lo.now(time);
+        self.check_growth(pi, known, raw, Decimal::ZERO)?;
+        let u = self.loyalty_user_or_new(&user, known);
+        let g = self.grant_growth(pi, u, key, Some((&behaviour, raw)), Decimal::ZERO, time);
+        Ok((Keyed::Growth(g), time))
+    }
+
+    /// Record money spent, for growth by spend (inside [`Engine::keyed_write`]).
+    fn record_spend(
+        &mut self,
+        user: UserRef,
+        program: String,
+        amount: Decimal,
+        key: &str,
+        time: Option<DateTime<Utc>>,
+    ) -> Result<(Keyed, DateTime<Utc>), Error> {
+        let known = self.loyalty_user(&user)?;
+        let lo = &self.state.loyalty;
+        let pi = lo.program_ix(&program)?;
+        if amount <= Decimal::ZERO {
+            return Err(LoyaltyError::InvalidAmount {
+                field: "amount",
+                reason: format!("{amount} is not a positive amount of money"),
+            }
+            .into());
+        }
+        if !self.replaying {
+            crate::money::check("amount", amount, self.config.currency_minor_units())?;
+        }
+        let time = lo.now(time);
+        self.check_growth(pi, known, 0, amount)?;
+        let u = self.loyalty_user_or_new(&user, known);
+        let g = self.grant_growth(pi, u, key, None, amount, time);
+        Ok((Keyed::Growth(g), time))
+    }
+
+    /// Claim a benefit of the member's tier within its limit (inside [`Engine::keyed_write`]).
+    fn claim_benefit(
+        &mut self,
+        user: UserRef,
+        program: String,
+        benefit: String,
+        key: &str,
+        time: Option<DateTime<Utc>>,
+        tz: FixedOffset,
+    ) -> Result<(Keyed, DateTime<Utc>), Error> {
+        let lo = &self.state.loyalty;
+        let pi = lo.program_ix(&program)?;
+        let p = &lo.programs[pi];
+        let b = p
+            .spec
+            .benefits
+            .iter()
+            .find(|b| b.id == benefit)
+            .ok_or_else(|| Error::NotFound {
+                what: "benefit",
+                id: benefit.clone(),
+            })?;
+        let time = lo.now(time);
+        let u = self.loyalty_user(&user)?;
+        let m = u.and_then(|u| p.members.get(&u));
+        let tier = m.and_then(|m| tier_name(p, m.tier));
+        if b.kind == super::benefits::BenefitKind::PointsMultiplier {
+            return Err(LoyaltyError::NotEligible {
+                what: "benefit",
+                id: benefit,
+                reason: "a points multiplier applies to earns; it is not claimed".into(),
+            }
+            .into());
+        }
+        if !b.applies_to(tier.as_deref()) {
+            return Err(LoyaltyError::NotEligible {
+                what: "benefit",
+                id: benefit,
+                reason: format!("not granted to tier {:?}", tier.unwrap_or_default()),
+            }
+            .into());
+        }
+        let claimed = claims_in_period(&m.and_then(|m| m.extras.clone()), &b.id, b.per, time, tz);
+        if let Some(limit) = b.limit {
+            if claimed >= limit {
+                return Err(LoyaltyError::LimitReached {
+                    what: "benefit",
+                    id: benefit,
+                    limit,
+                }
+                .into());
             }
         }
+        let result = ClaimResult {
+            key: key.to_owned(),
+            benefit: b.id.clone(),
+            coupons: b.coupons.clone(),
+            remaining: b.limit.map(|l| l - claimed - 1),
+            duplicate: false,
+        };
+        let u = self.loyalty_user_or_new(&user, u);
+        let m = self.state.loyalty.programs[pi]
+            .members
+            .entry(u)
+            .or_default();
+        m.extras
+            .get_or_insert_with(Default::default)
+            .claims
+            .entry(benefit)
+            .or_default()
+            .push(time);
+        Ok((Keyed::Claim(result), time))
+    }
+
+    /// Complete a task: its points and growth, within its completions (inside [`Engine::keyed_write`]).
+    fn complete_task(
+        &mut self,
+        user: UserRef,
+        program: String,
+        task: String,
+        key: &str,
+        time: Option<DateTime<Utc>>,
+        tz: FixedOffset,
+    ) -> Result<(Keyed, DateTime<Utc>), Error> {
+        let known = self.loyalty_user(&user)?;
+        let lo = &self.state.loyalty;
+        let pi = lo.program_ix(&program)?;
+        let p = &lo.programs[pi];
+        let t = p
+            .spec
+            .tasks
+            .iter()
+            .find(|t| t.id == task)
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                what: "task",
+                id: task.clone(),
+            })?;
+        let time = lo.now(time);
+        let done = known
+            .and_then(|u| p.members.get(&u))
+            .and_then(|m| m.extras.as_ref())
+            .and_then(|x| x.tasks.get(&task).copied())
+            .unwrap_or(0);
+        if done >= t.max_completions {
+            return Err(LoyaltyError::LimitReached {
+                what: "task",
+                id: task,
+                limit: t.max_completions,
+            }
+            .into());
+        }
+        self.check_growth(pi, known, t.growth, Decimal::ZERO)?;
+        let book = p.book;
+        let expires = p.spec.expiry.expires(time, tz);
+        let reason = format!("task:{task}");
+        let mut req = Earn {
+            entry: Entry {
+                user: known.unwrap_or(OneId(u64::MAX)),
+                book,
+                points: t.points,
+                key,
+                reason: &reason,
+                actor: "",
+                time,
+            },
+            expires,
+            pending: false,
+            order: None,
+            money: None,
+            lines: &[],
+        };
+        if t.points > 0 {
+            if let Some(k) = known {
+                req.entry.user = k;
+            }
+            if self.state.loyalty.ledger.check_earn(&req)?.is_some() {
+                // The key already wrote this very earn outside a task: not a task replay.
+                return Err(LoyaltyError::DuplicateKey {
+                    key: key.to_owned(),
+                }
+                .into());
+            }
+        }
+        // Checks done: nothing below fails.
+        let u = self.loyalty_user_or_new(&user, known);
+        if t.points > 0 {
+            req.entry.user = u;
+            self.state.loyalty.ledger.earn(&req)?;
+        }
+        let g = if t.growth > 0 {
+            self.grant_growth(pi, u, key, Some(("", t.growth)), Decimal::ZERO, time)
+                .growth
+        } else {
+            0
+        };
+        let p = &mut self.state.loyalty.programs[pi];
+        let m = p.members.entry(u).or_default();
+        let c = m
+            .extras
+            .get_or_insert_with(Default::default)
+            .tasks
+            .entry(task.clone())
+            .or_default();
+        *c += 1;
+        let completions = *c;
+        let tier = tier_name(p, p.members.get(&u).and_then(|m| m.tier));
+        let result = TaskResult {
+            key: key.to_owned(),
+            task,
+            completions,
+            points: t.points,
+            growth: g,
+            tier,
+            duplicate: false,
+        };
+        Ok((Keyed::Task(result), time))
     }
 
     /// The loyalty commands that change nothing, on a shared engine ([`Engine::query`]).
