@@ -651,93 +651,21 @@ impl Engine {
     }
 
     fn models_query(&self, c: ModelsCommand) -> Result<ModelsOutput, Error> {
-        let log = &self.state.models;
-        let out = match c {
+        match c {
             ModelsCommand::Rfm {
                 as_of,
                 window_days,
                 monetary,
                 split,
                 ..
-            } => {
-                let orders = self.orders_in_order();
-                let users: Vec<u64> = orders.iter().map(|o| self.live(o.user)).collect();
-                let times: Vec<i64> = orders.iter().map(|o| self.wall(o.time)).collect();
-                let amounts: Vec<f64> = orders.iter().map(|o| money(o.amount)).collect();
-                let mut spec = super::RfmSpec::as_of(self.wall(as_of.timestamp()))
-                    .monetary(monetary)
-                    .split(split);
-                if let Some(d) = window_days {
-                    spec = spec.window_days(d);
-                }
-                let r = rfm(&users, &times, &amounts, &spec)?;
-                ModelsOutput::Rfm(
-                    (0..r.customer.len())
-                        .map(|i| RfmRow {
-                            oneid: OneId(r.customer[i]),
-                            recency: r.recency[i],
-                            frequency: r.frequency[i],
-                            monetary: r.monetary[i],
-                            r_score: r.r_score[i],
-                            f_score: r.f_score[i],
-                            m_score: r.m_score[i],
-                            segment: r.segment[i],
-                        })
-                        .collect(),
-                )
-            }
+            } => self.query_rfm(as_of, window_days, monetary, split),
             ModelsCommand::ChurnRisk {
                 as_of,
                 freq,
                 low_below,
                 high_from,
                 ..
-            } => {
-                let bands = RiskBands::new(low_below, high_from)?;
-                let end = self.wall(as_of.timestamp());
-                let (users, times): (Vec<u64>, Vec<i64>) = log
-                    .orders
-                    .iter()
-                    .map(|o| (self.live(o.user), self.wall(o.time)))
-                    .filter(|&(_, t)| t <= end)
-                    .unzip();
-                let s = summary_data(&users, &times, None, Some(end), freq)?;
-                // Customers who bought in the observation end's own period have T = 0 and carry
-                // no information about dropout; BG/NBD needs T > 0.
-                let keep: Vec<usize> = (0..s.len()).filter(|&i| s.t[i] > 0.0).collect();
-                let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-                let (f, r, t) = (pick(&s.frequency), pick(&s.recency), pick(&s.t));
-                // Fitted on the buyers sorted by (frequency, recency, T): the likelihood is
-                // summed in an order that depends on the data alone, not on OneID numbers.
-                let mut by_value: Vec<usize> = (0..f.len()).collect();
-                by_value.sort_by(|&a, &b| {
-                    (f[a].total_cmp(&f[b]))
-                        .then(r[a].total_cmp(&r[b]))
-                        .then(t[a].total_cmp(&t[b]))
-                });
-                let sorted = |v: &[f64]| by_value.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-                let fit = BgNbdFit::fit(&sorted(&f), &sorted(&r), &sorted(&t), None)?;
-                let users = keep
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &i)| {
-                        let p = fit.params.p_alive(f[k], r[k], t[k]);
-                        ChurnRow {
-                            oneid: OneId(s.customer[i]),
-                            frequency: f[k],
-                            recency: r[k],
-                            t: t[k],
-                            p_alive: p,
-                            risk: bands.band(1.0 - p),
-                        }
-                    })
-                    .collect();
-                ModelsOutput::ChurnRisk(ChurnRisk {
-                    params: fit.params,
-                    log_likelihood: fit.log_likelihood,
-                    users,
-                })
-            }
+            } => self.query_churn_risk(as_of, freq, low_below, high_from),
             ModelsCommand::PreferenceShares {
                 as_of,
                 dimension,
@@ -746,36 +674,7 @@ impl Engine {
                 price_bands,
                 ..
             } => {
-                check_bands(&price_bands)?;
-                let at = self.wall(as_of.timestamp());
-                let lo = lookback_start(at, lookback_months)?;
-                let weights = self.dimension_weights(dimension, &price_bands, lo, at)?;
-                // Value keys in text order: equal weights then rank by value text.
-                let labels: Vec<&str> = weights
-                    .keys()
-                    .map(|k| k.1.as_str())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                let key = |l: &str| labels.partition_point(|x| *x < l) as u64;
-                let (mut c, mut v, mut w) = (vec![], vec![], vec![]);
-                for ((user, label), weight) in &weights {
-                    c.push(*user);
-                    v.push(key(label));
-                    w.push(money(*weight));
-                }
-                let p = preferences(&c, &v, Some(&w), None, top_k)?;
-                ModelsOutput::Preferences(
-                    (0..p.customer.len())
-                        .map(|i| PreferenceRow {
-                            oneid: OneId(p.customer[i]),
-                            value: labels[p.value[i] as usize].to_owned(),
-                            weight: p.weight[i],
-                            share: p.share[i],
-                            rank: p.rank[i],
-                        })
-                        .collect(),
-                )
+                self.query_preference_shares(as_of, dimension, lookback_months, top_k, price_bands)
             }
             ModelsCommand::CrossTable {
                 as_of,
@@ -783,104 +682,14 @@ impl Engine {
                 cols,
                 lookback_months,
                 price_bands,
-            } => {
-                check_bands(&price_bands)?;
-                let at = self.wall(as_of.timestamp());
-                let lo = lookback_start(at, lookback_months)?;
-                let behaviour =
-                    |d: Dimension| matches!(d, Dimension::ActivityType | Dimension::Function);
-                if behaviour(rows) || behaviour(cols) {
-                    return self.location_cross(rows, cols, lo, at);
-                }
-                let mut cells: BTreeMap<(String, String), Decimal> = BTreeMap::new();
-                for o in &log.orders {
-                    let t = self.wall(o.time);
-                    if t <= lo || t > at {
-                        continue;
-                    }
-                    for (cat, price, qty) in &o.lines {
-                        let row = line_label(rows, "rows", o, cat, *price, &price_bands)?;
-                        let col = line_label(cols, "cols", o, cat, *price, &price_bands)?;
-                        let cell = cells.entry((row, col)).or_default();
-                        *cell = cell.saturating_add(line_amount(*price, *qty));
-                    }
-                }
-                ModelsOutput::Cross(
-                    cells
-                        .into_iter()
-                        .map(|((row, col), amount)| CrossRow {
-                            row,
-                            col,
-                            amount: money(amount),
-                        })
-                        .collect(),
-                )
-            }
+            } => self.query_cross_table(as_of, rows, cols, lookback_months, price_bands),
             ModelsCommand::ActivityScores {
                 as_of,
                 half_life_days,
                 weights,
                 levels,
                 ..
-            } => {
-                let levels = match levels {
-                    Some(l) => ActivityLevels::new(l, "dormant")?,
-                    None => ActivityLevels::default(),
-                };
-                if let Some((k, w)) = weights.iter().find(|(_, w)| !(w.is_finite() && **w >= 0.0)) {
-                    return Err(Error::invalid_argument(
-                        format!("weights.{k}"),
-                        format!("{w} is not a weight ≥ 0"),
-                    ));
-                }
-                if let Some(k) = weights.keys().find(|k| {
-                    Event::KINDS.contains(&k.as_str()) && !SCORED_KINDS.contains(&k.as_str())
-                }) {
-                    return Err(Error::invalid_argument(
-                        format!("weights.{k}"),
-                        format!(
-                            "{k} events do not count toward the activity score (only {})",
-                            SCORED_KINDS.join(", ")
-                        ),
-                    ));
-                }
-                // The event's own type first, then its kind.
-                let weight = |ty: Option<&str>, kind: &str| {
-                    ty.and_then(|t| weights.get(t))
-                        .or_else(|| weights.get(kind))
-                        .copied()
-                        .unwrap_or(1.0)
-                };
-                let (mut c, mut t, mut w) = (vec![], vec![], vec![]);
-                for b in &log.behaviours {
-                    c.push(self.live(b.user));
-                    t.push(self.wall(b.time));
-                    w.push(weight(Some(&b.kind), &b.source));
-                }
-                for o in &log.orders {
-                    c.push(self.live(o.user));
-                    t.push(self.wall(o.time));
-                    w.push(weight(None, "order"));
-                }
-                let s = activity_scores(
-                    &c,
-                    &t,
-                    Some(&w),
-                    self.wall(as_of.timestamp()),
-                    half_life_days,
-                )?;
-                ModelsOutput::Activity(
-                    s.customer
-                        .iter()
-                        .zip(&s.score)
-                        .map(|(&u, &score)| ActivityRow {
-                            oneid: OneId(u),
-                            score,
-                            level: levels.level(score).to_owned(),
-                        })
-                        .collect(),
-                )
-            }
+            } => self.query_activity_scores(as_of, half_life_days, weights, levels),
             ModelsCommand::ChurnModel {
                 as_of,
                 window_days,
@@ -889,84 +698,348 @@ impl Engine {
                 low_below,
                 high_from,
                 ..
-            } => {
-                let bands = RiskBands::new(low_below, high_from)?;
-                if window_days == 0 {
-                    return Err(Error::invalid_argument("window_days", "must be ≥ 1"));
-                }
-                let at = self.wall(as_of.timestamp());
-                let w = i64::from(window_days) * 86_400;
-                let events = self.event_times();
-                let mut train = churn_features(&events, at - w, w);
-                // Rows sorted by their values, so that the fit and the seeded holdout depend on
-                // the data alone, not on OneID numbers (which follow the ingest order).
-                train.sort_by(|a, b| {
-                    a.1.iter()
-                        .zip(&b.1)
-                        .fold(std::cmp::Ordering::Equal, |o, (x, y)| {
-                            o.then(x.total_cmp(y))
-                        })
-                        .then(a.2.cmp(&b.2))
-                });
-                let names: Vec<String> = CHURN_FEATURES.iter().map(|s| (*s).to_owned()).collect();
-                let cols: Vec<Vec<f64>> = (0..CHURN_FEATURES.len())
-                    .map(|j| train.iter().map(|(_, f, _)| f[j]).collect())
-                    .collect();
-                let labels: Vec<bool> = train.iter().map(|(_, _, churned)| *churned).collect();
-                let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
-                let model = super::fit_churn_model(&names, &refs, &labels, holdout, seed)?;
-                let users = churn_features(&events, at, w)
-                    .into_iter()
-                    .map(|(u, f, _)| {
-                        let score = model.model.predict(&f);
-                        SupervisedChurnRow {
-                            oneid: OneId(u),
-                            contributions: model.model.contributions(&f),
-                            features: f.to_vec(),
-                            score,
-                            risk: bands.band(score),
-                        }
-                    })
-                    .collect();
-                ModelsOutput::SupervisedChurn(SupervisedChurn { model, users })
-            }
+            } => self.query_churn_model(as_of, window_days, holdout, seed, low_below, high_from),
             ModelsCommand::HighValueUsers {
                 as_of,
                 window_days,
                 rule,
-            } => {
-                let orders = self.orders_in_order();
-                let oc: Vec<u64> = orders.iter().map(|o| self.live(o.user)).collect();
-                let ot: Vec<i64> = orders.iter().map(|o| self.wall(o.time)).collect();
-                let oa: Vec<f64> = orders.iter().map(|o| money(o.amount)).collect();
-                let mc: Vec<u64> = log.messages.iter().map(|m| self.live(m.user)).collect();
-                let mt: Vec<i64> = log.messages.iter().map(|m| self.wall(m.time)).collect();
-                let rt: Vec<Option<u64>> = log
-                    .messages
-                    .iter()
-                    .map(|m| m.reply_to.map(|r| self.live(r)))
-                    .collect();
-                let input = HighValueInput {
-                    order_customers: &oc,
-                    order_times: &ot,
-                    order_amounts: &oa,
-                    message_customers: &mc,
-                    message_times: &mt,
-                    reply_to: &rt,
-                };
-                let f = high_value_features(&input, self.wall(as_of.timestamp()), window_days)?;
-                ModelsOutput::HighValue(
-                    f.into_iter()
-                        .map(|features| HighValueRow {
-                            oneid: OneId(features.customer),
-                            high_value: rule.passes(&features),
-                            features,
-                        })
-                        .collect(),
-                )
+            } => self.query_high_value_users(as_of, window_days, rule),
+        }
+    }
+
+    /// RFM scores and segments of every buyer, from the orders in order.
+    fn query_rfm(
+        &self,
+        as_of: DateTime<Utc>,
+        window_days: Option<u32>,
+        monetary: Monetary,
+        split: Split,
+    ) -> Result<ModelsOutput, Error> {
+        let orders = self.orders_in_order();
+        let users: Vec<u64> = orders.iter().map(|o| self.live(o.user)).collect();
+        let times: Vec<i64> = orders.iter().map(|o| self.wall(o.time)).collect();
+        let amounts: Vec<f64> = orders.iter().map(|o| money(o.amount)).collect();
+        let mut spec = super::RfmSpec::as_of(self.wall(as_of.timestamp()))
+            .monetary(monetary)
+            .split(split);
+        if let Some(d) = window_days {
+            spec = spec.window_days(d);
+        }
+        let r = rfm(&users, &times, &amounts, &spec)?;
+        Ok(ModelsOutput::Rfm(
+            (0..r.customer.len())
+                .map(|i| RfmRow {
+                    oneid: OneId(r.customer[i]),
+                    recency: r.recency[i],
+                    frequency: r.frequency[i],
+                    monetary: r.monetary[i],
+                    r_score: r.r_score[i],
+                    f_score: r.f_score[i],
+                    m_score: r.m_score[i],
+                    segment: r.segment[i],
+                })
+                .collect(),
+        ))
+    }
+
+    /// BG/NBD churn risk of every buyer with history before `as_of`.
+    fn query_churn_risk(
+        &self,
+        as_of: DateTime<Utc>,
+        freq: Freq,
+        low_below: f64,
+        high_from: f64,
+    ) -> Result<ModelsOutput, Error> {
+        let log = &self.state.models;
+        let bands = RiskBands::new(low_below, high_from)?;
+        let end = self.wall(as_of.timestamp());
+        let (users, times): (Vec<u64>, Vec<i64>) = log
+            .orders
+            .iter()
+            .map(|o| (self.live(o.user), self.wall(o.time)))
+            .filter(|&(_, t)| t <= end)
+            .unzip();
+        let s = summary_data(&users, &times, None, Some(end), freq)?;
+        // Customers who bought in the observation end's own period have T = 0 and carry
+        // no information about dropout; BG/NBD needs T > 0.
+        let keep: Vec<usize> = (0..s.len()).filter(|&i| s.t[i] > 0.0).collect();
+        let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        let (f, r, t) = (pick(&s.frequency), pick(&s.recency), pick(&s.t));
+        // Fitted on the buyers sorted by (frequency, recency, T): the likelihood is
+        // summed in an order that depends on the data alone, not on OneID numbers.
+        let mut by_value: Vec<usize> = (0..f.len()).collect();
+        by_value.sort_by(|&a, &b| {
+            (f[a].total_cmp(&f[b]))
+                .then(r[a].total_cmp(&r[b]))
+                .then(t[a].total_cmp(&t[b]))
+        });
+        let sorted = |v: &[f64]| by_value.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        let fit = BgNbdFit::fit(&sorted(&f), &sorted(&r), &sorted(&t), None)?;
+        let users = keep
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                let p = fit.params.p_alive(f[k], r[k], t[k]);
+                ChurnRow {
+                    oneid: OneId(s.customer[i]),
+                    frequency: f[k],
+                    recency: r[k],
+                    t: t[k],
+                    p_alive: p,
+                    risk: bands.band(1.0 - p),
+                }
+            })
+            .collect();
+        Ok(ModelsOutput::ChurnRisk(ChurnRisk {
+            params: fit.params,
+            log_likelihood: fit.log_likelihood,
+            users,
+        }))
+    }
+
+    /// Each person's top values of a dimension by share of spend.
+    fn query_preference_shares(
+        &self,
+        as_of: DateTime<Utc>,
+        dimension: Dimension,
+        lookback_months: u32,
+        top_k: Option<u32>,
+        price_bands: Vec<Decimal>,
+    ) -> Result<ModelsOutput, Error> {
+        check_bands(&price_bands)?;
+        let at = self.wall(as_of.timestamp());
+        let lo = lookback_start(at, lookback_months)?;
+        let weights = self.dimension_weights(dimension, &price_bands, lo, at)?;
+        // Value keys in text order: equal weights then rank by value text.
+        let labels: Vec<&str> = weights
+            .keys()
+            .map(|k| k.1.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let key = |l: &str| labels.partition_point(|x| *x < l) as u64;
+        let (mut c, mut v, mut w) = (vec![], vec![], vec![]);
+        for ((user, label), weight) in &weights {
+            c.push(*user);
+            v.push(key(label));
+            w.push(money(*weight));
+        }
+        let p = preferences(&c, &v, Some(&w), None, top_k)?;
+        Ok(ModelsOutput::Preferences(
+            (0..p.customer.len())
+                .map(|i| PreferenceRow {
+                    oneid: OneId(p.customer[i]),
+                    value: labels[p.value[i] as usize].to_owned(),
+                    weight: p.weight[i],
+                    share: p.share[i],
+                    rank: p.rank[i],
+                })
+                .collect(),
+        ))
+    }
+
+    /// Spend (or, with a behaviour dimension, activity counts) by two dimensions.
+    fn query_cross_table(
+        &self,
+        as_of: DateTime<Utc>,
+        rows: Dimension,
+        cols: Dimension,
+        lookback_months: u32,
+        price_bands: Vec<Decimal>,
+    ) -> Result<ModelsOutput, Error> {
+        let log = &self.state.models;
+        check_bands(&price_bands)?;
+        let at = self.wall(as_of.timestamp());
+        let lo = lookback_start(at, lookback_months)?;
+        let behaviour = |d: Dimension| matches!(d, Dimension::ActivityType | Dimension::Function);
+        if behaviour(rows) || behaviour(cols) {
+            return self.location_cross(rows, cols, lo, at);
+        }
+        let mut cells: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+        for o in &log.orders {
+            let t = self.wall(o.time);
+            if t <= lo || t > at {
+                continue;
             }
+            for (cat, price, qty) in &o.lines {
+                let row = line_label(rows, "rows", o, cat, *price, &price_bands)?;
+                let col = line_label(cols, "cols", o, cat, *price, &price_bands)?;
+                let cell = cells.entry((row, col)).or_default();
+                *cell = cell.saturating_add(line_amount(*price, *qty));
+            }
+        }
+        Ok(ModelsOutput::Cross(
+            cells
+                .into_iter()
+                .map(|((row, col), amount)| CrossRow {
+                    row,
+                    col,
+                    amount: money(amount),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Decayed activity scores of every person, and their levels.
+    fn query_activity_scores(
+        &self,
+        as_of: DateTime<Utc>,
+        half_life_days: f64,
+        weights: BTreeMap<String, f64>,
+        levels: Option<Vec<(String, f64)>>,
+    ) -> Result<ModelsOutput, Error> {
+        let log = &self.state.models;
+        let levels = match levels {
+            Some(l) => ActivityLevels::new(l, "dormant")?,
+            None => ActivityLevels::default(),
         };
-        Ok(out)
+        if let Some((k, w)) = weights.iter().find(|(_, w)| !(w.is_finite() && **w >= 0.0)) {
+            return Err(Error::invalid_argument(
+                format!("weights.{k}"),
+                format!("{w} is not a weight ≥ 0"),
+            ));
+        }
+        if let Some(k) = weights
+            .keys()
+            .find(|k| Event::KINDS.contains(&k.as_str()) && !SCORED_KINDS.contains(&k.as_str()))
+        {
+            return Err(Error::invalid_argument(
+                format!("weights.{k}"),
+                format!(
+                    "{k} events do not count toward the activity score (only {})",
+                    SCORED_KINDS.join(", ")
+                ),
+            ));
+        }
+        // The event's own type first, then its kind.
+        let weight = |ty: Option<&str>, kind: &str| {
+            ty.and_then(|t| weights.get(t))
+                .or_else(|| weights.get(kind))
+                .copied()
+                .unwrap_or(1.0)
+        };
+        let (mut c, mut t, mut w) = (vec![], vec![], vec![]);
+        for b in &log.behaviours {
+            c.push(self.live(b.user));
+            t.push(self.wall(b.time));
+            w.push(weight(Some(&b.kind), &b.source));
+        }
+        for o in &log.orders {
+            c.push(self.live(o.user));
+            t.push(self.wall(o.time));
+            w.push(weight(None, "order"));
+        }
+        let s = activity_scores(
+            &c,
+            &t,
+            Some(&w),
+            self.wall(as_of.timestamp()),
+            half_life_days,
+        )?;
+        Ok(ModelsOutput::Activity(
+            s.customer
+                .iter()
+                .zip(&s.score)
+                .map(|(&u, &score)| ActivityRow {
+                    oneid: OneId(u),
+                    score,
+                    level: levels.level(score).to_owned(),
+                })
+                .collect(),
+        ))
+    }
+
+    /// The supervised churn model fitted on the window before `as_of`, scoring the window after.
+    fn query_churn_model(
+        &self,
+        as_of: DateTime<Utc>,
+        window_days: u32,
+        holdout: f64,
+        seed: u64,
+        low_below: f64,
+        high_from: f64,
+    ) -> Result<ModelsOutput, Error> {
+        let bands = RiskBands::new(low_below, high_from)?;
+        if window_days == 0 {
+            return Err(Error::invalid_argument("window_days", "must be ≥ 1"));
+        }
+        let at = self.wall(as_of.timestamp());
+        let w = i64::from(window_days) * 86_400;
+        let events = self.event_times();
+        let mut train = churn_features(&events, at - w, w);
+        // Rows sorted by their values, so that the fit and the seeded holdout depend on
+        // the data alone, not on OneID numbers (which follow the ingest order).
+        train.sort_by(|a, b| {
+            a.1.iter()
+                .zip(&b.1)
+                .fold(std::cmp::Ordering::Equal, |o, (x, y)| {
+                    o.then(x.total_cmp(y))
+                })
+                .then(a.2.cmp(&b.2))
+        });
+        let names: Vec<String> = CHURN_FEATURES.iter().map(|s| (*s).to_owned()).collect();
+        let cols: Vec<Vec<f64>> = (0..CHURN_FEATURES.len())
+            .map(|j| train.iter().map(|(_, f, _)| f[j]).collect())
+            .collect();
+        let labels: Vec<bool> = train.iter().map(|(_, _, churned)| *churned).collect();
+        let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+        let model = super::fit_churn_model(&names, &refs, &labels, holdout, seed)?;
+        let users = churn_features(&events, at, w)
+            .into_iter()
+            .map(|(u, f, _)| {
+                let score = model.model.predict(&f);
+                SupervisedChurnRow {
+                    oneid: OneId(u),
+                    contributions: model.model.contributions(&f),
+                    features: f.to_vec(),
+                    score,
+                    risk: bands.band(score),
+                }
+            })
+            .collect();
+        Ok(ModelsOutput::SupervisedChurn(SupervisedChurn {
+            model,
+            users,
+        }))
+    }
+
+    /// The high-value features of every person and whether the rule passes.
+    fn query_high_value_users(
+        &self,
+        as_of: DateTime<Utc>,
+        window_days: Option<u32>,
+        rule: HighValueRule,
+    ) -> Result<ModelsOutput, Error> {
+        let log = &self.state.models;
+        let orders = self.orders_in_order();
+        let oc: Vec<u64> = orders.iter().map(|o| self.live(o.user)).collect();
+        let ot: Vec<i64> = orders.iter().map(|o| self.wall(o.time)).collect();
+        let oa: Vec<f64> = orders.iter().map(|o| money(o.amount)).collect();
+        let mc: Vec<u64> = log.messages.iter().map(|m| self.live(m.user)).collect();
+        let mt: Vec<i64> = log.messages.iter().map(|m| self.wall(m.time)).collect();
+        let rt: Vec<Option<u64>> = log
+            .messages
+            .iter()
+            .map(|m| m.reply_to.map(|r| self.live(r)))
+            .collect();
+        let input = HighValueInput {
+            order_customers: &oc,
+            order_times: &ot,
+            order_amounts: &oa,
+            message_customers: &mc,
+            message_times: &mt,
+            reply_to: &rt,
+        };
+        let f = high_value_features(&input, self.wall(as_of.timestamp()), window_days)?;
+        Ok(ModelsOutput::HighValue(
+            f.into_iter()
+                .map(|features| HighValueRow {
+                    oneid: OneId(features.customer),
+                    high_value: rule.passes(&features),
+                    features,
+                })
+                .collect(),
+        ))
     }
 
     /// Location × activity (or function): activity events (counts) in `(lo, at]` by the
