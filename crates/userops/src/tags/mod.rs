@@ -1057,97 +1057,13 @@ impl Engine {
                 model,
                 description,
                 now,
-            } => {
-                check_name(&name)?;
-                if self.state.tags.columns.0.contains_key(&name)
-                    || self.state.tags.def(&name).is_some()
-                {
-                    return Err(Error::invalid_argument(
-                        "name",
-                        format!("{name:?} already exists"),
-                    ));
-                }
-                let kind = match (rule, model) {
-                    (Some(_), Some(_)) => {
-                        return Err(Error::invalid_argument(
-                            "rule",
-                            "a tag has a rule or a model, not both",
-                        ))
-                    }
-                    (Some(r), None) => {
-                        if value_type != ValueType::Bool {
-                            return Err(Error::invalid_argument(
-                                "type",
-                                "a rule tag is a bool tag",
-                            ));
-                        }
-                        let (e, _) = self.evaluate(&r, now)?;
-                        TagKind::Rule {
-                            expression: e.to_string(),
-                        }
-                    }
-                    (None, Some(m)) => TagKind::Model { model: m },
-                    (None, None) => TagKind::Manual,
-                };
-                let def = TagDef {
-                    name: name.clone(),
-                    value_type,
-                    kind,
-                    description,
-                };
-                self.state.tags.defs.push(def.clone());
-                self.state.tags.ensure_column(&name, value_type);
-                self.refresh_rules(&[name], now);
-                Ok(TagsOutput::Def(def))
-            }
+            } => self.define_tag(name, value_type, rule, model, description, now),
             TagsCommand::SetTag {
                 user,
                 tag,
                 value,
                 now,
-            } => {
-                let def = self.state.tags.def(&tag).ok_or_else(|| {
-                    let known: Vec<&str> = self
-                        .state
-                        .tags
-                        .defs
-                        .iter()
-                        .map(|d| d.name.as_str())
-                        .collect();
-                    Error::invalid_argument(
-                        "tag",
-                        format!(
-                            "unknown tag {tag:?}{}",
-                            expr::nearest(&tag, known)
-                                .map(|s| format!(" (did you mean `{s}`?)"))
-                                .unwrap_or_default()
-                        ),
-                    )
-                })?;
-                if matches!(def.kind, TagKind::Rule { .. }) {
-                    return Err(Error::invalid_argument(
-                        "tag",
-                        format!("{tag:?} is a rule tag: it is computed"),
-                    ));
-                }
-                let t = def.value_type;
-                let v = value_of(t, &value, tz).map_err(|r| Error::invalid_argument("value", r))?;
-                if let UserRef::Id(id) = &user {
-                    if !self.config.accepts_kind(id.kind()) {
-                        return Err(Error::invalid_argument(
-                            "user",
-                            "custom identifier kind not registered in the config",
-                        ));
-                    }
-                }
-                self.check_user(&user)
-                    .map_err(|e| Error::invalid_argument("user", e.to_string()))?;
-                let oneid = self.resolve_or_create_user(&user);
-                let d = self.state.users.dense_or_insert(oneid);
-                self.state.tags.write(&tag, t, d, v.as_slice());
-                self.refresh_rules_for(&[tag], &Dirty::user(d), now);
-                Ok(TagsOutput::User { oneid })
-            }
+            } => self.set_tag(user, tag, value, now, tz),
             TagsCommand::SetTags {
                 kind,
                 users,
@@ -1188,60 +1104,172 @@ impl Engine {
                 op,
                 audiences,
                 now,
-            } => {
-                check_name(&name)?;
-                if audiences.len() < 2 {
-                    return Err(Error::invalid_argument(
-                        "audiences",
-                        "combine at least two audiences",
-                    ));
-                }
-                let refs: Vec<String> = audiences
-                    .iter()
-                    .map(|a| format!("in_audience({})", expr::Literal::Str(a.clone())))
-                    .collect();
-                let text = match op {
-                    SetOp::Union => refs.join(" OR "),
-                    SetOp::Intersection => refs.join(" AND "),
-                    SetOp::Difference => {
-                        format!("{} AND NOT ({})", refs[0], refs[1..].join(" OR "))
-                    }
-                };
-                let (e, members) = self.evaluate(&text, now)?;
-                Ok(TagsOutput::Info(self.save(&name, &e, members, now)))
+            } => self.combine_audiences(name, op, audiences, now),
+            TagsCommand::DeleteAudience { name } => self.delete_audience(name),
+        }
+    }
+
+    /// Define a manual, rule or model tag; a rule tag is evaluated at once.
+    fn define_tag(
+        &mut self,
+        name: String,
+        value_type: ValueType,
+        rule: Option<String>,
+        model: Option<String>,
+        description: String,
+        now: DateTime<Utc>,
+    ) -> Result<TagsOutput, Error> {
+        check_name(&name)?;
+        if self.state.tags.columns.0.contains_key(&name) || self.state.tags.def(&name).is_some() {
+            return Err(Error::invalid_argument(
+                "name",
+                format!("{name:?} already exists"),
+            ));
+        }
+        let kind = match (rule, model) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid_argument(
+                    "rule",
+                    "a tag has a rule or a model, not both",
+                ))
             }
-            TagsCommand::DeleteAudience { name } => {
-                let info = Self::info(self.saved(&name)?);
-                // A journal of an older build may hold such a delete (see `Engine::replay`).
-                if !self.replaying {
-                    // A rule reads the saved audience at every run: deleting it would leave a
-                    // rule that silently never fires.
-                    if let Some(rule) = self.state.campaigns.rule_using_audience(&name) {
-                        return Err(Error::invalid_argument(
-                            "name",
-                            format!(
-                                "automation rule {rule:?} selects users by {name:?}: replace \
-                                 the rule first"
-                            ),
-                        ));
-                    }
-                    let users = self.state.tags.audience_users(&name);
-                    if !users.is_empty() {
-                        return Err(Error::invalid_argument(
-                            "name",
-                            format!(
-                                "audience {name:?} is used by {}: it cannot be deleted while \
-                                 they use it (delete those saved audiences first; rule tags \
-                                 are permanent)",
-                                users.join(", ")
-                            ),
-                        ));
-                    }
+            (Some(r), None) => {
+                if value_type != ValueType::Bool {
+                    return Err(Error::invalid_argument("type", "a rule tag is a bool tag"));
                 }
-                self.state.tags.audiences.remove(&name);
-                Ok(TagsOutput::Info(info))
+                let (e, _) = self.evaluate(&r, now)?;
+                TagKind::Rule {
+                    expression: e.to_string(),
+                }
+            }
+            (None, Some(m)) => TagKind::Model { model: m },
+            (None, None) => TagKind::Manual,
+        };
+        let def = TagDef {
+            name: name.clone(),
+            value_type,
+            kind,
+            description,
+        };
+        self.state.tags.defs.push(def.clone());
+        self.state.tags.ensure_column(&name, value_type);
+        self.refresh_rules(&[name], now);
+        Ok(TagsOutput::Def(def))
+    }
+
+    /// Set one manual tag of one person (created when new).
+    fn set_tag(
+        &mut self,
+        user: UserRef,
+        tag: String,
+        value: serde_json::Value,
+        now: DateTime<Utc>,
+        tz: chrono::FixedOffset,
+    ) -> Result<TagsOutput, Error> {
+        let def = self.state.tags.def(&tag).ok_or_else(|| {
+            let known: Vec<&str> = self
+                .state
+                .tags
+                .defs
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect();
+            Error::invalid_argument(
+                "tag",
+                format!(
+                    "unknown tag {tag:?}{}",
+                    expr::nearest(&tag, known)
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default()
+                ),
+            )
+        })?;
+        if matches!(def.kind, TagKind::Rule { .. }) {
+            return Err(Error::invalid_argument(
+                "tag",
+                format!("{tag:?} is a rule tag: it is computed"),
+            ));
+        }
+        let t = def.value_type;
+        let v = value_of(t, &value, tz).map_err(|r| Error::invalid_argument("value", r))?;
+        if let UserRef::Id(id) = &user {
+            if !self.config.accepts_kind(id.kind()) {
+                return Err(Error::invalid_argument(
+                    "user",
+                    "custom identifier kind not registered in the config",
+                ));
             }
         }
+        self.check_user(&user)
+            .map_err(|e| Error::invalid_argument("user", e.to_string()))?;
+        let oneid = self.resolve_or_create_user(&user);
+        let d = self.state.users.dense_or_insert(oneid);
+        self.state.tags.write(&tag, t, d, v.as_slice());
+        self.refresh_rules_for(&[tag], &Dirty::user(d), now);
+        Ok(TagsOutput::User { oneid })
+    }
+
+    /// Save the union, intersection or difference of saved audiences as an audience.
+    fn combine_audiences(
+        &mut self,
+        name: String,
+        op: SetOp,
+        audiences: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<TagsOutput, Error> {
+        check_name(&name)?;
+        if audiences.len() < 2 {
+            return Err(Error::invalid_argument(
+                "audiences",
+                "combine at least two audiences",
+            ));
+        }
+        let refs: Vec<String> = audiences
+            .iter()
+            .map(|a| format!("in_audience({})", expr::Literal::Str(a.clone())))
+            .collect();
+        let text = match op {
+            SetOp::Union => refs.join(" OR "),
+            SetOp::Intersection => refs.join(" AND "),
+            SetOp::Difference => {
+                format!("{} AND NOT ({})", refs[0], refs[1..].join(" OR "))
+            }
+        };
+        let (e, members) = self.evaluate(&text, now)?;
+        Ok(TagsOutput::Info(self.save(&name, &e, members, now)))
+    }
+
+    /// Delete a saved audience that no rule or other audience uses.
+    fn delete_audience(&mut self, name: String) -> Result<TagsOutput, Error> {
+        let info = Self::info(self.saved(&name)?);
+        // A journal of an older build may hold such a delete (see `Engine::replay`).
+        if !self.replaying {
+            // A rule reads the saved audience at every run: deleting it would leave a
+            // rule that silently never fires.
+            if let Some(rule) = self.state.campaigns.rule_using_audience(&name) {
+                return Err(Error::invalid_argument(
+                    "name",
+                    format!(
+                        "automation rule {rule:?} selects users by {name:?}: replace \
+                         the rule first"
+                    ),
+                ));
+            }
+            let users = self.state.tags.audience_users(&name);
+            if !users.is_empty() {
+                return Err(Error::invalid_argument(
+                    "name",
+                    format!(
+                        "audience {name:?} is used by {}: it cannot be deleted while \
+                         they use it (delete those saved audiences first; rule tags \
+                         are permanent)",
+                        users.join(", ")
+                    ),
+                ));
+            }
+        }
+        self.state.tags.audiences.remove(&name);
+        Ok(TagsOutput::Info(info))
     }
 
     /// The tags commands that change nothing, on a shared engine ([`Engine::query`]).
