@@ -664,6 +664,172 @@ impl Engine {
         self.analytics_query(c).map(Output::Analytics)
     }
 
+    /// The funnel of `steps` within the window, overall and per segment.
+    fn funnel_report(
+        &self,
+        steps: Vec<String>,
+        window_seconds: Option<i64>,
+        segments: Option<BTreeMap<String, Vec<OneId>>>,
+        by_tag: Option<String>,
+        audiences: Option<BTreeMap<String, String>>,
+    ) -> Result<AnalyticsOutput, Error> {
+        let segments = self.breakdown_segments(segments, by_tag.as_deref(), audiences.as_ref())?;
+        let window = window_seconds.unwrap_or(7 * 86_400);
+        let window_ms = window
+            .checked_mul(1000)
+            .ok_or_else(|| Error::invalid_argument("window_seconds", "too large"))?;
+        let cols = self.columns(|_| true);
+        let names: Vec<&str> = steps.iter().map(String::as_str).collect();
+        let levels = funnel_levels(cols.table(), &names, window_ms)?;
+        let mut report = FunnelReport {
+            steps: steps_of(&names, levels.iter().map(|l| l.1)),
+            segments: BTreeMap::new(),
+        };
+        for (seg, ids) in segments.unwrap_or_default() {
+            let ids: std::collections::BTreeSet<u64> = ids.iter().map(|o| o.0).collect();
+            let ls = levels.iter().filter(|l| ids.contains(&l.0)).map(|l| l.1);
+            report.segments.insert(seg, steps_of(&names, ls));
+        }
+        Ok(AnalyticsOutput::Funnel(report))
+    }
+
+    /// Orders' value attributed to the touches before them, by channel.
+    fn attribution_report(
+        &self,
+        model: ModelName,
+        half_life_hours: Option<f64>,
+        lookback_days: Option<f64>,
+        outcomes: Option<Vec<TouchOutcome>>,
+    ) -> Result<AnalyticsOutput, Error> {
+        let model = match model {
+            ModelName::FirstTouch => AttributionModel::FirstTouch,
+            ModelName::LastTouch => AttributionModel::LastTouch,
+            ModelName::Linear => AttributionModel::Linear,
+            ModelName::PositionBased => AttributionModel::PositionBased,
+            ModelName::TimeDecay => AttributionModel::TimeDecay {
+                half_life_hours: half_life_hours.ok_or_else(|| {
+                    Error::invalid_argument("half_life_hours", "time_decay needs a half-life")
+                })?,
+            },
+        };
+        let days = lookback_days.unwrap_or(30.0);
+        if !(days.is_finite() && (0.0..=36_500.0).contains(&days)) {
+            return Err(Error::invalid_argument(
+                "lookback_days",
+                "between 0 and 36500 days",
+            ));
+        }
+        use TouchOutcome as T;
+        let outcomes: Vec<String> = outcomes
+            .unwrap_or_else(|| vec![T::Sent, T::Delivered, T::Opened, T::Clicked, T::Converted])
+            .iter()
+            .map(|o| format!("touch_{}", wire(o)))
+            .collect();
+        if outcomes.is_empty() {
+            return Err(Error::invalid_argument(
+                "outcomes",
+                "name at least one touch outcome (or leave it out for all of them)",
+            ));
+        }
+        // Touches keyed by channel rather than step name.
+        let mut touches = Columns::default();
+        for (id, line) in self.state.analytics.lines() {
+            for s in line.filter(|s| outcomes.iter().any(|o| o == s.name)) {
+                touches.push(id.0, s.time.timestamp_millis(), s.channel, Decimal::ZERO);
+            }
+        }
+        let orders = self.columns(|s| s.kind == "order");
+        Ok(AnalyticsOutput::Attribution(attribute(
+            touches.table(),
+            Conversions {
+                user: &orders.user,
+                time: &orders.time,
+                value: Some(&orders.amount),
+            },
+            model,
+            (days * 86_400_000.0) as i64,
+        )?))
+    }
+
+    /// Anomalies in a metric's series, every period of the range counted (empty ones as 0).
+    fn data_warnings_report(
+        &self,
+        metric: WatchedMetric,
+        method: WarningMethod,
+        period: Option<Period>,
+    ) -> Result<AnalyticsOutput, Error> {
+        let clock = self.clock_for(Some(period.unwrap_or(Period::Day)));
+        let keep = |s: &StepRef<'_>| metric == WatchedMetric::Events || s.kind == "order";
+        let cols = self.columns(keep);
+        // Summed exactly (money in decimals), so the value does not depend on the
+        // order the rows come in.
+        let mut by: BTreeMap<i64, (Decimal, std::collections::BTreeSet<u64>)> = BTreeMap::new();
+        for i in 0..cols.user.len() {
+            let p = clock.index(cols.time[i]).unwrap_or(0);
+            let e = by.entry(p).or_default();
+            e.0 = e.0.saturating_add(match metric {
+                WatchedMetric::Gmv => cols.amount[i],
+                _ => Decimal::ONE,
+            });
+            e.1.insert(cols.user[i]);
+        }
+        // Every period in the range, empty ones as 0: a silent day is a data event too.
+        if let (Some(&a), Some(&b)) = (by.keys().next(), by.keys().last()) {
+            super::check_span(a, b)?;
+        }
+        let series: Vec<(String, f64)> = match (by.keys().next(), by.keys().last()) {
+            (Some(&a), Some(&b)) => (a..=b)
+                .map(|p| {
+                    let v = by.get(&p).map_or(0.0, |e| match metric {
+                        WatchedMetric::Buyers => e.1.len() as f64,
+                        _ => e.0.try_into().unwrap_or(f64::MAX),
+                    });
+                    (clock.label(p), v)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(AnalyticsOutput::Warnings(data_warnings(&series, method)?))
+    }
+
+    /// Community joins, messages and leaves per community and period, with the members' orders.
+    fn community_report(&self, period: Option<Period>) -> Result<AnalyticsOutput, Error> {
+        let clock = self.clock_for(Some(period.unwrap_or(Period::Week)));
+        let (mut user, mut time, mut comm, mut action) = (vec![], vec![], vec![], vec![]);
+        let (mut names, mut index) = (Vec::new(), BTreeMap::new());
+        for (id, line) in self.state.analytics.lines() {
+            for s in line.filter(|s| s.kind == "community") {
+                let a = match s.name {
+                    "community_join" => CommunityAction::Join,
+                    "community_message" => CommunityAction::Message,
+                    "community_leave" => CommunityAction::Leave,
+                    _ => continue,
+                };
+                let next = names.len() as u32;
+                let code = *index.entry(s.detail.to_owned()).or_insert(next);
+                if code == next {
+                    names.push(s.detail.to_owned());
+                }
+                user.push(id.0);
+                time.push(s.time.timestamp_millis());
+                comm.push(code);
+                action.push(a);
+            }
+        }
+        let orders = self.orders();
+        Ok(AnalyticsOutput::Community(community_stats(
+            CommunityEvents {
+                user: &user,
+                time: &time,
+                community: &comm,
+                names: &names,
+                action: &action,
+            },
+            orders.table(false),
+            clock,
+        )?))
+    }
+
     fn analytics_query(&self, c: AnalyticsCommand) -> Result<AnalyticsOutput, Error> {
         Ok(match c {
             AnalyticsCommand::Funnel {
@@ -672,27 +838,7 @@ impl Engine {
                 segments,
                 by_tag,
                 audiences,
-            } => {
-                let segments =
-                    self.breakdown_segments(segments, by_tag.as_deref(), audiences.as_ref())?;
-                let window = window_seconds.unwrap_or(7 * 86_400);
-                let window_ms = window
-                    .checked_mul(1000)
-                    .ok_or_else(|| Error::invalid_argument("window_seconds", "too large"))?;
-                let cols = self.columns(|_| true);
-                let names: Vec<&str> = steps.iter().map(String::as_str).collect();
-                let levels = funnel_levels(cols.table(), &names, window_ms)?;
-                let mut report = FunnelReport {
-                    steps: steps_of(&names, levels.iter().map(|l| l.1)),
-                    segments: BTreeMap::new(),
-                };
-                for (seg, ids) in segments.unwrap_or_default() {
-                    let ids: std::collections::BTreeSet<u64> = ids.iter().map(|o| o.0).collect();
-                    let ls = levels.iter().filter(|l| ids.contains(&l.0)).map(|l| l.1);
-                    report.segments.insert(seg, steps_of(&names, ls));
-                }
-                AnalyticsOutput::Funnel(report)
-            }
+            } => self.funnel_report(steps, window_seconds, segments, by_tag, audiences)?,
             AnalyticsCommand::CohortRetention { period } => {
                 let cols = self.columns(|s| s.kind == "activity");
                 AnalyticsOutput::Cohorts(cohort_retention(
@@ -706,61 +852,7 @@ impl Engine {
                 half_life_hours,
                 lookback_days,
                 outcomes,
-            } => {
-                let model = match model {
-                    ModelName::FirstTouch => AttributionModel::FirstTouch,
-                    ModelName::LastTouch => AttributionModel::LastTouch,
-                    ModelName::Linear => AttributionModel::Linear,
-                    ModelName::PositionBased => AttributionModel::PositionBased,
-                    ModelName::TimeDecay => AttributionModel::TimeDecay {
-                        half_life_hours: half_life_hours.ok_or_else(|| {
-                            Error::invalid_argument(
-                                "half_life_hours",
-                                "time_decay needs a half-life",
-                            )
-                        })?,
-                    },
-                };
-                let days = lookback_days.unwrap_or(30.0);
-                if !(days.is_finite() && (0.0..=36_500.0).contains(&days)) {
-                    return Err(Error::invalid_argument(
-                        "lookback_days",
-                        "between 0 and 36500 days",
-                    ));
-                }
-                use TouchOutcome as T;
-                let outcomes: Vec<String> = outcomes
-                    .unwrap_or_else(|| {
-                        vec![T::Sent, T::Delivered, T::Opened, T::Clicked, T::Converted]
-                    })
-                    .iter()
-                    .map(|o| format!("touch_{}", wire(o)))
-                    .collect();
-                if outcomes.is_empty() {
-                    return Err(Error::invalid_argument(
-                        "outcomes",
-                        "name at least one touch outcome (or leave it out for all of them)",
-                    ));
-                }
-                // Touches keyed by channel rather than step name.
-                let mut touches = Columns::default();
-                for (id, line) in self.state.analytics.lines() {
-                    for s in line.filter(|s| outcomes.iter().any(|o| o == s.name)) {
-                        touches.push(id.0, s.time.timestamp_millis(), s.channel, Decimal::ZERO);
-                    }
-                }
-                let orders = self.columns(|s| s.kind == "order");
-                AnalyticsOutput::Attribution(attribute(
-                    touches.table(),
-                    Conversions {
-                        user: &orders.user,
-                        time: &orders.time,
-                        value: Some(&orders.amount),
-                    },
-                    model,
-                    (days * 86_400_000.0) as i64,
-                )?)
-            }
+            } => self.attribution_report(model, half_life_hours, lookback_days, outcomes)?,
             AnalyticsCommand::Journey { user } => {
                 let oneid = self
                     .lookup(&user)?
@@ -808,77 +900,8 @@ impl Engine {
                 metric,
                 method,
                 period,
-            } => {
-                let clock = self.clock_for(Some(period.unwrap_or(Period::Day)));
-                let keep = |s: &StepRef<'_>| metric == WatchedMetric::Events || s.kind == "order";
-                let cols = self.columns(keep);
-                // Summed exactly (money in decimals), so the value does not depend on the
-                // order the rows come in.
-                let mut by: BTreeMap<i64, (Decimal, std::collections::BTreeSet<u64>)> =
-                    BTreeMap::new();
-                for i in 0..cols.user.len() {
-                    let p = clock.index(cols.time[i]).unwrap_or(0);
-                    let e = by.entry(p).or_default();
-                    e.0 = e.0.saturating_add(match metric {
-                        WatchedMetric::Gmv => cols.amount[i],
-                        _ => Decimal::ONE,
-                    });
-                    e.1.insert(cols.user[i]);
-                }
-                // Every period in the range, empty ones as 0: a silent day is a data event too.
-                if let (Some(&a), Some(&b)) = (by.keys().next(), by.keys().last()) {
-                    super::check_span(a, b)?;
-                }
-                let series: Vec<(String, f64)> = match (by.keys().next(), by.keys().last()) {
-                    (Some(&a), Some(&b)) => (a..=b)
-                        .map(|p| {
-                            let v = by.get(&p).map_or(0.0, |e| match metric {
-                                WatchedMetric::Buyers => e.1.len() as f64,
-                                _ => e.0.try_into().unwrap_or(f64::MAX),
-                            });
-                            (clock.label(p), v)
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                AnalyticsOutput::Warnings(data_warnings(&series, method)?)
-            }
-            AnalyticsCommand::CommunityStats { period } => {
-                let clock = self.clock_for(Some(period.unwrap_or(Period::Week)));
-                let (mut user, mut time, mut comm, mut action) = (vec![], vec![], vec![], vec![]);
-                let (mut names, mut index) = (Vec::new(), BTreeMap::new());
-                for (id, line) in self.state.analytics.lines() {
-                    for s in line.filter(|s| s.kind == "community") {
-                        let a = match s.name {
-                            "community_join" => CommunityAction::Join,
-                            "community_message" => CommunityAction::Message,
-                            "community_leave" => CommunityAction::Leave,
-                            _ => continue,
-                        };
-                        let next = names.len() as u32;
-                        let code = *index.entry(s.detail.to_owned()).or_insert(next);
-                        if code == next {
-                            names.push(s.detail.to_owned());
-                        }
-                        user.push(id.0);
-                        time.push(s.time.timestamp_millis());
-                        comm.push(code);
-                        action.push(a);
-                    }
-                }
-                let orders = self.orders();
-                AnalyticsOutput::Community(community_stats(
-                    CommunityEvents {
-                        user: &user,
-                        time: &time,
-                        community: &comm,
-                        names: &names,
-                        action: &action,
-                    },
-                    orders.table(false),
-                    clock,
-                )?)
-            }
+            } => self.data_warnings_report(metric, method, period)?,
+            AnalyticsCommand::CommunityStats { period } => self.community_report(period)?,
         })
     }
 }
