@@ -720,6 +720,10 @@ impl From<CampaignsCommand> for crate::command::Command {
     }
 }
 
+/// What a quote's rewards grant: coupons (template, count) and points earns (program, points,
+/// key).
+type QuoteRewards = (Vec<(String, u64)>, Vec<(String, i64, String)>);
+
 impl Engine {
     /// `run_automation` in chunks of about `chunk_users` users, for runs whose plan is too
     /// big to hold: each chunk's rows are applied (points posted, tags written; coupons and
@@ -1023,6 +1027,35 @@ impl Engine {
         }
         let time = time.or(quote.time);
         let tz = self.config.business_tz();
+        let (coupons, earns) = self.quote_rewards(key, quote)?;
+        let user = quote
+            .user
+            .filter(|_| !coupons.is_empty() || !earns.is_empty());
+        let time =
+            match (user, time) {
+                (Some(_), None) => return Err(Error::invalid_argument(
+                    "time",
+                    "rewards are granted at a time: give `time` (or a quote with its cart time)",
+                )),
+                (_, t) => t.unwrap_or_default(),
+            };
+        let order = format!("promotion:{key}");
+        if let Some(u) = user {
+            self.check_quote_grants(u, key, &coupons, &earns, &order, time, tz)?;
+        }
+        let mut receipt = self.state.campaigns.commit(key, quote)?;
+        // Checked above: from here on nothing fails.
+        let Some(u) = user else { return Ok(receipt) };
+        let granted = self.grant_quote_rewards(u, key, coupons, earns, &order, time, tz)?;
+        receipt.coupons = granted.coupons.clone();
+        receipt.points = granted.points;
+        self.state.campaigns.ledger.set_granted(key, granted);
+        Ok(receipt)
+    }
+
+    /// The coupons (template, count) and points earns (program, points, key) the quote's
+    /// applied rewards grant, each checked against what its promotion gives.
+    fn quote_rewards(&self, key: &str, quote: &QuoteRef) -> Result<QuoteRewards, Error> {
         let mut coupons: Vec<(String, u64)> = Vec::new();
         let mut earns: Vec<(String, i64, String)> = Vec::new();
         for (i, a) in quote.applied.iter().enumerate() {
@@ -1109,61 +1142,74 @@ impl Engine {
                 }
             }
         }
-        let user = quote
-            .user
-            .filter(|_| !coupons.is_empty() || !earns.is_empty());
-        let time =
-            match (user, time) {
-                (Some(_), None) => return Err(Error::invalid_argument(
-                    "time",
-                    "rewards are granted at a time: give `time` (or a quote with its cart time)",
-                )),
-                (_, t) => t.unwrap_or_default(),
-            };
-        let order = format!("promotion:{key}");
-        if let Some(u) = user {
-            let live = self.state.identity.canonical(u);
-            if live != Some(u) || self.state.privacy.is_erased(u) {
-                return Err(Error::invalid_argument(
-                    "quote.user",
-                    format!("{u} is not a live person"),
-                ));
-            }
-            let mut per_template: BTreeMap<&str, u64> = BTreeMap::new();
-            for (t, n) in &coupons {
-                *per_template.entry(t).or_default() += n;
-            }
-            for (t, n) in per_template {
-                self.state.campaigns.coupons.check_issue(t, n)?;
-            }
-            let lo = &self.state.loyalty;
-            for (prog, points, ekey) in &earns {
-                let p = lo.program(prog).ok_or_else(|| Error::NotFound {
-                    what: "loyalty program",
-                    id: prog.clone(),
-                })?;
-                let reason = format!("promotion rebate ({key})");
-                lo.ledger().check_earn(&crate::loyalty::ledger::Earn {
-                    entry: crate::loyalty::ledger::Entry {
-                        user: u,
-                        book: p.book,
-                        points: *points,
-                        key: ekey,
-                        reason: &reason,
-                        actor: "campaigns",
-                        time,
-                    },
-                    expires: p.spec.expiry.expires(time, tz),
-                    pending: false,
-                    order: Some(&order),
-                    money: None,
-                    lines: &[],
-                })?;
-            }
+        Ok((coupons, earns))
+    }
+
+    /// Check that the quote's customer is live and can be granted its coupons and earns.
+    #[allow(clippy::too_many_arguments, reason = "the parts of one commit")]
+    fn check_quote_grants(
+        &self,
+        u: OneId,
+        key: &str,
+        coupons: &[(String, u64)],
+        earns: &[(String, i64, String)],
+        order: &str,
+        time: DateTime<Utc>,
+        tz: chrono::FixedOffset,
+    ) -> Result<(), Error> {
+        let live = self.state.identity.canonical(u);
+        if live != Some(u) || self.state.privacy.is_erased(u) {
+            return Err(Error::invalid_argument(
+                "quote.user",
+                format!("{u} is not a live person"),
+            ));
         }
-        let mut receipt = self.state.campaigns.commit(key, quote)?;
-        // Checked above: from here on nothing fails.
-        let Some(u) = user else { return Ok(receipt) };
+        let mut per_template: BTreeMap<&str, u64> = BTreeMap::new();
+        for (t, n) in coupons {
+            *per_template.entry(t).or_default() += n;
+        }
+        for (t, n) in per_template {
+            self.state.campaigns.coupons.check_issue(t, n)?;
+        }
+        let lo = &self.state.loyalty;
+        for (prog, points, ekey) in earns {
+            let p = lo.program(prog).ok_or_else(|| Error::NotFound {
+                what: "loyalty program",
+                id: prog.clone(),
+            })?;
+            let reason = format!("promotion rebate ({key})");
+            lo.ledger().check_earn(&crate::loyalty::ledger::Earn {
+                entry: crate::loyalty::ledger::Entry {
+                    user: u,
+                    book: p.book,
+                    points: *points,
+                    key: ekey,
+                    reason: &reason,
+                    actor: "campaigns",
+                    time,
+                },
+                expires: p.spec.expiry.expires(time, tz),
+                pending: false,
+                order: Some(order),
+                money: None,
+                lines: &[],
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Grant the checked coupons and earns of a committed quote to its customer.
+    #[allow(clippy::too_many_arguments, reason = "the parts of one commit")]
+    fn grant_quote_rewards(
+        &mut self,
+        u: OneId,
+        key: &str,
+        coupons: Vec<(String, u64)>,
+        earns: Vec<(String, i64, String)>,
+        order: &str,
+        time: DateTime<Utc>,
+        tz: chrono::FixedOffset,
+    ) -> Result<ledger::Granted, Error> {
         let mut granted = ledger::Granted {
             time: Some(time),
             ..ledger::Granted::default()
@@ -1192,19 +1238,16 @@ impl Engine {
                 reason: format!("promotion rebate ({key})"),
                 expires,
                 pending: false,
-                order: Some(order.clone()),
+                order: Some(order.to_owned()),
                 apply_multiplier: false,
                 actor: "campaigns".into(),
                 time: Some(time),
             })
             .map_err(|e| Error::Internal(format!("earn checked before: {e}")))?;
             granted.points = granted.points.saturating_add(points);
-            granted.points_order = Some(order.clone());
+            granted.points_order = Some(order.to_owned());
         }
-        receipt.coupons = granted.coupons.clone();
-        receipt.points = granted.points;
-        self.state.campaigns.ledger.set_granted(key, granted);
-        Ok(receipt)
+        Ok(granted)
     }
 
     /// Cancel a commit: reverse its points (loyalty refund of its order), withdraw its unused
@@ -1257,26 +1300,7 @@ impl Engine {
     pub(crate) fn execute_campaigns(&mut self, c: CampaignsCommand) -> Result<Output, Error> {
         let tz = self.config.business_tz();
         let out = match c {
-            CampaignsCommand::AddPromotion { promotion } => {
-                let named = match &promotion.action {
-                    Action::ThresholdGift { reward, .. }
-                    | Action::ThresholdRebate { reward, .. } => match reward {
-                        Reward::Points {
-                            program: Some(p), ..
-                        } => Some(p.clone()),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                if let Some(p) = named {
-                    self.points_program(Some(&p), "promotion.action.reward.program")?;
-                }
-                self.state
-                    .campaigns
-                    .add_promotion(promotion)
-                    .map_err(|e| e.at("promotion"))?;
-                CampaignsOutput::Ok { ok: true }
-            }
+            CampaignsCommand::AddPromotion { promotion } => self.add_promotion(promotion)?,
             q @ (CampaignsCommand::Quote { .. }
             | CampaignsCommand::PromotionUsage { .. }
             | CampaignsCommand::CouponCounts { .. }
@@ -1300,27 +1324,7 @@ impl Engine {
                 users,
                 audience,
                 time,
-            } => {
-                let mut ids = Vec::with_capacity(users.len());
-                for (i, u) in users.iter().enumerate() {
-                    ids.push(self.known_user(u, &format!("users[{i}]"))?);
-                }
-                if let Some(a) = &audience {
-                    let ctx = EngineContext { engine: self };
-                    ids.extend(ctx.audience_members(a).ok_or_else(|| Error::NotFound {
-                        what: "audience",
-                        id: a.clone(),
-                    })?);
-                }
-                ids.sort_unstable();
-                ids.dedup();
-                CampaignsOutput::Ids(self.state.campaigns.coupons.issue(
-                    &template,
-                    &ids,
-                    time,
-                    coupons::CouponState::Issued,
-                )?)
-            }
+            } => self.issue_coupons(template, users, audience, time)?,
             CampaignsCommand::ClaimCoupon {
                 template,
                 user,
@@ -1336,29 +1340,7 @@ impl Engine {
                 coupon_id,
                 user,
                 cart,
-            } => {
-                let u = self.known_user(&user, "user")?;
-                if !self.replaying {
-                    self.check_cart_minor_units(&cart)?;
-                }
-                // A coupon belongs to the person its holder's OneID names now: after a
-                // merge the survivor uses the absorbed person's coupons.
-                let holder = self
-                    .state
-                    .campaigns
-                    .coupons
-                    .coupon(&coupon_id)
-                    .map(|c| c.user)
-                    .filter(|h| self.state.identity.canonical(*h) == Some(u))
-                    .unwrap_or(u);
-                CampaignsOutput::CouponUse(
-                    self.state
-                        .campaigns
-                        .coupons
-                        .use_on(&coupon_id, holder, &cart)
-                        .map_err(|e| e.at("cart"))?,
-                )
-            }
+            } => self.use_coupon(coupon_id, user, cart)?,
             CampaignsCommand::ReturnCoupon { coupon_id, time } => {
                 let state = self.state.campaigns.coupons.give_back(&coupon_id, time)?;
                 CampaignsOutput::Coupon {
@@ -1377,24 +1359,7 @@ impl Engine {
                     .map_err(|e| e.at("rule"))?;
                 CampaignsOutput::Ok { ok: true }
             }
-            CampaignsCommand::RunAutomation { now } => {
-                let c = &mut self.state.campaigns;
-                let mut automation = std::mem::take(&mut c.automation);
-                let mut coupons = std::mem::take(&mut c.coupons);
-                let mut monitor = std::mem::take(&mut c.monitor);
-                let plan = automation.run(
-                    now,
-                    tz,
-                    &EngineContext { engine: self },
-                    &mut coupons,
-                    &mut monitor,
-                );
-                let c = &mut self.state.campaigns;
-                c.automation = automation;
-                c.coupons = coupons;
-                c.monitor = monitor;
-                CampaignsOutput::Plan(self.apply_plan(plan, now))
-            }
+            CampaignsCommand::RunAutomation { now } => self.run_automation_now(now, tz)?,
             CampaignsCommand::RecordOutcomes { rows } => CampaignsOutput::Recorded {
                 recorded: self
                     .state
@@ -1405,6 +1370,112 @@ impl Engine {
             },
         };
         Ok(Output::Campaigns(out))
+    }
+
+    /// Add a promotion; a points reward must name a known program.
+    fn add_promotion(&mut self, promotion: Promotion) -> Result<CampaignsOutput, Error> {
+        let named = match &promotion.action {
+            Action::ThresholdGift { reward, .. } | Action::ThresholdRebate { reward, .. } => {
+                match reward {
+                    Reward::Points {
+                        program: Some(p), ..
+                    } => Some(p.clone()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some(p) = named {
+            self.points_program(Some(&p), "promotion.action.reward.program")?;
+        }
+        self.state
+            .campaigns
+            .add_promotion(promotion)
+            .map_err(|e| e.at("promotion"))?;
+        Ok(CampaignsOutput::Ok { ok: true })
+    }
+
+    /// Issue coupons to the named users and an audience's members, each person once.
+    fn issue_coupons(
+        &mut self,
+        template: String,
+        users: Vec<UserRef>,
+        audience: Option<String>,
+        time: DateTime<Utc>,
+    ) -> Result<CampaignsOutput, Error> {
+        let mut ids = Vec::with_capacity(users.len());
+        for (i, u) in users.iter().enumerate() {
+            ids.push(self.known_user(u, &format!("users[{i}]"))?);
+        }
+        if let Some(a) = &audience {
+            let ctx = EngineContext { engine: self };
+            ids.extend(ctx.audience_members(a).ok_or_else(|| Error::NotFound {
+                what: "audience",
+                id: a.clone(),
+            })?);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(CampaignsOutput::Ids(self.state.campaigns.coupons.issue(
+            &template,
+            &ids,
+            time,
+            coupons::CouponState::Issued,
+        )?))
+    }
+
+    /// Use a coupon on a cart, for its holder (or the person it was merged into).
+    fn use_coupon(
+        &mut self,
+        coupon_id: String,
+        user: UserRef,
+        cart: Cart,
+    ) -> Result<CampaignsOutput, Error> {
+        let u = self.known_user(&user, "user")?;
+        if !self.replaying {
+            self.check_cart_minor_units(&cart)?;
+        }
+        // A coupon belongs to the person its holder's OneID names now: after a
+        // merge the survivor uses the absorbed person's coupons.
+        let holder = self
+            .state
+            .campaigns
+            .coupons
+            .coupon(&coupon_id)
+            .map(|c| c.user)
+            .filter(|h| self.state.identity.canonical(*h) == Some(u))
+            .unwrap_or(u);
+        Ok(CampaignsOutput::CouponUse(
+            self.state
+                .campaigns
+                .coupons
+                .use_on(&coupon_id, holder, &cart)
+                .map_err(|e| e.at("cart"))?,
+        ))
+    }
+
+    /// Run the automation rules due at `now` and apply the plan they make.
+    fn run_automation_now(
+        &mut self,
+        now: DateTime<Utc>,
+        tz: chrono::FixedOffset,
+    ) -> Result<CampaignsOutput, Error> {
+        let c = &mut self.state.campaigns;
+        let mut automation = std::mem::take(&mut c.automation);
+        let mut coupons = std::mem::take(&mut c.coupons);
+        let mut monitor = std::mem::take(&mut c.monitor);
+        let plan = automation.run(
+            now,
+            tz,
+            &EngineContext { engine: self },
+            &mut coupons,
+            &mut monitor,
+        );
+        let c = &mut self.state.campaigns;
+        c.automation = automation;
+        c.coupons = coupons;
+        c.monitor = monitor;
+        Ok(CampaignsOutput::Plan(self.apply_plan(plan, now)))
     }
 
     /// The campaigns commands that change nothing, on a shared engine ([`Engine::query`]).
