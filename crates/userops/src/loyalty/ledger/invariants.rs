@@ -24,6 +24,20 @@ impl Ledger {
     ///    its refunded money and lines come to; no line is refunded beyond its units or money.
     /// 7. The lines an earn recorded share out exactly its points.
     pub fn check_invariants(&self) -> Result<(), String> {
+        let sums = self.transfer_sums()?;
+        self.check_counters(&sums)?;
+        self.check_buckets()?;
+        let live_sum = self.live_sums()?;
+        self.check_partial_refunds()?;
+        self.check_earn_lines()?;
+        self.check_live_index()?;
+        self.check_balances(&live_sum)?;
+        Ok(())
+    }
+
+    /// Invariant 1, and what every account's counters must be: its transfers' sums (debits and
+    /// credits, posted and pending).
+    fn transfer_sums(&self) -> Result<Vec<[i128; 4]>, String> {
         let n = self.accounts.len();
         let mut sums = vec![[0i128; 4]; n]; // debits_posted, credits_posted, debits_pending, credits_pending
         let mut pending_open: BTreeMap<u64, Points> = BTreeMap::new();
@@ -65,9 +79,13 @@ impl Ledger {
                 }
             }
         }
+        Ok(sums)
+    }
+
+    /// Invariants 2 and 3: the counters match the transfers, and balances sum to zero.
+    fn check_counters(&self, sums: &[[i128; 4]]) -> Result<(), String> {
         let mut total: i128 = 0;
         let mut per_book = vec![0i128; self.books.len()];
-        let mut live_sum = vec![0i128; n];
         for (i, acc) in self.accounts.iter().enumerate() {
             let got = [
                 acc.debits_posted,
@@ -89,6 +107,11 @@ impl Ledger {
                 "balances do not sum to zero: {total} ({per_book:?})"
             ));
         }
+        Ok(())
+    }
+
+    /// Invariant 4: every bucket conserved and in range.
+    fn check_buckets(&self) -> Result<(), String> {
         for (i, b) in self.buckets.iter().enumerate() {
             let parts = [b.spent, b.expired, b.reversed, b.moved, b.remaining()];
             if b.earned <= 0 || parts.iter().any(|&p| p < 0) {
@@ -98,6 +121,14 @@ impl Ledger {
                 return Err(format!("bucket {i} is not conserved: {b:?}"));
             }
         }
+        Ok(())
+    }
+
+    /// Every member's live buckets are its own, non-empty and in expiry order; returns what
+    /// they hold per account (for invariant 5).
+    fn live_sums(&self) -> Result<Vec<i128>, String> {
+        let n = self.accounts.len();
+        let mut live_sum = vec![0i128; n];
         for (i, acc) in self.accounts.iter().enumerate() {
             let mut last = None;
             for &b in &acc.live {
@@ -116,6 +147,11 @@ impl Ledger {
                 live_sum[i] += i128::from(bucket.remaining());
             }
         }
+        Ok(live_sum)
+    }
+
+    /// Invariant 6: partial refunds in range and matching their money and lines.
+    fn check_partial_refunds(&self) -> Result<(), String> {
         for (&e, pr) in &self.partial {
             let op = self
                 .ops
@@ -142,6 +178,11 @@ impl Ledger {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Invariant 7: an earn's recorded lines share out exactly its points.
+    fn check_earn_lines(&self) -> Result<(), String> {
         for (&e, lines) in &self.lines {
             let op = self
                 .ops
@@ -157,6 +198,12 @@ impl Ledger {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The expiry index and the live lists agree with the buckets.
+    fn check_live_index(&self) -> Result<(), String> {
+        let n = self.accounts.len();
         let fronts: std::collections::BTreeSet<(DateTime<Utc>, AccountId)> = (0..n as u32)
             .filter_map(|a| self.front(AccountId(a)).map(|f| (f, AccountId(a))))
             .collect();
@@ -174,6 +221,11 @@ impl Ledger {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Invariant 5: member balances are their buckets less debt; system accounts hold neither.
+    fn check_balances(&self, live_sum: &[i128]) -> Result<(), String> {
         for (i, acc) in self.accounts.iter().enumerate() {
             match acc.kind {
                 AccountKind::Member(_) => {

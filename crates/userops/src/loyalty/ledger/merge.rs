@@ -158,165 +158,221 @@ impl Ledger {
             i
         };
         for (book, src) in from {
-            let created = self.member_account(book, survivor).is_none();
-            let dst = self.account_or_new(book, survivor);
-            let mut moved = BookUndo {
-                from: src,
-                to: dst,
-                created,
-                ..BookUndo::default()
-            };
-            let program = self.books[book.0 as usize].program.clone();
-            let conv = convert.get(&book).copied();
-            let old = self.front(src);
-            let live = std::mem::take(&mut self.accounts[src.0 as usize].live);
-            self.refront(src, old);
-            let mut moved_total: Points = 0;
-            for b in live {
-                let bucket = self.buckets[b as usize].clone();
-                let rem = bucket.remaining();
-                let (lots_pts, rest) = match conv {
-                    Some((_, rate)) => {
-                        let lots = rem / rate.from;
-                        (lots * rate.from, rem - lots * rate.from)
-                    }
-                    None => (0, rem),
-                };
-                self.buckets[b as usize].moved += rem;
-                if lots_pts > 0 {
-                    let (db, rate) = conv.expect("lots only with a conversion");
-                    let out = lots_pts / rate.from * rate.to;
-                    let (sconv, dconv) = (
-                        self.books[book.0 as usize].conversion,
-                        self.books[db.0 as usize].conversion,
-                    );
-                    let dcreated = self.member_account(db, survivor).is_none();
-                    let dacc = self.account_or_new(db, survivor);
-                    self.transfer(
-                        o,
-                        src,
-                        sconv,
-                        lots_pts,
-                        TransferKind::ConvertOut,
-                        time,
-                        None,
-                        None,
-                    );
-                    let t = self.transfer(
-                        o,
-                        dconv,
-                        dacc,
-                        out,
-                        TransferKind::ConvertIn,
-                        time,
-                        None,
-                        bucket.expires,
-                    );
-                    let debt_before = self.accounts[dacc.0 as usize].debt;
-                    let filled = self.fill(dacc, out, bucket.expires, t);
-                    moved.converted.push(ConvertUndo {
-                        account: dacc,
-                        created: dcreated,
-                        bucket: filled,
-                        points: lots_pts,
-                        out,
-                        repaid: debt_before - self.accounts[dacc.0 as usize].debt,
-                        rate,
-                        expires: bucket.expires,
-                    });
-                    let dprog = self.books[db.0 as usize].program.clone();
-                    *report
-                        .converted_out
-                        .entry(format!("{program}->{dprog}"))
-                        .or_default() += lots_pts;
-                    *report.converted_in.entry(dprog).or_default() += out;
-                }
-                if rest > 0 {
-                    let nb = self.buckets.len() as u32;
-                    self.buckets.push(Bucket {
-                        account: dst,
-                        earned: rest,
-                        spent: 0,
-                        expired: 0,
-                        reversed: 0,
-                        moved: 0,
-                        expires: bucket.expires,
-                        source: self.transfers.len() as u64 + 1,
-                        moved_to: None,
-                    });
-                    self.buckets[b as usize].moved_to = Some(nb);
-                    self.insert_live(dst, nb);
-                    moved.buckets.push(nb);
-                    moved_total += rest;
-                }
-                report.buckets += 1;
-            }
-            let debt = std::mem::take(&mut self.accounts[src.0 as usize].debt);
-            self.accounts[dst.0 as usize].debt += debt;
-            moved.debt = debt;
-            let net = moved_total - debt;
-            if net > 0 {
-                self.transfer(o, src, dst, net, TransferKind::Merge, time, None, None);
-            } else if net < 0 {
-                self.transfer(o, dst, src, -net, TransferKind::Merge, time, None, None);
-            }
-            if net != 0 {
-                report.moved.insert(program.clone(), net);
-            }
-            // The survivor may now hold both debt and points: settle the debt from the points.
-            let owed = self.accounts[dst.0 as usize].debt;
-            if owed > 0 {
-                let before: Vec<(u32, Points)> = self.accounts[dst.0 as usize]
-                    .live
-                    .iter()
-                    .map(|&b| (b, self.buckets[b as usize].remaining()))
-                    .collect();
-                let taken = self.take_fifo(dst, owed);
-                self.accounts[dst.0 as usize].debt -= taken;
-                moved.settled = before
-                    .into_iter()
-                    .filter_map(|(b, r)| {
-                        let took = r - self.buckets[b as usize].remaining();
-                        (took > 0).then_some((b, took))
-                    })
-                    .collect();
-            }
-            // Pending earns: void on the absorbed account, re-open on the survivor.
-            let pend = self.accounts[src.0 as usize].open_pending.clone();
-            for pt in pend {
-                let tr = self.transfers[(pt - 1) as usize].clone();
-                self.transfer(
-                    o,
-                    tr.debit,
-                    tr.credit,
-                    tr.amount,
-                    TransferKind::Void,
-                    time,
-                    Some(pt),
-                    None,
-                );
-                let to = self.transfer(
-                    o,
-                    tr.debit,
-                    dst,
-                    tr.amount,
-                    TransferKind::PendingEarn,
-                    time,
-                    None,
-                    tr.expires,
-                );
-                self.resolved.insert(pt, Resolution::Moved { to });
-                moved.pending.push(to);
-                report.pending += 1;
-            }
-            self.accounts[src.0 as usize].merged_into = Some(dst);
-            self.index.members.remove(&(book, absorbed));
+            let moved =
+                self.merge_book(o, book, src, survivor, absorbed, convert, time, &mut report);
             undo.books.push(moved);
         }
         let p = self.finish_op(o, None);
         report.transfers = p.transfers;
         undo.last = self.transfers.len() as u64;
         Ok((report, undo))
+    }
+
+    /// Merge the absorbed member's account `src` in one program into the survivor's: its
+    /// buckets (converted where the program converts), debt and pending earns.
+    #[allow(clippy::too_many_arguments, reason = "the parts of one merge")]
+    fn merge_book(
+        &mut self,
+        o: u32,
+        book: BookId,
+        src: AccountId,
+        survivor: OneId,
+        absorbed: OneId,
+        convert: &BTreeMap<BookId, (BookId, Rate)>,
+        time: DateTime<Utc>,
+        report: &mut MergeReport,
+    ) -> BookUndo {
+        let created = self.member_account(book, survivor).is_none();
+        let dst = self.account_or_new(book, survivor);
+        let mut moved = BookUndo {
+            from: src,
+            to: dst,
+            created,
+            ..BookUndo::default()
+        };
+        let program = self.books[book.0 as usize].program.clone();
+        let conv = convert.get(&book).copied();
+        let old = self.front(src);
+        let live = std::mem::take(&mut self.accounts[src.0 as usize].live);
+        self.refront(src, old);
+        let mut moved_total: Points = 0;
+        for b in live {
+            let bucket = self.buckets[b as usize].clone();
+            let rem = bucket.remaining();
+            let (lots_pts, rest) = match conv {
+                Some((_, rate)) => {
+                    let lots = rem / rate.from;
+                    (lots * rate.from, rem - lots * rate.from)
+                }
+                None => (0, rem),
+            };
+            self.buckets[b as usize].moved += rem;
+            if lots_pts > 0 {
+                let undo = self.merge_convert(
+                    o, book, src, survivor, lots_pts, conv, &bucket, time, report, &program,
+                );
+                moved.converted.push(undo);
+            }
+            if rest > 0 {
+                let nb = self.buckets.len() as u32;
+                self.buckets.push(Bucket {
+                    account: dst,
+                    earned: rest,
+                    spent: 0,
+                    expired: 0,
+                    reversed: 0,
+                    moved: 0,
+                    expires: bucket.expires,
+                    source: self.transfers.len() as u64 + 1,
+                    moved_to: None,
+                });
+                self.buckets[b as usize].moved_to = Some(nb);
+                self.insert_live(dst, nb);
+                moved.buckets.push(nb);
+                moved_total += rest;
+            }
+            report.buckets += 1;
+        }
+        let debt = std::mem::take(&mut self.accounts[src.0 as usize].debt);
+        self.accounts[dst.0 as usize].debt += debt;
+        moved.debt = debt;
+        let net = moved_total - debt;
+        if net > 0 {
+            self.transfer(o, src, dst, net, TransferKind::Merge, time, None, None);
+        } else if net < 0 {
+            self.transfer(o, dst, src, -net, TransferKind::Merge, time, None, None);
+        }
+        if net != 0 {
+            report.moved.insert(program.clone(), net);
+        }
+        // The survivor may now hold both debt and points: settle the debt from the points.
+        let owed = self.accounts[dst.0 as usize].debt;
+        if owed > 0 {
+            let before: Vec<(u32, Points)> = self.accounts[dst.0 as usize]
+                .live
+                .iter()
+                .map(|&b| (b, self.buckets[b as usize].remaining()))
+                .collect();
+            let taken = self.take_fifo(dst, owed);
+            self.accounts[dst.0 as usize].debt -= taken;
+            moved.settled = before
+                .into_iter()
+                .filter_map(|(b, r)| {
+                    let took = r - self.buckets[b as usize].remaining();
+                    (took > 0).then_some((b, took))
+                })
+                .collect();
+        }
+        moved.pending = self.merge_pending(o, src, dst, time, report);
+        self.accounts[src.0 as usize].merged_into = Some(dst);
+        self.index.members.remove(&(book, absorbed));
+        moved
+    }
+
+    /// Convert whole lots of a merged bucket into the survivor's account of the destination
+    /// program.
+    #[allow(clippy::too_many_arguments, reason = "the parts of one merge")]
+    fn merge_convert(
+        &mut self,
+        o: u32,
+        book: BookId,
+        src: AccountId,
+        survivor: OneId,
+        lots_pts: Points,
+        conv: Option<(BookId, Rate)>,
+        bucket: &Bucket,
+        time: DateTime<Utc>,
+        report: &mut MergeReport,
+        program: &str,
+    ) -> ConvertUndo {
+        let (db, rate) = conv.expect("lots only with a conversion");
+        let out = lots_pts / rate.from * rate.to;
+        let (sconv, dconv) = (
+            self.books[book.0 as usize].conversion,
+            self.books[db.0 as usize].conversion,
+        );
+        let dcreated = self.member_account(db, survivor).is_none();
+        let dacc = self.account_or_new(db, survivor);
+        self.transfer(
+            o,
+            src,
+            sconv,
+            lots_pts,
+            TransferKind::ConvertOut,
+            time,
+            None,
+            None,
+        );
+        let t = self.transfer(
+            o,
+            dconv,
+            dacc,
+            out,
+            TransferKind::ConvertIn,
+            time,
+            None,
+            bucket.expires,
+        );
+        let debt_before = self.accounts[dacc.0 as usize].debt;
+        let filled = self.fill(dacc, out, bucket.expires, t);
+        let undo = ConvertUndo {
+            account: dacc,
+            created: dcreated,
+            bucket: filled,
+            points: lots_pts,
+            out,
+            repaid: debt_before - self.accounts[dacc.0 as usize].debt,
+            rate,
+            expires: bucket.expires,
+        };
+        let dprog = self.books[db.0 as usize].program.clone();
+        *report
+            .converted_out
+            .entry(format!("{program}->{dprog}"))
+            .or_default() += lots_pts;
+        *report.converted_in.entry(dprog).or_default() += out;
+        undo
+    }
+
+    /// Pending earns: void on the absorbed account, re-open on the survivor. Returns the
+    /// re-opened transfers.
+    fn merge_pending(
+        &mut self,
+        o: u32,
+        src: AccountId,
+        dst: AccountId,
+        time: DateTime<Utc>,
+        report: &mut MergeReport,
+    ) -> Vec<u64> {
+        let mut moved = Vec::new();
+        let pend = self.accounts[src.0 as usize].open_pending.clone();
+        for pt in pend {
+            let tr = self.transfers[(pt - 1) as usize].clone();
+            self.transfer(
+                o,
+                tr.debit,
+                tr.credit,
+                tr.amount,
+                TransferKind::Void,
+                time,
+                Some(pt),
+                None,
+            );
+            let to = self.transfer(
+                o,
+                tr.debit,
+                dst,
+                tr.amount,
+                TransferKind::PendingEarn,
+                time,
+                None,
+                tr.expires,
+            );
+            self.resolved.insert(pt, Resolution::Moved { to });
+            moved.push(to);
+            report.pending += 1;
+        }
+        moved
     }
 
     /// Every check of a merge, before any change: no balance of the survivor may overflow.
@@ -390,191 +446,235 @@ impl Ledger {
             .unwrap_or(usize::MAX)
             .min(self.transfers.len());
         for bu in &undo.books {
-            let book = self.accounts[bu.from.0 as usize].book;
-            let program = self.books[book.0 as usize].program.clone();
-            let Some(cur) = self.follow(bu.to) else {
-                continue;
-            };
-            let touched = |l: &Ledger, a: AccountId| {
-                l.transfers[since..]
-                    .iter()
-                    .any(|t| t.debit == a || t.credit == a)
-            };
-            let unchanged = cur == bu.to
-                && !touched(self, cur)
-                && bu.converted.iter().all(|c| {
-                    self.follow(c.account) == Some(c.account) && !touched(self, c.account)
-                });
-            let tacc = self.part_account(book, target, bu.from);
-            let mut kept = KeptBack::default();
-            let mut back: Points = 0;
-            // The merge settled the survivor's debt from its points: undo that first.
-            if unchanged {
-                for &(b, amt) in &bu.settled {
-                    let was_empty = self.buckets[b as usize].remaining() == 0;
-                    self.buckets[b as usize].spent -= amt;
-                    if was_empty {
-                        self.insert_live(cur, b);
-                    }
-                    self.accounts[cur.0 as usize].debt += amt;
-                }
-            }
-            for &pt in &bu.pending {
-                let mut p = pt;
-                while let Some(Resolution::Moved { to }) = self.resolved.get(&p) {
-                    p = *to;
-                }
-                let tr = self.transfers[(p - 1) as usize].clone();
-                if tr.credit == cur && self.accounts[cur.0 as usize].open_pending.contains(&p) {
-                    self.transfer(
-                        o,
-                        tr.debit,
-                        tr.credit,
-                        tr.amount,
-                        TransferKind::Void,
-                        time,
-                        Some(p),
-                        None,
-                    );
-                    let to = self.transfer(
-                        o,
-                        tr.debit,
-                        tacc,
-                        tr.amount,
-                        TransferKind::PendingEarn,
-                        time,
-                        None,
-                        tr.expires,
-                    );
-                    self.resolved.insert(p, Resolution::Moved { to });
-                } else {
-                    kept.pending += tr.amount;
-                }
-            }
-            for &nb in &bu.buckets {
-                let end = self.chain_end(nb);
-                let r = if self.buckets[end as usize].account == cur {
-                    self.buckets[end as usize].remaining()
-                } else {
-                    0
-                };
-                kept.points += self.buckets[nb as usize].earned - r;
-                if r > 0 {
-                    self.move_bucket(end, r, cur, tacc);
-                    back += r;
-                }
-            }
-            for cv in &bu.converted {
-                let Some(dcur) = self.follow(cv.account) else {
-                    continue;
-                };
-                let dbook = self.accounts[dcur.0 as usize].book;
-                let db = cv.bucket.map(|b| self.chain_end(b));
-                let r = db
-                    .filter(|b| self.buckets[*b as usize].account == dcur)
-                    .map_or(0, |b| self.buckets[b as usize].remaining());
-                // Exactly when the converted lot is whole; else whole lots of what is left.
-                let exact = unchanged && r == cv.out - cv.repaid;
-                let (out_pts, back_pts, from_bucket) = if exact {
-                    (cv.out, cv.points, r)
-                } else {
-                    let lots = r / cv.rate.to;
-                    (lots * cv.rate.to, lots * cv.rate.from, lots * cv.rate.to)
-                };
-                if exact {
-                    self.accounts[dcur.0 as usize].debt += cv.repaid;
-                }
-                if let (Some(b), true) = (db, from_bucket > 0) {
-                    let old = self.front(dcur);
-                    self.buckets[b as usize].moved += from_bucket;
-                    if self.buckets[b as usize].remaining() == 0 {
-                        self.accounts[dcur.0 as usize].live.retain(|&x| x != b);
-                    }
-                    self.refront(dcur, old);
-                }
-                if out_pts > 0 {
-                    let (sconv, dconv) = (
-                        self.books[book.0 as usize].conversion,
-                        self.books[dbook.0 as usize].conversion,
-                    );
-                    self.transfer(
-                        o,
-                        dcur,
-                        dconv,
-                        out_pts,
-                        TransferKind::ConvertOut,
-                        time,
-                        None,
-                        None,
-                    );
-                    let t = self.transfer(
-                        o,
-                        sconv,
-                        tacc,
-                        back_pts,
-                        TransferKind::ConvertIn,
-                        time,
-                        None,
-                        cv.expires,
-                    );
-                    self.fill(tacc, back_pts, cv.expires, t);
-                }
-                kept.points += cv.points - back_pts;
-                back += back_pts;
-            }
-            let d = if unchanged {
-                bu.debt
-            } else {
-                bu.debt.min(self.accounts[cur.0 as usize].debt)
-            };
-            self.accounts[cur.0 as usize].debt -= d;
-            self.accounts[tacc.0 as usize].debt += d;
-            kept.debt = bu.debt - d;
-            // The part may now hold both debt and points: settle the debt from the points.
-            let owed = self.accounts[tacc.0 as usize].debt;
-            if owed > 0 {
-                let taken = self.take_fifo(tacc, owed);
-                self.accounts[tacc.0 as usize].debt -= taken;
-            }
-            // One transfer brings the balances in line with the buckets and debts moved.
-            let acc = &self.accounts[tacc.0 as usize];
-            let live: i128 = acc
-                .live
-                .iter()
-                .map(|&b| i128::from(self.buckets[b as usize].remaining()))
-                .sum();
-            let diff = clamp(live - i128::from(acc.debt) - acc.balance());
-            if diff > 0 {
-                self.transfer(o, cur, tacc, diff, TransferKind::Split, time, None, None);
-            } else if diff < 0 {
-                self.transfer(o, tacc, cur, -diff, TransferKind::Split, time, None, None);
-            }
-            if bu.from != tacc && self.accounts[bu.from.0 as usize].merged_into.is_some() {
-                self.accounts[bu.from.0 as usize].merged_into = Some(tacc);
-            }
-            // An account the merge opened and the split emptied goes with the part's.
-            let to = &self.accounts[bu.to.0 as usize];
-            if unchanged
-                && bu.created
-                && to.balance() == 0
-                && to.credits_pending == 0
-                && to.debt == 0
-                && to.live.is_empty()
-            {
-                if let AccountKind::Member(s) = to.kind {
-                    self.index.members.remove(&(book, s));
-                }
-                self.accounts[bu.to.0 as usize].merged_into = Some(tacc);
-            }
-            if back > 0 {
-                out.points.insert(program.clone(), back);
-            }
-            if kept != KeptBack::default() {
-                out.kept.insert(program, kept);
-            }
+            self.split_book(o, bu, since, target, time, &mut out);
         }
         self.finish_op(o, None);
         out
+    }
+
+    /// Give back what a merge moved in one program to the part's account, as far as it is
+    /// still there; what is not goes to `out.kept`.
+    fn split_book(
+        &mut self,
+        o: u32,
+        bu: &BookUndo,
+        since: usize,
+        target: OneId,
+        time: DateTime<Utc>,
+        out: &mut SplitBack,
+    ) {
+        let book = self.accounts[bu.from.0 as usize].book;
+        let program = self.books[book.0 as usize].program.clone();
+        let Some(cur) = self.follow(bu.to) else {
+            return;
+        };
+        let touched = |l: &Ledger, a: AccountId| {
+            l.transfers[since..]
+                .iter()
+                .any(|t| t.debit == a || t.credit == a)
+        };
+        let unchanged = cur == bu.to
+            && !touched(self, cur)
+            && bu
+                .converted
+                .iter()
+                .all(|c| self.follow(c.account) == Some(c.account) && !touched(self, c.account));
+        let tacc = self.part_account(book, target, bu.from);
+        let mut kept = KeptBack::default();
+        let mut back: Points = 0;
+        // The merge settled the survivor's debt from its points: undo that first.
+        if unchanged {
+            for &(b, amt) in &bu.settled {
+                let was_empty = self.buckets[b as usize].remaining() == 0;
+                self.buckets[b as usize].spent -= amt;
+                if was_empty {
+                    self.insert_live(cur, b);
+                }
+                self.accounts[cur.0 as usize].debt += amt;
+            }
+        }
+        kept.pending = self.split_pending(o, bu, cur, tacc, time);
+        for &nb in &bu.buckets {
+            let end = self.chain_end(nb);
+            let r = if self.buckets[end as usize].account == cur {
+                self.buckets[end as usize].remaining()
+            } else {
+                0
+            };
+            kept.points += self.buckets[nb as usize].earned - r;
+            if r > 0 {
+                self.move_bucket(end, r, cur, tacc);
+                back += r;
+            }
+        }
+        for cv in &bu.converted {
+            if let Some(back_pts) = self.split_converted(o, cv, book, tacc, unchanged, time) {
+                kept.points += cv.points - back_pts;
+                back += back_pts;
+            }
+        }
+        let d = if unchanged {
+            bu.debt
+        } else {
+            bu.debt.min(self.accounts[cur.0 as usize].debt)
+        };
+        self.accounts[cur.0 as usize].debt -= d;
+        self.accounts[tacc.0 as usize].debt += d;
+        kept.debt = bu.debt - d;
+        // The part may now hold both debt and points: settle the debt from the points.
+        let owed = self.accounts[tacc.0 as usize].debt;
+        if owed > 0 {
+            let taken = self.take_fifo(tacc, owed);
+            self.accounts[tacc.0 as usize].debt -= taken;
+        }
+        // One transfer brings the balances in line with the buckets and debts moved.
+        let acc = &self.accounts[tacc.0 as usize];
+        let live: i128 = acc
+            .live
+            .iter()
+            .map(|&b| i128::from(self.buckets[b as usize].remaining()))
+            .sum();
+        let diff = clamp(live - i128::from(acc.debt) - acc.balance());
+        if diff > 0 {
+            self.transfer(o, cur, tacc, diff, TransferKind::Split, time, None, None);
+        } else if diff < 0 {
+            self.transfer(o, tacc, cur, -diff, TransferKind::Split, time, None, None);
+        }
+        if bu.from != tacc && self.accounts[bu.from.0 as usize].merged_into.is_some() {
+            self.accounts[bu.from.0 as usize].merged_into = Some(tacc);
+        }
+        // An account the merge opened and the split emptied goes with the part's.
+        let to = &self.accounts[bu.to.0 as usize];
+        if unchanged
+            && bu.created
+            && to.balance() == 0
+            && to.credits_pending == 0
+            && to.debt == 0
+            && to.live.is_empty()
+        {
+            if let AccountKind::Member(s) = to.kind {
+                self.index.members.remove(&(book, s));
+            }
+            self.accounts[bu.to.0 as usize].merged_into = Some(tacc);
+        }
+        if back > 0 {
+            out.points.insert(program.clone(), back);
+        }
+        if kept != KeptBack::default() {
+            out.kept.insert(program, kept);
+        }
+    }
+
+    /// Re-open on the part the pending earns the merge moved that are still open on the
+    /// survivor `cur`; returns the pending points that cannot go back.
+    fn split_pending(
+        &mut self,
+        o: u32,
+        bu: &BookUndo,
+        cur: AccountId,
+        tacc: AccountId,
+        time: DateTime<Utc>,
+    ) -> Points {
+        let mut kept: Points = 0;
+        for &pt in &bu.pending {
+            let mut p = pt;
+            while let Some(Resolution::Moved { to }) = self.resolved.get(&p) {
+                p = *to;
+            }
+            let tr = self.transfers[(p - 1) as usize].clone();
+            if tr.credit == cur && self.accounts[cur.0 as usize].open_pending.contains(&p) {
+                self.transfer(
+                    o,
+                    tr.debit,
+                    tr.credit,
+                    tr.amount,
+                    TransferKind::Void,
+                    time,
+                    Some(p),
+                    None,
+                );
+                let to = self.transfer(
+                    o,
+                    tr.debit,
+                    tacc,
+                    tr.amount,
+                    TransferKind::PendingEarn,
+                    time,
+                    None,
+                    tr.expires,
+                );
+                self.resolved.insert(p, Resolution::Moved { to });
+            } else {
+                kept += tr.amount;
+            }
+        }
+        kept
+    }
+
+    /// Convert back to the part what is left of one converted lot; returns the source points
+    /// given back (`None`: the converted-into account is gone).
+    fn split_converted(
+        &mut self,
+        o: u32,
+        cv: &ConvertUndo,
+        book: BookId,
+        tacc: AccountId,
+        unchanged: bool,
+        time: DateTime<Utc>,
+    ) -> Option<Points> {
+        let dcur = self.follow(cv.account)?;
+        let dbook = self.accounts[dcur.0 as usize].book;
+        let db = cv.bucket.map(|b| self.chain_end(b));
+        let r = db
+            .filter(|b| self.buckets[*b as usize].account == dcur)
+            .map_or(0, |b| self.buckets[b as usize].remaining());
+        // Exactly when the converted lot is whole; else whole lots of what is left.
+        let exact = unchanged && r == cv.out - cv.repaid;
+        let (out_pts, back_pts, from_bucket) = if exact {
+            (cv.out, cv.points, r)
+        } else {
+            let lots = r / cv.rate.to;
+            (lots * cv.rate.to, lots * cv.rate.from, lots * cv.rate.to)
+        };
+        if exact {
+            self.accounts[dcur.0 as usize].debt += cv.repaid;
+        }
+        if let (Some(b), true) = (db, from_bucket > 0) {
+            let old = self.front(dcur);
+            self.buckets[b as usize].moved += from_bucket;
+            if self.buckets[b as usize].remaining() == 0 {
+                self.accounts[dcur.0 as usize].live.retain(|&x| x != b);
+            }
+            self.refront(dcur, old);
+        }
+        if out_pts > 0 {
+            let (sconv, dconv) = (
+                self.books[book.0 as usize].conversion,
+                self.books[dbook.0 as usize].conversion,
+            );
+            self.transfer(
+                o,
+                dcur,
+                dconv,
+                out_pts,
+                TransferKind::ConvertOut,
+                time,
+                None,
+                None,
+            );
+            let t = self.transfer(
+                o,
+                sconv,
+                tacc,
+                back_pts,
+                TransferKind::ConvertIn,
+                time,
+                None,
+                cv.expires,
+            );
+            self.fill(tacc, back_pts, cv.expires, t);
+        }
+        Some(back_pts)
     }
 
     /// The account a split gives a part's points back to in `book`: the part's own, revived if
