@@ -7,7 +7,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use super::cart::{LineSet, Prepared};
 use super::gate::Candidate;
 use super::{money, to_cents, Applied, Grant, LineShare, Reason, Timing};
-use crate::campaigns::promotion::{Action, Promotion, Reward};
+use crate::campaigns::promotion::{Action, Compiled, Promotion, Reward};
 
 /// The effect of one promotion on the current amounts (its per-line shares are written to a
 /// scratch buffer the caller owns).
@@ -272,40 +272,8 @@ pub(super) fn effect(
 ) -> Result<Effect, Reason> {
     let h = p.compiled();
     s.shares.clear();
-    let mut lines = *lines;
-    let mut exchange_line = None;
-    if let Action::ThresholdExchange { sku, .. } = &p.action {
-        // The add-on does not count toward its own threshold.
-        exchange_line = c
-            .cart
-            .lines
-            .iter()
-            .position(|l| &l.sku == sku)
-            .filter(|&i| amounts[i] > 0);
-        if let Some(i) = exchange_line {
-            lines.remove(i);
-        }
-    }
-    let eligible: i64 = lines.iter().map(|i| amounts[i]).sum();
-    let k = &p.conditions;
-    if let Some(need) = h.min_amount {
-        if eligible < need {
-            return Err(Reason::MinAmount(need, eligible));
-        }
-    }
-    if let Some(need) = k.min_qty {
-        let have: u64 = lines
-            .iter()
-            .map(|i| u64::try_from(c.cart.lines[i].qty).unwrap_or(0))
-            .sum();
-        if have < need {
-            return Err(Reason::MinQty(need, have));
-        }
-    }
+    let (lines, exchange_line, eligible) = counted_lines(p, h, c, lines, amounts)?;
     let threshold = h.threshold;
-    if eligible < threshold || (threshold == 0 && eligible == 0 && exchange_line.is_none()) {
-        return Err(Reason::Threshold(threshold, eligible));
-    }
     let per_order = p.limits.per_order;
     let mut e = Effect {
         discount: 0,
@@ -321,30 +289,7 @@ pub(super) fn effect(
     };
     match &p.action {
         Action::ThresholdDiscount { every, .. } => {
-            let (mut d, mut most) = match h.off {
-                Some(off) => {
-                    let d = off.saturating_mul(
-                        i64::try_from(times(*every, eligible, threshold, per_order))
-                            .unwrap_or(i64::MAX),
-                    );
-                    (d, d)
-                }
-                None => {
-                    // The highest tier reached; a lower amount may reach only a lower tier,
-                    // whose `off` is not necessarily smaller: the bound is the largest `off`
-                    // of the tiers reached.
-                    let (mut hit, mut most) = (0, 0);
-                    for &(_, off) in h.tiers.iter().take_while(|(t, _)| *t <= eligible) {
-                        hit = off;
-                        most = most.max(off);
-                    }
-                    (hit, most)
-                }
-            };
-            if let Some(m) = h.max_off {
-                d = d.min(m);
-                most = most.min(m);
-            }
+            let (d, most) = threshold_off(h, *every, eligible, threshold, per_order);
             e.discount = d.min(eligible);
             e.bound = most.min(eligible);
             split(e.discount, s);
@@ -386,21 +331,7 @@ pub(super) fn effect(
                 e.cash = cash;
                 e.rewards.push(g);
             } else {
-                e.cash = match reward {
-                    Reward::RedPacket { .. } => i64::try_from(n)
-                        .ok()
-                        .and_then(|n| h.cash.checked_mul(n))
-                        .ok_or(Reason::NoEffect)?,
-                    Reward::Points { points, .. } => {
-                        // The same overflow check as the full output makes.
-                        i64::try_from(n)
-                            .ok()
-                            .and_then(|n| points.checked_mul(n))
-                            .ok_or(Reason::NoEffect)?;
-                        0
-                    }
-                    _ => 0,
-                };
+                e.cash = reward_cash(h, reward, n)?;
             }
             rewarded = true;
         }
@@ -441,6 +372,108 @@ pub(super) fn effect(
     }
     e.bound = e.bound.max(e.discount);
     Ok(e)
+}
+
+/// The lines a promotion's conditions count (a 满换 add-on's own line left out) and what
+/// they come to, once they reach its minimums and threshold; the add-on's line, if in the cart.
+fn counted_lines(
+    p: &Promotion,
+    h: &Compiled,
+    c: &Prepared<'_>,
+    lines: &LineSet,
+    amounts: &[i64],
+) -> Result<(LineSet, Option<usize>, i64), Reason> {
+    let mut lines = *lines;
+    let mut exchange_line = None;
+    if let Action::ThresholdExchange { sku, .. } = &p.action {
+        // The add-on does not count toward its own threshold.
+        exchange_line = c
+            .cart
+            .lines
+            .iter()
+            .position(|l| &l.sku == sku)
+            .filter(|&i| amounts[i] > 0);
+        if let Some(i) = exchange_line {
+            lines.remove(i);
+        }
+    }
+    let eligible: i64 = lines.iter().map(|i| amounts[i]).sum();
+    let k = &p.conditions;
+    if let Some(need) = h.min_amount {
+        if eligible < need {
+            return Err(Reason::MinAmount(need, eligible));
+        }
+    }
+    if let Some(need) = k.min_qty {
+        let have: u64 = lines
+            .iter()
+            .map(|i| u64::try_from(c.cart.lines[i].qty).unwrap_or(0))
+            .sum();
+        if have < need {
+            return Err(Reason::MinQty(need, have));
+        }
+    }
+    let threshold = h.threshold;
+    if eligible < threshold || (threshold == 0 && eligible == 0 && exchange_line.is_none()) {
+        return Err(Reason::Threshold(threshold, eligible));
+    }
+    Ok((lines, exchange_line, eligible))
+}
+
+/// A threshold discount's amount, and the most it can be on lower amounts (its bound), both
+/// capped by `max_off`.
+fn threshold_off(
+    h: &Compiled,
+    every: bool,
+    eligible: i64,
+    threshold: i64,
+    per_order: Option<u64>,
+) -> (i64, i64) {
+    let (mut d, mut most) = match h.off {
+        Some(off) => {
+            let d = off.saturating_mul(
+                i64::try_from(times(every, eligible, threshold, per_order)).unwrap_or(i64::MAX),
+            );
+            (d, d)
+        }
+        None => {
+            // The highest tier reached; a lower amount may reach only a lower tier,
+            // whose `off` is not necessarily smaller: the bound is the largest `off`
+            // of the tiers reached.
+            let (mut hit, mut most) = (0, 0);
+            for &(_, off) in h.tiers.iter().take_while(|(t, _)| *t <= eligible) {
+                hit = off;
+                most = most.max(off);
+            }
+            (hit, most)
+        }
+    };
+    if let Some(m) = h.max_off {
+        d = d.min(m);
+        most = most.min(m);
+    }
+    (d, most)
+}
+
+/// The cash a gift or rebate of `n` rewards is worth when only the value is wanted (with the
+/// overflow checks the full output makes).
+fn reward_cash(h: &Compiled, reward: &Reward, n: u64) -> Result<i64, Reason> {
+    let cash = match reward {
+        Reward::RedPacket { .. } => i64::try_from(n)
+            .ok()
+            .and_then(|n| h.cash.checked_mul(n))
+            .ok_or(Reason::NoEffect)?,
+        Reward::Points { points, .. } => {
+            // The same overflow check as the full output makes.
+            i64::try_from(n)
+                .ok()
+                .and_then(|n| points.checked_mul(n))
+                .ok_or(Reason::NoEffect)?;
+            0
+        }
+        _ => 0,
+    };
+    Ok(cash)
 }
 
 /// Buffers for simulating alternatives, reused across them (no allocation per alternative).
