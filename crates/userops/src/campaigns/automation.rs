@@ -665,30 +665,7 @@ impl Automation {
         monitor: &mut Monitor,
     ) -> Option<Vec<PlanRow>> {
         let from = run.from?;
-        // The chunk ends where any one source (the users' facts, a rule's list) has reached
-        // `chunk` more users, so no source gives more than `chunk` users to one chunk.
-        let mut to: Bound<OneId> = Bound::Unbounded;
-        let mut tighten = |u: OneId| {
-            if matches!(to, Bound::Excluded(t) if t <= u) {
-                return;
-            }
-            to = Bound::Excluded(u);
-        };
-        if run.chunk != usize::MAX {
-            if let Some((&u, _)) = self.facts.range((from, Bound::Unbounded)).nth(run.chunk) {
-                tighten(u);
-            }
-            for r in &run.rules {
-                let list = &r.listed.users;
-                let at = match from {
-                    Bound::Included(u) => list.partition_point(|x| *x < u),
-                    _ => 0,
-                };
-                if let Some(&u) = at.checked_add(run.chunk).and_then(|k| list.get(k)) {
-                    tighten(u);
-                }
-            }
-        }
+        let to = self.chunk_end(run, from);
         run.from = match to {
             Bound::Excluded(u) => Some(Bound::Included(u)),
             _ => None,
@@ -811,5 +788,34 @@ impl Automation {
         }
         run.rows = run.rows.max(plan.len());
         Some(plan)
+    }
+
+    /// Where the chunk of `run` that starts at `from` ends.
+    fn chunk_end(&self, run: &AutomationRun, from: Bound<OneId>) -> Bound<OneId> {
+        // The chunk ends where any one source (the users' facts, a rule's list) has reached
+        // `chunk` more users, so no source gives more than `chunk` users to one chunk.
+        let mut to: Bound<OneId> = Bound::Unbounded;
+        let mut tighten = |u: OneId| {
+            if matches!(to, Bound::Excluded(t) if t <= u) {
+                return;
+            }
+            to = Bound::Excluded(u);
+        };
+        if run.chunk != usize::MAX {
+            if let Some((&u, _)) = self.facts.range((from, Bound::Unbounded)).nth(run.chunk) {
+                tighten(u);
+            }
+            for r in &run.rules {
+                let list = &r.listed.users;
+                let at = match from {
+                    Bound::Included(u) => list.partition_point(|x| *x < u),
+                    _ => 0,
+                };
+                if let Some(&u) = at.checked_add(run.chunk).and_then(|k| list.get(k)) {
+                    tighten(u);
+                }
+            }
+        }
+        to
     }
 }

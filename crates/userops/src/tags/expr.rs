@@ -417,93 +417,16 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                 }
             }
             '"' | '\'' => {
-                let quote = c;
-                i += 1;
-                let mut s = String::new();
-                loop {
-                    match chars.get(i) {
-                        None => return Err(ExprError::new(start, "unterminated string")),
-                        Some('\\') => {
-                            match chars.get(i + 1) {
-                                Some(e @ ('"' | '\'' | '\\')) => s.push(*e),
-                                _ => {
-                                    return Err(ExprError::new(
-                                        i,
-                                        "unknown escape (use \\\" or \\\\)",
-                                    ))
-                                }
-                            }
-                            i += 2;
-                        }
-                        Some(q) if *q == quote => {
-                            i += 1;
-                            break;
-                        }
-                        Some(ch) => {
-                            s.push(*ch);
-                            i += 1;
-                        }
-                    }
-                }
-                Tok::Str(s)
+                let (tok, next) = lex_string(&chars, start)?;
+                i = next;
+                tok
             }
             c if c.is_ascii_digit()
                 || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
             {
-                while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
-                    i += 1;
-                }
-                if i < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
-                    let mut j = i + 1;
-                    if j < chars.len() && (chars[j] == '-' || chars[j] == '+') {
-                        j += 1;
-                    }
-                    if j < chars.len() && chars[j].is_ascii_digit() {
-                        i = j;
-                        while i < chars.len() && chars[i].is_ascii_digit() {
-                            i += 1;
-                        }
-                    }
-                }
-                let text: String = chars[start..i].iter().collect();
-                let unit = chars.get(i).copied().filter(|u| u.is_ascii_alphabetic());
-                if let Some(u) = unit {
-                    let secs = match u {
-                        's' => 1,
-                        'm' => 60,
-                        'h' => 3_600,
-                        'd' => 86_400,
-                        'w' => 604_800,
-                        _ => {
-                            return Err(ExprError::new(
-                                i,
-                                format!("unknown duration unit `{u}` (use s, m, h, d or w)"),
-                            ))
-                        }
-                    };
-                    if chars
-                        .get(i + 1)
-                        .is_some_and(|c| c.is_alphanumeric() || *c == '_')
-                    {
-                        return Err(ExprError::new(start, "a name cannot start with a digit"));
-                    }
-                    i += 1;
-                    let n: i64 = text.parse().map_err(|_| {
-                        ExprError::new(start, "a duration is a whole number, e.g. 30d")
-                    })?;
-                    Tok::Dur(
-                        n.checked_mul(secs)
-                            .ok_or_else(|| ExprError::new(start, "duration too long"))?,
-                    )
-                } else {
-                    let x: f64 = text
-                        .parse()
-                        .map_err(|_| ExprError::new(start, format!("`{text}` is not a number")))?;
-                    if !x.is_finite() {
-                        return Err(ExprError::new(start, "number out of range"));
-                    }
-                    Tok::Num(x)
-                }
+                let (tok, next) = lex_number(&chars, start)?;
+                i = next;
+                tok
             }
             c if c.is_alphabetic() || c == '_' => {
                 while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
@@ -522,6 +445,94 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
     }
     out.push((Tok::End, chars.len()));
     Ok(out)
+}
+
+/// The string literal opening at `start` (its quote), and where it ends.
+fn lex_string(chars: &[char], start: usize) -> Result<(Tok, usize), ExprError> {
+    let quote = chars[start];
+    let mut i = start + 1;
+    let mut s = String::new();
+    loop {
+        match chars.get(i) {
+            None => return Err(ExprError::new(start, "unterminated string")),
+            Some('\\') => {
+                match chars.get(i + 1) {
+                    Some(e @ ('"' | '\'' | '\\')) => s.push(*e),
+                    _ => return Err(ExprError::new(i, "unknown escape (use \\\" or \\\\)")),
+                }
+                i += 2;
+            }
+            Some(q) if *q == quote => {
+                i += 1;
+                break;
+            }
+            Some(ch) => {
+                s.push(*ch);
+                i += 1;
+            }
+        }
+    }
+    Ok((Tok::Str(s), i))
+}
+
+/// The number or duration (`30d`) starting at `start`, and where it ends.
+fn lex_number(chars: &[char], start: usize) -> Result<(Tok, usize), ExprError> {
+    let mut i = start;
+    while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
+        i += 1;
+    }
+    if i < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
+        let mut j = i + 1;
+        if j < chars.len() && (chars[j] == '-' || chars[j] == '+') {
+            j += 1;
+        }
+        if j < chars.len() && chars[j].is_ascii_digit() {
+            i = j;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+    }
+    let text: String = chars[start..i].iter().collect();
+    let unit = chars.get(i).copied().filter(|u| u.is_ascii_alphabetic());
+    let tok = if let Some(u) = unit {
+        let secs = match u {
+            's' => 1,
+            'm' => 60,
+            'h' => 3_600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => {
+                return Err(ExprError::new(
+                    i,
+                    format!("unknown duration unit `{u}` (use s, m, h, d or w)"),
+                ))
+            }
+        };
+        if chars
+            .get(i + 1)
+            .is_some_and(|c| c.is_alphanumeric() || *c == '_')
+        {
+            return Err(ExprError::new(start, "a name cannot start with a digit"));
+        }
+        i += 1;
+        let n: i64 = text
+            .parse()
+            .map_err(|_| ExprError::new(start, "a duration is a whole number, e.g. 30d"))?;
+        Tok::Dur(
+            n.checked_mul(secs)
+                .ok_or_else(|| ExprError::new(start, "duration too long"))?,
+        )
+    } else {
+        let x: f64 = text
+            .parse()
+            .map_err(|_| ExprError::new(start, format!("`{text}` is not a number")))?;
+        if !x.is_finite() {
+            return Err(ExprError::new(start, "number out of range"));
+        }
+        Tok::Num(x)
+    };
+    Ok((tok, i))
 }
 
 struct Parser {
