@@ -434,29 +434,7 @@ impl IdentityGraph {
             out.conflicts.clear();
         }
         // Stopped or not, the graph is left whole: the batch's nodes indexed, its scratch back.
-        // Indexing touches only the identifier table and the per-row answer only the persons,
-        // so with a second thread they are made side by side.
-        let (nodes, uf, oneid_of) = (&mut self.nodes, &self.uf, &self.oneid_of);
-        let answer = || -> Vec<Option<OneId>> {
-            row_node
-                .iter()
-                .map(|&node| (node != NONE).then(|| person_of(uf, oneid_of, node)))
-                .collect()
-        };
-        let oneids = if threads > 1 && stopped.is_ok() {
-            std::thread::scope(|s| {
-                let h = s.spawn(answer);
-                nodes.index_pending();
-                join(h)
-            })
-        } else {
-            nodes.index_pending();
-            if stopped.is_ok() {
-                answer()
-            } else {
-                Vec::new()
-            }
-        };
+        let oneids = self.index_and_answer(&row_node, threads, stopped.is_ok());
         self.scratch = scratch;
         stopped?;
         meter.finish()?;
@@ -466,6 +444,38 @@ impl IdentityGraph {
             rejected,
             conflicts: self.conflicts.len() - conflicts_before,
         })
+    }
+
+    /// Index the batch's nodes and, when the batch `finished` (was not stopped), answer each row's person.
+    /// Indexing touches only the identifier table and the per-row answer only the persons,
+    /// so with a second thread they are made side by side.
+    fn index_and_answer(
+        &mut self,
+        row_node: &[u32],
+        threads: usize,
+        finished: bool,
+    ) -> Vec<Option<OneId>> {
+        let (nodes, uf, oneid_of) = (&mut self.nodes, &self.uf, &self.oneid_of);
+        let answer = || -> Vec<Option<OneId>> {
+            row_node
+                .iter()
+                .map(|&node| (node != NONE).then(|| person_of(uf, oneid_of, node)))
+                .collect()
+        };
+        if threads > 1 && finished {
+            std::thread::scope(|s| {
+                let h = s.spawn(answer);
+                nodes.index_pending();
+                join(h)
+            })
+        } else {
+            nodes.index_pending();
+            if finished {
+                answer()
+            } else {
+                Vec::new()
+            }
+        }
     }
 }
 

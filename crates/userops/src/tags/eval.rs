@@ -236,54 +236,7 @@ impl<'a> Ctx<'a> {
         within: Option<&RoaringBitmap>,
     ) -> Result<Cow<'a, RoaringBitmap>, ExprError> {
         Ok(match e {
-            Expr::And(..) => {
-                // Conjuncts cheapest first; lent bitmaps intersect smallest first; every other
-                // term is evaluated only for the candidates left, and a negated term is
-                // subtracted (`a AND NOT b` is `a - b`: no complement is built).
-                let mut terms = Vec::new();
-                Self::flatten(e, false, &mut terms);
-                let split = |t: &'_ Expr| -> (bool, u8) {
-                    match t {
-                        Expr::Not(inner) => (true, self.cost(inner)),
-                        other => (false, self.cost(other)),
-                    }
-                };
-                let mut lent = Vec::new();
-                let mut rest = Vec::new();
-                for t in terms {
-                    match split(t) {
-                        (false, 0) => lent.push(self.eval_in(t, within)?),
-                        (neg, c) => rest.push((c, neg, t)),
-                    }
-                }
-                lent.sort_by_key(|b| b.len());
-                let mut it = lent.into_iter();
-                let mut acc = match (it.next(), within) {
-                    (Some(first), w) => restrict(first, w),
-                    (None, Some(w)) => w.clone(),
-                    (None, None) => self.universe.clone(),
-                };
-                for b in it {
-                    acc &= &*b;
-                }
-                rest.sort_by_key(|(c, neg, _)| (*c, !*neg));
-                for (_, neg, t) in rest {
-                    if acc.is_empty() {
-                        break;
-                    }
-                    let inner = match (neg, t) {
-                        (true, Expr::Not(inner)) => inner,
-                        _ => t,
-                    };
-                    let b = self.eval_in(inner, Some(&acc))?;
-                    if neg {
-                        acc -= &*b;
-                    } else {
-                        acc &= &*b;
-                    }
-                }
-                Cow::Owned(acc)
-            }
+            Expr::And(..) => self.eval_and(e, within)?,
             Expr::Or(..) => {
                 // All disjuncts at once, then one trim: unions of the (often lent, dense)
                 // operands are word-wise, where trimming each first and merging the sparse
@@ -382,6 +335,60 @@ impl<'a> Ctx<'a> {
                 Cow::Owned(union_within(&hits, within))
             }
         })
+    }
+
+    /// A conjunction, `e` being an `AND` (see [`Self::flatten`]).
+    fn eval_and(
+        &self,
+        e: &Expr,
+        within: Option<&RoaringBitmap>,
+    ) -> Result<Cow<'a, RoaringBitmap>, ExprError> {
+        // Conjuncts cheapest first; lent bitmaps intersect smallest first; every other
+        // term is evaluated only for the candidates left, and a negated term is
+        // subtracted (`a AND NOT b` is `a - b`: no complement is built).
+        let mut terms = Vec::new();
+        Self::flatten(e, false, &mut terms);
+        let split = |t: &'_ Expr| -> (bool, u8) {
+            match t {
+                Expr::Not(inner) => (true, self.cost(inner)),
+                other => (false, self.cost(other)),
+            }
+        };
+        let mut lent = Vec::new();
+        let mut rest = Vec::new();
+        for t in terms {
+            match split(t) {
+                (false, 0) => lent.push(self.eval_in(t, within)?),
+                (neg, c) => rest.push((c, neg, t)),
+            }
+        }
+        lent.sort_by_key(|b| b.len());
+        let mut it = lent.into_iter();
+        let mut acc = match (it.next(), within) {
+            (Some(first), w) => restrict(first, w),
+            (None, Some(w)) => w.clone(),
+            (None, None) => self.universe.clone(),
+        };
+        for b in it {
+            acc &= &*b;
+        }
+        rest.sort_by_key(|(c, neg, _)| (*c, !*neg));
+        for (_, neg, t) in rest {
+            if acc.is_empty() {
+                break;
+            }
+            let inner = match (neg, t) {
+                (true, Expr::Not(inner)) => inner,
+                _ => t,
+            };
+            let b = self.eval_in(inner, Some(&acc))?;
+            if neg {
+                acc -= &*b;
+            } else {
+                acc &= &*b;
+            }
+        }
+        Ok(Cow::Owned(acc))
     }
 }
 
