@@ -320,6 +320,9 @@ const PARTITION_ABOVE_BYTES: usize = if cfg!(test) { 64 << 10 } else { 4 << 20 }
 /// Users per block (32 768 users × 8 bytes = 256 KiB of bitmaps).
 const BLOCK_BITS: u32 = 15;
 
+/// No registration time (in the per-slot registration column).
+const NONE: i64 = i64::MAX;
+
 /// Set the activity bits through a counting sort by user block: two sequential passes over the
 /// rows and one cache-resident pass per block, instead of one cache miss per row.
 fn set_bits_partitioned(
@@ -458,35 +461,11 @@ pub fn stage_table_with_progress(
 
     // Pass 2: registrations, then activity bits.
     let mut slots = Slots::new(min_id, max_id, activity.user.len() + reg.user.len());
-    const NONE: i64 = i64::MAX;
-    let mut reg_ms: Vec<i64> = vec![NONE; slots.len()];
-    let grow = |v: &mut Vec<i64>, s: usize| {
-        if s >= v.len() {
-            v.resize(s + 1, NONE);
-        }
-    };
-    for (i, (&u, &t)) in reg.user.iter().zip(reg.time).enumerate() {
-        let s = slots.slot(u);
-        grow(&mut reg_ms, s);
-        if reg_ms[s] != NONE && reg_ms[s] != t {
-            return Err(LifecycleError::ConflictingRegistration { row: i, user: u });
-        }
-        reg_ms[s] = t;
-    }
+    let mut reg_ms = registration_times(&reg, &mut slots)?;
     let mut masks: Vec<u64> = vec![0; slots.len() * words];
     let days = DayTable::new(clock, min_t, max_t, first);
     if !reg.user.is_empty() && options.early == EarlyActivity::Error {
-        for (i, (&u, &t)) in activity.user.iter().zip(activity.time).enumerate() {
-            let r = reg_ms.get(slots.slot(u)).copied().unwrap_or(NONE);
-            if t < r && r != NONE {
-                return Err(LifecycleError::ActivityBeforeRegistration {
-                    row: Some(i),
-                    user: u,
-                    time_ms: t,
-                    registered_ms: r,
-                });
-            }
-        }
+        check_early_activity(&activity, &reg_ms, &mut slots)?;
     }
     match &slots {
         Slots::Direct { min, len }
@@ -561,4 +540,47 @@ pub fn stage_table_with_progress(
         periods,
         codes,
     })
+}
+
+/// Each slot's registration time ([`NONE`]: not registered); a user registered at two
+/// different times is an error.
+fn registration_times(
+    reg: &Registrations<'_>,
+    slots: &mut Slots,
+) -> Result<Vec<i64>, LifecycleError> {
+    let mut reg_ms: Vec<i64> = vec![NONE; slots.len()];
+    let grow = |v: &mut Vec<i64>, s: usize| {
+        if s >= v.len() {
+            v.resize(s + 1, NONE);
+        }
+    };
+    for (i, (&u, &t)) in reg.user.iter().zip(reg.time).enumerate() {
+        let s = slots.slot(u);
+        grow(&mut reg_ms, s);
+        if reg_ms[s] != NONE && reg_ms[s] != t {
+            return Err(LifecycleError::ConflictingRegistration { row: i, user: u });
+        }
+        reg_ms[s] = t;
+    }
+    Ok(reg_ms)
+}
+
+/// Under [`EarlyActivity::Error`]: no activity before its user's registration.
+fn check_early_activity(
+    activity: &ActivityTable<'_>,
+    reg_ms: &[i64],
+    slots: &mut Slots,
+) -> Result<(), LifecycleError> {
+    for (i, (&u, &t)) in activity.user.iter().zip(activity.time).enumerate() {
+        let r = reg_ms.get(slots.slot(u)).copied().unwrap_or(NONE);
+        if t < r && r != NONE {
+            return Err(LifecycleError::ActivityBeforeRegistration {
+                row: Some(i),
+                user: u,
+                time_ms: t,
+                registered_ms: r,
+            });
+        }
+    }
+    Ok(())
 }
