@@ -106,78 +106,12 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
     })?;
 
     // 1. The journal on its own.
-    let mut last_redacted = 0;
-    let mut torn = None;
-    let scan = journal::for_each_after(&conn, 0, |raw| {
-        report.records += 1;
-        if raw.method == REDACTED {
-            if raw.checksum != journal::checksum(raw.seq, &raw.command) {
-                report
-                    .problems
-                    .push(format!("record {}: checksum mismatch", raw.seq));
-            }
-            report.redacted += 1;
-            last_redacted = raw.seq;
-        } else if let Err(reason) = raw.decode() {
-            if raw.seq == max {
-                torn = Some(raw.seq);
-                report.warnings.push(format!(
-                    "record {} (the last) is torn: {reason}; opening the store removes it",
-                    raw.seq
-                ));
-            } else {
-                report
-                    .problems
-                    .push(format!("record {}: {reason}", raw.seq));
-            }
-        }
-        Ok(())
-    });
-    if let Err(e) = scan {
-        report.problems.push(e.to_string());
-    }
+    let (last_redacted, torn) = check_journal(&conn, max, &mut report);
 
     // 2. The snapshots on their own, one at a time (each can be over a gigabyte). One in an
     //    older format is harmless once a newer snapshot supersedes it (recovery reads the
     //    newest); the newest in an older format is replaced by opening the store.
-    let snaps = snapshot::headers(&conn)?;
-    let newest = snaps.iter().map(|h| h.seq).max().unwrap_or(0);
-    let mut old_format = std::collections::BTreeSet::new();
-    for h in &snaps {
-        report.snapshots.push(h.seq);
-        match snapshot::restore(&conn, h) {
-            Err(StoreError::Corrupt { reason, .. }) => {
-                report
-                    .problems
-                    .push(format!("snapshot {}: {reason}", h.seq));
-            }
-            Err(e) => return Err(e),
-            Ok(snapshot::Restored::OldFormat(f)) => {
-                old_format.insert(h.seq);
-                let what = format!(
-                    "snapshot {}: format {f} is older than {}",
-                    h.seq,
-                    userops::SNAPSHOT_FORMAT
-                );
-                if h.seq == newest {
-                    report
-                        .problems
-                        .push(format!("{what}; open the store once to replace it"));
-                } else {
-                    report
-                        .warnings
-                        .push(format!("{what}, superseded by snapshot {newest}"));
-                }
-            }
-            Ok(snapshot::Restored::Engine(_)) => {}
-        }
-        if h.seq > max {
-            report.problems.push(format!(
-                "snapshot {} is ahead of the journal (ends at {max})",
-                h.seq
-            ));
-        }
-    }
+    let (snaps, old_format) = check_snapshots(&conn, max, &mut report)?;
     if !report.ok() {
         return Ok(report);
     }
@@ -270,4 +204,91 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
         }
     }
     Ok(report)
+}
+
+/// Pass 1, the journal on its own: every record decodes and every redacted one has its
+/// checksum. Returns the last redacted record (0: none) and the torn last record, if any.
+fn check_journal(
+    conn: &rusqlite::Connection,
+    max: i64,
+    report: &mut CheckReport,
+) -> (i64, Option<i64>) {
+    let mut last_redacted = 0;
+    let mut torn = None;
+    let scan = journal::for_each_after(conn, 0, |raw| {
+        report.records += 1;
+        if raw.method == REDACTED {
+            if raw.checksum != journal::checksum(raw.seq, &raw.command) {
+                report
+                    .problems
+                    .push(format!("record {}: checksum mismatch", raw.seq));
+            }
+            report.redacted += 1;
+            last_redacted = raw.seq;
+        } else if let Err(reason) = raw.decode() {
+            if raw.seq == max {
+                torn = Some(raw.seq);
+                report.warnings.push(format!(
+                    "record {} (the last) is torn: {reason}; opening the store removes it",
+                    raw.seq
+                ));
+            } else {
+                report
+                    .problems
+                    .push(format!("record {}: {reason}", raw.seq));
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = scan {
+        report.problems.push(e.to_string());
+    }
+    (last_redacted, torn)
+}
+
+/// Pass 2, the snapshots on their own. Returns their headers and the ones in an older format.
+fn check_snapshots(
+    conn: &rusqlite::Connection,
+    max: i64,
+    report: &mut CheckReport,
+) -> Result<(Vec<snapshot::Header>, std::collections::BTreeSet<i64>), StoreError> {
+    let snaps = snapshot::headers(conn)?;
+    let newest = snaps.iter().map(|h| h.seq).max().unwrap_or(0);
+    let mut old_format = std::collections::BTreeSet::new();
+    for h in &snaps {
+        report.snapshots.push(h.seq);
+        match snapshot::restore(conn, h) {
+            Err(StoreError::Corrupt { reason, .. }) => {
+                report
+                    .problems
+                    .push(format!("snapshot {}: {reason}", h.seq));
+            }
+            Err(e) => return Err(e),
+            Ok(snapshot::Restored::OldFormat(f)) => {
+                old_format.insert(h.seq);
+                let what = format!(
+                    "snapshot {}: format {f} is older than {}",
+                    h.seq,
+                    userops::SNAPSHOT_FORMAT
+                );
+                if h.seq == newest {
+                    report
+                        .problems
+                        .push(format!("{what}; open the store once to replace it"));
+                } else {
+                    report
+                        .warnings
+                        .push(format!("{what}, superseded by snapshot {newest}"));
+                }
+            }
+            Ok(snapshot::Restored::Engine(_)) => {}
+        }
+        if h.seq > max {
+            report.problems.push(format!(
+                "snapshot {} is ahead of the journal (ends at {max})",
+                h.seq
+            ));
+        }
+    }
+    Ok((snaps, old_format))
 }

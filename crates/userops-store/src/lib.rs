@@ -480,6 +480,37 @@ impl Db {
     fn audit(&self, action: &str, target: &str, detail: &str) -> rusqlite::Result<()> {
         schema::store_audit(&self.conn, action, target, detail)
     }
+
+    /// Record in the audit log what recovery warned of; returns whether a torn tail was cut.
+    fn audit_warnings(&self, warnings: &[Warning]) -> rusqlite::Result<bool> {
+        let mut torn = false;
+        for w in warnings {
+            match w {
+                Warning::TornTail { seq, reason } => {
+                    torn = true;
+                    self.audit(
+                        "truncate_torn_tail",
+                        &format!("journal:{seq}"),
+                        &format!("torn last record removed at open ({reason})"),
+                    )?;
+                }
+                Warning::OldSnapshot { seq } => self.audit(
+                    "replay_old_snapshot",
+                    &format!("snapshot:{seq}"),
+                    "snapshot in an older format; the whole journal was replayed",
+                )?,
+                Warning::UpgradedSnapshot { seq, format } => self.audit(
+                    "upgrade_old_snapshot",
+                    &format!("snapshot:{seq}"),
+                    &format!(
+                        "snapshot in format {format}, journal redacted before it: read \
+                             as it is"
+                    ),
+                )?,
+            }
+        }
+        Ok(torn)
+    }
 }
 
 /// The flusher: commits a group once its oldest command is `max_delay` old.
@@ -510,6 +541,30 @@ fn flusher(shared: Arc<Shared>, max_delay: Duration) {
     }
 }
 
+/// Open the SQLite file with the store's settings.
+fn open_connection(path: &Path, options: &StoreOptions) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a commit is on disk (WAL fsynced) when it returns; that is what makes an
+    // acknowledgement a promise.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // Deleted and rewritten content is zeroed, not left in free pages: erasure must not
+    // leave the erased values readable in the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    // Negative: a size in KiB rather than in pages.
+    conn.pragma_update(
+        None,
+        "cache_size",
+        -(i64::from(options.page_cache_mib) * 1024),
+    )?;
+    // Fold the WAL into the main file every 16,384 pages (64 MiB) instead of SQLite's 1,000:
+    // a batch of events writes far more than 1,000 pages, so the default checkpoints after
+    // every commit and writes each page twice per batch (−14% bytes written in the demo).
+    conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+    Ok(conn)
+}
+
 impl Store {
     /// Open (or create) the store at `path` with the default options, recovering its state.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
@@ -528,25 +583,7 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let path = path.as_ref();
         let found = schema::preflight(path, true)?;
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a commit is on disk (WAL fsynced) when it returns; that is what makes an
-        // acknowledgement a promise.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        // Deleted and rewritten content is zeroed, not left in free pages: erasure must not
-        // leave the erased values readable in the file.
-        conn.pragma_update(None, "secure_delete", "ON")?;
-        // Negative: a size in KiB rather than in pages.
-        conn.pragma_update(
-            None,
-            "cache_size",
-            -(i64::from(options.page_cache_mib) * 1024),
-        )?;
-        // Fold the WAL into the main file every 16,384 pages (64 MiB) instead of SQLite's 1,000:
-        // a batch of events writes far more than 1,000 pages, so the default checkpoints after
-        // every commit and writes each page twice per batch (−14% bytes written in the demo).
-        conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+        let mut conn = open_connection(path, &options)?;
         let migrated = schema::migrate(&mut conn, found.version)?;
         // The config a store was created with is part of its history: replay needs it.
         let config = schema::creation_config(&conn, &options.config)?;
@@ -607,32 +644,7 @@ impl Store {
                         &format!("version {} to {}", found.version, SCHEMA_VERSION),
                     )?;
                 }
-                let mut torn = false;
-                for w in &store.warnings {
-                    match w {
-                        Warning::TornTail { seq, reason } => {
-                            torn = true;
-                            db.audit(
-                                "truncate_torn_tail",
-                                &format!("journal:{seq}"),
-                                &format!("torn last record removed at open ({reason})"),
-                            )?;
-                        }
-                        Warning::OldSnapshot { seq } => db.audit(
-                            "replay_old_snapshot",
-                            &format!("snapshot:{seq}"),
-                            "snapshot in an older format; the whole journal was replayed",
-                        )?,
-                        Warning::UpgradedSnapshot { seq, format } => db.audit(
-                            "upgrade_old_snapshot",
-                            &format!("snapshot:{seq}"),
-                            &format!(
-                                "snapshot in format {format}, journal redacted before it: read \
-                                     as it is"
-                            ),
-                        )?,
-                    }
-                }
+                let torn = db.audit_warnings(&store.warnings)?;
                 if (migrated && found.version != 0)
                     || torn
                     || stamp.as_deref().unwrap_or("0") != last_seq.to_string()
