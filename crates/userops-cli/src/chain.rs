@@ -124,7 +124,16 @@ pub fn run(
 ) -> Result<ChainSummary, String> {
     let mut s = ChainSummary::default();
 
-    // Tags and audiences on the profile aggregates the engine keeps from orders and refunds.
+    tags_and_audiences(store, &mut s)?;
+    loyalty(store, orders, &bar, &mut s)?;
+    consent(store, &bar, &mut s)?;
+    automation(store, &mut s)?;
+    promotions(store, &mut s)?;
+    Ok(s)
+}
+
+/// Tags and audiences on the profile aggregates the engine keeps from orders and refunds.
+fn tags_and_audiences(store: &mut Store, s: &mut ChainSummary) -> Result<(), String> {
     for (name, rule) in RULE_TAGS {
         call(
             store,
@@ -145,9 +154,17 @@ pub fn run(
             info.get("size").and_then(Value::as_u64).unwrap_or(0),
         ));
     }
+    Ok(())
+}
 
-    // Loyalty: a group-level program, one point per yuan, points valid to the end of next year,
-    // a calendar-year spend ladder with a 30-day grace period.
+/// Loyalty: a group-level program, one point per yuan, points valid to the end of next year,
+/// a calendar-year spend ladder with a 30-day grace period.
+fn loyalty(
+    store: &mut Store,
+    orders: &[OrderFact],
+    bar: &impl Fn(u64, &str) -> ProgressBar,
+    s: &mut ChainSummary,
+) -> Result<(), String> {
     call(
         store,
         "create_program",
@@ -200,8 +217,15 @@ pub fn run(
     }
     pb.finish_and_clear();
     s.evaluation = call(store, "evaluate_tiers", json!({"now": NOW}))?;
+    Ok(())
+}
 
-    // Consent: a person may be touched on a channel they are reachable on.
+/// Consent: a person may be touched on a channel they are reachable on.
+fn consent(
+    store: &mut Store,
+    bar: &impl Fn(u64, &str) -> ProgressBar,
+    s: &mut ChainSummary,
+) -> Result<(), String> {
     let persons: Vec<(OneId, Vec<&str>)> = store
         .engine()
         .identity()
@@ -231,9 +255,12 @@ pub fn run(
         }
     }
     pb.finish_and_clear();
+    Ok(())
+}
 
-    // Automation: win back the inactive, look after appliance buyers, welcome the newly
-    // registered; one run at NOW gives the delivery plan.
+/// Automation: win back the inactive, look after appliance buyers, welcome the newly
+/// registered; one run at NOW gives the delivery plan.
+fn automation(store: &mut Store, s: &mut ChainSummary) -> Result<(), String> {
     let rules = [
         json!({"id": "winback-push", "name": "Win back after 45 quiet days",
                "trigger": {"type": "inactive", "days": 45},
@@ -267,9 +294,12 @@ pub fn run(
             });
         *s.plan.entry(key).or_default() += 1;
     }
+    Ok(())
+}
 
-    // Promotions: a store-wide threshold discount, an app-only 5% off that stacks with it, and
-    // a gift on beauty spend; a sample cart quoted for a known member and committed.
+/// Promotions: a store-wide threshold discount, an app-only 5% off that stacks with it, and
+/// a gift on beauty spend; a sample cart quoted for a known member and committed.
+fn promotions(store: &mut Store, s: &mut ChainSummary) -> Result<(), String> {
     let promotions = [
         json!({"id": PROMOTIONS[0], "name": "满300减50",
                "action": {"type": "threshold_discount", "threshold": "300", "off": "50",
@@ -299,5 +329,5 @@ pub fn run(
         "commit",
         json!({"quote": s.quote, "key": "demo-order-1"}),
     )?;
-    Ok(s)
+    Ok(())
 }

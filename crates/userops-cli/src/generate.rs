@@ -83,6 +83,32 @@ pub fn member_of(u: u32) -> String {
     format!("M{u:08}")
 }
 
+/// Who a user is, for the generator's steps: fixed once the user's registration is drawn.
+#[derive(Clone, Copy)]
+struct Who<'a> {
+    u: u32,
+    brand: &'a str,
+    home_store: &'a str,
+    region: &'a str,
+    member: &'a Identifier,
+    user: &'a UserRef,
+    reg_time: DateTime<Utc>,
+}
+
+/// A user's order process: a Poisson process at its own rate that stops for good after an
+/// order with its own chance.
+#[derive(Clone, Copy)]
+struct OrderProcess {
+    /// Orders so far (numbers the order ids).
+    order_no: u32,
+    /// Orders per day while buying.
+    order_rate: f64,
+    /// The chance to stop after each order.
+    stop_after_order: f64,
+    /// Still buying.
+    buying: bool,
+}
+
 /// All events of user `u`, in time order.
 pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
     let mut rng =
@@ -120,48 +146,16 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
         });
     };
 
-    // Identity records: one per platform the user is seen on.
-    for (platform, share) in PLATFORMS {
-        if !rng.random_bool(share) {
-            continue;
-        }
-        let mut ids = Vec::new();
-        let program = if platform == "pos" { home_store } else { brand };
-        match platform {
-            "taobao" | "jd" => {
-                ids.push(id(IdKind::PlatformUserId, &format!("{platform}_{u}")));
-                if rng.random_bool(0.8) {
-                    ids.push(id(IdKind::Phone, &phone));
-                }
-            }
-            "app" => {
-                ids.push(member.clone());
-                ids.push(id(IdKind::Phone, &phone));
-                ids.push(id(IdKind::DeviceId, &format!("dev-{u}")));
-                if rng.random_bool(0.3) {
-                    ids.push(id(IdKind::DeviceId, &format!("dev-{u}-tablet")));
-                }
-            }
-            "wechat" => {
-                ids.push(id(IdKind::OpenId, &format!("o_{brand}_{u}")));
-                ids.push(id(IdKind::UnionId, &format!("un_{u}")));
-                if rng.random_bool(0.6) {
-                    ids.push(member.clone());
-                }
-            }
-            _ => {
-                ids.push(member.clone());
-                if rng.random_bool(0.5) {
-                    ids.push(id(IdKind::Email, &format!("user{u}@example.com")));
-                }
-                if rng.random_bool(0.05) {
-                    ids.push(id(IdKind::DeviceId, JUNK_DEVICE));
-                }
-            }
-        }
-        let t = reg_time + Duration::minutes(rng.random_range(0..60 * 24 * 20));
-        push(&mut out, t, platform, program, EventBody::Identify { ids });
-    }
+    let who = Who {
+        u,
+        brand,
+        home_store,
+        region,
+        member: &member,
+        user: &user,
+        reg_time,
+    };
+    identities(&who, &phone, &mut rng, &mut out, &mut push);
     push(
         &mut out,
         reg_time,
@@ -198,7 +192,7 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
     let mut gone = false;
     let dropout = 0.35 * rng.random_range(0.0f64..1.0).powi(2);
     let first_month = reg_time.month0();
-    let mut order_no = 0u32;
+    let order_no = 0u32;
     // Orders per day while buying (gamma, mean 0.04), and the chance to stop after each order
     // (beta, mean 0.24, close to the a = 0.79, b = 2.43 of the BG/NBD paper's CDNOW fit).
     let order_rate: f64 = Gamma::new(0.8f64, 1.0 / 20.0)
@@ -206,7 +200,13 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
         .sample(&mut rng)
         .max(1e-9);
     let stop_after_order = Beta::new(0.8, 2.5).expect("valid beta").sample(&mut rng);
-    let mut buying = true;
+    let buying = true;
+    let mut orders = OrderProcess {
+        order_no,
+        order_rate,
+        stop_after_order,
+        buying,
+    };
     for m in first_month..12 {
         let season = SEASON[m as usize];
         if rng.random_bool(0.05) {
@@ -214,219 +214,375 @@ pub fn user_events(seed: u64, u: u32) -> Vec<Event> {
         }
         let active = rng.random_bool((propensity * season).clamp(0.0, 1.0)) && !gone;
         if active {
-            let days = rng.random_range(1..=6);
-            for _ in 0..days {
-                let t = (month_start(m) + Duration::minutes(rng.random_range(0..60 * 24 * 28)))
-                    .max(reg_time + Duration::minutes(1));
-                let activity = ACTIVITY_TYPES[rng.random_range(0..ACTIVITY_TYPES.len())];
-                push(
-                    &mut out,
-                    t,
-                    "app",
-                    brand,
-                    EventBody::Activity {
-                        user: user.clone(),
-                        activity: activity.into(),
-                    },
-                );
-                if rng.random_bool(0.3) {
-                    let behavior = ["sign_in", "review", "share"][rng.random_range(0..3)];
-                    push(
-                        &mut out,
-                        t + Duration::minutes(2),
-                        "app",
-                        brand,
-                        EventBody::Behavior {
-                            user: user.clone(),
-                            behavior: behavior.into(),
-                            category: String::new(),
-                            channel: "app".into(),
-                        },
-                    );
-                }
-            }
-            if in_community && rng.random_bool(0.5) {
-                for _ in 0..rng.random_range(1..5) {
-                    let reply_to = (u > 2 && rng.random_bool(0.4)).then(|| {
-                        UserRef::Id(id(
-                            IdKind::MemberNo,
-                            &member_of(u - rng.random_range(1..u.min(20))),
-                        ))
-                    });
-                    push(
-                        &mut out,
-                        month_start(m) + Duration::minutes(rng.random_range(0..60 * 24 * 28)),
-                        "wechat",
-                        brand,
-                        EventBody::Community {
-                            user: user.clone(),
-                            community: community.clone(),
-                            action: CommunityAction::Message,
-                            reply_to,
-                        },
-                    );
-                }
-            }
-        }
-        // Orders: a Poisson process at the user's own rate (in the first 28 days of each month,
-        // like every other event here), thinned by the season; after each order the user may
-        // never buy again. Rates vary between users as a gamma and the chance to stop as a
-        // beta: the story BG/NBD tells, so that its fit on this data has an interior maximum
-        // (orders drawn on active days only, as before, left it none). Leaving the app stops
-        // the orders too.
-        let mut t = month_start(m).max(reg_time + Duration::minutes(1));
-        let month_end = month_start(m) + Duration::days(28);
-        while buying && !gone {
-            let gap_days: f64 = rng.sample::<f64, _>(Exp1) / order_rate;
-            t += Duration::seconds((gap_days * 86_400.0).min(1e9) as i64);
-            if t >= month_end {
-                break;
-            }
-            if !rng.random_bool(season / 1.35) {
-                continue;
-            }
-            order_no += 1;
-            let (platform, store) = match rng.random_range(0..10) {
-                0..=3 => ("app", String::new()),
-                4..=5 => ("taobao", String::new()),
-                6 => ("jd", String::new()),
-                7 => ("wechat", String::new()),
-                _ => ("pos", home_store.to_owned()),
-            };
-            let lines: Vec<OrderLine> = (0..rng.random_range(1..=3))
-                .map(|_| {
-                    let total: u32 = CATEGORIES.iter().map(|c| c.2).sum();
-                    let mut pick = rng.random_range(0..total);
-                    let (category, base, _) = *CATEGORIES
-                        .iter()
-                        .find(|c| {
-                            if pick < c.2 {
-                                true
-                            } else {
-                                pick -= c.2;
-                                false
-                            }
-                        })
-                        .expect("pick < total");
-                    let cents = base * 100 * rng.random_range(60..=160) / 100;
-                    OrderLine {
-                        sku: format!("{category}-{:02}", rng.random_range(0..20)),
-                        category: category.into(),
-                        price: Decimal::new(cents, 2),
-                        qty: rng.random_range(1..=3),
-                    }
-                })
-                .collect();
-            let amount: Decimal = lines.iter().map(|l| l.price * Decimal::from(l.qty)).sum();
-            let order_id = format!("o-{u}-{order_no}");
-            let program = if platform == "pos" { home_store } else { brand };
-            push(
+            active_month(
+                &who,
+                m,
+                in_community,
+                &community,
+                &mut rng,
                 &mut out,
-                t + Duration::minutes(7),
-                platform,
-                program,
-                EventBody::Order {
-                    user: user.clone(),
-                    order_id: order_id.clone(),
-                    amount,
-                    channel: platform.into(),
-                    region: region.into(),
-                    store,
-                    lines,
-                },
+                &mut push,
             );
-            if rng.random_bool(0.04) {
-                push(
-                    &mut out,
-                    t + Duration::days(rng.random_range(1..7)),
-                    platform,
-                    program,
-                    EventBody::Refund {
-                        user: user.clone(),
-                        order_id,
-                        amount,
-                        lines: Vec::new(),
-                    },
-                );
-            }
-            buying = !rng.random_bool(stop_after_order);
         }
-        // A monthly campaign touch for 40% of users, with its outcome funnel.
-        if rng.random_bool(0.4) {
-            let channel = CHANNELS[rng.random_range(0..CHANNELS.len())];
-            let content = format!("content-{m:02}-{channel}");
-            let mut t =
-                month_start(m) + Duration::days(rng.random_range(0..25)) + Duration::hours(11);
-            // Channels differ: SMS is delivered but rarely opened, community posts are read
-            // and clicked most, push sits in between.
-            let (delivered, opened, clicked) = match channel {
-                "sms" => (0.97, 0.18, 0.25),
-                "push" => (0.9, 0.3, 0.3),
-                "wechat" => (0.95, 0.45, 0.35),
-                _ => (0.99, 0.55, 0.45),
-            };
-            let steps = [
-                (TouchOutcome::Sent, 1.0),
-                (TouchOutcome::Delivered, delivered),
-                (TouchOutcome::Opened, opened),
-                (TouchOutcome::Clicked, clicked),
-                (TouchOutcome::Converted, 0.3),
-            ];
-            for (outcome, p) in steps {
-                if !rng.random_bool(p) {
-                    break;
-                }
-                push(
-                    &mut out,
-                    t,
-                    channel,
-                    brand,
-                    EventBody::Touch {
-                        user: user.clone(),
-                        channel: channel.into(),
-                        content: content.clone(),
-                        rule: Some(format!("monthly-{channel}")),
-                        outcome,
-                    },
-                );
-                t += Duration::minutes(rng.random_range(1..180));
-            }
-        }
-        if rng.random_bool(0.25) {
-            let coupon_id = format!("c-{u}-{m}");
-            let mut t = month_start(m) + Duration::days(rng.random_range(0..20));
-            let mut steps = vec![CouponAction::Issued];
-            if rng.random_bool(0.6) {
-                steps.push(CouponAction::Claimed);
-                steps.push(if rng.random_bool(0.4) {
-                    CouponAction::Used
-                } else {
-                    CouponAction::Expired
-                });
-            } else {
-                steps.push(CouponAction::Expired);
-            }
-            for action in steps {
-                push(
-                    &mut out,
-                    t,
-                    "app",
-                    brand,
-                    EventBody::Coupon {
-                        user: user.clone(),
-                        coupon_id: coupon_id.clone(),
-                        template: "spend-300-save-30".into(),
-                        action,
-                    },
-                );
-                t += Duration::days(rng.random_range(1..10));
-            }
-        }
+        month_orders(
+            &who,
+            m,
+            &mut orders,
+            gone,
+            season,
+            &mut rng,
+            &mut out,
+            &mut push,
+        );
+        monthly_touch(&who, m, &mut rng, &mut out, &mut push);
+        monthly_coupon(&who, m, &mut rng, &mut out, &mut push);
         propensity *= rng.random_range(0.82..1.02);
         gone = gone || rng.random_bool(dropout);
     }
     out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.key.cmp(&b.key)));
     out
+}
+
+/// Identity records: one per platform the user is seen on.
+fn identities(
+    who: &Who<'_>,
+    phone: &str,
+    rng: &mut ChaCha8Rng,
+    out: &mut Vec<Event>,
+    push: &mut impl FnMut(&mut Vec<Event>, DateTime<Utc>, &str, &str, EventBody),
+) {
+    let Who {
+        u,
+        brand,
+        home_store,
+        member,
+        reg_time,
+        ..
+    } = *who;
+    for (platform, share) in PLATFORMS {
+        if !rng.random_bool(share) {
+            continue;
+        }
+        let mut ids = Vec::new();
+        let program = if platform == "pos" { home_store } else { brand };
+        match platform {
+            "taobao" | "jd" => {
+                ids.push(id(IdKind::PlatformUserId, &format!("{platform}_{u}")));
+                if rng.random_bool(0.8) {
+                    ids.push(id(IdKind::Phone, phone));
+                }
+            }
+            "app" => {
+                ids.push(member.clone());
+                ids.push(id(IdKind::Phone, phone));
+                ids.push(id(IdKind::DeviceId, &format!("dev-{u}")));
+                if rng.random_bool(0.3) {
+                    ids.push(id(IdKind::DeviceId, &format!("dev-{u}-tablet")));
+                }
+            }
+            "wechat" => {
+                ids.push(id(IdKind::OpenId, &format!("o_{brand}_{u}")));
+                ids.push(id(IdKind::UnionId, &format!("un_{u}")));
+                if rng.random_bool(0.6) {
+                    ids.push(member.clone());
+                }
+            }
+            _ => {
+                ids.push(member.clone());
+                if rng.random_bool(0.5) {
+                    ids.push(id(IdKind::Email, &format!("user{u}@example.com")));
+                }
+                if rng.random_bool(0.05) {
+                    ids.push(id(IdKind::DeviceId, JUNK_DEVICE));
+                }
+            }
+        }
+        let t = reg_time + Duration::minutes(rng.random_range(0..60 * 24 * 20));
+        push(out, t, platform, program, EventBody::Identify { ids });
+    }
+}
+
+/// An active month: activity days with their behaviours, and community messages.
+fn active_month(
+    who: &Who<'_>,
+    m: u32,
+    in_community: bool,
+    community: &str,
+    rng: &mut ChaCha8Rng,
+    out: &mut Vec<Event>,
+    push: &mut impl FnMut(&mut Vec<Event>, DateTime<Utc>, &str, &str, EventBody),
+) {
+    let Who {
+        u,
+        brand,
+        user,
+        reg_time,
+        ..
+    } = *who;
+    let days = rng.random_range(1..=6);
+    for _ in 0..days {
+        let t = (month_start(m) + Duration::minutes(rng.random_range(0..60 * 24 * 28)))
+            .max(reg_time + Duration::minutes(1));
+        let activity = ACTIVITY_TYPES[rng.random_range(0..ACTIVITY_TYPES.len())];
+        push(
+            out,
+            t,
+            "app",
+            brand,
+            EventBody::Activity {
+                user: user.clone(),
+                activity: activity.into(),
+            },
+        );
+        if rng.random_bool(0.3) {
+            let behavior = ["sign_in", "review", "share"][rng.random_range(0..3)];
+            push(
+                out,
+                t + Duration::minutes(2),
+                "app",
+                brand,
+                EventBody::Behavior {
+                    user: user.clone(),
+                    behavior: behavior.into(),
+                    category: String::new(),
+                    channel: "app".into(),
+                },
+            );
+        }
+    }
+    if in_community && rng.random_bool(0.5) {
+        for _ in 0..rng.random_range(1..5) {
+            let reply_to = (u > 2 && rng.random_bool(0.4)).then(|| {
+                UserRef::Id(id(
+                    IdKind::MemberNo,
+                    &member_of(u - rng.random_range(1..u.min(20))),
+                ))
+            });
+            push(
+                out,
+                month_start(m) + Duration::minutes(rng.random_range(0..60 * 24 * 28)),
+                "wechat",
+                brand,
+                EventBody::Community {
+                    user: user.clone(),
+                    community: community.to_owned(),
+                    action: CommunityAction::Message,
+                    reply_to,
+                },
+            );
+        }
+    }
+}
+
+/// Orders: a Poisson process at the user's own rate (in the first 28 days of each month,
+/// like every other event here), thinned by the season; after each order the user may
+/// never buy again. Rates vary between users as a gamma and the chance to stop as a
+/// beta: the story BG/NBD tells, so that its fit on this data has an interior maximum
+/// (orders drawn on active days only, as before, left it none). Leaving the app stops
+/// the orders too.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the state of one user's order process"
+)]
+fn month_orders(
+    who: &Who<'_>,
+    m: u32,
+    orders: &mut OrderProcess,
+    gone: bool,
+    season: f64,
+    rng: &mut ChaCha8Rng,
+    out: &mut Vec<Event>,
+    push: &mut impl FnMut(&mut Vec<Event>, DateTime<Utc>, &str, &str, EventBody),
+) {
+    let Who {
+        u,
+        brand,
+        home_store,
+        region,
+        user,
+        reg_time,
+        ..
+    } = *who;
+    let OrderProcess {
+        mut order_no,
+        order_rate,
+        stop_after_order,
+        mut buying,
+    } = *orders;
+    let mut t = month_start(m).max(reg_time + Duration::minutes(1));
+    let month_end = month_start(m) + Duration::days(28);
+    while buying && !gone {
+        let gap_days: f64 = rng.sample::<f64, _>(Exp1) / order_rate;
+        t += Duration::seconds((gap_days * 86_400.0).min(1e9) as i64);
+        if t >= month_end {
+            break;
+        }
+        if !rng.random_bool(season / 1.35) {
+            continue;
+        }
+        order_no += 1;
+        let (platform, store) = match rng.random_range(0..10) {
+            0..=3 => ("app", String::new()),
+            4..=5 => ("taobao", String::new()),
+            6 => ("jd", String::new()),
+            7 => ("wechat", String::new()),
+            _ => ("pos", home_store.to_owned()),
+        };
+        let lines: Vec<OrderLine> = (0..rng.random_range(1..=3))
+            .map(|_| {
+                let total: u32 = CATEGORIES.iter().map(|c| c.2).sum();
+                let mut pick = rng.random_range(0..total);
+                let (category, base, _) = *CATEGORIES
+                    .iter()
+                    .find(|c| {
+                        if pick < c.2 {
+                            true
+                        } else {
+                            pick -= c.2;
+                            false
+                        }
+                    })
+                    .expect("pick < total");
+                let cents = base * 100 * rng.random_range(60..=160) / 100;
+                OrderLine {
+                    sku: format!("{category}-{:02}", rng.random_range(0..20)),
+                    category: category.into(),
+                    price: Decimal::new(cents, 2),
+                    qty: rng.random_range(1..=3),
+                }
+            })
+            .collect();
+        let amount: Decimal = lines.iter().map(|l| l.price * Decimal::from(l.qty)).sum();
+        let order_id = format!("o-{u}-{order_no}");
+        let program = if platform == "pos" { home_store } else { brand };
+        push(
+            out,
+            t + Duration::minutes(7),
+            platform,
+            program,
+            EventBody::Order {
+                user: user.clone(),
+                order_id: order_id.clone(),
+                amount,
+                channel: platform.into(),
+                region: region.into(),
+                store,
+                lines,
+            },
+        );
+        if rng.random_bool(0.04) {
+            push(
+                out,
+                t + Duration::days(rng.random_range(1..7)),
+                platform,
+                program,
+                EventBody::Refund {
+                    user: user.clone(),
+                    order_id,
+                    amount,
+                    lines: Vec::new(),
+                },
+            );
+        }
+        buying = !rng.random_bool(stop_after_order);
+    }
+    *orders = OrderProcess {
+        order_no,
+        order_rate,
+        stop_after_order,
+        buying,
+    };
+}
+
+/// A monthly campaign touch for 40% of users, with its outcome funnel.
+fn monthly_touch(
+    who: &Who<'_>,
+    m: u32,
+    rng: &mut ChaCha8Rng,
+    out: &mut Vec<Event>,
+    push: &mut impl FnMut(&mut Vec<Event>, DateTime<Utc>, &str, &str, EventBody),
+) {
+    let Who { brand, user, .. } = *who;
+    if rng.random_bool(0.4) {
+        let channel = CHANNELS[rng.random_range(0..CHANNELS.len())];
+        let content = format!("content-{m:02}-{channel}");
+        let mut t = month_start(m) + Duration::days(rng.random_range(0..25)) + Duration::hours(11);
+        // Channels differ: SMS is delivered but rarely opened, community posts are read
+        // and clicked most, push sits in between.
+        let (delivered, opened, clicked) = match channel {
+            "sms" => (0.97, 0.18, 0.25),
+            "push" => (0.9, 0.3, 0.3),
+            "wechat" => (0.95, 0.45, 0.35),
+            _ => (0.99, 0.55, 0.45),
+        };
+        let steps = [
+            (TouchOutcome::Sent, 1.0),
+            (TouchOutcome::Delivered, delivered),
+            (TouchOutcome::Opened, opened),
+            (TouchOutcome::Clicked, clicked),
+            (TouchOutcome::Converted, 0.3),
+        ];
+        for (outcome, p) in steps {
+            if !rng.random_bool(p) {
+                break;
+            }
+            push(
+                out,
+                t,
+                channel,
+                brand,
+                EventBody::Touch {
+                    user: user.clone(),
+                    channel: channel.into(),
+                    content: content.clone(),
+                    rule: Some(format!("monthly-{channel}")),
+                    outcome,
+                },
+            );
+            t += Duration::minutes(rng.random_range(1..180));
+        }
+    }
+}
+
+/// A coupon for 25% of users in a month: issued, then claimed and used or left to expire.
+fn monthly_coupon(
+    who: &Who<'_>,
+    m: u32,
+    rng: &mut ChaCha8Rng,
+    out: &mut Vec<Event>,
+    push: &mut impl FnMut(&mut Vec<Event>, DateTime<Utc>, &str, &str, EventBody),
+) {
+    let Who { u, brand, user, .. } = *who;
+    if rng.random_bool(0.25) {
+        let coupon_id = format!("c-{u}-{m}");
+        let mut t = month_start(m) + Duration::days(rng.random_range(0..20));
+        let mut steps = vec![CouponAction::Issued];
+        if rng.random_bool(0.6) {
+            steps.push(CouponAction::Claimed);
+            steps.push(if rng.random_bool(0.4) {
+                CouponAction::Used
+            } else {
+                CouponAction::Expired
+            });
+        } else {
+            steps.push(CouponAction::Expired);
+        }
+        for action in steps {
+            push(
+                out,
+                t,
+                "app",
+                brand,
+                EventBody::Coupon {
+                    user: user.clone(),
+                    coupon_id: coupon_id.clone(),
+                    template: "spend-300-save-30".into(),
+                    action,
+                },
+            );
+            t += Duration::days(rng.random_range(1..10));
+        }
+    }
 }
 
 /// The events of users `0..users`, all in time order (in memory: for tests).

@@ -153,8 +153,105 @@ pub fn collect(
         *rfm.entry(label(&row["segment"])).or_default() += 1;
     }
 
-    // BG/NBD on daily periods, then weekly, then monthly: a fit with no interior maximum is
-    // reported, not fatal.
+    let (bgnbd, logistic) = churn_models(store)?;
+
+    let mut top_category = Counts::new();
+    for row in call(
+        store,
+        "preference_shares",
+        json!({"as_of": AS_OF, "dimension": "category", "lookback_months": 12, "top_k": 1}),
+    )?
+    .as_array()
+    .into_iter()
+    .flatten()
+    {
+        *top_category.entry(label(&row["value"])).or_default() += 1;
+    }
+
+    let mut tags = Counts::new();
+    for t in call(store, "tags", json!({}))?
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        tags.insert(label(&t["name"]), t["users"].as_u64().unwrap_or(0));
+    }
+    let mut audiences = Counts::new();
+    for a in call(store, "audiences", json!({}))?
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        audiences.insert(label(&a["name"]), a["size"].as_u64().unwrap_or(0));
+    }
+
+    let persons: Vec<OneId> = store
+        .engine()
+        .identity()
+        .persons()
+        .map(|(o, _)| o)
+        .collect();
+
+    let (tiers, points_outstanding) = tiers_and_points(store, &persons, &bar);
+
+    let mut planned = Counts::new();
+    for row in call(store, "channel_effectiveness", json!({"by": "channel"}))?
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        planned.insert(label(&row["key"]), row["planned"].as_u64().unwrap_or(0));
+    }
+    let mut promotions = Vec::new();
+    for id in chain::PROMOTIONS {
+        if let Ok(u) = call(store, "promotion_usage", json!({ "id": id })) {
+            promotions.push(u);
+        }
+    }
+
+    let (touches, intake) = journeys(store, &persons, &bar);
+
+    let mut attribution = BTreeMap::new();
+    let a = call(store, "attribution", json!({"model": "linear"}))?;
+    for c in a["channels"].as_array().into_iter().flatten() {
+        attribution.insert(
+            label(&c["channel"]),
+            (
+                c["conversions"].as_f64().unwrap_or(0.0),
+                c["value"]
+                    .as_str()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0.0),
+            ),
+        );
+    }
+
+    Ok(Results {
+        stats,
+        conflicts,
+        lifecycle,
+        cohorts,
+        funnel,
+        rfm,
+        bgnbd,
+        logistic,
+        top_category,
+        tags,
+        audiences,
+        tiers,
+        points_outstanding,
+        planned,
+        promotions,
+        touches,
+        attribution,
+        intake,
+    })
+}
+
+/// BG/NBD on daily periods, then weekly, then monthly: a fit with no interior maximum is
+/// reported, not fatal.
+/// Then the supervised churn model.
+fn churn_models(store: &mut Store) -> Result<(BgNbd, Logistic), String> {
     let mut bgnbd = BgNbd::default();
     let mut churn = Err(String::new());
     for freq in ["D", "W", "M"] {
@@ -194,45 +291,15 @@ pub fn collect(
         logistic.deciles[decile(row["score"].as_f64().unwrap_or(0.0))] += 1;
         *logistic.bands.entry(label(&row["risk"])).or_default() += 1;
     }
+    Ok((bgnbd, logistic))
+}
 
-    let mut top_category = Counts::new();
-    for row in call(
-        store,
-        "preference_shares",
-        json!({"as_of": AS_OF, "dimension": "category", "lookback_months": 12, "top_k": 1}),
-    )?
-    .as_array()
-    .into_iter()
-    .flatten()
-    {
-        *top_category.entry(label(&row["value"])).or_default() += 1;
-    }
-
-    let mut tags = Counts::new();
-    for t in call(store, "tags", json!({}))?
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        tags.insert(label(&t["name"]), t["users"].as_u64().unwrap_or(0));
-    }
-    let mut audiences = Counts::new();
-    for a in call(store, "audiences", json!({}))?
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        audiences.insert(label(&a["name"]), a["size"].as_u64().unwrap_or(0));
-    }
-
-    let persons: Vec<OneId> = store
-        .engine()
-        .identity()
-        .persons()
-        .map(|(o, _)| o)
-        .collect();
-
-    // Tiers and balances, member by member (a store without the demo's program has none).
+/// Tiers and balances, member by member (a store without the demo's program has none).
+fn tiers_and_points(
+    store: &mut Store,
+    persons: &[OneId],
+    bar: &impl Fn(u64, &str) -> ProgressBar,
+) -> (Counts, i64) {
     let mut tiers = Counts::new();
     let mut points_outstanding = 0i64;
     let has_program = call(
@@ -266,24 +333,16 @@ pub fn collect(
         }
         pb.finish_and_clear();
     }
+    (tiers, points_outstanding)
+}
 
-    let mut planned = Counts::new();
-    for row in call(store, "channel_effectiveness", json!({"by": "channel"}))?
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        planned.insert(label(&row["key"]), row["planned"].as_u64().unwrap_or(0));
-    }
-    let mut promotions = Vec::new();
-    for id in chain::PROMOTIONS {
-        if let Ok(u) = call(store, "promotion_usage", json!({ "id": id })) {
-            promotions.push(u);
-        }
-    }
-
-    // Recorded touches, per channel and outcome, and the month-by-kind intake: read from every
-    // person's journey (the engine's timeline of what was ingested for them).
+/// Recorded touches, per channel and outcome, and the month-by-kind intake: read from every
+/// person's journey (the engine's timeline of what was ingested for them).
+fn journeys(
+    store: &mut Store,
+    persons: &[OneId],
+    bar: &impl Fn(u64, &str) -> ProgressBar,
+) -> (BTreeMap<String, [u64; 5]>, BTreeMap<String, Counts>) {
     let mut touches: BTreeMap<String, [u64; 5]> = BTreeMap::new();
     let mut intake: BTreeMap<String, Counts> = BTreeMap::new();
     let pb = bar(persons.len() as u64, "journeys");
@@ -311,40 +370,5 @@ pub fn collect(
         }
     }
     pb.finish_and_clear();
-
-    let mut attribution = BTreeMap::new();
-    let a = call(store, "attribution", json!({"model": "linear"}))?;
-    for c in a["channels"].as_array().into_iter().flatten() {
-        attribution.insert(
-            label(&c["channel"]),
-            (
-                c["conversions"].as_f64().unwrap_or(0.0),
-                c["value"]
-                    .as_str()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0.0),
-            ),
-        );
-    }
-
-    Ok(Results {
-        stats,
-        conflicts,
-        lifecycle,
-        cohorts,
-        funnel,
-        rfm,
-        bgnbd,
-        logistic,
-        top_category,
-        tags,
-        audiences,
-        tiers,
-        points_outstanding,
-        planned,
-        promotions,
-        touches,
-        attribution,
-        intake,
-    })
+    (touches, intake)
 }

@@ -131,6 +131,21 @@ pub fn summary(r: &Results) -> Vec<(String, String)> {
 /// The report page.
 pub fn build(r: &Results, title: String) -> Report {
     let mut sections = Vec::new();
+    lifecycle_sections(r, &mut sections);
+    customer_sections(r, &mut sections);
+    churn_sections(r, &mut sections);
+    marketing_sections(r, &mut sections);
+    operations_sections(r, &mut sections);
+
+    Report {
+        title,
+        summary: summary(r),
+        sections,
+    }
+}
+
+/// Active rate, its decomposition, stages and transitions by month.
+fn lifecycle_sections(r: &Results, sections: &mut Vec<Section>) {
     let periods = &r.lifecycle.periods;
     let months: Vec<String> = periods.iter().map(|p| p.period.clone()).collect();
 
@@ -253,7 +268,10 @@ pub fn build(r: &Results, title: String) -> Report {
             });
         }
     }
+}
 
+/// Cohort retention, the funnel and RFM.
+fn customer_sections(r: &Results, sections: &mut Vec<Section>) {
     if !r.cohorts.cohorts.is_empty() {
         let rows: Vec<String> = r
             .cohorts
@@ -311,7 +329,10 @@ pub fn build(r: &Results, title: String) -> Report {
             body: svg::hbars("RFM segment sizes", &labels, &values, false),
         });
     }
+}
 
+/// The churn models' risk distribution and bands.
+fn churn_sections(r: &Results, sections: &mut Vec<Section>) {
     let bg_total: u64 = r.bgnbd.deciles.iter().sum();
     let lr_total: u64 = r.logistic.deciles.iter().sum();
     if bg_total + lr_total > 0 {
@@ -374,7 +395,10 @@ pub fn build(r: &Results, title: String) -> Report {
             body: svg::stacked_bars("Churn risk bands by model", &models, &series, false),
         });
     }
+}
 
+/// Channel effectiveness and attributed revenue.
+fn marketing_sections(r: &Results, sections: &mut Vec<Section>) {
     if !r.touches.is_empty() {
         let channels: Vec<&String> = r.touches.keys().collect();
         let x: Vec<String> = OUTCOMES.iter().map(|s| (*s).to_owned()).collect();
@@ -430,7 +454,10 @@ pub fn build(r: &Results, title: String) -> Report {
             body: svg::hbars("Attributed revenue by channel", &labels, &values, false),
         });
     }
+}
 
+/// Preferences (top categories), tiers, the automation plan, promotions and intake.
+fn operations_sections(r: &Results, sections: &mut Vec<Section>) {
     if !r.top_category.is_empty() {
         let labels: Vec<String> = r.top_category.keys().cloned().collect();
         let values: Vec<f64> = r.top_category.values().map(|v| *v as f64).collect();
@@ -509,12 +536,6 @@ pub fn build(r: &Results, title: String) -> Report {
             note: "Events on the persons' timelines per calendar month (UTC) and kind: the seasonal peaks are Spring Festival (Jan/Feb), May Day and National Day (Oct).".into(),
             body: svg::stacked_bars("Events per month by kind", &months, &series, false),
         });
-    }
-
-    Report {
-        title,
-        summary: summary(r),
-        sections,
     }
 }
 
