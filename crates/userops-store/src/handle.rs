@@ -10,8 +10,10 @@ use userops::{Engine, Error};
 use crate::{Durability, Store, StoreOptions};
 
 /// An in-memory [`SharedEngine`] or a durable [`Store`], behind the same calls.
-// A handle is made once per engine and lives as long: boxing would save nothing.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a handle is made once per engine and lives as long: boxing the store would save nothing"
+)]
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum EngineHandle {

@@ -16,9 +16,10 @@ use crate::ids::OneId;
 ///
 /// Each domain module owns one command set (an enum adjacently tagged by `method`); this enum
 /// has one variant per set. Method names are unique across sets, so a name alone finds its set.
-// A command is built, moved once into `execute` and dropped: boxing would add an allocation per
-// event and save nothing.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a command is moved once into `execute` and dropped: boxing would add an allocation per event"
+)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 #[non_exhaustive]
@@ -48,7 +49,10 @@ pub enum Command {
 }
 
 /// Intake and engine-wide queries.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a command is moved once into `execute` and dropped: boxing would add an allocation per event"
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", content = "args", rename_all = "snake_case")]
 #[non_exhaustive]

@@ -152,7 +152,10 @@ pub struct Monitor {
 
 impl Monitor {
     /// Record a planned touch; its id.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per field of the touch record"
+    )]
     pub(crate) fn plan(
         &mut self,
         user: OneId,

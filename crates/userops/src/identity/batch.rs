@@ -308,7 +308,10 @@ impl IdentityGraph {
     /// The sequential half of [`IdentityGraph::resolve_batch`]: link the records in order.
     /// A stop comes between two records, after the nodes made so far are indexed, so the
     /// graph is what linking those records one by one would have made.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the batch's prepared columns, row kinds and first-seen maps are built by the parallel half and handed over once"
+    )]
     fn link_groups(
         &mut self,
         values: &Values<'_, '_>,

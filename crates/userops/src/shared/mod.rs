@@ -189,8 +189,10 @@ pub struct SharedEngine {
     inner: Inner,
 }
 
-// One per shared engine, made once: boxing the larger variant would save nothing.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per shared engine, made once: boxing the larger variant would save nothing"
+)]
 enum Inner {
     Replicas(Replicas),
     Lock(Locked),
