@@ -15,7 +15,7 @@ use crate::tables::{table_out, ChunkText, StringColumn, Table, TableError};
 use crate::NativeIdentityGraph;
 
 /// A text column of the table read in place from its Arrow chunks: no `&str` per cell is
-/// built (at 10M rows four such vectors were 640 MB), and nulls are checked once per chunk.
+/// built (at 10M rows four such vectors would be 640 MB), and nulls are checked once per chunk.
 pub(crate) struct ArrowText<'a> {
     /// First row of each chunk, ascending (the first is 0), and `rows` after the last.
     starts: Vec<usize>,

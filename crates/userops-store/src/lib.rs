@@ -338,9 +338,8 @@ impl StoreOptions {
 
     /// SQLite's page cache for the store's connection, in MiB (at least 1). The materialized
     /// tables are updated at random keys, so a commit touches pages all over the file; with
-    /// SQLite's default 2 MiB they are read back from the OS on every batch. 64 MiB took the
-    /// 20k-user demo's ingest from 17–19 s to 14–16 s and its system time from 5.6–6.5 s to
-    /// 2.4–2.5 s (with the larger WAL below), for ≈ 65 MiB more memory.
+    /// SQLite's default 2 MiB they are read back from the OS on every batch (figures for the
+    /// default 64 MiB: benches/README.md, "`userops demo` end to end").
     pub fn page_cache_mib(mut self, mib: u32) -> Self {
         self.page_cache_mib = mib.max(1);
         self

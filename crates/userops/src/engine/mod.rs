@@ -51,11 +51,11 @@ pub(crate) struct State {
     pub(crate) events_by_kind: BTreeMap<String, u64>,
     pub(crate) identity: IdentityGraph,
     // ---- module state: one field each (keep a blank line between modules) ----
-    /// Every accepted order and what was refunded of it (issue 25).
+    /// Every accepted order and what was refunded of it.
     #[serde(default)]
     pub(crate) orders: crate::orders::OrderBook,
 
-    /// Dense user indexes, profiles, and the tag index with saved audiences (issue 4).
+    /// Dense user indexes, profiles, and the tag index with saved audiences.
     pub(crate) users: crate::users::UserIndex,
     pub(crate) profiles: crate::profile::Profiles,
     pub(crate) tags: crate::tags::TagState,
