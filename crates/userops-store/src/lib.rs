@@ -130,23 +130,23 @@ pub enum StoreError {
     /// The path cannot hold a database (a directory, for instance).
     #[error("cannot open {path}: {reason}")]
     BadPath {
-        /// The path.
+        /// The path, as given.
         path: String,
-        /// Why.
+        /// What is wrong with it (a directory, no such file, or the system's or SQLite's message).
         reason: String,
     },
     /// The file is read-only; a store must be able to write its journal.
     #[error("{path} is read-only")]
     ReadOnly {
-        /// The path.
+        /// The path, as given.
         path: String,
     },
     /// The file is not a userops store (not SQLite, or another application's database).
     #[error("{path} is not a userops store: {reason}")]
     NotAStore {
-        /// The path.
+        /// The path, as given.
         path: String,
-        /// Why.
+        /// Why it is not one, for a person to read.
         reason: String,
     },
     /// The file was written by a newer userops with a schema this build does not know.
@@ -242,7 +242,7 @@ pub enum Warning {
     UpgradedSnapshot {
         /// The snapshot's sequence number.
         seq: i64,
-        /// Its format.
+        /// The snapshot's format number.
         format: u32,
     },
 }
@@ -717,7 +717,7 @@ impl Store {
         lock_any(&self.shared.snapshot_error).clone()
     }
 
-    /// The file.
+    /// The path of the store's database file.
     pub fn path(&self) -> &Path {
         &self.path
     }

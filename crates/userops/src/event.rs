@@ -268,12 +268,12 @@ pub enum EventBody {
     },
     /// A user registered in the source program.
     Register {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
     },
     /// A qualifying activity (login, app open, ...).
     Activity {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// The activity type, e.g. `"login"`.
         #[serde(rename = "type")]
@@ -281,7 +281,7 @@ pub enum EventBody {
     },
     /// An order.
     Order {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// The order's id in its platform.
         order_id: String,
@@ -291,19 +291,19 @@ pub enum EventBody {
         /// Sales channel.
         #[serde(default)]
         channel: String,
-        /// Region.
+        /// Sales region, as the source names it (empty: not given).
         #[serde(default)]
         region: String,
         /// Store, for offline orders.
         #[serde(default)]
         store: String,
-        /// The lines.
+        /// The order's lines (empty: the source did not give them).
         #[serde(default)]
         lines: Vec<OrderLine>,
     },
     /// A refund of (part of) an order.
     Refund {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// The refunded order.
         order_id: String,
@@ -317,7 +317,7 @@ pub enum EventBody {
     },
     /// A typed behaviour (sign-in, review, share, ...), for growth value and preferences.
     Behavior {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// The behaviour type.
         #[serde(rename = "type")]
@@ -331,7 +331,7 @@ pub enum EventBody {
     },
     /// Community activity.
     Community {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// Which community.
         community: String,
@@ -343,7 +343,7 @@ pub enum EventBody {
     },
     /// A delivery on a channel and its outcome.
     Touch {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// The channel (push, sms, community, wechat, offline, ...).
         channel: String,
@@ -357,7 +357,7 @@ pub enum EventBody {
     },
     /// A coupon step.
     Coupon {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// The coupon instance id.
         coupon_id: String,

@@ -20,7 +20,7 @@ pub struct MetricNode {
 }
 
 impl MetricNode {
-    /// A leaf.
+    /// A node without children.
     pub fn leaf(name: impl Into<String>, value: Decimal) -> MetricNode {
         MetricNode {
             name: name.into(),
@@ -128,7 +128,7 @@ pub enum WarningMethod {
 pub struct Warning {
     /// The point's position in the series.
     pub index: usize,
-    /// Its label.
+    /// The point's label, as the series gave it.
     pub label: String,
     /// Its value.
     pub value: f64,

@@ -90,7 +90,7 @@ fn grace() -> u32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FrequencyCap {
-    /// Touches.
+    /// Touches allowed on the channel within any window of `days` days.
     pub max: u32,
     /// Window in days.
     pub days: u32,
@@ -116,7 +116,7 @@ pub enum RuleAction {
     },
     /// Issue a coupon of a template (issued by the run).
     IssueCoupon {
-        /// Template.
+        /// The coupon template id.
         template: String,
     },
     /// Grant points: posted to the loyalty ledger by the run, under a key derived from the
@@ -130,7 +130,7 @@ pub enum RuleAction {
     },
     /// Add a (bool, manual) tag: written to the tag index by the run, defined if new.
     AddTag {
-        /// Tag.
+        /// The tag's name.
         tag: String,
     },
 }
@@ -230,14 +230,14 @@ impl Rule {
 pub struct Purchase {
     /// Order id.
     pub order_id: String,
-    /// When.
+    /// When the order was placed (UTC).
     #[serde(with = "crate::event::rfc3339")]
     pub time: DateTime<Utc>,
     /// Skus (sorted, distinct).
     pub skus: Vec<String>,
     /// Categories (sorted, distinct).
     pub categories: Vec<String>,
-    /// Amount.
+    /// The amount paid.
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
 }
@@ -245,7 +245,7 @@ pub struct Purchase {
 /// What campaigns remember about a user from ingested events.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserFacts {
-    /// Orders.
+    /// The user's orders, as ingested.
     pub purchases: Vec<Purchase>,
     /// First registration.
     #[serde(default, with = "super::promotion::time_opt")]
@@ -279,7 +279,7 @@ pub trait AutomationContext {
 pub struct PlanRow {
     /// For touches: the id to report outcomes against.
     pub touch_id: Option<u64>,
-    /// The user.
+    /// The person the row is for.
     pub user: OneId,
     /// touch, issue_coupon, grant_points or add_tag.
     pub action: &'static str,
@@ -299,7 +299,7 @@ pub struct PlanRow {
     pub key: Option<String>,
     /// Tag to add.
     pub tag: Option<String>,
-    /// The rule.
+    /// The id of the rule that fired.
     #[serde(with = "super::promotion::arc_str")]
     pub rule: Arc<str>,
     /// Why the rule fired.
@@ -409,7 +409,7 @@ impl Automation {
         Ok(())
     }
 
-    /// The rules.
+    /// The rules, in id order (the order a run takes them in).
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
         self.rules.values()
     }

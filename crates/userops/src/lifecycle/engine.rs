@@ -290,7 +290,8 @@ pub struct UserStage {
 /// What `lifecycle_stages` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StagesOutput {
-    /// The period.
+    /// The period the stages are for: `"2026-03"` for a month, its Monday `"2026-03-02"` for
+    /// a week, the date for a day.
     pub period: String,
     /// Every person registered by the end of it, by OneID.
     pub users: Vec<UserStage>,
