@@ -357,6 +357,10 @@ impl StoreOptions {
     }
 
     /// Open the store with these options.
+    ///
+    /// # Errors
+    ///
+    /// See [`Store::open`].
     pub fn open(self, path: impl AsRef<Path>) -> Result<Store, StoreError> {
         Store::open_with_options(path, self)
     }
@@ -511,16 +515,38 @@ fn flusher(shared: Arc<Shared>, max_delay: Duration) {
 
 impl Store {
     /// Open (or create) the store at `path` with the default options, recovering its state.
+    ///
+    /// # Errors
+    ///
+    /// - [`StoreError::BadPath`]: the path is a directory, not a regular file, or cannot be opened.
+    /// - [`StoreError::ReadOnly`]: the file cannot be written.
+    /// - [`StoreError::NotAStore`]: not a SQLite database, or another application's.
+    /// - [`StoreError::NewerSchema`]: written by a newer build.
+    /// - [`StoreError::Corrupt`]: a journal record (other than a torn last one, which is removed
+    ///   and reported as a [`Warning`]) or the snapshot recovery needs does not check out, or
+    ///   the engine refuses a journaled command on replay; the record's sequence number is
+    ///   named, and nothing is skipped.
+    /// - [`StoreError::Sqlite`]: SQLite failed (I/O, a database locked past the 5 s busy timeout).
+    ///
+    /// Through [`userops::Error`] these are `storage`, except `corrupt` and the engine's own codes.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         Store::open_with_options(path, StoreOptions::default())
     }
 
     /// Open (or create) with a config for a new store.
+    ///
+    /// # Errors
+    ///
+    /// See [`Store::open`].
     pub fn open_with(path: impl AsRef<Path>, config: Config) -> Result<Store, StoreError> {
         Store::open_with_options(path, StoreOptions::new().config(config))
     }
 
     /// Open (or create) with options.
+    ///
+    /// # Errors
+    ///
+    /// See [`Store::open`].
     pub fn open_with_options(
         path: impl AsRef<Path>,
         options: StoreOptions,
@@ -780,6 +806,14 @@ impl Store {
     /// Execute a command; the output. Under [`Durability::EveryCommand`] a command that changed
     /// state is durable when this returns; under group commit use [`Store::submit`] to learn
     /// when.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Engine`] when the engine refuses the command: nothing is journaled or
+    /// changed (see [`Engine::execute`](userops::Engine::execute)). [`StoreError::Poisoned`]
+    /// when writing the journal fails, and from every write after it until the store is
+    /// reopened (recovery restores the durable state). [`StoreError::Sqlite`] when a
+    /// transaction cannot begin.
     pub fn execute(&self, command: Command) -> Result<Output, StoreError> {
         self.submit(command).map(|a| a.output)
     }
@@ -797,6 +831,10 @@ impl Store {
     /// Execute a command and say where it stands: its journal sequence number and whether it
     /// is durable yet. A read runs on a view of the engine (see [`userops::shared::Route`])
     /// and touches no lock of the journal.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::execute`].
     pub fn submit(&self, command: Command) -> Result<Ack, StoreError> {
         if !command.mutates() {
             return Ok(Ack {
@@ -850,6 +888,10 @@ impl Store {
     }
 
     /// Ingest one event (durability as for [`Store::execute`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::execute`] (the engine's refusals: [`Engine::ingest`](userops::Engine::ingest)).
     pub fn ingest(&self, event: Event) -> Result<Receipt, StoreError> {
         match self.execute(Command::ingest(event))? {
             Output::Receipt(r) => Ok(r),
@@ -901,6 +943,10 @@ impl Store {
     }
 
     /// Commit pending commands now.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Poisoned`] when the commit fails, or after an earlier failed write.
     pub fn flush(&self) -> Result<(), StoreError> {
         let mut db = lock(&self.shared.db);
         db.check_poisoned()?;
@@ -911,6 +957,11 @@ impl Store {
     /// recovery replays only what follows. With [`Concurrency::Replicas`] it is written from
     /// the analysis copy, without holding writers or readers (this call returns when it is
     /// stored); with a lock, inside the write lock.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Poisoned`] when writing the snapshot fails, or after an earlier failed
+    /// write; [`StoreError::Sqlite`] when its transaction cannot begin.
     pub fn snapshot(&self) -> Result<(), StoreError> {
         let writer = self.writer()?;
         if self.engine.concurrency() == Concurrency::Replicas {
@@ -975,6 +1026,10 @@ impl Store {
     }
 
     /// Call a method by name with JSON arguments; the output as JSON (the bindings' path).
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::call_json`](userops::Engine::call_json), then as [`Store::execute`].
     pub fn call_json(&self, method: &str, args_json: &str) -> Result<String, StoreError> {
         let command = Command::from_call(method, args_json)?;
         let output = self.execute(command)?;

@@ -412,6 +412,11 @@ impl Engine {
 
     /// Every registered person's stage in `period` (a label; default the last period with
     /// data), with the default rules. The lifecycle model tags are written from this.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` at `period` for a label that is not a period of the data;
+    /// `out_of_range` at `period` when the users × periods table would be too large.
     pub fn lifecycle_stages(&self, period: Option<&str>) -> Result<StagesOutput, Error> {
         match self.execute_lifecycle_query(LifecycleCommand::LifecycleStages {
             period: period.map(str::to_owned),

@@ -469,6 +469,10 @@ fn aggregate_values(a: &Aggregates) -> [Option<Value>; 6] {
 
 impl Engine {
     /// The 360° view of a person.
+    ///
+    /// # Errors
+    ///
+    /// `not_found` for a OneID that never existed. (A merged OneID gives its survivor's view.)
     pub fn profile(&self, oneid: OneId) -> Result<ProfileView, Error> {
         let o = self
             .state
