@@ -148,6 +148,12 @@ impl Command {
 
     /// Build a command from a method name and its arguments as a JSON object.
     ///
+    /// # Errors
+    ///
+    /// `invalid_argument` when `args_json` is not JSON or not an object, or does not fit the
+    /// method's arguments (the field's path named); `unknown_method` for a method no command set
+    /// has.
+    ///
     /// ```
     /// use userops::{Command, CoreCommand};
     /// let c = Command::from_call("resolve", r#"{"user": {"kind": "member_no", "value": "M1"}}"#).unwrap();
@@ -178,6 +184,10 @@ impl Command {
     /// the durable store's journal holds it: one pass over the text. [`Command::from_call`]
     /// (and the generic `Deserialize`) rebuild the call from a parsed tree first, which costs
     /// two more parses; replaying millions of records makes the difference.
+    ///
+    /// # Errors
+    ///
+    /// As [`Command::from_call`]; `invalid_argument` for text that is not a command at all.
     ///
     /// ```
     /// use userops::Command;

@@ -477,6 +477,12 @@ impl Event {
     }
 
     /// Parse one event from JSON, naming the offending field on error.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_event` naming the field: text that is not a JSON object, a missing or
+    /// malformed envelope field (`kind`, `key`, `time` without a zone, `source`), a body field of
+    /// the wrong type or unknown, or a rule of [`Event::validate`].
     pub fn from_json(json: &str) -> Result<Event, Error> {
         let value: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| Error::invalid_event("", format!("not valid JSON: {e}")))?;
@@ -487,6 +493,10 @@ impl Event {
     }
 
     /// Parse one event from a JSON object, naming the offending field on error, and validate it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Event::from_json`].
     pub fn from_map(mut map: serde_json::Map<String, serde_json::Value>) -> Result<Event, Error> {
         let kind: String = take(&mut map, "kind")?;
         let key: String = take(&mut map, "key")?;
@@ -517,6 +527,10 @@ impl Event {
     }
 
     /// Check the rules serde cannot express: non-empty keys and names, amounts ≥ 0, qty ≥ 1.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_event` naming the field that breaks a rule.
     pub fn validate(&self) -> Result<(), Error> {
         fn non_empty(field: &str, v: &str) -> Result<(), Error> {
             if v.trim().is_empty() {
@@ -596,6 +610,10 @@ impl Event {
     /// values (`price × qty`), a refund's `amount` and line `amount`s — passes
     /// [`money::check`](crate::money::check) with the currency's `minor_units`. Out of range is
     /// [`Error::OutOfRange`] naming the field.
+    ///
+    /// # Errors
+    ///
+    /// `out_of_range` naming the first field out of its bounds.
     ///
     /// ```
     /// use userops::Event;
