@@ -352,7 +352,7 @@ pub enum EventBody {
         /// The automation rule that planned it, if any.
         #[serde(default)]
         rule: Option<String>,
-        /// The outcome.
+        /// How far the delivery went: sent, delivered, opened, clicked or converted.
         outcome: TouchOutcome,
     },
     /// A coupon step.

@@ -213,7 +213,7 @@ impl Identifier {
         Identifier::new(kind, raw)
     }
 
-    /// The kind.
+    /// The identifier's kind (`phone`, `email`, a custom kind, ...).
     pub fn kind(&self) -> &IdKind {
         &self.kind
     }

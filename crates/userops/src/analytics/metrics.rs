@@ -11,7 +11,7 @@ use super::{AnalyticsError, RepurchaseReport};
 pub struct MetricNode {
     /// The metric's name.
     pub name: String,
-    /// Its value.
+    /// Its value; a node made by [`MetricNode::sum`] holds the sum of its children's.
     #[serde(with = "rust_decimal::serde::str")]
     pub value: Decimal,
     /// Its parts; empty for a leaf.

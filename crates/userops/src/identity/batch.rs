@@ -83,7 +83,7 @@ pub struct BatchColumns<'a> {
     pub kind: &'a dyn TextColumn,
     /// Raw identifier values (normalized here).
     pub value: &'a dyn TextColumn,
-    /// Sources.
+    /// Each record's source (the platform or system it came from), kept as evidence.
     pub source: &'a dyn TextColumn,
     /// Times in milliseconds since the Unix epoch.
     pub ts: &'a [i64],

@@ -312,7 +312,7 @@ pub enum GraphCall {
     Link {
         /// The record id.
         id: String,
-        /// Its source.
+        /// The record's source (platform or system), kept as evidence (default empty).
         #[serde(default)]
         source: String,
         /// When, in ms since the Unix epoch.

@@ -135,9 +135,9 @@ pub struct ConsentRecord {
 pub struct ConsentState {
     /// The person.
     pub oneid: OneId,
-    /// The channel.
+    /// The channel, e.g. `"sms"`.
     pub channel: String,
-    /// The purpose.
+    /// The purpose, e.g. `"marketing"`.
     pub purpose: String,
     /// Whether contact is allowed.
     pub granted: bool,
