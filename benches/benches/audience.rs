@@ -5,7 +5,7 @@
 //! pandas and DuckDB and must find the same number of members.
 //!
 //! `cargo bench -p userops-benches --bench audience`
-#![allow(
+#![expect(
     missing_docs,
     reason = "criterion_group! defines an undocumented `pub fn`"
 )]

@@ -7,7 +7,10 @@
 //! It also prints the thread's CPU time per call (`/proc/thread-self/schedstat`), which does not
 //! count time spent waiting for a core on a shared machine.
 #[path = "campaigns.rs"]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "the latency bench uses only the workload builders of campaigns.rs, not its criterion groups"
+)]
 mod workload;
 
 use std::hint::black_box;

@@ -1,5 +1,5 @@
 //! OneID: batch resolution of identifier rows, and linking one record into a populated graph.
-#![allow(
+#![expect(
     missing_docs,
     reason = "criterion_group! defines an undocumented `pub fn`"
 )]

@@ -1,5 +1,5 @@
 //! Ingest throughput: identify and activity events through `Engine::ingest`.
-#![allow(
+#![expect(
     missing_docs,
     reason = "criterion_group! defines an undocumented `pub fn`"
 )]

@@ -3,7 +3,7 @@
 //! each on average (a pure function of the seed: splitmix64).
 //!
 //! `cargo bench -p userops-benches --bench lifecycle`
-#![allow(
+#![expect(
     missing_docs,
     reason = "criterion_group! defines an undocumented `pub fn`"
 )]

@@ -3,7 +3,7 @@
 //!
 //! `cargo bench -p userops-benches --bench loyalty` (members for the tier evaluation:
 //! `LOYALTY_BENCH_MEMBERS`, default 10 000 000).
-#![allow(
+#![expect(
     missing_docs,
     reason = "criterion_group! defines an undocumented `pub fn`"
 )]

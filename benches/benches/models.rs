@@ -4,7 +4,7 @@
 //! larger). Orders: splitmix64 of the row index; BG/NBD customers: simulated from the model.
 //!
 //! `cargo bench -p userops-benches --bench models`
-#![allow(
+#![expect(
     missing_docs,
     reason = "criterion_group! defines an undocumented `pub fn`"
 )]

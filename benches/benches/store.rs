@@ -6,7 +6,7 @@
 //! with no snapshot and times a full recovery (replay of every record), then a recovery from a
 //! snapshot. The database goes in a temporary directory under `USEROPS_BENCH_DIR` (default
 //! `.`), removed at the end; 10M records take about 3.5 GB.
-#![allow(
+#![expect(
     missing_docs,
     reason = "criterion_group! defines an undocumented `pub fn`"
 )]

@@ -1,4 +1,4 @@
-//! One person means one person in every module (issue 20): each defect script under "Person
+//! One person means one person in every module: each defect script under "Person
 //! lifecycle" in `shared/repros` has its expected behaviour pinned here, through the engine's
 //! front door (`call_json`, as Python and C call it) and, for erasure, the durable store.
 

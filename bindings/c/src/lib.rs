@@ -20,7 +20,7 @@
 //! the README's "Threads" section). Audience and quote handles are immutable once made and may
 //! be read from several threads. The last error is per thread. Freeing a handle while another
 //! thread uses it is undefined behaviour.
-#![allow(
+#![expect(
     non_camel_case_types,
     reason = "C type names (`userops_engine`, ...) are the ABI's own spelling"
 )]

@@ -154,7 +154,10 @@ fn period_labels(table: &StageTable) -> Vec<String> {
 /// as the input's column), `period` and `stage` (both dictionary-encoded text).
 #[pyfunction]
 #[pyo3(signature = (table, user="user", time="time", registered=None, period="month", utc_offset_seconds=28800, churn_after=2, early_activity="error", through=None, progress=None))]
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per keyword argument of the Python function"
+)]
 fn lifecycle_stages(
     py: Python<'_>,
     table: PyTable,
@@ -272,7 +275,10 @@ fn report_rows(report: &LifecycleReport, segment: Option<&str>) -> Result<Vec<Va
 /// with `by`, a column with one value per user), with the stage counts as `stage_*` columns.
 #[pyfunction]
 #[pyo3(signature = (table, user="user", time="time", registered=None, period="month", utc_offset_seconds=28800, churn_after=2, early_activity="error", through=None, by=None, progress=None))]
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per keyword argument of the Python function"
+)]
 fn lifecycle_report(
     py: Python<'_>,
     table: PyTable,
@@ -356,7 +362,10 @@ fn lifecycle_report(
 /// `drop_off`), per `segment` when `by` names a column with one value per user.
 #[pyfunction]
 #[pyo3(signature = (table, steps, window_ms, user="user", time="time", event="event", by=None))]
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per keyword argument of the Python function"
+)]
 fn funnel(
     py: Python<'_>,
     table: PyTable,
@@ -478,7 +487,10 @@ fn cohort_retention(
 /// (`channel`, `conversions` credited, `value` credited as decimal128, `touches`).
 #[pyfunction]
 #[pyo3(signature = (touches, conversions, model, lookback_ms, half_life_hours=None, user="user", time="time", channel="channel", value=None))]
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per keyword argument of the Python function"
+)]
 fn attribution(
     py: Python<'_>,
     touches: PyTable,

@@ -677,13 +677,13 @@ pub fn decimals(t: &Table, name: &str) -> Result<Vec<Decimal>, TableError> {
 /// Which values an output column holds (see [`rows_batch`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Col {
-    /// Text.
+    /// Text (`utf8` out).
     Str,
     /// Signed integers.
     I64,
     /// Unsigned integers (OneIDs).
     U64,
-    /// Floats.
+    /// 64-bit floats.
     F64,
     /// Booleans.
     Bool,

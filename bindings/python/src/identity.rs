@@ -15,7 +15,7 @@ use crate::tables::{table_out, ChunkText, StringColumn, Table, TableError};
 use crate::NativeIdentityGraph;
 
 /// A text column of the table read in place from its Arrow chunks: no `&str` per cell is
-/// built (at 10M rows four such vectors were 640 MB), and nulls are checked once per chunk.
+/// built (at 10M rows four such vectors would be 640 MB), and nulls are checked once per chunk.
 pub(crate) struct ArrowText<'a> {
     /// First row of each chunk, ascending (the first is 0), and `rows` after the last.
     starts: Vec<usize>,
@@ -106,7 +106,10 @@ impl NativeIdentityGraph {
     /// `reject_reason` (null when accepted), one row per input row. The table is one batch,
     /// resolved without the GIL; as its records are linked, `progress(done, total)` hears of
     /// the rows done and Ctrl-C is honoured (the records linked before it stay in the graph).
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per keyword argument of the Python method"
+    )]
     #[pyo3(signature = (table, record_id="record_id", kind="kind", value="value", source="source", ts="ts", progress=None))]
     fn resolve_table(
         &self,

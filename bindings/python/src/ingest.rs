@@ -809,7 +809,7 @@ impl NativeEngine {
                                 message: error.to_string(),
                             }
                         }
-                        #[allow(unreachable_patterns)]
+                        // `BatchResult` is `#[non_exhaustive]`.
                         _ => Outcome::Rejected {
                             code: "internal",
                             column: None,

@@ -121,7 +121,10 @@ fn summary_data(
 /// `duration_holdout`.
 #[pyfunction]
 #[pyo3(signature = (table, customer, time, calibration_end, observation_end, amount=None, freq="D"))]
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per keyword argument of the Python function"
+)]
 fn calibration_and_holdout(
     py: Python<'_>,
     table: PyTable,
@@ -163,7 +166,10 @@ fn calibration_and_holdout(
 /// RFM per customer: `recency`, `frequency`, `monetary`, the 1-5 scores and `segment`.
 #[pyfunction]
 #[pyo3(signature = (table, customer, time, amount, as_of, window_days=None, monetary="sum", split="mean", progress=None))]
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per keyword argument of the Python function"
+)]
 fn rfm(
     py: Python<'_>,
     table: PyTable,
@@ -388,7 +394,6 @@ fn gamma_gamma_expected_profit(
 /// Discounted CLV per customer from a table of `frequency`, `recency`, `T`,
 /// `monetary_value`: a table with one column `clv`.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
 fn clv(
     py: Python<'_>,
     gg_params: GgTuple,
@@ -429,7 +434,10 @@ fn clv(
 /// high) and one `contrib_<feature>` per feature (coefficient × value, log-odds).
 #[pyfunction]
 #[pyo3(signature = (table, features, label, holdout=0.3, seed=0, low_below=0.3, high_from=0.7))]
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per keyword argument of the Python function"
+)]
 fn churn_scores(
     py: Python<'_>,
     table: PyTable,
@@ -491,7 +499,10 @@ fn churn_scores(
 /// Preference shares: (customer, value, weight, share, rank), rank 1 the largest share.
 #[pyfunction]
 #[pyo3(signature = (table, customer, value, weight=None, time=None, as_of=None, lookback_months=3, top_k=None))]
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per keyword argument of the Python function"
+)]
 fn preferences(
     py: Python<'_>,
     table: PyTable,

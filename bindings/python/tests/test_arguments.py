@@ -1,5 +1,5 @@
 """Every public function and method raises a ``userops.UserOpsError`` subclass for every bad
-argument, names the argument, and changes nothing (issue 25).
+argument, names the argument, and changes nothing.
 
 The callables are enumerated from ``userops.__all__`` (every public function, and every public
 method and constructor of every public class), so a new one cannot escape: it needs a valid

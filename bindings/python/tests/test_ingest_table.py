@@ -439,7 +439,7 @@ def test_duckdb_relation_in_arrow_out() -> None:
 
 @pytest.mark.parametrize("errors", ["raise", "skip"])
 def test_a_float_money_column_is_refused_naming_the_column_and_the_fix(errors: str) -> None:
-    """repro_inf_tags.py (issue 25): money never floats, and the error says which column and
+    """repro_inf_tags.py: money never floats, and the error says which column and
     what to do (not serde's "expected a Decimal type representing a fixed-point number")."""
     e = userops.Engine()
     before = e._native.state_fingerprint()

@@ -1,4 +1,4 @@
-"""Issue 25 through the Python door: orders and refunds reconcile, money has bounds and a
+"""The intake rules through the Python door: orders and refunds reconcile, money has bounds and a
 precision, points stay ≥ 0 by default, a backdated spend cannot re-upgrade, a commit verifies
 its quote, set_tags refuses infinities. Each test pins one of the repro scripts of
 ``shared/repros`` ("Money, intake and API errors")."""
@@ -147,7 +147,7 @@ def test_set_tags_refuses_infinities() -> None:
 
 
 def test_a_commit_refuses_an_edited_quote() -> None:
-    """Issue 25: a quote whose budget_use was edited to 0.01 committed."""
+    """A quote whose budget_use was edited to 0.01 is refused at commit."""
     e = userops.Engine()
     e.add_promotion({"id": "d50", "conditions": {}, "budget": {"kind": "money", "amount": "500"},
                      "action": {"type": "threshold_discount", "threshold": "100", "off": "50"}})

@@ -8,8 +8,8 @@ from userops import _sample
 
 
 def test_buyer_events_never_repeat_a_key_even_at_60000_buyers() -> None:
-    # Keyed by the week to 0.001 (issue 25), 60 pairs of one buyer's orders collided at this
-    # size, and the sample engine refused the second of each as a DuplicateKey.
+    # Keyed by the week to 0.001, 60 pairs of one buyer's orders would collide at this size,
+    # and the sample engine refuse the second of each as a DuplicateKey.
     events = _sample.buyer_events(60_000)
     assert len(events) > 250_000
     repeated = [k for k, n in Counter(e["key"] for e in events).items() if n > 1]

@@ -12,7 +12,7 @@ use crate::{project, schema, snapshot, StoreError};
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct CheckReport {
-    /// The file.
+    /// The store file's path, as given.
     pub path: String,
     /// Its schema version.
     pub schema_version: i64,

@@ -10,8 +10,10 @@ use userops::{Engine, Error};
 use crate::{Durability, Store, StoreOptions};
 
 /// An in-memory [`SharedEngine`] or a durable [`Store`], behind the same calls.
-// A handle is made once per engine and lives as long: boxing would save nothing.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a handle is made once per engine and lives as long: boxing the store would save nothing"
+)]
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum EngineHandle {
@@ -34,6 +36,10 @@ impl Default for EngineHandle {
 impl EngineHandle {
     /// An empty in-memory engine shared as `concurrency` says (`"lock"` or `"replicas"`, see
     /// [`Concurrency`]).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` at `concurrency` for anything but `"lock"` or `"replicas"`.
     pub fn memory(concurrency: &str) -> Result<EngineHandle, Error> {
         Ok(EngineHandle::Memory(SharedEngine::with_concurrency(
             Engine::default(),
@@ -44,12 +50,21 @@ impl EngineHandle {
     /// Open a durable store; `durability` is `"every"` (each command committed before the call
     /// returns) or `"group"` (group commit of 1,000 commands or 10 ms, see
     /// [`Durability::group`]). [`Concurrency::Lock`].
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` at `durability` (or `concurrency`) for an unknown name; then as
+    /// [`Store::open`], the store's errors as `storage` or `corrupt`.
     pub fn open(path: impl AsRef<Path>, durability: &str) -> Result<EngineHandle, Error> {
         EngineHandle::open_with(path, durability, "lock")
     }
 
     /// [`EngineHandle::open`] with the concurrency (`"lock"` or `"replicas"`, see
     /// [`StoreOptions::concurrency`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`EngineHandle::open`].
     pub fn open_with(
         path: impl AsRef<Path>,
         durability: &str,
@@ -81,6 +96,10 @@ impl EngineHandle {
     /// The in-memory engine for direct mutation, when it is one copy no other thread can be
     /// using ([`Concurrency::Lock`]); an error for replicas (their copies change only by
     /// commands) and for a durable store (its changes must go through its journal).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` with replicas and for a durable store.
     pub fn engine_mut(&mut self) -> Result<&mut Engine, Error> {
         match self {
             EngineHandle::Memory(e) => e.get_mut().ok_or_else(|| {
@@ -97,6 +116,10 @@ impl EngineHandle {
     }
 
     /// [`Engine::execute`] with a typed command (no JSON in between), journaled when durable.
+    ///
+    /// # Errors
+    ///
+    /// As [`SharedEngine::execute`] in memory, [`Store::execute`] when durable.
     pub fn execute(&self, command: userops::Command) -> Result<userops::Output, Error> {
         match self {
             EngineHandle::Memory(e) => e.execute(command),
@@ -105,6 +128,10 @@ impl EngineHandle {
     }
 
     /// [`Engine::call_json`], journaled when durable.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::call_json`], and [`Store::execute`] when durable.
     pub fn call_json(&self, method: &str, args_json: &str) -> Result<String, Error> {
         match self {
             EngineHandle::Memory(e) => e.call_json(method, args_json),
@@ -113,6 +140,10 @@ impl EngineHandle {
     }
 
     /// [`Engine::ingest_json`] with the receipt as JSON, journaled when durable.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::ingest_json`], and [`Store::execute`] when durable.
     pub fn ingest_json(&self, event_json: &str) -> Result<String, Error> {
         let event = userops::Event::from_json(event_json)?;
         let receipt = match self.execute(userops::Command::ingest(event))? {
@@ -124,6 +155,10 @@ impl EngineHandle {
 
     /// Ingest a batch of events as one command (one journal record, one transaction when
     /// durable); see [`Engine::ingest_batch`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::ingest_batch`], and [`Store::execute`] when durable.
     pub fn ingest_batch(
         &self,
         events: Vec<userops::Event>,
@@ -138,6 +173,10 @@ impl EngineHandle {
     }
 
     /// Commit what group commit still holds (a no-op in memory).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::flush`] when durable; never in memory.
     pub fn flush(&self) -> Result<(), Error> {
         match self {
             EngineHandle::Memory(_) => Ok(()),

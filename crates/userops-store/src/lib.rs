@@ -130,23 +130,23 @@ pub enum StoreError {
     /// The path cannot hold a database (a directory, for instance).
     #[error("cannot open {path}: {reason}")]
     BadPath {
-        /// The path.
+        /// The path, as given.
         path: String,
-        /// Why.
+        /// What is wrong with it (a directory, no such file, or the system's or SQLite's message).
         reason: String,
     },
     /// The file is read-only; a store must be able to write its journal.
     #[error("{path} is read-only")]
     ReadOnly {
-        /// The path.
+        /// The path, as given.
         path: String,
     },
     /// The file is not a userops store (not SQLite, or another application's database).
     #[error("{path} is not a userops store: {reason}")]
     NotAStore {
-        /// The path.
+        /// The path, as given.
         path: String,
-        /// Why.
+        /// Why it is not one, for a person to read.
         reason: String,
     },
     /// The file was written by a newer userops with a schema this build does not know.
@@ -242,7 +242,7 @@ pub enum Warning {
     UpgradedSnapshot {
         /// The snapshot's sequence number.
         seq: i64,
-        /// Its format.
+        /// The snapshot's format number.
         format: u32,
     },
 }
@@ -338,9 +338,8 @@ impl StoreOptions {
 
     /// SQLite's page cache for the store's connection, in MiB (at least 1). The materialized
     /// tables are updated at random keys, so a commit touches pages all over the file; with
-    /// SQLite's default 2 MiB they are read back from the OS on every batch. 64 MiB took the
-    /// 20k-user demo's ingest from 17–19 s to 14–16 s and its system time from 5.6–6.5 s to
-    /// 2.4–2.5 s (with the larger WAL below), for ≈ 65 MiB more memory.
+    /// SQLite's default 2 MiB they are read back from the OS on every batch (figures for the
+    /// default 64 MiB: benches/README.md, "`userops demo` end to end").
     pub fn page_cache_mib(mut self, mib: u32) -> Self {
         self.page_cache_mib = mib.max(1);
         self
@@ -358,6 +357,10 @@ impl StoreOptions {
     }
 
     /// Open the store with these options.
+    ///
+    /// # Errors
+    ///
+    /// See [`Store::open`].
     pub fn open(self, path: impl AsRef<Path>) -> Result<Store, StoreError> {
         Store::open_with_options(path, self)
     }
@@ -567,16 +570,38 @@ fn open_connection(path: &Path, options: &StoreOptions) -> Result<Connection, St
 
 impl Store {
     /// Open (or create) the store at `path` with the default options, recovering its state.
+    ///
+    /// # Errors
+    ///
+    /// - [`StoreError::BadPath`]: the path is a directory, not a regular file, or cannot be opened.
+    /// - [`StoreError::ReadOnly`]: the file cannot be written.
+    /// - [`StoreError::NotAStore`]: not a SQLite database, or another application's.
+    /// - [`StoreError::NewerSchema`]: written by a newer build.
+    /// - [`StoreError::Corrupt`]: a journal record (other than a torn last one, which is removed
+    ///   and reported as a [`Warning`]) or the snapshot recovery needs does not check out, or
+    ///   the engine refuses a journaled command on replay; the record's sequence number is
+    ///   named, and nothing is skipped.
+    /// - [`StoreError::Sqlite`]: SQLite failed (I/O, a database locked past the 5 s busy timeout).
+    ///
+    /// Through [`userops::Error`] these are `storage`, except `corrupt` and the engine's own codes.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         Store::open_with_options(path, StoreOptions::default())
     }
 
     /// Open (or create) with a config for a new store.
+    ///
+    /// # Errors
+    ///
+    /// See [`Store::open`].
     pub fn open_with(path: impl AsRef<Path>, config: Config) -> Result<Store, StoreError> {
         Store::open_with_options(path, StoreOptions::new().config(config))
     }
 
     /// Open (or create) with options.
+    ///
+    /// # Errors
+    ///
+    /// See [`Store::open`].
     pub fn open_with_options(
         path: impl AsRef<Path>,
         options: StoreOptions,
@@ -730,7 +755,7 @@ impl Store {
         lock_any(&self.shared.snapshot_error).clone()
     }
 
-    /// The file.
+    /// The path of the store's database file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -793,6 +818,14 @@ impl Store {
     /// Execute a command; the output. Under [`Durability::EveryCommand`] a command that changed
     /// state is durable when this returns; under group commit use [`Store::submit`] to learn
     /// when.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Engine`] when the engine refuses the command: nothing is journaled or
+    /// changed (see [`Engine::execute`](userops::Engine::execute)). [`StoreError::Poisoned`]
+    /// when writing the journal fails, and from every write after it until the store is
+    /// reopened (recovery restores the durable state). [`StoreError::Sqlite`] when a
+    /// transaction cannot begin.
     pub fn execute(&self, command: Command) -> Result<Output, StoreError> {
         self.submit(command).map(|a| a.output)
     }
@@ -810,6 +843,10 @@ impl Store {
     /// Execute a command and say where it stands: its journal sequence number and whether it
     /// is durable yet. A read runs on a view of the engine (see [`userops::shared::Route`])
     /// and touches no lock of the journal.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::execute`].
     pub fn submit(&self, command: Command) -> Result<Ack, StoreError> {
         if !command.mutates() {
             return Ok(Ack {
@@ -863,6 +900,10 @@ impl Store {
     }
 
     /// Ingest one event (durability as for [`Store::execute`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::execute`] (the engine's refusals: [`Engine::ingest`](userops::Engine::ingest)).
     pub fn ingest(&self, event: Event) -> Result<Receipt, StoreError> {
         match self.execute(Command::ingest(event))? {
             Output::Receipt(r) => Ok(r),
@@ -914,6 +955,10 @@ impl Store {
     }
 
     /// Commit pending commands now.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Poisoned`] when the commit fails, or after an earlier failed write.
     pub fn flush(&self) -> Result<(), StoreError> {
         let mut db = lock(&self.shared.db);
         db.check_poisoned()?;
@@ -924,6 +969,11 @@ impl Store {
     /// recovery replays only what follows. With [`Concurrency::Replicas`] it is written from
     /// the analysis copy, without holding writers or readers (this call returns when it is
     /// stored); with a lock, inside the write lock.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Poisoned`] when writing the snapshot fails, or after an earlier failed
+    /// write; [`StoreError::Sqlite`] when its transaction cannot begin.
     pub fn snapshot(&self) -> Result<(), StoreError> {
         let writer = self.writer()?;
         if self.engine.concurrency() == Concurrency::Replicas {
@@ -988,6 +1038,10 @@ impl Store {
     }
 
     /// Call a method by name with JSON arguments; the output as JSON (the bindings' path).
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::call_json`](userops::Engine::call_json), then as [`Store::execute`].
     pub fn call_json(&self, method: &str, args_json: &str) -> Result<String, StoreError> {
         let command = Command::from_call(method, args_json)?;
         let output = self.execute(command)?;

@@ -1108,7 +1108,7 @@ fn a_snapshot_larger_than_sqlites_length_limit_is_stored_in_chunks() {
             db.conn
                 .set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, limit as i32)
                 .unwrap();
-            // What a single blob ran into (the 200k-user demo at SQLite's default 1 GB).
+            // What a single blob would run into (SQLite's default limit is 1 GB).
             let one_blob = db
                 .conn
                 .query_row("SELECT length(zeroblob(?1))", [len as i64], |r| {

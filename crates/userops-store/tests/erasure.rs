@@ -1,4 +1,4 @@
-//! Erasure leaves no personal byte (SPEC §9, issue 20): a distinct marker is written into every
+//! Erasure leaves no personal byte (SPEC §9): a distinct marker is written into every
 //! personal field reachable through the commands (identifiers, attribute values, order and
 //! line fields, activity and behaviour types, touch content, community and coupon events,
 //! coupon holders, consent, tags, ledger keys and reasons, commit keys), the person is erased,

@@ -1,4 +1,4 @@
-//! Person lifecycles on a durable store (issue 20): random sequences of identify records,
+//! Person lifecycles on a durable store: random sequences of identify records,
 //! operator merges, splits, erasures, attributes, tags, consent, earns, spends, orders,
 //! refunds, coupons issued and used, promotion commits, activity and automation runs.
 //!

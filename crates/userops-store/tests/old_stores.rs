@@ -1,4 +1,4 @@
-//! Stores written by the build before issue 25 (main d586624) open, replay and keep working:
+//! Stores written by the build at main d586624 open, replay and keep working:
 //! `fixtures/make_old_stores.c` wrote them with that build's C ABI, filled with what the new
 //! intake rules refuse (one order id under two keys, refunds of unknown orders and above what
 //! was paid, amounts with three decimals or 29 digits, times in years 1 and 9999, a commit of

@@ -16,9 +16,10 @@ use crate::ids::OneId;
 ///
 /// Each domain module owns one command set (an enum adjacently tagged by `method`); this enum
 /// has one variant per set. Method names are unique across sets, so a name alone finds its set.
-// A command is built, moved once into `execute` and dropped: boxing would add an allocation per
-// event and save nothing.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a command is moved once into `execute` and dropped: boxing would add an allocation per event"
+)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 #[non_exhaustive]
@@ -48,7 +49,10 @@ pub enum Command {
 }
 
 /// Intake and engine-wide queries.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a command is moved once into `execute` and dropped: boxing would add an allocation per event"
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", content = "args", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -144,6 +148,12 @@ impl Command {
 
     /// Build a command from a method name and its arguments as a JSON object.
     ///
+    /// # Errors
+    ///
+    /// `invalid_argument` when `args_json` is not JSON or not an object, or does not fit the
+    /// method's arguments (the field's path named); `unknown_method` for a method no command set
+    /// has.
+    ///
     /// ```
     /// use userops::{Command, CoreCommand};
     /// let c = Command::from_call("resolve", r#"{"user": {"kind": "member_no", "value": "M1"}}"#).unwrap();
@@ -174,6 +184,10 @@ impl Command {
     /// the durable store's journal holds it: one pass over the text. [`Command::from_call`]
     /// (and the generic `Deserialize`) rebuild the call from a parsed tree first, which costs
     /// two more parses; replaying millions of records makes the difference.
+    ///
+    /// # Errors
+    ///
+    /// As [`Command::from_call`]; `invalid_argument` for text that is not a command at all.
     ///
     /// ```
     /// use userops::Command;

@@ -38,7 +38,7 @@ pub enum Error {
     /// An idempotency key reused with different content.
     #[error("idempotency key {key:?} was already used for different content")]
     DuplicateKey {
-        /// The key.
+        /// The idempotency key, as given.
         key: String,
     },
     /// An order id already ingested from the same source program under another idempotency
@@ -65,9 +65,9 @@ pub enum Error {
     /// A number out of range: a count or amount that would overflow or must be positive.
     #[error("{field}: {reason}")]
     OutOfRange {
-        /// The field.
+        /// The path of the offending field, e.g. `lines[0].price`.
         field: String,
-        /// Why.
+        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
         reason: String,
     },
     /// An audience expression that does not parse or does not fit the tags it names.
@@ -82,9 +82,9 @@ pub enum Error {
     /// A promotion's budget cannot cover a commit.
     #[error("budget of {promotion:?} exhausted: {reason}")]
     BudgetExhausted {
-        /// The promotion.
+        /// The promotion's id.
         promotion: String,
-        /// Details.
+        /// What the budget lacks, for a person to read; not stable text.
         reason: String,
     },
     /// A promotion's usage limit (per user, total) or a coupon template's stock is reached.
@@ -92,15 +92,15 @@ pub enum Error {
     PromotionLimitReached {
         /// The promotion or coupon template.
         promotion: String,
-        /// Details.
+        /// Which limit and its count, for a person to read; not stable text.
         reason: String,
     },
     /// A coupon that cannot be used (or returned) in its state, window or on this cart.
     #[error("coupon {coupon:?} cannot be used: {reason}")]
     CouponUnusable {
-        /// The coupon.
+        /// The coupon's instance id.
         coupon: String,
-        /// Why.
+        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
         reason: String,
     },
     /// The durable store failed: I/O, a locked, read-only or foreign file, a newer schema.
@@ -245,7 +245,7 @@ macro_rules! error_codes {
 }
 
 error_codes! {
-    /// Success.
+    /// Success: never the code of an [`Error`]; the C ABI returns it when a call succeeds.
     Ok = 0 => "ok",
     /// A malformed call argument.
     InvalidArgument = 1 => "invalid_argument",

@@ -268,12 +268,12 @@ pub enum EventBody {
     },
     /// A user registered in the source program.
     Register {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
     },
     /// A qualifying activity (login, app open, ...).
     Activity {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// The activity type, e.g. `"login"`.
         #[serde(rename = "type")]
@@ -281,7 +281,7 @@ pub enum EventBody {
     },
     /// An order.
     Order {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// The order's id in its platform.
         order_id: String,
@@ -291,19 +291,19 @@ pub enum EventBody {
         /// Sales channel.
         #[serde(default)]
         channel: String,
-        /// Region.
+        /// Sales region, as the source names it (empty: not given).
         #[serde(default)]
         region: String,
         /// Store, for offline orders.
         #[serde(default)]
         store: String,
-        /// The lines.
+        /// The order's lines (empty: the source did not give them).
         #[serde(default)]
         lines: Vec<OrderLine>,
     },
     /// A refund of (part of) an order.
     Refund {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// The refunded order.
         order_id: String,
@@ -317,7 +317,7 @@ pub enum EventBody {
     },
     /// A typed behaviour (sign-in, review, share, ...), for growth value and preferences.
     Behavior {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// The behaviour type.
         #[serde(rename = "type")]
@@ -331,7 +331,7 @@ pub enum EventBody {
     },
     /// Community activity.
     Community {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// Which community.
         community: String,
@@ -343,7 +343,7 @@ pub enum EventBody {
     },
     /// A delivery on a channel and its outcome.
     Touch {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// The channel (push, sms, community, wechat, offline, ...).
         channel: String,
@@ -352,12 +352,12 @@ pub enum EventBody {
         /// The automation rule that planned it, if any.
         #[serde(default)]
         rule: Option<String>,
-        /// The outcome.
+        /// How far the delivery went: sent, delivered, opened, clicked or converted.
         outcome: TouchOutcome,
     },
     /// A coupon step.
     Coupon {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
         /// The coupon instance id.
         coupon_id: String,
@@ -477,6 +477,12 @@ impl Event {
     }
 
     /// Parse one event from JSON, naming the offending field on error.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_event` naming the field: text that is not a JSON object, a missing or
+    /// malformed envelope field (`kind`, `key`, `time` without a zone, `source`), a body field of
+    /// the wrong type or unknown, or a rule of [`Event::validate`].
     pub fn from_json(json: &str) -> Result<Event, Error> {
         let value: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| Error::invalid_event("", format!("not valid JSON: {e}")))?;
@@ -487,6 +493,10 @@ impl Event {
     }
 
     /// Parse one event from a JSON object, naming the offending field on error, and validate it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Event::from_json`].
     pub fn from_map(mut map: serde_json::Map<String, serde_json::Value>) -> Result<Event, Error> {
         let kind: String = take(&mut map, "kind")?;
         let key: String = take(&mut map, "key")?;
@@ -517,6 +527,10 @@ impl Event {
     }
 
     /// Check the rules serde cannot express: non-empty keys and names, amounts ≥ 0, qty ≥ 1.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_event` naming the field that breaks a rule.
     pub fn validate(&self) -> Result<(), Error> {
         fn non_empty(field: &str, v: &str) -> Result<(), Error> {
             if v.trim().is_empty() {
@@ -596,6 +610,10 @@ impl Event {
     /// values (`price × qty`), a refund's `amount` and line `amount`s — passes
     /// [`money::check`](crate::money::check) with the currency's `minor_units`. Out of range is
     /// [`Error::OutOfRange`] naming the field.
+    ///
+    /// # Errors
+    ///
+    /// `out_of_range` naming the first field out of its bounds.
     ///
     /// ```
     /// use userops::Event;

@@ -184,6 +184,10 @@ impl Identifier {
     /// A value that is already a salted hash (`sha256:` and 64 lower-case hex digits, see
     /// [`Identifier::is_hashed`]) is accepted as is for every kind: hashed identifiers stay
     /// valid through snapshots and journals, and a host may hash before sending.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidIdentifier`] with the reason when `raw` breaks the kind's rules above.
     pub fn new(kind: IdKind, raw: &str) -> Result<Self, InvalidIdentifier> {
         let mut value = String::new();
         normalize_into(&kind, raw, &mut value)
@@ -198,6 +202,10 @@ impl Identifier {
     }
 
     /// Parse the kind by name, then normalize.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidIdentifier`] for an unknown kind, or as [`Identifier::new`].
     pub fn parse(kind: &str, raw: &str) -> Result<Self, InvalidIdentifier> {
         let kind: IdKind = kind
             .parse()
@@ -205,7 +213,7 @@ impl Identifier {
         Identifier::new(kind, raw)
     }
 
-    /// The kind.
+    /// The identifier's kind (`phone`, `email`, a custom kind, ...).
     pub fn kind(&self) -> &IdKind {
         &self.kind
     }

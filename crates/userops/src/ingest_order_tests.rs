@@ -1,5 +1,5 @@
 //! Ingest order never changes an answer: one generated pool ingested in several shuffled
-//! orders gives the same analyses, model tables, tags and audiences (issue 27).
+//! orders gives the same analyses, model tables, tags and audiences.
 //!
 //! OneID numbers follow the ingest order (a person is numbered when first seen, a merge keeps
 //! the older), so answers are compared with every OneID replaced by the person's smallest

@@ -1,4 +1,4 @@
-/* Every typed function of the C ABI, called with every bad argument (issue 25): NULL pointers,
+/* Every typed function of the C ABI, called with every bad argument: NULL pointers,
  * strings that are not UTF-8, empty strings, out-of-range numbers, dead handles. Each call
  * returns a typed status (never UOPS_OK for a bad argument, never UOPS_INTERNAL), the message
  * names the argument, out-parameters are left NULL, and the engine's state is unchanged.

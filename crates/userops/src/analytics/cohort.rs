@@ -24,7 +24,7 @@ pub struct CohortRow {
 /// A cohort retention table, oldest cohort first. Each row runs to the last period of the data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CohortTable {
-    /// The rows.
+    /// One row per cohort, oldest first.
     pub cohorts: Vec<CohortRow>,
 }
 

@@ -25,7 +25,7 @@ use crate::lifecycle::PeriodClock;
 /// One event of a person's journey.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JourneyStep {
-    /// When.
+    /// When it happened (UTC).
     pub time: DateTime<Utc>,
     /// The event kind (`touch`, `activity`, `coupon`, `order`, ...).
     pub kind: String,
@@ -500,7 +500,7 @@ pub enum AnalyticsCommand {
     },
     /// One person's full journey, in time order. Output: `{oneid, steps}`.
     Journey {
-        /// The person.
+        /// The person: an identifier of theirs or their OneID.
         user: UserRef,
     },
     /// Repurchase per period and top products, one row per order (two orders at the same
@@ -543,7 +543,7 @@ pub enum AnalyticsCommand {
     DataWarnings {
         /// The metric.
         metric: WatchedMetric,
-        /// The band.
+        /// How the expected band is computed.
         method: WarningMethod,
         /// Day, week or month (default: day).
         #[serde(default)]
@@ -582,25 +582,25 @@ pub struct Journey {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum AnalyticsOutput {
-    /// `funnel`.
+    /// What `funnel` returns.
     Funnel(FunnelReport),
-    /// `cohort_retention`.
+    /// What `cohort_retention` returns.
     Cohorts(CohortTable),
-    /// `attribution`.
+    /// What `attribution` returns.
     Attribution(AttributionReport),
-    /// `journey`.
+    /// What `journey` returns.
     Journey(Journey),
-    /// `repurchase`.
+    /// What `repurchase` returns.
     Repurchase(RepurchaseReport),
-    /// `paths`.
+    /// What `paths` returns.
     Paths(PathReport),
-    /// `micro_conversions`.
+    /// What `micro_conversions` returns.
     Micro(Vec<MicroConversion>),
-    /// `metric_tree`.
+    /// What `metric_tree` returns.
     Trees(Vec<PeriodTree>),
-    /// `data_warnings`.
+    /// What `data_warnings` returns.
     Warnings(Vec<Warning>),
-    /// `community_stats`.
+    /// What `community_stats` returns.
     Community(CommunityTable),
 }
 

@@ -11,7 +11,7 @@ use super::{AnalyticsError, RepurchaseReport};
 pub struct MetricNode {
     /// The metric's name.
     pub name: String,
-    /// Its value.
+    /// Its value; a node made by [`MetricNode::sum`] holds the sum of its children's.
     #[serde(with = "rust_decimal::serde::str")]
     pub value: Decimal,
     /// Its parts; empty for a leaf.
@@ -20,7 +20,7 @@ pub struct MetricNode {
 }
 
 impl MetricNode {
-    /// A leaf.
+    /// A node without children.
     pub fn leaf(name: impl Into<String>, value: Decimal) -> MetricNode {
         MetricNode {
             name: name.into(),
@@ -128,7 +128,7 @@ pub enum WarningMethod {
 pub struct Warning {
     /// The point's position in the series.
     pub index: usize,
-    /// Its label.
+    /// The point's label, as the series gave it.
     pub label: String,
     /// Its value.
     pub value: f64,

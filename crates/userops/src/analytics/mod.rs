@@ -49,9 +49,9 @@ pub enum AnalyticsError {
     /// An event name code outside the names dictionary.
     #[error("row {row}: event code {code} is not in the dictionary of {names} names")]
     BadCode {
-        /// The row.
+        /// The row, from 0.
         row: usize,
-        /// The code.
+        /// The code found.
         code: u32,
         /// The dictionary size.
         names: usize,
@@ -62,17 +62,17 @@ pub enum AnalyticsError {
     /// A bad argument (empty step list, negative window, ...).
     #[error("{field}: {reason}")]
     BadArgument {
-        /// The argument.
+        /// The argument's name.
         field: &'static str,
-        /// Why.
+        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
         reason: String,
     },
     /// A timestamp outside ±10 000 years.
     #[error("row {row}: time {time_ms} ms is out of range")]
     TimeOutOfRange {
-        /// The row.
+        /// The row, from 0.
         row: usize,
-        /// The time.
+        /// The time, in ms since the Unix epoch (UTC).
         time_ms: i64,
     },
     /// An unknown person.

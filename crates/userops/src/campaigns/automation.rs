@@ -21,6 +21,7 @@ use super::coupons::{CouponBook, CouponState};
 use super::monitoring::{Monitor, DEFAULT_ATTRIBUTION_DAYS};
 use super::CampaignError;
 use crate::ids::OneId;
+use crate::util::Fnv1a;
 
 /// What starts a rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +90,7 @@ fn grace() -> u32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FrequencyCap {
-    /// Touches.
+    /// Touches allowed on the channel within any window of `days` days.
     pub max: u32,
     /// Window in days.
     pub days: u32,
@@ -115,7 +116,7 @@ pub enum RuleAction {
     },
     /// Issue a coupon of a template (issued by the run).
     IssueCoupon {
-        /// Template.
+        /// The coupon template id.
         template: String,
     },
     /// Grant points: posted to the loyalty ledger by the run, under a key derived from the
@@ -129,7 +130,7 @@ pub enum RuleAction {
     },
     /// Add a (bool, manual) tag: written to the tag index by the run, defined if new.
     AddTag {
-        /// Tag.
+        /// The tag's name.
         tag: String,
     },
 }
@@ -229,14 +230,14 @@ impl Rule {
 pub struct Purchase {
     /// Order id.
     pub order_id: String,
-    /// When.
+    /// When the order was placed (UTC).
     #[serde(with = "crate::event::rfc3339")]
     pub time: DateTime<Utc>,
     /// Skus (sorted, distinct).
     pub skus: Vec<String>,
     /// Categories (sorted, distinct).
     pub categories: Vec<String>,
-    /// Amount.
+    /// The amount paid.
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
 }
@@ -244,7 +245,7 @@ pub struct Purchase {
 /// What campaigns remember about a user from ingested events.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserFacts {
-    /// Orders.
+    /// The user's orders, as ingested.
     pub purchases: Vec<Purchase>,
     /// First registration.
     #[serde(default, with = "super::promotion::time_opt")]
@@ -278,7 +279,7 @@ pub trait AutomationContext {
 pub struct PlanRow {
     /// For touches: the id to report outcomes against.
     pub touch_id: Option<u64>,
-    /// The user.
+    /// The person the row is for.
     pub user: OneId,
     /// touch, issue_coupon, grant_points or add_tag.
     pub action: &'static str,
@@ -298,7 +299,7 @@ pub struct PlanRow {
     pub key: Option<String>,
     /// Tag to add.
     pub tag: Option<String>,
-    /// The rule.
+    /// The id of the rule that fired.
     #[serde(with = "super::promotion::arc_str")]
     pub rule: Arc<str>,
     /// Why the rule fired.
@@ -310,20 +311,20 @@ pub struct PlanRow {
 /// (rule, user, trigger instance), so that millions of firings take 16 bytes each (a
 /// collision among 10⁹ firings has odds below 10⁻²⁰).
 fn fired_key(rule: &str, user: OneId, instance: &str) -> u128 {
-    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut b: u64 = 0x6c62_272e_07bb_0142;
-    let mut eat = |bytes: &[u8]| {
-        for &x in bytes {
-            a = (a ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3);
-            b = (b ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3 ^ 0x1000);
-        }
-    };
-    eat(rule.as_bytes());
-    eat(&[0x1f]);
-    eat(&user.0.to_le_bytes());
-    eat(&[0x1f]);
-    eat(instance.as_bytes());
-    (u128::from(a) << 64) | u128::from(b)
+    let mut a = Fnv1a::new();
+    // The snapshot stores these keys: the second half's basis and prime must stay as they are.
+    let mut b = Fnv1a::with(0x6c62_272e_07bb_0142, 0x0000_0100_0000_01b3 ^ 0x1000);
+    for bytes in [
+        rule.as_bytes(),
+        &[0x1f],
+        &user.0.to_le_bytes(),
+        &[0x1f],
+        instance.as_bytes(),
+    ] {
+        a.feed(bytes);
+        b.feed(bytes);
+    }
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
 
 /// Rules, what they fired and the users' facts.
@@ -408,7 +409,7 @@ impl Automation {
         Ok(())
     }
 
-    /// The rules.
+    /// The rules, in id order (the order a run takes them in).
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
         self.rules.values()
     }
@@ -817,5 +818,19 @@ impl Automation {
             }
         }
         to
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Snapshots store firing keys: the construction must keep giving these bits.
+    #[test]
+    fn fired_key_is_stable() {
+        assert_eq!(
+            fired_key("welcome", OneId(7), "registered"),
+            0xe3b3_a78b_1d71_d3c4_0aba_61a6_f604_0ff5
+        );
     }
 }

@@ -33,13 +33,13 @@ pub enum CouponBenefit {
         /// In (0, 100].
         #[serde(with = "rust_decimal::serde::str")]
         percent: Decimal,
-        /// Cap.
+        /// The most the discount can be (`None`: no cap).
         #[serde(default, with = "dec_opt")]
         max_off: Option<Decimal>,
     },
     /// One unit of `sku` free (a gift coupon).
     Item {
-        /// Sku.
+        /// The sku given free; the cart must hold it.
         sku: String,
     },
     /// A service (no money effect): installation, cleaning, ….
@@ -108,9 +108,9 @@ pub struct Coupon {
     pub id: String,
     /// Template id.
     pub template: String,
-    /// Owner.
+    /// The person it was issued to; only they can use it.
     pub user: OneId,
-    /// State.
+    /// Where it is in its life: issued, claimed, used or expired.
     pub state: CouponState,
     /// Window start.
     #[serde(with = "crate::event::rfc3339")]
@@ -125,9 +125,9 @@ pub struct Coupon {
 /// What `use_coupon` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CouponUse {
-    /// The coupon.
+    /// The coupon's instance id.
     pub coupon_id: String,
-    /// Discount.
+    /// The discount it gives on the cart.
     #[serde(with = "rust_decimal::serde::str")]
     pub discount: Decimal,
     /// Per line.
@@ -139,15 +139,15 @@ pub struct CouponUse {
 /// Counts per state for one template.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CouponCounts {
-    /// Template.
+    /// The template id.
     pub template: String,
     /// Issued, not claimed.
     pub issued: u64,
     /// Claimed, not used.
     pub claimed: u64,
-    /// Used.
+    /// Used (and not returned).
     pub used: u64,
-    /// Expired.
+    /// Expired before use.
     pub expired: u64,
     /// Returns after refunds.
     pub returned: u64,
@@ -238,12 +238,12 @@ impl CouponBook {
         Ok(())
     }
 
-    /// A template.
+    /// The template with this id, if any.
     pub fn template(&self, id: &str) -> Option<&CouponTemplate> {
         self.templates.get(id)
     }
 
-    /// A coupon.
+    /// The coupon with this instance id, if any.
     pub fn coupon(&self, id: &str) -> Option<&Coupon> {
         self.coupons.get(id)
     }

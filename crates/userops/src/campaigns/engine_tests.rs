@@ -464,7 +464,7 @@ fn inactive_rule_runs_every_action_kind() {
     );
 }
 
-/// repro_quote_saturation (issue 25): cart amounts above i64 cents saturated silently (a 1e21
+/// repro_quote_saturation: cart amounts above i64 cents saturated silently (a 1e21
 /// cart was quoted at 92,233,720,368,547,758.07). Cart prices, line values and the subtotal
 /// are at most 10^12; above, `OutOfRange` names the line.
 #[test]
@@ -533,9 +533,9 @@ fn cart_amounts_beyond_the_bound_are_refused_not_saturated() {
     assert_eq!(err.code(), ErrorCode::OutOfRange, "{err}");
 }
 
-/// Issue 25: `commit()` trusted the quote it was handed (a `budget_use` edited to 0.01
-/// committed, and the promotion's usage showed 0.01 of a 50.00 discount). A quote carries a
-/// checksum of what commit reads; an edited quote is refused.
+/// `commit()` does not trust the quote it is handed (a `budget_use` edited to 0.01 would
+/// commit, and the promotion's usage show 0.01 of a 50.00 discount): a quote carries a
+/// checksum of what commit reads, and an edited quote is refused.
 #[test]
 fn a_commit_refuses_an_edited_quote() {
     let mut e = Engine::default();

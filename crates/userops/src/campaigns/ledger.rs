@@ -30,7 +30,7 @@ pub struct PromoUsage {
 /// One promotion's share of a committed quote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Use {
-    /// The promotion.
+    /// The promotion's id.
     pub id: String,
     /// Money consumed.
     #[serde(with = "rust_decimal::serde::str")]
@@ -41,7 +41,7 @@ pub struct Use {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Commitment {
     fingerprint: u64,
-    /// The customer.
+    /// The quote's customer (`None`: an anonymous cart).
     pub user: Option<OneId>,
     /// What it consumed.
     pub uses: Vec<Use>,
@@ -89,7 +89,7 @@ pub struct CommitReceipt {
 /// The part of a quote `commit` reads (the rest of a quote dict is ignored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuoteRef {
-    /// The customer.
+    /// The quote's customer (`None`: anonymous cart).
     #[serde(default)]
     pub user: Option<OneId>,
     /// The applied promotions.
@@ -216,9 +216,9 @@ impl QuoteSum {
 /// One applied promotion of a quote, as `commit` reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedRef {
-    /// The promotion.
+    /// The promotion's id.
     pub id: String,
-    /// Its discount.
+    /// The discount it gave in the quote.
     #[serde(with = "rust_decimal::serde::str")]
     pub discount: Decimal,
     /// Money budget use (discount plus cash); defaults to the discount.
@@ -236,7 +236,7 @@ pub struct AppliedRef {
 pub enum RewardRef {
     /// Coupons of a template.
     Coupon {
-        /// Template.
+        /// The coupon template id.
         template: String,
         /// How many.
         #[serde(default = "one")]

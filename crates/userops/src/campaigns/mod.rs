@@ -68,7 +68,7 @@ pub enum CampaignError {
     Invalid {
         /// Path of the field.
         field: String,
-        /// Why.
+        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
         reason: String,
     },
     /// A number out of range.
@@ -76,15 +76,15 @@ pub enum CampaignError {
     OutOfRange {
         /// Path of the field.
         field: String,
-        /// Why.
+        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
         reason: String,
     },
     /// Something referenced does not exist.
     #[error("{what} not found: {id}")]
     NotFound {
-        /// What.
+        /// What was looked for (`"promotion"`, `"coupon"`, `"coupon template"`, ...).
         what: &'static str,
-        /// Its id.
+        /// The id that was not found.
         id: String,
     },
     /// A commit key reused for another quote.
@@ -93,9 +93,9 @@ pub enum CampaignError {
     /// A budget cannot cover the use.
     #[error("budget of {promotion:?} exhausted: {reason}")]
     BudgetExhausted {
-        /// The promotion.
+        /// The promotion's id.
         promotion: String,
-        /// Details.
+        /// What the budget lacks, for a person to read; not stable text.
         reason: String,
     },
     /// A usage limit or stock is reached.
@@ -103,15 +103,15 @@ pub enum CampaignError {
     LimitReached {
         /// The promotion (or coupon template).
         promotion: String,
-        /// Details.
+        /// Which limit and its count, for a person to read; not stable text.
         reason: String,
     },
     /// A coupon cannot be used, claimed or returned in its state.
     #[error("coupon {coupon:?} cannot be used: {reason}")]
     CouponUnusable {
-        /// The coupon.
+        /// The coupon's instance id.
         coupon: String,
-        /// Why.
+        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
         reason: String,
     },
     /// A broken invariant.
@@ -508,19 +508,22 @@ impl AutomationContext for EngineContext<'_> {
 }
 
 /// The campaigns command set: method names are the Python method names.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a command is moved once into `execute` and dropped: boxing would add an allocation per event"
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", content = "args", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CampaignsCommand {
     /// Add or replace a promotion. Output: `{"ok": true}`.
     AddPromotion {
-        /// The promotion.
+        /// The promotion; one with the same id is replaced.
         promotion: Promotion,
     },
     /// Evaluate a cart. Output: [`Quote`].
     Quote {
-        /// The cart.
+        /// The cart; its `time` is when the promotions are judged (windows, weekdays, hours).
         cart: Cart,
         /// The customer, if known.
         #[serde(default)]
@@ -551,25 +554,26 @@ pub enum CampaignsCommand {
     },
     /// A promotion's usage. Output: `{"id", "money", "orders", "budget_left"}`.
     PromotionUsage {
-        /// The promotion.
+        /// The promotion's id.
         id: String,
     },
     /// Add a coupon template. Output: `{"ok": true}`.
     AddCouponTemplate {
-        /// The template.
+        /// The template; its id must be new.
         template: CouponTemplate,
     },
     /// Issue coupons to users. Output: the coupon ids.
     IssueCoupons {
         /// Template id.
         template: String,
-        /// The users.
+        /// The users to issue to (with `audience`: these and the audience's members).
         #[serde(default)]
         users: Vec<UserRef>,
         /// Or an audience.
         #[serde(default)]
         audience: Option<String>,
-        /// When.
+        /// The issue time, RFC 3339 with a zone (`Z` or `±hh:mm`), kept in UTC: a coupon is valid
+        /// from it, or from the template's start if that is later.
         #[serde(with = "crate::event::rfc3339")]
         time: DateTime<Utc>,
     },
@@ -577,9 +581,9 @@ pub enum CampaignsCommand {
     ClaimCoupon {
         /// Template id.
         template: String,
-        /// The user.
+        /// The user claiming: an identifier or a known OneID.
         user: UserRef,
-        /// When.
+        /// The claim time, RFC 3339 with a zone (`Z` or `±hh:mm`), kept in UTC.
         #[serde(with = "crate::event::rfc3339")]
         time: DateTime<Utc>,
     },
@@ -587,7 +591,7 @@ pub enum CampaignsCommand {
     UseCoupon {
         /// Coupon id.
         coupon_id: String,
-        /// The user.
+        /// The user using it: must be the coupon's owner.
         user: UserRef,
         /// The cart (its `time` is the time of use).
         cart: Cart,
@@ -596,13 +600,14 @@ pub enum CampaignsCommand {
     ReturnCoupon {
         /// Coupon id.
         coupon_id: String,
-        /// When.
+        /// The return time, RFC 3339 with a zone (`Z` or `±hh:mm`), kept in UTC.
         #[serde(with = "crate::event::rfc3339")]
         time: DateTime<Utc>,
     },
     /// Expire coupons past their window. Output: the expired ids.
     ExpireCoupons {
-        /// Now.
+        /// The current time, RFC 3339 with a zone (`Z` or `±hh:mm`), kept in UTC: issued and claimed coupons whose window ends at or
+        /// before it expire.
         #[serde(with = "crate::event::rfc3339")]
         now: DateTime<Utc>,
     },
@@ -616,7 +621,7 @@ pub enum CampaignsCommand {
     /// (`NotFound` otherwise: an expression such as `orders >= 3` is not evaluated here; save it
     /// with `save_audience` and name it). Output: `{"ok": true}`.
     AddRule {
-        /// The rule.
+        /// The rule; one with the same id is replaced.
         rule: Rule,
     },
     /// Run automation. Rules go in id order (by id text), each over its users in OneID
@@ -624,18 +629,20 @@ pub enum CampaignsCommand {
     /// touch a week, `a-vip`'s touch goes and `b-welcome`'s is suppressed (`frequency_cap`).
     /// Output: the delivery plan (list of [`PlanRow`]).
     RunAutomation {
-        /// Now.
+        /// The run's clock, RFC 3339 with a zone (`Z` or `±hh:mm`), kept in UTC: quiet hours, triggers and frequency caps are
+        /// judged at this instant.
         #[serde(with = "crate::event::rfc3339")]
         now: DateTime<Utc>,
     },
     /// Record touch outcomes. Output: `{"recorded": n}`.
     RecordOutcomes {
-        /// The rows.
+        /// The outcomes; all are checked before any is applied, and the first report of a stage
+        /// wins.
         rows: Vec<OutcomeRow>,
     },
     /// Channel effectiveness. Output: list of [`EffectivenessRow`].
     ChannelEffectiveness {
-        /// Grouping.
+        /// What the rows are grouped by (default: channel).
         #[serde(default)]
         by: GroupBy,
     },
@@ -662,12 +669,12 @@ impl CampaignsCommand {
 /// A promotion's usage, as `promotion_usage` returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UsageReport {
-    /// The promotion.
+    /// The promotion's id.
     pub id: String,
     /// Money consumed.
     #[serde(with = "rust_decimal::serde::str")]
     pub money: Decimal,
-    /// Orders.
+    /// Orders committed with it and not cancelled.
     pub orders: u64,
     /// Money left (money budgets) or uses left (count budgets); `None` = unbounded.
     pub budget_left: Option<String>,
@@ -682,9 +689,9 @@ pub enum CampaignsOutput {
     Quote(Quote),
     /// A commit or cancel.
     Commit(CommitReceipt),
-    /// Usage.
+    /// A promotion's usage.
     Usage(UsageReport),
-    /// Acknowledgement.
+    /// A change made, with nothing else to return: `{"ok": true}`.
     Ok {
         /// Always true.
         ok: bool,
@@ -693,7 +700,7 @@ pub enum CampaignsOutput {
     Ids(Vec<String>),
     /// A coupon and its state.
     Coupon {
-        /// Id.
+        /// The coupon's instance id.
         coupon_id: String,
         /// State, when relevant.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -701,16 +708,16 @@ pub enum CampaignsOutput {
     },
     /// A coupon use.
     CouponUse(CouponUse),
-    /// Counts.
+    /// Coupon counts per state, one row per template.
     Counts(Vec<CouponCounts>),
     /// A delivery plan.
     Plan(Vec<PlanRow>),
     /// Outcomes recorded.
     Recorded {
-        /// Rows.
+        /// How many outcome rows were applied.
         recorded: usize,
     },
-    /// Effectiveness.
+    /// Channel effectiveness, one row per group.
     Report(Vec<EffectivenessRow>),
 }
 

@@ -25,7 +25,7 @@ pub const DEFAULT_ATTRIBUTION_DAYS: u32 = 7;
 pub struct TouchRecord {
     /// Id (also in the plan row).
     pub id: u64,
-    /// The user.
+    /// The person touched.
     pub user: OneId,
     /// Channel (shared with the run's other touches).
     #[serde(with = "super::promotion::arc_str")]
@@ -45,16 +45,16 @@ pub struct TouchRecord {
     /// Outcome times.
     #[serde(with = "time_opt")]
     pub sent_at: Option<DateTime<Utc>>,
-    /// Delivered.
+    /// First reported delivery (`None`: not reported).
     #[serde(with = "time_opt")]
     pub delivered_at: Option<DateTime<Utc>>,
-    /// Opened.
+    /// First reported open (`None`: not reported).
     #[serde(with = "time_opt")]
     pub opened_at: Option<DateTime<Utc>>,
-    /// Clicked.
+    /// First reported click (`None`: not reported).
     #[serde(with = "time_opt")]
     pub clicked_at: Option<DateTime<Utc>>,
-    /// Converted.
+    /// First reported conversion (`None`: not reported).
     #[serde(with = "time_opt")]
     pub converted_at: Option<DateTime<Utc>>,
     /// Revenue of the attributed order.
@@ -97,7 +97,7 @@ pub struct OutcomeRow {
     pub touch_id: u64,
     /// sent, delivered, opened, clicked or converted.
     pub outcome: TouchOutcome,
-    /// When.
+    /// When it happened, RFC 3339 with a zone (`Z` or `±hh:mm`), kept in UTC; not before the touch was planned.
     #[serde(with = "crate::event::rfc3339")]
     pub time: DateTime<Utc>,
     /// For `converted`: the order's amount.
@@ -134,7 +134,7 @@ pub struct EffectivenessRow {
     pub opened: u64,
     /// Reached "clicked" (or later).
     pub clicked: u64,
-    /// Converted.
+    /// Reached "converted".
     pub converted: u64,
     /// Attributed revenue.
     #[serde(with = "rust_decimal::serde::str")]
@@ -152,7 +152,10 @@ pub struct Monitor {
 
 impl Monitor {
     /// Record a planned touch; its id.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per field of the touch record"
+    )]
     pub(crate) fn plan(
         &mut self,
         user: OneId,

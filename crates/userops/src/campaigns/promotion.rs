@@ -285,13 +285,13 @@ pub struct Conditions {
     /// Days of the week (1 = Monday … 7 = Sunday) in the business time zone.
     #[serde(default)]
     pub weekdays: BTreeSet<u32>,
-    /// Regions.
+    /// Regions (matched against the cart's `region`; empty: any).
     #[serde(default)]
     pub regions: BTreeSet<String>,
     /// Sales channels.
     #[serde(default)]
     pub channels: BTreeSet<String>,
-    /// Stores.
+    /// Stores (matched against the cart's `store`; empty: any).
     #[serde(default)]
     pub stores: BTreeSet<String>,
     /// The customer must be in one of these audiences.
@@ -362,7 +362,7 @@ pub enum Action {
     },
     /// 满增: spend `threshold`, receive `reward` with the order (goods, coupon, red packet, …).
     ThresholdGift {
-        /// The threshold.
+        /// The money to spend to qualify.
         #[serde(with = "rust_decimal::serde::str")]
         threshold: Decimal,
         /// The gift.
@@ -373,7 +373,7 @@ pub enum Action {
     },
     /// 满返: spend `threshold`, receive `reward` after the order (coupon, points, red packet).
     ThresholdRebate {
-        /// The threshold.
+        /// The money to spend to qualify.
         #[serde(with = "rust_decimal::serde::str")]
         threshold: Decimal,
         /// The rebate.
@@ -422,7 +422,7 @@ pub enum CouponKind {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Reward {
-    /// Cash.
+    /// Cash (a red packet) of `amount`.
     RedPacket {
         /// The amount (> 0).
         #[serde(with = "rust_decimal::serde::str")]
@@ -446,7 +446,7 @@ pub enum Reward {
     },
     /// Goods.
     Goods {
-        /// The sku.
+        /// The sku given.
         sku: String,
         /// How many (≥ 1).
         #[serde(default = "one")]

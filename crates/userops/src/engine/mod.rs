@@ -51,11 +51,11 @@ pub(crate) struct State {
     pub(crate) events_by_kind: BTreeMap<String, u64>,
     pub(crate) identity: IdentityGraph,
     // ---- module state: one field each (keep a blank line between modules) ----
-    /// Every accepted order and what was refunded of it (issue 25).
+    /// Every accepted order and what was refunded of it.
     #[serde(default)]
     pub(crate) orders: crate::orders::OrderBook,
 
-    /// Dense user indexes, profiles, and the tag index with saved audiences (issue 4).
+    /// Dense user indexes, profiles, and the tag index with saved audiences.
     pub(crate) users: crate::users::UserIndex,
     pub(crate) profiles: crate::profile::Profiles,
     pub(crate) tags: crate::tags::TagState,
@@ -118,6 +118,18 @@ impl Engine {
     }
 
     /// Execute one command.
+    ///
+    /// # Errors
+    ///
+    /// The command's refusal, with its [`ErrorCode`](crate::ErrorCode) and, for bad input, the
+    /// path of the field; a refused command changes nothing. `unknown_method`, `invalid_argument`,
+    /// `invalid_event`, `invalid_identifier`: malformed input. `not_found`: a OneID, program,
+    /// promotion, audience, ... that does not exist (or a person who was erased). `duplicate_key`,
+    /// `duplicate_order`: an idempotency key reused for other content, an order id ingested under
+    /// another key. `out_of_range`: an amount, count or time outside its bounds. Then each module's
+    /// own: loyalty (`insufficient_points` ... `not_eligible`), `audience_syntax`, `not_converged`,
+    /// campaigns (`budget_exhausted`, `promotion_limit_reached`, `coupon_unusable`). `internal`: a
+    /// bug. Each command's documentation says which it raises.
     pub fn execute(&mut self, command: Command) -> Result<Output, Error> {
         let command = self.prepare(command)?;
         self.execute_prepared(command)
@@ -126,6 +138,10 @@ impl Engine {
     /// Execute a command that already went through [`Engine::prepare`] (the store's journal
     /// holds prepared commands: its replay skips the second pass over every identifier).
     /// Same as [`Engine::execute`] when identifier hashing is off.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::execute`].
     pub fn execute_prepared(&mut self, command: Command) -> Result<Output, Error> {
         match command {
             Command::Core(CoreCommand::Ingest { event }) => {
@@ -161,6 +177,11 @@ impl Engine {
     /// depend on — are not applied again. A journaled command was accepted
     /// when it was written; replay re-applies it, it does not judge it again. Commands accepted
     /// by this build pass those rules, so replaying them gives the same state either way.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::execute_prepared`], except for the admission rules above, which are not
+    /// checked again.
     pub fn replay(&mut self, command: Command) -> Result<Output, Error> {
         self.replaying = true;
         let out = self.execute_prepared(command);
@@ -172,6 +193,11 @@ impl Engine {
     /// reference: the read path of a [`SharedEngine`](crate::shared::SharedEngine), where
     /// many threads read one engine at once. Same output as [`Engine::execute`]; a command
     /// that changes state is refused (`invalid_argument`, field `method`) and changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` at `method` for a command that changes state; otherwise as
+    /// [`Engine::execute`] for the command.
     ///
     /// ```
     /// use userops::{Command, Engine};
@@ -213,6 +239,10 @@ impl Engine {
     /// this before writing a command to its journal, so plain identifiers never reach the disk.
     /// An operator `merge` or `split` that names no time is dated here, when the command is
     /// made (the wall clock), so that the journal holds the time it replays with.
+    ///
+    /// # Errors
+    ///
+    /// `internal` only (a command that cannot be serialized to have its identifiers hashed).
     pub fn prepare(&self, command: Command) -> Result<Command, Error> {
         let command = match command {
             Command::Identity(c) => Command::Identity(c.dated()),
@@ -234,6 +264,10 @@ impl Engine {
     /// crash tests): every accepted event has one receipt with a distinct sequence number, the
     /// per-kind counts add up, every identifier belongs to exactly the person that lists it, and
     /// each module's own invariants. Returns every violation found.
+    ///
+    /// # Errors
+    ///
+    /// Every violation found, one sentence each.
     pub fn check_invariants(&self) -> Result<(), Vec<String>> {
         let mut bad = Vec::new();
         let s = &self.state;
@@ -267,6 +301,12 @@ impl Engine {
 
     /// Execute a call given as a method name and JSON arguments; the output as JSON.
     /// This is the path the Python and C bindings take.
+    ///
+    /// # Errors
+    ///
+    /// `unknown_method` for a method the engine does not have; `invalid_argument` when
+    /// `args_json` is not a JSON object or does not fit the method's arguments (the field named);
+    /// then as [`Engine::execute`].
     pub fn call_json(&mut self, method: &str, args_json: &str) -> Result<String, Error> {
         let command = Command::from_call(method, args_json)?;
         let output = self.execute(command)?;
@@ -275,6 +315,20 @@ impl Engine {
 
     /// Ingest one event. A replayed idempotency key returns the first receipt marked
     /// `duplicate` and changes nothing; a key reused for other content is an error.
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes when the event is refused:
+    /// - `invalid_event`: a malformed event; or at `user` (`ids[i]` for `identify`) an identifier
+    ///   of a kind the config does not accept, a OneID that does not exist or was erased, or an
+    ///   identifier on the identity rules' blocklist; a refund of an order that does not exist
+    ///   or is someone else's, or of a line the order does not have ([`crate::orders`]).
+    /// - `duplicate_key`: the key was already used for different content (the same content
+    ///   returns the first receipt, marked `duplicate`).
+    /// - `duplicate_order`: the source program already has the order id under another key.
+    /// - `out_of_range`: money above the bounds or with more decimals than the currency has, a
+    ///   time outside [1970, 2100), refunds above what was paid, points that do not fit a balance
+    ///   (the field named).
     pub fn ingest(&mut self, event: Event) -> Result<Receipt, Error> {
         match self.execute(Command::ingest(event))? {
             Output::Receipt(r) => Ok(r),
@@ -286,6 +340,11 @@ impl Engine {
     /// is all-or-nothing on its own. With [`OnError::Stop`] the batch stops at the first refused
     /// event (the events before it stay ingested); with [`OnError::Skip`] a refused event is
     /// reported and the next one is tried.
+    ///
+    /// # Errors
+    ///
+    /// `internal` only: a refused event is reported in its [`BatchResult`], with the error
+    /// [`Engine::ingest`] would give, not as the batch's error.
     ///
     /// ```
     /// use userops::{BatchResult, Engine, Event, OnError};
@@ -313,12 +372,21 @@ impl Engine {
     }
 
     /// Parse an event from JSON and ingest it: the path of the bindings' `ingest_json`.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_event` when the text is not an event (the field named); then as [`Engine::ingest`].
     pub fn ingest_json(&mut self, event_json: &str) -> Result<Receipt, Error> {
         self.ingest(Event::from_json(event_json)?)
     }
 
     /// Resolve a user reference to a live OneID, creating nothing. `Ok(None)` for an unknown
     /// identifier; an error for a OneID that never existed.
+    ///
+    /// # Errors
+    ///
+    /// `not_found` for a OneID that never existed or was erased; `invalid_identifier` for an
+    /// identifier of a kind the config does not accept.
     pub fn lookup(&self, user: &UserRef) -> Result<Option<OneId>, Error> {
         match user {
             UserRef::Id(id) => {
@@ -367,6 +435,10 @@ impl Engine {
 
     /// Write the same bytes as [`Engine::snapshot`] to `w`, without holding them in memory (the
     /// store streams a large state into its database this way).
+    ///
+    /// # Errors
+    ///
+    /// The writer's I/O errors; the state cannot fail to serialize.
     pub fn write_snapshot(&self, w: impl std::io::Write) -> std::io::Result<()> {
         serde_json::to_writer(
             w,
@@ -388,6 +460,11 @@ impl Engine {
     }
 
     /// Rebuild an engine from [`Engine::snapshot`] bytes.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` at `snapshot` for bytes that are not a snapshot, or of a format other
+    /// than this build's ([`Engine::upgrade_snapshot`] reads older ones).
     pub fn restore(bytes: &[u8]) -> Result<Engine, Error> {
         let s: Snapshot = serde_json::from_slice(bytes)
             .map_err(|e| Error::invalid_argument("snapshot", e.to_string()))?;
@@ -398,6 +475,11 @@ impl Engine {
     /// they come: a large state is never held as bytes and as an engine at once (the store
     /// recovers a snapshot of gigabytes this way). Anything but whitespace after the snapshot
     /// is an error, as with [`Engine::restore`].
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` at `snapshot` for bytes that are not a snapshot, are followed by
+    /// anything but whitespace, or are of a format other than this build's.
     ///
     /// ```
     /// let engine = userops::Engine::default();
@@ -427,6 +509,12 @@ impl Engine {
     /// snapshot are put in the fixed order format 4 keeps them in, and every tombstone is
     /// erased again by today's erase flow (older builds left some of its data behind). A
     /// snapshot of the current format reads as with [`Engine::read_snapshot`].
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` at `snapshot` for bytes that are not a snapshot, are followed by
+    /// anything but whitespace, or are of a format older than [`SNAPSHOT_FORMAT_UPGRADABLE`] or
+    /// newer than this build's.
     pub fn upgrade_snapshot(r: impl std::io::Read) -> Result<Engine, Error> {
         let mut de =
             serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, r));

@@ -340,6 +340,10 @@ impl Engine {
     /// and what a merge followed by a split of the same evidence gives back exactly (the
     /// store's lifecycle property test compares it).
     ///
+    /// # Errors
+    ///
+    /// `not_found` for a OneID that never existed or was erased.
+    ///
     /// ```
     /// use userops::{Engine, Event};
     /// let mut e = Engine::default();

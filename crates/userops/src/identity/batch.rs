@@ -83,7 +83,7 @@ pub struct BatchColumns<'a> {
     pub kind: &'a dyn TextColumn,
     /// Raw identifier values (normalized here).
     pub value: &'a dyn TextColumn,
-    /// Sources.
+    /// Each record's source (the platform or system it came from), kept as evidence.
     pub source: &'a dyn TextColumn,
     /// Times in milliseconds since the Unix epoch.
     pub ts: &'a [i64],
@@ -308,7 +308,10 @@ impl IdentityGraph {
     /// The sequential half of [`IdentityGraph::resolve_batch`]: link the records in order.
     /// A stop comes between two records, after the nodes made so far are indexed, so the
     /// graph is what linking those records one by one would have made.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the batch's prepared columns, row kinds and first-seen maps are built by the parallel half and handed over once"
+    )]
     fn link_groups(
         &mut self,
         values: &Values<'_, '_>,

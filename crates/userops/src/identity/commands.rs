@@ -22,9 +22,9 @@ pub enum IdentityCommand {
     SetIdentityRules {
         /// The new rules.
         rules: IdentityRules,
-        /// Operator.
+        /// Who does it (free text), recorded in the identity audit.
         actor: String,
-        /// Why.
+        /// Why (free text), recorded in the identity audit.
         reason: String,
     },
     /// The identity rules in force. Output: the rules.
@@ -42,9 +42,9 @@ pub enum IdentityCommand {
         a: UserRef,
         /// The other.
         b: UserRef,
-        /// Operator.
+        /// Who does it (free text), recorded in the identity audit.
         actor: String,
-        /// Why.
+        /// Why (free text), recorded in the identity audit.
         reason: String,
         /// When (RFC 3339): dates the member-state transfers (points keep their own expiry).
         /// Left out, the merge is dated when the command is prepared (the wall clock, as every
@@ -58,9 +58,9 @@ pub enum IdentityCommand {
     Split {
         /// The records whose evidence to remove.
         evidence: Vec<String>,
-        /// Operator.
+        /// Who does it (free text), recorded in the identity audit.
         actor: String,
-        /// Why.
+        /// Why (free text), recorded in the identity audit.
         reason: String,
         /// When (RFC 3339): dates the member-state transfers back to the parts. Left out, as
         /// for [`IdentityCommand::Merge`]; a journal record written before splits were dated
@@ -81,7 +81,7 @@ pub enum IdentityCommand {
     },
     /// A person's identifiers. Output: list of identifiers.
     Identifiers {
-        /// The person.
+        /// The person: an identifier of theirs or their OneID.
         user: UserRef,
     },
     /// Merges, all or of one person. Output: list of [`MergeRecord`].
@@ -312,7 +312,7 @@ pub enum GraphCall {
     Link {
         /// The record id.
         id: String,
-        /// Its source.
+        /// The record's source (platform or system), kept as evidence (default empty).
         #[serde(default)]
         source: String,
         /// When, in ms since the Unix epoch.
@@ -323,7 +323,7 @@ pub enum GraphCall {
     },
     /// The person of an identifier. Output: `{"oneid": N | null}`.
     Resolve {
-        /// The identifier.
+        /// The identifier to look up; an unknown one gives `null`, it is not created.
         id: Identifier,
     },
     /// See [`IdentityCommand::Explain`].
@@ -339,23 +339,23 @@ pub enum GraphCall {
         a: UserRef,
         /// The other.
         b: UserRef,
-        /// Operator.
+        /// Who does it (free text), recorded in the identity audit.
         actor: String,
-        /// Why.
+        /// Why (free text), recorded in the identity audit.
         reason: String,
     },
     /// See [`IdentityCommand::Split`].
     Split {
         /// Record ids.
         evidence: Vec<String>,
-        /// Operator.
+        /// Who does it (free text), recorded in the identity audit.
         actor: String,
-        /// Why.
+        /// Why (free text), recorded in the identity audit.
         reason: String,
     },
     /// See [`IdentityCommand::Conflicts`].
     Conflicts {
-        /// Filter.
+        /// Only conflicts whose sides are now this person (`None`: all).
         #[serde(default)]
         oneid: Option<OneId>,
     },
@@ -366,12 +366,12 @@ pub enum GraphCall {
     },
     /// See [`IdentityCommand::Identifiers`].
     Identifiers {
-        /// The person.
+        /// The person: an identifier of theirs or their OneID.
         user: UserRef,
     },
     /// See [`IdentityCommand::MergeHistory`].
     MergeHistory {
-        /// Filter.
+        /// Only merges where this OneID survived or was absorbed (`None`: all).
         #[serde(default)]
         oneid: Option<OneId>,
     },

@@ -2,7 +2,8 @@
 //!
 //! Why not a hash map: at 10M rows a map of record ids (or identifiers) is far larger than the
 //! cache, so every row pays several cache and TLB misses, and a plain two-map program spends
-//! ≈ 0.75 µs per row on this alone (`benches/examples/identity_floor.rs`). Here the rows are
+//! most of its time on this alone (`benches/examples/identity_floor.rs`; figures in
+//! benches/README.md, "OneID"). Here the rows are
 //! first scattered into partitions by the top bits of their hash — a streaming pass, with each
 //! key's bytes copied next to its hash while the column is read in order — and each partition
 //! is then deduplicated with a small table that stays in the cache. Numbering by first
@@ -52,8 +53,8 @@ pub(crate) fn first_seen<'a>(
         "fewer than 2^32 - 1 rows"
     );
     // At most 512 partitions: the scatter writes to one place per partition at a time, and
-    // 4,096 of them overran the TLB (at 10M rows, numbering two columns took 1.0-1.1 s with
-    // 4,096 partitions, 0.77-0.82 s with 512; 64 was slower again). A partition of ≈ 20k rows
+    // many more overrun the TLB, many fewer make partitions too large (figures: benches/README.md,
+    // "OneID"). A partition of ≈ 20k rows
     // at 10M still keeps its table (2 × 4 bytes a row) and entries in a 1 MB L2.
     let bits = (usize::BITS - (n >> 12).leading_zeros()).min(9);
     let part = |h: u64| {

@@ -27,7 +27,7 @@ pub struct MergeRecord {
     pub survivor: OneId,
     /// The person absorbed into it.
     pub absorbed: OneId,
-    /// Why.
+    /// What linked them: a shared identifier, or an operator.
     pub cause: MergeCause,
     /// The record id that linked them (for a manual merge, its evidence id `manual:N`).
     pub record: String,
@@ -40,7 +40,7 @@ pub struct AuditEntry {
     pub seq: u64,
     /// `"merge"`, `"split"` or `"set_identity_rules"`.
     pub action: String,
-    /// Who.
+    /// Who did it (the operator's free text).
     pub actor: String,
     /// Why (free text from the operator).
     pub reason: String,

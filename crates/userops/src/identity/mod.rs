@@ -87,14 +87,14 @@ pub enum ConflictReason {
     Cap {
         /// The capped kind.
         kind: IdKind,
-        /// The cap.
+        /// The most identifiers of `kind` a person may have.
         cap: u32,
     },
     /// The identifier appeared with more persons than the junk threshold and stopped linking.
     Junk {
         /// Other persons it appeared with.
         seen: u32,
-        /// The threshold.
+        /// The junk threshold: the most persons an identifier may appear with and still link.
         threshold: u32,
     },
 }
@@ -110,7 +110,7 @@ pub struct Conflict {
     pub kept: OneId,
     /// The person the refused identifier belongs to (the other side).
     pub other: OneId,
-    /// Why.
+    /// Which rule refused the link.
     pub reason: ConflictReason,
 }
 

@@ -290,7 +290,8 @@ pub struct UserStage {
 /// What `lifecycle_stages` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StagesOutput {
-    /// The period.
+    /// The period the stages are for: `"2026-03"` for a month, its Monday `"2026-03-02"` for
+    /// a week, the date for a day.
     pub period: String,
     /// Every person registered by the end of it, by OneID.
     pub users: Vec<UserStage>,
@@ -411,6 +412,11 @@ impl Engine {
 
     /// Every registered person's stage in `period` (a label; default the last period with
     /// data), with the default rules. The lifecycle model tags are written from this.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` at `period` for a label that is not a period of the data;
+    /// `out_of_range` at `period` when the users × periods table would be too large.
     pub fn lifecycle_stages(&self, period: Option<&str>) -> Result<StagesOutput, Error> {
         match self.execute_lifecycle_query(LifecycleCommand::LifecycleStages {
             period: period.map(str::to_owned),

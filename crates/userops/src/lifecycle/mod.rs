@@ -54,7 +54,7 @@ pub enum LifecycleError {
     ActivityBeforeRegistration {
         /// The row of the activity table, when the input is a table.
         row: Option<usize>,
-        /// The user.
+        /// The user's id in the input.
         user: u64,
         /// The activity's time (ms, UTC).
         time_ms: i64,
@@ -66,7 +66,7 @@ pub enum LifecycleError {
     ConflictingRegistration {
         /// The row of the registrations.
         row: usize,
-        /// The user.
+        /// The user's id in the input.
         user: u64,
     },
     /// A timestamp outside ±10 000 years.
@@ -74,7 +74,7 @@ pub enum LifecycleError {
     TimeOutOfRange {
         /// The row, where known.
         row: Option<usize>,
-        /// The time.
+        /// The time, in ms since the Unix epoch (UTC).
         time_ms: i64,
     },
     /// The data spans more periods than a stage table holds (100 000).
@@ -83,9 +83,9 @@ pub enum LifecycleError {
     /// Users × periods beyond what a stage table holds (8 Gi cells).
     #[error("{users} users × {periods} periods is too large a stage table: use a longer period")]
     TableTooLarge {
-        /// Users.
+        /// Distinct users in the input.
         users: usize,
-        /// Periods.
+        /// Periods from the first to the last.
         periods: usize,
     },
     /// A churn threshold outside 2..=10000 periods.
@@ -94,9 +94,9 @@ pub enum LifecycleError {
     /// A rate outside 0..=1 (or not a number).
     #[error("{field} must be a rate between 0 and 1, got {value}")]
     BadRate {
-        /// The argument.
+        /// The argument's name.
         field: &'static str,
-        /// Its value.
+        /// The value given.
         value: f64,
     },
     /// A period label that does not parse, or a period outside the data.

@@ -1,8 +1,8 @@
 //! The batch path: an activity table (column slices) → the stage of every user in every period.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
+use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
 use super::period::PeriodClock;
@@ -184,26 +184,6 @@ impl StageTable {
     }
 }
 
-/// FxHash: user ids are not attacker-chosen here, and SipHash would triple the cost of the
-/// 100M-row pass.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b));
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
 /// Dense slots for user ids: a direct offset when the ids are compact, a hash map otherwise.
 enum Slots {
     /// Slot = id − min; which slots are used is read from the data afterwards, which keeps a
@@ -212,7 +192,9 @@ enum Slots {
         min: u64,
         len: usize,
     },
-    Hashed(HashMap<u64, u32, BuildHasherDefault<FxHasher>>, Vec<u64>),
+    // FxHash: user ids are not attacker-chosen here, and SipHash would triple the cost of the
+    // 100M-row pass.
+    Hashed(HashMap<u64, u32, FxBuildHasher>, Vec<u64>),
 }
 
 impl Slots {

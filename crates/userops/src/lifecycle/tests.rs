@@ -563,7 +563,7 @@ fn engine_commands_and_merges() {
         v["segments"]["m"]["decomposition"]["terms"][1]["retained"],
         1
     );
-    // Activity before registration: by default (issue 25) the person counts as registered at
+    // Activity before registration: by default the person counts as registered at
     // their first activity, the same as the explicit policy; "error" refuses on request.
     e.ingest(ev("r2", "register", "2026-03-05T00:00:00+08:00", d1))
         .unwrap();

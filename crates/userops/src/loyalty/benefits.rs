@@ -28,7 +28,7 @@ pub enum BenefitKind {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum LimitPeriod {
-    /// Ever.
+    /// Over the membership's whole life: the limit never resets.
     #[default]
     Lifetime,
     /// Per calendar year.

@@ -77,13 +77,13 @@ pub enum LoyaltyError {
     /// An idempotency key reused for a different ledger write.
     #[error("idempotency key {key:?} was already used for a different loyalty operation")]
     DuplicateKey {
-        /// The key.
+        /// The idempotency key, as given.
         key: String,
     },
     /// No points account for this member in this program.
     #[error("no points account for {user} in program {program:?}")]
     UnknownAccount {
-        /// The program.
+        /// The program's id.
         program: String,
         /// The member as given (`OneID 7`, or the identifier when it names no one).
         user: String,
@@ -91,9 +91,9 @@ pub enum LoyaltyError {
     /// A zero, negative or overflowing amount.
     #[error("invalid amount at `{field}`: {reason}")]
     InvalidAmount {
-        /// The argument.
+        /// The argument's name.
         field: &'static str,
-        /// Why.
+        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
         reason: String,
     },
     /// An expiry at or before the time of the earn.
@@ -120,7 +120,7 @@ pub enum LoyaltyError {
         what: &'static str,
         /// Its id.
         id: String,
-        /// The limit.
+        /// The limit reached (uses or completions allowed).
         limit: u32,
     },
     /// A benefit the member's tier does not grant.
@@ -130,7 +130,7 @@ pub enum LoyaltyError {
         what: &'static str,
         /// Its id.
         id: String,
-        /// Why.
+        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
         reason: String,
     },
     /// A line refund that names no line of the order, or more units or money than are left
@@ -139,7 +139,7 @@ pub enum LoyaltyError {
     InvalidRefund {
         /// The offending field, e.g. `lines[0].qty`.
         field: String,
-        /// Why.
+        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
         reason: String,
     },
     /// A program id that does not exist.
@@ -150,15 +150,15 @@ pub enum LoyaltyError {
     InvalidProgram {
         /// The offending field.
         field: String,
-        /// Why.
+        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
         reason: String,
     },
     /// A malformed argument that is not an amount (an empty idempotency key).
     #[error("invalid argument at `{field}`: {reason}")]
     InvalidArgument {
-        /// The argument.
+        /// The argument's name.
         field: &'static str,
-        /// Why.
+        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
         reason: String,
     },
 }

@@ -164,7 +164,7 @@ pub struct ProgramSpec {
     /// Benefits per tier.
     #[serde(default)]
     pub benefits: Vec<BenefitSpec>,
-    /// Tasks.
+    /// Tasks members complete for points (none: the program has no tasks).
     #[serde(default)]
     pub tasks: Vec<TaskSpec>,
     /// Points earned automatically on ingested orders (none: only explicit earns).

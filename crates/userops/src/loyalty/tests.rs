@@ -645,9 +645,9 @@ fn orders_earn_by_rule_pending_through_the_return_window() {
         )
     );
     assert_eq!(bal(&mut e, "brand-o"), 0);
-    // The store has no rules. The same order under another event key is refused (issue 25:
-    // an order id is unique per source program; it used to be accepted, earning nothing more
-    // in loyalty but counting twice elsewhere).
+    // The store has no rules. The same order under another event key is refused: an order id
+    // is unique per source program, and accepting it would earn nothing more in loyalty but
+    // count twice elsewhere.
     assert_eq!(bal(&mut e, "store-o"), 0);
     let before = e.snapshot();
     let err = e
@@ -1062,8 +1062,8 @@ fn refund_events_with_lines_give_back_what_the_lines_earned() {
     ingest(&mut e, refund("rf1", json!([{"sku": "A", "qty": 1}])));
     ok(&mut e, "post_due", json!({"now": "2026-03-09T00:00:00Z"}));
     assert_eq!(bal(&mut e, "brand-l"), 120);
-    // A refund of an order that was never ingested is refused (issue 25: it used to be kept
-    // for the other modules, which then counted a refund of nothing).
+    // A refund of an order that was never ingested is refused: kept for the other modules,
+    // they would count a refund of nothing.
     let mut other = refund("rf2", json!([{"sku": "A", "qty": 1}]));
     other["order_id"] = json!("elsewhere");
     let before = e.snapshot();
@@ -1090,7 +1090,7 @@ fn refund_events_with_lines_give_back_what_the_lines_earned() {
     e.state.loyalty.check_invariants().unwrap();
 }
 
-/// repro_negative_balance (issue 25): the default clawback left a balance of −30. SPEC §6: a
+/// repro_negative_balance: the default clawback left a balance of −30. SPEC §6: a
 /// balance never goes below zero unless the program allows it; debt only where the program
 /// says `"clawback": "debt"`.
 #[test]
@@ -1138,7 +1138,7 @@ fn a_refund_takes_a_balance_below_zero_only_where_the_program_allows_debt() {
     }
 }
 
-/// repro_backdated_upgrade (issue 25): a late-arriving spend dated before an evaluation that
+/// repro_backdated_upgrade: a late-arriving spend dated before an evaluation that
 /// downgraded the member re-upgraded them although the current rolling-12-month spend (500)
 /// is below the threshold (1,000). An upgrade is judged on the window as it stands now.
 #[test]

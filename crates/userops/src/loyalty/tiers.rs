@@ -197,13 +197,13 @@ pub enum TierReason {
 /// One entry of a member's tier history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TierChange {
-    /// When.
+    /// When the change took effect (UTC).
     pub time: DateTime<Utc>,
     /// Level index before (`None`: no tier).
     pub from: Option<u16>,
     /// Level index after.
     pub to: Option<u16>,
-    /// Why.
+    /// Upgrade (a threshold reached) or downgrade (below the tier past the grace period).
     pub reason: TierReason,
 }
 

@@ -174,8 +174,10 @@ fn check_xy(names: &[String], columns: &[&[f64]], labels: &[bool]) -> Result<(),
 
 impl LogisticModel {
     /// Fit by IRLS (see the module docs) on feature columns and 0/1 labels.
-    // Row i indexes the feature columns and the labels together.
-    #[allow(clippy::needless_range_loop)]
+    #[expect(
+        clippy::needless_range_loop,
+        reason = "row i indexes the feature columns and the labels together"
+    )]
     pub fn fit(
         names: &[String],
         columns: &[&[f64]],

@@ -1,4 +1,4 @@
-//! The engine's models against their written definitions (issue 27's minimal cases).
+//! The engine's models against their written definitions (their minimal cases).
 
 use serde_json::{json, Value};
 

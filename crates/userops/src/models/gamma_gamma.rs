@@ -154,7 +154,10 @@ impl GammaGammaParams {
     /// Σ_{i=1..months} E\[M\] · (E[Y(i·f)] − E[Y((i−1)·f)]) / (1 + d)^i, with
     /// `f` = periods per month (`D`: 30, `W`: 4.345, `M`: 1) of the BG/NBD time unit and `d`
     /// the monthly discount rate.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parameters of `lifetimes`' `customer_lifetime_value`, which this mirrors"
+    )]
     pub fn clv(
         &self,
         bgnbd: &BgNbdParams,

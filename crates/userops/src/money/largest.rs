@@ -1,4 +1,4 @@
-//! Issue 25: no arithmetic in any module saturates or panics on an accepted value. A pool of
+//! No arithmetic in any module saturates or panics on an accepted value. A pool of
 //! the largest accepted amounts (10^12 an order, a line, a cart), the largest counts (`qty`
 //! up to `u32::MAX`) and the earliest and latest accepted times goes through every analysis
 //! and model of the README's module table (lifecycle, analytics, models, campaigns, loyalty):

@@ -68,7 +68,7 @@ struct Refunded {
     /// Money refunded (the refunds' `amount`s).
     #[serde(rename = "m", with = "rust_decimal::serde::str")]
     money: Decimal,
-    /// Refunds.
+    /// How many refunds of the order were accepted.
     #[serde(rename = "n")]
     count: u32,
     /// Per line (empty until a refund names a line): units returned and money refunded.
@@ -127,7 +127,7 @@ pub(crate) struct RefundPlan {
 /// What the book says about one person's orders (for reconciliation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderTotals {
-    /// Orders.
+    /// Orders accepted (each order id once).
     pub orders: u64,
     /// Sum of the amounts paid.
     #[serde(with = "rust_decimal::serde::str")]

@@ -1,4 +1,4 @@
-//! Intake rules of issue 25 at the engine's front door: orders and refunds reconcile, money
+//! Intake rules at the engine's front door: orders and refunds reconcile, money
 //! has bounds and a precision, event times a window, idempotency compares canonical content.
 
 use serde_json::{json, Value};
@@ -542,7 +542,7 @@ fn money(cents: i64) -> String {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 96, ..Default::default() })]
 
-    /// Issue 25: the profile, the models, the analyses and loyalty agree on every person's
+    /// The profile, the models, the analyses and loyalty agree on every person's
     /// order count, GMV and refunds, whatever orders and refunds arrive (duplicates, refunds
     /// of unknown orders and above what was paid among them: refused, changing nothing), and
     /// across merges. The order book is the reference.

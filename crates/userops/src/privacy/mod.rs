@@ -88,11 +88,11 @@ pub enum PrivacyCommand {
     /// A person's consent for one channel and purpose (no record: not granted).
     /// Output: [`ConsentState`].
     Consent {
-        /// The person.
+        /// The person: an identifier of theirs or their OneID.
         user: UserRef,
-        /// The channel.
+        /// The channel, e.g. `"sms"`.
         channel: String,
-        /// The purpose.
+        /// The purpose, e.g. `"marketing"`.
         purpose: String,
     },
     /// Erase a person: identifiers and consent removed, the OneID kept as a tombstone.
@@ -135,9 +135,9 @@ pub struct ConsentRecord {
 pub struct ConsentState {
     /// The person.
     pub oneid: OneId,
-    /// The channel.
+    /// The channel, e.g. `"sms"`.
     pub channel: String,
-    /// The purpose.
+    /// The purpose, e.g. `"marketing"`.
     pub purpose: String,
     /// Whether contact is allowed.
     pub granted: bool,
@@ -175,13 +175,13 @@ impl Erasure {
 pub struct AuditEntry {
     /// Position in the log, from 1.
     pub seq: u64,
-    /// Who.
+    /// Who did it (the operator's free text).
     pub actor: String,
     /// The method (`set_consent`, `erase`).
     pub action: String,
     /// What it concerned, e.g. `oneid:42` or `oneid:42/sms/marketing`.
     pub target: String,
-    /// When.
+    /// When, as the command gave it (UTC).
     #[serde(with = "rfc3339")]
     pub time: DateTime<Utc>,
 }
@@ -210,7 +210,7 @@ pub struct PrivacyState {
     consents: BTreeMap<OneId, Statements>,
     /// Erased persons (tombstones).
     erased: BTreeSet<OneId>,
-    /// Append-only.
+    /// The operator actions, oldest first; entries are only appended.
     audit: Vec<AuditEntry>,
     /// What merges moved, for a split to give back (see `person.rs`): the survivor's
     /// statements before and the absorbed person's.

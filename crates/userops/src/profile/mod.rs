@@ -77,7 +77,7 @@ pub enum MergeStrategy {
 /// An attribute definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributeDef {
-    /// The name.
+    /// The attribute's name, unique in the engine.
     pub name: String,
     /// Its type.
     #[serde(rename = "type")]
@@ -91,13 +91,13 @@ pub struct AttributeDef {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AttrValue {
-    /// Text.
+    /// Free text.
     String(String),
-    /// A number.
+    /// A floating-point number.
     Number(f64),
-    /// A decimal.
+    /// An exact decimal, for money (written as a string).
     Decimal(#[serde(with = "rust_decimal::serde::str")] Decimal),
-    /// A date.
+    /// An instant, kept in UTC (written as RFC 3339).
     Date(#[serde(with = "crate::event::rfc3339")] DateTime<Utc>),
     /// A bool.
     Bool(bool),
@@ -157,7 +157,7 @@ pub struct Aggregates {
     /// Sum of order amounts.
     #[serde(with = "rust_decimal::serde::str")]
     pub gmv: Decimal,
-    /// Refunds.
+    /// Refunds accepted (count).
     pub refunds: u64,
     /// Sum of refunded amounts.
     #[serde(with = "rust_decimal::serde::str")]
@@ -177,7 +177,7 @@ pub struct Aggregates {
 pub struct StoredProfile {
     /// Attributes by name.
     pub attributes: BTreeMap<String, Observation>,
-    /// Aggregates.
+    /// Counts and sums kept from the ingested orders and events.
     pub aggregates: Aggregates,
 }
 
@@ -245,7 +245,7 @@ pub struct ProfileView {
 /// What a merge did to the profiles (the `profile` section of a merge report).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MergeReport {
-    /// The survivor.
+    /// The person that remains.
     pub survivor: OneId,
     /// The absorbed person.
     pub absorbed: OneId,
@@ -276,11 +276,11 @@ pub enum ProfileCommand {
     /// value (string, number, bool, list) with strategy latest. `null` removes it.
     /// Output: the [`ProfileView`].
     SetAttribute {
-        /// Who.
+        /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
-        /// The attribute.
+        /// The attribute's name.
         name: String,
-        /// The value.
+        /// The value (`null` removes the attribute).
         value: serde_json::Value,
         /// The reporting source.
         #[serde(default = "operator")]
@@ -291,7 +291,7 @@ pub enum ProfileCommand {
     },
     /// The 360° view of a user. Output: [`ProfileView`].
     Profile {
-        /// Who.
+        /// The person: an identifier of theirs or their OneID.
         user: UserRef,
     },
 }
@@ -469,6 +469,10 @@ fn aggregate_values(a: &Aggregates) -> [Option<Value>; 6] {
 
 impl Engine {
     /// The 360° view of a person.
+    ///
+    /// # Errors
+    ///
+    /// `not_found` for a OneID that never existed. (A merged OneID gives its survivor's view.)
     pub fn profile(&self, oneid: OneId) -> Result<ProfileView, Error> {
         let o = self
             .state

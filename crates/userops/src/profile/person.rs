@@ -28,7 +28,10 @@ pub(crate) struct ProfileMoved {
 
 /// Fold `from` into `into` (attributes by their strategies, aggregates added): the report's
 /// attribute column and problems, and what changed on `into`.
-#[allow(clippy::type_complexity)]
+#[expect(
+    clippy::type_complexity,
+    reason = "a private helper's three results, each named in its doc comment"
+)]
 fn fold(
     defs: &BTreeMap<String, AttributeDef>,
     into: &mut StoredProfile,

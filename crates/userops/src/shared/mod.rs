@@ -189,8 +189,10 @@ pub struct SharedEngine {
     inner: Inner,
 }
 
-// One per shared engine, made once: boxing the larger variant would save nothing.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per shared engine, made once: boxing the larger variant would save nothing"
+)]
 enum Inner {
     Replicas(Replicas),
     Lock(Locked),
@@ -367,6 +369,11 @@ impl SharedEngine {
     /// as it is while the job runs, whatever is written meanwhile. With replicas it is the
     /// analysis copy (shared by the long jobs running at once; this call waits for running
     /// jobs to finish only when writes came since they started); with a lock, the read lock.
+    ///
+    /// # Errors
+    ///
+    /// `internal` when the analysis copy stopped (it refused a command the writer's copy
+    /// accepted, so the copies differ).
     pub fn analysis(&self) -> Result<ReadView<'_>, Error> {
         match &self.inner {
             Inner::Replicas(r) => r.analysis.view().map(|copy| ReadView {
@@ -386,6 +393,10 @@ impl SharedEngine {
     /// batch). With a writer held, the view is exactly at the writer's last publish: the
     /// store takes its snapshots this way and writes them on another thread. `None` with
     /// [`Concurrency::Lock`].
+    ///
+    /// # Errors
+    ///
+    /// As [`SharedEngine::analysis`].
     pub fn analysis_if_free(&self) -> Result<Option<AnalysisView>, Error> {
         match &self.inner {
             Inner::Replicas(r) => {
@@ -416,6 +427,11 @@ impl SharedEngine {
     /// once a write failed half-way (a panic inside a command, or a journal that could not
     /// be written): the writer copy may differ from what readers see, so no write is taken
     /// until the engine is rebuilt (reads go on).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` when this thread holds a read view of this engine (the write would wait
+    /// for it forever); `internal` once writes stopped after a write failed half-way.
     pub fn write(&self) -> Result<Writer<'_>, Error> {
         if HELD.with(|h| h.borrow().contains(&self.id())) {
             return Err(Error::invalid_argument(
@@ -463,6 +479,11 @@ impl SharedEngine {
 
     /// Execute a command by its [`Route`]: a write under the write lock, published before this
     /// returns; a read on the published copy or the analysis copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`SharedEngine::write`] or [`SharedEngine::analysis`] for the route, then the command's
+    /// own refusal (see [`Engine::execute`]).
     pub fn execute(&self, command: Command) -> Result<Output, Error> {
         match Route::of(&command) {
             Route::Write => {
@@ -479,6 +500,10 @@ impl SharedEngine {
 
     /// [`Engine::call_json`] on the shared engine: a method name and JSON arguments, the
     /// output as JSON.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::call_json`], through [`SharedEngine::execute`].
     pub fn call_json(&self, method: &str, args_json: &str) -> Result<String, Error> {
         let command = Command::from_call(method, args_json)?;
         let output = self.execute(command)?;
@@ -716,6 +741,10 @@ impl Writer<'_> {
 
     /// Apply a command (already through [`Engine::prepare`]) to the writer's copy; readers
     /// see it after [`Writer::publish`]. A command that fails changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// The command's refusal, as [`Engine::execute_prepared`]; nothing changes.
     pub fn apply(&mut self, command: Command) -> Result<Output, Error> {
         // With replicas the other copies get the command too.
         let keep = matches!(self.inner, WriterInner::Replicas(..)).then(|| command.clone());

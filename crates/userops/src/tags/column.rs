@@ -54,7 +54,7 @@ pub enum Value {
     Text(String),
     /// A number.
     Number(f64),
-    /// A date.
+    /// An instant, in UTC.
     #[serde(with = "crate::event::rfc3339")]
     Date(DateTime<Utc>),
 }

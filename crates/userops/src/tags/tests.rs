@@ -440,9 +440,9 @@ proptest! {
     }
 }
 
-/// Issue 25: a saved audience used by a rule tag could be deleted, and the tag silently
-/// stopped refreshing. Deleting an audience a rule tag or another saved audience uses is
-/// refused; once no saved audience uses it (rule tags are permanent), it can go.
+/// Deleting an audience a rule tag or another saved audience uses is refused (the tag would
+/// silently stop refreshing); once no saved audience uses it (rule tags are permanent), it
+/// can go.
 #[test]
 fn an_audience_in_use_cannot_be_deleted() {
     use crate::{Engine, ErrorCode};
@@ -515,8 +515,7 @@ fn an_audience_in_use_cannot_be_deleted() {
     .is_err());
 }
 
-/// Issue 25: `set_tags` dropped ±inf silently (the value vanished as if missing). Number tags
-/// hold finite values: an infinity or NaN (handed over as text, JSON having none) is refused
+/// Number tags hold finite values (an infinity must not vanish as if missing): an infinity or NaN (handed over as text, JSON having none) is refused
 /// with the value named, and nothing changes.
 #[test]
 fn set_tags_refuses_infinities_by_name() {
