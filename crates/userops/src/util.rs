@@ -47,6 +47,12 @@ impl Fnv1a {
         }
     }
 
+    /// Go on from a value [`Fnv1a::finish`] gave (FNV's state is its output): feeding the
+    /// rest then gives the hash of the whole.
+    pub(crate) fn resume(hash: u64) -> Fnv1a {
+        Fnv1a::with(hash, FNV_PRIME)
+    }
+
     /// Feed `bytes`.
     #[inline]
     pub fn bytes(mut self, bytes: &[u8]) -> Fnv1a {
@@ -108,6 +114,15 @@ mod tests {
         assert_eq!(super::fingerprint(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(super::fingerprint(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(super::fingerprint(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn resumed_hash_is_the_hash_of_the_whole() {
+        let half = super::Fnv1a::new().bytes(b"foo").finish();
+        assert_eq!(
+            super::Fnv1a::resume(half).bytes(b"bar").finish(),
+            super::fingerprint(b"foobar")
+        );
     }
 
     #[test]

@@ -133,7 +133,10 @@ pub(crate) enum Search {
 /// member that applies alone also applies in its group (everything before it failed and left
 /// the amounts untouched), so an alternative applies something exactly when one of its
 /// members applies alone.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the promotion index, the cart and the search's scratch space, each borrowed separately"
+)]
 pub(super) fn choose(
     promos: &[Promotion],
     cands: &[Candidate],

@@ -24,7 +24,10 @@ pub struct Rate {
 impl Ledger {
     /// Convert points of `src` into `dst` at `rate`: whole lots only, the remainder stays.
     /// Converted points expire by `dst_expires`.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per field of the convert command"
+    )]
     pub fn convert(
         &mut self,
         user: OneId,

@@ -594,7 +594,10 @@ impl Ledger {
     /// Take `delta` posted points of an earn back: first reverse what its bucket chain still
     /// holds, then claw back points already used (by policy), forgiving expired ones. Returns
     /// (reversed, clawed, used points settled).
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the partial refund, the earn's bucket and account, and the refund's own op, source and time"
+    )]
     fn take_back(
         &mut self,
         before: &PartialRefund,

@@ -174,7 +174,10 @@ pub struct EarnLine {
 
 impl Ledger {
     /// Write a transfer; amounts were checked by the caller (no overflow possible).
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per field of the transfer record"
+    )]
     pub(super) fn transfer(
         &mut self,
         op: u32,
