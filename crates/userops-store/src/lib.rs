@@ -408,6 +408,10 @@ struct Shared {
     abort_snapshot: AtomicBool,
     /// Why the last background snapshot failed, if it did (not fatal: recovery replays more).
     snapshot_error: Mutex<Option<String>>,
+    /// Held while a snapshot is written beside the live journal: a periodic and a requested
+    /// snapshot of the same analysis copy are at the same seq, and their chunks would collide;
+    /// the second one then finds the first one's header and has nothing to do.
+    snapshot_writer: Mutex<()>,
 }
 
 /// The connection and the commit state, behind one lock: a command is staged (executed,
@@ -638,6 +642,7 @@ impl Store {
             committed: Condvar::new(),
             abort_snapshot: AtomicBool::new(false),
             snapshot_error: Mutex::new(None),
+            snapshot_writer: Mutex::new(()),
         });
         let engine = recovered.engine;
         let mut store = Store {
@@ -1314,6 +1319,7 @@ fn background_snapshot(
             }
             lock(&shared.db).check_poisoned()?;
         }
+        let _writing = lock_any(&shared.snapshot_writer);
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
