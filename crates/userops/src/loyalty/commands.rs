@@ -29,7 +29,8 @@ pub enum LoyaltyCommand {
     /// Create a program. Creating it again with the same definition is a no-op. Output:
     /// [`ProgramCreated`].
     CreateProgram {
-        /// The definition.
+        /// The program's definition: id, expiry policy, tier ladder, benefits, tasks, conversion
+        /// rates ([`ProgramSpec`]).
         program: ProgramSpec,
     },
     /// Earn points. Output: [`Posting`].
@@ -42,7 +43,7 @@ pub enum LoyaltyCommand {
         points: Points,
         /// Idempotency key (also the order key refunds find it by, unless `order` is given).
         key: String,
-        /// Why.
+        /// Free text, shown on the statement (default: empty).
         #[serde(default)]
         reason: String,
         /// Expiry (default: the program's policy).
@@ -57,16 +58,17 @@ pub enum LoyaltyCommand {
         /// Multiply by the best points multiplier of the member's tier (rounded down).
         #[serde(default)]
         apply_multiplier: bool,
-        /// Who.
+        /// Who made the write: free text, shown on the statement (default: empty).
         #[serde(default)]
         actor: String,
-        /// When.
+        /// When it happens (RFC 3339 with an offset). Default: the module's clock, the latest
+        /// time any loyalty write carried (1970-01-01 before the first).
         #[serde(default)]
         time: Option<DateTime<Utc>>,
     },
     /// Spend points, earliest-expiring first. Output: [`Posting`].
     Spend {
-        /// The member.
+        /// The member (must be known: an unknown identifier is `unknown_account`).
         user: UserRef,
         /// The program id.
         program: String,
@@ -74,13 +76,14 @@ pub enum LoyaltyCommand {
         points: Points,
         /// Idempotency key.
         key: String,
-        /// Why.
+        /// Free text, shown on the statement (default: empty).
         #[serde(default)]
         reason: String,
-        /// Who.
+        /// Who made the write: free text, shown on the statement (default: empty).
         #[serde(default)]
         actor: String,
-        /// When.
+        /// When it happens (RFC 3339 with an offset). Default: the module's clock, the latest
+        /// time any loyalty write carried (1970-01-01 before the first).
         #[serde(default)]
         time: Option<DateTime<Utc>>,
     },
@@ -88,7 +91,8 @@ pub enum LoyaltyCommand {
     Post {
         /// The pending earn's key.
         key: String,
-        /// When.
+        /// When it happens (RFC 3339 with an offset). Default: the module's clock, the latest
+        /// time any loyalty write carried (1970-01-01 before the first).
         #[serde(default)]
         time: Option<DateTime<Utc>>,
     },
@@ -96,7 +100,8 @@ pub enum LoyaltyCommand {
     Void {
         /// The pending earn's key.
         key: String,
-        /// When.
+        /// When it happens (RFC 3339 with an offset). Default: the module's clock, the latest
+        /// time any loyalty write carried (1970-01-01 before the first).
         #[serde(default)]
         time: Option<DateTime<Utc>>,
     },
@@ -107,7 +112,8 @@ pub enum LoyaltyCommand {
         order_key: String,
         /// Idempotency key of the refund.
         key: String,
-        /// When.
+        /// When it happens (RFC 3339 with an offset). Default: the module's clock, the latest
+        /// time any loyalty write carried (1970-01-01 before the first).
         #[serde(default)]
         time: Option<DateTime<Utc>>,
     },
@@ -132,7 +138,8 @@ pub enum LoyaltyCommand {
         key: String,
         /// Money refunded (> 0).
         amount: Decimal,
-        /// When.
+        /// When it happens (RFC 3339 with an offset). Default: the module's clock, the latest
+        /// time any loyalty write carried (1970-01-01 before the first).
         #[serde(default)]
         time: Option<DateTime<Utc>>,
     },
@@ -146,14 +153,15 @@ pub enum LoyaltyCommand {
         key: String,
         /// The lines: `{"sku": ..., "qty": n}`, `{"line": i, "amount": "9.90"}`, ...
         lines: Vec<crate::event::RefundLine>,
-        /// When.
+        /// When it happens (RFC 3339 with an offset). Default: the module's clock, the latest
+        /// time any loyalty write carried (1970-01-01 before the first).
         #[serde(default)]
         time: Option<DateTime<Utc>>,
     },
     /// Convert points between programs at the source program's rate. Output: [`Posting`]
     /// (`points` used, `other` credited).
     Convert {
-        /// The member.
+        /// The member (must be known: an unknown identifier is `unknown_account`).
         user: UserRef,
         /// Source program.
         src: String,
@@ -163,27 +171,28 @@ pub enum LoyaltyCommand {
         points: Points,
         /// Idempotency key.
         key: String,
-        /// When.
+        /// When it happens (RFC 3339 with an offset). Default: the module's clock, the latest
+        /// time any loyalty write carried (1970-01-01 before the first).
         #[serde(default)]
         time: Option<DateTime<Utc>>,
     },
     /// A member's posted balance. Output: an integer.
     Balance {
-        /// The member.
+        /// The member (an unknown identifier has a balance of 0).
         user: UserRef,
         /// The program id.
         program: String,
     },
     /// A member's postings. Output: a list of [`StatementRow`].
     Statement {
-        /// The member.
+        /// The member (an unknown identifier has an empty statement).
         user: UserRef,
         /// The program id.
         program: String,
     },
     /// A member's tier. Output: [`TierView`].
     Tier {
-        /// The member.
+        /// The member (an unknown identifier has no tier).
         user: UserRef,
         /// The program id.
         program: String,
@@ -199,7 +208,7 @@ pub enum LoyaltyCommand {
     /// Record a behaviour's growth value (weight × count, capped per day). Output:
     /// [`GrowthResult`].
     AddGrowth {
-        /// The member.
+        /// The member (an unknown identifier creates the person).
         user: UserRef,
         /// The program id.
         program: String,
@@ -207,16 +216,18 @@ pub enum LoyaltyCommand {
         behaviour: String,
         /// Idempotency key.
         key: String,
-        /// Occurrences.
+        /// How many times the behaviour happened (≥ 1; default 1): the value is weight × count,
+        /// then the daily cap.
         #[serde(default = "one")]
         count: u32,
-        /// When.
+        /// When it happens (RFC 3339 with an offset). Default: the module's clock, the latest
+        /// time any loyalty write carried (1970-01-01 before the first).
         #[serde(default)]
         time: Option<DateTime<Utc>>,
     },
     /// Record money spent (for spend-based ladders). Output: [`GrowthResult`].
     RecordSpend {
-        /// The member.
+        /// The member (an unknown identifier creates the person).
         user: UserRef,
         /// The program id.
         program: String,
@@ -224,14 +235,15 @@ pub enum LoyaltyCommand {
         amount: Decimal,
         /// Idempotency key.
         key: String,
-        /// When.
+        /// When it happens (RFC 3339 with an offset). Default: the module's clock, the latest
+        /// time any loyalty write carried (1970-01-01 before the first).
         #[serde(default)]
         time: Option<DateTime<Utc>>,
     },
     /// The benefits of a program and what the member may claim. Output: a list of
     /// [`BenefitView`].
     Benefits {
-        /// The member.
+        /// The member (an unknown identifier has no tier and no claims).
         user: UserRef,
         /// The program id.
         program: String,
@@ -241,7 +253,7 @@ pub enum LoyaltyCommand {
     },
     /// Claim a benefit. Output: [`ClaimResult`].
     ClaimBenefit {
-        /// The member.
+        /// The member (an unknown identifier creates the person).
         user: UserRef,
         /// The program id.
         program: String,
@@ -249,14 +261,15 @@ pub enum LoyaltyCommand {
         benefit: String,
         /// Idempotency key.
         key: String,
-        /// When.
+        /// When it happens (RFC 3339 with an offset). Default: the module's clock, the latest
+        /// time any loyalty write carried (1970-01-01 before the first).
         #[serde(default)]
         time: Option<DateTime<Utc>>,
     },
     /// Complete a task: points and/or growth value, within its completion cap. Output:
     /// [`TaskResult`].
     CompleteTask {
-        /// The member.
+        /// The member (an unknown identifier creates the person).
         user: UserRef,
         /// The program id.
         program: String,
@@ -264,7 +277,8 @@ pub enum LoyaltyCommand {
         task: String,
         /// Idempotency key.
         key: String,
-        /// When.
+        /// When it happens (RFC 3339 with an offset). Default: the module's clock, the latest
+        /// time any loyalty write carried (1970-01-01 before the first).
         #[serde(default)]
         time: Option<DateTime<Utc>>,
     },
@@ -306,9 +320,9 @@ pub struct ExpiryReport {
 pub struct StatementRow {
     /// Transfer id.
     pub id: u64,
-    /// When.
+    /// The transfer's time: the `time` of the write that made it.
     pub time: DateTime<Utc>,
-    /// What.
+    /// What the transfer did: earn, spend, expire, refund, ... ([`TransferKind`]).
     pub kind: TransferKind,
     /// The idempotency key of the write (for post/void: the pending earn's key).
     pub key: String,
@@ -322,29 +336,33 @@ pub struct StatementRow {
     pub counterparty: String,
     /// Expiry of earned points.
     pub expires: Option<DateTime<Utc>>,
-    /// Why.
+    /// Free text of the write: the command's `reason`, or the engine's for its own writes
+    /// (`order`, `task:<id>`, `promotion rebate (<key>)`); empty when none was given.
     pub reason: String,
-    /// Who.
+    /// Free text of the write: the command's `actor`, or the engine's for its own writes (an
+    /// order's source platform, `campaigns`, `automation`); empty when none was given.
     pub actor: String,
 }
 
 /// A tier change, with level names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TierChangeView {
-    /// When.
+    /// When the change took effect: the write, merge (upgrade) or evaluation (downgrade) that
+    /// made it.
     pub time: DateTime<Utc>,
-    /// Before.
+    /// The tier before (`None`: no tier).
     pub from: Option<String>,
-    /// After.
+    /// The tier after (`None`: no tier).
     pub to: Option<String>,
-    /// Why.
+    /// An upgrade (a threshold reached, or a merge) or a downgrade (below the tier past the
+    /// grace period).
     pub reason: TierReason,
 }
 
 /// What `tier` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TierView {
-    /// The program.
+    /// The program id, as asked.
     pub program: String,
     /// Current tier (`None`: no tier yet, or the program has no ladder).
     pub tier: Option<String>,
@@ -369,7 +387,7 @@ pub struct TierView {
 pub struct GrowthResult {
     /// Idempotency key.
     pub key: String,
-    /// The member.
+    /// The member's OneID (new when the identifier was unknown).
     pub oneid: OneId,
     /// Growth value granted (after daily caps).
     pub growth: i64,
@@ -388,7 +406,7 @@ pub struct GrowthResult {
 pub struct ClaimResult {
     /// Idempotency key.
     pub key: String,
-    /// The benefit.
+    /// The benefit id.
     pub benefit: String,
     /// Coupons handed out.
     pub coupons: Vec<String>,
@@ -401,9 +419,9 @@ pub struct ClaimResult {
 /// What `benefits` lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BenefitView {
-    /// Id.
+    /// The benefit id, from the program's definition.
     pub id: String,
-    /// Kind.
+    /// What it gives: a privilege, a coupon bundle, a points multiplier or a free service.
     pub kind: super::benefits::BenefitKind,
     /// Whether the member's tier grants it.
     pub granted: bool,
@@ -424,7 +442,7 @@ pub struct BenefitView {
 pub struct TaskResult {
     /// Idempotency key.
     pub key: String,
-    /// The task.
+    /// The task id.
     pub task: String,
     /// Completions so far.
     pub completions: u32,
@@ -443,29 +461,29 @@ pub struct TaskResult {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum LoyaltyOutput {
-    /// `create_program`.
+    /// What `create_program` returns.
     Program(ProgramCreated),
     /// Ledger writes.
     Posting(Posting),
-    /// `balance`.
+    /// What `balance` returns: the posted balance (pending points not counted).
     Points(Points),
-    /// `expire`.
+    /// What `expire` returns.
     Expiry(ExpiryReport),
-    /// `statement`.
+    /// What `statement` returns: one row per transfer touching the member's account.
     Statement(Vec<StatementRow>),
-    /// `tier`.
+    /// What `tier` returns.
     Tier(TierView),
-    /// `evaluate_tiers`.
+    /// What `evaluate_tiers` returns: how many members it upgraded, downgraded or left in grace.
     Evaluation(Evaluation),
     /// `add_growth`, `record_spend`.
     Growth(GrowthResult),
-    /// `benefits`.
+    /// What `benefits` returns: every benefit of the program.
     Benefits(Vec<BenefitView>),
-    /// `claim_benefit`.
+    /// What `claim_benefit` returns.
     Claim(ClaimResult),
-    /// `complete_task`.
+    /// What `complete_task` returns.
     Task(TaskResult),
-    /// `post_due`.
+    /// What `post_due` returns: the pending order earns it posted or skipped.
     Due(super::DueReport),
 }
 

@@ -284,7 +284,7 @@ pub enum ModelsCommand {
         /// Window in days (default: everything up to `as_of`).
         #[serde(default)]
         window_days: Option<u32>,
-        /// The criteria.
+        /// The thresholds ([`HighValueRule`]); a criterion left out is not applied.
         #[serde(default)]
         rule: HighValueRule,
     },
@@ -371,7 +371,7 @@ pub struct SupervisedChurn {
 /// One user's supervised churn score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SupervisedChurnRow {
-    /// The user.
+    /// The user's OneID (what a merged person did counts under the survivor).
     pub oneid: OneId,
     /// Feature values, in [`CHURN_FEATURES`] order.
     pub features: Vec<f64>,
@@ -409,11 +409,11 @@ pub enum Dimension {
 /// One RFM row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RfmRow {
-    /// The user.
+    /// The user's OneID (what a merged person did counts under the survivor).
     pub oneid: OneId,
     /// Days since the last order.
     pub recency: i64,
-    /// Orders.
+    /// Orders in the window.
     pub frequency: u64,
     /// Sum or mean.
     pub monetary: f64,
@@ -441,7 +441,7 @@ pub struct ChurnRisk {
 /// One user's churn risk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChurnRow {
-    /// The user.
+    /// The user's OneID (what a merged person did counts under the survivor).
     pub oneid: OneId,
     /// Repeat purchase periods.
     pub frequency: f64,
@@ -459,7 +459,7 @@ pub struct ChurnRow {
 /// One preference share.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreferenceRow {
-    /// The user.
+    /// The user's OneID (what a merged person did counts under the survivor).
     pub oneid: OneId,
     /// The category, channel, type, or price band label.
     pub value: String,
@@ -485,7 +485,7 @@ pub struct CrossRow {
 /// One activity score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActivityRow {
-    /// The user.
+    /// The user's OneID (what a merged person did counts under the survivor).
     pub oneid: OneId,
     /// Decayed weighted count.
     pub score: f64,
@@ -496,9 +496,10 @@ pub struct ActivityRow {
 /// One screened user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HighValueRow {
-    /// The user.
+    /// The user's OneID (what a merged person did counts under the survivor).
     pub oneid: OneId,
-    /// The features.
+    /// What the criteria are checked against: orders, amount, messages, replies and their
+    /// intervals in the window.
     #[serde(flatten)]
     pub features: super::HighValueFeatures,
     /// Whether every criterion holds.

@@ -84,7 +84,7 @@ pub struct SizePoint {
 /// A saved audience (audience package).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedAudience {
-    /// Its name.
+    /// Its name, as `in_audience("...")` and the audience commands refer to it.
     pub name: String,
     /// Its expression (canonical form).
     pub expression: String,
@@ -220,7 +220,7 @@ mod bitmap {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TagColumnInput {
-    /// The tag.
+    /// The tag's name: a manual or model tag, or a new name (defined here as a manual tag).
     pub name: String,
     /// Its type: defines the tag as a manual tag if it does not exist yet.
     #[serde(rename = "type", default)]
@@ -272,7 +272,7 @@ pub enum TagsCommand {
     SetTag {
         /// Who (created if new).
         user: UserRef,
-        /// The tag.
+        /// The tag's name: a defined manual or model tag (a rule tag is computed, not set).
         tag: String,
         /// The value (JSON of the tag's type; dates as strings), or null.
         value: serde_json::Value,
@@ -296,7 +296,9 @@ pub enum TagsCommand {
     },
     /// Recompute every rule tag at `now` (relative dates move on). Output: counts.
     RefreshTags {
-        /// The time.
+        /// The time relative dates in rules refer to (RFC 3339; default: the wall clock when the
+        /// command is built). Time never moves back: a `now` before the latest recomputation of
+        /// rules counts as that time.
         #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
         now: DateTime<Utc>,
     },
@@ -304,7 +306,7 @@ pub enum TagsCommand {
     Tags {},
     /// Evaluate an expression. Output: [`AudienceResult`].
     Audience {
-        /// The expression.
+        /// The audience expression ([`expr`] syntax).
         expression: String,
         /// The time relative dates refer to.
         #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
@@ -312,9 +314,9 @@ pub enum TagsCommand {
     },
     /// Evaluate and save (or re-define) an audience. Output: [`AudienceInfo`].
     SaveAudience {
-        /// The name.
+        /// The audience's name (letters, digits, `_`); saving under it again re-defines it.
         name: String,
-        /// The expression.
+        /// The audience expression ([`expr`] syntax), saved in canonical form.
         expression: String,
         /// The evaluation time (recorded in the size history).
         #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
@@ -322,7 +324,7 @@ pub enum TagsCommand {
     },
     /// Re-evaluate a saved audience, appending to its size history. Output: [`AudienceInfo`].
     RefreshAudience {
-        /// The name.
+        /// The saved audience's name.
         name: String,
         /// The evaluation time.
         #[serde(default = "wall_clock", with = "crate::event::rfc3339")]
@@ -332,7 +334,7 @@ pub enum TagsCommand {
     CombineAudiences {
         /// The new audience's name.
         name: String,
-        /// How.
+        /// How members combine: union, intersection, or the first minus the others.
         op: SetOp,
         /// At least two saved audiences.
         audiences: Vec<String>,
@@ -346,20 +348,20 @@ pub enum TagsCommand {
     /// refreshing. Saved audiences that use it can be deleted first; rule tags cannot be
     /// deleted, so an audience a rule tag uses stays.
     DeleteAudience {
-        /// The name.
+        /// The saved audience's name.
         name: String,
     },
     /// Saved audiences without members. Output: list of [`AudienceInfo`].
     Audiences {},
     /// Members of a saved audience. Output: [`AudienceResult`].
     AudienceMembers {
-        /// The name.
+        /// The saved audience's name.
         name: String,
     },
     /// Export a saved audience: OneIDs, or identifiers of one kind (e.g. phones for SMS).
     /// Output: [`Export`].
     ExportAudience {
-        /// The name.
+        /// The saved audience's name.
         name: String,
         /// An identifier kind, or none for OneIDs.
         #[serde(default)]
@@ -367,7 +369,8 @@ pub enum TagsCommand {
     },
     /// Identifiers of one kind for a list of OneIDs. Output: [`Export`].
     ExportOneids {
-        /// The persons.
+        /// The OneIDs to look up (an unknown one, or one without an identifier of `kind`, is
+        /// listed in `missing`).
         oneids: Vec<OneId>,
         /// An identifier kind.
         kind: String,
@@ -385,7 +388,7 @@ pub struct AudienceResult {
     pub expression: String,
     /// Number of members.
     pub size: u64,
-    /// Members.
+    /// The members' OneIDs (`size` of them).
     pub oneids: Vec<OneId>,
     /// The evaluation time.
     #[serde(with = "crate::event::rfc3339")]
@@ -395,9 +398,9 @@ pub struct AudienceResult {
 /// A saved audience without its members.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AudienceInfo {
-    /// The name.
+    /// The audience's name.
     pub name: String,
-    /// The expression.
+    /// Its expression (canonical form).
     pub expression: String,
     /// Members now.
     pub size: u64,
@@ -408,13 +411,13 @@ pub struct AudienceInfo {
 /// One exported identifier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExportRow {
-    /// The person.
+    /// The member the identifier belongs to.
     pub oneid: OneId,
     /// The identifier value (normalized).
     pub value: String,
 }
 
-/// An export.
+/// A saved audience or a OneID list, as identifiers of one kind (or as OneIDs).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Export {
     /// The kind exported (none: OneIDs).
@@ -428,7 +431,7 @@ pub struct Export {
 /// A tag with statistics.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TagInfo {
-    /// The definition.
+    /// The tag's definition (its fields inline on the wire).
     #[serde(flatten)]
     pub def: TagDef,
     /// Users holding a value.
@@ -442,11 +445,11 @@ pub struct TagInfo {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum TagsOutput {
-    /// A definition.
+    /// What `define_tag` returns: the definition.
     Def(TagDef),
     /// A user touched.
     User {
-        /// The person.
+        /// Their OneID (new when `set_tag` named an unknown identifier).
         oneid: OneId,
     },
     /// Counts of a batch.
@@ -462,13 +465,13 @@ pub enum TagsOutput {
     },
     /// Tag list.
     Tags(Vec<TagInfo>),
-    /// An evaluation.
+    /// What `audience` and `audience_members` return.
     Audience(AudienceResult),
     /// A saved audience.
     Info(AudienceInfo),
     /// Saved audiences.
     Infos(Vec<AudienceInfo>),
-    /// An export.
+    /// What `export_audience` and `export_oneids` return.
     Export(Export),
 }
 
@@ -652,11 +655,21 @@ impl Engine {
     /// assert!(e.audience("agee > 3").is_err());
     /// # Ok::<(), userops::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// `audience_syntax` when the expression does not parse or does not fit what it names (an
+    /// unknown tag, attribute or saved audience, a value of another type); the error carries the
+    /// position of the mistake.
     pub fn audience(&self, expression: &str) -> Result<AudienceResult, Error> {
         self.audience_at(expression, wall_clock())
     }
 
     /// [`Engine::audience`] with relative dates referring to `now`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::audience`].
     pub fn audience_at(
         &self,
         expression: &str,
@@ -675,6 +688,12 @@ impl Engine {
     /// one segment per value of the enum or bool tag `by_tag` (named `tag=value`), plus one
     /// per named audience expression in `audiences`. Expressions are evaluated at the latest
     /// time the index has seen. `None` when nothing was asked.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` at `segments` for a segment name given twice (explicit, `tag=value` or
+    /// an audience's), at `by_tag` for a name that is no tag or attribute, or one that is neither
+    /// enum nor bool; `audience_syntax` for an expression in `audiences` (as [`Engine::audience`]).
     pub fn breakdown_segments(
         &self,
         segments: Option<BTreeMap<String, Vec<OneId>>>,
@@ -740,6 +759,10 @@ impl Engine {
 
     /// Write a model tag (RFM, churn, lifecycle, preference modules): defines it as a model tag
     /// of `value_type` if needed, then sets each listed user's value (`None` removes it).
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::write_model_values`].
     pub fn write_model_tag(
         &mut self,
         model: &str,
@@ -758,6 +781,14 @@ impl Engine {
     /// Write a model tag with any number of values per user (a multi-valued enum, e.g. the
     /// top-k preferences). With `replace`, the model's answer is the whole truth: users not
     /// listed lose their value. Users that are no longer live (merged, erased) are refused.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument`, and nothing changes: at `name` for a tag name that is not one (letters,
+    /// digits and `_`, not starting with a digit, not a keyword); at `tag` when the tag exists and
+    /// is not a model tag of `value_type`, or is an attribute; at `rows[i]` for a OneID that is not
+    /// live (unknown, merged or erased) or is listed twice, a value of another type, or several
+    /// values for a tag that is not an enum.
     pub fn write_model_values(
         &mut self,
         model: &str,

@@ -114,6 +114,13 @@ impl Cart {
     /// Check the cart: at least one sku per line, qty ≥ 1, prices ≥ 0 in cents, line values
     /// and the subtotal at most [`MAX_AMOUNT`](crate::money::MAX_AMOUNT) (else `OutOfRange`
     /// naming the line), one currency.
+    ///
+    /// # Errors
+    ///
+    /// [`CampaignError::Invalid`] for a blank sku, a qty below 1, a negative price or another
+    /// currency (of the cart or a line); [`CampaignError::OutOfRange`] for more than [`MAX_LINES`]
+    /// lines, a price with more than 2 decimal places, or a line value or the subtotal above
+    /// [`MAX_AMOUNT`](crate::money::MAX_AMOUNT). Each names its field (`lines[i].qty`, ...).
     pub fn validate(&self) -> Result<(), CampaignError> {
         let mut subtotal = Decimal::ZERO;
         if self.lines.len() > MAX_LINES {
@@ -187,6 +194,11 @@ impl Cart {
 
     /// Check every line price against the currency's `minor_units` (0 to 2; [`Cart::validate`]
     /// checks 2): `OutOfRange` naming `lines[i].price`.
+    ///
+    /// # Errors
+    ///
+    /// [`CampaignError::OutOfRange`] at `lines[i].price` for a price with more decimal places than
+    /// `minor_units`, a negative one, or one above [`MAX_AMOUNT`](crate::money::MAX_AMOUNT).
     pub fn check_minor_units(&self, minor_units: u32) -> Result<(), CampaignError> {
         for (i, l) in self.lines.iter().enumerate() {
             money_bound(&format!("lines[{i}].price"), l.price, minor_units)?;

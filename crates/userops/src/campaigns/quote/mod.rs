@@ -50,9 +50,9 @@ pub const MAX_LINES: usize = 256;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CartLine {
-    /// The sku.
+    /// The product's sku (not blank; promotions select lines by it).
     pub sku: String,
-    /// Its category.
+    /// Its category, which promotions may also select lines by (default: empty).
     #[serde(default)]
     pub category: String,
     /// Unit price (≥ 0, at most 2 decimal places).
@@ -69,15 +69,15 @@ pub struct CartLine {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cart {
-    /// The lines.
+    /// The lines (at most [`MAX_LINES`]); a line is named by its position here.
     pub lines: Vec<CartLine>,
     /// Sales channel.
     #[serde(default)]
     pub channel: String,
-    /// Region.
+    /// Region (default empty: then a promotion that lists regions does not apply).
     #[serde(default)]
     pub region: String,
-    /// Store.
+    /// Store (default empty: then a promotion that lists stores does not apply).
     #[serde(default)]
     pub store: String,
     /// When the order is placed.
@@ -242,9 +242,9 @@ impl std::fmt::Display for Reason {
 /// A promotion that did not apply, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotApplied {
-    /// The promotion.
+    /// The promotion's id.
     pub id: Arc<str>,
-    /// Why.
+    /// Why it did not apply.
     pub reason: Reason,
 }
 
@@ -401,59 +401,60 @@ pub enum Grant {
         /// Per unit.
         #[serde(with = "rust_decimal::serde::str")]
         amount: Decimal,
-        /// Units.
+        /// How many: 1, or one per full threshold when the promotion says `every`; at most its
+        /// per-order limit.
         count: u64,
-        /// When.
+        /// With the order (a gift) or after it (a rebate) ([`Timing`]).
         timing: Timing,
     },
     /// `count` coupons of a template.
     Coupon {
-        /// Template.
+        /// The coupon template id.
         template: String,
-        /// Kind.
+        /// The coupon's kind (consumption, gift or service).
         kind: CouponKind,
         /// How many.
         count: u64,
-        /// When.
+        /// With the order (a gift) or after it (a rebate) ([`Timing`]).
         timing: Timing,
     },
-    /// Points.
+    /// Points, posted to a loyalty program's ledger when the order is committed.
     Points {
         /// How many.
         points: i64,
         /// The loyalty program (none: the only one).
         #[serde(skip_serializing_if = "Option::is_none")]
         program: Option<String>,
-        /// When.
+        /// With the order (a gift) or after it (a rebate) ([`Timing`]).
         timing: Timing,
     },
-    /// Goods.
+    /// Goods handed out: `qty` units of `sku`.
     Goods {
-        /// Sku.
+        /// The sku given.
         sku: String,
-        /// Units.
+        /// Units: the reward's quantity times the number of times it is granted.
         qty: u64,
-        /// When.
+        /// With the order (a gift) or after it (a rebate) ([`Timing`]).
         timing: Timing,
     },
     /// Points earned on `on_amount` are multiplied (the loyalty module computes them).
     PointsMultiplier {
-        /// Factor.
+        /// The multiplier (≥ 2).
         factor: u32,
         /// The amount the multiplier applies to.
         #[serde(with = "rust_decimal::serde::str")]
         on_amount: Decimal,
-        /// When.
+        /// Always after the order ([`Timing::AfterOrder`]).
         timing: Timing,
     },
     /// The customer may add `sku` at `price` (满换 when the sku is not in the cart yet).
     ExchangeOffer {
-        /// Sku.
+        /// The sku offered.
         sku: String,
         /// Special price.
         #[serde(with = "rust_decimal::serde::str")]
         price: Decimal,
-        /// When.
+        /// Always with the order ([`Timing::WithOrder`]).
         timing: Timing,
     },
 }
@@ -463,7 +464,7 @@ pub enum Grant {
 pub struct LineShare {
     /// Index into the cart's lines.
     pub line: usize,
-    /// The share.
+    /// The line's share of the promotion's discount.
     #[serde(with = "rust_decimal::serde::str")]
     pub discount: Decimal,
 }
@@ -471,7 +472,7 @@ pub struct LineShare {
 /// A promotion that applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Applied {
-    /// The promotion.
+    /// The promotion's id.
     #[serde(serialize_with = "super::promotion::arc_str::serialize")]
     pub id: Arc<str>,
     /// Its discount on this order.
@@ -482,14 +483,14 @@ pub struct Applied {
     pub budget_use: Decimal,
     /// The discount per line (sums to `discount`).
     pub lines: Vec<LineShare>,
-    /// The rewards.
+    /// The rewards it hands out, with the order or after it.
     pub rewards: Vec<Grant>,
 }
 
 /// A quoted line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QuoteLine {
-    /// Sku.
+    /// The line's sku.
     pub sku: String,
     /// price × qty.
     #[serde(with = "rust_decimal::serde::str")]
@@ -521,7 +522,7 @@ pub struct Quote {
     /// subtotal − discount (≥ 0).
     #[serde(with = "rust_decimal::serde::str")]
     pub total: Decimal,
-    /// The lines.
+    /// The cart's lines with their discounts, in cart order.
     pub lines: Vec<QuoteLine>,
     /// Applied promotions, in application order.
     pub applied: Vec<Applied>,
@@ -565,6 +566,13 @@ fn to_cents(d: Decimal) -> i64 {
 }
 
 /// Evaluate `cart` for `customer` against `promos` (sorted by priority, then id).
+///
+/// # Errors
+///
+/// A cart that fails [`Cart::validate`]: [`CampaignError::Invalid`] (`invalid_argument`) for a
+/// blank sku, a qty below 1, a negative price or another currency; [`CampaignError::OutOfRange`]
+/// (`out_of_range`) for too many lines, a price with more than 2 decimal places, or a line value
+/// or subtotal above [`MAX_AMOUNT`](crate::money::MAX_AMOUNT).
 pub fn evaluate(
     promos: &[Promotion],
     ledger: &Ledger,
@@ -589,6 +597,10 @@ pub fn evaluate(
 /// Why a promotion did not apply: in the chosen alternative, why it failed after the members
 /// before it; elsewhere, why it does not apply on its own, or else that another alternative
 /// was chosen (so the reasons do not depend on which alternatives the search simulated).
+///
+/// # Errors
+///
+/// As [`evaluate`]; [`CampaignError::Internal`] when `index` was built for another list.
 pub fn evaluate_indexed(
     index: &PromoIndex,
     promos: &[Promotion],

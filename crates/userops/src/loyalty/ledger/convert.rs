@@ -24,6 +24,15 @@ pub struct Rate {
 impl Ledger {
     /// Convert points of `src` into `dst` at `rate`: whole lots only, the remainder stays.
     /// Converted points expire by `dst_expires`.
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes on an error. `invalid_argument`: an empty key. `ledger_duplicate_key`: the
+    /// key already wrote other content. `invalid_amount`: points not above 0, a rate without
+    /// positive lot sizes, the same program on both sides, fewer points than one lot, or a balance
+    /// that would overflow. `not_found`: an unknown book. `unknown_account`: the member has no
+    /// account in `src`. `insufficient_points`: fewer live points than the whole lots use.
+    /// `expiry_in_past`: `dst_expires` not after `time`.
     #[expect(
         clippy::too_many_arguments,
         reason = "one argument per field of the convert command"

@@ -23,6 +23,10 @@ impl Ledger {
     ///    points than it gave back), and is not also fully refunded; what it gave back is what
     ///    its refunded money and lines come to; no line is refunded beyond its units or money.
     /// 7. The lines an earn recorded share out exactly its points.
+    ///
+    /// # Errors
+    ///
+    /// The first invariant found broken, described. Never expected: every write keeps them.
     pub fn check_invariants(&self) -> Result<(), String> {
         let sums = self.transfer_sums()?;
         self.check_counters(&sums)?;

@@ -19,11 +19,11 @@ use crate::util::Fnv1a;
 pub enum OpKind {
     /// An earn (posted or pending).
     Earn,
-    /// A spend.
+    /// A spend (earliest-expiring points first).
     Spend,
-    /// A refund.
+    /// A refund of an order: whole, by an amount of money or by lines.
     Refund,
-    /// A conversion.
+    /// A conversion of points from one program into another.
     Convert,
     /// Posting a pending earn.
     Post,
@@ -31,7 +31,7 @@ pub enum OpKind {
     Void,
     /// An expiry run.
     Expire,
-    /// A merge.
+    /// A OneID merge: the absorbed member's accounts moved to the survivor (no key).
     Merge,
     /// A split (what a merge moved, going back).
     Split,
@@ -82,9 +82,9 @@ pub struct Op {
 /// Free text of a write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Note {
-    /// Why.
+    /// Why, as given (may be empty when `actor` is not: an op with neither has no note).
     pub reason: String,
-    /// Who.
+    /// Who, as given (may be empty when `reason` is not).
     pub actor: String,
 }
 

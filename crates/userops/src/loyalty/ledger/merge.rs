@@ -116,6 +116,12 @@ impl Ledger {
     /// dates. Where `convert` maps a program to another (with a rate), the absorbed member's
     /// points there are converted bucket by bucket (whole lots; each remainder moves unconverted,
     /// keeping its expiry). Pending earns move too. Never fails once `check_merge` passed.
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes on an error (the checks of `check_merge`). `not_found`: an unknown book in
+    /// `convert`. `invalid_amount`: a conversion within one program or without positive lot sizes,
+    /// or a balance of the survivor that would overflow.
     pub fn merge_accounts(
         &mut self,
         survivor: OneId,
@@ -269,8 +275,8 @@ impl Ledger {
         moved
     }
 
-    /// Convert whole lots of a merged bucket into the survivor's account of the destination
-    /// program.
+    /// Convert whole lots of a merged bucket into the survivor's account of the
+    /// destination program.
     #[allow(clippy::too_many_arguments, reason = "the parts of one merge")]
     fn merge_convert(
         &mut self,

@@ -62,7 +62,7 @@ impl LineRefunded {
 /// What a refund takes back of an order.
 #[derive(Debug, Clone, Copy)]
 enum Share<'a> {
-    /// Everything.
+    /// The whole order: whatever its earns have not given back yet.
     All,
     /// A share of the order's money.
     Money(Decimal),
@@ -111,6 +111,12 @@ impl Ledger {
     /// Refund an order: every earn tied to it is reversed (pending earns voided). Spent points
     /// are clawed back by the program's [`Clawback`] policy. A refund of an order with nothing
     /// left to reverse is an error.
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes on an error. `invalid_argument`: an empty key. `ledger_duplicate_key`: the
+    /// key already wrote other content. `not_pending`: no earn of the order is left to refund (an
+    /// unknown order, or one refunded whole already).
     pub fn refund(
         &mut self,
         order: &str,
@@ -132,6 +138,11 @@ impl Ledger {
     /// [`Clawback`] policy and expired ones are forgiven. Refunds reaching the order amount make
     /// a full refund. Earns without an order amount are left alone; an order without any is an
     /// error (`NotPending`), as is a non-positive amount.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::refund`]; also `invalid_amount` for `money` not above 0, and `not_pending` when
+    /// no earn of the order records its amount.
     pub fn refund_amount(
         &mut self,
         order: &str,
@@ -155,6 +166,12 @@ impl Ledger {
     /// A line is named by `sku` or by `line` index; an unknown line, a qty above the units left
     /// to refund or an amount above the money left are [`LoyaltyError::InvalidRefund`] (naming
     /// `lines[i].…`), and change nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::refund`]; also `invalid_amount` ([`LoyaltyError::InvalidRefund`]) for no line
+    /// named, a malformed or unknown line, a qty above the units left or an amount above the money
+    /// left, and `not_pending` when no earn of the order records its lines.
     pub fn refund_lines(
         &mut self,
         order: &str,
@@ -166,6 +183,10 @@ impl Ledger {
     }
 
     /// Every check of [`Ledger::refund_lines`], changing nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::refund_lines`].
     pub fn check_refund_lines(
         &self,
         order: &str,
@@ -195,6 +216,10 @@ impl Ledger {
     /// [`Ledger::refund_amount`] limited to the earns written under `earn_keys`: an order id
     /// is unique per source program only, so the engine's refund events name the earns of
     /// their own order (the source program's and its parents' `order:<program>:<id>`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::refund_amount`], counting only the earns written under `earn_keys`.
     pub fn refund_amount_of(
         &mut self,
         order: &str,
@@ -208,6 +233,10 @@ impl Ledger {
 
     /// [`Ledger::refund_lines`] limited to the earns written under `earn_keys` (see
     /// [`Ledger::refund_amount_of`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::refund_lines`], counting only the earns written under `earn_keys`.
     pub fn refund_lines_of(
         &mut self,
         order: &str,
@@ -220,6 +249,10 @@ impl Ledger {
     }
 
     /// Every check of [`Ledger::refund_lines_of`], changing nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::refund_lines_of`].
     pub fn check_refund_lines_of(
         &self,
         order: &str,
@@ -234,6 +267,12 @@ impl Ledger {
     /// earn tied to the order that records its amount, the money refunded with this refund
     /// must not exceed that amount ([`LoyaltyError::InvalidRefund`] at `amount` otherwise).
     /// A replay of the same refund passes. Changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument`: an empty key. `ledger_duplicate_key`: the key already wrote other
+    /// content. `invalid_amount` ([`LoyaltyError::InvalidRefund`] at `amount`): the refunds of an
+    /// earn's order would total more than its order amount.
     pub fn check_refund_amount(
         &self,
         order: &str,

@@ -55,7 +55,7 @@ pub struct Transfer {
     pub amount: Points,
     /// What the transfer is.
     pub kind: TransferKind,
-    /// When.
+    /// The time of the write that made it (for an expiry run, the run's `now`).
     pub time: DateTime<Utc>,
     /// For `post`/`void`: the pending transfer; for reversals: the earn transfer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,7 +94,7 @@ pub enum Resolution {
 /// points go ([`Earn`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Entry<'a> {
-    /// The member.
+    /// The member's OneID (a spend needs their account in `book`; an earn opens it).
     pub user: OneId,
     /// The program's books.
     pub book: BookId,
@@ -102,9 +102,9 @@ pub struct Entry<'a> {
     pub points: Points,
     /// Idempotency key.
     pub key: &'a str,
-    /// Reason.
+    /// Why: free text kept in the op's note; part of the write's fingerprint.
     pub reason: &'a str,
-    /// Actor.
+    /// Who: free text kept in the op's note; not part of the fingerprint.
     pub actor: &'a str,
     /// Posting time.
     pub time: DateTime<Utc>,
@@ -254,6 +254,15 @@ impl Ledger {
     }
 
     /// Earn points (posted at once, or pending). See [`Earn`].
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes on an error. `invalid_argument`: an empty key. `ledger_duplicate_key`: the
+    /// key already wrote other content (a faithful replay is no error: it returns the first result
+    /// marked `duplicate`). `invalid_amount`: points not above 0, an order amount not above 0,
+    /// lines with no units or a negative value or points, lines whose points do not sum to the
+    /// earn's, or a balance that would overflow. `not_found`: an unknown book. `expiry_in_past`:
+    /// `expires` not after the earn's time.
     pub fn earn(&mut self, r: &Earn<'_>) -> Result<Posting, LoyaltyError> {
         let print = match self.check_earn_print(r) {
             Ok(print) => print,
@@ -288,6 +297,10 @@ impl Ledger {
 
     /// Every check of an earn, changing nothing: `Ok(Some(first result))` for a faithful
     /// replay, `Ok(None)` when [`Ledger::earn`] will succeed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::earn`].
     pub fn check_earn(&self, r: &Earn<'_>) -> Result<Option<Posting>, LoyaltyError> {
         match self.check_earn_print(r) {
             Ok(_) => Ok(None),
@@ -384,6 +397,13 @@ impl Ledger {
 
     /// Spend points, earliest-expiring bucket first. Beyond the balance only within the
     /// program's overdraft (the shortfall becomes debt).
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes on an error. `invalid_argument`: an empty key. `ledger_duplicate_key`: the
+    /// key already wrote other content. `invalid_amount`: points not above 0, or a balance that
+    /// would overflow. `not_found`: an unknown book. `unknown_account`: the member has no account
+    /// in the program. `insufficient_points`: the balance plus the program's overdraft is short.
     pub fn spend(&mut self, r: &Spend<'_>) -> Result<Posting, LoyaltyError> {
         let print = r.print(OpKind::Spend).0;
         if let Some(p) = self.replay(r.key, print)? {
@@ -454,6 +474,12 @@ impl Ledger {
 
     /// Resolve a pending earn: post it (`post = true`) or void it. Resolving again the same way
     /// returns the first result marked `duplicate`; the other way is an error.
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes on an error. `not_pending`: the key is unknown, is not a pending earn's, or
+    /// was resolved the other way already. `invalid_amount`: posting would overflow the member's
+    /// balance.
     pub fn resolve(
         &mut self,
         key: &str,
