@@ -685,7 +685,7 @@ pub enum Col {
     U64,
     /// 64-bit floats.
     F64,
-    /// Booleans.
+    /// Booleans, `bool` in and out.
     Bool,
     /// Money: decimal text in, `decimal128(38, 10)` out.
     Dec,

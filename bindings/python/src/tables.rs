@@ -202,7 +202,7 @@ impl Table {
         &self.batches
     }
 
-    /// The schema.
+    /// The schema every batch has.
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
     }

@@ -84,6 +84,13 @@ impl fmt::Display for CheckReport {
 /// snapshot's checksum, a replay that must reproduce the snapshots byte for byte, the engine's
 /// invariants on the replayed state, and the materialized tables. Errors only when the file
 /// cannot be read as a store at all; everything else is in the report.
+///
+/// # Errors
+///
+/// [`StoreError::BadPath`] for a path that is missing, a directory or not a regular file;
+/// [`StoreError::NotAStore`] for a file that is not a store; [`StoreError::NewerSchema`] for
+/// one written by a newer build; [`StoreError::Sqlite`] when the database cannot be read.
+/// Problems found inside a readable store are in the report.
 pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
     let path = path.as_ref();
     let found = schema::preflight(path, false)?;

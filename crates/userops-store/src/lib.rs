@@ -100,6 +100,10 @@ pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 /// ```
 pub trait OpenEngine {
     /// Open (or create) the durable engine at `path`; see [`Store::open`].
+    ///
+    /// # Errors
+    ///
+    /// See [`Store::open`].
     fn open(path: impl AsRef<Path>) -> Result<Store, StoreError>;
 }
 
@@ -919,6 +923,14 @@ impl Store {
     /// Ingest many events, one transaction per `chunk` events (each chunk is durable before
     /// the next starts, whatever the commit mode). One result per event: a refused event is
     /// not journaled and does not stop the others. Storage errors stop the batch.
+    ///
+    /// # Errors
+    ///
+    /// A refused event is no error of the batch: its own result says why. The batch stops at a
+    /// storage error: [`StoreError::Poisoned`] when a commit fails, or after an earlier failed
+    /// write (chunks committed before it stay durable); [`StoreError::Sqlite`] when a transaction
+    /// cannot begin. Before any event, [`StoreError::Engine`] when the engine cannot be written
+    /// from this thread (see [`SharedEngine::write`]).
     pub fn ingest_batch(
         &self,
         events: impl IntoIterator<Item = Event>,

@@ -63,6 +63,10 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
     }
     /// Bring the rows up to date after `command` was executed with `output` (in the journal's
     /// transaction; an error aborts it).
+    ///
+    /// # Errors
+    ///
+    /// The SQLite error, which aborts the journal's transaction.
     fn apply(
         &self,
         conn: &Connection,
@@ -71,8 +75,16 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
         output: &Output,
     ) -> rusqlite::Result<()>;
     /// Rewrite every row from the engine's state.
+    ///
+    /// # Errors
+    ///
+    /// The SQLite error.
     fn rebuild(&self, conn: &Connection, engine: &Engine) -> rusqlite::Result<()>;
     /// Differences between the rows and the engine's state (for `userops check`).
+    ///
+    /// # Errors
+    ///
+    /// The SQLite error; differences are no error, they are the answer.
     fn verify(&self, conn: &Connection, engine: &Engine) -> rusqlite::Result<Vec<String>>;
 }
 

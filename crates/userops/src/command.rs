@@ -59,7 +59,7 @@ pub enum Command {
 pub enum CoreCommand {
     /// Ingest one event. Output: [`Receipt`].
     Ingest {
-        /// The event.
+        /// The event to ingest.
         event: Event,
     },
     /// Ingest a batch of events in order, each exactly as [`CoreCommand::Ingest`] would (same
@@ -151,8 +151,8 @@ impl Command {
     /// # Errors
     ///
     /// `invalid_argument` when `args_json` is not JSON or not an object, or does not fit the
-    /// method's arguments (the field's path named); `unknown_method` for a method no command set
-    /// has.
+    /// method's arguments (the field's path named); `unknown_method` for a method no command
+    /// set has.
     ///
     /// ```
     /// use userops::{Command, CoreCommand};

@@ -191,6 +191,12 @@ impl ConfigBuilder {
     }
 
     /// Finish, or report the first invalid setting.
+    ///
+    /// # Errors
+    ///
+    /// The first invalid setting given: `invalid_argument` for a UTC offset outside -12:00 to
+    /// +14:00, an empty identifier salt or too many currency minor units (naming the setting);
+    /// `invalid_identifier` for a custom identifier kind that is not a kind name.
     pub fn build(self) -> Result<Config, Error> {
         match self.error {
             Some(e) => Err(e),

@@ -150,6 +150,11 @@ impl RefundLine {
     /// Which of an order's `count` lines this names: by `line` index (which must agree with
     /// `sku` when both are given: `is_sku(index, sku)`), or by `sku` when exactly one line has
     /// it. `Err((field under the line, reason))`.
+    ///
+    /// # Errors
+    ///
+    /// `("line", why)` for an index past the order's lines; `("sku", why)` for a sku that is not
+    /// the indexed line's, that no line or several lines have, or when neither is given.
     pub fn find(
         &self,
         count: usize,
@@ -188,6 +193,11 @@ impl RefundLine {
 
     /// Check what can be checked without the order: a line named, something refunded,
     /// no negative amount. `Err((field under the line, reason))`.
+    ///
+    /// # Errors
+    ///
+    /// `("sku", why)` when no line is named or the sku is blank; `("amount", why)` for a negative
+    /// amount; `("qty", why)` when nothing is refunded (no qty and no amount above 0).
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if self.sku.is_none() && self.line.is_none() {
             return Err(("sku", "name the line by `sku` or by `line` index".into()));
@@ -279,7 +289,7 @@ pub enum EventBody {
         #[serde(rename = "type")]
         activity: String,
     },
-    /// An order.
+    /// An order, counted once per source program and order id.
     Order {
         /// The person: an identifier (a new one makes a new person) or the OneID of a known person.
         user: UserRef,
@@ -769,6 +779,10 @@ pub mod rfc3339_opt {
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Write as RFC 3339 in UTC, or `null`.
+    ///
+    /// # Errors
+    ///
+    /// The serializer's own.
     pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => super::rfc3339::serialize(t, s),
@@ -777,6 +791,10 @@ pub mod rfc3339_opt {
     }
 
     /// Read RFC 3339 with a zone, or `null`.
+    ///
+    /// # Errors
+    ///
+    /// As [`rfc3339::deserialize`](super::rfc3339::deserialize).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|s| super::rfc3339::parse(&s).map_err(serde::de::Error::custom))
@@ -790,17 +808,30 @@ pub mod rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Write as RFC 3339 in UTC.
+    ///
+    /// # Errors
+    ///
+    /// The serializer's own.
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }
 
     /// Read RFC 3339 with a zone (`Z` or `±hh:mm`).
+    ///
+    /// # Errors
+    ///
+    /// The deserializer's for a value that is no string; [`parse`]'s reason for one that is not
+    /// RFC 3339 with a zone.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let s = String::deserialize(d)?;
         parse(&s).map_err(serde::de::Error::custom)
     }
 
     /// Parse RFC 3339 with a zone, explaining a failure.
+    ///
+    /// # Errors
+    ///
+    /// Why, for text that is not RFC 3339 with a zone (a naive time has none).
     pub fn parse(s: &str) -> Result<DateTime<Utc>, String> {
         DateTime::parse_from_rfc3339(s.trim())
             .map(|t| t.with_timezone(&Utc))

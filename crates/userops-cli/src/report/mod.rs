@@ -11,7 +11,7 @@ use svg::esc;
 
 /// One section of the report: a heading, a sentence saying how to read it, and a chart or table.
 pub struct Section {
-    /// Heading.
+    /// The section's heading (plain text: escaped when written).
     pub title: String,
     /// How to read it (plain text).
     pub note: String,

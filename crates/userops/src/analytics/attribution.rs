@@ -79,7 +79,7 @@ pub struct Conversions<'a> {
 /// The credit of one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelCredit {
-    /// The channel.
+    /// The channel's name (a touch event's name).
     pub channel: String,
     /// Conversions credited (fractional; the shares of one conversion sum to 1).
     pub conversions: f64,
@@ -94,7 +94,7 @@ pub struct ChannelCredit {
 /// The result of [`attribute`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttributionReport {
-    /// The model.
+    /// How each conversion's credit was shared among its touches.
     pub model: AttributionModel,
     /// Conversions in the input.
     pub conversions: u64,
@@ -129,6 +129,13 @@ pub struct AttributionReport {
 ///     r.channels.iter().map(|c| (c.channel.as_str(), c.value.to_string())).collect();
 /// assert_eq!(by, [("app", "33.34".to_string()), ("push", "33.33".into()), ("sms", "33.33".into())]);
 /// ```
+///
+/// # Errors
+///
+/// [`AnalyticsError::LengthMismatch`], [`AnalyticsError::BadCode`] or
+/// [`AnalyticsError::TimeOutOfRange`] for touches or conversions that do not check (columns of
+/// different lengths, a code outside `names`, a time outside ±10 000 years);
+/// [`AnalyticsError::BadArgument`] for a negative lookback or a half-life not above 0.
 pub fn attribute(
     touches: EventTable<'_>,
     conversions: Conversions<'_>,

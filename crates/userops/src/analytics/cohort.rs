@@ -38,6 +38,12 @@ pub struct CohortTable {
 /// let c = cohort_retention(&[1, 1, 2], &[0, 40 * day, 0], PeriodClock::new(Period::Month, 0)).unwrap();
 /// assert_eq!(c.cohorts[0].retained, [2, 1]);
 /// ```
+///
+/// # Errors
+///
+/// [`AnalyticsError::LengthMismatch`] for columns of different lengths;
+/// [`AnalyticsError::TimeOutOfRange`] for a time outside ±10 000 years;
+/// [`AnalyticsError::BadArgument`] when the data spans more periods than supported.
 pub fn cohort_retention(
     user: &[u64],
     time: &[i64],

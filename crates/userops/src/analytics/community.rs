@@ -28,7 +28,7 @@ pub struct CommunityEvents<'a> {
 /// One community in one period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommunityRow {
-    /// The community.
+    /// The community's name, as in the input.
     pub community: String,
     /// The period label.
     pub period: String,
@@ -91,6 +91,13 @@ struct Acc {
 /// assert_eq!((r.joins, r.leavers, r.members, r.active_members), (2, 1, 1, 1));
 /// assert_eq!((r.conversions, r.gmv), (2, Decimal::new(50, 0)));
 /// ```
+///
+/// # Errors
+///
+/// [`AnalyticsError::LengthMismatch`], [`AnalyticsError::BadCode`] or
+/// [`AnalyticsError::TimeOutOfRange`] for event or order tables that do not check;
+/// [`AnalyticsError::Overflow`] when an amount sum overflows; [`AnalyticsError::BadArgument`]
+/// for an order line naming no order row, or data spanning more periods than supported.
 pub fn community_stats(
     events: CommunityEvents<'_>,
     orders: OrderTable<'_>,

@@ -485,7 +485,7 @@ pub enum AnalyticsCommand {
     /// 100.00 over three touches, linear, is 33.33 + 33.33 + 33.34. Output:
     /// [`AttributionReport`].
     Attribution {
-        /// The model.
+        /// How a conversion's credit is shared among its touches ([`ModelName`]).
         model: ModelName,
         /// For `time_decay`.
         #[serde(default)]
@@ -541,7 +541,7 @@ pub enum AnalyticsCommand {
     },
     /// Periods where a metric left its expected band.
     DataWarnings {
-        /// The metric.
+        /// The metric watched ([`WatchedMetric`]).
         metric: WatchedMetric,
         /// How the expected band is computed.
         method: WarningMethod,
@@ -562,16 +562,16 @@ pub enum AnalyticsCommand {
 /// One period's metric tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeriodTree {
-    /// The period.
+    /// The period's label (e.g. `2026-03` for a month).
     pub period: String,
-    /// The tree.
+    /// The period's metric tree.
     pub tree: MetricNode,
 }
 
 /// A person's journey.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journey {
-    /// The person.
+    /// The person's OneID.
     pub oneid: OneId,
     /// Their events in time order.
     pub steps: Vec<JourneyStep>,

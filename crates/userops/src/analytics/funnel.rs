@@ -37,6 +37,13 @@ pub struct FunnelReport {
 ///
 /// Keeps, for each level, the latest start that reached it: a later start leaves more of the
 /// window for the steps still to come, so it dominates (the windowFunnel algorithm).
+///
+/// # Errors
+///
+/// [`AnalyticsError::LengthMismatch`], [`AnalyticsError::BadCode`] or
+/// [`AnalyticsError::TimeOutOfRange`] for an event table that does not check;
+/// [`AnalyticsError::BadArgument`] for no step or a negative window;
+/// [`AnalyticsError::UnknownStep`] for a step no event of the data has.
 pub fn funnel_levels(
     table: EventTable<'_>,
     steps: &[&str],
@@ -132,6 +139,10 @@ pub(crate) fn steps_of(names: &[&str], levels: impl Iterator<Item = usize>) -> V
 /// let users = |w| funnel(t, &["view", "cart", "pay"], w, none).unwrap().steps[2].users;
 /// assert_eq!((users(20), users(19)), (1, 0));
 /// ```
+///
+/// # Errors
+///
+/// As [`funnel_levels`].
 pub fn funnel<F>(
     table: EventTable<'_>,
     steps: &[&str],

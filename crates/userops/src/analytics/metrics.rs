@@ -42,6 +42,12 @@ impl MetricNode {
 
     /// Replace the leaf `name` by a sum of parts (extend the tree); an error when there is no
     /// such leaf or the parts do not add up to its value.
+    ///
+    /// # Errors
+    ///
+    /// [`AnalyticsError::BadArgument`] when no metric of the tree is named `name`, it is not a
+    /// leaf, or the parts do not add up to its value; [`AnalyticsError::Overflow`] when their
+    /// sum overflows. The tree is left as it was.
     pub fn split(&mut self, name: &str, parts: Vec<MetricNode>) -> Result<(), AnalyticsError> {
         let node = self
             .find_mut(name)
@@ -130,7 +136,7 @@ pub struct Warning {
     pub index: usize,
     /// The point's label, as the series gave it.
     pub label: String,
-    /// Its value.
+    /// The point's value.
     pub value: f64,
     /// The band's centre.
     pub expected: f64,
@@ -157,6 +163,11 @@ fn mean_sd(xs: &[f64]) -> (f64, f64) {
 /// assert_eq!(w.len(), 1);
 /// assert_eq!(w[0].label, "d4");
 /// ```
+///
+/// # Errors
+///
+/// [`AnalyticsError::BadArgument`] for a rolling window below 2 points, a season below 1, a
+/// `k` that is not a positive number, or a point that is not finite.
 pub fn data_warnings(
     series: &[(String, f64)],
     method: WarningMethod,

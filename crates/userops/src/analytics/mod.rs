@@ -43,7 +43,7 @@ pub enum AnalyticsError {
         what: &'static str,
         /// One length.
         a: usize,
-        /// The other.
+        /// The length of the column that differs.
         b: usize,
     },
     /// An event name code outside the names dictionary.

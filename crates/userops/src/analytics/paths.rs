@@ -48,6 +48,12 @@ fn top(map: BTreeMap<String, u64>, n: usize) -> Vec<StepCount> {
 }
 
 /// Paths from `from` to `to`, keeping the `n` most frequent steps in each list.
+///
+/// # Errors
+///
+/// [`AnalyticsError::LengthMismatch`], [`AnalyticsError::BadCode`] or
+/// [`AnalyticsError::TimeOutOfRange`] for an event table that does not check;
+/// [`AnalyticsError::UnknownStep`] for a `from` or `to` no event of the data has.
 pub fn paths(
     table: EventTable<'_>,
     from: &str,
@@ -113,6 +119,10 @@ pub struct MicroConversion {
 }
 
 /// Every event other than `conversion` as a micro-conversion, by users descending.
+///
+/// # Errors
+///
+/// As [`paths`], for `conversion`.
 pub fn micro_conversions(
     table: EventTable<'_>,
     conversion: &str,

@@ -68,7 +68,7 @@ pub struct RepurchaseRow {
 /// A product's repurchase: buyers who bought it in at least two orders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductRepurchase {
-    /// The product.
+    /// The product's sku.
     pub sku: String,
     /// Users who bought it.
     pub buyers: u64,
@@ -108,6 +108,13 @@ pub struct RepurchaseReport {
 /// assert_eq!(r.periods[0].first_order_gmv, Decimal::new(10000, 2));
 /// assert_eq!(r.periods[0].repurchase_gmv, Decimal::new(5000, 2));
 /// ```
+///
+/// # Errors
+///
+/// [`AnalyticsError::LengthMismatch`], [`AnalyticsError::BadCode`] or
+/// [`AnalyticsError::TimeOutOfRange`] for an order table that does not check;
+/// [`AnalyticsError::BadArgument`] for an order line naming an order row that does not exist;
+/// [`AnalyticsError::Overflow`] when an amount sum overflows.
 pub fn repurchase(
     orders: OrderTable<'_>,
     clock: PeriodClock,

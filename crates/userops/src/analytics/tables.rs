@@ -202,6 +202,13 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
 }
 
 /// Run a table function on JSON columns; the result as JSON (see the module docs).
+///
+/// # Errors
+///
+/// `unknown_method` for a method no table function has; `invalid_argument` for arguments that
+/// are not JSON or do not fit the method (the field's path named); then the analysis's own
+/// refusal, converted to its [`Error`] (bad columns, bad arguments, a fit that did not
+/// converge, ...).
 pub fn table_call_json(method: &str, args_json: &str) -> Result<String, Error> {
     match method {
         "lifecycle" => {

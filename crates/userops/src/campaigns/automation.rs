@@ -163,6 +163,13 @@ pub struct Rule {
 
 impl Rule {
     /// Check the rule.
+    ///
+    /// # Errors
+    ///
+    /// [`CampaignError::Invalid`] naming the field: a blank id, no action, quiet hours that are
+    /// not a window within 0–24, an inactivity trigger of 0 days, a touch with a blank channel or
+    /// content or a frequency cap of 0, points not above 0, a blank tag.
+    /// [`CampaignError::NotFound`]: a coupon action's template is not in `coupons`.
     pub fn validate(&self, coupons: &CouponBook) -> Result<(), CampaignError> {
         if self.id.trim().is_empty() {
             return Err(CampaignError::invalid("id", "must not be empty"));
@@ -403,6 +410,10 @@ fn due(at: DateTime<Utc>, delay: u32, grace: u32, now: DateTime<Utc>) -> bool {
 
 impl Automation {
     /// Add or replace a rule.
+    ///
+    /// # Errors
+    ///
+    /// As [`Rule::validate`]; nothing changes.
     pub fn add_rule(&mut self, rule: Rule, coupons: &CouponBook) -> Result<(), CampaignError> {
         rule.validate(coupons)?;
         self.rules.insert(rule.id.clone(), rule);

@@ -222,6 +222,15 @@ impl CouponTemplate {
 
 impl CouponBook {
     /// Add (or replace, while none was created from it) a template.
+    ///
+    /// # Errors
+    ///
+    /// [`CampaignError::Invalid`] naming the field, and nothing changes: a blank id or one with
+    /// `#`, an amount off not above 0, a percent outside (0, 100], a blank item sku, a validity
+    /// window that ends before it starts, `valid_days` of 0, a negative `min_amount`, an amount
+    /// with more than 2 decimal places, or replacing a template that already has coupons.
+    /// [`CampaignError::OutOfRange`] for an amount above
+    /// [`MAX_AMOUNT`](crate::money::MAX_AMOUNT).
     pub fn add_template(&mut self, t: CouponTemplate) -> Result<(), CampaignError> {
         t.validate()?;
         if self.created.get(&t.id).is_some_and(|n| *n > 0) && self.templates.get(&t.id) != Some(&t)
@@ -258,6 +267,11 @@ impl CouponBook {
     }
 
     /// Whether `n` coupons of `template` can be issued (it exists and has the stock).
+    ///
+    /// # Errors
+    ///
+    /// [`CampaignError::NotFound`] for an unknown template; [`CampaignError::LimitReached`] when
+    /// its stock cannot cover `n` more.
     pub fn check_issue(&self, template: &str, n: u64) -> Result<(), CampaignError> {
         let t = self.template_or_404(template)?;
         let made = self.created.get(template).copied().unwrap_or(0);
@@ -289,6 +303,10 @@ impl CouponBook {
     }
 
     /// Create coupons of `template` for `users` at `now` in `state`. All or nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`CouponBook::check_issue`]; nothing is created then.
     pub fn issue(
         &mut self,
         template: &str,
@@ -328,6 +346,10 @@ impl CouponBook {
     }
 
     /// The user claims a coupon of `template`: an issued one they hold, else a new one from stock.
+    ///
+    /// # Errors
+    ///
+    /// As [`CouponBook::check_issue`] (an unknown template, or no stock for a new coupon).
     pub fn claim(
         &mut self,
         template: &str,
@@ -380,6 +402,13 @@ impl CouponBook {
     }
 
     /// Use a coupon on a cart (its `time` is the time of use). Once; in window; eligible lines.
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes on an error. A cart that fails [`Cart::validate`];
+    /// [`CampaignError::NotFound`] for an unknown coupon; [`CampaignError::CouponUnusable`] for a
+    /// coupon of another user, one used or expired, outside its window, or a cart without an
+    /// eligible line or below the coupon's minimum amount.
     pub fn use_on(
         &mut self,
         coupon_id: &str,
@@ -502,6 +531,11 @@ impl CouponBook {
     }
 
     /// Return a used coupon after a refund: usable again if its window is open, else expired.
+    ///
+    /// # Errors
+    ///
+    /// [`CampaignError::NotFound`] for an unknown coupon; [`CampaignError::CouponUnusable`] for a
+    /// coupon that is not used.
     pub fn give_back(
         &mut self,
         coupon_id: &str,
@@ -541,6 +575,10 @@ impl CouponBook {
     }
 
     /// Counts per state, per template (one template when given).
+    ///
+    /// # Errors
+    ///
+    /// [`CampaignError::NotFound`] for an unknown `template`.
     pub fn counts(&self, template: Option<&str>) -> Result<Vec<CouponCounts>, CampaignError> {
         if let Some(t) = template {
             self.template_or_404(t)?;

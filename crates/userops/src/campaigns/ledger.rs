@@ -242,7 +242,7 @@ pub enum RewardRef {
         #[serde(default = "one")]
         count: u64,
     },
-    /// Points.
+    /// Points, which the engine's `commit` posts to a loyalty program's ledger.
     Points {
         /// How many.
         points: i64,
@@ -292,6 +292,16 @@ impl Ledger {
     /// Consume budgets and limits for `quote` under `key`. Replaying the same key with the same
     /// quote returns the first receipt marked `duplicate`; another quote under it is an error.
     /// `find` looks a promotion up by id.
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes on an error. [`CampaignError::Invalid`]: a blank key, a promotion applied
+    /// twice, a negative amount. [`CampaignError::DuplicateKey`]: the key committed another quote.
+    /// [`CampaignError::NotFound`]: an applied promotion `find` does not know.
+    /// [`CampaignError::OutOfRange`]: an amount above [`MAX_AMOUNT`](crate::money::MAX_AMOUNT).
+    /// [`CampaignError::BudgetExhausted`]: a money budget that cannot cover the use, or a count
+    /// budget spent. [`CampaignError::LimitReached`]: a promotion's total limit, or its per-user
+    /// limit (reached, or the quote has no customer).
     pub fn commit<'p>(
         &mut self,
         key: &str,
@@ -429,6 +439,10 @@ impl Ledger {
     }
 
     /// Give back what the commit under `key` consumed. Cancelling twice changes nothing more.
+    ///
+    /// # Errors
+    ///
+    /// [`CampaignError::NotFound`] for a key that committed nothing.
     pub fn cancel(&mut self, key: &str) -> Result<CommitReceipt, CampaignError> {
         self.cancel_owned(key, |o| o)
     }

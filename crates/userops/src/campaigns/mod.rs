@@ -231,6 +231,10 @@ impl Campaigns {
     }
 
     /// Add a promotion, or replace the one with its id.
+    ///
+    /// # Errors
+    ///
+    /// As [`Promotion::validate`]; nothing changes.
     pub fn add_promotion(&mut self, p: Promotion) -> Result<(), CampaignError> {
         p.validate()?;
         self.promotions.retain(|q| q.id != p.id);
@@ -243,6 +247,10 @@ impl Campaigns {
     }
 
     /// Evaluate a cart.
+    ///
+    /// # Errors
+    ///
+    /// As [`quote::evaluate`].
     pub fn quote(
         &self,
         cart: &Cart,
@@ -263,6 +271,10 @@ impl Campaigns {
 
     /// Add or replace an automation rule (its coupon templates must exist). The engine's
     /// `add_rule` also checks the rule against loyalty and tags first.
+    ///
+    /// # Errors
+    ///
+    /// As [`Automation::add_rule`](automation::Automation::add_rule).
     pub fn add_rule(&mut self, rule: Rule) -> Result<(), CampaignError> {
         self.automation.add_rule(rule, &self.coupons)
     }
@@ -283,6 +295,10 @@ impl Campaigns {
     }
 
     /// Add a coupon template.
+    ///
+    /// # Errors
+    ///
+    /// As [`CouponBook::add_template`](coupons::CouponBook::add_template).
     pub fn add_coupon_template(&mut self, t: CouponTemplate) -> Result<(), CampaignError> {
         self.coupons.add_template(t)
     }
@@ -357,6 +373,10 @@ impl Campaigns {
     }
 
     /// Commit a quote under an idempotency key.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::commit`].
     pub fn commit(&mut self, key: &str, quote: &QuoteRef) -> Result<CommitReceipt, CampaignError> {
         let promos = &self.promotions;
         self.ledger
@@ -364,6 +384,10 @@ impl Campaigns {
     }
 
     /// Cancel a commit.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::cancel`].
     pub fn cancel(&mut self, key: &str) -> Result<CommitReceipt, CampaignError> {
         self.ledger.cancel(key)
     }
@@ -636,8 +660,8 @@ pub enum CampaignsCommand {
     },
     /// Record touch outcomes. Output: `{"recorded": n}`.
     RecordOutcomes {
-        /// The outcomes; all are checked before any is applied, and the first report of a stage
-        /// wins.
+        /// The outcomes; all are checked before any is applied, and the first report of a
+        /// stage wins.
         rows: Vec<OutcomeRow>,
     },
     /// Channel effectiveness. Output: list of [`EffectivenessRow`].
@@ -685,7 +709,7 @@ pub struct UsageReport {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum CampaignsOutput {
-    /// A quote.
+    /// What `quote` returns.
     Quote(Quote),
     /// A commit or cancel.
     Commit(CommitReceipt),

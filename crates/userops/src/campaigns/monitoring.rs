@@ -211,6 +211,12 @@ impl Monitor {
     }
 
     /// Record outcomes; all rows are checked first. The number of rows applied.
+    ///
+    /// # Errors
+    ///
+    /// Nothing is recorded on an error. [`CampaignError::NotFound`] for an unknown touch id;
+    /// [`CampaignError::Invalid`] at `rows[i]` for an outcome before its planned touch or a
+    /// negative amount.
     pub fn record(&mut self, rows: &[OutcomeRow]) -> Result<usize, CampaignError> {
         for (i, r) in rows.iter().enumerate() {
             let t = self

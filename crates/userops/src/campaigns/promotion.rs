@@ -171,8 +171,8 @@ pub(crate) struct Compiled {
     pub(crate) cash: i64,
 }
 
-/// Cents of an amount validated to at most two decimal places; saturates far beyond any real
-/// amount.
+/// Cents of an amount validated to at most two decimal places; saturates far beyond
+/// any real amount.
 pub(crate) fn cents_of(d: Decimal) -> i64 {
     use rust_decimal::prelude::ToPrimitive;
     (d * Decimal::ONE_HUNDRED)
@@ -365,7 +365,7 @@ pub enum Action {
         /// The money to spend to qualify.
         #[serde(with = "rust_decimal::serde::str")]
         threshold: Decimal,
-        /// The gift.
+        /// The gift, handed out with the order.
         reward: Reward,
         /// One gift per full threshold.
         #[serde(default)]
@@ -376,7 +376,7 @@ pub enum Action {
         /// The money to spend to qualify.
         #[serde(with = "rust_decimal::serde::str")]
         threshold: Decimal,
-        /// The rebate.
+        /// The rebate, handed out after the order.
         reward: Reward,
         /// One rebate per full threshold.
         #[serde(default)]
@@ -432,7 +432,7 @@ pub enum Reward {
     Coupon {
         /// The coupon template id.
         template: String,
-        /// Its kind.
+        /// Its kind (default: consumption).
         #[serde(default = "consumption")]
         kind: CouponKind,
     },
@@ -444,7 +444,7 @@ pub enum Reward {
         #[serde(default)]
         program: Option<String>,
     },
-    /// Goods.
+    /// Goods handed out with or after the order (as the action says).
     Goods {
         /// The sku given.
         sku: String,
@@ -588,6 +588,11 @@ impl Reward {
 impl Conditions {
     /// Reject contradictions: a sku or category both included and excluded, an empty time
     /// window, hours or weekdays out of range, a negative threshold.
+    ///
+    /// # Errors
+    ///
+    /// [`CampaignError::Invalid`] naming the condition; [`CampaignError::OutOfRange`] for a
+    /// `min_amount` above [`MAX_AMOUNT`](crate::money::MAX_AMOUNT).
     pub fn validate(&self) -> Result<(), CampaignError> {
         if let Some(s) = self.skus.intersection(&self.exclude_skus).next() {
             return Err(bad(
@@ -753,6 +758,13 @@ impl Action {
 
 impl Promotion {
     /// Check every invariant the evaluator relies on. The one place they are asserted.
+    ///
+    /// # Errors
+    ///
+    /// [`CampaignError::Invalid`] naming the field: a blank id, an exclusive promotion with a
+    /// group, a limit of 0, a negative budget, conditions that fail [`Conditions::validate`],
+    /// an action whose amounts are out of their range or have more than 2 decimal places;
+    /// [`CampaignError::OutOfRange`] for an amount above [`MAX_AMOUNT`](crate::money::MAX_AMOUNT).
     pub fn validate(&self) -> Result<(), CampaignError> {
         if self.id.trim().is_empty() {
             return Err(bad("id", "must not be empty"));

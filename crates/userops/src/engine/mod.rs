@@ -107,7 +107,7 @@ impl Engine {
         }
     }
 
-    /// The configuration.
+    /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -125,8 +125,6 @@ impl IdentityGraph {
     /// or invalid values, unknown kinds, blocklisted values, empty record ids) are rejected with
     /// their row number and reason; the rest are processed.
     ///
-    /// Errors (changing nothing) only when the columns differ in length.
-    ///
     /// ```
     /// use userops::identity::{BatchColumns, IdentityGraph};
     /// let mut g = IdentityGraph::default();
@@ -140,6 +138,12 @@ impl IdentityGraph {
     /// assert!(out.rejected.is_empty());
     /// assert!(out.oneids.iter().all(|o| *o == out.oneids[0]));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument`, changing nothing, when a column's length differs from `record_id`'s
+    /// (naming the column) or the batch has 2^32 - 1 rows or more. Bad rows are no error: they
+    /// are in [`BatchResult::rejected`].
     pub fn resolve_batch(&mut self, cols: &BatchColumns<'_>) -> Result<BatchResult, Error> {
         match self.resolve_batch_with_progress(cols, &mut NoProgress)? {
             Some(out) => Ok(out),
@@ -181,6 +185,10 @@ impl IdentityGraph {
     /// assert_eq!(h.resolve_batch_with_progress(&cols, &mut stop).unwrap(), None);
     /// assert_eq!(h.person_count(), 0);
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`IdentityGraph::resolve_batch`]; a stop by the hook is `Ok(None)`, not an error.
     pub fn resolve_batch_with_progress(
         &mut self,
         cols: &BatchColumns<'_>,
@@ -501,8 +509,6 @@ impl IdentityGraph {
     /// graph get equal identifiers, so a caller can cut a batch into independent parts (the
     /// connected components of records and identifiers) and resolve each part alone.
     ///
-    /// Errors (changing nothing) only when the columns differ in length.
-    ///
     /// ```
     /// use userops::identity::{BatchColumns, IdentityGraph, RowIdentifier};
     /// use userops::{IdKind, Identifier};
@@ -520,6 +526,10 @@ impl IdentityGraph {
     /// assert_eq!(rows[2], RowIdentifier::Outside);
     /// assert_eq!(rows[3], RowIdentifier::Rejected, "the all-zero advertising id is blocklisted");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` when the `kind` or `value` column's length differs from `record_id`'s.
     pub fn batch_identifiers(&self, cols: &BatchColumns<'_>) -> Result<Vec<RowIdentifier>, Error> {
         let n = cols.record_id.len();
         for (name, len) in [("kind", cols.kind.len()), ("value", cols.value.len())] {

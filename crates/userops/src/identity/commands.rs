@@ -33,14 +33,14 @@ pub enum IdentityCommand {
     Explain {
         /// One identifier.
         a: Identifier,
-        /// The other.
+        /// The other identifier.
         b: Identifier,
     },
     /// Merge two persons by hand. Output: [`MergeReport`].
     Merge {
         /// One person (a OneID or an identifier of theirs).
         a: UserRef,
-        /// The other.
+        /// The other person (a OneID or an identifier of theirs).
         b: UserRef,
         /// Who does it (free text), recorded in the identity audit.
         actor: String,
@@ -144,22 +144,23 @@ impl IdentityCommand {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum IdentityOutput {
-    /// Rules.
+    /// The rules in force: what `set_identity_rules` and `identity_rules` return (engine), or
+    /// `set_rules` and `rules` ([`GraphCall`]).
     Rules(IdentityRules),
-    /// An explanation.
+    /// What `explain` returns.
     Explanation(Explanation),
     /// A merge report.
     Merge(MergeReport),
     /// A split report.
     Split(SplitReport),
-    /// Conflicts.
+    /// What `conflicts` returns.
     Conflicts(Vec<Conflict>),
     /// `{"oneid": ...}`.
     Canonical {
         /// The live OneID, or `None` for a number never handed out.
         oneid: Option<OneId>,
     },
-    /// Identifiers.
+    /// What `identifiers` returns: the person's identifiers.
     Identifiers(Vec<Identifier>),
     /// Merge history.
     History(Vec<MergeRecord>),
@@ -330,14 +331,14 @@ pub enum GraphCall {
     Explain {
         /// One identifier.
         a: Identifier,
-        /// The other.
+        /// The other identifier.
         b: Identifier,
     },
     /// See [`IdentityCommand::Merge`].
     Merge {
         /// One person.
         a: UserRef,
-        /// The other.
+        /// The other person.
         b: UserRef,
         /// Who does it (free text), recorded in the identity audit.
         actor: String,
@@ -379,7 +380,7 @@ pub enum GraphCall {
     Audit {},
     /// Replace the rules. Output: the rules.
     SetRules {
-        /// The rules.
+        /// The new rules (checked by [`IdentityRules::validate`]; the old ones stay on an error).
         rules: IdentityRules,
     },
     /// The rules. Output: the rules.
@@ -388,6 +389,12 @@ pub enum GraphCall {
 
 impl IdentityGraph {
     /// Execute a [`GraphCall`] given as a method name and JSON arguments; the output as JSON.
+    ///
+    /// # Errors
+    ///
+    /// `unknown_method` for a method [`GraphCall`] does not have; `invalid_argument` for arguments
+    /// that are not JSON or do not fit the method (the field's path named); then as
+    /// [`IdentityGraph::call`].
     pub fn call_json(&mut self, method: &str, args_json: &str) -> Result<String, Error> {
         let call = crate::command::parse_call::<GraphCall>(method, args_json)?
             .ok_or_else(|| Error::UnknownMethod(method.to_owned()))?;
@@ -396,6 +403,12 @@ impl IdentityGraph {
     }
 
     /// Execute a [`GraphCall`].
+    ///
+    /// # Errors
+    ///
+    /// `merge`, `identifiers`: `not_found` for a OneID never handed out, `invalid_argument` for an
+    /// identifier no person has. `merge`, `split`, `set_rules`: as [`IdentityGraph::merge`],
+    /// [`IdentityGraph::split`], [`IdentityGraph::set_rules`]. The other calls do not fail.
     pub fn call(&mut self, call: GraphCall) -> Result<IdentityOutput, Error> {
         Ok(match call {
             GraphCall::Link {

@@ -19,7 +19,7 @@ pub struct Step {
     pub to: Identifier,
     /// The record that linked them (`manual:N` for a manual merge).
     pub record: String,
-    /// Its source.
+    /// The record's source (`operator` for a manual merge).
     pub source: String,
     /// When, in milliseconds since the Unix epoch.
     pub ts: i64,

@@ -98,6 +98,12 @@ impl IdentityGraph {
     /// Merge two persons by hand. The link is evidence like any other (id `manual:N`), so a
     /// later [`split`](IdentityGraph::split) can undo it. Caps still hold: a merge that would
     /// break one is refused with an error naming the kind.
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes on an error. `invalid_argument`: a blank `actor` or `reason`, two OneIDs
+    /// already of one person, or a merge that would break a cap (at `b`, naming the kind).
+    /// `not_found`: a OneID never handed out.
     pub fn merge(
         &mut self,
         a: OneId,

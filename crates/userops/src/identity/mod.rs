@@ -341,6 +341,10 @@ impl IdentityGraph {
 
     /// Replace the rules. They apply to links from now on; existing persons are kept as they
     /// are (a person over a new, lower cap stays whole; split it to enforce the cap).
+    ///
+    /// # Errors
+    ///
+    /// As [`IdentityRules::validate`]; the rules in force stay.
     pub fn set_rules(&mut self, rules: IdentityRules) -> Result<(), crate::Error> {
         rules.validate()?;
         self.kinds.set_rules(&rules);

@@ -96,6 +96,11 @@ impl Default for IdentityRules {
 
 impl IdentityRules {
     /// Parse rules from JSON, validating them.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` for JSON that does not fit the rules (the field's path named), then as
+    /// [`IdentityRules::validate`].
     pub fn from_json(json: &str) -> Result<IdentityRules, Error> {
         let mut de = serde_json::Deserializer::from_str(json);
         let rules: IdentityRules = serde_path_to_error::deserialize(&mut de)
@@ -105,6 +110,11 @@ impl IdentityRules {
     }
 
     /// Check the rules are usable: caps at least 1, globs non-empty, no kind twice in priority.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` naming the setting: a cap of 0, an empty block pattern, a kind listed
+    /// twice in `priority`, a `junk_threshold` of 0.
     pub fn validate(&self) -> Result<(), Error> {
         for (k, c) in &self.caps {
             if *c == 0 {

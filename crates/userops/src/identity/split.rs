@@ -39,6 +39,11 @@ pub struct SplitReport {
 impl IdentityGraph {
     /// Remove every evidence edge of the named records (record ids, or `manual:N` for a manual
     /// merge) and recompute the persons they joined.
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes on an error. `invalid_argument`: a blank `actor` or `reason`, or no
+    /// evidence named. `not_found`: no evidence edge has any of the named record ids.
     pub fn split(
         &mut self,
         evidence: &[String],

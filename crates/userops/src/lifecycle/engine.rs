@@ -281,9 +281,9 @@ pub fn period_tag(label: &str) -> String {
 /// A person's stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserStage {
-    /// The person.
+    /// The person's OneID.
     pub oneid: OneId,
-    /// Their stage.
+    /// Their lifecycle stage in the period ([`Stage`]).
     pub stage: Stage,
 }
 

@@ -111,8 +111,8 @@ impl PeriodClock {
         self.first_day(index) * DAY_MS - self.offset_ms
     }
 
-    /// A human label: `2026-03` for a month, the Monday `2026-03-02` for a week, the date for a
-    /// day.
+    /// A human label: `2026-03` for a month, the Monday `2026-03-02` for a week, the date
+    /// for a day.
     pub fn label(&self, index: i64) -> String {
         match self.period {
             Period::Month => format!(

@@ -36,6 +36,11 @@ pub struct Decomposition {
 impl Decomposition {
     /// The one place the identity is asserted: a decomposition that does not add up is refused
     /// (as an internal error — the counts come from one table, so it would be a bug).
+    ///
+    /// # Errors
+    ///
+    /// [`LifecycleError::Internal`] when the terms and new users do not add up to `actives`, or a
+    /// term retains more than its size.
     pub fn new(actives: u64, new: u64, terms: Vec<Term>) -> Result<Decomposition, LifecycleError> {
         let sum = terms.iter().map(|t| t.retained).sum::<u64>() + new;
         if sum != actives || terms.iter().any(|t| t.retained > t.size) {
@@ -121,12 +126,21 @@ struct Counts {
 
 impl LifecycleReport {
     /// Summarize a stage table: counts, transitions, active rate and decomposition per period.
+    ///
+    /// # Errors
+    ///
+    /// [`LifecycleError::Internal`] when a period's decomposition does not add up (see
+    /// [`Decomposition::new`]): never for a table the crate built.
     pub fn from_table(table: &StageTable) -> Result<LifecycleReport, LifecycleError> {
         Self::build(table, |_| true)
     }
 
     /// The report of the users `u` (table order) for which `keep(u)` holds: a breakdown by any
     /// tag or segment.
+    ///
+    /// # Errors
+    ///
+    /// As [`LifecycleReport::from_table`].
     pub fn from_table_where(
         table: &StageTable,
         keep: impl Fn(usize) -> bool,
@@ -327,7 +341,7 @@ pub struct Projection {
 /// What a lever must reach for a target active rate, the others held.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeverTarget {
-    /// The lever.
+    /// The lever solved for; the others are held.
     pub lever: Lever,
     /// The target active rate.
     pub target: f64,
@@ -351,6 +365,11 @@ pub struct LeverTarget {
 /// let p = project(&s, r, 0).unwrap();
 /// assert!((p.active_rate.unwrap() - 0.82).abs() < 1e-12);
 /// ```
+///
+/// # Errors
+///
+/// [`LifecycleError::BadRate`] for a rate outside 0..=1; [`LifecycleError::Overflow`] when the
+/// registered users plus `new_users` overflow.
 pub fn project(
     now: &PeriodSummary,
     rates: Rates,
@@ -377,6 +396,10 @@ pub fn project(
 
 /// The value `lever` must reach for next period's active rate to be `target`, the other rates
 /// and the new users held.
+///
+/// # Errors
+///
+/// [`LifecycleError::BadRate`] for a rate or `target` outside 0..=1.
 pub fn required_lever(
     now: &PeriodSummary,
     rates: Rates,

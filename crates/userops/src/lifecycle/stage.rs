@@ -125,6 +125,10 @@ impl StageRules {
     /// assert_eq!(StageRules::new(3).unwrap().churn_after(), 3);
     /// assert!(StageRules::new(1).is_err());
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`LifecycleError::BadThreshold`] for a threshold outside 2..=10000.
     pub fn new(churn_after: u32) -> Result<StageRules, LifecycleError> {
         if !(2..=10_000).contains(&churn_after) {
             return Err(LifecycleError::BadThreshold(churn_after));

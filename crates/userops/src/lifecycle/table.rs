@@ -378,6 +378,16 @@ fn check_lengths(what: &'static str, a: usize, b: usize) -> Result<(), Lifecycle
 /// let stages: Vec<_> = (0..3).map(|k| t.stage(0, t.first_period() + k)).collect();
 /// assert_eq!(stages, [Some(Stage::New), Some(Stage::Dormant), Some(Stage::Awakened)]);
 /// ```
+///
+/// # Errors
+///
+/// [`LifecycleError::LengthMismatch`] for columns of one table of different lengths;
+/// [`LifecycleError::ConflictingRegistration`] for a user registered at two times;
+/// [`LifecycleError::ActivityBeforeRegistration`] for activity before registration (with
+/// [`EarlyActivity::Error`](super::EarlyActivity::Error));
+/// [`LifecycleError::TimeOutOfRange`] for a time outside ±10 000 years;
+/// [`LifecycleError::TooManyPeriods`] or [`LifecycleError::TableTooLarge`] for data beyond
+/// what a stage table holds.
 pub fn stage_table(
     activity: ActivityTable<'_>,
     registrations: Option<Registrations<'_>>,
@@ -390,6 +400,10 @@ pub fn stage_table(
 /// rows, counted twice: once while they are read, once (in proportion) while the users'
 /// histories are walked; `total` is twice the number of activity rows. Stops with
 /// [`LifecycleError::Interrupted`] when the hook says so.
+///
+/// # Errors
+///
+/// As [`stage_table`]; [`LifecycleError::Interrupted`] when the hook stops it.
 pub fn stage_table_with_progress(
     activity: ActivityTable<'_>,
     registrations: Option<Registrations<'_>>,

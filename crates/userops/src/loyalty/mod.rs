@@ -118,7 +118,7 @@ pub enum LoyaltyError {
     LimitReached {
         /// `"benefit"` or `"task"`.
         what: &'static str,
-        /// Its id.
+        /// The benefit or task id.
         id: String,
         /// The limit reached (uses or completions allowed).
         limit: u32,
@@ -128,7 +128,7 @@ pub enum LoyaltyError {
     NotEligible {
         /// `"benefit"`.
         what: &'static str,
-        /// Its id.
+        /// The benefit id.
         id: String,
         /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
         reason: String,
@@ -201,7 +201,7 @@ impl LoyaltyError {
 /// One program: its definition, its books in the ledger, its members' growth and tiers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Program {
-    /// The definition.
+    /// Its definition, as created (a program is never redefined).
     pub spec: ProgramSpec,
     /// Its books in the ledger.
     pub book: BookId,
@@ -313,6 +313,13 @@ impl Loyalty {
 
     /// Create a program. `Ok(false)` when it exists with the same definition (nothing changes);
     /// an error when it exists with another, or the definition is invalid.
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes on an error. As [`ProgramSpec::validate`]; `invalid_argument`
+    /// ([`LoyaltyError::InvalidProgram`]) for an id that exists with another definition, an
+    /// unknown parent or one not at a higher level, or a conversion to a program that does not
+    /// exist yet.
     pub fn create_program(&mut self, spec: ProgramSpec) -> Result<bool, LoyaltyError> {
         spec.validate()?;
         if let Some(p) = self.program(&spec.id) {
@@ -361,6 +368,10 @@ impl Loyalty {
 
     /// Record growth value and spend for a member at `time` (no daily caps, no idempotency:
     /// the bulk path for loaders and benchmarks), upgrading at once. Totals saturate.
+    ///
+    /// # Errors
+    ///
+    /// `not_found` for an unknown program; `invalid_amount` for negative growth or spend.
     pub fn record_growth(
         &mut self,
         program: &str,
@@ -423,6 +434,11 @@ impl Loyalty {
     /// unconverted). Pending earns move too. Growth days, totals, claims and task completions
     /// are added to the survivor's; the survivor keeps the higher tier (upgrade at once, never
     /// a downgrade on merge). An error changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::merge_accounts`](ledger::Ledger::merge_accounts); `not_found` when a
+    /// program's `merge_into` names no program. Nothing changes.
     pub fn merge_accounts(
         &mut self,
         survivor: OneId,
@@ -540,6 +556,10 @@ impl Loyalty {
     }
 
     /// Check every ledger invariant (see [`Ledger::check_invariants`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::check_invariants`].
     pub fn check_invariants(&self) -> Result<(), String> {
         self.ledger.check_invariants()
     }

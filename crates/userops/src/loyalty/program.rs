@@ -185,6 +185,12 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> LoyaltyError 
 
 impl ProgramSpec {
     /// Check the definition on its own (references to other programs are checked on creation).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` ([`LoyaltyError::InvalidProgram`]) naming the field that breaks a rule
+    /// of the definition (an id of 1 to 128 characters, a non-negative overdraft, a valid expiry
+    /// policy, positive conversion lots, ...).
     pub fn validate(&self) -> Result<(), LoyaltyError> {
         if self.id.trim().is_empty() || self.id.len() > 128 {
             return Err(invalid("id", "a program id is 1 to 128 characters"));

@@ -19,6 +19,11 @@ pub struct ActivityScores {
 }
 
 /// Compute activity scores (see the module docs).
+///
+/// # Errors
+///
+/// [`ModelError::InvalidInput`]: columns of different lengths, a half-life that is not a number
+/// above 0, or a weight that is not a finite number ≥ 0.
 pub fn activity_scores(
     customers: &[u64],
     times: &[i64],
@@ -86,6 +91,10 @@ impl Default for ActivityLevels {
 
 impl ActivityLevels {
     /// Levels from (name, threshold) pairs in any order, and the fallback name.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidInput`] at `levels` for a blank name or a threshold that is not finite.
     pub fn new(mut levels: Vec<(String, f64)>, fallback: &str) -> Result<Self, ModelError> {
         if let Some((n, _)) = levels
             .iter()

@@ -57,6 +57,10 @@ pub struct BgNbdFit {
 
 /// Validate (frequency, recency, T) columns: finite, frequency a whole number ≥ 0,
 /// 0 ≤ recency ≤ T, recency > 0 when frequency > 0, same lengths.
+///
+/// # Errors
+///
+/// [`ModelError::InvalidInput`] naming the first column and row that breaks a rule above.
 pub fn check_frt(frequency: &[f64], recency: &[f64], t: &[f64]) -> Result<(), ModelError> {
     if recency.len() != frequency.len() || t.len() != frequency.len() {
         return Err(ModelError::invalid(
@@ -145,6 +149,11 @@ fn ll_one(p: &BgNbdParams, x: f64, tx: f64, tt: f64) -> (f64, [f64; 4]) {
 }
 
 /// The BG/NBD log-likelihood Σ wᵢ ln Lᵢ at `params` (weights default to 1).
+///
+/// # Errors
+///
+/// [`ModelError::InvalidInput`]: columns that fail [`check_frt`], or a parameter that is not a
+/// finite number above 0.
 pub fn log_likelihood(
     params: &BgNbdParams,
     frequency: &[f64],
@@ -205,6 +214,13 @@ impl BgNbdFit {
     /// let err = BgNbdFit::fit(&[1.0], &[50.0], &[40.0], None).unwrap_err();
     /// assert!(matches!(err, ModelError::InvalidInput { .. }));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidInput`]: columns that fail [`check_frt`], weights that are not one
+    /// number ≥ 0 per customer, or no customers (weights summing to 0);
+    /// [`ModelError::NotConverged`] when the optimizer does not converge (no parameters are
+    /// reported).
     pub fn fit(
         frequency: &[f64],
         recency: &[f64],

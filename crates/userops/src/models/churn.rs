@@ -68,6 +68,10 @@ impl Default for RiskBands {
 
 impl RiskBands {
     /// Cut-offs, checked: 0 ≤ low_below ≤ high_from ≤ 1.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidInput`] at `bands` when the cut-offs are not ordered within 0 to 1.
     pub fn new(low_below: f64, high_from: f64) -> Result<RiskBands, ModelError> {
         if !(0.0..=1.0).contains(&low_below)
             || !(0.0..=1.0).contains(&high_from)
@@ -174,6 +178,13 @@ fn check_xy(names: &[String], columns: &[&[f64]], labels: &[bool]) -> Result<(),
 
 impl LogisticModel {
     /// Fit by IRLS (see the module docs) on feature columns and 0/1 labels.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidInput`]: not one name per column, a column of another length than the
+    /// labels, a value that is not finite, labels of one class only, or features that are
+    /// constant or collinear; [`ModelError::NotConverged`] when the classes are separable or IRLS
+    /// does not converge.
     #[expect(
         clippy::needless_range_loop,
         reason = "row i indexes the feature columns and the labels together"
@@ -289,6 +300,11 @@ impl LogisticModel {
     }
 
     /// Scores for columns laid out as in [`LogisticModel::fit`].
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidInput`] for another number of columns than the model's features, or
+    /// columns of different lengths.
     pub fn predict_columns(&self, columns: &[&[f64]]) -> Result<Vec<f64>, ModelError> {
         if columns.len() != self.coefficients.len() {
             return Err(ModelError::invalid(
@@ -356,7 +372,7 @@ pub fn holdout_mask(n: usize, fraction: f64, seed: u64) -> Vec<bool> {
 /// A supervised churn model fitted on the training rows, with its AUC on the holdout rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChurnModel {
-    /// The model.
+    /// The logistic regression fitted on the training rows.
     pub model: LogisticModel,
     /// AUC on the holdout (`None` when the holdout lacks a class).
     pub auc_holdout: Option<f64>,
@@ -367,6 +383,11 @@ pub struct ChurnModel {
 }
 
 /// Fit on the rows outside the holdout and measure AUC on the rest.
+///
+/// # Errors
+///
+/// [`ModelError::InvalidInput`] for a holdout fraction outside [0, 1), then as
+/// [`LogisticModel::fit`] on the training rows.
 pub fn fit_churn_model(
     names: &[String],
     columns: &[&[f64]],

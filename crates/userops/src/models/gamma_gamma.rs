@@ -61,6 +61,10 @@ fn ll_one(p: &GammaGammaParams, x: f64, m: f64) -> (f64, [f64; 3]) {
 
 /// Validate (frequency, monetary value) for the spend model: equal lengths, frequency a whole
 /// number ≥ 1, monetary value finite and > 0.
+///
+/// # Errors
+///
+/// [`ModelError::InvalidInput`] naming the first column and row that breaks a rule above.
 pub fn check_fm(frequency: &[f64], monetary_value: &[f64]) -> Result<(), ModelError> {
     if frequency.len() != monetary_value.len() {
         return Err(ModelError::invalid(
@@ -87,6 +91,12 @@ pub fn check_fm(frequency: &[f64], monetary_value: &[f64]) -> Result<(), ModelEr
 
 impl GammaGammaFit {
     /// Fit by maximum likelihood on customers with ≥ 1 repeat purchase.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidInput`]: columns that fail [`check_fm`], weights that are not one
+    /// number ≥ 0 per customer, or no customers; [`ModelError::NotConverged`] when the optimizer
+    /// does not converge.
     pub fn fit(
         frequency: &[f64],
         monetary_value: &[f64],

@@ -96,6 +96,11 @@ pub struct HighValueInput<'a> {
 }
 
 /// Features for every customer with an order or a message in the window, sorted by key.
+///
+/// # Errors
+///
+/// [`ModelError::InvalidInput`]: order or message columns of different lengths, or an order
+/// amount that is not a finite number ≥ 0.
 pub fn high_value_features(
     input: &HighValueInput<'_>,
     as_of: i64,

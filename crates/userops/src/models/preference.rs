@@ -32,6 +32,10 @@ pub struct Preferences {
 }
 
 /// The window start for `as_of` and a lookback in calendar months (exclusive bound).
+///
+/// # Errors
+///
+/// [`ModelError::InvalidInput`] when `as_of` or the start is outside chrono's date range.
 pub fn lookback_start(as_of: i64, months: u32) -> Result<i64, ModelError> {
     let t = DateTime::from_timestamp(as_of, 0)
         .ok_or_else(|| ModelError::invalid("as_of", "out of range"))?
@@ -43,6 +47,11 @@ pub fn lookback_start(as_of: i64, months: u32) -> Result<i64, ModelError> {
 
 /// Compute preference shares (see the module docs). `times` and `as_of` go together: both or
 /// neither. `top_k` keeps ranks ≤ k.
+///
+/// # Errors
+///
+/// [`ModelError::InvalidInput`]: columns of different lengths, a weight that is not a finite
+/// number ≥ 0, or a window outside the date range (see [`lookback_start`]).
 pub fn preferences(
     customers: &[u64],
     values: &[u64],
@@ -107,6 +116,11 @@ pub fn preferences(
 
 /// A cross table: Σ weight per (a, b) pair (location × category, category × price band, ...),
 /// sorted by (a, b).
+///
+/// # Errors
+///
+/// [`ModelError::InvalidInput`]: columns of different lengths, or a weight that is not a
+/// finite number ≥ 0.
 pub fn cross_table(
     a: &[u64],
     b: &[u64],

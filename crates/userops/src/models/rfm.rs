@@ -157,7 +157,7 @@ pub struct Rfm {
     pub f_score: Vec<u8>,
     /// Quantile scores 1–5.
     pub m_score: Vec<u8>,
-    /// The segment.
+    /// The segment per customer (what the `rfm` model tag holds).
     pub segment: Vec<Segment>,
 }
 
@@ -300,6 +300,11 @@ impl RfmScale {
 /// assert_eq!(out.segment[0], Segment::ImportantValue);
 /// assert_eq!(out.segment[1], Segment::GeneralWinBack);
 /// ```
+///
+/// # Errors
+///
+/// [`ModelError::InvalidInput`]: columns of different lengths, or an amount that is not a
+/// finite number ≥ 0.
 pub fn rfm(
     customers: &[u64],
     times: &[i64],
@@ -312,6 +317,10 @@ pub fn rfm(
 /// [`rfm`], reporting to `progress` (see [`crate::progress`]) in orders aggregated (`total` is
 /// the number of orders; the scoring after the last report is one sort per score). Stops with
 /// [`ModelError::Interrupted`] when the hook says so.
+///
+/// # Errors
+///
+/// As [`rfm`]; [`ModelError::Interrupted`] when the hook stops it.
 pub fn rfm_with_progress(
     customers: &[u64],
     times: &[i64],

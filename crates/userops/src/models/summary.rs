@@ -55,6 +55,10 @@ impl Freq {
     }
 
     /// Parse `"D"`, `"W"` or `"M"` (also `day`, `week`, `month`).
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidInput`] at `freq` for any other text.
     pub fn parse(s: &str) -> Result<Freq, ModelError> {
         match s.trim() {
             "D" | "d" | "day" => Ok(Freq::Day),
@@ -184,6 +188,11 @@ fn check_columns(
 /// assert_eq!(s.t, vec![60.0, 56.0]);
 /// assert_eq!(s.monetary_value, vec![2.5, 0.0]);
 /// ```
+///
+/// # Errors
+///
+/// [`ModelError::InvalidInput`]: columns of different lengths, or an amount that is not a
+/// finite number ≥ 0.
 pub fn summary_data(
     customers: &[u64],
     times: &[i64],
@@ -244,6 +253,11 @@ pub struct CalibrationHoldout {
 ///   `frequency_holdout` = distinct periods with a purchase, `monetary_value_holdout` = mean
 ///   amount of the holdout *transactions* (not of period sums), both 0 without any;
 /// - `duration_holdout` = observation end period − calibration end period.
+///
+/// # Errors
+///
+/// As [`summary_data`]; also [`ModelError::InvalidInput`] when `observation_end` does not
+/// come after `calibration_end`.
 pub fn calibration_and_holdout(
     customers: &[u64],
     times: &[i64],

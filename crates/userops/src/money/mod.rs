@@ -55,6 +55,11 @@ pub fn decimal_places(d: Decimal) -> u32 {
 
 /// Check an accepted amount: ≥ 0, at most `minor_units` decimal places, at most
 /// [`MAX_AMOUNT`]. `field` names it in the error ([`Error::OutOfRange`]).
+///
+/// # Errors
+///
+/// `out_of_range` at `field` for a negative amount, one above [`MAX_AMOUNT`], or one with
+/// more than `minor_units` decimal places.
 pub fn check(field: &str, d: Decimal, minor_units: u32) -> Result<(), Error> {
     let bad = |reason: String| {
         Err(Error::OutOfRange {
@@ -87,6 +92,10 @@ pub fn check(field: &str, d: Decimal, minor_units: u32) -> Result<(), Error> {
 
 /// A line's value `price × qty`, refused above [`MAX_AMOUNT`] (`Err` says why; the caller names
 /// the line). Within the bounds the product always fits a `Decimal`.
+///
+/// # Errors
+///
+/// Why, for a product above [`MAX_AMOUNT`].
 pub fn line_value(price: Decimal, qty: Decimal) -> Result<Decimal, String> {
     let value = price.checked_mul(qty).unwrap_or(Decimal::MAX);
     if value > MAX_AMOUNT {
@@ -100,6 +109,10 @@ pub fn line_value(price: Decimal, qty: Decimal) -> Result<Decimal, String> {
 /// Parse a plain decimal string: an optional leading `-`, digits, and optionally a `.`
 /// followed by digits. Refused: exponents, signs other than a leading `-`, separators, spaces,
 /// more digits than a `Decimal` holds (29, of which 28 after the point).
+///
+/// # Errors
+///
+/// Why, for text that is not a plain decimal as above.
 pub fn parse(s: &str) -> Result<Decimal, String> {
     let digits = s.strip_prefix('-').unwrap_or(s);
     let (int, frac) = match digits.split_once('.') {
@@ -126,11 +139,20 @@ pub mod plain {
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Write as a decimal string.
+    ///
+    /// # Errors
+    ///
+    /// The serializer's own.
     pub fn serialize<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
         rust_decimal::serde::str::serialize(d, s)
     }
 
     /// Read a plain decimal string (a number is refused: money never travels as a float).
+    ///
+    /// # Errors
+    ///
+    /// The deserializer's (a JSON number is no string), or [`parse`](super::parse)'s reason for
+    /// a string that is not a plain decimal.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
         let s = std::borrow::Cow::<str>::deserialize(d)?;
         super::parse(&s).map_err(serde::de::Error::custom)
@@ -143,11 +165,19 @@ pub mod plain_option {
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Write as a decimal string, or `null`.
+    ///
+    /// # Errors
+    ///
+    /// The serializer's own.
     pub fn serialize<S: Serializer>(d: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
         rust_decimal::serde::str_option::serialize(d, s)
     }
 
     /// Read a plain decimal string, or `null`.
+    ///
+    /// # Errors
+    ///
+    /// As [`plain::deserialize`](super::plain::deserialize).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
         Option::<std::borrow::Cow<'_, str>>::deserialize(d)?
             .map(|s| super::parse(&s).map_err(serde::de::Error::custom))

@@ -12,6 +12,10 @@ use crate::ids::Identifier;
 
 /// Replace every identifier in `command` by its salted hash (see
 /// [`Identifier::hashed`]). Already hashed identifiers are unchanged, so this is idempotent.
+///
+/// # Errors
+///
+/// `internal` only: the command did not survive its round trip through JSON (a bug).
 pub fn hash_identifiers_in(command: Command, salt: &str) -> Result<Command, Error> {
     let mut value = serde_json::to_value(&command).map_err(|e| Error::Internal(e.to_string()))?;
     if !walk(&mut value, salt) {

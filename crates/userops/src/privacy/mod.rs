@@ -133,7 +133,7 @@ pub struct ConsentRecord {
 /// What `set_consent` and `consent` return.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentState {
-    /// The person.
+    /// The person's OneID.
     pub oneid: OneId,
     /// The channel, e.g. `"sms"`.
     pub channel: String,

@@ -79,7 +79,7 @@ pub enum MergeStrategy {
 pub struct AttributeDef {
     /// The attribute's name, unique in the engine.
     pub name: String,
-    /// Its type.
+    /// Its value type, which also fixes its index column's type.
     #[serde(rename = "type")]
     pub attr_type: AttrType,
     /// Its merge strategy.
@@ -99,7 +99,7 @@ pub enum AttrValue {
     Decimal(#[serde(with = "rust_decimal::serde::str")] Decimal),
     /// An instant, kept in UTC (written as RFC 3339).
     Date(#[serde(with = "crate::event::rfc3339")] DateTime<Utc>),
-    /// A bool.
+    /// True or false.
     Bool(bool),
     /// A set of strings (sorted, no duplicates).
     List(Vec<String>),
@@ -140,7 +140,7 @@ impl AttrValue {
 /// One observation of an attribute: value, when, and from which source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
-    /// The value.
+    /// The value observed.
     pub value: AttrValue,
     /// When it was observed.
     #[serde(with = "crate::event::rfc3339")]
@@ -219,7 +219,7 @@ mod pairs {
 /// The 360° view of one person.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProfileView {
-    /// The person.
+    /// The person's live OneID (the survivor's, when asked by a merged one).
     pub oneid: OneId,
     /// Its identifiers, by kind then value.
     pub identifiers: Vec<Identifier>,
@@ -262,9 +262,9 @@ pub struct MergeReport {
 pub enum ProfileCommand {
     /// Define an attribute with its type and merge strategy. Output: the [`AttributeDef`].
     DefineAttribute {
-        /// The name.
+        /// The attribute's name: new, and no tag or aggregate column of that name.
         name: String,
-        /// The type.
+        /// Its value type ([`AttrType`]).
         #[serde(rename = "type")]
         attr_type: AttrType,
         /// The merge strategy (default latest).
@@ -309,9 +309,9 @@ fn operator() -> String {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum ProfileOutput {
-    /// A definition.
+    /// What `define_attribute` returns.
     Def(AttributeDef),
-    /// A profile.
+    /// What `set_attribute` and `profile` return.
     View(Box<ProfileView>),
 }
 
@@ -387,6 +387,10 @@ fn rank(order: &[String], source: &str) -> usize {
 
 /// Combine the current observation with an incoming one by `strategy`. `Err` when the values
 /// cannot be combined (overflow); the caller keeps the current one.
+///
+/// # Errors
+///
+/// Why, when a sum would overflow or the two values are of different types.
 pub fn combine(
     strategy: &MergeStrategy,
     current: &Observation,

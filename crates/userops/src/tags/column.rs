@@ -48,11 +48,11 @@ impl ValueType {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Value {
-    /// A bool.
+    /// A bool tag's value.
     Bool(bool),
     /// An enum value.
     Text(String),
-    /// A number.
+    /// A number (finite: the index refuses NaN and infinities).
     Number(f64),
     /// An instant, in UTC.
     #[serde(with = "crate::event::rfc3339")]

@@ -74,7 +74,7 @@ pub fn nearest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Opti
 /// A name in an expression, with where it was written (ignored by equality).
 #[derive(Debug, Clone, Eq)]
 pub struct Name {
-    /// The name.
+    /// The name as written (a tag, attribute or saved audience).
     pub name: String,
     /// 0-based character position.
     pub pos: usize,
@@ -89,7 +89,7 @@ impl PartialEq for Name {
 /// A literal value, with where it was written (ignored by equality).
 #[derive(Debug, Clone)]
 pub struct Lit {
-    /// The value.
+    /// The value as written.
     pub value: Literal,
     /// 0-based character position.
     pub pos: usize,
@@ -105,7 +105,7 @@ impl PartialEq for Lit {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Literal {
-    /// A number.
+    /// A number literal, e.g. `30` or `2.5`.
     Number(f64),
     /// A string (an enum value or a date).
     Str(String),
@@ -161,7 +161,7 @@ pub enum Expr {
     Compare {
         /// The tag or attribute.
         field: Name,
-        /// The operator.
+        /// `=`, `!=`, `<`, `<=`, `>` or `>=`.
         op: CmpOp,
         /// The right-hand side.
         value: Lit,
@@ -179,7 +179,7 @@ pub enum Expr {
     In {
         /// The tag or attribute.
         field: Name,
-        /// The values.
+        /// The listed values: a user matches when they hold any of them.
         values: Vec<Lit>,
     },
     /// `EXISTS field`: the user has a value.
@@ -803,6 +803,11 @@ impl Parser {
 }
 
 /// Parse an audience expression.
+///
+/// # Errors
+///
+/// An [`ExprError`] with the position of the first token that cannot be read or does not fit
+/// the grammar. Names are not checked here: that is evaluation's part.
 pub fn parse(src: &str) -> Result<Expr, ExprError> {
     let toks = lex(src)?;
     let mut p = Parser {

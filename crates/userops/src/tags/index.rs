@@ -53,6 +53,11 @@ impl TagIndex {
     }
 
     /// A bool column.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` at `name` when `values` does not hold one entry per user; the column is
+    /// left as it was.
     pub fn set_bools(&mut self, name: &str, values: &[Option<bool>]) -> Result<(), Error> {
         self.check_len(name, values.len())?;
         let (mut yes, mut no) = (Vec::new(), Vec::new());
@@ -75,6 +80,10 @@ impl TagIndex {
     }
 
     /// An enum column.
+    ///
+    /// # Errors
+    ///
+    /// As [`TagIndex::set_bools`].
     pub fn set_enums(&mut self, name: &str, values: &[Option<&str>]) -> Result<(), Error> {
         self.check_len(name, values.len())?;
         let mut by: BTreeMap<String, Vec<u32>> = BTreeMap::new();
@@ -98,6 +107,11 @@ impl TagIndex {
     }
 
     /// A number column (NaN and infinities are refused).
+    ///
+    /// # Errors
+    ///
+    /// As [`TagIndex::set_bools`]; also `invalid_argument` at `name[i]` for a value that is NaN
+    /// or infinite.
     pub fn set_numbers(&mut self, name: &str, values: &[Option<f64>]) -> Result<(), Error> {
         self.check_len(name, values.len())?;
         let mut pairs = Vec::with_capacity(values.len());
@@ -118,6 +132,10 @@ impl TagIndex {
     }
 
     /// A date column.
+    ///
+    /// # Errors
+    ///
+    /// As [`TagIndex::set_bools`].
     pub fn set_dates(&mut self, name: &str, values: &[Option<DateTime<Utc>>]) -> Result<(), Error> {
         self.check_len(name, values.len())?;
         let pairs: Vec<(u32, u64)> = values
@@ -136,6 +154,11 @@ impl TagIndex {
     }
 
     /// Evaluate an expression; relative dates refer to `now`; dates in strings use UTC.
+    ///
+    /// # Errors
+    ///
+    /// An [`ExprError`] (`audience_syntax`) when the expression does not parse or does not fit
+    /// the columns and saved audiences it names, with the position of the mistake.
     pub fn evaluate(
         &self,
         expression: &str,

@@ -478,8 +478,8 @@ impl Ledger {
     /// # Errors
     ///
     /// Nothing changes on an error. `not_pending`: the key is unknown, is not a pending earn's, or
-    /// was resolved the other way already. `invalid_amount`: posting would overflow the member's
-    /// balance.
+    /// was resolved the other way already. `invalid_amount`: posting would overflow the
+    /// member's balance.
     pub fn resolve(
         &mut self,
         key: &str,
