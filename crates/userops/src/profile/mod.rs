@@ -192,6 +192,34 @@ pub struct Profiles {
     pub(crate) merged: crate::person::Stash<person::ProfileMoved>,
 }
 
+/// Read views for the modules that consult profiles (campaigns' birthdays, the engine's
+/// person flows).
+#[allow(
+    dead_code,
+    reason = "the other modules move to these from the fields as they get their own doors"
+)]
+impl Profiles {
+    /// The names of the defined attributes, in name order.
+    pub(crate) fn attribute_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.defs.keys().map(String::as_str)
+    }
+
+    /// Person `oneid`'s value of attribute `name`, if any.
+    pub(crate) fn attribute(&self, oneid: OneId, name: &str) -> Option<&AttrValue> {
+        Some(&self.people.get(&oneid)?.attributes.get(name)?.value)
+    }
+
+    /// Every person holding a value of attribute `name`, by OneID, with the value.
+    pub(crate) fn with_attribute<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = (OneId, &'a AttrValue)> + 'a {
+        self.people
+            .iter()
+            .filter_map(move |(o, p)| Some((*o, &p.attributes.get(name)?.value)))
+    }
+}
+
 mod pairs {
     use std::collections::BTreeMap;
 
@@ -654,8 +682,7 @@ impl Engine {
                 merge,
             } => {
                 check_attr_name(&name)?;
-                if self.state.profiles.defs.contains_key(&name)
-                    || self.state.tags.columns.0.contains_key(&name)
+                if self.state.profiles.defs.contains_key(&name) || self.state.tags.has_column(&name)
                 {
                     return Err(Error::invalid_argument(
                         "name",
@@ -685,7 +712,7 @@ impl Engine {
                 let def = match self.state.profiles.defs.get(&name) {
                     Some(d) => d.clone(),
                     None => {
-                        if self.state.tags.columns.0.contains_key(&name) {
+                        if self.state.tags.has_column(&name) {
                             return Err(Error::invalid_argument(
                                 "name",
                                 format!("{name:?} is a tag or an aggregate"),

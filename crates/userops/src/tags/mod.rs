@@ -527,8 +527,20 @@ pub(crate) fn value_of(
 }
 
 impl TagState {
+    /// The definition of tag `name` (none for an attribute, aggregate or unknown name).
     pub(crate) fn def(&self, name: &str) -> Option<&TagDef> {
         self.defs.iter().find(|d| d.name == name)
+    }
+
+    /// The latest time rules were recomputed at (`None` before the first recomputation).
+    pub(crate) fn clock(&self) -> Option<DateTime<Utc>> {
+        self.clock
+    }
+
+    /// Whether the index has a column `name`: a tag, an attribute, an aggregate or a loyalty
+    /// program's column.
+    pub(crate) fn has_column(&self, name: &str) -> bool {
+        self.columns.0.contains_key(name)
     }
 
     /// What depends on the saved audience `name`: rule tags and other saved audiences whose
@@ -585,6 +597,37 @@ impl TagState {
     }
 }
 
+/// Read views for the modules that consult the tag index (campaigns, loyalty).
+#[allow(
+    dead_code,
+    reason = "the other modules move to these from the fields as they get their own doors"
+)]
+impl TagState {
+    /// One user's values of column `name` (`None` when there is no such column).
+    pub(crate) fn column_values(&self, name: &str, user: u32) -> Option<Vec<Value>> {
+        self.columns.0.get(name).map(|c| c.get(user))
+    }
+
+    /// Whether a saved audience `name` exists.
+    pub(crate) fn has_audience(&self, name: &str) -> bool {
+        self.audiences.contains_key(name)
+    }
+
+    /// The members (dense user indexes) of saved audience `name` as of its last evaluation;
+    /// they may include users no longer live.
+    pub(crate) fn audience_members(&self, name: &str) -> Option<&RoaringBitmap> {
+        self.audiences.get(name).map(|a| &a.members)
+    }
+
+    /// The names of the saved audiences user `user` (dense index) is a member of, by name.
+    pub(crate) fn audiences_holding(&self, user: u32) -> impl Iterator<Item = &str> + '_ {
+        self.audiences
+            .iter()
+            .filter(move |(_, a)| a.members.contains(user))
+            .map(|(name, _)| name.as_str())
+    }
+}
+
 impl Engine {
     /// The tag definitions, in definition order.
     pub fn tag_defs(&self) -> &[TagDef] {
@@ -594,8 +637,7 @@ impl Engine {
     /// One person's values of every defined tag, by tag (a multi-valued tag gives one entry
     /// per value). Empty for an unknown or absorbed person.
     pub fn tags_of(&self, oneid: OneId) -> Vec<(String, Value)> {
-        let users = &self.state.users;
-        match users.dense(oneid).filter(|d| users.live().contains(*d)) {
+        match self.state.users.live_dense(oneid) {
             Some(d) => self
                 .state
                 .tags
@@ -703,7 +745,7 @@ impl Engine {
         if segments.is_none() && by_tag.is_none() && audiences.is_none() {
             return Ok(None);
         }
-        let now = self.state.tags.clock.unwrap_or_else(wall_clock);
+        let now = self.state.tags.clock().unwrap_or_else(wall_clock);
         let mut out = segments.unwrap_or_default();
         let mut add = |name: String, members: &RoaringBitmap| -> Result<(), Error> {
             if out.contains_key(&name) {
