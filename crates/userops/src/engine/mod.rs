@@ -14,7 +14,10 @@ use crate::identity::{IdentityGraph, MergeReport};
 use crate::ids::{Identifier, OneId};
 use crate::receipts::Lookup;
 
+mod lifecycle;
 mod person;
+mod profile;
+mod tags;
 
 /// The unified user pool: every person, their identifiers and everything known about them.
 ///
