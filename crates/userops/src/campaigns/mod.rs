@@ -483,8 +483,8 @@ struct EngineContext<'a> {
 impl AutomationContext for EngineContext<'_> {
     fn audience_members(&self, audience: &str) -> Option<Vec<OneId>> {
         let s = &self.engine.state;
-        let a = s.tags.audiences.get(audience)?;
-        let mut v = s.users.oneids(&(&a.members & s.users.live()));
+        let a = s.tags.audience_members(audience)?;
+        let mut v = s.users.oneids(&(a & s.users.live()));
         v.retain(|o| !s.privacy.is_erased(*o));
         v.sort_unstable();
         Some(v)
@@ -492,16 +492,18 @@ impl AutomationContext for EngineContext<'_> {
 
     fn in_audience(&self, user: OneId, audience: &str) -> bool {
         let s = &self.engine.state;
-        let (Some(a), Some(d)) = (s.tags.audiences.get(audience), s.users.dense(user)) else {
+        let (Some(a), Some(d)) = (s.tags.audience_members(audience), s.users.dense(user)) else {
             return false;
         };
-        a.members.contains(d) && s.users.live().contains(d)
+        a.contains(d) && s.users.live().contains(d)
     }
 
     fn birthday(&self, user: OneId) -> Option<(u32, u32)> {
-        let p = self.engine.state.profiles.people.get(&user)?;
         month_day(
-            &p.attributes.get(BIRTHDAY_ATTRIBUTE)?.value,
+            self.engine
+                .state
+                .profiles
+                .attribute(user, BIRTHDAY_ATTRIBUTE)?,
             self.engine.config.business_tz(),
         )
     }
@@ -511,17 +513,13 @@ impl AutomationContext for EngineContext<'_> {
         let tz = self.engine.config.business_tz();
         Some(
             s.profiles
-                .people
-                .iter()
-                .filter(|(o, p)| {
-                    !s.privacy.is_erased(**o)
-                        && s.identity.canonical(**o) == Some(**o)
-                        && p.attributes
-                            .get(BIRTHDAY_ATTRIBUTE)
-                            .and_then(|a| month_day(&a.value, tz))
-                            == Some((month, day))
+                .with_attribute(BIRTHDAY_ATTRIBUTE)
+                .filter(|(o, v)| {
+                    !s.privacy.is_erased(*o)
+                        && s.identity.canonical(*o) == Some(*o)
+                        && month_day(v, tz) == Some((month, day))
                 })
-                .map(|(o, _)| *o)
+                .map(|(o, _)| o)
                 .collect(),
         )
     }
@@ -838,13 +836,7 @@ impl Engine {
             }
         }
         if let Some(d) = s.users.dense(u).filter(|d| s.users.live().contains(*d)) {
-            ctx.audiences = s
-                .tags
-                .audiences
-                .iter()
-                .filter(|(_, a)| a.members.contains(d))
-                .map(|(name, _)| name.clone())
-                .collect();
+            ctx.audiences = s.tags.audiences_holding(d).map(str::to_owned).collect();
         }
         ctx
     }
@@ -885,7 +877,7 @@ impl Engine {
             ..
         } = &rule.trigger
         {
-            if !self.state.tags.audiences.contains_key(audience) {
+            if !self.state.tags.has_audience(audience) {
                 return Err(Error::NotFound {
                     what: "saved audience",
                     id: format!(
@@ -917,7 +909,7 @@ impl Engine {
                             ))
                         }
                         Some(_) => {}
-                        None if self.state.tags.columns.0.contains_key(tag.as_str()) => {
+                        None if self.state.tags.has_column(tag) => {
                             return Err(Error::invalid_argument(
                                 field,
                                 format!("{tag:?} is a profile attribute"),

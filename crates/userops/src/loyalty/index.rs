@@ -143,7 +143,7 @@ impl Engine {
                 None => continue,
             };
             let tags = &mut self.state.tags;
-            let old = tags.columns.0.get(&column).map(|c| c.get(d));
+            let old = tags.column_values(&column, d);
             if old.as_deref() == Some(v.as_slice()) {
                 continue;
             }

@@ -184,20 +184,16 @@ pub struct StoredProfile {
 /// The profiles module's state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profiles {
-    pub(crate) defs: BTreeMap<String, AttributeDef>,
+    defs: BTreeMap<String, AttributeDef>,
     #[serde(with = "pairs")]
-    pub(crate) people: BTreeMap<OneId, StoredProfile>,
+    people: BTreeMap<OneId, StoredProfile>,
     /// What merges moved, for a split to give back (see `person.rs`).
     #[serde(default, skip_serializing_if = "crate::person::Stash::is_empty")]
-    pub(crate) merged: crate::person::Stash<person::ProfileMoved>,
+    merged: crate::person::Stash<person::ProfileMoved>,
 }
 
 /// Read views for the modules that consult profiles (campaigns' birthdays, the engine's
 /// person flows).
-#[allow(
-    dead_code,
-    reason = "the other modules move to these from the fields as they get their own doors"
-)]
 impl Profiles {
     /// The names of the defined attributes, in name order.
     pub(crate) fn attribute_names(&self) -> impl Iterator<Item = &str> + '_ {

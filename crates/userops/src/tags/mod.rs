@@ -95,7 +95,7 @@ pub struct SavedAudience {
     pub expression: String,
     /// Members as of the last evaluation (dense user indexes).
     #[serde(with = "bitmap")]
-    pub(crate) members: RoaringBitmap,
+    members: RoaringBitmap,
     /// Size at every evaluation, oldest first.
     pub history: Vec<SizePoint>,
 }
@@ -115,11 +115,11 @@ pub const AGGREGATE_COLUMNS: [(&str, ValueType); 6] = [
 pub struct TagState {
     /// Tag definitions, in definition order (a rule only reads columns defined before it).
     defs: Vec<TagDef>,
-    pub(crate) columns: Columns,
-    pub(crate) audiences: BTreeMap<String, SavedAudience>,
+    columns: Columns,
+    audiences: BTreeMap<String, SavedAudience>,
     /// The latest time rules were recomputed at.
     #[serde(default)]
-    pub(crate) clock: Option<DateTime<Utc>>,
+    clock: Option<DateTime<Utc>>,
     /// Per rule reading relative dates: the time it was last computed for every user at. Such
     /// a rule is recomputed for everyone when touched at a later time.
     #[serde(default)]
@@ -171,7 +171,7 @@ impl Dirty {
 
 /// The index: column name → column. Serialized as sorted `(user, value)` entries.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Columns(pub(crate) BTreeMap<String, Column>);
+pub(crate) struct Columns(BTreeMap<String, Column>);
 
 type ColumnsWire = BTreeMap<String, (ValueType, Vec<(u32, Value)>)>;
 
@@ -613,10 +613,6 @@ impl TagState {
 }
 
 /// Read views for the modules that consult the tag index (campaigns, loyalty).
-#[allow(
-    dead_code,
-    reason = "the other modules move to these from the fields as they get their own doors"
-)]
 impl TagState {
     /// Whether a saved audience `name` exists.
     pub(crate) fn has_audience(&self, name: &str) -> bool {
