@@ -535,6 +535,9 @@ pub(super) fn band_label(i: usize, bounds: &[Decimal]) -> String {
     }
 }
 
+/// Per user, the values of a model tag.
+pub(crate) type TagRows = Vec<(OneId, Vec<TagValue>)>;
+
 impl ModelsOutput {
     /// The model's per-user answer as enum tag values (model name, one row per user), for
     /// writing as a model tag.
@@ -542,7 +545,7 @@ impl ModelsOutput {
     /// # Errors
     ///
     /// `invalid_argument` at `tag` for an output with no per-user answer.
-    pub(crate) fn tag_rows(&self) -> Result<(&'static str, Vec<(OneId, Vec<TagValue>)>), Error> {
+    pub(crate) fn tag_rows(&self) -> Result<(&'static str, TagRows), Error> {
         let name = |v: &dyn erased::Named| v.wire_name();
         let text = TagValue::Text;
         // One enum value per user, from (user, value) pairs.
