@@ -14,7 +14,9 @@ use crate::identity::{IdentityGraph, MergeReport};
 use crate::ids::{Identifier, OneId};
 use crate::receipts::Lookup;
 
+mod analytics;
 mod lifecycle;
+mod models;
 mod person;
 mod profile;
 mod tags;
