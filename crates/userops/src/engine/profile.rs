@@ -9,7 +9,6 @@ use crate::error::Error;
 use crate::event::{Event, UserRef};
 use crate::ids::OneId;
 use crate::profile::{ProfileCommand, ProfileOutput, ProfileView};
-use crate::tags::{Dirty, IndexWrite, Reads};
 
 impl Engine {
     /// The 360° view of a person.
@@ -29,16 +28,6 @@ impl Engine {
         };
         let identifiers = s.identity.identifiers(o);
         Ok(s.profiles.view(o, identifiers, tags, s.loyalty.standing(o)))
-    }
-
-    /// Write index values for other modules and recompute the rules reading the columns
-    /// written, for the users written, at `now`.
-    fn write_index(&mut self, writes: Vec<IndexWrite>, now: DateTime<Utc>) {
-        let tz = self.config.business_tz();
-        let State { users, tags, .. } = &mut self.state;
-        let changed: Vec<String> = writes.iter().map(|w| w.column.clone()).collect();
-        let written = tags.write_values(users, writes);
-        tags.refresh_rules(Reads { users, tz }, &changed, &Dirty::Users(written), now);
     }
 
     /// Rewrite person `oneid`'s index column of attribute `name` from its profile (rules are

@@ -12,8 +12,8 @@ use crate::error::Error;
 use crate::event::UserRef;
 use crate::ids::{Identifier, OneId};
 use crate::tags::{
-    wall_clock, AudienceResult, Dirty, Reads, TagColumnInput, TagDef, TagsCommand, TagsOutput,
-    Value, ValueType,
+    wall_clock, AudienceResult, Dirty, IndexWrite, Reads, TagColumnInput, TagDef, TagsCommand,
+    TagsOutput, Value, ValueType,
 };
 
 impl Engine {
@@ -172,6 +172,18 @@ impl Engine {
         let r = Reads { users, tz };
         tags.write_model_values(r, model, (tag, value_type), dense, replace, now);
         Ok(())
+    }
+
+    /// The door other modules' flows write the tag index through: each [`IndexWrite`] (an
+    /// attribute or aggregate, a program's points or tier, a tag an automation rule sets) is
+    /// written, numbering persons new to the user index, then the rules reading the columns
+    /// written are recomputed for the users written, at `now`. Never fails.
+    pub(crate) fn write_index(&mut self, writes: Vec<IndexWrite>, now: DateTime<Utc>) {
+        let tz = self.config.business_tz();
+        let State { users, tags, .. } = &mut self.state;
+        let changed: Vec<String> = writes.iter().map(|w| w.column.clone()).collect();
+        let written = tags.write_values(users, writes);
+        tags.refresh_rules(Reads { users, tz }, &changed, &Dirty::Users(written), now);
     }
 
     /// Recompute the rule tags that read any of `changed`, for every user (see

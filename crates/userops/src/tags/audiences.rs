@@ -9,7 +9,7 @@ use roaring::RoaringBitmap;
 use super::column::Column;
 use super::rules::Reads;
 use super::TagInfo;
-use super::{check_name, expr, wall_clock, Dirty, Expr, TagState};
+use super::{check_name, expr, unknown_tag, wall_clock, Dirty, Expr, TagState};
 use super::{AudienceInfo, AudienceResult, Export, ExportRow, SavedAudience, SetOp, SizePoint};
 use crate::error::Error;
 use crate::ids::{Identifier, OneId};
@@ -254,18 +254,10 @@ impl TagState {
 
     /// One segment per value of the enum or bool column `tag` (named `tag=value`).
     fn tag_segments(&self, tag: &str) -> Result<Vec<(String, &RoaringBitmap)>, Error> {
-        let col = self.columns.0.get(tag).ok_or_else(|| {
-            let known = self.columns.0.keys().map(String::as_str);
-            Error::invalid_argument(
-                "by_tag",
-                format!(
-                    "unknown tag {tag:?}{}",
-                    expr::nearest(tag, known)
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default()
-                ),
-            )
-        })?;
+        let col =
+            self.columns.0.get(tag).ok_or_else(|| {
+                unknown_tag("by_tag", tag, self.columns.0.keys().map(String::as_str))
+            })?;
         match col {
             Column::Enum { values } => Ok(values
                 .iter()

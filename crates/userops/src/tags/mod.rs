@@ -4,8 +4,9 @@
 //! index over dense user indexes ([`crate::users`]). Tags are manual (set by an operator), rule
 //! (a bool tag computed from an audience expression, recomputed when a column it reads changes
 //! and on `refresh_tags`), or model (written by other modules through
-//! [`Engine::write_model_tag`]). Audiences are expressions ([`expr`]) evaluated on the index;
-//! saved audiences keep their members and a size history and can be exported.
+//! [`Engine::write_model_tag`](crate::Engine::write_model_tag)). Audiences are expressions
+//! ([`expr`]) evaluated on the index; saved audiences keep their members and a size history
+//! and can be exported.
 //!
 //! Time: commands that depend on "now" carry it (`now`, defaulting to the wall clock when the
 //! command is made), so a journaled command replays to the same state.
@@ -494,6 +495,20 @@ pub(crate) fn check_name(name: &str) -> Result<(), Error> {
             format!("{name:?} is not a tag name: letters, digits and _, not starting with a digit, not a keyword"),
         ))
     }
+}
+
+/// `invalid_argument` at `field` for a tag name that is not `known`, with the nearest known
+/// name as a suggestion.
+fn unknown_tag<'a>(field: &str, tag: &str, known: impl IntoIterator<Item = &'a str>) -> Error {
+    Error::invalid_argument(
+        field,
+        format!(
+            "unknown tag {tag:?}{}",
+            expr::nearest(tag, known)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default()
+        ),
+    )
 }
 
 /// Convert a JSON value to a column value of type `t`.

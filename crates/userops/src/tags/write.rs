@@ -13,7 +13,7 @@ use roaring::RoaringBitmap;
 
 use super::column::Column;
 use super::rules::Reads;
-use super::{check_name, expr, value_of, Dirty, TagColumnInput, TagDef, TagKind, TagState};
+use super::{check_name, unknown_tag, value_of, Dirty, TagColumnInput, TagDef, TagKind, TagState};
 use super::{Value, ValueType};
 use crate::error::Error;
 use crate::ids::OneId;
@@ -122,18 +122,9 @@ impl TagState {
         value: &serde_json::Value,
         tz: FixedOffset,
     ) -> Result<(ValueType, Option<Value>), Error> {
-        let def = self.def(tag).ok_or_else(|| {
-            let known = self.defs.iter().map(|d| d.name.as_str());
-            Error::invalid_argument(
-                "tag",
-                format!(
-                    "unknown tag {tag:?}{}",
-                    expr::nearest(tag, known)
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default()
-                ),
-            )
-        })?;
+        let def = self
+            .def(tag)
+            .ok_or_else(|| unknown_tag("tag", tag, self.defs.iter().map(|d| d.name.as_str())))?;
         if matches!(def.kind, TagKind::Rule { .. }) {
             return Err(Error::invalid_argument(
                 "tag",
