@@ -50,8 +50,15 @@ impl Engine {
         stage_tags
             .rows
             .retain(|(o, _)| identity.canonical(*o) == Some(*o));
+        let rows = &stage_tags.rows;
+        // Every tag is checked before the first is written: a refused command changes nothing.
         for tag in &stage_tags.tags {
-            let rows = &stage_tags.rows;
+            let live = |o| identity.canonical(o) == Some(o);
+            self.state
+                .tags
+                .check_model_values(tag, ValueType::Enum, rows, live)?;
+        }
+        for tag in &stage_tags.tags {
             self.write_model_values("lifecycle", tag, ValueType::Enum, rows, true, now)?;
         }
         Ok(Output::Lifecycle(LifecycleOutput::Stages(out)))
