@@ -164,6 +164,12 @@ impl OrderBook {
         self.programs.get(program)?.get(order_id)
     }
 
+    /// Whether order `order_id` of `program` may predate the book: the book is partial and
+    /// does not know it (modules keyed an order differently before the book).
+    pub(crate) fn predates_book(&self, program: &str, order_id: &str) -> bool {
+        self.partial && self.get(program, order_id).is_none()
+    }
+
     /// The totals of the orders whose owner `canonical` maps to `person`.
     pub fn totals(&self, person: OneId, canonical: impl Fn(OneId) -> OneId) -> OrderTotals {
         let mut t = OrderTotals::default();
@@ -462,8 +468,7 @@ impl crate::Engine {
     /// Whether order `order_id` of `program` may predate the order book: the book is partial
     /// and does not know it (modules keyed an order differently before the book).
     pub(crate) fn order_predates_book(&self, program: &str, order_id: &str) -> bool {
-        let book = &self.state.orders;
-        book.partial && book.get(program, order_id).is_none()
+        self.state.orders.predates_book(program, order_id)
     }
 
     /// Record an accepted order or refund (must not fail).
