@@ -28,8 +28,8 @@
 //! ```
 
 pub mod benefits;
-mod commands;
-mod index;
+pub(crate) mod commands;
+pub(crate) mod index;
 pub mod ledger;
 pub mod orders;
 mod person;
@@ -276,7 +276,9 @@ impl Loyalty {
             .ok_or_else(|| LoyaltyError::UnknownProgram(id.to_owned()))
     }
 
-    fn now(&self, time: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    /// `time`, or the module's clock (the latest time any write carried; 1970-01-01 before
+    /// the first): the time of a write that names none.
+    pub(crate) fn now(&self, time: Option<DateTime<Utc>>) -> DateTime<Utc> {
         time.or(self.clock).unwrap_or_default()
     }
 

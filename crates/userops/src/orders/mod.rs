@@ -439,58 +439,6 @@ fn line_of(lines: &[Line], l: &RefundLine, i: usize) -> Result<usize, Error> {
     .map_err(|(f, why)| Error::invalid_event(format!("lines[{i}].{f}"), why))
 }
 
-impl crate::Engine {
-    /// The check phase of `order` and `refund` events (see the module docs). `person`: the
-    /// event's user, when already known.
-    pub(crate) fn orders_check_event(
-        &self,
-        event: &crate::Event,
-        person: Option<OneId>,
-    ) -> Result<(), Error> {
-        let program = &event.source.program;
-        let book = &self.state.orders;
-        match &event.body {
-            EventBody::Order { order_id, .. } => book.check_order(program, order_id, &event.key),
-            EventBody::Refund {
-                order_id,
-                amount,
-                lines,
-                ..
-            } => book
-                .check_refund(program, order_id, person, *amount, lines, |o| {
-                    self.state.identity.canonical(o).unwrap_or(o)
-                })
-                .map(|_| ()),
-            _ => Ok(()),
-        }
-    }
-
-    /// Whether order `order_id` of `program` may predate the order book: the book is partial
-    /// and does not know it (modules keyed an order differently before the book).
-    pub(crate) fn order_predates_book(&self, program: &str, order_id: &str) -> bool {
-        self.state.orders.predates_book(program, order_id)
-    }
-
-    /// Record an accepted order or refund (must not fail).
-    pub(crate) fn orders_on_event(&mut self, event: &crate::Event, person: Option<OneId>) {
-        let Some(person) = person else { return };
-        if !matches!(
-            event.body,
-            EventBody::Order { .. } | EventBody::Refund { .. }
-        ) {
-            return;
-        }
-        let identity = &self.state.identity;
-        self.state.orders.on_event(
-            &event.source.program,
-            &event.key,
-            &event.body,
-            person,
-            |o| identity.canonical(o).unwrap_or(o),
-        );
-    }
-}
-
 /// The book keeps each order under the OneID that placed it and compares owners through the
 /// identity graph's canonical OneID, so a merge or a split needs no rewrite: an absorbed
 /// person's orders count for the survivor while they are merged and go back with its OneID
