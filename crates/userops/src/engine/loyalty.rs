@@ -33,10 +33,9 @@ impl Engine {
         }
         let user = named_user(&c).cloned();
         let known = user.as_ref().map_or(Ok(None), |u| self.loyalty_user(u));
-        let touch = self
-            .state
-            .loyalty
-            .touch_for(&c, known.clone().ok().flatten());
+        // A new identifier is resolved again after the write, which creates the person.
+        let before = user.as_ref().and_then(|u| self.lookup(u).ok().flatten());
+        let touch = self.state.loyalty.touch_for(&c, before);
         let created = match &c {
             LoyaltyCommand::CreateProgram { program } => Some(program.id.clone()),
             _ => None,

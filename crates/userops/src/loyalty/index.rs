@@ -91,8 +91,7 @@ pub(crate) fn columns(program: &str) -> [(String, ValueType); 2] {
 
 impl Loyalty {
     /// Note what a command may touch, before it runs. `named`: the member the command names,
-    /// when already known (a new identifier is resolved again after the write, which creates
-    /// the person).
+    /// when already known.
     pub(crate) fn touch_for(&self, c: &LoyaltyCommand, named: Option<OneId>) -> Touch {
         Touch {
             since: self.ledger.transfers().len(),
