@@ -889,6 +889,10 @@ impl Loyalty {
     }
 
     /// Add growth value for a behaviour the program weighs (inside [`Engine::keyed_write`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one parameter per field of the command, then what it reads from outside"
+    )]
     fn add_growth(
         &mut self,
         user: UserRef,
@@ -931,6 +935,10 @@ impl Loyalty {
     }
 
     /// Record money spent, for growth by spend (inside [`Engine::keyed_write`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one parameter per field of the command, then what it reads from outside"
+    )]
     fn record_spend(
         &mut self,
         user: UserRef,
@@ -962,6 +970,10 @@ impl Loyalty {
     }
 
     /// Claim a benefit of the member's tier within its limit (inside [`Engine::keyed_write`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one parameter per field of the command, then what it reads from outside"
+    )]
     fn claim_benefit(
         &mut self,
         user: UserRef,
@@ -1034,6 +1046,10 @@ impl Loyalty {
     }
 
     /// Complete a task: its points and growth, within its completions (inside [`Engine::keyed_write`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one parameter per field of the command, then what it reads from outside"
+    )]
     fn complete_task(
         &mut self,
         user: UserRef,
@@ -1149,7 +1165,7 @@ impl Loyalty {
     ) -> Result<LoyaltyOutput, Error> {
         match c {
             LoyaltyCommand::Balance { user: _, program } => {
-                let lo = &*self;
+                let lo = self;
                 let p = lo.program_checked(&program)?;
                 let u = known?;
                 Ok(LoyaltyOutput::Points(
@@ -1157,7 +1173,7 @@ impl Loyalty {
                 ))
             }
             LoyaltyCommand::Statement { user: _, program } => {
-                let lo = &*self;
+                let lo = self;
                 let p = lo.program_checked(&program)?;
                 let Some(u) = known? else {
                     return Ok(LoyaltyOutput::Statement(Vec::new()));
@@ -1169,7 +1185,7 @@ impl Loyalty {
                 program,
                 now,
             } => {
-                let lo = &*self;
+                let lo = self;
                 let p = lo.program_checked(&program)?;
                 let now = lo.now(now);
                 let u = known?;
@@ -1216,7 +1232,7 @@ impl Loyalty {
                 program,
                 now,
             } => {
-                let lo = &*self;
+                let lo = self;
                 let p = lo.program_checked(&program)?;
                 let now = lo.now(now);
                 let m = known?
@@ -1279,6 +1295,10 @@ impl Loyalty {
     }
 
     /// Record growth (after the behaviour's daily cap) and spend, upgrading at once.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the member, the write and its time, as the callers have them"
+    )]
     fn grant_growth(
         &mut self,
         pi: usize,
