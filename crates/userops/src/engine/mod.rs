@@ -14,7 +14,9 @@ use crate::identity::{IdentityGraph, MergeReport};
 use crate::ids::{Identifier, OneId};
 use crate::receipts::Lookup;
 
+mod analytics;
 mod loyalty;
+mod models;
 mod orders;
 mod person;
 
