@@ -888,7 +888,7 @@ impl Loyalty {
         Ok(LoyaltyOutput::Posting(out))
     }
 
-    /// Add growth value for a behaviour the program weighs (inside [`Engine::keyed_write`]).
+    /// Add growth value for a behaviour the program weighs (inside [`Loyalty::keyed_write`]).
     #[allow(
         clippy::too_many_arguments,
         reason = "one parameter per field of the command, then what it reads from outside"
@@ -934,7 +934,7 @@ impl Loyalty {
         Ok((Keyed::Growth(g), time))
     }
 
-    /// Record money spent, for growth by spend (inside [`Engine::keyed_write`]).
+    /// Record money spent, for growth by spend (inside [`Loyalty::keyed_write`]).
     #[allow(
         clippy::too_many_arguments,
         reason = "one parameter per field of the command, then what it reads from outside"
@@ -969,7 +969,7 @@ impl Loyalty {
         Ok((Keyed::Growth(g), time))
     }
 
-    /// Claim a benefit of the member's tier within its limit (inside [`Engine::keyed_write`]).
+    /// Claim a benefit of the member's tier within its limit (inside [`Loyalty::keyed_write`]).
     #[allow(
         clippy::too_many_arguments,
         reason = "one parameter per field of the command, then what it reads from outside"
@@ -1045,7 +1045,8 @@ impl Loyalty {
         Ok((Keyed::Claim(result), time))
     }
 
-    /// Complete a task: its points and growth, within its completions (inside [`Engine::keyed_write`]).
+    /// Complete a task: its points and growth, within its completions (inside
+    /// [`Loyalty::keyed_write`]).
     #[allow(
         clippy::too_many_arguments,
         reason = "one parameter per field of the command, then what it reads from outside"
