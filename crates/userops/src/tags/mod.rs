@@ -531,6 +531,25 @@ impl TagState {
         self.defs.iter().find(|d| d.name == name)
     }
 
+    /// The members (dense user indexes) of the saved audience `name`, as of its last
+    /// evaluation; `None` when no audience of that name is saved.
+    pub(crate) fn saved_members(&self, name: &str) -> Option<&RoaringBitmap> {
+        self.audiences.get(name).map(|a| &a.members)
+    }
+
+    /// The names of the saved audiences the dense user `user` belongs to, in name order.
+    pub(crate) fn saved_audiences_of(&self, user: u32) -> impl Iterator<Item = &str> {
+        self.audiences
+            .iter()
+            .filter(move |(_, a)| a.members.contains(user))
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// Whether an index column (a tag, an attribute or an aggregate) is named `name`.
+    pub(crate) fn has_column(&self, name: &str) -> bool {
+        self.columns.0.contains_key(name)
+    }
+
     /// What depends on the saved audience `name`: rule tags and other saved audiences whose
     /// expression says `in_audience("name")` (`rule tag "x"`, `saved audience "y"`).
     pub(crate) fn audience_users(&self, name: &str) -> Vec<String> {
