@@ -192,6 +192,24 @@ pub struct Profiles {
     pub(crate) merged: crate::person::Stash<person::ProfileMoved>,
 }
 
+impl Profiles {
+    /// Every person's value of the attribute `name`, in OneID order (persons without it are
+    /// left out).
+    pub(crate) fn attribute_values<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = (OneId, &'a AttrValue)> + 'a {
+        self.people
+            .iter()
+            .filter_map(move |(o, p)| Some((*o, &p.attributes.get(name)?.value)))
+    }
+
+    /// A person's value of the attribute `name`.
+    pub(crate) fn attribute_value(&self, oneid: OneId, name: &str) -> Option<&AttrValue> {
+        Some(&self.people.get(&oneid)?.attributes.get(name)?.value)
+    }
+}
+
 mod pairs {
     use std::collections::BTreeMap;
 
