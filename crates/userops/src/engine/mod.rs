@@ -16,6 +16,7 @@ use crate::receipts::Lookup;
 
 mod identity;
 mod person;
+mod privacy;
 
 /// The unified user pool: every person, their identifiers and everything known about them.
 ///
