@@ -14,6 +14,7 @@ use crate::identity::{IdentityGraph, MergeReport};
 use crate::ids::{Identifier, OneId};
 use crate::receipts::Lookup;
 
+mod campaigns;
 mod identity;
 mod person;
 mod privacy;
