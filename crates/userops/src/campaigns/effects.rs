@@ -87,3 +87,84 @@ impl Campaigns {
         keep
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn row(user: u64, action: &'static str, rule: &str) -> PlanRow {
+        PlanRow {
+            touch_id: None,
+            user: OneId(user),
+            action,
+            channel: None,
+            content: None,
+            coupon_id: None,
+            points: None,
+            program: None,
+            key: None,
+            tag: None,
+            rule: Arc::from(rule),
+            reason: Arc::from(""),
+        }
+    }
+
+    fn points(user: u64, rule: &str, key: Option<&str>) -> PlanRow {
+        PlanRow {
+            points: Some(5),
+            program: Some("p".into()),
+            key: key.map(str::to_owned),
+            ..row(user, "grant_points", rule)
+        }
+    }
+
+    fn tag(user: u64, rule: &str, tag: &str) -> PlanRow {
+        PlanRow {
+            tag: Some(tag.into()),
+            ..row(user, "add_tag", rule)
+        }
+    }
+
+    /// The effects name each earn by its row and each tag with its users in plan order; the
+    /// rows whose effect failed are dropped and counted as suppressed, the rest kept in order.
+    #[test]
+    fn failed_effects_drop_their_rows_and_count_as_suppressed() {
+        let plan = vec![
+            row(1, "touch", "r"),
+            points(1, "r", Some("k1")),
+            points(2, "r", None),
+            points(3, "s", Some("k3")),
+            tag(1, "r", "a"),
+            tag(3, "s", "b"),
+            tag(2, "r", "a"),
+        ];
+        let fx = PlanEffects::of(plan.clone());
+        let earns: Vec<(usize, u64, &str)> = fx
+            .earns
+            .iter()
+            .map(|(i, e)| (*i, e.user.0, e.key.as_str()))
+            .collect();
+        // The row without a key is dropped: the indexes are of the rows kept.
+        assert_eq!(earns, vec![(1, 1, "k1"), (2, 3, "k3")]);
+        assert_eq!(fx.earns[0].1.reason, "automation rule r");
+        let tags: Vec<(&str, Vec<u64>)> = fx
+            .tags
+            .iter()
+            .map(|(t, u)| (t.as_str(), u.iter().map(|o| o.0).collect()))
+            .collect();
+        assert_eq!(tags, vec![("a", vec![1, 2]), ("b", vec![3])]);
+
+        let mut c = Campaigns::default();
+        let kept = c.finish_plan(fx, &BTreeSet::from([2]), &BTreeSet::from(["a".to_owned()]));
+        assert_eq!(
+            kept,
+            vec![plan[0].clone(), plan[1].clone(), plan[5].clone()]
+        );
+        let suppressed = c.automation().suppressed();
+        assert_eq!(suppressed["s"]["points_failed"], 1);
+        assert_eq!(suppressed["r"]["tag_failed"], 2);
+        assert_eq!(suppressed.values().map(|m| m.len()).sum::<usize>(), 2);
+    }
+}
