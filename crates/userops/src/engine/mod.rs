@@ -14,8 +14,10 @@ use crate::identity::{IdentityGraph, MergeReport};
 use crate::ids::{Identifier, OneId};
 use crate::receipts::Lookup;
 
+mod analytics;
 mod campaigns;
 mod identity;
+mod models;
 mod person;
 mod privacy;
 
