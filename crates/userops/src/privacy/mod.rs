@@ -2,7 +2,8 @@
 //! erasure of a person, and an append-only audit log of operator actions.
 //!
 //! - **Consent** is recorded per person, channel and purpose (`set_consent`); anything that
-//!   touches a user asks [`Engine::has_consent`](crate::Engine::has_consent) first. No record means no consent.
+//!   touches a user asks [`Engine::has_consent`](crate::Engine::has_consent) first. No record
+//!   means no consent.
 //! - **Hashing** is a [`Config`](crate::Config) option
 //!   ([`ConfigBuilder::hash_identifiers`](crate::ConfigBuilder::hash_identifiers)); see
 //!   [`Engine::prepare`](crate::Engine::prepare) for where it happens.
