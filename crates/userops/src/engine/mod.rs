@@ -17,7 +17,9 @@ use crate::receipts::Lookup;
 mod analytics;
 mod campaigns;
 mod identity;
+mod loyalty;
 mod models;
+mod orders;
 mod person;
 mod privacy;
 
@@ -745,19 +747,26 @@ impl Engine {
     /// The person a user reference names, creating one for a new identifier; the evidence is
     /// recorded under `record` from `source`. Call [`Engine::check_user`] first.
     pub(crate) fn ensure_user(&mut self, user: &UserRef, record: &str, source: &str) -> OneId {
-        match user {
-            UserRef::Id(id) => self
-                .state
-                .identity
-                .link_parts(record, source, 0, std::slice::from_ref(id), None, None)
-                .oneid
-                .expect("check_user refused blocklisted identifiers before any change"),
-            UserRef::OneId(o) => self
-                .state
-                .identity
-                .canonical(*o)
-                .expect("check_user refused unknown OneIDs before any change"),
-        }
+        ensure_user_in(&mut self.state.identity, user, record, source)
+    }
+}
+
+/// [`Engine::ensure_user`] on the identity graph alone, for a flow that holds other parts of
+/// the state at the same time.
+pub(crate) fn ensure_user_in(
+    identity: &mut IdentityGraph,
+    user: &UserRef,
+    record: &str,
+    source: &str,
+) -> OneId {
+    match user {
+        UserRef::Id(id) => identity
+            .link_parts(record, source, 0, std::slice::from_ref(id), None, None)
+            .oneid
+            .expect("check_user refused blocklisted identifiers before any change"),
+        UserRef::OneId(o) => identity
+            .canonical(*o)
+            .expect("check_user refused unknown OneIDs before any change"),
     }
 }
 

@@ -1,4 +1,5 @@
-//! The loyalty command set and how the engine executes it.
+//! The loyalty command set and how the module executes it (the engine's door is
+//! `engine/loyalty.rs`).
 
 use chrono::{DateTime, FixedOffset, Utc};
 use rust_decimal::prelude::ToPrimitive;
@@ -8,9 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::ledger::{AccountKind, Earn, Entry, Points, Posting, Spend, TransferKind};
 use super::program::ProgramSpec;
 use super::tiers::{day_of, Evaluation, MemberExtras, TierReason};
-use super::{Keyed, LoyaltyError, Program};
-use crate::command::Output;
-use crate::engine::Engine;
+use super::{Keyed, Loyalty, LoyaltyError, Program};
 use crate::error::Error;
 use crate::event::UserRef;
 use crate::ids::OneId;
@@ -509,23 +508,45 @@ fn print_of(c: &LoyaltyCommand) -> Result<u64, Error> {
     ))
 }
 
-impl Engine {
-    /// The person behind a reference, if known (errors for a OneID that never existed).
-    fn loyalty_user(&self, user: &UserRef) -> Result<Option<OneId>, Error> {
-        self.check_user(user)
-            .and_then(|()| self.lookup(user))
-            .map_err(|e| Error::invalid_argument("user", e.to_string()))
+/// What a loyalty command reads from outside the module.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Context {
+    /// The business time zone: days, periods and expiry dates are counted in it.
+    pub(crate) tz: FixedOffset,
+    /// The currency's minor-unit digits: money amounts have at most these decimals.
+    pub(crate) minor_units: u32,
+    /// A journal is being replayed: admission rules newer than the journal are not applied
+    /// again (see `Engine::replay`).
+    pub(crate) replaying: bool,
+}
+
+/// The member a command names, as the engine resolved it before the command ran (loyalty
+/// does not own persons: it is told who they are and asks for a new one).
+pub(crate) struct Named<'a> {
+    /// The person behind the reference: `Ok(None)` for an identifier no one has yet; an error
+    /// for a reference that can name no one, which the command reports where it checks its
+    /// user (so errors keep their order).
+    pub(crate) known: Result<Option<OneId>, Error>,
+    /// Gives the person for an identifier no one has yet, creating them. Called only after
+    /// every check of the command passed: a refused command creates no one.
+    pub(crate) create: &'a mut dyn FnMut(&UserRef) -> OneId,
+}
+
+impl Named<'_> {
+    fn known(&self) -> Result<Option<OneId>, Error> {
+        self.known.clone()
     }
 
-    /// The person behind a reference, creating it for an unknown identifier. Call only after
-    /// every check passed.
-    fn loyalty_user_or_new(&mut self, user: &UserRef, known: Option<OneId>) -> OneId {
-        match (known, user) {
-            (Some(o), _) => o,
-            (None, u) => self.ensure_user(u, "loyalty", "operator"), // checked by loyalty_user
+    /// The person behind `user`, creating them when `known` is `None`.
+    fn or_new(&mut self, user: &UserRef, known: Option<OneId>) -> OneId {
+        match known {
+            Some(o) => o,
+            None => (self.create)(user),
         }
     }
+}
 
+impl Loyalty {
     fn keyed_replay(&self, key: &str, print: u64) -> Result<Option<Keyed>, Error> {
         if key.is_empty() {
             return Err(LoyaltyError::InvalidArgument {
@@ -534,7 +555,7 @@ impl Engine {
             }
             .into());
         }
-        match self.state.loyalty.keys.get(key) {
+        match self.keys.get(key) {
             None => Ok(None),
             Some((p, k)) if *p == print => Ok(Some(k.clone())),
             Some(_) => Err(LoyaltyError::DuplicateKey {
@@ -557,9 +578,8 @@ impl Engine {
             return Ok(k.output(true));
         }
         let (k, time) = write(self)?;
-        let lo = &mut self.state.loyalty;
-        lo.keys.insert(key.to_owned(), (print, k.clone()));
-        lo.tick(time);
+        self.keys.insert(key.to_owned(), (print, k.clone()));
+        self.tick(time);
         Ok(k.output(false))
     }
 
@@ -569,37 +589,29 @@ impl Engine {
         time: DateTime<Utc>,
         write: impl FnOnce(&mut super::Ledger) -> Result<Posting, LoyaltyError>,
     ) -> Result<LoyaltyOutput, Error> {
-        let out = write(&mut self.state.loyalty.ledger)?;
-        self.state.loyalty.tick(time);
+        let out = write(&mut self.ledger)?;
+        self.tick(time);
         Ok(LoyaltyOutput::Posting(out))
     }
 
-    /// Execute a loyalty command.
-    pub(crate) fn execute_loyalty(&mut self, c: LoyaltyCommand) -> Result<Output, Error> {
-        if !c.mutates() {
-            return self.query_loyalty(c).map(Output::Loyalty);
-        }
-        let touch = self.loyalty_touch(&c);
-        let user = super::index::named_user(&c).cloned();
-        let created = match &c {
-            LoyaltyCommand::CreateProgram { program } => Some(program.id.clone()),
-            _ => None,
-        };
-        let out = self.run_loyalty(c)?;
-        if let Some(id) = created {
-            self.loyalty_columns(&id);
-        }
-        let now = self.state.loyalty.now(None);
-        self.loyalty_reindex(touch, user.as_ref(), now);
-        Ok(Output::Loyalty(out))
-    }
-
-    fn run_loyalty(&mut self, c: LoyaltyCommand) -> Result<LoyaltyOutput, Error> {
-        let tz = self.config.business_tz();
+    /// Execute a loyalty command that may change state; `named`: the member it names, if any.
+    /// A refused command changes nothing (and creates no one).
+    pub(crate) fn execute(
+        &mut self,
+        c: LoyaltyCommand,
+        cx: Context,
+        named: &mut Named<'_>,
+    ) -> Result<LoyaltyOutput, Error> {
+        let tz = cx.tz;
         let print = print_of(&c)?;
         match c {
             LoyaltyCommand::CreateProgram { program } => {
-                self.create_program(program).map(LoyaltyOutput::Program)
+                let id = program.id.clone();
+                let created = self.create_program(program)?;
+                Ok(LoyaltyOutput::Program(ProgramCreated {
+                    program: id,
+                    duplicate: !created,
+                }))
             }
             LoyaltyCommand::Earn {
                 user,
@@ -626,6 +638,7 @@ impl Engine {
                 actor,
                 time,
                 tz,
+                named,
             ),
             LoyaltyCommand::Spend {
                 user,
@@ -635,7 +648,7 @@ impl Engine {
                 reason,
                 actor,
                 time,
-            } => self.spend_points(user, program, points, key, reason, actor, time),
+            } => self.spend_points(user, program, points, key, reason, actor, time, named),
             LoyaltyCommand::Post { key, time } => self.resolve_pending(&key, true, time),
             LoyaltyCommand::Void { key, time } => self.resolve_pending(&key, false, time),
             LoyaltyCommand::Refund {
@@ -643,25 +656,22 @@ impl Engine {
                 key,
                 time,
             } => {
-                let time = self.state.loyalty.now(time);
+                let time = self.now(time);
                 self.ledger_write(time, |l| l.refund(&order_key, &key, time))
             }
-            LoyaltyCommand::PostDue { now } => Ok(LoyaltyOutput::Due(self.loyalty_post_due(now))),
+            LoyaltyCommand::PostDue { now } => Ok(LoyaltyOutput::Due(self.post_due(now))),
             LoyaltyCommand::RefundAmount {
                 order_key,
                 key,
                 amount,
                 time,
             } => {
-                let time = self.state.loyalty.now(time);
-                if !self.replaying {
+                let time = self.now(time);
+                if !cx.replaying {
                     // Not above what was paid (a journal of an older build may predate this
                     // rule: see `Engine::replay`).
-                    crate::money::check("amount", amount, self.config.currency_minor_units())?;
-                    self.state
-                        .loyalty
-                        .ledger
-                        .check_refund_amount(&order_key, &key, amount)?;
+                    crate::money::check("amount", amount, cx.minor_units)?;
+                    self.ledger.check_refund_amount(&order_key, &key, amount)?;
                 }
                 self.ledger_write(time, |l| l.refund_amount(&order_key, &key, time, amount))
             }
@@ -671,12 +681,12 @@ impl Engine {
                 lines,
                 time,
             } => {
-                let time = self.state.loyalty.now(time);
+                let time = self.now(time);
                 self.ledger_write(time, |l| l.refund_lines(&order_key, &key, time, &lines))
             }
             LoyaltyCommand::Expire { now } => {
-                let (points, transfers) = self.state.loyalty.ledger.expire(now);
-                self.state.loyalty.tick(now);
+                let (points, transfers) = self.ledger.expire(now);
+                self.tick(now);
                 Ok(LoyaltyOutput::Expiry(ExpiryReport { points, transfers }))
             }
             LoyaltyCommand::Convert {
@@ -686,14 +696,14 @@ impl Engine {
                 points,
                 key,
                 time,
-            } => self.convert_points(user, src, dst, points, key, time, tz),
+            } => self.convert_points(user, src, dst, points, key, time, tz, named),
             q @ (LoyaltyCommand::Balance { .. }
             | LoyaltyCommand::Statement { .. }
             | LoyaltyCommand::Tier { .. }
-            | LoyaltyCommand::Benefits { .. }) => self.query_loyalty(q),
-            LoyaltyCommand::EvaluateTiers { now } => Ok(LoyaltyOutput::Evaluation(
-                self.state.loyalty.evaluate_tiers(now, tz),
-            )),
+            | LoyaltyCommand::Benefits { .. }) => self.query(q, tz, named.known()),
+            LoyaltyCommand::EvaluateTiers { now } => {
+                Ok(LoyaltyOutput::Evaluation(self.evaluate_tiers(now, tz)))
+            }
             LoyaltyCommand::AddGrowth {
                 user,
                 program,
@@ -702,7 +712,7 @@ impl Engine {
                 count,
                 time,
             } => self.keyed_write(&key, print, |this| {
-                this.add_growth(user, program, behaviour, &key, count, time)
+                this.add_growth(user, program, behaviour, &key, count, time, tz, named)
             }),
             LoyaltyCommand::RecordSpend {
                 user,
@@ -711,7 +721,7 @@ impl Engine {
                 key,
                 time,
             } => self.keyed_write(&key, print, |this| {
-                this.record_spend(user, program, amount, &key, time)
+                this.record_spend(user, program, amount, &key, time, cx, named)
             }),
             LoyaltyCommand::ClaimBenefit {
                 user,
@@ -720,7 +730,7 @@ impl Engine {
                 key,
                 time,
             } => self.keyed_write(&key, print, |this| {
-                this.claim_benefit(user, program, benefit, &key, time, tz)
+                this.claim_benefit(user, program, benefit, &key, time, tz, named)
             }),
             LoyaltyCommand::CompleteTask {
                 user,
@@ -729,7 +739,7 @@ impl Engine {
                 key,
                 time,
             } => self.keyed_write(&key, print, |this| {
-                this.complete_task(user, program, task, &key, time, tz)
+                this.complete_task(user, program, task, &key, time, tz, named)
             }),
         }
     }
@@ -753,6 +763,7 @@ impl Engine {
         actor: String,
         time: Option<DateTime<Utc>>,
         tz: FixedOffset,
+        named: &mut Named<'_>,
     ) -> Result<LoyaltyOutput, Error> {
         if order.as_deref() == Some("") {
             // Refunds find earns by order: an empty one would tie unrelated earns.
@@ -762,8 +773,8 @@ impl Engine {
             }
             .into());
         }
-        let known = self.loyalty_user(&user)?;
-        let lo = &self.state.loyalty;
+        let known = named.known()?;
+        let lo = &*self;
         let p = lo.program_checked(&program)?;
         let time = lo.now(time);
         let expires = expires.or_else(|| p.spec.expiry.expires(time, tz));
@@ -797,9 +808,9 @@ impl Engine {
         };
         if known.is_none() {
             // A new person has no account: these checks are the real ones.
-            self.state.loyalty.ledger.check_earn(&req)?;
+            self.ledger.check_earn(&req)?;
         }
-        req.entry.user = self.loyalty_user_or_new(&user, known);
+        req.entry.user = named.or_new(&user, known);
         self.ledger_write(time, |l| l.earn(&req))
     }
 
@@ -817,15 +828,14 @@ impl Engine {
         reason: String,
         actor: String,
         time: Option<DateTime<Utc>>,
+        named: &Named<'_>,
     ) -> Result<LoyaltyOutput, Error> {
-        let lo = &self.state.loyalty;
+        let lo = &*self;
         let p = lo.program_checked(&program)?;
-        let u = self
-            .loyalty_user(&user)?
-            .ok_or_else(|| LoyaltyError::UnknownAccount {
-                program: program.clone(),
-                user: serde_json::to_string(&user).unwrap_or_default(),
-            })?;
+        let u = named.known()?.ok_or_else(|| LoyaltyError::UnknownAccount {
+            program: program.clone(),
+            user: serde_json::to_string(&user).unwrap_or_default(),
+        })?;
         let time = lo.now(time);
         let req = Spend {
             user: u,
@@ -853,8 +863,9 @@ impl Engine {
         key: String,
         time: Option<DateTime<Utc>>,
         tz: FixedOffset,
+        named: &Named<'_>,
     ) -> Result<LoyaltyOutput, Error> {
-        let lo = &self.state.loyalty;
+        let lo = &*self;
         let (s, d) = (lo.program_ix(&src)?, lo.program_ix(&dst)?);
         let (sp, dp) = (&lo.programs[s], &lo.programs[d]);
         let rate = *sp.spec.conversions.get(&dst).ok_or_else(|| {
@@ -863,25 +874,25 @@ impl Engine {
                 format!("program {src:?} has no conversion rate to {dst:?}"),
             )
         })?;
-        let u = self
-            .loyalty_user(&user)?
-            .ok_or_else(|| LoyaltyError::UnknownAccount {
-                program: src.clone(),
-                user: serde_json::to_string(&user).unwrap_or_default(),
-            })?;
+        let u = named.known()?.ok_or_else(|| LoyaltyError::UnknownAccount {
+            program: src.clone(),
+            user: serde_json::to_string(&user).unwrap_or_default(),
+        })?;
         let time = lo.now(time);
         let dst_expires = dp.spec.expiry.expires(time, tz);
         let (sb, db) = (sp.book, dp.book);
-        let out =
-            self.state
-                .loyalty
-                .ledger
-                .convert(u, sb, db, points, rate, &key, time, dst_expires)?;
-        self.state.loyalty.tick(time);
+        let out = self
+            .ledger
+            .convert(u, sb, db, points, rate, &key, time, dst_expires)?;
+        self.tick(time);
         Ok(LoyaltyOutput::Posting(out))
     }
 
-    /// Add growth value for a behaviour the program weighs (inside [`Engine::keyed_write`]).
+    /// Add growth value for a behaviour the program weighs (inside [`Loyalty::keyed_write`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one parameter per field of the command, then what it reads from outside"
+    )]
     fn add_growth(
         &mut self,
         user: UserRef,
@@ -890,9 +901,11 @@ impl Engine {
         key: &str,
         count: u32,
         time: Option<DateTime<Utc>>,
+        tz: FixedOffset,
+        named: &mut Named<'_>,
     ) -> Result<(Keyed, DateTime<Utc>), Error> {
-        let known = self.loyalty_user(&user)?;
-        let lo = &self.state.loyalty;
+        let known = named.known()?;
+        let lo = &*self;
         let pi = lo.program_ix(&program)?;
         let p = &lo.programs[pi];
         let weight = *p.spec.growth.weights.get(&behaviour).ok_or_else(|| {
@@ -916,12 +929,16 @@ impl Engine {
             })?;
         let time = lo.now(time);
         self.check_growth(pi, known, raw, Decimal::ZERO)?;
-        let u = self.loyalty_user_or_new(&user, known);
-        let g = self.grant_growth(pi, u, key, Some((&behaviour, raw)), Decimal::ZERO, time);
+        let u = named.or_new(&user, known);
+        let g = self.grant_growth(pi, u, key, Some((&behaviour, raw)), Decimal::ZERO, time, tz);
         Ok((Keyed::Growth(g), time))
     }
 
-    /// Record money spent, for growth by spend (inside [`Engine::keyed_write`]).
+    /// Record money spent, for growth by spend (inside [`Loyalty::keyed_write`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one parameter per field of the command, then what it reads from outside"
+    )]
     fn record_spend(
         &mut self,
         user: UserRef,
@@ -929,9 +946,11 @@ impl Engine {
         amount: Decimal,
         key: &str,
         time: Option<DateTime<Utc>>,
+        cx: Context,
+        named: &mut Named<'_>,
     ) -> Result<(Keyed, DateTime<Utc>), Error> {
-        let known = self.loyalty_user(&user)?;
-        let lo = &self.state.loyalty;
+        let known = named.known()?;
+        let lo = &*self;
         let pi = lo.program_ix(&program)?;
         if amount <= Decimal::ZERO {
             return Err(LoyaltyError::InvalidAmount {
@@ -940,17 +959,21 @@ impl Engine {
             }
             .into());
         }
-        if !self.replaying {
-            crate::money::check("amount", amount, self.config.currency_minor_units())?;
+        if !cx.replaying {
+            crate::money::check("amount", amount, cx.minor_units)?;
         }
         let time = lo.now(time);
         self.check_growth(pi, known, 0, amount)?;
-        let u = self.loyalty_user_or_new(&user, known);
-        let g = self.grant_growth(pi, u, key, None, amount, time);
+        let u = named.or_new(&user, known);
+        let g = self.grant_growth(pi, u, key, None, amount, time, cx.tz);
         Ok((Keyed::Growth(g), time))
     }
 
-    /// Claim a benefit of the member's tier within its limit (inside [`Engine::keyed_write`]).
+    /// Claim a benefit of the member's tier within its limit (inside [`Loyalty::keyed_write`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one parameter per field of the command, then what it reads from outside"
+    )]
     fn claim_benefit(
         &mut self,
         user: UserRef,
@@ -959,8 +982,9 @@ impl Engine {
         key: &str,
         time: Option<DateTime<Utc>>,
         tz: FixedOffset,
+        named: &mut Named<'_>,
     ) -> Result<(Keyed, DateTime<Utc>), Error> {
-        let lo = &self.state.loyalty;
+        let lo = &*self;
         let pi = lo.program_ix(&program)?;
         let p = &lo.programs[pi];
         let b = p
@@ -973,7 +997,7 @@ impl Engine {
                 id: benefit.clone(),
             })?;
         let time = lo.now(time);
-        let u = self.loyalty_user(&user)?;
+        let u = named.known()?;
         let m = u.and_then(|u| p.members.get(&u));
         let tier = m.and_then(|m| tier_name(p, m.tier));
         if b.kind == super::benefits::BenefitKind::PointsMultiplier {
@@ -1010,11 +1034,8 @@ impl Engine {
             remaining: b.limit.map(|l| l - claimed - 1),
             duplicate: false,
         };
-        let u = self.loyalty_user_or_new(&user, u);
-        let m = self.state.loyalty.programs[pi]
-            .members
-            .entry(u)
-            .or_default();
+        let u = named.or_new(&user, u);
+        let m = self.programs[pi].members.entry(u).or_default();
         m.extras
             .get_or_insert_with(Default::default)
             .claims
@@ -1024,7 +1045,12 @@ impl Engine {
         Ok((Keyed::Claim(result), time))
     }
 
-    /// Complete a task: its points and growth, within its completions (inside [`Engine::keyed_write`]).
+    /// Complete a task: its points and growth, within its completions (inside
+    /// [`Loyalty::keyed_write`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one parameter per field of the command, then what it reads from outside"
+    )]
     fn complete_task(
         &mut self,
         user: UserRef,
@@ -1033,9 +1059,10 @@ impl Engine {
         key: &str,
         time: Option<DateTime<Utc>>,
         tz: FixedOffset,
+        named: &mut Named<'_>,
     ) -> Result<(Keyed, DateTime<Utc>), Error> {
-        let known = self.loyalty_user(&user)?;
-        let lo = &self.state.loyalty;
+        let known = named.known()?;
+        let lo = &*self;
         let pi = lo.program_ix(&program)?;
         let p = &lo.programs[pi];
         let t = p
@@ -1086,7 +1113,7 @@ impl Engine {
             if let Some(k) = known {
                 req.entry.user = k;
             }
-            if self.state.loyalty.ledger.check_earn(&req)?.is_some() {
+            if self.ledger.check_earn(&req)?.is_some() {
                 // The key already wrote this very earn outside a task: not a task replay.
                 return Err(LoyaltyError::DuplicateKey {
                     key: key.to_owned(),
@@ -1095,18 +1122,18 @@ impl Engine {
             }
         }
         // Checks done: nothing below fails.
-        let u = self.loyalty_user_or_new(&user, known);
+        let u = named.or_new(&user, known);
         if t.points > 0 {
             req.entry.user = u;
-            self.state.loyalty.ledger.earn(&req)?;
+            self.ledger.earn(&req)?;
         }
         let g = if t.growth > 0 {
-            self.grant_growth(pi, u, key, Some(("", t.growth)), Decimal::ZERO, time)
+            self.grant_growth(pi, u, key, Some(("", t.growth)), Decimal::ZERO, time, tz)
                 .growth
         } else {
             0
         };
-        let p = &mut self.state.loyalty.programs[pi];
+        let p = &mut self.programs[pi];
         let m = p.members.entry(u).or_default();
         let c = m
             .extras
@@ -1129,31 +1156,40 @@ impl Engine {
         Ok((Keyed::Task(result), time))
     }
 
-    /// The loyalty commands that change nothing, on a shared engine ([`Engine::query`]).
-    pub(crate) fn query_loyalty(&self, c: LoyaltyCommand) -> Result<LoyaltyOutput, Error> {
-        let tz = self.config.business_tz();
+    /// The loyalty commands that change nothing. `known`: the member the command names, as
+    /// [`Named::known`].
+    pub(crate) fn query(
+        &self,
+        c: LoyaltyCommand,
+        tz: FixedOffset,
+        known: Result<Option<OneId>, Error>,
+    ) -> Result<LoyaltyOutput, Error> {
         match c {
-            LoyaltyCommand::Balance { user, program } => {
-                let lo = &self.state.loyalty;
+            LoyaltyCommand::Balance { user: _, program } => {
+                let lo = self;
                 let p = lo.program_checked(&program)?;
-                let u = self.loyalty_user(&user)?;
+                let u = known?;
                 Ok(LoyaltyOutput::Points(
                     u.map_or(0, |u| lo.ledger.balance(p.book, u)),
                 ))
             }
-            LoyaltyCommand::Statement { user, program } => {
-                let lo = &self.state.loyalty;
+            LoyaltyCommand::Statement { user: _, program } => {
+                let lo = self;
                 let p = lo.program_checked(&program)?;
-                let Some(u) = self.loyalty_user(&user)? else {
+                let Some(u) = known? else {
                     return Ok(LoyaltyOutput::Statement(Vec::new()));
                 };
                 Ok(LoyaltyOutput::Statement(self.statement_rows(p, u)))
             }
-            LoyaltyCommand::Tier { user, program, now } => {
-                let lo = &self.state.loyalty;
+            LoyaltyCommand::Tier {
+                user: _,
+                program,
+                now,
+            } => {
+                let lo = self;
                 let p = lo.program_checked(&program)?;
                 let now = lo.now(now);
-                let u = self.loyalty_user(&user)?;
+                let u = known?;
                 let m = u
                     .and_then(|u| p.members.get(&u))
                     .cloned()
@@ -1192,12 +1228,15 @@ impl Engine {
                         .collect(),
                 }))
             }
-            LoyaltyCommand::Benefits { user, program, now } => {
-                let lo = &self.state.loyalty;
+            LoyaltyCommand::Benefits {
+                user: _,
+                program,
+                now,
+            } => {
+                let lo = self;
                 let p = lo.program_checked(&program)?;
                 let now = lo.now(now);
-                let m = self
-                    .loyalty_user(&user)?
+                let m = known?
                     .and_then(|u| p.members.get(&u))
                     .cloned()
                     .unwrap_or_default();
@@ -1232,22 +1271,8 @@ impl Engine {
         post: bool,
         time: Option<DateTime<Utc>>,
     ) -> Result<LoyaltyOutput, Error> {
-        let time = self.state.loyalty.now(time);
+        let time = self.now(time);
         self.ledger_write(time, |l| l.resolve(key, post, time))
-    }
-
-    fn create_program(&mut self, spec: ProgramSpec) -> Result<ProgramCreated, Error> {
-        let id = spec.id.clone();
-        let created = self.state.loyalty.create_program(spec)?;
-        Ok(ProgramCreated {
-            program: id,
-            duplicate: !created,
-        })
-    }
-
-    /// The loyalty module's state (read-only): programs, ledger, members.
-    pub fn loyalty(&self) -> &super::Loyalty {
-        &self.state.loyalty
     }
 
     /// Growth and spend totals of the member must not overflow.
@@ -1258,7 +1283,7 @@ impl Engine {
         growth: i64,
         spend: Decimal,
     ) -> Result<(), Error> {
-        let m = known.and_then(|u| self.state.loyalty.programs[pi].members.get(&u));
+        let m = known.and_then(|u| self.programs[pi].members.get(&u));
         let (g, s) = m.map_or((0, Decimal::ZERO), |m| (m.growth_total, m.spend_total));
         if g.checked_add(growth).is_none() || s.checked_add(spend).is_none() {
             return Err(LoyaltyError::InvalidAmount {
@@ -1271,6 +1296,10 @@ impl Engine {
     }
 
     /// Record growth (after the behaviour's daily cap) and spend, upgrading at once.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the member, the write and its time, as the callers have them"
+    )]
     fn grant_growth(
         &mut self,
         pi: usize,
@@ -1279,12 +1308,12 @@ impl Engine {
         growth: Option<(&str, i64)>,
         spend: Decimal,
         time: DateTime<Utc>,
+        tz: FixedOffset,
     ) -> GrowthResult {
-        let tz = self.config.business_tz();
         // An upgrade is judged on the metric as it stands now: a write dated before the
         // module's clock (a late upload) must not upgrade on a window that has moved on.
-        let as_of = self.state.loyalty.now_at_least(time);
-        let p = &mut self.state.loyalty.programs[pi];
+        let as_of = self.now_at_least(time);
+        let p = &mut self.programs[pi];
         let day = day_of(time, tz);
         let m = p.members.entry(u).or_default();
         let granted = match growth {
@@ -1320,7 +1349,7 @@ impl Engine {
     }
 
     fn statement_rows(&self, p: &Program, u: OneId) -> Vec<StatementRow> {
-        let ledger = &self.state.loyalty.ledger;
+        let ledger = &self.ledger;
         let accounts = ledger.accounts();
         let mut balance: Points = 0;
         let mut rows = Vec::new();

@@ -12,15 +12,12 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
-use roaring::RoaringBitmap;
-
 use super::commands::LoyaltyCommand;
 use super::ledger::AccountKind;
-use crate::engine::Engine;
+use super::Loyalty;
 use crate::event::UserRef;
 use crate::ids::OneId;
-use crate::tags::{Dirty, Value, ValueType};
+use crate::tags::{Value, ValueType};
 
 /// The index column holding members' points in `program`: `points("<program>")`.
 ///
@@ -55,7 +52,11 @@ pub(crate) struct Touch {
 /// The member a command names, if any.
 pub(crate) fn named_user(c: &LoyaltyCommand) -> Option<&UserRef> {
     match c {
-        LoyaltyCommand::Earn { user, .. }
+        LoyaltyCommand::Balance { user, .. }
+        | LoyaltyCommand::Statement { user, .. }
+        | LoyaltyCommand::Tier { user, .. }
+        | LoyaltyCommand::Benefits { user, .. }
+        | LoyaltyCommand::Earn { user, .. }
         | LoyaltyCommand::Spend { user, .. }
         | LoyaltyCommand::Convert { user, .. }
         | LoyaltyCommand::AddGrowth { user, .. }
@@ -66,41 +67,56 @@ pub(crate) fn named_user(c: &LoyaltyCommand) -> Option<&UserRef> {
     }
 }
 
-impl Engine {
-    /// Note what a loyalty command may touch (before running it).
-    pub(crate) fn loyalty_touch(&self, c: &LoyaltyCommand) -> Touch {
-        let user = named_user(c);
+/// One value of an index column for one member: what the engine writes into the tag index.
+pub(crate) struct IndexWrite {
+    /// The column: [`points_column`] or [`tier_column`] of a program.
+    pub(crate) column: String,
+    /// Its type in the index.
+    pub(crate) kind: ValueType,
+    /// The member.
+    pub(crate) user: OneId,
+    /// The value (`None`: no account, or no tier).
+    pub(crate) value: Option<Value>,
+}
+
+/// The two index columns of `program` and their types, created with the program (so that
+/// audiences may name a program no member has touched yet, and an unknown program is an
+/// error).
+pub(crate) fn columns(program: &str) -> [(String, ValueType); 2] {
+    [
+        (points_column(program), ValueType::Number),
+        (tier_column(program), ValueType::Enum),
+    ]
+}
+
+impl Loyalty {
+    /// Note what a command may touch, before it runs. `named`: the member the command names,
+    /// when already known.
+    pub(crate) fn touch_for(&self, c: &LoyaltyCommand, named: Option<OneId>) -> Touch {
         Touch {
-            since: self.state.loyalty.ledger.transfers().len(),
-            // A new identifier is resolved again after the write, which creates the person.
-            users: user
-                .and_then(|u| self.lookup(u).ok().flatten())
-                .into_iter()
-                .collect(),
+            since: self.ledger.transfers().len(),
+            users: named.into_iter().collect(),
             all_tiers: matches!(c, LoyaltyCommand::EvaluateTiers { .. }),
         }
     }
 
     /// [`Touch`] for a write naming `users` directly (events, merges).
-    pub(crate) fn loyalty_touch_users(&self, users: &[OneId]) -> Touch {
+    pub(crate) fn touch(&self, users: &[OneId]) -> Touch {
         Touch {
-            since: self.state.loyalty.ledger.transfers().len(),
+            since: self.ledger.transfers().len(),
             users: users.to_vec(),
             all_tiers: false,
         }
     }
 
-    /// After a loyalty write: re-read the points and tier of every member it touched into the
-    /// index, and recompute the rule tags reading a column that changed, for the users whose
-    /// value changed. `user`: the member a command named, resolved after the write (a command
-    /// may create the person). Never fails.
-    pub(crate) fn loyalty_reindex(&mut self, t: Touch, user: Option<&UserRef>, now: DateTime<Utc>) {
-        let lo = &self.state.loyalty;
+    /// After a write noted by `t`: the points and tier of every member it touched (those it
+    /// names, `named` — the member a command named, resolved after the write —, those on either
+    /// side of the transfers it wrote, and for a tier evaluation every tiered member), per
+    /// program, as read from the ledger and the ladders now.
+    pub(crate) fn index_writes(&self, t: Touch, named: Option<OneId>) -> Vec<IndexWrite> {
         let mut users: BTreeSet<OneId> = t.users.into_iter().collect();
-        if let Some(o) = user.and_then(|u| self.lookup(u).ok().flatten()) {
-            users.insert(o);
-        }
-        let ledger = lo.ledger();
+        users.extend(named);
+        let ledger = &self.ledger;
         for tr in ledger.transfers().get(t.since..).unwrap_or_default() {
             for a in [tr.debit, tr.credit] {
                 let acc = &ledger.accounts()[a.0 as usize];
@@ -110,16 +126,25 @@ impl Engine {
                 }
             }
         }
-        let mut writes: Vec<(String, ValueType, OneId, Option<Value>)> = Vec::new();
-        for p in lo.programs() {
+        let mut writes = Vec::new();
+        for p in &self.programs {
             let (pc, tc) = (points_column(&p.spec.id), tier_column(&p.spec.id));
             let mut visit = |o: OneId| {
                 let points = ledger
                     .member_account(p.book, o)
                     .map(|_| Value::Number(ledger.balance(p.book, o) as f64));
-                writes.push((pc.clone(), ValueType::Number, o, points));
-                let tier = lo.tier_of(p, o).map(Value::Text);
-                writes.push((tc.clone(), ValueType::Enum, o, tier));
+                writes.push(IndexWrite {
+                    column: pc.clone(),
+                    kind: ValueType::Number,
+                    user: o,
+                    value: points,
+                });
+                writes.push(IndexWrite {
+                    column: tc.clone(),
+                    kind: ValueType::Enum,
+                    user: o,
+                    value: self.tier_of(p, o).map(Value::Text),
+                });
             };
             users.iter().copied().for_each(&mut visit);
             if t.all_tiers && p.spec.tiers.is_some() {
@@ -130,40 +155,7 @@ impl Engine {
                     .for_each(&mut visit);
             }
         }
-        let mut changed: std::collections::BTreeMap<String, RoaringBitmap> = Default::default();
-        for (column, vt, o, v) in writes {
-            // A person known only to loyalty so far gets a place in the index; persons merged
-            // away or erased (and erasure pseudonyms) stay out of it.
-            let d = match self.state.users.dense(o) {
-                Some(d) if self.state.users.live().contains(d) => d,
-                Some(_) => continue,
-                None if self.state.identity.canonical(o) == Some(o) => {
-                    self.state.users.dense_or_insert(o)
-                }
-                None => continue,
-            };
-            let tags = &mut self.state.tags;
-            let old = tags.columns.0.get(&column).map(|c| c.get(d));
-            if old.as_deref() == Some(v.as_slice()) {
-                continue;
-            }
-            tags.write(&column, vt, d, v.as_slice());
-            changed.entry(column).or_default().insert(d);
-        }
-        if changed.is_empty() {
-            return;
-        }
-        let all: RoaringBitmap = changed.values().fold(RoaringBitmap::new(), |a, b| a | b);
-        let names: Vec<String> = changed.into_keys().collect();
-        self.refresh_rules_for(&names, &Dirty::Users(all), now);
-    }
-
-    /// Create the two index columns of a program (so that audiences may name a program no
-    /// member has touched yet, and an unknown program is an error).
-    pub(crate) fn loyalty_columns(&mut self, program: &str) {
-        let tags = &mut self.state.tags;
-        tags.ensure_column(&points_column(program), ValueType::Number);
-        tags.ensure_column(&tier_column(program), ValueType::Enum);
+        writes
     }
 }
 
@@ -173,8 +165,8 @@ mod tests {
     use roaring::RoaringBitmap;
     use serde_json::{json, Value as J};
 
-    use super::*;
     use crate::error::ErrorCode;
+    use crate::Engine;
 
     const USERS: u64 = 5;
 

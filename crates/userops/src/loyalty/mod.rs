@@ -28,8 +28,8 @@
 //! ```
 
 pub mod benefits;
-mod commands;
-mod index;
+pub(crate) mod commands;
+pub(crate) mod index;
 pub mod ledger;
 pub mod orders;
 mod person;
@@ -46,9 +46,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ErrorCode;
 use crate::ids::OneId;
 
+pub use crate::error::loyalty::LoyaltyError;
 pub use commands::{
     BenefitView, ClaimResult, ExpiryReport, GrowthResult, LoyaltyCommand, LoyaltyOutput,
     ProgramCreated, StatementRow, TaskResult, TierView,
@@ -61,142 +61,6 @@ pub use ledger::{
 pub use orders::{DueReport, EarnRules};
 pub use program::{ExpiryPolicy, OrgLevel, ProgramSpec};
 pub use tiers::{Evaluation, GrowthRules, Member, TierBasis, TierLadder, TierLevel, TierWindow};
-
-/// Everything that can go wrong in the loyalty module. A call that returns one changed nothing.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoyaltyError {
-    /// A spend (or conversion) above what the member holds (plus any overdraft).
-    #[error("insufficient points: {available} available, {requested} requested")]
-    InsufficientPoints {
-        /// What could be spent.
-        available: Points,
-        /// What was asked.
-        requested: Points,
-    },
-    /// An idempotency key reused for a different ledger write.
-    #[error("idempotency key {key:?} was already used for a different loyalty operation")]
-    DuplicateKey {
-        /// The idempotency key, as given.
-        key: String,
-    },
-    /// No points account for this member in this program.
-    #[error("no points account for {user} in program {program:?}")]
-    UnknownAccount {
-        /// The program's id.
-        program: String,
-        /// The member as given (`OneID 7`, or the identifier when it names no one).
-        user: String,
-    },
-    /// A zero, negative or overflowing amount.
-    #[error("invalid amount at `{field}`: {reason}")]
-    InvalidAmount {
-        /// The argument's name.
-        field: &'static str,
-        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
-        reason: String,
-    },
-    /// An expiry at or before the time of the earn.
-    #[error("expiry {expires} is not after the posting time {time}")]
-    ExpiryInPast {
-        /// The expiry asked for.
-        expires: DateTime<Utc>,
-        /// The posting time.
-        time: DateTime<Utc>,
-    },
-    /// Posting or voiding something that is not an open pending earn; refunding an order with
-    /// nothing left to refund.
-    #[error("{key:?}: {state}")]
-    NotPending {
-        /// The key or order.
-        key: String,
-        /// What it is instead.
-        state: &'static str,
-    },
-    /// A benefit claimed or a task completed more often than allowed.
-    #[error("{what} {id:?}: limit of {limit} reached")]
-    LimitReached {
-        /// `"benefit"` or `"task"`.
-        what: &'static str,
-        /// The benefit or task id.
-        id: String,
-        /// The limit reached (uses or completions allowed).
-        limit: u32,
-    },
-    /// A benefit the member's tier does not grant.
-    #[error("{what} {id:?} is not available: {reason}")]
-    NotEligible {
-        /// `"benefit"`.
-        what: &'static str,
-        /// The benefit id.
-        id: String,
-        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
-        reason: String,
-    },
-    /// A line refund that names no line of the order, or more units or money than are left
-    /// to refund.
-    #[error("invalid refund at `{field}`: {reason}")]
-    InvalidRefund {
-        /// The offending field, e.g. `lines[0].qty`.
-        field: String,
-        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
-        reason: String,
-    },
-    /// A program id that does not exist.
-    #[error("program not found: {0}")]
-    UnknownProgram(String),
-    /// A program definition that is not valid.
-    #[error("invalid program definition at `{field}`: {reason}")]
-    InvalidProgram {
-        /// The offending field.
-        field: String,
-        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
-        reason: String,
-    },
-    /// A malformed argument that is not an amount (an empty idempotency key).
-    #[error("invalid argument at `{field}`: {reason}")]
-    InvalidArgument {
-        /// The argument's name.
-        field: &'static str,
-        /// What is wrong, for a person to read; not stable text (match on the variant, or its code).
-        reason: String,
-    },
-}
-
-impl LoyaltyError {
-    /// The stable code of this error.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            LoyaltyError::InsufficientPoints { .. } => ErrorCode::InsufficientPoints,
-            LoyaltyError::DuplicateKey { .. } => ErrorCode::LedgerDuplicateKey,
-            LoyaltyError::UnknownAccount { .. } => ErrorCode::UnknownAccount,
-            LoyaltyError::InvalidAmount { .. } | LoyaltyError::InvalidRefund { .. } => {
-                ErrorCode::InvalidAmount
-            }
-            LoyaltyError::ExpiryInPast { .. } => ErrorCode::ExpiryInPast,
-            LoyaltyError::NotPending { .. } => ErrorCode::NotPending,
-            LoyaltyError::LimitReached { .. } => ErrorCode::LimitReached,
-            LoyaltyError::NotEligible { .. } => ErrorCode::NotEligible,
-            LoyaltyError::UnknownProgram(_) => ErrorCode::NotFound,
-            LoyaltyError::InvalidProgram { .. } | LoyaltyError::InvalidArgument { .. } => {
-                ErrorCode::InvalidArgument
-            }
-        }
-    }
-
-    /// The offending field, where there is one.
-    pub fn field(&self) -> Option<&str> {
-        match self {
-            LoyaltyError::InvalidAmount { field, .. } => Some(field),
-            LoyaltyError::InvalidProgram { field, .. } => Some(field),
-            LoyaltyError::InvalidRefund { field, .. } => Some(field),
-            LoyaltyError::InvalidArgument { field, .. } => Some(field),
-            LoyaltyError::ExpiryInPast { .. } => Some("expires"),
-            LoyaltyError::UnknownProgram(_) => Some("program"),
-            _ => None,
-        }
-    }
-}
 
 /// One program: its definition, its books in the ledger, its members' growth and tiers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -412,7 +276,9 @@ impl Loyalty {
             .ok_or_else(|| LoyaltyError::UnknownProgram(id.to_owned()))
     }
 
-    fn now(&self, time: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    /// `time`, or the module's clock (the latest time any write carried; 1970-01-01 before
+    /// the first): the time of a write that names none.
+    pub(crate) fn now(&self, time: Option<DateTime<Utc>>) -> DateTime<Utc> {
         time.or(self.clock).unwrap_or_default()
     }
 

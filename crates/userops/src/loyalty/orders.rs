@@ -17,14 +17,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, FixedOffset, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::ledger::{Earn, EarnLine, Entry, Points};
-use super::LoyaltyError;
-use crate::engine::Engine;
+use super::{Loyalty, LoyaltyError};
 use crate::event::{Event, EventBody, OrderLine};
 use crate::ids::OneId;
 
@@ -221,7 +220,7 @@ pub struct DueReport {
     pub skipped: Vec<String>,
 }
 
-impl super::Loyalty {
+impl Loyalty {
     /// The source program and every program above it in the org tree: where an order of
     /// `program` earns.
     fn source_path(&self, program: &str) -> Vec<u32> {
@@ -277,31 +276,25 @@ pub(crate) fn order_earn_key(earner: &str, source: &str, order_id: &str) -> Stri
     }
 }
 
-impl Engine {
-    /// Earn on an `order` event, give back on a `refund` event. Never fails: an earn the ledger
-    /// would refuse (an overflowing balance, an order id already earned on with other content)
-    /// or a refund with nothing to give back is left out.
-    pub(crate) fn loyalty_on_event(&mut self, event: &Event, oneid: Option<OneId>) {
-        let Some(user) = oneid else { return };
-        if !matches!(
-            event.body,
-            EventBody::Order { .. } | EventBody::Refund { .. }
-        ) {
-            return;
-        }
-        let touch = self.loyalty_touch_users(&[user]);
-        self.loyalty_apply_event(event, user);
-        self.loyalty_reindex(touch, None, event.time);
-    }
-
-    fn loyalty_apply_event(&mut self, event: &Event, user: OneId) {
+impl Loyalty {
+    /// Earn on an `order` event of `user`, give back on a `refund` event. Never fails: an
+    /// earn the ledger would refuse (an overflowing balance, an order id already earned on
+    /// with other content) or a refund with nothing to give back is left out. `legacy`: the
+    /// refunded order may predate the order book (see `order_earn_keys`).
+    pub(crate) fn on_order_event(
+        &mut self,
+        event: &Event,
+        user: OneId,
+        legacy: bool,
+        tz: FixedOffset,
+    ) {
         match &event.body {
             EventBody::Order {
                 order_id,
                 amount,
                 lines,
                 ..
-            } => self.earn_on_order(event, user, order_id, *amount, lines),
+            } => self.earn_on_order(event, user, order_id, *amount, lines, tz),
             EventBody::Refund {
                 order_id,
                 amount,
@@ -310,12 +303,8 @@ impl Engine {
             } => {
                 let key = format!("refund:{}", event.key);
                 let time = event.time;
-                let legacy = self.order_predates_book(&event.source.program, order_id);
-                let earns = self
-                    .state
-                    .loyalty
-                    .order_earn_keys(&event.source, order_id, legacy);
-                let lo = &mut self.state.loyalty;
+                let earns = self.order_earn_keys(&event.source, order_id, legacy);
+                let lo = &mut *self;
                 // Named lines decide the points; otherwise (or when the order's earns recorded
                 // no lines: earned before lines were kept) the amount's share does.
                 let by_lines = match lines.is_empty() {
@@ -351,11 +340,13 @@ impl Engine {
     /// lines the ledger can tell are wrong for an order it has earned on (no such line, more
     /// units or money than are left) is refused, naming `lines[i].…`. An order loyalty never
     /// earned on passes (the event may serve other modules). `user`: the event's person, when
-    /// already known.
-    pub(crate) fn loyalty_check_event(
+    /// already known; `legacy` as for [`Loyalty::on_order_event`].
+    pub(crate) fn check_order_event(
         &self,
         event: &Event,
         user: Option<OneId>,
+        legacy: bool,
+        cx: super::commands::Context,
     ) -> Result<(), crate::Error> {
         if let EventBody::Order {
             order_id,
@@ -364,8 +355,8 @@ impl Engine {
             ..
         } = &event.body
         {
-            if !self.replaying {
-                self.loyalty_check_order(event, user, order_id, *amount, lines)?;
+            if !cx.replaying {
+                self.check_order(event, user, order_id, *amount, lines, cx.tz)?;
             }
         }
         if let EventBody::Refund {
@@ -376,12 +367,8 @@ impl Engine {
                 return Ok(());
             }
             let key = format!("refund:{}", event.key);
-            let legacy = self.order_predates_book(&event.source.program, order_id);
-            let earns = self
-                .state
-                .loyalty
-                .order_earn_keys(&event.source, order_id, legacy);
-            let ledger = &self.state.loyalty.ledger;
+            let earns = self.order_earn_keys(&event.source, order_id, legacy);
+            let ledger = &self.ledger;
             if let Err(LoyaltyError::InvalidRefund { field, reason }) =
                 ledger.check_refund_lines_of(order_id, &earns, &key, lines)
             {
@@ -401,7 +388,7 @@ impl Engine {
         amount: Decimal,
         lines: &[OrderLine],
     ) -> Vec<(u32, Option<Points>)> {
-        let lo = &self.state.loyalty;
+        let lo = self;
         let mut out = Vec::new();
         for i in lo.source_path(&event.source.program) {
             let p = &lo.programs[i as usize];
@@ -434,8 +421,9 @@ impl Engine {
         user: OneId,
         (order_id, amount): (&'a str, Decimal),
         (points, shares, key): (Points, &'a [EarnLine], &'a str),
+        tz: FixedOffset,
     ) -> Earn<'a> {
-        let p = &self.state.loyalty.programs[i as usize];
+        let p = &self.programs[i as usize];
         let pending = p.spec.earn.as_ref().is_some_and(|r| r.return_days > 0);
         Earn {
             pending,
@@ -452,22 +440,23 @@ impl Engine {
                     actor: &event.source.platform,
                     time: event.time,
                 },
-                p.spec.expiry.expires(event.time, self.config.business_tz()),
+                p.spec.expiry.expires(event.time, tz),
             )
         }
     }
 
     /// Refuse an order whose points would not fit a member's balance in a program it earns in
-    /// (see [`Engine::loyalty_check_event`]).
-    fn loyalty_check_order(
+    /// (see [`Loyalty::check_order_event`]).
+    fn check_order(
         &self,
         event: &Event,
         user: Option<OneId>,
         order_id: &str,
         amount: Decimal,
         lines: &[OrderLine],
+        tz: FixedOffset,
     ) -> Result<(), crate::Error> {
-        let lo = &self.state.loyalty;
+        let lo = self;
         for (i, points) in self.order_points(event, user, amount, lines) {
             let p = &lo.programs[i as usize];
             let too_many = |what: String| crate::Error::OutOfRange {
@@ -490,7 +479,14 @@ impl Engine {
             }
             let key = order_earn_key(&p.spec.id, &event.source.program, order_id);
             let shares = rules.line_points(points, lines);
-            let req = self.order_earn(i, event, user, (order_id, amount), (points, &shares, &key));
+            let req = self.order_earn(
+                i,
+                event,
+                user,
+                (order_id, amount),
+                (points, &shares, &key),
+                tz,
+            );
             if let Err(LoyaltyError::InvalidAmount {
                 field: "points", ..
             }) = lo.ledger.check_earn(&req)
@@ -510,38 +506,46 @@ impl Engine {
         order_id: &str,
         amount: Decimal,
         lines: &[OrderLine],
+        tz: FixedOffset,
     ) {
         for (i, points) in self.order_points(event, Some(user), amount, lines) {
             // Points that do not fit were refused at intake (an older journal may hold them).
             let Some(points) = points.filter(|&p| p > 0) else {
                 continue;
             };
-            let p = &self.state.loyalty.programs[i as usize];
+            let p = &self.programs[i as usize];
             let Some(rules) = p.spec.earn.as_ref() else {
                 continue;
             };
             let due = event.time + Duration::days(i64::from(rules.return_days));
             let key = order_earn_key(&p.spec.id, &event.source.program, order_id);
             let shares = rules.line_points(points, lines);
-            let req = self.order_earn(i, event, user, (order_id, amount), (points, &shares, &key));
-            let lo = &self.state.loyalty;
+            let req = self.order_earn(
+                i,
+                event,
+                user,
+                (order_id, amount),
+                (points, &shares, &key),
+                tz,
+            );
+            let lo = &*self;
             // A replay (the same order again) or a refused earn writes nothing.
             if !matches!(lo.ledger.check_earn(&req), Ok(None)) {
                 continue;
             }
             let pending = req.pending;
-            let lo = &mut self.state.loyalty;
+            let lo = &mut *self;
             if lo.ledger.earn(&req).is_ok() && pending {
                 lo.due.insert((due, key.clone()));
             }
         }
-        self.state.loyalty.tick(event.time);
+        self.tick(event.time);
     }
 
     /// Post every pending order earn whose return window closed at or before `now`; those
     /// voided by a refund meanwhile are skipped.
-    pub(crate) fn loyalty_post_due(&mut self, now: DateTime<Utc>) -> DueReport {
-        let lo = &mut self.state.loyalty;
+    pub(crate) fn post_due(&mut self, now: DateTime<Utc>) -> DueReport {
+        let lo = self;
         let mut report = DueReport::default();
         let due: Vec<(DateTime<Utc>, String)> = lo
             .due

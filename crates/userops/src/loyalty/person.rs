@@ -13,7 +13,7 @@ use crate::person::{EraseStep, MergeStep, PersonState, Persons, SplitStep};
 
 /// What a merge moved, kept until a split gives it back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct LoyaltyMoved {
+pub(super) struct LoyaltyMoved {
     /// The ledger's record of the points, debt and pending earns moved.
     #[serde(default, skip_serializing_if = "is_default")]
     ledger: MergeUndo,

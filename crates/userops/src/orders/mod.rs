@@ -164,6 +164,12 @@ impl OrderBook {
         self.programs.get(program)?.get(order_id)
     }
 
+    /// Whether order `order_id` of `program` may predate the book: the book is partial and
+    /// does not know it (modules keyed an order differently before the book).
+    pub(crate) fn predates_book(&self, program: &str, order_id: &str) -> bool {
+        self.partial && self.get(program, order_id).is_none()
+    }
+
     /// The totals of the orders whose owner `canonical` maps to `person`.
     pub fn totals(&self, person: OneId, canonical: impl Fn(OneId) -> OneId) -> OrderTotals {
         let mut t = OrderTotals::default();
@@ -431,59 +437,6 @@ fn line_of(lines: &[Line], l: &RefundLine, i: usize) -> Result<usize, Error> {
         lines[ix].sku == fingerprint(s.as_bytes())
     })
     .map_err(|(f, why)| Error::invalid_event(format!("lines[{i}].{f}"), why))
-}
-
-impl crate::Engine {
-    /// The check phase of `order` and `refund` events (see the module docs). `person`: the
-    /// event's user, when already known.
-    pub(crate) fn orders_check_event(
-        &self,
-        event: &crate::Event,
-        person: Option<OneId>,
-    ) -> Result<(), Error> {
-        let program = &event.source.program;
-        let book = &self.state.orders;
-        match &event.body {
-            EventBody::Order { order_id, .. } => book.check_order(program, order_id, &event.key),
-            EventBody::Refund {
-                order_id,
-                amount,
-                lines,
-                ..
-            } => book
-                .check_refund(program, order_id, person, *amount, lines, |o| {
-                    self.state.identity.canonical(o).unwrap_or(o)
-                })
-                .map(|_| ()),
-            _ => Ok(()),
-        }
-    }
-
-    /// Whether order `order_id` of `program` may predate the order book: the book is partial
-    /// and does not know it (modules keyed an order differently before the book).
-    pub(crate) fn order_predates_book(&self, program: &str, order_id: &str) -> bool {
-        let book = &self.state.orders;
-        book.partial && book.get(program, order_id).is_none()
-    }
-
-    /// Record an accepted order or refund (must not fail).
-    pub(crate) fn orders_on_event(&mut self, event: &crate::Event, person: Option<OneId>) {
-        let Some(person) = person else { return };
-        if !matches!(
-            event.body,
-            EventBody::Order { .. } | EventBody::Refund { .. }
-        ) {
-            return;
-        }
-        let identity = &self.state.identity;
-        self.state.orders.on_event(
-            &event.source.program,
-            &event.key,
-            &event.body,
-            person,
-            |o| identity.canonical(o).unwrap_or(o),
-        );
-    }
 }
 
 /// The book keeps each order under the OneID that placed it and compares owners through the

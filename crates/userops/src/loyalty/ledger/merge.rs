@@ -34,7 +34,7 @@ pub struct MergeReport {
 /// What a merge moved, for [`Ledger::split_back`] (kept by the loyalty module until a split
 /// gives it back).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct MergeUndo {
+pub(in crate::loyalty) struct MergeUndo {
     /// The last transfer the merge wrote: a later transfer on an account means it changed since.
     last: u64,
     books: Vec<BookUndo>,
@@ -92,23 +92,23 @@ struct ConvertUndo {
 
 /// What [`Ledger::split_back`] did, per program id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub(crate) struct SplitBack {
+pub(in crate::loyalty) struct SplitBack {
     /// Points given back to the part.
-    pub(crate) points: BTreeMap<String, Points>,
+    pub(in crate::loyalty) points: BTreeMap<String, Points>,
     /// What could not go back.
-    pub(crate) kept: BTreeMap<String, KeptBack>,
+    pub(in crate::loyalty) kept: BTreeMap<String, KeptBack>,
 }
 
 /// What a split could not give back in one program.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub(crate) struct KeptBack {
+pub(in crate::loyalty) struct KeptBack {
     /// Points that moved and were spent, expired or refunded since (or lost to rounding when
     /// converted back).
-    pub(crate) points: Points,
+    pub(in crate::loyalty) points: Points,
     /// Pending points that moved and were posted or voided since.
-    pub(crate) pending: Points,
+    pub(in crate::loyalty) pending: Points,
     /// Debt that moved and was settled from the survivor's points since.
-    pub(crate) debt: Points,
+    pub(in crate::loyalty) debt: Points,
 }
 
 impl Ledger {
@@ -135,7 +135,7 @@ impl Ledger {
 
     /// [`Ledger::merge_accounts`], also returning the record of what moved that
     /// [`Ledger::split_back`] undoes.
-    pub(crate) fn merge_recorded(
+    pub(in crate::loyalty) fn merge_recorded(
         &mut self,
         survivor: OneId,
         absorbed: OneId,
@@ -434,7 +434,7 @@ impl Ledger {
     /// converted back, pending earns, debt (and the survivor's points the merge settled it
     /// with). Otherwise as far as the survivor still holds it; the rest is in
     /// [`SplitBack::kept`]. Never fails: every amount is bounded by points in the accounts.
-    pub(crate) fn split_back(
+    pub(in crate::loyalty) fn split_back(
         &mut self,
         undo: &MergeUndo,
         target: OneId,

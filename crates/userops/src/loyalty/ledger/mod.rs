@@ -38,7 +38,7 @@ pub use buckets::Bucket;
 pub use convert::Rate;
 pub use keys::{Note, Op, OpKind, Posting};
 pub use merge::MergeReport;
-pub(crate) use merge::MergeUndo;
+pub(in crate::loyalty) use merge::MergeUndo;
 pub use refund::{LineRefunded, PartialRefund};
 pub use transfer::{Earn, EarnLine, Entry, Resolution, Spend, Transfer, TransferKind};
 

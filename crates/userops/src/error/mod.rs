@@ -9,6 +9,9 @@ use serde::Serialize;
 
 use crate::ids::InvalidIdentifier;
 
+pub(crate) mod expr;
+pub(crate) mod loyalty;
+
 /// Everything that can go wrong in a call. A call that returns an error changed nothing.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -72,10 +75,10 @@ pub enum Error {
     },
     /// An audience expression that does not parse or does not fit the tags it names.
     #[error("audience expression: {0}")]
-    AudienceSyntax(#[from] crate::tags::ExprError),
+    AudienceSyntax(#[from] expr::ExprError),
     /// A loyalty error (ledger, tiers, benefits, tasks).
     #[error(transparent)]
-    Loyalty(#[from] crate::loyalty::LoyaltyError),
+    Loyalty(#[from] loyalty::LoyaltyError),
     /// A model fit (maximum likelihood, IRLS) that did not converge; nothing was fitted.
     #[error("{0}")]
     NotConverged(String),
