@@ -341,13 +341,13 @@ pub struct Automation {
     /// Firings already done ([`fired_key`]).
     fired: BTreeSet<u128>,
     /// Facts per user.
-    pub(crate) facts: BTreeMap<OneId, UserFacts>,
+    pub(super) facts: BTreeMap<OneId, UserFacts>,
     /// Touches suppressed, per (rule, reason code).
     suppressed: BTreeMap<String, BTreeMap<String, u64>>,
     /// Per live person, the OneIDs merged into it: their firings count as its own, so a rule
     /// does not fire again for an order, a registration or a birthday it already handled.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) aliases: BTreeMap<OneId, Vec<OneId>>,
+    pub(super) aliases: BTreeMap<OneId, Vec<OneId>>,
 }
 
 /// A run in progress ([`Automation::start`]): the rules not in their quiet hours, with the

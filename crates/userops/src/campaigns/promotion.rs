@@ -146,29 +146,29 @@ impl PartialEq for Promotion {
 /// Validation bounds every amount to two decimal places, so the cents are exact.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Compiled {
-    pub(crate) exclude_skus: Vec<u64>,
-    pub(crate) exclude_categories: Vec<u64>,
+    pub(super) exclude_skus: Vec<u64>,
+    pub(super) exclude_categories: Vec<u64>,
     /// The action's spend threshold.
-    pub(crate) threshold: i64,
+    pub(super) threshold: i64,
     /// `conditions.min_amount`.
-    pub(crate) min_amount: Option<i64>,
+    pub(super) min_amount: Option<i64>,
     /// Bit `d` set for weekday `d` (1 = Monday); 0 = any day.
-    pub(crate) weekdays: u8,
+    pub(super) weekdays: u8,
     /// A money budget.
-    pub(crate) budget_money: Option<i64>,
+    pub(super) budget_money: Option<i64>,
     /// Single-step amount off.
-    pub(crate) off: Option<i64>,
+    pub(super) off: Option<i64>,
     /// Tiers (threshold, off).
-    pub(crate) tiers: Vec<(i64, i64)>,
+    pub(super) tiers: Vec<(i64, i64)>,
     /// Cap on the discount.
-    pub(crate) max_off: Option<i64>,
+    pub(super) max_off: Option<i64>,
     /// Fixed price or exchange price.
-    pub(crate) price: i64,
+    pub(super) price: i64,
     /// Percent off as the exact fraction `num / den` of the eligible amount (`None`: too
     /// fine-grained for integers; the evaluator then uses `Decimal`).
-    pub(crate) percent: Option<(i128, i128)>,
+    pub(super) percent: Option<(i128, i128)>,
     /// Red packet amount.
-    pub(crate) cash: i64,
+    pub(super) cash: i64,
 }
 
 /// Cents of an amount validated to at most two decimal places; saturates far beyond

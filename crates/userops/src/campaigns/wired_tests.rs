@@ -656,3 +656,63 @@ fn a_rule_names_a_saved_audience_not_an_expression() {
     );
     ok(&mut e, "delete_audience", json!({"name": "vips"}));
 }
+
+/// The commit plan names exactly what the commit then applies: the coupons issued, the points
+/// posted to loyalty (with the plan's reason), nothing else; planning changes nothing, and a
+/// committed key plans no grant again.
+#[test]
+fn a_commit_plan_names_what_the_commit_applies() {
+    use super::commit::CommitPlan;
+    use super::reads::Reads;
+    fn plan(e: &Engine, key: &str, q: &Value) -> CommitPlan {
+        let s = &e.state;
+        let reads = Reads {
+            identity: &s.identity,
+            privacy: &s.privacy,
+            users: &s.users,
+            tags: &s.tags,
+            profiles: &s.profiles,
+            loyalty: &s.loyalty,
+            tz: e.config.business_tz(),
+        };
+        let quote = serde_json::from_value(q.clone()).unwrap();
+        s.campaigns
+            .plan_commit(key, &quote, None, false, &reads)
+            .unwrap()
+    }
+    let mut e = rebate_setup();
+    let q = ok(
+        &mut e,
+        "quote",
+        json!({"cart": cart("650.00"), "user": member("M1")}),
+    );
+    let before = e.snapshot();
+    let CommitPlan::New(Some(grant)) = plan(&e, "order-1", &q) else {
+        panic!("a quote with rewards for a known customer plans a grant")
+    };
+    assert_eq!(before, e.snapshot());
+    assert_eq!(grant.coupons, vec![("next".to_owned(), 1)]);
+    let earns: Vec<(&str, i64, &str)> = grant
+        .earns
+        .iter()
+        .map(|x| (x.program.as_str(), x.points, x.key.as_str()))
+        .collect();
+    assert_eq!(earns, vec![("brand", 200, "promotion:order-1:pts")]);
+
+    let r = ok(&mut e, "commit", json!({"quote": q, "key": "order-1"}));
+    assert_eq!(r["coupons"], json!(["next#1"]));
+    assert_eq!(r["points"], json!(grant.earns[0].points));
+    let rows = ok(
+        &mut e,
+        "statement",
+        json!({"user": member("M1"), "program": "brand"}),
+    );
+    let posted: Vec<(i64, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["amount"].as_i64().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(posted, vec![(200, grant.earns[0].reason.as_str())]);
+    assert_eq!(plan(&e, "order-1", &q), CommitPlan::Again);
+}

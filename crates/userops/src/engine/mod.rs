@@ -15,11 +15,14 @@ use crate::ids::{Identifier, OneId};
 use crate::receipts::Lookup;
 
 mod analytics;
+mod campaigns;
+mod identity;
 mod lifecycle;
 mod loyalty;
 mod models;
 mod orders;
 mod person;
+mod privacy;
 mod profile;
 mod tags;
 

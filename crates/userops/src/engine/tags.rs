@@ -375,9 +375,9 @@ impl Engine {
                 Ok(TagsOutput::Audience(self.audience_at(&expression, now)?))
             }
             TagsCommand::Audiences {} => Ok(TagsOutput::Infos(tags.audience_infos())),
-            TagsCommand::AudienceMembers { name } => {
-                tags.saved_members(r, &name).map(TagsOutput::Audience)
-            }
+            TagsCommand::AudienceMembers { name } => tags
+                .saved_members_answer(r, &name)
+                .map(TagsOutput::Audience),
             TagsCommand::ExportAudience { name, kind } => tags
                 .export_audience(r, identifiers, &name, kind.as_deref())
                 .map(TagsOutput::Export),

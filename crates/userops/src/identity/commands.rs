@@ -7,8 +7,6 @@ use super::{
     AuditEntry, Conflict, Explanation, IdentityGraph, IdentityRules, LinkOutcome, MergeRecord,
     MergeReport, SplitReport,
 };
-use crate::command::Output;
-use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::UserRef;
 use crate::ids::{Identifier, OneId};
@@ -96,7 +94,7 @@ pub enum IdentityCommand {
 
 impl IdentityCommand {
     /// The command with a `merge` or `split` that names no time dated now (the wall clock):
-    /// what [`Engine::prepare`] journals. Other commands unchanged.
+    /// what [`Engine::prepare`](crate::Engine::prepare) journals. Other commands unchanged.
     pub(crate) fn dated(self) -> IdentityCommand {
         let now = || Some(crate::tags::wall_clock());
         match self {
@@ -199,107 +197,77 @@ fn conflicts_of(g: &IdentityGraph, oneid: Option<OneId>) -> Vec<Conflict> {
         .collect()
 }
 
-impl Engine {
-    pub(crate) fn execute_identity(&mut self, c: IdentityCommand) -> Result<Output, Error> {
-        let g = &self.state.identity;
-        let out = match c {
-            q @ (IdentityCommand::IdentityRules {}
-            | IdentityCommand::Explain { .. }
-            | IdentityCommand::Conflicts { .. }
-            | IdentityCommand::Canonical { .. }
-            | IdentityCommand::Identifiers { .. }
-            | IdentityCommand::MergeHistory { .. }
-            | IdentityCommand::IdentityAudit {}) => return self.query_identity(q),
-            IdentityCommand::SetIdentityRules {
-                rules,
-                actor,
-                reason,
-            } => {
-                for (f, v) in [("actor", &actor), ("reason", &reason)] {
-                    if v.trim().is_empty() {
-                        return Err(Error::invalid_argument(
-                            f,
-                            "required (rule changes are audited)",
-                        ));
-                    }
-                }
-                let g = &mut self.state.identity;
-                g.set_rules(rules.clone())?;
-                g.push_audit(
-                    "set_identity_rules",
-                    &actor,
-                    &reason,
-                    serde_json::to_value(&rules).unwrap_or_default(),
-                );
-                IdentityOutput::Rules(rules)
-            }
-            IdentityCommand::Merge {
-                a,
-                b,
-                actor,
-                reason,
-                time,
-            } => {
-                let (pa, pb) = (person(g, &a, "a")?, person(g, &b, "b")?);
-                // Checks first: tombstones and the points balances here, the caps and "already
-                // one person" in the graph's merge, which changes nothing when it refuses.
-                self.check_merge(pa, pb)?;
-                let time = time.unwrap_or(chrono::DateTime::UNIX_EPOCH);
-                let mut report =
-                    self.state
-                        .identity
-                        .merge(pa, pb, &actor, &reason, time.timestamp_millis())?;
-                self.merge_persons(&mut report, time);
-                IdentityOutput::Merge(report)
-            }
-            IdentityCommand::Split {
-                evidence,
-                actor,
-                reason,
-                time,
-            } => {
-                for (record, o) in g.evidence_persons(&evidence) {
-                    if self.state.privacy.is_erased(o) {
-                        return Err(Error::invalid_argument(
-                            "evidence",
-                            format!(
-                                "{record:?} joins erased person {o}: a tombstone cannot be split"
-                            ),
-                        ));
-                    }
-                }
-                let time = time.unwrap_or(chrono::DateTime::UNIX_EPOCH);
-                let mut report = self.state.identity.split(&evidence, &actor, &reason)?;
-                self.split_persons(&mut report, time);
-                IdentityOutput::Split(report)
-            }
-        };
-        Ok(Output::Identity(out))
+impl IdentityGraph {
+    /// The live OneID a user reference names, creating nothing: `not_found` for a OneID never
+    /// handed out, `invalid_argument` at `field` for an identifier no person has.
+    pub(crate) fn person_named(&self, user: &UserRef, field: &str) -> Result<OneId, Error> {
+        person(self, user, field)
     }
 
-    /// The identity commands that change nothing, on a shared engine ([`Engine::query`]).
-    pub(crate) fn query_identity(&self, c: IdentityCommand) -> Result<Output, Error> {
-        let g = &self.state.identity;
-        let out = match c {
-            IdentityCommand::IdentityRules {} => IdentityOutput::Rules(g.rules().clone()),
-            IdentityCommand::Explain { a, b } => IdentityOutput::Explanation(g.explain(&a, &b)),
+    /// `set_identity_rules`: replace the rules and audit who did it and why (both required).
+    pub(crate) fn set_rules_audited(
+        &mut self,
+        rules: IdentityRules,
+        actor: &str,
+        reason: &str,
+    ) -> Result<IdentityOutput, Error> {
+        for (f, v) in [("actor", actor), ("reason", reason)] {
+            if v.trim().is_empty() {
+                return Err(Error::invalid_argument(
+                    f,
+                    "required (rule changes are audited)",
+                ));
+            }
+        }
+        self.set_rules(rules.clone())?;
+        self.push_audit(
+            "set_identity_rules",
+            actor,
+            reason,
+            serde_json::to_value(&rules).unwrap_or_default(),
+        );
+        Ok(IdentityOutput::Rules(rules))
+    }
+
+    /// Refuse a split whose evidence joins an erased person (`is_erased`, the privacy
+    /// module's view): a tombstone cannot be split.
+    pub(crate) fn check_split(
+        &self,
+        evidence: &[String],
+        is_erased: impl Fn(OneId) -> bool,
+    ) -> Result<(), Error> {
+        for (record, o) in self.evidence_persons(evidence) {
+            if is_erased(o) {
+                return Err(Error::invalid_argument(
+                    "evidence",
+                    format!("{record:?} joins erased person {o}: a tombstone cannot be split"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The identity commands that change nothing.
+    pub(crate) fn query(&self, c: IdentityCommand) -> Result<IdentityOutput, Error> {
+        Ok(match c {
+            IdentityCommand::IdentityRules {} => IdentityOutput::Rules(self.rules().clone()),
+            IdentityCommand::Explain { a, b } => IdentityOutput::Explanation(self.explain(&a, &b)),
             IdentityCommand::Conflicts { oneid } => {
-                IdentityOutput::Conflicts(conflicts_of(g, oneid))
+                IdentityOutput::Conflicts(conflicts_of(self, oneid))
             }
             IdentityCommand::Canonical { oneid } => IdentityOutput::Canonical {
-                oneid: g.canonical(oneid),
+                oneid: self.canonical(oneid),
             },
             IdentityCommand::Identifiers { user } => {
-                let p = person(g, &user, "user")?;
-                IdentityOutput::Identifiers(g.identifiers(p).unwrap_or_default())
+                let p = person(self, &user, "user")?;
+                IdentityOutput::Identifiers(self.identifiers(p).unwrap_or_default())
             }
             IdentityCommand::MergeHistory { oneid } => {
-                IdentityOutput::History(g.merge_history(oneid))
+                IdentityOutput::History(self.merge_history(oneid))
             }
-            IdentityCommand::IdentityAudit {} => IdentityOutput::Audit(g.audit().to_vec()),
+            IdentityCommand::IdentityAudit {} => IdentityOutput::Audit(self.audit().to_vec()),
             other => return Err(Error::not_a_query(&other)),
-        };
-        Ok(Output::Identity(out))
+        })
     }
 }
 

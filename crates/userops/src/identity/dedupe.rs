@@ -34,9 +34,9 @@ struct Entry {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct FirstSeen {
     /// Per row: the number of its key, or `NONE` for a row without a key.
-    pub(crate) ids: Vec<u32>,
+    pub(super) ids: Vec<u32>,
     /// Per key number: the first row holding it.
-    pub(crate) firsts: Vec<u32>,
+    pub(super) firsts: Vec<u32>,
 }
 
 /// Number the keys of rows `0..n`: `key(row)` is the row's key (`None` for a row left out),

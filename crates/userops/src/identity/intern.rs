@@ -16,15 +16,15 @@ use crate::ids::{IdKind, Identifier};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KindProps {
     /// Links to other identifiers (not in `non_linking_kinds`).
-    pub(crate) links: bool,
+    pub(super) links: bool,
     /// Per-person cap.
-    pub(crate) cap: Option<u32>,
+    pub(super) cap: Option<u32>,
     /// Counted per source.
-    pub(crate) scoped: bool,
+    pub(super) scoped: bool,
     /// Position in the priority order.
-    pub(crate) rank: usize,
+    pub(super) rank: usize,
     /// Some blocklist entry or pattern could apply: only then is the (costly) check run.
-    pub(crate) blockable: bool,
+    pub(super) blockable: bool,
 }
 
 /// The kinds seen so far, as indexes (built-in kinds first, in [`IdKind::BUILT_IN`] order).

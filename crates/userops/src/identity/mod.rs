@@ -135,21 +135,21 @@ pub(crate) type FxMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 /// Metadata of a record (or of a manual merge, which is evidence too), as serialized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RecordMeta {
-    pub(crate) id: String,
-    pub(crate) source: u32,
-    pub(crate) ts: i64,
+    id: String,
+    source: u32,
+    ts: i64,
     /// For a manual merge: `(actor, reason)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) manual: Option<(String, String)>,
+    manual: Option<(String, String)>,
 }
 
 /// Identifiers of one capped kind (and scope) a person holds. A person holds a handful of
 /// capped kinds, so the counts live inline (no heap block per person) up to two kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cap {
-    pub(crate) kind: u16,
-    pub(crate) scope: u32,
-    pub(crate) n: u32,
+    kind: u16,
+    scope: u32,
+    n: u32,
 }
 
 pub(crate) type Counts = SmallVec<[Cap; 2]>;
@@ -175,10 +175,10 @@ fn add_counts(into: &mut Counts, from: &[Cap]) {
 /// One merge: `(survivor, absorbed, record, cause)`; the record id is read from the records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Merge {
-    pub(crate) survivor: u64,
-    pub(crate) absorbed: u64,
-    pub(crate) record: u32,
-    pub(crate) cause: MergeCause,
+    survivor: u64,
+    absorbed: u64,
+    record: u32,
+    cause: MergeCause,
 }
 
 /// Buffers reused from one link to the next (no allocation per record).
@@ -194,13 +194,13 @@ pub(crate) struct Scratch {
 /// vector is allocated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Edge {
-    pub(crate) a: u32,
-    pub(crate) b: u32,
-    pub(crate) record: u32,
-    pub(crate) next_a: u32,
-    pub(crate) next_b: u32,
+    a: u32,
+    b: u32,
+    record: u32,
+    next_a: u32,
+    next_b: u32,
     /// False once a split removed it.
-    pub(crate) active: bool,
+    active: bool,
 }
 
 /// The active evidence edges at one node, as `(edge, neighbour)`: a walk down the node's edge

@@ -2,10 +2,11 @@
 //! erasure of a person, and an append-only audit log of operator actions.
 //!
 //! - **Consent** is recorded per person, channel and purpose (`set_consent`); anything that
-//!   touches a user asks [`Engine::has_consent`] first. No record means no consent.
+//!   touches a user asks [`Engine::has_consent`](crate::Engine::has_consent) first. No record
+//!   means no consent.
 //! - **Hashing** is a [`Config`](crate::Config) option
 //!   ([`ConfigBuilder::hash_identifiers`](crate::ConfigBuilder::hash_identifiers)); see
-//!   [`Engine::prepare`] for where it happens.
+//!   [`Engine::prepare`](crate::Engine::prepare) for where it happens.
 //! - **Erasure** (`erase`) runs the engine's one erase flow: every module holding per-person
 //!   state removes what it holds about the person (the person contract, `person.rs`); the
 //!   OneID stays as an empty tombstone that no audience, table, model, tag or automation run
@@ -47,8 +48,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::command::Output;
-use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::{rfc3339, UserRef};
 use crate::ids::OneId;
@@ -281,7 +280,9 @@ impl PrivacyState {
     }
 }
 
-fn non_empty(field: &str, v: &str) -> Result<(), Error> {
+/// Refuse an empty (or blank) `v` at `field`: consent statements and operator actions name
+/// their channel, purpose and actor.
+pub(crate) fn non_empty(field: &str, v: &str) -> Result<(), Error> {
     if v.trim().is_empty() {
         Err(Error::invalid_argument(field, "must not be empty"))
     } else {
@@ -289,136 +290,92 @@ fn non_empty(field: &str, v: &str) -> Result<(), Error> {
     }
 }
 
-impl Engine {
-    /// The privacy module's state (consent, erased persons, audit log).
-    pub fn privacy(&self) -> &PrivacyState {
-        &self.state.privacy
-    }
-
-    /// Whether `oneid` (or the person it was merged into) consented to contact on `channel`
-    /// for `purpose`. Unknown and erased persons never have.
-    pub fn has_consent(&self, oneid: OneId, channel: &str, purpose: &str) -> bool {
-        self.state
-            .identity
-            .canonical(oneid)
-            .and_then(|o| self.state.privacy.record(o, channel, purpose))
+impl PrivacyState {
+    /// Whether the live person `oneid` consented to contact on `channel` for `purpose`.
+    pub(crate) fn granted(&self, oneid: OneId, channel: &str, purpose: &str) -> bool {
+        self.record(oneid, channel, purpose)
             .is_some_and(|r| r.granted)
     }
 
-    /// Every OneID that names the live person `person`: itself and each OneID merged into it,
-    /// ascending. Empty for a OneID that is not a live person.
-    pub fn oneids_of(&self, person: OneId) -> Vec<OneId> {
-        let g = &self.state.identity;
-        if g.canonical(person) != Some(person) {
-            return Vec::new();
+    /// `set_consent`: the arguments are checked, then `target` (the engine's lookup of the
+    /// person, refused at `user`); only then is the statement recorded and audited.
+    pub(crate) fn set_consent(
+        &mut self,
+        target: Result<OneId, Error>,
+        channel: String,
+        purpose: String,
+        granted: bool,
+        actor: &str,
+        time: DateTime<Utc>,
+    ) -> Result<PrivacyOutput, Error> {
+        non_empty("channel", &channel)?;
+        non_empty("purpose", &purpose)?;
+        non_empty("actor", actor)?;
+        let oneid = target.map_err(|e| Error::invalid_argument("user", e.to_string()))?;
+        // Checks done; nothing fails from here.
+        self.consents
+            .entry(oneid)
+            .or_default()
+            .entry(channel.clone())
+            .or_default()
+            .insert(purpose.clone(), ConsentRecord { granted, time });
+        self.audit_push(
+            actor,
+            "set_consent",
+            format!("oneid:{oneid}/{channel}/{purpose}"),
+            time,
+        );
+        Ok(PrivacyOutput::Consent(ConsentState {
+            oneid,
+            channel,
+            purpose,
+            granted,
+            time: Some(time),
+        }))
+    }
+
+    /// Audit an erasure of `target` (done by the engine's erase flow; `erased` is `None` when
+    /// the person had been erased before): identifiers and consents removed, and the persons
+    /// erased with it.
+    pub(crate) fn audit_erasure(
+        &mut self,
+        target: OneId,
+        erased: Option<(u64, u64, Vec<OneId>)>,
+        actor: &str,
+        time: DateTime<Utc>,
+    ) -> PrivacyOutput {
+        let already_erased = erased.is_none();
+        let (identifiers, consents, with) = erased.unwrap_or_default();
+        let mut detail = format!("oneid:{target}");
+        for o in &with {
+            detail.push_str(&format!(" oneid:{o}"));
         }
-        // OneIDs are handed out densely from 1, so the first unknown number ends the scan.
-        (1..)
-            .map(OneId)
-            .map_while(|o| g.canonical(o).map(|c| (o, c)))
-            .filter(|(_, c)| *c == person)
-            .map(|(o, _)| o)
-            .collect()
+        self.audit_push(actor, "erase", detail, time);
+        PrivacyOutput::Erased(Erasure {
+            oneid: target,
+            identifiers_removed: identifiers,
+            consents_removed: consents,
+            already_erased,
+            also_erased: with,
+        })
     }
 
-    /// The live, non-erased person a reference names (an error otherwise).
-    fn privacy_target(&self, user: &UserRef) -> Result<OneId, Error> {
-        let oneid = self.lookup(user)?.ok_or_else(|| Error::NotFound {
-            what: "user",
-            id: match user {
-                UserRef::Id(id) => id.to_string(),
-                UserRef::OneId(o) => o.to_string(),
-            },
-        })?;
-        Ok(oneid)
-    }
-
-    pub(crate) fn execute_privacy(&mut self, c: PrivacyCommand) -> Result<Output, Error> {
-        let out = match c {
-            PrivacyCommand::SetConsent {
-                user,
-                channel,
-                purpose,
-                granted,
-                actor,
-                time,
-            } => {
-                non_empty("channel", &channel)?;
-                non_empty("purpose", &purpose)?;
-                non_empty("actor", &actor)?;
-                let oneid = self
-                    .privacy_target(&user)
-                    .map_err(|e| Error::invalid_argument("user", e.to_string()))?;
-                // Checks done; nothing fails from here.
-                let p = &mut self.state.privacy;
-                p.consents
-                    .entry(oneid)
-                    .or_default()
-                    .entry(channel.clone())
-                    .or_default()
-                    .insert(purpose.clone(), ConsentRecord { granted, time });
-                p.audit_push(
-                    &actor,
-                    "set_consent",
-                    format!("oneid:{oneid}/{channel}/{purpose}"),
-                    time,
-                );
-                PrivacyOutput::Consent(ConsentState {
-                    oneid,
-                    channel,
-                    purpose,
-                    granted,
-                    time: Some(time),
-                })
-            }
-            q @ (PrivacyCommand::Consent { .. } | PrivacyCommand::AuditLog {}) => {
-                return self.query_privacy(q)
-            }
-            PrivacyCommand::Erase { oneid, actor, time } => {
-                non_empty("actor", &actor)?;
-                let target = self
-                    .state
-                    .identity
-                    .canonical(oneid)
-                    .ok_or(Error::NotFound {
-                        what: "oneid",
-                        id: oneid.to_string(),
-                    })?;
-                // Checks done; nothing fails from here.
-                let already_erased = self.state.privacy.erased.contains(&target);
-                let e = if already_erased {
-                    Default::default()
-                } else {
-                    self.erase_person(target)
-                };
-                let mut detail = format!("oneid:{target}");
-                for o in &e.with {
-                    detail.push_str(&format!(" oneid:{o}"));
-                }
-                self.state.privacy.audit_push(&actor, "erase", detail, time);
-                PrivacyOutput::Erased(Erasure {
-                    oneid: target,
-                    identifiers_removed: e.identifiers,
-                    consents_removed: e.consents,
-                    already_erased,
-                    also_erased: e.with,
-                })
-            }
-        };
-        Ok(Output::Privacy(out))
-    }
-    /// The privacy commands that change nothing, on a shared engine ([`Engine::query`]).
-    pub(crate) fn query_privacy(&self, c: PrivacyCommand) -> Result<Output, Error> {
-        let out = match c {
+    /// The privacy commands that change nothing; `target` names the person a `consent` query
+    /// is about (the engine's lookup, refused at `user`).
+    pub(crate) fn query(
+        &self,
+        c: PrivacyCommand,
+        target: impl FnOnce(&UserRef) -> Result<OneId, Error>,
+    ) -> Result<PrivacyOutput, Error> {
+        Ok(match c {
             PrivacyCommand::Consent {
                 user,
                 channel,
                 purpose,
             } => {
-                let oneid = self
-                    .privacy_target(&user)
-                    .map_err(|e| Error::invalid_argument("user", e.to_string()))?;
-                let rec = self.state.privacy.record(oneid, &channel, &purpose);
+                let oneid =
+                    target(&user).map_err(|e| Error::invalid_argument("user", e.to_string()))?;
+                let rec = self.record(oneid, &channel, &purpose);
                 PrivacyOutput::Consent(ConsentState {
                     oneid,
                     granted: rec.is_some_and(|r| r.granted),
@@ -427,12 +384,9 @@ impl Engine {
                     purpose,
                 })
             }
-            PrivacyCommand::AuditLog {} => {
-                PrivacyOutput::AuditLog(self.state.privacy.audit.clone())
-            }
+            PrivacyCommand::AuditLog {} => PrivacyOutput::AuditLog(self.audit.clone()),
             other => return Err(Error::not_a_query(&other)),
-        };
-        Ok(Output::Privacy(out))
+        })
     }
 }
 

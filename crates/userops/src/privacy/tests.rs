@@ -1,5 +1,5 @@
 use super::*;
-use crate::{Command, Config, Event};
+use crate::{Command, Config, Engine, Event};
 
 fn register(key: &str, phone: &str) -> Event {
     Event::from_json(&format!(

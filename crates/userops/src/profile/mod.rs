@@ -192,27 +192,26 @@ pub struct Profiles {
     merged: crate::person::Stash<person::ProfileMoved>,
 }
 
-/// Read views for the modules that consult profiles (campaigns' birthdays, the engine's
-/// person flows).
 impl Profiles {
     /// The names of the defined attributes, in name order.
     pub(crate) fn attribute_names(&self) -> impl Iterator<Item = &str> + '_ {
         self.defs.keys().map(String::as_str)
     }
 
-    /// Person `oneid`'s value of attribute `name`, if any.
-    pub(crate) fn attribute(&self, oneid: OneId, name: &str) -> Option<&AttrValue> {
-        Some(&self.people.get(&oneid)?.attributes.get(name)?.value)
-    }
-
-    /// Every person holding a value of attribute `name`, by OneID, with the value.
-    pub(crate) fn with_attribute<'a>(
+    /// Every person's value of the attribute `name`, in OneID order (persons without it are
+    /// left out).
+    pub(crate) fn attribute_values<'a>(
         &'a self,
         name: &'a str,
     ) -> impl Iterator<Item = (OneId, &'a AttrValue)> + 'a {
         self.people
             .iter()
             .filter_map(move |(o, p)| Some((*o, &p.attributes.get(name)?.value)))
+    }
+
+    /// A person's value of the attribute `name`.
+    pub(crate) fn attribute_value(&self, oneid: OneId, name: &str) -> Option<&AttrValue> {
+        Some(&self.people.get(&oneid)?.attributes.get(name)?.value)
     }
 }
 

@@ -192,7 +192,11 @@ impl TagState {
     }
 
     /// The live members of a saved audience as of its last evaluation.
-    pub(crate) fn saved_members(&self, r: Reads<'_>, name: &str) -> Result<AudienceResult, Error> {
+    pub(crate) fn saved_members_answer(
+        &self,
+        r: Reads<'_>,
+        name: &str,
+    ) -> Result<AudienceResult, Error> {
         let a = self.saved(name)?;
         let live = &a.members & r.users.live();
         Ok(AudienceResult {

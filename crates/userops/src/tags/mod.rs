@@ -562,6 +562,20 @@ impl TagState {
         self.clock
     }
 
+    /// The members (dense user indexes) of the saved audience `name`, as of its last
+    /// evaluation; `None` when no audience of that name is saved.
+    pub(crate) fn saved_members(&self, name: &str) -> Option<&RoaringBitmap> {
+        self.audiences.get(name).map(|a| &a.members)
+    }
+
+    /// The names of the saved audiences the dense user `user` belongs to, in name order.
+    pub(crate) fn saved_audiences_of(&self, user: u32) -> impl Iterator<Item = &str> {
+        self.audiences
+            .iter()
+            .filter(move |(_, a)| a.members.contains(user))
+            .map(|(name, _)| name.as_str())
+    }
+
     /// Whether the index has a column `name`: a tag, an attribute, an aggregate or a loyalty
     /// program's column.
     pub(crate) fn has_column(&self, name: &str) -> bool {
@@ -624,28 +638,6 @@ impl TagState {
             .map(|(k, c)| (k.clone(), c.get(user)))
             .filter(|(_, v)| !v.is_empty())
             .collect()
-    }
-}
-
-/// Read views for the modules that consult the tag index (campaigns, loyalty).
-impl TagState {
-    /// Whether a saved audience `name` exists.
-    pub(crate) fn has_audience(&self, name: &str) -> bool {
-        self.audiences.contains_key(name)
-    }
-
-    /// The members (dense user indexes) of saved audience `name` as of its last evaluation;
-    /// they may include users no longer live.
-    pub(crate) fn audience_members(&self, name: &str) -> Option<&RoaringBitmap> {
-        self.audiences.get(name).map(|a| &a.members)
-    }
-
-    /// The names of the saved audiences user `user` (dense index) is a member of, by name.
-    pub(crate) fn audiences_holding(&self, user: u32) -> impl Iterator<Item = &str> + '_ {
-        self.audiences
-            .iter()
-            .filter(move |(_, a)| a.members.contains(user))
-            .map(|(name, _)| name.as_str())
     }
 }
 

@@ -60,7 +60,7 @@ pub struct PromoIndex {
     /// How many promotions the index was built for.
     pub(super) len: usize,
     /// How evaluation searches the stacking alternatives (tests compare the two).
-    pub(crate) search: Search,
+    pub(in crate::campaigns) search: Search,
 }
 
 impl PromoIndex {
