@@ -780,11 +780,14 @@ pub unsafe extern "C" fn userops_audience_free(audience: *mut userops_audience) 
 mod tests {
     use super::*;
 
-    /// Every engine error code has a C status with the same number.
+    /// Every engine error code has a C status with the same number, each its own (`status_of`
+    /// is an exhaustive match: a new code without a status does not compile).
     #[test]
     fn statuses_match_error_codes() {
+        let mut seen = std::collections::BTreeSet::new();
         for &code in ErrorCode::ALL {
             assert_eq!(status_of(code) as i32, code as i32, "{}", code.name());
+            assert!(seen.insert(status_of(code) as i32), "{} shares a status", code.name());
         }
     }
 
