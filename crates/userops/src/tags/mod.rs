@@ -784,7 +784,7 @@ impl Engine {
     ///
     /// # Errors
     ///
-    /// `invalid_argument`, and nothing changes: at `name` for a tag name that is not one (letters,
+    /// `invalid_argument`, and nothing changes: at `tag` for a tag name that is not one (letters,
     /// digits and `_`, not starting with a digit, not a keyword); at `tag` when the tag exists and
     /// is not a model tag of `value_type`, or is an attribute; at `rows[i]` for a OneID that is not
     /// live (unknown, merged or erased) or is listed twice, a value of another type, or several
@@ -798,7 +798,11 @@ impl Engine {
         replace: bool,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        check_name(tag)?;
+        // The caller passed the name as `tag`: the error names that, not `check_name`'s `name`.
+        check_name(tag).map_err(|e| match e {
+            Error::InvalidArgument { reason, .. } => Error::invalid_argument("tag", reason),
+            other => other,
+        })?;
         match self.state.tags.def(tag) {
             Some(d) if d.value_type != value_type || !matches!(d.kind, TagKind::Model { .. }) => {
                 return Err(Error::invalid_argument(
