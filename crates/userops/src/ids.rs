@@ -18,6 +18,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[serde(transparent)]
 pub struct OneId(pub u64);
 
+/// Pseudonyms start here (erasure is the privacy module's): an erased person's data that must stay (ledger postings, so that
+/// balances still sum to zero) is re-keyed to `OneId(PSEUDONYM_BASE + n)` for the n-th erasure,
+/// a number no person is ever given and no call accepts.
+pub const PSEUDONYM_BASE: u64 = 1 << 62;
+
+/// Whether `oneid` is an erasure pseudonym (see [`PSEUDONYM_BASE`]).
+pub fn is_pseudonym(oneid: OneId) -> bool {
+    oneid.0 >= PSEUDONYM_BASE
+}
+
 impl fmt::Display for OneId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

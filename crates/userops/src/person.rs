@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::identity::IdentityGraph;
 use crate::ids::OneId;
 
 /// Per-person state of one module, and what it does when persons merge, split or are erased.
@@ -175,10 +174,18 @@ impl EraseStep<'_> {
     }
 }
 
+/// The one thing the contract reads of the identity graph: which person a OneID belongs to now
+/// (`None`: never issued). A trait, so that the contract does not depend on the identity module,
+/// which implements it.
+pub(crate) trait Canonical {
+    /// The surviving OneID of `oneid`'s person.
+    fn canonical(&self, oneid: OneId) -> Option<OneId>;
+}
+
 /// Who is a person, for the invariant checks.
 #[derive(Clone, Copy)]
 pub(crate) struct Persons<'a> {
-    pub(crate) identity: &'a IdentityGraph,
+    pub(crate) identity: &'a dyn Canonical,
     pub(crate) erased: &'a BTreeSet<OneId>,
 }
 
@@ -190,7 +197,7 @@ impl Persons<'_> {
 
     /// A live person or an erasure pseudonym (ledgers keep an erased person's postings).
     pub(crate) fn is_live_or_pseudonym(&self, oneid: OneId) -> bool {
-        crate::privacy::is_pseudonym(oneid) || self.is_live(oneid)
+        crate::ids::is_pseudonym(oneid) || self.is_live(oneid)
     }
 }
 

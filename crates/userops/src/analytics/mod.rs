@@ -8,8 +8,8 @@
 
 mod attribution;
 mod cohort;
+mod commands;
 mod community;
-mod engine;
 mod funnel;
 mod metrics;
 mod paths;
@@ -19,11 +19,11 @@ mod tables;
 
 pub use attribution::{attribute, AttributionModel, AttributionReport, ChannelCredit, Conversions};
 pub use cohort::{cohort_retention, CohortRow, CohortTable};
-pub use community::{community_stats, CommunityEvents, CommunityRow, CommunityTable};
-pub(crate) use engine::AnalyticsState;
-pub use engine::{
+pub use commands::{
     AnalyticsCommand, AnalyticsOutput, Journey, JourneyStep, ModelName, PeriodTree, WatchedMetric,
 };
+pub(crate) use commands::{AnalyticsReads, AnalyticsState};
+pub use community::{community_stats, CommunityEvents, CommunityRow, CommunityTable};
 pub use funnel::{funnel, funnel_levels, FunnelReport, FunnelStep};
 pub use metrics::{data_warnings, gmv_tree, MetricNode, Warning, WarningMethod};
 pub use paths::{micro_conversions, paths, MicroConversion, PathReport, StepCount};

@@ -2,7 +2,7 @@
 //! person's steps into the survivor's timeline, each remembering the OneID it was recorded
 //! under, so that a split can give every step back to the part that OneID belongs to now.
 
-use super::engine::{step_order, AnalyticsState, Names, Step};
+use super::commands::{step_order, AnalyticsState, Names, Step};
 use crate::ids::OneId;
 use crate::person::{EraseStep, MergeStep, PersonState, Persons, SplitStep};
 

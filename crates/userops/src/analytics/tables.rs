@@ -179,7 +179,7 @@ struct ConvCols {
 struct AttributionArgs {
     touches: TouchCols,
     conversions: ConvCols,
-    model: super::engine::ModelName,
+    model: super::commands::ModelName,
     #[serde(default)]
     half_life_hours: Option<f64>,
     #[serde(default)]
@@ -254,7 +254,7 @@ pub fn table_call_json(method: &str, args_json: &str) -> Result<String, Error> {
         }
         "attribution" => {
             let a: AttributionArgs = parse(args_json)?;
-            use super::engine::ModelName as M;
+            use super::commands::ModelName as M;
             let model = match a.model {
                 M::FirstTouch => AttributionModel::FirstTouch,
                 M::LastTouch => AttributionModel::LastTouch,

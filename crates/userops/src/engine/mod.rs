@@ -14,6 +14,8 @@ use crate::identity::{IdentityGraph, MergeReport};
 use crate::ids::{Identifier, OneId};
 use crate::receipts::Lookup;
 
+mod analytics;
+mod models;
 mod person;
 
 /// The unified user pool: every person, their identifiers and everything known about them.

@@ -4,7 +4,7 @@
 
 use super::{IdentityGraph, ERASED_RECORD};
 use crate::ids::OneId;
-use crate::person::{EraseStep, MergeStep, PersonState, Persons, SplitStep};
+use crate::person::{Canonical, EraseStep, MergeStep, PersonState, Persons, SplitStep};
 use crate::receipts::Receipts;
 
 impl PersonState for IdentityGraph {
@@ -129,5 +129,11 @@ impl IdentityGraph {
                 .iter()
                 .any(|o| self.canonical(*o) == Some(person))
         })
+    }
+}
+
+impl Canonical for IdentityGraph {
+    fn canonical(&self, oneid: OneId) -> Option<OneId> {
+        IdentityGraph::canonical(self, oneid)
     }
 }

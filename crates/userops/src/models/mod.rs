@@ -10,12 +10,13 @@
 mod activity;
 mod bgnbd;
 mod churn;
-mod engine;
+mod commands;
 mod gamma_gamma;
 mod high_value;
 mod optim;
 mod person;
 mod preference;
+mod query;
 mod rfm;
 mod summary;
 
@@ -24,14 +25,15 @@ pub use bgnbd::{check_frt, log_likelihood as bgnbd_log_likelihood, BgNbdFit, BgN
 pub use churn::{
     auc, fit_churn_model, holdout_mask, ChurnModel, LogisticModel, RiskBand, RiskBands,
 };
-pub(crate) use engine::ModelsLog;
-pub use engine::{
+pub(crate) use commands::ModelsLog;
+pub use commands::{
     ActivityRow, ChurnRisk, ChurnRow, CrossRow, Dimension, HighValueRow, ModelsCommand,
     ModelsOutput, PreferenceRow, RfmRow, SupervisedChurn, SupervisedChurnRow, CHURN_FEATURES,
 };
 pub use gamma_gamma::{check_fm, GammaGammaFit, GammaGammaParams};
 pub use high_value::{high_value_features, HighValueFeatures, HighValueInput, HighValueRule};
 pub use preference::{cross_table, lookback_start, preferences, price_band, Preferences};
+pub(crate) use query::ModelsReads;
 pub use rfm::{
     quantile_scores, rfm, rfm_with_progress, Monetary, Rfm, RfmScale, RfmSpec, Segment, Split,
 };

@@ -2,7 +2,7 @@
 //! OneID it was made under and the models read it through the identity graph, so merges and
 //! splits need no change; erasure removes the person's records.
 
-use super::engine::ModelsLog;
+use super::commands::ModelsLog;
 use crate::ids::OneId;
 use crate::person::{EraseStep, MergeStep, PersonState, Persons, SplitStep};
 

@@ -53,15 +53,7 @@ use crate::error::Error;
 use crate::event::{rfc3339, UserRef};
 use crate::ids::OneId;
 
-/// Pseudonyms start here: an erased person's data that must stay (ledger postings, so that
-/// balances still sum to zero) is re-keyed to `OneId(PSEUDONYM_BASE + n)` for the n-th erasure,
-/// a number no person is ever given and no call accepts.
-pub const PSEUDONYM_BASE: u64 = 1 << 62;
-
-/// Whether `oneid` is an erasure pseudonym (see [`PSEUDONYM_BASE`]).
-pub fn is_pseudonym(oneid: OneId) -> bool {
-    oneid.0 >= PSEUDONYM_BASE
-}
+pub use crate::ids::{is_pseudonym, PSEUDONYM_BASE};
 
 /// The privacy module's commands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! The engine side: a per-person timeline of ingested events, and the analysis commands over it.
+//! The analyses: a per-person timeline of ingested events, the analysis commands and their answers.
 
 use std::collections::BTreeMap;
 
@@ -14,9 +14,7 @@ use super::metrics::{data_warnings, gmv_tree, MetricNode, Warning, WarningMethod
 use super::paths::{micro_conversions, paths, MicroConversion, PathReport};
 use super::repurchase::{repurchase, OrderLines, OrderTable, RepurchaseReport};
 use super::{AnalyticsError, EventTable};
-use crate::command::Output;
 use crate::config::Period;
-use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::{CommunityAction, Event, EventBody, TouchOutcome, UserRef};
 use crate::ids::OneId;
@@ -604,17 +602,57 @@ pub enum AnalyticsOutput {
     Community(CommunityTable),
 }
 
-impl Engine {
+/// A funnel's segments resolved to persons: explicit lists, a tag's values or audiences (the
+/// tag index answers; see `Engine::breakdown_segments`).
+pub(crate) type SegmentsOf<'a> = &'a dyn Fn(
+    Option<BTreeMap<String, Vec<OneId>>>,
+    Option<&str>,
+    Option<&BTreeMap<String, String>>,
+) -> Result<Option<BTreeMap<String, Vec<OneId>>>, Error>;
+
+/// What the analyses read besides the timelines.
+#[derive(Clone, Copy)]
+pub(crate) struct AnalyticsReads<'a> {
+    /// The default reporting period.
+    pub(crate) period: Period,
+    /// The business time zone's offset from UTC, in seconds.
+    pub(crate) tz_offset: i32,
+    /// Resolves breakdown segments (the tag index's).
+    pub(crate) segments: SegmentsOf<'a>,
+    /// Resolves a user reference to its person (the identity graph's).
+    pub(crate) lookup: &'a dyn Fn(&UserRef) -> Result<Option<OneId>, Error>,
+}
+
+impl AnalyticsState {
+    /// Answer an analytics command (every one only reads).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_argument` for parameters the analysis cannot take (unknown step, a too-large
+    /// window, ...); `not_found` for a journey of an unknown user.
+    pub(crate) fn query(
+        &self,
+        c: AnalyticsCommand,
+        reads: AnalyticsReads<'_>,
+    ) -> Result<AnalyticsOutput, Error> {
+        Query { state: self, reads }.analytics_query(c)
+    }
+}
+
+/// One analysis: the timelines and their reads.
+struct Query<'a> {
+    state: &'a AnalyticsState,
+    reads: AnalyticsReads<'a>,
+}
+
+impl Query<'_> {
     fn clock_for(&self, period: Option<Period>) -> PeriodClock {
-        PeriodClock::new(
-            period.unwrap_or(self.config.period()),
-            self.config.business_tz().local_minus_utc(),
-        )
+        PeriodClock::new(period.unwrap_or(self.reads.period), self.reads.tz_offset)
     }
 
     fn columns(&self, keep: impl Fn(&StepRef<'_>) -> bool) -> Columns {
         let mut c = Columns::default();
-        for (id, line) in self.state.analytics.lines() {
+        for (id, line) in self.state.lines() {
             for s in line.filter(|s| keep(s)) {
                 c.push(
                     id.0,
@@ -632,7 +670,7 @@ impl Engine {
     fn orders(&self) -> Orders {
         let mut o = Orders::default();
         let mut index = BTreeMap::new();
-        for (id, line) in self.state.analytics.lines() {
+        for (id, line) in self.state.lines() {
             for s in line.filter(|s| s.kind == "order") {
                 let row = o.rows.user.len();
                 o.rows.push(
@@ -655,15 +693,6 @@ impl Engine {
         o
     }
 
-    pub(crate) fn execute_analytics(&mut self, c: AnalyticsCommand) -> Result<Output, Error> {
-        self.query_analytics(c)
-    }
-
-    /// Every analytics command changes nothing: all run on a shared engine ([`Engine::query`]).
-    pub(crate) fn query_analytics(&self, c: AnalyticsCommand) -> Result<Output, Error> {
-        self.analytics_query(c).map(Output::Analytics)
-    }
-
     /// The funnel of `steps` within the window, overall and per segment.
     fn funnel_report(
         &self,
@@ -673,7 +702,7 @@ impl Engine {
         by_tag: Option<String>,
         audiences: Option<BTreeMap<String, String>>,
     ) -> Result<AnalyticsOutput, Error> {
-        let segments = self.breakdown_segments(segments, by_tag.as_deref(), audiences.as_ref())?;
+        let segments = (self.reads.segments)(segments, by_tag.as_deref(), audiences.as_ref())?;
         let window = window_seconds.unwrap_or(7 * 86_400);
         let window_ms = window
             .checked_mul(1000)
@@ -733,7 +762,7 @@ impl Engine {
         }
         // Touches keyed by channel rather than step name.
         let mut touches = Columns::default();
-        for (id, line) in self.state.analytics.lines() {
+        for (id, line) in self.state.lines() {
             for s in line.filter(|s| outcomes.iter().any(|o| o == s.name)) {
                 touches.push(id.0, s.time.timestamp_millis(), s.channel, Decimal::ZERO);
             }
@@ -797,7 +826,7 @@ impl Engine {
         let clock = self.clock_for(Some(period.unwrap_or(Period::Week)));
         let (mut user, mut time, mut comm, mut action) = (vec![], vec![], vec![], vec![]);
         let (mut names, mut index) = (Vec::new(), BTreeMap::new());
-        for (id, line) in self.state.analytics.lines() {
+        for (id, line) in self.state.lines() {
             for s in line.filter(|s| s.kind == "community") {
                 let a = match s.name {
                     "community_join" => CommunityAction::Join,
@@ -854,12 +883,11 @@ impl Engine {
                 outcomes,
             } => self.attribution_report(model, half_life_hours, lookback_days, outcomes)?,
             AnalyticsCommand::Journey { user } => {
-                let oneid = self
-                    .lookup(&user)?
+                let oneid = (self.reads.lookup)(&user)?
                     .ok_or_else(|| AnalyticsError::UnknownUser(format!("{user:?}")))?;
                 AnalyticsOutput::Journey(Journey {
                     oneid,
-                    steps: self.state.analytics.journey(oneid),
+                    steps: self.state.journey(oneid),
                 })
             }
             AnalyticsCommand::Repurchase {
