@@ -202,40 +202,13 @@ mod tests {
 
     /// The same state as `userops_arrow`'s tests: every table has a row.
     fn engine() -> *mut userops_engine {
+        let calls: Vec<(String, serde_json::Value)> =
+            serde_json::from_str(include_str!("../../../tests/fixtures/output_tables.json"))
+                .expect("the fixture");
         let e = userops_engine_new();
-        let m1 = r#"{"kind": "member_no", "value": "M1"}"#;
-        for (method, args) in [
-            (
-                "ingest",
-                format!(
-                    r#"{{"event": {{"kind": "activity", "key": "a1", "time": "2026-01-01T10:00:00Z",
-                        "type": "login", "source": {{"platform": "app", "program": "p"}},
-                        "user": {m1}}}}}"#
-                ),
-            ),
-            ("create_program", r#"{"program": {"id": "p"}}"#.to_owned()),
-            (
-                "earn",
-                format!(
-                    r#"{{"user": {m1}, "program": "p", "points": 100, "key": "k1",
-                        "time": "2026-01-02T10:00:00Z"}}"#
-                ),
-            ),
-            (
-                "set_consent",
-                r#"{"user": {"oneid": 1}, "channel": "sms", "purpose": "marketing",
-                    "granted": true, "actor": "crm", "time": "2026-01-01T00:00:00Z"}"#
-                    .to_owned(),
-            ),
-            (
-                "add_rule",
-                r#"{"rule": {"id": "wb", "trigger": {"type": "inactive", "days": 30},
-                    "actions": [{"type": "touch", "channel": "sms", "content": "hi"}]}}"#
-                    .to_owned(),
-            ),
-        ] {
+        for (method, args) in calls {
             let mut out = ptr::null_mut();
-            let (m, a) = (c(method), c(&args));
+            let (m, a) = (c(&method), c(&args.to_string()));
             // SAFETY: a live engine, NUL-terminated strings, a writable out.
             let status = unsafe { userops_engine_call(e, m.as_ptr(), a.as_ptr(), &mut out) };
             assert_eq!(status, 0, "{method}");

@@ -17,22 +17,15 @@ import userops
 from userops import _native
 from userops._campaigns import PLAN_COLUMNS
 
-M1 = {"kind": "member_no", "value": "M1"}
 NOW = "2026-03-01T10:00:00Z"
 
 #: One state where every engine-made table has a row: (method, arguments) for ``Engine.call``
-#: and the C ABI's ``userops_engine_call`` alike.
+#: and the C ABI's ``userops_engine_call`` alike (the Rust tests make the same calls).
 CALLS: List[Tuple[str, Dict[str, Any]]] = [
-    ("ingest", {"event": {"kind": "activity", "key": "a1", "time": "2026-01-01T10:00:00Z",
-                          "type": "login", "source": {"platform": "app", "program": "p"},
-                          "user": M1}}),
-    ("create_program", {"program": {"id": "p"}}),
-    ("earn", {"user": M1, "program": "p", "points": 100, "key": "k1",
-              "time": "2026-01-02T10:00:00Z"}),
-    ("set_consent", {"user": {"oneid": 1}, "channel": "sms", "purpose": "marketing",
-                     "granted": True, "actor": "crm", "time": "2026-01-01T00:00:00Z"}),
-    ("add_rule", {"rule": {"id": "wb", "trigger": {"type": "inactive", "days": 30},
-                           "actions": [{"type": "touch", "channel": "sms", "content": "hi"}]}}),
+    (method, args)
+    for method, args in json.loads(
+        (Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "output_tables.json").read_text()
+    )
 ]
 
 #: Every output table: how the package returns it, or None where only the C ABI exports it as

@@ -275,39 +275,16 @@ mod tests {
     use userops::loyalty::LoyaltyCommand;
     use userops::{Command, Engine, OneId, UserRef};
 
-    /// An engine where every engine-made table has rows: a member with points, a period of
-    /// activity, consent and an automation rule that fires.
+    /// An engine where every engine-made table has rows (a member with points, a period of
+    /// activity, consent and an automation rule that fires): the calls the C and Python
+    /// bindings' schema tests make too.
     fn engine() -> Engine {
+        let calls: Vec<(String, serde_json::Value)> =
+            serde_json::from_str(include_str!("../../../tests/fixtures/output_tables.json"))
+                .expect("the fixture");
         let mut e = Engine::default();
-        let m1 = r#"{"kind": "member_no", "value": "M1"}"#;
-        e.ingest_json(&format!(
-            r#"{{"kind": "activity", "key": "a1", "time": "2026-01-01T10:00:00Z", "type": "login",
-                "source": {{"platform": "app", "program": "p"}}, "user": {m1}}}"#
-        ))
-        .unwrap();
-        for (method, args) in [
-            ("create_program", r#"{"program": {"id": "p"}}"#.to_owned()),
-            (
-                "earn",
-                format!(
-                    r#"{{"user": {m1}, "program": "p", "points": 100, "key": "k1",
-                        "time": "2026-01-02T10:00:00Z"}}"#
-                ),
-            ),
-            (
-                "set_consent",
-                r#"{"user": {"oneid": 1}, "channel": "sms", "purpose": "marketing",
-                    "granted": true, "actor": "crm", "time": "2026-01-01T00:00:00Z"}"#
-                    .to_owned(),
-            ),
-            (
-                "add_rule",
-                r#"{"rule": {"id": "wb", "trigger": {"type": "inactive", "days": 30},
-                    "actions": [{"type": "touch", "channel": "sms", "content": "hi"}]}}"#
-                    .to_owned(),
-            ),
-        ] {
-            e.call_json(method, &args)
+        for (method, args) in calls {
+            e.call_json(&method, &args.to_string())
                 .unwrap_or_else(|err| panic!("{method}: {err}"));
         }
         e
