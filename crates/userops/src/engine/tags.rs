@@ -115,13 +115,15 @@ impl Engine {
             .breakdown_segments(self.tag_reads(), segments, by_tag, audiences)
     }
 
-    /// Write a model tag (RFM, churn, lifecycle, preference modules): defines it as a model tag
-    /// of `value_type` if needed, then sets each listed user's value (`None` removes it).
+    /// Write a model tag (tests only: modules write through `write_model_values`): defines it
+    /// as a model tag of `value_type` if needed, then sets each listed user's value (`None`
+    /// removes it).
     ///
     /// # Errors
     ///
     /// As [`Engine::write_model_values`].
-    pub fn write_model_tag(
+    #[cfg(test)]
+    pub(crate) fn write_model_tag(
         &mut self,
         model: &str,
         tag: &str,
@@ -147,7 +149,7 @@ impl Engine {
     /// is not a model tag of `value_type`, or is an attribute; at `rows[i]` for a OneID that is not
     /// live (unknown, merged or erased) or is listed twice, a value of another type, or several
     /// values for a tag that is not an enum.
-    pub fn write_model_values(
+    pub(crate) fn write_model_values(
         &mut self,
         model: &str,
         tag: &str,

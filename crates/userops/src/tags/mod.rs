@@ -3,8 +3,8 @@
 //! Every tag and every indexed profile attribute or aggregate is a *column* of a roaring-bitmap
 //! index over dense user indexes ([`crate::users`]). Tags are manual (set by an operator), rule
 //! (a bool tag computed from an audience expression, recomputed when a column it reads changes
-//! and on `refresh_tags`), or model (written by other modules through
-//! [`Engine::write_model_tag`](crate::Engine::write_model_tag)). Audiences are expressions
+//! and on `refresh_tags`), or model (written by other modules' commands: the models' `tag`,
+//! `write_lifecycle_tags`; the engine writes them, no command sets one). Audiences are expressions
 //! ([`expr`]) evaluated on the index; saved audiences keep their members and a size history
 //! and can be exported.
 //!

@@ -589,3 +589,73 @@ fn a_chain_of_any_length_fits_on_a_small_stack() {
     e.call_json("audiences", "{}").unwrap();
     drop(e);
 }
+
+/// Model tags through the engine: written by modules, not by commands (tests/tests/audiences.rs
+/// has the front-door tests).
+mod model_tags {
+    const NOW: &str = "2026-03-01T00:00:00Z";
+
+    fn call(e: &mut crate::Engine, method: &str, args: serde_json::Value) -> serde_json::Value {
+        let out = e
+            .call_json(method, &args.to_string())
+            .unwrap_or_else(|err| panic!("{method}: {err}"));
+        serde_json::from_str(&out).unwrap()
+    }
+
+    #[test]
+    fn model_tags_are_written_by_modules_and_feed_rules() {
+        use crate::tags::{Value, ValueType};
+        use crate::{Engine, OneId};
+        // Four members with operator tags (`tier`, `vip`); model tags are written by the engine.
+        let mut e = Engine::default();
+        call(
+            &mut e,
+            "set_tags",
+            serde_json::json!({"kind": "member_no", "users": ["M1", "M2", "M3", "M4"], "now": NOW,
+            "tags": [
+                {"name": "tier", "type": "enum", "values": ["gold", "silver", "gold", null]},
+                {"name": "vip", "type": "bool", "values": [true, false, false, true]}
+            ]}),
+        );
+        let now = "2026-03-01T00:00:00Z".parse().unwrap();
+        let high = |o: u64| (OneId(o), Some(Value::Text("high".into())));
+        e.write_model_tag("churn", "churn", ValueType::Enum, &[high(1), high(2)], now)
+            .unwrap_or_else(|err| panic!("{err}"));
+        call(
+            &mut e,
+            "define_tag",
+            serde_json::json!({"name": "at_risk", "rule": "churn = \"high\" AND vip", "now": NOW}),
+        );
+        assert_eq!(e.audience("at_risk").unwrap().oneids, vec![OneId(1)]);
+        // A model run changes the model tag; the rule follows.
+        e.write_model_tag(
+            "churn",
+            "churn",
+            ValueType::Enum,
+            &[(OneId(1), None), high(4)],
+            now,
+        )
+        .unwrap();
+        assert_eq!(e.audience("at_risk").unwrap().oneids, vec![OneId(4)]);
+        // Wrong type, unknown person, an operator's tag: refused, nothing changed.
+        let before = e.snapshot();
+        assert!(e
+            .write_model_tag("churn", "churn", ValueType::Number, &[], now)
+            .is_err());
+        assert!(e
+            .write_model_tag("churn", "churn", ValueType::Enum, &[(OneId(99), None)], now)
+            .is_err());
+        assert!(e
+            .write_model_tag("rfm", "tier", ValueType::Enum, &[], now)
+            .is_err());
+        assert_eq!(before, e.snapshot());
+        let tags = call(&mut e, "tags", serde_json::json!({}));
+        let churn = tags
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "churn")
+            .unwrap();
+        assert_eq!(churn["kind"]["model"]["model"], "churn");
+    }
+}
