@@ -46,7 +46,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-pub use automation::{AutomationContext, AutomationRun, PlanRow, Rule, RuleAction, Trigger};
+pub use automation::{
+    AutomationContext, AutomationRun, Firing, PlanRow, Rule, RuleAction, Trigger,
+};
 pub use coupons::{CouponBenefit, CouponCounts, CouponTemplate, CouponUse};
 pub use ledger::{CommitReceipt, Ledger, QuoteRef};
 pub use ledger::{Granted, RewardRef};
@@ -599,6 +601,19 @@ pub enum CampaignsCommand {
         /// judged at this instant.
         #[serde(with = "crate::event::rfc3339")]
         now: DateTime<Utc>,
+    },
+    /// Apply firings planned on an earlier state (one chunk of a `run_automation` on a shared
+    /// engine, see [`crate::shared::SharedEngine::run_automation`]): each is checked again on
+    /// the state it is applied to (already fired, consent, frequency caps, coupon stock, the
+    /// rule as it is now), then its points posted and tags written as `run_automation` does.
+    /// What the journal keeps of a run planned off the write lock. Output: the delivery plan
+    /// of these firings (list of [`PlanRow`]).
+    ApplyAutomationPlan {
+        /// The run's clock, RFC 3339 with a zone (`Z` or `±hh:mm`), kept in UTC.
+        #[serde(with = "crate::event::rfc3339")]
+        now: DateTime<Utc>,
+        /// The firings, in the order they are applied.
+        firings: Vec<Firing>,
     },
     /// Record touch outcomes. Output: `{"recorded": n}`.
     RecordOutcomes {

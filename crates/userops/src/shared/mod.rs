@@ -69,9 +69,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use crate::campaigns::{CampaignsCommand, CampaignsOutput};
 use crate::command::{Command, Output};
 use crate::engine::Engine;
 use crate::error::Error;
+
+/// Users per chunk of an automation run on a shared engine
+/// ([`SharedEngine::run_automation`]): each chunk is one short write.
+pub const AUTOMATION_CHUNK_USERS: usize = 1_000;
 
 /// How a [`SharedEngine`] lets threads in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -487,6 +492,9 @@ impl SharedEngine {
     pub fn execute(&self, command: Command) -> Result<Output, Error> {
         match Route::of(&command) {
             Route::Write => {
+                if let Command::Campaigns(CampaignsCommand::RunAutomation { now }) = command {
+                    return self.run_automation(now);
+                }
                 let command = self.read().prepare(command)?;
                 let mut writer = self.write()?;
                 let out = writer.apply(command)?;
@@ -495,6 +503,77 @@ impl SharedEngine {
             }
             Route::Online => self.read().query(command),
             Route::Analysis => self.analysis()?.query(command),
+        }
+    }
+
+    /// `run_automation` at `now` without holding the writer for the run: the firings are
+    /// chosen on the analysis copy (a state holding every write that returned before this
+    /// call, [`SharedEngine::analysis`]), chunk by chunk of [`AUTOMATION_CHUNK_USERS`] users,
+    /// and each chunk is committed as one short write, an `apply_automation_plan` command
+    /// carrying its firings, which re-checks each firing on the state it is applied to (see
+    /// [`SharedEngine::plan_automation`] for the guarantee). [`SharedEngine::execute`] runs a
+    /// `run_automation` command this way. The rows of every chunk, in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`SharedEngine::analysis`] and [`SharedEngine::write`]; the chunks committed
+    /// before an error stay committed.
+    pub fn run_automation(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Output, Error> {
+        let mut rows = Vec::new();
+        self.plan_automation(now, AUTOMATION_CHUNK_USERS, |command| {
+            match self.execute(command)? {
+                Output::Campaigns(CampaignsOutput::Plan(p)) => rows.extend(p),
+                other => {
+                    return Err(Error::Internal(format!(
+                        "apply_automation_plan returned {other:?}"
+                    )))
+                }
+            }
+            Ok(())
+        })?;
+        Ok(Output::Campaigns(CampaignsOutput::Plan(rows)))
+    }
+
+    /// Plan an automation run at `now` off the write lock and hand each chunk's
+    /// `apply_automation_plan` command (about `chunk_users` users) to `commit`, which
+    /// executes it as a write (journaled, for a store). With replicas the plan is made on the
+    /// analysis copy, held until the last chunk is handed over (long jobs that start
+    /// meanwhile wait for the run when writes came since), so readers and other writers go
+    /// on while it is planned; with [`Concurrency::Lock`] every chunk is planned under the
+    /// read lock first, then committed.
+    ///
+    /// The guarantee: who fires is judged on the planned state (triggers, audience members,
+    /// birthdays, inactivity: every write that returned before the call); whether and how a
+    /// firing goes is judged on the state its chunk is committed to — a firing already done
+    /// (another run, a OneID merged since) is skipped, consent, frequency caps and coupon stock
+    /// are checked then, and a rule removed since fires no more. A user who becomes eligible
+    /// after the plan's state is left for the next run. Each chunk becomes visible to reads
+    /// at once when it is committed, so a reader may see the run applied to some chunks
+    /// (users in OneID order) and not yet to the rest. The journal holds the chunks'
+    /// commands, so replay reproduces the same state whatever ran in between.
+    ///
+    /// # Errors
+    ///
+    /// As [`SharedEngine::analysis`], then the first error of `commit` (planning stops
+    /// there; the chunks committed before stay).
+    pub fn plan_automation<E: From<Error>>(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        chunk_users: usize,
+        mut commit: impl FnMut(Command) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match &self.inner {
+            Inner::Replicas(_) => {
+                let view = self.analysis()?;
+                for command in view.plan_automation(now, chunk_users) {
+                    commit(command)?;
+                }
+                Ok(())
+            }
+            Inner::Lock(_) => {
+                let commands: Vec<Command> = self.read().plan_automation(now, chunk_users).collect();
+                commands.into_iter().try_for_each(commit)
+            }
         }
     }
 
