@@ -75,8 +75,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
-use userops::privacy::{PrivacyCommand, PrivacyOutput};
 use userops::campaigns::{CampaignsCommand, CampaignsOutput};
+use userops::privacy::{PrivacyCommand, PrivacyOutput};
 use userops::shared::{
     AnalysisView, Concurrency, ReadView, SharedEngine, Writer, AUTOMATION_CHUNK_USERS,
 };

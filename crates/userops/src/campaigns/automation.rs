@@ -776,11 +776,8 @@ impl Automation {
                     let blocked = if !ctx.consents(user, channel, purpose) {
                         Some("no_consent")
                     } else if frequency_cap.is_some_and(|c| {
-                        monitor.recent(
-                            user,
-                            channel,
-                            now - Duration::days(i64::from(c.days)),
-                        ) >= c.max as usize
+                        monitor.recent(user, channel, now - Duration::days(i64::from(c.days)))
+                            >= c.max as usize
                     }) {
                         Some("frequency_cap")
                     } else {
@@ -864,7 +861,14 @@ impl Automation {
         };
         let mut firings = Vec::new();
         for r in &run.rules {
-            self.targets(&r.rule, &r.listed, ctx, (run.now, run.tz), (from, to), &mut run.targets);
+            self.targets(
+                &r.rule,
+                &r.listed,
+                ctx,
+                (run.now, run.tz),
+                (from, to),
+                &mut run.targets,
+            );
             for (user, instance, reason, audience) in run.targets.drain(..) {
                 // Already fired on this state: it would be skipped at commit too.
                 if self.fired.contains(&fired_key(&r.rule.id, user, &instance)) {

@@ -31,9 +31,13 @@
 //!   which): online reads the newest published one, long jobs ([`SharedEngine::analysis`]) one
 //!   that holds at least every write that returned before the job started, and the job keeps
 //!   that state to its end whatever is written meanwhile.
-//! - A long *write* (`run_automation` over many users, a large `ingest_batch`) holds up the
-//!   writes after it; with replicas twice its time (the spare copy replays it at the next
-//!   write). Reads never wait for it.
+//! - `run_automation` ([`SharedEngine::run_automation`]) is planned on a consistent state off
+//!   the write lock and committed in chunks of [`AUTOMATION_CHUNK_USERS`] users, each one
+//!   short write: reads and other writes go on between chunks, and a reader may see the run
+//!   applied to the first chunks only. See [`SharedEngine::plan_automation`] for what is
+//!   judged on the planned state and what again at commit.
+//! - Another long *write* (a large `ingest_batch`) holds up the writes after it; with replicas
+//!   twice its time (the spare copy replays it at the next write). Reads never wait for it.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -230,6 +234,26 @@ struct WriteSide {
     /// Published commands the spare has not applied yet (the last write's).
     behind: Vec<Arc<Command>>,
     poisoned: Option<String>,
+}
+
+impl WriteSide {
+    /// Bring the spare copy up to the published one: wait for its last readers to leave, then
+    /// apply the commands it lacks. Stops writes if it refuses one.
+    fn catch_up(&mut self) -> Result<(), Error> {
+        let behind = std::mem::take(&mut self.behind);
+        if behind.is_empty() {
+            return Ok(());
+        }
+        let spare = exclusive(&mut self.spare);
+        for command in behind {
+            let command = Arc::try_unwrap(command).unwrap_or_else(|c| (*c).clone());
+            if let Err(e) = spare.replay(command) {
+                self.poisoned = Some(e.to_string());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The analysis copy and the published commands it has not applied yet.
@@ -451,19 +475,12 @@ impl SharedEngine {
                 if let Some(why) = &side.poisoned {
                     return Err(Error::Internal(format!("writes stopped: {why}")));
                 }
-                let behind = std::mem::take(&mut side.behind);
-                let spare = exclusive(&mut side.spare);
-                for command in behind {
-                    let command = Arc::try_unwrap(command).unwrap_or_else(|c| (*c).clone());
-                    if let Err(e) = spare.replay(command) {
-                        side.poisoned = Some(e.to_string());
-                        return Err(e);
-                    }
-                }
+                side.catch_up()?;
                 Ok(Writer {
                     inner: WriterInner::Replicas(side, r),
                     applied: Vec::new(),
                     applying: false,
+                    last: None,
                 })
             }
             Inner::Lock(l) => {
@@ -477,6 +494,7 @@ impl SharedEngine {
                     ),
                     applied: Vec::new(),
                     applying: false,
+                    last: None,
                 })
             }
         }
@@ -571,7 +589,8 @@ impl SharedEngine {
                 Ok(())
             }
             Inner::Lock(_) => {
-                let commands: Vec<Command> = self.read().plan_automation(now, chunk_users).collect();
+                let commands: Vec<Command> =
+                    self.read().plan_automation(now, chunk_users).collect();
                 commands.into_iter().try_for_each(commit)
             }
         }
@@ -802,6 +821,9 @@ pub struct Writer<'a> {
     applied: Vec<Arc<Command>>,
     /// A command is being applied (still true after a panic inside it).
     applying: bool,
+    /// With replicas, after a publish: the copy just published, which is the writer's state
+    /// until the next apply brings the spare up to it.
+    last: Option<Arc<Copy>>,
 }
 
 enum WriterInner<'a> {
@@ -812,6 +834,9 @@ enum WriterInner<'a> {
 impl Writer<'_> {
     /// The writer's state: the published state and the commands applied since.
     pub fn engine(&self) -> &Engine {
+        if let Some(last) = &self.last {
+            return &last.engine;
+        }
         match &self.inner {
             WriterInner::Replicas(side, _) => &side.spare.engine,
             WriterInner::Lock(copy, _) => &copy.engine,
@@ -828,8 +853,14 @@ impl Writer<'_> {
         // With replicas the other copies get the command too.
         let keep = matches!(self.inner, WriterInner::Replicas(..)).then(|| command.clone());
         let copy: &mut Copy = match &mut self.inner {
-            WriterInner::Replicas(side, _) => Arc::get_mut(&mut side.spare)
-                .expect("the spare copy is exclusive from SharedEngine::write to the swap"),
+            WriterInner::Replicas(side, _) => {
+                // After a publish the spare is the copy readers had: it first gets the
+                // commands published (a writer that publishes part way, as a batch does).
+                self.last = None;
+                side.catch_up()?;
+                Arc::get_mut(&mut side.spare)
+                    .expect("the spare copy is exclusive from its catch-up to the next swap")
+            }
             WriterInner::Lock(copy, _) => copy,
         };
         self.applying = true;
@@ -857,6 +888,7 @@ impl Writer<'_> {
                     return side.spare.version;
                 }
                 let new = side.spare.clone();
+                self.last = Some(new.clone());
                 let version = new.version;
                 let old = r.published.swap(new);
                 // `old` becomes the spare: it gets these commands at the next write, once its

@@ -492,7 +492,10 @@ fn welcome_engine(members: u32) -> Engine {
 
 fn balance_of(shared: &SharedEngine, i: u32) -> i64 {
     let out = shared
-        .execute(cmd("balance", json!({"user": member(i), "program": "brand-a"})))
+        .execute(cmd(
+            "balance",
+            json!({"user": member(i), "program": "brand-a"}),
+        ))
         .unwrap();
     serde_json::to_value(out).unwrap().as_i64().unwrap()
 }
@@ -563,7 +566,10 @@ fn an_automation_run_is_planned_off_the_writer_and_replays() {
         assert_eq!((seen[0].0, seen[0].1), (0, 0), "{mode:?}");
         assert_eq!((seen[1].0, seen[1].1), (10, 0), "{mode:?}");
         assert_eq!((seen[2].0, seen[2].1), (10, 0), "{mode:?}");
-        assert_eq!((balance_of(&shared, 1), balance_of(&shared, 2_500)), (10, 10));
+        assert_eq!(
+            (balance_of(&shared, 1), balance_of(&shared, 2_500)),
+            (10, 10)
+        );
         // The journal interleaves the other thread's writes with the run's chunks.
         let methods: Vec<String> = journal.lock().unwrap().iter().map(|c| c.method()).collect();
         assert_eq!(
@@ -585,7 +591,10 @@ fn an_automation_run_is_planned_off_the_writer_and_replays() {
             replay.execute(c.clone()).unwrap();
         }
         assert!(replay.snapshot() == shared.read().snapshot(), "{mode:?}");
-        assert!(replay.snapshot() == shared.analysis().unwrap().snapshot(), "{mode:?}");
+        assert!(
+            replay.snapshot() == shared.analysis().unwrap().snapshot(),
+            "{mode:?}"
+        );
     }
 }
 
@@ -598,7 +607,9 @@ fn planned_firings_are_checked_again_at_commit() {
     let now = WELCOME_AT.parse().unwrap();
     let mut alone = start.clone();
     let mut chunked_rows = Vec::new();
-    alone.run_automation_chunked(now, super::AUTOMATION_CHUNK_USERS, |c| chunked_rows.extend(c));
+    alone.run_automation_chunked(now, super::AUTOMATION_CHUNK_USERS, |c| {
+        chunked_rows.extend(c)
+    });
     let shared = SharedEngine::new(start.clone());
     let out = shared
         .execute(cmd("run_automation", json!({"now": WELCOME_AT})))
@@ -624,4 +635,44 @@ fn planned_firings_are_checked_again_at_commit() {
     }
     assert!(shared.read().snapshot() == before, "a firing went twice");
     assert_eq!(balance_of(&shared, 1), 10);
+}
+
+/// A writer that publishes part way and goes on (as a store's batch does) keeps every copy in
+/// step: its own state, the published one and the analysis copy hold every write, a reader
+/// holding the old copy meanwhile included.
+#[test]
+fn a_writer_that_publishes_part_way_keeps_the_copies_in_step() {
+    let shared = Arc::new(SharedEngine::new(Engine::default()));
+    let mut alone = Engine::default();
+    {
+        let mut w = shared.write().unwrap();
+        for i in 1..=30 {
+            w.apply(register(i)).unwrap();
+            alone.execute(register(i)).unwrap();
+            if i % 10 == 0 {
+                w.publish();
+                assert_eq!(w.engine().stats().events, u64::from(i + i / 10 - 1));
+                // A reader on another thread holds the published copy for a moment.
+                let reader = {
+                    let shared = shared.clone();
+                    std::thread::spawn(move || {
+                        let view = shared.read();
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        view.stats().events
+                    })
+                };
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                w.apply(register(1_000 + i)).unwrap();
+                alone.execute(register(1_000 + i)).unwrap();
+                assert_eq!(reader.join().unwrap(), u64::from(i + i / 10 - 1));
+            }
+        }
+        w.publish();
+    }
+    assert!(shared.read().snapshot() == alone.snapshot());
+    assert!(shared.analysis().unwrap().snapshot() == alone.snapshot());
+    // The next write's copy too.
+    shared.execute(register(5_000)).unwrap();
+    alone.execute(register(5_000)).unwrap();
+    assert!(shared.read().snapshot() == alone.snapshot());
 }
