@@ -42,6 +42,8 @@ pub mod util;
 
 #[cfg(test)]
 mod ingest_order_tests;
+#[cfg(test)]
+mod module_graph_tests;
 
 pub use command::{
     BatchReceipts, BatchResult, Command, CoreCommand, OnError, Output, Receipt, Resolved, Stats,

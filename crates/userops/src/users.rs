@@ -75,6 +75,12 @@ impl UserIndex {
         self.to_dense.get(&oneid).copied()
     }
 
+    /// The dense index of `oneid` when it is a live user (not absorbed by a merge, not
+    /// erased).
+    pub fn live_dense(&self, oneid: OneId) -> Option<u32> {
+        self.dense(oneid).filter(|d| self.live.contains(*d))
+    }
+
     /// The OneID of a dense index.
     pub fn oneid(&self, dense: u32) -> Option<OneId> {
         self.by_dense.get(dense as usize).copied()

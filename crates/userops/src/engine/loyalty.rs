@@ -141,7 +141,7 @@ impl Engine {
             };
             let tags = &mut self.state.tags;
             let v = w.value;
-            let old = tags.columns.0.get(&w.column).map(|c| c.get(d));
+            let old = tags.column_values(&w.column, d);
             if old.as_deref() == Some(v.as_slice()) {
                 continue;
             }

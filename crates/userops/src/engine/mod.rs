@@ -17,11 +17,14 @@ use crate::receipts::Lookup;
 mod analytics;
 mod campaigns;
 mod identity;
+mod lifecycle;
 mod loyalty;
 mod models;
 mod orders;
 mod person;
 mod privacy;
+mod profile;
+mod tags;
 
 /// The unified user pool: every person, their identifiers and everything known about them.
 ///

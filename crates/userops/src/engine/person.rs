@@ -287,7 +287,7 @@ impl Engine {
         PersonState::erase(orders, (), &step);
         PersonState::erase(privacy, (), &step);
         // Rules over "everyone" (`NOT ...`) lose the tombstone from their universe.
-        let now = self.state.tags.clock.unwrap_or_default();
+        let now = self.state.tags.clock().unwrap_or_default();
         self.refresh_rules_for(
             &["*".to_owned()],
             &Dirty::Users(dense.into_iter().collect()),
@@ -411,7 +411,12 @@ impl Engine {
     /// aggregates of the profiles) rewritten for `persons`, and the rule tags recomputed for
     /// the dense users `dirty`.
     fn reindex_persons(&mut self, persons: &[OneId], dirty: RoaringBitmap) {
-        let names: Vec<String> = self.state.profiles.defs.keys().cloned().collect();
+        let names: Vec<String> = self
+            .state
+            .profiles
+            .attribute_names()
+            .map(str::to_owned)
+            .collect();
         for &o in persons {
             for n in &names {
                 self.index_attribute(o, n);
@@ -419,7 +424,7 @@ impl Engine {
             self.index_aggregates(o);
         }
         // Rules are recomputed at the latest time the index has seen (no clock is read here).
-        let now = self.state.tags.clock.unwrap_or_default();
+        let now = self.state.tags.clock().unwrap_or_default();
         self.refresh_rules_for(&["*".to_owned()], &Dirty::Users(dirty), now);
     }
 }

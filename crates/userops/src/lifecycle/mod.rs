@@ -11,6 +11,7 @@
 //! registration period's activity (seed 003: "new users = registered and logged in this month").
 //! A user with activity but no registration is registered at their first activity.
 
+mod answer;
 mod engine;
 mod period;
 mod person;

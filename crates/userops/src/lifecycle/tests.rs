@@ -894,3 +894,37 @@ fn stage_table_reports_progress_and_stops() {
         assert_eq!(calls, 1);
     }
 }
+
+/// A refused `write_lifecycle_tags` changes nothing: when the per-period tag cannot be
+/// written (an operator's tag holds its name), `lifecycle_stage` is not written either.
+#[test]
+fn write_lifecycle_tags_refused_writes_no_tag() {
+    let mut e = Engine::default();
+    e.ingest(event(
+        r#"{"kind":"register","key":"r1","time":"2026-02-05T00:00:00+08:00","source":{"platform":"app","program":"p"},"user":{"kind":"member_no","value":"M1"}}"#.into(),
+    ))
+    .unwrap();
+    e.call_json(
+        "define_tag",
+        r#"{"name": "stage_2026_02", "type": "enum", "now": "2026-03-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    let before = e.snapshot();
+    let refused = e.call_json(
+        "write_lifecycle_tags",
+        r#"{"period": "2026-02", "per_period": true, "now": "2026-03-01T00:00:00Z"}"#,
+    );
+    assert!(matches!(refused, Err(crate::Error::InvalidArgument { .. })));
+    assert!(e.tag_defs().iter().all(|d| d.name != "lifecycle_stage"));
+    assert!(
+        e.snapshot() == before,
+        "a refused command changed the state"
+    );
+    // Without the clashing per-period tag the same command writes the stage tag.
+    e.call_json(
+        "write_lifecycle_tags",
+        r#"{"period": "2026-02", "now": "2026-03-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    assert!(e.tag_defs().iter().any(|d| d.name == "lifecycle_stage"));
+}

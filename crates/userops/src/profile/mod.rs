@@ -16,11 +16,11 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::event::{Event, EventBody, UserRef};
+use crate::event::UserRef;
 use crate::ids::{Identifier, OneId};
 use crate::tags::{wall_clock, Value, ValueType, AGGREGATE_COLUMNS};
-use crate::Engine;
 
+mod commands;
 mod person;
 
 /// The type of an attribute.
@@ -184,15 +184,20 @@ pub struct StoredProfile {
 /// The profiles module's state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profiles {
-    pub(crate) defs: BTreeMap<String, AttributeDef>,
+    defs: BTreeMap<String, AttributeDef>,
     #[serde(with = "pairs")]
-    pub(crate) people: BTreeMap<OneId, StoredProfile>,
+    people: BTreeMap<OneId, StoredProfile>,
     /// What merges moved, for a split to give back (see `person.rs`).
     #[serde(default, skip_serializing_if = "crate::person::Stash::is_empty")]
-    pub(crate) merged: crate::person::Stash<person::ProfileMoved>,
+    merged: crate::person::Stash<person::ProfileMoved>,
 }
 
 impl Profiles {
+    /// The names of the defined attributes, in name order.
+    pub(crate) fn attribute_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.defs.keys().map(String::as_str)
+    }
+
     /// Every person's value of the attribute `name`, in OneID order (persons without it are
     /// left out).
     pub(crate) fn attribute_values<'a>(
@@ -487,327 +492,6 @@ fn aggregate_values(a: &Aggregates) -> [Option<Value>; 6] {
         a.first_order.map(Value::Date),
         a.last_order.map(Value::Date),
     ]
-}
-
-impl Engine {
-    /// The 360° view of a person.
-    ///
-    /// # Errors
-    ///
-    /// `not_found` for a OneID that never existed. (A merged OneID gives its survivor's view.)
-    pub fn profile(&self, oneid: OneId) -> Result<ProfileView, Error> {
-        let o = self
-            .state
-            .identity
-            .canonical(oneid)
-            .ok_or(Error::NotFound {
-                what: "oneid",
-                id: oneid.to_string(),
-            })?;
-        let stored = self
-            .state
-            .profiles
-            .people
-            .get(&o)
-            .cloned()
-            .unwrap_or_default();
-        let standing = self.state.loyalty.standing(o);
-        let tags = match self.state.users.dense(o) {
-            Some(d) => self
-                .state
-                .tags
-                .values_of(d)
-                .into_iter()
-                .map(|(k, vs)| {
-                    let js: Vec<serde_json::Value> = vs
-                        .iter()
-                        .map(|v| match v {
-                            Value::Bool(b) => (*b).into(),
-                            Value::Text(s) => s.clone().into(),
-                            Value::Number(x) => (*x).into(),
-                            Value::Date(t) => t
-                                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-                                .into(),
-                        })
-                        .collect();
-                    let v = if js.len() == 1 {
-                        js.into_iter().next().unwrap_or_default()
-                    } else {
-                        js.into()
-                    };
-                    (k, v)
-                })
-                .collect(),
-            None => BTreeMap::new(),
-        };
-        Ok(ProfileView {
-            oneid: o,
-            // Sorted (by kind, then value): the graph keeps them in the order first seen.
-            identifiers: self
-                .state
-                .identity
-                .identifiers(o)
-                .map(|s| {
-                    let mut ids = s.to_vec();
-                    ids.sort();
-                    ids
-                })
-                .unwrap_or_default(),
-            attributes: stored
-                .attributes
-                .iter()
-                .map(|(k, ob)| (k.clone(), ob.value.to_json()))
-                .collect(),
-            attribute_sources: stored
-                .attributes
-                .iter()
-                .map(|(k, ob)| {
-                    (
-                        k.clone(),
-                        (
-                            ob.source.clone(),
-                            ob.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-                        ),
-                    )
-                })
-                .collect(),
-            tags,
-            aggregates: stored.aggregates,
-            points: (!standing.is_empty()).then(|| {
-                standing
-                    .values()
-                    .fold(0i64, |a, s| a.saturating_add(s.points))
-            }),
-            tier: standing.values().find_map(|s| s.tier.clone()),
-            loyalty: standing,
-        })
-    }
-
-    pub(crate) fn index_attribute(&mut self, oneid: OneId, name: &str) {
-        let Some(def) = self.state.profiles.defs.get(name) else {
-            return;
-        };
-        let t = def.attr_type.column_type();
-        let d = self.state.users.dense_or_insert(oneid);
-        let vals = self
-            .state
-            .profiles
-            .people
-            .get(&oneid)
-            .and_then(|p| p.attributes.get(name))
-            .map(|o| o.value.index_values())
-            .unwrap_or_default();
-        self.state.tags.write(name, t, d, &vals);
-    }
-
-    pub(crate) fn index_aggregates(&mut self, oneid: OneId) {
-        let d = self.state.users.dense_or_insert(oneid);
-        let a = self
-            .state
-            .profiles
-            .people
-            .get(&oneid)
-            .map(|p| p.aggregates.clone())
-            .unwrap_or_default();
-        for ((name, t), v) in AGGREGATE_COLUMNS.iter().zip(aggregate_values(&a)) {
-            self.state.tags.write(name, *t, d, v.as_slice());
-        }
-    }
-
-    /// Update aggregates from an accepted event (called by `apply_event` once checks passed).
-    pub(crate) fn profile_on_event(&mut self, event: &Event, oneid: Option<OneId>) {
-        let Some(oneid) = oneid else { return };
-        self.state.users.dense_or_insert(oneid);
-        let touched = {
-            let a = &mut self
-                .state
-                .profiles
-                .people
-                .entry(oneid)
-                .or_default()
-                .aggregates;
-            let name = |v: &dyn erased::Named| v.name();
-            match &event.body {
-                EventBody::Order { amount, .. } => {
-                    a.orders = a.orders.saturating_add(1);
-                    // Decimal tops out near 7.9e28: unreachable by real money, so saturate.
-                    a.gmv = a.gmv.checked_add(*amount).unwrap_or(Decimal::MAX);
-                    a.first_order = Some(a.first_order.map_or(event.time, |t| t.min(event.time)));
-                    a.last_order = Some(a.last_order.map_or(event.time, |t| t.max(event.time)));
-                    true
-                }
-                EventBody::Refund { amount, .. } => {
-                    a.refunds = a.refunds.saturating_add(1);
-                    a.refund_amount = a.refund_amount.checked_add(*amount).unwrap_or(Decimal::MAX);
-                    true
-                }
-                EventBody::Touch { outcome, .. } => {
-                    *a.touches.entry(name(outcome)).or_default() += 1;
-                    false
-                }
-                EventBody::Coupon { action, .. } => {
-                    *a.coupons.entry(name(action)).or_default() += 1;
-                    false
-                }
-                _ => false,
-            }
-        };
-        if touched {
-            self.index_aggregates(oneid);
-            let changed: Vec<String> = AGGREGATE_COLUMNS
-                .iter()
-                .map(|(n, _)| n.to_string())
-                .collect();
-            let d = self.state.users.dense_or_insert(oneid);
-            self.refresh_rules_for(&changed, &crate::tags::Dirty::user(d), event.time);
-        }
-    }
-
-    pub(crate) fn execute_profile(&mut self, c: ProfileCommand) -> Result<ProfileOutput, Error> {
-        let tz = self.config.business_tz();
-        match c {
-            ProfileCommand::DefineAttribute {
-                name,
-                attr_type,
-                merge,
-            } => {
-                check_attr_name(&name)?;
-                if self.state.profiles.defs.contains_key(&name)
-                    || self.state.tags.columns.0.contains_key(&name)
-                {
-                    return Err(Error::invalid_argument(
-                        "name",
-                        format!("{name:?} already exists"),
-                    ));
-                }
-                check_strategy(attr_type, &merge)?;
-                let def = AttributeDef {
-                    name: name.clone(),
-                    attr_type,
-                    merge,
-                };
-                self.state.profiles.defs.insert(name.clone(), def.clone());
-                self.state
-                    .tags
-                    .ensure_column(&name, attr_type.column_type());
-                Ok(ProfileOutput::Def(def))
-            }
-            ProfileCommand::SetAttribute {
-                user,
-                name,
-                value,
-                source,
-                at,
-            } => {
-                check_attr_name(&name)?;
-                let def = match self.state.profiles.defs.get(&name) {
-                    Some(d) => d.clone(),
-                    None => {
-                        if self.state.tags.columns.0.contains_key(&name) {
-                            return Err(Error::invalid_argument(
-                                "name",
-                                format!("{name:?} is a tag or an aggregate"),
-                            ));
-                        }
-                        let attr_type = match &value {
-                            serde_json::Value::String(_) => AttrType::String,
-                            serde_json::Value::Number(_) => AttrType::Number,
-                            serde_json::Value::Bool(_) => AttrType::Bool,
-                            serde_json::Value::Array(_) => AttrType::List,
-                            _ => {
-                                return Err(Error::invalid_argument(
-                                    "value",
-                                    format!("{name:?} is not defined; define_attribute it or give a string, number, bool or list"),
-                                ))
-                            }
-                        };
-                        AttributeDef {
-                            name: name.clone(),
-                            attr_type,
-                            merge: MergeStrategy::Latest,
-                        }
-                    }
-                };
-                let incoming = match value {
-                    serde_json::Value::Null => None,
-                    v => Some(
-                        attr_value(def.attr_type, &v, tz)
-                            .map_err(|r| Error::invalid_argument("value", r))?,
-                    ),
-                };
-                self.check_user(&user)
-                    .map_err(|e| Error::invalid_argument("user", e.to_string()))?;
-                if let UserRef::Id(id) = &user {
-                    if !self.config.accepts_kind(id.kind()) {
-                        return Err(Error::invalid_argument(
-                            "user",
-                            "custom identifier kind not registered in the config",
-                        ));
-                    }
-                }
-                let current = self.lookup(&user)?.and_then(|o| {
-                    self.state
-                        .profiles
-                        .people
-                        .get(&o)
-                        .and_then(|p| p.attributes.get(&name))
-                        .cloned()
-                });
-                let next = match (incoming, current) {
-                    (None, _) => None,
-                    (Some(v), None) => Some(Observation {
-                        value: v,
-                        at,
-                        source,
-                    }),
-                    (Some(v), Some(cur)) => Some(
-                        combine(
-                            &def.merge,
-                            &cur,
-                            &Observation {
-                                value: v,
-                                at,
-                                source,
-                            },
-                        )
-                        .map_err(|r| Error::invalid_argument("value", r))?,
-                    ),
-                };
-                // From here on nothing fails.
-                let oneid = self.ensure_user(&user, "set_attribute", "operator");
-                if !self.state.profiles.defs.contains_key(&name) {
-                    self.state.profiles.defs.insert(name.clone(), def.clone());
-                    self.state
-                        .tags
-                        .ensure_column(&name, def.attr_type.column_type());
-                }
-                let p = self.state.profiles.people.entry(oneid).or_default();
-                match next {
-                    Some(ob) => p.attributes.insert(name.clone(), ob),
-                    None => p.attributes.remove(&name),
-                };
-                self.index_attribute(oneid, &name);
-                let d = self.state.users.dense_or_insert(oneid);
-                self.refresh_rules_for(&[name], &crate::tags::Dirty::user(d), at);
-                Ok(ProfileOutput::View(Box::new(self.profile(oneid)?)))
-            }
-            q @ ProfileCommand::Profile { .. } => self.query_profile(q),
-        }
-    }
-
-    /// The profile commands that change nothing, on a shared engine ([`Engine::query`]).
-    pub(crate) fn query_profile(&self, c: ProfileCommand) -> Result<ProfileOutput, Error> {
-        match c {
-            ProfileCommand::Profile { user } => {
-                let o = self.lookup(&user)?.ok_or(Error::NotFound {
-                    what: "user",
-                    id: format!("{user:?}"),
-                })?;
-                Ok(ProfileOutput::View(Box::new(self.profile(o)?)))
-            }
-            other => Err(Error::not_a_query(&other)),
-        }
-    }
 }
 
 fn check_attr_name(name: &str) -> Result<(), Error> {

@@ -10,8 +10,9 @@ use super::{combine, Aggregates, AttributeDef, MergeReport, MergeStrategy, Obser
 use super::{Profiles, StoredProfile};
 use crate::ids::OneId;
 use crate::person::{unmerge, EraseStep, MergeStep, PersonState, Persons, SplitStep};
+use crate::tags::TagState;
 use crate::tags::AGGREGATE_COLUMNS;
-use crate::Engine;
+use crate::users::UserIndex;
 
 /// What a merge moved, kept until a split gives it back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -234,28 +235,26 @@ impl PersonState for Profiles {
     }
 }
 
-impl Engine {
+impl Profiles {
     /// The index columns of attributes and aggregates hold exactly what the live persons'
     /// profiles say (for `Engine::check_invariants`).
-    pub(crate) fn check_profile_columns(&self) -> Vec<String> {
-        let s = &self.state;
+    pub(crate) fn check_columns(&self, tags: &TagState, users: &UserIndex) -> Vec<String> {
         let mut bad = Vec::new();
-        let names = s
-            .profiles
+        let names = self
             .defs
             .iter()
             .map(|(n, d)| (n.as_str(), Some(d)))
             .chain(AGGREGATE_COLUMNS.iter().map(|(n, _)| (*n, None)));
         for (name, def) in names {
-            let Some(col) = s.tags.columns.0.get(name) else {
+            if !tags.has_column(name) {
                 if def.is_some() {
                     bad.push(format!("profile: attribute {name:?} has no index column"));
                 }
                 continue;
-            };
-            for d in s.users.live().iter() {
-                let Some(o) = s.users.oneid(d) else { continue };
-                let p = s.profiles.people.get(&o);
+            }
+            for d in users.live().iter() {
+                let Some(o) = users.oneid(d) else { continue };
+                let p = self.people.get(&o);
                 let want = match def {
                     Some(_) => p
                         .and_then(|p| p.attributes.get(name))
@@ -271,7 +270,7 @@ impl Engine {
                     .into_iter()
                     .collect(),
                 };
-                let mut got = col.get(d);
+                let mut got = tags.column_values(name, d).unwrap_or_default();
                 // A date column holds whole seconds.
                 let mut want: Vec<crate::tags::Value> = want
                     .into_iter()

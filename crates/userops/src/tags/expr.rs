@@ -326,7 +326,8 @@ enum Tok {
 }
 
 /// Functions naming a loyalty program's index column: `points("brand-a")`, `tier("brand-a")`
-/// (see [`crate::loyalty::points_column`]). A tag may still be called `points` or `tier`.
+/// (the loyalty module names and feeds those columns). A tag may still be called `points` or
+/// `tier`.
 pub const PROGRAM_COLUMNS: [&str; 2] = ["points", "tier"];
 
 /// Words that cannot name a tag.

@@ -429,7 +429,7 @@ proptest! {
                 if parsed.uses_now() && e.state.tags.rule_clocks.get(name) != Some(&clock) {
                     continue; // stale by design until touched (time moved, no input did)
                 }
-                let (_, full) = e.evaluate(rule, clock).map_err(|err| TestCaseError::fail(err.to_string()))?;
+                let (_, full) = e.state.tags.evaluate(e.tag_reads(), rule, clock).map_err(|err| TestCaseError::fail(err.to_string()))?;
                 let kept = match e.state.tags.columns.0.get(name) {
                     Some(Column::Bool { yes, .. }) => yes & e.state.users.live(),
                     _ => RoaringBitmap::new(),
