@@ -706,12 +706,7 @@ impl Automation {
         coupons: &mut CouponBook,
         monitor: &mut Monitor,
     ) -> Option<Vec<PlanRow>> {
-        let from = run.from?;
-        let to = self.chunk_end(run, from);
-        run.from = match to {
-            Bound::Excluded(u) => Some(Bound::Included(u)),
-            _ => None,
-        };
+        let (from, to) = self.next_range(run)?;
         let (now, tz) = (run.now, run.tz);
         let mut plan = Vec::with_capacity(run.rows);
         let targets = &mut run.targets;
@@ -853,12 +848,7 @@ impl Automation {
         run: &mut AutomationRun,
         ctx: &dyn AutomationContext,
     ) -> Option<Vec<Firing>> {
-        let from = run.from?;
-        let to = self.chunk_end(run, from);
-        run.from = match to {
-            Bound::Excluded(u) => Some(Bound::Included(u)),
-            _ => None,
-        };
+        let (from, to) = self.next_range(run)?;
         let mut firings = Vec::new();
         for r in &run.rules {
             self.targets(
@@ -916,6 +906,18 @@ impl Automation {
             self.fire(r, target, now, ctx, (coupons, monitor), &mut plan);
         }
         plan
+    }
+
+    /// The users of a run's next chunk (`None` once every user was visited), and the run
+    /// moved past them.
+    fn next_range(&self, run: &mut AutomationRun) -> Option<(Bound<OneId>, Bound<OneId>)> {
+        let from = run.from?;
+        let to = self.chunk_end(run, from);
+        run.from = match to {
+            Bound::Excluded(u) => Some(Bound::Included(u)),
+            _ => None,
+        };
+        Some((from, to))
     }
 
     /// Where the chunk of `run` that starts at `from` ends.
