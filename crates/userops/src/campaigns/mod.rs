@@ -595,7 +595,9 @@ pub enum CampaignsCommand {
     /// Run automation. Rules go in id order (by id text), each over its users in OneID
     /// order: when rules `a-vip` and `b-welcome` both touch a user on a channel capped at one
     /// touch a week, `a-vip`'s touch goes and `b-welcome`'s is suppressed (`frequency_cap`).
-    /// Output: the delivery plan (list of [`PlanRow`]).
+    /// Output: the delivery plan (list of [`PlanRow`]). On a shared engine (a store, the
+    /// bindings) it is planned off the write lock and committed in chunks
+    /// ([`crate::shared::SharedEngine::run_automation`]): rows come chunk by chunk.
     RunAutomation {
         /// The run's clock, RFC 3339 with a zone (`Z` or `±hh:mm`), kept in UTC: quiet hours, triggers and frequency caps are
         /// judged at this instant.
