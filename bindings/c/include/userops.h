@@ -627,7 +627,7 @@ int32_t userops_loyalty_balance(struct userops_engine *engine,
 
 // The statement of `user` in `program` as an Arrow struct array, one row per posting in
 // order: `id` uint64, `time` timestamp[ms, UTC], `kind` utf8 (`earn`, `pending_earn`, `post`,
-// `void`, `spend`, `expire`, `reversal`, `clawback`, `convert_out`, `convert_in`, `merge`),
+// `void`, `spend`, `expire`, `reversal`, `clawback`, `convert_out`, `convert_in`, `merge`, `split`),
 // `key` utf8, `amount` int64 (+ in, − out), `balance` int64 (posted, after the row),
 // `pending` bool, `counterparty` utf8, `expires` timestamp[ms, UTC] (nullable), `reason`
 // utf8, `actor` utf8. Release contract: see the Arrow section of this header. Errors:

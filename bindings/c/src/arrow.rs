@@ -13,65 +13,15 @@
 
 use std::ffi::c_char;
 use std::ptr;
-use std::sync::Arc;
 
 use arrow_array::ffi::{from_ffi, to_ffi, FFI_ArrowArray, FFI_ArrowSchema};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Int64Array, LargeStringArray, RecordBatch, StringArray,
-    StringViewArray, StructArray, TimestampMillisecondArray, UInt64Array,
+    Array, ArrayRef, LargeStringArray, RecordBatch, StringArray, StringViewArray, StructArray,
 };
 use arrow_schema::DataType;
 use userops_core::{Identifier, UserRef};
 
 use super::{guard, read_str, userops_engine, userops_status, with_handle, Fail};
-
-/// A column: name, values, nullable.
-pub(crate) type Column = (&'static str, ArrayRef, bool);
-
-pub(crate) fn u64_col(name: &'static str, v: Vec<u64>) -> Column {
-    (name, Arc::new(UInt64Array::from(v)), false)
-}
-
-pub(crate) fn opt_u64_col(name: &'static str, v: Vec<Option<u64>>) -> Column {
-    (name, Arc::new(UInt64Array::from(v)), true)
-}
-
-pub(crate) fn i64_col(name: &'static str, v: Vec<i64>) -> Column {
-    (name, Arc::new(Int64Array::from(v)), false)
-}
-
-pub(crate) fn opt_i64_col(name: &'static str, v: Vec<Option<i64>>) -> Column {
-    (name, Arc::new(Int64Array::from(v)), true)
-}
-
-pub(crate) fn bool_col(name: &'static str, v: Vec<bool>) -> Column {
-    (name, Arc::new(BooleanArray::from(v)), false)
-}
-
-pub(crate) fn str_col(name: &'static str, v: Vec<String>) -> Column {
-    (name, Arc::new(StringArray::from(v)), false)
-}
-
-pub(crate) fn opt_str_col(name: &'static str, v: Vec<Option<String>>) -> Column {
-    (name, Arc::new(StringArray::from(v)), true)
-}
-
-/// Milliseconds since the Unix epoch, UTC (`format "tsm:UTC"`).
-pub(crate) fn time_col(name: &'static str, v: Vec<i64>) -> Column {
-    (
-        name,
-        Arc::new(TimestampMillisecondArray::from(v).with_timezone("UTC")),
-        false,
-    )
-}
-
-pub(crate) fn opt_time_col(name: &'static str, v: Vec<Option<i64>>) -> Column {
-    (
-        name,
-        Arc::new(TimestampMillisecondArray::from(v).with_timezone("UTC")),
-        true,
-    )
-}
 
 /// Null-check both out structs and mark them released, so that an error leaves nothing for
 /// the caller to release.
@@ -94,14 +44,15 @@ pub(crate) fn check_arrow_out(
     Ok(())
 }
 
-/// Export columns as one struct array into structs checked by [`check_arrow_out`].
-pub(crate) fn export_columns(
-    columns: Vec<Column>,
+/// Export one batch of an output table (built by `userops_arrow`, which owns every table's
+/// schema) as one struct array into structs checked by [`check_arrow_out`].
+pub(crate) fn export_batch(
+    batch: Result<RecordBatch, arrow_schema::ArrowError>,
     array: *mut FFI_ArrowArray,
     schema: *mut FFI_ArrowSchema,
 ) -> Result<(), Fail> {
     let internal = |e: arrow_schema::ArrowError| (userops_status::UOPS_INTERNAL, e.to_string());
-    let batch = RecordBatch::try_from_iter_with_nullable(columns).map_err(internal)?;
+    let batch = batch.map_err(internal)?;
     let (a, s) = to_ffi(&StructArray::from(batch).to_data()).map_err(internal)?;
     // SAFETY: checked non-null by check_arrow_out, which left released structs there (nothing
     // to drop); ownership of the exported structs passes to the caller.
@@ -221,6 +172,131 @@ pub unsafe extern "C" fn userops_identity_resolve_arrow(
                     .collect::<Result<Vec<_>, _>>()
             })
         }?;
-        export_columns(vec![opt_u64_col("oneid", oneids)], out_array, out_schema)
+        export_batch(
+            userops_arrow::resolved_oneids(oneids),
+            out_array,
+            out_schema,
+        )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CString;
+
+    use arrow_array::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
+    use arrow_schema::{Field, Schema};
+    use userops_arrow::OutputTable;
+
+    use super::*;
+    use crate::typed::{
+        userops_audience_to_arrow, userops_automation_plan, userops_lifecycle_stages,
+        userops_loyalty_statement, userops_user,
+    };
+    use crate::{userops_audience_eval, userops_audience_free, userops_engine_call};
+    use crate::{userops_engine_free, userops_engine_new, userops_string_free};
+
+    fn c(s: &str) -> CString {
+        CString::new(s).expect("no NUL")
+    }
+
+    /// The same state as `userops_arrow`'s tests: every table has a row.
+    fn engine() -> *mut userops_engine {
+        let calls: Vec<(String, serde_json::Value)> =
+            serde_json::from_str(include_str!("../../../tests/fixtures/output_tables.json"))
+                .expect("the fixture");
+        let e = userops_engine_new();
+        for (method, args) in calls {
+            let mut out = ptr::null_mut();
+            let (m, a) = (c(&method), c(&args.to_string()));
+            // SAFETY: a live engine, NUL-terminated strings, a writable out.
+            let status = unsafe { userops_engine_call(e, m.as_ptr(), a.as_ptr(), &mut out) };
+            assert_eq!(status, 0, "{method}");
+            // SAFETY: written by the call.
+            unsafe { userops_string_free(out) };
+        }
+        e
+    }
+
+    /// What the C ABI exports for `table` on `e`: the schema of the struct array, and its rows.
+    fn exported(e: *mut userops_engine, table: OutputTable) -> (Schema, usize) {
+        let mut array = FFI_ArrowArray::empty();
+        let mut schema = FFI_ArrowSchema::empty();
+        let (a, s) = (&raw mut array, &raw mut schema);
+        let m1 = (c("member_no"), c("M1"));
+        let user = userops_user {
+            kind: m1.0.as_ptr(),
+            value: m1.1.as_ptr(),
+            oneid: 0,
+        };
+        let (program, now) = (c("p"), c("2026-03-01T10:00:00Z"));
+        // Every table the C ABI exports, each through its function: a table added to
+        // `userops_arrow` without an export here does not compile.
+        // SAFETY (all calls): a live engine, valid strings and structs, writable outs.
+        let status = match table {
+            OutputTable::Statement => unsafe {
+                userops_loyalty_statement(e, &user, program.as_ptr(), a, s)
+            },
+            OutputTable::AutomationPlan => unsafe {
+                userops_automation_plan(e, now.as_ptr(), a, s)
+            },
+            OutputTable::LifecycleStages => unsafe {
+                userops_lifecycle_stages(e, ptr::null(), 0, a, s)
+            },
+            OutputTable::AudienceMembers => {
+                let mut audience = ptr::null_mut();
+                let expr = c("points(\"p\") >= 1");
+                let status = unsafe { userops_audience_eval(e, expr.as_ptr(), &mut audience) };
+                assert_eq!(status, 0);
+                // SAFETY: the live audience just made; freed once, after the export (which is a
+                // copy).
+                let status = unsafe { userops_audience_to_arrow(audience, a, s) };
+                // SAFETY: as above.
+                unsafe { userops_audience_free(audience) };
+                status
+            }
+            OutputTable::ResolvedOneIds => {
+                // M9 is unknown: a null row.
+                let mut values =
+                    FFI_ArrowArray::new(&StringArray::from(vec!["M1", "M9"]).to_data());
+                let mut values_schema =
+                    FFI_ArrowSchema::try_from(DataType::Utf8).expect("a utf8 schema");
+                let kind = c("member_no");
+                // SAFETY: valid Arrow structs, moved in (the call releases them).
+                unsafe {
+                    userops_identity_resolve_arrow(
+                        e,
+                        kind.as_ptr(),
+                        &mut values,
+                        &mut values_schema,
+                        a,
+                        s,
+                    )
+                }
+            }
+        };
+        assert_eq!(status, 0, "{}", table.name());
+        let fields = match Schema::try_from(&schema) {
+            Ok(struct_schema) => struct_schema.fields().clone(),
+            Err(err) => panic!("{}: {err}", table.name()),
+        };
+        // SAFETY: a struct array and its schema, just exported.
+        let data = unsafe { from_ffi(array, &schema) }.expect("an array");
+        let fields: Vec<Field> = fields.iter().map(|f| f.as_ref().clone()).collect();
+        (Schema::new(fields), data.len())
+    }
+
+    /// The C ABI exports every output table with the schema `userops_arrow` declares (the
+    /// Python binding's tests check its side against the same declaration).
+    #[test]
+    fn every_output_table_is_exported_with_its_schema() {
+        let e = engine();
+        for table in OutputTable::ALL {
+            let (schema, rows) = exported(e, table);
+            assert_eq!(&schema, table.schema().as_ref(), "{}", table.name());
+            assert!(rows >= 1, "{} has rows", table.name());
+        }
+        // SAFETY: created above, freed once.
+        unsafe { userops_engine_free(e) };
+    }
 }

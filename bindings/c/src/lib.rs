@@ -780,12 +780,40 @@ pub unsafe extern "C" fn userops_audience_free(audience: *mut userops_audience) 
 mod tests {
     use super::*;
 
-    /// Every engine error code has a C status with the same number.
+    /// Every engine error code has a C status with the same number, each its own (`status_of`
+    /// is an exhaustive match: a new code without a status does not compile).
     #[test]
     fn statuses_match_error_codes() {
+        let mut seen = std::collections::BTreeSet::new();
         for &code in ErrorCode::ALL {
             assert_eq!(status_of(code) as i32, code as i32, "{}", code.name());
+            assert!(
+                seen.insert(status_of(code) as i32),
+                "{} shares a status",
+                code.name()
+            );
         }
+    }
+
+    /// A model tag with a bad name is refused at `tag`, the argument the caller named it in.
+    #[test]
+    fn a_bad_model_tag_name_is_reported_at_tag() {
+        let e = userops_engine_new();
+        let method = CString::new("rfm").expect("no NUL");
+        let args = CString::new(r#"{"as_of": "2026-03-01T00:00:00Z", "tag": "1bad"}"#);
+        let args = args.expect("no NUL");
+        let mut out = ptr::null_mut();
+        // SAFETY: a live engine, NUL-terminated strings, a writable out.
+        let status = unsafe { userops_engine_call(e, method.as_ptr(), args.as_ptr(), &mut out) };
+        assert_eq!(status, userops_status::UOPS_INVALID_ARGUMENT as i32);
+        assert!(out.is_null());
+        let field = userops_last_error_field();
+        assert!(!field.is_null());
+        // SAFETY: non-null, NUL-terminated, valid until the next call on this thread.
+        let field = unsafe { std::ffi::CStr::from_ptr(field) };
+        assert_eq!(field.to_str(), Ok("tag"));
+        // SAFETY: created above, freed once.
+        unsafe { userops_engine_free(e) };
     }
 
     /// A status shared with the engine has the engine code's name; every number maps back.

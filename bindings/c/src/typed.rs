@@ -10,7 +10,6 @@
 
 use std::ffi::c_char;
 use std::ptr;
-use std::sync::Arc;
 
 use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
 use chrono::{DateTime, Utc};
@@ -19,10 +18,7 @@ use userops_core::lifecycle::{LifecycleCommand, LifecycleOutput};
 use userops_core::loyalty::{LoyaltyCommand, LoyaltyOutput, Posting};
 use userops_core::{Command, Event, Identifier, OneId, Output, UserRef};
 
-use super::arrow::{
-    bool_col, check_arrow_out, export_columns, i64_col, opt_i64_col, opt_str_col, opt_time_col,
-    opt_u64_col, str_col, time_col, u64_col,
-};
+use super::arrow::{check_arrow_out, export_batch};
 use super::{
     execute, guard, handle_ref, null, read_str, unexpected, userops_audience, userops_engine,
     userops_status, write_out, Fail,
@@ -646,7 +642,7 @@ pub unsafe extern "C" fn userops_loyalty_balance(
 
 /// The statement of `user` in `program` as an Arrow struct array, one row per posting in
 /// order: `id` uint64, `time` timestamp[ms, UTC], `kind` utf8 (`earn`, `pending_earn`, `post`,
-/// `void`, `spend`, `expire`, `reversal`, `clawback`, `convert_out`, `convert_in`, `merge`),
+/// `void`, `spend`, `expire`, `reversal`, `clawback`, `convert_out`, `convert_in`, `merge`, `split`),
 /// `key` utf8, `amount` int64 (+ in, − out), `balance` int64 (posted, after the row),
 /// `pending` bool, `counterparty` utf8, `expires` timestamp[ms, UTC] (nullable), `reason`
 /// utf8, `actor` utf8. Release contract: see the Arrow section of this header. Errors:
@@ -675,37 +671,7 @@ pub unsafe extern "C" fn userops_loyalty_statement(
             Output::Loyalty(LoyaltyOutput::Statement(rows)) => rows,
             other => return Err(unexpected("statement", &other)),
         };
-        let name = |k: &userops_core::loyalty::ledger::TransferKind| {
-            serde_json::to_value(k)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        };
-        let columns = vec![
-            u64_col("id", rows.iter().map(|r| r.id).collect()),
-            time_col(
-                "time",
-                rows.iter().map(|r| r.time.timestamp_millis()).collect(),
-            ),
-            str_col("kind", rows.iter().map(|r| name(&r.kind)).collect()),
-            str_col("key", rows.iter().map(|r| r.key.clone()).collect()),
-            i64_col("amount", rows.iter().map(|r| r.amount).collect()),
-            i64_col("balance", rows.iter().map(|r| r.balance).collect()),
-            bool_col("pending", rows.iter().map(|r| r.pending).collect()),
-            str_col(
-                "counterparty",
-                rows.iter().map(|r| r.counterparty.clone()).collect(),
-            ),
-            opt_time_col(
-                "expires",
-                rows.iter()
-                    .map(|r| r.expires.map(|t| t.timestamp_millis()))
-                    .collect(),
-            ),
-            str_col("reason", rows.iter().map(|r| r.reason.clone()).collect()),
-            str_col("actor", rows.iter().map(|r| r.actor.clone()).collect()),
-        ];
-        export_columns(columns, out_array, out_schema)
+        export_batch(userops_arrow::statement(&rows), out_array, out_schema)
     })
 }
 
@@ -865,15 +831,7 @@ pub unsafe extern "C" fn userops_lifecycle_stages(
             Output::Lifecycle(LifecycleOutput::Stages(s)) => s,
             other => return Err(unexpected("lifecycle_stages", &other)),
         };
-        let columns = vec![
-            u64_col("oneid", s.users.iter().map(|u| u.oneid.0).collect()),
-            str_col("period", vec![s.period.clone(); s.users.len()]),
-            str_col(
-                "stage",
-                s.users.iter().map(|u| u.stage.name().to_owned()).collect(),
-            ),
-        ];
-        export_columns(columns, out_array, out_schema)
+        export_batch(userops_arrow::lifecycle_stages(&s), out_array, out_schema)
     })
 }
 
@@ -910,33 +868,7 @@ pub unsafe extern "C" fn userops_automation_plan(
             Output::Campaigns(userops_core::campaigns::CampaignsOutput::Plan(p)) => p,
             other => return Err(unexpected("run_automation", &other)),
         };
-        let columns = vec![
-            opt_u64_col("touch_id", plan.iter().map(|r| r.touch_id).collect()),
-            u64_col("user", plan.iter().map(|r| r.user.0).collect()),
-            str_col("action", plan.iter().map(|r| r.action.to_owned()).collect()),
-            opt_str_col(
-                "channel",
-                plan.iter().map(|r| opt_owned(&r.channel)).collect(),
-            ),
-            opt_str_col(
-                "content",
-                plan.iter().map(|r| opt_owned(&r.content)).collect(),
-            ),
-            opt_str_col(
-                "coupon_id",
-                plan.iter().map(|r| r.coupon_id.clone()).collect(),
-            ),
-            opt_i64_col("points", plan.iter().map(|r| r.points).collect()),
-            opt_str_col("program", plan.iter().map(|r| r.program.clone()).collect()),
-            opt_str_col("key", plan.iter().map(|r| r.key.clone()).collect()),
-            opt_str_col("tag", plan.iter().map(|r| r.tag.clone()).collect()),
-            str_col("rule", plan.iter().map(|r| r.rule.to_string()).collect()),
-            str_col(
-                "reason",
-                plan.iter().map(|r| r.reason.to_string()).collect(),
-            ),
-        ];
-        export_columns(columns, out_array, out_schema)
+        export_batch(userops_arrow::automation_plan(&plan), out_array, out_schema)
     })
 }
 
@@ -959,15 +891,10 @@ pub unsafe extern "C" fn userops_audience_to_arrow(
     guard(|| {
         check_arrow_out(out_array, out_schema)?;
         let a = handle_ref(audience)?;
-        export_columns(
-            vec![u64_col("oneid", a.oneids.clone())],
+        export_batch(
+            userops_arrow::audience_members(&a.oneids),
             out_array,
             out_schema,
         )
     })
-}
-
-/// Shared plan strings as owned column values.
-fn opt_owned(s: &Option<Arc<str>>) -> Option<String> {
-    s.as_deref().map(str::to_owned)
 }

@@ -80,6 +80,11 @@ pub fn bad_arg(field: &str, reason: impl Into<String>) -> Fail {
 }
 
 /// Run `f` without the GIL; a panic becomes an `internal` error rather than a Python crash.
+///
+/// # Errors
+///
+/// Whatever `f` fails with, as the Python exception of its error; a panic in `f` as
+/// `userops.InternalError`.
 pub fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Fail> + Send) -> PyResult<T> {
     py.detach(|| {
         catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
@@ -110,6 +115,11 @@ impl PyProgress {
     }
 
     /// The exception that stopped the work, else `result`.
+    ///
+    /// # Errors
+    ///
+    /// The exception the progress callback raised (or Ctrl-C), when one stopped the work; else
+    /// `result`'s own.
     pub fn finish<T>(self, result: PyResult<T>) -> PyResult<T> {
         match self.error {
             Some(e) => Err(e),
@@ -137,6 +147,10 @@ impl userops::Progress for PyProgress {
 }
 
 /// The type of column `name` (dictionary columns: their values' type).
+///
+/// # Errors
+///
+/// [`TableError`] when the table has no column `name`.
 pub fn value_type(table: &Table, name: &str) -> Result<DataType, TableError> {
     let field = table
         .schema()
@@ -174,6 +188,11 @@ enum KeyValues {
 impl Keys {
     /// Encode the id column `name` of each `(table, name)` (one code space across them); a null
     /// id is a [`TableError`] naming the column and row.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] for a missing column, a column that is neither text nor integers, or a null
+    /// id (naming the column and row).
     pub fn encode(columns: &[(&Table, &str)]) -> Result<(Keys, Vec<Vec<u64>>), TableError> {
         let mut ints = true;
         let mut unsigned = false;
@@ -389,6 +408,11 @@ fn text_keys(columns: &[(&Table, &str)]) -> Result<(Keys, Vec<Vec<u64>>), TableE
 
 /// A column of names (events, channels, segments) as `u32` codes in first-seen order, and the
 /// names. Integer columns are read as their decimal text.
+///
+/// # Errors
+///
+/// [`TableError`] for a missing column, one that is neither text nor integers, a null (naming
+/// the row), or more names than `u32` numbers.
 pub fn labels(t: &Table, name: &str) -> Result<(Vec<u32>, Vec<String>), TableError> {
     let mut seen: HashMap<Box<str>, u32> = HashMap::new();
     let mut names = Vec::new();
@@ -458,6 +482,11 @@ fn epoch_values(t: &Table, name: &str) -> Result<Vec<i64>, TableError> {
 /// Points in time as milliseconds since the epoch (UTC): timestamps with a zone, or RFC 3339
 /// text with an offset. Naive timestamps and dates are refused: which day or month an event
 /// falls in depends on the zone.
+///
+/// # Errors
+///
+/// [`TableError`] for a missing column, naive timestamps, dates, text without an offset, or a null
+/// (naming the row).
 pub fn utc_millis(t: &Table, name: &str) -> Result<Vec<i64>, TableError> {
     match value_type(t, name)? {
         DataType::Timestamp(unit, Some(_)) => {
@@ -503,6 +532,11 @@ pub fn utc_millis(t: &Table, name: &str) -> Result<Vec<i64>, TableError> {
 /// days and months): naive timestamps as they are, timestamps with a zone in that zone's wall
 /// clock, dates at midnight, ISO text (`2024-01-05`, `2024-01-05 10:00:00`, with or without an
 /// offset, read in its own offset).
+///
+/// # Errors
+///
+/// [`TableError`] for a missing column, a type that is not a point in time, unreadable text or a
+/// null (naming the row).
 pub fn wall_seconds(t: &Table, name: &str) -> Result<Vec<i64>, TableError> {
     match value_type(t, name)? {
         DataType::Timestamp(unit, zone) => {
@@ -607,6 +641,10 @@ fn iso_wall_seconds(s: &str) -> Option<i64> {
 /// A number column as `f64`: borrowed from the Arrow buffer when the column is one float64
 /// chunk without nulls (the common case: no copy at all), else converted. A null (or NaN, which
 /// pandas writes for missing) is a [`TableError`] naming the row.
+///
+/// # Errors
+///
+/// [`TableError`] for a missing column, one that is not numbers, or a null or NaN (naming the row).
 pub fn floats<'a>(t: &'a Table, name: &str) -> Result<Cow<'a, [f64]>, TableError> {
     if let [batch] = t.batches() {
         let array = batch
@@ -631,6 +669,11 @@ pub fn floats<'a>(t: &'a Table, name: &str) -> Result<Cow<'a, [f64]>, TableError
 }
 
 /// A yes/no column: booleans, or integers 0 and 1.
+///
+/// # Errors
+///
+/// [`TableError`] for a missing column, one that is neither booleans nor integers, a value other
+/// than 0 or 1, or a null (naming the row).
 pub fn flags(t: &Table, name: &str) -> Result<Vec<bool>, TableError> {
     let ty = value_type(t, name)?;
     let mut out = Vec::with_capacity(t.num_rows());
@@ -663,6 +706,10 @@ pub fn flags(t: &Table, name: &str) -> Result<Vec<bool>, TableError> {
 }
 
 /// An exact-decimal column (money): decimal text, decimal128 or integers; floats refused.
+///
+/// # Errors
+///
+/// [`TableError`] for a missing column, floats, unreadable text, or a null (naming the row).
 pub fn decimals(t: &Table, name: &str) -> Result<Vec<Decimal>, TableError> {
     let mut out = Vec::with_capacity(t.num_rows());
     for chunk in t.chunks(WHOLE) {
@@ -728,6 +775,11 @@ impl Col {
 /// A record batch from JSON-shaped rows (small reports and engine outputs): column `name` of
 /// type `col` reads each row's field `name`; absent or null fields are null. A value of the
 /// wrong shape is an `internal` error (the engine's outputs have fixed shapes).
+///
+/// # Errors
+///
+/// `internal` when a row's value does not have its column's shape (a bug: the engine's outputs have
+/// fixed shapes).
 pub fn rows_batch(
     fields: &[(&str, Col)],
     rows: &[serde_json::Value],
@@ -738,6 +790,10 @@ pub fn rows_batch(
 
 /// As [`rows_batch`], but a field may read a nested value: `(name, col, Some(pointer))` takes
 /// each row's value at the JSON pointer (`"/features/0"`, `"/features/orders"`).
+///
+/// # Errors
+///
+/// As [`rows_batch`].
 pub fn rows_batch_at(
     fields: &[(&str, Col, Option<&str>)],
     rows: &[serde_json::Value],
@@ -838,6 +894,10 @@ fn read_cells<T>(
 }
 
 /// A record batch from named arrays (all the same length).
+///
+/// # Errors
+///
+/// `internal` when the arrays differ in length.
 pub fn batch(columns: Vec<(String, ArrayRef)>) -> Result<RecordBatch, Error> {
     let schema = Schema::new(
         columns

@@ -226,5 +226,7 @@ fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     models::register(m)?;
 
     parts::register(m)?;
+
+    outputs::register(m)?;
     Ok(())
 }

@@ -218,6 +218,10 @@ impl Table {
     }
 
     /// A [`TableError`] for the first of `names` that is not a column.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] naming the first missing column.
     pub fn require(&self, names: &[&str]) -> Result<(), TableError> {
         match names.iter().find(|n| !self.has_column(n)) {
             Some(n) => Err(TableError::missing(n)),
@@ -301,6 +305,10 @@ impl Chunk {
     }
 
     /// A text column.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] for a missing column or one that is not text.
     pub fn strings(&self, name: &str) -> Result<StringColumn, TableError> {
         let array = self.array(name)?;
         match array.data_type() {
@@ -315,6 +323,10 @@ impl Chunk {
     }
 
     /// A text column, or an integer column read as decimal text (ids often arrive as numbers).
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] for a missing column or one that is neither text nor integers.
     pub fn string_like(&self, name: &str) -> Result<StringColumn, TableError> {
         let array = self.array(name)?;
         if array.data_type().is_integer() {
@@ -330,6 +342,10 @@ impl Chunk {
     }
 
     /// An integer column.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] for a missing column or one that is not numbers.
     pub fn ints(&self, name: &str) -> Result<IntColumn, TableError> {
         let array = self.array(name)?;
         let t = array.data_type().clone();
@@ -354,6 +370,10 @@ impl Chunk {
 
     /// A float column (integers are widened). NaN reads as null: pandas writes missing floats
     /// as NaN.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] for a missing column or one that is not numbers.
     pub fn floats(&self, name: &str) -> Result<FloatColumn, TableError> {
         let array = self.array(name)?;
         let t = array.data_type();
@@ -370,6 +390,10 @@ impl Chunk {
     }
 
     /// A boolean column.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] for a missing column or one that is not booleans.
     pub fn bools(&self, name: &str) -> Result<BoolColumn, TableError> {
         let array = self.array(name)?;
         match array.data_type() {
@@ -388,6 +412,10 @@ impl Chunk {
 
     /// A money or other exact-decimal column: decimal text (`"399.00"`), decimal128, or
     /// integers. Floats are refused: they cannot hold money exactly.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] for a missing column, floats, or another type that cannot hold money.
     pub fn decimals(&self, name: &str) -> Result<DecimalColumn, TableError> {
         let array = self.array(name)?;
         let values = match array.data_type() {
@@ -421,6 +449,11 @@ impl Chunk {
     /// A point-in-time column, read as UTC. Timestamps with a zone are exact; naive timestamps
     /// (and naive text) are read in `naive_zone`, and refused when it is `None`; text is
     /// RFC 3339 with a zone (`2026-01-05T10:00:00+08:00`).
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] for a missing column, naive timestamps without `naive_zone`, or a type that
+    /// is not a point in time.
     pub fn timestamps(
         &self,
         name: &str,
@@ -472,6 +505,10 @@ impl Chunk {
     /// Any column, each value converted to JSON the way the engine's wire shape expects:
     /// decimals as text, timestamps as RFC 3339, lists as arrays, structs as objects (null
     /// fields left out), NaN as null.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] for a missing column or a type with no JSON form (binary, intervals, ...).
     pub fn json_values(&self, name: &str) -> Result<JsonColumn, TableError> {
         let array = self.array(name)?;
         check_json_type(name, array.data_type())?;
@@ -501,6 +538,10 @@ impl ColumnBase {
 macro_rules! required {
     ($t:ty) => {
         /// The value at chunk row `i`; a null is a [`TableError`] naming the column and row.
+        ///
+        /// # Errors
+        ///
+        /// [`TableError`] naming the column and row for a null, or as `get`.
         pub fn required(&self, i: usize) -> Result<$t, TableError> {
             self.get(i)?.ok_or_else(|| self.base.null(i))
         }
@@ -521,6 +562,11 @@ pub struct StringColumn {
 
 impl StringColumn {
     /// The value at chunk row `i`, `None` for a null.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] naming the row when the column is not text (not for a column made by
+    /// [`Chunk::strings`] or [`Chunk::string_like`], which checked its type).
     pub fn get(&self, i: usize) -> Result<Option<&str>, TableError> {
         let a = &self.array;
         if a.is_null(i) {
@@ -539,6 +585,10 @@ impl StringColumn {
     /// The chunk's text read in place, for the core's [`userops::identity::TextColumn`]:
     /// nulls read as `""` when `optional`, and are a [`TableError`] naming the first null row
     /// otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] naming the first null row, unless `optional`.
     pub fn text(&self, optional: bool) -> Result<ChunkText<'_>, TableError> {
         let a = &self.array;
         if !optional && a.null_count() > 0 {
@@ -605,6 +655,10 @@ pub struct IntColumn {
 
 impl IntColumn {
     /// The value at chunk row `i`, `None` for a null (or NaN in a float column).
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] naming the row for a value that is not a whole number in the `i64` range.
     pub fn get(&self, i: usize) -> Result<Option<i64>, TableError> {
         match &self.values {
             IntValues::I64(a) => {
@@ -649,6 +703,11 @@ pub struct FloatColumn {
 
 impl FloatColumn {
     /// The value at chunk row `i`, `None` for a null or NaN.
+    ///
+    /// # Errors
+    ///
+    /// None: the type was checked when the column was made; the `Result` keeps every column's
+    /// `get` alike.
     pub fn get(&self, i: usize) -> Result<Option<f64>, TableError> {
         if self.array.is_null(i) {
             return Ok(None);
@@ -669,6 +728,11 @@ pub struct BoolColumn {
 
 impl BoolColumn {
     /// The value at chunk row `i`, `None` for a null.
+    ///
+    /// # Errors
+    ///
+    /// None: the type was checked when the column was made; the `Result` keeps every column's
+    /// `get` alike.
     pub fn get(&self, i: usize) -> Result<Option<bool>, TableError> {
         Ok((!self.array.is_null(i)).then(|| self.array.as_boolean().value(i)))
     }
@@ -692,6 +756,10 @@ pub struct DecimalColumn {
 
 impl DecimalColumn {
     /// The value at chunk row `i`, `None` for a null; unreadable text is a [`TableError`].
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] naming the row for unreadable text or a decimal beyond 28 digits.
     pub fn get(&self, i: usize) -> Result<Option<Decimal>, TableError> {
         match &self.values {
             DecimalValues::Text(s) => match s.get(i)? {
@@ -746,6 +814,10 @@ pub struct TimestampColumn {
 
 impl TimestampColumn {
     /// The value at chunk row `i` in UTC, `None` for a null.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] naming the row for unreadable text or a time out of range.
     pub fn get(&self, i: usize) -> Result<Option<DateTime<Utc>>, TableError> {
         match &self.values {
             TimeValues::Epoch { ints, unit, zone } => {
@@ -836,6 +908,10 @@ pub struct JsonColumn {
 
 impl JsonColumn {
     /// The value at chunk row `i`, `None` for a null or NaN.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError`] naming the row for a value with no JSON form.
     pub fn get(&self, i: usize) -> Result<Option<serde_json::Value>, TableError> {
         match json_value(self.array.as_ref(), i) {
             Ok(serde_json::Value::Null) => Ok(None),
@@ -983,12 +1059,20 @@ fn list_json(values: &dyn Array) -> Result<serde_json::Value, String> {
 /// Hand one record batch back to Python as an Arrow table (an object with
 /// `__arrow_c_stream__`; the Python side turns it into the caller's kind with
 /// `userops._tables.from_arrow`).
+///
+/// # Errors
+///
+/// A Python `ValueError` when the batch cannot make a table (never for a well-formed batch).
 pub fn table_out(batch: RecordBatch) -> PyResult<PyTable> {
     let schema = batch.schema();
     PyTable::try_new(vec![batch], schema)
 }
 
 /// Build a record batch from named columns (all the same length).
+///
+/// # Errors
+///
+/// A Python `ValueError` when the columns differ in length.
 pub fn batch_of(columns: Vec<(&str, ArrayRef)>) -> PyResult<RecordBatch> {
     let fields: Vec<arrow_schema::Field> = columns
         .iter()
@@ -1000,6 +1084,10 @@ pub fn batch_of(columns: Vec<(&str, ArrayRef)>) -> PyResult<RecordBatch> {
 }
 
 /// Register the module's Python-visible functions (none yet: tables are used by other natives).
+///
+/// # Errors
+///
+/// None in practice: a Python exception only if the module cannot be changed.
 pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }

@@ -334,3 +334,14 @@ def test_engine_model_tables_hold_the_engine_rows(
             assert str(other["oneid"].dtype) == "UInt64"  # pandas nullable and polars both say so
     with pytest.raises(userops.InvalidArgument):
         getattr(e, method)(_AS_OF, output="csv", **args)
+
+
+def test_a_bad_model_tag_name_is_reported_at_tag() -> None:
+    """The tag's name is checked where it is written; the error names the argument ``tag`` the
+    caller passed (not the checker's own ``name``), and nothing changes."""
+    e = userops.sample_engine()
+    before = e._native.state_fingerprint()
+    with pytest.raises(userops.InvalidArgument) as caught:
+        e.rfm("2026-03-01T00:00:00Z", tag="1bad")
+    assert caught.value.field == "tag"
+    assert e._native.state_fingerprint() == before

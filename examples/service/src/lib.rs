@@ -42,6 +42,10 @@ use userops_store::{Durability, Store, StoreError, StoreOptions};
 
 /// Open the durable store a service embeds: [`Concurrency::Replicas`] and group commit
 /// (`durability`: `"every"` or `"group"`).
+///
+/// # Errors
+///
+/// `invalid_argument` for an unknown `durability`; then as [`StoreOptions::open`].
 pub fn open_store(path: &std::path::Path, durability: &str) -> Result<Store, StoreError> {
     StoreOptions::new()
         .durability(durability.parse::<Durability>()?)

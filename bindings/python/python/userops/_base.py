@@ -82,6 +82,16 @@ class EngineBase:
         """
         return self._reply(*self._native.call(method, _convert.dumps(args)))
 
+    def _output_table(self, output: Optional[str], method: str, /, **args: Any) -> Any:
+        """Execute ``method`` and return its output as a table of ``output`` kind (``None``:
+        :data:`userops._tables.ENGINE_OUTPUT`), built in Rust as Arrow with the schema the C ABI
+        exports too (``userops._native.output_columns``)."""
+        from . import _tables
+
+        _tables.check_output(output)
+        _, native = self._native.call_output_table(method, _convert.dumps(args))
+        return _tables.from_arrow(native, output or _tables.ENGINE_OUTPUT)
+
     def _rows_table(
         self,
         output: Optional[str],

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _convert, _tables
+from . import _convert, _native, _tables
 from .errors import TableError
 
 if TYPE_CHECKING:
@@ -27,26 +27,11 @@ def _time(t: TimeLike) -> str:
     return t.isoformat() if isinstance(t, datetime) else t
 
 
-#: The delivery plan's columns, in order, with their Arrow types (see :meth:`run_automation`).
-PLAN_COLUMNS: Sequence[Tuple[str, str]] = (
-    ("touch_id", "uint64"),
-    ("user", "uint64"),
-    ("action", "string"),
-    ("channel", "string"),
-    ("content", "string"),
-    ("coupon_id", "string"),
-    ("points", "int64"),
-    ("program", "string"),
-    ("key", "string"),
-    ("tag", "string"),
-    ("rule", "string"),
-    ("reason", "string"),
+#: The delivery plan's columns, in order, with their Arrow types (see :meth:`run_automation`);
+#: the C ABI's ``userops_automation_plan`` exports the same.
+PLAN_COLUMNS: Sequence[Tuple[str, str]] = tuple(
+    (name, arrow_type) for name, arrow_type, _ in _native.output_columns["automation_plan"]
 )
-
-
-# The same columns in the native table builder's type names.
-_NATIVE_TYPES = {"uint64": "u64", "int64": "i64", "string": "str"}
-_PLAN = [(name, _NATIVE_TYPES[t]) for name, t in PLAN_COLUMNS]
 _COUPON_COUNTS = [("template", "str"), ("issued", "i64"), ("claimed", "i64"), ("used", "i64"),
                   ("expired", "i64"), ("returned", "i64")]
 _EFFECTIVENESS = [("key", "str"), ("planned", "i64"), ("sent", "i64"), ("delivered", "i64"),
@@ -412,7 +397,7 @@ class CampaignsMethods(_Base):
         >>> e.run_automation("2026-03-01T10:00:00+08:00", output="arrow").select(["user", "channel", "rule"]).to_pylist()
         [{'user': 1, 'channel': 'sms', 'rule': 'wb'}]
         """
-        return self._rows_table(output, "run_automation", _PLAN, now=_time(now))
+        return self._output_table(output, "run_automation", now=_time(now))
 
     def record_outcomes(self, table: _tables.TableLike) -> int:
         """Record touch outcomes from a table (pyarrow, pandas, polars, or a list of row dicts)

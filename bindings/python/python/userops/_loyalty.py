@@ -24,13 +24,6 @@ else:
 
 Time = Optional[_dt.datetime]
 
-#: The columns of a statement as a table.
-_STATEMENT = [
-    ("id", "i64"), ("time", "time"), ("kind", "str"), ("key", "str"), ("amount", "i64"),
-    ("balance", "i64"), ("pending", "bool"), ("counterparty", "str"), ("expires", "time"),
-    ("reason", "str"), ("actor", "str"),
-]
-
 
 def _now(time: Time) -> _dt.datetime:
     return time if time is not None else _dt.datetime.now(_dt.timezone.utc)
@@ -322,9 +315,7 @@ class LoyaltyMethods(_Base):
         >>> e.statement(("member_no", "M1"), "brand-a", output="arrow").select(["kind", "amount", "balance"]).to_pylist()
         [{'kind': 'earn', 'amount': 100, 'balance': 100}]
         """
-        return self._rows_table(
-            output, "statement", _STATEMENT, user=_convert.user(user), program=program
-        )
+        return self._output_table(output, "statement", user=_convert.user(user), program=program)
 
     def tier(
         self, user: _convert.UserLike, program: str, now: Optional[_dt.datetime] = None

@@ -6,7 +6,7 @@ Python wrappers pass a ``pyarrow.Table``); table results are Arrow tables (objec
 columns raise ``userops.TableError``; the core's refusals raise the class of their error code.
 """
 
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __version__: str
 
@@ -15,6 +15,12 @@ error_codes: List[Tuple[str, int]]
 
 #: An Arrow table in or out (``__arrow_c_stream__``).
 _Table = Any
+
+# ---- output tables (bindings/python/src/outputs.rs; schemas from the userops-arrow crate) ----
+#: Every output table's columns by table name (``"statement"``, ``"automation_plan"``, ...):
+#: ``(name, type as pyarrow prints it, nullable)``; the C ABI exports the same schemas.
+output_columns: Dict[str, List[Tuple[str, str, bool]]]
+def empty_output_table(name: str) -> _Table: ...
 
 class NativeEngine:
     @staticmethod
@@ -38,6 +44,7 @@ class NativeEngine:
     def call_table(
         self, method: str, args_json: str, path: List[str], columns: List[Tuple[str, str, str]]
     ) -> Tuple[_Table, str]: ...
+    def call_output_table(self, method: str, args_json: str) -> Tuple[str, _Table]: ...
 
 class NativeIdentityGraph:
     def __init__(self) -> None: ...

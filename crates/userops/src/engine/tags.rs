@@ -142,7 +142,7 @@ impl Engine {
     ///
     /// # Errors
     ///
-    /// `invalid_argument`, and nothing changes: at `name` for a tag name that is not one (letters,
+    /// `invalid_argument`, and nothing changes: at `tag` for a tag name that is not one (letters,
     /// digits and `_`, not starting with a digit, not a keyword); at `tag` when the tag exists and
     /// is not a model tag of `value_type`, or is an attribute; at `rows[i]` for a OneID that is not
     /// live (unknown, merged or erased) or is listed twice, a value of another type, or several

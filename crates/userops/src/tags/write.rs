@@ -283,7 +283,11 @@ impl TagState {
         rows: &[(OneId, Vec<Value>)],
         is_live: impl Fn(OneId) -> bool,
     ) -> Result<(), Error> {
-        check_name(tag)?;
+        // The caller passed the name as `tag`: the error names that, not `check_name`'s `name`.
+        check_name(tag).map_err(|e| match e {
+            Error::InvalidArgument { reason, .. } => Error::invalid_argument("tag", reason),
+            other => other,
+        })?;
         match self.def(tag) {
             Some(d) if d.value_type != value_type || !matches!(d.kind, TagKind::Model { .. }) => {
                 return Err(Error::invalid_argument(

@@ -151,37 +151,9 @@ pub struct Posting {
     pub duplicate: bool,
 }
 
-/// FNV-1a as a `Hasher`: the indexes hash short keys on the hot path, where SipHash's
-/// flooding resistance buys nothing (keys come from the host, and a bad spread costs only time).
-#[derive(Clone, Copy)]
-pub(super) struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.write_u64(u64::from(v));
-    }
-    fn write_u64(&mut self, v: u64) {
-        // One multiply per word rather than per byte.
-        self.0 = (self.0 ^ v).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
-    }
-}
-
-pub(super) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+/// The indexes hash short keys and integers on the hot path, where SipHash's flooding
+/// resistance buys nothing (keys come from the host, and a bad spread costs only time).
+pub(super) type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// Idempotency keys → op index, stored by a 64-bit hash of the key: the op log already holds
 /// every key, so the index keeps no second copy (one allocation less per posting, and a table of
@@ -195,10 +167,8 @@ pub(super) struct KeyIndex {
 
 impl KeyIndex {
     fn hash(key: &str) -> u64 {
-        let mut h = Fnv::default();
-        std::hash::Hasher::write(&mut h, key.as_bytes());
-        // FNV's high bits are weak for short keys; the table uses them for its tags.
-        let mut z = std::hash::Hasher::finish(&h);
+        // Fx's high bits are weak for short keys and the table uses them for its tags: mix.
+        let mut z = std::hash::BuildHasher::hash_one(&rustc_hash::FxBuildHasher, key.as_bytes());
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
