@@ -75,8 +75,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
+use userops::campaigns::{CampaignsCommand, CampaignsOutput};
 use userops::privacy::{PrivacyCommand, PrivacyOutput};
-use userops::shared::{AnalysisView, Concurrency, ReadView, SharedEngine, Writer};
+use userops::shared::{
+    AnalysisView, Concurrency, ReadView, SharedEngine, Writer, AUTOMATION_CHUNK_USERS,
+};
 use userops::{Command, Config, Engine, Event, Output, Receipt};
 
 pub use check::{check, CheckReport};
@@ -857,6 +860,9 @@ impl Store {
     ///
     /// As [`Store::execute`].
     pub fn submit(&self, command: Command) -> Result<Ack, StoreError> {
+        if let Command::Campaigns(CampaignsCommand::RunAutomation { now }) = command {
+            return self.run_automation(now);
+        }
         if !command.mutates() {
             return Ok(Ack {
                 output: self.engine.execute(command)?,
@@ -905,6 +911,36 @@ impl Store {
             durable,
             output: staged.output,
             seq: staged.seq,
+        })
+    }
+
+    /// `run_automation` planned off the write lock and journaled chunk by chunk, each chunk an
+    /// `apply_automation_plan` command committed like any write (see
+    /// [`SharedEngine::plan_automation`] for what a reader sees and the guarantee). The ack
+    /// carries the rows of every chunk and the last chunk's sequence number (`None` when
+    /// nothing fired: nothing is journaled).
+    fn run_automation(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Ack, StoreError> {
+        let mut rows = Vec::new();
+        let (mut seq, mut durable) = (None, true);
+        self.engine
+            .plan_automation(now, AUTOMATION_CHUNK_USERS, |command| {
+                let ack = self.submit(command)?;
+                match ack.output {
+                    Output::Campaigns(CampaignsOutput::Plan(p)) => rows.extend(p),
+                    other => {
+                        return Err(StoreError::Engine(userops::Error::Internal(format!(
+                            "apply_automation_plan returned {other:?}"
+                        ))))
+                    }
+                }
+                seq = ack.seq.or(seq);
+                durable &= ack.durable;
+                Ok(())
+            })?;
+        Ok(Ack {
+            output: Output::Campaigns(CampaignsOutput::Plan(rows)),
+            seq,
+            durable,
         })
     }
 

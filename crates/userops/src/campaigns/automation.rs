@@ -386,6 +386,46 @@ struct RunRule {
     listed: Listed,
 }
 
+impl RunRule {
+    fn new(rule: &Rule, listed: Listed) -> RunRule {
+        RunRule {
+            id: Arc::from(rule.id.as_str()),
+            // The touch actions' channel and content, shared by every row and record.
+            texts: rule
+                .actions
+                .iter()
+                .map(|a| match a {
+                    RuleAction::Touch {
+                        channel, content, ..
+                    } => (Arc::from(channel.as_str()), Arc::from(content.as_str())),
+                    _ => (Arc::from(""), Arc::from("")),
+                })
+                .collect(),
+            listed,
+            rule: rule.clone(),
+        }
+    }
+}
+
+/// One firing of a rule chosen by a planned run ([`Automation::plan_chunk`]), applied later
+/// by [`Automation::fire_planned`]: which rule fires for whom, for which trigger instance
+/// (an order, a registration, a birthday year, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Firing {
+    /// The rule's id.
+    pub rule: String,
+    /// The person it fires for.
+    pub user: OneId,
+    /// The trigger instance (`register`, `order:<id>`, `birthday:<year>`, ...): a rule fires
+    /// once per user and instance.
+    pub instance: String,
+    /// Why it fires, for the plan rows.
+    pub reason: String,
+    /// The audience the firing came from, for touch attribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+}
+
 /// A rule's users fetched once per run (sorted): audience members or birthdays, with the
 /// birthday's trigger instance and reason.
 #[derive(Debug, Default)]
@@ -393,6 +433,18 @@ struct Listed {
     users: Vec<OneId>,
     instance: String,
     reason: String,
+}
+
+impl Rule {
+    /// In its quiet hours (at local hour `hour`) a rule with touches is deferred to a later
+    /// run.
+    fn deferred_at(&self, hour: u32) -> bool {
+        self.quiet_hours.is_some_and(|q| in_hours(hour, q))
+            && self
+                .actions
+                .iter()
+                .any(|a| matches!(a, RuleAction::Touch { .. }))
+    }
 }
 
 fn in_hours(h: u32, [from, to]: [u32; 2]) -> bool {
@@ -632,30 +684,8 @@ impl Automation {
         let rules = self
             .rules
             .values()
-            .filter(|rule| {
-                // In its quiet hours a rule with touches is deferred to a later run.
-                !(rule.quiet_hours.is_some_and(|q| in_hours(hour, q))
-                    && rule
-                        .actions
-                        .iter()
-                        .any(|a| matches!(a, RuleAction::Touch { .. })))
-            })
-            .map(|rule| RunRule {
-                id: Arc::from(rule.id.as_str()),
-                // The touch actions' channel and content, shared by every row and record.
-                texts: rule
-                    .actions
-                    .iter()
-                    .map(|a| match a {
-                        RuleAction::Touch {
-                            channel, content, ..
-                        } => (Arc::from(channel.as_str()), Arc::from(content.as_str())),
-                        _ => (Arc::from(""), Arc::from("")),
-                    })
-                    .collect(),
-                listed: self.listed(rule, ctx, now, tz),
-                rule: rule.clone(),
-            })
+            .filter(|rule| !rule.deferred_at(hour))
+            .map(|rule| RunRule::new(rule, self.listed(rule, ctx, now, tz)))
             .collect();
         AutomationRun {
             now,
@@ -676,130 +706,218 @@ impl Automation {
         coupons: &mut CouponBook,
         monitor: &mut Monitor,
     ) -> Option<Vec<PlanRow>> {
+        let (from, to) = self.next_range(run)?;
+        let (now, tz) = (run.now, run.tz);
+        let mut plan = Vec::with_capacity(run.rows);
+        let targets = &mut run.targets;
+        for r in &run.rules {
+            self.targets(&r.rule, &r.listed, ctx, (now, tz), (from, to), targets);
+            for target in targets.drain(..) {
+                self.fire(r, target, now, ctx, (coupons, monitor), &mut plan);
+            }
+        }
+        run.rows = run.rows.max(plan.len());
+        Some(plan)
+    }
+
+    /// Fire `rule` for one target unless it already fired (also through a OneID merged into
+    /// the user): its rows go to `plan`, touches blocked by consent or a frequency cap and
+    /// coupons out of stock are counted as suppressed, and the firing is remembered.
+    fn fire(
+        &mut self,
+        r: &RunRule,
+        (user, instance, reason, audience): Target,
+        now: DateTime<Utc>,
+        ctx: &dyn AutomationContext,
+        (coupons, monitor): (&mut CouponBook, &mut Monitor),
+        plan: &mut Vec<PlanRow>,
+    ) {
+        let rule = &r.rule;
+        let rule_id = &r.id;
+        let key = fired_key(&rule.id, user, &instance);
+        let fired = |o: OneId| self.fired.contains(&fired_key(&rule.id, o, &instance));
+        if self.fired.contains(&key)
+            || self
+                .aliases
+                .get(&user)
+                .is_some_and(|a| a.iter().any(|o| fired(*o)))
+        {
+            return;
+        }
+        let reason: Arc<str> = Arc::from(reason);
+        for (ai, a) in rule.actions.iter().enumerate() {
+            let mut row = PlanRow {
+                touch_id: None,
+                user,
+                action: "",
+                channel: None,
+                content: None,
+                coupon_id: None,
+                points: None,
+                program: None,
+                key: None,
+                tag: None,
+                rule: rule_id.clone(),
+                reason: reason.clone(),
+            };
+            match a {
+                RuleAction::Touch {
+                    channel,
+                    purpose,
+                    frequency_cap,
+                    ..
+                } => {
+                    let (ch, co) = &r.texts[ai];
+                    let blocked = if !ctx.consents(user, channel, purpose) {
+                        Some("no_consent")
+                    } else if frequency_cap.is_some_and(|c| {
+                        monitor.recent(user, channel, now - Duration::days(i64::from(c.days)))
+                            >= c.max as usize
+                    }) {
+                        Some("frequency_cap")
+                    } else {
+                        None
+                    };
+                    if let Some(why) = blocked {
+                        *self
+                            .suppressed
+                            .entry(rule.id.clone())
+                            .or_default()
+                            .entry(why.to_owned())
+                            .or_default() += 1;
+                        continue;
+                    }
+                    let id = monitor.plan(
+                        user,
+                        ch,
+                        co,
+                        rule_id,
+                        audience.as_ref(),
+                        now,
+                        rule.attribution_days.unwrap_or(DEFAULT_ATTRIBUTION_DAYS),
+                    );
+                    row.action = "touch";
+                    row.touch_id = Some(id);
+                    row.channel = Some(ch.clone());
+                    row.content = Some(co.clone());
+                }
+                RuleAction::IssueCoupon { template } => {
+                    match coupons.issue(template, &[user], now, CouponState::Issued) {
+                        Ok(mut ids) => {
+                            row.action = "issue_coupon";
+                            row.coupon_id = ids.pop();
+                        }
+                        Err(_) => {
+                            *self
+                                .suppressed
+                                .entry(rule.id.clone())
+                                .or_default()
+                                .entry("coupon_stock".into())
+                                .or_default() += 1;
+                            continue;
+                        }
+                    }
+                }
+                RuleAction::GrantPoints { points, program } => {
+                    // The engine posts the row to the loyalty ledger after the run.
+                    row.action = "grant_points";
+                    row.points = Some(*points);
+                    row.program = program.clone();
+                    row.key = Some(format!(
+                        "automation:{}:{}:{}:{ai}",
+                        rule.id, user.0, instance
+                    ));
+                }
+                RuleAction::AddTag { tag } => {
+                    // The engine writes the row to the tag index after the run.
+                    row.action = "add_tag";
+                    row.tag = Some(tag.clone());
+                }
+            }
+            plan.push(row);
+        }
+        self.fired.insert(key);
+    }
+
+    /// The firings of the next chunk of a run (`None` once every user was visited), without
+    /// changing anything: who each rule fires for, judged on this state (triggers, audiences,
+    /// birthdays, firings already done). [`Automation::fire_planned`] applies them later,
+    /// possibly to a newer state, and checks again what may have changed meanwhile.
+    pub fn plan_chunk(
+        &self,
+        run: &mut AutomationRun,
+        ctx: &dyn AutomationContext,
+    ) -> Option<Vec<Firing>> {
+        let (from, to) = self.next_range(run)?;
+        let mut firings = Vec::new();
+        for r in &run.rules {
+            self.targets(
+                &r.rule,
+                &r.listed,
+                ctx,
+                (run.now, run.tz),
+                (from, to),
+                &mut run.targets,
+            );
+            for (user, instance, reason, audience) in run.targets.drain(..) {
+                // Already fired on this state: it would be skipped at commit too.
+                if self.fired.contains(&fired_key(&r.rule.id, user, &instance)) {
+                    continue;
+                }
+                firings.push(Firing {
+                    rule: r.rule.id.clone(),
+                    user,
+                    instance,
+                    reason,
+                    audience: audience.map(|a| a.to_string()),
+                });
+            }
+        }
+        Some(firings)
+    }
+
+    /// Apply firings planned by [`Automation::plan_chunk`], in their order, as a run at `now`
+    /// would: each is checked again on this state — skipped when it already fired (a run that
+    /// committed meanwhile, a merge), when its rule is gone or is in its quiet hours with
+    /// touches; a touch without consent or over its frequency cap and a coupon out of stock
+    /// are suppressed. Rules are as they are now. The rows, in the firings' order.
+    pub fn fire_planned(
+        &mut self,
+        now: DateTime<Utc>,
+        tz: FixedOffset,
+        firings: Vec<Firing>,
+        ctx: &dyn AutomationContext,
+        coupons: &mut CouponBook,
+        monitor: &mut Monitor,
+    ) -> Vec<PlanRow> {
+        let hour = now.with_timezone(&tz).hour();
+        let mut plan = Vec::new();
+        let mut current: Option<RunRule> = None;
+        for f in firings {
+            if current.as_ref().is_none_or(|r| r.rule.id != f.rule) {
+                current = self
+                    .rules
+                    .get(&f.rule)
+                    .filter(|rule| !rule.deferred_at(hour))
+                    .map(|rule| RunRule::new(rule, Listed::default()));
+            }
+            let Some(r) = &current else { continue };
+            let target = (f.user, f.instance, f.reason, f.audience.map(Arc::from));
+            self.fire(r, target, now, ctx, (coupons, monitor), &mut plan);
+        }
+        plan
+    }
+
+    /// The users of a run's next chunk (`None` once every user was visited), and the run
+    /// moved past them.
+    fn next_range(&self, run: &mut AutomationRun) -> Option<(Bound<OneId>, Bound<OneId>)> {
         let from = run.from?;
         let to = self.chunk_end(run, from);
         run.from = match to {
             Bound::Excluded(u) => Some(Bound::Included(u)),
             _ => None,
         };
-        let (now, tz) = (run.now, run.tz);
-        let mut plan = Vec::with_capacity(run.rows);
-        let targets = &mut run.targets;
-        for r in &run.rules {
-            let rule = &r.rule;
-            let rule_id = &r.id;
-            self.targets(rule, &r.listed, ctx, (now, tz), (from, to), targets);
-            for (user, instance, reason, audience) in targets.drain(..) {
-                let key = fired_key(&rule.id, user, &instance);
-                let fired = |o: OneId| self.fired.contains(&fired_key(&rule.id, o, &instance));
-                if self.fired.contains(&key)
-                    || self
-                        .aliases
-                        .get(&user)
-                        .is_some_and(|a| a.iter().any(|o| fired(*o)))
-                {
-                    continue;
-                }
-                let reason: Arc<str> = Arc::from(reason);
-                for (ai, a) in rule.actions.iter().enumerate() {
-                    let mut row = PlanRow {
-                        touch_id: None,
-                        user,
-                        action: "",
-                        channel: None,
-                        content: None,
-                        coupon_id: None,
-                        points: None,
-                        program: None,
-                        key: None,
-                        tag: None,
-                        rule: rule_id.clone(),
-                        reason: reason.clone(),
-                    };
-                    match a {
-                        RuleAction::Touch {
-                            channel,
-                            purpose,
-                            frequency_cap,
-                            ..
-                        } => {
-                            let (ch, co) = &r.texts[ai];
-                            let blocked = if !ctx.consents(user, channel, purpose) {
-                                Some("no_consent")
-                            } else if frequency_cap.is_some_and(|c| {
-                                monitor.recent(
-                                    user,
-                                    channel,
-                                    now - Duration::days(i64::from(c.days)),
-                                ) >= c.max as usize
-                            }) {
-                                Some("frequency_cap")
-                            } else {
-                                None
-                            };
-                            if let Some(why) = blocked {
-                                *self
-                                    .suppressed
-                                    .entry(rule.id.clone())
-                                    .or_default()
-                                    .entry(why.to_owned())
-                                    .or_default() += 1;
-                                continue;
-                            }
-                            let id = monitor.plan(
-                                user,
-                                ch,
-                                co,
-                                rule_id,
-                                audience.as_ref(),
-                                now,
-                                rule.attribution_days.unwrap_or(DEFAULT_ATTRIBUTION_DAYS),
-                            );
-                            row.action = "touch";
-                            row.touch_id = Some(id);
-                            row.channel = Some(ch.clone());
-                            row.content = Some(co.clone());
-                        }
-                        RuleAction::IssueCoupon { template } => {
-                            match coupons.issue(template, &[user], now, CouponState::Issued) {
-                                Ok(mut ids) => {
-                                    row.action = "issue_coupon";
-                                    row.coupon_id = ids.pop();
-                                }
-                                Err(_) => {
-                                    *self
-                                        .suppressed
-                                        .entry(rule.id.clone())
-                                        .or_default()
-                                        .entry("coupon_stock".into())
-                                        .or_default() += 1;
-                                    continue;
-                                }
-                            }
-                        }
-                        RuleAction::GrantPoints { points, program } => {
-                            // The engine posts the row to the loyalty ledger after the run.
-                            row.action = "grant_points";
-                            row.points = Some(*points);
-                            row.program = program.clone();
-                            row.key = Some(format!(
-                                "automation:{}:{}:{}:{ai}",
-                                rule.id, user.0, instance
-                            ));
-                        }
-                        RuleAction::AddTag { tag } => {
-                            // The engine writes the row to the tag index after the run.
-                            row.action = "add_tag";
-                            row.tag = Some(tag.clone());
-                        }
-                    }
-                    plan.push(row);
-                }
-                self.fired.insert(key);
-            }
-        }
-        run.rows = run.rows.max(plan.len());
-        Some(plan)
+        Some((from, to))
     }
 
     /// Where the chunk of `run` that starts at `from` ends.

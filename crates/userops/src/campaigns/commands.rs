@@ -176,6 +176,28 @@ impl Campaigns {
         self.automation.start(now, r.tz, r, chunk_users)
     }
 
+    /// The firings of the next chunk of a run, changing nothing (`None` when the run is done;
+    /// see [`super::automation::Automation::plan_chunk`]).
+    pub(crate) fn plan_automation_chunk(
+        &self,
+        run: &mut super::AutomationRun,
+        r: &Reads<'_>,
+    ) -> Option<Vec<super::Firing>> {
+        self.automation.plan_chunk(run, r)
+    }
+
+    /// Apply planned firings (see [`super::automation::Automation::fire_planned`]): coupons
+    /// are issued and touches recorded here; points and tags are the caller's.
+    pub(crate) fn apply_automation_plan(
+        &mut self,
+        now: DateTime<Utc>,
+        firings: Vec<super::Firing>,
+        r: &Reads<'_>,
+    ) -> Vec<super::PlanRow> {
+        self.automation
+            .fire_planned(now, r.tz, firings, r, &mut self.coupons, &mut self.monitor)
+    }
+
     /// The next chunk of a run's plan (`None` when the run is done): coupons are issued and
     /// touches recorded here; points and tags are the caller's (see `effects.rs`).
     pub(crate) fn next_automation_chunk(

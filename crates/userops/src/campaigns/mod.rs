@@ -46,7 +46,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-pub use automation::{AutomationContext, AutomationRun, PlanRow, Rule, RuleAction, Trigger};
+pub use automation::{
+    AutomationContext, AutomationRun, Firing, PlanRow, Rule, RuleAction, Trigger,
+};
 pub use coupons::{CouponBenefit, CouponCounts, CouponTemplate, CouponUse};
 pub use ledger::{CommitReceipt, Ledger, QuoteRef};
 pub use ledger::{Granted, RewardRef};
@@ -593,12 +595,27 @@ pub enum CampaignsCommand {
     /// Run automation. Rules go in id order (by id text), each over its users in OneID
     /// order: when rules `a-vip` and `b-welcome` both touch a user on a channel capped at one
     /// touch a week, `a-vip`'s touch goes and `b-welcome`'s is suppressed (`frequency_cap`).
-    /// Output: the delivery plan (list of [`PlanRow`]).
+    /// Output: the delivery plan (list of [`PlanRow`]). On a shared engine (a store, the
+    /// bindings) it is planned off the write lock and committed in chunks
+    /// ([`crate::shared::SharedEngine::run_automation`]): rows come chunk by chunk.
     RunAutomation {
         /// The run's clock, RFC 3339 with a zone (`Z` or `±hh:mm`), kept in UTC: quiet hours, triggers and frequency caps are
         /// judged at this instant.
         #[serde(with = "crate::event::rfc3339")]
         now: DateTime<Utc>,
+    },
+    /// Apply firings planned on an earlier state (one chunk of a `run_automation` on a shared
+    /// engine, see [`crate::shared::SharedEngine::run_automation`]): each is checked again on
+    /// the state it is applied to (already fired, consent, frequency caps, coupon stock, the
+    /// rule as it is now), then its points posted and tags written as `run_automation` does.
+    /// What the journal keeps of a run planned off the write lock. Output: the delivery plan
+    /// of these firings (list of [`PlanRow`]).
+    ApplyAutomationPlan {
+        /// The run's clock, RFC 3339 with a zone (`Z` or `±hh:mm`), kept in UTC.
+        #[serde(with = "crate::event::rfc3339")]
+        now: DateTime<Utc>,
+        /// The firings, in the order they are applied.
+        firings: Vec<Firing>,
     },
     /// Record touch outcomes. Output: `{"recorded": n}`.
     RecordOutcomes {

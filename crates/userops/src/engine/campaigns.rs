@@ -95,6 +95,34 @@ impl Engine {
         rows
     }
 
+    /// An automation run at `now` planned on this state without changing it: one
+    /// `apply_automation_plan` command per chunk of about `chunk_users` users that has
+    /// firings, each to be executed (journaled) in turn, possibly on a newer state. This is
+    /// how [`crate::shared::SharedEngine::run_automation`] keeps the writer free while a run
+    /// is planned.
+    pub fn plan_automation(
+        &self,
+        now: DateTime<Utc>,
+        chunk_users: usize,
+    ) -> impl Iterator<Item = crate::Command> + '_ {
+        let reads = self.state.campaigns_reads(self.config.business_tz());
+        let mut run = self
+            .state
+            .campaigns
+            .start_automation(now, &reads, chunk_users);
+        std::iter::from_fn(move || loop {
+            let firings = self
+                .state
+                .campaigns
+                .plan_automation_chunk(&mut run, &reads)?;
+            if !firings.is_empty() {
+                return Some(crate::Command::Campaigns(
+                    CampaignsCommand::ApplyAutomationPlan { now, firings },
+                ));
+            }
+        })
+    }
+
     /// What the promotion engine knows about a customer: tiers from the loyalty programs,
     /// the saved audiences (tags module) they belong to, and whether this is a first order.
     pub fn customer_context(&self, user: Option<OneId>) -> CustomerContext {
@@ -197,6 +225,11 @@ impl Engine {
             CampaignsCommand::RunAutomation { now } => {
                 let (campaigns, reads) = self.state.campaigns_with_reads(tz);
                 let plan = campaigns.run_automation(now, tz, &reads);
+                CampaignsOutput::Plan(self.apply_plan(plan, now))
+            }
+            CampaignsCommand::ApplyAutomationPlan { now, firings } => {
+                let (campaigns, reads) = self.state.campaigns_with_reads(tz);
+                let plan = campaigns.apply_automation_plan(now, firings, &reads);
                 CampaignsOutput::Plan(self.apply_plan(plan, now))
             }
             CampaignsCommand::RecordOutcomes { rows } => {

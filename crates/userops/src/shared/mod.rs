@@ -31,9 +31,13 @@
 //!   which): online reads the newest published one, long jobs ([`SharedEngine::analysis`]) one
 //!   that holds at least every write that returned before the job started, and the job keeps
 //!   that state to its end whatever is written meanwhile.
-//! - A long *write* (`run_automation` over many users, a large `ingest_batch`) holds up the
-//!   writes after it; with replicas twice its time (the spare copy replays it at the next
-//!   write). Reads never wait for it.
+//! - `run_automation` ([`SharedEngine::run_automation`]) is planned on a consistent state off
+//!   the write lock and committed in chunks of [`AUTOMATION_CHUNK_USERS`] users, each one
+//!   short write: reads and other writes go on between chunks, and a reader may see the run
+//!   applied to the first chunks only. See [`SharedEngine::plan_automation`] for what is
+//!   judged on the planned state and what again at commit.
+//! - Another long *write* (a large `ingest_batch`) holds up the writes after it; with replicas
+//!   twice its time (the spare copy replays it at the next write). Reads never wait for it.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -69,9 +73,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use crate::campaigns::{CampaignsCommand, CampaignsOutput};
 use crate::command::{Command, Output};
 use crate::engine::Engine;
 use crate::error::Error;
+
+/// Users per chunk of an automation run on a shared engine
+/// ([`SharedEngine::run_automation`]): each chunk is one short write.
+pub const AUTOMATION_CHUNK_USERS: usize = 1_000;
 
 /// How a [`SharedEngine`] lets threads in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -225,6 +234,26 @@ struct WriteSide {
     /// Published commands the spare has not applied yet (the last write's).
     behind: Vec<Arc<Command>>,
     poisoned: Option<String>,
+}
+
+impl WriteSide {
+    /// Bring the spare copy up to the published one: wait for its last readers to leave, then
+    /// apply the commands it lacks. Stops writes if it refuses one.
+    fn catch_up(&mut self) -> Result<(), Error> {
+        let behind = std::mem::take(&mut self.behind);
+        if behind.is_empty() {
+            return Ok(());
+        }
+        let spare = exclusive(&mut self.spare);
+        for command in behind {
+            let command = Arc::try_unwrap(command).unwrap_or_else(|c| (*c).clone());
+            if let Err(e) = spare.replay(command) {
+                self.poisoned = Some(e.to_string());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The analysis copy and the published commands it has not applied yet.
@@ -446,19 +475,12 @@ impl SharedEngine {
                 if let Some(why) = &side.poisoned {
                     return Err(Error::Internal(format!("writes stopped: {why}")));
                 }
-                let behind = std::mem::take(&mut side.behind);
-                let spare = exclusive(&mut side.spare);
-                for command in behind {
-                    let command = Arc::try_unwrap(command).unwrap_or_else(|c| (*c).clone());
-                    if let Err(e) = spare.replay(command) {
-                        side.poisoned = Some(e.to_string());
-                        return Err(e);
-                    }
-                }
+                side.catch_up()?;
                 Ok(Writer {
                     inner: WriterInner::Replicas(side, r),
                     applied: Vec::new(),
                     applying: false,
+                    last: None,
                 })
             }
             Inner::Lock(l) => {
@@ -472,6 +494,7 @@ impl SharedEngine {
                     ),
                     applied: Vec::new(),
                     applying: false,
+                    last: None,
                 })
             }
         }
@@ -487,6 +510,9 @@ impl SharedEngine {
     pub fn execute(&self, command: Command) -> Result<Output, Error> {
         match Route::of(&command) {
             Route::Write => {
+                if let Command::Campaigns(CampaignsCommand::RunAutomation { now }) = command {
+                    return self.run_automation(now);
+                }
                 let command = self.read().prepare(command)?;
                 let mut writer = self.write()?;
                 let out = writer.apply(command)?;
@@ -495,6 +521,78 @@ impl SharedEngine {
             }
             Route::Online => self.read().query(command),
             Route::Analysis => self.analysis()?.query(command),
+        }
+    }
+
+    /// `run_automation` at `now` without holding the writer for the run: the firings are
+    /// chosen on the analysis copy (a state holding every write that returned before this
+    /// call, [`SharedEngine::analysis`]), chunk by chunk of [`AUTOMATION_CHUNK_USERS`] users,
+    /// and each chunk is committed as one short write, an `apply_automation_plan` command
+    /// carrying its firings, which re-checks each firing on the state it is applied to (see
+    /// [`SharedEngine::plan_automation`] for the guarantee). [`SharedEngine::execute`] runs a
+    /// `run_automation` command this way. The rows of every chunk, in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`SharedEngine::analysis`] and [`SharedEngine::write`]; the chunks committed
+    /// before an error stay committed.
+    pub fn run_automation(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Output, Error> {
+        let mut rows = Vec::new();
+        self.plan_automation(now, AUTOMATION_CHUNK_USERS, |command| {
+            match self.execute(command)? {
+                Output::Campaigns(CampaignsOutput::Plan(p)) => rows.extend(p),
+                other => {
+                    return Err(Error::Internal(format!(
+                        "apply_automation_plan returned {other:?}"
+                    )))
+                }
+            }
+            Ok(())
+        })?;
+        Ok(Output::Campaigns(CampaignsOutput::Plan(rows)))
+    }
+
+    /// Plan an automation run at `now` off the write lock and hand each chunk's
+    /// `apply_automation_plan` command (about `chunk_users` users) to `commit`, which
+    /// executes it as a write (journaled, for a store). With replicas the plan is made on the
+    /// analysis copy, held until the last chunk is handed over (long jobs that start
+    /// meanwhile wait for the run when writes came since), so readers and other writers go
+    /// on while it is planned; with [`Concurrency::Lock`] every chunk is planned under the
+    /// read lock first, then committed.
+    ///
+    /// The guarantee: who fires is judged on the planned state (triggers, audience members,
+    /// birthdays, inactivity: every write that returned before the call); whether and how a
+    /// firing goes is judged on the state its chunk is committed to — a firing already done
+    /// (another run, a OneID merged since) is skipped, consent, frequency caps and coupon stock
+    /// are checked then, and a rule removed since fires no more. A user who becomes eligible
+    /// after the plan's state is left for the next run. Each chunk becomes visible to reads
+    /// at once when it is committed, so a reader may see the run applied to some chunks
+    /// (users in OneID order) and not yet to the rest. The journal holds the chunks'
+    /// commands, so replay reproduces the same state whatever ran in between.
+    ///
+    /// # Errors
+    ///
+    /// As [`SharedEngine::analysis`], then the first error of `commit` (planning stops
+    /// there; the chunks committed before stay).
+    pub fn plan_automation<E: From<Error>>(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        chunk_users: usize,
+        mut commit: impl FnMut(Command) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match &self.inner {
+            Inner::Replicas(_) => {
+                let view = self.analysis()?;
+                for command in view.plan_automation(now, chunk_users) {
+                    commit(command)?;
+                }
+                Ok(())
+            }
+            Inner::Lock(_) => {
+                let commands: Vec<Command> =
+                    self.read().plan_automation(now, chunk_users).collect();
+                commands.into_iter().try_for_each(commit)
+            }
         }
     }
 
@@ -723,6 +821,9 @@ pub struct Writer<'a> {
     applied: Vec<Arc<Command>>,
     /// A command is being applied (still true after a panic inside it).
     applying: bool,
+    /// With replicas, after a publish: the copy just published, which is the writer's state
+    /// until the next apply brings the spare up to it.
+    last: Option<Arc<Copy>>,
 }
 
 enum WriterInner<'a> {
@@ -733,6 +834,9 @@ enum WriterInner<'a> {
 impl Writer<'_> {
     /// The writer's state: the published state and the commands applied since.
     pub fn engine(&self) -> &Engine {
+        if let Some(last) = &self.last {
+            return &last.engine;
+        }
         match &self.inner {
             WriterInner::Replicas(side, _) => &side.spare.engine,
             WriterInner::Lock(copy, _) => &copy.engine,
@@ -749,8 +853,14 @@ impl Writer<'_> {
         // With replicas the other copies get the command too.
         let keep = matches!(self.inner, WriterInner::Replicas(..)).then(|| command.clone());
         let copy: &mut Copy = match &mut self.inner {
-            WriterInner::Replicas(side, _) => Arc::get_mut(&mut side.spare)
-                .expect("the spare copy is exclusive from SharedEngine::write to the swap"),
+            WriterInner::Replicas(side, _) => {
+                // After a publish the spare is the copy readers had: it first gets the
+                // commands published (a writer that publishes part way, as a batch does).
+                self.last = None;
+                side.catch_up()?;
+                Arc::get_mut(&mut side.spare)
+                    .expect("the spare copy is exclusive from its catch-up to the next swap")
+            }
             WriterInner::Lock(copy, _) => copy,
         };
         self.applying = true;
@@ -778,6 +888,7 @@ impl Writer<'_> {
                     return side.spare.version;
                 }
                 let new = side.spare.clone();
+                self.last = Some(new.clone());
                 let version = new.version;
                 let old = r.published.swap(new);
                 // `old` becomes the spare: it gets these commands at the next write, once its

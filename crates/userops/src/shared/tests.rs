@@ -471,3 +471,208 @@ fn a_write_from_a_thread_holding_a_view_is_refused_not_hung() {
         assert!(shared.analysis().unwrap().snapshot() == shared.read().snapshot());
     }
 }
+
+/// Members registered on 2026-01-01 and a rule that welcomes them with points and a tag.
+fn welcome_engine(members: u32) -> Engine {
+    let mut e = Engine::default();
+    e.execute(cmd("create_program", json!({"program": {"id": "brand-a"}})))
+        .unwrap();
+    for i in 1..=members {
+        e.execute(register(i)).unwrap();
+    }
+    e.execute(cmd(
+        "add_rule",
+        json!({"rule": {"id": "welcome", "trigger": {"type": "register", "grace_days": 60},
+            "actions": [{"type": "grant_points", "points": 10, "program": "brand-a"},
+                        {"type": "add_tag", "tag": "welcomed"}]}}),
+    ))
+    .unwrap();
+    e
+}
+
+fn balance_of(shared: &SharedEngine, i: u32) -> i64 {
+    let out = shared
+        .execute(cmd(
+            "balance",
+            json!({"user": member(i), "program": "brand-a"}),
+        ))
+        .unwrap();
+    serde_json::to_value(out).unwrap().as_i64().unwrap()
+}
+
+const WELCOME_AT: &str = "2026-01-05T00:00:00Z";
+
+/// While an automation run is being planned and committed chunk by chunk, another thread's
+/// reads (balance, quote, profile) and writes (ingest) go through between two chunks; readers
+/// see the chunks committed so far; the final state is the sequential replay of the writes in
+/// the order they took the write lock (the journal's).
+#[test]
+fn an_automation_run_is_planned_off_the_writer_and_replays() {
+    for mode in [Concurrency::Replicas, Concurrency::Lock] {
+        let start = welcome_engine(2_500);
+        let shared = Arc::new(SharedEngine::with_concurrency(start.clone(), mode));
+        let journal = Arc::new(Mutex::new(Vec::<Command>::new()));
+        // A write as a store does it: applied and journaled under the write lock.
+        let commit = |shared: &SharedEngine, journal: &Mutex<Vec<Command>>, c: Command| {
+            let mut w = shared.write()?;
+            let out = w.apply(c.clone())?;
+            journal.lock().unwrap().push(c);
+            w.publish();
+            Ok::<_, Error>(out)
+        };
+        let (ask, asked) = std::sync::mpsc::channel::<u32>();
+        let (tell, told) = std::sync::mpsc::channel::<(i64, i64, String)>();
+        let side = {
+            let (shared, journal) = (shared.clone(), journal.clone());
+            std::thread::spawn(move || {
+                for i in asked {
+                    commit(&shared, &journal, register(10_000 + i)).unwrap();
+                    let profile = shared
+                        .execute(cmd("profile", json!({"user": member(10_000 + i)})))
+                        .unwrap();
+                    shared
+                        .execute(cmd(
+                            "quote",
+                            json!({"cart": {"time": WELCOME_AT, "lines": []}}),
+                        ))
+                        .unwrap();
+                    let seen = (balance_of(&shared, 1), balance_of(&shared, 2_500));
+                    tell.send((seen.0, seen.1, serde_json::to_string(&profile).unwrap()))
+                        .unwrap();
+                }
+            })
+        };
+        let now = WELCOME_AT.parse().unwrap();
+        let mut chunks = 0u32;
+        let mut seen = Vec::new();
+        shared
+            .plan_automation(now, 1_000, |c| {
+                // The run is in progress (planned up to this chunk, chunks before it
+                // committed): another thread writes and reads now, and must get through.
+                ask.send(chunks).unwrap();
+                let got = told
+                    .recv_timeout(std::time::Duration::from_secs(120))
+                    .expect("a write or read on another thread waited for the automation run");
+                seen.push(got);
+                commit(&shared, &journal, c)?;
+                chunks += 1;
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+        drop(ask);
+        side.join().unwrap();
+        assert_eq!(chunks, 3, "{mode:?}: 2,500 users in chunks of 1,000");
+        // Between chunks the other thread saw the run applied to the first users only.
+        assert_eq!((seen[0].0, seen[0].1), (0, 0), "{mode:?}");
+        assert_eq!((seen[1].0, seen[1].1), (10, 0), "{mode:?}");
+        assert_eq!((seen[2].0, seen[2].1), (10, 0), "{mode:?}");
+        assert_eq!(
+            (balance_of(&shared, 1), balance_of(&shared, 2_500)),
+            (10, 10)
+        );
+        // The journal interleaves the other thread's writes with the run's chunks.
+        let methods: Vec<String> = journal.lock().unwrap().iter().map(|c| c.method()).collect();
+        assert_eq!(
+            methods,
+            [
+                "ingest",
+                "apply_automation_plan",
+                "ingest",
+                "apply_automation_plan",
+                "ingest",
+                "apply_automation_plan"
+            ],
+            "{mode:?}"
+        );
+        // Members registered while the run was planned are left for the next run.
+        assert_eq!(balance_of(&shared, 10_000), 0, "{mode:?}");
+        let mut replay = start.clone();
+        for c in journal.lock().unwrap().iter() {
+            replay.execute(c.clone()).unwrap();
+        }
+        assert!(replay.snapshot() == shared.read().snapshot(), "{mode:?}");
+        assert!(
+            replay.snapshot() == shared.analysis().unwrap().snapshot(),
+            "{mode:?}"
+        );
+    }
+}
+
+/// A run through `execute` is the chunked one, with the same rows as a run on a lone engine
+/// (in chunk order); a planned chunk committed after another run fired the same users
+/// changes nothing (each firing is checked again at commit).
+#[test]
+fn planned_firings_are_checked_again_at_commit() {
+    let start = welcome_engine(2_500);
+    let now = WELCOME_AT.parse().unwrap();
+    let mut alone = start.clone();
+    let mut chunked_rows = Vec::new();
+    alone.run_automation_chunked(now, super::AUTOMATION_CHUNK_USERS, |c| {
+        chunked_rows.extend(c)
+    });
+    let shared = SharedEngine::new(start.clone());
+    let out = shared
+        .execute(cmd("run_automation", json!({"now": WELCOME_AT})))
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&out).unwrap(),
+        serde_json::to_value(&chunked_rows).unwrap()
+    );
+    assert_eq!(chunked_rows.len(), 5_000);
+    assert!(alone.snapshot() == shared.read().snapshot());
+
+    // Plan on the start state, let a whole run commit first, then commit the plan.
+    let shared = SharedEngine::new(start);
+    let planned: Vec<Command> = shared.read().plan_automation(now, 1_000).collect();
+    assert_eq!(planned.len(), 3);
+    shared
+        .execute(cmd("run_automation", json!({"now": WELCOME_AT})))
+        .unwrap();
+    let before = shared.read().snapshot();
+    for c in planned {
+        let out = shared.execute(c).unwrap();
+        assert_eq!(serde_json::to_value(&out).unwrap(), json!([]));
+    }
+    assert!(shared.read().snapshot() == before, "a firing went twice");
+    assert_eq!(balance_of(&shared, 1), 10);
+}
+
+/// A writer that publishes part way and goes on (as a store's batch does) keeps every copy in
+/// step: its own state, the published one and the analysis copy hold every write, a reader
+/// holding the old copy meanwhile included.
+#[test]
+fn a_writer_that_publishes_part_way_keeps_the_copies_in_step() {
+    let shared = Arc::new(SharedEngine::new(Engine::default()));
+    let mut alone = Engine::default();
+    {
+        let mut w = shared.write().unwrap();
+        for i in 1..=30 {
+            w.apply(register(i)).unwrap();
+            alone.execute(register(i)).unwrap();
+            if i % 10 == 0 {
+                w.publish();
+                assert_eq!(w.engine().stats().events, u64::from(i + i / 10 - 1));
+                // A reader on another thread holds the published copy for a moment.
+                let reader = {
+                    let shared = shared.clone();
+                    std::thread::spawn(move || {
+                        let view = shared.read();
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        view.stats().events
+                    })
+                };
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                w.apply(register(1_000 + i)).unwrap();
+                alone.execute(register(1_000 + i)).unwrap();
+                assert_eq!(reader.join().unwrap(), u64::from(i + i / 10 - 1));
+            }
+        }
+        w.publish();
+    }
+    assert!(shared.read().snapshot() == alone.snapshot());
+    assert!(shared.analysis().unwrap().snapshot() == alone.snapshot());
+    // The next write's copy too.
+    shared.execute(register(5_000)).unwrap();
+    alone.execute(register(5_000)).unwrap();
+    assert!(shared.read().snapshot() == alone.snapshot());
+}
