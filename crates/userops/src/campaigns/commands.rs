@@ -200,6 +200,7 @@ impl Campaigns {
 
     /// The next chunk of a run's plan (`None` when the run is done): coupons are issued and
     /// touches recorded here; points and tags are the caller's (see `effects.rs`).
+    #[cfg(test)]
     pub(crate) fn next_automation_chunk(
         &mut self,
         run: &mut super::AutomationRun,

@@ -67,8 +67,11 @@ impl Engine {
     /// big to hold: each chunk's rows are applied (points posted, tags written; coupons and
     /// touch records are made by the run) and then handed to `sink`, so memory holds one
     /// chunk of the plan. Re-running at the same `now` plans nothing again (every firing is
-    /// de-duplicated). Returns the number of rows.
-    pub fn run_automation_chunked(
+    /// de-duplicated). Returns the number of rows. Tests only: it changes state outside a
+    /// journaled command; services run automation chunked through the shared engine
+    /// (`apply_automation_plan` commands).
+    #[cfg(test)]
+    pub(crate) fn run_automation_chunked(
         &mut self,
         now: DateTime<Utc>,
         chunk_users: usize,
