@@ -370,6 +370,29 @@ int32_t userops_identity_resolve_arrow(struct userops_engine *engine,
                                        struct ArrowArray *out_array,
                                        struct ArrowSchema *out_schema);
 
+// Call an engine method by name with its arguments as a JSON object (as
+// `userops_engine_call`) and export its output as an Arrow struct array: for the methods
+// whose output is a table, `statement`, `run_automation`, `lifecycle_stages` (the columns of
+// `userops_loyalty_statement`, `userops_automation_plan`, `userops_lifecycle_stages`),
+// `rfm`, `churn_risk`, `churn_model`, `preference_shares`, `cross_table`, `activity_scores`,
+// `high_value_users`, `micro_conversions`, `data_warnings`, `community_stats`,
+// `coupon_counts` and `channel_effectiveness` (the columns of the Python package's tables
+// of the same methods, every one nullable). What a table leaves out (the fit of
+// `churn_risk`, the model of `churn_model`) is in the method's JSON output. Release
+// contract: see the Arrow section. Errors: `UOPS_NULL_POINTER`, `UOPS_INVALID_UTF8`,
+// `UOPS_INVALID_HANDLE`, `UOPS_UNKNOWN_METHOD`, `UOPS_INVALID_ARGUMENT` (bad arguments, or
+// a method whose output is not a table: refused before it runs, so nothing changes), and
+// the method's own errors; nothing is exported on any error.
+//
+// # Safety
+// `method` and `args_json` are NULL or NUL-terminated; `out_array` and `out_schema` are NULL
+// or writable.
+int32_t userops_engine_call_arrow(struct userops_engine *engine,
+                                  const char *method,
+                                  const char *args_json,
+                                  struct ArrowArray *out_array,
+                                  struct ArrowSchema *out_schema);
+
 // Evaluate a cart against the promotions: `cart_json` is the cart as the `quote` method takes
 // it (`{"time": RFC 3339, "lines": [{"sku", "category", "price": "12.50", "qty"}], "channel",
 // "region", "store", "currency"}`, money as decimal strings), `user` the customer (NULL:

@@ -485,6 +485,15 @@ class Engine {
             return userops_engine_call(e_.get(), detail::z(method).c_str(), detail::z(args_json).c_str(), out);
         });
     }
+    // Call an engine method whose output is a table (statement, run_automation, rfm,
+    // churn_risk, channel_effectiveness, ...: see userops_engine_call_arrow) and return the
+    // table. A method without a table throws invalid_argument, and does not run.
+    RecordBatch call_arrow(std::string_view method, std::string_view args_json = "{}") {
+        RecordBatch b;
+        detail::check(userops_engine_call_arrow(e_.get(), detail::z(method).c_str(), detail::z(args_json).c_str(),
+                                                b.out_array(), b.out_schema()));
+        return b;
+    }
 
     // ---- identity
 

@@ -19,9 +19,12 @@ use arrow_array::{
     Array, ArrayRef, LargeStringArray, RecordBatch, StringArray, StringViewArray, StructArray,
 };
 use arrow_schema::DataType;
-use userops_core::{Identifier, UserRef};
+use userops_core::{Command, Identifier, UserRef};
 
-use super::{guard, read_str, userops_engine, userops_status, with_handle, Fail};
+use super::{
+    engine_error, execute, guard, handle_ref, read_str, unexpected, userops_engine, userops_status,
+    with_handle, Fail,
+};
 
 /// Null-check both out structs and mark them released, so that an error leaves nothing for
 /// the caller to release.
@@ -180,6 +183,58 @@ pub unsafe extern "C" fn userops_identity_resolve_arrow(
     })
 }
 
+/// Call an engine method by name with its arguments as a JSON object (as
+/// `userops_engine_call`) and export its output as an Arrow struct array: for the methods
+/// whose output is a table, `statement`, `run_automation`, `lifecycle_stages` (the columns of
+/// `userops_loyalty_statement`, `userops_automation_plan`, `userops_lifecycle_stages`),
+/// `rfm`, `churn_risk`, `churn_model`, `preference_shares`, `cross_table`, `activity_scores`,
+/// `high_value_users`, `micro_conversions`, `data_warnings`, `community_stats`,
+/// `coupon_counts` and `channel_effectiveness` (the columns of the Python package's tables
+/// of the same methods, every one nullable). What a table leaves out (the fit of
+/// `churn_risk`, the model of `churn_model`) is in the method's JSON output. Release
+/// contract: see the Arrow section. Errors: `UOPS_NULL_POINTER`, `UOPS_INVALID_UTF8`,
+/// `UOPS_INVALID_HANDLE`, `UOPS_UNKNOWN_METHOD`, `UOPS_INVALID_ARGUMENT` (bad arguments, or
+/// a method whose output is not a table: refused before it runs, so nothing changes), and
+/// the method's own errors; nothing is exported on any error.
+///
+/// # Safety
+/// `method` and `args_json` are NULL or NUL-terminated; `out_array` and `out_schema` are NULL
+/// or writable.
+#[no_mangle]
+pub unsafe extern "C" fn userops_engine_call_arrow(
+    engine: *mut userops_engine,
+    method: *const c_char,
+    args_json: *const c_char,
+    out_array: *mut FFI_ArrowArray,
+    out_schema: *mut FFI_ArrowSchema,
+) -> i32 {
+    guard(|| {
+        check_arrow_out(out_array, out_schema)?;
+        handle_ref(engine)?;
+        // SAFETY: per this function's contract.
+        let method = unsafe { read_str(method, "method") }?;
+        // SAFETY: per this function's contract.
+        let args = unsafe { read_str(args_json, "args_json") }?;
+        let command = Command::from_call(method, args).map_err(engine_error)?;
+        // Known before running: a method without a table must not change state and then fail.
+        let Some(table) = userops_arrow::command_table(&command) else {
+            return Err((
+                userops_status::UOPS_INVALID_ARGUMENT,
+                format!("{method} returns no table: call it with userops_engine_call"),
+            ));
+        };
+        // SAFETY: execute only dereferences live handles.
+        let output = unsafe { execute(engine, command) }?;
+        match userops_arrow::output_batch(&output) {
+            Some(Ok((made, batch))) if made == table => {
+                export_batch(Ok(batch), out_array, out_schema)
+            }
+            Some(Err(e)) => export_batch(Err(e), out_array, out_schema),
+            _ => Err(unexpected(method, &output)),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::ffi::CString;
@@ -200,11 +255,22 @@ mod tests {
         CString::new(s).expect("no NUL")
     }
 
-    /// The same state as `userops_arrow`'s tests: every table has a row.
+    /// The shared fixture (the Rust and Python tests run it too): the calls making a state
+    /// where every table has rows, and the (table, method, arguments) returning each.
+    fn fixture() -> serde_json::Value {
+        serde_json::from_str(include_str!("../../../tests/fixtures/output_tables.json"))
+            .expect("the fixture")
+    }
+
+    /// The fixture's `(table, method, arguments)`, in its order.
+    fn fixture_tables() -> Vec<(String, String, serde_json::Value)> {
+        serde_json::from_value(fixture()["tables"].clone()).expect("tables")
+    }
+
+    /// An engine in the fixture's state.
     fn engine() -> *mut userops_engine {
         let calls: Vec<(String, serde_json::Value)> =
-            serde_json::from_str(include_str!("../../../tests/fixtures/output_tables.json"))
-                .expect("the fixture");
+            serde_json::from_value(fixture()["calls"].clone()).expect("calls");
         let e = userops_engine_new();
         for (method, args) in calls {
             let mut out = ptr::null_mut();
@@ -216,6 +282,34 @@ mod tests {
             unsafe { userops_string_free(out) };
         }
         e
+    }
+
+    /// `userops_engine_call_arrow` of the fixture's method for `table`.
+    fn call_arrow(
+        e: *mut userops_engine,
+        table: OutputTable,
+        a: *mut FFI_ArrowArray,
+        s: *mut FFI_ArrowSchema,
+    ) -> i32 {
+        let (_, method, args) = fixture_tables()
+            .into_iter()
+            .find(|(name, _, _)| name == table.name())
+            .unwrap_or_else(|| panic!("{} is in the fixture", table.name()));
+        let (m, args) = (c(&method), c(&args.to_string()));
+        // SAFETY: a live engine, NUL-terminated strings, writable outs.
+        unsafe { userops_engine_call_arrow(e, m.as_ptr(), args.as_ptr(), a, s) }
+    }
+
+    /// The schema and rows of an exported struct array (moved out of the structs).
+    fn imported(array: FFI_ArrowArray, schema: &FFI_ArrowSchema, name: &str) -> (Schema, usize) {
+        let fields = match Schema::try_from(schema) {
+            Ok(struct_schema) => struct_schema.fields().clone(),
+            Err(err) => panic!("{name}: {err}"),
+        };
+        // SAFETY: a struct array and its schema, just exported.
+        let data = unsafe { from_ffi(array, schema) }.expect("an array");
+        let fields: Vec<Field> = fields.iter().map(|f| f.as_ref().clone()).collect();
+        (Schema::new(fields), data.len())
     }
 
     /// What the C ABI exports for `table` on `e`: the schema of the struct array, and its rows.
@@ -274,16 +368,22 @@ mod tests {
                     )
                 }
             }
+            // The tables of methods without a typed function, through the generic call.
+            OutputTable::Rfm
+            | OutputTable::ChurnRisk
+            | OutputTable::ChurnModel
+            | OutputTable::Preferences
+            | OutputTable::CrossTable
+            | OutputTable::Activity
+            | OutputTable::HighValueUsers
+            | OutputTable::MicroConversions
+            | OutputTable::DataWarnings
+            | OutputTable::CommunityStats
+            | OutputTable::CouponCounts
+            | OutputTable::ChannelEffectiveness => call_arrow(e, table, a, s),
         };
         assert_eq!(status, 0, "{}", table.name());
-        let fields = match Schema::try_from(&schema) {
-            Ok(struct_schema) => struct_schema.fields().clone(),
-            Err(err) => panic!("{}: {err}", table.name()),
-        };
-        // SAFETY: a struct array and its schema, just exported.
-        let data = unsafe { from_ffi(array, &schema) }.expect("an array");
-        let fields: Vec<Field> = fields.iter().map(|f| f.as_ref().clone()).collect();
-        (Schema::new(fields), data.len())
+        imported(array, &schema, table.name())
     }
 
     /// The C ABI exports every output table with the schema `userops_arrow` declares (the
@@ -291,6 +391,8 @@ mod tests {
     #[test]
     fn every_output_table_is_exported_with_its_schema() {
         let e = engine();
+        // In declaration order: the automation plan runs before the channel effectiveness
+        // counts its touches.
         for table in OutputTable::ALL {
             let (schema, rows) = exported(e, table);
             assert_eq!(&schema, table.schema().as_ref(), "{}", table.name());
@@ -298,5 +400,98 @@ mod tests {
         }
         // SAFETY: created above, freed once.
         unsafe { userops_engine_free(e) };
+    }
+
+    /// Every table a method returns comes out of the generic call, in the fixture's order
+    /// (the typed exports' tables included), with its declared schema.
+    #[test]
+    fn the_generic_call_exports_every_method_table() {
+        let e = engine();
+        for (name, method, args) in fixture_tables() {
+            let table = OutputTable::from_name(&name).expect("a table");
+            let mut array = FFI_ArrowArray::empty();
+            let mut schema = FFI_ArrowSchema::empty();
+            let (m, a) = (c(&method), c(&args.to_string()));
+            // SAFETY: a live engine, NUL-terminated strings, writable outs.
+            let status = unsafe {
+                userops_engine_call_arrow(e, m.as_ptr(), a.as_ptr(), &mut array, &mut schema)
+            };
+            assert_eq!(status, 0, "{method}");
+            let (exported, rows) = imported(array, &schema, &name);
+            assert_eq!(&exported, table.schema().as_ref(), "{name}");
+            assert!(rows >= 1, "{name} has rows");
+        }
+        // SAFETY: created above, freed once.
+        unsafe { userops_engine_free(e) };
+    }
+
+    /// A method without a table, an unknown method, bad arguments and NULLs are refused with
+    /// nothing exported and nothing changed.
+    #[test]
+    fn the_generic_call_refuses_what_has_no_table() {
+        let e = engine();
+        let balance = || {
+            let (m, a) = (c("balance"), c(r#"{"user": {"oneid": 1}, "program": "p"}"#));
+            let mut out = ptr::null_mut();
+            // SAFETY: a live engine, NUL-terminated strings, a writable out.
+            assert_eq!(
+                unsafe { userops_engine_call(e, m.as_ptr(), a.as_ptr(), &mut out) },
+                0
+            );
+            // SAFETY: written by the call, read then freed once.
+            let text = unsafe { std::ffi::CStr::from_ptr(out) }
+                .to_string_lossy()
+                .into_owned();
+            // SAFETY: as above.
+            unsafe { userops_string_free(out) };
+            text
+        };
+        let before = balance();
+        let earn = r#"{"user": {"oneid": 1}, "program": "p", "points": 5, "key": "k-arrow",
+            "time": "2026-03-01T10:00:00Z"}"#;
+        let cases: [(&str, Option<&str>, userops_status); 5] = [
+            ("earn", Some(earn), userops_status::UOPS_INVALID_ARGUMENT),
+            ("stats", Some("{}"), userops_status::UOPS_INVALID_ARGUMENT),
+            (
+                "no_such_method",
+                Some("{}"),
+                userops_status::UOPS_UNKNOWN_METHOD,
+            ),
+            (
+                "rfm",
+                Some("{not json"),
+                userops_status::UOPS_INVALID_ARGUMENT,
+            ),
+            ("rfm", None, userops_status::UOPS_NULL_POINTER),
+        ];
+        for (method, args, expected) in cases {
+            let mut array = FFI_ArrowArray::empty();
+            let mut schema = FFI_ArrowSchema::empty();
+            let m = c(method);
+            let a = args.map(c);
+            let a_ptr = a.as_ref().map_or(ptr::null(), |a| a.as_ptr());
+            // SAFETY: a live engine, NUL-terminated strings or NULL, writable outs.
+            let status =
+                unsafe { userops_engine_call_arrow(e, m.as_ptr(), a_ptr, &mut array, &mut schema) };
+            assert_eq!(status, expected as i32, "{method}");
+            assert!(array.is_released(), "{method}: nothing exported");
+        }
+        assert_eq!(balance(), before, "the refused earn changed nothing");
+        let m = c("rfm");
+        let a = c(r#"{"as_of": "2026-03-01T00:00:00Z"}"#);
+        let mut schema = FFI_ArrowSchema::empty();
+        // SAFETY: a live engine and strings; a NULL out_array is what is checked.
+        let status = unsafe {
+            userops_engine_call_arrow(e, m.as_ptr(), a.as_ptr(), ptr::null_mut(), &mut schema)
+        };
+        assert_eq!(status, userops_status::UOPS_NULL_POINTER as i32);
+        // SAFETY: created above, freed once.
+        unsafe { userops_engine_free(e) };
+        let mut array = FFI_ArrowArray::empty();
+        // SAFETY: a freed engine is refused without being read.
+        let status = unsafe {
+            userops_engine_call_arrow(e, m.as_ptr(), a.as_ptr(), &mut array, &mut schema)
+        };
+        assert_eq!(status, userops_status::UOPS_INVALID_HANDLE as i32);
     }
 }

@@ -32,8 +32,8 @@ use arrow_array::types::{
     TimestampSecondType, UInt64Type,
 };
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, RecordBatch,
-    StringArray, TimestampMillisecondArray, UInt64Array,
+    Array, ArrayRef, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray,
+    UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -728,115 +728,51 @@ pub enum Col {
     Str,
     /// Signed integers.
     I64,
-    /// Unsigned integers (OneIDs).
-    U64,
     /// 64-bit floats.
     F64,
-    /// Booleans, `bool` in and out.
-    Bool,
     /// Money: decimal text in, `decimal128(38, 10)` out.
     Dec,
-    /// RFC 3339 text in, `timestamp[ms, UTC]` out.
-    Time,
-    /// Anything nested, as JSON text.
-    Json,
 }
 
 impl Col {
     /// The Arrow type of the column.
     pub fn data_type(self) -> DataType {
         match self {
-            Col::Str | Col::Json => DataType::Utf8,
+            Col::Str => DataType::Utf8,
             Col::I64 => DataType::Int64,
-            Col::U64 => DataType::UInt64,
             Col::F64 => DataType::Float64,
-            Col::Bool => DataType::Boolean,
             Col::Dec => DataType::Decimal128(38, 10),
-            Col::Time => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
         }
-    }
-
-    /// Parse the name Python uses (`"str"`, `"i64"`, ...).
-    pub fn parse(name: &str) -> Option<Col> {
-        Some(match name {
-            "str" => Col::Str,
-            "i64" => Col::I64,
-            "u64" => Col::U64,
-            "f64" => Col::F64,
-            "bool" => Col::Bool,
-            "dec" => Col::Dec,
-            "time" => Col::Time,
-            "json" => Col::Json,
-            _ => return None,
-        })
     }
 }
 
-/// A record batch from JSON-shaped rows (small reports and engine outputs): column `name` of
-/// type `col` reads each row's field `name`; absent or null fields are null. A value of the
-/// wrong shape is an `internal` error (the engine's outputs have fixed shapes).
+/// A record batch from the JSON-shaped rows of the table functions' small reports (funnel,
+/// cohorts, attribution, lifecycle report): column `name` of type `col` reads each row's field
+/// `name`; absent or null fields are null. The engine's output tables are built from its typed
+/// outputs instead (`userops_arrow`).
 ///
 /// # Errors
 ///
-/// `internal` when a row's value does not have its column's shape (a bug: the engine's outputs have
+/// `internal` when a row's value does not have its column's shape (a bug: the reports have
 /// fixed shapes).
 pub fn rows_batch(
     fields: &[(&str, Col)],
     rows: &[serde_json::Value],
 ) -> Result<RecordBatch, Error> {
-    let at: Vec<(&str, Col, Option<&str>)> = fields.iter().map(|&(n, c)| (n, c, None)).collect();
-    rows_batch_at(&at, rows)
-}
-
-/// As [`rows_batch`], but a field may read a nested value: `(name, col, Some(pointer))` takes
-/// each row's value at the JSON pointer (`"/features/0"`, `"/features/orders"`).
-///
-/// # Errors
-///
-/// As [`rows_batch`].
-pub fn rows_batch_at(
-    fields: &[(&str, Col, Option<&str>)],
-    rows: &[serde_json::Value],
-) -> Result<RecordBatch, Error> {
     use serde_json::Value;
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(fields.len());
-    for &(name, col, pointer) in fields {
+    for &(name, col) in fields {
         let array: ArrayRef = match col {
-            Col::Str => Arc::new(StringArray::from(read_cells(rows, name, pointer, |v| {
+            Col::Str => Arc::new(StringArray::from(read_cells(rows, name, |v| {
                 Some(match v {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 })
             })?)),
-            Col::Json => Arc::new(StringArray::from(read_cells(rows, name, pointer, |v| {
-                Some(v.to_string())
-            })?)),
-            Col::I64 => Arc::new(Int64Array::from(read_cells(
-                rows,
-                name,
-                pointer,
-                Value::as_i64,
-            )?)),
-            Col::U64 => Arc::new(UInt64Array::from(read_cells(
-                rows,
-                name,
-                pointer,
-                Value::as_u64,
-            )?)),
-            Col::F64 => Arc::new(Float64Array::from(read_cells(
-                rows,
-                name,
-                pointer,
-                Value::as_f64,
-            )?)),
-            Col::Bool => Arc::new(BooleanArray::from(read_cells(
-                rows,
-                name,
-                pointer,
-                Value::as_bool,
-            )?)),
+            Col::I64 => Arc::new(Int64Array::from(read_cells(rows, name, Value::as_i64)?)),
+            Col::F64 => Arc::new(Float64Array::from(read_cells(rows, name, Value::as_f64)?)),
             Col::Dec => Arc::new(
-                Decimal128Array::from(read_cells(rows, name, pointer, |v| {
+                Decimal128Array::from(read_cells(rows, name, |v| {
                     let mut d: Decimal = match v {
                         Value::String(s) => s.parse().ok()?,
                         Value::Number(n) => n.to_string().parse().ok()?,
@@ -848,47 +784,33 @@ pub fn rows_batch_at(
                 .with_precision_and_scale(38, 10)
                 .map_err(|e| Error::Internal(e.to_string()))?,
             ),
-            Col::Time => Arc::new(
-                TimestampMillisecondArray::from(read_cells(rows, name, pointer, |v| {
-                    let t = DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
-                    Some(t.timestamp_millis())
-                })?)
-                .with_timezone("UTC"),
-            ),
         };
         arrays.push(array);
     }
     let schema = Schema::new(
         fields
             .iter()
-            .map(|&(n, c, _)| Field::new(n, c.data_type(), true))
+            .map(|&(n, c)| Field::new(n, c.data_type(), true))
             .collect::<Vec<_>>(),
     );
     RecordBatch::try_new(Arc::new(schema), arrays).map_err(|e| Error::Internal(e.to_string()))
 }
 
-/// Each row's value of one output field (at `pointer`, else the field `name`), read by `read`;
-/// absent and null are `None`, a value `read` refuses is an `internal` error (fixed shapes).
+/// Each row's value of the field `name`, read by `read`; absent and null are `None`, a value
+/// `read` refuses is an `internal` error (fixed shapes).
 fn read_cells<T>(
     rows: &[serde_json::Value],
     name: &str,
-    pointer: Option<&str>,
     read: impl Fn(&serde_json::Value) -> Option<T>,
 ) -> Result<Vec<Option<T>>, Error> {
     rows.iter()
-        .map(|r| {
-            let v = match pointer {
-                Some(p) => r.pointer(p),
-                None => r.get(name),
-            };
-            match v.filter(|v| !v.is_null()) {
-                None => Ok(None),
-                Some(v) => read(v).map(Some).ok_or_else(|| {
-                    Error::Internal(format!(
-                        "output field `{name}` holds {v}, not the expected type"
-                    ))
-                }),
-            }
+        .map(|r| match r.get(name).filter(|v| !v.is_null()) {
+            None => Ok(None),
+            Some(v) => read(v).map(Some).ok_or_else(|| {
+                Error::Internal(format!(
+                    "output field `{name}` holds {v}, not the expected type"
+                ))
+            }),
         })
         .collect()
 }
@@ -1009,7 +931,7 @@ mod tests {
     #[test]
     fn rows_batch_types() {
         let rows = vec![
-            serde_json::json!({"a": "x", "n": 3, "d": "1.50", "t": "2026-01-01T00:00:00Z"}),
+            serde_json::json!({"a": "x", "n": 3, "d": "1.50", "f": 0.5}),
             serde_json::json!({"a": null}),
         ];
         let b = rows_batch(
@@ -1017,7 +939,7 @@ mod tests {
                 ("a", Col::Str),
                 ("n", Col::I64),
                 ("d", Col::Dec),
-                ("t", Col::Time),
+                ("f", Col::F64),
             ],
             &rows,
         )

@@ -167,6 +167,7 @@ pub fn engine_error(
         };
         d.set_item("message", message)?;
         d.set_item("field", report.field.as_deref())?;
+        d.set_item("position", report.position)?;
         d.set_item("row", row)?;
         d.set_item("column", column)?;
         let exc = py

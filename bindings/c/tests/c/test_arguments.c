@@ -275,6 +275,9 @@ static int call_ingest_json(struct args *a, struct outs *o) {
 static int call_engine_call(struct args *a, struct outs *o) {
     return userops_engine_call(a->engine, a->s[0], a->s[1], OUTSTR(0));
 }
+static int call_engine_call_arrow(struct args *a, struct outs *o) {
+    return userops_engine_call_arrow(a->engine, a->s[0], a->s[1], ARR, SCH);
+}
 static int call_table_call(struct args *a, struct outs *o) {
     return userops_table_call(a->s[0], a->s[1], OUTSTR(0));
 }
@@ -403,6 +406,8 @@ static struct function FUNCTIONS[] = {
      S({ENGINE, "engine", 0}, {STR, "event_json", 1}, {OUT, "receipt_json", 0}), 3, 1, 1},
     {"userops_engine_call", call_engine_call, {.s = {"stats", "{}"}},
      S({ENGINE, "engine", 0}, {STR, "method", 1}, {STR, "args_json", 1}, {OUT, "result_json", 0}), 4, 0, 1},
+    {"userops_engine_call_arrow", call_engine_call_arrow, {.s = {"channel_effectiveness", "{\"by\": \"rule\"}"}},
+     S({ENGINE, "engine", 0}, {STR, "method", 1}, {STR, "args_json", 1}, {ARROW_OUT, "out_array", 0}), 4, 0, 0},
     {"userops_table_call", call_table_call,
      {.s = {"cohort_retention", "{\"user\": [1], \"time\": [\"2026-01-05T00:00:00Z\"], \"utc_offset_seconds\": 0}"}},
      S({STR, "method", 1}, {STR, "args_json", 1}, {OUT, "result_json", 0}), 3, 0, 1},

@@ -364,6 +364,34 @@ static void typed_scenario(void) {
     assert(arr.length == 0); /* de-duplicated */
     release(&arr, &sch);
 
+    /* any method whose output is a table, by name: the touch just planned, per channel */
+    assert(userops_engine_call_arrow(e, "channel_effectiveness", "{\"by\": \"channel\"}", &arr, &sch) == UOPS_OK);
+    {
+        char buf[32];
+        assert(arr.length == 1 && arr.n_children == 9);
+        assert(strcmp(str_at(&arr, &sch, "key", 0, buf, sizeof buf), "push") == 0);
+        assert(i64s(&arr, &sch, "planned")[0] == 1);
+    }
+    release(&arr, &sch);
+    /* a method without a table is refused before it runs: nothing exported, nothing changed */
+    int64_t before = -1, after = -1;
+    assert(userops_loyalty_balance(e, &m1, "brand-a", &before) == UOPS_OK);
+    assert(userops_engine_call_arrow(e, "earn", "{\"user\": {\"oneid\": 1}, \"program\": \"brand-a\","
+        " \"points\": 5, \"key\": \"arrow-earn\", \"time\": \"2026-05-01T10:00:00+08:00\"}", &arr, &sch)
+        == UOPS_INVALID_ARGUMENT);
+    assert(arr.release == NULL && sch.release == NULL);
+    assert(strstr(userops_last_error_message(), "no table") != NULL);
+    assert(userops_loyalty_balance(e, &m1, "brand-a", &after) == UOPS_OK && after == before);
+    assert(userops_engine_call_arrow(e, "stats", "{}", &arr, &sch) == UOPS_INVALID_ARGUMENT);
+    assert(userops_engine_call_arrow(e, "no_such_method", "{}", &arr, &sch) == UOPS_UNKNOWN_METHOD);
+    assert(arr.release == NULL && sch.release == NULL);
+    assert(userops_engine_call_arrow(e, NULL, "{}", &arr, &sch) == UOPS_NULL_POINTER);
+    assert(userops_engine_call_arrow(e, "coupon_counts", NULL, &arr, &sch) == UOPS_NULL_POINTER);
+    assert(userops_engine_call_arrow(e, "coupon_counts", "{}", NULL, &sch) == UOPS_NULL_POINTER);
+    assert(userops_engine_call_arrow(e, "coupon_counts", "{}", &arr, NULL) == UOPS_NULL_POINTER);
+    assert(userops_engine_call_arrow(NULL, "coupon_counts", "{}", &arr, &sch) == UOPS_NULL_POINTER);
+    assert(arr.release == NULL && sch.release == NULL);
+
     /* split: the manual merge undone */
     const char *evidence[] = {"manual:1"};
     assert(userops_identity_split(e, evidence, 1, "ops", "wrong merge", "not a time", &out) == UOPS_INVALID_ARGUMENT);

@@ -337,6 +337,14 @@ TEST(Hpp, LifecycleAndAutomation) {
     }
     EXPECT_EQ(e.automation_plan("2026-05-01T11:00:00+08:00").num_rows(), 0);  // de-duplicated
     EXPECT_EQ(error_of([&] { e.automation_plan("soon"); }).code(), "invalid_argument");
+    {
+        RecordBatch report = e.call_arrow("channel_effectiveness", R"({"by": "channel"})");
+        ASSERT_EQ(report.num_rows(), 1);
+        EXPECT_EQ(report.text(report.column("key"), 0), "push");
+        EXPECT_EQ(report.value<int64_t>(report.column("planned"), 0), 1);
+    }
+    EXPECT_EQ(error_of([&] { e.call_arrow("stats"); }).code(), "invalid_argument");
+    EXPECT_EQ(error_of([&] { e.call_arrow("no_such_method"); }).code(), "unknown_method");
 }
 
 TEST(Hpp, AudiencesAndQuotes) {

@@ -131,15 +131,6 @@ def attribution(
     return _tables.from_arrow(native, output or kind)
 
 
-_MICRO = [("event", "str"), ("users", "i64"), ("reach", "f64"), ("converted_after", "i64"),
-          ("rate", "f64"), ("rate_without", "f64")]
-_WARNINGS = [("index", "i64"), ("label", "str"), ("value", "f64"), ("expected", "f64"),
-             ("low", "f64"), ("high", "f64")]
-_COMMUNITY = [("community", "str"), ("period", "str"), ("joins", "i64"), ("leavers", "i64"),
-              ("members", "i64"), ("active_members", "i64"), ("activity_rate", "f64"),
-              ("conversions", "i64"), ("gmv", "dec")]
-
-
 class AnalyticsMethods(EngineBase):
     """Analyses over the engine's ingested events (each person's timeline)."""
 
@@ -299,7 +290,7 @@ class AnalyticsMethods(EngineBase):
         3    review      1                1   1.0           1.0
         4     share      1                1   1.0           1.0
         """
-        return self._rows_table(output, "micro_conversions", _MICRO, conversion=conversion)
+        return self._output_table(output, "micro_conversions", conversion=conversion)
 
     def metric_tree(self, *, period: Optional[str] = None) -> List[Dict[str, Any]]:
         """GMV = first-order GMV + repurchase GMV, per period (default month), as
@@ -332,8 +323,8 @@ class AnalyticsMethods(EngineBase):
         0  2026-01-10   45.0       0.0
         1  2026-01-20   96.0       0.0
         """
-        return self._rows_table(output, "data_warnings", _WARNINGS, metric=metric, method=dict(method),
-                                period=period)
+        return self._output_table(output, "data_warnings", metric=metric, method=dict(method),
+                                  period=period)
 
     def community_stats(self, *, period: Optional[str] = None, output: _tables.Output = None) -> Any:
         """Per community and period (default week): ``joins``, ``leavers``, ``members`` (the
@@ -352,4 +343,4 @@ class AnalyticsMethods(EngineBase):
         >>> e.community_stats(output="arrow").select(["period", "members", "active_members", "gmv"]).to_pylist()[1:]
         [{'period': '2026-02-02', 'members': 1, 'active_members': 1, 'gmv': Decimal('0E-10')}, {'period': '2026-02-09', 'members': 1, 'active_members': 0, 'gmv': Decimal('180.0000000000')}]
         """
-        return self._rows_table(output, "community_stats", _COMMUNITY, ["rows"], period=period)
+        return self._output_table(output, "community_stats", period=period)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import Any, Optional, Tuple, Type, TypeVar, Union
 
 from . import _convert
 from ._native import NativeEngine as _NativeEngine
@@ -84,44 +84,18 @@ class EngineBase:
 
     def _output_table(self, output: Optional[str], method: str, /, **args: Any) -> Any:
         """Execute ``method`` and return its output as a table of ``output`` kind (``None``:
-        :data:`userops._tables.ENGINE_OUTPUT`), built in Rust as Arrow with the schema the C ABI
-        exports too (``userops._native.output_columns``)."""
-        from . import _tables
-
-        _tables.check_output(output)
-        _, native = self._native.call_output_table(method, _convert.dumps(args))
-        return _tables.from_arrow(native, output or _tables.ENGINE_OUTPUT)
-
-    def _rows_table(
-        self,
-        output: Optional[str],
-        method: str,
-        columns: Sequence[Tuple[str, ...]],
-        path: Sequence[str] = (),
-        /,
-        **args: Any,
-    ) -> Any:
-        """Execute ``method`` and return the rows at ``path`` of its output as a table of
-        ``output`` kind (``None``: :data:`userops._tables.ENGINE_OUTPUT`), built in Rust as
-        Arrow. ``columns`` are ``(name, type)`` or ``(name, type, pointer)`` with types ``str``,
-        ``i64``, ``u64``, ``f64``, ``bool``, ``dec``, ``time`` or ``json``; a ``pointer``
-        (``"/features/0"``) reads a nested value of each row, by default the field ``name``."""
-        table, _ = self._rows_table_and_rest(output, method, columns, path, **args)
+        :data:`userops._tables.ENGINE_OUTPUT`), built in Rust as Arrow from the engine's typed
+        output, with the schema the C ABI exports too (``userops._native.output_columns``)."""
+        table, _ = self._output_table_and_rest(output, method, **args)
         return table
 
-    def _rows_table_and_rest(
-        self,
-        output: Optional[str],
-        method: str,
-        columns: Sequence[Tuple[str, ...]],
-        path: Sequence[str] = (),
-        /,
-        **args: Any,
+    def _output_table_and_rest(
+        self, output: Optional[str], method: str, /, **args: Any
     ) -> Tuple[Any, Any]:
-        """As :meth:`_rows_table`, and the rest of the output (the rows replaced by ``None``)."""
+        """As :meth:`_output_table`, and the rest of the output (its rows replaced by ``None``;
+        ``None`` for an output that is only rows)."""
         from . import _tables
 
         _tables.check_output(output)
-        spec = [(c[0], c[1], c[2] if len(c) > 2 else "/" + c[0]) for c in columns]
-        native, rest = self._native.call_table(method, _convert.dumps(args), list(path), spec)
+        _, native, rest = self._native.call_output_table(method, _convert.dumps(args))
         return _tables.from_arrow(native, output or _tables.ENGINE_OUTPUT), json.loads(rest)

@@ -32,11 +32,6 @@ def _time(t: TimeLike) -> str:
 PLAN_COLUMNS: Sequence[Tuple[str, str]] = tuple(
     (name, arrow_type) for name, arrow_type, _ in _native.output_columns["automation_plan"]
 )
-_COUPON_COUNTS = [("template", "str"), ("issued", "i64"), ("claimed", "i64"), ("used", "i64"),
-                  ("expired", "i64"), ("returned", "i64")]
-_EFFECTIVENESS = [("key", "str"), ("planned", "i64"), ("sent", "i64"), ("delivered", "i64"),
-                  ("opened", "i64"), ("clicked", "i64"), ("converted", "i64"), ("revenue", "dec"),
-                  ("conversion_rate", "f64")]
 
 
 class CampaignsMethods(_Base):
@@ -309,7 +304,7 @@ class CampaignsMethods(_Base):
           template  issued  claimed  used  expired  returned
         0    tea20       1        0     1        0         0
         """
-        return self._rows_table(output, "coupon_counts", _COUPON_COUNTS, template=template)
+        return self._output_table(output, "coupon_counts", template=template)
 
     # ---- automation and monitoring -------------------------------------------------------
 
@@ -451,7 +446,7 @@ class CampaignsMethods(_Base):
                 key  planned  sent  opened  clicked
         0  win-back        1     1       1        0
         """
-        return self._rows_table(output, "channel_effectiveness", _EFFECTIVENESS, by=by)
+        return self._output_table(output, "channel_effectiveness", by=by)
 
 
 __all__: Sequence[str] = ["CampaignsMethods"]

@@ -26,24 +26,8 @@ else:
 TimeLike = Union[str, _dt.datetime]
 
 
-#: Column specs ``(name, type[, JSON pointer])`` of the engine's model outputs.
-_RFM = [("oneid", "u64"), ("recency", "i64"), ("frequency", "i64"), ("monetary", "f64"),
-        ("r_score", "i64"), ("f_score", "i64"), ("m_score", "i64"), ("segment", "str")]
-_CHURN_RISK = [("oneid", "u64"), ("frequency", "f64"), ("recency", "f64"), ("T", "f64"),
-               ("p_alive", "f64"), ("risk", "str")]
 _FEATURES: Tuple[str, ...] = ("recency", "frequency", "tenure", "trend", "activity_score")
 CHURN_FEATURES = _FEATURES
-_CHURN_MODEL = (
-    [("oneid", "u64"), ("score", "f64"), ("risk", "str")]
-    + [(f, "f64", f"/features/{i}") for i, f in enumerate(CHURN_FEATURES)]
-    + [(f"contribution_{f}", "f64", f"/contributions/{i}") for i, f in enumerate(CHURN_FEATURES)]
-)
-_PREFERENCES = [("oneid", "u64"), ("value", "str"), ("weight", "f64"), ("share", "f64"), ("rank", "i64")]
-_CROSS = [("row", "str"), ("col", "str"), ("amount", "f64")]
-_ACTIVITY = [("oneid", "u64"), ("score", "f64"), ("level", "str")]
-_HIGH_VALUE = [("oneid", "u64"), ("orders", "i64"), ("amount", "f64"), ("order_interval_days", "f64"),
-               ("messages", "i64"), ("message_interval_days", "f64"), ("influence", "i64"),
-               ("high_value", "bool")]
 
 
 class ModelsMethods(_Base):
@@ -87,7 +71,7 @@ class ModelsMethods(_Base):
         >>> e.audience('rfm = "important_value"').oneids("list")
         [1]
         """
-        return self._rows_table(output, "rfm", _RFM, as_of=as_of, window_days=window_days,
+        return self._output_table(output, "rfm", as_of=as_of, window_days=window_days,
                                 monetary=monetary, split=split, tag=tag)
 
     def churn_risk(
@@ -121,8 +105,8 @@ class ModelsMethods(_Base):
         >>> len(e.audience('churn = "high"'))
         112
         """
-        users, rest = self._rows_table_and_rest(
-            output, "churn_risk", _CHURN_RISK, ["users"], as_of=as_of, freq=freq,
+        users, rest = self._output_table_and_rest(
+            output, "churn_risk", as_of=as_of, freq=freq,
             low_below=low_below, high_from=high_from, tag=tag,
         )
         return users, {"params": rest["params"], "log_likelihood": rest["log_likelihood"]}
@@ -163,8 +147,8 @@ class ModelsMethods(_Base):
         >>> users.columns.tolist()[:5], len(users) == e.stats()["persons"]
         (['oneid', 'score', 'risk', 'recency', 'frequency'], True)
         """
-        users, rest = self._rows_table_and_rest(
-            output, "churn_model", _CHURN_MODEL, ["users"], as_of=as_of, window_days=window_days,
+        users, rest = self._output_table_and_rest(
+            output, "churn_model", as_of=as_of, window_days=window_days,
             holdout=holdout, seed=seed, low_below=low_below, high_from=high_from, tag=tag,
         )
         model: Dict[str, Any] = rest["model"]
@@ -217,8 +201,8 @@ class ModelsMethods(_Base):
         2      2    view     1.0
         3      3  review     1.0
         """
-        return self._rows_table(
-            output, "preference_shares", _PREFERENCES, as_of=as_of, dimension=dimension,
+        return self._output_table(
+            output, "preference_shares", as_of=as_of, dimension=dimension,
             lookback_months=lookback_months, top_k=top_k,
             price_bands=[str(b) for b in price_bands], tag=tag,
         )
@@ -262,8 +246,8 @@ class ModelsMethods(_Base):
         2   hangzhou  login     1.0
         3   shanghai  login     3.0
         """
-        return self._rows_table(
-            output, "cross_table", _CROSS, as_of=as_of, rows=rows, cols=cols,
+        return self._output_table(
+            output, "cross_table", as_of=as_of, rows=rows, cols=cols,
             lookback_months=lookback_months, price_bands=[str(b) for b in price_bands],
         )
 
@@ -305,8 +289,8 @@ class ModelsMethods(_Base):
         >>> e.activity_scores("2026-04-30T23:00:00+08:00")["level"].tolist()
         ['low', 'dormant', 'dormant']
         """
-        return self._rows_table(
-            output, "activity_scores", _ACTIVITY, as_of=as_of, half_life_days=half_life_days,
+        return self._output_table(
+            output, "activity_scores", as_of=as_of, half_life_days=half_life_days,
             weights=dict(weights or {}), levels=None if levels is None else [list(lv) for lv in levels],
             tag=tag,
         )
@@ -340,5 +324,5 @@ class ModelsMethods(_Base):
         1      2       1    30.0       False
         2      3       2   184.0        True
         """
-        return self._rows_table(output, "high_value_users", _HIGH_VALUE, as_of=as_of,
-                                window_days=window_days, rule=dict(rule or {}))
+        return self._output_table(output, "high_value_users", as_of=as_of,
+                                  window_days=window_days, rule=dict(rule or {}))

@@ -17,7 +17,7 @@ error_codes: List[Tuple[str, int]]
 _Table = Any
 
 # ---- output tables (bindings/python/src/outputs.rs; schemas from the userops-arrow crate) ----
-#: Every output table's columns by table name (``"statement"``, ``"automation_plan"``, ...):
+#: Every output table's columns by table name (``"statement"``, ``"rfm"``, ...):
 #: ``(name, type as pyarrow prints it, nullable)``; the C ABI exports the same schemas.
 output_columns: Dict[str, List[Tuple[str, str, bool]]]
 def empty_output_table(name: str) -> _Table: ...
@@ -41,10 +41,10 @@ class NativeEngine:
     ) -> _Table: ...
     def set_tags_table(self, table: _Table, user: str, kind: str, now: Optional[str] = None) -> Tuple[bool, str]: ...
     def audience_members(self, args_json: str) -> Tuple[bool, str, bytes]: ...
-    def call_table(
-        self, method: str, args_json: str, path: List[str], columns: List[Tuple[str, str, str]]
-    ) -> Tuple[_Table, str]: ...
-    def call_output_table(self, method: str, args_json: str) -> Tuple[str, _Table]: ...
+    def call_output_table(self, method: str, args_json: str) -> Tuple[str, _Table, str]:
+        """Execute ``method`` and return ``(table name, table, rest_json)``: its output as the
+        table ``output_columns`` declares, and the rest of the output as JSON (the rows
+        replaced by ``null``)."""
 
 class NativeIdentityGraph:
     def __init__(self) -> None: ...
