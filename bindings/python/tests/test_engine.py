@@ -181,3 +181,13 @@ def test_every_engine_error_code_has_its_exception_class() -> None:
         assert cls.code == name and cls.status == status, (name, cls)
         assert issubclass(cls, userops.UserOpsError)
     assert set(_BY_CODE) == set(codes), "a class for a code the engine does not have"
+
+
+def test_a_report_with_an_unknown_code_is_an_internal_error_naming_it() -> None:
+    from userops.errors import InternalError, from_report
+
+    e = from_report({"code": "no_such_code", "message": "boom"})
+    assert type(e) is InternalError
+    assert "no_such_code" in str(e) and "boom" in str(e)
+    known = from_report({"code": "not_found", "message": "x", "field": "user"})
+    assert type(known) is userops.NotFound and known.field == "user"

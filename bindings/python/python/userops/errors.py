@@ -306,8 +306,16 @@ _BY_CODE: Dict[str, Type[UserOpsError]] = {
 
 
 def from_report(report: Dict[str, Any]) -> UserOpsError:
-    """Build the exception matching an engine error report."""
-    cls = _BY_CODE.get(str(report.get("code")), UserOpsError)
+    """Build the exception matching an engine error report.
+
+    Every code the engine has maps to its own class (``tests/test_engine.py`` checks the
+    table against the native module's codes); a report with any other code cannot come from
+    this wheel's engine, so it is an :class:`InternalError` that names the code rather than
+    a guess at a class."""
+    code = str(report.get("code"))
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        return InternalError(f"unknown error code {code!r}: {report.get('message', '')}")
     common: Dict[str, Any] = {
         "field": report.get("field"),
         "row": report.get("row"),

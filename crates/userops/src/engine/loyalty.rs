@@ -5,10 +5,7 @@
 //! Loyalty does not own persons: the door resolves the member a command names before the
 //! command runs and lends it a way to create them once every check passed.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
-use roaring::RoaringBitmap;
 
 use super::{ensure_user_in, Engine, State};
 use crate::command::Output;
@@ -18,7 +15,6 @@ use crate::ids::OneId;
 use crate::loyalty::commands::{Context, Named};
 use crate::loyalty::index::{self, named_user, Touch};
 use crate::loyalty::{Loyalty, LoyaltyCommand, LoyaltyOutput};
-use crate::tags::Dirty;
 
 impl Engine {
     /// The loyalty module's state (read-only): programs, ledger, members.
@@ -127,33 +123,7 @@ impl Engine {
     pub(crate) fn loyalty_reindex(&mut self, t: Touch, user: Option<&UserRef>, now: DateTime<Utc>) {
         let named = user.and_then(|u| self.lookup(u).ok().flatten());
         let writes = self.state.loyalty.index_writes(t, named);
-        let mut changed: BTreeMap<String, RoaringBitmap> = BTreeMap::new();
-        for w in writes {
-            // A person known only to loyalty so far gets a place in the index; persons merged
-            // away or erased (and erasure pseudonyms) stay out of it.
-            let d = match self.state.users.dense(w.user) {
-                Some(d) if self.state.users.live().contains(d) => d,
-                Some(_) => continue,
-                None if self.state.identity.canonical(w.user) == Some(w.user) => {
-                    self.state.users.dense_or_insert(w.user)
-                }
-                None => continue,
-            };
-            let tags = &mut self.state.tags;
-            let v = w.value;
-            let old = tags.column_values(&w.column, d);
-            if old.as_deref() == Some(v.as_slice()) {
-                continue;
-            }
-            tags.write(&w.column, w.kind, d, v.as_slice());
-            changed.entry(w.column).or_default().insert(d);
-        }
-        if changed.is_empty() {
-            return;
-        }
-        let all: RoaringBitmap = changed.values().fold(RoaringBitmap::new(), |a, b| a | b);
-        let names: Vec<String> = changed.into_keys().collect();
-        self.refresh_rules_for(&names, &Dirty::Users(all), now);
+        self.write_index_changed(writes, now);
     }
 
     /// Create the index columns of a new program ([`index::columns`]).

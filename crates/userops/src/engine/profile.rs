@@ -33,27 +33,16 @@ impl Engine {
     /// Rewrite person `oneid`'s index column of attribute `name` from its profile (rules are
     /// the caller's to recompute).
     pub(crate) fn index_attribute(&mut self, oneid: OneId, name: &str) {
-        let State {
-            profiles,
-            users,
-            tags,
-            ..
-        } = &mut self.state;
-        if let Some(w) = profiles.attribute_write(oneid, name) {
-            tags.write_values(users, [w]);
+        if let Some(w) = self.state.profiles.attribute_write(oneid, name) {
+            self.write_to_index(vec![w]);
         }
     }
 
     /// Rewrite person `oneid`'s aggregate columns from its profile (rules are the caller's to
     /// recompute).
     pub(crate) fn index_aggregates(&mut self, oneid: OneId) {
-        let State {
-            profiles,
-            users,
-            tags,
-            ..
-        } = &mut self.state;
-        tags.write_values(users, profiles.aggregate_writes(oneid));
+        let writes = self.state.profiles.aggregate_writes(oneid);
+        self.write_to_index(writes);
     }
 
     /// Update aggregates from an accepted event (called by `apply_event` once checks passed).

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use roaring::RoaringBitmap;
 
 use super::{Engine, State};
 use crate::error::Error;
@@ -13,7 +14,7 @@ use crate::event::UserRef;
 use crate::ids::{Identifier, OneId};
 use crate::tags::{
     wall_clock, AudienceResult, Dirty, IndexWrite, Reads, TagColumnInput, TagDef, TagsCommand,
-    TagsOutput, Value, ValueType,
+    TagsOutput, Value, ValueType, Written,
 };
 
 impl Engine {
@@ -176,16 +177,56 @@ impl Engine {
         Ok(())
     }
 
-    /// The door other modules' flows write the tag index through: each [`IndexWrite`] (an
+    /// The one place other modules' flows write the tag index through: each [`IndexWrite`] (an
     /// attribute or aggregate, a program's points or tier, a tag an automation rule sets) is
-    /// written, numbering persons new to the user index, then the rules reading the columns
-    /// written are recomputed for the users written, at `now`. Never fails.
+    /// written for a person that has a place in the index ([`Engine::index_place`]). Rules are
+    /// the caller's to recompute: [`Engine::write_index`] and [`Engine::write_index_changed`]
+    /// do. Never fails.
+    pub(crate) fn write_to_index(&mut self, writes: Vec<IndexWrite>) -> Written {
+        let State {
+            identity,
+            users,
+            tags,
+            ..
+        } = &mut self.state;
+        tags.write_values(
+            |o| match users.dense(o) {
+                Some(d) if users.live().contains(d) => Some(d),
+                // Merged away or erased: its values went with it.
+                Some(_) => None,
+                // A person known to another module before the index (a member that only
+                // loyalty has met) gets its place; an erasure pseudonym, never a person, none.
+                None if identity.canonical(o) == Some(o) => Some(users.dense_or_insert(o)),
+                None => None,
+            },
+            writes,
+        )
+    }
+
+    /// [`Engine::write_to_index`], then the rules reading any column written recomputed for
+    /// every user written, at `now`. Never fails.
     pub(crate) fn write_index(&mut self, writes: Vec<IndexWrite>, now: DateTime<Utc>) {
-        let tz = self.config.business_tz();
-        let State { users, tags, .. } = &mut self.state;
-        let changed: Vec<String> = writes.iter().map(|w| w.column.clone()).collect();
-        let written = tags.write_values(users, writes);
-        tags.refresh_rules(Reads { users, tz }, &changed, &Dirty::Users(written), now);
+        let mut columns: Vec<String> = writes.iter().map(|w| w.column.clone()).collect();
+        columns.dedup();
+        let written = self.write_to_index(writes);
+        self.refresh_rules_for(&columns, &Dirty::Users(written.users), now);
+    }
+
+    /// [`Engine::write_to_index`], then the rules reading a column whose values changed
+    /// recomputed for the users whose values changed, at `now`: for writers that re-read many
+    /// values that mostly stay as they were (loyalty re-reads every tiered member after a tier
+    /// evaluation). Never fails.
+    pub(crate) fn write_index_changed(&mut self, writes: Vec<IndexWrite>, now: DateTime<Utc>) {
+        let written = self.write_to_index(writes);
+        if written.changed.is_empty() {
+            return;
+        }
+        let users = written
+            .changed
+            .values()
+            .fold(RoaringBitmap::new(), |a, b| a | b);
+        let columns: Vec<String> = written.changed.into_keys().collect();
+        self.refresh_rules_for(&columns, &Dirty::Users(users), now);
     }
 
     /// Recompute the rule tags that read any of `changed`, for every user (see

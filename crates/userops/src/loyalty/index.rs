@@ -17,7 +17,7 @@ use super::ledger::AccountKind;
 use super::Loyalty;
 use crate::event::UserRef;
 use crate::ids::OneId;
-use crate::tags::{Value, ValueType};
+use crate::tags::{IndexWrite, Value, ValueType};
 
 /// The index column holding members' points in `program`: `points("<program>")`.
 ///
@@ -65,18 +65,6 @@ pub(crate) fn named_user(c: &LoyaltyCommand) -> Option<&UserRef> {
         | LoyaltyCommand::CompleteTask { user, .. } => Some(user),
         _ => None,
     }
-}
-
-/// One value of an index column for one member: what the engine writes into the tag index.
-pub(crate) struct IndexWrite {
-    /// The column: [`points_column`] or [`tier_column`] of a program.
-    pub(crate) column: String,
-    /// Its type in the index.
-    pub(crate) kind: ValueType,
-    /// The member.
-    pub(crate) user: OneId,
-    /// The value (`None`: no account, or no tier).
-    pub(crate) value: Option<Value>,
 }
 
 /// The two index columns of `program` and their types, created with the program (so that
@@ -135,15 +123,15 @@ impl Loyalty {
                     .map(|_| Value::Number(ledger.balance(p.book, o) as f64));
                 writes.push(IndexWrite {
                     column: pc.clone(),
-                    kind: ValueType::Number,
+                    value_type: ValueType::Number,
                     user: o,
-                    value: points,
+                    values: points.into_iter().collect(),
                 });
                 writes.push(IndexWrite {
                     column: tc.clone(),
-                    kind: ValueType::Enum,
+                    value_type: ValueType::Enum,
                     user: o,
-                    value: self.tier_of(p, o).map(Value::Text),
+                    values: self.tier_of(p, o).map(Value::Text).into_iter().collect(),
                 });
             };
             users.iter().copied().for_each(&mut visit);

@@ -31,7 +31,7 @@ pub use column::{Value, ValueType};
 pub use expr::{Expr, ExprError};
 pub use index::TagIndex;
 pub(crate) use rules::Reads;
-pub(crate) use write::IndexWrite;
+pub(crate) use write::{IndexWrite, Written};
 
 use crate::error::Error;
 use crate::event::UserRef;

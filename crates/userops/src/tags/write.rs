@@ -6,7 +6,7 @@
 //! to write, then the write on `&mut self`, which cannot fail. The engine flow numbers new
 //! persons between the two, so a refused command numbers no one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use roaring::RoaringBitmap;
@@ -17,7 +17,6 @@ use super::{check_name, unknown_tag, value_of, Dirty, TagColumnInput, TagDef, Ta
 use super::{Value, ValueType};
 use crate::error::Error;
 use crate::ids::OneId;
-use crate::users::UserIndex;
 
 /// One person's values of one index column, as another module wants them written: an
 /// attribute or aggregate (profile), a program's points or tier (loyalty), a tag set by an
@@ -43,20 +42,36 @@ pub(crate) struct TypedColumn {
     values: Vec<Option<Value>>,
 }
 
+/// What [`TagState::write_values`] wrote: the users written (dense), and per column the users
+/// whose values it changed.
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    /// Every user given a place and written, changed or not.
+    pub(crate) users: RoaringBitmap,
+    /// Per column, the users whose values differ from before the write.
+    pub(crate) changed: BTreeMap<String, RoaringBitmap>,
+}
+
 impl TagState {
-    /// Write other modules' values to the index, numbering persons new to `users`. Rules are
-    /// not recomputed: the flow that wrote calls [`TagState::refresh_rules`] once for what it
-    /// wrote. Returns the dense users written.
+    /// Write other modules' values to the index. `place` gives each write's person its dense
+    /// user (numbering persons new to the index), or `None` for a person that has no place
+    /// (merged away, erased): that write is dropped. A value equal to the one held is not
+    /// rewritten. Rules are not recomputed: the flow that wrote calls
+    /// [`TagState::refresh_rules`] once, over [`Written::users`] or [`Written::changed`].
     pub(crate) fn write_values(
         &mut self,
-        users: &mut UserIndex,
+        mut place: impl FnMut(OneId) -> Option<u32>,
         writes: impl IntoIterator<Item = IndexWrite>,
-    ) -> RoaringBitmap {
-        let mut written = RoaringBitmap::new();
+    ) -> Written {
+        let mut written = Written::default();
         for w in writes {
-            let d = users.dense_or_insert(w.user);
+            let Some(d) = place(w.user) else { continue };
+            written.users.insert(d);
+            if self.column_values(&w.column, d).as_deref() == Some(w.values.as_slice()) {
+                continue;
+            }
             self.write(&w.column, w.value_type, d, &w.values);
-            written.insert(d);
+            written.changed.entry(w.column).or_default().insert(d);
         }
         written
     }
@@ -377,5 +392,54 @@ fn set_rows(c: &mut Column, dense: Vec<(u32, Vec<Value>)>) {
         for (u, v) in &dense {
             c.set(*u, v);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn number(user: u64, column: &str, v: Option<f64>) -> IndexWrite {
+        IndexWrite {
+            column: column.to_owned(),
+            value_type: ValueType::Number,
+            user: OneId(user),
+            values: v.map(Value::Number).into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn a_write_reports_who_changed_and_skips_persons_without_a_place() {
+        let mut tags = TagState::default();
+        // OneID n sits at dense n - 1; OneID 9 has no place (merged away, say).
+        let place = |o: OneId| (o.0 != 9).then(|| o.0 as u32 - 1);
+        let first = tags.write_values(
+            place,
+            [
+                number(1, "a", Some(1.0)),
+                number(2, "a", Some(2.0)),
+                number(9, "a", Some(9.0)),
+            ],
+        );
+        assert_eq!(first.users.iter().collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(first.changed["a"].iter().collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(tags.column_values("a", 8), Some(vec![]));
+
+        // The same value again changes nothing; a new value and a removal do.
+        let second = tags.write_values(
+            place,
+            [
+                number(1, "a", Some(1.0)),
+                number(2, "a", None),
+                number(1, "b", Some(5.0)),
+                number(3, "b", None),
+            ],
+        );
+        assert_eq!(second.users.iter().collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(second.changed["a"].iter().collect::<Vec<_>>(), [1]);
+        assert_eq!(second.changed["b"].iter().collect::<Vec<_>>(), [0]);
+        assert_eq!(tags.column_values("a", 0), Some(vec![Value::Number(1.0)]));
+        assert_eq!(tags.column_values("a", 1), Some(vec![]));
+        assert_eq!(tags.column_values("b", 0), Some(vec![Value::Number(5.0)]));
     }
 }
