@@ -8,6 +8,7 @@
 //! ```sh
 //! cargo run --release -p userops-benches --example service_load
 //! USERS=1000000 RATES=1000,2500,5000 SECS=10 cargo run --release -p userops-benches --example service_load
+//! CONCURRENCY=lock cargo run --release -p userops-benches --example service_load  # one copy
 //! ```
 //!
 //! Open loop, no coordinated omission: request `i` is due at `start + i / rate` whatever the
@@ -268,6 +269,18 @@ fn call(store: &userops_store::Store, method: &str, args: Value) -> userops::Out
         .unwrap_or_else(|e| panic!("{method}: {e}"))
 }
 
+/// This process's resident memory (`VmRSS`), in MiB.
+fn resident_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
 fn main() {
     let users: u64 = env("USERS", 20_000);
     let rates: Vec<u64> = env("RATES", "1000,2500,5000".to_owned())
@@ -280,8 +293,17 @@ fn main() {
     let during_rate: u64 = env("DURING_RATE", 1000);
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let store =
-        Arc::new(userops_service::open_store(&dir.path().join("load.db"), "group").expect("open"));
+    let concurrency: userops::shared::Concurrency = env("CONCURRENCY", "replicas".to_owned())
+        .parse()
+        .expect("CONCURRENCY is replicas or lock");
+    // The service's own settings (examples/service `open_store`), with the concurrency asked.
+    let store = Arc::new(
+        userops_store::StoreOptions::new()
+            .durability(userops_store::Durability::group())
+            .concurrency(concurrency)
+            .open(dir.path().join("load.db"))
+            .expect("open"),
+    );
     call(
         &store,
         "create_program",
@@ -326,6 +348,21 @@ fn main() {
         "loaded {users} users (one order each) in {:.1} s, load {}",
         clock.elapsed().as_secs_f64(),
         loadavg()
+    );
+    // The preload is a few large writes: the other online copy replays them at the next
+    // write and the analysis copy in the background. Let both catch up before measuring, and
+    // say how long that took (requests in that window would wait for a core).
+    let clock = Instant::now();
+    call(
+        &store,
+        "create_program",
+        json!({"program": {"id": "settle"}}),
+    );
+    drop(store.shared().analysis().expect("analysis copy"));
+    println!(
+        "copies caught up with the preload in {:.2} s; resident {} MiB ({concurrency:?})",
+        clock.elapsed().as_secs_f64(),
+        resident_mib()
     );
 
     // The service, on a runtime of its own.
