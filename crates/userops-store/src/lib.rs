@@ -722,6 +722,11 @@ impl Store {
                 return Err(e.into());
             }
             db.commit()?;
+            // The chunks deleted above were zeroed in the WAL only; the main file still holds
+            // them until a checkpoint, and a snapshot cut short may have held a person erased
+            // since. Fold the WAL again.
+            db.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             // A snapshot in an older format is replaced now, so that the next open reads the
             // current format and `check` finds a snapshot to compare its replay with.
             let upgraded = store.warnings.iter().any(|w| {

@@ -118,7 +118,11 @@ pub(crate) fn write_in_steps(
         buf: Vec::with_capacity(chunk.max(1)),
         rows: 0,
         failed: None,
-        steps: Some(abort),
+        steps: Some(Steps {
+            abort,
+            wanted: &wanted,
+            stopped: false,
+        }),
     };
     let written = engine.write_snapshot(Tee {
         inner: &mut sink,
@@ -132,7 +136,8 @@ pub(crate) fn write_in_steps(
     if let Err(e) = flushed {
         let _ = conn.execute_batch("ROLLBACK");
         discard(conn)?;
-        return match abort.load(std::sync::atomic::Ordering::SeqCst) {
+        let stopped = sink.steps.as_ref().is_some_and(|s| s.stopped);
+        return match stopped || abort.load(std::sync::atomic::Ordering::SeqCst) {
             true => Ok(None),
             false => Err(e),
         };
@@ -176,9 +181,19 @@ struct ChunkSink<'c> {
     rows: i64,
     /// The SQLite error behind a failed write (an `io::Error` would lose its kind).
     failed: Option<rusqlite::Error>,
-    /// Written beside a live journal: each chunk in a transaction of its own, stopped when
-    /// this is set ([`write_in_steps`]).
-    steps: Option<&'c std::sync::atomic::AtomicBool>,
+    /// Written beside a live journal ([`write_in_steps`]): each chunk in a transaction of its
+    /// own.
+    steps: Option<Steps<'c>>,
+}
+
+/// How a snapshot written beside a live journal stops.
+struct Steps<'c> {
+    /// Set: stop before the next chunk (the store is closing).
+    abort: &'c std::sync::atomic::AtomicBool,
+    /// Whether the snapshot is still wanted (no erasure, no newer snapshot since its `seq`).
+    wanted: &'c dyn Fn(&Connection) -> rusqlite::Result<bool>,
+    /// The writing stopped because of `abort` or `wanted`: not an error.
+    stopped: bool,
 }
 
 impl ChunkSink<'_> {
@@ -187,13 +202,28 @@ impl ChunkSink<'_> {
         if self.buf.is_empty() && self.rows > 0 {
             return Ok(());
         }
-        if let Some(abort) = self.steps {
-            if abort.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(rusqlite::Error::ToSqlConversionFailure(
-                    "snapshot abandoned".into(),
-                ));
+        if let Some(steps) = &mut self.steps {
+            let stop = |why: &str| rusqlite::Error::ToSqlConversionFailure(why.into());
+            if steps.abort.load(std::sync::atomic::Ordering::SeqCst) {
+                steps.stopped = true;
+                return Err(stop("snapshot abandoned"));
             }
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            // Asked inside the chunk's own transaction: an erasure commits (and folds the WAL)
+            // either before it, and then no chunk of a state still holding the erased person
+            // is written after it, or after it, and then deletes this chunk with the others.
+            match (steps.wanted)(self.conn) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    steps.stopped = true;
+                    return Err(stop("snapshot no longer wanted"));
+                }
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
         }
         let inserted = self
             .conn
