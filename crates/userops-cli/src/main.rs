@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod chain;
 mod demo;
+mod export;
 mod generate;
 mod report;
 
@@ -76,6 +77,38 @@ enum Cmd {
         #[arg(long)]
         db: PathBuf,
     },
+    /// Write a store's history as files other tools read (see `userops export events --help`).
+    Export {
+        #[command(subcommand)]
+        what: Export,
+    },
+}
+
+#[derive(Subcommand)]
+enum Export {
+    /// The event log as Parquet files (`DIR/events-00000.parquet`, ... and
+    /// `DIR/_userops_export.json`), readable by DuckDB, polars, pandas and Spark. The store is
+    /// only read. Exported: every event the journal holds, i.e. every accepted event since
+    /// the store was created, except what erasures redacted (an erased person's events are
+    /// never exported). Events of `ingest_batch` records are exported as journaled (column
+    /// `batch_index`; the journal does not say which the engine refused). Columns: seq,
+    /// batch_index, key, kind, time (UTC ms), platform, program, user_kind, user_value,
+    /// user_oneid, channel, order_id, amount (exact decimal), attributes (JSON).
+    Events {
+        /// The store's SQLite file.
+        #[arg(long)]
+        db: PathBuf,
+        /// Output directory: created if missing; an earlier export there is replaced, a
+        /// directory holding anything else is refused.
+        #[arg(long)]
+        out: PathBuf,
+        /// Rows per Parquet file.
+        #[arg(long, default_value_t = 1 << 20)]
+        rows_per_file: usize,
+        /// Rows per row group (bounds the writer's memory).
+        #[arg(long, default_value_t = 1 << 17)]
+        row_group_rows: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -112,6 +145,22 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(e.to_string()),
         },
+        Cmd::Export {
+            what:
+                Export::Events {
+                    db,
+                    out,
+                    rows_per_file,
+                    row_group_rows,
+                },
+        } => export::export_events(&export::Options {
+            db,
+            out,
+            rows_per_file,
+            row_group_rows,
+        })
+        .map(|summary| println!("{summary}"))
+        .map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -151,7 +151,7 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
     };
     report.replay_base = base;
     let mut next_snap = snaps.iter().filter(|h| h.seq > base).peekable();
-    let replay = journal::for_each_after(&conn, base, |raw| {
+    let replay = journal::for_each_after::<StoreError>(&conn, base, |raw| {
         if Some(raw.seq) == torn {
             return Ok(());
         }
@@ -222,7 +222,7 @@ fn check_journal(
 ) -> (i64, Option<i64>) {
     let mut last_redacted = 0;
     let mut torn = None;
-    let scan = journal::for_each_after(conn, 0, |raw| {
+    let scan = journal::for_each_after::<StoreError>(conn, 0, |raw| {
         report.records += 1;
         if raw.method == REDACTED {
             if raw.checksum != journal::checksum(raw.seq, &raw.command) {

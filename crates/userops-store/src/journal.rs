@@ -154,28 +154,30 @@ impl Raw {
 
 /// Visit the records after `after`, in order, with a check that sequence numbers follow each
 /// other without gaps.
-pub(crate) fn for_each_after(
+pub(crate) fn for_each_after<E: From<StoreError>>(
     conn: &Connection,
     after: i64,
-    mut f: impl FnMut(Raw) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT seq, method, command, checksum FROM journal WHERE seq > ?1 ORDER BY seq",
-    )?;
-    let mut rows = stmt.query([after])?;
+    mut f: impl FnMut(Raw) -> Result<(), E>,
+) -> Result<(), E> {
+    let sql = |e: rusqlite::Error| E::from(StoreError::from(e));
+    let mut stmt = conn
+        .prepare("SELECT seq, method, command, checksum FROM journal WHERE seq > ?1 ORDER BY seq")
+        .map_err(sql)?;
+    let mut rows = stmt.query([after]).map_err(sql)?;
     let mut expected = after + 1;
-    while let Some(r) = rows.next()? {
+    while let Some(r) = rows.next().map_err(sql)? {
         let raw = Raw {
-            seq: r.get(0)?,
-            method: r.get(1)?,
-            command: r.get(2)?,
-            checksum: r.get(3)?,
+            seq: r.get(0).map_err(sql)?,
+            method: r.get(1).map_err(sql)?,
+            command: r.get(2).map_err(sql)?,
+            checksum: r.get(3).map_err(sql)?,
         };
         if raw.seq != expected {
             return Err(StoreError::Corrupt {
                 seq: expected,
                 reason: format!("record missing (next record is {})", raw.seq),
-            });
+            }
+            .into());
         }
         expected += 1;
         f(raw)?;

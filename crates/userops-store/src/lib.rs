@@ -64,6 +64,7 @@
 //! ```
 mod check;
 mod handle;
+pub mod history;
 mod journal;
 pub mod project;
 mod schema;
@@ -163,6 +164,15 @@ pub enum StoreError {
         found: i64,
         /// [`SCHEMA_VERSION`].
         supported: i64,
+    },
+    /// The file was written by an older userops; opening it with [`Store::open`] migrates it.
+    /// Returned by readers that never write ([`history`]).
+    #[error("the store has schema version {found}; open it once with this build to migrate it to {current}")]
+    OldSchema {
+        /// The file's schema version.
+        found: i64,
+        /// [`SCHEMA_VERSION`].
+        current: i64,
     },
     /// An earlier write failed after the engine had applied a command, so memory and disk may
     /// differ. Reopen the store: recovery restores the durable state.
