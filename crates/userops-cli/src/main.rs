@@ -159,7 +159,11 @@ fn main() -> ExitCode {
             rows_per_file,
             row_group_rows,
         })
-        .map(|summary| println!("{summary}"))
+        // The files are written: a closed stdout (`| head`) is no failure of the export.
+        .map(|summary| {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout(), "{summary}");
+        })
         .map_err(|e| e.to_string()),
     };
     match result {

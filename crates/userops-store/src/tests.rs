@@ -340,9 +340,24 @@ fn migrates_a_schema_1_store() {
         .unwrap();
     }
     drop(c);
+    // A reader that never writes does not migrate: it says so, and reads after an open.
+    let old = crate::history::EventLog::open(&path).unwrap_err();
+    assert!(
+        matches!(old, StoreError::OldSchema { found: 1, .. }),
+        "{old}"
+    );
     let s = Store::open(&path).unwrap();
     assert_eq!(s.engine().snapshot(), mem.snapshot());
     drop(s);
+    let mut keys = Vec::new();
+    let history = crate::history::EventLog::open(&path)
+        .unwrap()
+        .for_each(|e| {
+            keys.push(e.event.key);
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    assert_eq!((keys, history.records), (vec!["a".into(), "b".into()], 2));
     let v: i64 = raw(&path)
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
