@@ -100,7 +100,9 @@ fn main() {
 /// Register a member whose value is unique to `key`, then erase the person; print the key and
 /// `erased VALUE` once each is durable (an erasure commits at once, whatever the mode).
 fn erase_one(store: &userops_store::Store, key: &str, out: &mut impl Write) {
-    let member = format!("ERASEME{}", key.replace('-', "x"));
+    // Closed by `E`: no value is the start of another (`...x1` of `...x10`), so the parent's
+    // search for an erased value cannot find a member registered and not yet erased.
+    let member = format!("ERASEME{}E", key.replace('-', "x"));
     let json = format!(
         r#"{{"kind": "register", "key": "{key}", "time": "2026-01-01T00:00:00Z",
         "source": {{"platform": "app", "program": "b"}}, "user": {{"kind": "member_no", "value": "{member}"}}}}"#
