@@ -623,11 +623,10 @@ impl TagsProjection {
         TagsProjection::insert(conn, rows)
     }
 
-    fn has_rules(engine: &Engine) -> bool {
-        engine
-            .tag_defs()
-            .iter()
-            .any(|d| matches!(d.kind, userops::tags::TagKind::Rule { .. }))
+    /// Whether `n` persons are most of the engine's: rewriting them one by one would cost more
+    /// than rewriting the table.
+    fn most_of(engine: &Engine, n: usize) -> bool {
+        n > 1024 && n * 2 > engine.identity().person_count()
     }
 }
 
@@ -648,59 +647,25 @@ impl Projection for TagsProjection {
         conn: &Connection,
         engine: &Engine,
         command: &Command,
-        output: &Output,
+        _output: &Output,
     ) -> rusqlite::Result<()> {
-        // Events change the tags of the persons they name (and merge); rule tags are whole
-        // columns recomputed when an order or refund changes the aggregates they read, so they
-        // (and every operator command on tags, profiles, models, identities) rewrite the table.
-        let persons: Vec<OneId> = match (command, output) {
-            // No tag defined: no rows, none to change (defining one rewrites the table).
-            (Command::Core(CoreCommand::Ingest { .. } | CoreCommand::IngestBatch { .. }), _)
-                if engine.tag_defs().is_empty() =>
-            {
-                return Ok(())
-            }
-            (Command::Core(CoreCommand::Ingest { event }), Output::Receipt(r)) => {
-                if TagsProjection::has_rules(engine)
-                    && matches!(
-                        event.body,
-                        EventBody::Order { .. } | EventBody::Refund { .. }
-                    )
-                {
-                    return self.rebuild(conn, engine);
-                }
-                r.oneid
-                    .into_iter()
-                    .chain(r.absorbed.iter().copied())
-                    .collect()
-            }
-            (Command::Core(CoreCommand::IngestBatch { .. }), Output::Batch(b)) => {
-                if TagsProjection::has_rules(engine) {
-                    return self.rebuild(conn, engine);
-                }
-                b.results
-                    .iter()
-                    .filter_map(|r| match r {
-                        userops::BatchResult::Accepted(r) => Some(r),
-                        _ => None,
-                    })
-                    .flat_map(|r| r.oneid.into_iter().chain(r.absorbed.iter().copied()))
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect()
-            }
-            (Command::Loyalty(_), _) => return Ok(()),
-            (Command::Privacy(_), Output::Privacy(PrivacyOutput::Erased(e))) => {
-                e.persons().collect()
-            }
-            (Command::Privacy(_), _) => return Ok(()),
-            (c, _) if c.mutates() => return self.rebuild(conn, engine),
-            _ => return Ok(()),
-        };
-        for o in persons {
-            TagsProjection::write_person(conn, engine, o)?;
+        // No tag defined: no rows, none to change (defining one rewrites the table).
+        if !command.mutates() || engine.tag_defs().is_empty() {
+            return Ok(());
         }
-        Ok(())
+        // The engine knows whose tag values the command wrote (events, merges, erasures, rule
+        // tags recomputed, operators' and models' values): only those rows are rewritten, so
+        // a write costs the persons it touched, not the size of the table.
+        match engine.tags_changed() {
+            Some(persons) if !TagsProjection::most_of(engine, persons.len()) => {
+                for o in persons {
+                    TagsProjection::write_person(conn, engine, o)?;
+                }
+                Ok(())
+            }
+            // A tag defined, or most persons changed: the table in one pass.
+            _ => self.rebuild(conn, engine),
+        }
     }
 
     fn rebuild(&self, conn: &Connection, engine: &Engine) -> rusqlite::Result<()> {

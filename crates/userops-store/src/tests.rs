@@ -767,6 +767,106 @@ fn e_snapshot(s: &Store) -> Vec<u8> {
     bytes
 }
 
+/// The `tags` table's rows as `(oneid, tag, value as text, rowid)`, by oneid and tag.
+fn tag_table(c: &Connection) -> Vec<(i64, String, String, i64)> {
+    c.prepare("SELECT oneid, tag, CAST(value AS TEXT), rowid FROM tags ORDER BY oneid, tag")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn tags_table_rewrites_only_the_persons_a_command_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let t = "2026-03-01T10:00:00Z";
+    let mut s = Store::open(&path).unwrap();
+    call(&mut s, "create_program", r#"{"program": {"id": "b"}}"#);
+    for m in 1..=5 {
+        s.ingest(ev(&format!("r{m}"), &format!("M{m}"))).unwrap();
+    }
+    call(
+        &mut s,
+        "define_tag",
+        &format!(r#"{{"name": "city", "type": "enum", "now": "{t}"}}"#),
+    );
+    call(
+        &mut s,
+        "set_tags",
+        r#"{"kind": "member_no", "users": ["M1", "M2", "M3", "M4", "M5"],
+            "tags": [{"name": "city", "values": ["a", "b", "c", "d", "e"]}]}"#,
+    );
+    call(
+        &mut s,
+        "define_tag",
+        &format!(r#"{{"name": "rich", "rule": "points(\"b\") >= 100", "now": "{t}"}}"#),
+    );
+    let engine_rows = |s: &Store| -> Vec<(i64, String)> {
+        let mut rows: Vec<(i64, String)> = s
+            .engine()
+            .tag_rows()
+            .into_iter()
+            .map(|(o, t, _)| (o.0 as i64, t))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let c = raw(&path);
+    let before = tag_table(&c);
+    // A loyalty command moves a rule tag reading points: its member's row appears, and no
+    // other person's rows are rewritten (their rowids stay).
+    call(
+        &mut s,
+        "earn",
+        &format!(
+            r#"{{"user": {{"kind": "member_no", "value": "M2"}}, "program": "b", "points": 150, "key": "e1", "time": "{t}"}}"#
+        ),
+    );
+    let after = tag_table(&c);
+    let table = |rows: &[(i64, String, String, i64)]| -> Vec<(i64, String)> {
+        rows.iter().map(|r| (r.0, r.1.clone())).collect()
+    };
+    assert_eq!(table(&after), engine_rows(&s));
+    assert!(after.contains(&(
+        2,
+        "rich".into(),
+        "1".into(),
+        after.iter().find(|r| r.0 == 2 && r.1 == "rich").unwrap().3
+    )));
+    let untouched = |rows: &[(i64, String, String, i64)]| -> Vec<(i64, String, String, i64)> {
+        rows.iter().filter(|r| r.0 != 2).cloned().collect()
+    };
+    assert_eq!(
+        untouched(&after),
+        untouched(&before),
+        "other persons' rows were rewritten"
+    );
+    // An event rewrites its own person's rows only.
+    s.ingest(Event::from_json(&format!(r#"{{"kind": "order", "key": "o1", "time": "{t}",
+        "source": {{"platform": "app", "program": "b"}}, "user": {{"kind": "member_no", "value": "M4"}},
+        "order_id": "o-1", "amount": "10.00"}}"#)).unwrap())
+    .unwrap();
+    let last = tag_table(&c);
+    assert_eq!(table(&last), engine_rows(&s));
+    let others = |rows: &[(i64, String, String, i64)]| -> Vec<(i64, String, String, i64)> {
+        rows.iter().filter(|r| r.0 != 4).cloned().collect()
+    };
+    assert_eq!(
+        others(&last),
+        others(&after),
+        "an event rewrote other persons' rows"
+    );
+    // Defining a tag rewrites the table (every row of the new tag at once), still equal.
+    call(
+        &mut s,
+        "define_tag",
+        &format!(r#"{{"name": "named", "rule": "EXISTS city", "now": "{t}"}}"#),
+    );
+    assert_eq!(table(&tag_table(&c)), engine_rows(&s));
+}
+
 #[test]
 fn postings_and_tags_tables_follow_the_engine() {
     let dir = tempfile::tempdir().unwrap();

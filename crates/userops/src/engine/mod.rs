@@ -153,6 +153,7 @@ impl Engine {
     ///
     /// As [`Engine::execute`].
     pub fn execute_prepared(&mut self, command: Command) -> Result<Output, Error> {
+        self.state.tags.start_command();
         match command {
             Command::Core(CoreCommand::Ingest { event }) => {
                 self.apply_event(event).map(Output::Receipt)

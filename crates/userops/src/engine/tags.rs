@@ -46,6 +46,17 @@ impl Engine {
         }
     }
 
+    /// The persons whose tag values ([`Engine::tags_of`]) the last command executed may have
+    /// changed (every person it wrote, whether the value moved or not, merged-away and erased
+    /// ones included), ascending by dense index; `None` when it defined a tag, so that every
+    /// person's may have. The durable store rewrites those persons' rows of its `tags` table
+    /// after each command instead of the whole table.
+    pub fn tags_changed(&self) -> Option<Vec<OneId>> {
+        let users = &self.state.users;
+        let changed = self.state.tags.changed_users()?;
+        Some(changed.iter().filter_map(|d| users.oneid(d)).collect())
+    }
+
     /// Every live person's values of every defined tag, by person (dense order) then tag: what
     /// the durable store materializes as its `tags` table.
     pub fn tag_rows(&self) -> Vec<(OneId, String, Value)> {

@@ -132,6 +132,25 @@ pub struct TagState {
     /// What merges moved, for a split to give back (see `person.rs`).
     #[serde(default, skip_serializing_if = "crate::person::Stash::is_empty")]
     merged: crate::person::Stash<person::TagsMoved>,
+    /// What the command being executed changed (not state).
+    #[serde(skip)]
+    changes: Changes,
+}
+
+/// The users whose values of defined tags the command being executed may have changed, or
+/// `all` when it defined a tag (every row of the new tag appears at once): what the durable
+/// store's materialized `tags` table rewrites after the command. Not state: never serialized,
+/// equal whatever it holds, emptied when a command starts ([`TagState::start_command`]).
+#[derive(Debug, Clone, Default)]
+struct Changes {
+    users: RoaringBitmap,
+    all: bool,
+}
+
+impl PartialEq for Changes {
+    fn eq(&self, _: &Changes) -> bool {
+        true
+    }
 }
 
 /// Which users of a column changed.
@@ -627,6 +646,29 @@ impl TagState {
             .entry(name.to_owned())
             .or_insert_with(|| Column::new(t));
         col.set(user, values);
+        self.changes.users.insert(user);
+    }
+
+    /// Forget what the previous command changed: a command starts.
+    pub(crate) fn start_command(&mut self) {
+        self.changes = Changes::default();
+    }
+
+    /// The dense users whose tag values the current command may have changed (a superset:
+    /// every user written, whether the value moved or not), or `None` when it defined a tag
+    /// and every row may have changed.
+    pub(crate) fn changed_users(&self) -> Option<&RoaringBitmap> {
+        (!self.changes.all).then_some(&self.changes.users)
+    }
+
+    /// Note users whose values change.
+    fn note(&mut self, users: &RoaringBitmap) {
+        self.changes.users |= users;
+    }
+
+    /// Note that a tag was defined.
+    fn note_defined(&mut self) {
+        self.changes.all = true;
     }
 
     /// The values of every column for one user.

@@ -45,6 +45,7 @@ impl PersonState for TagState {
     fn merge(&mut self, users: &UserIndex, step: &MergeStep) -> Option<serde_json::Value> {
         let ad = users.dense(step.absorbed)?;
         let sd = users.dense(step.survivor)?;
+        self.note(&[ad, sd].into_iter().collect());
         let mut report = MergeReport {
             tags_moved: Vec::new(),
             tags_conflicting: Vec::new(),
@@ -96,6 +97,7 @@ impl PersonState for TagState {
             let (Some(td), Some(hd)) = (users.dense(u.target), users.dense(u.holder)) else {
                 continue;
             };
+            self.note(&[td, hd].into_iter().collect());
             let TagsMoved {
                 values,
                 taken,
@@ -139,6 +141,7 @@ impl PersonState for TagState {
     fn erase(&mut self, users: &UserIndex, step: &EraseStep<'_>) {
         for o in step.oneids {
             let Some(d) = users.dense(*o) else { continue };
+            self.note(&[d].into_iter().collect());
             for col in self.columns.0.values_mut() {
                 col.clear(d);
             }

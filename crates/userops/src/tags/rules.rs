@@ -113,6 +113,14 @@ impl TagState {
             if matches!(need, Dirty::All) && e.uses_now() {
                 self.rule_clocks.insert(name.clone(), now);
             }
+            // The members that came or went are the rows the command changed.
+            let before = self
+                .columns
+                .0
+                .get(&name)
+                .map(Column::present)
+                .unwrap_or_default();
+            self.note(&(&before ^ &yes));
             self.columns.0.insert(
                 name.clone(),
                 Column::Bool {

@@ -124,6 +124,7 @@ impl TagState {
             description,
         };
         self.defs.push(def.clone());
+        self.note_defined();
         self.ensure_column(&name, value_type);
         self.refresh_rules(r, &[name], &Dirty::All, now);
         Ok(def)
@@ -263,8 +264,11 @@ impl TagState {
         now: DateTime<Utc>,
     ) -> (Vec<String>, Vec<String>) {
         let mut names = Vec::new();
+        let written: RoaringBitmap = dense.iter().copied().collect();
+        self.note(&written);
         for col in typed {
             if col.define {
+                self.note_defined();
                 self.defs.push(TagDef {
                     name: col.name.clone(),
                     value_type: col.value_type,
@@ -352,6 +356,7 @@ impl TagState {
         now: DateTime<Utc>,
     ) {
         if self.def(tag).is_none() {
+            self.note_defined();
             self.defs.push(TagDef {
                 name: tag.to_owned(),
                 value_type,
@@ -373,6 +378,7 @@ impl TagState {
             dense.extend(gone.iter().map(|u| (u, vec![])));
             touched |= gone;
         }
+        self.note(&touched);
         if let Some(c) = self.columns.0.get_mut(tag) {
             set_rows(c, dense);
         }
