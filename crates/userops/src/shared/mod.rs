@@ -80,7 +80,7 @@ use crate::error::Error;
 
 /// Users per chunk of an automation run on a shared engine
 /// ([`SharedEngine::run_automation`]): each chunk is one short write.
-pub const AUTOMATION_CHUNK_USERS: usize = 1_000;
+pub const AUTOMATION_CHUNK_USERS: usize = 250;
 
 /// How a [`SharedEngine`] lets threads in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
