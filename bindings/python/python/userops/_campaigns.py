@@ -358,7 +358,7 @@ class CampaignsMethods(_Base):
         sorts first takes the slot. A frequency cap of ``max`` per ``days`` counts the touches
         planned in ``(now - days, now]``: a touch exactly ``days`` earlier is outside it.
         The run does not hold up other threads: it is planned on a consistent state (holding
-        every call that returned before it) and committed in chunks of 1,000 users in OneID
+        every call that returned before it) and committed in chunks of 250 users in OneID
         order (rows: chunk by chunk, then as above), each chunk one short journaled write; other
         threads' reads and writes go on between chunks and may see the first chunks applied
         only. Whether a firing goes (already fired, consent, caps, coupon stock) is checked
