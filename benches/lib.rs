@@ -29,3 +29,17 @@ pub fn event(i: usize) -> Event {
     };
     Event::from_json(&json).expect("bench event parses")
 }
+
+/// A memory figure of this process from `/proc/self/status` (Linux), in MiB: `"VmRSS"` (resident
+/// now) or `"VmHWM"` (peak resident); 0 where unknown.
+pub fn proc_status_mib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

@@ -110,7 +110,10 @@ fn recovery() {
         full.as_secs_f64(),
         n as f64 / full.as_secs_f64()
     );
-    println!("recovery: peak RSS so far {:.0} MiB", peak_rss_mib());
+    println!(
+        "recovery: peak RSS so far {:.0} MiB",
+        userops_benches::proc_status_mib("VmHWM")
+    );
     let t = Instant::now();
     store.snapshot().expect("snapshot");
     println!(
@@ -125,20 +128,10 @@ fn recovery() {
         t.elapsed().as_secs_f64()
     );
     drop(store);
-    println!("recovery: peak RSS {:.0} MiB", peak_rss_mib());
-}
-
-/// The process's peak resident set (Linux `VmHWM`), 0 where unknown.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    println!(
+        "recovery: peak RSS {:.0} MiB",
+        userops_benches::proc_status_mib("VmHWM")
+    );
 }
 
 criterion_group!(benches, durable_ingest);

@@ -269,18 +269,6 @@ fn call(store: &userops_store::Store, method: &str, args: Value) -> userops::Out
         .unwrap_or_else(|e| panic!("{method}: {e}"))
 }
 
-/// This process's resident memory (`VmRSS`), in MiB.
-fn resident_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb / 1024)
-}
-
 fn main() {
     let users: u64 = env("USERS", 20_000);
     let rates: Vec<u64> = env("RATES", "1000,2500,5000".to_owned())
@@ -360,9 +348,9 @@ fn main() {
     );
     drop(store.shared().analysis().expect("analysis copy"));
     println!(
-        "copies caught up with the preload in {:.2} s; resident {} MiB ({concurrency:?})",
+        "copies caught up with the preload in {:.2} s; resident {:.0} MiB ({concurrency:?})",
         clock.elapsed().as_secs_f64(),
-        resident_mib()
+        userops_benches::proc_status_mib("VmRSS")
     );
 
     // The service, on a runtime of its own.
