@@ -9,6 +9,7 @@
 //! cargo run --release -p userops-benches --example service_load
 //! USERS=1000000 RATES=1000,2500,5000 SECS=10 cargo run --release -p userops-benches --example service_load
 //! CONCURRENCY=lock cargo run --release -p userops-benches --example service_load  # one copy
+//! JOBS=snapshot cargo run --release -p userops-benches --example service_load  # or automation
 //! ```
 //!
 //! Open loop, no coordinated omission: request `i` is due at `start + i / rate` whatever the
@@ -269,17 +270,10 @@ fn call(store: &userops_store::Store, method: &str, args: Value) -> userops::Out
         .unwrap_or_else(|e| panic!("{method}: {e}"))
 }
 
-fn main() {
-    let users: u64 = env("USERS", 20_000);
-    let rates: Vec<u64> = env("RATES", "1000,2500,5000".to_owned())
-        .split(',')
-        .filter_map(|r| r.trim().parse().ok())
-        .collect();
-    let secs: u64 = env("SECS", 10);
-    let conns: usize = env("CONNS", 64);
-    let workers: usize = env("WORKERS", 2);
-    let during_rate: u64 = env("DURING_RATE", 1000);
-
+/// A durable store in a temporary directory (the service's settings, `CONCURRENCY` as asked)
+/// holding a program, a promotion, an automation rule and `users` members with one order each,
+/// its copies caught up.
+fn open_and_preload(users: u64) -> (tempfile::TempDir, Arc<userops_store::Store>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let concurrency: userops::shared::Concurrency = env("CONCURRENCY", "replicas".to_owned())
         .parse()
@@ -352,6 +346,58 @@ fn main() {
         clock.elapsed().as_secs_f64(),
         userops_benches::proc_status_mib("VmRSS")
     );
+    (dir, store)
+}
+
+/// Reads straight on the shared engine, closed loop, for `secs` on 1 then 2 threads.
+fn reads_on_the_shared_engine(store: &userops_store::Store, users: u64, secs: u64) {
+    for threads in [1, 2] {
+        let done = AtomicU64::new(0);
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for th in 0..threads {
+                let (store, done) = (&store, &done);
+                s.spawn(move || {
+                    let mut i = th as u64;
+                    while t.elapsed() < Duration::from_secs(secs) {
+                        // Kinds 0..8 of `request` are the reads.
+                        let (_, path, body) = request(i / 8 * 10 + i % 8, users, "");
+                        let method = &path[1..];
+                        let c = Command::from_call(method, &body).expect("read");
+                        store.execute(c).expect("read answer");
+                        i = i.wrapping_add(7919);
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        println!(
+            "reads (profile + quote) on the shared engine, {threads} thread(s): {:.0} reads/s, load {}",
+            done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64(),
+            loadavg()
+        );
+    }
+}
+
+/// Which long jobs run beside the load.
+#[derive(Clone, Copy)]
+struct Jobs {
+    automation: bool,
+    snapshot: bool,
+}
+
+fn main() {
+    let users: u64 = env("USERS", 20_000);
+    let rates: Vec<u64> = env("RATES", "1000,2500,5000".to_owned())
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .collect();
+    let secs: u64 = env("SECS", 10);
+    let conns: usize = env("CONNS", 64);
+    let workers: usize = env("WORKERS", 2);
+    let during_rate: u64 = env("DURING_RATE", 1000);
+
+    let (_dir, store) = open_and_preload(users);
 
     // The service, on a runtime of its own.
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -407,7 +453,22 @@ fn main() {
         }
     }
 
-    // The same while an automation run over every user and a snapshot are in flight.
+    // The same while an automation run over every user and a snapshot are in flight (JOBS:
+    // `both`, or `automation` or `snapshot` alone, to tell which one slows requests).
+    let jobs_run = match env("JOBS", "both".to_owned()).as_str() {
+        "automation" => Jobs {
+            automation: true,
+            snapshot: false,
+        },
+        "snapshot" => Jobs {
+            automation: false,
+            snapshot: true,
+        },
+        _ => Jobs {
+            automation: true,
+            snapshot: true,
+        },
+    };
     let window = Arc::new(AtomicBool::new(false));
     let jobs = {
         let (store, window) = (store.clone(), window.clone());
@@ -419,15 +480,21 @@ fn main() {
                 let store = store.clone();
                 std::thread::spawn(move || {
                     let t = Instant::now();
-                    store.snapshot().expect("snapshot");
+                    if jobs_run.snapshot {
+                        store.snapshot().expect("snapshot");
+                    }
                     t.elapsed()
                 })
             };
-            let plan = call(
-                &store,
-                "run_automation",
-                json!({"now": "2026-03-15T02:00:00Z"}),
-            );
+            let plan = if jobs_run.automation {
+                call(
+                    &store,
+                    "run_automation",
+                    json!({"now": "2026-03-15T02:00:00Z"}),
+                )
+            } else {
+                userops::Output::Campaigns(userops::campaigns::CampaignsOutput::Plan(Vec::new()))
+            };
             let automation = t.elapsed();
             let snapshot = snap.join().expect("snapshot thread");
             window.store(false, Ordering::SeqCst);
@@ -460,33 +527,7 @@ fn main() {
     let _ = stop.send(());
     service.join().expect("service");
 
-    // Reads straight on the shared engine, closed loop, 1 vs 2 threads.
-    for threads in [1, 2] {
-        let done = AtomicU64::new(0);
-        let t = Instant::now();
-        std::thread::scope(|s| {
-            for th in 0..threads {
-                let (store, done) = (&store, &done);
-                s.spawn(move || {
-                    let mut i = th as u64;
-                    while t.elapsed() < Duration::from_secs(secs) {
-                        // Kinds 0..8 of `request` are the reads.
-                        let (_, path, body) = request(i / 8 * 10 + i % 8, users, "");
-                        let method = &path[1..];
-                        let c = Command::from_call(method, &body).expect("read");
-                        store.execute(c).expect("read answer");
-                        i = i.wrapping_add(7919);
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                });
-            }
-        });
-        println!(
-            "reads (profile + quote) on the shared engine, {threads} thread(s): {:.0} reads/s, load {}",
-            done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64(),
-            loadavg()
-        );
-    }
+    reads_on_the_shared_engine(&store, users, secs);
 
     if let Some(p99) = quote_p99_at_5000 {
         println!(

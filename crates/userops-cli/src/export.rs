@@ -86,7 +86,7 @@ pub enum ExportError {
     OutDir {
         /// The directory, as given.
         dir: String,
-        /// Why.
+        /// Why it cannot (it holds files other than an earlier export, it is a file, ...).
         reason: String,
     },
     /// Reading or writing a file failed.
