@@ -3,7 +3,7 @@
 //! reopening the store (replaying the journal) gives back the same state.
 
 use serde_json::{json, Value};
-use userops::shared::Concurrency;
+use userops::shared::{Concurrency, AUTOMATION_CHUNK_USERS};
 use userops::{Command, Event};
 use userops_store::{Store, StoreOptions};
 
@@ -98,14 +98,17 @@ fn a_run_is_journaled_in_chunks_with_other_writes_between_and_replays() {
         let again = store
             .submit(cmd("run_automation", json!({"now": NOW})))
             .unwrap();
-        // Chunks go by OneID over every member (4,003): the unfired ones fall in three.
-        assert_eq!(again.seq, Some(before + 3), "{concurrency:?}");
+        // Chunks go by OneID over every member (4,003): the unfired ones (OneIDs 2,501 to
+        // 4,003) fall in these (three with chunks of 1,000).
+        let size = AUTOMATION_CHUNK_USERS as i64;
+        let chunks = (4_003 - 1) / size - (2_501 - 1) / size + 1;
+        assert_eq!(again.seq, Some(before + chunks), "{concurrency:?}");
         let rows = serde_json::to_value(&again.output).unwrap();
         assert_eq!(rows.as_array().unwrap().len(), 2 * 1_503, "{concurrency:?}");
         let state = store.engine().snapshot();
         drop(store);
         let reopened = open(&path, concurrency);
-        assert_eq!(reopened.last_seq(), before + 3);
+        assert_eq!(reopened.last_seq(), before + chunks);
         assert!(
             reopened.engine().snapshot() == state,
             "{concurrency:?}: the replayed journal gives another state"
