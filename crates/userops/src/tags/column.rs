@@ -202,18 +202,15 @@ impl Bsi {
 
     fn set(&mut self, user: u32, key: u64) {
         self.present.insert(user);
-        match self.dict.binary_search(&key) {
-            Ok(code) => {
-                if self.fresh_users.remove(user) {
-                    self.fresh.remove(&user);
-                }
-                for (i, s) in self.slices.iter_mut().enumerate() {
-                    if code >> i & 1 == 1 {
-                        s.insert(user);
-                    } else {
-                        s.remove(user);
-                    }
-                }
+        let code = match self.dict.binary_search(&key) {
+            Ok(code) => code,
+            // A key above every coded one (a balance that grew, a later date: the common
+            // case) takes the next code, which moves no other user's: no fold needed.
+            Err(code) if code == self.dict.len() => {
+                self.dict.push(key);
+                self.slices
+                    .resize_with(Self::bits_for(self.dict.len()), RoaringBitmap::new);
+                code
             }
             Err(_) => {
                 for s in &mut self.slices {
@@ -224,6 +221,17 @@ impl Bsi {
                 if self.fresh.len() > self.fold_at() {
                     *self = Bsi::build(&self.pairs());
                 }
+                return;
+            }
+        };
+        if self.fresh_users.remove(user) {
+            self.fresh.remove(&user);
+        }
+        for (i, s) in self.slices.iter_mut().enumerate() {
+            if code >> i & 1 == 1 {
+                s.insert(user);
+            } else {
+                s.remove(user);
             }
         }
     }
@@ -817,12 +825,22 @@ mod tests {
         };
         let mut bsi = Bsi::default();
         let mut model: BTreeMap<u32, u64> = BTreeMap::new();
+        // Above every key set so far: such a key takes the next code at once (no fresh).
+        let mut top = 1_000_000u64;
         for step in 0..24_000u32 {
             let user = (next() % 9_000) as u32;
             match next() % 10 {
                 0 => {
                     bsi.remove(user);
                     model.remove(&user);
+                }
+                4 => {
+                    top += 1 + next() % 100;
+                    let fresh = bsi.fresh.len();
+                    bsi.set(user, top);
+                    model.insert(user, top);
+                    assert!(bsi.fresh.len() <= fresh, "a growing key went to fresh");
+                    assert_eq!(bsi.dict.last(), Some(&top));
                 }
                 // A key seen before (coded unless it is itself still fresh).
                 1..=3 if !model.is_empty() => {
@@ -846,6 +864,8 @@ mod tests {
                 let within: RoaringBitmap = model.keys().copied().filter(|u| u % 3 == 0).collect();
                 for (lo, hi) in [
                     (0, 999_999),
+                    (500_000, 1_100_000),
+                    (1_000_000, 1_050_000),
                     (250_000, 260_000),
                     (0, 10),
                     (999_000, 999_999),
@@ -865,7 +885,7 @@ mod tests {
                 assert_eq!(bsi.get(u), Some(k));
             }
         }
-        // Keys enter the dictionary only by a fold.
+        // Keys enter the dictionary by a fold, or in order when above every other.
         assert!(
             bsi.dict.len() > 4_096,
             "folded: {} coded keys",
