@@ -691,9 +691,9 @@ impl Store {
             let shared = store.shared.clone();
             let mut db = lock(&shared.db);
             db.begin()?;
-            let opened = (|| -> rusqlite::Result<()> {
+            let opened = (|| -> rusqlite::Result<usize> {
                 // Chunks without a header: a background snapshot cut short by a crash.
-                db.conn.execute(
+                let orphans = db.conn.execute(
                     "DELETE FROM snapshot_chunk WHERE seq NOT IN (SELECT seq FROM snapshot)",
                     [],
                 )?;
@@ -725,18 +725,23 @@ impl Store {
                         },
                         recovered.replayed
                     ),
-                )
+                )?;
+                Ok(orphans)
             })();
-            if let Err(e) = opened {
-                let _ = db.conn.execute_batch("ROLLBACK");
-                return Err(e.into());
-            }
+            let orphans = match opened {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = db.conn.execute_batch("ROLLBACK");
+                    return Err(e.into());
+                }
+            };
             db.commit()?;
-            // The chunks deleted above were zeroed in the WAL only; the main file still holds
-            // them until a checkpoint, and a snapshot cut short may have held a person erased
-            // since. Fold the WAL again.
-            db.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            // Deleted chunks were zeroed in the WAL only; the main file still holds them until
+            // a checkpoint, and a snapshot cut short may have held a person erased since.
+            if orphans > 0 {
+                db.conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            }
             // A snapshot in an older format is replaced now, so that the next open reads the
             // current format and `check` finds a snapshot to compare its replay with.
             let upgraded = store.warnings.iter().any(|w| {
