@@ -1371,7 +1371,8 @@ fn page_cache_and_checkpoint_interval_are_set_on_open() {
     };
     let s = Store::open(dir.path().join("a.db")).unwrap();
     assert_eq!(pragma(&s, "cache_size"), -64 * 1024);
-    assert_eq!(pragma(&s, "wal_autocheckpoint"), 16_384);
+    // The journal's connection never folds the WAL inside a commit: the checkpoint thread does.
+    assert_eq!(pragma(&s, "wal_autocheckpoint"), 0);
     let s = StoreOptions::new()
         .page_cache_mib(8)
         .open(dir.path().join("b.db"))
@@ -1411,4 +1412,40 @@ fn persons_created_by_commands_are_projected() {
     assert_eq!(scalar(&c, "SELECT count(*) FROM identities"), 4);
     let r = check(&path).unwrap();
     assert!(r.ok(), "{r}");
+}
+
+/// The WAL is folded into the main file by the checkpoint thread once a commit leaves it past
+/// the threshold; nothing is lost by folding beside live commits.
+#[test]
+fn the_checkpoint_thread_folds_the_wal_past_its_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let mut options = StoreOptions::new();
+    options.fold_wal_after = 8;
+    let s = options.open(&path).unwrap();
+    let main_len = || std::fs::metadata(&path).unwrap().len();
+    let before = main_len();
+    assert_eq!(lock(&s.shared.db).checkpointer.runs(), 0);
+    for i in 0..200 {
+        s.ingest(ev(&format!("r{i}"), &format!("M{i}"))).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lock(&s.shared.db).checkpointer.runs() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        lock(&s.shared.db).checkpointer.runs() > 0,
+        "no checkpoint ran"
+    );
+    // Wait for the fold in progress, if any, to reach the main file.
+    while main_len() <= before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        main_len() > before,
+        "the main file never grew: {before} bytes"
+    );
+    drop(s);
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.engine().stats().events, 200);
 }

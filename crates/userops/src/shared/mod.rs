@@ -223,7 +223,11 @@ struct Locked {
 
 struct Replicas {
     published: ArcSwap<Copy>,
-    writer: Mutex<WriteSide>,
+    /// Not std's mutex: a writer that lets go and takes it again at once (an automation run
+    /// committing chunk after chunk) would win it over writers already waiting, again and
+    /// again, for hundreds of milliseconds. parking_lot's hands it to the longest waiter at
+    /// least every millisecond or so (eventual fairness).
+    writer: parking_lot::Mutex<WriteSide>,
     analysis: Arc<Analysis>,
     applier: Option<JoinHandle<()>>,
 }
@@ -350,7 +354,7 @@ impl SharedEngine {
                 };
                 Inner::Replicas(Replicas {
                     published: ArcSwap::from_pointee(Copy { engine, version: 0 }),
-                    writer: Mutex::new(WriteSide {
+                    writer: parking_lot::Mutex::new(WriteSide {
                         spare,
                         behind: Vec::new(),
                         poisoned: None,
@@ -471,7 +475,7 @@ impl SharedEngine {
         }
         match &self.inner {
             Inner::Replicas(r) => {
-                let mut side = lock(&r.writer);
+                let mut side = r.writer.lock();
                 if let Some(why) = &side.poisoned {
                     return Err(Error::Internal(format!("writes stopped: {why}")));
                 }
@@ -827,7 +831,7 @@ pub struct Writer<'a> {
 }
 
 enum WriterInner<'a> {
-    Replicas(MutexGuard<'a, WriteSide>, &'a Replicas),
+    Replicas(parking_lot::MutexGuard<'a, WriteSide>, &'a Replicas),
     Lock(RwLockWriteGuard<'a, Copy>, &'a Mutex<Option<String>>),
 }
 
