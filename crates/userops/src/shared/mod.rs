@@ -283,6 +283,11 @@ struct AnalysisCopy {
     broken: Option<String>,
 }
 
+/// Published commands [`SharedEngine::analysis_if_free`] applies to the analysis copy on the
+/// caller's thread (the background thread's batch); further behind, it leaves the copy to
+/// that thread.
+const CATCH_UP_INLINE: usize = 32;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section below leaves its data consistent before anything can panic (a
     // panic inside a command is caught by poisoning the writer instead), so a poisoned mutex
@@ -422,10 +427,12 @@ impl SharedEngine {
     }
 
     /// The analysis copy caught up to the newest published write, unless a long job holds it
-    /// (`None`): never waits for a job (only, briefly, for the background thread's current
-    /// batch). With a writer held, the view is exactly at the writer's last publish: the
-    /// store takes its snapshots this way and writes them on another thread. `None` with
-    /// [`Concurrency::Lock`].
+    /// or it lags more than a few commands behind (`None`): never waits for a job nor for a
+    /// long catch-up (after a long job lets go of the copy, the background thread applies
+    /// what was published meanwhile, seconds of work after an automation run over a million
+    /// users; a caller holding the writer would hold every write that long). With a writer
+    /// held, the view is exactly at the writer's last publish: the store takes its snapshots
+    /// this way and writes them on another thread. `None` with [`Concurrency::Lock`].
     ///
     /// # Errors
     ///
@@ -433,6 +440,9 @@ impl SharedEngine {
     pub fn analysis_if_free(&self) -> Result<Option<AnalysisView>, Error> {
         match &self.inner {
             Inner::Replicas(r) => {
+                if lock(&r.analysis.log).entries.len() > CATCH_UP_INLINE {
+                    return Ok(None);
+                }
                 let mut slot = lock(&r.analysis.replica);
                 if !r.analysis.catch_up(&mut slot)? {
                     return Ok(None);
@@ -636,7 +646,7 @@ impl Analysis {
             // Take a batch and let go of the log, so that writers never wait for this.
             let batch: Vec<Arc<Command>> = {
                 let mut log = lock(&self.log);
-                let n = log.entries.len().min(32);
+                let n = log.entries.len().min(CATCH_UP_INLINE);
                 log.entries.drain(..n).collect()
             };
             if batch.is_empty() {

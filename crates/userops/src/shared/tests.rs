@@ -276,6 +276,52 @@ fn a_long_job_keeps_its_state_and_holds_up_no_writer() {
     assert!(next.snapshot() == shared.read().snapshot());
 }
 
+/// A copy far behind is left to the background thread: the caller (a writer taking a
+/// snapshot) must not apply thousands of commands, nor wait while that thread does.
+#[test]
+fn a_copy_far_behind_is_not_caught_up_on_the_callers_thread() {
+    let shared = Arc::new(SharedEngine::new(seeded()));
+    let super::Inner::Replicas(r) = &shared.inner else {
+        panic!("replicas expected");
+    };
+    let writes = super::CATCH_UP_INLINE as u32 + 20;
+    let waited = {
+        // Holding the copy's slot keeps the background thread from applying anything.
+        let _slot = super::lock(&r.analysis.replica);
+        for i in 100..100 + writes {
+            shared.execute(register(i)).unwrap();
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let caller = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(shared.analysis_if_free().map(|v| v.is_some()));
+            })
+        };
+        let answer = rx.recv_timeout(std::time::Duration::from_secs(5));
+        drop(_slot);
+        caller.join().unwrap();
+        answer
+    };
+    assert_eq!(
+        waited.expect("analysis_if_free waited for the copy's catch-up"),
+        Ok(false)
+    );
+    // Once the background thread caught up, the copy is offered again, at the published version.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let view = loop {
+        if let Some(v) = shared.analysis_if_free().unwrap() {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy never caught up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    assert_eq!(view.version(), shared.read().version());
+}
+
 #[test]
 fn an_unpublished_write_stops_writes_and_reads_go_on() {
     for mode in [Concurrency::Replicas, Concurrency::Lock] {
