@@ -37,7 +37,7 @@ pub(crate) const FOLD_AFTER_PAGES: i32 = 16_384;
 /// milliseconds of copying).
 const LAST_PASS_FRAMES: i32 = 1_024;
 
-/// Unlocked passes before the last one regardless (each copies what the one before left).
+/// Unlocked passes at most (each copies what was appended while the one before ran).
 const MAX_PASSES: usize = 4;
 
 /// How long the last pass waits for a moment between two commits (under group commit a
@@ -138,14 +138,23 @@ impl Checkpointer {
 
     /// Passes without a lock until little is left, then the last one under the store's lock.
     fn fold(&self, conn: &Connection, shared: &Shared) -> rusqlite::Result<()> {
-        let mut frames = 0;
+        let (mut frames, mut settled) = (0, false);
         for _ in 0..MAX_PASSES {
             let log = passive(conn)?;
             let appended = log - frames;
             frames = log;
-            if appended < LAST_PASS_FRAMES || self.lock().stop {
+            if self.lock().stop {
+                return Ok(());
+            }
+            if appended < LAST_PASS_FRAMES {
+                settled = true;
                 break;
             }
+        }
+        if !settled {
+            // Writes outpace the passes: a last pass under the lock would be a long one. The
+            // next commit's nudge tries again.
+            return Ok(());
         }
         let deadline = Instant::now() + LAST_PASS_PATIENCE;
         loop {

@@ -35,6 +35,7 @@ pub mod privacy;
 pub mod profile;
 pub mod progress;
 mod receipts;
+mod sharded;
 pub mod shared;
 pub mod tags;
 pub mod users;

@@ -4,8 +4,6 @@
 //! Indexes are never reused. A person absorbed by a merge keeps its index but leaves the set of
 //! live users, so that "every user" (the universe of `NOT`) holds live persons only.
 
-use std::collections::HashMap;
-
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +15,8 @@ use crate::person::{EraseStep, MergeStep, Persons, SplitStep};
 #[serde(from = "Wire", into = "Wire")]
 pub struct UserIndex {
     by_dense: Vec<OneId>,
-    to_dense: HashMap<OneId, u32>,
+    /// Sharded: a million members' table would otherwise double in one insert.
+    to_dense: crate::sharded::ShardedMap<OneId, u32>,
     live: RoaringBitmap,
 }
 

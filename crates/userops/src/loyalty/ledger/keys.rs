@@ -1,7 +1,7 @@
 //! The operation log and its idempotency keys: every write is an [`Op`] with a key and a
 //! fingerprint of its content, so a replay returns the first result.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -151,17 +151,14 @@ pub struct Posting {
     pub duplicate: bool,
 }
 
-/// The indexes hash short keys and integers on the hot path, where SipHash's flooding
-/// resistance buys nothing (keys come from the host, and a bad spread costs only time).
-pub(super) type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
-
 /// Idempotency keys → op index, stored by a 64-bit hash of the key: the op log already holds
-/// every key, so the index keeps no second copy (one allocation less per posting, and a table of
-/// 16-byte entries that rehashes cheaply), and a miss — every new write — touches no string.
+/// every key, so the index keeps no second copy (one allocation less per posting, and tables of
+/// 16-byte entries), and a miss — every new write — touches no string. The tables are sharded
+/// (see [`crate::sharded`]) so that none moves millions of entries in one write.
 /// A key whose hash collides with an earlier key's goes to `spill`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct KeyIndex {
-    by_hash: FastMap<u64, u32>,
+    by_hash: crate::sharded::ShardedMap<u64, u32>,
     spill: BTreeMap<Box<str>, u32>,
 }
 

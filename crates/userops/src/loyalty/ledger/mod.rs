@@ -42,7 +42,8 @@ pub(in crate::loyalty) use merge::MergeUndo;
 pub use refund::{LineRefunded, PartialRefund};
 pub use transfer::{Earn, EarnLine, Entry, Resolution, Spend, Transfer, TransferKind};
 
-use keys::{FastMap, KeyIndex};
+use crate::sharded::ShardedMap;
+use keys::KeyIndex;
 
 /// An amount of points.
 pub type Points = i64;
@@ -173,9 +174,9 @@ pub struct Book {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Index {
     by_key: KeyIndex,
-    members: FastMap<(BookId, OneId), AccountId>,
+    members: ShardedMap<(BookId, OneId), AccountId>,
     /// Explicit order keys → earns (an earn without one is found by its own key).
-    by_order: FastMap<String, Vec<u32>>,
+    by_order: ShardedMap<String, Vec<u32>>,
     /// (earliest live expiry, account) of every account with an expiring live bucket: the
     /// expiry run visits only accounts that have something due.
     fronts: std::collections::BTreeSet<(DateTime<Utc>, AccountId)>,
