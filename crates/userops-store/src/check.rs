@@ -131,7 +131,7 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, StoreError> {
         match snaps.iter().find(|h| h.seq >= last_redacted) {
             // As recovery reads it: an older format this build still reads is upgraded.
             Some(h) => match snapshot::restore_upgrading(&conn, h)? {
-                snapshot::Restored::Engine(e) => (*e, h.seq),
+                snapshot::Restored::Engine(e, _) => (*e, h.seq),
                 snapshot::Restored::OldFormat(f) => {
                     report.problems.push(format!(
                         "snapshot {}: format {f} cannot be read and the journal before it is \
@@ -288,7 +288,7 @@ fn check_snapshots(
                         .push(format!("{what}, superseded by snapshot {newest}"));
                 }
             }
-            Ok(snapshot::Restored::Engine(_)) => {}
+            Ok(snapshot::Restored::Engine(..)) => {}
         }
         if h.seq > max {
             report.problems.push(format!(

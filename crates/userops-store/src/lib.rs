@@ -267,6 +267,15 @@ pub enum Warning {
         /// The snapshot's format number.
         format: u32,
     },
+    /// The newest snapshot was written in an older encoding of the current state
+    /// ([`userops::SNAPSHOT_FORMAT_JSON`], JSON text): it was read as it is, and a snapshot in
+    /// the current format was written at open.
+    ConvertedSnapshot {
+        /// The snapshot's sequence number.
+        seq: i64,
+        /// The snapshot's format number.
+        format: u32,
+    },
 }
 
 impl std::fmt::Display for Warning {
@@ -283,6 +292,12 @@ impl std::fmt::Display for Warning {
                 f,
                 "snapshot {seq} is in format {format} and the journal before it was redacted: \
                  read it as it is (orders before it are unknown to the order book)"
+            ),
+            Warning::ConvertedSnapshot { seq, format } => write!(
+                f,
+                "snapshot {seq} is in format {format}: read it as it is and rewrote it in \
+                 format {}",
+                userops::SNAPSHOT_FORMAT
             ),
         }
     }
@@ -545,6 +560,14 @@ impl Db {
                              as it is"
                     ),
                 )?,
+                Warning::ConvertedSnapshot { seq, format } => self.audit(
+                    "convert_old_snapshot",
+                    &format!("snapshot:{seq}"),
+                    &format!(
+                        "snapshot in format {format}, the same state in an older encoding: \
+                         read as it is"
+                    ),
+                )?,
             }
         }
         Ok(torn)
@@ -764,7 +787,9 @@ impl Store {
             let upgraded = store.warnings.iter().any(|w| {
                 matches!(
                     w,
-                    Warning::OldSnapshot { .. } | Warning::UpgradedSnapshot { .. }
+                    Warning::OldSnapshot { .. }
+                        | Warning::UpgradedSnapshot { .. }
+                        | Warning::ConvertedSnapshot { .. }
                 )
             });
             if upgraded {
@@ -1493,7 +1518,12 @@ fn recover(conn: &Connection, config: Config) -> Result<Recovered, StoreError> {
     let (mut engine, base) = match snapshot::newest(conn)? {
         None => (Engine::new(config), 0),
         Some(h) => match snapshot::restore(conn, &h)? {
-            snapshot::Restored::Engine(engine) => (*engine, h.seq),
+            snapshot::Restored::Engine(engine, format) => {
+                if format < userops::SNAPSHOT_FORMAT {
+                    warnings.push(Warning::ConvertedSnapshot { seq: h.seq, format });
+                }
+                (*engine, h.seq)
+            }
             // Written by an older build in a format this one no longer reads: the journal
             // holds the whole history (unless an erasure redacted part of it), so replay all.
             snapshot::Restored::OldFormat(format) => {
@@ -1506,7 +1536,7 @@ fn recover(conn: &Connection, config: Config) -> Result<Recovered, StoreError> {
                     // The journal cannot replace it: read it as it is (what the newer format
                     // adds starts from here; see `Engine::upgrade_snapshot`).
                     match snapshot::restore_upgrading(conn, &h)? {
-                        snapshot::Restored::Engine(engine) => {
+                        snapshot::Restored::Engine(engine, _) => {
                             warnings.push(Warning::UpgradedSnapshot { seq: h.seq, format });
                             (*engine, h.seq)
                         }

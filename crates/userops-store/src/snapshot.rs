@@ -8,9 +8,9 @@
 //! so any state fits whatever limit SQLite was built with.
 //!
 //! Writing serializes the state once into a chunk-sized buffer, one row per full buffer.
-//! Reading streams the chunks through SQLite's incremental blob I/O into the JSON parser
-//! (recovery, `check`), or compares them with a fresh serialization as both go (`check`'s
-//! replay): the state's bytes are never held whole in memory beside the engine.
+//! Reading streams the chunks through SQLite's incremental blob I/O into the engine's snapshot
+//! reader (recovery, `check`), or compares them with a fresh serialization as both go
+//! (`check`'s replay): the state's bytes are never held whole in memory beside the engine.
 
 use std::io::{Read, Write};
 
@@ -351,15 +351,16 @@ fn chunk_rows(conn: &Connection, h: &Header) -> Result<Vec<i64>, StoreError> {
 
 /// What a stored snapshot holds.
 pub(crate) enum Restored {
-    /// The engine it was taken of.
-    Engine(Box<Engine>),
+    /// The engine it was taken of, and the snapshot's format: [`userops::SNAPSHOT_FORMAT`], or
+    /// an older one read as it is ([`userops::SNAPSHOT_FORMAT_JSON`], or an upgraded one).
+    Engine(Box<Engine>, u32),
     /// A snapshot in an older format than this build reads (its number).
     OldFormat(u32),
 }
 
-/// Rebuild the engine of snapshot `h`, parsing the chunks as they stream (the state is never
+/// Rebuild the engine of snapshot `h`, decoding the chunks as they stream (the state is never
 /// held as bytes and as an engine at once), and verify the checksum over every byte: a
-/// mismatch is reported as such, even when the damaged bytes also fail to parse.
+/// mismatch is reported as such, even when the damaged bytes also fail to decode.
 pub(crate) fn restore(conn: &Connection, h: &Header) -> Result<Restored, StoreError> {
     restore_as(conn, h, false)
 }
@@ -378,21 +379,23 @@ fn restore_as(conn: &Connection, h: &Header, upgrade: bool) -> Result<Restored, 
         inner: Chunks::new(conn, rows),
         sum: SnapshotSum::new(h.seq),
     };
-    // The format number is at the start; an older one is not parsed at all.
+    // The format number is at the start; an older one is not parsed at all. Format 5 (JSON)
+    // holds the same state as the current format and is read as it is.
     let mut head = Vec::with_capacity(32);
     (&mut stream)
         .take(32)
         .read_to_end(&mut head)
         .map_err(unreadable)?;
-    let old = Engine::snapshot_format(&head).filter(|f| *f < userops::SNAPSHOT_FORMAT);
+    let format = Engine::snapshot_format(&head);
+    let old = format.filter(|f| *f < userops::SNAPSHOT_FORMAT_JSON);
     let parsed = match old {
         Some(f) if upgrade && f >= userops::SNAPSHOT_FORMAT_UPGRADABLE => {
             Engine::upgrade_snapshot((&head[..]).chain(&mut stream))
-                .map(|e| Restored::Engine(Box::new(e)))
+                .map(|e| Restored::Engine(Box::new(e), f))
         }
         Some(f) => Ok(Restored::OldFormat(f)),
         None => Engine::read_snapshot((&head[..]).chain(&mut stream))
-            .map(|e| Restored::Engine(Box::new(e))),
+            .map(|e| Restored::Engine(Box::new(e), format.unwrap_or(userops::SNAPSHOT_FORMAT))),
     };
     std::io::copy(&mut stream, &mut std::io::sink()).map_err(unreadable)?;
     if (stream.sum.len, stream.sum.checksum()) != (h.len, h.checksum) {
@@ -415,25 +418,13 @@ impl<R: Read> Read for Hashed<R> {
     }
 }
 
-/// Whether `engine` serializes to exactly the bytes of snapshot `h`, compared as it streams
-/// (neither side is held whole in memory).
+/// Whether snapshot `h` holds exactly `engine`'s state ([`Engine::snapshot_matches`]), compared
+/// as it streams (neither side is held whole in memory).
 pub(crate) fn matches(conn: &Connection, h: &Header, engine: &Engine) -> Result<bool, StoreError> {
     let rows = chunk_rows(conn, h)?;
-    let mut cmp = SameAs {
-        stored: Chunks::new(conn, rows),
-        buf: Vec::new(),
-        same: true,
-    };
     engine
-        .write_snapshot(&mut cmp)
-        .map_err(|e| corrupt(h.seq, format!("snapshot unreadable: {e}")))?;
-    let mut rest = [0u8; 1];
-    let at_end = cmp
-        .stored
-        .read(&mut rest)
-        .map_err(|e| corrupt(h.seq, format!("snapshot unreadable: {e}")))?
-        == 0;
-    Ok(cmp.same && at_end)
+        .snapshot_matches(Chunks::new(conn, rows))
+        .map_err(|e| corrupt(h.seq, format!("snapshot unreadable: {e}")))
 }
 
 /// The chunk blobs of one snapshot, one after the other, as one stream.
@@ -487,34 +478,5 @@ impl Read for Chunks<'_> {
                 return Ok(0);
             }
         }
-    }
-}
-
-/// A writer that compares what it is given with a stored stream.
-struct SameAs<'c> {
-    stored: Chunks<'c>,
-    buf: Vec<u8>,
-    same: bool,
-}
-
-impl Write for SameAs<'_> {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if self.same {
-            self.buf.resize(data.len(), 0);
-            let mut got = 0;
-            while got < data.len() {
-                let n = self.stored.read(&mut self.buf[got..])?;
-                if n == 0 {
-                    break;
-                }
-                got += n;
-            }
-            self.same = got == data.len() && self.buf[..] == *data;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }

@@ -70,6 +70,32 @@ fn all_files(dir: &Path) -> Vec<u8> {
     all
 }
 
+/// Every snapshot stored in the store at `path`, as JSON text: the stored ones are compressed,
+/// where a scan of the files could not see a personal byte.
+fn stored_snapshots_as_json(path: &Path) -> Vec<u8> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let seqs: Vec<i64> = c
+        .prepare("SELECT seq FROM snapshot")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut all = Vec::new();
+    for seq in seqs {
+        let chunks: Vec<Vec<u8>> = c
+            .prepare("SELECT bytes FROM snapshot_chunk WHERE seq = ?1 ORDER BY idx")
+            .unwrap()
+            .query_map([seq], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let engine = userops::Engine::restore(&chunks.concat()).unwrap();
+        engine.write_snapshot_json(&mut all).unwrap();
+    }
+    all
+}
+
 fn src() -> Value {
     json!({"platform": "app", "program": "brand-a"})
 }
@@ -236,8 +262,13 @@ fn erasure_leaves_no_personal_byte_in_the_files_or_a_fresh_snapshot() {
         let mut s = Store::options().snapshot_every(4).open(&path).unwrap();
         fill(&mut s);
         let before = all_files(dir.path());
+        let stored = stored_snapshots_as_json(&path);
+        assert!(
+            !stored.is_empty(),
+            "no snapshot was stored before the erasure"
+        );
         let mut snap = Vec::new();
-        s.engine().write_snapshot(&mut snap).unwrap();
+        s.engine().write_snapshot_json(&mut snap).unwrap();
         for m in MARKERS {
             assert!(
                 holds(&before, m) || holds(&snap, m),
@@ -257,11 +288,13 @@ fn erasure_leaves_no_personal_byte_in_the_files_or_a_fresh_snapshot() {
         );
         // While the store is open too (the WAL and the shared memory file exist).
         let open = all_files(dir.path());
+        let stored = stored_snapshots_as_json(&path);
         for m in MARKERS {
             assert!(
                 !holds(&open, m),
                 "{m} is in the store's files after the erasure"
             );
+            assert!(!holds(&stored, m), "{m} is in a stored snapshot");
         }
     }
     let closed = all_files(dir.path());
@@ -274,9 +307,14 @@ fn erasure_leaves_no_personal_byte_in_the_files_or_a_fresh_snapshot() {
     assert!(holds(&closed, KEPT), "the other person's data stays");
     let s = Store::open(&path).unwrap();
     let mut snap = Vec::new();
-    s.engine().write_snapshot(&mut snap).unwrap();
+    s.engine().write_snapshot_json(&mut snap).unwrap();
+    let stored = stored_snapshots_as_json(&path);
     for m in MARKERS {
         assert!(!holds(&snap, m), "{m} is in a fresh snapshot");
+        assert!(
+            !holds(&stored, m),
+            "{m} is in a stored snapshot after reopening"
+        );
     }
     assert!(holds(&snap, KEPT));
     // The ledger still balances (part of the invariants) and the person's postings stay,

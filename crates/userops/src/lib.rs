@@ -50,7 +50,7 @@ pub use command::{
     BatchReceipts, BatchResult, Command, CoreCommand, OnError, Output, Receipt, Resolved, Stats,
 };
 pub use config::{Config, ConfigBuilder, Period};
-pub use engine::{Engine, SNAPSHOT_FORMAT, SNAPSHOT_FORMAT_UPGRADABLE};
+pub use engine::{Engine, SNAPSHOT_FORMAT, SNAPSHOT_FORMAT_JSON, SNAPSHOT_FORMAT_UPGRADABLE};
 pub use error::{Error, ErrorCode, ErrorReport};
 pub use event::{Event, EventBody, Source, UserRef};
 pub use ids::{IdKind, Identifier, InvalidIdentifier, OneId};

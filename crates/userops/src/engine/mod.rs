@@ -24,7 +24,10 @@ mod orders;
 mod person;
 mod privacy;
 mod profile;
+mod snapshot;
 mod tags;
+
+pub use snapshot::{SNAPSHOT_FORMAT, SNAPSHOT_FORMAT_JSON, SNAPSHOT_FORMAT_UPGRADABLE};
 
 /// The unified user pool: every person, their identifiers and everything known about them.
 ///
@@ -79,33 +82,6 @@ pub(crate) struct State {
     pub(crate) campaigns: crate::campaigns::Campaigns,
     pub(crate) privacy: crate::privacy::PrivacyState,
 }
-
-#[derive(Deserialize)]
-struct Snapshot {
-    format: u32,
-    config: Config,
-    state: State,
-}
-
-/// What [`Engine::snapshot`] writes: the same fields, borrowed (a snapshot must not need a
-/// second copy of the state in memory).
-#[derive(Serialize)]
-struct SnapshotRef<'a> {
-    format: u32,
-    config: &'a Config,
-    state: &'a State,
-}
-
-/// 2: receipts compact (`crate::receipts`); 3: journey steps compact (analytics); 4: a
-/// person's journey steps at the same instant in a fixed order (analytics); 5: the order book
-/// (`crate::orders`) and canonical receipt fingerprints. An older snapshot is refused by
-/// [`Engine::restore`]; the store then replays its journal instead (or, when an erasure
-/// redacted part of the journal, reads a format-3 or 4 snapshot with
-/// [`Engine::upgrade_snapshot`]).
-pub const SNAPSHOT_FORMAT: u32 = 5;
-
-/// The oldest snapshot format [`Engine::upgrade_snapshot`] reads.
-pub const SNAPSHOT_FORMAT_UPGRADABLE: u32 = 3;
 
 impl Engine {
     /// A new, empty engine.
@@ -432,144 +408,6 @@ impl Engine {
             persons: self.state.identity.person_count() as u64,
             identifiers: self.state.identity.identifier_count() as u64,
         }
-    }
-
-    /// The whole state as bytes (JSON), for the store's snapshots.
-    pub fn snapshot(&self) -> Vec<u8> {
-        serde_json::to_vec(&SnapshotRef {
-            format: SNAPSHOT_FORMAT,
-            config: &self.config,
-            state: &self.state,
-        })
-        .expect("state serializes: every map key is a string or a sequence")
-    }
-
-    /// Write the same bytes as [`Engine::snapshot`] to `w`, without holding them in memory (the
-    /// store streams a large state into its database this way).
-    ///
-    /// # Errors
-    ///
-    /// The writer's I/O errors; the state cannot fail to serialize.
-    pub fn write_snapshot(&self, w: impl std::io::Write) -> std::io::Result<()> {
-        serde_json::to_writer(
-            w,
-            &SnapshotRef {
-                format: SNAPSHOT_FORMAT,
-                config: &self.config,
-                state: &self.state,
-            },
-        )
-        .map_err(std::io::Error::other)
-    }
-
-    /// The format number of snapshot bytes (the text starts with it), without parsing the
-    /// rest; `None` if they do not look like a snapshot.
-    pub fn snapshot_format(bytes: &[u8]) -> Option<u32> {
-        let rest = bytes.strip_prefix(br#"{"format":"#)?;
-        let end = rest.iter().position(|b| !b.is_ascii_digit())?;
-        std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
-    }
-
-    /// Rebuild an engine from [`Engine::snapshot`] bytes.
-    ///
-    /// # Errors
-    ///
-    /// `invalid_argument` at `snapshot` for bytes that are not a snapshot, or of a format other
-    /// than this build's ([`Engine::upgrade_snapshot`] reads older ones).
-    pub fn restore(bytes: &[u8]) -> Result<Engine, Error> {
-        let s: Snapshot = serde_json::from_slice(bytes)
-            .map_err(|e| Error::invalid_argument("snapshot", e.to_string()))?;
-        Engine::from_snapshot(s)
-    }
-
-    /// Rebuild an engine from [`Engine::snapshot`] bytes read from `r` to its end, parsed as
-    /// they come: a large state is never held as bytes and as an engine at once (the store
-    /// recovers a snapshot of gigabytes this way). Anything but whitespace after the snapshot
-    /// is an error, as with [`Engine::restore`].
-    ///
-    /// # Errors
-    ///
-    /// `invalid_argument` at `snapshot` for bytes that are not a snapshot, are followed by
-    /// anything but whitespace, or are of a format other than this build's.
-    ///
-    /// ```
-    /// let engine = userops::Engine::default();
-    /// let bytes = engine.snapshot();
-    /// let back = userops::Engine::read_snapshot(&bytes[..]).unwrap();
-    /// assert_eq!(back.snapshot(), bytes);
-    /// let trailing = [&bytes[..], b" x"].concat();
-    /// assert!(userops::Engine::read_snapshot(&trailing[..]).is_err());
-    /// ```
-    pub fn read_snapshot(r: impl std::io::Read) -> Result<Engine, Error> {
-        let mut de =
-            serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, r));
-        let bad = |e: serde_json::Error| Error::invalid_argument("snapshot", e.to_string());
-        let s: Snapshot = serde::Deserialize::deserialize(&mut de).map_err(bad)?;
-        de.end().map_err(bad)?;
-        Engine::from_snapshot(s)
-    }
-
-    /// Rebuild an engine from snapshot bytes of an older format this build still reads
-    /// ([`SNAPSHOT_FORMAT_UPGRADABLE`] and later), read from `r` to its end: the store's way
-    /// out when an erasure redacted part of the journal, which then cannot replace the
-    /// snapshot. What the newer format adds is missing from such a snapshot, and the engine
-    /// says so rather than guess: the order book does not know the orders before it (refunds
-    /// of orders it does not know are then accepted unchecked, as they were; see
-    /// [`crate::orders`]), and receipts keep the fingerprint of each event as it was given
-    /// (a resend of exactly that event is still recognized). The journey steps of a format-3
-    /// snapshot are put in the fixed order format 4 keeps them in, and every tombstone is
-    /// erased again by today's erase flow (older builds left some of its data behind). A
-    /// snapshot of the current format reads as with [`Engine::read_snapshot`].
-    ///
-    /// # Errors
-    ///
-    /// `invalid_argument` at `snapshot` for bytes that are not a snapshot, are followed by
-    /// anything but whitespace, or are of a format older than [`SNAPSHOT_FORMAT_UPGRADABLE`] or
-    /// newer than this build's.
-    pub fn upgrade_snapshot(r: impl std::io::Read) -> Result<Engine, Error> {
-        let mut de =
-            serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, r));
-        let bad = |e: serde_json::Error| Error::invalid_argument("snapshot", e.to_string());
-        let mut s: Snapshot = serde::Deserialize::deserialize(&mut de).map_err(bad)?;
-        de.end().map_err(bad)?;
-        let upgraded = (SNAPSHOT_FORMAT_UPGRADABLE..SNAPSHOT_FORMAT).contains(&s.format);
-        if upgraded {
-            if s.format < 4 {
-                // Format 4 keeps a person's steps at one instant in a fixed order: sorting
-                // gives what it would hold (steps in that order are equal only when identical).
-                s.state.analytics.sort_timelines();
-            }
-            s.state.orders.mark_partial();
-            s.format = SNAPSHOT_FORMAT;
-        }
-        let mut engine = Engine::from_snapshot(s)?;
-        if upgraded {
-            // Erasures by a build before the one erase flow left data of the tombstone in
-            // several modules: erasing each tombstone again with today's flow removes it.
-            let tombstones: Vec<OneId> =
-                engine.state.privacy.erased_set().iter().copied().collect();
-            for t in tombstones {
-                engine.erase_person(t);
-            }
-        }
-        Ok(engine)
-    }
-
-    fn from_snapshot(s: Snapshot) -> Result<Engine, Error> {
-        if s.format != SNAPSHOT_FORMAT {
-            return Err(Error::invalid_argument(
-                "snapshot",
-                format!(
-                    "format {} is not supported (expected {SNAPSHOT_FORMAT})",
-                    s.format
-                ),
-            ));
-        }
-        Ok(Engine {
-            config: s.config,
-            state: s.state,
-            replaying: false,
-        })
     }
 
     fn check_kind(&self, id: &Identifier) -> Result<(), Error> {
