@@ -83,6 +83,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     engine.write_snapshot(&mut bin)?;
     report("binary (format 6)", bin.0, t.elapsed().as_secs_f64());
 
+    if std::env::args().any(|a| a == "--levels") {
+        levels(&engine)?;
+    }
+    if std::env::args().any(|a| a == "--sections") {
+        sections(&engine)?;
+    }
+
     // Reading: each from bytes in memory, as the store's chunks stream them.
     let mut text = Vec::new();
     engine.write_snapshot_json(&mut text)?;
@@ -102,5 +109,73 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("read binary: {:.2} s", t.elapsed().as_secs_f64());
     assert!(a.snapshot_matches(&bytes[..])?, "the two reads differ");
     drop((a, b));
+    Ok(())
+}
+
+/// The binary format's MessagePack recompressed at other zstd settings (size, time).
+fn levels(engine: &Engine) -> Result<(), Box<dyn std::error::Error>> {
+    let raw = zstd::stream::decode_all(&engine.snapshot()[8..])?;
+    println!(
+        "MessagePack before compression: {:.1} MB",
+        mb(raw.len() as u64)
+    );
+    for (level, long) in [
+        (1, false),
+        (1, true),
+        (3, false),
+        (3, true),
+        (6, true),
+        (9, true),
+        (12, true),
+    ] {
+        let t = Instant::now();
+        let mut z = zstd::stream::write::Encoder::new(Count::default(), level)?;
+        z.include_checksum(true)?;
+        z.long_distance_matching(long)?;
+        if long {
+            z.window_log(27)?;
+        }
+        z.write_all(&raw)?;
+        let out = z.finish()?;
+        println!(
+            "  zstd {level:>2} long={long:<5} {:>8.1} MB  {:.2} s",
+            mb(out.0),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Each part of the state: JSON and MessagePack sizes, each compressed at level 1.
+fn sections(engine: &Engine) -> Result<(), Box<dyn std::error::Error>> {
+    let mut text = Vec::new();
+    engine.write_snapshot_json(&mut text)?;
+    let v: serde_json::Value = serde_json::from_slice(&text)?;
+    drop(text);
+    let Some(state) = v["state"].as_object() else {
+        return Err("no state".into());
+    };
+    for (name, part) in state {
+        let json = serde_json::to_vec(part)?;
+        let zj = zstd::stream::encode_all(&json[..], 1)?;
+        println!(
+            "  {name:<16} JSON {:>8.1} MB  zstd {:>7.1} MB",
+            mb(json.len() as u64),
+            mb(zj.len() as u64)
+        );
+        if let Some(obj) = part.as_object() {
+            for (k, sub) in obj {
+                let j = serde_json::to_vec(sub)?;
+                if j.len() > 1_000_000 {
+                    let z = zstd::stream::encode_all(&j[..], 1)?;
+                    println!(
+                        "      {k:<20} JSON {:>8.1} MB  zstd {:>7.1} MB",
+                        mb(j.len() as u64),
+                        mb(z.len() as u64)
+                    );
+                }
+            }
+        }
+    }
     Ok(())
 }
