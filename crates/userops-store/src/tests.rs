@@ -437,11 +437,42 @@ fn materialized_tables_follow_merges_and_erasure() {
     assert!(check(&path).unwrap().ok());
 }
 
+/// Whether `needle` is in a file of `dir` or in a stored snapshot of a store there.
 fn file_mentions(dir: &Path, needle: &str) -> bool {
-    std::fs::read_dir(dir).unwrap().any(|f| {
-        let bytes = std::fs::read(f.unwrap().path()).unwrap();
-        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-    })
+    !any_file_mentions(dir, needle).is_empty()
+}
+
+/// The stored snapshots' contents, each decompressed as far as it goes (one cut short by a
+/// crash still holds what it got to): a snapshot is compressed, so a scan of the files alone
+/// would not see a plain value in it.
+fn snapshot_contents(db: &Path) -> Vec<u8> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut rows = c
+        .prepare("SELECT seq, bytes FROM snapshot_chunk ORDER BY seq, idx")
+        .unwrap();
+    let mut by_seq: Vec<(i64, Vec<u8>)> = Vec::new();
+    for row in rows
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+        .unwrap()
+    {
+        let (seq, bytes) = row.unwrap();
+        match by_seq.last_mut() {
+            Some((s, all)) if *s == seq => all.extend(bytes),
+            _ => by_seq.push((seq, bytes)),
+        }
+    }
+    let mut out = Vec::new();
+    for (_, bytes) in by_seq {
+        if bytes.starts_with(b"{") {
+            out.extend(bytes);
+        } else if let Some(body) = bytes.get(8..) {
+            if let Ok(mut z) = zstd::stream::read::Decoder::new(body) {
+                // What decompressed before an error stays in `out`.
+                let _ = std::io::Read::read_to_end(&mut z, &mut out);
+            }
+        }
+    }
+    out
 }
 
 #[test]
@@ -484,6 +515,11 @@ fn erase_redacts_the_journal_and_survives_reopen() {
     assert!(
         file_mentions(dir.path(), "M-other"),
         "other people's records are kept"
+    );
+    let snapshots = snapshot_contents(&path);
+    assert!(
+        snapshots.windows(7).any(|w| w == b"M-other"),
+        "the stored snapshots are searched too"
     );
     let redacted: i64 = scalar(
         &raw(&path),
@@ -598,13 +634,17 @@ fn call(s: &mut Store, method: &str, args: &str) -> serde_json::Value {
     serde_json::from_str(&s.call_json(method, args).unwrap()).unwrap()
 }
 
-/// Whether `needle` occurs anywhere in the bytes of the store's files (db, -wal, -shm).
+/// The files of `dir` (db, -wal, -shm) whose bytes hold `needle`, a store's file also in its
+/// stored snapshots' contents.
 fn any_file_mentions(dir: &Path, needle: &str) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|f| {
             let p = f.unwrap().path();
-            let bytes = std::fs::read(&p).unwrap();
+            let mut bytes = std::fs::read(&p).unwrap();
+            if p.extension().is_some_and(|e| e == "db") {
+                bytes.extend(snapshot_contents(&p));
+            }
             bytes
                 .windows(needle.len())
                 .any(|w| w == needle.as_bytes())
