@@ -43,6 +43,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.elapsed().as_secs_f64(),
         store.warnings()
     );
+    drop(store);
+    // Again, now that its newest snapshot is in the current format.
+    let t = Instant::now();
+    let store = userops_store::Store::open(&db)?;
+    println!(
+        "open again: {:.2} s ({:?})",
+        t.elapsed().as_secs_f64(),
+        store.warnings()
+    );
     let engine = store.engine().clone();
     drop(store);
     let events = engine.stats().events;

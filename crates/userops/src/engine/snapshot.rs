@@ -29,8 +29,8 @@ use crate::ids::OneId;
 /// 2: receipts compact (`crate::receipts`); 3: journey steps compact (analytics); 4: a
 /// person's journey steps at the same instant in a fixed order (analytics); 5: the order book
 /// (`crate::orders`) and canonical receipt fingerprints; 6: the same state as 5, encoded as
-/// compressed MessagePack instead of JSON text (module documentation of
-/// [`Engine::write_snapshot`]). Format 5 is read as it is; an older snapshot is refused by
+/// MessagePack compressed by zstd (with its checksum) instead of JSON text, behind a magic
+/// and this number. Format 5 is read as it is; an older snapshot is refused by
 /// [`Engine::restore`], and the store then replays its journal instead (or, when an erasure
 /// redacted part of the journal, reads a format-3 or 4 snapshot with
 /// [`Engine::upgrade_snapshot`]).
