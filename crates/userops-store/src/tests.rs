@@ -1,6 +1,9 @@
 use super::*;
 use userops::{Event, Identifier, OneId};
 
+#[path = "../tests/support/snapshots.rs"]
+mod snapshots;
+
 fn ev(key: &str, member: &str) -> Event {
     Event::from_json(&format!(
         r#"{{"kind": "register", "key": "{key}", "time": "2026-01-01T00:00:00Z",
@@ -442,39 +445,6 @@ fn file_mentions(dir: &Path, needle: &str) -> bool {
     !any_file_mentions(dir, needle).is_empty()
 }
 
-/// The stored snapshots' contents, each decompressed as far as it goes (one cut short by a
-/// crash still holds what it got to): a snapshot is compressed, so a scan of the files alone
-/// would not see a plain value in it.
-fn snapshot_contents(db: &Path) -> Vec<u8> {
-    let c = rusqlite::Connection::open(db).unwrap();
-    let mut rows = c
-        .prepare("SELECT seq, bytes FROM snapshot_chunk ORDER BY seq, idx")
-        .unwrap();
-    let mut by_seq: Vec<(i64, Vec<u8>)> = Vec::new();
-    for row in rows
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
-        .unwrap()
-    {
-        let (seq, bytes) = row.unwrap();
-        match by_seq.last_mut() {
-            Some((s, all)) if *s == seq => all.extend(bytes),
-            _ => by_seq.push((seq, bytes)),
-        }
-    }
-    let mut out = Vec::new();
-    for (_, bytes) in by_seq {
-        if bytes.starts_with(b"{") {
-            out.extend(bytes);
-        } else if let Some(body) = bytes.get(8..) {
-            if let Ok(mut z) = zstd::stream::read::Decoder::new(body) {
-                // What decompressed before an error stays in `out`.
-                let _ = std::io::Read::read_to_end(&mut z, &mut out);
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn erase_redacts_the_journal_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -516,7 +486,7 @@ fn erase_redacts_the_journal_and_survives_reopen() {
         file_mentions(dir.path(), "M-other"),
         "other people's records are kept"
     );
-    let snapshots = snapshot_contents(&path);
+    let snapshots = snapshots::contents(&path);
     assert!(
         snapshots.windows(7).any(|w| w == b"M-other"),
         "the stored snapshots are searched too"
@@ -643,7 +613,7 @@ fn any_file_mentions(dir: &Path, needle: &str) -> Vec<String> {
             let p = f.unwrap().path();
             let mut bytes = std::fs::read(&p).unwrap();
             if p.extension().is_some_and(|e| e == "db") {
-                bytes.extend(snapshot_contents(&p));
+                bytes.extend(snapshots::contents(&p));
             }
             bytes
                 .windows(needle.len())

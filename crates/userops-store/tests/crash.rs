@@ -15,6 +15,9 @@ use std::time::Duration;
 use rusqlite::Connection;
 use userops_store::{check, Store};
 
+#[path = "support/snapshots.rs"]
+mod snapshots;
+
 /// xorshift64*: a fixed-seed generator is all the kill timing needs.
 struct Rng(u64);
 
@@ -174,43 +177,10 @@ fn files_hold(dir: &std::path::Path, needle: &str) -> bool {
         let p = f.unwrap().path();
         let mut bytes = std::fs::read(&p).unwrap_or_default();
         if p.extension().is_some_and(|e| e == "db") {
-            bytes.extend(snapshot_contents(&p));
+            bytes.extend(snapshots::contents(&p));
         }
         bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
     })
-}
-
-/// The stored snapshots' contents, each decompressed as far as it goes (one cut short by a
-/// crash still holds what it got to): a snapshot is compressed, so a scan of the files alone
-/// would not see a plain value in it.
-fn snapshot_contents(db: &std::path::Path) -> Vec<u8> {
-    let c = rusqlite::Connection::open(db).unwrap();
-    let mut rows = c
-        .prepare("SELECT seq, bytes FROM snapshot_chunk ORDER BY seq, idx")
-        .unwrap();
-    let mut by_seq: Vec<(i64, Vec<u8>)> = Vec::new();
-    for row in rows
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
-        .unwrap()
-    {
-        let (seq, bytes) = row.unwrap();
-        match by_seq.last_mut() {
-            Some((s, all)) if *s == seq => all.extend(bytes),
-            _ => by_seq.push((seq, bytes)),
-        }
-    }
-    let mut out = Vec::new();
-    for (_, bytes) in by_seq {
-        if bytes.starts_with(b"{") {
-            out.extend(bytes);
-        } else if let Some(body) = bytes.get(8..) {
-            if let Ok(mut z) = zstd::stream::read::Decoder::new(body) {
-                // What decompressed before an error stays in `out`.
-                let _ = std::io::Read::read_to_end(&mut z, &mut out);
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -13,6 +13,9 @@ use serde_json::{json, Value};
 use userops::Command;
 use userops_store::{check, Store};
 
+#[path = "support/snapshots.rs"]
+mod snapshots;
+
 /// Markers that must not survive the erasure (each a distinct byte string).
 const MARKERS: &[&str] = &[
     "MKMEMBER77",         // member_no
@@ -73,24 +76,9 @@ fn all_files(dir: &Path) -> Vec<u8> {
 /// Every snapshot stored in the store at `path`, as JSON text: the stored ones are compressed,
 /// where a scan of the files could not see a personal byte.
 fn stored_snapshots_as_json(path: &Path) -> Vec<u8> {
-    let c = rusqlite::Connection::open(path).unwrap();
-    let seqs: Vec<i64> = c
-        .prepare("SELECT seq FROM snapshot")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
     let mut all = Vec::new();
-    for seq in seqs {
-        let chunks: Vec<Vec<u8>> = c
-            .prepare("SELECT bytes FROM snapshot_chunk WHERE seq = ?1 ORDER BY idx")
-            .unwrap()
-            .query_map([seq], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let engine = userops::Engine::restore(&chunks.concat()).unwrap();
+    for (_, bytes) in snapshots::stored(path) {
+        let engine = userops::Engine::restore(&bytes).unwrap();
         engine.write_snapshot_json(&mut all).unwrap();
     }
     all

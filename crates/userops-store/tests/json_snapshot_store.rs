@@ -12,6 +12,9 @@ use rusqlite::Connection;
 use userops::Engine;
 use userops_store::{check, Store, Warning};
 
+#[path = "support/snapshots.rs"]
+mod snapshots;
+
 const FIXTURE: &str = "main-52e86c2-demo20.db";
 
 fn copy(dir: &Path) -> PathBuf {
@@ -21,30 +24,6 @@ fn copy(dir: &Path) -> PathBuf {
     let dst = dir.join(FIXTURE);
     std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
     dst
-}
-
-/// The stored snapshots: (seq, bytes), oldest first.
-fn stored(path: &Path) -> Vec<(i64, Vec<u8>)> {
-    let c = Connection::open(path).unwrap();
-    let seqs: Vec<i64> = c
-        .prepare("SELECT seq FROM snapshot ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    seqs.into_iter()
-        .map(|seq| {
-            let chunks: Vec<Vec<u8>> = c
-                .prepare("SELECT bytes FROM snapshot_chunk WHERE seq = ?1 ORDER BY idx")
-                .unwrap()
-                .query_map([seq], |r| r.get(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            (seq, chunks.concat())
-        })
-        .collect()
 }
 
 fn last_open_audit(path: &Path) -> String {
@@ -62,7 +41,7 @@ fn last_open_audit(path: &Path) -> String {
 fn a_store_with_a_json_snapshot_opens_and_moves_to_the_binary_format() {
     let dir = tempfile::tempdir().unwrap();
     let path = copy(dir.path());
-    let old = stored(&path);
+    let old = snapshots::stored(&path);
     let [(900, json)] = &old[..] else {
         panic!(
             "the fixture holds one snapshot at 900: {:?}",
@@ -109,7 +88,7 @@ fn a_store_with_a_json_snapshot_opens_and_moves_to_the_binary_format() {
     );
 
     // The snapshot was replaced by one in the current format, which holds the same state.
-    let new = stored(&path);
+    let new = snapshots::stored(&path);
     let [(900, bin)] = &new[..] else {
         panic!("one snapshot at 900 after the open")
     };
@@ -138,7 +117,7 @@ fn a_store_with_a_json_snapshot_opens_and_moves_to_the_binary_format() {
     s.snapshot().unwrap();
     let live = s.engine().snapshot();
     drop(s);
-    let newest = stored(&path).pop().unwrap();
+    let newest = snapshots::stored(&path).pop().unwrap();
     assert!(newest.0 > 900);
     assert_eq!(newest.1, live);
     let report = check(&path).unwrap();
